@@ -1,0 +1,53 @@
+"""Helpers shared by subcommands: the config-root option, output formats, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+
+TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
+DEFAULT_TEAMS_DIR = "teams"
+
+
+def add_teams_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--teams",
+        metavar="DIR",
+        default=os.environ.get(TEAMS_DIR_ENV, DEFAULT_TEAMS_DIR),
+        help=f"configuration root (default: ${TEAMS_DIR_ENV} or ./{DEFAULT_TEAMS_DIR})",
+    )
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o", "--output", choices=("table", "json", "yaml"), default="table",
+        help="output format (default: a readable table)",
+    )
+
+
+def emit(data: Any, fmt: str, headers: Sequence[str] = (), rows: Iterable[Sequence[Any]] = ()) -> None:
+    """Print ``data`` as JSON or YAML, or ``rows`` as a table under ``headers``."""
+    if fmt == "json":
+        print(json.dumps(data, indent=2, sort_keys=False))
+    elif fmt == "yaml":
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+    else:
+        print_table(headers, rows)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def fail(message: str) -> int:
+    print(f"tekton-dag: error: {message}", file=sys.stderr)
+    return 1

@@ -1,0 +1,42 @@
+"""Entry point of the ``tekton-dag`` console script.
+
+Exit codes (DESIGN.md): 0 ok, 1 user or configuration error, 2 usage error (argparse's own).
+Each subcommand lives in its own module and registers itself; this module only wires them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from tekton_dag import __version__
+
+# Order here is the order in `--help`.
+SUBCOMMANDS = ("validate", "resolve", "teams", "stacks", "render", "serve", "dev", "send", "bootstrap")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tekton-dag",
+        description="Multi-team CI orchestration for Tekton.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"tekton_dag.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

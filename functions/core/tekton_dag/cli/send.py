@@ -1,0 +1,12 @@
+"""`tekton-dag send` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tekton_dag.cli.common import fail
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("send", help="(not yet available)")
+    parser.set_defaults(run=lambda args: fail("'send' is not available yet"))

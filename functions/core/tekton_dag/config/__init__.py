@@ -1,0 +1,1 @@
+"""Team and stack configuration: models, loading, validation and hot reload."""

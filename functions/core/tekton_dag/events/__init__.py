@@ -1,0 +1,1 @@
+"""CloudEvents: the catalog of types and extensions (``catalog``) and GitHub payload handling."""

@@ -1,0 +1,62 @@
+"""Every CloudEvent type, source and extension this system produces or consumes.
+
+This module is the one place these strings are written; ``docs/events.md`` documents the same
+catalog and a test checks that the two agree. Types are reverse-DNS with a version suffix, as
+Tekton's own events are (``dev.tekton.event.pipelinerun.successful.v1``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "dev.tektondag"
+
+# Published by webhook-ingest, one per accepted GitHub delivery.
+GITHUB_PULL_REQUEST: Final = f"{PREFIX}.github.pull_request.v1"
+GITHUB_PUSH: Final = f"{PREFIX}.github.push.v1"
+GITHUB_PREFIX: Final = f"{PREFIX}.github."
+
+# Requests: published by resolver, webhook-ingest's REST API, the CLI and bootstrap-batcher.
+RUN_REQUESTED: Final = f"{PREFIX}.run.requested.v1"
+RUN_CANCEL_REQUESTED: Final = f"{PREFIX}.run.cancel.requested.v1"
+BOOTSTRAP_REQUESTED: Final = f"{PREFIX}.bootstrap.requested.v1"
+
+# Outcomes: every request ends in exactly one of these, so nothing ends silently.
+RUN_CREATED: Final = f"{PREFIX}.run.created.v1"
+RUN_QUEUED: Final = f"{PREFIX}.run.queued.v1"
+RUN_STARTED: Final = f"{PREFIX}.run.started.v1"  # a queued run admitted later
+RUN_FAILED: Final = f"{PREFIX}.run.failed.v1"
+RUN_CANCELLED: Final = f"{PREFIX}.run.cancelled.v1"
+BOOTSTRAP_PLANNED: Final = f"{PREFIX}.bootstrap.planned.v1"
+BOOTSTRAP_SKIPPED: Final = f"{PREFIX}.bootstrap.skipped.v1"
+EVENT_IGNORED: Final = f"{PREFIX}.event.ignored.v1"
+
+# Tekton's own events (config-defaults `default-cloud-events-sink` = the Broker).
+TEKTON_PIPELINERUN_SUCCESSFUL: Final = "dev.tekton.event.pipelinerun.successful.v1"
+TEKTON_PIPELINERUN_FAILED: Final = "dev.tekton.event.pipelinerun.failed.v1"
+TEKTON_PIPELINERUN_CANCELLED: Final = "dev.tekton.event.pipelinerun.cancelled.v1"
+TEKTON_PIPELINERUN_FINISHED: Final = (
+    TEKTON_PIPELINERUN_SUCCESSFUL,
+    TEKTON_PIPELINERUN_FAILED,
+    TEKTON_PIPELINERUN_CANCELLED,
+)
+
+# `source` attribute of what each producer emits.
+SOURCE_WEBHOOK_INGEST: Final = "/tekton-dag/webhook-ingest"
+SOURCE_RESOLVER: Final = "/tekton-dag/resolver"
+SOURCE_RUN_CREATOR: Final = "/tekton-dag/run-creator"
+SOURCE_BOOTSTRAP_BATCHER: Final = "/tekton-dag/bootstrap-batcher"
+SOURCE_CLI: Final = "/tekton-dag/cli"
+
+# Extension attributes: lowercase letters and digits only (CloudEvents naming rule).
+EXT_GITHUB_DELIVERY: Final = "githubdelivery"  # X-GitHub-Delivery of the originating webhook
+EXT_GITHUB_EVENT: Final = "githubevent"  # X-GitHub-Event of the originating webhook
+EXT_TEAM: Final = "team"
+EXT_PARTITION_KEY: Final = "partitionkey"  # owner/repo: per-repo ordering on the Kafka Broker
+EXT_TRACEPARENT: Final = "traceparent"  # W3C trace context (CloudEvents distributed tracing)
+EXT_BROKER_TTL: Final = "knativebrokerttl"  # Knative's loop guard; only Brokers touch it
+
+# Event ids of derived events are derived too, so a redelivered input yields the same outputs.
+def derived_id(parent_id: str, *parts: str) -> str:
+    """The id of an event produced from ``parent_id`` for ``parts`` (e.g. team, stack, app)."""
+    return "/".join((parent_id, *parts)) if parts else parent_id

@@ -1,0 +1,141 @@
+"""The data of request events: ``run.requested``, ``run.cancel.requested``, ``bootstrap.requested``.
+
+Producers build these objects and call ``to_data()``; consumers call ``from_data()``, which raises
+``RequestError`` naming the bad field, so the consuming function can answer 400 (never retried).
+Field names are snake_case, as in GitHub payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from tekton_dag import pipelines
+
+
+class RequestError(ValueError):
+    """Event data that can never be handled: a permanent error (4xx to the Broker)."""
+
+
+@dataclass(frozen=True)
+class PullRequestRef:
+    number: int
+    head_sha: str
+    base_ref: str = ""
+    head_ref: str = ""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    team: str
+    stack: str
+    pipeline: str  # one of pipelines.PIPELINES
+    delivery: str  # X-GitHub-Delivery, or the id of the manual request
+    app: str = ""  # the changed app; "" for bootstrap
+    repo: str = ""  # owner/name of the changed app's repo
+    revision: str = ""  # git revision of the changed app (head sha, merge commit sha)
+    pr: PullRequestRef | None = None
+    build_apps: tuple[str, ...] = ()  # empty: the pipeline's default (changed app, or all)
+    image_tag: str = ""
+    requested_by: str = "github"  # github | api | cli | bootstrap-batcher
+
+    def to_data(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["build_apps"] = list(self.build_apps)
+        return data
+
+    @classmethod
+    def from_data(cls, data: Any) -> RunRequest:
+        body = _mapping(data, "run.requested")
+        _require(body, ("team", "stack", "pipeline", "delivery"))
+        if body["pipeline"] not in pipelines.PIPELINES:
+            raise RequestError(f"pipeline: must be one of {', '.join(pipelines.PIPELINES)}, got {body['pipeline']!r}")
+        pr = body.get("pr")
+        if pr is not None:
+            pr_map = _mapping(pr, "pr")
+            _require(pr_map, ("number", "head_sha"), where="pr.")
+            if not isinstance(pr_map["number"], int) or isinstance(pr_map["number"], bool) or pr_map["number"] < 1:
+                raise RequestError("pr.number: must be a positive integer")
+            pr = _build(PullRequestRef, pr_map, "pr.")
+        build_apps = body.get("build_apps", [])
+        if not isinstance(build_apps, list) or not all(isinstance(a, str) for a in build_apps):
+            raise RequestError("build_apps: must be a list of app names")
+        return _build(cls, {**body, "pr": pr, "build_apps": tuple(build_apps)})
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    team: str
+    stack: str
+    app: str
+    pr_number: int
+    reason: str  # "closed", "superseded", ...
+    delivery: str
+    keep_head_sha: str = ""  # runs for this head sha are kept (the superseding run)
+
+    def to_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_data(cls, data: Any) -> CancelRequest:
+        body = _mapping(data, "run.cancel.requested")
+        _require(body, ("team", "stack", "app", "pr_number", "reason", "delivery"))
+        return _build(cls, body)
+
+
+@dataclass(frozen=True)
+class BootstrapRequest:
+    team: str
+    delivery: str
+    stack: str = ""  # "" means every stack of the team
+    apps: tuple[str, ...] = ()  # empty means every app of the stack
+    force_rebuild: bool = False
+    image_tag: str = ""  # "" means the team's default bootstrap tag
+    requested_by: str = "api"
+
+    def to_data(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["apps"] = list(self.apps)
+        return data
+
+    @classmethod
+    def from_data(cls, data: Any) -> BootstrapRequest:
+        body = _mapping(data, "bootstrap.requested")
+        _require(body, ("team", "delivery"))
+        apps = body.get("apps", [])
+        if not isinstance(apps, list) or not all(isinstance(a, str) for a in apps):
+            raise RequestError("apps: must be a list of app names")
+        if not isinstance(body.get("force_rebuild", False), bool):
+            raise RequestError("force_rebuild: must be true or false")
+        return _build(cls, {**body, "apps": tuple(apps)})
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise RequestError(f"{what}: data must be a JSON object")
+    return value
+
+
+def _require(body: Mapping[str, Any], names: tuple[str, ...], where: str = "") -> None:
+    for name in names:
+        value = body.get(name)
+        if value is None or value == "":
+            raise RequestError(f"{where}{name}: required")
+
+
+def _build(cls: type, body: Mapping[str, Any], where: str = "") -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise RequestError(f"{where}{unknown[0]}: unknown field")
+    for name, value in body.items():
+        expected = known[name].type
+        if expected == "str" and not isinstance(value, str):
+            raise RequestError(f"{where}{name}: must be a string")
+        if expected == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise RequestError(f"{where}{name}: must be an integer")
+    return cls(**body)
+
+
+__all__ = ["BootstrapRequest", "CancelRequest", "PullRequestRef", "RequestError", "RunRequest"]

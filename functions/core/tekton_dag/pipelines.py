@@ -1,0 +1,70 @@
+"""The contract between the PipelineRuns we create and the Tekton pipelines in ``pipeline/``.
+
+One place for each name: pipeline names, their params, workspaces, labels and annotations.
+The PipelineRun builder writes exactly these; tests check that ``pipeline/*.yaml`` declares them.
+See ``docs/pipeline-contract.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+PR_TEST: Final = "stack-pr-test"
+MERGE_RELEASE: Final = "stack-merge-release"
+BOOTSTRAP: Final = "stack-bootstrap"
+PIPELINES: Final = (PR_TEST, MERGE_RELEASE, BOOTSTRAP)
+PipelineName = Literal["stack-pr-test", "stack-merge-release", "stack-bootstrap"]
+
+# Admission priority: lower number is admitted first (merge-release > pr-test > bootstrap).
+PRIORITY: Final = {MERGE_RELEASE: 0, PR_TEST: 1, BOOTSTRAP: 2}
+
+# --- Params every pipeline declares -----------------------------------------------------
+P_TEAM: Final = "team"
+P_STACK: Final = "stack"
+P_STACK_JSON: Final = "stack-json"  # the stack file as JSON: pipelines need no checkout of config
+P_VERSIONS_JSON: Final = "versions-json"  # {app: {version, last-released}} of the team
+P_CHANGED_APP: Final = "changed-app"  # "" for bootstrap
+P_BUILD_APPS: Final = "build-apps"  # comma-separated; "" means every app of the stack
+P_APP_REVISIONS: Final = "app-revisions"  # JSON {app: git revision}; apps absent use their default branch
+P_IMAGE_REGISTRY: Final = "image-registry"
+P_CACHE_REPO: Final = "cache-repo"  # "" disables the build cache
+P_IMAGE_TAG: Final = "image-tag"
+P_MAX_PARALLEL_BUILDS: Final = "max-parallel-builds"
+COMMON_PARAMS: Final = (
+    P_TEAM, P_STACK, P_STACK_JSON, P_VERSIONS_JSON, P_CHANGED_APP, P_BUILD_APPS,
+    P_APP_REVISIONS, P_IMAGE_REGISTRY, P_CACHE_REPO, P_IMAGE_TAG, P_MAX_PARALLEL_BUILDS,
+)
+
+# --- Params of the PR-test pipeline only ------------------------------------------------
+P_PR_NUMBER: Final = "pr-number"
+P_PR_REPO: Final = "pr-repo"  # owner/name of the repo the PR is on (for the result comment)
+P_INTERCEPT_BACKEND: Final = "intercept-backend"
+P_GITHUB_TOKEN_SECRET: Final = "github-token-secret"
+PR_TEST_PARAMS: Final = (P_PR_NUMBER, P_PR_REPO, P_INTERCEPT_BACKEND, P_GITHUB_TOKEN_SECRET)
+
+PARAMS: Final = {
+    PR_TEST: COMMON_PARAMS + PR_TEST_PARAMS,
+    MERGE_RELEASE: COMMON_PARAMS,
+    BOOTSTRAP: COMMON_PARAMS,
+}
+
+# --- Workspaces --------------------------------------------------------------------------
+W_SHARED: Final = "shared-workspace"  # volumeClaimTemplate, one per run
+W_GIT_CREDENTIALS: Final = "git-credentials"  # Secret: ssh key and/or .git-credentials
+W_BUILD_CACHE: Final = "build-cache"  # PVC shared by a team's runs (tool caches)
+WORKSPACES: Final = (W_SHARED, W_GIT_CREDENTIALS, W_BUILD_CACHE)
+
+# --- Labels and annotations on PipelineRuns ------------------------------------------------
+LABEL_PREFIX: Final = "tekton-dag.dev/"
+L_TEAM: Final = "tekton-dag.dev/team"
+L_STACK: Final = "tekton-dag.dev/stack"
+L_APP: Final = "tekton-dag.dev/app"
+L_PR: Final = "tekton-dag.dev/pr"
+L_PIPELINE: Final = "tekton-dag.dev/pipeline"
+L_PRIORITY: Final = "tekton-dag.dev/priority"
+L_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "tekton-dag"
+A_DELIVERY: Final = "tekton-dag.dev/delivery"
+A_TRACEPARENT: Final = "tekton-dag.dev/traceparent"
+A_HEAD_SHA: Final = "tekton-dag.dev/head-sha"
+A_REQUESTED_AT: Final = "tekton-dag.dev/requested-at"

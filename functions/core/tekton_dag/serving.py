@@ -1,0 +1,37 @@
+"""Serve one function as a real HTTP server: ``tekton-dag serve <name>``.
+
+The server is func-python's (hypercorn), exactly as a Knative build runs it; it listens on
+``LISTEN_ADDRESS`` and the function sends its events to ``K_SINK``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    module: str  # the module whose ``new()`` builds the function instance
+    invoke: Literal["http", "cloudevent"]
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.name: spec
+    for spec in (
+        FunctionSpec("webhook-ingest", "tekton_dag.functions.webhook_ingest", "http"),
+        FunctionSpec("resolver", "tekton_dag.functions.resolver", "cloudevent"),
+        FunctionSpec("run-creator", "tekton_dag.functions.run_creator", "cloudevent"),
+        FunctionSpec("bootstrap-batcher", "tekton_dag.functions.bootstrap_batcher", "cloudevent"),
+    )
+}
+
+
+def serve(name: str) -> None:
+    """Block serving function ``name`` until SIGINT/SIGTERM."""
+    spec = FUNCTIONS[name]
+    runtime = importlib.import_module(f"func_python.{spec.invoke}")
+    new = importlib.import_module(spec.module).new
+    runtime.serve(new)

@@ -1,0 +1,18 @@
+"""Project-wide test settings.
+
+No test may reach a real cluster or Broker by accident: the standard kubeconfig locations are
+pointed at nothing, and K_SINK is cleared. Tests that need either start their own double.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SHARED_SCHEMAS = "../shared/schemas"  # the steering repo's vendored CRD schemas, beside the checkout
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path_factory.getbasetemp() / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("K_SINK", raising=False)
