@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -83,9 +84,9 @@ def measure(root: Path, lookups: int) -> dict[str, float]:
     from tekton_dag.config.loading import load_config
     from tekton_dag.index import ResolverIndex
 
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     result = load_config(root)
-    loaded = time.perf_counter()
+    loaded, loaded_cpu = time.perf_counter(), time.process_time()
     if result.config is None:
         raise SystemExit("generated config is invalid:\n" + "\n".join(map(str, result.errors[:20])))
     index = ResolverIndex.from_config(result.config)
@@ -118,6 +119,7 @@ def measure(root: Path, lookups: int) -> dict[str, float]:
         "teams": teams,
         "apps": sum(len(s.apps) for t in result.config.teams for s in t.stacks),
         "load_s": loaded - start,
+        "load_cpu_s": loaded_cpu - start_cpu,
         "index_s": indexed - loaded,
         "resolve_p50_us": timings[len(timings) // 2] / 1000,
         "resolve_p99_us": timings[int(len(timings) * 0.99)] / 1000,
@@ -155,9 +157,11 @@ def report(runs: list[dict[str, float]]) -> None:
         return sorted(r[key] for r in runs)[len(runs) // 2]
 
     first = runs[0]
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work inflates wall times)")
     print(f"loaded {first['teams']} teams, {first['apps']} apps; {len(runs)} fresh-process runs (median / best)")
     rows = [
         ("config load (s)", "load_s", 1.5),
+        ("config load, CPU (s)", "load_cpu_s", None),
         ("index build (s)", "index_s", None),
         ("resolve p50 (us)", "resolve_p50_us", None),
         ("resolve p99 (us)", "resolve_p99_us", 20.0),

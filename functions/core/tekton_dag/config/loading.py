@@ -14,7 +14,10 @@ team ``default`` (the earlier system's layout). Either way the result is all or 
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,9 +48,23 @@ class LoadResult:
 def load_config(root: Path | str) -> LoadResult:
     """Load and validate everything under ``root``; never raises for bad configuration."""
     loader = _Loader(Path(root))
-    config = loader.load()
+    with collector_paused():
+        config = loader.load()
     errors = tuple(sorted(loader.errors, key=lambda e: e.file))  # stable: per file, in discovery order
     return LoadResult(None if errors else config, errors)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Loading creates a few objects per YAML value and frees almost none, so the cyclic garbage
+    collector would scan the growing config again and again (15-20% of a large load) for nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_config_or_raise(root: Path | str) -> Config:
