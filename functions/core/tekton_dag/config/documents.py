@@ -73,6 +73,7 @@ _FAST = (_Parser is not None and None not in yaml.resolver.Resolver.yaml_implici
 
 
 def _scalar(event: events.ScalarEvent) -> Any:
+    """A scalar that may not be a plain string (the loop handles those inline)."""
     if event.anchor is not None or (event.tag is not None and event.tag != "!"):
         raise _Unusual
     value = event.value
@@ -102,7 +103,12 @@ def _load_plain(text: str) -> Any:
             event = get()
             kind = type(event)
             if kind is events.ScalarEvent:
-                value = _scalar(event)
+                value = event.value
+                if event.tag is None and event.anchor is None and not (
+                        event.implicit[0] and (not value or value[0] in _TYPED_FIRST)):
+                    value = intern(value)  # a string: most values, so handled here
+                else:
+                    value = _scalar(event)
             elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None:
                     raise _Unusual
