@@ -65,6 +65,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def unreachable_host() -> str:
+    """A loopback ``host:port`` nobody listens on: a registry that is down (connection refused)."""
+    return f"127.0.0.1:{free_port()}"
+
+
 @dataclass
 class Registry:
     host: str  # "127.0.0.1:PORT": what a team's imageRegistry names
