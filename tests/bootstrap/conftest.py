@@ -104,7 +104,13 @@ def sink() -> Iterator[RecordingSink]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     recording.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield recording
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def request_fixture(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
+    """pytest's ``request`` under a name that does not clash with the tests' own ``request()``."""
+    return request
