@@ -50,8 +50,7 @@ async def invoke(sink, teams_for) -> AsyncIterator[Callable[..., Any]]:  # type:
 
     yield call
     for function in functions:
-        await function.registry.aclose()
-        await function.publisher.aclose()
+        function.stop()
 
 
 async def test_a_plan_publishes_one_run_request_and_replies_planned(invoke, sink, registry: Registry, tag: str) -> None:  # type: ignore[no-untyped-def]
@@ -149,7 +148,7 @@ async def test_not_ready_without_a_sink(teams_for, registry: Registry) -> None: 
         answer = await client.post("/", headers=dict(message_.headers), content=message_.body)
     assert readiness.status_code == 500
     assert answer.status_code == 503
-    await function.registry.aclose()
+    function.stop()
 
 
 async def test_an_invalid_configuration_is_not_ready(tmp_path, sink) -> None:  # type: ignore[no-untyped-def]
@@ -157,8 +156,7 @@ async def test_an_invalid_configuration_is_not_ready(tmp_path, sink) -> None:  #
     function.start({"TEKTON_DAG_TEAMS_DIR": str(tmp_path / "missing"), "K_SINK": sink.url})
     ready, message = function.ready()
     assert not ready and message.startswith("configuration invalid:")
-    await function.registry.aclose()
-    await function.publisher.aclose()
+    function.stop()
 
 
 def test_the_func_project_re_exports_the_core_handler() -> None:

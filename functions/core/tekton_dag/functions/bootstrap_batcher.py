@@ -9,14 +9,17 @@ Answers (DESIGN.md "answer honestly"):
 - 502 when the Broker refused a ``run.requested`` (retried; derived ids make the retry idempotent);
 - 503 while not ready (configuration invalid, no ``K_SINK``, unreadable registry credentials).
 
-Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), ``K_SINK``,
-``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 16 HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT``
-(seconds, default 5), and the registry credentials of ``tekton_dag.oci.credentials``.
+Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), re-checked every
+``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5; 0 = never) through ``ConfigStore`` (a bad edit
+keeps the last good configuration), ``K_SINK``, ``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 16
+HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT`` (seconds, default 5), and the registry credentials
+of ``tekton_dag.oci.credentials``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -27,8 +30,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.bootstrap import events
 from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
-from tekton_dag.config.loading import load_config
-from tekton_dag.config.models import Config
+from tekton_dag.config.reloading import ConfigStore
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import BootstrapRequest, RequestError
@@ -39,24 +41,27 @@ log = logging.getLogger("tekton_dag.bootstrap_batcher")
 
 TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
 DEFAULT_TEAMS_DIR = "teams"
+RELOAD_ENV = "TEKTON_DAG_CONFIG_RELOAD_S"
+DEFAULT_RELOAD_S = 5.0
 CONCURRENCY_ENV = "TEKTON_DAG_REGISTRY_CONCURRENCY"
 TIMEOUT_ENV = "TEKTON_DAG_REGISTRY_TIMEOUT"
 
 
 class BootstrapBatcher:
     def __init__(self) -> None:
-        self.config: Config | None = None
+        self.configs: ConfigStore | None = None
         self.publisher: Publisher | None = None
         self.registry: RegistryClient | None = None
         self.problem: str | None = "not started"
+        self._watcher: asyncio.Task[None] | None = None
 
     def start(self, cfg: Mapping[str, str]) -> None:
         """Runs once at server start (func-python lifespan) with the environment as ``cfg``."""
         problems = []
-        result = load_config(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR)
-        if result.config is None:
-            problems.append(f"configuration invalid: {'; '.join(str(e) for e in result.errors[:3])}")
-        self.config = result.config
+        try:
+            self._watch_config(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR, float(cfg.get(RELOAD_ENV) or DEFAULT_RELOAD_S))
+        except ValueError:
+            problems.append(f"{RELOAD_ENV} must be a number of seconds")
         sink = cfg.get(K_SINK_ENV)
         if sink:
             self.publisher = Publisher(sink)
@@ -75,8 +80,28 @@ class BootstrapBatcher:
         if self.problem:
             log.error("bootstrap-batcher not ready: %s", self.problem)
 
+    def _watch_config(self, root: str, interval: float) -> None:
+        self.configs = ConfigStore(root)
+        self.configs.refresh()
+        if interval > 0:
+            with contextlib.suppress(RuntimeError):  # no running loop: serve the first load only
+                self._watcher = asyncio.get_running_loop().create_task(self._rewatch(interval))
+
+    async def _rewatch(self, interval: float) -> None:
+        await asyncio.sleep(interval)  # the first load happened in start
+        await self.configs.watch(interval)
+
+    def config_problem(self) -> str | None:
+        """Why there is no configuration to plan with (a bad edit after a good load is not one)."""
+        if self.configs is None or self.configs.config is not None:
+            return None
+        errors = self.configs.errors
+        return "configuration invalid: " + "; ".join(str(e) for e in errors[:3]) if errors else "no configuration"
+
     def stop(self) -> None:
-        """Runs at server shutdown: closes the connection pools (on the running loop)."""
+        """Runs at server shutdown: stops the config watcher, closes the connection pools."""
+        if self._watcher is not None:
+            self._watcher.cancel()
         closing = [c.aclose() for c in (self.publisher, self.registry) if c is not None]
         try:
             loop = asyncio.get_running_loop()
@@ -89,12 +114,15 @@ class BootstrapBatcher:
         return True
 
     def ready(self) -> tuple[bool, str]:
-        return (self.problem is None, self.problem or "OK")
+        problem = self.problem or self.config_problem()
+        return (problem is None, problem or "OK")
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         event: CloudEvent = scope["event"]
-        if self.problem or not (self.config and self.publisher and self.registry):
-            await send(events.rejected_event(event, {}, f"not ready: {self.problem}", "unavailable"), 503)
+        ready, problem = self.ready()
+        config = self.configs.config if self.configs else None
+        if not (ready and config and self.publisher and self.registry):
+            await send(events.rejected_event(event, {}, f"not ready: {problem}", "unavailable"), 503)
             return
         data = _data(event)
         try:
@@ -105,7 +133,7 @@ class BootstrapBatcher:
             await send(events.rejected_event(event, data, str(exc), "invalid"), 400)
             return
         try:
-            plan = await plan_bootstrap(self.config, request, self.registry)
+            plan = await plan_bootstrap(config, request, self.registry)
         except BootstrapRejected as exc:
             log.info("bootstrap %s rejected: %s", request.delivery, exc)
             await send(events.rejected_event(event, data, str(exc)), 200)
