@@ -11,7 +11,7 @@ Answers (DESIGN.md "answer honestly"):
 
 Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), re-checked every
 ``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5; 0 = never) through ``ConfigStore`` (a bad edit
-keeps the last good configuration), ``K_SINK``, ``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 16
+keeps the last good configuration), ``K_SINK``, ``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 8
 HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT`` (seconds, default 5), and the registry credentials
 of ``tekton_dag.oci.credentials``.
 """
@@ -57,6 +57,8 @@ class BootstrapBatcher:
 
     def start(self, cfg: Mapping[str, str]) -> None:
         """Runs once at server start (func-python lifespan) with the environment as ``cfg``."""
+        # httpx logs every request at INFO (func-python configures INFO): 40 HEADs per plan is noise.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         problems = []
         try:
             self._watch_config(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR, float(cfg.get(RELOAD_ENV) or DEFAULT_RELOAD_S))
