@@ -176,3 +176,40 @@ def test_the_func_project_re_exports_the_core_handler() -> None:
     sample = json.loads((project / "sample-bootstrap.json").read_text())
     from tekton_dag.events.requests import BootstrapRequest
     assert BootstrapRequest.from_data(sample).team == TEAM
+
+
+async def test_configuration_changes_are_followed(teams_for, sink, registry: Registry, tag: str) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    import yaml
+
+    teams, _ = teams_for(registry.host)
+    function = new()
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "K_SINK": sink.url, "TEKTON_DAG_CONFIG_RELOAD_S": "0.05"})
+    app = ASGIApplication(function)
+
+    async def image_of_payment_api() -> str:
+        message = to_binary_event(bootstrap_event(
+            {"team": TEAM, "apps": ["payment-api"], "image_tag": tag, "delivery": "r", "force_rebuild": True}))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://f") as client:
+            response = await client.post("/", headers=dict(message.headers), content=message.body)
+        reply = from_http_event(HTTPMessage(headers=dict(response.headers), body=response.content))
+        return reply.get_data()["stacks"][0]["built"][0]["image"]
+
+    try:
+        assert await image_of_payment_api() == f"{registry.host}/payment-api:{tag}"
+        team_file = teams / TEAM / "team.yaml"
+        document = yaml.safe_load(team_file.read_text())
+        document["imageRegistry"] = "registry.moved.example/commerce"
+        team_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if function.configs.config.team(TEAM).image_registry != registry.host:
+                break
+        assert await image_of_payment_api() == f"registry.moved.example/commerce/payment-api:{tag}"
+        team_file.write_text("name: [broken")  # a bad edit keeps the last good configuration
+        await asyncio.sleep(0.3)
+        assert function.ready() == (True, "OK")
+        assert await image_of_payment_api() == f"registry.moved.example/commerce/payment-api:{tag}"
+    finally:
+        function.stop()
