@@ -20,11 +20,12 @@ from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail
 from tekton_dag.config.loading import load_config
+from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError, sink_from_env
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
-from tekton_dag.oci.credentials import CredentialsError, load_credentials
+from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     except (BootstrapRejected, CredentialsError) as exc:
         return fail(str(exc))
     show(plan, args.output, published_to=None if args.dry_run else sink, delivery=delivery)
-    if args.dry_run:
+    if args.dry_run or not sink:
         return 0
     try:
         asyncio.run(_publish(sink, request))
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _plan(config, request, credentials, args) -> BootstrapPlan:  # type: ignore[no-untyped-def]
+async def _plan(config: Config, request: BootstrapRequest, credentials: CredentialStore,
+                args: argparse.Namespace) -> BootstrapPlan:
     async with RegistryClient(credentials, concurrency=args.concurrency, timeout=args.timeout) as registry:
         return await plan_bootstrap(config, request, registry)
 

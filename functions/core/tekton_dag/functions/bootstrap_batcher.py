@@ -83,15 +83,11 @@ class BootstrapBatcher:
             log.error("bootstrap-batcher not ready: %s", self.problem)
 
     def _watch_config(self, root: str, interval: float) -> None:
-        self.configs = ConfigStore(root)
-        self.configs.refresh()
+        store = self.configs = ConfigStore(root)
+        store.refresh()
         if interval > 0:
             with contextlib.suppress(RuntimeError):  # no running loop: serve the first load only
-                self._watcher = asyncio.get_running_loop().create_task(self._rewatch(interval))
-
-    async def _rewatch(self, interval: float) -> None:
-        await asyncio.sleep(interval)  # the first load happened in start
-        await self.configs.watch(interval)
+                self._watcher = asyncio.get_running_loop().create_task(_rewatch(store, interval))
 
     def config_problem(self) -> str | None:
         """Why there is no configuration to plan with (a bad edit after a good load is not one)."""
@@ -151,6 +147,11 @@ class BootstrapBatcher:
             log.info("bootstrap %s %s/%s: build %d in %d wave(s), skip %d", request.delivery, plan.team,
                      stack.stack, len(stack.build_apps), len(stack.waves), len(stack.skipped))
         await send(events.outcome_event(plan, request, event), 200)
+
+
+async def _rewatch(store: ConfigStore, interval: float) -> None:
+    await asyncio.sleep(interval)  # the first load happened in start
+    await store.watch(interval)
 
 
 def _data(event: CloudEvent) -> Any:
