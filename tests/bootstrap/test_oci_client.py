@@ -181,3 +181,34 @@ async def test_concurrent_heads_are_bounded(registry: Registry, tag: str) -> Non
         checks = await client.presence_of_all(image_ref(registry.host, f"bounded-{i}", tag) for i in range(40))
     assert len(checks) == 40
     assert 1 < peak <= 4
+
+
+@pytest.mark.parametrize(("status", "headers", "reason"), [
+    (500, {}, "answered 500 unexpectedly"),
+    (503, {}, "answered 503 unexpectedly"),
+    (429, {}, "rate limiting (429)"),
+    (403, {}, "denied access (403)"),
+    (401, {}, "401 without an authentication challenge"),
+    (401, {"www-authenticate": 'Negotiate realm="x"'}, "unsupported auth scheme 'negotiate'"),
+    (401, {"www-authenticate": 'Bearer service="s"'}, "Bearer challenge without a realm"),
+], ids=["500", "503", "429", "403", "401 without challenge", "unknown scheme", "bearer without realm"])
+async def test_unexpected_answers_are_unknown_with_the_reason(status: int, headers: dict, reason: str) -> None:
+    # Distribution cannot be made to answer these on demand: a double answering only this status.
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, headers=headers))
+    async with httpx.AsyncClient(transport=transport) as http, RegistryClient(client=http) as client:
+        check = await client.presence(image_ref("registry.example.com", "app", "v1"))
+    assert check.presence is Presence.UNKNOWN
+    assert reason in check.reason
+
+
+async def test_a_registry_that_hangs_times_out_as_unknown() -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        async with RegistryClient(timeout=0.3) as client:
+            check = await client.presence(image_ref(host, "app", "v1"))
+    assert check.presence is Presence.UNKNOWN
+    assert "unreachable: ReadTimeout" in check.reason
