@@ -9,6 +9,9 @@ build the plan with its waves. Two ways to hold the client:
 - *fresh*: a new client per plan, as one CLI run (includes building httpx's TLS context, about
   tens of ms, and every 401 / token round trip).
 
+Also: the same plan through a proxy that delays each request by 10 ms (a registry one round trip
+away), sequential against bounded-concurrent, which is where concurrency pays.
+
 Target: <= 300 ms per plan on loopback (the function's case, anonymous registry).
 
     .venv/bin/python bench/bootstrap_plan.py [--runs 15]
@@ -101,6 +104,52 @@ def report(label: str, concurrency: int, times: list[float], runs: int) -> float
     return median
 
 
+class DelayProxy:
+    """A TCP proxy in front of the registry that holds each client->registry chunk for ``delay``
+    seconds: a registry one round trip away instead of on loopback (what concurrency is for)."""
+
+    def __init__(self, target: str, delay: float) -> None:
+        self.target_host, port = target.rsplit(":", 1)
+        self.target_port = int(port)
+        self.delay = delay
+        self.host = ""
+
+    async def __aenter__(self) -> DelayProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.host = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        try:
+            await asyncio.gather(self._pipe(reader, upstream_writer, self.delay), self._pipe(upstream_reader, writer, 0))
+        except asyncio.CancelledError:  # the benchmark's loop is ending: just drop the connection
+            writer.close()
+            upstream_writer.close()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+
+async def remote_runs(registry: Registry, config_dir: Path, concurrency: int, runs: int, delay: float) -> list[float]:
+    async with DelayProxy(registry.host, delay) as proxy:
+        config = teams_for(config_dir, proxy.host)
+        async with RegistryClient(concurrency=concurrency) as client:
+            return [await timed_plan(config, client) for _ in range(runs + 1)][1:]
+
+
 async def floor_runs(registry: Registry, concurrency: int, runs: int) -> list[float]:
     """40 bare httpx HEADs with the same bound: the cost of the HTTP alone, for comparison."""
     names = [f"floor-{i}" for i in range(40)]
@@ -138,6 +187,10 @@ def main() -> int:
             measure("bearer token (40 token fetches)", registries["token"], directory, c, args.runs, fresh=True)
             report("floor: 40 bare httpx HEADs, no planning", c, asyncio.run(floor_runs(registries[None], c, args.runs)),
                    args.runs)
+            for concurrency in (1, c):
+                times = asyncio.run(remote_runs(registries[None], directory / f"remote-{concurrency}", concurrency,
+                                                args.runs, 0.010))
+                report("anonymous, 10 ms away (delay proxy)", concurrency, times, args.runs)
         finally:
             for registry in registries.values():
                 registry.stop()
