@@ -116,37 +116,37 @@ class BootstrapBatcher:
         return (problem is None, problem or "OK")
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        event: CloudEvent = scope["event"]
+        reply, status = await self.answer(scope["event"])
+        await send(reply, status)
+
+    async def answer(self, event: CloudEvent) -> tuple[CloudEvent, int]:
+        """The reply event and HTTP status for one incoming event (module docstring)."""
+        data = _data(event)
         ready, problem = self.ready()
         config = self.configs.config if self.configs else None
         if not (ready and config and self.publisher and self.registry):
-            await send(events.rejected_event(event, {}, f"not ready: {problem}", "unavailable"), 503)
-            return
-        data = _data(event)
+            return events.rejected_event(event, data, f"not ready: {problem}", "unavailable"), 503
         try:
             if event.get_type() != catalog.BOOTSTRAP_REQUESTED:
                 raise RequestError(f"type: expected {catalog.BOOTSTRAP_REQUESTED}, got {event.get_type()!r}")
             request = BootstrapRequest.from_data(data)
         except RequestError as exc:
-            await send(events.rejected_event(event, data, str(exc), "invalid"), 400)
-            return
+            return events.rejected_event(event, data, str(exc), "invalid"), 400
         try:
             plan = await plan_bootstrap(config, request, self.registry)
         except BootstrapRejected as exc:
             log.info("bootstrap %s rejected: %s", request.delivery, exc)
-            await send(events.rejected_event(event, data, str(exc)), 200)
-            return
+            return events.rejected_event(event, data, str(exc)), 200
         try:
             for run in events.run_requested_events(plan, request, event):
                 await self.publisher.publish(run)
         except PublishError as exc:
             log.warning("bootstrap %s: %s", request.delivery, exc)
-            await send(events.rejected_event(event, data, str(exc), "publish-failed"), 502)
-            return
+            return events.rejected_event(event, data, str(exc), "publish-failed"), 502
         for stack in plan.stacks:
             log.info("bootstrap %s %s/%s: build %d in %d wave(s), skip %d", request.delivery, plan.team,
                      stack.stack, len(stack.build_apps), len(stack.waves), len(stack.skipped))
-        await send(events.outcome_event(plan, request, event), 200)
+        return events.outcome_event(plan, request, event), 200
 
 
 async def _rewatch(store: ConfigStore, interval: float) -> None:
