@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -57,6 +57,9 @@ class RunCreatorFunction:
             self._config = load_config_or_raise(cfg.get(TEAMS_DIR_ENV) or "teams")
         if self._store is None:
             self._store = store_from_env(cfg)
+        warm_up = getattr(self._store, "warm_up", None)
+        if warm_up is not None:  # import the Kubernetes client off the critical path to ready
+            threading.Thread(target=_quietly, args=(warm_up,), name="kube-warm-up", daemon=True).start()
         self.creator = RunCreator(lambda: self._require_config(), self._store)
         every = self._reconcile_every if self._reconcile_every is not None else float(cfg.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
         if every > 0:
@@ -132,6 +135,13 @@ class RunCreatorFunction:
 def new() -> RunCreatorFunction:
     """func-python's factory: one instance per process."""
     return RunCreatorFunction()
+
+
+def _quietly(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception as exc:  # reported again, to the caller, by the first request that needs it
+        log.warning("Kubernetes client warm-up failed: %s", exc)
 
 
 def _json_data(event: CloudEvent) -> Any:

@@ -62,6 +62,7 @@ class RunCreator:
     clock: Callable[[], float] = time.time
     # Serialises this replica's own ledger updates per team: fewer 409s, same correctness.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _ledgers: dict[str, tuple[str, str]] = field(default_factory=dict)  # team → (text, version) last seen
 
     # --- requests ---------------------------------------------------------------------------
     async def request(self, request: RunRequest, traceparent: str | None = None) -> Outcome:
@@ -220,19 +221,29 @@ class RunCreator:
     async def _update_ledger(self, team: Team, change: Callable[[Ledger, float], Ledger]) -> Ledger:
         lock = self._locks.setdefault(team.name, asyncio.Lock())
         async with lock:
+            # First try from the ledger this replica last wrote (saves a read when it is still
+            # current); the conditional write catches a stale copy, and a "nothing to change"
+            # answer is never trusted from a copy.
+            cached = self._ledgers.pop(team.name, None)
             while True:
-                text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+                text, version = cached or await self.store.read_ledger(team.namespace, ledger_name(team))
                 current = Ledger.loads(text)
                 updated = change(current, self.clock())
                 if updated == current and version is not None:
-                    return current
+                    if cached is None:
+                        self._ledgers[team.name] = (text, version)
+                        return current
+                    cached = None
+                    continue
                 try:
-                    await self.store.write_ledger(team.namespace, ledger_name(team), updated.dumps(), version)
-                    return updated
+                    new_version = await self.store.write_ledger(team.namespace, ledger_name(team), updated.dumps(), version)
                 except LedgerConflict:
                     # Someone else wrote first -- or our own earlier attempt did and its answer
                     # was lost. Either way: re-read and decide again, never assume.
+                    cached = None
                     continue
+                self._ledgers[team.name] = (updated.dumps(), new_version)
+                return updated
 
     def _team_by_label(self, team_label: str, namespace: str) -> Team | None:
         for team in self.config().teams:
