@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.kube_api import FakeKubeApi  # noqa: E402
-
 from tekton_dag.config.loading import load_config_or_raise  # noqa: E402
 from tekton_dag.events import catalog  # noqa: E402
 from tekton_dag.events.requests import RunRequest  # noqa: E402
@@ -59,7 +58,6 @@ def percentile(values: list[float], p: float) -> float:
 
 async def latencies(api: FakeKubeApi, count: int, limit: int, finish_each: bool) -> list[float]:
     from func_python.cloudevent import ASGIApplication
-
     from tekton_dag.functions.run_creator import RunCreatorFunction
     from tekton_dag.kube.stores import KubernetesStore
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 import pytest
 from conftest import FAST, NAMESPACE, bootstrap_request, merge_request, pr_request
 from support.kube_api import FakeKubeApi
-
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import TransientApiError
 from tekton_dag.kube.stores import KubernetesStore

@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from cloudevents.core.bindings.http import from_http_event, to_binary_event, HTTPMessage
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from conftest import FAST, NAMESPACE, TEAMS, pr_request
 from func_python.cloudevent import ASGIApplication
 from support.kube_api import FakeKubeApi
-
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog
 from tekton_dag.functions.run_creator import RunCreatorFunction

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from conftest import NAMESPACE, merge_request, pr_request
 from support.kube_api import FakeKubeApi
-
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import CancelRequest
 from tekton_dag.kube.stores import KubernetesStore

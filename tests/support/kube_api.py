@@ -467,8 +467,10 @@ def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
             if (node[int(last)] if isinstance(node, list) else node.get(last)) != op.get("value"):
                 raise ApiError(422, "Invalid", f"the test operation at {op.get('path')} failed")
         elif kind in ("add", "replace"):
-            if isinstance(node, list):
-                node.insert(len(node) if last == "-" else int(last), op["value"]) if kind == "add" else node.__setitem__(int(last), op["value"])
+            if isinstance(node, list) and kind == "add":
+                node.insert(len(node) if last == "-" else int(last), op["value"])
+            elif isinstance(node, list):
+                node[int(last)] = op["value"]
             else:
                 node[last] = op["value"]
         elif kind == "remove":

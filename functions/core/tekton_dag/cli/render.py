@@ -16,14 +16,14 @@ from tekton_dag import pipelines
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.errors import ConfigInvalid
 from tekton_dag.config.loading import load_config_or_raise
-from tekton_dag.config.models import Config, Stack, Team
+from tekton_dag.config.models import Stack, Team
 from tekton_dag.events.requests import PullRequestRef, RunRequest
 from tekton_dag.pipelineruns import BuildError, build_pipelinerun
 
 MODES = {"pr": pipelines.PR_TEST, "merge": pipelines.MERGE_RELEASE, "bootstrap": pipelines.BOOTSTRAP}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "render", help="print the PipelineRun YAML for a PR, merge or bootstrap run",
         description="Print the PipelineRun that run-creator would create for this request.",

@@ -15,6 +15,7 @@ All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -52,7 +53,9 @@ class RunCreatorFunction:
         """Called once by func-python before serving: load config, pick the store, start the
         periodic reconcile (on the server's event loop)."""
         if self._config is None:
-            from tekton_dag.config.loading import load_config_or_raise  # imported late: fast cold start
+            from tekton_dag.config.loading import (
+                load_config_or_raise,  # imported late: fast cold start
+            )
 
             self._config = load_config_or_raise(cfg.get(TEAMS_DIR_ENV) or "teams")
         if self._store is None:
@@ -66,9 +69,13 @@ class RunCreatorFunction:
             self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop(every))
 
     def stop(self) -> None:
+        """Called by func-python at shutdown: end the reconcile, close the API client."""
         if self._reconciler is not None:
             self._reconciler.cancel()
             self._reconciler = None
+        close = getattr(self._store, "close", None)
+        if close is not None:
+            close()
 
     def alive(self) -> tuple[bool, str]:
         return True, "OK"
@@ -79,8 +86,11 @@ class RunCreatorFunction:
     async def _reconcile_loop(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
-            if self.creator is not None:
-                await self.creator.reconcile_all()
+            try:
+                if self.creator is not None:
+                    await self.creator.reconcile_all()
+            except Exception:  # one bad round must not end the loop that unsticks queues
+                log.exception("reconcile round failed")
 
     def _require_config(self) -> Config:
         assert self._config is not None
@@ -147,12 +157,12 @@ def _quietly(fn: Callable[[], None]) -> None:
 def _json_data(event: CloudEvent) -> Any:
     data = event.get_data()
     if isinstance(data, (bytes, str)):
-        import json
-
         try:
             return json.loads(data)
-        except ValueError as exc:
-            raise RequestError(f"data: not JSON ({exc.msg})") from None
+        except json.JSONDecodeError as exc:
+            raise RequestError(f"data: not JSON ({exc.msg} at character {exc.pos})") from None
+        except UnicodeDecodeError:
+            raise RequestError("data: not UTF-8 text") from None
     return data
 
 

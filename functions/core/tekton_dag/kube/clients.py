@@ -31,11 +31,11 @@ def load_api_client() -> client.ApiClient:
     """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
     configuration = client.Configuration()
     try:
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except ConfigException:
         # Read KUBECONFIG now: the client's own default is frozen when it is imported.
         path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        config.load_kube_config(config_file=path, client_configuration=configuration)
+        config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.retries = False  # our own retry loop owns retries and their deadline
     return client.ApiClient(configuration)
 

@@ -18,11 +18,16 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import yaml
 
-from tekton_dag.kube.errors import ApiStatusError, LedgerConflict, PermanentApiError, TransientApiError
+from tekton_dag.kube.errors import (
+    ApiStatusError,
+    LedgerConflict,
+    PermanentApiError,
+    TransientApiError,
+)
 from tekton_dag.kube.retrying import RetryPolicy
 
 DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
@@ -122,8 +127,9 @@ class KubernetesStore:
     async def get_run(self, namespace: str, name: str) -> Object | None:
         what = f"get PipelineRun {namespace}/{name}"
         try:
-            return await self._call(what, "get_namespaced_custom_object",
-                                        self.GROUP, self.VERSION, namespace, self.PLURAL, name)
+            found = await self._call(what, "get_namespaced_custom_object",
+                                     self.GROUP, self.VERSION, namespace, self.PLURAL, name)
+            return cast(Object, found)
         except ApiStatusError as exc:
             if exc.status == 404:
                 return None
@@ -142,9 +148,10 @@ class KubernetesStore:
     async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
         what = f"patch PipelineRun {namespace}/{name}"
         try:
-            return await self._call(what, "patch_namespaced_custom_object",
-                                        self.GROUP, self.VERSION, namespace, self.PLURAL, name, patch,
-                                        _content_type="application/merge-patch+json")
+            patched = await self._call(what, "patch_namespaced_custom_object",
+                                       self.GROUP, self.VERSION, namespace, self.PLURAL, name, patch,
+                                       _content_type="application/merge-patch+json")
+            return cast(Object, patched)
         except ApiStatusError as exc:
             if exc.status == 404:
                 return None
@@ -237,7 +244,7 @@ class DirectoryStore:
         with self._lock:
             if not path.exists():
                 return None
-            run = merge_patch(yaml.safe_load(path.read_text()), patch)
+            run: Object = merge_patch(yaml.safe_load(path.read_text()), patch)
             _write(path, yaml.safe_dump(run, sort_keys=False))
             return run
 

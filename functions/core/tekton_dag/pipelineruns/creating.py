@@ -99,14 +99,14 @@ class RunCreator:
             await self._release_if_absent(team, name)
             raise
         if not created:
-            queued = await self._adopt_existing(team, name, queued)
+            queued = await self._adopt_existing(team, name)
         elif queued:
             queued = not await self._start_if_admitted(team, name)
         await self._start(team, [n for n in moved if n != name])  # slots freed by superseded runs
         kind: OutcomeKind = "queued" if queued else "created"
         return Outcome(kind, request, name, team.namespace, superseded=superseded)
 
-    async def _adopt_existing(self, team: Team, name: str, queued: bool) -> bool:
+    async def _adopt_existing(self, team: Team, name: str) -> bool:
         """A redelivered request: the run exists. Free its entry if it already finished;
         returns whether it still waits."""
         existing = await self.store.get_run(team.namespace, name)
@@ -176,7 +176,8 @@ class RunCreator:
     async def reconcile(self, team: Team) -> list[str]:
         """Repair from the cluster's truth: drop finished or vanished entries, promote, and
         start admitted runs that are still pending (a lost start patch or event)."""
-        runs = {states.name_of(r): r for r in await self.store.list_runs(team.namespace, {**MANAGED, pipelines.L_TEAM: label_value(team.name)})}
+        selector = {**MANAGED, pipelines.L_TEAM: label_value(team.name)}
+        runs = {states.name_of(r): r for r in await self.store.list_runs(team.namespace, selector)}
         finished = {n for n, r in runs.items() if states.is_finished(r)}
         started = await self._promote(team, lambda ledger, now: ledger.prune(finished, runs.keys(), now, self.orphan_grace))
         text, _ = await self.store.read_ledger(team.namespace, ledger_name(team))
@@ -231,7 +232,7 @@ class RunCreator:
                 updated = change(current, self.clock())
                 if updated == current and version is not None:
                     if cached is None:
-                        self._ledgers[team.name] = (text, version)
+                        self._ledgers[team.name] = (text or "", version)
                         return current
                     cached = None
                     continue
