@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -136,3 +137,29 @@ def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+async def test_started_from_env_with_a_dry_run_dir_writes_yaml_files(tmp_path, config: Config) -> None:
+    function = RunCreatorFunction()
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_DRY_RUN_DIR": str(tmp_path), "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ASGIApplication(function)), base_url="http://rc") as client:
+            reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data())))
+        assert reply.get_type() == catalog.RUN_CREATED
+        assert (tmp_path / NAMESPACE / f"{reply.get_data()['pipelinerun']}.yaml").is_file()
+    finally:
+        function.stop()
+
+
+async def test_the_periodic_reconcile_started_by_start_unsticks_a_queue(kube_api: FakeKubeApi, config: Config) -> None:
+    function = RunCreatorFunction(config=config, store=KubernetesStore(policy=FAST), reconcile_every=0.05)
+    function.start({})
+    try:
+        names = [(await function.creator.request(pr_request(number=n, delivery=f"d{n}"))).name for n in range(1, 5)]
+        kube_api.finish(NAMESPACE, names[0])  # Tekton's event for it is lost
+        deadline = time.monotonic() + 5
+        while kube_api.pending() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert kube_api.pending() == [] and names[3] in kube_api.running()
+    finally:
+        function.stop()
