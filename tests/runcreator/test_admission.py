@@ -126,7 +126,9 @@ async def test_an_orphaned_ledger_entry_is_released_after_the_grace_period(kube_
 
 
 async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeKubeApi, config: Config) -> None:
-    """200 requests, limit 3, two run-creators with their own clients against one API."""
+    """200 requests at once, limit 3, two run-creators with their own clients against one API;
+    then runs finish (several at once, events to either replica, reconciles in between)."""
+    team = config.team("default")
     stores = [KubernetesStore(policy=replace(FAST, deadline=5.0)) for _ in range(2)]
     replicas = [creator(config, s) for s in stores]
     makers = [lambda i: pr_request(number=i + 1, delivery=f"p{i}"), lambda i: merge_request(f"m{i}", sha=f"{i:040x}"),
@@ -135,21 +137,26 @@ async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeK
     outcomes = await asyncio.gather(*(replicas[i % 2].request(r) for i, r in enumerate(requests)))
     assert [o.kind for o in outcomes].count("created") == 3, [o.reason for o in outcomes if o.kind == "failed"]
     assert len(kube_api.objects()) == 200 and len(kube_api.pending()) == 197
-    queued_at_start = set(kube_api.pending())
+    # The order in which the ledger serialised the concurrent requests is their arrival order.
+    queue = Ledger.loads((await stores[0].read_ledger(NAMESPACE, ledger_name(team)))[0]).queue()
+    assert sorted(queue) == sorted(kube_api.pending())
     rng = random.Random(4)
-    rounds = 0
+    started_by_round: list[list[str]] = []
     while kube_api.running(NAMESPACE):
-        rounds += 1
+        before = len(kube_api.start_order)
         finishing = kube_api.running(NAMESPACE)[: rng.randint(1, 3)]
         for name in finishing:
             kube_api.finish(NAMESPACE, name)
-        reconciling = [replicas[rng.randint(0, 1)].reconcile(config.team("default"))] if rounds % 10 == 0 else []
-        await asyncio.gather(*(replicas[rng.randint(0, 1)].finished(NAMESPACE, n, "default") for n in finishing), *reconciling)
+        events = [replicas[rng.randint(0, 1)].finished(NAMESPACE, n, "default") for n in finishing]
+        reconciling = [replicas[rng.randint(0, 1)].reconcile(team)] if len(started_by_round) % 10 == 9 else []
+        await asyncio.gather(*events, *reconciling)
+        # Runs started in the same round may reach the API in any order; rounds may not.
+        started_by_round.append(sorted((s.split("/")[1] for s in kube_api.start_order[before:]), key=queue.index))
     assert kube_api.max_running[NAMESPACE] == 3
     assert kube_api.pending() == [] and len(kube_api.start_order) == 200
-    started = [s.split("/")[1] for s in kube_api.start_order if s.split("/")[1] in queued_at_start]
-    labels = {r["metadata"]["name"]: r["metadata"]["labels"] for r in kube_api.objects()}
-    priorities = [labels[n]["tekton-dag.dev/priority"] for n in started]
-    assert priorities == sorted(priorities)  # merge-release, then pr-test, then bootstrap
+    # Priority (merge-release, pr-test, bootstrap), then first in, first out.
+    assert [name for round_ in started_by_round for name in round_] == queue
+    priority = {r["metadata"]["name"]: r["metadata"]["labels"]["tekton-dag.dev/priority"] for r in kube_api.objects()}
+    assert [priority[name] for name in queue] == sorted(priority[name] for name in queue)
     for s in stores:
         s.close()
