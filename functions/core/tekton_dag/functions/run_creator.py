@@ -124,6 +124,8 @@ class RunCreatorFunction:
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data)
+            if self.creator.config().team(cancel.team) is None:
+                return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"})
             try:
                 names = await self.creator.cancel(cancel)
             except PermanentApiError as exc:
