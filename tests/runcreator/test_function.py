@@ -163,3 +163,24 @@ async def test_the_periodic_reconcile_started_by_start_unsticks_a_queue(kube_api
         assert kube_api.pending() == [] and names[3] in kube_api.running()
     finally:
         function.stop()
+
+
+async def test_config_changes_on_disk_are_followed_without_a_restart(tmp_path, kube_api: FakeKubeApi) -> None:
+    import shutil
+
+    teams = tmp_path / "teams"
+    shutil.copytree(TEAMS, teams)
+    function = RunCreatorFunction()
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0.05", "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    try:
+        assert function.ready() == (True, "OK")
+        team_file = teams / "default" / "team.yaml"
+        team_file.write_text(team_file.read_text().replace("maxConcurrentRuns: 3", "maxConcurrentRuns: 1"))
+        deadline = time.monotonic() + 5
+        while function.creator.config().team("default").max_concurrent_runs != 1:
+            assert time.monotonic() < deadline, "the new configuration was not loaded"
+            await asyncio.sleep(0.05)
+        kinds = [(await function.creator.request(pr_request(number=n, delivery=f"d{n}"))).kind for n in (1, 2)]
+        assert kinds == ["created", "queued"]
+    finally:
+        function.stop()
