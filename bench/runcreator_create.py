@@ -125,12 +125,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--cold-starts", type=int, default=5)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with FakeKubeApi() as api:
         os.environ["KUBECONFIG"] = str(api.kubeconfig)
+        cpu = time.process_time()
         created = asyncio.run(latencies(api, args.requests, limit=3, finish_each=True))
+        cpu = (time.process_time() - cpu) / (args.requests + 20)
         queued = asyncio.run(latencies(api, args.requests, limit=0, finish_each=False))
         imports, spawns = cold_starts(api, args.cold_starts)
     print(f"run.requested -> PipelineRun created ({args.requests} requests, fake API on loopback, real kubernetes client)")
+    print(f"  machine load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} CPUs); "
+          f"CPU per created run incl. the fake API and finishing it: {ms(cpu)}")
     for label, values in (("created", created), ("queued (queue grows to N)", queued)):
         print(f"  {label:24s} p50 {ms(statistics.median(values))}  p99 {ms(percentile(values, 99))}  max {ms(max(values))}")
     print(f"cold start ({args.cold_starts} fresh interpreters)")
