@@ -27,6 +27,7 @@ LOG_TAIL_LINES=${LOG_TAIL_LINES:-40}
 INSECURE_REGISTRY=${INSECURE_REGISTRY:-false}
 LOG_DIR=${LOG_DIR:-$PLAN_DIR/logs}
 BUILD_HISTORY=${BUILD_HISTORY:-}
+[ "${CACHE_BOUND:-true}" = true ] || BUILD_HISTORY=""  # no build-cache workspace: keep no history
 RESULT_BUILT_IMAGES=${RESULT_BUILT_IMAGES:-/dev/null}
 RUN_LABEL=tekton-dag.dev/run
 COMPONENT_LABEL=tekton-dag.dev/component
@@ -139,7 +140,7 @@ record_duration() {
   local app=$1 seconds=$2
   [ -n "$BUILD_HISTORY" ] || return 0
   mkdir -p "$(dirname "$BUILD_HISTORY")" 2>/dev/null || return 0
-  { grep -v "^$app	" "$BUILD_HISTORY" 2>/dev/null || true; printf '%s\t%s\n' "$app" "$seconds"; } >"$BUILD_HISTORY.tmp" \
+  { grep -v "^$app"$'\t' "$BUILD_HISTORY" 2>/dev/null || true; printf '%s\t%s\n' "$app" "$seconds"; } >"$BUILD_HISTORY.tmp" \
     && mv "$BUILD_HISTORY.tmp" "$BUILD_HISTORY" || true
 }
 

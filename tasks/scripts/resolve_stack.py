@@ -1,8 +1,10 @@
+#!/usr/bin/env python3
 """resolve-stack: turn the `stack-json` param into a build/deploy plan for the other tasks.
 
 Reads everything from the environment (never from Tekton substitutions in the script):
   STACK_JSON, VERSIONS_JSON, CHANGED_APP, BUILD_APPS, APP_REVISIONS, PR_NUMBER,
-  IMAGE_REGISTRY, IMAGE_TAG, DEFAULT_NAMESPACE, RUN_NAME, WORKSPACE_PATH, BUILD_HISTORY (optional file)
+  IMAGE_REGISTRY, IMAGE_TAG, NAMESPACE_PARAM, TASKRUN_NAMESPACE, RUN_NAME, WORKSPACE_PATH,
+  BUILD_HISTORY (optional file of observed build seconds)
 and RESULT_<NAME> (the path of each Tekton result).
 
 Writes the plan under $WORKSPACE_PATH/.tekton-dag/ as line-oriented files that the shell steps
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -167,6 +170,8 @@ def workload(app: dict, ctx: dict, *, name: str, image: str, variant: str, extra
     """Deployment + Service for one app. The image's own entrypoint runs: the build really serves."""
     selector = {"app.kubernetes.io/name": app["name"], VARIANT_LABEL: variant}
     labels = {**MANAGED_BY, STACK_LABEL: ctx["stack"], **selector, **extra_labels}
+    if ctx["team"]:
+        labels["tekton-dag.dev/team"] = ctx["team"]
     container_port = port(app, ctx["defaults"], "container-port", 8080)
     service_port = port(app, ctx["defaults"], "service-port", 80)
     namespace = app.get("namespace") or ctx["namespace"]
@@ -222,6 +227,9 @@ def build_plan() -> None:
     for field, value in (("image-registry", registry), ("image-tag", tag)):
         if not value or not IMAGE_PART.match(value):
             raise PlanError(f"{field}: {value!r} is empty or has characters not allowed in an image name")
+    expected = env("STACK_NAME")
+    if expected and stack.get("name") != expected:
+        raise PlanError(f"stack-json is stack {stack.get('name')!r}, but the run is for stack {expected!r}")
     pr = env("PR_NUMBER")
     if pr and not pr.isdigit():
         raise PlanError(f"pr-number: {pr!r} is not a number")
@@ -230,8 +238,8 @@ def build_plan() -> None:
     builds = select_builds(apps, env("BUILD_APPS"), env("CHANGED_APP"))
     propagation = stack.get("propagation") or {}
     header = propagation.get("header-name") or "x-dev-session"
-    ctx = {"stack": str(stack.get("name", "stack"))[:63], "defaults": stack.get("defaults") or {},
-           "namespace": (stack.get("defaults") or {}).get("namespace") or env("DEFAULT_NAMESPACE")}
+    ctx = {"stack": str(stack.get("name", "stack"))[:63], "team": env("TEAM")[:63], "defaults": stack.get("defaults") or {},
+           "namespace": (stack.get("defaults") or {}).get("namespace") or env("NAMESPACE_PARAM") or env("TASKRUN_NAMESPACE")}
     plan = Path(env("WORKSPACE_PATH") or ".") / ".tekton-dag"
     for sub in ("commands", "deploy", "pr"):
         (plan / sub).mkdir(parents=True, exist_ok=True)
@@ -262,8 +270,9 @@ def build_plan() -> None:
         for key in env_map:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)):
                 raise PlanError(f"{name}.build.env: {key!r} is not an environment variable name")
+        # Sourced by the POSIX compile script: names are checked, values quoted, so it only sets variables.
         (plan / "commands" / f"{name}.env").write_text(
-            "".join(f"{k}={v}\0" for k, v in env_map.items()))
+            "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in env_map.items()))
         for step in ("pre-command", "build-command", "post-command"):
             (plan / "commands" / f"{name}.{step}").write_text(str(build.get(step) or ""))
 
@@ -279,7 +288,11 @@ def build_plan() -> None:
                             variant=f"pr-{pr}", extra_labels={RUN_LABEL: run, "tekton-dag.dev/pr": pr})
             (plan / "pr" / f"{name}.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
 
-    test_rows = [[n, kind, safe_relative(f"{n}.tests.{kind}", str(path))]
+    def base_url(n: str) -> str:
+        namespace = by_name[n].get("namespace") or ctx["namespace"]
+        return f"http://{n}.{namespace}.svc:{port(by_name[n], ctx['defaults'], 'service-port', 80)}"
+
+    test_rows = [[n, kind, safe_relative(f"{n}.tests.{kind}", str(path)), base_url(n)]
                  for n in order for kind, path in sorted((by_name[n].get("tests") or {}).items())]
     write_lines(plan / "tests.tsv", test_rows)
 
