@@ -300,7 +300,7 @@ def tag_release_images() -> dict[str, Any]:
 def post_result() -> dict[str, Any]:
     params = [param("pr-repo", "owner/name of the repository the PR is on."),
               param("pr-number", "The pull request number."),
-              param("aggregate-status", "$(tasks.status) of the pipeline: Succeeded, Completed, Failed or None."),
+              param("aggregate-status", "The pipeline's aggregate tasks status: Succeeded, Completed, Failed or None."),
               param("task-statuses", "A readable line of per-task states.", ""),
               param("github-token-secret", "Secret holding the GitHub token (key: token).", "tekton-dag-github-token"),
               param("github-api", "GitHub API base URL.", "https://api.github.com"), RUN_NAME]
@@ -309,7 +309,7 @@ def post_result() -> dict[str, Any]:
             env("GITHUB_API", "$(params.github-api)"), env("RUN_NAME", "$(params.run-name)"),
             {"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "$(params.github-token-secret)", "key": "token"}}}]
     return task("post-result",
-                "Comments the run's real outcome on the pull request ($(tasks.status) and per-task states, plus test and "
+                "Comments the run's real outcome on the pull request (the aggregate and per-task states, plus test and "
                 "intercept summaries when earlier tasks wrote them).",
                 params, [step("comment", KUBECTL_IMAGE, script("post_result.sh"), envs)], workspaces=[SOURCE_WS])
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# post-result: comment the run's real outcome on the pull request. AGGREGATE_STATUS is Tekton's
-# $(tasks.status) (Succeeded / Completed / Failed / None) and TASK_STATUSES the per-task states,
+# post-result: comment the run's real outcome on the pull request. AGGREGATE_STATUS is the pipeline's
+# aggregate tasks status (Succeeded / Completed / Failed / None) and TASK_STATUSES the per-task states,
 # both always available to finally tasks; details come from the workspace when earlier tasks wrote them.
 set -eu
 : "${PR_REPO:?}" "${PR_NUMBER:?}" "${AGGREGATE_STATUS:?}" "${RUN_NAME:?}"
