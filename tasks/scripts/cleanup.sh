@@ -4,13 +4,14 @@
 set -eu
 : "${RUN_NAME:?}" "${DEFAULT_NAMESPACE:?}"
 PLAN_DIR=${PLAN_DIR:-}
-namespaces=$DEFAULT_NAMESPACE
-if [ -n "$PLAN_DIR" ] && [ -f "$PLAN_DIR/deploy-order.tsv" ]; then
-  namespaces="$namespaces $(cut -f2 "$PLAN_DIR/deploy-order.tsv" | sort -u | tr '\n' ' ')"
-fi
+namespaces() {
+  echo "$DEFAULT_NAMESPACE"
+  if [ -n "$PLAN_DIR" ] && [ -f "$PLAN_DIR/deploy-order.tsv" ]; then cut -f2 "$PLAN_DIR/deploy-order.tsv"; fi
+}
 status=0
-for ns in $(printf '%s\n' $namespaces | sort -u); do
+while read -r ns; do
+  [ -n "$ns" ] || continue
   echo "cleanup: namespace $ns, label tekton-dag.dev/run=$RUN_NAME"
   kubectl delete deployments,services,pods -n "$ns" -l "tekton-dag.dev/run=$RUN_NAME" --ignore-not-found --wait=false || status=1
-done
+done < <(namespaces | sort -u)
 exit "$status"
