@@ -2,6 +2,7 @@
 # cleanup-run: delete what THIS run created (PR Deployments/Services, intercept and build pods),
 # selected by the run label tekton-dag.dev/run=<run>: never other runs' objects, never the stable stack.
 set -eu
+set -o pipefail
 : "${RUN_NAME:?}" "${DEFAULT_NAMESPACE:?}"
 PLAN_DIR=${PLAN_DIR:-}
 namespaces() {
