@@ -173,3 +173,22 @@ def test_post_result_fails_when_github_refuses(tmp_path, github):
     proc = sh("post_result.sh", {"PR_REPO": "acme/api", "PR_NUMBER": "7", "AGGREGATE_STATUS": "Succeeded",
                                  "RUN_NAME": "r", "GITHUB_API": github, "GITHUB_TOKEN": "t"}, shell="bash")
     assert proc.returncode == 1 and "GitHub answered 403" in proc.stderr
+
+
+def test_stack_tests_run_each_declared_test_with_the_pr_header_and_fail_on_a_failure(tmp_path):
+    plan = tmp_path / "ws/.tekton-dag"
+    plan.mkdir(parents=True)
+    for app in ("api", "db"):
+        (tmp_path / f"ws/apps/{app}/tests").mkdir(parents=True)
+        (tmp_path / f"ws/apps/{app}/tests/c.json").write_text("{}")
+    (plan / "tests.tsv").write_text("db\tpostman\ttests/c.json\thttp://db.shop.svc:80\n"
+                                    "api\tpostman\ttests/c.json\thttp://api.shop.svc:80\n"
+                                    "web\tplaywright\ttests/e2e\thttp://web.shop.svc:80\n"
+                                    "gone\tpostman\ttests/none.json\thttp://gone.shop.svc:80\n")
+    path = fake_tool(tmp_path, "newman", f'echo "$@" >> {tmp_path}/calls\ncase "$*" in *api.shop*) exit 1 ;; esac\n')
+    proc = sh("stack_tests.sh", {"PLAN_DIR": str(plan), "WORKSPACE_PATH": str(tmp_path / "ws"), "TEST_KIND": "postman",
+                                 "HEADER_NAME": "x-dev-session", "HEADER_VALUE": "pr-7", "PATH": path})
+    assert proc.returncode == 1 and "postman tests failed for: api" in proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert len(calls) == 2 and "baseUrl=http://db.shop.svc:80" in calls[0] and "sessionValue=pr-7" in calls[0]
+    assert (plan / "test-summary.tsv").read_text() == "db\tpostman\tpassed\napi\tpostman\tfailed\ngone\tpostman\tskipped\n"
