@@ -33,7 +33,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         "an unknown field deep in an app",
         {SHOP: stack(APP_A.replace("{tool: npm}", "{tool: npm, cache: true}"))},
         [f"{SHOP}: apps[0].build.cache: unknown field; allowed: tool, build-command, pre-command, post-command, "
-         "runtime, env, legacy"],
+         "runtime, expected-minutes, env, legacy"],
     ),
     (
         "missing required fields are each named",
