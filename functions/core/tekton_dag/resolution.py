@@ -1,6 +1,6 @@
 """What a GitHub event (or a manual request) asks for, decided without any I/O.
 
-``resolve`` takes a normalised ``GitHubEvent``, the loaded configuration and its resolver index,
+``resolve`` takes a normalised ``GitHubEvent`` and the resolver index of the loaded configuration,
 and returns one decision per (team, stack, app) the repository belongs to:
 
 - pull request opened / synchronize / reopened / ready_for_review → ``RunRequest`` (stack-pr-test)
@@ -15,8 +15,8 @@ only stop PR tests: closing a draft still cancels, and merging a fork's PR still
 is on the base branch by then).
 
 Webhook secret scope: ``signed_for`` is the team whose own secret verified the delivery ("" for a
-shared secret). Such a delivery reaches that team's targets only; a team that names its own secret
-is reached only by deliveries signed with it.
+shared secret, which the platform holds and which reaches every team). A delivery signed with a
+team's secret reaches that team's targets only: a team's secret cannot start another team's runs.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from tekton_dag.config.models import App, Config, Stack, Team
 from tekton_dag.events import catalog
 from tekton_dag.events.github import GitHubEvent, PullRequest, Push
 from tekton_dag.events.requests import BootstrapRequest, CancelRequest, PullRequestRef, RequestError, RunRequest
-from tekton_dag.webhooks.secrets import has_own_secret
 
 START_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
 
@@ -84,8 +83,6 @@ def _decide(event: GitHubEvent, target: Target, signed_for: str) -> Decision:
     outcome: Request | Ignored | str
     if signed_for and signed_for != team.name:
         outcome = f"delivery was signed with team {signed_for}'s webhook secret, not team {team.name}'s"
-    elif not signed_for and has_own_secret(team):
-        outcome = f"team {team.name} accepts only deliveries signed with its own webhook secret"
     elif event.pull_request is not None:
         outcome = _pull_request(event, event.pull_request, target)
     else:

@@ -38,11 +38,6 @@ def split_secrets(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
 
 
-def has_own_secret(team: Team) -> bool:
-    """A team that names its own secret accepts only deliveries signed with it."""
-    return bool(team.webhook.secret_name or team.webhook.secret_env)
-
-
 class SecretSource:
     """The active (owner, secret) pairs for a configuration, refreshed from files now and then."""
 
@@ -52,6 +47,7 @@ class SecretSource:
         self._cached: tuple[tuple[str, str], ...] = ()
         self._cached_for: Config | None = None
         self._read_at = float("-inf")
+        self._warned: set[str] = set()
 
     def current(self, config: Config | None) -> tuple[tuple[str, str], ...]:
         if config is not self._cached_for or time.monotonic() - self._read_at > REFRESH_S:
@@ -79,15 +75,13 @@ class SecretSource:
         if team.webhook.secret_name:
             path = self._team_dir / team.webhook.secret_name / TEAM_SECRET_KEY
             secrets += self._read_file(path, f"team {team.name} webhook.secretName")
-        if has_own_secret(team) and not secrets:
-            log.warning("team %s names its own webhook secret but none is available; "
-                        "its deliveries are refused", team.name)
         return secrets
 
-    @staticmethod
-    def _read_file(path: Path, what: str) -> tuple[str, ...]:
+    def _read_file(self, path: Path, what: str) -> tuple[str, ...]:
         try:
             return split_secrets(path.read_text())
         except OSError as exc:
-            log.warning("webhook secret file for %s unreadable: %s (%s)", what, path, exc.strerror)
+            if str(path) not in self._warned:  # once: an absent optional file is not news every read
+                self._warned.add(str(path))
+                log.warning("webhook secret file for %s unreadable: %s (%s)", what, path, exc.strerror)
             return ()
