@@ -12,6 +12,7 @@ Cluster access follows the standard order: in-cluster service account, else ``KU
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -35,7 +36,8 @@ def _load_api() -> client.CustomObjectsApi:
         config.load_incluster_config()
     except ConfigException:
         try:
-            config.load_kube_config()
+            # Read KUBECONFIG now: the client's own default was fixed when it was imported.
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
         except (ConfigException, OSError) as exc:
             raise ClusterUnavailable(
                 "no Kubernetes cluster configured (not in a cluster, and no usable KUBECONFIG or ~/.kube/config)"
