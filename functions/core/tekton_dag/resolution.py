@@ -82,7 +82,7 @@ def _decide(event: GitHubEvent, target: Target, signed_for: str) -> Decision:
     event_id = catalog.derived_id(event.delivery, team.name, target.stack.name, target.app.name)
     outcome: Request | Ignored | str
     if signed_for and signed_for != team.name:
-        outcome = f"delivery was signed with team {signed_for}'s webhook secret, not team {team.name}'s"
+        outcome = f"delivery was signed with the webhook secret of team {signed_for}, not of team {team.name}"
     elif event.pull_request is not None:
         outcome = _pull_request(event, event.pull_request, target)
     else:
