@@ -80,6 +80,8 @@ class WebhookIngest:
     # --- func-python lifecycle ------------------------------------------------------------
     def start(self, cfg: Mapping[str, str]) -> None:
         """Called once before serving, with a copy of the environment."""
+        # httpx logs every Broker POST at INFO; our own line per delivery says what matters.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._env = dict(cfg)
         sink = self._env.get(K_SINK_ENV)
         self.publisher = Publisher(sink, client=self._broker_client) if sink else None
