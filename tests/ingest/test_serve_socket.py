@@ -78,7 +78,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, sink: str) -> Iterator[str]
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"webhook-ingest did not become ready:\n{process.communicate()[0] if process.poll() is not None else ''}")
+                output = process.communicate()[0] if process.poll() is not None else ""
+                pytest.fail(f"webhook-ingest did not become ready:\n{output}")
             time.sleep(0.1)
         yield url
     finally:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from tekton_dag import pipelines
 from tekton_dag.config.models import App, Config, Stack, Team
@@ -58,7 +58,7 @@ class Ignored:
     app: str = ""
 
 
-Request = Union[RunRequest, CancelRequest]
+Request = RunRequest | CancelRequest
 
 
 @dataclass(frozen=True)

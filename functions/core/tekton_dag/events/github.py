@@ -27,8 +27,9 @@ PUSH: Final[Literal["push"]] = "push"
 # The pull_request actions that can start, release or cancel a run; others are not published.
 PR_ACTIONS: Final = ("opened", "synchronize", "reopened", "ready_for_review", "closed")
 
-CLOUDEVENT_TYPES: Final[dict[Literal["pull_request", "push"], str]] = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
-EVENT_NAMES: Final[dict[str, Literal["pull_request", "push"]]] = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
+EventName = Literal["pull_request", "push"]
+CLOUDEVENT_TYPES: Final[dict[EventName, str]] = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
+EVENT_NAMES: Final[dict[str, EventName]] = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
 
 
 class PayloadError(Exception):
@@ -71,7 +72,7 @@ class Push:
 class GitHubEvent:
     """One GitHub delivery we act on: a pull request change or a push, on ``repo``."""
 
-    name: Literal["pull_request", "push"]
+    name: EventName
     delivery: str  # X-GitHub-Delivery
     repo: str  # owner/name of the repository the webhook is about
     sender: str
