@@ -51,14 +51,21 @@ def mutated_fixtures(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
+    api_bodies = st.fixed_dictionaries(
+        {"team": st.sampled_from(["platform", "payments", "x"]), "stack": st.sampled_from(["web", "pay", ""])},
+        optional={"app": json_values | st.sampled_from(["hello", "api"]), "pr": json_values, "pipeline": json_values,
+                  "build_apps": json_values, "apps": json_values, "force_rebuild": json_values, "revision": json_values},
+    ).map(lambda v: json.dumps(v).encode())
     body = draw(st.one_of(st.just(b""), st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode()),
-                          mutated_fixtures()))
+                          mutated_fixtures(), api_bodies))
     headers = {"Content-Type": draw(content_types), "X-GitHub-Event": draw(events),
                "X-GitHub-Delivery": draw(st.sampled_from(["72d3162e-cc78-11e3-81ab-4c9367dc0958", "", "x y"]))}
     headers.update(draw(st.dictionaries(header_names, header_values, max_size=3)))
     headers.pop("Content-Length", None)  # httpx sets the true length; a false one is an HTTP-level error
     if draw(st.booleans()):
         headers["X-Hub-Signature-256"] = sign(SHARED_SECRET, body)
+    if draw(st.booleans()):  # past the token check, so the REST API's body validation is fuzzed too
+        headers["Authorization"] = "Bearer t"
     return draw(methods), draw(paths), headers, body
 
 

@@ -180,10 +180,12 @@ class WebhookIngest:
             return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
         try:
             data = json.loads(body or b"{}")
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return rejected(400, "body: not valid JSON")
+        try:
             event = build(config, data, scope, str(uuid.uuid4()))
-        except (ValueError, RecursionError) as exc:  # RequestError and JSONDecodeError are ValueErrors
-            reason = str(exc) if isinstance(exc, RequestError) else "body: not valid JSON"
-            return rejected(400, reason)
+        except RequestError as exc:
+            return rejected(400, str(exc))
         failure = await self._publish(event)
         if failure:
             return Reply(503, {"status": "unavailable", "reason": failure})
