@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -130,13 +131,13 @@ class WebhookIngest:
         headers = asgi.headers_of(scope)
         config = self.configs.current() if self.configs else None
         outcome = intake.receive(headers, body, self.secrets.current(config))
-        delivery = headers.get("x-github-delivery", "-")[:64]
+        delivery = _loggable(headers.get("x-github-delivery", "-"))
         if outcome.event is not None:
             failure = await self._publish(outcome.event)
             if failure:
                 log.warning("delivery %s not published: %s", delivery, failure)
                 return Reply(503, {"status": "unavailable", "delivery": delivery, "reason": failure})
-        log.info("delivery %s event %s: %s %s", delivery, headers.get("x-github-event", "-")[:64],
+        log.info("delivery %s event %s: %s %s", delivery, _loggable(headers.get("x-github-event", "-")),
                  outcome.status, outcome.body.get("reason", outcome.body["status"]))
         return Reply(outcome.status, outcome.body)
 
@@ -250,6 +251,11 @@ class WebhookIngest:
     async def _readyz(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         ready, message = self.ready()
         return Reply(200, {"status": "ready"}) if ready else Reply(503, {"status": "not ready", "reason": message})
+
+
+def _loggable(value: str) -> str:
+    """A header value safe to log: short, and nothing that could forge a log line."""
+    return re.sub(r"[^A-Za-z0-9._-]", "?", value[:64]) or "-"
 
 
 def new(broker_client: httpx.AsyncClient | None = None) -> WebhookIngest:
