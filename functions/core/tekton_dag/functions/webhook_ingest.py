@@ -135,7 +135,6 @@ class WebhookIngest:
         if outcome.event is not None:
             failure = await self._publish(outcome.event)
             if failure:
-                log.warning("delivery %s not published: %s", delivery, failure)
                 return Reply(503, {"status": "unavailable", "delivery": delivery, "reason": failure})
         log.info("delivery %s event %s: %s %s", delivery, _loggable(headers.get("x-github-event", "-")),
                  outcome.status, outcome.body.get("reason", outcome.body["status"]))
@@ -148,7 +147,8 @@ class WebhookIngest:
         try:
             await self.publisher.publish(event)
         except PublishError as exc:
-            return str(exc)
+            log.warning("event %s not published: %s", _loggable(event.get_id()), exc)
+            return "the Broker did not accept the event; retry later"  # its address stays internal
         return ""
 
     # --- REST API ----------------------------------------------------------------------------
