@@ -88,6 +88,9 @@ class WebhookIngest:
         self.publisher = Publisher(sink, client=self._broker_client) if sink else None
         self.secrets = SecretSource(self._env)
         self.configs = ConfigSource.from_env(self._env)
+        if not self.secrets.current(self.configs.current()):
+            log.warning("no webhook secret configured: every delivery is refused with 401 "
+                        "(set GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_FILE)")
 
     def stop(self) -> None:
         if self.configs is not None:
