@@ -240,3 +240,17 @@ async def test_unknown_paths_are_404_with_a_reason(ingest: httpx.AsyncClient) ->
 async def test_the_405_names_the_allowed_methods(ingest: httpx.AsyncClient) -> None:
     response = await ingest.get("/webhook/github")
     assert response.headers["allow"] == "POST"
+
+
+async def test_a_chunked_body_over_the_limit_is_413_without_a_content_length(
+    ingest: httpx.AsyncClient, broker: FakeBroker
+) -> None:
+    headers, _ = delivery("pull_request.opened")
+
+    async def chunks():
+        for _ in range(26):
+            yield b" " * (1024 * 1024)
+
+    response = await ingest.post("/", headers=headers, content=chunks())
+    assert response.status_code == 413
+    assert broker.requests == []
