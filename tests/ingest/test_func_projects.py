@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tekton_dag import serving
+from tekton_dag.events import catalog, github, schemas
 
 ROOT = Path(__file__).parents[2]
 PROJECTS = {"webhook-ingest": "http", "resolver": "cloudevent"}
@@ -40,3 +41,9 @@ def test_the_project_depends_on_the_core_and_reexports_its_new(name: str) -> Non
 def test_webhook_ingest_never_scales_to_zero() -> None:
     spec = yaml.safe_load((ROOT / "functions" / "webhook-ingest" / "func.yaml").read_text())
     assert spec["deploy"]["options"]["scale"]["min"] >= 1
+
+
+def test_the_resolver_sample_for_kn_func_invoke_is_valid_data() -> None:
+    data = yaml.safe_load((ROOT / "functions" / "resolver" / "sample.json").read_text())
+    schemas.check(catalog.GITHUB_PULL_REQUEST, data, AssertionError)
+    assert github.GitHubEvent.from_data(catalog.GITHUB_PULL_REQUEST, "sample", data).repo == "jmjava/tekton-dag-vue-fe"
