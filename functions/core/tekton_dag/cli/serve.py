@@ -12,7 +12,8 @@ import importlib
 import os
 
 from tekton_dag import serving
-from tekton_dag.cli.common import TEAMS_DIR_ENV, add_teams_option, fail
+from tekton_dag.cli.common import add_teams_option, fail
+from tekton_dag.config.loading import TEAMS_DIR_ENV
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
