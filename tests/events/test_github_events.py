@@ -78,3 +78,11 @@ def test_slim_data_errors_name_the_field() -> None:
                 "pull_request", "d", fixture("pull_request.opened")[1]).to_data()["pull_request"], "number": 0}})
     with pytest.raises(github.PayloadError, match="not a GitHub event type"):
         github.GitHubEvent.from_data(catalog.RUN_REQUESTED, "d", {})
+
+
+def test_a_newer_producers_extra_fields_are_ignored() -> None:
+    event = github.parse_payload("pull_request", "d", fixture("pull_request.opened")[1])
+    data = event.to_data()
+    data["labels"] = ["x"]
+    data["pull_request"]["title"] = "added in a later version"
+    assert github.GitHubEvent.from_data(catalog.GITHUB_PULL_REQUEST, "d", data) == event

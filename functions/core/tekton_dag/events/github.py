@@ -15,8 +15,9 @@ Edge cases:
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import asdict, dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from tekton_dag.events import catalog, schemas
 
@@ -30,6 +31,9 @@ PR_ACTIONS: Final = ("opened", "synchronize", "reopened", "ready_for_review", "c
 EventName = Literal["pull_request", "push"]
 CLOUDEVENT_TYPES: Final[dict[EventName, str]] = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
 EVENT_NAMES: Final[dict[str, EventName]] = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
+
+
+_T = TypeVar("_T")
 
 
 class PayloadError(Exception):
@@ -99,9 +103,15 @@ class GitHubEvent:
         if name != PULL_REQUEST and name != PUSH:
             raise PayloadError(f"type: not a GitHub event type: {cloudevent_type!r}")
         schemas.check(cloudevent_type, data, PayloadError)
-        pull_request = PullRequest(**data["pull_request"]) if name == PULL_REQUEST else None
-        push = Push(**data["push"]) if name == PUSH else None
+        pull_request = _known(PullRequest, data["pull_request"]) if name == PULL_REQUEST else None
+        push = _known(Push, data["push"]) if name == PUSH else None
         return cls(name, delivery, data["repo"], data["sender"], pull_request, push)
+
+
+def _known(cls: type[_T], fields: Mapping[str, Any]) -> _T:
+    """``cls`` from the fields it declares: a newer producer may add fields (compatible change)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{key: value for key, value in fields.items() if key in names})
 
 
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
