@@ -14,8 +14,8 @@ Edge cases:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -31,7 +31,6 @@ PR_ACTIONS: Final = ("opened", "synchronize", "reopened", "ready_for_review", "c
 EventName = Literal["pull_request", "push"]
 CLOUDEVENT_TYPES: Final[dict[EventName, str]] = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
 EVENT_NAMES: Final[dict[str, EventName]] = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
-
 
 _T = TypeVar("_T")
 
