@@ -12,15 +12,15 @@ Cluster access follows the standard order: in-cluster service account, else ``KU
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterable
 from typing import Any, Final
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from tekton_dag import pipelines
+from tekton_dag.kube import clients
 
 GROUP: Final = "tekton.dev"
 VERSION: Final = "v1"
@@ -33,16 +33,11 @@ class ClusterUnavailable(RuntimeError):
 
 def _load_api() -> client.CustomObjectsApi:
     try:
-        config.load_incluster_config()
-    except ConfigException:
-        try:
-            # Read KUBECONFIG now: the client's own default was fixed when it was imported.
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
-        except (ConfigException, OSError) as exc:
-            raise ClusterUnavailable(
-                "no Kubernetes cluster configured (not in a cluster, and no usable KUBECONFIG or ~/.kube/config)"
-            ) from exc
-    return client.CustomObjectsApi()
+        return client.CustomObjectsApi(clients.load_api_client())
+    except (ConfigException, OSError) as exc:
+        raise ClusterUnavailable(
+            "no Kubernetes cluster configured (not in a cluster, and no usable KUBECONFIG or ~/.kube/config)"
+        ) from exc
 
 
 class RunLister:
