@@ -205,7 +205,7 @@ async def test_configuration_changes_are_followed(teams_for, sink, registry: Reg
         team_file.write_text(yaml.safe_dump(document, sort_keys=False))
         for _ in range(100):
             await asyncio.sleep(0.05)
-            if function.configs.config.team(TEAM).image_registry != registry.host:
+            if function.configs.current().team(TEAM).image_registry != registry.host:
                 break
         assert await image_of_payment_api() == f"registry.moved.example/commerce/payment-api:{tag}"
         team_file.write_text("name: [broken")  # a bad edit keeps the last good configuration

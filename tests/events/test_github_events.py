@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from support.webhooks import FIXTURES, fixture
 
-sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/, for the shared `support` helpers
-
-from support.webhooks import FIXTURES, fixture  # noqa: E402
-
-from tekton_dag.events import catalog, github, schemas  # noqa: E402
+from tekton_dag.events import catalog, github, schemas
 
 HANDLED = sorted(p.stem for p in FIXTURES.glob("*.json") if p.stem.split(".")[0] in ("pull_request", "push")
                  and not p.stem.endswith("labeled"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -10,11 +9,10 @@ import func_python.http
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/, for the shared `support` helpers
 
-from support.webhooks import FakeBroker, environment, write_teams  # noqa: E402
+from support.webhooks import FakeBroker, environment, write_teams
 
-from tekton_dag.functions.webhook_ingest import WebhookIngest, new  # noqa: E402
+from tekton_dag.functions.webhook_ingest import WebhookIngest, new
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -10,13 +9,12 @@ import func_python.cloudevent
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/, for the shared `support` helpers
 
-from support.webhooks import FakeBroker, environment, write_teams  # noqa: E402
+from support.webhooks import FakeBroker, environment, write_teams
 
-from tekton_dag.config.loading import load_config  # noqa: E402
-from tekton_dag.functions.resolver import new  # noqa: E402
-from tekton_dag.index import ResolverIndex  # noqa: E402
+from tekton_dag.config.loading import load_config
+from tekton_dag.functions.resolver import new
+from tekton_dag.index import ResolverIndex
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import random
 from dataclasses import replace
 
 import pytest
-from conftest import FAST, NAMESPACE, bootstrap_request, merge_request, pr_request
+from runcreator.conftest import FAST, NAMESPACE, bootstrap_request, merge_request, pr_request
 from support.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import TransientApiError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, bootstrap_request, merge_request, pr_request
+from runcreator.conftest import ROOT, bootstrap_request, merge_request, pr_request
 from tekton_dag import pipelines
 from tekton_dag.config.models import Config
 from tekton_dag.pipelineruns import BuildError, build_pipelinerun, canonical_json

@@ -7,7 +7,7 @@ import json
 import tomllib
 
 import yaml
-from conftest import ROOT
+from runcreator.conftest import ROOT
 
 from tekton_dag import serving
 from tekton_dag.events.requests import RunRequest

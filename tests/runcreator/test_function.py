@@ -15,7 +15,7 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
 from cloudevents.core.v1.event import CloudEvent
-from conftest import FAST, NAMESPACE, TEAMS, pr_request
+from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
 from func_python.cloudevent import ASGIApplication
 from support.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import pr_request
+from runcreator.conftest import pr_request
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from support.kube_api import FakeKubeApi

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from conftest import bootstrap_request, merge_request, pr_request
+from runcreator.conftest import bootstrap_request, merge_request, pr_request
 from hypothesis import given
 from hypothesis import strategies as st
 from tekton_dag.pipelineruns.naming import label_value, run_name

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, TEAMS
+from runcreator.conftest import ROOT, TEAMS
 from support.kube_api import FakeKubeApi
 from tekton_dag.cli.main import main
 from tekton_dag.config.models import Config

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import NAMESPACE, pr_request
+from runcreator.conftest import NAMESPACE, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import LedgerConflict
 from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, store_from_env

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import NAMESPACE, merge_request, pr_request
+from runcreator.conftest import NAMESPACE, merge_request, pr_request
 from support.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import CancelRequest

@@ -10,8 +10,8 @@ Answers (DESIGN.md "answer honestly"):
 - 503 while not ready (configuration invalid, no ``K_SINK``, unreadable registry credentials).
 
 Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), re-checked every
-``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5; 0 = never) through ``ConfigStore`` (a bad edit
-keeps the last good configuration), ``K_SINK``, ``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 8
+``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5; 0 = never) through the functions' shared
+``ConfigSource`` (a bad edit keeps the last good configuration), ``K_SINK``, ``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 8
 HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT`` (seconds, default 5), and the registry credentials
 of ``tekton_dag.oci.credentials``.
 """
@@ -19,7 +19,6 @@ of ``tekton_dag.oci.credentials``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.bootstrap import events
 from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
-from tekton_dag.config.reloading import ConfigStore
+from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import BootstrapRequest, RequestError
@@ -39,31 +38,23 @@ from tekton_dag.oci.credentials import CredentialsError, load_credentials
 
 log = logging.getLogger("tekton_dag.bootstrap_batcher")
 
-TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
-DEFAULT_TEAMS_DIR = "teams"
-RELOAD_ENV = "TEKTON_DAG_CONFIG_RELOAD_S"
-DEFAULT_RELOAD_S = 5.0
 CONCURRENCY_ENV = "TEKTON_DAG_REGISTRY_CONCURRENCY"
 TIMEOUT_ENV = "TEKTON_DAG_REGISTRY_TIMEOUT"
 
 
 class BootstrapBatcher:
     def __init__(self) -> None:
-        self.configs: ConfigStore | None = None
+        self.configs: ConfigSource | None = None
         self.publisher: Publisher | None = None
         self.registry: RegistryClient | None = None
         self.problem: str | None = "not started"
-        self._watcher: asyncio.Task[None] | None = None
 
     def start(self, cfg: Mapping[str, str]) -> None:
         """Runs once at server start (func-python lifespan) with the environment as ``cfg``."""
         # httpx logs every request at INFO (func-python configures INFO): 40 HEADs per plan is noise.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         problems = []
-        try:
-            self._watch_config(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR, float(cfg.get(RELOAD_ENV) or DEFAULT_RELOAD_S))
-        except ValueError:
-            problems.append(f"{RELOAD_ENV} must be a number of seconds")
+        self.configs = ConfigSource.from_env(cfg)
         sink = cfg.get(K_SINK_ENV)
         if sink:
             self.publisher = Publisher(sink)
@@ -82,24 +73,16 @@ class BootstrapBatcher:
         if self.problem:
             log.error("bootstrap-batcher not ready: %s", self.problem)
 
-    def _watch_config(self, root: str, interval: float) -> None:
-        store = self.configs = ConfigStore(root)
-        store.refresh()
-        if interval > 0:
-            with contextlib.suppress(RuntimeError):  # no running loop: serve the first load only
-                self._watcher = asyncio.get_running_loop().create_task(_rewatch(store, interval))
-
     def config_problem(self) -> str | None:
         """Why there is no configuration to plan with (a bad edit after a good load is not one)."""
-        if self.configs is None or self.configs.config is not None:
+        if self.configs is None or self.configs.current() is not None:
             return None
-        errors = self.configs.errors
-        return "configuration invalid: " + "; ".join(str(e) for e in errors[:3]) if errors else "no configuration"
+        return "configuration invalid: " + self.configs.problem()
 
     def stop(self) -> None:
         """Runs at server shutdown: stops the config watcher, closes the connection pools."""
-        if self._watcher is not None:
-            self._watcher.cancel()
+        if self.configs is not None:
+            self.configs.close()
         closing = [c.aclose() for c in (self.publisher, self.registry) if c is not None]
         try:
             loop = asyncio.get_running_loop()
@@ -123,7 +106,7 @@ class BootstrapBatcher:
         """The reply event and HTTP status for one incoming event (module docstring)."""
         data = _data(event)
         ready, problem = self.ready()
-        config = self.configs.config if self.configs else None
+        config = self.configs.current() if self.configs else None
         if not (ready and config and self.publisher and self.registry):
             return events.rejected_event(event, data, f"not ready: {problem}", "unavailable"), 503
         try:
@@ -147,11 +130,6 @@ class BootstrapBatcher:
             log.info("bootstrap %s %s/%s: build %d in %d wave(s), skip %d", request.delivery, plan.team,
                      stack.stack, len(stack.build_apps), len(stack.waves), len(stack.skipped))
         return events.outcome_event(plan, request, event), 200
-
-
-async def _rewatch(store: ConfigStore, interval: float) -> None:
-    await asyncio.sleep(interval)  # the first load happened in start
-    await store.watch(interval)
 
 
 def _data(event: CloudEvent) -> Any:

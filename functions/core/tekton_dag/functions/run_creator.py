@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -27,6 +27,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
+from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import RunStore, store_from_env
 from tekton_dag.pipelineruns.creating import Outcome, RunCreator
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 
 RECONCILE_ENV = "TEKTON_DAG_RECONCILE_SECONDS"
 DEFAULT_RECONCILE_S = 30.0
-RELOAD_ENV = "TEKTON_DAG_CONFIG_RELOAD_S"  # the same variable the other functions read
-DEFAULT_RELOAD_S = 5.0
 REPLY_TYPES = {"created": catalog.RUN_CREATED, "queued": catalog.RUN_QUEUED, "failed": catalog.RUN_FAILED}
 
 
@@ -44,7 +43,7 @@ class RunCreatorFunction:
     def __init__(self, config: Config | None = None, store: RunStore | None = None, reconcile_every: float | None = None):
         """Tests pass ``config`` and ``store``; a deployed function gets both in ``start``."""
         self._config = config
-        self._configs: Any = None  # a tekton_dag.config.reloading.ConfigStore once started from env
+        self._configs: ConfigSource | None = None  # once started from env
         self._store = store
         self._reconcile_every = reconcile_every
         self.creator: RunCreator | None = None
@@ -57,15 +56,7 @@ class RunCreatorFunction:
         config and follow its changes, pick the store, start the periodic reconcile."""
         loop = asyncio.get_running_loop()
         if self._config is None:
-            from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV
-            from tekton_dag.config.reloading import ConfigStore
-
-            self._configs = ConfigStore(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR)
-            self._configs.refresh()
-            reload_every = float(cfg.get(RELOAD_ENV) or DEFAULT_RELOAD_S)
-            if reload_every > 0:
-                configs = self._configs
-                self._tasks.append(loop.create_task(_after(reload_every, lambda: configs.watch(reload_every))))
+            self._configs = ConfigSource.from_env(cfg)
         if self._store is None:
             self._store = store_from_env(cfg)
         warm_up = getattr(self._store, "warm_up", None)
@@ -81,6 +72,8 @@ class RunCreatorFunction:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+        if self._configs is not None:
+            self._configs.close()
         close = getattr(self._store, "close", None)
         if close is not None:
             close()
@@ -91,9 +84,8 @@ class RunCreatorFunction:
     def ready(self) -> tuple[bool, str]:
         if self.creator is None:
             return False, "not started"
-        if self._config is None and (self._configs is None or self._configs.config is None):
-            errors = self._configs.errors if self._configs is not None else ()
-            return False, "configuration not loaded" + "".join(f"\n{e}" for e in errors)
+        if self._config is None and (self._configs is None or self._configs.current() is None):
+            return False, "configuration not loaded: " + (self._configs.problem() if self._configs else "not started")
         return True, "OK"
 
     async def _reconcile_loop(self, every: float) -> None:
@@ -110,7 +102,7 @@ class RunCreatorFunction:
         any loaded (requests then fail as "team not configured" and ready() says why)."""
         if self._config is not None:
             return self._config
-        current = self._configs.config if self._configs is not None else None
+        current = self._configs.current() if self._configs is not None else None
         return current if current is not None else Config(teams=())
 
     async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
@@ -164,11 +156,6 @@ class RunCreatorFunction:
 def new() -> RunCreatorFunction:
     """func-python's factory: one instance per process."""
     return RunCreatorFunction()
-
-
-async def _after(delay: float, then: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    await asyncio.sleep(delay)  # the first load already happened in start()
-    await then()
 
 
 def _quietly(fn: Callable[[], None]) -> None:
