@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 
 INSECURE_REGISTRIES_ENV = "TEKTON_DAG_INSECURE_REGISTRIES"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"  # where docker.io's Registry API actually answers
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the OCI distribution spec's tag grammar
 
 
 class ReferenceError(ValueError):
@@ -58,6 +60,8 @@ def image_ref(image_registry: str, app: str, tag: str) -> ImageRef:
         raise ReferenceError("image registry is empty")
     if not app or not tag:
         raise ReferenceError(f"image name needs an app and a tag (got app={app!r}, tag={tag!r})")
+    if not _TAG.fullmatch(tag):
+        raise ReferenceError(f"image tag {tag!r} is not a valid tag (letters, digits, '_', '.', '-'; at most 128)")
     first, _, rest = registry.partition("/")
     if _is_host(first):
         host, path = first, rest
