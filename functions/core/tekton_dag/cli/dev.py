@@ -15,16 +15,19 @@ import secrets
 import signal
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.eventing import routing
-from tekton_dag.eventing.broker import UnresolvedDestination
-from tekton_dag.eventing.chain import Chain, ChainError, ChainSettings, default_triggers_dir
-from tekton_dag.eventing.triggers import ManifestError
 from tekton_dag.events import catalog
+
+# The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
+# builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
+
+if TYPE_CHECKING:
+    from tekton_dag.eventing.chain import ChainSettings
 
 READY_LINE = "tekton-dag dev: ready"
 
@@ -58,6 +61,10 @@ def pick_kubeconfig(given: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tekton_dag.eventing.broker import UnresolvedDestination
+    from tekton_dag.eventing.chain import ChainError, ChainSettings, default_triggers_dir
+    from tekton_dag.eventing.triggers import ManifestError
+
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
     if not Path(args.teams).is_dir():
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
+    from tekton_dag.eventing.chain import Chain
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
