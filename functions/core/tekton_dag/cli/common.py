@@ -11,8 +11,9 @@ from typing import Any
 
 import yaml
 
-TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
-DEFAULT_TEAMS_DIR = "teams"
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_config
+from tekton_dag.config.models import Config
+
 
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +46,19 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def fail(message: str) -> int:
     print(f"tekton-dag: error: {message}", file=sys.stderr)
     return 1
+
+
+def load_config_or_report(root: str) -> Config | None:
+    """The configuration under ``root``, or ``None`` after printing every problem to stderr."""
+    result = load_config(root)
+    if result.config is None:
+        for error in result.errors:
+            print(error, file=sys.stderr)
+        fail(f"{len(result.errors)} problem(s) in the configuration under {root}")
+    return result.config
