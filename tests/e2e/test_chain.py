@@ -56,6 +56,7 @@ async def test_the_same_delivery_three_times_makes_one_run(tmp_path, kube_api):
 async def test_a_function_killed_and_restarted_mid_stream_loses_and_doubles_nothing(tmp_path, kube_api, victim):
     async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
         await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n)) for n in (1, 2, 3)))
+        await eventually(lambda: len(kube_api.objects("pipelineruns")) == 3, what="the first three runs")
         chain.kill(victim)
         retried_before = chain.broker.stats["retried"]
         await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n)) for n in (4, 5, 6)))
