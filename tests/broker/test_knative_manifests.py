@@ -112,9 +112,33 @@ def test_knative_objects_match_their_crd_schemas(docs):
 def test_core_kinds_are_valid_kubernetes(docs):
     import kubernetes_validate
 
-    for doc in docs:
-        if doc["apiVersion"] == "v1":
-            kubernetes_validate.validate(doc, "1.30", strict=True)
+    core = [d for d in docs if d["apiVersion"] in ("v1", "rbac.authorization.k8s.io/v1")]
+    assert {d["kind"] for d in core} == {"ConfigMap", "ServiceAccount", "Role", "RoleBinding"}
+    for doc in core:
+        kubernetes_validate.validate(doc, "1.30", strict=True)
+
+
+def allowed(docs: list[dict], account: str, group: str, resource: str, verb: str) -> bool:
+    roles = by_kind(docs, "Role")
+    for binding in by_kind(docs, "RoleBinding").values():
+        if any(s["kind"] == "ServiceAccount" and s["name"] == account for s in binding["subjects"]):
+            for rule in roles[binding["roleRef"]["name"]]["rules"]:
+                if group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]:
+                    return True
+    return False
+
+
+def test_each_function_runs_as_its_own_account_with_just_what_it_needs(docs):
+    accounts = set(by_kind(docs, "ServiceAccount"))
+    services = by_kind(docs, "Service")
+    for name in FUNCTIONS:
+        account = services[name]["spec"]["template"]["spec"]["serviceAccountName"]
+        assert account == f"tekton-dag-{name}" and account in accounts
+    assert allowed(docs, "tekton-dag-run-creator", "tekton.dev", "pipelineruns", "create")
+    assert allowed(docs, "tekton-dag-run-creator", "coordination.k8s.io", "leases", "update")
+    assert allowed(docs, "tekton-dag-webhook-ingest", "tekton.dev", "pipelineruns", "list")
+    assert not allowed(docs, "tekton-dag-webhook-ingest", "tekton.dev", "pipelineruns", "create")
+    assert not allowed(docs, "tekton-dag-resolver", "tekton.dev", "pipelineruns", "create")
 
 
 def test_the_routing_table_matches_what_the_handlers_accept():
