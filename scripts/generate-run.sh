@@ -10,7 +10,7 @@
 # --apply pipes the YAML to `kubectl create -f -` (create, not apply: run names are unique);
 # extra kubectl flags come from $KUBECTL_CREATE_FLAGS (e.g. "--context prod" or "--validate=false").
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root="$(cd "$(dirname "$0")/.." && pwd)"  # no cd: relative --teams paths stay the caller's
 
 apply=false
 args=()
@@ -22,8 +22,8 @@ for arg in "$@"; do
   esac
 done
 
-if [ -x .venv/bin/tekton-dag ]; then
-  render=(.venv/bin/tekton-dag render)
+if [ -x "$root/.venv/bin/tekton-dag" ]; then
+  render=("$root/.venv/bin/tekton-dag" render)
 else
   render=(tekton-dag render)
 fi

@@ -115,7 +115,8 @@ async def test_unknown_app_replies_rejected_and_starts_nothing(invoke, sink, reg
     ({"team": TEAM, "delivery": "x", "apps": "checkout-api"}, catalog.BOOTSTRAP_REQUESTED, "apps: must be a list"),
     ({"team": TEAM, "delivery": "x", "force_rebuild": "yes"}, catalog.BOOTSTRAP_REQUESTED, "force_rebuild"),
     ({"message": "Hello World"}, "boson.fn", "type: expected dev.tektondag.bootstrap.requested.v1"),
-], ids=["no team", "apps not a list", "force_rebuild not a bool", "kn func invoke default type"])
+    (["commerce"], catalog.BOOTSTRAP_REQUESTED, "data must be a JSON object"),
+], ids=["no team", "apps not a list", "force_rebuild not a bool", "kn func invoke default type", "not an object"])
 async def test_bad_data_is_a_400_with_a_cloudevent_saying_why(invoke, sink, registry: Registry, data, kind, message) -> None:  # type: ignore[no-untyped-def]
     status, reply = await invoke(registry.host, bootstrap_event(data, kind=kind))
     assert status == 400

@@ -8,7 +8,6 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tekton_dag.config import documents
 from tekton_dag.config.documents import parse_yaml
 

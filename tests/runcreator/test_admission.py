@@ -160,3 +160,25 @@ async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeK
     assert [priority[name] for name in queue] == sorted(priority[name] for name in queue)
     for s in stores:
         s.close()
+
+
+async def test_a_create_with_an_unknown_outcome_is_retried_into_409_and_counted_once(kube_api: FakeKubeApi, config: Config) -> None:
+    store = KubernetesStore(policy=replace(FAST, timeout=0.2))
+    kube_api.delay(0.5, times=1, methods=("POST",), plural="pipelineruns")  # created, but the answer is lost
+    outcome = await creator(config, store).request(pr_request())
+    assert outcome.kind == "created" and [r["metadata"]["name"] for r in kube_api.objects()] == [outcome.name]
+    assert [s for m, p, s in kube_api.requests if m == "POST" and "pipelineruns" in p] == [201, 409]
+    text, _ = await store.read_ledger(NAMESPACE, ledger_name(config.team("default")))
+    assert Ledger.loads(text).admitted() == [outcome.name]
+    store.close()
+
+
+async def test_a_start_patch_with_an_unknown_outcome_still_starts_the_next_run(kube_api: FakeKubeApi, config: Config) -> None:
+    store = KubernetesStore(policy=replace(FAST, timeout=0.2))
+    rc = creator(config, store)
+    names = [(await rc.request(pr_request(number=n, delivery=f"p{n}"))).name for n in range(1, 5)]
+    kube_api.finish(NAMESPACE, names[0])
+    kube_api.delay(0.5, times=1, methods=("PATCH",), plural="pipelineruns")
+    assert await rc.finished(NAMESPACE, names[0], "default") == [names[3]]
+    assert kube_api.pending() == [] and kube_api.max_running[NAMESPACE] == 3
+    store.close()

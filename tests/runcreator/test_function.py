@@ -88,6 +88,9 @@ async def test_permanent_failures_reply_run_failed_with_the_reason(client: httpx
     unknown = {**pr_request().to_data(), "team": "nobody"}
     reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, unknown)))
     assert reply.get_type() == catalog.RUN_FAILED and reply.get_data()["reason"] == "team 'nobody' is not configured"
+    cancel = {"team": "nobody", "stack": "s", "app": "a", "pr_number": 1, "reason": "closed", "delivery": "c"}
+    reply = reply_of(await post(client, event(catalog.RUN_CANCEL_REQUESTED, cancel)))
+    assert reply.get_type() == catalog.RUN_FAILED and reply.get_data()["reason"] == "team 'nobody' is not configured"
 
 
 @pytest.mark.parametrize(

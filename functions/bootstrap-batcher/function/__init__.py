@@ -1,3 +1,3 @@
-from function.func import new
+from .func import new
 
 __all__ = ["new"]

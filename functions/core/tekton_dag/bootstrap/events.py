@@ -43,7 +43,7 @@ def run_requests(plan: BootstrapPlan, request: BootstrapRequest) -> list[RunRequ
 
 def run_requested_events(plan: BootstrapPlan, request: BootstrapRequest, parent: CloudEvent) -> list[CloudEvent]:
     return [
-        _event(parent, catalog.RUN_REQUESTED, run.to_data(), plan.team, run.stack, run.stack)
+        _event(parent, catalog.RUN_REQUESTED, run.to_data(), plan.team, run.stack)
         for run in run_requests(plan, request)
     ]
 
@@ -53,22 +53,20 @@ def outcome_event(plan: BootstrapPlan, request: BootstrapRequest, parent: CloudE
     kind = catalog.BOOTSTRAP_PLANNED if plan.to_build else catalog.BOOTSTRAP_SKIPPED
     data = {**plan.to_data(), "delivery": request.delivery, "requested_by": request.requested_by,
             "runs": [run.delivery for run in run_requests(plan, request)]}
-    return _event(parent, kind, data, plan.team, request.stack, ":outcome")
+    return _event(parent, kind, data, plan.team, ":outcome")
 
 
-def rejected_event(parent: CloudEvent, data: dict[str, Any], message: str, reason: str = "rejected") -> CloudEvent:
-    """``run.failed`` for a request that will never be planned; ``data`` is the request as received."""
-    team = str(data.get("team", "")) if isinstance(data, dict) else ""
-    stack = str(data.get("stack", "")) if isinstance(data, dict) else ""
-    body = {
-        "team": team, "stack": stack, "pipeline": pipelines.BOOTSTRAP,
-        "delivery": str(data.get("delivery", "")) if isinstance(data, dict) else "",
-        "reason": reason, "message": message,
-    }
-    return _event(parent, catalog.RUN_FAILED, body, team, stack, f":{reason}")
+def rejected_event(parent: CloudEvent, data: Any, message: str, reason: str = "rejected") -> CloudEvent:
+    """``run.failed`` for a request that will never be planned; ``data`` is the request as received
+    (whatever it is: fields that are not strings are left empty)."""
+    fields = data if isinstance(data, dict) else {}
+    team, stack, delivery = (_text(fields.get(k)) for k in ("team", "stack", "delivery"))
+    body = {"team": team, "stack": stack, "pipeline": pipelines.BOOTSTRAP, "delivery": delivery,
+            "reason": reason, "message": message}
+    return _event(parent, catalog.RUN_FAILED, body, team, f":{reason}")
 
 
-def _event(parent: CloudEvent, kind: str, data: dict[str, Any], team: str, stack: str, part: str) -> CloudEvent:
+def _event(parent: CloudEvent, kind: str, data: dict[str, Any], team: str, part: str) -> CloudEvent:
     attributes: dict[str, Any] = {
         "id": catalog.derived_id(parent.get_id(), team or "-", part),
         "source": catalog.SOURCE_BOOTSTRAP_BATCHER,
@@ -77,9 +75,12 @@ def _event(parent: CloudEvent, kind: str, data: dict[str, Any], team: str, stack
     }
     if team:
         attributes[catalog.EXT_TEAM] = team
-        attributes["subject"] = f"{team}/{stack}" if stack else team
     traceparent = parent.get_extension(catalog.EXT_TRACEPARENT)
     if traceparent:
         attributes[catalog.EXT_TRACEPARENT] = traceparent
     return CloudEvent(attributes=attributes, data=data)
 
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
