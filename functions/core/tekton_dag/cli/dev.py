@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 READY_LINE = "tekton-dag dev: ready"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "dev",
         help="run the whole chain locally: four functions + local Broker",

@@ -17,7 +17,7 @@ from tekton_dag.cli.common import fail
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "send",
         help="send a signed sample GitHub webhook (pull_request, push, ping)",

@@ -59,7 +59,7 @@ class AllInOne:
         """Build the bus and start the four handlers with ``K_SINK`` = the bus (runs in the server loop)."""
         dead_letters = Path(cfg.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
         self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters)
-        bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)
+        bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)  # type: ignore[arg-type]
         env = {**cfg, K_SINK_ENV: BROKER_URL}
         mounts: dict[str, httpx.AsyncBaseTransport] = {}
         for name, spec in FUNCTIONS.items():

@@ -39,7 +39,7 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text) if isinstance(text, str) else None
     if not match or text in ("P", "PT") or text.endswith("T"):
         raise ValueError(f"{text!r} is not an ISO-8601 duration like PT0.2S")
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    parts: dict[str, float] = {k: float(v) for k, v in match.groupdict().items() if v}
     return parts.get("days", 0) * 86400 + parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get(
         "seconds", 0
     )
@@ -52,9 +52,6 @@ class Destination:
     ref_kind: str | None = None
     ref_name: str | None = None
     uri: str | None = None
-
-    def describe(self) -> str:
-        return self.uri if self.ref_name is None else f"{self.ref_kind}/{self.ref_name}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class DeliverySpec:
         """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
         if self.backoff_policy == "linear":
             return self.backoff_delay_s * retry_number
-        return self.backoff_delay_s * (2**retry_number)
+        return self.backoff_delay_s * float(2**retry_number)
 
     def overridden_by(self, other: DeliverySpec | None, fields: frozenset[str]) -> DeliverySpec:
         """This spec with the fields a Trigger set explicitly taken from ``other``."""

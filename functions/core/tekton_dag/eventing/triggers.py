@@ -93,7 +93,12 @@ def compile_dialect(raw: Any, path: str) -> Filter:
         raise _FilterError(here, "CESQL filters are not supported by the local Broker; use exact/prefix/suffix")
     if dialect in ("exact", "prefix", "suffix"):
         name, value = _single(body, here)
-        test = {"exact": str.__eq__, "prefix": str.startswith, "suffix": str.endswith}[dialect]
+        tests: dict[str, Callable[[str, str], bool]] = {
+            "exact": lambda have, want: have == want,
+            "prefix": lambda have, want: have.startswith(want),
+            "suffix": lambda have, want: have.endswith(want),
+        }
+        test = tests[dialect]
         return lambda attrs: name in attrs and test(attrs[name], value)
     if dialect == "not":
         inner = compile_dialect(body, here)
