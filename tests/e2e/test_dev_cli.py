@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -25,6 +26,19 @@ async def read_until(stream: asyncio.StreamReader, marker: str, timeout: float =
             raise AssertionError(f"output ended before {marker!r}:\n{seen}")
         seen += line.decode()
     return seen
+
+
+def child_pid(parent: int, function: str) -> int:
+    """The pid of ``tekton-dag serve FUNCTION`` started by process ``parent`` (from /proc)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and cmdline[-2:] == [b"serve", function.encode()]:
+            return int(proc.name)
+    raise AssertionError(f"no {function} child of {parent}")
 
 
 def port_open(port: int) -> bool:
@@ -55,6 +69,8 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
         assert len(files) == 1 and files[0].parent.name == "tekton-dag-default"
         run = yaml.safe_load(files[0].read_text())
         assert run["kind"] == "PipelineRun" and run["spec"]["pipelineRef"]["name"] == "stack-pr-test"
+        os.kill(child_pid(dev.pid, "resolver"), signal.SIGKILL)
+        assert "resolver exited (code -9)" in await read_until(dev.stdout, "exited")
     finally:
         dev.send_signal(signal.SIGINT)
         rest = (await asyncio.wait_for(dev.stdout.read(), 30)).decode()

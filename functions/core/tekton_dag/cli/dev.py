@@ -27,7 +27,7 @@ from tekton_dag.events import catalog
 # builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
 
 if TYPE_CHECKING:
-    from tekton_dag.eventing.chain import ChainSettings
+    from tekton_dag.eventing.chain import Chain, ChainSettings
 
 READY_LINE = "tekton-dag dev: ready"
 
@@ -109,13 +109,29 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "
           f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
     print(READY_LINE, flush=True)
+    watchdog = asyncio.create_task(_report_exits(chain, stop))
     try:
         await stop.wait()
     finally:
+        watchdog.cancel()
         print("tekton-dag dev: stopping", flush=True)
         await chain.stop()
     print("tekton-dag dev: stopped", flush=True)
     return 0
+
+
+async def _report_exits(chain: Chain, stop: asyncio.Event) -> None:
+    """Say once when a function process dies: the Broker keeps retrying its events until the
+    DeliverySpec gives up, so the user should know why nothing arrives."""
+    reported: set[str] = set()
+    while not stop.is_set():
+        for name, code in chain.exited():
+            if name not in reported:
+                reported.add(name)
+                log_file = chain.functions[name].log_file
+                print(f"tekton-dag dev: {name} exited (code {code}); its events are retried, then dead-lettered. "
+                      f"Log: {log_file}", flush=True)
+        await asyncio.sleep(1.0)
 
 
 class RunPrinter:

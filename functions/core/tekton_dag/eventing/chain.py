@@ -171,6 +171,11 @@ class Chain:
                     raise ChainError(f"{name} not ready after {self.settings.ready_timeout:.0f}s:\n{fn.log_tail()}")
                 await asyncio.sleep(0.02)
 
+    def exited(self) -> list[tuple[str, int]]:
+        """Functions whose process has ended, with exit codes (a crash while the chain runs)."""
+        return [(name, fn.process.returncode) for name, fn in self.functions.items()
+                if fn.process is not None and fn.process.poll() is not None]
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Stop function ``name`` abruptly (tests: a crashed pod)."""
         fn = self.functions[name]
