@@ -23,9 +23,8 @@ import asyncio
 import base64
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,6 @@ class Delivery:
     spec: DeliverySpec
     ttl: int
     attempts: int = 0
-    accepted_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
