@@ -20,132 +20,30 @@ whatever is still pending is dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event, to_structured_event
+from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag.eventing.delivery import DeliverySpec, Destination, is_retryable
-from tekton_dag.eventing.triggers import Topology, Trigger
+from tekton_dag.eventing.deadletters import DeadLetters, Delivery, Outcome
+from tekton_dag.eventing.delivery import Destination, is_retryable
+from tekton_dag.eventing.triggers import Topology
+from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
 from tekton_dag.events.catalog import EXT_BROKER_TTL
+
+__all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 
 log = logging.getLogger("tekton_dag.broker")
 
 MAX_TTL = 255
-ERROR_DATA_LIMIT = 1024  # bytes of a failed answer kept in knativeerrordata
 
 
 class UnresolvedDestination(ValueError):
     """A Trigger's subscriber names a Service for which no URL was given."""
-
-
-@dataclass(eq=False)
-class Delivery:
-    """One event on its way to one Trigger's subscriber."""
-
-    event: CloudEvent
-    trigger: Trigger
-    url: str
-    spec: DeliverySpec
-    ttl: int
-    attempts: int = 0
-
-
-@dataclass
-class Outcome:
-    """How one attempt ended: ``reply`` is set for a 2xx carrying a CloudEvent."""
-
-    ok: bool
-    retryable: bool = False
-    status: int | None = None
-    detail: str = ""
-    reply: CloudEvent | None = None
-
-
-def attribute_text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return str(value)
-
-
-def without_ttl(event: CloudEvent) -> CloudEvent:
-    attributes = {k: v for k, v in event.get_attributes().items() if k != EXT_BROKER_TTL}
-    return CloudEvent(attributes, event.get_data())
-
-
-def with_extensions(event: CloudEvent, **extensions: Any) -> CloudEvent:
-    return CloudEvent({**event.get_attributes(), **extensions}, event.get_data())
-
-
-def decode_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
-    """A CloudEvent from an HTTP message in binary or structured mode; ValueError otherwise."""
-    try:
-        event = from_http_event(HTTPMessage({k.lower(): v for k, v in headers.items()}, body))
-    except Exception as exc:  # the SDK raises several types for malformed input
-        raise ValueError(f"not a CloudEvent: {exc}") from None
-    if not isinstance(event, CloudEvent):
-        event = CloudEvent(dict(event.get_attributes()), event.get_data())
-    return event
-
-
-class DeadLetters:
-    """Where failed deliveries end: a dead-letter sink URL, else (or if that fails) a file."""
-
-    def __init__(self, client: httpx.AsyncClient, file: Path):
-        self._client = client
-        self.file = file
-
-    async def send(self, delivery: Delivery, sink_url: str | None, outcome: Outcome) -> None:
-        if sink_url and await self._post(delivery, sink_url, outcome):
-            log.warning("dead-lettered %s to %s after %d tries: %s", self._what(delivery), sink_url,
-                        delivery.attempts, outcome.detail)
-            return
-        self.write(delivery, outcome.detail, outcome.status)
-
-    def write(self, delivery: Delivery, reason: str, status: int | None = None) -> None:
-        record = {
-            "time": datetime.now().astimezone().isoformat(),
-            "trigger": delivery.trigger.name,
-            "subscriber": delivery.url,
-            "attempts": delivery.attempts,
-            "status": status,
-            "reason": reason,
-            "event": json.loads(to_structured_event(delivery.event).body),
-        }
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        with self.file.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\n")
-        log.error("dead letter %s written to %s: %s", self._what(delivery), self.file, reason)
-
-    async def _post(self, delivery: Delivery, url: str, outcome: Outcome) -> bool:
-        extensions: dict[str, Any] = {"knativeerrordest": delivery.url}
-        if outcome.status is not None:
-            extensions["knativeerrorcode"] = str(outcome.status)
-        if outcome.detail:
-            extensions["knativeerrordata"] = base64.b64encode(outcome.detail.encode()[:ERROR_DATA_LIMIT]).decode()
-        message = to_binary_event(with_extensions(delivery.event, **extensions))
-        try:
-            response = await self._client.post(url, headers=dict(message.headers), content=message.body)
-        except httpx.HTTPError as exc:
-            log.error("dead-letter sink %s unreachable: %s", url, exc.__class__.__name__)
-            return False
-        if 200 <= response.status_code < 300:
-            return True
-        log.error("dead-letter sink %s answered %d", url, response.status_code)
-        return False
-
-    @staticmethod
-    def _what(delivery: Delivery) -> str:
-        event = delivery.event
-        return f"{event.get_type()} {event.get_id()} for trigger {delivery.trigger.name}"
 
 
 Observer = Callable[[CloudEvent], None]
