@@ -191,9 +191,11 @@ class Chain:
         if self.broker is not None:
             await self.broker.drained(grace)
         await asyncio.gather(*(asyncio.to_thread(_terminate, fn) for fn in self.functions.values()))
+        if self.broker is not None:
+            await self.broker.close(grace=0)  # no subscriber is left: dead-letter the rest now
         self._shutdown.set()
         if self._server is not None:
-            await self._server  # lifespan shutdown closes the Broker: leftovers are dead-lettered
+            await self._server
             self._server = None
 
 
