@@ -97,3 +97,39 @@ async def test_an_invalid_trigger_manifest_is_a_clear_startup_error(tmp_path):
 async def test_dev_refuses_a_missing_kubeconfig(tmp_path):
     code, _, err = await run_cli("dev", "--kubeconfig", str(tmp_path / "nope"))
     assert code == 1 and "--kubeconfig" in err and "no such file" in err
+
+
+def test_the_kubernetes_target_is_the_given_or_existing_kubeconfig(tmp_path, monkeypatch):
+    from tekton_dag.cli.dev import pick_kubeconfig
+
+    real = tmp_path / "config"
+    real.write_text("apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    assert pick_kubeconfig(None) is None  # nothing there: dry run
+    assert pick_kubeconfig(str(real)) == str(real)
+    monkeypatch.setenv("KUBECONFIG", str(real))
+    assert pick_kubeconfig(None) == str(real)
+    monkeypatch.delenv("KUBECONFIG")
+    assert pick_kubeconfig(None) is None
+
+
+async def test_dev_with_a_kubeconfig_creates_runs_in_that_cluster(tmp_path, kube_api):
+    port = free_port()
+    env = {**os.environ, "GITHUB_WEBHOOK_SECRET": "k-secret"}
+    dev = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tekton_dag.cli.main", "dev", "--teams", str(TEAMS), "--port", str(port),
+        "--kubeconfig", str(kube_api.kubeconfig), "--work-dir", str(tmp_path / "work"), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        banner = await read_until(dev.stdout, "tekton-dag dev: ready")
+        assert f"cluster from {kube_api.kubeconfig}" in banner
+        code, out, err = await run_cli("send", "push", "jmjava/tekton-dag-vue-fe",
+                                       "--url", f"http://127.0.0.1:{port}/webhook/github", env=env)
+        assert code == 0, out + err
+        await read_until(dev.stdout, "run.")
+    finally:
+        dev.send_signal(signal.SIGINT)
+        await asyncio.wait_for(dev.communicate(), 30)
+    runs = kube_api.objects("pipelineruns")
+    assert [r["spec"]["pipelineRef"]["name"] for r in runs] == ["stack-merge-release"]
