@@ -60,8 +60,9 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
         assert f"http://127.0.0.1:{port}/webhook/github" in banner
         assert "dev-secret  (from GITHUB_WEBHOOK_SECRET)" in banner
         assert f"dry run, YAML in {runs}" in banner
+        older = {**env, "GITHUB_WEBHOOK_SECRET": "older-secret"}  # still active: rotation
         code, out, err = await run_cli("send", "pull_request.opened", REPO, "--number", "9",
-                                       "--url", f"http://127.0.0.1:{port}/webhook/github", env=env)
+                                       "--url", f"http://127.0.0.1:{port}/webhook/github", env=older)
         assert code == 0, out + err
         printed = await read_until(dev.stdout, ".yaml")
         assert "run.created: tekton-dag-default/" in printed and "pr=9" in printed

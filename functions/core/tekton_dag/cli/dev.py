@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         teams_dir=Path(args.teams).resolve(), work_dir=work_dir.resolve(), secret=secret or secrets.token_hex(20),
         triggers_dir=args.triggers or default_triggers_dir(), webhook_port=args.port, kubeconfig=kubeconfig,
         dry_run_dir=dry_run_dir.resolve() if dry_run_dir else None,
+        # every active secret (rotation), not only the one printed
+        extra_env={"GITHUB_WEBHOOK_SECRET": os.environ["GITHUB_WEBHOOK_SECRET"]} if secret else {},
     )
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     try:
