@@ -1,0 +1,103 @@
+"""One delivery, how an attempt ended, and where a delivery goes when it finally fails.
+
+Dead letters go to the DeliverySpec's sink with Knative's ``knativeerrorcode``,
+``knativeerrordest`` and ``knativeerrordata`` extensions; without a sink (or when the sink fails
+too) they are appended to a JSON-lines file and logged as errors, so none is silently lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cloudevents.core.bindings.http import to_binary_event, to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.eventing.delivery import DeliverySpec
+from tekton_dag.eventing.triggers import Trigger
+from tekton_dag.eventing.wire import with_extensions
+
+log = logging.getLogger("tekton_dag.broker")
+
+ERROR_DATA_LIMIT = 1024  # bytes of a failed answer kept in knativeerrordata
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One event on its way to one Trigger's subscriber."""
+
+    event: CloudEvent
+    trigger: Trigger
+    url: str
+    spec: DeliverySpec
+    ttl: int
+    attempts: int = 0
+
+
+@dataclass
+class Outcome:
+    """How one attempt ended: ``reply`` is set for a 2xx carrying a CloudEvent."""
+
+    ok: bool
+    retryable: bool = False
+    status: int | None = None
+    detail: str = ""
+    reply: CloudEvent | None = None
+
+
+class DeadLetters:
+    """Where failed deliveries end: a dead-letter sink URL, else (or if that fails) a file."""
+
+    def __init__(self, client: httpx.AsyncClient, file: Path):
+        self._client = client
+        self.file = file
+
+    async def send(self, delivery: Delivery, sink_url: str | None, outcome: Outcome) -> None:
+        if sink_url and await self._post(delivery, sink_url, outcome):
+            log.warning("dead-lettered %s to %s after %d tries: %s", self._what(delivery), sink_url,
+                        delivery.attempts, outcome.detail)
+            return
+        self.write(delivery, outcome.detail, outcome.status)
+
+    def write(self, delivery: Delivery, reason: str, status: int | None = None) -> None:
+        record = {
+            "time": datetime.now().astimezone().isoformat(),
+            "trigger": delivery.trigger.name,
+            "subscriber": delivery.url,
+            "attempts": delivery.attempts,
+            "status": status,
+            "reason": reason,
+            "event": json.loads(to_structured_event(delivery.event).body),
+        }
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        with self.file.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+        log.error("dead letter %s written to %s: %s", self._what(delivery), self.file, reason)
+
+    async def _post(self, delivery: Delivery, url: str, outcome: Outcome) -> bool:
+        extensions: dict[str, Any] = {"knativeerrordest": delivery.url}
+        if outcome.status is not None:
+            extensions["knativeerrorcode"] = str(outcome.status)
+        if outcome.detail:
+            extensions["knativeerrordata"] = base64.b64encode(outcome.detail.encode()[:ERROR_DATA_LIMIT]).decode()
+        message = to_binary_event(with_extensions(delivery.event, **extensions))
+        try:
+            response = await self._client.post(url, headers=dict(message.headers), content=message.body)
+        except httpx.HTTPError as exc:
+            log.error("dead-letter sink %s unreachable: %s", url, exc.__class__.__name__)
+            return False
+        if 200 <= response.status_code < 300:
+            return True
+        log.error("dead-letter sink %s answered %d", url, response.status_code)
+        return False
+
+    @staticmethod
+    def _what(delivery: Delivery) -> str:
+        event = delivery.event
+        return f"{event.get_type()} {event.get_id()} for trigger {delivery.trigger.name}"
