@@ -1,0 +1,121 @@
+{{/*
+tekton-dag.function.service: the Knative Service of one function.
+Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "secretMounts" (list ...)).
+Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
+at TEKTON_DAG_TEAMS_DIR, its autoscaling annotations, func-python's health endpoints, and the
+container security context. K_SINK comes from the function's SinkBinding, not from here.
+secretMounts: list of dicts {volume, secret, key, dir, file, env}: the Secret's key is mounted
+read-only at <dir>/<file> and env names that path.
+*/}}
+{{- define "tekton-dag.function.service" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "tekton-dag.component.labels" (dict "root" $root "component" .name) | nindent 4 }}
+  {{- with include "tekton-dag.syncWave.annotation" (dict "root" $root "wave" "functions") }}
+  annotations:
+    {{- . | nindent 4 }}
+  {{- end }}
+spec:
+  template:
+    metadata:
+      labels:
+        {{- include "tekton-dag.selectorLabels" $root | nindent 8 }}
+        app.kubernetes.io/component: {{ .name }}
+      annotations:
+        autoscaling.knative.dev/min-scale: {{ $v.minScale | quote }}
+        autoscaling.knative.dev/max-scale: {{ $v.maxScale | quote }}
+        {{- with $v.target }}
+        autoscaling.knative.dev/target: {{ . | quote }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "tekton-dag.function.serviceAccount" (.account | default .name) }}
+      containerConcurrency: {{ $v.containerConcurrency | default 0 }}
+      timeoutSeconds: {{ $v.timeoutSeconds }}
+      containers:
+        - name: function
+          image: {{ include "tekton-dag.image" (dict "root" $root "repository" $v.repository) }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          env:
+            - name: TEKTON_DAG_TEAMS_DIR
+              value: {{ $root.Values.teamConfig.mountPath }}
+            - name: TEKTON_DAG_NAMESPACE
+              value: {{ $root.Release.Namespace }}
+            - name: LOG_LEVEL
+              value: {{ $root.Values.logLevel }}
+            {{- range .secretMounts }}
+            - name: {{ .env }}
+              value: {{ printf "%s/%s" .dir .file }}
+            {{- end }}
+          volumeMounts:
+            - name: team-config
+              mountPath: {{ $root.Values.teamConfig.mountPath }}
+              readOnly: true
+            {{- range .secretMounts }}
+            - name: {{ .volume }}
+              mountPath: {{ .dir }}
+              readOnly: true
+            {{- end }}
+          livenessProbe:
+            httpGet:
+              path: /health/liveness
+          readinessProbe:
+            httpGet:
+              path: /health/readiness
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+      volumes:
+        - name: team-config
+          configMap:
+            name: {{ include "tekton-dag.teamConfig.name" $root }}
+            {{- with $root.Values.teamConfig.files }}
+            items:
+              {{- range $path, $_ := . }}
+              - key: {{ include "tekton-dag.teamConfig.key" $path }}
+                path: {{ printf "%s/%s" $root.Values.team.name $path }}
+              {{- end }}
+            {{- end }}
+        {{- range .secretMounts }}
+        - name: {{ .volume }}
+          secret:
+            secretName: {{ .secret }}
+            items:
+              - key: {{ .key }}
+                path: {{ .file }}
+        {{- end }}
+{{- end -}}
+
+{{/* tekton-dag.function.webhookSecretMount: the webhook Secret mount of webhook-ingest (and all-in-one). */}}
+{{- define "tekton-dag.function.webhookSecretMounts" -}}
+- volume: webhook-secret
+  secret: {{ include "tekton-dag.webhook.secretName" . }}
+  key: {{ .Values.secrets.webhook.key }}
+  dir: /var/run/secrets/tekton-dag/webhook
+  file: secret
+  env: GITHUB_WEBHOOK_SECRET_FILE
+- volume: api-token
+  secret: {{ .Values.secrets.api.name }}
+  key: {{ .Values.secrets.api.key }}
+  dir: /var/run/secrets/tekton-dag/api
+  file: token
+  env: TEKTON_DAG_API_TOKEN_FILE
+{{- end -}}
+
+{{/* tekton-dag.function.registrySecretMounts: the registry credentials of bootstrap-batcher, if any. */}}
+{{- define "tekton-dag.function.registrySecretMounts" -}}
+{{- with .Values.secrets.registry.name }}
+- volume: registry-auth
+  secret: {{ . }}
+  key: .dockerconfigjson
+  dir: /var/run/secrets/tekton-dag/registry
+  file: config.json
+  env: TEKTON_DAG_REGISTRY_AUTH_FILE
+{{- end }}
+{{- end -}}
