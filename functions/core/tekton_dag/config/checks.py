@@ -1,0 +1,166 @@
+"""Checks that a JSON Schema cannot express: references between apps, stacks and teams.
+
+They run on the parsed documents even when the schema found problems, so one run reports as
+much as possible; each check skips values of the wrong shape (the schema reports those).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tekton_dag import graph
+from tekton_dag.config.errors import ConfigError, describe, format_path
+
+
+@dataclass(frozen=True)
+class StackFile:
+    """A parsed stack document and where it came from."""
+
+    shown_as: str  # file name in messages
+    document: Any
+
+
+def _apps(document: Any) -> list[tuple[int, dict[str, Any]]]:
+    apps = document.get("apps") if isinstance(document, dict) else None
+    if not isinstance(apps, list):
+        return []
+    return [(i, app) for i, app in enumerate(apps) if isinstance(app, dict)]
+
+
+def _name(app: Mapping[str, Any]) -> str | None:
+    name = app.get("name")
+    return name if isinstance(name, str) else None
+
+
+def stack_problems(stack: StackFile) -> Iterator[ConfigError]:
+    """Duplicate app names, unknown downstream apps, one repo serving two apps, cycles."""
+    apps = _apps(stack.document)
+    yield from _duplicate_names(stack.shown_as, apps)
+    yield from _unknown_downstream(stack.shown_as, apps)
+    yield from _repo_used_twice(stack.shown_as, apps)
+    yield from _cycles(stack.shown_as, apps)
+
+
+def _duplicate_names(shown_as: str, apps: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigError]:
+    first: dict[str, int] = {}
+    for i, app in apps:
+        name = _name(app)
+        if name is None:
+            continue
+        if name in first:
+            yield ConfigError(shown_as, f"apps[{i}].name", f"duplicate app name {describe(name)} (also apps[{first[name]}])")
+        else:
+            first[name] = i
+
+
+def _unknown_downstream(shown_as: str, apps: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigError]:
+    names = {name for _, app in apps if (name := _name(app)) is not None}
+    for i, app in apps:
+        downstream = app.get("downstream")
+        if not isinstance(downstream, list):
+            continue
+        for j, callee in enumerate(downstream):
+            if isinstance(callee, str) and callee not in names:
+                yield ConfigError(shown_as, f"apps[{i}].downstream[{j}]", f"unknown app {describe(callee)}")
+
+
+def _repo_used_twice(shown_as: str, apps: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigError]:
+    """One repo -> two apps of one stack is ambiguous: a push could not say which app changed."""
+    first: dict[str, tuple[int, str]] = {}
+    for i, app in apps:
+        repo = app.get("repo")
+        if not isinstance(repo, str):
+            continue
+        key = repo.lower()
+        if key in first:
+            j, other = first[key]
+            yield ConfigError(shown_as, f"apps[{i}].repo",
+                              f"repo {describe(repo)} already serves app {describe(other)} (apps[{j}]) in this "
+                              "stack; a repo may serve only one app per stack")
+        else:
+            first[key] = (i, _name(app) or f"apps[{i}]")
+
+
+def _cycles(shown_as: str, apps: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigError]:
+    adjacency: dict[str, list[str]] = {}
+    position: dict[str, int] = {}
+    for i, app in apps:
+        name = _name(app)
+        if name is None or name in adjacency:
+            continue
+        downstream = app.get("downstream")
+        adjacency[name] = [c for c in downstream if isinstance(c, str)] if isinstance(downstream, list) else []
+        position[name] = i
+    for cycle in graph.find_cycles(adjacency):
+        yield ConfigError(shown_as, f"apps[{position[cycle[0]]}].downstream",
+                          f"dependency cycle: {' -> '.join(cycle)}")
+
+
+def stack_name_problems(stacks: Sequence[StackFile], team: str) -> Iterator[ConfigError]:
+    """Two stacks of one team with the same name."""
+    first: dict[str, str] = {}
+    for stack in stacks:
+        name = stack.document.get("name") if isinstance(stack.document, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            yield ConfigError(stack.shown_as, "name",
+                              f"team {describe(team)} already has a stack named {describe(name)} ({first[name]})")
+        else:
+            first[name] = stack.shown_as
+
+
+def app_repo_problems(stacks: Sequence[StackFile], team: str) -> Iterator[ConfigError]:
+    """Inside a team an app name means one repo: images (``<registry>/<app>``) and versions are
+    keyed by app name, so two different repos under one name would overwrite each other."""
+    first: dict[str, tuple[str, str]] = {}
+    for stack in stacks:
+        for i, app in _apps(stack.document):
+            name, repo = _name(app), app.get("repo")
+            if name is None or not isinstance(repo, str):
+                continue
+            if name not in first:
+                first[name] = (repo, stack.shown_as)
+            elif first[name][1] != stack.shown_as and first[name][0].lower() != repo.lower():
+                other_repo, other_file = first[name]
+                yield ConfigError(stack.shown_as, f"apps[{i}].repo",
+                                  f"app {describe(name)} is {describe(other_repo)} in {other_file}; one app name "
+                                  f"must mean one repo within team {describe(team)}")
+
+
+def version_problems(versions: Any, shown_as: str, stacks: Sequence[StackFile], team: str) -> Iterator[ConfigError]:
+    """Versions of apps that no stack of the team defines (usually a typo or a removed app)."""
+    apps = versions.get("apps") if isinstance(versions, dict) else None
+    if not isinstance(apps, dict):
+        return
+    known = {name for stack in stacks for _, app in _apps(stack.document) if (name := _name(app))}
+    for name in apps:
+        if name not in known:
+            yield ConfigError(shown_as, format_path(["apps", name]),
+                              f"unknown app {describe(name)} (no stack of team {describe(team)} defines it)")
+
+
+@dataclass(frozen=True)
+class NamespaceClaim:
+    team: str
+    namespace: str
+    shared: bool
+    shown_as: str
+
+
+def namespace_problems(claims: Sequence[NamespaceClaim]) -> Iterator[ConfigError]:
+    """Two teams in one namespace would see each other's runs and limits: only when both agree."""
+    by_namespace: dict[str, list[NamespaceClaim]] = {}
+    for claim in claims:
+        by_namespace.setdefault(claim.namespace, []).append(claim)
+    for namespace, owners in by_namespace.items():
+        if len(owners) < 2:
+            continue
+        for claim in owners:
+            others = ", ".join(describe(o.team) for o in owners if o is not claim)
+            if not claim.shared:
+                yield ConfigError(claim.shown_as, "namespace",
+                                  f"namespace {describe(namespace)} is also used by team(s) {others}; set "
+                                  "sharedNamespace: true in every team that shares it")

@@ -1,0 +1,221 @@
+"""Loading a configuration root into a validated ``Config``, or every reason it is invalid.
+
+Layout (docs/configuration.md)::
+
+    teams/                      <- the root (``--teams DIR``)
+      <team>/team.yaml          <- one directory per team; the name equals the directory
+      <team>/stacks/*.yaml      <- stack files listed in team.yaml's ``stacks``
+      <team>/versions.yaml      <- optional
+
+When the root does not exist, ``stacks/registry.yaml`` beside it is loaded as the one implicit
+team ``default`` (the earlier system's layout). Either way the result is all or nothing:
+``LoadResult.config`` is ``None`` whenever ``errors`` is not empty.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from tekton_dag.config import building, checks, validation
+from tekton_dag.config.documents import read_yaml
+from tekton_dag.config.errors import ROOT_PATH, ConfigError, ConfigInvalid, describe, format_path
+from tekton_dag.config.models import DEFAULT_TEAM, Config, Stack, Team
+
+__all__ = ["ConfigError", "ConfigInvalid", "LoadResult", "load_config", "load_config_or_raise"]
+
+TEAM_FILE = "team.yaml"
+VERSIONS_FILE = "versions.yaml"
+REGISTRY_FILE = PurePosixPath("stacks/registry.yaml")
+FALLBACK_NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    config: Config | None
+    errors: tuple[ConfigError, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None
+
+
+def load_config(root: Path | str) -> LoadResult:
+    """Load and validate everything under ``root``; never raises for bad configuration."""
+    loader = _Loader(Path(root))
+    config = loader.load()
+    errors = tuple(sorted(loader.errors, key=lambda e: e.file))  # stable: per file, in discovery order
+    return LoadResult(None if errors else config, errors)
+
+
+def load_config_or_raise(root: Path | str) -> Config:
+    """``load_config`` for callers that cannot go on without a config: raises ``ConfigInvalid``."""
+    result = load_config(root)
+    if result.config is None:
+        raise ConfigInvalid(result.errors)
+    return result.config
+
+
+class _Loader:
+    """One load: collects errors while reading, checking and building."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        # Files are named relative to the root's parent in messages: "teams/alpha/team.yaml".
+        self.base = root.absolute().parent
+        self.errors: list[ConfigError] = []
+
+    def shown(self, path: Path) -> str:
+        try:
+            return path.absolute().relative_to(self.base).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def read(self, path: Path, kind: validation.Kind) -> tuple[Any, bool]:
+        """The document and whether it is valid against its schema (problems are recorded)."""
+        shown = self.shown(path)
+        document, error = read_yaml(path, shown)
+        if error is not None:
+            self.errors.append(error)
+            return None, False
+        problems = validation.check(kind, document, shown)
+        self.errors.extend(problems)
+        return document, not problems
+
+    def load(self) -> Config | None:
+        if self.root.is_dir():
+            teams = self.load_teams()
+        elif (self.base / REGISTRY_FILE).is_file():
+            teams = [self.load_registry(self.base / REGISTRY_FILE)]
+        else:
+            self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH,
+                                           f"no such directory (and no {REGISTRY_FILE} beside it)"))
+            return None
+        loaded = [team for team in teams if team is not None]
+        self.errors.extend(checks.namespace_problems(
+            [checks.NamespaceClaim(t.name, t.namespace, t.shared_namespace, t.source) for t in loaded]))
+        if self.errors:
+            return None
+        return Config(teams=tuple(sorted(loaded, key=lambda t: t.name)), root=str(self.root))
+
+    # -- teams/<team>/...
+
+    def load_teams(self) -> list[Team | None]:
+        directories = sorted(
+            entry for entry in self.root.iterdir()
+            # Hidden entries include a ConfigMap mount's "..data" and "..<timestamp>" directories.
+            if not entry.name.startswith(".") and entry.is_dir()
+        )
+        if not directories:
+            self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH,
+                                           f"no team directories (expected <team>/{TEAM_FILE})"))
+        return [self.load_team(directory) for directory in directories]
+
+    def load_team(self, directory: Path) -> Team | None:
+        team_file = directory / TEAM_FILE
+        shown = self.shown(team_file)
+        if not team_file.is_file():
+            self.errors.append(ConfigError(shown, ROOT_PATH, "missing: every team directory needs a team.yaml"))
+            return None
+        before = len(self.errors)
+        document, valid = self.read(team_file, "team")
+        if not isinstance(document, dict):
+            return None
+        name = document.get("name")
+        if isinstance(name, str) and name != directory.name:
+            self.errors.append(ConfigError(shown, "name",
+                                           f"team name {describe(name)} differs from its directory {describe(directory.name)}"))
+        team_name = name if isinstance(name, str) else directory.name
+        stacks = self.load_stack_files(directory, document.get("stacks"), shown)
+        versions = self.load_versions(directory / VERSIONS_FILE, stacks, team_name)
+        self.check_team_stacks(stacks, team_name)
+        if len(self.errors) > before or not valid:
+            return None
+        built = [building.build_stack(s.document, s.shown_as) for s in stacks]
+        return building.build_team(document, built, versions, shown)
+
+    def load_stack_files(self, directory: Path, entries: Any, shown_team: str) -> list[checks.StackFile]:
+        if not isinstance(entries, list):
+            return []
+        stacks = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, str) or not validation.FORMATS["relative-path"](entry):
+                continue  # the schema reported it
+            path = directory / entry
+            if not path.is_file():
+                self.errors.append(ConfigError(shown_team, f"stacks[{i}]", f"stack file {describe(entry)} does not exist"))
+                continue
+            stack = self.load_stack(path)
+            if stack is not None:
+                stacks.append(stack)
+        return stacks
+
+    def load_stack(self, path: Path) -> checks.StackFile | None:
+        document, _ = self.read(path, "stack")
+        if document is None:
+            return None
+        stack = checks.StackFile(self.shown(path), document)
+        self.errors.extend(checks.stack_problems(stack))
+        return stack
+
+    def check_team_stacks(self, stacks: list[checks.StackFile], team: str) -> None:
+        self.errors.extend(checks.stack_name_problems(stacks, team))
+        self.errors.extend(checks.app_repo_problems(stacks, team))
+
+    def load_versions(self, path: Path, stacks: list[checks.StackFile], team: str) -> dict[str, Any]:
+        if not path.exists():
+            return {}
+        document, valid = self.read(path, "versions")
+        self.errors.extend(checks.version_problems(document, self.shown(path), stacks, team))
+        return building.build_versions(document) if valid else {}
+
+    # -- stacks/registry.yaml (no teams directory)
+
+    def load_registry(self, registry_file: Path) -> Team | None:
+        before = len(self.errors)
+        document, valid = self.read(registry_file, "registry")
+        shown = self.shown(registry_file)
+        stacks_dir = registry_file.parent
+        repos = document.get("repos") if isinstance(document, dict) else None
+        files: dict[str, checks.StackFile | None] = {}
+        for app, entry in (repos or {}).items() if isinstance(repos, dict) else ():
+            stack_name = entry.get("stack") if isinstance(entry, dict) else None
+            if not isinstance(stack_name, str) or not validation.FORMATS["relative-path"](stack_name):
+                continue
+            if stack_name not in files:
+                path = stacks_dir / stack_name
+                if path.is_file():
+                    files[stack_name] = self.load_stack(path)
+                else:
+                    files[stack_name] = None
+                    self.errors.append(ConfigError(shown, format_path(["repos", app, "stack"]),
+                                                   f"stack file {describe(stack_name)} does not exist"))
+            self.check_registry_entry(files[stack_name], app, entry, shown)
+        stacks = [s for s in files.values() if s is not None]
+        versions = self.load_versions(stacks_dir / VERSIONS_FILE, stacks, DEFAULT_TEAM)
+        self.check_team_stacks(stacks, DEFAULT_TEAM)
+        if len(self.errors) > before or not valid:
+            return None
+        built: list[Stack] = [building.build_stack(s.document, s.shown_as) for s in stacks]
+        team = {"name": DEFAULT_TEAM, "namespace": FALLBACK_NAMESPACE}
+        return building.build_team(team, built, versions, shown)
+
+    def check_registry_entry(self, stack: checks.StackFile | None, app: str, entry: dict[str, Any],
+                             shown: str) -> None:
+        if stack is None or not isinstance(stack.document, dict):
+            return
+        defined = {a.get("name"): a for a in stack.document.get("apps") or () if isinstance(a, dict)}
+        if app not in defined:
+            self.errors.append(ConfigError(shown, format_path(["repos", app]),
+                                           f"app {describe(app)} is not defined in {stack.shown_as}"))
+        elif "role" in entry and entry["role"] != defined[app].get("role"):
+            self.errors.append(ConfigError(shown, format_path(["repos", app, "role"]),
+                                           f"role {describe(entry['role'])} differs from {describe(defined[app].get('role'))} "
+                                           f"in {stack.shown_as}"))
+
+
+def config_root_from_env(default: str = "teams") -> Path:
+    """The configuration root as the functions find it: ``TEKTON_DAG_TEAMS_DIR`` or ``./teams``."""
+    return Path(os.environ.get("TEKTON_DAG_TEAMS_DIR", default))

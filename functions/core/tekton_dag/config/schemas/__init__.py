@@ -1,0 +1,1 @@
+"""JSON Schemas of the configuration files, one per file kind (``<kind>.schema.json``)."""

@@ -1,0 +1,156 @@
+"""Checking one document against its JSON Schema, with messages a person can act on.
+
+One compiled validator per schema is built on first use and reused: compiling is far more
+expensive than validating a small document. jsonschema's raw messages are rewritten so each
+problem names the field and says what was expected (``apps[2].build.tool: "ant" is not one of:
+npm, maven, gradle, pip, composer``), and unknown fields suggest the closest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from tekton_dag.config.errors import ConfigError, describe, format_path
+
+Kind = Literal["team", "stack", "versions", "registry"]
+KINDS: tuple[Kind, ...] = ("team", "stack", "versions", "registry")
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# GitHub: owner up to 39 characters of letters, digits and single hyphens; repo of letters,
+# digits, ".", "_" and "-" (but not "." or "..").
+GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$")
+
+FORMAT_MESSAGES = {
+    "dns1123-label": "is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending "
+                     "with a letter or digit, at most 63 characters)",
+    "dns1123-subdomain": "is not a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', "
+                         "at most 253 characters)",
+    "github-repo": "is not a GitHub repository as owner/name",
+    "relative-path": "must be a relative path inside its directory (no leading '/', no '..')",
+}
+
+
+def _is_relative_path(value: str) -> bool:
+    parts = value.replace("\\", "/").split("/")
+    return bool(value) and not value.startswith("/") and ".." not in parts
+
+
+FORMATS = {
+    "dns1123-label": lambda v: bool(DNS1123_LABEL.match(v)),
+    "dns1123-subdomain": lambda v: bool(DNS1123_SUBDOMAIN.match(v)),
+    "github-repo": lambda v: bool(GITHUB_REPO.match(v)),
+    "relative-path": _is_relative_path,
+}
+
+
+def format_checker() -> jsonschema.FormatChecker:
+    checker = jsonschema.FormatChecker(formats=())
+    for name, test in FORMATS.items():
+        # Only strings are checked; a wrong type is reported by the schema's "type".
+        checker.checks(name)(lambda value, test=test: not isinstance(value, str) or test(value))
+    return checker
+
+
+@cache
+def schema(kind: Kind) -> dict[str, Any]:
+    """The JSON Schema of one file kind, as shipped in ``tekton_dag/config/schemas``."""
+    text = resources.files("tekton_dag.config.schemas").joinpath(f"{kind}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def validator(kind: Kind) -> jsonschema.protocols.Validator:
+    document = schema(kind)
+    cls = jsonschema.validators.validator_for(document)
+    cls.check_schema(document)
+    return cls(document, format_checker=format_checker())
+
+
+def check(kind: Kind, document: Any, shown_as: str) -> list[ConfigError]:
+    """Every schema problem of ``document`` (a parsed ``kind`` file shown as ``shown_as``)."""
+    problems: list[ConfigError] = []
+    for error in validator(kind).iter_errors(document):
+        for path, message in _explain(error):
+            problems.append(ConfigError(shown_as, format_path(path), message))
+    return _unique(problems)
+
+
+def _unique(problems: list[ConfigError]) -> list[ConfigError]:
+    # "required" and "additionalProperties" are explained for the whole mapping at once; jsonschema
+    # reports them once per key, so the same explanation can come several times.
+    return list(dict.fromkeys(problems))
+
+
+def _explain(error: ValidationError) -> Iterator[tuple[Sequence[str | int], str]]:
+    path = list(error.absolute_path)
+    instance, kind = error.instance, error.validator
+    if kind == "required":
+        for key in error.validator_value:
+            if isinstance(instance, dict) and key not in instance:
+                yield [*path, key], "required field is missing"
+    elif kind == "additionalProperties" and isinstance(instance, dict):
+        known = list(error.schema.get("properties", {}))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        for key in instance:
+            if key not in known and not any(p.search(key) for p in patterns):
+                yield [*path, key], _unknown_field(key, known)
+    elif "propertyNames" in error.schema_path:
+        yield [*path, instance], f"key {describe(instance)} {FORMAT_MESSAGES.get(error.validator_value, 'is not allowed')}"
+    elif kind == "type":
+        yield path, f"expected {_types(error.validator_value)}, got {_type_name(instance)} {describe(instance)}"
+    elif kind == "enum":
+        yield path, f"{describe(instance)} is not one of: {', '.join(map(str, error.validator_value))}"
+    elif kind == "format":
+        yield path, f"{describe(instance)} {FORMAT_MESSAGES.get(error.validator_value, 'has the wrong format')}"
+    elif kind == "pattern":
+        yield path, f"{describe(instance)} does not match the pattern {error.validator_value}"
+    elif kind == "uniqueItems":
+        yield path, f"lists the same item twice: {describe(_first_repeat(instance))}"
+    elif kind in ("anyOf", "oneOf") and "description" in error.schema:
+        yield path, f"{describe(instance)} is not valid: expected {error.schema['description'][0].lower()}{error.schema['description'][1:].rstrip('.')}"
+    else:
+        yield path, error.message
+
+
+def _unknown_field(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {describe(close[0])}?)" if close else ""
+    allowed = f"; allowed: {', '.join(known)}" if known and not close else ""
+    return f"unknown field{hint}{allowed}"
+
+
+def _first_repeat(items: list[Any]) -> Any:
+    seen: list[Any] = []
+    for item in items:
+        if item in seen:
+            return item
+        seen.append(item)
+    return None
+
+
+_JSON_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "true or false", "null": "null"}
+
+
+def _types(expected: str | list[str]) -> str:
+    names = [expected] if isinstance(expected, str) else expected
+    return " or ".join(_JSON_TYPES.get(n, n) for n in names)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "a mapping", list: "a list", str: "a string", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__)
