@@ -1,0 +1,384 @@
+"""The local Broker: Knative Broker semantics over real HTTP, driven by ``knative/`` Triggers.
+
+Ingress (any ``POST`` path, like the MT broker's ``/<namespace>/<broker>``) takes a CloudEvent in
+binary or structured mode and answers 202 once it is queued, 400 when it is not a CloudEvent and
+503 when the in-flight bound is reached (the sender retries, as with a busy Knative ingress).
+
+Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, binary mode):
+- 2xx with a CloudEvent body: delivered; the reply re-enters the Broker with its TTL decremented.
+- 202 or an empty 2xx body: delivered, nothing follows.
+- 2xx with a body that is not a CloudEvent: a failed delivery (Knative's filter answers 502).
+- network errors, 5xx, 404, 408, 409, 429: retried with the DeliverySpec's backoff.
+- any other answer: final at once.
+After the last try the event goes to the dead-letter sink; without one (or when it fails too)
+it is appended to a JSON-lines file and logged, so nothing is silently lost. ``knativebrokerttl``
+(255 for a new event) guards against loops: a reply that would reach 0 is dropped with a log.
+On ``close`` the ingress refuses new events, accepted ones get ``grace`` seconds to finish, and
+whatever is still pending is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event, to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.eventing.delivery import DeliverySpec, Destination, is_retryable
+from tekton_dag.eventing.triggers import Topology, Trigger
+from tekton_dag.events.catalog import EXT_BROKER_TTL
+
+log = logging.getLogger("tekton_dag.broker")
+
+MAX_TTL = 255
+ERROR_DATA_LIMIT = 1024  # bytes of a failed answer kept in knativeerrordata
+
+
+class UnresolvedDestination(ValueError):
+    """A Trigger's subscriber names a Service for which no URL was given."""
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One event on its way to one Trigger's subscriber."""
+
+    event: CloudEvent
+    trigger: Trigger
+    url: str
+    spec: DeliverySpec
+    ttl: int
+    attempts: int = 0
+    accepted_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Outcome:
+    """How one attempt ended: ``reply`` is set for a 2xx carrying a CloudEvent."""
+
+    ok: bool
+    retryable: bool = False
+    status: int | None = None
+    detail: str = ""
+    reply: CloudEvent | None = None
+
+
+def attribute_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def without_ttl(event: CloudEvent) -> CloudEvent:
+    attributes = {k: v for k, v in event.get_attributes().items() if k != EXT_BROKER_TTL}
+    return CloudEvent(attributes, event.get_data())
+
+
+def with_extensions(event: CloudEvent, **extensions: Any) -> CloudEvent:
+    return CloudEvent({**event.get_attributes(), **extensions}, event.get_data())
+
+
+def decode_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """A CloudEvent from an HTTP message in binary or structured mode; ValueError otherwise."""
+    try:
+        event = from_http_event(HTTPMessage({k.lower(): v for k, v in headers.items()}, body))
+    except Exception as exc:  # the SDK raises several types for malformed input
+        raise ValueError(f"not a CloudEvent: {exc}") from None
+    if not isinstance(event, CloudEvent):
+        event = CloudEvent(dict(event.get_attributes()), event.get_data())
+    return event
+
+
+class DeadLetters:
+    """Where failed deliveries end: a dead-letter sink URL, else (or if that fails) a file."""
+
+    def __init__(self, client: httpx.AsyncClient, file: Path):
+        self._client = client
+        self.file = file
+
+    async def send(self, delivery: Delivery, sink_url: str | None, outcome: Outcome) -> None:
+        if sink_url and await self._post(delivery, sink_url, outcome):
+            log.warning("dead-lettered %s to %s after %d tries: %s", self._what(delivery), sink_url,
+                        delivery.attempts, outcome.detail)
+            return
+        self.write(delivery, outcome.detail, outcome.status)
+
+    def write(self, delivery: Delivery, reason: str, status: int | None = None) -> None:
+        record = {
+            "time": datetime.now().astimezone().isoformat(),
+            "trigger": delivery.trigger.name,
+            "subscriber": delivery.url,
+            "attempts": delivery.attempts,
+            "status": status,
+            "reason": reason,
+            "event": json.loads(to_structured_event(delivery.event).body),
+        }
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        with self.file.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+        log.error("dead letter %s written to %s: %s", self._what(delivery), self.file, reason)
+
+    async def _post(self, delivery: Delivery, url: str, outcome: Outcome) -> bool:
+        extensions: dict[str, Any] = {"knativeerrordest": delivery.url}
+        if outcome.status is not None:
+            extensions["knativeerrorcode"] = str(outcome.status)
+        if outcome.detail:
+            extensions["knativeerrordata"] = base64.b64encode(outcome.detail.encode()[:ERROR_DATA_LIMIT]).decode()
+        message = to_binary_event(with_extensions(delivery.event, **extensions))
+        try:
+            response = await self._client.post(url, headers=dict(message.headers), content=message.body)
+        except httpx.HTTPError as exc:
+            log.error("dead-letter sink %s unreachable: %s", url, exc.__class__.__name__)
+            return False
+        if 200 <= response.status_code < 300:
+            return True
+        log.error("dead-letter sink %s answered %d", url, response.status_code)
+        return False
+
+    @staticmethod
+    def _what(delivery: Delivery) -> str:
+        event = delivery.event
+        return f"{event.get_type()} {event.get_id()} for trigger {delivery.trigger.name}"
+
+
+Observer = Callable[[CloudEvent], None]
+
+
+class LocalBroker:
+    """An ASGI app plus the delivery workers behind it; see the module docstring."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        services: Mapping[str, str],
+        dead_letter_file: Path,
+        *,
+        capacity: int = 1000,
+        concurrency: int = 64,
+        observers: tuple[Observer, ...] = (),
+    ):
+        self.topology = topology
+        self.services = dict(services)
+        self.capacity = capacity
+        self.concurrency = concurrency
+        self.observers = list(observers)
+        self._urls = {t.name: self.resolve(t.subscriber, f"Trigger {t.name} spec.subscriber") for t in topology.triggers}
+        self._client: httpx.AsyncClient | None = None
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._inflight: set[Delivery] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.dead_letter_file = dead_letter_file
+        self.dead_letters: DeadLetters | None = None
+        self.stats = {"accepted": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "replies": 0, "ttl_dropped": 0}
+
+    # -- wiring ---------------------------------------------------------------------------------
+    def resolve(self, destination: Destination, where: str) -> str:
+        """A Destination's URL: its Service ref through ``services`` (plus ``uri`` as a path), or its uri."""
+        if destination.ref_name is None:
+            return destination.uri or ""
+        base = self.services.get(destination.ref_name)
+        if base is None:
+            raise UnresolvedDestination(
+                f"{where}: no URL for {destination.ref_kind}/{destination.ref_name} "
+                f"(known: {', '.join(sorted(self.services)) or 'none'})"
+            )
+        return base.rstrip("/") + (destination.uri or "/") if destination.uri else base
+
+    def dead_letter_url(self, delivery: Delivery) -> str | None:
+        sink = delivery.spec.dead_letter_sink
+        if sink is None:
+            return None
+        try:
+            return self.resolve(sink, "deadLetterSink")
+        except UnresolvedDestination:
+            return None  # not running locally: the file takes its place
+
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency)
+        self._client = httpx.AsyncClient(limits=limits, timeout=None)
+        self.dead_letters = DeadLetters(self._client, self.dead_letter_file)
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Refuse new events, let accepted ones finish for ``grace`` s, dead-letter the rest."""
+        self._closing = True
+        if self._client is None:
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except asyncio.TimeoutError:
+            pass
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        assert self.dead_letters is not None
+        for delivery in list(self._inflight):
+            self.dead_letters.write(delivery, "broker shut down before the delivery finished")
+            self.stats["dead_lettered"] += 1
+            self._done(delivery)
+        await self._client.aclose()
+        self._client = None
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until nothing is in flight; False if that took longer than ``timeout``."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    # -- ingress --------------------------------------------------------------------------------
+    def admit(self, event: CloudEvent, *, is_reply: bool = False) -> int:
+        """Queue deliveries of ``event`` to every matching Trigger; returns HTTP-like status.
+
+        Replies bypass the bound: each delivery yields at most one, so they cannot run away.
+        """
+        if not is_reply and (self._closing or len(self._inflight) >= self.capacity):
+            return 503
+        raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL)
+        try:
+            ttl = int(raw_ttl)
+        except (TypeError, ValueError):
+            return 400
+        if ttl <= 0:
+            self.stats["ttl_dropped"] += 1
+            log.warning("dropped %s %s: %s reached 0 (an event loop?)", event.get_type(), event.get_id(), EXT_BROKER_TTL)
+            return 202
+        self.stats["accepted"] += 1
+        for observer in self.observers:
+            observer(event)
+        attributes = {k: attribute_text(v) for k, v in event.get_attributes().items()}
+        plain = without_ttl(event)
+        for trigger in self.topology.triggers:
+            if trigger.matches(attributes):
+                delivery = Delivery(plain, trigger, self._urls[trigger.name], trigger.delivery_with(self.topology.delivery), ttl)
+                self._inflight.add(delivery)
+                self._idle.clear()
+                self._queue.put_nowait(delivery)
+        return 202
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["method"] == "GET" and scope["path"] in ("/healthz", "/readyz"):
+            await _respond(send, 200, b"ok")
+            return
+        if scope["method"] != "POST":
+            await _respond(send, 405, b"POST CloudEvents here")
+            return
+        body = await _read_body(receive)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            event = decode_event(headers, body)
+        except ValueError as exc:
+            await _respond(send, 400, str(exc).encode()[:500])
+            return
+        status = self.admit(event)
+        await _respond(send, status, b"" if status == 202 else b"broker busy or shutting down; retry")
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- delivery -------------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            delivery = await self._queue.get()
+            await self._deliver(delivery)
+            self._done(delivery)
+
+    def _done(self, delivery: Delivery) -> None:
+        self._inflight.discard(delivery)
+        if not self._inflight:
+            self._idle.set()
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        spec = delivery.spec
+        outcome = Outcome(ok=False)
+        for attempt in range(1, spec.attempts() + 1):
+            if attempt > 1:
+                self.stats["retried"] += 1
+                await asyncio.sleep(spec.backoff(attempt - 1))
+            delivery.attempts = attempt
+            outcome = await self._attempt(delivery)
+            if outcome.ok or not outcome.retryable:
+                break
+            log.info("delivery of %s to %s failed (%s), try %d of %d", delivery.event.get_id(), delivery.url,
+                     outcome.detail, attempt, spec.attempts())
+        if outcome.ok:
+            self.stats["delivered"] += 1
+            if outcome.reply is not None:
+                self._reenter(outcome.reply, delivery.ttl - 1)
+            return
+        self.stats["dead_lettered"] += 1
+        assert self.dead_letters is not None
+        await self.dead_letters.send(delivery, self.dead_letter_url(delivery), outcome)
+
+    def _reenter(self, reply: CloudEvent, ttl: int) -> None:
+        self.stats["replies"] += 1
+        self.admit(with_extensions(reply, **{EXT_BROKER_TTL: ttl}), is_reply=True)
+
+    async def _attempt(self, delivery: Delivery) -> Outcome:
+        assert self._client is not None
+        message = to_binary_event(delivery.event)
+        headers = {**message.headers, "prefer": "reply"}
+        try:
+            response = await self._client.post(
+                delivery.url, headers=headers, content=message.body, timeout=delivery.spec.timeout_s
+            )
+        except httpx.HTTPError as exc:
+            return Outcome(ok=False, retryable=True, detail=f"{exc.__class__.__name__} from {delivery.url}")
+        status = response.status_code
+        if not 200 <= status < 300:
+            return Outcome(ok=False, retryable=is_retryable(status), status=status,
+                           detail=f"{delivery.url} answered {status}: {response.text[:200]}")
+        if status == 202 or not response.content:
+            return Outcome(ok=True, status=status)
+        try:
+            reply = decode_event(dict(response.headers), response.content)
+        except ValueError:
+            # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried.
+            return Outcome(ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body")
+        return Outcome(ok=True, status=status, reply=reply)
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,200 @@
+"""Trigger and Broker manifests (the files in ``knative/``) read into filters and destinations.
+
+Every YAML document of ``kind: Trigger`` (``eventing.knative.dev/v1``) in the directory is a
+subscription; the ``kind: Broker`` document of the same name gives the default DeliverySpec.
+Other kinds (Services, SinkBindings) are ignored, so the directory a cluster applies is the one
+the local Broker reads. Filters follow Knative: ``spec.filter.attributes`` is an exact,
+case-sensitive AND of attributes (an empty value matches anything); ``spec.filters`` holds the
+CloudEvents Subscriptions API dialects ``exact``, ``prefix``, ``suffix``, ``all``, ``any`` and
+``not``, ANDed, and wins over ``spec.filter`` when both are set. ``cesql`` is refused: no
+Python evaluator exists, and the project's Triggers do not use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tekton_dag.eventing.delivery import (
+    DeliverySpec,
+    DeliverySpecError,
+    Destination,
+    parse_delivery,
+    parse_destination,
+)
+
+Attributes = Mapping[str, str]
+Filter = Callable[[Attributes], bool]
+
+EVENTING_API = "eventing.knative.dev/v1"
+# Knative's cluster default (config-br-defaults) for a Broker without spec.delivery.
+KNATIVE_DEFAULT_DELIVERY = DeliverySpec(retry=10, backoff_policy="exponential", backoff_delay_s=0.2)
+_DIALECTS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
+
+
+class ManifestError(ValueError):
+    """A Trigger or Broker manifest the local Broker cannot honour, naming file and field."""
+
+    def __init__(self, path: Path | str, what: str, field: str, message: str):
+        super().__init__(f"{path}: {what}: {field}: {message}")
+        self.path, self.field = str(path), field
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    broker: str
+    subscriber: Destination
+    matches: Filter
+    delivery_fields: frozenset[str] = field(default_factory=frozenset)
+    delivery: DeliverySpec | None = None
+    source_file: str = ""
+
+    def delivery_with(self, broker_default: DeliverySpec) -> DeliverySpec:
+        """The Broker's DeliverySpec with what this Trigger sets taking precedence."""
+        return broker_default.overridden_by(self.delivery, self.delivery_fields)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """What the local Broker needs: its name, its default delivery and its Triggers."""
+
+    broker: str
+    delivery: DeliverySpec
+    triggers: tuple[Trigger, ...]
+
+
+class _FilterError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _single(raw: Any, path: str) -> tuple[str, str]:
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise _FilterError(path, "must map exactly one attribute to a value")
+    ((name, value),) = raw.items()
+    if not isinstance(value, str) or not value:
+        raise _FilterError(f"{path}.{name}", "must be a non-empty string")
+    return name, value
+
+
+def compile_dialect(raw: Any, path: str) -> Filter:
+    """One Subscriptions API filter expression (an element of ``spec.filters``)."""
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in _DIALECTS:
+        raise _FilterError(path, f"must have exactly one of {', '.join(_DIALECTS)}")
+    ((dialect, body),) = raw.items()
+    here = f"{path}.{dialect}"
+    if dialect == "cesql":
+        raise _FilterError(here, "CESQL filters are not supported by the local Broker; use exact/prefix/suffix")
+    if dialect in ("exact", "prefix", "suffix"):
+        name, value = _single(body, here)
+        test = {"exact": str.__eq__, "prefix": str.startswith, "suffix": str.endswith}[dialect]
+        return lambda attrs: name in attrs and test(attrs[name], value)
+    if dialect == "not":
+        inner = compile_dialect(body, here)
+        return lambda attrs: not inner(attrs)
+    if not isinstance(body, list) or not body:
+        raise _FilterError(here, "must be a non-empty list of filters")
+    parts = [compile_dialect(item, f"{here}[{i}]") for i, item in enumerate(body)]
+    combine = all if dialect == "all" else any
+    return lambda attrs: combine(part(attrs) for part in parts)
+
+
+def compile_attributes(raw: Any, path: str) -> Filter:
+    """``spec.filter.attributes``: exact matches ANDed; an empty value matches any value."""
+    if not isinstance(raw, dict):
+        raise _FilterError(path, "must be a mapping of attribute to value")
+    for name, value in raw.items():
+        if not isinstance(value, str):
+            raise _FilterError(f"{path}.{name}", "must be a string")
+    wanted = {k: v for k, v in raw.items() if v != ""}
+    return lambda attrs: all(attrs.get(k) == v for k, v in wanted.items())
+
+
+def compile_trigger_filter(spec: Mapping[str, Any]) -> Filter:
+    filters = spec.get("filters")
+    if filters is not None:
+        if not isinstance(filters, list):
+            raise _FilterError("spec.filters", "must be a list")
+        parts = [compile_dialect(item, f"spec.filters[{i}]") for i, item in enumerate(filters)]
+        return lambda attrs: all(part(attrs) for part in parts)
+    legacy = spec.get("filter")
+    if legacy is None:
+        return lambda attrs: True
+    if not isinstance(legacy, dict):
+        raise _FilterError("spec.filter", "must be a mapping")
+    return compile_attributes(legacy.get("attributes") or {}, "spec.filter.attributes")
+
+
+def parse_trigger(doc: Mapping[str, Any], path: Path) -> Trigger:
+    name = (doc.get("metadata") or {}).get("name")
+    what = f"Trigger {name}" if name else "Trigger"
+    try:
+        if not isinstance(name, str) or not name:
+            raise _FilterError("metadata.name", "is required")
+        if doc.get("apiVersion") != EVENTING_API:
+            raise _FilterError("apiVersion", f"must be {EVENTING_API}")
+        spec = doc.get("spec")
+        if not isinstance(spec, dict):
+            raise _FilterError("spec", "is required")
+        broker = spec.get("broker")
+        if not isinstance(broker, str) or not broker:
+            raise _FilterError("spec.broker", "is required")
+        if "subscriber" not in spec:
+            raise _FilterError("spec.subscriber", "is required")
+        subscriber = parse_destination(spec["subscriber"], "spec.subscriber")
+        matches = compile_trigger_filter(spec)
+        delivery, fields = parse_delivery(spec.get("delivery"), "spec.delivery")
+    except (_FilterError, DeliverySpecError) as exc:
+        message = str(exc).split(": ", 1)[-1] if isinstance(exc, DeliverySpecError) else str(exc)
+        raise ManifestError(path, what, exc.field, message) from None
+    return Trigger(name, broker, subscriber, matches, fields, delivery, str(path))
+
+
+def parse_broker_delivery(doc: Mapping[str, Any], path: Path) -> DeliverySpec:
+    spec = doc.get("spec") or {}
+    try:
+        delivery, fields = parse_delivery(spec.get("delivery"), "spec.delivery")
+    except DeliverySpecError as exc:
+        raise ManifestError(path, f"Broker {doc['metadata']['name']}", exc.field, str(exc).split(": ", 1)[-1]) from None
+    return KNATIVE_DEFAULT_DELIVERY.overridden_by(delivery, fields)
+
+
+def read_documents(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every mapping document in ``directory/*.yaml`` (and ``.yml``), in file-name order."""
+    if not directory.is_dir():
+        raise ManifestError(directory, "manifests", "directory", "does not exist")
+    found: list[tuple[Path, dict[str, Any]]] = []
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except yaml.YAMLError as exc:
+            raise ManifestError(path, "YAML", "document", str(exc).replace("\n", " ")) from None
+        found.extend((path, doc) for doc in docs if isinstance(doc, dict))
+    return found
+
+
+def load_topology(directory: Path | str, broker: str = "tekton-dag") -> Topology:
+    """The Triggers of ``broker`` in ``directory`` and the Broker's delivery settings.
+
+    Raises ``ManifestError`` for the first invalid Trigger or Broker, naming file and field,
+    and when two Triggers share a name.
+    """
+    delivery = KNATIVE_DEFAULT_DELIVERY
+    triggers: dict[str, Trigger] = {}
+    for path, doc in read_documents(Path(directory)):
+        kind = doc.get("kind")
+        if kind == "Broker" and (doc.get("metadata") or {}).get("name") == broker:
+            delivery = parse_broker_delivery(doc, path)
+        elif kind == "Trigger":
+            trigger = parse_trigger(doc, path)
+            if trigger.name in triggers:
+                raise ManifestError(path, f"Trigger {trigger.name}", "metadata.name", "is used by another Trigger")
+            if trigger.broker == broker:
+                triggers[trigger.name] = trigger
+    return Topology(broker, delivery, tuple(triggers.values()))

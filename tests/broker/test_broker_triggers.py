@@ -1,0 +1,117 @@
+"""Trigger manifests: filters evaluated as Knative does, invalid manifests refused with file and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import broker_yaml, trigger_yaml, write_manifests
+from tekton_dag.eventing.delivery import DeliverySpec, parse_duration
+from tekton_dag.eventing.triggers import KNATIVE_DEFAULT_DELIVERY, ManifestError, load_topology
+
+PR = {"type": "dev.tektondag.github.pull_request.v1", "source": "/tekton-dag/webhook-ingest", "team": "default"}
+
+FILTER_CASES = {
+    "attributes exact match": ("filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1}\n", True),
+    "attributes are case-sensitive": ("filter:\n  attributes: {type: dev.tektondag.GitHub.pull_request.v1}\n", False),
+    "attributes are ANDed": ("filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1, team: other}\n", False),
+    "an empty attribute value matches anything": ("filter:\n  attributes: {team: ''}\n", True),
+    "no filter matches everything": ("", True),
+    "exact": ("filters:\n- exact: {team: default}\n", True),
+    "exact on a missing attribute": ("filters:\n- exact: {subject: x}\n", False),
+    "prefix": ("filters:\n- prefix: {type: dev.tektondag.github.}\n", True),
+    "suffix": ("filters:\n- suffix: {type: .push.v1}\n", False),
+    "all": ("filters:\n- all: [{prefix: {type: dev.}}, {exact: {team: default}}]\n", True),
+    "any": ("filters:\n- any: [{exact: {team: a}}, {exact: {team: default}}]\n", True),
+    "not": ("filters:\n- not: {exact: {team: default}}\n", False),
+    "filters are ANDed": ("filters:\n- prefix: {type: dev.}\n- exact: {team: b}\n", False),
+    "filters win over filter": (
+        "filter:\n  attributes: {team: nobody}\nfilters:\n- exact: {team: default}\n", True),
+}
+
+
+@pytest.mark.parametrize("filter_yaml, expected", FILTER_CASES.values(), ids=FILTER_CASES.keys())
+def test_filters_match_like_knative(tmp_path, filter_yaml, expected):
+    topology = load_topology(write_manifests(tmp_path, trigger_yaml("t", "s", filter_yaml)))
+    assert topology.triggers[0].matches(PR) is expected
+
+
+INVALID_CASES = {
+    "cesql": ("filters:\n- cesql: \"type = 'x'\"\n", "spec.filters[0].cesql", "CESQL"),
+    "unknown dialect": ("filters:\n- regex: {type: x}\n", "spec.filters[0]", "exactly one of"),
+    "exact with two attributes": ("filters:\n- exact: {type: a, team: b}\n", "spec.filters[0].exact", "exactly one"),
+    "empty prefix": ("filters:\n- prefix: {type: ''}\n", "spec.filters[0].prefix.type", "non-empty"),
+    "nested error": ("filters:\n- all: [{not: {cesql: x}}]\n", "spec.filters[0].all[0].not.cesql", "CESQL"),
+    "non-string attribute": ("filter:\n  attributes: {retries: 3}\n", "spec.filter.attributes.retries", "string"),
+    "bad backoff policy": ("delivery:\n  backoffPolicy: random\n", "spec.delivery.backoffPolicy", "linear"),
+    "bad backoff delay": ("delivery:\n  backoffDelay: 2s\n", "spec.delivery.backoffDelay", "ISO-8601"),
+    "negative retry": ("delivery:\n  retry: -1\n", "spec.delivery.retry", ">= 0"),
+}
+
+
+@pytest.mark.parametrize("block, field, words", INVALID_CASES.values(), ids=INVALID_CASES.keys())
+def test_an_invalid_trigger_is_refused_naming_file_and_field(tmp_path, block, field, words):
+    directory = write_manifests(tmp_path, broker_yaml(), trigger_yaml("resolver-github-push", "resolver", block))
+    with pytest.raises(ManifestError) as caught:
+        load_topology(directory)
+    message = str(caught.value)
+    assert str(directory / "eventing.yaml") in message and "Trigger resolver-github-push" in message
+    assert field in message and words in message
+
+
+def test_a_trigger_without_subscriber_is_refused(tmp_path):
+    doc = "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec: {broker: tekton-dag}\n"
+    with pytest.raises(ManifestError, match="Trigger t: spec.subscriber: is required"):
+        load_topology(write_manifests(tmp_path, doc))
+
+
+def test_duplicate_trigger_names_are_refused(tmp_path):
+    with pytest.raises(ManifestError, match="metadata.name: is used by another Trigger"):
+        load_topology(write_manifests(tmp_path, trigger_yaml("t", "a"), trigger_yaml("t", "b")))
+
+
+def test_broken_yaml_names_the_file(tmp_path):
+    (tmp_path / "bad.yaml").write_text("kind: Trigger\n  spec: [\n")
+    with pytest.raises(ManifestError, match="bad.yaml: YAML"):
+        load_topology(tmp_path)
+
+
+def test_other_kinds_and_other_brokers_are_ignored(tmp_path):
+    service = "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: resolver}\n"
+    other = trigger_yaml("x", "s").replace("broker: tekton-dag", "broker: other")
+    topology = load_topology(write_manifests(tmp_path, service, other, trigger_yaml("t", "s")))
+    assert [t.name for t in topology.triggers] == ["t"]
+    assert topology.delivery == KNATIVE_DEFAULT_DELIVERY  # no Broker document: Knative's default
+
+
+def test_trigger_delivery_fields_override_only_what_they_set(tmp_path):
+    broker = broker_yaml("retry: 5\nbackoffPolicy: exponential\nbackoffDelay: PT1S\n")
+    topology = load_topology(write_manifests(tmp_path, broker, trigger_yaml("t", "s", "", "delivery:\n  retry: 1\n")))
+    spec = topology.triggers[0].delivery_with(topology.delivery)
+    assert (spec.retry, spec.backoff_policy, spec.backoff_delay_s) == (1, "exponential", 1.0)
+
+
+@pytest.mark.parametrize("text, seconds", [("PT0.2S", 0.2), ("PT1M30S", 90), ("PT2H", 7200), ("P1D", 86400), ("P1DT1S", 86401)])
+def test_iso8601_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "1S", "PT1", "P1Y", "P1W"])
+def test_malformed_durations_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_backoff_policies():
+    linear = DeliverySpec(retry=3, backoff_policy="linear", backoff_delay_s=0.5)
+    exponential = DeliverySpec(retry=3, backoff_policy="exponential", backoff_delay_s=0.5)
+    assert [linear.backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 1.5]
+    assert [exponential.backoff(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert linear.attempts() == 4
+
+
+def test_a_subscriber_without_a_url_is_a_startup_error(tmp_path):
+    from tekton_dag.eventing.broker import LocalBroker, UnresolvedDestination
+
+    topology = load_topology(write_manifests(tmp_path, trigger_yaml("resolver-github-push", "resolver")))
+    with pytest.raises(UnresolvedDestination, match="Trigger resolver-github-push .*Service/resolver"):
+        LocalBroker(topology, {"run-creator": "http://127.0.0.1:1/"}, tmp_path / "dl.jsonl")
