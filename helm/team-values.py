@@ -6,8 +6,8 @@ team. The chart needs some of those facts (namespace, registry, cache repo, max 
 ServiceAccount, Secret and claim names) and the files themselves (the functions read them from a
 ConfigMap). This script loads the configuration with the project's own loader, so the values mean
 exactly what the functions will read, and writes them into the team's values file; nobody edits
-that file by hand. ``--check`` writes nothing and fails when a file is missing, stale or orphaned
-(CI runs it through tests/helm).
+that file by hand. ``--check`` writes nothing and fails when a file is missing or stale (CI runs it
+through tests/helm). A values file left in a folder without team.yaml is refused by the loader.
 
 Usage (from the repository root, with the project installed: ``scripts/setup``)::
 
@@ -141,10 +141,12 @@ def expected_files(root: Path) -> tuple[dict[Path, str], list[str]]:
     return expected, []
 
 
-def orphans(root: Path, expected: Iterable[Path]) -> list[Path]:
-    """values files in team folders that no longer hold a team."""
-    known = {path.resolve() for path in expected}
-    return sorted(p for p in root.glob(f"*/{VALUES_FILE}") if p.resolve() not in known)
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (messages name repo paths)."""
+    try:
+        return path.absolute().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,19 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {error}", file=sys.stderr)
         return 1
     stale = [p for p, text in expected.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
-    extra = orphans(args.teams, expected)
     if args.check:
         for path in stale:
-            print(f"{path}: stale: run .venv/bin/python helm/team-values.py", file=sys.stderr)
-        for path in extra:
-            print(f"{path}: no team.yaml beside it: delete it (or restore the team)", file=sys.stderr)
-        return 1 if stale or extra else 0
+            print(f"{shown(path)}: stale: run .venv/bin/python helm/team-values.py", file=sys.stderr)
+        return 1 if stale else 0
     for path in stale:
         path.write_text(expected[path], encoding="utf-8")
-        print(f"wrote {path}")
-    for path in extra:
-        print(f"{path}: no team.yaml beside it: delete it (or restore the team)", file=sys.stderr)
-    return 1 if extra else 0
+        print(f"wrote {shown(path)}")
+    return 0
 
 
 if __name__ == "__main__":
