@@ -1,0 +1,136 @@
+"""Knative objects: the four functions, one Trigger per (function, input type) of the event catalog,
+the Broker's class and DeliverySpec, K_SINK through SinkBindings, and the all-in-one mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from helm_support import find, one, render
+from tekton_dag.events import catalog
+from tekton_dag.serving import FUNCTIONS
+
+# What each function consumes, from the catalog: the chart must subscribe exactly these.
+INPUTS = {
+    "resolver": {catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH},
+    "run-creator": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED},
+    "bootstrap-batcher": {catalog.BOOTSTRAP_REQUESTED},
+}
+
+
+def annotations(ksvc: dict[str, Any]) -> dict[str, str]:
+    return ksvc["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_each_function_of_the_registry_is_a_knative_service() -> None:
+    names = {d["metadata"]["name"] for d in find(render(), "Service")}
+    assert names == set(FUNCTIONS) | {"tekton-dag-dead-letter"}
+
+
+def test_webhook_ingest_never_scales_to_zero() -> None:
+    assert annotations(one(render(), "Service", "webhook-ingest"))["autoscaling.knative.dev/min-scale"] == "1"
+
+
+def test_autoscaling_annotations_follow_values() -> None:
+    ksvc = one(render(sets=["functions.resolver.maxScale=9", "functions.resolver.target=7"]), "Service", "resolver")
+    assert annotations(ksvc)["autoscaling.knative.dev/max-scale"] == "9"
+    assert annotations(ksvc)["autoscaling.knative.dev/target"] == "7"
+
+
+def test_triggers_subscribe_each_function_to_exactly_its_catalog_types() -> None:
+    triggers = find(render(), "Trigger")
+    subscribed: dict[str, set[str]] = {}
+    for trigger in triggers:
+        spec = trigger["spec"]
+        function = spec["subscriber"]["ref"]["name"]
+        assert spec["subscriber"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": function}
+        assert spec["broker"] == "tekton-dag"
+        assert list(spec["filter"]["attributes"]) == ["type"], "exact filter on type only"
+        assert trigger["metadata"]["name"].startswith(f"{function}-")
+        subscribed.setdefault(function, set()).add(spec["filter"]["attributes"]["type"])
+    assert subscribed == INPUTS
+    assert len(triggers) == sum(map(len, INPUTS.values())), "one Trigger per input type"
+
+
+def test_tekton_pipelinerun_events_reach_run_creator() -> None:
+    types = {t["spec"]["filter"]["attributes"]["type"]: t["spec"]["subscriber"]["ref"]["name"]
+             for t in find(render(), "Trigger")}
+    for finished in catalog.TEKTON_PIPELINERUN_FINISHED:
+        assert types[finished] == "run-creator"
+
+
+def test_no_function_consumes_a_type_it_could_loop_on() -> None:
+    """Knative's TTL restarts when a function POSTs to K_SINK: nobody may consume what it produces."""
+    produced = {"resolver": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.EVENT_IGNORED},
+                "bootstrap-batcher": {catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED}}
+    for function, types in produced.items():
+        assert not types & INPUTS[function]
+
+
+def test_broker_delivery_has_retries_and_a_dead_letter_sink() -> None:
+    docs = render()
+    broker = one(docs, "Broker", "tekton-dag")
+    assert broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"] == "MTChannelBasedBroker"
+    delivery = broker["spec"]["delivery"]
+    assert delivery["retry"] == 5 and delivery["backoffPolicy"] == "exponential"
+    sink = delivery["deadLetterSink"]["ref"]
+    assert one(docs, "Service", sink["name"])  # the dead-letter sink is rendered too
+
+
+def test_kafka_broker_orders_delivery_per_partition_and_uses_its_config() -> None:
+    config = ["eventing.broker.config.apiVersion=v1", "eventing.broker.config.kind=ConfigMap",
+              "eventing.broker.config.name=kafka-broker-config"]
+    docs = render(sets=["eventing.broker.class=Kafka", *config])
+    broker = one(docs, "Broker", "tekton-dag")
+    assert broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"] == "Kafka"
+    assert broker["spec"]["config"]["name"] == "kafka-broker-config"
+    for trigger in find(docs, "Trigger"):
+        assert trigger["metadata"]["annotations"]["kafka.eventing.knative.dev/delivery.order"] == "ordered"
+
+
+def test_an_external_dead_letter_sink_replaces_the_rendered_one() -> None:
+    docs = render(sets=["eventing.deadLetter.enabled=false", "eventing.deadLetter.sink.uri=http://dls.ops.svc"])
+    assert one(docs, "Broker", "tekton-dag")["spec"]["delivery"]["deadLetterSink"] == {"uri": "http://dls.ops.svc"}
+    assert not find(docs, "Service", "tekton-dag-dead-letter")
+
+
+def test_every_function_gets_k_sink_from_a_sinkbinding_to_the_broker() -> None:
+    bindings = find(render(), "SinkBinding")
+    subjects = set()
+    for binding in bindings:
+        spec = binding["spec"]
+        assert set(spec) == {"subject", "sink"}
+        assert spec["sink"] == {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "tekton-dag"}}
+        assert set(spec["subject"]) == {"apiVersion", "kind", "name"}
+        assert (spec["subject"]["apiVersion"], spec["subject"]["kind"]) == ("serving.knative.dev/v1", "Service")
+        subjects.add(spec["subject"]["name"])
+    assert subjects == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_functions_use_func_python_health_endpoints_and_their_own_account(function: str) -> None:
+    spec = one(render(), "Service", function)["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveness"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
+    assert spec["serviceAccountName"] == f"tekton-dag-{function}"
+    assert container["securityContext"]["runAsNonRoot"] is True
+
+
+def test_webhook_ingest_reads_its_secrets_from_mounted_files_only() -> None:
+    spec = one(render(sets=["team.webhookSecret=team-hook"]), "Service", "webhook-ingest")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in spec["containers"][0]["env"]}
+    assert env["GITHUB_WEBHOOK_SECRET_FILE"]["value"] == "/var/run/secrets/tekton-dag/webhook/secret"
+    assert "GITHUB_WEBHOOK_SECRET" not in env
+    secrets = {v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+    assert secrets == {"team-hook", "tekton-dag-api-token"}
+
+
+def test_all_in_one_mode_is_one_service_and_no_eventing() -> None:
+    docs = render(sets=["mode=all-in-one"])
+    (ksvc,) = find(docs, "Service")
+    assert ksvc["metadata"]["name"] == "tekton-dag"
+    assert annotations(ksvc)["autoscaling.knative.dev/max-scale"] == "1"
+    assert not [d for d in docs if d["apiVersion"].startswith(("eventing.knative.dev", "sources.knative.dev"))]
+    assert find(docs, "Task") and find(docs, "Pipeline")
