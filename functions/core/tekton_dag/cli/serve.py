@@ -1,12 +1,46 @@
-"""`tekton-dag serve` (placeholder until its issue lands)."""
+"""`tekton-dag serve NAME`: one function as a real HTTP server (func-python on hypercorn).
+
+The function listens on ``LISTEN_ADDRESS`` (``--listen`` sets it) and sends its events to the
+Broker at ``K_SINK`` (``--sink`` sets it); ``--teams`` sets ``TEKTON_DAG_TEAMS_DIR``. The
+environment is what a Knative deployment gives the same code, so this is how it runs there too.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 
-from tekton_dag.cli.common import fail
+from tekton_dag import serving
+from tekton_dag.cli.common import TEAMS_DIR_ENV, add_teams_option, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="(not yet available)")
-    parser.set_defaults(run=lambda args: fail("'serve' is not available yet"))
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve one function over HTTP (LISTEN_ADDRESS, K_SINK)",
+        description="Serve one tekton-dag function as a real HTTP server, as Knative runs it.",
+    )
+    parser.add_argument("name", metavar="NAME", help=f"the function: {', '.join(serving.FUNCTIONS)}")
+    parser.add_argument("--listen", metavar="ADDR",
+                        help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)")
+    parser.add_argument("--sink", metavar="URL", help="Broker ingress URL for outgoing events (default: $K_SINK)")
+    add_teams_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = serving.FUNCTIONS.get(args.name)
+    if spec is None:
+        return fail(f"unknown function {args.name!r}; choose one of: {', '.join(serving.FUNCTIONS)}")
+    try:
+        importlib.import_module(spec.module)
+    except ModuleNotFoundError as exc:
+        return fail(f"function {args.name!r} is not available in this installation ({exc.name} missing)")
+    if args.listen:
+        os.environ["LISTEN_ADDRESS"] = args.listen
+    if args.sink:
+        os.environ["K_SINK"] = args.sink
+    os.environ[TEAMS_DIR_ENV] = args.teams
+    serving.serve(args.name)
+    return 0

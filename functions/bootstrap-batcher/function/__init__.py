@@ -1,0 +1,3 @@
+from function.func import new
+
+__all__ = ["new"]

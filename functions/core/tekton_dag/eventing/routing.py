@@ -1,0 +1,53 @@
+"""Who consumes and who produces which event type: the routing the Triggers in ``knative/`` express.
+
+``knative/triggers.yaml`` is what a cluster applies and what the local Broker reads; the
+all-in-one function (no Knative Eventing) routes by this table instead. A test keeps the two
+equal and checks the loop guard: no function consumes a type it produces.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tekton_dag.events import catalog
+
+CONSUMES: dict[str, tuple[str, ...]] = {
+    "resolver": (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH),
+    "run-creator": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED),
+    "bootstrap-batcher": (catalog.BOOTSTRAP_REQUESTED,),
+}
+
+PRODUCES: dict[str, tuple[str, ...]] = {
+    "webhook-ingest": (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH, catalog.RUN_REQUESTED,
+                       catalog.BOOTSTRAP_REQUESTED),
+    "resolver": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.EVENT_IGNORED),
+    "run-creator": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
+                    catalog.RUN_CANCELLED),
+    "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED),
+}
+
+# Outcome events nobody consumes: the end states a person (or `tekton-dag dev`) watches.
+OUTCOMES: tuple[str, ...] = (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
+                             catalog.RUN_CANCELLED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED,
+                             catalog.EVENT_IGNORED)
+
+
+def input_name(event_type: str) -> str:
+    """``dev.tektondag.github.pull_request.v1`` → ``github-pull-request``;
+    ``dev.tekton.event.pipelinerun.failed.v1`` → ``pipelinerun-failed``."""
+    stem = re.sub(r"\.v\d+$", "", event_type)
+    for prefix in (f"{catalog.PREFIX}.", "dev.tekton.event."):
+        if stem.startswith(prefix):
+            stem = stem[len(prefix):]
+            break
+    return re.sub(r"[._]", "-", stem)
+
+
+def trigger_name(function: str, event_type: str) -> str:
+    """The Trigger that delivers ``event_type`` to ``function``: ``<function>-<input>``."""
+    return f"{function}-{input_name(event_type)}"
+
+
+def routes() -> dict[str, tuple[str, str]]:
+    """Trigger name → (event type, function) for every subscription."""
+    return {trigger_name(f, t): (t, f) for f, types in CONSUMES.items() for t in types}

@@ -1,0 +1,115 @@
+"""Build and read this system's CloudEvents (cloudevents 2.x core API).
+
+Every event gets its attributes here, from the catalog: ``subject`` and ``partitionkey`` are the
+``owner/repo`` the event is about (the Kafka Broker orders per partition key), ``team`` names the
+team an event is for, ``traceparent`` carries the W3C trace context when the input had one.
+Events go out in binary mode (``eventing.publishing``); ``decode`` accepts binary and structured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from cloudevents.core.exceptions import CloudEventValidationError
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.events import catalog
+from tekton_dag.events.github import GitHubEvent
+from tekton_dag.events.requests import BootstrapRequest, CancelRequest, RunRequest
+
+JSON = "application/json"
+
+
+class EventDecodeError(ValueError):
+    """An HTTP message that is not a valid CloudEvent."""
+
+
+def build(
+    event_type: str,
+    source: str,
+    event_id: str,
+    data: Mapping[str, Any],
+    *,
+    subject: str = "",
+    team: str = "",
+    traceparent: str = "",
+    extensions: Mapping[str, str] | None = None,
+) -> CloudEvent:
+    """A CloudEvent with JSON ``data``; empty optional attributes are left out."""
+    attributes: dict[str, Any] = {
+        "type": event_type,
+        "source": source,
+        "id": event_id,
+        "datacontenttype": JSON,
+        **(extensions or {}),
+    }
+    if subject:
+        attributes["subject"] = subject
+        attributes[catalog.EXT_PARTITION_KEY] = subject
+    if team:
+        attributes[catalog.EXT_TEAM] = team
+    if traceparent:
+        attributes[catalog.EXT_TRACEPARENT] = traceparent
+    return CloudEvent(attributes=attributes, data=dict(data))
+
+
+def github_event(event: GitHubEvent, *, signed_for: str = "", traceparent: str = "") -> CloudEvent:
+    """The event webhook-ingest publishes: id = X-GitHub-Delivery, data = the slim payload.
+
+    ``signed_for`` is set (as the ``team`` extension) when the delivery was verified with a team's
+    own webhook secret: the resolver then starts runs for that team only (docs/functions.md).
+    """
+    return build(
+        event.cloudevent_type,
+        catalog.SOURCE_WEBHOOK_INGEST,
+        event.delivery,
+        event.to_data(),
+        subject=event.repo,
+        team=signed_for,
+        traceparent=traceparent,
+        extensions={catalog.EXT_GITHUB_DELIVERY: event.delivery, catalog.EXT_GITHUB_EVENT: event.name},
+    )
+
+
+def request_event(
+    request: RunRequest | CancelRequest | BootstrapRequest,
+    source: str,
+    event_id: str,
+    *,
+    repo: str = "",
+    github_delivery: str = "",
+    traceparent: str = "",
+) -> CloudEvent:
+    """A run.requested / run.cancel.requested / bootstrap.requested event for ``request``."""
+    event_type = {
+        RunRequest: catalog.RUN_REQUESTED,
+        CancelRequest: catalog.RUN_CANCEL_REQUESTED,
+        BootstrapRequest: catalog.BOOTSTRAP_REQUESTED,
+    }[type(request)]
+    return build(
+        event_type,
+        source,
+        event_id,
+        request.to_data(),
+        subject=repo,
+        team=request.team,
+        traceparent=traceparent,
+        extensions={catalog.EXT_GITHUB_DELIVERY: github_delivery} if github_delivery else None,
+    )
+
+
+def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """Read a binary- or structured-mode CloudEvent; raises ``EventDecodeError``."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    try:
+        return from_http_event(HTTPMessage(headers=lowered, body=body))
+    except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:
+        raise EventDecodeError(f"not a CloudEvent: {exc}") from exc
+
+
+def extension(event: CloudEvent, name: str) -> str:
+    """An extension attribute as a string, "" when absent."""
+    value = event.get_extension(name)
+    return "" if value is None else str(value)

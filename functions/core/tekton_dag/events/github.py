@@ -1,0 +1,178 @@
+"""GitHub webhook payloads, parsed once into one normalised, frozen event.
+
+``parse_payload`` turns a verified webhook (event name, delivery id, decoded JSON) into a
+``GitHubEvent``; ``GitHubEvent.to_data()`` is the slim data of the CloudEvent webhook-ingest
+publishes (a few hundred bytes where GitHub sends 25 KB), and ``from_data`` reads it back in the
+resolver. The slim data's JSON schema is ``schemas/github.pull_request.v1.json`` /
+``schemas/github.push.v1.json``; ``from_data`` validates against it so a bad event is refused
+with a precise message (a permanent error) instead of failing halfway.
+
+Edge cases:
+- ``head.repo`` is ``null`` when the fork a PR came from was deleted: the PR counts as a fork.
+- A branch deletion is a push with ``deleted: true`` and ``after`` all zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
+
+from tekton_dag.events import catalog, schemas
+
+PING: Final = "ping"
+PULL_REQUEST: Final = "pull_request"
+PUSH: Final = "push"
+
+# The pull_request actions that can start, release or cancel a run; others are not published.
+PR_ACTIONS: Final = ("opened", "synchronize", "reopened", "ready_for_review", "closed")
+
+CLOUDEVENT_TYPES: Final = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
+EVENT_NAMES: Final = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
+
+
+class PayloadError(Exception):
+    """A webhook payload or slim event data that is not what GitHub sends (a permanent error)."""
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    action: str
+    number: int
+    draft: bool
+    merged: bool
+    base_ref: str
+    base_repo: str  # owner/name the PR targets
+    head_sha: str
+    head_ref: str
+    head_repo: str  # owner/name the PR comes from; "" when that fork was deleted
+    merge_commit_sha: str = ""
+
+    @property
+    def fork(self) -> bool:
+        return self.head_repo.lower() != self.base_repo.lower()
+
+
+@dataclass(frozen=True)
+class Push:
+    ref: str  # refs/heads/main, refs/tags/v1
+    before: str
+    after: str
+    deleted: bool = False
+
+    @property
+    def branch(self) -> str | None:
+        """The branch name, or None for a tag (or any other ref)."""
+        prefix = "refs/heads/"
+        return self.ref[len(prefix):] if self.ref.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class GitHubEvent:
+    """One GitHub delivery we act on: a pull request change or a push, on ``repo``."""
+
+    name: Literal["pull_request", "push"]
+    delivery: str  # X-GitHub-Delivery
+    repo: str  # owner/name of the repository the webhook is about
+    sender: str
+    pull_request: PullRequest | None = None
+    push: Push | None = None
+
+    @property
+    def cloudevent_type(self) -> str:
+        return CLOUDEVENT_TYPES[self.name]
+
+    def to_data(self) -> dict[str, Any]:
+        """The slim CloudEvent data: only what the resolver and run-creator need."""
+        data: dict[str, Any] = {"repo": self.repo, "sender": self.sender}
+        if self.pull_request is not None:
+            data["pull_request"] = asdict(self.pull_request)
+        if self.push is not None:
+            data["push"] = asdict(self.push)
+        return data
+
+    @classmethod
+    def from_data(cls, cloudevent_type: str, delivery: str, data: Any) -> GitHubEvent:
+        """Read slim data back; raises ``PayloadError`` naming the first bad field."""
+        name = EVENT_NAMES.get(cloudevent_type)
+        if name is None:
+            raise PayloadError(f"type: not a GitHub event type: {cloudevent_type!r}")
+        schemas.check(cloudevent_type, data, PayloadError)
+        pull_request = PullRequest(**data["pull_request"]) if name == PULL_REQUEST else None
+        push = Push(**data["push"]) if name == PUSH else None
+        return cls(name, delivery, data["repo"], data["sender"], pull_request, push)
+
+
+def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
+    """Normalise a ``pull_request`` or ``push`` webhook body; raises ``PayloadError``."""
+    if not isinstance(payload, Mapping):
+        raise PayloadError("body: must be a JSON object")
+    body = _Fields(payload, "")
+    repo = body.obj("repository").str("full_name")
+    sender = body.obj("sender").str("login") if payload.get("sender") is not None else ""
+    if name == PULL_REQUEST:
+        return GitHubEvent(PULL_REQUEST, delivery, repo, sender, pull_request=_pull_request(body))
+    if name == PUSH:
+        return GitHubEvent(PUSH, delivery, repo, sender, push=_push(body))
+    raise PayloadError(f"X-GitHub-Event: {name!r} is not handled")
+
+
+def _pull_request(body: _Fields) -> PullRequest:
+    pr = body.obj("pull_request")
+    base, head = pr.obj("base"), pr.obj("head")
+    head_repo = head.obj("repo").str("full_name") if head.raw.get("repo") is not None else ""
+    return PullRequest(
+        action=body.str("action"),
+        number=pr.int("number"),
+        draft=pr.bool("draft", default=False),
+        merged=pr.bool("merged", default=False),
+        base_ref=base.str("ref"),
+        base_repo=base.obj("repo").str("full_name"),
+        head_sha=head.str("sha"),
+        head_ref=head.str("ref"),
+        head_repo=head_repo,
+        merge_commit_sha=pr.str("merge_commit_sha", default=""),
+    )
+
+
+def _push(body: _Fields) -> Push:
+    return Push(
+        ref=body.str("ref"),
+        before=body.str("before"),
+        after=body.str("after"),
+        deleted=body.bool("deleted", default=False),
+    )
+
+
+_KINDS: Final = {Mapping: "an object", str: "a string", int: "an integer", bool: "true or false"}
+
+
+class _Fields:
+    """Typed reads from a JSON object, with errors naming the dotted path of the field."""
+
+    _MISSING: Final = object()
+
+    def __init__(self, raw: Mapping[str, Any], path: str):
+        self.raw = raw
+        self.path = path
+
+    def _get(self, key: str, kind: type, default: Any) -> Any:
+        value = self.raw.get(key, self._MISSING)
+        if (value is self._MISSING or value is None) and default is not self._MISSING:
+            return default
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            what = "missing" if value is self._MISSING else f"must be {_KINDS[kind]}"
+            raise PayloadError(f"{self.path}{key}: {what}")
+        return value
+
+    def obj(self, key: str) -> _Fields:
+        return _Fields(self._get(key, Mapping, self._MISSING), f"{self.path}{key}.")
+
+    def str(self, key: str, default: Any = _MISSING) -> str:
+        return self._get(key, str, default)
+
+    def int(self, key: str) -> int:
+        return self._get(key, int, self._MISSING)
+
+    def bool(self, key: str, default: Any = _MISSING) -> bool:
+        return self._get(key, bool, default)

@@ -1,0 +1,139 @@
+"""bootstrap-batcher: ``bootstrap.requested`` in; ``run.requested`` per stack out, and the plan as reply.
+
+Answers (DESIGN.md "answer honestly"):
+
+- 200 + ``bootstrap.planned`` after every ``run.requested`` reached the Broker (``K_SINK``);
+- 200 + ``bootstrap.skipped`` when every selected image already exists (nothing published);
+- 200 + ``run.failed`` (``reason: rejected``) for an unknown team, stack or app: nothing started;
+- 400 + ``run.failed`` (``reason: invalid``) for data that is not a bootstrap request (never retried);
+- 502 when the Broker refused a ``run.requested`` (retried; derived ids make the retry idempotent);
+- 503 while not ready (configuration invalid, no ``K_SINK``, unreadable registry credentials).
+
+Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), ``K_SINK``,
+``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 16 HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT``
+(seconds, default 5), and the registry credentials of ``tekton_dag.oci.credentials``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.bootstrap import events
+from tekton_dag.bootstrap.running import plan_bootstrap
+from tekton_dag.bootstrap.selection import BootstrapRejected
+from tekton_dag.config.loading import load_config
+from tekton_dag.config.models import Config
+from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
+from tekton_dag.events import catalog
+from tekton_dag.events.requests import BootstrapRequest, RequestError
+from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
+from tekton_dag.oci.credentials import CredentialsError, load_credentials
+
+log = logging.getLogger("tekton_dag.bootstrap_batcher")
+
+TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
+DEFAULT_TEAMS_DIR = "teams"
+CONCURRENCY_ENV = "TEKTON_DAG_REGISTRY_CONCURRENCY"
+TIMEOUT_ENV = "TEKTON_DAG_REGISTRY_TIMEOUT"
+
+
+class BootstrapBatcher:
+    def __init__(self) -> None:
+        self.config: Config | None = None
+        self.publisher: Publisher | None = None
+        self.registry: RegistryClient | None = None
+        self.problem: str | None = "not started"
+
+    def start(self, cfg: Mapping[str, str]) -> None:
+        """Runs once at server start (func-python lifespan) with the environment as ``cfg``."""
+        problems = []
+        result = load_config(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR)
+        if result.config is None:
+            problems.append(f"configuration invalid: {'; '.join(str(e) for e in result.errors[:3])}")
+        self.config = result.config
+        sink = cfg.get(K_SINK_ENV)
+        if sink:
+            self.publisher = Publisher(sink)
+        else:
+            problems.append(f"{K_SINK_ENV} is not set: nowhere to publish run.requested")
+        try:
+            credentials = load_credentials(cfg)
+            self.registry = RegistryClient(
+                credentials,
+                concurrency=int(cfg.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY),
+                timeout=float(cfg.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S),
+            )
+        except (CredentialsError, ValueError) as exc:
+            problems.append(f"registry settings: {exc}")
+        self.problem = "; ".join(problems) or None
+        if self.problem:
+            log.error("bootstrap-batcher not ready: %s", self.problem)
+
+    def stop(self) -> None:
+        """Runs at server shutdown: closes the connection pools (on the running loop)."""
+        closing = [c.aclose() for c in (self.publisher, self.registry) if c is not None]
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for coroutine in closing:
+            loop.create_task(coroutine)
+
+    def alive(self) -> bool:
+        return True
+
+    def ready(self) -> tuple[bool, str]:
+        return (self.problem is None, self.problem or "OK")
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        event: CloudEvent = scope["event"]
+        if self.problem or not (self.config and self.publisher and self.registry):
+            await send(events.rejected_event(event, {}, f"not ready: {self.problem}", "unavailable"), 503)
+            return
+        data = _data(event)
+        try:
+            if event.get_type() != catalog.BOOTSTRAP_REQUESTED:
+                raise RequestError(f"type: expected {catalog.BOOTSTRAP_REQUESTED}, got {event.get_type()!r}")
+            request = BootstrapRequest.from_data(data)
+        except RequestError as exc:
+            await send(events.rejected_event(event, data, str(exc), "invalid"), 400)
+            return
+        try:
+            plan = await plan_bootstrap(self.config, request, self.registry)
+        except BootstrapRejected as exc:
+            log.info("bootstrap %s rejected: %s", request.delivery, exc)
+            await send(events.rejected_event(event, data, str(exc)), 200)
+            return
+        try:
+            for run in events.run_requested_events(plan, request, event):
+                await self.publisher.publish(run)
+        except PublishError as exc:
+            log.warning("bootstrap %s: %s", request.delivery, exc)
+            await send(events.rejected_event(event, data, str(exc), "publish-failed"), 502)
+            return
+        for stack in plan.stacks:
+            log.info("bootstrap %s %s/%s: build %d in %d wave(s), skip %d", request.delivery, plan.team,
+                     stack.stack, len(stack.build_apps), len(stack.waves), len(stack.skipped))
+        await send(events.outcome_event(plan, request, event), 200)
+
+
+def _data(event: CloudEvent) -> Any:
+    """The event's data as JSON values (binary-mode bodies may arrive as text or bytes)."""
+    data = event.get_data()
+    if isinstance(data, (bytes, str)):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return data
+
+
+def new() -> BootstrapBatcher:
+    """func-python's factory: one instance per process."""
+    return BootstrapBatcher()

@@ -1,0 +1,113 @@
+"""resolver: a GitHub CloudEvent in, one request event per target out (fan-out through K_SINK).
+
+A func-python cloudevent function. For each ``dev.tektondag.github.*`` event it asks
+``resolution.resolve`` what to do and POSTs every resulting event to the Broker itself:
+``run.requested`` / ``run.cancel.requested`` per target, ``event.ignored`` (with the reason) for
+an unknown repository or a filtered target. Then it answers the Broker:
+
+- 202 with an empty body once every event was accepted (a reply CloudEvent carries only one);
+- 400 (empty) for an event it can never handle: wrong type, bad data (the Broker does not retry);
+- 503 (empty) when the Broker or the configuration is unavailable (the Broker retries; derived
+  event ids make the retry's events duplicates that consumers drop).
+
+Replies never carry a body that is not a CloudEvent (Brokers count that as a failed delivery).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag import resolution
+from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
+from tekton_dag.events import catalog, codec
+from tekton_dag.events.github import GitHubEvent, PayloadError
+from tekton_dag.functions.configs import ConfigSource
+
+log = logging.getLogger("tekton_dag.resolver")
+
+
+class Resolver:
+    def __init__(self, broker_client: httpx.AsyncClient | None = None):
+        self._broker_client = broker_client  # tests inject a fake Broker transport here
+        self.publisher: Publisher | None = None
+        self.configs: ConfigSource | None = None
+
+    def start(self, cfg: Mapping[str, str]) -> None:
+        """Called once before serving, with a copy of the environment."""
+        sink = cfg.get(K_SINK_ENV)
+        self.publisher = Publisher(sink, client=self._broker_client) if sink else None
+        self.configs = ConfigSource.from_env(cfg)
+
+    def stop(self) -> None:
+        if self.configs is not None:
+            self.configs.close()
+
+    def ready(self) -> tuple[bool, str]:
+        if self.configs is None or self.configs.current() is None:
+            return False, "configuration not loaded"
+        if self.publisher is None:
+            return False, f"Broker address unknown: {K_SINK_ENV} is not set"
+        return True, "ready"
+
+    async def handle(self, scope: Mapping[str, Any], receive: Any, send: Any) -> None:
+        status = await self._process(scope["event"])
+        await send.http({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+        await send.http({"type": "http.response.body", "body": b""})
+
+    async def _process(self, event: CloudEvent) -> int:
+        delivery = event.get_id()
+        try:
+            github = GitHubEvent.from_data(event.get_type(), delivery, event.get_data())
+        except PayloadError as exc:
+            log.warning("event %s (%s) refused: %s", delivery, event.get_type(), exc)
+            return 400
+        index = self.configs.index() if self.configs else None
+        if index is None or self.publisher is None:
+            log.warning("event %s not resolved: %s", delivery, self.ready()[1])
+            return 503
+        signed_for = codec.extension(event, catalog.EXT_TEAM)
+        decisions = resolution.resolve(github, index, signed_for=signed_for)
+        traceparent = codec.extension(event, catalog.EXT_TRACEPARENT)
+        try:
+            for decision in decisions:
+                await self.publisher.publish(outgoing(decision, event, github, traceparent))
+        except PublishError as exc:
+            log.warning("event %s: publishing failed, Broker will retry: %s", delivery, exc)
+            return 503
+        log.info("event %s %s: %s", delivery, github.repo, ", ".join(describe(d) for d in decisions))
+        return 202
+
+
+def outgoing(decision: resolution.Decision, cause: CloudEvent, github: GitHubEvent, traceparent: str) -> CloudEvent:
+    """The CloudEvent that carries ``decision``."""
+    outcome = decision.outcome
+    if isinstance(outcome, resolution.Ignored):
+        data = {"reason": outcome.reason, "input_type": cause.get_type(), "input_id": cause.get_id(),
+                "repo": github.repo, "team": outcome.team, "stack": outcome.stack, "app": outcome.app}
+        return codec.build(
+            catalog.EVENT_IGNORED, catalog.SOURCE_RESOLVER, decision.event_id, data,
+            subject=github.repo, team=outcome.team, traceparent=traceparent,
+            extensions={catalog.EXT_GITHUB_DELIVERY: github.delivery, catalog.EXT_GITHUB_EVENT: github.name},
+        )
+    return codec.request_event(
+        outcome, catalog.SOURCE_RESOLVER, decision.event_id,
+        repo=github.repo, github_delivery=github.delivery, traceparent=traceparent,
+    )
+
+
+def describe(decision: resolution.Decision) -> str:
+    outcome = decision.outcome
+    if isinstance(outcome, resolution.Ignored):
+        return f"ignored ({outcome.reason})"
+    what = getattr(outcome, "pipeline", "cancel")
+    return f"{what} for {outcome.team}/{outcome.stack}/{outcome.app}"
+
+
+def new(broker_client: httpx.AsyncClient | None = None) -> Resolver:
+    """func-python's factory: one instance per process."""
+    return Resolver(broker_client)

@@ -1,0 +1,199 @@
+"""run-creator: the cloudevent function that turns requests into PipelineRuns.
+
+Consumes ``run.requested``, ``run.cancel.requested`` and Tekton's
+``dev.tekton.event.pipelinerun.{successful,failed,cancelled}.v1``; replies with ONE CloudEvent
+(``run.created`` / ``run.queued`` / ``run.failed`` / ``run.cancelled`` / ``run.started``), or
+an empty 202 when a finished run started nothing. 400 for data that can never be handled; 503
+when the Kubernetes API stayed unavailable past the retry deadline (the Broker retries).
+
+Environment: ``TEKTON_DAG_TEAMS_DIR`` (config), ``TEKTON_DAG_DRY_RUN_DIR`` (write YAML files
+instead of calling Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
+``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries).
+All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.config.models import Config
+from tekton_dag.events import catalog
+from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
+from tekton_dag.kube.errors import PermanentApiError, TransientApiError
+from tekton_dag.kube.stores import RunStore, store_from_env
+from tekton_dag.pipelineruns.creating import Outcome, RunCreator
+
+log = logging.getLogger(__name__)
+
+TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
+RECONCILE_ENV = "TEKTON_DAG_RECONCILE_SECONDS"
+DEFAULT_RECONCILE_S = 30.0
+REPLY_TYPES = {"created": catalog.RUN_CREATED, "queued": catalog.RUN_QUEUED, "failed": catalog.RUN_FAILED}
+
+
+class RunCreatorFunction:
+    def __init__(self, config: Config | None = None, store: RunStore | None = None, reconcile_every: float | None = None):
+        """Tests pass ``config`` and ``store``; a deployed function gets both in ``start``."""
+        self._config = config
+        self._store = store
+        self._reconcile_every = reconcile_every
+        self.creator: RunCreator | None = None
+        self._reconciler: asyncio.Task[None] | None = None
+        if config is not None and store is not None:
+            self.creator = RunCreator(lambda: self._require_config(), store)
+
+    def start(self, cfg: Mapping[str, str]) -> None:
+        """Called once by func-python before serving: load config, pick the store, start the
+        periodic reconcile (on the server's event loop)."""
+        if self._config is None:
+            from tekton_dag.config.loading import load_config_or_raise  # imported late: fast cold start
+
+            self._config = load_config_or_raise(cfg.get(TEAMS_DIR_ENV) or "teams")
+        if self._store is None:
+            self._store = store_from_env(cfg)
+        self.creator = RunCreator(lambda: self._require_config(), self._store)
+        every = self._reconcile_every if self._reconcile_every is not None else float(cfg.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
+        if every > 0:
+            self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop(every))
+
+    def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            self._reconciler = None
+
+    def alive(self) -> tuple[bool, str]:
+        return True, "OK"
+
+    def ready(self) -> tuple[bool, str]:
+        return (self.creator is not None, "OK" if self.creator else "not started")
+
+    async def _reconcile_loop(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if self.creator is not None:
+                await self.creator.reconcile_all()
+
+    def _require_config(self) -> Config:
+        assert self._config is not None
+        return self._config
+
+    async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
+        event: CloudEvent = scope["event"]
+        if self.creator is None:
+            await _plain(send, 503, "run-creator is not started")
+            return
+        try:
+            reply = await self._dispatch(event)
+        except RequestError as exc:
+            await _plain(send, 400, f"{event.get_type()}: {exc}")
+            return
+        except TransientApiError as exc:
+            log.warning("event %s: %s", event.get_id(), exc)
+            await _plain(send, 503, f"Kubernetes API unavailable: {exc}")
+            return
+        if reply is None:
+            await _plain(send, 202, "")
+        else:
+            await send.binary(reply)
+
+    async def _dispatch(self, event: CloudEvent) -> CloudEvent | None:
+        assert self.creator is not None
+        kind, data = event.get_type(), _json_data(event)
+        if kind == catalog.RUN_REQUESTED:
+            traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
+            outcome = await self.creator.request(RunRequest.from_data(data), traceparent=traceparent)
+            return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
+        if kind == catalog.RUN_CANCEL_REQUESTED:
+            cancel = CancelRequest.from_data(data)
+            try:
+                names = await self.creator.cancel(cancel)
+            except PermanentApiError as exc:
+                return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": exc.message})
+            return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)})
+        if kind in catalog.TEKTON_PIPELINERUN_FINISHED:
+            namespace, name, team = _finished_run(data)
+            try:
+                started = await self.creator.finished(namespace, name, team)
+            except PermanentApiError as exc:
+                log.warning("finished %s/%s: %s", namespace, name, exc)
+                return None
+            if not started:
+                return None
+            return _reply(event, catalog.RUN_STARTED, {"team": team, "namespace": namespace, "pipelineruns": started})
+        raise RequestError(f"type: run-creator does not handle {kind!r}")
+
+
+def new() -> RunCreatorFunction:
+    """func-python's factory: one instance per process."""
+    return RunCreatorFunction()
+
+
+def _json_data(event: CloudEvent) -> Any:
+    data = event.get_data()
+    if isinstance(data, (bytes, str)):
+        import json
+
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise RequestError(f"data: not JSON ({exc.msg})") from None
+    return data
+
+
+def _finished_run(data: Any) -> tuple[str, str, str]:
+    """Namespace, name and team label of the run in a Tekton event (``{"pipelineRun": {...}}``)."""
+    run = data.get("pipelineRun") if isinstance(data, dict) else None
+    metadata = run.get("metadata") if isinstance(run, dict) else None
+    if not isinstance(metadata, dict) or not metadata.get("name") or not metadata.get("namespace"):
+        raise RequestError("data.pipelineRun.metadata: name and namespace required")
+    from tekton_dag import pipelines
+
+    team = (metadata.get("labels") or {}).get(pipelines.L_TEAM, "")
+    return str(metadata["namespace"]), str(metadata["name"]), str(team)
+
+
+def _outcome_data(outcome: Outcome) -> dict[str, Any]:
+    request = outcome.request
+    data: dict[str, Any] = {
+        "team": request.team, "stack": request.stack, "app": request.app, "pipeline": request.pipeline,
+        "delivery": request.delivery, "namespace": outcome.namespace, "pipelinerun": outcome.name,
+    }
+    if request.pr is not None:
+        data["pr"] = request.pr.number
+    if outcome.reason:
+        data["reason"] = outcome.reason
+    if outcome.superseded:
+        data["superseded"] = list(outcome.superseded)
+    return data
+
+
+def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any]) -> CloudEvent:
+    attributes: dict[str, Any] = {
+        "type": kind,
+        "source": catalog.SOURCE_RUN_CREATOR,
+        "id": catalog.derived_id(incoming.get_id(), kind.removeprefix(f"{catalog.PREFIX}.")),
+        "datacontenttype": "application/json",
+    }
+    if data.get("team"):
+        attributes[catalog.EXT_TEAM] = data["team"]
+    for ext in (catalog.EXT_TRACEPARENT, catalog.EXT_GITHUB_DELIVERY, catalog.EXT_PARTITION_KEY):
+        value = incoming.get_extension(ext)
+        if value:
+            attributes[ext] = value
+    if data.get("pipelinerun"):
+        attributes["subject"] = data["pipelinerun"]
+    return CloudEvent(attributes=attributes, data=data)
+
+
+async def _plain(send: Any, status: int, message: str) -> None:
+    await send.http({"type": "http.response.start", "status": status, "headers": [[b"content-type", b"text/plain"]]})
+    await send.http({"type": "http.response.body", "body": message.encode()})
+
+
+__all__ = ["RunCreatorFunction", "new"]

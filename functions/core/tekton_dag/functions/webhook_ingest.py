@@ -1,0 +1,253 @@
+"""webhook-ingest: GitHub webhooks in, verified slim CloudEvents out; plus the REST API.
+
+A func-python http function (raw ASGI). Endpoints (docs/functions.md):
+
+- ``POST /``, ``POST /webhook/github``: a GitHub delivery (``webhooks.intake`` decides); 202 only
+  after the Broker at ``K_SINK`` answered 2xx, 503 when it did not.
+- ``POST /api/run``, ``POST /api/bootstrap?apps=a,b``: publish run.requested / bootstrap.requested;
+  need ``Authorization: Bearer <token>`` (``TEKTON_DAG_API_TOKEN`` or ``TEKTON_DAG_API_TOKEN_FILE``).
+- ``GET /api/teams``, ``GET /api/stacks``, ``GET /api/runs[?team=]``, ``GET /healthz``, ``GET /readyz``.
+
+Every answer is JSON with a ``status`` and, for anything refused, a ``reason``; bad input never
+gets a 5xx, and a 5xx always means "try again" (Broker or cluster unavailable).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+import httpx
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag import resolution
+from tekton_dag.config.models import Config
+from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
+from tekton_dag.events import catalog, codec
+from tekton_dag.events.requests import RequestError
+from tekton_dag.functions.configs import ConfigSource
+from tekton_dag.kube.listing import ClusterUnavailable, RunLister
+from tekton_dag.webhooks import asgi, intake
+from tekton_dag.webhooks.secrets import SecretSource
+
+API_TOKEN_ENV: Final = "TEKTON_DAG_API_TOKEN"
+API_TOKEN_FILE_ENV: Final = "TEKTON_DAG_API_TOKEN_FILE"
+MAX_API_BODY_BYTES: Final = 1024 * 1024
+WEBHOOK_PATHS: Final = ("/", "/webhook/github")
+
+log = logging.getLogger("tekton_dag.webhook_ingest")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any] | list[Any]
+    headers: Mapping[str, str] | None = None
+
+
+def rejected(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, {"status": "rejected", "reason": reason}, headers)
+
+
+class WebhookIngest:
+    """The function instance; ``start`` reads its settings from the environment it is given."""
+
+    def __init__(self, broker_client: httpx.AsyncClient | None = None):
+        self._broker_client = broker_client  # tests inject a fake Broker transport here
+        self._env: dict[str, str] = {}
+        self.publisher: Publisher | None = None
+        self.configs: ConfigSource | None = None
+        self.secrets = SecretSource({})
+        self.runs = RunLister()
+        self._routes: dict[tuple[str, str], Callable[[asgi.Scope, asgi.Receive], Awaitable[Reply]]] = {
+            **{("POST", path): self._webhook for path in WEBHOOK_PATHS},
+            ("POST", "/api/run"): self._api_run,
+            ("POST", "/api/bootstrap"): self._api_bootstrap,
+            ("GET", "/api/teams"): self._api_teams,
+            ("GET", "/api/stacks"): self._api_stacks,
+            ("GET", "/api/runs"): self._api_runs,
+            ("GET", "/healthz"): self._healthz,
+            ("GET", "/readyz"): self._readyz,
+        }
+
+    # --- func-python lifecycle ------------------------------------------------------------
+    def start(self, cfg: Mapping[str, str]) -> None:
+        """Called once before serving, with a copy of the environment."""
+        self._env = dict(cfg)
+        sink = self._env.get(K_SINK_ENV)
+        self.publisher = Publisher(sink, client=self._broker_client) if sink else None
+        self.secrets = SecretSource(self._env)
+        self.configs = ConfigSource.from_env(self._env)
+
+    def stop(self) -> None:
+        if self.configs is not None:
+            self.configs.close()
+
+    def alive(self) -> tuple[bool, str]:
+        return True, "alive"
+
+    def ready(self) -> tuple[bool, str]:
+        if self.configs is None or self.configs.current() is None:
+            problem = self.configs.problem() if self.configs else "not started"
+            return False, f"configuration not loaded: {problem}"
+        if self.publisher is None:
+            return False, f"Broker address unknown: {K_SINK_ENV} is not set"
+        return True, "ready"
+
+    # --- ASGI -------------------------------------------------------------------------------
+    async def handle(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        try:
+            reply = await self._dispatch(scope, receive)
+        except asgi.BodyTooLarge:
+            reply = rejected(413, "body too large")
+        except Exception:  # a bug must not leak a stack trace to the caller
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            reply = Reply(500, {"status": "error", "reason": "internal error (logged)"})
+        await asgi.reply(send, reply.status, reply.body, reply.headers)
+
+    async def _dispatch(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        method, path = scope.get("method", ""), scope.get("path", "")
+        route = self._routes.get((method, path))
+        if route is not None:
+            return await route(scope, receive)
+        allowed = sorted(m for m, p in self._routes if p == path)
+        if allowed:
+            return rejected(405, f"{method} not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+        return rejected(404, f"no endpoint {path}; webhooks go to POST / or POST /webhook/github")
+
+    # --- Webhooks ------------------------------------------------------------------------------
+    async def _webhook(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES)
+        headers = asgi.headers_of(scope)
+        config = self.configs.current() if self.configs else None
+        outcome = intake.receive(headers, body, self.secrets.current(config))
+        delivery = headers.get("x-github-delivery", "-")[:64]
+        if outcome.event is not None:
+            failure = await self._publish(outcome.event)
+            if failure:
+                log.warning("delivery %s not published: %s", delivery, failure)
+                return Reply(503, {"status": "unavailable", "delivery": delivery, "reason": failure})
+        log.info("delivery %s event %s: %s %s", delivery, headers.get("x-github-event", "-")[:64],
+                 outcome.status, outcome.body.get("reason", outcome.body["status"]))
+        return Reply(outcome.status, outcome.body)
+
+    async def _publish(self, event: CloudEvent) -> str:
+        """Publish ``event``; the reason it failed, or "" once the Broker accepted it."""
+        if self.publisher is None:
+            return f"Broker address unknown: {K_SINK_ENV} is not set"
+        try:
+            await self.publisher.publish(event)
+        except PublishError as exc:
+            return str(exc)
+        return ""
+
+    # --- REST API ----------------------------------------------------------------------------
+    async def _api_run(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        return await self._api_write(scope, receive, self._run_event)
+
+    async def _api_bootstrap(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        return await self._api_write(scope, receive, self._bootstrap_event)
+
+    def _run_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str) -> CloudEvent:
+        request = resolution.manual_run(config, body, event_id)
+        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id, repo=request.repo)
+
+    def _bootstrap_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str) -> CloudEvent:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        apps = tuple(a.strip() for value in query.get("apps", ()) for a in value.split(",") if a.strip())
+        request = resolution.manual_bootstrap(config, body, apps, event_id)
+        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id)
+
+    async def _api_write(
+        self, scope: asgi.Scope, receive: asgi.Receive,
+        build: Callable[[Config, Any, asgi.Scope, str], CloudEvent],
+    ) -> Reply:
+        denied = self._authorize(asgi.headers_of(scope))
+        if denied:
+            return denied
+        body = await asgi.read_body(scope, receive, MAX_API_BODY_BYTES)
+        config = self.configs.current() if self.configs else None
+        if config is None:
+            return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
+        try:
+            data = json.loads(body or b"{}")
+            event = build(config, data, scope, str(uuid.uuid4()))
+        except (ValueError, RecursionError) as exc:  # RequestError and JSONDecodeError are ValueErrors
+            reason = str(exc) if isinstance(exc, RequestError) else "body: not valid JSON"
+            return rejected(400, reason)
+        failure = await self._publish(event)
+        if failure:
+            return Reply(503, {"status": "unavailable", "reason": failure})
+        return Reply(202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()})
+
+    def _authorize(self, headers: Mapping[str, str]) -> Reply | None:
+        expected = self._api_token()
+        if not expected:
+            return rejected(403, f"the write API is disabled: set {API_TOKEN_ENV} or {API_TOKEN_FILE_ENV}")
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            return rejected(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        return None
+
+    def _api_token(self) -> str:
+        path = self._env.get(API_TOKEN_FILE_ENV)
+        if path:
+            try:
+                return Path(path).read_text().strip()
+            except OSError:
+                log.warning("API token file %s unreadable", path)
+                return ""
+        return self._env.get(API_TOKEN_ENV, "").strip()
+
+    async def _api_teams(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        config = self.configs.current() if self.configs else None
+        if config is None:
+            return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
+        return Reply(200, [
+            {"name": t.name, "namespace": t.namespace, "stacks": [s.name for s in t.stacks],
+             "push": t.push, "maxConcurrentRuns": t.max_concurrent_runs}
+            for t in config.teams
+        ])
+
+    async def _api_stacks(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        config = self.configs.current() if self.configs else None
+        if config is None:
+            return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
+        return Reply(200, [
+            {"team": t.name, "name": s.name, "description": s.description,
+             "apps": [{"name": a.name, "repo": a.repo, "downstream": list(a.downstream)} for a in s.apps]}
+            for t in config.teams for s in t.stacks
+        ])
+
+    async def _api_runs(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        config = self.configs.current() if self.configs else None
+        if config is None:
+            return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
+        wanted = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("team")
+        teams = [t for t in config.teams if not wanted or t.name in wanted]
+        if wanted and not teams:
+            return rejected(400, f"team: {wanted[0]!r} is not configured")
+        try:
+            runs = await self.runs.list_runs((t.name, t.namespace) for t in teams)
+        except ClusterUnavailable as exc:
+            return Reply(503, {"status": "unavailable", "reason": str(exc)})
+        return Reply(200, runs)
+
+    async def _healthz(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        return Reply(200, {"status": "alive"})
+
+    async def _readyz(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+        ready, message = self.ready()
+        return Reply(200, {"status": "ready"}) if ready else Reply(503, {"status": "not ready", "reason": message})
+
+
+def new(broker_client: httpx.AsyncClient | None = None) -> WebhookIngest:
+    """func-python's factory: one instance per process."""
+    return WebhookIngest(broker_client)

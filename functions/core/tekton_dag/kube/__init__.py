@@ -1,0 +1,7 @@
+"""Kubernetes I/O: the API client, retries with a deadline, and the stores run-creator writes to.
+
+- ``errors``: transient vs permanent API errors, ledger conflicts
+- ``clients``: in-cluster config, else KUBECONFIG / ~/.kube/config; calls off the event loop, retried
+- ``stores``: the ``RunStore`` interface and its two implementations (Kubernetes, dry-run directory)
+- ``listing``: read-only listing helpers (owned by the resolver's issue)
+"""

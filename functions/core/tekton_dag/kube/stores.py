@@ -1,0 +1,258 @@
+"""Where run-creator keeps PipelineRuns and its admission ledgers: the ``RunStore`` interface.
+
+Two implementations, chosen by ``store_from_env()``:
+
+- ``KubernetesStore``: ``tekton.dev/v1`` PipelineRuns and one ``coordination.k8s.io/v1`` Lease
+  per team holding the admission ledger (annotation ``tekton-dag.dev/admission-ledger``), all
+  through the official client, off the event loop, with retries (``clients.RetryingApi``).
+- ``DirectoryStore``: a dry-run directory (``TEKTON_DAG_DRY_RUN_DIR``); each PipelineRun is a
+  YAML file you could ``kubectl create -f``, with the same idempotency and the same ledger rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tekton_dag.kube.clients import RetryingApi, RetryPolicy, load_api_client, permanent
+from tekton_dag.kube.errors import LedgerConflict, PermanentApiError
+
+DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
+LEDGER_ANNOTATION = "tekton-dag.dev/admission-ledger"
+Object = dict[str, Any]
+
+
+class RunStore(Protocol):
+    """PipelineRuns and admission ledgers. Errors: ``TransientApiError`` (retry later),
+    ``PermanentApiError`` (give up, say why), ``LedgerConflict`` (re-read the ledger)."""
+
+    async def create_run(self, run: Object) -> bool:
+        """Create ``run``; False when a run of that name already exists (idempotent success)."""
+
+    async def get_run(self, namespace: str, name: str) -> Object | None: ...
+
+    async def list_runs(self, namespace: str, labels: Mapping[str, str]) -> list[Object]:
+        """Runs whose labels include all of ``labels``."""
+
+    async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
+        """JSON merge-patch ``run``; None when it does not exist (any more)."""
+
+    async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
+        """The ledger text and its version; (None, None) when there is none yet."""
+
+    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> None:
+        """Write the ledger if it is still at ``version`` (None: must not exist yet), else
+        raise ``LedgerConflict``."""
+
+
+def store_from_env(env: Mapping[str, str] | None = None) -> RunStore:
+    """``DirectoryStore`` when ``TEKTON_DAG_DRY_RUN_DIR`` is set, else ``KubernetesStore``."""
+    env = os.environ if env is None else env
+    directory = env.get(DRY_RUN_DIR_ENV)
+    if directory:
+        return DirectoryStore(Path(directory))
+    return KubernetesStore(policy=RetryPolicy.from_env(dict(env)))
+
+
+class KubernetesStore:
+    GROUP, VERSION, PLURAL = "tekton.dev", "v1", "pipelineruns"
+    LEASE_GROUP, LEASE_VERSION, LEASES = "coordination.k8s.io", "v1", "leases"
+
+    def __init__(self, api_client: client.ApiClient | None = None, policy: RetryPolicy | None = None, holder: str = ""):
+        self._client = api_client  # created lazily: importing and constructing stays cheap
+        self._objects: client.CustomObjectsApi | None = None
+        self._api = RetryingApi(policy)
+        self._holder = holder or os.environ.get("HOSTNAME", "run-creator")
+
+    @property
+    def objects(self) -> client.CustomObjectsApi:
+        if self._objects is None:
+            self._client = self._client or load_api_client()
+            self._objects = client.CustomObjectsApi(self._client)
+        return self._objects
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    async def create_run(self, run: Object) -> bool:
+        namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
+        what = f"create PipelineRun {namespace}/{name}"
+        try:
+            await self._api.call(what, self.objects.create_namespaced_custom_object,
+                                 self.GROUP, self.VERSION, namespace, self.PLURAL, run)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise permanent(what, exc) from None
+        return True
+
+    async def get_run(self, namespace: str, name: str) -> Object | None:
+        what = f"get PipelineRun {namespace}/{name}"
+        try:
+            return await self._api.call(what, self.objects.get_namespaced_custom_object,
+                                        self.GROUP, self.VERSION, namespace, self.PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise permanent(what, exc) from None
+
+    async def list_runs(self, namespace: str, labels: Mapping[str, str]) -> list[Object]:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        what = f"list PipelineRuns in {namespace} ({selector})"
+        try:
+            result = await self._api.call(what, self.objects.list_namespaced_custom_object,
+                                          self.GROUP, self.VERSION, namespace, self.PLURAL, label_selector=selector)
+        except ApiException as exc:
+            raise permanent(what, exc) from None
+        return list(result.get("items") or [])
+
+    async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
+        what = f"patch PipelineRun {namespace}/{name}"
+        try:
+            return await self._api.call(what, self.objects.patch_namespaced_custom_object,
+                                        self.GROUP, self.VERSION, namespace, self.PLURAL, name, patch,
+                                        _content_type="application/merge-patch+json")
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise permanent(what, exc) from None
+
+    async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
+        what = f"get admission Lease {namespace}/{name}"
+        try:
+            lease = await self._api.call(what, self.objects.get_namespaced_custom_object,
+                                         self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None, None
+            raise permanent(what, exc) from None
+        metadata = lease.get("metadata") or {}
+        return (metadata.get("annotations") or {}).get(LEDGER_ANNOTATION), metadata.get("resourceVersion")
+
+    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> None:
+        lease = self._lease(namespace, name, text, version)
+        what = f"write admission Lease {namespace}/{name}"
+        try:
+            if version is None:
+                await self._api.call(what, self.objects.create_namespaced_custom_object,
+                                     self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, lease)
+            else:
+                await self._api.call(what, self.objects.replace_namespaced_custom_object,
+                                     self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name, lease)
+        except ApiException as exc:
+            if exc.status == 409:
+                raise LedgerConflict(f"{what}: {exc.status}") from None
+            raise permanent(what, exc) from None
+
+    def _lease(self, namespace: str, name: str, text: str, version: str | None) -> Object:
+        metadata: Object = {
+            "name": name, "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "tekton-dag"},
+            "annotations": {LEDGER_ANNOTATION: text},
+        }
+        if version is not None:
+            metadata["resourceVersion"] = version
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return {
+            "apiVersion": f"{self.LEASE_GROUP}/{self.LEASE_VERSION}", "kind": "Lease",
+            "metadata": metadata, "spec": {"holderIdentity": self._holder, "renewTime": now},
+        }
+
+
+class DirectoryStore:
+    """Dry run: ``<dir>/<namespace>/<name>.yaml`` per PipelineRun, ledgers under ``<dir>/.ledgers``.
+
+    One process owns a directory (``tekton-dag dev``); a lock keeps its writes atomic.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._lock = threading.Lock()
+
+    def _run_path(self, namespace: str, name: str) -> Path:
+        return self.root / namespace / f"{name}.yaml"
+
+    def _ledger_path(self, namespace: str, name: str) -> Path:
+        return self.root / ".ledgers" / namespace / f"{name}.json"
+
+    async def create_run(self, run: Object) -> bool:
+        path = self._run_path(run["metadata"]["namespace"], run["metadata"]["name"])
+        with self._lock:
+            if path.exists():
+                return False
+            _write(path, yaml.safe_dump(run, sort_keys=False))
+            return True
+
+    async def get_run(self, namespace: str, name: str) -> Object | None:
+        path = self._run_path(namespace, name)
+        with self._lock:
+            return yaml.safe_load(path.read_text()) if path.exists() else None
+
+    async def list_runs(self, namespace: str, labels: Mapping[str, str]) -> list[Object]:
+        runs = []
+        with self._lock:
+            for path in sorted((self.root / namespace).glob("*.yaml")):
+                run = yaml.safe_load(path.read_text())
+                have = run.get("metadata", {}).get("labels") or {}
+                if all(have.get(k) == v for k, v in labels.items()):
+                    runs.append(run)
+        return runs
+
+    async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
+        path = self._run_path(namespace, name)
+        with self._lock:
+            if not path.exists():
+                return None
+            run = merge_patch(yaml.safe_load(path.read_text()), patch)
+            _write(path, yaml.safe_dump(run, sort_keys=False))
+            return run
+
+    async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
+        path = self._ledger_path(namespace, name)
+        with self._lock:
+            if not path.exists():
+                return None, None
+            stored = json.loads(path.read_text())
+        return stored["ledger"], str(stored["version"])
+
+    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> None:
+        path = self._ledger_path(namespace, name)
+        with self._lock:
+            current = str(json.loads(path.read_text())["version"]) if path.exists() else None
+            if current != version:
+                raise LedgerConflict(f"ledger {namespace}/{name} is at version {current}, not {version}")
+            _write(path, json.dumps({"version": int(version or 0) + 1, "ledger": text}))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: ``None`` deletes a key, mappings merge, the rest replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+__all__ = ["DRY_RUN_DIR_ENV", "DirectoryStore", "KubernetesStore", "PermanentApiError", "RunStore", "store_from_env"]

@@ -1,0 +1,104 @@
+"""Image references and the rules that turn a team's ``imageRegistry`` into registry requests.
+
+Image naming (the same rule the Tekton containerize task pushes by, see docs/bootstrap.md)::
+
+    <team.image_registry>/<app>:<tag>      e.g. localhost:5000/checkout-api:bootstrap
+
+``image_registry`` may carry a path (``registry.example.com/team-a`` -> repository
+``team-a/<app>``). Its first component is a registry host when it contains ``.`` or ``:`` or is
+``localhost`` (Docker's rule); otherwise the host is Docker Hub and the whole value is a path.
+
+Plain http is used for *localhost-style* hosts, https for every other host:
+
+- ``localhost`` and ``*.localhost``, ``127.0.0.0/8``, ``::1``, and ``*.local`` (mDNS / lab names);
+- a single-label host with an explicit port, e.g. ``kind-registry:5000`` (a cluster-internal or
+  docker-network name, never a public registry);
+- any host listed in ``TEKTON_DAG_INSECURE_REGISTRIES`` (comma-separated ``host[:port]``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+
+INSECURE_REGISTRIES_ENV = "TEKTON_DAG_INSECURE_REGISTRIES"
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"  # where docker.io's Registry API actually answers
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the OCI distribution spec's tag grammar
+
+
+class ReferenceError(ValueError):
+    """A registry or image name that cannot be used (empty, bad characters)."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    host: str  # registry host[:port] as written, e.g. "localhost:5000" or "docker.io"
+    repository: str  # e.g. "team-a/checkout-api"
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.repository}:{self.tag}"
+
+    @property
+    def api_base(self) -> str:
+        """``http(s)://host`` of the Registry API for this image."""
+        host = DOCKER_HUB_API if self.host == DOCKER_HUB else self.host
+        return f"{scheme_for(self.host)}://{host}"
+
+    @property
+    def manifest_url(self) -> str:
+        return f"{self.api_base}/v2/{self.repository}/manifests/{self.tag}"
+
+
+def image_ref(image_registry: str, app: str, tag: str) -> ImageRef:
+    """The image an app is built into: ``<image_registry>/<app>:<tag>``."""
+    registry = image_registry.strip().rstrip("/")
+    if not registry:
+        raise ReferenceError("image registry is empty")
+    if not app or not tag:
+        raise ReferenceError(f"image name needs an app and a tag (got app={app!r}, tag={tag!r})")
+    if not _TAG.fullmatch(tag):
+        raise ReferenceError(f"image tag {tag!r} is not a valid tag (letters, digits, '_', '.', '-'; at most 128)")
+    first, _, rest = registry.partition("/")
+    if _is_host(first):
+        host, path = first, rest
+    else:
+        host, path = DOCKER_HUB, registry
+    repository = f"{path}/{app}" if path else app
+    return ImageRef(host=host, repository=repository.lower(), tag=tag)
+
+
+def _is_host(component: str) -> bool:
+    return "." in component or ":" in component or component == "localhost"
+
+
+def scheme_for(host: str) -> str:
+    """``http`` for localhost-style registries (module docstring), ``https`` otherwise."""
+    return "http" if is_insecure(host) else "https"
+
+
+def is_insecure(host: str) -> bool:
+    name, port = _split_port(host)
+    listed = {h.strip() for h in os.environ.get(INSECURE_REGISTRIES_ENV, "").split(",") if h.strip()}
+    if host in listed or name in listed:
+        return True
+    if name == "localhost" or name.endswith(".localhost") or name.endswith(".local"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    return port is not None and "." not in name  # kind-registry:5000
+
+
+def _split_port(host: str) -> tuple[str, str | None]:
+    if host.startswith("["):  # [::1]:5000
+        name, _, rest = host[1:].partition("]")
+        return name, rest[1:] or None if rest.startswith(":") else None
+    if host.count(":") == 1:
+        name, port = host.split(":")
+        return name, port
+    return host, None

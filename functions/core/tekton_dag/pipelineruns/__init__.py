@@ -1,0 +1,13 @@
+"""PipelineRuns: the one builder, their names, their states, admission and supersede.
+
+- ``building``: ``build_pipelinerun(request, team, stack)`` (THE builder)
+- ``naming``: deterministic DNS-1123 names, safe label values
+- ``states``: pending / finished, read from a PipelineRun
+- ``ledgers``: the per-team admission ledger (pure data, no I/O)
+- ``creating``: the run-creator core (admit, create, queue, start, supersede, cancel, reconcile)
+"""
+
+from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun, canonical_json
+from tekton_dag.pipelineruns.naming import run_name
+
+__all__ = ["BuildError", "build_pipelinerun", "canonical_json", "run_name"]

@@ -1,0 +1,145 @@
+"""THE PipelineRun builder: one function for ``stack-pr-test``, ``stack-merge-release`` and
+``stack-bootstrap``, following ``tekton_dag.pipelines`` (the contract with ``pipeline/*.yaml``).
+
+Everything a team could want to change comes from its config (``Team`` and its
+``PipelineRunSettings``); the request only says what to run. The output is a plain dict, ready
+for the Kubernetes API or ``kubectl create -f``; see ``docs/run-creator.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tekton_dag import pipelines
+from tekton_dag.config.models import Stack, Team
+from tekton_dag.events.requests import RunRequest
+from tekton_dag.pipelineruns.naming import label_value, run_name
+
+API_VERSION = "tekton.dev/v1"
+KIND = "PipelineRun"
+
+
+class BuildError(ValueError):
+    """The request cannot become a PipelineRun of this team and stack (a permanent error)."""
+
+
+def build_pipelinerun(
+    request: RunRequest, team: Team, stack: Stack, *, traceparent: str | None = None
+) -> dict[str, Any]:
+    """The PipelineRun for ``request`` in ``team``'s namespace (not pending: admission decides)."""
+    _check(request, team, stack)
+    name = run_name(request)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {
+            "name": name,
+            "namespace": team.namespace,
+            "labels": _labels(request),
+            "annotations": _annotations(request, traceparent),
+        },
+        "spec": {
+            "pipelineRef": {"name": request.pipeline},
+            "params": _params(request, team, stack, name),
+            "workspaces": _workspaces(team),
+            "taskRunTemplate": {
+                "serviceAccountName": team.pipeline_runs.service_account,
+                "podTemplate": {
+                    "securityContext": {"fsGroup": team.pipeline_runs.fs_group, "runAsNonRoot": True},
+                },
+            },
+            "timeouts": {
+                "pipeline": team.pipeline_runs.timeout_pipeline,
+                "tasks": team.pipeline_runs.timeout_tasks,
+                "finally": team.pipeline_runs.timeout_finally,
+            },
+        },
+    }
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys: equal content, equal text (and equal golden files)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check(request: RunRequest, team: Team, stack: Stack) -> None:
+    if request.team != team.name or request.stack != stack.name:
+        raise BuildError(f"request is for {request.team}/{request.stack}, not {team.name}/{stack.name}")
+    if request.pipeline in (pipelines.PR_TEST, pipelines.MERGE_RELEASE) and not request.app:
+        raise BuildError(f"app: required for {request.pipeline}")
+    if request.pipeline == pipelines.PR_TEST and request.pr is None:
+        raise BuildError(f"pr: required for {pipelines.PR_TEST}")
+    for app in (request.app, *request.build_apps):
+        if app and stack.app(app) is None:
+            raise BuildError(f"app {app!r} is not in stack {stack.name!r} ({stack.source or 'config'})")
+
+
+def _labels(request: RunRequest) -> dict[str, str]:
+    labels = {
+        pipelines.L_MANAGED_BY: pipelines.MANAGED_BY,
+        pipelines.L_TEAM: label_value(request.team),
+        pipelines.L_STACK: label_value(request.stack),
+        pipelines.L_PIPELINE: request.pipeline,
+        pipelines.L_PRIORITY: str(pipelines.PRIORITY[request.pipeline]),
+    }
+    if request.app:
+        labels[pipelines.L_APP] = label_value(request.app)
+    if request.pr is not None:
+        labels[pipelines.L_PR] = str(request.pr.number)
+    return labels
+
+
+def _annotations(request: RunRequest, traceparent: str | None) -> dict[str, str]:
+    annotations = {pipelines.A_DELIVERY: request.delivery}
+    if request.pr is not None:
+        annotations[pipelines.A_HEAD_SHA] = request.pr.head_sha
+    if traceparent:
+        annotations[pipelines.A_TRACEPARENT] = traceparent
+    return annotations
+
+
+def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[dict[str, str]]:
+    values = {
+        pipelines.P_TEAM: team.name,
+        pipelines.P_STACK: stack.name,
+        pipelines.P_STACK_JSON: canonical_json(dict(stack.document)),
+        pipelines.P_VERSIONS_JSON: canonical_json(_versions(team)),
+        pipelines.P_CHANGED_APP: request.app,
+        # Empty build_apps means the pipeline's default: the changed app, or (bootstrap) all apps.
+        pipelines.P_BUILD_APPS: ",".join(request.build_apps) or request.app,
+        pipelines.P_APP_REVISIONS: canonical_json({request.app: request.revision} if request.app and request.revision else {}),
+        pipelines.P_IMAGE_REGISTRY: team.image_registry,
+        pipelines.P_CACHE_REPO: team.cache_repo or "",
+        # The run name is unique per request: a snapshot tag that never overwrites another run's images.
+        pipelines.P_IMAGE_TAG: request.image_tag or name,
+        pipelines.P_MAX_PARALLEL_BUILDS: str(team.max_parallel_builds),
+    }
+    if request.pipeline == pipelines.PR_TEST:
+        assert request.pr is not None  # checked in _check
+        values |= {
+            pipelines.P_PR_NUMBER: str(request.pr.number),
+            pipelines.P_PR_REPO: request.repo,
+            pipelines.P_INTERCEPT_BACKEND: team.intercept_backend,
+            pipelines.P_GITHUB_TOKEN_SECRET: team.pipeline_runs.github_token_secret,
+        }
+    return [{"name": param, "value": values[param]} for param in pipelines.PARAMS[request.pipeline]]
+
+
+def _versions(team: Team) -> dict[str, dict[str, str]]:
+    return {app: {"version": v.version, "last-released": v.last_released} for app, v in team.versions.items()}
+
+
+def _workspaces(team: Team) -> list[dict[str, Any]]:
+    settings = team.pipeline_runs
+    claim_spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": settings.workspace_size}},
+    }
+    if settings.storage_class:
+        claim_spec["storageClassName"] = settings.storage_class
+    return [
+        {"name": pipelines.W_SHARED, "volumeClaimTemplate": {"spec": claim_spec}},
+        {"name": pipelines.W_GIT_CREDENTIALS, "secret": {"secretName": settings.git_credentials_secret}},
+        {"name": pipelines.W_BUILD_CACHE, "persistentVolumeClaim": {"claimName": settings.build_cache_claim}},
+    ]

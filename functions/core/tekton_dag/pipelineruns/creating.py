@@ -1,0 +1,246 @@
+"""The run-creator core: turn requests into PipelineRuns under per-team admission.
+
+Every change of a team's admission state goes through ``_update_ledger``: read the ledger and
+its version, apply a pure ``Ledger`` transition, write it back conditionally, and on conflict
+start over from a fresh read. The ledger, never a count of PipelineRuns, decides who holds a
+slot, so the limit holds with any number of replicas; PipelineRuns only follow the ledger:
+
+1. request: supersede older runs of the PR → record in the ledger (admitted or queued) →
+   create (queued ones with ``spec.status: PipelineRunPending``). A create that certainly failed
+   releases its entry at once (no slot leaks after failed starts).
+2. finished / cancelled: release the slot, promote the best queued runs, clear their pending
+   status.
+3. reconcile (periodic): release entries of runs that finished or never appeared (after a grace
+   period), promote, and start every admitted run still pending, so a lost event or a crashed
+   replica never stalls a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tekton_dag import pipelines
+from tekton_dag.config.models import Config, Team
+from tekton_dag.events.requests import CancelRequest, RunRequest
+from tekton_dag.kube.errors import LedgerConflict, PermanentApiError, TransientApiError
+from tekton_dag.kube.stores import RunStore
+from tekton_dag.pipelineruns import states
+from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
+from tekton_dag.pipelineruns.ledgers import Ledger
+from tekton_dag.pipelineruns.naming import dns_name, label_value
+
+log = logging.getLogger(__name__)
+
+OutcomeKind = Literal["created", "queued", "failed"]
+START_PATCH: dict[str, Any] = {"spec": {"status": None}}
+CANCEL_PATCH: dict[str, Any] = {"spec": {"status": states.CANCELLED}}
+MANAGED = {pipelines.L_MANAGED_BY: pipelines.MANAGED_BY}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    request: RunRequest
+    name: str = ""
+    namespace: str = ""
+    reason: str = ""
+    superseded: tuple[str, ...] = ()
+
+
+@dataclass
+class RunCreator:
+    """One replica's view; replicas share nothing but the API (ledgers and PipelineRuns)."""
+
+    config: Callable[[], Config]  # the current config (the reloader may swap it)
+    store: RunStore
+    orphan_grace: float = 60.0  # seconds a ledger entry may wait for its PipelineRun to appear
+    clock: Callable[[], float] = time.time
+    # Serialises this replica's own ledger updates per team: fewer 409s, same correctness.
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    # --- requests ---------------------------------------------------------------------------
+    async def request(self, request: RunRequest, traceparent: str | None = None) -> Outcome:
+        team = self.config().team(request.team)
+        stack = team.stack(request.stack) if team else None
+        if team is None or stack is None:
+            missing = f"team {request.team!r}" if team is None else f"stack {request.stack!r} of team {request.team!r}"
+            return Outcome("failed", request, reason=f"{missing} is not configured")
+        try:
+            run = build_pipelinerun(request, team, stack, traceparent=traceparent)
+        except BuildError as exc:
+            return Outcome("failed", request, reason=str(exc))
+        name = run["metadata"]["name"]
+        try:
+            superseded = await self._supersede(team, request) if request.pr else ()
+            return await self._create(team, request, run, superseded)
+        except PermanentApiError as exc:
+            return Outcome("failed", request, name, team.namespace, reason=exc.message)
+
+    async def _create(self, team: Team, request: RunRequest, run: dict[str, Any], superseded: tuple[str, ...]) -> Outcome:
+        name, priority = run["metadata"]["name"], pipelines.PRIORITY[request.pipeline]
+        ledger, moved = await self._transition(
+            team, lambda ledger, now: ledger.release(superseded).request(name, priority, team.max_concurrent_runs, now)
+        )
+        queued = name in ledger.queue()
+        if queued:
+            run["spec"]["status"] = states.PENDING
+        try:
+            created = await self.store.create_run(run)
+        except PermanentApiError:
+            await self._promote(team, lambda ledger, now: ledger.release([name]))
+            raise
+        except TransientApiError:
+            await self._release_if_absent(team, name)
+            raise
+        if not created:
+            queued = await self._adopt_existing(team, name, queued)
+        elif queued:
+            queued = not await self._start_if_admitted(team, name)
+        await self._start(team, [n for n in moved if n != name])  # slots freed by superseded runs
+        kind: OutcomeKind = "queued" if queued else "created"
+        return Outcome(kind, request, name, team.namespace, superseded=superseded)
+
+    async def _adopt_existing(self, team: Team, name: str, queued: bool) -> bool:
+        """A redelivered request: the run exists. Free its entry if it already finished;
+        returns whether it still waits."""
+        existing = await self.store.get_run(team.namespace, name)
+        if existing is None or states.is_finished(existing):
+            await self._promote(team, lambda ledger, now: ledger.release([name]))
+            return False
+        if states.is_pending(existing):
+            return not await self._start_if_admitted(team, name)
+        return False
+
+    async def _start_if_admitted(self, team: Team, name: str) -> bool:
+        """Between our ledger write and our create, a finishing run may have promoted us and
+        found nothing to start yet: check once more after creating."""
+        text, _ = await self.store.read_ledger(team.namespace, ledger_name(team))
+        if name in Ledger.loads(text).admitted():
+            await self.store.patch_run(team.namespace, name, START_PATCH)
+            return True
+        return False
+
+    async def _release_if_absent(self, team: Team, name: str) -> None:
+        """After a create with an unknown outcome: look, don't assume. If the run is certainly
+        absent, free the slot; if we cannot tell, the reconcile's grace period decides."""
+        try:
+            if await self.store.get_run(team.namespace, name) is None:
+                await self._promote(team, lambda ledger, now: ledger.release([name]))
+        except (TransientApiError, PermanentApiError):
+            log.warning("run %s/%s: outcome unknown, left to the reconcile", team.namespace, name)
+
+    # --- supersede and cancel ---------------------------------------------------------------
+    async def _supersede(self, team: Team, request: RunRequest) -> tuple[str, ...]:
+        assert request.pr is not None
+        return await self._cancel_pr_runs(team, request.stack, request.app, request.pr.number, request.pr.head_sha)
+
+    async def cancel(self, cancel: CancelRequest) -> tuple[str, ...]:
+        """Cancel the PR's pr-test runs (all but ``keep_head_sha``'s); free their slots."""
+        team = self.config().team(cancel.team)
+        if team is None:
+            return ()
+        names = await self._cancel_pr_runs(team, cancel.stack, cancel.app, cancel.pr_number, cancel.keep_head_sha)
+        if names:
+            await self._promote(team, lambda ledger, now: ledger.release(names))
+        return names
+
+    async def _cancel_pr_runs(self, team: Team, stack: str, app: str, pr: int, keep_sha: str) -> tuple[str, ...]:
+        # Only stack-pr-test runs match: merge-release runs are never cancelled.
+        selector = {
+            **MANAGED, pipelines.L_TEAM: label_value(team.name), pipelines.L_STACK: label_value(stack),
+            pipelines.L_APP: label_value(app), pipelines.L_PR: str(pr), pipelines.L_PIPELINE: pipelines.PR_TEST,
+        }
+        cancelled = []
+        for run in await self.store.list_runs(team.namespace, selector):
+            sha = (run["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, "")
+            if states.is_finished(run) or (keep_sha and sha == keep_sha):
+                continue
+            if await self.store.patch_run(team.namespace, states.name_of(run), CANCEL_PATCH) is not None:
+                cancelled.append(states.name_of(run))
+        return tuple(sorted(cancelled))
+
+    # --- slots freeing ----------------------------------------------------------------------
+    async def finished(self, namespace: str, name: str, team_label: str) -> list[str]:
+        """Tekton reported ``name`` done: free its slot, start the next runs."""
+        team = self._team_by_label(team_label, namespace)
+        if team is None:
+            return []
+        return await self._promote(team, lambda ledger, now: ledger.release([name]))
+
+    async def reconcile(self, team: Team) -> list[str]:
+        """Repair from the cluster's truth: drop finished or vanished entries, promote, and
+        start admitted runs that are still pending (a lost start patch or event)."""
+        runs = {states.name_of(r): r for r in await self.store.list_runs(team.namespace, {**MANAGED, pipelines.L_TEAM: label_value(team.name)})}
+        finished = {n for n, r in runs.items() if states.is_finished(r)}
+        started = await self._promote(team, lambda ledger, now: ledger.prune(finished, runs.keys(), now, self.orphan_grace))
+        text, _ = await self.store.read_ledger(team.namespace, ledger_name(team))
+        stuck = [n for n in Ledger.loads(text).admitted() if n in runs and states.is_pending(runs[n]) and n not in started]
+        return started + await self._start(team, stuck)
+
+    async def reconcile_all(self) -> dict[str, list[str]]:
+        started = {}
+        for team in self.config().teams:
+            try:
+                started[team.name] = await self.reconcile(team)
+            except (TransientApiError, PermanentApiError) as exc:
+                log.warning("reconcile of team %s failed: %s", team.name, exc)
+        return started
+
+    async def _promote(self, team: Team, change: Callable[[Ledger, float], Ledger]) -> list[str]:
+        _, moved = await self._transition(team, change)
+        return await self._start(team, moved)
+
+    async def _transition(self, team: Team, change: Callable[[Ledger, float], Ledger]) -> tuple[Ledger, list[str]]:
+        """Apply ``change`` then fill free slots from the queue; returns the written ledger and
+        the names that became admitted by promotion (their runs still need starting)."""
+        before: list[Ledger] = []
+
+        def change_and_promote(ledger: Ledger, now: float) -> Ledger:
+            before[:] = [ledger]
+            return change(ledger, now).promote(team.max_concurrent_runs, now)[0]
+
+        after = await self._update_ledger(team, change_and_promote)
+        was_queued = set(before[0].queue()) if before else set()
+        return after, [n for n in after.admitted() if n in was_queued]
+
+    async def _start(self, team: Team, names: Iterable[str]) -> list[str]:
+        started = []
+        for name in names:
+            # None: not created yet; its creator starts it after creating (_start_if_admitted).
+            if await self.store.patch_run(team.namespace, name, START_PATCH) is not None:
+                started.append(name)
+        return started
+
+    # --- the one way to change a ledger -----------------------------------------------------
+    async def _update_ledger(self, team: Team, change: Callable[[Ledger, float], Ledger]) -> Ledger:
+        lock = self._locks.setdefault(team.name, asyncio.Lock())
+        async with lock:
+            while True:
+                text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+                current = Ledger.loads(text)
+                updated = change(current, self.clock())
+                if updated == current and version is not None:
+                    return current
+                try:
+                    await self.store.write_ledger(team.namespace, ledger_name(team), updated.dumps(), version)
+                    return updated
+                except LedgerConflict:
+                    # Someone else wrote first -- or our own earlier attempt did and its answer
+                    # was lost. Either way: re-read and decide again, never assume.
+                    continue
+
+    def _team_by_label(self, team_label: str, namespace: str) -> Team | None:
+        for team in self.config().teams:
+            if label_value(team.name) == team_label and team.namespace == namespace:
+                return team
+        return None
+
+
+def ledger_name(team: Team) -> str:
+    """The team's coordination object (a Lease in the team's namespace)."""
+    return dns_name(f"tekton-dag-admission-{team.name}", ("admission", team.name))

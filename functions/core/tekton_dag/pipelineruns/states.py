@@ -1,0 +1,42 @@
+"""Reading a PipelineRun's state as Tekton reports it (``spec.status`` and the Succeeded condition)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tekton_dag import pipelines
+
+PENDING = "PipelineRunPending"
+CANCELLED = "Cancelled"
+# spec.status values that stop a run (Tekton v1); a stopped run frees its slot.
+STOPPING = frozenset({CANCELLED, "CancelledRunFinally", "StoppedRunFinally"})
+
+
+def name_of(run: Mapping[str, Any]) -> str:
+    return str(run["metadata"]["name"])
+
+
+def labels_of(run: Mapping[str, Any]) -> Mapping[str, str]:
+    return run.get("metadata", {}).get("labels") or {}
+
+
+def is_pending(run: Mapping[str, Any]) -> bool:
+    return (run.get("spec") or {}).get("status") == PENDING
+
+
+def is_finished(run: Mapping[str, Any]) -> bool:
+    """Done, failed or cancelled: Tekton set Succeeded to True/False, or we asked it to stop."""
+    if (run.get("spec") or {}).get("status") in STOPPING:
+        return True
+    status = run.get("status") or {}
+    if status.get("completionTime"):
+        return True
+    return any(
+        c.get("type") == "Succeeded" and c.get("status") in ("True", "False") for c in status.get("conditions") or ()
+    )
+
+
+def priority_of(run: Mapping[str, Any]) -> int:
+    pipeline = labels_of(run).get(pipelines.L_PIPELINE, pipelines.BOOTSTRAP)
+    return pipelines.PRIORITY.get(pipeline, max(pipelines.PRIORITY.values()))

@@ -1,0 +1,188 @@
+"""What a GitHub event (or a manual request) asks for, decided without any I/O.
+
+``resolve`` takes a normalised ``GitHubEvent`` and the resolver index of the loaded configuration,
+and returns one decision per (team, stack, app) the repository belongs to:
+
+- pull request opened / synchronize / reopened / ready_for_review → ``RunRequest`` (stack-pr-test)
+- pull request closed and merged → ``RunRequest`` (stack-merge-release, at the merge commit)
+- pull request closed unmerged → ``CancelRequest`` for that PR's runs
+- push to a branch → the team's ``push`` policy: ``ignore`` (default) or ``merge-release``
+- anything filtered out → ``Ignored`` with the reason, so nothing ends silently.
+
+Team filters (``team.yaml`` ``pullRequests``): ``baseBranches`` globs (fnmatch, case-sensitive;
+they also select which pushed branches release), ``skipDrafts`` and ``forks``. Drafts and forks
+only stop PR tests: closing a draft still cancels, and merging a fork's PR still releases (the code
+is on the base branch by then).
+
+Webhook secret scope: ``signed_for`` is the team whose own secret verified the delivery ("" for a
+shared secret, which the platform holds and which reaches every team). A delivery signed with a
+team's secret reaches that team's targets only: a team's secret cannot start another team's runs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, Union
+
+from tekton_dag import pipelines
+from tekton_dag.config.models import App, Config, Stack, Team
+from tekton_dag.events import catalog
+from tekton_dag.events.github import GitHubEvent, PullRequest, Push
+from tekton_dag.events.requests import BootstrapRequest, CancelRequest, PullRequestRef, RequestError, RunRequest
+
+START_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
+
+
+class Target(Protocol):
+    """One app of one stack of one team (``tekton_dag.index.Target``)."""
+
+    @property
+    def team(self) -> Team: ...
+    @property
+    def stack(self) -> Stack: ...
+    @property
+    def app(self) -> App: ...
+
+
+class Index(Protocol):
+    def lookup(self, repo: str) -> tuple[Target, ...]: ...
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+    team: str = ""
+    stack: str = ""
+    app: str = ""
+
+
+Request = Union[RunRequest, CancelRequest]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One outcome; ``event_id`` is derived from the delivery, so a redelivery repeats it."""
+
+    event_id: str
+    outcome: Request | Ignored
+
+
+def resolve(event: GitHubEvent, index: Index, *, signed_for: str = "") -> tuple[Decision, ...]:
+    targets = index.lookup(event.repo)
+    if not targets:
+        reason = f"repository {event.repo} is not an app of any stack"
+        return (Decision(catalog.derived_id(event.delivery, "ignored"), Ignored(reason)),)
+    return tuple(_decide(event, target, signed_for) for target in targets)
+
+
+def _decide(event: GitHubEvent, target: Target, signed_for: str) -> Decision:
+    team = target.team
+    event_id = catalog.derived_id(event.delivery, team.name, target.stack.name, target.app.name)
+    outcome: Request | Ignored | str
+    if signed_for and signed_for != team.name:
+        outcome = f"delivery was signed with the webhook secret of team {signed_for}, not of team {team.name}"
+    elif event.pull_request is not None:
+        outcome = _pull_request(event, event.pull_request, target)
+    else:
+        assert event.push is not None
+        outcome = _push(event, event.push, target)
+    if isinstance(outcome, str):
+        outcome = Ignored(outcome, team.name, target.stack.name, target.app.name)
+    return Decision(event_id, outcome)
+
+
+def _pull_request(event: GitHubEvent, pr: PullRequest, target: Target) -> Request | str:
+    team = target.team
+    filters = team.pull_requests
+    if not _branch_selected(pr.base_ref, filters.base_branches):
+        return f"base branch {pr.base_ref} does not match team {team.name}'s pullRequests.baseBranches"
+    ref = PullRequestRef(pr.number, pr.head_sha, pr.base_ref, pr.head_ref)
+    if pr.action == "closed" and pr.merged:
+        return _run(event, target, pipelines.MERGE_RELEASE, pr.merge_commit_sha or pr.head_sha, ref)
+    if pr.action == "closed":
+        return CancelRequest(team.name, target.stack.name, target.app.name, pr.number, "closed", event.delivery)
+    if pr.action not in START_ACTIONS:
+        return f"pull_request action {pr.action} starts nothing"
+    if pr.draft and filters.skip_drafts:
+        return f"pull request #{pr.number} is a draft and team {team.name} skips drafts"
+    if pr.fork and filters.forks == "skip":
+        return f"pull request #{pr.number} comes from fork {pr.head_repo or '(deleted)'} and team {team.name} skips forks"
+    return _run(event, target, pipelines.PR_TEST, pr.head_sha, ref)
+
+
+def _push(event: GitHubEvent, push: Push, target: Target) -> Request | str:
+    team = target.team
+    if team.push == "ignore":
+        return f"team {team.name}'s push policy is ignore"
+    if push.branch is None:
+        return f"{push.ref} is not a branch"
+    if push.deleted:
+        return f"branch {push.branch} was deleted"
+    if not _branch_selected(push.branch, team.pull_requests.base_branches):
+        return f"branch {push.branch} does not match team {team.name}'s pullRequests.baseBranches"
+    return _run(event, target, pipelines.MERGE_RELEASE, push.after, None)
+
+
+def _run(event: GitHubEvent, target: Target, pipeline: str, revision: str, pr: PullRequestRef | None) -> RunRequest:
+    return RunRequest(
+        team=target.team.name, stack=target.stack.name, pipeline=pipeline, delivery=event.delivery,
+        app=target.app.name, repo=event.repo, revision=revision, pr=pr, requested_by="github",
+    )
+
+
+def _branch_selected(branch: str, globs: tuple[str, ...]) -> bool:
+    return not globs or any(fnmatch.fnmatchcase(branch, glob) for glob in globs)
+
+
+# --- Manual requests (webhook-ingest's REST API) -------------------------------------------
+
+def manual_run(config: Config, body: Any, delivery: str) -> RunRequest:
+    """A run request from ``POST /api/run``; raises ``RequestError`` naming what is wrong.
+
+    ``pipeline`` defaults to stack-pr-test when ``pr`` is given, else stack-merge-release.
+    """
+    if not isinstance(body, Mapping):
+        raise RequestError("body: must be a JSON object")
+    fields = {"pipeline": pipelines.PR_TEST if body.get("pr") else pipelines.MERGE_RELEASE, **body,
+              "delivery": delivery, "requested_by": "api"}
+    request = RunRequest.from_data(fields)
+    team = _known_team(config, request.team)
+    stack = team.stack(request.stack)
+    if stack is None:
+        raise RequestError(f"stack: team {team.name} has no stack {request.stack!r}")
+    for app in filter(None, (request.app, *request.build_apps)):
+        if stack.app(app) is None:
+            raise RequestError(f"app: stack {stack.name} has no app {app!r}")
+    if request.app and not request.repo:
+        request = RunRequest(**{**request.__dict__, "repo": stack.app(request.app).repo})  # type: ignore[union-attr]
+    return request
+
+
+def manual_bootstrap(config: Config, body: Any, apps: tuple[str, ...], delivery: str) -> BootstrapRequest:
+    """A bootstrap request from ``POST /api/bootstrap?apps=a,b``; raises ``RequestError``."""
+    if not isinstance(body, Mapping):
+        raise RequestError("body: must be a JSON object")
+    fields = {**body, "delivery": delivery, "requested_by": "api"}
+    if apps:
+        fields["apps"] = list(apps)
+    request = BootstrapRequest.from_data(fields)
+    team = _known_team(config, request.team)
+    stacks = (team.stack(request.stack),) if request.stack else team.stacks
+    if None in stacks:
+        raise RequestError(f"stack: team {team.name} has no stack {request.stack!r}")
+    known = {app.name for stack in stacks if stack for app in stack.apps}
+    unknown = [app for app in request.apps if app not in known]
+    if unknown:
+        raise RequestError(f"apps: {unknown[0]!r} is not an app of team {team.name}"
+                           + (f" stack {request.stack}" if request.stack else ""))
+    return request
+
+
+def _known_team(config: Config, name: str) -> Team:
+    team = config.team(name)
+    if team is None:
+        known = ", ".join(t.name for t in config.teams) or "none"
+        raise RequestError(f"team: {name!r} is not configured (known: {known})")
+    return team

@@ -1,0 +1,1 @@
+"""GitHub webhooks: secrets (``secrets``), signature checks (``signatures``) and intake (``intake``)."""

@@ -1,0 +1,55 @@
+"""The few raw-ASGI pieces the http function needs: bounded body reads and JSON replies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+Scope = Mapping[str, Any]
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the limit (answer 413)."""
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    """Request headers with lower-case names; undecodable bytes are replaced, never raised on."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+    }
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body, refusing early (by Content-Length) or as soon as it grows past ``limit``."""
+    declared = headers_of(scope).get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def reply(send: Send, status: int, body: Any = None, headers: Mapping[str, str] | None = None) -> None:
+    """Answer with ``body`` as JSON, or with an empty body when it is None."""
+    payload = b"" if body is None else json.dumps(body).encode()
+    raw_headers = [(b"content-length", str(len(payload)).encode())]
+    if body is not None:
+        raw_headers.append((b"content-type", b"application/json"))
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,87 @@
+"""Where webhook secrets come from, and which team each belongs to.
+
+Shared secrets (any team): ``GITHUB_WEBHOOK_SECRET`` (comma-separated: several are active at once
+while rotating) and/or the file named by ``GITHUB_WEBHOOK_SECRET_FILE`` (one secret per line or
+comma-separated). A team's own secrets: the environment variable its ``team.yaml`` names in
+``webhook.secretEnv``, and the Kubernetes Secret it names in ``webhook.secretName``, mounted as
+``$TEKTON_DAG_TEAM_SECRETS_DIR/<secretName>/secret`` (default directory below).
+
+Team secrets are tried before shared ones, so a value configured as both counts as the team's
+(the narrower scope). Files are re-read at most every ``REFRESH_S`` seconds: Kubernetes updates
+mounted Secrets in place, so a rotation needs no restart. Secret values are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from tekton_dag.config.models import Config, Team
+
+SHARED_ENV: Final = "GITHUB_WEBHOOK_SECRET"
+SHARED_FILE_ENV: Final = "GITHUB_WEBHOOK_SECRET_FILE"
+TEAM_SECRETS_DIR_ENV: Final = "TEKTON_DAG_TEAM_SECRETS_DIR"
+DEFAULT_TEAM_SECRETS_DIR: Final = "/var/run/secrets/tekton-dag/teams"
+TEAM_SECRET_KEY: Final = "secret"  # the key inside each team's Kubernetes Secret
+REFRESH_S: Final = 10.0
+SHARED: Final = ""  # owner of a shared secret; a team name owns a team secret
+
+log = logging.getLogger(__name__)
+
+
+def split_secrets(text: str) -> tuple[str, ...]:
+    """Secrets from a comma- or newline-separated value, blanks dropped."""
+    return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
+
+
+class SecretSource:
+    """The active (owner, secret) pairs for a configuration, refreshed from files now and then."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self._env = dict(env)
+        self._team_dir = Path(self._env.get(TEAM_SECRETS_DIR_ENV) or DEFAULT_TEAM_SECRETS_DIR)
+        self._cached: tuple[tuple[str, str], ...] = ()
+        self._cached_for: Config | None = None
+        self._read_at = float("-inf")
+        self._warned: set[str] = set()
+
+    def current(self, config: Config | None) -> tuple[tuple[str, str], ...]:
+        if config is not self._cached_for or time.monotonic() - self._read_at > REFRESH_S:
+            self._cached = self._read(config)
+            self._cached_for = config
+            self._read_at = time.monotonic()
+        return self._cached
+
+    def _read(self, config: Config | None) -> tuple[tuple[str, str], ...]:
+        pairs: list[tuple[str, str]] = []
+        for team in config.teams if config else ():
+            pairs.extend((team.name, secret) for secret in self._team_secrets(team))
+        pairs.extend((SHARED, secret) for secret in self._shared_secrets())
+        return tuple(pairs)
+
+    def _shared_secrets(self) -> tuple[str, ...]:
+        secrets = split_secrets(self._env.get(SHARED_ENV, ""))
+        path = self._env.get(SHARED_FILE_ENV)
+        return secrets + (self._read_file(Path(path), SHARED_FILE_ENV) if path else ())
+
+    def _team_secrets(self, team: Team) -> tuple[str, ...]:
+        secrets: tuple[str, ...] = ()
+        if team.webhook.secret_env:
+            secrets += split_secrets(self._env.get(team.webhook.secret_env, ""))
+        if team.webhook.secret_name:
+            path = self._team_dir / team.webhook.secret_name / TEAM_SECRET_KEY
+            secrets += self._read_file(path, f"team {team.name} webhook.secretName")
+        return secrets
+
+    def _read_file(self, path: Path, what: str) -> tuple[str, ...]:
+        try:
+            return split_secrets(path.read_text())
+        except OSError as exc:
+            if str(path) not in self._warned:  # once: an absent optional file is not news every read
+                self._warned.add(str(path))
+                log.warning("webhook secret file for %s unreadable: %s (%s)", what, path, exc.strerror)
+            return ()

@@ -1,0 +1,117 @@
+"""knative/ is the routing a cluster applies: complete, loop-free, and what the local Broker reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tekton_dag.eventing import routing
+from tekton_dag.eventing.triggers import load_topology, read_documents
+from tekton_dag.serving import FUNCTIONS
+
+KNATIVE = Path(__file__).resolve().parents[2] / "knative"
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict]:
+    return [doc for _, doc in read_documents(KNATIVE)]
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def test_every_consumed_type_has_exactly_its_trigger(docs):
+    triggers = by_kind(docs, "Trigger")
+    expected = {
+        name: {"type": t, "subscriber": f} for name, (t, f) in routing.routes().items()
+    }
+    actual = {
+        name: {"type": d["spec"]["filter"]["attributes"]["type"], "subscriber": d["spec"]["subscriber"]["ref"]["name"]}
+        for name, d in triggers.items()
+    }
+    assert actual == expected
+
+
+def test_triggers_follow_the_naming_and_subscriber_contract(docs):
+    for name, trigger in by_kind(docs, "Trigger").items():
+        spec = trigger["spec"]
+        assert spec["broker"] == "tekton-dag"
+        assert spec["subscriber"]["ref"]["apiVersion"] == "serving.knative.dev/v1"
+        assert spec["subscriber"]["ref"]["kind"] == "Service"
+        assert list(spec["filter"]["attributes"]) == ["type"], name
+        assert name == routing.trigger_name(spec["subscriber"]["ref"]["name"], spec["filter"]["attributes"]["type"])
+
+
+@pytest.mark.parametrize("function", sorted(routing.CONSUMES))
+def test_no_function_consumes_a_type_it_produces(function):
+    assert not set(routing.CONSUMES[function]) & set(routing.PRODUCES.get(function, ()))
+
+
+def test_outcomes_reach_no_function():
+    consumed = {t for types in routing.CONSUMES.values() for t in types}
+    assert not consumed & set(routing.OUTCOMES)
+
+
+def test_every_function_is_a_service_with_its_sink_binding(docs):
+    services = by_kind(docs, "Service")
+    bindings = {d["spec"]["subject"]["name"]: d for d in by_kind(docs, "SinkBinding").values()}
+    for name in FUNCTIONS:
+        assert name in services, name
+        assert bindings[name]["spec"]["sink"]["ref"] == {
+            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "tekton-dag"}
+    scale = "autoscaling.knative.dev/min-scale"
+    assert services["webhook-ingest"]["spec"]["template"]["metadata"]["annotations"][scale] == "1"
+
+
+def test_the_broker_retries_with_exponential_backoff_and_a_dead_letter_sink(docs):
+    topology = load_topology(KNATIVE)
+    assert topology.delivery.retry >= 3 and topology.delivery.backoff_policy == "exponential"
+    assert topology.delivery.dead_letter_sink is not None
+    assert by_kind(docs, "Service").get(topology.delivery.dead_letter_sink.ref_name), "the DLS must exist"
+
+
+def test_tekton_sends_its_events_to_the_broker(docs):
+    defaults = by_kind(docs, "ConfigMap")["config-defaults"]
+    assert defaults["data"]["default-cloud-events-sink"].endswith("/tekton-dag/tekton-dag")
+
+
+def test_manifests_are_plain_yaml_without_templating():
+    for path in KNATIVE.glob("*.yaml"):
+        text = path.read_text()
+        assert "{{" not in text, path
+        assert all(isinstance(d, dict) for d in yaml.safe_load_all(text)), path
+
+
+SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
+SCHEMA_FILES = {
+    ("eventing.knative.dev/v1", "Broker"): "eventing.knative.dev/broker_v1.json",
+    ("eventing.knative.dev/v1", "Trigger"): "eventing.knative.dev/trigger_v1.json",
+    ("serving.knative.dev/v1", "Service"): "serving.knative.dev/service_v1.json",
+}
+
+
+def test_knative_objects_match_their_crd_schemas(docs):
+    import json
+
+    import jsonschema
+
+    if not SCHEMAS.is_dir():
+        pytest.skip(f"CRD schemas not found at {SCHEMAS} (they live beside the checkout, not in it)")
+    checked = 0
+    for doc in docs:
+        schema_file = SCHEMA_FILES.get((doc["apiVersion"], doc["kind"]))
+        if schema_file:
+            jsonschema.validate(doc, json.loads((SCHEMAS / schema_file).read_text()))
+            checked += 1
+    assert checked == len(routing.routes()) + 1 + len(FUNCTIONS) + 1  # triggers, broker, services, DLS
+
+
+def test_core_kinds_are_valid_kubernetes(docs):
+    import kubernetes_validate
+
+    for doc in docs:
+        if doc["apiVersion"] == "v1":
+            kubernetes_validate.validate(doc, "1.30", strict=True)

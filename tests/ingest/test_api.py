@@ -1,0 +1,215 @@
+"""webhook-ingest's REST API: bearer-token writes that publish requests, reads, health."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+import yaml
+from support.webhooks import FakeBroker
+
+from tekton_dag import pipelines
+from tekton_dag.events import catalog, schemas
+
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+TOKEN = "api-token-for-tests"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def api(make_ingest: MakeClient) -> httpx.AsyncClient:
+    return await make_ingest(TEKTON_DAG_API_TOKEN=TOKEN)
+
+
+async def test_post_run_publishes_a_run_request(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+    body = {"team": "payments", "stack": "pay", "app": "hello", "revision": "main"}
+    response = await api.post("/api/run", headers=AUTH, json=body)
+    assert response.status_code == 202, response.text
+    [event] = broker.events
+    assert event.get_type() == catalog.RUN_REQUESTED
+    assert event.get_id() == response.json()["id"]
+    assert event.get_extension("team") == "payments"
+    assert event.get_subject() == "Codertocat/Hello-World"
+    data = event.get_data()
+    schemas.check(catalog.RUN_REQUESTED, data, AssertionError)
+    assert data["pipeline"] == pipelines.MERGE_RELEASE and data["requested_by"] == "api"
+    assert data["repo"] == "Codertocat/Hello-World" and data["delivery"] == event.get_id()
+
+
+async def test_post_run_with_a_pr_defaults_to_the_pr_pipeline(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+    body = {"team": "platform", "stack": "web", "app": "hello", "pr": {"number": 3, "head_sha": "a" * 40}}
+    assert (await api.post("/api/run", headers=AUTH, json=body)).status_code == 202
+    assert broker.events[0].get_data()["pipeline"] == pipelines.PR_TEST
+
+
+async def test_post_bootstrap_takes_apps_from_the_query(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+    response = await api.post("/api/bootstrap?apps=hello,api", headers=AUTH, json={"team": "platform", "stack": "web"})
+    assert response.status_code == 202, response.text
+    [event] = broker.events
+    assert event.get_type() == catalog.BOOTSTRAP_REQUESTED
+    assert event.get_data()["apps"] == ["hello", "api"]
+    schemas.check(catalog.BOOTSTRAP_REQUESTED, event.get_data(), AssertionError)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        ("/api/run", b"{nope", "not valid JSON"),
+        ("/api/run", b"[]", "JSON object"),
+        ("/api/run", json.dumps({"stack": "web"}).encode(), "team: required"),
+        ("/api/run", json.dumps({"team": "nobody", "stack": "web"}).encode(), "'nobody' is not configured"),
+        ("/api/run", json.dumps({"team": "platform", "stack": "nope"}).encode(), "no stack 'nope'"),
+        ("/api/run", json.dumps({"team": "platform", "stack": "web", "app": "x"}).encode(), "no app 'x'"),
+        ("/api/run", json.dumps({"team": "platform", "stack": "web", "pipeline": "deploy"}).encode(), "pipeline: must be one of"),
+        ("/api/run", json.dumps({"team": "platform", "stack": "web", "colour": "red"}).encode(), "colour: unknown field"),
+        ("/api/run", json.dumps({"team": "platform", "stack": "web", "pr": {"number": 0, "head_sha": "a"}}).encode(), "pr.number"),
+        ("/api/bootstrap?apps=ghost", json.dumps({"team": "platform"}).encode(), "'ghost' is not an app"),
+        ("/api/bootstrap", json.dumps({"team": "platform", "force_rebuild": "yes"}).encode(), "force_rebuild"),
+    ],
+)
+async def test_bad_request_bodies_get_a_400_naming_the_field(
+    api: httpx.AsyncClient, broker: FakeBroker, path: str, body: bytes, reason: str
+) -> None:
+    response = await api.post(path, headers=AUTH, content=body)
+    assert response.status_code == 400, response.text
+    assert reason in response.json()["reason"]
+    assert broker.requests == []
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}]
+)
+async def test_writes_need_the_bearer_token(api: httpx.AsyncClient, broker: FakeBroker, headers: dict) -> None:
+    response = await api.post("/api/run", headers=headers, json={"team": "platform", "stack": "web"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert broker.requests == []
+
+
+async def test_the_token_can_come_from_a_mounted_file(make_ingest: MakeClient, broker: FakeBroker, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    client = await make_ingest(TEKTON_DAG_API_TOKEN_FILE=str(tmp_path / "token"))
+    response = await client.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
+    assert response.status_code == 202
+
+
+async def test_writes_are_disabled_without_a_token(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+    response = await ingest.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
+    assert response.status_code == 403
+    assert "TEKTON_DAG_API_TOKEN" in response.json()["reason"]
+
+
+async def test_a_broker_failure_is_a_503(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+    broker.status = 500
+    response = await api.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
+    assert response.status_code == 503
+
+
+async def test_get_teams_and_stacks(api: httpx.AsyncClient) -> None:
+    teams = (await api.get("/api/teams")).json()
+    assert [t["name"] for t in teams] == ["payments", "platform"]
+    assert teams[0]["namespace"] == "payments-ci" and teams[0]["stacks"] == ["pay"]
+    stacks = (await api.get("/api/stacks")).json()
+    assert {(s["team"], s["name"]) for s in stacks} == {("payments", "pay"), ("platform", "web")}
+    assert stacks[0]["apps"][0] == {"name": "hello", "repo": "Codertocat/Hello-World", "downstream": ["api"]}
+
+
+async def test_health_and_readiness(make_ingest: MakeClient, tmp_path: Path) -> None:
+    ready = await make_ingest()
+    assert (await ready.get("/healthz")).status_code == 200
+    assert (await ready.get("/readyz")).json() == {"status": "ready"}
+    assert (await ready.get("/health/readiness")).status_code == 200  # func-python's own probe
+    no_sink = await make_ingest(K_SINK="")
+    response = await no_sink.get("/readyz")
+    assert response.status_code == 503 and "K_SINK" in response.json()["reason"]
+    no_config = await make_ingest(TEKTON_DAG_TEAMS_DIR=str(tmp_path / "missing"))
+    response = await no_config.get("/readyz")
+    assert response.status_code == 503 and "configuration not loaded" in response.json()["reason"]
+
+
+async def test_get_runs_without_a_cluster_is_a_clear_503(api: httpx.AsyncClient) -> None:
+    response = await api.get("/api/runs")
+    assert response.status_code == 503
+    assert "no Kubernetes cluster configured" in response.json()["reason"]
+
+
+class _PipelineRunsAPI(BaseHTTPRequestHandler):
+    """The one Kubernetes API call GET /api/runs makes: list pipelineruns, by label selector."""
+
+    runs: dict[str, list[dict]] = {}
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        url = urlparse(self.path)
+        self.seen.append(self.path)
+        parts = url.path.strip("/").split("/")
+        if parts[:3] != ["apis", "tekton.dev", "v1"] or parts[3] != "namespaces" or parts[5] != "pipelineruns":
+            self._answer(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
+            return
+        wanted = dict(term.split("=") for term in parse_qs(url.query)["labelSelector"][0].split(","))
+        items = [r for r in self.runs.get(parts[4], []) if wanted.items() <= r["metadata"]["labels"].items()]
+        self._answer(200, {"apiVersion": "tekton.dev/v1", "kind": "PipelineRunList", "items": items,
+                           "metadata": {"resourceVersion": "1"}})
+
+    def _answer(self, status: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _run(name: str, namespace: str, team: str, created: str, reason: str) -> dict:
+    labels = {pipelines.L_MANAGED_BY: pipelines.MANAGED_BY, pipelines.L_TEAM: team, pipelines.L_STACK: "web",
+              pipelines.L_APP: "hello", pipelines.L_PIPELINE: pipelines.PR_TEST, pipelines.L_PR: "2"}
+    return {"metadata": {"name": name, "namespace": namespace, "labels": labels, "creationTimestamp": created},
+            "status": {"conditions": [{"type": "Succeeded", "status": "True", "reason": reason}]}}
+
+
+@pytest.fixture
+def kube_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_PipelineRunsAPI]]:
+    _PipelineRunsAPI.runs = {
+        "platform-ci": [_run("old", "platform-ci", "platform", "2026-01-01T00:00:00Z", "Succeeded"),
+                        _run("new", "platform-ci", "platform", "2026-01-02T00:00:00Z", "Running"),
+                        _run("intruder", "platform-ci", "payments", "2026-01-03T00:00:00Z", "Running")],
+        "payments-ci": [],
+    }
+    _PipelineRunsAPI.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PipelineRunsAPI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    kubeconfig = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "test",
+        "clusters": [{"name": "test", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "users": [{"name": "test", "user": {"token": "kube-token"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+    }
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    yield _PipelineRunsAPI
+    server.shutdown()
+    server.server_close()
+
+
+async def test_get_runs_lists_each_teams_pipelineruns_newest_first(api: httpx.AsyncClient, kube_api) -> None:
+    response = await api.get("/api/runs")
+    assert response.status_code == 200, response.text
+    runs = response.json()
+    assert [(r["name"], r["status"]) for r in runs] == [("new", "Running"), ("old", "Succeeded")]
+    assert runs[0]["team"] == "platform" and runs[0]["pr"] == "2"
+    assert len(kube_api.seen) == 2  # one list call per team namespace
+
+
+async def test_get_runs_of_one_team(api: httpx.AsyncClient, kube_api) -> None:
+    assert (await api.get("/api/runs?team=payments")).json() == []
+    assert (await api.get("/api/runs?team=nobody")).status_code == 400

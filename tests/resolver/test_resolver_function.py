@@ -1,0 +1,130 @@
+"""The resolver function over HTTP: CloudEvents in (binary and structured), fan-out to K_SINK."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from cloudevents.core.bindings.http import to_binary_event, to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+from support.webhooks import REPO, FakeBroker, fixture
+
+from tekton_dag import pipelines
+from tekton_dag.events import catalog, codec, github, schemas
+
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+def github_cloudevent(name: str, delivery: str = "delivery-1", signed_for: str = "", **changes: object) -> CloudEvent:
+    """What webhook-ingest publishes for fixture ``name``."""
+    headers, payload = fixture(name)
+    if changes:
+        payload["pull_request"].update(changes)
+    parsed = github.parse_payload(headers["X-GitHub-Event"], delivery, payload)
+    return codec.github_event(parsed, signed_for=signed_for,
+                              traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+
+
+async def post(client: httpx.AsyncClient, event: CloudEvent, mode: str = "binary") -> httpx.Response:
+    message = (to_binary_event if mode == "binary" else to_structured_event)(event)
+    return await client.post("/", headers=dict(message.headers), content=message.body)
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+async def test_a_pr_fans_out_one_run_request_per_target(resolver: httpx.AsyncClient, broker: FakeBroker, mode: str) -> None:
+    response = await post(resolver, github_cloudevent("pull_request.opened"), mode)
+    assert response.status_code == 202
+    assert response.content == b""  # never a non-CloudEvent body to the Broker
+    assert broker.types() == [catalog.RUN_REQUESTED, catalog.RUN_REQUESTED]
+    for event, team in zip(broker.events, ("payments", "platform")):
+        attributes = event.get_attributes()
+        assert attributes["source"] == catalog.SOURCE_RESOLVER
+        assert attributes["id"] == f"delivery-1/{team}/{'pay' if team == 'payments' else 'web'}/hello"
+        assert attributes["team"] == team
+        assert attributes["subject"] == attributes["partitionkey"] == REPO
+        assert attributes["githubdelivery"] == "delivery-1"
+        assert attributes["traceparent"].startswith("00-4bf92f35")
+        schemas.check(catalog.RUN_REQUESTED, event.get_data(), AssertionError)
+        assert event.get_data()["pipeline"] == pipelines.PR_TEST
+
+
+async def test_a_closed_pr_requests_cancellation(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+    assert (await post(resolver, github_cloudevent("pull_request.closed"))).status_code == 202
+    assert broker.types() == [catalog.RUN_CANCEL_REQUESTED] * 2
+    schemas.check(catalog.RUN_CANCEL_REQUESTED, broker.events[0].get_data(), AssertionError)
+
+
+async def test_filtered_targets_end_as_visible_ignored_events(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+    assert (await post(resolver, github_cloudevent("push.branch"))).status_code == 202
+    assert broker.types() == [catalog.RUN_REQUESTED, catalog.EVENT_IGNORED]
+    ignored = broker.events[1]
+    schemas.check(catalog.EVENT_IGNORED, ignored.get_data(), AssertionError)
+    assert ignored.get_data()["reason"] == "team platform's push policy is ignore"
+    assert ignored.get_data()["input_type"] == catalog.GITHUB_PUSH
+
+
+async def test_an_unknown_repository_is_an_ignored_event(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+    headers, payload = fixture("pull_request.opened")
+    payload["repository"]["full_name"] = "nobody/unknown"
+    event = codec.github_event(github.parse_payload("pull_request", "d-9", payload))
+    assert (await post(resolver, event)).status_code == 202
+    [ignored] = broker.events
+    assert ignored.get_type() == catalog.EVENT_IGNORED and ignored.get_id() == "d-9/ignored"
+    assert "nobody/unknown is not an app of any stack" in ignored.get_data()["reason"]
+
+
+async def test_a_team_scoped_event_reaches_only_that_team(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+    await post(resolver, github_cloudevent("pull_request.opened", signed_for="payments"))
+    assert [(e.get_type(), e.get_extension("team")) for e in broker.events] == [
+        (catalog.RUN_REQUESTED, "payments"), (catalog.EVENT_IGNORED, "platform")]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [
+        ("dev.tektondag.run.requested.v1", {"team": "x"}),  # not an input of the resolver
+        (catalog.GITHUB_PULL_REQUEST, {"repo": REPO}),
+        (catalog.GITHUB_PULL_REQUEST, "not an object"),
+        (catalog.GITHUB_PUSH, {"repo": REPO, "sender": "a", "push": {"ref": "refs/heads/x", "before": "0" * 40,
+                                                                      "after": "nothex", "deleted": False}}),
+    ],
+    ids=["foreign type", "missing pull_request", "string data", "bad sha"],
+)
+async def test_events_it_can_never_handle_are_400(resolver: httpx.AsyncClient, broker: FakeBroker, event_type: str, data: object) -> None:
+    if isinstance(data, dict):
+        event = codec.build(event_type, "/test", "bad-1", data)
+    else:
+        event = CloudEvent({"type": event_type, "source": "/test", "id": "bad-1", "datacontenttype": "text/plain"}, data)
+    response = await post(resolver, event)
+    assert response.status_code == 400
+    assert response.content == b""
+    assert broker.requests == []
+
+
+async def test_a_plain_http_post_is_refused_by_the_middleware(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+    response = await resolver.post("/", json={"message": "Hello World"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("state", [dict(status=500), dict(fail_after=1), dict(timeout=True)],
+                         ids=["broker 500", "second publish fails", "timeout"])
+async def test_a_broker_failure_is_503_so_the_broker_retries(resolver: httpx.AsyncClient, broker: FakeBroker, state: dict) -> None:
+    for key, value in state.items():
+        setattr(broker, key, value)
+    response = await post(resolver, github_cloudevent("pull_request.opened"))
+    assert response.status_code == 503
+    assert response.content == b""
+
+
+async def test_a_retry_publishes_the_same_event_ids(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+    await post(resolver, github_cloudevent("pull_request.opened"))
+    await post(resolver, github_cloudevent("pull_request.opened"))
+    ids = [e.get_id() for e in broker.events]
+    assert ids[:2] == ids[2:]
+
+
+async def test_without_k_sink_or_config_the_answer_is_503(make_resolver: MakeClient, tmp_path) -> None:
+    for env in ({"K_SINK": ""}, {"TEKTON_DAG_TEAMS_DIR": str(tmp_path / "missing")}):
+        client = await make_resolver(**env)
+        assert (await post(client, github_cloudevent("pull_request.opened"))).status_code == 503

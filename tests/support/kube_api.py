@@ -1,0 +1,522 @@
+"""A faithful fake Kubernetes API server over HTTP on loopback, for tests and benchmarks.
+
+No kube-apiserver can run on these machines, so this speaks the real wire protocol to the real
+``kubernetes`` client (and to kubectl for simple calls): namespaced objects under
+``/apis/<group>/<version>/namespaces/<ns>/<plural>`` and ``/api/v1/...``, with
+
+- create: 201, ``generateName``, uid, ``resourceVersion``, ``creationTimestamp``; 409 AlreadyExists
+- get / list (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``; ``kind: <Kind>List``) / delete
+- replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
+- Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
+  (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present, plus DNS-1123 name checks
+- discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``, ``/version``)
+- fault switches: ``fail(status, times)`` (5xx, 429 with Retry-After), ``delay(seconds, times)``
+  (the write lands, the answer comes late: a client timeout with an unknown outcome),
+  ``missing_namespaces`` (404), ``forbidden_namespaces`` (403)
+- a little of Tekton's controller: a PipelineRun without ``spec.status: PipelineRunPending``
+  "runs" (``status.startTime``, condition Unknown/Running); a cancel marks it finished;
+  ``finish()`` completes one and returns the data of Tekton's CloudEvent. ``max_running``,
+  ``start_order`` and ``running()`` record what happened, for invariant checks.
+
+Use::
+
+    with FakeKubeApi() as api:            # or the ``kube_api`` pytest fixture below
+        os.environ["KUBECONFIG"] = str(api.kubeconfig)
+        ...
+        api.objects("pipelineruns", "team-ns")
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+import string
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
+PENDING = "PipelineRunPending"
+STOPPING = {"Cancelled", "CancelledRunFinally", "StoppedRunFinally"}
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+# (group, version, plural) → (kind, schema file relative to SCHEMAS or None)
+RESOURCES: dict[tuple[str, str, str], tuple[str, str | None]] = {
+    ("tekton.dev", "v1", "pipelineruns"): ("PipelineRun", "tekton.dev/pipelinerun_v1.json"),
+    ("coordination.k8s.io", "v1", "leases"): ("Lease", None),
+    ("", "v1", "configmaps"): ("ConfigMap", None),
+}
+_PATH = re.compile(
+    r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$"
+)
+
+
+@dataclass
+class _Fault:
+    status: int = 0
+    delay: float = 0.0
+    times: int = 1
+    methods: frozenset[str] = frozenset()
+    plural: str = ""
+    retry_after: int | None = None
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
+
+
+class FakeKubeApi:
+    """The fake server. Thread-safe; every object operation happens under one lock."""
+
+    def __init__(self, schemas: Path | None = SCHEMAS, validate: bool = True):
+        self._lock = threading.RLock()
+        self._store: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (group, plural, ns, name)
+        self._rv = 0
+        self._faults: list[_Fault] = []
+        self._validators: dict[str, Any] = {}
+        self.schema_dir = schemas if schemas is not None and schemas.is_dir() else None
+        self.validate = validate
+        self.missing_namespaces: set[str] = set()
+        self.forbidden_namespaces: set[str] = set()
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.max_running: dict[str, int] = {}  # namespace → most PipelineRuns running at once
+        self.start_order: list[str] = []  # "ns/name" in the order runs started
+        self._server: ThreadingHTTPServer | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="fake-kube-")
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> FakeKubeApi:
+        handler = type("Handler", (_Handler,), {"api": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="fake-kube-api", daemon=True).start()
+        self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_dict()))
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> FakeKubeApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """A kubeconfig file pointing at this server (for KUBECONFIG, kubectl, the client)."""
+        return Path(self._tmp.name) / "kubeconfig"
+
+    def kubeconfig_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.base_url}}],
+            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": "default"}}],
+        }
+
+    # --- fault switches ---------------------------------------------------------------------
+    def fail(self, status: int, times: int = 1, methods: tuple[str, ...] = (), plural: str = "",
+             retry_after: int | None = None) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (and a Status body)."""
+        with self._lock:
+            self._faults.append(_Fault(status=status, times=times, methods=frozenset(methods), plural=plural,
+                                       retry_after=retry_after))
+
+    def delay(self, seconds: float, times: int = 1, methods: tuple[str, ...] = (), plural: str = "") -> None:
+        """Handle the next ``times`` matching requests normally but answer ``seconds`` late."""
+        with self._lock:
+            self._faults.append(_Fault(delay=seconds, times=times, methods=frozenset(methods), plural=plural))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, method: str, plural: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if (not fault.methods or method in fault.methods) and (not fault.plural or fault.plural == plural):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # --- inspection -------------------------------------------------------------------------
+    def objects(self, plural: str = "pipelineruns", namespace: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(o) for (_, p, ns, _), o in sorted(self._store.items())
+                    if p == plural and (namespace is None or ns == namespace)]
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = [o for (_, p, ns, n), o in self._store.items() if (p, ns, n) == (plural, namespace, name)]
+            return copy.deepcopy(found[0]) if found else None
+
+    def running(self, namespace: str | None = None) -> list[str]:
+        with self._lock:
+            return [o["metadata"]["name"] for o in self._runs(namespace) if _is_running(o)]
+
+    def pending(self, namespace: str | None = None) -> list[str]:
+        with self._lock:
+            return [o["metadata"]["name"] for o in self._runs(namespace) if (o.get("spec") or {}).get("status") == PENDING]
+
+    def finish(self, namespace: str, name: str, reason: str = "Succeeded") -> dict[str, Any]:
+        """Complete a run as Tekton would; returns the data of Tekton's CloudEvent."""
+        with self._lock:
+            run = self._find("pipelineruns", namespace, name)
+            if run is None:
+                raise KeyError(f"{namespace}/{name}")
+            _complete(run, reason)
+            self._bump(run)
+            return {"pipelineRun": copy.deepcopy(run)}
+
+    def _runs(self, namespace: str | None) -> Iterator[dict[str, Any]]:
+        return (o for (_, p, ns, _), o in self._store.items() if p == "pipelineruns" and namespace in (None, ns))
+
+    def _find(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return next((o for (_, p, ns, n), o in self._store.items() if (p, ns, n) == (plural, namespace, name)), None)
+
+    # --- the API ----------------------------------------------------------------------------
+    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any, content_type: str) -> tuple[int, Any]:
+        if path == "/version":
+            return 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"}
+        if path in ("/api", "/apis") or path.startswith("/apis/") and path.count("/") <= 3 or path == "/api/v1":
+            return self._discovery(path)
+        match = _PATH.match(path)
+        if not match:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+        group = "" if match["core"] else match["group"]
+        version = match["core"] or match["version"]
+        plural, ns, name = match["plural"], match["ns"], match["name"]
+        if (group, version, plural) not in RESOURCES:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural})")
+        kind = RESOURCES[(group, version, plural)][0]
+        details = {"name": name or "", "group": group, "kind": plural}
+        if ns in self.forbidden_namespaces:
+            raise ApiError(403, "Forbidden", f'{plural}.{group} is forbidden: User "fake" cannot {method.lower()} '
+                                             f'resource "{plural}" in API group "{group}" in the namespace "{ns}"', details)
+        with self._lock:
+            if name is None:
+                if method == "GET":
+                    return 200, self._list(group, version, plural, kind, ns, query)
+                if method == "POST":
+                    return 201, self._create(group, version, plural, kind, ns, body)
+                raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on a collection")
+            current = self._store.get((group, plural, ns, name))
+            if current is None:
+                raise ApiError(404, "NotFound", f'{plural}.{group} "{name}" not found', details)
+            if method == "GET":
+                return 200, copy.deepcopy(current)
+            if method == "DELETE":
+                del self._store[(group, plural, ns, name)]
+                return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": details}
+            if method == "PUT":
+                return 200, self._update(current, body, details, kind, group, plural)
+            if method == "PATCH":
+                return 200, self._update(current, _patched(current, body, content_type), details, kind, group, plural)
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _discovery(self, path: str) -> tuple[int, Any]:
+        if path == "/api":
+            return 200, {"kind": "APIVersions", "versions": ["v1"]}
+        groups = sorted({g for g, _, _ in RESOURCES if g})
+        if path == "/apis":
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}} for g in groups]}
+        group_version = path.removeprefix("/apis/").removeprefix("/api/")
+        resources = [
+            {"name": p, "singularName": k.lower(), "namespaced": True, "kind": k,
+             "verbs": ["create", "delete", "get", "list", "patch", "update"]}
+            for (g, v, p), (k, _) in RESOURCES.items() if (f"{g}/{v}" if g else v) == group_version
+        ]
+        if not resources:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+        return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+    def _list(self, group: str, version: str, plural: str, kind: str, ns: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        selector = _parse_selector((query.get("labelSelector") or [""])[0])
+        items = [copy.deepcopy(o) for (g, p, n, _), o in sorted(self._store.items())
+                 if (g, p, n) == (group, plural, ns) and _matches(selector, o)]
+        api_version = f"{group}/{version}" if group else version
+        return {"apiVersion": api_version, "kind": f"{kind}List", "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+
+    def _create(self, group: str, version: str, plural: str, kind: str, ns: str, body: Any) -> dict[str, Any]:
+        if ns in self.missing_namespaces:
+            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
+        obj = copy.deepcopy(body)
+        metadata = obj.setdefault("metadata", {})
+        if metadata.get("namespace", ns) != ns:
+            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+        if not metadata.get("name") and metadata.get("generateName"):
+            metadata["name"] = metadata["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+        name = metadata.get("name")
+        if not name:
+            raise ApiError(422, "Invalid", f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required")
+        self._validate(kind, group, obj)
+        if (group, plural, ns, name) in self._store:
+            raise ApiError(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists',
+                           {"name": name, "group": group, "kind": plural})
+        metadata.update(namespace=ns, uid=str(uuid.uuid4()), generation=1,
+                        creationTimestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        metadata.pop("resourceVersion", None)
+        self._store[(group, plural, ns, name)] = obj
+        self._bump(obj)
+        return copy.deepcopy(obj)
+
+    def _update(self, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str, group: str, plural: str) -> dict[str, Any]:
+        if not isinstance(new, dict):
+            raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
+        sent_rv = (new.get("metadata") or {}).get("resourceVersion")
+        if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {plural}.{group} "{details["name"]}": '
+                                            "the object has been modified; please apply your changes to the latest version and try again", details)
+        new = copy.deepcopy(new)
+        for key in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+            new.setdefault("metadata", {})[key] = current["metadata"][key]
+        if "status" not in new and "status" in current:
+            new["status"] = current["status"]  # the main resource does not write status
+        self._validate(kind, group, new)
+        current.clear()
+        current.update(new)
+        self._bump(current)
+        return copy.deepcopy(current)
+
+    def _bump(self, obj: dict[str, Any]) -> None:
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        if obj.get("kind") == "PipelineRun" or "pipelineRef" in (obj.get("spec") or {}):
+            self._tekton(obj)
+
+    def _tekton(self, run: dict[str, Any]) -> None:
+        """What Tekton's controller would do next, instantly: start, or stop when cancelled."""
+        spec, status = run.setdefault("spec", {}), run.setdefault("status", {})
+        finished = bool(status.get("completionTime"))
+        if spec.get("status") in STOPPING and not finished:
+            _complete(run, "Cancelled")
+        elif not finished and spec.get("status") != PENDING and not status.get("startTime"):
+            status["startTime"] = _now()
+            status["conditions"] = [{"type": "Succeeded", "status": "Unknown", "reason": "Running"}]
+            self.start_order.append(f"{run['metadata']['namespace']}/{run['metadata']['name']}")
+        ns = run["metadata"]["namespace"]
+        self.max_running[ns] = max(self.max_running.get(ns, 0), sum(1 for o in self._runs(ns) if _is_running(o)))
+
+    def _validate(self, kind: str, group: str, obj: dict[str, Any]) -> None:
+        if not self.validate:
+            return
+        name = obj["metadata"].get("name", "")
+        if kind == "PipelineRun" and (len(name) > 63 or not DNS_LABEL.match(name)):
+            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: metadata.name: Invalid value: "{name}": '
+                                           "must be a DNS-1123 label of at most 63 characters")
+        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
+            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: metadata.name: Invalid value')
+        validator = self._validator(kind, group)
+        if validator is None:
+            return
+        checked = {k: v for k, v in obj.items() if k != "status"}
+        errors = sorted(validator.iter_errors(checked), key=lambda e: list(e.absolute_path))
+        if errors:
+            causes = [{"reason": "FieldValueInvalid", "field": ".".join(str(p) for p in e.absolute_path), "message": e.message}
+                      for e in errors[:5]]
+            first = causes[0]
+            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {first["field"]}: {first["message"]}',
+                           {"name": name, "group": group, "kind": kind, "causes": causes})
+
+    def _validator(self, kind: str, group: str) -> Any:
+        schema_file = next((f for (g, _, _), (k, f) in RESOURCES.items() if (g, k) == (group, kind)), None)
+        if schema_file is None or self.schema_dir is None or not (self.schema_dir / schema_file).is_file():
+            return None
+        if schema_file not in self._validators:
+            import jsonschema
+
+            schema = json.loads((self.schema_dir / schema_file).read_text())
+            self._validators[schema_file] = jsonschema.Draft4Validator(schema)
+        return self._validators[schema_file]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeKubeApi
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read api.requests
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        match = _PATH.match(url.path)
+        fault = self.api._take_fault(method, match["plural"] if match else "")
+        headers: dict[str, str] = {}
+        if fault and fault.status:
+            reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}.get(fault.status, "InternalError")
+            status, body = fault.status, ApiError(fault.status, reason, f"injected fault {fault.status}").body()
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
+        else:
+            try:
+                data = json.loads(raw) if raw else None
+                status, body = self.api.handle(method, url.path, parse_qs(url.query), data, self.headers.get("Content-Type", ""))
+            except ApiError as exc:
+                status, body = exc.code, exc.body()
+            except ValueError as exc:
+                status, body = 400, ApiError(400, "BadRequest", f"invalid JSON body: {exc}").body()
+        self.api.requests.append((method, self.path, status))
+        if fault and fault.delay:
+            time.sleep(fault.delay)  # the work is done; the answer arrives too late
+        payload = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout): exactly what a delay fault is for
+
+
+def _patched(current: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
+    content_type = content_type.split(";")[0].strip()
+    if content_type == "application/merge-patch+json":
+        return _merge(copy.deepcopy(current), patch)
+    if content_type == "application/json-patch+json":
+        return _json_patch(copy.deepcopy(current), patch)
+    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types "
+                                               f"include: application/json-patch+json, application/merge-patch+json (got {content_type!r})")
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    result = target if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
+
+
+def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
+    if not isinstance(ops, list):
+        raise ApiError(400, "BadRequest", "a JSON patch must be a list of operations")
+    for op in ops:
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op.get("path", "").split("/")[1:]]
+        node: Any = doc
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        kind = op.get("op")
+        if kind == "test":
+            if (node[int(last)] if isinstance(node, list) else node.get(last)) != op.get("value"):
+                raise ApiError(422, "Invalid", f"the test operation at {op.get('path')} failed")
+        elif kind in ("add", "replace"):
+            if isinstance(node, list):
+                node.insert(len(node) if last == "-" else int(last), op["value"]) if kind == "add" else node.__setitem__(int(last), op["value"])
+            else:
+                node[last] = op["value"]
+        elif kind == "remove":
+            node.pop(int(last) if isinstance(node, list) else last)
+        else:
+            raise ApiError(422, "Invalid", f"unsupported JSON patch operation {kind!r}")
+    return doc
+
+
+def _parse_selector(text: str) -> list[tuple[str, str, str]]:
+    terms = []
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            terms.append(("!=", key.strip(), value.strip()))
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            terms.append(("=", key.strip(), value.strip()))
+        elif term.startswith("!"):
+            terms.append(("!", term[1:].strip(), ""))
+        else:
+            terms.append(("exists", term, ""))
+    return terms
+
+
+def _matches(selector: list[tuple[str, str, str]], obj: dict[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    checks = {"=": lambda k, v: labels.get(k) == v, "!=": lambda k, v: labels.get(k) != v,
+              "!": lambda k, v: k not in labels, "exists": lambda k, v: k in labels}
+    return all(checks[op](key, value) for op, key, value in selector)
+
+
+def _is_running(run: dict[str, Any]) -> bool:
+    status = run.get("status") or {}
+    return bool(status.get("startTime")) and not status.get("completionTime")
+
+
+def _complete(run: dict[str, Any], reason: str) -> None:
+    status = run.setdefault("status", {})
+    status.setdefault("startTime", _now())
+    status["completionTime"] = _now()
+    status["conditions"] = [{"type": "Succeeded", "status": "True" if reason == "Succeeded" else "False", "reason": reason}]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def kube_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
+    """A started fake API with KUBECONFIG pointing at it (import this fixture in a conftest)."""
+    with FakeKubeApi() as api:
+        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig))
+        yield api
+
+
+__all__ = ["FakeKubeApi", "kube_api"]
