@@ -25,7 +25,7 @@ def annotations(ksvc: dict[str, Any]) -> dict[str, str]:
 
 def test_each_function_of_the_registry_is_a_knative_service() -> None:
     names = {d["metadata"]["name"] for d in find(render(), "Service")}
-    assert names == set(FUNCTIONS) | {"tekton-dag-dead-letter"}
+    assert names == set(FUNCTIONS) | {"dead-letters"}
 
 
 def test_webhook_ingest_never_scales_to_zero() -> None:
@@ -92,7 +92,7 @@ def test_kafka_broker_orders_delivery_per_partition_and_uses_its_config() -> Non
 def test_an_external_dead_letter_sink_replaces_the_rendered_one() -> None:
     docs = render(sets=["eventing.deadLetter.enabled=false", "eventing.deadLetter.sink.uri=http://dls.ops.svc"])
     assert one(docs, "Broker", "tekton-dag")["spec"]["delivery"]["deadLetterSink"] == {"uri": "http://dls.ops.svc"}
-    assert not find(docs, "Service", "tekton-dag-dead-letter")
+    assert not find(docs, "Service", "dead-letters")
 
 
 def test_every_function_gets_k_sink_from_a_sinkbinding_to_the_broker() -> None:

@@ -81,9 +81,9 @@ def test_invalid_configuration_writes_nothing(repo_copy: Path) -> None:
 @pytest.mark.parametrize("team_dir", TEAM_DIRS, ids=[d.name for d in TEAM_DIRS])
 def test_the_configmap_mounts_the_team_files_where_the_loader_reads_them(team_dir: Path, tmp_path: Path) -> None:
     docs = render([team_dir / "values.yaml"])
-    data = one(docs, "ConfigMap", "tekton-dag-team-config")["data"]
+    data = one(docs, "ConfigMap", "tekton-dag-teams")["data"]
     for ksvc in find(docs, "Service"):
-        if ksvc["metadata"]["name"] == "tekton-dag-dead-letter":
+        if ksvc["metadata"]["name"] == "dead-letters":
             continue
         spec = ksvc["spec"]["template"]["spec"]
         env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}

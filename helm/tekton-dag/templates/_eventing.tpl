@@ -4,7 +4,7 @@
 ref:
   apiVersion: serving.knative.dev/v1
   kind: Service
-  name: tekton-dag-dead-letter
+  name: dead-letters
 {{- else -}}
 {{- toYaml .Values.eventing.deadLetter.sink -}}
 {{- end -}}

@@ -111,7 +111,7 @@ bootstrap-batcher:
 
 {{/* tekton-dag.teamConfig.name: the ConfigMap holding the team's configuration files. */}}
 {{- define "tekton-dag.teamConfig.name" -}}
-tekton-dag-team-config
+tekton-dag-teams
 {{- end -}}
 
 {{/*
