@@ -11,6 +11,9 @@ from typing import Any
 
 import yaml
 
+from tekton_dag.config.loading import load_config
+from tekton_dag.config.models import Config
+
 TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
 DEFAULT_TEAMS_DIR = "teams"
 
@@ -51,3 +54,13 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 def fail(message: str) -> int:
     print(f"tekton-dag: error: {message}", file=sys.stderr)
     return 1
+
+
+def load_config_or_report(root: str) -> Config | None:
+    """The configuration under ``root``, or ``None`` after printing every problem to stderr."""
+    result = load_config(root)
+    if result.config is None:
+        for error in result.errors:
+            print(error, file=sys.stderr)
+        fail(f"{len(result.errors)} problem(s) in the configuration under {root}")
+    return result.config

@@ -1,12 +1,52 @@
-"""`tekton-dag resolve` (placeholder until its issue lands)."""
+"""`tekton-dag resolve OWNER/REPO`: which apps of which stacks and teams a repository builds."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from tekton_dag.cli.common import fail
+from tekton_dag import graph
+from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail, load_config_or_report
+from tekton_dag.index import ResolverIndex, Target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("resolve", help="(not yet available)")
-    parser.set_defaults(run=lambda args: fail("'resolve' is not available yet"))
+    parser = subparsers.add_parser(
+        "resolve", help="show the (team, stack, app) targets of a repository",
+        description="Look a GitHub repository up the way the resolver does (case-insensitive) and list "
+                    "every target it builds, ordered by team, stack and app. Exit 1 when there is none.")
+    parser.add_argument("repo", metavar="OWNER/REPO", help="the GitHub repository, e.g. jmjava/tekton-dag-vue-fe")
+    add_teams_option(parser)
+    add_output_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config_or_report(args.teams)
+    if config is None:
+        return 1
+    targets = ResolverIndex.from_config(config).lookup(args.repo)
+    if not targets:
+        return fail(f"no app is built from {args.repo} (see `tekton-dag stacks`)")
+    rows = [describe(t) for t in targets]
+    emit(rows, args.output,
+         headers=("TEAM", "NAMESPACE", "STACK", "APP", "ROLE", "TOOL", "CALLERS", "CALLEES"),
+         rows=[(r["team"], r["namespace"], r["stack"], r["app"], r["role"], r["tool"],
+                len(r["upstream"]), len(r["downstream"])) for r in rows])
+    return 0
+
+
+def describe(target: Target) -> dict[str, Any]:
+    app = target.app
+    return {
+        "team": target.team.name,
+        "namespace": target.team.namespace,
+        "stack": target.stack.name,
+        "app": app.name,
+        "repo": app.repo,
+        "role": app.role,
+        "tool": app.build.tool,
+        "stackFile": target.stack.source,
+        "upstream": list(graph.upstream_of(target.stack, app.name)),
+        "downstream": list(graph.downstream_of(target.stack, app.name)),
+    }

@@ -1,12 +1,55 @@
-"""`tekton-dag stacks` (placeholder until its issue lands)."""
+"""`tekton-dag stacks [--team T]`: the stacks of every team (or one), with entry apps."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from tekton_dag.cli.common import fail
+from tekton_dag import graph
+from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail, load_config_or_report
+from tekton_dag.config.models import Stack, Team
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("stacks", help="(not yet available)")
-    parser.set_defaults(run=lambda args: fail("'stacks' is not available yet"))
+    parser = subparsers.add_parser(
+        "stacks", help="list the stacks of every team, or of one",
+        description="List stacks with their apps, entry apps and build waves. `-o json|yaml` adds every "
+                    "app with its repo, build tool and downstream apps.")
+    parser.add_argument("--team", metavar="T", help="only this team's stacks")
+    add_teams_option(parser)
+    add_output_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config_or_report(args.teams)
+    if config is None:
+        return 1
+    teams = config.teams
+    if args.team is not None:
+        team = config.team(args.team)
+        if team is None:
+            return fail(f"no team {args.team!r} (teams: {', '.join(t.name for t in config.teams)})")
+        teams = (team,)
+    rows = [describe(team, stack) for team in teams for stack in team.stacks]
+    emit(rows, args.output,
+         headers=("TEAM", "STACK", "APPS", "WAVES", "ENTRY APPS", "FILE"),
+         rows=[(r["team"], r["name"], len(r["apps"]), len(r["waves"]), ",".join(r["entryApps"]), r["source"])
+               for r in rows])
+    return 0
+
+
+def describe(team: Team, stack: Stack) -> dict[str, Any]:
+    return {
+        "team": team.name,
+        "name": stack.name,
+        "description": stack.description,
+        "source": stack.source,
+        "entryApps": list(graph.entry_apps(stack)),
+        "waves": [list(wave) for wave in graph.build_waves(stack)],
+        "apps": [
+            {"name": app.name, "repo": app.repo, "role": app.role, "tool": app.build.tool,
+             "downstream": list(app.downstream)}
+            for app in stack.apps
+        ],
+    }

@@ -8,6 +8,7 @@ last one) and a non-string key (``on:`` or ``1:``), which no tekton-dag file use
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,11 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                 continue
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key_node.value!r} must be a string (quote it)", key_node.start_mark)
+                    None, None, f"key {json.dumps(key_node.value)} must be a string (quote it)", key_node.start_mark)
             if key_node.value in seen:
                 first = seen[key_node.value].start_mark.line + 1
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key_node.value!r} (first at line {first})", key_node.start_mark)
+                    None, None, f"duplicate key {json.dumps(key_node.value)} (first at line {first})", key_node.start_mark)
             seen[key_node.value] = key_node
         return super().construct_mapping(node, deep=deep)
 

@@ -1,0 +1,174 @@
+"""Benchmark: load 1,000 teams x 40 apps, then resolve repositories.
+
+    .venv/bin/python bench/config_load.py [--teams 1000] [--apps 40] [--lookups 200000]
+
+Generates the configuration in a temporary directory (removed afterwards), then measures in a
+fresh interpreter, so generation does not count towards time or memory:
+  - load: ``load_config`` (read + parse + schema + checks + build) and ``ResolverIndex.from_config``
+  - resolve: per-call latency of ``ResolverIndex.lookup`` over a mix of known repos in several
+    spellings, fan-out repos and unknown repos (p50, p99)
+  - RSS: resident memory after loading (and the peak), from /proc and getrusage
+Targets (2-core machine): load <= 1.5 s, resolve p99 <= 20 us, RSS <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOOLS = {
+    "npm": ("npm ci && npm run build", "node", 'node-version: "20"'),
+    "maven": ("mvn -B -DskipTests package", "java", 'java-version: "21"'),
+    "gradle": ("./gradlew --no-daemon build -x test", "java", 'java-version: "21"'),
+    "pip": ("pip install -r requirements.txt", "python", 'python-version: "3.12"'),
+    "composer": ("composer install --no-dev", "php", 'php-version: "8.3"'),
+}
+SHARED_REPOS = 20  # repos every 50th team also builds (fan-out across teams)
+
+
+def stack_yaml(team: int, apps: int, rng: random.Random) -> str:
+    """A layered graph: a few front ends on top, shared backends at the bottom, depth >= 4."""
+    lines = [
+        f"name: shop-{team}", f"description: generated stack of team {team}",
+        "propagation:", "  header-name: x-dev-session", "  baggage-key: dev-session", "  strategy: w3c-baggage",
+        "defaults:", "  namespace: staging", '  container-port: "8080"', "apps:",
+    ]
+    layers = [range(0, 4), range(4, apps // 3), range(apps // 3, 2 * apps // 3), range(2 * apps // 3, apps - 6),
+              range(apps - 6, apps)]
+    for layer_no, layer in enumerate(layers):
+        for i in layer:
+            tool = "npm" if layer_no == 0 else rng.choice(list(TOOLS))
+            command, runtime, version = TOOLS[tool]
+            repo = (f"platform/shared-{i}" if team % 50 == 0 and i < SHARED_REPOS else f"team-{team}/app-{i}")
+            lines += [
+                f"  - name: app-{i}", f"    repo: {repo}",
+                f"    role: {'frontend' if layer_no == 0 else 'persistence' if layer_no == 4 else 'middleware'}",
+                "    build:", f"      tool: {tool}", f"      build-command: {command}", f"      runtime: {runtime}",
+                f"      {version}",
+            ]
+            below = [j for lower in layers[layer_no + 1:layer_no + 3] for j in lower]
+            if below:
+                callees = sorted(rng.sample(below, min(len(below), rng.randint(1, 4))))
+                lines.append(f"    downstream: [{', '.join(f'app-{j}' for j in callees)}]")
+            if tool in ("maven", "gradle"):
+                lines += ["    tests:", "      postman: tests/postman/collection.json"]
+    return "\n".join(lines) + "\n"
+
+
+def generate(root: Path, teams: int, apps: int) -> None:
+    rng = random.Random(42)
+    for team in range(teams):
+        directory = root / f"team-{team}"
+        (directory / "stacks").mkdir(parents=True)
+        (directory / "team.yaml").write_text(
+            f"name: team-{team}\nnamespace: ci-team-{team}\nimageRegistry: registry.example:5000/team-{team}\n"
+            f"maxConcurrentRuns: 3\nmaxParallelBuilds: 5\nstacks: [stacks/shop.yaml]\n"
+            f"webhook:\n  secretName: webhook-team-{team}\npullRequests:\n  baseBranches: [main]\n"
+        )
+        (directory / "stacks" / "shop.yaml").write_text(stack_yaml(team, apps, rng))
+        (directory / "versions.yaml").write_text(
+            "apps:\n" + "".join(f"  app-{i}:\n    version: 1.{i}.0-rc.1\n    last-released: 1.{i}.0\n"
+                                for i in range(0, apps, 4)))
+
+
+def measure(root: Path, lookups: int) -> dict[str, float]:
+    """Runs in a fresh interpreter (see main)."""
+    from tekton_dag.config.loading import load_config
+    from tekton_dag.index import ResolverIndex
+
+    start = time.perf_counter()
+    result = load_config(root)
+    loaded = time.perf_counter()
+    if result.config is None:
+        raise SystemExit("generated config is invalid:\n" + "\n".join(map(str, result.errors[:20])))
+    index = ResolverIndex.from_config(result.config)
+    indexed = time.perf_counter()
+
+    rng = random.Random(7)
+    teams = len(result.config.teams)
+    queries = []
+    for _ in range(lookups):
+        team, app = rng.randrange(teams), rng.randrange(40)
+        roll = rng.random()
+        if roll < 0.6:
+            queries.append(f"team-{team}/app-{app}")
+        elif roll < 0.8:
+            queries.append(f"Team-{team}/App-{app}")  # GitHub's spelling may differ in case
+        elif roll < 0.9:
+            queries.append(f"platform/shared-{app % SHARED_REPOS}")  # fan-out to 20 teams
+        else:
+            queries.append(f"nobody/unknown-{app}")
+    timings = []
+    clock = time.perf_counter_ns
+    lookup = index.lookup
+    for query in queries:
+        before = clock()
+        lookup(query)
+        timings.append(clock() - before)
+    timings.sort()
+    rss_kb = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() // 1024
+    return {
+        "teams": teams,
+        "apps": sum(len(s.apps) for t in result.config.teams for s in t.stacks),
+        "load_s": loaded - start,
+        "index_s": indexed - loaded,
+        "resolve_p50_us": timings[len(timings) // 2] / 1000,
+        "resolve_p99_us": timings[int(len(timings) * 0.99)] / 1000,
+        "rss_mb": rss_kb / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=1000)
+    parser.add_argument("--apps", type=int, default=40)
+    parser.add_argument("--lookups", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3, help="fresh-process loads; the best and median are shown")
+    parser.add_argument("--measure", metavar="DIR", help=argparse.SUPPRESS)  # the child's mode
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(Path(args.measure), args.lookups)))
+        return
+    with tempfile.TemporaryDirectory(prefix="tekton-dag-bench-") as tmp:
+        root = Path(tmp) / "teams"
+        started = time.perf_counter()
+        generate(root, args.teams, args.apps)
+        print(f"generated {args.teams} teams x {args.apps} apps in {time.perf_counter() - started:.1f} s")
+        runs = []
+        for _ in range(args.runs):
+            child = subprocess.run([sys.executable, __file__, "--measure", str(root), "--lookups", str(args.lookups)],
+                                   check=True, capture_output=True, text=True)
+            runs.append(json.loads(child.stdout))
+    report(runs)
+
+
+def report(runs: list[dict[str, float]]) -> None:
+    def median(key: str) -> float:
+        return sorted(r[key] for r in runs)[len(runs) // 2]
+
+    first = runs[0]
+    print(f"loaded {first['teams']} teams, {first['apps']} apps; {len(runs)} fresh-process runs (median / best)")
+    rows = [
+        ("config load (s)", "load_s", 1.5),
+        ("index build (s)", "index_s", None),
+        ("resolve p50 (us)", "resolve_p50_us", None),
+        ("resolve p99 (us)", "resolve_p99_us", 20.0),
+        ("RSS after load (MB)", "rss_mb", 150.0),
+        ("peak RSS (MB)", "peak_rss_mb", 150.0),
+    ]
+    for label, key, target in rows:
+        best = min(r[key] for r in runs)
+        verdict = "" if target is None else ("  target <= %g: %s" % (target, "met" if median(key) <= target else "MISSED"))
+        print(f"  {label:<22} {median(key):9.3f} / {best:9.3f}{verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""`tekton-dag validate`: exit 0 when valid, 1 with every problem listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.trees import BASE, write_tree
+
+from config.clirun import REPO, parsed, run_cli
+
+BROKEN = {
+    "teams/alpha/team.yaml": "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/gone.yaml]\n",
+    "teams/beta/stacks/shop.yaml": "name: shop\napps:\n  - {name: api, repo: acme/api, role: boss, build: {tool: npm}}\n",
+}
+EXPECTED = [
+    'teams/alpha/team.yaml: stacks[1]: stack file "stacks/gone.yaml" does not exist',
+    'teams/beta/stacks/shop.yaml: apps[0].role: "boss" is not one of: frontend, middleware, persistence, standalone',
+]
+
+
+def test_the_example_teams_are_valid() -> None:
+    result = run_cli("validate", "--teams", "teams")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "teams: valid (2 team(s), 2 stack(s), 43 app(s))\n"
+
+
+def test_teams_dir_comes_from_the_environment_by_default(tmp_path: Path) -> None:
+    result = run_cli("validate", cwd=tmp_path, env={"TEKTON_DAG_TEAMS_DIR": str(REPO / "teams")})
+    assert result.returncode == 0 and "valid (2 team(s)" in result.stdout
+
+
+def test_every_problem_is_listed_and_exit_is_1(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**BASE, **BROKEN})
+    result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == EXPECTED
+    assert result.stderr == "tekton-dag: error: 2 problem(s) in the configuration under teams\n"
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_machine_output_lists_errors_as_records(tmp_path: Path, fmt: str) -> None:
+    write_tree(tmp_path, {**BASE, **BROKEN})
+    result = run_cli("validate", "--teams", "teams", "-o", fmt, cwd=tmp_path)
+    assert result.returncode == 1
+    data = parsed(result.__class__(result.args, 0, result.stdout, result.stderr), fmt)
+    assert data["valid"] is False
+    assert [f"{e['file']}: {e['path']}: {e['message']}" for e in data["errors"]] == EXPECTED
+
+
+def test_a_missing_directory_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    result = run_cli("validate", "--teams", "nowhere", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == "nowhere: (top): no such directory (and no stacks/registry.yaml beside it)\n"
+    assert "Traceback" not in result.stderr
+
+
+def test_the_fallback_layout_validates(tmp_path: Path) -> None:
+    result = run_cli("validate", "--teams", "teams", cwd=REPO / "tests/fixtures/config/fallback")
+    assert result.returncode == 0 and "valid (1 team(s), 2 stack(s), 5 app(s))" in result.stdout

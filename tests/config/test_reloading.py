@@ -1,0 +1,144 @@
+"""Serving the last good config while files change, as a ConfigMap volume changes them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from tekton_dag.config.reloading import ConfigStore, Refresh, Snapshot
+
+from .trees import BASE, write_tree
+
+BROKEN_ALPHA = {"teams/alpha/team.yaml": "name: alpha\nnamespace: NOPE\nstacks: [stacks/shop.yaml]\n"}
+GAMMA = {
+    "teams/gamma/team.yaml": "name: gamma\nnamespace: gamma-ci\nstacks: [stacks/s.yaml]\n",
+    "teams/gamma/stacks/s.yaml": "name: s\napps:\n  - {name: x, repo: acme/x, role: standalone, build: {tool: pip}}\n",
+}
+
+
+class ConfigMapVolume:
+    """The kubelet's atomic writer: files live in ..<version>, the visible names are symlinks via ..data."""
+
+    def __init__(self, mount: Path) -> None:
+        self.mount = mount
+        self.version = 0
+        mount.mkdir()
+
+    def publish(self, files: dict[str, str]) -> None:
+        self.version += 1
+        data = self.mount / f"..2026_11_24_06_00_00.{self.version}"
+        write_tree(data, files)
+        tmp_link = self.mount / "..data_tmp"
+        tmp_link.symlink_to(data.name)
+        os.replace(tmp_link, self.mount / "..data")  # the one atomic step
+        if not (self.mount / "teams").is_symlink():
+            (self.mount / "teams").symlink_to("..data/teams")
+
+    @property
+    def root(self) -> Path:
+        return self.mount / "teams"
+
+
+def team_names(store: ConfigStore) -> list[str]:
+    assert store.config is not None
+    return [t.name for t in store.config.teams]
+
+
+def test_first_refresh_loads_then_nothing_changes(tmp_path: Path) -> None:
+    store = ConfigStore(write_tree(tmp_path, BASE))
+    assert store.config is None and store.refresh() is Refresh.LOADED
+    assert team_names(store) == ["alpha", "beta"] and store.errors == ()
+    assert store.refresh() is Refresh.UNCHANGED
+    assert store.index is not None and len(store.index.lookup("acme/api")) == 2
+
+
+def test_a_config_map_symlink_swap_is_picked_up_atomically(tmp_path: Path) -> None:
+    volume = ConfigMapVolume(tmp_path / "config")
+    volume.publish(BASE)
+    store = ConfigStore(volume.root)
+    seen: list[Snapshot] = []
+    store.on_change(seen.append)
+    assert store.refresh() is Refresh.LOADED
+    volume.publish({**BASE, **GAMMA})
+    assert store.refresh() is Refresh.LOADED
+    assert team_names(store) == ["alpha", "beta", "gamma"]
+    assert [len(s.config.teams) for s in seen] == [2, 3]
+    assert seen[-1].index.lookup("ACME/X")[0].team.name == "gamma"  # index and config swap together
+
+
+def test_an_invalid_change_keeps_the_last_good_config_and_reports(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    volume = ConfigMapVolume(tmp_path / "config")
+    volume.publish(BASE)
+    store = ConfigStore(volume.root)
+    store.refresh()
+    good = store.snapshot
+    volume.publish({**BASE, **BROKEN_ALPHA})
+    with caplog.at_level(logging.ERROR, logger="tekton_dag.config.reloading"):
+        assert store.refresh() is Refresh.REJECTED
+    assert store.snapshot is good
+    assert [str(e) for e in store.errors] == [
+        'teams/alpha/team.yaml: namespace: "NOPE" is not a DNS-1123 label (lowercase letters, digits and \'-\', '
+        "starting and ending with a letter or digit, at most 63 characters)"]
+    assert "keeping the previous configuration" in caplog.text and "NOPE" in caplog.text
+    assert store.refresh() is Refresh.UNCHANGED  # the same broken tree is not reloaded and re-reported
+    volume.publish({**BASE, **GAMMA})
+    assert store.refresh() is Refresh.LOADED and store.errors == ()
+    assert team_names(store) == ["alpha", "beta", "gamma"]
+
+
+def test_an_invalid_first_config_serves_nothing(tmp_path: Path) -> None:
+    store = ConfigStore(write_tree(tmp_path, {**BASE, **BROKEN_ALPHA}))
+    assert store.refresh() is Refresh.REJECTED
+    assert store.config is None and store.index is None and len(store.errors) == 1
+
+
+def test_editing_a_file_in_place_is_noticed(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, BASE)
+    store = ConfigStore(root)
+    store.refresh()
+    team_file = root / "alpha" / "team.yaml"
+    team_file.write_text(team_file.read_text().replace("alpha-ci", "alpha-builds"))
+    assert store.refresh() is Refresh.LOADED
+    assert store.config.team("alpha").namespace == "alpha-builds"  # type: ignore[union-attr]
+
+
+def test_a_tree_changing_during_the_load_is_loaded_again(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, BASE)
+    calls = []
+
+    def load_while_someone_writes(path: Path):  # type: ignore[no-untyped-def]
+        from tekton_dag.config.loading import load_config
+
+        calls.append(path)
+        if len(calls) == 1:  # a second writer finishes while the first load runs
+            write_tree(tmp_path, GAMMA)
+        return load_config(path)
+
+    store = ConfigStore(root, load=load_while_someone_writes)
+    assert store.refresh() is Refresh.LOADED
+    assert len(calls) == 2 and team_names(store) == ["alpha", "beta", "gamma"]
+
+
+async def test_watch_reloads_in_the_background(tmp_path: Path) -> None:
+    volume = ConfigMapVolume(tmp_path / "config")
+    volume.publish(BASE)
+    store = ConfigStore(volume.root)
+    changed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    store.on_change(lambda snapshot: loop.call_soon_threadsafe(changed.set))  # listeners run in the load thread
+    watcher = asyncio.create_task(store.watch(interval=0.02))
+    try:
+        await asyncio.wait_for(changed.wait(), 5)
+        changed.clear()
+        volume.publish({**BASE, **GAMMA})
+        await asyncio.wait_for(changed.wait(), 5)
+        assert team_names(store) == ["alpha", "beta", "gamma"]
+    finally:
+        watcher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watcher

@@ -1,0 +1,262 @@
+"""Every class of configuration problem, each from a real malformed file, with its exact message.
+
+Each case writes the valid BASE tree with some files changed, loads it, and compares the complete
+list of problems: a case fails on a missing message and on any extra one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tekton_dag.config.loading import load_config
+
+from .trees import BASE, write_tree
+
+SHOP = "teams/alpha/stacks/shop.yaml"
+ALPHA = "teams/alpha/team.yaml"
+
+
+def stack(apps: str, head: str = "name: shop\n") -> str:
+    return head + "apps:\n" + apps
+
+
+APP_A = "  - name: a\n    repo: o/a\n    role: middleware\n    build: {tool: npm}\n"
+
+CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
+    (
+        "an unknown field suggests the closest known one",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\nimageRegistery: r\n"},
+        [f'{ALPHA}: imageRegistery: unknown field (did you mean "imageRegistry"?)'],
+    ),
+    (
+        "an unknown field deep in an app",
+        {SHOP: stack(APP_A.replace("{tool: npm}", "{tool: npm, cache: true}"))},
+        [f"{SHOP}: apps[0].build.cache: unknown field; allowed: tool, build-command, pre-command, post-command, "
+         "runtime, env, legacy"],
+    ),
+    (
+        "missing required fields are each named",
+        {ALPHA: "name: alpha\n", SHOP: stack("  - name: a\n    repo: o/a\n")},
+        [f"{ALPHA}: namespace: required field is missing", f"{ALPHA}: stacks: required field is missing"],
+    ),
+    (
+        "missing fields of an app",
+        {SHOP: stack("  - name: a\n    repo: o/a\n")},
+        [f"{SHOP}: apps[0].role: required field is missing", f"{SHOP}: apps[0].build: required field is missing"],
+    ),
+    (
+        "wrong types say what was expected and what was found",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: stacks/shop.yaml\nmaxConcurrentRuns: '3'\n"
+                "pullRequests: {skipDrafts: yes please}\n"},
+        [f'{ALPHA}: stacks: expected a list, got a string "stacks/shop.yaml"',
+         f'{ALPHA}: maxConcurrentRuns: expected an integer, got a string "3"',
+         f'{ALPHA}: pullRequests.skipDrafts: expected true or false, got a string "yes please"'],
+    ),
+    (
+        "a value outside its enum lists the allowed ones",
+        {SHOP: stack(APP_A.replace("npm", "ant").replace("middleware", "middleware-vendor"))},
+        [f'{SHOP}: apps[0].role: "middleware-vendor" is not one of: frontend, middleware, persistence, standalone',
+         f'{SHOP}: apps[0].build.tool: "ant" is not one of: npm, maven, gradle, pip, composer'],
+    ),
+    (
+        "names that are not DNS-1123 labels",
+        {ALPHA: "name: alpha\nnamespace: Alpha_CI\nstacks: [stacks/shop.yaml]\n",
+         SHOP: stack(APP_A.replace("name: a", "name: Cart.API"), head="name: my-shop-\n")},
+        [f'{ALPHA}: namespace: "Alpha_CI" is not a DNS-1123 label (lowercase letters, digits and \'-\', starting '
+         "and ending with a letter or digit, at most 63 characters)",
+         f'{SHOP}: name: "my-shop-" is not a DNS-1123 label (lowercase letters, digits and \'-\', starting and '
+         "ending with a letter or digit, at most 63 characters)",
+         f'{SHOP}: apps[0].name: "Cart.API" is not a DNS-1123 label (lowercase letters, digits and \'-\', starting '
+         "and ending with a letter or digit, at most 63 characters)"],
+    ),
+    (
+        "a repo that is not owner/name",
+        {SHOP: stack(APP_A.replace("repo: o/a", "repo: https://github.com/o/a"))},
+        [f'{SHOP}: apps[0].repo: "https://github.com/o/a" is not a GitHub repository as owner/name'],
+    ),
+    (
+        "an unknown downstream app names the app",
+        {SHOP: stack(APP_A + "    downstream: [b, cart-api]\n" + APP_A.replace("name: a", "name: b").replace("o/a", "o/b"))},
+        [f'{SHOP}: apps[0].downstream[1]: unknown app "cart-api"'],
+    ),
+    (
+        "a dependency cycle is printed",
+        {SHOP: stack(APP_A + "    downstream: [b]\n"
+                     + APP_A.replace("name: a", "name: b").replace("o/a", "o/b") + "    downstream: [c]\n"
+                     + APP_A.replace("name: a", "name: c").replace("o/a", "o/c") + "    downstream: [a]\n")},
+        [f"{SHOP}: apps[0].downstream: dependency cycle: a -> b -> c -> a"],
+    ),
+    (
+        "an app calling itself is a cycle",
+        {SHOP: stack(APP_A + "    downstream: [a]\n")},
+        [f"{SHOP}: apps[0].downstream: dependency cycle: a -> a"],
+    ),
+    (
+        "the same downstream app listed twice",
+        {SHOP: stack(APP_A + "    downstream: [b, b]\n" + APP_A.replace("name: a", "name: b").replace("o/a", "o/b"))},
+        [f'{SHOP}: apps[0].downstream: lists the same item twice: "b"'],
+    ),
+    (
+        "duplicate app names",
+        {SHOP: stack(APP_A + APP_A.replace("o/a", "o/a2"))},
+        [f'{SHOP}: apps[1].name: duplicate app name "a" (also apps[0])'],
+    ),
+    (
+        "one repo serving two apps of one stack is ambiguous (any case)",
+        {SHOP: stack(APP_A + APP_A.replace("name: a", "name: b").replace("o/a", "O/A"))},
+        [f'{SHOP}: apps[1].repo: repo "O/A" already serves app "a" (apps[0]) in this stack; '
+         "a repo may serve only one app per stack"],
+    ),
+    (
+        "a stack file that does not exist",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/cart.yaml]\n"},
+        [f'{ALPHA}: stacks[1]: stack file "stacks/cart.yaml" does not exist'],
+    ),
+    (
+        "a stack path outside the team directory",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [../beta/stacks/shop.yaml]\n"},
+        [f"{ALPHA}: stacks[0]: \"../beta/stacks/shop.yaml\" must be a relative path inside its directory "
+         "(no leading '/', no '..')"],
+    ),
+    (
+        "two teams claiming one namespace",
+        {ALPHA: "name: alpha\nnamespace: beta-ci\nstacks: [stacks/shop.yaml]\n"},
+        [f'{ALPHA}: namespace: namespace "beta-ci" is also used by team(s) "beta"; set sharedNamespace: true '
+         "in every team that shares it",
+         'teams/beta/team.yaml: namespace: namespace "beta-ci" is also used by team(s) "alpha"; set '
+         "sharedNamespace: true in every team that shares it"],
+    ),
+    (
+        "a shared namespace needs the consent of every team in it",
+        {ALPHA: "name: alpha\nnamespace: beta-ci\nsharedNamespace: true\nstacks: [stacks/shop.yaml]\n"},
+        ['teams/beta/team.yaml: namespace: namespace "beta-ci" is also used by team(s) "alpha"; set '
+         "sharedNamespace: true in every team that shares it"],
+    ),
+    (
+        "a YAML syntax error gives line and column",
+        {SHOP: "name: shop\napps:\n  - name: a\n    repo: o/a\n   role: frontend\n"},
+        [f"{SHOP}: line 5, column 4: invalid YAML: did not find expected '-' indicator "
+         "(while parsing a block collection)"],
+    ),
+    (
+        "a key given twice in one mapping",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\nnamespace: other\n"},
+        [f"{ALPHA}: line 4, column 1: invalid YAML: duplicate key \"namespace\" (first at line 2)"],
+    ),
+    (
+        "a key that YAML reads as a boolean",
+        {"teams/alpha/versions.yaml": "apps:\n  on:\n    version: 1.0.0\n"},
+        ["teams/alpha/versions.yaml: line 2, column 3: invalid YAML: key \"on\" must be a string (quote it)"],
+    ),
+    (
+        "an empty file",
+        {SHOP: "# nothing yet\n"},
+        [f"{SHOP}: (top): expected a mapping, got null null"],
+    ),
+    (
+        "a team directory without team.yaml",
+        {"teams/gamma/stacks/shop.yaml": BASE[SHOP]},
+        ["teams/gamma/team.yaml: (top): missing: every team directory needs a team.yaml"],
+    ),
+    (
+        "a team name that differs from its directory",
+        {ALPHA: "name: alfa\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"},
+        [f'{ALPHA}: name: team name "alfa" differs from its directory "alpha"'],
+    ),
+    (
+        "two stacks of one team with the same name",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/shop2.yaml]\n",
+         "teams/alpha/stacks/shop2.yaml": stack(APP_A)},
+        ['teams/alpha/stacks/shop2.yaml: name: team "alpha" already has a stack named "shop" '
+         "(teams/alpha/stacks/shop.yaml)"],
+    ),
+    (
+        "one app name for two repos inside a team",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/ops.yaml]\n",
+         "teams/alpha/stacks/ops.yaml": stack(APP_A.replace("name: a", "name: web"), head="name: ops\n")},
+        ['teams/alpha/stacks/ops.yaml: apps[0].repo: app "web" is "acme/web" in teams/alpha/stacks/shop.yaml; '
+         'one app name must mean one repo within team "alpha"'],
+    ),
+    (
+        "a version for an app no stack defines",
+        {"teams/alpha/versions.yaml": "apps:\n  web: {version: 1.0.0}\n  wbe: {version: 1.0.0}\n"},
+        ['teams/alpha/versions.yaml: apps.wbe: unknown app "wbe" (no stack of team "alpha" defines it)'],
+    ),
+    (
+        "a version that YAML reads as a number",
+        {"teams/alpha/versions.yaml": "apps:\n  web: {version: 1.0, last-released: 0.9.0}\n"},
+        ["teams/alpha/versions.yaml: apps.web.version: expected a string, got a number 1.0"],
+    ),
+    (
+        "a bad duration and port",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\npipelineRuns: {timeouts: {pipeline: 1 hour}}\n",
+         SHOP: stack(APP_A + "    container-port: http\n")},
+        [f'{ALPHA}: pipelineRuns.timeouts.pipeline: "1 hour" does not match the pattern '
+         r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$",
+         f'{SHOP}: apps[0].container-port: "http" is not valid: expected a TCP port, as a number or a string of digits'],
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_problem_is_reported_with_file_and_path(tmp_path: Path, changes: dict[str, str | None],
+                                                     expected: list[str]) -> None:
+    root = write_tree(tmp_path, {**BASE, **changes})
+    result = load_config(root)
+    assert result.config is None
+    assert sorted(map(str, result.errors)) == sorted(expected)
+
+
+def test_the_base_tree_is_valid(tmp_path: Path) -> None:
+    result = load_config(write_tree(tmp_path, BASE))
+    assert result.errors == ()
+    assert result.config is not None
+
+
+def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None:
+    """One load lists the problems of several files and kinds together, grouped by file."""
+    cases = {name: (changes, expected) for name, changes, expected in CASES}
+    cycle_changes, cycle_errors = cases["a dependency cycle is printed"]
+    type_changes, type_errors = cases["an unknown field suggests the closest known one"]
+    enum_changes, enum_errors = cases["a value outside its enum lists the allowed ones"]
+    beta = "teams/beta/stacks/shop.yaml"
+    changes = {**cycle_changes, **type_changes, beta: enum_changes[SHOP]}
+    expected = [*cycle_errors, *type_errors, *(e.replace(SHOP, beta) for e in enum_errors)]
+    result = load_config(write_tree(tmp_path, {**BASE, **changes}))
+    assert sorted(map(str, result.errors)) == sorted(expected)
+    files = [e.file for e in result.errors]
+    assert files == sorted(files), "problems are grouped by file"
+
+
+def test_a_missing_root_without_fallback_is_one_clear_error(tmp_path: Path) -> None:
+    result = load_config(tmp_path / "teams")
+    assert [str(e) for e in result.errors] == ["teams: (top): no such directory (and no stacks/registry.yaml beside it)"]
+
+
+def test_an_empty_root_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "teams").mkdir()
+    result = load_config(tmp_path / "teams")
+    assert [str(e) for e in result.errors] == ["teams: (top): no team directories (expected <team>/team.yaml)"]
+
+
+REGISTRY = "stacks/registry.yaml"
+ONE = "stacks/one.yaml"
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    pytest.param({REGISTRY: "repos:\n  a: {stack: missing.yaml}\n"},
+                 [f'{REGISTRY}: repos.a.stack: stack file "missing.yaml" does not exist'], id="missing stack file"),
+    pytest.param({REGISTRY: "repos:\n  b: {stack: one.yaml}\n", ONE: stack(APP_A, head="name: one\n")},
+                 [f'{REGISTRY}: repos.b: app "b" is not defined in {ONE}'], id="app not in its stack"),
+    pytest.param({REGISTRY: "repos:\n  a: {stack: one.yaml, role: frontend}\n", ONE: stack(APP_A, head="name: one\n")},
+                 [f'{REGISTRY}: repos.a.role: role "frontend" differs from "middleware" in {ONE}'], id="role differs"),
+    pytest.param({REGISTRY: "repo:\n  a: {stack: one.yaml}\n"},
+                 [f'{REGISTRY}: repo: unknown field (did you mean "repos"?)', f"{REGISTRY}: repos: required field is missing"],
+                 id="misspelt key"),
+])
+def test_fallback_registry_problems(tmp_path: Path, files: dict[str, str], expected: list[str]) -> None:
+    write_tree(tmp_path, files)
+    result = load_config(tmp_path / "teams")
+    assert sorted(map(str, result.errors)) == sorted(expected)

@@ -1,0 +1,53 @@
+"""Writing small configuration trees for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+# A valid two-team tree: alpha's shop (web -> api -> db) and beta's shop, which builds alpha's
+# api repo too (fan-out across teams).
+BASE: dict[str, str] = {
+    "teams/alpha/team.yaml": "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n",
+    "teams/alpha/stacks/shop.yaml": """\
+name: shop
+apps:
+  - name: web
+    repo: acme/web
+    role: frontend
+    build: {tool: npm}
+    downstream: [api]
+  - name: api
+    repo: acme/api
+    role: middleware
+    build: {tool: maven}
+    downstream: [db]
+  - name: db
+    repo: acme/db
+    role: persistence
+    build: {tool: gradle}
+""",
+    "teams/beta/team.yaml": "name: beta\nnamespace: beta-ci\nstacks: [stacks/shop.yaml]\n",
+    "teams/beta/stacks/shop.yaml": """\
+name: shop
+apps:
+  - name: api
+    repo: Acme/API
+    role: standalone
+    build: {tool: maven}
+""",
+}
+
+
+def write_tree(base: Path, files: Mapping[str, str | None]) -> Path:
+    """Write ``files`` (relative path -> text; ``None`` deletes) under ``base``; returns base/teams."""
+    for relative, text in files.items():
+        path = base / relative
+        if text is None:
+            path.unlink(missing_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return base / "teams"
+
+
