@@ -118,13 +118,41 @@ def test_functions_use_func_python_health_endpoints_and_their_own_account(functi
     assert container["securityContext"]["runAsNonRoot"] is True
 
 
-def test_webhook_ingest_reads_its_secrets_from_mounted_files_only() -> None:
+def mounted_secrets(spec: dict[str, Any]) -> dict[str, str]:
+    """Secret name → the file path the container sees it at."""
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    return {v["secret"]["secretName"]: f"{mounts[v['name']]}/{v['secret']['items'][0]['path']}"
+            for v in spec["volumes"] if "secret" in v}
+
+
+def test_a_team_secret_is_mounted_where_webhook_ingest_looks_for_team_secrets() -> None:
+    from tekton_dag.webhooks import secrets as webhook_secrets
+
     spec = one(render(sets=["team.webhookSecret=team-hook"]), "Service", "webhook-ingest")["spec"]["template"]["spec"]
-    env = {e["name"]: e for e in spec["containers"][0]["env"]}
-    assert env["GITHUB_WEBHOOK_SECRET_FILE"]["value"] == "/var/run/secrets/tekton-dag/webhook/secret"
-    assert "GITHUB_WEBHOOK_SECRET" not in env
-    secrets = {v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
-    assert secrets == {"team-hook", "tekton-dag-api-token"}
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    team_dir = env[webhook_secrets.TEAM_SECRETS_DIR_ENV]
+    assert mounted_secrets(spec)["team-hook"] == f"{team_dir}/team-hook/{webhook_secrets.TEAM_SECRET_KEY}"
+    assert webhook_secrets.SHARED_ENV not in env and webhook_secrets.SHARED_FILE_ENV not in env
+
+
+def test_without_a_team_secret_the_shared_secret_is_a_mounted_file() -> None:
+    from tekton_dag.functions import webhook_ingest
+    from tekton_dag.webhooks import secrets as webhook_secrets
+
+    spec = one(render(), "Service", "webhook-ingest")["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    files = mounted_secrets(spec)
+    assert env[webhook_secrets.SHARED_FILE_ENV] == files["tekton-dag-github-webhook"]
+    assert env[webhook_ingest.API_TOKEN_FILE_ENV] == files["tekton-dag-api-token"]
+    assert webhook_secrets.SHARED_ENV not in env, "secret values never go into env from values"
+
+
+def test_registry_credentials_reach_bootstrap_batcher_as_the_file_it_reads() -> None:
+    from tekton_dag.oci import credentials
+
+    spec = one(render(sets=["secrets.registry.name=regcred"]), "Service", "bootstrap-batcher")["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    assert env[credentials.AUTH_FILE_ENV] == mounted_secrets(spec)["regcred"]
 
 
 def test_all_in_one_mode_is_one_service_and_no_eventing() -> None:

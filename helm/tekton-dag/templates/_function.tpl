@@ -4,8 +4,8 @@ Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "
 Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
 at TEKTON_DAG_TEAMS_DIR, its autoscaling annotations, func-python's health endpoints, and the
 container security context. K_SINK comes from the function's SinkBinding, not from here.
-secretMounts: list of dicts {volume, secret, key, dir, file, env}: the Secret's key is mounted
-read-only at <dir>/<file> and env names that path.
+secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue}: the Secret's key is
+mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code reads).
 */}}
 {{- define "tekton-dag.function.service" -}}
 {{- $root := .root -}}
@@ -50,7 +50,7 @@ spec:
               value: {{ $root.Values.logLevel }}
             {{- range .secretMounts }}
             - name: {{ .env }}
-              value: {{ printf "%s/%s" .dir .file }}
+              value: {{ .envValue }}
             {{- end }}
           volumeMounts:
             - name: team-config
@@ -92,23 +92,43 @@ spec:
         {{- end }}
 {{- end -}}
 
-{{/* tekton-dag.function.webhookSecretMount: the webhook Secret mount of webhook-ingest (and all-in-one). */}}
+{{/*
+tekton-dag.function.webhookSecretMounts: the Secrets of webhook-ingest (and all-in-one), where
+tekton_dag.webhooks.secrets reads them: the team's own webhook Secret (team.webhookSecret) under
+TEKTON_DAG_TEAM_SECRETS_DIR/<name>/secret, else the shared one as GITHUB_WEBHOOK_SECRET_FILE;
+and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
+*/}}
 {{- define "tekton-dag.function.webhookSecretMounts" -}}
+{{- with .Values.team.webhookSecret }}
+- volume: team-webhook-secret
+  secret: {{ . }}
+  key: secret
+  dir: /var/run/secrets/tekton-dag/teams/{{ . }}
+  file: secret
+  env: TEKTON_DAG_TEAM_SECRETS_DIR
+  envValue: /var/run/secrets/tekton-dag/teams
+{{- else }}
 - volume: webhook-secret
-  secret: {{ include "tekton-dag.webhook.secretName" . }}
+  secret: {{ .Values.secrets.webhook.name }}
   key: {{ .Values.secrets.webhook.key }}
   dir: /var/run/secrets/tekton-dag/webhook
   file: secret
   env: GITHUB_WEBHOOK_SECRET_FILE
+  envValue: /var/run/secrets/tekton-dag/webhook/secret
+{{- end }}
 - volume: api-token
   secret: {{ .Values.secrets.api.name }}
   key: {{ .Values.secrets.api.key }}
   dir: /var/run/secrets/tekton-dag/api
   file: token
   env: TEKTON_DAG_API_TOKEN_FILE
+  envValue: /var/run/secrets/tekton-dag/api/token
 {{- end -}}
 
-{{/* tekton-dag.function.registrySecretMounts: the registry credentials of bootstrap-batcher, if any. */}}
+{{/*
+tekton-dag.function.registrySecretMounts: bootstrap-batcher's registry credentials, if any:
+the dockerconfigjson Secret as REGISTRY_AUTH_FILE (tekton_dag.oci.credentials reads it as is).
+*/}}
 {{- define "tekton-dag.function.registrySecretMounts" -}}
 {{- with .Values.secrets.registry.name }}
 - volume: registry-auth
@@ -116,6 +136,7 @@ spec:
   key: .dockerconfigjson
   dir: /var/run/secrets/tekton-dag/registry
   file: config.json
-  env: TEKTON_DAG_REGISTRY_AUTH_FILE
+  env: REGISTRY_AUTH_FILE
+  envValue: /var/run/secrets/tekton-dag/registry/config.json
 {{- end }}
 {{- end -}}
