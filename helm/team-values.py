@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file is stale")
     args = parser.parse_args(argv)
     if not args.teams.is_dir():
-        print(f"team-values: {args.teams}: no such directory", file=sys.stderr)
+        print(f"team-values: {args.teams}: no such directory (a stacks/registry.yaml fallback has no "
+              "values file: move it into teams/ first, see docs/m10-migration-guide.md)", file=sys.stderr)
         return 1
     expected, errors = expected_files(args.teams)
     if errors:
