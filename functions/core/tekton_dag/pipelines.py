@@ -62,6 +62,8 @@ L_APP: Final = "tekton-dag.dev/app"
 L_PR: Final = "tekton-dag.dev/pr"
 L_PIPELINE: Final = "tekton-dag.dev/pipeline"
 L_PRIORITY: Final = "tekton-dag.dev/priority"
+# On objects a run creates at run time (build pods, PR workloads, intercepts): cleanup selects by it.
+L_RUN: Final = "tekton-dag.dev/run"
 L_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "tekton-dag"
 A_DELIVERY: Final = "tekton-dag.dev/delivery"

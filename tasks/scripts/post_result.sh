@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# post-result: comment the run's real outcome on the pull request. AGGREGATE_STATUS is the pipeline's
+# aggregate tasks status (Succeeded / Completed / Failed / None) and TASK_STATUSES the per-task states,
+# both always available to finally tasks; details come from the workspace when earlier tasks wrote them.
+set -eu
+: "${PR_REPO:?}" "${PR_NUMBER:?}" "${AGGREGATE_STATUS:?}" "${RUN_NAME:?}"
+GITHUB_API=${GITHUB_API:-https://api.github.com}
+PLAN_DIR=${PLAN_DIR:-}
+case $PR_REPO in */*) ;; *) echo "post-result: pr-repo must be owner/name, got '$PR_REPO'" >&2; exit 1 ;; esac
+case $PR_NUMBER in '' | *[!0-9]*) echo "post-result: pr-number must be a number, got '$PR_NUMBER'" >&2; exit 1 ;; esac
+[ -n "${GITHUB_TOKEN:-}" ] || { echo "post-result: no GitHub token (secret github-token-secret, key token)" >&2; exit 1; }
+
+case $AGGREGATE_STATUS in
+  Succeeded | Completed) headline="passed" ;;
+  Failed) headline="FAILED" ;;
+  *) headline="did not finish ($AGGREGATE_STATUS)" ;;
+esac
+details=""
+if [ -n "$PLAN_DIR" ] && [ -f "$PLAN_DIR/test-summary.tsv" ]; then
+  details=$(awk -F'\t' '{ printf "- %s (%s): %s\n", $1, $2, $3 }' "$PLAN_DIR/test-summary.tsv")
+fi
+if [ -n "$PLAN_DIR" ] && [ -f "$PLAN_DIR/intercept-summary.json" ]; then
+  details="$details
+- intercepts: $(cat "$PLAN_DIR/intercept-summary.json")"
+fi
+body=$(jq -n --arg h "$headline" --arg run "$RUN_NAME" --arg tasks "${TASK_STATUSES:-}" --arg d "$details" \
+  '{body: "**tekton-dag** stack test \($h): `\($run)`\n\n\($tasks)\n\($d)"}')
+code=$(curl -sS -o /tmp/post-result.out -w '%{http_code}' -X POST \
+  -H "Authorization: Bearer $GITHUB_TOKEN" -H "Accept: application/vnd.github+json" \
+  --data "$body" "$GITHUB_API/repos/$PR_REPO/issues/$PR_NUMBER/comments") || code=000
+case $code in
+  2*) echo "post-result: commented on $PR_REPO#$PR_NUMBER: $headline" ;;
+  *) echo "post-result: GitHub answered $code" >&2; head -c 500 /tmp/post-result.out >&2 || true; exit 1 ;;
+esac

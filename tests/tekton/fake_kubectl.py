@@ -1,0 +1,166 @@
+"""A fake `kubectl` for the Tekton task scripts, with a virtual clock.
+
+State lives in $FAKE_KUBE_DIR:
+  clock_ms       the virtual time in milliseconds (advanced only by the fake `sleep`)
+  scenario.json  per app: {"duration": s, "pending": s, "fail": bool, "stuck": bool, "log": str}
+  pods.json      every pod created, with its manifest and creation/deletion times
+  ops.jsonl      one line per call that matters: create, logs, delete, list (with the time and the
+                 number of build pods that exist at that moment)
+
+A pod is Pending for `pending` seconds, then Running for `duration` seconds, then Succeeded (or
+Failed when `fail`); `stuck` keeps it Pending forever; activeDeadlineSeconds fails it with
+DeadlineExceeded, as the kubelet would. Only the subcommands the scripts use are understood;
+anything else exits 2 so that a script calling something unexpected fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+STATE = Path(os.environ["FAKE_KUBE_DIR"])
+
+
+def now_ms() -> int:
+    return int((STATE / "clock_ms").read_text().strip() or 0)
+
+
+def load(name: str, default: object) -> object:
+    path = STATE / name
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def save(name: str, value: object) -> None:
+    (STATE / name).write_text(json.dumps(value))
+
+
+def record(op: str, **fields: object) -> None:
+    with (STATE / "ops.jsonl").open("a") as out:
+        out.write(json.dumps({"t": now_ms() / 1000, "op": op, **fields}) + "\n")
+
+
+def scenario_of(pod: dict) -> dict:
+    app = pod["manifest"]["metadata"]["labels"].get("tekton-dag.dev/app", "")
+    return {"duration": 1, "pending": 0, "fail": False, "stuck": False, "log": "", **load("scenario.json", {}).get(app, {})}
+
+
+def phase_of(pod: dict) -> tuple[str, str]:
+    s = scenario_of(pod)
+    elapsed = (now_ms() - pod["created_ms"]) / 1000
+    deadline = pod["manifest"]["spec"].get("activeDeadlineSeconds")
+    if s["stuck"] or elapsed < s["pending"]:
+        return "Pending", "ImagePullBackOff" if s["stuck"] else "ContainerCreating"
+    if elapsed < s["pending"] + s["duration"]:
+        if deadline is not None and elapsed >= deadline:
+            return "Failed", "DeadlineExceeded"
+        return "Running", ""
+    return ("Failed", "Error") if s["fail"] else ("Succeeded", "Completed")
+
+
+def matches(pod: dict, selector: str) -> bool:
+    labels = pod["manifest"]["metadata"].get("labels", {})
+    for term in filter(None, selector.split(",")):
+        key, _, value = term.partition("=")
+        if labels.get(key) != value:
+            return False
+    return True
+
+
+def live_pods() -> dict:
+    return {n: p for n, p in load("pods.json", {}).items() if p.get("deleted_ms") is None}
+
+
+def option(args: list[str], *names: str) -> str | None:
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def create(args: list[str]) -> int:
+    if option(args, "-f", "--filename") != "-":
+        return unsupported(args)
+    manifest = json.load(sys.stdin)
+    pods = load("pods.json", {})
+    name = manifest["metadata"]["name"]
+    if name in pods and pods[name].get("deleted_ms") is None:
+        print(f'Error from server (AlreadyExists): pods "{name}" already exists', file=sys.stderr)
+        return 1
+    pods[name] = {"manifest": manifest, "created_ms": now_ms(), "deleted_ms": None}
+    save("pods.json", pods)
+    record("create", pod=name, existing=len(live_pods()))
+    print(f"pod/{name} created")
+    return 0
+
+
+def get(args: list[str]) -> int:
+    kind = args[0] if args else ""
+    if kind == "events":
+        print("LAST SEEN   TYPE      REASON    OBJECT   MESSAGE")
+        print("1s          Warning   Failed    pod      simulated event")
+        return 0
+    if kind not in ("pods", "pod") or option(args, "-o", "--output") != "json":
+        return unsupported(args)
+    selector = option(args, "-l", "--selector") or ""
+    items = []
+    for name, pod in live_pods().items():
+        if matches(pod, selector):
+            phase, reason = phase_of(pod)
+            state = {"waiting": {"reason": reason}} if phase == "Pending" else {"terminated": {"reason": reason}}
+            items.append({"metadata": pod["manifest"]["metadata"],
+                          "status": {"phase": phase, "containerStatuses": [{"name": "build", "state": state}]}})
+    record("list", selector=selector, existing=len(live_pods()))
+    json.dump({"apiVersion": "v1", "kind": "List", "items": items}, sys.stdout)
+    return 0
+
+
+def logs(args: list[str]) -> int:
+    name = args[0]
+    pod = live_pods().get(name)
+    if pod is None:
+        print(f'Error from server (NotFound): pods "{name}" not found', file=sys.stderr)
+        return 1
+    record("logs", pod=name)
+    text = scenario_of(pod)["log"] or f"INFO building {name}\nINFO pushed"
+    print(text)
+    return 0
+
+
+def delete(args: list[str]) -> int:
+    pods = load("pods.json", {})
+    selector = option(args, "-l", "--selector")
+    if selector is not None:
+        targets = [n for n, p in live_pods().items() if matches(p, selector)]
+    else:
+        targets = [args[1]] if len(args) > 1 else []
+        missing = [n for n in targets if n not in live_pods()]
+        if missing and "--ignore-not-found" not in args:
+            print(f'Error from server (NotFound): pods "{missing[0]}" not found', file=sys.stderr)
+            return 1
+        targets = [n for n in targets if n in live_pods()]
+    for name in targets:
+        pods[name]["deleted_ms"] = now_ms()
+        record("delete", pod=name)
+    save("pods.json", pods)
+    return 0
+
+
+def unsupported(args: list[str]) -> int:
+    print(f"fake kubectl: unsupported call: kubectl {' '.join(args)}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    commands = {"create": create, "get": get, "logs": logs, "delete": delete}
+    if not argv or argv[0] not in commands:
+        return unsupported(argv)
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
