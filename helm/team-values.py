@@ -68,6 +68,17 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockStrings.add_representer(str, _represent_str)
 
 
+def deploy_namespaces(team: Team) -> list[str]:
+    """Namespaces other than the team's that its stacks deploy into: each stack's
+    `defaults.namespace` and each app's `namespace` (what the resolve-stack task uses)."""
+    found = set()
+    for stack in team.stacks:
+        document = stack.document
+        found.add((document.get("defaults") or {}).get("namespace"))
+        found.update(app.get("namespace") for app in document.get("apps") or [])
+    return sorted(n for n in found if n and n != team.namespace)
+
+
 def team_facts(team: Team) -> dict[str, Any]:
     """The chart's ``team`` values: the facts of team.yaml the chart renders into objects."""
     runs = team.pipeline_runs
@@ -80,6 +91,7 @@ def team_facts(team: Team) -> dict[str, Any]:
         "maxParallelBuilds": team.max_parallel_builds,
         "pipelineServiceAccount": runs.service_account,
         "buildCacheClaim": runs.build_cache_claim,
+        "deployNamespaces": deploy_namespaces(team),
         "webhookSecret": team.webhook.secret_name or "",
         "gitCredentialsSecret": runs.git_credentials_secret,
         "githubTokenSecret": runs.github_token_secret,
@@ -103,8 +115,9 @@ def render(team_dir: Path, team: Team, base: Path) -> str:
 
 
 def appproject(teams: Iterable[Team]) -> str:
-    """The AppProject: the one repo, each team's (cluster, namespace), the chart's kinds only."""
-    destinations = sorted({(t.cluster, t.namespace) for t in teams})
+    """The AppProject: the one repo, each team's (cluster, namespace) and the namespaces its stacks
+    deploy into (the chart puts the pipelines' Role there), the chart's kinds only."""
+    destinations = sorted({(t.cluster, n) for t in teams for n in (t.namespace, *deploy_namespaces(t))})
     project = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AppProject",

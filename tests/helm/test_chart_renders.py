@@ -59,6 +59,12 @@ def test_every_object_lands_in_the_release_namespace() -> None:
     assert {d["metadata"].get("namespace") for d in docs} == {"team-x"}
 
 
+def test_only_pipeline_rbac_reaches_the_deploy_namespaces() -> None:
+    docs = render(sets=["team.namespace=team-x", "team.deployNamespaces={staging}"], namespace="team-x")
+    elsewhere = {(d["kind"], d["metadata"]["name"]) for d in docs if d["metadata"]["namespace"] != "team-x"}
+    assert elsewhere == {("Role", "tekton-dag-pipeline-default"), ("RoleBinding", "tekton-dag-pipeline-default")}
+
+
 def test_every_object_carries_the_standard_labels_and_the_team() -> None:
     for doc in render(sets=["team.name=blue"]):
         labels = doc["metadata"]["labels"]

@@ -68,3 +68,13 @@ def test_all_in_one_account_gets_run_creator_rights() -> None:
     docs = render(sets=["mode=all-in-one"])
     assert bound_accounts(docs, "tekton-dag-run-creator") == {"tekton-dag-all-in-one"}
     assert {d["metadata"]["name"] for d in find(docs, "ServiceAccount")} == {"tekton-dag-all-in-one", "tekton-dag-pipeline"}
+
+
+def test_pipelines_get_their_role_where_the_stacks_deploy() -> None:
+    docs = render(sets=["team.name=blue", "team.deployNamespaces={staging}"])
+    role = one(docs, "Role", "tekton-dag-pipeline-blue")
+    assert role["metadata"]["namespace"] == "staging"
+    assert role["rules"] == one(docs, "Role", "tekton-dag-pipeline")["rules"]
+    binding = one(docs, "RoleBinding", "tekton-dag-pipeline-blue")
+    assert binding["metadata"]["namespace"] == "staging"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tekton-dag-pipeline", "namespace": "tekton-pipelines"}]

@@ -108,11 +108,14 @@ def test_the_configmap_mounts_the_team_files_where_the_loader_reads_them(team_di
 def test_chart_objects_carry_the_team_facts(team_dir: Path) -> None:
     team = load_config(TEAMS).config.team(team_dir.name)
     docs = render([team_dir / "values.yaml"])
-    assert {d["metadata"]["namespace"] for d in docs} == {team.namespace}
+    values = yaml.safe_load((team_dir / "values.yaml").read_text())
+    deploy = set(values["team"]["deployNamespaces"])
+    stack_defaults = {s.document.get("defaults", {}).get("namespace") for s in team.stacks} - {None, team.namespace}
+    assert deploy == stack_defaults, "the namespaces the stacks deploy into get the pipelines' Role"
+    assert {d["metadata"]["namespace"] for d in docs} == {team.namespace} | deploy
     one(docs, "ServiceAccount", team.pipeline_runs.service_account)
     one(docs, "PersistentVolumeClaim", team.pipeline_runs.build_cache_claim)
     ingest = one(docs, "Service", "webhook-ingest")["spec"]["template"]["spec"]
     secrets = {v["secret"]["secretName"] for v in ingest["volumes"] if "secret" in v}
     assert (team.webhook.secret_name or "tekton-dag-github-webhook") in secrets
-    values = yaml.safe_load((team_dir / "values.yaml").read_text())
     assert values["team"]["maxParallelBuilds"] == team.max_parallel_builds

@@ -104,6 +104,22 @@ def test_param_defaults_value_overrides_any_declared_param() -> None:
     assert found and {default for _, default in found} == {"pinned-by-values"}
 
 
+def test_object_param_defaults_target_one_object() -> None:
+    """Several compile tasks share the param name `image`: one of them can be given its own."""
+    docs = render()
+    shared = {}
+    for doc in (d for d in docs if d["kind"] == "Task"):
+        for param in doc["spec"].get("params", []):
+            if param.get("type", "string") == "string" and param["name"] not in INJECTED_PARAMS:
+                shared.setdefault(param["name"], []).append(doc["metadata"]["name"])
+    name, owners = next((n, o) for n, o in sorted(shared.items()) if len(o) > 1)
+    target, other = owners[0], owners[1]
+    docs = render(sets=[f"tekton.objectParamDefaults.{target}.{name}=only-here:1"])
+    defaults = {d["metadata"]["name"]: p.get("default") for d in docs if d["kind"] == "Task"
+                for p in d["spec"].get("params", []) if p["name"] == name}
+    assert defaults[target] == "only-here:1" and defaults[other] != "only-here:1"
+
+
 def test_tekton_objects_can_be_left_out() -> None:
     docs = render(sets=["tekton.enabled=false"])
     assert not find(docs, "Task") and not find(docs, "Pipeline")

@@ -140,7 +140,8 @@ facts, then tekton.paramDefaults (which wins). Every value is a string (Tekton s
 {{/*
 tekton-dag.tekton.objects: every object of a kind found in a folder of the repository (through the
 files/ symlinks), as given, with the release's labels, namespace and sync wave added and string
-param defaults replaced from tekton-dag.tekton.paramDefaults. Nothing else changes.
+param defaults replaced from tekton.objectParamDefaults.<object name>, then
+tekton-dag.tekton.paramDefaults. Nothing else changes.
 Call with (dict "root" $ "glob" "files/tasks/*.yaml" "kind" "Task" "wave" "tasks").
 */}}
 {{- define "tekton-dag.tekton.objects" -}}
@@ -156,14 +157,15 @@ Call with (dict "root" $ "glob" "files/tasks/*.yaml" "kind" "Task" "wave" "tasks
 {{- end }}
 {{- if eq (get $doc "kind" | default "") $.kind }}
 {{- $meta := $doc.metadata }}
+{{- $own := merge (deepCopy (get $root.Values.tekton.objectParamDefaults $meta.name | default dict)) $defaults }}
 {{- $_ := set $meta "namespace" $root.Release.Namespace }}
 {{- $_ := set $meta "labels" (merge (deepCopy $labels) ($meta.labels | default dict)) }}
 {{- if $wave }}
 {{- $_ := set $meta "annotations" (merge ($meta.annotations | default dict) $wave) }}
 {{- end }}
 {{- range $param := ($doc.spec.params | default list) }}
-{{- if and (hasKey $defaults $param.name) (eq ($param.type | default "string") "string") }}
-{{- $_ := set $param "default" (get $defaults $param.name) }}
+{{- if and (hasKey $own $param.name) (eq ($param.type | default "string") "string") }}
+{{- $_ := set $param "default" (toString (get $own $param.name)) }}
 {{- end }}
 {{- end }}
 ---
