@@ -63,3 +63,7 @@ def test_warns_when_the_release_has_no_team_configuration(tmp_path: Path) -> Non
 def test_points_tekton_events_at_the_broker_of_the_namespace(tmp_path: Path) -> None:
     text = notes(tmp_path, "team.namespace=blue-ci", namespace="blue-ci")
     assert "broker-ingress.knative-eventing.svc.cluster.local/blue-ci/tekton-dag" in text
+
+
+def test_names_the_deploy_namespaces_that_must_exist(tmp_path: Path) -> None:
+    assert "deploy into staging, qa:" in notes(tmp_path, "team.deployNamespaces={staging,qa}")

@@ -119,3 +119,13 @@ def test_chart_objects_carry_the_team_facts(team_dir: Path) -> None:
     secrets = {v["secret"]["secretName"] for v in ingest["volumes"] if "secret" in v}
     assert (team.webhook.secret_name or "tekton-dag-github-webhook") in secrets
     assert values["team"]["maxParallelBuilds"] == team.max_parallel_builds
+
+
+def test_the_registry_yaml_fallback_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """Without teams/ the functions fall back to stacks/registry.yaml; the chart needs a team folder."""
+    shutil.copytree(REPO / "tests" / "fixtures" / "config" / "fallback", tmp_path / "legacy")
+    assert load_config(tmp_path / "legacy" / "teams").config.team("default") is not None
+    result = team_values("--teams", "teams", cwd=tmp_path / "legacy")
+    assert result.returncode == 1
+    assert "m10-migration-guide.md" in result.stderr
+    assert not list((tmp_path / "legacy").rglob("values.yaml"))
