@@ -142,3 +142,36 @@ async def test_watch_reloads_in_the_background(tmp_path: Path) -> None:
         watcher.cancel()
         with pytest.raises(asyncio.CancelledError):
             await watcher
+
+
+def test_unchanged_teams_are_reused_across_reloads(tmp_path: Path) -> None:
+    volume = ConfigMapVolume(tmp_path / "config")
+    volume.publish(BASE)
+    store = ConfigStore(volume.root)
+    store.refresh()
+    alpha, beta = store.config.teams  # type: ignore[union-attr]
+    beta_changed = {"teams/beta/team.yaml": BASE["teams/beta/team.yaml"].replace("beta-ci", "beta-builds")}
+    volume.publish({**BASE, **beta_changed})  # every file is new on disk, only beta's content differs
+    assert store.refresh() is Refresh.LOADED
+    new_alpha, new_beta = store.config.teams  # type: ignore[union-attr]
+    assert new_alpha is alpha
+    assert new_beta is not beta and new_beta.namespace == "beta-builds"
+
+
+def test_checks_across_teams_still_see_reused_teams(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, BASE)
+    store = ConfigStore(root)
+    store.refresh()
+    write_tree(tmp_path, {"teams/beta/team.yaml": BASE["teams/beta/team.yaml"].replace("beta-ci", "alpha-ci")})
+    assert store.refresh() is Refresh.REJECTED  # alpha came from the cache, its namespace still counts
+    assert {e.file for e in store.errors} == {"teams/alpha/team.yaml", "teams/beta/team.yaml"}
+
+
+def test_a_cached_team_broken_later_is_reported(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, BASE)
+    store = ConfigStore(root)
+    store.refresh()
+    write_tree(tmp_path, BROKEN_ALPHA)
+    assert store.refresh() is Refresh.REJECTED and len(store.errors) == 1
+    write_tree(tmp_path, {"teams/alpha/team.yaml": BASE["teams/alpha/team.yaml"]})
+    assert store.refresh() is Refresh.LOADED and store.errors == ()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tekton_dag.config.loading import collector_paused
 from tekton_dag.config.models import App, Config, Stack, Team
 
 
@@ -56,10 +57,11 @@ class ResolverIndex:
     @classmethod
     def from_config(cls, config: Config) -> ResolverIndex:
         found: dict[str, list[Target]] = {}
-        for team in config.teams:
-            for stack in team.stacks:
-                for app in stack.apps:
-                    found.setdefault(normalize_repo(app.repo), []).append(Target(team, stack, app))
+        with collector_paused():
+            for team in config.teams:
+                for stack in team.stacks:
+                    for app in stack.apps:
+                        found.setdefault(normalize_repo(app.repo), []).append(Target(team, stack, app))
         return cls({repo: tuple(sorted(targets, key=lambda t: t.key)) for repo, targets in found.items()})
 
     def lookup(self, repo: str) -> tuple[Target, ...]:

@@ -23,6 +23,7 @@ from tekton_dag.config.models import (
 )
 
 _BUILD_FIELDS = ("tool", "build-command", "runtime")
+_EMPTY: Mapping[str, Any] = {}  # shared by every app without extras: one object, not 40,000
 
 
 def build_stack(document: Mapping[str, Any], source: str) -> Stack:
@@ -34,9 +35,7 @@ def build_stack(document: Mapping[str, Any], source: str) -> Stack:
         apps=apps,
         description=document.get("description", ""),
         propagation=Propagation(
-            header_name=propagation.get("header-name", Propagation.header_name),
-            baggage_key=propagation.get("baggage-key", Propagation.baggage_key),
-            strategy=propagation.get("strategy", Propagation.strategy),
+            **_present(propagation, {"header-name": "header_name", "baggage-key": "baggage_key", "strategy": "strategy"})
         ),
         defaults=defaults,
         source=source,
@@ -56,13 +55,13 @@ def build_app(app: Mapping[str, Any], defaults: Mapping[str, Any]) -> App:
             tool=build["tool"],
             build_command=build.get("build-command"),
             runtime=build.get("runtime"),
-            extra={k: v for k, v in build.items() if k not in _BUILD_FIELDS},
+            extra={k: v for k, v in build.items() if k not in _BUILD_FIELDS} if len(build) > 1 else _EMPTY,
         ),
         propagation_role=app.get("propagation-role") or infer_propagation_role(app["role"], downstream),
         context_dir=app.get("context-dir", "."),
         dockerfile=app.get("dockerfile", "Dockerfile"),
         downstream=downstream,
-        tests=app.get("tests") or {},
+        tests=app.get("tests") or _EMPTY,
         container_port=None if port is None else int(port),
     )
 
@@ -77,10 +76,7 @@ def infer_propagation_role(role: str, downstream: Sequence[str]) -> str:
 def build_versions(document: Mapping[str, Any] | None) -> dict[str, AppVersion]:
     apps = (document or {}).get("apps") or {}
     return {
-        name: AppVersion(
-            version=str(entry.get("version", AppVersion.version)),
-            last_released=str(entry.get("last-released", AppVersion.last_released)),
-        )
+        name: AppVersion(**_present(entry, {"version": "version", "last-released": "last_released"}))
         for name, entry in apps.items()
     }
 
@@ -94,38 +90,47 @@ def build_team(document: Mapping[str, Any], stacks: Sequence[Stack], versions: M
         name=document["name"],
         namespace=document["namespace"],
         stacks=tuple(stacks),
-        cluster=get("cluster", Team.cluster),
-        image_registry=get("imageRegistry", Team.image_registry),
-        cache_repo=get("cacheRepo"),
-        intercept_backend=get("interceptBackend", Team.intercept_backend),
-        max_concurrent_runs=get("maxConcurrentRuns", Team.max_concurrent_runs),
-        max_parallel_builds=get("maxParallelBuilds", Team.max_parallel_builds),
-        shared_namespace=get("sharedNamespace", False),
         webhook=WebhookSettings(secret_name=webhook.get("secretName"), secret_env=webhook.get("secretEnv")),
         pull_requests=PullRequestFilters(
             base_branches=tuple(pulls.get("baseBranches") or ()),
-            skip_drafts=pulls.get("skipDrafts", PullRequestFilters.skip_drafts),
-            forks=pulls.get("forks", PullRequestFilters.forks),
+            **_present(pulls, {"skipDrafts": "skip_drafts", "forks": "forks"}),
         ),
-        push=get("push", Team.push),
         pipeline_runs=build_pipeline_runs(get("pipelineRuns") or {}),
         versions=versions,
         source=source,
+        **_present(document, _TEAM_FIELDS),
     )
 
 
+# team.yaml key -> Team field, for the plain values (the nested ones are built above).
+_TEAM_FIELDS = {
+    "cluster": "cluster",
+    "imageRegistry": "image_registry",
+    "cacheRepo": "cache_repo",
+    "interceptBackend": "intercept_backend",
+    "maxConcurrentRuns": "max_concurrent_runs",
+    "maxParallelBuilds": "max_parallel_builds",
+    "sharedNamespace": "shared_namespace",
+    "push": "push",
+}
+
+
+def _present(document: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    """Keyword arguments for the keys ``document`` has: the model's defaults fill the rest."""
+    return {field: document[key] for key, field in fields.items() if key in document}
+
+
 def build_pipeline_runs(settings: Mapping[str, Any]) -> PipelineRunSettings:
-    defaults = PipelineRunSettings()
     timeouts = settings.get("timeouts") or {}
     return PipelineRunSettings(
-        service_account=settings.get("serviceAccount", defaults.service_account),
-        git_credentials_secret=settings.get("gitCredentialsSecret", defaults.git_credentials_secret),
-        github_token_secret=settings.get("githubTokenSecret", defaults.github_token_secret),
-        build_cache_claim=settings.get("buildCacheClaim", defaults.build_cache_claim),
-        workspace_size=settings.get("workspaceSize", defaults.workspace_size),
-        storage_class=settings.get("storageClass", defaults.storage_class),
-        fs_group=settings.get("fsGroup", defaults.fs_group),
-        timeout_pipeline=timeouts.get("pipeline", defaults.timeout_pipeline),
-        timeout_tasks=timeouts.get("tasks", defaults.timeout_tasks),
-        timeout_finally=timeouts.get("finally", defaults.timeout_finally),
+        **_present(settings, {
+            "serviceAccount": "service_account",
+            "gitCredentialsSecret": "git_credentials_secret",
+            "githubTokenSecret": "github_token_secret",
+            "buildCacheClaim": "build_cache_claim",
+            "workspaceSize": "workspace_size",
+            "storageClass": "storage_class",
+            "fsGroup": "fs_group",
+        }),
+        **_present(timeouts, {"pipeline": "timeout_pipeline", "tasks": "timeout_tasks", "finally": "timeout_finally"}),
     )

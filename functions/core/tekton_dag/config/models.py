@@ -18,7 +18,7 @@ PushPolicy = Literal["ignore", "merge-release"]
 DEFAULT_TEAM = "default"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Build:
     tool: BuildTool
     build_command: str | None = None
@@ -27,7 +27,7 @@ class Build:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class App:
     name: str
     repo: str  # "owner/name" exactly as written in the stack file
@@ -41,14 +41,14 @@ class App:
     container_port: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Propagation:
     header_name: str = "x-dev-session"
     baggage_key: str = "dev-session"
     strategy: str = "w3c-baggage"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stack:
     name: str
     apps: tuple[App, ...]
@@ -63,14 +63,14 @@ class Stack:
         return next((a for a in self.apps if a.name == name), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PullRequestFilters:
     base_branches: tuple[str, ...] = ()  # glob patterns; empty means every base branch
     skip_drafts: bool = True
     forks: ForkPolicy = "skip"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WebhookSettings:
     # Name of the Kubernetes Secret (key `secret`) holding this team's own webhook secret(s),
     # and the environment variable that carries it when the functions run outside a cluster.
@@ -78,7 +78,7 @@ class WebhookSettings:
     secret_env: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PipelineRunSettings:
     """Everything a PipelineRun needs from the team that a team may want to change."""
 
@@ -94,13 +94,13 @@ class PipelineRunSettings:
     timeout_finally: str = "10m0s"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppVersion:
     version: str = "0.1.0-rc.0"
     last_released: str = "0.0.0"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Team:
     name: str
     namespace: str
@@ -126,7 +126,7 @@ class Team:
         return self.versions.get(app, AppVersion())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Config:
     teams: tuple[Team, ...]
     root: str = ""  # the teams directory this was loaded from

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tekton_dag.config.errors import ConfigError
-from tekton_dag.config.loading import REGISTRY_FILE, LoadResult, load_config
+from tekton_dag.config.loading import REGISTRY_FILE, LoadResult, TeamCache, load_config
 from tekton_dag.config.models import Config
 from tekton_dag.index import ResolverIndex
 
@@ -53,9 +53,10 @@ class Snapshot:
 class ConfigStore:
     """The configuration under ``root``, reloaded by ``refresh()`` or ``watch()``."""
 
-    def __init__(self, root: Path | str, load: Callable[[Path], LoadResult] = load_config) -> None:
+    def __init__(self, root: Path | str, load: Callable[[Path], LoadResult] | None = None) -> None:
         self.root = Path(root)
-        self._load = load
+        cache = TeamCache()  # unchanged teams are reused across reloads
+        self._load = load or (lambda path: load_config(path, cache))
         self._snapshot: Snapshot | None = None
         self._fingerprint: Fingerprint | None = None
         self._errors: tuple[ConfigError, ...] = ()
