@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
 import pytest
+
+from e2e_support import run_cli
 
 from tekton_dag import github_samples
 from tekton_dag.events.github import PING, parse_payload
@@ -47,15 +47,6 @@ def test_delivery_ids_are_fresh_uuids_unless_given():
 def test_a_bad_repo_is_refused(repo):
     with pytest.raises(ValueError, match="owner/name"):
         github_samples.build(github_samples.Sample("push", repo), "s")
-
-
-async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tekton_dag.cli.main", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_send_posts_the_signed_webhook_and_prints_the_answer(receiver):

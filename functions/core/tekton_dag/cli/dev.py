@@ -1,12 +1,139 @@
-"""`tekton-dag dev` (placeholder until its issue lands)."""
+"""`tekton-dag dev`: the four functions and the local Broker on loopback, wired as in a cluster.
+
+Prints the webhook URL, the webhook secret in use and every run outcome as it happens; without
+a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go to a dry-run
+directory as YAML files you could ``kubectl create -f``. Ctrl-C (or SIGTERM) stops everything.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tekton_dag.cli.common import fail
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.cli.common import add_teams_option, fail
+from tekton_dag.eventing import routing
+from tekton_dag.events import catalog
+
+# The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
+# builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
+
+if TYPE_CHECKING:
+    from tekton_dag.eventing.chain import ChainSettings
+
+READY_LINE = "tekton-dag dev: ready"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("dev", help="(not yet available)")
-    parser.set_defaults(run=lambda args: fail("'dev' is not available yet"))
+    parser = subparsers.add_parser(
+        "dev",
+        help="run the whole chain locally: four functions + local Broker",
+        description="Start webhook-ingest, resolver, run-creator and bootstrap-batcher as HTTP servers on "
+        "loopback with the local Broker between them, as in a cluster.",
+    )
+    add_teams_option(parser)
+    parser.add_argument("--port", type=int, default=8080, help="webhook-ingest's port (default: 8080)")
+    parser.add_argument("--kubeconfig", metavar="PATH",
+                        help="create PipelineRuns in this cluster (default: $KUBECONFIG when it exists, "
+                        "else a dry-run directory)")
+    parser.add_argument("--dry-run-dir", metavar="DIR", type=Path,
+                        help="where PipelineRun YAML goes without a kubeconfig (default: a new temp directory)")
+    parser.add_argument("--triggers", metavar="DIR", type=Path, default=None,
+                        help="Trigger manifests for the local Broker (default: the project's knative/)")
+    parser.add_argument("--work-dir", metavar="DIR", type=Path,
+                        help="function logs and dead letters (default: a new temp directory)")
+    parser.set_defaults(run=run)
+
+
+def pick_kubeconfig(given: str | None) -> str | None:
+    if given:
+        return given
+    from_env = os.environ.get("KUBECONFIG", "")
+    return from_env if from_env and all(Path(p).is_file() for p in from_env.split(os.pathsep)) else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from tekton_dag.eventing.broker import UnresolvedDestination
+    from tekton_dag.eventing.chain import ChainError, ChainSettings, default_triggers_dir
+    from tekton_dag.eventing.triggers import ManifestError
+
+    if args.kubeconfig and not Path(args.kubeconfig).is_file():
+        return fail(f"--kubeconfig {args.kubeconfig}: no such file")
+    if not Path(args.teams).is_dir():
+        return fail(f"--teams {args.teams}: no such directory")
+    kubeconfig = pick_kubeconfig(args.kubeconfig)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
+    dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
+    secret = next((s.strip() for s in os.environ.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip()), "")
+    settings = ChainSettings(
+        teams_dir=Path(args.teams).resolve(), work_dir=work_dir.resolve(), secret=secret or secrets.token_hex(20),
+        triggers_dir=args.triggers or default_triggers_dir(), webhook_port=args.port, kubeconfig=kubeconfig,
+        dry_run_dir=dry_run_dir.resolve() if dry_run_dir else None,
+    )
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
+    try:
+        return asyncio.run(_serve(settings, generated_secret=not secret))
+    except (ManifestError, UnresolvedDestination) as exc:
+        return fail(f"invalid Trigger manifests: {exc}")
+    except ChainError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"cannot start: {exc}")
+
+
+async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
+    from tekton_dag.eventing.chain import Chain
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    chain = Chain(settings, observers=(RunPrinter(settings.dry_run_dir),))
+    print(f"tekton-dag dev: starting (teams {settings.teams_dir}, triggers {settings.triggers_dir})", flush=True)
+    await chain.start()
+    target = f"cluster from {settings.kubeconfig}" if settings.kubeconfig else f"dry run, YAML in {settings.dry_run_dir}"
+    origin = "generated for this session" if generated_secret else "from GITHUB_WEBHOOK_SECRET"
+    print(f"  webhook URL:     {chain.webhook_url}")
+    print(f"  webhook secret:  {settings.secret}  ({origin})")
+    print(f"  broker ingress:  {chain.broker_url}")
+    print(f"  Kubernetes:      {target}")
+    print(f"  logs:            {settings.work_dir}")
+    print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "
+          f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
+    print(READY_LINE, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        print("tekton-dag dev: stopping", flush=True)
+        await chain.stop()
+    print("tekton-dag dev: stopped", flush=True)
+    return 0
+
+
+class RunPrinter:
+    """Prints each run outcome (run.created, run.queued, run.failed, ...) as the Broker sees it."""
+
+    def __init__(self, dry_run_dir: Path | None):
+        self.dry_run_dir = dry_run_dir
+
+    def __call__(self, event: CloudEvent) -> None:
+        if event.get_type() not in routing.OUTCOMES:
+            return
+        data: Any = event.get_data()
+        data = data if isinstance(data, dict) else {}
+        what = event.get_type().removeprefix(f"{catalog.PREFIX}.").removesuffix(".v1")
+        line = f"{what}: {data.get('namespace', '?')}/{data.get('pipelinerun', event.get_subject() or '?')}"
+        where = ", ".join(f"{k}={data[k]}" for k in ("team", "stack", "app", "pipeline", "pr", "reason") if k in data)
+        if where:
+            line += f" ({where})"
+        if self.dry_run_dir and event.get_type() == catalog.RUN_CREATED and data.get("pipelinerun"):
+            line += f"\n  → {self.dry_run_dir / str(data.get('namespace')) / (str(data['pipelinerun']) + '.yaml')}"
+        print(line, flush=True)

@@ -11,8 +11,6 @@ import argparse
 import os
 import sys
 
-import httpx
-
 from tekton_dag import github_samples
 from tekton_dag.cli.common import fail
 
@@ -74,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(delivery.body.decode())
         return 0
+    import httpx  # imported here: the CLI's parser is shared with `serve`, whose cold start counts
+
     try:
         response = httpx.post(args.url, headers=delivery.headers, content=delivery.body, timeout=args.timeout)
     except httpx.HTTPError as exc:

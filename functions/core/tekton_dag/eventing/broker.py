@@ -205,13 +205,29 @@ class LocalBroker:
         except UnresolvedDestination:
             return None  # not running locally: the file takes its place
 
-    async def start(self) -> None:
+    def start(self, mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
+        """Start the delivery workers (call inside the running loop). ``mounts`` routes subscriber
+        hosts to other transports, e.g. ``httpx.ASGITransport`` for the all-in-one function."""
         if self._client is not None:
             return
         limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency)
-        self._client = httpx.AsyncClient(limits=limits, timeout=None)
+        self._client = httpx.AsyncClient(limits=limits, timeout=None, mounts=dict(mounts or {}))
         self.dead_letters = DeadLetters(self._client, self.dead_letter_file)
-        self._workers = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
+        self._workers = [asyncio.get_running_loop().create_task(self._work()) for _ in range(self.concurrency)]
+
+    def abandon(self, reason: str = "broker stopped before the delivery finished") -> int:
+        """Stop at once (no await possible, e.g. a sync ``stop()`` hook): dead-letter everything
+        still in flight to the file and cancel the workers. Returns how many were dead-lettered."""
+        self._closing = True
+        for worker in self._workers:
+            worker.cancel()
+        pending = list(self._inflight)
+        if self.dead_letters is not None:
+            for delivery in pending:
+                self.dead_letters.write(delivery, reason)
+                self.stats["dead_lettered"] += 1
+                self._done(delivery)
+        return len(pending)
 
     async def close(self, grace: float = 10.0) -> None:
         """Refuse new events, let accepted ones finish for ``grace`` s, dead-letter the rest."""
@@ -301,7 +317,7 @@ class LocalBroker:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self.start()
+                self.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.close()

@@ -34,6 +34,7 @@ async def serve(app: Any, sock: socket.socket, shutdown: asyncio.Event, graceful
     config = hypercorn.config.Config()
     config.bind = [f"fd://{sock.fileno()}"]
     config.accesslog = None
+    config.loglevel = "WARNING"  # errors still reach the log; "Running on" does not
     config.graceful_timeout = graceful_timeout
     config.keep_alive_timeout = 75  # longer than clients keep idle pooled connections
     await hypercorn.asyncio.serve(app, config, shutdown_trigger=shutdown.wait)

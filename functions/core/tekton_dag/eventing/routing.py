@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from tekton_dag.eventing.delivery import DeliverySpec
 from tekton_dag.events import catalog
 
 CONSUMES: dict[str, tuple[str, ...]] = {
@@ -25,6 +26,10 @@ PRODUCES: dict[str, tuple[str, ...]] = {
                     catalog.RUN_CANCELLED),
     "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED),
 }
+
+# The Broker's DeliverySpec in knative/broker.yaml (without its dead-letter sink); the all-in-one
+# function's bus uses it too. A test keeps the two equal.
+DELIVERY = DeliverySpec(retry=5, backoff_policy="exponential", backoff_delay_s=1.0)
 
 # Outcome events nobody consumes: the end states a person (or `tekton-dag dev`) watches.
 OUTCOMES: tuple[str, ...] = (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,

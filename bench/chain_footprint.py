@@ -1,0 +1,89 @@
+"""Per-function footprint: cold start to ready, and idle RSS, of `tekton-dag serve NAME`.
+
+Each function is started alone (nothing else competing for the 2 cores), as `tekton-dag dev` and
+a Knative pod start it: a fresh Python process running func-python on hypercorn. Cold start is
+spawn → first 200 from /health/readiness; idle RSS is VmRSS after 2 s without traffic.
+Targets: RSS ≤ 70 MB each; ready ≤ 300 ms (webhook-ingest), ≤ 600 ms (the others).
+
+    .venv/bin/python bench/chain_footprint.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tekton_dag.eventing.chain import free_port
+from tekton_dag.serving import FUNCTIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_READY_MS = {"webhook-ingest": 300}
+DEFAULT_READY_MS = 600
+TARGET_RSS_MB = 70
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def one_start(name: str, env: dict[str, str], idle_s: float) -> tuple[float, float]:
+    port = free_port()
+    env = {**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"}
+    url = f"http://127.0.0.1:{port}/health/readiness"
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "tekton_dag.cli.main", "serve", name], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(timeout=0.5) as client:
+            while True:
+                try:
+                    if client.get(url).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.perf_counter() - started > 30:
+                    raise RuntimeError(f"{name} did not become ready")
+                time.sleep(0.005)
+        ready_ms = (time.perf_counter() - started) * 1000
+        time.sleep(idle_s)
+        return ready_ms, rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=2.0)
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="tekton-dag-footprint-"))
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env.update(K_SINK=f"http://127.0.0.1:{free_port()}/", TEKTON_DAG_TEAMS_DIR=str(ROOT / "teams"),
+               GITHUB_WEBHOOK_SECRET="bench", TEKTON_DAG_DRY_RUN_DIR=str(scratch / "runs"),
+               TEKTON_DAG_RECONCILE_SECONDS="0")
+    print(f"{'function':<18} {'ready p50 ms':>12} {'ready max ms':>12} {'target':>7} {'idle RSS MB':>11} {'target':>7}  verdict")
+    for name in FUNCTIONS:
+        one_start(name, env, 0)  # warm the page cache: we measure process start, not disk
+        samples = [one_start(name, env, args.idle) for _ in range(args.rounds)]
+        ready = [s[0] for s in samples]
+        rss = max(s[1] for s in samples)
+        target_ms = TARGET_READY_MS.get(name, DEFAULT_READY_MS)
+        ok = statistics.median(ready) <= target_ms and rss <= TARGET_RSS_MB
+        print(f"{name:<18} {statistics.median(ready):>12.0f} {max(ready):>12.0f} {target_ms:>7} {rss:>11.1f}"
+              f" {TARGET_RSS_MB:>7}  {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The whole event chain on one machine, wired exactly as in a cluster.
+
+Each function runs as its own process (``tekton-dag serve NAME``: func-python on hypercorn) on a
+loopback port, with ``K_SINK`` = the local Broker's ingress and ``TEKTON_DAG_TEAMS_DIR`` set;
+the local Broker (in this process) delivers to them through the Trigger manifests in
+``knative/``. The Kubernetes target is a kubeconfig when one is given, otherwise a dry-run
+directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator writes each PipelineRun as YAML.
+``tekton-dag dev``, the end-to-end tests and the chain benchmarks all use this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tekton_dag.eventing import hosting
+from tekton_dag.eventing.broker import LocalBroker, Observer
+from tekton_dag.eventing.triggers import load_topology
+from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
+from tekton_dag.serving import FUNCTIONS
+
+log = logging.getLogger("tekton_dag.chain")
+
+WEBHOOK_FUNCTION = "webhook-ingest"
+READINESS_PATH = "/health/readiness"
+TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
+
+
+class ChainError(RuntimeError):
+    """The chain could not start; the message says which part and why (with its log's tail)."""
+
+
+def default_triggers_dir() -> Path:
+    """``knative/`` of the source tree this package runs from, else ``./knative``."""
+    beside_source = Path(__file__).resolve().parents[4] / "knative"
+    return beside_source if beside_source.is_dir() else Path("knative")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ChainSettings:
+    teams_dir: Path
+    work_dir: Path  # function logs and the dead-letter file
+    secret: str
+    triggers_dir: Path = field(default_factory=default_triggers_dir)
+    webhook_port: int = 0  # 0: any free port
+    host: str = "127.0.0.1"
+    kubeconfig: str | None = None
+    dry_run_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    broker_capacity: int = 1000
+    ready_timeout: float = 30.0
+
+
+@dataclass
+class FunctionProcess:
+    name: str
+    port: int
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class Chain:
+    """Start with ``await chain.start()``, stop with ``await chain.stop()`` (idempotent)."""
+
+    def __init__(self, settings: ChainSettings, observers: tuple[Observer, ...] = ()):
+        self.settings = settings
+        self.observers = observers
+        self.functions: dict[str, FunctionProcess] = {}
+        self.broker: LocalBroker | None = None
+        self.broker_url = ""
+        self._shutdown = asyncio.Event()
+        self._server: asyncio.Task[None] | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://{self.settings.host}:{self.functions[WEBHOOK_FUNCTION].port}/webhook/github"
+
+    async def start(self) -> None:
+        """Load the Triggers (``ManifestError`` when invalid), start the Broker and the functions,
+        and return once every function answers its readiness probe."""
+        s = self.settings
+        s.work_dir.mkdir(parents=True, exist_ok=True)
+        topology = load_topology(s.triggers_dir)
+        for name in FUNCTIONS:
+            port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
+            self.functions[name] = FunctionProcess(name, port, s.work_dir / f"{name}.log")
+        services = {name: fn.url for name, fn in self.functions.items()}
+        self.broker = LocalBroker(topology, services, s.work_dir / "dead-letters.jsonl",
+                                  capacity=s.broker_capacity, observers=self.observers)
+        sock = hosting.listen(s.host)
+        self.broker_url = hosting.url_of(sock, "/tekton-dag/tekton-dag")
+        self._server = asyncio.create_task(hosting.serve(self.broker, sock, self._shutdown))
+        try:
+            for name in self.functions:
+                self.spawn(name)
+            await asyncio.gather(*(self.wait_ready(name) for name in self.functions))
+        except BaseException:
+            await self.stop()
+            raise
+
+    def environment(self, fn: FunctionProcess) -> dict[str, str]:
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", DRY_RUN_DIR_ENV)}
+        env.update(
+            LISTEN_ADDRESS=f"{s.host}:{fn.port}",
+            K_SINK=self.broker_url,
+            GITHUB_WEBHOOK_SECRET=s.secret,
+            PYTHONUNBUFFERED="1",
+        )
+        env[TEAMS_DIR_ENV] = str(s.teams_dir)
+        env.pop("GITHUB_WEBHOOK_SECRET_FILE", None)
+        if s.kubeconfig:
+            env["KUBECONFIG"] = s.kubeconfig
+        elif s.dry_run_dir is not None:
+            env[DRY_RUN_DIR_ENV] = str(s.dry_run_dir)
+        env.update(s.extra_env)
+        return env
+
+    def spawn(self, name: str) -> None:
+        """Start (or restart) function ``name`` on its port."""
+        fn = self.functions[name]
+        with fn.log_file.open("ab") as out:
+            fn.process = subprocess.Popen(
+                [sys.executable, "-m", "tekton_dag.cli.main", "serve", name],
+                env=self.environment(fn), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop the children
+            )
+
+    async def wait_ready(self, name: str) -> float:
+        """Seconds until ``name`` answered its readiness probe with 200; ChainError if it died."""
+        fn = self.functions[name]
+        started = time.monotonic()
+        deadline = started + self.settings.ready_timeout
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while True:
+                if fn.process is None or fn.process.poll() is not None:
+                    raise ChainError(f"{name} exited before it was ready; its log ends with:\n{fn.log_tail()}")
+                try:
+                    if (await client.get(fn.url.rstrip("/") + READINESS_PATH)).status_code == 200:
+                        return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ChainError(f"{name} not ready after {self.settings.ready_timeout:.0f}s:\n{fn.log_tail()}")
+                await asyncio.sleep(0.02)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Stop function ``name`` abruptly (tests: a crashed pod)."""
+        fn = self.functions[name]
+        if fn.process is not None and fn.process.poll() is None:
+            fn.process.send_signal(sig)
+            fn.process.wait(10)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting webhooks, let the Broker finish what it holds, then stop everything."""
+        ingest = self.functions.get(WEBHOOK_FUNCTION)
+        if ingest is not None:
+            await asyncio.to_thread(_terminate, ingest)
+        if self.broker is not None:
+            await self.broker.drained(grace)
+        await asyncio.gather(*(asyncio.to_thread(_terminate, fn) for fn in self.functions.values()))
+        self._shutdown.set()
+        if self._server is not None:
+            await self._server  # lifespan shutdown closes the Broker: leftovers are dead-lettered
+            self._server = None
+
+
+def _terminate(fn: FunctionProcess, timeout: float = 5.0) -> None:
+    process = fn.process
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

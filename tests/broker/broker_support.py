@@ -1,0 +1,167 @@
+"""Broker test support: the Broker and its subscribers each served by hypercorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cloudevents.core.bindings.http import to_binary_event, to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.eventing import hosting
+from tekton_dag.eventing.broker import LocalBroker, decode_event
+from tekton_dag.eventing.triggers import load_topology
+
+Answer = tuple[int, Any]  # (status, body): body is a CloudEvent, bytes or None
+
+
+@dataclass
+class Subscriber:
+    """An HTTP subscriber that records what it receives and answers from a script.
+
+    ``answers`` are used in order; when they run out, ``default`` answers every request.
+    """
+
+    answers: list[Answer] = field(default_factory=list)
+    default: Answer = (202, None)
+    delay: float = 0.0
+    events: list[CloudEvent] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    url: str = ""
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["method"] != "POST":  # readiness probes
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.headers.append(headers)
+        self.events.append(decode_event(headers, body))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        status, reply = self.answers.pop(0) if self.answers else self.default
+        out_headers: list[tuple[bytes, bytes]] = []
+        if isinstance(reply, CloudEvent):
+            message = to_structured_event(reply)
+            out_headers = [(k.encode(), v.encode()) for k, v in message.headers.items()]
+            reply = message.body
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": reply or b""})
+
+    def types(self) -> list[str]:
+        return [e.get_type() for e in self.events]
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` on loopback for the duration of the block; yields its base URL."""
+    sock = hosting.listen(port=port)
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(hosting.serve(app, sock, shutdown, graceful_timeout=1))
+    url = hosting.url_of(sock)
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                await client.get(url)
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.02)
+    try:
+        yield url
+    finally:
+        shutdown.set()
+        await task
+
+
+def trigger_yaml(name: str, subscriber: str, filter_yaml: str = "", delivery_yaml: str = "") -> str:
+    """A Trigger document on broker tekton-dag for Service ``subscriber``."""
+    doc = f"""\
+        apiVersion: eventing.knative.dev/v1
+        kind: Trigger
+        metadata:
+          name: {name}
+        spec:
+          broker: tekton-dag
+          subscriber:
+            ref: {{apiVersion: serving.knative.dev/v1, kind: Service, name: {subscriber}}}
+        """
+    doc = textwrap.dedent(doc)
+    for block in (filter_yaml, delivery_yaml):
+        if block:
+            doc += textwrap.indent(textwrap.dedent(block), "  ")
+    return doc
+
+
+def broker_yaml(delivery_yaml: str = "retry: 2\nbackoffPolicy: linear\nbackoffDelay: PT0.01S\n") -> str:
+    head = "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: tekton-dag\nspec:\n  delivery:\n"
+    return head + textwrap.indent(delivery_yaml, "    ")
+
+
+def write_manifests(directory: Path, *docs: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "eventing.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    return directory
+
+
+@dataclass
+class RunningBroker:
+    broker: LocalBroker
+    url: str
+    dead_letter_file: Path
+
+    async def post(self, event: CloudEvent, structured: bool = False) -> httpx.Response:
+        message = to_structured_event(event) if structured else to_binary_event(event)
+        async with httpx.AsyncClient() as client:
+            return await client.post(self.url, headers=dict(message.headers), content=message.body)
+
+    def dead_letters(self) -> list[dict]:
+        import json
+
+        if not self.dead_letter_file.exists():
+            return []
+        return [json.loads(line) for line in self.dead_letter_file.read_text().splitlines()]
+
+
+@pytest.fixture
+def start_broker(tmp_path: Path) -> Callable:
+    """``async with start_broker(docs, services) as running``: a served LocalBroker."""
+
+    @contextlib.asynccontextmanager
+    async def start(docs: list[str], services: dict[str, str], **options: Any) -> AsyncIterator[RunningBroker]:
+        topology = load_topology(write_manifests(tmp_path / "knative", *docs))
+        broker = LocalBroker(topology, services, tmp_path / "dead-letters.jsonl", **options)
+        async with served(broker) as url:
+            yield RunningBroker(broker, url, broker.dead_letter_file)
+
+    return start
+
+
+def event(type_: str = "dev.example.thing.v1", **extensions: Any) -> CloudEvent:
+    return CloudEvent({"type": type_, "source": "/tests", **extensions}, {"n": 1})
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``check()`` holds (the broker delivers asynchronously after its 202)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
