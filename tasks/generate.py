@@ -249,6 +249,7 @@ def deploy_intercepts() -> dict[str, Any]:
         env("ROLLOUT_TIMEOUT", "$(params.rollout-timeout)"),
         env("FORWARDER_SOURCE", script("intercept_forwarder.py")),
         field_env("OWNER_POD_NAME", "metadata.name"), field_env("OWNER_POD_UID", "metadata.uid"),
+        field_env("OWNER_POD_NAMESPACE", "metadata.namespace"),
     ]
     return task("deploy-intercepts",
                 "Runs each PR build as <app>-pr-<N> beside the stable stack (its own entrypoint: it really serves) and "

@@ -10,7 +10,7 @@ GIT_HOST=${GIT_HOST:-github.com}
 CREDENTIALS_PATH=${CREDENTIALS_PATH:-}
 CREDENTIALS_BOUND=${CREDENTIALS_BOUND:-false}
 DEFAULT_REVISION=${DEFAULT_REVISION:-}
-export HOME=${HOME_DIR:-/tmp/clone-home}
+export HOME="${HOME_DIR:-/tmp/clone-home}"
 mkdir -p "$HOME"
 
 protocol=https

@@ -35,6 +35,7 @@ while IFS="$TAB" read -r app dir; do
     cd "$WORKSPACE_PATH/$dir"
     # build.env of the app: `export KEY='value'` lines written by resolve-stack (names checked,
     # values shell-quoted there), so sourcing only sets variables.
+    # shellcheck source=/dev/null
     . "$PLAN_DIR/commands/$app.env"
     pre=$(cat "$PLAN_DIR/commands/$app.pre-command")
     cmd=$(cat "$PLAN_DIR/commands/$app.build-command")

@@ -104,6 +104,8 @@ pod_manifest() {
 declare -A running=() started=()
 built=() failed=""
 next=0
+list_failures=0
+MAX_LIST_FAILURES=${MAX_LIST_FAILURES:-5}
 
 start_build() {
   local i=$1 name
@@ -152,11 +154,19 @@ while :; do
   [ "${#running[@]}" -gt 0 ] || break
   sleep "$POLL_SECONDS"
   now=$(date +%s)
+  # A failed list (API hiccup) is retried on the next poll; only a persistent failure ends the task.
+  if ! listing=$(kubectl get pods -l "$SELECTOR" -o json); then
+    list_failures=$((list_failures + 1))
+    [ "$list_failures" -lt "$MAX_LIST_FAILURES" ] || die "could not list the build pods $list_failures times in a row"
+    echo "containerize: listing the build pods failed; retrying" >&2
+    continue
+  fi
+  list_failures=0
   declare -A phase=() reason=()
   while IFS=$'\t' read -r name ph why; do
     [ -n "$name" ] || continue
     phase[$name]=$ph reason[$name]=$why
-  done < <(kubectl get pods -l "$SELECTOR" -o json |
+  done < <(printf '%s' "$listing" |
     jq -r '.items[] | [.metadata.name, (.status.phase // "Pending"),
       ((.status.reason // "") + " " + ([.status.containerStatuses[]?.state | (.waiting.reason? // .terminated.reason? // empty)] | join(",")))] | @tsv')
   for name in "${!running[@]}"; do

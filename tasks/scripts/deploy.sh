@@ -3,6 +3,7 @@
 # for its rollout before the next. DEPLOY_APPS limits the apps (comma list; empty = every app).
 # A failed rollout fails the task and shows the app's pods and recent events.
 set -eu
+set -o pipefail
 : "${PLAN_DIR:?}"
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300s}
 DEPLOY_APPS=${DEPLOY_APPS:-}

@@ -10,6 +10,7 @@
 #    forwarder in that pod, which logs them and passes them to the PR Service.
 # Everything created carries tekton-dag.dev/run=<run> so cleanup removes exactly this run's objects.
 set -eu
+set -o pipefail
 : "${PLAN_DIR:?}" "${RUN_NAME:?}" "${PR_NUMBER:?}" "${HEADER_NAME:?}" "${HEADER_VALUE:?}" "${FORWARDER_SOURCE:?}"
 : "${FORWARDER_IMAGE:?}" "${OWNER_POD_NAME:?}" "${OWNER_POD_UID:?}"
 BACKEND=${INTERCEPT_BACKEND:-telepresence}
@@ -25,15 +26,21 @@ agent_pod() { # app namespace target-url service-port
   jq -n --arg app "$1" --arg ns "$2" --arg target "$3" --arg port "$4" --arg pr "$PR_NUMBER" \
     --arg run "$RUN_NAME" --arg backend "$BACKEND" --arg image "$AGENT_IMAGE" --arg fwd_image "$FORWARDER_IMAGE" \
     --arg fwd "$FORWARDER_SOURCE" --arg header "$HEADER_NAME" --arg value "$HEADER_VALUE" \
-    --arg manager "$TRAFFIC_MANAGER_NAMESPACE" --arg owner "$OWNER_POD_NAME" --arg owner_uid "$OWNER_POD_UID" '
+    --arg manager "$TRAFFIC_MANAGER_NAMESPACE" --arg owner "$OWNER_POD_NAME" --arg owner_uid "$OWNER_POD_UID" \
+    --arg owner_ns "${OWNER_POD_NAMESPACE:-}" '
   def forwarder_env: [{name: "LISTEN_PORT", value: "18080"}, {name: "TARGET_URL", value: $target},
                       {name: "FORWARDER_SOURCE", value: $fwd}];
   def forwarder_cmd: ["python3", "-c", "import os; exec(os.environ[\"FORWARDER_SOURCE\"])"];
   def readiness: {exec: {command: ["test", "-f", "/tmp/ready"]}, periodSeconds: 2};
   {apiVersion: "v1", kind: "Pod",
-   metadata: {name: "\($app)-pr-\($pr)-intercept", namespace: $ns,
+   metadata: ({name: "\($app)-pr-\($pr)-intercept", namespace: $ns,
      labels: {"tekton-dag.dev/run": $run, "tekton-dag.dev/pr": $pr, "tekton-dag.dev/component": "intercept",
-              "app.kubernetes.io/name": $app, "app.kubernetes.io/managed-by": "tekton-dag"}},
+              "tekton-dag.dev/app": $app,
+              "app.kubernetes.io/name": $app, "app.kubernetes.io/managed-by": "tekton-dag"}}
+     # Owned by the TaskRun pod when in its namespace (owners cannot cross namespaces): pruning the
+     # PipelineRun then removes the intercept even if cleanup-run never ran.
+     + (if $owner_ns == $ns then {ownerReferences: [{apiVersion: "v1", kind: "Pod", name: $owner, uid: $owner_uid,
+          controller: false, blockOwnerDeletion: false}]} else {} end)),
    spec: {restartPolicy: "Never", activeDeadlineSeconds: 7200,
      containers: (if $backend == "telepresence" then
        [{name: "forwarder", image: $fwd_image, command: forwarder_cmd, env: forwarder_env,

@@ -3,6 +3,7 @@
 # aggregate tasks status (Succeeded / Completed / Failed / None) and TASK_STATUSES the per-task states,
 # both always available to finally tasks; details come from the workspace when earlier tasks wrote them.
 set -eu
+set -o pipefail
 : "${PR_REPO:?}" "${PR_NUMBER:?}" "${AGGREGATE_STATUS:?}" "${RUN_NAME:?}"
 GITHUB_API=${GITHUB_API:-https://api.github.com}
 PLAN_DIR=${PLAN_DIR:-}

@@ -4,6 +4,7 @@
 # it), and (2) a request without the header is answered by the stable stack and never reaches the
 # PR build. Writes a JSON summary to the workspace and to the result.
 set -eu
+set -o pipefail
 : "${PLAN_DIR:?}" "${RUN_NAME:?}" "${HEADER_NAME:?}" "${HEADER_VALUE:?}"
 BAGGAGE_KEY=${BAGGAGE_KEY:-dev-session}
 RESULT_SUMMARY=${RESULT_SUMMARY:-/dev/null}

@@ -7,6 +7,11 @@ State lives in $FAKE_KUBE_DIR:
   ops.jsonl      one line per call that matters: create, logs, delete, list (with the time and the
                  number of build pods that exist at that moment)
 
+Objects applied with `apply -f FILE` (Deployments, Services, Lists of them) are kept in
+objects.json by kind/namespace/name; `rollout status deployment/X` succeeds unless the scenario
+has {"rollout-fails": true} for that Deployment's name; `wait --for=condition=Ready pod/X`
+succeeds unless {"never-ready": true} for that pod's app label.
+
 A pod is Pending for `pending` seconds, then Running for `duration` seconds, then Succeeded (or
 Failed when `fail`); `stuck` keeps it Pending forever; activeDeadlineSeconds fails it with
 DeadlineExceeded, as the kubelet would. Only the subcommands the scripts use are understood;
@@ -100,6 +105,8 @@ def create(args: list[str]) -> int:
 
 def get(args: list[str]) -> int:
     kind = args[0] if args else ""
+    if kind.startswith("deployment/"):
+        return get_object(args)
     if kind == "events":
         print("LAST SEEN   TYPE      REASON    OBJECT   MESSAGE")
         print("1s          Warning   Failed    pod      simulated event")
@@ -132,6 +139,8 @@ def logs(args: list[str]) -> int:
 
 
 def delete(args: list[str]) -> int:
+    if args and "," in args[0]:
+        return delete_labelled(args)
     pods = load("pods.json", {})
     selector = option(args, "-l", "--selector")
     if selector is not None:
@@ -150,13 +159,88 @@ def delete(args: list[str]) -> int:
     return 0
 
 
+def namespace_of(args: list[str]) -> str:
+    return option(args, "-n", "--namespace") or "default"
+
+
+def apply(args: list[str]) -> int:
+    path = option(args, "-f", "--filename")
+    if not path or path == "-":
+        return unsupported(args)
+    doc = json.loads(Path(path).read_text())
+    objects = load("objects.json", {})
+    for item in doc.get("items", [doc]):
+        key = f"{item['kind']}/{item['metadata'].get('namespace', 'default')}/{item['metadata']['name']}"
+        objects[key] = item
+        record("apply", object=key)
+        print(f"{item['kind'].lower()}/{item['metadata']['name']} configured")
+    save("objects.json", objects)
+    return 0
+
+
+def rollout(args: list[str]) -> int:
+    if args[:1] != ["status"] or not args[1].startswith("deployment/"):
+        return unsupported(args)
+    name = args[1].split("/", 1)[1]
+    key = f"Deployment/{namespace_of(args)}/{name}"
+    record("rollout", object=key)
+    if key not in load("objects.json", {}):
+        print(f'Error from server (NotFound): deployments.apps "{name}" not found', file=sys.stderr)
+        return 1
+    if load("scenario.json", {}).get(name, {}).get("rollout-fails"):
+        print(f'error: deployment "{name}" exceeded its progress deadline', file=sys.stderr)
+        return 1
+    print(f'deployment "{name}" successfully rolled out')
+    return 0
+
+
+def wait(args: list[str]) -> int:
+    target = next((a for a in args if a.startswith("pod/")), None)
+    if target is None:
+        return unsupported(args)
+    pod = live_pods().get(target.split("/", 1)[1])
+    record("wait", pod=target)
+    if pod is None or scenario_of(pod).get("never-ready"):
+        print(f"error: timed out waiting for the condition on {target}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def get_object(args: list[str]) -> int:
+    kind, _, name = args[0].partition("/")
+    key = f"{kind.capitalize()}/{namespace_of(args)}/{name}"
+    if key not in load("objects.json", {}):
+        print(f'Error from server (NotFound): {kind}s "{name}" not found', file=sys.stderr)
+        return 1
+    print(f"{kind}/{name}")
+    return 0
+
+
+def delete_labelled(args: list[str]) -> int:
+    """delete deployments,services,pods -n NS -l SEL: objects and pods carrying the labels."""
+    selector, namespace = option(args, "-l", "--selector") or "", namespace_of(args)
+    objects = load("objects.json", {})
+    for key in [k for k, o in objects.items() if k.split("/")[1] == namespace and matches({"manifest": o}, selector)]:
+        del objects[key]
+        record("delete", object=key)
+    save("objects.json", objects)
+    pods = load("pods.json", {})
+    for name, pod in live_pods().items():
+        if pod["manifest"]["metadata"].get("namespace", namespace) == namespace and matches(pod, selector):
+            pods[name]["deleted_ms"] = now_ms()
+            record("delete", pod=name)
+    save("pods.json", pods)
+    return 0
+
+
 def unsupported(args: list[str]) -> int:
     print(f"fake kubectl: unsupported call: kubectl {' '.join(args)}", file=sys.stderr)
     return 2
 
 
 def main(argv: list[str]) -> int:
-    commands = {"create": create, "get": get, "logs": logs, "delete": delete}
+    commands = {"create": create, "get": get, "logs": logs, "delete": delete, "apply": apply,
+                "rollout": rollout, "wait": wait}
     if not argv or argv[0] not in commands:
         return unsupported(argv)
     return commands[argv[0]](argv[1:])

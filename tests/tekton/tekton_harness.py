@@ -118,3 +118,9 @@ def run_containerize(cluster: FakeCluster, workspace: Path, *, max_parallel: int
     proc = subprocess.run(["bash", str(SCRIPTS / "containerize.sh")], env=env, capture_output=True,
                           text=True, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr, cluster.ops(), workspace)
+
+
+def run_script(cluster: FakeCluster, script: str, env: dict[str, str], *, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run one of tasks/scripts/ with the fakes first on PATH and `env` added."""
+    return subprocess.run(["bash", str(SCRIPTS / script)], env={**cluster.env(), **env}, capture_output=True,
+                          text=True, timeout=timeout)

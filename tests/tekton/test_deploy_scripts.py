@@ -1,0 +1,145 @@
+"""deploy.sh, intercept.sh and cleanup.sh on a plan made by the real resolve-stack, against the fake kubectl."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from tekton_harness import SCRIPTS, FakeCluster, run_script
+
+pytestmark = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is needed by the scripts (the task image ships it)")
+
+STACK = {
+    "name": "shop",
+    "defaults": {"namespace": "shop", "container-port": "8080"},
+    "apps": [
+        {"name": "web", "repo": "acme/web", "role": "frontend", "downstream": ["api"], "build": {"tool": "npm"}},
+        {"name": "api", "repo": "acme/api", "role": "middleware", "downstream": ["db"], "build": {"tool": "maven"}},
+        {"name": "db", "repo": "acme/db", "role": "persistence", "build": {"tool": "pip"}},
+    ],
+}
+RUN = "stack-pr-7-abc"
+K8S = "1.33.0"
+
+
+def plan(tmp: Path, **env: str) -> Path:
+    ws = tmp / "ws"
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "resolve_stack.py")], capture_output=True, text=True, env={
+        "STACK_JSON": json.dumps(STACK), "IMAGE_REGISTRY": "reg.test", "IMAGE_TAG": "t9", "WORKSPACE_PATH": str(ws),
+        "RUN_NAME": RUN, "TEAM": "commerce", **env})
+    assert proc.returncode == 0, proc.stderr
+    return ws / ".tekton-dag"
+
+
+def applied(cluster: FakeCluster) -> list[str]:
+    return [op["object"] for op in cluster.ops() if op["op"] == "apply"]
+
+
+def test_deploy_applies_callees_first_and_waits_for_each_rollout(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path)
+    proc = run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir)})
+    assert proc.returncode == 0, proc.stderr
+    ops = [(op["op"], op["object"]) for op in cluster.ops() if op["op"] in ("apply", "rollout")]
+    assert [o for o in ops if o[1].startswith("Deployment")] == [
+        ("apply", "Deployment/shop/db"), ("rollout", "Deployment/shop/db"),
+        ("apply", "Deployment/shop/api"), ("rollout", "Deployment/shop/api"),
+        ("apply", "Deployment/shop/web"), ("rollout", "Deployment/shop/web")]
+    for item in json.loads((cluster.state / "objects.json").read_text()).values():
+        kubernetes_validate.validate(item, K8S, strict=True)
+
+
+def test_deploy_stops_at_a_failed_rollout(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path)
+    cluster.scenario({"api": {"rollout-fails": True}})
+    proc = run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir)})
+    assert proc.returncode == 1
+    assert "rollout of app 'api' failed" in proc.stderr
+    assert "Deployment/shop/web" not in applied(cluster)
+
+
+def test_deploy_only_the_selected_apps(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path)
+    proc = run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir), "DEPLOY_APPS": "api"})
+    assert proc.returncode == 0, proc.stderr
+    assert applied(cluster) == ["Deployment/shop/api", "Service/shop/api"]
+
+
+def intercept_env(plan_dir: Path, backend: str) -> dict[str, str]:
+    return {"PLAN_DIR": str(plan_dir), "RUN_NAME": RUN, "PR_NUMBER": "7", "HEADER_NAME": "x-dev-session",
+            "HEADER_VALUE": "pr-7", "FORWARDER_SOURCE": (SCRIPTS / "intercept_forwarder.py").read_text(),
+            "FORWARDER_IMAGE": "python:3.12.8-slim-bookworm", "OWNER_POD_NAME": "tr-pod", "OWNER_POD_UID": "uid-1",
+            "OWNER_POD_NAMESPACE": "shop", "INTERCEPT_BACKEND": backend,
+            "TELEPRESENCE_IMAGE": "docker.io/datawire/tel2:2.20.0", "MIRRORD_IMAGE": "ghcr.io/metalbear-co/mirrord-cli:3.128.0"}
+
+
+@pytest.mark.parametrize("backend", ["telepresence", "mirrord"])
+def test_intercept_runs_the_pr_build_beside_stable_and_routes_by_header(tmp_path, backend):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    assert run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir)}).returncode == 0
+    proc = run_script(cluster, "intercept.sh", intercept_env(plan_dir, backend))
+    assert proc.returncode == 0, proc.stderr
+    objects = json.loads((cluster.state / "objects.json").read_text())
+    pr = objects["Deployment/shop/api-pr-7"]
+    assert pr["spec"]["template"]["spec"]["containers"][0]["image"] == "reg.test/api:t9"
+    assert "command" not in pr["spec"]["template"]["spec"]["containers"][0]  # the PR build serves
+    assert objects["Deployment/shop/api"]["spec"]["template"]["spec"]["containers"][0]["image"] == "reg.test/api:t9"
+    pod = cluster.pods()["api-pr-7-intercept"]["manifest"]
+    kubernetes_validate.validate(pod, K8S, strict=True)
+    assert pod["metadata"]["labels"]["tekton-dag.dev/run"] == RUN
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    text = json.dumps(pod)
+    assert "http://api-pr-7.shop.svc:80" in text
+    if backend == "telepresence":
+        env = {e["name"]: e["value"] for e in pod["spec"]["containers"][1]["env"]}
+        assert env["HEADER"] == "x-dev-session=pr-7" and env["WORKLOAD"] == "api"
+        assert "--http-header" in pod["spec"]["containers"][1]["command"][2]
+    else:
+        env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+        config = json.loads(env["MIRRORD_CONFIG"])
+        assert config["target"]["path"] == "deployment/api"
+        assert config["feature"]["network"]["incoming"]["http_filter"]["header_filter"] == "^x-dev-session: pr-7$"
+
+
+def test_intercept_needs_the_stable_stack(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    proc = run_script(cluster, "intercept.sh", intercept_env(plan_dir, "telepresence"))
+    assert proc.returncode == 1 and "the stable 'api' is not deployed in shop" in proc.stderr
+
+
+def test_intercept_that_never_gets_ready_fails(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    cluster.scenario({"api": {"never-ready": True}})
+    assert run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir)}).returncode == 0
+    proc = run_script(cluster, "intercept.sh", intercept_env(plan_dir, "mirrord"))
+    assert proc.returncode == 1 and "the mirrord intercept of 'api' did not start" in proc.stderr
+
+
+def test_unknown_backend_is_rejected(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    proc = run_script(cluster, "intercept.sh", intercept_env(plan_dir, "istio"))
+    assert proc.returncode == 1 and "must be telepresence or mirrord" in proc.stderr
+
+
+def test_cleanup_removes_only_this_runs_objects(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    assert run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir)}).returncode == 0
+    assert run_script(cluster, "intercept.sh", intercept_env(plan_dir, "telepresence")).returncode == 0
+    # another run's PR workload for PR 8 in the same namespace
+    other = json.loads((plan_dir / "pr" / "api.json").read_text())
+    for item in other["items"]:
+        item["metadata"]["name"] = "api-pr-8"
+        item["metadata"]["labels"]["tekton-dag.dev/run"] = "stack-pr-8-zzz"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    subprocess.run(["kubectl", "apply", "-f", str(tmp_path / "other.json")], env=cluster.env(), check=True, capture_output=True)
+    proc = run_script(cluster, "cleanup.sh", {"PLAN_DIR": str(plan_dir), "RUN_NAME": RUN, "DEFAULT_NAMESPACE": "ci"})
+    assert proc.returncode == 0, proc.stderr
+    left = set(json.loads((cluster.state / "objects.json").read_text()))
+    assert left == {"Deployment/shop/db", "Service/shop/db", "Deployment/shop/api", "Service/shop/api",
+                    "Deployment/shop/web", "Service/shop/web", "Deployment/shop/api-pr-8", "Service/shop/api-pr-8"}
+    assert cluster.pods()["api-pr-7-intercept"]["deleted_ms"] is not None
