@@ -162,3 +162,11 @@ def test_all_in_one_mode_is_one_service_and_no_eventing() -> None:
     assert annotations(ksvc)["autoscaling.knative.dev/max-scale"] == "1"
     assert not [d for d in docs if d["apiVersion"].startswith(("eventing.knative.dev", "sources.knative.dev"))]
     assert find(docs, "Task") and find(docs, "Pipeline")
+
+
+def test_extra_env_reaches_only_its_function() -> None:
+    docs = render(sets=["functions.runCreator.env.TEKTON_DAG_RECONCILE_SECONDS=30"])
+    env = {e["name"]: e["value"] for e in one(docs, "Service", "run-creator")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TEKTON_DAG_RECONCILE_SECONDS"] == "30"
+    other = one(docs, "Service", "resolver")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "TEKTON_DAG_RECONCILE_SECONDS" not in {e["name"] for e in other}

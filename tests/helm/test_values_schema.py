@@ -25,6 +25,8 @@ BAD_VALUES = {
     "wildcard verb for the pipelines": (["rbac.pipelineRules[0].verbs[0]=*"], "rbac.pipelineRules.0.verbs.0"),
     "team file outside its folder": (["teamConfig.files.\\.\\./etc/passwd\\.yaml=x"], "teamConfig.files"),
     "build cache size not a quantity": (["buildCache.size=ten"], "buildCache.size"),
+    "a secret value smuggled in as env": (["functions.webhookIngest.env.GITHUB_WEBHOOK_SECRET=s3cret"],
+                                          "functions.webhookIngest.env"),
 }
 
 

@@ -44,10 +44,10 @@ spec:
           env:
             - name: TEKTON_DAG_TEAMS_DIR
               value: {{ $root.Values.teamConfig.mountPath }}
-            - name: TEKTON_DAG_NAMESPACE
-              value: {{ $root.Release.Namespace }}
-            - name: LOG_LEVEL
-              value: {{ $root.Values.logLevel }}
+            {{- range $name, $value := $v.env }}
+            - name: {{ $name }}
+              value: {{ $value | toString | quote }}
+            {{- end }}
             {{- range .secretMounts }}
             - name: {{ .env }}
               value: {{ .envValue }}
