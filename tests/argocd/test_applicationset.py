@@ -106,22 +106,16 @@ def test_manifests_match_the_argocd_schemas(applications) -> None:
     assert [p for d in docs for p in problems(d)] == []
 
 
-WAVES = [("rbac", {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "PersistentVolumeClaim"}),
-         ("tasks", {"Task"}), ("pipelines", {"Pipeline"}), ("eventing", {"Broker", "Trigger", "SinkBinding"}),
-         ("functions", set())]
-
-
-def test_sync_waves_order_rbac_tasks_pipelines_eventing_functions() -> None:
-    docs = render()
-    wave = {}
-    for doc in docs:
-        number = int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
-        name = doc["metadata"]["name"]
-        stage = "dead-letter" if name == "dead-letters" else doc["kind"]
-        wave.setdefault(stage, set()).add(number)
+def test_sync_waves_put_every_object_after_what_it_needs() -> None:
+    """RBAC/config → Tasks → Pipelines → dead-letter sink → Broker + SinkBindings → functions →
+    Triggers (ArgoCD's Trigger health check calls a Trigger without its subscriber Degraded)."""
+    wave: dict[str, set[int]] = {}
+    for doc in render():
+        stage = "dead-letter" if doc["metadata"]["name"] == "dead-letters" else doc["kind"]
+        wave.setdefault(stage, set()).add(int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]))
     assert all(len(numbers) == 1 for numbers in wave.values()), wave
-    order = [wave["Role"], wave["Task"], wave["Pipeline"], wave["Broker"], wave["Service"] - wave["dead-letter"]]
-    flat = [min(w) for w in order]
-    assert flat == sorted(flat) and len(set(flat)) == len(flat), wave
-    assert wave["Trigger"] == wave["SinkBinding"] == wave["Broker"]
-    assert wave["ServiceAccount"] == wave["RoleBinding"] == wave["Role"]
+    at = {stage: numbers.pop() for stage, numbers in wave.items()}
+    order = ["Role", "Task", "Pipeline", "dead-letter", "Broker", "Service", "Trigger"]
+    assert [at[s] for s in order] == sorted(at[s] for s in order) and len({at[s] for s in order}) == len(order), at
+    assert at["ServiceAccount"] == at["RoleBinding"] == at["ConfigMap"] == at["PersistentVolumeClaim"] == at["Role"]
+    assert at["SinkBinding"] == at["Broker"]

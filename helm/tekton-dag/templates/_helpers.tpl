@@ -37,13 +37,20 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 tekton-dag.syncWave.annotation: the ArgoCD sync-wave annotation of a wave name, or nothing when
-syncWaves is off. Waves follow what each kind needs to exist first:
-rbac 0 (ServiceAccounts, Roles, ConfigMaps, PVC) → tasks 1 → pipelines 2 → eventing 3
-(Broker, Triggers, SinkBindings) → functions 4 (Knative Services).
+syncWaves is off. ArgoCD applies a wave only when the previous one is healthy, so each object
+comes after what it needs:
+  rbac 0       ServiceAccounts, Roles, ConfigMap, PVC: everything runs as / reads these
+  tasks 1      Tekton Tasks
+  pipelines 2  Tekton Pipelines (reference the Tasks)
+  deadletter 3 the dead-letter sink (the Broker is not Ready until it resolves)
+  broker 4     Broker and SinkBindings (K_SINK must be injected when a function's pods start)
+  functions 5  the Knative Services (webhook-ingest is ready only once it knows K_SINK)
+  triggers 6   Triggers: ArgoCD's Trigger health check reports a Trigger whose subscriber does
+               not exist yet as Degraded, so they come after the functions they call.
 Call with (dict "root" $ "wave" "tasks").
 */}}
 {{- define "tekton-dag.syncWave.annotation" -}}
-{{- $waves := dict "rbac" "0" "tasks" "1" "pipelines" "2" "eventing" "3" "functions" "4" -}}
+{{- $waves := dict "rbac" "0" "tasks" "1" "pipelines" "2" "deadletter" "3" "broker" "4" "functions" "5" "triggers" "6" -}}
 {{- if not (hasKey $waves .wave) -}}
 {{- fail (printf "tekton-dag.syncWave.annotation: unknown wave %q" .wave) -}}
 {{- end -}}
