@@ -36,7 +36,7 @@ from tekton_dag.config.models import Team
 
 VALUES_FILE = "values.yaml"
 APPPROJECT_FILE = Path("argocd/appproject.yaml")
-REPO_URL = "https://github.com/jmjava/tekton-dag.git"
+APPSET_FILE = Path("argocd/applicationset.yaml")  # the repository URL and ArgoCD namespace come from here
 # What the chart renders, and nothing else: the AppProject allows exactly these kinds
 # (tests/argocd checks every rendered kind is listed).
 NAMESPACED_KINDS = (
@@ -114,17 +114,18 @@ def render(team_dir: Path, team: Team, base: Path) -> str:
     return HEADER + body
 
 
-def appproject(teams: Iterable[Team]) -> str:
+def appproject(teams: Iterable[Team], appset: dict[str, Any]) -> str:
     """The AppProject: the one repo, each team's (cluster, namespace) and the namespaces its stacks
     deploy into (the chart puts the pipelines' Role there), the chart's kinds only."""
     destinations = sorted({(t.cluster, n) for t in teams for n in (t.namespace, *deploy_namespaces(t))})
+    template = appset["spec"]["template"]["spec"]
     project = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AppProject",
-        "metadata": {"name": "tekton-dag", "namespace": "argocd"},
+        "metadata": {"name": template["project"], "namespace": appset["metadata"]["namespace"]},
         "spec": {
             "description": "tekton-dag: one Application per team (argocd/applicationset.yaml)",
-            "sourceRepos": [REPO_URL],
+            "sourceRepos": [template["source"]["repoURL"]],
             "destinations": [{"name": c, "namespace": n} for c, n in destinations],
             # CreateNamespace=true needs Namespace; the chart itself is namespaced only.
             "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
@@ -150,7 +151,8 @@ def expected_files(root: Path) -> tuple[dict[Path, str], list[str]]:
             return {}, [f"{team.source}: team {team.name} is not a folder of {root} (the registry.yaml "
                         "fallback has no values file; see docs/m10-migration-guide.md)"]
         expected[team_dir / VALUES_FILE] = render(team_dir, team, base)
-    expected[base / APPPROJECT_FILE] = appproject(result.config.teams)
+    appset = yaml.safe_load((base / APPSET_FILE).read_text(encoding="utf-8"))
+    expected[base / APPPROJECT_FILE] = appproject(result.config.teams, appset)
     return expected, []
 
 
