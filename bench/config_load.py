@@ -184,7 +184,9 @@ def report(runs: list[dict[str, float]]) -> None:
     ]
     for label, key, target in rows:
         best = min(r[key] for r in runs)
-        verdict = "" if target is None else ("  target <= %g: %s" % (target, "met" if median(key) <= target else "MISSED"))
+        verdict = ""
+        if target is not None:
+            verdict = f"  target <= {target:g}: {'met' if median(key) <= target else 'MISSED'}"
         print(f"  {label:<27} {median(key):9.3f} / {best:9.3f}{verdict}")
 
 

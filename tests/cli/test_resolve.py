@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from config.trees import BASE, write_tree
-
 from config.clirun import REPO, parsed, run_cli
+from config.trees import BASE, write_tree
 
 
 def test_resolves_the_example_front_end_as_a_table() -> None:

@@ -1,4 +1,7 @@
-"""Running the real console entry point in a subprocess (shared by tests/cli/test_{validate,resolve,teams,stacks}.py)."""
+"""Running the real console entry point in a subprocess.
+
+Shared by tests/cli/test_{validate,resolve,teams,stacks}.py.
+"""
 
 from __future__ import annotations
 

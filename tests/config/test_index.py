@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.index import ResolverIndex, Target, normalize_repo
 

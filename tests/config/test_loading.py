@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tekton_dag.config.errors import ConfigInvalid
 from tekton_dag.config.loading import load_config, load_config_or_raise
 from tekton_dag.config.models import AppVersion

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from tekton_dag.config.reloading import ConfigStore, Refresh, Snapshot
 
 from .trees import BASE, write_tree

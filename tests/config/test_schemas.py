@@ -11,7 +11,6 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tekton_dag.config import validation
 
 from .test_validation import CASES

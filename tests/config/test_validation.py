@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tekton_dag.config.loading import load_config
 
 from .trees import BASE, write_tree

@@ -11,11 +11,9 @@ from typing import Any
 
 import yaml
 
-from tekton_dag.config.loading import load_config
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_config
 from tekton_dag.config.models import Config
 
-TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
-DEFAULT_TEAMS_DIR = "teams"
 
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +46,7 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def fail(message: str) -> int:

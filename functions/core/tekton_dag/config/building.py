@@ -35,7 +35,8 @@ def build_stack(document: Mapping[str, Any], source: str) -> Stack:
         apps=apps,
         description=document.get("description", ""),
         propagation=Propagation(
-            **_present(propagation, {"header-name": "header_name", "baggage-key": "baggage_key", "strategy": "strategy"})
+            **_present(propagation, {"header-name": "header_name", "baggage-key": "baggage_key",
+                                     "strategy": "strategy"})
         ),
         defaults=defaults,
         source=source,

@@ -50,7 +50,8 @@ def _duplicate_names(shown_as: str, apps: list[tuple[int, dict[str, Any]]]) -> I
         if name is None:
             continue
         if name in first:
-            yield ConfigError(shown_as, f"apps[{i}].name", f"duplicate app name {describe(name)} (also apps[{first[name]}])")
+            yield ConfigError(shown_as, f"apps[{i}].name",
+                              f"duplicate app name {describe(name)} (also apps[{first[name]}])")
         else:
             first[name] = i
 

@@ -9,8 +9,8 @@ last one) and a non-string key (``on:`` or ``1:``), which no tekton-dag file use
 from __future__ import annotations
 
 import json
-from sys import intern
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import yaml
@@ -109,7 +109,8 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
             if key_node.value in seen:
                 first = seen[key_node.value].start_mark.line + 1
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {json.dumps(key_node.value)} (first at line {first})", key_node.start_mark)
+                    None, None, f"duplicate key {json.dumps(key_node.value)} (first at line {first})",
+                    key_node.start_mark)
             seen[key_node.value] = key_node
         return super().construct_mapping(node, deep=deep)
 

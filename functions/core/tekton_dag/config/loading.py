@@ -30,6 +30,8 @@ from tekton_dag.config.models import DEFAULT_TEAM, Config, Stack, Team
 
 __all__ = ["ConfigError", "ConfigInvalid", "LoadResult", "TeamCache", "load_config", "load_config_or_raise"]
 
+TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
+DEFAULT_TEAMS_DIR = "teams"
 TEAM_FILE = "team.yaml"
 VERSIONS_FILE = "versions.yaml"
 REGISTRY_FILE = PurePosixPath("stacks/registry.yaml")
@@ -184,8 +186,8 @@ class _Loader:
             return None
         name = document.get("name")
         if isinstance(name, str) and name != directory.name:
-            self.errors.append(ConfigError(shown, "name",
-                                           f"team name {describe(name)} differs from its directory {describe(directory.name)}"))
+            message = f"team name {describe(name)} differs from its directory {describe(directory.name)}"
+            self.errors.append(ConfigError(shown, "name", message))
         team_name = name if isinstance(name, str) else directory.name
         stacks = self.load_stack_files(directory, document.get("stacks"), shown)
         versions = self.load_versions(directory / VERSIONS_FILE, stacks, team_name)
@@ -204,7 +206,8 @@ class _Loader:
                 continue  # the schema reported it
             path = directory / entry
             if not path.is_file():
-                self.errors.append(ConfigError(shown_team, f"stacks[{i}]", f"stack file {describe(entry)} does not exist"))
+                message = f"stack file {describe(entry)} does not exist"
+                self.errors.append(ConfigError(shown_team, f"stacks[{i}]", message))
                 continue
             stack = self.load_stack(path)
             if stack is not None:
@@ -270,9 +273,9 @@ class _Loader:
             self.errors.append(ConfigError(shown, format_path(["repos", app]),
                                            f"app {describe(app)} is not defined in {stack.shown_as}"))
         elif "role" in entry and entry["role"] != defined[app].get("role"):
-            self.errors.append(ConfigError(shown, format_path(["repos", app, "role"]),
-                                           f"role {describe(entry['role'])} differs from {describe(defined[app].get('role'))} "
-                                           f"in {stack.shown_as}"))
+            message = (f"role {describe(entry['role'])} differs from {describe(defined[app].get('role'))} "
+                       f"in {stack.shown_as}")
+            self.errors.append(ConfigError(shown, format_path(["repos", app, "role"]), message))
 
 
 def _digest(directory: Path) -> bytes:
@@ -303,6 +306,6 @@ def _files(directory: Path, depth: int) -> Iterator[Path]:
             yield Path(entry.path)
 
 
-def config_root_from_env(default: str = "teams") -> Path:
-    """The configuration root as the functions find it: ``TEKTON_DAG_TEAMS_DIR`` or ``./teams``."""
-    return Path(os.environ.get("TEKTON_DAG_TEAMS_DIR", default))
+def config_root_from_env() -> Path:
+    """The configuration root as the CLI and the functions find it: ``TEKTON_DAG_TEAMS_DIR`` or ``./teams``."""
+    return Path(os.environ.get(TEAMS_DIR_ENV, DEFAULT_TEAMS_DIR))

@@ -4,9 +4,11 @@ Two engines read the same schema files. fastjsonschema compiles each schema into
 and answers "valid or not" about ten times faster than jsonschema, which matters for a
 thousand teams (bench/config_load.py); it stops at the first problem, though. So a document
 it rejects is checked again by jsonschema, which lists every problem with its path. Both are
-built once per schema and reused. tests/config/test_schemas.py checks that the two agree. jsonschema's raw messages are rewritten so each
-problem names the field and says what was expected (``apps[2].build.tool: "ant" is not one of:
-npm, maven, gradle, pip, composer``), and unknown fields suggest the closest known one.
+built once per schema and reused. tests/config/test_schemas.py checks that the two agree.
+
+jsonschema's raw messages are rewritten so each problem names the field and says what was
+expected (``apps[2].build.tool: "ant" is not one of: npm, maven, gradle, pip, composer``), and
+unknown fields suggest the closest known one.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[Sequence[str | int], str]
             if key not in known and not any(p.search(key) for p in patterns):
                 yield [*path, key], _unknown_field(key, known)
     elif "propertyNames" in error.schema_path:
-        yield [*path, instance], f"key {describe(instance)} {FORMAT_MESSAGES.get(error.validator_value, 'is not allowed')}"
+        explanation = FORMAT_MESSAGES.get(error.validator_value, "is not allowed")
+        yield [*path, instance], f"key {describe(instance)} {explanation}"
     elif kind == "type":
         yield path, f"expected {_types(error.validator_value)}, got {_type_name(instance)} {describe(instance)}"
     elif kind == "enum":
@@ -137,7 +140,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[Sequence[str | int], str]
     elif kind == "uniqueItems":
         yield path, f"lists the same item twice: {describe(_first_repeat(instance))}"
     elif kind in ("anyOf", "oneOf") and "description" in error.schema:
-        yield path, f"{describe(instance)} is not valid: expected {error.schema['description'][0].lower()}{error.schema['description'][1:].rstrip('.')}"
+        expected = error.schema["description"].rstrip(".")
+        yield path, f"{describe(instance)} is not valid: expected {expected[0].lower()}{expected[1:]}"
     else:
         yield path, error.message
 
