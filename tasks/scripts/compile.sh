@@ -32,7 +32,7 @@ run_step() { # app, step name, command: the command is data, run by a fresh sh
 while IFS="$TAB" read -r app dir; do
   [ -n "$app" ] || continue
   (
-    cd "$WORKSPACE_PATH/$dir"
+    cd "$WORKSPACE_PATH/$dir" || exit 1
     # build.env of the app: `export KEY='value'` lines written by resolve-stack (names checked,
     # values shell-quoted there), so sourcing only sets variables.
     # shellcheck source=/dev/null
@@ -40,9 +40,10 @@ while IFS="$TAB" read -r app dir; do
     pre=$(cat "$PLAN_DIR/commands/$app.pre-command")
     cmd=$(cat "$PLAN_DIR/commands/$app.build-command")
     post=$(cat "$PLAN_DIR/commands/$app.post-command")
-    [ -z "$pre" ] || run_step "$app" pre-command "$pre"
-    run_step "$app" build-command "${cmd:-$DEFAULT_BUILD_COMMAND}"
-    [ -z "$post" ] || run_step "$app" post-command "$post"
+    # `set -e` does not apply inside a subshell tested with ||: each step exits explicitly.
+    [ -z "$pre" ] || run_step "$app" pre-command "$pre" || exit 1
+    run_step "$app" build-command "${cmd:-$DEFAULT_BUILD_COMMAND}" || exit 1
+    [ -z "$post" ] || run_step "$app" post-command "$post" || exit 1
   ) || { echo "compile-$BUILD_TOOL: build of app '$app' failed" >&2; exit 1; }
 done <"$list"
 echo "compile-$BUILD_TOOL: done"

@@ -110,9 +110,11 @@ MAX_LIST_FAILURES=${MAX_LIST_FAILURES:-5}
 start_build() {
   local i=$1 name
   name=$(pod_name "${apps[i]}")
-  # A pod of the same name can only be left over from an earlier attempt of this same run.
-  kubectl delete pod "$name" --ignore-not-found --wait=true >/dev/null 2>&1 || true
-  pod_manifest "$i" | kubectl create -f - >/dev/null || die "could not create the build pod for ${apps[i]}"
+  if ! pod_manifest "$i" | kubectl create -f - >/dev/null; then
+    # A pod of the same name can only be left over from an earlier attempt of this same run.
+    kubectl delete pod "$name" --ignore-not-found --wait=true >/dev/null 2>&1 || true
+    pod_manifest "$i" | kubectl create -f - >/dev/null || die "could not create the build pod for ${apps[i]}"
+  fi
   running[$name]=$i
   started[$name]=$(date +%s)
   echo "containerize: started ${apps[i]} -> ${images[i]} (pod $name; $(( ${#running[@]} )) of $MAX_PARALLEL_BUILDS slots)"

@@ -21,7 +21,11 @@ forwarded() { # total "forwarded" lines of this run's intercept forwarders
   echo "$total"
 }
 
-status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$@" || echo 000; }
+status_of() { # HTTP status, or 000 when nothing answered (curl prints 000 itself then, and fails)
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$@") || true
+  printf '%s' "${code:-000}"
+}
 
 before=$(forwarded)
 codes_with=""

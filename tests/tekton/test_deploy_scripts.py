@@ -143,3 +143,50 @@ def test_cleanup_removes_only_this_runs_objects(tmp_path):
     assert left == {"Deployment/shop/db", "Service/shop/db", "Deployment/shop/api", "Service/shop/api",
                     "Deployment/shop/web", "Service/shop/web", "Deployment/shop/api-pr-8", "Service/shop/api-pr-8"}
     assert cluster.pods()["api-pr-7-intercept"]["deleted_ms"] is not None
+
+
+FAKE_CURL = """#!/usr/bin/env bash
+# fake curl for validate-intercepts: the stack as a black box. FAKE_NETWORK says how it behaves:
+#   ok: a request with the PR header reaches the PR build (its forwarder logs it), others do not
+#   no-propagation: the header is dropped on the way; leak: every request reaches the PR build
+#   stable-down: requests without the header fail to connect
+with_header=false
+for arg in "$@"; do case $arg in "x-dev-session: pr-7") with_header=true ;; esac; done
+case $FAKE_NETWORK/$with_header in
+  ok/true | stable-down/true | leak/*) echo "forwarded GET / -> 200" >>"$FORWARDER_LOG" ;;
+  stable-down/false) printf 000; exit 7 ;;
+esac
+printf 200
+"""
+
+
+def validate(tmp_path: Path, network: str) -> tuple[subprocess.CompletedProcess, dict]:
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    (cluster.bin / "curl").write_text(FAKE_CURL)
+    (cluster.bin / "curl").chmod(0o755)
+    log = tmp_path / "forwarder.log"
+    cluster.scenario({"api": {"log-file": str(log)}})
+    assert run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir)}).returncode == 0
+    assert run_script(cluster, "intercept.sh", intercept_env(plan_dir, "telepresence")).returncode == 0
+    proc = run_script(cluster, "validate_intercepts.sh", {
+        "PLAN_DIR": str(plan_dir), "RUN_NAME": RUN, "HEADER_NAME": "x-dev-session", "HEADER_VALUE": "pr-7",
+        "RESULT_SUMMARY": str(tmp_path / "summary"), "FAKE_NETWORK": network, "FORWARDER_LOG": str(log)})
+    summary = json.loads((tmp_path / "summary").read_text()) if (tmp_path / "summary").exists() else {}
+    return proc, summary
+
+
+def test_validate_passes_when_only_header_traffic_reaches_the_pr_build(tmp_path):
+    proc, summary = validate(tmp_path, "ok")
+    assert proc.returncode == 0, proc.stderr
+    assert summary["header_reached_pr_build"] and summary["ordinary_traffic_stayed_stable"] and summary["stable_answered"]
+    assert summary["with_header"] == "web=200"
+
+
+@pytest.mark.parametrize(("network", "message"), [
+    ("no-propagation", "never reached the PR build"),
+    ("leak", "requests WITHOUT the header reached the PR build"),
+    ("stable-down", "the stable stack did not answer ordinary requests: web=000"),
+])
+def test_validate_fails_on_broken_routing(tmp_path, network, message):
+    proc, _ = validate(tmp_path, network)
+    assert proc.returncode == 1 and message in proc.stderr

@@ -216,3 +216,12 @@ def test_run_label_matches_the_contract():
     assert contract.L_RUN == "tekton-dag.dev/run"
     for script in ("containerize.sh", "cleanup.sh", "intercept.sh", "resolve_stack.py"):
         assert contract.L_RUN in (ROOT / "tasks" / "scripts" / script).read_text()
+
+
+def test_files_are_plain_single_document_yaml_that_kubectl_can_apply():
+    for path in [*TASK_FILES, *PIPELINE_FILES]:
+        text = path.read_text()
+        docs = list(yaml.safe_load_all(text))
+        assert len(docs) == 1 and docs[0]["apiVersion"] == "tekton.dev/v1", path.name
+        assert "{{" not in text, f"{path.name} looks templated"
+        assert path.stem == docs[0]["metadata"]["name"]
