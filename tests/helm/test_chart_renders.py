@@ -79,6 +79,13 @@ def test_selector_labels_never_include_the_version() -> None:
         assert "app.kubernetes.io/version" not in ksvc["spec"]["template"]["metadata"]["labels"]
 
 
+def test_packaged_chart_renders_exactly_like_the_folder(tmp_path) -> None:
+    """The .tgz carries real copies of tasks/ and pipeline/ (helm follows the links): same output."""
+    run_helm("package", CHART, "--destination", tmp_path)
+    (archive,) = tmp_path.glob("tekton-dag-*.tgz")
+    assert render(chart=archive) == render()
+
+
 def test_packaged_chart_contains_the_tekton_files(tmp_path) -> None:
     run_helm("package", CHART, "--destination", tmp_path)
     import tarfile
