@@ -42,6 +42,11 @@ def test_release_namespace_other_than_the_team_namespace_is_refused() -> None:
     assert 'team.namespace is "alpha-ci" but the release namespace is "beta-ci"' in error
 
 
+def test_min_scale_above_max_scale_is_refused() -> None:
+    error = render_error(sets=["functions.resolver.minScale=4", "functions.resolver.maxScale=2"])
+    assert "resolver: minScale (4) is above maxScale (2)" in error
+
+
 def test_secret_values_have_no_place_in_values() -> None:
     """Secrets are referenced by name only: the schema has no key that could carry a secret value."""
     schema = json.loads((CHART / "values.schema.json").read_text())

@@ -10,6 +10,9 @@ mounted read-only at <dir>/<file>, and the variable env is set to envValue (the 
 {{- define "tekton-dag.function.service" -}}
 {{- $root := .root -}}
 {{- $v := .values -}}
+{{- if gt (int $v.minScale) (int $v.maxScale) -}}
+{{- fail (printf "%s: minScale (%v) is above maxScale (%v)" .name $v.minScale $v.maxScale) -}}
+{{- end -}}
 apiVersion: serving.knative.dev/v1
 kind: Service
 metadata:
