@@ -66,11 +66,6 @@ argocd.argoproj.io/sync-wave: {{ get $waves .wave | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* tekton-dag.eventing.enabled: "true" when the Broker, Triggers and SinkBindings are rendered. */}}
-{{- define "tekton-dag.eventing.enabled" -}}
-{{- if eq .Values.mode "distributed" -}}true{{- end -}}
-{{- end -}}
-
 {{/* tekton-dag.image: the image of a repository under image.registry, tagged image.tag or appVersion. */}}
 {{- define "tekton-dag.image" -}}
 {{- $root := .root -}}
