@@ -16,7 +16,8 @@ Usage (from the repository root, with the project installed: ``scripts/setup``):
     .venv/bin/python helm/team-values.py --teams DIR     # another configuration root
 
 It also writes ``argocd/appproject.yaml`` beside the teams root: the AppProject's destinations are
-exactly the teams' (cluster, namespace) pairs.
+exactly the teams' (cluster, namespace) pairs plus the namespaces their stacks deploy into; its
+repository, name and ArgoCD namespace come from ``argocd/applicationset.yaml``.
 
 Exit codes: 0 ok, 1 invalid configuration or stale files, 2 usage.
 """
