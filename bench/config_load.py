@@ -92,6 +92,8 @@ def measure(root: Path, lookups: int) -> dict[str, float]:
         raise SystemExit("generated config is invalid:\n" + "\n".join(map(str, result.errors[:20])))
     index = ResolverIndex.from_config(result.config)
     indexed = time.perf_counter()
+    rss_kb = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() // 1024
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     rng = random.Random(7)
     teams = len(result.config.teams)
@@ -115,8 +117,6 @@ def measure(root: Path, lookups: int) -> dict[str, float]:
         lookup(query)
         timings.append(clock() - before)
     timings.sort()
-    rss_kb = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() // 1024
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     # A reload as the ConfigStore does it: every file re-read, only the changed team parsed.
     cache = TeamCache()

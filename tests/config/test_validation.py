@@ -259,3 +259,14 @@ def test_fallback_registry_problems(tmp_path: Path, files: dict[str, str], expec
     write_tree(tmp_path, files)
     result = load_config(tmp_path / "teams")
     assert sorted(map(str, result.errors)) == sorted(expected)
+
+
+def test_an_unreadable_root_is_an_error_not_an_exception(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_tree(tmp_path, BASE)
+
+    def refuse(self: Path) -> None:  # what a non-root user sees on a directory without read access
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    result = load_config(root)
+    assert [str(e) for e in result.errors] == ["teams: (top): cannot list: Permission denied"]

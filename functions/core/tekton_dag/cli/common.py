@@ -15,7 +15,6 @@ from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_con
 from tekton_dag.config.models import Config
 
 
-
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--teams",

@@ -1,9 +1,16 @@
 """Reading one YAML file into plain Python data, or one precise error.
 
-PyYAML's C loader (libyaml) is used when it is available: it is several times faster than the
-pure-Python one, which matters for a thousand teams. Two YAML traps are turned into errors with
-a line number instead of being silently accepted: a key repeated in one mapping (YAML keeps the
-last one) and a non-string key (``on:`` or ``1:``), which no tekton-dag file uses.
+Parsing is libyaml's (PyYAML's C parser). Two YAML traps are turned into errors with a line
+number instead of being silently accepted: a key repeated in one mapping (YAML keeps the last
+one) and a non-string key (``on:`` or ``1:``), which no tekton-dag file uses.
+
+Speed matters for a thousand teams (bench/config_load.py), and PyYAML spends most of its time
+in Python: a node object and a tag lookup for every value, then a generator-driven
+constructor. ``_load_plain`` builds the data straight from the parser's events instead, for
+documents of mappings, lists and scalars without anchors or tags, which is what configuration
+files are. Anything else (anchors, aliases, ``<<`` merges, explicit tags, repeated or
+non-string keys, syntax errors) goes through ``StrictLoader``, PyYAML's full safe loader, which
+gives the same data or the precise error. tests/config/test_documents.py checks that both agree.
 """
 
 from __future__ import annotations
@@ -14,89 +21,23 @@ from sys import intern
 from typing import Any
 
 import yaml
+from yaml import events
 
 from tekton_dag.config.errors import ROOT_PATH, ConfigError
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
+try:
+    from yaml._yaml import CParser as _Parser  # libyaml, as PyYAML ships it
+except ImportError:  # PyYAML built without libyaml: the slower full loader does everything
+    _Parser = None
 
 _STR = "tag:yaml.org,2002:str"
-_SEQ = "tag:yaml.org,2002:seq"
-_MAP = "tag:yaml.org,2002:map"
 _MERGE = "tag:yaml.org,2002:merge"
-_SCALARS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp", "binary"))
+_TYPED_SCALARS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp"))
 
 
-class _Unusual(Exception):
-    """Something the fast path leaves to PyYAML's own constructor (merge keys, recursive aliases)."""
-
-
-class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loading that rejects repeated keys and non-string keys.
-
-    Plain documents (mappings, lists, standard scalars) are built by one direct recursion over
-    the composed nodes, several times faster than PyYAML's generator-based constructor; anything
-    else (merge keys ``<<``, self-referencing aliases, unknown tags) goes through that constructor,
-    which gives the same result and the same errors.
-    """
-
-    # Tag resolution, called by the C composer for every node, is pure Python and a third of the
-    # load time. Without path resolvers (none are registered) and for a scalar whose first
-    # character starts no implicit type (most: names, repos, commands), the answer is fixed.
-    _IMPLICIT_FIRST = frozenset(k for k in _BaseLoader.yaml_implicit_resolvers if k is not None)
-    _PLAIN_IS_STR = None not in _BaseLoader.yaml_implicit_resolvers and not _BaseLoader.yaml_path_resolvers
-
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        if not self._PLAIN_IS_STR:
-            return super().resolve(kind, value, implicit)
-        if kind is yaml.ScalarNode:
-            if implicit[0] and (not value or value[0] in self._IMPLICIT_FIRST):
-                return super().resolve(kind, value, implicit)
-            return _STR
-        return _SEQ if kind is yaml.SequenceNode else _MAP
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        if self._PLAIN_IS_STR:
-            return None
-        return super().descend_resolver(current_node, current_index)
-
-    def ascend_resolver(self) -> None:
-        if self._PLAIN_IS_STR:
-            return None
-        return super().ascend_resolver()
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        try:
-            return self._build(node, {}, set())
-        except _Unusual:
-            return super().construct_document(node)
-
-    def _build(self, node: yaml.Node, done: dict[int, Any], building: set[int]) -> Any:
-        key = id(node)
-        if key in done:  # an alias: the same object, as PyYAML gives
-            return done[key]
-        if key in building:
-            raise _Unusual
-        tag = node.tag
-        if tag == _STR:
-            # Interned: a thousand stacks repeat the same keys, tools and commands 40,000 times.
-            value: Any = intern(node.value)
-        elif tag in _SCALARS:
-            value = self.yaml_constructors[tag](self, node)
-        elif tag == _SEQ:
-            building.add(key)
-            value = [self._build(child, done, building) for child in node.value]
-        elif tag == _MAP:
-            building.add(key)
-            value = {}
-            for key_node, value_node in node.value:
-                if key_node.tag != _STR or not isinstance(key_node, yaml.ScalarNode) or key_node.value in value:
-                    raise _Unusual  # the full constructor reports it with a line number (or merges)
-                value[intern(key_node.value)] = self._build(value_node, done, building)
-        else:
-            raise _Unusual
-        done[key] = value
-        return value
+class StrictLoader(_BaseLoader):  # type: ignore[misc]
+    """PyYAML's safe loader, rejecting repeated keys and non-string keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[str, yaml.Node] = {}
@@ -112,10 +53,90 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
                     None, None, f"duplicate key {json.dumps(key_node.value)} (first at line {first})",
                     key_node.start_mark)
             seen[key_node.value] = key_node
-        return super().construct_mapping(node, deep=deep)
+        return dict(super().construct_mapping(node, deep=deep))
 
 
-StrictLoader.add_constructor(_MAP, StrictLoader.construct_yaml_map)
+StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)
+
+
+class _Unusual(Exception):
+    """The document needs PyYAML's full loader."""
+
+
+# Plain scalars whose first character starts no implicit type (names, repos, commands) are
+# strings; the others are resolved and constructed exactly as PyYAML does.
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
+_FAST = (_Parser is not None and None not in yaml.resolver.Resolver.yaml_implicit_resolvers
+         and not yaml.resolver.Resolver.yaml_path_resolvers)
+
+
+def _scalar(event: events.ScalarEvent) -> Any:
+    """A scalar that may not be a plain string (the loop handles those inline)."""
+    if event.anchor is not None or (event.tag is not None and event.tag != "!"):
+        raise _Unusual
+    value = event.value
+    if event.implicit[0] and (not value or value[0] in _TYPED_FIRST):
+        tag = _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)
+        if tag != _STR:
+            if tag not in _TYPED_SCALARS:  # "<<" and anything new
+                raise _Unusual
+            return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
+    return intern(value)  # a thousand stacks repeat the same keys, tools and commands
+
+
+def _load_plain(text: str) -> Any:
+    """The document, built from parser events; raises ``_Unusual`` for anything not plain."""
+    parser = _Parser(text)
+    try:
+        get = parser.get_event
+        get()  # StreamStart
+        event = get()
+        if isinstance(event, events.StreamEndEvent):
+            return None  # an empty file, as PyYAML loads it
+        if not isinstance(event, events.DocumentStartEvent):
+            raise _Unusual
+        containers: list[Any] = []
+        keys: list[Any] = []  # per open mapping: the key waiting for its value, or None
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is events.ScalarEvent:
+                value = event.value
+                if event.tag is None and event.anchor is None and not (
+                        event.implicit[0] and (not value or value[0] in _TYPED_FIRST)):
+                    value = intern(value)  # a string: most values, so handled here
+                else:
+                    value = _scalar(event)
+            elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Unusual
+                containers.append({} if kind is events.MappingStartEvent else [])
+                keys.append(None)
+                continue
+            elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
+                value = containers.pop()
+                keys.pop()
+            else:  # aliases
+                raise _Unusual
+            if not containers:
+                break
+            top = containers[-1]
+            if type(top) is list:
+                top.append(value)
+            elif keys[-1] is None:
+                if type(value) is not str or value in top:
+                    raise _Unusual  # StrictLoader reports it with its line
+                keys[-1] = value
+            else:
+                top[keys[-1]] = value
+                keys[-1] = None
+        if not isinstance(get(), events.DocumentEndEvent) or not isinstance(get(), events.StreamEndEvent):
+            raise _Unusual  # several documents: StrictLoader says so
+        return value
+    finally:
+        parser.dispose()
 
 
 def read_yaml(path: Path, shown_as: str) -> tuple[Any, ConfigError | None]:
@@ -132,6 +153,11 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, ConfigError | None]:
 
 
 def parse_yaml(text: str, shown_as: str) -> tuple[Any, ConfigError | None]:
+    if _FAST:
+        try:
+            return _load_plain(text), None
+        except (_Unusual, yaml.YAMLError):
+            pass  # the full loader gives the same data, or the error with its line
     try:
         return yaml.load(text, Loader=StrictLoader), None  # noqa: S506 - StrictLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -144,6 +170,6 @@ def _syntax_error(exc: yaml.MarkedYAMLError, shown_as: str) -> ConfigError:
     mark = exc.problem_mark or exc.context_mark
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ROOT_PATH
     problem = exc.problem or "syntax error"
-    if exc.context:
-        problem = f"{problem} ({exc.context})"
+    if exc.context:  # "while parsing X" explains the problem; "expected X" comes before its "but found Y"
+        problem = f"{exc.context}, {problem}" if problem.startswith("but ") else f"{problem} ({exc.context})"
     return ConfigError(shown_as, where, f"invalid YAML: {problem}")

@@ -155,11 +155,15 @@ class _Loader:
     # -- teams/<team>/...
 
     def load_teams(self) -> list[Team | None]:
-        directories = sorted(
-            entry for entry in self.root.iterdir()
-            # Hidden entries include a ConfigMap mount's "..data" and "..<timestamp>" directories.
-            if not entry.name.startswith(".") and entry.is_dir()
-        )
+        try:
+            directories = sorted(
+                entry for entry in self.root.iterdir()
+                # Hidden entries include a ConfigMap mount's "..data" and "..<timestamp>" directories.
+                if not entry.name.startswith(".") and entry.is_dir()
+            )
+        except OSError as exc:
+            self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH, f"cannot list: {exc.strerror or exc}"))
+            return []
         if not directories:
             self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH,
                                            f"no team directories (expected <team>/{TEAM_FILE})"))

@@ -71,7 +71,8 @@ def format_checker() -> jsonschema.FormatChecker:
 def schema(kind: Kind) -> dict[str, Any]:
     """The JSON Schema of one file kind, as shipped in ``tekton_dag/config/schemas``."""
     text = resources.files("tekton_dag.config.schemas").joinpath(f"{kind}.schema.json").read_text("utf-8")
-    return json.loads(text)
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 @cache
