@@ -163,3 +163,16 @@ async def test_shutdown_lets_accepted_deliveries_finish(start_broker):
             await running.broker.close(grace=5)
             assert running.broker.stats["delivered"] == 1 and running.dead_letters() == []
             assert (await running.post(event(TYPE_A))).status_code == 503
+
+
+async def test_abandon_dead_letters_everything_in_flight_at_once(start_broker):
+    async with served(Subscriber()) as url:
+        pass
+    delivery = "retry: 5\nbackoffPolicy: linear\nbackoffDelay: PT10S\n"
+    async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+        for _ in range(3):
+            await running.post(event(TYPE_A))
+        await eventually(lambda: running.broker.stats["retried"] == 3)
+        assert running.broker.abandon() == 3
+        assert running.broker.in_flight == 0 and len(running.dead_letters()) == 3
+        assert (await running.post(event(TYPE_A))).status_code == 503

@@ -115,3 +115,21 @@ def test_core_kinds_are_valid_kubernetes(docs):
     for doc in docs:
         if doc["apiVersion"] == "v1":
             kubernetes_validate.validate(doc, "1.30", strict=True)
+
+
+def test_the_routing_table_matches_what_the_handlers_accept():
+    from tekton_dag.events import catalog, github
+
+    assert set(routing.CONSUMES["resolver"]) == set(github.CLOUDEVENT_TYPES.values())
+    assert set(routing.CONSUMES["run-creator"]) == {
+        catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED}
+    assert routing.CONSUMES["bootstrap-batcher"] == (catalog.BOOTSTRAP_REQUESTED,)
+
+
+@pytest.mark.parametrize("event_type, name", [
+    ("dev.tektondag.github.pull_request.v1", "github-pull-request"),
+    ("dev.tektondag.run.cancel.requested.v1", "run-cancel-requested"),
+    ("dev.tekton.event.pipelinerun.successful.v1", "pipelinerun-successful"),
+])
+def test_trigger_input_names(event_type, name):
+    assert routing.input_name(event_type) == name

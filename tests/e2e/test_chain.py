@@ -56,6 +56,7 @@ async def test_the_same_delivery_three_times_makes_one_run(tmp_path, kube_api):
 async def test_a_function_killed_and_restarted_mid_stream_loses_and_doubles_nothing(tmp_path, kube_api, victim):
     async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
         await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n)) for n in (1, 2, 3)))
+        await eventually(lambda: len(kube_api.objects("pipelineruns")) == 3, what="the first three runs")
         chain.kill(victim)
         retried_before = chain.broker.stats["retried"]
         await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n)) for n in (4, 5, 6)))
@@ -69,3 +70,18 @@ async def test_a_function_killed_and_restarted_mid_stream_loses_and_doubles_noth
     assert sorted(int(params(r)["pr-number"]) for r in runs) == [1, 2, 3, 4, 5, 6]
     # exactly one outcome per request: created, or queued behind the team's concurrency limit
     assert outcomes.types.count(catalog.RUN_CREATED) + outcomes.types.count(catalog.RUN_QUEUED) == 6
+
+
+async def test_run_creator_killed_with_deliveries_in_flight_still_makes_each_run_once(tmp_path, kube_api):
+    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+        sends = [asyncio.create_task(send(chain, "pull_request.opened", "--number", str(n))) for n in range(1, 9)]
+        await eventually(lambda: outcomes.types.count(catalog.RUN_REQUESTED) >= 2, what="requests on their way")
+        chain.kill("run-creator")  # some requests handled, some mid-handling, some not yet delivered
+        await asyncio.gather(*sends)
+        chain.spawn("run-creator")
+        await chain.wait_ready("run-creator")
+        await eventually(lambda: len(kube_api.objects("pipelineruns")) == 8, what="eight PipelineRuns")
+        await eventually(lambda: chain.broker.in_flight == 0, what="the Broker drained")
+        assert chain.broker.stats["dead_lettered"] == 0
+    runs = kube_api.objects("pipelineruns")
+    assert sorted(int(params(r)["pr-number"]) for r in runs) == list(range(1, 9))  # none lost, none doubled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -68,7 +69,8 @@ async def test_post_bootstrap_takes_apps_from_the_query(api: httpx.AsyncClient, 
         ("/api/run", json.dumps({"team": "platform", "stack": "web", "app": "x"}).encode(), "no app 'x'"),
         ("/api/run", json.dumps({"team": "platform", "stack": "web", "pipeline": "deploy"}).encode(), "pipeline: must be one of"),
         ("/api/run", json.dumps({"team": "platform", "stack": "web", "colour": "red"}).encode(), "colour: unknown field"),
-        ("/api/run", json.dumps({"team": "platform", "stack": "web", "pr": {"number": 0, "head_sha": "a"}}).encode(), "pr.number"),
+        ("/api/run", json.dumps({"team": "platform", "stack": "web", "pr": {"number": 0, "head_sha": "a"}}).encode(),
+         "pr.number"),
         ("/api/bootstrap?apps=ghost", json.dumps({"team": "platform"}).encode(), "'ghost' is not an app"),
         ("/api/bootstrap", json.dumps({"team": "platform", "force_rebuild": "yes"}).encode(), "force_rebuild"),
     ],
@@ -213,3 +215,23 @@ async def test_get_runs_lists_each_teams_pipelineruns_newest_first(api: httpx.As
 async def test_get_runs_of_one_team(api: httpx.AsyncClient, kube_api) -> None:
     assert (await api.get("/api/runs?team=payments")).json() == []
     assert (await api.get("/api/runs?team=nobody")).status_code == 400
+
+
+async def test_config_changes_are_picked_up_and_a_bad_edit_keeps_the_last_good(make_ingest: MakeClient, teams: Path) -> None:
+    client = await make_ingest(TEKTON_DAG_CONFIG_RELOAD_S="0.05")
+    team_yaml = teams / "platform" / "team.yaml"
+    team_yaml.write_text(team_yaml.read_text().replace("namespace: platform-ci", "namespace: platform-ci-2"))
+    assert await _eventually(client, lambda teams_: teams_[1]["namespace"] == "platform-ci-2")
+    team_yaml.write_text("name: platform\nnamespace: [not, a, string]\n")
+    await asyncio.sleep(0.3)
+    assert (await client.get("/api/teams")).json()[1]["namespace"] == "platform-ci-2"
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def _eventually(client: httpx.AsyncClient, check, timeout: float = 5.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if check((await client.get("/api/teams")).json()):
+            return True
+        await asyncio.sleep(0.05)
+    return False

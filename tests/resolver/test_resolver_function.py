@@ -37,7 +37,7 @@ async def test_a_pr_fans_out_one_run_request_per_target(resolver: httpx.AsyncCli
     assert response.status_code == 202
     assert response.content == b""  # never a non-CloudEvent body to the Broker
     assert broker.types() == [catalog.RUN_REQUESTED, catalog.RUN_REQUESTED]
-    for event, team in zip(broker.events, ("payments", "platform")):
+    for event, team in zip(broker.events, ("payments", "platform"), strict=True):
         attributes = event.get_attributes()
         assert attributes["source"] == catalog.SOURCE_RESOLVER
         assert attributes["id"] == f"delivery-1/{team}/{'pay' if team == 'payments' else 'web'}/hello"
@@ -91,7 +91,9 @@ async def test_a_team_scoped_event_reaches_only_that_team(resolver: httpx.AsyncC
     ],
     ids=["foreign type", "missing pull_request", "string data", "bad sha"],
 )
-async def test_events_it_can_never_handle_are_400(resolver: httpx.AsyncClient, broker: FakeBroker, event_type: str, data: object) -> None:
+async def test_events_it_can_never_handle_are_400(
+    resolver: httpx.AsyncClient, broker: FakeBroker, event_type: str, data: object
+) -> None:
     if isinstance(data, dict):
         event = codec.build(event_type, "/test", "bad-1", data)
     else:
@@ -109,7 +111,9 @@ async def test_a_plain_http_post_is_refused_by_the_middleware(resolver: httpx.As
 
 @pytest.mark.parametrize("state", [dict(status=500), dict(fail_after=1), dict(timeout=True)],
                          ids=["broker 500", "second publish fails", "timeout"])
-async def test_a_broker_failure_is_503_so_the_broker_retries(resolver: httpx.AsyncClient, broker: FakeBroker, state: dict) -> None:
+async def test_a_broker_failure_is_503_so_the_broker_retries(
+    resolver: httpx.AsyncClient, broker: FakeBroker, state: dict
+) -> None:
     for key, value in state.items():
         setattr(broker, key, value)
     response = await post(resolver, github_cloudevent("pull_request.opened"))

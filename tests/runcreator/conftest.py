@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from support.kube_api import FakeKubeApi, kube_api  # noqa: F401  (fixture re-exported)
-
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import PullRequestRef, RunRequest
-from tekton_dag.kube.clients import RetryPolicy
+from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
 
 ROOT = Path(__file__).resolve().parents[2]

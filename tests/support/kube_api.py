@@ -32,6 +32,7 @@ import copy
 import json
 import random
 import re
+import socket
 import string
 import tempfile
 import threading
@@ -372,6 +373,11 @@ class _Handler(BaseHTTPRequestHandler):
     api: FakeKubeApi
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this, delayed ACKs add 40 ms per call.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read api.requests
         pass
 
@@ -461,8 +467,10 @@ def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
             if (node[int(last)] if isinstance(node, list) else node.get(last)) != op.get("value"):
                 raise ApiError(422, "Invalid", f"the test operation at {op.get('path')} failed")
         elif kind in ("add", "replace"):
-            if isinstance(node, list):
-                node.insert(len(node) if last == "-" else int(last), op["value"]) if kind == "add" else node.__setitem__(int(last), op["value"])
+            if isinstance(node, list) and kind == "add":
+                node.insert(len(node) if last == "-" else int(last), op["value"])
+            elif isinstance(node, list):
+                node[int(last)] = op["value"]
             else:
                 node[last] = op["value"]
         elif kind == "remove":

@@ -65,6 +65,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def unreachable_host() -> str:
+    """A loopback ``host:port`` nobody listens on: a registry that is down (connection refused)."""
+    return f"127.0.0.1:{free_port()}"
+
+
 @dataclass
 class Registry:
     host: str  # "127.0.0.1:PORT": what a team's imageRegistry names
@@ -79,32 +84,41 @@ class Registry:
 
     def push_image(self, repository: str, tag: str, manifest_type: str = OCI_MANIFEST) -> str:
         """Push a tiny image as ``repository:tag``; returns the manifest digest."""
+        return self.push_images([repository], tag, manifest_type)[0]
+
+    def push_images(self, repositories: list[str], tag: str, manifest_type: str = OCI_MANIFEST) -> list[str]:
+        """Push one tiny image per repository, all as ``tag``, over one connection."""
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            return [self._push(client, repository, tag, manifest_type) for repository in repositories]
+
+    def _push(self, client: httpx.Client, repository: str, tag: str, manifest_type: str) -> str:
         config_type, layer_type = _BLOB_TYPES[manifest_type]
         config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
         layer = f"layer of {repository}".encode()
-        with httpx.Client(base_url=self.url, timeout=10, headers=self._auth_headers(repository)) as client:
-            blobs = [self._upload(client, repository, blob) for blob in (config, layer)]
-            manifest = {
-                "schemaVersion": 2,
-                "mediaType": manifest_type,
-                "config": {"mediaType": config_type, "digest": blobs[0], "size": len(config)},
-                "layers": [{"mediaType": layer_type, "digest": blobs[1], "size": len(layer)}],
-            }
-            body = json.dumps(manifest).encode()
-            response = client.put(f"/v2/{repository}/manifests/{tag}", content=body, headers={"Content-Type": manifest_type})
-            response.raise_for_status()
+        headers = self._auth_headers(repository)
+        blobs = [self._upload(client, repository, blob, headers) for blob in (config, layer)]
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "digest": blobs[0], "size": len(config)},
+            "layers": [{"mediaType": layer_type, "digest": blobs[1], "size": len(layer)}],
+        }
+        body = json.dumps(manifest).encode()
+        response = client.put(f"/v2/{repository}/manifests/{tag}", content=body,
+                              headers={**headers, "Content-Type": manifest_type})
+        response.raise_for_status()
         self.pushed.append(f"{repository}:{tag}")
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
-    def _upload(self, client: httpx.Client, repository: str, blob: bytes) -> str:
+    def _upload(self, client: httpx.Client, repository: str, blob: bytes, headers: dict[str, str]) -> str:
         digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-        started = client.post(f"/v2/{repository}/blobs/uploads/")
+        started = client.post(f"/v2/{repository}/blobs/uploads/", headers=headers)
         if started.status_code != 202:
             raise RuntimeError(f"upload start for {repository} answered {started.status_code}: {started.text}")
         # The Location carries the upload's state in its query: add the digest, keep the rest.
         location = httpx.URL(started.headers["location"]).copy_merge_params({"digest": digest})
         finished = client.put(location, content=blob,
-                              headers={"Content-Type": "application/octet-stream"})
+                              headers={**headers, "Content-Type": "application/octet-stream"})
         if finished.status_code != 201:
             raise RuntimeError(f"upload of {digest} answered {finished.status_code}: {finished.text}")
         return digest
@@ -216,7 +230,7 @@ class TokenServer:
         self._x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def issue(self, scope: str) -> str:
         now = int(time.time())

@@ -21,10 +21,11 @@ team's secret reaches that team's targets only: a team's secret cannot start ano
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from tekton_dag import pipelines
 from tekton_dag.config.models import App, Config, Stack, Team
@@ -58,7 +59,7 @@ class Ignored:
     app: str = ""
 
 
-Request = Union[RunRequest, CancelRequest]
+Request = RunRequest | CancelRequest
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,13 @@ def manual_run(config: Config, body: Any, delivery: str) -> RunRequest:
     stack = team.stack(request.stack)
     if stack is None:
         raise RequestError(f"stack: team {team.name} has no stack {request.stack!r}")
-    for app in filter(None, (request.app, *request.build_apps)):
-        if stack.app(app) is None:
-            raise RequestError(f"app: stack {stack.name} has no app {app!r}")
-    if request.app and not request.repo:
-        request = RunRequest(**{**request.__dict__, "repo": stack.app(request.app).repo})  # type: ignore[union-attr]
+    named = [("app", request.app)] if request.app else []
+    for field_name, app_name in named + [("build_apps", name) for name in request.build_apps]:
+        if stack.app(app_name) is None:
+            raise RequestError(f"{field_name}: stack {stack.name} has no app {app_name!r}")
+    changed = stack.app(request.app) if request.app else None
+    if changed is not None and not request.repo:
+        request = dataclasses.replace(request, repo=changed.repo)
     return request
 
 

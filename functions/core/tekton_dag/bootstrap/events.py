@@ -18,7 +18,7 @@ from typing import Any
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import pipelines
-from tekton_dag.bootstrap.planning import BootstrapPlan, StackPlan
+from tekton_dag.bootstrap.planning import BootstrapPlan
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import BootstrapRequest, RunRequest
 

@@ -1,12 +1,120 @@
-"""`tekton-dag bootstrap` (placeholder until its issue lands)."""
+"""`tekton-dag bootstrap`: plan a team's bootstrap here, print it, and publish the request.
+
+The plan printed is what this machine sees (the registry asked from here); without ``--dry-run``
+the ``bootstrap.requested`` event goes to the Broker (``--sink`` or ``K_SINK``), and
+bootstrap-batcher makes the plan that counts, in the cluster. Exit 1 for an unknown team, stack
+or app, an invalid configuration, no sink, or a Broker that refused the event.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+import uuid
 
-from tekton_dag.cli.common import fail
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.bootstrap.planning import DEFAULT_IMAGE_TAG, BootstrapPlan
+from tekton_dag.bootstrap.running import plan_bootstrap
+from tekton_dag.bootstrap.selection import BootstrapRejected
+from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail
+from tekton_dag.config.loading import load_config
+from tekton_dag.config.models import Config
+from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError, sink_from_env
+from tekton_dag.events import catalog
+from tekton_dag.events.requests import BootstrapRequest
+from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
+from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bootstrap", help="(not yet available)")
-    parser.set_defaults(run=lambda args: fail("'bootstrap' is not available yet"))
+    parser = subparsers.add_parser(
+        "bootstrap",
+        help="plan a bootstrap (what is built, what is skipped and why) and publish it",
+        description="Plan building a team's images: the requested apps (or all), skipping images "
+        "already in the team's registry unless --force-rebuild, in dependency waves. Without "
+        "--dry-run, publishes a bootstrap.requested event to the Broker.",
+    )
+    parser.add_argument("--team", required=True, help="team name (teams/<team>/team.yaml)")
+    parser.add_argument("--stack", default="", help="one stack of the team (default: every stack)")
+    parser.add_argument("--apps", default="", metavar="A,B", help="comma-separated apps (default: every app)")
+    parser.add_argument("--force-rebuild", action="store_true", help="build even apps whose image exists")
+    parser.add_argument("--image-tag", default="", metavar="TAG",
+                        help=f"tag to check and build (default: {DEFAULT_IMAGE_TAG})")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan only; publish nothing")
+    parser.add_argument("--sink", default="", metavar="URL", help=f"Broker ingress URL (default: ${K_SINK_ENV})")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"registry requests at once (default: {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help=f"registry request timeout (default: {DEFAULT_TIMEOUT_S:g})")
+    add_teams_option(parser)
+    add_output_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    sink = args.sink or sink_from_env()
+    if not args.dry_run and not sink:
+        return fail(f"no Broker to publish to: pass --sink URL or set {K_SINK_ENV} (or use --dry-run)")
+    if args.concurrency < 1:
+        return fail("--concurrency must be at least 1")
+    result = load_config(args.teams)
+    if result.config is None:
+        for error in result.errors:
+            print(f"  {error}", file=sys.stderr)
+        return fail(f"invalid configuration in {args.teams} ({len(result.errors)} problem(s))")
+    delivery = str(uuid.uuid4())
+    request = BootstrapRequest(
+        team=args.team, delivery=delivery, stack=args.stack,
+        apps=tuple(a.strip() for a in args.apps.split(",") if a.strip()),
+        force_rebuild=args.force_rebuild, image_tag=args.image_tag, requested_by="cli",
+    )
+    try:
+        credentials = load_credentials()
+        plan = asyncio.run(_plan(result.config, request, credentials, args))
+    except (BootstrapRejected, CredentialsError) as exc:
+        return fail(str(exc))
+    show(plan, args.output, published_to=None if args.dry_run else sink, delivery=delivery)
+    if args.dry_run or not sink:
+        return 0
+    try:
+        asyncio.run(_publish(sink, request))
+    except PublishError as exc:
+        return fail(f"bootstrap.requested not published: {exc}")
+    print(f"published {catalog.BOOTSTRAP_REQUESTED} id={delivery} to {sink}", file=sys.stderr)
+    return 0
+
+
+async def _plan(config: Config, request: BootstrapRequest, credentials: CredentialStore,
+                args: argparse.Namespace) -> BootstrapPlan:
+    async with RegistryClient(credentials, concurrency=args.concurrency, timeout=args.timeout) as registry:
+        return await plan_bootstrap(config, request, registry)
+
+
+async def _publish(sink: str, request: BootstrapRequest) -> None:
+    event = CloudEvent(attributes={
+        "id": request.delivery, "source": catalog.SOURCE_CLI, "type": catalog.BOOTSTRAP_REQUESTED,
+        "datacontenttype": "application/json", "subject": request.team, catalog.EXT_TEAM: request.team,
+    }, data=request.to_data())
+    publisher = Publisher(sink)
+    try:
+        await publisher.publish(event)
+    finally:
+        await publisher.aclose()
+
+
+def show(plan: BootstrapPlan, fmt: str, published_to: str | None, delivery: str) -> None:
+    data = {**plan.to_data(), "delivery": delivery, "published_to": published_to}
+    rows = []
+    for stack in plan.stacks:
+        wave_of = {app: i + 1 for i, wave in enumerate(stack.waves) for app in wave}
+        for decision in (*stack.built, *stack.skipped):
+            why = f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason
+            action = "build" if decision.build else "skip"
+            rows.append((stack.stack, decision.app, action, wave_of.get(decision.app, "-"), why))
+    emit(data, fmt, ("STACK", "APP", "ACTION", "WAVE", "REASON"), rows)
+    if fmt == "table":
+        for stack in plan.stacks:
+            print(f"{plan.team}/{stack.stack}: build {len(stack.build_apps)} app(s) in {len(stack.waves)} "
+                  f"wave(s), skip {len(stack.skipped)}; image tag {plan.image_tag}")

@@ -280,7 +280,10 @@ class LocalBroker:
             return 202
         self.stats["accepted"] += 1
         for observer in self.observers:
-            observer(event)
+            try:
+                observer(event)
+            except Exception:  # a watcher must never cost an event
+                log.exception("observer %r failed on %s", observer, event.get_id())
         attributes = {k: attribute_text(v) for k, v in event.get_attributes().items()}
         plain = without_ttl(event)
         for trigger in self.topology.triggers:

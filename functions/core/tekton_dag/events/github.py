@@ -14,21 +14,25 @@ Edge cases:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from tekton_dag.events import catalog, schemas
 
 PING: Final = "ping"
-PULL_REQUEST: Final = "pull_request"
-PUSH: Final = "push"
+PULL_REQUEST: Final[Literal["pull_request"]] = "pull_request"
+PUSH: Final[Literal["push"]] = "push"
 
 # The pull_request actions that can start, release or cancel a run; others are not published.
 PR_ACTIONS: Final = ("opened", "synchronize", "reopened", "ready_for_review", "closed")
 
-CLOUDEVENT_TYPES: Final = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
-EVENT_NAMES: Final = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
+EventName = Literal["pull_request", "push"]
+CLOUDEVENT_TYPES: Final[dict[EventName, str]] = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
+EVENT_NAMES: Final[dict[str, EventName]] = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
+
+_T = TypeVar("_T")
 
 
 class PayloadError(Exception):
@@ -71,7 +75,7 @@ class Push:
 class GitHubEvent:
     """One GitHub delivery we act on: a pull request change or a push, on ``repo``."""
 
-    name: Literal["pull_request", "push"]
+    name: EventName
     delivery: str  # X-GitHub-Delivery
     repo: str  # owner/name of the repository the webhook is about
     sender: str
@@ -95,12 +99,18 @@ class GitHubEvent:
     def from_data(cls, cloudevent_type: str, delivery: str, data: Any) -> GitHubEvent:
         """Read slim data back; raises ``PayloadError`` naming the first bad field."""
         name = EVENT_NAMES.get(cloudevent_type)
-        if name is None:
+        if name != PULL_REQUEST and name != PUSH:
             raise PayloadError(f"type: not a GitHub event type: {cloudevent_type!r}")
         schemas.check(cloudevent_type, data, PayloadError)
-        pull_request = PullRequest(**data["pull_request"]) if name == PULL_REQUEST else None
-        push = Push(**data["push"]) if name == PUSH else None
+        pull_request = _known(PullRequest, data["pull_request"]) if name == PULL_REQUEST else None
+        push = _known(Push, data["push"]) if name == PUSH else None
         return cls(name, delivery, data["repo"], data["sender"], pull_request, push)
+
+
+def _known(cls: type[_T], fields: Mapping[str, Any]) -> _T:
+    """``cls`` from the fields it declares: a newer producer may add fields (compatible change)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{key: value for key, value in fields.items() if key in names})
 
 
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
@@ -108,8 +118,8 @@ def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
     if not isinstance(payload, Mapping):
         raise PayloadError("body: must be a JSON object")
     body = _Fields(payload, "")
-    repo = body.obj("repository").str("full_name")
-    sender = body.obj("sender").str("login") if payload.get("sender") is not None else ""
+    repo = body.obj("repository").text("full_name")
+    sender = body.obj("sender").text("login") if payload.get("sender") is not None else ""
     if name == PULL_REQUEST:
         return GitHubEvent(PULL_REQUEST, delivery, repo, sender, pull_request=_pull_request(body))
     if name == PUSH:
@@ -120,27 +130,27 @@ def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
 def _pull_request(body: _Fields) -> PullRequest:
     pr = body.obj("pull_request")
     base, head = pr.obj("base"), pr.obj("head")
-    head_repo = head.obj("repo").str("full_name") if head.raw.get("repo") is not None else ""
+    head_repo = head.obj("repo").text("full_name") if head.raw.get("repo") is not None else ""
     return PullRequest(
-        action=body.str("action"),
-        number=pr.int("number"),
-        draft=pr.bool("draft", default=False),
-        merged=pr.bool("merged", default=False),
-        base_ref=base.str("ref"),
-        base_repo=base.obj("repo").str("full_name"),
-        head_sha=head.str("sha"),
-        head_ref=head.str("ref"),
+        action=body.text("action"),
+        number=pr.integer("number"),
+        draft=pr.flag("draft", default=False),
+        merged=pr.flag("merged", default=False),
+        base_ref=base.text("ref"),
+        base_repo=base.obj("repo").text("full_name"),
+        head_sha=head.text("sha"),
+        head_ref=head.text("ref"),
         head_repo=head_repo,
-        merge_commit_sha=pr.str("merge_commit_sha", default=""),
+        merge_commit_sha=pr.text("merge_commit_sha", default=""),
     )
 
 
 def _push(body: _Fields) -> Push:
     return Push(
-        ref=body.str("ref"),
-        before=body.str("before"),
-        after=body.str("after"),
-        deleted=body.bool("deleted", default=False),
+        ref=body.text("ref"),
+        before=body.text("before"),
+        after=body.text("after"),
+        deleted=body.flag("deleted", default=False),
     )
 
 
@@ -168,11 +178,11 @@ class _Fields:
     def obj(self, key: str) -> _Fields:
         return _Fields(self._get(key, Mapping, self._MISSING), f"{self.path}{key}.")
 
-    def str(self, key: str, default: Any = _MISSING) -> str:
+    def text(self, key: str, default: Any = _MISSING) -> str:
         return self._get(key, str, default)
 
-    def int(self, key: str) -> int:
+    def integer(self, key: str) -> int:
         return self._get(key, int, self._MISSING)
 
-    def bool(self, key: str, default: Any = _MISSING) -> bool:
+    def flag(self, key: str, default: Any = _MISSING) -> bool:
         return self._get(key, bool, default)

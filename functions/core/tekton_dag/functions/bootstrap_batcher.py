@@ -9,14 +9,17 @@ Answers (DESIGN.md "answer honestly"):
 - 502 when the Broker refused a ``run.requested`` (retried; derived ids make the retry idempotent);
 - 503 while not ready (configuration invalid, no ``K_SINK``, unreadable registry credentials).
 
-Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), ``K_SINK``,
-``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 16 HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT``
-(seconds, default 5), and the registry credentials of ``tekton_dag.oci.credentials``.
+Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), re-checked every
+``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5; 0 = never) through ``ConfigStore`` (a bad edit
+keeps the last good configuration), ``K_SINK``, ``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 8
+HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT`` (seconds, default 5), and the registry credentials
+of ``tekton_dag.oci.credentials``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -27,8 +30,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.bootstrap import events
 from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
-from tekton_dag.config.loading import load_config
-from tekton_dag.config.models import Config
+from tekton_dag.config.reloading import ConfigStore
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import BootstrapRequest, RequestError
@@ -39,24 +41,29 @@ log = logging.getLogger("tekton_dag.bootstrap_batcher")
 
 TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
 DEFAULT_TEAMS_DIR = "teams"
+RELOAD_ENV = "TEKTON_DAG_CONFIG_RELOAD_S"
+DEFAULT_RELOAD_S = 5.0
 CONCURRENCY_ENV = "TEKTON_DAG_REGISTRY_CONCURRENCY"
 TIMEOUT_ENV = "TEKTON_DAG_REGISTRY_TIMEOUT"
 
 
 class BootstrapBatcher:
     def __init__(self) -> None:
-        self.config: Config | None = None
+        self.configs: ConfigStore | None = None
         self.publisher: Publisher | None = None
         self.registry: RegistryClient | None = None
         self.problem: str | None = "not started"
+        self._watcher: asyncio.Task[None] | None = None
 
     def start(self, cfg: Mapping[str, str]) -> None:
         """Runs once at server start (func-python lifespan) with the environment as ``cfg``."""
+        # httpx logs every request at INFO (func-python configures INFO): 40 HEADs per plan is noise.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         problems = []
-        result = load_config(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR)
-        if result.config is None:
-            problems.append(f"configuration invalid: {'; '.join(str(e) for e in result.errors[:3])}")
-        self.config = result.config
+        try:
+            self._watch_config(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR, float(cfg.get(RELOAD_ENV) or DEFAULT_RELOAD_S))
+        except ValueError:
+            problems.append(f"{RELOAD_ENV} must be a number of seconds")
         sink = cfg.get(K_SINK_ENV)
         if sink:
             self.publisher = Publisher(sink)
@@ -75,8 +82,24 @@ class BootstrapBatcher:
         if self.problem:
             log.error("bootstrap-batcher not ready: %s", self.problem)
 
+    def _watch_config(self, root: str, interval: float) -> None:
+        store = self.configs = ConfigStore(root)
+        store.refresh()
+        if interval > 0:
+            with contextlib.suppress(RuntimeError):  # no running loop: serve the first load only
+                self._watcher = asyncio.get_running_loop().create_task(_rewatch(store, interval))
+
+    def config_problem(self) -> str | None:
+        """Why there is no configuration to plan with (a bad edit after a good load is not one)."""
+        if self.configs is None or self.configs.config is not None:
+            return None
+        errors = self.configs.errors
+        return "configuration invalid: " + "; ".join(str(e) for e in errors[:3]) if errors else "no configuration"
+
     def stop(self) -> None:
-        """Runs at server shutdown: closes the connection pools (on the running loop)."""
+        """Runs at server shutdown: stops the config watcher, closes the connection pools."""
+        if self._watcher is not None:
+            self._watcher.cancel()
         closing = [c.aclose() for c in (self.publisher, self.registry) if c is not None]
         try:
             loop = asyncio.get_running_loop()
@@ -89,38 +112,46 @@ class BootstrapBatcher:
         return True
 
     def ready(self) -> tuple[bool, str]:
-        return (self.problem is None, self.problem or "OK")
+        problem = self.problem or self.config_problem()
+        return (problem is None, problem or "OK")
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        event: CloudEvent = scope["event"]
-        if self.problem or not (self.config and self.publisher and self.registry):
-            await send(events.rejected_event(event, {}, f"not ready: {self.problem}", "unavailable"), 503)
-            return
+        reply, status = await self.answer(scope["event"])
+        await send(reply, status)
+
+    async def answer(self, event: CloudEvent) -> tuple[CloudEvent, int]:
+        """The reply event and HTTP status for one incoming event (module docstring)."""
         data = _data(event)
+        ready, problem = self.ready()
+        config = self.configs.config if self.configs else None
+        if not (ready and config and self.publisher and self.registry):
+            return events.rejected_event(event, data, f"not ready: {problem}", "unavailable"), 503
         try:
             if event.get_type() != catalog.BOOTSTRAP_REQUESTED:
                 raise RequestError(f"type: expected {catalog.BOOTSTRAP_REQUESTED}, got {event.get_type()!r}")
             request = BootstrapRequest.from_data(data)
         except RequestError as exc:
-            await send(events.rejected_event(event, data, str(exc), "invalid"), 400)
-            return
+            return events.rejected_event(event, data, str(exc), "invalid"), 400
         try:
-            plan = await plan_bootstrap(self.config, request, self.registry)
+            plan = await plan_bootstrap(config, request, self.registry)
         except BootstrapRejected as exc:
             log.info("bootstrap %s rejected: %s", request.delivery, exc)
-            await send(events.rejected_event(event, data, str(exc)), 200)
-            return
+            return events.rejected_event(event, data, str(exc)), 200
         try:
             for run in events.run_requested_events(plan, request, event):
                 await self.publisher.publish(run)
         except PublishError as exc:
             log.warning("bootstrap %s: %s", request.delivery, exc)
-            await send(events.rejected_event(event, data, str(exc), "publish-failed"), 502)
-            return
+            return events.rejected_event(event, data, str(exc), "publish-failed"), 502
         for stack in plan.stacks:
             log.info("bootstrap %s %s/%s: build %d in %d wave(s), skip %d", request.delivery, plan.team,
                      stack.stack, len(stack.build_apps), len(stack.waves), len(stack.skipped))
-        await send(events.outcome_event(plan, request, event), 200)
+        return events.outcome_event(plan, request, event), 200
+
+
+async def _rewatch(store: ConfigStore, interval: float) -> None:
+    await asyncio.sleep(interval)  # the first load happened in start
+    await store.watch(interval)
 
 
 def _data(event: CloudEvent) -> Any:

@@ -1,56 +1,68 @@
 """The configuration a function works with: the current ``Config`` and its resolver index.
 
-Functions read ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``) at start and follow changes through
-the reloading store of ``tekton_dag.config.reloading``: a bad edit keeps the last good config
-(and ``problem()`` says why). The index is built once per loaded config.
+Functions read ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``) when they start and then follow
+changes with ``tekton_dag.config.reloading.ConfigStore`` (a ConfigMap swap or a git-sync): a
+background task re-checks the tree every ``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5). A
+bad edit keeps the last good configuration serving, and ``problem()`` says why.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import contextlib
+import logging
 from collections.abc import Mapping
 from typing import Final
 
-from tekton_dag.config.loading import load_config
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV
 from tekton_dag.config.models import Config
+from tekton_dag.config.reloading import ConfigStore
 from tekton_dag.index import ResolverIndex
 
-TEAMS_DIR_ENV: Final = "TEKTON_DAG_TEAMS_DIR"
-DEFAULT_TEAMS_DIR: Final = "teams"
+RELOAD_ENV: Final = "TEKTON_DAG_CONFIG_RELOAD_S"
+DEFAULT_RELOAD_S: Final = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class ConfigSource:
-    """Current config + index; ``current()`` is None until a config loaded successfully."""
+    """Current config + index; ``current()`` is None until a configuration loaded."""
 
-    def __init__(self, root: str):
-        self.root = root
-        self._config: Config | None = None
-        self._index: ResolverIndex | None = None
-        self._problem = ""
-        self._load()
+    def __init__(self, root: str, reload_interval: float = DEFAULT_RELOAD_S):
+        self.store = ConfigStore(root)
+        self.store.refresh()
+        self._watcher: asyncio.Task[None] | None = None
+        if reload_interval > 0:
+            with contextlib.suppress(RuntimeError):  # no running loop: serve the first load only
+                self._watcher = asyncio.get_running_loop().create_task(self._watch(reload_interval))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ConfigSource:
-        return cls(env.get(TEAMS_DIR_ENV) or os.path.join(".", DEFAULT_TEAMS_DIR))
+        try:
+            interval = float(env.get(RELOAD_ENV) or DEFAULT_RELOAD_S)
+        except ValueError:
+            log.warning("%s=%r is not a number of seconds; using %s", RELOAD_ENV, env[RELOAD_ENV], DEFAULT_RELOAD_S)
+            interval = DEFAULT_RELOAD_S
+        return cls(env.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR, interval)
 
-    def _load(self) -> None:
-        result = load_config(self.root)
-        if result.config is None:
-            self._problem = "; ".join(str(e) for e in result.errors[:3]) or f"{self.root}: nothing loaded"
-            return
-        self._set(result.config)
-
-    def _set(self, config: Config) -> None:
-        self._config, self._index, self._problem = config, ResolverIndex.from_config(config), ""
+    async def _watch(self, interval: float) -> None:
+        await asyncio.sleep(interval)  # the first load already happened in __init__
+        await self.store.watch(interval)
 
     def current(self) -> Config | None:
-        return self._config
+        return self.store.config
 
     def index(self) -> ResolverIndex | None:
-        return self._index
+        return self.store.index
 
     def problem(self) -> str:
-        return self._problem
+        """Why the files on disk are not (all) being served; "" when they are."""
+        errors = self.store.errors
+        if not errors:
+            return "" if self.store.config else f"no configuration under {self.store.root}"
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        return "; ".join(str(e) for e in errors[:3]) + more
 
     def close(self) -> None:
-        pass
+        if self._watcher is not None:
+            self._watcher.cancel()

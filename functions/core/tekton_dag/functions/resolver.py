@@ -39,6 +39,8 @@ class Resolver:
 
     def start(self, cfg: Mapping[str, str]) -> None:
         """Called once before serving, with a copy of the environment."""
+        # httpx logs every Broker POST at INFO; our own line per delivery says what matters.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         sink = cfg.get(K_SINK_ENV)
         self.publisher = Publisher(sink, client=self._broker_client) if sink else None
         self.configs = ConfigSource.from_env(cfg)

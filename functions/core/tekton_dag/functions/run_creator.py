@@ -6,8 +6,9 @@ Consumes ``run.requested``, ``run.cancel.requested`` and Tekton's
 an empty 202 when a finished run started nothing. 400 for data that can never be handled; 503
 when the Kubernetes API stayed unavailable past the retry deadline (the Broker retries).
 
-Environment: ``TEKTON_DAG_TEAMS_DIR`` (config), ``TEKTON_DAG_DRY_RUN_DIR`` (write YAML files
-instead of calling Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
+Environment: ``TEKTON_DAG_TEAMS_DIR`` (config, re-checked every ``TEKTON_DAG_CONFIG_RELOAD_S``
+seconds, default 5, 0 disables), ``TEKTON_DAG_DRY_RUN_DIR`` (write YAML files instead of calling
+Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
 ``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries).
 All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
 """
@@ -15,9 +16,10 @@ All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -31,9 +33,10 @@ from tekton_dag.pipelineruns.creating import Outcome, RunCreator
 
 log = logging.getLogger(__name__)
 
-TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
 RECONCILE_ENV = "TEKTON_DAG_RECONCILE_SECONDS"
 DEFAULT_RECONCILE_S = 30.0
+RELOAD_ENV = "TEKTON_DAG_CONFIG_RELOAD_S"  # the same variable the other functions read
+DEFAULT_RELOAD_S = 5.0
 REPLY_TYPES = {"created": catalog.RUN_CREATED, "queued": catalog.RUN_QUEUED, "failed": catalog.RUN_FAILED}
 
 
@@ -41,47 +44,74 @@ class RunCreatorFunction:
     def __init__(self, config: Config | None = None, store: RunStore | None = None, reconcile_every: float | None = None):
         """Tests pass ``config`` and ``store``; a deployed function gets both in ``start``."""
         self._config = config
+        self._configs: Any = None  # a tekton_dag.config.reloading.ConfigStore once started from env
         self._store = store
         self._reconcile_every = reconcile_every
         self.creator: RunCreator | None = None
-        self._reconciler: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         if config is not None and store is not None:
-            self.creator = RunCreator(lambda: self._require_config(), store)
+            self.creator = RunCreator(self._current_config, store)
 
     def start(self, cfg: Mapping[str, str]) -> None:
-        """Called once by func-python before serving: load config, pick the store, start the
-        periodic reconcile (on the server's event loop)."""
+        """Called once by func-python before serving (on the server's event loop): load the
+        config and follow its changes, pick the store, start the periodic reconcile."""
+        loop = asyncio.get_running_loop()
         if self._config is None:
-            from tekton_dag.config.loading import load_config_or_raise  # imported late: fast cold start
+            from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV
+            from tekton_dag.config.reloading import ConfigStore
 
-            self._config = load_config_or_raise(cfg.get(TEAMS_DIR_ENV) or "teams")
+            self._configs = ConfigStore(cfg.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR)
+            self._configs.refresh()
+            reload_every = float(cfg.get(RELOAD_ENV) or DEFAULT_RELOAD_S)
+            if reload_every > 0:
+                configs = self._configs
+                self._tasks.append(loop.create_task(_after(reload_every, lambda: configs.watch(reload_every))))
         if self._store is None:
             self._store = store_from_env(cfg)
-        self.creator = RunCreator(lambda: self._require_config(), self._store)
+        warm_up = getattr(self._store, "warm_up", None)
+        if warm_up is not None:  # import the Kubernetes client off the critical path to ready
+            threading.Thread(target=_quietly, args=(warm_up,), name="kube-warm-up", daemon=True).start()
+        self.creator = RunCreator(self._current_config, self._store)
         every = self._reconcile_every if self._reconcile_every is not None else float(cfg.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
         if every > 0:
-            self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop(every))
+            self._tasks.append(loop.create_task(self._reconcile_loop(every)))
 
     def stop(self) -> None:
-        if self._reconciler is not None:
-            self._reconciler.cancel()
-            self._reconciler = None
+        """Called by func-python at shutdown: end the reconcile, close the API client."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        close = getattr(self._store, "close", None)
+        if close is not None:
+            close()
 
     def alive(self) -> tuple[bool, str]:
         return True, "OK"
 
     def ready(self) -> tuple[bool, str]:
-        return (self.creator is not None, "OK" if self.creator else "not started")
+        if self.creator is None:
+            return False, "not started"
+        if self._config is None and (self._configs is None or self._configs.config is None):
+            errors = self._configs.errors if self._configs is not None else ()
+            return False, "configuration not loaded" + "".join(f"\n{e}" for e in errors)
+        return True, "OK"
 
     async def _reconcile_loop(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
-            if self.creator is not None:
-                await self.creator.reconcile_all()
+            try:
+                if self.creator is not None:
+                    await self.creator.reconcile_all()
+            except Exception:  # one bad round must not end the loop that unsticks queues
+                log.exception("reconcile round failed")
 
-    def _require_config(self) -> Config:
-        assert self._config is not None
-        return self._config
+    def _current_config(self) -> Config:
+        """The fixed config (tests) or the last good one loaded from disk; an empty one before
+        any loaded (requests then fail as "team not configured" and ready() says why)."""
+        if self._config is not None:
+            return self._config
+        current = self._configs.config if self._configs is not None else None
+        return current if current is not None else Config(teams=())
 
     async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
         event: CloudEvent = scope["event"]
@@ -111,6 +141,8 @@ class RunCreatorFunction:
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data)
+            if self.creator.config().team(cancel.team) is None:
+                return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"})
             try:
                 names = await self.creator.cancel(cancel)
             except PermanentApiError as exc:
@@ -134,15 +166,27 @@ def new() -> RunCreatorFunction:
     return RunCreatorFunction()
 
 
+async def _after(delay: float, then: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    await asyncio.sleep(delay)  # the first load already happened in start()
+    await then()
+
+
+def _quietly(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception as exc:  # reported again, to the caller, by the first request that needs it
+        log.warning("Kubernetes client warm-up failed: %s", exc)
+
+
 def _json_data(event: CloudEvent) -> Any:
     data = event.get_data()
     if isinstance(data, (bytes, str)):
-        import json
-
         try:
             return json.loads(data)
-        except ValueError as exc:
-            raise RequestError(f"data: not JSON ({exc.msg})") from None
+        except json.JSONDecodeError as exc:
+            raise RequestError(f"data: not JSON ({exc.msg} at character {exc.pos})") from None
+        except UnicodeDecodeError:
+            raise RequestError("data: not UTF-8 text") from None
     return data
 
 

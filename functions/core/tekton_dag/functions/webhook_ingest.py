@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -80,11 +81,16 @@ class WebhookIngest:
     # --- func-python lifecycle ------------------------------------------------------------
     def start(self, cfg: Mapping[str, str]) -> None:
         """Called once before serving, with a copy of the environment."""
+        # httpx logs every Broker POST at INFO; our own line per delivery says what matters.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._env = dict(cfg)
         sink = self._env.get(K_SINK_ENV)
         self.publisher = Publisher(sink, client=self._broker_client) if sink else None
         self.secrets = SecretSource(self._env)
         self.configs = ConfigSource.from_env(self._env)
+        if not self.secrets.current(self.configs.current()):
+            log.warning("no webhook secret configured: every delivery is refused with 401 "
+                        "(set GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_FILE)")
 
     def stop(self) -> None:
         if self.configs is not None:
@@ -128,13 +134,12 @@ class WebhookIngest:
         headers = asgi.headers_of(scope)
         config = self.configs.current() if self.configs else None
         outcome = intake.receive(headers, body, self.secrets.current(config))
-        delivery = headers.get("x-github-delivery", "-")[:64]
+        delivery = _loggable(headers.get("x-github-delivery", "-"))
         if outcome.event is not None:
             failure = await self._publish(outcome.event)
             if failure:
-                log.warning("delivery %s not published: %s", delivery, failure)
                 return Reply(503, {"status": "unavailable", "delivery": delivery, "reason": failure})
-        log.info("delivery %s event %s: %s %s", delivery, headers.get("x-github-event", "-")[:64],
+        log.info("delivery %s event %s: %s %s", delivery, _loggable(headers.get("x-github-event", "-")),
                  outcome.status, outcome.body.get("reason", outcome.body["status"]))
         return Reply(outcome.status, outcome.body)
 
@@ -145,7 +150,8 @@ class WebhookIngest:
         try:
             await self.publisher.publish(event)
         except PublishError as exc:
-            return str(exc)
+            log.warning("event %s not published: %s", _loggable(event.get_id()), exc)
+            return "the Broker did not accept the event; retry later"  # its address stays internal
         return ""
 
     # --- REST API ----------------------------------------------------------------------------
@@ -178,10 +184,12 @@ class WebhookIngest:
             return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
         try:
             data = json.loads(body or b"{}")
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return rejected(400, "body: not valid JSON")
+        try:
             event = build(config, data, scope, str(uuid.uuid4()))
-        except (ValueError, RecursionError) as exc:  # RequestError and JSONDecodeError are ValueErrors
-            reason = str(exc) if isinstance(exc, RequestError) else "body: not valid JSON"
-            return rejected(400, reason)
+        except RequestError as exc:
+            return rejected(400, str(exc))
         failure = await self._publish(event)
         if failure:
             return Reply(503, {"status": "unavailable", "reason": failure})
@@ -246,6 +254,11 @@ class WebhookIngest:
     async def _readyz(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         ready, message = self.ready()
         return Reply(200, {"status": "ready"}) if ready else Reply(503, {"status": "not ready", "reason": message})
+
+
+def _loggable(value: str) -> str:
+    """A header value safe to log: short, and nothing that could forge a log line."""
+    return re.sub(r"[^A-Za-z0-9._-]", "?", value[:64]) or "-"
 
 
 def new(broker_client: httpx.AsyncClient | None = None) -> WebhookIngest:

@@ -15,7 +15,6 @@ import json
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
@@ -23,36 +22,20 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from tekton_dag.kube.errors import PermanentApiError, TransientApiError
+from tekton_dag.kube.errors import ApiStatusError, TransientApiError
+from tekton_dag.kube.retrying import RetryPolicy
 
 T = TypeVar("T")
-
-DEADLINE_ENV = "TEKTON_DAG_KUBE_DEADLINE_SECONDS"
-TIMEOUT_ENV = "TEKTON_DAG_KUBE_TIMEOUT_SECONDS"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    deadline: float = 10.0  # total seconds one logical call may take, retries included
-    timeout: float = 5.0  # seconds per HTTP request
-    first_backoff: float = 0.05
-    max_backoff: float = 1.0
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> RetryPolicy:
-        env = dict(os.environ) if env is None else env
-        return cls(deadline=float(env.get(DEADLINE_ENV, cls.deadline)), timeout=float(env.get(TIMEOUT_ENV, cls.timeout)))
-
 
 def load_api_client() -> client.ApiClient:
     """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
     configuration = client.Configuration()
     try:
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except ConfigException:
         # Read KUBECONFIG now: the client's own default is frozen when it is imported.
         path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        config.load_kube_config(config_file=path, client_configuration=configuration)
+        config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.retries = False  # our own retry loop owns retries and their deadline
     return client.ApiClient(configuration)
 
@@ -81,8 +64,8 @@ def is_transient(exc: ApiException) -> bool:
 
 
 class RetryingApi:
-    """Runs client calls in threads with retries; 4xx come back as ``ApiException`` to the
-    caller (who knows which 404/409 are expected) via ``call``, or as ``PermanentApiError``."""
+    """Runs client calls in threads with retries. 4xx come back as ``ApiStatusError`` (the
+    caller knows which 404/409 it expects); what outlasts the deadline as ``TransientApiError``."""
 
     def __init__(self, policy: RetryPolicy | None = None):
         self.policy = policy or RetryPolicy.from_env()
@@ -98,7 +81,7 @@ class RetryingApi:
                 return await asyncio.to_thread(fn, *args, _request_timeout=self.policy.timeout, **kwargs)
             except ApiException as exc:
                 if not is_transient(exc):
-                    raise
+                    raise ApiStatusError(int(exc.status), status_reason(exc), status_message(exc)) from None
                 problem, wait = f"API answered {exc.status}: {status_message(exc)}", _retry_after(exc)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 problem, wait = f"{exc.__class__.__name__}", None
@@ -107,10 +90,6 @@ class RetryingApi:
                 raise TransientApiError(f"{what}: {problem} (gave up after {attempts} attempts)")
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, self.policy.max_backoff)
-
-
-def permanent(what: str, exc: ApiException) -> PermanentApiError:
-    return PermanentApiError(int(exc.status or 0), f"{what}: {status_message(exc)}")
 
 
 def _retry_after(exc: ApiException) -> float | None:

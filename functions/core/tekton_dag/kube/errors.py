@@ -24,3 +24,14 @@ class PermanentApiError(ApiError):
 
 class LedgerConflict(ApiError):
     """The admission ledger changed since it was read (409): re-read and decide again."""
+
+
+class ApiStatusError(ApiError):
+    """A non-transient error status (4xx) as the API described it in its Status body."""
+
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+    def permanent(self, what: str) -> PermanentApiError:
+        return PermanentApiError(self.status, f"{what}: {self.message}")

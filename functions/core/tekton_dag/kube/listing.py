@@ -70,7 +70,8 @@ class RunLister:
             raise ClusterUnavailable(f"listing PipelineRuns in {namespace} failed: {exc.status} {exc.reason}") from exc
         except OSError as exc:  # urllib3 connection errors derive from OSError
             raise ClusterUnavailable(f"listing PipelineRuns in {namespace} failed: {exc.__class__.__name__}") from exc
-        return [summary(item) for item in body.get("items", ())]
+        items = body.get("items", ()) if isinstance(body, dict) else ()
+        return [summary(item) for item in items]
 
 
 def summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def summary(run: dict[str, Any]) -> dict[str, Any]:
     metadata = run.get("metadata", {})
     labels = metadata.get("labels") or {}
     status = run.get("status") or {}
-    succeeded = next((c for c in status.get("conditions") or () if c.get("type") == "Succeeded"), {})
+    succeeded: dict[str, Any] = next((c for c in status.get("conditions") or () if c.get("type") == "Succeeded"), {})
     return {
         "name": metadata.get("name", ""),
         "namespace": metadata.get("namespace", ""),

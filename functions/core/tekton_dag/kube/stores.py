@@ -18,14 +18,17 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import yaml
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from tekton_dag.kube.clients import RetryingApi, RetryPolicy, load_api_client, permanent
-from tekton_dag.kube.errors import LedgerConflict, PermanentApiError
+from tekton_dag.kube.errors import (
+    ApiStatusError,
+    LedgerConflict,
+    PermanentApiError,
+    TransientApiError,
+)
+from tekton_dag.kube.retrying import RetryPolicy
 
 DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
 LEDGER_ANNOTATION = "tekton-dag.dev/admission-ledger"
@@ -50,9 +53,9 @@ class RunStore(Protocol):
     async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
         """The ledger text and its version; (None, None) when there is none yet."""
 
-    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> None:
+    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
         """Write the ledger if it is still at ``version`` (None: must not exist yet), else
-        raise ``LedgerConflict``."""
+        raise ``LedgerConflict``; returns the new version."""
 
 
 def store_from_env(env: Mapping[str, str] | None = None) -> RunStore:
@@ -61,99 +64,126 @@ def store_from_env(env: Mapping[str, str] | None = None) -> RunStore:
     directory = env.get(DRY_RUN_DIR_ENV)
     if directory:
         return DirectoryStore(Path(directory))
-    return KubernetesStore(policy=RetryPolicy.from_env(dict(env)))
+    return KubernetesStore(policy=RetryPolicy.from_env(env))
 
 
 class KubernetesStore:
     GROUP, VERSION, PLURAL = "tekton.dev", "v1", "pipelineruns"
     LEASE_GROUP, LEASE_VERSION, LEASES = "coordination.k8s.io", "v1", "leases"
 
-    def __init__(self, api_client: client.ApiClient | None = None, policy: RetryPolicy | None = None, holder: str = ""):
-        self._client = api_client  # created lazily: importing and constructing stays cheap
-        self._objects: client.CustomObjectsApi | None = None
-        self._api = RetryingApi(policy)
+    def __init__(self, api_client: Any = None, policy: RetryPolicy | None = None, holder: str = ""):
+        """``api_client``: a ``kubernetes.client.ApiClient``; by default one is configured the
+        standard way on first use. The ``kubernetes`` package is imported only then (or by
+        ``warm_up``): importing it is most of a cold start."""
+        self._client = api_client
+        self._objects: Any = None
+        self._api: Any = None
+        self._policy = policy or RetryPolicy.from_env()
         self._holder = holder or os.environ.get("HOSTNAME", "run-creator")
+        self._init_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Import the client and load its configuration now (e.g. in a background thread)."""
+        _ = self.objects
 
     @property
-    def objects(self) -> client.CustomObjectsApi:
-        if self._objects is None:
-            self._client = self._client or load_api_client()
-            self._objects = client.CustomObjectsApi(self._client)
+    def objects(self) -> Any:
+        """The ``CustomObjectsApi``, created on first use (thread-safe)."""
+        with self._init_lock:
+            if self._objects is None:
+                from kubernetes import client
+
+                from tekton_dag.kube.clients import RetryingApi, load_api_client
+
+                self._client = self._client or load_api_client()
+                self._api = RetryingApi(self._policy)
+                self._objects = client.CustomObjectsApi(self._client)
         return self._objects
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
+    async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        if self._objects is None:
+            try:
+                await asyncio.to_thread(self.warm_up)  # never import or read config on the loop
+            except Exception as exc:  # the client's config errors have no common base class
+                raise TransientApiError(f"{what}: Kubernetes client not configured: {exc}") from None
+        return await self._api.call(what, getattr(self._objects, method), *args, **kwargs)
+
     async def create_run(self, run: Object) -> bool:
         namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
         what = f"create PipelineRun {namespace}/{name}"
         try:
-            await self._api.call(what, self.objects.create_namespaced_custom_object,
+            await self._call(what, "create_namespaced_custom_object",
                                  self.GROUP, self.VERSION, namespace, self.PLURAL, run)
-        except ApiException as exc:
+        except ApiStatusError as exc:
             if exc.status == 409:
                 return False
-            raise permanent(what, exc) from None
+            raise exc.permanent(what) from None
         return True
 
     async def get_run(self, namespace: str, name: str) -> Object | None:
         what = f"get PipelineRun {namespace}/{name}"
         try:
-            return await self._api.call(what, self.objects.get_namespaced_custom_object,
-                                        self.GROUP, self.VERSION, namespace, self.PLURAL, name)
-        except ApiException as exc:
+            found = await self._call(what, "get_namespaced_custom_object",
+                                     self.GROUP, self.VERSION, namespace, self.PLURAL, name)
+            return cast(Object, found)
+        except ApiStatusError as exc:
             if exc.status == 404:
                 return None
-            raise permanent(what, exc) from None
+            raise exc.permanent(what) from None
 
     async def list_runs(self, namespace: str, labels: Mapping[str, str]) -> list[Object]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         what = f"list PipelineRuns in {namespace} ({selector})"
         try:
-            result = await self._api.call(what, self.objects.list_namespaced_custom_object,
+            result = await self._call(what, "list_namespaced_custom_object",
                                           self.GROUP, self.VERSION, namespace, self.PLURAL, label_selector=selector)
-        except ApiException as exc:
-            raise permanent(what, exc) from None
+        except ApiStatusError as exc:
+            raise exc.permanent(what) from None
         return list(result.get("items") or [])
 
     async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
         what = f"patch PipelineRun {namespace}/{name}"
         try:
-            return await self._api.call(what, self.objects.patch_namespaced_custom_object,
-                                        self.GROUP, self.VERSION, namespace, self.PLURAL, name, patch,
-                                        _content_type="application/merge-patch+json")
-        except ApiException as exc:
+            patched = await self._call(what, "patch_namespaced_custom_object",
+                                       self.GROUP, self.VERSION, namespace, self.PLURAL, name, patch,
+                                       _content_type="application/merge-patch+json")
+            return cast(Object, patched)
+        except ApiStatusError as exc:
             if exc.status == 404:
                 return None
-            raise permanent(what, exc) from None
+            raise exc.permanent(what) from None
 
     async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
         what = f"get admission Lease {namespace}/{name}"
         try:
-            lease = await self._api.call(what, self.objects.get_namespaced_custom_object,
+            lease = await self._call(what, "get_namespaced_custom_object",
                                          self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name)
-        except ApiException as exc:
+        except ApiStatusError as exc:
             if exc.status == 404:
                 return None, None
-            raise permanent(what, exc) from None
+            raise exc.permanent(what) from None
         metadata = lease.get("metadata") or {}
         return (metadata.get("annotations") or {}).get(LEDGER_ANNOTATION), metadata.get("resourceVersion")
 
-    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> None:
+    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
         lease = self._lease(namespace, name, text, version)
         what = f"write admission Lease {namespace}/{name}"
         try:
             if version is None:
-                await self._api.call(what, self.objects.create_namespaced_custom_object,
+                written = await self._call(what, "create_namespaced_custom_object",
                                      self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, lease)
             else:
-                await self._api.call(what, self.objects.replace_namespaced_custom_object,
+                written = await self._call(what, "replace_namespaced_custom_object",
                                      self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name, lease)
-        except ApiException as exc:
+        except ApiStatusError as exc:
             if exc.status == 409:
                 raise LedgerConflict(f"{what}: {exc.status}") from None
-            raise permanent(what, exc) from None
+            raise exc.permanent(what) from None
+        return str(written["metadata"]["resourceVersion"])
 
     def _lease(self, namespace: str, name: str, text: str, version: str | None) -> Object:
         metadata: Object = {
@@ -214,7 +244,7 @@ class DirectoryStore:
         with self._lock:
             if not path.exists():
                 return None
-            run = merge_patch(yaml.safe_load(path.read_text()), patch)
+            run: Object = merge_patch(yaml.safe_load(path.read_text()), patch)
             _write(path, yaml.safe_dump(run, sort_keys=False))
             return run
 
@@ -226,13 +256,15 @@ class DirectoryStore:
             stored = json.loads(path.read_text())
         return stored["ledger"], str(stored["version"])
 
-    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> None:
+    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
         path = self._ledger_path(namespace, name)
         with self._lock:
             current = str(json.loads(path.read_text())["version"]) if path.exists() else None
             if current != version:
                 raise LedgerConflict(f"ledger {namespace}/{name} is at version {current}, not {version}")
-            _write(path, json.dumps({"version": int(version or 0) + 1, "ledger": text}))
+            new_version = int(version or 0) + 1
+            _write(path, json.dumps({"version": new_version, "ledger": text}))
+        return str(new_version)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

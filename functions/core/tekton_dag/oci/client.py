@@ -32,7 +32,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 ACCEPT = ", ".join(MANIFEST_TYPES)
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT_S = 5.0
 TOKEN_LIFETIME_S = 60  # the token spec's default when the server gives no expires_in
 

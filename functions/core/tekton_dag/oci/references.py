@@ -68,7 +68,7 @@ def image_ref(image_registry: str, app: str, tag: str) -> ImageRef:
     else:
         host, path = DOCKER_HUB, registry
     repository = f"{path}/{app}" if path else app
-    return ImageRef(host=host, repository=repository.lower(), tag=tag)
+    return ImageRef(host=host, repository=repository, tag=tag)
 
 
 def _is_host(component: str) -> bool:

@@ -7,7 +7,11 @@
 - ``creating``: the run-creator core (admit, create, queue, start, supersede, cancel, reconcile)
 """
 
-from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun, canonical_json
+from tekton_dag.pipelineruns.building import (
+    BuildError,
+    build_pipelinerun,
+    canonical_json,
+)
 from tekton_dag.pipelineruns.naming import run_name
 
 __all__ = ["BuildError", "build_pipelinerun", "canonical_json", "run_name"]

@@ -62,6 +62,7 @@ class RunCreator:
     clock: Callable[[], float] = time.time
     # Serialises this replica's own ledger updates per team: fewer 409s, same correctness.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _ledgers: dict[str, tuple[str, str]] = field(default_factory=dict)  # team → (text, version) last seen
 
     # --- requests ---------------------------------------------------------------------------
     async def request(self, request: RunRequest, traceparent: str | None = None) -> Outcome:
@@ -98,14 +99,14 @@ class RunCreator:
             await self._release_if_absent(team, name)
             raise
         if not created:
-            queued = await self._adopt_existing(team, name, queued)
+            queued = await self._adopt_existing(team, name)
         elif queued:
             queued = not await self._start_if_admitted(team, name)
         await self._start(team, [n for n in moved if n != name])  # slots freed by superseded runs
         kind: OutcomeKind = "queued" if queued else "created"
         return Outcome(kind, request, name, team.namespace, superseded=superseded)
 
-    async def _adopt_existing(self, team: Team, name: str, queued: bool) -> bool:
+    async def _adopt_existing(self, team: Team, name: str) -> bool:
         """A redelivered request: the run exists. Free its entry if it already finished;
         returns whether it still waits."""
         existing = await self.store.get_run(team.namespace, name)
@@ -175,7 +176,8 @@ class RunCreator:
     async def reconcile(self, team: Team) -> list[str]:
         """Repair from the cluster's truth: drop finished or vanished entries, promote, and
         start admitted runs that are still pending (a lost start patch or event)."""
-        runs = {states.name_of(r): r for r in await self.store.list_runs(team.namespace, {**MANAGED, pipelines.L_TEAM: label_value(team.name)})}
+        selector = {**MANAGED, pipelines.L_TEAM: label_value(team.name)}
+        runs = {states.name_of(r): r for r in await self.store.list_runs(team.namespace, selector)}
         finished = {n for n, r in runs.items() if states.is_finished(r)}
         started = await self._promote(team, lambda ledger, now: ledger.prune(finished, runs.keys(), now, self.orphan_grace))
         text, _ = await self.store.read_ledger(team.namespace, ledger_name(team))
@@ -220,19 +222,29 @@ class RunCreator:
     async def _update_ledger(self, team: Team, change: Callable[[Ledger, float], Ledger]) -> Ledger:
         lock = self._locks.setdefault(team.name, asyncio.Lock())
         async with lock:
+            # First try from the ledger this replica last wrote (saves a read when it is still
+            # current); the conditional write catches a stale copy, and a "nothing to change"
+            # answer is never trusted from a copy.
+            cached = self._ledgers.pop(team.name, None)
             while True:
-                text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+                text, version = cached or await self.store.read_ledger(team.namespace, ledger_name(team))
                 current = Ledger.loads(text)
                 updated = change(current, self.clock())
                 if updated == current and version is not None:
-                    return current
+                    if cached is None:
+                        self._ledgers[team.name] = (text or "", version)
+                        return current
+                    cached = None
+                    continue
                 try:
-                    await self.store.write_ledger(team.namespace, ledger_name(team), updated.dumps(), version)
-                    return updated
+                    new_version = await self.store.write_ledger(team.namespace, ledger_name(team), updated.dumps(), version)
                 except LedgerConflict:
                     # Someone else wrote first -- or our own earlier attempt did and its answer
                     # was lost. Either way: re-read and decide again, never assume.
+                    cached = None
                     continue
+                self._ledgers[team.name] = (updated.dumps(), new_version)
+                return updated
 
     def _team_by_label(self, team_label: str, namespace: str) -> Team | None:
         for team in self.config().teams:

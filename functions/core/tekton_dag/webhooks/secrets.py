@@ -14,7 +14,6 @@ mounted Secrets in place, so a rotation needs no restart. Secret values are neve
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path

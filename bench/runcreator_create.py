@@ -1,0 +1,144 @@
+"""Benchmark: run.requested → PipelineRun created, against the fake Kubernetes API; cold start.
+
+Run: ``.venv/bin/python bench/runcreator_create.py [--requests 500]``. Prints:
+
+- latency of one run.requested through the function (func-python's ASGI app, binary CloudEvent
+  in, CloudEvent reply out) to a created PipelineRun, via the real ``kubernetes`` client and a
+  loopback HTTP API: p50/p99 for runs created at once and for runs queued (limit reached);
+- import-to-ready of the function in a fresh interpreter (import, ``new()``, ``start()``,
+  ``ready()``), and process spawn to ``/health/readiness`` 200 of ``serve('run-creator')``.
+
+Targets (issue 4): p99 ≤ 10 ms; import-to-ready ≤ 600 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+from cloudevents.core.bindings.http import to_binary_event
+from cloudevents.core.v1.event import CloudEvent
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.kube_api import FakeKubeApi  # noqa: E402
+from tekton_dag.config.loading import load_config_or_raise  # noqa: E402
+from tekton_dag.events import catalog  # noqa: E402
+from tekton_dag.events.requests import RunRequest  # noqa: E402
+
+COLD_START = """
+import asyncio, os, sys, time
+t0 = time.perf_counter()
+from tekton_dag.functions.run_creator import new
+async def main():
+    f = new()
+    f.start(dict(os.environ))
+    assert f.ready()[0]
+    f.stop()
+asyncio.run(main())
+print(time.perf_counter() - t0)
+"""
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def latencies(api: FakeKubeApi, count: int, limit: int, finish_each: bool) -> list[float]:
+    from func_python.cloudevent import ASGIApplication
+    from tekton_dag.functions.run_creator import RunCreatorFunction
+    from tekton_dag.kube.stores import KubernetesStore
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # func-python turns INFO logging on
+    config = load_config_or_raise(ROOT / "teams")
+    config = replace(config, teams=tuple(replace(t, max_concurrent_runs=limit) for t in config.teams))
+    store = KubernetesStore()
+    function = RunCreatorFunction(config=config, store=store)
+    app = ASGIApplication(function)
+    results = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://run-creator") as client:
+        for i in range(count + 20):
+            request = RunRequest(team="default", stack="stack-one", pipeline="stack-bootstrap", delivery=f"bench-{limit}-{i}",
+                                 requested_by="bench")
+            message = to_binary_event(CloudEvent(attributes={"type": catalog.RUN_REQUESTED, "source": "/bench", "id": f"e{i}",
+                                                             "datacontenttype": "application/json"}, data=request.to_data()))
+            started = time.perf_counter()
+            response = await client.post("/", headers=dict(message.headers), content=message.body)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.text
+            if i >= 20:  # warm-up excluded
+                results.append(elapsed)
+            if finish_each:  # keep a steady state: the run completes, its slot frees (not timed)
+                name = response.json()["pipelinerun"]  # binary mode: the body is the data
+                api.finish("tekton-dag-default", name)
+                await function.creator.finished("tekton-dag-default", name, "default")
+    store.close()
+    return results
+
+
+def cold_starts(api: FakeKubeApi, runs: int) -> tuple[list[float], list[float]]:
+    env = {**os.environ, "KUBECONFIG": str(api.kubeconfig), "TEKTON_DAG_TEAMS_DIR": str(ROOT / "teams"),
+           "TEKTON_DAG_RECONCILE_SECONDS": "0"}
+    imports, spawns = [], []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", COLD_START], env=env, capture_output=True, text=True, check=True)
+        imports.append(float(out.stdout.strip().splitlines()[-1]))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        started = time.perf_counter()
+        server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.serving import serve; serve('run-creator')"],
+                                  env={**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health/readiness").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.01)
+            spawns.append(time.perf_counter() - started)
+        finally:
+            server.terminate()
+            server.wait()
+    return imports, spawns
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--cold-starts", type=int, default=5)
+    args = parser.parse_args()
+    with FakeKubeApi() as api:
+        os.environ["KUBECONFIG"] = str(api.kubeconfig)
+        created = asyncio.run(latencies(api, args.requests, limit=3, finish_each=True))
+        queued = asyncio.run(latencies(api, args.requests, limit=0, finish_each=False))
+        imports, spawns = cold_starts(api, args.cold_starts)
+    print(f"run.requested -> PipelineRun created ({args.requests} requests, fake API on loopback, real kubernetes client)")
+    for label, values in (("created", created), ("queued (queue grows to N)", queued)):
+        print(f"  {label:24s} p50 {ms(statistics.median(values))}  p99 {ms(percentile(values, 99))}  max {ms(max(values))}")
+    print(f"cold start ({args.cold_starts} fresh interpreters)")
+    print(f"  import-to-ready          median {ms(statistics.median(imports))}  max {ms(max(imports))}")
+    print(f"  spawn-to-readiness HTTP  median {ms(statistics.median(spawns))}  max {ms(max(spawns))}")
+    print(f"targets: p99 <= 10 ms: {'met' if percentile(created, 99) <= 0.010 else 'MISSED'}; "
+          f"import-to-ready <= 600 ms: {'met' if statistics.median(imports) <= 0.600 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""`tekton-dag bootstrap` as a user runs it: a subprocess, a real registry, a recording Broker sink."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from support.registry import Registry
+from tekton_dag.events import catalog
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("K_SINK", "TEKTON_DAG_TEAMS_DIR")}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", "bootstrap", *args],
+                          capture_output=True, text=True, env=environment, timeout=60)
+
+
+def test_dry_run_prints_what_is_built_and_skipped_and_why(registry: Registry, teams_for, tag: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(registry.host)
+    registry.push_images(["payment-api"], tag)
+    done = cli("--team", "commerce", "--stack", "shop", "--apps", "storefront-web,payment-api,checkout-api",
+               "--image-tag", tag, "--dry-run", "--teams", str(teams), env={"HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["STACK", "APP", "ACTION", "WAVE", "REASON"]
+    assert lines[1].split()[:5] == ["shop", "checkout-api", "build", "1", "image"]
+    assert lines[2].split()[:4] == ["shop", "storefront-web", "build", "2"]
+    assert lines[3].split()[:5] == ["shop", "payment-api", "skip", "-", "image"]
+    assert "exists: found (sha256:" in lines[3]
+    assert lines[4] == f"commerce/shop: build 2 app(s) in 2 wave(s), skip 1; image tag {tag}"
+
+
+def test_json_and_yaml_output(registry: Registry, teams_for, tag: str) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(registry.host)
+    as_json = cli("--team", "commerce", "--apps", "tax-api", "--image-tag", tag, "--dry-run", "--teams", str(teams),
+                  "-o", "json")
+    as_yaml = cli("--team", "commerce", "--apps", "tax-api", "--image-tag", tag, "--dry-run", "--teams", str(teams),
+                  "-o", "yaml")
+    plan = json.loads(as_json.stdout)
+    assert plan["team"] == "commerce" and plan["published_to"] is None
+    assert plan["stacks"][0]["build_apps"] == ["tax-api"]
+    assert plan["stacks"][0]["built"][0]["reason"] == "image missing"
+    assert yaml.safe_load(as_yaml.stdout)["stacks"] == plan["stacks"]
+
+
+def test_publishes_the_request_to_the_sink(registry: Registry, teams_for, sink, tag: str) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(registry.host)
+    done = cli("--team", "commerce", "--apps", "tax-api,cart-api", "--force-rebuild", "--image-tag", tag,
+               "--teams", str(teams), "-o", "json", env={"K_SINK": sink.url})
+    assert done.returncode == 0, done.stderr
+    [event] = sink.received
+    plan = json.loads(done.stdout)
+    assert event["headers"]["ce-type"] == catalog.BOOTSTRAP_REQUESTED
+    assert event["headers"]["ce-source"] == catalog.SOURCE_CLI
+    assert event["headers"]["ce-id"] == plan["delivery"]
+    assert event["data"] == {"team": "commerce", "delivery": plan["delivery"], "stack": "",
+                             "apps": ["tax-api", "cart-api"], "force_rebuild": True, "image_tag": tag,
+                             "requested_by": "cli"}
+    assert f"published {catalog.BOOTSTRAP_REQUESTED}" in done.stderr
+
+
+def test_sink_flag_wins_and_a_refusing_broker_is_an_error(teams_for, sink, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(registry.host)
+    sink.status = 500
+    done = cli("--team", "commerce", "--apps", "tax-api", "--teams", str(teams), "--sink", sink.url,
+               env={"K_SINK": "http://127.0.0.1:9/"})
+    assert done.returncode == 1
+    assert len(sink.received) == 1
+    assert "bootstrap.requested not published" in done.stderr and "answered 500" in done.stderr
+
+
+def test_no_sink_is_a_clear_error_before_any_work(teams_for, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(registry.host)
+    done = cli("--team", "commerce", "--teams", str(teams))
+    assert done.returncode == 1
+    assert "no Broker to publish to: pass --sink URL or set K_SINK" in done.stderr
+    assert done.stdout == ""
+
+
+def test_unknown_app_fails_naming_it_and_publishes_nothing(teams_for, sink, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(registry.host)
+    done = cli("--team", "commerce", "--apps", "checkout-api,ghost", "--teams", str(teams), "--sink", sink.url)
+    assert done.returncode == 1
+    assert "unknown app 'ghost'" in done.stderr
+    assert sink.received == []
+
+
+def test_invalid_configuration_lists_the_problems(tmp_path: Path) -> None:
+    done = cli("--team", "commerce", "--dry-run", "--teams", str(tmp_path / "nowhere"))
+    assert done.returncode == 1
+    assert "invalid configuration" in done.stderr and "no such directory" in done.stderr
+
+
+def test_help_names_every_option() -> None:
+    done = cli("--help")
+    for option in ("--team", "--stack", "--apps", "--force-rebuild", "--dry-run", "--teams", "--sink", "--image-tag",
+                   "-o"):
+        assert option in done.stdout

@@ -1,0 +1,54 @@
+"""Where webhook secrets come from: env lists, mounted files (rotated in place), team secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tekton_dag.config.models import Config, Team, WebhookSettings
+from tekton_dag.webhooks import secrets
+from tekton_dag.webhooks.secrets import SHARED, SecretSource
+
+
+def config(*teams: Team) -> Config:
+    return Config(teams=teams)
+
+
+def team(name: str, secret_env: str | None = None, secret_name: str | None = None) -> Team:
+    return Team(name=name, namespace=f"{name}-ci", stacks=(), webhook=WebhookSettings(secret_name, secret_env))
+
+
+def test_shared_secrets_from_a_comma_list_and_a_file(tmp_path: Path) -> None:
+    (tmp_path / "shared").write_text("from-file-1\n\nfrom-file-2, from-file-3\n")
+    source = SecretSource({"GITHUB_WEBHOOK_SECRET": " a, ,b ", "GITHUB_WEBHOOK_SECRET_FILE": str(tmp_path / "shared")})
+    assert source.current(config()) == tuple((SHARED, s) for s in ("a", "b", "from-file-1", "from-file-2", "from-file-3"))
+
+
+def test_team_secrets_come_first_from_env_and_mounted_secret(tmp_path: Path) -> None:
+    (tmp_path / "pay-hook").mkdir()
+    (tmp_path / "pay-hook" / "secret").write_text("mounted")
+    env = {"GITHUB_WEBHOOK_SECRET": "shared", "PAY_SECRET": "from-env", "TEKTON_DAG_TEAM_SECRETS_DIR": str(tmp_path)}
+    source = SecretSource(env)
+    current = source.current(config(team("payments", "PAY_SECRET", "pay-hook"), team("platform")))
+    assert current == (("payments", "from-env"), ("payments", "mounted"), (SHARED, "shared"))
+
+
+def test_a_missing_team_secret_is_logged_once_without_its_value(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = SecretSource({"TEKTON_DAG_TEAM_SECRETS_DIR": str(tmp_path)})
+    cfg = config(team("payments", secret_name="absent"))
+    assert source.current(cfg) == ()
+    source.current(config(team("payments", secret_name="absent")))  # a new config: read again
+    assert len([r for r in caplog.records if "unreadable" in r.getMessage()]) == 1
+
+
+def test_a_rotated_mounted_secret_is_picked_up_without_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "shared"
+    path.write_text("old")
+    source = SecretSource({"GITHUB_WEBHOOK_SECRET_FILE": str(path)})
+    cfg = config()
+    assert source.current(cfg) == ((SHARED, "old"),)
+    path.write_text("old,new")
+    assert source.current(cfg) == ((SHARED, "old"),)  # cached within the refresh window
+    monkeypatch.setattr(secrets, "REFRESH_S", 0.0)
+    assert source.current(cfg) == ((SHARED, "old"), (SHARED, "new"))

@@ -1,0 +1,60 @@
+"""`tekton-dag serve webhook-ingest` as a real process on a real socket, publishing to a loopback sink."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from support.serving import RecordingSink, Served, recording_sink, served_function
+from support.webhooks import SHARED_SECRET, delivery, environment, write_teams
+
+from tekton_dag.events import catalog
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[RecordingSink]:
+    with recording_sink() as sink:
+        yield sink
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sink(sink: RecordingSink) -> None:
+    sink.received.clear()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, sink: RecordingSink) -> Iterator[Served]:
+    """One server for the module: starting Python + hypercorn takes a second or two."""
+    root = tmp_path_factory.mktemp("serve")
+    env = {**environment(write_teams(root / "teams")), "K_SINK": sink.url}
+    with served_function("webhook-ingest", env, root, ready_path="/readyz") as server:
+        yield server
+    assert SHARED_SECRET not in server.output  # secrets never reach the log
+    assert "sha256=" not in server.output  # nor signatures
+    assert "delivery " in server.output  # but each delivery is logged
+
+
+def test_a_signed_delivery_over_a_real_socket_reaches_the_sink(served: Served, sink: RecordingSink) -> None:
+    headers, body = delivery("pull_request.opened")
+    response = httpx.post(f"{served.url}/webhook/github", headers=headers, content=body, timeout=5)
+    assert response.status_code == 202, response.text
+    [event] = sink.received
+    assert event.get_type() == catalog.GITHUB_PULL_REQUEST
+    assert event.get_id() == headers["X-GitHub-Delivery"]
+
+
+def test_a_bad_signature_over_a_real_socket_is_401(served: Served, sink: RecordingSink) -> None:
+    headers, body = delivery("pull_request.opened", secret="not-the-secret")
+    response = httpx.post(served.url, headers=headers, content=body, timeout=5)
+    assert response.status_code == 401
+    assert response.json()["reason"]
+    assert sink.received == []
+
+
+def test_serve_refuses_an_unknown_function() -> None:
+    result = subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", "serve", "nope"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "webhook-ingest" in result.stderr

@@ -1,0 +1,25 @@
+"""`tekton-dag serve resolver` as a real process: a binary CloudEvent in, the fan-out at a loopback sink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from cloudevents.core.bindings.http import to_binary_event
+from support.serving import recording_sink, served_function
+from support.webhooks import environment, fixture, write_teams
+
+from tekton_dag.events import catalog, codec, github
+
+
+def test_the_resolver_fans_out_over_real_sockets(tmp_path: Path) -> None:
+    headers, payload = fixture("pull_request.opened")
+    event = codec.github_event(github.parse_payload("pull_request", headers["X-GitHub-Delivery"], payload))
+    message = to_binary_event(event)
+    with recording_sink() as sink:
+        env = {**environment(write_teams(tmp_path / "teams")), "K_SINK": sink.url}
+        with served_function("resolver", env, tmp_path) as server:
+            response = httpx.post(server.url, headers=dict(message.headers), content=message.body, timeout=5)
+    assert response.status_code == 202 and response.content == b""
+    assert [e.get_type() for e in sink.received] == [catalog.RUN_REQUESTED] * 2
+    assert {e.get_extension("team") for e in sink.received} == {"payments", "platform"}

@@ -1,0 +1,112 @@
+"""The one PipelineRun builder: contract with pipelines.py, golden files, Tekton schema."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, bootstrap_request, merge_request, pr_request
+from tekton_dag import pipelines
+from tekton_dag.config.models import Config
+from tekton_dag.pipelineruns import BuildError, build_pipelinerun, canonical_json
+
+GOLDEN = Path(__file__).parent / "golden"
+SCHEMA = ROOT / ".." / "shared" / "schemas" / "tekton.dev" / "pipelinerun_v1.json"
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+CASES = {
+    pipelines.PR_TEST: lambda: pr_request(),
+    pipelines.MERGE_RELEASE: lambda: merge_request(),
+    pipelines.BOOTSTRAP: lambda: bootstrap_request(),
+}
+
+
+def build(config: Config, pipeline: str) -> dict:
+    team = config.team("default")
+    return build_pipelinerun(CASES[pipeline](), team, team.stack("stack-one"), traceparent=TRACE)
+
+
+@pytest.mark.parametrize("pipeline", pipelines.PIPELINES)
+def test_output_matches_the_reviewed_golden_file(config: Config, pipeline: str) -> None:
+    golden = GOLDEN / f"{pipeline}.yaml"
+    rendered = yaml.safe_dump(build(config, pipeline), sort_keys=False)
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(rendered)
+    assert rendered == golden.read_text(), f"regenerate with UPDATE_GOLDEN=1 and review the diff of {golden.name}"
+
+
+@pytest.mark.parametrize("pipeline", pipelines.PIPELINES)
+def test_params_and_workspaces_follow_the_pipeline_contract(config: Config, pipeline: str) -> None:
+    run = build(config, pipeline)
+    assert [p["name"] for p in run["spec"]["params"]] == list(pipelines.PARAMS[pipeline])
+    assert [w["name"] for w in run["spec"]["workspaces"]] == list(pipelines.WORKSPACES)
+    assert all(isinstance(p["value"], str) for p in run["spec"]["params"])
+
+
+@pytest.mark.parametrize("pipeline", pipelines.PIPELINES)
+def test_output_is_valid_against_the_tekton_schema(config: Config, pipeline: str) -> None:
+    if not SCHEMA.is_file():
+        pytest.skip(f"Tekton schema not vendored at {SCHEMA} (../shared/schemas is absent)")
+    import jsonschema
+
+    jsonschema.Draft4Validator(json.loads(SCHEMA.read_text())).validate(build(config, pipeline))
+
+
+def test_values_come_from_the_team_config(config: Config) -> None:
+    team = config.team("default")
+    settings = replace(team.pipeline_runs, service_account="sa-x", workspace_size="9Gi", storage_class="fast",
+                       git_credentials_secret="creds-x", build_cache_claim="cache-x", fs_group=1000, timeout_pipeline="2h0m0s")
+    team = replace(team, namespace="ns-x", image_registry="reg.example:5000", cache_repo=None, max_parallel_builds=7,
+                   intercept_backend="mirrord", pipeline_runs=settings)
+    run = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
+    params = {p["name"]: p["value"] for p in run["spec"]["params"]}
+    spec = run["spec"]
+    assert run["metadata"]["namespace"] == "ns-x"
+    assert (params["image-registry"], params["cache-repo"], params["max-parallel-builds"], params["intercept-backend"]) == (
+        "reg.example:5000", "", "7", "mirrord")
+    assert spec["taskRunTemplate"]["serviceAccountName"] == "sa-x"
+    assert spec["taskRunTemplate"]["podTemplate"]["securityContext"] == {"fsGroup": 1000, "runAsNonRoot": True}
+    assert spec["timeouts"]["pipeline"] == "2h0m0s"
+    claim = spec["workspaces"][0]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"] == "9Gi" and claim["storageClassName"] == "fast"
+    assert spec["workspaces"][1] == {"name": "git-credentials", "secret": {"secretName": "creds-x"}}
+    assert spec["workspaces"][2] == {"name": "build-cache", "persistentVolumeClaim": {"claimName": "cache-x"}}
+
+
+def test_stack_json_is_the_canonical_stack_document(config: Config) -> None:
+    team = config.team("default")
+    params = {p["name"]: p["value"] for p in build(config, pipelines.PR_TEST)["spec"]["params"]}
+    assert json.loads(params["stack-json"]) == dict(team.stack("stack-one").document)
+    assert params["stack-json"] == canonical_json(dict(team.stack("stack-one").document))
+    assert json.loads(params["versions-json"])["demo-fe"] == {"version": "0.1.0-rc.1", "last-released": "0.0.0"}
+    assert json.loads(params["app-revisions"]) == {"demo-fe": "a" * 40}
+
+
+def test_labels_and_annotations_identify_the_run(config: Config) -> None:
+    metadata = build(config, pipelines.PR_TEST)["metadata"]
+    assert metadata["labels"] == {
+        "app.kubernetes.io/managed-by": "tekton-dag", "tekton-dag.dev/team": "default", "tekton-dag.dev/stack": "stack-one",
+        "tekton-dag.dev/pipeline": "stack-pr-test", "tekton-dag.dev/priority": "1", "tekton-dag.dev/app": "demo-fe",
+        "tekton-dag.dev/pr": "42",
+    }
+    assert metadata["annotations"] == {"tekton-dag.dev/delivery": "d-1", "tekton-dag.dev/head-sha": "a" * 40,
+                                       "tekton-dag.dev/traceparent": TRACE}
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (replace(pr_request(), app="nope"), "app 'nope' is not in stack 'stack-one'"),
+        (replace(pr_request(), pr=None), "pr: required for stack-pr-test"),
+        (replace(merge_request(), app=""), "app: required for stack-merge-release"),
+        (replace(bootstrap_request(), build_apps=("demo-fe", "ghost")), "app 'ghost' is not in stack"),
+    ],
+    ids=["unknown app", "pr-test without a PR", "merge without an app", "unknown build app"],
+)
+def test_requests_that_cannot_become_a_run_are_refused_with_the_reason(config: Config, request_, message: str) -> None:
+    team = config.team("default")
+    with pytest.raises(BuildError, match=message):
+        build_pipelinerun(request_, team, team.stack("stack-one"))

@@ -1,0 +1,186 @@
+"""The run-creator function through func-python's ASGI app, and once over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
+from cloudevents.core.v1.event import CloudEvent
+from conftest import FAST, NAMESPACE, TEAMS, pr_request
+from func_python.cloudevent import ASGIApplication
+from support.kube_api import FakeKubeApi
+from tekton_dag.config.models import Config
+from tekton_dag.events import catalog
+from tekton_dag.functions.run_creator import RunCreatorFunction
+from tekton_dag.kube.stores import KubernetesStore
+
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def event(kind: str, data: Any, id: str = "evt-1", **extensions: str) -> CloudEvent:
+    return CloudEvent(attributes={"type": kind, "source": "/test", "id": id, "datacontenttype": "application/json", **extensions}, data=data)
+
+
+async def post(client: httpx.AsyncClient, ce: CloudEvent) -> httpx.Response:
+    message = to_binary_event(ce)
+    return await client.post("/", headers=dict(message.headers), content=message.body)
+
+
+def reply_of(response: httpx.Response) -> CloudEvent:
+    return from_http_event(HTTPMessage(headers=dict(response.headers), body=response.content))
+
+
+@pytest.fixture
+async def client(kube_api: FakeKubeApi, config: Config) -> AsyncIterator[httpx.AsyncClient]:
+    store = KubernetesStore(policy=FAST)
+    app = ASGIApplication(RunCreatorFunction(config=config, store=store))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://run-creator") as client:
+        yield client
+    store.close()
+
+
+async def test_run_requested_creates_and_replies_run_created(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    response = await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data(), traceparent=TRACE))
+    assert response.status_code == 200
+    reply = reply_of(response)
+    assert reply.get_type() == catalog.RUN_CREATED and reply.get_source() == catalog.SOURCE_RUN_CREATOR
+    assert reply.get_id() == "evt-1/run.created.v1" and reply.get_extension("traceparent") == TRACE
+    data = reply.get_data()
+    [run] = kube_api.objects()
+    assert data["pipelinerun"] == run["metadata"]["name"] and data["namespace"] == NAMESPACE
+    assert run["metadata"]["annotations"]["tekton-dag.dev/traceparent"] == TRACE
+
+
+async def test_over_the_limit_replies_run_queued_and_a_finished_event_replies_run_started(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    kinds = []
+    for n in range(1, 5):
+        kinds.append(reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"e{n}"))).get_type())
+    assert kinds == [catalog.RUN_CREATED] * 3 + [catalog.RUN_QUEUED]
+    finished = kube_api.finish(NAMESPACE, kube_api.running()[0])
+    response = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, finished, id="t1"))
+    reply = reply_of(response)
+    assert reply.get_type() == catalog.RUN_STARTED and reply.get_data()["pipelineruns"] == kube_api.running()[-1:]
+    again = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, finished, id="t1"))
+    assert again.status_code == 202 and again.content == b""  # nothing more to start
+
+
+async def test_cancel_requested_replies_run_cancelled_with_the_runs(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data()))
+    cancel = {"team": "default", "stack": "stack-one", "app": "demo-fe", "pr_number": 42, "reason": "closed", "delivery": "c1"}
+    reply = reply_of(await post(client, event(catalog.RUN_CANCEL_REQUESTED, cancel, id="c1")))
+    assert reply.get_type() == catalog.RUN_CANCELLED
+    assert reply.get_data()["pipelineruns"] == [kube_api.objects()[0]["metadata"]["name"]]
+
+
+async def test_permanent_failures_reply_run_failed_with_the_reason(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    kube_api.missing_namespaces.add(NAMESPACE)
+    reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data())))
+    assert reply.get_type() == catalog.RUN_FAILED and 'namespaces "tekton-dag-default" not found' in reply.get_data()["reason"]
+    unknown = {**pr_request().to_data(), "team": "nobody"}
+    reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, unknown)))
+    assert reply.get_type() == catalog.RUN_FAILED and reply.get_data()["reason"] == "team 'nobody' is not configured"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"{not json", {"team": "default"}, {**pr_request().to_data(), "pipeline": "deploy-prod"}],
+    ids=["not JSON", "missing fields", "unknown pipeline"],
+)
+async def test_undecodable_data_is_answered_400(client: httpx.AsyncClient, data: Any) -> None:
+    response = await post(client, event(catalog.RUN_REQUESTED, data))
+    assert response.status_code == 400 and catalog.RUN_REQUESTED in response.text
+
+
+async def test_an_api_that_stays_down_is_answered_503_so_the_broker_retries(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    kube_api.fail(503, times=10_000)
+    response = await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data()))
+    assert response.status_code == 503 and "gave up after" in response.text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
+    """`tekton-dag serve run-creator` runs exactly ``serving.serve('run-creator')``."""
+    port = _free_port()
+    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "KUBECONFIG": str(kube_api.kubeconfig),
+           "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_RECONCILE_SECONDS": "0"}
+    server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.serving import serve; serve('run-creator')"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/health/readiness").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "run-creator did not become ready"
+            time.sleep(0.05)
+        message = to_binary_event(event(catalog.RUN_REQUESTED, pr_request().to_data()))
+        response = httpx.post(base, headers=dict(message.headers), content=message.body)
+        assert response.status_code == 200 and reply_of(response).get_type() == catalog.RUN_CREATED
+        assert len(kube_api.objects()) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def test_started_from_env_with_a_dry_run_dir_writes_yaml_files(tmp_path, config: Config) -> None:
+    function = RunCreatorFunction()
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_DRY_RUN_DIR": str(tmp_path), "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ASGIApplication(function)), base_url="http://rc") as client:
+            reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data())))
+        assert reply.get_type() == catalog.RUN_CREATED
+        assert (tmp_path / NAMESPACE / f"{reply.get_data()['pipelinerun']}.yaml").is_file()
+    finally:
+        function.stop()
+
+
+async def test_the_periodic_reconcile_started_by_start_unsticks_a_queue(kube_api: FakeKubeApi, config: Config) -> None:
+    function = RunCreatorFunction(config=config, store=KubernetesStore(policy=FAST), reconcile_every=0.05)
+    function.start({})
+    try:
+        names = [(await function.creator.request(pr_request(number=n, delivery=f"d{n}"))).name for n in range(1, 5)]
+        kube_api.finish(NAMESPACE, names[0])  # Tekton's event for it is lost
+        deadline = time.monotonic() + 5
+        while kube_api.pending() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert kube_api.pending() == [] and names[3] in kube_api.running()
+    finally:
+        function.stop()
+
+
+async def test_config_changes_on_disk_are_followed_without_a_restart(tmp_path, kube_api: FakeKubeApi) -> None:
+    import shutil
+
+    teams = tmp_path / "teams"
+    shutil.copytree(TEAMS, teams)
+    function = RunCreatorFunction()
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0.05", "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    try:
+        assert function.ready() == (True, "OK")
+        team_file = teams / "default" / "team.yaml"
+        team_file.write_text(team_file.read_text().replace("maxConcurrentRuns: 3", "maxConcurrentRuns: 1"))
+        deadline = time.monotonic() + 5
+        while function.creator.config().team("default").max_concurrent_runs != 1:
+            assert time.monotonic() < deadline, "the new configuration was not loaded"
+            await asyncio.sleep(0.05)
+        kinds = [(await function.creator.request(pr_request(number=n, delivery=f"d{n}"))).kind for n in (1, 2)]
+        assert kinds == ["created", "queued"]
+    finally:
+        function.stop()

@@ -1,0 +1,97 @@
+"""The fake Kubernetes API answers the real client as a kube-apiserver would."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from conftest import pr_request
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from support.kube_api import FakeKubeApi
+from tekton_dag.config.models import Config
+from tekton_dag.kube.clients import load_api_client
+from tekton_dag.pipelineruns import build_pipelinerun
+
+G, V, P, NS = "tekton.dev", "v1", "pipelineruns", "team-a"
+
+
+@pytest.fixture
+def objects(kube_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
+    api_client = load_api_client()  # KUBECONFIG points at the fake; urllib3's own retries are off
+    yield client.CustomObjectsApi(api_client)
+    api_client.close()
+
+
+def run(config: Config, name: str = "", generate: str = "", labels: dict[str, str] | None = None) -> dict:
+    team = config.team("default")
+    body = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
+    body["metadata"] = {"namespace": NS, "labels": labels or {}, **({"name": name} if name else {"generateName": generate})}
+    return body
+
+
+def status_of(exc: pytest.ExceptionInfo[ApiException]) -> tuple[int, str, str]:
+    body = json.loads(exc.value.body)
+    assert body["kind"] == "Status" and body["status"] == "Failure" and body["code"] == exc.value.status
+    return exc.value.status, body["reason"], body["message"]
+
+
+def test_create_answers_201_with_server_fields_and_generated_names(objects: client.CustomObjectsApi, config: Config) -> None:
+    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, generate="stack-pr-"))
+    metadata = created["metadata"]
+    assert metadata["name"].startswith("stack-pr-") and len(metadata["name"]) == len("stack-pr-") + 5
+    assert metadata["uid"] and metadata["resourceVersion"] and metadata["creationTimestamp"].endswith("Z")
+
+
+def test_conflicts_missing_objects_and_invalid_objects_get_status_bodies(objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config) -> None:
+    objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r1"))
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r1"))
+    assert status_of(exc)[:2] == (409, "AlreadyExists")
+    with pytest.raises(ApiException) as exc:
+        objects.get_namespaced_custom_object(G, V, NS, P, "nope")
+    assert status_of(exc)[:2] == (404, "NotFound")
+    bad = run(config, name="r2")
+    bad["spec"]["pipelineReff"] = {"name": "x"}
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NS, P, bad)
+    code, reason, message = status_of(exc)
+    if kube_api.schema_dir is None:
+        pytest.skip("Tekton schema absent (../shared/schemas): the fake cannot validate fields")
+    assert (code, reason) == (422, "Invalid") and "pipelineReff" in message
+
+
+def test_list_filters_by_label_selector_and_names_its_kind(objects: client.CustomObjectsApi, config: Config) -> None:
+    for name, team in (("a", "x"), ("b", "y"), ("c", "x")):
+        objects.create_namespaced_custom_object(G, V, NS, P, run(config, name=name, labels={"team": team}))
+    listed = objects.list_namespaced_custom_object(G, V, NS, P, label_selector="team=x")
+    assert listed["kind"] == "PipelineRunList" and [i["metadata"]["name"] for i in listed["items"]] == ["a", "c"]
+    assert [i["metadata"]["name"] for i in objects.list_namespaced_custom_object(G, V, NS, P, label_selector="team!=x")["items"]] == ["b"]
+
+
+def test_patches_honour_resource_version_preconditions(objects: client.CustomObjectsApi, config: Config) -> None:
+    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))
+    stale = created["metadata"]["resourceVersion"]
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": "PipelineRunPending"}})
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"metadata": {"resourceVersion": stale}, "spec": {"status": None}})
+    assert status_of(exc)[:2] == (409, "Conflict")
+    patched = objects.patch_namespaced_custom_object(G, V, NS, P, "r", [{"op": "remove", "path": "/spec/status"}],
+                                                      _content_type="application/json-patch+json")
+    assert "status" not in patched["spec"]
+    objects.delete_namespaced_custom_object(G, V, NS, P, "r")
+    with pytest.raises(ApiException):
+        objects.get_namespaced_custom_object(G, V, NS, P, "r")
+
+
+def test_fault_switches_inject_5xx_and_429(objects: client.CustomObjectsApi, kube_api: FakeKubeApi) -> None:
+    kube_api.fail(429, retry_after=1)
+    with pytest.raises(ApiException) as exc:
+        objects.list_namespaced_custom_object(G, V, NS, P)
+    assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "1"
+    kube_api.fail(503)
+    with pytest.raises(ApiException) as exc:
+        objects.list_namespaced_custom_object(G, V, NS, P)
+    assert exc.value.status == 503
+    assert objects.list_namespaced_custom_object(G, V, NS, P)["items"] == []

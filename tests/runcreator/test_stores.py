@@ -1,0 +1,37 @@
+"""The store is chosen by env; the dry-run directory store keeps the same rules as Kubernetes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import NAMESPACE, pr_request
+from tekton_dag.config.models import Config
+from tekton_dag.kube.errors import LedgerConflict
+from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, store_from_env
+from tekton_dag.pipelineruns.creating import RunCreator
+
+
+def test_the_dry_run_env_var_selects_the_directory_store(tmp_path: Path) -> None:
+    assert isinstance(store_from_env({"TEKTON_DAG_DRY_RUN_DIR": str(tmp_path)}), DirectoryStore)
+    assert isinstance(store_from_env({}), KubernetesStore)
+
+
+async def test_dry_run_writes_kubectl_ready_yaml_once_per_request(tmp_path: Path, config: Config) -> None:
+    rc = RunCreator(lambda: config, DirectoryStore(tmp_path))
+    outcomes = [await rc.request(pr_request(number=n, delivery=f"d{n}")) for n in (1, 1, 2, 3, 4)]
+    assert [o.kind for o in outcomes] == ["created", "created", "created", "created", "queued"]
+    files = sorted((tmp_path / NAMESPACE).glob("*.yaml"))
+    assert len(files) == 4
+    pending = yaml.safe_load((tmp_path / NAMESPACE / f"{outcomes[4].name}.yaml").read_text())
+    assert pending["kind"] == "PipelineRun" and pending["spec"]["status"] == "PipelineRunPending"
+
+
+async def test_directory_ledgers_refuse_stale_versions(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    await store.write_ledger("ns", "l", "{}", None)
+    _, version = await store.read_ledger("ns", "l")
+    await store.write_ledger("ns", "l", '{"nextSeq":1}', version)
+    with pytest.raises(LedgerConflict):
+        await store.write_ledger("ns", "l", '{"nextSeq":2}', version)

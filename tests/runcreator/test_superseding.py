@@ -1,0 +1,58 @@
+"""Supersede on a new head sha, cancel on a closed PR; merge-release runs are never cancelled."""
+
+from __future__ import annotations
+
+from conftest import NAMESPACE, merge_request, pr_request
+from support.kube_api import FakeKubeApi
+from tekton_dag.config.models import Config
+from tekton_dag.events.requests import CancelRequest
+from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.pipelineruns.creating import RunCreator
+
+
+def status_of(api: FakeKubeApi, name: str) -> str | None:
+    return api.get("pipelineruns", NAMESPACE, name)["spec"].get("status")
+
+
+async def test_a_new_head_sha_cancels_the_older_runs_of_that_pr_only(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    old = await rc.request(pr_request(sha="1" * 40, delivery="d1"))
+    other_app = await rc.request(pr_request(sha="1" * 40, app="demo-api", delivery="d2"))
+    other_pr = await rc.request(pr_request(number=7, sha="1" * 40, delivery="d3"))
+    queued_old = await rc.request(pr_request(sha="2" * 40, delivery="d4"))  # supersedes `old`, takes its slot
+    assert queued_old.superseded == (old.name,) and queued_old.kind == "created"
+    new = await rc.request(pr_request(sha="3" * 40, delivery="d5"))
+    assert new.superseded == (queued_old.name,)
+    assert status_of(kube_api, old.name) == status_of(kube_api, queued_old.name) == "Cancelled"
+    assert status_of(kube_api, other_app.name) is None and status_of(kube_api, other_pr.name) is None
+    assert status_of(kube_api, new.name) is None and kube_api.max_running[NAMESPACE] == 3
+
+
+async def test_a_redelivered_request_does_not_cancel_its_own_run(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    first = await rc.request(pr_request())
+    again = await rc.request(pr_request(delivery="redelivered"))
+    assert again.name == first.name and again.superseded == () and status_of(kube_api, first.name) is None
+
+
+async def test_a_closed_pr_cancels_its_pending_and_running_runs_and_frees_the_slots(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    merge = await rc.request(merge_request())
+    running = await rc.request(pr_request(number=5, delivery="d1"))
+    running_other_app = await rc.request(pr_request(number=5, app="demo-api", delivery="d2"))
+    waiting = await rc.request(pr_request(number=6, delivery="d3"))
+    assert waiting.kind == "queued"
+    cancelled = await rc.cancel(CancelRequest(team="default", stack="stack-one", app="demo-fe", pr_number=5,
+                                              reason="closed", delivery="c1"))
+    assert cancelled == (running.name,)
+    assert status_of(kube_api, running.name) == "Cancelled"
+    assert status_of(kube_api, waiting.name) is None  # started in the freed slot
+    assert status_of(kube_api, merge.name) is None and status_of(kube_api, running_other_app.name) is None
+
+
+async def test_merge_release_runs_are_never_cancelled(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    merge = await rc.request(merge_request())
+    await rc.cancel(CancelRequest(team="default", stack="stack-one", app="demo-fe", pr_number=42, reason="closed", delivery="c"))
+    await rc.request(pr_request(sha="9" * 40))
+    assert status_of(kube_api, merge.name) is None
