@@ -67,17 +67,19 @@ def test_tekton_lint_reports_no_errors_or_warnings():
     assert "problems" not in proc.stdout, proc.stdout
 
 
-def test_tekton_lint_catches_a_broken_pipeline(tmp_path):
-    """The lint check can fail: an undeclared param in a copy of a pipeline is reported."""
+@pytest.mark.parametrize(("original", "broken", "reported"), [
+    ("$(params.stack-json)", "$(params.stack-jsn)", "stack-jsn"),  # undeclared param: an error by default
+    ("docker.io/alpine/k8s:1.33.1", "docker.io/alpine/k8s:latest", "latest"),  # a warning made an error by our config
+])
+def test_tekton_lint_with_our_config_catches_broken_files(tmp_path, original, broken, reported):
+    """The lint check can fail: a broken copy of the files is reported with a non-zero exit."""
     (tmp_path / "tasks").mkdir()
-    for f in TASK_FILES:
-        shutil.copy(f, tmp_path / "tasks" / f.name)
-    broken = PIPELINE_FILES[0].read_text().replace("$(params.stack-json)", "$(params.stack-jsn)")
-    (tmp_path / "p.yaml").write_text(broken)
+    for f in [*TASK_FILES, *PIPELINE_FILES]:
+        (tmp_path / "tasks" / f.name).write_text(f.read_text().replace(original, broken))
     shutil.copy(ROOT / ".tektonlintrc.yaml", tmp_path)
-    proc = subprocess.run([tool("tekton-lint"), "--color=false", "--config", str(tmp_path), "tasks/*.yaml", "p.yaml"],
+    proc = subprocess.run([tool("tekton-lint"), "--color=false", "--config", str(tmp_path), "tasks/*.yaml"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "stack-jsn" in proc.stdout
+    assert proc.returncode != 0 and reported in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize(("kind", "schema"), [("Task", "task_v1.json"), ("Pipeline", "pipeline_v1.json")])
