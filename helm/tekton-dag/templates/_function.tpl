@@ -1,0 +1,145 @@
+{{/*
+tekton-dag.function.service: the Knative Service of one function.
+Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "secretMounts" (list ...)).
+Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
+at TEKTON_DAG_TEAMS_DIR, its autoscaling annotations, func-python's health endpoints, and the
+container security context. K_SINK comes from the function's SinkBinding, not from here.
+secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue}: the Secret's key is
+mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code reads).
+*/}}
+{{- define "tekton-dag.function.service" -}}
+{{- $root := .root -}}
+{{- $v := .values -}}
+{{- if gt (int $v.minScale) (int $v.maxScale) -}}
+{{- fail (printf "%s: minScale (%v) is above maxScale (%v)" .name $v.minScale $v.maxScale) -}}
+{{- end -}}
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "tekton-dag.component.labels" (dict "root" $root "component" .name) | nindent 4 }}
+  {{- with include "tekton-dag.syncWave.annotation" (dict "root" $root "wave" "functions") }}
+  annotations:
+    {{- . | nindent 4 }}
+  {{- end }}
+spec:
+  template:
+    metadata:
+      labels:
+        {{- include "tekton-dag.selectorLabels" $root | nindent 8 }}
+        app.kubernetes.io/component: {{ .name }}
+      annotations:
+        autoscaling.knative.dev/min-scale: {{ $v.minScale | quote }}
+        autoscaling.knative.dev/max-scale: {{ $v.maxScale | quote }}
+        {{- with $v.target }}
+        autoscaling.knative.dev/target: {{ . | quote }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "tekton-dag.function.serviceAccount" (.account | default .name) }}
+      containerConcurrency: {{ $v.containerConcurrency | default 0 }}
+      timeoutSeconds: {{ $v.timeoutSeconds }}
+      containers:
+        - name: function
+          image: {{ include "tekton-dag.image" (dict "root" $root "repository" $v.repository) }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          env:
+            - name: TEKTON_DAG_TEAMS_DIR
+              value: {{ $root.Values.teamConfig.mountPath }}
+            {{- range $name, $value := $v.env }}
+            - name: {{ $name }}
+              value: {{ $value | toString | quote }}
+            {{- end }}
+            {{- range .secretMounts }}
+            - name: {{ .env }}
+              value: {{ .envValue }}
+            {{- end }}
+          volumeMounts:
+            - name: team-config
+              mountPath: {{ $root.Values.teamConfig.mountPath }}
+              readOnly: true
+            {{- range .secretMounts }}
+            - name: {{ .volume }}
+              mountPath: {{ .dir }}
+              readOnly: true
+            {{- end }}
+          livenessProbe:
+            httpGet:
+              path: /health/liveness
+          readinessProbe:
+            httpGet:
+              path: /health/readiness
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+      volumes:
+        - name: team-config
+          configMap:
+            name: {{ include "tekton-dag.teamConfig.name" $root }}
+            {{- with $root.Values.teamConfig.files }}
+            items:
+              {{- range $path, $_ := . }}
+              - key: {{ include "tekton-dag.teamConfig.key" $path }}
+                path: {{ printf "%s/%s" $root.Values.team.name $path }}
+              {{- end }}
+            {{- end }}
+        {{- range .secretMounts }}
+        - name: {{ .volume }}
+          secret:
+            secretName: {{ .secret }}
+            items:
+              - key: {{ .key }}
+                path: {{ .file }}
+        {{- end }}
+{{- end -}}
+
+{{/*
+tekton-dag.function.webhookSecretMounts: the Secrets of webhook-ingest (and all-in-one), where
+tekton_dag.webhooks.secrets reads them: the team's own webhook Secret (team.webhookSecret) under
+TEKTON_DAG_TEAM_SECRETS_DIR/<name>/secret, else the shared one as GITHUB_WEBHOOK_SECRET_FILE;
+and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
+*/}}
+{{- define "tekton-dag.function.webhookSecretMounts" -}}
+{{- with .Values.team.webhookSecret }}
+- volume: team-webhook-secret
+  secret: {{ . }}
+  key: secret
+  dir: /var/run/secrets/tekton-dag/teams/{{ . }}
+  file: secret
+  env: TEKTON_DAG_TEAM_SECRETS_DIR
+  envValue: /var/run/secrets/tekton-dag/teams
+{{- else }}
+- volume: webhook-secret
+  secret: {{ .Values.secrets.webhook.name }}
+  key: {{ .Values.secrets.webhook.key }}
+  dir: /var/run/secrets/tekton-dag/webhook
+  file: secret
+  env: GITHUB_WEBHOOK_SECRET_FILE
+  envValue: /var/run/secrets/tekton-dag/webhook/secret
+{{- end }}
+- volume: api-token
+  secret: {{ .Values.secrets.api.name }}
+  key: {{ .Values.secrets.api.key }}
+  dir: /var/run/secrets/tekton-dag/api
+  file: token
+  env: TEKTON_DAG_API_TOKEN_FILE
+  envValue: /var/run/secrets/tekton-dag/api/token
+{{- end -}}
+
+{{/*
+tekton-dag.function.registrySecretMounts: bootstrap-batcher's registry credentials, if any:
+the dockerconfigjson Secret as REGISTRY_AUTH_FILE (tekton_dag.oci.credentials reads it as is).
+*/}}
+{{- define "tekton-dag.function.registrySecretMounts" -}}
+{{- with .Values.secrets.registry.name }}
+- volume: registry-auth
+  secret: {{ . }}
+  key: .dockerconfigjson
+  dir: /var/run/secrets/tekton-dag/registry
+  file: config.json
+  env: REGISTRY_AUTH_FILE
+  envValue: /var/run/secrets/tekton-dag/registry/config.json
+{{- end }}
+{{- end -}}

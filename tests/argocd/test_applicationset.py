@@ -1,0 +1,121 @@
+"""argocd/: the ApplicationSet gives each team one Application for its cluster and namespace with
+its values FILE; the AppProject allows exactly that; sync waves order what ArgoCD applies."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from appset_expansion import expand
+from helm_support import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, problems, render
+from tekton_dag.config.loading import load_config
+
+APPSET = yaml.safe_load((REPO / "argocd" / "applicationset.yaml").read_text())
+PROJECT = yaml.safe_load((REPO / "argocd" / "appproject.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def applications(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    apps = expand(APPSET, REPO, tmp_path_factory.mktemp("appset"))
+    return {a["metadata"]["name"]: a for a in apps}
+
+
+def teams():
+    return load_config(TEAMS).config.teams
+
+
+def test_one_application_per_team(applications) -> None:
+    assert sorted(applications) == sorted(f"tekton-dag-{t.name}" for t in teams())
+
+
+@pytest.mark.parametrize("team", teams(), ids=lambda t: t.name)
+def test_application_targets_the_team_cluster_and_namespace(applications, team) -> None:
+    app = applications[f"tekton-dag-{team.name}"]
+    assert app["spec"]["destination"] == {"name": team.cluster, "namespace": team.namespace}
+    assert app["spec"]["project"] == PROJECT["metadata"]["name"]
+    assert app["spec"]["source"]["helm"]["releaseName"] == team.name
+
+
+@pytest.mark.parametrize("team", teams(), ids=lambda t: t.name)
+def test_values_path_is_the_team_values_file(applications, team) -> None:
+    source = applications[f"tekton-dag-{team.name}"]["spec"]["source"]
+    chart = REPO / source["path"]
+    assert (chart / "Chart.yaml").is_file() and chart.resolve() == CHART.resolve()
+    (values_file,) = source["helm"]["valueFiles"]
+    resolved = (chart / values_file).resolve()
+    assert resolved.is_file(), f"{values_file} is not a file (the older design pointed at a directory)"
+    assert resolved == (TEAMS / team.name / "values.yaml").resolve()
+    assert resolved.is_relative_to(REPO.resolve()), "ArgoCD refuses value files outside the repository"
+
+
+@pytest.mark.parametrize("team", teams(), ids=lambda t: t.name)
+def test_project_allows_the_application_and_everything_the_chart_renders(applications, team) -> None:
+    app = applications[f"tekton-dag-{team.name}"]
+    spec = PROJECT["spec"]
+    assert app["spec"]["source"]["repoURL"] in spec["sourceRepos"]
+    assert app["spec"]["destination"] in spec["destinations"]
+    allowed = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
+    values = REPO / app["spec"]["source"]["path"] / app["spec"]["source"]["helm"]["valueFiles"][0]
+    rendered = {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in render([values.resolve()])}
+    assert rendered <= allowed, rendered - allowed
+
+
+def test_project_is_least_privilege() -> None:
+    spec = PROJECT["spec"]
+    assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    assert all("*" not in str(d) for d in spec["destinations"])
+    assert all(k["kind"] != "*" and k["group"] != "*" for k in spec["namespaceResourceWhitelist"])
+    assert len(spec["sourceRepos"]) == 1
+    rendered = {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in render()}
+    rendered |= {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in render(sets=["mode=all-in-one"])}
+    listed = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
+    assert listed == rendered, "the whitelist lists exactly the kinds the chart can render"
+
+
+def test_sync_is_automated_with_prune_and_cleanup_on_removal(applications) -> None:
+    for app in applications.values():
+        assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        assert "resources-finalizer.argocd.argoproj.io" in app["metadata"]["finalizers"]
+    assert APPSET["spec"]["syncPolicy"].get("applicationsSync", "sync") in ("sync", "create-delete")
+    assert APPSET["spec"]["syncPolicy"].get("preserveResourcesOnDeletion") is False
+
+
+def test_removing_a_team_folder_removes_its_application(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(TEAMS, repo / "teams")
+    shutil.rmtree(repo / "teams" / "commerce")
+    names = {a["metadata"]["name"] for a in expand(APPSET, repo, tmp_path)}
+    assert names == {f"tekton-dag-{t.name}" for t in teams() if t.name != "commerce"}
+
+
+def test_a_template_key_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    broken = yaml.safe_load(yaml.safe_dump(APPSET))
+    broken["spec"]["template"]["spec"]["destination"]["namespace"] = "{{ .team.namespaec }}"
+    with pytest.raises(KeyError, match="missingkey"):
+        expand(broken, REPO, tmp_path)
+
+
+def test_manifests_match_the_argocd_schemas(applications) -> None:
+    docs = [APPSET, PROJECT, *applications.values()]
+    if not all(crd_schema_path(d).is_file() for d in docs):
+        pytest.skip(f"ArgoCD schemas not found under {SCHEMAS}")
+    assert [p for d in docs for p in problems(d)] == []
+
+
+def test_sync_waves_put_every_object_after_what_it_needs() -> None:
+    """RBAC/config → Tasks → Pipelines → dead-letter sink → Broker + SinkBindings → functions →
+    Triggers (ArgoCD's Trigger health check calls a Trigger without its subscriber Degraded)."""
+    wave: dict[str, set[int]] = {}
+    for doc in render():
+        stage = "dead-letter" if doc["metadata"]["name"] == "dead-letters" else doc["kind"]
+        wave.setdefault(stage, set()).add(int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]))
+    assert all(len(numbers) == 1 for numbers in wave.values()), wave
+    at = {stage: numbers.pop() for stage, numbers in wave.items()}
+    order = ["Role", "Task", "Pipeline", "dead-letter", "Broker", "Service", "Trigger"]
+    assert [at[s] for s in order] == sorted(at[s] for s in order) and len({at[s] for s in order}) == len(order), at
+    assert at["ServiceAccount"] == at["RoleBinding"] == at["ConfigMap"] == at["PersistentVolumeClaim"] == at["Role"]
+    assert at["SinkBinding"] == at["Broker"]

@@ -1,0 +1,74 @@
+"""The M10 docs exist, their links resolve, the values table is current and covers every value."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helm_support import CHART, REPO
+
+DOCS = REPO / "docs"
+M10 = ["m10-multi-team-architecture.md", "m10-team-onboarding.md", "m10-migration-guide.md", "argocd.md", "helm.md"]
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+# Pages other issues write; until their branch is merged a link to them is reported, not failed.
+OTHERS_PAGES = {"configuration.md": "issue 2", "run-creator.md": "issue 4", "local-dev.md": "issue 5"}
+
+
+@pytest.mark.parametrize("name", M10)
+def test_relative_links_resolve(name: str) -> None:
+    doc = DOCS / name
+    assert doc.is_file(), f"docs/{name} is missing"
+    pending = []
+    for target in LINK.findall(doc.read_text()):
+        if "://" in target or (doc.parent / target).exists():
+            continue
+        assert target in OTHERS_PAGES, f"docs/{name}: broken link {target}"
+        pending.append(f"{target} ({OTHERS_PAGES[target]})")
+    if pending:
+        pytest.skip(f"docs/{name} links to pages not merged yet: {', '.join(sorted(set(pending)))}")
+
+
+def test_architecture_numbers_the_event_flow_and_maps_every_folder() -> None:
+    text = (DOCS / "m10-multi-team-architecture.md").read_text()
+    flow = text.split("## Event flow", 1)[1].split("\n## ", 1)[0]
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. ", flow, flags=re.MULTILINE)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 6
+    folders = re.findall(r"\| `([a-z][\w./-]*/)", text.split("## Components and their folders", 1)[1])
+    for folder in folders:
+        assert (REPO / folder.split("<")[0]).exists(), f"mapped folder {folder} does not exist"
+    assert "func-python" in text and "parliament" in text
+
+
+def test_values_table_is_current() -> None:
+    result = subprocess.run([sys.executable, str(REPO / "helm" / "values-table.py"), "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def leaf_paths(node: object, prefix: str = "") -> list[str]:
+    if isinstance(node, dict) and node:
+        return [p for k, v in node.items() for p in leaf_paths(v, f"{prefix}{k}.")]
+    return [prefix.rstrip(".")]
+
+
+def test_every_value_is_documented() -> None:
+    sys.path.insert(0, str(REPO / "helm"))
+    import importlib
+
+    table = importlib.import_module("values-table")
+    documented = {v.path for v in table.documented_values((CHART / "values.yaml").read_text())}
+    for leaf in leaf_paths(yaml.safe_load((CHART / "values.yaml").read_text())):
+        parts = leaf.split(".")
+        assert any(".".join(parts[:i]) in documented for i in range(1, len(parts) + 1)), f"{leaf} has no # -- comment"
+
+
+def test_kind_script_says_it_is_not_run_in_ci() -> None:
+    script = (REPO / "scripts" / "kind-e2e.sh").read_text()
+    assert "NOT run in this project's CI" in script
+    result = subprocess.run(["bash", "-n", str(REPO / "scripts" / "kind-e2e.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,140 @@
+"""Running the real helm binary on the chart, and validating what it renders.
+
+Shared by tests/helm, tests/argocd and tests/docs (their conftest puts this folder on sys.path).
+helm comes from scripts/install-tools (``.tools/bin/helm``); when it is missing the tests fail
+with that instruction, because CI always installs it. CRD schemas come from ``../shared/schemas``
+beside the checkout; kinds without a schema there are reported, not silently passed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "tekton-dag"
+TEAMS = REPO / "teams"
+SCHEMAS = (REPO / ".." / "shared" / "schemas").resolve()
+KUBE_VERSION = "1.30.0"
+# Groups whose kinds are CRDs (validated against SCHEMAS); everything else is a core kind.
+CRD_GROUPS = ("tekton.dev", "serving.knative.dev", "eventing.knative.dev", "sources.knative.dev", "argoproj.io")
+
+
+def helm_binary() -> str:
+    found = shutil.which("helm", path=f"{REPO / '.tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        pytest.fail("helm is not installed: run scripts/install-tools (it puts helm in .tools/bin)")
+    return found
+
+
+def run_helm(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run helm; with ``check`` a failure fails the test with helm's own message."""
+    result = subprocess.run([helm_binary(), *map(str, args)], capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        pytest.fail(f"helm {' '.join(map(str, args))} failed:\n{result.stderr}")
+    return result
+
+
+def team_namespace(values_files: Sequence[Path]) -> str:
+    """The namespace a values file set asks for (the chart refuses any other)."""
+    namespace = "tekton-pipelines"  # the chart's default team.namespace
+    for path in values_files:
+        namespace = (yaml.safe_load(path.read_text()) or {}).get("team", {}).get("namespace", namespace)
+    return namespace
+
+
+def template_args(values_files: Sequence[Path], sets: Sequence[str], namespace: str | None, chart: Path) -> list[str]:
+    args = ["template", "tekton-dag", str(chart), "--namespace", namespace or team_namespace(values_files),
+            "--kube-version", KUBE_VERSION]
+    for path in values_files:
+        args += ["--values", str(path)]
+    for assignment in sets:
+        args += ["--set", assignment]
+    return args
+
+
+@functools.lru_cache(maxsize=64)
+def _render_cached(values_files: tuple[Path, ...], sets: tuple[str, ...], namespace: str | None, chart: Path) -> str:
+    return run_helm(*template_args(values_files, sets, namespace, chart)).stdout
+
+
+def render(values_files: Iterable[Path] = (), sets: Iterable[str] = (), namespace: str | None = None,
+           chart: Path = CHART) -> list[dict[str, Any]]:
+    """The chart's documents for these values (helm template), as dicts; empty documents dropped."""
+    text = _render_cached(tuple(values_files), tuple(sets), namespace, chart)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def render_error(values_files: Iterable[Path] = (), sets: Iterable[str] = (), namespace: str | None = None) -> str:
+    """helm template's stderr for values that must be rejected (fails the test if helm accepts them)."""
+    result = run_helm(*template_args(tuple(values_files), tuple(sets), namespace, CHART), check=False)
+    if result.returncode == 0:
+        pytest.fail(f"helm accepted values it must reject: {list(values_files)} {list(sets)}")
+    return result.stderr
+
+
+def find(docs: Iterable[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def one(docs: Iterable[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = find(docs, kind, name)
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A set of values files the chart must render and lint cleanly with."""
+
+    name: str
+    values_files: tuple[Path, ...]
+
+
+def scenarios() -> list[Scenario]:
+    """The chart's defaults, each ci/*-values.yaml, and each team's generated values file."""
+    found = [Scenario("defaults", ())]
+    found += [Scenario(f"ci/{p.name}", (p,)) for p in sorted((CHART / "ci").glob("*-values.yaml"))]
+    found += [Scenario(f"teams/{p.parent.name}", (p,)) for p in sorted(TEAMS.glob("*/values.yaml"))]
+    return found
+
+
+def crd_schema_path(doc: dict[str, Any]) -> Path:
+    group, _, version = doc["apiVersion"].rpartition("/")
+    return SCHEMAS / group / f"{doc['kind'].lower()}_{version}.json"
+
+
+@functools.lru_cache(maxsize=32)
+def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
+    schema = json.loads(path.read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def is_crd(doc: dict[str, Any]) -> bool:
+    return doc["apiVersion"].rpartition("/")[0] in CRD_GROUPS
+
+
+def problems(doc: dict[str, Any]) -> list[str]:
+    """Why ``doc`` is invalid (empty when valid). Core kinds: kubernetes-validate, strict.
+    CRDs: their JSON schema in SCHEMAS; the caller checks ``crd_schema_path`` exists first."""
+    where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+    if is_crd(doc):
+        errors = _crd_validator(crd_schema_path(doc)).iter_errors(doc)
+        return [f"{where}: {'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+    try:
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return [f"{where}: {'.'.join(map(str, error.path)) or '<root>'}: {error.message}"]
+    return []

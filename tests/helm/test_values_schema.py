@@ -1,0 +1,56 @@
+"""Bad values never render: values.schema.json (and the namespace guard) reject them, naming the value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helm_support import CHART, render, render_error
+
+BAD_VALUES = {
+    "unknown mode": (["mode=serverless"], "mode must be one of the following"),
+    "unknown broker class": (["eventing.broker.class=InMemory"], "eventing.broker.class must be one of"),
+    "webhook-ingest allowed to scale to zero": (["functions.webhookIngest.minScale=0"],
+                                                "functions.webhookIngest.minScale"),
+    "team name not DNS-1123": (["team.name=Team_A"], "team.name"),
+    "max parallel builds zero": (["team.maxParallelBuilds=0"], "team.maxParallelBuilds"),
+    "max parallel builds as text": (["team.maxParallelBuilds=many"], "team.maxParallelBuilds"),
+    "backoff delay not ISO-8601": (["eventing.delivery.backoffDelay=1s"], "eventing.delivery.backoffDelay"),
+    "misspelled top-level key": (["modee=all-in-one"], "modee"),
+    "misspelled nested key": (["eventing.delivery.retries=3"], "retries"),
+    "latest function image tag": (["image.tag=latest"], "image.tag"),
+    "dead-letter image unpinned": (["eventing.deadLetter.image=event_display:latest"], "eventing.deadLetter.image"),
+    "dead letter off without another sink": (["eventing.deadLetter.enabled=false"], "eventing.deadLetter"),
+    "wildcard verb for the pipelines": (["rbac.pipelineRules[0].verbs[0]=*"], "rbac.pipelineRules.0.verbs.0"),
+    "team file outside its folder": (["teamConfig.files.\\.\\./etc/passwd\\.yaml=x"], "teamConfig.files"),
+    "build cache size not a quantity": (["buildCache.size=ten"], "buildCache.size"),
+    "a secret value smuggled in as env": (["functions.webhookIngest.env.GITHUB_WEBHOOK_SECRET=s3cret"],
+                                          "functions.webhookIngest.env"),
+}
+
+
+@pytest.mark.parametrize("sets,message", BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_bad_values_are_rejected_with_the_value_named(sets: list[str], message: str) -> None:
+    error = render_error(sets=sets)
+    assert "values don't meet the specifications of the schema" in error
+    assert message in error, error
+
+
+def test_release_namespace_other_than_the_team_namespace_is_refused() -> None:
+    error = render_error(sets=["team.namespace=alpha-ci"], namespace="beta-ci")
+    assert 'team.namespace is "alpha-ci" but the release namespace is "beta-ci"' in error
+
+
+def test_min_scale_above_max_scale_is_refused() -> None:
+    error = render_error(sets=["functions.resolver.minScale=4", "functions.resolver.maxScale=2"])
+    assert "resolver: minScale (4) is above maxScale (2)" in error
+
+
+def test_secret_values_have_no_place_in_values() -> None:
+    """Secrets are referenced by name only: the schema has no key that could carry a secret value."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for name in ("webhook", "api", "registry"):
+        keys = set(schema["properties"]["secrets"]["properties"][name]["properties"])
+        assert keys <= {"name", "key"}, keys
+    assert render(sets=["secrets.webhook.name=my-hook"])  # a reference renders
