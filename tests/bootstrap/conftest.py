@@ -3,20 +3,16 @@ and a recording Broker sink on loopback (real HTTP)."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from support.registry import Registry, start_registry
+from support.serving import RecordingSink, recording_sink
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 
@@ -73,41 +69,10 @@ def teams_for(tmp_path: Path):  # type: ignore[no-untyped-def]
     return build
 
 
-@dataclass
-class RecordingSink:
-    """A Broker ingress double: records every POSTed CloudEvent (binary mode), answers ``status``."""
-
-    status: int = 202
-    received: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-
-    def events_of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.received if e["headers"].get("ce-type") == kind]
-
-
 @pytest.fixture
 def sink() -> Iterator[RecordingSink]:
-    recording = RecordingSink()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            data = json.loads(body) if body else None
-            recording.received.append({"headers": headers, "data": data})
-            self.send_response(recording.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    recording.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield recording
-    server.shutdown()
-    server.server_close()
+    with recording_sink() as recording:
+        yield recording
 
 
 @pytest.fixture

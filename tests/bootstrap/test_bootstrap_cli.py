@@ -56,10 +56,10 @@ def test_publishes_the_request_to_the_sink(registry: Registry, teams_for, sink, 
     assert done.returncode == 0, done.stderr
     [event] = sink.received
     plan = json.loads(done.stdout)
-    assert event["headers"]["ce-type"] == catalog.BOOTSTRAP_REQUESTED
-    assert event["headers"]["ce-source"] == catalog.SOURCE_CLI
-    assert event["headers"]["ce-id"] == plan["delivery"]
-    assert event["data"] == {"team": "commerce", "delivery": plan["delivery"], "stack": "",
+    assert event.get_type() == catalog.BOOTSTRAP_REQUESTED
+    assert event.get_source() == catalog.SOURCE_CLI
+    assert event.get_id() == plan["delivery"]
+    assert event.get_data() == {"team": "commerce", "delivery": plan["delivery"], "stack": "",
                              "apps": ["tax-api", "cart-api"], "force_rebuild": True, "image_tag": tag,
                              "requested_by": "cli"}
     assert f"published {catalog.BOOTSTRAP_REQUESTED}" in done.stderr

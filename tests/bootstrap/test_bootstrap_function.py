@@ -68,10 +68,10 @@ async def test_a_plan_publishes_one_run_request_and_replies_planned(invoke, sink
     assert [(s["app"], s["reason"]) for s in shop["skipped"]] == [("payment-api", "image exists")]
     assert planned["runs"] == ["req-1/shop"]
     [published] = sink.received
-    assert published["headers"]["ce-type"] == catalog.RUN_REQUESTED
-    assert published["headers"]["ce-id"] == "req-1/commerce/shop"
-    assert published["headers"]["ce-traceparent"].startswith("00-0af7651916cd43dd")
-    assert published["data"] == {
+    assert published.get_type() == catalog.RUN_REQUESTED
+    assert published.get_id() == "req-1/commerce/shop"
+    assert published.get_extension("traceparent").startswith("00-0af7651916cd43dd")
+    assert published.get_data() == {
         "team": TEAM, "stack": STACK, "pipeline": pipelines.BOOTSTRAP, "delivery": "req-1/shop", "app": "",
         "repo": "", "revision": "", "pr": None, "build_apps": ["checkout-api", "storefront-web"],
         "image_tag": tag, "requested_by": "bootstrap-batcher",
@@ -97,7 +97,7 @@ async def test_registry_down_plans_every_app_and_says_so(invoke, sink, tag: str)
     built = reply.get_data()["stacks"][0]["built"]
     assert len(built) == 40
     assert all(b["reason"] == "registry check failed" and "unreachable" in b["detail"] for b in built)
-    assert len(sink.events_of(catalog.RUN_REQUESTED)[0]["data"]["build_apps"]) == 40
+    assert len(sink.events_of(catalog.RUN_REQUESTED)[0].get_data()["build_apps"]) == 40
 
 
 async def test_unknown_app_replies_rejected_and_starts_nothing(invoke, sink, registry: Registry) -> None:  # type: ignore[no-untyped-def]

@@ -51,5 +51,5 @@ def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink
     assert reply.get_data()["stacks"][0]["build_apps"] == ["invoice-api"]
     assert [s["app"] for s in reply.get_data()["stacks"][0]["skipped"]] == ["tax-api"]
     [published] = sink.received
-    assert published["data"]["build_apps"] == ["invoice-api"]
+    assert published.get_data()["build_apps"] == ["invoice-api"]
     assert "HTTP Request: HEAD" not in (tmp_path / "server.log").read_text()  # no per-request log noise

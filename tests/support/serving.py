@@ -22,10 +22,14 @@ from tekton_dag.events import codec
 
 @dataclass
 class RecordingSink:
-    """A Broker ingress on loopback: decodes each CloudEvent POSTed to it and answers 202."""
+    """A Broker ingress on loopback: decodes each CloudEvent POSTed to it and answers ``status``."""
 
     url: str = ""
     received: list[CloudEvent] = field(default_factory=list)
+    status: int = 202  # set to a 5xx to play a failing Broker
+
+    def events_of(self, kind: str) -> list[CloudEvent]:
+        return [event for event in self.received if event.get_type() == kind]
 
 
 @contextlib.contextmanager
@@ -36,7 +40,7 @@ def recording_sink() -> Iterator[RecordingSink]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             sink.received.append(codec.decode(dict(self.headers.items()), body))
-            self.send_response(202)
+            self.send_response(sink.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
