@@ -60,6 +60,15 @@ async def test_run_requested_creates_and_replies_run_created(client: httpx.Async
     assert run["metadata"]["annotations"]["tekton-dag.dev/traceparent"] == TRACE
 
 
+async def test_a_field_from_a_newer_producer_is_ignored_not_a_permanent_failure(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    # During a rolling update the resolver may be one version ahead: its extra field must not
+    # turn the event into a 400 (which the Broker never retries, so the run would be lost).
+    data = {**pr_request().to_data(), "priority_hint": "high", "pr": {**pr_request().to_data()["pr"], "title": "x"}}
+    response = await post(client, event(catalog.RUN_REQUESTED, data))
+    assert response.status_code == 200 and reply_of(response).get_type() == catalog.RUN_CREATED
+    assert len(kube_api.objects()) == 1
+
+
 async def test_over_the_limit_replies_run_queued_and_a_finished_event_replies_run_started(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
     kinds = []
     for n in range(1, 5):

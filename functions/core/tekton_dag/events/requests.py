@@ -3,6 +3,10 @@
 Producers build these objects and call ``to_data()``; consumers call ``from_data()``, which raises
 ``RequestError`` naming the bad field, so the consuming function can answer 400 (never retried).
 Field names are snake_case, as in GitHub payloads.
+
+Unknown fields: request bodies from people (the REST API) are strict, so a typo is an error. Between
+functions, pass ``strict=False``: a producer one version ahead (a rolling update that adds a field)
+must not make its events permanent failures, so unknown fields are ignored there.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class RunRequest:
         return data
 
     @classmethod
-    def from_data(cls, data: Any) -> RunRequest:
+    def from_data(cls, data: Any, *, strict: bool = True) -> RunRequest:
         body = _mapping(data, "run.requested")
         _require(body, ("team", "stack", "pipeline", "delivery"))
         if body["pipeline"] not in pipelines.PIPELINES:
@@ -57,11 +61,11 @@ class RunRequest:
             _require(pr_map, ("number", "head_sha"), where="pr.")
             if not isinstance(pr_map["number"], int) or isinstance(pr_map["number"], bool) or pr_map["number"] < 1:
                 raise RequestError("pr.number: must be a positive integer")
-            pr = _build(PullRequestRef, pr_map, "pr.")
+            pr = _build(PullRequestRef, pr_map, strict, "pr.")
         build_apps = body.get("build_apps", [])
         if not isinstance(build_apps, list) or not all(isinstance(a, str) for a in build_apps):
             raise RequestError("build_apps: must be a list of app names")
-        return _build(cls, {**body, "pr": pr, "build_apps": tuple(build_apps)})
+        return _build(cls, {**body, "pr": pr, "build_apps": tuple(build_apps)}, strict)
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,10 @@ class CancelRequest:
         return asdict(self)
 
     @classmethod
-    def from_data(cls, data: Any) -> CancelRequest:
+    def from_data(cls, data: Any, *, strict: bool = True) -> CancelRequest:
         body = _mapping(data, "run.cancel.requested")
         _require(body, ("team", "stack", "app", "pr_number", "reason", "delivery"))
-        return _build(cls, body)
+        return _build(cls, body, strict)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class BootstrapRequest:
         return data
 
     @classmethod
-    def from_data(cls, data: Any) -> BootstrapRequest:
+    def from_data(cls, data: Any, *, strict: bool = True) -> BootstrapRequest:
         body = _mapping(data, "bootstrap.requested")
         _require(body, ("team", "delivery"))
         apps = body.get("apps", [])
@@ -108,7 +112,7 @@ class BootstrapRequest:
             raise RequestError("apps: must be a list of app names")
         if not isinstance(body.get("force_rebuild", False), bool):
             raise RequestError("force_rebuild: must be true or false")
-        return _build(cls, {**body, "apps": tuple(apps)})
+        return _build(cls, {**body, "apps": tuple(apps)}, strict)
 
 
 def _mapping(value: Any, what: str) -> Mapping[str, Any]:
@@ -124,11 +128,12 @@ def _require(body: Mapping[str, Any], names: tuple[str, ...], where: str = "") -
             raise RequestError(f"{where}{name}: required")
 
 
-def _build(cls: type, body: Mapping[str, Any], where: str = "") -> Any:
+def _build(cls: type, body: Mapping[str, Any], strict: bool, where: str = "") -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(body) - set(known))
-    if unknown:
+    if unknown and strict:
         raise RequestError(f"{where}{unknown[0]}: unknown field")
+    body = {name: value for name, value in body.items() if name in known}
     for name, value in body.items():
         expected = known[name].type
         if expected == "str" and not isinstance(value, str):

@@ -112,7 +112,7 @@ class BootstrapBatcher:
         try:
             if event.get_type() != catalog.BOOTSTRAP_REQUESTED:
                 raise RequestError(f"type: expected {catalog.BOOTSTRAP_REQUESTED}, got {event.get_type()!r}")
-            request = BootstrapRequest.from_data(data)
+            request = BootstrapRequest.from_data(data, strict=False)
         except RequestError as exc:
             return events.rejected_event(event, data, str(exc), "invalid"), 400
         try:

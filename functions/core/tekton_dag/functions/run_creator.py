@@ -129,10 +129,10 @@ class RunCreatorFunction:
         kind, data = event.get_type(), _json_data(event)
         if kind == catalog.RUN_REQUESTED:
             traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
-            outcome = await self.creator.request(RunRequest.from_data(data), traceparent=traceparent)
+            outcome = await self.creator.request(RunRequest.from_data(data, strict=False), traceparent=traceparent)
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
         if kind == catalog.RUN_CANCEL_REQUESTED:
-            cancel = CancelRequest.from_data(data)
+            cancel = CancelRequest.from_data(data, strict=False)
             if self.creator.config().team(cancel.team) is None:
                 return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"})
             try:
