@@ -2,9 +2,9 @@
 
 Compared: the Broker (name, class, retries, backoff, dead-letter sink), every Trigger (name,
 broker, filter, subscriber), the SinkBindings (subject, sink), the Knative Services (names,
-images, webhook-ingest min-scale, config directory and its ConfigMap, health probes).
-Deliberate differences, not compared: namespaces (the chart uses the team's), labels,
-ServiceAccounts (the chart gives each function its own), how the webhook secret is passed.
+images, min-scale, ServiceAccounts, config directory and its ConfigMap, health probes).
+Deliberate differences, not compared: namespaces (the chart uses the team's), labels, how the
+webhook secret is passed (the chart mounts a file; knative/ reads an env var).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def service_facts(ksvc: dict[str, Any]) -> dict[str, Any]:
     config_map = volumes[mounts[teams_dir]]["configMap"]["name"] if teams_dir else None
     return {
         "image": container(ksvc)["image"],
+        "min_scale": ksvc["spec"]["template"].get("metadata", {}).get("annotations", {}).get(
+            "autoscaling.knative.dev/min-scale"),
+        "service_account": spec.get("serviceAccountName"),
         "teams_dir": teams_dir,
         "config_map": config_map,
         "probes": (container(ksvc).get("livenessProbe", {}).get("httpGet", {}).get("path"),
