@@ -33,12 +33,9 @@ from tekton_dag.events import catalog
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret"
 REPO = "jmjava/tekton-dag-vue-fe"
-# The fake API in its own process. TCP_NODELAY on its responses, as a real kube-apiserver (Go's
-# net/http) has: without it, http.server's separate header and body writes meet delayed ACKs and
-# every call costs ~40 ms, which would measure the fake, not the chain.
+# The fake API in its own process (it sets TCP_NODELAY itself, as a real kube-apiserver does).
 FAKE_API = (
     "import sys; sys.path.insert(0, 'tests'); import support.kube_api as fake\n"
-    "fake._Handler.disable_nagle_algorithm = True\n"
     "api = fake.FakeKubeApi().start(); print(api.kubeconfig, flush=True); sys.stdin.read(); api.stop()\n"
 )
 

@@ -17,20 +17,30 @@ from tekton_dag import __version__
 SUBCOMMANDS = ("validate", "resolve", "teams", "stacks", "render", "serve", "dev", "send", "bootstrap")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; when ``argv`` names a subcommand first, only that one is registered.
+
+    Registering imports the subcommand's module, and some import a lot (the registry client, the
+    PipelineRun builder...). `tekton-dag serve` is how every function starts, so its cold start
+    must not pay for the others. Everything argparse prints for that subcommand is unchanged:
+    its help, usage and errors do not depend on its siblings; `tekton-dag --help` still lists all.
+    """
+    chosen = [argv[0]] if argv and argv[0] in SUBCOMMANDS else SUBCOMMANDS
     parser = argparse.ArgumentParser(
         prog="tekton-dag",
         description="Multi-team CI orchestration for Tekton.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMANDS:
+    for name in chosen:
         importlib.import_module(f"tekton_dag.cli.{name}").register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -19,11 +19,13 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import fastjsonschema
-import jsonschema
-from jsonschema.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 from tekton_dag.config.errors import ConfigError, describe, format_path
 
@@ -60,6 +62,8 @@ FORMATS = {
 
 
 def format_checker() -> jsonschema.FormatChecker:
+    import jsonschema  # ~40 ms to import: only once a document is invalid, never on a valid start
+
     checker = jsonschema.FormatChecker(formats=())
     for name, test in FORMATS.items():
         # Only strings are checked; a wrong type is reported by the schema's "type".
@@ -77,6 +81,8 @@ def schema(kind: Kind) -> dict[str, Any]:
 
 @cache
 def validator(kind: Kind) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     document = schema(kind)
     cls = jsonschema.validators.validator_for(document)
     cls.check_schema(document)

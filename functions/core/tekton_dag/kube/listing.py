@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, Final
-
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
+from typing import TYPE_CHECKING, Any, Final
 
 from tekton_dag import pipelines
-from tekton_dag.kube import clients
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 GROUP: Final = "tekton.dev"
 VERSION: Final = "v1"
@@ -32,6 +30,12 @@ class ClusterUnavailable(RuntimeError):
 
 
 def _load_api() -> client.CustomObjectsApi:
+    # The kubernetes client costs ~150 ms to import: only on first use, never before readiness.
+    from kubernetes import client
+    from kubernetes.config.config_exception import ConfigException
+
+    from tekton_dag.kube import clients
+
     try:
         return client.CustomObjectsApi(clients.load_api_client())
     except (ConfigException, OSError) as exc:
@@ -56,6 +60,8 @@ class RunLister:
 
     def _list(self, team: str, namespace: str) -> list[dict[str, Any]]:
         selector = f"{pipelines.L_MANAGED_BY}={pipelines.MANAGED_BY},{pipelines.L_TEAM}={team}"
+        from kubernetes.client.exceptions import ApiException
+
         assert self._api is not None
         try:
             body = self._api.list_namespaced_custom_object(

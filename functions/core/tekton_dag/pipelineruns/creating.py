@@ -62,7 +62,9 @@ class RunCreator:
     clock: Callable[[], float] = time.time
     # Serialises this replica's own ledger updates per team: fewer 409s, same correctness.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    _ledgers: dict[str, tuple[str, str]] = field(default_factory=dict)  # team → (text, version) last seen
+    # team → (ledger, version) last seen; kept parsed: with a long queue, parsing and
+    # serialising the ledger was most of run-creator's CPU per request.
+    _ledgers: dict[str, tuple[Ledger, str]] = field(default_factory=dict)
 
     # --- requests ---------------------------------------------------------------------------
     async def request(self, request: RunRequest, traceparent: str | None = None) -> Outcome:
@@ -121,7 +123,7 @@ class RunCreator:
         """Between our ledger write and our create, a finishing run may have promoted us and
         found nothing to start yet: check once more after creating."""
         text, _ = await self.store.read_ledger(team.namespace, ledger_name(team))
-        if name in Ledger.loads(text).admitted():
+        if Ledger.admits(text, name):
             await self.store.patch_run(team.namespace, name, START_PATCH)
             return True
         return False
@@ -227,12 +229,15 @@ class RunCreator:
             # answer is never trusted from a copy.
             cached = self._ledgers.pop(team.name, None)
             while True:
-                text, version = cached or await self.store.read_ledger(team.namespace, ledger_name(team))
-                current = Ledger.loads(text)
+                if cached is not None:
+                    current, version = cached
+                else:
+                    text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+                    current = Ledger.loads(text)
                 updated = change(current, self.clock())
                 if updated == current and version is not None:
                     if cached is None:
-                        self._ledgers[team.name] = (text or "", version)
+                        self._ledgers[team.name] = (current, version)
                         return current
                     cached = None
                     continue
@@ -243,7 +248,7 @@ class RunCreator:
                     # was lost. Either way: re-read and decide again, never assume.
                     cached = None
                     continue
-                self._ledgers[team.name] = (updated.dumps(), new_version)
+                self._ledgers[team.name] = (updated, new_version)
                 return updated
 
     def _team_by_label(self, team_label: str, namespace: str) -> Team | None:

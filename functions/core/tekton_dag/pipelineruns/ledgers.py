@@ -93,3 +93,12 @@ class Ledger:
         body: dict[str, Any] = json.loads(text)
         entries = {n: Entry(s, int(p), int(q), float(t)) for n, (s, p, q, t) in body.get("entries", {}).items()}
         return cls(entries, int(body.get("nextSeq", 0)))
+
+    @staticmethod
+    def admits(text: str | None, name: str) -> bool:
+        """Whether the stored ledger ``text`` holds a slot for ``name``: ``loads(text)`` then
+        ``admitted()``, without building every entry of a long queue."""
+        if not text:
+            return False
+        entry = json.loads(text).get("entries", {}).get(name)
+        return entry is not None and entry[0] == "admitted"

@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
 
 from tekton_dag.events import catalog
 
@@ -38,6 +39,8 @@ def load(event_type: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(event_type: str) -> jsonschema.protocols.Validator:
+    import jsonschema  # ~40 ms: on the first check, not in every function's cold start
+
     schema = load(event_type)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -46,7 +49,9 @@ def _validator(event_type: str) -> jsonschema.protocols.Validator:
 
 def check(event_type: str, data: Any, error: type[Exception]) -> None:
     """Raise ``error`` naming the first field of ``data`` that breaks the schema of ``event_type``."""
-    problem = jsonschema.exceptions.best_match(_validator(event_type).iter_errors(data))
+    from jsonschema.exceptions import best_match
+
+    problem = best_match(_validator(event_type).iter_errors(data))
     if problem is not None:
         where = ".".join(str(part) for part in problem.absolute_path) or "data"
         raise error(f"{where}: {problem.message}")
