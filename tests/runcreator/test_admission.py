@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from runcreator.conftest import FAST, NAMESPACE, bootstrap_request, merge_request, pr_request
@@ -182,3 +183,50 @@ async def test_a_start_patch_with_an_unknown_outcome_still_starts_the_next_run(k
     assert await rc.finished(NAMESPACE, names[0], "default") == [names[3]]
     assert kube_api.pending() == [] and kube_api.max_running[NAMESPACE] == 3
     store.close()
+
+
+def calls(api: FakeKubeApi, since: int) -> list[tuple[str, str]]:
+    return [(m, "leases" if "leases" in p else "pipelineruns") for m, p, _ in api.requests[since:]]
+
+
+async def test_a_queued_request_costs_two_api_calls_and_an_admitted_one_three(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = creator(config, store)
+    await rc.request(pr_request(number=1, delivery="p1"))  # the first ledger write creates the Lease
+    before = len(kube_api.requests)
+    assert (await rc.request(pr_request(number=2, delivery="p2"))).kind == "created"
+    assert calls(kube_api, before) == [("POST", "pipelineruns"), ("PUT", "leases"), ("PATCH", "pipelineruns")]
+    await rc.request(pr_request(number=3, delivery="p3"))
+    before = len(kube_api.requests)
+    assert (await rc.request(pr_request(number=4, delivery="p4"))).kind == "queued"
+    assert calls(kube_api, before) == [("POST", "pipelineruns"), ("PUT", "leases")]
+
+
+async def test_a_run_whose_ledger_write_is_refused_is_cancelled_not_left_waiting(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    kube_api.fail(403, times=1, methods=("POST",), plural="leases")
+    outcome = await creator(config, store).request(pr_request())
+    assert outcome.kind == "failed"
+    run = kube_api.get("pipelineruns", NAMESPACE, outcome.name)
+    assert run["spec"]["status"] == "Cancelled" and kube_api.start_order == []
+
+
+async def test_the_reconcile_adopts_runs_created_but_never_recorded(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    """A creator that died between creating a run and recording it: after the grace period the
+    reconcile records it as what it is (running: holds a slot; pending: waits in the queue)."""
+    team = config.team("default")
+    clock = [0.0]
+    rc = creator(config, store, clock=lambda: clock[0], orphan_grace=60)
+    builder = creator(config, store)  # records into its own view, then we drop its entries
+    names = [(await builder.request(pr_request(number=n, delivery=f"p{n}"))).name for n in range(1, 5)]
+    await store.write_ledger(NAMESPACE, ledger_name(team), Ledger().dumps(), (await store.read_ledger(NAMESPACE, ledger_name(team)))[1])
+    created = max(datetime.fromisoformat(r["metadata"]["creationTimestamp"].replace("Z", "+00:00")).timestamp()
+                  for r in kube_api.objects())
+    clock[0] = created + 1
+    assert await rc.reconcile(team) == []
+    assert Ledger.loads((await store.read_ledger(NAMESPACE, ledger_name(team)))[0]).entries == {}  # too young
+    clock[0] = created + 62
+    assert await rc.reconcile(team) == []  # three run and hold the slots; the pending one waits
+    ledger = Ledger.loads((await store.read_ledger(NAMESPACE, ledger_name(team)))[0])
+    assert sorted(ledger.admitted()) == sorted(names[:3]) and ledger.queue() == [names[3]]
+    kube_api.finish(NAMESPACE, names[0])
+    assert await rc.finished(NAMESPACE, names[0], "default") == [names[3]]
+    assert kube_api.pending() == [] and kube_api.max_running[NAMESPACE] == 3

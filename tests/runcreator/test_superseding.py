@@ -56,3 +56,17 @@ async def test_merge_release_runs_are_never_cancelled(kube_api: FakeKubeApi, con
     await rc.cancel(CancelRequest(team="default", stack="stack-one", app="demo-fe", pr_number=42, reason="closed", delivery="c"))
     await rc.request(pr_request(sha="9" * 40))
     assert status_of(kube_api, merge.name) is None
+
+
+async def test_a_new_head_cancels_an_older_head_that_was_still_waiting(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    for n in (1, 2, 3):
+        await rc.request(pr_request(number=n, delivery=f"fill{n}"))
+    waiting = await rc.request(pr_request(sha="1" * 40, delivery="d1"))
+    newer = await rc.request(pr_request(sha="2" * 40, delivery="d2"))
+    assert waiting.kind == newer.kind == "queued" and newer.superseded == (waiting.name,)
+    assert status_of(kube_api, waiting.name) == "Cancelled" and status_of(kube_api, newer.name) == "PipelineRunPending"
+    # The cancelled run no longer waits: the next free slot goes to the newer head.
+    first = kube_api.running(NAMESPACE)[0]
+    kube_api.finish(NAMESPACE, first)
+    assert await rc.finished(NAMESPACE, first, "default") == [newer.name]

@@ -5,14 +5,17 @@ its version, apply a pure ``Ledger`` transition, write it back conditionally, an
 start over from a fresh read. The ledger, never a count of PipelineRuns, decides who holds a
 slot, so the limit holds with any number of replicas; PipelineRuns only follow the ledger:
 
-1. request: supersede older runs of the PR → record in the ledger (admitted or queued) →
-   create (queued ones with ``spec.status: PipelineRunPending``). A create that certainly failed
-   releases its entry at once (no slot leaks after failed starts).
+1. request: create the run waiting (``spec.status: PipelineRunPending``) → record it in the
+   ledger, admitted or queued, releasing older heads of its PR in the same write → cancel those
+   → start it if admitted. Two API calls for a queued run, three for an admitted one. Nothing is
+   recorded for a create that failed, so failed starts never hold a slot; every entry names a
+   run that exists, so whoever promotes an entry can start it.
 2. finished / cancelled: release the slot, promote the best queued runs, clear their pending
    status.
-3. reconcile (periodic): release entries of runs that finished or never appeared (after a grace
-   period), promote, and start every admitted run still pending, so a lost event or a crashed
-   replica never stalls a queue.
+3. reconcile (periodic): release entries of runs that finished or vanished, adopt runs that
+   were created but never recorded (a creator that died in between, or a lost ledger), promote,
+   and start every admitted run still pending, so a lost event or a crashed replica never
+   stalls a queue.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from tekton_dag import pipelines
@@ -31,7 +35,7 @@ from tekton_dag.kube.errors import LedgerConflict, PermanentApiError, TransientA
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.pipelineruns import states
 from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
-from tekton_dag.pipelineruns.ledgers import Ledger
+from tekton_dag.pipelineruns.ledgers import Entry, Ledger, State
 from tekton_dag.pipelineruns.naming import dns_name, label_value
 
 log = logging.getLogger(__name__)
@@ -77,71 +81,51 @@ class RunCreator:
             run = build_pipelinerun(request, team, stack, traceparent=traceparent)
         except BuildError as exc:
             return Outcome("failed", request, reason=str(exc))
+        # Every run is created waiting; the ledger decides when it starts. Creating before
+        # recording means every ledger entry names a run that exists, so whoever promotes an
+        # entry can always start it.
+        run["spec"]["status"] = states.PENDING
         name = run["metadata"]["name"]
         try:
-            superseded = await self._supersede(team, request) if request.pr else ()
-            return await self._create(team, request, run, superseded)
+            pending = True
+            if not await self.store.create_run(run):  # a redelivery: the run exists
+                existing = await self.store.get_run(team.namespace, name)
+                if existing is None:
+                    raise TransientApiError(f"PipelineRun {team.namespace}/{name} vanished while adopting it; retry")
+                if states.is_finished(existing):
+                    await self._promote(team, lambda ledger, now: ledger.release([name]))
+                    return Outcome("created", request, name, team.namespace)
+                pending = states.is_pending(existing)
+            return await self._admit(team, request, name, pending)
         except PermanentApiError as exc:
             return Outcome("failed", request, name, team.namespace, reason=exc.message)
 
-    async def _create(self, team: Team, request: RunRequest, run: dict[str, Any], superseded: tuple[str, ...]) -> Outcome:
-        name, priority = run["metadata"]["name"], pipelines.PRIORITY[request.pipeline]
-        ledger, moved = await self._transition(
-            team, lambda ledger, now: ledger.release(superseded).request(name, priority, team.max_concurrent_runs, now)
-        )
-        queued = name in ledger.queue()
-        if queued:
-            run["spec"]["status"] = states.PENDING
+    async def _admit(self, team: Team, request: RunRequest, name: str, pending: bool) -> Outcome:
+        """Record the created run in the ledger (superseding older heads of its PR in the same
+        write), then cancel what it superseded and start whatever the ledger admitted."""
+        priority, group, sha = pipelines.PRIORITY[request.pipeline], pr_group(request), request.pr.head_sha if request.pr else ""
+        superseded: list[str] = []
+
+        def record(ledger: Ledger, now: float) -> Ledger:
+            superseded[:] = [] if name in ledger.entries else ledger.older_heads(group, sha)
+            return ledger.release(superseded).request(name, priority, team.max_concurrent_runs, now, group, sha)
+
         try:
-            created = await self.store.create_run(run)
+            ledger, moved = await self._transition(team, record)
         except PermanentApiError:
-            await self._promote(team, lambda ledger, now: ledger.release([name]))
+            # Not recorded, so it must never start: stop it rather than leave it half-applied.
+            await self.store.patch_run(team.namespace, name, CANCEL_PATCH)
             raise
-        except TransientApiError:
-            await self._release_if_absent(team, name)
-            raise
-        if not created:
-            queued = await self._adopt_existing(team, name)
-        elif queued:
-            queued = not await self._start_if_admitted(team, name)
-        await self._start(team, [n for n in moved if n != name])  # slots freed by superseded runs
-        kind: OutcomeKind = "queued" if queued else "created"
-        return Outcome(kind, request, name, team.namespace, superseded=superseded)
-
-    async def _adopt_existing(self, team: Team, name: str) -> bool:
-        """A redelivered request: the run exists. Free its entry if it already finished;
-        returns whether it still waits."""
-        existing = await self.store.get_run(team.namespace, name)
-        if existing is None or states.is_finished(existing):
-            await self._promote(team, lambda ledger, now: ledger.release([name]))
-            return False
-        if states.is_pending(existing):
-            return not await self._start_if_admitted(team, name)
-        return False
-
-    async def _start_if_admitted(self, team: Team, name: str) -> bool:
-        """Between our ledger write and our create, a finishing run may have promoted us and
-        found nothing to start yet: check once more after creating."""
-        text, _ = await self.store.read_ledger(team.namespace, ledger_name(team))
-        if Ledger.admits(text, name):
-            await self.store.patch_run(team.namespace, name, START_PATCH)
-            return True
-        return False
-
-    async def _release_if_absent(self, team: Team, name: str) -> None:
-        """After a create with an unknown outcome: look, don't assume. If the run is certainly
-        absent, free the slot; if we cannot tell, the reconcile's grace period decides."""
-        try:
-            if await self.store.get_run(team.namespace, name) is None:
-                await self._promote(team, lambda ledger, now: ledger.release([name]))
-        except (TransientApiError, PermanentApiError):
-            log.warning("run %s/%s: outcome unknown, left to the reconcile", team.namespace, name)
+        # Cancel before starting: the cluster never runs more than the limit, even for a moment.
+        cancelled = await self._cancel(team, superseded)
+        starting = [n for n in moved if n != name]
+        if pending and ledger.is_admitted(name):
+            starting.insert(0, name)
+        await self._start(team, starting)
+        kind: OutcomeKind = "queued" if ledger.is_queued(name) else "created"
+        return Outcome(kind, request, name, team.namespace, superseded=cancelled)
 
     # --- supersede and cancel ---------------------------------------------------------------
-    async def _supersede(self, team: Team, request: RunRequest) -> tuple[str, ...]:
-        assert request.pr is not None
-        return await self._cancel_pr_runs(team, request.stack, request.app, request.pr.number, request.pr.head_sha)
-
     async def cancel(self, cancel: CancelRequest) -> tuple[str, ...]:
         """Cancel the PR's pr-test runs (all but ``keep_head_sha``'s); free their slots."""
         team = self.config().team(cancel.team)
@@ -167,6 +151,10 @@ class RunCreator:
                 cancelled.append(states.name_of(run))
         return tuple(sorted(cancelled))
 
+    async def _cancel(self, team: Team, names: Iterable[str]) -> tuple[str, ...]:
+        cancelled = [n for n in names if await self.store.patch_run(team.namespace, n, CANCEL_PATCH) is not None]
+        return tuple(sorted(cancelled))
+
     # --- slots freeing ----------------------------------------------------------------------
     async def finished(self, namespace: str, name: str, team_label: str) -> list[str]:
         """Tekton reported ``name`` done: free its slot, start the next runs."""
@@ -176,14 +164,26 @@ class RunCreator:
         return await self._promote(team, lambda ledger, now: ledger.release([name]))
 
     async def reconcile(self, team: Team) -> list[str]:
-        """Repair from the cluster's truth: drop finished or vanished entries, promote, and
-        start admitted runs that are still pending (a lost start patch or event)."""
+        """Repair from the cluster's truth: drop entries of runs that finished or vanished, adopt
+        runs nobody recorded, promote, and start admitted runs that are still pending (a lost
+        start patch or event)."""
         selector = {**MANAGED, pipelines.L_TEAM: label_value(team.name)}
         runs = {states.name_of(r): r for r in await self.store.list_runs(team.namespace, selector)}
         finished = {n for n, r in runs.items() if states.is_finished(r)}
-        started = await self._promote(team, lambda ledger, now: ledger.prune(finished, runs.keys(), now, self.orphan_grace))
-        text, _ = await self.store.read_ledger(team.namespace, ledger_name(team))
-        stuck = [n for n in Ledger.loads(text).admitted() if n in runs and states.is_pending(runs[n]) and n not in started]
+        grace = self.orphan_grace
+
+        def repair(ledger: Ledger, now: float) -> Ledger:
+            ledger = ledger.prune(finished, runs.keys(), now, grace)
+            # A run unrecorded for longer than the grace period lost its creator between create
+            # and record (or the ledger was lost); younger ones may still be on their way in.
+            for name, run in runs.items():
+                if name not in ledger.entries and name not in finished and now - _created_at(run) > grace:
+                    ledger = ledger.adopt(name, _entry_for(run, now))
+            return ledger
+
+        ledger, moved = await self._transition(team, repair)
+        started = await self._start(team, moved)
+        stuck = [n for n in ledger.admitted() if n in runs and states.is_pending(runs[n]) and n not in started]
         return started + await self._start(team, stuck)
 
     async def reconcile_all(self) -> dict[str, list[str]]:
@@ -261,3 +261,34 @@ class RunCreator:
 def ledger_name(team: Team) -> str:
     """The team's coordination object (a Lease in the team's namespace)."""
     return dns_name(f"tekton-dag-admission-{team.name}", ("admission", team.name))
+
+
+def pr_group(request: RunRequest) -> str:
+    """The ledger group of a pr-test run: the runs of one PR, whose newer heads supersede older."""
+    if request.pipeline != pipelines.PR_TEST or request.pr is None:
+        return ""
+    return _group(label_value(request.stack), label_value(request.app), str(request.pr.number))
+
+
+def _group(stack_label: str, app_label: str, pr: str) -> str:
+    return f"{stack_label}/{app_label}/{pr}"
+
+
+def _entry_for(run: dict[str, Any], now: float) -> Entry:
+    """The ledger entry of a run found in the cluster: queued while pending, else holding a slot."""
+    labels = states.labels_of(run)
+    group = ""
+    if labels.get(pipelines.L_PIPELINE) == pipelines.PR_TEST and labels.get(pipelines.L_PR):
+        group = _group(labels.get(pipelines.L_STACK, ""), labels.get(pipelines.L_APP, ""), labels[pipelines.L_PR])
+    sha = (run["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, "")
+    state: State = "queued" if states.is_pending(run) else "admitted"
+    return Entry(state, states.priority_of(run), 0, now, group, sha[:12])
+
+
+def _created_at(run: dict[str, Any]) -> float:
+    """Epoch seconds of ``metadata.creationTimestamp``; long ago when absent (e.g. a dry run)."""
+    stamp = run["metadata"].get("creationTimestamp")
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return float("-inf")

@@ -7,6 +7,13 @@ re-reads and decides again. Every method here is pure; callers persist the resul
 
 Queue order is ``(priority, seq)``: merge-release before pr-test before bootstrap, and first in,
 first out within a priority (``seq`` is handed out under the same precondition).
+
+An entry also remembers which pull request it tests (``group``) and at which head (``sha``), so a
+new head supersedes the older runs of its PR in the same conditional write that records it.
+
+The ledger is rewritten on every admission change and a busy team's queue can hold a thousand
+entries, so the derived views (admitted count, queue order) are computed once per ledger and each
+entry's JSON is encoded once per entry: a request then costs microseconds, not milliseconds.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 State = Literal["admitted", "queued"]
@@ -25,6 +33,16 @@ class Entry:
     priority: int
     seq: int
     since: float  # epoch seconds of the last state change (grace period for not-yet-created runs)
+    group: str = ""  # "<stack>/<app>/<pr>" for pr-test runs, whose newer heads supersede them; else ""
+    sha: str = ""  # the head sha a pr-test run tests (its first 12 characters)
+
+    @cached_property
+    def encoded(self) -> str:
+        """This entry's JSON value (the list the ledger text stores)."""
+        values: list[Any] = [self.state, self.priority, self.seq, round(self.since, 3)]
+        if self.group:
+            values += [self.group, self.sha]
+        return json.dumps(values, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -36,20 +54,44 @@ class Ledger:
     def admitted(self) -> list[str]:
         return [name for name, e in self.entries.items() if e.state == "admitted"]
 
+    @cached_property
+    def admitted_count(self) -> int:
+        return sum(1 for e in self.entries.values() if e.state == "admitted")
+
+    @cached_property
+    def _queue(self) -> tuple[str, ...]:
+        waiting = [(e.priority, e.seq, name) for name, e in self.entries.items() if e.state == "queued"]
+        return tuple(name for _, _, name in sorted(waiting))
+
     def queue(self) -> list[str]:
         """Queued run names, best first."""
-        waiting = [(e.priority, e.seq, name) for name, e in self.entries.items() if e.state == "queued"]
-        return [name for _, _, name in sorted(waiting)]
+        return list(self._queue)
+
+    def is_queued(self, name: str) -> bool:
+        entry = self.entries.get(name)
+        return entry is not None and entry.state == "queued"
+
+    def is_admitted(self, name: str) -> bool:
+        entry = self.entries.get(name)
+        return entry is not None and entry.state == "admitted"
+
+    def older_heads(self, group: str, sha: str) -> list[str]:
+        """Runs of the same pull request (``group``) at another head: a new head supersedes them."""
+        if not group:
+            return []
+        head = sha[:12]
+        return [name for name, e in self.entries.items() if e.group == group and e.sha != head]
 
     # --- decisions --------------------------------------------------------------------------
-    def request(self, name: str, priority: int, limit: int, now: float) -> Ledger:
+    def request(self, name: str, priority: int, limit: int, now: float, group: str = "", sha: str = "") -> Ledger:
         """Record ``name``: admitted if a slot is free and nothing of equal or better priority
         waits; otherwise queued. A name already recorded keeps its decision (idempotent)."""
         if name in self.entries:
             return self
-        ahead = any(e.state == "queued" and e.priority <= priority for e in self.entries.values())
-        state: State = "admitted" if len(self.admitted()) < limit and not ahead else "queued"
-        entries = {**self.entries, name: Entry(state, priority, self.next_seq, now)}
+        best_waiting = self.entries[self._queue[0]].priority if self._queue else None
+        ahead = best_waiting is not None and best_waiting <= priority
+        state: State = "admitted" if self.admitted_count < limit and not ahead else "queued"
+        entries = {**self.entries, name: Entry(state, priority, self.next_seq, now, group, sha[:12])}
         return Ledger(entries, self.next_seq + 1)
 
     def release(self, names: Collection[str]) -> Ledger:
@@ -60,8 +102,8 @@ class Ledger:
 
     def promote(self, limit: int, now: float) -> tuple[Ledger, list[str]]:
         """Admit queued runs, best first, into free slots; returns the new ledger and who moved."""
-        free = limit - len(self.admitted())
-        moved = self.queue()[: max(free, 0)]
+        free = limit - self.admitted_count
+        moved = list(self._queue[: max(free, 0)])
         if not moved:
             return self, []
         entries = dict(self.entries)
@@ -71,34 +113,41 @@ class Ledger:
 
     def prune(self, finished: Collection[str], existing: Collection[str], now: float, grace: float) -> Ledger:
         """Release runs that finished, and runs whose PipelineRun is still missing ``grace``
-        seconds after they were recorded (a creator that died between ledger and create)."""
+        seconds after they were recorded (deleted behind our back)."""
         gone = {
             name for name, e in self.entries.items()
             if name in finished or (name not in existing and now - e.since > grace)
         }
         return self.release(gone)
 
+    def adopt(self, name: str, entry: Entry) -> Ledger:
+        """Record a run found in the cluster but not here (its creator died between creating it
+        and recording it, or the ledger was lost), with the state it really has."""
+        if name in self.entries:
+            return self
+        return Ledger({**self.entries, name: replace(entry, seq=self.next_seq)}, self.next_seq + 1)
+
     # --- persistence ------------------------------------------------------------------------
     def dumps(self) -> str:
-        body = {
-            "nextSeq": self.next_seq,
-            "entries": {n: [e.state, e.priority, e.seq, round(e.since, 3)] for n, e in self.entries.items()},
-        }
-        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+        # Run names are DNS-1123 labels, plain JSON strings; anything else (a hand-edited ledger)
+        # goes through the encoder.
+        body = ",".join(f"{_key(name)}:{entry.encoded}" for name, entry in self.entries.items())
+        return f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}}}'
 
     @classmethod
     def loads(cls, text: str | None) -> Ledger:
         if not text:
             return cls()
         body: dict[str, Any] = json.loads(text)
-        entries = {n: Entry(s, int(p), int(q), float(t)) for n, (s, p, q, t) in body.get("entries", {}).items()}
+        entries = {name: _entry(values) for name, values in body.get("entries", {}).items()}
         return cls(entries, int(body.get("nextSeq", 0)))
 
-    @staticmethod
-    def admits(text: str | None, name: str) -> bool:
-        """Whether the stored ledger ``text`` holds a slot for ``name``: ``loads(text)`` then
-        ``admitted()``, without building every entry of a long queue."""
-        if not text:
-            return False
-        entry = json.loads(text).get("entries", {}).get(name)
-        return entry is not None and entry[0] == "admitted"
+
+def _entry(values: list[Any]) -> Entry:
+    state, priority, seq, since, *pr = values
+    group, sha = (str(pr[0]), str(pr[1])) if len(pr) >= 2 else ("", "")
+    return Entry(state, int(priority), int(seq), float(since), group, sha)
+
+
+def _key(name: str) -> str:
+    return f'"{name}"' if name.isascii() and name.replace("-", "").replace(".", "").isalnum() else json.dumps(name)
