@@ -1,11 +1,13 @@
-"""resolver: a GitHub CloudEvent in, one request event per target out (fan-out through K_SINK).
+"""resolver: a GitHub CloudEvent in, one request event per target out.
 
 A func-python cloudevent function. For each ``dev.tektondag.github.*`` event it asks
-``resolution.resolve`` what to do and POSTs every resulting event to the Broker itself:
-``run.requested`` / ``run.cancel.requested`` per target, ``event.ignored`` (with the reason) for
-an unknown repository or a filtered target. Then it answers the Broker:
+``resolution.resolve`` what to do: ``run.requested`` / ``run.cancel.requested`` per target,
+``event.ignored`` (with the reason) for an unknown repository or a filtered target. A reply
+carries one CloudEvent, so the last event rides on the reply and any others (a repository in
+several stacks or teams) are POSTed to the Broker (``K_SINK``) first. It answers the Broker:
 
-- 202 with an empty body once every event was accepted (a reply CloudEvent carries only one);
+- 200 with the last event as a binary-mode CloudEvent reply, once the others were accepted (most
+  repositories have one target: no extra request at all);
 - 400 (empty) for an event it can never handle: wrong type, bad data (the Broker does not retry);
 - 503 (empty) when the Broker or the configuration is unavailable (the Broker retries; derived
   event ids make the retry's events duplicates that consumers drop).
@@ -57,11 +59,15 @@ class Resolver:
         return True, "ready"
 
     async def handle(self, scope: Mapping[str, Any], receive: Any, send: Any) -> None:
-        status = await self._process(scope["event"])
-        await send.http({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+        outcome = await self._process(scope["event"])
+        if isinstance(outcome, CloudEvent):
+            await send.binary(outcome)
+            return
+        await send.http({"type": "http.response.start", "status": outcome, "headers": [(b"content-length", b"0")]})
         await send.http({"type": "http.response.body", "body": b""})
 
-    async def _process(self, event: CloudEvent) -> int:
+    async def _process(self, event: CloudEvent) -> CloudEvent | int:
+        """The reply event, or the status of an empty answer."""
         delivery = event.get_id()
         try:
             github = GitHubEvent.from_data(event.get_type(), delivery, event.get_data())
@@ -75,14 +81,17 @@ class Resolver:
         signed_for = codec.extension(event, catalog.EXT_TEAM)
         decisions = resolution.resolve(github, index, signed_for=signed_for)
         traceparent = codec.extension(event, catalog.EXT_TRACEPARENT)
+        events = [outgoing(decision, event, github, traceparent) for decision in decisions]
+        if not events:
+            return 202
         try:
-            for decision in decisions:
-                await self.publisher.publish(outgoing(decision, event, github, traceparent))
+            for extra in events[:-1]:
+                await self.publisher.publish(extra)
         except PublishError as exc:
             log.warning("event %s: publishing failed, Broker will retry: %s", delivery, exc)
             return 503
         log.info("event %s %s: %s", delivery, github.repo, ", ".join(describe(d) for d in decisions))
-        return 202
+        return events[-1]
 
 
 def outgoing(decision: resolution.Decision, cause: CloudEvent, github: GitHubEvent, traceparent: str) -> CloudEvent:
