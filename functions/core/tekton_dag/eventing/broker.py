@@ -30,6 +30,7 @@ from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.eventing.deadletters import DeadLetters, Delivery, Outcome
+from tekton_dag.eventing.publishing import failure, network_client
 from tekton_dag.eventing.delivery import Destination, is_retryable
 from tekton_dag.eventing.triggers import Topology
 from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
@@ -40,10 +41,6 @@ __all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 log = logging.getLogger("tekton_dag.broker")
 
 MAX_TTL = 255
-# Idle connections kept to subscribers. Small on purpose: httpcore's pool scans every pooled
-# connection (quadratically) each time a request starts or ends, which made the pool, not the
-# subscribers, the Broker's main CPU cost at 80 events/s with 64 kept; a few cover the chain.
-KEEPALIVE_CONNECTIONS = 8
 
 
 class UnresolvedDestination(ValueError):
@@ -110,8 +107,7 @@ class LocalBroker:
         hosts to other transports, e.g. ``httpx.ASGITransport`` for the all-in-one function."""
         if self._client is not None:
             return
-        limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
-        self._client = httpx.AsyncClient(limits=limits, timeout=None, mounts=dict(mounts or {}))
+        self._client = network_client(timeout=None, max_connections=self.concurrency * 2, mounts=mounts)
         self.dead_letters = DeadLetters(self._client, self.dead_letter_file)
         self._workers = [asyncio.get_running_loop().create_task(self._work()) for _ in range(self.concurrency)]
 
@@ -274,7 +270,7 @@ class LocalBroker:
                 delivery.url, headers=headers, content=message.body, timeout=delivery.spec.timeout_s
             )
         except httpx.HTTPError as exc:
-            return Outcome(ok=False, retryable=True, detail=f"{exc.__class__.__name__} from {delivery.url}")
+            return Outcome(ok=False, retryable=True, detail=f"{delivery.url} unreachable: {failure(exc)}")
         status = response.status_code
         if not 200 <= status < 300:
             return Outcome(ok=False, retryable=is_retryable(status), status=status,

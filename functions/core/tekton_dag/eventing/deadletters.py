@@ -20,6 +20,7 @@ from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.eventing.delivery import DeliverySpec
+from tekton_dag.eventing.publishing import failure
 from tekton_dag.eventing.triggers import Trigger
 from tekton_dag.eventing.wire import with_extensions
 
@@ -90,7 +91,7 @@ class DeadLetters:
         try:
             response = await self._client.post(url, headers=dict(message.headers), content=message.body)
         except httpx.HTTPError as exc:
-            log.error("dead-letter sink %s unreachable: %s", url, exc.__class__.__name__)
+            log.error("dead-letter sink %s unreachable: %s", url, failure(exc))
             return False
         if 200 <= response.status_code < 300:
             return True
