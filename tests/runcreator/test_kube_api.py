@@ -95,3 +95,48 @@ def test_fault_switches_inject_5xx_and_429(objects: client.CustomObjectsApi, kub
         objects.list_namespaced_custom_object(G, V, NS, P)
     assert exc.value.status == 503
     assert objects.list_namespaced_custom_object(G, V, NS, P)["items"] == []
+
+
+def test_a_rejected_object_gets_jsonschemas_words(objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config) -> None:
+    """fastjsonschema only decides "valid"; a 422 says what jsonschema's Draft4Validator says."""
+    if kube_api.schema_dir is None:
+        pytest.skip("Tekton schema absent (../shared/schemas): the fake cannot validate fields")
+    import jsonschema
+
+    bad = run(config, name="bad")
+    bad["spec"]["timeouts"] = {"pipeline": 5}
+    bad["spec"]["params"] = "not-a-list"
+    schema = json.loads((kube_api.schema_dir / "tekton.dev/pipelinerun_v1.json").read_text())
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(bad), key=lambda e: list(e.absolute_path))
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NS, P, bad)
+    causes = json.loads(exc.value.body)["details"]["causes"]
+    assert exc.value.status == 422 and len(causes) == len(errors) == 2
+    assert causes == [{"reason": "FieldValueInvalid", "field": ".".join(map(str, e.absolute_path)), "message": e.message}
+                      for e in errors]
+
+
+def test_max_running_follows_starts_cancels_finishes_and_deletes(objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config) -> None:
+    def create(name: str, pending: bool = False) -> None:
+        body = run(config, name=name)
+        if pending:
+            body["spec"]["status"] = "PipelineRunPending"
+        objects.create_namespaced_custom_object(G, V, NS, P, body)
+
+    for name in ("r1", "r2", "r3"):
+        create(name)
+    kube_api.finish(NS, "r1")
+    objects.delete_namespaced_custom_object(G, V, NS, P, "r2")
+    assert kube_api.running(NS) == ["r3"] and kube_api.max_running[NS] == 3
+    create("r4"), create("r5")
+    assert kube_api.max_running[NS] == 3
+    create("r6")
+    assert kube_api.max_running[NS] == 4
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r6", {"spec": {"status": "Cancelled"}})
+    create("r7", pending=True)
+    assert kube_api.pending(NS) == ["r7"] and kube_api.max_running[NS] == 4
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r7", {"spec": {"status": None}})
+    assert kube_api.max_running[NS] == 4 and kube_api.running(NS) == ["r3", "r4", "r5", "r7"]
+    create("r8")
+    assert kube_api.max_running[NS] == 5 and kube_api.max_running.get("elsewhere") is None
+    assert kube_api.start_order == [f"{NS}/r{i}" for i in (1, 2, 3, 4, 5, 6, 7, 8)]
