@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 from tekton_dag.pipelineruns.ledgers import Entry, Ledger
 
@@ -66,3 +67,21 @@ def test_adopting_keeps_what_is_recorded_and_appends_the_rest() -> None:
     assert ledger.adopt("known", Entry("queued", 2, 0, 9.0)) is ledger
     adopted = ledger.adopt("found", Entry("admitted", 2, 0, 9.0))
     assert adopted.entries["found"] == Entry("admitted", 2, 1, 9.0) and adopted.next_seq == 2
+
+
+def test_the_views_handed_on_between_ledgers_match_a_fresh_count_and_sort() -> None:
+    """Requests pass the queue order and the admitted count on instead of recomputing them: after
+    any mix of requests, releases and promotions they equal what a freshly loaded ledger computes."""
+    rng = random.Random(3)
+    ledger = Ledger()
+    for i in range(600):
+        roll = rng.random()
+        if roll < 0.6:
+            ledger = ledger.request(f"run-{i}", rng.choice((0, 1, 2)), 3, float(i))
+        elif roll < 0.8 and ledger.entries:
+            ledger = ledger.release([rng.choice(list(ledger.entries))])
+        else:
+            ledger, _ = ledger.promote(3, float(i))
+        fresh = Ledger.loads(ledger.dumps())
+        assert ledger.queue() == fresh.queue() and ledger.admitted_count == fresh.admitted_count
+    assert len(ledger.queue()) > 50  # the mix really built a long queue

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import threading
 from collections.abc import Mapping
 
 import httpx
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag import warming
 
 K_SINK_ENV = "K_SINK"
 DEFAULT_TIMEOUT_S = 5.0
@@ -63,11 +64,9 @@ def failure(exc: httpx.HTTPError) -> str:
 
 
 def warm_up_in_background(delay: float = WARM_UP_DELAY_S) -> None:
-    """Import aiohttp (~100 ms) in a thread once the function had time to come up, so neither
-    the path to ready nor the first events pay for it (a publish before then imports it itself)."""
-    timer = threading.Timer(delay, importlib.import_module, args=("httpx_aiohttp",))
-    timer.daemon = True
-    timer.start()
+    """Import aiohttp (~100 ms) once the function had time to come up, so neither the path to
+    ready nor the first events pay for it (a publish before then imports it itself)."""
+    warming.in_background(lambda: importlib.import_module("httpx_aiohttp"), "http-warm-up", delay)
 
 
 class Publisher:

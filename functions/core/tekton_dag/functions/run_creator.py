@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
+from tekton_dag import warming
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
@@ -61,7 +61,7 @@ class RunCreatorFunction:
             self._store = store_from_env(cfg)
         warm_up = getattr(self._store, "warm_up", None)
         if warm_up is not None:  # import the Kubernetes client off the critical path to ready
-            threading.Thread(target=_quietly, args=(warm_up,), name="kube-warm-up", daemon=True).start()
+            warming.in_background(warm_up, "Kubernetes client warm-up")
         self.creator = RunCreator(self._current_config, self._store)
         every = self._reconcile_every if self._reconcile_every is not None else float(cfg.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
         if every > 0:
@@ -156,13 +156,6 @@ class RunCreatorFunction:
 def new() -> RunCreatorFunction:
     """func-python's factory: one instance per process."""
     return RunCreatorFunction()
-
-
-def _quietly(fn: Callable[[], None]) -> None:
-    try:
-        fn()
-    except Exception as exc:  # reported again, to the caller, by the first request that needs it
-        log.warning("Kubernetes client warm-up failed: %s", exc)
 
 
 def _json_data(event: CloudEvent) -> Any:

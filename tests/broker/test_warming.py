@@ -1,0 +1,38 @@
+"""Start-up work in the background: it runs after its delay, failures are only logged, and the
+heap is frozen once."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+
+import pytest
+
+from tekton_dag import warming
+
+
+def test_a_step_runs_after_its_delay_and_then_the_heap_is_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warming, "_frozen", type(warming._frozen)())
+    frozen_before = gc.get_freeze_count()
+    ran: list[float] = []
+    started = time.monotonic()
+    warming.in_background(lambda: ran.append(time.monotonic() - started), "test step", delay=0.2).join(5)
+    assert ran and ran[0] >= 0.2
+    assert gc.get_freeze_count() > frozen_before
+    gc.unfreeze()
+
+
+def test_a_failing_step_is_logged_and_freezing_happens_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(warming, "_frozen", type(warming._frozen)())
+    freezes: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
+
+    def broken() -> None:
+        raise ImportError("no module named nowhere")
+
+    with caplog.at_level(logging.WARNING, logger="tekton_dag.warming"):
+        warming.in_background(broken, "broken step").join(5)
+        warming.in_background(lambda: None, "second step").join(5)
+    assert "broken step failed: no module named nowhere" in caplog.text
+    assert freezes == [1]
