@@ -114,7 +114,10 @@ class RunCreator:
             ledger, moved = await self._transition(team, record)
         except PermanentApiError:
             # Not recorded, so it must never start: stop it rather than leave it half-applied.
-            await self.store.patch_run(team.namespace, name, CANCEL_PATCH)
+            try:
+                await self.store.patch_run(team.namespace, name, CANCEL_PATCH)
+            except (TransientApiError, PermanentApiError) as exc:
+                log.warning("run %s/%s was not recorded and could not be cancelled: %s", team.namespace, name, exc)
             raise
         # Cancel before starting: the cluster never runs more than the limit, even for a moment.
         cancelled = await self._cancel(team, superseded)
@@ -142,16 +145,15 @@ class RunCreator:
             **MANAGED, pipelines.L_TEAM: label_value(team.name), pipelines.L_STACK: label_value(stack),
             pipelines.L_APP: label_value(app), pipelines.L_PR: str(pr), pipelines.L_PIPELINE: pipelines.PR_TEST,
         }
-        cancelled = []
+        names = []
         for run in await self.store.list_runs(team.namespace, selector):
             sha = (run["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, "")
-            if states.is_finished(run) or (keep_sha and sha == keep_sha):
-                continue
-            if await self.store.patch_run(team.namespace, states.name_of(run), CANCEL_PATCH) is not None:
-                cancelled.append(states.name_of(run))
-        return tuple(sorted(cancelled))
+            if not states.is_finished(run) and not (keep_sha and sha == keep_sha):
+                names.append(states.name_of(run))
+        return await self._cancel(team, names)
 
     async def _cancel(self, team: Team, names: Iterable[str]) -> tuple[str, ...]:
+        """Ask Tekton to stop ``names``; returns those that existed, sorted."""
         cancelled = [n for n in names if await self.store.patch_run(team.namespace, n, CANCEL_PATCH) is not None]
         return tuple(sorted(cancelled))
 
