@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from runcreator.conftest import NAMESPACE, merge_request, pr_request
+import asyncio
+from dataclasses import replace
+
+from runcreator.conftest import FAST, NAMESPACE, merge_request, pr_request
 from support.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import CancelRequest
@@ -70,3 +73,19 @@ async def test_a_new_head_cancels_an_older_head_that_was_still_waiting(kube_api:
     first = kube_api.running(NAMESPACE)[0]
     kube_api.finish(NAMESPACE, first)
     assert await rc.finished(NAMESPACE, first, "default") == [newer.name]
+
+
+async def test_two_new_heads_at_once_on_two_replicas_leave_exactly_one_run(kube_api: FakeKubeApi, config: Config) -> None:
+    """Supersede is decided in the conditional ledger write, so concurrent heads of one PR on
+    different replicas serialise there: whichever is recorded last cancels the other."""
+    stores = [KubernetesStore(policy=replace(FAST, deadline=5.0)) for _ in range(2)]
+    replicas = [RunCreator(lambda: config, s) for s in stores]
+    for round_ in range(5):
+        heads = [f"{round_}{i}".ljust(40, "0") for i in range(2)]
+        outcomes = await asyncio.gather(*(replicas[i].request(pr_request(number=100 + round_, sha=heads[i], delivery=f"d{round_}{i}"))
+                                          for i in range(2)))
+        alive = [o.name for o in outcomes if status_of(kube_api, o.name) != "Cancelled"]
+        assert len(alive) == 1, outcomes
+        assert [o.superseded for o in outcomes if o.name in alive] == [tuple(o.name for o in outcomes if o.name not in alive)]
+    for s in stores:
+        s.close()
