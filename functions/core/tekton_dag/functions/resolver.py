@@ -81,9 +81,8 @@ class Resolver:
         signed_for = codec.extension(event, catalog.EXT_TEAM)
         decisions = resolution.resolve(github, index, signed_for=signed_for)
         traceparent = codec.extension(event, catalog.EXT_TRACEPARENT)
+        # resolve() always decides at least once (an unknown repository is one event.ignored).
         events = [outgoing(decision, event, github, traceparent) for decision in decisions]
-        if not events:
-            return 202
         try:
             for extra in events[:-1]:
                 await self.publisher.publish(extra)

@@ -96,14 +96,14 @@ class RunCreator:
                     await self._promote(team, lambda ledger, now: ledger.release([name]))
                     return Outcome("created", request, name, team.namespace)
                 pending = states.is_pending(existing)
-            return await self._admit(team, request, name, pending)
+            return await self._admit(team, request, run, pending)
         except PermanentApiError as exc:
             return Outcome("failed", request, name, team.namespace, reason=exc.message)
 
-    async def _admit(self, team: Team, request: RunRequest, name: str, pending: bool) -> Outcome:
+    async def _admit(self, team: Team, request: RunRequest, run: dict[str, Any], pending: bool) -> Outcome:
         """Record the created run in the ledger (superseding older heads of its PR in the same
         write), then cancel what it superseded and start whatever the ledger admitted."""
-        priority, group, sha = pipelines.PRIORITY[request.pipeline], pr_group(request), request.pr.head_sha if request.pr else ""
+        name, priority, (group, sha) = states.name_of(run), states.priority_of(run), _pr_head(run)
         superseded: list[str] = []
 
         def record(ledger: Ledger, now: float) -> Ledger:
@@ -265,24 +265,19 @@ def ledger_name(team: Team) -> str:
     return dns_name(f"tekton-dag-admission-{team.name}", ("admission", team.name))
 
 
-def pr_group(request: RunRequest) -> str:
-    """The ledger group of a pr-test run: the runs of one PR, whose newer heads supersede older."""
-    if request.pipeline != pipelines.PR_TEST or request.pr is None:
-        return ""
-    return _group(label_value(request.stack), label_value(request.app), str(request.pr.number))
-
-
-def _group(stack_label: str, app_label: str, pr: str) -> str:
-    return f"{stack_label}/{app_label}/{pr}"
+def _pr_head(run: dict[str, Any]) -> tuple[str, str]:
+    """The ledger group of a pr-test run (``<stack>/<app>/<pr>``, from its labels: the runs of
+    one PR, whose newer heads supersede older) and its head sha; ("", "") for other runs."""
+    labels = states.labels_of(run)
+    if labels.get(pipelines.L_PIPELINE) != pipelines.PR_TEST or not labels.get(pipelines.L_PR):
+        return "", ""
+    group = f"{labels.get(pipelines.L_STACK, '')}/{labels.get(pipelines.L_APP, '')}/{labels[pipelines.L_PR]}"
+    return group, (run["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, "")
 
 
 def _entry_for(run: dict[str, Any], now: float) -> Entry:
     """The ledger entry of a run found in the cluster: queued while pending, else holding a slot."""
-    labels = states.labels_of(run)
-    group = ""
-    if labels.get(pipelines.L_PIPELINE) == pipelines.PR_TEST and labels.get(pipelines.L_PR):
-        group = _group(labels.get(pipelines.L_STACK, ""), labels.get(pipelines.L_APP, ""), labels[pipelines.L_PR])
-    sha = (run["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, "")
+    group, sha = _pr_head(run)
     state: State = "queued" if states.is_pending(run) else "admitted"
     return Entry(state, states.priority_of(run), 0, now, group, sha[:12])
 

@@ -38,20 +38,13 @@ class Entry:
     group: str = ""  # "<stack>/<app>/<pr>" for pr-test runs, whose newer heads supersede them; else ""
     sha: str = ""  # the head sha a pr-test run tests (its first 12 characters)
 
-    @cached_property
-    def encoded(self) -> str:
-        """This entry's JSON value (the list the ledger text stores)."""
-        values: list[Any] = [self.state, self.priority, self.seq, round(self.since, 3)]
-        if self.group:
-            values += [self.group, self.sha]
-        return json.dumps(values, separators=(",", ":"))
-
 
 @dataclass(frozen=True)
 class Ledger:
     entries: Mapping[str, Entry] = field(default_factory=dict)
     next_seq: int = 0
-    # name -> '"name":[...]', the stored text of each entry, for entries that have one yet.
+    # name -> '"name":[...]', each entry's stored text, made once and handed on (a ledger built
+    # directly from entries has none; dumps makes what is missing).
     _texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     # --- queries ---------------------------------------------------------------------------
@@ -156,7 +149,7 @@ class Ledger:
             return cls()
         body: dict[str, Any] = json.loads(text)
         entries = {name: _entry(values) for name, values in body.get("entries", {}).items()}
-        return cls(entries, int(body.get("nextSeq", 0)))
+        return cls(entries, int(body.get("nextSeq", 0)), {name: _text(name, e) for name, e in entries.items()})
 
 
 def _entry(values: list[Any]) -> Entry:
@@ -172,4 +165,7 @@ def _text(name: str, entry: Entry) -> str:
     """The stored text of one entry. Run names are DNS-1123 labels, plain JSON strings; anything
     else (a hand-edited ledger) goes through the encoder."""
     key = f'"{name}"' if _PLAIN.fullmatch(name) else json.dumps(name)
-    return f"{key}:{entry.encoded}"
+    values: list[Any] = [entry.state, entry.priority, entry.seq, round(entry.since, 3)]
+    if entry.group:
+        values += [entry.group, entry.sha]
+    return f"{key}:{json.dumps(values, separators=(',', ':'))}"
