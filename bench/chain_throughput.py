@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.eventing.chain import Chain, ChainSettings
+from tekton_dag.devchain.chain import Chain, ChainSettings
 from tekton_dag.events import catalog
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ import time
 from typing import Callable
 from urllib.parse import urlsplit
 
-from tekton_dag import github_samples
+from tekton_dag.devchain import samples
 
 Done = Callable[[int], None]  # called once with the answer's status (0: no answer)
 
@@ -291,7 +291,7 @@ class _Pool:
         self.readable.close()
 
 
-def _request(url: str, delivery: github_samples.Delivery) -> bytes:
+def _request(url: str, delivery: samples.Delivery) -> bytes:
     """The whole POST as GitHub sends it (its headers, plus Host, Accept and Content-Length)."""
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -305,7 +305,7 @@ async def generate(url: str, secret: str, repo: str, rate: float, count: int, fi
     JSON line per webhook on stdout: delivery id, send time (CLOCK_MONOTONIC, shared by all
     processes on Linux; taken when the POST is due, just before its write on a pooled
     connection) and the answer's status (0: no answer)."""
-    deliveries = [github_samples.build(github_samples.Sample("pull_request.opened", repo, number=first_pr + i), secret)
+    deliveries = [samples.build(samples.Sample("pull_request.opened", repo, number=first_pr + i), secret)
                   for i in range(count)]
     requests = [(d.delivery_id, _request(url, d)) for d in deliveries]
     parts = urlsplit(url)

@@ -117,7 +117,7 @@ def cold_starts(kubeconfig: Path, runs: int) -> tuple[list[float], list[float]]:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         started = time.perf_counter()
-        server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.serving import serve; serve('run-creator')"],
+        server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
                                   env={**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

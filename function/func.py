@@ -1,6 +1,6 @@
 """Knative func entry point of the all-in-one function (root func.yaml): the four handlers in one
-process behind an in-process bus. The code is the shared core's (tekton_dag.eventing.allinone)."""
+process behind an in-process bus. The code is the shared core's (tekton_dag.functions.all_in_one)."""
 
-from tekton_dag.eventing.allinone import new
+from tekton_dag.functions.all_in_one import new
 
 __all__ = ["new"]

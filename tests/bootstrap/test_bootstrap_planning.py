@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tekton_dag import graph
+from tekton_dag.config import graph
 from tekton_dag.bootstrap import planning
 from tekton_dag.bootstrap.selection import BootstrapRejected, find_team, select
 from tekton_dag.config.loading import load_config_or_raise

@@ -22,7 +22,7 @@ def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink
     env = {**os.environ, "LISTEN_ADDRESS": address, "K_SINK": sink.url, "TEKTON_DAG_TEAMS_DIR": str(teams),
            "HOME": str(tmp_path)}
     log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.serving import serve; serve('bootstrap-batcher')"],
+    server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('bootstrap-batcher')"],
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://{address}"

@@ -15,9 +15,9 @@ import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag.eventing import hosting
-from tekton_dag.eventing.broker import LocalBroker, decode_event
-from tekton_dag.eventing.triggers import load_topology
+from tekton_dag.devchain import hosting
+from tekton_dag.bus.broker import LocalBroker, decode_event
+from tekton_dag.bus.triggers import load_topology
 
 Answer = tuple[int, Any]  # (status, body): body is a CloudEvent, bytes or None
 

@@ -1,4 +1,4 @@
-"""The local Broker as its own process (`python -m tekton_dag.eventing`)."""
+"""The local Broker as its own process (`python -m tekton_dag.devchain`)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import sys
 from cloudevents.core.bindings.http import to_binary_event
 
 from broker_support import Subscriber, broker_yaml, event, eventually, served, trigger_yaml, write_manifests
-from tekton_dag.eventing.chain import free_port
+from tekton_dag.devchain.chain import free_port
 
 
 async def start(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tekton_dag.eventing", *args,
+        sys.executable, "-m", "tekton_dag.devchain", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
 

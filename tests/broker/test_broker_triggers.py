@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from broker_support import broker_yaml, trigger_yaml, write_manifests
-from tekton_dag.eventing.delivery import DeliverySpec, parse_duration
-from tekton_dag.eventing.triggers import KNATIVE_DEFAULT_DELIVERY, ManifestError, load_topology
+from tekton_dag.bus.delivery import DeliverySpec, parse_duration
+from tekton_dag.bus.triggers import KNATIVE_DEFAULT_DELIVERY, ManifestError, load_topology
 
 PR = {"type": "dev.tektondag.github.pull_request.v1", "source": "/tekton-dag/webhook-ingest", "team": "default"}
 
@@ -110,7 +110,7 @@ def test_backoff_policies():
 
 
 def test_a_subscriber_without_a_url_is_a_startup_error(tmp_path):
-    from tekton_dag.eventing.broker import LocalBroker, UnresolvedDestination
+    from tekton_dag.bus.broker import LocalBroker, UnresolvedDestination
 
     topology = load_topology(write_manifests(tmp_path, trigger_yaml("resolver-github-push", "resolver")))
     with pytest.raises(UnresolvedDestination, match="Trigger resolver-github-push .*Service/resolver"):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tekton_dag.eventing import routing
-from tekton_dag.eventing.triggers import load_topology, read_documents
-from tekton_dag.serving import FUNCTIONS
+from tekton_dag.bus import routing
+from tekton_dag.bus.triggers import load_topology, read_documents
+from tekton_dag.functions.serving import FUNCTIONS
 
 KNATIVE = Path(__file__).resolve().parents[2] / "knative"
 

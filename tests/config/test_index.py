@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from tekton_dag.config.loading import load_config_or_raise
-from tekton_dag.index import ResolverIndex, Target, normalize_repo
+from tekton_dag.config.index import ResolverIndex, Target, normalize_repo
 
 from .trees import BASE, write_tree
 

@@ -9,7 +9,7 @@ import pytest
 from tekton_dag.config.errors import ConfigInvalid
 from tekton_dag.config.loading import load_config, load_config_or_raise
 from tekton_dag.config.models import AppVersion
-from tekton_dag.index import ResolverIndex
+from tekton_dag.config.index import ResolverIndex
 
 from .trees import BASE, write_tree
 
@@ -46,7 +46,7 @@ def test_the_default_team_maps_every_field() -> None:
 
 
 def test_the_commerce_stack_is_a_realistic_graph() -> None:
-    from tekton_dag import graph
+    from tekton_dag.config import graph
 
     stack = load_config_or_raise(REPO / "teams").team("commerce").stacks[0]  # type: ignore[union-attr]
     assert len(stack.apps) == 40

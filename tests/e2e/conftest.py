@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 from support.kube_api import kube_api  # noqa: F401  (fixture re-exported)
 
-from tekton_dag.eventing import hosting
+from tekton_dag.devchain import hosting
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tekton_dag.eventing.chain import Chain, ChainSettings
+from tekton_dag.devchain.chain import Chain, ChainSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAMS = ROOT / "teams"

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from e2e_support import REPO, ROOT, SECRET, TEAMS, eventually, params, run_cli
-from tekton_dag.eventing import allinone, routing
-from tekton_dag.eventing.chain import free_port
-from tekton_dag.eventing.triggers import load_topology
+from tekton_dag.bus import routing
+from tekton_dag.functions import all_in_one as allinone
+from tekton_dag.devchain.chain import free_port
+from tekton_dag.bus.triggers import load_topology
 
 pytestmark = pytest.mark.slow
 

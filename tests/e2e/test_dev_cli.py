@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from e2e_support import KNATIVE, REPO, TEAMS, run_cli
-from tekton_dag.eventing.chain import free_port
+from tekton_dag.devchain.chain import free_port
 
 pytestmark = pytest.mark.slow
 

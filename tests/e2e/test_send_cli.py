@@ -8,16 +8,16 @@ import pytest
 
 from e2e_support import run_cli
 
-from tekton_dag import github_samples
+from tekton_dag.devchain import samples
 from tekton_dag.events.github import PING, parse_payload
 from tekton_dag.webhooks.signatures import matching_owner
 
 REPO = "jmjava/tekton-dag-vue-fe"
 
 
-@pytest.mark.parametrize("kind", github_samples.KINDS)
+@pytest.mark.parametrize("kind", samples.KINDS)
 def test_every_sample_is_signed_and_parses_like_a_real_delivery(kind):
-    delivery = github_samples.build(github_samples.Sample(kind, REPO, number=7), "s3cret")
+    delivery = samples.build(samples.Sample(kind, REPO, number=7), "s3cret")
     assert matching_owner(delivery.body, delivery.headers["X-Hub-Signature-256"], [("me", "s3cret")]) == "me"
     assert matching_owner(delivery.body, delivery.headers["X-Hub-Signature-256"], [("me", "other")]) is None
     payload = json.loads(delivery.body)
@@ -37,16 +37,16 @@ def test_every_sample_is_signed_and_parses_like_a_real_delivery(kind):
 
 
 def test_delivery_ids_are_fresh_uuids_unless_given():
-    sample = github_samples.Sample("push", REPO)
-    first, second = (github_samples.build(sample, "s") for _ in range(2))
+    sample = samples.Sample("push", REPO)
+    first, second = (samples.build(sample, "s") for _ in range(2))
     assert first.delivery_id != second.delivery_id and len(first.delivery_id) == 36
-    assert github_samples.build(sample, "s", "fixed-id").delivery_id == "fixed-id"
+    assert samples.build(sample, "s", "fixed-id").delivery_id == "fixed-id"
 
 
 @pytest.mark.parametrize("repo", ["no-slash", "a/b/c", "/x"])
 def test_a_bad_repo_is_refused(repo):
     with pytest.raises(ValueError, match="owner/name"):
-        github_samples.build(github_samples.Sample("push", repo), "s")
+        samples.build(samples.Sample("push", repo), "s")
 
 
 async def test_send_posts_the_signed_webhook_and_prints_the_answer(receiver):

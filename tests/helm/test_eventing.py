@@ -9,7 +9,7 @@ import pytest
 
 from helm_support import find, one, render
 from tekton_dag.events import catalog
-from tekton_dag.serving import FUNCTIONS
+from tekton_dag.functions.serving import FUNCTIONS
 
 # What each function consumes, from the catalog: the chart must subscribe exactly these.
 INPUTS = {

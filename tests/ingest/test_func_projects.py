@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tekton_dag import serving
+from tekton_dag.functions import serving
 from tekton_dag.events import catalog, github, schemas
 
 ROOT = Path(__file__).parents[2]

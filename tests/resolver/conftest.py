@@ -12,7 +12,7 @@ from support.webhooks import FakeBroker, environment, write_teams
 
 from tekton_dag.config.loading import load_config
 from tekton_dag.functions.resolver import new
-from tekton_dag.index import ResolverIndex
+from tekton_dag.config.index import ResolverIndex
 
 
 @pytest.fixture

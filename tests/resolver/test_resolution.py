@@ -10,7 +10,7 @@ from support.webhooks import fixture
 from tekton_dag import pipelines, resolution
 from tekton_dag.events import github
 from tekton_dag.events.requests import CancelRequest, RunRequest
-from tekton_dag.index import ResolverIndex
+from tekton_dag.config.index import ResolverIndex
 
 DELIVERY = "d-1"
 

@@ -9,7 +9,7 @@ import tomllib
 import yaml
 from runcreator.conftest import ROOT
 
-from tekton_dag import serving
+from tekton_dag.functions import serving
 from tekton_dag.events.requests import RunRequest
 from tekton_dag.functions import run_creator
 

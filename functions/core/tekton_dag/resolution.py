@@ -37,7 +37,7 @@ START_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
 
 
 class Target(Protocol):
-    """One app of one stack of one team (``tekton_dag.index.Target``)."""
+    """One app of one stack of one team (``tekton_dag.config.index.Target``)."""
 
     @property
     def team(self) -> Team: ...

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tekton_dag import graph
+from tekton_dag.config import graph
 from tekton_dag.bootstrap.selection import Selection
 from tekton_dag.config.models import Team
 from tekton_dag.oci.client import Presence, PresenceCheck

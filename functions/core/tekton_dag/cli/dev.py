@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.cli.common import add_teams_option, fail
-from tekton_dag.eventing import routing
+from tekton_dag.bus import routing
 from tekton_dag.events import catalog
 
 # The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
 # builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
 
 if TYPE_CHECKING:
-    from tekton_dag.eventing.chain import Chain, ChainSettings
+    from tekton_dag.devchain.chain import Chain, ChainSettings
 
 READY_LINE = "tekton-dag dev: ready"
 
@@ -61,9 +61,9 @@ def pick_kubeconfig(given: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tekton_dag.eventing.broker import UnresolvedDestination
-    from tekton_dag.eventing.chain import ChainError, ChainSettings, default_triggers_dir
-    from tekton_dag.eventing.triggers import ManifestError
+    from tekton_dag.bus.broker import UnresolvedDestination
+    from tekton_dag.devchain.chain import ChainError, ChainSettings, default_triggers_dir
+    from tekton_dag.bus.triggers import ManifestError
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
-    from tekton_dag.eventing.chain import Chain
+    from tekton_dag.devchain.chain import Chain
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tekton_dag import graph
+from tekton_dag.config import graph
 from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail, load_config_or_report
-from tekton_dag.index import ResolverIndex, Target
+from tekton_dag.config.index import ResolverIndex, Target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from tekton_dag import github_samples
+from tekton_dag.devchain import samples
 from tekton_dag.cli.common import fail
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="send a signed sample GitHub webhook (pull_request, push, ping)",
         description="Build a realistic GitHub webhook for REPO, sign it like GitHub does, send it and print the answer.",
     )
-    parser.add_argument("kind", metavar="KIND", choices=github_samples.KINDS,
-                        help=f"one of: {', '.join(github_samples.KINDS)}")
+    parser.add_argument("kind", metavar="KIND", choices=samples.KINDS,
+                        help=f"one of: {', '.join(samples.KINDS)}")
     parser.add_argument("repo", metavar="REPO", help="owner/name, e.g. jmjava/tekton-dag-vue-fe")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"where to send it (default: {DEFAULT_URL})")
     parser.add_argument("--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)")
@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     secret = args.secret or secret_from_env()
     if not secret:
         return fail("no webhook secret: pass --secret or set GITHUB_WEBHOOK_SECRET (the one the receiver uses)")
-    sample = github_samples.Sample(args.kind, args.repo, number=args.number, branch=args.branch, base=args.base,
+    sample = samples.Sample(args.kind, args.repo, number=args.number, branch=args.branch, base=args.base,
                                    sha=args.sha, sender=args.sender)
     try:
-        delivery = github_samples.build(sample, secret, args.delivery)
+        delivery = samples.build(sample, secret, args.delivery)
     except ValueError as exc:
         return fail(str(exc))
     if args.print_only:

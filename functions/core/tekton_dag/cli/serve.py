@@ -11,7 +11,7 @@ import argparse
 import importlib
 import os
 
-from tekton_dag import serving
+from tekton_dag.functions import serving
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tekton_dag import graph
+from tekton_dag.config import graph
 from tekton_dag.config.errors import ConfigError, describe, format_path
 
 

@@ -29,10 +29,10 @@ import httpx
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag.eventing.deadletters import DeadLetters, Delivery, Outcome
-from tekton_dag.eventing.delivery import Destination, is_retryable
+from tekton_dag.bus.deadletters import DeadLetters, Delivery, Outcome
+from tekton_dag.bus.delivery import Destination, is_retryable
 from tekton_dag.eventing.publishing import failure, network_client
-from tekton_dag.eventing.triggers import Topology
+from tekton_dag.bus.triggers import Topology
 from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
 from tekton_dag.events.catalog import EXT_BROKER_TTL
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from tekton_dag.eventing.delivery import DeliverySpec
+from tekton_dag.bus.delivery import DeliverySpec
 from tekton_dag.events import catalog
 
 CONSUMES: dict[str, tuple[str, ...]] = {

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import httpx
 
-from tekton_dag.eventing import hosting
-from tekton_dag.eventing.broker import LocalBroker, Observer
-from tekton_dag.eventing.triggers import load_topology
+from tekton_dag.devchain import hosting
+from tekton_dag.bus.broker import LocalBroker, Observer
+from tekton_dag.bus.triggers import load_topology
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
-from tekton_dag.serving import FUNCTIONS
+from tekton_dag.functions.serving import FUNCTIONS
 
 log = logging.getLogger("tekton_dag.chain")
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 
-from tekton_dag.eventing import routing
-from tekton_dag.eventing.broker import LocalBroker
-from tekton_dag.eventing.delivery import Destination
+from tekton_dag.bus import routing
+from tekton_dag.bus.broker import LocalBroker
+from tekton_dag.bus.delivery import Destination
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
-from tekton_dag.eventing.triggers import Topology, Trigger, compile_attributes
-from tekton_dag.serving import FUNCTIONS
+from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
+from tekton_dag.functions.serving import FUNCTIONS
 
 log = logging.getLogger("tekton_dag.allinone")
 

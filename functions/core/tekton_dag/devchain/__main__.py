@@ -1,4 +1,4 @@
-"""The local Broker on its own: ``python -m tekton_dag.eventing --service NAME=URL ...``.
+"""The local Broker on its own: ``python -m tekton_dag.devchain --service NAME=URL ...``.
 
 For running functions some other way (``func run``, a debugger) behind the same Broker that
 ``tekton-dag dev`` uses. Exit 1 with a message naming file and field for invalid Triggers.
@@ -13,14 +13,14 @@ import signal
 import sys
 from pathlib import Path
 
-from tekton_dag.eventing import hosting
-from tekton_dag.eventing.broker import LocalBroker, UnresolvedDestination
-from tekton_dag.eventing.chain import default_triggers_dir
-from tekton_dag.eventing.triggers import ManifestError, load_topology
+from tekton_dag.devchain import hosting
+from tekton_dag.bus.broker import LocalBroker, UnresolvedDestination
+from tekton_dag.devchain.chain import default_triggers_dir
+from tekton_dag.bus.triggers import ManifestError, load_topology
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tekton_dag.eventing", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tekton_dag.devchain", description=__doc__.splitlines()[0])
     parser.add_argument("--triggers", type=Path, default=None, help="Trigger manifests (default: the project's knative/)")
     parser.add_argument("--service", action="append", default=[], metavar="NAME=URL",
                         help="where Service NAME (a subscriber ref or dead-letter sink) listens; repeatable")

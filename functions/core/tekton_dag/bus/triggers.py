@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tekton_dag.eventing.delivery import (
+from tekton_dag.bus.delivery import (
     DeliverySpec,
     DeliverySpecError,
     Destination,
