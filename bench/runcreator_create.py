@@ -20,13 +20,13 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.kube_api import FakeKubeApi  # noqa: E402
-from tekton_dag.config.loading import load_config_or_raise  # noqa: E402
 from tekton_dag.events import catalog  # noqa: E402
 from tekton_dag.events.requests import RunRequest  # noqa: E402
 
@@ -74,16 +73,28 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def teams_with_limit(into: Path, limit: int) -> Path:
+    """A copy of the example teams whose every team admits ``limit`` runs at once."""
+    teams = shutil.copytree(ROOT / "teams", into / "teams")
+    for team_file in teams.glob("*/team.yaml"):
+        document = yaml.safe_load(team_file.read_text())
+        document["maxConcurrentRuns"] = limit
+        team_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return teams
+
+
 async def latencies(api: Any, count: int, limit: int, finish_each: bool) -> list[float]:
     from func_python.cloudevent import ASGIApplication
-    from tekton_dag.functions.run_creator import RunCreatorFunction
+    from tekton_dag.functions.lifecycle import Wiring
+    from tekton_dag.functions.run_creator import new
     from tekton_dag.kube.stores import KubernetesStore
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # func-python turns INFO logging on
-    config = load_config_or_raise(ROOT / "teams")
-    config = replace(config, teams=tuple(replace(t, max_concurrent_runs=limit) for t in config.teams))
     store = KubernetesStore()
-    function = RunCreatorFunction(config=config, store=store)
+    function = new(Wiring(store=store))
+    with tempfile.TemporaryDirectory() as teams:
+        function.start({"TEKTON_DAG_TEAMS_DIR": str(teams_with_limit(Path(teams), limit)),
+                        "TEKTON_DAG_CONFIG_RELOAD_S": "0", "TEKTON_DAG_RECONCILE_SECONDS": "0"})
     app = ASGIApplication(function)
     results = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://run-creator") as client:
@@ -102,6 +113,7 @@ async def latencies(api: Any, count: int, limit: int, finish_each: bool) -> list
                 name = response.json()["pipelinerun"]  # binary mode: the body is the data
                 api.finish("tekton-dag-default", name)
                 await function.creator.finished("tekton-dag-default", name, "default")
+    function.stop()
     store.close()
     return results
 

@@ -156,7 +156,7 @@ async def test_an_invalid_configuration_is_not_ready(tmp_path, sink) -> None:  #
     function = new()
     function.start({"TEKTON_DAG_TEAMS_DIR": str(tmp_path / "missing"), "K_SINK": sink.url})
     ready, message = function.ready()
-    assert not ready and message.startswith("configuration invalid:")
+    assert not ready and message.startswith("configuration not loaded:")
     function.stop()
 
 

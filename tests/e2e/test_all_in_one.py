@@ -40,13 +40,20 @@ def test_root_func_yaml_is_an_http_function_named_tekton_dag():
     assert spec["deploy"]["options"]["scale"]["min"] == 1
 
 
-async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, kube_api):
+SERVED_BY = {
+    "func's scaffolding": [sys.executable, "-c", SERVE],
+    "tekton-dag serve all-in-one": [sys.executable, "-m", "tekton_dag.cli.main", "serve", "all-in-one", "--teams", str(TEAMS)],
+}
+
+
+@pytest.mark.parametrize("command", SERVED_BY.values(), ids=SERVED_BY.keys())
+async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, kube_api, command):
     port = free_port()
     env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
            "GITHUB_WEBHOOK_SECRET": SECRET, "KUBECONFIG": str(kube_api.kubeconfig),
            "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl")}
     env.pop("K_SINK", None)
-    server = await asyncio.create_subprocess_exec(sys.executable, "-c", SERVE, cwd=ROOT, env=env,
+    server = await asyncio.create_subprocess_exec(*command, cwd=ROOT, env=env,
                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         import httpx

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from support.webhooks import FakeBroker, environment, write_teams
 
+from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.webhook_ingest import WebhookIngest, new
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -32,7 +33,7 @@ async def make_ingest(teams: Path, broker: FakeBroker) -> AsyncIterator[Callable
     functions: list[WebhookIngest] = []
 
     async def make(**env: str) -> httpx.AsyncClient:
-        function = new(broker.client())
+        function = new(Wiring(broker=broker.client()))
         # ASGITransport skips the lifespan protocol, so start the function as func-python would.
         function.start({k: v for k, v in environment(teams, **env).items() if v != ""})
         functions.append(function)

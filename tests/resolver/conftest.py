@@ -11,6 +11,7 @@ import pytest
 from support.webhooks import FakeBroker, environment, write_teams
 
 from tekton_dag.config.loading import load_config
+from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.resolver import new
 from tekton_dag.config.index import ResolverIndex
 
@@ -37,7 +38,7 @@ async def make_resolver(teams: Path, broker: FakeBroker) -> AsyncIterator[Callab
     clients: list[httpx.AsyncClient] = []
 
     async def make(**env: str) -> httpx.AsyncClient:
-        function = new(broker.client())
+        function = new(Wiring(broker=broker.client()))
         function.start({k: v for k, v in environment(teams, **env).items() if v != ""})  # no lifespan in ASGITransport
         app = func_python.cloudevent.ASGIApplication(function)
         clients.append(httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://resolver.test"))

@@ -20,7 +20,8 @@ from func_python.cloudevent import ASGIApplication
 from support.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog
-from tekton_dag.functions.run_creator import RunCreatorFunction
+from tekton_dag.functions.lifecycle import Wiring
+from tekton_dag.functions.run_creator import RunCreatorFunction, new
 from tekton_dag.kube.stores import KubernetesStore
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -39,12 +40,22 @@ def reply_of(response: httpx.Response) -> CloudEvent:
     return from_http_event(HTTPMessage(headers=dict(response.headers), body=response.content))
 
 
+def started(store: KubernetesStore, **env: str) -> RunCreatorFunction:
+    """The function as func-python starts it (ASGITransport runs no lifespan), on the example teams."""
+    function = new(Wiring(store=store))
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_CONFIG_RELOAD_S": "0",
+                    "TEKTON_DAG_RECONCILE_SECONDS": "0", **env})
+    return function
+
+
 @pytest.fixture
-async def client(kube_api: FakeKubeApi, config: Config) -> AsyncIterator[httpx.AsyncClient]:
+async def client(kube_api: FakeKubeApi) -> AsyncIterator[httpx.AsyncClient]:
     store = KubernetesStore(policy=FAST)
-    app = ASGIApplication(RunCreatorFunction(config=config, store=store))
+    function = started(store)
+    app = ASGIApplication(function)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://run-creator") as client:
         yield client
+    function.stop()
     store.close()
 
 
@@ -152,7 +163,7 @@ def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
 
 
 async def test_started_from_env_with_a_dry_run_dir_writes_yaml_files(tmp_path, config: Config) -> None:
-    function = RunCreatorFunction()
+    function = new()
     function.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_DRY_RUN_DIR": str(tmp_path), "TEKTON_DAG_RECONCILE_SECONDS": "0"})
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ASGIApplication(function)), base_url="http://rc") as client:
@@ -163,9 +174,9 @@ async def test_started_from_env_with_a_dry_run_dir_writes_yaml_files(tmp_path, c
         function.stop()
 
 
-async def test_the_periodic_reconcile_started_by_start_unsticks_a_queue(kube_api: FakeKubeApi, config: Config) -> None:
-    function = RunCreatorFunction(config=config, store=KubernetesStore(policy=FAST), reconcile_every=0.05)
-    function.start({})
+async def test_the_periodic_reconcile_started_by_start_unsticks_a_queue(kube_api: FakeKubeApi) -> None:
+    store = KubernetesStore(policy=FAST)
+    function = started(store, TEKTON_DAG_RECONCILE_SECONDS="0.05")
     try:
         names = [(await function.creator.request(pr_request(number=n, delivery=f"d{n}"))).name for n in range(1, 5)]
         kube_api.finish(NAMESPACE, names[0])  # Tekton's event for it is lost
@@ -175,6 +186,7 @@ async def test_the_periodic_reconcile_started_by_start_unsticks_a_queue(kube_api
         assert kube_api.pending() == [] and names[3] in kube_api.running()
     finally:
         function.stop()
+        store.close()
 
 
 async def test_config_changes_on_disk_are_followed_without_a_restart(tmp_path, kube_api: FakeKubeApi) -> None:
@@ -182,7 +194,7 @@ async def test_config_changes_on_disk_are_followed_without_a_restart(tmp_path, k
 
     teams = tmp_path / "teams"
     shutil.copytree(TEAMS, teams)
-    function = RunCreatorFunction()
+    function = new()
     function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0.05", "TEKTON_DAG_RECONCILE_SECONDS": "0"})
     try:
         assert function.ready() == (True, "OK")

@@ -19,11 +19,10 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import pipelines
 from tekton_dag.bootstrap.planning import BootstrapPlan
-from tekton_dag.events import catalog
+from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import BootstrapRequest, RunRequest
 
 REQUESTED_BY = "bootstrap-batcher"
-JSON = "application/json"
 
 
 def run_requests(plan: BootstrapPlan, request: BootstrapRequest) -> list[RunRequest]:
@@ -67,19 +66,8 @@ def rejected_event(parent: CloudEvent, data: Any, message: str, reason: str = "r
 
 
 def _event(parent: CloudEvent, kind: str, data: dict[str, Any], team: str, part: str) -> CloudEvent:
-    attributes: dict[str, Any] = {
-        "id": catalog.derived_id(parent.get_id(), team or "-", part),
-        "source": catalog.SOURCE_BOOTSTRAP_BATCHER,
-        "type": kind,
-        "datacontenttype": JSON,
-    }
-    if team:
-        attributes[catalog.EXT_TEAM] = team
-    traceparent = parent.get_extension(catalog.EXT_TRACEPARENT)
-    if traceparent:
-        attributes[catalog.EXT_TRACEPARENT] = traceparent
-    return CloudEvent(attributes=attributes, data=data)
-
+    event_id = catalog.derived_id(parent.get_id(), team or "-", part)
+    return codec.following(parent, kind, catalog.SOURCE_BOOTSTRAP_BATCHER, event_id, data, team=team)
 
 
 def _text(value: Any) -> str:

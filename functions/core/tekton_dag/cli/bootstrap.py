@@ -13,8 +13,6 @@ import asyncio
 import sys
 import uuid
 
-from cloudevents.core.v1.event import CloudEvent
-
 from tekton_dag.bootstrap.planning import DEFAULT_IMAGE_TAG, BootstrapPlan
 from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
@@ -22,7 +20,7 @@ from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fai
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError, sink_from_env
-from tekton_dag.events import catalog
+from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
@@ -93,10 +91,7 @@ async def _plan(config: Config, request: BootstrapRequest, credentials: Credenti
 
 
 async def _publish(sink: str, request: BootstrapRequest) -> None:
-    event = CloudEvent(attributes={
-        "id": request.delivery, "source": catalog.SOURCE_CLI, "type": catalog.BOOTSTRAP_REQUESTED,
-        "datacontenttype": "application/json", "subject": request.team, catalog.EXT_TEAM: request.team,
-    }, data=request.to_data())
+    event = codec.request_event(request, catalog.SOURCE_CLI, request.delivery)
     publisher = Publisher(sink)
     try:
         await publisher.publish(event)

@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve one function over HTTP (LISTEN_ADDRESS, K_SINK)",
         description="Serve one tekton-dag function as a real HTTP server, as Knative runs it.",
     )
-    parser.add_argument("name", metavar="NAME", choices=list(serving.FUNCTIONS),
-                        help=f"the function: {', '.join(serving.FUNCTIONS)}")
+    parser.add_argument("name", metavar="NAME", choices=list(serving.SERVABLE),
+                        help=f"the function: {', '.join(serving.SERVABLE)}")
     parser.add_argument("--listen", metavar="ADDR",
                         help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)")
     parser.add_argument("--sink", metavar="URL", help="Broker ingress URL for outgoing events (default: $K_SINK)")
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = serving.FUNCTIONS[args.name]
+    spec = serving.SERVABLE[args.name]
     try:
         importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:

@@ -2,12 +2,15 @@
 
 Every event gets its attributes here, from the catalog: ``subject`` and ``partitionkey`` are the
 ``owner/repo`` the event is about (the Kafka Broker orders per partition key), ``team`` names the
-team an event is for, ``traceparent`` carries the W3C trace context when the input had one.
-Events go out in binary mode (``eventing.publishing``); ``decode`` accepts binary and structured.
+team an event is for, ``traceparent`` carries the W3C trace context when the input had one. An
+event that answers another (``following``) keeps its cause's trace, delivery and partition key.
+Events go out in binary mode (``eventing.publishing``); ``decode`` accepts binary and structured,
+and ``data`` is the one place an event's data is read as JSON.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,9 +38,11 @@ def build(
     subject: str = "",
     team: str = "",
     traceparent: str = "",
+    partition_key: str | None = None,
     extensions: Mapping[str, str] | None = None,
 ) -> CloudEvent:
-    """A CloudEvent with JSON ``data``; empty optional attributes are left out."""
+    """A CloudEvent with JSON ``data``; empty optional attributes are left out. The partition key
+    is the subject unless given (a reply about a PipelineRun stays in its repository's partition)."""
     attributes: dict[str, Any] = {
         "type": event_type,
         "source": source,
@@ -47,7 +52,9 @@ def build(
     }
     if subject:
         attributes["subject"] = subject
-        attributes[catalog.EXT_PARTITION_KEY] = subject
+    key = subject if partition_key is None else partition_key
+    if key:
+        attributes[catalog.EXT_PARTITION_KEY] = key
     if team:
         attributes[catalog.EXT_TEAM] = team
     if traceparent:
@@ -98,6 +105,42 @@ def request_event(
         traceparent=traceparent,
         extensions={catalog.EXT_GITHUB_DELIVERY: github_delivery} if github_delivery else None,
     )
+
+
+def following(
+    cause: CloudEvent,
+    event_type: str,
+    source: str,
+    event_id: str,
+    data: Mapping[str, Any],
+    *,
+    subject: str = "",
+    team: str = "",
+) -> CloudEvent:
+    """An event caused by ``cause`` (a reply, or a request derived from it): it carries the cause's
+    ``traceparent``, GitHub delivery id and partition key, so one webhook's events stay traceable
+    and ordered together."""
+    delivery = extension(cause, catalog.EXT_GITHUB_DELIVERY)
+    return build(
+        event_type, source, event_id, data,
+        subject=subject, team=team, traceparent=extension(cause, catalog.EXT_TRACEPARENT),
+        partition_key=extension(cause, catalog.EXT_PARTITION_KEY),
+        extensions={catalog.EXT_GITHUB_DELIVERY: delivery} if delivery else None,
+    )
+
+
+def data(event: CloudEvent) -> Any:
+    """The event's data as JSON values: binary-mode bodies may arrive as text or bytes.
+    Raises ``EventDecodeError`` when they are not JSON."""
+    value = event.get_data()
+    if not isinstance(value, (bytes, str)):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise EventDecodeError(f"data must be a JSON object: not JSON ({exc.msg} at character {exc.pos})") from None
+    except UnicodeDecodeError:
+        raise EventDecodeError("data must be a JSON object: not UTF-8 text") from None
 
 
 def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ import httpx
 from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
-from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
+from tekton_dag.eventing.publishing import K_SINK_ENV
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
+from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS
 
 log = logging.getLogger("tekton_dag.allinone")
@@ -48,59 +49,51 @@ def topology() -> Topology:
     return Topology("tekton-dag", routing.DELIVERY, triggers)
 
 
-class AllInOne:
+class AllInOne(Handler):
     """A func-python ``http`` function whose public face is webhook-ingest."""
 
-    def __init__(self) -> None:
-        self.broker: LocalBroker | None = None
-        self.instances: dict[str, Any] = {}
+    publishes = False  # its handlers publish, to the bus
 
-    def start(self, cfg: Mapping[str, str]) -> None:
-        """Build the bus and start the four handlers with ``K_SINK`` = the bus (runs in the server loop)."""
-        dead_letters = Path(cfg.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
+    def __init__(self, wiring: Wiring | None = None) -> None:
+        super().__init__(wiring)
+        self.broker: LocalBroker | None = None
+        self.instances: dict[str, Handler] = {}
+
+    def setup(self) -> None:
+        """Build the bus and start the four handlers on it, sharing this process's configuration."""
+        dead_letters = Path(self.env.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
         self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters)
         bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)  # type: ignore[arg-type]
-        env = {**cfg, K_SINK_ENV: BROKER_URL}
+        wiring = Wiring(broker=bus, store=self.wiring.store, configs=self.configs)
+        env = {**self.env, K_SINK_ENV: BROKER_URL}
         mounts: dict[str, httpx.AsyncBaseTransport] = {}
         for name, spec in FUNCTIONS.items():
-            module = importlib.import_module(spec.module)
-            instance = module.new(bus) if name in ("webhook-ingest", "resolver") else module.new()
+            instance: Handler = importlib.import_module(spec.module).new(wiring)
             instance.start(env)
-            if getattr(instance, "publisher", None) is not None and name not in ("webhook-ingest", "resolver"):
-                instance.publisher = Publisher(BROKER_URL, client=bus)  # its new() takes no client
             self.instances[name] = instance
-            runtime = importlib.import_module(f"func_python.{spec.invoke}")
-            app = runtime.ASGIApplication(instance)
+            app = importlib.import_module(f"func_python.{spec.invoke}").ASGIApplication(instance)
             mounts[f"all://{internal_url(name)[7:-1]}"] = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         self.broker.start(mounts)
 
-    def stop(self) -> None:
+    def teardown(self) -> list[Coroutine[Any, Any, None]]:
         if self.broker is not None:
             lost = self.broker.abandon()
             if lost:
                 log.warning("stopped with %d deliveries in flight: dead-lettered to %s", lost, self.broker.dead_letter_file)
         for instance in self.instances.values():
-            if hasattr(instance, "stop"):
-                instance.stop()
+            instance.stop()
+        return []
 
-    def alive(self) -> tuple[bool, str]:
-        return True, "OK"
-
-    def ready(self) -> tuple[bool, str]:
+    def problem(self) -> str:
         if self.broker is None:
-            return False, "not started"
-        problems = []
-        for name, instance in self.instances.items():
-            result = instance.ready() if hasattr(instance, "ready") else True
-            ok, message = result if isinstance(result, tuple) else (bool(result), "")
-            if not ok:
-                problems.append(f"{name}: {message}")
-        return (not problems, "; ".join(problems) or "OK")
+            return "the bus is not running"
+        return "; ".join(f"{name}: {message}" for name, (ok, message) in
+                         ((name, i.ready()) for name, i in self.instances.items()) if not ok)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self.instances[PUBLIC].handle(scope, receive, send)
 
 
-def new() -> AllInOne:
+def new(wiring: Wiring | None = None) -> AllInOne:
     """func-python's factory for the root ``func.yaml``."""
-    return AllInOne()
+    return AllInOne(wiring)

@@ -18,10 +18,8 @@ of ``tekton_dag.oci.credentials``.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -29,12 +27,12 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.bootstrap import events
 from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
-from tekton_dag.functions.configs import ConfigSource
-from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
-from tekton_dag.events import catalog
+from tekton_dag.eventing.publishing import PublishError
+from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import BootstrapRequest, RequestError
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, load_credentials
+from tekton_dag.functions.lifecycle import Handler, Wiring
 
 log = logging.getLogger("tekton_dag.bootstrap_batcher")
 
@@ -42,61 +40,29 @@ CONCURRENCY_ENV = "TEKTON_DAG_REGISTRY_CONCURRENCY"
 TIMEOUT_ENV = "TEKTON_DAG_REGISTRY_TIMEOUT"
 
 
-class BootstrapBatcher:
-    def __init__(self) -> None:
-        self.configs: ConfigSource | None = None
-        self.publisher: Publisher | None = None
+class BootstrapBatcher(Handler):
+    def __init__(self, wiring: Wiring | None = None) -> None:
+        super().__init__(wiring)
         self.registry: RegistryClient | None = None
-        self.problem: str | None = "not started"
+        self.settings_problem = ""
 
-    def start(self, cfg: Mapping[str, str]) -> None:
-        """Runs once at server start (func-python lifespan) with the environment as ``cfg``."""
-        # httpx logs every request at INFO (func-python configures INFO): 40 HEADs per plan is noise.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        problems = []
-        self.configs = ConfigSource.from_env(cfg)
-        sink = cfg.get(K_SINK_ENV)
-        if sink:
-            self.publisher = Publisher(sink)
-        else:
-            problems.append(f"{K_SINK_ENV} is not set: nowhere to publish run.requested")
+    def setup(self) -> None:
+        """The registry client, from the registry settings and credentials in the environment."""
         try:
-            credentials = load_credentials(cfg)
             self.registry = RegistryClient(
-                credentials,
-                concurrency=int(cfg.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY),
-                timeout=float(cfg.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S),
+                load_credentials(self.env),
+                concurrency=int(self.env.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY),
+                timeout=float(self.env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S),
             )
         except (CredentialsError, ValueError) as exc:
-            problems.append(f"registry settings: {exc}")
-        self.problem = "; ".join(problems) or None
-        if self.problem:
-            log.error("bootstrap-batcher not ready: %s", self.problem)
+            self.settings_problem = f"registry settings: {exc}"
+            log.error("bootstrap-batcher not ready: %s", self.settings_problem)
 
-    def config_problem(self) -> str | None:
-        """Why there is no configuration to plan with (a bad edit after a good load is not one)."""
-        if self.configs is None or self.configs.current() is not None:
-            return None
-        return "configuration invalid: " + self.configs.problem()
+    def problem(self) -> str:
+        return self.settings_problem
 
-    def stop(self) -> None:
-        """Runs at server shutdown: stops the config watcher, closes the connection pools."""
-        if self.configs is not None:
-            self.configs.close()
-        closing = [c.aclose() for c in (self.publisher, self.registry) if c is not None]
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        for coroutine in closing:
-            loop.create_task(coroutine)
-
-    def alive(self) -> bool:
-        return True
-
-    def ready(self) -> tuple[bool, str]:
-        problem = self.problem or self.config_problem()
-        return (problem is None, problem or "OK")
+    def teardown(self) -> list[Coroutine[Any, Any, None]]:
+        return [self.registry.aclose()] if self.registry is not None else []
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         reply, status = await self.answer(scope["event"])
@@ -104,7 +70,10 @@ class BootstrapBatcher:
 
     async def answer(self, event: CloudEvent) -> tuple[CloudEvent, int]:
         """The reply event and HTTP status for one incoming event (module docstring)."""
-        data = _data(event)
+        try:
+            data = codec.data(event)
+        except codec.EventDecodeError as exc:
+            return events.rejected_event(event, None, str(exc), "invalid"), 400
         ready, problem = self.ready()
         config = self.configs.current() if self.configs else None
         if not (ready and config and self.publisher and self.registry):
@@ -132,17 +101,6 @@ class BootstrapBatcher:
         return events.outcome_event(plan, request, event), 200
 
 
-def _data(event: CloudEvent) -> Any:
-    """The event's data as JSON values (binary-mode bodies may arrive as text or bytes)."""
-    data = event.get_data()
-    if isinstance(data, (bytes, str)):
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data
-    return data
-
-
-def new() -> BootstrapBatcher:
+def new(wiring: Wiring | None = None) -> BootstrapBatcher:
     """func-python's factory: one instance per process."""
-    return BootstrapBatcher()
+    return BootstrapBatcher(wiring)

@@ -21,43 +21,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import resolution
-from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
+from tekton_dag.eventing.publishing import PublishError
 from tekton_dag.events import catalog, codec
 from tekton_dag.events.github import GitHubEvent, PayloadError
-from tekton_dag.functions.configs import ConfigSource
+from tekton_dag.functions.lifecycle import Handler, Wiring
 
 log = logging.getLogger("tekton_dag.resolver")
 
 
-class Resolver:
-    def __init__(self, broker_client: httpx.AsyncClient | None = None):
-        self._broker_client = broker_client  # tests inject a fake Broker transport here
-        self.publisher: Publisher | None = None
-        self.configs: ConfigSource | None = None
-
-    def start(self, cfg: Mapping[str, str]) -> None:
-        """Called once before serving, with a copy of the environment."""
-        # httpx logs every Broker POST at INFO; our own line per delivery says what matters.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        sink = cfg.get(K_SINK_ENV)
-        self.publisher = Publisher(sink, client=self._broker_client) if sink else None
-        self.configs = ConfigSource.from_env(cfg)
-
-    def stop(self) -> None:
-        if self.configs is not None:
-            self.configs.close()
-
-    def ready(self) -> tuple[bool, str]:
-        if self.configs is None or self.configs.current() is None:
-            return False, "configuration not loaded"
-        if self.publisher is None:
-            return False, f"Broker address unknown: {K_SINK_ENV} is not set"
-        return True, "ready"
-
+class Resolver(Handler):
     async def handle(self, scope: Mapping[str, Any], receive: Any, send: Any) -> None:
         outcome = await self._process(scope["event"])
         if isinstance(outcome, CloudEvent):
@@ -75,7 +50,7 @@ class Resolver:
             log.warning("event %s (%s) refused: %s", delivery, event.get_type(), exc)
             return 400
         index = self.configs.index() if self.configs else None
-        if index is None or self.publisher is None:
+        if index is None or self.publisher is None:  # not ready: the Broker retries
             log.warning("event %s not resolved: %s", delivery, self.ready()[1])
             return 503
         signed_for = codec.extension(event, catalog.EXT_TEAM)
@@ -118,6 +93,6 @@ def describe(decision: resolution.Decision) -> str:
     return f"{what} for {outcome.team}/{outcome.stack}/{outcome.app}"
 
 
-def new(broker_client: httpx.AsyncClient | None = None) -> Resolver:
+def new(wiring: Wiring | None = None) -> Resolver:
     """func-python's factory: one instance per process."""
-    return Resolver(broker_client)
+    return Resolver(wiring)

@@ -16,18 +16,17 @@ All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag import warming
+from tekton_dag import pipelines, warming
 from tekton_dag.config.models import Config
-from tekton_dag.events import catalog
+from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
-from tekton_dag.functions.configs import ConfigSource
+from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import RunStore, store_from_env
 from tekton_dag.pipelineruns.creating import Outcome, RunCreator
@@ -39,54 +38,35 @@ DEFAULT_RECONCILE_S = 30.0
 REPLY_TYPES = {"created": catalog.RUN_CREATED, "queued": catalog.RUN_QUEUED, "failed": catalog.RUN_FAILED}
 
 
-class RunCreatorFunction:
-    def __init__(self, config: Config | None = None, store: RunStore | None = None, reconcile_every: float | None = None):
-        """Tests pass ``config`` and ``store``; a deployed function gets both in ``start``."""
-        self._config = config
-        self._configs: ConfigSource | None = None  # once started from env
-        self._store = store
-        self._reconcile_every = reconcile_every
-        self.creator: RunCreator | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        if config is not None and store is not None:
-            self.creator = RunCreator(self._current_config, store)
+class RunCreatorFunction(Handler):
+    publishes = False  # it answers with replies; the Broker routes them
 
-    def start(self, cfg: Mapping[str, str]) -> None:
-        """Called once by func-python before serving (on the server's event loop): load the
-        config and follow its changes, pick the store, start the periodic reconcile."""
-        loop = asyncio.get_running_loop()
-        if self._config is None:
-            self._configs = ConfigSource.from_env(cfg)
-        if self._store is None:
-            self._store = store_from_env(cfg)
+    def __init__(self, wiring: Wiring | None = None) -> None:
+        super().__init__(wiring)
+        self.creator: RunCreator | None = None
+        self._store: RunStore | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def setup(self) -> None:
+        """Pick the store (wired, else from the environment), start the periodic reconcile."""
+        self._store = self.wiring.store or store_from_env(self.env)
         warm_up = getattr(self._store, "warm_up", None)
         if warm_up is not None:  # import the Kubernetes client off the critical path to ready
             warming.in_background(warm_up, "Kubernetes client warm-up")
         self.creator = RunCreator(self._current_config, self._store)
-        every = self._reconcile_every if self._reconcile_every is not None else float(cfg.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
+        every = float(self.env.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
         if every > 0:
-            self._tasks.append(loop.create_task(self._reconcile_loop(every)))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._reconcile_loop(every)))
 
-    def stop(self) -> None:
-        """Called by func-python at shutdown: end the reconcile, close the API client."""
+    def teardown(self) -> list[Coroutine[Any, Any, None]]:
+        """End the reconcile; close the API client this function made (a wired store is the caller's)."""
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
-        if self._configs is not None:
-            self._configs.close()
         close = getattr(self._store, "close", None)
-        if close is not None:
+        if close is not None and self.wiring.store is None:
             close()
-
-    def alive(self) -> tuple[bool, str]:
-        return True, "OK"
-
-    def ready(self) -> tuple[bool, str]:
-        if self.creator is None:
-            return False, "not started"
-        if self._config is None and (self._configs is None or self._configs.current() is None):
-            return False, "configuration not loaded: " + (self._configs.problem() if self._configs else "not started")
-        return True, "OK"
+        return []
 
     async def _reconcile_loop(self, every: float) -> None:
         while True:
@@ -98,11 +78,9 @@ class RunCreatorFunction:
                 log.exception("reconcile round failed")
 
     def _current_config(self) -> Config:
-        """The fixed config (tests) or the last good one loaded from disk; an empty one before
-        any loaded (requests then fail as "team not configured" and ready() says why)."""
-        if self._config is not None:
-            return self._config
-        current = self._configs.current() if self._configs is not None else None
+        """The last good configuration; an empty one before any loaded (requests then fail as
+        "team not configured" and ready() says why)."""
+        current = self.configs.current() if self.configs is not None else None
         return current if current is not None else Config(teams=())
 
     async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
@@ -112,7 +90,7 @@ class RunCreatorFunction:
             return
         try:
             reply = await self._dispatch(event)
-        except RequestError as exc:
+        except (RequestError, codec.EventDecodeError) as exc:
             await _plain(send, 400, f"{event.get_type()}: {exc}")
             return
         except TransientApiError as exc:
@@ -126,7 +104,7 @@ class RunCreatorFunction:
 
     async def _dispatch(self, event: CloudEvent) -> CloudEvent | None:
         assert self.creator is not None
-        kind, data = event.get_type(), _json_data(event)
+        kind, data = event.get_type(), codec.data(event)
         if kind == catalog.RUN_REQUESTED:
             traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
             outcome = await self.creator.request(RunRequest.from_data(data, strict=False), traceparent=traceparent)
@@ -153,21 +131,9 @@ class RunCreatorFunction:
         raise RequestError(f"type: run-creator does not handle {kind!r}")
 
 
-def new() -> RunCreatorFunction:
+def new(wiring: Wiring | None = None) -> RunCreatorFunction:
     """func-python's factory: one instance per process."""
-    return RunCreatorFunction()
-
-
-def _json_data(event: CloudEvent) -> Any:
-    data = event.get_data()
-    if isinstance(data, (bytes, str)):
-        try:
-            return json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise RequestError(f"data: not JSON ({exc.msg} at character {exc.pos})") from None
-        except UnicodeDecodeError:
-            raise RequestError("data: not UTF-8 text") from None
-    return data
+    return RunCreatorFunction(wiring)
 
 
 def _finished_run(data: Any) -> tuple[str, str, str]:
@@ -176,8 +142,6 @@ def _finished_run(data: Any) -> tuple[str, str, str]:
     metadata = run.get("metadata") if isinstance(run, dict) else None
     if not isinstance(metadata, dict) or not metadata.get("name") or not metadata.get("namespace"):
         raise RequestError("data.pipelineRun.metadata: name and namespace required")
-    from tekton_dag import pipelines
-
     team = (metadata.get("labels") or {}).get(pipelines.L_TEAM, "")
     return str(metadata["namespace"]), str(metadata["name"]), str(team)
 
@@ -198,21 +162,9 @@ def _outcome_data(outcome: Outcome) -> dict[str, Any]:
 
 
 def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any]) -> CloudEvent:
-    attributes: dict[str, Any] = {
-        "type": kind,
-        "source": catalog.SOURCE_RUN_CREATOR,
-        "id": catalog.derived_id(incoming.get_id(), kind.removeprefix(f"{catalog.PREFIX}.")),
-        "datacontenttype": "application/json",
-    }
-    if data.get("team"):
-        attributes[catalog.EXT_TEAM] = data["team"]
-    for ext in (catalog.EXT_TRACEPARENT, catalog.EXT_GITHUB_DELIVERY, catalog.EXT_PARTITION_KEY):
-        value = incoming.get_extension(ext)
-        if value:
-            attributes[ext] = value
-    if data.get("pipelinerun"):
-        attributes["subject"] = data["pipelinerun"]
-    return CloudEvent(attributes=attributes, data=data)
+    event_id = catalog.derived_id(incoming.get_id(), kind.removeprefix(f"{catalog.PREFIX}."))
+    return codec.following(incoming, kind, catalog.SOURCE_RUN_CREATOR, event_id, data,
+                           subject=data.get("pipelinerun", ""), team=data.get("team", ""))
 
 
 async def _plain(send: Any, status: int, message: str) -> None:

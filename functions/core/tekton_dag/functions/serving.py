@@ -29,9 +29,15 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 }
 
 
+# The four handlers in one process behind the in-process bus (the root func.yaml); not one of
+# the chain's functions above, which it serves.
+ALL_IN_ONE = FunctionSpec("all-in-one", "tekton_dag.functions.all_in_one", "http")
+SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE}
+
+
 def serve(name: str) -> None:
-    """Block serving function ``name`` until SIGINT/SIGTERM."""
-    spec = FUNCTIONS[name]
+    """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM."""
+    spec = SERVABLE[name]
     runtime = importlib.import_module(f"func_python.{spec.invoke}")
     new = importlib.import_module(spec.module).new
     runtime.serve(new)

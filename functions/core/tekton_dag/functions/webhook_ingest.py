@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-import httpx
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import resolution
 from tekton_dag.config.models import Config
-from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
+from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
 from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import RequestError
-from tekton_dag.functions.configs import ConfigSource
+from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import ClusterUnavailable, RunLister
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretSource
@@ -57,14 +56,11 @@ def rejected(status: int, reason: str, headers: Mapping[str, str] | None = None)
     return Reply(status, {"status": "rejected", "reason": reason}, headers)
 
 
-class WebhookIngest:
+class WebhookIngest(Handler):
     """The function instance; ``start`` reads its settings from the environment it is given."""
 
-    def __init__(self, broker_client: httpx.AsyncClient | None = None):
-        self._broker_client = broker_client  # tests inject a fake Broker transport here
-        self._env: dict[str, str] = {}
-        self.publisher: Publisher | None = None
-        self.configs: ConfigSource | None = None
+    def __init__(self, wiring: Wiring | None = None) -> None:
+        super().__init__(wiring)
         self.secrets = SecretSource({})
         self.runs = RunLister()
         self._routes: dict[tuple[str, str], Callable[[asgi.Scope, asgi.Receive], Awaitable[Reply]]] = {
@@ -78,34 +74,13 @@ class WebhookIngest:
             ("GET", "/readyz"): self._readyz,
         }
 
-    # --- func-python lifecycle ------------------------------------------------------------
-    def start(self, cfg: Mapping[str, str]) -> None:
-        """Called once before serving, with a copy of the environment."""
-        # httpx logs every Broker POST at INFO; our own line per delivery says what matters.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        self._env = dict(cfg)
-        sink = self._env.get(K_SINK_ENV)
-        self.publisher = Publisher(sink, client=self._broker_client) if sink else None
-        self.secrets = SecretSource(self._env)
-        self.configs = ConfigSource.from_env(self._env)
-        if not self.secrets.current(self.configs.current()):
+    # --- func-python lifecycle (the rest is Handler's) -------------------------------------
+    def setup(self) -> None:
+        self.secrets = SecretSource(self.env)
+        config = self.configs.current() if self.configs else None
+        if not self.secrets.current(config):
             log.warning("no webhook secret configured: every delivery is refused with 401 "
                         "(set GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_FILE)")
-
-    def stop(self) -> None:
-        if self.configs is not None:
-            self.configs.close()
-
-    def alive(self) -> tuple[bool, str]:
-        return True, "alive"
-
-    def ready(self) -> tuple[bool, str]:
-        if self.configs is None or self.configs.current() is None:
-            problem = self.configs.problem() if self.configs else "not started"
-            return False, f"configuration not loaded: {problem}"
-        if self.publisher is None:
-            return False, f"Broker address unknown: {K_SINK_ENV} is not set"
-        return True, "ready"
 
     # --- ASGI -------------------------------------------------------------------------------
     async def handle(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
@@ -205,14 +180,14 @@ class WebhookIngest:
         return None
 
     def _api_token(self) -> str:
-        path = self._env.get(API_TOKEN_FILE_ENV)
+        path = self.env.get(API_TOKEN_FILE_ENV)
         if path:
             try:
                 return Path(path).read_text().strip()
             except OSError:
                 log.warning("API token file %s unreadable", path)
                 return ""
-        return self._env.get(API_TOKEN_ENV, "").strip()
+        return self.env.get(API_TOKEN_ENV, "").strip()
 
     async def _api_teams(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         config = self.configs.current() if self.configs else None
@@ -261,6 +236,6 @@ def _loggable(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "?", value[:64]) or "-"
 
 
-def new(broker_client: httpx.AsyncClient | None = None) -> WebhookIngest:
+def new(wiring: Wiring | None = None) -> WebhookIngest:
     """func-python's factory: one instance per process."""
-    return WebhookIngest(broker_client)
+    return WebhookIngest(wiring)

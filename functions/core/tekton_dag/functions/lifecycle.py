@@ -1,0 +1,105 @@
+"""The lifecycle every function handler shares, and the one ``new()`` signature.
+
+func-python calls ``start(cfg)`` once before serving (on the server's event loop, ``cfg`` a copy
+of the environment), ``alive()`` and ``ready()`` for the probes, and ``stop()`` at shutdown.
+``Handler`` does what is common to all of them there -- quiet httpx's per-request log lines, read
+the configuration (``ConfigSource``: the last good one stays served), make the publisher to the
+Broker at ``K_SINK`` -- and asks its subclass for the rest through ``setup``, ``problem`` and
+``teardown``.
+
+What a handler talks to comes from the environment unless the caller wires it (``Wiring``): the
+all-in-one function hands every handler its in-process bus, tests hand run-creator a store. So
+every factory is ``new(wiring=None)``, and the all-in-one needs no per-function branches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
+from tekton_dag.functions.configs import ConfigSource
+from tekton_dag.kube.stores import RunStore
+
+NOT_STARTED = "not started"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Collaborators given by the caller instead of made from the environment."""
+
+    broker: httpx.AsyncClient | None = None  # the client that reaches ``K_SINK`` (the all-in-one's bus)
+    store: RunStore | None = None  # run-creator's PipelineRun store (tests: the fake API's client)
+    configs: ConfigSource | None = None  # the all-in-one loads the configuration once for all four
+
+
+class Handler:
+    """Base of the function handlers (module docstring); subclasses set ``publishes``."""
+
+    publishes: ClassVar[bool] = True  # needs K_SINK to do its work
+
+    def __init__(self, wiring: Wiring | None = None) -> None:
+        self.wiring = wiring or Wiring()
+        self.env: dict[str, str] = {}
+        self.configs: ConfigSource | None = None
+        self.publisher: Publisher | None = None
+        self._started = False
+
+    def start(self, cfg: Mapping[str, str]) -> None:
+        """Called once before serving, with a copy of the environment."""
+        # httpx logs every request at INFO (func-python configures INFO); our own line per event says what matters.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        self.env = dict(cfg)
+        sink = self.env.get(K_SINK_ENV)
+        if self.publishes and sink:
+            self.publisher = Publisher(sink, client=self.wiring.broker)
+        self.configs = self.wiring.configs or ConfigSource.from_env(self.env)
+        self.setup()
+        self._started = True
+
+    def stop(self) -> None:
+        """Called at shutdown: stop following the configuration, close what the handler opened."""
+        if self.configs is not None and self.wiring.configs is None:
+            self.configs.close()
+        closing: list[Coroutine[Any, Any, None]] = [self.publisher.aclose()] if self.publisher else []
+        closing += self.teardown()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # stopped outside a loop (a test): nothing was opened in one either
+            for coroutine in closing:
+                coroutine.close()
+            return
+        for coroutine in closing:
+            loop.create_task(coroutine)
+
+    def alive(self) -> tuple[bool, str]:
+        return True, "OK"
+
+    def ready(self) -> tuple[bool, str]:
+        """Not ready until started with a loaded configuration, a Broker address (when it
+        publishes) and whatever the handler itself needs (``problem``)."""
+        if not self._started or self.configs is None:
+            return False, NOT_STARTED
+        if self.configs.current() is None:
+            return False, f"configuration not loaded: {self.configs.problem()}"
+        if self.publishes and self.publisher is None:
+            return False, f"Broker address unknown: {K_SINK_ENV} is not set"
+        problem = self.problem()
+        return (False, problem) if problem else (True, "OK")
+
+    # --- hooks for subclasses --------------------------------------------------------------
+    def setup(self) -> None:
+        """Handler-specific start-up, after the configuration and the publisher exist."""
+
+    def problem(self) -> str:
+        """Why the handler cannot work although started ("" when it can)."""
+        return ""
+
+    def teardown(self) -> list[Coroutine[Any, Any, None]]:
+        """Handler-specific shutdown; returns coroutines to close (run on the loop when there is one)."""
+        return []
