@@ -150,7 +150,7 @@ def expected_files(root: Path) -> tuple[dict[Path, str], list[str]]:
         team_dir = (base / team.source).parent
         if team_dir.parent.resolve() != root.resolve():
             return {}, [f"{team.source}: team {team.name} is not a folder of {root} (the registry.yaml "
-                        "fallback has no values file; see docs/m10-migration-guide.md)"]
+                        "fallback has no values file; see docs/migration-guide.md)"]
         expected[team_dir / VALUES_FILE] = render(team_dir, team, base)
     appset = yaml.safe_load((base / APPSET_FILE).read_text(encoding="utf-8"))
     expected[base / APPPROJECT_FILE] = appproject(result.config.teams, appset)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.teams.is_dir():
         print(f"team-values: {args.teams}: no such directory (a stacks/registry.yaml fallback has no "
-              "values file: move it into teams/ first, see docs/m10-migration-guide.md)", file=sys.stderr)
+              "values file: move it into teams/ first, see docs/migration-guide.md)", file=sys.stderr)
         return 1
     expected, errors = expected_files(args.teams)
     if errors:

@@ -1,4 +1,4 @@
-"""docs/m10-migration-guide.md works on the earlier layout: its tested blocks, run in order on a git
+"""docs/migration-guide.md works on the earlier layout: its tested blocks, run in order on a git
 repository holding only stacks/registry.yaml and the stack files, first run on the fallback, then
 turn it into teams/default/, and the result renders with the chart for ArgoCD."""
 
@@ -15,7 +15,7 @@ import yaml
 from helm_support import REPO, helm_binary, render
 from tekton_dag.config.loading import load_config
 
-GUIDE = REPO / "docs" / "m10-migration-guide.md"
+GUIDE = REPO / "docs" / "migration-guide.md"
 TESTED_BLOCK = re.compile(r"<!-- migration: tested -->\n```sh\n(.*?)```", re.DOTALL)
 LEGACY = REPO / "tests" / "fixtures" / "config" / "fallback"  # stacks/registry.yaml + two stacks
 

@@ -1,4 +1,4 @@
-"""docs/m10-team-onboarding.md works: its tested blocks, run in order on a scratch copy of the
+"""docs/onboarding.md works: its tested blocks, run in order on a scratch copy of the
 repository, onboard team `payments`, and ArgoCD's expansion then yields its Application."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from helm_support import REPO, helm_binary, render
 sys.path.insert(0, str(REPO / "tests" / "argocd"))
 from appset_expansion import expand  # noqa: E402
 
-RUNBOOK = REPO / "docs" / "m10-team-onboarding.md"
+RUNBOOK = REPO / "docs" / "onboarding.md"
 TESTED_BLOCK = re.compile(r"<!-- runbook: tested -->\n```sh\n(.*?)```", re.DOTALL)
 
 

@@ -127,5 +127,5 @@ def test_the_registry_yaml_fallback_is_refused_with_the_way_out(tmp_path: Path) 
     assert load_config(tmp_path / "legacy" / "teams").config.team("default") is not None
     result = team_values("--teams", "teams", cwd=tmp_path / "legacy")
     assert result.returncode == 1
-    assert "m10-migration-guide.md" in result.stderr
+    assert "migration-guide.md" in result.stderr
     assert not list((tmp_path / "legacy").rglob("values.yaml"))

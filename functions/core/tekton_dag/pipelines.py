@@ -7,13 +7,12 @@ See ``docs/pipeline-contract.md``.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 PR_TEST: Final = "stack-pr-test"
 MERGE_RELEASE: Final = "stack-merge-release"
 BOOTSTRAP: Final = "stack-bootstrap"
 PIPELINES: Final = (PR_TEST, MERGE_RELEASE, BOOTSTRAP)
-PipelineName = Literal["stack-pr-test", "stack-merge-release", "stack-bootstrap"]
 
 # Admission priority: lower number is admitted first (merge-release > pr-test > bootstrap).
 PRIORITY: Final = {MERGE_RELEASE: 0, PR_TEST: 1, BOOTSTRAP: 2}
@@ -55,7 +54,6 @@ W_BUILD_CACHE: Final = "build-cache"  # PVC shared by a team's runs (tool caches
 WORKSPACES: Final = (W_SHARED, W_GIT_CREDENTIALS, W_BUILD_CACHE)
 
 # --- Labels and annotations on PipelineRuns ------------------------------------------------
-LABEL_PREFIX: Final = "tekton-dag.dev/"
 L_TEAM: Final = "tekton-dag.dev/team"
 L_STACK: Final = "tekton-dag.dev/stack"
 L_APP: Final = "tekton-dag.dev/app"
@@ -69,4 +67,3 @@ MANAGED_BY: Final = "tekton-dag"
 A_DELIVERY: Final = "tekton-dag.dev/delivery"
 A_TRACEPARENT: Final = "tekton-dag.dev/traceparent"
 A_HEAD_SHA: Final = "tekton-dag.dev/head-sha"
-A_REQUESTED_AT: Final = "tekton-dag.dev/requested-at"

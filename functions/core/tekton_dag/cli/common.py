@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import yaml
@@ -51,6 +51,24 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 def fail(message: str) -> int:
     print(f"tekton-dag: error: {message}", file=sys.stderr)
     return 1
+
+
+def config_command(
+    subparsers: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace, Config], int],
+    *, help: str, description: str,
+) -> argparse.ArgumentParser:
+    """A subcommand that prints what the configuration says: ``--teams``, ``-o``, and ``run(args,
+    config)`` called once the configuration loaded (exit 1 after every problem is reported, if not)."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    add_teams_option(parser)
+    add_output_option(parser)
+
+    def load_then_run(args: argparse.Namespace) -> int:
+        config = load_config_or_report(args.teams)
+        return 1 if config is None else run(args, config)
+
+    parser.set_defaults(run=load_then_run)
+    return parser
 
 
 def load_config_or_report(root: str) -> Config | None:

@@ -6,25 +6,20 @@ import argparse
 from typing import Any
 
 from tekton_dag.config import graph
-from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail, load_config_or_report
+from tekton_dag.cli.common import config_command, emit, fail
 from tekton_dag.config.index import ResolverIndex, Target
+from tekton_dag.config.models import Config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "resolve", help="show the (team, stack, app) targets of a repository",
+    parser = config_command(
+        subparsers, "resolve", run, help="show the (team, stack, app) targets of a repository",
         description="Look a GitHub repository up the way the resolver does (case-insensitive) and list "
                     "every target it builds, ordered by team, stack and app. Exit 1 when there is none.")
     parser.add_argument("repo", metavar="OWNER/REPO", help="the GitHub repository, e.g. jmjava/tekton-dag-vue-fe")
-    add_teams_option(parser)
-    add_output_option(parser)
-    parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_config_or_report(args.teams)
-    if config is None:
-        return 1
+def run(args: argparse.Namespace, config: Config) -> int:
     targets = ResolverIndex.from_config(config).lookup(args.repo)
     if not targets:
         return fail(f"no app is built from {args.repo} (see `tekton-dag stacks`)")

@@ -6,25 +6,19 @@ import argparse
 from typing import Any
 
 from tekton_dag.config import graph
-from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail, load_config_or_report
-from tekton_dag.config.models import Stack, Team
+from tekton_dag.cli.common import config_command, emit, fail
+from tekton_dag.config.models import Config, Stack, Team
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "stacks", help="list the stacks of every team, or of one",
+    parser = config_command(
+        subparsers, "stacks", run, help="list the stacks of every team, or of one",
         description="List stacks with their apps, entry apps and build waves. `-o json|yaml` adds every "
                     "app with its repo, build tool and downstream apps.")
     parser.add_argument("--team", metavar="T", help="only this team's stacks")
-    add_teams_option(parser)
-    add_output_option(parser)
-    parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_config_or_report(args.teams)
-    if config is None:
-        return 1
+def run(args: argparse.Namespace, config: Config) -> int:
     teams = config.teams
     if args.team is not None:
         team = config.team(args.team)

@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tekton_dag.cli.common import add_output_option, add_teams_option, emit, load_config_or_report
-from tekton_dag.config.models import Team
+from tekton_dag.cli.common import config_command, emit
+from tekton_dag.config.models import Config, Team
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "teams", help="list the teams",
-        description="List every team with its namespace, stacks and limits (exit 1 if the configuration is invalid).")
-    add_teams_option(parser)
-    add_output_option(parser)
-    parser.set_defaults(run=run)
+    config_command(subparsers, "teams", run, help="list the teams",
+                   description="List every team with its namespace, stacks and limits (exit 1 if the configuration is invalid).")
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_config_or_report(args.teams)
-    if config is None:
-        return 1
+def run(args: argparse.Namespace, config: Config) -> int:
     rows = [describe(team) for team in config.teams]
     emit(rows, args.output,
          headers=("TEAM", "NAMESPACE", "STACKS", "APPS", "REGISTRY", "MAX RUNS", "MAX BUILDS", "PUSH"),

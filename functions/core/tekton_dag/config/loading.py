@@ -309,7 +309,3 @@ def _files(directory: Path, depth: int) -> Iterator[Path]:
         else:
             yield Path(entry.path)
 
-
-def config_root_from_env() -> Path:
-    """The configuration root as the CLI and the functions find it: ``TEKTON_DAG_TEAMS_DIR`` or ``./teams``."""
-    return Path(os.environ.get(TEAMS_DIR_ENV, DEFAULT_TEAMS_DIR))

@@ -3,5 +3,5 @@
 - ``errors``: transient vs permanent API errors, ledger conflicts
 - ``clients``: in-cluster config, else KUBECONFIG / ~/.kube/config; calls off the event loop, retried
 - ``stores``: the ``RunStore`` interface and its two implementations (Kubernetes, dry-run directory)
-- ``listing``: read-only listing helpers (owned by the resolver's issue)
+- ``listing``: read-only listing of a team's runs (webhook-ingest's ``/api/runs``)
 """

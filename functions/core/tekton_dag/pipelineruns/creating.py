@@ -35,7 +35,7 @@ from tekton_dag.kube.errors import LedgerConflict, PermanentApiError, TransientA
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.pipelineruns import states
 from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
-from tekton_dag.pipelineruns.ledgers import Entry, Ledger, State
+from tekton_dag.pipelineruns.ledgers import Entry, Ledger, State, short_head
 from tekton_dag.pipelineruns.naming import dns_name, label_value
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ def _entry_for(run: dict[str, Any], now: float) -> Entry:
     """The ledger entry of a run found in the cluster: queued while pending, else holding a slot."""
     group, sha = _pr_head(run)
     state: State = "queued" if states.is_pending(run) else "admitted"
-    return Entry(state, states.priority_of(run), 0, now, group, sha[:12])
+    return Entry(state, states.priority_of(run), 0, now, group, short_head(sha))
 
 
 def _created_at(run: dict[str, Any]) -> float:

@@ -27,6 +27,12 @@ from functools import cached_property
 from typing import Any, Literal
 
 State = Literal["admitted", "queued"]
+SHORT_HEAD = 12  # characters of a head sha the ledger keeps: unique among one PR's heads, and short
+
+
+def short_head(sha: str) -> str:
+    """The part of a head sha the ledger records and compares."""
+    return sha[:SHORT_HEAD]
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Entry:
     seq: int
     since: float  # epoch seconds of the last state change (grace period for not-yet-created runs)
     group: str = ""  # "<stack>/<app>/<pr>" for pr-test runs, whose newer heads supersede them; else ""
-    sha: str = ""  # the head sha a pr-test run tests (its first 12 characters)
+    sha: str = ""  # the head sha a pr-test run tests (``short_head``)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class Ledger:
         """Runs of the same pull request (``group``) at another head: a new head supersedes them."""
         if not group:
             return []
-        head = sha[:12]
+        head = short_head(sha)
         return [name for name, e in self.entries.items() if e.group == group and e.sha != head]
 
     # --- decisions --------------------------------------------------------------------------
@@ -88,7 +94,7 @@ class Ledger:
         best_waiting = self.entries[self._queue[0]].priority if self._queue else None
         ahead = best_waiting is not None and best_waiting <= priority
         state: State = "admitted" if self.admitted_count < limit and not ahead else "queued"
-        entry = Entry(state, priority, self.next_seq, now, group, sha[:12])
+        entry = Entry(state, priority, self.next_seq, now, group, short_head(sha))
         ledger = Ledger({**self.entries, name: entry}, self.next_seq + 1, {**self._texts, name: _text(name, entry)})
         # Hand on the derived views instead of recounting and resorting a long queue: the new
         # entry has the highest seq, so it goes after every waiting run of its priority or better.

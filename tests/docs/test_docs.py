@@ -13,7 +13,7 @@ import yaml
 from helm_support import CHART, REPO
 
 DOCS = REPO / "docs"
-M10 = ["m10-multi-team-architecture.md", "m10-team-onboarding.md", "m10-migration-guide.md", "argocd.md", "helm.md"]
+M10 = ["architecture.md", "onboarding.md", "migration-guide.md", "argocd.md", "helm.md"]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 # Pages other issues write; until their branch is merged a link to them is reported, not failed.
 OTHERS_PAGES = {"configuration.md": "issue 2", "run-creator.md": "issue 4", "local-dev.md": "issue 5"}
@@ -34,7 +34,7 @@ def test_relative_links_resolve(name: str) -> None:
 
 
 def test_architecture_numbers_the_event_flow_and_maps_every_folder() -> None:
-    text = (DOCS / "m10-multi-team-architecture.md").read_text()
+    text = (DOCS / "architecture.md").read_text()
     flow = text.split("## Event flow", 1)[1].split("\n## ", 1)[0]
     numbers = [int(n) for n in re.findall(r"^(\d+)\. ", flow, flags=re.MULTILINE)]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 6
