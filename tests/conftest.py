@@ -1,12 +1,16 @@
 """Project-wide test settings.
 
 No test may reach a real cluster or Broker by accident: the standard kubeconfig locations are
-pointed at nothing, and K_SINK is cleared. Tests that need either start their own double.
+pointed at nothing, and K_SINK is cleared. Tests that need either start their own double. Every
+function a test starts shares one event key (``support.sealing``), as a team's functions do.
 """
 
 from __future__ import annotations
 
 import pytest
+from support.sealing import TEST_EVENT_KEY
+
+from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV
 
 SHARED_SCHEMAS = "../shared/schemas"  # the steering repo's vendored CRD schemas, beside the checkout
 
@@ -16,3 +20,5 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.setenv("KUBECONFIG", str(tmp_path_factory.getbasetemp() / "no-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.delenv("K_SINK", raising=False)
+    monkeypatch.setenv(KEY_ENV, TEST_EVENT_KEY)
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)

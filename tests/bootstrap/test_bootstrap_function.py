@@ -14,6 +14,7 @@ from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
 
 from support.registry import Registry, unreachable_host
+from support.sealing import TEST_EVENT_KEY, sealed
 from tekton_dag import pipelines
 from tekton_dag.events import catalog
 from tekton_dag.functions.bootstrap_batcher import new
@@ -22,10 +23,12 @@ TEAM, STACK = "commerce", "shop"
 
 
 def bootstrap_event(data: Any, event_id: str = "req-1", kind: str = catalog.BOOTSTRAP_REQUESTED) -> CloudEvent:
-    return CloudEvent(attributes={
+    """A request as the CLI or webhook-ingest sends it: sealed with the team's event key."""
+    plain = CloudEvent(attributes={
         "id": event_id, "source": catalog.SOURCE_CLI, "type": kind, "datacontenttype": "application/json",
         catalog.EXT_TRACEPARENT: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     }, data=data)
+    return sealed(plain) if isinstance(data, dict) else plain  # other data is refused before the seal is read
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ async def invoke(sink, teams_for) -> AsyncIterator[Callable[..., Any]]:  # type:
     async def call(registry_host: str, event: CloudEvent, structured: bool = False, env: dict | None = None):  # type: ignore[no-untyped-def]
         teams, _ = teams_for(registry_host)
         function = new()
-        function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "K_SINK": sink.url,
+        function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(teams), "K_SINK": sink.url,
                         "TEKTON_DAG_REGISTRY_TIMEOUT": "2", **(env or {})})
         functions.append(function)
         message = (to_structured_event if structured else to_binary_event)(event)
@@ -139,7 +142,7 @@ async def test_a_broker_refusing_the_run_request_is_a_502_to_retry(invoke, sink,
 async def test_not_ready_without_a_sink(teams_for, registry: Registry) -> None:  # type: ignore[no-untyped-def]
     teams, _ = teams_for(registry.host)
     function = new()
-    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams)})
+    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(teams)})
     ready, message = function.ready()
     assert not ready and "K_SINK is not set" in message
     transport = httpx.ASGITransport(app=ASGIApplication(function))
@@ -154,7 +157,7 @@ async def test_not_ready_without_a_sink(teams_for, registry: Registry) -> None: 
 
 async def test_an_invalid_configuration_is_not_ready(tmp_path, sink) -> None:  # type: ignore[no-untyped-def]
     function = new()
-    function.start({"TEKTON_DAG_TEAMS_DIR": str(tmp_path / "missing"), "K_SINK": sink.url})
+    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(tmp_path / "missing"), "K_SINK": sink.url})
     ready, message = function.ready()
     assert not ready and message.startswith("configuration not loaded:")
     function.stop()
@@ -186,7 +189,7 @@ async def test_configuration_changes_are_followed(teams_for, sink, registry: Reg
 
     teams, _ = teams_for(registry.host)
     function = new()
-    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "K_SINK": sink.url, "TEKTON_DAG_CONFIG_RELOAD_S": "0.05"})
+    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(teams), "K_SINK": sink.url, "TEKTON_DAG_CONFIG_RELOAD_S": "0.05"})
     app = ASGIApplication(function)
 
     async def image_of_payment_api() -> str:

@@ -12,6 +12,8 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.v1.event import CloudEvent
 
 from support.registry import Registry, free_port
+from support.sealing import sealed
+
 from tekton_dag.events import catalog
 
 
@@ -36,10 +38,10 @@ def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink
                 pass
             assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
             time.sleep(0.1)
-        event = CloudEvent(attributes={"id": "served-1", "source": catalog.SOURCE_CLI,
-                                       "type": catalog.BOOTSTRAP_REQUESTED, "datacontenttype": "application/json"},
-                           data={"team": "commerce", "stack": "shop", "apps": ["tax-api", "invoice-api"],
-                                 "image_tag": tag, "delivery": "served-1"})
+        event = sealed(CloudEvent(attributes={"id": "served-1", "source": catalog.SOURCE_CLI,
+                                              "type": catalog.BOOTSTRAP_REQUESTED, "datacontenttype": "application/json"},
+                                  data={"team": "commerce", "stack": "shop", "apps": ["tax-api", "invoice-api"],
+                                        "image_tag": tag, "delivery": "served-1"}))
         message = to_binary_event(event)
         response = httpx.post(base, headers=dict(message.headers), content=message.body, timeout=30)
         reply = from_http_event(HTTPMessage(headers=dict(response.headers), body=response.content))

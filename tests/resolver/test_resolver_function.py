@@ -9,6 +9,7 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
+from support.sealing import sealed
 from support.webhooks import REPO, FakeBroker, fixture
 
 from tekton_dag import pipelines
@@ -23,8 +24,8 @@ def github_cloudevent(name: str, delivery: str = "delivery-1", signed_for: str =
     if changes:
         payload["pull_request"].update(changes)
     parsed = github.parse_payload(headers["X-GitHub-Event"], delivery, payload)
-    return codec.github_event(parsed, signed_for=signed_for,
-                              traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    return sealed(codec.github_event(parsed, signed_for=signed_for,
+                                     traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
 
 
 async def post(client: httpx.AsyncClient, event: CloudEvent, mode: str = "binary") -> httpx.Response:
@@ -73,7 +74,7 @@ async def test_filtered_targets_end_as_visible_ignored_events(resolver: httpx.As
 async def test_an_unknown_repository_is_an_ignored_event(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
     headers, payload = fixture("pull_request.opened")
     payload["repository"]["full_name"] = "nobody/unknown"
-    event = codec.github_event(github.parse_payload("pull_request", "d-9", payload))
+    event = sealed(codec.github_event(github.parse_payload("pull_request", "d-9", payload)))
     [ignored] = published(await post(resolver, event), broker)
     assert broker.events == []  # one event: the reply carries it, nothing goes through K_SINK
     assert ignored.get_type() == catalog.EVENT_IGNORED and ignored.get_id() == "d-9/ignored"

@@ -10,12 +10,14 @@ from cloudevents.core.bindings.http import to_binary_event
 from support.serving import recording_sink, served_function
 from support.webhooks import environment, fixture, write_teams
 
+from support.sealing import sealed
+
 from tekton_dag.events import catalog, codec, github
 
 
 def test_the_resolver_fans_out_over_real_sockets(tmp_path: Path) -> None:
     headers, payload = fixture("pull_request.opened")
-    event = codec.github_event(github.parse_payload("pull_request", headers["X-GitHub-Delivery"], payload))
+    event = sealed(codec.github_event(github.parse_payload("pull_request", headers["X-GitHub-Delivery"], payload)))
     message = to_binary_event(event)
     with recording_sink() as sink:
         env = {**environment(write_teams(tmp_path / "teams")), "K_SINK": sink.url}

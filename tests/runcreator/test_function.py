@@ -18,6 +18,7 @@ from cloudevents.core.v1.event import CloudEvent
 from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
 from func_python.cloudevent import ASGIApplication
 from support.kube_api import FakeKubeApi
+from support.sealing import TEST_EVENT_KEY, sealed
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog
 from tekton_dag.functions.lifecycle import Wiring
@@ -28,7 +29,9 @@ TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def event(kind: str, data: Any, id: str = "evt-1", **extensions: str) -> CloudEvent:
-    return CloudEvent(attributes={"type": kind, "source": "/test", "id": id, "datacontenttype": "application/json", **extensions}, data=data)
+    """An event as its producer sends it: requests sealed with the team's event key."""
+    plain = CloudEvent(attributes={"type": kind, "source": "/test", "id": id, "datacontenttype": "application/json", **extensions}, data=data)
+    return plain if isinstance(data, bytes) else sealed(plain)
 
 
 async def post(client: httpx.AsyncClient, ce: CloudEvent) -> httpx.Response:
@@ -43,8 +46,8 @@ def reply_of(response: httpx.Response) -> CloudEvent:
 def started(store: KubernetesStore, **env: str) -> RunCreatorFunction:
     """The function as func-python starts it (ASGITransport runs no lifespan), on the example teams."""
     function = new(Wiring(store=store))
-    function.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_CONFIG_RELOAD_S": "0",
-                    "TEKTON_DAG_RECONCILE_SECONDS": "0", **env})
+    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_CONFIG_RELOAD_S": "0",
+                    "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, **env})
     return function
 
 
@@ -164,7 +167,7 @@ def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
 
 async def test_started_from_env_with_a_dry_run_dir_writes_yaml_files(tmp_path, config: Config) -> None:
     function = new()
-    function.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_DRY_RUN_DIR": str(tmp_path), "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_DRY_RUN_DIR": str(tmp_path), "TEKTON_DAG_RECONCILE_SECONDS": "0"})
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ASGIApplication(function)), base_url="http://rc") as client:
             reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data())))
@@ -195,7 +198,7 @@ async def test_config_changes_on_disk_are_followed_without_a_restart(tmp_path, k
     teams = tmp_path / "teams"
     shutil.copytree(TEAMS, teams)
     function = new()
-    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0.05", "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0.05", "TEKTON_DAG_RECONCILE_SECONDS": "0"})
     try:
         assert function.ready() == (True, "OK")
         team_file = teams / "default" / "team.yaml"
@@ -208,3 +211,22 @@ async def test_config_changes_on_disk_are_followed_without_a_restart(tmp_path, k
         assert kinds == ["created", "queued"]
     finally:
         function.stop()
+
+
+async def test_an_unsealed_or_foreign_request_creates_nothing(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    plain = CloudEvent(attributes={"type": catalog.RUN_REQUESTED, "source": "/forger", "id": "f-1",
+                                   "datacontenttype": "application/json"}, data=pr_request().to_data())
+    unsealed = await post(client, plain)
+    foreign = await post(client, sealed(plain, key="another-teams-event-key-0123456789abcdef"))
+    assert (unsealed.status_code, foreign.status_code) == (401, 403)
+    assert "unsealed" in unsealed.text and "wrong seal" in foreign.text
+    assert kube_api.objects() == []
+
+
+async def test_a_forged_tekton_event_frees_no_slot_of_a_run_still_going(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    for n in range(1, 5):  # three running, one waiting behind the team's limit of 3
+        await post(client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"e{n}"))
+    still_running = next(r for r in kube_api.objects() if r["metadata"]["name"] == kube_api.running()[0])
+    response = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, {"pipelineRun": still_running}, id="t1"))
+    assert response.status_code == 202
+    assert len(kube_api.running()) == 3 and len(kube_api.pending()) == 1

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 from cloudevents.core.v1.event import CloudEvent
 
+from support.sealing import TEST_EVENT_KEY
+
 from tekton_dag.events import codec
 from tekton_dag.webhooks.signatures import sign
 
@@ -99,6 +101,7 @@ def environment(teams: Path, **extra: str) -> dict[str, str]:
         "GITHUB_WEBHOOK_SECRET": f"old-rotated-secret,{SHARED_SECRET}",
         "PAYMENTS_WEBHOOK_SECRET": PAYMENTS_SECRET,
         "TEKTON_DAG_TEAM_SECRETS_DIR": str(teams / "no-mounted-secrets"),
+        "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY,
         **extra,
     }
 

@@ -129,6 +129,20 @@ and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
 {{- end -}}
 
 {{/*
+tekton-dag.function.eventKeyMounts: the team's event key (tekton_dag.events.sealing), which seals and
+checks the events that start or cancel runs, as TEKTON_DAG_EVENT_KEY_FILE. Every function gets it.
+*/}}
+{{- define "tekton-dag.function.eventKeyMounts" -}}
+- volume: event-key
+  secret: {{ .Values.secrets.events.name }}
+  key: {{ .Values.secrets.events.key }}
+  dir: /var/run/secrets/tekton-dag/events
+  file: key
+  env: TEKTON_DAG_EVENT_KEY_FILE
+  envValue: /var/run/secrets/tekton-dag/events/key
+{{- end -}}
+
+{{/*
 tekton-dag.function.registrySecretMounts: bootstrap-batcher's registry credentials, if any:
 the dockerconfigjson Secret as REGISTRY_AUTH_FILE (tekton_dag.oci.credentials reads it as is).
 */}}

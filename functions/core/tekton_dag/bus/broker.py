@@ -34,7 +34,9 @@ from tekton_dag.bus.delivery import Destination, is_retryable
 from tekton_dag.eventing.publishing import failure, network_client
 from tekton_dag.bus.triggers import Topology
 from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
+from tekton_dag.events import codec
 from tekton_dag.events.catalog import EXT_BROKER_TTL
+from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
 
 __all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 
@@ -62,12 +64,14 @@ class LocalBroker:
         capacity: int = 1000,
         concurrency: int = 64,
         observers: tuple[Observer, ...] = (),
+        keys: EventKeys | None = None,
     ):
         self.topology = topology
         self.services = dict(services)
         self.capacity = capacity
         self.concurrency = concurrency
         self.observers = list(observers)
+        self.keys = keys  # None: no seal is checked at the ingress (only tests of delivery build one so)
         self._urls = {t.name: self.resolve(t.subscriber, f"Trigger {t.name} spec.subscriber") for t in topology.triggers}
         self._client: httpx.AsyncClient | None = None
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -209,8 +213,26 @@ class LocalBroker:
         except ValueError as exc:
             await _respond(send, 400, str(exc).encode()[:500])
             return
+        refused = self._unsealed(event)
+        if refused is not None:
+            await _respond(send, refused.status, refused.reason.encode())
+            return
         status = self.admit(event)
         await _respond(send, status, b"" if status == 202 else b"broker busy or shutting down; retry")
+
+    def _unsealed(self, event: CloudEvent) -> SealError | None:
+        """Why the ingress refuses ``event``: an event that makes things happen without its team's
+        seal (as Knative's EventPolicy refuses unauthorised senders with 403), or undecodable data."""
+        if self.keys is None or event.get_type() not in SEALED_TYPES:
+            return None
+        try:
+            self.keys.check(event, codec.data(event))
+        except SealError as exc:
+            log.warning("ingress refused %s %s: %s", event.get_type(), event.get_id(), exc.reason)
+            return exc
+        except codec.EventDecodeError as exc:
+            return SealError(400, str(exc))
+        return None
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import uuid
 
@@ -20,7 +21,7 @@ from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fai
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError, sink_from_env
-from tekton_dag.events import catalog, codec
+from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
@@ -80,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_publish(sink, request))
     except PublishError as exc:
         return fail(f"bootstrap.requested not published: {exc}")
+    except sealing.KeyMissing as exc:
+        return fail(f"bootstrap.requested not published: {exc.reason}")
     print(f"published {catalog.BOOTSTRAP_REQUESTED} id={delivery} to {sink}", file=sys.stderr)
     return 0
 
@@ -92,6 +95,7 @@ async def _plan(config: Config, request: BootstrapRequest, credentials: Credenti
 
 async def _publish(sink: str, request: BootstrapRequest) -> None:
     event = codec.request_event(request, catalog.SOURCE_CLI, request.delivery)
+    event = sealing.EventKeys(os.environ).seal(event, event.get_data())  # KeyMissing: the caller says why
     publisher = Publisher(sink)
     try:
         await publisher.publish(event)

@@ -2,6 +2,8 @@
 
 For running functions some other way (``func run``, a debugger) behind the same Broker that
 ``tekton-dag dev`` uses. Exit 1 with a message naming file and field for invalid Triggers.
+Sealed events (``tekton_dag.events.sealing``) are checked with the key in ``TEKTON_DAG_EVENT_KEY``
+(or ``TEKTON_DAG_EVENT_KEY_FILE``): give the functions the same one.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +20,7 @@ from tekton_dag.devchain import hosting
 from tekton_dag.bus.broker import LocalBroker, UnresolvedDestination
 from tekton_dag.devchain.chain import default_triggers_dir
 from tekton_dag.bus.triggers import ManifestError, load_topology
+from tekton_dag.events.sealing import EventKeys
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         services[name] = url
     try:
         topology = load_topology(args.triggers or default_triggers_dir())
-        broker = LocalBroker(topology, services, args.dead_letter_file, capacity=args.capacity)
+        # Closed by default: without a key in the environment every sealed event is refused (503).
+        broker = LocalBroker(topology, services, args.dead_letter_file, capacity=args.capacity,
+                             keys=EventKeys(os.environ))
     except (ManifestError, UnresolvedDestination) as exc:
         print(f"error: invalid Trigger manifests: {exc}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ import httpx
 from tekton_dag.devchain import hosting
 from tekton_dag.bus.broker import LocalBroker, Observer
 from tekton_dag.bus.triggers import load_topology
+from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
 from tekton_dag.functions.serving import FUNCTIONS
 
@@ -66,6 +68,8 @@ class ChainSettings:
     extra_env: dict[str, str] = field(default_factory=dict)
     broker_capacity: int = 1000
     ready_timeout: float = 30.0
+    # The team's event key (events.sealing): the one in the environment, else a new one per chain.
+    event_key: str = field(default_factory=lambda: ",".join(EventKeys(os.environ).current()) or secrets.token_hex(32))
 
 
 @dataclass
@@ -113,7 +117,8 @@ class Chain:
             self.functions[name] = FunctionProcess(name, port, s.work_dir / f"{name}.log")
         services = {name: fn.url for name, fn in self.functions.items()}
         self.broker = LocalBroker(topology, services, s.work_dir / "dead-letters.jsonl",
-                                  capacity=s.broker_capacity, observers=self.observers)
+                                  capacity=s.broker_capacity, observers=self.observers,
+                                  keys=EventKeys({KEY_ENV: s.event_key}))
         sock = hosting.listen(s.host)
         self.broker_url = hosting.url_of(sock, "/tekton-dag/tekton-dag")
         self._server = asyncio.create_task(hosting.serve(self.broker, sock, self._shutdown))
@@ -136,6 +141,8 @@ class Chain:
         )
         env[TEAMS_DIR_ENV] = str(s.teams_dir)
         env.pop("GITHUB_WEBHOOK_SECRET_FILE", None)
+        env[KEY_ENV] = s.event_key
+        env.pop(KEY_FILE_ENV, None)
         if s.kubeconfig:
             env["KUBECONFIG"] = s.kubeconfig
         elif s.dry_run_dir is not None:

@@ -55,6 +55,7 @@ EXT_TEAM: Final = "team"
 EXT_PARTITION_KEY: Final = "partitionkey"  # owner/repo: per-repo ordering on the Kafka Broker
 EXT_TRACEPARENT: Final = "traceparent"  # W3C trace context (CloudEvents distributed tracing)
 EXT_BROKER_TTL: Final = "knativebrokerttl"  # Knative's loop guard; only Brokers touch it
+EXT_SEAL: Final = "tektondagseal"  # HMAC of an event that makes things happen (events.sealing)
 
 # Event ids of derived events are derived too, so a redelivered input yields the same outputs.
 def derived_id(parent_id: str, *parts: str) -> str:

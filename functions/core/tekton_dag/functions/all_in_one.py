@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
 from tekton_dag.eventing.publishing import K_SINK_ENV
+from tekton_dag.events import sealing
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS
@@ -62,10 +64,16 @@ class AllInOne(Handler):
     def setup(self) -> None:
         """Build the bus and start the four handlers on it, sharing this process's configuration."""
         dead_letters = Path(self.env.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
-        self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters)
+        key = ",".join(self.keys.current())
+        if not key:  # the bus has no outside address: a key of this process's own seals as well
+            key = secrets.token_hex(32)
+            log.warning("no event key configured (%s): using one made for this process", sealing.KEY_FILE_ENV)
+            self.keys = sealing.EventKeys({sealing.KEY_ENV: key})
+        self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters,
+                                  keys=self.keys)
         bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)  # type: ignore[arg-type]
         wiring = Wiring(broker=bus, store=self.wiring.store, configs=self.configs)
-        env = {**self.env, K_SINK_ENV: BROKER_URL}
+        env = {**self.env, K_SINK_ENV: BROKER_URL, sealing.KEY_ENV: key}
         mounts: dict[str, httpx.AsyncBaseTransport] = {}
         for name, spec in FUNCTIONS.items():
             instance: Handler = importlib.import_module(spec.module).new(wiring)

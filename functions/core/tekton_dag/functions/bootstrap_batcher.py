@@ -6,6 +6,7 @@ Answers (DESIGN.md "answer honestly"):
 - 200 + ``bootstrap.skipped`` when every selected image already exists (nothing published);
 - 200 + ``run.failed`` (``reason: rejected``) for an unknown team, stack or app: nothing started;
 - 400 + ``run.failed`` (``reason: invalid``) for data that is not a bootstrap request (never retried);
+- 401/403 + ``run.failed`` (``reason: unsealed``) for a request without this team's seal (``events.sealing``);
 - 502 when the Broker refused a ``run.requested`` (retried; derived ids make the retry idempotent);
 - 503 while not ready (configuration invalid, no ``K_SINK``, unreadable registry credentials).
 
@@ -28,7 +29,7 @@ from tekton_dag.bootstrap import events
 from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.eventing.publishing import PublishError
-from tekton_dag.events import catalog, codec
+from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import BootstrapRequest, RequestError
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, load_credentials
@@ -85,13 +86,18 @@ class BootstrapBatcher(Handler):
         except RequestError as exc:
             return events.rejected_event(event, data, str(exc), "invalid"), 400
         try:
+            self.keys.check(event, data)
+        except sealing.SealError as exc:
+            log.warning("bootstrap %s refused: %s", event.get_id(), exc.reason)
+            return events.rejected_event(event, data, exc.reason, "unsealed"), exc.status
+        try:
             plan = await plan_bootstrap(config, request, self.registry)
         except BootstrapRejected as exc:
             log.info("bootstrap %s rejected: %s", request.delivery, exc)
             return events.rejected_event(event, data, str(exc)), 200
         try:
             for run in events.run_requested_events(plan, request, event):
-                await self.publisher.publish(run)
+                await self.publisher.publish(self.keys.seal(run, run.get_data()))
         except PublishError as exc:
             log.warning("bootstrap %s: %s", request.delivery, exc)
             return events.rejected_event(event, data, str(exc), "publish-failed"), 502

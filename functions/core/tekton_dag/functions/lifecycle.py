@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import httpx
 
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
+from tekton_dag.events import sealing
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.kube.stores import RunStore
 
@@ -42,12 +43,14 @@ class Handler:
     """Base of the function handlers (module docstring); subclasses set ``publishes``."""
 
     publishes: ClassVar[bool] = True  # needs K_SINK to do its work
+    seals: ClassVar[bool] = True  # makes or acts on sealed events: needs the team's event key
 
     def __init__(self, wiring: Wiring | None = None) -> None:
         self.wiring = wiring or Wiring()
         self.env: dict[str, str] = {}
         self.configs: ConfigSource | None = None
         self.publisher: Publisher | None = None
+        self.keys = sealing.EventKeys({})
         self._started = False
 
     def start(self, cfg: Mapping[str, str]) -> None:
@@ -55,6 +58,7 @@ class Handler:
         # httpx logs every request at INFO (func-python configures INFO); our own line per event says what matters.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self.env = dict(cfg)
+        self.keys = sealing.EventKeys(self.env)
         sink = self.env.get(K_SINK_ENV)
         if self.publishes and sink:
             self.publisher = Publisher(sink, client=self.wiring.broker)
@@ -89,6 +93,8 @@ class Handler:
             return False, f"configuration not loaded: {self.configs.problem()}"
         if self.publishes and self.publisher is None:
             return False, f"Broker address unknown: {K_SINK_ENV} is not set"
+        if self.seals and not self.keys.current():
+            return False, sealing.KeyMissing().reason
         problem = self.problem()
         return (False, problem) if problem else (True, "OK")
 

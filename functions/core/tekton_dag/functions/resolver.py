@@ -25,7 +25,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import resolution
 from tekton_dag.eventing.publishing import PublishError
-from tekton_dag.events import catalog, codec
+from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.github import GitHubEvent, PayloadError
 from tekton_dag.functions.lifecycle import Handler, Wiring
 
@@ -45,10 +45,16 @@ class Resolver(Handler):
         """The reply event, or the status of an empty answer."""
         delivery = event.get_id()
         try:
-            github = GitHubEvent.from_data(event.get_type(), delivery, event.get_data())
-        except PayloadError as exc:
+            data = codec.data(event)
+            github = GitHubEvent.from_data(event.get_type(), delivery, data)
+        except (codec.EventDecodeError, PayloadError) as exc:
             log.warning("event %s (%s) refused: %s", delivery, event.get_type(), exc)
             return 400
+        try:
+            self.keys.check(event, data)
+        except sealing.SealError as exc:
+            log.warning("event %s (%s) refused: %s", delivery, event.get_type(), exc.reason)
+            return exc.status
         index = self.configs.index() if self.configs else None
         if index is None or self.publisher is None:  # not ready: the Broker retries
             log.warning("event %s not resolved: %s", delivery, self.ready()[1])
@@ -57,7 +63,11 @@ class Resolver(Handler):
         decisions = resolution.resolve(github, index, signed_for=signed_for)
         traceparent = codec.extension(event, catalog.EXT_TRACEPARENT)
         # resolve() always decides at least once (an unknown repository is one event.ignored).
-        events = [outgoing(decision, event, github, traceparent) for decision in decisions]
+        try:
+            events = [self._sealed(outgoing(decision, event, github, traceparent)) for decision in decisions]
+        except sealing.KeyMissing as exc:
+            log.warning("event %s not resolved: %s", delivery, exc.reason)
+            return 503
         try:
             for extra in events[:-1]:
                 await self.publisher.publish(extra)
@@ -66,6 +76,9 @@ class Resolver(Handler):
             return 503
         log.info("event %s %s: %s", delivery, github.repo, ", ".join(describe(d) for d in decisions))
         return events[-1]
+
+    def _sealed(self, event: CloudEvent) -> CloudEvent:
+        return self.keys.seal(event, event.get_data())
 
 
 def outgoing(decision: resolution.Decision, cause: CloudEvent, github: GitHubEvent, traceparent: str) -> CloudEvent:

@@ -24,7 +24,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import pipelines, warming
 from tekton_dag.config.models import Config
-from tekton_dag.events import catalog, codec
+from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
@@ -93,6 +93,10 @@ class RunCreatorFunction(Handler):
         except (RequestError, codec.EventDecodeError) as exc:
             await _plain(send, 400, f"{event.get_type()}: {exc}")
             return
+        except sealing.SealError as exc:  # forged or unsealed: 4xx, never retried; 503 without a key
+            log.warning("event %s refused: %s", event.get_id(), exc.reason)
+            await _plain(send, exc.status, exc.reason)
+            return
         except TransientApiError as exc:
             log.warning("event %s: %s", event.get_id(), exc)
             await _plain(send, 503, f"Kubernetes API unavailable: {exc}")
@@ -105,6 +109,7 @@ class RunCreatorFunction(Handler):
     async def _dispatch(self, event: CloudEvent) -> CloudEvent | None:
         assert self.creator is not None
         kind, data = event.get_type(), codec.data(event)
+        self.keys.check(event, data)  # requests must be sealed; Tekton's events are not (they are hints)
         if kind == catalog.RUN_REQUESTED:
             traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
             outcome = await self.creator.request(RunRequest.from_data(data, strict=False), traceparent=traceparent)

@@ -30,7 +30,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag import resolution
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
-from tekton_dag.events import catalog, codec
+from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import ClusterUnavailable, RunLister
@@ -123,7 +123,9 @@ class WebhookIngest(Handler):
         if self.publisher is None:
             return f"Broker address unknown: {K_SINK_ENV} is not set"
         try:
-            await self.publisher.publish(event)
+            await self.publisher.publish(self.keys.seal(event, event.get_data()))
+        except sealing.KeyMissing as exc:
+            return exc.reason
         except PublishError as exc:
             log.warning("event %s not published: %s", _loggable(event.get_id()), exc)
             return "the Broker did not accept the event; retry later"  # its address stays internal

@@ -163,6 +163,11 @@ class RunCreator:
         team = self._team_by_label(team_label, namespace)
         if team is None:
             return []
+        # Tekton cannot seal its events, so one is only a hint: a forged "successful" must not free
+        # the slot of a run that is still going. A run that is gone has freed its slot for good.
+        run = await self.store.get_run(namespace, name)
+        if run is not None and not states.is_finished(run):
+            return []
         return await self._promote(team, lambda ledger, now: ledger.release([name]))
 
     async def reconcile(self, team: Team) -> list[str]:
