@@ -49,8 +49,9 @@ def stamped(text: str, pattern: str, version: str, path: str) -> str:
     regex = re.compile(pattern, re.MULTILINE)
     if not regex.search(text):
         raise ShapeError(f"{path}: no line matches {pattern!r}: where does the version go now?")
-    return regex.sub(lambda m: m.group(0)[:m.start("version") - m.start()] + version
-                     + m.group(0)[m.end("version") - m.start():], text)
+    def put(match: re.Match[str]) -> str:  # the matched text with its `version` group replaced
+        return text[match.start():match.start("version")] + version + text[match.end("version"):match.end()]
+    return regex.sub(put, text)
 
 
 def files(root: Path) -> dict[Path, str]:
