@@ -12,6 +12,7 @@ Tekton substitution ever lands inside a script. Pipeline params come from tekton
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ COMPILE = {  # tool: (image, default build command)
     "composer": ("docker.io/library/composer:2.8.4", "composer install --no-dev --no-interaction --prefer-dist"),
 }
 NON_ROOT = {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False}
-LABELS = {"app.kubernetes.io/part-of": "tekton-dag", "app.kubernetes.io/version": "0.10.0"}
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+LABELS = {"app.kubernetes.io/part-of": "tekton-dag", "app.kubernetes.io/version": VERSION}
 PLAN = "$(workspaces.source.path)/.tekton-dag"
 
 

@@ -1,4 +1,8 @@
-"""knative/ is the routing a cluster applies: complete, loop-free, and what the local Broker reads."""
+"""knative/ is the routing a cluster applies: complete, loop-free, and what the local Broker reads.
+
+knative/triggers.yaml is generated from tekton_dag/bus/routing.py by scripts/generate (tests/generate
+checks it is fresh); the Trigger tests here check that what it generates routes exactly that table.
+"""
 
 from __future__ import annotations
 

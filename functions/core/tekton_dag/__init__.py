@@ -12,4 +12,9 @@ A map of the package, in layers (a module imports only from its own layer or a l
 4. Adapters: ``functions`` (the four Knative function handlers), ``cli``, ``serving``.
 """
 
-__version__ = "0.10.0"
+from importlib import metadata
+
+try:  # pyproject.toml's [project] version, the one place it is written
+    __version__ = metadata.version("tekton-dag")
+except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

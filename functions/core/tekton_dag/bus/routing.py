@@ -1,8 +1,9 @@
-"""Who consumes and who produces which event type: the routing the Triggers in ``knative/`` express.
+"""Who consumes and who produces which event type: the one source of the project's Triggers.
 
-``knative/triggers.yaml`` is what a cluster applies and what the local Broker reads; the
-all-in-one function (no Knative Eventing) routes by this table instead. A test keeps the two
-equal and checks the loop guard: no function consumes a type it produces.
+``scripts/generate`` writes the Triggers from ``CONSUMES``: ``knative/triggers.yaml`` (what a
+cluster applies and what the local Broker reads) and the chart's ``files/routing.yaml``; the
+all-in-one function (no Knative Eventing) routes by this table directly. A test checks the loop
+guard: no function consumes a type it produces.
 """
 
 from __future__ import annotations
