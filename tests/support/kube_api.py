@@ -106,7 +106,9 @@ Key = tuple[str, str, str, str]  # (group, plural, namespace, name)
 class FakeKubeApi:
     """The fake server. Thread-safe; every object operation happens under one lock."""
 
-    def __init__(self, schemas: Path | None = SCHEMAS, validate: bool = True):
+    def __init__(self, schemas: Path | None = SCHEMAS, validate: bool = True, instant_tekton: bool = True):
+        """``instant_tekton=False`` leaves PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
+        self.instant_tekton = instant_tekton
         self._lock = threading.RLock()
         self._store: dict[Key, dict[str, Any]] = {}  # every object, in creation order
         self._collections: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (group, plural, ns) → name → object
@@ -373,7 +375,7 @@ class FakeKubeApi:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         tekton = obj.get("kind") == "PipelineRun" or "pipelineRef" in (obj.get("spec") or {})
-        if tekton:
+        if tekton and self.instant_tekton:
             self._tekton(obj)
         if key[1] == "pipelineruns":
             running = self._running.setdefault(key[2], set())
