@@ -94,7 +94,6 @@ run-creator:
     run-cancel-requested: dev.tektondag.run.cancel.requested.v1
     pipelinerun-successful: dev.tekton.event.pipelinerun.successful.v1
     pipelinerun-failed: dev.tekton.event.pipelinerun.failed.v1
-    pipelinerun-cancelled: dev.tekton.event.pipelinerun.cancelled.v1
 bootstrap-batcher:
   key: bootstrapBatcher
   inputs:

@@ -1,15 +1,18 @@
 """run-creator: the cloudevent function that turns requests into PipelineRuns.
 
 Consumes ``run.requested``, ``run.cancel.requested`` and Tekton's
-``dev.tekton.event.pipelinerun.{successful,failed,cancelled}.v1``; replies with ONE CloudEvent
-(``run.created`` / ``run.queued`` / ``run.failed`` / ``run.cancelled`` / ``run.started``), or
-an empty 202 when a finished run started nothing. 400 for data that can never be handled; 503
+``dev.tekton.event.pipelinerun.{successful,failed}.v1`` (a cancelled run ends as ``failed``);
+replies with ONE CloudEvent (``run.created`` / ``run.queued`` / ``run.failed`` / ``run.cancelled``
+/ ``run.started``), or an empty 202 when a finished run started nothing. A Tekton event for a
+namespace no team here owns is forwarded to the owning team's Broker (``eventing.forwarding``:
+Tekton has one sink per cluster). 400 for data that can never be handled; 503
 when the Kubernetes API stayed unavailable past the retry deadline (the Broker retries).
 
 Environment: ``TEKTON_DAG_TEAMS_DIR`` (config, re-checked every ``TEKTON_DAG_CONFIG_RELOAD_S``
 seconds, default 5, 0 disables), ``TEKTON_DAG_DRY_RUN_DIR`` (write YAML files instead of calling
 Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
-``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries).
+``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries),
+``TEKTON_DAG_TEAM_BROKER_URL`` (where other teams' Tekton events go, ``{namespace}`` filled in).
 All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
 """
 
@@ -25,7 +28,8 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import warming
 from tekton_dag.config.models import Config
-from tekton_dag.events import catalog
+from tekton_dag.eventing.forwarding import ForwardError, TeamForwarder
+from tekton_dag.events import catalog, tekton
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
@@ -40,8 +44,10 @@ REPLY_TYPES = {"created": catalog.RUN_CREATED, "queued": catalog.RUN_QUEUED, "fa
 
 
 class RunCreatorFunction:
-    def __init__(self, config: Config | None = None, store: RunStore | None = None, reconcile_every: float | None = None):
+    def __init__(self, config: Config | None = None, store: RunStore | None = None, reconcile_every: float | None = None,
+                 forwarder: TeamForwarder | None = None):
         """Tests pass ``config`` and ``store``; a deployed function gets both in ``start``."""
+        self._forwarder = forwarder
         self._config = config
         self._configs: ConfigSource | None = None  # once started from env
         self._store = store
@@ -59,6 +65,8 @@ class RunCreatorFunction:
             self._configs = ConfigSource.from_env(cfg)
         if self._store is None:
             self._store = store_from_env(cfg)
+        if self._forwarder is None:
+            self._forwarder = TeamForwarder.from_env(cfg)
         warm_up = getattr(self._store, "warm_up", None)
         if warm_up is not None:  # import the Kubernetes client off the critical path to ready
             warming.in_background(warm_up, "Kubernetes client warm-up")
@@ -119,6 +127,10 @@ class RunCreatorFunction:
             log.warning("event %s: %s", event.get_id(), exc)
             await _plain(send, 503, f"Kubernetes API unavailable: {exc}")
             return
+        except ForwardError as exc:
+            log.warning("event %s: %s", event.get_id(), exc)
+            await _plain(send, 503, str(exc))
+            return
         if reply is None:
             await _plain(send, 202, "")
         else:
@@ -142,6 +154,13 @@ class RunCreatorFunction:
             return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)})
         if kind in catalog.TEKTON_PIPELINERUN_FINISHED:
             namespace, name, team = _finished_run(data)
+            owner = tekton.namespace_of_source(str(event.get_source())) or namespace
+            served = sorted({t.namespace for t in self.creator.config().teams})
+            if owner not in served:
+                self._forwarder = self._forwarder or TeamForwarder()
+                outcome = await self._forwarder.forward(event, owner, by=",".join(served))
+                log.info("Tekton event %s for %s/%s: %s", event.get_id(), owner, name, outcome)
+                return None
             try:
                 started = await self.creator.finished(namespace, name, team)
             except PermanentApiError as exc:
