@@ -15,7 +15,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
   ``missing_namespaces`` (404), ``forbidden_namespaces`` (403)
 - a little of Tekton's controller: a PipelineRun without ``spec.status: PipelineRunPending``
   "runs" (``status.startTime``, condition Unknown/Running); a cancel marks it finished;
-  ``finish()`` completes one and returns the data of Tekton's CloudEvent. ``max_running``,
+  ``finish()`` completes one and returns the data of Tekton's CloudEvent (``instant_tekton=False``
+  turns this off, for ``tekton_dag.testing.tekton``, the faithful controller double). ``max_running``,
   ``start_order`` and ``running()`` record what happened, for invariant checks.
 
 It shares the machine with what it serves (tests, ``bench/chain_throughput.py``) where a real
