@@ -98,8 +98,8 @@ kubectl -n "$NAMESPACE" create secret generic tekton-dag-git-credentials --from-
 kubectl -n "$NAMESPACE" create secret generic tekton-dag-github-token --from-literal=token=unused
 helm install "$TEAM" helm/tekton-dag -n "$NAMESPACE" -f "teams/$TEAM/values.yaml" \
   --set image.registry="localhost:$REGISTRY_PORT/tekton-dag" --set image.tag="$TAG" --wait --timeout 10m
-kubectl -n tekton-pipelines patch configmap config-defaults --type merge -p \
-  "{\"data\":{\"default-cloud-events-sink\":\"http://broker-ingress.knative-eventing.svc.cluster.local/$NAMESPACE/tekton-dag\"}}"
+kubectl -n tekton-pipelines patch configmap config-events --type merge -p \
+  "{\"data\":{\"formats\":\"tektonv1\",\"sink\":\"http://broker-ingress.knative-eventing.svc.cluster.local/$NAMESPACE/tekton-dag\"}}"
 kubectl -n "$NAMESPACE" wait --for=condition=Ready ksvc --all --timeout=300s
 kubectl -n "$NAMESPACE" wait --for=condition=Ready broker/tekton-dag trigger --all --timeout=300s
 

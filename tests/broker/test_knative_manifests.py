@@ -77,9 +77,14 @@ def test_the_broker_retries_with_exponential_backoff_and_a_dead_letter_sink(docs
     assert by_kind(docs, "Service").get(topology.delivery.dead_letter_sink.ref_name), "the DLS must exist"
 
 
-def test_tekton_sends_its_events_to_the_broker(docs):
-    defaults = by_kind(docs, "ConfigMap")["config-defaults"]
-    assert defaults["data"]["default-cloud-events-sink"].endswith("/tekton-dag/tekton-dag")
+def test_tekton_sends_its_events_to_the_broker_through_config_events(docs):
+    # config-defaults `default-cloud-events-sink` is deprecated (tektoncd/pipeline docs/additional-configs.md)
+    configmaps = by_kind(docs, "ConfigMap")
+    assert "config-defaults" not in configmaps
+    events = configmaps["config-events"]
+    assert events["metadata"]["namespace"] == "tekton-pipelines"
+    assert events["data"] == {"formats": "tektonv1",
+                              "sink": "http://broker-ingress.knative-eventing.svc.cluster.local/tekton-dag/tekton-dag"}
 
 
 def test_manifests_are_plain_yaml_without_templating():

@@ -48,12 +48,14 @@ class Outcomes:
 
 
 @contextlib.asynccontextmanager
-async def running_chain(tmp_path: Path, kubeconfig: Path, **delivery: Any) -> AsyncIterator[tuple[Chain, Outcomes]]:
+async def running_chain(tmp_path: Path, kubeconfig: Path, simulate_tekton: bool = False, task_seconds: float = 0.2,
+                        **delivery: Any) -> AsyncIterator[tuple[Chain, Outcomes]]:
     outcomes = Outcomes()
     settings = ChainSettings(
         teams_dir=TEAMS, work_dir=tmp_path / "work", secret=SECRET,
         triggers_dir=fast_triggers(tmp_path / "knative", {**FAST_RETRIES, **delivery}),
         kubeconfig=str(kubeconfig), extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"},
+        simulate_tekton=simulate_tekton, task_seconds=task_seconds,
     )
     chain = Chain(settings, observers=(outcomes,))
     await chain.start()

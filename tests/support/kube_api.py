@@ -15,7 +15,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
   ``missing_namespaces`` (404), ``forbidden_namespaces`` (403)
 - a little of Tekton's controller: a PipelineRun without ``spec.status: PipelineRunPending``
   "runs" (``status.startTime``, condition Unknown/Running); a cancel marks it finished;
-  ``finish()`` completes one and returns the data of Tekton's CloudEvent. ``max_running``,
+  ``finish()`` completes one and returns the data of Tekton's CloudEvent (``instant_tekton=False``
+  turns this off, for ``tekton_dag.testing.tekton``, the faithful controller double). ``max_running``,
   ``start_order`` and ``running()`` record what happened, for invariant checks.
 
 It shares the machine with what it serves (tests, ``bench/chain_throughput.py``) where a real
@@ -106,7 +107,9 @@ Key = tuple[str, str, str, str]  # (group, plural, namespace, name)
 class FakeKubeApi:
     """The fake server. Thread-safe; every object operation happens under one lock."""
 
-    def __init__(self, schemas: Path | None = SCHEMAS, validate: bool = True):
+    def __init__(self, schemas: Path | None = SCHEMAS, validate: bool = True, instant_tekton: bool = True):
+        """``instant_tekton=False`` leaves PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
+        self.instant_tekton = instant_tekton
         self._lock = threading.RLock()
         self._store: dict[Key, dict[str, Any]] = {}  # every object, in creation order
         self._collections: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (group, plural, ns) → name → object
@@ -373,7 +376,7 @@ class FakeKubeApi:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         tekton = obj.get("kind") == "PipelineRun" or "pipelineRef" in (obj.get("spec") or {})
-        if tekton:
+        if tekton and self.instant_tekton:
             self._tekton(obj)
         if key[1] == "pipelineruns":
             running = self._running.setdefault(key[2], set())

@@ -2,7 +2,9 @@
 
 Prints the webhook URL, the webhook secret in use and every run outcome as it happens; without
 a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go to a dry-run
-directory as YAML files you could ``kubectl create -f``. Ctrl-C (or SIGTERM) stops everything.
+directory as YAML files you could ``kubectl create -f``. ``--simulate-tekton`` adds a Tekton
+controller double that runs those PipelineRuns through Tekton's lifecycle and posts Tekton's
+CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from tekton_dag.devchain.chain import Chain, ChainSettings
 
 READY_LINE = "tekton-dag dev: ready"
+TEKTON_RUN_EVENT = "dev.tekton.event.pipelinerun."
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="Trigger manifests for the local Broker (default: the project's knative/)")
     parser.add_argument("--work-dir", metavar="DIR", type=Path,
                         help="function logs and dead letters (default: a new temp directory)")
+    parser.add_argument("--simulate-tekton", action="store_true",
+                        help="run the PipelineRuns with a Tekton controller double that sends Tekton's CloudEvents "
+                        "to the Broker (with --kubeconfig: only for a cluster without Tekton, e.g. a fake API)")
+    parser.add_argument("--task-seconds", metavar="S", type=float, default=1.0,
+                        help="how long each simulated TaskRun runs (default: 1.0)")
     parser.set_defaults(run=run)
 
 
@@ -64,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
     from tekton_dag.bus.broker import UnresolvedDestination
     from tekton_dag.devchain.chain import ChainError, ChainSettings, default_triggers_dir
     from tekton_dag.bus.triggers import ManifestError
+    from tekton_dag.config.errors import ConfigInvalid
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
     if not Path(args.teams).is_dir():
         return fail(f"--teams {args.teams}: no such directory")
+    if not 0 <= args.task_seconds <= 3600:
+        return fail(f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
     kubeconfig = pick_kubeconfig(args.kubeconfig)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
     dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
@@ -79,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run_dir=dry_run_dir.resolve() if dry_run_dir else None,
         # every active secret (rotation), not only the one printed
         extra_env={"GITHUB_WEBHOOK_SECRET": os.environ["GITHUB_WEBHOOK_SECRET"]} if secret else {},
+        simulate_tekton=args.simulate_tekton, task_seconds=args.task_seconds,
     )
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     try:
@@ -87,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"invalid Trigger manifests: {exc}")
     except ChainError as exc:
         return fail(str(exc))
+    except ConfigInvalid as exc:
+        return fail(f"--teams {args.teams}: {exc}")
     except OSError as exc:
         return fail(f"cannot start: {exc}")
 
@@ -107,6 +121,8 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     print(f"  webhook secret:  {settings.secret}  ({origin})")
     print(f"  broker ingress:  {chain.broker_url}")
     print(f"  Kubernetes:      {target}")
+    if settings.simulate_tekton:
+        print(f"  Tekton:          simulated ({settings.task_seconds:g}s per TaskRun), CloudEvents to the broker")
     print(f"  logs:            {settings.work_dir}")
     print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "
           f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
@@ -143,15 +159,32 @@ class RunPrinter:
         self.dry_run_dir = dry_run_dir
 
     def __call__(self, event: CloudEvent) -> None:
+        if event.get_type().startswith(TEKTON_RUN_EVENT):
+            self._tekton(event)
+            return
         if event.get_type() not in routing.OUTCOMES:
             return
         data: Any = event.get_data()
         data = data if isinstance(data, dict) else {}
         what = event.get_type().removeprefix(f"{catalog.PREFIX}.").removesuffix(".v1")
-        line = f"{what}: {data.get('namespace', '?')}/{data.get('pipelinerun', event.get_subject() or '?')}"
+        names = data.get("pipelinerun") or ", ".join(data.get("pipelineruns") or ()) or event.get_subject() or "?"
+        line = f"{what}: {data.get('namespace', '?')}/{names}"
         where = ", ".join(f"{k}={data[k]}" for k in ("team", "stack", "app", "pipeline", "pr", "reason") if k in data)
         if where:
             line += f" ({where})"
         if self.dry_run_dir and event.get_type() == catalog.RUN_CREATED and data.get("pipelinerun"):
             line += f"\n  → {self.dry_run_dir / str(data.get('namespace')) / (str(data['pipelinerun']) + '.yaml')}"
+        print(line, flush=True)
+
+    @staticmethod
+    def _tekton(event: CloudEvent) -> None:
+        """``tekton started: ns/name``, ``tekton successful: ns/name (Succeeded)``: Tekton's own events."""
+        data: Any = event.get_data()
+        run = data.get("pipelineRun") if isinstance(data, dict) else None
+        metadata = run.get("metadata", {}) if isinstance(run, dict) else {}
+        what = event.get_type().removeprefix(TEKTON_RUN_EVENT).removesuffix(".v1")
+        line = f"tekton {what}: {metadata.get('namespace', '?')}/{metadata.get('name', event.get_subject() or '?')}"
+        conditions = (run.get("status") or {}).get("conditions") if isinstance(run, dict) else None
+        if what in ("successful", "failed") and conditions:
+            line += f" ({conditions[0].get('reason', '?')})"
         print(line, flush=True)

@@ -4,7 +4,9 @@ Each function runs as its own process (``tekton-dag serve NAME``: func-python on
 loopback port, with ``K_SINK`` = the local Broker's ingress and ``TEKTON_DAG_TEAMS_DIR`` set;
 the local Broker (in this process) delivers to them through the Trigger manifests in
 ``knative/``. The Kubernetes target is a kubeconfig when one is given, otherwise a dry-run
-directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator writes each PipelineRun as YAML.
+directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator writes each PipelineRun as YAML. With
+``simulate_tekton`` a Tekton controller double (``devchain.simulation``) runs those PipelineRuns
+and posts Tekton's CloudEvents to the Broker.
 ``tekton-dag dev``, the end-to-end tests and the chain benchmarks all use this module.
 """
 
@@ -21,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -30,6 +33,9 @@ from tekton_dag.bus.triggers import load_topology
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
 from tekton_dag.functions.serving import FUNCTIONS
+
+if TYPE_CHECKING:
+    from tekton_dag.testing.tekton import TektonDouble
 
 log = logging.getLogger("tekton_dag.chain")
 
@@ -70,6 +76,8 @@ class ChainSettings:
     ready_timeout: float = 30.0
     # The team's event key (events.sealing): the one in the environment, else a new one per chain.
     event_key: str = field(default_factory=lambda: ",".join(EventKeys(os.environ).current()) or secrets.token_hex(32))
+    simulate_tekton: bool = False
+    task_seconds: float = 1.0  # each simulated TaskRun
 
 
 @dataclass
@@ -101,6 +109,9 @@ class Chain:
         self.broker_url = ""
         self._shutdown = asyncio.Event()
         self._server: asyncio.Task[None] | None = None
+        self.tekton: TektonDouble | None = None
+        self._tekton_stop = asyncio.Event()
+        self._tekton_task: asyncio.Task[None] | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -126,9 +137,18 @@ class Chain:
             for name in self.functions:
                 self.spawn(name)
             await asyncio.gather(*(self.wait_ready(name) for name in self.functions))
+            if s.simulate_tekton:
+                self.start_tekton()
         except BaseException:
             await self.stop()
             raise
+
+    def start_tekton(self) -> None:
+        from tekton_dag.devchain.simulation import simulated_tekton
+
+        s = self.settings
+        self.tekton = simulated_tekton(s.teams_dir, self.broker_url, s.kubeconfig, s.dry_run_dir, s.task_seconds)
+        self._tekton_task = asyncio.create_task(self.tekton.run(self._tekton_stop))
 
     def environment(self, fn: FunctionProcess) -> dict[str, str]:
         s = self.settings
@@ -195,6 +215,11 @@ class Chain:
         ingest = self.functions.get(WEBHOOK_FUNCTION)
         if ingest is not None:
             await asyncio.to_thread(_terminate, ingest)
+        if self._tekton_task is not None and self.tekton is not None:
+            self._tekton_stop.set()
+            await self._tekton_task
+            await self.tekton.aclose()
+            self._tekton_task = None
         if self.broker is not None:
             await self.broker.drained(grace)
         await asyncio.gather(*(asyncio.to_thread(_terminate, fn) for fn in self.functions.values()))

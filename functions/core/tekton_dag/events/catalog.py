@@ -31,15 +31,12 @@ BOOTSTRAP_PLANNED: Final = f"{PREFIX}.bootstrap.planned.v1"
 BOOTSTRAP_SKIPPED: Final = f"{PREFIX}.bootstrap.skipped.v1"
 EVENT_IGNORED: Final = f"{PREFIX}.event.ignored.v1"
 
-# Tekton's own events (config-defaults `default-cloud-events-sink` = the Broker).
+# Tekton's own events (ConfigMap `config-events` `sink` = a team's Broker; docs/tekton.md). Tekton
+# has no `cancelled` type: a cancelled run ends with Succeeded False/Cancelled, sent as `failed`
+# (tektoncd/pipeline pkg/reconciler/events/cloudevent/cloudevent.go, getEventType).
 TEKTON_PIPELINERUN_SUCCESSFUL: Final = "dev.tekton.event.pipelinerun.successful.v1"
 TEKTON_PIPELINERUN_FAILED: Final = "dev.tekton.event.pipelinerun.failed.v1"
-TEKTON_PIPELINERUN_CANCELLED: Final = "dev.tekton.event.pipelinerun.cancelled.v1"
-TEKTON_PIPELINERUN_FINISHED: Final = (
-    TEKTON_PIPELINERUN_SUCCESSFUL,
-    TEKTON_PIPELINERUN_FAILED,
-    TEKTON_PIPELINERUN_CANCELLED,
-)
+TEKTON_PIPELINERUN_FINISHED: Final = (TEKTON_PIPELINERUN_SUCCESSFUL, TEKTON_PIPELINERUN_FAILED)
 
 # `source` attribute of what each producer emits.
 SOURCE_WEBHOOK_INGEST: Final = "/tekton-dag/webhook-ingest"
@@ -54,6 +51,7 @@ EXT_GITHUB_EVENT: Final = "githubevent"  # X-GitHub-Event of the originating web
 EXT_TEAM: Final = "team"
 EXT_PARTITION_KEY: Final = "partitionkey"  # owner/repo: per-repo ordering on the Kafka Broker
 EXT_TRACEPARENT: Final = "traceparent"  # W3C trace context (CloudEvents distributed tracing)
+EXT_FORWARDED: Final = "tektondagforwarded"  # on a Tekton event forwarded to its team: who forwarded it
 EXT_BROKER_TTL: Final = "knativebrokerttl"  # Knative's loop guard; only Brokers touch it
 EXT_SEAL: Final = "tektondagseal"  # HMAC of an event that makes things happen (events.sealing)
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
 from tekton_dag.events import sealing
 from tekton_dag.functions.configs import ConfigSource
@@ -37,6 +38,7 @@ class Wiring:
     broker: httpx.AsyncClient | None = None  # the client that reaches ``K_SINK`` (the all-in-one's bus)
     store: RunStore | None = None  # run-creator's PipelineRun store (tests: the fake API's client)
     configs: ConfigSource | None = None  # the all-in-one loads the configuration once for all four
+    forwarder: TeamForwarder | None = None  # where run-creator forwards other teams' Tekton events
 
 
 class Handler:

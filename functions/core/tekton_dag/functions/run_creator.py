@@ -1,15 +1,18 @@
 """run-creator: the cloudevent function that turns requests into PipelineRuns.
 
 Consumes ``run.requested``, ``run.cancel.requested`` and Tekton's
-``dev.tekton.event.pipelinerun.{successful,failed,cancelled}.v1``; replies with ONE CloudEvent
-(``run.created`` / ``run.queued`` / ``run.failed`` / ``run.cancelled`` / ``run.started``), or
-an empty 202 when a finished run started nothing. 400 for data that can never be handled; 503
+``dev.tekton.event.pipelinerun.{successful,failed}.v1`` (a cancelled run ends as ``failed``);
+replies with ONE CloudEvent (``run.created`` / ``run.queued`` / ``run.failed`` / ``run.cancelled``
+/ ``run.started``), or an empty 202 when a finished run started nothing. A Tekton event for a
+namespace no team here owns is forwarded to the owning team's Broker (``eventing.forwarding``:
+Tekton has one sink per cluster). 400 for data that can never be handled; 503
 when the Kubernetes API stayed unavailable past the retry deadline (the Broker retries).
 
 Environment: ``TEKTON_DAG_TEAMS_DIR`` (config, re-checked every ``TEKTON_DAG_CONFIG_RELOAD_S``
 seconds, default 5, 0 disables), ``TEKTON_DAG_DRY_RUN_DIR`` (write YAML files instead of calling
 Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
-``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries).
+``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries),
+``TEKTON_DAG_TEAM_BROKER_URL`` (where other teams' Tekton events go, ``{namespace}`` filled in).
 All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
 """
 
@@ -24,7 +27,8 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import pipelines, warming
 from tekton_dag.config.models import Config
-from tekton_dag.events import catalog, codec, sealing
+from tekton_dag.eventing.forwarding import ForwardError, TeamForwarder
+from tekton_dag.events import catalog, codec, sealing, tekton
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
@@ -45,11 +49,13 @@ class RunCreatorFunction(Handler):
         super().__init__(wiring)
         self.creator: RunCreator | None = None
         self._store: RunStore | None = None
+        self._forwarder: TeamForwarder | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def setup(self) -> None:
         """Pick the store (wired, else from the environment), start the periodic reconcile."""
         self._store = self.wiring.store or store_from_env(self.env)
+        self._forwarder = self.wiring.forwarder or TeamForwarder.from_env(self.env)
         warm_up = getattr(self._store, "warm_up", None)
         if warm_up is not None:  # import the Kubernetes client off the critical path to ready
             warming.in_background(warm_up, "Kubernetes client warm-up")
@@ -66,7 +72,8 @@ class RunCreatorFunction(Handler):
         close = getattr(self._store, "close", None)
         if close is not None and self.wiring.store is None:
             close()
-        return []
+        own_forwarder = self._forwarder is not None and self.wiring.forwarder is None
+        return [self._forwarder.aclose()] if own_forwarder and self._forwarder else []
 
     async def _reconcile_loop(self, every: float) -> None:
         while True:
@@ -101,6 +108,10 @@ class RunCreatorFunction(Handler):
             log.warning("event %s: %s", event.get_id(), exc)
             await _plain(send, 503, f"Kubernetes API unavailable: {exc}")
             return
+        except ForwardError as exc:
+            log.warning("event %s: %s", event.get_id(), exc)
+            await _plain(send, 503, str(exc))
+            return
         if reply is None:
             await _plain(send, 202, "")
         else:
@@ -125,6 +136,13 @@ class RunCreatorFunction(Handler):
             return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)})
         if kind in catalog.TEKTON_PIPELINERUN_FINISHED:
             namespace, name, team = _finished_run(data)
+            owner = tekton.namespace_of_source(str(event.get_source())) or namespace
+            served = sorted({t.namespace for t in self.creator.config().teams})
+            if owner not in served:
+                self._forwarder = self._forwarder or TeamForwarder()
+                outcome = await self._forwarder.forward(event, owner, by=",".join(served))
+                log.info("Tekton event %s for %s/%s: %s", event.get_id(), owner, name, outcome)
+                return None
             try:
                 started = await self.creator.finished(namespace, name, team)
             except PermanentApiError as exc:

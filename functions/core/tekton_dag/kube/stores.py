@@ -12,10 +12,12 @@ Two implementations, chosen by ``store_from_env()``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -203,12 +205,25 @@ class KubernetesStore:
 class DirectoryStore:
     """Dry run: ``<dir>/<namespace>/<name>.yaml`` per PipelineRun, ledgers under ``<dir>/.ledgers``.
 
-    One process owns a directory (``tekton-dag dev``); a lock keeps its writes atomic.
+    run-creator writes it and, under ``tekton-dag dev --simulate-tekton``, the Tekton double in
+    another process patches ``status``: every read-modify-write holds a thread lock and an
+    ``flock`` on ``<dir>/.lock``, so neither loses the other's change.
     """
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        self._lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with self._thread_lock:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(self.root / ".lock", "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _run_path(self, namespace: str, name: str) -> Path:
         return self.root / namespace / f"{name}.yaml"
@@ -218,7 +233,7 @@ class DirectoryStore:
 
     async def create_run(self, run: Object) -> bool:
         path = self._run_path(run["metadata"]["namespace"], run["metadata"]["name"])
-        with self._lock:
+        with self._lock():
             if path.exists():
                 return False
             _write(path, yaml.safe_dump(run, sort_keys=False))
@@ -226,12 +241,12 @@ class DirectoryStore:
 
     async def get_run(self, namespace: str, name: str) -> Object | None:
         path = self._run_path(namespace, name)
-        with self._lock:
+        with self._lock():
             return yaml.safe_load(path.read_text()) if path.exists() else None
 
     async def list_runs(self, namespace: str, labels: Mapping[str, str]) -> list[Object]:
         runs = []
-        with self._lock:
+        with self._lock():
             for path in sorted((self.root / namespace).glob("*.yaml")):
                 run = yaml.safe_load(path.read_text())
                 have = run.get("metadata", {}).get("labels") or {}
@@ -241,7 +256,7 @@ class DirectoryStore:
 
     async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
         path = self._run_path(namespace, name)
-        with self._lock:
+        with self._lock():
             if not path.exists():
                 return None
             run: Object = merge_patch(yaml.safe_load(path.read_text()), patch)
@@ -250,7 +265,7 @@ class DirectoryStore:
 
     async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
         path = self._ledger_path(namespace, name)
-        with self._lock:
+        with self._lock():
             if not path.exists():
                 return None, None
             stored = json.loads(path.read_text())
@@ -258,7 +273,7 @@ class DirectoryStore:
 
     async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
         path = self._ledger_path(namespace, name)
-        with self._lock:
+        with self._lock():
             current = str(json.loads(path.read_text())["version"]) if path.exists() else None
             if current != version:
                 raise LedgerConflict(f"ledger {namespace}/{name} is at version {current}, not {version}")

@@ -1,0 +1,45 @@
+"""``tekton-dag dev --simulate-tekton``: the Tekton controller double against the chain's store.
+
+It reads the PipelineRuns run-creator wrote (the dry-run directory, or the cluster of
+``--kubeconfig``, which must then have no Tekton of its own: the fake API of the tests), moves them
+through Tekton's lifecycle with the project's Pipelines from ``pipeline/``, and posts Tekton's
+CloudEvents to the local Broker, where the ``run-creator-pipelinerun-*`` Triggers deliver the
+finished ones: a run goes queued → started → succeeded and the next queued run starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tekton_dag.config.loading import load_config_or_raise
+from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, RunStore
+from tekton_dag.testing.tekton import TektonDouble, Timing, load_pipelines
+
+DEFAULT_TASK_SECONDS = 1.0
+
+
+def default_pipelines_dir() -> Path:
+    """``pipeline/`` of the source tree this package runs from, else ``./pipeline``."""
+    beside_source = Path(__file__).resolve().parents[4] / "pipeline"
+    return beside_source if beside_source.is_dir() else Path("pipeline")
+
+
+def store_for(kubeconfig: str | None, dry_run_dir: Path | None) -> RunStore:
+    if kubeconfig:
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return KubernetesStore(api_client=client.ApiClient(configuration))
+    if dry_run_dir is None:
+        raise ValueError("simulated Tekton needs a kubeconfig or a dry-run directory")
+    return DirectoryStore(dry_run_dir)
+
+
+def simulated_tekton(teams_dir: Path, sink: str, kubeconfig: str | None, dry_run_dir: Path | None,
+                     task_seconds: float = DEFAULT_TASK_SECONDS, pipelines_dir: Path | None = None) -> TektonDouble:
+    """A double for the teams' namespaces, each TaskRun taking ``task_seconds``."""
+    namespaces = sorted({team.namespace for team in load_config_or_raise(teams_dir).teams})
+    pipelines = load_pipelines(pipelines_dir or default_pipelines_dir())
+    return TektonDouble(store_for(kubeconfig, dry_run_dir), namespaces, pipelines, sink=sink,
+                        timing=Timing(default=task_seconds), poll_interval=min(0.2, max(task_seconds / 4, 0.02)))
