@@ -37,7 +37,7 @@ REPO = "jmjava/tekton-dag-vue-fe"
 # cycles, and a full collection over a thousand stored PipelineRuns stops every answer for tens of
 # milliseconds, which a kube-apiserver (Go, concurrent collector) does not do.
 FAKE_API = (
-    "import gc, sys; gc.disable(); sys.path.insert(0, 'tests'); import support.kube_api as fake\n"
+    "import gc, sys; gc.disable(); import tekton_dag.testing.kube_api as fake\n"
     "api = fake.FakeKubeApi().start(); print(api.kubeconfig, flush=True); sys.stdin.read(); api.stop()\n"
 )
 

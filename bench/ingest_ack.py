@@ -17,7 +17,6 @@ import asyncio
 import json
 import multiprocessing
 import statistics
-import sys
 import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,11 +25,8 @@ from pathlib import Path
 import func_python.http
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-
-from support.webhooks import delivery, environment, write_teams  # noqa: E402
-
-from tekton_dag.functions.webhook_ingest import new  # noqa: E402
+from tekton_dag.functions.webhook_ingest import new
+from tekton_dag.testing.github import delivery, environment, write_teams
 
 
 class _Sink(BaseHTTPRequestHandler):

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from appset_expansion import expand
-from helm_support import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, problems, render
+from support.appset_expansion import expand
+from support.helm import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, problems, render
 from tekton_dag.config.loading import load_config
 
 APPSET = yaml.safe_load((REPO / "argocd" / "applicationset.yaml").read_text())

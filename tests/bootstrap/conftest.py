@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.registry import Registry, start_registry
+from tekton_dag.testing.registry import Registry, start_registry
 from support.serving import RecordingSink, recording_sink
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
-from broker_support import Subscriber, broker_yaml, event, eventually, served, trigger_yaml
+from support.broker import Subscriber, broker_yaml, event, eventually, served, trigger_yaml
 
 TYPE_A = "dev.example.a.v1"
 TYPE_B = "dev.example.b.v1"

@@ -8,7 +8,7 @@ import sys
 
 from cloudevents.core.bindings.http import to_binary_event
 
-from broker_support import Subscriber, broker_yaml, event, eventually, served, trigger_yaml, write_manifests
+from support.broker import Subscriber, broker_yaml, event, eventually, served, trigger_yaml, write_manifests
 from tekton_dag.devchain.chain import free_port
 
 

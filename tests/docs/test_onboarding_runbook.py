@@ -7,16 +7,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helm_support import REPO, helm_binary, render
-
-sys.path.insert(0, str(REPO / "tests" / "argocd"))
-from appset_expansion import expand  # noqa: E402
+from support.appset_expansion import expand
+from support.helm import REPO, helm_binary, render
 
 RUNBOOK = REPO / "docs" / "m10-team-onboarding.md"
 TESTED_BLOCK = re.compile(r"<!-- runbook: tested -->\n```sh\n(.*?)```", re.DOTALL)

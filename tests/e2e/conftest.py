@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from support.kube_api import kube_api  # noqa: F401  (fixture re-exported)
+from tekton_dag.testing.kube_api import kube_api  # noqa: F401  (fixture re-exported)
 
 from tekton_dag.devchain import hosting
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import func_python.http
 import httpx
 import pytest
-from support.webhooks import FakeBroker, environment, write_teams
+from tekton_dag.testing.github import FakeBroker, environment, write_teams
 
 from tekton_dag.functions.webhook_ingest import WebhookIngest, new
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 import yaml
-from support.webhooks import FakeBroker
+from tekton_dag.testing.github import FakeBroker
 
 from tekton_dag import pipelines
 from tekton_dag.events import catalog, schemas

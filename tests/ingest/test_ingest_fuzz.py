@@ -11,7 +11,7 @@ import func_python.http
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.webhooks import SHARED_SECRET, FakeBroker, environment, fixture, write_teams
+from tekton_dag.testing.github import SHARED_SECRET, FakeBroker, environment, fixture, write_teams
 
 from tekton_dag.functions.webhook_ingest import new
 from tekton_dag.webhooks.signatures import sign

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from support.serving import RecordingSink, Served, recording_sink, served_function
-from support.webhooks import SHARED_SECRET, delivery, environment, write_teams
+from tekton_dag.testing.github import SHARED_SECRET, delivery, environment, write_teams
 
 from tekton_dag.events import catalog
 

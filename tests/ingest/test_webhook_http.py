@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from support.webhooks import PAYMENTS_SECRET, REPO, SHARED_SECRET, FakeBroker, delivery, fixture
+from tekton_dag.testing.github import PAYMENTS_SECRET, REPO, SHARED_SECRET, FakeBroker, delivery, fixture
 
 from tekton_dag.events import catalog
 from tekton_dag.webhooks.signatures import sign

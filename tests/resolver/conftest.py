@@ -8,7 +8,7 @@ from pathlib import Path
 import func_python.cloudevent
 import httpx
 import pytest
-from support.webhooks import FakeBroker, environment, write_teams
+from tekton_dag.testing.github import FakeBroker, environment, write_teams
 
 from tekton_dag.config.loading import load_config
 from tekton_dag.functions.resolver import new

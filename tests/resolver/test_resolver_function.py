@@ -9,7 +9,7 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
-from support.webhooks import REPO, FakeBroker, fixture
+from tekton_dag.testing.github import REPO, FakeBroker, fixture
 
 from tekton_dag import pipelines
 from tekton_dag.events import catalog, codec, github, schemas

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from cloudevents.core.bindings.http import to_binary_event
 from support.serving import recording_sink, served_function
-from support.webhooks import environment, fixture, write_teams
+from tekton_dag.testing.github import environment, fixture, write_teams
 
 from tekton_dag.events import catalog, codec, github
 

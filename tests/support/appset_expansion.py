@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from helm_support import run_helm
+from support.helm import run_helm
 
 
 def git_files_parameters(repo: Path, generator: dict[str, Any]) -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ import fastjsonschema
 import pytest
 import yaml
 
-SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[4] / ".." / "shared" / "schemas"
 PENDING = "PipelineRunPending"
 STOPPING = {"Cancelled", "CancelledRunFinally", "StoppedRunFinally"}
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

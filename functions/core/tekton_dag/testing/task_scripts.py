@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SCRIPTS = ROOT / "tasks" / "scripts"
 FAKE_KUBECTL = Path(__file__).with_name("fake_kubectl.py")
 

@@ -22,7 +22,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.events import codec
 from tekton_dag.webhooks.signatures import sign
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "github"
+FIXTURES = Path(__file__).with_name("github_webhooks")
 SHARED_SECRET = "shared-secret-for-tests"
 PAYMENTS_SECRET = "payments-own-secret"
 REPO = "Codertocat/Hello-World"
