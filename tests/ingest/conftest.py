@@ -8,7 +8,8 @@ from pathlib import Path
 import func_python.http
 import httpx
 import pytest
-from tekton_dag.testing.github import FakeBroker, environment, write_teams
+from tekton_dag.testing.github import environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.functions.webhook_ingest import WebhookIngest, new
 
@@ -21,12 +22,12 @@ def teams(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
+def broker() -> EventRecorder:
+    return EventRecorder()
 
 
 @pytest.fixture
-async def make_ingest(teams: Path, broker: FakeBroker) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+async def make_ingest(teams: Path, broker: EventRecorder) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     """Start webhook-ingest with ``environment(teams, **env)`` (``K_SINK=""`` unsets it)."""
     clients: list[httpx.AsyncClient] = []
     functions: list[WebhookIngest] = []
