@@ -1,12 +1,17 @@
 """Project-wide test settings.
 
 No test may reach a real cluster or Broker by accident: the standard kubeconfig locations are
-pointed at nothing, and K_SINK is cleared. Tests that need either start their own double.
+pointed at nothing, and K_SINK is cleared. Tests that need either start their own double
+(``tekton_dag.testing``); ``kube_api`` is the fake Kubernetes API as a fixture.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 SHARED_SCHEMAS = "../shared/schemas"  # the steering repo's vendored CRD schemas, beside the checkout
 
@@ -16,3 +21,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.setenv("KUBECONFIG", str(tmp_path_factory.getbasetemp() / "no-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.delenv("K_SINK", raising=False)
+
+
+@pytest.fixture
+def kube_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
+    """A started fake API with KUBECONFIG pointing at it."""
+    with FakeKubeApi() as api:
+        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig))
+        yield api
