@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support.appset_expansion import expand
+from tekton_dag.testing.argocd import expand
 from support.helm import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, problems, render
 from tekton_dag.config.loading import load_config
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.appset_expansion import expand
+from tekton_dag.testing.argocd import expand
 from support.helm import REPO, helm_binary, render
 
 RUNBOOK = REPO / "docs" / "m10-team-onboarding.md"
