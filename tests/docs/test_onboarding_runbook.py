@@ -53,7 +53,7 @@ def test_following_the_runbook_onboards_the_team(scratch_repo: Path, tmp_path: P
     assert {"name": "in-cluster", "namespace": "payments-ci"} in project["spec"]["destinations"]
 
     appset = yaml.safe_load((scratch_repo / "argocd" / "applicationset.yaml").read_text())
-    apps = {a["metadata"]["name"]: a for a in expand(appset, scratch_repo, tmp_path)}
+    apps = {a["metadata"]["name"]: a for a in expand(appset, scratch_repo, tmp_path, helm_binary())}
     app = apps["tekton-dag-payments"]
     assert app["spec"]["destination"] == {"name": "in-cluster", "namespace": "payments-ci"}
     chart = scratch_repo / app["spec"]["source"]["path"]

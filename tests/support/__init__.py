@@ -5,7 +5,6 @@
 - ``e2e``: the whole local chain (``tekton-dag dev``) against the fake Kubernetes API;
 - ``serving``: ``tekton-dag serve NAME`` as a real process on a free loopback port;
 - ``helm``: the real helm binary on the chart, and validating what it renders;
-- ``appset_expansion``: ArgoCD's ApplicationSet expansion, rendered with helm's Go templates;
 - ``clirun``: the console entry point in a subprocess; ``trees``: small configuration trees.
 
 Importable as ``support.<module>`` because pyproject's ``[tool.pytest.ini_options] pythonpath``

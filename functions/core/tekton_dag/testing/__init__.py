@@ -4,6 +4,7 @@
 - ``kube_api``: kube-apiserver (and a little of Tekton's controller), over real HTTP on loopback;
 - ``recorder``: whatever receives CloudEvents (a Broker's ingress, a subscriber, a dead-letter sink);
 - ``github``: GitHub sending webhooks (its published example deliveries, signed);
+- ``argocd``: ArgoCD's ApplicationSet controller (git files generator, Go templates via helm);
 - ``fake_kubectl`` and ``task_scripts``: kubectl, the kubelet and the clock that the Tekton task
   scripts see;
 - ``registry``: the real OCI registry (``docker-registry``) started for a test, with a stand-in
