@@ -1,5 +1,5 @@
 """Test doubles of the systems tekton-dag talks to, shipped with it (as ``kopf.testing`` or httpx's
-``MockTransport`` ship theirs) so that tests, benchmarks and ``tekton-dag dev`` share one of each.
+``MockTransport`` ship theirs) so that tests and benchmarks share one of each.
 
 - ``kube_api``: kube-apiserver (and a little of Tekton's controller), over real HTTP on loopback;
 - ``recorder``: whatever receives CloudEvents (a Broker's ingress, a subscriber, a dead-letter sink);
