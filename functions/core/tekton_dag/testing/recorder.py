@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_structured_event
+from cloudevents.core.exceptions import CloudEventValidationError
 from cloudevents.core.v1.event import CloudEvent
 
 Reply = CloudEvent | bytes | None
@@ -75,8 +76,10 @@ class EventRecorder:
         self.headers.append(lowered)
         try:
             event = from_http_event(HTTPMessage(headers=lowered, body=body))
-        except Exception as exc:  # the SDK raises several types for malformed input
+        except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:  # what the SDK raises
             return 400, {}, f"not a CloudEvent: {exc}".encode()
+        if not isinstance(event, CloudEvent):  # the SDK's v1 factory always makes one; this narrows the type
+            return 400, {}, b"not a CloudEvents 1.0 event"
         self.received.append(event)
         status, reply = self._next_answer()
         if 200 <= status < 300:
