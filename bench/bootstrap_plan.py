@@ -29,19 +29,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from tekton_dag.bootstrap.running import plan_bootstrap
+from tekton_dag.config.loading import load_config_or_raise
+from tekton_dag.config.models import Config
+from tekton_dag.events.requests import BootstrapRequest
+from tekton_dag.oci.client import DEFAULT_CONCURRENCY, RegistryClient
+from tekton_dag.oci.credentials import CredentialStore, parse_config
+from tekton_dag.testing.registry import Registry, start_registry
 
-from support.registry import Registry, start_registry  # noqa: E402
-from tekton_dag.bootstrap.running import plan_bootstrap  # noqa: E402
-from tekton_dag.config.loading import load_config_or_raise  # noqa: E402
-from tekton_dag.config.models import Config  # noqa: E402
-from tekton_dag.events.requests import BootstrapRequest  # noqa: E402
-import httpx  # noqa: E402
-from tekton_dag.oci.client import DEFAULT_CONCURRENCY, RegistryClient  # noqa: E402
-from tekton_dag.oci.credentials import CredentialStore, parse_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_MS = 300.0
 TAG = "bench"

@@ -1,7 +1,7 @@
 """Webhook → PipelineRun latency through all four functions and the local Broker, against the fake API.
 
 The chain is `tekton-dag dev`'s (four `tekton-dag serve` processes + the local Broker in this
-process); Kubernetes is the fake API server (tests/support/kube_api.py) in its own process. Each
+process); Kubernetes is the fake API server (tekton_dag.testing.kube_api) in its own process. Each
 webhook is a distinct signed pull_request.opened (its own PR number, so nothing is superseded);
 latency is from just before the POST to webhook-ingest (sent by a separate load-generator
 process) until run-creator's outcome event (run.created or run.queued: the PipelineRun exists)
@@ -37,7 +37,7 @@ REPO = "jmjava/tekton-dag-vue-fe"
 # cycles, and a full collection over a thousand stored PipelineRuns stops every answer for tens of
 # milliseconds, which a kube-apiserver (Go, concurrent collector) does not do.
 FAKE_API = (
-    "import gc, sys; gc.disable(); sys.path.insert(0, 'tests'); import support.kube_api as fake\n"
+    "import gc, sys; gc.disable(); import tekton_dag.testing.kube_api as fake\n"
     "api = fake.FakeKubeApi().start(); print(api.kubeconfig, flush=True); sys.stdin.read(); api.stop()\n"
 )
 

@@ -15,13 +15,11 @@ max(longest, total / 5). Target: longest-first window <= 1.05 x bound.
 from __future__ import annotations
 
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tekton"))
-from tekton_harness import FakeCluster, run_containerize, write_plan  # noqa: E402
+from tekton_dag.testing.task_scripts import FakeCluster, run_containerize, write_plan
 
 UNIT = 60
 SLOTS = 5

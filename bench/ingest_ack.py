@@ -17,33 +17,17 @@ import asyncio
 import json
 import multiprocessing
 import statistics
-import sys
 import tempfile
+import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import func_python.http
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-
-from support.webhooks import delivery, environment, write_teams  # noqa: E402
-
-from tekton_dag.functions.webhook_ingest import new  # noqa: E402
-
-
-class _Sink(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as a Broker ingress does
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tekton_dag.functions.webhook_ingest import new
+from tekton_dag.testing.github import delivery, environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 
 def padded_payload(target: int = 25 * 1024) -> tuple[dict[str, str], bytes]:
@@ -78,23 +62,24 @@ async def measure(requests: int, sink: str, teams: Path) -> list[float]:
     return timings
 
 
-def _serve_sink(port: multiprocessing.Queue) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    port.put(server.server_port)
-    server.serve_forever()
+def _serve_sink(url: multiprocessing.Queue) -> None:
+    """The Broker: the CloudEvent recorder of the tests, until the process is terminated."""
+    with EventRecorder().serving() as address:
+        url.put(address)
+        threading.Event().wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    port: multiprocessing.Queue = multiprocessing.Queue()
-    sink = multiprocessing.Process(target=_serve_sink, args=(port,), daemon=True)
+    url: multiprocessing.Queue = multiprocessing.Queue()
+    sink = multiprocessing.Process(target=_serve_sink, args=(url,), daemon=True)
     sink.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             teams = write_teams(Path(tmp) / "teams")
-            timings = asyncio.run(measure(args.requests, f"http://127.0.0.1:{port.get(timeout=10)}/", teams))
+            timings = asyncio.run(measure(args.requests, url.get(timeout=10), teams))
     finally:
         sink.terminate()
     cuts = statistics.quantiles(timings, n=100)

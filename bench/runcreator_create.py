@@ -36,12 +36,11 @@ import yaml
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from tekton_dag.events import catalog
+from tekton_dag.events.requests import RunRequest
+from tekton_dag.testing.kube_api import FakeKubeApi
 
-from support.kube_api import FakeKubeApi  # noqa: E402
-from tekton_dag.events import catalog  # noqa: E402
-from tekton_dag.events.requests import RunRequest  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 COLD_START = """
 import asyncio, os, sys, time

@@ -1,16 +1,21 @@
 """Project-wide test settings.
 
 No test may reach a real cluster or Broker by accident: the standard kubeconfig locations are
-pointed at nothing, and K_SINK is cleared. Tests that need either start their own double. Every
-function a test starts shares one event key (``support.sealing``), as a team's functions do.
+pointed at nothing, and K_SINK is cleared. Tests that need either start their own double
+(``tekton_dag.testing``); ``kube_api`` is the fake Kubernetes API as a fixture. Every function a
+test starts shares one event key (``tekton_dag.testing.sealing``), as a team's functions do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from support.sealing import TEST_EVENT_KEY
+from tekton_dag.testing.sealing import TEST_EVENT_KEY
 
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV
+
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 SHARED_SCHEMAS = "../shared/schemas"  # the steering repo's vendored CRD schemas, beside the checkout
 
@@ -22,3 +27,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.delenv("K_SINK", raising=False)
     monkeypatch.setenv(KEY_ENV, TEST_EVENT_KEY)
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+
+
+@pytest.fixture
+def kube_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
+    """A started fake API with KUBECONFIG pointing at it."""
+    with FakeKubeApi() as api:
+        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig))
+        yield api

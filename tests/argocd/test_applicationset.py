@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from appset_expansion import expand
-from helm_support import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, problems, render
+from tekton_dag.testing.argocd import expand
+from support.helm import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, helm_binary, problems, render
 from tekton_dag.config.loading import load_config
 
 APPSET = yaml.safe_load((REPO / "argocd" / "applicationset.yaml").read_text())
@@ -20,7 +20,7 @@ PROJECT = yaml.safe_load((REPO / "argocd" / "appproject.yaml").read_text())
 
 @pytest.fixture(scope="module")
 def applications(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    apps = expand(APPSET, REPO, tmp_path_factory.mktemp("appset"))
+    apps = expand(APPSET, REPO, tmp_path_factory.mktemp("appset"), helm_binary())
     return {a["metadata"]["name"]: a for a in apps}
 
 
@@ -88,7 +88,7 @@ def test_removing_a_team_folder_removes_its_application(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(TEAMS, repo / "teams")
     shutil.rmtree(repo / "teams" / "commerce")
-    names = {a["metadata"]["name"] for a in expand(APPSET, repo, tmp_path)}
+    names = {a["metadata"]["name"] for a in expand(APPSET, repo, tmp_path, helm_binary())}
     assert names == {f"tekton-dag-{t.name}" for t in teams() if t.name != "commerce"}
 
 
@@ -96,7 +96,7 @@ def test_a_template_key_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
     broken = yaml.safe_load(yaml.safe_dump(APPSET))
     broken["spec"]["template"]["spec"]["destination"]["namespace"] = "{{ .team.namespaec }}"
     with pytest.raises(KeyError, match="missingkey"):
-        expand(broken, REPO, tmp_path)
+        expand(broken, REPO, tmp_path, helm_binary())
 
 
 def test_manifests_match_the_argocd_schemas(applications) -> None:

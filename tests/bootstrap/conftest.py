@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.registry import Registry, start_registry
-from support.serving import RecordingSink, recording_sink
+from tekton_dag.testing.registry import Registry, start_registry
+from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 
@@ -70,8 +70,9 @@ def teams_for(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def sink() -> Iterator[RecordingSink]:
-    with recording_sink() as recording:
+def sink() -> Iterator[EventRecorder]:
+    recording = EventRecorder()
+    with recording.serving():
         yield recording
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from support.registry import Registry
+from tekton_dag.testing.registry import Registry
 from tekton_dag.events import catalog
 
 

@@ -13,8 +13,8 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
 
-from support.registry import Registry, unreachable_host
-from support.sealing import TEST_EVENT_KEY, sealed
+from tekton_dag.testing.registry import Registry, unreachable_host
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 from tekton_dag import pipelines
 from tekton_dag.events import catalog
 from tekton_dag.functions.bootstrap_batcher import new

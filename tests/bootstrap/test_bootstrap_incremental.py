@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.registry import Registry, unreachable_host
+from tekton_dag.testing.registry import Registry, unreachable_host
 from tekton_dag.bootstrap import planning
 from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected

@@ -11,9 +11,8 @@ import httpx
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
-from support.registry import Registry, free_port
-from support.sealing import sealed
-
+from tekton_dag.testing.registry import Registry, free_port
+from tekton_dag.testing.sealing import sealed
 from tekton_dag.events import catalog
 
 

@@ -1,3 +1,3 @@
-"""Fixtures for the local Broker tests (helpers live in broker_support.py)."""
+"""Fixtures for the local Broker tests (helpers live in tests/support/broker.py)."""
 
-from broker_support import start_broker  # noqa: F401  (fixture)
+from support.broker import start_broker  # noqa: F401  (fixture)

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
-from broker_support import Subscriber, broker_yaml, event, eventually, served, trigger_yaml
+from support.broker import broker_yaml, event, eventually, trigger_yaml
+from tekton_dag.testing.recorder import EventRecorder
 
 TYPE_A = "dev.example.a.v1"
 TYPE_B = "dev.example.b.v1"
@@ -19,15 +20,15 @@ ONLY_B = f"filter:\n  attributes:\n    type: {TYPE_B}\n"
 
 @pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])
 async def test_ingress_accepts_both_modes_and_delivers_to_matching_triggers_only(start_broker, structured):
-    a, b = Subscriber(), Subscriber()
-    async with served(a) as a_url, served(b) as b_url:
+    a, b = EventRecorder(), EventRecorder()
+    with a.serving() as a_url, b.serving() as b_url:
         docs = [broker_yaml(), trigger_yaml("a-t", "a", ONLY_A), trigger_yaml("b-t", "b", ONLY_B)]
         async with start_broker(docs, {"a": a_url, "b": b_url}) as running:
             response = await running.post(event(TYPE_A, subject="jmjava/x"), structured=structured)
             assert response.status_code == 202
             await eventually(lambda: running.broker.stats["delivered"] == 1)
-    assert a.types() == [TYPE_A] and b.events == []
-    assert a.events[0].get_subject() == "jmjava/x"
+    assert a.types() == [TYPE_A] and b.received == []
+    assert a.received[0].get_subject() == "jmjava/x"
     assert a.headers[0]["prefer"] == "reply"
     assert "ce-knativebrokerttl" not in a.headers[0]  # stripped before the subscriber sees it
 
@@ -42,61 +43,61 @@ async def test_ingress_refuses_a_request_that_is_not_a_cloudevent(start_broker):
 
 async def test_a_cloudevent_reply_reenters_the_broker_with_a_lower_ttl(start_broker):
     reply = CloudEvent({"type": TYPE_B, "source": "/a"}, {"from": "a"})
-    a, b = Subscriber(default=(200, reply)), Subscriber()
-    async with served(a) as a_url, served(b) as b_url:
+    a, b = EventRecorder(status=200, reply=reply), EventRecorder()
+    with a.serving() as a_url, b.serving() as b_url:
         docs = [broker_yaml(), trigger_yaml("a-t", "a", ONLY_A), trigger_yaml("b-t", "b", ONLY_B)]
         async with start_broker(docs, {"a": a_url, "b": b_url}) as running:
             await running.post(event(TYPE_A))
-            await eventually(lambda: len(b.events) == 1)
+            await eventually(lambda: len(b.received) == 1)
             assert running.broker.stats["replies"] == 1
-    assert b.events[0].get_data() == {"from": "a"}
+    assert b.received[0].get_data() == {"from": "a"}
 
 
 async def test_ttl_stops_a_reply_loop(start_broker):
-    echo = Subscriber(default=(200, CloudEvent({"type": TYPE_A, "source": "/echo"}, {})))
-    async with served(echo) as url:
+    echo = EventRecorder(status=200, reply=CloudEvent({"type": TYPE_A, "source": "/echo"}, {}))
+    with echo.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("echo", "echo", ONLY_A)], {"echo": url}) as running:
             await running.post(event(TYPE_A, knativebrokerttl="3"))
             await eventually(lambda: running.broker.stats["ttl_dropped"] == 1)
             await asyncio.sleep(0.05)
-    assert len(echo.events) == 3  # ttl 3, 2, 1 delivered; the reply at 0 dropped
+    assert len(echo.received) == 3  # ttl 3, 2, 1 delivered; the reply at 0 dropped
 
 
 @pytest.mark.parametrize("status", [404, 408, 409, 429, 500, 503])
 async def test_retryable_answers_are_retried_until_success(start_broker, status):
-    sub = Subscriber(answers=[(status, b"busy"), (status, b"busy")], default=(202, None))
-    async with served(sub) as url:
+    sub = EventRecorder(answers=[(status, b"busy"), (status, b"busy")])
+    with sub.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
             await running.post(event(TYPE_A))
             await eventually(lambda: running.broker.stats["delivered"] == 1)
             assert running.dead_letters() == []
-    assert len(sub.events) == 3
+    assert len(sub.received) == 3
 
 
 @pytest.mark.parametrize("status", [400, 403, 410, 422, 301])
 async def test_other_answers_are_final_and_dead_lettered_at_once(start_broker, status):
-    sub = Subscriber(default=(status, b"no"))
-    async with served(sub) as url:
+    sub = EventRecorder(status=status, reply=b"no")
+    with sub.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
             await running.post(event(TYPE_A))
             await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
             letters = running.dead_letters()
-    assert len(sub.events) == 1
+    assert len(sub.received) == 1
     assert letters[0]["status"] == status and letters[0]["attempts"] == 1 and letters[0]["trigger"] == "t"
     assert letters[0]["event"]["type"] == TYPE_A
 
 
 async def test_exhausted_retries_go_to_the_dead_letter_sink_with_error_extensions(start_broker):
-    sub, sink = Subscriber(default=(500, b"boom")), Subscriber()
+    sub, sink = EventRecorder(status=500, reply=b"boom"), EventRecorder()
     delivery = "retry: 1\nbackoffDelay: PT0.01S\ndeadLetterSink:\n  ref: {kind: Service, name: dls}\n"
-    async with served(sub) as url, served(sink) as dls_url:
+    with sub.serving() as url, sink.serving() as dls_url:
         docs = [broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)]
         async with start_broker(docs, {"s": url, "dls": dls_url}) as running:
             await running.post(event(TYPE_A))
-            await eventually(lambda: len(sink.events) == 1)
+            await eventually(lambda: len(sink.received) == 1)
             assert running.dead_letters() == []
-    assert len(sub.events) == 2
-    dead = sink.events[0]
+    assert len(sub.received) == 2
+    dead = sink.received[0]
     assert dead.get_type() == TYPE_A
     assert dead.get_extension("knativeerrorcode") == "500"
     assert dead.get_extension("knativeerrordest") == url
@@ -104,7 +105,7 @@ async def test_exhausted_retries_go_to_the_dead_letter_sink_with_error_extension
 
 
 async def test_network_errors_are_retried_then_written_to_the_dead_letter_file(start_broker):
-    async with served(Subscriber()) as url:
+    with EventRecorder().serving() as url:
         pass  # the port is closed now: every attempt is refused
     async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
         await running.post(event(TYPE_A))
@@ -115,27 +116,27 @@ async def test_network_errors_are_retried_then_written_to_the_dead_letter_file(s
 
 
 async def test_a_reply_body_that_is_not_a_cloudevent_is_a_failed_delivery(start_broker):
-    sub = Subscriber(default=(200, b"<html>ok</html>"))
-    async with served(sub) as url:
+    sub = EventRecorder(status=200, reply=b"<html>ok</html>")
+    with sub.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
             await running.post(event(TYPE_A))
             await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
-    assert len(sub.events) == 3
+    assert len(sub.received) == 3
 
 
 async def test_trigger_delivery_overrides_the_broker_default(start_broker):
-    sub = Subscriber(default=(500, b""))
-    async with served(sub) as url:
+    sub = EventRecorder(status=500, reply=b"")
+    with sub.serving() as url:
         docs = [broker_yaml(), trigger_yaml("t", "s", ONLY_A, "delivery:\n  retry: 0\n")]
         async with start_broker(docs, {"s": url}) as running:
             await running.post(event(TYPE_A))
             await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
-    assert len(sub.events) == 1
+    assert len(sub.received) == 1
 
 
 async def test_a_full_broker_answers_503_so_the_sender_retries(start_broker):
-    slow = Subscriber(delay=0.5)
-    async with served(slow) as url:
+    slow = EventRecorder(delay=0.5)
+    with slow.serving() as url:
         docs = [broker_yaml(), trigger_yaml("t", "s", ONLY_A)]
         async with start_broker(docs, {"s": url}, capacity=2) as running:
             statuses = [(await running.post(event(TYPE_A))).status_code for _ in range(3)]
@@ -145,7 +146,7 @@ async def test_a_full_broker_answers_503_so_the_sender_retries(start_broker):
 
 
 async def test_shutdown_dead_letters_what_it_could_not_finish(start_broker):
-    async with served(Subscriber()) as url:
+    with EventRecorder().serving() as url:
         pass
     delivery = "retry: 5\nbackoffPolicy: linear\nbackoffDelay: PT10S\n"
     async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
@@ -157,8 +158,8 @@ async def test_shutdown_dead_letters_what_it_could_not_finish(start_broker):
 
 
 async def test_shutdown_lets_accepted_deliveries_finish(start_broker):
-    slow = Subscriber(delay=0.3)
-    async with served(slow) as url:
+    slow = EventRecorder(delay=0.3)
+    with slow.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
             await running.post(event(TYPE_A))
             await running.broker.close(grace=5)
@@ -167,7 +168,7 @@ async def test_shutdown_lets_accepted_deliveries_finish(start_broker):
 
 
 async def test_abandon_dead_letters_everything_in_flight_at_once(start_broker):
-    async with served(Subscriber()) as url:
+    with EventRecorder().serving() as url:
         pass
     delivery = "retry: 5\nbackoffPolicy: linear\nbackoffDelay: PT10S\n"
     async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:

@@ -8,7 +8,8 @@ import sys
 
 from cloudevents.core.bindings.http import to_binary_event
 
-from broker_support import Subscriber, broker_yaml, event, eventually, served, trigger_yaml, write_manifests
+from support.broker import broker_yaml, event, eventually, trigger_yaml, write_manifests
+from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.devchain.chain import free_port
 
 
@@ -23,8 +24,8 @@ async def test_the_broker_process_delivers_and_stops_on_sigterm(tmp_path):
     import httpx
 
     manifests = write_manifests(tmp_path / "k", broker_yaml(), trigger_yaml("t", "s", "filter:\n  attributes: {type: dev.x.v1}\n"))
-    sub, port = Subscriber(), free_port()
-    async with served(sub) as url:
+    sub, port = EventRecorder(), free_port()
+    with sub.serving() as url:
         broker = await start("--triggers", str(manifests), "--service", f"s={url}", "--port", str(port),
                              "--dead-letter-file", str(tmp_path / "dl.jsonl"))
         banner = (await asyncio.wait_for(broker.stdout.readline(), 20)).decode()
@@ -33,7 +34,7 @@ async def test_the_broker_process_delivers_and_stops_on_sigterm(tmp_path):
         async with httpx.AsyncClient() as client:
             response = await client.post(f"http://127.0.0.1:{port}/", headers=dict(message.headers), content=message.body)
         assert response.status_code == 202
-        await eventually(lambda: len(sub.events) == 1)
+        await eventually(lambda: len(sub.received) == 1)
         broker.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(broker.wait(), 20) == 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker_support import broker_yaml, trigger_yaml, write_manifests
+from support.broker import broker_yaml, trigger_yaml, write_manifests
 from tekton_dag.bus.delivery import DeliverySpec, parse_duration
 from tekton_dag.bus.triggers import KNATIVE_DEFAULT_DELIVERY, ManifestError, load_topology
 

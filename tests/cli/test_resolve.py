@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config.clirun import REPO, parsed, run_cli
-from config.trees import BASE, write_tree
+from support.clirun import REPO, parsed, run_cli
+from support.trees import BASE, write_tree
 
 
 def test_resolves_the_example_front_end_as_a_table() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from config.clirun import parsed, run_cli
+from support.clirun import parsed, run_cli
 
 
 def test_lists_every_stack_as_a_table() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config.clirun import REPO, parsed, run_cli
-from config.trees import BASE, write_tree
+from support.clirun import REPO, parsed, run_cli
+from support.trees import BASE, write_tree
 
 BROKEN = {
     "teams/alpha/team.yaml": "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/gone.yaml]\n",

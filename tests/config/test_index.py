@@ -8,7 +8,7 @@ import pytest
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.index import ResolverIndex, Target, normalize_repo
 
-from .trees import BASE, write_tree
+from support.trees import BASE, write_tree
 
 
 @pytest.fixture

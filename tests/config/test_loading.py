@@ -11,7 +11,7 @@ from tekton_dag.config.loading import load_config, load_config_or_raise
 from tekton_dag.config.models import AppVersion
 from tekton_dag.config.index import ResolverIndex
 
-from .trees import BASE, write_tree
+from support.trees import BASE, write_tree
 
 REPO = Path(__file__).resolve().parents[2]
 FALLBACK = REPO / "tests/fixtures/config/fallback"

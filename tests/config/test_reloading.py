@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tekton_dag.config.reloading import ConfigStore, Refresh, Snapshot
 
-from .trees import BASE, write_tree
+from support.trees import BASE, write_tree
 
 BROKEN_ALPHA = {"teams/alpha/team.yaml": "name: alpha\nnamespace: NOPE\nstacks: [stacks/shop.yaml]\n"}
 GAMMA = {

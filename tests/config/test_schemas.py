@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tekton_dag.config import validation
 
 from .test_validation import CASES
-from .trees import BASE
+from support.trees import BASE
 
 REPO = Path(__file__).resolve().parents[2]
 

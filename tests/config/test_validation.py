@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tekton_dag.config.loading import load_config
 
-from .trees import BASE, write_tree
+from support.trees import BASE, write_tree
 
 SHOP = "teams/alpha/stacks/shop.yaml"
 ALPHA = "teams/alpha/team.yaml"

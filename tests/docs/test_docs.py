@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helm_support import CHART, REPO
+from support.helm import CHART, REPO
 
 DOCS = REPO / "docs"
 M10 = ["architecture.md", "onboarding.md", "migration-guide.md", "argocd.md", "helm.md"]
@@ -57,11 +58,8 @@ def leaf_paths(node: object, prefix: str = "") -> list[str]:
 
 
 def test_every_value_is_documented() -> None:
-    sys.path.insert(0, str(REPO / "helm"))
-    import importlib
-
-    table = importlib.import_module("values-table")
-    documented = {v.path for v in table.documented_values((CHART / "values.yaml").read_text())}
+    documented_values = runpy.run_path(str(REPO / "helm" / "values-table.py"))["documented_values"]
+    documented = {v.path for v in documented_values((CHART / "values.yaml").read_text())}
     for leaf in leaf_paths(yaml.safe_load((CHART / "values.yaml").read_text())):
         parts = leaf.split(".")
         assert any(".".join(parts[:i]) in documented for i in range(1, len(parts) + 1)), f"{leaf} has no # -- comment"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from helm_support import REPO, helm_binary, render
+from support.helm import REPO, helm_binary, render
 from tekton_dag.config.loading import load_config
 
 GUIDE = REPO / "docs" / "migration-guide.md"

@@ -7,16 +7,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helm_support import REPO, helm_binary, render
-
-sys.path.insert(0, str(REPO / "tests" / "argocd"))
-from appset_expansion import expand  # noqa: E402
+from tekton_dag.testing.argocd import expand
+from support.helm import REPO, helm_binary, render
 
 RUNBOOK = REPO / "docs" / "onboarding.md"
 TESTED_BLOCK = re.compile(r"<!-- runbook: tested -->\n```sh\n(.*?)```", re.DOTALL)
@@ -56,7 +53,7 @@ def test_following_the_runbook_onboards_the_team(scratch_repo: Path, tmp_path: P
     assert {"name": "in-cluster", "namespace": "payments-ci"} in project["spec"]["destinations"]
 
     appset = yaml.safe_load((scratch_repo / "argocd" / "applicationset.yaml").read_text())
-    apps = {a["metadata"]["name"]: a for a in expand(appset, scratch_repo, tmp_path)}
+    apps = {a["metadata"]["name"]: a for a in expand(appset, scratch_repo, tmp_path, helm_binary())}
     app = apps["tekton-dag-payments"]
     assert app["spec"]["destination"] == {"name": "in-cluster", "namespace": "payments-ci"}
     chart = scratch_repo / app["spec"]["source"]["path"]

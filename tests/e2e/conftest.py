@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests (helpers live in e2e_support.py)."""
+"""Fixtures for the end-to-end tests (helpers live in tests/support/e2e.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from support.kube_api import kube_api  # noqa: F401  (fixture re-exported)
 
 from tekton_dag.devchain import hosting
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from e2e_support import REPO, ROOT, SECRET, TEAMS, eventually, params, run_cli
+from support.e2e import REPO, ROOT, SECRET, TEAMS, eventually, params, run_cli
 from tekton_dag.bus import routing
 from tekton_dag.functions import all_in_one as allinone
 from tekton_dag.devchain.chain import free_port

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from e2e_support import REPO, eventually, params, running_chain, send
+from support.e2e import REPO, eventually, params, running_chain, send
 from tekton_dag.events import catalog
 
 pytestmark = pytest.mark.slow

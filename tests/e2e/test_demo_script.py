@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from e2e_support import ROOT
+from support.e2e import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e_support import KNATIVE, REPO, TEAMS, run_cli
+from support.e2e import KNATIVE, REPO, TEAMS, run_cli
 from tekton_dag.devchain.chain import free_port
 
 pytestmark = pytest.mark.slow

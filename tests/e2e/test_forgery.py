@@ -9,9 +9,9 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
-from support.sealing import sealed
+from tekton_dag.testing.sealing import sealed
 
-from e2e_support import REPO, eventually, running_chain, send
+from support.e2e import REPO, eventually, running_chain, send
 from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import CancelRequest, RunRequest
 

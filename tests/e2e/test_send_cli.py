@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from e2e_support import run_cli
+from support.e2e import run_cli
 
 from tekton_dag.devchain import samples
 from tekton_dag.events.github import PING, parse_payload

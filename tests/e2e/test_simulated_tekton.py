@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from e2e_support import REPO, SECRET, TEAMS, eventually, run_cli, running_chain, send
-from support.kube_api import FakeKubeApi
+from support.e2e import REPO, SECRET, TEAMS, eventually, run_cli, running_chain, send
+from tekton_dag.testing.kube_api import FakeKubeApi
 from test_dev_cli import read_until
 from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.webhooks import FIXTURES, fixture
+from tekton_dag.testing.github import FIXTURES, fixture
 
 from tekton_dag.events import catalog, github, schemas
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event, to_structured_event
-from support.sealing import TEST_EVENT_KEY, sealed
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RunRequest

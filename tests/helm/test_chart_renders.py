@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helm_support import CHART, SCHEMAS, Scenario, crd_schema_path, is_crd, problems, render, run_helm, scenarios
+from support.helm import CHART, SCHEMAS, Scenario, crd_schema_path, is_crd, problems, render, run_helm, scenarios
 
 SCENARIOS = scenarios()
 IDS = [s.name for s in SCENARIOS]
@@ -20,7 +20,7 @@ def test_lints_strictly(scenario: Scenario) -> None:
     args = ["lint", "--strict", str(CHART)]
     for path in scenario.values_files:
         args += ["--values", str(path)]
-    from helm_support import team_namespace
+    from support.helm import team_namespace
 
     result = run_helm(*args, "--namespace", team_namespace(scenario.values_files), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -92,7 +92,7 @@ def test_packaged_chart_contains_the_tekton_files(tmp_path) -> None:
 
     (archive,) = tmp_path.glob("tekton-dag-*.tgz")
     names = tarfile.open(archive).getnames()
-    from helm_support import REPO
+    from support.helm import REPO
 
     for path in sorted((REPO / "tasks").glob("*.yaml")) + sorted((REPO / "pipeline").glob("*.yaml")):
         folder = path.parent.name

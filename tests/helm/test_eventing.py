@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from helm_support import find, one, render
+from support.helm import find, one, render
 from tekton_dag.events import catalog
 from tekton_dag.functions.serving import FUNCTIONS
 

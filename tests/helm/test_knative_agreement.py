@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helm_support import REPO, find, render
+from support.helm import REPO, find, render
 
 KNATIVE = REPO / "knative"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helm_support import CHART, run_helm
+from support.helm import CHART, run_helm
 
 PROBE = """apiVersion: v1
 kind: ConfigMap

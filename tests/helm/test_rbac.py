@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from helm_support import find, one, render, scenarios
+from support.helm import find, one, render, scenarios
 
 SCENARIOS = scenarios()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helm_support import REPO, TEAMS, find, one, render
+from support.helm import REPO, TEAMS, find, one, render
 from tekton_dag.config.loading import load_config
 
 SCRIPT = REPO / "helm" / "team-values.py"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helm_support import CHART, REPO, find, render
+from support.helm import CHART, REPO, find, render
 
 FOLDERS = {"tasks": "Task", "pipeline": "Pipeline"}
 INJECTED_PARAMS = ("image-registry", "cache-repo", "max-parallel-builds")

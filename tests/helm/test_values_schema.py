@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helm_support import CHART, render, render_error
+from support.helm import CHART, render, render_error
 
 BAD_VALUES = {
     "unknown mode": (["mode=serverless"], "mode must be one of the following"),

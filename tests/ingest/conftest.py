@@ -8,7 +8,8 @@ from pathlib import Path
 import func_python.http
 import httpx
 import pytest
-from support.webhooks import FakeBroker, environment, write_teams
+from tekton_dag.testing.github import environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.webhook_ingest import WebhookIngest, new
@@ -22,12 +23,12 @@ def teams(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
+def broker() -> EventRecorder:
+    return EventRecorder()
 
 
 @pytest.fixture
-async def make_ingest(teams: Path, broker: FakeBroker) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+async def make_ingest(teams: Path, broker: EventRecorder) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     """Start webhook-ingest with ``environment(teams, **env)`` (``K_SINK=""`` unsets it)."""
     clients: list[httpx.AsyncClient] = []
     functions: list[WebhookIngest] = []

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 import yaml
-from support.webhooks import FakeBroker
+from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag import pipelines
 from tekton_dag.events import catalog, schemas
@@ -28,7 +28,7 @@ async def api(make_ingest: MakeClient) -> httpx.AsyncClient:
     return await make_ingest(TEKTON_DAG_API_TOKEN=TOKEN)
 
 
-async def test_post_run_publishes_a_run_request(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_post_run_publishes_a_run_request(api: httpx.AsyncClient, broker: EventRecorder) -> None:
     body = {"team": "payments", "stack": "pay", "app": "hello", "revision": "main"}
     response = await api.post("/api/run", headers=AUTH, json=body)
     assert response.status_code == 202, response.text
@@ -43,13 +43,13 @@ async def test_post_run_publishes_a_run_request(api: httpx.AsyncClient, broker: 
     assert data["repo"] == "Codertocat/Hello-World" and data["delivery"] == event.get_id()
 
 
-async def test_post_run_with_a_pr_defaults_to_the_pr_pipeline(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_post_run_with_a_pr_defaults_to_the_pr_pipeline(api: httpx.AsyncClient, broker: EventRecorder) -> None:
     body = {"team": "platform", "stack": "web", "app": "hello", "pr": {"number": 3, "head_sha": "a" * 40}}
     assert (await api.post("/api/run", headers=AUTH, json=body)).status_code == 202
     assert broker.events[0].get_data()["pipeline"] == pipelines.PR_TEST
 
 
-async def test_post_bootstrap_takes_apps_from_the_query(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_post_bootstrap_takes_apps_from_the_query(api: httpx.AsyncClient, broker: EventRecorder) -> None:
     response = await api.post("/api/bootstrap?apps=hello,api", headers=AUTH, json={"team": "platform", "stack": "web"})
     assert response.status_code == 202, response.text
     [event] = broker.events
@@ -76,38 +76,38 @@ async def test_post_bootstrap_takes_apps_from_the_query(api: httpx.AsyncClient, 
     ],
 )
 async def test_bad_request_bodies_get_a_400_naming_the_field(
-    api: httpx.AsyncClient, broker: FakeBroker, path: str, body: bytes, reason: str
+    api: httpx.AsyncClient, broker: EventRecorder, path: str, body: bytes, reason: str
 ) -> None:
     response = await api.post(path, headers=AUTH, content=body)
     assert response.status_code == 400, response.text
     assert reason in response.json()["reason"]
-    assert broker.requests == []
+    assert broker.headers == []
 
 
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}]
 )
-async def test_writes_need_the_bearer_token(api: httpx.AsyncClient, broker: FakeBroker, headers: dict) -> None:
+async def test_writes_need_the_bearer_token(api: httpx.AsyncClient, broker: EventRecorder, headers: dict) -> None:
     response = await api.post("/api/run", headers=headers, json={"team": "platform", "stack": "web"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert broker.requests == []
+    assert broker.headers == []
 
 
-async def test_the_token_can_come_from_a_mounted_file(make_ingest: MakeClient, broker: FakeBroker, tmp_path: Path) -> None:
+async def test_the_token_can_come_from_a_mounted_file(make_ingest: MakeClient, broker: EventRecorder, tmp_path: Path) -> None:
     (tmp_path / "token").write_text(TOKEN + "\n")
     client = await make_ingest(TEKTON_DAG_API_TOKEN_FILE=str(tmp_path / "token"))
     response = await client.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
     assert response.status_code == 202
 
 
-async def test_writes_are_disabled_without_a_token(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_writes_are_disabled_without_a_token(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     response = await ingest.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
     assert response.status_code == 403
     assert "TEKTON_DAG_API_TOKEN" in response.json()["reason"]
 
 
-async def test_a_broker_failure_is_a_503(api: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_a_broker_failure_is_a_503(api: httpx.AsyncClient, broker: EventRecorder) -> None:
     broker.status = 500
     response = await api.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
     assert response.status_code == 503

@@ -11,7 +11,8 @@ import func_python.http
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.webhooks import SHARED_SECRET, FakeBroker, environment, fixture, write_teams
+from tekton_dag.testing.github import SHARED_SECRET, environment, fixture, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.webhook_ingest import new
@@ -72,7 +73,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
 
 def test_no_input_gets_a_5xx_and_every_4xx_has_a_reason(tmp_path_factory) -> None:
     teams = write_teams(tmp_path_factory.mktemp("fuzz") / "teams")
-    broker = FakeBroker()
+    broker = EventRecorder()
     function = new(Wiring(broker=broker.client()))
     function.start(environment(teams, TEKTON_DAG_API_TOKEN="t"))
     app = func_python.http.ASGIApplication(function)

@@ -8,25 +8,27 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from support.serving import RecordingSink, Served, recording_sink, served_function
-from support.webhooks import SHARED_SECRET, delivery, environment, write_teams
+from support.serving import Served, served_function
+from tekton_dag.testing.github import SHARED_SECRET, delivery, environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.events import catalog
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[RecordingSink]:
-    with recording_sink() as sink:
+def sink() -> Iterator[EventRecorder]:
+    sink = EventRecorder()
+    with sink.serving():
         yield sink
 
 
 @pytest.fixture(autouse=True)
-def _fresh_sink(sink: RecordingSink) -> None:
+def _fresh_sink(sink: EventRecorder) -> None:
     sink.received.clear()
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, sink: RecordingSink) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory, sink: EventRecorder) -> Iterator[Served]:
     """One server for the module: starting Python + hypercorn takes a second or two."""
     root = tmp_path_factory.mktemp("serve")
     env = {**environment(write_teams(root / "teams")), "K_SINK": sink.url}
@@ -37,7 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, sink: RecordingSink) -> Ite
     assert "delivery " in server.output  # but each delivery is logged
 
 
-def test_a_signed_delivery_over_a_real_socket_reaches_the_sink(served: Served, sink: RecordingSink) -> None:
+def test_a_signed_delivery_over_a_real_socket_reaches_the_sink(served: Served, sink: EventRecorder) -> None:
     headers, body = delivery("pull_request.opened")
     response = httpx.post(f"{served.url}/webhook/github", headers=headers, content=body, timeout=5)
     assert response.status_code == 202, response.text
@@ -46,7 +48,7 @@ def test_a_signed_delivery_over_a_real_socket_reaches_the_sink(served: Served, s
     assert event.get_id() == headers["X-GitHub-Delivery"]
 
 
-def test_a_bad_signature_over_a_real_socket_is_401(served: Served, sink: RecordingSink) -> None:
+def test_a_bad_signature_over_a_real_socket_is_401(served: Served, sink: EventRecorder) -> None:
     headers, body = delivery("pull_request.opened", secret="not-the-secret")
     response = httpx.post(served.url, headers=headers, content=body, timeout=5)
     assert response.status_code == 401

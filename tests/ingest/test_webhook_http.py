@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from support.webhooks import PAYMENTS_SECRET, REPO, SHARED_SECRET, FakeBroker, delivery, fixture
+from tekton_dag.testing.github import PAYMENTS_SECRET, REPO, SHARED_SECRET, delivery, fixture
+from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.events import catalog
 from tekton_dag.webhooks.signatures import sign
@@ -27,7 +28,7 @@ PUBLISHED = [
 @pytest.mark.parametrize(("name", "event_type"), PUBLISHED)
 @pytest.mark.parametrize("path", ["/", "/webhook/github"])
 async def test_a_handled_delivery_is_published_then_acknowledged(
-    ingest: httpx.AsyncClient, broker: FakeBroker, name: str, event_type: str, path: str
+    ingest: httpx.AsyncClient, broker: EventRecorder, name: str, event_type: str, path: str
 ) -> None:
     headers, body = delivery(name)
     response = await ingest.post(path, headers=headers, content=body)
@@ -44,7 +45,7 @@ async def test_a_handled_delivery_is_published_then_acknowledged(
     assert "team" not in attributes  # signed with the shared secret: every team's targets
 
 
-async def test_the_published_data_is_slim_and_exact(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_the_published_data_is_slim_and_exact(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     headers, body = delivery("pull_request.closed-merged")
     payload = json.loads(body)
     await ingest.post("/", headers=headers, content=body)
@@ -63,27 +64,27 @@ async def test_the_published_data_is_slim_and_exact(ingest: httpx.AsyncClient, b
     }
 
 
-async def test_the_binary_event_on_the_wire_has_ce_headers(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_the_binary_event_on_the_wire_has_ce_headers(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     headers, body = delivery("push.branch")
     await ingest.post("/", headers=headers, content=body)
-    [request] = broker.requests
-    assert request.headers["ce-type"] == catalog.GITHUB_PUSH
-    assert request.headers["content-type"] == "application/json"
+    [sent] = broker.headers
+    assert sent["ce-type"] == catalog.GITHUB_PUSH
+    assert sent["content-type"] == "application/json"
 
 
-async def test_form_encoded_deliveries_are_accepted(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_form_encoded_deliveries_are_accepted(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     headers, body = delivery("pull_request.opened", form=True)
     response = await ingest.post("/", headers=headers, content=body)
     assert response.status_code == 202, response.text
     assert broker.events[0].get_data()["pull_request"]["action"] == "opened"
 
 
-async def test_ping_is_answered_200_and_not_published(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_ping_is_answered_200_and_not_published(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     headers, body = delivery("ping")
     response = await ingest.post("/", headers=headers, content=body)
     assert response.status_code == 200
     assert response.json()["status"] == "pong"
-    assert broker.requests == []
+    assert broker.headers == []
 
 
 @pytest.mark.parametrize(
@@ -91,17 +92,17 @@ async def test_ping_is_answered_200_and_not_published(ingest: httpx.AsyncClient,
     [("issues.opened", "'issues' is not handled"), ("pull_request.labeled", "'labeled' starts nothing")],
 )
 async def test_other_events_are_ignored_with_a_reason(
-    ingest: httpx.AsyncClient, broker: FakeBroker, name: str, reason: str
+    ingest: httpx.AsyncClient, broker: EventRecorder, name: str, reason: str
 ) -> None:
     headers, body = delivery(name)
     response = await ingest.post("/", headers=headers, content=body)
     assert response.status_code == 202
     assert response.json()["status"] == "ignored"
     assert reason in response.json()["reason"]
-    assert broker.requests == []
+    assert broker.headers == []
 
 
-async def test_a_team_secret_scopes_the_event_to_that_team(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_a_team_secret_scopes_the_event_to_that_team(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     headers, body = delivery("pull_request.opened", secret=PAYMENTS_SECRET)
     response = await ingest.post("/", headers=headers, content=body)
     assert response.status_code == 202
@@ -109,7 +110,7 @@ async def test_a_team_secret_scopes_the_event_to_that_team(ingest: httpx.AsyncCl
 
 
 async def test_a_mounted_team_secret_file_is_used(
-    make_ingest: Callable[..., Awaitable[httpx.AsyncClient]], broker: FakeBroker, tmp_path
+    make_ingest: Callable[..., Awaitable[httpx.AsyncClient]], broker: EventRecorder, tmp_path
 ) -> None:
     secret_dir = tmp_path / "team-secrets"
     (secret_dir / "payments-webhook").mkdir(parents=True)
@@ -124,7 +125,7 @@ async def test_a_mounted_team_secret_file_is_used(
 
 
 async def test_a_shared_secret_file_is_used(
-    make_ingest: Callable[..., Awaitable[httpx.AsyncClient]], broker: FakeBroker, tmp_path
+    make_ingest: Callable[..., Awaitable[httpx.AsyncClient]], broker: EventRecorder, tmp_path
 ) -> None:
     (tmp_path / "webhook-secret").write_text("first-from-file\nsecond-from-file\n")
     client = await make_ingest(GITHUB_WEBHOOK_SECRET="", GITHUB_WEBHOOK_SECRET_FILE=str(tmp_path / "webhook-secret"))
@@ -133,7 +134,7 @@ async def test_a_shared_secret_file_is_used(
         assert (await client.post("/", headers=headers, content=body)).status_code == status
 
 
-async def test_a_traceparent_is_carried_on(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_a_traceparent_is_carried_on(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     headers, body = delivery("push.branch", traceparent=trace)
     await ingest.post("/", headers=headers, content=body)
@@ -146,7 +147,7 @@ async def test_a_traceparent_is_carried_on(ingest: httpx.AsyncClient, broker: Fa
     ids=["broker 500", "broker 404", "broker 429", "broker timeout"],
 )
 async def test_no_2xx_unless_the_broker_took_the_event(
-    ingest: httpx.AsyncClient, broker: FakeBroker, broker_state: dict
+    ingest: httpx.AsyncClient, broker: EventRecorder, broker_state: dict
 ) -> None:
     for key, value in broker_state.items():
         setattr(broker, key, value)
@@ -157,7 +158,7 @@ async def test_no_2xx_unless_the_broker_took_the_event(
     assert broker.events == []
 
 
-async def test_without_k_sink_deliveries_get_503(make_ingest, broker: FakeBroker) -> None:
+async def test_without_k_sink_deliveries_get_503(make_ingest, broker: EventRecorder) -> None:
     client = await make_ingest(K_SINK="")
     headers, body = delivery("pull_request.opened")
     response = await client.post("/", headers=headers, content=body)
@@ -165,13 +166,13 @@ async def test_without_k_sink_deliveries_get_503(make_ingest, broker: FakeBroker
     assert "K_SINK" in response.json()["reason"]
 
 
-async def test_kn_func_invoke_default_body_gets_a_clear_400(ingest: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_kn_func_invoke_default_body_gets_a_clear_400(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     # What `kn func invoke` sends to an http function by default.
     response = await ingest.post("/", headers={"Content-Type": "application/json"}, content=b'{"message":"Hello World"}')
     assert response.status_code == 400
     reason = response.json()["reason"]
     assert "X-GitHub-Event" in reason and "X-Hub-Signature-256" in reason and "/api/run" in reason
-    assert broker.requests == []
+    assert broker.headers == []
 
 
 def _bad_inputs() -> list[tuple[str, dict, bytes | None, str, int, str]]:
@@ -212,7 +213,7 @@ BAD_INPUTS = _bad_inputs()
 @pytest.mark.parametrize(("case", "changes", "body", "method", "status", "reason"), BAD_INPUTS,
                          ids=[case[0] for case in BAD_INPUTS])
 async def test_every_bad_input_is_refused_with_a_reason_and_nothing_published(
-    ingest: httpx.AsyncClient, broker: FakeBroker, case: str, changes: dict, body: bytes | None,
+    ingest: httpx.AsyncClient, broker: EventRecorder, case: str, changes: dict, body: bytes | None,
     method: str, status: int, reason: str,
 ) -> None:
     headers, signed_body = delivery("pull_request.opened")
@@ -228,7 +229,7 @@ async def test_every_bad_input_is_refused_with_a_reason_and_nothing_published(
     response = await ingest.request(method, "/", headers=headers, content=signed_body)
     assert response.status_code == status, response.text
     assert reason in response.json()["reason"]
-    assert broker.requests == []
+    assert broker.headers == []
 
 
 async def test_unknown_paths_are_404_with_a_reason(ingest: httpx.AsyncClient) -> None:
@@ -243,7 +244,7 @@ async def test_the_405_names_the_allowed_methods(ingest: httpx.AsyncClient) -> N
 
 
 async def test_a_chunked_body_over_the_limit_is_413_without_a_content_length(
-    ingest: httpx.AsyncClient, broker: FakeBroker
+    ingest: httpx.AsyncClient, broker: EventRecorder
 ) -> None:
     headers, _ = delivery("pull_request.opened")
 
@@ -253,4 +254,4 @@ async def test_a_chunked_body_over_the_limit_is_413_without_a_content_length(
 
     response = await ingest.post("/", headers=headers, content=chunks())
     assert response.status_code == 413
-    assert broker.requests == []
+    assert broker.headers == []

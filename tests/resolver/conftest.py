@@ -8,7 +8,8 @@ from pathlib import Path
 import func_python.cloudevent
 import httpx
 import pytest
-from support.webhooks import FakeBroker, environment, write_teams
+from tekton_dag.testing.github import environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.config.loading import load_config
 from tekton_dag.functions.lifecycle import Wiring
@@ -29,12 +30,12 @@ def index(teams: Path) -> ResolverIndex:
 
 
 @pytest.fixture
-def broker() -> FakeBroker:
-    return FakeBroker()
+def broker() -> EventRecorder:
+    return EventRecorder()
 
 
 @pytest.fixture
-async def make_resolver(teams: Path, broker: FakeBroker) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+async def make_resolver(teams: Path, broker: EventRecorder) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     clients: list[httpx.AsyncClient] = []
 
     async def make(**env: str) -> httpx.AsyncClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from support.webhooks import fixture
+from tekton_dag.testing.github import fixture
 
 from tekton_dag import pipelines, resolution
 from tekton_dag.events import github

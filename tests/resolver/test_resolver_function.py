@@ -9,8 +9,9 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
-from support.sealing import sealed
-from support.webhooks import REPO, FakeBroker, fixture
+from tekton_dag.testing.github import REPO, fixture
+from tekton_dag.testing.recorder import EventRecorder
+from tekton_dag.testing.sealing import sealed
 
 from tekton_dag import pipelines
 from tekton_dag.events import catalog, codec, github, schemas
@@ -33,14 +34,14 @@ async def post(client: httpx.AsyncClient, event: CloudEvent, mode: str = "binary
     return await client.post("/", headers=dict(message.headers), content=message.body)
 
 
-def published(response: httpx.Response, broker: FakeBroker) -> list[CloudEvent]:
+def published(response: httpx.Response, broker: EventRecorder) -> list[CloudEvent]:
     """Everything the resolver handed the Broker, in order: the K_SINK posts, then the reply."""
     assert response.status_code == 200, response.text
     return [*broker.events, codec.decode(dict(response.headers), response.content)]
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
-async def test_a_pr_fans_out_one_run_request_per_target(resolver: httpx.AsyncClient, broker: FakeBroker, mode: str) -> None:
+async def test_a_pr_fans_out_one_run_request_per_target(resolver: httpx.AsyncClient, broker: EventRecorder, mode: str) -> None:
     response = await post(resolver, github_cloudevent("pull_request.opened"), mode)
     events = published(response, broker)  # never a non-CloudEvent body to the Broker
     assert len(broker.events) == 1 and [e.get_type() for e in events] == [catalog.RUN_REQUESTED] * 2
@@ -56,13 +57,13 @@ async def test_a_pr_fans_out_one_run_request_per_target(resolver: httpx.AsyncCli
         assert event.get_data()["pipeline"] == pipelines.PR_TEST
 
 
-async def test_a_closed_pr_requests_cancellation(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_a_closed_pr_requests_cancellation(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
     events = published(await post(resolver, github_cloudevent("pull_request.closed")), broker)
     assert [e.get_type() for e in events] == [catalog.RUN_CANCEL_REQUESTED] * 2
     schemas.check(catalog.RUN_CANCEL_REQUESTED, events[0].get_data(), AssertionError)
 
 
-async def test_filtered_targets_end_as_visible_ignored_events(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_filtered_targets_end_as_visible_ignored_events(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
     events = published(await post(resolver, github_cloudevent("push.branch")), broker)
     assert [e.get_type() for e in events] == [catalog.RUN_REQUESTED, catalog.EVENT_IGNORED]
     ignored = events[1]
@@ -71,7 +72,7 @@ async def test_filtered_targets_end_as_visible_ignored_events(resolver: httpx.As
     assert ignored.get_data()["input_type"] == catalog.GITHUB_PUSH
 
 
-async def test_an_unknown_repository_is_an_ignored_event(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_an_unknown_repository_is_an_ignored_event(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
     headers, payload = fixture("pull_request.opened")
     payload["repository"]["full_name"] = "nobody/unknown"
     event = sealed(codec.github_event(github.parse_payload("pull_request", "d-9", payload)))
@@ -81,7 +82,7 @@ async def test_an_unknown_repository_is_an_ignored_event(resolver: httpx.AsyncCl
     assert "nobody/unknown is not an app of any stack" in ignored.get_data()["reason"]
 
 
-async def test_a_team_scoped_event_reaches_only_that_team(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_a_team_scoped_event_reaches_only_that_team(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
     events = published(await post(resolver, github_cloudevent("pull_request.opened", signed_for="payments")), broker)
     assert [(e.get_type(), e.get_extension("team")) for e in events] == [
         (catalog.RUN_REQUESTED, "payments"), (catalog.EVENT_IGNORED, "platform")]
@@ -99,7 +100,7 @@ async def test_a_team_scoped_event_reaches_only_that_team(resolver: httpx.AsyncC
     ids=["foreign type", "missing pull_request", "string data", "bad sha"],
 )
 async def test_events_it_can_never_handle_are_400(
-    resolver: httpx.AsyncClient, broker: FakeBroker, event_type: str, data: object
+    resolver: httpx.AsyncClient, broker: EventRecorder, event_type: str, data: object
 ) -> None:
     if isinstance(data, dict):
         event = codec.build(event_type, "/test", "bad-1", data)
@@ -108,17 +109,17 @@ async def test_events_it_can_never_handle_are_400(
     response = await post(resolver, event)
     assert response.status_code == 400
     assert response.content == b""
-    assert broker.requests == []
+    assert broker.headers == []
 
 
-async def test_a_plain_http_post_is_refused_by_the_middleware(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_a_plain_http_post_is_refused_by_the_middleware(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
     response = await resolver.post("/", json={"message": "Hello World"})
     assert response.status_code == 400
 
 
 @pytest.mark.parametrize("state", [dict(status=500), dict(timeout=True)], ids=["broker 500", "timeout"])
 async def test_a_broker_failure_is_503_so_the_broker_retries(
-    resolver: httpx.AsyncClient, broker: FakeBroker, state: dict
+    resolver: httpx.AsyncClient, broker: EventRecorder, state: dict
 ) -> None:
     for key, value in state.items():
         setattr(broker, key, value)
@@ -127,7 +128,7 @@ async def test_a_broker_failure_is_503_so_the_broker_retries(
     assert response.content == b""
 
 
-async def test_a_retry_publishes_the_same_event_ids(resolver: httpx.AsyncClient, broker: FakeBroker) -> None:
+async def test_a_retry_publishes_the_same_event_ids(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
     first = [e.get_id() for e in published(await post(resolver, github_cloudevent("pull_request.opened")), broker)]
     broker.events.clear()
     again = [e.get_id() for e in published(await post(resolver, github_cloudevent("pull_request.opened")), broker)]

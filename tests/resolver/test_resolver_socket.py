@@ -7,10 +7,11 @@ from pathlib import Path
 
 import httpx
 from cloudevents.core.bindings.http import to_binary_event
-from support.serving import recording_sink, served_function
-from support.webhooks import environment, fixture, write_teams
+from support.serving import served_function
+from tekton_dag.testing.github import environment, fixture, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
-from support.sealing import sealed
+from tekton_dag.testing.sealing import sealed
 
 from tekton_dag.events import catalog, codec, github
 
@@ -19,7 +20,8 @@ def test_the_resolver_fans_out_over_real_sockets(tmp_path: Path) -> None:
     headers, payload = fixture("pull_request.opened")
     event = sealed(codec.github_event(github.parse_payload("pull_request", headers["X-GitHub-Delivery"], payload)))
     message = to_binary_event(event)
-    with recording_sink() as sink:
+    sink = EventRecorder()
+    with sink.serving():
         env = {**environment(write_teams(tmp_path / "teams")), "K_SINK": sink.url}
         with served_function("resolver", env, tmp_path) as server:
             response = httpx.post(server.url, headers=dict(message.headers), content=message.body, timeout=5)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.kube_api import FakeKubeApi, kube_api  # noqa: F401  (fixture re-exported)
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import PullRequestRef, RunRequest
@@ -26,7 +26,7 @@ def config() -> Config:
 
 
 @pytest.fixture
-def store(kube_api: FakeKubeApi) -> Iterator[KubernetesStore]:  # noqa: F811
+def store(kube_api: FakeKubeApi) -> Iterator[KubernetesStore]:
     store = KubernetesStore(policy=FAST)
     yield store
     store.close()

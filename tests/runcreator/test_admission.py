@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 from runcreator.conftest import FAST, NAMESPACE, bootstrap_request, merge_request, pr_request
-from support.kube_api import FakeKubeApi
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import TransientApiError
 from tekton_dag.kube.stores import KubernetesStore

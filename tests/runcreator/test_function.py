@@ -17,8 +17,8 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.v1.event import CloudEvent
 from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
 from func_python.cloudevent import ASGIApplication
-from support.kube_api import FakeKubeApi
-from support.sealing import TEST_EVENT_KEY, sealed
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog
 from tekton_dag.functions.lifecycle import Wiring

@@ -9,7 +9,7 @@ import pytest
 from runcreator.conftest import pr_request
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from support.kube_api import FakeKubeApi
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.kube.clients import load_api_client
 from tekton_dag.pipelineruns import build_pipelinerun

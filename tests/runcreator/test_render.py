@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 from runcreator.conftest import ROOT, TEAMS
-from support.kube_api import FakeKubeApi
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.cli.main import main
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import PullRequestRef, RunRequest

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 
 from runcreator.conftest import FAST, NAMESPACE, merge_request, pr_request
-from support.kube_api import FakeKubeApi
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import CancelRequest
 from tekton_dag.kube.stores import KubernetesStore

@@ -12,9 +12,9 @@ from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
 from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
-from support.kube_api import FakeKubeApi
-from support.sealing import TEST_EVENT_KEY, sealed
-from support.serving import RecordingSink, recording_sink
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
+from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.events import catalog
 from tekton_dag.functions.lifecycle import Wiring
@@ -34,13 +34,14 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
 
 
 @pytest.fixture
-def sink() -> Iterator[RecordingSink]:
-    with recording_sink() as recorder:
+def sink() -> Iterator[EventRecorder]:
+    recorder = EventRecorder()
+    with recorder.serving():
         yield recorder
 
 
 @pytest.fixture
-async def client(api: FakeKubeApi, sink: RecordingSink) -> AsyncIterator[httpx.AsyncClient]:
+async def client(api: FakeKubeApi, sink: EventRecorder) -> AsyncIterator[httpx.AsyncClient]:
     store = KubernetesStore(policy=FAST)
     forwarder = TeamForwarder(sink.url + "{namespace}/tekton-dag")
     function = new(Wiring(store=store, forwarder=forwarder))
@@ -92,7 +93,7 @@ def tekton_event(namespace: str, **extensions: str) -> CloudEvent:
         {**tekton_events.cloud_event(run).get_attributes(), **extensions}, {"pipelineRun": run})
 
 
-async def test_an_event_for_a_namespace_no_team_here_owns_goes_to_that_teams_broker(client, sink: RecordingSink) -> None:
+async def test_an_event_for_a_namespace_no_team_here_owns_goes_to_that_teams_broker(client, sink: EventRecorder) -> None:
     event = tekton_event("team-elsewhere")
     response = await post(client, event)
     assert response.status_code == 202
@@ -102,7 +103,7 @@ async def test_an_event_for_a_namespace_no_team_here_owns_goes_to_that_teams_bro
     assert forwarded.get_extension(catalog.EXT_FORWARDED) == "commerce-ci,tekton-dag-default"
 
 
-async def test_a_forwarded_event_is_never_forwarded_again(client, sink: RecordingSink) -> None:
+async def test_a_forwarded_event_is_never_forwarded_again(client, sink: EventRecorder) -> None:
     response = await post(client, tekton_event("team-elsewhere", **{catalog.EXT_FORWARDED: "team-x"}))
     assert response.status_code == 202 and sink.received == []
 

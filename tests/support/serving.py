@@ -1,4 +1,7 @@
-"""Real processes on real sockets: ``tekton-dag serve NAME`` and a loopback Broker sink."""
+"""Real processes on real sockets: ``tekton-dag serve NAME`` on a free loopback port until it is ready.
+
+Its Broker is usually a ``tekton_dag.testing.recorder.EventRecorder`` serving on loopback.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +10,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from cloudevents.core.v1.event import CloudEvent
-
-from tekton_dag.events import codec
-
-
-@dataclass
-class RecordingSink:
-    """A Broker ingress on loopback: decodes each CloudEvent POSTed to it and answers ``status``."""
-
-    url: str = ""
-    received: list[CloudEvent] = field(default_factory=list)
-    status: int = 202  # set to a 5xx to play a failing Broker
-
-    def events_of(self, kind: str) -> list[CloudEvent]:
-        return [event for event in self.received if event.get_type() == kind]
-
-
-@contextlib.contextmanager
-def recording_sink() -> Iterator[RecordingSink]:
-    sink = RecordingSink()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            sink.received.append(codec.decode(dict(self.headers.items()), body))
-            self.send_response(sink.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sink.url = f"http://127.0.0.1:{server.server_port}/"
-    try:
-        yield sink
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def free_port() -> int:

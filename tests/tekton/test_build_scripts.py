@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tekton_harness import SCRIPTS
+from tekton_dag.testing.task_scripts import SCRIPTS
 
 SH = shutil.which("dash") or "sh"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tekton_harness import FakeCluster, run_containerize, write_plan
+from tekton_dag.testing.task_scripts import FakeCluster, run_containerize, write_plan
 
 pytestmark = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is needed by containerize.sh (the task image ships it)")
 

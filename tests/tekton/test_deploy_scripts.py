@@ -11,7 +11,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from tekton_harness import SCRIPTS, FakeCluster, run_script
+from tekton_dag.testing.task_scripts import SCRIPTS, FakeCluster, run_script
 
 pytestmark = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is needed by the scripts (the task image ships it)")
 

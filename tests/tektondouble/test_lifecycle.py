@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.kube_api import FakeKubeApi
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tektondouble.conftest import NS, PIPELINE, Clock, pipelinerun
 from tekton_dag.kube.stores import DirectoryStore, KubernetesStore
 from tekton_dag.testing import tekton_events

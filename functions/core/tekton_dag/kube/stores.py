@@ -283,7 +283,10 @@ class DirectoryStore:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: ``None`` deletes a key, mappings merge, the rest replaces."""
+    """RFC 7386 JSON merge patch: ``None`` deletes a key, mappings merge, the rest replaces.
+
+    The fake Kubernetes API (``tekton_dag.testing.kube_api._merged``) has its own copy on purpose:
+    a test double must not share the code it checks."""
     if not isinstance(patch, dict):
         return patch
     result = dict(target) if isinstance(target, dict) else {}

@@ -1,4 +1,7 @@
-"""Broker test support: the Broker and its subscribers each served by hypercorn on loopback."""
+"""Broker test support: the local Broker served by hypercorn on loopback, and the manifests it reads.
+
+Its subscribers are ``tekton_dag.testing.recorder.EventRecorder`` instances serving on loopback.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import asyncio
 import contextlib
 import textwrap
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,58 +19,8 @@ from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.devchain import hosting
-from tekton_dag.bus.broker import LocalBroker, decode_event
+from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.triggers import load_topology
-
-Answer = tuple[int, Any]  # (status, body): body is a CloudEvent, bytes or None
-
-
-@dataclass
-class Subscriber:
-    """An HTTP subscriber that records what it receives and answers from a script.
-
-    ``answers`` are used in order; when they run out, ``default`` answers every request.
-    """
-
-    answers: list[Answer] = field(default_factory=list)
-    default: Answer = (202, None)
-    delay: float = 0.0
-    events: list[CloudEvent] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    url: str = ""
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        if scope["method"] != "POST":  # readiness probes
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.headers.append(headers)
-        self.events.append(decode_event(headers, body))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        status, reply = self.answers.pop(0) if self.answers else self.default
-        out_headers: list[tuple[bytes, bytes]] = []
-        if isinstance(reply, CloudEvent):
-            message = to_structured_event(reply)
-            out_headers = [(k.encode(), v.encode()) for k, v in message.headers.items()]
-            reply = message.body
-        await send({"type": "http.response.start", "status": status, "headers": out_headers})
-        await send({"type": "http.response.body", "body": reply or b""})
-
-    def types(self) -> list[str]:
-        return [e.get_type() for e in self.events]
 
 
 @contextlib.asynccontextmanager

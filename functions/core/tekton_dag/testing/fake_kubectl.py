@@ -1,4 +1,6 @@
-"""A fake `kubectl` for the Tekton task scripts, with a virtual clock.
+"""Stands in for `kubectl` and the cluster behind it (pods the kubelet runs, Deployments rolling out)
+for the Tekton task scripts, with a virtual clock. A program, not a module: ``task_scripts.FakeCluster``
+puts it on PATH.
 
 State lives in $FAKE_KUBE_DIR:
   clock_ms       the virtual time in milliseconds (advanced only by the fake `sleep`)

@@ -1,4 +1,4 @@
-"""The event key the tests' functions share, and sealing as the team's own functions seal.
+"""Plays the team's own producers: the event key the tests' functions share, and sealing with it.
 
 Every function a test starts (in process through ``start(cfg)``, or as a process inheriting the
 environment) gets ``TEST_EVENT_KEY``; a test that plays a producer seals its events with ``sealed``.

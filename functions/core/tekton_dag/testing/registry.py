@@ -1,5 +1,8 @@
 """A real OCI registry for tests: Debian's ``docker-registry`` (Distribution 2.8) on a loopback port.
 
+Not a double: the registry is the real one. ``TokenServer`` stands in for a registry's token
+service (Distribution's token authentication), which the real registry then trusts.
+
 ``start_registry(tmp_path, auth=...)`` writes a config.yml (filesystem storage under ``tmp_path``,
 ``http.addr`` on a free loopback port), runs ``docker-registry serve`` and waits until ``/v2/``
 answers. ``auth`` is ``None`` (anonymous), ``"basic"`` (a real htpasswd file, bcrypt) or

@@ -1,9 +1,11 @@
-"""Run the real task scripts against the fake kubectl with a virtual clock (tests and bench).
+"""Stands in for the cluster and the clock the Tekton task scripts see, and runs the real scripts
+against them (tests and bench).
 
 `FakeCluster(tmp)` makes a bin directory with `kubectl` (fake_kubectl.py), `sleep` (advances the
 virtual clock instead of waiting) and `date` (prints the virtual clock for `+%s`), and a state
 directory. `run_containerize(...)` lays out a workspace with a build plan and runs
-tasks/scripts/containerize.sh with only that bin directory in front of PATH.
+tasks/scripts/containerize.sh with only that bin directory in front of PATH. The scripts are read
+from the checkout this package is installed from (editable install), as they are not in the wheel.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SCRIPTS = ROOT / "tasks" / "scripts"
 FAKE_KUBECTL = Path(__file__).with_name("fake_kubectl.py")
 

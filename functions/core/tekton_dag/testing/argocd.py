@@ -1,4 +1,4 @@
-"""Expand argocd/applicationset.yaml the way ArgoCD's ApplicationSet controller does.
+"""Stands in for ArgoCD's ApplicationSet controller: expands argocd/applicationset.yaml as it does.
 
 Git files generator (goTemplate: true): every repository file matching a `files[].path` glob
 (`*` stays within one path segment) gives one parameter set: the file's YAML mapping, unflattened,
@@ -7,6 +7,9 @@ string fields are then rendered one by one with Go text/template and the sprig f
 is what ArgoCD uses. Here the renderer is the real Go text/template + sprig inside the helm
 binary (its `tpl` function). helm prints "" for a missing key, so ArgoCD's `missingkey=error`
 is checked here before rendering: every field reference (`.a.b`) in an action must resolve.
+
+Not modelled: other generators (list, cluster, matrix, ...), the fasttemplate mode (goTemplate
+false), templatePatch, syncing the Applications.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-
-from helm_support import run_helm
 
 
 def git_files_parameters(repo: Path, generator: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,7 +90,7 @@ data:
 """
 
 
-def render_fields(fields: list[str], params: list[dict[str, Any]], workdir: Path) -> list[dict[str, str]]:
+def render_fields(fields: list[str], params: list[dict[str, Any]], workdir: Path, helm: str) -> list[dict[str, str]]:
     """For each parameter set, field text → rendered text, through helm's Go template engine."""
     chart = workdir / "appset-renderer"
     (chart / "templates").mkdir(parents=True, exist_ok=True)
@@ -96,12 +98,16 @@ def render_fields(fields: list[str], params: list[dict[str, Any]], workdir: Path
     (chart / "templates" / "render.yaml").write_text(RENDERER)
     values = workdir / "render-values.json"
     values.write_text(json.dumps({"params": params, "fields": fields}))
-    docs = [d for d in yaml.safe_load_all(run_helm("template", "r", chart, "--values", values).stdout) if d]
+    result = subprocess.run([helm, "template", "r", str(chart), "--values", str(values)], capture_output=True,
+                            text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"helm could not render the ApplicationSet's fields:\n{result.stderr}")
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     return [{fields[int(k[1:])]: v for k, v in doc["data"].items()} for doc in docs]
 
 
-def expand(appset: dict[str, Any], repo: Path, workdir: Path) -> list[dict[str, Any]]:
-    """The Applications ArgoCD would create from ``appset`` over ``repo``."""
+def expand(appset: dict[str, Any], repo: Path, workdir: Path, helm: str = "helm") -> list[dict[str, Any]]:
+    """The Applications ArgoCD would create from ``appset`` over ``repo``; ``helm`` is the binary."""
     assert appset["spec"].get("goTemplate") is True, "only the goTemplate mode is modelled"
     template = appset["spec"]["template"]
     params = [p for g in appset["spec"]["generators"] for p in git_files_parameters(repo, g)]
@@ -112,7 +118,7 @@ def expand(appset: dict[str, Any], repo: Path, workdir: Path) -> list[dict[str, 
         for p in params:
             check_references(field, p)
     applications = []
-    for rendered in render_fields(fields, params, workdir) if params else []:
+    for rendered in render_fields(fields, params, workdir, helm) if params else []:
         app = _substitute(copy.deepcopy(template), rendered)
         applications.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
                              "metadata": {**app["metadata"], "namespace": appset["metadata"]["namespace"]},

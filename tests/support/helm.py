@@ -1,6 +1,6 @@
 """Running the real helm binary on the chart, and validating what it renders.
 
-Shared by tests/helm, tests/argocd and tests/docs (their conftest puts this folder on sys.path).
+Shared by tests/helm, tests/argocd and tests/docs.
 helm comes from scripts/install-tools (``.tools/bin/helm``); when it is missing the tests fail
 with that instruction, because CI always installs it. CRD schemas come from ``../shared/schemas``
 beside the checkout; kinds without a schema there are reported, not silently passed.
