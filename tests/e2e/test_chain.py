@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 async def test_a_signed_pr_webhook_becomes_the_right_pipelinerun(tmp_path, kube_api):
     sha = "4f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c"
-    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
         out = await send(chain, "pull_request.opened", "--number", "42", "--sha", sha, "--delivery", "e2e-pr-42")
         assert "→ 202" in out
         await eventually(lambda: len(kube_api.objects("pipelineruns")) == 1, what="one PipelineRun")
@@ -32,10 +32,12 @@ async def test_a_signed_pr_webhook_becomes_the_right_pipelinerun(tmp_path, kube_
     assert sha in p["app-revisions"]
     assert run["metadata"]["annotations"]["tekton-dag.dev/delivery"] == "e2e-pr-42"
     assert outcomes.types[:3] == [catalog.GITHUB_PULL_REQUEST, catalog.RUN_REQUESTED, catalog.RUN_CREATED]
+    # run-creator wrote as its own ServiceAccount (the chart's RBAC allowed every call)
+    assert kube_api.callers == {"system:serviceaccount:tekton-dag-default:tekton-dag-run-creator"}
 
 
 async def test_a_merged_pr_starts_the_merge_release_pipeline(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
         await send(chain, "pull_request.closed-merged", "--number", "7")
         await eventually(lambda: len(kube_api.objects("pipelineruns")) == 1, what="one PipelineRun")
     (run,) = kube_api.objects("pipelineruns")
@@ -43,7 +45,7 @@ async def test_a_merged_pr_starts_the_merge_release_pipeline(tmp_path, kube_api)
 
 
 async def test_the_same_delivery_three_times_makes_one_run(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
         for _ in range(3):
             assert "→ 202" in await send(chain, "pull_request.opened", "--delivery", "redelivered-once")
         await eventually(lambda: chain.broker.stats["delivered"] >= 6 and chain.broker.in_flight == 0,
@@ -54,7 +56,7 @@ async def test_the_same_delivery_three_times_makes_one_run(tmp_path, kube_api):
 
 @pytest.mark.parametrize("victim", ["resolver", "run-creator"])
 async def test_a_function_killed_and_restarted_mid_stream_loses_and_doubles_nothing(tmp_path, kube_api, victim):
-    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
         await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n)) for n in (1, 2, 3)))
         await eventually(lambda: len(kube_api.objects("pipelineruns")) == 3, what="the first three runs")
         chain.kill(victim)
@@ -73,7 +75,7 @@ async def test_a_function_killed_and_restarted_mid_stream_loses_and_doubles_noth
 
 
 async def test_run_creator_killed_with_deliveries_in_flight_still_makes_each_run_once(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
         sends = [asyncio.create_task(send(chain, "pull_request.opened", "--number", str(n))) for n in range(1, 9)]
         await eventually(lambda: outcomes.types.count(catalog.RUN_REQUESTED) >= 2, what="requests on their way")
         chain.kill("run-creator")  # some requests handled, some mid-handling, some not yet delivered
