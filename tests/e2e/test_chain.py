@@ -10,7 +10,9 @@ import asyncio
 import pytest
 
 from e2e_support import REPO, eventually, params, running_chain, send
+from support.kube_api import FakeKubeApi
 from tekton_dag.events import catalog
+from tekton_dag.testing import rbac
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +89,22 @@ async def test_run_creator_killed_with_deliveries_in_flight_still_makes_each_run
         assert chain.broker.stats["dead_lettered"] == 0
     runs = kube_api.objects("pipelineruns")
     assert sorted(int(params(r)["pr-number"]) for r in runs) == list(range(1, 9))  # none lost, none doubled
+
+
+async def test_a_verb_the_chart_does_not_grant_fails_the_run_with_kube_apiservers_403(tmp_path):
+    """The chain runs with exactly the chart's RBAC: take away one verb run-creator uses (patch,
+    which starts a run) and the run fails with the API server's reason instead of starting."""
+    documents = rbac.chart_documents()
+    for doc in documents:
+        if doc["kind"] == "Role" and doc["metadata"]["name"] == "tekton-dag-run-creator":
+            for rule in doc["rules"]:
+                rule["verbs"] = [v for v in rule["verbs"] if v != "patch"]
+    with FakeKubeApi(rbac_documents=documents) as api:
+        async with running_chain(tmp_path, api) as (chain, outcomes):
+            await send(chain, "pull_request.opened", "--number", "8", "--delivery", "e2e-rbac-8")
+            await eventually(lambda: catalog.RUN_FAILED in outcomes.types, what="run.failed")
+    failed = outcomes.data[outcomes.types.index(catalog.RUN_FAILED)]
+    assert ('User "system:serviceaccount:tekton-dag-default:tekton-dag-run-creator" cannot patch resource '
+            '"pipelineruns" in API group "tekton.dev" in the namespace "tekton-dag-default"') in failed["reason"]
+    assert ("PATCH", 403) in {(method, status) for method, _, status in api.requests}
+    assert not api.running()
