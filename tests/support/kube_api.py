@@ -8,7 +8,12 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - get / list (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``; ``kind: <Kind>List``) / delete
 - replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
-  (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present, plus DNS-1123 name checks
+  (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
+- the object limits of a real API server (``tekton_dag.testing.apilimits``, shared with the
+  dry-run store of ``tekton-dag dev``): names, label keys and values, annotation keys and total
+  size (422 Invalid with ``details.causes``), bodies over 3 MiB (413), objects over etcd's 1.5 MiB
+  (500 "etcdserver: request is too large"); and Tekton's admission webhook's PipelineRun name
+  rule (≤ 63 characters, 400)
 - discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``, ``/version``)
 - authentication and RBAC as kube-apiserver does them (``tekton_dag.testing.rbac``): every caller
   shows a bearer token; ``kubeconfig`` is the cluster admin's (as kind's is), and
@@ -68,13 +73,17 @@ import fastjsonschema
 import pytest
 import yaml
 
-from tekton_dag.testing import rbac
+from tekton_dag.testing import apilimits, rbac
 
 SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas"
 PENDING = "PipelineRunPending"
 STOPPING = {"Cancelled", "CancelledRunFinally", "StoppedRunFinally"}
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# Tekton's admission webhook (validation.webhook.pipeline.tekton.dev) on a PipelineRun's name:
+# tektoncd/pipeline pkg/apis/validate/metadata.go ``ObjectMetadata`` (≤ 63 characters), its denial
+# passed on as 400 BadRequest (knative.dev/pkg webhook ``MakeErrorStatus``; kubernetes
+# staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors ``ToStatusErr``).
+TEKTON_WEBHOOK = "validation.webhook.pipeline.tekton.dev"
+TEKTON_NAME_MAX = 63
 
 # (group, version, plural) → (kind, schema file relative to SCHEMAS or None)
 RESOURCES: dict[tuple[str, str, str], tuple[str, str | None]] = {
@@ -109,8 +118,9 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
-        if not self.details:
-            del body["details"]  # omitempty, as in a real Status (401 Unauthorized has none)
+        for field in ("details", "reason"):  # omitempty, as in a real Status (401 has no details)
+            if not body[field]:
+                del body[field]
         return body
 
 
@@ -477,11 +487,21 @@ class FakeKubeApi:
         if not self.validate:
             return
         name = obj["metadata"].get("name", "")
-        if kind == "PipelineRun" and (len(name) > 63 or not DNS_LABEL.match(name)):
-            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: metadata.name: Invalid value: "{name}": '
-                                           "must be a DNS-1123 label of at most 63 characters")
-        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
-            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: metadata.name: Invalid value')
+        try:
+            apilimits.check_metadata(kind, group, obj)  # 422, as the API server's own validation
+        except apilimits.Refused as refused:
+            raise ApiError(refused.code, refused.reason, refused.message, refused.details) from None
+        self._validate_schema(kind, group, name, obj)
+        if kind == "PipelineRun" and len(name) > TEKTON_NAME_MAX:  # then the validating webhook
+            raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: validation '
+                                              "failed: Invalid resource name: length must be no more than 63 characters: "
+                                              "metadata.name")
+        try:
+            apilimits.check_stored_size(obj)  # last: etcd refuses the write
+        except apilimits.Refused as refused:
+            raise ApiError(refused.code, refused.reason, refused.message) from None
+
+    def _validate_schema(self, kind: str, group: str, name: str, obj: dict[str, Any]) -> None:
         validators = self._validator(kind, group)
         if validators is None:
             return
@@ -645,12 +665,15 @@ class _Handler(BaseHTTPRequestHandler):
                 extra = f"Retry-After: {fault.retry_after}\r\n"
         else:
             try:
+                apilimits.check_body_size(length)
                 data = json.loads(raw) if raw else None
                 status, payload = self.api.handle(method, url.path, parse_qs(url.query), data,
                                                   self.headers.get("Content-Type", ""), match,
                                                   self.headers.get("Authorization"))
             except ApiError as exc:
                 status, payload = exc.code, _json(exc.body())
+            except apilimits.Refused as refused:
+                status, payload = refused.code, _json(ApiError(refused.code, refused.reason, refused.message).body())
             except ValueError as exc:
                 status, payload = 400, _json(ApiError(400, "BadRequest", f"invalid JSON body: {exc}").body())
         self.api.requests.append((method, self.path, status))
