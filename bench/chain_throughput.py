@@ -8,7 +8,11 @@ process) until run-creator's outcome event (run.created or run.queued: the Pipel
 re-enters the Broker. Load is open-loop at a steady rate. Targets at 100 webhooks/s: p50 ≤ 15 ms, p99 ≤ 60 ms. Then the rate steps up until p99
 exceeds 250 ms; the last rate that stayed under is the maximum sustained rate.
 
-    .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10] [--steps 25,50,75,100,150,200,300]
+Each function calls the fake API as its own ServiceAccount (team default's), authorized against
+the Helm chart's RBAC as in a cluster; ``--rbac off`` lets every request through unchecked, to
+compare. Each measurement also prints the fake API's CPU per request.
+
+    .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10] [--steps 25,50,75,100,150,200,300] [--rbac off]
 
 The load generator (`loadgen.py`) stands in for GitHub in its own process.
 """
@@ -36,10 +40,17 @@ REPO = "jmjava/tekton-dag-vue-fe"
 # Without its cyclic garbage collector: what it stores is parsed JSON, which has no reference
 # cycles, and a full collection over a thousand stored PipelineRuns stops every answer for tens of
 # milliseconds, which a kube-apiserver (Go, concurrent collector) does not do.
+# It prints its CPU time once started and each function's kubeconfig (its ServiceAccount's token),
+# and at the end its CPU time and the number of requests it answered.
 FAKE_API = (
-    "import gc, sys; gc.disable(); import tekton_dag.testing.kube_api as fake\n"
-    "api = fake.FakeKubeApi().start(); print(api.kubeconfig, flush=True); sys.stdin.read(); api.stop()\n"
+    "import gc, json, sys, time; gc.disable(); import tekton_dag.testing.kube_api as fake\n"
+    "from tekton_dag.functions.serving import FUNCTIONS\n"
+    "api = fake.FakeKubeApi(enforce_rbac=sys.argv[1] == 'on').start()\n"
+    "print(json.dumps([time.process_time(), {f: str(api.kubeconfig_for('tekton-dag-default', 'tekton-dag-' + f))\n"
+    "                                        for f in FUNCTIONS}]), flush=True)\n"
+    "sys.stdin.read(); print(json.dumps([time.process_time(), len(api.requests)]), flush=True); api.stop()\n"
 )
+RBAC = "on"
 
 
 class Clock:
@@ -116,12 +127,12 @@ def show(result: dict[str, Any]) -> None:
 
 async def measure(rate: float, seconds: float) -> dict[str, Any]:
     """One measurement on a fresh chain and a fresh fake API (no backlog or stored runs carried over)."""
-    fake = subprocess.Popen([sys.executable, "-c", FAKE_API], cwd=ROOT, stdin=subprocess.PIPE,
+    fake = subprocess.Popen([sys.executable, "-c", FAKE_API, RBAC], cwd=ROOT, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
-    kubeconfig = fake.stdout.readline().strip()
+    started_cpu, kubeconfigs = json.loads(fake.stdout.readline())
     clock = Clock()
     work = Path(tempfile.mkdtemp(prefix="tekton-dag-bench-"))
-    chain = Chain(ChainSettings(teams_dir=ROOT / "teams", work_dir=work, secret=SECRET, kubeconfig=kubeconfig,
+    chain = Chain(ChainSettings(teams_dir=ROOT / "teams", work_dir=work, secret=SECRET, kubeconfigs=kubeconfigs,
                                 extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"}), observers=(clock,))
     await chain.start()
     try:
@@ -130,7 +141,10 @@ async def measure(rate: float, seconds: float) -> dict[str, Any]:
     finally:
         await chain.stop(grace=1)
         fake.stdin.close()
+        cpu, requests = json.loads(fake.stdout.readline())
         fake.wait(10)
+        print(f"          fake API (RBAC {RBAC}): {requests} requests, "
+              f"{(cpu - started_cpu) * 1000 / max(requests, 1):.3f} ms CPU each", flush=True)
 
 
 async def main(steady: float, seconds: float, steps: list[float]) -> None:
@@ -154,5 +168,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rate", type=float, default=100, help="the steady rate (webhooks/s)")
     parser.add_argument("--steps", default="25,50,75,100,150,200,300", help="rates tried in turn for the maximum")
+    parser.add_argument("--rbac", choices=["on", "off"], default="on", help="authorize the functions' API calls")
     args = parser.parse_args()
+    RBAC = args.rbac
     asyncio.run(main(args.rate, args.seconds, [float(s) for s in args.steps.split(",")]))

@@ -9,11 +9,13 @@ import sys
 import pytest
 import yaml
 
-from support.e2e import REPO, ROOT, SECRET, TEAMS, eventually, params, run_cli
+from support.e2e import REPO, ROOT, SECRET, TEAM_NAMESPACE, TEAMS, eventually, params, run_cli
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.bus import routing
 from tekton_dag.functions import all_in_one as allinone
 from tekton_dag.devchain.chain import free_port
 from tekton_dag.bus.triggers import load_topology
+from tekton_dag.testing import rbac
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +42,14 @@ def test_root_func_yaml_is_an_http_function_named_tekton_dag():
     assert spec["deploy"]["options"]["scale"]["min"] == 1
 
 
+@pytest.fixture
+def all_in_one_api(monkeypatch):
+    """The fake API with the chart's RBAC as ``mode=all-in-one`` renders it."""
+    with FakeKubeApi(rbac_documents=rbac.chart_documents(sets=["mode=all-in-one"])) as api:
+        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig))
+        yield api
+
+
 SERVED_BY = {
     "func's scaffolding": [sys.executable, "-c", SERVE],
     "tekton-dag serve all-in-one": [sys.executable, "-m", "tekton_dag.cli.main", "serve", "all-in-one", "--teams", str(TEAMS)],
@@ -47,10 +57,12 @@ SERVED_BY = {
 
 
 @pytest.mark.parametrize("command", SERVED_BY.values(), ids=SERVED_BY.keys())
-async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, kube_api, command):
+async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, all_in_one_api, command):
+    kube_api = all_in_one_api
+    account = kube_api.kubeconfig_for(TEAM_NAMESPACE, "tekton-dag-all-in-one")  # its own ServiceAccount
     port = free_port()
     env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
-           "GITHUB_WEBHOOK_SECRET": SECRET, "KUBECONFIG": str(kube_api.kubeconfig),
+           "GITHUB_WEBHOOK_SECRET": SECRET, "KUBECONFIG": str(account),
            "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl")}
     env.pop("K_SINK", None)
     server = await asyncio.create_subprocess_exec(*command, cwd=ROOT, env=env,
@@ -83,3 +95,4 @@ async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, ku
     assert len(runs) == 1 and params(runs[0])["pr-number"] == "5"
     assert runs[0]["spec"]["pipelineRef"]["name"] == "stack-pr-test"
     assert not (tmp_path / "dl.jsonl").exists(), err.decode()[-2000:]
+    assert kube_api.callers == {f"system:serviceaccount:{TEAM_NAMESPACE}:tekton-dag-all-in-one"}

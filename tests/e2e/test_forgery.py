@@ -28,7 +28,7 @@ async def post(url: str, event: CloudEvent) -> httpx.Response:
 
 
 async def test_a_forged_merge_release_and_a_forged_cancel_start_and_cancel_nothing(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
         assert "→ 202" in await send(chain, "pull_request.opened", "--number", "42")
         await eventually(lambda: len(kube_api.objects("pipelineruns")) == 1, what="the PR's run")
         forged_run = codec.request_event(MERGE_RELEASE, catalog.SOURCE_RESOLVER, "forged-1", repo=REPO)
@@ -51,7 +51,7 @@ async def test_a_forged_merge_release_and_a_forged_cancel_start_and_cancel_nothi
 
 
 async def test_a_forged_github_event_reaches_no_pipeline(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api.kubeconfig) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
         push = {"repo": REPO, "sender": "mallory",
                 "push": {"ref": "refs/heads/main", "before": "0" * 40, "after": "e" * 40, "deleted": False}}
         forged = codec.build(catalog.GITHUB_PUSH, catalog.SOURCE_WEBHOOK_INGEST, "forged-push", push, subject=REPO)

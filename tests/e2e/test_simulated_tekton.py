@@ -62,7 +62,7 @@ def tekton_free_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
 
 async def test_the_chain_with_simulated_tekton_drains_the_queue_within_the_limit(tmp_path, tekton_free_api) -> None:
     api = tekton_free_api
-    async with running_chain(tmp_path, api.kubeconfig, simulate_tekton=True, task_seconds=0.5) as (chain, outcomes):
+    async with running_chain(tmp_path, api, simulate_tekton=True, task_seconds=0.5) as (chain, outcomes):
         await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n)) for n in range(1, LIMIT + 3)))
         await eventually(lambda: sum(t == catalog.TEKTON_PIPELINERUN_SUCCESSFUL for t in outcomes.types) == LIMIT + 2,
                          timeout=60, what="every run succeeded")

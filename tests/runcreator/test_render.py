@@ -47,14 +47,16 @@ def test_render_explains_bad_requests_and_exits_1(capsys: pytest.CaptureFixture[
     assert code == 1 and out == "" and message in err
 
 
-def test_generate_run_script_applies_through_kubectl(kube_api: FakeKubeApi) -> None:
+def test_generate_run_script_applies_through_kubectl() -> None:
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl is required for this test (it is on the CI image)"
+    kube_api = FakeKubeApi(tls=True).start()  # kubectl sends its token over HTTPS only
     env = {**os.environ, "KUBECONFIG": str(kube_api.kubeconfig), "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
            # The fake publishes no OpenAPI documents, so kubectl leaves validation to the server.
            "KUBECTL_CREATE_FLAGS": "--validate=false"}
     result = subprocess.run([str(SCRIPT), "--mode", "merge", "--app", "demo-api", "--sha", "f00d", "--apply"],
                             env=env, capture_output=True, text=True, timeout=60)
+    kube_api.stop()
     assert result.returncode == 0, result.stderr
     [run] = kube_api.objects()
     assert f"pipelinerun.tekton.dev/{run['metadata']['name']} created" in result.stdout

@@ -1,4 +1,8 @@
-"""End-to-end support: the real chain (four function processes + local Broker) against the fake API."""
+"""End-to-end support: the real chain (four function processes + local Broker) against the fake API.
+
+Each function talks to the fake API as its own ServiceAccount of team default's release
+(``tekton-dag-<function>`` in ``tekton-dag-default``), with the rights the Helm chart gives it.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,16 @@ from typing import Any
 
 import yaml
 
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.devchain.chain import Chain, ChainSettings
+from tekton_dag.functions.serving import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAMS = ROOT / "teams"
 KNATIVE = ROOT / "knative"
 SECRET = "e2e-webhook-secret"
 REPO = "jmjava/tekton-dag-vue-fe"  # demo-fe of stack-one, team default
+TEAM_NAMESPACE = "tekton-dag-default"  # team default's namespace: its release's ServiceAccounts live there
 FAST_RETRIES = {"retry": 40, "backoffPolicy": "linear", "backoffDelay": "PT0.05S"}
 
 
@@ -47,14 +54,21 @@ class Outcomes:
         self.data.append(event.get_data())
 
 
+def service_account_kubeconfigs(api: FakeKubeApi, namespace: str = TEAM_NAMESPACE) -> dict[str, str]:
+    """Each function's own kubeconfig: its ServiceAccount's token, as the chart names it."""
+    return {name: str(api.kubeconfig_for(namespace, f"tekton-dag-{name}")) for name in FUNCTIONS}
+
+
 @contextlib.asynccontextmanager
-async def running_chain(tmp_path: Path, kubeconfig: Path, simulate_tekton: bool = False, task_seconds: float = 0.2,
+async def running_chain(tmp_path: Path, api: FakeKubeApi, simulate_tekton: bool = False, task_seconds: float = 0.2,
                         **delivery: Any) -> AsyncIterator[tuple[Chain, Outcomes]]:
     outcomes = Outcomes()
     settings = ChainSettings(
         teams_dir=TEAMS, work_dir=tmp_path / "work", secret=SECRET,
         triggers_dir=fast_triggers(tmp_path / "knative", {**FAST_RETRIES, **delivery}),
-        kubeconfig=str(kubeconfig), extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"},
+        # each function as its own ServiceAccount; the admin's for what is not a function (simulated Tekton)
+        kubeconfig=str(api.kubeconfig), kubeconfigs=service_account_kubeconfigs(api),
+        extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"},
         simulate_tekton=simulate_tekton, task_seconds=task_seconds,
     )
     chain = Chain(settings, observers=(outcomes,))

@@ -70,6 +70,9 @@ class ChainSettings:
     webhook_port: int = 0  # 0: any free port
     host: str = "127.0.0.1"
     kubeconfig: str | None = None
+    # Per function, a kubeconfig of its own (its ServiceAccount's token, as in a cluster); a
+    # function not named here uses ``kubeconfig``.
+    kubeconfigs: dict[str, str] = field(default_factory=dict)
     dry_run_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     broker_capacity: int = 1000
@@ -163,8 +166,9 @@ class Chain:
         env.pop("GITHUB_WEBHOOK_SECRET_FILE", None)
         env[KEY_ENV] = s.event_key
         env.pop(KEY_FILE_ENV, None)
-        if s.kubeconfig:
-            env["KUBECONFIG"] = s.kubeconfig
+        kubeconfig = s.kubeconfigs.get(fn.name, s.kubeconfig)
+        if kubeconfig:
+            env["KUBECONFIG"] = kubeconfig
         elif s.dry_run_dir is not None:
             env[DRY_RUN_DIR_ENV] = str(s.dry_run_dir)
         env.update(s.extra_env)

@@ -15,6 +15,7 @@ Edge cases:
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal, TypeVar
@@ -114,17 +115,52 @@ def _known(cls: type[_T], fields: Mapping[str, Any]) -> _T:
 
 
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
-    """Normalise a ``pull_request`` or ``push`` webhook body; raises ``PayloadError``."""
+    """Normalise a ``pull_request`` or ``push`` webhook body; raises ``PayloadError`` naming the
+    payload's field when one is missing, of the wrong type, or outside what GitHub sends (the
+    bounds of the slim data's schema, which the resolver checks again)."""
     if not isinstance(payload, Mapping):
         raise PayloadError("body: must be a JSON object")
     body = _Fields(payload, "")
     repo = body.obj("repository").text("full_name")
     sender = body.obj("sender").text("login") if payload.get("sender") is not None else ""
     if name == PULL_REQUEST:
-        return GitHubEvent(PULL_REQUEST, delivery, repo, sender, pull_request=_pull_request(body))
-    if name == PUSH:
-        return GitHubEvent(PUSH, delivery, repo, sender, push=_push(body))
-    raise PayloadError(f"X-GitHub-Event: {name!r} is not handled")
+        event = GitHubEvent(PULL_REQUEST, delivery, repo, sender, pull_request=_pull_request(body))
+    elif name == PUSH:
+        event = GitHubEvent(PUSH, delivery, repo, sender, push=_push(body))
+    else:
+        raise PayloadError(f"X-GitHub-Event: {name!r} is not handled")
+    _check_bounds(event)
+    return event
+
+
+# Where each field of the slim data comes from in GitHub's payload (for the 400's wording).
+_PAYLOAD_FIELDS: Final = {
+    ("repo",): "repository.full_name", ("sender",): "sender.login", ("pull_request", "action"): "action",
+    ("pull_request", "number"): "pull_request.number", ("pull_request", "draft"): "pull_request.draft",
+    ("pull_request", "merged"): "pull_request.merged", ("pull_request", "base_ref"): "pull_request.base.ref",
+    ("pull_request", "base_repo"): "pull_request.base.repo.full_name", ("pull_request", "head_sha"): "pull_request.head.sha",
+    ("pull_request", "head_ref"): "pull_request.head.ref", ("pull_request", "head_repo"): "pull_request.head.repo.full_name",
+    ("pull_request", "merge_commit_sha"): "pull_request.merge_commit_sha", ("push", "ref"): "ref",
+    ("push", "before"): "before", ("push", "after"): "after", ("push", "deleted"): "deleted",
+}
+_SHOWN: Final = 80  # characters of a refused value echoed back
+
+
+def _check_bounds(event: GitHubEvent) -> None:
+    """Refuse a value GitHub would never send, naming the payload field and the rule it breaks
+    (the rule is the slim schema's ``description`` of the field)."""
+    found = schemas.problem(event.cloudevent_type, event.to_data())
+    if found is None:
+        return
+    path, message, rule = found
+    field = _PAYLOAD_FIELDS.get(tuple(str(p) for p in path), ".".join(map(str, path)))
+    value: Any = event.to_data()
+    for part in path:
+        value = value[part]
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= _SHOWN else f"{shown[:_SHOWN]}... ({len(shown)} characters)"
+    raise PayloadError(f"{field}: must be {rule['description']}, got {shown}" if "description" in rule
+                       else f"{field}: {message[:200]}")
 
 
 def _pull_request(body: _Fields) -> PullRequest:

@@ -17,6 +17,10 @@ from typing import Any
 
 from tekton_dag import pipelines
 
+# GitHub's PR numbers are int32 (its REST API and webhooks); anything larger could only be made up,
+# and would not fit a label value. The schemas of github.pull_request and run.requested say the same.
+MAX_PR_NUMBER = 2**31 - 1
+
 
 class RequestError(ValueError):
     """Event data that can never be handled: a permanent error (4xx to the Broker)."""
@@ -59,8 +63,9 @@ class RunRequest:
         if pr is not None:
             pr_map = _mapping(pr, "pr")
             _require(pr_map, ("number", "head_sha"), where="pr.")
-            if not isinstance(pr_map["number"], int) or isinstance(pr_map["number"], bool) or pr_map["number"] < 1:
-                raise RequestError("pr.number: must be a positive integer")
+            number = pr_map["number"]
+            if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_PR_NUMBER:
+                raise RequestError(f"pr.number: must be an integer from 1 to {MAX_PR_NUMBER}")
             pr = _build(PullRequestRef, pr_map, strict, "pr.")
         build_apps = body.get("build_apps", [])
         if not isinstance(build_apps, list) or not all(isinstance(a, str) for a in build_apps):

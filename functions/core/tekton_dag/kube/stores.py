@@ -6,7 +6,9 @@ Two implementations, chosen by ``store_from_env()``:
   per team holding the admission ledger (annotation ``tekton-dag.dev/admission-ledger``), all
   through the official client, off the event loop, with retries (``clients.RetryingApi``).
 - ``DirectoryStore``: a dry-run directory (``TEKTON_DAG_DRY_RUN_DIR``); each PipelineRun is a
-  YAML file you could ``kubectl create -f``, with the same idempotency and the same ledger rules.
+  YAML file you could ``kubectl create -f``, with the same idempotency and the same ledger rules,
+  and the same object limits a real API server enforces (``tekton_dag.testing.apilimits``, the
+  module the tests' fake API uses): what a cluster would refuse is refused here too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tekton_dag.kube.errors import (
     TransientApiError,
 )
 from tekton_dag.kube.retrying import RetryPolicy
+from tekton_dag.testing import apilimits
 
 DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
 LEDGER_ANNOTATION = "tekton-dag.dev/admission-ledger"
@@ -232,7 +235,9 @@ class DirectoryStore:
         return self.root / ".ledgers" / namespace / f"{name}.json"
 
     async def create_run(self, run: Object) -> bool:
-        path = self._run_path(run["metadata"]["namespace"], run["metadata"]["name"])
+        namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
+        _check_limits(f"create PipelineRun {namespace}/{name}", "PipelineRun", "tekton.dev", run)
+        path = self._run_path(namespace, name)
         with self._lock():
             if path.exists():
                 return False
@@ -260,6 +265,7 @@ class DirectoryStore:
             if not path.exists():
                 return None
             run: Object = merge_patch(yaml.safe_load(path.read_text()), patch)
+            _check_limits(f"patch PipelineRun {namespace}/{name}", "PipelineRun", "tekton.dev", run)
             _write(path, yaml.safe_dump(run, sort_keys=False))
             return run
 
@@ -272,6 +278,9 @@ class DirectoryStore:
         return stored["ledger"], str(stored["version"])
 
     async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
+        # The cluster keeps the ledger in a Lease's annotation: the same limits apply to it here.
+        lease = {"metadata": {"name": name, "namespace": namespace, "annotations": {LEDGER_ANNOTATION: text}}}
+        _check_limits(f"write admission Lease {namespace}/{name}", "Lease", "coordination.k8s.io", lease)
         path = self._ledger_path(namespace, name)
         with self._lock():
             current = str(json.loads(path.read_text())["version"]) if path.exists() else None
@@ -280,6 +289,16 @@ class DirectoryStore:
             new_version = int(version or 0) + 1
             _write(path, json.dumps({"version": new_version, "ledger": text}))
         return str(new_version)
+
+
+def _check_limits(what: str, kind: str, group: str, obj: Object) -> None:
+    """Refuse ``obj`` as the API server would, with the error ``KubernetesStore`` would raise."""
+    try:
+        apilimits.check_object(kind, group, obj)
+    except apilimits.Refused as refused:
+        if refused.code >= 500:  # KubernetesStore retries these until its deadline, then gives up so
+            raise TransientApiError(f"{what}: API answered {refused.code}: {refused.message}") from None
+        raise PermanentApiError(refused.code, f"{what}: {refused.message}") from None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -8,11 +8,22 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - get / list (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``; ``kind: <Kind>List``) / delete
 - replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
-  (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present, plus DNS-1123 name checks
+  (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
+- the object limits of a real API server (``tekton_dag.testing.apilimits``, shared with the
+  dry-run store of ``tekton-dag dev``): names, label keys and values, annotation keys and total
+  size (422 Invalid with ``details.causes``), bodies over 3 MiB (413), objects over etcd's 1.5 MiB
+  (500 "etcdserver: request is too large"); and Tekton's admission webhook's PipelineRun name
+  rule (≤ 63 characters, 400)
 - discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``, ``/version``)
+- authentication and RBAC as kube-apiserver does them (``tekton_dag.testing.rbac``): every caller
+  shows a bearer token; ``kubeconfig`` is the cluster admin's (as kind's is), and
+  ``kubeconfig_for(namespace, service_account)`` one ServiceAccount's, whose requests are
+  authorized against the Roles and bindings the Helm chart renders (``rbac_documents``; by
+  default ``helm template`` of every team's values): 401 for an unknown token, 403 Forbidden
+  with kube-apiserver's Status message for what the chart does not grant
 - fault switches: ``fail(status, times)`` (5xx, 429 with Retry-After), ``delay(seconds, times)``
   (the write lands, the answer comes late: a client timeout with an unknown outcome),
-  ``missing_namespaces`` (404), ``forbidden_namespaces`` (403)
+  ``missing_namespaces`` (404), ``forbidden_namespaces`` (403 whoever asks)
 - a little of Tekton's controller: a PipelineRun without ``spec.status: PipelineRunPending``
   "runs" (``status.startTime``, condition Unknown/Running); a cancel marks it finished;
   ``finish()`` completes one and returns the data of Tekton's CloudEvent (``instant_tekton=False``
@@ -35,12 +46,15 @@ Use::
 
 from __future__ import annotations
 
+import base64
 import copy
+import functools
 import email.parser
 import json
 import os
 import random
 import re
+import ssl
 import string
 import tempfile
 import threading
@@ -48,7 +62,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,11 +73,17 @@ from urllib.parse import parse_qs, urlsplit
 import fastjsonschema
 import yaml
 
+from tekton_dag.testing import apilimits, rbac
+
 SCHEMAS = Path(__file__).resolve().parents[4] / ".." / "shared" / "schemas"
 PENDING = "PipelineRunPending"
 STOPPING = {"Cancelled", "CancelledRunFinally", "StoppedRunFinally"}
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# Tekton's admission webhook (validation.webhook.pipeline.tekton.dev) on a PipelineRun's name:
+# tektoncd/pipeline pkg/apis/validate/metadata.go ``ObjectMetadata`` (≤ 63 characters), its denial
+# passed on as 400 BadRequest (knative.dev/pkg webhook ``MakeErrorStatus``; kubernetes
+# staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors ``ToStatusErr``).
+TEKTON_WEBHOOK = "validation.webhook.pipeline.tekton.dev"
+TEKTON_NAME_MAX = 63
 
 # (group, version, plural) → (kind, schema file relative to SCHEMAS or None)
 RESOURCES: dict[tuple[str, str, str], tuple[str, str | None]] = {
@@ -96,8 +116,12 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details or {}
 
     def body(self) -> dict[str, Any]:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
+        for field in ("details", "reason"):  # omitempty, as in a real Status (401 has no details)
+            if not body[field]:
+                del body[field]
+        return body
 
 
 Key = tuple[str, str, str, str]  # (group, plural, namespace, name)
@@ -106,8 +130,15 @@ Key = tuple[str, str, str, str]  # (group, plural, namespace, name)
 class FakeKubeApi:
     """The fake server. Thread-safe; every object operation happens under one lock."""
 
-    def __init__(self, schemas: Path | None = SCHEMAS, validate: bool = True, instant_tekton: bool = True):
-        """``instant_tekton=False`` leaves PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
+    def __init__(self, schemas: Path | None = SCHEMAS, validate: bool = True,
+                 rbac_documents: list[dict[str, Any]] | None = None, enforce_rbac: bool = True, tls: bool = False,
+                 instant_tekton: bool = True):
+        """``rbac_documents``: the Roles, bindings and ServiceAccounts to authorize against
+        (default: the chart's, ``rbac.chart_documents()``). ``enforce_rbac=False`` lets every
+        request through unauthenticated (only for measuring what the check costs). ``tls``: serve
+        HTTPS with a self-signed certificate the kubeconfigs trust; kubectl (client-go) sends no
+        bearer token over plain HTTP, so a kubectl caller needs it (the Python client does send it). ``instant_tekton=False`` leaves
+        PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
         self.instant_tekton = instant_tekton
         self._lock = threading.RLock()
         self._store: dict[Key, dict[str, Any]] = {}  # every object, in creation order
@@ -121,19 +152,32 @@ class FakeKubeApi:
         self.missing_namespaces: set[str] = set()
         self.forbidden_namespaces: set[str] = set()
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.callers: set[str] = set()  # the user names that made requests
         self.max_running: dict[str, int] = {}  # namespace → most PipelineRuns running at once
         self.start_order: list[str] = []  # "ns/name" in the order runs started
         self._server: ThreadingHTTPServer | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-kube-")
+        self.enforce_rbac = enforce_rbac
+        self.tls = tls
+        self._rbac_documents = rbac_documents
+        self.authorizer: rbac.Authorizer | None = None
+        self.tokens: rbac.Tokens | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> FakeKubeApi:
         if self.validate:  # compile now (once per process), not inside a request a client times
             for (group, _, _), (kind, _) in RESOURCES.items():
                 self._validator(kind, group)
+        documents = self._rbac_documents if self._rbac_documents is not None else rbac.chart_documents()
+        self.authorizer = rbac.Authorizer(documents)
+        self.tokens = rbac.Tokens(self.authorizer.service_accounts)
         handler = type("Handler", (_Handler,), {"api": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*_certificate_files())
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, name="fake-kube-api", daemon=True).start()
         self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_dict()))
         return self
@@ -155,20 +199,37 @@ class FakeKubeApi:
     def base_url(self) -> str:
         assert self._server is not None, "start() the fake first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     @property
     def kubeconfig(self) -> Path:
         """A kubeconfig file pointing at this server (for KUBECONFIG, kubectl, the client)."""
         return Path(self._tmp.name) / "kubeconfig"
 
-    def kubeconfig_dict(self) -> dict[str, Any]:
+    def kubeconfig_dict(self, user: rbac.User = rbac.ADMIN_USER, namespace: str = "default") -> dict[str, Any]:
+        assert self.tokens is not None, "start() the fake first"
+        token = self.tokens.issue(user)
         return {
             "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": self.base_url}}],
-            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": "default"}}],
+            "clusters": [{"name": "fake", "cluster": {"server": self.base_url, **self._trust()}}],
+            "users": [{"name": user.name, "user": {"token": token}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": user.name, "namespace": namespace}}],
         }
+
+    def _trust(self) -> dict[str, str]:
+        if not self.tls:
+            return {}
+        return {"certificate-authority-data": base64.b64encode(Path(_certificate_files()[0]).read_bytes()).decode()}
+
+    def kubeconfig_for(self, namespace: str, service_account: str) -> Path:
+        """A kubeconfig holding ServiceAccount ``namespace/service_account``'s token (KeyError
+        when the RBAC documents have no such ServiceAccount)."""
+        assert self.tokens is not None, "start() the fake first"
+        self.tokens.for_service_account(namespace, service_account)
+        path = Path(self._tmp.name) / f"kubeconfig-{namespace}-{service_account}"
+        user = rbac.service_account_user(namespace, service_account)
+        path.write_text(yaml.safe_dump(self.kubeconfig_dict(user, namespace)))
+        return path
 
     # --- fault switches ---------------------------------------------------------------------
     def fail(self, status: int, times: int = 1, methods: tuple[str, ...] = (), plural: str = "",
@@ -251,27 +312,34 @@ class FakeKubeApi:
 
     # --- the API ----------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any, content_type: str,
-               match: re.Match[str] | None = None) -> tuple[int, bytes]:
+               match: re.Match[str] | None = None, authorization: str | None = None) -> tuple[int, bytes]:
         """Answer one request: the status and the JSON of the answer's body. Takes ``body`` over
-        (it may end up in the store); raises ApiError for a Status answer."""
-        if path == "/version":
-            return 200, _json({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})
-        if path in ("/api", "/apis") or path.startswith("/apis/") and path.count("/") <= 3 or path == "/api/v1":
+        (it may end up in the store); raises ApiError for a Status answer. ``authorization``: the
+        request's Authorization header."""
+        match = match or _PATH.match(path)
+        user = self._authenticate(authorization)
+        if path == "/version" or path in ("/api", "/apis") or path.startswith("/apis/") and path.count("/") <= 3 \
+                or path == "/api/v1":
+            self._authorize(user, rbac.Request(method.lower(), path=path))
+            if path == "/version":
+                return 200, _json({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})
             status, answer = self._discovery(path)
             return status, _json(answer)
-        match = match or _PATH.match(path)
         if not match:
+            self._authorize(user, rbac.Request(method.lower(), path=path))
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
         group = "" if match["core"] else match["group"]
         version = match["core"] or match["version"]
         plural, ns, name = match["plural"], match["ns"], match["name"]
+        request = rbac.Request(rbac.verb_of(method, name is not None, query), ns, group, plural, name=name or "")
+        self._authorize(user, request)  # before the resource is looked up, as kube-apiserver does
         if (group, version, plural) not in RESOURCES:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural})")
         kind = RESOURCES[(group, version, plural)][0]
         details = {"name": name or "", "group": group, "kind": plural}
         if ns in self.forbidden_namespaces:
-            raise ApiError(403, "Forbidden", f'{plural}.{group} is forbidden: User "fake" cannot {method.lower()} '
-                                             f'resource "{plural}" in API group "{group}" in the namespace "{ns}"', details)
+            message, details = rbac.forbidden(user or rbac.ANONYMOUS_USER, request)
+            raise ApiError(403, "Forbidden", message, details)
         # Answers are serialised under the lock, straight from the store: no copies, and no
         # other request can change an object while it is being written out.
         with self._lock:
@@ -295,6 +363,26 @@ class FakeKubeApi:
             if method == "PATCH":
                 return 200, _json(self._update(key, current, _patched(current, body, content_type), details, kind))
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _authenticate(self, authorization: str | None) -> rbac.User | None:
+        """The caller; 401 (apimachinery NewUnauthorized) for a token nobody issued."""
+        if not self.enforce_rbac:
+            return None
+        assert self.tokens is not None
+        user = self.tokens.user(authorization)
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized", None)
+        self.callers.add(user.name)
+        return user
+
+    def _authorize(self, user: rbac.User | None, request: rbac.Request) -> None:
+        if user is None:  # not enforcing
+            return
+        assert self.authorizer is not None
+        allowed, reason = self.authorizer.authorize(user, request)
+        if not allowed:
+            message, details = rbac.forbidden(user, request, reason)
+            raise ApiError(403, "Forbidden", message, details)
 
     def _discovery(self, path: str) -> tuple[int, Any]:
         if path == "/api":
@@ -402,11 +490,21 @@ class FakeKubeApi:
         if not self.validate:
             return
         name = obj["metadata"].get("name", "")
-        if kind == "PipelineRun" and (len(name) > 63 or not DNS_LABEL.match(name)):
-            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: metadata.name: Invalid value: "{name}": '
-                                           "must be a DNS-1123 label of at most 63 characters")
-        if len(name) > 253 or not DNS_SUBDOMAIN.match(name):
-            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: metadata.name: Invalid value')
+        try:
+            apilimits.check_metadata(kind, group, obj)  # 422, as the API server's own validation
+        except apilimits.Refused as refused:
+            raise ApiError(refused.code, refused.reason, refused.message, refused.details) from None
+        self._validate_schema(kind, group, name, obj)
+        if kind == "PipelineRun" and len(name) > TEKTON_NAME_MAX:  # then the validating webhook
+            raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: validation '
+                                              "failed: Invalid resource name: length must be no more than 63 characters: "
+                                              "metadata.name")
+        try:
+            apilimits.check_stored_size(obj)  # last: etcd refuses the write
+        except apilimits.Refused as refused:
+            raise ApiError(refused.code, refused.reason, refused.message) from None
+
+    def _validate_schema(self, kind: str, group: str, name: str, obj: dict[str, Any]) -> None:
         validators = self._validator(kind, group)
         if validators is None:
             return
@@ -432,6 +530,31 @@ class FakeKubeApi:
             found = None if schema_file is None or self.schema_dir is None else _validators(self.schema_dir / schema_file)
             self._validators[(group, kind)] = found
         return self._validators[(group, kind)]
+
+
+@functools.cache
+def _certificate_files() -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files), made once per process."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-api")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    directory = tempfile.mkdtemp(prefix="fake-kube-tls-")
+    cert_file, key_file = os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
+    Path(cert_file).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    Path(key_file).write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+    return cert_file, key_file
 
 
 _SCHEMA_OF = {(g, k): f for (g, _, _), (k, f) in RESOURCES.items() if f is not None}
@@ -545,11 +668,15 @@ class _Handler(BaseHTTPRequestHandler):
                 extra = f"Retry-After: {fault.retry_after}\r\n"
         else:
             try:
+                apilimits.check_body_size(length)
                 data = json.loads(raw) if raw else None
                 status, payload = self.api.handle(method, url.path, parse_qs(url.query), data,
-                                                  self.headers.get("Content-Type", ""), match)
+                                                  self.headers.get("Content-Type", ""), match,
+                                                  self.headers.get("Authorization"))
             except ApiError as exc:
                 status, payload = exc.code, _json(exc.body())
+            except apilimits.Refused as refused:
+                status, payload = refused.code, _json(ApiError(refused.code, refused.reason, refused.message).body())
             except ValueError as exc:
                 status, payload = 400, _json(ApiError(400, "BadRequest", f"invalid JSON body: {exc}").body())
         self.api.requests.append((method, self.path, status))

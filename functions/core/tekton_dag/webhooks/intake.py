@@ -5,7 +5,8 @@ Checks run cheapest and safest first, and the body is parsed only after its sign
 1. ``X-GitHub-Event`` / ``X-GitHub-Delivery`` present, else 400 (what a webhook must carry);
 2. a GitHub content type (``application/json`` or ``application/x-www-form-urlencoded``), else 415;
 3. ``X-Hub-Signature-256`` matches one active secret, else 401 (one message for every cause);
-4. the body decodes and has the fields we use, else 400;
+4. the body decodes and has the fields we use, each within what GitHub sends (PR number, shas,
+   refs, owner/name: the slim event's schema, ``events/github.py``), else 400 naming the field;
 5. ``ping`` → 200; ``pull_request`` (acted-on actions) and ``push`` → a CloudEvent to publish
    (the caller answers 202 once the Broker took it); anything else → 202 "ignored".
 

@@ -1,0 +1,176 @@
+"""Both Kubernetes doubles refuse what a real API server refuses, with its answer.
+
+The tests' fake API and the dry-run store behind ``tekton-dag dev`` share one module of limits
+(``tekton_dag.testing.apilimits``); each limit is checked here through the real client (fake API)
+and through the run-creator's store interface (dry run), with the same message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from runcreator.conftest import NAMESPACE, pr_request
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.config.models import Config
+from tekton_dag.kube.clients import load_api_client
+from tekton_dag.kube.errors import PermanentApiError, TransientApiError
+from tekton_dag.kube.stores import LEDGER_ANNOTATION, DirectoryStore
+from tekton_dag.pipelineruns import build_pipelinerun
+from tekton_dag.pipelineruns.creating import RunCreator
+from tekton_dag.testing import apilimits
+
+G, V, P = "tekton.dev", "v1", "pipelineruns"
+LONG_VALUE = "a" * 64
+LABEL_RULE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+              "must start and end with an alphanumeric character (e.g. 'MyValue' or 'my_value' or '12345', regex used "
+              "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+
+
+@pytest.fixture
+def objects(kube_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
+    api_client = load_api_client()  # KUBECONFIG points at the fake (as the cluster admin)
+    yield client.CustomObjectsApi(api_client)
+    api_client.close()
+
+
+def a_run(config: Config, name: str = "r1", labels: dict[str, str] | None = None,
+          annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    team = config.team("default")
+    run = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
+    run["metadata"]["name"] = name
+    run["metadata"]["labels"].update(labels or {})
+    run["metadata"].setdefault("annotations", {}).update(annotations or {})
+    return run
+
+
+def status(exc: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(exc.value.body)
+    assert body["kind"] == "Status" and body["code"] == exc.value.status
+    return body
+
+
+def test_a_label_value_over_63_characters_is_422_with_its_cause(objects: client.CustomObjectsApi, config: Config) -> None:
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, labels={"tekton-dag.dev/pr": LONG_VALUE}))
+    body = status(exc)
+    assert (body["code"], body["reason"]) == (422, "Invalid")
+    assert body["message"] == (f'PipelineRun.tekton.dev "r1" is invalid: metadata.labels: Invalid value: "{LONG_VALUE}": '
+                               "must be no more than 63 characters")
+    assert body["details"] == {"name": "r1", "group": "tekton.dev", "kind": "PipelineRun", "causes": [
+        {"reason": "FieldValueInvalid", "field": "metadata.labels",
+         "message": f'Invalid value: "{LONG_VALUE}": must be no more than 63 characters'}]}
+
+
+@pytest.mark.parametrize(("labels", "annotations", "fragment"), [
+    ({"team": "a b"}, {}, f'metadata.labels: Invalid value: "a b": {LABEL_RULE}'),
+    ({"-bad": "x"}, {}, 'metadata.labels: Invalid value: "-bad": name part must consist of alphanumeric characters'),
+    ({"Example.com/x": "y"}, {}, 'Invalid value: "Example.com/x": prefix part a lowercase RFC 1123 subdomain'),
+    ({"a/b/c": "y"}, {}, 'Invalid value: "a/b/c": a valid label key must consist of'),
+    ({}, {"bad key!": "x"}, 'metadata.annotations: Invalid value: "bad key!": name part must consist'),
+    ({}, {"x": "y" * (256 * 1024)}, "metadata.annotations: Too long: must have at most 262144 bytes"),
+], ids=["label value chars", "label key chars", "label key prefix", "label key slashes", "annotation key", "annotation size"])
+def test_label_and_annotation_limits(objects: client.CustomObjectsApi, config: Config, labels: dict[str, str],
+                                     annotations: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, labels=labels, annotations=annotations))
+    body = status(exc)
+    assert body["code"] == 422 and fragment in body["message"], body["message"]
+    assert body["details"]["causes"] and all(c["field"] in body["message"] for c in body["details"]["causes"])
+
+
+def test_names_follow_dns_1123_and_tektons_webhook(objects: client.CustomObjectsApi, config: Config) -> None:
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, name="Run_1"))
+    body = status(exc)
+    assert body["code"] == 422 and body["message"].startswith(
+        'PipelineRun.tekton.dev "Run_1" is invalid: metadata.name: Invalid value: "Run_1": a lowercase RFC 1123 subdomain')
+    with pytest.raises(ApiException) as exc:  # a valid subdomain, but Tekton's webhook allows 63 characters
+        objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, name="r" * 64))
+    body = status(exc)
+    assert (body["code"], body["reason"]) == (400, "BadRequest")
+    assert body["message"] == ('admission webhook "validation.webhook.pipeline.tekton.dev" denied the request: validation '
+                               "failed: Invalid resource name: length must be no more than 63 characters: metadata.name")
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "a.b"}, "spec": {}}
+    objects.create_namespaced_custom_object("coordination.k8s.io", "v1", NAMESPACE, "leases", lease)  # dots: fine
+    lease["metadata"]["name"] = "a" * 254
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object("coordination.k8s.io", "v1", NAMESPACE, "leases", lease)
+    assert status(exc)["message"].endswith("must be no more than 253 characters")
+
+
+def test_sizes_past_etcd_and_past_the_request_limit(kube_api: FakeKubeApi) -> None:
+    api_client = load_api_client()
+    core = client.CoreV1Api(api_client)
+
+    def config_map(size: int) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"x": "y" * size}}
+
+    with pytest.raises(ApiException) as exc:  # stored JSON over 1.5 MiB: etcd refuses, the API server says so
+        core.create_namespaced_config_map(NAMESPACE, config_map(1536 * 1024))
+    assert status(exc) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                           "message": "etcdserver: request is too large", "code": 500}
+    with pytest.raises(ApiException) as exc:  # a body over 3 MiB is not even read
+        core.create_namespaced_config_map(NAMESPACE, config_map(3 * 1024 * 1024))
+    body = status(exc)
+    assert (body["code"], body["reason"], body["message"]) == (
+        413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+    core.create_namespaced_config_map(NAMESPACE, config_map(1024 * 1024))  # 1 MiB is fine
+    api_client.close()
+
+
+def test_a_pr_number_beyond_any_label_fails_the_run_instead_of_making_it(kube_api: FakeKubeApi, config: Config) -> None:
+    """10^70 as a PR number makes a 71-character label value: a real API server refuses the run."""
+    team = config.team("default")
+    run = build_pipelinerun(pr_request(number=10**70), team, team.stack("stack-one"))
+    assert len(run["metadata"]["labels"]["tekton-dag.dev/pr"]) == 71
+    api_client = load_api_client()
+    with pytest.raises(ApiException) as exc:
+        client.CustomObjectsApi(api_client).create_namespaced_custom_object(G, V, NAMESPACE, P, run)
+    api_client.close()
+    assert status(exc)["code"] == 422 and "metadata.labels: Invalid value" in status(exc)["message"]
+
+
+# --- the dry-run store behind `tekton-dag dev` refuses the same --------------------------------
+async def test_the_dry_run_store_refuses_what_the_api_server_refuses(tmp_path: Path, config: Config) -> None:
+    store = DirectoryStore(tmp_path)
+    with pytest.raises(PermanentApiError) as refused:
+        await store.create_run(a_run(config, labels={"tekton-dag.dev/pr": LONG_VALUE}))
+    assert refused.value.status == 422
+    assert refused.value.message == (
+        f'create PipelineRun {NAMESPACE}/r1: PipelineRun.tekton.dev "r1" is invalid: metadata.labels: '
+        f'Invalid value: "{LONG_VALUE}": must be no more than 63 characters')
+    assert not list(tmp_path.rglob("*.yaml"))  # nothing half-written
+    assert await store.create_run(a_run(config))
+    with pytest.raises(PermanentApiError, match="metadata.annotations: Invalid value"):
+        await store.patch_run(NAMESPACE, "r1", {"metadata": {"annotations": {"no spaces": "x"}}})
+    with pytest.raises(TransientApiError, match="etcdserver: request is too large"):
+        await store.patch_run(NAMESPACE, "r1", {"spec": {"params": [{"name": "x", "value": "y" * 1600 * 1024}]}})
+    with pytest.raises(PermanentApiError, match="Too long: must have at most 262144 bytes"):
+        await store.write_ledger(NAMESPACE, "ledger", "x" * (256 * 1024), None)  # the Lease annotation's limit
+    assert await store.read_ledger(NAMESPACE, "ledger") == (None, None)
+
+
+async def test_tekton_dag_dev_fails_a_run_a_cluster_would_refuse(tmp_path: Path, config: Config) -> None:
+    rc = RunCreator(lambda: config, DirectoryStore(tmp_path))
+    outcome = await rc.request(pr_request(number=10**70))
+    assert outcome.kind == "failed" and "must be no more than 63 characters" in outcome.reason
+    assert not list(tmp_path.rglob("*.yaml"))
+
+
+def test_the_limits_measure_what_kubernetes_measures() -> None:
+    assert apilimits.label_value("a" * 63) == [] and apilimits.label_value("") == []
+    assert apilimits.label_key("tekton-dag.dev/pr") == [] and apilimits.label_key("a" * 63) == []
+    assert apilimits.label_key("a" * 64) == ["name part must be no more than 63 characters"]
+    assert apilimits.dns1123_label("a.b") == ["must not contain dots"]
+    assert apilimits.annotations_size({"k": "é"}) == 3  # bytes, as Go's len counts them
+    annotations = {LEDGER_ANNOTATION: "x" * (256 * 1024 - len(LEDGER_ANNOTATION))}
+    assert apilimits.metadata_causes({"name": "l", "annotations": annotations}) == []
+    annotations[LEDGER_ANNOTATION] += "x"
+    assert [c.reason for c in apilimits.metadata_causes({"name": "l", "annotations": annotations})] == ["FieldValueTooLong"]
