@@ -191,3 +191,19 @@ def test_only_tasks_that_talk_to_the_api_get_a_service_account_token(team, pipel
         assert mounted == talks_to_the_api(pt["taskRef"]["name"]), pt["name"]
     # PR code runs in the compile tasks and in the tests of run-stack-tests: never with a token.
     assert not talks_to_the_api("run-stack-tests") and not any(talks_to_the_api(t) for t in TASKS if t.startswith("compile-"))
+
+
+def test_the_resource_table_in_docs_is_the_tasks_own():
+    """docs/tekton.md "Compute resources" lists every step with its defaults, as the Tasks declare them."""
+    import re
+
+    text = (ROOT / "docs/tekton.md").read_text().split("## Compute resources", 1)[1].split("\n## ", 1)[0]
+    documented = {}
+    for cells in (row.strip("|").split("|") for row in text.splitlines() if row.startswith("| ") and "/" in row and "task/step" not in row):
+        names, cpu, memory, limit = (c.strip() for c in cells)
+        for name in names.split(", "):
+            match = re.fullmatch(r"(.*)\{(.*)\}(.*)", name)
+            for expanded in ([match[1] + x + match[3] for x in match[2].split(",")] if match else [name]):
+                documented[expanded] = {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": limit}}
+    declared = {f"{t}/{s['name']}": s["computeResources"] for t, task in TASKS.items() for s in task["spec"]["steps"]}
+    assert documented == declared
