@@ -44,6 +44,22 @@ COMPILE = {  # tool: (image, default build command)
     "composer": ("docker.io/library/composer:2.8.4", "composer install --no-dev --no-interaction --prefer-dist"),
 }
 NON_ROOT = {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False}
+
+
+def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
+    """Step computeResources: requests (a namespace with a ResourceQuota admits no BestEffort pod)
+    and a memory limit. Teams override them per step (team.yaml pipelineRuns.stepResources)."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
+# One profile per kind of work; docs/tekton.md lists each step's.
+LIGHT = resources("50m", "64Mi", "256Mi")  # kubectl/jq/curl/crane loops that wait on the cluster
+PYTHON = resources("100m", "128Mi", "512Mi")
+CLONE = resources("250m", "256Mi", "1Gi")
+COMPILE_RESOURCES = resources("1", "2Gi", "4Gi")
+INTERCEPT = resources("100m", "128Mi", "512Mi")
+TEST_RESOURCES = {"postman": resources("250m", "256Mi", "1Gi"), "playwright": resources("1", "1Gi", "3Gi"),
+                  "artillery": resources("500m", "512Mi", "1Gi")}
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 LABELS = {"app.kubernetes.io/part-of": "tekton-dag", "app.kubernetes.io/version": VERSION}
 PLAN = "$(workspaces.source.path)/.tekton-dag"
@@ -73,8 +89,9 @@ def result_env(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [env("RESULT_" + r["name"].upper().replace("-", "_"), f"$(results.{r['name']}.path)") for r in results]
 
 
-def step(name: str, image: str, body: str, envs: list[dict[str, Any]], *, root: bool = False, **extra: Any) -> dict[str, Any]:
-    s: dict[str, Any] = {"name": name, "image": image, "env": envs}
+def step(name: str, image: str, body: str, envs: list[dict[str, Any]], compute: dict[str, Any], *, root: bool = False,
+         **extra: Any) -> dict[str, Any]:
+    s: dict[str, Any] = {"name": name, "image": image, "computeResources": compute, "env": envs}
     if not root:
         s["securityContext"] = NON_ROOT
     s.update(extra)
@@ -98,7 +115,9 @@ def task(name: str, description: str, params: list, steps: list, *, results: lis
 
 SOURCE_WS = {"name": "source", "description": "The run's shared workspace: app checkouts in apps/<app>, the plan in .tekton-dag/."}
 CACHE_WS = {"name": "build-cache", "optional": True,
-            "description": "The team's build cache (tool caches, observed build durations); optional."}
+            "description": "The team's build cache (tool caches, observed build durations); optional: unbound, tool "
+                           "caches live in the source workspace (.cache/) for the run. Bound only where the cluster's "
+                           "coschedule mode allows a second PVC per TaskRun."}
 RUN_NAME = param("run-name", "Name of the PipelineRun: labels every object this run creates, so cleanup removes only those.")
 PLAN_ENV = [env("WORKSPACE_PATH", "$(workspaces.source.path)"), env("PLAN_DIR", PLAN)]
 
@@ -106,14 +125,10 @@ PLAN_ENV = [env("WORKSPACE_PATH", "$(workspaces.source.path)"), env("PLAN_DIR", 
 # --- tasks ------------------------------------------------------------------------------------
 def resolve_stack() -> dict[str, Any]:
     tools = list(COMPILE)
+    # Results travel in a 4 KiB termination message: only small, bounded values the Pipeline needs
+    # (the header, at most 128 characters, and one flag per tool). Lists of apps go to the plan.
     results = [
-        {"name": "app-list", "type": "string", "description": "Every app of the stack, comma-separated, in stack order."},
-        {"name": "deploy-order", "type": "string", "description": "Every app, callees before callers (dependency order)."},
-        {"name": "build-apps", "type": "string", "description": "The apps this run builds, comma-separated."},
-        {"name": "entry-apps", "type": "string", "description": "Apps no other app calls (where requests enter)."},
         {"name": "header-name", "type": "string", "description": "The stack's propagation header (default x-dev-session)."},
-        {"name": "intercept-header-value", "type": "string", "description": "pr-<N> for a PR run, else empty."},
-        {"name": "resolved-versions", "type": "string", "description": "JSON {app: version} from versions-json (default 0.1.0-rc.0)."},
     ] + [{"name": f"run-compile-{t}", "type": "string", "description": f"\"true\" when an app to build uses {t}."} for t in tools]
     params = [
         param("stack-json", "The stack file as JSON (name, propagation, defaults, apps[])."),
@@ -138,12 +153,13 @@ def resolve_stack() -> dict[str, Any]:
         env("NAMESPACE_PARAM", "$(params.namespace)"), env("TASKRUN_NAMESPACE", "$(context.taskRun.namespace)"),
         env("RUN_NAME", "$(params.run-name)"),
         env("BUILD_HISTORY", "$(workspaces.build-cache.path)/.tekton-dag/build-seconds.tsv"),
+        env("CACHE_BOUND", "$(workspaces.build-cache.bound)"),
     ] + result_env(results)
     return task("resolve-stack",
                 "Reads the stack (the stack-json param) and writes the run's plan to the workspace: apps to build "
                 "(longest expected build first), dependency order, per-tool compile flags, versions, Deployment/Service "
                 "manifests and PR workloads. Fails on a cycle, an unknown app or an invalid field.",
-                params, [step("resolve", PYTHON_IMAGE, script("resolve_stack.py"), envs)],
+                params, [step("resolve", PYTHON_IMAGE, script("resolve_stack.py"), envs, PYTHON)],
                 results=results, workspaces=[SOURCE_WS, CACHE_WS])
 
 
@@ -161,7 +177,7 @@ def clone_app_repos() -> dict[str, Any]:
                 "Shallow-clones every app to build (from the plan) into apps/<app>: over ssh when the git-credentials "
                 "workspace holds an ssh key (with known_hosts), else https (with .git-credentials when present). "
                 "A failed clone fails the task.",
-                params, [step("clone", GIT_IMAGE, script("clone.sh"), envs)],
+                params, [step("clone", GIT_IMAGE, script("clone.sh"), envs, CLONE)],
                 workspaces=[SOURCE_WS, {"name": "git-credentials", "optional": True, "readOnly": True,
                                         "description": "ssh-privatekey (or id_*) + known_hosts, and/or .git-credentials."}])
 
@@ -177,13 +193,13 @@ def compile_task(tool: str) -> dict[str, Any]:
     return task(f"compile-{tool}",
                 f"Builds every planned app that uses {tool}, one after another, in its checkout: pre-command, "
                 "build-command (from the stack, run as data by sh -c; see docs/tekton.md for the trust model), "
-                "post-command. Runs as non-root without credentials; tool caches in the build-cache workspace.",
-                params, [step("compile", "$(params.image)", script("compile.sh"), envs)],
+                "post-command. Runs as non-root without credentials or API token; tool caches in the build-cache workspace "
+                "when bound, else in the source workspace.",
+                params, [step("compile", "$(params.image)", script("compile.sh"), envs, COMPILE_RESOURCES)],
                 workspaces=[SOURCE_WS, CACHE_WS])
 
 
 def containerize() -> dict[str, Any]:
-    results = [{"name": "built-images", "type": "string", "description": "Images pushed, comma-separated."}]
     params = [
         param("max-parallel-builds", "Most build pods at once (sliding window).", "5"),
         param("cache-repo", "Kaniko layer cache repository; empty disables the cache.", ""),
@@ -209,24 +225,27 @@ def containerize() -> dict[str, Any]:
         env("BUILD_HISTORY", "$(workspaces.build-cache.path)/.tekton-dag/build-seconds.tsv"),
         field_env("OWNER_POD_NAME", "metadata.name"), field_env("OWNER_POD_UID", "metadata.uid"),
         field_env("NODE_NAME", "spec.nodeName"),
-    ] + result_env(results)
+    ]
     return task("containerize",
                 "Builds and pushes <image-registry>/<app>:<image-tag> for every planned app, each in its own Kaniko pod "
                 "(owned by this TaskRun's pod, labelled with the run, with requests and an active deadline), at most "
                 "max-parallel-builds at once in a sliding window. Logs are saved before pods are deleted; a failed or "
-                "stuck build fails the task naming the app and showing its log tail.",
-                params, [step("build", KUBECTL_IMAGE, script("containerize.sh"), envs)],
-                results=results, workspaces=[SOURCE_WS, CACHE_WS])
+                "stuck build fails the task naming the app and showing its log tail. The images pushed are listed in "
+                ".tekton-dag/built-images.txt.",
+                params, [step("build", KUBECTL_IMAGE, script("containerize.sh"), envs, LIGHT)],
+                workspaces=[SOURCE_WS, CACHE_WS])
 
 
 def deploy_stack() -> dict[str, Any]:
     params = [param("deploy-apps", "Comma-separated apps to (re)deploy; empty deploys every app.", ""),
+              param("only-built", "\"true\": deploy only the apps this run built (the plan's builds.tsv).", "false"),
               param("rollout-timeout", "How long each app's rollout may take.", "300s")]
-    envs = PLAN_ENV + [env("DEPLOY_APPS", "$(params.deploy-apps)"), env("ROLLOUT_TIMEOUT", "$(params.rollout-timeout)")]
+    envs = PLAN_ENV + [env("DEPLOY_APPS", "$(params.deploy-apps)"), env("ONLY_BUILT", "$(params.only-built)"),
+                       env("ROLLOUT_TIMEOUT", "$(params.rollout-timeout)")]
     return task("deploy-stack",
                 "Applies each app's Deployment and Service (stable variant, image <image-registry>/<app>:<image-tag>) in "
                 "dependency order, callees first, waiting for each rollout. A failed rollout fails the task.",
-                params, [step("deploy", KUBECTL_IMAGE, script("deploy.sh"), envs)], workspaces=[SOURCE_WS])
+                params, [step("deploy", KUBECTL_IMAGE, script("deploy.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
 
 
 def deploy_intercepts() -> dict[str, Any]:
@@ -257,11 +276,13 @@ def deploy_intercepts() -> dict[str, Any]:
                 "Runs each PR build as <app>-pr-<N> beside the stable stack (its own entrypoint: it really serves) and "
                 "routes only requests carrying <header-name>: pr-<N> to it through the team's backend "
                 "(telepresence or mirrord). Everything created carries the run label.",
-                params, [step("intercept", KUBECTL_IMAGE, script("intercept.sh"), envs)], workspaces=[SOURCE_WS])
+                params, [step("intercept", KUBECTL_IMAGE, script("intercept.sh"), envs, INTERCEPT)], workspaces=[SOURCE_WS])
 
 
 def validate_intercepts() -> dict[str, Any]:
-    results = [{"name": "summary", "type": "string", "description": "JSON: header reached the PR build, ordinary traffic stayed stable."}]
+    results = [{"name": "summary", "type": "string",
+                "description": "JSON of three booleans: header reached the PR build, ordinary traffic stayed stable, "
+                               "stable answered (per-app detail: .tekton-dag/intercept-summary.json)."}]
     params = [param("header-name", "Propagation header of the stack.", "x-dev-session"),
               param("header-value", "Header value that selects the PR build (pr-<N>)."),
               param("baggage-key", "W3C baggage key carrying the same value.", "dev-session"), RUN_NAME]
@@ -271,7 +292,7 @@ def validate_intercepts() -> dict[str, Any]:
                 "Sends a request with the PR header into each entry app and checks it reached the PR build (header "
                 "propagated through the call chain); sends one without the header and checks the stable stack answered "
                 "and the PR build saw nothing.",
-                params, [step("validate", KUBECTL_IMAGE, script("validate_intercepts.sh"), envs + result_env(results))],
+                params, [step("validate", KUBECTL_IMAGE, script("validate_intercepts.sh"), envs + result_env(results), LIGHT)],
                 results=results, workspaces=[SOURCE_WS])
 
 
@@ -281,7 +302,7 @@ def run_stack_tests() -> dict[str, Any]:
         param(f"{kind}-image", f"Image running the {kind} tests.", image) for kind, image in TEST_IMAGES.items()]
     steps = [step(kind, f"$(params.{kind}-image)", script("stack_tests.sh"),
                   PLAN_ENV + [env("TEST_KIND", kind), env("HEADER_NAME", "$(params.header-name)"),
-                              env("HEADER_VALUE", "$(params.header-value)")])
+                              env("HEADER_VALUE", "$(params.header-value)")], TEST_RESOURCES[kind])
              for kind in TEST_IMAGES]
     return task("run-stack-tests",
                 "Runs the apps' declared tests (postman with newman, playwright, artillery) against the deployed stack "
@@ -290,14 +311,12 @@ def run_stack_tests() -> dict[str, Any]:
 
 
 def tag_release_images() -> dict[str, Any]:
-    results = [{"name": "released-images", "type": "string", "description": "Release tags written, comma-separated."}]
     params = [param("insecure-registry", "\"true\" for a plain-HTTP registry (local only).", "false")]
-    envs = PLAN_ENV + [env("INSECURE_REGISTRY", "$(params.insecure-registry)")] + result_env(results)
+    envs = PLAN_ENV + [env("INSECURE_REGISTRY", "$(params.insecure-registry)")]
     return task("tag-release-images",
                 "Copies each built image <app>:<image-tag> to <app>:v<version> (version from versions-json) with crane. "
-                "A failed copy fails the task.",
-                params, [step("tag", CRANE_IMAGE, script("tag_release.sh"), envs)],
-                results=results, workspaces=[SOURCE_WS])
+                "A failed copy fails the task. The tags written are listed in .tekton-dag/released-images.txt.",
+                params, [step("tag", CRANE_IMAGE, script("tag_release.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
 
 
 def post_result() -> dict[str, Any]:
@@ -314,7 +333,7 @@ def post_result() -> dict[str, Any]:
     return task("post-result",
                 "Comments the run's real outcome on the pull request (the aggregate and per-task states, plus test and "
                 "intercept summaries when earlier tasks wrote them).",
-                params, [step("comment", KUBECTL_IMAGE, script("post_result.sh"), envs)], workspaces=[SOURCE_WS])
+                params, [step("comment", KUBECTL_IMAGE, script("post_result.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
 
 
 def cleanup_run() -> dict[str, Any]:
@@ -322,7 +341,7 @@ def cleanup_run() -> dict[str, Any]:
     return task("cleanup-run",
                 "Deletes the Deployments, Services and Pods labelled with this run (PR workloads, intercepts, leftover "
                 "build pods), in the stack's namespaces: never another run's objects, never the stable stack.",
-                [RUN_NAME], [step("cleanup", KUBECTL_IMAGE, script("cleanup.sh"), envs)], workspaces=[SOURCE_WS])
+                [RUN_NAME], [step("cleanup", KUBECTL_IMAGE, script("cleanup.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
 
 
 TASKS = [resolve_stack, clone_app_repos, *[lambda t=t: compile_task(t) for t in COMPILE], containerize,
@@ -351,7 +370,8 @@ PIPELINE_PARAM_DOCS = {
 WS_DOCS = {
     contract.W_SHARED: "Per-run volume (volumeClaimTemplate): checkouts and the plan; build pods mount it.",
     contract.W_GIT_CREDENTIALS: "Secret with an ssh key + known_hosts and/or .git-credentials.",
-    contract.W_BUILD_CACHE: "The team's build cache PVC (tool caches, build durations).",
+    contract.W_BUILD_CACHE: "The team's build cache PVC (tool caches, build durations). Leave unbound under Tekton's "
+                            "default coschedule: workspaces (one PVC per TaskRun); caches then live in shared-workspace.",
 }
 RUN = "$(context.pipelineRun.name)"
 
@@ -417,7 +437,7 @@ def cleanup_final() -> dict[str, Any]:
 
 def pr_test() -> dict[str, Any]:
     header = "$(tasks.resolve-stack.results.header-name)"
-    value = "$(tasks.resolve-stack.results.intercept-header-value)"
+    value = f"pr-{p(contract.P_PR_NUMBER)}"
     tasks = build_stage(pr=True) + [
         ref("deploy-intercepts", {"pr-number": p(contract.P_PR_NUMBER), "header-name": header, "header-value": value,
                                   "intercept-backend": p(contract.P_INTERCEPT_BACKEND), "run-name": RUN},
@@ -440,7 +460,7 @@ def pr_test() -> dict[str, Any]:
 def merge_release() -> dict[str, Any]:
     tasks = build_stage(pr=False) + [
         ref("tag-release-images", {}, SRC, after=["containerize"], timeout="10m"),
-        ref("deploy-stack", {"deploy-apps": "$(tasks.resolve-stack.results.build-apps)"}, SRC,
+        ref("deploy-stack", {"only-built": "true"}, SRC,
             after=["tag-release-images"], timeout="20m"),
     ]
     return pipeline(contract.MERGE_RELEASE,

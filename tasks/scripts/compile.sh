@@ -4,14 +4,17 @@
 # Trust model: the stack file (reviewed in the team's config repo) is the source of the commands.
 # They are data executed as a command (sh -c "$BUILD_COMMAND"), never eval'ed into this script;
 # they run as a non-root user in the tool's image, in the app's checkout, with no git or registry
-# credentials mounted, and with only the app's `build.env` added to the environment.
+# credentials mounted, no ServiceAccount token (the PipelineRun's podTemplate), and with only the
+# app's `build.env` added to the environment.
 set -eu
 TAB=$(printf '\t')
 : "${PLAN_DIR:?}" "${WORKSPACE_PATH:?}" "${BUILD_TOOL:?}" "${DEFAULT_BUILD_COMMAND:?}"
 export HOME=/tmp
-# Tool caches live in the build-cache workspace when it is bound (shared by the team's runs).
+# Tool caches live in the build-cache workspace when it is bound (shared by the team's runs; only
+# where the cluster's coschedule mode allows a second PVC per TaskRun), else in the run's own volume,
+# shared by the run's apps of this tool (docs/tekton.md "Workspaces and caches").
 cache=${CACHE_PATH:-}
-[ "${CACHE_BOUND:-false}" = true ] && [ -n "$cache" ] || cache=/tmp/cache
+[ "${CACHE_BOUND:-false}" = true ] && [ -n "$cache" ] || cache="$WORKSPACE_PATH/.cache"
 mkdir -p "$cache/$BUILD_TOOL"
 case $BUILD_TOOL in
   npm) export npm_config_cache="$cache/npm" ;;

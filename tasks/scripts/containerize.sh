@@ -28,7 +28,7 @@ INSECURE_REGISTRY=${INSECURE_REGISTRY:-false}
 LOG_DIR=${LOG_DIR:-$PLAN_DIR/logs}
 BUILD_HISTORY=${BUILD_HISTORY:-}
 [ "${CACHE_BOUND:-true}" = true ] || BUILD_HISTORY=""  # no build-cache workspace: keep no history
-RESULT_BUILT_IMAGES=${RESULT_BUILT_IMAGES:-/dev/null}
+BUILT_LIST=$PLAN_DIR/built-images.txt  # the images pushed, one a line (no result: it grows with the apps)
 RUN_LABEL=tekton-dag.dev/run
 COMPONENT_LABEL=tekton-dag.dev/component
 SELECTOR="$RUN_LABEL=$RUN_NAME,$COMPONENT_LABEL=image-build"
@@ -48,7 +48,7 @@ done <"$PLAN_DIR/builds.tsv"
 total=${#apps[@]}
 if [ "$total" -eq 0 ]; then
   echo "containerize: nothing to build"
-  printf '' >"$RESULT_BUILT_IMAGES"
+  : >"$BUILT_LIST"
   exit 0
 fi
 
@@ -83,7 +83,10 @@ pod_manifest() {
                 "app.kubernetes.io/managed-by": "tekton-dag"},
        ownerReferences: [{apiVersion: "v1", kind: "Pod", name: $owner, uid: $owner_uid,
                           controller: false, blockOwnerDeletion: false}]},
+     # The build runs the Dockerfile (PR code): no ServiceAccount token, no service links; the only
+     # Secret it mounts is the registry one.
      spec: ({restartPolicy: "Never", activeDeadlineSeconds: $deadline,
+       automountServiceAccountToken: false, enableServiceLinks: false,
        containers: [{name: "build", image: $image,
          args: (["--context=dir:///workspace/source/\($context)",
                  "--dockerfile=/workspace/source/\($context)/\($dockerfile)",
@@ -196,6 +199,6 @@ while :; do
   fi
 done
 
-(IFS=,; printf '%s' "${built[*]}") >"$RESULT_BUILT_IMAGES"
+{ [ "${#built[@]}" -eq 0 ] || printf '%s\n' "${built[@]}"; } >"$BUILT_LIST"
 [ -z "$failed" ] || die "failed builds:$failed ($(( ${#built[@]} )) of $total built)"
 echo "containerize: all $total images built"

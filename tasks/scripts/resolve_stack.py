@@ -4,8 +4,12 @@
 Reads everything from the environment (never from Tekton substitutions in the script):
   STACK_JSON, VERSIONS_JSON, CHANGED_APP, BUILD_APPS, APP_REVISIONS, PR_NUMBER,
   IMAGE_REGISTRY, IMAGE_TAG, NAMESPACE_PARAM, TASKRUN_NAMESPACE, RUN_NAME, WORKSPACE_PATH,
-  BUILD_HISTORY (optional file of observed build seconds)
+  BUILD_HISTORY (optional file of observed build seconds; read only when CACHE_BOUND is "true")
 and RESULT_<NAME> (the path of each Tekton result).
+
+Results are small and bounded (a termination message holds 4 KiB, Tekton's own entries included):
+the header name (at most 128 characters) and one true/false per build tool. Everything that grows
+with the stack (apps, order, versions) is in the plan files only.
 
 Writes the plan under $WORKSPACE_PATH/.tekton-dag/ as line-oriented files that the shell steps
 of later tasks read without parsing JSON, plus ready-made Kubernetes manifests (JSON) so that no
@@ -31,6 +35,8 @@ STACK_LABEL = "tekton-dag.dev/stack"
 VARIANT_LABEL = "tekton-dag.dev/variant"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "tekton-dag"}
 DEFAULT_VERSION = "0.1.0-rc.0"
+MAX_HEADER_NAME = 128  # as stack.schema.json: the header is a Tekton result
+MAX_PR_DIGITS = 20  # an unsigned 64-bit number: keeps pr-<N> names and labels bounded
 
 
 class PlanError(Exception):
@@ -167,7 +173,8 @@ def port(app: dict, defaults: dict, key: str, fallback: int) -> int:
 
 
 def workload(app: dict, ctx: dict, *, name: str, image: str, variant: str, extra_labels: dict) -> list[dict]:
-    """Deployment + Service for one app. The image's own entrypoint runs: the build really serves."""
+    """Deployment + Service for one app. The image's own entrypoint runs: the build really serves.
+    A PR build is PR code: its pods get no ServiceAccount token."""
     selector = {"app.kubernetes.io/name": app["name"], VARIANT_LABEL: variant}
     labels = {**MANAGED_BY, STACK_LABEL: ctx["stack"], **selector, **extra_labels}
     if ctx["team"]:
@@ -183,7 +190,7 @@ def workload(app: dict, ctx: dict, *, name: str, image: str, variant: str, extra
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{
+                "spec": {**({} if variant == "stable" else {"automountServiceAccountToken": False}), "containers": [{
                     "name": "app", "image": image,
                     "ports": [{"name": "http", "containerPort": container_port}],
                     "env": [{"name": "TEKTON_DAG_VARIANT", "value": variant}],
@@ -231,13 +238,15 @@ def build_plan() -> None:
     if expected and stack.get("name") != expected:
         raise PlanError(f"stack-json is stack {stack.get('name')!r}, but the run is for stack {expected!r}")
     pr = env("PR_NUMBER")
-    if pr and not pr.isdigit():
-        raise PlanError(f"pr-number: {pr!r} is not a number")
+    if pr and not (pr.isdigit() and len(pr) <= MAX_PR_DIGITS):
+        raise PlanError(f"pr-number: {pr!r} is not a number of at most {MAX_PR_DIGITS} digits")
     by_name = {a["name"]: a for a in apps}
     order = dependency_order(apps)
     builds = select_builds(apps, env("BUILD_APPS"), env("CHANGED_APP"))
     propagation = stack.get("propagation") or {}
-    header = propagation.get("header-name") or "x-dev-session"
+    header = str(propagation.get("header-name") or "x-dev-session")
+    if len(header) > MAX_HEADER_NAME:
+        raise PlanError(f"stack-json propagation.header-name: longer than {MAX_HEADER_NAME} characters")
     ctx = {"stack": str(stack.get("name", "stack"))[:63], "team": env("TEAM")[:63], "defaults": stack.get("defaults") or {},
            "namespace": (stack.get("defaults") or {}).get("namespace") or env("NAMESPACE_PARAM") or env("TASKRUN_NAMESPACE")}
     plan = Path(env("WORKSPACE_PATH") or ".") / ".tekton-dag"
@@ -252,7 +261,7 @@ def build_plan() -> None:
         clone_rows.append([name, by_name[name]["repo"], revision])
     write_lines(plan / "clone.tsv", clone_rows)
 
-    history = read_history(env("BUILD_HISTORY"))
+    history = read_history(env("BUILD_HISTORY")) if env("CACHE_BOUND", "true") == "true" else {}
     build_rows = []
     for app, seconds in longest_first([by_name[n] for n in builds], history):
         context = safe_relative(f"{app['name']}.context-dir", str(app.get("context-dir", ".")))
@@ -310,13 +319,7 @@ def build_plan() -> None:
     write_lines(plan / "entries.tsv", entry_rows)
     (plan / "stack.json").write_text(json.dumps(stack))
 
-    write_result("app-list", ",".join(a["name"] for a in apps))
-    write_result("deploy-order", ",".join(order))
-    write_result("build-apps", ",".join(builds))
-    write_result("entry-apps", ",".join(entries))
     write_result("header-name", header)
-    write_result("intercept-header-value", f"pr-{pr}" if pr else "")
-    write_result("resolved-versions", json.dumps(resolved, sort_keys=True))
     for tool in TOOLS:
         used = any(by_name[n]["build"]["tool"] == tool for n in builds)
         write_result(f"run-compile-{tool}", "true" if used else "false")

@@ -1,10 +1,10 @@
 #!/bin/sh
 # tag-release-images: copy each built image to its release tag v<version> (crane copy keeps the
-# digest). Any failed copy fails the task; released-images lists what was tagged.
+# digest). Any failed copy fails the task; $PLAN_DIR/released-images.txt lists what was tagged.
 set -eu
 TAB=$(printf '\t')
 : "${PLAN_DIR:?}"
-RESULT_RELEASED_IMAGES=${RESULT_RELEASED_IMAGES:-/dev/null}
+RELEASED_LIST=$PLAN_DIR/released-images.txt
 INSECURE_REGISTRY=${INSECURE_REGISTRY:-false}
 insecure=""
 [ "$INSECURE_REGISTRY" != true ] || insecure=--insecure
@@ -14,11 +14,12 @@ while IFS="$TAB" read -r app source target; do
   [ -n "$app" ] || continue
   echo "tag-release: $app: $source -> $target"
   if crane copy $insecure "$source" "$target"; then
-    released="${released:+$released,}$target"
+    released="$released$target
+"
   else
     echo "tag-release: copy of app '$app' failed ($source -> $target)" >&2
     failed="$failed $app"
   fi
 done <"$PLAN_DIR/release.tsv"
-printf '%s' "$released" >"$RESULT_RELEASED_IMAGES"
+printf '%s' "$released" >"$RELEASED_LIST"
 [ -z "$failed" ] || { echo "tag-release: failed:$failed" >&2; exit 1; }

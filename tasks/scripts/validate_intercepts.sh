@@ -52,7 +52,8 @@ summary=$(jq -cn --argjson p "$propagated" --argjson i "$isolated" --argjson s "
   '{header_reached_pr_build: $p, ordinary_traffic_stayed_stable: $i, stable_answered: $s,
     with_header: $with, without_header: $without}')
 echo "validate-intercepts: $summary"
-printf '%s' "$summary" >"$RESULT_SUMMARY"
+# The result holds the three booleans only (bounded); per-app codes stay in the workspace.
+printf '%s' "$summary" | jq -c '{header_reached_pr_build, ordinary_traffic_stayed_stable, stable_answered}' >"$RESULT_SUMMARY"
 printf '%s\n' "$summary" >"$PLAN_DIR/intercept-summary.json"
 [ "$propagated" = true ] || { echo "validate-intercepts: requests with '$HEADER_NAME: $HEADER_VALUE' never reached the PR build (header not propagated or intercept not routing)" >&2; exit 1; }
 [ "$isolated" = true ] || { echo "validate-intercepts: requests WITHOUT the header reached the PR build" >&2; exit 1; }

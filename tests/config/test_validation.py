@@ -196,6 +196,18 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
          r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$",
          f'{SHOP}: apps[0].container-port: "http" is not valid: expected a TCP port, as a number or a string of digits'],
     ),
+    (
+        "Tekton settings: the coschedule mode, step resources, names and header a run can carry",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\npipelineRuns:\n  coschedule: nodes\n"
+                "  stepResources:\n    compile-maven: {requests: {cpu: 2}}\n    compile-npm/compile: {limits: {gpu: '1'}}\n",
+         SHOP: stack(APP_A.replace("name: a", "name: " + "a" * 41), head="name: shop\npropagation: {header-name: " + "h" * 129 + "}\n")},
+        [f'{SHOP}: apps[0].name: "{"a" * 41}" is longer than 40 characters',
+         f'{SHOP}: propagation.header-name: "{"h" * 56}... is longer than 128 characters',
+         f'{ALPHA}: pipelineRuns.coschedule: "nodes" is not one of: workspaces, pipelineruns, isolate-pipelinerun, disabled',
+         f"{ALPHA}: pipelineRuns.stepResources.compile-maven.requests.cpu: expected a string, got an integer 2",
+         f'{ALPHA}: pipelineRuns.stepResources.compile-maven: key "compile-maven" is not <task>/<step> (e.g. compile-maven/compile)',
+         f'{ALPHA}: pipelineRuns.stepResources["compile-npm/compile"].limits.gpu: unknown field (did you mean "cpu"?)'],
+    ),
 ]
 
 

@@ -123,10 +123,10 @@ def test_tag_release_copies_every_image_and_fails_on_a_failed_copy(tmp_path):
     plan.mkdir()
     (plan / "release.tsv").write_text("web\treg/web:t1\treg/web:v1.0.0\napi\treg/api:t1\treg/api:v2.0.0\n")
     path = fake_tool(tmp_path, "crane", f'echo "$@" >> {tmp_path}/calls; [ "$2" != reg/api:t1 ]\n')
-    proc = sh("tag_release.sh", {"PLAN_DIR": str(plan), "PATH": path, "RESULT_RELEASED_IMAGES": str(tmp_path / "released")})
+    proc = sh("tag_release.sh", {"PLAN_DIR": str(plan), "PATH": path})
     assert proc.returncode == 1 and "copy of app 'api' failed" in proc.stderr
     assert (tmp_path / "calls").read_text() == "copy reg/web:t1 reg/web:v1.0.0\ncopy reg/api:t1 reg/api:v2.0.0\n"
-    assert (tmp_path / "released").read_text() == "reg/web:v1.0.0"
+    assert (plan / "released-images.txt").read_text() == "reg/web:v1.0.0\n"
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):

@@ -31,7 +31,7 @@ def test_sliding_window_never_exceeds_the_limit_and_fills_freed_slots(cluster, t
     assert result.max_existing() == 3
     # Static batches of 3 would take 9 + 1 + 1 = 11; the window runs the eight short builds beside the long one.
     assert result.makespan <= 9 + 1
-    built = (result.workspace / "result-built-images").read_text().split(",")
+    built = (result.workspace / ".tekton-dag/built-images.txt").read_text().splitlines()
     assert sorted(built) == [f"registry.test:5000/{a}:t1" for a in names]
     assert built[-1] == "registry.test:5000/svc-00:t1"  # the long build finishes last
 
@@ -127,6 +127,19 @@ def test_build_pods_are_owned_labelled_bounded_and_pinned(cluster, tmp_path):
     assert "--cache-repo=registry.test:5000/cache" in container["args"]
     assert spec["volumes"][0]["persistentVolumeClaim"] == {"claimName": "pvc-abc123", "readOnly": True}
     assert spec["volumes"][1]["secret"]["secretName"] == "push-creds"
+
+
+def test_build_pods_get_no_token_and_mount_only_the_source_and_the_registry_secret(cluster, tmp_path):
+    """Kaniko runs the Dockerfile (PR code): no ServiceAccount token, no Secret but the registry's."""
+    write_plan(tmp_path / "ws", ["svc-00"])
+    result = run_containerize(cluster, tmp_path / "ws", max_parallel=5, extra_env={"REGISTRY_SECRET": "push-creds"})
+    assert result.returncode == 0, result.stderr
+    (pod,) = [p["manifest"] for p in cluster.pods().values()]
+    spec = pod["spec"]
+    assert spec["automountServiceAccountToken"] is False and spec["enableServiceLinks"] is False
+    assert [sorted(set(v) - {"name"}) for v in spec["volumes"]] == [["persistentVolumeClaim"], ["secret"]]
+    assert [v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v] == ["push-creds"]
+    assert all("envFrom" not in c and "valueFrom" not in str(c.get("env")) for c in spec["containers"])
 
 
 def test_cleanup_only_touches_this_runs_pods(cluster, tmp_path):

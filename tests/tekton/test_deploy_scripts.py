@@ -70,6 +70,14 @@ def test_deploy_only_the_selected_apps(tmp_path):
     assert applied(cluster) == ["Deployment/shop/api", "Service/shop/api"]
 
 
+def test_deploy_only_the_apps_this_run_built(tmp_path):
+    """merge-release deploys what it built, read from the plan (no app list travels as a result)."""
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, BUILD_APPS="web,db")
+    proc = run_script(cluster, "deploy.sh", {"PLAN_DIR": str(plan_dir), "ONLY_BUILT": "true"})
+    assert proc.returncode == 0, proc.stderr
+    assert [o for o in applied(cluster) if o.startswith("Deployment")] == ["Deployment/shop/db", "Deployment/shop/web"]
+
+
 def intercept_env(plan_dir: Path, backend: str) -> dict[str, str]:
     return {"PLAN_DIR": str(plan_dir), "RUN_NAME": RUN, "PR_NUMBER": "7", "HEADER_NAME": "x-dev-session",
             "HEADER_VALUE": "pr-7", "FORWARDER_SOURCE": (SCRIPTS / "intercept_forwarder.py").read_text(),
@@ -179,7 +187,9 @@ def test_validate_passes_when_only_header_traffic_reaches_the_pr_build(tmp_path)
     proc, summary = validate(tmp_path, "ok")
     assert proc.returncode == 0, proc.stderr
     assert summary["header_reached_pr_build"] and summary["ordinary_traffic_stayed_stable"] and summary["stable_answered"]
-    assert summary["with_header"] == "web=200"
+    detail = json.loads((tmp_path / "ws/.tekton-dag/intercept-summary.json").read_text())
+    assert detail["with_header"] == "web=200" and set(summary) == {
+        "header_reached_pr_build", "ordinary_traffic_stayed_stable", "stable_answered"}  # the result stays bounded
 
 
 @pytest.mark.parametrize(("network", "message"), [

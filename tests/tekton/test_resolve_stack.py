@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tasks" / "scripts" / "resolve_stack.py"
-RESULTS = ("app-list", "deploy-order", "build-apps", "entry-apps", "header-name", "intercept-header-value",
-           "resolved-versions", *(f"run-compile-{t}" for t in ("npm", "maven", "gradle", "pip", "composer")))
+RESULTS = ("header-name", *(f"run-compile-{t}" for t in ("npm", "maven", "gradle", "pip", "composer")))
 
 STACK = {
     "name": "shop",
@@ -43,9 +42,10 @@ def run(tmp: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict[str, s
 def test_bootstrap_plans_every_app_longest_first_and_deploys_callees_first(tmp_path):
     proc, out = run(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert out["app-list"] == "web,api,store"
-    assert out["deploy-order"] == "store,api,web"
-    assert out["entry-apps"] == "web" and out["header-name"] == "x-session"
+    assert out["header-name"] == "x-session"
+    plan = tmp_path / "ws/.tekton-dag"
+    assert [r.split("\t")[0] for r in (plan / "deploy-order.tsv").read_text().splitlines()] == ["store", "api", "web"]
+    assert [r.split("\t")[0] for r in (plan / "entries.tsv").read_text().splitlines()] == ["web"]
     assert out["run-compile-npm"] == out["run-compile-maven"] == out["run-compile-pip"] == "true"
     assert out["run-compile-gradle"] == "false"
     builds = (tmp_path / "ws/.tekton-dag/builds.tsv").read_text().splitlines()
@@ -59,7 +59,7 @@ def test_bootstrap_plans_every_app_longest_first_and_deploys_callees_first(tmp_p
 def test_pr_run_builds_the_changed_app_and_plans_a_serving_pr_workload(tmp_path):
     proc, out = run(tmp_path, CHANGED_APP="api", PR_NUMBER="7", APP_REVISIONS='{"api": "deadbeef"}')
     assert proc.returncode == 0, proc.stderr
-    assert out["build-apps"] == "api" and out["intercept-header-value"] == "pr-7"
+    assert (tmp_path / "ws/.tekton-dag/builds.tsv").read_text().split("\t")[0] == "api"
     assert out["run-compile-npm"] == "false" and out["run-compile-maven"] == "true"
     assert (tmp_path / "ws/.tekton-dag/clone.tsv").read_text() == "api\tacme/api\tdeadbeef\n"
     items = json.loads((tmp_path / "ws/.tekton-dag/pr/api.json").read_text())["items"]
@@ -68,6 +68,7 @@ def test_pr_run_builds_the_changed_app_and_plans_a_serving_pr_workload(tmp_path)
     assert deployment["metadata"]["labels"]["tekton-dag.dev/run"] == "stack-pr-7-x"
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert "command" not in container and "args" not in container  # the PR build runs its own entrypoint
+    assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False  # PR code: no token
     assert service["spec"]["selector"]["tekton-dag.dev/variant"] == "pr-7"
     stable = json.loads((tmp_path / "ws/.tekton-dag/deploy/001-api.json").read_text())["items"][1]
     assert stable["spec"]["selector"]["tekton-dag.dev/variant"] == "stable"  # stable Service never selects PR pods
@@ -85,10 +86,15 @@ def test_build_env_is_written_shell_quoted(tmp_path):
 def test_versions_resolve_with_default(tmp_path):
     proc, out = run(tmp_path, VERSIONS_JSON='{"api": {"version": "1.2.0", "last-released": "1.1.0"}}')
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(out["resolved-versions"]) == {"api": "1.2.0", "store": "0.1.0-rc.0", "web": "0.1.0-rc.0"}
+    release = [row.split("\t") for row in (tmp_path / "ws/.tekton-dag/release.tsv").read_text().splitlines()]
+    assert {app: target.rsplit(":", 1)[1] for app, _, target in release} == {
+        "api": "v1.2.0", "store": "v0.1.0-rc.0", "web": "v0.1.0-rc.0"}
 
 
 @pytest.mark.parametrize(("env", "message"), [
+    ({"PR_NUMBER": "1" * 21}, "pr-number: '111111111111111111111' is not a number of at most 20 digits"),
+    ({"STACK_JSON": json.dumps({**STACK, "propagation": {"header-name": "h" * 129}})},
+     "propagation.header-name: longer than 128 characters"),
     ({"BUILD_APPS": "web,nope"}, "build-apps: unknown app(s) nope"),
     ({"CHANGED_APP": "ghost"}, "changed-app: 'ghost' is not an app"),
     ({"STACK_JSON": "{not json"}, "stack-json is not valid JSON"),

@@ -9,7 +9,7 @@ import pytest
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tektondouble.conftest import NS, PIPELINE, Clock, pipelinerun
 from tekton_dag.kube.stores import DirectoryStore, KubernetesStore
-from tekton_dag.testing import tekton_events
+from tekton_dag.testing import tekton_events, tekton_rules
 from tekton_dag.testing.tekton import TektonDouble, Timing, directory_namespaces
 
 SLOW = Timing(default=10.0)
@@ -208,3 +208,14 @@ async def test_the_projects_pipelines_run_to_the_end(api, store: KubernetesStore
     await settle(d, clock, rounds=20)
     assert condition(api)[0] == "True"
     assert types(d) == ["started", "running", "successful"]
+
+
+async def test_tekton_s_real_taskrun_rules_plug_into_the_double(api, store, clock) -> None:
+    """The cited rules of ``tekton_rules`` (as ``tekton-dag dev --simulate-tekton`` wires them): a
+    TaskRun binding two claims under the default coschedule fails as Tekton fails it."""
+    await store.create_run(pipelinerun())
+    d = double(store, clock, taskrun_rules=tekton_rules.taskrun_rules())
+    await settle(d, clock)
+    build = d.children(NS, "run-1")["build"]
+    assert build.reason == "TaskRunValidationFailed" and "more than one PersistentVolumeClaim" in build.message
+    assert condition(api) == ("False", "Failed")

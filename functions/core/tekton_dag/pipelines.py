@@ -67,3 +67,18 @@ MANAGED_BY: Final = "tekton-dag"
 A_DELIVERY: Final = "tekton-dag.dev/delivery"
 A_TRACEPARENT: Final = "tekton-dag.dev/traceparent"
 A_HEAD_SHA: Final = "tekton-dag.dev/head-sha"
+
+# --- Pipeline tasks -------------------------------------------------------------------------
+# Tekton fails a PipelineRun whose taskRunSpecs name a task its Pipeline lacks, so the builder
+# writes taskRunSpecs only for these (tests check them against pipeline/*.yaml).
+_BUILD_TASKS: Final = ("resolve-stack", "clone-app-repos", "compile-npm", "compile-maven", "compile-gradle",
+                       "compile-pip", "compile-composer", "containerize")
+PIPELINE_TASKS: Final = {
+    PR_TEST: _BUILD_TASKS + ("deploy-intercepts", "validate-intercepts", "run-stack-tests", "cleanup-run", "post-result"),
+    MERGE_RELEASE: _BUILD_TASKS + ("tag-release-images", "deploy-stack", "cleanup-run"),
+    BOOTSTRAP: _BUILD_TASKS + ("deploy-stack", "run-stack-tests", "cleanup-run"),
+}
+# The only tasks whose pods get a ServiceAccount token: they call the Kubernetes API. Every other
+# task (PR code in compile-* and run-stack-tests among them) runs with automountServiceAccountToken
+# false. See docs/tekton.md "Trust model".
+API_TASKS: Final = ("containerize", "deploy-stack", "deploy-intercepts", "validate-intercepts", "cleanup-run")

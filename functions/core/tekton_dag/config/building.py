@@ -132,6 +132,8 @@ def build_pipeline_runs(settings: Mapping[str, Any]) -> PipelineRunSettings:
             "workspaceSize": "workspace_size",
             "storageClass": "storage_class",
             "fsGroup": "fs_group",
+            "coschedule": "coschedule",
+            "stepResources": "step_resources",
         }),
         **_present(timeouts, {"pipeline": "timeout_pipeline", "tasks": "timeout_tasks", "finally": "timeout_finally"}),
     )

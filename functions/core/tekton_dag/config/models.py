@@ -92,6 +92,10 @@ class PipelineRunSettings:
     timeout_pipeline: str = "1h0m0s"
     timeout_tasks: str = "50m0s"
     timeout_finally: str = "10m0s"
+    # The cluster's Tekton `coschedule` flag: under "workspaces" a TaskRun may bind one PVC only.
+    coschedule: str = "workspaces"
+    # "<task>/<step>" -> {"requests": {...}, "limits": {...}}: PipelineRun taskRunSpecs[].stepSpecs.
+    step_resources: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,7 +134,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[Sequence[str | int], str]
             if key not in known and not any(p.search(key) for p in patterns):
                 yield [*path, key], _unknown_field(key, known)
     elif "propertyNames" in error.schema_path:
-        explanation = FORMAT_MESSAGES.get(error.validator_value, "is not allowed")
+        explanation = FORMAT_MESSAGES.get(error.validator_value) or error.schema.get("description", "is not allowed")
         yield [*path, instance], f"key {describe(instance)} {explanation}"
     elif kind == "type":
         yield path, f"expected {_types(error.validator_value)}, got {_type_name(instance)} {describe(instance)}"
@@ -142,6 +142,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[Sequence[str | int], str]
         yield path, f"{describe(instance)} is not one of: {', '.join(map(str, error.validator_value))}"
     elif kind == "format":
         yield path, f"{describe(instance)} {FORMAT_MESSAGES.get(error.validator_value, 'has the wrong format')}"
+    elif kind == "maxLength":
+        yield path, f"{describe(instance)} is longer than {error.validator_value} characters"
     elif kind == "pattern":
         yield path, f"{describe(instance)} does not match the pattern {error.validator_value}"
     elif kind == "uniqueItems":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, RunStore
+from tekton_dag.testing import tekton_rules
 from tekton_dag.testing.tekton import TektonDouble, Timing, load_pipelines
 
 DEFAULT_TASK_SECONDS = 1.0
@@ -40,6 +41,11 @@ def simulated_tekton(teams_dir: Path, sink: str, kubeconfig: str | None, dry_run
                      task_seconds: float = DEFAULT_TASK_SECONDS, pipelines_dir: Path | None = None) -> TektonDouble:
     """A double for the teams' namespaces, each TaskRun taking ``task_seconds``."""
     namespaces = sorted({team.namespace for team in load_config_or_raise(teams_dir).teams})
-    pipelines = load_pipelines(pipelines_dir or default_pipelines_dir())
+    pipelines_dir = pipelines_dir or default_pipelines_dir()
+    pipelines = load_pipelines(pipelines_dir)
+    # Tekton's TaskRun-creation rules (one PVC per TaskRun under the default coschedule, ...): a run
+    # that breaks one fails here as it would on a stock cluster.
+    rules = tekton_rules.taskrun_rules(tasks=tekton_rules.load_tasks(pipelines_dir.parent / "tasks"))
     return TektonDouble(store_for(kubeconfig, dry_run_dir), namespaces, pipelines, sink=sink,
-                        timing=Timing(default=task_seconds), poll_interval=min(0.2, max(task_seconds / 4, 0.02)))
+                        timing=Timing(default=task_seconds), poll_interval=min(0.2, max(task_seconds / 4, 0.02)),
+                        taskrun_rules=rules)

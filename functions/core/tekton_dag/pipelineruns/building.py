@@ -47,8 +47,11 @@ def build_pipelinerun(
                 "serviceAccountName": team.pipeline_runs.service_account,
                 "podTemplate": {
                     "securityContext": {"fsGroup": team.pipeline_runs.fs_group, "runAsNonRoot": True},
+                    # Closed by default: only API_TASKS get a token (see _task_run_specs).
+                    "automountServiceAccountToken": False,
                 },
             },
+            "taskRunSpecs": _task_run_specs(request.pipeline, team),
             "timeouts": {
                 "pipeline": team.pipeline_runs.timeout_pipeline,
                 "tasks": team.pipeline_runs.timeout_tasks,
@@ -130,6 +133,25 @@ def _versions(team: Team) -> dict[str, dict[str, str]]:
     return {app: {"version": v.version, "last-released": v.last_released} for app, v in team.versions.items()}
 
 
+def _task_run_specs(pipeline: str, team: Team) -> list[dict[str, Any]]:
+    """One entry per pipeline task that differs from taskRunTemplate (Tekton lets the last of two
+    entries for a task win): a token for the tasks that call the API, the team's step resources."""
+    steps: dict[str, list[dict[str, Any]]] = {}
+    for key, resources in sorted(team.pipeline_runs.step_resources.items()):
+        task, step = key.split("/", 1)
+        steps.setdefault(task, []).append({"name": step, "computeResources": dict(resources)})
+    specs: list[dict[str, Any]] = []
+    for task in pipelines.PIPELINE_TASKS[pipeline]:  # never a task the Pipeline lacks: Tekton fails the run
+        spec: dict[str, Any] = {"pipelineTaskName": task}
+        if task in pipelines.API_TASKS:
+            spec["podTemplate"] = {"automountServiceAccountToken": True}
+        if task in steps:
+            spec["stepSpecs"] = steps[task]
+        if len(spec) > 1:
+            specs.append(spec)
+    return specs
+
+
 def _workspaces(team: Team) -> list[dict[str, Any]]:
     settings = team.pipeline_runs
     claim_spec: dict[str, Any] = {
@@ -138,8 +160,13 @@ def _workspaces(team: Team) -> list[dict[str, Any]]:
     }
     if settings.storage_class:
         claim_spec["storageClassName"] = settings.storage_class
-    return [
+    bindings: list[dict[str, Any]] = [
         {"name": pipelines.W_SHARED, "volumeClaimTemplate": {"spec": claim_spec}},
         {"name": pipelines.W_GIT_CREDENTIALS, "secret": {"secretName": settings.git_credentials_secret}},
-        {"name": pipelines.W_BUILD_CACHE, "persistentVolumeClaim": {"claimName": settings.build_cache_claim}},
     ]
+    # Under Tekton's default `coschedule: workspaces` a TaskRun binding two PVCs fails ("more than
+    # one PersistentVolumeClaim is bound"): the tasks then keep their caches in the run's volume.
+    if settings.coschedule != "workspaces":
+        bindings.append({"name": pipelines.W_BUILD_CACHE,
+                         "persistentVolumeClaim": {"claimName": settings.build_cache_claim}})
+    return bindings

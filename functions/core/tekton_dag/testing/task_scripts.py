@@ -114,7 +114,6 @@ def run_containerize(cluster: FakeCluster, workspace: Path, *, max_parallel: int
         "MAX_PARALLEL_BUILDS": str(max_parallel),
         "POLL_SECONDS": str(poll),
         "PENDING_TIMEOUT_SECONDS": str(pending_timeout),
-        "RESULT_BUILT_IMAGES": str(workspace / "result-built-images"),
         **(extra_env or {}),
     }
     proc = subprocess.run(["bash", str(SCRIPTS / "containerize.sh")], env=env, capture_output=True,
