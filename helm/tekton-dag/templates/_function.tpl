@@ -4,8 +4,10 @@ Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "
 Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
 at TEKTON_DAG_TEAMS_DIR, its autoscaling annotations, func-python's health endpoints, and the
 container security context. K_SINK comes from the function's SinkBinding, not from here.
-secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue}: the Secret's key is
-mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code reads).
+secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue, optional}: the Secret's
+key is mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code
+reads). optional: the pod starts while the Secret does not exist yet (the function then refuses what
+needs it, closed), so a release becomes Ready before its Secrets are created.
 */}}
 {{- define "tekton-dag.function.service" -}}
 {{- $root := .root -}}
@@ -89,6 +91,9 @@ spec:
         - name: {{ .volume }}
           secret:
             secretName: {{ .secret }}
+            {{- if .optional }}
+            optional: true
+            {{- end }}
             items:
               - key: {{ .key }}
                 path: {{ .file }}
@@ -99,7 +104,8 @@ spec:
 tekton-dag.function.webhookSecretMounts: the Secrets of webhook-ingest (and all-in-one), where
 tekton_dag.webhooks.secrets reads them: the team's own webhook Secret (team.webhookSecret) under
 TEKTON_DAG_TEAM_SECRETS_DIR/<name>/secret, else the shared one as GITHUB_WEBHOOK_SECRET_FILE;
-and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
+and the REST API token as TEKTON_DAG_API_TOKEN_FILE. Both optional: without the webhook Secret
+every delivery gets 401, without the token the write API answers 403 (tekton_dag.webhooks).
 */}}
 {{- define "tekton-dag.function.webhookSecretMounts" -}}
 {{- with .Values.team.webhookSecret }}
@@ -110,6 +116,7 @@ and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
   file: secret
   env: TEKTON_DAG_TEAM_SECRETS_DIR
   envValue: /var/run/secrets/tekton-dag/teams
+  optional: true
 {{- else }}
 - volume: webhook-secret
   secret: {{ .Values.secrets.webhook.name }}
@@ -118,6 +125,7 @@ and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
   file: secret
   env: GITHUB_WEBHOOK_SECRET_FILE
   envValue: /var/run/secrets/tekton-dag/webhook/secret
+  optional: true
 {{- end }}
 - volume: api-token
   secret: {{ .Values.secrets.api.name }}
@@ -126,6 +134,7 @@ and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
   file: token
   env: TEKTON_DAG_API_TOKEN_FILE
   envValue: /var/run/secrets/tekton-dag/api/token
+  optional: true
 {{- end -}}
 
 {{/*

@@ -59,9 +59,12 @@ argocd.argoproj.io/sync-wave: {{ get $waves .wave | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* tekton-dag.namespace.check: fail when the release namespace is not the team's namespace. */}}
+{{/*
+tekton-dag.namespace.check: fail when team.namespace is set and is not the release namespace
+(an empty team.namespace means the release namespace).
+*/}}
 {{- define "tekton-dag.namespace.check" -}}
-{{- if ne .Values.team.namespace .Release.Namespace -}}
+{{- if and .Values.team.namespace (ne .Values.team.namespace .Release.Namespace) -}}
 {{- fail (printf "team.namespace is %q but the release namespace is %q: install with -n %s (the team's runs and RBAC live in its namespace)" .Values.team.namespace .Release.Namespace .Values.team.namespace) -}}
 {{- end -}}
 {{- end -}}
