@@ -47,6 +47,7 @@ NAMESPACED_KINDS = (
     ("serving.knative.dev", "Service"),
     ("eventing.knative.dev", "Broker"), ("eventing.knative.dev", "Trigger"),
     ("sources.knative.dev", "SinkBinding"),
+    ("networking.k8s.io", "NetworkPolicy"),
 )
 TEAM_FILE = "team.yaml"
 HEADER = """\

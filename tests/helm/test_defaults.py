@@ -53,3 +53,30 @@ def test_functions_start_before_their_secrets_exist() -> None:
     team_secret = render(sets=["team.webhookSecret=blue-hook"])
     volumes = one(team_secret, "Service", "webhook-ingest")["spec"]["template"]["spec"]["volumes"]
     assert any(v.get("secret", {}).get("secretName") == "blue-hook" and v["secret"]["optional"] for v in volumes)
+
+
+@pytest.mark.parametrize("binary", ["helm", "helm4"])
+def test_helm_show_readme_documents_every_value(binary: str) -> None:
+    """`helm show readme` prints the chart README, whose values table is generated from values.yaml
+    (helm/values-table.py; tests/docs fails when it is stale)."""
+    readme = run_helm("show", "readme", "./helm/tekton-dag", binary=binary, cwd=REPO).stdout
+    assert readme.startswith("# tekton-dag")
+    for key in ("team.namespace", "networkPolicy.enabled", "tests.enabled", "buildCache.size"):
+        assert f"| `{key}` |" in readme
+
+
+def test_the_values_check_fails_when_a_table_is_stale(tmp_path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    for part in ("helm/values-table.py", "helm/tekton-dag/values.yaml", "helm/tekton-dag/README.md", "docs/helm.md"):
+        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / part, tmp_path / part)
+    check = [sys.executable, str(tmp_path / "helm" / "values-table.py"), "--check"]
+    assert subprocess.run(check, capture_output=True).returncode == 0
+    values = tmp_path / "helm" / "tekton-dag" / "values.yaml"
+    values.write_text(values.read_text().replace("# -- Requested size.", "# -- Requested size of the claim."))
+    stale = subprocess.run(check, capture_output=True, text=True)
+    assert stale.returncode == 1
+    assert "docs/helm.md: values table stale" in stale.stderr and "README.md: values table stale" in stale.stderr

@@ -22,6 +22,10 @@ metadata:
   namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "tekton-dag.component.labels" (dict "root" $root "component" .name) | nindent 4 }}
+    {{- if has .name (include "tekton-dag.internalFunctions" $root | fromYamlArray) }}
+    {{- /* Only the Broker calls it: no public route (Knative Serving's cluster-local visibility). */}}
+    networking.knative.dev/visibility: cluster-local
+    {{- end }}
   {{- with include "tekton-dag.syncWave.annotation" (dict "root" $root "wave" "functions") }}
   annotations:
     {{- . | nindent 4 }}

@@ -180,3 +180,14 @@ Call with (dict "root" $ "glob" "files/tasks/*.yaml" "kind" "Task" "wave" "tasks
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+tekton-dag.internalFunctions: the Knative Services only the Broker calls (component labels), as a
+YAML list: cluster-local, and behind NetworkPolicy tekton-dag-internal-functions.
+*/}}
+{{- define "tekton-dag.internalFunctions" -}}
+- resolver
+- run-creator
+- bootstrap-batcher
+- dead-letter
+{{- end -}}
