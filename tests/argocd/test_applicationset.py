@@ -76,6 +76,13 @@ def test_project_is_least_privilege() -> None:
     assert listed == rendered, "the whitelist lists exactly the kinds the chart can render"
 
 
+def test_no_two_applications_share_a_destination(applications) -> None:
+    """Two releases of the chart in one namespace would render the same objects and their
+    Applications would fight over them (helm/team-values.py refuses such teams)."""
+    destinations = [(a["spec"]["destination"]["name"], a["spec"]["destination"]["namespace"]) for a in applications.values()]
+    assert len(destinations) == len(set(destinations)), destinations
+
+
 def test_sync_is_automated_with_prune_and_cleanup_on_removal(applications) -> None:
     for app in applications.values():
         assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}

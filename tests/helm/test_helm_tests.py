@@ -117,3 +117,17 @@ def test_resolver_answers_the_probe_event_with_the_reply_the_check_waits_for(tmp
     assert reply.get_type() == check.IGNORED_TYPE == catalog.EVENT_IGNORED
     assert reply.get_subject() == "tekton-dag-helm-test/t"  # what the test Trigger filters on
     assert reply.get_data()["input_id"] == "helm-test-1"  # how the check matches its own event
+
+
+def test_one_broker_address_for_tekton_and_the_probe(tmp_path: Path) -> None:
+    """eventing.broker.address (the Broker's real URL when it is not Knative's default) is where the
+    resolver check sends its probe and, in NOTES.txt, Tekton's event sink: one value for one fact."""
+    from test_notes import notes
+
+    url = "http://kafka-broker-ingress.knative-eventing.svc.cluster.local/tekton-pipelines/tekton-dag"
+    pod = one(hooks("eventing.broker.class=Kafka"), "Pod", "tekton-dag-test-resolver")
+    assert {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}["BROKER_URL"] == url
+    custom = "http://ingress.example.svc.cluster.local/tekton-pipelines/tekton-dag"
+    pod = one(hooks(f"eventing.broker.address={custom}"), "Pod", "tekton-dag-test-resolver")
+    assert {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}["BROKER_URL"] == custom
+    assert f'"default-cloud-events-sink":"{custom}"' in notes(tmp_path, f"eventing.broker.address={custom}")
