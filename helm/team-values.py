@@ -47,6 +47,7 @@ NAMESPACED_KINDS = (
     ("serving.knative.dev", "Service"),
     ("eventing.knative.dev", "Broker"), ("eventing.knative.dev", "Trigger"),
     ("sources.knative.dev", "SinkBinding"),
+    ("networking.k8s.io", "NetworkPolicy"),
 )
 TEAM_FILE = "team.yaml"
 HEADER = """\
@@ -139,11 +140,35 @@ def appproject(teams: Iterable[Team], appset: dict[str, Any]) -> str:
     return header + yaml.safe_dump(project, sort_keys=False, width=100)
 
 
+def shared_namespace_errors(teams: Iterable[Team]) -> list[str]:
+    """Teams deployed by the ApplicationSet may not share a (cluster, namespace), even with
+    `sharedNamespace: true`: one chart release serves one team, and the releases of two teams in
+    one namespace render the same objects (ConfigMap tekton-dag-teams, Broker tekton-dag, the
+    Knative Services, Tasks, Pipelines), which their two Applications would each overwrite."""
+    by_place: dict[tuple[str, str], list[Team]] = {}
+    for team in teams:
+        by_place.setdefault((team.cluster, team.namespace), []).append(team)
+    errors = []
+    for (cluster, namespace), owners in sorted(by_place.items()):
+        if len(owners) > 1:
+            names = " and ".join(f'"{t.name}"' for t in sorted(owners, key=lambda t: t.name))
+            errors.append(
+                f"{owners[0].source}: namespace: teams {names} both deploy to namespace {namespace!r} on cluster "
+                f"{cluster!r}: the chart serves one team per namespace, and their ArgoCD Applications would fight "
+                "over the same objects (ConfigMap tekton-dag-teams, Broker tekton-dag, the Knative Services); give "
+                "each team its own namespace (sharedNamespace does not apply to teams deployed by "
+                "argocd/applicationset.yaml)")
+    return errors
+
+
 def expected_files(root: Path) -> tuple[dict[Path, str], list[str]]:
     """values file path → its expected text, for every team under ``root``; or the config errors."""
     result = load_config(root)
     if result.config is None:
         return {}, [str(error) for error in result.errors]
+    errors = shared_namespace_errors(result.config.teams)
+    if errors:
+        return {}, errors
     base = root.absolute().parent
     expected = {}
     for team in result.config.teams:

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Generate the values table of docs/helm.md from the `# --` comments of the chart's values.yaml.
+"""Generate the values table of docs/helm.md and of the chart's README from values.yaml's `# --` comments.
 
 values.yaml is the documentation (argo-helm / Bitnami style): each key's `# --` comment (and
 the comment lines that follow it) describes the key below it. This script writes the table
-between the markers in docs/helm.md; ``--check`` fails when the table is stale, and
-tests/docs checks that every value is documented.
+between the markers in docs/helm.md and in helm/tekton-dag/README.md (what `helm show readme`
+prints); ``--check`` fails when either is stale, and tests/docs checks that every value is
+documented.
 
 Usage (from the repository root)::
 
-    python3 helm/values-table.py           # rewrite the table
-    python3 helm/values-table.py --check   # exit 1 when docs/helm.md is stale
+    python3 helm/values-table.py           # rewrite the tables
+    python3 helm/values-table.py --check   # exit 1 when a table is stale
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VALUES = ROOT / "helm" / "tekton-dag" / "values.yaml"
-DOC = ROOT / "docs" / "helm.md"
+DOCS = (ROOT / "docs" / "helm.md", ROOT / "helm" / "tekton-dag" / "README.md")
 START, END = "<!-- values-table:start -->", "<!-- values-table:end -->"
 KEY_LINE = re.compile(r"^(\s*)([A-Za-z0-9_.-]+):(\s|$)")
 DOC_LINE = re.compile(r"^\s*# -- (.*)$")
@@ -79,11 +80,11 @@ def table(values: list[Value]) -> str:
     return "\n".join(rows)
 
 
-def with_table(doc: str, values: list[Value]) -> str:
+def with_table(doc: str, values: list[Value], path: Path) -> str:
     before, _, rest = doc.partition(START)
     _, _, after = rest.partition(END)
     if not rest:
-        raise SystemExit(f"{DOC}: markers {START} / {END} not found")
+        raise SystemExit(f"{path}: markers {START} / {END} not found")
     return f"{before}{START}\n{table(values)}\n{END}{after}"
 
 
@@ -91,17 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when stale")
     args = parser.parse_args(argv)
-    doc = DOC.read_text(encoding="utf-8")
-    expected = with_table(doc, documented_values(VALUES.read_text(encoding="utf-8")))
-    if args.check:
-        if expected != doc:
-            print(f"{DOC.relative_to(ROOT)}: values table stale: run python3 helm/values-table.py", file=sys.stderr)
-            return 1
-        return 0
-    if expected != doc:
-        DOC.write_text(expected, encoding="utf-8")
-        print(f"wrote {DOC.relative_to(ROOT)}")
-    return 0
+    values = documented_values(VALUES.read_text(encoding="utf-8"))
+    stale = 0
+    for path in DOCS:
+        doc = path.read_text(encoding="utf-8")
+        expected = with_table(doc, values, path)
+        if expected == doc:
+            continue
+        stale += 1
+        if args.check:
+            print(f"{path.relative_to(ROOT)}: values table stale: run python3 helm/values-table.py", file=sys.stderr)
+        else:
+            path.write_text(expected, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":

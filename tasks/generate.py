@@ -99,6 +99,12 @@ def step(name: str, image: str, body: str, envs: list[dict[str, Any]], compute: 
     return s
 
 
+# The Tekton catalog's annotations (https://github.com/tektoncd/catalog, README "Catalog Structure"):
+# `tekton.dev/pipelines.minVersion` is the oldest Tekton Pipelines release the object is written
+# for; the catalog puts it on Pipelines as on Tasks, and so do we.
+CATALOG_ANNOTATIONS = {"tekton.dev/pipelines.minVersion": "0.56.0", "tekton.dev/tags": "tekton-dag"}
+
+
 def task(name: str, description: str, params: list, steps: list, *, results: list | None = None,
          workspaces: list | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"description": description, "params": params}
@@ -109,7 +115,7 @@ def task(name: str, description: str, params: list, steps: list, *, results: lis
     spec["steps"] = steps
     return {"apiVersion": "tekton.dev/v1", "kind": "Task",
             "metadata": {"name": name, "labels": LABELS,
-                         "annotations": {"tekton.dev/pipelines.minVersion": "0.56.0", "tekton.dev/tags": "tekton-dag"}},
+                         "annotations": dict(CATALOG_ANNOTATIONS)},
             "spec": spec}
 
 
@@ -426,7 +432,7 @@ def pipeline(name: str, description: str, tasks: list, final: list) -> dict[str,
     workspaces = [{"name": w, "description": WS_DOCS[w], **({"optional": True} if w != contract.W_SHARED else {})}
                   for w in contract.WORKSPACES]
     return {"apiVersion": "tekton.dev/v1", "kind": "Pipeline",
-            "metadata": {"name": name, "labels": LABELS},
+            "metadata": {"name": name, "labels": LABELS, "annotations": dict(CATALOG_ANNOTATIONS)},
             "spec": {"description": description, "params": params, "workspaces": workspaces,
                      "tasks": tasks, "finally": final}}
 

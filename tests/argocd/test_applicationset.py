@@ -76,6 +76,13 @@ def test_project_is_least_privilege() -> None:
     assert listed == rendered, "the whitelist lists exactly the kinds the chart can render"
 
 
+def test_no_two_applications_share_a_destination(applications) -> None:
+    """Two releases of the chart in one namespace would render the same objects and their
+    Applications would fight over them (helm/team-values.py refuses such teams)."""
+    destinations = [(a["spec"]["destination"]["name"], a["spec"]["destination"]["namespace"]) for a in applications.values()]
+    assert len(destinations) == len(set(destinations)), destinations
+
+
 def test_sync_is_automated_with_prune_and_cleanup_on_removal(applications) -> None:
     for app in applications.values():
         assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
@@ -108,14 +115,16 @@ def test_manifests_match_the_argocd_schemas(applications) -> None:
 
 def test_sync_waves_put_every_object_after_what_it_needs() -> None:
     """RBAC/config → Tasks → Pipelines → dead-letter sink → Broker + SinkBindings → functions →
-    Triggers (ArgoCD's Trigger health check calls a Trigger without its subscriber Degraded)."""
+    Triggers (ArgoCD's Trigger health check calls a Trigger without its subscriber Degraded) →
+    the build-cache claim (tests/argocd/test_sync_waves.py syncs this through ArgoCD's rules)."""
     wave: dict[str, set[int]] = {}
     for doc in render():
         stage = "dead-letter" if doc["metadata"]["name"] == "dead-letters" else doc["kind"]
         wave.setdefault(stage, set()).add(int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]))
     assert all(len(numbers) == 1 for numbers in wave.values()), wave
     at = {stage: numbers.pop() for stage, numbers in wave.items()}
-    order = ["Role", "Task", "Pipeline", "dead-letter", "Broker", "Service", "Trigger"]
+    order = ["Role", "Task", "Pipeline", "dead-letter", "Broker", "Service", "Trigger", "PersistentVolumeClaim"]
     assert [at[s] for s in order] == sorted(at[s] for s in order) and len({at[s] for s in order}) == len(order), at
-    assert at["ServiceAccount"] == at["RoleBinding"] == at["ConfigMap"] == at["PersistentVolumeClaim"] == at["Role"]
+    assert at["ServiceAccount"] == at["RoleBinding"] == at["ConfigMap"] == at["NetworkPolicy"] == at["Role"]
+    assert at["PersistentVolumeClaim"] == max(at.values())  # last: only a PipelineRun binds it
     assert at["SinkBinding"] == at["Broker"]

@@ -70,3 +70,32 @@ def test_kind_script_says_it_is_not_run_in_ci() -> None:
     assert "NOT run in this project's CI" in script
     result = subprocess.run(["bash", "-n", str(REPO / "scripts" / "kind-e2e.sh")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def section(text: str, heading: str) -> str:
+    return text.split(heading, 1)[1].split("\n#", 1)[0]
+
+
+def test_argocd_doc_says_when_applications_sync_is_ignored_and_what_removal_then_does() -> None:
+    text = (DOCS / "argocd.md").read_text()
+    policy = section(text, "### When `applicationsSync` is ignored")
+    for fact in ("--policy", "--enable-policy-override", "applicationsetcontroller.enable.policy.override",
+                 "create-only", "create-update", "kubectl -n argocd delete application"):
+        assert fact in policy, fact
+    assert "Controlling-Resource-Modification" in policy  # the cited source
+
+
+def test_argocd_doc_gives_the_wave_of_every_kind_the_chart_syncs() -> None:
+    from support.helm import render
+
+    text = section((DOCS / "argocd.md").read_text(), "## Sync waves")
+    rows = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d+) \| ([^|]+) \|", text, flags=re.MULTILINE)}
+    for doc in render():
+        number = int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        assert number in rows, f"wave {number} ({doc['kind']}) is not in docs/argocd.md"
+    assert "PVC" in rows[max(rows)]
+
+
+def test_helm_doc_says_what_the_network_policy_does_not_stop() -> None:
+    network = section((DOCS / "helm.md").read_text(), "## Network")
+    assert "does **not** stop" in network and "Broker ingress is not guarded" in network

@@ -44,6 +44,7 @@ def service_facts(ksvc: dict[str, Any]) -> dict[str, Any]:
     config_map = volumes[mounts[teams_dir]]["configMap"]["name"] if teams_dir else None
     return {
         "image": container(ksvc)["image"],
+        "visibility": ksvc["metadata"].get("labels", {}).get("networking.knative.dev/visibility"),
         "min_scale": ksvc["spec"]["template"].get("metadata", {}).get("annotations", {}).get(
             "autoscaling.knative.dev/min-scale"),
         "service_account": spec.get("serviceAccountName"),

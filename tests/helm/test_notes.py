@@ -55,9 +55,22 @@ def test_tells_how_to_find_the_webhook_url(tmp_path: Path, mode: str, service: s
     assert "/webhook/github" in text
 
 
-def test_warns_when_the_release_has_no_team_configuration(tmp_path: Path) -> None:
-    assert "teamConfig.files is empty" in notes(tmp_path)
-    assert "teamConfig.files is empty" not in notes(tmp_path, "teamConfig.files.team\\.yaml=name: x")
+def test_says_what_a_release_with_no_team_does(tmp_path: Path) -> None:
+    """What the functions really do with no team (tests/ingest/test_no_team.py proves it)."""
+    from tekton_dag.functions.configs import NO_TEAM
+
+    text = notes(tmp_path)
+    assert "No team is configured yet" in text and '202 "ignored"' in text
+    assert NO_TEAM.split(":")[0] in text  # the reason every webhook gets
+    assert "No team is configured" not in notes(tmp_path, "teamConfig.files.team\\.yaml=name: x")
+
+
+@pytest.mark.parametrize("mode,checks", [("distributed", "resolver reachable through the Broker"),
+                                         ("all-in-one", "a signed ping answered")])
+def test_points_at_helm_test(tmp_path: Path, mode: str, checks: str) -> None:
+    text = notes(tmp_path, f"mode={mode}")
+    assert "helm test t -n tekton-pipelines" in text  # the probe's release is "t"
+    assert checks in text
 
 
 def test_points_tekton_events_at_the_broker_of_the_namespace(tmp_path: Path) -> None:

@@ -129,3 +129,38 @@ def test_the_registry_yaml_fallback_is_refused_with_the_way_out(tmp_path: Path) 
     assert result.returncode == 1
     assert "migration-guide.md" in result.stderr
     assert not list((tmp_path / "legacy").rglob("values.yaml"))
+
+
+def add_team(repo: Path, name: str, namespace: str, *, cluster: str = "in-cluster", shared: bool = True) -> None:
+    folder = repo / "teams" / name
+    shutil.copytree(repo / "teams" / "default" / "stacks", folder / "stacks")
+    (folder / "team.yaml").write_text(yaml.safe_dump({
+        "name": name, "namespace": namespace, "cluster": cluster, "sharedNamespace": shared,
+        "stacks": [f"stacks/{p.name}" for p in sorted((folder / "stacks").glob("*.yaml"))]}))
+
+
+def test_two_teams_in_one_namespace_are_refused_naming_both(repo_copy: Path) -> None:
+    """sharedNamespace lets the functions serve both, but two chart releases in one namespace render
+    the same objects and two Applications would fight over them: refused, nothing written."""
+    default = yaml.safe_load((repo_copy / "teams" / "default" / "team.yaml").read_text())
+    (repo_copy / "teams" / "default" / "team.yaml").write_text(
+        (repo_copy / "teams" / "default" / "team.yaml").read_text() + "sharedNamespace: true\n")
+    add_team(repo_copy, "billing", default["namespace"])
+    project_before = (repo_copy / "argocd" / "appproject.yaml").read_text()
+    result = team_values(cwd=repo_copy)
+    assert result.returncode == 1
+    assert f'teams "billing" and "default" both deploy to namespace \'{default["namespace"]}\'' in result.stderr
+    assert "fight over the same objects" in result.stderr
+    assert not (repo_copy / "teams" / "billing" / "values.yaml").exists()
+    assert (repo_copy / "argocd" / "appproject.yaml").read_text() == project_before
+    assert team_values("--check", cwd=repo_copy).returncode == 1
+
+
+def test_the_same_namespace_on_two_clusters_is_two_places(repo_copy: Path) -> None:
+    default = yaml.safe_load((repo_copy / "teams" / "default" / "team.yaml").read_text())
+    (repo_copy / "teams" / "default" / "team.yaml").write_text(
+        (repo_copy / "teams" / "default" / "team.yaml").read_text() + "sharedNamespace: true\n")
+    add_team(repo_copy, "billing", default["namespace"], cluster="spoke-eu")
+    result = team_values(cwd=repo_copy)
+    assert result.returncode == 0, result.stderr
+    assert (repo_copy / "teams" / "billing" / "values.yaml").is_file()

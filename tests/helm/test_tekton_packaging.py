@@ -123,3 +123,14 @@ def test_object_param_defaults_target_one_object() -> None:
 def test_tekton_objects_can_be_left_out() -> None:
     docs = render(sets=["tekton.enabled=false"])
     assert not find(docs, "Task") and not find(docs, "Pipeline")
+
+
+@pytest.mark.parametrize("kind", FOLDERS.values())
+def test_every_task_and_pipeline_states_its_minimum_tekton_version(kind: str) -> None:
+    """The Tekton catalog's `tekton.dev/pipelines.minVersion` annotation (github.com/tektoncd/catalog,
+    "Catalog Structure"), on Pipelines as on Tasks, so an older Tekton is refused with a reason."""
+    import re
+
+    for doc in find(render(), kind):
+        version = doc["metadata"].get("annotations", {}).get("tekton.dev/pipelines.minVersion", "")
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{kind}/{doc['metadata']['name']}: minVersion {version!r}"

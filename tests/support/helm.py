@@ -32,16 +32,19 @@ KUBE_VERSION = "1.30.0"
 CRD_GROUPS = ("tekton.dev", "serving.knative.dev", "eventing.knative.dev", "sources.knative.dev", "argoproj.io")
 
 
-def helm_binary() -> str:
-    found = shutil.which("helm", path=f"{REPO / '.tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+def helm_binary(name: str = "helm") -> str:
+    """helm (Helm 3) or helm4 (Helm 4), both from scripts/install-tools."""
+    found = shutil.which(name, path=f"{REPO / '.tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     if found is None:
-        pytest.fail("helm is not installed: run scripts/install-tools (it puts helm in .tools/bin)")
+        pytest.fail(f"{name} is not installed: run scripts/install-tools (it puts {name} in .tools/bin)")
     return found
 
 
-def run_helm(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_helm(*args: str | Path, check: bool = True, binary: str = "helm",
+             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run helm; with ``check`` a failure fails the test with helm's own message."""
-    result = subprocess.run([helm_binary(), *map(str, args)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([helm_binary(binary), *map(str, args)], capture_output=True, text=True, timeout=120,
+                            cwd=cwd)
     if check and result.returncode != 0:
         pytest.fail(f"helm {' '.join(map(str, args))} failed:\n{result.stderr}")
     return result
@@ -49,15 +52,18 @@ def run_helm(*args: str | Path, check: bool = True) -> subprocess.CompletedProce
 
 def team_namespace(values_files: Sequence[Path]) -> str:
     """The namespace a values file set asks for (the chart refuses any other)."""
-    namespace = "tekton-pipelines"  # the chart's default team.namespace
+    namespace = "tekton-pipelines"  # where the tests install when the values name no team.namespace
     for path in values_files:
         namespace = (yaml.safe_load(path.read_text()) or {}).get("team", {}).get("namespace", namespace)
     return namespace
 
 
-def template_args(values_files: Sequence[Path], sets: Sequence[str], namespace: str | None, chart: Path) -> list[str]:
+def template_args(values_files: Sequence[Path], sets: Sequence[str], namespace: str | None, chart: Path,
+                  tests: bool = False) -> list[str]:
     args = ["template", "tekton-dag", str(chart), "--namespace", namespace or team_namespace(values_files),
             "--kube-version", KUBE_VERSION]
+    if not tests:
+        args.append("--skip-tests")  # the release's objects; `helm test` hooks only when asked for
     for path in values_files:
         args += ["--values", str(path)]
     for assignment in sets:
@@ -66,14 +72,16 @@ def template_args(values_files: Sequence[Path], sets: Sequence[str], namespace: 
 
 
 @functools.lru_cache(maxsize=64)
-def _render_cached(values_files: tuple[Path, ...], sets: tuple[str, ...], namespace: str | None, chart: Path) -> str:
-    return run_helm(*template_args(values_files, sets, namespace, chart)).stdout
+def _render_cached(values_files: tuple[Path, ...], sets: tuple[str, ...], namespace: str | None, chart: Path,
+                   tests: bool) -> str:
+    return run_helm(*template_args(values_files, sets, namespace, chart, tests)).stdout
 
 
 def render(values_files: Iterable[Path] = (), sets: Iterable[str] = (), namespace: str | None = None,
-           chart: Path = CHART) -> list[dict[str, Any]]:
-    """The chart's documents for these values (helm template), as dicts; empty documents dropped."""
-    text = _render_cached(tuple(values_files), tuple(sets), namespace, chart)
+           chart: Path = CHART, tests: bool = False) -> list[dict[str, Any]]:
+    """The chart's documents for these values (helm template), as dicts; empty documents dropped.
+    ``tests`` adds the `helm test` hooks (templates/tests/), which are not part of the release."""
+    text = _render_cached(tuple(values_files), tuple(sets), namespace, chart, tests)
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 

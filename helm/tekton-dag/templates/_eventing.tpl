@@ -23,3 +23,14 @@ deadLetterSink:
   {{- . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+tekton-dag.eventing.brokerIngress: the address events for this namespace's Broker are POSTed to
+(the Broker's status.address), eventing.broker.address when set. MTChannelBasedBroker:
+http://broker-ingress.knative-eventing.svc.cluster.local/<namespace>/<broker> (Knative docs,
+eventing getting started); the Kafka Broker has its own ingress Service, kafka-broker-ingress.
+*/}}
+{{- define "tekton-dag.eventing.brokerIngress" -}}
+{{- $host := ternary "kafka-broker-ingress" "broker-ingress" (eq .Values.eventing.broker.class "Kafka") -}}
+{{- default (printf "http://%s.knative-eventing.svc.cluster.local/%s/tekton-dag" $host .Release.Namespace) .Values.eventing.broker.address -}}
+{{- end -}}

@@ -4,8 +4,10 @@ Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "
 Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
 at TEKTON_DAG_TEAMS_DIR, its autoscaling annotations, func-python's health endpoints, and the
 container security context. K_SINK comes from the function's SinkBinding, not from here.
-secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue}: the Secret's key is
-mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code reads).
+secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue, optional}: the Secret's
+key is mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code
+reads). optional: the pod starts while the Secret does not exist yet (the function then refuses what
+needs it, closed), so a release becomes Ready before its Secrets are created.
 */}}
 {{- define "tekton-dag.function.service" -}}
 {{- $root := .root -}}
@@ -20,6 +22,10 @@ metadata:
   namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "tekton-dag.component.labels" (dict "root" $root "component" .name) | nindent 4 }}
+    {{- if has .name (include "tekton-dag.internalFunctions" $root | fromYamlArray) }}
+    {{- /* Only the Broker calls it: no public route (Knative Serving's cluster-local visibility). */}}
+    networking.knative.dev/visibility: cluster-local
+    {{- end }}
   {{- with include "tekton-dag.syncWave.annotation" (dict "root" $root "wave" "functions") }}
   annotations:
     {{- . | nindent 4 }}
@@ -89,6 +95,9 @@ spec:
         - name: {{ .volume }}
           secret:
             secretName: {{ .secret }}
+            {{- if .optional }}
+            optional: true
+            {{- end }}
             items:
               - key: {{ .key }}
                 path: {{ .file }}
@@ -99,7 +108,8 @@ spec:
 tekton-dag.function.webhookSecretMounts: the Secrets of webhook-ingest (and all-in-one), where
 tekton_dag.webhooks.secrets reads them: the team's own webhook Secret (team.webhookSecret) under
 TEKTON_DAG_TEAM_SECRETS_DIR/<name>/secret, else the shared one as GITHUB_WEBHOOK_SECRET_FILE;
-and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
+and the REST API token as TEKTON_DAG_API_TOKEN_FILE. Both optional: without the webhook Secret
+every delivery gets 401, without the token the write API answers 403 (tekton_dag.webhooks).
 */}}
 {{- define "tekton-dag.function.webhookSecretMounts" -}}
 {{- with .Values.team.webhookSecret }}
@@ -110,6 +120,7 @@ and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
   file: secret
   env: TEKTON_DAG_TEAM_SECRETS_DIR
   envValue: /var/run/secrets/tekton-dag/teams
+  optional: true
 {{- else }}
 - volume: webhook-secret
   secret: {{ .Values.secrets.webhook.name }}
@@ -118,6 +129,7 @@ and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
   file: secret
   env: GITHUB_WEBHOOK_SECRET_FILE
   envValue: /var/run/secrets/tekton-dag/webhook/secret
+  optional: true
 {{- end }}
 - volume: api-token
   secret: {{ .Values.secrets.api.name }}
@@ -126,11 +138,14 @@ and the REST API token as TEKTON_DAG_API_TOKEN_FILE.
   file: token
   env: TEKTON_DAG_API_TOKEN_FILE
   envValue: /var/run/secrets/tekton-dag/api/token
+  optional: true
 {{- end -}}
 
 {{/*
 tekton-dag.function.eventKeyMounts: the team's event key (tekton_dag.events.sealing), which seals and
 checks the events that start or cancel runs, as TEKTON_DAG_EVENT_KEY_FILE. Every function gets it.
+Optional: with no team configured nothing needs it; with a team and no key the functions are not
+ready and say why.
 */}}
 {{- define "tekton-dag.function.eventKeyMounts" -}}
 - volume: event-key
@@ -140,6 +155,7 @@ checks the events that start or cancel runs, as TEKTON_DAG_EVENT_KEY_FILE. Every
   file: key
   env: TEKTON_DAG_EVENT_KEY_FILE
   envValue: /var/run/secrets/tekton-dag/events/key
+  optional: true
 {{- end -}}
 
 {{/*

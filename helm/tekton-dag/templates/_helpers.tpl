@@ -37,9 +37,11 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 tekton-dag.syncWave.annotation: the ArgoCD sync-wave annotation of a wave name, or nothing when
-syncWaves is off. ArgoCD applies a wave only when the previous one is healthy, so each object
-comes after what it needs:
-  rbac 0       ServiceAccounts, Roles, ConfigMap, PVC: everything runs as / reads these
+syncWaves is off. ArgoCD applies a wave only when every object of the waves before it is healthy
+(or has no health check), so each object comes after what it needs; the last wave is never waited
+on (gitops-engine pkg/sync/sync_context.go). tests/argocd/test_sync_waves.py syncs the chart
+through a model of those rules.
+  rbac 0       ServiceAccounts, Roles, ConfigMap, NetworkPolicy: everything runs as / reads these
   tasks 1      Tekton Tasks
   pipelines 2  Tekton Pipelines (reference the Tasks)
   deadletter 3 the dead-letter sink (the Broker is not Ready until it resolves)
@@ -47,10 +49,13 @@ comes after what it needs:
   functions 5  the Knative Services (webhook-ingest is ready only once it knows K_SINK)
   triggers 6   Triggers: ArgoCD's Trigger health check reports a Trigger whose subscriber does
                not exist yet as Degraded, so they come after the functions they call.
+  claims 7     the build-cache PVC, alone and last: on a WaitForFirstConsumer StorageClass it stays
+               Pending (ArgoCD: Progressing) until a PipelineRun mounts it, so no wave may come
+               after it.
 Call with (dict "root" $ "wave" "tasks").
 */}}
 {{- define "tekton-dag.syncWave.annotation" -}}
-{{- $waves := dict "rbac" "0" "tasks" "1" "pipelines" "2" "deadletter" "3" "broker" "4" "functions" "5" "triggers" "6" -}}
+{{- $waves := dict "rbac" "0" "tasks" "1" "pipelines" "2" "deadletter" "3" "broker" "4" "functions" "5" "triggers" "6" "claims" "7" -}}
 {{- if not (hasKey $waves .wave) -}}
 {{- fail (printf "tekton-dag.syncWave.annotation: unknown wave %q" .wave) -}}
 {{- end -}}
@@ -59,9 +64,12 @@ argocd.argoproj.io/sync-wave: {{ get $waves .wave | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* tekton-dag.namespace.check: fail when the release namespace is not the team's namespace. */}}
+{{/*
+tekton-dag.namespace.check: fail when team.namespace is set and is not the release namespace
+(an empty team.namespace means the release namespace).
+*/}}
 {{- define "tekton-dag.namespace.check" -}}
-{{- if ne .Values.team.namespace .Release.Namespace -}}
+{{- if and .Values.team.namespace (ne .Values.team.namespace .Release.Namespace) -}}
 {{- fail (printf "team.namespace is %q but the release namespace is %q: install with -n %s (the team's runs and RBAC live in its namespace)" .Values.team.namespace .Release.Namespace .Values.team.namespace) -}}
 {{- end -}}
 {{- end -}}
@@ -157,4 +165,15 @@ Call with (dict "root" $ "glob" "files/tasks/*.yaml" "kind" "Task" "wave" "tasks
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+tekton-dag.internalFunctions: the Knative Services only the Broker calls (component labels), as a
+YAML list: cluster-local, and behind NetworkPolicy tekton-dag-internal-functions.
+*/}}
+{{- define "tekton-dag.internalFunctions" -}}
+- resolver
+- run-creator
+- bootstrap-batcher
+- dead-letter
 {{- end -}}

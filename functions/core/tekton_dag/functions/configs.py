@@ -4,6 +4,11 @@ Functions read ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``) when they start an
 changes with ``tekton_dag.config.reloading.ConfigStore`` (a ConfigMap swap or a git-sync): a
 background task re-checks the tree every ``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5). A
 bad edit keeps the last good configuration serving, and ``problem()`` says why.
+
+A teams folder that holds nothing at all (the chart's empty ConfigMap before any team is
+installed) is a configuration with no team, not an error: the functions become ready, and
+webhook-ingest answers every webhook that no team is configured (``NO_TEAM``). ``tekton-dag
+validate`` still refuses an empty folder: only a running function accepts it.
 """
 
 from __future__ import annotations
@@ -12,15 +17,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Final
 
-from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, LoadResult, TeamCache, load_config
 from tekton_dag.config.models import Config
 from tekton_dag.config.reloading import ConfigStore
 from tekton_dag.config.index import ResolverIndex
 
 RELOAD_ENV: Final = "TEKTON_DAG_CONFIG_RELOAD_S"
 DEFAULT_RELOAD_S: Final = 5.0
+NO_TEAM: Final = ("no team is configured yet: install the chart with the team's values "
+                  "(-f teams/<team>/values.yaml, docs/m10-team-onboarding.md)")
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +37,8 @@ class ConfigSource:
     """Current config + index; ``current()`` is None until a configuration loaded."""
 
     def __init__(self, root: str, reload_interval: float = DEFAULT_RELOAD_S):
-        self.store = ConfigStore(root)
+        cache = TeamCache()
+        self.store = ConfigStore(root, lambda path: load_config(path, cache) if not _empty(path) else _no_team(path))
         self.store.refresh()
         self._watcher: asyncio.Task[None] | None = None
         if reload_interval > 0:
@@ -52,6 +61,11 @@ class ConfigSource:
     def current(self) -> Config | None:
         return self.store.config
 
+    def no_team(self) -> bool:
+        """True while the served configuration has no team (an empty teams folder)."""
+        config = self.store.config
+        return config is not None and not config.teams
+
     def index(self) -> ResolverIndex | None:
         return self.store.index
 
@@ -66,3 +80,15 @@ class ConfigSource:
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+
+
+def _empty(root: Path) -> bool:
+    """A folder with no visible entry: ConfigMap bookkeeping ("..data") and dot files do not count."""
+    try:
+        return root.is_dir() and not any(not entry.name.startswith(".") for entry in root.iterdir())
+    except OSError:
+        return False
+
+
+def _no_team(root: Path) -> LoadResult:
+    return LoadResult(Config(teams=(), root=str(root)), ())

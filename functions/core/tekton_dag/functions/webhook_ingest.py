@@ -3,7 +3,8 @@
 A func-python http function (raw ASGI). Endpoints (docs/functions.md):
 
 - ``POST /``, ``POST /webhook/github``: a GitHub delivery (``webhooks.intake`` decides); 202 only
-  after the Broker at ``K_SINK`` answered 2xx, 503 when it did not.
+  after the Broker at ``K_SINK`` answered 2xx, 503 when it did not. While no team is configured
+  (an empty teams folder), every delivery gets 202 ``ignored`` saying so, and nothing is published.
 - ``POST /api/run``, ``POST /api/bootstrap?apps=a,b``: publish run.requested / bootstrap.requested;
   need ``Authorization: Bearer <token>`` (``TEKTON_DAG_API_TOKEN`` or ``TEKTON_DAG_API_TOKEN_FILE``).
 - ``GET /api/teams``, ``GET /api/stacks``, ``GET /api/runs[?team=]``, ``GET /healthz``, ``GET /readyz``.
@@ -33,6 +34,7 @@ from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.lifecycle import Handler, Wiring
+from tekton_dag.functions.configs import NO_TEAM
 from tekton_dag.kube.listing import ClusterUnavailable, RunLister
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretSource
@@ -107,6 +109,9 @@ class WebhookIngest(Handler):
     async def _webhook(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES)
         headers = asgi.headers_of(scope)
+        if self.configs is not None and self.configs.no_team():
+            delivery = _loggable(headers.get("x-github-delivery", "-"))
+            return Reply(202, {"status": "ignored", "delivery": delivery, "reason": NO_TEAM})
         config = self.configs.current() if self.configs else None
         outcome = intake.receive(headers, body, self.secrets.current(config))
         delivery = _loggable(headers.get("x-github-delivery", "-"))

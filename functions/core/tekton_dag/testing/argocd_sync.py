@@ -1,0 +1,265 @@
+"""ArgoCD's health assessment and sync waves, modelled for the kinds the chart renders.
+
+Health (what ArgoCD reports for one live object), from the sources named at each rule:
+
+- gitops-engine pkg/health/health.go ``GetHealthCheckFunc``: built-in checks exist only for
+  apps/* workloads, Ingress, APIService, core Service, Pod, PersistentVolumeClaim, batch Job,
+  HPA and Argo Workflows; every other kind has no health (``None``), and a sync counts an object
+  without health as done as soon as it is applied (pkg/sync/sync_context.go: "some objects (e.g.
+  secret) do not have health, and they automatically success").
+- gitops-engine pkg/health/health_pvc.go: PVC phase Pending → Progressing, Bound → Healthy,
+  Lost → Degraded.
+- argo-cd resource_customizations/serving.knative.dev/Service/health.lua: Healthy when the
+  conditions ConfigurationsReady, RoutesReady and Ready are all True; any False → Degraded;
+  otherwise (no status yet, Unknown) Progressing.
+- argo-cd resource_customizations/eventing.knative.dev/{Broker,Trigger}/health.lua: the Ready
+  condition: True → Healthy, False → Degraded, Unknown or absent → Progressing.
+- No Lua check exists for sources.knative.dev/SinkBinding, tekton.dev Task/Pipeline (only
+  PipelineRun and TaskRun have one), networking.k8s.io NetworkPolicy, RBAC, ServiceAccount or
+  ConfigMap: no health.
+
+Sync (gitops-engine pkg/sync/sync_context.go ``Sync``; pkg/sync/syncwaves/waves.go): objects are
+applied wave by wave (annotation argocd.argoproj.io/sync-wave, default 0, lowest first). Before the
+next wave, every object of the applied waves must be Healthy or have no health: a Degraded object
+fails the sync, any other status keeps it waiting ("waiting for healthy state of ..."). The LAST
+wave is not waited on: once it is applied the sync succeeds "EVEN if those objects subsequently
+degraded". Helm hooks other than pre/post-install/upgrade (e.g. `helm.sh/hook: test`) map to no
+sync phase and are never applied (pkg/sync/hook/helm/type.go, pkg/sync/sync_phase.go).
+
+What the objects' statuses become is a small model of the controllers (``Cluster.settle``):
+which other objects each needs before its controller can report it ready. A sync that waits on
+a status nothing in the remaining sync can produce is stuck for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+HELM_HOOK = "helm.sh/hook"
+# pkg/sync/hook/helm/type.go: the only Helm hooks ArgoCD maps to a sync phase.
+SYNCED_HELM_HOOKS = {"pre-install", "pre-upgrade", "post-upgrade", "post-install"}
+
+HEALTHY, PROGRESSING, DEGRADED = "Healthy", "Progressing", "Degraded"
+
+# Kinds with no health in ArgoCD (neither built in nor in resource_customizations).
+NO_HEALTH = {
+    ("", "ServiceAccount"), ("", "ConfigMap"), ("", "Secret"),
+    ("rbac.authorization.k8s.io", "Role"), ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("tekton.dev", "Task"), ("tekton.dev", "Pipeline"),
+    ("sources.knative.dev", "SinkBinding"), ("networking.k8s.io", "NetworkPolicy"),
+}
+KSVC = ("serving.knative.dev", "Service")
+BROKER = ("eventing.knative.dev", "Broker")
+TRIGGER = ("eventing.knative.dev", "Trigger")
+PVC = ("", "PersistentVolumeClaim")
+MODELLED = NO_HEALTH | {KSVC, BROKER, TRIGGER, PVC}
+
+
+def group_kind(doc: dict[str, Any]) -> tuple[str, str]:
+    return doc["apiVersion"].rpartition("/")[0], doc["kind"]
+
+
+def key(doc: dict[str, Any]) -> tuple[str, str, str]:
+    return (*group_kind(doc), doc["metadata"]["name"])
+
+
+def show(doc: dict[str, Any]) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def condition(status: dict[str, Any], kind: str) -> str | None:
+    for c in status.get("conditions", []):
+        if c["type"] == kind:
+            return c["status"]
+    return None
+
+
+def health(doc: dict[str, Any]) -> str | None:
+    """ArgoCD's health of a live object (``doc`` with its ``status``), or None: no health."""
+    gk = group_kind(doc)
+    status = doc.get("status") or {}
+    if gk == PVC:
+        return {"Pending": PROGRESSING, "Bound": HEALTHY, "Lost": DEGRADED}.get(status.get("phase"), "Unknown")
+    if gk == KSVC:
+        values = [condition(status, c) for c in ("ConfigurationsReady", "RoutesReady", "Ready")]
+        if any(c["status"] == "False" for c in status.get("conditions", [])):
+            return DEGRADED
+        return HEALTHY if values == ["True"] * 3 else PROGRESSING
+    if gk in (BROKER, TRIGGER):
+        return {"True": HEALTHY, "False": DEGRADED}.get(condition(status, "Ready"), PROGRESSING)
+    if gk in NO_HEALTH:
+        return None
+    raise KeyError(f"{show(doc)}: kind {gk} is not modelled (add its ArgoCD health rule here)")
+
+
+def synced(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects a sync applies: hooks without a sync phase (e.g. `helm test`) are dropped."""
+    kept = []
+    for doc in docs:
+        hooks = {h.strip() for h in (doc["metadata"].get("annotations") or {}).get(HELM_HOOK, "").split(",") if h.strip()}
+        if not hooks or hooks & SYNCED_HELM_HOOKS:
+            kept.append(doc)
+    return kept
+
+
+def wave(doc: dict[str, Any]) -> int:
+    return int((doc["metadata"].get("annotations") or {}).get(SYNC_WAVE, "0"))
+
+
+@dataclass
+class Cluster:
+    """What the controllers of a cluster would report, given which objects exist.
+
+    ``binding_mode`` is the default StorageClass's volumeBindingMode. ``pipeline_run_started``
+    stays False during a sync: run-creator starts PipelineRuns only after the sync finished.
+    Secrets are never created by the chart: ``secrets`` are those the team created before the
+    sync; a Pod that needs any other (non-optional) Secret does not start.
+    """
+
+    binding_mode: str = "WaitForFirstConsumer"
+    pipeline_run_started: bool = False
+    secrets: frozenset[str] = frozenset()
+    applied: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    why: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def apply(self, docs: Iterable[dict[str, Any]]) -> None:
+        for doc in docs:
+            self.applied[key(doc)] = {**doc, "status": {}}
+        self.settle()
+
+    def settle(self) -> None:
+        """Recompute every status until nothing changes (readiness only grows with what exists)."""
+        while True:
+            before = {k: repr(d["status"]) for k, d in self.applied.items()}
+            for k, doc in self.applied.items():
+                doc["status"], reason = self._status(doc)
+                self.why[k] = reason
+            if before == {k: repr(d["status"]) for k, d in self.applied.items()}:
+                return
+
+    def ready(self, gk: tuple[str, str], name: str) -> bool:
+        doc = self.applied.get((*gk, name))
+        return doc is not None and health(doc) in (HEALTHY, None)
+
+    # -- per kind: (status, why it is not ready) --------------------------------------------
+    def _status(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        gk = group_kind(doc)
+        if gk == PVC:
+            return self._claim(doc)
+        if gk == KSVC:
+            return self._ksvc(doc)
+        if gk == BROKER:
+            return self._broker(doc)
+        if gk == TRIGGER:
+            return self._trigger(doc)
+        return {}, ""
+
+    def _claim(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        # WaitForFirstConsumer: the claim binds only when a Pod that mounts it is scheduled
+        # (kubernetes.io/docs/concepts/storage/storage-classes/#volume-binding-mode).
+        if self.binding_mode == "Immediate":
+            return {"phase": "Bound"}, ""
+        consumers = [show(d) for d in self.applied.values() if group_kind(d) == KSVC
+                     and doc["metadata"]["name"] in _claims(d)]
+        if consumers or self.pipeline_run_started:
+            return {"phase": "Bound"}, ""
+        return {"phase": "Pending"}, ("Pending until a Pod mounts it (StorageClass volumeBindingMode "
+                                      "WaitForFirstConsumer); only a PipelineRun does")
+
+    def _ksvc(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        spec = doc["spec"]["template"]["spec"]
+        missing = []
+        account = spec.get("serviceAccountName")
+        if account and not self.ready(("", "ServiceAccount"), account):
+            missing.append(f"ServiceAccount/{account}")
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume and not volume["configMap"].get("optional"):
+                if not self.ready(("", "ConfigMap"), volume["configMap"]["name"]):
+                    missing.append(f"ConfigMap/{volume['configMap']['name']}")
+            if "secret" in volume and not volume["secret"].get("optional"):
+                if volume["secret"]["secretName"] not in self.secrets:
+                    missing.append(f"Secret/{volume['secret']['secretName']} (the chart never creates Secrets)")
+            if "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                if not self.ready(PVC, claim):
+                    missing.append(f"PersistentVolumeClaim/{claim} bound")
+        # A SinkBinding injects K_SINK once its sink resolves; the functions are ready only with it.
+        for binding in self.applied.values():
+            if group_kind(binding) == ("sources.knative.dev", "SinkBinding") and \
+                    binding["spec"]["subject"].get("name") == doc["metadata"]["name"]:
+                broker = binding["spec"]["sink"]["ref"]["name"]
+                if not self.ready(BROKER, broker):
+                    missing.append(f"Broker/{broker} Ready (K_SINK of SinkBinding/{binding['metadata']['name']})")
+        if missing:
+            return _conditions("ConfigurationsReady", "RoutesReady", "Ready", value="Unknown"), "needs " + ", ".join(missing)
+        return _conditions("ConfigurationsReady", "RoutesReady", "Ready", value="True"), ""
+
+    def _broker(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        ref = ((doc["spec"].get("delivery") or {}).get("deadLetterSink") or {}).get("ref")
+        if ref and not self.ready(tuple(_gk(ref)), ref["name"]):
+            return _conditions("Ready", value="Unknown"), f"needs its dead-letter sink {ref['kind']}/{ref['name']} addressable"
+        return _conditions("Ready", value="True"), ""
+
+    def _trigger(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        broker = doc["spec"]["broker"]
+        ref = doc["spec"]["subscriber"]["ref"]
+        if (*_gk(ref), ref["name"]) not in self.applied:
+            # Knative: SubscriberResolved False → Ready False; ArgoCD's Lua says Degraded.
+            return _conditions("Ready", value="False"), f"subscriber {ref['kind']}/{ref['name']} does not exist"
+        if not self.ready(BROKER, broker) or not self.ready(tuple(_gk(ref)), ref["name"]):
+            return _conditions("Ready", value="Unknown"), f"needs Broker/{broker} and its subscriber ready"
+        return _conditions("Ready", value="True"), ""
+
+
+def _gk(ref: dict[str, Any]) -> tuple[str, str]:
+    return ref["apiVersion"].rpartition("/")[0], ref["kind"]
+
+
+def _claims(ksvc: dict[str, Any]) -> set[str]:
+    return {v["persistentVolumeClaim"]["claimName"] for v in ksvc["spec"]["template"]["spec"].get("volumes", [])
+            if "persistentVolumeClaim" in v}
+
+
+def _conditions(*types: str, value: str) -> dict[str, Any]:
+    return {"conditions": [{"type": t, "status": value} for t in types]}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    phase: str  # "Succeeded", "Running" (stuck: waiting forever) or "Failed"
+    wave: int | None = None
+    waiting: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.phase == "Succeeded":
+            return "Succeeded"
+        return f"{self.phase} at wave {self.wave}: " + "; ".join(self.waiting)
+
+
+def sync(docs: Iterable[dict[str, Any]], cluster: Cluster) -> SyncResult:
+    """Run one sync of ``docs`` against ``cluster``, as gitops-engine orders it."""
+    objects = synced(docs)
+    waves = sorted({wave(d) for d in objects})
+    for number in waves:
+        cluster.apply([d for d in objects if wave(d) == number])
+        if number == waves[-1]:
+            return SyncResult("Succeeded")  # the last wave is not waited on
+        applied = [cluster.applied[key(d)] for d in objects if wave(d) <= number]
+        degraded = [f"{show(d)} Degraded ({cluster.why[key(d)]})" for d in applied if health(d) == DEGRADED]
+        if degraded:
+            return SyncResult("Failed", number, tuple(degraded))
+        waiting = [f"{show(d)} {health(d)} ({cluster.why[key(d)]})" for d in applied if health(d) not in (HEALTHY, None)]
+        if waiting:
+            # Nothing outside the sync changes what these wait for (no PipelineRun runs yet).
+            return SyncResult("Running", number, tuple(waiting))
+    return SyncResult("Succeeded")
+
+
+def application_health(cluster: Cluster) -> str:
+    """The Application's health: its worst resource's (gitops-engine health.go healthOrder)."""
+    order = [HEALTHY, "Suspended", PROGRESSING, "Missing", DEGRADED, "Unknown"]
+    found = [h for d in cluster.applied.values() if (h := health(d)) is not None]
+    return max(found, key=order.index, default=HEALTHY)

@@ -1,0 +1,151 @@
+"""No sync wave waits on something only a later wave or a PipelineRun can provide.
+
+Every scenario the chart renders (defaults, ci/*, teams/*) is synced through the model of ArgoCD
+in tekton_dag/testing/argocd_sync.py (health rules and wave order from gitops-engine and argo-cd, cited there),
+on a cluster whose default StorageClass binds on first consumer (kind's, most clouds') and on one
+that binds immediately."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tekton_dag.testing.argocd_sync import (DEGRADED, HEALTHY, MODELLED, PROGRESSING, SYNC_WAVE, Cluster, application_health,
+                          group_kind, health, sync, synced, wave)
+from support.helm import Scenario, render, scenarios
+
+SCENARIOS = scenarios()
+BINDING_MODES = ["WaitForFirstConsumer", "Immediate"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_every_rendered_kind_has_a_modelled_health_rule(scenario: Scenario) -> None:
+    kinds = {group_kind(d) for d in render(scenario.values_files)} | {group_kind(d) for d in render(sets=["mode=all-in-one"])}
+    assert kinds <= MODELLED, f"not modelled: {kinds - MODELLED}"
+
+
+def prerequisite_secrets(scenario: Scenario) -> frozenset[str]:
+    """Secrets a scenario's values require to exist before the first sync: only a named registry
+    Secret (bootstrap-batcher cannot start without the credentials it was told to use). The
+    webhook and API Secrets are optional: a new team syncs before it created them."""
+    import yaml
+
+    names = set()
+    for path in scenario.values_files:
+        names.add(((yaml.safe_load(path.read_text()) or {}).get("secrets") or {}).get("registry", {}).get("name"))
+    return frozenset(n for n in names if n)
+
+
+@pytest.mark.parametrize("binding_mode", BINDING_MODES)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_the_sync_completes(scenario: Scenario, binding_mode: str) -> None:
+    cluster = Cluster(binding_mode=binding_mode, secrets=prerequisite_secrets(scenario))
+    result = sync(render(scenario.values_files), cluster)
+    assert result.phase == "Succeeded", str(result)
+
+
+@pytest.mark.parametrize("binding_mode", BINDING_MODES)
+def test_the_all_in_one_sync_completes(binding_mode: str) -> None:
+    result = sync(render(sets=["mode=all-in-one"]), Cluster(binding_mode=binding_mode))
+    assert result.phase == "Succeeded", str(result)
+
+
+def test_the_build_cache_claim_is_the_last_wave_alone() -> None:
+    """The claim binds only when a PipelineRun mounts it: nothing may wait on it."""
+    docs = synced(render())
+    (claim,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert wave(claim) == max(wave(d) for d in docs)
+    assert [d["kind"] for d in docs if wave(d) == wave(claim)] == ["PersistentVolumeClaim"]
+
+
+def test_the_application_stays_progressing_until_the_first_run_binds_the_claim() -> None:
+    """What the ArgoCD UI shows on a WaitForFirstConsumer class (documented in docs/argocd.md)."""
+    cluster = Cluster()
+    assert sync(render(), cluster).phase == "Succeeded"
+    assert application_health(cluster) == PROGRESSING
+    cluster.pipeline_run_started = True
+    cluster.settle()
+    assert application_health(cluster) == HEALTHY
+
+
+# --- the model catches what it must catch ---------------------------------------------------------
+def moved(docs: list[dict], kind: str, to_wave: int) -> list[dict]:
+    docs = copy.deepcopy(docs)
+    for doc in docs:
+        if doc["kind"] == kind:
+            doc["metadata"].setdefault("annotations", {})[SYNC_WAVE] = str(to_wave)
+    return docs
+
+
+def test_a_claim_in_wave_0_stalls_the_sync_on_a_wait_for_first_consumer_class() -> None:
+    """The chart before this fix: the build-cache PVC in wave 0 kept Tasks, Pipelines and functions out."""
+    result = sync(moved(render(), "PersistentVolumeClaim", 0), Cluster())
+    assert result.phase == "Running" and result.wave == 0
+    assert "PersistentVolumeClaim/tekton-dag-build-cache Progressing" in str(result) and "PipelineRun" in str(result)
+    assert sync(moved(render(), "PersistentVolumeClaim", 0), Cluster(binding_mode="Immediate")).phase == "Succeeded"
+
+
+def test_triggers_before_their_functions_fail_the_sync() -> None:
+    functions_wave = wave(next(d for d in render() if d["kind"] == "Service" and d["metadata"]["name"] == "resolver"))
+    result = sync(moved(render(), "Trigger", functions_wave - 1), Cluster(binding_mode="Immediate"))
+    assert result.phase == "Failed" and "does not exist" in str(result)
+
+
+def test_functions_that_need_a_secret_the_chart_does_not_create_stall_the_sync() -> None:
+    docs = copy.deepcopy(render())
+    for doc in docs:
+        for volume in doc.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", []):
+            volume.get("secret", {}).pop("optional", None)
+    result = sync(docs, Cluster(binding_mode="Immediate"))
+    assert result.phase == "Running" and "Secret/tekton-dag-github-webhook" in str(result)
+
+
+def test_helm_test_hooks_are_never_synced() -> None:
+    with_hooks = render(tests=True)
+    assert len(with_hooks) > len(render())
+    assert synced(with_hooks) == render()
+
+
+# --- health rules, one by one ---------------------------------------------------------------------
+def obj(api: str, kind: str, status: dict | None = None) -> dict:
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": "x"}, "status": status or {}}
+
+
+@pytest.mark.parametrize("phase,expected", [("Pending", PROGRESSING), ("Bound", HEALTHY), ("Lost", DEGRADED)])
+def test_pvc_health(phase: str, expected: str) -> None:
+    assert health(obj("v1", "PersistentVolumeClaim", {"phase": phase})) == expected
+
+
+def conditions(**values: str) -> dict:
+    return {"conditions": [{"type": t, "status": v} for t, v in values.items()]}
+
+
+@pytest.mark.parametrize("status,expected", [
+    ({}, PROGRESSING),
+    (conditions(ConfigurationsReady="True", RoutesReady="True", Ready="True"), HEALTHY),
+    (conditions(ConfigurationsReady="True", RoutesReady="Unknown", Ready="Unknown"), PROGRESSING),
+    (conditions(ConfigurationsReady="False", RoutesReady="True", Ready="False"), DEGRADED),
+    (conditions(Ready="True"), PROGRESSING),  # the Lua counts three True conditions
+])
+def test_knative_service_health(status: dict, expected: str) -> None:
+    assert health(obj("serving.knative.dev/v1", "Service", status)) == expected
+
+
+@pytest.mark.parametrize("kind", ["Broker", "Trigger"])
+@pytest.mark.parametrize("ready,expected", [("True", HEALTHY), ("False", DEGRADED), ("Unknown", PROGRESSING), (None, PROGRESSING)])
+def test_broker_and_trigger_health(kind: str, ready: str | None, expected: str) -> None:
+    status = conditions(Ready=ready) if ready else {}
+    assert health(obj("eventing.knative.dev/v1", kind, status)) == expected
+
+
+@pytest.mark.parametrize("api,kind", [("tekton.dev/v1", "Task"), ("tekton.dev/v1", "Pipeline"),
+                                      ("sources.knative.dev/v1", "SinkBinding"), ("v1", "ConfigMap"),
+                                      ("networking.k8s.io/v1", "NetworkPolicy")])
+def test_kinds_without_health(api: str, kind: str) -> None:
+    assert health(obj(api, kind)) is None
+
+
+def test_an_unmodelled_kind_is_an_error_not_a_pass() -> None:
+    with pytest.raises(KeyError, match="not modelled"):
+        health(obj("apps/v1", "Deployment"))
