@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tekton_dag.bootstrap.running import plan_bootstrap
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import BootstrapRequest

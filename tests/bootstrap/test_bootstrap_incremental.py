@@ -7,7 +7,7 @@ import pytest
 
 from tekton_dag.testing.registry import Registry, unreachable_host
 from tekton_dag.bootstrap import planning
-from tekton_dag.bootstrap.running import plan_bootstrap
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import RegistryClient

@@ -14,7 +14,7 @@ from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import TransientApiError
 from tekton_dag.kube.stores import KubernetesStore
-from tekton_dag.pipelineruns.creating import RunCreator, ledger_name
+from tekton_dag.usecases.creating import RunCreator, ledger_name
 from tekton_dag.pipelineruns.ledgers import Ledger
 
 

@@ -10,7 +10,7 @@ from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import CancelRequest
 from tekton_dag.kube.stores import KubernetesStore
-from tekton_dag.pipelineruns.creating import RunCreator
+from tekton_dag.usecases.creating import RunCreator
 
 
 def status_of(api: FakeKubeApi, name: str) -> str | None:

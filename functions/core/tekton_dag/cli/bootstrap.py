@@ -15,7 +15,7 @@ import sys
 import uuid
 
 from tekton_dag.bootstrap.planning import DEFAULT_IMAGE_TAG, BootstrapPlan
-from tekton_dag.bootstrap.running import plan_bootstrap
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail
 from tekton_dag.config.loading import load_config

@@ -26,7 +26,7 @@ from typing import Any
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bootstrap import events
-from tekton_dag.bootstrap.running import plan_bootstrap
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.eventing.publishing import PublishError
 from tekton_dag.events import catalog, codec, sealing

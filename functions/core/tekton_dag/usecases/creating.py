@@ -1,4 +1,7 @@
-"""The run-creator core: turn requests into PipelineRuns under per-team admission.
+"""The run-creator use case: turn requests into PipelineRuns under per-team admission.
+
+It combines the pure decisions (``pipelineruns``: building, ledgers, states) with the I/O of a
+``kube.stores.RunStore``; the Kubernetes and dry-run stores themselves stay in ``kube``.
 
 Every change of a team's admission state goes through ``_update_ledger``: read the ledger and
 its version, apply a pure ``Ledger`` transition, write it back conditionally, and on conflict
