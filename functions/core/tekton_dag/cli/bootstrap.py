@@ -27,7 +27,7 @@ from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, Regist
 from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "bootstrap",
         help="plan a bootstrap (what is built, what is skipped and why) and publish it",

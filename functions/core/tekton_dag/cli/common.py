@@ -54,7 +54,7 @@ def fail(message: str) -> int:
 
 
 def config_command(
-    subparsers: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace, Config], int],
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, run: Callable[[argparse.Namespace, Config], int],
     *, help: str, description: str,
 ) -> argparse.ArgumentParser:
     """A subcommand that prints what the configuration says: ``--teams``, ``-o``, and ``run(args,

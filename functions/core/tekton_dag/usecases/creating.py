@@ -238,6 +238,7 @@ class RunCreator:
             # current); the conditional write catches a stale copy, and a "nothing to change"
             # answer is never trusted from a copy.
             cached = self._ledgers.pop(team.name, None)
+            version: str | None  # None: no ledger yet
             while True:
                 if cached is not None:
                     current, version = cached

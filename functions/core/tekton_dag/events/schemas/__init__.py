@@ -35,7 +35,8 @@ def schema_name(event_type: str) -> str:
 def load(event_type: str) -> dict[str, Any]:
     """The JSON schema of the data of ``event_type``."""
     text = resources.files(__package__).joinpath(f"{schema_name(event_type)}.json").read_text()
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)  # each file is one JSON object (tests/events checks them)
+    return schema
 
 
 @functools.cache
