@@ -140,8 +140,8 @@ class RunCreatorFunction(Handler):
             served = sorted({t.namespace for t in self.creator.config().teams})
             if owner not in served:
                 self._forwarder = self._forwarder or TeamForwarder()
-                outcome = await self._forwarder.forward(event, owner, by=",".join(served))
-                log.info("Tekton event %s for %s/%s: %s", event.get_id(), owner, name, outcome)
+                forwarded = await self._forwarder.forward(event, owner, by=",".join(served))
+                log.info("Tekton event %s for %s/%s: %s", event.get_id(), owner, name, forwarded)
                 return None
             try:
                 started = await self.creator.finished(namespace, name, team)
