@@ -17,7 +17,7 @@ import logging
 import secrets
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -29,6 +29,9 @@ from tekton_dag.events import sealing
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS
+
+if TYPE_CHECKING:  # imported by name in setup, like the other handlers
+    from tekton_dag.functions.webhook_ingest import WebhookIngest
 
 log = logging.getLogger("tekton_dag.allinone")
 
@@ -99,7 +102,7 @@ class AllInOne(Handler):
                          ((name, i.ready()) for name, i in self.instances.items()) if not ok)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self.instances[PUBLIC].handle(scope, receive, send)
+        await cast("WebhookIngest", self.instances[PUBLIC]).handle(scope, receive, send)
 
 
 def new(wiring: Wiring | None = None) -> AllInOne:
