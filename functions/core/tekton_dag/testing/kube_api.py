@@ -67,7 +67,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import parse_qs, urlsplit
 
 import fastjsonschema
@@ -146,7 +146,8 @@ class FakeKubeApi:
         self._running: dict[str, set[Key]] = {}  # namespace → the PipelineRuns running there now
         self._rv = 0
         self._faults: list[_Fault] = []
-        self._validators: dict[tuple[str, str], Any] = {}  # (group, kind) → (fast, exact) or None
+        # (group, kind) → (fast, exact) or None
+        self._validators: dict[tuple[str, str], tuple[Callable[[Any], Any] | None, Any] | None] = {}
         self.schema_dir = schemas if schemas is not None and schemas.is_dir() else None
         self.validate = validate
         self.missing_namespaces: set[str] = set()
@@ -198,7 +199,7 @@ class FakeKubeApi:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
+        host, port = cast("tuple[str, int]", self._server.server_address)[:2]  # an AF_INET server
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     @property
@@ -595,6 +596,7 @@ def _validators(path: Path) -> tuple[Callable[[Any], Any] | None, Any] | None:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    raw_requestline: bytes  # set by BaseHTTPRequestHandler.handle_one_request; typeshed omits it
     api: FakeKubeApi
     protocol_version = "HTTP/1.1"
     # TCP_NODELAY, as a real kube-apiserver (Go's net/http) has. Each answer (headers and body)
@@ -702,7 +704,7 @@ class _Headers(dict[str, str]):
     """The request headers for ``get``, as the email Message would answer it: case-insensitive,
     the first of repeated fields."""
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return super().get(name.lower(), default)
 
     def __getitem__(self, name: str) -> Any:
@@ -740,7 +742,8 @@ def _json(body: Any) -> bytes:
 def _patched(current: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
     content_type = content_type.split(";")[0].strip()
     if content_type == "application/merge-patch+json":
-        return _merged(current, patch)
+        merged: dict[str, Any] = _merged(current, patch)  # a JSON object patched stays one
+        return merged
     if content_type == "application/json-patch+json":
         return _json_patch(copy.deepcopy(current), patch)
     raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types "

@@ -141,7 +141,8 @@ def chart_documents(sets: Sequence[str] = (), teams: Path = TEAMS) -> list[dict[
 
 
 def _copy(doc: dict[str, Any]) -> dict[str, Any]:
-    return yaml.safe_load(yaml.safe_dump(doc))  # callers may edit their copy (tests remove rules)
+    copied: dict[str, Any] = yaml.safe_load(yaml.safe_dump(doc))  # callers may edit their copy (tests remove rules)
+    return copied
 
 
 # --- authorization ------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ itself (which node, RWO attachment).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,7 @@ def taskrun_workspaces(pipeline_task: Mapping[str, Any], pipelinerun: Mapping[st
     return out
 
 
-def claims(bindings: list[Mapping[str, Any]]) -> set[str]:
+def claims(bindings: Sequence[Mapping[str, Any]]) -> set[str]:
     """The distinct PersistentVolumeClaims of a TaskRun's bindings (ValidateOnlyOnePVCIsUsed's count)."""
     found = {b["persistentVolumeClaim"]["claimName"] for b in bindings if b.get("persistentVolumeClaim")}
     found |= {f"template:{b['name']}" for b in bindings if b.get("volumeClaimTemplate")}

@@ -56,7 +56,7 @@ def _fast(event_type: str) -> Callable[[Any], Any] | None:
     import fastjsonschema
 
     try:
-        return fastjsonschema.compile(load(event_type), use_default=False, use_formats=False)  # type: ignore[no-any-return]
+        return fastjsonschema.compile(load(event_type), use_default=False, use_formats=False)
     except (fastjsonschema.JsonSchemaDefinitionException, ValueError):
         return None
 
