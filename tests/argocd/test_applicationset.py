@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tekton_dag.testing.argocd import expand
 from support.helm import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, helm_binary, problems, render
 from tekton_dag.config.loading import load_config
+from tekton_dag.testing.argocd import expand
 
 APPSET = yaml.safe_load((REPO / "argocd" / "applicationset.yaml").read_text())
 PROJECT = yaml.safe_load((REPO / "argocd" / "appproject.yaml").read_text())

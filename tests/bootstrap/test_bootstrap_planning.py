@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tekton_dag.config import graph
 from tekton_dag.bootstrap import planning
 from tekton_dag.bootstrap.planning import BootstrapPlan
 from tekton_dag.bootstrap.selection import BootstrapRejected, Selection, find_team, select
+from tekton_dag.config import graph
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config, Team
 from tekton_dag.oci.client import Presence, PresenceCheck
@@ -54,7 +54,9 @@ def test_unknown_apps_reject_the_request_naming_each_one(commerce: Team) -> None
     ("nobody", "", "unknown team 'nobody' (teams: commerce, default)"),
     ("commerce", "warehouse", "team 'commerce' has no stack 'warehouse' (stacks: shop)"),
 ])
-def test_unknown_team_or_stack_is_rejected_with_what_exists(config: Config, team: str, stack: str, expected: str) -> None:
+def test_unknown_team_or_stack_is_rejected_with_what_exists(
+    config: Config, team: str, stack: str, expected: str
+) -> None:
     with pytest.raises(BootstrapRejected, match=expected.replace("(", r"\(").replace(")", r"\)")):
         select(find_team(config, team), stack)
 

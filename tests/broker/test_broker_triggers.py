@@ -13,7 +13,10 @@ PR = {"type": "dev.tektondag.github.pull_request.v1", "source": "/tekton-dag/web
 FILTER_CASES = {
     "attributes exact match": ("filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1}\n", True),
     "attributes are case-sensitive": ("filter:\n  attributes: {type: dev.tektondag.GitHub.pull_request.v1}\n", False),
-    "attributes are ANDed": ("filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1, team: other}\n", False),
+    "attributes are ANDed": (
+        "filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1, team: other}\n",
+        False,
+    ),
     "an empty attribute value matches anything": ("filter:\n  attributes: {team: ''}\n", True),
     "no filter matches everything": ("", True),
     "exact": ("filters:\n- exact: {team: default}\n", True),
@@ -24,8 +27,7 @@ FILTER_CASES = {
     "any": ("filters:\n- any: [{exact: {team: a}}, {exact: {team: default}}]\n", True),
     "not": ("filters:\n- not: {exact: {team: default}}\n", False),
     "filters are ANDed": ("filters:\n- prefix: {type: dev.}\n- exact: {team: b}\n", False),
-    "filters win over filter": (
-        "filter:\n  attributes: {team: nobody}\nfilters:\n- exact: {team: default}\n", True),
+    "filters win over filter": ("filter:\n  attributes: {team: nobody}\nfilters:\n- exact: {team: default}\n", True),
 }
 
 
@@ -90,7 +92,9 @@ def test_trigger_delivery_fields_override_only_what_they_set(tmp_path):
     assert (spec.retry, spec.backoff_policy, spec.backoff_delay_s) == (1, "exponential", 1.0)
 
 
-@pytest.mark.parametrize("text, seconds", [("PT0.2S", 0.2), ("PT1M30S", 90), ("PT2H", 7200), ("P1D", 86400), ("P1DT1S", 86401)])
+@pytest.mark.parametrize(
+    "text, seconds", [("PT0.2S", 0.2), ("PT1M30S", 90), ("PT2H", 7200), ("P1D", 86400), ("P1DT1S", 86401)]
+)
 def test_iso8601_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tekton_dag.config import graph
 from tekton_dag.config.models import App, Build, Stack
 

@@ -10,9 +10,9 @@ import asyncio
 import pytest
 
 from support.e2e import REPO, eventually, params, running_chain, send
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.events import catalog
 from tekton_dag.testing import rbac
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 pytestmark = pytest.mark.slow
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from runcreator.conftest import NAMESPACE, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import LedgerConflict

@@ -78,7 +78,9 @@ def test_build_env_is_written_shell_quoted(tmp_path):
     proc, _ = run(tmp_path, BUILD_APPS="api")
     assert proc.returncode == 0, proc.stderr
     env_file = tmp_path / "ws/.tekton-dag/commands/api.env"
-    shown = subprocess.run(["sh", "-c", '. "$1"; printf %s "$MAVEN_ARGS"', "sh", str(env_file)], capture_output=True, text=True)
+    shown = subprocess.run(
+        ["sh", "-c", '. "$1"; printf %s "$MAVEN_ARGS"', "sh", str(env_file)], capture_output=True, text=True
+    )
     assert shown.stdout == "-q 'x'"
     assert (tmp_path / "ws/.tekton-dag/commands/api.build-command").read_text() == "mvn -B package"
 

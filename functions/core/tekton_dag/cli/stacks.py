@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tekton_dag.config import graph
 from tekton_dag.cli.common import config_command, emit, fail
+from tekton_dag.config import graph
 from tekton_dag.config.models import Config, Stack, Team
 
 

@@ -135,13 +135,22 @@ def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
 
 # Where each field of the slim data comes from in GitHub's payload (for the 400's wording).
 _PAYLOAD_FIELDS: Final = {
-    ("repo",): "repository.full_name", ("sender",): "sender.login", ("pull_request", "action"): "action",
-    ("pull_request", "number"): "pull_request.number", ("pull_request", "draft"): "pull_request.draft",
-    ("pull_request", "merged"): "pull_request.merged", ("pull_request", "base_ref"): "pull_request.base.ref",
-    ("pull_request", "base_repo"): "pull_request.base.repo.full_name", ("pull_request", "head_sha"): "pull_request.head.sha",
-    ("pull_request", "head_ref"): "pull_request.head.ref", ("pull_request", "head_repo"): "pull_request.head.repo.full_name",
-    ("pull_request", "merge_commit_sha"): "pull_request.merge_commit_sha", ("push", "ref"): "ref",
-    ("push", "before"): "before", ("push", "after"): "after", ("push", "deleted"): "deleted",
+    ("repo",): "repository.full_name",
+    ("sender",): "sender.login",
+    ("pull_request", "action"): "action",
+    ("pull_request", "number"): "pull_request.number",
+    ("pull_request", "draft"): "pull_request.draft",
+    ("pull_request", "merged"): "pull_request.merged",
+    ("pull_request", "base_ref"): "pull_request.base.ref",
+    ("pull_request", "base_repo"): "pull_request.base.repo.full_name",
+    ("pull_request", "head_sha"): "pull_request.head.sha",
+    ("pull_request", "head_ref"): "pull_request.head.ref",
+    ("pull_request", "head_repo"): "pull_request.head.repo.full_name",
+    ("pull_request", "merge_commit_sha"): "pull_request.merge_commit_sha",
+    ("push", "ref"): "ref",
+    ("push", "before"): "before",
+    ("push", "after"): "after",
+    ("push", "deleted"): "deleted",
 }
 _SHOWN: Final = 80  # characters of a refused value echoed back
 

@@ -24,9 +24,9 @@ import httpx
 from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
+from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import K_SINK_ENV
 from tekton_dag.events import sealing
-from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS
 
@@ -90,7 +90,9 @@ class AllInOne(Handler):
         if self.broker is not None:
             lost = self.broker.abandon()
             if lost:
-                log.warning("stopped with %d deliveries in flight: dead-lettered to %s", lost, self.broker.dead_letter_file)
+                log.warning(
+                    "stopped with %d deliveries in flight: dead-lettered to %s", lost, self.broker.dead_letter_file
+                )
         for instance in self.instances.values():
             instance.stop()
         return []

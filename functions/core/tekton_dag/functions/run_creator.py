@@ -128,7 +128,9 @@ class RunCreatorFunction(Handler):
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data, strict=False)
             if self.creator.config().team(cancel.team) is None:
-                return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"})
+                return _reply(
+                    event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"}
+                )
             try:
                 names = await self.creator.cancel(cancel)
             except PermanentApiError as exc:

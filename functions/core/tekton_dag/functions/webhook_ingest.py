@@ -100,7 +100,9 @@ class WebhookIngest(Handler):
             return await route(scope, receive)
         allowed = sorted(m for m, p in self._routes if p == path)
         if allowed:
-            return rejected(405, f"{method} not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+            return rejected(
+                405, f"{method} not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)}
+            )
         return rejected(404, f"no endpoint {path}; webhooks go to POST / or POST /webhook/github")
 
     # --- Webhooks ------------------------------------------------------------------------------
@@ -170,7 +172,9 @@ class WebhookIngest(Handler):
         failure = await self._publish(event)
         if failure:
             return Reply(503, {"status": "unavailable", "reason": failure})
-        return Reply(202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()})
+        return Reply(
+            202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()}
+        )
 
     def _authorize(self, headers: Mapping[str, str]) -> Reply | None:
         expected = self._api_token()

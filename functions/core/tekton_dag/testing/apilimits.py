@@ -53,7 +53,9 @@ _LABEL_ERR = ("a lowercase RFC 1123 label must consist of lower case alphanumeri
               "start and end with an alphanumeric character")
 _SUBDOMAIN_ERR = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
                   "and must start and end with an alphanumeric character")
-_KEY_ERR = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+_KEY_ERR = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+)
 _VALUE_ERR = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
               "and must start and end with an alphanumeric character")
 
@@ -94,7 +96,9 @@ def label_key(value: str) -> list[str]:
     name = parts[-1]
     if len(parts) == 2:
         prefix = parts[0]
-        errors += ["prefix part must be non-empty"] if not prefix else [f"prefix part {e}" for e in dns1123_subdomain(prefix)]
+        errors += (
+            ["prefix part must be non-empty"] if not prefix else [f"prefix part {e}" for e in dns1123_subdomain(prefix)]
+        )
     if not name:
         errors.append("name part must be non-empty")
     elif len(name) > LABEL_KEY_NAME_MAX:

@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 STATE = Path(os.environ["FAKE_KUBE_DIR"])
 
@@ -51,7 +51,14 @@ def record(op: str, **fields: object) -> None:
 
 def scenario_of(pod: dict[str, Any]) -> dict[str, Any]:
     app = pod["manifest"]["metadata"]["labels"].get("tekton-dag.dev/app", "")
-    return {"duration": 1, "pending": 0, "fail": False, "stuck": False, "log": "", **load("scenario.json", {}).get(app, {})}
+    return {
+        "duration": 1,
+        "pending": 0,
+        "fail": False,
+        "stuck": False,
+        "log": "",
+        **load("scenario.json", {}).get(app, {}),
+    }
 
 
 def phase_of(pod: dict[str, Any]) -> tuple[str, str]:

@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import base64
 import copy
-import functools
 import email.parser
+import functools
 import json
 import os
 import random
@@ -60,14 +60,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import fastjsonschema
@@ -137,12 +137,14 @@ class FakeKubeApi:
         (default: the chart's, ``rbac.chart_documents()``). ``enforce_rbac=False`` lets every
         request through unauthenticated (only for measuring what the check costs). ``tls``: serve
         HTTPS with a self-signed certificate the kubeconfigs trust; kubectl (client-go) sends no
-        bearer token over plain HTTP, so a kubectl caller needs it (the Python client does send it). ``instant_tekton=False`` leaves
-        PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
+        bearer token over plain HTTP, so a kubectl caller needs it (the Python client does send it).
+        ``instant_tekton=False`` leaves PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
         self.instant_tekton = instant_tekton
         self._lock = threading.RLock()
         self._store: dict[Key, dict[str, Any]] = {}  # every object, in creation order
-        self._collections: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (group, plural, ns) → name → object
+        self._collections: dict[
+            tuple[str, str, str], dict[str, dict[str, Any]]
+        ] = {}  # (group, plural, ns) → name → object
         self._running: dict[str, set[Key]] = {}  # namespace → the PipelineRuns running there now
         self._rv = 0
         self._faults: list[_Fault] = []
@@ -279,7 +281,9 @@ class FakeKubeApi:
 
     def pending(self, namespace: str | None = None) -> list[str]:
         with self._lock:
-            return [o["metadata"]["name"] for o in self._runs(namespace) if (o.get("spec") or {}).get("status") == PENDING]
+            return [
+                o["metadata"]["name"] for o in self._runs(namespace) if (o.get("spec") or {}).get("status") == PENDING
+            ]
 
     def finish(self, namespace: str, name: str, reason: str = "Succeeded") -> dict[str, Any]:
         """Complete a run as Tekton would; returns the data of Tekton's CloudEvent."""
@@ -401,7 +405,12 @@ class FakeKubeApi:
         ]
         if not resources:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
-        return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+        return 200, {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": resources,
+        }
 
     def _list(self, group: str, version: str, plural: str, kind: str, ns: str, query: dict[str, list[str]]) -> bytes:
         selector = _parse_selector((query.get("labelSelector") or [""])[0])
@@ -419,12 +428,22 @@ class FakeKubeApi:
         obj = body  # handle() owns the body: it becomes the stored object
         metadata = obj.setdefault("metadata", {})
         if metadata.get("namespace", ns) != ns:
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
         if not metadata.get("name") and metadata.get("generateName"):
-            metadata["name"] = metadata["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            metadata["name"] = metadata["generateName"] + "".join(
+                random.choices(string.ascii_lowercase + string.digits, k=5)
+            )
         name = metadata.get("name")
         if not name:
-            raise ApiError(422, "Invalid", f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required")
+            raise ApiError(
+                422,
+                "Invalid",
+                f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required",
+            )
         self._validate(kind, group, obj)
         if (group, plural, ns, name) in self._store:
             raise ApiError(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists',
@@ -437,7 +456,9 @@ class FakeKubeApi:
         self._bump(key, obj)
         return obj
 
-    def _update(self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str) -> dict[str, Any]:
+    def _update(
+        self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str
+    ) -> dict[str, Any]:
         """Replace ``current`` (stored under ``key``) in place by ``new``, which the caller hands
         over; it may share parts with ``current`` (a merge patch), never with anything else."""
         group, plural = key[:2]
@@ -445,8 +466,13 @@ class FakeKubeApi:
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
         sent_rv = (new.get("metadata") or {}).get("resourceVersion")
         if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {plural}.{group} "{details["name"]}": '
-                                            "the object has been modified; please apply your changes to the latest version and try again", details)
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {plural}.{group} "{details["name"]}": '
+                "the object has been modified; please apply your changes to the latest version and try again",
+                details,
+            )
         new["metadata"] = metadata = dict(new.setdefault("metadata", {}))  # never current's own dict
         for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
             metadata[field] = current["metadata"][field]
@@ -497,9 +523,13 @@ class FakeKubeApi:
             raise ApiError(refused.code, refused.reason, refused.message, refused.details) from None
         self._validate_schema(kind, group, name, obj)
         if kind == "PipelineRun" and len(name) > TEKTON_NAME_MAX:  # then the validating webhook
-            raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: validation '
-                                              "failed: Invalid resource name: length must be no more than 63 characters: "
-                                              "metadata.name")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'admission webhook "{TEKTON_WEBHOOK}" denied the request: validation '
+                "failed: Invalid resource name: length must be no more than 63 characters: "
+                "metadata.name",
+            )
         try:
             apilimits.check_stored_size(obj)  # last: etcd refuses the write
         except apilimits.Refused as refused:
@@ -519,8 +549,14 @@ class FakeKubeApi:
                 pass  # jsonschema has the last word, and words the answer as before
         errors = sorted(slow.iter_errors(checked), key=lambda e: list(e.absolute_path))
         if errors:
-            causes = [{"reason": "FieldValueInvalid", "field": ".".join(str(p) for p in e.absolute_path), "message": e.message}
-                      for e in errors[:5]]
+            causes = [
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": ".".join(str(p) for p in e.absolute_path),
+                    "message": e.message,
+                }
+                for e in errors[:5]
+            ]
             first = causes[0]
             raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {first["field"]}: {first["message"]}',
                            {"name": name, "group": group, "kind": kind, "causes": causes})
@@ -528,7 +564,9 @@ class FakeKubeApi:
     def _validator(self, kind: str, group: str) -> tuple[Callable[[Any], Any] | None, Any] | None:
         if (group, kind) not in self._validators:
             schema_file = _SCHEMA_OF.get((group, kind))
-            found = None if schema_file is None or self.schema_dir is None else _validators(self.schema_dir / schema_file)
+            found = (
+                None if schema_file is None or self.schema_dir is None else _validators(self.schema_dir / schema_file)
+            )
             self._validators[(group, kind)] = found
         return self._validators[(group, kind)]
 
@@ -536,20 +574,28 @@ class FakeKubeApi:
 @functools.cache
 def _certificate_files() -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 and its key (PEM files), made once per process."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-api")])
     now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     directory = tempfile.mkdtemp(prefix="fake-kube-tls-")
     cert_file, key_file = os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
     Path(cert_file).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -664,8 +710,13 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.api._take_fault(method, match["plural"] if match else "")
         extra = ""
         if fault and fault.status:
-            reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}.get(fault.status, "InternalError")
-            status, payload = fault.status, _json(ApiError(fault.status, reason, f"injected fault {fault.status}").body())
+            reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}.get(
+                fault.status, "InternalError"
+            )
+            status, payload = (
+                fault.status,
+                _json(ApiError(fault.status, reason, f"injected fault {fault.status}").body()),
+            )
             if fault.retry_after is not None:
                 extra = f"Retry-After: {fault.retry_after}\r\n"
         else:
@@ -746,8 +797,12 @@ def _patched(current: dict[str, Any], patch: Any, content_type: str) -> dict[str
         return merged
     if content_type == "application/json-patch+json":
         return _json_patch(copy.deepcopy(current), patch)
-    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types "
-                                               f"include: application/json-patch+json, application/merge-patch+json (got {content_type!r})")
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types "
+        f"include: application/json-patch+json, application/merge-patch+json (got {content_type!r})",
+    )
 
 
 def _merged(target: Any, patch: Any) -> Any:
@@ -836,7 +891,9 @@ def _complete(run: dict[str, Any], reason: str) -> None:
     status = run.setdefault("status", {})
     status.setdefault("startTime", _now())
     status["completionTime"] = _now()
-    status["conditions"] = [{"type": "Succeeded", "status": "True" if reason == "Succeeded" else "False", "reason": reason}]
+    status["conditions"] = [
+        {"type": "Succeeded", "status": "True" if reason == "Succeeded" else "False", "reason": reason}
+    ]
 
 
 def _now() -> str:

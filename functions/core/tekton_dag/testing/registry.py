@@ -97,7 +97,9 @@ class Registry:
 
     def _push(self, client: httpx.Client, repository: str, tag: str, manifest_type: str) -> str:
         config_type, layer_type = _BLOB_TYPES[manifest_type]
-        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        config = json.dumps(
+            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        ).encode()
         layer = f"layer of {repository}".encode()
         headers = self._auth_headers(repository)
         blobs = [self._upload(client, repository, blob, headers) for blob in (config, layer)]

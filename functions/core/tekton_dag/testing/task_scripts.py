@@ -14,9 +14,9 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[4]
 SCRIPTS = ROOT / "tasks" / "scripts"
@@ -122,7 +122,9 @@ def run_containerize(cluster: FakeCluster, workspace: Path, *, max_parallel: int
     return Result(proc.returncode, proc.stdout, proc.stderr, cluster.ops(), workspace)
 
 
-def run_script(cluster: FakeCluster, script: str, env: dict[str, str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_script(
+    cluster: FakeCluster, script: str, env: dict[str, str], *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run one of tasks/scripts/ with the fakes first on PATH and `env` added."""
     return subprocess.run(["bash", str(SCRIPTS / script)], env={**cluster.env(), **env}, capture_output=True,
                           text=True, timeout=timeout)

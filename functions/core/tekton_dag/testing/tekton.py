@@ -238,7 +238,9 @@ class TektonDouble:
                 return
             except PublishError as exc:
                 if attempt == 10:
-                    log.warning("Tekton double: gave up sending %s for %s: %s", event.get_type(), event.get_subject(), exc)
+                    log.warning(
+                        "Tekton double: gave up sending %s for %s: %s", event.get_type(), event.get_subject(), exc
+                    )
                     return
                 await asyncio.sleep(0.01 * 2 ** attempt)
 

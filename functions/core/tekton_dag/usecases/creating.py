@@ -253,7 +253,9 @@ class RunCreator:
                     cached = None
                     continue
                 try:
-                    new_version = await self.store.write_ledger(team.namespace, ledger_name(team), updated.dumps(), version)
+                    new_version = await self.store.write_ledger(
+                        team.namespace, ledger_name(team), updated.dumps(), version
+                    )
                 except LedgerConflict:
                     # Someone else wrote first -- or our own earlier attempt did and its answer
                     # was lost. Either way: re-read and decide again, never assume.
