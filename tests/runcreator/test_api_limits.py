@@ -1,7 +1,7 @@
 """Both Kubernetes doubles refuse what a real API server refuses, with its answer.
 
 The tests' fake API and the dry-run store behind ``tekton-dag dev`` share one module of limits
-(``tekton_dag.testing.apilimits``); each limit is checked here through the real client (fake API)
+(``tekton_dag.kube.apilimits``); each limit is checked here through the real client (fake API)
 and through the run-creator's store interface (dry run), with the same message.
 """
 
@@ -18,13 +18,13 @@ from kubernetes.client.exceptions import ApiException
 
 from runcreator.conftest import NAMESPACE, pr_request
 from tekton_dag.config.models import Config
+from tekton_dag.kube import apilimits
 from tekton_dag.kube.clients import load_api_client
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import LEDGER_ANNOTATION, DirectoryStore
 from tekton_dag.pipelineruns import build_pipelinerun
-from tekton_dag.pipelineruns.creating import RunCreator
-from tekton_dag.testing import apilimits
 from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.usecases.creating import RunCreator
 
 G, V, P = "tekton.dev", "v1", "pipelineruns"
 LONG_VALUE = "a" * 64

@@ -9,7 +9,7 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
-- the object limits of a real API server (``tekton_dag.testing.apilimits``, shared with the
+- the object limits of a real API server (``tekton_dag.kube.apilimits``, shared with the
   dry-run store of ``tekton-dag dev``): names, label keys and values, annotation keys and total
   size (422 Invalid with ``details.causes``), bodies over 3 MiB (413), objects over etcd's 1.5 MiB
   (500 "etcdserver: request is too large"); and Tekton's admission webhook's PipelineRun name
@@ -73,7 +73,8 @@ from urllib.parse import parse_qs, urlsplit
 import fastjsonschema
 import yaml
 
-from tekton_dag.testing import apilimits, rbac
+from tekton_dag.kube import apilimits
+from tekton_dag.testing import rbac
 
 SCHEMAS = Path(__file__).resolve().parents[4] / ".." / "shared" / "schemas"
 PENDING = "PipelineRunPending"

@@ -1,7 +1,10 @@
-"""The object limits a real Kubernetes API server enforces on every write, shared by both doubles.
+"""The object limits a real Kubernetes API server enforces on every write.
 
-The tests' fake API (``kube_api.py``) and the dry-run store behind ``tekton-dag dev``
-(``tekton_dag.kube.stores.DirectoryStore``) refuse what kube-apiserver refuses, with its answer:
+Product code (the dry-run store ``tekton_dag.kube.stores.DirectoryStore``, which deployed
+run-creators use with ``TEKTON_DAG_DRY_RUN_DIR`` and ``tekton-dag dev`` uses) and the tests' fake
+API (``tekton_dag.testing.kube_api``) both refuse what kube-apiserver refuses, with its answer; it
+lives in ``kube`` because the product needs it and no deployed code may import
+``tekton_dag.testing`` (``.importlinter``):
 
 - ``metadata.name``: a DNS-1123 subdomain (≤ 253 characters, ``[a-z0-9]([-a-z0-9]*[a-z0-9])?``
   joined by dots) for ConfigMaps, Leases and custom resources (``NameIsDNSSubdomain``), or a
