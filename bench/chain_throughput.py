@@ -91,7 +91,7 @@ class Clock:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, first_pr: int) -> dict[str, Any]:

@@ -230,7 +230,7 @@ def compile_task(tool: str) -> dict[str, Any]:
     image, command = COMPILE[tool]
     params = [
         param("image", f"Image with the {tool} toolchain.", image),
-        param("default-build-command", f"Build command for apps whose stack entry has no build-command.", command),
+        param("default-build-command", "Build command for apps whose stack entry has no build-command.", command),
     ]
     envs = PLAN_ENV + [
         env("BUILD_TOOL", tool), env("DEFAULT_BUILD_COMMAND", "$(params.default-build-command)"),

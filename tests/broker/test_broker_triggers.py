@@ -62,18 +62,18 @@ def test_an_invalid_trigger_is_refused_naming_file_and_field(tmp_path, block, fi
 
 def test_a_trigger_without_subscriber_is_refused(tmp_path):
     doc = "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec: {broker: tekton-dag}\n"
-    with pytest.raises(ManifestError, match="Trigger t: spec.subscriber: is required"):
+    with pytest.raises(ManifestError, match=r"Trigger t: spec.subscriber: is required"):
         load_topology(write_manifests(tmp_path, doc))
 
 
 def test_duplicate_trigger_names_are_refused(tmp_path):
-    with pytest.raises(ManifestError, match="metadata.name: is used by another Trigger"):
+    with pytest.raises(ManifestError, match=r"metadata.name: is used by another Trigger"):
         load_topology(write_manifests(tmp_path, trigger_yaml("t", "a"), trigger_yaml("t", "b")))
 
 
 def test_broken_yaml_names_the_file(tmp_path):
     (tmp_path / "bad.yaml").write_text("kind: Trigger\n  spec: [\n")
-    with pytest.raises(ManifestError, match="bad.yaml: YAML"):
+    with pytest.raises(ManifestError, match=r"bad.yaml: YAML"):
         load_topology(tmp_path)
 
 
@@ -117,5 +117,5 @@ def test_a_subscriber_without_a_url_is_a_startup_error(tmp_path):
     from tekton_dag.bus.broker import LocalBroker, UnresolvedDestination
 
     topology = load_topology(write_manifests(tmp_path, trigger_yaml("resolver-github-push", "resolver")))
-    with pytest.raises(UnresolvedDestination, match="Trigger resolver-github-push .*Service/resolver"):
+    with pytest.raises(UnresolvedDestination, match=r"Trigger resolver-github-push .*Service/resolver"):
         LocalBroker(topology, {"run-creator": "http://127.0.0.1:1/"}, tmp_path / "dl.jsonl")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -102,4 +104,4 @@ def test_an_added_back_edge_is_found_as_a_cycle(stack: Stack, data: st.DataObjec
     edges[bottom].append(top)
     cycle = graph.find_cycle(edges)
     assert cycle is not None and cycle[0] == cycle[-1]
-    assert all(b in edges[a] for a, b in zip(cycle, cycle[1:], strict=False))
+    assert all(b in edges[a] for a, b in itertools.pairwise(cycle))

@@ -53,7 +53,7 @@ async def test_a_forged_merge_release_and_a_forged_cancel_start_and_cancel_nothi
 
 
 async def test_a_forged_github_event_reaches_no_pipeline(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, _):
         push = {"repo": REPO, "sender": "mallory",
                 "push": {"ref": "refs/heads/main", "before": "0" * 40, "after": "e" * 40, "deleted": False}}
         forged = codec.build(catalog.GITHUB_PUSH, catalog.SOURCE_WEBHOOK_INGEST, "forged-push", push, subject=REPO)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -157,8 +158,8 @@ async def test_get_runs_without_a_cluster_is_a_clear_503(api: httpx.AsyncClient)
 class _PipelineRunsAPI(BaseHTTPRequestHandler):
     """The one Kubernetes API call GET /api/runs makes: list pipelineruns, by label selector."""
 
-    runs: dict[str, list[dict]] = {}
-    seen: list[str] = []
+    runs: ClassVar[dict[str, list[dict]]] = {}
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlparse(self.path)

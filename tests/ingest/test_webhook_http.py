@@ -179,7 +179,7 @@ async def test_kn_func_invoke_default_body_gets_a_clear_400(ingest: httpx.AsyncC
 
 def _bad_inputs() -> list[tuple[str, dict, bytes | None, str, int, str]]:
     """(case, header changes, body or None for the fixture's, method, status, reason part)."""
-    headers, body = delivery("pull_request.opened")
+    _, body = delivery("pull_request.opened")
     big = b"x" * (25 * 1024 * 1024 + 1)
     return [
         ("GET on the webhook path", {}, None, "GET", 405, "not allowed"),

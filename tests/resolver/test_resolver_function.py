@@ -77,7 +77,7 @@ async def test_filtered_targets_end_as_visible_ignored_events(
 
 
 async def test_an_unknown_repository_is_an_ignored_event(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
-    headers, payload = fixture("pull_request.opened")
+    _, payload = fixture("pull_request.opened")
     payload["repository"]["full_name"] = "nobody/unknown"
     event = sealed(codec.github_event(github.parse_payload("pull_request", "d-9", payload)))
     [ignored] = published(await post(resolver, event), broker)

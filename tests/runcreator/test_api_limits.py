@@ -176,7 +176,7 @@ async def test_the_dry_run_store_refuses_what_the_api_server_refuses(tmp_path: P
         f'Invalid value: "{LONG_VALUE}": must be no more than 63 characters')
     assert not list(tmp_path.rglob("*.yaml"))  # nothing half-written
     assert await store.create_run(a_run(config))
-    with pytest.raises(PermanentApiError, match="metadata.annotations: Invalid value"):
+    with pytest.raises(PermanentApiError, match=r"metadata.annotations: Invalid value"):
         await store.patch_run(NAMESPACE, "r1", {"metadata": {"annotations": {"no spaces": "x"}}})
     with pytest.raises(TransientApiError, match="etcdserver: request is too large"):
         await store.patch_run(NAMESPACE, "r1", {"spec": {"params": [{"name": "x", "value": "y" * 1600 * 1024}]}})

@@ -56,7 +56,6 @@ def started(store: KubernetesStore, **env: str) -> RunCreatorFunction:
             "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
             "TEKTON_DAG_CONFIG_RELOAD_S": "0",
             "TEKTON_DAG_RECONCILE_SECONDS": "0",
-            "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY,
             **env,
         }
     )

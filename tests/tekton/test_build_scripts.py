@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -133,7 +134,7 @@ def test_tag_release_copies_every_image_and_fails_on_a_failed_copy(tmp_path):
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
-    requests: list = []
+    requests: ClassVar[list] = []
     status = 201
 
     def do_POST(self) -> None:  # noqa: N802

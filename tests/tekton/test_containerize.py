@@ -26,7 +26,7 @@ def cluster(tmp_path: Path) -> FakeCluster:
 def test_sliding_window_never_exceeds_the_limit_and_fills_freed_slots(cluster, tmp_path):
     names = apps(9)
     durations = [9, 1, 1, 1, 1, 1, 1, 1, 1]
-    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations)})
+    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations, strict=True)})
     write_plan(tmp_path / "ws", names)
     result = run_containerize(cluster, tmp_path / "ws", max_parallel=3, poll=1)
     assert result.returncode == 0, result.stderr
@@ -41,7 +41,7 @@ def test_sliding_window_never_exceeds_the_limit_and_fills_freed_slots(cluster, t
 def test_makespan_close_to_optimal_for_mixed_durations(cluster, tmp_path):
     names = apps(10)
     durations = [8, 7, 6, 5, 4, 4, 3, 2, 2, 1]  # longest first, as the plan orders them
-    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations)})
+    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations, strict=True)})
     write_plan(tmp_path / "ws", names)
     result = run_containerize(cluster, tmp_path / "ws", max_parallel=4, poll=0.5)
     assert result.returncode == 0, result.stderr

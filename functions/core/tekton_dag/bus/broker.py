@@ -20,6 +20,7 @@ whatever is still pending is dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -136,10 +137,8 @@ class LocalBroker:
         self._closing = True
         if self._client is None:
             return
-        try:
+        with contextlib.suppress(TimeoutError):  # the rest is dead-lettered below
             await asyncio.wait_for(self._idle.wait(), grace)
-        except asyncio.TimeoutError:
-            pass
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -156,7 +155,7 @@ class LocalBroker:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     @property

@@ -20,7 +20,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -198,7 +198,7 @@ class KubernetesStore:
         }
         if version is not None:
             metadata["resourceVersion"] = version
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {
             "apiVersion": f"{self.LEASE_GROUP}/{self.LEASE_VERSION}", "kind": "Lease",
             "metadata": metadata, "spec": {"holderIdentity": self._holder, "renewTime": now},

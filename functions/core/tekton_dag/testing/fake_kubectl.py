@@ -131,7 +131,7 @@ def get(args: list[str]) -> int:
         return unsupported(args)
     selector = option(args, "-l", "--selector") or ""
     items = []
-    for name, pod in live_pods().items():
+    for pod in live_pods().values():
         if matches(pod, selector):
             phase, reason = phase_of(pod)
             state = {"waiting": {"reason": reason}} if phase == "Pending" else {"terminated": {"reason": reason}}

@@ -47,6 +47,7 @@ Use::
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import email.parser
 import functools
@@ -62,7 +63,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -324,7 +325,7 @@ class FakeKubeApi:
         request's Authorization header."""
         match = match or _PATH.match(path)
         user = self._authenticate(authorization)
-        if path == "/version" or path in ("/api", "/apis") or path.startswith("/apis/") and path.count("/") <= 3 \
+        if path == "/version" or path in ("/api", "/apis") or (path.startswith("/apis/") and path.count("/") <= 3) \
                 or path == "/api/v1":
             self._authorize(user, rbac.Request(method.lower(), path=path))
             if path == "/version":
@@ -450,7 +451,7 @@ class FakeKubeApi:
             raise ApiError(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists',
                            {"name": name, "group": group, "kind": plural})
         metadata.update(namespace=ns, uid=str(uuid.uuid4()), generation=1,
-                        creationTimestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                        creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         metadata.pop("resourceVersion", None)
         key = (group, plural, ns, name)
         self._put(key, obj)
@@ -584,7 +585,7 @@ def _certificate_files() -> tuple[str, str]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-api")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -684,9 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        if self.headers.get("Expect", "").lower() == "100-continue" and not self.handle_expect_100():
-            return False
-        return True
+        return self.headers.get("Expect", "").lower() != "100-continue" or self.handle_expect_100()
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -741,10 +740,9 @@ class _Handler(BaseHTTPRequestHandler):
         head = (f"{self.protocol_version} {status} {_PHRASES.get(status, '')}\r\n"
                 f"Server: {self.version_string()}\r\nDate: {_http_date()}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{extra}\r\n")
-        try:
+        # A client that gave up (a timeout) is exactly what a delay fault is for.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(head.encode("latin-1") + payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout): exactly what a delay fault is for
 
 
 _REQUEST_LINE = re.compile(rb"([A-Z]+) (/[!-~]*) HTTP/1\.1\r?\n")
@@ -898,7 +896,7 @@ def _complete(run: dict[str, Any], reason: str) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 __all__ = ["FakeKubeApi"]

@@ -223,7 +223,7 @@ class TokenServer:
         self.requests: list[dict[str, Any]] = []
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         certificate = (
             x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
