@@ -2,7 +2,8 @@
 
 A map of the package, in layers from the top: a module imports only from its own layer or the
 layers below it, and the packages sharing a layer do not import each other. ``.importlinter`` at
-the repository root states the same layers and ``scripts/check`` enforces them.
+the repository root states the same layers (and forbids import cycles inside a package), and
+``scripts/check`` enforces them.
 
 1. ``cli``: the ``tekton-dag`` command.
 2. ``devchain``: developer tooling, never deployed (``tekton-dag dev``, samples, the benchmarks).
