@@ -7,7 +7,7 @@ the repository root states the same layers (and forbids import cycles inside a p
 
 1. ``cli``: the ``tekton-dag`` command.
 2. ``devchain``: developer tooling, never deployed (``tekton-dag dev``, samples, the benchmarks).
-3. ``testing``: the test doubles (optional until it lands).
+3. ``testing``: the test doubles, shipped with the package (tests, benchmarks, ``dev --simulate-tekton``).
 4. ``functions``: the Knative function handlers, the all-in-one and how ``serve`` hosts them.
 5. ``bus`` (the local Broker, also run by the all-in-one) | ``usecases`` (decisions driven against
    I/O: run creation and admission, bootstrap planning with the registry).
