@@ -9,9 +9,8 @@ from __future__ import annotations
 import configparser
 import re
 
-from helm_support import REPO
-
 import tekton_dag
+from support.helm import REPO
 
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 
