@@ -32,13 +32,13 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, RegistryClient
 from tekton_dag.oci.credentials import CredentialStore, parse_config
 from tekton_dag.testing.registry import Registry, start_registry
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,9 @@ class DelayProxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(self.target_host, self.target_port)
         try:
-            await asyncio.gather(self._pipe(reader, upstream_writer, self.delay), self._pipe(upstream_reader, writer, 0))
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer, self.delay), self._pipe(upstream_reader, writer, 0)
+            )
         except asyncio.CancelledError:  # the benchmark's loop is ending: just drop the connection
             writer.close()
             upstream_writer.close()
@@ -171,7 +173,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        registries = {auth: start_registry(directory / f"registry-{auth}", auth=auth) for auth in (None, "basic", "token")}
+        registries = {
+            auth: start_registry(directory / f"registry-{auth}", auth=auth) for auth in (None, "basic", "token")
+        }
         try:
             c = DEFAULT_CONCURRENCY
             print(f"40 apps of teams/commerce, 20 images present, 20 absent; load average {os.getloadavg()[0]:.2f} "
@@ -184,8 +188,12 @@ def main() -> int:
             measure("basic auth", registries["basic"], directory, c, args.runs, fresh=True)
             measure("bearer token (tokens cached)", registries["token"], directory, c, args.runs, fresh=False)
             measure("bearer token (40 token fetches)", registries["token"], directory, c, args.runs, fresh=True)
-            report("floor: 40 bare httpx HEADs, no planning", c, asyncio.run(floor_runs(registries[None], c, args.runs)),
-                   args.runs)
+            report(
+                "floor: 40 bare httpx HEADs, no planning",
+                c,
+                asyncio.run(floor_runs(registries[None], c, args.runs)),
+                args.runs,
+            )
             for concurrency in (1, c):
                 times = asyncio.run(remote_runs(registries[None], directory / f"remote-{concurrency}", concurrency,
                                                 args.runs, 0.010))

@@ -73,7 +73,10 @@ def main() -> None:
     env.update(K_SINK=f"http://127.0.0.1:{free_port()}/", TEKTON_DAG_TEAMS_DIR=str(ROOT / "teams"),
                GITHUB_WEBHOOK_SECRET="bench", TEKTON_DAG_DRY_RUN_DIR=str(scratch / "runs"),
                TEKTON_DAG_RECONCILE_SECONDS="0")
-    print(f"{'function':<18} {'ready p50 ms':>12} {'ready max ms':>12} {'target':>7} {'idle RSS MB':>11} {'target':>7}  verdict")
+    print(
+        f"{'function':<18} {'ready p50 ms':>12} {'ready max ms':>12} {'target':>7} "
+        f"{'idle RSS MB':>11} {'target':>7}  verdict"
+    )
     for name in FUNCTIONS:
         one_start(name, env, 0)  # warm the page cache: we measure process start, not disk
         samples = [one_start(name, env, args.idle) for _ in range(args.rounds)]

@@ -5,14 +5,16 @@ process); Kubernetes is the fake API server (tekton_dag.testing.kube_api) in its
 webhook is a distinct signed pull_request.opened (its own PR number, so nothing is superseded);
 latency is from just before the POST to webhook-ingest (sent by a separate load-generator
 process) until run-creator's outcome event (run.created or run.queued: the PipelineRun exists)
-re-enters the Broker. Load is open-loop at a steady rate. Targets at 100 webhooks/s: p50 ≤ 15 ms, p99 ≤ 60 ms. Then the rate steps up until p99
-exceeds 250 ms; the last rate that stayed under is the maximum sustained rate.
+re-enters the Broker. Load is open-loop at a steady rate. Targets at 100 webhooks/s: p50 ≤ 15 ms,
+p99 ≤ 60 ms. Then the rate steps up until p99 exceeds 250 ms; the last rate that stayed under is
+the maximum sustained rate.
 
 Each function calls the fake API as its own ServiceAccount (team default's), authorized against
 the Helm chart's RBAC as in a cluster; ``--rbac off`` lets every request through unchecked, to
 compare. Each measurement also prints the fake API's CPU per request.
 
-    .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10] [--steps 25,50,75,100,150,200,300] [--rbac off]
+    .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10]
+        [--steps 25,50,75,100,150,200,300] [--rbac off]
 
 The load generator (`loadgen.py`) stands in for GitHub in its own process.
 """
@@ -89,7 +91,7 @@ class Clock:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, first_pr: int) -> dict[str, Any]:

@@ -82,8 +82,8 @@ def generate(root: Path, teams: int, apps: int) -> None:
 
 def measure(root: Path, lookups: int) -> dict[str, float]:
     """Runs in a fresh interpreter (see main)."""
-    from tekton_dag.config.loading import TeamCache, load_config
     from tekton_dag.config.index import ResolverIndex
+    from tekton_dag.config.loading import TeamCache, load_config
 
     start, start_cpu = time.perf_counter(), time.process_time()
     result = load_config(root)

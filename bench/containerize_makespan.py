@@ -2,7 +2,8 @@
 
 The script runs unchanged against tests/tekton's fake kubectl with a virtual clock (the fake
 `sleep` advances it), so the figures are exact and independent of machine load. One time unit is
-60 virtual seconds; build times are spread 1-8 units (fixed seed); the window polls every 7 s (not aligned with build ends).
+60 virtual seconds; build times are spread 1-8 units (fixed seed); the window polls every 7 s (not
+aligned with build ends).
 
 Compared: the sliding window in input order, the sliding window longest-first (what resolve-stack
 plans when durations are known: build.expected-minutes or observed durations in the build cache),
@@ -66,7 +67,10 @@ def main() -> None:
         ("sliding window, longest first, exact estimates (real script)", longest_first),
         ("sliding window, longest first, estimates +-30% (real script)", noisy),
     ]
-    print(f"40 builds, durations 1-8 units (seed {SEED}), total {total} units, {SLOTS} slots, poll {POLL}s per {UNIT}s unit")
+    print(
+        f"40 builds, durations 1-8 units (seed {SEED}), total {total} units, {SLOTS} slots, "
+        f"poll {POLL}s per {UNIT}s unit"
+    )
     for label, value in rows:
         print(f"{label:<62} {value:6.2f} units  {value / bound:.3f} x bound")
     verdict = {True: "met", False: "missed"}

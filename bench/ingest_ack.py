@@ -32,7 +32,7 @@ from tekton_dag.testing.recorder import EventRecorder
 
 def padded_payload(target: int = 25 * 1024) -> tuple[dict[str, str], bytes]:
     """The real opened-PR fixture, its body grown to ``target`` bytes with a longer PR description."""
-    headers, body = delivery("pull_request.opened")
+    _, body = delivery("pull_request.opened")
     payload = json.loads(body)
     payload["pull_request"]["body"] = (payload["pull_request"]["body"] or "") + "x" * max(0, target - len(body))
     return delivery("pull_request.opened", payload=payload)

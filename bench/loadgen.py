@@ -21,7 +21,7 @@ import select
 import socket
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from tekton_dag.devchain import samples
@@ -49,7 +49,13 @@ class _Connection:
         self._peer_closed = False  # the server has closed its side: finish the answer, then close
 
     def send(self, request: bytes, done: Done) -> None:
-        self.done, self.started, self._buffer, self._status, self._framing = done, self.pool.loop.time(), b"", 0, ("", 0)
+        self.done, self.started, self._buffer, self._status, self._framing = (
+            done,
+            self.pool.loop.time(),
+            b"",
+            0,
+            ("", 0),
+        )
         self._keep_alive = True
         self._unsent = request
         self._write()

@@ -84,6 +84,7 @@ def teams_with_limit(into: Path, limit: int) -> Path:
 
 async def latencies(api: Any, count: int, limit: int, finish_each: bool) -> list[float]:
     from func_python.cloudevent import ASGIApplication
+
     from tekton_dag.functions.lifecycle import Wiring
     from tekton_dag.functions.run_creator import new
     from tekton_dag.kube.stores import KubernetesStore
@@ -98,10 +99,24 @@ async def latencies(api: Any, count: int, limit: int, finish_each: bool) -> list
     results = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://run-creator") as client:
         for i in range(count + 20):
-            request = RunRequest(team="default", stack="stack-one", pipeline="stack-bootstrap", delivery=f"bench-{limit}-{i}",
-                                 requested_by="bench")
-            message = to_binary_event(CloudEvent(attributes={"type": catalog.RUN_REQUESTED, "source": "/bench", "id": f"e{i}",
-                                                             "datacontenttype": "application/json"}, data=request.to_data()))
+            request = RunRequest(
+                team="default",
+                stack="stack-one",
+                pipeline="stack-bootstrap",
+                delivery=f"bench-{limit}-{i}",
+                requested_by="bench",
+            )
+            message = to_binary_event(
+                CloudEvent(
+                    attributes={
+                        "type": catalog.RUN_REQUESTED,
+                        "source": "/bench",
+                        "id": f"e{i}",
+                        "datacontenttype": "application/json",
+                    },
+                    data=request.to_data(),
+                )
+            )
             started = time.perf_counter()
             response = await client.post("/", headers=dict(message.headers), content=message.body)
             elapsed = time.perf_counter() - started
@@ -128,9 +143,12 @@ def cold_starts(kubeconfig: Path, runs: int) -> tuple[list[float], list[float]]:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         started = time.perf_counter()
-        server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
-                                  env={**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
+            env={**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while True:
                 try:
@@ -166,11 +184,16 @@ def main() -> None:
         queued = asyncio.run(latencies(api, args.requests, limit=0, finish_each=False))
         imports, spawns = cold_starts(kubeconfig, args.cold_starts)
         api.stop()
-    print(f"run.requested -> PipelineRun created ({args.requests} requests, fake API on loopback, real kubernetes client)")
+    print(
+        f"run.requested -> PipelineRun created ({args.requests} requests, fake API on loopback, real kubernetes client)"
+    )
     print(f"  machine load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} CPUs); "
           f"function-process CPU per run (request + finishing it): {ms(cpu)}")
     for label, values in (("created", created), ("queued (queue grows to N)", queued)):
-        print(f"  {label:24s} p50 {ms(statistics.median(values))}  p99 {ms(percentile(values, 99))}  max {ms(max(values))}")
+        print(
+            f"  {label:24s} p50 {ms(statistics.median(values))}  p99 {ms(percentile(values, 99))}"
+            f"  max {ms(max(values))}"
+        )
     print(f"cold start ({args.cold_starts} fresh interpreters)")
     print(f"  import-to-ready          median {ms(statistics.median(imports))}  max {ms(max(imports))}")
     print(f"  spawn-to-readiness HTTP  median {ms(statistics.median(spawns))}  max {ms(max(spawns))}")

@@ -39,8 +39,14 @@ TEST_IMAGES = {
 COMPILE = {  # tool: (image, default build command)
     "npm": ("docker.io/library/node:22.12.0-bookworm-slim", "npm ci && npm run build --if-present"),
     "maven": ("docker.io/library/maven:3.9.9-eclipse-temurin-21", "mvn -B -ntp -DskipTests package"),
-    "gradle": ("docker.io/library/gradle:8.11.1-jdk21", "if [ -x ./gradlew ]; then ./gradlew --no-daemon build -x test; else gradle --no-daemon build -x test; fi"),
-    "pip": ("docker.io/library/python:3.12.8-slim-bookworm", "pip install --no-cache-dir --target .deps -r requirements.txt"),
+    "gradle": (
+        "docker.io/library/gradle:8.11.1-jdk21",
+        "if [ -x ./gradlew ]; then ./gradlew --no-daemon build -x test; else gradle --no-daemon build -x test; fi",
+    ),
+    "pip": (
+        "docker.io/library/python:3.12.8-slim-bookworm",
+        "pip install --no-cache-dir --target .deps -r requirements.txt",
+    ),
     "composer": ("docker.io/library/composer:2.8.4", "composer install --no-dev --no-interaction --prefer-dist"),
 }
 NON_ROOT = {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False}
@@ -119,12 +125,17 @@ def task(name: str, description: str, params: list, steps: list, *, results: lis
             "spec": spec}
 
 
-SOURCE_WS = {"name": "source", "description": "The run's shared workspace: app checkouts in apps/<app>, the plan in .tekton-dag/."}
+SOURCE_WS = {
+    "name": "source",
+    "description": "The run's shared workspace: app checkouts in apps/<app>, the plan in .tekton-dag/.",
+}
 CACHE_WS = {"name": "build-cache", "optional": True,
             "description": "The team's build cache (tool caches, observed build durations); optional: unbound, tool "
                            "caches live in the source workspace (.cache/) for the run. Bound only where the cluster's "
                            "coschedule mode allows a second PVC per TaskRun."}
-RUN_NAME = param("run-name", "Name of the PipelineRun: labels every object this run creates, so cleanup removes only those.")
+RUN_NAME = param(
+    "run-name", "Name of the PipelineRun: labels every object this run creates, so cleanup removes only those."
+)
 PLAN_ENV = [env("WORKSPACE_PATH", "$(workspaces.source.path)"), env("PLAN_DIR", PLAN)]
 
 
@@ -134,20 +145,37 @@ def resolve_stack() -> dict[str, Any]:
     # Results travel in a 4 KiB termination message: only small, bounded values the Pipeline needs
     # (the header, at most 128 characters, and one flag per tool). Lists of apps go to the plan.
     results = [
-        {"name": "header-name", "type": "string", "description": "The stack's propagation header (default x-dev-session)."},
-    ] + [{"name": f"run-compile-{t}", "type": "string", "description": f"\"true\" when an app to build uses {t}."} for t in tools]
+        {
+            "name": "header-name",
+            "type": "string",
+            "description": "The stack's propagation header (default x-dev-session).",
+        },
+    ] + [
+        {"name": f"run-compile-{t}", "type": "string", "description": f'"true" when an app to build uses {t}.'}
+        for t in tools
+    ]
     params = [
         param("stack-json", "The stack file as JSON (name, propagation, defaults, apps[])."),
-        param("stack", "Expected stack name: the task fails when stack-json is another stack; empty skips the check.", ""),
+        param(
+            "stack", "Expected stack name: the task fails when stack-json is another stack; empty skips the check.", ""
+        ),
         param("team", "Team of the run: labels the workloads it deploys.", ""),
         param("versions-json", "JSON {app: {version, last-released}} of the team.", "{}"),
         param("changed-app", "The app whose repo changed; built alone when build-apps is empty.", ""),
-        param("build-apps", "Comma-separated apps to build; empty means changed-app, or every app when that is empty too.", ""),
+        param(
+            "build-apps",
+            "Comma-separated apps to build; empty means changed-app, or every app when that is empty too.",
+            "",
+        ),
         param("app-revisions", "JSON {app: git revision}; apps absent use their default branch.", "{}"),
         param("pr-number", "Pull request number for PR runs, else empty.", ""),
         param("image-registry", "Registry the images are pushed to: images are <image-registry>/<app>:<image-tag>."),
         param("image-tag", "Tag of the images this run builds."),
-        param("namespace", "Namespace to deploy to when the stack's defaults.namespace is empty (default: this TaskRun's).", ""),
+        param(
+            "namespace",
+            "Namespace to deploy to when the stack's defaults.namespace is empty (default: this TaskRun's).",
+            "",
+        ),
         RUN_NAME,
     ]
     envs = PLAN_ENV + [
@@ -161,48 +189,69 @@ def resolve_stack() -> dict[str, Any]:
         env("BUILD_HISTORY", "$(workspaces.build-cache.path)/.tekton-dag/build-seconds.tsv"),
         env("CACHE_BOUND", "$(workspaces.build-cache.bound)"),
     ] + result_env(results)
-    return task("resolve-stack",
-                "Reads the stack (the stack-json param) and writes the run's plan to the workspace: apps to build "
-                "(longest expected build first), dependency order, per-tool compile flags, versions, Deployment/Service "
-                "manifests and PR workloads. Fails on a cycle, an unknown app or an invalid field.",
-                params, [step("resolve", PYTHON_IMAGE, script("resolve_stack.py"), envs, PYTHON)],
-                results=results, workspaces=[SOURCE_WS, CACHE_WS])
+    return task(
+        "resolve-stack",
+        "Reads the stack (the stack-json param) and writes the run's plan to the workspace: apps to build "
+        "(longest expected build first), dependency order, per-tool compile flags, versions, Deployment/Service "
+        "manifests and PR workloads. Fails on a cycle, an unknown app or an invalid field.",
+        params,
+        [step("resolve", PYTHON_IMAGE, script("resolve_stack.py"), envs, PYTHON)],
+        results=results,
+        workspaces=[SOURCE_WS, CACHE_WS],
+    )
 
 
 def clone_app_repos() -> dict[str, Any]:
     params = [
         param("git-host", "Git host of the apps' owner/name repos.", "github.com"),
-        param("default-revision", "Revision for apps without an entry in app-revisions; empty = the default branch.", ""),
+        param(
+            "default-revision", "Revision for apps without an entry in app-revisions; empty = the default branch.", ""
+        ),
     ]
     envs = PLAN_ENV + [
         env("GIT_HOST", "$(params.git-host)"), env("DEFAULT_REVISION", "$(params.default-revision)"),
         env("CREDENTIALS_PATH", "$(workspaces.git-credentials.path)"),
         env("CREDENTIALS_BOUND", "$(workspaces.git-credentials.bound)"),
     ]
-    return task("clone-app-repos",
-                "Shallow-clones every app to build (from the plan) into apps/<app>: over ssh when the git-credentials "
-                "workspace holds an ssh key (with known_hosts), else https (with .git-credentials when present). "
-                "A failed clone fails the task.",
-                params, [step("clone", GIT_IMAGE, script("clone.sh"), envs, CLONE)],
-                workspaces=[SOURCE_WS, {"name": "git-credentials", "optional": True, "readOnly": True,
-                                        "description": "ssh-privatekey (or id_*) + known_hosts, and/or .git-credentials."}])
+    return task(
+        "clone-app-repos",
+        "Shallow-clones every app to build (from the plan) into apps/<app>: over ssh when the git-credentials "
+        "workspace holds an ssh key (with known_hosts), else https (with .git-credentials when present). "
+        "A failed clone fails the task.",
+        params,
+        [step("clone", GIT_IMAGE, script("clone.sh"), envs, CLONE)],
+        workspaces=[
+            SOURCE_WS,
+            {
+                "name": "git-credentials",
+                "optional": True,
+                "readOnly": True,
+                "description": "ssh-privatekey (or id_*) + known_hosts, and/or .git-credentials.",
+            },
+        ],
+    )
 
 
 def compile_task(tool: str) -> dict[str, Any]:
     image, command = COMPILE[tool]
-    params = [param("image", f"Image with the {tool} toolchain.", image),
-              param("default-build-command", f"Build command for apps whose stack entry has no build-command.", command)]
+    params = [
+        param("image", f"Image with the {tool} toolchain.", image),
+        param("default-build-command", "Build command for apps whose stack entry has no build-command.", command),
+    ]
     envs = PLAN_ENV + [
         env("BUILD_TOOL", tool), env("DEFAULT_BUILD_COMMAND", "$(params.default-build-command)"),
         env("CACHE_PATH", "$(workspaces.build-cache.path)"), env("CACHE_BOUND", "$(workspaces.build-cache.bound)"),
     ]
-    return task(f"compile-{tool}",
-                f"Builds every planned app that uses {tool}, one after another, in its checkout: pre-command, "
-                "build-command (from the stack, run as data by sh -c; see docs/tekton.md for the trust model), "
-                "post-command. Runs as non-root without credentials or API token; tool caches in the build-cache workspace "
-                "when bound, else in the source workspace.",
-                params, [step("compile", "$(params.image)", script("compile.sh"), envs, COMPILE_RESOURCES)],
-                workspaces=[SOURCE_WS, CACHE_WS])
+    return task(
+        f"compile-{tool}",
+        f"Builds every planned app that uses {tool}, one after another, in its checkout: pre-command, "
+        "build-command (from the stack, run as data by sh -c; see docs/tekton.md for the trust model), "
+        "post-command. Runs as non-root without credentials or API token; tool caches in the build-cache workspace "
+        "when bound, else in the source workspace.",
+        params,
+        [step("compile", "$(params.image)", script("compile.sh"), envs, COMPILE_RESOURCES)],
+        workspaces=[SOURCE_WS, CACHE_WS],
+    )
 
 
 def containerize() -> dict[str, Any]:
@@ -221,25 +270,36 @@ def containerize() -> dict[str, Any]:
         RUN_NAME,
     ]
     envs = PLAN_ENV + [
-        env("RUN_NAME", "$(params.run-name)"), env("MAX_PARALLEL_BUILDS", "$(params.max-parallel-builds)"),
-        env("CACHE_REPO", "$(params.cache-repo)"), env("KANIKO_IMAGE", "$(params.kaniko-image)"),
-        env("REGISTRY_SECRET", "$(params.registry-secret)"), env("INSECURE_REGISTRY", "$(params.insecure-registry)"),
-        env("BUILD_CPU_REQUEST", "$(params.build-cpu-request)"), env("BUILD_MEMORY_REQUEST", "$(params.build-memory-request)"),
-        env("BUILD_MEMORY_LIMIT", "$(params.build-memory-limit)"), env("BUILD_DEADLINE_SECONDS", "$(params.build-deadline-seconds)"),
-        env("PENDING_TIMEOUT_SECONDS", "$(params.pending-timeout-seconds)"), env("POLL_SECONDS", "$(params.poll-seconds)"),
-        env("SOURCE_CLAIM", "$(workspaces.source.claim)"), env("CACHE_BOUND", "$(workspaces.build-cache.bound)"),
+        env("RUN_NAME", "$(params.run-name)"),
+        env("MAX_PARALLEL_BUILDS", "$(params.max-parallel-builds)"),
+        env("CACHE_REPO", "$(params.cache-repo)"),
+        env("KANIKO_IMAGE", "$(params.kaniko-image)"),
+        env("REGISTRY_SECRET", "$(params.registry-secret)"),
+        env("INSECURE_REGISTRY", "$(params.insecure-registry)"),
+        env("BUILD_CPU_REQUEST", "$(params.build-cpu-request)"),
+        env("BUILD_MEMORY_REQUEST", "$(params.build-memory-request)"),
+        env("BUILD_MEMORY_LIMIT", "$(params.build-memory-limit)"),
+        env("BUILD_DEADLINE_SECONDS", "$(params.build-deadline-seconds)"),
+        env("PENDING_TIMEOUT_SECONDS", "$(params.pending-timeout-seconds)"),
+        env("POLL_SECONDS", "$(params.poll-seconds)"),
+        env("SOURCE_CLAIM", "$(workspaces.source.claim)"),
+        env("CACHE_BOUND", "$(workspaces.build-cache.bound)"),
         env("BUILD_HISTORY", "$(workspaces.build-cache.path)/.tekton-dag/build-seconds.tsv"),
-        field_env("OWNER_POD_NAME", "metadata.name"), field_env("OWNER_POD_UID", "metadata.uid"),
+        field_env("OWNER_POD_NAME", "metadata.name"),
+        field_env("OWNER_POD_UID", "metadata.uid"),
         field_env("NODE_NAME", "spec.nodeName"),
     ]
-    return task("containerize",
-                "Builds and pushes <image-registry>/<app>:<image-tag> for every planned app, each in its own Kaniko pod "
-                "(owned by this TaskRun's pod, labelled with the run, with requests and an active deadline), at most "
-                "max-parallel-builds at once in a sliding window. Logs are saved before pods are deleted; a failed or "
-                "stuck build fails the task naming the app and showing its log tail. The images pushed are listed in "
-                ".tekton-dag/built-images.txt.",
-                params, [step("build", KUBECTL_IMAGE, script("containerize.sh"), envs, LIGHT)],
-                workspaces=[SOURCE_WS, CACHE_WS])
+    return task(
+        "containerize",
+        "Builds and pushes <image-registry>/<app>:<image-tag> for every planned app, each in its own Kaniko pod "
+        "(owned by this TaskRun's pod, labelled with the run, with requests and an active deadline), at most "
+        "max-parallel-builds at once in a sliding window. Logs are saved before pods are deleted; a failed or "
+        "stuck build fails the task naming the app and showing its log tail. The images pushed are listed in "
+        ".tekton-dag/built-images.txt.",
+        params,
+        [step("build", KUBECTL_IMAGE, script("containerize.sh"), envs, LIGHT)],
+        workspaces=[SOURCE_WS, CACHE_WS],
+    )
 
 
 def deploy_stack() -> dict[str, Any]:
@@ -248,10 +308,14 @@ def deploy_stack() -> dict[str, Any]:
               param("rollout-timeout", "How long each app's rollout may take.", "300s")]
     envs = PLAN_ENV + [env("DEPLOY_APPS", "$(params.deploy-apps)"), env("ONLY_BUILT", "$(params.only-built)"),
                        env("ROLLOUT_TIMEOUT", "$(params.rollout-timeout)")]
-    return task("deploy-stack",
-                "Applies each app's Deployment and Service (stable variant, image <image-registry>/<app>:<image-tag>) in "
-                "dependency order, callees first, waiting for each rollout. A failed rollout fails the task.",
-                params, [step("deploy", KUBECTL_IMAGE, script("deploy.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
+    return task(
+        "deploy-stack",
+        "Applies each app's Deployment and Service (stable variant, image <image-registry>/<app>:<image-tag>) in "
+        "dependency order, callees first, waiting for each rollout. A failed rollout fails the task.",
+        params,
+        [step("deploy", KUBECTL_IMAGE, script("deploy.sh"), envs, LIGHT)],
+        workspaces=[SOURCE_WS],
+    )
 
 
 def deploy_intercepts() -> dict[str, Any]:
@@ -263,26 +327,39 @@ def deploy_intercepts() -> dict[str, Any]:
         param("telepresence-image", "Telepresence client image.", TELEPRESENCE_IMAGE),
         param("mirrord-image", "Image with the mirrord CLI and python3.", MIRRORD_IMAGE),
         param("forwarder-image", "Image running the small intercept forwarder.", PYTHON_IMAGE),
-        param("traffic-manager-namespace", "Namespace of Telepresence's traffic-manager (installed once per cluster).", "ambassador"),
+        param(
+            "traffic-manager-namespace",
+            "Namespace of Telepresence's traffic-manager (installed once per cluster).",
+            "ambassador",
+        ),
         param("rollout-timeout", "How long the PR build and the intercept may take to become ready.", "300s"),
         RUN_NAME,
     ]
     envs = PLAN_ENV + [
-        env("RUN_NAME", "$(params.run-name)"), env("PR_NUMBER", "$(params.pr-number)"),
-        env("HEADER_NAME", "$(params.header-name)"), env("HEADER_VALUE", "$(params.header-value)"),
-        env("INTERCEPT_BACKEND", "$(params.intercept-backend)"), env("TELEPRESENCE_IMAGE", "$(params.telepresence-image)"),
-        env("MIRRORD_IMAGE", "$(params.mirrord-image)"), env("FORWARDER_IMAGE", "$(params.forwarder-image)"),
+        env("RUN_NAME", "$(params.run-name)"),
+        env("PR_NUMBER", "$(params.pr-number)"),
+        env("HEADER_NAME", "$(params.header-name)"),
+        env("HEADER_VALUE", "$(params.header-value)"),
+        env("INTERCEPT_BACKEND", "$(params.intercept-backend)"),
+        env("TELEPRESENCE_IMAGE", "$(params.telepresence-image)"),
+        env("MIRRORD_IMAGE", "$(params.mirrord-image)"),
+        env("FORWARDER_IMAGE", "$(params.forwarder-image)"),
         env("TRAFFIC_MANAGER_NAMESPACE", "$(params.traffic-manager-namespace)"),
         env("ROLLOUT_TIMEOUT", "$(params.rollout-timeout)"),
         env("FORWARDER_SOURCE", script("intercept_forwarder.py")),
-        field_env("OWNER_POD_NAME", "metadata.name"), field_env("OWNER_POD_UID", "metadata.uid"),
+        field_env("OWNER_POD_NAME", "metadata.name"),
+        field_env("OWNER_POD_UID", "metadata.uid"),
         field_env("OWNER_POD_NAMESPACE", "metadata.namespace"),
     ]
-    return task("deploy-intercepts",
-                "Runs each PR build as <app>-pr-<N> beside the stable stack (its own entrypoint: it really serves) and "
-                "routes only requests carrying <header-name>: pr-<N> to it through the team's backend "
-                "(telepresence or mirrord). Everything created carries the run label.",
-                params, [step("intercept", KUBECTL_IMAGE, script("intercept.sh"), envs, INTERCEPT)], workspaces=[SOURCE_WS])
+    return task(
+        "deploy-intercepts",
+        "Runs each PR build as <app>-pr-<N> beside the stable stack (its own entrypoint: it really serves) and "
+        "routes only requests carrying <header-name>: pr-<N> to it through the team's backend "
+        "(telepresence or mirrord). Everything created carries the run label.",
+        params,
+        [step("intercept", KUBECTL_IMAGE, script("intercept.sh"), envs, INTERCEPT)],
+        workspaces=[SOURCE_WS],
+    )
 
 
 def validate_intercepts() -> dict[str, Any]:
@@ -294,12 +371,16 @@ def validate_intercepts() -> dict[str, Any]:
               param("baggage-key", "W3C baggage key carrying the same value.", "dev-session"), RUN_NAME]
     envs = PLAN_ENV + [env("RUN_NAME", "$(params.run-name)"), env("HEADER_NAME", "$(params.header-name)"),
                        env("HEADER_VALUE", "$(params.header-value)"), env("BAGGAGE_KEY", "$(params.baggage-key)")]
-    return task("validate-intercepts",
-                "Sends a request with the PR header into each entry app and checks it reached the PR build (header "
-                "propagated through the call chain); sends one without the header and checks the stable stack answered "
-                "and the PR build saw nothing.",
-                params, [step("validate", KUBECTL_IMAGE, script("validate_intercepts.sh"), envs + result_env(results), LIGHT)],
-                results=results, workspaces=[SOURCE_WS])
+    return task(
+        "validate-intercepts",
+        "Sends a request with the PR header into each entry app and checks it reached the PR build (header "
+        "propagated through the call chain); sends one without the header and checks the stable stack answered "
+        "and the PR build saw nothing.",
+        params,
+        [step("validate", KUBECTL_IMAGE, script("validate_intercepts.sh"), envs + result_env(results), LIGHT)],
+        results=results,
+        workspaces=[SOURCE_WS],
+    )
 
 
 def run_stack_tests() -> dict[str, Any]:
@@ -319,10 +400,14 @@ def run_stack_tests() -> dict[str, Any]:
 def tag_release_images() -> dict[str, Any]:
     params = [param("insecure-registry", "\"true\" for a plain-HTTP registry (local only).", "false")]
     envs = PLAN_ENV + [env("INSECURE_REGISTRY", "$(params.insecure-registry)")]
-    return task("tag-release-images",
-                "Copies each built image <app>:<image-tag> to <app>:v<version> (version from versions-json) with crane. "
-                "A failed copy fails the task. The tags written are listed in .tekton-dag/released-images.txt.",
-                params, [step("tag", CRANE_IMAGE, script("tag_release.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
+    return task(
+        "tag-release-images",
+        "Copies each built image <app>:<image-tag> to <app>:v<version> (version from versions-json) with crane. "
+        "A failed copy fails the task. The tags written are listed in .tekton-dag/released-images.txt.",
+        params,
+        [step("tag", CRANE_IMAGE, script("tag_release.sh"), envs, LIGHT)],
+        workspaces=[SOURCE_WS],
+    )
 
 
 def post_result() -> dict[str, Any]:
@@ -332,10 +417,19 @@ def post_result() -> dict[str, Any]:
               param("task-statuses", "A readable line of per-task states.", ""),
               param("github-token-secret", "Secret holding the GitHub token (key: token).", "tekton-dag-github-token"),
               param("github-api", "GitHub API base URL.", "https://api.github.com"), RUN_NAME]
-    envs = [env("PLAN_DIR", PLAN), env("PR_REPO", "$(params.pr-repo)"), env("PR_NUMBER", "$(params.pr-number)"),
-            env("AGGREGATE_STATUS", "$(params.aggregate-status)"), env("TASK_STATUSES", "$(params.task-statuses)"),
-            env("GITHUB_API", "$(params.github-api)"), env("RUN_NAME", "$(params.run-name)"),
-            {"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "$(params.github-token-secret)", "key": "token"}}}]
+    envs = [
+        env("PLAN_DIR", PLAN),
+        env("PR_REPO", "$(params.pr-repo)"),
+        env("PR_NUMBER", "$(params.pr-number)"),
+        env("AGGREGATE_STATUS", "$(params.aggregate-status)"),
+        env("TASK_STATUSES", "$(params.task-statuses)"),
+        env("GITHUB_API", "$(params.github-api)"),
+        env("RUN_NAME", "$(params.run-name)"),
+        {
+            "name": "GITHUB_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "$(params.github-token-secret)", "key": "token"}},
+        },
+    ]
     return task("post-result",
                 "Comments the run's real outcome on the pull request (the aggregate and per-task states, plus test and "
                 "intercept summaries when earlier tasks wrote them).",
@@ -343,7 +437,11 @@ def post_result() -> dict[str, Any]:
 
 
 def cleanup_run() -> dict[str, Any]:
-    envs = [env("PLAN_DIR", PLAN), env("RUN_NAME", "$(params.run-name)"), env("DEFAULT_NAMESPACE", "$(context.taskRun.namespace)")]
+    envs = [
+        env("PLAN_DIR", PLAN),
+        env("RUN_NAME", "$(params.run-name)"),
+        env("DEFAULT_NAMESPACE", "$(context.taskRun.namespace)"),
+    ]
     return task("cleanup-run",
                 "Deletes the Deployments, Services and Pods labelled with this run (PR workloads, intercepts, leftover "
                 "build pods), in the stack's namespaces: never another run's objects, never the stable stack.",
@@ -377,7 +475,7 @@ WS_DOCS = {
     contract.W_SHARED: "Per-run volume (volumeClaimTemplate): checkouts and the plan; build pods mount it.",
     contract.W_GIT_CREDENTIALS: "Secret with an ssh key + known_hosts and/or .git-credentials.",
     contract.W_BUILD_CACHE: "The team's build cache PVC (tool caches, build durations). Leave unbound under Tekton's "
-                            "default coschedule: workspaces (one PVC per TaskRun); caches then live in shared-workspace.",
+    "default coschedule: workspaces (one PVC per TaskRun); caches then live in shared-workspace.",
 }
 RUN = "$(context.pipelineRun.name)"
 
@@ -406,18 +504,39 @@ SRC_CACHE = {"source": contract.W_SHARED, "build-cache": contract.W_BUILD_CACHE}
 
 def build_stage(*, pr: bool) -> list[dict[str, Any]]:
     """resolve -> clone -> compile (per tool, when used) -> containerize."""
-    resolve = ref("resolve-stack", {
-        "stack-json": p(contract.P_STACK_JSON), "stack": p(contract.P_STACK), "team": p(contract.P_TEAM),
-        "versions-json": p(contract.P_VERSIONS_JSON), "changed-app": p(contract.P_CHANGED_APP), "build-apps": p(contract.P_BUILD_APPS),
-        "app-revisions": p(contract.P_APP_REVISIONS), "image-registry": p(contract.P_IMAGE_REGISTRY),
-        "image-tag": p(contract.P_IMAGE_TAG), "run-name": RUN,
-        **({"pr-number": p(contract.P_PR_NUMBER)} if pr else {}),
-    }, SRC_CACHE, timeout="5m")
+    resolve = ref(
+        "resolve-stack",
+        {
+            "stack-json": p(contract.P_STACK_JSON),
+            "stack": p(contract.P_STACK),
+            "team": p(contract.P_TEAM),
+            "versions-json": p(contract.P_VERSIONS_JSON),
+            "changed-app": p(contract.P_CHANGED_APP),
+            "build-apps": p(contract.P_BUILD_APPS),
+            "app-revisions": p(contract.P_APP_REVISIONS),
+            "image-registry": p(contract.P_IMAGE_REGISTRY),
+            "image-tag": p(contract.P_IMAGE_TAG),
+            "run-name": RUN,
+            **({"pr-number": p(contract.P_PR_NUMBER)} if pr else {}),
+        },
+        SRC_CACHE,
+        timeout="5m",
+    )
     clone = ref("clone-app-repos", {}, {"source": contract.W_SHARED, "git-credentials": contract.W_GIT_CREDENTIALS},
                 after=["resolve-stack"], timeout="15m")
-    compiles = [ref(f"compile-{tool}", {}, SRC_CACHE, after=["clone-app-repos"], timeout="30m",
-                    when=[{"input": f"$(tasks.resolve-stack.results.run-compile-{tool})", "operator": "in", "values": ["true"]}])
-                for tool in COMPILE]
+    compiles = [
+        ref(
+            f"compile-{tool}",
+            {},
+            SRC_CACHE,
+            after=["clone-app-repos"],
+            timeout="30m",
+            when=[
+                {"input": f"$(tasks.resolve-stack.results.run-compile-{tool})", "operator": "in", "values": ["true"]}
+            ],
+        )
+        for tool in COMPILE
+    ]
     build = ref("containerize", {"max-parallel-builds": p(contract.P_MAX_PARALLEL_BUILDS),
                                  "cache-repo": p(contract.P_CACHE_REPO), "run-name": RUN},
                 SRC_CACHE, after=[f"compile-{t}" for t in COMPILE], timeout="45m")
@@ -445,12 +564,33 @@ def pr_test() -> dict[str, Any]:
     header = "$(tasks.resolve-stack.results.header-name)"
     value = f"pr-{p(contract.P_PR_NUMBER)}"
     tasks = build_stage(pr=True) + [
-        ref("deploy-intercepts", {"pr-number": p(contract.P_PR_NUMBER), "header-name": header, "header-value": value,
-                                  "intercept-backend": p(contract.P_INTERCEPT_BACKEND), "run-name": RUN},
-            SRC, after=["containerize"], timeout="15m"),
-        ref("validate-intercepts", {"header-name": header, "header-value": value, "run-name": RUN},
-            SRC, after=["deploy-intercepts"], timeout="5m"),
-        ref("run-stack-tests", {"header-name": header, "header-value": value}, SRC, after=["validate-intercepts"], timeout="30m"),
+        ref(
+            "deploy-intercepts",
+            {
+                "pr-number": p(contract.P_PR_NUMBER),
+                "header-name": header,
+                "header-value": value,
+                "intercept-backend": p(contract.P_INTERCEPT_BACKEND),
+                "run-name": RUN,
+            },
+            SRC,
+            after=["containerize"],
+            timeout="15m",
+        ),
+        ref(
+            "validate-intercepts",
+            {"header-name": header, "header-value": value, "run-name": RUN},
+            SRC,
+            after=["deploy-intercepts"],
+            timeout="5m",
+        ),
+        ref(
+            "run-stack-tests",
+            {"header-name": header, "header-value": value},
+            SRC,
+            after=["validate-intercepts"],
+            timeout="30m",
+        ),
     ]
     statuses = " ".join(f"{t['name']}=$(tasks.{t['name']}.status)" for t in tasks)
     final = [cleanup_final(),
@@ -458,9 +598,13 @@ def pr_test() -> dict[str, Any]:
                                  "aggregate-status": "$(tasks.status)", "task-statuses": statuses,
                                  "github-token-secret": p(contract.P_GITHUB_TOKEN_SECRET), "run-name": RUN},
                  SRC, timeout="5m")]
-    return pipeline(contract.PR_TEST,
-                    "Builds the PR's app, runs it beside the stable stack behind a header intercept, validates routing, "
-                    "runs the stack tests and comments the real result on the PR.", tasks, final)
+    return pipeline(
+        contract.PR_TEST,
+        "Builds the PR's app, runs it beside the stable stack behind a header intercept, validates routing, "
+        "runs the stack tests and comments the real result on the PR.",
+        tasks,
+        final,
+    )
 
 
 def merge_release() -> dict[str, Any]:
@@ -506,7 +650,9 @@ def render() -> dict[Path, str]:
     out: dict[Path, str] = {}
     for make in TASKS:
         doc = make()
-        out[ROOT / "tasks" / f"{doc['metadata']['name']}.yaml"] = HEADER + yaml.dump(doc, Dumper=Dumper, sort_keys=False, width=120)
+        out[ROOT / "tasks" / f"{doc['metadata']['name']}.yaml"] = HEADER + yaml.dump(
+            doc, Dumper=Dumper, sort_keys=False, width=120
+        )
     for name, make in PIPELINES.items():
         doc = make()
         out[ROOT / "pipeline" / f"{name}.yaml"] = HEADER + yaml.dump(doc, Dumper=Dumper, sort_keys=False, width=120)

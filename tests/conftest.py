@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tekton_dag.testing.sealing import TEST_EVENT_KEY
 
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV
-
 from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.testing.sealing import TEST_EVENT_KEY
 
 SHARED_SCHEMAS = "../shared/schemas"  # the steering repo's vendored CRD schemas, beside the checkout
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from output import ROOT, apply
+
 from tekton_dag.bus import routing
 from tekton_dag.functions.serving import FUNCTIONS
 

@@ -247,8 +247,14 @@ def build_plan() -> None:
     header = str(propagation.get("header-name") or "x-dev-session")
     if len(header) > MAX_HEADER_NAME:
         raise PlanError(f"stack-json propagation.header-name: longer than {MAX_HEADER_NAME} characters")
-    ctx = {"stack": str(stack.get("name", "stack"))[:63], "team": env("TEAM")[:63], "defaults": stack.get("defaults") or {},
-           "namespace": (stack.get("defaults") or {}).get("namespace") or env("NAMESPACE_PARAM") or env("TASKRUN_NAMESPACE")}
+    ctx = {
+        "stack": str(stack.get("name", "stack"))[:63],
+        "team": env("TEAM")[:63],
+        "defaults": stack.get("defaults") or {},
+        "namespace": (stack.get("defaults") or {}).get("namespace")
+        or env("NAMESPACE_PARAM")
+        or env("TASKRUN_NAMESPACE"),
+    }
     plan = Path(env("WORKSPACE_PATH") or ".") / ".tekton-dag"
     for sub in ("commands", "deploy", "pr"):
         (plan / sub).mkdir(parents=True, exist_ok=True)
@@ -266,8 +272,15 @@ def build_plan() -> None:
     for app, seconds in longest_first([by_name[n] for n in builds], history):
         context = safe_relative(f"{app['name']}.context-dir", str(app.get("context-dir", ".")))
         dockerfile = safe_relative(f"{app['name']}.dockerfile", str(app.get("dockerfile", "Dockerfile")))
-        build_rows.append([app["name"], f"apps/{app['name']}" if context == "." else f"apps/{app['name']}/{context}", dockerfile,
-                           image_of(registry, app["name"], tag), "" if seconds is None else str(int(seconds))])
+        build_rows.append(
+            [
+                app["name"],
+                f"apps/{app['name']}" if context == "." else f"apps/{app['name']}/{context}",
+                dockerfile,
+                image_of(registry, app["name"], tag),
+                "" if seconds is None else str(int(seconds)),
+            ]
+        )
     write_lines(plan / "builds.tsv", build_rows)
 
     for tool in TOOLS:
@@ -289,7 +302,9 @@ def build_plan() -> None:
     for i, name in enumerate(order):
         docs = workload(by_name[name], ctx, name=name, image=image_of(registry, name, tag),
                         variant="stable", extra_labels={})
-        (plan / "deploy" / f"{i:03d}-{name}.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
+        (plan / "deploy" / f"{i:03d}-{name}.json").write_text(
+            json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
+        )
     if pr:
         run = env("RUN_NAME")[:63]
         for name in builds:
@@ -308,14 +323,18 @@ def build_plan() -> None:
     resolved = {}
     for name in (a["name"] for a in apps):
         entry = versions.get(name) or {}
-        resolved[name] = str(entry.get("version") if isinstance(entry, dict) and entry.get("version") else DEFAULT_VERSION)
+        resolved[name] = str(
+            entry.get("version") if isinstance(entry, dict) and entry.get("version") else DEFAULT_VERSION
+        )
     release_rows = [[n, image_of(registry, n, tag), image_of(registry, n, "v" + resolved[n])] for n in builds]
     write_lines(plan / "release.tsv", release_rows)
 
     callers = {c for a in apps for c in (a.get("downstream") or ())}
     entries = [a["name"] for a in apps if a["name"] not in callers]
-    entry_rows = [[n, by_name[n].get("namespace") or ctx["namespace"], str(port(by_name[n], ctx["defaults"], "service-port", 80))]
-                  for n in entries]
+    entry_rows = [
+        [n, by_name[n].get("namespace") or ctx["namespace"], str(port(by_name[n], ctx["defaults"], "service-port", 80))]
+        for n in entries
+    ]
     write_lines(plan / "entries.tsv", entry_rows)
     (plan / "stack.json").write_text(json.dumps(stack))
 

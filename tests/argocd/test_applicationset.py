@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tekton_dag.testing.argocd import expand
 from support.helm import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, helm_binary, problems, render
 from tekton_dag.config.loading import load_config
+from tekton_dag.testing.argocd import expand
 
 APPSET = yaml.safe_load((REPO / "argocd" / "applicationset.yaml").read_text())
 PROJECT = yaml.safe_load((REPO / "argocd" / "appproject.yaml").read_text())
@@ -79,7 +79,9 @@ def test_project_is_least_privilege() -> None:
 def test_no_two_applications_share_a_destination(applications) -> None:
     """Two releases of the chart in one namespace would render the same objects and their
     Applications would fight over them (helm/team-values.py refuses such teams)."""
-    destinations = [(a["spec"]["destination"]["name"], a["spec"]["destination"]["namespace"]) for a in applications.values()]
+    destinations = [
+        (a["spec"]["destination"]["name"], a["spec"]["destination"]["namespace"]) for a in applications.values()
+    ]
     assert len(destinations) == len(set(destinations)), destinations
 
 

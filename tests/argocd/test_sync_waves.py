@@ -11,9 +11,21 @@ import copy
 
 import pytest
 
-from tekton_dag.testing.argocd_sync import (DEGRADED, HEALTHY, MODELLED, PROGRESSING, SYNC_WAVE, Cluster, application_health,
-                          group_kind, health, sync, synced, wave)
 from support.helm import Scenario, render, scenarios
+from tekton_dag.testing.argocd_sync import (
+    DEGRADED,
+    HEALTHY,
+    MODELLED,
+    PROGRESSING,
+    SYNC_WAVE,
+    Cluster,
+    application_health,
+    group_kind,
+    health,
+    sync,
+    synced,
+    wave,
+)
 
 SCENARIOS = scenarios()
 BINDING_MODES = ["WaitForFirstConsumer", "Immediate"]
@@ -21,7 +33,9 @@ BINDING_MODES = ["WaitForFirstConsumer", "Immediate"]
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_every_rendered_kind_has_a_modelled_health_rule(scenario: Scenario) -> None:
-    kinds = {group_kind(d) for d in render(scenario.values_files)} | {group_kind(d) for d in render(sets=["mode=all-in-one"])}
+    kinds = {group_kind(d) for d in render(scenario.values_files)} | {
+        group_kind(d) for d in render(sets=["mode=all-in-one"])
+    }
     assert kinds <= MODELLED, f"not modelled: {kinds - MODELLED}"
 
 
@@ -121,27 +135,39 @@ def conditions(**values: str) -> dict:
     return {"conditions": [{"type": t, "status": v} for t, v in values.items()]}
 
 
-@pytest.mark.parametrize("status,expected", [
-    ({}, PROGRESSING),
-    (conditions(ConfigurationsReady="True", RoutesReady="True", Ready="True"), HEALTHY),
-    (conditions(ConfigurationsReady="True", RoutesReady="Unknown", Ready="Unknown"), PROGRESSING),
-    (conditions(ConfigurationsReady="False", RoutesReady="True", Ready="False"), DEGRADED),
-    (conditions(Ready="True"), PROGRESSING),  # the Lua counts three True conditions
-])
+@pytest.mark.parametrize(
+    "status,expected",
+    [
+        ({}, PROGRESSING),
+        (conditions(ConfigurationsReady="True", RoutesReady="True", Ready="True"), HEALTHY),
+        (conditions(ConfigurationsReady="True", RoutesReady="Unknown", Ready="Unknown"), PROGRESSING),
+        (conditions(ConfigurationsReady="False", RoutesReady="True", Ready="False"), DEGRADED),
+        (conditions(Ready="True"), PROGRESSING),  # the Lua counts three True conditions
+    ],
+)
 def test_knative_service_health(status: dict, expected: str) -> None:
     assert health(obj("serving.knative.dev/v1", "Service", status)) == expected
 
 
 @pytest.mark.parametrize("kind", ["Broker", "Trigger"])
-@pytest.mark.parametrize("ready,expected", [("True", HEALTHY), ("False", DEGRADED), ("Unknown", PROGRESSING), (None, PROGRESSING)])
+@pytest.mark.parametrize(
+    "ready,expected", [("True", HEALTHY), ("False", DEGRADED), ("Unknown", PROGRESSING), (None, PROGRESSING)]
+)
 def test_broker_and_trigger_health(kind: str, ready: str | None, expected: str) -> None:
     status = conditions(Ready=ready) if ready else {}
     assert health(obj("eventing.knative.dev/v1", kind, status)) == expected
 
 
-@pytest.mark.parametrize("api,kind", [("tekton.dev/v1", "Task"), ("tekton.dev/v1", "Pipeline"),
-                                      ("sources.knative.dev/v1", "SinkBinding"), ("v1", "ConfigMap"),
-                                      ("networking.k8s.io/v1", "NetworkPolicy")])
+@pytest.mark.parametrize(
+    "api,kind",
+    [
+        ("tekton.dev/v1", "Task"),
+        ("tekton.dev/v1", "Pipeline"),
+        ("sources.knative.dev/v1", "SinkBinding"),
+        ("v1", "ConfigMap"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+    ],
+)
 def test_kinds_without_health(api: str, kind: str) -> None:
     assert health(obj(api, kind)) is None
 

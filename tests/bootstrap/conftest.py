@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tekton_dag.testing.registry import Registry, start_registry
-from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
+from tekton_dag.testing.recorder import EventRecorder
+from tekton_dag.testing.registry import Registry, start_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEAM = "commerce"  # the 40-app example team (teams/commerce, stack "shop")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from tekton_dag.testing.registry import Registry
 from tekton_dag.events import catalog
+from tekton_dag.testing.registry import Registry
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -21,7 +21,9 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           capture_output=True, text=True, env=environment, timeout=60)
 
 
-def test_dry_run_prints_what_is_built_and_skipped_and_why(registry: Registry, teams_for, tag: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_prints_what_is_built_and_skipped_and_why(
+    registry: Registry, teams_for, tag: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     teams, _ = teams_for(registry.host)
     registry.push_images(["payment-api"], tag)
     done = cli("--team", "commerce", "--stack", "shop", "--apps", "storefront-web,payment-api,checkout-api",

@@ -13,11 +13,11 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
 
-from tekton_dag.testing.registry import Registry, unreachable_host
-from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 from tekton_dag import pipelines
 from tekton_dag.events import catalog
 from tekton_dag.functions.bootstrap_batcher import new
+from tekton_dag.testing.registry import Registry, unreachable_host
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 
 TEAM, STACK = "commerce", "shop"
 
@@ -81,7 +81,9 @@ async def test_a_plan_publishes_one_run_request_and_replies_planned(invoke, sink
     }
 
 
-async def test_everything_present_replies_skipped_and_publishes_nothing(invoke, sink, registry: Registry, tag: str) -> None:  # type: ignore[no-untyped-def]
+async def test_everything_present_replies_skipped_and_publishes_nothing(
+    invoke, sink, registry: Registry, tag: str
+) -> None:  # type: ignore[no-untyped-def]
     registry.push_images(["cart-api", "tax-api"], tag)
     data = {"team": TEAM, "stack": STACK, "apps": ["cart-api", "tax-api"], "image_tag": tag, "delivery": "req-2"}
     status, reply = await invoke(registry.host, bootstrap_event(data, "req-2"), structured=True)
@@ -120,7 +122,9 @@ async def test_unknown_app_replies_rejected_and_starts_nothing(invoke, sink, reg
     ({"message": "Hello World"}, "boson.fn", "type: expected dev.tektondag.bootstrap.requested.v1"),
     (["commerce"], catalog.BOOTSTRAP_REQUESTED, "data must be a JSON object"),
 ], ids=["no team", "apps not a list", "force_rebuild not a bool", "kn func invoke default type", "not an object"])
-async def test_bad_data_is_a_400_with_a_cloudevent_saying_why(invoke, sink, registry: Registry, data, kind, message) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_data_is_a_400_with_a_cloudevent_saying_why(
+    invoke, sink, registry: Registry, data, kind, message
+) -> None:  # type: ignore[no-untyped-def]
     status, reply = await invoke(registry.host, bootstrap_event(data, kind=kind))
     assert status == 400
     assert reply.get_type() == catalog.RUN_FAILED
@@ -157,7 +161,9 @@ async def test_not_ready_without_a_sink(teams_for, registry: Registry) -> None: 
 
 async def test_an_invalid_configuration_is_not_ready(tmp_path, sink) -> None:  # type: ignore[no-untyped-def]
     function = new()
-    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(tmp_path / "missing"), "K_SINK": sink.url})
+    function.start(
+        {"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(tmp_path / "missing"), "K_SINK": sink.url}
+    )
     ready, message = function.ready()
     assert not ready and message.startswith("configuration not loaded:")
     function.stop()
@@ -189,7 +195,14 @@ async def test_configuration_changes_are_followed(teams_for, sink, registry: Reg
 
     teams, _ = teams_for(registry.host)
     function = new()
-    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(teams), "K_SINK": sink.url, "TEKTON_DAG_CONFIG_RELOAD_S": "0.05"})
+    function.start(
+        {
+            "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY,
+            "TEKTON_DAG_TEAMS_DIR": str(teams),
+            "K_SINK": sink.url,
+            "TEKTON_DAG_CONFIG_RELOAD_S": "0.05",
+        }
+    )
     app = ASGIApplication(function)
 
     async def image_of_payment_api() -> str:

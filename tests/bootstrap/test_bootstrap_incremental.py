@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tekton_dag.testing.registry import Registry, unreachable_host
 from tekton_dag.bootstrap import planning
-from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import RegistryClient
 from tekton_dag.oci.credentials import parse_config
+from tekton_dag.testing.registry import Registry, unreachable_host
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 
 TEAM, STACK = "commerce", "shop"  # the 40-app example team
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tekton_dag.config import graph
 from tekton_dag.bootstrap import planning
-from tekton_dag.bootstrap.selection import BootstrapRejected, find_team, select
+from tekton_dag.bootstrap.planning import BootstrapPlan
+from tekton_dag.bootstrap.selection import BootstrapRejected, Selection, find_team, select
+from tekton_dag.config import graph
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config, Team
 from tekton_dag.oci.client import Presence, PresenceCheck
@@ -53,17 +54,30 @@ def test_unknown_apps_reject_the_request_naming_each_one(commerce: Team) -> None
     ("nobody", "", "unknown team 'nobody' (teams: commerce, default)"),
     ("commerce", "warehouse", "team 'commerce' has no stack 'warehouse' (stacks: shop)"),
 ])
-def test_unknown_team_or_stack_is_rejected_with_what_exists(config: Config, team: str, stack: str, expected: str) -> None:
+def test_unknown_team_or_stack_is_rejected_with_what_exists(
+    config: Config, team: str, stack: str, expected: str
+) -> None:
     with pytest.raises(BootstrapRejected, match=expected.replace("(", r"\(").replace(")", r"\)")):
         select(find_team(config, team), stack)
 
 
-def _checks(team: Team, tag: str, presence: dict[str, Presence]) -> dict:
+def _images(team: Team, selections: list[Selection], tag: str) -> dict[str, str]:
+    return {app: str(image_ref(team.image_registry, app, tag)) for s in selections for app in s.apps}
+
+
+def _checks(team: Team, tag: str, presence: dict[str, Presence]) -> dict[str, PresenceCheck]:
     checks = {}
     for app, answer in presence.items():
         ref = image_ref(team.image_registry, app, tag)
-        checks[ref] = PresenceCheck(ref, answer, f"registry said {answer.value}")
+        checks[app] = PresenceCheck(ref, answer, f"registry said {answer.value}")
     return checks
+
+
+def _plan(
+    team: Team, selections: list[Selection], checks: dict[str, PresenceCheck], force: bool = False
+) -> BootstrapPlan:
+    """The plan at tag v1; ``oci.client.PresenceCheck`` stands for the registry's answers."""
+    return planning.make_plan(team, selections, "v1", _images(team, selections, "v1"), checks, force)
 
 
 @pytest.mark.parametrize(("answer", "force", "build", "reason"), [
@@ -74,7 +88,7 @@ def _checks(team: Team, tag: str, presence: dict[str, Presence]) -> dict:
 ], ids=["present is skipped", "absent is built", "unknown is built, never skipped blindly", "forced is built"])
 def test_each_registry_answer_decides(commerce: Team, answer: Presence, force: bool, build: bool, reason: str) -> None:
     selections = select(commerce, "shop", ["payment-api"])
-    plan = planning.make_plan(commerce, selections, "v1", _checks(commerce, "v1", {"payment-api": answer}), force)
+    plan = _plan(commerce, selections, _checks(commerce, "v1", {"payment-api": answer}), force)
     [decision] = plan.stacks[0].decisions
     assert (decision.build, decision.reason) == (build, reason)
     assert decision.image == "registry.commerce.example:5000/payment-api:v1"
@@ -82,7 +96,7 @@ def test_each_registry_answer_decides(commerce: Team, answer: Presence, force: b
 
 
 def test_an_app_never_checked_is_built(commerce: Team) -> None:
-    plan = planning.make_plan(commerce, select(commerce, "shop", ["payment-api"]), "v1", {})
+    plan = _plan(commerce, select(commerce, "shop", ["payment-api"]), {})
     assert plan.stacks[0].build_apps == ("payment-api",)
     assert plan.stacks[0].decisions[0].detail == "not checked"
 
@@ -93,7 +107,7 @@ def _reaches(team: Team, caller: str, callee: str) -> bool:
 
 def test_waves_build_every_app_after_the_apps_it_calls(commerce: Team) -> None:
     stack = commerce.stack("shop")
-    plan = planning.make_plan(commerce, select(commerce), "v1", {}, force_rebuild=True)
+    plan = _plan(commerce, select(commerce), {}, force=True)
     waves = plan.stacks[0].waves
     wave_of = {app: i for i, wave in enumerate(waves) for app in wave}
     assert sorted(wave_of) == sorted(a.name for a in stack.apps)
@@ -109,7 +123,7 @@ def test_skipped_apps_leave_the_waves_but_order_stays(commerce: Team) -> None:
     names = [a.name for a in stack.apps]
     present = {name: Presence.PRESENT for name in names[::2]}
     absent = {name: Presence.ABSENT for name in names[1::2]}
-    plan = planning.make_plan(commerce, select(commerce), "v1", _checks(commerce, "v1", {**present, **absent}))
+    plan = _plan(commerce, select(commerce), _checks(commerce, "v1", {**present, **absent}))
     [shop] = plan.stacks
     assert sorted(shop.build_apps) == sorted(absent)
     assert sorted(d.app for d in shop.skipped) == sorted(present)
@@ -122,7 +136,7 @@ def test_skipped_apps_leave_the_waves_but_order_stays(commerce: Team) -> None:
 
 def test_nothing_to_build_means_no_stack_to_run(commerce: Team) -> None:
     names = [a.name for a in commerce.stack("shop").apps]
-    plan = planning.make_plan(commerce, select(commerce), "v1",
-                              _checks(commerce, "v1", {n: Presence.PRESENT for n in names}))
+    plan = _plan(commerce, select(commerce),
+                 _checks(commerce, "v1", {n: Presence.PRESENT for n in names}))
     assert plan.to_build == ()
     assert len(plan.stacks[0].skipped) == 40

@@ -11,9 +11,9 @@ import httpx
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
+from tekton_dag.events import catalog
 from tekton_dag.testing.registry import Registry, free_port
 from tekton_dag.testing.sealing import sealed
-from tekton_dag.events import catalog
 
 
 def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink, tag: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -23,8 +23,12 @@ def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink
     env = {**os.environ, "LISTEN_ADDRESS": address, "K_SINK": sink.url, "TEKTON_DAG_TEAMS_DIR": str(teams),
            "HOME": str(tmp_path)}
     log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('bootstrap-batcher')"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('bootstrap-batcher')"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://{address}"
         deadline = time.monotonic() + 30
@@ -37,10 +41,23 @@ def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink
                 pass
             assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
             time.sleep(0.1)
-        event = sealed(CloudEvent(attributes={"id": "served-1", "source": catalog.SOURCE_CLI,
-                                              "type": catalog.BOOTSTRAP_REQUESTED, "datacontenttype": "application/json"},
-                                  data={"team": "commerce", "stack": "shop", "apps": ["tax-api", "invoice-api"],
-                                        "image_tag": tag, "delivery": "served-1"}))
+        event = sealed(
+            CloudEvent(
+                attributes={
+                    "id": "served-1",
+                    "source": catalog.SOURCE_CLI,
+                    "type": catalog.BOOTSTRAP_REQUESTED,
+                    "datacontenttype": "application/json",
+                },
+                data={
+                    "team": "commerce",
+                    "stack": "shop",
+                    "apps": ["tax-api", "invoice-api"],
+                    "image_tag": tag,
+                    "delivery": "served-1",
+                },
+            )
+        )
         message = to_binary_event(event)
         response = httpx.post(base, headers=dict(message.headers), content=message.body, timeout=30)
         reply = from_http_event(HTTPMessage(headers=dict(response.headers), body=response.content))

@@ -8,10 +8,10 @@ import json
 import httpx
 import pytest
 
-from tekton_dag.testing.registry import DOCKER_MANIFEST, OCI_MANIFEST, Registry, unreachable_host
 from tekton_dag.oci.client import ACCEPT, Presence, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, load_credentials, parse_config
 from tekton_dag.oci.references import ReferenceError, image_ref, scheme_for
+from tekton_dag.testing.registry import DOCKER_MANIFEST, OCI_MANIFEST, Registry, unreachable_host
 
 
 @pytest.mark.parametrize(("host", "scheme"), [

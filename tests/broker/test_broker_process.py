@@ -9,8 +9,8 @@ import sys
 from cloudevents.core.bindings.http import to_binary_event
 
 from support.broker import broker_yaml, event, eventually, trigger_yaml, write_manifests
-from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.devchain.chain import free_port
+from tekton_dag.testing.recorder import EventRecorder
 
 
 async def start(*args: str) -> asyncio.subprocess.Process:
@@ -23,7 +23,9 @@ async def start(*args: str) -> asyncio.subprocess.Process:
 async def test_the_broker_process_delivers_and_stops_on_sigterm(tmp_path):
     import httpx
 
-    manifests = write_manifests(tmp_path / "k", broker_yaml(), trigger_yaml("t", "s", "filter:\n  attributes: {type: dev.x.v1}\n"))
+    manifests = write_manifests(
+        tmp_path / "k", broker_yaml(), trigger_yaml("t", "s", "filter:\n  attributes: {type: dev.x.v1}\n")
+    )
     sub, port = EventRecorder(), free_port()
     with sub.serving() as url:
         broker = await start("--triggers", str(manifests), "--service", f"s={url}", "--port", str(port),
@@ -32,7 +34,9 @@ async def test_the_broker_process_delivers_and_stops_on_sigterm(tmp_path):
         assert f"ingress http://127.0.0.1:{port}/tekton-dag/tekton-dag, 1 Triggers" in banner
         message = to_binary_event(event("dev.x.v1"))
         async with httpx.AsyncClient() as client:
-            response = await client.post(f"http://127.0.0.1:{port}/", headers=dict(message.headers), content=message.body)
+            response = await client.post(
+                f"http://127.0.0.1:{port}/", headers=dict(message.headers), content=message.body
+            )
         assert response.status_code == 202
         await eventually(lambda: len(sub.received) == 1)
         broker.send_signal(signal.SIGTERM)

@@ -13,7 +13,10 @@ PR = {"type": "dev.tektondag.github.pull_request.v1", "source": "/tekton-dag/web
 FILTER_CASES = {
     "attributes exact match": ("filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1}\n", True),
     "attributes are case-sensitive": ("filter:\n  attributes: {type: dev.tektondag.GitHub.pull_request.v1}\n", False),
-    "attributes are ANDed": ("filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1, team: other}\n", False),
+    "attributes are ANDed": (
+        "filter:\n  attributes: {type: dev.tektondag.github.pull_request.v1, team: other}\n",
+        False,
+    ),
     "an empty attribute value matches anything": ("filter:\n  attributes: {team: ''}\n", True),
     "no filter matches everything": ("", True),
     "exact": ("filters:\n- exact: {team: default}\n", True),
@@ -24,8 +27,7 @@ FILTER_CASES = {
     "any": ("filters:\n- any: [{exact: {team: a}}, {exact: {team: default}}]\n", True),
     "not": ("filters:\n- not: {exact: {team: default}}\n", False),
     "filters are ANDed": ("filters:\n- prefix: {type: dev.}\n- exact: {team: b}\n", False),
-    "filters win over filter": (
-        "filter:\n  attributes: {team: nobody}\nfilters:\n- exact: {team: default}\n", True),
+    "filters win over filter": ("filter:\n  attributes: {team: nobody}\nfilters:\n- exact: {team: default}\n", True),
 }
 
 
@@ -60,18 +62,18 @@ def test_an_invalid_trigger_is_refused_naming_file_and_field(tmp_path, block, fi
 
 def test_a_trigger_without_subscriber_is_refused(tmp_path):
     doc = "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec: {broker: tekton-dag}\n"
-    with pytest.raises(ManifestError, match="Trigger t: spec.subscriber: is required"):
+    with pytest.raises(ManifestError, match=r"Trigger t: spec.subscriber: is required"):
         load_topology(write_manifests(tmp_path, doc))
 
 
 def test_duplicate_trigger_names_are_refused(tmp_path):
-    with pytest.raises(ManifestError, match="metadata.name: is used by another Trigger"):
+    with pytest.raises(ManifestError, match=r"metadata.name: is used by another Trigger"):
         load_topology(write_manifests(tmp_path, trigger_yaml("t", "a"), trigger_yaml("t", "b")))
 
 
 def test_broken_yaml_names_the_file(tmp_path):
     (tmp_path / "bad.yaml").write_text("kind: Trigger\n  spec: [\n")
-    with pytest.raises(ManifestError, match="bad.yaml: YAML"):
+    with pytest.raises(ManifestError, match=r"bad.yaml: YAML"):
         load_topology(tmp_path)
 
 
@@ -90,7 +92,9 @@ def test_trigger_delivery_fields_override_only_what_they_set(tmp_path):
     assert (spec.retry, spec.backoff_policy, spec.backoff_delay_s) == (1, "exponential", 1.0)
 
 
-@pytest.mark.parametrize("text, seconds", [("PT0.2S", 0.2), ("PT1M30S", 90), ("PT2H", 7200), ("P1D", 86400), ("P1DT1S", 86401)])
+@pytest.mark.parametrize(
+    "text, seconds", [("PT0.2S", 0.2), ("PT1M30S", 90), ("PT2H", 7200), ("P1D", 86400), ("P1DT1S", 86401)]
+)
 def test_iso8601_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -113,5 +117,5 @@ def test_a_subscriber_without_a_url_is_a_startup_error(tmp_path):
     from tekton_dag.bus.broker import LocalBroker, UnresolvedDestination
 
     topology = load_topology(write_manifests(tmp_path, trigger_yaml("resolver-github-push", "resolver")))
-    with pytest.raises(UnresolvedDestination, match="Trigger resolver-github-push .*Service/resolver"):
+    with pytest.raises(UnresolvedDestination, match=r"Trigger resolver-github-push .*Service/resolver"):
         LocalBroker(topology, {"run-creator": "http://127.0.0.1:1/"}, tmp_path / "dl.jsonl")

@@ -23,7 +23,9 @@ def test_a_step_runs_after_its_delay_and_then_the_heap_is_frozen(monkeypatch: py
     gc.unfreeze()
 
 
-def test_a_failing_step_is_logged_and_freezing_happens_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_step_is_logged_and_freezing_happens_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(warming, "_frozen", type(warming._frozen)())
     freezes: list[int] = []
     monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))

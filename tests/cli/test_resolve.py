@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from support.clirun import REPO, parsed, run_cli
 from support.trees import BASE, write_tree
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from support.clirun import parsed, run_cli
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from support.clirun import REPO, parsed, run_cli
 from support.trees import BASE, write_tree
 
 BROKEN = {
     "teams/alpha/team.yaml": "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/gone.yaml]\n",
-    "teams/beta/stacks/shop.yaml": "name: shop\napps:\n  - {name: api, repo: acme/api, role: boss, build: {tool: npm}}\n",
+    "teams/beta/stacks/shop.yaml": (
+        "name: shop\napps:\n  - {name: api, repo: acme/api, role: boss, build: {tool: npm}}\n"
+    ),
 }
 EXPECTED = [
     'teams/alpha/team.yaml: stacks[1]: stack file "stacks/gone.yaml" does not exist',

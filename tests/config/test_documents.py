@@ -8,6 +8,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tekton_dag.config import documents
 from tekton_dag.config.documents import parse_yaml
 
@@ -62,9 +63,35 @@ def test_the_full_loader_reports_with_a_line(text: str, where: str, message: str
     assert (error.file, error.path, error.message) == ("f.yaml", where, message)
 
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                    st.text(max_size=12), st.sampled_from(["on", "off", "yes", "~", "1e3", "0o17", "<<", "=", "2024-02-29",
-                                                           "12:30", "-", "- a", ": b", "#c", "!x", "&a", "*a", "@"]))
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "on",
+            "off",
+            "yes",
+            "~",
+            "1e3",
+            "0o17",
+            "<<",
+            "=",
+            "2024-02-29",
+            "12:30",
+            "-",
+            "- a",
+            ": b",
+            "#c",
+            "!x",
+            "&a",
+            "*a",
+            "@",
+        ]
+    ),
+)
 KEYS = st.one_of(st.text(max_size=8), st.sampled_from(["on", "1", "null", "<<", "a b", "x: y"]))
 DATA = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                      st.dictionaries(KEYS, inner, max_size=4)), max_leaves=20)

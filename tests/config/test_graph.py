@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tekton_dag.config import graph
 from tekton_dag.config.models import App, Build, Stack
 
@@ -101,4 +104,4 @@ def test_an_added_back_edge_is_found_as_a_cycle(stack: Stack, data: st.DataObjec
     edges[bottom].append(top)
     cycle = graph.find_cycle(edges)
     assert cycle is not None and cycle[0] == cycle[-1]
-    assert all(b in edges[a] for a, b in zip(cycle, cycle[1:], strict=False))
+    assert all(b in edges[a] for a, b in itertools.pairwise(cycle))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tekton_dag.config.loading import load_config_or_raise
-from tekton_dag.config.index import ResolverIndex, Target, normalize_repo
 
 from support.trees import BASE, write_tree
+from tekton_dag.config.index import ResolverIndex, Target, normalize_repo
+from tekton_dag.config.loading import load_config_or_raise
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from tekton_dag.config.errors import ConfigInvalid
-from tekton_dag.config.loading import load_config, load_config_or_raise
-from tekton_dag.config.models import AppVersion
-from tekton_dag.config.index import ResolverIndex
 
 from support.trees import BASE, write_tree
+from tekton_dag.config.errors import ConfigInvalid
+from tekton_dag.config.index import ResolverIndex
+from tekton_dag.config.loading import load_config, load_config_or_raise
+from tekton_dag.config.models import AppVersion
 
 REPO = Path(__file__).resolve().parents[2]
 FALLBACK = REPO / "tests/fixtures/config/fallback"
@@ -39,7 +39,12 @@ def test_the_default_team_maps_every_field() -> None:
     stack = team.stacks[0]
     assert [a.name for a in stack.apps] == ["demo-fe", "release-lifecycle-demo", "demo-api"]
     fe = stack.apps[0]
-    assert (fe.repo, fe.build.tool, fe.build.runtime, fe.container_port) == ("jmjava/tekton-dag-vue-fe", "npm", "nginx", 80)
+    assert (fe.repo, fe.build.tool, fe.build.runtime, fe.container_port) == (
+        "jmjava/tekton-dag-vue-fe",
+        "npm",
+        "nginx",
+        80,
+    )
     assert fe.build.extra == {"node-version": "20"}
     assert stack.app("demo-api").container_port == 8080  # from the stack's defaults  # type: ignore[union-attr]
     assert stack.source == "teams/default/stacks/stack-one.yaml"

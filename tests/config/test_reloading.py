@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from tekton_dag.config.reloading import ConfigStore, Refresh, Snapshot
 
 from support.trees import BASE, write_tree
+from tekton_dag.config.reloading import ConfigStore, Refresh, Snapshot
 
 BROKEN_ALPHA = {"teams/alpha/team.yaml": "name: alpha\nnamespace: NOPE\nstacks: [stacks/shop.yaml]\n"}
 GAMMA = {

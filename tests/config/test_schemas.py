@@ -11,10 +11,11 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from support.trees import BASE
 from tekton_dag.config import validation
 
 from .test_validation import CASES
-from support.trees import BASE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,9 +53,15 @@ def test_the_fast_engine_agrees_with_jsonschema(path: str, document: Any) -> Non
     assert validation.is_valid(kind, document) == slow
 
 
-LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-3, 70000), st.floats(allow_nan=False),
-                   st.sampled_from(["", "x", "Bad_Name", "a/b", "../up", "npm", "1h", "5Gi", "frontend", "80"]),
-                   st.lists(st.text(max_size=3), max_size=2), st.dictionaries(st.text(max_size=3), st.none(), max_size=2))
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 70000),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "x", "Bad_Name", "a/b", "../up", "npm", "1h", "5Gi", "frontend", "80"]),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.none(), max_size=2),
+)
 
 
 def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -93,10 +100,16 @@ EXAMPLES = {
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(sorted(EXAMPLES)), st.data(), LEAVES,
-       st.sampled_from(["replace", "delete", "add"]), st.sampled_from(["extra", "tool", "name", "secretName", "x-version"]))
-def test_the_engines_agree_on_mutated_documents(kind: validation.Kind, data: st.DataObject, leaf: Any,
-                                                action: str, key: str) -> None:
+@given(
+    st.sampled_from(sorted(EXAMPLES)),
+    st.data(),
+    LEAVES,
+    st.sampled_from(["replace", "delete", "add"]),
+    st.sampled_from(["extra", "tool", "name", "secretName", "x-version"]),
+)
+def test_the_engines_agree_on_mutated_documents(
+    kind: validation.Kind, data: st.DataObject, leaf: Any, action: str, key: str
+) -> None:
     document = EXAMPLES[kind]
     path = data.draw(st.sampled_from(paths(document)))
     mutated = mutate(document, path, action, leaf, key)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tekton_dag.config.loading import load_config
 
 from support.trees import BASE, write_tree
+from tekton_dag.config.loading import load_config
 
 SHOP = "teams/alpha/stacks/shop.yaml"
 ALPHA = "teams/alpha/team.yaml"
@@ -32,8 +32,10 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     (
         "an unknown field deep in an app",
         {SHOP: stack(APP_A.replace("{tool: npm}", "{tool: npm, cache: true}"))},
-        [f"{SHOP}: apps[0].build.cache: unknown field; allowed: tool, build-command, pre-command, post-command, "
-         "runtime, expected-minutes, env, legacy"],
+        [
+            f"{SHOP}: apps[0].build.cache: unknown field; allowed: tool, build-command, pre-command, post-command, "
+            "runtime, expected-minutes, env, legacy"
+        ],
     ),
     (
         "missing required fields are each named",
@@ -47,28 +49,38 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     ),
     (
         "wrong types say what was expected and what was found",
-        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: stacks/shop.yaml\nmaxConcurrentRuns: '3'\n"
-                "pullRequests: {skipDrafts: yes please}\n"},
-        [f'{ALPHA}: stacks: expected a list, got a string "stacks/shop.yaml"',
-         f'{ALPHA}: maxConcurrentRuns: expected an integer, got a string "3"',
-         f'{ALPHA}: pullRequests.skipDrafts: expected true or false, got a string "yes please"'],
+        {
+            ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: stacks/shop.yaml\nmaxConcurrentRuns: '3'\n"
+            "pullRequests: {skipDrafts: yes please}\n"
+        },
+        [
+            f'{ALPHA}: stacks: expected a list, got a string "stacks/shop.yaml"',
+            f'{ALPHA}: maxConcurrentRuns: expected an integer, got a string "3"',
+            f'{ALPHA}: pullRequests.skipDrafts: expected true or false, got a string "yes please"',
+        ],
     ),
     (
         "a value outside its enum lists the allowed ones",
         {SHOP: stack(APP_A.replace("npm", "ant").replace("middleware", "middleware-vendor"))},
-        [f'{SHOP}: apps[0].role: "middleware-vendor" is not one of: frontend, middleware, persistence, standalone',
-         f'{SHOP}: apps[0].build.tool: "ant" is not one of: npm, maven, gradle, pip, composer'],
+        [
+            f'{SHOP}: apps[0].role: "middleware-vendor" is not one of: frontend, middleware, persistence, standalone',
+            f'{SHOP}: apps[0].build.tool: "ant" is not one of: npm, maven, gradle, pip, composer',
+        ],
     ),
     (
         "names that are not DNS-1123 labels",
-        {ALPHA: "name: alpha\nnamespace: Alpha_CI\nstacks: [stacks/shop.yaml]\n",
-         SHOP: stack(APP_A.replace("name: a", "name: Cart.API"), head="name: my-shop-\n")},
-        [f'{ALPHA}: namespace: "Alpha_CI" is not a DNS-1123 label (lowercase letters, digits and \'-\', starting '
-         "and ending with a letter or digit, at most 63 characters)",
-         f'{SHOP}: name: "my-shop-" is not a DNS-1123 label (lowercase letters, digits and \'-\', starting and '
-         "ending with a letter or digit, at most 63 characters)",
-         f'{SHOP}: apps[0].name: "Cart.API" is not a DNS-1123 label (lowercase letters, digits and \'-\', starting '
-         "and ending with a letter or digit, at most 63 characters)"],
+        {
+            ALPHA: "name: alpha\nnamespace: Alpha_CI\nstacks: [stacks/shop.yaml]\n",
+            SHOP: stack(APP_A.replace("name: a", "name: Cart.API"), head="name: my-shop-\n"),
+        },
+        [
+            f"{ALPHA}: namespace: \"Alpha_CI\" is not a DNS-1123 label (lowercase letters, digits and '-', starting "
+            "and ending with a letter or digit, at most 63 characters)",
+            f"{SHOP}: name: \"my-shop-\" is not a DNS-1123 label (lowercase letters, digits and '-', starting and "
+            "ending with a letter or digit, at most 63 characters)",
+            f"{SHOP}: apps[0].name: \"Cart.API\" is not a DNS-1123 label (lowercase letters, digits and '-', starting "
+            "and ending with a letter or digit, at most 63 characters)",
+        ],
     ),
     (
         "a repo that is not owner/name",
@@ -77,14 +89,25 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     ),
     (
         "an unknown downstream app names the app",
-        {SHOP: stack(APP_A + "    downstream: [b, cart-api]\n" + APP_A.replace("name: a", "name: b").replace("o/a", "o/b"))},
+        {
+            SHOP: stack(
+                APP_A + "    downstream: [b, cart-api]\n" + APP_A.replace("name: a", "name: b").replace("o/a", "o/b")
+            )
+        },
         [f'{SHOP}: apps[0].downstream[1]: unknown app "cart-api"'],
     ),
     (
         "a dependency cycle is printed",
-        {SHOP: stack(APP_A + "    downstream: [b]\n"
-                     + APP_A.replace("name: a", "name: b").replace("o/a", "o/b") + "    downstream: [c]\n"
-                     + APP_A.replace("name: a", "name: c").replace("o/a", "o/c") + "    downstream: [a]\n")},
+        {
+            SHOP: stack(
+                APP_A
+                + "    downstream: [b]\n"
+                + APP_A.replace("name: a", "name: b").replace("o/a", "o/b")
+                + "    downstream: [c]\n"
+                + APP_A.replace("name: a", "name: c").replace("o/a", "o/c")
+                + "    downstream: [a]\n"
+            )
+        },
         [f"{SHOP}: apps[0].downstream: dependency cycle: a -> b -> c -> a"],
     ),
     (
@@ -105,8 +128,10 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     (
         "one repo serving two apps of one stack is ambiguous (any case)",
         {SHOP: stack(APP_A + APP_A.replace("name: a", "name: b").replace("o/a", "O/A"))},
-        [f'{SHOP}: apps[1].repo: repo "O/A" already serves app "a" (apps[0]) in this stack; '
-         "a repo may serve only one app per stack"],
+        [
+            f'{SHOP}: apps[1].repo: repo "O/A" already serves app "a" (apps[0]) in this stack; '
+            "a repo may serve only one app per stack"
+        ],
     ),
     (
         "a stack file that does not exist",
@@ -116,38 +141,46 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     (
         "a stack path outside the team directory",
         {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [../beta/stacks/shop.yaml]\n"},
-        [f"{ALPHA}: stacks[0]: \"../beta/stacks/shop.yaml\" must be a relative path inside its directory "
-         "(no leading '/', no '..')"],
+        [
+            f'{ALPHA}: stacks[0]: "../beta/stacks/shop.yaml" must be a relative path inside its directory '
+            "(no leading '/', no '..')"
+        ],
     ),
     (
         "two teams claiming one namespace",
         {ALPHA: "name: alpha\nnamespace: beta-ci\nstacks: [stacks/shop.yaml]\n"},
-        [f'{ALPHA}: namespace: namespace "beta-ci" is also used by team(s) "beta"; set sharedNamespace: true '
-         "in every team that shares it",
-         'teams/beta/team.yaml: namespace: namespace "beta-ci" is also used by team(s) "alpha"; set '
-         "sharedNamespace: true in every team that shares it"],
+        [
+            f'{ALPHA}: namespace: namespace "beta-ci" is also used by team(s) "beta"; set sharedNamespace: true '
+            "in every team that shares it",
+            'teams/beta/team.yaml: namespace: namespace "beta-ci" is also used by team(s) "alpha"; set '
+            "sharedNamespace: true in every team that shares it",
+        ],
     ),
     (
         "a shared namespace needs the consent of every team in it",
         {ALPHA: "name: alpha\nnamespace: beta-ci\nsharedNamespace: true\nstacks: [stacks/shop.yaml]\n"},
-        ['teams/beta/team.yaml: namespace: namespace "beta-ci" is also used by team(s) "alpha"; set '
-         "sharedNamespace: true in every team that shares it"],
+        [
+            'teams/beta/team.yaml: namespace: namespace "beta-ci" is also used by team(s) "alpha"; set '
+            "sharedNamespace: true in every team that shares it"
+        ],
     ),
     (
         "a YAML syntax error gives line and column",
         {SHOP: "name: shop\napps:\n  - name: a\n    repo: o/a\n   role: frontend\n"},
-        [f"{SHOP}: line 5, column 4: invalid YAML: did not find expected '-' indicator "
-         "(while parsing a block collection)"],
+        [
+            f"{SHOP}: line 5, column 4: invalid YAML: did not find expected '-' indicator "
+            "(while parsing a block collection)"
+        ],
     ),
     (
         "a key given twice in one mapping",
         {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\nnamespace: other\n"},
-        [f"{ALPHA}: line 4, column 1: invalid YAML: duplicate key \"namespace\" (first at line 2)"],
+        [f'{ALPHA}: line 4, column 1: invalid YAML: duplicate key "namespace" (first at line 2)'],
     ),
     (
         "a key that YAML reads as a boolean",
         {"teams/alpha/versions.yaml": "apps:\n  on:\n    version: 1.0.0\n"},
-        ["teams/alpha/versions.yaml: line 2, column 3: invalid YAML: key \"on\" must be a string (quote it)"],
+        ['teams/alpha/versions.yaml: line 2, column 3: invalid YAML: key "on" must be a string (quote it)'],
     ),
     (
         "an empty file",
@@ -166,17 +199,25 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     ),
     (
         "two stacks of one team with the same name",
-        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/shop2.yaml]\n",
-         "teams/alpha/stacks/shop2.yaml": stack(APP_A)},
-        ['teams/alpha/stacks/shop2.yaml: name: team "alpha" already has a stack named "shop" '
-         "(teams/alpha/stacks/shop.yaml)"],
+        {
+            ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/shop2.yaml]\n",
+            "teams/alpha/stacks/shop2.yaml": stack(APP_A),
+        },
+        [
+            'teams/alpha/stacks/shop2.yaml: name: team "alpha" already has a stack named "shop" '
+            "(teams/alpha/stacks/shop.yaml)"
+        ],
     ),
     (
         "one app name for two repos inside a team",
-        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/ops.yaml]\n",
-         "teams/alpha/stacks/ops.yaml": stack(APP_A.replace("name: a", "name: web"), head="name: ops\n")},
-        ['teams/alpha/stacks/ops.yaml: apps[0].repo: app "web" is "acme/web" in teams/alpha/stacks/shop.yaml; '
-         'one app name must mean one repo within team "alpha"'],
+        {
+            ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml, stacks/ops.yaml]\n",
+            "teams/alpha/stacks/ops.yaml": stack(APP_A.replace("name: a", "name: web"), head="name: ops\n"),
+        },
+        [
+            'teams/alpha/stacks/ops.yaml: apps[0].repo: app "web" is "acme/web" in teams/alpha/stacks/shop.yaml; '
+            'one app name must mean one repo within team "alpha"'
+        ],
     ),
     (
         "a version for an app no stack defines",
@@ -190,23 +231,43 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     ),
     (
         "a bad duration and port",
-        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\npipelineRuns: {timeouts: {pipeline: 1 hour}}\n",
-         SHOP: stack(APP_A + "    container-port: http\n")},
-        [f'{ALPHA}: pipelineRuns.timeouts.pipeline: "1 hour" does not match the pattern '
-         r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$",
-         f'{SHOP}: apps[0].container-port: "http" is not valid: expected a TCP port, as a number or a string of digits'],
+        {
+            ALPHA: (
+                "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "pipelineRuns: {timeouts: {pipeline: 1 hour}}\n"
+            ),
+            SHOP: stack(APP_A + "    container-port: http\n"),
+        },
+        [
+            f'{ALPHA}: pipelineRuns.timeouts.pipeline: "1 hour" does not match the pattern '
+            r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$",
+            f'{SHOP}: apps[0].container-port: "http" is not valid: '
+            "expected a TCP port, as a number or a string of digits",
+        ],
     ),
     (
         "Tekton settings: the coschedule mode, step resources, names and header a run can carry",
-        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\npipelineRuns:\n  coschedule: nodes\n"
-                "  stepResources:\n    compile-maven: {requests: {cpu: 2}}\n    compile-npm/compile: {limits: {gpu: '1'}}\n",
-         SHOP: stack(APP_A.replace("name: a", "name: " + "a" * 41), head="name: shop\npropagation: {header-name: " + "h" * 129 + "}\n")},
-        [f'{SHOP}: apps[0].name: "{"a" * 41}" is longer than 40 characters',
-         f'{SHOP}: propagation.header-name: "{"h" * 56}... is longer than 128 characters',
-         f'{ALPHA}: pipelineRuns.coschedule: "nodes" is not one of: workspaces, pipelineruns, isolate-pipelinerun, disabled',
-         f"{ALPHA}: pipelineRuns.stepResources.compile-maven.requests.cpu: expected a string, got an integer 2",
-         f'{ALPHA}: pipelineRuns.stepResources.compile-maven: key "compile-maven" is not <task>/<step> (e.g. compile-maven/compile)',
-         f'{ALPHA}: pipelineRuns.stepResources["compile-npm/compile"].limits.gpu: unknown field (did you mean "cpu"?)'],
+        {
+            ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+            "pipelineRuns:\n  coschedule: nodes\n"
+            "  stepResources:\n    compile-maven: {requests: {cpu: 2}}\n"
+            "    compile-npm/compile: {limits: {gpu: '1'}}\n",
+            SHOP: stack(
+                APP_A.replace("name: a", "name: " + "a" * 41),
+                head="name: shop\npropagation: {header-name: " + "h" * 129 + "}\n",
+            ),
+        },
+        [
+            f'{SHOP}: apps[0].name: "{"a" * 41}" is longer than 40 characters',
+            f'{SHOP}: propagation.header-name: "{"h" * 56}... is longer than 128 characters',
+            f'{ALPHA}: pipelineRuns.coschedule: "nodes" is not one of: '
+            "workspaces, pipelineruns, isolate-pipelinerun, disabled",
+            f"{ALPHA}: pipelineRuns.stepResources.compile-maven.requests.cpu: expected a string, got an integer 2",
+            f'{ALPHA}: pipelineRuns.stepResources.compile-maven: key "compile-maven" is not <task>/<step> '
+            "(e.g. compile-maven/compile)",
+            f'{ALPHA}: pipelineRuns.stepResources["compile-npm/compile"].limits.gpu: '
+            'unknown field (did you mean "cpu"?)',
+        ],
     ),
 ]
 
@@ -243,7 +304,9 @@ def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None
 
 def test_a_missing_root_without_fallback_is_one_clear_error(tmp_path: Path) -> None:
     result = load_config(tmp_path / "teams")
-    assert [str(e) for e in result.errors] == ["teams: (top): no such directory (and no stacks/registry.yaml beside it)"]
+    assert [str(e) for e in result.errors] == [
+        "teams: (top): no such directory (and no stacks/registry.yaml beside it)"
+    ]
 
 
 def test_an_empty_root_is_an_error(tmp_path: Path) -> None:
@@ -256,17 +319,34 @@ REGISTRY = "stacks/registry.yaml"
 ONE = "stacks/one.yaml"
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    pytest.param({REGISTRY: "repos:\n  a: {stack: missing.yaml}\n"},
-                 [f'{REGISTRY}: repos.a.stack: stack file "missing.yaml" does not exist'], id="missing stack file"),
-    pytest.param({REGISTRY: "repos:\n  b: {stack: one.yaml}\n", ONE: stack(APP_A, head="name: one\n")},
-                 [f'{REGISTRY}: repos.b: app "b" is not defined in {ONE}'], id="app not in its stack"),
-    pytest.param({REGISTRY: "repos:\n  a: {stack: one.yaml, role: frontend}\n", ONE: stack(APP_A, head="name: one\n")},
-                 [f'{REGISTRY}: repos.a.role: role "frontend" differs from "middleware" in {ONE}'], id="role differs"),
-    pytest.param({REGISTRY: "repo:\n  a: {stack: one.yaml}\n"},
-                 [f'{REGISTRY}: repo: unknown field (did you mean "repos"?)', f"{REGISTRY}: repos: required field is missing"],
-                 id="misspelt key"),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param(
+            {REGISTRY: "repos:\n  a: {stack: missing.yaml}\n"},
+            [f'{REGISTRY}: repos.a.stack: stack file "missing.yaml" does not exist'],
+            id="missing stack file",
+        ),
+        pytest.param(
+            {REGISTRY: "repos:\n  b: {stack: one.yaml}\n", ONE: stack(APP_A, head="name: one\n")},
+            [f'{REGISTRY}: repos.b: app "b" is not defined in {ONE}'],
+            id="app not in its stack",
+        ),
+        pytest.param(
+            {REGISTRY: "repos:\n  a: {stack: one.yaml, role: frontend}\n", ONE: stack(APP_A, head="name: one\n")},
+            [f'{REGISTRY}: repos.a.role: role "frontend" differs from "middleware" in {ONE}'],
+            id="role differs",
+        ),
+        pytest.param(
+            {REGISTRY: "repo:\n  a: {stack: one.yaml}\n"},
+            [
+                f'{REGISTRY}: repo: unknown field (did you mean "repos"?)',
+                f"{REGISTRY}: repos: required field is missing",
+            ],
+            id="misspelt key",
+        ),
+    ],
+)
 def test_fallback_registry_problems(tmp_path: Path, files: dict[str, str], expected: list[str]) -> None:
     write_tree(tmp_path, files)
     result = load_config(tmp_path / "teams")

@@ -37,7 +37,10 @@ def test_following_the_guide_migrates_the_registry_to_a_team(tmp_path: Path) -> 
     git("add", "stacks", cwd=repo)
     git("commit", "-q", "-m", "the earlier layout", cwd=repo)
     before = load_config(repo / "teams").config.team("default")
-    env = {**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{Path(helm_binary()).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{Path(helm_binary()).parent}{os.pathsep}{os.environ['PATH']}",
+    }
 
     blocks = TESTED_BLOCK.findall(GUIDE.read_text())
     assert len(blocks) >= 4

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tekton_dag.testing.argocd import expand
 from support.helm import REPO, helm_binary, render
+from tekton_dag.testing.argocd import expand
 
 RUNBOOK = REPO / "docs" / "onboarding.md"
 TESTED_BLOCK = re.compile(r"<!-- runbook: tested -->\n```sh\n(.*?)```", re.DOTALL)

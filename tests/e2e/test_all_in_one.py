@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from support.e2e import REPO, ROOT, SECRET, TEAM_NAMESPACE, TEAMS, eventually, params, run_cli
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.bus import routing
-from tekton_dag.functions import all_in_one as allinone
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.bus.triggers import load_topology
+from tekton_dag.devchain.chain import free_port
+from tekton_dag.functions import all_in_one as allinone
 from tekton_dag.testing import rbac
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,15 @@ def all_in_one_api(monkeypatch):
 
 SERVED_BY = {
     "func's scaffolding": [sys.executable, "-c", SERVE],
-    "tekton-dag serve all-in-one": [sys.executable, "-m", "tekton_dag.cli.main", "serve", "all-in-one", "--teams", str(TEAMS)],
+    "tekton-dag serve all-in-one": [
+        sys.executable,
+        "-m",
+        "tekton_dag.cli.main",
+        "serve",
+        "all-in-one",
+        "--teams",
+        str(TEAMS),
+    ],
 }
 
 

@@ -10,9 +10,9 @@ import asyncio
 import pytest
 
 from support.e2e import REPO, eventually, params, running_chain, send
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.events import catalog
 from tekton_dag.testing import rbac
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ async def test_a_signed_pr_webhook_becomes_the_right_pipelinerun(tmp_path, kube_
 
 
 async def test_a_merged_pr_starts_the_merge_release_pipeline(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, _):
         await send(chain, "pull_request.closed-merged", "--number", "7")
         await eventually(lambda: len(kube_api.objects("pipelineruns")) == 1, what="one PipelineRun")
     (run,) = kube_api.objects("pipelineruns")
@@ -47,7 +47,7 @@ async def test_a_merged_pr_starts_the_merge_release_pipeline(tmp_path, kube_api)
 
 
 async def test_the_same_delivery_three_times_makes_one_run(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, _outcomes):
         for _ in range(3):
             assert "→ 202" in await send(chain, "pull_request.opened", "--delivery", "redelivered-once")
         await eventually(lambda: chain.broker.stats["delivered"] >= 6 and chain.broker.in_flight == 0,

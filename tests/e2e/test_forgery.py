@@ -9,11 +9,11 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
-from tekton_dag.testing.sealing import sealed
 
 from support.e2e import REPO, eventually, running_chain, send
 from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import CancelRequest, RunRequest
+from tekton_dag.testing.sealing import sealed
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,9 @@ async def test_a_forged_merge_release_and_a_forged_cancel_start_and_cancel_nothi
         forged_cancel = codec.request_event(cancel, catalog.SOURCE_RESOLVER, "forged-2", repo=REPO)
         unsealed = await post(chain.broker_url, forged_run)
         assert unsealed.status_code == 401 and "unsealed" in unsealed.text
-        wrong_key = await post(chain.broker_url, sealed(forged_cancel, key="an-attacker-s-own-key-of-enough-length-000"))
+        wrong_key = await post(
+            chain.broker_url, sealed(forged_cancel, key="an-attacker-s-own-key-of-enough-length-000")
+        )
         assert wrong_key.status_code == 403 and "wrong seal" in wrong_key.text
         # straight to run-creator, past the Broker: the function checks the seal itself
         direct = await post(chain.functions["run-creator"].url, forged_run)
@@ -51,7 +53,7 @@ async def test_a_forged_merge_release_and_a_forged_cancel_start_and_cancel_nothi
 
 
 async def test_a_forged_github_event_reaches_no_pipeline(tmp_path, kube_api):
-    async with running_chain(tmp_path, kube_api) as (chain, outcomes):
+    async with running_chain(tmp_path, kube_api) as (chain, _):
         push = {"repo": REPO, "sender": "mallory",
                 "push": {"ref": "refs/heads/main", "before": "0" * 40, "after": "e" * 40, "deleted": False}}
         forged = codec.build(catalog.GITHUB_PUSH, catalog.SOURCE_WEBHOOK_INGEST, "forged-push", push, subject=REPO)

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from support.e2e import run_cli
-
 from tekton_dag.devchain import samples
 from tekton_dag.events.github import PING, parse_payload
 from tekton_dag.webhooks.signatures import matching_owner
@@ -30,7 +29,9 @@ def test_every_sample_is_signed_and_parses_like_a_real_delivery(kind):
     if kind.startswith("pull_request"):
         pr = event.pull_request
         assert (pr.number, pr.head_ref, pr.base_ref, pr.fork) == (7, "feature/demo", "main", False)
-        assert pr.action == {"pull_request.opened": "opened", "pull_request.synchronize": "synchronize"}.get(kind, "closed")
+        assert pr.action == {"pull_request.opened": "opened", "pull_request.synchronize": "synchronize"}.get(
+            kind, "closed"
+        )
         assert pr.merged is (kind == "pull_request.closed-merged")
     else:
         assert event.push.branch == "main" and len(event.push.after) == 40

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from support.e2e import REPO, SECRET, TEAMS, eventually, run_cli, running_chain, send
-from tekton_dag.testing.kube_api import FakeKubeApi
 from test_dev_cli import read_until
+
+from support.e2e import REPO, TEAMS, eventually, run_cli, running_chain, send
 from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 pytestmark = pytest.mark.slow
 LIMIT = 3  # teams/default: maxConcurrentRuns

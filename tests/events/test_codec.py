@@ -21,7 +21,9 @@ REQUESTS = [
 @pytest.mark.parametrize("encode", [to_binary_event, to_structured_event], ids=["binary", "structured"])
 @pytest.mark.parametrize(("request_", "event_type"), REQUESTS, ids=lambda v: getattr(v, "__name__", type(v).__name__))
 def test_requests_round_trip_in_both_modes(encode, request_, event_type: str) -> None:
-    event = codec.request_event(request_, catalog.SOURCE_CLI, "id-1", repo="o/r", github_delivery="d", traceparent=TRACE)
+    event = codec.request_event(
+        request_, catalog.SOURCE_CLI, "id-1", repo="o/r", github_delivery="d", traceparent=TRACE
+    )
     message = encode(event)
     decoded = codec.decode(dict(message.headers), message.body)
     assert decoded.get_attributes() == event.get_attributes()

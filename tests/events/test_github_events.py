@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from tekton_dag.testing.github import FIXTURES, fixture
 
 from tekton_dag.events import catalog, github, schemas
+from tekton_dag.testing.github import FIXTURES, fixture
 
 HANDLED = sorted(p.stem for p in FIXTURES.glob("*.json") if p.stem.split(".")[0] in ("pull_request", "push")
                  and not p.stem.endswith("labeled"))
@@ -30,7 +30,11 @@ def test_pull_request_fields_come_from_their_real_places() -> None:
     raw = payload["pull_request"]
     assert (pr.action, pr.number, pr.draft, pr.merged) == ("synchronize", raw["number"], raw["draft"], raw["merged"])
     assert (pr.base_ref, pr.base_repo) == (raw["base"]["ref"], raw["base"]["repo"]["full_name"])
-    assert (pr.head_sha, pr.head_ref, pr.head_repo) == (raw["head"]["sha"], raw["head"]["ref"], raw["head"]["repo"]["full_name"])
+    assert (pr.head_sha, pr.head_ref, pr.head_repo) == (
+        raw["head"]["sha"],
+        raw["head"]["ref"],
+        raw["head"]["repo"]["full_name"],
+    )
     assert not pr.fork
 
 

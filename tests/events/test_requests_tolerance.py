@@ -14,7 +14,7 @@ BOOTSTRAP = {"team": "t", "delivery": "d", "apps": ["a"]}
 
 @pytest.mark.parametrize(("kind", "data"), [(RunRequest, RUN), (CancelRequest, CANCEL), (BootstrapRequest, BOOTSTRAP)])
 def test_an_unknown_field_is_an_error_when_strict_and_ignored_otherwise(kind: type, data: dict) -> None:
-    with pytest.raises(RequestError, match="^newer: unknown field$"):
+    with pytest.raises(RequestError, match=r"^newer: unknown field$"):
         kind.from_data({**data, "newer": 1})
     assert kind.from_data({**data, "newer": 1}, strict=False) == kind.from_data(data)
 
@@ -26,7 +26,7 @@ def test_a_nested_unknown_field_is_named_with_its_path_and_tolerated_when_not_st
 
 
 def test_tolerance_does_not_relax_types_or_required_fields() -> None:
-    with pytest.raises(RequestError, match="^team: required$"):
+    with pytest.raises(RequestError, match=r"^team: required$"):
         RunRequest.from_data({**RUN, "team": ""}, strict=False)
-    with pytest.raises(RequestError, match="^pr_number: must be an integer$"):
+    with pytest.raises(RequestError, match=r"^pr_number: must be an integer$"):
         CancelRequest.from_data({**CANCEL, "pr_number": "3"}, strict=False)

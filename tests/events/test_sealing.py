@@ -6,10 +6,10 @@ import time
 
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event, to_structured_event
-from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RunRequest
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 
 REQUEST = RunRequest(team="default", stack="stack-one", pipeline="stack-merge-release", delivery="d-1",
                      app="demo-fe", repo="jmjava/tekton-dag-vue-fe", revision="a" * 40)
@@ -17,7 +17,13 @@ OTHER_KEY = "another-teams-event-key-0123456789abcdef0123"
 
 
 def event():
-    return codec.request_event(REQUEST, catalog.SOURCE_RESOLVER, "e-1", repo=REQUEST.repo, traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+    return codec.request_event(
+        REQUEST,
+        catalog.SOURCE_RESOLVER,
+        "e-1",
+        repo=REQUEST.repo,
+        traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01",
+    )
 
 
 def keys(*values: str) -> sealing.EventKeys:

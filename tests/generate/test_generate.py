@@ -23,7 +23,9 @@ from tekton_dag.bus import routing
 from tekton_dag.functions.serving import FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
-NOT_COPIED = shutil.ignore_patterns(".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info")
+NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info"
+)
 
 
 def generate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

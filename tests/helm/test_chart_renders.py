@@ -91,7 +91,8 @@ def test_packaged_chart_contains_the_tekton_files(tmp_path) -> None:
     import tarfile
 
     (archive,) = tmp_path.glob("tekton-dag-*.tgz")
-    names = tarfile.open(archive).getnames()
+    with tarfile.open(archive) as packaged:
+        names = packaged.getnames()
     from support.helm import REPO
 
     for path in sorted((REPO / "tasks").glob("*.yaml")) + sorted((REPO / "pipeline").glob("*.yaml")):

@@ -44,7 +44,11 @@ def test_triggers_subscribe_each_function_to_exactly_its_catalog_types() -> None
     for trigger in triggers:
         spec = trigger["spec"]
         function = spec["subscriber"]["ref"]["name"]
-        assert spec["subscriber"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": function}
+        assert spec["subscriber"]["ref"] == {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "name": function,
+        }
         assert spec["broker"] == "tekton-dag"
         assert list(spec["filter"]["attributes"]) == ["type"], "exact filter on type only"
         assert trigger["metadata"]["name"].startswith(f"{function}-")
@@ -101,7 +105,9 @@ def test_every_function_gets_k_sink_from_a_sinkbinding_to_the_broker() -> None:
     for binding in bindings:
         spec = binding["spec"]
         assert set(spec) == {"subject", "sink"}
-        assert spec["sink"] == {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "tekton-dag"}}
+        assert spec["sink"] == {
+            "ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "tekton-dag"}
+        }
         assert set(spec["subject"]) == {"apiVersion", "kind", "name"}
         assert (spec["subject"]["apiVersion"], spec["subject"]["kind"]) == ("serving.knative.dev/v1", "Service")
         subjects.add(spec["subject"]["name"])
@@ -150,7 +156,9 @@ def test_without_a_team_secret_the_shared_secret_is_a_mounted_file() -> None:
 def test_registry_credentials_reach_bootstrap_batcher_as_the_file_it_reads() -> None:
     from tekton_dag.oci import credentials
 
-    spec = one(render(sets=["secrets.registry.name=regcred"]), "Service", "bootstrap-batcher")["spec"]["template"]["spec"]
+    spec = one(render(sets=["secrets.registry.name=regcred"]), "Service", "bootstrap-batcher")["spec"]["template"][
+        "spec"
+    ]
     env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
     assert env[credentials.AUTH_FILE_ENV] == mounted_secrets(spec)["regcred"]
 
@@ -166,7 +174,10 @@ def test_all_in_one_mode_is_one_service_and_no_eventing() -> None:
 
 def test_extra_env_reaches_only_its_function() -> None:
     docs = render(sets=["functions.runCreator.env.TEKTON_DAG_RECONCILE_SECONDS=30"])
-    env = {e["name"]: e["value"] for e in one(docs, "Service", "run-creator")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e["value"]
+        for e in one(docs, "Service", "run-creator")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["TEKTON_DAG_RECONCILE_SECONDS"] == "30"
     other = one(docs, "Service", "resolver")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert "TEKTON_DAG_RECONCILE_SECONDS" not in {e["name"] for e in other}

@@ -12,13 +12,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from support.serving import served_function
-from tekton_dag.testing.sealing import TEST_EVENT_KEY
-from tekton_dag.testing.github import SHARED_SECRET, environment, write_teams
 
 from support.helm import find, one, problems, render
+from support.serving import served_function
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.functions.resolver import Resolver
+from tekton_dag.testing.github import SHARED_SECRET, environment, write_teams
+from tekton_dag.testing.sealing import TEST_EVENT_KEY
 
 HOOK = "helm.sh/hook"
 
@@ -74,7 +74,11 @@ def test_the_resolver_reply_is_routed_back_to_the_test_pod() -> None:
     service = one(docs, "Service", "tekton-dag-test-resolver")
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
     assert trigger["spec"]["filter"]["attributes"] == {"type": catalog.EVENT_IGNORED, "subject": env["PROBE_REPO"]}
-    assert trigger["spec"]["subscriber"]["ref"] == {"apiVersion": "v1", "kind": "Service", "name": service["metadata"]["name"]}
+    assert trigger["spec"]["subscriber"]["ref"] == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "name": service["metadata"]["name"],
+    }
     assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
     assert service["spec"]["ports"][0]["targetPort"] == int(env["LISTEN_PORT"])
     assert env["BROKER_URL"] == "http://broker-ingress.knative-eventing.svc.cluster.local/tekton-pipelines/tekton-dag"
@@ -91,8 +95,9 @@ def test_ready_and_ping_checks_pass_against_real_webhook_ingest(tmp_path: Path, 
     with served_function("webhook-ingest", environment(teams, K_SINK="http://127.0.0.1:9"), tmp_path) as server:
         for check in ("ready", "ping"):
             env = {"WEBHOOK_URL": server.url, "SECRET_FILE": str(secret_file), "TIMEOUT_S": "10"}
-            result = subprocess.run([sys.executable, str(script), check], env=env, capture_output=True, text=True,
-                                    timeout=60)
+            result = subprocess.run(
+                [sys.executable, str(script), check], env=env, capture_output=True, text=True, timeout=60
+            )
             assert result.returncode == 0, result.stdout + result.stderr
             assert result.stdout.startswith("PASS:")
         assert ("pong" if with_team else "no team is configured yet") in result.stdout

@@ -10,7 +10,6 @@ is passed (the chart mounts a file; knative/ reads an env var).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

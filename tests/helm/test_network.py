@@ -79,7 +79,9 @@ def test_the_policy_selects_exactly_the_internal_functions_pods() -> None:
     docs = render()
     policy = one(docs, "NetworkPolicy", "tekton-dag-internal-functions")
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    selected = {s["metadata"]["name"] for s in find(docs, "Service") if selects(policy["spec"]["podSelector"], pod_labels(s))}
+    selected = {
+        s["metadata"]["name"] for s in find(docs, "Service") if selects(policy["spec"]["podSelector"], pod_labels(s))
+    }
     assert selected == INTERNAL
 
 
@@ -91,8 +93,16 @@ SOURCES = {
     "broker filter": ("knative-eventing", {"eventing.knative.dev/brokerRole": "filter"}, True),
     "broker ingress": ("knative-eventing", {"eventing.knative.dev/brokerRole": "ingress"}, False),
     "Knative webhook": ("knative-serving", {"app": "webhook"}, False),
-    "a PipelineRun pod (PR code)": (TEAM_NS, {"tekton.dev/pipelineRun": "pr-1", "app.kubernetes.io/managed-by": "tekton-pipelines"}, False),
-    "webhook-ingest": (TEAM_NS, {"app.kubernetes.io/name": "tekton-dag", "app.kubernetes.io/component": "webhook-ingest"}, False),
+    "a PipelineRun pod (PR code)": (
+        TEAM_NS,
+        {"tekton.dev/pipelineRun": "pr-1", "app.kubernetes.io/managed-by": "tekton-pipelines"},
+        False,
+    ),
+    "webhook-ingest": (
+        TEAM_NS,
+        {"app.kubernetes.io/name": "tekton-dag", "app.kubernetes.io/component": "webhook-ingest"},
+        False,
+    ),
     "another namespace's pod labelled activator": ("intruder", {"app": "activator"}, False),
     "the Tekton controller": ("tekton-pipelines-system", {"app.kubernetes.io/name": "controller"}, False),
 }

@@ -61,13 +61,18 @@ def test_readers_only_read() -> None:
 
 def test_bootstrap_batcher_has_no_kubernetes_permissions() -> None:
     docs = render()
-    assert not [b for b in find(docs, "RoleBinding") for s in b["subjects"] if s["name"] == "tekton-dag-bootstrap-batcher"]
+    assert not [
+        b for b in find(docs, "RoleBinding") for s in b["subjects"] if s["name"] == "tekton-dag-bootstrap-batcher"
+    ]
 
 
 def test_all_in_one_account_gets_run_creator_rights() -> None:
     docs = render(sets=["mode=all-in-one"])
     assert bound_accounts(docs, "tekton-dag-run-creator") == {"tekton-dag-all-in-one"}
-    assert {d["metadata"]["name"] for d in find(docs, "ServiceAccount")} == {"tekton-dag-all-in-one", "tekton-dag-pipeline"}
+    assert {d["metadata"]["name"] for d in find(docs, "ServiceAccount")} == {
+        "tekton-dag-all-in-one",
+        "tekton-dag-pipeline",
+    }
 
 
 def test_pipelines_get_their_role_where_the_stacks_deploy() -> None:
@@ -77,4 +82,6 @@ def test_pipelines_get_their_role_where_the_stacks_deploy() -> None:
     assert role["rules"] == one(docs, "Role", "tekton-dag-pipeline")["rules"]
     binding = one(docs, "RoleBinding", "tekton-dag-pipeline-blue")
     assert binding["metadata"]["namespace"] == "staging"
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tekton-dag-pipeline", "namespace": "tekton-pipelines"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "tekton-dag-pipeline", "namespace": "tekton-pipelines"}
+    ]

@@ -8,11 +8,11 @@ from pathlib import Path
 import func_python.http
 import httpx
 import pytest
-from tekton_dag.testing.github import environment, write_teams
-from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.webhook_ingest import WebhookIngest, new
+from tekton_dag.testing.github import environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 

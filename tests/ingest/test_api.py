@@ -8,15 +8,16 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 import yaml
-from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag import pipelines
 from tekton_dag.events import catalog, schemas
+from tekton_dag.testing.recorder import EventRecorder
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 TOKEN = "api-token-for-tests"
@@ -67,10 +68,21 @@ async def test_post_bootstrap_takes_apps_from_the_query(api: httpx.AsyncClient, 
         ("/api/run", json.dumps({"team": "nobody", "stack": "web"}).encode(), "'nobody' is not configured"),
         ("/api/run", json.dumps({"team": "platform", "stack": "nope"}).encode(), "no stack 'nope'"),
         ("/api/run", json.dumps({"team": "platform", "stack": "web", "app": "x"}).encode(), "no app 'x'"),
-        ("/api/run", json.dumps({"team": "platform", "stack": "web", "pipeline": "deploy"}).encode(), "pipeline: must be one of"),
-        ("/api/run", json.dumps({"team": "platform", "stack": "web", "colour": "red"}).encode(), "colour: unknown field"),
-        ("/api/run", json.dumps({"team": "platform", "stack": "web", "pr": {"number": 0, "head_sha": "a"}}).encode(),
-         "pr.number"),
+        (
+            "/api/run",
+            json.dumps({"team": "platform", "stack": "web", "pipeline": "deploy"}).encode(),
+            "pipeline: must be one of",
+        ),
+        (
+            "/api/run",
+            json.dumps({"team": "platform", "stack": "web", "colour": "red"}).encode(),
+            "colour: unknown field",
+        ),
+        (
+            "/api/run",
+            json.dumps({"team": "platform", "stack": "web", "pr": {"number": 0, "head_sha": "a"}}).encode(),
+            "pr.number",
+        ),
         ("/api/bootstrap?apps=ghost", json.dumps({"team": "platform"}).encode(), "'ghost' is not an app"),
         ("/api/bootstrap", json.dumps({"team": "platform", "force_rebuild": "yes"}).encode(), "force_rebuild"),
     ],
@@ -94,7 +106,9 @@ async def test_writes_need_the_bearer_token(api: httpx.AsyncClient, broker: Even
     assert broker.headers == []
 
 
-async def test_the_token_can_come_from_a_mounted_file(make_ingest: MakeClient, broker: EventRecorder, tmp_path: Path) -> None:
+async def test_the_token_can_come_from_a_mounted_file(
+    make_ingest: MakeClient, broker: EventRecorder, tmp_path: Path
+) -> None:
     (tmp_path / "token").write_text(TOKEN + "\n")
     client = await make_ingest(TEKTON_DAG_API_TOKEN_FILE=str(tmp_path / "token"))
     response = await client.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
@@ -144,8 +158,8 @@ async def test_get_runs_without_a_cluster_is_a_clear_503(api: httpx.AsyncClient)
 class _PipelineRunsAPI(BaseHTTPRequestHandler):
     """The one Kubernetes API call GET /api/runs makes: list pipelineruns, by label selector."""
 
-    runs: dict[str, list[dict]] = {}
-    seen: list[str] = []
+    runs: ClassVar[dict[str, list[dict]]] = {}
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlparse(self.path)
@@ -217,7 +231,9 @@ async def test_get_runs_of_one_team(api: httpx.AsyncClient, kube_api) -> None:
     assert (await api.get("/api/runs?team=nobody")).status_code == 400
 
 
-async def test_config_changes_are_picked_up_and_a_bad_edit_keeps_the_last_good(make_ingest: MakeClient, teams: Path) -> None:
+async def test_config_changes_are_picked_up_and_a_bad_edit_keeps_the_last_good(
+    make_ingest: MakeClient, teams: Path
+) -> None:
     client = await make_ingest(TEKTON_DAG_CONFIG_RELOAD_S="0.05")
     team_yaml = teams / "platform" / "team.yaml"
     team_yaml.write_text(team_yaml.read_text().replace("namespace: platform-ci", "namespace: platform-ci-2"))

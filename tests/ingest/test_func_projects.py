@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tekton_dag.functions import serving
 from tekton_dag.events import catalog, github, schemas
+from tekton_dag.functions import serving
 
 ROOT = Path(__file__).parents[2]
 PROJECTS = {"webhook-ingest": "http", "resolver": "cloudevent"}

@@ -11,11 +11,11 @@ import func_python.http
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tekton_dag.testing.github import SHARED_SECRET, environment, fixture, write_teams
-from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.webhook_ingest import new
+from tekton_dag.testing.github import SHARED_SECRET, environment, fixture, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.webhooks.signatures import sign
 
 json_values = st.recursive(
@@ -55,8 +55,15 @@ def mutated_fixtures(draw: st.DrawFn) -> bytes:
 def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
     api_bodies = st.fixed_dictionaries(
         {"team": st.sampled_from(["platform", "payments", "x"]), "stack": st.sampled_from(["web", "pay", ""])},
-        optional={"app": json_values | st.sampled_from(["hello", "api"]), "pr": json_values, "pipeline": json_values,
-                  "build_apps": json_values, "apps": json_values, "force_rebuild": json_values, "revision": json_values},
+        optional={
+            "app": json_values | st.sampled_from(["hello", "api"]),
+            "pr": json_values,
+            "pipeline": json_values,
+            "build_apps": json_values,
+            "apps": json_values,
+            "force_rebuild": json_values,
+            "revision": json_values,
+        },
     ).map(lambda v: json.dumps(v).encode())
     body = draw(st.one_of(st.just(b""), st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode()),
                           mutated_fixtures(), api_bodies))

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tekton_dag.testing.github import delivery, fixture
-from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.events import catalog, github, schemas
+from tekton_dag.testing.github import delivery, fixture
+from tekton_dag.testing.recorder import EventRecorder
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -38,17 +38,33 @@ OUT_OF_BOUNDS = [
     ("pull_request.opened", pr(pull_request__number=2**31), "an integer from 1 to 2147483647"),
     ("pull_request.opened", pr(pull_request__head__sha="abc123"), "pull_request.head.sha: must be a commit sha"),
     ("pull_request.opened", pr(pull_request__head__sha="A" * 40), "pull_request.head.sha: must be a commit sha"),
-    ("pull_request.closed-merged", pr(pull_request__merge_commit_sha="z" * 40), "pull_request.merge_commit_sha: must be"),
+    (
+        "pull_request.closed-merged",
+        pr(pull_request__merge_commit_sha="z" * 40),
+        "pull_request.merge_commit_sha: must be",
+    ),
     ("pull_request.opened", pr(pull_request__base__ref="main..x"), "pull_request.base.ref: must be a git branch name"),
-    ("pull_request.opened", pr(pull_request__head__ref="feature/x.lock"), "pull_request.head.ref: must be a git branch"),
+    (
+        "pull_request.opened",
+        pr(pull_request__head__ref="feature/x.lock"),
+        "pull_request.head.ref: must be a git branch",
+    ),
     ("pull_request.opened", pr(pull_request__head__ref="a b"), "pull_request.head.ref: must be a git branch name"),
     ("pull_request.opened", pr(pull_request__head__ref="x" * 256), "... (258 characters)"),
     ("pull_request.opened", pr(repository__full_name="octo/.."), "repository.full_name: must be owner/name as GitHub"),
     ("pull_request.opened", pr(repository__full_name="-octo/repo"), "repository.full_name: must be owner/name"),
     ("pull_request.opened", pr(repository__full_name="o" * 40 + "/repo"), "repository.full_name: must be owner/name"),
     ("pull_request.opened", pr(repository__full_name="octo/" + "r" * 101), "repository.full_name: must be owner/name"),
-    ("pull_request.opened", pr(pull_request__base__repo__full_name="a/b/c"), "pull_request.base.repo.full_name: must be"),
-    ("pull_request.opened", pr(pull_request__head__repo__full_name="a b/c"), "pull_request.head.repo.full_name: must be"),
+    (
+        "pull_request.opened",
+        pr(pull_request__base__repo__full_name="a/b/c"),
+        "pull_request.base.repo.full_name: must be",
+    ),
+    (
+        "pull_request.opened",
+        pr(pull_request__head__repo__full_name="a b/c"),
+        "pull_request.head.repo.full_name: must be",
+    ),
     ("pull_request.opened", pr(sender__login="x" * 101), "sender.login: must be a GitHub login"),
     ("push.branch", pr(ref="refs/heads/a..b"), "ref: must be a full git ref"),
     ("push.branch", pr(ref="main"), "ref: must be a full git ref"),
@@ -82,7 +98,9 @@ WITHIN_BOUNDS = [
 
 
 @pytest.mark.parametrize("mutate", WITHIN_BOUNDS)
-async def test_what_github_does_send_is_still_accepted(ingest: httpx.AsyncClient, broker: EventRecorder, mutate: Mutation) -> None:
+async def test_what_github_does_send_is_still_accepted(
+    ingest: httpx.AsyncClient, broker: EventRecorder, mutate: Mutation
+) -> None:
     _, payload = fixture("pull_request.opened")
     mutate(payload)
     headers, body = delivery("pull_request.opened", payload=payload)
@@ -99,7 +117,9 @@ def test_what_intake_accepts_the_resolver_accepts(name: str) -> None:
     assert github.GitHubEvent.from_data(event.cloudevent_type, "d", json.loads(json.dumps(event.to_data()))) == event
 
 
-async def test_a_manual_run_with_a_pr_number_beyond_github_is_400(make_ingest: Callable[..., Any], broker: EventRecorder) -> None:
+async def test_a_manual_run_with_a_pr_number_beyond_github_is_400(
+    make_ingest: Callable[..., Any], broker: EventRecorder
+) -> None:
     api = await make_ingest(TEKTON_DAG_API_TOKEN="t")
     body = {"team": "platform", "stack": "web", "pr": {"number": 10**70, "head_sha": "a" * 40}}
     response = await api.post("/api/run", headers={"Authorization": "Bearer t"}, json=body)

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tekton_dag.testing.github import delivery, environment
-from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.functions import bootstrap_batcher, resolver, run_creator
 from tekton_dag.functions.configs import NO_TEAM, ConfigSource
-from tekton_dag.functions.webhook_ingest import new
+from tekton_dag.testing.github import delivery, environment
+from tekton_dag.testing.recorder import EventRecorder
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 

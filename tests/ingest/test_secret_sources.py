@@ -22,7 +22,9 @@ def team(name: str, secret_env: str | None = None, secret_name: str | None = Non
 def test_shared_secrets_from_a_comma_list_and_a_file(tmp_path: Path) -> None:
     (tmp_path / "shared").write_text("from-file-1\n\nfrom-file-2, from-file-3\n")
     source = SecretSource({"GITHUB_WEBHOOK_SECRET": " a, ,b ", "GITHUB_WEBHOOK_SECRET_FILE": str(tmp_path / "shared")})
-    assert source.current(config()) == tuple((SHARED, s) for s in ("a", "b", "from-file-1", "from-file-2", "from-file-3"))
+    assert source.current(config()) == tuple(
+        (SHARED, s) for s in ("a", "b", "from-file-1", "from-file-2", "from-file-3")
+    )
 
 
 def test_team_secrets_come_first_from_env_and_mounted_secret(tmp_path: Path) -> None:
@@ -34,7 +36,9 @@ def test_team_secrets_come_first_from_env_and_mounted_secret(tmp_path: Path) -> 
     assert current == (("payments", "from-env"), ("payments", "mounted"), (SHARED, "shared"))
 
 
-def test_a_missing_team_secret_is_logged_once_without_its_value(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_missing_team_secret_is_logged_once_without_its_value(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     source = SecretSource({"TEKTON_DAG_TEAM_SECRETS_DIR": str(tmp_path)})
     cfg = config(team("payments", secret_name="absent"))
     assert source.current(cfg) == ()

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from support.serving import Served, served_function
+from tekton_dag.events import catalog
 from tekton_dag.testing.github import SHARED_SECRET, delivery, environment, write_teams
 from tekton_dag.testing.recorder import EventRecorder
-
-from tekton_dag.events import catalog
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,8 @@ def test_a_bad_signature_over_a_real_socket_is_401(served: Served, sink: EventRe
 
 
 def test_serve_refuses_an_unknown_function() -> None:
-    result = subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", "serve", "nope"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tekton_dag.cli.main", "serve", "nope"], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "webhook-ingest" in result.stderr

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from tekton_dag.testing.github import PAYMENTS_SECRET, REPO, SHARED_SECRET, delivery, fixture
-from tekton_dag.testing.recorder import EventRecorder
 
 from tekton_dag.events import catalog
+from tekton_dag.testing.github import PAYMENTS_SECRET, REPO, SHARED_SECRET, delivery, fixture
+from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.webhooks.signatures import sign
 
 PUBLISHED = [
@@ -168,7 +168,9 @@ async def test_without_k_sink_deliveries_get_503(make_ingest, broker: EventRecor
 
 async def test_kn_func_invoke_default_body_gets_a_clear_400(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
     # What `kn func invoke` sends to an http function by default.
-    response = await ingest.post("/", headers={"Content-Type": "application/json"}, content=b'{"message":"Hello World"}')
+    response = await ingest.post(
+        "/", headers={"Content-Type": "application/json"}, content=b'{"message":"Hello World"}'
+    )
     assert response.status_code == 400
     reason = response.json()["reason"]
     assert "X-GitHub-Event" in reason and "X-Hub-Signature-256" in reason and "/api/run" in reason
@@ -177,7 +179,7 @@ async def test_kn_func_invoke_default_body_gets_a_clear_400(ingest: httpx.AsyncC
 
 def _bad_inputs() -> list[tuple[str, dict, bytes | None, str, int, str]]:
     """(case, header changes, body or None for the fixture's, method, status, reason part)."""
-    headers, body = delivery("pull_request.opened")
+    _, body = delivery("pull_request.opened")
     big = b"x" * (25 * 1024 * 1024 + 1)
     return [
         ("GET on the webhook path", {}, None, "GET", 405, "not allowed"),
@@ -186,7 +188,14 @@ def _bad_inputs() -> list[tuple[str, dict, bytes | None, str, int, str]]:
         ("no X-GitHub-Delivery", {"X-GitHub-Delivery": None}, None, "POST", 400, "X-GitHub-Delivery"),
         ("a delivery id with a slash", {"X-GitHub-Delivery": "a/b"}, None, "POST", 400, "X-GitHub-Delivery"),
         ("no signature", {"X-Hub-Signature-256": None}, None, "POST", 401, "signature"),
-        ("a signature from another secret", {"X-Hub-Signature-256": "sha256=" + "0" * 64}, None, "POST", 401, "signature"),
+        (
+            "a signature from another secret",
+            {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+            None,
+            "POST",
+            401,
+            "signature",
+        ),
         ("a body changed after signing", {}, body.replace(b"opened", b"closed", 1), "POST", 401, "signature"),
         ("text/plain", {"Content-Type": "text/plain"}, None, "POST", 415, "Content-Type"),
         ("no content type", {"Content-Type": None}, None, "POST", 415, "Content-Type"),
@@ -194,10 +203,23 @@ def _bad_inputs() -> list[tuple[str, dict, bytes | None, str, int, str]]:
         ("not JSON", {}, b"{not json", "POST", 400, "not valid JSON"),
         ("not UTF-8", {}, b'{"a": "\xff"}', "POST", 400, "UTF-8"),
         ("a JSON array", {}, b"[1, 2]", "POST", 400, "JSON object"),
-        ("no pull_request object", {}, json.dumps({"action": "opened", "repository": {"full_name": REPO}}).encode(),
-         "POST", 400, "pull_request: missing"),
+        (
+            "no pull_request object",
+            {},
+            json.dumps({"action": "opened", "repository": {"full_name": REPO}}).encode(),
+            "POST",
+            400,
+            "pull_request: missing",
+        ),
         ("a string PR number", {}, _with_pr(number="7"), "POST", 400, "pull_request.number: must be an integer"),
-        ("form without payload", {"Content-Type": "application/x-www-form-urlencoded"}, b"other=1", "POST", 400, "payload"),
+        (
+            "form without payload",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b"other=1",
+            "POST",
+            400,
+            "payload",
+        ),
     ]
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import func_python.cloudevent
 import httpx
 import pytest
-from tekton_dag.testing.github import environment, write_teams
-from tekton_dag.testing.recorder import EventRecorder
 
+from tekton_dag.config.index import ResolverIndex
 from tekton_dag.config.loading import load_config
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.resolver import new
-from tekton_dag.config.index import ResolverIndex
+from tekton_dag.testing.github import environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
 
 
 @pytest.fixture
@@ -35,7 +35,9 @@ def broker() -> EventRecorder:
 
 
 @pytest.fixture
-async def make_resolver(teams: Path, broker: EventRecorder) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+async def make_resolver(
+    teams: Path, broker: EventRecorder
+) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     clients: list[httpx.AsyncClient] = []
 
     async def make(**env: str) -> httpx.AsyncClient:

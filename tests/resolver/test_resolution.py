@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from tekton_dag.testing.github import fixture
 
 from tekton_dag import pipelines, resolution
+from tekton_dag.config.index import ResolverIndex
 from tekton_dag.events import github
 from tekton_dag.events.requests import CancelRequest, RunRequest
-from tekton_dag.config.index import ResolverIndex
+from tekton_dag.testing.github import fixture
 
 DELIVERY = "d-1"
 
@@ -115,7 +115,10 @@ def test_an_unknown_repository_is_one_ignored_decision(index: ResolverIndex) -> 
 def test_a_team_signed_delivery_reaches_only_that_team(index: ResolverIndex) -> None:
     by_team = outcomes(resolution.resolve(event("pull_request.opened"), index, signed_for="payments"))
     assert isinstance(by_team["payments"], RunRequest)
-    assert by_team["platform"].reason == "delivery was signed with the webhook secret of team payments, not of team platform"
+    assert (
+        by_team["platform"].reason
+        == "delivery was signed with the webhook secret of team payments, not of team platform"
+    )
 
 
 def test_the_same_delivery_always_gives_the_same_ids(index: ResolverIndex) -> None:

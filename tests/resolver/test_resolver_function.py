@@ -9,12 +9,12 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
-from tekton_dag.testing.github import REPO, fixture
-from tekton_dag.testing.recorder import EventRecorder
-from tekton_dag.testing.sealing import sealed
 
 from tekton_dag import pipelines
 from tekton_dag.events import catalog, codec, github, schemas
+from tekton_dag.testing.github import REPO, fixture
+from tekton_dag.testing.recorder import EventRecorder
+from tekton_dag.testing.sealing import sealed
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 
@@ -41,7 +41,9 @@ def published(response: httpx.Response, broker: EventRecorder) -> list[CloudEven
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
-async def test_a_pr_fans_out_one_run_request_per_target(resolver: httpx.AsyncClient, broker: EventRecorder, mode: str) -> None:
+async def test_a_pr_fans_out_one_run_request_per_target(
+    resolver: httpx.AsyncClient, broker: EventRecorder, mode: str
+) -> None:
     response = await post(resolver, github_cloudevent("pull_request.opened"), mode)
     events = published(response, broker)  # never a non-CloudEvent body to the Broker
     assert len(broker.events) == 1 and [e.get_type() for e in events] == [catalog.RUN_REQUESTED] * 2
@@ -63,7 +65,9 @@ async def test_a_closed_pr_requests_cancellation(resolver: httpx.AsyncClient, br
     schemas.check(catalog.RUN_CANCEL_REQUESTED, events[0].get_data(), AssertionError)
 
 
-async def test_filtered_targets_end_as_visible_ignored_events(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
+async def test_filtered_targets_end_as_visible_ignored_events(
+    resolver: httpx.AsyncClient, broker: EventRecorder
+) -> None:
     events = published(await post(resolver, github_cloudevent("push.branch")), broker)
     assert [e.get_type() for e in events] == [catalog.RUN_REQUESTED, catalog.EVENT_IGNORED]
     ignored = events[1]
@@ -73,7 +77,7 @@ async def test_filtered_targets_end_as_visible_ignored_events(resolver: httpx.As
 
 
 async def test_an_unknown_repository_is_an_ignored_event(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
-    headers, payload = fixture("pull_request.opened")
+    _, payload = fixture("pull_request.opened")
     payload["repository"]["full_name"] = "nobody/unknown"
     event = sealed(codec.github_event(github.parse_payload("pull_request", "d-9", payload)))
     [ignored] = published(await post(resolver, event), broker)
@@ -105,14 +109,18 @@ async def test_events_it_can_never_handle_are_400(
     if isinstance(data, dict):
         event = codec.build(event_type, "/test", "bad-1", data)
     else:
-        event = CloudEvent({"type": event_type, "source": "/test", "id": "bad-1", "datacontenttype": "text/plain"}, data)
+        event = CloudEvent(
+            {"type": event_type, "source": "/test", "id": "bad-1", "datacontenttype": "text/plain"}, data
+        )
     response = await post(resolver, event)
     assert response.status_code == 400
     assert response.content == b""
     assert broker.headers == []
 
 
-async def test_a_plain_http_post_is_refused_by_the_middleware(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:
+async def test_a_plain_http_post_is_refused_by_the_middleware(
+    resolver: httpx.AsyncClient, broker: EventRecorder
+) -> None:
     response = await resolver.post("/", json={"message": "Hello World"})
     assert response.status_code == 400
 

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tekton_dag.testing.kube_api import FakeKubeApi
+
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import PullRequestRef, RunRequest
 from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAMS = ROOT / "teams"

@@ -9,20 +9,23 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
+
 from runcreator.conftest import FAST, NAMESPACE, bootstrap_request, merge_request, pr_request
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import TransientApiError
 from tekton_dag.kube.stores import KubernetesStore
-from tekton_dag.pipelineruns.creating import RunCreator, ledger_name
 from tekton_dag.pipelineruns.ledgers import Ledger
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.usecases.creating import RunCreator, ledger_name
 
 
 def creator(config: Config, store: KubernetesStore, **kwargs) -> RunCreator:
     return RunCreator(lambda: config, store, **kwargs)
 
 
-async def test_the_same_request_three_times_makes_one_run(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_the_same_request_three_times_makes_one_run(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     rc = creator(config, store)
     outcomes = [await rc.request(pr_request()) for _ in range(3)]
     assert {o.kind for o in outcomes} == {"created"} and len({o.name for o in outcomes}) == 1
@@ -30,7 +33,9 @@ async def test_the_same_request_three_times_makes_one_run(kube_api: FakeKubeApi,
     assert sum(1 for m, p, s in kube_api.requests if m == "POST" and "pipelineruns" in p and s == 409) == 2
 
 
-async def test_transient_api_errors_are_retried_until_success(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_transient_api_errors_are_retried_until_success(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     kube_api.fail(503, times=2, methods=("POST",), plural="pipelineruns")
     kube_api.fail(429, times=1, methods=("POST",), plural="pipelineruns", retry_after=0)
     outcome = await creator(config, store).request(pr_request())
@@ -38,7 +43,9 @@ async def test_transient_api_errors_are_retried_until_success(kube_api: FakeKube
     assert [s for m, p, s in kube_api.requests if m == "POST" and "pipelineruns" in p] == [503, 503, 429, 201]
 
 
-async def test_an_api_that_stays_down_raises_transient_and_frees_the_slot(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_an_api_that_stays_down_raises_transient_and_frees_the_slot(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     kube_api.fail(500, times=1000, methods=("POST",), plural="pipelineruns")
     with pytest.raises(TransientApiError, match="gave up after"):
         await creator(config, store).request(pr_request())
@@ -55,16 +62,22 @@ async def test_an_api_that_stays_down_raises_transient_and_frees_the_slot(kube_a
     ],
     ids=["namespace missing (404)", "forbidden (403)"],
 )
-async def test_permanent_api_errors_fail_the_run_with_the_api_message(kube_api: FakeKubeApi, config: Config, store: KubernetesStore, setup, message: str) -> None:
+async def test_permanent_api_errors_fail_the_run_with_the_api_message(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore, setup, message: str
+) -> None:
     setup(kube_api)
     outcome = await creator(config, store).request(pr_request())
     assert outcome.kind == "failed" and message in outcome.reason
     assert [s for m, p, s in kube_api.requests if "pipelineruns" in p and m == "POST"] in ([], [404], [403])
 
 
-async def test_an_invalid_pipelinerun_is_a_permanent_failure_and_releases_its_slot(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_an_invalid_pipelinerun_is_a_permanent_failure_and_releases_its_slot(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     team = config.team("default")
-    bad = replace(config, teams=(replace(team, pipeline_runs=replace(team.pipeline_runs, timeout_pipeline="one hour")),))
+    bad = replace(
+        config, teams=(replace(team, pipeline_runs=replace(team.pipeline_runs, timeout_pipeline="one hour")),)
+    )
     rc = creator(bad, store)
     outcome = await rc.request(pr_request())
     assert outcome.kind == "failed" and "timeouts" in outcome.reason  # 422 from the Tekton schema
@@ -72,7 +85,9 @@ async def test_an_invalid_pipelinerun_is_a_permanent_failure_and_releases_its_sl
     assert Ledger.loads(text).entries == {}  # a failed start never counts against the limit
 
 
-async def test_over_the_limit_runs_wait_pending_and_start_in_priority_then_fifo_order(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_over_the_limit_runs_wait_pending_and_start_in_priority_then_fifo_order(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     rc = creator(config, store)
     first = [await rc.request(pr_request(number=n, delivery=f"p{n}")) for n in (1, 2, 3)]
     later = [
@@ -92,7 +107,9 @@ async def test_over_the_limit_runs_wait_pending_and_start_in_priority_then_fifo_
     assert kube_api.max_running[NAMESPACE] == 3
 
 
-async def test_a_lost_finished_event_is_repaired_by_the_reconcile(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_a_lost_finished_event_is_repaired_by_the_reconcile(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     rc = creator(config, store)
     names = [(await rc.request(pr_request(number=n, delivery=f"p{n}"))).name for n in range(1, 5)]
     kube_api.finish(NAMESPACE, names[0])  # ...and its CloudEvent never arrives
@@ -101,7 +118,9 @@ async def test_a_lost_finished_event_is_repaired_by_the_reconcile(kube_api: Fake
     assert kube_api.pending() == [] and kube_api.max_running[NAMESPACE] == 3
 
 
-async def test_a_ledger_write_with_an_unknown_outcome_is_reread_not_assumed(kube_api: FakeKubeApi, config: Config) -> None:
+async def test_a_ledger_write_with_an_unknown_outcome_is_reread_not_assumed(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
     store = KubernetesStore(policy=replace(FAST, timeout=0.2))
     rc = creator(config, store)
     await rc.request(pr_request(number=1, delivery="p1"))
@@ -113,7 +132,9 @@ async def test_a_ledger_write_with_an_unknown_outcome_is_reread_not_assumed(kube
     store.close()
 
 
-async def test_an_orphaned_ledger_entry_is_released_after_the_grace_period(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_an_orphaned_ledger_entry_is_released_after_the_grace_period(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     team = config.team("default")
     clock = [1000.0]
     rc = creator(config, store, clock=lambda: clock[0], orphan_grace=60)
@@ -163,7 +184,9 @@ async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeK
         s.close()
 
 
-async def test_a_create_with_an_unknown_outcome_is_retried_into_409_and_counted_once(kube_api: FakeKubeApi, config: Config) -> None:
+async def test_a_create_with_an_unknown_outcome_is_retried_into_409_and_counted_once(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
     store = KubernetesStore(policy=replace(FAST, timeout=0.2))
     kube_api.delay(0.5, times=1, methods=("POST",), plural="pipelineruns")  # created, but the answer is lost
     outcome = await creator(config, store).request(pr_request())
@@ -174,7 +197,9 @@ async def test_a_create_with_an_unknown_outcome_is_retried_into_409_and_counted_
     store.close()
 
 
-async def test_a_start_patch_with_an_unknown_outcome_still_starts_the_next_run(kube_api: FakeKubeApi, config: Config) -> None:
+async def test_a_start_patch_with_an_unknown_outcome_still_starts_the_next_run(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
     store = KubernetesStore(policy=replace(FAST, timeout=0.2))
     rc = creator(config, store)
     names = [(await rc.request(pr_request(number=n, delivery=f"p{n}"))).name for n in range(1, 5)]
@@ -189,7 +214,9 @@ def calls(api: FakeKubeApi, since: int) -> list[tuple[str, str]]:
     return [(m, "leases" if "leases" in p else "pipelineruns") for m, p, _ in api.requests[since:]]
 
 
-async def test_a_queued_request_costs_two_api_calls_and_an_admitted_one_three(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_a_queued_request_costs_two_api_calls_and_an_admitted_one_three(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     rc = creator(config, store)
     await rc.request(pr_request(number=1, delivery="p1"))  # the first ledger write creates the Lease
     before = len(kube_api.requests)
@@ -201,7 +228,9 @@ async def test_a_queued_request_costs_two_api_calls_and_an_admitted_one_three(ku
     assert calls(kube_api, before) == [("POST", "pipelineruns"), ("PUT", "leases")]
 
 
-async def test_a_run_whose_ledger_write_is_refused_is_cancelled_not_left_waiting(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_a_run_whose_ledger_write_is_refused_is_cancelled_not_left_waiting(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     kube_api.fail(403, times=1, methods=("POST",), plural="leases")
     outcome = await creator(config, store).request(pr_request())
     assert outcome.kind == "failed"
@@ -209,7 +238,9 @@ async def test_a_run_whose_ledger_write_is_refused_is_cancelled_not_left_waiting
     assert run["spec"]["status"] == "Cancelled" and kube_api.start_order == []
 
 
-async def test_the_reconcile_adopts_runs_created_but_never_recorded(kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+async def test_the_reconcile_adopts_runs_created_but_never_recorded(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
     """A creator that died between creating a run and recording it: after the grace period the
     reconcile records it as what it is (running: holds a slot; pending: waits in the queue)."""
     team = config.team("default")
@@ -217,7 +248,9 @@ async def test_the_reconcile_adopts_runs_created_but_never_recorded(kube_api: Fa
     rc = creator(config, store, clock=lambda: clock[0], orphan_grace=60)
     builder = creator(config, store)  # records into its own view, then we drop its entries
     names = [(await builder.request(pr_request(number=n, delivery=f"p{n}"))).name for n in range(1, 5)]
-    await store.write_ledger(NAMESPACE, ledger_name(team), Ledger().dumps(), (await store.read_ledger(NAMESPACE, ledger_name(team)))[1])
+    await store.write_ledger(
+        NAMESPACE, ledger_name(team), Ledger().dumps(), (await store.read_ledger(NAMESPACE, ledger_name(team)))[1]
+    )
     created = max(datetime.fromisoformat(r["metadata"]["creationTimestamp"].replace("Z", "+00:00")).timestamp()
                   for r in kube_api.objects())
     clock[0] = created + 1

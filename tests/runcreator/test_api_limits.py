@@ -1,7 +1,7 @@
 """Both Kubernetes doubles refuse what a real API server refuses, with its answer.
 
 The tests' fake API and the dry-run store behind ``tekton-dag dev`` share one module of limits
-(``tekton_dag.testing.apilimits``); each limit is checked here through the real client (fake API)
+(``tekton_dag.kube.apilimits``); each limit is checked here through the real client (fake API)
 and through the run-creator's store interface (dry run), with the same message.
 """
 
@@ -17,14 +17,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from runcreator.conftest import NAMESPACE, pr_request
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.config.models import Config
+from tekton_dag.kube import apilimits
 from tekton_dag.kube.clients import load_api_client
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import LEDGER_ANNOTATION, DirectoryStore
 from tekton_dag.pipelineruns import build_pipelinerun
-from tekton_dag.pipelineruns.creating import RunCreator
-from tekton_dag.testing import apilimits
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.usecases.creating import RunCreator
 
 G, V, P = "tekton.dev", "v1", "pipelineruns"
 LONG_VALUE = "a" * 64
@@ -56,30 +56,54 @@ def status(exc: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
     return body
 
 
-def test_a_label_value_over_63_characters_is_422_with_its_cause(objects: client.CustomObjectsApi, config: Config) -> None:
+def test_a_label_value_over_63_characters_is_422_with_its_cause(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
     with pytest.raises(ApiException) as exc:
-        objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, labels={"tekton-dag.dev/pr": LONG_VALUE}))
+        objects.create_namespaced_custom_object(
+            G, V, NAMESPACE, P, a_run(config, labels={"tekton-dag.dev/pr": LONG_VALUE})
+        )
     body = status(exc)
     assert (body["code"], body["reason"]) == (422, "Invalid")
-    assert body["message"] == (f'PipelineRun.tekton.dev "r1" is invalid: metadata.labels: Invalid value: "{LONG_VALUE}": '
-                               "must be no more than 63 characters")
+    assert body["message"] == (
+        f'PipelineRun.tekton.dev "r1" is invalid: metadata.labels: Invalid value: "{LONG_VALUE}": '
+        "must be no more than 63 characters"
+    )
     assert body["details"] == {"name": "r1", "group": "tekton.dev", "kind": "PipelineRun", "causes": [
         {"reason": "FieldValueInvalid", "field": "metadata.labels",
          "message": f'Invalid value: "{LONG_VALUE}": must be no more than 63 characters'}]}
 
 
-@pytest.mark.parametrize(("labels", "annotations", "fragment"), [
-    ({"team": "a b"}, {}, f'metadata.labels: Invalid value: "a b": {LABEL_RULE}'),
-    ({"-bad": "x"}, {}, 'metadata.labels: Invalid value: "-bad": name part must consist of alphanumeric characters'),
-    ({"Example.com/x": "y"}, {}, 'Invalid value: "Example.com/x": prefix part a lowercase RFC 1123 subdomain'),
-    ({"a/b/c": "y"}, {}, 'Invalid value: "a/b/c": a valid label key must consist of'),
-    ({}, {"bad key!": "x"}, 'metadata.annotations: Invalid value: "bad key!": name part must consist'),
-    ({}, {"x": "y" * (256 * 1024)}, "metadata.annotations: Too long: must have at most 262144 bytes"),
-], ids=["label value chars", "label key chars", "label key prefix", "label key slashes", "annotation key", "annotation size"])
-def test_label_and_annotation_limits(objects: client.CustomObjectsApi, config: Config, labels: dict[str, str],
-                                     annotations: dict[str, str], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("labels", "annotations", "fragment"),
+    [
+        ({"team": "a b"}, {}, f'metadata.labels: Invalid value: "a b": {LABEL_RULE}'),
+        (
+            {"-bad": "x"},
+            {},
+            'metadata.labels: Invalid value: "-bad": name part must consist of alphanumeric characters',
+        ),
+        ({"Example.com/x": "y"}, {}, 'Invalid value: "Example.com/x": prefix part a lowercase RFC 1123 subdomain'),
+        ({"a/b/c": "y"}, {}, 'Invalid value: "a/b/c": a valid label key must consist of'),
+        ({}, {"bad key!": "x"}, 'metadata.annotations: Invalid value: "bad key!": name part must consist'),
+        ({}, {"x": "y" * (256 * 1024)}, "metadata.annotations: Too long: must have at most 262144 bytes"),
+    ],
+    ids=[
+        "label value chars",
+        "label key chars",
+        "label key prefix",
+        "label key slashes",
+        "annotation key",
+        "annotation size",
+    ],
+)
+def test_label_and_annotation_limits(
+    objects: client.CustomObjectsApi, config: Config, labels: dict[str, str], annotations: dict[str, str], fragment: str
+) -> None:
     with pytest.raises(ApiException) as exc:
-        objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, labels=labels, annotations=annotations))
+        objects.create_namespaced_custom_object(
+            G, V, NAMESPACE, P, a_run(config, labels=labels, annotations=annotations)
+        )
     body = status(exc)
     assert body["code"] == 422 and fragment in body["message"], body["message"]
     assert body["details"]["causes"] and all(c["field"] in body["message"] for c in body["details"]["causes"])
@@ -90,13 +114,17 @@ def test_names_follow_dns_1123_and_tektons_webhook(objects: client.CustomObjects
         objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, name="Run_1"))
     body = status(exc)
     assert body["code"] == 422 and body["message"].startswith(
-        'PipelineRun.tekton.dev "Run_1" is invalid: metadata.name: Invalid value: "Run_1": a lowercase RFC 1123 subdomain')
+        'PipelineRun.tekton.dev "Run_1" is invalid: metadata.name: Invalid value: "Run_1": '
+        "a lowercase RFC 1123 subdomain"
+    )
     with pytest.raises(ApiException) as exc:  # a valid subdomain, but Tekton's webhook allows 63 characters
         objects.create_namespaced_custom_object(G, V, NAMESPACE, P, a_run(config, name="r" * 64))
     body = status(exc)
     assert (body["code"], body["reason"]) == (400, "BadRequest")
-    assert body["message"] == ('admission webhook "validation.webhook.pipeline.tekton.dev" denied the request: validation '
-                               "failed: Invalid resource name: length must be no more than 63 characters: metadata.name")
+    assert body["message"] == (
+        'admission webhook "validation.webhook.pipeline.tekton.dev" denied the request: validation '
+        "failed: Invalid resource name: length must be no more than 63 characters: metadata.name"
+    )
     lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "a.b"}, "spec": {}}
     objects.create_namespaced_custom_object("coordination.k8s.io", "v1", NAMESPACE, "leases", lease)  # dots: fine
     lease["metadata"]["name"] = "a" * 254
@@ -148,7 +176,7 @@ async def test_the_dry_run_store_refuses_what_the_api_server_refuses(tmp_path: P
         f'Invalid value: "{LONG_VALUE}": must be no more than 63 characters')
     assert not list(tmp_path.rglob("*.yaml"))  # nothing half-written
     assert await store.create_run(a_run(config))
-    with pytest.raises(PermanentApiError, match="metadata.annotations: Invalid value"):
+    with pytest.raises(PermanentApiError, match=r"metadata.annotations: Invalid value"):
         await store.patch_run(NAMESPACE, "r1", {"metadata": {"annotations": {"no spaces": "x"}}})
     with pytest.raises(TransientApiError, match="etcdserver: request is too large"):
         await store.patch_run(NAMESPACE, "r1", {"spec": {"params": [{"name": "x", "value": "y" * 1600 * 1024}]}})
@@ -173,4 +201,6 @@ def test_the_limits_measure_what_kubernetes_measures() -> None:
     annotations = {LEDGER_ANNOTATION: "x" * (256 * 1024 - len(LEDGER_ANNOTATION))}
     assert apilimits.metadata_causes({"name": "l", "annotations": annotations}) == []
     annotations[LEDGER_ANNOTATION] += "x"
-    assert [c.reason for c in apilimits.metadata_causes({"name": "l", "annotations": annotations})] == ["FieldValueTooLong"]
+    assert [c.reason for c in apilimits.metadata_causes({"name": "l", "annotations": annotations})] == [
+        "FieldValueTooLong"
+    ]

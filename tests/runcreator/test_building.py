@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from runcreator.conftest import ROOT, bootstrap_request, merge_request, pr_request
 from tekton_dag import pipelines
 from tekton_dag.config.models import Config
@@ -43,7 +44,9 @@ def test_params_and_workspaces_follow_the_pipeline_contract(config: Config, pipe
     run = build(config, pipeline)
     assert [p["name"] for p in run["spec"]["params"]] == list(pipelines.PARAMS[pipeline])
     # build-cache is optional and left unbound under Tekton's default coschedule (one PVC per TaskRun).
-    assert [w["name"] for w in run["spec"]["workspaces"]] == [w for w in pipelines.WORKSPACES if w != pipelines.W_BUILD_CACHE]
+    assert [w["name"] for w in run["spec"]["workspaces"]] == [
+        w for w in pipelines.WORKSPACES if w != pipelines.W_BUILD_CACHE
+    ]
     assert all(isinstance(p["value"], str) for p in run["spec"]["params"])
 
 
@@ -58,17 +61,29 @@ def test_output_is_valid_against_the_tekton_schema(config: Config, pipeline: str
 
 def test_values_come_from_the_team_config(config: Config) -> None:
     team = config.team("default")
-    settings = replace(team.pipeline_runs, service_account="sa-x", workspace_size="9Gi", storage_class="fast",
-                       git_credentials_secret="creds-x", build_cache_claim="cache-x", fs_group=1000, timeout_pipeline="2h0m0s",
-                       coschedule="pipelineruns")
+    settings = replace(
+        team.pipeline_runs,
+        service_account="sa-x",
+        workspace_size="9Gi",
+        storage_class="fast",
+        git_credentials_secret="creds-x",
+        build_cache_claim="cache-x",
+        fs_group=1000,
+        timeout_pipeline="2h0m0s",
+        coschedule="pipelineruns",
+    )
     team = replace(team, namespace="ns-x", image_registry="reg.example:5000", cache_repo=None, max_parallel_builds=7,
                    intercept_backend="mirrord", pipeline_runs=settings)
     run = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
     params = {p["name"]: p["value"] for p in run["spec"]["params"]}
     spec = run["spec"]
     assert run["metadata"]["namespace"] == "ns-x"
-    assert (params["image-registry"], params["cache-repo"], params["max-parallel-builds"], params["intercept-backend"]) == (
-        "reg.example:5000", "", "7", "mirrord")
+    assert (
+        params["image-registry"],
+        params["cache-repo"],
+        params["max-parallel-builds"],
+        params["intercept-backend"],
+    ) == ("reg.example:5000", "", "7", "mirrord")
     assert spec["taskRunTemplate"]["serviceAccountName"] == "sa-x"
     assert spec["taskRunTemplate"]["podTemplate"] == {"securityContext": {"fsGroup": 1000, "runAsNonRoot": True},
                                                       "automountServiceAccountToken": False}
@@ -91,8 +106,12 @@ def test_stack_json_is_the_canonical_stack_document(config: Config) -> None:
 def test_labels_and_annotations_identify_the_run(config: Config) -> None:
     metadata = build(config, pipelines.PR_TEST)["metadata"]
     assert metadata["labels"] == {
-        "app.kubernetes.io/managed-by": "tekton-dag", "tekton-dag.dev/team": "default", "tekton-dag.dev/stack": "stack-one",
-        "tekton-dag.dev/pipeline": "stack-pr-test", "tekton-dag.dev/priority": "1", "tekton-dag.dev/app": "demo-fe",
+        "app.kubernetes.io/managed-by": "tekton-dag",
+        "tekton-dag.dev/team": "default",
+        "tekton-dag.dev/stack": "stack-one",
+        "tekton-dag.dev/pipeline": "stack-pr-test",
+        "tekton-dag.dev/priority": "1",
+        "tekton-dag.dev/app": "demo-fe",
         "tekton-dag.dev/pr": "42",
     }
     assert metadata["annotations"] == {"tekton-dag.dev/delivery": "d-1", "tekton-dag.dev/head-sha": "a" * 40,

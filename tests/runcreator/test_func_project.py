@@ -7,18 +7,22 @@ import json
 import tomllib
 
 import yaml
-from runcreator.conftest import ROOT
 
-from tekton_dag.functions import serving
+from runcreator.conftest import ROOT
 from tekton_dag.events.requests import RunRequest
-from tekton_dag.functions import run_creator
+from tekton_dag.functions import run_creator, serving
 
 PROJECT = ROOT / "functions" / "run-creator"
 
 
 def test_func_yaml_is_a_cloudevent_python_function_with_a_namespace() -> None:
     spec = yaml.safe_load((PROJECT / "func.yaml").read_text())
-    assert (spec["specVersion"], spec["name"], spec["runtime"], spec["invoke"]) == ("0.36.0", "run-creator", "python", "cloudevent")
+    assert (spec["specVersion"], spec["name"], spec["runtime"], spec["invoke"]) == (
+        "0.36.0",
+        "run-creator",
+        "python",
+        "cloudevent",
+    )
     assert spec["invoke"] == serving.FUNCTIONS["run-creator"].invoke
     assert spec["created"] and spec["deploy"]["namespace"] and not spec["deploy"].get("subscriptions")
 

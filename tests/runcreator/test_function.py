@@ -15,22 +15,26 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
 from cloudevents.core.v1.event import CloudEvent
-from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
 from func_python.cloudevent import ASGIApplication
-from tekton_dag.testing.kube_api import FakeKubeApi
-from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
+
+from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.run_creator import RunCreatorFunction, new
 from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def event(kind: str, data: Any, id: str = "evt-1", **extensions: str) -> CloudEvent:
     """An event as its producer sends it: requests sealed with the team's event key."""
-    plain = CloudEvent(attributes={"type": kind, "source": "/test", "id": id, "datacontenttype": "application/json", **extensions}, data=data)
+    plain = CloudEvent(
+        attributes={"type": kind, "source": "/test", "id": id, "datacontenttype": "application/json", **extensions},
+        data=data,
+    )
     return plain if isinstance(data, bytes) else sealed(plain)
 
 
@@ -46,8 +50,15 @@ def reply_of(response: httpx.Response) -> CloudEvent:
 def started(store: KubernetesStore, **env: str) -> RunCreatorFunction:
     """The function as func-python starts it (ASGITransport runs no lifespan), on the example teams."""
     function = new(Wiring(store=store))
-    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_CONFIG_RELOAD_S": "0",
-                    "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, **env})
+    function.start(
+        {
+            "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY,
+            "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
+            "TEKTON_DAG_CONFIG_RELOAD_S": "0",
+            "TEKTON_DAG_RECONCILE_SECONDS": "0",
+            **env,
+        }
+    )
     return function
 
 
@@ -74,7 +85,9 @@ async def test_run_requested_creates_and_replies_run_created(client: httpx.Async
     assert run["metadata"]["annotations"]["tekton-dag.dev/traceparent"] == TRACE
 
 
-async def test_a_field_from_a_newer_producer_is_ignored_not_a_permanent_failure(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+async def test_a_field_from_a_newer_producer_is_ignored_not_a_permanent_failure(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
     # During a rolling update the resolver may be one version ahead: its extra field must not
     # turn the event into a 400 (which the Broker never retries, so the run would be lost).
     data = {**pr_request().to_data(), "priority_hint": "high", "pr": {**pr_request().to_data()["pr"], "title": "x"}}
@@ -83,10 +96,16 @@ async def test_a_field_from_a_newer_producer_is_ignored_not_a_permanent_failure(
     assert len(kube_api.objects()) == 1
 
 
-async def test_over_the_limit_replies_run_queued_and_a_finished_event_replies_run_started(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+async def test_over_the_limit_replies_run_queued_and_a_finished_event_replies_run_started(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
     kinds = []
     for n in range(1, 5):
-        kinds.append(reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"e{n}"))).get_type())
+        kinds.append(
+            reply_of(
+                await post(client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"e{n}"))
+            ).get_type()
+        )
     assert kinds == [catalog.RUN_CREATED] * 3 + [catalog.RUN_QUEUED]
     finished = kube_api.finish(NAMESPACE, kube_api.running()[0])
     response = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, finished, id="t1"))
@@ -96,18 +115,32 @@ async def test_over_the_limit_replies_run_queued_and_a_finished_event_replies_ru
     assert again.status_code == 202 and again.content == b""  # nothing more to start
 
 
-async def test_cancel_requested_replies_run_cancelled_with_the_runs(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+async def test_cancel_requested_replies_run_cancelled_with_the_runs(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
     await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data()))
-    cancel = {"team": "default", "stack": "stack-one", "app": "demo-fe", "pr_number": 42, "reason": "closed", "delivery": "c1"}
+    cancel = {
+        "team": "default",
+        "stack": "stack-one",
+        "app": "demo-fe",
+        "pr_number": 42,
+        "reason": "closed",
+        "delivery": "c1",
+    }
     reply = reply_of(await post(client, event(catalog.RUN_CANCEL_REQUESTED, cancel, id="c1")))
     assert reply.get_type() == catalog.RUN_CANCELLED
     assert reply.get_data()["pipelineruns"] == [kube_api.objects()[0]["metadata"]["name"]]
 
 
-async def test_permanent_failures_reply_run_failed_with_the_reason(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+async def test_permanent_failures_reply_run_failed_with_the_reason(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
     kube_api.missing_namespaces.add(NAMESPACE)
     reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data())))
-    assert reply.get_type() == catalog.RUN_FAILED and 'namespaces "tekton-dag-default" not found' in reply.get_data()["reason"]
+    assert (
+        reply.get_type() == catalog.RUN_FAILED
+        and 'namespaces "tekton-dag-default" not found' in reply.get_data()["reason"]
+    )
     unknown = {**pr_request().to_data(), "team": "nobody"}
     reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, unknown)))
     assert reply.get_type() == catalog.RUN_FAILED and reply.get_data()["reason"] == "team 'nobody' is not configured"
@@ -126,7 +159,9 @@ async def test_undecodable_data_is_answered_400(client: httpx.AsyncClient, data:
     assert response.status_code == 400 and catalog.RUN_REQUESTED in response.text
 
 
-async def test_an_api_that_stays_down_is_answered_503_so_the_broker_retries(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+async def test_an_api_that_stays_down_is_answered_503_so_the_broker_retries(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
     kube_api.fail(503, times=10_000)
     response = await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data()))
     assert response.status_code == 503 and "gave up after" in response.text
@@ -143,8 +178,12 @@ def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
     port = _free_port()
     env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "KUBECONFIG": str(kube_api.kubeconfig),
            "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_RECONCILE_SECONDS": "0"}
-    server = subprocess.Popen([sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
@@ -167,9 +206,18 @@ def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
 
 async def test_started_from_env_with_a_dry_run_dir_writes_yaml_files(tmp_path, config: Config) -> None:
     function = new()
-    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_DRY_RUN_DIR": str(tmp_path), "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    function.start(
+        {
+            "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY,
+            "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
+            "TEKTON_DAG_DRY_RUN_DIR": str(tmp_path),
+            "TEKTON_DAG_RECONCILE_SECONDS": "0",
+        }
+    )
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ASGIApplication(function)), base_url="http://rc") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=ASGIApplication(function)), base_url="http://rc"
+        ) as client:
             reply = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data())))
         assert reply.get_type() == catalog.RUN_CREATED
         assert (tmp_path / NAMESPACE / f"{reply.get_data()['pipelinerun']}.yaml").is_file()
@@ -198,7 +246,14 @@ async def test_config_changes_on_disk_are_followed_without_a_restart(tmp_path, k
     teams = tmp_path / "teams"
     shutil.copytree(TEAMS, teams)
     function = new()
-    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0.05", "TEKTON_DAG_RECONCILE_SECONDS": "0"})
+    function.start(
+        {
+            "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY,
+            "TEKTON_DAG_TEAMS_DIR": str(teams),
+            "TEKTON_DAG_CONFIG_RELOAD_S": "0.05",
+            "TEKTON_DAG_RECONCILE_SECONDS": "0",
+        }
+    )
     try:
         assert function.ready() == (True, "OK")
         team_file = teams / "default" / "team.yaml"
@@ -223,7 +278,9 @@ async def test_an_unsealed_or_foreign_request_creates_nothing(client: httpx.Asyn
     assert kube_api.objects() == []
 
 
-async def test_a_forged_tekton_event_frees_no_slot_of_a_run_still_going(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+async def test_a_forged_tekton_event_frees_no_slot_of_a_run_still_going(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
     for n in range(1, 5):  # three running, one waiting behind the team's limit of 3
         await post(client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"e{n}"))
     still_running = next(r for r in kube_api.objects() if r["metadata"]["name"] == kube_api.running()[0])

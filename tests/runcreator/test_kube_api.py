@@ -6,13 +6,14 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from runcreator.conftest import pr_request
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from tekton_dag.testing.kube_api import FakeKubeApi
+
+from runcreator.conftest import pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.clients import load_api_client
 from tekton_dag.pipelineruns import build_pipelinerun
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 G, V, P, NS = "tekton.dev", "v1", "pipelineruns", "team-a"
 
@@ -27,7 +28,11 @@ def objects(kube_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
 def run(config: Config, name: str = "", generate: str = "", labels: dict[str, str] | None = None) -> dict:
     team = config.team("default")
     body = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
-    body["metadata"] = {"namespace": NS, "labels": labels or {}, **({"name": name} if name else {"generateName": generate})}
+    body["metadata"] = {
+        "namespace": NS,
+        "labels": labels or {},
+        **({"name": name} if name else {"generateName": generate}),
+    }
     return body
 
 
@@ -37,14 +42,18 @@ def status_of(exc: pytest.ExceptionInfo[ApiException]) -> tuple[int, str, str]:
     return exc.value.status, body["reason"], body["message"]
 
 
-def test_create_answers_201_with_server_fields_and_generated_names(objects: client.CustomObjectsApi, config: Config) -> None:
+def test_create_answers_201_with_server_fields_and_generated_names(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
     created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, generate="stack-pr-"))
     metadata = created["metadata"]
     assert metadata["name"].startswith("stack-pr-") and len(metadata["name"]) == len("stack-pr-") + 5
     assert metadata["uid"] and metadata["resourceVersion"] and metadata["creationTimestamp"].endswith("Z")
 
 
-def test_conflicts_missing_objects_and_invalid_objects_get_status_bodies(objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config) -> None:
+def test_conflicts_missing_objects_and_invalid_objects_get_status_bodies(
+    objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config
+) -> None:
     objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r1"))
     with pytest.raises(ApiException) as exc:
         objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r1"))
@@ -67,7 +76,10 @@ def test_list_filters_by_label_selector_and_names_its_kind(objects: client.Custo
         objects.create_namespaced_custom_object(G, V, NS, P, run(config, name=name, labels={"team": team}))
     listed = objects.list_namespaced_custom_object(G, V, NS, P, label_selector="team=x")
     assert listed["kind"] == "PipelineRunList" and [i["metadata"]["name"] for i in listed["items"]] == ["a", "c"]
-    assert [i["metadata"]["name"] for i in objects.list_namespaced_custom_object(G, V, NS, P, label_selector="team!=x")["items"]] == ["b"]
+    assert [
+        i["metadata"]["name"]
+        for i in objects.list_namespaced_custom_object(G, V, NS, P, label_selector="team!=x")["items"]
+    ] == ["b"]
 
 
 def test_patches_honour_resource_version_preconditions(objects: client.CustomObjectsApi, config: Config) -> None:
@@ -75,7 +87,9 @@ def test_patches_honour_resource_version_preconditions(objects: client.CustomObj
     stale = created["metadata"]["resourceVersion"]
     objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": "PipelineRunPending"}})
     with pytest.raises(ApiException) as exc:
-        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"metadata": {"resourceVersion": stale}, "spec": {"status": None}})
+        objects.patch_namespaced_custom_object(
+            G, V, NS, P, "r", {"metadata": {"resourceVersion": stale}, "spec": {"status": None}}
+        )
     assert status_of(exc)[:2] == (409, "Conflict")
     patched = objects.patch_namespaced_custom_object(G, V, NS, P, "r", [{"op": "remove", "path": "/spec/status"}],
                                                       _content_type="application/json-patch+json")
@@ -97,7 +111,9 @@ def test_fault_switches_inject_5xx_and_429(objects: client.CustomObjectsApi, kub
     assert objects.list_namespaced_custom_object(G, V, NS, P)["items"] == []
 
 
-def test_a_rejected_object_gets_jsonschemas_words(objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config) -> None:
+def test_a_rejected_object_gets_jsonschemas_words(
+    objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config
+) -> None:
     """fastjsonschema only decides "valid"; a 422 says what jsonschema's Draft4Validator says."""
     if kube_api.schema_dir is None:
         pytest.skip("Tekton schema absent (../shared/schemas): the fake cannot validate fields")
@@ -112,11 +128,15 @@ def test_a_rejected_object_gets_jsonschemas_words(objects: client.CustomObjectsA
         objects.create_namespaced_custom_object(G, V, NS, P, bad)
     causes = json.loads(exc.value.body)["details"]["causes"]
     assert exc.value.status == 422 and len(causes) == len(errors) == 2
-    assert causes == [{"reason": "FieldValueInvalid", "field": ".".join(map(str, e.absolute_path)), "message": e.message}
-                      for e in errors]
+    assert causes == [
+        {"reason": "FieldValueInvalid", "field": ".".join(map(str, e.absolute_path)), "message": e.message}
+        for e in errors
+    ]
 
 
-def test_max_running_follows_starts_cancels_finishes_and_deletes(objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config) -> None:
+def test_max_running_follows_starts_cancels_finishes_and_deletes(
+    objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config
+) -> None:
     def create(name: str, pending: bool = False) -> None:
         body = run(config, name=name)
         if pending:

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config as kube_config
+from kubernetes import client
+from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from tekton_dag.testing.kube_api import FakeKubeApi
+from runcreator.conftest import FAST, NAMESPACE, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import PermanentApiError
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.pipelineruns.building import build_pipelinerun
 from tekton_dag.testing import rbac
-
-from runcreator.conftest import FAST, NAMESPACE, pr_request
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 RUN_CREATOR = f"system:serviceaccount:{NAMESPACE}:tekton-dag-run-creator"
 G, V, P = "tekton.dev", "v1", "pipelineruns"
@@ -87,7 +87,9 @@ USED = [("pipelineruns", "create"), ("pipelineruns", "get"), ("pipelineruns", "l
 
 
 @pytest.mark.parametrize(("resource", "verb"), USED, ids=[f"{r}-{v}" for r, v in USED])
-async def test_a_verb_the_chart_stops_granting_fails_with_kube_apiservers_403(config: Config, resource: str, verb: str) -> None:
+async def test_a_verb_the_chart_stops_granting_fails_with_kube_apiservers_403(
+    config: Config, resource: str, verb: str
+) -> None:
     documents = without(rbac.chart_documents(), "tekton-dag-run-creator", resource, verb)
     with FakeKubeApi(rbac_documents=documents) as api:
         store = store_as(api, "tekton-dag-run-creator")
@@ -118,7 +120,9 @@ def test_the_403_is_kube_apiservers_status(chart_api: FakeKubeApi, config: Confi
     assert json.loads(exc.value.body)["message"].startswith("pipelineruns.tekton.dev is forbidden: User ")
 
 
-def test_rights_stop_at_the_team_namespace_and_at_the_accounts_the_chart_binds(chart_api: FakeKubeApi, config: Config) -> None:
+def test_rights_stop_at_the_team_namespace_and_at_the_accounts_the_chart_binds(
+    chart_api: FakeKubeApi, config: Config
+) -> None:
     run_creator = objects_as(chart_api, "tekton-dag-run-creator")
     other_team = a_run(config)
     other_team["metadata"]["namespace"] = "commerce-ci"
@@ -159,9 +163,17 @@ SA = rbac.service_account_user("ns", "sa")
 
 
 def policy(*rules: dict[str, Any], binding: str = "RoleBinding", role: str = "Role", ns: str = "ns") -> rbac.Authorizer:
-    role_doc = {"kind": role, "metadata": {"name": "r", **({"namespace": ns} if role == "Role" else {})}, "rules": list(rules)}
-    binding_doc = {"kind": binding, "metadata": {"name": "b", **({"namespace": ns} if binding == "RoleBinding" else {})},
-                   "roleRef": {"kind": role, "name": "r"}, "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}]}
+    role_doc = {
+        "kind": role,
+        "metadata": {"name": "r", **({"namespace": ns} if role == "Role" else {})},
+        "rules": list(rules),
+    }
+    binding_doc = {
+        "kind": binding,
+        "metadata": {"name": "b", **({"namespace": ns} if binding == "RoleBinding" else {})},
+        "roleRef": {"kind": role, "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}],
+    }
     return rbac.Authorizer([role_doc, binding_doc])
 
 
@@ -202,7 +214,9 @@ def test_resource_names_never_match_create_or_list() -> None:
 def test_a_rolebinding_grants_in_its_namespace_only_a_clusterrolebinding_everywhere() -> None:
     rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
     local = policy(rule, role="ClusterRole")  # RoleBinding → ClusterRole: still only in "ns"
-    assert allowed(local, "get", "configmaps", name="c") and not allowed(local, "get", "configmaps", name="c", ns="other")
+    assert allowed(local, "get", "configmaps", name="c") and not allowed(
+        local, "get", "configmaps", name="c", ns="other"
+    )
     everywhere = policy(rule, binding="ClusterRoleBinding", role="ClusterRole")
     assert allowed(everywhere, "get", "configmaps", name="c", ns="other")
 
@@ -223,5 +237,7 @@ def test_a_binding_to_a_missing_role_says_so_in_the_403() -> None:
     ok, reason = authorizer.authorize(SA, request)
     assert not ok and reason == 'RBAC: role.rbac.authorization.k8s.io "gone" not found'
     message, _ = rbac.forbidden(SA, request, reason)
-    assert message == ('pods "p" is forbidden: User "system:serviceaccount:ns:sa" cannot get resource "pods" in API group "" '
-                       'in the namespace "ns": RBAC: role.rbac.authorization.k8s.io "gone" not found')
+    assert message == (
+        'pods "p" is forbidden: User "system:serviceaccount:ns:sa" cannot get resource "pods" in API group "" '
+        'in the namespace "ns": RBAC: role.rbac.authorization.k8s.io "gone" not found'
+    )

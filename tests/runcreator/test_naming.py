@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from runcreator.conftest import bootstrap_request, merge_request, pr_request
 from hypothesis import given
 from hypothesis import strategies as st
+
+from runcreator.conftest import bootstrap_request, merge_request, pr_request
 from tekton_dag.pipelineruns.naming import label_value, run_name
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

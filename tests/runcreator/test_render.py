@@ -8,12 +8,13 @@ import subprocess
 
 import pytest
 import yaml
+
 from runcreator.conftest import ROOT, TEAMS
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.cli.main import main
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import PullRequestRef, RunRequest
 from tekton_dag.pipelineruns import build_pipelinerun
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 SCRIPT = ROOT / "scripts" / "generate-run.sh"
 
@@ -25,10 +26,21 @@ def render(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
 
 
 def test_render_prints_what_run_creator_would_create(capsys: pytest.CaptureFixture[str], config: Config) -> None:
-    code, out, _ = render(capsys, "--mode", "pr", "--app", "demo-fe", "--pr", "7", "--sha", "abc123", "--delivery", "by-hand")
+    code, out, _ = render(
+        capsys, "--mode", "pr", "--app", "demo-fe", "--pr", "7", "--sha", "abc123", "--delivery", "by-hand"
+    )
     team = config.team("default")
-    request = RunRequest(team="default", stack="stack-one", pipeline="stack-pr-test", delivery="by-hand", app="demo-fe",
-                         repo="jmjava/tekton-dag-vue-fe", revision="abc123", pr=PullRequestRef(7, "abc123"), requested_by="cli")
+    request = RunRequest(
+        team="default",
+        stack="stack-one",
+        pipeline="stack-pr-test",
+        delivery="by-hand",
+        app="demo-fe",
+        repo="jmjava/tekton-dag-vue-fe",
+        revision="abc123",
+        pr=PullRequestRef(7, "abc123"),
+        requested_by="cli",
+    )
     assert code == 0 and yaml.safe_load(out) == build_pipelinerun(request, team, team.stack("stack-one"))
 
 
@@ -42,7 +54,9 @@ def test_render_prints_what_run_creator_would_create(capsys: pytest.CaptureFixtu
     ],
     ids=["pr without sha", "unknown app", "unknown team", "merge without app"],
 )
-def test_render_explains_bad_requests_and_exits_1(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str) -> None:
+def test_render_explains_bad_requests_and_exits_1(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
     code, out, err = render(capsys, *args)
     assert code == 1 and out == "" and message in err
 
@@ -65,5 +79,11 @@ def test_generate_run_script_applies_through_kubectl() -> None:
 
 def test_generate_run_script_applies_nothing_when_rendering_fails(kube_api: FakeKubeApi) -> None:
     env = {**os.environ, "KUBECONFIG": str(kube_api.kubeconfig), "TEKTON_DAG_TEAMS_DIR": str(TEAMS)}
-    result = subprocess.run([str(SCRIPT), "--mode", "pr", "--app", "demo-fe", "--apply"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(SCRIPT), "--mode", "pr", "--app", "demo-fe", "--apply"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and "--mode pr needs" in result.stderr and kube_api.requests == []

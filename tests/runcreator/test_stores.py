@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from runcreator.conftest import NAMESPACE, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import LedgerConflict
 from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, store_from_env
-from tekton_dag.pipelineruns.creating import RunCreator
+from tekton_dag.usecases.creating import RunCreator
 
 
 def test_the_dry_run_env_var_selects_the_directory_store(tmp_path: Path) -> None:

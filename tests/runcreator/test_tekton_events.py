@@ -11,16 +11,17 @@ import pytest
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
+
 from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
-from tekton_dag.testing.kube_api import FakeKubeApi
-from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
-from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.events import catalog
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.run_creator import new
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing import tekton_events
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.testing.recorder import EventRecorder
+from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 from tekton_dag.testing.tekton import TektonDouble, Timing, load_pipelines
 
 PIPELINES = load_pipelines(Path(__file__).resolve().parents[2] / "pipeline")
@@ -75,7 +76,9 @@ async def test_a_run_cancelled_by_hand_ends_as_failed_and_frees_its_slot(client,
     assert api_run is not None
     await KubernetesStore(policy=FAST).patch_run(NAMESPACE, running[0], {"spec": {"status": "Cancelled"}})  # kubectl
     await tekton.poll()
-    [failed] = [e for e in tekton.events if e.get_subject() == running[0] and e.get_type() == catalog.TEKTON_PIPELINERUN_FAILED]
+    [failed] = [
+        e for e in tekton.events if e.get_subject() == running[0] and e.get_type() == catalog.TEKTON_PIPELINERUN_FAILED
+    ]
     assert failed.get_data()["pipelineRun"]["status"]["conditions"][0]["reason"] == "Cancelled"
 
     response = await post(client, failed)
@@ -93,7 +96,9 @@ def tekton_event(namespace: str, **extensions: str) -> CloudEvent:
         {**tekton_events.cloud_event(run).get_attributes(), **extensions}, {"pipelineRun": run})
 
 
-async def test_an_event_for_a_namespace_no_team_here_owns_goes_to_that_teams_broker(client, sink: EventRecorder) -> None:
+async def test_an_event_for_a_namespace_no_team_here_owns_goes_to_that_teams_broker(
+    client, sink: EventRecorder
+) -> None:
     event = tekton_event("team-elsewhere")
     response = await post(client, event)
     assert response.status_code == 202

@@ -18,9 +18,9 @@ import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag.devchain import hosting
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.triggers import load_topology
+from tekton_dag.devchain import hosting
 
 
 @contextlib.asynccontextmanager

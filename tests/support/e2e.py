@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.devchain.chain import Chain, ChainSettings
 from tekton_dag.functions.serving import FUNCTIONS
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAMS = ROOT / "teams"

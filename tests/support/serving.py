@@ -31,7 +31,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def served_function(name: str, env: dict[str, str], scratch: Path, ready_path: str = "/health/readiness") -> Iterator[Served]:
+def served_function(
+    name: str, env: dict[str, str], scratch: Path, ready_path: str = "/health/readiness"
+) -> Iterator[Served]:
     """``tekton-dag serve NAME`` on a free loopback port, until the block ends; waits until ready."""
     port = free_port()
     full_env = {**os.environ, **env, "LISTEN_ADDRESS": f"127.0.0.1:{port}",

@@ -7,9 +7,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -20,7 +20,9 @@ SH = shutil.which("dash") or "sh"
 
 def sh(script: str, env: dict[str, str], shell: str = SH) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ["PATH"]}
-    return subprocess.run([shell, str(SCRIPTS / script)], env={**base, **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [shell, str(SCRIPTS / script)], env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def make_repo(root: Path, name: str) -> str:
@@ -74,7 +76,9 @@ def test_ssh_key_without_known_hosts_is_refused(tmp_path):
     (tmp_path / "ws/.tekton-dag/clone.tsv").write_text("web\tacme/web\t\n")
     (tmp_path / "creds").mkdir()
     (tmp_path / "creds/ssh-privatekey").write_text("key")
-    proc = sh("clone.sh", {**clone_env(tmp_path), "CREDENTIALS_PATH": str(tmp_path / "creds"), "CREDENTIALS_BOUND": "true"})
+    proc = sh(
+        "clone.sh", {**clone_env(tmp_path), "CREDENTIALS_PATH": str(tmp_path / "creds"), "CREDENTIALS_BOUND": "true"}
+    )
     assert proc.returncode == 1 and "known_hosts" in proc.stderr
 
 
@@ -130,7 +134,7 @@ def test_tag_release_copies_every_image_and_fails_on_a_failed_copy(tmp_path):
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
-    requests: list = []
+    requests: ClassVar[list] = []
     status = 201
 
     def do_POST(self) -> None:  # noqa: N802
@@ -153,7 +157,9 @@ def github():
     server.shutdown()
 
 
-@pytest.mark.parametrize(("status", "headline"), [("Failed", "FAILED"), ("Succeeded", "passed"), ("None", "did not finish")])
+@pytest.mark.parametrize(
+    ("status", "headline"), [("Failed", "FAILED"), ("Succeeded", "passed"), ("None", "did not finish")]
+)
 def test_post_result_comments_the_real_status(tmp_path, github, status, headline):
     plan = tmp_path / ".tekton-dag"
     plan.mkdir()
@@ -164,7 +170,9 @@ def test_post_result_comments_the_real_status(tmp_path, github, status, headline
     assert proc.returncode == 0, proc.stderr
     ((path, auth, body),) = Recorder.requests
     assert path == "/repos/acme/api/issues/7/comments" and auth == "Bearer s3cret"
-    assert headline in body["body"] and "api (postman): failed" in body["body"] and "containerize=Failed" in body["body"]
+    assert (
+        headline in body["body"] and "api (postman): failed" in body["body"] and "containerize=Failed" in body["body"]
+    )
     assert "s3cret" not in proc.stdout + proc.stderr
 
 
@@ -191,4 +199,6 @@ def test_stack_tests_run_each_declared_test_with_the_pr_header_and_fail_on_a_fai
     assert proc.returncode == 1 and "postman tests failed for: api" in proc.stderr
     calls = (tmp_path / "calls").read_text().splitlines()
     assert len(calls) == 2 and "baseUrl=http://db.shop.svc:80" in calls[0] and "sessionValue=pr-7" in calls[0]
-    assert (plan / "test-summary.tsv").read_text() == "db\tpostman\tpassed\napi\tpostman\tfailed\ngone\tpostman\tskipped\n"
+    assert (
+        plan / "test-summary.tsv"
+    ).read_text() == "db\tpostman\tpassed\napi\tpostman\tfailed\ngone\tpostman\tskipped\n"

@@ -9,7 +9,9 @@ import pytest
 
 from tekton_dag.testing.task_scripts import FakeCluster, run_containerize, write_plan
 
-pytestmark = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is needed by containerize.sh (the task image ships it)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("jq") is None, reason="jq is needed by containerize.sh (the task image ships it)"
+)
 
 
 def apps(n: int) -> list[str]:
@@ -24,7 +26,7 @@ def cluster(tmp_path: Path) -> FakeCluster:
 def test_sliding_window_never_exceeds_the_limit_and_fills_freed_slots(cluster, tmp_path):
     names = apps(9)
     durations = [9, 1, 1, 1, 1, 1, 1, 1, 1]
-    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations)})
+    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations, strict=True)})
     write_plan(tmp_path / "ws", names)
     result = run_containerize(cluster, tmp_path / "ws", max_parallel=3, poll=1)
     assert result.returncode == 0, result.stderr
@@ -39,7 +41,7 @@ def test_sliding_window_never_exceeds_the_limit_and_fills_freed_slots(cluster, t
 def test_makespan_close_to_optimal_for_mixed_durations(cluster, tmp_path):
     names = apps(10)
     durations = [8, 7, 6, 5, 4, 4, 3, 2, 2, 1]  # longest first, as the plan orders them
-    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations)})
+    cluster.scenario({a: {"duration": d} for a, d in zip(names, durations, strict=True)})
     write_plan(tmp_path / "ws", names)
     result = run_containerize(cluster, tmp_path / "ws", max_parallel=4, poll=0.5)
     assert result.returncode == 0, result.stderr
@@ -181,9 +183,21 @@ def test_observed_durations_are_recorded_for_the_next_plan(cluster, tmp_path):
 
 def test_a_leftover_pod_of_an_earlier_attempt_is_replaced(cluster, tmp_path):
     import json
-    leftover = {"manifest": {"metadata": {"name": "svc-00-build-5cbadaa7", "labels": {
-        "tekton-dag.dev/run": "stack-pr-7-abcde", "tekton-dag.dev/component": "image-build", "tekton-dag.dev/app": "svc-00"}},
-        "spec": {}}, "created_ms": 0, "deleted_ms": None}
+    leftover = {
+        "manifest": {
+            "metadata": {
+                "name": "svc-00-build-5cbadaa7",
+                "labels": {
+                    "tekton-dag.dev/run": "stack-pr-7-abcde",
+                    "tekton-dag.dev/component": "image-build",
+                    "tekton-dag.dev/app": "svc-00",
+                },
+            },
+            "spec": {},
+        },
+        "created_ms": 0,
+        "deleted_ms": None,
+    }
     (cluster.state / "pods.json").write_text(json.dumps({"svc-00-build-5cbadaa7": leftover}))
     write_plan(tmp_path / "ws", ["svc-00"])
     result = run_containerize(cluster, tmp_path / "ws", max_parallel=1)

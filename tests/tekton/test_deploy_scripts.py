@@ -13,7 +13,9 @@ import pytest
 
 from tekton_dag.testing.task_scripts import SCRIPTS, FakeCluster, run_script
 
-pytestmark = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is needed by the scripts (the task image ships it)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("jq") is None, reason="jq is needed by the scripts (the task image ships it)"
+)
 
 STACK = {
     "name": "shop",
@@ -79,11 +81,21 @@ def test_deploy_only_the_apps_this_run_built(tmp_path):
 
 
 def intercept_env(plan_dir: Path, backend: str) -> dict[str, str]:
-    return {"PLAN_DIR": str(plan_dir), "RUN_NAME": RUN, "PR_NUMBER": "7", "HEADER_NAME": "x-dev-session",
-            "HEADER_VALUE": "pr-7", "FORWARDER_SOURCE": (SCRIPTS / "intercept_forwarder.py").read_text(),
-            "FORWARDER_IMAGE": "python:3.12.8-slim-bookworm", "OWNER_POD_NAME": "tr-pod", "OWNER_POD_UID": "uid-1",
-            "OWNER_POD_NAMESPACE": "shop", "INTERCEPT_BACKEND": backend,
-            "TELEPRESENCE_IMAGE": "docker.io/datawire/tel2:2.20.0", "MIRRORD_IMAGE": "ghcr.io/metalbear-co/mirrord-cli:3.128.0"}
+    return {
+        "PLAN_DIR": str(plan_dir),
+        "RUN_NAME": RUN,
+        "PR_NUMBER": "7",
+        "HEADER_NAME": "x-dev-session",
+        "HEADER_VALUE": "pr-7",
+        "FORWARDER_SOURCE": (SCRIPTS / "intercept_forwarder.py").read_text(),
+        "FORWARDER_IMAGE": "python:3.12.8-slim-bookworm",
+        "OWNER_POD_NAME": "tr-pod",
+        "OWNER_POD_UID": "uid-1",
+        "OWNER_POD_NAMESPACE": "shop",
+        "INTERCEPT_BACKEND": backend,
+        "TELEPRESENCE_IMAGE": "docker.io/datawire/tel2:2.20.0",
+        "MIRRORD_IMAGE": "ghcr.io/metalbear-co/mirrord-cli:3.128.0",
+    }
 
 
 @pytest.mark.parametrize("backend", ["telepresence", "mirrord"])
@@ -144,7 +156,9 @@ def test_cleanup_removes_only_this_runs_objects(tmp_path):
         item["metadata"]["name"] = "api-pr-8"
         item["metadata"]["labels"]["tekton-dag.dev/run"] = "stack-pr-8-zzz"
     (tmp_path / "other.json").write_text(json.dumps(other))
-    subprocess.run(["kubectl", "apply", "-f", str(tmp_path / "other.json")], env=cluster.env(), check=True, capture_output=True)
+    subprocess.run(
+        ["kubectl", "apply", "-f", str(tmp_path / "other.json")], env=cluster.env(), check=True, capture_output=True
+    )
     proc = run_script(cluster, "cleanup.sh", {"PLAN_DIR": str(plan_dir), "RUN_NAME": RUN, "DEFAULT_NAMESPACE": "ci"})
     assert proc.returncode == 0, proc.stderr
     left = set(json.loads((cluster.state / "objects.json").read_text()))
@@ -186,7 +200,9 @@ def validate(tmp_path: Path, network: str) -> tuple[subprocess.CompletedProcess,
 def test_validate_passes_when_only_header_traffic_reaches_the_pr_build(tmp_path):
     proc, summary = validate(tmp_path, "ok")
     assert proc.returncode == 0, proc.stderr
-    assert summary["header_reached_pr_build"] and summary["ordinary_traffic_stayed_stable"] and summary["stable_answered"]
+    assert (
+        summary["header_reached_pr_build"] and summary["ordinary_traffic_stayed_stable"] and summary["stable_answered"]
+    )
     detail = json.loads((tmp_path / "ws/.tekton-dag/intercept-summary.json").read_text())
     assert detail["with_header"] == "web=200" and set(summary) == {
         "header_reached_pr_build", "ordinary_traffic_stayed_stable", "stable_answered"}  # the result stays bounded

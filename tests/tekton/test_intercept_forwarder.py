@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -18,7 +19,7 @@ FORWARDER = Path(__file__).resolve().parents[2] / "tasks" / "scripts" / "interce
 
 
 class Upstream(http.server.BaseHTTPRequestHandler):
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def do_GET(self) -> None:  # noqa: N802
         Upstream.seen.append((self.path, self.headers.get("x-dev-session")))

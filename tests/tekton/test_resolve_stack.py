@@ -78,13 +78,15 @@ def test_build_env_is_written_shell_quoted(tmp_path):
     proc, _ = run(tmp_path, BUILD_APPS="api")
     assert proc.returncode == 0, proc.stderr
     env_file = tmp_path / "ws/.tekton-dag/commands/api.env"
-    shown = subprocess.run(["sh", "-c", '. "$1"; printf %s "$MAVEN_ARGS"', "sh", str(env_file)], capture_output=True, text=True)
+    shown = subprocess.run(
+        ["sh", "-c", '. "$1"; printf %s "$MAVEN_ARGS"', "sh", str(env_file)], capture_output=True, text=True
+    )
     assert shown.stdout == "-q 'x'"
     assert (tmp_path / "ws/.tekton-dag/commands/api.build-command").read_text() == "mvn -B package"
 
 
 def test_versions_resolve_with_default(tmp_path):
-    proc, out = run(tmp_path, VERSIONS_JSON='{"api": {"version": "1.2.0", "last-released": "1.1.0"}}')
+    proc, _ = run(tmp_path, VERSIONS_JSON='{"api": {"version": "1.2.0", "last-released": "1.1.0"}}')
     assert proc.returncode == 0, proc.stderr
     release = [row.split("\t") for row in (tmp_path / "ws/.tekton-dag/release.tsv").read_text().splitlines()]
     assert {app: target.rsplit(":", 1)[1] for app, _, target in release} == {

@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tekton_dag.testing.tekton_rules import check_results, result_budget, termination_message
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "functions/core/tekton_dag/config/schemas/stack.schema.json").read_text())
-TASKS = {d["metadata"]["name"]: d for d in (yaml.safe_load(f.read_text()) for f in sorted((ROOT / "tasks").glob("*.yaml")))}
+TASKS = {
+    d["metadata"]["name"]: d for d in (yaml.safe_load(f.read_text()) for f in sorted((ROOT / "tasks").glob("*.yaml")))
+}
 TOOLS = SCHEMA["definitions"]["app"]["properties"]["build"]["properties"]["tool"]["enum"]
 # No schema bound on the number of apps: 40 is the commerce team's bootstrap; 400 shows no growth.
 APP_COUNTS = (40, 400)

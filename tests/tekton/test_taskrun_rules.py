@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tekton_dag import pipelines as contract
+from tekton_dag.config.loading import load_config_or_raise
+from tekton_dag.events.requests import PullRequestRef, RunRequest
+from tekton_dag.pipelineruns import build_pipelinerun
 from tekton_dag.testing.tekton_rules import (
     COSCHEDULE_MODES,
     check_pipelinerun,
@@ -19,14 +24,15 @@ from tekton_dag.testing.tekton_rules import (
     taskrun_workspaces,
     termination_message,
 )
-from tekton_dag import pipelines as contract
-from tekton_dag.config.loading import load_config_or_raise
-from tekton_dag.events.requests import PullRequestRef, RunRequest
-from tekton_dag.pipelineruns import build_pipelinerun
 
 ROOT = Path(__file__).resolve().parents[2]
-TASKS = {d["metadata"]["name"]: d for d in (yaml.safe_load(f.read_text()) for f in sorted((ROOT / "tasks").glob("*.yaml")))}
-PIPES = {d["metadata"]["name"]: d for d in (yaml.safe_load(f.read_text()) for f in sorted((ROOT / "pipeline").glob("*.yaml")))}
+TASKS = {
+    d["metadata"]["name"]: d for d in (yaml.safe_load(f.read_text()) for f in sorted((ROOT / "tasks").glob("*.yaml")))
+}
+PIPES = {
+    d["metadata"]["name"]: d
+    for d in (yaml.safe_load(f.read_text()) for f in sorted((ROOT / "pipeline").glob("*.yaml")))
+}
 CONFIG = load_config_or_raise(ROOT / "teams")
 
 
@@ -83,7 +89,9 @@ def test_unbound_workspaces_optional_are_left_out_required_fail_the_run():
     task = {"spec": {"steps": [{"name": "s"}], "workspaces": [{"name": "source"}, {"name": "cache", "optional": True}]}}
     run = {"spec": {"workspaces": [{"name": "run", "emptyDir": {}}]}}
     assert check_pipelinerun(pipe, run, tasks={"t": task}) == []
-    [violation] = check_pipelinerun(pipe, {"spec": {"workspaces": [{"name": "cache", "emptyDir": {}}]}}, tasks={"t": task})
+    [violation] = check_pipelinerun(
+        pipe, {"spec": {"workspaces": [{"name": "cache", "emptyDir": {}}]}}, tasks={"t": task}
+    )
     assert violation.rule == "workspace" and "expected workspace 'run'" in violation.message
 
 
@@ -127,7 +135,9 @@ def test_other_coschedule_modes_bind_the_team_build_cache_and_still_pass(mode):
     for pipeline in contract.PIPELINES:
         run = run_for(team, pipeline)
         bound = {w["name"]: w for w in run["spec"]["workspaces"]}
-        assert bound[contract.W_BUILD_CACHE]["persistentVolumeClaim"]["claimName"] == team.pipeline_runs.build_cache_claim
+        assert (
+            bound[contract.W_BUILD_CACHE]["persistentVolumeClaim"]["claimName"] == team.pipeline_runs.build_cache_claim
+        )
         assert check_pipelinerun(PIPES[pipeline], run, tasks=TASKS, coschedule=mode) == []
         # The same run on a cluster left at the default would fail: the checker sees it.
         assert {v.rule for v in check_pipelinerun(PIPES[pipeline], run, tasks=TASKS)} == {"one-pvc"}
@@ -190,7 +200,9 @@ def test_only_tasks_that_talk_to_the_api_get_a_service_account_token(team, pipel
         mounted = effective_pod_template(run, pt["name"]).get("automountServiceAccountToken", True)
         assert mounted == talks_to_the_api(pt["taskRef"]["name"]), pt["name"]
     # PR code runs in the compile tasks and in the tests of run-stack-tests: never with a token.
-    assert not talks_to_the_api("run-stack-tests") and not any(talks_to_the_api(t) for t in TASKS if t.startswith("compile-"))
+    assert not talks_to_the_api("run-stack-tests") and not any(
+        talks_to_the_api(t) for t in TASKS if t.startswith("compile-")
+    )
 
 
 def test_the_resource_table_in_docs_is_the_tasks_own():
@@ -199,7 +211,11 @@ def test_the_resource_table_in_docs_is_the_tasks_own():
 
     text = (ROOT / "docs/tekton.md").read_text().split("## Compute resources", 1)[1].split("\n## ", 1)[0]
     documented = {}
-    for cells in (row.strip("|").split("|") for row in text.splitlines() if row.startswith("| ") and "/" in row and "task/step" not in row):
+    for cells in (
+        row.strip("|").split("|")
+        for row in text.splitlines()
+        if row.startswith("| ") and "/" in row and "task/step" not in row
+    ):
         names, cpu, memory, limit = (c.strip() for c in cells)
         for name in names.split(", "):
             match = re.fullmatch(r"(.*)\{(.*)\}(.*)", name)

@@ -49,7 +49,9 @@ def test_all_three_pipelines_and_the_tasks_exist():
 
 
 def test_generated_yaml_is_up_to_date():
-    proc = subprocess.run([sys.executable, str(ROOT / "tasks" / "generate.py"), "--check"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tasks" / "generate.py"), "--check"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -61,8 +63,13 @@ def tool(name: str) -> str:
 
 
 def test_tekton_lint_reports_no_errors_or_warnings():
-    proc = subprocess.run([tool("tekton-lint"), "--color=false", "--config", str(ROOT), "tasks/*.yaml", "pipeline/*.yaml"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [tool("tekton-lint"), "--color=false", "--config", str(ROOT), "tasks/*.yaml", "pipeline/*.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "problems" not in proc.stdout, proc.stdout
 
@@ -175,7 +182,9 @@ def test_scripts_contain_no_substitution_and_no_eval():
             script = step["script"]
             assert not SUBSTITUTION.search(script), (doc["metadata"]["name"], step["name"], SUBSTITUTION.search(script))
             assert not re.search(r"(^|[\s;|&])eval\s", script), (doc["metadata"]["name"], step["name"])
-            assert "set -eu" in script.split("\n\n")[0] + script[:2000] or step["image"].endswith(("python:3.12.8-slim-bookworm",))
+            assert "set -eu" in script.split("\n\n")[0] + script[:2000] or step["image"].endswith(
+                ("python:3.12.8-slim-bookworm",)
+            )
 
 
 def test_images_are_pinned_and_steps_non_root_where_possible():
@@ -195,7 +204,9 @@ def test_containerize_is_wired_to_the_team_limit():
         pt = next(t for t in PIPES[name]["spec"]["tasks"] if t["name"] == "containerize")
         values = {p["name"]: p["value"] for p in pt["params"]}
         assert values["max-parallel-builds"] == f"$(params.{contract.P_MAX_PARALLEL_BUILDS})"
-    default = next(p for p in PIPES[contract.BOOTSTRAP]["spec"]["params"] if p["name"] == contract.P_MAX_PARALLEL_BUILDS)
+    default = next(
+        p for p in PIPES[contract.BOOTSTRAP]["spec"]["params"] if p["name"] == contract.P_MAX_PARALLEL_BUILDS
+    )
     assert default["default"] == "5"
 
 

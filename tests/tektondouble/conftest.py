@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tekton_dag.testing.kube_api import FakeKubeApi
+
 from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 NS = "team-a"
 FAST = RetryPolicy(deadline=1.0, timeout=0.5, first_backoff=0.01, max_backoff=0.05)

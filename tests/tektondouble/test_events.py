@@ -8,10 +8,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from tektondouble.conftest import NS, PIPELINE, pipelinerun
+
 from tekton_dag.events.tekton import namespace_of_source
 from tekton_dag.testing import tekton_events
 from tekton_dag.testing.tekton import TektonDouble, Timing
+from tektondouble.conftest import NS, PIPELINE, pipelinerun
 
 
 class RawSink:
@@ -136,7 +137,9 @@ def test_running_goes_out_once_but_unknown_on_every_change() -> None:
     admitted = []
     for reason, message in [("Running", "1"), ("Running", "2"), ("PipelineRunStopping", "3"),
                             ("PipelineRunStopping", "3"), ("PipelineRunStopping", "4")]:
-        run["status"] = {"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": reason, "message": message}]}
+        run["status"] = {
+            "conditions": [{"type": "Succeeded", "status": "Unknown", "reason": reason, "message": message}]
+        }
         admitted.append(cache.admit(run, emit_queued=False))
     assert admitted == [True, False, True, False, True]
 

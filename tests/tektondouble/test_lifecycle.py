@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tekton_dag.testing.kube_api import FakeKubeApi
-from tektondouble.conftest import NS, PIPELINE, Clock, pipelinerun
+
 from tekton_dag.kube.stores import DirectoryStore, KubernetesStore
 from tekton_dag.testing import tekton_events, tekton_rules
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.testing.tekton import TektonDouble, Timing, directory_namespaces
+from tektondouble.conftest import NS, PIPELINE, Clock, pipelinerun
 
 SLOW = Timing(default=10.0)
 
@@ -48,7 +49,10 @@ async def test_a_pending_run_is_held_then_starts_runs_and_succeeds(api, store, c
     run = api.get("pipelineruns", NS, "run-1")
     assert condition(api) == ("Unknown", "Running") and run["status"]["startTime"]
     assert [c["pipelineTaskName"] for c in run["status"]["childReferences"]] == ["build"]  # test waits for build
-    assert run["status"]["conditions"][0]["message"] == "Tasks Completed: 0 (Failed: 0, Cancelled 0), Incomplete: 4, Skipped: 0"
+    assert (
+        run["status"]["conditions"][0]["message"]
+        == "Tasks Completed: 0 (Failed: 0, Cancelled 0), Incomplete: 4, Skipped: 0"
+    )
 
     await settle(d, clock)
     run = api.get("pipelineruns", NS, "run-1")

@@ -1,15 +1,26 @@
 """tekton-dag: multi-team CI orchestration for Tekton.
 
-A map of the package, in layers (a module imports only from its own layer or a lower one):
+A map of the package, in layers from the top: a module imports only from its own layer or the
+layers below it, and the packages sharing a layer do not import each other. ``.importlinter`` at
+the repository root states the same layers (and forbids import cycles inside a package), and
+``scripts/check`` enforces them.
 
-1. Data and contracts -- no I/O:
-   ``config`` (team and stack files: models, loading, validation, reloading),
-   ``graph`` (dependency order of a stack's apps), ``index`` (owner/repo -> targets),
-   ``events`` (CloudEvent types and extensions, GitHub payload normalisation),
-   ``pipelines`` (the contract between PipelineRuns and the Tekton pipelines: names, params, labels).
-2. Decisions -- pure functions over layer 1: resolution, PipelineRun building, admission, bootstrap planning.
-3. I/O: Kubernetes API, the Broker (publishing, the local Broker), the OCI registry.
-4. Adapters: ``functions`` (the four Knative function handlers), ``cli``, ``serving``.
+1. ``cli``: the ``tekton-dag`` command.
+2. ``devchain``: developer tooling, never deployed (``tekton-dag dev``, samples, the benchmarks).
+3. ``testing``: the test doubles, shipped with the package (tests, benchmarks, ``dev --simulate-tekton``).
+4. ``functions``: the Knative function handlers, the all-in-one and how ``serve`` hosts them.
+5. ``bus`` (the local Broker, also run by the all-in-one) | ``usecases`` (decisions driven against
+   I/O: run creation and admission, bootstrap planning with the registry).
+6. I/O: ``eventing`` (CloudEvents to and from a Broker) | ``kube`` (the Kubernetes API and the run
+   stores) | ``oci`` (the OCI registry).
+7. Decisions, no network I/O: ``resolution`` | ``pipelineruns`` (building, names, states, the
+   admission ledger) | ``bootstrap`` (selection, planning, its events) | ``webhooks`` (GitHub
+   secrets, signatures, intake).
+8. Data and contracts: ``config`` (team and stack files: models, loading, validation, reloading, the
+   dependency graph, the resolver index) | ``events`` (CloudEvent types and extensions, the codec,
+   GitHub payload normalisation).
+9. ``pipelines`` (the contract between PipelineRuns and the Tekton pipelines: names, params,
+   labels) | ``warming`` (start-up work off the path to ready).
 """
 
 from importlib import metadata

@@ -74,7 +74,8 @@ A_HEAD_SHA: Final = "tekton-dag.dev/head-sha"
 _BUILD_TASKS: Final = ("resolve-stack", "clone-app-repos", "compile-npm", "compile-maven", "compile-gradle",
                        "compile-pip", "compile-composer", "containerize")
 PIPELINE_TASKS: Final = {
-    PR_TEST: _BUILD_TASKS + ("deploy-intercepts", "validate-intercepts", "run-stack-tests", "cleanup-run", "post-result"),
+    PR_TEST: _BUILD_TASKS
+    + ("deploy-intercepts", "validate-intercepts", "run-stack-tests", "cleanup-run", "post-result"),
     MERGE_RELEASE: _BUILD_TASKS + ("tag-release-images", "deploy-stack", "cleanup-run"),
     BOOTSTRAP: _BUILD_TASKS + ("deploy-stack", "run-stack-tests", "cleanup-run"),
 }

@@ -109,7 +109,9 @@ def _pull_request(event: GitHubEvent, pr: PullRequest, target: Target) -> Reques
     if pr.draft and filters.skip_drafts:
         return f"pull request #{pr.number} is a draft and team {team.name} skips drafts"
     if pr.fork and filters.forks == "skip":
-        return f"pull request #{pr.number} comes from fork {pr.head_repo or '(deleted)'} and team {team.name} skips forks"
+        return (
+            f"pull request #{pr.number} comes from fork {pr.head_repo or '(deleted)'} and team {team.name} skips forks"
+        )
     return _run(event, target, pipelines.PR_TEST, pr.head_sha, ref)
 
 

@@ -7,15 +7,14 @@ Pure steps (no I/O, testable with plain values):
 - ``events``: the plan as CloudEvents (``run.requested`` per stack, ``bootstrap.planned`` /
   ``bootstrap.skipped``, ``run.failed`` for a rejection).
 
-I/O in one place: ``running.plan_bootstrap`` asks the registry (``tekton_dag.oci``) about every
-selected image, concurrently and bounded, then calls the pure steps.
+The I/O lives one layer up: ``tekton_dag.usecases.bootstrapping.plan_bootstrap`` asks the registry
+(``tekton_dag.oci``) about every selected image, concurrently and bounded, then calls these steps.
 """
 
 from tekton_dag.bootstrap.planning import DEFAULT_IMAGE_TAG, AppDecision, BootstrapPlan, StackPlan
-from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected, Selection, select
 
 __all__ = [
     "DEFAULT_IMAGE_TAG", "AppDecision", "BootstrapPlan", "BootstrapRejected", "Selection", "StackPlan",
-    "plan_bootstrap", "select",
+    "select",
 ]

@@ -11,19 +11,20 @@ Decision per selected app (image ``<team.image_registry>/<app>:<tag>``):
 
 The tag defaults to ``DEFAULT_IMAGE_TAG`` (``bootstrap``): the pipeline takes one ``image-tag``
 for every app it builds, so per-app versions cannot be that tag; a request may name another.
+
+Planning asks no registry itself: it is given each app's image name and what the registry said
+(any ``RegistryAnswer``; ``tekton_dag.usecases.bootstrapping`` asks ``tekton_dag.oci``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from tekton_dag.config import graph
 from tekton_dag.bootstrap.selection import Selection
+from tekton_dag.config import graph
 from tekton_dag.config.models import Team
-from tekton_dag.oci.client import Presence, PresenceCheck
-from tekton_dag.oci.references import ImageRef, image_ref
 
 DEFAULT_IMAGE_TAG = "bootstrap"
 
@@ -31,6 +32,20 @@ REASON_EXISTS = "image exists"
 REASON_MISSING = "image missing"
 REASON_FORCED = "force-rebuild"
 REASON_UNKNOWN = "registry check failed"
+
+PRESENT, ABSENT = "present", "absent"  # any other answer means the registry could not tell
+
+
+class RegistryAnswer(Protocol):
+    """What the registry said about one image (``tekton_dag.oci.client.PresenceCheck`` is one)."""
+
+    @property
+    def presence(self) -> str:
+        """``PRESENT``, ``ABSENT``, or anything else for "cannot tell"."""
+
+    @property
+    def reason(self) -> str:
+        """In words, e.g. "found (sha256:…)" or "registry … unreachable: …"."""
 
 
 @dataclass(frozen=True)
@@ -96,35 +111,30 @@ class BootstrapPlan:
         }
 
 
-def images(team: Team, selections: list[Selection], tag: str) -> dict[str, ImageRef]:
-    """``app -> image`` for every selected app (apps in several stacks share their image)."""
-    return {app: image_ref(team.image_registry, app, tag) for s in selections for app in s.apps}
-
-
-def decide(app: str, image: ImageRef, check: PresenceCheck | None, force_rebuild: bool) -> AppDecision:
-    shown = str(image)
+def decide(app: str, image: str, check: RegistryAnswer | None, force_rebuild: bool) -> AppDecision:
     if force_rebuild:
-        return AppDecision(app, shown, True, REASON_FORCED, check.reason if check else "")
-    if check is None or check.presence is Presence.UNKNOWN:
-        return AppDecision(app, shown, True, REASON_UNKNOWN, check.reason if check else "not checked")
-    if check.presence is Presence.ABSENT:
-        return AppDecision(app, shown, True, REASON_MISSING, check.reason)
-    return AppDecision(app, shown, False, REASON_EXISTS, check.reason)
+        return AppDecision(app, image, True, REASON_FORCED, check.reason if check else "")
+    if check is None or check.presence not in (PRESENT, ABSENT):
+        return AppDecision(app, image, True, REASON_UNKNOWN, check.reason if check else "not checked")
+    if check.presence == ABSENT:
+        return AppDecision(app, image, True, REASON_MISSING, check.reason)
+    return AppDecision(app, image, False, REASON_EXISTS, check.reason)
 
 
 def make_plan(
     team: Team,
     selections: list[Selection],
     tag: str,
-    checks: Mapping[ImageRef, PresenceCheck],
+    images: Mapping[str, str],
+    checks: Mapping[str, RegistryAnswer],
     force_rebuild: bool = False,
 ) -> BootstrapPlan:
-    """The plan, given the registry's answers (``checks`` may be empty when forced)."""
-    refs = images(team, selections, tag)
+    """The plan, given each selected app's image name (``images``) and the registry's answer per
+    app (``checks``; may be empty when forced)."""
     stacks = []
     for selection in selections:
         decisions = tuple(
-            decide(app, refs[app], checks.get(refs[app]), force_rebuild) for app in selection.apps
+            decide(app, images[app], checks.get(app), force_rebuild) for app in selection.apps
         )
         to_build = [d.app for d in decisions if d.build]
         waves = tuple(graph.build_waves(selection.stack, to_build)) if to_build else ()

@@ -20,6 +20,7 @@ whatever is still pending is dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -31,8 +32,8 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.deadletters import DeadLetters, Delivery, Outcome
 from tekton_dag.bus.delivery import Destination, is_retryable
-from tekton_dag.eventing.publishing import failure, network_client
 from tekton_dag.bus.triggers import Topology
+from tekton_dag.eventing.publishing import failure, network_client
 from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
 from tekton_dag.events import codec
 from tekton_dag.events.catalog import EXT_BROKER_TTL
@@ -72,7 +73,9 @@ class LocalBroker:
         self.concurrency = concurrency
         self.observers = list(observers)
         self.keys = keys  # None: no seal is checked at the ingress (only tests of delivery build one so)
-        self._urls = {t.name: self.resolve(t.subscriber, f"Trigger {t.name} spec.subscriber") for t in topology.triggers}
+        self._urls = {
+            t.name: self.resolve(t.subscriber, f"Trigger {t.name} spec.subscriber") for t in topology.triggers
+        }
         self._client: httpx.AsyncClient | None = None
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self._inflight: set[Delivery] = set()
@@ -134,10 +137,8 @@ class LocalBroker:
         self._closing = True
         if self._client is None:
             return
-        try:
+        with contextlib.suppress(TimeoutError):  # the rest is dead-lettered below
             await asyncio.wait_for(self._idle.wait(), grace)
-        except asyncio.TimeoutError:
-            pass
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -154,7 +155,7 @@ class LocalBroker:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     @property
@@ -176,7 +177,9 @@ class LocalBroker:
             return 400
         if ttl <= 0:
             self.stats["ttl_dropped"] += 1
-            log.warning("dropped %s %s: %s reached 0 (an event loop?)", event.get_type(), event.get_id(), EXT_BROKER_TTL)
+            log.warning(
+                "dropped %s %s: %s reached 0 (an event loop?)", event.get_type(), event.get_id(), EXT_BROKER_TTL
+            )
             return 202
         self.stats["accepted"] += 1
         for observer in self.observers:
@@ -188,7 +191,9 @@ class LocalBroker:
         plain = without_ttl(event)
         for trigger in self.topology.triggers:
             if trigger.matches(attributes):
-                delivery = Delivery(plain, trigger, self._urls[trigger.name], trigger.delivery_with(self.topology.delivery), ttl)
+                delivery = Delivery(
+                    plain, trigger, self._urls[trigger.name], trigger.delivery_with(self.topology.delivery), ttl
+                )
                 self._inflight.add(delivery)
                 self._idle.clear()
                 self._queue.put_nowait(delivery)
@@ -303,7 +308,9 @@ class LocalBroker:
             reply = decode_event(dict(response.headers), response.content)
         except ValueError:
             # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried.
-            return Outcome(ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body")
+            return Outcome(
+                ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body"
+            )
         return Outcome(ok=True, status=status, reply=reply)
 
 

@@ -20,8 +20,8 @@ from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.delivery import DeliverySpec
-from tekton_dag.eventing.publishing import failure
 from tekton_dag.bus.triggers import Trigger
+from tekton_dag.eventing.publishing import failure
 from tekton_dag.eventing.wire import with_extensions
 
 log = logging.getLogger("tekton_dag.broker")

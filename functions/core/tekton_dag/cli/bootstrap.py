@@ -15,7 +15,6 @@ import sys
 import uuid
 
 from tekton_dag.bootstrap.planning import DEFAULT_IMAGE_TAG, BootstrapPlan
-from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail
 from tekton_dag.config.loading import load_config
@@ -25,9 +24,10 @@ from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "bootstrap",
         help="plan a bootstrap (what is built, what is skipped and why) and publish it",

@@ -54,8 +54,12 @@ def fail(message: str) -> int:
 
 
 def config_command(
-    subparsers: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace, Config], int],
-    *, help: str, description: str,
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Callable[[argparse.Namespace, Config], int],
+    *,
+    help: str,
+    description: str,
 ) -> argparse.ArgumentParser:
     """A subcommand that prints what the configuration says: ``--teams``, ``-o``, and ``run(args,
     config)`` called once the configuration loaded (exit 1 after every problem is reported, if not)."""

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.bus import routing
+from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.events import catalog
 
 # The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
@@ -70,9 +70,9 @@ def pick_kubeconfig(given: str | None) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from tekton_dag.bus.broker import UnresolvedDestination
-    from tekton_dag.devchain.chain import ChainError, ChainSettings, default_triggers_dir
     from tekton_dag.bus.triggers import ManifestError
     from tekton_dag.config.errors import ConfigInvalid
+    from tekton_dag.devchain.chain import ChainError, ChainSettings, default_triggers_dir
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
@@ -115,7 +115,9 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     chain = Chain(settings, observers=(RunPrinter(settings.dry_run_dir),))
     print(f"tekton-dag dev: starting (teams {settings.teams_dir}, triggers {settings.triggers_dir})", flush=True)
     await chain.start()
-    target = f"cluster from {settings.kubeconfig}" if settings.kubeconfig else f"dry run, YAML in {settings.dry_run_dir}"
+    target = (
+        f"cluster from {settings.kubeconfig}" if settings.kubeconfig else f"dry run, YAML in {settings.dry_run_dir}"
+    )
     origin = "generated for this session" if generated_secret else "from GITHUB_WEBHOOK_SECRET"
     print(f"  webhook URL:     {chain.webhook_url}")
     print(f"  webhook secret:  {settings.secret}  ({origin})")

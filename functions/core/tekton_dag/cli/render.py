@@ -37,11 +37,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--pr", type=int, help="pull request number (pr mode)")
     parser.add_argument("--sha", default="", help="head sha of the PR / revision of the changed app")
     parser.add_argument("--repo", default="", help="owner/name of the PR's repo (default: the app's repo)")
-    parser.add_argument("--build-apps", default="", help="comma-separated apps to build (default: the changed app, or all)")
+    parser.add_argument(
+        "--build-apps", default="", help="comma-separated apps to build (default: the changed app, or all)"
+    )
     parser.add_argument("--image-tag", default="", help="image tag (default: the run name)")
     parser.add_argument("--delivery", default="", help="request id; the run name derives from it (default: a new one)")
     parser.add_argument("--traceparent", default=None, help="W3C traceparent to record on the run")
-    parser.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)")
+    parser.add_argument(
+        "-o", "--output", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)"
+    )
     add_teams_option(parser)
     parser.set_defaults(run=run)
 

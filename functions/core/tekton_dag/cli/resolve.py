@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tekton_dag.config import graph
 from tekton_dag.cli.common import config_command, emit, fail
+from tekton_dag.config import graph
 from tekton_dag.config.index import ResolverIndex, Target
 from tekton_dag.config.models import Config
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = config_command(
         subparsers, "resolve", run, help="show the (team, stack, app) targets of a repository",
         description="Look a GitHub repository up the way the resolver does (case-insensitive) and list "

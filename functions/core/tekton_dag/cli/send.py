@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 
-from tekton_dag.devchain import samples
 from tekton_dag.cli.common import fail
+from tekton_dag.devchain import samples
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
@@ -21,13 +21,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "send",
         help="send a signed sample GitHub webhook (pull_request, push, ping)",
-        description="Build a realistic GitHub webhook for REPO, sign it like GitHub does, send it and print the answer.",
+        description=(
+            "Build a realistic GitHub webhook for REPO, sign it like GitHub does, send it and print the answer."
+        ),
     )
     parser.add_argument("kind", metavar="KIND", choices=samples.KINDS,
                         help=f"one of: {', '.join(samples.KINDS)}")
     parser.add_argument("repo", metavar="REPO", help="owner/name, e.g. jmjava/tekton-dag-vue-fe")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"where to send it (default: {DEFAULT_URL})")
-    parser.add_argument("--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)")
+    parser.add_argument(
+        "--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)"
+    )
     parser.add_argument("--number", type=int, default=1, help="pull request number (default: 1)")
     parser.add_argument("--branch", default="feature/demo", help="PR head branch (default: feature/demo)")
     parser.add_argument("--base", default="main", help="PR base branch, or the pushed branch (default: main)")

@@ -11,12 +11,12 @@ import argparse
 import importlib
 import os
 
-from tekton_dag.functions import serving
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
+from tekton_dag.functions import serving
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="serve one function over HTTP (LISTEN_ADDRESS, K_SINK)",
@@ -24,8 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("name", metavar="NAME", choices=list(serving.SERVABLE),
                         help=f"the function: {', '.join(serving.SERVABLE)}")
-    parser.add_argument("--listen", metavar="ADDR",
-                        help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)")
+    parser.add_argument(
+        "--listen",
+        metavar="ADDR",
+        help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)",
+    )
     parser.add_argument("--sink", metavar="URL", help="Broker ingress URL for outgoing events (default: $K_SINK)")
     add_teams_option(parser)
     parser.set_defaults(run=run)

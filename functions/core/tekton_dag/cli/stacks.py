@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tekton_dag.config import graph
 from tekton_dag.cli.common import config_command, emit, fail
+from tekton_dag.config import graph
 from tekton_dag.config.models import Config, Stack, Team
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = config_command(
         subparsers, "stacks", run, help="list the stacks of every team, or of one",
         description="List stacks with their apps, entry apps and build waves. `-o json|yaml` adds every "

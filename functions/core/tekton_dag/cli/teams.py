@@ -9,9 +9,14 @@ from tekton_dag.cli.common import config_command, emit
 from tekton_dag.config.models import Config, Team
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    config_command(subparsers, "teams", run, help="list the teams",
-                   description="List every team with its namespace, stacks and limits (exit 1 if the configuration is invalid).")
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    config_command(
+        subparsers,
+        "teams",
+        run,
+        help="list the teams",
+        description="List every team with its namespace, stacks and limits (exit 1 if the configuration is invalid).",
+    )
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

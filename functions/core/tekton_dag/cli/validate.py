@@ -9,7 +9,7 @@ from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fai
 from tekton_dag.config.loading import load_config
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "validate", help="check the team and stack configuration",
         description="Check every team, stack and versions file under the configuration root and list "

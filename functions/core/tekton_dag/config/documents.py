@@ -16,18 +16,25 @@ gives the same data or the precise error. tests/config/test_documents.py checks 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from sys import intern
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml import events
 
 from tekton_dag.config.errors import ROOT_PATH, ConfigError
 
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:  # CSafeLoader has SafeLoader's interface; the stubs cannot say which one loads
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Parser: Callable[[str], Any] | None  # parser events are dispatched on their exact type: see _load_plain
 try:
-    from yaml._yaml import CParser as _Parser  # libyaml, as PyYAML ships it
+    from yaml._yaml import CParser as _CParser  # libyaml, as PyYAML ships it
+
+    _Parser = _CParser
 except ImportError:  # PyYAML built without libyaml: the slower full loader does everything
     _Parser = None
 
@@ -36,7 +43,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 _TYPED_SCALARS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp"))
 
 
-class StrictLoader(_BaseLoader):  # type: ignore[misc]
+class StrictLoader(_BaseLoader):
     """PyYAML's safe loader, rejecting repeated keys and non-string keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -56,7 +63,8 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc]
         return dict(super().construct_mapping(node, deep=deep))
 
 
-StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)
+# types-PyYAML accepts only constructors typed for a Loader class, not SafeConstructor's own methods.
+StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)  # type: ignore[type-var]
 
 
 class _Unusual(Exception):
@@ -78,7 +86,8 @@ def _scalar(event: events.ScalarEvent) -> Any:
         raise _Unusual
     value = event.value
     if event.implicit[0] and (not value or value[0] in _TYPED_FIRST):
-        tag = _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)
+        # Resolver.resolve is untyped in types-PyYAML.
+        tag = _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)  # type: ignore[no-untyped-call]
         if tag != _STR:
             if tag not in _TYPED_SCALARS:  # "<<" and anything new
                 raise _Unusual
@@ -88,6 +97,8 @@ def _scalar(event: events.ScalarEvent) -> Any:
 
 def _load_plain(text: str) -> Any:
     """The document, built from parser events; raises ``_Unusual`` for anything not plain."""
+    if _Parser is None:  # parse_yaml calls this only when _FAST
+        raise _Unusual
     parser = _Parser(text)
     try:
         get = parser.get_event

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tekton_dag.config.errors import ConfigError
+from tekton_dag.config.index import ResolverIndex
 from tekton_dag.config.loading import REGISTRY_FILE, LoadResult, TeamCache, load_config
 from tekton_dag.config.models import Config
-from tekton_dag.config.index import ResolverIndex
 
 log = logging.getLogger(__name__)
 

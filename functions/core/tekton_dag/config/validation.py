@@ -122,34 +122,39 @@ def _unique(problems: list[ConfigError]) -> list[ConfigError]:
 
 def _explain(error: ValidationError) -> Iterator[tuple[Sequence[str | int], str]]:
     path = list(error.absolute_path)
-    instance, kind = error.instance, error.validator
+    # types-jsonschema allows these to be unset (an error built by hand); those from iter_errors
+    # always carry them, as whatever JSON the schema and the document hold.
+    instance: Any = error.instance
+    kind: Any = error.validator
+    value: Any = error.validator_value
+    schema: Any = error.schema
     if kind == "required":
-        for key in error.validator_value:
+        for key in value:
             if isinstance(instance, dict) and key not in instance:
                 yield [*path, key], "required field is missing"
     elif kind == "additionalProperties" and isinstance(instance, dict):
-        known = list(error.schema.get("properties", {}))
-        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        known = list(schema.get("properties", {}))
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
         for key in instance:
             if key not in known and not any(p.search(key) for p in patterns):
                 yield [*path, key], _unknown_field(key, known)
     elif "propertyNames" in error.schema_path:
-        explanation = FORMAT_MESSAGES.get(error.validator_value) or error.schema.get("description", "is not allowed")
+        explanation = FORMAT_MESSAGES.get(value) or schema.get("description", "is not allowed")
         yield [*path, instance], f"key {describe(instance)} {explanation}"
     elif kind == "type":
-        yield path, f"expected {_types(error.validator_value)}, got {_type_name(instance)} {describe(instance)}"
+        yield path, f"expected {_types(value)}, got {_type_name(instance)} {describe(instance)}"
     elif kind == "enum":
-        yield path, f"{describe(instance)} is not one of: {', '.join(map(str, error.validator_value))}"
+        yield path, f"{describe(instance)} is not one of: {', '.join(map(str, value))}"
     elif kind == "format":
-        yield path, f"{describe(instance)} {FORMAT_MESSAGES.get(error.validator_value, 'has the wrong format')}"
+        yield path, f"{describe(instance)} {FORMAT_MESSAGES.get(value, 'has the wrong format')}"
     elif kind == "maxLength":
-        yield path, f"{describe(instance)} is longer than {error.validator_value} characters"
+        yield path, f"{describe(instance)} is longer than {value} characters"
     elif kind == "pattern":
-        yield path, f"{describe(instance)} does not match the pattern {error.validator_value}"
+        yield path, f"{describe(instance)} does not match the pattern {value}"
     elif kind == "uniqueItems":
         yield path, f"lists the same item twice: {describe(_first_repeat(instance))}"
-    elif kind in ("anyOf", "oneOf") and "description" in error.schema:
-        expected = error.schema["description"].rstrip(".")
+    elif kind in ("anyOf", "oneOf") and "description" in schema:
+        expected = schema["description"].rstrip(".")
         yield path, f"{describe(instance)} is not valid: expected {expected[0].lower()}{expected[1:]}"
     else:
         yield path, error.message

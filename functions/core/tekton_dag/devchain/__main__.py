@@ -16,16 +16,18 @@ import signal
 import sys
 from pathlib import Path
 
-from tekton_dag.devchain import hosting
 from tekton_dag.bus.broker import LocalBroker, UnresolvedDestination
-from tekton_dag.devchain.chain import default_triggers_dir
 from tekton_dag.bus.triggers import ManifestError, load_topology
+from tekton_dag.devchain import hosting
+from tekton_dag.devchain.chain import default_triggers_dir
 from tekton_dag.events.sealing import EventKeys
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tekton_dag.devchain", description=__doc__.splitlines()[0])
-    parser.add_argument("--triggers", type=Path, default=None, help="Trigger manifests (default: the project's knative/)")
+    parser.add_argument(
+        "--triggers", type=Path, default=None, help="Trigger manifests (default: the project's knative/)"
+    )
     parser.add_argument("--service", action="append", default=[], metavar="NAME=URL",
                         help="where Service NAME (a subscriber ref or dead-letter sink) listens; repeatable")
     parser.add_argument("--host", default="127.0.0.1")

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from tekton_dag.devchain import hosting
 from tekton_dag.bus.broker import LocalBroker, Observer
 from tekton_dag.bus.triggers import load_topology
+from tekton_dag.devchain import hosting
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
-from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
 from tekton_dag.functions.serving import FUNCTIONS
+from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
 
 if TYPE_CHECKING:
     from tekton_dag.testing.tekton import TektonDouble

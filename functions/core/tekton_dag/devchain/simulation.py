@@ -27,11 +27,9 @@ def default_pipelines_dir() -> Path:
 
 def store_for(kubeconfig: str | None, dry_run_dir: Path | None) -> RunStore:
     if kubeconfig:
-        from kubernetes import client, config
+        from tekton_dag.kube.clients import api_client_from_kubeconfig  # imports kubernetes: only here
 
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return KubernetesStore(api_client=client.ApiClient(configuration))
+        return KubernetesStore(api_client=api_client_from_kubeconfig(kubeconfig))
     if dry_run_dir is None:
         raise ValueError("simulated Tekton needs a kubeconfig or a dry-run directory")
     return DirectoryStore(dry_run_dir)

@@ -63,7 +63,9 @@ class TeamForwarder:
         try:
             response = await self._client.post(url, headers=dict(message.headers), content=message.body)
         except httpx.HTTPError as exc:
-            raise ForwardError(f"Broker of namespace {namespace} at {url} unreachable: {exc.__class__.__name__}") from None
+            raise ForwardError(
+                f"Broker of namespace {namespace} at {url} unreachable: {exc.__class__.__name__}"
+            ) from None
         if response.status_code == 404:
             log.info("Tekton event %s: namespace %s has no tekton-dag Broker (%s answered 404): dropped",
                      event.get_id(), namespace, url)

@@ -50,7 +50,9 @@ def network_client(
     def session() -> aiohttp.ClientSession:  # made on the first request, inside the running loop
         # No Content-Type unless the message has one: an event without datacontenttype must
         # arrive without it, not as aiohttp's default application/octet-stream.
-        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max_connections), skip_auto_headers=("Content-Type",))
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections), skip_auto_headers=("Content-Type",)
+        )
 
     return httpx.AsyncClient(transport=AiohttpTransport(client=session), timeout=timeout, mounts=dict(mounts or {}))
 

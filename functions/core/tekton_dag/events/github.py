@@ -135,13 +135,22 @@ def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
 
 # Where each field of the slim data comes from in GitHub's payload (for the 400's wording).
 _PAYLOAD_FIELDS: Final = {
-    ("repo",): "repository.full_name", ("sender",): "sender.login", ("pull_request", "action"): "action",
-    ("pull_request", "number"): "pull_request.number", ("pull_request", "draft"): "pull_request.draft",
-    ("pull_request", "merged"): "pull_request.merged", ("pull_request", "base_ref"): "pull_request.base.ref",
-    ("pull_request", "base_repo"): "pull_request.base.repo.full_name", ("pull_request", "head_sha"): "pull_request.head.sha",
-    ("pull_request", "head_ref"): "pull_request.head.ref", ("pull_request", "head_repo"): "pull_request.head.repo.full_name",
-    ("pull_request", "merge_commit_sha"): "pull_request.merge_commit_sha", ("push", "ref"): "ref",
-    ("push", "before"): "before", ("push", "after"): "after", ("push", "deleted"): "deleted",
+    ("repo",): "repository.full_name",
+    ("sender",): "sender.login",
+    ("pull_request", "action"): "action",
+    ("pull_request", "number"): "pull_request.number",
+    ("pull_request", "draft"): "pull_request.draft",
+    ("pull_request", "merged"): "pull_request.merged",
+    ("pull_request", "base_ref"): "pull_request.base.ref",
+    ("pull_request", "base_repo"): "pull_request.base.repo.full_name",
+    ("pull_request", "head_sha"): "pull_request.head.sha",
+    ("pull_request", "head_ref"): "pull_request.head.ref",
+    ("pull_request", "head_repo"): "pull_request.head.repo.full_name",
+    ("pull_request", "merge_commit_sha"): "pull_request.merge_commit_sha",
+    ("push", "ref"): "ref",
+    ("push", "before"): "before",
+    ("push", "after"): "after",
+    ("push", "deleted"): "deleted",
 }
 _SHOWN: Final = 80  # characters of a refused value echoed back
 
@@ -202,9 +211,10 @@ class _Fields:
         self.raw = raw
         self.path = path
 
-    def _get(self, key: str, kind: type, default: Any) -> Any:
+    def _get(self, key: str, kind: type[_T], default: _T | None) -> _T:
+        """``key``'s value, which must be a ``kind``; absent or null gives ``default`` (None: required)."""
         value = self.raw.get(key, self._MISSING)
-        if (value is self._MISSING or value is None) and default is not self._MISSING:
+        if (value is self._MISSING or value is None) and default is not None:
             return default
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             what = "missing" if value is self._MISSING else f"must be {_KINDS[kind]}"
@@ -212,13 +222,14 @@ class _Fields:
         return value
 
     def obj(self, key: str) -> _Fields:
-        return _Fields(self._get(key, Mapping, self._MISSING), f"{self.path}{key}.")
+        # Mapping is abstract, which mypy refuses for type[_T]; _get only checks isinstance with it.
+        return _Fields(self._get(key, Mapping, None), f"{self.path}{key}.")  # type: ignore[type-abstract]
 
-    def text(self, key: str, default: Any = _MISSING) -> str:
+    def text(self, key: str, default: str | None = None) -> str:
         return self._get(key, str, default)
 
     def integer(self, key: str) -> int:
-        return self._get(key, int, self._MISSING)
+        return self._get(key, int, None)
 
-    def flag(self, key: str, default: Any = _MISSING) -> bool:
+    def flag(self, key: str, default: bool | None = None) -> bool:
         return self._get(key, bool, default)

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tekton_dag import pipelines
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Request = TypeVar("_Request", bound="DataclassInstance")
 
 # GitHub's PR numbers are int32 (its REST API and webhooks); anything larger could only be made up,
 # and would not fit a label value. The schemas of github.pull_request and run.requested say the same.
@@ -133,7 +138,7 @@ def _require(body: Mapping[str, Any], names: tuple[str, ...], where: str = "") -
             raise RequestError(f"{where}{name}: required")
 
 
-def _build(cls: type, body: Mapping[str, Any], strict: bool, where: str = "") -> Any:
+def _build(cls: type[_Request], body: Mapping[str, Any], strict: bool, where: str = "") -> _Request:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(body) - set(known))
     if unknown and strict:

@@ -122,7 +122,9 @@ class EventKeys:
         for key in keys:
             matched |= hmac.compare_digest(_mac(key, content).encode(), given.encode("ascii", "replace"))
         if not matched:
-            raise SealError(403, f"wrong seal: {event.get_type()} {event.get_id()!r} was not sealed with this team's event key")
+            raise SealError(
+                403, f"wrong seal: {event.get_type()} {event.get_id()!r} was not sealed with this team's event key"
+            )
 
 
 def _split(text: str) -> tuple[str, ...]:

@@ -17,18 +17,21 @@ import logging
 import secrets
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
+from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import K_SINK_ENV
 from tekton_dag.events import sealing
-from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS
+
+if TYPE_CHECKING:  # imported by name in setup, like the other handlers
+    from tekton_dag.functions.webhook_ingest import WebhookIngest
 
 log = logging.getLogger("tekton_dag.allinone")
 
@@ -87,7 +90,9 @@ class AllInOne(Handler):
         if self.broker is not None:
             lost = self.broker.abandon()
             if lost:
-                log.warning("stopped with %d deliveries in flight: dead-lettered to %s", lost, self.broker.dead_letter_file)
+                log.warning(
+                    "stopped with %d deliveries in flight: dead-lettered to %s", lost, self.broker.dead_letter_file
+                )
         for instance in self.instances.values():
             instance.stop()
         return []
@@ -99,7 +104,7 @@ class AllInOne(Handler):
                          ((name, i.ready()) for name, i in self.instances.items()) if not ok)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self.instances[PUBLIC].handle(scope, receive, send)
+        await cast("WebhookIngest", self.instances[PUBLIC]).handle(scope, receive, send)
 
 
 def new(wiring: Wiring | None = None) -> AllInOne:

@@ -12,9 +12,9 @@ Answers (DESIGN.md "answer honestly"):
 
 Environment (read by ``start``): ``TEKTON_DAG_TEAMS_DIR`` (default ``./teams``), re-checked every
 ``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5; 0 = never) through the functions' shared
-``ConfigSource`` (a bad edit keeps the last good configuration), ``K_SINK``, ``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 8
-HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT`` (seconds, default 5), and the registry credentials
-of ``tekton_dag.oci.credentials``.
+``ConfigSource`` (a bad edit keeps the last good configuration), ``K_SINK``,
+``TEKTON_DAG_REGISTRY_CONCURRENCY`` (default 8 HEADs at once), ``TEKTON_DAG_REGISTRY_TIMEOUT``
+(seconds, default 5), and the registry credentials of ``tekton_dag.oci.credentials``.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import Any
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bootstrap import events
-from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.eventing.publishing import PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import BootstrapRequest, RequestError
+from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, load_credentials
-from tekton_dag.functions.lifecycle import Handler, Wiring
+from tekton_dag.usecases.bootstrapping import plan_bootstrap
 
 log = logging.getLogger("tekton_dag.bootstrap_batcher")
 

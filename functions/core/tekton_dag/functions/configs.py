@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from tekton_dag.config.index import ResolverIndex
 from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, LoadResult, TeamCache, load_config
 from tekton_dag.config.models import Config
 from tekton_dag.config.reloading import ConfigStore
-from tekton_dag.config.index import ResolverIndex
 
 RELOAD_ENV: Final = "TEKTON_DAG_CONFIG_RELOAD_S"
 DEFAULT_RELOAD_S: Final = 5.0

@@ -81,7 +81,7 @@ class Handler:
                 coroutine.close()
             return
         for coroutine in closing:
-            loop.create_task(coroutine)
+            loop.create_task(coroutine)  # noqa: RUF006 - fire and forget: stop() cannot await
 
     def alive(self) -> tuple[bool, str]:
         return True, "OK"

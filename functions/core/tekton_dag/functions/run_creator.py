@@ -13,7 +13,7 @@ seconds, default 5, 0 disables), ``TEKTON_DAG_DRY_RUN_DIR`` (write YAML files in
 Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
 ``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries),
 ``TEKTON_DAG_TEAM_BROKER_URL`` (where other teams' Tekton events go, ``{namespace}`` filled in).
-All logic is in ``tekton_dag.pipelineruns.creating``; this module only adapts.
+All logic is in ``tekton_dag.usecases.creating``; this module only adapts.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import RunStore, store_from_env
-from tekton_dag.pipelineruns.creating import Outcome, RunCreator
+from tekton_dag.usecases.creating import Outcome, RunCreator
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,9 @@ class RunCreatorFunction(Handler):
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data, strict=False)
             if self.creator.config().team(cancel.team) is None:
-                return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"})
+                return _reply(
+                    event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"}
+                )
             try:
                 names = await self.creator.cancel(cancel)
             except PermanentApiError as exc:
@@ -140,8 +142,8 @@ class RunCreatorFunction(Handler):
             served = sorted({t.namespace for t in self.creator.config().teams})
             if owner not in served:
                 self._forwarder = self._forwarder or TeamForwarder()
-                outcome = await self._forwarder.forward(event, owner, by=",".join(served))
-                log.info("Tekton event %s for %s/%s: %s", event.get_id(), owner, name, outcome)
+                forwarded = await self._forwarder.forward(event, owner, by=",".join(served))
+                log.info("Tekton event %s for %s/%s: %s", event.get_id(), owner, name, forwarded)
                 return None
             try:
                 started = await self.creator.finished(namespace, name, team)

@@ -33,8 +33,8 @@ from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
-from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.configs import NO_TEAM
+from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import ClusterUnavailable, RunLister
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretSource
@@ -102,7 +102,9 @@ class WebhookIngest(Handler):
             return await route(scope, receive)
         allowed = sorted(m for m, p in self._routes if p == path)
         if allowed:
-            return rejected(405, f"{method} not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+            return rejected(
+                405, f"{method} not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)}
+            )
         return rejected(404, f"no endpoint {path}; webhooks go to POST / or POST /webhook/github")
 
     # --- Webhooks ------------------------------------------------------------------------------
@@ -175,7 +177,9 @@ class WebhookIngest(Handler):
         failure = await self._publish(event)
         if failure:
             return Reply(503, {"status": "unavailable", "reason": failure})
-        return Reply(202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()})
+        return Reply(
+            202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()}
+        )
 
     def _authorize(self, headers: Mapping[str, str]) -> Reply | None:
         expected = self._api_token()

@@ -4,4 +4,5 @@
 - ``clients``: in-cluster config, else KUBECONFIG / ~/.kube/config; calls off the event loop, retried
 - ``stores``: the ``RunStore`` interface and its two implementations (Kubernetes, dry-run directory)
 - ``listing``: read-only listing of a team's runs (webhook-ingest's ``/api/runs``)
+- ``apilimits``: the object limits kube-apiserver enforces (the dry-run store and the fake API)
 """

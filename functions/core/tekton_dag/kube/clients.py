@@ -40,6 +40,13 @@ def load_api_client() -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+def api_client_from_kubeconfig(path: str) -> client.ApiClient:
+    """A client for the cluster of the kubeconfig file at ``path``, whatever the environment says."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
 def status_message(exc: ApiException) -> str:
     """The ``message`` of the Status body the API answered with, else its reason phrase."""
     try:

@@ -20,4 +20,6 @@ class RetryPolicy:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RetryPolicy:
         env = os.environ if env is None else env
-        return cls(deadline=float(env.get(DEADLINE_ENV, cls.deadline)), timeout=float(env.get(TIMEOUT_ENV, cls.timeout)))
+        return cls(
+            deadline=float(env.get(DEADLINE_ENV, cls.deadline)), timeout=float(env.get(TIMEOUT_ENV, cls.timeout))
+        )

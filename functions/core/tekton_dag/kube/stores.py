@@ -7,7 +7,7 @@ Two implementations, chosen by ``store_from_env()``:
   through the official client, off the event loop, with retries (``clients.RetryingApi``).
 - ``DirectoryStore``: a dry-run directory (``TEKTON_DAG_DRY_RUN_DIR``); each PipelineRun is a
   YAML file you could ``kubectl create -f``, with the same idempotency and the same ledger rules,
-  and the same object limits a real API server enforces (``tekton_dag.testing.apilimits``, the
+  and the same object limits a real API server enforces (``tekton_dag.kube.apilimits``, the
   module the tests' fake API uses): what a cluster would refuse is refused here too.
 """
 
@@ -20,12 +20,13 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 import yaml
 
+from tekton_dag.kube import apilimits
 from tekton_dag.kube.errors import (
     ApiStatusError,
     LedgerConflict,
@@ -33,7 +34,6 @@ from tekton_dag.kube.errors import (
     TransientApiError,
 )
 from tekton_dag.kube.retrying import RetryPolicy
-from tekton_dag.testing import apilimits
 
 DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
 LEDGER_ANNOTATION = "tekton-dag.dev/admission-ledger"
@@ -198,7 +198,7 @@ class KubernetesStore:
         }
         if version is not None:
             metadata["resourceVersion"] = version
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {
             "apiVersion": f"{self.LEASE_GROUP}/{self.LEASE_VERSION}", "kind": "Lease",
             "metadata": metadata, "spec": {"holderIdentity": self._holder, "renewTime": now},

@@ -89,7 +89,7 @@ class RegistryClient:
         """Check every distinct image concurrently (at most ``concurrency`` requests at once)."""
         unique = list(dict.fromkeys(images))
         checks = await asyncio.gather(*(self.presence(image) for image in unique))
-        return dict(zip(unique, checks))
+        return dict(zip(unique, checks, strict=True))
 
     async def presence(self, image: ImageRef) -> PresenceCheck:
         async with self._semaphore:

@@ -1,10 +1,10 @@
-"""PipelineRuns: the one builder, their names, their states, admission and supersede.
+"""PipelineRuns: the one builder, their names, their states, admission and supersede -- decisions
+only, no I/O (``tekton_dag.usecases.creating`` drives them against a store).
 
 - ``building``: ``build_pipelinerun(request, team, stack)`` (THE builder)
 - ``naming``: deterministic DNS-1123 names, safe label values
 - ``states``: pending / finished, read from a PipelineRun
 - ``ledgers``: the per-team admission ledger (pure data, no I/O)
-- ``creating``: the run-creator core (admit, create, queue, start, supersede, cancel, reconcile)
 """
 
 from tekton_dag.pipelineruns.building import (

@@ -111,7 +111,9 @@ def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[di
         pipelines.P_CHANGED_APP: request.app,
         # Empty build_apps means the pipeline's default: the changed app, or (bootstrap) all apps.
         pipelines.P_BUILD_APPS: ",".join(request.build_apps) or request.app,
-        pipelines.P_APP_REVISIONS: canonical_json({request.app: request.revision} if request.app and request.revision else {}),
+        pipelines.P_APP_REVISIONS: canonical_json(
+            {request.app: request.revision} if request.app and request.revision else {}
+        ),
         pipelines.P_IMAGE_REGISTRY: team.image_registry,
         pipelines.P_CACHE_REPO: team.cache_repo or "",
         # The run name is unique per request: a snapshot tag that never overwrites another run's images.

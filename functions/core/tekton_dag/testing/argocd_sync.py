@@ -46,10 +46,15 @@ HEALTHY, PROGRESSING, DEGRADED = "Healthy", "Progressing", "Degraded"
 
 # Kinds with no health in ArgoCD (neither built in nor in resource_customizations).
 NO_HEALTH = {
-    ("", "ServiceAccount"), ("", "ConfigMap"), ("", "Secret"),
-    ("rbac.authorization.k8s.io", "Role"), ("rbac.authorization.k8s.io", "RoleBinding"),
-    ("tekton.dev", "Task"), ("tekton.dev", "Pipeline"),
-    ("sources.knative.dev", "SinkBinding"), ("networking.k8s.io", "NetworkPolicy"),
+    ("", "ServiceAccount"),
+    ("", "ConfigMap"),
+    ("", "Secret"),
+    ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("tekton.dev", "Task"),
+    ("tekton.dev", "Pipeline"),
+    ("sources.knative.dev", "SinkBinding"),
+    ("networking.k8s.io", "NetworkPolicy"),
 }
 KSVC = ("serving.knative.dev", "Service")
 BROKER = ("eventing.knative.dev", "Broker")
@@ -73,7 +78,7 @@ def show(doc: dict[str, Any]) -> str:
 def condition(status: dict[str, Any], kind: str) -> str | None:
     for c in status.get("conditions", []):
         if c["type"] == kind:
-            return c["status"]
+            return str(c["status"])
     return None
 
 
@@ -82,14 +87,14 @@ def health(doc: dict[str, Any]) -> str | None:
     gk = group_kind(doc)
     status = doc.get("status") or {}
     if gk == PVC:
-        return {"Pending": PROGRESSING, "Bound": HEALTHY, "Lost": DEGRADED}.get(status.get("phase"), "Unknown")
+        return {"Pending": PROGRESSING, "Bound": HEALTHY, "Lost": DEGRADED}.get(str(status.get("phase")), "Unknown")
     if gk == KSVC:
         values = [condition(status, c) for c in ("ConfigurationsReady", "RoutesReady", "Ready")]
         if any(c["status"] == "False" for c in status.get("conditions", [])):
             return DEGRADED
         return HEALTHY if values == ["True"] * 3 else PROGRESSING
     if gk in (BROKER, TRIGGER):
-        return {"True": HEALTHY, "False": DEGRADED}.get(condition(status, "Ready"), PROGRESSING)
+        return {"True": HEALTHY, "False": DEGRADED}.get(str(condition(status, "Ready")), PROGRESSING)
     if gk in NO_HEALTH:
         return None
     raise KeyError(f"{show(doc)}: kind {gk} is not modelled (add its ArgoCD health rule here)")
@@ -99,7 +104,9 @@ def synced(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The objects a sync applies: hooks without a sync phase (e.g. `helm test`) are dropped."""
     kept = []
     for doc in docs:
-        hooks = {h.strip() for h in (doc["metadata"].get("annotations") or {}).get(HELM_HOOK, "").split(",") if h.strip()}
+        hooks = {
+            h.strip() for h in (doc["metadata"].get("annotations") or {}).get(HELM_HOOK, "").split(",") if h.strip()
+        }
         if not hooks or hooks & SYNCED_HELM_HOOKS:
             kept.append(doc)
     return kept
@@ -162,12 +169,15 @@ class Cluster:
         # (kubernetes.io/docs/concepts/storage/storage-classes/#volume-binding-mode).
         if self.binding_mode == "Immediate":
             return {"phase": "Bound"}, ""
-        consumers = [show(d) for d in self.applied.values() if group_kind(d) == KSVC
-                     and doc["metadata"]["name"] in _claims(d)]
+        consumers = [
+            show(d) for d in self.applied.values() if group_kind(d) == KSVC and doc["metadata"]["name"] in _claims(d)
+        ]
         if consumers or self.pipeline_run_started:
             return {"phase": "Bound"}, ""
-        return {"phase": "Pending"}, ("Pending until a Pod mounts it (StorageClass volumeBindingMode "
-                                      "WaitForFirstConsumer); only a PipelineRun does")
+        return {"phase": "Pending"}, (
+            "Pending until a Pod mounts it (StorageClass volumeBindingMode "
+            "WaitForFirstConsumer); only a PipelineRun does"
+        )
 
     def _ksvc(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
         spec = doc["spec"]["template"]["spec"]
@@ -176,31 +186,37 @@ class Cluster:
         if account and not self.ready(("", "ServiceAccount"), account):
             missing.append(f"ServiceAccount/{account}")
         for volume in spec.get("volumes", []):
-            if "configMap" in volume and not volume["configMap"].get("optional"):
-                if not self.ready(("", "ConfigMap"), volume["configMap"]["name"]):
-                    missing.append(f"ConfigMap/{volume['configMap']['name']}")
-            if "secret" in volume and not volume["secret"].get("optional"):
-                if volume["secret"]["secretName"] not in self.secrets:
-                    missing.append(f"Secret/{volume['secret']['secretName']} (the chart never creates Secrets)")
+            config_map = volume.get("configMap")
+            if config_map and not config_map.get("optional") and not self.ready(("", "ConfigMap"), config_map["name"]):
+                missing.append(f"ConfigMap/{config_map['name']}")
+            secret = volume.get("secret")
+            if secret and not secret.get("optional") and secret["secretName"] not in self.secrets:
+                missing.append(f"Secret/{secret['secretName']} (the chart never creates Secrets)")
             if "persistentVolumeClaim" in volume:
                 claim = volume["persistentVolumeClaim"]["claimName"]
                 if not self.ready(PVC, claim):
                     missing.append(f"PersistentVolumeClaim/{claim} bound")
         # A SinkBinding injects K_SINK once its sink resolves; the functions are ready only with it.
         for binding in self.applied.values():
-            if group_kind(binding) == ("sources.knative.dev", "SinkBinding") and \
-                    binding["spec"]["subject"].get("name") == doc["metadata"]["name"]:
+            if (
+                group_kind(binding) == ("sources.knative.dev", "SinkBinding")
+                and binding["spec"]["subject"].get("name") == doc["metadata"]["name"]
+            ):
                 broker = binding["spec"]["sink"]["ref"]["name"]
                 if not self.ready(BROKER, broker):
                     missing.append(f"Broker/{broker} Ready (K_SINK of SinkBinding/{binding['metadata']['name']})")
         if missing:
-            return _conditions("ConfigurationsReady", "RoutesReady", "Ready", value="Unknown"), "needs " + ", ".join(missing)
+            return _conditions("ConfigurationsReady", "RoutesReady", "Ready", value="Unknown"), "needs " + ", ".join(
+                missing
+            )
         return _conditions("ConfigurationsReady", "RoutesReady", "Ready", value="True"), ""
 
     def _broker(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
         ref = ((doc["spec"].get("delivery") or {}).get("deadLetterSink") or {}).get("ref")
-        if ref and not self.ready(tuple(_gk(ref)), ref["name"]):
-            return _conditions("Ready", value="Unknown"), f"needs its dead-letter sink {ref['kind']}/{ref['name']} addressable"
+        if ref and not self.ready(_gk(ref), ref["name"]):
+            return _conditions(
+                "Ready", value="Unknown"
+            ), f"needs its dead-letter sink {ref['kind']}/{ref['name']} addressable"
         return _conditions("Ready", value="True"), ""
 
     def _trigger(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -209,7 +225,7 @@ class Cluster:
         if (*_gk(ref), ref["name"]) not in self.applied:
             # Knative: SubscriberResolved False → Ready False; ArgoCD's Lua says Degraded.
             return _conditions("Ready", value="False"), f"subscriber {ref['kind']}/{ref['name']} does not exist"
-        if not self.ready(BROKER, broker) or not self.ready(tuple(_gk(ref)), ref["name"]):
+        if not self.ready(BROKER, broker) or not self.ready(_gk(ref), ref["name"]):
             return _conditions("Ready", value="Unknown"), f"needs Broker/{broker} and its subscriber ready"
         return _conditions("Ready", value="True"), ""
 
@@ -219,8 +235,11 @@ def _gk(ref: dict[str, Any]) -> tuple[str, str]:
 
 
 def _claims(ksvc: dict[str, Any]) -> set[str]:
-    return {v["persistentVolumeClaim"]["claimName"] for v in ksvc["spec"]["template"]["spec"].get("volumes", [])
-            if "persistentVolumeClaim" in v}
+    return {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in ksvc["spec"]["template"]["spec"].get("volumes", [])
+        if "persistentVolumeClaim" in v
+    }
 
 
 def _conditions(*types: str, value: str) -> dict[str, Any]:
@@ -251,7 +270,9 @@ def sync(docs: Iterable[dict[str, Any]], cluster: Cluster) -> SyncResult:
         degraded = [f"{show(d)} Degraded ({cluster.why[key(d)]})" for d in applied if health(d) == DEGRADED]
         if degraded:
             return SyncResult("Failed", number, tuple(degraded))
-        waiting = [f"{show(d)} {health(d)} ({cluster.why[key(d)]})" for d in applied if health(d) not in (HEALTHY, None)]
+        waiting = [
+            f"{show(d)} {health(d)} ({cluster.why[key(d)]})" for d in applied if health(d) not in (HEALTHY, None)
+        ]
         if waiting:
             # Nothing outside the sync changes what these wait for (no PipelineRun runs yet).
             return SyncResult("Running", number, tuple(waiting))

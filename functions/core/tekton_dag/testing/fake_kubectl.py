@@ -26,6 +26,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 STATE = Path(os.environ["FAKE_KUBE_DIR"])
 
@@ -34,7 +35,7 @@ def now_ms() -> int:
     return int((STATE / "clock_ms").read_text().strip() or 0)
 
 
-def load(name: str, default: object) -> object:
+def load(name: str, default: object) -> Any:  # the JSON of a state file
     path = STATE / name
     return json.loads(path.read_text()) if path.exists() else default
 
@@ -48,12 +49,19 @@ def record(op: str, **fields: object) -> None:
         out.write(json.dumps({"t": now_ms() / 1000, "op": op, **fields}) + "\n")
 
 
-def scenario_of(pod: dict) -> dict:
+def scenario_of(pod: dict[str, Any]) -> dict[str, Any]:
     app = pod["manifest"]["metadata"]["labels"].get("tekton-dag.dev/app", "")
-    return {"duration": 1, "pending": 0, "fail": False, "stuck": False, "log": "", **load("scenario.json", {}).get(app, {})}
+    return {
+        "duration": 1,
+        "pending": 0,
+        "fail": False,
+        "stuck": False,
+        "log": "",
+        **load("scenario.json", {}).get(app, {}),
+    }
 
 
-def phase_of(pod: dict) -> tuple[str, str]:
+def phase_of(pod: dict[str, Any]) -> tuple[str, str]:
     s = scenario_of(pod)
     elapsed = (now_ms() - pod["created_ms"]) / 1000
     deadline = pod["manifest"]["spec"].get("activeDeadlineSeconds")
@@ -66,7 +74,7 @@ def phase_of(pod: dict) -> tuple[str, str]:
     return ("Failed", "Error") if s["fail"] else ("Succeeded", "Completed")
 
 
-def matches(pod: dict, selector: str) -> bool:
+def matches(pod: dict[str, Any], selector: str) -> bool:
     labels = pod["manifest"]["metadata"].get("labels", {})
     for term in filter(None, selector.split(",")):
         key, _, value = term.partition("=")
@@ -75,7 +83,7 @@ def matches(pod: dict, selector: str) -> bool:
     return True
 
 
-def live_pods() -> dict:
+def live_pods() -> dict[str, Any]:
     return {n: p for n, p in load("pods.json", {}).items() if p.get("deleted_ms") is None}
 
 
@@ -123,7 +131,7 @@ def get(args: list[str]) -> int:
         return unsupported(args)
     selector = option(args, "-l", "--selector") or ""
     items = []
-    for name, pod in live_pods().items():
+    for pod in live_pods().values():
         if matches(pod, selector):
             phase, reason = phase_of(pod)
             state = {"waiting": {"reason": reason}} if phase == "Pending" else {"terminated": {"reason": reason}}

@@ -9,7 +9,7 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
-- the object limits of a real API server (``tekton_dag.testing.apilimits``, shared with the
+- the object limits of a real API server (``tekton_dag.kube.apilimits``, shared with the
   dry-run store of ``tekton-dag dev``): names, label keys and values, annotation keys and total
   size (422 Invalid with ``details.causes``), bodies over 3 MiB (413), objects over etcd's 1.5 MiB
   (500 "etcdserver: request is too large"); and Tekton's admission webhook's PipelineRun name
@@ -47,9 +47,10 @@ Use::
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
-import functools
 import email.parser
+import functools
 import json
 import os
 import random
@@ -60,20 +61,21 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import fastjsonschema
 import yaml
 
-from tekton_dag.testing import apilimits, rbac
+from tekton_dag.kube import apilimits
+from tekton_dag.testing import rbac
 
 SCHEMAS = Path(__file__).resolve().parents[4] / ".." / "shared" / "schemas"
 PENDING = "PipelineRunPending"
@@ -137,16 +139,19 @@ class FakeKubeApi:
         (default: the chart's, ``rbac.chart_documents()``). ``enforce_rbac=False`` lets every
         request through unauthenticated (only for measuring what the check costs). ``tls``: serve
         HTTPS with a self-signed certificate the kubeconfigs trust; kubectl (client-go) sends no
-        bearer token over plain HTTP, so a kubectl caller needs it (the Python client does send it). ``instant_tekton=False`` leaves
-        PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
+        bearer token over plain HTTP, so a kubectl caller needs it (the Python client does send it).
+        ``instant_tekton=False`` leaves PipelineRuns to a controller (``tekton_dag.testing.tekton``)."""
         self.instant_tekton = instant_tekton
         self._lock = threading.RLock()
         self._store: dict[Key, dict[str, Any]] = {}  # every object, in creation order
-        self._collections: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}  # (group, plural, ns) → name → object
+        self._collections: dict[
+            tuple[str, str, str], dict[str, dict[str, Any]]
+        ] = {}  # (group, plural, ns) → name → object
         self._running: dict[str, set[Key]] = {}  # namespace → the PipelineRuns running there now
         self._rv = 0
         self._faults: list[_Fault] = []
-        self._validators: dict[tuple[str, str], Any] = {}  # (group, kind) → (fast, exact) or None
+        # (group, kind) → (fast, exact) or None
+        self._validators: dict[tuple[str, str], tuple[Callable[[Any], Any] | None, Any] | None] = {}
         self.schema_dir = schemas if schemas is not None and schemas.is_dir() else None
         self.validate = validate
         self.missing_namespaces: set[str] = set()
@@ -198,7 +203,7 @@ class FakeKubeApi:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
+        host, port = cast("tuple[str, int]", self._server.server_address)[:2]  # an AF_INET server
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     @property
@@ -278,7 +283,9 @@ class FakeKubeApi:
 
     def pending(self, namespace: str | None = None) -> list[str]:
         with self._lock:
-            return [o["metadata"]["name"] for o in self._runs(namespace) if (o.get("spec") or {}).get("status") == PENDING]
+            return [
+                o["metadata"]["name"] for o in self._runs(namespace) if (o.get("spec") or {}).get("status") == PENDING
+            ]
 
     def finish(self, namespace: str, name: str, reason: str = "Succeeded") -> dict[str, Any]:
         """Complete a run as Tekton would; returns the data of Tekton's CloudEvent."""
@@ -318,7 +325,7 @@ class FakeKubeApi:
         request's Authorization header."""
         match = match or _PATH.match(path)
         user = self._authenticate(authorization)
-        if path == "/version" or path in ("/api", "/apis") or path.startswith("/apis/") and path.count("/") <= 3 \
+        if path == "/version" or path in ("/api", "/apis") or (path.startswith("/apis/") and path.count("/") <= 3) \
                 or path == "/api/v1":
             self._authorize(user, rbac.Request(method.lower(), path=path))
             if path == "/version":
@@ -400,7 +407,12 @@ class FakeKubeApi:
         ]
         if not resources:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
-        return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+        return 200, {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": resources,
+        }
 
     def _list(self, group: str, version: str, plural: str, kind: str, ns: str, query: dict[str, list[str]]) -> bytes:
         selector = _parse_selector((query.get("labelSelector") or [""])[0])
@@ -418,25 +430,37 @@ class FakeKubeApi:
         obj = body  # handle() owns the body: it becomes the stored object
         metadata = obj.setdefault("metadata", {})
         if metadata.get("namespace", ns) != ns:
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
         if not metadata.get("name") and metadata.get("generateName"):
-            metadata["name"] = metadata["generateName"] + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            metadata["name"] = metadata["generateName"] + "".join(
+                random.choices(string.ascii_lowercase + string.digits, k=5)
+            )
         name = metadata.get("name")
         if not name:
-            raise ApiError(422, "Invalid", f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required")
+            raise ApiError(
+                422,
+                "Invalid",
+                f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required",
+            )
         self._validate(kind, group, obj)
         if (group, plural, ns, name) in self._store:
             raise ApiError(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists',
                            {"name": name, "group": group, "kind": plural})
         metadata.update(namespace=ns, uid=str(uuid.uuid4()), generation=1,
-                        creationTimestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                        creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         metadata.pop("resourceVersion", None)
         key = (group, plural, ns, name)
         self._put(key, obj)
         self._bump(key, obj)
         return obj
 
-    def _update(self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str) -> dict[str, Any]:
+    def _update(
+        self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str
+    ) -> dict[str, Any]:
         """Replace ``current`` (stored under ``key``) in place by ``new``, which the caller hands
         over; it may share parts with ``current`` (a merge patch), never with anything else."""
         group, plural = key[:2]
@@ -444,8 +468,13 @@ class FakeKubeApi:
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
         sent_rv = (new.get("metadata") or {}).get("resourceVersion")
         if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {plural}.{group} "{details["name"]}": '
-                                            "the object has been modified; please apply your changes to the latest version and try again", details)
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {plural}.{group} "{details["name"]}": '
+                "the object has been modified; please apply your changes to the latest version and try again",
+                details,
+            )
         new["metadata"] = metadata = dict(new.setdefault("metadata", {}))  # never current's own dict
         for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
             metadata[field] = current["metadata"][field]
@@ -496,9 +525,13 @@ class FakeKubeApi:
             raise ApiError(refused.code, refused.reason, refused.message, refused.details) from None
         self._validate_schema(kind, group, name, obj)
         if kind == "PipelineRun" and len(name) > TEKTON_NAME_MAX:  # then the validating webhook
-            raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: validation '
-                                              "failed: Invalid resource name: length must be no more than 63 characters: "
-                                              "metadata.name")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'admission webhook "{TEKTON_WEBHOOK}" denied the request: validation '
+                "failed: Invalid resource name: length must be no more than 63 characters: "
+                "metadata.name",
+            )
         try:
             apilimits.check_stored_size(obj)  # last: etcd refuses the write
         except apilimits.Refused as refused:
@@ -518,8 +551,14 @@ class FakeKubeApi:
                 pass  # jsonschema has the last word, and words the answer as before
         errors = sorted(slow.iter_errors(checked), key=lambda e: list(e.absolute_path))
         if errors:
-            causes = [{"reason": "FieldValueInvalid", "field": ".".join(str(p) for p in e.absolute_path), "message": e.message}
-                      for e in errors[:5]]
+            causes = [
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": ".".join(str(p) for p in e.absolute_path),
+                    "message": e.message,
+                }
+                for e in errors[:5]
+            ]
             first = causes[0]
             raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {first["field"]}: {first["message"]}',
                            {"name": name, "group": group, "kind": kind, "causes": causes})
@@ -527,7 +566,9 @@ class FakeKubeApi:
     def _validator(self, kind: str, group: str) -> tuple[Callable[[Any], Any] | None, Any] | None:
         if (group, kind) not in self._validators:
             schema_file = _SCHEMA_OF.get((group, kind))
-            found = None if schema_file is None or self.schema_dir is None else _validators(self.schema_dir / schema_file)
+            found = (
+                None if schema_file is None or self.schema_dir is None else _validators(self.schema_dir / schema_file)
+            )
             self._validators[(group, kind)] = found
         return self._validators[(group, kind)]
 
@@ -535,20 +576,28 @@ class FakeKubeApi:
 @functools.cache
 def _certificate_files() -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 and its key (PEM files), made once per process."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-api")])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     directory = tempfile.mkdtemp(prefix="fake-kube-tls-")
     cert_file, key_file = os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
     Path(cert_file).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -595,6 +644,7 @@ def _validators(path: Path) -> tuple[Callable[[Any], Any] | None, Any] | None:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    raw_requestline: bytes  # set by BaseHTTPRequestHandler.handle_one_request; typeshed omits it
     api: FakeKubeApi
     protocol_version = "HTTP/1.1"
     # TCP_NODELAY, as a real kube-apiserver (Go's net/http) has. Each answer (headers and body)
@@ -635,9 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif connection == "keep-alive":
             self.close_connection = False
-        if self.headers.get("Expect", "").lower() == "100-continue" and not self.handle_expect_100():
-            return False
-        return True
+        return self.headers.get("Expect", "").lower() != "100-continue" or self.handle_expect_100()
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -662,8 +710,13 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.api._take_fault(method, match["plural"] if match else "")
         extra = ""
         if fault and fault.status:
-            reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}.get(fault.status, "InternalError")
-            status, payload = fault.status, _json(ApiError(fault.status, reason, f"injected fault {fault.status}").body())
+            reason = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}.get(
+                fault.status, "InternalError"
+            )
+            status, payload = (
+                fault.status,
+                _json(ApiError(fault.status, reason, f"injected fault {fault.status}").body()),
+            )
             if fault.retry_after is not None:
                 extra = f"Retry-After: {fault.retry_after}\r\n"
         else:
@@ -687,10 +740,9 @@ class _Handler(BaseHTTPRequestHandler):
         head = (f"{self.protocol_version} {status} {_PHRASES.get(status, '')}\r\n"
                 f"Server: {self.version_string()}\r\nDate: {_http_date()}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{extra}\r\n")
-        try:
+        # A client that gave up (a timeout) is exactly what a delay fault is for.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(head.encode("latin-1") + payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout): exactly what a delay fault is for
 
 
 _REQUEST_LINE = re.compile(rb"([A-Z]+) (/[!-~]*) HTTP/1\.1\r?\n")
@@ -702,7 +754,7 @@ class _Headers(dict[str, str]):
     """The request headers for ``get``, as the email Message would answer it: case-insensitive,
     the first of repeated fields."""
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return super().get(name.lower(), default)
 
     def __getitem__(self, name: str) -> Any:
@@ -740,11 +792,16 @@ def _json(body: Any) -> bytes:
 def _patched(current: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
     content_type = content_type.split(";")[0].strip()
     if content_type == "application/merge-patch+json":
-        return _merged(current, patch)
+        merged: dict[str, Any] = _merged(current, patch)  # a JSON object patched stays one
+        return merged
     if content_type == "application/json-patch+json":
         return _json_patch(copy.deepcopy(current), patch)
-    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types "
-                                               f"include: application/json-patch+json, application/merge-patch+json (got {content_type!r})")
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types "
+        f"include: application/json-patch+json, application/merge-patch+json (got {content_type!r})",
+    )
 
 
 def _merged(target: Any, patch: Any) -> Any:
@@ -833,11 +890,13 @@ def _complete(run: dict[str, Any], reason: str) -> None:
     status = run.setdefault("status", {})
     status.setdefault("startTime", _now())
     status["completionTime"] = _now()
-    status["conditions"] = [{"type": "Succeeded", "status": "True" if reason == "Succeeded" else "False", "reason": reason}]
+    status["conditions"] = [
+        {"type": "Succeeded", "status": "True" if reason == "Succeeded" else "False", "reason": reason}
+    ]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 __all__ = ["FakeKubeApi"]

@@ -92,19 +92,39 @@ ANONYMOUS_USER = User(ANONYMOUS, (UNAUTHENTICATED,))
 _DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
                    "/readyz", "/version", "/version/"]
 BOOTSTRAP: list[dict[str, Any]] = [
-    {"kind": "ClusterRole", "metadata": {"name": "cluster-admin"},
-     "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]},
-    {"kind": "ClusterRoleBinding", "metadata": {"name": ADMIN_GROUP},
-     "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}, "subjects": [{"kind": "Group", "name": ADMIN_GROUP}]},
-    {"kind": "ClusterRole", "metadata": {"name": "system:discovery"},
-     "rules": [{"nonResourceURLs": _DISCOVERY_URLS, "verbs": ["get"]}]},
-    {"kind": "ClusterRoleBinding", "metadata": {"name": "system:discovery"},
-     "roleRef": {"kind": "ClusterRole", "name": "system:discovery"}, "subjects": [{"kind": "Group", "name": AUTHENTICATED}]},
-    {"kind": "ClusterRole", "metadata": {"name": "system:public-info-viewer"},
-     "rules": [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]},
-    {"kind": "ClusterRoleBinding", "metadata": {"name": "system:public-info-viewer"},
-     "roleRef": {"kind": "ClusterRole", "name": "system:public-info-viewer"},
-     "subjects": [{"kind": "Group", "name": AUTHENTICATED}, {"kind": "Group", "name": UNAUTHENTICATED}]},
+    {
+        "kind": "ClusterRole",
+        "metadata": {"name": "cluster-admin"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}],
+    },
+    {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": ADMIN_GROUP},
+        "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "Group", "name": ADMIN_GROUP}],
+    },
+    {
+        "kind": "ClusterRole",
+        "metadata": {"name": "system:discovery"},
+        "rules": [{"nonResourceURLs": _DISCOVERY_URLS, "verbs": ["get"]}],
+    },
+    {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "system:discovery"},
+        "roleRef": {"kind": "ClusterRole", "name": "system:discovery"},
+        "subjects": [{"kind": "Group", "name": AUTHENTICATED}],
+    },
+    {
+        "kind": "ClusterRole",
+        "metadata": {"name": "system:public-info-viewer"},
+        "rules": [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
+    },
+    {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "system:public-info-viewer"},
+        "roleRef": {"kind": "ClusterRole", "name": "system:public-info-viewer"},
+        "subjects": [{"kind": "Group", "name": AUTHENTICATED}, {"kind": "Group", "name": UNAUTHENTICATED}],
+    },
 ]
 
 
@@ -118,7 +138,16 @@ def helm_binary() -> str:
 
 @functools.lru_cache(maxsize=16)
 def _render(values_files: tuple[Path, ...], sets: tuple[str, ...], namespace: str) -> tuple[dict[str, Any], ...]:
-    args = [helm_binary(), "template", "tekton-dag", str(CHART), "--namespace", namespace, "--kube-version", KUBE_VERSION]
+    args = [
+        helm_binary(),
+        "template",
+        "tekton-dag",
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+    ]
     for path in values_files:
         args += ["--values", str(path)]
     for assignment in sets:
@@ -141,7 +170,8 @@ def chart_documents(sets: Sequence[str] = (), teams: Path = TEAMS) -> list[dict[
 
 
 def _copy(doc: dict[str, Any]) -> dict[str, Any]:
-    return yaml.safe_load(yaml.safe_dump(doc))  # callers may edit their copy (tests remove rules)
+    copied: dict[str, Any] = yaml.safe_load(yaml.safe_dump(doc))  # callers may edit their copy (tests remove rules)
+    return copied
 
 
 # --- authorization ------------------------------------------------------------------------------

@@ -65,7 +65,8 @@ def registry_binary() -> str:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def unreachable_host() -> str:
@@ -96,7 +97,9 @@ class Registry:
 
     def _push(self, client: httpx.Client, repository: str, tag: str, manifest_type: str) -> str:
         config_type, layer_type = _BLOB_TYPES[manifest_type]
-        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        config = json.dumps(
+            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        ).encode()
         layer = f"layer of {repository}".encode()
         headers = self._auth_headers(repository)
         blobs = [self._upload(client, repository, blob, headers) for blob in (config, layer)]
@@ -220,7 +223,7 @@ class TokenServer:
         self.requests: list[dict[str, Any]] = []
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         certificate = (
             x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(self._key.public_key()).serial_number(x509.random_serial_number())

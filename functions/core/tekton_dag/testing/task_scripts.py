@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[4]
 SCRIPTS = ROOT / "tasks" / "scripts"
@@ -42,7 +43,7 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
-    ops: list[dict]
+    ops: list[dict[str, Any]]
     workspace: Path
 
     @property
@@ -70,17 +71,17 @@ class FakeCluster:
         for tool in ("kubectl", "sleep", "date"):
             (self.bin / tool).chmod(0o755)
 
-    def scenario(self, apps: dict[str, dict]) -> None:
+    def scenario(self, apps: dict[str, dict[str, Any]]) -> None:
         (self.state / "scenario.json").write_text(json.dumps(apps))
 
     def env(self) -> dict[str, str]:
         return {"PATH": f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}", "FAKE_KUBE_DIR": str(self.state)}
 
-    def ops(self) -> list[dict]:
+    def ops(self) -> list[dict[str, Any]]:
         path = self.state / "ops.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    def pods(self) -> dict:
+    def pods(self) -> dict[str, Any]:
         path = self.state / "pods.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
@@ -121,7 +122,9 @@ def run_containerize(cluster: FakeCluster, workspace: Path, *, max_parallel: int
     return Result(proc.returncode, proc.stdout, proc.stderr, cluster.ops(), workspace)
 
 
-def run_script(cluster: FakeCluster, script: str, env: dict[str, str], *, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_script(
+    cluster: FakeCluster, script: str, env: dict[str, str], *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run one of tasks/scripts/ with the fakes first on PATH and `env` added."""
     return subprocess.run(["bash", str(SCRIPTS / script)], env={**cluster.env(), **env}, capture_output=True,
                           text=True, timeout=timeout)

@@ -49,13 +49,14 @@ the watch (this polls), and the events controller's restarts (its caches live as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,10 +191,8 @@ class TektonDouble:
                 await self.poll()
             except Exception:  # one bad round (API hiccup) must not end the controller
                 log.exception("Tekton double: poll failed")
-            try:
+            with contextlib.suppress(TimeoutError):  # the next round is due
                 await asyncio.wait_for(stop.wait(), self.poll_interval)
-            except asyncio.TimeoutError:
-                pass
 
     async def poll(self) -> None:
         for namespace in self.namespaces():
@@ -238,7 +237,9 @@ class TektonDouble:
                 return
             except PublishError as exc:
                 if attempt == 10:
-                    log.warning("Tekton double: gave up sending %s for %s: %s", event.get_type(), event.get_subject(), exc)
+                    log.warning(
+                        "Tekton double: gave up sending %s for %s: %s", event.get_type(), event.get_subject(), exc
+                    )
                     return
                 await asyncio.sleep(0.01 * 2 ** attempt)
 
@@ -483,7 +484,7 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
 
 
 def _timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 __all__ = ["Child", "TaskRule", "TektonDouble", "Timing", "directory_namespaces", "load_pipelines"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -98,7 +98,7 @@ def cloud_event(run: Object, now: datetime | None = None) -> CloudEvent:
             "source": source_of(run),
             "type": event_type(run),
             "subject": run["metadata"]["name"],
-            "time": now or datetime.now(timezone.utc),
+            "time": now or datetime.now(UTC),
             "datacontenttype": "application/json",
         },
         data={"pipelineRun": to_v1beta1(run)},

@@ -48,7 +48,7 @@ itself (which node, RWO attachment).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,9 @@ TASK_RESULT_TYPE = 1  # pkg/result/result.go TaskRunResultType
 INTERNAL_TYPE = 3  # pkg/result/result.go InternalTektonResultType
 # The longest values Tekton itself writes: a timestamp with a non-UTC offset, the longest Reason.
 WORST_STARTED_AT = "2006-01-02T15:04:05.000+05:30"
-WORST_REASON = "TimeoutExceeded"  # entrypointer.go TerminationReasonTimeoutExceeded (longer than Skipped/Cancelled or an ExitCode)
+WORST_REASON = (
+    "TimeoutExceeded"  # entrypointer.go TerminationReasonTimeoutExceeded (longer than Skipped/Cancelled or an ExitCode)
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def taskrun_workspaces(pipeline_task: Mapping[str, Any], pipelinerun: Mapping[st
     return out
 
 
-def claims(bindings: list[Mapping[str, Any]]) -> set[str]:
+def claims(bindings: Sequence[Mapping[str, Any]]) -> set[str]:
     """The distinct PersistentVolumeClaims of a TaskRun's bindings (ValidateOnlyOnePVCIsUsed's count)."""
     found = {b["persistentVolumeClaim"]["claimName"] for b in bindings if b.get("persistentVolumeClaim")}
     found |= {f"template:{b['name']}" for b in bindings if b.get("volumeClaimTemplate")}
@@ -177,7 +179,10 @@ def taskrun_rules(tasks: Mapping[str, Mapping[str, Any]] | None = None,
                   coschedule: str = DEFAULT_COSCHEDULE) -> Callable[[Any, Any, Any], list[str]]:
     """These rules as the Tekton controller double's ``taskrun_rules`` hook: the messages Tekton
     would fail one pipeline task's TaskRun with (``tekton_dag.testing.tekton.TaskRule``)."""
-    def rules(pipeline: Mapping[str, Any], pipelinerun: Mapping[str, Any], pipeline_task: Mapping[str, Any]) -> list[str]:
+
+    def rules(
+        pipeline: Mapping[str, Any], pipelinerun: Mapping[str, Any], pipeline_task: Mapping[str, Any]
+    ) -> list[str]:
         name = pipeline_task.get("name")
         return [v.message for v in check_pipelinerun(pipeline, pipelinerun, tasks=tasks, coschedule=coschedule)
                 if v.task == name]
@@ -220,7 +225,8 @@ def termination_message(results: Mapping[str, str], *, started_at: str = WORST_S
 
 
 def pod_containers(task: Mapping[str, Any]) -> int:
-    """Containers of the TaskRun's pod (pkg/pod/pod.go): prepare, place-scripts, working-dir-initializer, steps, sidecars."""
+    """Containers of the TaskRun's pod (pkg/pod/pod.go): prepare, place-scripts,
+    working-dir-initializer, steps, sidecars."""
     spec = task["spec"]
     steps, sidecars = spec["steps"], spec.get("sidecars", [])
     scripts = any("script" in c for c in [*steps, *sidecars])
@@ -240,7 +246,12 @@ def check_results(name: str, task: Mapping[str, Any], step_results: Mapping[str,
     for step, results in step_results.items():
         size = len(termination_message(results))
         if size > budget:
-            found.append(Violation(name, "result-size",
-                                   f"step {step}: termination message of {size} bytes is over the {budget}-byte budget "
-                                   f"(Termination message is above max allowed size 4096, caused by large task result.)"))
+            found.append(
+                Violation(
+                    name,
+                    "result-size",
+                    f"step {step}: termination message of {size} bytes is over the {budget}-byte budget "
+                    f"(Termination message is above max allowed size 4096, caused by large task result.)",
+                )
+            )
     return found

@@ -14,6 +14,7 @@ SECRET_FILE, BROKER_URL, PROBE_REPO, LISTEN_PORT, TIMEOUT_S. Exit 0 passes, 1 fa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -25,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from typing import ClassVar
 
 PUSH_TYPE = "dev.tektondag.github.push.v1"  # tekton_dag/events/catalog.py GITHUB_PUSH
 IGNORED_TYPE = "dev.tektondag.event.ignored.v1"  # catalog.EVENT_IGNORED: resolver's answer for an unknown repo
@@ -55,14 +57,16 @@ def check_ready(env: dict[str, str]) -> str:
     raise SystemExit(f"FAIL: GET {url} never answered 200 (last: {last})")
 
 
-def first_secret(path: str) -> str:
+def first_secret(path: str, what: str = "webhook") -> str:
+    """The first of the values (comma- or newline-separated, as while rotating) in a mounted Secret."""
     try:
-        text = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
     except OSError:
-        raise SystemExit(f"FAIL: no webhook secret at {path}: create the webhook Secret (NOTES.txt, step 1)") from None
+        raise SystemExit(f"FAIL: no {what} secret at {path}: create the {what} Secret (NOTES.txt, step 1)") from None
     secrets = [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
     if not secrets:
-        raise SystemExit(f"FAIL: the webhook Secret mounted at {path} is empty")
+        raise SystemExit(f"FAIL: the {what} Secret mounted at {path} is empty")
     return secrets[0]
 
 
@@ -70,8 +74,12 @@ def ping_request(secret: str, delivery: str) -> tuple[bytes, dict[str, str]]:
     """A GitHub ping delivery, signed the way GitHub signs (X-Hub-Signature-256 over the body)."""
     body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 0}).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"Content-Type": "application/json", "X-GitHub-Event": "ping",
-                  "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature}
+    return body, {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "ping",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": signature,
+    }
 
 
 def check_ping(env: dict[str, str]) -> str:
@@ -99,11 +107,20 @@ def seal(key: str, attributes: list[str], data: object) -> str:
 def push_event(repo: str, event_id: str, key: str = "") -> tuple[bytes, dict[str, str]]:
     """A binary-mode CloudEvent of a push, with the slim data webhook-ingest publishes, sealed with
     the team's event key (resolver and the Broker refuse an unsealed GitHub event)."""
-    data = {"repo": repo, "sender": "tekton-dag-helm-test",
-            "push": {"ref": "refs/heads/main", "before": "0" * 40, "after": "1" * 40, "deleted": False}}
+    data = {
+        "repo": repo,
+        "sender": "tekton-dag-helm-test",
+        "push": {"ref": "refs/heads/main", "before": "0" * 40, "after": "1" * 40, "deleted": False},
+    }
     source = "/tekton-dag/helm-test"
-    headers = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": event_id,
-               "ce-type": PUSH_TYPE, "ce-source": source, "ce-subject": repo}
+    headers = {
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": event_id,
+        "ce-type": PUSH_TYPE,
+        "ce-source": source,
+        "ce-subject": repo,
+    }
     if key:
         headers["ce-tektondagseal"] = seal(key, [PUSH_TYPE, source, event_id, repo, ""], data)
     return json.dumps(data).encode(), headers
@@ -112,15 +129,13 @@ def push_event(repo: str, event_id: str, key: str = "") -> tuple[bytes, dict[str
 class Replies(http.server.BaseHTTPRequestHandler):
     """Records the ids of the events resolver ignored (their data names the input event)."""
 
-    seen: set[str] = set()
+    seen: ClassVar[set[str]] = set()
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.headers.get("ce-type") == IGNORED_TYPE:
-            try:
+            with contextlib.suppress(ValueError):
                 Replies.seen.add(str(json.loads(body).get("input_id")))
-            except ValueError:
-                pass
         self.send_response(202)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -129,24 +144,12 @@ class Replies(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def read_event_key(path: str) -> str:
-    """The sealing key: the first of the Secret's keys (comma- or newline-separated)."""
-    try:
-        text = open(path, encoding="utf-8").read() if path else ""
-    except OSError:
-        text = ""
-    keys = [k.strip() for k in text.replace("\n", ",").split(",") if k.strip()]
-    if not keys:
-        raise SystemExit(f"FAIL: no event key in {path or '(unset)'}: create the Secret secrets.events names")
-    return keys[0]
-
-
 def check_resolver(env: dict[str, str]) -> str:
     server = http.server.ThreadingHTTPServer(("", int(env.get("LISTEN_PORT", "8080"))), Replies)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     deadline = time.monotonic() + float(env.get("TIMEOUT_S", "120"))
     sent: list[str] = []
-    key = read_event_key(env.get("EVENT_KEY_FILE", ""))
+    key = first_secret(env["EVENT_KEY_FILE"], "event key")
     while time.monotonic() < deadline:
         # Resend until the reply arrives: the test Trigger may not be Ready for the first events.
         event_id = f"helm-test-{uuid.uuid4()}"
@@ -159,8 +162,10 @@ def check_resolver(env: dict[str, str]) -> str:
             if Replies.seen.intersection(sent):
                 return "resolver answered through the Broker: event.ignored for the probe repository"
             time.sleep(1)
-    raise SystemExit(f"FAIL: no event.ignored reply from resolver through the Broker in {env.get('TIMEOUT_S', '120')} s "
-                     f"({len(sent)} push events sent to {env['BROKER_URL']})")
+    raise SystemExit(
+        f"FAIL: no event.ignored reply from resolver through the Broker in {env.get('TIMEOUT_S', '120')} s "
+        f"({len(sent)} push events sent to {env['BROKER_URL']})"
+    )
 
 
 CHECKS = {"ready": check_ready, "ping": check_ping, "resolver": check_resolver}

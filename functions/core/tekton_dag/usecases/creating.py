@@ -1,4 +1,7 @@
-"""The run-creator core: turn requests into PipelineRuns under per-team admission.
+"""The run-creator use case: turn requests into PipelineRuns under per-team admission.
+
+It combines the pure decisions (``pipelineruns``: building, ledgers, states) with the I/O of a
+``kube.stores.RunStore``; the Kubernetes and dry-run stores themselves stay in ``kube``.
 
 Every change of a team's admission state goes through ``_update_ledger``: read the ledger and
 its version, apply a pure ``Ledger`` transition, write it back conditionally, and on conflict
@@ -235,6 +238,7 @@ class RunCreator:
             # current); the conditional write catches a stale copy, and a "nothing to change"
             # answer is never trusted from a copy.
             cached = self._ledgers.pop(team.name, None)
+            version: str | None  # None: no ledger yet
             while True:
                 if cached is not None:
                     current, version = cached
@@ -249,7 +253,9 @@ class RunCreator:
                     cached = None
                     continue
                 try:
-                    new_version = await self.store.write_ledger(team.namespace, ledger_name(team), updated.dumps(), version)
+                    new_version = await self.store.write_ledger(
+                        team.namespace, ledger_name(team), updated.dumps(), version
+                    )
                 except LedgerConflict:
                     # Someone else wrote first -- or our own earlier attempt did and its answer
                     # was lost. Either way: re-read and decide again, never assume.

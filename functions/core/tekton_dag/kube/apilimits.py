@@ -1,7 +1,10 @@
-"""The object limits a real Kubernetes API server enforces on every write, shared by both doubles.
+"""The object limits a real Kubernetes API server enforces on every write.
 
-The tests' fake API (``kube_api.py``) and the dry-run store behind ``tekton-dag dev``
-(``tekton_dag.kube.stores.DirectoryStore``) refuse what kube-apiserver refuses, with its answer:
+Product code (the dry-run store ``tekton_dag.kube.stores.DirectoryStore``, which deployed
+run-creators use with ``TEKTON_DAG_DRY_RUN_DIR`` and ``tekton-dag dev`` uses) and the tests' fake
+API (``tekton_dag.testing.kube_api``) both refuse what kube-apiserver refuses, with its answer; it
+lives in ``kube`` because the product needs it and no deployed code may import
+``tekton_dag.testing`` (``.importlinter``):
 
 - ``metadata.name``: a DNS-1123 subdomain (≤ 253 characters, ``[a-z0-9]([-a-z0-9]*[a-z0-9])?``
   joined by dots) for ConfigMaps, Leases and custom resources (``NameIsDNSSubdomain``), or a
@@ -53,7 +56,9 @@ _LABEL_ERR = ("a lowercase RFC 1123 label must consist of lower case alphanumeri
               "start and end with an alphanumeric character")
 _SUBDOMAIN_ERR = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
                   "and must start and end with an alphanumeric character")
-_KEY_ERR = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+_KEY_ERR = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+)
 _VALUE_ERR = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
               "and must start and end with an alphanumeric character")
 
@@ -94,7 +99,9 @@ def label_key(value: str) -> list[str]:
     name = parts[-1]
     if len(parts) == 2:
         prefix = parts[0]
-        errors += ["prefix part must be non-empty"] if not prefix else [f"prefix part {e}" for e in dns1123_subdomain(prefix)]
+        errors += (
+            ["prefix part must be non-empty"] if not prefix else [f"prefix part {e}" for e in dns1123_subdomain(prefix)]
+        )
     if not name:
         errors.append("name part must be non-empty")
     elif len(name) > LABEL_KEY_NAME_MAX:

@@ -1,0 +1,9 @@
+"""Use cases: the decisions of the layer below driven against real I/O, one module per job.
+
+- ``creating``: ``RunCreator``, run-creator's core (admit, create, queue, start, supersede, cancel,
+  reconcile) over the ``pipelineruns`` decisions and a ``kube.stores.RunStore``.
+- ``bootstrapping``: ``plan_bootstrap``, bootstrap selection and planning with the registry's answers
+  (``tekton_dag.oci``).
+
+Deployed in every image; the function handlers and the CLI call these.
+"""
