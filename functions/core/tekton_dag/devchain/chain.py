@@ -3,7 +3,8 @@
 Each function runs as its own process (``tekton-dag serve NAME``: func-python on hypercorn) on a
 loopback port, with ``K_SINK`` = the local Broker's ingress and ``TEKTON_DAG_TEAMS_DIR`` set;
 the local Broker (in this process) delivers to them through the Trigger manifests in
-``knative/``. The Kubernetes target is a kubeconfig when one is given, otherwise a dry-run
+``knative/``; with ``journal`` set, every event the Broker accepts is on disk before it is
+acked and a restart resumes what was left undelivered. The Kubernetes target is a kubeconfig when one is given, otherwise a dry-run
 directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator writes each PipelineRun as YAML.
 ``tekton-dag dev``, the end-to-end tests and the chain benchmarks all use this module.
 """
@@ -25,6 +26,7 @@ import httpx
 
 from tekton_dag.devchain import hosting
 from tekton_dag.bus.broker import LocalBroker, Observer
+from tekton_dag.bus.journal import Journal, JournalError, Synchronous
 from tekton_dag.bus.triggers import load_topology
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
 from tekton_dag.functions.serving import FUNCTIONS
@@ -66,6 +68,8 @@ class ChainSettings:
     extra_env: dict[str, str] = field(default_factory=dict)
     broker_capacity: int = 1000
     ready_timeout: float = 30.0
+    journal: Path | None = None  # the Broker's durable journal; None: events live in memory only
+    journal_sync: Synchronous = "FULL"
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Chain:
         self.functions: dict[str, FunctionProcess] = {}
         self.broker: LocalBroker | None = None
         self.broker_url = ""
+        self.recovered = 0  # deliveries the journal held at start (resumed once the functions are up)
         self._shutdown = asyncio.Event()
         self._server: asyncio.Task[None] | None = None
 
@@ -112,8 +117,14 @@ class Chain:
             port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
             self.functions[name] = FunctionProcess(name, port, s.work_dir / f"{name}.log")
         services = {name: fn.url for name, fn in self.functions.items()}
+        journal = Journal(s.journal, s.journal_sync) if s.journal is not None else None
         self.broker = LocalBroker(topology, services, s.work_dir / "dead-letters.jsonl",
-                                  capacity=s.broker_capacity, observers=self.observers)
+                                  capacity=s.broker_capacity, observers=self.observers, journal=journal,
+                                  resume_on_start=False)
+        try:
+            self.recovered = self.broker.recover()
+        except JournalError as exc:
+            raise ChainError(str(exc)) from None
         sock = hosting.listen(s.host)
         self.broker_url = hosting.url_of(sock, "/tekton-dag/tekton-dag")
         self._server = asyncio.create_task(hosting.serve(self.broker, sock, self._shutdown))
@@ -121,6 +132,7 @@ class Chain:
             for name in self.functions:
                 self.spawn(name)
             await asyncio.gather(*(self.wait_ready(name) for name in self.functions))
+            self.broker.resume()  # now that every subscriber answers
         except BaseException:
             await self.stop()
             raise

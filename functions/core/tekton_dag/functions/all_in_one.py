@@ -7,7 +7,9 @@ call instead of a network request. Only webhook-ingest's routes are reachable fr
 the bus has no public address, so nobody can inject events that skip signature checks.
 
 Dead letters go to ``TEKTON_DAG_DEAD_LETTER_FILE`` (default ``/tmp/tekton-dag/dead-letters.jsonl``)
-and the log. On stop, deliveries still in flight are dead-lettered (``stop()`` cannot wait).
+and the log. Every accepted event is in the bus's journal ``TEKTON_DAG_JOURNAL`` (default
+``/tmp/tekton-dag/broker-journal.sqlite3``; mount a volume there) before the webhook is acked;
+on stop what is still in flight stays there, and the next start resumes it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
+from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV, Journal
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.functions.serving import FUNCTIONS
@@ -32,6 +35,7 @@ log = logging.getLogger("tekton_dag.allinone")
 BROKER_URL = "http://broker.tekton-dag.internal/tekton-dag/tekton-dag"
 DEAD_LETTER_ENV = "TEKTON_DAG_DEAD_LETTER_FILE"
 DEFAULT_DEAD_LETTER_FILE = "/tmp/tekton-dag/dead-letters.jsonl"
+DEFAULT_JOURNAL = "/tmp/tekton-dag/broker-journal.sqlite3"
 PUBLIC = "webhook-ingest"
 
 
@@ -58,7 +62,10 @@ class AllInOne:
     def start(self, cfg: Mapping[str, str]) -> None:
         """Build the bus and start the four handlers with ``K_SINK`` = the bus (runs in the server loop)."""
         dead_letters = Path(cfg.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
-        self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters)
+        journal = Journal(Path(cfg.get(JOURNAL_ENV) or DEFAULT_JOURNAL), cfg.get(SYNC_ENV, "FULL").upper())  # type: ignore[arg-type]
+        self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters,
+                                  journal=journal)
+        recovered = self.broker.recover()  # JournalError (named file, reason) fails the start
         bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)  # type: ignore[arg-type]
         env = {**cfg, K_SINK_ENV: BROKER_URL}
         mounts: dict[str, httpx.AsyncBaseTransport] = {}
@@ -72,7 +79,9 @@ class AllInOne:
             runtime = importlib.import_module(f"func_python.{spec.invoke}")
             app = runtime.ASGIApplication(instance)
             mounts[f"all://{internal_url(name)[7:-1]}"] = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self.broker.start(mounts)
+        self.broker.start(mounts)  # resumes what the journal held
+        if recovered:
+            log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
 
     def stop(self) -> None:
         if self.broker is not None:
