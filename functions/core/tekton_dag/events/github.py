@@ -92,6 +92,8 @@ class GitHubEvent:
         data: dict[str, Any] = {"repo": self.repo, "sender": self.sender}
         if self.pull_request is not None:
             data["pull_request"] = asdict(self.pull_request)
+            if not self.pull_request.before:
+                del data["pull_request"]["before"]  # only a synchronize has one
         if self.push is not None:
             data["push"] = asdict(self.push)
         return data

@@ -1,7 +1,8 @@
 """Serve one function as a real HTTP server: ``tekton-dag serve <name>``.
 
 The server is func-python's (hypercorn), exactly as a Knative build runs it; it listens on
-``LISTEN_ADDRESS`` and the function sends its events to ``K_SINK``.
+``LISTEN_ADDRESS`` and the function sends its events to ``K_SINK``. Slow clients are bounded
+as in the built function (``tekton_dag.functions.limits``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 
 def serve(name: str) -> None:
     """Block serving function ``name`` until SIGINT/SIGTERM."""
+    from tekton_dag.functions import limits
+
+    limits.install()
     spec = FUNCTIONS[name]
     runtime = importlib.import_module(f"func_python.{spec.invoke}")
     new = importlib.import_module(spec.module).new
