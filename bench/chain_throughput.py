@@ -149,7 +149,7 @@ async def measure(rate: float, seconds: float, journal: str = "none") -> dict[st
     kubeconfig = fake.stdout.readline().strip()
     clock = Clock()
     work = Path(tempfile.mkdtemp(prefix="tekton-dag-bench-"))
-    sync: Synchronous = "NORMAL" if journal == "NORMAL" else "FULL"
+    sync: Synchronous = "FULL" if journal == "FULL" else "NORMAL"
     chain = Chain(ChainSettings(teams_dir=ROOT / "teams", work_dir=work, secret=SECRET, kubeconfig=kubeconfig,
                                 extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"},
                                 journal=None if journal == "none" else work / "journal.sqlite3", journal_sync=sync),

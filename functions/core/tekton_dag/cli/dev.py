@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
     dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
     journal = pick_journal(args.journal, args.work_dir)
-    sync = os.environ.get(SYNC_ENV, "FULL").upper()
+    sync = os.environ.get(SYNC_ENV, "NORMAL").upper()
     if sync not in ("FULL", "NORMAL"):
         return fail(f"{SYNC_ENV}={sync}: must be FULL or NORMAL")
     secret = next((s.strip() for s in os.environ.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip()), "")

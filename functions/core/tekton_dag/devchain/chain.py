@@ -69,7 +69,7 @@ class ChainSettings:
     broker_capacity: int = 1000
     ready_timeout: float = 30.0
     journal: Path | None = None  # the Broker's durable journal; None: events live in memory only
-    journal_sync: Synchronous = "FULL"
+    journal_sync: Synchronous = "NORMAL"
 
 
 @dataclass

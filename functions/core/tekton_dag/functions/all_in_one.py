@@ -62,7 +62,7 @@ class AllInOne:
     def start(self, cfg: Mapping[str, str]) -> None:
         """Build the bus and start the four handlers with ``K_SINK`` = the bus (runs in the server loop)."""
         dead_letters = Path(cfg.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
-        journal = Journal(Path(cfg.get(JOURNAL_ENV) or DEFAULT_JOURNAL), cfg.get(SYNC_ENV, "FULL").upper())  # type: ignore[arg-type]
+        journal = Journal(Path(cfg.get(JOURNAL_ENV) or DEFAULT_JOURNAL), cfg.get(SYNC_ENV, "NORMAL").upper())  # type: ignore[arg-type]
         self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters,
                                   journal=journal)
         recovered = self.broker.recover()  # JournalError (named file, reason) fails the start
