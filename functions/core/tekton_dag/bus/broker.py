@@ -173,9 +173,12 @@ class LocalBroker:
         self.journal.close()
 
     async def close(self, grace: float = 10.0) -> None:
-        """Refuse new events, let accepted ones finish for ``grace`` s, dead-letter the rest."""
+        """Refuse new events, let accepted ones finish for ``grace`` s; the rest stays in the
+        journal (without one, it is dead-lettered)."""
         self._closing = True
         if self._client is None:
+            if self.journal is not None:
+                self.journal.close()  # opened by recover(), never started
             return
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
@@ -205,11 +208,6 @@ class LocalBroker:
     @property
     def in_flight(self) -> int:
         return len(self._inflight)
-
-    @property
-    def pending(self) -> int:
-        """Deliveries accepted and not finished (in flight here, or still only in the journal)."""
-        return len(self._inflight) + len(self._recovered or ())
 
     # -- ingress --------------------------------------------------------------------------------
     def admit(self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None) -> int:

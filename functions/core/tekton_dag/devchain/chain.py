@@ -204,7 +204,7 @@ class Chain:
             await self.broker.drained(grace)
         await asyncio.gather(*(asyncio.to_thread(_terminate, fn) for fn in self.functions.values()))
         if self.broker is not None:
-            await self.broker.close(grace=0)  # no subscriber is left: dead-letter the rest now
+            await self.broker.close(grace=0)  # no subscriber is left: the rest stays journalled (else dead-lettered)
         self._shutdown.set()
         if self._server is not None:
             await self._server
