@@ -114,8 +114,9 @@ class Bounded:
             if state["body_done"] or state["timed_out"]:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
-            except asyncio.TimeoutError:
+                async with asyncio.timeout_at(deadline):  # a timer, not a task per receive (wait_for's cost)
+                    message = await receive()
+            except TimeoutError:
                 state["timed_out"] = True
                 if not state["started"]:
                     await _answer(send, 408, f"request body not received within {self.body_timeout:g} s")
