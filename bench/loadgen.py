@@ -306,18 +306,22 @@ def _request(url: str, delivery: samples.Delivery) -> bytes:
     return head.encode("latin-1") + delivery.body
 
 
-async def generate(url: str, secret: str, repo: str, rate: float, count: int, first_pr: int) -> None:
+async def generate(url: str, secret: str, repo: str, rate: float, count: int, first_pr: int,
+                   watch: bool = False) -> None:
     """The load generator (its own process, like GitHub): open-loop POSTs at ``rate``, then one
     JSON line per webhook on stdout: delivery id, send time (CLOCK_MONOTONIC, shared by all
     processes on Linux; taken when the POST is due, just before its write on a pooled
-    connection) and the answer's status (0: no answer)."""
+    connection), the answer's status (0: no answer) and when the answer was read. With ``watch``
+    answers are read as they arrive (one more wake-up per webhook), so ``acked`` is the ack time;
+    without, they are read before the next write and ``acked`` is late by up to 1/rate."""
     deliveries = [samples.build(samples.Sample("pull_request.opened", repo, number=first_pr + i), secret)
                   for i in range(count)]
     requests = [(d.delivery_id, _request(url, d)) for d in deliveries]
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     pool = _Pool(parts.hostname or "127.0.0.1", parts.port or 80)
-    results: list[tuple[str, float, int]] = []
+    pool.draining = watch
+    results: list[tuple[str, float, int, float]] = []
     finished = loop.create_future()
 
     def post(delivery_id: str, request: bytes) -> None:
@@ -325,7 +329,7 @@ async def generate(url: str, secret: str, repo: str, rate: float, count: int, fi
         sent = time.perf_counter()
 
         def done(status: int) -> None:
-            results.append((delivery_id, sent, status))
+            results.append((delivery_id, sent, status, time.perf_counter()))
             if len(results) == count and not finished.done():
                 finished.set_result(None)
 
@@ -341,10 +345,10 @@ async def generate(url: str, secret: str, repo: str, rate: float, count: int, fi
     cpu = time.process_time() - cpu
     pool.close()
     print(f"load generator: {cpu / max(count, 1) * 1000:.3f} ms CPU per webhook ({count} webhooks)", file=sys.stderr)
-    for delivery_id, sent, status in results:
-        print(json.dumps({"id": delivery_id, "sent": sent, "status": status}))
+    for delivery_id, sent, status, acked in results:
+        print(json.dumps({"id": delivery_id, "sent": sent, "status": status, "acked": acked}))
 
 
 if __name__ == "__main__":
     url, secret, repo, rate, count, first = sys.argv[1:7]
-    asyncio.run(generate(url, secret, repo, float(rate), int(count), int(first)))
+    asyncio.run(generate(url, secret, repo, float(rate), int(count), int(first), watch="--watch" in sys.argv[7:]))

@@ -71,7 +71,8 @@ async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, al
     port = free_port()
     env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
            "GITHUB_WEBHOOK_SECRET": SECRET, "KUBECONFIG": str(account),
-           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl")}
+           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl"),
+           "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3")}
     env.pop("K_SINK", None)
     server = await asyncio.create_subprocess_exec(*command, cwd=ROOT, env=env,
                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)

@@ -134,3 +134,15 @@ async def test_dev_with_a_kubeconfig_creates_runs_in_that_cluster(tmp_path, kube
         await asyncio.wait_for(dev.communicate(), 30)
     runs = kube_api.objects("pipelineruns")
     assert [r["spec"]["pipelineRef"]["name"] for r in runs] == ["stack-merge-release"]
+
+
+def test_the_journal_is_the_given_then_the_env_then_beside_the_work_dir_then_in_the_state_dir(tmp_path, monkeypatch):
+    from tekton_dag.cli.dev import pick_journal
+
+    monkeypatch.delenv("TEKTON_DAG_JOURNAL", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert pick_journal(tmp_path / "j.sqlite3", tmp_path / "work") == tmp_path / "j.sqlite3"
+    assert pick_journal(None, tmp_path / "work") == tmp_path / "work" / "broker-journal.sqlite3"
+    assert pick_journal(None, None) == tmp_path / "state" / "tekton-dag" / "dev" / "broker-journal.sqlite3"
+    monkeypatch.setenv("TEKTON_DAG_JOURNAL", str(tmp_path / "env.sqlite3"))
+    assert pick_journal(None, tmp_path / "work") == tmp_path / "env.sqlite3"

@@ -14,11 +14,11 @@ from types import ModuleType
 import pytest
 
 from support.helm import find, one, problems, render
-from support.serving import served_function
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.functions.resolver import Resolver
 from tekton_dag.testing.github import SHARED_SECRET, environment, write_teams
 from tekton_dag.testing.sealing import TEST_EVENT_KEY
+from tekton_dag.testing.serving import served_function
 
 HOOK = "helm.sh/hook"
 

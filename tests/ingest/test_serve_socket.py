@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support.serving import Served, served_function
 from tekton_dag.events import catalog
 from tekton_dag.testing.github import SHARED_SECRET, delivery, environment, write_teams
 from tekton_dag.testing.recorder import EventRecorder
+from tekton_dag.testing.serving import Served, served_function
 
 
 @pytest.fixture(scope="module")

@@ -124,3 +124,16 @@ def test_a_team_signed_delivery_reaches_only_that_team(index: ResolverIndex) -> 
 def test_the_same_delivery_always_gives_the_same_ids(index: ResolverIndex) -> None:
     first = resolution.resolve(event("pull_request.opened"), index)
     assert first == resolution.resolve(event("pull_request.opened"), index)
+
+
+@pytest.mark.parametrize(("name", "before"), [("pull_request.synchronize", "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"),
+                                              ("pull_request.opened", "")])
+def test_a_synchronize_carries_the_head_it_replaced_to_run_creator(
+    index: ResolverIndex, name: str, before: str
+) -> None:
+    """GitHub sends ``before``/``after`` at the top level of a synchronize (octokit's example
+    payload in tests/fixtures/github); run-creator uses ``before`` to order heads."""
+    for decision in resolution.resolve(event(name), index):
+        assert isinstance(decision.outcome, RunRequest) and decision.outcome.pr is not None
+        assert decision.outcome.pr.before_sha == before
+        assert RunRequest.from_data(decision.outcome.to_data()) == decision.outcome

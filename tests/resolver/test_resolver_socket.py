@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 from cloudevents.core.bindings.http import to_binary_event
 
-from support.serving import served_function
 from tekton_dag.events import catalog, codec, github
 from tekton_dag.testing.github import environment, fixture, write_teams
 from tekton_dag.testing.recorder import EventRecorder
 from tekton_dag.testing.sealing import sealed
+from tekton_dag.testing.serving import served_function
 
 
 def test_the_resolver_fans_out_over_real_sockets(tmp_path: Path) -> None:

@@ -287,3 +287,21 @@ async def test_a_forged_tekton_event_frees_no_slot_of_a_run_still_going(
     response = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, {"pipelineRun": still_running}, id="t1"))
     assert response.status_code == 202
     assert len(kube_api.running()) == 3 and len(kube_api.pending()) == 1
+
+
+async def test_a_superseded_head_ends_as_event_ignored(client: httpx.AsyncClient, kube_api: FakeKubeApi) -> None:
+    from dataclasses import replace
+
+    from tekton_dag.events import schemas
+
+    old, new = pr_request(sha="a" * 40, delivery="d-a"), pr_request(sha="b" * 40, delivery="d-b")
+    assert new.pr is not None
+    new = replace(new, pr=replace(new.pr, before_sha="a" * 40))
+    await post(client, event(catalog.RUN_REQUESTED, new.to_data(), id="evt-b"))
+    response = await post(client, event(catalog.RUN_REQUESTED, old.to_data(), id="evt-a"))
+    reply = reply_of(response)
+    assert reply.get_type() == catalog.EVENT_IGNORED and reply.get_id() == "evt-a/event.ignored.v1"
+    data = reply.get_data()
+    schemas.check(catalog.EVENT_IGNORED, data, AssertionError)
+    assert data["reason"].startswith("superseded: head aaaaaaaaaaaa") and data["input_id"] == "evt-a"
+    assert len(kube_api.objects()) == 1

@@ -85,3 +85,27 @@ def test_the_views_handed_on_between_ledgers_match_a_fresh_count_and_sort() -> N
         fresh = Ledger.loads(ledger.dumps())
         assert ledger.queue() == fresh.queue() and ledger.admitted_count == fresh.admitted_count
     assert len(ledger.queue()) > 50  # the mix really built a long queue
+
+
+def test_superseded_heads_are_remembered_within_bounds_and_survive_the_stored_text() -> None:
+    from tekton_dag.pipelineruns.ledgers import HEADS_PER_PR, PRS_REMEMBERED
+
+    shas = [f"{i:x}" * 40 for i in range(1, 8)]
+    ledger = Ledger()
+    for before, sha in zip([""] + shas, shas, strict=False):
+        ledger = ledger.note_head("s/a/1", sha, before)
+    assert ledger.newest_head("s/a/1") == shas[-1][:12]
+    assert ledger.heads["s/a/1"].superseded == tuple(s[:12] for s in reversed(shas[-1 - HEADS_PER_PR:-1]))
+    assert ledger.is_stale_head("s/a/1", shas[-2]) and not ledger.is_stale_head("s/a/1", shas[-1])
+    assert not ledger.is_stale_head("s/a/1", shas[-2], before=shas[-1]), "a push back from the newest head is new"
+    for pr in range(2, PRS_REMEMBERED + 10):
+        ledger = ledger.note_head(f"s/a/{pr}", "f" * 40)
+    assert len(ledger.heads) == PRS_REMEMBERED and "s/a/1" not in ledger.heads  # the least recent went first
+    again = Ledger.loads(ledger.dumps())
+    assert again == ledger and again.dumps() == ledger.dumps()
+    assert len(ledger.dumps()) < 40_000
+
+
+def test_a_synchronize_names_the_head_it_replaced_before_that_heads_own_delivery_arrives() -> None:
+    ledger = Ledger().note_head("s/a/1", "b" * 40, before="a" * 40)
+    assert ledger.is_stale_head("s/a/1", "a" * 40) and not ledger.is_stale_head("s/a/2", "a" * 40)

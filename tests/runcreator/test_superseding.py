@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import kubernetes
+
 from runcreator.conftest import FAST, NAMESPACE, merge_request, pr_request
 from tekton_dag.config.models import Config
-from tekton_dag.events.requests import CancelRequest
+from tekton_dag.events.requests import CancelRequest, RunRequest
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator
@@ -109,3 +111,76 @@ async def test_two_new_heads_at_once_on_two_replicas_leave_exactly_one_run(
         ]
     for s in stores:
         s.close()
+
+
+# --- supersede remembers: the newest head wins whatever order the deliveries come in ---------
+
+A, B = "a" * 40, "b" * 40
+
+
+def head(sha: str, delivery: str, before: str = "") -> RunRequest:
+    request = pr_request(sha=sha, delivery=delivery)
+    assert request.pr is not None
+    return replace(request, pr=replace(request.pr, before_sha=before))
+
+
+def delete_run(api: FakeKubeApi, name: str) -> None:
+    """Delete a PipelineRun through the real kubernetes client, as retention or a person would."""
+    client = kubernetes.config.new_client_from_config(str(api.kubeconfig))
+    try:
+        kubernetes.client.CustomObjectsApi(client).delete_namespaced_custom_object(
+            "tekton.dev", "v1", NAMESPACE, "pipelineruns", name)
+    finally:
+        client.close()
+
+
+async def test_a_redelivered_old_head_whose_run_was_deleted_is_ignored_and_the_newest_keeps_running(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    old = await rc.request(head(A, "d-open"))
+    new = await rc.request(head(B, "d-sync", before=A))
+    assert new.superseded == (old.name,) and status_of(kube_api, old.name) == "Cancelled"
+    delete_run(kube_api, old.name)
+    again = await rc.request(head(A, "d-open"))  # GitHub's "Redeliver" of the opened delivery
+    assert again.kind == "ignored" and again.reason.startswith(f"superseded: head {A[:12]}")
+    assert kube_api.get("pipelineruns", NAMESPACE, old.name) is None, "the stale run must not come back"
+    assert status_of(kube_api, new.name) is None, "the newest head's run keeps running"
+    # Another replica, without a copy of the ledger, knows it too.
+    other_store = KubernetesStore(policy=FAST)
+    again = await RunCreator(lambda: config, other_store).request(head(A, "d-open"))
+    other_store.close()
+    assert again.kind == "ignored" and kube_api.get("pipelineruns", NAMESPACE, old.name) is None
+
+
+async def test_a_replica_with_a_stale_copy_cancels_the_old_head_it_created_before_it_starts(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    behind = RunCreator(lambda: config, store)
+    old = await behind.request(head(A, "d-open"))  # this replica last saw A as the newest head
+    other_store = KubernetesStore(policy=FAST)
+    new = await RunCreator(lambda: config, other_store).request(head(B, "d-sync", before=A))
+    other_store.close()
+    delete_run(kube_api, old.name)
+    again = await behind.request(head(A, "d-open"))
+    assert again.kind == "ignored"
+    assert status_of(kube_api, old.name) == "Cancelled" and old.name not in kube_api.running(NAMESPACE)
+    assert status_of(kube_api, new.name) is None and kube_api.running(NAMESPACE) == [new.name]
+
+
+async def test_an_old_head_delivered_after_the_synchronize_that_replaced_it_is_ignored(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    new = await rc.request(head(B, "d-sync", before=A))  # GitHub's order: before=A, after=B
+    late = await rc.request(head(A, "d-open"))
+    assert late.kind == "ignored" and [r["metadata"]["name"] for r in kube_api.objects()] == [new.name]
+    assert status_of(kube_api, new.name) is None
+
+
+async def test_a_push_back_to_an_earlier_head_is_a_new_head_and_wins(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    first = await rc.request(head(A, "d1"))
+    second = await rc.request(head(B, "d2", before=A))
+    delete_run(kube_api, first.name)
+    back = await rc.request(head(A, "d3", before=B))  # force-push back to A: before is the newest head
+    assert back.kind == "created" and back.superseded == (second.name,)
+    assert status_of(kube_api, second.name) == "Cancelled" and status_of(kube_api, back.name) is None

@@ -99,7 +99,7 @@ def _pull_request(event: GitHubEvent, pr: PullRequest, target: Target) -> Reques
     filters = team.pull_requests
     if not _branch_selected(pr.base_ref, filters.base_branches):
         return f"base branch {pr.base_ref} does not match team {team.name}'s pullRequests.baseBranches"
-    ref = PullRequestRef(pr.number, pr.head_sha, pr.base_ref, pr.head_ref)
+    ref = PullRequestRef(pr.number, pr.head_sha, pr.base_ref, pr.head_ref, pr.before)
     if pr.action == "closed" and pr.merged:
         return _run(event, target, pipelines.MERGE_RELEASE, pr.merge_commit_sha or pr.head_sha, ref)
     if pr.action == "closed":

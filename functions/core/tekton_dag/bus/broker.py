@@ -13,8 +13,13 @@ Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, bina
 After the last try the event goes to the dead-letter sink; without one (or when it fails too)
 it is appended to a JSON-lines file and logged, so nothing is silently lost. ``knativebrokerttl``
 (255 for a new event) guards against loops: a reply that would reach 0 is dropped with a log.
-On ``close`` the ingress refuses new events, accepted ones get ``grace`` seconds to finish, and
-whatever is still pending is dead-lettered.
+
+With a ``Journal`` (``tekton_dag.bus.journal``) every delivery is written to disk before the
+ingress answers 202, and marked delivered or dead-lettered when it ends; on start the Broker
+resumes what an earlier process accepted and never finished (in order per ``partitionkey``, with
+the attempts already spent). On ``close`` the ingress refuses new events, accepted ones get
+``grace`` seconds to finish, and whatever is still pending stays in the journal for the next
+start -- or, without a journal, is dead-lettered.
 """
 
 from __future__ import annotations
@@ -22,21 +27,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-from cloudevents.core.bindings.http import to_binary_event
+from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.deadletters import DeadLetters, Delivery, Outcome
 from tekton_dag.bus.delivery import Destination, is_retryable
-from tekton_dag.bus.triggers import Topology
+from tekton_dag.bus.journal import DEAD_LETTERED, DELIVERED, Journal, JournalError, NewDelivery, Row
+from tekton_dag.bus.triggers import Topology, Trigger
 from tekton_dag.eventing.publishing import failure, network_client
 from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
 from tekton_dag.events import codec
-from tekton_dag.events.catalog import EXT_BROKER_TTL
+from tekton_dag.events.catalog import EXT_BROKER_TTL, EXT_PARTITION_KEY
 from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
 
 __all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
@@ -66,6 +73,9 @@ class LocalBroker:
         concurrency: int = 64,
         observers: tuple[Observer, ...] = (),
         keys: EventKeys | None = None,
+        journal: Journal | None = None,
+        resume_on_start: bool = True,
+        close_grace: float = 10.0,
     ):
         self.topology = topology
         self.services = dict(services)
@@ -85,7 +95,13 @@ class LocalBroker:
         self._closing = False
         self.dead_letter_file = dead_letter_file
         self.dead_letters: DeadLetters | None = None
-        self.stats = {"accepted": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "replies": 0, "ttl_dropped": 0}
+        self.journal = journal
+        self._recovered: list[Row] | None = None  # read from the journal, not yet resumed
+        self._resuming = 0  # resumed deliveries in flight (outside the ingress bound)
+        self.close_grace = close_grace  # what a lifespan shutdown gives accepted deliveries
+        self.resume_on_start = resume_on_start  # False: the owner calls resume() once subscribers are up
+        self.stats = {"accepted": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "replies": 0, "ttl_dropped": 0,
+                      "resumed": 0}
 
     # -- wiring ---------------------------------------------------------------------------------
     def resolve(self, destination: Destination, where: str) -> str:
@@ -109,14 +125,32 @@ class LocalBroker:
         except UnresolvedDestination:
             return None  # not running locally: the file takes its place
 
+    def recover(self) -> int:
+        """Open the journal (``JournalError`` when it cannot be, e.g. another Broker holds it) and
+        read what an earlier process left pending; ``start()`` resumes it. Returns how many."""
+        if self.journal is None or self._recovered is not None:
+            return len(self._recovered or ())
+        self._recovered = self.journal.open()
+        return len(self._recovered)
+
     def start(self, mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
-        """Start the delivery workers (call inside the running loop). ``mounts`` routes subscriber
-        hosts to other transports, e.g. ``httpx.ASGITransport`` for the all-in-one function."""
+        """Start the delivery workers (call inside the running loop) and resume the journal's
+        pending deliveries. ``mounts`` routes subscriber hosts to other transports, e.g.
+        ``httpx.ASGITransport`` for the all-in-one function."""
         if self._client is not None:
             return
+        self.recover()
         self._client = network_client(timeout=None, max_connections=self.concurrency * 2, mounts=mounts)
         self.dead_letters = DeadLetters(self._client, self.dead_letter_file)
         self._workers = [asyncio.get_running_loop().create_task(self._work()) for _ in range(self.concurrency)]
+        if self.resume_on_start:
+            self.resume()
+
+    def resume(self) -> None:
+        """Start delivering what ``recover()`` read from the journal (once; after ``start()``)."""
+        if self._recovered and self._client is not None:
+            self._workers.append(asyncio.get_running_loop().create_task(self._resume(self._recovered)))
+            self._recovered = []
 
     def abandon(self, reason: str = "broker stopped before the delivery finished") -> int:
         """Stop at once (no await possible, e.g. a sync ``stop()`` hook): dead-letter everything
@@ -125,6 +159,9 @@ class LocalBroker:
         for worker in self._workers:
             worker.cancel()
         pending = list(self._inflight)
+        if self.journal is not None:
+            self._keep_journalled(pending)
+            return 0
         if self.dead_letters is not None:
             for delivery in pending:
                 self.dead_letters.write(delivery, reason)
@@ -132,10 +169,23 @@ class LocalBroker:
                 self._done(delivery)
         return len(pending)
 
+    def _keep_journalled(self, pending: list[Delivery]) -> None:
+        """Stopping with a journal: what is unfinished stays there for the next start."""
+        assert self.journal is not None
+        if pending:
+            log.warning("%d deliveries unfinished at stop stay in the journal %s; the next start resumes them",
+                        len(pending), self.journal.path)
+        for delivery in pending:
+            self._done(delivery)
+        self.journal.close()
+
     async def close(self, grace: float = 10.0) -> None:
-        """Refuse new events, let accepted ones finish for ``grace`` s, dead-letter the rest."""
+        """Refuse new events, let accepted ones finish for ``grace`` s; the rest stays in the
+        journal (without one, it is dead-lettered)."""
         self._closing = True
         if self._client is None:
+            if self.journal is not None:
+                self.journal.close()  # opened by recover(), never started
             return
         with contextlib.suppress(TimeoutError):  # the rest is dead-lettered below
             await asyncio.wait_for(self._idle.wait(), grace)
@@ -143,6 +193,8 @@ class LocalBroker:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         assert self.dead_letters is not None
+        if self.journal is not None:
+            self._keep_journalled(list(self._inflight))
         for delivery in list(self._inflight):
             self.dead_letters.write(delivery, "broker shut down before the delivery finished")
             self.stats["dead_lettered"] += 1
@@ -163,12 +215,15 @@ class LocalBroker:
         return len(self._inflight)
 
     # -- ingress --------------------------------------------------------------------------------
-    def admit(self, event: CloudEvent, *, is_reply: bool = False) -> int:
+    def admit(self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None) -> int:
         """Queue deliveries of ``event`` to every matching Trigger; returns HTTP-like status.
+        With a journal they are on disk first (503 if that fails: the sender retries).
 
         Replies bypass the bound: each delivery yields at most one, so they cannot run away.
+        ``completes`` is the delivery whose reply this is: the journal marks it delivered in the
+        same write that stores the reply's deliveries.
         """
-        if not is_reply and (self._closing or len(self._inflight) >= self.capacity):
+        if not is_reply and (self._closing or len(self._inflight) - self._resuming >= self.capacity):
             return 503
         raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL)
         try:
@@ -180,24 +235,50 @@ class LocalBroker:
             log.warning(
                 "dropped %s %s: %s reached 0 (an event loop?)", event.get_type(), event.get_id(), EXT_BROKER_TTL
             )
+            if completes is not None:
+                self._finish(completes, DELIVERED)
             return 202
+        attributes = {k: attribute_text(v) for k, v in event.get_attributes().items()}
+        plain = without_ttl(event)
+        deliveries = [
+            Delivery(plain, t, self._urls[t.name], t.delivery_with(self.topology.delivery), ttl)
+            for t in self.topology.triggers
+            if t.matches(attributes)
+        ]
+        if self.journal is not None and not self._journal(plain, attributes, deliveries, completes):
+            return 503
+        if self.journal is None and completes is not None:
+            self._finish(completes, DELIVERED)
         self.stats["accepted"] += 1
         for observer in self.observers:
             try:
                 observer(event)
             except Exception:  # a watcher must never cost an event
                 log.exception("observer %r failed on %s", observer, event.get_id())
-        attributes = {k: attribute_text(v) for k, v in event.get_attributes().items()}
-        plain = without_ttl(event)
-        for trigger in self.topology.triggers:
-            if trigger.matches(attributes):
-                delivery = Delivery(
-                    plain, trigger, self._urls[trigger.name], trigger.delivery_with(self.topology.delivery), ttl
-                )
-                self._inflight.add(delivery)
-                self._idle.clear()
-                self._queue.put_nowait(delivery)
+        for delivery in deliveries:
+            self._inflight.add(delivery)
+            self._idle.clear()
+            self._queue.put_nowait(delivery)
         return 202
+
+    def _journal(
+        self, event: CloudEvent, attributes: Mapping[str, str], deliveries: list[Delivery], completes: Delivery | None
+    ) -> bool:
+        """Write ``deliveries`` (and ``completes``' end) to the journal; False if that failed."""
+        assert self.journal is not None
+        body = to_structured_event(event).body
+        key = attributes.get(EXT_PARTITION_KEY, "")
+        try:
+            ids = self.journal.accept(
+                [NewDelivery(d.trigger.name, key, d.ttl, body) for d in deliveries],
+                completes.journal_id if completes is not None else None,
+            )
+        except JournalError as exc:
+            log.error("not accepted %s %s: %s", event.get_type(), event.get_id(), exc)
+            return False
+        for delivery, journal_id in zip(deliveries, ids, strict=False):
+            delivery.journal_id = journal_id
+        return True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -246,7 +327,7 @@ class LocalBroker:
                 self.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.close()
+                await self.close(self.close_grace)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -257,36 +338,116 @@ class LocalBroker:
             await self._deliver(delivery)
             self._done(delivery)
 
+    async def _resume(self, rows: list[Row]) -> None:
+        """Deliver what the journal held at start: one partition key's deliveries one after the
+        other, in the order they were accepted; different keys side by side."""
+        chains: dict[str, list[Delivery]] = defaultdict(list)
+        for row in rows:
+            delivery = self._resumed(row)
+            if delivery is not None:
+                chains[row.partition_key].append(delivery)
+                self._inflight.add(delivery)
+                self._resuming += 1
+                self._idle.clear()
+        self.stats["resumed"] += sum(len(c) for c in chains.values())
+        if chains:
+            log.warning(
+                "resuming %d undelivered deliveries from the journal %s",
+                sum(len(c) for c in chains.values()),
+                self.journal.path if self.journal else "",
+            )
+        lanes = asyncio.Semaphore(self.concurrency)
+
+        async def in_order(chain: list[Delivery]) -> None:
+            async with lanes:
+                for delivery in chain:
+                    await self._deliver(delivery)
+                    self._done(delivery)
+
+        await asyncio.gather(*(in_order(c) for c in chains.values()))
+
+    def _resumed(self, row: Row) -> Delivery | None:
+        """A delivery read back from the journal; one whose Trigger is gone is dead-lettered."""
+        try:
+            event = decode_event({"content-type": "application/cloudevents+json"}, row.event)
+        except ValueError as exc:
+            log.error("journal row %d is not a CloudEvent (%s); dropped", row.id, exc)
+            self._finish_row(row.id, DEAD_LETTERED)
+            return None
+        trigger = next((t for t in self.topology.triggers if t.name == row.trigger), None)
+        if trigger is None:
+            gone = Trigger(row.trigger, self.topology.broker, Destination(), lambda _: False)
+            delivery = Delivery(event, gone, "", self.topology.delivery, row.ttl, row.attempts, row.id, True)
+            assert self.dead_letters is not None
+            self.dead_letters.write(delivery, f"Trigger {row.trigger} no longer exists")
+            self.stats["dead_lettered"] += 1
+            self._finish_row(row.id, DEAD_LETTERED)
+            return None
+        spec = trigger.delivery_with(self.topology.delivery)
+        return Delivery(event, trigger, self._urls[trigger.name], spec, row.ttl, row.attempts, row.id, True)
+
     def _done(self, delivery: Delivery) -> None:
+        if delivery in self._inflight and delivery.resumed:
+            self._resuming -= 1
         self._inflight.discard(delivery)
         if not self._inflight:
             self._idle.set()
 
+    def _finish(self, delivery: Delivery, state: int) -> None:
+        if delivery.journal_id is not None:
+            self._finish_row(delivery.journal_id, state)
+
+    def _finish_row(self, journal_id: int, state: int) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.finish(journal_id, state)
+        except JournalError as exc:  # it stays pending: delivered again after a restart, never lost
+            log.error("%s", exc)
+
     async def _deliver(self, delivery: Delivery) -> None:
         spec = delivery.spec
-        outcome = Outcome(ok=False)
-        for attempt in range(1, spec.attempts() + 1):
-            if attempt > 1:
+        outcome = Outcome(ok=False, detail=f"all {spec.attempts()} attempts were spent before a restart")
+        first = delivery.attempts + 1
+        for attempt in range(first, spec.attempts() + 1):
+            # A resumed delivery's first try goes at once: its backoff passed while we were down.
+            if attempt > 1 and not (delivery.resumed and attempt == first):
                 self.stats["retried"] += 1
                 await asyncio.sleep(spec.backoff(attempt - 1))
             delivery.attempts = attempt
             outcome = await self._attempt(delivery)
             if outcome.ok or not outcome.retryable:
                 break
-            log.info("delivery of %s to %s failed (%s), try %d of %d", delivery.event.get_id(), delivery.url,
-                     outcome.detail, attempt, spec.attempts())
+            log.info(
+                "delivery of %s to %s failed (%s), try %d of %d",
+                delivery.event.get_id(),
+                delivery.url,
+                outcome.detail,
+                attempt,
+                spec.attempts(),
+            )
+            if self.journal is not None and delivery.journal_id is not None and attempt < spec.attempts():
+                try:
+                    self.journal.attempted(delivery.journal_id, attempt)
+                except JournalError as exc:
+                    log.error("%s", exc)
         if outcome.ok:
             self.stats["delivered"] += 1
             if outcome.reply is not None:
-                self._reenter(outcome.reply, delivery.ttl - 1)
+                self._reenter(outcome.reply, delivery.ttl - 1, delivery)
+            else:
+                self._finish(delivery, DELIVERED)
             return
         self.stats["dead_lettered"] += 1
         assert self.dead_letters is not None
         await self.dead_letters.send(delivery, self.dead_letter_url(delivery), outcome)
+        self._finish(delivery, DEAD_LETTERED)
 
-    def _reenter(self, reply: CloudEvent, ttl: int) -> None:
+    def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> None:
         self.stats["replies"] += 1
-        self.admit(with_extensions(reply, **{EXT_BROKER_TTL: ttl}), is_reply=True)
+        if self.admit(with_extensions(reply, **{EXT_BROKER_TTL: ttl}), is_reply=True, completes=parent) != 202:
+            # Not journalled: the parent stays pending and is delivered again after a restart.
+            log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
 
     async def _attempt(self, delivery: Delivery) -> Outcome:
         assert self._client is not None
@@ -300,8 +461,12 @@ class LocalBroker:
             return Outcome(ok=False, retryable=True, detail=f"{delivery.url} unreachable: {failure(exc)}")
         status = response.status_code
         if not 200 <= status < 300:
-            return Outcome(ok=False, retryable=is_retryable(status), status=status,
-                           detail=f"{delivery.url} answered {status}: {response.text[:200]}")
+            return Outcome(
+                ok=False,
+                retryable=is_retryable(status),
+                status=status,
+                detail=f"{delivery.url} answered {status}: {response.text[:200]}",
+            )
         if status == 202 or not response.content:
             return Outcome(ok=True, status=status)
         try:

@@ -39,6 +39,8 @@ class Delivery:
     spec: DeliverySpec
     ttl: int
     attempts: int = 0
+    journal_id: int | None = None  # its row in the Broker's journal, when it has one
+    resumed: bool = False  # read back from the journal at start, not accepted by this process
 
 
 @dataclass

@@ -24,7 +24,7 @@ PRODUCES: dict[str, tuple[str, ...]] = {
                        catalog.BOOTSTRAP_REQUESTED),
     "resolver": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.EVENT_IGNORED),
     "run-creator": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                    catalog.RUN_CANCELLED),
+                    catalog.RUN_CANCELLED, catalog.EVENT_IGNORED),
     "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED),
 }
 

@@ -5,6 +5,9 @@ a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go t
 directory as YAML files you could ``kubectl create -f``. ``--simulate-tekton`` adds a Tekton
 controller double that runs those PipelineRuns through Tekton's lifecycle and posts Tekton's
 CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything.
+
+Every event the local Broker accepts is in its journal (``--journal``) before webhook-ingest
+acks the webhook; a restart after a crash resumes what was left undelivered.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus import routing
+from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.events import catalog
 
@@ -58,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "to the Broker (with --kubeconfig: only for a cluster without Tekton, e.g. a fake API)")
     parser.add_argument("--task-seconds", metavar="S", type=float, default=1.0,
                         help="how long each simulated TaskRun runs (default: 1.0)")
+    parser.add_argument("--journal", metavar="FILE", type=Path,
+                        help=f"the local Broker's durable journal (default: ${JOURNAL_ENV}, else "
+                        "broker-journal.sqlite3 in --work-dir when given, else in the dev state directory "
+                        "$XDG_STATE_HOME/tekton-dag/dev)")
     parser.set_defaults(run=run)
 
 
@@ -66,6 +74,19 @@ def pick_kubeconfig(given: str | None) -> str | None:
         return given
     from_env = os.environ.get("KUBECONFIG", "")
     return from_env if from_env and all(Path(p).is_file() for p in from_env.split(os.pathsep)) else None
+
+
+def pick_journal(given: Path | None, work_dir: Path | None) -> Path:
+    """``--journal``, else ``$TEKTON_DAG_JOURNAL``, else beside the given work directory, else
+    in the dev state directory, which outlives the temporary work directories of past sessions."""
+    if given:
+        return given
+    if os.environ.get(JOURNAL_ENV):
+        return Path(os.environ[JOURNAL_ENV])
+    if work_dir is not None:
+        return work_dir / "broker-journal.sqlite3"
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "tekton-dag" / "dev" / "broker-journal.sqlite3"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     kubeconfig = pick_kubeconfig(args.kubeconfig)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
     dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
+    journal = pick_journal(args.journal, args.work_dir)
+    sync = os.environ.get(SYNC_ENV, "NORMAL").upper()
+    if sync not in ("FULL", "NORMAL"):
+        return fail(f"{SYNC_ENV}={sync}: must be FULL or NORMAL")
     secret = next((s.strip() for s in os.environ.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip()), "")
     settings = ChainSettings(
         teams_dir=Path(args.teams).resolve(), work_dir=work_dir.resolve(), secret=secret or secrets.token_hex(20),
@@ -91,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         # every active secret (rotation), not only the one printed
         extra_env={"GITHUB_WEBHOOK_SECRET": os.environ["GITHUB_WEBHOOK_SECRET"]} if secret else {},
         simulate_tekton=args.simulate_tekton, task_seconds=args.task_seconds,
+        journal=journal.resolve(), journal_sync=sync,  # type: ignore[arg-type]
     )
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     try:
@@ -126,6 +152,8 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     if settings.simulate_tekton:
         print(f"  Tekton:          simulated ({settings.task_seconds:g}s per TaskRun), CloudEvents to the broker")
     print(f"  logs:            {settings.work_dir}")
+    resumed = f" ({chain.recovered} undelivered from before: resuming)" if chain.recovered else ""
+    print(f"  journal:         {settings.journal}{resumed}")
     print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "
           f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
     print(READY_LINE, flush=True)

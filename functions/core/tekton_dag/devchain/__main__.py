@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from tekton_dag.bus.broker import LocalBroker, UnresolvedDestination
+from tekton_dag.bus.journal import Journal, JournalError
 from tekton_dag.bus.triggers import ManifestError, load_topology
 from tekton_dag.devchain import hosting
 from tekton_dag.devchain.chain import default_triggers_dir
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8180, help="ingress port (default: 8180)")
     parser.add_argument("--dead-letter-file", type=Path, default=Path("dead-letters.jsonl"),
                         help="where dead letters go without a sink (default: ./dead-letters.jsonl)")
+    parser.add_argument("--journal", type=Path, default=None,
+                        help="durable journal of accepted events, resumed at start (default: none, in memory)")
     parser.add_argument("--capacity", type=int, default=1000, help="deliveries in flight before ingress answers 503")
     return parser.parse_args(argv)
 
@@ -61,11 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         services[name] = url
     try:
         topology = load_topology(args.triggers or default_triggers_dir())
+        journal = Journal(args.journal) if args.journal else None
         # Closed by default: without a key in the environment every sealed event is refused (503).
-        broker = LocalBroker(topology, services, args.dead_letter_file, capacity=args.capacity,
+        broker = LocalBroker(topology, services, args.dead_letter_file, capacity=args.capacity, journal=journal,
                              keys=EventKeys(os.environ))
     except (ManifestError, UnresolvedDestination) as exc:
         print(f"error: invalid Trigger manifests: {exc}", file=sys.stderr)
+        return 1
+    try:
+        broker.recover()
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
         asyncio.run(serve(broker, args.host, args.port))

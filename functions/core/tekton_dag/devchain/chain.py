@@ -3,10 +3,11 @@
 Each function runs as its own process (``tekton-dag serve NAME``: func-python on hypercorn) on a
 loopback port, with ``K_SINK`` = the local Broker's ingress and ``TEKTON_DAG_TEAMS_DIR`` set;
 the local Broker (in this process) delivers to them through the Trigger manifests in
-``knative/``. The Kubernetes target is a kubeconfig when one is given, otherwise a dry-run
-directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator writes each PipelineRun as YAML. With
-``simulate_tekton`` a Tekton controller double (``devchain.simulation``) runs those PipelineRuns
-and posts Tekton's CloudEvents to the Broker.
+``knative/``; with ``journal`` set, every event the Broker accepts is on disk before it is
+acked and a restart resumes what was left undelivered. The Kubernetes target is a kubeconfig
+when one is given, otherwise a dry-run directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator
+writes each PipelineRun as YAML. With ``simulate_tekton`` a Tekton controller double
+(``devchain.simulation``) runs those PipelineRuns and posts Tekton's CloudEvents to the Broker.
 ``tekton-dag dev``, the end-to-end tests and the chain benchmarks all use this module.
 """
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tekton_dag.bus.broker import LocalBroker, Observer
+from tekton_dag.bus.journal import Journal, JournalError, Synchronous
 from tekton_dag.bus.triggers import load_topology
 from tekton_dag.devchain import hosting
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
@@ -81,6 +83,8 @@ class ChainSettings:
     event_key: str = field(default_factory=lambda: ",".join(EventKeys(os.environ).current()) or secrets.token_hex(32))
     simulate_tekton: bool = False
     task_seconds: float = 1.0  # each simulated TaskRun
+    journal: Path | None = None  # the Broker's durable journal; None: events live in memory only
+    journal_sync: Synchronous = "NORMAL"
 
 
 @dataclass
@@ -110,6 +114,7 @@ class Chain:
         self.functions: dict[str, FunctionProcess] = {}
         self.broker: LocalBroker | None = None
         self.broker_url = ""
+        self.recovered = 0  # deliveries the journal held at start (resumed once the functions are up)
         self._shutdown = asyncio.Event()
         self._server: asyncio.Task[None] | None = None
         self.tekton: TektonDouble | None = None
@@ -130,9 +135,14 @@ class Chain:
             port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
             self.functions[name] = FunctionProcess(name, port, s.work_dir / f"{name}.log")
         services = {name: fn.url for name, fn in self.functions.items()}
+        journal = Journal(s.journal, s.journal_sync) if s.journal is not None else None
         self.broker = LocalBroker(topology, services, s.work_dir / "dead-letters.jsonl",
-                                  capacity=s.broker_capacity, observers=self.observers,
-                                  keys=EventKeys({KEY_ENV: s.event_key}))
+                                  capacity=s.broker_capacity, observers=self.observers, journal=journal,
+                                  resume_on_start=False, keys=EventKeys({KEY_ENV: s.event_key}))
+        try:
+            self.recovered = self.broker.recover()
+        except JournalError as exc:
+            raise ChainError(str(exc)) from None
         sock = hosting.listen(s.host)
         self.broker_url = hosting.url_of(sock, "/tekton-dag/tekton-dag")
         self._server = asyncio.create_task(hosting.serve(self.broker, sock, self._shutdown))
@@ -140,6 +150,7 @@ class Chain:
             for name in self.functions:
                 self.spawn(name)
             await asyncio.gather(*(self.wait_ready(name) for name in self.functions))
+            self.broker.resume()  # now that every subscriber answers
             if s.simulate_tekton:
                 self.start_tekton()
         except BaseException:
@@ -228,7 +239,7 @@ class Chain:
             await self.broker.drained(grace)
         await asyncio.gather(*(asyncio.to_thread(_terminate, fn) for fn in self.functions.values()))
         if self.broker is not None:
-            await self.broker.close(grace=0)  # no subscriber is left: dead-letter the rest now
+            await self.broker.close(grace=0)  # no subscriber is left: the rest stays journalled (else dead-lettered)
         self._shutdown.set()
         if self._server is not None:
             await self._server

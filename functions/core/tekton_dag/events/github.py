@@ -52,6 +52,7 @@ class PullRequest:
     head_ref: str
     head_repo: str  # owner/name the PR comes from; "" when that fork was deleted
     merge_commit_sha: str = ""
+    before: str = ""  # synchronize only: the head sha this push replaced (GitHub's ``before``)
 
     @property
     def fork(self) -> bool:
@@ -92,6 +93,8 @@ class GitHubEvent:
         data: dict[str, Any] = {"repo": self.repo, "sender": self.sender}
         if self.pull_request is not None:
             data["pull_request"] = asdict(self.pull_request)
+            if not self.pull_request.before:
+                del data["pull_request"]["before"]  # only a synchronize has one
         if self.push is not None:
             data["push"] = asdict(self.push)
         return data
@@ -187,6 +190,8 @@ def _pull_request(body: _Fields) -> PullRequest:
         head_ref=head.text("ref"),
         head_repo=head_repo,
         merge_commit_sha=pr.text("merge_commit_sha", default=""),
+        # GitHub sends before/after at the top level of a synchronize (the push that moved the head).
+        before=body.text("before", default="") if body.raw.get("action") == "synchronize" else "",
     )
 
 

@@ -37,6 +37,7 @@ class PullRequestRef:
     head_sha: str
     base_ref: str = ""
     head_ref: str = ""
+    before_sha: str = ""  # a synchronize's ``before``: the head this one replaced (GitHub's order)
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,16 @@ call instead of a network request. Only webhook-ingest's routes are reachable fr
 the bus has no public address, so nobody can inject events that skip signature checks.
 
 Dead letters go to ``TEKTON_DAG_DEAD_LETTER_FILE`` (default ``/tmp/tekton-dag/dead-letters.jsonl``)
-and the log. On stop, deliveries still in flight are dead-lettered (``stop()`` cannot wait).
+and the log. Every accepted event is in the bus's journal ``TEKTON_DAG_JOURNAL`` (default
+``/tmp/tekton-dag/broker-journal.sqlite3``; mount a volume there) before the webhook is acked;
+on stop what is still in flight stays there, and the next start resumes it.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import secrets
 from collections.abc import Coroutine
 from pathlib import Path
@@ -24,6 +27,7 @@ import httpx
 from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
+from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV, Journal, Synchronous
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import K_SINK_ENV
 from tekton_dag.events import sealing
@@ -38,11 +42,32 @@ log = logging.getLogger("tekton_dag.allinone")
 BROKER_URL = "http://broker.tekton-dag.internal/tekton-dag/tekton-dag"
 DEAD_LETTER_ENV = "TEKTON_DAG_DEAD_LETTER_FILE"
 DEFAULT_DEAD_LETTER_FILE = "/tmp/tekton-dag/dead-letters.jsonl"
+DEFAULT_JOURNAL = "/tmp/tekton-dag/broker-journal.sqlite3"
+DEFAULT_JOURNAL = "/tmp/tekton-dag/broker-journal.sqlite3"
 PUBLIC = "webhook-ingest"
 
 
 def internal_url(function: str) -> str:
     return f"http://{function}.tekton-dag.internal/"
+
+
+def own_event_key(journal: Path) -> str:
+    """With no event key configured, the all-in-one seals with one of its own, kept beside its
+    journal (owner-only): the bus has no outside address, and events journalled before a restart
+    must still pass the seal check after it."""
+    path = journal.with_name(journal.name + ".event-key")
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = ""
+    if len(key) < sealing.MIN_KEY_LENGTH:
+        key = secrets.token_hex(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(key)
+        log.warning("no event key configured (%s): sealing with this instance's own, in %s", sealing.KEY_FILE_ENV, path)
+    return key
 
 
 def topology() -> Topology:
@@ -67,13 +92,15 @@ class AllInOne(Handler):
     def setup(self) -> None:
         """Build the bus and start the four handlers on it, sharing this process's configuration."""
         dead_letters = Path(self.env.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
-        key = ",".join(self.keys.current())
-        if not key:  # the bus has no outside address: a key of this process's own seals as well
-            key = secrets.token_hex(32)
-            log.warning("no event key configured (%s): using one made for this process", sealing.KEY_FILE_ENV)
-            self.keys = sealing.EventKeys({sealing.KEY_ENV: key})
+        sync = cast(Synchronous, self.env.get(SYNC_ENV, "NORMAL").upper())
+        journal = Journal(Path(self.env.get(JOURNAL_ENV) or DEFAULT_JOURNAL), sync)
+        key = ",".join(self.keys.current()) or own_event_key(journal.path)
+        self.keys = sealing.EventKeys({sealing.KEY_ENV: key})
         self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters,
-                                  keys=self.keys)
+                                  keys=self.keys, journal=journal)
+        recovered = self.broker.recover()  # JournalError (named file, reason) fails the start
+        if recovered:
+            log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
         bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)  # type: ignore[arg-type]
         wiring = Wiring(broker=bus, store=self.wiring.store, configs=self.configs)
         env = {**self.env, K_SINK_ENV: BROKER_URL, sealing.KEY_ENV: key}
@@ -84,7 +111,9 @@ class AllInOne(Handler):
             self.instances[name] = instance
             app = importlib.import_module(f"func_python.{spec.invoke}").ASGIApplication(instance)
             mounts[f"all://{internal_url(name)[7:-1]}"] = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self.broker.start(mounts)
+        self.broker.start(mounts)  # resumes what the journal held
+        if recovered:
+            log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
         if self.broker is not None:

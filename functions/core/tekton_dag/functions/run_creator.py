@@ -124,6 +124,8 @@ class RunCreatorFunction(Handler):
         if kind == catalog.RUN_REQUESTED:
             traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
             outcome = await self.creator.request(RunRequest.from_data(data, strict=False), traceparent=traceparent)
+            if outcome.kind == "ignored":  # a superseded head: an end state, nothing was run
+                return _reply(event, catalog.EVENT_IGNORED, _ignored_data(event, outcome))
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data, strict=False)
@@ -184,6 +186,12 @@ def _outcome_data(outcome: Outcome) -> dict[str, Any]:
     if outcome.superseded:
         data["superseded"] = list(outcome.superseded)
     return data
+
+
+def _ignored_data(incoming: CloudEvent, outcome: Outcome) -> dict[str, Any]:
+    request = outcome.request
+    return {"reason": outcome.reason, "input_type": incoming.get_type(), "input_id": incoming.get_id(),
+            "repo": request.repo, "team": request.team, "stack": request.stack, "app": request.app}
 
 
 def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any]) -> CloudEvent:

@@ -1,7 +1,8 @@
 """Serve one function as a real HTTP server: ``tekton-dag serve <name>``.
 
 The server is func-python's (hypercorn), exactly as a Knative build runs it; it listens on
-``LISTEN_ADDRESS`` and the function sends its events to ``K_SINK``.
+``LISTEN_ADDRESS`` and the function sends its events to ``K_SINK``. Slow clients are bounded
+as in the built function (``tekton_dag.functions.limits``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE}
 
 def serve(name: str) -> None:
     """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM."""
+    from tekton_dag.functions import limits
+
+    limits.install()
     spec = SERVABLE[name]
     runtime = importlib.import_module(f"func_python.{spec.invoke}")
     new = importlib.import_module(spec.module).new

@@ -11,6 +11,15 @@ first out within a priority (``seq`` is handed out under the same precondition).
 An entry also remembers which pull request it tests (``group``) and at which head (``sha``), so a
 new head supersedes the older runs of its PR in the same conditional write that records it.
 
+Entries go when their runs finish, so the ledger also remembers, per pull request, its newest
+head and the heads it superseded (``heads``): a redelivery of an older head, or a delivery GitHub
+sent before a newer one that arrives after it, is recognised as stale even once its run is gone,
+and is ignored instead of cancelling the newest head's run. A ``synchronize`` names the head it
+replaced (``before``), so that head counts as superseded even when its own delivery comes later;
+and a ``before`` equal to the newest head marks a real new push, which wins even over a head the
+PR had once before (a force-push back). Memory is bounded: ``HEADS_PER_PR`` superseded heads per
+pull request and ``PRS_REMEMBERED`` pull requests per team (the least recently changed go first).
+
 The ledger is rewritten on every admission change and a busy team's queue can hold a thousand
 entries, so the derived views (admitted count, queue order) are computed once per ledger and each
 entry's JSON text is made once and handed on to the ledgers derived from it: a request then
@@ -34,6 +43,9 @@ def short_head(sha: str) -> str:
     """The part of a head sha the ledger records and compares."""
     return sha[:SHORT_HEAD]
 
+PRS_REMEMBERED = 256  # pull requests per team whose heads are remembered (about 30 KB of ledger)
+HEADS_PER_PR = 4  # superseded heads remembered per pull request, newest first
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -46,12 +58,23 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Heads:
+    """What the ledger remembers of one pull request's heads (12-character shas)."""
+
+    current: str
+    superseded: tuple[str, ...]  # newest first, at most HEADS_PER_PR
+    seq: int  # the ledger's seq when this last changed: the least recent is forgotten first
+
+
+@dataclass(frozen=True)
 class Ledger:
     entries: Mapping[str, Entry] = field(default_factory=dict)
     next_seq: int = 0
     # name -> '"name":[...]', each entry's stored text, made once and handed on (a ledger built
     # directly from entries has none; dumps makes what is missing).
     _texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    heads: Mapping[str, Heads] = field(default_factory=dict)  # group -> its heads
+    _head_texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     # --- queries ---------------------------------------------------------------------------
     def admitted(self) -> list[str]:
@@ -85,7 +108,41 @@ class Ledger:
         head = short_head(sha)
         return [name for name, e in self.entries.items() if e.group == group and e.sha != head]
 
+    def is_stale_head(self, group: str, sha: str, before: str = "") -> bool:
+        """Whether head ``sha`` of pull request ``group`` was superseded by a newer one, and is
+        not a new push back to it (``before``, from a synchronize, is then the newest head)."""
+        heads = self.heads.get(group) if group else None
+        if heads is None or short_head(sha) not in heads.superseded:
+            return False
+        return not (before and before[:12] == heads.current)
+
+    def newest_head(self, group: str) -> str:
+        heads = self.heads.get(group)
+        return heads.current if heads else ""
+
     # --- decisions --------------------------------------------------------------------------
+    def note_head(self, group: str, sha: str, before: str = "") -> Ledger:
+        """Remember ``sha`` as the newest head of ``group``; the head it replaces and ``before``
+        become superseded. Forgets the least recently changed pull request beyond the bound."""
+        if not group:
+            return self
+        head, old = short_head(sha), self.heads.get(group)
+        earlier = [old.current] if old else []
+        earlier += [short_head(before)] if before else []
+        earlier += list(old.superseded if old else ())
+        superseded = tuple(dict.fromkeys(s for s in earlier if s and s != head))[:HEADS_PER_PR]
+        if old is not None and old.current == head and old.superseded == superseded:
+            return self
+        new = Heads(head, superseded, self.next_seq)
+        heads, texts = {**self.heads, group: new}, {**self._head_texts, group: _head_text(group, new)}
+        if old is None and len(heads) > PRS_REMEMBERED:
+            oldest = min(heads, key=lambda g: heads[g].seq)
+            del heads[oldest]
+            texts.pop(oldest, None)
+        ledger = replace(self, next_seq=self.next_seq + 1, heads=heads, _head_texts=texts)
+        ledger.__dict__.update({k: v for k, v in self.__dict__.items() if k in ("_queue", "admitted_count")})
+        return ledger
+
     def request(self, name: str, priority: int, limit: int, now: float, group: str = "", sha: str = "") -> Ledger:
         """Record ``name``: admitted if a slot is free and nothing of equal or better priority
         waits; otherwise queued. A name already recorded keeps its decision (idempotent)."""
@@ -95,7 +152,13 @@ class Ledger:
         ahead = best_waiting is not None and best_waiting <= priority
         state: State = "admitted" if self.admitted_count < limit and not ahead else "queued"
         entry = Entry(state, priority, self.next_seq, now, group, short_head(sha))
-        ledger = Ledger({**self.entries, name: entry}, self.next_seq + 1, {**self._texts, name: _text(name, entry)})
+        ledger = Ledger(
+            {**self.entries, name: entry},
+            self.next_seq + 1,
+            {**self._texts, name: _text(name, entry)},
+            self.heads,
+            self._head_texts,
+        )
         # Hand on the derived views instead of recounting and resorting a long queue: the new
         # entry has the highest seq, so it goes after every waiting run of its priority or better.
         queue = self._queue
@@ -130,7 +193,8 @@ class Ledger:
         """Release runs that finished, and runs whose PipelineRun is still missing ``grace``
         seconds after they were recorded (deleted behind our back)."""
         gone = {
-            name for name, e in self.entries.items()
+            name
+            for name, e in self.entries.items()
             if name in finished or (name not in existing and now - e.since > grace)
         }
         return self.release(gone)
@@ -141,13 +205,23 @@ class Ledger:
         if name in self.entries:
             return self
         entry = replace(entry, seq=self.next_seq)
-        return Ledger({**self.entries, name: entry}, self.next_seq + 1, {**self._texts, name: _text(name, entry)})
+        return Ledger(
+            {**self.entries, name: entry},
+            self.next_seq + 1,
+            {**self._texts, name: _text(name, entry)},
+            self.heads,
+            self._head_texts,
+        )
 
     # --- persistence ------------------------------------------------------------------------
     def dumps(self) -> str:
         texts = self._texts
         body = ",".join([texts.get(name) or _text(name, entry) for name, entry in self.entries.items()])
-        return f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}}}'
+        if not self.heads:
+            return f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}}}'
+        head_texts = self._head_texts
+        heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
+        return f'{{"entries":{{{body}}},"nextSeq":{self.next_seq},"heads":{{{heads}}}}}'
 
     @classmethod
     def loads(cls, text: str | None) -> Ledger:
@@ -155,7 +229,17 @@ class Ledger:
             return cls()
         body: dict[str, Any] = json.loads(text)
         entries = {name: _entry(values) for name, values in body.get("entries", {}).items()}
-        return cls(entries, int(body.get("nextSeq", 0)), {name: _text(name, e) for name, e in entries.items()})
+        heads = {
+            group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
+            for group, v in body.get("heads", {}).items()
+        }
+        return cls(
+            entries,
+            int(body.get("nextSeq", 0)),
+            {name: _text(name, e) for name, e in entries.items()},
+            heads,
+            {group: _head_text(group, h) for group, h in heads.items()},
+        )
 
 
 def _entry(values: list[Any]) -> Entry:
@@ -175,3 +259,10 @@ def _text(name: str, entry: Entry) -> str:
     if entry.group:
         values += [entry.group, entry.sha]
     return f"{key}:{json.dumps(values, separators=(',', ':'))}"
+
+
+def _head_text(group: str, heads: Heads) -> str:
+    """The stored text of one pull request's heads: ``"group":[current,[superseded...],seq]``."""
+    return (
+        f"{json.dumps(group)}:{json.dumps([heads.current, list(heads.superseded), heads.seq], separators=(',', ':'))}"
+    )

@@ -12,7 +12,10 @@ slot, so the limit holds with any number of replicas; PipelineRuns only follow t
    ledger, admitted or queued, releasing older heads of its PR in the same write → cancel those
    → start it if admitted. Two API calls for a queued run, three for an admitted one. Nothing is
    recorded for a create that failed, so failed starts never hold a slot; every entry names a
-   run that exists, so whoever promotes an entry can start it.
+   run that exists, so whoever promotes an entry can start it. A request for a head the ledger
+   knows was superseded (a redelivery, or GitHub's deliveries out of order) ends ``ignored``:
+   no run is created when this replica's copy of the ledger already says so, and a run created
+   before the conditional write found out is cancelled before it ever starts.
 2. finished / cancelled: release the slot, promote the best queued runs, clear their pending
    status.
 3. reconcile (periodic): release entries of runs that finished or vanished, adopt runs that
@@ -43,7 +46,7 @@ from tekton_dag.pipelineruns.naming import dns_name, label_value
 
 log = logging.getLogger(__name__)
 
-OutcomeKind = Literal["created", "queued", "failed"]
+OutcomeKind = Literal["created", "queued", "failed", "ignored"]
 START_PATCH: dict[str, Any] = {"spec": {"status": None}}
 CANCEL_PATCH: dict[str, Any] = {"spec": {"status": states.CANCELLED}}
 MANAGED = {pipelines.L_MANAGED_BY: pipelines.MANAGED_BY}
@@ -89,7 +92,11 @@ class RunCreator:
         # entry can always start it.
         run["spec"]["status"] = states.PENDING
         name = run["metadata"]["name"]
+        group, sha = _pr_head(run)
+        before = request.pr.before_sha if request.pr is not None else ""
         try:
+            if group and await self._stale_head(team, group, sha, before):
+                return self._superseded(request, team, name, group, sha)
             pending = True
             if not await self.store.create_run(run):  # a redelivery: the run exists
                 existing = await self.store.get_run(team.namespace, name)
@@ -99,19 +106,44 @@ class RunCreator:
                     await self._promote(team, lambda ledger, now: ledger.release([name]))
                     return Outcome("created", request, name, team.namespace)
                 pending = states.is_pending(existing)
-            return await self._admit(team, request, run, pending)
+            return await self._admit(team, request, run, pending, before)
         except PermanentApiError as exc:
             return Outcome("failed", request, name, team.namespace, reason=exc.message)
 
-    async def _admit(self, team: Team, request: RunRequest, run: dict[str, Any], pending: bool) -> Outcome:
+    async def _stale_head(self, team: Team, group: str, sha: str, before: str) -> bool:
+        """Whether the ledger already knows ``sha`` was superseded: this replica's copy when it
+        has one (a superseded head stays superseded), else a read. Only a shortcut: the
+        conditional write in ``_admit`` decides."""
+        cached = self._ledgers.get(team.name)
+        if cached is None:
+            text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+            if version is not None:
+                cached = self._ledgers[team.name] = (Ledger.loads(text), version)
+        return cached is not None and cached[0].is_stale_head(group, sha, before)
+
+    def _superseded(self, request: RunRequest, team: Team, name: str, group: str, sha: str) -> Outcome:
+        newest = self._ledgers[team.name][0].newest_head(group) if team.name in self._ledgers else ""
+        reason = f"superseded: head {short_head(sha)} of pull request {group} is older than {newest or 'a newer head'}"
+        return Outcome("ignored", request, name, team.namespace, reason=reason)
+
+    async def _admit(self, team: Team, request: RunRequest, run: dict[str, Any], pending: bool,
+                     before: str = "") -> Outcome:
         """Record the created run in the ledger (superseding older heads of its PR in the same
-        write), then cancel what it superseded and start whatever the ledger admitted."""
+        write), then cancel what it superseded and start whatever the ledger admitted. A head the
+        ledger knows to be superseded is not recorded: its run is cancelled instead."""
         name, priority, (group, sha) = states.name_of(run), states.priority_of(run), _pr_head(run)
         superseded: list[str] = []
+        stale: list[bool] = []
 
         def record(ledger: Ledger, now: float) -> Ledger:
+            stale[:] = [name not in ledger.entries and ledger.is_stale_head(group, sha, before)]
+            if stale[0]:
+                superseded[:] = []
+                return ledger
             superseded[:] = [] if name in ledger.entries else ledger.older_heads(group, sha)
-            return ledger.release(superseded).request(name, priority, team.max_concurrent_runs, now, group, sha)
+            ledger = ledger.release(superseded) if name in ledger.entries else ledger.release(superseded).note_head(
+                group, sha, before)
+            return ledger.request(name, priority, team.max_concurrent_runs, now, group, sha)
 
         try:
             ledger, moved = await self._transition(team, record)
@@ -122,6 +154,9 @@ class RunCreator:
             except (TransientApiError, PermanentApiError) as exc:
                 log.warning("run %s/%s was not recorded and could not be cancelled: %s", team.namespace, name, exc)
             raise
+        if stale and stale[0]:  # created before we knew: it must never start
+            await self.store.patch_run(team.namespace, name, CANCEL_PATCH)
+            return self._superseded(request, team, name, group, sha)
         # Cancel before starting: the cluster never runs more than the limit, even for a moment.
         cancelled = await self._cancel(team, superseded)
         starting = [n for n in moved if n != name]

@@ -1,4 +1,5 @@
-"""Real processes on real sockets: ``tekton-dag serve NAME`` on a free loopback port until it is ready.
+"""Real processes on real sockets (as kopf.testing.KopfRunner runs an operator): ``tekton-dag serve NAME``
+on a free loopback port until it is ready.
 
 Its Broker is usually a ``tekton_dag.testing.recorder.EventRecorder`` serving on loopback.
 """

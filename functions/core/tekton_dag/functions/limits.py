@@ -1,0 +1,157 @@
+"""What a slow or hostile HTTP client may hold in a function: bounded time, bytes and requests.
+
+Every function is served by func-python on hypercorn (0.17). func-python offers no way to
+configure hypercorn: its ``serve()`` builds a bare ``hypercorn.config.Config()`` (only ``bind``
+set) and calls ``hypercorn.asyncio.serve(self, cfg)`` (func_python/http.py and cloudevent.py,
+``ASGIApplication.serve`` / ``_serve``, func-python 0.8.1). So ``install()`` wraps
+``hypercorn.asyncio.serve``, which func-python looks up when it serves: the config it passes is
+``configure``d and the ASGI app it passes is ``Bounded``. The functions' ``function/func.py``
+entry points (what a Knative build runs) and ``tekton-dag serve`` both call it; nothing else changes for func-python.
+
+The limits, with where hypercorn implements them (hypercorn 0.17.3; options documented at
+https://hypercorn.readthedocs.io/en/latest/how_to_guides/configuring.html):
+
+- **Request head: 5 s** (``keep_alive_timeout``, env ``TEKTON_DAG_HEADER_TIMEOUT_SECONDS``).
+  hypercorn's idle timer starts when a connection is accepted (and again after each answer)
+  and only stops once a whole request head has been parsed (asyncio/tcp_server.py ``run`` and
+  ``_idle_timeout``; protocol/h11.py sends ``Updated(idle=False)`` on ``h11.Request``), so a
+  head sent byte by byte is cut off after 5 s however steadily it trickles. hypercorn closes
+  the connection without an answer there; it has no 408 of its own.
+- **Request head size: 16 KiB while incomplete** (``h11_max_incomplete_size``): once more than
+  that is buffered without a complete head, h11 raises with status hint 431 (h11/_connection.py
+  ``next_event``) and hypercorn answers 431 and closes (protocol/h11.py ``_send_error_response``).
+  A complete head that arrives in one read (hypercorn reads up to 64 KiB) is parsed.
+- **Request body: 10 s** from the complete head (``Bounded``, env
+  ``TEKTON_DAG_BODY_TIMEOUT_SECONDS``): then 408 with ``Connection: close``. hypercorn's own
+  ``read_timeout`` is per read (asyncio/tcp_server.py ``_read_data``: ``wait_for(read, ...)``),
+  so a byte every few seconds would keep it at bay; 10 s is also how long GitHub waits for a
+  webhook's answer, so no genuine delivery needs longer.
+- **Silence: 60 s** (``read_timeout``): a connection that sends nothing at all for 60 s is
+  closed, whatever its state. It must outlast the slowest handler (the Broker's delivery
+  timeout is 30 s), since the client is silent while it waits for its answer.
+- **Requests in flight: 2,048 per process** (``Bounded``, env ``TEKTON_DAG_MAX_IN_FLIGHT``):
+  beyond it, 503 with ``Connection: close`` at once (GitHub and the Broker retry a 503).
+  hypercorn has no connection limit; connections still sending their head are bounded in time
+  (5 s) rather than in number, and the process's open-file limit bounds them in the end.
+- **Listen backlog: 1,024** (``backlog``, default 100; asyncio/run.py ``start_server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import hypercorn.asyncio
+import hypercorn.config
+
+HEADER_TIMEOUT_ENV = "TEKTON_DAG_HEADER_TIMEOUT_SECONDS"
+BODY_TIMEOUT_ENV = "TEKTON_DAG_BODY_TIMEOUT_SECONDS"
+MAX_IN_FLIGHT_ENV = "TEKTON_DAG_MAX_IN_FLIGHT"
+HEADER_TIMEOUT_S = 5.0
+BODY_TIMEOUT_S = 10.0
+SILENCE_TIMEOUT_S = 60
+MAX_HEADER_BYTES = 16 * 1024
+MAX_IN_FLIGHT = 2048
+BACKLOG = 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r}: must be a number of seconds or requests") from None
+    if value <= 0:
+        raise SystemExit(f"{name}={raw!r}: must be greater than 0")
+    return value
+
+
+def configure(config: hypercorn.config.Config) -> hypercorn.config.Config:
+    """Set hypercorn's share of the limits on ``config``."""
+    config.keep_alive_timeout = _number(HEADER_TIMEOUT_ENV, HEADER_TIMEOUT_S)
+    config.read_timeout = SILENCE_TIMEOUT_S
+    config.h11_max_incomplete_size = MAX_HEADER_BYTES
+    config.backlog = BACKLOG
+    return config
+
+
+class Bounded:
+    """ASGI middleware: the request-body deadline (408) and the in-flight bound (503)."""
+
+    def __init__(self, app: App, body_timeout: float | None = None, max_in_flight: int | None = None):
+        self.app = app
+        self.body_timeout = body_timeout or _number(BODY_TIMEOUT_ENV, BODY_TIMEOUT_S)
+        self.max_in_flight = max_in_flight or int(_number(MAX_IN_FLIGHT_ENV, MAX_IN_FLIGHT))
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            await _answer(send, 503, f"more than {self.max_in_flight} requests in flight; retry")
+            return
+        self.in_flight += 1
+        try:
+            await self._bounded(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        state = {"body_done": False, "started": False, "timed_out": False}
+
+        async def bounded_receive() -> Message:
+            if state["body_done"] or state["timed_out"]:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):  # a timer, not a task per receive (wait_for's cost)
+                    message = await receive()
+            except TimeoutError:
+                state["timed_out"] = True
+                if not state["started"]:
+                    await _answer(send, 408, f"request body not received within {self.body_timeout:g} s")
+                    state["started"] = True
+                return {"type": "http.disconnect"}  # the app stops as if the client had gone
+            if message["type"] != "http.request" or not message.get("more_body"):
+                state["body_done"] = True
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            if state["timed_out"]:
+                return  # the 408 was the answer
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        await self.app(scope, bounded_receive, tracking_send)
+
+
+async def _answer(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def install() -> None:
+    """Bound every hypercorn server this process starts (func-python's included); idempotent."""
+    serve = hypercorn.asyncio.serve
+    if getattr(serve, "tekton_dag_bounded", False):
+        return
+
+    async def bounded_serve(app: Any, config: hypercorn.config.Config, **options: Any) -> Any:
+        return await serve(Bounded(app), configure(config), **options)  # type: ignore[arg-type]
+
+    bounded_serve.tekton_dag_bounded = True  # type: ignore[attr-defined]
+    hypercorn.asyncio.serve = bounded_serve

@@ -1,0 +1,122 @@
+"""The local Broker's journal: what it acked survives a stop, and resumes in order with its attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from support.broker import broker_yaml, event, eventually, trigger_yaml
+from tekton_dag.bus.journal import Journal, JournalError
+from tekton_dag.testing.recorder import EventRecorder
+
+TYPE_A = "dev.example.a.v1"
+ONLY_A = f"filter:\n  attributes:\n    type: {TYPE_A}\n"
+SLOW_RETRIES = "retry: 1\nbackoffPolicy: linear\nbackoffDelay: PT30S\n"
+
+
+async def unreachable_url() -> str:
+    with EventRecorder().serving() as url:
+        pass
+    return url  # nothing listens there any more
+
+
+async def test_an_acked_event_outlives_the_broker_and_is_delivered_by_the_next_one(start_broker, tmp_path):
+    journal = tmp_path / "journal.sqlite3"
+    docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A)]
+    async with start_broker(docs, {"s": await unreachable_url()}, journal=Journal(journal), close_grace=0.2) as first:
+        assert (await first.post(event(TYPE_A, id="e-1"))).status_code == 202
+        await eventually(lambda: first.broker.stats["retried"] == 1 or first.broker.in_flight == 1)
+    assert first.dead_letters() == []  # kept for the next start, not dead-lettered
+
+    sub = EventRecorder()
+    with sub.serving() as url:
+        async with start_broker(docs, {"s": url}, journal=Journal(journal), close_grace=0.2) as second:
+            await eventually(lambda: len(sub.received) == 1)
+            assert second.broker.stats["resumed"] == 1
+        assert [e.get_id() for e in sub.received] == ["e-1"]
+        async with start_broker(docs, {"s": url}, journal=Journal(journal), close_grace=0.2) as third:
+            await asyncio.sleep(0.2)
+            assert third.broker.stats["resumed"] == 0, "a delivered event must not come back"
+    assert len(sub.received) == 1
+
+
+async def test_a_resumed_delivery_keeps_the_attempts_it_already_spent(start_broker, tmp_path):
+    journal = tmp_path / "journal.sqlite3"
+    docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A)]  # two attempts in all
+    failing = EventRecorder(status=500)
+    with failing.serving() as url:
+        async with start_broker(docs, {"s": url}, journal=Journal(journal), close_grace=0.2) as first:
+            await first.post(event(TYPE_A, id="e-1"))
+            await eventually(lambda: len(failing.received) == 1)
+            await asyncio.sleep(0.1)  # the failed attempt is recorded before the backoff
+        async with start_broker(docs, {"s": url}, journal=Journal(journal), close_grace=0.2) as second:
+            await eventually(lambda: second.broker.stats["dead_lettered"] == 1)
+            letters = second.dead_letters()
+    assert len(failing.received) == 2, "one attempt before the restart, the last one after it"
+    assert [letter["attempts"] for letter in letters] == [2]
+
+
+async def test_resumed_deliveries_go_one_after_another_per_partition_key(start_broker, tmp_path):
+    journal = tmp_path / "journal.sqlite3"
+    docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A)]
+    order = [("a", "a-1"), ("b", "b-1"), ("a", "a-2"), ("b", "b-2"), ("a", "a-3")]
+    async with start_broker(docs, {"s": await unreachable_url()}, journal=Journal(journal), close_grace=0.2) as first:
+        for key, event_id in order:
+            assert (await first.post(event(TYPE_A, id=event_id, partitionkey=key))).status_code == 202
+
+    arrivals: dict[str, float] = {}
+
+    class Stamping(EventRecorder):
+        def answer(self, headers, body):  # type: ignore[no-untyped-def]
+            arrivals[f"{len(arrivals)}"] = time.monotonic()
+            return super().answer(headers, body)
+
+    sub = Stamping(delay=0.15)
+    with sub.serving() as url:
+        async with start_broker(docs, {"s": url}, journal=Journal(journal), close_grace=0.2):
+            await eventually(lambda: len(sub.received) == 5)
+    got = [e.get_id() for e in sub.received]
+    stamps = dict(zip(got, arrivals.values(), strict=False))
+    for key in ("a", "b"):
+        ids = [i for k, i in order if k == key]
+        assert [i for i in got if i.startswith(key)] == ids
+        for before, after in itertools.pairwise(ids):
+            assert stamps[after] - stamps[before] >= 0.14, f"{after} sent before {before} was answered"
+    assert stamps["b-1"] - stamps["a-1"] < 0.1, "different keys are resumed side by side"
+
+
+async def test_a_journal_in_use_by_another_broker_is_refused(tmp_path):
+    first = Journal(tmp_path / "journal.sqlite3")
+    first.open()
+    try:
+        with pytest.raises(JournalError, match="used by another running Broker"):
+            Journal(tmp_path / "journal.sqlite3").open()
+    finally:
+        first.close()
+    Journal(tmp_path / "journal.sqlite3").open()  # free again once closed
+
+
+async def test_a_reply_and_the_end_of_the_delivery_that_produced_it_are_one_write(start_broker, tmp_path):
+    journal = tmp_path / "journal.sqlite3"
+    reply_type = "dev.example.reply.v1"
+    docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A),
+            trigger_yaml("r", "down", f"filter:\n  attributes:\n    type: {reply_type}\n")]
+    from cloudevents.core.v1.event import CloudEvent
+
+    replying = EventRecorder(status=200, reply=CloudEvent({"type": reply_type, "source": "/s", "id": "reply-1"}, {}))
+    with replying.serving() as url:
+        async with start_broker(
+            docs, {"s": url, "down": await unreachable_url()}, journal=Journal(journal), close_grace=0.2
+        ) as first:
+            await first.post(event(TYPE_A, id="e-1"))
+            await eventually(lambda: first.broker.stats["replies"] == 1)
+    receiver = EventRecorder()
+    with receiver.serving() as url:
+        async with start_broker(docs, {"s": url, "down": url}, journal=Journal(journal), close_grace=0.2) as second:
+            await eventually(lambda: len(receiver.received) == 1)
+            await asyncio.sleep(0.1)
+            assert second.broker.stats["resumed"] == 1
+    assert [e.get_id() for e in receiver.received] == ["reply-1"], "only the reply is pending, not its parent"

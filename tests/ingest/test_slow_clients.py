@@ -1,0 +1,149 @@
+"""Slow clients against `tekton-dag serve webhook-ingest` (func-python on hypercorn), over raw sockets.
+
+The limits are tekton_dag.functions.limits': a request head must be complete within the header
+timeout (else the connection is closed), a body within the body timeout (else 408), a head may
+not buffer beyond 16 KiB (431), and requests beyond the in-flight bound get 503. Most tests run
+one server with the timeouts shortened to 1 s and the bound at 5, so they are quick; the last
+holds 1,000 slow clients against the default limits while a real webhook is acked.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tekton_dag.testing.github import delivery, environment, write_teams
+from tekton_dag.testing.recorder import EventRecorder
+from tekton_dag.testing.serving import Served, served_function
+
+SHORT = {"TEKTON_DAG_HEADER_TIMEOUT_SECONDS": "1", "TEKTON_DAG_BODY_TIMEOUT_SECONDS": "1",
+         "TEKTON_DAG_MAX_IN_FLIGHT": "5"}
+HEAD = b"POST /webhook/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[EventRecorder]:
+    recorder = EventRecorder()
+    with recorder.serving():
+        yield recorder
+
+
+@pytest.fixture(scope="module")
+def short(tmp_path_factory: pytest.TempPathFactory, sink: EventRecorder) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("slow")
+    with served_function("webhook-ingest", {**environment(write_teams(root / "teams")), "K_SINK": sink.url, **SHORT},
+                         root, ready_path="/readyz") as server:
+        yield server
+
+
+def connect(served: Served) -> socket.socket:
+    parts = urlsplit(served.url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=10)
+
+
+def answer_and_close(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    started, data = time.monotonic(), b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data, time.monotonic() - started
+
+
+def post_webhook(served: Served) -> tuple[int, float]:
+    headers, body = delivery("pull_request.opened")
+    started = time.monotonic()
+    response = httpx.post(f"{served.url}/webhook/github", headers=headers, content=body, timeout=10)
+    return response.status_code, time.monotonic() - started
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(short: Served) -> None:
+    with connect(short) as sock:
+        sock.sendall(HEAD + b'{"action":')
+        data, waited = answer_and_close(sock)
+    assert data.startswith(b"HTTP/1.1 408 ") and b"connection: close" in data.lower()
+    assert b"request body not received within 1 s" in data
+    assert 0.8 < waited < 5
+
+
+def test_a_head_sent_byte_by_byte_is_cut_off_however_steadily_it_trickles(short: Served) -> None:
+    with connect(short) as sock:
+        sock.settimeout(0.2)
+        started, data = time.monotonic(), None
+        for byte in HEAD:
+            try:
+                sock.sendall(bytes([byte]))
+                data = sock.recv(100)
+                break  # b"": closed
+            except TimeoutError:
+                continue
+            except OSError:
+                data = b""
+                break
+        waited = time.monotonic() - started
+    assert data == b"", "closed without an answer (hypercorn has no 408 for heads)"
+    assert 0.8 < waited < 5
+
+
+def test_a_head_still_incomplete_beyond_16_kib_gets_431(short: Served) -> None:
+    with connect(short) as sock:
+        sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+        time.sleep(0.1)
+        sock.sendall(b"a" * (17 * 1024))
+        data, _ = answer_and_close(sock)
+    assert data.startswith(b"HTTP/1.1 431 ")
+
+
+def test_beyond_the_in_flight_bound_a_request_gets_503_at_once(short: Served) -> None:
+    holders = [connect(short) for _ in range(5)]
+    try:
+        for sock in holders:
+            sock.sendall(HEAD + b"{")
+        time.sleep(0.2)
+        status, took = post_webhook(short)
+        assert status == 503 and took < 1
+    finally:
+        for sock in holders:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while (status := post_webhook(short)[0]) == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status == 202, "the slots are free again once the slow requests are gone"
+
+
+@pytest.mark.slow
+def test_a_webhook_is_acked_in_its_usual_time_while_1000_slow_clients_hold_on(
+        tmp_path: pytest.TempPathFactory, sink: EventRecorder) -> None:
+    """Default limits (5 s for a head, 10 s for a body, 2,048 in flight): 500 clients stuck in
+    their head and 500 in their body, while a signed webhook comes in. Figures: bench/slow_clients.py."""
+    root = tmp_path
+    with served_function("webhook-ingest", {**environment(write_teams(root / "teams")), "K_SINK": sink.url},
+                         root, ready_path="/readyz") as server:
+        usual = sorted(post_webhook(server)[1] for _ in range(5))[2]
+        slow = [connect(server) for _ in range(1000)]
+        try:
+            for i, sock in enumerate(slow):
+                sock.sendall(HEAD + b"{" if i % 2 else HEAD[:20])
+            time.sleep(0.5)
+            status, took = post_webhook(server)
+            alive = sum(1 for sock in slow if _still_open(sock))
+        finally:
+            for sock in slow:
+                sock.close()
+    assert status == 202
+    assert alive == 1000, "the slow clients were still holding on when the webhook came"
+    assert took < max(10 * usual, 0.5), f"acked in {took * 1000:.0f} ms; usually {usual * 1000:.0f} ms"
+
+
+def _still_open(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True  # nothing to read: open, not answered
+    finally:
+        sock.setblocking(True)
