@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 from support.clirun import REPO, parsed, run_cli
 from support.trees import BASE, write_tree
 
@@ -30,6 +32,14 @@ def test_an_unknown_repo_exits_1() -> None:
     result = run_cli("resolve", "nobody/nothing", "--teams", str(REPO / "teams"))
     assert result.returncode == 1
     assert result.stderr == "tekton-dag: error: no app is built from nobody/nothing (see `tekton-dag stacks`)\n"
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_an_unknown_repo_is_an_empty_machine_result_and_exit_1(fmt: str) -> None:
+    result = run_cli("resolve", "nobody/nothing", "--teams", str(REPO / "teams"), "-o", fmt)
+    assert result.returncode == 1
+    assert (json.loads(result.stdout) if fmt == "json" else yaml.safe_load(result.stdout)) == []
+    assert "no app is built from nobody/nothing" in result.stderr
 
 
 def test_an_invalid_config_lists_its_errors(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -46,6 +46,37 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type`` for durations: a bad value is a usage error (exit 2), not a traceback."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+    return value
+
+
+def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """Options that do not go together: argparse's usage line and exit 2 (DESIGN.md exit codes)."""
+    parser.error(message)  # raises SystemExit(2)
+
+
+def camel_keys(data: Any) -> Any:
+    """``data`` with every dict key in camelCase (``build_apps`` -> ``buildApps``): the one key
+    style of the CLI's machine output, as of the REST API."""
+    if isinstance(data, dict):
+        return {_camel(k) if isinstance(k, str) else k: camel_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [camel_keys(v) for v in data]
+    return data
+
+
+def _camel(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def fail(message: str) -> int:

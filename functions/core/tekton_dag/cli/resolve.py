@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     targets = ResolverIndex.from_config(config).lookup(args.repo)
     if not targets:
+        if args.output != "table":  # scripts get an empty result to parse, and still exit 1
+            emit([], args.output)
         return fail(f"no app is built from {args.repo} (see `tekton-dag stacks`)")
     rows = [describe(t) for t in targets]
     emit(rows, args.output,

@@ -12,7 +12,7 @@ import os
 import sys
 
 from tekton_dag.devchain import samples
-from tekton_dag.cli.common import fail
+from tekton_dag.cli.common import fail, positive_seconds
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--delivery", help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="print the request instead of sending it")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default: 10)")
+    parser.add_argument("--timeout", type=positive_seconds, default=10.0, help="seconds to wait for the answer (default: 10)")
     parser.set_defaults(run=run)
 
 
