@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_config
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_config, registry_fallback
 from tekton_dag.config.models import Config
 
 
@@ -102,8 +102,18 @@ def config_command(
     return parser
 
 
+def warn_if_fallback(root: str) -> None:
+    """Say so when ``root`` is missing and ``stacks/registry.yaml`` beside it is read instead:
+    every command that reads the configuration accepts that layout, with this warning."""
+    fallback = registry_fallback(root)
+    if fallback is not None:
+        print(f"tekton-dag: warning: no {root} directory: reading {fallback} as the one team 'default' "
+              "(the earlier layout; see docs/migration-guide.md)", file=sys.stderr)
+
+
 def load_config_or_report(root: str) -> Config | None:
     """The configuration under ``root``, or ``None`` after printing every problem to stderr."""
+    warn_if_fallback(root)
     result = load_config(root)
     if result.config is None:
         for error in result.errors:

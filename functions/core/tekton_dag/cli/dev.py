@@ -4,7 +4,10 @@ Prints the webhook URL, the webhook secret in use and every run outcome as it ha
 a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go to a dry-run
 directory as YAML files you could ``kubectl create -f``. ``--simulate-tekton`` adds a Tekton
 controller double that runs those PipelineRuns through Tekton's lifecycle and posts Tekton's
-CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything.
+CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything;
+a SIGKILL takes the function processes with it (``devchain.lifeline``). The configuration is
+validated before anything starts, the webhook port must be free, and a function that dies is
+restarted with backoff (``Chain.supervise``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag.cli.common import add_teams_option, fail
+from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, usage_error
 from tekton_dag.bus import routing
 from tekton_dag.events import catalog
 
@@ -58,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "to the Broker (with --kubeconfig: only for a cluster without Tekton, e.g. a fake API)")
     parser.add_argument("--task-seconds", metavar="S", type=float, default=1.0,
                         help="how long each simulated TaskRun runs (default: 1.0)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def pick_kubeconfig(given: str | None) -> str | None:
@@ -76,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
-    if not Path(args.teams).is_dir():
-        return fail(f"--teams {args.teams}: no such directory")
     if not 0 <= args.task_seconds <= 3600:
-        return fail(f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
+        usage_error(args.parser, f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
+    # What `tekton-dag validate` checks, before any process starts: the functions would only
+    # report "not ready" until the readiness timeout (stacks/registry.yaml fallback included).
+    if load_config_or_report(args.teams) is None:
+        return 1
     kubeconfig = pick_kubeconfig(args.kubeconfig)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
     dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
@@ -127,29 +132,19 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "
           f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
     print(READY_LINE, flush=True)
-    watchdog = asyncio.create_task(_report_exits(chain, stop))
+    supervisor = asyncio.create_task(chain.supervise(_say))
     try:
         await stop.wait()
     finally:
-        watchdog.cancel()
+        supervisor.cancel()
         print("tekton-dag dev: stopping", flush=True)
         await chain.stop()
     print("tekton-dag dev: stopped", flush=True)
     return 0
 
 
-async def _report_exits(chain: Chain, stop: asyncio.Event) -> None:
-    """Say once when a function process dies: the Broker keeps retrying its events until the
-    DeliverySpec gives up, so the user should know why nothing arrives."""
-    reported: set[str] = set()
-    while not stop.is_set():
-        for name, code in chain.exited():
-            if name not in reported:
-                reported.add(name)
-                log_file = chain.functions[name].log_file
-                print(f"tekton-dag dev: {name} exited (code {code}); its events are retried, then dead-lettered. "
-                      f"Log: {log_file}", flush=True)
-        await asyncio.sleep(1.0)
+def _say(line: str) -> None:
+    print(f"tekton-dag dev: {line}", flush=True)
 
 
 class RunPrinter:
