@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from support.e2e import KNATIVE, REPO, ROOT, TEAMS, run_cli
+from tekton_dag.devchain import samples
 from tekton_dag.devchain.chain import free_port
 
 pytestmark = pytest.mark.slow
@@ -77,6 +79,17 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
                                        "--url", f"http://127.0.0.1:{port}/webhook/github", env=older)
         assert code == 0, out + err
         assert "pr=10" in await read_until(dev.stdout, ".yaml")  # the restarted resolver did its part
+        saved = tmp_path / "payload.json"  # a body saved earlier: resolve previews it, send replays it
+        saved.write_bytes(samples.build(samples.Sample("pull_request.opened", REPO, number=11), "x").body)
+        code, out, err = await run_cli("resolve", "--payload", str(saved), "--teams", str(TEAMS), "-o", "json")
+        assert code == 0, err
+        [predicted] = json.loads(out)["decisions"]
+        code, out, err = await run_cli("send", "--file", str(saved), "--url", f"http://127.0.0.1:{port}/webhook/github",
+                                       env=older)
+        assert code == 0, out + err
+        printed = await read_until(dev.stdout, ".yaml")
+        assert "pr=11" in printed and f"pipeline={predicted['pipeline']}" in printed
+        assert f"stack={predicted['stack']}, app={predicted['app']}" in printed
     finally:
         dev.send_signal(signal.SIGINT)
         rest = (await asyncio.wait_for(dev.stdout.read(), 30)).decode()
