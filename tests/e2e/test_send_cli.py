@@ -9,7 +9,8 @@ import pytest
 from support.e2e import run_cli
 
 from tekton_dag.devchain import samples
-from tekton_dag.events.github import PING, infer_event, parse_payload
+from tekton_dag.events.github import PING, parse_payload
+from tekton_dag.events import github
 from tekton_dag.webhooks.signatures import matching_owner
 
 REPO = "jmjava/tekton-dag-vue-fe"
@@ -98,7 +99,7 @@ async def test_send_file_signs_the_saved_body_as_is_and_infers_the_event(receive
 
 @pytest.mark.parametrize("kind, event", [("push", "push"), ("ping", "ping"), ("pull_request.closed-merged", "pull_request")])
 def test_the_event_is_inferred_from_the_payload_shape(kind, event):
-    assert infer_event(json.loads(samples.build(samples.Sample(kind, REPO), "x").body)) == event
+    assert github.infer_event(json.loads(samples.build(samples.Sample(kind, REPO), "x").body)) == event
 
 
 async def test_send_file_refuses_what_it_cannot_send(tmp_path):
