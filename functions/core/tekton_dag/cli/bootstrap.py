@@ -22,6 +22,7 @@ from tekton_dag.bootstrap.running import plan_bootstrap
 from tekton_dag.bootstrap.selection import BootstrapRejected
 from tekton_dag.cli.common import (
     add_output_option, add_teams_option, camel_keys, emit, fail, positive_seconds, usage_error,
+    warn_if_fallback,
 )
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import Config
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     sink = args.sink or sink_from_env()
     if not args.dry_run and not sink:
         return fail(f"no Broker to publish to: pass --sink URL or set {K_SINK_ENV} (or use --dry-run)")
+    warn_if_fallback(args.teams)
     result = load_config(args.teams)
     if result.config is None:
         for error in result.errors:

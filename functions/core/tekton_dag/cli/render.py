@@ -13,7 +13,7 @@ import uuid
 import yaml
 
 from tekton_dag import pipelines
-from tekton_dag.cli.common import add_teams_option, fail, usage_error
+from tekton_dag.cli.common import add_teams_option, fail, usage_error, warn_if_fallback
 from tekton_dag.config.errors import ConfigInvalid
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Stack, Team
@@ -49,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.mode == "pr" and (args.pr is None or not args.sha):
         usage_error(args.parser, "--mode pr needs --pr NUMBER and --sha HEAD_SHA")
+    warn_if_fallback(args.teams)
     try:
         config = load_config_or_raise(args.teams)
     except ConfigInvalid as exc:
