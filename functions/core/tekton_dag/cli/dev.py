@@ -32,7 +32,7 @@ from tekton_dag.events import catalog
 # builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
 
 if TYPE_CHECKING:
-    from tekton_dag.devchain.chain import Chain, ChainSettings
+    from tekton_dag.devchain.chain import ChainSettings
 
 READY_LINE = "tekton-dag dev: ready"
 TEKTON_RUN_EVENT = "dev.tekton.event.pipelinerun."
