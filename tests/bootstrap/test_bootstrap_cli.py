@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog
 from tekton_dag.testing.registry import Registry
 
@@ -35,7 +37,9 @@ def test_dry_run_prints_what_is_built_and_skipped_and_why(
     assert lines[2].split()[:4] == ["shop", "storefront-web", "build", "2"]
     assert lines[3].split()[:5] == ["shop", "payment-api", "skip", "-", "image"]
     assert "exists: found (sha256:" in lines[3]
-    assert lines[4] == f"commerce/shop: build 2 app(s) in 2 wave(s), skip 1; image tag {tag}"
+    assert lines[1].endswith("image missing (below)")  # a shared cause is one line under the table
+    assert lines[4] == "2 app(s): image missing: not found (404)"
+    assert lines[5] == f"commerce/shop: build 2 app(s) in 2 wave(s), skip 1; image tag {tag}"
 
 
 def test_json_and_yaml_output(registry: Registry, teams_for, tag: str) -> None:  # type: ignore[no-untyped-def]
@@ -45,8 +49,10 @@ def test_json_and_yaml_output(registry: Registry, teams_for, tag: str) -> None: 
     as_yaml = cli("--team", "commerce", "--apps", "tax-api", "--image-tag", tag, "--dry-run", "--teams", str(teams),
                   "-o", "yaml")
     plan = json.loads(as_json.stdout)
-    assert plan["team"] == "commerce" and plan["published_to"] is None
-    assert plan["stacks"][0]["build_apps"] == ["tax-api"]
+    assert plan["team"] == "commerce" and plan["publishedTo"] is None
+    assert plan["stacks"][0]["buildApps"] == ["tax-api"]  # camelCase, as every command's output
+    assert plan["imageTag"] == tag and plan["forceRebuild"] is False
+    assert not [k for k in plan if "_" in k]
     assert plan["stacks"][0]["built"][0]["reason"] == "image missing"
     assert yaml.safe_load(as_yaml.stdout)["stacks"] == plan["stacks"]
 
@@ -104,3 +110,45 @@ def test_help_names_every_option() -> None:
     for option in ("--team", "--stack", "--apps", "--force-rebuild", "--dry-run", "--teams", "--sink", "--image-tag",
                    "-o"):
         assert option in done.stdout
+
+
+def test_a_registry_that_is_down_is_one_line_with_a_count_and_progress_only_on_a_terminal(
+    teams_for, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(f"127.0.0.1:{free_port()}")  # nothing listens there
+    args = ("--team", "commerce", "--dry-run", "--teams", str(teams), "--timeout", "2")
+    done = cli(*args, env={"HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    causes = [line for line in done.stdout.splitlines() if line.startswith("40 app(s): ")]
+    assert len(causes) == 1 and "registry check failed: registry 127.0.0.1:" in causes[0]
+    assert done.stdout.count("unreachable") == 1  # not once per app
+    assert "checked" not in done.stderr  # a pipe gets no progress line
+    leader, follower = pty.openpty()
+    try:
+        environment = {k: v for k, v in os.environ.items() if k not in ("K_SINK", "TEKTON_DAG_TEAMS_DIR")}
+        on_terminal = subprocess.run(
+            [sys.executable, "-m", "tekton_dag.cli.main", "bootstrap", *args],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+            env={**environment, "HOME": str(tmp_path)},
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while chunk := _read_pty(leader):
+            shown += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert on_terminal.returncode == 0
+    assert "\rchecked 40/40 image(s) in the registry\r\n" in shown.decode()  # the tty maps \n to \r\n
+
+
+def _read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the other end is closed
+        return b""

@@ -26,3 +26,18 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     result = run_cli("frobnicate")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("send", "ping", "acme/api", "--timeout", "-1"), "argument --timeout: '-1': must be a positive number"),
+    (("send", "ping", "acme/api", "--timeout", "soon"), "argument --timeout: 'soon' is not a number of seconds"),
+    (("render", "--mode", "pr", "--app", "demo-fe"), "--mode pr needs --pr NUMBER and --sha HEAD_SHA"),
+    (("bootstrap", "--team", "commerce", "--dry-run", "--concurrency", "0"), "--concurrency must be at least 1"),
+    (("bootstrap", "--team", "commerce", "--dry-run", "--timeout", "0"), "argument --timeout: '0': must be"),
+    (("dev", "--task-seconds", "-1"), "--task-seconds -1.0: must be between 0 and 3600"),
+])
+def test_options_that_cannot_work_are_usage_errors_with_a_usage_line(args: tuple[str, ...], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"usage: tekton-dag {args[0]} ")
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.e2e import KNATIVE, REPO, TEAMS, run_cli
+from support.e2e import KNATIVE, REPO, ROOT, TEAMS, run_cli
+from tekton_dag.devchain import samples
 from tekton_dag.devchain.chain import free_port
 
 pytestmark = pytest.mark.slow
@@ -71,7 +73,23 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
         run = yaml.safe_load(files[0].read_text())
         assert run["kind"] == "PipelineRun" and run["spec"]["pipelineRef"]["name"] == "stack-pr-test"
         os.kill(child_pid(dev.pid, "resolver"), signal.SIGKILL)
-        assert "resolver exited (code -9)" in await read_until(dev.stdout, "exited")
+        assert "resolver exited (code -9); restarting in 0.5s (restart 1" in await read_until(dev.stdout, "exited")
+        await read_until(dev.stdout, "tekton-dag dev: resolver is back (restart 1)")
+        code, out, err = await run_cli("send", "pull_request.opened", REPO, "--number", "10",
+                                       "--url", f"http://127.0.0.1:{port}/webhook/github", env=older)
+        assert code == 0, out + err
+        assert "pr=10" in await read_until(dev.stdout, ".yaml")  # the restarted resolver did its part
+        saved = tmp_path / "payload.json"  # a body saved earlier: resolve previews it, send replays it
+        saved.write_bytes(samples.build(samples.Sample("pull_request.opened", REPO, number=11), "x").body)
+        code, out, err = await run_cli("resolve", "--payload", str(saved), "--teams", str(TEAMS), "-o", "json")
+        assert code == 0, err
+        [predicted] = json.loads(out)["decisions"]
+        code, out, err = await run_cli("send", "--file", str(saved), "--url", f"http://127.0.0.1:{port}/webhook/github",
+                                       env=older)
+        assert code == 0, out + err
+        printed = await read_until(dev.stdout, ".yaml")
+        assert "pr=11" in printed and f"pipeline={predicted['pipeline']}" in printed
+        assert f"stack={predicted['stack']}, app={predicted['app']}" in printed
     finally:
         dev.send_signal(signal.SIGINT)
         rest = (await asyncio.wait_for(dev.stdout.read(), 30)).decode()
@@ -146,3 +164,87 @@ def test_the_journal_is_the_given_then_the_env_then_beside_the_work_dir_then_in_
     assert pick_journal(None, None) == tmp_path / "state" / "tekton-dag" / "dev" / "broker-journal.sqlite3"
     monkeypatch.setenv("TEKTON_DAG_JOURNAL", str(tmp_path / "env.sqlite3"))
     assert pick_journal(None, tmp_path / "work") == tmp_path / "env.sqlite3"
+
+
+def start_dev(*args: str, cwd: Path | None = None) -> asyncio.Future[asyncio.subprocess.Process]:
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TEKTON_DAG_TEAMS_DIR")}
+    return asyncio.ensure_future(asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tekton_dag.cli.main", "dev", *args, env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    ))
+
+
+def gone(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+async def test_a_sigkilled_dev_takes_its_functions_with_it_and_a_new_dev_gets_the_port(tmp_path):
+    port = free_port()
+    dev = await start_dev("--teams", str(TEAMS), "--port", str(port), "--work-dir", str(tmp_path / "one"))
+    await read_until(dev.stdout, "tekton-dag dev: ready")
+    children = [child_pid(dev.pid, name) for name in ("webhook-ingest", "resolver", "run-creator", "bootstrap-batcher")]
+    dev.kill()  # SIGKILL: no handler runs, only the kernel's parent-death signal
+    await dev.wait()
+    for _ in range(100):
+        if all(gone(pid) for pid in children) and not port_open(port):
+            break
+        await asyncio.sleep(0.05)
+    assert [pid for pid in children if not gone(pid)] == [], "function processes outlived dev"
+    assert not port_open(port)
+    again = await start_dev("--teams", str(TEAMS), "--port", str(port), "--work-dir", str(tmp_path / "two"))
+    try:
+        await read_until(again.stdout, "tekton-dag dev: ready")
+        assert child_pid(again.pid, "webhook-ingest")  # the one answering is its own
+    finally:
+        again.send_signal(signal.SIGINT)
+        await asyncio.wait_for(again.communicate(), 30)
+
+
+async def test_dev_fails_fast_naming_whoever_holds_its_port(tmp_path):
+    port = free_port()
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if port_open(port):
+                break
+            await asyncio.sleep(0.05)
+        code, out, err = await asyncio.wait_for(
+            run_cli("dev", "--teams", str(TEAMS), "--port", str(port), "--work-dir", str(tmp_path / "work")), 20)
+    finally:
+        holder.kill()
+        await holder.wait()
+    assert code == 1 and "ready" not in out
+    assert f"port {port} on 127.0.0.1 is in use, held by pid {holder.pid} (" in err and "http.server" in err
+    assert not list((tmp_path / "work").glob("*.log")), "no function may start"
+
+
+async def test_an_invalid_config_fails_at_once_with_the_validation_report(tmp_path):
+    teams = tmp_path / "teams"
+    (teams / "x").mkdir(parents=True)
+    (teams / "x" / "team.yaml").write_text("name: x\nstacks: []\n")
+    code, out, err = await asyncio.wait_for(
+        run_cli("dev", "--teams", str(teams), "--port", str(free_port()), "--work-dir", str(tmp_path / "work")), 10)
+    assert code == 1 and "ready" not in out
+    assert "teams/x/team.yaml: namespace: required field is missing" in err
+    assert f"problem(s) in the configuration under {teams}" in err and "Traceback" not in err
+    assert not (tmp_path / "work").exists(), "nothing may start with an invalid configuration"
+
+
+async def test_dev_accepts_the_registry_fallback_as_validate_does(tmp_path):
+    fallback = ROOT / "tests/fixtures/config/fallback"
+    code, _, validated = await run_cli("validate", "--teams", str(fallback / "teams"))
+    assert code == 0
+    port = free_port()
+    dev = await start_dev("--teams", "teams", "--port", str(port), "--work-dir", str(tmp_path / "work"), cwd=fallback)
+    try:
+        banner = await read_until(dev.stdout, "tekton-dag dev: ready")
+    finally:
+        dev.send_signal(signal.SIGINT)
+        await asyncio.wait_for(dev.communicate(), 30)
+    warning = "reading " + str(fallback / "stacks/registry.yaml") + " as the one team 'default'"
+    assert warning in validated and warning in banner

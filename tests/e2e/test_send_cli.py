@@ -8,6 +8,7 @@ import pytest
 
 from support.e2e import run_cli
 from tekton_dag.devchain import samples
+from tekton_dag.events import github
 from tekton_dag.events.github import PING, parse_payload
 from tekton_dag.webhooks.signatures import matching_owner
 
@@ -71,3 +72,49 @@ async def test_send_fails_clearly_on_a_refusal_and_without_a_secret(receiver):
 async def test_send_cannot_reach_the_receiver():
     code, _, err = await run_cli("send", "ping", REPO, "--url", "http://127.0.0.1:9/", "--secret", "abc")
     assert code == 1 and "could not reach" in err
+
+
+def saved_payload(tmp_path, kind="pull_request.opened", number=7):
+    """A body as saved from GitHub's Recent Deliveries: its own formatting, kept byte for byte."""
+    payload = json.loads(samples.build(samples.Sample(kind, REPO, number=number), "x").body)
+    path = tmp_path / "payload.json"
+    path.write_bytes(json.dumps(payload, separators=(",", ":")).encode() + b"\n")
+    return path
+
+
+async def test_send_file_signs_the_saved_body_as_is_and_infers_the_event(receiver, tmp_path):
+    path = saved_payload(tmp_path)
+    code, out, err = await run_cli("send", "--file", str(path), "--url", receiver.url, "--secret", "abc")
+    assert code == 0, err
+    (headers, body), = receiver.requests
+    assert body == path.read_bytes()  # GitHub signs the raw bytes: never re-serialised
+    assert matching_owner(body, headers["x-hub-signature-256"], [("t", "abc")]) == "t"
+    assert headers["x-github-event"] == "pull_request" and len(headers["x-github-delivery"]) == 36
+    assert f"pull_request {path} delivery {headers['x-github-delivery']} → 202" in out
+    code, _, err = await run_cli("send", "--file", str(path), "--event", "push", "--delivery", "again-1",
+                                 "--url", receiver.url, "--secret", "abc")
+    assert code == 0, err
+    headers = receiver.requests[1][0]
+    assert (headers["x-github-event"], headers["x-github-delivery"]) == ("push", "again-1")
+
+
+@pytest.mark.parametrize(
+    "kind, event", [("push", "push"), ("ping", "ping"), ("pull_request.closed-merged", "pull_request")]
+)
+def test_the_event_is_inferred_from_the_payload_shape(kind, event):
+    assert github.infer_event(json.loads(samples.build(samples.Sample(kind, REPO), "x").body)) == event
+
+
+async def test_send_file_refuses_what_it_cannot_send(tmp_path):
+    unknown = tmp_path / "issue.json"
+    unknown.write_text('{"action": "opened", "issue": {}}')
+    code, _out, err = await run_cli("send", "--file", str(unknown), "--secret", "abc", "--url", "http://127.0.0.1:9/")
+    assert code == 1 and f"{unknown}: cannot tell which GitHub event this is: pass --event NAME" in err
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    code, _, err = await run_cli("send", "--file", str(broken), "--secret", "abc")
+    assert code == 1 and f"{broken}: not valid JSON" in err and "Traceback" not in err
+    code, _, err = await run_cli("send", "push", REPO, "--file", str(broken), "--secret", "abc")
+    assert code == 2 and err.startswith("usage: tekton-dag send") and "give one or the other" in err
+    code, _, err = await run_cli("send", "--secret", "abc")
+    assert code == 2 and "KIND and REPO are required (or --file PAYLOAD.json)" in err

@@ -47,18 +47,25 @@ def test_render_prints_what_run_creator_would_create(capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--mode", "pr", "--app", "demo-fe"), "--mode pr needs --pr NUMBER and --sha HEAD_SHA"),
         (("--mode", "merge", "--app", "nope"), "app 'nope' is in no stack of team 'default'"),
         (("--mode", "merge", "--team", "ghost"), "team 'ghost' is not in"),
         (("--mode", "merge", "--stack", "stack-one"), "app: required for stack-merge-release"),
     ],
-    ids=["pr without sha", "unknown app", "unknown team", "merge without app"],
+    ids=["unknown app", "unknown team", "merge without app"],
 )
 def test_render_explains_bad_requests_and_exits_1(
     capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
 ) -> None:
     code, out, err = render(capsys, *args)
     assert code == 1 and out == "" and message in err
+
+
+def test_pr_mode_without_pr_and_sha_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # argparse's parser.error: exit 2 with the usage line
+        render(capsys, "--mode", "pr", "--app", "demo-fe")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("usage: tekton-dag render")
+    assert "--mode pr needs --pr NUMBER and --sha HEAD_SHA" in err
 
 
 def test_generate_run_script_applies_through_kubectl() -> None:
@@ -86,4 +93,4 @@ def test_generate_run_script_applies_nothing_when_rendering_fails(kube_api: Fake
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1 and "--mode pr needs" in result.stderr and kube_api.requests == []
+    assert result.returncode == 2 and "--mode pr needs" in result.stderr and kube_api.requests == []

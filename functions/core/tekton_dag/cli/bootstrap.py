@@ -13,17 +13,30 @@ import asyncio
 import os
 import sys
 import uuid
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, TextIO
 
-from tekton_dag.bootstrap.planning import DEFAULT_IMAGE_TAG, BootstrapPlan
+from tekton_dag.bootstrap.planning import DEFAULT_IMAGE_TAG, AppDecision, BootstrapPlan
 from tekton_dag.bootstrap.selection import BootstrapRejected
-from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail
+from tekton_dag.cli.common import (
+    add_output_option,
+    add_teams_option,
+    camel_keys,
+    emit,
+    fail,
+    positive_seconds,
+    usage_error,
+    warn_if_fallback,
+)
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError, sink_from_env
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import BootstrapRequest
-from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, RegistryClient
+from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, PresenceCheck, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
+from tekton_dag.oci.references import ImageRef
 from tekton_dag.usecases.bootstrapping import plan_bootstrap
 
 
@@ -45,19 +58,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--sink", default="", metavar="URL", help=f"Broker ingress URL (default: ${K_SINK_ENV})")
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                         help=f"registry requests at once (default: {DEFAULT_CONCURRENCY})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help=f"registry request timeout (default: {DEFAULT_TIMEOUT_S:g})")
     add_teams_option(parser)
     add_output_option(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        usage_error(args.parser, "--concurrency must be at least 1")
     sink = args.sink or sink_from_env()
     if not args.dry_run and not sink:
         return fail(f"no Broker to publish to: pass --sink URL or set {K_SINK_ENV} (or use --dry-run)")
-    if args.concurrency < 1:
-        return fail("--concurrency must be at least 1")
+    warn_if_fallback(args.teams)
     result = load_config(args.teams)
     if result.config is None:
         for error in result.errors:
@@ -89,8 +103,54 @@ def run(args: argparse.Namespace) -> int:
 
 async def _plan(config: Config, request: BootstrapRequest, credentials: CredentialStore,
                 args: argparse.Namespace) -> BootstrapPlan:
-    async with RegistryClient(credentials, concurrency=args.concurrency, timeout=args.timeout) as registry:
-        return await plan_bootstrap(config, request, registry)
+    progress = Progress(sys.stderr) if sys.stderr.isatty() else None
+    async with ProgressClient(credentials, concurrency=args.concurrency, timeout=args.timeout,
+                              progress=progress) as registry:
+        try:
+            return await plan_bootstrap(config, request, registry)
+        finally:
+            if progress is not None:
+                progress.done()
+
+
+class Progress:
+    """``checked 12/40 images`` rewritten in place: on a terminal only (a log or a pipe gets none)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.checked = 0
+        self.total = 0
+
+    def update(self) -> None:
+        self.stream.write(f"\rchecked {self.checked}/{self.total} image(s) in the registry")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class ProgressClient(RegistryClient):
+    """The registry client, counting the checks for ``Progress``."""
+
+    def __init__(self, *args: Any, progress: Progress | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+
+    async def presence_of_all(self, images: Iterable[ImageRef]) -> dict[ImageRef, PresenceCheck]:
+        unique = list(dict.fromkeys(images))
+        if self.progress is not None:
+            self.progress.total = len(unique)
+            self.progress.update()
+        return await super().presence_of_all(unique)
+
+    async def presence(self, image: ImageRef) -> PresenceCheck:
+        check = await super().presence(image)
+        if self.progress is not None:
+            self.progress.checked += 1
+            self.progress.update()
+        return check
 
 
 async def _publish(sink: str, request: BootstrapRequest) -> None:
@@ -104,16 +164,25 @@ async def _publish(sink: str, request: BootstrapRequest) -> None:
 
 
 def show(plan: BootstrapPlan, fmt: str, published_to: str | None, delivery: str) -> None:
-    data = {**plan.to_data(), "delivery": delivery, "published_to": published_to}
+    """The plan; in the table, a cause shared by several apps (a registry that is down, ...) is
+    one line with a count under the table instead of the same text on every row."""
+    data = camel_keys({**plan.to_data(), "delivery": delivery, "published_to": published_to})
+    decisions = [(stack, d) for stack in plan.stacks for d in (*stack.built, *stack.skipped)]
+    causes = Counter(why(d) for _, d in decisions)
     rows = []
-    for stack in plan.stacks:
-        wave_of = {app: i + 1 for i, wave in enumerate(stack.waves) for app in wave}
-        for decision in (*stack.built, *stack.skipped):
-            why = f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason
-            action = "build" if decision.build else "skip"
-            rows.append((stack.stack, decision.app, action, wave_of.get(decision.app, "-"), why))
+    for stack, decision in decisions:
+        wave = {app: i + 1 for i, wave in enumerate(stack.waves) for app in wave}.get(decision.app, "-")
+        shown = why(decision) if causes[why(decision)] == 1 else f"{decision.reason} (below)"
+        rows.append((stack.stack, decision.app, "build" if decision.build else "skip", wave, shown))
     emit(data, fmt, ("STACK", "APP", "ACTION", "WAVE", "REASON"), rows)
     if fmt == "table":
+        for cause, count in causes.items():
+            if count > 1:
+                print(f"{count} app(s): {cause}")
         for stack in plan.stacks:
             print(f"{plan.team}/{stack.stack}: build {len(stack.build_apps)} app(s) in {len(stack.waves)} "
                   f"wave(s), skip {len(stack.skipped)}; image tag {plan.image_tag}")
+
+
+def why(decision: AppDecision) -> str:
+    return f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason

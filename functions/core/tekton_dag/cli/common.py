@@ -7,11 +7,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
-from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_config
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_config, registry_fallback
 from tekton_dag.config.models import Config
 
 
@@ -48,6 +48,37 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse ``type`` for durations: a bad value is a usage error (exit 2), not a traceback."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+    return value
+
+
+def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """Options that do not go together: argparse's usage line and exit 2 (DESIGN.md exit codes)."""
+    parser.error(message)  # raises SystemExit(2)
+
+
+def camel_keys(data: Any) -> Any:
+    """``data`` with every dict key in camelCase (``build_apps`` -> ``buildApps``): the one key
+    style of the CLI's machine output, as of the REST API."""
+    if isinstance(data, dict):
+        return {_camel(k) if isinstance(k, str) else k: camel_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [camel_keys(v) for v in data]
+    return data
+
+
+def _camel(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def fail(message: str) -> int:
     print(f"tekton-dag: error: {message}", file=sys.stderr)
     return 1
@@ -75,8 +106,18 @@ def config_command(
     return parser
 
 
+def warn_if_fallback(root: str) -> None:
+    """Say so when ``root`` is missing and ``stacks/registry.yaml`` beside it is read instead:
+    every command that reads the configuration accepts that layout, with this warning."""
+    fallback = registry_fallback(root)
+    if fallback is not None:
+        print(f"tekton-dag: warning: no {root} directory: reading {fallback} as the one team 'default' "
+              "(the earlier layout; see docs/migration-guide.md)", file=sys.stderr)
+
+
 def load_config_or_report(root: str) -> Config | None:
     """The configuration under ``root``, or ``None`` after printing every problem to stderr."""
+    warn_if_fallback(root)
     result = load_config(root)
     if result.config is None:
         for error in result.errors:

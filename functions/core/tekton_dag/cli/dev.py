@@ -4,7 +4,10 @@ Prints the webhook URL, the webhook secret in use and every run outcome as it ha
 a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go to a dry-run
 directory as YAML files you could ``kubectl create -f``. ``--simulate-tekton`` adds a Tekton
 controller double that runs those PipelineRuns through Tekton's lifecycle and posts Tekton's
-CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything.
+CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything;
+a SIGKILL takes the function processes with it (``devchain.lifeline``). The configuration is
+validated before anything starts, the webhook port must be free, and a function that dies is
+restarted with backoff (``Chain.supervise``).
 
 Every event the local Broker accepts is in its journal (``--journal``) before webhook-ingest
 acks the webhook; a restart after a crash resumes what was left undelivered.
@@ -26,14 +29,14 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
-from tekton_dag.cli.common import add_teams_option, fail
+from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, usage_error
 from tekton_dag.events import catalog
 
 # The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
 # builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
 
 if TYPE_CHECKING:
-    from tekton_dag.devchain.chain import Chain, ChainSettings
+    from tekton_dag.devchain.chain import ChainSettings
 
 READY_LINE = "tekton-dag dev: ready"
 TEKTON_RUN_EVENT = "dev.tekton.event.pipelinerun."
@@ -66,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help=f"the local Broker's durable journal (default: ${JOURNAL_ENV}, else "
                         "broker-journal.sqlite3 in --work-dir when given, else in the dev state directory "
                         "$XDG_STATE_HOME/tekton-dag/dev)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def pick_kubeconfig(given: str | None) -> str | None:
@@ -97,10 +100,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
-    if not Path(args.teams).is_dir():
-        return fail(f"--teams {args.teams}: no such directory")
     if not 0 <= args.task_seconds <= 3600:
-        return fail(f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
+        usage_error(args.parser, f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
+    # What `tekton-dag validate` checks, before any process starts: the functions would only
+    # report "not ready" until the readiness timeout (stacks/registry.yaml fallback included).
+    if load_config_or_report(args.teams) is None:
+        return 1
     kubeconfig = pick_kubeconfig(args.kubeconfig)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
     dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
@@ -157,29 +162,19 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "
           f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
     print(READY_LINE, flush=True)
-    watchdog = asyncio.create_task(_report_exits(chain, stop))
+    supervisor = asyncio.create_task(chain.supervise(_say))
     try:
         await stop.wait()
     finally:
-        watchdog.cancel()
+        supervisor.cancel()
         print("tekton-dag dev: stopping", flush=True)
         await chain.stop()
     print("tekton-dag dev: stopped", flush=True)
     return 0
 
 
-async def _report_exits(chain: Chain, stop: asyncio.Event) -> None:
-    """Say once when a function process dies: the Broker keeps retrying its events until the
-    DeliverySpec gives up, so the user should know why nothing arrives."""
-    reported: set[str] = set()
-    while not stop.is_set():
-        for name, code in chain.exited():
-            if name not in reported:
-                reported.add(name)
-                log_file = chain.functions[name].log_file
-                print(f"tekton-dag dev: {name} exited (code {code}); its events are retried, then dead-lettered. "
-                      f"Log: {log_file}", flush=True)
-        await asyncio.sleep(1.0)
+def _say(line: str) -> None:
+    print(f"tekton-dag dev: {line}", flush=True)
 
 
 class RunPrinter:

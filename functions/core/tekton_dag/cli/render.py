@@ -13,7 +13,7 @@ import uuid
 import yaml
 
 from tekton_dag import pipelines
-from tekton_dag.cli.common import add_teams_option, fail
+from tekton_dag.cli.common import add_teams_option, fail, usage_error, warn_if_fallback
 from tekton_dag.config.errors import ConfigInvalid
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Stack, Team
@@ -47,10 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "-o", "--output", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)"
     )
     add_teams_option(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mode == "pr" and (args.pr is None or not args.sha):
+        usage_error(args.parser, "--mode pr needs --pr NUMBER and --sha HEAD_SHA")
+    warn_if_fallback(args.teams)
     try:
         config = load_config_or_raise(args.teams)
     except ConfigInvalid as exc:
@@ -61,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
     stack = _stack(team, args.stack, args.app)
     if isinstance(stack, str):
         return fail(stack)
-    if args.mode == "pr" and (args.pr is None or not args.sha):
-        return fail("--mode pr needs --pr NUMBER and --sha HEAD_SHA")
     try:
         run_object = build_pipelinerun(_request(args, team, stack), team, stack, traceparent=args.traceparent)
     except BuildError as exc:

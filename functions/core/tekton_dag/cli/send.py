@@ -1,5 +1,9 @@
 """`tekton-dag send KIND REPO`: send a realistic, correctly signed GitHub webhook and show the answer.
 
+`tekton-dag send --file payload.json [--event NAME]` signs and sends a saved body instead, byte for
+byte (a payload copied from GitHub's "Recent Deliveries", a fixture); the event name is ``--event``
+or inferred from the payload's shape (``events.github.infer_event``).
+
 The secret is ``--secret``, else the first of ``GITHUB_WEBHOOK_SECRET`` (comma-separated for
 rotation), else the file named by ``GITHUB_WEBHOOK_SECRET_FILE``. Exit 0 when the receiver
 answered 2xx, 1 otherwise (including when it cannot be reached).
@@ -8,11 +12,15 @@ answered 2xx, 1 otherwise (including when it cannot be reached).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
-from tekton_dag.cli.common import fail
+from tekton_dag.cli.common import fail, positive_seconds, usage_error
 from tekton_dag.devchain import samples
+from tekton_dag.events import github
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
@@ -25,9 +33,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Build a realistic GitHub webhook for REPO, sign it like GitHub does, send it and print the answer."
         ),
     )
-    parser.add_argument("kind", metavar="KIND", choices=samples.KINDS,
-                        help=f"one of: {', '.join(samples.KINDS)}")
-    parser.add_argument("repo", metavar="REPO", help="owner/name, e.g. jmjava/tekton-dag-vue-fe")
+    parser.add_argument("kind", metavar="KIND", nargs="?", choices=samples.KINDS,
+                        help=f"one of: {', '.join(samples.KINDS)} (not with --file)")
+    parser.add_argument("repo", metavar="REPO", nargs="?", help="owner/name, e.g. jmjava/tekton-dag-vue-fe")
+    parser.add_argument("--file", metavar="PAYLOAD.json", type=Path,
+                        help="send this saved webhook body instead of a sample (signed as is)")
+    parser.add_argument("--event", metavar="NAME",
+                        help="X-GitHub-Event of --file (default: inferred from the payload: pull_request, push, ping)")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"where to send it (default: {DEFAULT_URL})")
     parser.add_argument(
         "--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)"
@@ -40,8 +52,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--delivery", help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="print the request instead of sending it")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default: 10)")
-    parser.set_defaults(run=run)
+    parser.add_argument(
+        "--timeout", type=positive_seconds, default=10.0, help="seconds to wait for the answer (default: 10)"
+    )
+    parser.set_defaults(run=run, parser=parser)
 
 
 def secret_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
@@ -60,13 +74,17 @@ def secret_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> str 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.file is not None and (args.kind or args.repo):
+        usage_error(args.parser, "KIND and REPO build a sample; --file sends a saved body: give one or the other")
+    if args.file is None and not (args.kind and args.repo):
+        usage_error(args.parser, "KIND and REPO are required (or --file PAYLOAD.json)")
+    if args.event is not None and args.file is None:
+        usage_error(args.parser, "--event goes with --file (a sample's event is its KIND)")
     secret = args.secret or secret_from_env()
     if not secret:
         return fail("no webhook secret: pass --secret or set GITHUB_WEBHOOK_SECRET (the one the receiver uses)")
-    sample = samples.Sample(args.kind, args.repo, number=args.number, branch=args.branch, base=args.base,
-                                   sha=args.sha, sender=args.sender)
     try:
-        delivery = samples.build(sample, secret, args.delivery)
+        delivery = _from_file(args, secret) if args.file is not None else _sample(args, secret)
     except ValueError as exc:
         return fail(str(exc))
     if args.print_only:
@@ -82,10 +100,45 @@ def run(args: argparse.Namespace) -> int:
         response = httpx.post(args.url, headers=delivery.headers, content=delivery.body, timeout=args.timeout)
     except httpx.HTTPError as exc:
         return fail(f"could not reach {args.url}: {exc.__class__.__name__}: {exc}")
-    print(f"{args.kind} {args.repo} delivery {delivery.delivery_id} → {response.status_code} {response.reason_phrase}")
+    what = f"{args.kind} {args.repo}" if args.file is None else f"{delivery.event} {args.file}"
+    print(f"{what} delivery {delivery.delivery_id} → {response.status_code} {response.reason_phrase}")
     if response.text.strip():
         print(response.text.strip())
     if not response.is_success:
         print(f"tekton-dag: error: {args.url} answered {response.status_code}", file=sys.stderr)
         return 1
     return 0
+
+
+def _sample(args: argparse.Namespace, secret: str) -> samples.Delivery:
+    sample = samples.Sample(
+        args.kind, args.repo, number=args.number, branch=args.branch, base=args.base, sha=args.sha, sender=args.sender
+    )
+    return samples.build(sample, secret, args.delivery)
+
+
+def _from_file(args: argparse.Namespace, secret: str) -> samples.Delivery:
+    """The saved body, signed as is; ValueError names the file and what is wrong."""
+    body, payload = read_payload(args.file)
+    event = args.event or github.infer_event(payload)
+    if not event:
+        raise ValueError(
+            f"{args.file}: cannot tell which GitHub event this is: pass --event NAME (e.g. pull_request, push)"
+        )
+    repository = payload.get("repository") if isinstance(payload, dict) else None
+    repo = repository.get("full_name", "") if isinstance(repository, dict) else ""
+    return samples.signed(event, body, secret, args.delivery, str(repo))
+
+
+def read_payload(path: Path) -> tuple[bytes, Any]:
+    """The bytes of a saved webhook body and its JSON; ValueError names the file and the problem."""
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return body, json.loads(body)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None

@@ -13,6 +13,7 @@ import os
 
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
+from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.functions import serving
 
 
@@ -35,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    if os.environ.get(PARENT_PID_ENV):  # started by `tekton-dag dev`: die with it (devchain.lifeline)
+        die_with_parent()
     spec = serving.SERVABLE[args.name]
     try:
         importlib.import_module(spec.module)

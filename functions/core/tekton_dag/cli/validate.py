@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail
+from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail, warn_if_fallback
 from tekton_dag.config.loading import load_config
 
 
@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    warn_if_fallback(args.teams)
     result = load_config(args.teams)
     if args.output != "table":
         emit({"valid": result.ok, "errors": [vars(e) for e in result.errors]}, args.output)

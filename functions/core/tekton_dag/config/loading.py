@@ -28,7 +28,8 @@ from tekton_dag.config.documents import read_yaml
 from tekton_dag.config.errors import ROOT_PATH, ConfigError, ConfigInvalid, describe, format_path
 from tekton_dag.config.models import DEFAULT_TEAM, Config, Stack, Team
 
-__all__ = ["ConfigError", "ConfigInvalid", "LoadResult", "TeamCache", "load_config", "load_config_or_raise"]
+__all__ = ["ConfigError", "ConfigInvalid", "LoadResult", "TeamCache", "load_config", "load_config_or_raise",
+           "registry_fallback"]
 
 TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
 DEFAULT_TEAMS_DIR = "teams"
@@ -36,6 +37,14 @@ TEAM_FILE = "team.yaml"
 VERSIONS_FILE = "versions.yaml"
 REGISTRY_FILE = PurePosixPath("stacks/registry.yaml")
 FALLBACK_NAMESPACE = "default"
+
+
+def registry_fallback(root: Path | str) -> Path | None:
+    """``stacks/registry.yaml`` beside ``root`` when it is what a load of ``root`` reads (no
+    ``root`` directory): the earlier system's layout, accepted during a migration."""
+    root = Path(root)
+    fallback = root.absolute().parent / REGISTRY_FILE
+    return fallback if not root.is_dir() and fallback.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -139,8 +148,8 @@ class _Loader:
     def load(self) -> Config | None:
         if self.root.is_dir():
             teams = self.load_teams()
-        elif (self.base / REGISTRY_FILE).is_file():
-            teams = [self.load_registry(self.base / REGISTRY_FILE)]
+        elif (fallback := registry_fallback(self.root)) is not None:
+            teams = [self.load_registry(fallback)]
         else:
             self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH,
                                            f"no such directory (and no {REGISTRY_FILE} beside it)"))

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +32,8 @@ import httpx
 from tekton_dag.bus.broker import LocalBroker, Observer
 from tekton_dag.bus.journal import Journal, JournalError, Synchronous
 from tekton_dag.bus.triggers import load_topology
-from tekton_dag.devchain import hosting
+from tekton_dag.devchain import hosting, ports
+from tekton_dag.devchain.lifeline import PARENT_PID_ENV
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.functions.serving import FUNCTIONS
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
@@ -93,6 +95,8 @@ class FunctionProcess:
     port: int
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0  # time.monotonic() of the last spawn
+    restarts: int = 0
 
     @property
     def url(self) -> str:
@@ -120,6 +124,7 @@ class Chain:
         self.tekton: TektonDouble | None = None
         self._tekton_stop = asyncio.Event()
         self._tekton_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def webhook_url(self) -> str:
@@ -129,6 +134,9 @@ class Chain:
         """Load the Triggers (``ManifestError`` when invalid), start the Broker and the functions,
         and return once every function answers its readiness probe."""
         s = self.settings
+        if s.webhook_port and ports.port_in_use(s.host, s.webhook_port):
+            raise ChainError(f"port {s.webhook_port} on {s.host} is in use, {ports.describe_holder(s.webhook_port)}: "
+                             "stop it or pick another --port")
         s.work_dir.mkdir(parents=True, exist_ok=True)
         topology = load_topology(s.triggers_dir)
         for name in FUNCTIONS:
@@ -176,6 +184,7 @@ class Chain:
         env[TEAMS_DIR_ENV] = str(s.teams_dir)
         env.pop("GITHUB_WEBHOOK_SECRET_FILE", None)
         env[KEY_ENV] = s.event_key
+        env[PARENT_PID_ENV] = str(os.getpid())  # the child dies with us, even on SIGKILL (lifeline)
         env.pop(KEY_FILE_ENV, None)
         kubeconfig = s.kubeconfigs.get(fn.name, s.kubeconfig)
         if kubeconfig:
@@ -194,6 +203,7 @@ class Chain:
                 env=self.environment(fn), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop the children
             )
+        fn.started_at = time.monotonic()
 
     async def wait_ready(self, name: str) -> float:
         """Seconds until ``name`` answered its readiness probe with 200; ChainError if it died."""
@@ -218,6 +228,39 @@ class Chain:
         return [(name, fn.process.returncode) for name, fn in self.functions.items()
                 if fn.process is not None and fn.process.poll() is not None]
 
+    async def supervise(self, report: Callable[[str], None], *, first_delay: float = 0.5,
+                        max_delay: float = 30.0, stable_after: float = 60.0) -> None:
+        """Restart any function that dies, as a supervisor would, until ``stop()``: after
+        ``first_delay`` seconds, doubling up to ``max_delay`` while it keeps dying, back to
+        ``first_delay`` once it stayed up ``stable_after`` seconds. ``report`` gets a line per
+        death and per recovery. Run it as a task; cancel it (or stop the chain) to end it."""
+        await asyncio.gather(*(self._keep_alive(name, report, first_delay, max_delay, stable_after)
+                               for name in self.functions))
+
+    async def _keep_alive(self, name: str, report: Callable[[str], None], first_delay: float,
+                          max_delay: float, stable_after: float) -> None:
+        fn = self.functions[name]
+        delay = first_delay
+        while not self._stopping:
+            if fn.process is None or fn.process.poll() is None:
+                await asyncio.sleep(0.2)
+                continue
+            if time.monotonic() - fn.started_at >= stable_after:
+                delay = first_delay
+            report(f"{name} exited (code {fn.process.returncode}); restarting in {delay:g}s "
+                   f"(restart {fn.restarts + 1}; its events are retried meanwhile). Log: {fn.log_file}")
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            fn.restarts += 1
+            self.spawn(name)
+            try:
+                await self.wait_ready(name)
+                report(f"{name} is back (restart {fn.restarts})")
+            except ChainError as exc:
+                report(f"{name} did not come back: {str(exc).splitlines()[0]}")
+            delay = min(max_delay, delay * 2)
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Stop function ``name`` abruptly (tests: a crashed pod)."""
         fn = self.functions[name]
@@ -227,6 +270,7 @@ class Chain:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting webhooks, let the Broker finish what it holds, then stop everything."""
+        self._stopping = True  # no restart from here on
         ingest = self.functions.get(WEBHOOK_FUNCTION)
         if ingest is not None:
             await asyncio.to_thread(_terminate, ingest)

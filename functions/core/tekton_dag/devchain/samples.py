@@ -60,7 +60,12 @@ def build(sample: Sample, secret: str, delivery_id: str | None = None) -> Delive
         raise ValueError(f"repo must be owner/name, not {sample.repo!r}")
     event = sample.kind.split(".")[0]
     payload = {"pull_request": _pull_request_event, "push": _push_event, "ping": _ping_event}[event](sample)
-    body = json.dumps(payload, indent=2).encode()
+    return signed(event, json.dumps(payload, indent=2).encode(), secret, delivery_id, sample.repo)
+
+
+def signed(event: str, body: bytes, secret: str, delivery_id: str | None = None, repo: str = "") -> Delivery:
+    """``body`` (sent byte for byte: GitHub signs the raw body) with the headers GitHub would send
+    for ``event``; ``delivery_id`` defaults to a fresh UUID."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "GitHub-Hookshot/tekton-dag-send",
@@ -68,7 +73,7 @@ def build(sample: Sample, secret: str, delivery_id: str | None = None) -> Delive
         "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
         "X-GitHub-Hook-ID": "424242",
         "X-GitHub-Hook-Installation-Target-Type": "repository",
-        "X-GitHub-Hook-Installation-Target-ID": str(_id(sample.repo)),
+        "X-GitHub-Hook-Installation-Target-ID": str(_id(repo)),
         "X-Hub-Signature-256": sign(secret, body),
     }
     return Delivery(event, headers, body)

@@ -117,6 +117,23 @@ def _known(cls: type[_T], fields: Mapping[str, Any]) -> _T:
     return cls(**{key: value for key, value in fields.items() if key in names})
 
 
+def infer_event(payload: Any) -> str | None:
+    """The ``X-GitHub-Event`` a saved body was sent with, from its shape; None when unclear.
+    Shapes from GitHub's webhook payload reference (docs.github.com/en/webhooks/webhook-events-and-payloads;
+    the schemas of github/rest-api-description, e.g. webhook-ping requires hook, hook_id and zen):
+    ``ping`` carries ``zen`` and ``hook_id``; ``pull_request`` an ``action`` and a ``pull_request``
+    object; ``push`` ``ref``, ``before``, ``after`` and ``pusher``."""
+    if not isinstance(payload, Mapping):
+        return None
+    if "zen" in payload and "hook_id" in payload:
+        return PING
+    if isinstance(payload.get("pull_request"), Mapping) and "action" in payload and "number" in payload:
+        return PULL_REQUEST
+    if all(key in payload for key in ("ref", "before", "after", "pusher")):
+        return PUSH
+    return None
+
+
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
     """Normalise a ``pull_request`` or ``push`` webhook body; raises ``PayloadError`` naming the
     payload's field when one is missing, of the wrong type, or outside what GitHub sends (the

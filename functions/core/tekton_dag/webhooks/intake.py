@@ -71,11 +71,12 @@ def receive(headers: Mapping[str, str], body: bytes, secrets: Iterable[tuple[str
         payload = _decode(body, media_type)
     except ValueError as exc:
         return reject(400, f"body: {exc}")
-    return _route(name, delivery, payload, signed_for="" if owner == SHARED else owner,
+    return route(name, delivery, payload, signed_for="" if owner == SHARED else owner,
                   traceparent=headers.get("traceparent", ""))
 
 
-def _route(name: str, delivery: str, payload: Any, *, signed_for: str, traceparent: str) -> Outcome:
+def route(name: str, delivery: str, payload: Any, *, signed_for: str = "", traceparent: str = "") -> Outcome:
+    """Steps 4-5 for a decoded, verified payload (``tekton-dag resolve --payload`` previews with it)."""
     if name == github.PING:
         return Outcome(200, {"status": "pong", "delivery": delivery})
     if name not in (github.PULL_REQUEST, github.PUSH):
