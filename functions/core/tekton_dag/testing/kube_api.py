@@ -221,14 +221,17 @@ class FakeKubeApi:
         with self._lock:
             return [o["metadata"]["name"] for o in self._runs(namespace) if (o.get("spec") or {}).get("status") == PENDING]
 
-    def finish(self, namespace: str, name: str, reason: str = "Succeeded") -> dict[str, Any]:
-        """Complete a run as Tekton would; returns the data of Tekton's CloudEvent."""
+    def finish(self, namespace: str, name: str, reason: str = "Succeeded", at: datetime | None = None) -> dict[str, Any]:
+        """Complete a run as Tekton would (``at``: when it finished, default now); returns the
+        data of Tekton's CloudEvent."""
         with self._lock:
             found = self._find("pipelineruns", namespace, name)
             if found is None:
                 raise KeyError(f"{namespace}/{name}")
             key, run = found
             _complete(run, reason)
+            if at is not None:
+                run["status"]["completionTime"] = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             self._bump(key, run)
             return {"pipelineRun": copy.deepcopy(run)}
 
