@@ -66,10 +66,11 @@ def test_the_note_is_cut_to_one_kib_on_a_character_boundary() -> None:
 
 
 async def test_a_full_queue_drops_events_and_never_blocks() -> None:
-    recorder = kube_events.EventRecorder(queue_size=2)  # not started: nothing drains it
+    recorder = kube_events.EventRecorder(queue_size=2)  # emit starts the drain, which cannot run before we yield
     for n in range(5):
         recorder.emit(kube_events.pipelinerun_ref(NS, f"r{n}"), "Queued", "Queue", "waits")
     assert recorder.dropped == 3
+    await recorder.close()
 
 
 async def test_an_api_that_refuses_events_is_counted_not_raised(kube_api: FakeKubeApi) -> None:

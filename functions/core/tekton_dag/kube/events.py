@@ -89,12 +89,17 @@ class EventRecorder:
         self.created = 0
 
     def start(self) -> None:
+        """Start the background task on the running loop (without one: at the first ``emit``)."""
         if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._drain())
+            try:
+                self._worker = asyncio.get_running_loop().create_task(self._drain())
+            except RuntimeError:
+                pass
 
     def emit(self, regarding: Mapping[str, str], reason: str, action: str, note: str,
              type_: EventType = "Normal") -> None:
         """Queue one Event; never blocks, never raises."""
+        self.start()
         try:
             self._queue.put_nowait(event_body(regarding, reason, action, note, type_, self.instance))
         except asyncio.QueueFull:
