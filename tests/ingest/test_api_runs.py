@@ -104,3 +104,11 @@ async def test_a_token_from_another_query_is_refused(ingest: httpx.AsyncClient, 
     token = (await ingest.get("/api/runs?limit=1")).json()["metadata"]["continue"]
     response = await ingest.get(f"/api/runs?limit=1&app=other&continue={token}")
     assert response.status_code == 400 and "another query" in response.json()["reason"]
+
+
+async def test_a_token_the_api_server_expired_is_a_410_so_the_client_starts_again(ingest: httpx.AsyncClient, cluster: FakeKubeApi) -> None:
+    token = (await ingest.get("/api/runs?limit=1")).json()["metadata"]["continue"]
+    cluster.fail(410, times=1, plural="pipelineruns")  # what kube-apiserver answers after compaction
+    response = await ingest.get(f"/api/runs?limit=1&continue={token}")
+    assert response.status_code == 410 and "start again" in response.json()["reason"]
+    assert (await ingest.get(f"/api/runs?limit=1&team=payments&continue={token}")).status_code == 400  # other teams

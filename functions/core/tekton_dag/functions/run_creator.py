@@ -199,7 +199,6 @@ class RunCreatorFunction(Handler):
             return _reply(event, catalog.RUN_STARTED, {"team": team, "namespace": namespace, "pipelineruns": started})
         raise RequestError(f"type: run-creator does not handle {kind!r}")
 
-
     def _report_outcome(self, outcome: Outcome) -> None:
         """The Events a team sees for one request (queued, not created, superseded)."""
         request = outcome.request

@@ -3,8 +3,8 @@
 Uses the official ``kubernetes`` client (``CustomObjectsApi.list_namespaced_custom_object`` on
 ``tekton.dev/v1`` pipelineruns), one call per team namespace, selected by the managed-by and team
 labels (so teams sharing a namespace see only their runs) and the filters that are labels (stack,
-app, PR, pipeline); pages pass ``limit`` and ``continue`` through to the API server. The client is synchronous: every call
-runs in a worker thread so the function's event loop never blocks.
+app, PR, pipeline); pages pass ``limit`` and ``continue`` through to the API server. The client is
+synchronous: every call runs in a worker thread so the function's event loop never blocks.
 
 Cluster access follows the standard order: in-cluster service account, else ``KUBECONFIG`` /
 ``~/.kube/config``. When neither is usable ``ClusterUnavailable`` says so (the API answers 503).
@@ -72,9 +72,10 @@ class RunQuery:
     limit: int = 0  # 0: everything, newest first; else pages in the API's order
     token: str = ""
 
-    def fingerprint(self) -> str:
-        """Ties a continue token to the query that made it (the apiserver ties its own to the list)."""
-        text = json.dumps([sorted(self.labels.items()), self.state], separators=(",", ":"))
+    def fingerprint(self, teams: Iterable[tuple[str, str]]) -> str:
+        """Ties a continue token to the query (and teams) that made it: a token says where it
+        stopped among exactly these teams (the apiserver ties its own to the list it came from)."""
+        text = json.dumps([sorted(self.labels.items()), self.state, list(teams)], separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -106,7 +107,8 @@ class RunLister:
             calls = [asyncio.to_thread(self._list, team, namespace, query) for team, namespace in teams]
             runs = [run for batch in await asyncio.gather(*calls) for run in batch]
             return RunPage(sorted(runs, key=lambda run: run["created"] or "", reverse=True))
-        at, api_token = _decode(query.token, query.fingerprint(), len(teams))
+        fingerprint = query.fingerprint(teams)
+        at, api_token = _decode(query.token, fingerprint, len(teams))
         items: list[dict[str, Any]] = []
         budget = query.limit
         while at < len(teams) and budget > 0:
@@ -116,7 +118,7 @@ class RunLister:
             budget -= read
             if not api_token:
                 at += 1
-        next_token = _encode(at, api_token, query.fingerprint()) if at < len(teams) else ""
+        next_token = _encode(at, api_token, fingerprint) if at < len(teams) else ""
         return RunPage(items, next_token)
 
     def _list(self, team: str, namespace: str, query: RunQuery) -> list[dict[str, Any]]:
