@@ -106,3 +106,27 @@ async def test_a_rejected_configuration_change_is_a_warning_for_that_team_once(f
     assert await events_of(function, kube_api) == [("Warning", "ConfigRejected", "ConfigMap", "tekton-dag-teams")]
     [rejected] = kube_api.objects("events", NAMESPACE)
     assert "teams/default/team.yaml" in rejected["note"] and "previous one keeps serving" in rejected["note"]
+
+
+async def test_the_all_in_one_reports_a_dead_letter_of_its_bus_as_a_warning(kube_api: FakeKubeApi) -> None:
+    from cloudevents.core.v1.event import CloudEvent
+    from tekton_dag.functions import all_in_one
+    from tekton_dag.functions.lifecycle import Wiring
+    from tekton_dag.testing.sealing import TEST_EVENT_KEY
+
+    store = KubernetesStore(policy=FAST)
+    function = all_in_one.new(Wiring(store=store))
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_CONFIG_RELOAD_S": "0", "TEKTON_DAG_RECONCILE_SECONDS": "0",
+                    "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "GITHUB_WEBHOOK_SECRET": "s"})
+    try:
+        [listener] = function.broker.dead_letter_listeners
+        request = CloudEvent(attributes={"type": catalog.RUN_REQUESTED, "source": "/tekton-dag/resolver", "id": "r1",
+                                         "team": "default"}, data={})
+        listener(request, "http://run-creator.internal/", "503 after 6 tries")
+        await function.instances["run-creator"].events.flush()
+    finally:
+        function.stop()
+        store.close()
+    [dead] = kube_api.objects("events", NAMESPACE)
+    assert (dead["type"], dead["reason"], dead["regarding"]["kind"]) == ("Warning", "DeadLettered", "ConfigMap")
+    assert catalog.RUN_REQUESTED in dead["note"] and "503 after 6 tries" in dead["note"]

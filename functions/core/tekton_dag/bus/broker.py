@@ -50,6 +50,9 @@ class UnresolvedDestination(ValueError):
 
 
 Observer = Callable[[CloudEvent], None]
+# Told of each delivery that failed for good, after it went to the dead-letter sink or file:
+# (the event, the subscriber's URL, why). The all-in-one turns it into a Kubernetes Event.
+DeadLetterListener = Callable[[CloudEvent, str, str], None]
 
 
 class LocalBroker:
@@ -83,6 +86,7 @@ class LocalBroker:
         self.dead_letter_file = dead_letter_file
         self.dead_letters: DeadLetters | None = None
         self.stats = {"accepted": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "replies": 0, "ttl_dropped": 0}
+        self.dead_letter_listeners: list[DeadLetterListener] = []
 
     # -- wiring ---------------------------------------------------------------------------------
     def resolve(self, destination: Destination, where: str) -> str:
@@ -278,6 +282,11 @@ class LocalBroker:
         self.stats["dead_lettered"] += 1
         assert self.dead_letters is not None
         await self.dead_letters.send(delivery, self.dead_letter_url(delivery), outcome)
+        for listener in self.dead_letter_listeners:
+            try:
+                listener(delivery.event, delivery.url, f"{outcome.detail} after {delivery.attempts} tries")
+            except Exception:  # a listener must not lose the next delivery
+                log.exception("dead-letter listener %r failed on %s", listener, delivery.event.get_id())
 
     def _reenter(self, reply: CloudEvent, ttl: int) -> None:
         self.stats["replies"] += 1

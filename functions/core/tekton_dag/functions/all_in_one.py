@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
 from tekton_dag.eventing.publishing import K_SINK_ENV
-from tekton_dag.events import sealing
+from tekton_dag.events import catalog, sealing
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS
+from tekton_dag.kube import events as kube_events
 
 log = logging.getLogger("tekton_dag.allinone")
 
@@ -82,6 +84,23 @@ class AllInOne(Handler):
             app = importlib.import_module(f"func_python.{spec.invoke}").ASGIApplication(instance)
             mounts[f"all://{internal_url(name)[7:-1]}"] = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         self.broker.start(mounts)
+        self.broker.dead_letter_listeners.append(self._report_dead_letter)
+
+    def _report_dead_letter(self, event: CloudEvent, subscriber: str, reason: str) -> None:
+        """A Warning Event in the team's namespace for an event the bus gave up on, through
+        run-creator's recorder (the one with the Events permission); regarding the PipelineRun
+        when the event names one (run-creator's replies), else the team's configuration."""
+        events = getattr(self.instances.get("run-creator"), "events", None)
+        config = self.configs.current() if self.configs else None
+        team = config.team(str(event.get_extension(catalog.EXT_TEAM) or "")) if config else None
+        if events is None or team is None:
+            return
+        subject = str(event.get_subject() or "")
+        named_run = subject and str(event.get_source()) == catalog.SOURCE_RUN_CREATOR
+        regarding = kube_events.pipelinerun_ref(team.namespace, subject) if named_run else kube_events.config_ref(team.namespace)
+        note = (f"{event.get_type()} {event.get_id()} dead-lettered: {subscriber.rstrip('/').rsplit('/', 1)[-1]} "
+                f"did not take it ({reason}); replay it from {self.broker.dead_letter_file if self.broker else 'the sink'}")
+        events.emit(regarding, "DeadLettered", "Deliver", note, "Warning")
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
         if self.broker is not None:
