@@ -87,6 +87,18 @@ async def test_other_answers_are_final_and_dead_lettered_at_once(start_broker, s
     assert letters[0]["event"]["type"] == TYPE_A
 
 
+async def test_dead_letter_listeners_hear_of_each_final_failure(start_broker):
+    sub = EventRecorder(status=422, reply=b"no")
+    heard = []
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            running.broker.dead_letter_listeners.append(lambda e, where, why: heard.append((e.get_type(), where, why)))
+            running.broker.dead_letter_listeners.insert(0, lambda *_: 1 / 0)  # a broken one harms nobody
+            await running.post(event(TYPE_A))
+            await eventually(lambda: len(heard) == 1)
+    assert heard == [(TYPE_A, url, heard[0][2])] and "422" in heard[0][2] and "after 1 tries" in heard[0][2]
+
+
 async def test_exhausted_retries_go_to_the_dead_letter_sink_with_error_extensions(start_broker):
     sub, sink = EventRecorder(status=500, reply=b"boom"), EventRecorder()
     delivery = "retry: 1\nbackoffDelay: PT0.01S\ndeadLetterSink:\n  ref: {kind: Service, name: dls}\n"

@@ -39,8 +39,11 @@ def test_only_run_creator_writes_pipelineruns() -> None:
     assert writers == {"tekton-dag-run-creator"}
     role = one(docs, "Role", "tekton-dag-run-creator")
     assert {v for rule in role["rules"] for v in rule["verbs"] if "pipelineruns" in rule["resources"]} == \
-        {"create", "get", "list", "watch", "patch"}
+        {"create", "get", "list", "watch", "patch", "delete"}  # delete: the team's retention
     assert writes(role, "coordination.k8s.io", "leases") == {"create", "update"}
+    # Kubernetes Events: create, and nothing else, and only the events.k8s.io kind.
+    assert [r for r in role["rules"] if "events" in r["resources"]] == \
+        [{"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}]
     assert bound_accounts(docs, "tekton-dag-run-creator") == {"tekton-dag-run-creator"}
 
 

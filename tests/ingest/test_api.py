@@ -220,14 +220,14 @@ def kube_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_
 async def test_get_runs_lists_each_teams_pipelineruns_newest_first(api: httpx.AsyncClient, kube_api) -> None:
     response = await api.get("/api/runs")
     assert response.status_code == 200, response.text
-    runs = response.json()
+    runs = response.json()["items"]
     assert [(r["name"], r["status"]) for r in runs] == [("new", "Running"), ("old", "Succeeded")]
     assert runs[0]["team"] == "platform" and runs[0]["pr"] == "2"
     assert len(kube_api.seen) == 2  # one list call per team namespace
 
 
 async def test_get_runs_of_one_team(api: httpx.AsyncClient, kube_api) -> None:
-    assert (await api.get("/api/runs?team=payments")).json() == []
+    assert (await api.get("/api/runs?team=payments")).json() == {"items": [], "metadata": {}}
     assert (await api.get("/api/runs?team=nobody")).status_code == 400
 
 

@@ -160,3 +160,40 @@ def test_max_running_follows_starts_cancels_finishes_and_deletes(
     create("r8")
     assert kube_api.max_running[NS] == 5 and kube_api.max_running.get("elsewhere") is None
     assert kube_api.start_order == [f"{NS}/r{i}" for i in (1, 2, 3, 4, 5, 6, 7, 8)]
+
+
+def test_lists_page_with_limit_and_continue_as_the_apiserver_does(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
+    for n in range(5):
+        objects.create_namespaced_custom_object(G, V, NS, P, run(config, name=f"run-{n}", labels={"k": "v"}))
+    first = objects.list_namespaced_custom_object(G, V, NS, P, limit=2)
+    assert [i["metadata"]["name"] for i in first["items"]] == ["run-0", "run-1"]
+    assert first["metadata"]["remainingItemCount"] == 3 and first["metadata"]["continue"]
+    second = objects.list_namespaced_custom_object(
+        G, V, NS, P, limit=2, _continue=first["metadata"]["continue"], label_selector="k=v"
+    )
+    assert [i["metadata"]["name"] for i in second["items"]] == ["run-2", "run-3"]
+    assert "remainingItemCount" not in second["metadata"]  # the apiserver omits it under a selector
+    last = objects.list_namespaced_custom_object(G, V, NS, P, limit=2, _continue=second["metadata"]["continue"])
+    assert [i["metadata"]["name"] for i in last["items"]] == ["run-4"] and not last["metadata"].get("continue")
+    with pytest.raises(ApiException) as bad:
+        objects.list_namespaced_custom_object(G, V, NS, P, limit=2, _continue="not-a-token")
+    assert status_of(bad)[:2] == (400, "BadRequest")
+
+
+def test_delete_honours_uid_and_resource_version_preconditions(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
+    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="gone"))
+    for preconditions in ({"uid": "someone-else"}, {"resourceVersion": "999999"}):
+        with pytest.raises(ApiException) as conflict:
+            objects.delete_namespaced_custom_object(G, V, NS, P, "gone", body={"preconditions": preconditions})
+        status, reason, message = status_of(conflict)
+        assert (status, reason) == (409, "Conflict") and message.startswith("Precondition failed")
+    objects.delete_namespaced_custom_object(
+        G, V, NS, P, "gone", body={"preconditions": {"uid": created["metadata"]["uid"]}}
+    )
+    with pytest.raises(ApiException) as missing:
+        objects.get_namespaced_custom_object(G, V, NS, P, "gone")
+    assert missing.value.status == 404

@@ -58,6 +58,9 @@ class UnresolvedDestination(ValueError):
 
 
 Observer = Callable[[CloudEvent], None]
+# Told of each delivery that failed for good, after it went to the dead-letter sink or file:
+# (the event, the subscriber's URL, why). The all-in-one turns it into a Kubernetes Event.
+DeadLetterListener = Callable[[CloudEvent, str, str], None]
 
 
 class LocalBroker:
@@ -102,6 +105,7 @@ class LocalBroker:
         self.resume_on_start = resume_on_start  # False: the owner calls resume() once subscribers are up
         self.stats = {"accepted": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "replies": 0, "ttl_dropped": 0,
                       "resumed": 0}
+        self.dead_letter_listeners: list[DeadLetterListener] = []
 
     # -- wiring ---------------------------------------------------------------------------------
     def resolve(self, destination: Destination, where: str) -> str:
@@ -441,6 +445,11 @@ class LocalBroker:
         self.stats["dead_lettered"] += 1
         assert self.dead_letters is not None
         await self.dead_letters.send(delivery, self.dead_letter_url(delivery), outcome)
+        for listener in self.dead_letter_listeners:
+            try:
+                listener(delivery.event, delivery.url, f"{outcome.detail} after {delivery.attempts} tries")
+            except Exception:  # a listener must not lose the next delivery
+                log.exception("dead-letter listener %r failed on %s", listener, delivery.event.get_id())
         self._finish(delivery, DEAD_LETTERED)
 
     def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> None:

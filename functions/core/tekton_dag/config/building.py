@@ -7,6 +7,7 @@ shapes here. Sub-mappings (``tests``, extra ``build`` keys, ``defaults``) are sh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from tekton_dag.config.models import (
     PipelineRunSettings,
     Propagation,
     PullRequestFilters,
+    Retention,
     Stack,
     Team,
     WebhookSettings,
@@ -97,6 +99,7 @@ def build_team(document: Mapping[str, Any], stacks: Sequence[Stack], versions: M
             **_present(pulls, {"skipDrafts": "skip_drafts", "forks": "forks"}),
         ),
         pipeline_runs=build_pipeline_runs(get("pipelineRuns") or {}),
+        retention=build_retention(get("retention") or {}),
         versions=versions,
         source=source,
         **_present(document, _TEAM_FIELDS),
@@ -137,3 +140,20 @@ def build_pipeline_runs(settings: Mapping[str, Any]) -> PipelineRunSettings:
         }),
         **_present(timeouts, {"pipeline": "timeout_pipeline", "tasks": "timeout_tasks", "finally": "timeout_finally"}),
     )
+
+
+def build_retention(settings: Mapping[str, Any]) -> Retention:
+    max_age = settings.get("maxAge")
+    return Retention(
+        keep_last=settings.get("keepLast"),
+        max_age_seconds=None if max_age is None else go_duration_seconds(max_age),
+    )
+
+
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_GO_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s)")
+
+
+def go_duration_seconds(text: str) -> float:
+    """Seconds in a Go duration as the schema admits it (``168h``, ``1h30m``, ``90s``)."""
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PART.findall(text))

@@ -99,6 +99,22 @@ class PipelineRunSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """Which finished PipelineRuns of the team run-creator deletes (``retention`` in team.yaml).
+
+    A finished run is deleted when it is older than the newest ``keep_last`` finished runs of
+    its pipeline and stack, or when it finished more than ``max_age_seconds`` ago; None turns
+    a rule off, and with both off (the default) nothing is deleted."""
+
+    keep_last: int | None = None
+    max_age_seconds: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.keep_last is not None or self.max_age_seconds is not None
+
+
+@dataclass(frozen=True, slots=True)
 class AppVersion:
     version: str = "0.1.0-rc.0"
     last_released: str = "0.0.0"
@@ -120,6 +136,7 @@ class Team:
     pull_requests: PullRequestFilters = field(default_factory=PullRequestFilters)
     push: PushPolicy = "ignore"
     pipeline_runs: PipelineRunSettings = field(default_factory=PipelineRunSettings)
+    retention: Retention = field(default_factory=Retention)
     versions: Mapping[str, AppVersion] = field(default_factory=dict)
     source: str = ""  # path of team.yaml (or stacks/registry.yaml for the fallback team)
 

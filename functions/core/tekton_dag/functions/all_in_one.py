@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
+from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.broker import LocalBroker
@@ -30,9 +31,10 @@ from tekton_dag.bus.delivery import Destination
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV, Journal, Synchronous
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import K_SINK_ENV
-from tekton_dag.events import sealing
+from tekton_dag.events import catalog, sealing
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS
+from tekton_dag.kube import events as kube_events
 
 if TYPE_CHECKING:  # imported by name in setup, like the other handlers
     from tekton_dag.functions.webhook_ingest import WebhookIngest
@@ -114,6 +116,26 @@ class AllInOne(Handler):
         self.broker.start(mounts)  # resumes what the journal held
         if recovered:
             log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
+        self.broker.dead_letter_listeners.append(self._report_dead_letter)
+
+    def _report_dead_letter(self, event: CloudEvent, subscriber: str, reason: str) -> None:
+        """A Warning Event in the team's namespace for an event the bus gave up on, through
+        run-creator's recorder (the one with the Events permission); regarding the PipelineRun
+        when the event names one (run-creator's replies), else the team's configuration."""
+        events = getattr(self.instances.get("run-creator"), "events", None)
+        config = self.configs.current() if self.configs else None
+        team = config.team(str(event.get_extension(catalog.EXT_TEAM) or "")) if config else None
+        if events is None or team is None:
+            return
+        subject = str(event.get_subject() or "")
+        named_run = subject and str(event.get_source()) == catalog.SOURCE_RUN_CREATOR
+        namespace = team.namespace
+        regarding = kube_events.pipelinerun_ref(namespace, subject) if named_run else kube_events.config_ref(namespace)
+        note = (
+            f"{event.get_type()} {event.get_id()} dead-lettered: {subscriber.rstrip('/').rsplit('/', 1)[-1]} "
+            f"did not take it ({reason}); replay it from {self.broker.dead_letter_file if self.broker else 'the sink'}"
+        )
+        events.emit(regarding, "DeadLettered", "Deliver", note, "Warning")
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
         if self.broker is not None:
@@ -129,8 +151,11 @@ class AllInOne(Handler):
     def problem(self) -> str:
         if self.broker is None:
             return "the bus is not running"
-        return "; ".join(f"{name}: {message}" for name, (ok, message) in
-                         ((name, i.ready()) for name, i in self.instances.items()) if not ok)
+        return "; ".join(
+            f"{name}: {message}"
+            for name, (ok, message) in ((name, i.ready()) for name, i in self.instances.items())
+            if not ok
+        )
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await cast("WebhookIngest", self.instances[PUBLIC]).handle(scope, receive, send)

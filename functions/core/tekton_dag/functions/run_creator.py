@@ -12,8 +12,14 @@ Environment: ``TEKTON_DAG_TEAMS_DIR`` (config, re-checked every ``TEKTON_DAG_CON
 seconds, default 5, 0 disables), ``TEKTON_DAG_DRY_RUN_DIR`` (write YAML files instead of calling
 Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
 ``TEKTON_DAG_KUBE_DEADLINE_SECONDS`` / ``TEKTON_DAG_KUBE_TIMEOUT_SECONDS`` (retries),
-``TEKTON_DAG_TEAM_BROKER_URL`` (where other teams' Tekton events go, ``{namespace}`` filled in).
-All logic is in ``tekton_dag.usecases.creating``; this module only adapts.
+``TEKTON_DAG_TEAM_BROKER_URL`` (where other teams' Tekton events go, ``{namespace}`` filled in),
+``TEKTON_DAG_RETENTION_DELETES_PER_CYCLE`` (default 20: finished runs deleted per team per
+reconcile under the team's ``retention``).
+
+Outcomes a team must see also become Kubernetes Events in its namespace (``kube.events``,
+best-effort, never in the way of a reply): a run not created, queued, superseded or cancelled,
+and a configuration change rejected. All logic is in ``tekton_dag.usecases.creating`` and
+``tekton_dag.usecases.pruning``; this module only adapts.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ from tekton_dag.eventing.forwarding import ForwardError, TeamForwarder
 from tekton_dag.events import catalog, codec, sealing, tekton
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
 from tekton_dag.functions.lifecycle import Handler, Wiring
+from tekton_dag.kube import events as kube_events
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
-from tekton_dag.kube.stores import RunStore, store_from_env
+from tekton_dag.kube.stores import KubernetesStore, RunStore, store_from_env
+from tekton_dag.pipelineruns.retention import DEFAULT_DELETES_PER_CYCLE, DELETES_PER_CYCLE_ENV
 from tekton_dag.usecases.creating import Outcome, RunCreator
+from tekton_dag.usecases.pruning import Pruner
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,9 @@ class RunCreatorFunction(Handler):
         self._store: RunStore | None = None
         self._forwarder: TeamForwarder | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.pruner: Pruner | None = None
+        self.events: kube_events.EventRecorder | kube_events.NoEvents = kube_events.NoEvents()
+        self._config_errors_seen: tuple[Any, ...] = ()
 
     def setup(self) -> None:
         """Pick the store (wired, else from the environment), start the periodic reconcile."""
@@ -60,6 +72,12 @@ class RunCreatorFunction(Handler):
         if warm_up is not None:  # import the Kubernetes client off the critical path to ready
             warming.in_background(warm_up, "Kubernetes client warm-up")
         self.creator = RunCreator(self._current_config, self._store)
+        self.pruner = Pruner(self._store, int(self.env.get(DELETES_PER_CYCLE_ENV, DEFAULT_DELETES_PER_CYCLE)))
+        # Events go where the runs go: a cluster (the store's API) gets them, a dry run logs them.
+        self.events = (
+            kube_events.EventRecorder() if isinstance(self._store, KubernetesStore) else kube_events.NoEvents()
+        )
+        self.events.start()
         every = float(self.env.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
         if every > 0:
             self._tasks.append(asyncio.get_running_loop().create_task(self._reconcile_loop(every)))
@@ -73,16 +91,44 @@ class RunCreatorFunction(Handler):
         if close is not None and self.wiring.store is None:
             close()
         own_forwarder = self._forwarder is not None and self.wiring.forwarder is None
-        return [self._forwarder.aclose()] if own_forwarder and self._forwarder else []
+        closing = [self.events.close()]
+        return closing + ([self._forwarder.aclose()] if own_forwarder and self._forwarder else [])
 
     async def _reconcile_loop(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
             try:
-                if self.creator is not None:
-                    await self.creator.reconcile_all()
+                await self.reconcile_once()
             except Exception:  # one bad round must not end the loop that unsticks queues
                 log.exception("reconcile round failed")
+
+    async def reconcile_once(self) -> None:
+        """One round: repair admission, apply each team's retention, report a rejected config."""
+        if self.creator is None or self.pruner is None:
+            return
+        await self.creator.reconcile_all()
+        await self.pruner.prune_all(self._current_config())
+        self._report_config_errors()
+
+    def _report_config_errors(self) -> None:
+        """A Warning Event per team whose files a rejected reload named, once per new set of errors."""
+        errors = tuple(getattr(getattr(self.configs, "store", None), "errors", ()))
+        if errors == self._config_errors_seen:
+            return
+        self._config_errors_seen = errors
+        by_team: dict[str, list[str]] = {}
+        for error in errors:
+            parts = error.file.split("/")
+            if len(parts) >= 3 and parts[0] == "teams":  # teams/<team>/...
+                by_team.setdefault(parts[1], []).append(str(error))
+        config = self._current_config()
+        for name, problems in by_team.items():
+            team = config.team(name)
+            if team is not None:
+                note = f"configuration change rejected, the previous one keeps serving: {'; '.join(problems)}"
+                self.events.emit(
+                    kube_events.config_ref(team.namespace), "ConfigRejected", "LoadConfig", note, "Warning"
+                )
 
     def _current_config(self) -> Config:
         """The last good configuration; an empty one before any loaded (requests then fail as
@@ -124,6 +170,7 @@ class RunCreatorFunction(Handler):
         if kind == catalog.RUN_REQUESTED:
             traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
             outcome = await self.creator.request(RunRequest.from_data(data, strict=False), traceparent=traceparent)
+            self._report_outcome(outcome)
             if outcome.kind == "ignored":  # a superseded head: an end state, nothing was run
                 return _reply(event, catalog.EVENT_IGNORED, _ignored_data(event, outcome))
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
@@ -137,6 +184,14 @@ class RunCreatorFunction(Handler):
                 names = await self.creator.cancel(cancel)
             except PermanentApiError as exc:
                 return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": exc.message})
+            namespace = self.creator.config().team(cancel.team).namespace  # type: ignore[union-attr]
+            for name in names:
+                self.events.emit(
+                    kube_events.pipelinerun_ref(namespace, name),
+                    "Cancelled",
+                    "Cancel",
+                    f"cancelled: pull request #{cancel.pr_number} {cancel.reason or 'asked to cancel'}",
+                )
             return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)})
         if kind in catalog.TEKTON_PIPELINERUN_FINISHED:
             namespace, name, team = _finished_run(data)
@@ -157,6 +212,43 @@ class RunCreatorFunction(Handler):
             return _reply(event, catalog.RUN_STARTED, {"team": team, "namespace": namespace, "pipelineruns": started})
         raise RequestError(f"type: run-creator does not handle {kind!r}")
 
+    def _report_outcome(self, outcome: Outcome) -> None:
+        """The Events a team sees for one request (queued, not created, superseded)."""
+        request = outcome.request
+        team = self.creator.config().team(request.team) if self.creator else None
+        namespace = outcome.namespace or (team.namespace if team else "")
+        if not namespace:
+            return  # no team, no namespace to tell
+        ref = (
+            kube_events.pipelinerun_ref(namespace, outcome.name) if outcome.name else kube_events.config_ref(namespace)
+        )
+        what = f"{request.pipeline} of {request.stack}/{request.app or '-'}"
+        if outcome.kind == "failed":
+            self.events.emit(
+                ref,
+                "RunNotCreated",
+                "Create",
+                f"{what} (delivery {request.delivery}) not created: {outcome.reason}",
+                "Warning",
+            )
+        elif outcome.kind == "queued":
+            limit = team.max_concurrent_runs if team else "?"
+            self.events.emit(
+                ref,
+                "Queued",
+                "Queue",
+                f"{what} waits Pending: the team already runs its limit of "
+                f"{limit} (maxConcurrentRuns); it starts when a slot frees",
+            )
+        for old in outcome.superseded:
+            pr = f"pull request #{request.pr.number}" if request.pr else "its pull request"
+            self.events.emit(
+                kube_events.pipelinerun_ref(namespace, old),
+                "Superseded",
+                "Cancel",
+                f"cancelled: {outcome.name} tests a newer head of {pr}",
+            )
+
 
 def new(wiring: Wiring | None = None) -> RunCreatorFunction:
     """func-python's factory: one instance per process."""
@@ -176,8 +268,13 @@ def _finished_run(data: Any) -> tuple[str, str, str]:
 def _outcome_data(outcome: Outcome) -> dict[str, Any]:
     request = outcome.request
     data: dict[str, Any] = {
-        "team": request.team, "stack": request.stack, "app": request.app, "pipeline": request.pipeline,
-        "delivery": request.delivery, "namespace": outcome.namespace, "pipelinerun": outcome.name,
+        "team": request.team,
+        "stack": request.stack,
+        "app": request.app,
+        "pipeline": request.pipeline,
+        "delivery": request.delivery,
+        "namespace": outcome.namespace,
+        "pipelinerun": outcome.name,
     }
     if request.pr is not None:
         data["pr"] = request.pr.number
@@ -190,14 +287,28 @@ def _outcome_data(outcome: Outcome) -> dict[str, Any]:
 
 def _ignored_data(incoming: CloudEvent, outcome: Outcome) -> dict[str, Any]:
     request = outcome.request
-    return {"reason": outcome.reason, "input_type": incoming.get_type(), "input_id": incoming.get_id(),
-            "repo": request.repo, "team": request.team, "stack": request.stack, "app": request.app}
+    return {
+        "reason": outcome.reason,
+        "input_type": incoming.get_type(),
+        "input_id": incoming.get_id(),
+        "repo": request.repo,
+        "team": request.team,
+        "stack": request.stack,
+        "app": request.app,
+    }
 
 
 def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any]) -> CloudEvent:
     event_id = catalog.derived_id(incoming.get_id(), kind.removeprefix(f"{catalog.PREFIX}."))
-    return codec.following(incoming, kind, catalog.SOURCE_RUN_CREATOR, event_id, data,
-                           subject=data.get("pipelinerun", ""), team=data.get("team", ""))
+    return codec.following(
+        incoming,
+        kind,
+        catalog.SOURCE_RUN_CREATOR,
+        event_id,
+        data,
+        subject=data.get("pipelinerun", ""),
+        team=data.get("team", ""),
+    )
 
 
 async def _plain(send: Any, status: int, message: str) -> None:

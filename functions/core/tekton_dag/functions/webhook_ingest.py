@@ -7,7 +7,9 @@ A func-python http function (raw ASGI). Endpoints (docs/functions.md):
   (an empty teams folder), every delivery gets 202 ``ignored`` saying so, and nothing is published.
 - ``POST /api/run``, ``POST /api/bootstrap?apps=a,b``: publish run.requested / bootstrap.requested;
   need ``Authorization: Bearer <token>`` (``TEKTON_DAG_API_TOKEN`` or ``TEKTON_DAG_API_TOKEN_FILE``).
-- ``GET /api/teams``, ``GET /api/stacks``, ``GET /api/runs[?team=]``, ``GET /healthz``, ``GET /readyz``.
+- ``GET /api/teams``, ``GET /api/stacks``, ``GET /healthz``, ``GET /readyz``.
+- ``GET /api/runs``: filters ``team``, ``stack``, ``app``, ``pr``, ``pipeline``, ``state``; pages with
+  ``limit`` and ``continue`` as the Kubernetes list API does (``kube.listing``).
 
 Every answer is JSON with a ``status`` and, for anything refused, a ``reason``; bad input never
 gets a 5xx, and a 5xx always means "try again" (Broker or cluster unavailable).
@@ -28,14 +30,15 @@ from urllib.parse import parse_qs
 
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag import resolution
+from tekton_dag import pipelines, resolution
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.configs import NO_TEAM
 from tekton_dag.functions.lifecycle import Handler, Wiring
-from tekton_dag.kube.listing import ClusterUnavailable, RunLister
+from tekton_dag.kube.listing import STATES, BadContinue, ClusterUnavailable, RunLister, RunQuery
+from tekton_dag.pipelineruns.naming import label_value
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretSource
 
@@ -224,15 +227,19 @@ class WebhookIngest(Handler):
         config = self.configs.current() if self.configs else None
         if config is None:
             return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
-        wanted = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("team")
-        teams = [t for t in config.teams if not wanted or t.name in wanted]
-        if wanted and not teams:
-            return rejected(400, f"team: {wanted[0]!r} is not configured")
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
-            runs = await self.runs.list_runs((t.name, t.namespace) for t in teams)
+            teams, run_query = runs_query(config, query)
+        except RequestError as exc:
+            return rejected(400, str(exc))
+        try:
+            page = await self.runs.list_runs(((t.name, t.namespace) for t in teams), run_query)
+        except BadContinue as exc:
+            return rejected(exc.status, str(exc))
         except ClusterUnavailable as exc:
             return Reply(503, {"status": "unavailable", "reason": str(exc)})
-        return Reply(200, runs)
+        metadata = {"continue": page.next_token} if page.next_token else {}
+        return Reply(200, {"items": page.items, "metadata": metadata})
 
     async def _healthz(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         return Reply(200, {"status": "alive"})
@@ -240,6 +247,41 @@ class WebhookIngest(Handler):
     async def _readyz(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         ready, message = self.ready()
         return Reply(200, {"status": "ready"}) if ready else Reply(503, {"status": "not ready", "reason": message})
+
+
+RUNS_FILTERS: Final = {"stack": pipelines.L_STACK, "app": pipelines.L_APP, "pr": pipelines.L_PR,
+                       "pipeline": pipelines.L_PIPELINE}
+MAX_RUNS_LIMIT: Final = 500  # what one page may ask the API server for
+
+
+def runs_query(config: Config, query: Mapping[str, list[str]]) -> tuple[list[Any], RunQuery]:
+    """The teams and the ``RunQuery`` of ``GET /api/runs``; ``RequestError`` names a bad parameter."""
+    known = {"team", "state", "limit", "continue", *RUNS_FILTERS}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise RequestError(f"{unknown[0]}: unknown parameter; use {', '.join(sorted(known))}")
+    one = {key: values[-1] for key, values in query.items()}
+    wanted = query.get("team")
+    teams = [t for t in config.teams if not wanted or t.name in wanted]
+    if wanted and not teams:
+        raise RequestError(f"team: {wanted[0]!r} is not configured")
+    labels = {}
+    for key, label in RUNS_FILTERS.items():
+        if key in one:
+            if key == "pr" and not one[key].isdigit():
+                raise RequestError(f"pr: {one[key]!r} is not a pull request number")
+            if key == "pipeline" and one[key] not in pipelines.PIPELINES:
+                raise RequestError(f"pipeline: {one[key]!r} is not one of {', '.join(pipelines.PIPELINES)}")
+            labels[label] = label_value(one[key])
+    state = one.get("state", "")
+    if state and state not in STATES:
+        raise RequestError(f"state: {state!r} is not one of {', '.join(STATES)}")
+    limit_text = one.get("limit", "")
+    if limit_text and not (limit_text.isdigit() and 1 <= int(limit_text) <= MAX_RUNS_LIMIT):
+        raise RequestError(f"limit: {limit_text!r} is not a number from 1 to {MAX_RUNS_LIMIT}")
+    token = one.get("continue", "")
+    limit = int(limit_text) if limit_text else (MAX_RUNS_LIMIT if token else 0)
+    return teams, RunQuery(labels, state, limit, token)
 
 
 def _loggable(value: str) -> str:

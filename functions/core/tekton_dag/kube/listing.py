@@ -2,8 +2,9 @@
 
 Uses the official ``kubernetes`` client (``CustomObjectsApi.list_namespaced_custom_object`` on
 ``tekton.dev/v1`` pipelineruns), one call per team namespace, selected by the managed-by and team
-labels (so teams sharing a namespace see only their runs). The client is synchronous: every call
-runs in a worker thread so the function's event loop never blocks.
+labels (so teams sharing a namespace see only their runs) and the filters that are labels (stack,
+app, PR, pipeline); pages pass ``limit`` and ``continue`` through to the API server. The client is
+synchronous: every call runs in a worker thread so the function's event loop never blocks.
 
 Cluster access follows the standard order: in-cluster service account, else ``KUBECONFIG`` /
 ``~/.kube/config``. When neither is usable ``ClusterUnavailable`` says so (the API answers 503).
@@ -12,7 +13,11 @@ Cluster access follows the standard order: in-cluster service account, else ``KU
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from tekton_dag import pipelines
@@ -44,35 +49,138 @@ def _load_api() -> client.CustomObjectsApi:
         ) from exc
 
 
+STATES: Final = ("pending", "running", "succeeded", "failed", "cancelled")
+CANCELLED_REASONS: Final = frozenset({"Cancelled", "PipelineRunCancelled", "CancelledRunFinally", "StoppedRunFinally"})
+
+
+class BadContinue(ValueError):
+    """A ``continue`` token that this query did not hand out (400), or one the API server no
+    longer honours (410 Gone, as the server itself answers: start the listing again)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """What ``GET /api/runs`` asks for. Label filters go to the API server as a label selector;
+    ``state`` has no label, so it is applied to what the server returns."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)  # label -> value, besides managed-by and team
+    state: str = ""
+    limit: int = 0  # 0: everything, newest first; else pages in the API's order
+    token: str = ""
+
+    def fingerprint(self, teams: Iterable[tuple[str, str]]) -> str:
+        """Ties a continue token to the query (and teams) that made it: a token says where it
+        stopped among exactly these teams (the apiserver ties its own to the list it came from)."""
+        text = json.dumps([sorted(self.labels.items()), self.state, list(teams)], separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RunPage:
+    items: list[dict[str, Any]]
+    next_token: str = ""  # "" on the last page
+
+
 class RunLister:
     """Lists tekton-dag PipelineRuns; connects on first use."""
 
     def __init__(self) -> None:
         self._api: client.CustomObjectsApi | None = None
 
-    async def list_runs(self, teams: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Summaries of the runs of each ``(team, namespace)``, newest first."""
+    async def list_runs(self, teams: Iterable[tuple[str, str]], query: RunQuery | None = None) -> RunPage:
+        """Summaries of the runs of each ``(team, namespace)`` that match ``query``.
+
+        Without a limit: every match, newest first (one list call per team). With one: at most
+        ``limit`` runs read from the API per page, team by team in name order, passing ``limit``
+        and ``continue`` through to the API server; the token we hand out wraps its token with
+        the team we were at. A page may hold fewer matches than ``limit`` while more follow (the
+        ``state`` filter drops some), as the Kubernetes list API allows."""
+        query = query or RunQuery()
+        teams = list(teams)
         if self._api is None:
             self._api = await asyncio.to_thread(_load_api)
-        calls = [asyncio.to_thread(self._list, team, namespace) for team, namespace in teams]
-        runs = [run for batch in await asyncio.gather(*calls) for run in batch]
-        return sorted(runs, key=lambda run: run["created"] or "", reverse=True)
+        if not query.limit:
+            calls = [asyncio.to_thread(self._list, team, namespace, query) for team, namespace in teams]
+            runs = [run for batch in await asyncio.gather(*calls) for run in batch]
+            return RunPage(sorted(runs, key=lambda run: run["created"] or "", reverse=True))
+        fingerprint = query.fingerprint(teams)
+        at, api_token = _decode(query.token, fingerprint, len(teams))
+        items: list[dict[str, Any]] = []
+        budget = query.limit
+        while at < len(teams) and budget > 0:
+            team, namespace = teams[at]
+            batch, read, api_token = await asyncio.to_thread(self._list_page, team, namespace, query, budget, api_token)
+            items += batch
+            budget -= read
+            if not api_token:
+                at += 1
+        next_token = _encode(at, api_token, fingerprint) if at < len(teams) else ""
+        return RunPage(items, next_token)
 
-    def _list(self, team: str, namespace: str) -> list[dict[str, Any]]:
-        selector = f"{pipelines.L_MANAGED_BY}={pipelines.MANAGED_BY},{pipelines.L_TEAM}={team}"
+    def _list(self, team: str, namespace: str, query: RunQuery) -> list[dict[str, Any]]:
+        return self._list_page(team, namespace, query, 0, "")[0]
+
+    def _list_page(self, team: str, namespace: str, query: RunQuery, limit: int,
+                   token: str) -> tuple[list[dict[str, Any]], int, str]:
+        """(matching summaries, items read, the API's continue token) of one list call."""
+        labels = {pipelines.L_MANAGED_BY: pipelines.MANAGED_BY, pipelines.L_TEAM: team, **query.labels}
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
         from kubernetes.client.exceptions import ApiException
 
         assert self._api is not None
+        paging: dict[str, Any] = {"limit": limit} if limit else {}
+        if token:
+            paging["_continue"] = token
         try:
             body = self._api.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, label_selector=selector, _request_timeout=10
+                GROUP, VERSION, namespace, PLURAL, label_selector=selector, _request_timeout=10, **paging
             )
         except ApiException as exc:
+            if exc.status == 410:  # the API server's token expired (compaction): start over
+                raise BadContinue("continue: the listing expired; start again without it", 410) from exc
             raise ClusterUnavailable(f"listing PipelineRuns in {namespace} failed: {exc.status} {exc.reason}") from exc
         except OSError as exc:  # urllib3 connection errors derive from OSError
             raise ClusterUnavailable(f"listing PipelineRuns in {namespace} failed: {exc.__class__.__name__}") from exc
-        items = body.get("items", ()) if isinstance(body, dict) else ()
-        return [summary(item) for item in items]
+        body = body if isinstance(body, dict) else {}
+        items = body.get("items") or ()
+        runs = [summary(item) for item in items]
+        matching = [run for run in runs if not query.state or run["state"] == query.state]
+        return matching, len(runs), str((body.get("metadata") or {}).get("continue") or "")
+
+
+def _encode(at: int, api_token: str, fingerprint: str) -> str:
+    raw = json.dumps({"t": at, "c": api_token, "q": fingerprint}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(token: str, fingerprint: str, teams: int) -> tuple[int, str]:
+    if not token:
+        return 0, ""
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        at, api_token, made_for = int(body["t"]), str(body["c"]), str(body["q"])
+    except (ValueError, KeyError, TypeError):
+        raise BadContinue("continue: not a token this API handed out") from None
+    if made_for != fingerprint or not 0 <= at < teams:
+        raise BadContinue("continue: the token belongs to another query (same filters and teams needed)")
+    return at, api_token
+
+
+def state_of(run: Mapping[str, Any]) -> str:
+    """pending, running, succeeded, failed or cancelled, from what Tekton reports."""
+    if (run.get("spec") or {}).get("status") == "PipelineRunPending":
+        return "pending"
+    status = run.get("status") or {}
+    succeeded: dict[str, Any] = next((c for c in status.get("conditions") or () if c.get("type") == "Succeeded"), {})
+    if succeeded.get("status") == "True":
+        return "succeeded"
+    if succeeded.get("status") == "False":
+        return "cancelled" if succeeded.get("reason") in CANCELLED_REASONS else "failed"
+    return "running"  # started, or not yet picked up by Tekton's controller
 
 
 def summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +198,7 @@ def summary(run: dict[str, Any]) -> dict[str, Any]:
         "pipeline": labels.get(pipelines.L_PIPELINE, ""),
         "pr": labels.get(pipelines.L_PR, ""),
         "status": succeeded.get("reason") or ("Pending" if run.get("spec", {}).get("status") else "Unknown"),
+        "state": state_of(run),
         "created": metadata.get("creationTimestamp", ""),
         "completed": status.get("completionTime", ""),
     }

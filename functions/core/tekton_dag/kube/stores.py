@@ -55,6 +55,11 @@ class RunStore(Protocol):
     async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
         """JSON merge-patch ``run``; None when it does not exist (any more)."""
 
+    async def delete_run(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete the run if it is still the object ``uid`` names (a precondition: a run deleted
+        and re-created under the same name meanwhile is left alone); False when it is gone or
+        is another object now. Its TaskRuns and pods go with it (background cascade)."""
+
     async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
         """The ledger text and its version; (None, None) when there is none yet."""
 
@@ -162,6 +167,22 @@ class KubernetesStore:
                 return None
             raise exc.permanent(what) from None
 
+    async def delete_run(self, namespace: str, name: str, uid: str) -> bool:
+        what = f"delete PipelineRun {namespace}/{name}"
+        # Background: the API deletes the run at once and the garbage collector its TaskRuns and
+        # pods (owner references), as ``kubectl delete`` does; the uid precondition answers 409
+        # for a different object of the same name.
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background",
+                   "preconditions": {"uid": uid}}
+        try:
+            await self._call(what, "delete_namespaced_custom_object",
+                             self.GROUP, self.VERSION, namespace, self.PLURAL, name, body=options)
+        except ApiStatusError as exc:
+            if exc.status in (404, 409):
+                return False
+            raise exc.permanent(what) from None
+        return True
+
     async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
         what = f"get admission Lease {namespace}/{name}"
         try:
@@ -268,6 +289,17 @@ class DirectoryStore:
             _check_limits(f"patch PipelineRun {namespace}/{name}", "PipelineRun", "tekton.dev", run)
             _write(path, yaml.safe_dump(run, sort_keys=False))
             return run
+
+    async def delete_run(self, namespace: str, name: str, uid: str) -> bool:
+        path = self._run_path(namespace, name)
+        with self._lock():
+            if not path.exists():
+                return False
+            current = (yaml.safe_load(path.read_text()).get("metadata") or {}).get("uid")
+            if uid and current and current != uid:
+                return False
+            path.unlink()
+            return True
 
     async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
         path = self._ledger_path(namespace, name)

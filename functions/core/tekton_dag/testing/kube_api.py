@@ -92,6 +92,7 @@ RESOURCES: dict[tuple[str, str, str], tuple[str, str | None]] = {
     ("tekton.dev", "v1", "pipelineruns"): ("PipelineRun", "tekton.dev/pipelinerun_v1.json"),
     ("coordination.k8s.io", "v1", "leases"): ("Lease", None),
     ("", "v1", "configmaps"): ("ConfigMap", None),
+    ("events.k8s.io", "v1", "events"): ("Event", None),  # checked by _validate_event
 }
 _GROUPS_OF: dict[str, list[str]] = {}  # plural → its groups, in RESOURCES order
 for _group, _, _plural in RESOURCES:
@@ -287,14 +288,19 @@ class FakeKubeApi:
                 o["metadata"]["name"] for o in self._runs(namespace) if (o.get("spec") or {}).get("status") == PENDING
             ]
 
-    def finish(self, namespace: str, name: str, reason: str = "Succeeded") -> dict[str, Any]:
-        """Complete a run as Tekton would; returns the data of Tekton's CloudEvent."""
+    def finish(
+        self, namespace: str, name: str, reason: str = "Succeeded", at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Complete a run as Tekton would (``at``: when it finished, default now); returns the
+        data of Tekton's CloudEvent."""
         with self._lock:
             found = self._find("pipelineruns", namespace, name)
             if found is None:
                 raise KeyError(f"{namespace}/{name}")
             key, run = found
             _complete(run, reason)
+            if at is not None:
+                run["status"]["completionTime"] = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self._bump(key, run)
             return {"pipelineRun": copy.deepcopy(run)}
 
@@ -318,15 +324,27 @@ class FakeKubeApi:
         self._running.get(key[2], set()).discard(key)
 
     # --- the API ----------------------------------------------------------------------------
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any, content_type: str,
-               match: re.Match[str] | None = None, authorization: str | None = None) -> tuple[int, bytes]:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        content_type: str,
+        match: re.Match[str] | None = None,
+        authorization: str | None = None,
+    ) -> tuple[int, bytes]:
         """Answer one request: the status and the JSON of the answer's body. Takes ``body`` over
         (it may end up in the store); raises ApiError for a Status answer. ``authorization``: the
         request's Authorization header."""
         match = match or _PATH.match(path)
         user = self._authenticate(authorization)
-        if path == "/version" or path in ("/api", "/apis") or (path.startswith("/apis/") and path.count("/") <= 3) \
-                or path == "/api/v1":
+        if (
+            path == "/version"
+            or path in ("/api", "/apis")
+            or (path.startswith("/apis/") and path.count("/") <= 3)
+            or path == "/api/v1"
+        ):
             self._authorize(user, rbac.Request(method.lower(), path=path))
             if path == "/version":
                 return 200, _json({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})
@@ -363,6 +381,7 @@ class FakeKubeApi:
             if method == "GET":
                 return 200, _json(current)
             if method == "DELETE":
+                _check_preconditions(current, body, details)
                 self._delete(key)
                 return 200, _json({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": details})
             if method == "PUT":
@@ -396,14 +415,29 @@ class FakeKubeApi:
             return 200, {"kind": "APIVersions", "versions": ["v1"]}
         groups = sorted({g for g, _, _ in RESOURCES if g})
         if path == "/apis":
-            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}} for g in groups]}
+            return 200, {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    {
+                        "name": g,
+                        "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+                        "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"},
+                    }
+                    for g in groups
+                ],
+            }
         group_version = path.removeprefix("/apis/").removeprefix("/api/")
         resources = [
-            {"name": p, "singularName": k.lower(), "namespaced": True, "kind": k,
-             "verbs": ["create", "delete", "get", "list", "patch", "update"]}
-            for (g, v, p), (k, _) in RESOURCES.items() if (f"{g}/{v}" if g else v) == group_version
+            {
+                "name": p,
+                "singularName": k.lower(),
+                "namespaced": True,
+                "kind": k,
+                "verbs": ["create", "delete", "get", "list", "patch", "update"],
+            }
+            for (g, v, p), (k, _) in RESOURCES.items()
+            if (f"{g}/{v}" if g else v) == group_version
         ]
         if not resources:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
@@ -415,12 +449,27 @@ class FakeKubeApi:
         }
 
     def _list(self, group: str, version: str, plural: str, kind: str, ns: str, query: dict[str, list[str]]) -> bytes:
-        selector = _parse_selector((query.get("labelSelector") or [""])[0])
+        """A list in name order (etcd's key order within one namespace), paged by ``limit`` and
+        ``continue`` as kube-apiserver pages: a page ends with ``metadata.continue`` while more
+        items match, the token resumes after the last item returned, and ``remainingItemCount``
+        is set only without a selector (https://kubernetes.io/docs/reference/using-api/api-concepts/
+        #retrieving-large-results-sets-in-chunks). Not modelled: a token never expires (the real
+        one answers 410 Expired after compaction) and later pages see later writes (the real
+        pages are one consistent snapshot)."""
+        text = (query.get("labelSelector") or [""])[0]
+        selector = _parse_selector(text)
+        after = _continue_after((query.get("continue") or [""])[0])
+        limit = _limit((query.get("limit") or ["0"])[0])
         named = self._collections.get((group, plural, ns), {})
-        items = [o for _, o in sorted((n, o) for n, o in named.items() if _matches(selector, o))]
+        matching = [o for n, o in sorted(named.items()) if n > after and _matches(selector, o)]
+        items, rest = (matching[:limit], matching[limit:]) if limit else (matching, [])
+        metadata: dict[str, Any] = {"resourceVersion": str(self._rv)}
+        if rest:
+            metadata["continue"] = _continue_token(items[-1]["metadata"]["name"], self._rv)
+            if not text:
+                metadata["remainingItemCount"] = len(rest)
         api_version = f"{group}/{version}" if group else version
-        return _json({"apiVersion": api_version, "kind": f"{kind}List", "metadata": {"resourceVersion": str(self._rv)},
-                      "items": items})
+        return _json({"apiVersion": api_version, "kind": f"{kind}List", "metadata": metadata, "items": items})
 
     def _create(self, group: str, version: str, plural: str, kind: str, ns: str, body: Any) -> dict[str, Any]:
         if ns in self.missing_namespaces:
@@ -448,10 +497,18 @@ class FakeKubeApi:
             )
         self._validate(kind, group, obj)
         if (group, plural, ns, name) in self._store:
-            raise ApiError(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists',
-                           {"name": name, "group": group, "kind": plural})
-        metadata.update(namespace=ns, uid=str(uuid.uuid4()), generation=1,
-                        creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{plural}.{group} "{name}" already exists',
+                {"name": name, "group": group, "kind": plural},
+            )
+        metadata.update(
+            namespace=ns,
+            uid=str(uuid.uuid4()),
+            generation=1,
+            creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
         metadata.pop("resourceVersion", None)
         key = (group, plural, ns, name)
         self._put(key, obj)
@@ -523,6 +580,8 @@ class FakeKubeApi:
             apilimits.check_metadata(kind, group, obj)  # 422, as the API server's own validation
         except apilimits.Refused as refused:
             raise ApiError(refused.code, refused.reason, refused.message, refused.details) from None
+        if kind == "Event":
+            _validate_event(obj)
         self._validate_schema(kind, group, name, obj)
         if kind == "PipelineRun" and len(name) > TEKTON_NAME_MAX:  # then the validating webhook
             raise ApiError(
@@ -560,8 +619,12 @@ class FakeKubeApi:
                 for e in errors[:5]
             ]
             first = causes[0]
-            raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {first["field"]}: {first["message"]}',
-                           {"name": name, "group": group, "kind": kind, "causes": causes})
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{kind}.{group} "{name}" is invalid: {first["field"]}: {first["message"]}',
+                {"name": name, "group": group, "kind": kind, "causes": causes},
+            )
 
     def _validator(self, kind: str, group: str) -> tuple[Callable[[Any], Any] | None, Any] | None:
         if (group, kind) not in self._validators:
@@ -601,8 +664,9 @@ def _certificate_files() -> tuple[str, str]:
     directory = tempfile.mkdtemp(prefix="fake-kube-tls-")
     cert_file, key_file = os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
     Path(cert_file).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    Path(key_file).write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
+    Path(key_file).write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
@@ -635,8 +699,12 @@ def _validators(path: Path) -> tuple[Callable[[Any], Any] | None, Any] | None:
 
             schema = json.loads(path.read_text())
             try:
-                fast = fastjsonschema.compile(schema, handlers={"http": _no_remote_refs, "https": _no_remote_refs},
-                                              use_default=False, use_formats=False)
+                fast = fastjsonschema.compile(
+                    schema,
+                    handlers={"http": _no_remote_refs, "https": _no_remote_refs},
+                    use_default=False,
+                    use_formats=False,
+                )
             except (fastjsonschema.JsonSchemaDefinitionException, ValueError, RecursionError):
                 fast = None  # a construct fastjsonschema does not support: jsonschema alone
             _VALIDATORS[stamp] = (fast, jsonschema.Draft4Validator(schema))
@@ -674,8 +742,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
             lines.append(line)
             if len(lines) > _MAXHEADERS:
-                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers",
-                                f"got more than {_MAXHEADERS} headers")
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "Too many headers",
+                    f"got more than {_MAXHEADERS} headers",
+                )
                 return False
             if line in (b"\r\n", b"\n", b""):
                 break
@@ -723,9 +794,15 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 apilimits.check_body_size(length)
                 data = json.loads(raw) if raw else None
-                status, payload = self.api.handle(method, url.path, parse_qs(url.query), data,
-                                                  self.headers.get("Content-Type", ""), match,
-                                                  self.headers.get("Authorization"))
+                status, payload = self.api.handle(
+                    method,
+                    url.path,
+                    parse_qs(url.query),
+                    data,
+                    self.headers.get("Content-Type", ""),
+                    match,
+                    self.headers.get("Authorization"),
+                )
             except ApiError as exc:
                 status, payload = exc.code, _json(exc.body())
             except apilimits.Refused as refused:
@@ -737,9 +814,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)  # the work is done; the answer arrives too late
         # What send_response + send_header + end_headers would write (status line, Server, Date,
         # then ours), with the body, in one write.
-        head = (f"{self.protocol_version} {status} {_PHRASES.get(status, '')}\r\n"
-                f"Server: {self.version_string()}\r\nDate: {_http_date()}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{extra}\r\n")
+        head = (
+            f"{self.protocol_version} {status} {_PHRASES.get(status, '')}\r\n"
+            f"Server: {self.version_string()}\r\nDate: {_http_date()}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{extra}\r\n"
+        )
         # A client that gave up (a timeout) is exactly what a delay fault is for.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(head.encode("latin-1") + payload)
@@ -846,6 +925,145 @@ def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
         else:
             raise ApiError(422, "Invalid", f"unsupported JSON patch operation {kind!r}")
     return doc
+
+
+EVENT_TYPES = ("Normal", "Warning")
+EVENT_LIMITS = {"reportingInstance": 128, "action": 128, "reason": 128, "note": 1024}
+QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
+
+
+EVENT_SCHEMA_VERSION = "1.33"  # the Kubernetes minor whose published schema Events are checked against
+_event_validator: list[Any] = []  # [validator or None], built once per process
+
+
+def _event_schema() -> Any:
+    """A Draft 2020-12 validator of the ``events.k8s.io/v1`` Event schema that kubernetes-validate
+    ships (strict: no unknown fields), built once; None when that package is not installed."""
+    if not _event_validator:
+        try:
+            import jsonschema
+            from kubernetes_validate import utils  # type: ignore[import-untyped]  # ships no type hints
+            from referencing import Registry, Resource
+        except ImportError:
+            _event_validator.append(None)
+            return None
+        folder = f"kubernetes-json-schema/v{utils.major_minor(EVENT_SCHEMA_VERSION)}.0-local-strict"
+        schema = utils.schema_contents(f"{folder}/event-events-v1.json", EVENT_SCHEMA_VERSION)
+        definitions = utils.schema_contents(f"{folder}/_definitions.json", EVENT_SCHEMA_VERSION)
+        registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+        _event_validator.append(jsonschema.Draft202012Validator(schema, registry=registry))
+    return _event_validator[0]
+
+
+def _validate_event(event: dict[str, Any]) -> None:
+    """What kube-apiserver checks when an ``events.k8s.io/v1`` Event is created.
+
+    1. The published OpenAPI schema of the kind (the PyPI package kubernetes-validate carries it),
+       when that package is installed. Strict: an unknown field is a 422 here, where the real
+       apiserver's default (fieldValidation=Warn) drops it with a warning; a typo must not pass.
+    2. The rules in code that no schema carries, from ``ValidateEventCreate`` and
+       ``legacyValidateEvent`` (kubernetes/kubernetes pkg/apis/core/validation/events.go):
+       eventTime required; type Normal or Warning; reportingController required and a qualified
+       name; reportingInstance, action and reason required, at most 128 characters; note at most
+       1024 bytes (Go's ``len``); the deprecated* fields unset; series.count >= 2 with
+       series.lastObservedTime; and a regarding.namespace unless the Event is in default or
+       kube-system (Events about cluster-scoped objects). With eventTime set the apiserver does
+       not compare regarding.namespace with the Event's own; neither does this.
+    """
+    name = event["metadata"].get("name", "")
+    causes: list[tuple[str, str]] = []
+    schema = _event_schema()
+    if schema is not None:
+        for error in sorted(schema.iter_errors(event), key=lambda e: list(e.absolute_path))[:5]:
+            causes.append((".".join(str(p) for p in error.absolute_path), error.message))
+    if not MICRO_TIME.match(str(event.get("eventTime") or "")):
+        causes.append(("eventTime", "Required value"))
+    if event.get("type") not in EVENT_TYPES:
+        causes.append(("type", f"Invalid value: has invalid value: {event.get('type')}"))
+    controller = str(event.get("reportingController") or "")
+    if not controller:
+        causes.append(("reportingController", "Required value"))
+    elif not QUALIFIED_NAME.match(controller) or len(controller.rsplit("/", 1)[-1]) > 63:
+        causes.append(("reportingController", "Invalid value: must be a qualified name"))
+    for field, limit in EVENT_LIMITS.items():
+        value = str(event.get(field) or "")
+        if not value and field != "note":
+            causes.append((field, "Required value"))
+        if len(value.encode()) > limit:
+            causes.append((field, f"Invalid value: can have at most {limit} characters"))
+    for field in ("deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount", "deprecatedSource"):
+        if event.get(field):
+            causes.append((field, "Invalid value: needs to be unset"))
+    series = event.get("series")
+    if series is not None:
+        if int(series.get("count") or 0) < 2:
+            causes.append(("series.count", "Invalid value: should be at least 2"))
+        if not series.get("lastObservedTime"):
+            causes.append(("series.lastObservedTime", "Required value"))
+    namespace = event["metadata"].get("namespace")
+    regarding_ns = (event.get("regarding") or {}).get("namespace", "")
+    if not regarding_ns and namespace not in ("default", "kube-system"):
+        causes.append(("regarding.namespace", "Invalid value: does not match event.namespace"))
+    if causes:
+        field, message = causes[0]
+        raise ApiError(
+            422,
+            "Invalid",
+            f'Event.events.k8s.io "{name}" is invalid: {field}: {message}',
+            {
+                "name": name,
+                "group": "events.k8s.io",
+                "kind": "Event",
+                "causes": [{"reason": "FieldValueInvalid", "field": f, "message": m} for f, m in causes],
+            },
+        )
+
+
+def _check_preconditions(current: dict[str, Any], options: Any, details: dict[str, Any]) -> None:
+    """DeleteOptions.preconditions (uid, resourceVersion): a mismatch is 409 Conflict, as the
+    apiserver's registry answers (kubernetes/apiserver pkg/registry/generic/registry/store.go,
+    ``Preconditions.Check`` in apimachinery/pkg/apis/meta/v1: "Precondition failed: UID in
+    precondition: ..., UID in object meta: ...")."""
+    preconditions = (options.get("preconditions") if isinstance(options, dict) else None) or {}
+    metadata = current["metadata"]
+    for field, have in (("uid", metadata.get("uid")), ("resourceVersion", metadata.get("resourceVersion"))):
+        wanted = preconditions.get(field)
+        if wanted and wanted != have:
+            label = "UID" if field == "uid" else "ResourceVersion"
+            raise ApiError(
+                409,
+                "Conflict",
+                f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {have}",
+                details,
+            )
+
+
+def _continue_token(last_name: str, rv: int) -> str:
+    """Opaque to clients, as the real one (base64 of the key to resume after and the list's RV)."""
+    raw = json.dumps({"v": "fake.k8s.io/v1", "rv": rv, "start": last_name})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _continue_after(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        return str(json.loads(base64.urlsafe_b64decode(token.encode()))["start"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(
+            400,
+            "BadRequest",
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        ) from None
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(400, "BadRequest", f"limit: Invalid value: {text!r}") from None
+    return max(value, 0)  # the apiserver treats limit <= 0 as "no limit"
 
 
 def _parse_selector(text: str) -> list[tuple[str, str, str]]:
