@@ -3,6 +3,8 @@
 The function listens on ``LISTEN_ADDRESS`` (``--listen`` sets it) and sends its events to the
 Broker at ``K_SINK`` (``--sink`` sets it); ``--teams`` sets ``TEKTON_DAG_TEAMS_DIR``. The
 environment is what a Knative deployment gives the same code, so this is how it runs there too.
+Without NAME it serves ``$TEKTON_DAG_FUNCTION``: each image (build-images/orchestrator/) is the one
+core with that variable set, so the chart runs them with no command or args (docs/images.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from tekton_dag.functions import serving
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 
+FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve one function over HTTP (LISTEN_ADDRESS, K_SINK)",
         description="Serve one tekton-dag function as a real HTTP server, as Knative runs it.",
     )
-    parser.add_argument("name", metavar="NAME", choices=list(serving.SERVABLE),
-                        help=f"the function: {', '.join(serving.SERVABLE)}")
+    parser.add_argument("name", metavar="NAME", nargs="?",
+                        help=f"the function: {', '.join(serving.SERVABLE)} (default: ${FUNCTION_ENV})")
     parser.add_argument("--listen", metavar="ADDR",
                         help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)")
     parser.add_argument("--sink", metavar="URL", help="Broker ingress URL for outgoing events (default: $K_SINK)")
@@ -32,15 +36,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = serving.SERVABLE[args.name]
+    name = args.name or os.environ.get(FUNCTION_ENV, "")
+    if name not in serving.SERVABLE:
+        where = "NAME" if args.name else f"${FUNCTION_ENV}" if name else f"NAME (or ${FUNCTION_ENV})"
+        given = f" {name!r} is not one of" if name else " is missing; expected one of"
+        return fail(f"{where}{given} {', '.join(serving.SERVABLE)}")
+    spec = serving.SERVABLE[name]
     try:
         importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
-        return fail(f"function {args.name!r} is not available in this installation ({exc.name} missing)")
+        return fail(f"function {name!r} is not available in this installation ({exc.name} missing)")
     if args.listen:
         os.environ["LISTEN_ADDRESS"] = args.listen
     if args.sink:
         os.environ["K_SINK"] = args.sink
     os.environ[TEAMS_DIR_ENV] = args.teams
-    serving.serve(args.name)
+    serving.serve(name)
     return 0
