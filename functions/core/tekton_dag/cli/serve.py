@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 
 from tekton_dag.functions import serving
 from tekton_dag.cli.common import add_teams_option, fail
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if name not in serving.SERVABLE:
         where = "NAME" if args.name else f"${FUNCTION_ENV}" if name else f"NAME (or ${FUNCTION_ENV})"
         given = f" {name!r} is not one of" if name else " is missing; expected one of"
-        return fail(f"{where}{given} {', '.join(serving.SERVABLE)}")
+        print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
+        return 2  # a usage error, as argparse's own
     spec = serving.SERVABLE[name]
     try:
         importlib.import_module(spec.module)
