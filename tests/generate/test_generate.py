@@ -23,8 +23,9 @@ from tekton_dag.bus import routing
 from tekton_dag.functions.serving import FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
+# Never in a fresh clone (.gitignore): tools, caches and build outputs (scripts/build-images stages into build/).
 NOT_COPIED = shutil.ignore_patterns(
-    ".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info"
+    ".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info", "build", "dist"
 )
 
 

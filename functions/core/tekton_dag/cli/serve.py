@@ -3,6 +3,8 @@
 The function listens on ``LISTEN_ADDRESS`` (``--listen`` sets it) and sends its events to the
 Broker at ``K_SINK`` (``--sink`` sets it); ``--teams`` sets ``TEKTON_DAG_TEAMS_DIR``. The
 environment is what a Knative deployment gives the same code, so this is how it runs there too.
+Without NAME it serves ``$TEKTON_DAG_FUNCTION``: each image (build-images/orchestrator/) is the one
+core with that variable set, so the chart runs them with no command or args (docs/images.md).
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.functions import serving
+
+FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="serve one function over HTTP (LISTEN_ADDRESS, K_SINK)",
         description="Serve one tekton-dag function as a real HTTP server, as Knative runs it.",
     )
-    parser.add_argument("name", metavar="NAME", choices=list(serving.SERVABLE),
-                        help=f"the function: {', '.join(serving.SERVABLE)}")
+    parser.add_argument("name", metavar="NAME", nargs="?",
+                        help=f"the function: {', '.join(serving.SERVABLE)} (default: ${FUNCTION_ENV})")
     parser.add_argument(
         "--listen",
         metavar="ADDR",
@@ -38,15 +43,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if os.environ.get(PARENT_PID_ENV):  # started by `tekton-dag dev`: die with it (devchain.lifeline)
         die_with_parent()
-    spec = serving.SERVABLE[args.name]
+    name = args.name or os.environ.get(FUNCTION_ENV, "")
+    if name not in serving.SERVABLE:
+        where = "NAME" if args.name else f"${FUNCTION_ENV}" if name else f"NAME (or ${FUNCTION_ENV})"
+        given = f" {name!r} is not one of" if name else " is missing; expected one of"
+        print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
+        return 2  # a usage error, as argparse's own
+    spec = serving.SERVABLE[name]
     try:
         importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
-        return fail(f"function {args.name!r} is not available in this installation ({exc.name} missing)")
+        return fail(f"function {name!r} is not available in this installation ({exc.name} missing)")
     if args.listen:
         os.environ["LISTEN_ADDRESS"] = args.listen
     if args.sink:
         os.environ["K_SINK"] = args.sink
     os.environ[TEAMS_DIR_ENV] = args.teams
-    serving.serve(args.name)
+    serving.serve(name)
     return 0

@@ -32,15 +32,18 @@ class Served:
 
 
 @contextlib.contextmanager
-def served_function(
-    name: str, env: dict[str, str], scratch: Path, ready_path: str = "/health/readiness"
-) -> Iterator[Served]:
-    """``tekton-dag serve NAME`` on a free loopback port, until the block ends; waits until ready."""
+def served_function(name: str, env: dict[str, str], scratch: Path, ready_path: str = "/health/readiness",
+                    command: list[str] | None = None) -> Iterator[Served]:
+    """``tekton-dag serve NAME`` on a free loopback port, until the block ends; waits until ready.
+
+    ``command`` replaces that command line (e.g. an image's entry point, with NAME in ``env``).
+    """
     port = free_port()
     full_env = {**os.environ, **env, "LISTEN_ADDRESS": f"127.0.0.1:{port}",
                 "KUBECONFIG": str(scratch / "no-kubeconfig")}  # never a real cluster
     full_env.pop("KUBERNETES_SERVICE_HOST", None)
-    process = subprocess.Popen([sys.executable, "-m", "tekton_dag.cli.main", "serve", name], env=full_env,
+    argv = command or [sys.executable, "-m", "tekton_dag.cli.main", "serve", name]
+    process = subprocess.Popen(argv, env=full_env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     served = Served(f"http://127.0.0.1:{port}")
     try:
