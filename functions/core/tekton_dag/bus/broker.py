@@ -37,6 +37,7 @@ from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensio
 from tekton_dag.events import codec
 from tekton_dag.events.catalog import EXT_BROKER_TTL
 from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
+from tekton_dag.observability import metrics
 
 __all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 
@@ -126,6 +127,7 @@ class LocalBroker:
             for delivery in pending:
                 self.dead_letters.write(delivery, reason)
                 self.stats["dead_lettered"] += 1
+                metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
                 self._done(delivery)
         return len(pending)
 
@@ -145,6 +147,7 @@ class LocalBroker:
         for delivery in list(self._inflight):
             self.dead_letters.write(delivery, "broker shut down before the delivery finished")
             self.stats["dead_lettered"] += 1
+            metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
             self._done(delivery)
         await self._client.aclose()
         self._client = None
@@ -179,6 +182,7 @@ class LocalBroker:
             log.warning("dropped %s %s: %s reached 0 (an event loop?)", event.get_type(), event.get_id(), EXT_BROKER_TTL)
             return 202
         self.stats["accepted"] += 1
+        metrics.BROKER_ACCEPTED.inc()
         for observer in self.observers:
             try:
                 observer(event)
@@ -263,6 +267,7 @@ class LocalBroker:
         for attempt in range(1, spec.attempts() + 1):
             if attempt > 1:
                 self.stats["retried"] += 1
+                metrics.BROKER_RETRIES.labels(delivery.trigger.name).inc()
                 await asyncio.sleep(spec.backoff(attempt - 1))
             delivery.attempts = attempt
             outcome = await self._attempt(delivery)
@@ -272,10 +277,12 @@ class LocalBroker:
                      outcome.detail, attempt, spec.attempts())
         if outcome.ok:
             self.stats["delivered"] += 1
+            metrics.BROKER_DELIVERED.labels(delivery.trigger.name).inc()
             if outcome.reply is not None:
                 self._reenter(outcome.reply, delivery.ttl - 1)
             return
         self.stats["dead_lettered"] += 1
+        metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
         assert self.dead_letters is not None
         await self.dead_letters.send(delivery, self.dead_letter_url(delivery), outcome)
 

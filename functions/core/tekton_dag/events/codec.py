@@ -88,8 +88,10 @@ def request_event(
     repo: str = "",
     github_delivery: str = "",
     traceparent: str = "",
+    received: str = "",
 ) -> CloudEvent:
-    """A run.requested / run.cancel.requested / bootstrap.requested event for ``request``."""
+    """A run.requested / run.cancel.requested / bootstrap.requested event for ``request``;
+    ``received`` is the ``tektondagreceived`` time of the request it came from."""
     event_type = {
         RunRequest: catalog.RUN_REQUESTED,
         CancelRequest: catalog.RUN_CANCEL_REQUESTED,
@@ -103,7 +105,10 @@ def request_event(
         subject=repo,
         team=request.team,
         traceparent=traceparent,
-        extensions={catalog.EXT_GITHUB_DELIVERY: github_delivery} if github_delivery else None,
+        extensions={
+            **({catalog.EXT_GITHUB_DELIVERY: github_delivery} if github_delivery else {}),
+            **({catalog.EXT_RECEIVED: received} if received else {}),
+        },
     )
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import datetime
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -33,7 +35,9 @@ from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import RunStore, store_from_env
+from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.creating import Outcome, RunCreator
+from tekton_dag.pipelineruns.naming import label_value
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class RunCreatorFunction(Handler):
         if warm_up is not None:  # import the Kubernetes client off the critical path to ready
             warming.in_background(warm_up, "Kubernetes client warm-up")
         self.creator = RunCreator(self._current_config, self._store)
+        metrics.ADMISSION.add(self.creator.admission)
         every = float(self.env.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
         if every > 0:
             self._tasks.append(asyncio.get_running_loop().create_task(self._reconcile_loop(every)))
@@ -69,6 +74,8 @@ class RunCreatorFunction(Handler):
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+        if self.creator is not None:
+            metrics.ADMISSION.remove(self.creator.admission)
         close = getattr(self._store, "close", None)
         if close is not None and self.wiring.store is None:
             close()
@@ -80,7 +87,8 @@ class RunCreatorFunction(Handler):
             await asyncio.sleep(every)
             try:
                 if self.creator is not None:
-                    await self.creator.reconcile_all()
+                    for team, started in (await self.creator.reconcile_all()).items():
+                        self._count(team, "started", len(started))
             except Exception:  # one bad round must not end the loop that unsticks queues
                 log.exception("reconcile round failed")
 
@@ -124,6 +132,7 @@ class RunCreatorFunction(Handler):
         if kind == catalog.RUN_REQUESTED:
             traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
             outcome = await self.creator.request(RunRequest.from_data(data, strict=False), traceparent=traceparent)
+            self._observe(outcome, codec.extension(event, catalog.EXT_RECEIVED))
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data, strict=False)
@@ -133,6 +142,7 @@ class RunCreatorFunction(Handler):
                 names = await self.creator.cancel(cancel)
             except PermanentApiError as exc:
                 return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": exc.message})
+            self._count(cancel.team, "cancelled", len(names))
             return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)})
         if kind in catalog.TEKTON_PIPELINERUN_FINISHED:
             namespace, name, team = _finished_run(data)
@@ -150,8 +160,35 @@ class RunCreatorFunction(Handler):
                 return None
             if not started:
                 return None
+            self._count(team, "started", len(started))
             return _reply(event, catalog.RUN_STARTED, {"team": team, "namespace": namespace, "pipelineruns": started})
         raise RequestError(f"type: run-creator does not handle {kind!r}")
+
+    # --- metrics ----------------------------------------------------------------------------
+    def _count(self, team: str, outcome: str, runs: int = 1) -> None:
+        """Count ``runs`` PipelineRuns of ``team`` (a name or a team label) reaching ``outcome``."""
+        if runs:
+            metrics.RUNS.labels(self._team_label(team), outcome).inc(runs)
+
+    def _team_label(self, team: str) -> str:
+        """``team`` when configured (the label stays bounded by the configuration), else UNCONFIGURED."""
+        assert self.creator is not None
+        teams = self.creator.config().teams
+        return team if any(t.name == team for t in teams) else next(
+            (t.name for t in teams if label_value(t.name) == team), metrics.UNCONFIGURED)
+
+    def _observe(self, outcome: Outcome, received: str) -> None:
+        """Count a request's outcome; time it from webhook-ingest's ``tektondagreceived`` stamp."""
+        team = self._team_label(outcome.request.team)
+        metrics.RUNS.labels(team, outcome.kind).inc()
+        if outcome.superseded:
+            metrics.RUNS.labels(team, "cancelled").inc(len(outcome.superseded))
+        if outcome.kind != "failed" and received:
+            try:
+                waited = time.time() - datetime.fromisoformat(received).timestamp()
+            except (ValueError, TypeError):
+                return
+            metrics.WEBHOOK_TO_RUN.labels(team).observe(max(waited, 0.0))
 
 
 def new(wiring: Wiring | None = None) -> RunCreatorFunction:

@@ -7,6 +7,7 @@ A func-python http function (raw ASGI). Endpoints (docs/functions.md):
 - ``POST /api/run``, ``POST /api/bootstrap?apps=a,b``: publish run.requested / bootstrap.requested;
   need ``Authorization: Bearer <token>`` (``TEKTON_DAG_API_TOKEN`` or ``TEKTON_DAG_API_TOKEN_FILE``).
 - ``GET /api/teams``, ``GET /api/stacks``, ``GET /api/runs[?team=]``, ``GET /healthz``, ``GET /readyz``.
+- ``GET /metrics``: Prometheus metrics of this process (``observability.metrics``; docs/operations.md).
 
 Every answer is JSON with a ``status`` and, for anything refused, a ``reason``; bad input never
 gets a 5xx, and a 5xx always means "try again" (Broker or cluster unavailable).
@@ -18,9 +19,11 @@ import hmac
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs
@@ -30,10 +33,12 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag import resolution
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
+from tekton_dag.eventing.wire import with_extensions
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import ClusterUnavailable, RunLister
+from tekton_dag.observability import metrics
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretSource
 
@@ -84,6 +89,10 @@ class WebhookIngest(Handler):
 
     # --- ASGI -------------------------------------------------------------------------------
     async def handle(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        if scope.get("path") == "/metrics" and scope.get("method") == "GET":
+            body, content_type = metrics.exposition()
+            await asgi.reply_raw(send, 200, body, content_type)
+            return
         try:
             reply = await self._dispatch(scope, receive)
         except asgi.BodyTooLarge:
@@ -105,25 +114,35 @@ class WebhookIngest(Handler):
 
     # --- Webhooks ------------------------------------------------------------------------------
     async def _webhook(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
-        body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES)
+        received = time.time()
         headers = asgi.headers_of(scope)
+        event_name = metrics.event_label(headers.get("x-github-event", ""))
+        try:
+            body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES)
+        except asgi.BodyTooLarge:
+            _count_webhook(event_name, 413, {"status": "rejected"})
+            raise
         config = self.configs.current() if self.configs else None
         outcome = intake.receive(headers, body, self.secrets.current(config))
         delivery = _loggable(headers.get("x-github-delivery", "-"))
         if outcome.event is not None:
-            failure = await self._publish(outcome.event)
+            failure = await self._publish(outcome.event, received)
             if failure:
+                _count_webhook(event_name, 503, {"status": "unavailable"})
                 return Reply(503, {"status": "unavailable", "delivery": delivery, "reason": failure})
+        _count_webhook(event_name, outcome.status, outcome.body)
         log.info("delivery %s event %s: %s %s", delivery, _loggable(headers.get("x-github-event", "-")),
                  outcome.status, outcome.body.get("reason", outcome.body["status"]))
         return Reply(outcome.status, outcome.body)
 
-    async def _publish(self, event: CloudEvent) -> str:
-        """Publish ``event``; the reason it failed, or "" once the Broker accepted it."""
+    async def _publish(self, event: CloudEvent, received: float) -> str:
+        """Publish ``event`` stamped with the time its request was ``received``; the reason it
+        failed, or "" once the Broker accepted it."""
         if self.publisher is None:
             return f"Broker address unknown: {K_SINK_ENV} is not set"
+        stamped = with_extensions(event, **{catalog.EXT_RECEIVED: _rfc3339(received)})
         try:
-            await self.publisher.publish(self.keys.seal(event, event.get_data()))
+            await self.publisher.publish(self.keys.seal(stamped, stamped.get_data()))
         except sealing.KeyMissing as exc:
             return exc.reason
         except PublishError as exc:
@@ -152,6 +171,7 @@ class WebhookIngest(Handler):
         self, scope: asgi.Scope, receive: asgi.Receive,
         build: Callable[[Config, Any, asgi.Scope, str], CloudEvent],
     ) -> Reply:
+        received = time.time()
         denied = self._authorize(asgi.headers_of(scope))
         if denied:
             return denied
@@ -167,7 +187,7 @@ class WebhookIngest(Handler):
             event = build(config, data, scope, str(uuid.uuid4()))
         except RequestError as exc:
             return rejected(400, str(exc))
-        failure = await self._publish(event)
+        failure = await self._publish(event, received)
         if failure:
             return Reply(503, {"status": "unavailable", "reason": failure})
         return Reply(202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()})
@@ -231,6 +251,27 @@ class WebhookIngest(Handler):
     async def _readyz(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         ready, message = self.ready()
         return Reply(200, {"status": "ready"}) if ready else Reply(503, {"status": "not ready", "reason": message})
+
+
+# Why a delivery was ignored, as a bounded label value (intake's reasons quote the event or action).
+_IGNORED_REASONS = (("pull_request action", "action_not_handled"), ("event ", "event_not_handled"))
+
+
+def _count_webhook(event: str, status: int, body: Mapping[str, Any]) -> None:
+    """Count one answered delivery (``tektondag_webhooks_total``; signature failures on their own too)."""
+    outcome = str(body.get("status", ""))
+    reason = ""
+    if outcome == "ignored":
+        text = str(body.get("reason", ""))
+        reason = next((label for prefix, label in _IGNORED_REASONS if text.startswith(prefix)), "other")
+    elif outcome == "rejected" and body.get("reason") == intake.BAD_SIGNATURE:
+        metrics.SIGNATURE_FAILURES.inc()
+        reason = "signature"
+    metrics.WEBHOOKS.labels(event, outcome, reason, str(status)).inc()
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
 
 
 def _loggable(value: str) -> str:
