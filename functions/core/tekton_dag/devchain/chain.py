@@ -86,10 +86,15 @@ class FunctionProcess:
     port: int
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    metrics_port: int = 0  # its METRICS_PORT (observability.metrics): /metrics for every function
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -125,7 +130,7 @@ class Chain:
         topology = load_topology(s.triggers_dir)
         for name in FUNCTIONS:
             port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
-            self.functions[name] = FunctionProcess(name, port, s.work_dir / f"{name}.log")
+            self.functions[name] = FunctionProcess(name, port, s.work_dir / f"{name}.log", metrics_port=free_port(s.host))
         services = {name: fn.url for name, fn in self.functions.items()}
         self.broker = LocalBroker(topology, services, s.work_dir / "dead-letters.jsonl",
                                   capacity=s.broker_capacity, observers=self.observers,
@@ -158,6 +163,8 @@ class Chain:
             K_SINK=self.broker_url,
             GITHUB_WEBHOOK_SECRET=s.secret,
             PYTHONUNBUFFERED="1",
+            METRICS_PORT=str(fn.metrics_port),
+            METRICS_ADDRESS=s.host,
         )
         env[TEAMS_DIR_ENV] = str(s.teams_dir)
         env.pop("GITHUB_WEBHOOK_SECRET_FILE", None)
