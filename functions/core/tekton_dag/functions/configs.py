@@ -47,13 +47,8 @@ class ConfigSource:
         return cls(env.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR, interval)
 
     async def _watch(self, interval: float) -> None:
-        """``ConfigStore.watch`` plus the reload metrics: refresh every ``interval`` s in a thread."""
-        while True:
-            await asyncio.sleep(interval)  # the first load already happened in __init__
-            try:
-                self._record(await asyncio.to_thread(self.store.refresh))
-            except Exception:  # a watcher must outlive one bad refresh (e.g. a vanished mount)
-                log.exception("reloading the configuration under %s failed", self.store.root)
+        await asyncio.sleep(interval)  # the first load already happened in __init__
+        await self.store.watch(interval, report=self._record)
 
     def _record(self, result: Refresh) -> None:
         """Reloads and the state of the configuration in use, as metrics (docs/operations.md)."""
