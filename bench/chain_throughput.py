@@ -6,7 +6,9 @@ webhook is a distinct signed pull_request.opened (its own PR number, so nothing 
 latency is from just before the POST to webhook-ingest (sent by a separate load-generator
 process) until run-creator's outcome event (run.created or run.queued: the PipelineRun exists)
 re-enters the Broker. Load is open-loop at a steady rate. Targets at 100 webhooks/s: p50 ≤ 15 ms, p99 ≤ 60 ms. Then the rate steps up until p99
-exceeds 250 ms; the last rate that stayed under is the maximum sustained rate.
+exceeds 250 ms; the last rate that stayed under is the maximum sustained rate. Each steady run also
+reports the CPU time per webhook of the four function processes and of the Broker (this process),
+from /proc: what instrumentation such as the metrics costs (``--steps ""`` skips the stepping).
 
     .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10] [--steps 25,50,75,100,150,200,300]
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -81,8 +84,21 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def chain_cpu(chain: Chain) -> tuple[float, float]:
+    """CPU seconds so far of the function processes, and of this process (the Broker)."""
+    functions = sum(cpu_seconds(fn.process.pid) for fn in chain.functions.values() if fn.process is not None)
+    return functions, time.process_time()
+
+
 async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, first_pr: int) -> dict[str, Any]:
     count = int(rate * seconds)
+    cpu_before = chain_cpu(chain)
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), chain.webhook_url, SECRET, REPO,
         str(rate), str(count), str(first_pr),
@@ -98,7 +114,9 @@ async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, firs
     while any(i not in clock.done for i in ids) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     latencies = [(clock.done[i] - clock.sent[i]) * 1000 for i in ids if i in clock.done]
+    functions, broker = (after - before for after, before in zip(chain_cpu(chain), cpu_before))
     return {
+        "cpu_functions_ms": functions * 1000 / max(count, 1), "cpu_broker_ms": broker * 1000 / max(count, 1),
         "rate": rate, "sent": count, "refused": refused, "completed": len(latencies),
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": percentile(latencies, 99) if latencies else float("nan"),
@@ -112,6 +130,8 @@ def show(result: dict[str, Any]) -> None:
           f"completed {result['completed']:>5.0f}  p50 {result['p50']:>7.1f} ms  p99 {result['p99']:>7.1f} ms  "
           f"max {result['max']:>7.1f} ms", flush=True)
     print(f"          per hop p50/p99 ms: {result['stages']}", flush=True)
+    print(f"          CPU per webhook: functions {result['cpu_functions_ms']:.2f} ms + Broker "
+          f"{result['cpu_broker_ms']:.2f} ms", flush=True)
 
 
 async def measure(rate: float, seconds: float) -> dict[str, Any]:
@@ -138,6 +158,8 @@ async def main(steady: float, seconds: float, steps: list[float]) -> None:
     result = await measure(steady, seconds)
     show(result)
     print(f"targets {'met' if result['p50'] <= 15 and result['p99'] <= 60 else 'MISSED'}")
+    if not steps:
+        return
     print(f"stepping up until p99 > 250 ms ({seconds:.0f} s each, fresh chain each):")
     sustained = 0.0
     for rate in steps:
@@ -155,4 +177,4 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=100, help="the steady rate (webhooks/s)")
     parser.add_argument("--steps", default="25,50,75,100,150,200,300", help="rates tried in turn for the maximum")
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.seconds, [float(s) for s in args.steps.split(",")]))
+    asyncio.run(main(args.rate, args.seconds, [float(s) for s in args.steps.split(",") if s]))
