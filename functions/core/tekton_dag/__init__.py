@@ -9,6 +9,8 @@ A map of the package, in layers (a module imports only from its own layer or a l
    ``pipelines`` (the contract between PipelineRuns and the Tekton pipelines: names, params, labels).
 2. Decisions -- pure functions over layer 1: resolution, PipelineRun building, admission, bootstrap planning.
 3. I/O: Kubernetes API, the Broker (publishing, the local Broker), the OCI registry.
+   ``observability.metrics`` (the Prometheus metrics) is a leaf they and the adapters record into;
+   the layers below never import it.
 4. Adapters: ``functions`` (the four Knative function handlers), ``cli``, ``serving``.
 """
 
