@@ -45,3 +45,17 @@ async def test_a_broker_that_refuses_is_counted_as_unavailable(ingest: httpx.Asy
     assert (await ingest.post("/", headers=headers, content=body)).status_code == 503
     after = await counts(ingest)
     assert after[("push", "unavailable", "", "503")] - before.get(("push", "unavailable", "", "503"), 0) == 1
+
+
+async def test_a_bug_answered_500_is_counted_too(ingest: httpx.AsyncClient, monkeypatch) -> None:
+    from tekton_dag.webhooks import intake
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(intake, "receive", broken)
+    before = await counts(ingest)
+    headers, body = delivery("pull_request.opened")
+    assert (await ingest.post("/", headers=headers, content=body)).status_code == 500
+    key = ("pull_request", "error", "", "500")
+    assert (await counts(ingest))[key] - before.get(key, 0) == 1

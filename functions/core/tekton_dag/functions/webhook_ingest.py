@@ -100,6 +100,8 @@ class WebhookIngest(Handler):
         except Exception:  # a bug must not leak a stack trace to the caller
             log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             reply = Reply(500, {"status": "error", "reason": "internal error (logged)"})
+            if scope.get("method") == "POST" and scope.get("path") in WEBHOOK_PATHS:
+                _count_webhook(metrics.event_label(asgi.headers_of(scope).get("x-github-event", "")), 500, reply.body)
         await asgi.reply(send, reply.status, reply.body, reply.headers)
 
     async def _dispatch(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
