@@ -148,6 +148,10 @@ def serve_from_env(env: Mapping[str, str]) -> int | None:
         return None
     with _serving:
         if port not in _served:
-            _served[port] = start_http_server(port, addr=env.get(METRICS_ADDRESS_ENV) or "0.0.0.0")
+            try:
+                _served[port] = start_http_server(port, addr=env.get(METRICS_ADDRESS_ENV) or "0.0.0.0")
+            except OSError as exc:  # the function's work matters more than its metrics: say so, go on
+                log.error("metrics listener not started on port %d: %s", port, exc)
+                return None
             log.info("metrics on :%d/metrics", port)
     return port
