@@ -33,7 +33,6 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag import resolution
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
-from tekton_dag.eventing.wire import with_extensions
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.lifecycle import Handler, Wiring
@@ -125,10 +124,10 @@ class WebhookIngest(Handler):
             _count_webhook(event_name, 413, {"status": "rejected"})
             raise
         config = self.configs.current() if self.configs else None
-        outcome = intake.receive(headers, body, self.secrets.current(config))
+        outcome = intake.receive(headers, body, self.secrets.current(config), _rfc3339(received))
         delivery = _loggable(headers.get("x-github-delivery", "-"))
         if outcome.event is not None:
-            failure = await self._publish(outcome.event, received)
+            failure = await self._publish(outcome.event)
             if failure:
                 _count_webhook(event_name, 503, {"status": "unavailable"})
                 return Reply(503, {"status": "unavailable", "delivery": delivery, "reason": failure})
@@ -137,14 +136,12 @@ class WebhookIngest(Handler):
                  outcome.status, outcome.body.get("reason", outcome.body["status"]))
         return Reply(outcome.status, outcome.body)
 
-    async def _publish(self, event: CloudEvent, received: float) -> str:
-        """Publish ``event`` stamped with the time its request was ``received``; the reason it
-        failed, or "" once the Broker accepted it."""
+    async def _publish(self, event: CloudEvent) -> str:
+        """Publish ``event``; the reason it failed, or "" once the Broker accepted it."""
         if self.publisher is None:
             return f"Broker address unknown: {K_SINK_ENV} is not set"
-        stamped = with_extensions(event, **{catalog.EXT_RECEIVED: _rfc3339(received)})
         try:
-            await self.publisher.publish(self.keys.seal(stamped, stamped.get_data()))
+            await self.publisher.publish(self.keys.seal(event, event.get_data()))
         except sealing.KeyMissing as exc:
             return exc.reason
         except PublishError as exc:
@@ -159,19 +156,19 @@ class WebhookIngest(Handler):
     async def _api_bootstrap(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         return await self._api_write(scope, receive, self._bootstrap_event)
 
-    def _run_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str) -> CloudEvent:
+    def _run_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str, received: str) -> CloudEvent:
         request = resolution.manual_run(config, body, event_id)
-        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id, repo=request.repo)
+        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id, repo=request.repo, received=received)
 
-    def _bootstrap_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str) -> CloudEvent:
+    def _bootstrap_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str, received: str) -> CloudEvent:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         apps = tuple(a.strip() for value in query.get("apps", ()) for a in value.split(",") if a.strip())
         request = resolution.manual_bootstrap(config, body, apps, event_id)
-        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id)
+        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id, received=received)
 
     async def _api_write(
         self, scope: asgi.Scope, receive: asgi.Receive,
-        build: Callable[[Config, Any, asgi.Scope, str], CloudEvent],
+        build: Callable[[Config, Any, asgi.Scope, str, str], CloudEvent],
     ) -> Reply:
         received = time.time()
         denied = self._authorize(asgi.headers_of(scope))
@@ -186,10 +183,10 @@ class WebhookIngest(Handler):
         except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             return rejected(400, "body: not valid JSON")
         try:
-            event = build(config, data, scope, str(uuid.uuid4()))
+            event = build(config, data, scope, str(uuid.uuid4()), _rfc3339(received))
         except RequestError as exc:
             return rejected(400, str(exc))
-        failure = await self._publish(event, received)
+        failure = await self._publish(event)
         if failure:
             return Reply(503, {"status": "unavailable", "reason": failure})
         return Reply(202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()})

@@ -53,8 +53,9 @@ def reject(status: int, reason: str) -> Outcome:
     return Outcome(status, {"status": "rejected", "reason": reason})
 
 
-def receive(headers: Mapping[str, str], body: bytes, secrets: Iterable[tuple[str, str]]) -> Outcome:
-    """Decide what to do with one delivery. ``headers`` must have lower-case names."""
+def receive(headers: Mapping[str, str], body: bytes, secrets: Iterable[tuple[str, str]], received: str = "") -> Outcome:
+    """Decide what to do with one delivery. ``headers`` must have lower-case names; ``received``
+    (RFC 3339) is stamped on the event as ``tektondagreceived``."""
     name, delivery = headers.get("x-github-event", ""), headers.get("x-github-delivery", "")
     if not name:
         return reject(400, NOT_A_WEBHOOK)
@@ -71,10 +72,10 @@ def receive(headers: Mapping[str, str], body: bytes, secrets: Iterable[tuple[str
     except ValueError as exc:
         return reject(400, f"body: {exc}")
     return _route(name, delivery, payload, signed_for="" if owner == SHARED else owner,
-                  traceparent=headers.get("traceparent", ""))
+                  traceparent=headers.get("traceparent", ""), received=received)
 
 
-def _route(name: str, delivery: str, payload: Any, *, signed_for: str, traceparent: str) -> Outcome:
+def _route(name: str, delivery: str, payload: Any, *, signed_for: str, traceparent: str, received: str) -> Outcome:
     if name == github.PING:
         return Outcome(200, {"status": "pong", "delivery": delivery})
     if name not in (github.PULL_REQUEST, github.PUSH):
@@ -86,7 +87,8 @@ def _route(name: str, delivery: str, payload: Any, *, signed_for: str, tracepare
     except github.PayloadError as exc:
         return reject(400, f"{name} payload: {exc}")
     cloudevent = codec.github_event(
-        event, signed_for=signed_for, traceparent=traceparent if _TRACEPARENT.fullmatch(traceparent) else ""
+        event, signed_for=signed_for, traceparent=traceparent if _TRACEPARENT.fullmatch(traceparent) else "",
+        received=received,
     )
     body = {"status": "accepted", "delivery": delivery, "type": event.cloudevent_type, "repo": event.repo}
     return Outcome(202, body, cloudevent)
