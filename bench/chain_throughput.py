@@ -113,6 +113,18 @@ def chain_cpu_seconds(chain: Chain) -> float:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def chain_cpu(chain: Chain) -> tuple[float, float]:
+    """CPU seconds so far of the function processes, and of this process (the Broker)."""
+    functions = sum(cpu_seconds(fn.process.pid) for fn in chain.functions.values() if fn.process is not None)
+    return functions, time.process_time()
+
+
 async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, first_pr: int) -> dict[str, Any]:
     count = int(rate * seconds)
     cpu = chain_cpu_seconds(chain)

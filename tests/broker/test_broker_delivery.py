@@ -190,3 +190,30 @@ async def test_abandon_dead_letters_everything_in_flight_at_once(start_broker):
         assert running.broker.abandon() == 3
         assert running.broker.in_flight == 0 and len(running.dead_letters()) == 3
         assert (await running.post(event(TYPE_A))).status_code == 503
+
+
+async def test_deliveries_retries_and_dead_letters_are_counted_per_trigger(start_broker):
+    """The Broker's metrics (docs/operations.md): what a scrape of the all-in-one would show."""
+    from prometheus_client import REGISTRY
+
+    def count(name: str, trigger: str | None = None) -> float:
+        return REGISTRY.get_sample_value(name, {"trigger": trigger} if trigger else {}) or 0.0
+
+    names = ("tektondag_broker_events_delivered_total", "tektondag_broker_delivery_retries_total",
+             "tektondag_broker_events_dead_lettered_total")
+    before = {(n, t): count(n, t) for n in names for t in ("flaky", "broken")}
+    accepted = count("tektondag_broker_events_accepted_total")
+    flaky, broken = EventRecorder(answers=[(503, b"busy")]), EventRecorder(status=400, reply=b"no")
+    with flaky.serving() as flaky_url, broken.serving() as broken_url:
+        docs = [broker_yaml(), trigger_yaml("flaky", "f", ONLY_A), trigger_yaml("broken", "b", ONLY_A)]
+        async with start_broker(docs, {"f": flaky_url, "b": broken_url}) as running:
+            await running.post(event(TYPE_A))
+            stats = running.broker.stats
+            await eventually(lambda: stats["delivered"] == 1 and stats["dead_lettered"] == 1)
+    moved = {key: count(*key) - value for key, value in before.items() if count(*key) != value}
+    assert moved == {
+        ("tektondag_broker_events_delivered_total", "flaky"): 1,
+        ("tektondag_broker_delivery_retries_total", "flaky"): 1,
+        ("tektondag_broker_events_dead_lettered_total", "broken"): 1,  # 400 is final: no retry
+    }
+    assert count("tektondag_broker_events_accepted_total") == accepted + 1

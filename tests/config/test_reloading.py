@@ -174,3 +174,39 @@ def test_a_cached_team_broken_later_is_reported(tmp_path: Path) -> None:
     assert store.refresh() is Refresh.REJECTED and len(store.errors) == 1
     write_tree(tmp_path, {"teams/alpha/team.yaml": BASE["teams/alpha/team.yaml"]})
     assert store.refresh() is Refresh.LOADED and store.errors == ()
+
+
+async def test_a_function_reports_reloads_and_the_state_of_its_config_as_metrics(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    from tekton_dag.functions.configs import ConfigSource
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    volume = ConfigMapVolume(tmp_path / "config")
+    volume.publish(BASE)
+    ok = sample("tektondag_config_reloads_total", result="ok")
+    invalid = sample("tektondag_config_reloads_total", result="invalid")
+    source = ConfigSource(str(volume.root), reload_interval=0.02)
+    try:
+        assert sample("tektondag_config_last_reload_successful") == 1
+        first = sample("tektondag_config_loaded_timestamp_seconds")
+        assert first > 0
+        volume.publish({**BASE, **BROKEN_ALPHA})
+        for _ in range(250):
+            if sample("tektondag_config_last_reload_successful") == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert sample("tektondag_config_last_reload_successful") == 0
+        assert sample("tektondag_config_reloads_total", result="invalid") == invalid + 1
+        assert sample("tektondag_config_loaded_timestamp_seconds") == first  # the old one is still in use
+        volume.publish({**BASE, **GAMMA})
+        for _ in range(250):
+            if sample("tektondag_config_last_reload_successful") == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert sample("tektondag_config_reloads_total", result="ok") == ok + 2
+        assert sample("tektondag_config_loaded_timestamp_seconds") > first
+    finally:
+        source.close()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -305,3 +306,50 @@ async def test_a_superseded_head_ends_as_event_ignored(client: httpx.AsyncClient
     schemas.check(catalog.EVENT_IGNORED, data, AssertionError)
     assert data["reason"].startswith("superseded: head aaaaaaaaaaaa") and data["input_id"] == "evt-a"
     assert len(kube_api.objects()) == 1
+
+
+async def test_outcomes_admission_and_latency_are_exported_as_metrics(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
+    from datetime import datetime, timedelta
+
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    outcomes = ("created", "queued", "started", "cancelled", "failed")
+    before = {o: value("tektondag_runs_total", team="default", outcome=o) for o in outcomes}
+    unconfigured = value("tektondag_runs_total", team="unconfigured", outcome="failed")
+    timed = value("tektondag_webhook_to_run_created_seconds_count", team="default")
+    fast = value("tektondag_webhook_to_run_created_seconds_bucket", team="default", le="1.0")
+    slow = value("tektondag_webhook_to_run_created_seconds_bucket", team="default", le="10.0")
+    received = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
+    for n in range(1, 5):
+        await post(
+            client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"m{n}", tektondagreceived=received)
+        )
+    assert value("tektondag_admission_running_runs", team="default") == 3  # the example team's limit
+    assert value("tektondag_admission_queued_runs", team="default") == 1
+    finished = kube_api.finish(NAMESPACE, kube_api.running()[0])
+    await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, finished, id="mt1"))
+    assert value("tektondag_admission_queued_runs", team="default") == 0
+    cancel = {
+        "team": "default",
+        "stack": "stack-one",
+        "app": "demo-fe",
+        "pr_number": 2,
+        "reason": "closed",
+        "delivery": "mc",
+    }
+    await post(client, event(catalog.RUN_CANCEL_REQUESTED, cancel, id="mc"))
+    await post(client, event(catalog.RUN_REQUESTED, {**pr_request().to_data(), "team": "nobody-" + "x" * 40}, id="mx"))
+    moved = {o: value("tektondag_runs_total", team="default", outcome=o) - before[o] for o in outcomes}
+    assert moved == {"created": 3, "queued": 1, "started": 1, "cancelled": 1, "failed": 0}
+    assert (
+        value("tektondag_runs_total", team="unconfigured", outcome="failed") == unconfigured + 1
+    )  # no label per name sent
+    assert value("tektondag_webhook_to_run_created_seconds_count", team="default") == timed + 4
+    # each was received 2 s before it got here: between the 1 s and 10 s buckets
+    assert value("tektondag_webhook_to_run_created_seconds_bucket", team="default", le="1.0") == fast
+    assert value("tektondag_webhook_to_run_created_seconds_bucket", team="default", le="10.0") == slow + 4

@@ -20,7 +20,8 @@ the repository root states the same layers (and forbids import cycles inside a p
    dependency graph, the resolver index) | ``events`` (CloudEvent types and extensions, the codec,
    GitHub payload normalisation).
 9. ``pipelines`` (the contract between PipelineRuns and the Tekton pipelines: names, params,
-   labels) | ``warming`` (start-up work off the path to ready).
+   labels) | ``warming`` (start-up work off the path to ready) | ``observability`` (the Prometheus
+   metrics: a leaf the I/O layers and the handlers record into).
 """
 
 from importlib import metadata

@@ -2,7 +2,7 @@
 tekton-dag.function.service: the Knative Service of one function.
 Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "secretMounts" (list ...)).
 Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
-at TEKTON_DAG_TEAMS_DIR, its autoscaling annotations, func-python's health endpoints, and the
+at TEKTON_DAG_TEAMS_DIR, its metrics port (METRICS_PORT, metrics.port), its autoscaling annotations, func-python's health endpoints, and the
 container security context. K_SINK comes from the function's SinkBinding, not from here.
 secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue, optional}: the Secret's
 key is mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code
@@ -53,6 +53,10 @@ spec:
           env:
             - name: TEKTON_DAG_TEAMS_DIR
               value: {{ $root.Values.teamConfig.mountPath }}
+            {{- if $root.Values.metrics.port }}
+            - name: METRICS_PORT
+              value: {{ $root.Values.metrics.port | quote }}
+            {{- end }}
             {{- range $name, $value := $v.env }}
             - name: {{ $name }}
               value: {{ $value | toString | quote }}

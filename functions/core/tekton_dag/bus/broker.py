@@ -45,6 +45,7 @@ from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensio
 from tekton_dag.events import codec
 from tekton_dag.events.catalog import EXT_BROKER_TTL, EXT_PARTITION_KEY
 from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
+from tekton_dag.observability import metrics
 
 __all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 
@@ -170,6 +171,7 @@ class LocalBroker:
             for delivery in pending:
                 self.dead_letters.write(delivery, reason)
                 self.stats["dead_lettered"] += 1
+                metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
                 self._done(delivery)
         return len(pending)
 
@@ -202,6 +204,7 @@ class LocalBroker:
         for delivery in list(self._inflight):
             self.dead_letters.write(delivery, "broker shut down before the delivery finished")
             self.stats["dead_lettered"] += 1
+            metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
             self._done(delivery)
         await self._client.aclose()
         self._client = None
@@ -254,6 +257,7 @@ class LocalBroker:
         if self.journal is None and completes is not None:
             self._finish(completes, DELIVERED)
         self.stats["accepted"] += 1
+        metrics.BROKER_ACCEPTED.inc()
         for observer in self.observers:
             try:
                 observer(event)
@@ -417,6 +421,7 @@ class LocalBroker:
             # A resumed delivery's first try goes at once: its backoff passed while we were down.
             if attempt > 1 and not (delivery.resumed and attempt == first):
                 self.stats["retried"] += 1
+                metrics.BROKER_RETRIES.labels(delivery.trigger.name).inc()
                 await asyncio.sleep(spec.backoff(attempt - 1))
             delivery.attempts = attempt
             outcome = await self._attempt(delivery)
@@ -437,12 +442,14 @@ class LocalBroker:
                     log.error("%s", exc)
         if outcome.ok:
             self.stats["delivered"] += 1
+            metrics.BROKER_DELIVERED.labels(delivery.trigger.name).inc()
             if outcome.reply is not None:
                 self._reenter(outcome.reply, delivery.ttl - 1, delivery)
             else:
                 self._finish(delivery, DELIVERED)
             return
         self.stats["dead_lettered"] += 1
+        metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
         assert self.dead_letters is not None
         await self.dead_letters.send(delivery, self.dead_letter_url(delivery), outcome)
         for listener in self.dead_letter_listeners:

@@ -119,11 +119,14 @@ class ConfigStore:
             listener(snapshot)
         return Refresh.LOADED
 
-    async def watch(self, interval: float = 5.0) -> None:
-        """Refresh every ``interval`` seconds until cancelled; loads run in a worker thread."""
+    async def watch(self, interval: float = 5.0, report: Callable[[Refresh], None] | None = None) -> None:
+        """Refresh every ``interval`` seconds until cancelled; loads run in a worker thread, and
+        ``report`` (on the loop) hears how each refresh went."""
         while True:
             try:
-                await asyncio.to_thread(self.refresh)
+                result = await asyncio.to_thread(self.refresh)
+                if report is not None:
+                    report(result)
             except Exception:  # a watcher must outlive one bad refresh (e.g. a vanished mount)
                 log.exception("reloading the configuration under %s failed", self.root)
             await asyncio.sleep(interval)

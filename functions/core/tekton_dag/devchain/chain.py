@@ -97,10 +97,15 @@ class FunctionProcess:
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0  # time.monotonic() of the last spawn
     restarts: int = 0
+    metrics_port: int = 0  # its METRICS_PORT (observability.metrics): /metrics for every function
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -141,12 +146,20 @@ class Chain:
         topology = load_topology(s.triggers_dir)
         for name in FUNCTIONS:
             port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
-            self.functions[name] = FunctionProcess(name, port, s.work_dir / f"{name}.log")
+            log_file = s.work_dir / f"{name}.log"
+            self.functions[name] = FunctionProcess(name, port, log_file, metrics_port=free_port(s.host))
         services = {name: fn.url for name, fn in self.functions.items()}
         journal = Journal(s.journal, s.journal_sync) if s.journal is not None else None
-        self.broker = LocalBroker(topology, services, s.work_dir / "dead-letters.jsonl",
-                                  capacity=s.broker_capacity, observers=self.observers, journal=journal,
-                                  resume_on_start=False, keys=EventKeys({KEY_ENV: s.event_key}))
+        self.broker = LocalBroker(
+            topology,
+            services,
+            s.work_dir / "dead-letters.jsonl",
+            capacity=s.broker_capacity,
+            observers=self.observers,
+            journal=journal,
+            resume_on_start=False,
+            keys=EventKeys({KEY_ENV: s.event_key}),
+        )
         try:
             self.recovered = self.broker.recover()
         except JournalError as exc:
@@ -180,6 +193,8 @@ class Chain:
             K_SINK=self.broker_url,
             GITHUB_WEBHOOK_SECRET=s.secret,
             PYTHONUNBUFFERED="1",
+            METRICS_PORT=str(fn.metrics_port),
+            METRICS_ADDRESS=s.host,
         )
         env[TEAMS_DIR_ENV] = str(s.teams_dir)
         env.pop("GITHUB_WEBHOOK_SECRET_FILE", None)
@@ -200,7 +215,10 @@ class Chain:
         with fn.log_file.open("ab") as out:
             fn.process = subprocess.Popen(
                 [sys.executable, "-m", "tekton_dag.cli.main", "serve", name],
-                env=self.environment(fn), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.environment(fn),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop the children
             )
         fn.started_at = time.monotonic()
@@ -225,20 +243,31 @@ class Chain:
 
     def exited(self) -> list[tuple[str, int]]:
         """Functions whose process has ended, with exit codes (a crash while the chain runs)."""
-        return [(name, fn.process.returncode) for name, fn in self.functions.items()
-                if fn.process is not None and fn.process.poll() is not None]
+        return [
+            (name, fn.process.returncode)
+            for name, fn in self.functions.items()
+            if fn.process is not None and fn.process.poll() is not None
+        ]
 
-    async def supervise(self, report: Callable[[str], None], *, first_delay: float = 0.5,
-                        max_delay: float = 30.0, stable_after: float = 60.0) -> None:
+    async def supervise(
+        self,
+        report: Callable[[str], None],
+        *,
+        first_delay: float = 0.5,
+        max_delay: float = 30.0,
+        stable_after: float = 60.0,
+    ) -> None:
         """Restart any function that dies, as a supervisor would, until ``stop()``: after
         ``first_delay`` seconds, doubling up to ``max_delay`` while it keeps dying, back to
         ``first_delay`` once it stayed up ``stable_after`` seconds. ``report`` gets a line per
         death and per recovery. Run it as a task; cancel it (or stop the chain) to end it."""
-        await asyncio.gather(*(self._keep_alive(name, report, first_delay, max_delay, stable_after)
-                               for name in self.functions))
+        await asyncio.gather(
+            *(self._keep_alive(name, report, first_delay, max_delay, stable_after) for name in self.functions)
+        )
 
-    async def _keep_alive(self, name: str, report: Callable[[str], None], first_delay: float,
-                          max_delay: float, stable_after: float) -> None:
+    async def _keep_alive(
+        self, name: str, report: Callable[[str], None], first_delay: float, max_delay: float, stable_after: float
+    ) -> None:
         fn = self.functions[name]
         delay = first_delay
         while not self._stopping:
@@ -247,8 +276,10 @@ class Chain:
                 continue
             if time.monotonic() - fn.started_at >= stable_after:
                 delay = first_delay
-            report(f"{name} exited (code {fn.process.returncode}); restarting in {delay:g}s "
-                   f"(restart {fn.restarts + 1}; its events are retried meanwhile). Log: {fn.log_file}")
+            report(
+                f"{name} exited (code {fn.process.returncode}); restarting in {delay:g}s "
+                f"(restart {fn.restarts + 1}; its events are retried meanwhile). Log: {fn.log_file}"
+            )
             await asyncio.sleep(delay)
             if self._stopping:
                 return

@@ -22,6 +22,7 @@ from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import warming
+from tekton_dag.observability import metrics
 
 K_SINK_ENV = "K_SINK"
 DEFAULT_TIMEOUT_S = 5.0
@@ -89,9 +90,12 @@ class Publisher:
         try:
             response = await self._client.post(self.sink, headers=dict(message.headers), content=message.body)
         except httpx.HTTPError as exc:
+            metrics.EVENTS_PUBLISHED.labels(event.get_type(), "failed").inc()
             raise PublishError(f"broker at {self.sink} unreachable: {failure(exc)}") from exc
         if not 200 <= response.status_code < 300:
+            metrics.EVENTS_PUBLISHED.labels(event.get_type(), "failed").inc()
             raise PublishError(f"broker at {self.sink} answered {response.status_code}")
+        metrics.EVENTS_PUBLISHED.labels(event.get_type(), "ok").inc()
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:

@@ -53,6 +53,7 @@ EXT_PARTITION_KEY: Final = "partitionkey"  # owner/repo: per-repo ordering on th
 EXT_TRACEPARENT: Final = "traceparent"  # W3C trace context (CloudEvents distributed tracing)
 EXT_FORWARDED: Final = "tektondagforwarded"  # on a Tekton event forwarded to its team: who forwarded it
 EXT_BROKER_TTL: Final = "knativebrokerttl"  # Knative's loop guard; only Brokers touch it
+EXT_RECEIVED: Final = "tektondagreceived"  # RFC 3339 time webhook-ingest received the request (latency metric)
 EXT_SEAL: Final = "tektondagseal"  # HMAC of an event that makes things happen (events.sealing)
 
 # Event ids of derived events are derived too, so a redelivered input yields the same outputs.

@@ -62,7 +62,7 @@ def build(
     return CloudEvent(attributes=attributes, data=dict(data))
 
 
-def github_event(event: GitHubEvent, *, signed_for: str = "", traceparent: str = "") -> CloudEvent:
+def github_event(event: GitHubEvent, *, signed_for: str = "", traceparent: str = "", received: str = "") -> CloudEvent:
     """The event webhook-ingest publishes: id = X-GitHub-Delivery, data = the slim payload.
 
     ``signed_for`` is set (as the ``team`` extension) when the delivery was verified with a team's
@@ -76,7 +76,8 @@ def github_event(event: GitHubEvent, *, signed_for: str = "", traceparent: str =
         subject=event.repo,
         team=signed_for,
         traceparent=traceparent,
-        extensions={catalog.EXT_GITHUB_DELIVERY: event.delivery, catalog.EXT_GITHUB_EVENT: event.name},
+        extensions={catalog.EXT_GITHUB_DELIVERY: event.delivery, catalog.EXT_GITHUB_EVENT: event.name,
+                    **({catalog.EXT_RECEIVED: received} if received else {})},
     )
 
 
@@ -88,8 +89,10 @@ def request_event(
     repo: str = "",
     github_delivery: str = "",
     traceparent: str = "",
+    received: str = "",
 ) -> CloudEvent:
-    """A run.requested / run.cancel.requested / bootstrap.requested event for ``request``."""
+    """A run.requested / run.cancel.requested / bootstrap.requested event for ``request``;
+    ``received`` is the ``tektondagreceived`` time of the request it came from."""
     event_type = {
         RunRequest: catalog.RUN_REQUESTED,
         CancelRequest: catalog.RUN_CANCEL_REQUESTED,
@@ -103,7 +106,10 @@ def request_event(
         subject=repo,
         team=request.team,
         traceparent=traceparent,
-        extensions={catalog.EXT_GITHUB_DELIVERY: github_delivery} if github_delivery else None,
+        extensions={
+            **({catalog.EXT_GITHUB_DELIVERY: github_delivery} if github_delivery else {}),
+            **({catalog.EXT_RECEIVED: received} if received else {}),
+        },
     )
 
 

@@ -23,7 +23,8 @@ from typing import Final
 from tekton_dag.config.index import ResolverIndex
 from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, LoadResult, TeamCache, load_config
 from tekton_dag.config.models import Config
-from tekton_dag.config.reloading import ConfigStore
+from tekton_dag.config.reloading import ConfigStore, Refresh
+from tekton_dag.observability import metrics
 
 RELOAD_ENV: Final = "TEKTON_DAG_CONFIG_RELOAD_S"
 DEFAULT_RELOAD_S: Final = 5.0
@@ -39,7 +40,7 @@ class ConfigSource:
     def __init__(self, root: str, reload_interval: float = DEFAULT_RELOAD_S):
         cache = TeamCache()
         self.store = ConfigStore(root, lambda path: load_config(path, cache) if not _empty(path) else _no_team(path))
-        self.store.refresh()
+        self._record(self.store.refresh())
         self._watcher: asyncio.Task[None] | None = None
         if reload_interval > 0:
             with contextlib.suppress(RuntimeError):  # no running loop: serve the first load only
@@ -56,7 +57,17 @@ class ConfigSource:
 
     async def _watch(self, interval: float) -> None:
         await asyncio.sleep(interval)  # the first load already happened in __init__
-        await self.store.watch(interval)
+        await self.store.watch(interval, report=self._record)
+
+    def _record(self, result: Refresh) -> None:
+        """Reloads and the state of the configuration in use, as metrics (docs/operations.md)."""
+        if result is Refresh.UNCHANGED:
+            return
+        metrics.CONFIG_RELOADS.labels("ok" if result is Refresh.LOADED else "invalid").inc()
+        metrics.CONFIG_LAST_RELOAD_OK.set(1 if result is Refresh.LOADED else 0)
+        snapshot = self.store.snapshot
+        if snapshot is not None:
+            metrics.CONFIG_LOADED_AT.set(snapshot.loaded_at)
 
     def current(self) -> Config | None:
         return self.store.config

@@ -5,7 +5,8 @@ of the environment), ``alive()`` and ``ready()`` for the probes, and ``stop()`` 
 ``Handler`` does what is common to all of them there -- quiet httpx's per-request log lines, read
 the configuration (``ConfigSource``: the last good one stays served), make the publisher to the
 Broker at ``K_SINK`` -- and asks its subclass for the rest through ``setup``, ``problem`` and
-``teardown``.
+``teardown``. It also starts the process's metrics listener when ``METRICS_PORT`` is set
+(``observability.metrics``: the cloudevent functions have no other way to answer ``GET /metrics``).
 
 What a handler talks to comes from the environment unless the caller wires it (``Wiring``): the
 all-in-one function hands every handler its in-process bus, tests hand run-creator a store. So
@@ -27,6 +28,7 @@ from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
 from tekton_dag.events import sealing
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.kube.stores import RunStore
+from tekton_dag.observability import metrics
 
 NOT_STARTED = "not started"
 
@@ -60,6 +62,7 @@ class Handler:
         # httpx logs every request at INFO (func-python configures INFO); our own line per event says what matters.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self.env = dict(cfg)
+        metrics.serve_from_env(self.env)  # /metrics on METRICS_PORT, once per process
         self.keys = sealing.EventKeys(self.env)
         sink = self.env.get(K_SINK_ENV)
         if self.publishes and sink:

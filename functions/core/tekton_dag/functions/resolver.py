@@ -95,6 +95,7 @@ def outgoing(decision: resolution.Decision, cause: CloudEvent, github: GitHubEve
     return codec.request_event(
         outcome, catalog.SOURCE_RESOLVER, decision.event_id,
         repo=github.repo, github_delivery=github.delivery, traceparent=traceparent,
+        received=codec.extension(cause, catalog.EXT_RECEIVED),
     )
 
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -40,6 +42,8 @@ from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube import events as kube_events
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import KubernetesStore, RunStore, store_from_env
+from tekton_dag.observability import metrics
+from tekton_dag.pipelineruns.naming import label_value
 from tekton_dag.pipelineruns.retention import DEFAULT_DELETES_PER_CYCLE, DELETES_PER_CYCLE_ENV
 from tekton_dag.usecases.creating import Outcome, RunCreator
 from tekton_dag.usecases.pruning import Pruner
@@ -78,6 +82,7 @@ class RunCreatorFunction(Handler):
             kube_events.EventRecorder() if isinstance(self._store, KubernetesStore) else kube_events.NoEvents()
         )
         self.events.start()
+        metrics.ADMISSION.add(self.creator.admission)
         every = float(self.env.get(RECONCILE_ENV, DEFAULT_RECONCILE_S))
         if every > 0:
             self._tasks.append(asyncio.get_running_loop().create_task(self._reconcile_loop(every)))
@@ -87,6 +92,8 @@ class RunCreatorFunction(Handler):
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+        if self.creator is not None:
+            metrics.ADMISSION.remove(self.creator.admission)
         close = getattr(self._store, "close", None)
         if close is not None and self.wiring.store is None:
             close()
@@ -106,7 +113,8 @@ class RunCreatorFunction(Handler):
         """One round: repair admission, apply each team's retention, report a rejected config."""
         if self.creator is None or self.pruner is None:
             return
-        await self.creator.reconcile_all()
+        for team, started in (await self.creator.reconcile_all()).items():
+            self._count(team, "started", len(started))
         await self.pruner.prune_all(self._current_config())
         self._report_config_errors()
 
@@ -171,6 +179,7 @@ class RunCreatorFunction(Handler):
             traceparent = event.get_extension(catalog.EXT_TRACEPARENT)
             outcome = await self.creator.request(RunRequest.from_data(data, strict=False), traceparent=traceparent)
             self._report_outcome(outcome)
+            self._observe(outcome, codec.extension(event, catalog.EXT_RECEIVED))
             if outcome.kind == "ignored":  # a superseded head: an end state, nothing was run
                 return _reply(event, catalog.EVENT_IGNORED, _ignored_data(event, outcome))
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
@@ -192,6 +201,7 @@ class RunCreatorFunction(Handler):
                     "Cancel",
                     f"cancelled: pull request #{cancel.pr_number} {cancel.reason or 'asked to cancel'}",
                 )
+            self._count(cancel.team, "cancelled", len(names))
             return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)})
         if kind in catalog.TEKTON_PIPELINERUN_FINISHED:
             namespace, name, team = _finished_run(data)
@@ -209,6 +219,7 @@ class RunCreatorFunction(Handler):
                 return None
             if not started:
                 return None
+            self._count(team, "started", len(started))
             return _reply(event, catalog.RUN_STARTED, {"team": team, "namespace": namespace, "pipelineruns": started})
         raise RequestError(f"type: run-creator does not handle {kind!r}")
 
@@ -248,6 +259,31 @@ class RunCreatorFunction(Handler):
                 "Cancel",
                 f"cancelled: {outcome.name} tests a newer head of {pr}",
             )
+    # --- metrics ----------------------------------------------------------------------------
+    def _count(self, team: str, outcome: str, runs: int = 1) -> None:
+        """Count ``runs`` PipelineRuns of ``team`` (a name or a team label) reaching ``outcome``."""
+        if runs:
+            metrics.RUNS.labels(self._team_label(team), outcome).inc(runs)
+
+    def _team_label(self, team: str) -> str:
+        """``team`` when configured (the label stays bounded by the configuration), else UNCONFIGURED."""
+        assert self.creator is not None
+        teams = self.creator.config().teams
+        return team if any(t.name == team for t in teams) else next(
+            (t.name for t in teams if label_value(t.name) == team), metrics.UNCONFIGURED)
+
+    def _observe(self, outcome: Outcome, received: str) -> None:
+        """Count a request's outcome; time it from webhook-ingest's ``tektondagreceived`` stamp."""
+        team = self._team_label(outcome.request.team)
+        metrics.RUNS.labels(team, outcome.kind).inc()
+        if outcome.superseded:
+            metrics.RUNS.labels(team, "cancelled").inc(len(outcome.superseded))
+        if outcome.kind != "failed" and received:
+            try:
+                waited = time.time() - datetime.fromisoformat(received).timestamp()
+            except (ValueError, TypeError):
+                return
+            metrics.WEBHOOK_TO_RUN.labels(team).observe(max(waited, 0.0))
 
 
 def new(wiring: Wiring | None = None) -> RunCreatorFunction:

@@ -10,6 +10,7 @@ A func-python http function (raw ASGI). Endpoints (docs/functions.md):
 - ``GET /api/teams``, ``GET /api/stacks``, ``GET /healthz``, ``GET /readyz``.
 - ``GET /api/runs``: filters ``team``, ``stack``, ``app``, ``pr``, ``pipeline``, ``state``; pages with
   ``limit`` and ``continue`` as the Kubernetes list API does (``kube.listing``).
+- ``GET /metrics``: Prometheus metrics of this process (``observability.metrics``; docs/operations.md).
 
 Every answer is JSON with a ``status`` and, for anything refused, a ``reason``; bad input never
 gets a 5xx, and a 5xx always means "try again" (Broker or cluster unavailable).
@@ -21,9 +22,11 @@ import hmac
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs
@@ -38,6 +41,7 @@ from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.configs import NO_TEAM
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import STATES, BadContinue, ClusterUnavailable, RunLister, RunQuery
+from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretSource
@@ -89,6 +93,10 @@ class WebhookIngest(Handler):
 
     # --- ASGI -------------------------------------------------------------------------------
     async def handle(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        if scope.get("path") == "/metrics" and scope.get("method") == "GET":
+            body, content_type = metrics.exposition()
+            await asgi.reply_raw(send, 200, body, content_type)
+            return
         try:
             reply = await self._dispatch(scope, receive)
         except asgi.BodyTooLarge:
@@ -96,6 +104,9 @@ class WebhookIngest(Handler):
         except Exception:  # a bug must not leak a stack trace to the caller
             log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             reply = Reply(500, {"status": "error", "reason": "internal error (logged)"})
+            if scope.get("method") == "POST" and scope.get("path") in WEBHOOK_PATHS:
+                event_name = metrics.event_label(asgi.headers_of(scope).get("x-github-event", ""))
+                _count_webhook(event_name, 500, {"status": "error"})
         await asgi.reply(send, reply.status, reply.body, reply.headers)
 
     async def _dispatch(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
@@ -112,18 +123,28 @@ class WebhookIngest(Handler):
 
     # --- Webhooks ------------------------------------------------------------------------------
     async def _webhook(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
-        body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES)
+        received = time.time()
         headers = asgi.headers_of(scope)
+        event_name = metrics.event_label(headers.get("x-github-event", ""))
         if self.configs is not None and self.configs.no_team():
             delivery = _loggable(headers.get("x-github-delivery", "-"))
-            return Reply(202, {"status": "ignored", "delivery": delivery, "reason": NO_TEAM})
+            ignored = {"status": "ignored", "delivery": delivery, "reason": NO_TEAM}
+            _count_webhook(event_name, 202, ignored)
+            return Reply(202, ignored)
+        try:
+            body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES)
+        except asgi.BodyTooLarge:
+            _count_webhook(event_name, 413, {"status": "rejected"})
+            raise
         config = self.configs.current() if self.configs else None
-        outcome = intake.receive(headers, body, self.secrets.current(config))
+        outcome = intake.receive(headers, body, self.secrets.current(config), _rfc3339(received))
         delivery = _loggable(headers.get("x-github-delivery", "-"))
         if outcome.event is not None:
             failure = await self._publish(outcome.event)
             if failure:
+                _count_webhook(event_name, 503, {"status": "unavailable"})
                 return Reply(503, {"status": "unavailable", "delivery": delivery, "reason": failure})
+        _count_webhook(event_name, outcome.status, outcome.body)
         log.info("delivery %s event %s: %s %s", delivery, _loggable(headers.get("x-github-event", "-")),
                  outcome.status, outcome.body.get("reason", outcome.body["status"]))
         return Reply(outcome.status, outcome.body)
@@ -148,20 +169,26 @@ class WebhookIngest(Handler):
     async def _api_bootstrap(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         return await self._api_write(scope, receive, self._bootstrap_event)
 
-    def _run_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str) -> CloudEvent:
+    def _run_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str, received: str) -> CloudEvent:
         request = resolution.manual_run(config, body, event_id)
-        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id, repo=request.repo)
+        source = catalog.SOURCE_WEBHOOK_INGEST
+        return codec.request_event(request, source, event_id, repo=request.repo, received=received)
 
-    def _bootstrap_event(self, config: Config, body: Any, scope: asgi.Scope, event_id: str) -> CloudEvent:
+    def _bootstrap_event(
+        self, config: Config, body: Any, scope: asgi.Scope, event_id: str, received: str
+    ) -> CloudEvent:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         apps = tuple(a.strip() for value in query.get("apps", ()) for a in value.split(",") if a.strip())
         request = resolution.manual_bootstrap(config, body, apps, event_id)
-        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id)
+        return codec.request_event(request, catalog.SOURCE_WEBHOOK_INGEST, event_id, received=received)
 
     async def _api_write(
-        self, scope: asgi.Scope, receive: asgi.Receive,
-        build: Callable[[Config, Any, asgi.Scope, str], CloudEvent],
+        self,
+        scope: asgi.Scope,
+        receive: asgi.Receive,
+        build: Callable[[Config, Any, asgi.Scope, str, str], CloudEvent],
     ) -> Reply:
+        received = time.time()
         denied = self._authorize(asgi.headers_of(scope))
         if denied:
             return denied
@@ -174,7 +201,7 @@ class WebhookIngest(Handler):
         except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             return rejected(400, "body: not valid JSON")
         try:
-            event = build(config, data, scope, str(uuid.uuid4()))
+            event = build(config, data, scope, str(uuid.uuid4()), _rfc3339(received))
         except RequestError as exc:
             return rejected(400, str(exc))
         failure = await self._publish(event)
@@ -207,21 +234,37 @@ class WebhookIngest(Handler):
         config = self.configs.current() if self.configs else None
         if config is None:
             return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
-        return Reply(200, [
-            {"name": t.name, "namespace": t.namespace, "stacks": [s.name for s in t.stacks],
-             "push": t.push, "maxConcurrentRuns": t.max_concurrent_runs}
-            for t in config.teams
-        ])
+        return Reply(
+            200,
+            [
+                {
+                    "name": t.name,
+                    "namespace": t.namespace,
+                    "stacks": [s.name for s in t.stacks],
+                    "push": t.push,
+                    "maxConcurrentRuns": t.max_concurrent_runs,
+                }
+                for t in config.teams
+            ],
+        )
 
     async def _api_stacks(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         config = self.configs.current() if self.configs else None
         if config is None:
             return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
-        return Reply(200, [
-            {"team": t.name, "name": s.name, "description": s.description,
-             "apps": [{"name": a.name, "repo": a.repo, "downstream": list(a.downstream)} for a in s.apps]}
-            for t in config.teams for s in t.stacks
-        ])
+        return Reply(
+            200,
+            [
+                {
+                    "team": t.name,
+                    "name": s.name,
+                    "description": s.description,
+                    "apps": [{"name": a.name, "repo": a.repo, "downstream": list(a.downstream)} for a in s.apps],
+                }
+                for t in config.teams
+                for s in t.stacks
+            ],
+        )
 
     async def _api_runs(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
         config = self.configs.current() if self.configs else None
@@ -249,8 +292,12 @@ class WebhookIngest(Handler):
         return Reply(200, {"status": "ready"}) if ready else Reply(503, {"status": "not ready", "reason": message})
 
 
-RUNS_FILTERS: Final = {"stack": pipelines.L_STACK, "app": pipelines.L_APP, "pr": pipelines.L_PR,
-                       "pipeline": pipelines.L_PIPELINE}
+RUNS_FILTERS: Final = {
+    "stack": pipelines.L_STACK,
+    "app": pipelines.L_APP,
+    "pr": pipelines.L_PR,
+    "pipeline": pipelines.L_PIPELINE,
+}
 MAX_RUNS_LIMIT: Final = 500  # what one page may ask the API server for
 
 
@@ -282,6 +329,27 @@ def runs_query(config: Config, query: Mapping[str, list[str]]) -> tuple[list[Any
     token = one.get("continue", "")
     limit = int(limit_text) if limit_text else (MAX_RUNS_LIMIT if token else 0)
     return teams, RunQuery(labels, state, limit, token)
+
+
+# Why a delivery was ignored, as a bounded label value (intake's reasons quote the event or action).
+_IGNORED_REASONS = (("pull_request action", "action_not_handled"), ("event ", "event_not_handled"))
+
+
+def _count_webhook(event: str, status: int, body: Mapping[str, Any]) -> None:
+    """Count one answered delivery (``tektondag_webhooks_total``; signature failures on their own too)."""
+    outcome = str(body.get("status", ""))
+    reason = ""
+    if outcome == "ignored":
+        text = str(body.get("reason", ""))
+        reason = next((label for prefix, label in _IGNORED_REASONS if text.startswith(prefix)), "other")
+    elif outcome == "rejected" and body.get("reason") == intake.BAD_SIGNATURE:
+        metrics.SIGNATURE_FAILURES.inc()
+        reason = "signature"
+    metrics.WEBHOOKS.labels(event, outcome, reason, str(status)).inc()
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _loggable(value: str) -> str:

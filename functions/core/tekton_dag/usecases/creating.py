@@ -75,6 +75,13 @@ class RunCreator:
     # team → (ledger, version) last seen; kept parsed: with a long queue, parsing and
     # serialising the ledger was most of run-creator's CPU per request.
     _ledgers: dict[str, tuple[Ledger, str]] = field(default_factory=dict)
+    # team → the ledger last read or written (unlike ``_ledgers``, never emptied): the admission view.
+    _seen: dict[str, Ledger] = field(default_factory=dict)
+
+    def admission(self) -> dict[str, tuple[int, int]]:
+        """team → (runs holding a slot, runs queued) in the ledger this replica saw last (each
+        team's is read at least every reconcile round)."""
+        return {team: (ledger.admitted_count, len(ledger.queue())) for team, ledger in self._seen.items()}
 
     # --- requests ---------------------------------------------------------------------------
     async def request(self, request: RunRequest, traceparent: str | None = None) -> Outcome:
@@ -284,6 +291,7 @@ class RunCreator:
                 if updated == current and version is not None:
                     if cached is None:
                         self._ledgers[team.name] = (current, version)
+                        self._seen[team.name] = current
                         return current
                     cached = None
                     continue
@@ -297,6 +305,7 @@ class RunCreator:
                     cached = None
                     continue
                 self._ledgers[team.name] = (updated, new_version)
+                self._seen[team.name] = updated
                 return updated
 
     def _team_by_label(self, team_label: str, namespace: str) -> Team | None:

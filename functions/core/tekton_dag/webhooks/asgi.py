@@ -53,3 +53,10 @@ async def reply(send: Send, status: int, body: Any = None, headers: Mapping[str,
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def reply_raw(send: Send, status: int, payload: bytes, content_type: str) -> None:
+    """Answer with ``payload`` as it is (e.g. the Prometheus text exposition)."""
+    headers = [(b"content-length", str(len(payload)).encode()), (b"content-type", content_type.encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

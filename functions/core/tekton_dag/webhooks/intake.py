@@ -54,8 +54,9 @@ def reject(status: int, reason: str) -> Outcome:
     return Outcome(status, {"status": "rejected", "reason": reason})
 
 
-def receive(headers: Mapping[str, str], body: bytes, secrets: Iterable[tuple[str, str]]) -> Outcome:
-    """Decide what to do with one delivery. ``headers`` must have lower-case names."""
+def receive(headers: Mapping[str, str], body: bytes, secrets: Iterable[tuple[str, str]], received: str = "") -> Outcome:
+    """Decide what to do with one delivery. ``headers`` must have lower-case names; ``received``
+    (RFC 3339) is stamped on the event as ``tektondagreceived``."""
     name, delivery = headers.get("x-github-event", ""), headers.get("x-github-delivery", "")
     if not name:
         return reject(400, NOT_A_WEBHOOK)
@@ -72,10 +73,11 @@ def receive(headers: Mapping[str, str], body: bytes, secrets: Iterable[tuple[str
     except ValueError as exc:
         return reject(400, f"body: {exc}")
     return route(name, delivery, payload, signed_for="" if owner == SHARED else owner,
-                  traceparent=headers.get("traceparent", ""))
+                 traceparent=headers.get("traceparent", ""), received=received)
 
 
-def route(name: str, delivery: str, payload: Any, *, signed_for: str = "", traceparent: str = "") -> Outcome:
+def route(name: str, delivery: str, payload: Any, *, signed_for: str = "", traceparent: str = "",
+          received: str = "") -> Outcome:
     """Steps 4-5 for a decoded, verified payload (``tekton-dag resolve --payload`` previews with it)."""
     if name == github.PING:
         return Outcome(200, {"status": "pong", "delivery": delivery})
@@ -88,7 +90,8 @@ def route(name: str, delivery: str, payload: Any, *, signed_for: str = "", trace
     except github.PayloadError as exc:
         return reject(400, f"{name} payload: {exc}")
     cloudevent = codec.github_event(
-        event, signed_for=signed_for, traceparent=traceparent if _TRACEPARENT.fullmatch(traceparent) else ""
+        event, signed_for=signed_for, traceparent=traceparent if _TRACEPARENT.fullmatch(traceparent) else "",
+        received=received,
     )
     body = {"status": "accepted", "delivery": delivery, "type": event.cloudevent_type, "repo": event.repo}
     return Outcome(202, body, cloudevent)

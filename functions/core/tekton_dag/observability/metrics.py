@@ -1,0 +1,165 @@
+"""Every Prometheus metric tekton-dag exports, in one place (docs/operations.md lists them).
+
+A leaf module: it imports nothing of tekton-dag, so the I/O layers (``bus``, ``eventing``) and the
+adapters (``functions``) can record into it; the decision layers never do (they stay pure, and the
+adapters count what they decide). Names follow Prometheus' conventions: a ``tektondag_`` prefix,
+``_total`` for counters, base units (``_seconds``). Label values are bounded: ``team`` only ever
+holds a configured team (or ``UNCONFIGURED``), ``event`` a GitHub event we know (or ``other``),
+``trigger`` a Trigger of ``knative/``; nothing a caller sends is used as a label value unchecked.
+
+Exposition: webhook-ingest and the all-in-one answer ``GET /metrics`` on their own port
+(``exposition()``); every function, cloudevent ones included, also serves ``/metrics`` on
+``METRICS_PORT`` when it is set (``serve_from_env``): func-python's cloudevent app answers any
+request that is not a CloudEvent with 400, so a separate listener is the only clean way there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+METRICS_PORT_ENV: Final = "METRICS_PORT"
+METRICS_ADDRESS_ENV: Final = "METRICS_ADDRESS"
+UNCONFIGURED: Final = "unconfigured"  # the team label of a request naming no configured team
+KNOWN_EVENTS: Final = frozenset({"pull_request", "push", "ping"})
+
+log = logging.getLogger(__name__)
+
+# --- webhook-ingest ------------------------------------------------------------------------
+WEBHOOKS = Counter(
+    "tektondag_webhooks", "GitHub deliveries answered, by event, outcome, reason (ignored ones) and HTTP code",
+    ["event", "outcome", "reason", "code"],
+)
+SIGNATURE_FAILURES = Counter(
+    "tektondag_webhook_signature_failures", "Deliveries refused because X-Hub-Signature-256 was missing or wrong",
+)
+
+# --- events on the wire --------------------------------------------------------------------
+EVENTS_PUBLISHED = Counter(
+    "tektondag_events_published", "CloudEvents posted to the Broker (K_SINK), by type and result (ok, failed)",
+    ["type", "result"],
+)
+BROKER_ACCEPTED = Counter("tektondag_broker_events_accepted", "Events the local Broker's ingress queued")
+BROKER_DELIVERED = Counter(
+    "tektondag_broker_events_delivered", "Deliveries the local Broker completed, by Trigger", ["trigger"],
+)
+BROKER_RETRIES = Counter(
+    "tektondag_broker_delivery_retries", "Delivery attempts the local Broker retried, by Trigger", ["trigger"],
+)
+BROKER_DEAD_LETTERED = Counter(
+    "tektondag_broker_events_dead_lettered", "Deliveries the local Broker gave up on (dead letters), by Trigger",
+    ["trigger"],
+)
+
+# --- run-creator ---------------------------------------------------------------------------
+RUNS = Counter(
+    "tektondag_runs", "PipelineRun outcomes: created (admitted at once), queued, started (from the queue), "
+    "failed (not created), cancelled", ["team", "outcome"],
+)
+WEBHOOK_TO_RUN = Histogram(
+    "tektondag_webhook_to_run_created_seconds",
+    "From webhook-ingest receiving a request to run-creator creating (or queueing) its PipelineRun",
+    ["team"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+# --- configuration -------------------------------------------------------------------------
+CONFIG_RELOADS = Counter(
+    "tektondag_config_reloads", "Loads of a changed configuration tree, by result (ok, invalid)", ["result"],
+)
+CONFIG_LAST_RELOAD_OK = Gauge(
+    "tektondag_config_last_reload_successful", "1 when the files on disk are the configuration served, 0 when "
+    "the last load was invalid (the previous configuration keeps serving)",
+)
+CONFIG_LOADED_AT = Gauge(
+    "tektondag_config_loaded_timestamp_seconds", "Unix time the configuration in use was loaded",
+)
+
+Admission = Mapping[str, tuple[int, int]]  # team -> (running, queued)
+
+
+class AdmissionCollector(Collector):
+    """Running and queued runs per team, read at scrape time from run-creator's ledgers: a gauge
+    that costs nothing per request and is never stale by more than the ledger it reads."""
+
+    def __init__(self) -> None:
+        self._sources: list[Callable[[], Admission]] = []
+
+    def add(self, source: Callable[[], Admission]) -> None:
+        self._sources.append(source)
+
+    def remove(self, source: Callable[[], Admission]) -> None:
+        if source in self._sources:
+            self._sources.remove(source)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families({})
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        merged: dict[str, tuple[int, int]] = {}
+        for source in list(self._sources):
+            merged.update(source())
+        return self._families(merged)
+
+    @staticmethod
+    def _families(admission: Admission) -> list[GaugeMetricFamily]:
+        running = GaugeMetricFamily("tektondag_admission_running_runs",
+                                    "Runs holding one of the team's slots (ledger)", labels=["team"])
+        queued = GaugeMetricFamily("tektondag_admission_queued_runs",
+                                   "Runs waiting in the team's admission queue (ledger)", labels=["team"])
+        for team, (holding, waiting) in sorted(admission.items()):
+            running.add_metric([team], holding)
+            queued.add_metric([team], waiting)
+        return [running, queued]
+
+
+ADMISSION = AdmissionCollector()
+REGISTRY.register(ADMISSION)
+
+
+def event_label(name: str) -> str:
+    """A GitHub event name as a label value: the header is the sender's, so only known names pass."""
+    return name if name in KNOWN_EVENTS else "other"
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every metric, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+_served: dict[int, object] = {}
+_serving = threading.Lock()
+
+
+def serve_from_env(env: Mapping[str, str]) -> int | None:
+    """Serve ``/metrics`` on ``METRICS_PORT`` (once per process); the port, or None when unset."""
+    raw = env.get(METRICS_PORT_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        log.warning("%s=%r is not a port number: metrics listener not started", METRICS_PORT_ENV, raw)
+        return None
+    with _serving:
+        if port not in _served:
+            try:
+                _served[port] = start_http_server(port, addr=env.get(METRICS_ADDRESS_ENV) or "0.0.0.0")
+            except OSError as exc:  # the function's work matters more than its metrics: say so, go on
+                log.error("metrics listener not started on port %d: %s", port, exc)
+                return None
+            log.info("metrics on :%d/metrics", port)
+    return port
