@@ -34,3 +34,12 @@ def kube_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
     with FakeKubeApi() as api:
         monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig))
         yield api
+
+
+@pytest.fixture
+def tekton_free_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
+    """The fake API without its instant Tekton: PipelineRuns are left to the Tekton double
+    (``tekton_dag.testing.tekton``); KUBECONFIG points at it."""
+    with FakeKubeApi(instant_tekton=False) as api:
+        monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig))
+        yield api

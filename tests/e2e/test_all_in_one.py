@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from support.e2e import REPO, ROOT, SECRET, TEAM_NAMESPACE, TEAMS, eventually, params, run_cli
+from support.e2e import REPO, ROOT, SECRET, TEAM_NAMESPACE, TEAMS, eventually, params, run_cli, wait_ready
 from tekton_dag.bus import routing
 from tekton_dag.bus.triggers import load_topology
 from tekton_dag.devchain.chain import free_port
@@ -77,20 +77,7 @@ async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, al
     server = await asyncio.create_subprocess_exec(*command, cwd=ROOT, env=env,
                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
-        import httpx
-
-        async with httpx.AsyncClient() as client:
-            async def ready() -> bool:
-                try:
-                    return (await client.get(f"http://127.0.0.1:{port}/health/readiness")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-            for _ in range(300):
-                if await ready():
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("all-in-one not ready")
+        await wait_ready(f"http://127.0.0.1:{port}", "all-in-one")
         for _ in range(2):  # a redelivery makes no second run
             code, out, err = await run_cli("send", "pull_request.opened", REPO, "--number", "5", "--delivery", "aio-1",
                                            "--url", f"http://127.0.0.1:{port}/webhook/github", "--secret", SECRET)

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.e2e import REPO, ROOT, SECRET, TEAMS, eventually, run_cli, running_chain, send
+from support.e2e import REPO, ROOT, SECRET, TEAMS, eventually, run_cli, running_chain, send, wait_ready
 from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog
 from tekton_dag.functions.serving import FUNCTIONS
@@ -94,18 +94,7 @@ async def test_the_all_in_one_answers_get_metrics_with_the_whole_chain_in_one_sc
         cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as client:
-            async def ready() -> bool:
-                try:
-                    return (await client.get(f"{url}/health/readiness")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-            for _ in range(300):
-                if await ready():
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("all-in-one not ready")
+        await wait_ready(url, "all-in-one")
         code, out, err = await run_cli("send", "pull_request.opened", REPO, "--number", "8", "--delivery", "aio-m",
                                        "--url", f"{url}/webhook/github", "--secret", SECRET)
         assert code == 0, out + err

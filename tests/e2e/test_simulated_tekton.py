@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -17,7 +16,6 @@ from test_dev_cli import read_until
 from support.e2e import REPO, TEAMS, eventually, run_cli, running_chain, send
 from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog
-from tekton_dag.testing.kube_api import FakeKubeApi
 
 pytestmark = pytest.mark.slow
 LIMIT = 3  # teams/default: maxConcurrentRuns
@@ -53,12 +51,6 @@ async def test_dev_simulate_tekton_runs_a_queued_run_to_success_after_the_others
     run = yaml.safe_load((runs / "tekton-dag-default" / f"{queued}.yaml").read_text())
     assert "status" not in run["spec"]  # run-creator cleared PipelineRunPending
     assert run["status"]["conditions"][0]["status"] == "True" and run["status"]["completionTime"]
-
-
-@pytest.fixture
-def tekton_free_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
-    with FakeKubeApi(instant_tekton=False) as api:
-        yield api
 
 
 async def test_the_chain_with_simulated_tekton_drains_the_queue_within_the_limit(tmp_path, tekton_free_api) -> None:

@@ -28,10 +28,8 @@ PIPELINES = load_pipelines(Path(__file__).resolve().parents[2] / "pipeline")
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
-    with FakeKubeApi(instant_tekton=False) as fake:
-        monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
-        yield fake
+def api(tekton_free_api: FakeKubeApi) -> FakeKubeApi:
+    return tekton_free_api
 
 
 @pytest.fixture

@@ -106,3 +106,18 @@ async def eventually(check: Callable[[], bool], timeout: float = 20.0, what: str
 
 def params(run: dict[str, Any]) -> dict[str, str]:
     return {p["name"]: p["value"] for p in run["spec"]["params"]}
+
+
+async def wait_ready(base_url: str, what: str, tries: int = 300) -> None:
+    """Poll ``base_url``'s readiness probe (func-python's ``/health/readiness``) until it answers 200."""
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        for _ in range(tries):
+            try:
+                if (await client.get(f"{base_url}/health/readiness")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} not ready")

@@ -29,10 +29,8 @@ class Clock:
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
-    with FakeKubeApi(instant_tekton=False) as fake:
-        monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
-        yield fake
+def api(tekton_free_api: FakeKubeApi) -> FakeKubeApi:
+    return tekton_free_api
 
 
 @pytest.fixture
