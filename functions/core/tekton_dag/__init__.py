@@ -12,10 +12,10 @@ the repository root states the same layers (and forbids import cycles inside a p
 5. ``bus`` (the local Broker, also run by the all-in-one) | ``usecases`` (decisions driven against
    I/O: run creation and admission, bootstrap planning with the registry).
 6. I/O: ``eventing`` (CloudEvents to and from a Broker) | ``kube`` (the Kubernetes API and the run
-   stores) | ``oci`` (the OCI registry).
+   stores) | ``oci`` (the OCI registry) | ``github`` (GitHub's REST API: checks, statuses, comments).
 7. Decisions, no network I/O: ``resolution`` | ``pipelineruns`` (building, names, states, the
    admission ledger) | ``bootstrap`` (selection, planning, its events) | ``webhooks`` (GitHub
-   secrets, signatures, intake).
+   secrets, signatures, intake) | ``checks`` (check states from run events, PR comment commands).
 8. Data and contracts: ``config`` (team and stack files: models, loading, validation, reloading, the
    dependency graph, the resolver index) | ``events`` (CloudEvent types and extensions, the codec,
    GitHub payload normalisation).
