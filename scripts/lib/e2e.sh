@@ -228,11 +228,11 @@ containerdConfigPatches:
       config_path = "/etc/containerd/certs.d"
 KIND
   local node host
+  printf '[host."http://%s:5000"]\n' "$REGISTRY_NAME" >"$WORK/hosts.toml"
   for node in $(query kind get nodes --name "$CLUSTER"); do
     for host in "localhost:$REGISTRY_PORT" "$REGISTRY_NAME:5000"; do
       run docker exec "$node" mkdir -p "/etc/containerd/certs.d/$host"
-      printf '[host."http://%s:5000"]\n' "$REGISTRY_NAME" |
-        run docker exec -i "$node" cp /dev/stdin "/etc/containerd/certs.d/$host/hosts.toml"
+      run docker exec -i "$node" cp /dev/stdin "/etc/containerd/certs.d/$host/hosts.toml" <"$WORK/hosts.toml"
     done
   done
   run docker network connect kind "$REGISTRY_NAME" 2>/dev/null || true # already connected: fine
