@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from support.clirun import parsed, run_cli
+from support.clocks import Clock
 from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing.kube_api import FakeKubeApi
@@ -29,13 +30,6 @@ NAMESPACE = "tekton-dag-default"  # teams/default
 SELECTOR = "tekton-dag.dev/team=default,tekton-dag.dev/pr=7"
 FAST = RetryPolicy(deadline=2.0, timeout=1.0, first_backoff=0.01, max_backoff=0.05)
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -75,7 +69,7 @@ async def start(store: KubernetesStore, clock: Clock, failing_task: str = "") ->
 
 async def finish(double: TektonDouble, clock: Clock, api: FakeKubeApi, name: str) -> dict:
     for _ in range(40):
-        clock.now += 60.0
+        clock.advance(60.0)
         await double.poll()
         run = api.get("pipelineruns", NAMESPACE, name)
         assert run is not None

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from support.clocks import Clock
 from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing.kube_api import FakeKubeApi
@@ -14,18 +15,6 @@ from tekton_dag.testing.kube_api import FakeKubeApi
 NS = "team-a"
 FAST = RetryPolicy(deadline=1.0, timeout=0.5, first_backoff=0.01, max_backoff=0.05)
 
-
-class Clock:
-    """Seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
