@@ -284,7 +284,7 @@ async def test_a_request_arriving_during_a_ledger_update_neither_reads_the_ledge
     """Under load most requests arrive while another's ledger update is in flight. The supersede
     check must use this replica's copy then, not read the ledger again: such reads (and the
     409s of updates that started from a copy they put back) doubled run-creator's CPU per request
-    and built the chain's latency tail (docs/performance.md)."""
+    and built the chain's latency tail (docs/local-dev.md, Performance)."""
     store = HeldLedgerWrites()
     store.go.set()
     rc = creator(config, store)
