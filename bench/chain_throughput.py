@@ -14,13 +14,18 @@ the Helm chart's RBAC as in a cluster; ``--rbac off`` lets every request through
 compare. Each measurement also prints the fake API's CPU per request.
 
     .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10]
-        [--steps 25,50,75,100,150,200,300] [--rbac off] [--journal none|FULL|NORMAL] [--steady-only]
+        [--steps 25,50,75,100,150,200,300] [--rbac off] [--journal none|FULL|NORMAL[,...]] [--rounds N]
+        [--steady-only]
 
 ``--journal`` runs the local Broker with its durable journal (SQLite WAL, ``synchronous`` FULL or
 NORMAL; default none: in memory, as before the journal). The steady run also reports the ack
 latency (POST → 202 read by the load generator, which then reads answers as they arrive) and
 the chain's CPU per webhook (the four function processes and this one, which runs the Broker,
-from /proc; the fake API and the load generator are not counted).
+from /proc; the fake API and the load generator are not counted), in all and per process.
+
+The journal's cost: ``--journal none,NORMAL --rounds 3 --steady-only`` measures each journal
+setting in turn, alternating, ``rounds`` times (a fresh chain each), and ends with a table of
+every round: the machine is shared, so only side-by-side rounds compare.
 
 The load generator (`loadgen.py`) stands in for GitHub in its own process.
 """
@@ -102,32 +107,22 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def chain_cpu_seconds(chain: Chain) -> float:
-    """CPU seconds used so far by this process (the Broker) and the four function processes."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = sum(os.times()[:2])
-    for fn in chain.functions.values():
-        if fn.process is not None:
-            fields = Path(f"/proc/{fn.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def chain_cpu(chain: Chain) -> tuple[float, float]:
-    """CPU seconds so far of the function processes, and of this process (the Broker)."""
-    functions = sum(cpu_seconds(fn.process.pid) for fn in chain.functions.values() if fn.process is not None)
-    return functions, time.process_time()
+def chain_cpu(chain: Chain) -> dict[str, float]:
+    """CPU seconds used so far by each function process and by this process (the Broker)."""
+    used = {name: cpu_seconds(fn.process.pid) for name, fn in chain.functions.items() if fn.process is not None}
+    used["broker"] = sum(os.times()[:2])
+    return used
 
 
 async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, first_pr: int) -> dict[str, Any]:
     count = int(rate * seconds)
-    cpu = chain_cpu_seconds(chain)
+    cpu = chain_cpu(chain)
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), chain.webhook_url, SECRET, REPO,
         str(rate), str(count), str(first_pr), "--watch",
@@ -144,11 +139,11 @@ async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, firs
     while any(i not in clock.done for i in ids) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     latencies = [(clock.done[i] - clock.sent[i]) * 1000 for i in ids if i in clock.done]
-    cpu = chain_cpu_seconds(chain) - cpu
+    cpu = {name: (used - cpu[name]) / max(count, 1) * 1000 for name, used in chain_cpu(chain).items()}
     return {
         "ack_p50": statistics.median(acks) if acks else float("nan"),
         "ack_p99": percentile(acks, 99) if acks else float("nan"),
-        "cpu_ms": cpu / max(count, 1) * 1000,
+        "cpu_ms": sum(cpu.values()), "cpu_by_process": cpu, "load": os.getloadavg()[0],
         "rate": rate, "sent": count, "refused": refused, "completed": len(latencies),
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": percentile(latencies, 99) if latencies else float("nan"),
@@ -163,7 +158,9 @@ def show(result: dict[str, Any]) -> None:
           f"max {result['max']:>7.1f} ms", flush=True)
     print(f"          per hop p50/p99 ms: {result['stages']}", flush=True)
     print(f"          ack p50 {result['ack_p50']:.2f} ms  p99 {result['ack_p99']:.2f} ms  "
-          f"chain CPU {result['cpu_ms']:.2f} ms per webhook", flush=True)
+          f"chain CPU {result['cpu_ms']:.2f} ms per webhook (load average {result['load']:.1f})", flush=True)
+    each = "  ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_by_process"].items())
+    print(f"          CPU ms per webhook: {each}", flush=True)
 
 
 async def measure(rate: float, seconds: float, journal: str = "none") -> dict[str, Any]:
@@ -191,18 +188,31 @@ async def measure(rate: float, seconds: float, journal: str = "none") -> dict[st
               f"{(cpu - started_cpu) * 1000 / max(requests, 1):.3f} ms CPU each", flush=True)
 
 
-async def main(steady: float, seconds: float, steps: list[float], journal: str, steady_only: bool) -> None:
-    print(f"steady {steady:.0f} webhooks/s for {seconds:.0f} s, journal {journal} "
+async def main(steady: float, seconds: float, steps: list[float], journals: list[str], rounds: int,
+               steady_only: bool) -> None:
+    print(f"steady {steady:.0f} webhooks/s for {seconds:.0f} s, journal {' / '.join(journals)}, {rounds} round(s) "
           "(targets: p50 ≤ 15 ms, p99 ≤ 60 ms; ack p99 ≤ 5 ms)")
-    result = await measure(steady, seconds, journal)
-    show(result)
-    print(f"targets {'met' if result['p50'] <= 15 and result['p99'] <= 60 and result['ack_p99'] <= 5 else 'MISSED'}")
+    results = []
+    for _ in range(rounds):
+        for journal in journals:
+            print(f"journal {journal}:", flush=True)
+            result = await measure(steady, seconds, journal)
+            show(result)
+            met = result["p50"] <= 15 and result["p99"] <= 60 and result["ack_p99"] <= 5
+            print(f"targets {'met' if met else 'MISSED'}", flush=True)
+            results.append((journal, result))
+    if len(results) > 1:
+        print("\n| journal | created p50 | created p99 | ack p50 | ack p99 | chain CPU per webhook | load |")
+        print("|---|---|---|---|---|---|---|")
+        for journal, r in results:
+            print(f"| {journal} | {r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['ack_p50']:.2f} ms | "
+                  f"{r['ack_p99']:.2f} ms | {r['cpu_ms']:.2f} ms | {r['load']:.1f} |")
     if steady_only:
         return
-    print(f"stepping up until p99 > 250 ms ({seconds:.0f} s each, fresh chain each):")
+    print(f"stepping up until p99 > 250 ms ({seconds:.0f} s each, fresh chain each, journal {journals[0]}):")
     sustained = 0.0
     for rate in steps:
-        result = await measure(rate, seconds, journal)
+        result = await measure(rate, seconds, journals[0])
         show(result)
         if result["p99"] > 250 or result["completed"] < result["sent"] or result["refused"]:
             break
@@ -216,10 +226,15 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=100, help="the steady rate (webhooks/s)")
     parser.add_argument("--steps", default="25,50,75,100,150,200,300", help="rates tried in turn for the maximum")
     parser.add_argument("--rbac", choices=["on", "off"], default="on", help="authorize the functions' API calls")
-    parser.add_argument("--journal", choices=("none", "FULL", "NORMAL"), default="none",
-                        help="the Broker's durable journal and its synchronous mode (default: none)")
+    parser.add_argument("--journal", default="none",
+                        help="the Broker's durable journal and its synchronous mode: none, NORMAL or FULL, or "
+                             "several separated by commas, measured in turn (default: none)")
+    parser.add_argument("--rounds", type=int, default=1, help="how many times each journal setting is measured")
     parser.add_argument("--steady-only", action="store_true", help="only the steady rate, no stepping up")
     args = parser.parse_args()
     RBAC = args.rbac
-    asyncio.run(main(args.rate, args.seconds, [float(s) for s in args.steps.split(",")], args.journal,
+    journals = args.journal.split(",")
+    if not set(journals) <= {"none", "NORMAL", "FULL"}:
+        parser.error(f"--journal {args.journal}: each must be none, NORMAL or FULL")
+    asyncio.run(main(args.rate, args.seconds, [float(s) for s in args.steps.split(",")], journals, args.rounds,
                      args.steady_only))

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -34,11 +35,13 @@ async def main(pending: int, sync: str) -> None:
                             stdout=subprocess.PIPE, text=True)
     _, kubeconfigs = json.loads(fake.stdout.readline())  # type: ignore[union-attr]  # each function's own
     work = Path(tempfile.mkdtemp(prefix="tekton-dag-recovery-"))
+    key = secrets.token_hex(32)  # both chains seal with one team key, as a restarted dev does: else resolver 403s
+
 
     def settings() -> ChainSettings:
         return ChainSettings(teams_dir=ROOT / "teams", work_dir=work, secret=SECRET, kubeconfigs=kubeconfigs,
                              extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"}, broker_capacity=pending * 2,
-                             journal=work / "journal.sqlite3", journal_sync=sync)  # type: ignore[arg-type]
+                             event_key=key, journal=work / "journal.sqlite3", journal_sync=sync)  # type: ignore[arg-type]
 
     try:
         first = Chain(settings())

@@ -263,3 +263,42 @@ async def test_the_reconcile_adopts_runs_created_but_never_recorded(
     kube_api.finish(NAMESPACE, names[0])
     assert await rc.finished(NAMESPACE, names[0], "default") == [names[3]]
     assert kube_api.pending() == [] and kube_api.max_running[NAMESPACE] == 3
+
+
+class HeldLedgerWrites(KubernetesStore):
+    """Holds each ledger write until ``go`` is set: an update stays in flight as long as a test likes."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=FAST)
+        self.writing, self.go = asyncio.Event(), asyncio.Event()
+
+    async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
+        self.writing.set()
+        await self.go.wait()
+        return await super().write_ledger(namespace, name, text, version)
+
+
+async def test_a_request_arriving_during_a_ledger_update_neither_reads_the_ledger_nor_conflicts(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
+    """Under load most requests arrive while another's ledger update is in flight. The supersede
+    check must use this replica's copy then, not read the ledger again: such reads (and the
+    409s of updates that started from a copy they put back) doubled run-creator's CPU per request
+    and built the chain's latency tail (docs/local-dev.md, Performance)."""
+    store = HeldLedgerWrites()
+    store.go.set()
+    rc = creator(config, store)
+    await rc.request(pr_request(number=1, delivery="p1"))  # this replica knows the ledger now
+    store.go.clear()
+    store.writing.clear()
+    before = len(kube_api.requests)
+    first = asyncio.create_task(rc.request(pr_request(number=2, delivery="p2")))
+    await store.writing.wait()  # first's ledger update is in flight
+    second = asyncio.create_task(rc.request(pr_request(number=3, delivery="p3")))
+    while sum(1 for m, p, _ in kube_api.requests[before:] if m == "POST" and "pipelineruns" in p) < 2:
+        await asyncio.sleep(0.01)  # second has created its run: its supersede check is behind it
+    store.go.set()
+    assert [(await first).kind, (await second).kind] == ["created", "created"]
+    leases = [(m, s) for m, p, s in kube_api.requests[before:] if "leases" in p]
+    assert leases == [("PUT", 200), ("PUT", 200)]  # no read, no conflict
+    store.close()

@@ -118,18 +118,28 @@ class RunCreator:
             return Outcome("failed", request, name, team.namespace, reason=exc.message)
 
     async def _stale_head(self, team: Team, group: str, sha: str, before: str) -> bool:
-        """Whether the ledger already knows ``sha`` was superseded: this replica's copy when it
-        has one (a superseded head stays superseded), else a read. Only a shortcut: the
-        conditional write in ``_admit`` decides."""
-        cached = self._ledgers.get(team.name)
-        if cached is None:
-            text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
-            if version is not None:
-                cached = self._ledgers[team.name] = (Ledger.loads(text), version)
-        return cached is not None and cached[0].is_stale_head(group, sha, before)
+        """Whether the ledger already knows ``sha`` was superseded: this replica's newest copy
+        (``_seen``: a superseded head stays superseded), else a read. Only a shortcut: the
+        conditional write in ``_admit`` decides.
+
+        Never ``_ledgers``: an update in flight has taken that copy out, and a read made then
+        and put back could be older than the update's write; the next update would start from
+        it, get a 409 and read again. Under load most requests arrive during another's update,
+        and those extra reads, parses and conflicts were the chain's latency tail."""
+        seen = self._seen.get(team.name)
+        if seen is None:
+            async with self._locks.setdefault(team.name, asyncio.Lock()):  # one first read, not one per request
+                if team.name not in self._seen:
+                    text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+                    if version is not None:
+                        self._ledgers[team.name] = (Ledger.loads(text), version)
+                        self._seen[team.name] = self._ledgers[team.name][0]
+                seen = self._seen.get(team.name)
+        return seen is not None and seen.is_stale_head(group, sha, before)
 
     def _superseded(self, request: RunRequest, team: Team, name: str, group: str, sha: str) -> Outcome:
-        newest = self._ledgers[team.name][0].newest_head(group) if team.name in self._ledgers else ""
+        seen = self._seen.get(team.name)
+        newest = seen.newest_head(group) if seen is not None else ""
         reason = f"superseded: head {short_head(sha)} of pull request {group} is older than {newest or 'a newer head'}"
         return Outcome("ignored", request, name, team.namespace, reason=reason)
 
