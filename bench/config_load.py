@@ -35,8 +35,12 @@ TOOLS = {
 SHARED_REPOS = 20  # repos every 50th team also builds (fan-out across teams)
 
 
-def stack_yaml(team: int, apps: int, rng: random.Random) -> str:
-    """A layered graph: a few front ends on top, shared backends at the bottom, depth >= 4."""
+def stack_yaml(team: int, apps: int, rng: random.Random, anchors: bool = False) -> str:
+    """A layered graph: a few front ends on top, shared backends at the bottom, depth >= 4.
+
+    With ``anchors``, as hand-written files often are: the first app of each build tool anchors its
+    ``build`` mapping, later ones reuse it by alias or by a ``<<`` merge that overrides a key, and
+    the postman tests are aliased."""
     lines = [
         f"name: shop-{team}", f"description: generated stack of team {team}",
         "propagation:", "  header-name: x-dev-session", "  baggage-key: dev-session", "  strategy: w3c-baggage",
@@ -44,6 +48,8 @@ def stack_yaml(team: int, apps: int, rng: random.Random) -> str:
     ]
     layers = [range(0, 4), range(4, apps // 3), range(apps // 3, 2 * apps // 3), range(2 * apps // 3, apps - 6),
               range(apps - 6, apps)]
+    anchored: set[str] = set()
+    tests_anchored = False
     for layer_no, layer in enumerate(layers):
         for i in layer:
             tool = "npm" if layer_no == 0 else rng.choice(list(TOOLS))
@@ -52,19 +58,28 @@ def stack_yaml(team: int, apps: int, rng: random.Random) -> str:
             lines += [
                 f"  - name: app-{i}", f"    repo: {repo}",
                 f"    role: {'frontend' if layer_no == 0 else 'persistence' if layer_no == 4 else 'middleware'}",
-                "    build:", f"      tool: {tool}", f"      build-command: {command}", f"      runtime: {runtime}",
-                f"      {version}",
             ]
+            if not anchors or tool not in anchored:
+                anchored.add(tool)
+                lines += [f"    build:{f' &build-{tool}' if anchors else ''}", f"      tool: {tool}",
+                          f"      build-command: {command}", f"      runtime: {runtime}", f"      {version}"]
+            elif i % 2:
+                lines.append(f"    build: *build-{tool}")
+            else:
+                lines += ["    build:", f"      <<: *build-{tool}", f"      runtime: {runtime}-{i}"]
             below = [j for lower in layers[layer_no + 1:layer_no + 3] for j in lower]
             if below:
                 callees = sorted(rng.sample(below, min(len(below), rng.randint(1, 4))))
                 lines.append(f"    downstream: [{', '.join(f'app-{j}' for j in callees)}]")
-            if tool in ("maven", "gradle"):
-                lines += ["    tests:", "      postman: tests/postman/collection.json"]
+            if tool in ("maven", "gradle") and anchors and tests_anchored:
+                lines.append("    tests: *tests")
+            elif tool in ("maven", "gradle"):
+                tests_anchored = anchors
+                lines += [f"    tests:{' &tests' if anchors else ''}", "      postman: tests/postman/collection.json"]
     return "\n".join(lines) + "\n"
 
 
-def generate(root: Path, teams: int, apps: int) -> None:
+def generate(root: Path, teams: int, apps: int, anchors: bool = False) -> None:
     rng = random.Random(42)
     for team in range(teams):
         directory = root / f"team-{team}"
@@ -74,7 +89,7 @@ def generate(root: Path, teams: int, apps: int) -> None:
             f"maxConcurrentRuns: 3\nmaxParallelBuilds: 5\nstacks: [stacks/shop.yaml]\n"
             f"webhook:\n  secretName: webhook-team-{team}\npullRequests:\n  baseBranches: [main]\n"
         )
-        (directory / "stacks" / "shop.yaml").write_text(stack_yaml(team, apps, rng))
+        (directory / "stacks" / "shop.yaml").write_text(stack_yaml(team, apps, rng, anchors))
         (directory / "versions.yaml").write_text(
             "apps:\n" + "".join(f"  app-{i}:\n    version: 1.{i}.0-rc.1\n    last-released: 1.{i}.0\n"
                                 for i in range(0, apps, 4)))
