@@ -168,13 +168,14 @@ def _load_plain(text: str) -> Any:
                     opened[len(containers)] = event.anchor
                 continue
             elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
-                depth = len(containers)
                 value = containers.pop()
                 keys.pop()
-                if merges and depth in merges:
-                    value = _merged(merges.pop(depth), value, overridden)
-                if opened and depth in opened:
-                    _define(anchors, opened.pop(depth), value)
+                if merges or opened:  # rare: only then is the depth worth computing
+                    depth = len(containers) + 1
+                    if depth in merges:
+                        value = _merged(merges.pop(depth), value, overridden)
+                    if depth in opened:
+                        _define(anchors, opened.pop(depth), value)
             elif kind is events.AliasEvent:
                 try:
                     value = anchors[event.anchor]
@@ -187,17 +188,19 @@ def _load_plain(text: str) -> Any:
             top = containers[-1]
             if type(top) is list:
                 top.append(value)
-            elif keys[-1] is None:
-                if value is _MERGE_KEY:
+                continue
+            key = keys[-1]
+            if key is None:
+                if type(value) is not str or value in top:
+                    if value is not _MERGE_KEY:
+                        raise _Unusual  # StrictLoader reports it with its line
                     merges.setdefault(len(containers), [])
-                elif type(value) is not str or value in top:
-                    raise _Unusual  # StrictLoader reports it with its line
                 keys[-1] = value
-            elif keys[-1] is _MERGE_KEY:  # a mapping, or a list of them (_merged checks)
+            elif key is _MERGE_KEY:  # a mapping, or a list of them (_merged checks)
                 merges[len(containers)].extend(value if type(value) is list else [value])
                 keys[-1] = None
             else:
-                top[keys[-1]] = value
+                top[key] = value
                 keys[-1] = None
         if not isinstance(get(), events.DocumentEndEvent) or not isinstance(get(), events.StreamEndEvent):
             raise _Unusual  # several documents: StrictLoader says so
