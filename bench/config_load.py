@@ -9,7 +9,12 @@ fresh interpreter, so generation does not count towards time or memory:
     spellings, fan-out repos and unknown repos (p50, p99)
   - reload: a load reusing unchanged teams (what ConfigStore does) after one team's file changed
   - RSS: resident memory after loading (and the peak), from /proc and getrusage
-Targets (2-core machine): load <= 1.5 s, resolve p99 <= 20 us, RSS <= 150 MB.
+Then, for plain stack files and for stack files with anchors, aliases and ``<<`` merges, the
+first load of a fresh process (what the CLI and a starting function do): without the snapshot
+cache, with a cold cache (the load that writes the snapshot) and a warm one, and whole
+``tekton-dag resolve`` processes without and with a warm cache (``--cold-only`` for just these).
+Targets (2-core machine): load <= 1.5 s, resolve p99 <= 20 us, RSS <= 150 MB; a first load with
+a warm cache <= 1.0 s, a whole ``tekton-dag resolve`` <= 1.5 s.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,8 +41,12 @@ TOOLS = {
 SHARED_REPOS = 20  # repos every 50th team also builds (fan-out across teams)
 
 
-def stack_yaml(team: int, apps: int, rng: random.Random) -> str:
-    """A layered graph: a few front ends on top, shared backends at the bottom, depth >= 4."""
+def stack_yaml(team: int, apps: int, rng: random.Random, anchors: bool = False) -> str:
+    """A layered graph: a few front ends on top, shared backends at the bottom, depth >= 4.
+
+    With ``anchors``, as hand-written files often are: the first app of each build tool anchors its
+    ``build`` mapping, later ones reuse it by alias or by a ``<<`` merge that overrides a key, and
+    the postman tests are aliased."""
     lines = [
         f"name: shop-{team}", f"description: generated stack of team {team}",
         "propagation:", "  header-name: x-dev-session", "  baggage-key: dev-session", "  strategy: w3c-baggage",
@@ -44,6 +54,8 @@ def stack_yaml(team: int, apps: int, rng: random.Random) -> str:
     ]
     layers = [range(0, 4), range(4, apps // 3), range(apps // 3, 2 * apps // 3), range(2 * apps // 3, apps - 6),
               range(apps - 6, apps)]
+    anchored: set[str] = set()
+    tests_anchored = False
     for layer_no, layer in enumerate(layers):
         for i in layer:
             tool = "npm" if layer_no == 0 else rng.choice(list(TOOLS))
@@ -52,19 +64,28 @@ def stack_yaml(team: int, apps: int, rng: random.Random) -> str:
             lines += [
                 f"  - name: app-{i}", f"    repo: {repo}",
                 f"    role: {'frontend' if layer_no == 0 else 'persistence' if layer_no == 4 else 'middleware'}",
-                "    build:", f"      tool: {tool}", f"      build-command: {command}", f"      runtime: {runtime}",
-                f"      {version}",
             ]
+            if not anchors or tool not in anchored:
+                anchored.add(tool)
+                lines += [f"    build:{f' &build-{tool}' if anchors else ''}", f"      tool: {tool}",
+                          f"      build-command: {command}", f"      runtime: {runtime}", f"      {version}"]
+            elif i % 2:
+                lines.append(f"    build: *build-{tool}")
+            else:
+                lines += ["    build:", f"      <<: *build-{tool}", f"      runtime: {runtime}-{i}"]
             below = [j for lower in layers[layer_no + 1:layer_no + 3] for j in lower]
             if below:
                 callees = sorted(rng.sample(below, min(len(below), rng.randint(1, 4))))
                 lines.append(f"    downstream: [{', '.join(f'app-{j}' for j in callees)}]")
-            if tool in ("maven", "gradle"):
-                lines += ["    tests:", "      postman: tests/postman/collection.json"]
+            if tool in ("maven", "gradle") and anchors and tests_anchored:
+                lines.append("    tests: *tests")
+            elif tool in ("maven", "gradle"):
+                tests_anchored = anchors
+                lines += [f"    tests:{' &tests' if anchors else ''}", "      postman: tests/postman/collection.json"]
     return "\n".join(lines) + "\n"
 
 
-def generate(root: Path, teams: int, apps: int) -> None:
+def generate(root: Path, teams: int, apps: int, anchors: bool = False) -> None:
     rng = random.Random(42)
     for team in range(teams):
         directory = root / f"team-{team}"
@@ -74,7 +95,7 @@ def generate(root: Path, teams: int, apps: int) -> None:
             f"maxConcurrentRuns: 3\nmaxParallelBuilds: 5\nstacks: [stacks/shop.yaml]\n"
             f"webhook:\n  secretName: webhook-team-{team}\npullRequests:\n  baseBranches: [main]\n"
         )
-        (directory / "stacks" / "shop.yaml").write_text(stack_yaml(team, apps, rng))
+        (directory / "stacks" / "shop.yaml").write_text(stack_yaml(team, apps, rng, anchors))
         (directory / "versions.yaml").write_text(
             "apps:\n" + "".join(f"  app-{i}:\n    version: 1.{i}.0-rc.1\n    last-released: 1.{i}.0\n"
                                 for i in range(0, apps, 4)))
@@ -141,28 +162,98 @@ def measure(root: Path, lookups: int) -> dict[str, float]:
     }
 
 
+def cold_load(root: Path, cache: str) -> dict[str, float]:
+    """One fresh process's first load, as the CLI and the functions do it (runs in a child)."""
+    started, started_cpu = time.perf_counter(), time.process_time()
+    from tekton_dag.config.snapshots import CACHE_ENV, load_config_cached
+
+    imported = time.perf_counter()
+    result = load_config_cached(root, env={CACHE_ENV: cache})
+    if result.config is None:
+        raise SystemExit("generated config is invalid:\n" + "\n".join(map(str, result.errors[:20])))
+    return {"load_s": time.perf_counter() - imported, "cpu_s": time.process_time() - started_cpu,
+            "import_s": imported - started}
+
+
+def cold_loads(root: Path, runs: int) -> dict[str, list[float]]:
+    """In-process first loads without a cache, with a cold cache (it writes the snapshot) and a
+    warm one, then whole ``tekton-dag resolve`` processes without and with a warm cache."""
+    stamp = time.time() - 60  # files edited just now are never snapshotted (snapshots.RACY_S)
+    for path in root.rglob("*"):
+        os.utime(path, (stamp, stamp))
+    cache = root.parent / "cache"
+    figures: dict[str, list[float]] = {}
+
+    def child(name: str, cache_setting: str) -> None:
+        out = subprocess.run([sys.executable, __file__, "--cold", str(root), "--cache", cache_setting],
+                             check=True, capture_output=True, text=True).stdout
+        for key, value in json.loads(out).items():
+            figures.setdefault(f"{name} {key}", []).append(value)
+
+    for _ in range(runs):
+        child("no cache", "off")
+        shutil.rmtree(cache, ignore_errors=True)
+        child("cold cache", str(cache))
+        child("warm cache", str(cache))
+    command = [str(Path(sys.executable).parent / "tekton-dag"), "resolve", "--teams", str(root), "team-7/app-3"]
+    for setting, name in (("off", "resolve process, no cache"), (str(cache), "resolve process, warm cache")):
+        for _ in range(runs):
+            before = time.perf_counter()
+            environment = {**os.environ, "TEKTON_DAG_CONFIG_CACHE": setting}
+            subprocess.run(command, check=True, capture_output=True, env=environment)
+            figures.setdefault(name, []).append(time.perf_counter() - before)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teams", type=int, default=1000)
     parser.add_argument("--apps", type=int, default=40)
     parser.add_argument("--lookups", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3, help="fresh-process loads; the best and median are shown")
-    parser.add_argument("--measure", metavar="DIR", help=argparse.SUPPRESS)  # the child's mode
+    parser.add_argument("--cold-only", action="store_true", help="only the first-load figures (cache, anchors)")
+    parser.add_argument("--measure", metavar="DIR", help=argparse.SUPPRESS)  # the child's modes
+    parser.add_argument("--cold", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", default="off", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(Path(args.measure), args.lookups)))
+        return
+    if args.cold:
+        print(json.dumps(cold_load(Path(args.cold), args.cache)))
         return
     with tempfile.TemporaryDirectory(prefix="tekton-dag-bench-") as tmp:
         root = Path(tmp) / "teams"
         started = time.perf_counter()
         generate(root, args.teams, args.apps)
         print(f"generated {args.teams} teams x {args.apps} apps in {time.perf_counter() - started:.1f} s")
-        runs = []
-        for _ in range(args.runs):
-            child = subprocess.run([sys.executable, __file__, "--measure", str(root), "--lookups", str(args.lookups)],
-                                   check=True, capture_output=True, text=True)
-            runs.append(json.loads(child.stdout))
-    report(runs)
+        if not args.cold_only:
+            runs = []
+            for _ in range(args.runs):
+                child = subprocess.run([sys.executable, __file__, "--measure", str(root), "--lookups",
+                                        str(args.lookups)], check=True, capture_output=True, text=True)
+                runs.append(json.loads(child.stdout))
+            report(runs)
+        for variant, anchors in (("plain", False), ("anchors and aliases", True)):
+            variant_root = Path(tmp) / variant.replace(" ", "-") / "teams"
+            generate(variant_root, args.teams, args.apps, anchors)
+            report_cold(variant, cold_loads(variant_root, args.runs))
+
+
+def report_cold(variant: str, figures: dict[str, list[float]]) -> None:
+    targets = {"warm cache load_s": 1.0, "resolve process, warm cache": 1.5}
+    print(f"first load of a process, {variant} stack files (median / best of {len(next(iter(figures.values())))}, s):")
+    for name, values in figures.items():
+        if name.endswith("import_s"):
+            continue
+        target = targets.get(name)
+        met = target is not None and median_of(values) <= target
+        verdict = "" if target is None else f"  target <= {target:g}: {'met' if met else 'MISSED'}"
+        print(f"  {name:<32} {median_of(values):7.3f} / {min(values):7.3f}{verdict}")
+
+
+def median_of(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def report(runs: list[dict[str, float]]) -> None:

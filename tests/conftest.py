@@ -26,6 +26,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.delenv("K_SINK", raising=False)
     monkeypatch.setenv(KEY_ENV, TEST_EVENT_KEY)
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    # Configuration snapshots of the run go to its temporary directory, never the user's cache.
+    monkeypatch.setenv("TEKTON_DAG_CONFIG_CACHE", str(tmp_path_factory.getbasetemp() / "config-cache"))
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from typing import Any, NoReturn
 
 import yaml
 
-from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, load_config, registry_fallback
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, registry_fallback
 from tekton_dag.config.models import Config
+from tekton_dag.config.snapshots import load_config_cached
 
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +119,7 @@ def warn_if_fallback(root: str) -> None:
 def load_config_or_report(root: str) -> Config | None:
     """The configuration under ``root``, or ``None`` after printing every problem to stderr."""
     warn_if_fallback(root)
-    result = load_config(root)
+    result = load_config_cached(root)
     if result.config is None:
         for error in result.errors:
             print(error, file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from tekton_dag.cli.common import add_output_option, add_teams_option, emit, fail, warn_if_fallback
-from tekton_dag.config.loading import load_config
+from tekton_dag.config.snapshots import load_config_cached
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     warn_if_fallback(args.teams)
-    result = load_config(args.teams)
+    result = load_config_cached(args.teams)
     if args.output != "table":
         emit({"valid": result.ok, "errors": [vars(e) for e in result.errors]}, args.output)
         return 0 if result.ok else 1

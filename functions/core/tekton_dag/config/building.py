@@ -28,6 +28,17 @@ _BUILD_FIELDS = ("tool", "build-command", "runtime")
 _EMPTY: Mapping[str, Any] = {}  # shared by every app without extras: one object, not 40,000
 
 
+# What a team is built from, once valid: its team.yaml document and file, each stack's document
+# and file, and the versions.yaml document (or None). Only plain data, so a snapshot can hold it.
+TeamDocuments = tuple[Mapping[str, Any], str, Sequence[tuple[Mapping[str, Any], str]], Mapping[str, Any] | None]
+
+
+def team_from_documents(documents: TeamDocuments) -> Team:
+    """The ``Team`` of valid documents: the one way a load (or a snapshot of one) builds a team."""
+    team, source, stacks, versions = documents
+    return build_team(team, [build_stack(d, s) for d, s in stacks], build_versions(versions), source)
+
+
 def build_stack(document: Mapping[str, Any], source: str) -> Stack:
     defaults = document.get("defaults") or {}
     apps = tuple(build_app(app, defaults) for app in document["apps"])

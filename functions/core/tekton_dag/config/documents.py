@@ -7,10 +7,12 @@ one) and a non-string key (``on:`` or ``1:``), which no tekton-dag file uses.
 Speed matters for a thousand teams (bench/config_load.py), and PyYAML spends most of its time
 in Python: a node object and a tag lookup for every value, then a generator-driven
 constructor. ``_load_plain`` builds the data straight from the parser's events instead, for
-documents of mappings, lists and scalars without anchors or tags, which is what configuration
-files are. Anything else (anchors, aliases, ``<<`` merges, explicit tags, repeated or
-non-string keys, syntax errors) goes through ``StrictLoader``, PyYAML's full safe loader, which
-gives the same data or the precise error. tests/config/test_documents.py checks that both agree.
+documents of mappings, lists and scalars, with anchors, aliases and ``<<`` merges as
+hand-written files use them (an alias is the anchored object itself, as PyYAML gives it).
+Anything else goes through ``StrictLoader``, PyYAML's full safe loader, which gives the same
+data or the precise error: explicit tags, repeated or non-string keys, syntax errors, undefined,
+repeated or recursive anchors, and the merges whose result depends on PyYAML's version or on
+its in-place flattening (see ``_merged``). tests/config/test_documents.py checks that both agree.
 """
 
 from __future__ import annotations
@@ -80,19 +82,47 @@ _FAST = (_Parser is not None and None not in yaml.resolver.Resolver.yaml_implici
          and not yaml.resolver.Resolver.yaml_path_resolvers)
 
 
+_MERGE_KEY: Any = object()  # a plain ``<<``: valid only as a key, where it merges its value
+
+
 def _scalar(event: events.ScalarEvent) -> Any:
     """A scalar that may not be a plain string (the loop handles those inline)."""
-    if event.anchor is not None or (event.tag is not None and event.tag != "!"):
+    if event.tag is not None and event.tag != "!":
         raise _Unusual
     value = event.value
     if event.implicit[0] and (not value or value[0] in _TYPED_FIRST):
         # Resolver.resolve is untyped in types-PyYAML.
         tag = _RESOLVER.resolve(yaml.ScalarNode, value, event.implicit)  # type: ignore[no-untyped-call]
         if tag != _STR:
-            if tag not in _TYPED_SCALARS:  # "<<" and anything new
+            if tag == _MERGE:
+                return _MERGE_KEY
+            if tag not in _TYPED_SCALARS:  # anything new
                 raise _Unusual
             return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
     return intern(value)  # a thousand stacks repeat the same keys, tools and commands
+
+
+def _merged(sources: list[Any], explicit: dict[str, Any], overridden: set[int]) -> dict[str, Any]:
+    """A mapping with ``<<`` merges as PyYAML builds it: the merged keys first, in source order,
+    then the mapping's own keys, which win over merged ones.
+
+    Two cases go to PyYAML instead, because its answer depends on its version or on how it
+    flattens nodes in place: a key found in two merged mappings (PyYAML 6.0.3 and later keep
+    the last one, unless the two keys are the same string object; older versions the first),
+    and merging a mapping that itself overrode a merged key (PyYAML then merges both pairs,
+    and the strict loader may see them as repeated keys).
+    """
+    result: dict[str, Any] = {}
+    for source in sources:
+        if type(source) is not dict or id(source) in overridden:
+            raise _Unusual  # PyYAML explains a non-mapping with its line
+        if not result.keys().isdisjoint(source):
+            raise _Unusual
+        result.update(source)
+    if not result.keys().isdisjoint(explicit):
+        overridden.add(id(result))
+    result.update(explicit)
+    return result
 
 
 def _load_plain(text: str) -> Any:
@@ -110,6 +140,10 @@ def _load_plain(text: str) -> Any:
             raise _Unusual
         containers: list[Any] = []
         keys: list[Any] = []  # per open mapping: the key waiting for its value, or None
+        anchors: dict[str, Any] = {}  # anchor -> its finished value
+        opened: dict[int, str] = {}  # depth -> anchor of an open container at that depth
+        merges: dict[int, list[Any]] = {}  # depth -> what ``<<`` keys of the open mapping merge
+        overridden: set[int] = set()  # ids of merged mappings whose own keys overrode merged ones
         while True:
             event = get()
             kind = type(event)
@@ -120,34 +154,65 @@ def _load_plain(text: str) -> Any:
                     value = intern(value)  # a string: most values, so handled here
                 else:
                     value = _scalar(event)
+                    if value is _MERGE_KEY:  # PyYAML constructs no merge value, and anchors none
+                        if not containers or type(containers[-1]) is list or keys[-1] is not None or event.anchor:
+                            raise _Unusual
+                    elif event.anchor is not None:
+                        _define(anchors, event.anchor, value)
             elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
-                if event.anchor is not None or event.tag is not None:
+                if event.tag is not None:
                     raise _Unusual
                 containers.append({} if kind is events.MappingStartEvent else [])
                 keys.append(None)
+                if event.anchor is not None:
+                    opened[len(containers)] = event.anchor
                 continue
             elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
                 value = containers.pop()
                 keys.pop()
-            else:  # aliases
+                if merges or opened:  # rare: only then is the depth worth computing
+                    depth = len(containers) + 1
+                    if depth in merges:
+                        value = _merged(merges.pop(depth), value, overridden)
+                    if depth in opened:
+                        _define(anchors, opened.pop(depth), value)
+            elif kind is events.AliasEvent:
+                try:
+                    value = anchors[event.anchor]
+                except KeyError:  # undefined, or an enclosing (recursive) node: PyYAML decides
+                    raise _Unusual from None
+            else:
                 raise _Unusual
             if not containers:
                 break
             top = containers[-1]
             if type(top) is list:
                 top.append(value)
-            elif keys[-1] is None:
+                continue
+            key = keys[-1]
+            if key is None:
                 if type(value) is not str or value in top:
-                    raise _Unusual  # StrictLoader reports it with its line
+                    if value is not _MERGE_KEY:
+                        raise _Unusual  # StrictLoader reports it with its line
+                    merges.setdefault(len(containers), [])
                 keys[-1] = value
+            elif key is _MERGE_KEY:  # a mapping, or a list of them (_merged checks)
+                merges[len(containers)].extend(value if type(value) is list else [value])
+                keys[-1] = None
             else:
-                top[keys[-1]] = value
+                top[key] = value
                 keys[-1] = None
         if not isinstance(get(), events.DocumentEndEvent) or not isinstance(get(), events.StreamEndEvent):
             raise _Unusual  # several documents: StrictLoader says so
         return value
     finally:
         parser.dispose()
+
+
+def _define(anchors: dict[str, Any], anchor: str, value: Any) -> None:
+    if anchor in anchors:
+        raise _Unusual  # PyYAML refuses a repeated anchor
+    anchors[anchor] = value
 
 
 def read_yaml(path: Path, shown_as: str) -> tuple[Any, ConfigError | None]:

@@ -26,7 +26,7 @@ from typing import Any
 from tekton_dag.config import building, checks, validation
 from tekton_dag.config.documents import read_yaml
 from tekton_dag.config.errors import ROOT_PATH, ConfigError, ConfigInvalid, describe, format_path
-from tekton_dag.config.models import DEFAULT_TEAM, Config, Stack, Team
+from tekton_dag.config.models import DEFAULT_TEAM, Config, Team
 
 __all__ = ["ConfigError", "ConfigInvalid", "LoadResult", "TeamCache", "load_config", "load_config_or_raise",
            "registry_fallback"]
@@ -88,13 +88,19 @@ def load_config(root: Path | str, cache: TeamCache | None = None) -> LoadResult:
 
     ``cache`` (kept by a long-running caller such as the reloader) skips unchanged teams.
     """
+    return load_with_documents(root, cache)[0]
+
+
+def load_with_documents(root: Path | str, cache: TeamCache | None = None
+                        ) -> tuple[LoadResult, list[building.TeamDocuments]]:
+    """``load_config``, and the documents of every team it parsed (not those ``cache`` reused)."""
     loader = _Loader(Path(root), cache)
     with collector_paused():
         config = loader.load()
     if cache is not None:
         cache.finish()
     errors = tuple(sorted(loader.errors, key=lambda e: e.file))  # stable: per file, in discovery order
-    return LoadResult(None if errors else config, errors)
+    return LoadResult(None if errors else config, errors), loader.built
 
 
 @contextmanager
@@ -127,6 +133,7 @@ class _Loader:
         # Files are named relative to the root's parent in messages: "teams/alpha/team.yaml".
         self.base = root.absolute().parent
         self.errors: list[ConfigError] = []
+        self.built: list[building.TeamDocuments] = []  # the documents of each team parsed and built
 
     def shown(self, path: Path) -> str:
         try:
@@ -207,8 +214,13 @@ class _Loader:
         self.check_team_stacks(stacks, team_name)
         if len(self.errors) > before or not valid:
             return None
-        built = [building.build_stack(s.document, s.shown_as) for s in stacks]
-        return building.build_team(document, built, versions, shown)
+        return self.build(document, shown, stacks, versions)
+
+    def build(self, document: dict[str, Any], shown: str, stacks: list[checks.StackFile],
+              versions: Any) -> Team:
+        documents = (document, shown, [(s.document, s.shown_as) for s in stacks], versions)
+        self.built.append(documents)
+        return building.team_from_documents(documents)
 
     def load_stack_files(self, directory: Path, entries: Any, shown_team: str) -> list[checks.StackFile]:
         if not isinstance(entries, list):
@@ -239,12 +251,13 @@ class _Loader:
         self.errors.extend(checks.stack_name_problems(stacks, team))
         self.errors.extend(checks.app_repo_problems(stacks, team))
 
-    def load_versions(self, path: Path, stacks: list[checks.StackFile], team: str) -> dict[str, Any]:
+    def load_versions(self, path: Path, stacks: list[checks.StackFile], team: str) -> Any:
+        """The versions.yaml document (``None`` without one); problems are recorded."""
         if not path.exists():
-            return {}
-        document, valid = self.read(path, "versions")
+            return None
+        document, _ = self.read(path, "versions")
         self.errors.extend(checks.version_problems(document, self.shown(path), stacks, team))
-        return building.build_versions(document) if valid else {}
+        return document
 
     # -- stacks/registry.yaml (no teams directory)
 
@@ -273,9 +286,7 @@ class _Loader:
         self.check_team_stacks(stacks, DEFAULT_TEAM)
         if len(self.errors) > before or not valid:
             return None
-        built: list[Stack] = [building.build_stack(s.document, s.shown_as) for s in stacks]
-        team = {"name": DEFAULT_TEAM, "namespace": FALLBACK_NAMESPACE}
-        return building.build_team(team, built, versions, shown)
+        return self.build({"name": DEFAULT_TEAM, "namespace": FALLBACK_NAMESPACE}, shown, stacks, versions)
 
     def check_registry_entry(self, stack: checks.StackFile | None, app: str, entry: dict[str, Any],
                              shown: str) -> None:

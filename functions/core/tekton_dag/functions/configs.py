@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Final
 
 from tekton_dag.config.index import ResolverIndex
-from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, LoadResult, TeamCache, load_config
+from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, LoadResult, TeamCache
 from tekton_dag.config.models import Config
 from tekton_dag.config.reloading import ConfigStore, Refresh
+from tekton_dag.config.snapshots import load_config_cached
 from tekton_dag.observability import metrics
 
 RELOAD_ENV: Final = "TEKTON_DAG_CONFIG_RELOAD_S"
@@ -39,7 +40,9 @@ class ConfigSource:
 
     def __init__(self, root: str, reload_interval: float = DEFAULT_RELOAD_S):
         cache = TeamCache()
-        self.store = ConfigStore(root, lambda path: load_config(path, cache) if not _empty(path) else _no_team(path))
+        # A start finds a snapshot of the last valid load (config/snapshots.py); reloads too, after a change.
+        self.store = ConfigStore(
+            root, lambda path: load_config_cached(path, cache) if not _empty(path) else _no_team(path))
         self._record(self.store.refresh())
         self._watcher: asyncio.Task[None] | None = None
         if reload_interval > 0:
