@@ -65,6 +65,13 @@ BROKER_DEAD_LETTERED = Counter(
     ["trigger"],
 )
 
+# --- the dead-letter sink (functions.dead_letters) -------------------------------------------
+DEAD_LETTERS_STORED = Counter("tektondag_dead_letters_stored", "Dead letters the sink stored (one ConfigMap each)")
+DEAD_LETTERS_DROPPED = Counter(
+    "tektondag_dead_letters_dropped", "Dead letters deleted before they were replayed, to keep the store bounded",
+)
+DEAD_LETTERS_REPLAYED = Counter("tektondag_dead_letters_replayed", "Dead letters the sink re-published to the Broker")
+
 # --- run-creator ---------------------------------------------------------------------------
 RUNS = Counter(
     "tektondag_runs", "PipelineRun outcomes: created (admitted at once), queued, started (from the queue), "
