@@ -78,7 +78,8 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])
+@pytest.mark.parametrize("structured", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["binary", "structured"])
 def test_a_dead_letter_is_kept_as_a_configmap_with_the_original_event(
         kube_api: FakeKubeApi, tmp_path: Path, structured: bool) -> None:
     with sink(kube_api, tmp_path, EventRecorder()) as (served, _):
@@ -94,6 +95,7 @@ def test_a_dead_letter_is_kept_as_a_configmap_with_the_original_event(
     assert not {"knativeerrordest", "knativeerrorcode", "knativeerrordata"} & set(event)
 
 
+@pytest.mark.slow
 def test_the_same_failure_twice_is_one_letter(kube_api: FakeKubeApi, tmp_path: Path) -> None:
     with sink(kube_api, tmp_path, EventRecorder()) as (served, _):
         assert post(served, dead_lettered(run_requested(), code=502)) == 200
@@ -147,6 +149,7 @@ def test_replay_publishes_the_original_event_once_and_a_second_replay_is_harmles
         assert [e.get_id() for e in broker.events] == ["run-1", "run-1"]  # the same event: consumers drop it
 
 
+@pytest.mark.slow
 def test_replay_of_an_unknown_letter_marks_nothing(kube_api: FakeKubeApi, tmp_path: Path) -> None:
     with sink(kube_api, tmp_path, EventRecorder()) as (served, _):
         assert post(served, dead_lettered(run_requested())) == 200

@@ -11,7 +11,8 @@ before it was replayed counts in ``tektondag_dead_letters_dropped_total``. It an
 
 Replays: ``tekton-dag dead-letters replay`` labels letters ``replay-requested``; every
 ``TEKTON_DAG_DEAD_LETTERS_REPLAY_SECONDS`` (default 5) this function publishes each one's original
-event to the Broker (``K_SINK``, from its SinkBinding) and labels it ``replayed``. So the operator
+event to the Broker (``K_SINK``: the chart sets the Broker's ingress address, not a SinkBinding,
+which would wait for the Broker while the Broker waits for its sink) and labels it ``replayed``. So the operator
 needs only to patch ConfigMaps in their namespace -- no route to the Broker's ingress from outside
 the cluster (docs/operations.md says why). The sink never seals or opens events: a replay is the
 stored event unchanged, so sealed events still verify.
