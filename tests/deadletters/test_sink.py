@@ -105,11 +105,14 @@ def test_the_same_failure_twice_is_one_letter(kube_api: FakeKubeApi, tmp_path: P
 
 
 def test_the_store_is_bounded_and_counts_what_it_dropped(kube_api: FakeKubeApi, tmp_path: Path) -> None:
-    with sink(kube_api, tmp_path, EventRecorder(), TEKTON_DAG_DEAD_LETTERS_MAX="2") as (served, port):
+    with sink(kube_api, tmp_path, EventRecorder(), TEKTON_DAG_DEAD_LETTERS_MAX="2",
+              TEKTON_DAG_TEAMS_DIR=str(tmp_path / "no-teams")) as (served, port):
         for number in range(1, 5):
             assert post(served, dead_lettered(run_requested(f"run-{number}"))) == 200
         assert counter(port, "tektondag_dead_letters_dropped_total") == 2
         assert counter(port, "tektondag_dead_letters_stored_total") == 4
+        # It reads no team configuration, so it exports no configuration gauge (whose 0 would alert).
+        assert "tektondag_config_last_reload_successful" not in httpx.get(f"http://127.0.0.1:{port}/metrics").text
     kept = sorted(json.loads(cm["data"]["event.json"])["id"] for cm in letters(kube_api))
     assert kept == ["run-3", "run-4"]  # the oldest went first
 

@@ -49,6 +49,7 @@ DEFAULT_REPLAY_S: Final = 5.0
 
 class DeadLetterSink(Handler):
     seals = False  # stores and replays events as they are: never seals or checks one
+    configured = False  # no team configuration: a bad one must not stop dead letters being kept
 
     def __init__(self, wiring: Wiring | None = None) -> None:
         super().__init__(wiring)
@@ -58,6 +59,7 @@ class DeadLetterSink(Handler):
 
     def setup(self) -> None:
         """The store (from the environment's cluster and namespace) and the replay loop."""
+        metrics.without_configuration()
         try:
             from tekton_dag.kube.clients import load_api_client
 
