@@ -3,8 +3,9 @@
 The images are one Dockerfile (build-images/orchestrator/Dockerfile) built once per function: the
 same core wheel, with ``TEKTON_DAG_FUNCTION`` naming what ``tekton-dag serve`` runs (docs/images.md
 says why). The names come from the chart's values (``image.registry``, ``functions.<f>.repository``,
-``allInOne.repository``); the tag is the version of the core wheel built from pyproject.toml, the
-one the chart's ``appVersion`` carries (scripts/generate stamps it there).
+``allInOne.repository``, ``eventing.deadLetter.repository``); the tag is the version of the core
+wheel built from pyproject.toml, the one the chart's ``appVersion`` carries (scripts/generate
+stamps it there).
 
 Steps: stage the build context (the Dockerfile and wheels/: the core wheel, plus a wheelhouse's
 third-party wheels with ``--wheelhouse``), then run the container tool once per image.
@@ -54,6 +55,7 @@ def chart_images(values_path: Path = VALUES) -> tuple[str, list[Image]]:
     values = yaml.safe_load(values_path.read_text(encoding="utf-8"))
     sections = {kebab(key): section for key, section in values["functions"].items()}
     sections["all-in-one"] = values["allInOne"]
+    sections["dead-letters"] = values["eventing"]["deadLetter"]  # the Broker's dead-letter sink
     images = []
     for function, section in sections.items():
         if function not in SERVABLE:

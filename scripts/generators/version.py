@@ -25,6 +25,7 @@ COPIES: tuple[tuple[str, str], ...] = (
     ("helm/tekton-dag/Chart.yaml", rf"^version: {V}$"),
     ("helm/tekton-dag/Chart.yaml", rf'^appVersion: "{V}"$'),  # the images' tag
     ("knative/services.yaml", rf"image: ghcr\.io/jmjava/tekton-dag/[a-z-]+:{V}$"),
+    ("knative/broker.yaml", rf"image: ghcr\.io/jmjava/tekton-dag/dead-letters:{V}$"),  # the dead-letter sink
 )
 
 

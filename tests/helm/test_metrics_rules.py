@@ -30,7 +30,7 @@ def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_promtool_accepts_the_rules() -> None:
     result = promtool("check", "rules", RULES)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 4 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 def test_every_alert_fires_on_its_series_and_only_then() -> None:
@@ -58,13 +58,14 @@ def test_the_pod_monitor_scrapes_each_function_on_its_metrics_port() -> None:
     monitor = one(docs, "PodMonitor", "tekton-dag")
     assert monitor["metadata"]["labels"]["release"] == "prom"
     (selected,) = monitor["spec"]["selector"]["matchExpressions"]
-    assert set(selected["values"]) == FUNCTION_COMPONENTS | {"tekton-dag"}  # the four, or the all-in-one
+    # the four, or the all-in-one; and the dead-letter sink (its stored / dropped letters are alerted on)
+    assert set(selected["values"]) == FUNCTION_COMPONENTS | {"tekton-dag", "dead-letter"}
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "user-port" and endpoint["path"] == "/metrics"
     assert endpoint["relabelings"][0]["replacement"] == "$1:9100"
     for ksvc in (d for d in docs if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")):
         component = ksvc["metadata"]["labels"]["app.kubernetes.io/component"]
-        if component not in FUNCTION_COMPONENTS:
+        if component not in FUNCTION_COMPONENTS | {"dead-letter"}:
             continue
         (container,) = ksvc["spec"]["template"]["spec"]["containers"]
         assert {"name": "METRICS_PORT", "value": "9100"} in container["env"], component

@@ -44,8 +44,9 @@ def test_every_image_the_chart_references_is_built_with_the_charts_tag(staged) -
     _, commands = staged
     registry, tag = VALUES["image"]["registry"], CHART["appVersion"]
     expected = {section["repository"]: f"{registry}/{section['repository']}:{tag}"
-                for section in [*VALUES["functions"].values(), VALUES["allInOne"]]}
+                for section in [*VALUES["functions"].values(), VALUES["allInOne"], VALUES["eventing"]["deadLetter"]]}
     assert sorted(refs(commands).values()) == sorted(expected.values())
+    assert refs(commands)["dead-letters"].endswith(f"/{VALUES['eventing']['deadLetter']['repository']}:{tag}")
     assert refs(commands)["all-in-one"].endswith(f"/{VALUES['allInOne']['repository']}:{tag}")
 
 

@@ -140,8 +140,18 @@ def test_sizes_past_etcd_and_past_the_request_limit(kube_api: FakeKubeApi) -> No
     def config_map(size: int) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"x": "y" * size}}
 
+    with pytest.raises(ApiException) as exc:  # a ConfigMap holds at most 1 MiB of data (ValidateConfigMap)
+        core.create_namespaced_config_map(NAMESPACE, config_map(1024 * 1024 + 1))
+    assert (status(exc)["code"], status(exc)["message"]) == (
+        422, 'ConfigMap "big" is invalid: []: Too long: must have at most 1048576 bytes')
+    fits = config_map(1024 * 1024)
+    fits["metadata"]["name"] = "fits"
+    core.create_namespaced_config_map(NAMESPACE, fits)  # exactly 1 MiB (values count, not keys)
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "big"},
+             "spec": {"holderIdentity": "y" * (1536 * 1024)}}
     with pytest.raises(ApiException) as exc:  # stored JSON over 1.5 MiB: etcd refuses, the API server says so
-        core.create_namespaced_config_map(NAMESPACE, config_map(1536 * 1024))
+        client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+            "coordination.k8s.io", "v1", NAMESPACE, "leases", lease)
     assert status(exc) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                            "message": "etcdserver: request is too large", "code": 500}
     with pytest.raises(ApiException) as exc:  # a body over 3 MiB is not even read

@@ -3,6 +3,7 @@
 Dead letters go to the DeliverySpec's sink with Knative's ``knativeerrorcode``,
 ``knativeerrordest`` and ``knativeerrordata`` extensions; without a sink (or when the sink fails
 too) they are appended to a JSON-lines file and logged as errors, so none is silently lost.
+``read_letters`` and ``mark_replayed`` are that file's side of ``tekton-dag dead-letters``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from tekton_dag.bus.delivery import DeliverySpec
 from tekton_dag.bus.triggers import Trigger
 from tekton_dag.eventing.publishing import failure
 from tekton_dag.eventing.wire import with_extensions
+from tekton_dag.events.deadletters import REPLAYED, Letter, LetterError, from_local_record
 
 log = logging.getLogger("tekton_dag.broker")
 
-ERROR_DATA_LIMIT = 1024  # bytes of a failed answer kept in knativeerrordata
+# Bytes of a failed answer kept in knativeerrordata: Knative cuts the base64 text at 1024 characters
+# (KnativeErrorDataExtensionMaxLength, knative/eventing pkg/kncloudevents/event_dispatcher.go), 768 bytes.
+ERROR_DATA_LIMIT = 768
 
 
 @dataclass(eq=False)
@@ -104,3 +108,45 @@ class DeadLetters:
     def _what(delivery: Delivery) -> str:
         event = delivery.event
         return f"{event.get_type()} {event.get_id()} for trigger {delivery.trigger.name}"
+
+
+# --- reading the file back: `tekton-dag dead-letters list|replay --local FILE` --------------------
+# The file is append-only (the Broker may be writing to it): a replay appends a marker line
+# {"replayed": <letter name>, "time": ...} instead of rewriting what is there.
+
+
+def read_letters(file: Path) -> list[Letter]:
+    """Every letter of the file, latest first-seen order; a marker after a letter marks it replayed,
+    a later failure of the same event makes it new again. ``LetterError`` names the bad line."""
+    letters: dict[str, Letter] = {}
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LetterError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{file}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LetterError(f"{where}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise LetterError(f"{where}: not a JSON object")
+        if "replayed" in record:
+            marked = letters.get(str(record["replayed"]))
+            if marked is not None:
+                marked.state, marked.replayed = REPLAYED, str(record.get("time", ""))
+            continue
+        letter = from_local_record(record, where)
+        letters.pop(letter.name, None)
+        letters[letter.name] = letter
+    return list(letters.values())
+
+
+def mark_replayed(file: Path, names: list[str]) -> None:
+    """Append one marker line per replayed letter."""
+    now = datetime.now().astimezone().isoformat()
+    with file.open("a", encoding="utf-8") as out:
+        for name in names:
+            out.write(json.dumps({"replayed": name, "time": now}) + "\n")

@@ -157,6 +157,7 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     if settings.simulate_tekton:
         print(f"  Tekton:          simulated ({settings.task_seconds:g}s per TaskRun), CloudEvents to the broker")
     print(f"  logs:            {settings.work_dir}")
+    print(f"  dead letters:    {settings.work_dir / 'dead-letters.jsonl'}  (tekton-dag dead-letters list --local ...)")
     resumed = f" ({chain.recovered} undelivered from before: resuming)" if chain.recovered else ""
     print(f"  journal:         {settings.journal}{resumed}")
     print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "

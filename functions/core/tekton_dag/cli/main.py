@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from tekton_dag import __version__
 
 # Order here is the order in `--help`.
-SUBCOMMANDS = ("validate", "resolve", "teams", "stacks", "render", "serve", "dev", "send", "bootstrap")
+SUBCOMMANDS = ("validate", "resolve", "teams", "stacks", "render", "serve", "dev", "send", "bootstrap", "dead-letters")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in chosen:
-        importlib.import_module(f"tekton_dag.cli.{name}").register(subparsers)
+        importlib.import_module(f"tekton_dag.cli.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

@@ -48,6 +48,7 @@ class Handler:
 
     publishes: ClassVar[bool] = True  # needs K_SINK to do its work
     seals: ClassVar[bool] = True  # makes or acts on sealed events: needs the team's event key
+    configured: ClassVar[bool] = True  # reads the team configuration (the dead-letter sink does not)
 
     def __init__(self, wiring: Wiring | None = None) -> None:
         self.wiring = wiring or Wiring()
@@ -67,7 +68,8 @@ class Handler:
         sink = self.env.get(K_SINK_ENV)
         if self.publishes and sink:
             self.publisher = Publisher(sink, client=self.wiring.broker)
-        self.configs = self.wiring.configs or ConfigSource.from_env(self.env)
+        if self.configured:
+            self.configs = self.wiring.configs or ConfigSource.from_env(self.env)
         self.setup()
         self._started = True
 

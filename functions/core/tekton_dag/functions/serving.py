@@ -33,7 +33,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 # The four handlers in one process behind the in-process bus (the root func.yaml); not one of
 # the chain's functions above, which it serves.
 ALL_IN_ONE = FunctionSpec("all-in-one", "tekton_dag.functions.all_in_one", "http")
-SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE}
+# The Broker's dead-letter sink (distributed mode): not a Trigger's subscriber either.
+DEAD_LETTERS = FunctionSpec("dead-letters", "tekton_dag.functions.dead_letters", "cloudevent")
+SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE, DEAD_LETTERS.name: DEAD_LETTERS}
 
 
 def serve(name: str) -> None:

@@ -22,6 +22,9 @@ lives in ``kube`` because the product needs it and no deployed code may import
   ``message``) and the message ``<Kind>.<group> "<name>" is invalid: <errors>``
   (apimachinery pkg/api/errors ``NewInvalid``; field/errors.go ``ErrorBody``; one error alone, or
   several as ``[a, b]``).
+- a ConfigMap whose ``data`` and ``binaryData`` (decoded) hold more than 1 MiB together: 422
+  "[]: Too long: must have at most 1048576 bytes" (pkg/apis/core/validation/validation.go
+  ``ValidateConfigMap``, ``core.MaxSecretSize``; the field is the whole object).
 - a request body over 3 MiB: 413 ``RequestEntityTooLarge`` "Request entity too large: limit is
   3145728" (apiserver pkg/server/config.go ``MaxRequestBodyBytes``, kubernetes#105863).
 - an object over etcd's request limit (``--max-request-bytes`` 1.5 MiB, etcd docs "System limits";
@@ -36,6 +39,7 @@ validation beyond the metadata (the fake uses the CRD schemas for that).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -45,6 +49,7 @@ DNS1123_LABEL_MAX, DNS1123_SUBDOMAIN_MAX, LABEL_VALUE_MAX, LABEL_KEY_NAME_MAX = 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 ETCD_MAX_REQUEST_BYTES = 1536 * 1024
+MAX_CONFIG_MAP_BYTES = 1024 * 1024  # core.MaxSecretSize, also the ConfigMap limit
 
 _LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _SUBDOMAIN_FMT = _LABEL_FMT + "(\\." + _LABEL_FMT + ")*"
@@ -199,12 +204,28 @@ def check_stored_size(obj: dict[str, Any]) -> None:
         raise Refused(500, "", "etcdserver: request is too large")
 
 
+def check_config_map_size(kind: str, group: str, obj: dict[str, Any]) -> None:
+    """422 for a ConfigMap holding more than 1 MiB of data (``ValidateConfigMap``)."""
+    if (group, kind) != ("", "ConfigMap"):
+        return
+    total = sum(len(str(v).encode()) for v in (obj.get("data") or {}).values())
+    total += sum(len(base64.b64decode(str(v))) for v in (obj.get("binaryData") or {}).values())
+    if total > MAX_CONFIG_MAP_BYTES:
+        name = (obj.get("metadata") or {}).get("name") or ""
+        detail = f"must have at most {MAX_CONFIG_MAP_BYTES} bytes"
+        raise Refused(422, "Invalid", f'ConfigMap "{name}" is invalid: []: Too long: {detail}',
+                      {"name": name, "group": "", "kind": kind,
+                       "causes": [{"reason": "FieldValueTooLong", "message": f"Too long: {detail}", "field": "[]"}]})
+
+
 def check_object(kind: str, group: str, obj: dict[str, Any], name_rule: NameRule = "subdomain") -> None:
-    """Every limit on one object about to be stored: metadata (422), then size (500)."""
+    """Every limit on one object about to be stored: metadata and ConfigMap size (422), then size (500)."""
     check_metadata(kind, group, obj, name_rule)
+    check_config_map_size(kind, group, obj)
     check_stored_size(obj)
 
 
-__all__ = ["ETCD_MAX_REQUEST_BYTES", "MAX_REQUEST_BODY_BYTES", "TOTAL_ANNOTATION_SIZE_LIMIT", "Cause", "Refused",
-           "annotations_size", "check_body_size", "check_metadata", "check_object", "check_stored_size",
-           "dns1123_label", "dns1123_subdomain", "label_key", "label_value", "metadata_causes"]
+__all__ = ["ETCD_MAX_REQUEST_BYTES", "MAX_CONFIG_MAP_BYTES", "MAX_REQUEST_BODY_BYTES", "TOTAL_ANNOTATION_SIZE_LIMIT",
+           "Cause", "Refused", "annotations_size", "check_body_size", "check_config_map_size", "check_metadata",
+           "check_object", "check_stored_size", "dns1123_label", "dns1123_subdomain", "label_key", "label_value",
+           "metadata_causes"]

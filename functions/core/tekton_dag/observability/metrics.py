@@ -15,6 +15,7 @@ request that is not a CloudEvent with 400, so a separate listener is the only cl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +65,13 @@ BROKER_DEAD_LETTERED = Counter(
     "tektondag_broker_events_dead_lettered", "Deliveries the local Broker gave up on (dead letters), by Trigger",
     ["trigger"],
 )
+
+# --- the dead-letter sink (functions.dead_letters) -------------------------------------------
+DEAD_LETTERS_STORED = Counter("tektondag_dead_letters_stored", "Dead letters the sink stored (one ConfigMap each)")
+DEAD_LETTERS_DROPPED = Counter(
+    "tektondag_dead_letters_dropped", "Dead letters deleted before they were replayed, to keep the store bounded",
+)
+DEAD_LETTERS_REPLAYED = Counter("tektondag_dead_letters_replayed", "Dead letters the sink re-published to the Broker")
 
 # --- run-creator ---------------------------------------------------------------------------
 RUNS = Counter(
@@ -128,6 +136,15 @@ class AdmissionCollector(Collector):
 
 ADMISSION = AdmissionCollector()
 REGISTRY.register(ADMISSION)
+
+
+def without_configuration() -> None:
+    """For a process that reads no team configuration (the dead-letter sink): export no
+    configuration gauges, whose default 0 would read as "the last load was invalid" and fire
+    TektonDagConfigInvalid for a pod that has nothing to load."""
+    for gauge in (CONFIG_LAST_RELOAD_OK, CONFIG_LOADED_AT):
+        with contextlib.suppress(KeyError):  # already done in this process
+            REGISTRY.unregister(gauge)
 
 
 def event_label(name: str) -> str:

@@ -578,6 +578,7 @@ class FakeKubeApi:
         name = obj["metadata"].get("name", "")
         try:
             apilimits.check_metadata(kind, group, obj)  # 422, as the API server's own validation
+            apilimits.check_config_map_size(kind, group, obj)
         except apilimits.Refused as refused:
             raise ApiError(refused.code, refused.reason, refused.message, refused.details) from None
         if kind == "Event":

@@ -39,8 +39,9 @@ def served_function(name: str, env: dict[str, str], scratch: Path, ready_path: s
     ``command`` replaces that command line (e.g. an image's entry point, with NAME in ``env``).
     """
     port = free_port()
+    # never a real cluster: a fake API's kubeconfig when ``env`` names one, else none at all
     full_env = {**os.environ, **env, "LISTEN_ADDRESS": f"127.0.0.1:{port}",
-                "KUBECONFIG": str(scratch / "no-kubeconfig")}  # never a real cluster
+                "KUBECONFIG": env.get("KUBECONFIG", str(scratch / "no-kubeconfig"))}
     full_env.pop("KUBERNETES_SERVICE_HOST", None)
     argv = command or [sys.executable, "-m", "tekton_dag.cli.main", "serve", name]
     process = subprocess.Popen(argv, env=full_env,
