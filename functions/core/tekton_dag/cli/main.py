@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from tekton_dag import __version__
 
 # Order here is the order in `--help`.
-SUBCOMMANDS = ("validate", "resolve", "teams", "stacks", "render", "serve", "dev", "send", "bootstrap")
+SUBCOMMANDS = ("validate", "resolve", "teams", "stacks", "render", "serve", "dev", "send", "bootstrap", "redeliver")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
