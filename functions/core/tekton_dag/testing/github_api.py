@@ -51,6 +51,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -246,14 +247,13 @@ class GitHubApiDouble:
                 raw = self.rfile.read(length) if length else b""
                 status, body, headers = double._answer(self.command, self.path, dict(self.headers.items()), raw)
                 data = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-type", "application/json; charset=utf-8")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
+                # the status line, headers and body in one write (wfile is unbuffered: one sendall), so
+                # no answer waits on a delayed ACK between a headers segment and a body segment
+                lines = [f"{self.protocol_version} {status} {HTTPStatus(status).phrase}",
+                         f"Date: {self.date_time_string()}", "Content-Type: application/json; charset=utf-8",
+                         f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers.items())]
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that timed out
-                    self.wfile.write(data)
+                    self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
