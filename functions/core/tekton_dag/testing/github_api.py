@@ -532,3 +532,37 @@ class GitHubApiDouble:
 def github_api(**options: Any) -> Iterator[GitHubApiDouble]:
     with GitHubApiDouble(**options) as double:
         yield double
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tekton_dag.testing.github_api --port P --key-file F [--webhook-url U --webhook-secret S]``:
+    serve the double for hand-driven development (``GITHUB_API_URL=http://127.0.0.1:P``,
+    ``GITHUB_APP_PRIVATE_KEY_FILE=F``), printing each call, until interrupted."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m tekton_dag.testing.github_api", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--key-file", type=Path, required=True, help="where to write the App's private key")
+    parser.add_argument("--webhook-url")
+    parser.add_argument("--webhook-secret", default="")
+    args = parser.parse_args(argv)
+    double = GitHubApiDouble(webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
+                             on_call=lambda c: print(f"github: {c.method} {c.path} → {c.status} "
+                                                     f"({c.operation or 'unknown'}, {c.credential})", flush=True))
+    double.start(args.port)
+    args.key_file.write_text(double.private_key_pem)
+    args.key_file.chmod(0o600)
+    print(f"GitHub API double at {double.url}: GITHUB_API_URL={double.url} GITHUB_APP_ID={double.app_id} "
+          f"GITHUB_APP_PRIVATE_KEY_FILE={args.key_file} (installation 1001 covers every repository)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        double.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
