@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from tekton_dag import __version__
 
 # Order here is the order in `--help`.
-SUBCOMMANDS = ("validate", "resolve", "teams", "stacks", "render", "serve", "dev", "send", "bootstrap", "dead-letters")
+SUBCOMMANDS = (
+    "validate",
+    "resolve",
+    "teams",
+    "stacks",
+    "render",
+    "serve",
+    "dev",
+    "send",
+    "bootstrap",
+    "dead-letters",
+    "redeliver",
+)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -96,6 +96,17 @@ CONFIG_LOADED_AT = Gauge(
     "tektondag_config_loaded_timestamp_seconds", "Unix time the configuration in use was loaded",
 )
 
+# --- GitHub's REST API (tekton_dag.github) -----------------------------------------------------
+GITHUB_CALLS = Counter(
+    "tektondag_github_api_calls", "Calls to GitHub's REST API by operation and outcome: ok, retried (an attempt "
+    "that will be repeated), rate_limited (an attempt GitHub rate-limited), error (refused: 4xx), gave_up "
+    "(deadline reached or held off by a rate limit)", ["operation", "outcome"],
+)
+GITHUB_RATE_LIMIT_REMAINING = Gauge(
+    "tektondag_github_rate_limit_remaining", "x-ratelimit-remaining of GitHub's last answer, by installation "
+    "(the App installation id, 'app' for the App itself, 'token' for a plain token)", ["installation"],
+)
+
 Admission = Mapping[str, tuple[int, int]]  # team -> (running, queued)
 
 

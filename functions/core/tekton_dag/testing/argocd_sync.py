@@ -60,7 +60,8 @@ KSVC = ("serving.knative.dev", "Service")
 BROKER = ("eventing.knative.dev", "Broker")
 TRIGGER = ("eventing.knative.dev", "Trigger")
 PVC = ("", "PersistentVolumeClaim")
-MODELLED = NO_HEALTH | {KSVC, BROKER, TRIGGER, PVC}
+CRONJOB = ("batch", "CronJob")
+MODELLED = NO_HEALTH | {KSVC, BROKER, TRIGGER, PVC, CRONJOB}
 
 
 def group_kind(doc: dict[str, Any]) -> tuple[str, str]:
@@ -95,6 +96,16 @@ def health(doc: dict[str, Any]) -> str | None:
         return HEALTHY if values == ["True"] * 3 else PROGRESSING
     if gk in (BROKER, TRIGGER):
         return {"True": HEALTHY, "False": DEGRADED}.get(str(condition(status, "Ready")), PROGRESSING)
+    if gk == CRONJOB:
+        # argo-cd resource_customizations/batch/CronJob/health.lua: active jobs → Progressing; never
+        # scheduled → Healthy; last success after the last schedule → Healthy; else Degraded
+        # (the timestamps are RFC 3339 in UTC, so they compare as text).
+        if status.get("active"):
+            return PROGRESSING
+        scheduled, succeeded = status.get("lastScheduleTime"), status.get("lastSuccessfulTime")
+        if scheduled is None or (succeeded is not None and str(scheduled) < str(succeeded)):
+            return HEALTHY
+        return DEGRADED
     if gk in NO_HEALTH:
         return None
     raise KeyError(f"{show(doc)}: kind {gk} is not modelled (add its ArgoCD health rule here)")

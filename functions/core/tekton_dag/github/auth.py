@@ -1,0 +1,83 @@
+"""GitHub App authentication: the App's JWT and installation tokens, cached and fetched once.
+
+JWT rules (https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/
+generating-a-json-web-token-jwt-for-a-github-app): RS256, ``iss`` the App's id, ``iat`` set 60 s
+in the past against clock drift, ``exp`` no more than 10 minutes into the future.
+
+Installation tokens (https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/
+generating-an-installation-access-token-for-a-github-app) expire after one hour; the answer of
+``POST /app/installations/{id}/access_tokens`` says when (``expires_at``). A token is used until
+``REFRESH_MARGIN_S`` before that, so a call that starts with it cannot outlive it; concurrent calls
+that find no valid token share one request for it (single flight), per installation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import jwt
+
+JWT_BACKDATE_S: Final = 60
+JWT_LIFETIME_S: Final = 9 * 60  # from now: under GitHub's 10-minute maximum even with a fast clock
+REFRESH_MARGIN_S: Final = 5 * 60
+
+
+def app_jwt(app_id: str, private_key: str, now: float) -> str:
+    """The App's JWT, valid from a minute ago until ``JWT_LIFETIME_S`` from ``now``."""
+    issued = int(now) - JWT_BACKDATE_S
+    return jwt.encode({"iat": issued, "exp": int(now) + JWT_LIFETIME_S, "iss": app_id}, private_key, algorithm="RS256")
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    expires_at: float  # Unix time
+
+    @classmethod
+    def from_answer(cls, answer: object) -> Token:
+        """From the JSON GitHub answers (``token``, ``expires_at`` in ISO 8601); ValueError if malformed."""
+        if not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
+            raise ValueError("no 'token' in GitHub's answer")
+        expires = str(answer.get("expires_at", "")).replace("Z", "+00:00")
+        return cls(answer["token"], datetime.fromisoformat(expires).timestamp())
+
+
+class InstallationTokens:
+    """Installation tokens by installation id: cached until shortly before expiry, fetched once."""
+
+    def __init__(self, fetch: Callable[[int], Awaitable[Token]], clock: Callable[[], float] = time.time,
+                 margin_s: float = REFRESH_MARGIN_S) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._margin = margin_s
+        self._tokens: dict[int, Token] = {}
+        self._inflight: dict[int, asyncio.Future[Token]] = {}
+
+    async def get(self, installation_id: int) -> str:
+        cached = self._tokens.get(installation_id)
+        if cached is not None and cached.expires_at - self._margin > self._clock():
+            return cached.value
+        pending = self._inflight.get(installation_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch(installation_id))
+            self._inflight[installation_id] = pending
+            pending.add_done_callback(lambda done: self._settle(installation_id, done))
+        # shield: one caller giving up (its own deadline, a cancel) must not cancel the others' fetch
+        token = await asyncio.shield(pending)
+        return token.value
+
+    def forget(self, installation_id: int, value: str) -> None:
+        """Drop a token GitHub refused (401: revoked or expired early), so the next call fetches anew."""
+        cached = self._tokens.get(installation_id)
+        if cached is not None and cached.value == value:
+            del self._tokens[installation_id]
+
+    def _settle(self, installation_id: int, done: asyncio.Future[Token]) -> None:
+        self._inflight.pop(installation_id, None)
+        if not done.cancelled() and done.exception() is None:
+            self._tokens[installation_id] = done.result()

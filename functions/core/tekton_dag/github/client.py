@@ -1,0 +1,254 @@
+"""The GitHub client: ``port.GitHub`` over GitHub's REST API, with App or token auth and rate limits.
+
+Built on gidgethub's sans-I/O layer (``gidgethub.sansio``: URL templates, GitHub's headers, error
+classes from the answer) with our own httpx client, so every answer's status and headers reach the
+retry decision (``limits``) and the metrics. Chosen over githubkit by measurement (docs/functions.md).
+
+- Auth: with ``GITHUB_APP_ID``/key, each call for a ``Repo`` uses its installation's token
+  (``auth.InstallationTokens``); the token fetch itself is authenticated with the App's JWT. With
+  only a token, every call uses it and ``mode`` is ``statuses``.
+- Each call has a deadline (``Settings.deadline_s``): retries of 5xx and timeouts with backoff,
+  waits for rate limits, all within it; past it, ``GitHubError(retryable=True)``. A refusal
+  (4xx) raises ``GitHubError(retryable=False)`` at once. Every attempt is counted
+  (``tektondag_github_api_calls``) and the last ``x-ratelimit-remaining`` kept per installation.
+- Rate limits hold off only the installation (or token) that got them (``limits.Throttle``).
+- ``permission()`` answers are cached for ``PERMISSION_TTL_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, NoReturn, cast
+
+import gidgethub
+import httpx
+from gidgethub import sansio
+
+from tekton_dag.github import auth, limits
+from tekton_dag.github.port import (
+    CheckConclusion,
+    CheckOutput,
+    CheckStatus,
+    CommitState,
+    GitHubError,
+    Mode,
+    Permission,
+    Repo,
+)
+from tekton_dag.github.settings import Settings
+from tekton_dag.observability.metrics import GITHUB_CALLS, GITHUB_RATE_LIMIT_REMAINING
+
+USER_AGENT: Final = "tekton-dag"  # GitHub requires a User-Agent naming the integration
+API_VERSION: Final = "2022-11-28"  # X-GitHub-Api-Version the operations were checked against
+ATTEMPT_TIMEOUT_S: Final = 10.0
+PERMISSION_TTL_S: Final = 60.0
+PERMISSIONS: Final = ("admin", "maintain", "write", "triage", "read", "none")
+APP_KEY: Final = "app"
+TOKEN_KEY: Final = "token"
+
+log = logging.getLogger(__name__)
+
+
+class Client:
+    """Implements ``tekton_dag.github.port.GitHub``; one per process, used from one event loop."""
+
+    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        if settings.app is None and settings.token is None:
+            raise ValueError("a GitHub client needs App credentials or a token")
+        self._settings = settings
+        self._http = http or httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S)
+        self._clock = clock
+        self._sleep = sleep
+        self._throttle = limits.Throttle(clock, sleep)
+        self._tokens = auth.InstallationTokens(self._fetch_token, clock)
+        self._permissions: dict[tuple[str, str], tuple[Permission, float]] = {}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Client | None:
+        """A client configured by the environment (``settings``), or None when it configures none."""
+        settings = Settings.from_env(env)
+        return None if settings is None else cls(settings)
+
+    @property
+    def mode(self) -> Mode:
+        return "checks" if self._settings.app is not None else "statuses"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- port.GitHub -------------------------------------------------------------------------
+    async def create_check_run(self, repo: Repo, *, name: str, head_sha: str, external_id: str,
+                               status: CheckStatus, conclusion: CheckConclusion | None,
+                               output: CheckOutput) -> int:
+        body = {"name": name, "head_sha": head_sha, "external_id": external_id,
+                **_check_fields(status, conclusion, output)}
+        answer = await self.call("create_check_run", repo, "POST", "/repos/{owner}/{repo}/check-runs", {}, body)
+        return _int_field(answer, "id", "create_check_run")
+
+    async def update_check_run(self, repo: Repo, check_run_id: int, *, status: CheckStatus,
+                               conclusion: CheckConclusion | None, output: CheckOutput) -> None:
+        await self.call("update_check_run", repo, "PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+                        {"check_run_id": check_run_id}, _check_fields(status, conclusion, output))
+
+    async def set_commit_status(self, repo: Repo, sha: str, *, state: CommitState, context: str,
+                                description: str, target_url: str | None) -> None:
+        body: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            body["target_url"] = target_url
+        await self.call("set_commit_status", repo, "POST", "/repos/{owner}/{repo}/statuses/{sha}", {"sha": sha}, body)
+
+    async def comment(self, repo: Repo, issue_number: int, body: str) -> None:
+        await self.call("comment", repo, "POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+                        {"issue_number": issue_number}, {"body": body})
+
+    async def permission(self, repo: Repo, user: str) -> Permission:
+        key = (repo.full_name.lower(), user.lower())
+        cached = self._permissions.get(key)
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        answer = await self.call("permission", repo, "GET",
+                                 "/repos/{owner}/{repo}/collaborators/{username}/permission", {"username": user})
+        value = answer.get("permission") if isinstance(answer, dict) else None
+        if value not in PERMISSIONS:
+            raise GitHubError(f"permission: GitHub answered an unknown permission {value!r}")
+        permission = cast(Permission, value)
+        self._permissions[key] = (permission, self._clock() + PERMISSION_TTL_S)
+        return permission
+
+    async def pull_request_head(self, repo: Repo, number: int) -> tuple[str, str]:
+        answer = await self.call("pull_request_head", repo, "GET", "/repos/{owner}/{repo}/pulls/{pull_number}",
+                                 {"pull_number": number})
+        try:
+            return str(answer["head"]["sha"]), str(answer["base"]["ref"])
+        except (KeyError, TypeError):
+            raise GitHubError("pull_request_head: GitHub's answer has no head.sha / base.ref") from None
+
+    # --- the transport -----------------------------------------------------------------------
+    async def call(self, operation: str, repo: Repo | None, method: str, template: str,
+                   url_vars: Mapping[str, Any], body: Any = None, *, as_app: bool = False) -> Any:
+        """One API call, retried within the deadline; the decoded answer (see ``call_page``)."""
+        answer, _ = await self.call_page(operation, repo, method, template, url_vars, body, as_app=as_app)
+        return answer
+
+    async def call_page(self, operation: str, repo: Repo | None, method: str, template: str,
+                        url_vars: Mapping[str, Any], body: Any = None, *,
+                        as_app: bool = False) -> tuple[Any, str | None]:
+        """(decoded answer, URL of the next page from the ``Link`` header or None).
+
+        ``template`` may be a full URL (a ``Link`` next page). ``as_app``: authenticate as the App
+        (its JWT) rather than as an installation — the App's own endpoints need that."""
+        variables = {**({"owner": repo.owner, "repo": repo.name} if repo else {}), **url_vars}
+        url = sansio.format_url(template, variables, base_url=self._settings.api_url)
+        raw = b"" if body is None else json.dumps(body).encode()
+        deadline = self._clock() + self._settings.deadline_s
+        attempt = 0
+        while True:
+            attempt += 1
+            key, authorization = await self._credentials(repo, as_app, operation, deadline)
+            try:
+                await self._throttle.wait(key, deadline)
+            except limits.RateLimited as exc:
+                self._give_up(operation, f"{method} {url}: {exc}", status=None)
+            outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt, deadline)
+            if not isinstance(outcome, limits.Retry):
+                return outcome
+            retry = outcome
+            if retry.rate_limited:
+                self._throttle.hold(key, retry.wait_s)
+            if self._clock() + retry.wait_s > deadline:
+                self._give_up(operation, f"{method} {url}: {retry.reason} and the next try would be "
+                                     f"after the {self._settings.deadline_s:g} s deadline", status=None)
+            GITHUB_CALLS.labels(operation, "rate_limited" if retry.rate_limited else "retried").inc()
+            await self._sleep(retry.wait_s)
+
+    async def _attempt(self, operation: str, key: str, method: str, url: str, raw: bytes,
+                       authorization: dict[str, str], attempt: int,
+                       deadline: float) -> limits.Retry | tuple[Any, str | None]:
+        """One HTTP exchange: (answer, next page), or the Retry it calls for; GitHubError if hopeless."""
+        headers = {**sansio.create_headers(USER_AGENT, accept=sansio.accept_format()),
+                   "x-github-api-version": API_VERSION, **authorization}
+        if raw:
+            headers["content-type"] = "application/json; charset=utf-8"
+        timeout = max(0.05, min(ATTEMPT_TIMEOUT_S, deadline - self._clock()))
+        try:
+            response = await self._http.request(method, url, headers=headers, content=raw, timeout=timeout)
+        except httpx.TimeoutException:
+            return limits.after_timeout(attempt)
+        except httpx.TransportError as exc:
+            log.warning("GitHub %s %s: %s: %s", method, url, exc.__class__.__name__, exc)
+            return limits.after_timeout(attempt)
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
+        try:
+            data, _, more = sansio.decipher_response(response.status_code, response.headers, response.content)
+        except gidgethub.HTTPException as exc:
+            status = int(exc.status_code)
+            message = str(exc)
+            if status == 401 and key not in (APP_KEY, TOKEN_KEY) and attempt == 1:
+                self._tokens.forget(int(key), authorization["authorization"].removeprefix("token "))
+                return limits.Retry(0.0, "token_refused", False)
+            retry = limits.after_answer(status, response.headers, message, attempt, self._clock())
+            if retry is None:
+                GITHUB_CALLS.labels(operation, "error").inc()
+                raise GitHubError(f"{operation}: GitHub answered {method} {url} with {status}: {message}",
+                                  status=status, retryable=False) from None
+            return retry
+        except ValueError as exc:  # a status code http.HTTPStatus does not know, an undecodable body
+            GITHUB_CALLS.labels(operation, "error").inc()
+            raise GitHubError(f"{operation}: unreadable answer to {method} {url}: {exc}",
+                              status=response.status_code) from None
+        GITHUB_CALLS.labels(operation, "ok").inc()
+        return data, more
+
+    def _give_up(self, operation: str, reason: str, status: int | None) -> NoReturn:
+        GITHUB_CALLS.labels(operation, "gave_up").inc()
+        log.warning("GitHub %s: giving up: %s", operation, reason)
+        raise GitHubError(f"{operation}: {reason}", status=status, retryable=True)
+
+    async def _credentials(self, repo: Repo | None, as_app: bool, operation: str,
+                           deadline: float) -> tuple[str, dict[str, str]]:
+        app = self._settings.app
+        if as_app:
+            if app is None:
+                raise GitHubError(f"{operation}: needs a GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)")
+            return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, app.private_key, self._clock())}"}
+        if app is not None and repo is not None and repo.installation_id is not None:
+            token = await self._tokens.get(repo.installation_id)
+            return str(repo.installation_id), {"authorization": f"token {token}"}
+        if self._settings.token is not None:
+            return TOKEN_KEY, {"authorization": f"token {self._settings.token}"}
+        raise GitHubError(f"{operation}: {repo.full_name if repo else 'the call'} has no App installation "
+                          "and no GITHUB_TOKEN_FILE is configured")
+
+    async def _fetch_token(self, installation_id: int) -> auth.Token:
+        answer = await self.call("installation_token", None, "POST",
+                                 "/app/installations/{installation_id}/access_tokens",
+                                 {"installation_id": installation_id}, as_app=True)
+        try:
+            return auth.Token.from_answer(answer)
+        except ValueError as exc:
+            raise GitHubError(f"installation_token: {exc}") from None
+
+
+def _check_fields(status: CheckStatus, conclusion: CheckConclusion | None, output: CheckOutput) -> dict[str, Any]:
+    fields: dict[str, Any] = {"status": status,
+                              "output": {"title": output.title, "summary": output.summary[:65535]}}
+    if conclusion is not None:
+        fields["conclusion"] = conclusion
+    if output.details_url:
+        fields["details_url"] = output.details_url
+    return fields
+
+
+def _int_field(answer: Any, name: str, operation: str) -> int:
+    value = answer.get(name) if isinstance(answer, dict) else None
+    if not isinstance(value, int):
+        raise GitHubError(f"{operation}: GitHub's answer has no integer {name!r}")
+    return value

@@ -1,0 +1,80 @@
+"""How the GitHub client is configured: environment variables only (docs/github.md lists them).
+
+- ``GITHUB_API_URL``: the REST API root (default ``https://api.github.com``; GitHub Enterprise
+  Server: ``https://HOST/api/v3``; tests and ``tekton-dag dev``: the loopback double).
+- ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY_FILE``: a GitHub App (check runs, ``mode == "checks"``).
+- ``GITHUB_TOKEN_FILE``: a plain token, the fallback (commit statuses, ``mode == "statuses"``).
+- ``GITHUB_API_DEADLINE_SECONDS``: how long one call may take, retries and waits included (default 20).
+
+Secrets are read from files (a mounted Secret), never from the environment itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+DEFAULT_API_URL: Final = "https://api.github.com"
+DEFAULT_DEADLINE_S: Final = 20.0
+
+
+class SettingsError(ValueError):
+    """The environment names a GitHub setup that cannot work; the message says which variable."""
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    app_id: str
+    private_key: str  # PEM
+
+    def __repr__(self) -> str:  # never print the key
+        return f"AppCredentials(app_id={self.app_id!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_url: str = DEFAULT_API_URL
+    app: AppCredentials | None = None
+    token: str | None = None
+    deadline_s: float = DEFAULT_DEADLINE_S
+
+    def __repr__(self) -> str:
+        return f"Settings(api_url={self.api_url!r}, app={self.app!r}, token={'set' if self.token else None})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings | None:
+        """The settings the environment gives, or None when it configures no GitHub access at all."""
+        app_id = env.get("GITHUB_APP_ID", "").strip()
+        key_file = env.get("GITHUB_APP_PRIVATE_KEY_FILE", "").strip()
+        token_file = env.get("GITHUB_TOKEN_FILE", "").strip()
+        if bool(app_id) != bool(key_file):
+            raise SettingsError("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE go together: set both or neither")
+        if not app_id and not token_file:
+            return None
+        app = AppCredentials(app_id, _read(key_file, "GITHUB_APP_PRIVATE_KEY_FILE")) if app_id else None
+        if app is not None and "PRIVATE KEY-----" not in app.private_key:
+            raise SettingsError(f"GITHUB_APP_PRIVATE_KEY_FILE: {key_file} is not a PEM private key")
+        token = _read(token_file, "GITHUB_TOKEN_FILE") if token_file else None
+        raw_deadline = env.get("GITHUB_API_DEADLINE_SECONDS", "").strip()
+        try:
+            deadline = float(raw_deadline) if raw_deadline else DEFAULT_DEADLINE_S
+        except ValueError:
+            raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} is not a number") from None
+        if not 0 < deadline < 3600:
+            raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} must be between 0 and 3600")
+        api_url = env.get("GITHUB_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
+        if not api_url.startswith(("https://", "http://")):
+            raise SettingsError(f"GITHUB_API_URL: {api_url!r} is not an http(s) URL")
+        return cls(api_url=api_url, app=app, token=token, deadline_s=deadline)
+
+
+def _read(path: str, variable: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+    if not text:
+        raise SettingsError(f"{variable}: {path} is empty")
+    return text

@@ -1,0 +1,568 @@
+"""Stands in for GitHub's REST API: a loopback HTTP server held to GitHub's own OpenAPI description.
+
+Every request is checked against ``tekton_dag.testing.github_openapi`` (npm ``@octokit/openapi``):
+method and path (404 for a path not among ours, and for a known path with another method, as
+GitHub answers), path and query parameters, JSON body (422 with GitHub's
+``validation-error`` shape naming the field). Every answer of an operation is checked against the
+same document before it is sent (``validate_answers``; a violation is the double's bug: 500).
+
+Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app says:
+
+- ``POST /app/installations/{id}/access_tokens`` and the App's own endpoints (``/app/hook/...``)
+  take only the App's JWT (``Authorization: Bearer``): RS256 signed by the App's key (the double
+  makes one: ``private_key_pem``), ``iss`` = the App id, ``iat`` not in the future, ``exp`` after
+  now and at most 10 minutes after ``iat`` + the 60 s GitHub's docs tell clients to backdate
+  (https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/
+  generating-a-json-web-token-jwt-for-a-github-app); else 401 ``A JSON web token could not be decoded``.
+- every other call: an installation token it issued (valid for ``token_ttl_s``, one hour like
+  GitHub's; for a repository of that installation) or one of ``plain_tokens``; else 401
+  ``Bad credentials``.
+- answers carry ``x-ratelimit-limit/remaining/used/reset/resource`` per credential; a credential
+  past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
+  using-the-rest-api/rate-limits-for-the-rest-api).
+
+State: check runs, commit statuses, comments, collaborator permissions (``set_permission``; an
+unknown user is ``none`` — GitHub answers 404 for a non-collaborator, not modelled), pull requests
+(``set_pull``: GitHub's example PR with that head and base), webhook deliveries per hook (``deliver``
+POSTs a payload to ``webhook_url`` signed as GitHub signs it and records the outcome; redelivery
+attempts POST it again with the same ``X-GitHub-Delivery`` guid and a new delivery id).
+
+Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, optional Retry-After),
+``primary`` (403, x-ratelimit-remaining 0 and a reset time), ``429`` (with Retry-After), any 5xx,
+``slow`` (answers after ``seconds``: a client timeout); ``down_for(seconds)`` answers 503 to all.
+``calls`` records each request (method, path, operation, status, credential kind).
+
+Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, check suites and the
+``check_run``/``check_suite`` webhooks the API's own writes would trigger, token permissions and
+repository selection beyond the installation's repository list, secondary limits GitHub would
+impose by itself (only injected ones), GitHub's async redelivery (it happens before the 202 here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tekton_dag.testing.github import fixture
+from tekton_dag.testing.github_openapi import Operation, answer_problems, contract, request_problems
+from tekton_dag.webhooks.signatures import sign
+
+DOCS = "https://docs.github.com/rest"
+JWT_MAX_LIFETIME_S = 600 + 60  # exp ≤ 10 min ahead; iat backdated by the recommended 60 s
+SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+                     "If you reach out to GitHub Support for help, please include the request ID.")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    operation: str  # operationId, or "" when the path is not one of ours
+    status: int
+    credential: str  # jwt | installation | token | none
+
+
+@dataclass
+class Fault:
+    kind: str  # secondary | primary | 429 | 5xx status as text | slow
+    times: int
+    match: str
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Delivery:
+    id: int
+    guid: str
+    event: str
+    action: str | None
+    body: bytes
+    status_code: int
+    status: str
+    delivered_at: str
+    redelivery: bool
+    duration: float
+    installation_id: int | None
+    repository_id: int | None
+
+    def item(self) -> dict[str, Any]:
+        return {"id": self.id, "guid": self.guid, "delivered_at": self.delivered_at, "redelivery": self.redelivery,
+                "duration": self.duration, "status": self.status, "status_code": self.status_code,
+                "event": self.event, "action": self.action, "installation_id": self.installation_id,
+                "repository_id": self.repository_id, "throttled_at": None}
+
+
+def _now_iso(at: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if at is None else at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class HTTPAnswer(Exception):
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def _error(status: int, message: str, **extra: Any) -> HTTPAnswer:
+    return HTTPAnswer(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
+
+
+@dataclass
+class GitHubApiDouble:
+    """``with GitHubApiDouble() as github:`` → ``github.url``, ``github.private_key_pem``, ``github.app_id``."""
+
+    app_id: str = "424242"
+    installations: dict[int, set[str] | None] = field(default_factory=lambda: {1001: None})
+    plain_tokens: set[str] = field(default_factory=set)
+    webhook_url: str | None = None
+    webhook_secret: str = ""
+    token_ttl_s: float = 3600.0
+    rate_limit: int = 5000
+    validate_answers: bool = True
+    on_call: Callable[[Call], None] | None = None
+
+    def __post_init__(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()).decode()
+        self._public_key = key.public_key()
+        self._contract = contract()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.calls: list[Call] = []
+        self.tokens: dict[str, tuple[int, float]] = {}  # installation token -> (installation, expires)
+        self.check_runs: dict[int, dict[str, Any]] = {}
+        self.statuses: list[dict[str, Any]] = []
+        self.comments: list[dict[str, Any]] = []
+        self.permissions: dict[tuple[str, str], str] = {}
+        self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
+        self.deliveries: dict[str, list[Delivery]] = {}  # "app" or "owner/repo#hook_id" -> newest last
+        self.violations: list[str] = []  # answers that broke the contract (the double's bugs)
+        self._faults: list[Fault] = []
+        self._down_until = 0.0
+        self._used: dict[str, int] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> GitHubApiDouble:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, port: int = 0) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="github-api-double", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # --- test controls ----------------------------------------------------------------------
+    def fail(self, kind: str, times: int = 1, *, match: str = "", retry_after: float | None = None,
+             seconds: float = 0.0) -> None:
+        with self._lock:
+            self._faults.append(Fault(kind, times, match, retry_after, seconds))
+
+    def down_for(self, seconds: float) -> None:
+        self._down_until = time.monotonic() + seconds
+
+    def set_permission(self, repo: str, user: str, permission: str) -> None:
+        self.permissions[(repo.lower(), user.lower())] = permission
+
+    def set_pull(self, repo: str, number: int, head_sha: str, base_ref: str = "master") -> None:
+        _, payload = fixture("pull_request.opened")
+        pull = payload["pull_request"]
+        pull["number"], pull["head"]["sha"], pull["base"]["ref"] = number, head_sha, base_ref
+        self.pulls[(repo.lower(), number)] = pull
+
+    def calls_to(self, operation: str) -> list[Call]:
+        return [c for c in self.calls if c.operation == operation]
+
+    def deliver(self, event: str, payload: dict[str, Any], *, hook: str = "app", guid: str | None = None,
+                redelivery: bool = False) -> Delivery:
+        """Send ``payload`` to ``webhook_url`` as GitHub would and record the delivery (its answer's status)."""
+        body = json.dumps(payload).encode()
+        guid = guid or str(uuid.uuid4())
+        installation = (payload.get("installation") or {}).get("id")
+        headers = {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/044aadd",
+                   "X-GitHub-Event": event, "X-GitHub-Delivery": guid,
+                   "X-GitHub-Hook-ID": hook.rsplit("#", 1)[-1] if "#" in hook else "1",
+                   "X-GitHub-Hook-Installation-Target-Type": "integration" if hook == "app" else "repository",
+                   "X-GitHub-Hook-Installation-Target-ID": self.app_id if hook == "app" else "1",
+                   "X-Hub-Signature-256": sign(self.webhook_secret, body)}
+        started = time.monotonic()
+        try:
+            assert self.webhook_url, "webhook_url is not set"
+            answer = httpx.post(self.webhook_url, content=body, headers=headers, timeout=10.0)  # GitHub waits 10 s
+            code = answer.status_code
+            status = "OK" if answer.is_success else f"Invalid HTTP Response: {code}"
+        except httpx.HTTPError:
+            code, status = 0, "failed to connect"
+        delivery = Delivery(next(self._ids), guid, event, payload.get("action"), body, code, status, _now_iso(),
+                            redelivery, round(time.monotonic() - started, 3), installation,
+                            (payload.get("repository") or {}).get("id"))
+        with self._lock:
+            self.deliveries.setdefault(hook, []).append(delivery)
+        return delivery
+
+    # --- HTTP -------------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                status, body, headers = double._answer(self.command, self.path, dict(self.headers.items()), raw)
+                data = b"" if body is None else json.dumps(body).encode()
+                # the status line, headers and body in one write (wfile is unbuffered: one sendall), so
+                # no answer waits on a delayed ACK between a headers segment and a body segment
+                lines = [f"{self.protocol_version} {status} {HTTPStatus(status).phrase}",
+                         f"Date: {self.date_time_string()}", "Content-Type: application/json; charset=utf-8",
+                         f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers.items())]
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that timed out
+                    self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        return Handler
+
+    def _answer(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        split = urllib.parse.urlsplit(target)
+        path, query = split.path, urllib.parse.parse_qs(split.query, keep_blank_values=True)
+        operation, params, _ = self._contract.match(method, path)  # GitHub: 404 for a wrong method too
+        credential, identity = "none", ""
+        extra: dict[str, str] = {"x-github-request-id": uuid.uuid4().hex[:20].upper(),
+                                 "x-github-api-version-selected": "2022-11-28"}
+        try:
+            if operation is None:
+                raise _error(404, "Not Found")
+            self._inject_faults(path)
+            credential, identity = self._authenticate(operation, params, headers)
+            extra.update(self._rate_limit(identity))
+            body, has_body = self._decode(raw)
+            problems = request_problems(operation, params, query, body, has_body)
+            if problems:
+                raise _error(422, "Invalid request.\n\n" + "\n".join(problems),
+                             errors=[{"resource": operation.operation_id, "code": "invalid", "message": p}
+                                     for p in problems])
+            status, answer, more = self._operate(operation, params, query, body)
+            extra.update(more)
+        except HTTPAnswer as exc:
+            status, answer = exc.status, exc.body
+            extra.update(exc.headers)
+        if operation is not None and self.validate_answers:
+            problems = answer_problems(operation, status, answer)
+            if problems:
+                self.violations.extend(problems)
+                status, answer = 500, {"message": "GitHub API double broke the contract: " + "; ".join(problems)}
+        call = Call(method, path, operation.operation_id if operation else "", status, credential)
+        with self._lock:
+            self.calls.append(call)
+        if self.on_call is not None:
+            self.on_call(call)
+        return status, answer, extra
+
+    @staticmethod
+    def _decode(raw: bytes) -> tuple[Any, bool]:
+        if not raw.strip():
+            return None, False
+        try:
+            return json.loads(raw), True
+        except ValueError:
+            raise _error(400, "Problems parsing JSON") from None
+
+    def _inject_faults(self, path: str) -> None:
+        if time.monotonic() < self._down_until:
+            raise _error(503, "Service Unavailable")
+        with self._lock:
+            fault = next((f for f in self._faults if f.match in path and f.times > 0), None)
+            if fault is not None:
+                fault.times -= 1
+        if fault is None:
+            return
+        after = {} if fault.retry_after is None else {"retry-after": str(int(fault.retry_after))}
+        if fault.kind == "slow":
+            time.sleep(fault.seconds)
+        elif fault.kind == "secondary":
+            raise HTTPAnswer(403, {"message": SECONDARY_MESSAGE, "documentation_url": DOCS}, after)
+        elif fault.kind == "429":
+            raise HTTPAnswer(429, {"message": SECONDARY_MESSAGE, "documentation_url": DOCS}, after)
+        elif fault.kind == "primary":
+            reset = str(int(time.time() + (fault.retry_after or 60)))
+            raise HTTPAnswer(403, {"message": "API rate limit exceeded for installation.", "documentation_url": DOCS},
+                             {"x-ratelimit-remaining": "0", "x-ratelimit-limit": str(self.rate_limit),
+                              "x-ratelimit-reset": reset})
+        else:
+            raise _error(int(fault.kind), "Server Error")
+
+    # --- auth and limits --------------------------------------------------------------------
+    def _authenticate(self, operation: Operation, params: dict[str, str], headers: dict[str, str]) -> tuple[str, str]:
+        scheme, _, value = next((v for k, v in headers.items() if k.lower() == "authorization"), "").partition(" ")
+        if operation.template.startswith("/app/"):
+            if scheme.lower() != "bearer":
+                raise _error(401, "A JSON web token could not be decoded")
+            self._verify_jwt(value)
+            return "jwt", "app"
+        if scheme.lower() not in ("token", "bearer"):
+            raise _error(401, "Requires authentication")
+        if value in self.plain_tokens:
+            return "token", f"token:{value[:6]}"
+        issued = self.tokens.get(value)
+        if issued is None or issued[1] < time.time():
+            raise _error(401, "Bad credentials")
+        repos = self.installations.get(issued[0])
+        repo = f"{params.get('owner', '')}/{params.get('repo', '')}".lower()
+        if repos is not None and repo not in {r.lower() for r in repos}:
+            raise _error(404, "Not Found")  # GitHub hides repositories the installation cannot see
+        return "installation", f"installation:{issued[0]}"
+
+    def _verify_jwt(self, token: str) -> None:
+        try:
+            claims = jwt.decode(token, self._public_key, algorithms=["RS256"],
+                                options={"require": ["iat", "exp", "iss"], "verify_iat": False})
+        except jwt.ExpiredSignatureError:
+            raise _error(401, "'Expiration time' claim ('exp') must be a numeric value representing the future "
+                         "time at which the assertion expires") from None
+        except jwt.PyJWTError:
+            raise _error(401, "A JSON web token could not be decoded") from None
+        now = time.time()
+        if str(claims["iss"]) != self.app_id:
+            raise _error(401, "'Issuer' claim ('iss') must be an Integer")
+        if claims["iat"] > now + 1:
+            raise _error(401, "'Issued at' claim ('iat') must be an Integer representing a time in the past")
+        if claims["exp"] - claims["iat"] > JWT_MAX_LIFETIME_S or claims["exp"] > now + 600:
+            raise _error(401, "'Expiration time' claim ('exp') is too far in the future")
+
+    def _rate_limit(self, identity: str) -> dict[str, str]:
+        with self._lock:
+            used = self._used[identity] = self._used.get(identity, 0) + 1
+        headers = {"x-ratelimit-limit": str(self.rate_limit),
+                   "x-ratelimit-remaining": str(max(0, self.rate_limit - used)),
+                   "x-ratelimit-used": str(used), "x-ratelimit-reset": str(int(time.time()) + 3600),
+                   "x-ratelimit-resource": "core"}
+        if used > self.rate_limit:
+            raise HTTPAnswer(403, {"message": "API rate limit exceeded.", "documentation_url": DOCS}, headers)
+        return headers
+
+    # --- operations -------------------------------------------------------------------------
+    def _operate(self, operation: Operation, params: dict[str, str], query: dict[str, list[str]],
+                 body: Any) -> tuple[int, Any, dict[str, str]]:
+        handler = getattr(self, "_op_" + operation.operation_id.replace("/", "_").replace("-", "_"))
+        result: tuple[int, Any, dict[str, str]] = handler(params, query, body)
+        return result
+
+    def _op_apps_create_installation_access_token(self, params: dict[str, str], query: Any,
+                                                  body: Any) -> tuple[int, Any, dict[str, str]]:
+        installation = int(params["installation_id"])
+        if installation not in self.installations:
+            raise _error(404, "Not Found")
+        token = "ghs_" + secrets.token_hex(18)
+        expires = time.time() + self.token_ttl_s
+        with self._lock:
+            self.tokens[token] = (installation, expires)
+        repos = self.installations[installation]
+        return 201, {"token": token, "expires_at": _now_iso(expires), "permissions": {"checks": "write"},
+                     "repository_selection": "all" if repos is None else "selected"}, {}
+
+    def _user(self, login: str = "tekton-dag[bot]") -> dict[str, Any]:
+        _, payload = fixture("pull_request.opened")
+        user: dict[str, Any] = payload["sender"]
+        user["login"] = login
+        return user
+
+    def _check_run(self, run_id: int, repo: str, fields: dict[str, Any]) -> dict[str, Any]:
+        output = fields.get("output") or {}
+        base = f"https://api.github.com/repos/{repo}"
+        return {"id": run_id, "node_id": f"CR_{run_id}", "head_sha": fields["head_sha"], "name": fields["name"],
+                "url": f"{base}/check-runs/{run_id}", "html_url": f"https://github.com/{repo}/runs/{run_id}",
+                "details_url": fields.get("details_url"), "status": fields.get("status", "queued"),
+                "conclusion": fields.get("conclusion"), "started_at": _now_iso(), "completed_at":
+                _now_iso() if fields.get("conclusion") else None, "external_id": fields.get("external_id", ""),
+                "check_suite": {"id": 1}, "app": None, "pull_requests": [],
+                "output": {"title": output.get("title"), "summary": output.get("summary"), "text": None,
+                           "annotations_count": 0, "annotations_url": f"{base}/check-runs/{run_id}/annotations"}}
+
+    def _op_checks_create(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
+        run_id = next(self._ids)
+        repo = f"{params['owner']}/{params['repo']}"
+        if body.get("conclusion") is not None:
+            body = {**body, "status": "completed"}  # GitHub: a conclusion sets status completed
+        with self._lock:
+            self.check_runs[run_id] = {"repo": repo, **body}
+        return 201, self._check_run(run_id, repo, self.check_runs[run_id]), {}
+
+    def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
+        run_id = int(params["check_run_id"])
+        with self._lock:
+            stored = self.check_runs.get(run_id)
+            if stored is None or stored["repo"].lower() != f"{params['owner']}/{params['repo']}".lower():
+                raise _error(404, "Not Found")
+            stored.update(body)
+            if body.get("conclusion") is not None:
+                stored["status"] = "completed"
+            return 200, self._check_run(run_id, stored["repo"], stored), {}
+
+    def _op_repos_create_commit_status(self, params: dict[str, str], query: Any,
+                                       body: Any) -> tuple[int, Any, dict[str, str]]:
+        status_id = next(self._ids)
+        stored = {"repo": f"{params['owner']}/{params['repo']}", "sha": params["sha"], **body}
+        with self._lock:
+            self.statuses.append(stored)
+        return 201, {"url": f"https://api.github.com/repos/{stored['repo']}/statuses/{params['sha']}",
+                     "avatar_url": None, "id": status_id, "node_id": f"SC_{status_id}", "state": body["state"],
+                     "description": body.get("description"), "target_url": body.get("target_url"),
+                     "context": body.get("context", "default"), "created_at": _now_iso(), "updated_at": _now_iso(),
+                     "creator": self._user()}, {}
+
+    def _op_issues_create_comment(self, params: dict[str, str], query: Any,
+                                  body: Any) -> tuple[int, Any, dict[str, str]]:
+        comment_id = next(self._ids)
+        repo = f"{params['owner']}/{params['repo']}"
+        with self._lock:
+            self.comments.append({"repo": repo, "issue_number": int(params["issue_number"]), "body": body["body"]})
+        url = f"https://api.github.com/repos/{repo}/issues"
+        return 201, {"id": comment_id, "node_id": f"IC_{comment_id}", "url": f"{url}/comments/{comment_id}",
+                     "html_url": f"https://github.com/{repo}/pull/{params['issue_number']}#issuecomment-{comment_id}",
+                     "issue_url": f"{url}/{params['issue_number']}", "body": body["body"], "user": self._user(),
+                     "created_at": _now_iso(), "updated_at": _now_iso(), "author_association": "NONE"}, {}
+
+    def _op_repos_get_collaborator_permission_level(self, params: dict[str, str], query: Any,
+                                                    body: Any) -> tuple[int, Any, dict[str, str]]:
+        repo = f"{params['owner']}/{params['repo']}".lower()
+        permission = self.permissions.get((repo, params["username"].lower()), "none")
+        role = {"admin": "admin", "maintain": "maintain", "write": "write", "triage": "triage", "read": "read"}
+        user = {**self._user(params["username"]), "permissions": {
+            "admin": permission == "admin", "maintain": permission in ("admin", "maintain"),
+            "push": permission in ("admin", "maintain", "write"), "triage": permission != "none",
+            "pull": permission != "none"}, "role_name": role.get(permission, "none")}
+        return 200, {"permission": permission, "role_name": role.get(permission, "none"), "user": user}, {}
+
+    def _op_pulls_get(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
+        pull = self.pulls.get((f"{params['owner']}/{params['repo']}".lower(), int(params["pull_number"])))
+        if pull is None:
+            raise _error(404, "Not Found")
+        return 200, pull, {}
+
+    def _list(self, hook: str, params: dict[str, str], query: dict[str, list[str]],
+              path: str) -> tuple[int, Any, dict[str, str]]:
+        per_page = int(query.get("per_page", ["30"])[-1])
+        if not 1 <= per_page <= 100:
+            raise _error(422, "per_page must be between 1 and 100")
+        cursor = query.get("cursor", [""])[-1]
+        wanted = query.get("status", [""])[-1]
+        with self._lock:
+            items = sorted(self.deliveries.get(hook, []), key=lambda d: d.id, reverse=True)  # newest first
+        if cursor:
+            try:
+                before = int(cursor.removeprefix("v1_"))
+            except ValueError:
+                raise _error(400, "Invalid cursor") from None
+            items = [d for d in items if d.id < before]
+        if wanted:
+            items = [d for d in items if (200 <= d.status_code < 300) == (wanted == "success")]
+        page, rest = items[:per_page], items[per_page:]
+        headers = {}
+        if rest:
+            link = f"{self.url}{path}?{urllib.parse.urlencode({'per_page': per_page, 'cursor': f'v1_{page[-1].id}'})}"
+            headers["link"] = f'<{link}>; rel="next"'
+        return 200, [d.item() for d in page], headers
+
+    def _redeliver(self, hook: str, delivery_id: int) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            original = next((d for d in self.deliveries.get(hook, []) if d.id == delivery_id), None)
+        if original is None:
+            raise _error(404, "Not Found")
+        self.deliver(original.event, json.loads(original.body), hook=hook, guid=original.guid, redelivery=True)
+        return 202, {}, {}
+
+    def _op_apps_list_webhook_deliveries(self, params: dict[str, str], query: dict[str, list[str]],
+                                         body: Any) -> tuple[int, Any, dict[str, str]]:
+        return self._list("app", params, query, "/app/hook/deliveries")
+
+    def _op_apps_redeliver_webhook_delivery(self, params: dict[str, str], query: Any,
+                                            body: Any) -> tuple[int, Any, dict[str, str]]:
+        return self._redeliver("app", int(params["delivery_id"]))
+
+    def _op_repos_list_webhook_deliveries(self, params: dict[str, str], query: dict[str, list[str]],
+                                          body: Any) -> tuple[int, Any, dict[str, str]]:
+        hook = f"{params['owner']}/{params['repo']}#{params['hook_id']}"
+        return self._list(hook, params, query,
+                          f"/repos/{params['owner']}/{params['repo']}/hooks/{params['hook_id']}/deliveries")
+
+    def _op_repos_redeliver_webhook_delivery(self, params: dict[str, str], query: Any,
+                                             body: Any) -> tuple[int, Any, dict[str, str]]:
+        hook = f"{params['owner']}/{params['repo']}#{params['hook_id']}"
+        return self._redeliver(hook, int(params["delivery_id"]))
+
+
+@contextlib.contextmanager
+def github_api(**options: Any) -> Iterator[GitHubApiDouble]:
+    with GitHubApiDouble(**options) as double:
+        yield double
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tekton_dag.testing.github_api --port P --key-file F [--webhook-url U --webhook-secret S]``:
+    serve the double for hand-driven development (``GITHUB_API_URL=http://127.0.0.1:P``,
+    ``GITHUB_APP_PRIVATE_KEY_FILE=F``), printing each call, until interrupted."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m tekton_dag.testing.github_api", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--key-file", type=Path, required=True, help="where to write the App's private key")
+    parser.add_argument("--webhook-url")
+    parser.add_argument("--webhook-secret", default="")
+    args = parser.parse_args(argv)
+    double = GitHubApiDouble(webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
+                             on_call=lambda c: print(f"github: {c.method} {c.path} → {c.status} "
+                                                     f"({c.operation or 'unknown'}, {c.credential})", flush=True))
+    double.start(args.port)
+    args.key_file.write_text(double.private_key_pem)
+    args.key_file.chmod(0o600)
+    print(f"GitHub API double at {double.url}: GITHUB_API_URL={double.url} GITHUB_APP_ID={double.app_id} "
+          f"GITHUB_APP_PRIVATE_KEY_FILE={args.key_file} (installation 1001 covers every repository)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        double.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
