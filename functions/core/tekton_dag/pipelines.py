@@ -67,6 +67,12 @@ MANAGED_BY: Final = "tekton-dag"
 A_DELIVERY: Final = "tekton-dag.dev/delivery"
 A_TRACEPARENT: Final = "tekton-dag.dev/traceparent"
 A_HEAD_SHA: Final = "tekton-dag.dev/head-sha"
+# Written by status-reporter: the GitHub check run of this PipelineRun and the last status it reported
+# (queued, in_progress, completed), so updates stay monotonic without another store.
+A_CHECK_RUN_ID: Final = "tekton-dag.dev/check-run-id"
+A_CHECK_STATUS: Final = "tekton-dag.dev/check-status"
+# The GitHub App installation that may act on the run's repository (absent: token auth).
+A_GITHUB_INSTALLATION: Final = "tekton-dag.dev/github-installation"
 
 # --- Pipeline tasks -------------------------------------------------------------------------
 # Tekton fails a PipelineRun whose taskRunSpecs name a task its Pipeline lacks, so the builder
