@@ -26,6 +26,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("resolver", "tekton_dag.functions.resolver", "cloudevent"),
         FunctionSpec("run-creator", "tekton_dag.functions.run_creator", "cloudevent"),
         FunctionSpec("bootstrap-batcher", "tekton_dag.functions.bootstrap_batcher", "cloudevent"),
+        FunctionSpec("status-reporter", "tekton_dag.functions.status_reporter", "cloudevent"),
     )
 }
 
