@@ -1,4 +1,4 @@
-"""End-to-end support: the real chain (four function processes + local Broker) against the fake API.
+"""End-to-end support: the real chain (five function processes + local Broker) against the fake API.
 
 Each function talks to the fake API as its own ServiceAccount of team default's release
 (``tekton-dag-<function>`` in ``tekton-dag-default``), with the rights the Helm chart gives it.

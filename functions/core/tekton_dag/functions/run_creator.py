@@ -182,8 +182,8 @@ class RunCreatorFunction(Handler):
             self._observe(outcome, codec.extension(event, catalog.EXT_RECEIVED))
             if outcome.kind == "ignored":  # a superseded head: an end state, nothing was run
                 return _reply(event, catalog.EVENT_IGNORED, _ignored_data(event, outcome))
-            team = self.creator.config().team(outcome.request.team)
-            limit = team.max_concurrent_runs if team else 0
+            configured = self.creator.config().team(outcome.request.team)
+            limit = configured.max_concurrent_runs if configured else 0
             return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome, limit))
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data, strict=False)

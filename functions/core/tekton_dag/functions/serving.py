@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from tekton_dag.functions.lifecycle import Wiring
 
 
 @dataclass(frozen=True)
@@ -31,18 +34,23 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 }
 
 
-# The four handlers in one process behind the in-process bus (the root func.yaml); not one of
+# The five handlers in one process behind the in-process bus (the root func.yaml); not one of
 # the chain's functions above, which it serves.
 ALL_IN_ONE = FunctionSpec("all-in-one", "tekton_dag.functions.all_in_one", "http")
 SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE}
 
 
-def serve(name: str) -> None:
-    """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM."""
+def serve(name: str, wiring: Wiring | None = None) -> None:
+    """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM; ``wiring``
+    hands it collaborators the environment cannot (``tekton-dag dev``'s recording GitHub)."""
     from tekton_dag.functions import limits
 
     limits.install()
     spec = SERVABLE[name]
     runtime = importlib.import_module(f"func_python.{spec.invoke}")
-    new = importlib.import_module(spec.module).new
+    factory = importlib.import_module(spec.module).new
+
+    def new() -> Any:  # func-python recognises the factory by this name
+        return factory(wiring)
+
     runtime.serve(new)

@@ -81,7 +81,11 @@ class StatusReporterFunction(Handler):
         self.reporter = Reporter(self._current_config, self._store, github)
 
     def problem(self) -> str:
-        return self._problem
+        """GitHub unreachable matters only once a team asks for checks (closed: never a silent no-op)."""
+        return self._problem if self._problem and self._checks_wanted() else ""
+
+    def _checks_wanted(self) -> bool:
+        return any(team.github.checks for team in self._current_config().teams)
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
         close = getattr(self._store, "close", None)
@@ -96,6 +100,9 @@ class StatusReporterFunction(Handler):
     async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
         event: CloudEvent = scope["event"]
         if self.reporter is None:
+            if self._problem and not self._checks_wanted():
+                await _plain(send, 202, "")  # no team wants checks: nothing to report, nothing to retry
+                return
             await _plain(send, 503, f"status-reporter is not ready: {self._problem or 'not started'}")
             return
         team = metrics.UNCONFIGURED

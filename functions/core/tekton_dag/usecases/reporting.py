@@ -64,7 +64,7 @@ class Reporter:
             if not advances(recorded.status, report):
                 return "unchanged"
             check_run_id = await self._send(target, recorded.check_run_id, report)
-            annotations = {pipelines.A_CHECK_STATUS: report.status}
+            annotations: dict[str, str] = {pipelines.A_CHECK_STATUS: report.status}
             if check_run_id is not None:
                 annotations[pipelines.A_CHECK_RUN_ID] = str(check_run_id)
             await self.store.patch_run(namespace, name, {"metadata": {"annotations": annotations}})
@@ -97,7 +97,8 @@ class Reporter:
 
     async def _send(self, target: Target, check_run_id: int | None, report: Report) -> int | None:
         """The GitHub call for ``report``; returns the check run id (None in statuses mode)."""
-        repo = Repo(*target.repo.split("/", 1), installation_id=target.installation_id)
+        owner, _, repo_name = target.repo.partition("/")
+        repo = Repo(owner, repo_name, target.installation_id)
         name = reports.check_name(target.stack, target.app)
         url = reports.details_url(target.team.github.details_url, target.namespace, target.pipelinerun)
         if self.github.mode == "statuses":
