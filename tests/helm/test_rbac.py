@@ -39,7 +39,8 @@ def test_only_run_creator_writes_pipelineruns() -> None:
     assert writers == {"tekton-dag-run-creator", "tekton-dag-status-reporter"}
     # status-reporter only annotates runs it reads (its check run id): get and patch, nothing else.
     reporter = one(docs, "Role", "tekton-dag-status-reporter")
-    assert reporter["rules"] == [{"apiGroups": ["tekton.dev"], "resources": ["pipelineruns"], "verbs": ["get", "patch"]}]
+    assert reporter["rules"] == [
+        {"apiGroups": ["tekton.dev"], "resources": ["pipelineruns"], "verbs": ["get", "patch"]}]
     assert bound_accounts(docs, "tekton-dag-status-reporter") == {"tekton-dag-status-reporter"}
     role = one(docs, "Role", "tekton-dag-run-creator")
     assert {v for rule in role["rules"] for v in rule["verbs"] if "pipelineruns" in rule["resources"]} == \
