@@ -68,7 +68,8 @@ async def test_created_started_succeeded_is_three_calls_with_the_tasks_in_the_su
     assert calls(served) == [("create_check_run", "queued", None), ("update_check_run", "in_progress", None),
                              ("update_check_run", "completed", "success")]
     last = served.github.calls[-1]
-    assert last["title"] == "Succeeded" and "| resolve-stack |" in last["summary"] and "| post-result |" in last["summary"]
+    assert last["title"] == "Succeeded"
+    assert "| resolve-stack |" in last["summary"] and "| post-result |" in last["summary"]
     assert {c.get("id") for c in served.github.calls} == {served.github.calls[0]["id"]}
 
 
