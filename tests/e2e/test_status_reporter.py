@@ -36,3 +36,7 @@ async def test_each_pull_request_run_gets_a_check_that_follows_it_to_success(tmp
     assert any("in the team's queue" in c["summary"] and f"{LIMIT} runs at a time" in c["summary"] for c in creates)
     runs = tekton_free_api.objects("pipelineruns")
     assert all(r["metadata"]["annotations"]["tekton-dag.dev/check-status"] == "completed" for r in runs)
+    # One summary, not two: with checks on, the pipeline's own PR comment (post-result) is skipped.
+    assert all("post-result" in {t["name"] for t in r["status"].get("skippedTasks", ())} for r in runs)
+    assert all("post-result" in c["summary"] and "skipped" in c["summary"]
+               for c in calls if c["status"] == "completed")

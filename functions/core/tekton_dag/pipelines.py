@@ -39,7 +39,10 @@ P_PR_NUMBER: Final = "pr-number"
 P_PR_REPO: Final = "pr-repo"  # owner/name of the repo the PR is on (for the result comment)
 P_INTERCEPT_BACKEND: Final = "intercept-backend"
 P_GITHUB_TOKEN_SECRET: Final = "github-token-secret"
-PR_TEST_PARAMS: Final = (P_PR_NUMBER, P_PR_REPO, P_INTERCEPT_BACKEND, P_GITHUB_TOKEN_SECRET)
+# "true": the pipeline's last task comments the result on the PR; "false" when the team has GitHub
+# checks (status-reporter already shows the result: one summary, not two).
+P_POST_RESULT_COMMENT: Final = "post-result-comment"
+PR_TEST_PARAMS: Final = (P_PR_NUMBER, P_PR_REPO, P_INTERCEPT_BACKEND, P_GITHUB_TOKEN_SECRET, P_POST_RESULT_COMMENT)
 
 PARAMS: Final = {
     PR_TEST: COMMON_PARAMS + PR_TEST_PARAMS,

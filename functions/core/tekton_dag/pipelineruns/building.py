@@ -127,6 +127,7 @@ def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[di
             pipelines.P_PR_REPO: request.repo,
             pipelines.P_INTERCEPT_BACKEND: team.intercept_backend,
             pipelines.P_GITHUB_TOKEN_SECRET: team.pipeline_runs.github_token_secret,
+            pipelines.P_POST_RESULT_COMMENT: "false" if team.github.checks else "true",
         }
     return [{"name": param, "value": values[param]} for param in pipelines.PARAMS[request.pipeline]]
 
