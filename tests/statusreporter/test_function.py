@@ -131,6 +131,14 @@ async def test_a_run_that_could_not_be_created_gets_one_failed_check_with_the_re
     assert "admission webhook denied the request" in check["summary"]
 
 
+async def test_namespaces_of_teams_without_checks_cost_no_api_call(served: Served, tekton_free_api) -> None:
+    data = {"team": "commerce", "namespace": "commerce-ci", "pipelinerun": "shop-x-pr1-abc", "head_sha": "e" * 40}
+    assert (await served.post(catalog.RUN_CREATED, data, id="n1")).status_code == 202
+    assert (await served.post(catalog.RUN_STARTED, {**data, "pipelineruns": ["a"]}, id="n2")).status_code == 202
+    assert "system:serviceaccount:tekton-dag-default:tekton-dag-status-reporter" not in tekton_free_api.callers
+    assert served.github.calls == []
+
+
 async def test_repositories_and_teams_without_checks_get_nothing(served: Served) -> None:
     unknown = {"team": "default", "stack": "stack-one", "app": "x", "pipeline": "stack-pr-test", "delivery": "d",
                "namespace": NAMESPACE, "pipelinerun": "", "repo": "someone/else", "head_sha": "d" * 40,

@@ -53,6 +53,8 @@ class Reporter:
 
     async def report(self, namespace: str, name: str, report: Report) -> Result:
         """Apply ``report`` to run ``namespace/name``'s check if it moves it forward."""
+        if not any(team.github.checks and team.namespace == namespace for team in self.config().teams):
+            return "skipped"  # no team here wants checks for this namespace: not even a read
         async with self._run_lock(f"{namespace}/{name}"):
             run = await self.store.get_run(namespace, name)
             if run is None:
