@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import shutil
 from typing import Any
 
-from runcreator.conftest import NAMESPACE
-from statusreporter.conftest import REPO, Served
+from runcreator.conftest import NAMESPACE, TEAMS
+from statusreporter.conftest import REPO, Served, started
 from tekton_dag import pipelines
 from tekton_dag.events import catalog
 from tekton_dag.github.port import GitHubError
@@ -178,3 +179,17 @@ async def test_commit_statuses_with_a_token(served: Served) -> None:
 async def test_malformed_events_are_refused_for_good(served: Served) -> None:
     assert (await served.post(catalog.TEKTON_PIPELINERUN_STARTED, {"pipelineRun": {}})).status_code == 400
     assert (await served.post(catalog.RUN_STARTED, {"namespace": NAMESPACE, "pipelineruns": "x"})).status_code == 400
+
+
+async def test_without_a_github_client_it_is_not_ready_while_a_team_wants_checks(
+    reporter_store, teams, tmp_path
+) -> None:
+    function = started(reporter_store, None, teams)  # github_from_env: no client in this build
+    ok, why = function.ready()
+    assert not ok and "GitHub" in why and "github.appSecretName" in why
+    function.stop()
+    plain = tmp_path / "plain-teams"
+    shutil.copytree(TEAMS, plain)
+    function = started(reporter_store, None, plain)
+    assert function.ready() == (True, "OK")  # nobody asks for checks: nothing to reach
+    function.stop()
