@@ -97,6 +97,8 @@ def _annotations(request: RunRequest, traceparent: str | None) -> dict[str, str]
     annotations = {pipelines.A_DELIVERY: request.delivery}
     if request.pr is not None:
         annotations[pipelines.A_HEAD_SHA] = request.pr.head_sha
+    if request.installation_id:
+        annotations[pipelines.A_GITHUB_INSTALLATION] = str(request.installation_id)
     if traceparent:
         annotations[pipelines.A_TRACEPARENT] = traceparent
     return annotations
