@@ -4,6 +4,8 @@ under the chart's RBAC; GitHub is the dev chain's recording double)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from statusreporter.conftest import teams_with_checks
@@ -16,10 +18,10 @@ LIMIT = 3  # teams/default: maxConcurrentRuns
 
 async def test_each_pull_request_run_gets_a_check_that_follows_it_to_success(tmp_path, tekton_free_api) -> None:
     teams = teams_with_checks(tmp_path / "teams")
-    async with running_chain(tmp_path, tekton_free_api, simulate_tekton=True, task_seconds=0.2,
+    async with running_chain(tmp_path, tekton_free_api, simulate_tekton=True, task_seconds=0.5,
                              teams=teams) as (chain, _):
-        for number in range(1, LIMIT + 2):
-            await send(chain, "pull_request.opened", "--number", str(number))
+        # at once, so one run waits in the queue however slowly the senders start on a loaded machine
+        await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n)) for n in range(1, LIMIT + 2)))
 
         def all_completed() -> bool:
             done = [c for c in read_log(chain.github_calls) if c["status"] == "completed"]
