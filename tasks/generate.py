@@ -470,6 +470,8 @@ PIPELINE_PARAM_DOCS = {
     contract.P_PR_REPO: ("owner/name of the PR's repository.", None),
     contract.P_INTERCEPT_BACKEND: ("telepresence or mirrord.", "telepresence"),
     contract.P_GITHUB_TOKEN_SECRET: ("Secret with the GitHub token (key token).", "tekton-dag-github-token"),
+    contract.P_POST_RESULT_COMMENT: ("true: post-result comments the result on the PR; run-creator sets false when "
+                                     "the team has GitHub checks (team.yaml github.checks).", "true"),
 }
 WS_DOCS = {
     contract.W_SHARED: "Per-run volume (volumeClaimTemplate): checkouts and the plan; build pods mount it.",
@@ -597,7 +599,9 @@ def pr_test() -> dict[str, Any]:
              ref("post-result", {"pr-repo": p(contract.P_PR_REPO), "pr-number": p(contract.P_PR_NUMBER),
                                  "aggregate-status": "$(tasks.status)", "task-statuses": statuses,
                                  "github-token-secret": p(contract.P_GITHUB_TOKEN_SECRET), "run-name": RUN},
-                 SRC, timeout="5m")]
+                 SRC, timeout="5m",
+                 # Off with GitHub checks: status-reporter's check already carries the result.
+                 when=[{"input": p(contract.P_POST_RESULT_COMMENT), "operator": "in", "values": ["true"]}])]
     return pipeline(
         contract.PR_TEST,
         "Builds the PR's app, runs it beside the stable stack behind a header intercept, validates routing, "

@@ -54,9 +54,11 @@ def test_no_function_consumes_a_type_it_produces(function):
     assert not set(routing.CONSUMES[function]) & set(routing.PRODUCES.get(function, ()))
 
 
-def test_outcomes_reach_no_function():
-    consumed = {t for types in routing.CONSUMES.values() for t in types}
-    assert not consumed & set(routing.OUTCOMES)
+def test_outcomes_reach_only_functions_that_publish_nothing():
+    """Outcomes end the chain: whoever reads them (status-reporter, for GitHub) starts nothing."""
+    readers = {f for f, types in routing.CONSUMES.items() if set(types) & set(routing.OUTCOMES)}
+    assert readers == {"status-reporter"}
+    assert all(not routing.PRODUCES.get(f) for f in readers)
 
 
 def test_every_function_is_a_service_with_its_sink_binding(docs):

@@ -97,7 +97,8 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
     assert dev.returncode == 0 and "tekton-dag dev: stopped" in rest
     assert not port_open(port), "webhook-ingest still listening after Ctrl-C"
     work_logs = sorted(p.name for p in (tmp_path / "work").glob("*.log"))
-    assert work_logs == ["bootstrap-batcher.log", "resolver.log", "run-creator.log", "webhook-ingest.log"]
+    assert work_logs == ["bootstrap-batcher.log", "resolver.log", "run-creator.log", "status-reporter.log",
+                         "webhook-ingest.log"]
 
 
 async def test_an_invalid_trigger_manifest_is_a_clear_startup_error(tmp_path):

@@ -1,4 +1,4 @@
-"""Knative objects: the four functions, one Trigger per (function, input type) of the event catalog,
+"""Knative objects: the five functions, one Trigger per (function, input type) of the event catalog,
 the Broker's class and DeliverySpec, K_SINK through SinkBindings, and the all-in-one mode."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ INPUTS = {
     "resolver": {catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH},
     "run-creator": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED},
     "bootstrap-batcher": {catalog.BOOTSTRAP_REQUESTED},
+    "status-reporter": {catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
+                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_ALL},
 }
 
 
@@ -57,11 +59,15 @@ def test_triggers_subscribe_each_function_to_exactly_its_catalog_types() -> None
     assert len(triggers) == sum(map(len, INPUTS.values())), "one Trigger per input type"
 
 
-def test_tekton_pipelinerun_events_reach_run_creator() -> None:
-    types = {t["spec"]["filter"]["attributes"]["type"]: t["spec"]["subscriber"]["ref"]["name"]
-             for t in find(render(), "Trigger")}
+def test_tekton_pipelinerun_events_reach_run_creator_and_status_reporter() -> None:
+    subscribers: dict[str, set[str]] = {}
+    for trigger in find(render(), "Trigger"):
+        subscribers.setdefault(trigger["spec"]["filter"]["attributes"]["type"], set()).add(
+            trigger["spec"]["subscriber"]["ref"]["name"])
     for finished in catalog.TEKTON_PIPELINERUN_FINISHED:
-        assert types[finished] == "run-creator"
+        assert subscribers[finished] == {"run-creator", "status-reporter"}
+    for progress in (catalog.TEKTON_PIPELINERUN_STARTED, catalog.TEKTON_PIPELINERUN_RUNNING):
+        assert subscribers[progress] == {"status-reporter"}
 
 
 def test_no_function_consumes_a_type_it_could_loop_on() -> None:

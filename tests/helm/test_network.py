@@ -13,7 +13,7 @@ import pytest
 
 from support.helm import find, one, render
 
-INTERNAL = {"resolver", "run-creator", "bootstrap-batcher", "dead-letters"}
+INTERNAL = {"resolver", "run-creator", "bootstrap-batcher", "status-reporter", "dead-letters"}
 VISIBILITY = "networking.knative.dev/visibility"
 TEAM_NS = "tekton-pipelines"
 

@@ -36,7 +36,12 @@ def bound_accounts(docs: list[dict], role: str) -> set[str]:
 def test_only_run_creator_writes_pipelineruns() -> None:
     docs = render()
     writers = {r["metadata"]["name"] for r in find(docs, "Role") if writes(r, "tekton.dev", "pipelineruns")}
-    assert writers == {"tekton-dag-run-creator"}
+    assert writers == {"tekton-dag-run-creator", "tekton-dag-status-reporter"}
+    # status-reporter only annotates runs it reads (its check run id): get and patch, nothing else.
+    reporter = one(docs, "Role", "tekton-dag-status-reporter")
+    assert reporter["rules"] == [
+        {"apiGroups": ["tekton.dev"], "resources": ["pipelineruns"], "verbs": ["get", "patch"]}]
+    assert bound_accounts(docs, "tekton-dag-status-reporter") == {"tekton-dag-status-reporter"}
     role = one(docs, "Role", "tekton-dag-run-creator")
     assert {v for rule in role["rules"] for v in rule["verbs"] if "pipelineruns" in rule["resources"]} == \
         {"create", "get", "list", "watch", "patch", "delete"}  # delete: the team's retention

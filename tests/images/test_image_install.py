@@ -23,7 +23,7 @@ from tekton_dag.testing.serving import served_function
 
 pytestmark = pytest.mark.slow
 
-FUNCTIONS = ("webhook-ingest", "resolver", "run-creator", "bootstrap-batcher", "all-in-one")
+FUNCTIONS = ("webhook-ingest", "resolver", "run-creator", "bootstrap-batcher", "status-reporter", "all-in-one")
 
 
 @pytest.fixture(scope="module")

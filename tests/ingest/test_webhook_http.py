@@ -61,6 +61,8 @@ async def test_the_published_data_is_slim_and_exact(ingest: httpx.AsyncClient, b
             "head_sha": pr["head"]["sha"], "head_ref": pr["head"]["ref"],
             "head_repo": pr["head"]["repo"]["full_name"], "merge_commit_sha": pr["merge_commit_sha"],
         },
+        # the GitHub App installation that sent it: status-reporter acts on the repository as this one
+        "installation_id": payload["installation"]["id"],
     }
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from runcreator.conftest import ROOT, bootstrap_request, merge_request, pr_request
 from tekton_dag import pipelines
-from tekton_dag.config.models import Config
+from tekton_dag.config.models import Config, GitHubReporting
 from tekton_dag.pipelineruns import BuildError, build_pipelinerun, canonical_json
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -132,3 +132,14 @@ def test_requests_that_cannot_become_a_run_are_refused_with_the_reason(config: C
     team = config.team("default")
     with pytest.raises(BuildError, match=message):
         build_pipelinerun(request_, team, team.stack("stack-one"))
+
+
+def test_a_team_with_github_checks_turns_the_pipelines_pr_comment_off(config: Config) -> None:
+    """One summary, not two: status-reporter's check replaces post-result's comment (team.yaml github.checks)."""
+    team = config.team("default")
+    assert team is not None and team.stack("stack-one") is not None
+    params = {p["name"]: p["value"] for p in build(config, pipelines.PR_TEST)["spec"]["params"]}
+    assert params[pipelines.P_POST_RESULT_COMMENT] == "true"
+    with_checks = replace(team, github=GitHubReporting(checks=True))
+    run = build_pipelinerun(pr_request(), with_checks, with_checks.stack("stack-one"))  # type: ignore[arg-type]
+    assert {p["name"]: p["value"] for p in run["spec"]["params"]}[pipelines.P_POST_RESULT_COMMENT] == "false"

@@ -100,18 +100,19 @@ async def test_a_field_from_a_newer_producer_is_ignored_not_a_permanent_failure(
 async def test_over_the_limit_replies_run_queued_and_a_finished_event_replies_run_started(
     client: httpx.AsyncClient, kube_api: FakeKubeApi
 ) -> None:
-    kinds = []
-    for n in range(1, 5):
-        kinds.append(
-            reply_of(
-                await post(client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"e{n}"))
-            ).get_type()
-        )
-    assert kinds == [catalog.RUN_CREATED] * 3 + [catalog.RUN_QUEUED]
+    replies = [reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request(number=n).to_data(), id=f"e{n}")))
+               for n in range(1, 6)]
+    assert [r.get_type() for r in replies] == [catalog.RUN_CREATED] * 3 + [catalog.RUN_QUEUED] * 2
+    # What status-reporter shows on the queued check: the place in the queue, the limit, repo and head.
+    assert [(r.get_data()["position"], r.get_data()["limit"]) for r in replies[3:]] == [(1, 3), (2, 3)]
+    assert replies[4].get_data()["repo"] == "jmjava/tekton-dag-vue-fe"
+    assert replies[4].get_data()["head_sha"] == "a" * 40
+    assert "position" not in replies[0].get_data()
     finished = kube_api.finish(NAMESPACE, kube_api.running()[0])
     response = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, finished, id="t1"))
     reply = reply_of(response)
     assert reply.get_type() == catalog.RUN_STARTED and reply.get_data()["pipelineruns"] == kube_api.running()[-1:]
+    assert reply.get_data()["pipelineruns"] == [replies[3].get_data()["pipelinerun"]]  # the first in the queue
     again = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, finished, id="t1"))
     assert again.status_code == 202 and again.content == b""  # nothing more to start
 

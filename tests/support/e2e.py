@@ -1,4 +1,4 @@
-"""End-to-end support: the real chain (four function processes + local Broker) against the fake API.
+"""End-to-end support: the real chain (five function processes + local Broker) against the fake API.
 
 Each function talks to the fake API as its own ServiceAccount of team default's release
 (``tekton-dag-<function>`` in ``tekton-dag-default``), with the rights the Helm chart gives it.
@@ -61,10 +61,10 @@ def service_account_kubeconfigs(api: FakeKubeApi, namespace: str = TEAM_NAMESPAC
 
 @contextlib.asynccontextmanager
 async def running_chain(tmp_path: Path, api: FakeKubeApi, simulate_tekton: bool = False, task_seconds: float = 0.2,
-                        **delivery: Any) -> AsyncIterator[tuple[Chain, Outcomes]]:
+                        teams: Path = TEAMS, **delivery: Any) -> AsyncIterator[tuple[Chain, Outcomes]]:
     outcomes = Outcomes()
     settings = ChainSettings(
-        teams_dir=TEAMS, work_dir=tmp_path / "work", secret=SECRET,
+        teams_dir=teams, work_dir=tmp_path / "work", secret=SECRET,
         triggers_dir=fast_triggers(tmp_path / "knative", {**FAST_RETRIES, **delivery}),
         # each function as its own ServiceAccount; the admin's for what is not a function (simulated Tekton)
         kubeconfig=str(api.kubeconfig), kubeconfigs=service_account_kubeconfigs(api),

@@ -39,7 +39,10 @@ P_PR_NUMBER: Final = "pr-number"
 P_PR_REPO: Final = "pr-repo"  # owner/name of the repo the PR is on (for the result comment)
 P_INTERCEPT_BACKEND: Final = "intercept-backend"
 P_GITHUB_TOKEN_SECRET: Final = "github-token-secret"
-PR_TEST_PARAMS: Final = (P_PR_NUMBER, P_PR_REPO, P_INTERCEPT_BACKEND, P_GITHUB_TOKEN_SECRET)
+# "true": the pipeline's last task comments the result on the PR; "false" when the team has GitHub
+# checks (status-reporter already shows the result: one summary, not two).
+P_POST_RESULT_COMMENT: Final = "post-result-comment"
+PR_TEST_PARAMS: Final = (P_PR_NUMBER, P_PR_REPO, P_INTERCEPT_BACKEND, P_GITHUB_TOKEN_SECRET, P_POST_RESULT_COMMENT)
 
 PARAMS: Final = {
     PR_TEST: COMMON_PARAMS + PR_TEST_PARAMS,
@@ -67,6 +70,12 @@ MANAGED_BY: Final = "tekton-dag"
 A_DELIVERY: Final = "tekton-dag.dev/delivery"
 A_TRACEPARENT: Final = "tekton-dag.dev/traceparent"
 A_HEAD_SHA: Final = "tekton-dag.dev/head-sha"
+# Written by status-reporter: the GitHub check run of this PipelineRun and the last status it reported
+# (queued, in_progress, completed), so updates stay monotonic without another store.
+A_CHECK_RUN_ID: Final = "tekton-dag.dev/check-run-id"
+A_CHECK_STATUS: Final = "tekton-dag.dev/check-status"
+# The GitHub App installation that may act on the run's repository (absent: token auth).
+A_GITHUB_INSTALLATION: Final = "tekton-dag.dev/github-installation"
 
 # --- Pipeline tasks -------------------------------------------------------------------------
 # Tekton fails a PipelineRun whose taskRunSpecs name a task its Pipeline lacks, so the builder

@@ -132,6 +132,7 @@ def _run(event: GitHubEvent, target: Target, pipeline: str, revision: str, pr: P
     return RunRequest(
         team=target.team.name, stack=target.stack.name, pipeline=pipeline, delivery=event.delivery,
         app=target.app.name, repo=event.repo, revision=revision, pr=pr, requested_by="github",
+        installation_id=event.installation_id,
     )
 
 
@@ -148,6 +149,8 @@ def manual_run(config: Config, body: Any, delivery: str) -> RunRequest:
     """
     if not isinstance(body, Mapping):
         raise RequestError("body: must be a JSON object")
+    if "installation_id" in body:  # which GitHub App installation acts is GitHub's to say, not a caller's
+        raise RequestError("installation_id: unknown field")
     fields = {"pipeline": pipelines.PR_TEST if body.get("pr") else pipelines.MERGE_RELEASE, **body,
               "delivery": delivery, "requested_by": "api"}
     request = RunRequest.from_data(fields)

@@ -177,3 +177,41 @@ the dockerconfigjson Secret as REGISTRY_AUTH_FILE (tekton_dag.oci.credentials re
   envValue: /var/run/secrets/tekton-dag/registry/config.json
 {{- end }}
 {{- end -}}
+
+{{/*
+tekton-dag.function.githubSecretMounts: status-reporter's GitHub credentials (secrets.github): the
+App's id and private key (TEKTON_DAG_GITHUB_APP_ID_FILE, TEKTON_DAG_GITHUB_PRIVATE_KEY_FILE), else
+a token (TEKTON_DAG_GITHUB_TOKEN_FILE). Optional: the pod starts before the Secret exists and the
+function is not ready until it can reach GitHub.
+*/}}
+{{- define "tekton-dag.function.githubSecretMounts" -}}
+{{- with .Values.secrets.github.appSecretName }}
+- volume: github-app-id
+  secret: {{ . }}
+  key: app-id
+  dir: /var/run/secrets/tekton-dag/github-app-id
+  file: app-id
+  env: TEKTON_DAG_GITHUB_APP_ID_FILE
+  envValue: /var/run/secrets/tekton-dag/github-app-id/app-id
+  optional: true
+- volume: github-app-key
+  secret: {{ . }}
+  key: private-key
+  dir: /var/run/secrets/tekton-dag/github-app-key
+  file: private-key
+  env: TEKTON_DAG_GITHUB_PRIVATE_KEY_FILE
+  envValue: /var/run/secrets/tekton-dag/github-app-key/private-key
+  optional: true
+{{- else }}
+{{- with .Values.secrets.github.tokenSecretName }}
+- volume: github-token
+  secret: {{ . }}
+  key: token
+  dir: /var/run/secrets/tekton-dag/github-token
+  file: token
+  env: TEKTON_DAG_GITHUB_TOKEN_FILE
+  envValue: /var/run/secrets/tekton-dag/github-token/token
+  optional: true
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -175,5 +175,6 @@ YAML list: cluster-local, and behind NetworkPolicy tekton-dag-internal-functions
 - resolver
 - run-creator
 - bootstrap-batcher
+- status-reporter
 - dead-letter
 {{- end -}}

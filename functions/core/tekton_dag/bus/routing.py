@@ -17,6 +17,8 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "resolver": (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH),
     "run-creator": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED),
     "bootstrap-batcher": (catalog.BOOTSTRAP_REQUESTED,),
+    "status-reporter": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
+                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_ALL),
 }
 
 PRODUCES: dict[str, tuple[str, ...]] = {
@@ -26,13 +28,15 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "run-creator": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
                     catalog.RUN_CANCELLED, catalog.EVENT_IGNORED),
     "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED),
+    "status-reporter": (),  # it answers with empty replies: GitHub is its only output
 }
 
 # The Broker's DeliverySpec in knative/broker.yaml (without its dead-letter sink); the all-in-one
 # function's bus uses it too. A test keeps the two equal.
 DELIVERY = DeliverySpec(retry=5, backoff_policy="exponential", backoff_delay_s=1.0)
 
-# Outcome events nobody consumes: the end states a person (or `tekton-dag dev`) watches.
+# Outcome events no function of the chain acts on: the end states a person (or `tekton-dag dev`)
+# watches; status-reporter shows the run outcomes on GitHub.
 OUTCOMES: tuple[str, ...] = (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
                              catalog.RUN_CANCELLED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED,
                              catalog.EVENT_IGNORED)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -156,6 +157,7 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     print(f"  Kubernetes:      {target}")
     if settings.simulate_tekton:
         print(f"  Tekton:          simulated ({settings.task_seconds:g}s per TaskRun), CloudEvents to the broker")
+    print(f"  GitHub:          recorded, nothing sent (status-reporter's calls in {chain.github_calls})")
     print(f"  logs:            {settings.work_dir}")
     print(f"  dead letters:    {settings.work_dir / 'dead-letters.jsonl'}  (tekton-dag dead-letters list --local ...)")
     resumed = f" ({chain.recovered} undelivered from before: resuming)" if chain.recovered else ""
@@ -164,10 +166,12 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
           f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
     print(READY_LINE, flush=True)
     supervisor = asyncio.create_task(chain.supervise(_say))
+    github = asyncio.create_task(GitHubCallPrinter(chain.github_calls).follow())
     try:
         await stop.wait()
     finally:
         supervisor.cancel()
+        github.cancel()
         print("tekton-dag dev: stopping", flush=True)
         await chain.stop()
     print("tekton-dag dev: stopped", flush=True)
@@ -176,6 +180,39 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
 
 def _say(line: str) -> None:
     print(f"tekton-dag dev: {line}", flush=True)
+
+
+class GitHubCallPrinter:
+    """Prints each GitHub call status-reporter recorded (``testing.recording_github``), as it lands."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._offset = 0
+
+    async def follow(self, every: float = 0.2) -> None:
+        while True:
+            self.poll()
+            await asyncio.sleep(every)
+
+    def poll(self) -> None:
+        """Print the whole lines appended since the last poll."""
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self._offset)
+                chunk = log.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            try:
+                call = json.loads(line)
+            except ValueError:
+                continue
+            state = call.get("state") or "/".join(x for x in (call.get("status"), call.get("conclusion")) if x)
+            what = call.get("name") or call.get("context") or ""
+            print(" ".join(str(x) for x in (f"github {call.get('call')}:", call.get("repo"), what, state) if x),
+                  flush=True)
 
 
 class RunPrinter:

@@ -115,6 +115,14 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class GitHubReporting:
+    """How status-reporter reports the team's pull-request runs (``github`` in team.yaml)."""
+
+    checks: bool = False  # a check run per run (commit statuses with a token); off: nothing reported
+    details_url: str | None = None  # template with {namespace} and {name} of the PipelineRun
+
+
+@dataclass(frozen=True, slots=True)
 class AppVersion:
     version: str = "0.1.0-rc.0"
     last_released: str = "0.0.0"
@@ -137,6 +145,7 @@ class Team:
     push: PushPolicy = "ignore"
     pipeline_runs: PipelineRunSettings = field(default_factory=PipelineRunSettings)
     retention: Retention = field(default_factory=Retention)
+    github: GitHubReporting = field(default_factory=GitHubReporting)
     versions: Mapping[str, AppVersion] = field(default_factory=dict)
     source: str = ""  # path of team.yaml (or stacks/registry.yaml for the fallback team)
 

@@ -6,7 +6,8 @@ the local Broker (in this process) delivers to them through the Trigger manifest
 ``knative/``; with ``journal`` set, every event the Broker accepts is on disk before it is
 acked and a restart resumes what was left undelivered. The Kubernetes target is a kubeconfig
 when one is given, otherwise a dry-run directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator
-writes each PipelineRun as YAML. With ``simulate_tekton`` a Tekton controller double
+writes each PipelineRun as YAML; status-reporter's GitHub is a recording double whose calls land
+in ``<work_dir>/github-calls.jsonl``. With ``simulate_tekton`` a Tekton controller double
 (``devchain.simulation``) runs those PipelineRuns and posts Tekton's CloudEvents to the Broker.
 ``tekton-dag dev``, the end-to-end tests and the chain benchmarks all use this module.
 """
@@ -37,6 +38,7 @@ from tekton_dag.devchain.lifeline import PARENT_PID_ENV
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.functions.serving import FUNCTIONS
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
+from tekton_dag.testing.recording_github import LOG_ENV as GITHUB_RECORD_ENV
 
 if TYPE_CHECKING:
     from tekton_dag.testing.tekton import TektonDouble
@@ -132,6 +134,11 @@ class Chain:
         self._stopping = False
 
     @property
+    def github_calls(self) -> Path:
+        """Where status-reporter records its GitHub calls (JSON lines, ``testing.recording_github``)."""
+        return self.settings.work_dir / "github-calls.jsonl"
+
+    @property
     def webhook_url(self) -> str:
         return f"http://{self.settings.host}:{self.functions[WEBHOOK_FUNCTION].port}/webhook/github"
 
@@ -206,6 +213,8 @@ class Chain:
             env["KUBECONFIG"] = kubeconfig
         elif s.dry_run_dir is not None:
             env[DRY_RUN_DIR_ENV] = str(s.dry_run_dir)
+        if fn.name == "status-reporter":  # GitHub stays on this machine: every call recorded, none sent
+            env[GITHUB_RECORD_ENV] = str(self.github_calls)
         env.update(s.extra_env)
         return env
 

@@ -37,6 +37,13 @@ EVENT_IGNORED: Final = f"{PREFIX}.event.ignored.v1"
 TEKTON_PIPELINERUN_SUCCESSFUL: Final = "dev.tekton.event.pipelinerun.successful.v1"
 TEKTON_PIPELINERUN_FAILED: Final = "dev.tekton.event.pipelinerun.failed.v1"
 TEKTON_PIPELINERUN_FINISHED: Final = (TEKTON_PIPELINERUN_SUCCESSFUL, TEKTON_PIPELINERUN_FAILED)
+# The states before the end, for status-reporter only: Unknown/Started → started, Unknown/Running →
+# running, any other Unknown reason (PipelineRunPending, stopping) → unknown (same source as above).
+TEKTON_PIPELINERUN_STARTED: Final = "dev.tekton.event.pipelinerun.started.v1"
+TEKTON_PIPELINERUN_RUNNING: Final = "dev.tekton.event.pipelinerun.running.v1"
+TEKTON_PIPELINERUN_UNKNOWN: Final = "dev.tekton.event.pipelinerun.unknown.v1"
+TEKTON_PIPELINERUN_ALL: Final = (TEKTON_PIPELINERUN_STARTED, TEKTON_PIPELINERUN_RUNNING, TEKTON_PIPELINERUN_UNKNOWN,
+                                 *TEKTON_PIPELINERUN_FINISHED)
 
 # `source` attribute of what each producer emits.
 SOURCE_WEBHOOK_INGEST: Final = "/tekton-dag/webhook-ingest"

@@ -83,6 +83,9 @@ class GitHubEvent:
     sender: str
     pull_request: PullRequest | None = None
     push: Push | None = None
+    # The GitHub App installation that sent the webhook (``installation.id``); 0 when the webhook
+    # is a repository's own, not an App's. status-reporter acts on the repository as this installation.
+    installation_id: int = 0
 
     @property
     def cloudevent_type(self) -> str:
@@ -97,6 +100,8 @@ class GitHubEvent:
                 del data["pull_request"]["before"]  # only a synchronize has one
         if self.push is not None:
             data["push"] = asdict(self.push)
+        if self.installation_id:
+            data["installation_id"] = self.installation_id
         return data
 
     @classmethod
@@ -108,7 +113,8 @@ class GitHubEvent:
         schemas.check(cloudevent_type, data, PayloadError)
         pull_request = _known(PullRequest, data["pull_request"]) if name == PULL_REQUEST else None
         push = _known(Push, data["push"]) if name == PUSH else None
-        return cls(name, delivery, data["repo"], data["sender"], pull_request, push)
+        return cls(name, delivery, data["repo"], data["sender"], pull_request, push,
+                   int(data.get("installation_id") or 0))
 
 
 def _known(cls: type[_T], fields: Mapping[str, Any]) -> _T:
@@ -143,10 +149,12 @@ def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
     body = _Fields(payload, "")
     repo = body.obj("repository").text("full_name")
     sender = body.obj("sender").text("login") if payload.get("sender") is not None else ""
+    installation = body.obj("installation").integer("id") if payload.get("installation") is not None else 0
     if name == PULL_REQUEST:
-        event = GitHubEvent(PULL_REQUEST, delivery, repo, sender, pull_request=_pull_request(body))
+        event = GitHubEvent(PULL_REQUEST, delivery, repo, sender, pull_request=_pull_request(body),
+                            installation_id=installation)
     elif name == PUSH:
-        event = GitHubEvent(PUSH, delivery, repo, sender, push=_push(body))
+        event = GitHubEvent(PUSH, delivery, repo, sender, push=_push(body), installation_id=installation)
     else:
         raise PayloadError(f"X-GitHub-Event: {name!r} is not handled")
     _check_bounds(event)
@@ -157,6 +165,7 @@ def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
 _PAYLOAD_FIELDS: Final = {
     ("repo",): "repository.full_name",
     ("sender",): "sender.login",
+    ("installation_id",): "installation.id",
     ("pull_request", "action"): "action",
     ("pull_request", "number"): "pull_request.number",
     ("pull_request", "draft"): "pull_request.draft",

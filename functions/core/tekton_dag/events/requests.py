@@ -53,10 +53,13 @@ class RunRequest:
     build_apps: tuple[str, ...] = ()  # empty: the pipeline's default (changed app, or all)
     image_tag: str = ""
     requested_by: str = "github"  # github | api | cli | bootstrap-batcher
+    installation_id: int = 0  # the GitHub App installation of the webhook; 0: none
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
         data["build_apps"] = list(self.build_apps)
+        if not self.installation_id:
+            del data["installation_id"]  # only webhooks from a GitHub App have one
         return data
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The all-in-one function: the four handlers in one process behind an in-process bus.
+"""The all-in-one function: the five handlers in one process behind an in-process bus.
 
 For installs without Knative Eventing (one Knative Service, or ``func run`` on a laptop). The bus
 is the local Broker itself with the Triggers of ``routing`` (the same routing as ``knative/``):
@@ -92,7 +92,7 @@ class AllInOne(Handler):
         self.instances: dict[str, Handler] = {}
 
     def setup(self) -> None:
-        """Build the bus and start the four handlers on it, sharing this process's configuration."""
+        """Build the bus and start the five handlers on it, sharing this process's configuration."""
         dead_letters = Path(self.env.get(DEAD_LETTER_ENV) or DEFAULT_DEAD_LETTER_FILE)
         sync = cast(Synchronous, self.env.get(SYNC_ENV, "NORMAL").upper())
         journal = Journal(Path(self.env.get(JOURNAL_ENV) or DEFAULT_JOURNAL), sync)
@@ -104,7 +104,7 @@ class AllInOne(Handler):
         if recovered:
             log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
         bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)  # type: ignore[arg-type]
-        wiring = Wiring(broker=bus, store=self.wiring.store, configs=self.configs)
+        wiring = Wiring(broker=bus, store=self.wiring.store, configs=self.configs, github=self.wiring.github)
         env = {**self.env, K_SINK_ENV: BROKER_URL, sealing.KEY_ENV: key}
         mounts: dict[str, httpx.AsyncBaseTransport] = {}
         for name, spec in FUNCTIONS.items():

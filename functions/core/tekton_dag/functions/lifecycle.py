@@ -27,6 +27,7 @@ from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
 from tekton_dag.events import sealing
 from tekton_dag.functions.configs import ConfigSource
+from tekton_dag.github.port import GitHub
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.observability import metrics
 
@@ -41,6 +42,7 @@ class Wiring:
     store: RunStore | None = None  # run-creator's PipelineRun store (tests: the fake API's client)
     configs: ConfigSource | None = None  # the all-in-one loads the configuration once for all four
     forwarder: TeamForwarder | None = None  # where run-creator forwards other teams' Tekton events
+    github: GitHub | None = None  # status-reporter's GitHub (tests: a recording double)
 
 
 class Handler:

@@ -182,7 +182,9 @@ class RunCreatorFunction(Handler):
             self._observe(outcome, codec.extension(event, catalog.EXT_RECEIVED))
             if outcome.kind == "ignored":  # a superseded head: an end state, nothing was run
                 return _reply(event, catalog.EVENT_IGNORED, _ignored_data(event, outcome))
-            return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome))
+            configured = self.creator.config().team(outcome.request.team)
+            limit = configured.max_concurrent_runs if configured else 0
+            return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome, limit))
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data, strict=False)
             if self.creator.config().team(cancel.team) is None:
@@ -301,7 +303,7 @@ def _finished_run(data: Any) -> tuple[str, str, str]:
     return str(metadata["namespace"]), str(metadata["name"]), str(team)
 
 
-def _outcome_data(outcome: Outcome) -> dict[str, Any]:
+def _outcome_data(outcome: Outcome, limit: int = 0) -> dict[str, Any]:
     request = outcome.request
     data: dict[str, Any] = {
         "team": request.team,
@@ -312,8 +314,16 @@ def _outcome_data(outcome: Outcome) -> dict[str, Any]:
         "namespace": outcome.namespace,
         "pipelinerun": outcome.name,
     }
+    if request.repo:
+        data["repo"] = request.repo
+    head_sha = request.pr.head_sha if request.pr is not None else request.revision
+    if head_sha:
+        data["head_sha"] = head_sha
     if request.pr is not None:
         data["pr"] = request.pr.number
+    if outcome.kind == "queued":  # status-reporter shows where the run waits and why
+        data["position"] = outcome.position
+        data["limit"] = limit
     if outcome.reason:
         data["reason"] = outcome.reason
     if outcome.superseded:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from tekton_dag.functions.lifecycle import Wiring
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("resolver", "tekton_dag.functions.resolver", "cloudevent"),
         FunctionSpec("run-creator", "tekton_dag.functions.run_creator", "cloudevent"),
         FunctionSpec("bootstrap-batcher", "tekton_dag.functions.bootstrap_batcher", "cloudevent"),
+        FunctionSpec("status-reporter", "tekton_dag.functions.status_reporter", "cloudevent"),
     )
 }
 
 
-# The four handlers in one process behind the in-process bus (the root func.yaml); not one of
+# The five handlers in one process behind the in-process bus (the root func.yaml); not one of
 # the chain's functions above, which it serves.
 ALL_IN_ONE = FunctionSpec("all-in-one", "tekton_dag.functions.all_in_one", "http")
 # The Broker's dead-letter sink (distributed mode): not a Trigger's subscriber either.
@@ -38,12 +42,17 @@ DEAD_LETTERS = FunctionSpec("dead-letters", "tekton_dag.functions.dead_letters",
 SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE, DEAD_LETTERS.name: DEAD_LETTERS}
 
 
-def serve(name: str) -> None:
-    """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM."""
+def serve(name: str, wiring: Wiring | None = None) -> None:
+    """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM; ``wiring``
+    hands it collaborators the environment cannot (``tekton-dag dev``'s recording GitHub)."""
     from tekton_dag.functions import limits
 
     limits.install()
     spec = SERVABLE[name]
     runtime = importlib.import_module(f"func_python.{spec.invoke}")
-    new = importlib.import_module(spec.module).new
+    factory = importlib.import_module(spec.module).new
+
+    def new() -> Any:  # func-python recognises the factory by this name
+        return factory(wiring)
+
     runtime.serve(new)

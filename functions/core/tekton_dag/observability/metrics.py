@@ -84,6 +84,13 @@ WEBHOOK_TO_RUN = Histogram(
     ["team"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
 
+# --- status-reporter -----------------------------------------------------------------------
+CHECK_REPORTS = Counter(
+    "tektondag_check_reports", "Events status-reporter handled, by team and result: created, updated (a GitHub "
+    "call), unchanged (not a step forward), skipped (no check wanted), gone (no run), retried (GitHub or the API "
+    "unavailable: the Broker retries), refused (GitHub refused for good: logged and acked)", ["team", "result"],
+)
+
 # --- configuration -------------------------------------------------------------------------
 CONFIG_RELOADS = Counter(
     "tektondag_config_reloads", "Loads of a changed configuration tree, by result (ok, invalid)", ["result"],

@@ -97,6 +97,8 @@ def _annotations(request: RunRequest, traceparent: str | None) -> dict[str, str]
     annotations = {pipelines.A_DELIVERY: request.delivery}
     if request.pr is not None:
         annotations[pipelines.A_HEAD_SHA] = request.pr.head_sha
+    if request.installation_id:
+        annotations[pipelines.A_GITHUB_INSTALLATION] = str(request.installation_id)
     if traceparent:
         annotations[pipelines.A_TRACEPARENT] = traceparent
     return annotations
@@ -127,6 +129,7 @@ def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[di
             pipelines.P_PR_REPO: request.repo,
             pipelines.P_INTERCEPT_BACKEND: team.intercept_backend,
             pipelines.P_GITHUB_TOKEN_SECRET: team.pipeline_runs.github_token_secret,
+            pipelines.P_POST_RESULT_COMMENT: "false" if team.github.checks else "true",
         }
     return [{"name": param, "value": values[param]} for param in pipelines.PARAMS[request.pipeline]]
 

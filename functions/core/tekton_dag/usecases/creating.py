@@ -60,6 +60,7 @@ class Outcome:
     namespace: str = ""
     reason: str = ""
     superseded: tuple[str, ...] = ()
+    position: int = 0  # a queued run's place in the team's queue, from 1
 
 
 @dataclass
@@ -181,7 +182,8 @@ class RunCreator:
             starting.insert(0, name)
         await self._start(team, starting)
         kind: OutcomeKind = "queued" if ledger.is_queued(name) else "created"
-        return Outcome(kind, request, name, team.namespace, superseded=cancelled)
+        position = ledger.queue().index(name) + 1 if kind == "queued" else 0
+        return Outcome(kind, request, name, team.namespace, superseded=cancelled, position=position)
 
     # --- supersede and cancel ---------------------------------------------------------------
     async def cancel(self, cancel: CancelRequest) -> tuple[str, ...]:

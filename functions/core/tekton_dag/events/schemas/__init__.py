@@ -1,7 +1,7 @@
 """JSON schemas of the ``data`` of every CloudEvent type in ``tekton_dag.events.catalog``.
 
 One file per type, named after the type without the ``dev.tektondag.`` prefix
-(``run.requested.v1.json``); Tekton's three finished-PipelineRun types share
+(``run.requested.v1.json``); Tekton's PipelineRun types share
 ``tekton.event.pipelinerun.v1.json``. ``docs/events.md`` shows the same schemas.
 """
 
@@ -23,7 +23,7 @@ _TEKTON_PIPELINERUN = "tekton.event.pipelinerun.v1"
 
 def schema_name(event_type: str) -> str:
     """The schema file stem for ``event_type``; raises KeyError for a type not in the catalog."""
-    if event_type in catalog.TEKTON_PIPELINERUN_FINISHED:
+    if event_type in catalog.TEKTON_PIPELINERUN_ALL:
         return _TEKTON_PIPELINERUN
     prefix = f"{catalog.PREFIX}."
     if not event_type.startswith(prefix) or event_type == catalog.GITHUB_PREFIX:

@@ -1,0 +1,216 @@
+"""status-reporter: the cloudevent function that shows each pull-request run on GitHub as a check.
+
+Consumes run-creator's outcomes (``run.created``, ``run.queued``, ``run.started``, ``run.failed``,
+``run.cancelled``) and Tekton's PipelineRun events (``started``, ``running``, ``unknown``,
+``successful``, ``failed``); publishes nothing. It is a consumer of its own beside the chain, so a
+slow or unavailable GitHub never slows webhook → PipelineRun: its events wait in the Broker.
+
+Answers: 202 (empty) when handled, including "nothing to report"; 400 for data that can never be
+handled; 503 when GitHub (``GitHubError`` with ``retryable``) or the Kubernetes API is unavailable,
+so the Broker retries (Knative ``delivery.retry``/``backoff``). GitHub refusing for good (a 4xx
+that is not a rate limit) is logged, counted (``tektondag_check_reports{result="refused"}``) and
+acknowledged: retrying cannot help and must not hold up the Broker.
+
+Tekton's events are not sealed (Tekton cannot seal them): they are hints, and the run status-reporter
+reads back from the API decides what is reported. run-creator's outcomes are replies to sealed
+requests; they only name runs, which are read back the same way (``run.failed`` of a run that was
+never created is the exception: its data is all there is).
+
+Environment: ``TEKTON_DAG_TEAMS_DIR``, ``TEKTON_DAG_DRY_RUN_DIR`` (read runs from a dry-run directory),
+the Kubernetes client's usual configuration, and GitHub's (``github_from_env``). All logic is in
+``tekton_dag.usecases.reporting``; this module only adapts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.checks import reports
+from tekton_dag.checks.states import Report
+from tekton_dag.config.models import Config
+from tekton_dag.events import catalog, codec
+from tekton_dag.events.requests import RequestError
+from tekton_dag.functions.lifecycle import Handler, Wiring
+from tekton_dag.github.port import GitHub, GitHubError
+from tekton_dag.kube.errors import PermanentApiError, TransientApiError
+from tekton_dag.kube.stores import RunStore, store_from_env
+from tekton_dag.observability import metrics
+from tekton_dag.pipelineruns.naming import label_value
+from tekton_dag.usecases.reporting import Reporter, Result
+
+log = logging.getLogger(__name__)
+
+
+class GitHubNotConfigured(RuntimeError):
+    """status-reporter has no way to reach GitHub (the message says what to set)."""
+
+
+def github_from_env(env: Mapping[str, str]) -> GitHub:
+    """The GitHub client from the environment (App id and key files, or a token).
+
+    A stub until the GitHub REST client lands (branch github-api): it always refuses, so a
+    status-reporter started without a wired ``GitHub`` says why it is not ready."""
+    raise GitHubNotConfigured(
+        "no GitHub client in this build: status-reporter needs a GitHub App (github.appSecretName) or a "
+        "token (github.tokenSecretName); the REST client that reads them is not installed yet"
+    )
+
+
+class StatusReporterFunction(Handler):
+    publishes = False  # replies are empty: it only talks to GitHub
+    seals = False  # acts on nothing sealed by itself: it reads the runs back from the API
+
+    def __init__(self, wiring: Wiring | None = None) -> None:
+        super().__init__(wiring)
+        self.reporter: Reporter | None = None
+        self._store: RunStore | None = None
+        self._problem = ""
+
+    def setup(self) -> None:
+        self._store = self.wiring.store or store_from_env(self.env)
+        try:
+            github = self.wiring.github or github_from_env(self.env)
+        except GitHubNotConfigured as exc:
+            self._problem = str(exc)
+            log.error("%s", exc)
+            return
+        self.reporter = Reporter(self._current_config, self._store, github)
+
+    def problem(self) -> str:
+        """GitHub unreachable matters only once a team asks for checks (closed: never a silent no-op)."""
+        return self._problem if self._problem and self._checks_wanted() else ""
+
+    def _checks_wanted(self) -> bool:
+        return any(team.github.checks for team in self._current_config().teams)
+
+    def teardown(self) -> list[Coroutine[Any, Any, None]]:
+        close = getattr(self._store, "close", None)
+        if close is not None and self.wiring.store is None:
+            close()
+        return []
+
+    def _current_config(self) -> Config:
+        current = self.configs.current() if self.configs is not None else None
+        return current if current is not None else Config(teams=())
+
+    async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
+        event: CloudEvent = scope["event"]
+        if self.reporter is None:
+            if self._problem and not self._checks_wanted():
+                await _plain(send, 202, "")  # no team wants checks: nothing to report, nothing to retry
+                return
+            await _plain(send, 503, f"status-reporter is not ready: {self._problem or 'not started'}")
+            return
+        team = metrics.UNCONFIGURED
+        try:
+            data = codec.data(event)
+            team = self._team_label(data)
+            results = await self._dispatch(event.get_type(), event.get_id(), data)
+        except (RequestError, codec.EventDecodeError) as exc:
+            await _plain(send, 400, f"{event.get_type()}: {exc}")
+            return
+        except GitHubError as exc:
+            if exc.retryable:
+                log.warning("event %s: GitHub unavailable, the Broker retries: %s", event.get_id(), exc)
+                metrics.CHECK_REPORTS.labels(team, "retried").inc()
+                await _plain(send, 503, f"GitHub unavailable: {exc}")
+                return
+            log.error("event %s: GitHub refused (status %s), not retried: %s", event.get_id(), exc.status, exc)
+            metrics.CHECK_REPORTS.labels(team, "refused").inc()
+            await _plain(send, 202, "")
+            return
+        except TransientApiError as exc:
+            log.warning("event %s: %s", event.get_id(), exc)
+            metrics.CHECK_REPORTS.labels(team, "retried").inc()
+            await _plain(send, 503, f"Kubernetes API unavailable: {exc}")
+            return
+        except PermanentApiError as exc:  # e.g. 403: the chart's RBAC is wrong; retrying cannot help
+            log.error("event %s: %s", event.get_id(), exc)
+            metrics.CHECK_REPORTS.labels(team, "refused").inc()
+            await _plain(send, 202, "")
+            return
+        for result in results:
+            metrics.CHECK_REPORTS.labels(team, result).inc()
+        await _plain(send, 202, "")
+
+    async def _dispatch(self, kind: str, event_id: str, data: Any) -> list[Result]:
+        assert self.reporter is not None
+        if not isinstance(data, dict):
+            raise RequestError("data: must be a JSON object")
+        if kind in catalog.TEKTON_PIPELINERUN_ALL:
+            namespace, name, run = _tekton_run(data)
+            report = reports.from_tekton(kind, run)
+            return [await self.reporter.report(namespace, name, report)] if report else []
+        if kind == catalog.RUN_FAILED:
+            return [await self.reporter.report_not_created(event_id, data, reports.not_created(
+                str(data.get("reason") or "unknown reason")))]
+        if kind == catalog.RUN_CANCELLED:
+            by_head = str(data.get("keep_head_sha") or "") if data.get("reason") == "superseded" else ""
+            report = reports.cancelled(str(data.get("reason") or ""), by_head)
+            return await self._each(self._namespace(data), _names(data, "pipelineruns"), report)
+        if kind == catalog.RUN_STARTED:
+            return await self._each(str(data.get("namespace") or ""), _names(data, "pipelineruns"), reports.admitted())
+        if kind in (catalog.RUN_CREATED, catalog.RUN_QUEUED):
+            namespace, name = str(data.get("namespace") or ""), str(data.get("pipelinerun") or "")
+            report = reports.created() if kind == catalog.RUN_CREATED else reports.queued(
+                _integer(data, "position"), _integer(data, "limit"))
+            results = [await self.reporter.report(namespace, name, report)] if namespace and name else []
+            superseding = reports.cancelled("superseded", str(data.get("head_sha") or "a newer head"))
+            return results + await self._each(namespace, _names(data, "superseded"), superseding)
+        raise RequestError(f"type: status-reporter does not handle {kind!r}")
+
+    async def _each(self, namespace: str, names: list[str], report: Report) -> list[Result]:
+        assert self.reporter is not None
+        return [await self.reporter.report(namespace, name, report) for name in names] if namespace else []
+
+    def _namespace(self, data: dict[str, Any]) -> str:
+        team = self._current_config().team(str(data.get("team") or ""))
+        return team.namespace if team else ""
+
+    def _team_label(self, data: Any) -> str:
+        """The team of an event as a bounded metric label: a configured team, else UNCONFIGURED."""
+        if not isinstance(data, dict):
+            return metrics.UNCONFIGURED
+        run = data.get("pipelineRun")
+        labels = ((run.get("metadata") or {}).get("labels") or {}) if isinstance(run, dict) else {}
+        named = str(data.get("team") or labels.get("tekton-dag.dev/team") or "")
+        teams = self._current_config().teams
+        return next((t.name for t in teams if named in (t.name, label_value(t.name))), metrics.UNCONFIGURED)
+
+
+def new(wiring: Wiring | None = None) -> StatusReporterFunction:
+    """func-python's factory: one instance per process."""
+    return StatusReporterFunction(wiring)
+
+
+def _tekton_run(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    run = data.get("pipelineRun")
+    metadata = run.get("metadata") if isinstance(run, dict) else None
+    if not isinstance(run, dict) or not isinstance(metadata, dict) or not metadata.get("name") \
+            or not metadata.get("namespace"):
+        raise RequestError("data.pipelineRun.metadata: name and namespace required")
+    return str(metadata["namespace"]), str(metadata["name"]), run
+
+
+def _names(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise RequestError(f"{key}: must be a list of PipelineRun names")
+    return value
+
+
+def _integer(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+async def _plain(send: Any, status: int, message: str) -> None:
+    await send.http({"type": "http.response.start", "status": status, "headers": [[b"content-type", b"text/plain"]]})
+    await send.http({"type": "http.response.body", "body": message.encode()})
+
+
+__all__ = ["GitHubNotConfigured", "StatusReporterFunction", "github_from_env", "new"]

@@ -1,0 +1,118 @@
+"""Fixtures for status-reporter: the example teams with checks on, the fake API (with the chart's
+RBAC, status-reporter acting as its own ServiceAccount), a recording GitHub and the served function."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cloudevents.core.bindings.http import to_binary_event
+from cloudevents.core.v1.event import CloudEvent
+from func_python.cloudevent import ASGIApplication
+from kubernetes import config as kube_config
+
+from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
+from tekton_dag.config.loading import load_config_or_raise
+from tekton_dag.config.models import Config
+from tekton_dag.functions.lifecycle import Wiring
+from tekton_dag.functions.status_reporter import StatusReporterFunction, new
+from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.pipelineruns.building import build_pipelinerun
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.testing.recording_github import RecordingGitHub
+
+REPO = "jmjava/tekton-dag-vue-fe"  # demo-fe of stack-one, team default
+DETAILS = "https://dashboard.example/#/namespaces/{namespace}/pipelineruns/{name}"
+
+
+def teams_with_checks(directory: Path, details_url: str = DETAILS) -> Path:
+    """A copy of the example teams whose team default asks for checks."""
+    shutil.copytree(TEAMS, directory)
+    team_file = directory / "default" / "team.yaml"
+    team_file.write_text(team_file.read_text() + f"github:\n  checks: true\n  detailsUrl: {details_url!r}\n")
+    return directory
+
+
+@pytest.fixture
+def teams(tmp_path: Path) -> Path:
+    return teams_with_checks(tmp_path / "teams")
+
+
+@pytest.fixture
+def config(teams: Path) -> Config:
+    return load_config_or_raise(teams)
+
+
+@pytest.fixture
+def github() -> RecordingGitHub:
+    return RecordingGitHub()
+
+
+@pytest.fixture
+def admin(tekton_free_api: FakeKubeApi) -> Iterator[KubernetesStore]:
+    """The cluster's admin (run-creator's part in these tests: it creates the runs)."""
+    store = KubernetesStore(policy=FAST)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def reporter_store(tekton_free_api: FakeKubeApi) -> Iterator[KubernetesStore]:
+    """status-reporter's store as its own ServiceAccount, with the rights the chart gives it."""
+    path = tekton_free_api.kubeconfig_for(NAMESPACE, "tekton-dag-status-reporter")
+    store = KubernetesStore(api_client=kube_config.new_client_from_config(config_file=str(path)), policy=FAST)
+    yield store
+    store.close()
+
+
+@dataclass
+class Served:
+    function: StatusReporterFunction
+    client: httpx.AsyncClient
+    github: RecordingGitHub
+    admin: KubernetesStore
+    config: Config
+
+    async def post(self, kind: str, data: Any, id: str = "e-1") -> httpx.Response:
+        event = CloudEvent(attributes={"type": kind, "source": "/test", "id": id,
+                                       "datacontenttype": "application/json"}, data=data)
+        message = to_binary_event(event)
+        return await self.client.post("/", headers=dict(message.headers), content=message.body)
+
+    async def create_run(self, number: int = 42, sha: str = "a" * 40, **changes: Any) -> dict[str, Any]:
+        """A pull-request PipelineRun as run-creator builds it, created in the fake API."""
+        team = self.config.team("default")
+        assert team is not None
+        request = pr_request(number=number, sha=sha, delivery=f"d-{number}-{sha[:4]}")
+        stack = team.stack("stack-one")
+        assert stack is not None
+        run = build_pipelinerun(request, team, stack)
+        run["metadata"].update(changes)
+        assert await self.admin.create_run(run)
+        return run
+
+    async def run(self, name: str) -> dict[str, Any]:
+        found = await self.admin.get_run(NAMESPACE, name)
+        assert found is not None
+        return found
+
+
+def started(store: KubernetesStore, github: RecordingGitHub | None, teams: Path) -> StatusReporterFunction:
+    function = new(Wiring(store=store, github=github))
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0"})
+    return function
+
+
+@pytest.fixture
+async def served(reporter_store: KubernetesStore, admin: KubernetesStore, github: RecordingGitHub, teams: Path,
+                 config: Config) -> AsyncIterator[Served]:
+    function = started(reporter_store, github, teams)
+    transport = httpx.ASGITransport(app=ASGIApplication(function))
+    async with httpx.AsyncClient(transport=transport, base_url="http://status-reporter") as client:
+        yield Served(function, client, github, admin, config)
+    function.stop()

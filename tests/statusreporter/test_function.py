@@ -1,0 +1,195 @@
+"""status-reporter through its CloudEvent interface: run outcomes and Tekton's events in, GitHub calls
+out (recorded), the check run id on the PipelineRun in the fake API, as status-reporter's own
+ServiceAccount under the chart's RBAC."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+from typing import Any
+
+from runcreator.conftest import NAMESPACE, TEAMS
+from statusreporter.conftest import REPO, Served, started
+from tekton_dag import pipelines
+from tekton_dag.events import catalog
+from tekton_dag.github.port import GitHubError
+from tekton_dag.observability import metrics
+from tekton_dag.testing import tekton_events
+
+
+def tekton(run: dict[str, Any], status: str, reason: str, message: str = "",
+           children: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    """Tekton's event type and data for ``run`` with this Succeeded condition (as Tekton builds them)."""
+    run = copy.deepcopy(run)
+    run["status"] = {"conditions": [{"type": "Succeeded", "status": status, "reason": reason, "message": message}],
+                     "childReferences": [{"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
+                                          "name": f"{run['metadata']['name']}-{task}", "pipelineTaskName": task}
+                                         for task in children]}
+    event = tekton_events.cloud_event(run)
+    return event.get_type(), event.get_data()  # type: ignore[return-value]
+
+
+def outcome(run: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """run-creator's outcome data for ``run`` (functions/run_creator.py ``_outcome_data``)."""
+    return {"team": "default", "stack": "stack-one", "app": "demo-fe", "pipeline": "stack-pr-test",
+            "delivery": run["metadata"]["annotations"][pipelines.A_DELIVERY], "namespace": NAMESPACE,
+            "pipelinerun": run["metadata"]["name"], "repo": REPO,
+            "head_sha": run["metadata"]["annotations"][pipelines.A_HEAD_SHA], "pr": 42, **extra}
+
+
+def calls(served: Served) -> list[tuple[str, str, str | None]]:
+    return [(c["call"], c["status"], c["conclusion"]) for c in served.github.calls]
+
+
+async def test_a_queued_run_gets_a_queued_check_with_its_place_and_the_team_limit(served: Served) -> None:
+    run = await served.create_run()
+    response = await served.post(catalog.RUN_QUEUED, outcome(run, position=2, limit=3))
+    assert response.status_code == 202
+    [create] = served.github.calls
+    name = run["metadata"]["name"]
+    assert create["call"] == "create_check_run" and create["status"] == "queued" and create["conclusion"] is None
+    assert create["name"] == "tekton-dag / stack-one (demo-fe)" and create["external_id"] == name
+    assert create["head_sha"] == "a" * 40 and create["repo"] == REPO
+    assert "number 2 in the team's queue" in create["summary"] and "3 runs at a time" in create["summary"]
+    assert create["details_url"] == f"https://dashboard.example/#/namespaces/{NAMESPACE}/pipelineruns/{name}"
+    annotations = (await served.run(name))["metadata"]["annotations"]
+    assert annotations[pipelines.A_CHECK_RUN_ID] == str(create["id"])
+    assert annotations[pipelines.A_CHECK_STATUS] == "queued"
+
+
+async def test_created_started_succeeded_is_three_calls_with_the_tasks_in_the_summary(served: Served) -> None:
+    run = await served.create_run()
+    await served.post(catalog.RUN_CREATED, outcome(run), id="e1")
+    await served.post(*tekton(run, "Unknown", "Started"), id="e2")
+    await served.post(*tekton(run, "Unknown", "Running", "Tasks Completed: 1", ("resolve-stack",)), id="e3")
+    done = tekton(run, "True", "Succeeded", "Tasks Completed: 2 (Failed: 0, Cancelled 0), Skipped: 0",
+                  ("resolve-stack", "post-result"))
+    await served.post(*done, id="e4")
+    assert calls(served) == [("create_check_run", "queued", None), ("update_check_run", "in_progress", None),
+                             ("update_check_run", "completed", "success")]
+    last = served.github.calls[-1]
+    assert last["title"] == "Succeeded"
+    assert "| resolve-stack |" in last["summary"] and "| post-result |" in last["summary"]
+    assert {c.get("id") for c in served.github.calls} == {served.github.calls[0]["id"]}
+
+
+async def test_late_and_redelivered_events_change_nothing(served: Served) -> None:
+    run = await served.create_run()
+    await served.post(*tekton(run, "False", "Failed", "Tasks Completed: 1 (Failed: 1, Cancelled 0)"), id="f")
+    for kind, data, event_id in [(catalog.RUN_QUEUED, outcome(run, position=1, limit=3), "q"),
+                                 (*tekton(run, "Unknown", "Started"), "s"),
+                                 (*tekton(run, "True", "Succeeded"), "late-success"),
+                                 (*tekton(run, "False", "Failed"), "f")]:
+        assert (await served.post(kind, data, id=event_id)).status_code == 202
+    assert calls(served) == [("create_check_run", "completed", "failure")]
+
+
+async def test_two_events_at_once_create_one_check_run(served: Served) -> None:
+    served.github.delay = 0.05  # the first create is still in flight when the second event arrives
+    run = await served.create_run()
+    await asyncio.gather(served.post(catalog.RUN_CREATED, outcome(run), id="a"),
+                         served.post(*tekton(run, "Unknown", "Started"), id="b"))
+    assert [c["call"] for c in served.github.calls].count("create_check_run") == 1
+
+
+async def test_timeouts_and_cancellations_get_their_conclusions(served: Served) -> None:
+    timed_out = await served.create_run(number=1)
+    await served.post(*tekton(timed_out, "False", "PipelineRunTimeout", "timed out after 1h0m0s"), id="t")
+    cancelled = await served.create_run(number=2)
+    await served.post(*tekton(cancelled, "False", "Cancelled", "was cancelled"), id="c")
+    assert [c["conclusion"] for c in served.github.calls] == ["timed_out", "cancelled"]
+
+
+async def test_a_superseded_run_says_by_which_head(served: Served) -> None:
+    old = await served.create_run(sha="a" * 40)
+    await served.post(catalog.RUN_CREATED, outcome(old), id="old")
+    new = await served.create_run(sha="b" * 40)
+    await served.post(catalog.RUN_CREATED, outcome(new, superseded=[old["metadata"]["name"]]), id="new")
+    old_calls = [c for c in served.github.calls if c.get("id") == served.github.calls[0]["id"]]
+    assert [(c["status"], c["conclusion"]) for c in old_calls] == [("queued", None), ("completed", "cancelled")]
+    assert "b" * 40 in old_calls[-1]["summary"] and old_calls[-1]["title"] == f"Superseded by {'b' * 12}"
+
+
+async def test_a_closed_pull_request_cancels_its_checks(served: Served) -> None:
+    run = await served.create_run()
+    await served.post(catalog.RUN_CREATED, outcome(run), id="c1")
+    cancel = {"team": "default", "stack": "stack-one", "app": "demo-fe", "pr_number": 42, "reason": "closed",
+              "delivery": "d", "pipelineruns": [run["metadata"]["name"]]}
+    await served.post(catalog.RUN_CANCELLED, cancel, id="c2")
+    assert calls(served)[-1] == ("update_check_run", "completed", "cancelled")
+    assert "closed" in served.github.calls[-1]["summary"]
+
+
+async def test_a_run_that_could_not_be_created_gets_one_failed_check_with_the_reason(served: Served) -> None:
+    failed = {"team": "default", "stack": "stack-one", "app": "demo-fe", "pipeline": "stack-pr-test",
+              "delivery": "d-9", "namespace": NAMESPACE, "pipelinerun": "stack-one-demo-fe-pr9-0123456789",
+              "repo": REPO, "head_sha": "c" * 40, "pr": 9, "reason": "admission webhook denied the request"}
+    for _ in range(2):  # the Broker redelivers
+        assert (await served.post(catalog.RUN_FAILED, failed, id="f-9")).status_code == 202
+    [check] = served.github.calls
+    assert (check["status"], check["conclusion"], check["head_sha"]) == ("completed", "failure", "c" * 40)
+    assert "admission webhook denied the request" in check["summary"]
+
+
+async def test_namespaces_of_teams_without_checks_cost_no_api_call(served: Served, tekton_free_api) -> None:
+    data = {"team": "commerce", "namespace": "commerce-ci", "pipelinerun": "shop-x-pr1-abc", "head_sha": "e" * 40}
+    assert (await served.post(catalog.RUN_CREATED, data, id="n1")).status_code == 202
+    assert (await served.post(catalog.RUN_STARTED, {**data, "pipelineruns": ["a"]}, id="n2")).status_code == 202
+    assert "system:serviceaccount:tekton-dag-default:tekton-dag-status-reporter" not in tekton_free_api.callers
+    assert served.github.calls == []
+
+
+async def test_repositories_and_teams_without_checks_get_nothing(served: Served) -> None:
+    unknown = {"team": "default", "stack": "stack-one", "app": "x", "pipeline": "stack-pr-test", "delivery": "d",
+               "namespace": NAMESPACE, "pipelinerun": "", "repo": "someone/else", "head_sha": "d" * 40,
+               "reason": "no"}
+    await served.post(catalog.RUN_FAILED, unknown, id="u1")
+    await served.post(catalog.RUN_FAILED, {**unknown, "team": "commerce", "repo": REPO}, id="u2")
+    await served.post(catalog.RUN_FAILED, {**unknown, "team": "nobody", "repo": REPO}, id="u3")
+    assert served.github.calls == []
+
+
+async def test_github_unavailable_is_retried_and_github_refusing_is_acked(served: Served) -> None:
+    run = await served.create_run()
+    before = metrics.CHECK_REPORTS.labels("default", "refused")._value.get()
+    served.github.failures.append(GitHubError("503 unavailable", status=503, retryable=True))
+    assert (await served.post(catalog.RUN_CREATED, outcome(run), id="r")).status_code == 503
+    assert pipelines.A_CHECK_RUN_ID not in (await served.run(run["metadata"]["name"]))["metadata"]["annotations"]
+    assert (await served.post(catalog.RUN_CREATED, outcome(run), id="r")).status_code == 202  # the Broker's retry
+    assert calls(served) == [("create_check_run", "queued", None)]
+    served.github.failures.append(GitHubError("422 invalid", status=422))
+    assert (await served.post(*tekton(run, "Unknown", "Started"), id="s")).status_code == 202
+    assert metrics.CHECK_REPORTS.labels("default", "refused")._value.get() == before + 1
+
+
+async def test_commit_statuses_with_a_token(served: Served) -> None:
+    served.github.mode_ = "statuses"
+    run = await served.create_run()
+    await served.post(catalog.RUN_QUEUED, outcome(run, position=1, limit=3), id="q")
+    await served.post(*tekton(run, "True", "Succeeded"), id="s")
+    assert [(c["call"], c["state"], c["context"]) for c in served.github.calls] == [
+        ("set_commit_status", "pending", "tekton-dag / stack-one (demo-fe)"),
+        ("set_commit_status", "success", "tekton-dag / stack-one (demo-fe)")]
+    assert len(served.github.calls[0]["description"]) <= 140
+    assert (await served.run(run["metadata"]["name"]))["metadata"]["annotations"][pipelines.A_CHECK_STATUS] == \
+        "completed"
+
+
+async def test_malformed_events_are_refused_for_good(served: Served) -> None:
+    assert (await served.post(catalog.TEKTON_PIPELINERUN_STARTED, {"pipelineRun": {}})).status_code == 400
+    assert (await served.post(catalog.RUN_STARTED, {"namespace": NAMESPACE, "pipelineruns": "x"})).status_code == 400
+
+
+async def test_without_a_github_client_it_is_not_ready_while_a_team_wants_checks(
+    reporter_store, teams, tmp_path
+) -> None:
+    function = started(reporter_store, None, teams)  # github_from_env: no client in this build
+    ok, why = function.ready()
+    assert not ok and "GitHub" in why and "github.appSecretName" in why
+    function.stop()
+    plain = tmp_path / "plain-teams"
+    shutil.copytree(TEAMS, plain)
+    function = started(reporter_store, None, plain)
+    assert function.ready() == (True, "OK")  # nobody asks for checks: nothing to reach
+    function.stop()
