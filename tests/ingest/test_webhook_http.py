@@ -61,6 +61,7 @@ async def test_the_published_data_is_slim_and_exact(ingest: httpx.AsyncClient, b
             "head_sha": pr["head"]["sha"], "head_ref": pr["head"]["ref"],
             "head_repo": pr["head"]["repo"]["full_name"], "merge_commit_sha": pr["merge_commit_sha"],
         },
+        "installation_id": payload["installation"]["id"],  # the GitHub App installation status-reporter acts as
     }
 
 
