@@ -143,7 +143,7 @@ def _decide(event: GitHubEvent, target: Target, signed_for: str) -> Decision:
 def _pull_request(event: GitHubEvent, pr: PullRequest, target: Target) -> Request | str:
     team = target.team
     filters = team.pull_requests
-    if not _branch_selected(pr.base_ref, filters.base_branches):
+    if not branch_selected(pr.base_ref, filters.base_branches):
         return f"base branch {pr.base_ref} does not match team {team.name}'s pullRequests.baseBranches"
     ref = PullRequestRef(pr.number, pr.head_sha, pr.base_ref, pr.head_ref, pr.before)
     if pr.action == "closed" and pr.merged:
@@ -169,14 +169,14 @@ def _push(event: GitHubEvent, push: Push, target: Target) -> Request | str:
         return f"{push.ref} is not a branch"
     if push.deleted:
         return f"branch {push.branch} was deleted"
-    if not _branch_selected(push.branch, team.pull_requests.base_branches):
+    if not branch_selected(push.branch, team.pull_requests.base_branches):
         return f"branch {push.branch} does not match team {team.name}'s pullRequests.baseBranches"
     return _run(event, target, pipelines.MERGE_RELEASE, push.after, None)
 
 
 def _merge_group(event: GitHubEvent, group: MergeGroup, target: Target) -> Request | str:
     team = target.team
-    if not _branch_selected(group.base_branch, team.pull_requests.base_branches):
+    if not branch_selected(group.base_branch, team.pull_requests.base_branches):
         branch = group.base_branch
         return f"merge group base branch {branch} does not match team {team.name}'s pullRequests.baseBranches"
     found = _QUEUE_PR.fullmatch(group.head_ref)
@@ -201,7 +201,7 @@ def _rerun(event: GitHubEvent, rerun: Rerun, target: Target) -> Request | str:
     if not rerun.pr_number:
         return (f"GitHub lists no pull request for head {rerun.head_sha[:12]} (a fork's pull request, or a "
                 "merge group): comment /retest on the pull request instead")
-    if not _branch_selected(rerun.base_ref, team.pull_requests.base_branches):
+    if not branch_selected(rerun.base_ref, team.pull_requests.base_branches):
         return f"base branch {rerun.base_ref} does not match team {team.name}'s pullRequests.baseBranches"
     ref = PullRequestRef(rerun.pr_number, rerun.head_sha, rerun.base_ref)
     return dataclasses.replace(_run(event, target, pipelines.PR_TEST, rerun.head_sha, ref), rerun=event.delivery)
@@ -249,7 +249,7 @@ def _run(event: GitHubEvent, target: Target, pipeline: str, revision: str, pr: P
     )
 
 
-def _branch_selected(branch: str, globs: tuple[str, ...]) -> bool:
+def branch_selected(branch: str, globs: tuple[str, ...]) -> bool:
     return not globs or any(fnmatch.fnmatchcase(branch, glob) for glob in globs)
 
 

@@ -31,16 +31,18 @@ def identity(request: RunRequest) -> tuple[str, ...]:
 
     A merge queue's group is identified by its head ref and head sha, whichever delivery asked (a
     new group has a new ref and sha). A re-run GitHub asked for (``rerun``: the Re-run button's or
-    the ``/retest`` comment's delivery id) adds that id: a new PipelineRun per press or comment,
-    the same one for a redelivery of it.
+    the ``/retest`` comment's delivery id) is identified by that id instead of the head: a new
+    PipelineRun per press or comment, the same one for a redelivery of it (even when the PR moved
+    on in between and the redelivery found a newer head).
     """
     base = (request.team, request.pipeline, request.stack, request.app)
     if request.merge_group:
         return (*base, f"merge-group={request.merge_group}", f"sha={request.revision}")
     if request.requested_by == "github":
         if request.pipeline == pipelines.PR_TEST and request.pr is not None:
-            rerun = (f"rerun={request.rerun}",) if request.rerun else ()
-            return (*base, f"pr={request.pr.number}", f"sha={request.pr.head_sha}", *rerun)
+            if request.rerun:
+                return (*base, f"pr={request.pr.number}", f"rerun={request.rerun}")
+            return (*base, f"pr={request.pr.number}", f"sha={request.pr.head_sha}")
         if request.pipeline == pipelines.MERGE_RELEASE and request.revision:
             return (*base, f"rev={request.revision}")
     return (*base, f"delivery={request.delivery}")
