@@ -387,6 +387,8 @@ def _rerun(body: _Fields, name: str) -> Rerun:
     if pulls and not isinstance(pulls[0], Mapping):
         raise PayloadError(f"{name}.pull_requests[0]: must be an object")
     first = _Fields(pulls[0], f"{name}.pull_requests[0].") if pulls else None
+    if first is not None and first.integer("number") < 1:  # 0 means "none listed" in the slim data
+        raise PayloadError(f"{name}.pull_requests[0].number: must be a pull request number from 1 to 2147483647")
     return Rerun(
         head_sha=check.text("head_sha"),
         pr_number=first.integer("number") if first else 0,
