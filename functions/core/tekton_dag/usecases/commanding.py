@@ -91,7 +91,7 @@ async def authorise(command: CommandRequest, github: GitHub, team: Team, *,
         permission = await permissions.permission(github, repo, command.user)
         if permission not in WRITERS:
             return Decision(reply=(
-                f"{asker} `{command.action}` was not run: it needs write permission on {command.repo} (yours: "
+                f"{asker} `{_shown(command.command)}` was not run: it needs write permission on {command.repo} (yours: "
                 f"{permission}) or a place in team {team.name}'s `commands.users`."
             ))
     targets = command.targets
@@ -130,6 +130,11 @@ def events(decision: Decision, cause: CloudEvent, source: str) -> list[CloudEven
         )
         for event_id, request in decision.requests
     ]
+
+
+def _shown(text: str) -> str:
+    """A commented command echoed in a code span: no backticks to break out of it, short."""
+    return text.replace("`", "'")[:60]
 
 
 def _event_id(command: CommandRequest, stack: str, app: str) -> str:
