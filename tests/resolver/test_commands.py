@@ -148,3 +148,10 @@ def test_check_suite_rerun_reruns_every_target(index: ResolverIndex) -> None:
 def test_a_rerun_naming_no_pull_request_says_so(index: ResolverIndex) -> None:
     outcomes = decide(index, "check_suite.rerequested", change=lambda p: p["check_suite"].update(pull_requests=[]))
     assert all(isinstance(o, resolution.Ignored) and "lists no pull request" in o.reason for o in outcomes)
+
+
+@pytest.mark.parametrize("name", ["issue_comment.pr-retest", "check_run.rerequested", "check_suite.rerequested",
+                                  "merge_group.checks_requested", "merge_group.destroyed"])
+def test_a_saved_body_tells_its_event(name: str) -> None:
+    headers, payload = fixture(name)
+    assert github.infer_event(payload) == headers["X-GitHub-Event"]

@@ -208,13 +208,20 @@ def infer_event(payload: Any) -> str | None:
     Shapes from GitHub's webhook payload reference (docs.github.com/en/webhooks/webhook-events-and-payloads;
     the schemas of github/rest-api-description, e.g. webhook-ping requires hook, hook_id and zen):
     ``ping`` carries ``zen`` and ``hook_id``; ``pull_request`` an ``action`` and a ``pull_request``
-    object; ``push`` ``ref``, ``before``, ``after`` and ``pusher``."""
+    object; ``push`` ``ref``, ``before``, ``after`` and ``pusher``; ``issue_comment`` ``issue`` and
+    ``comment``; ``check_run``, ``check_suite`` and ``merge_group`` an ``action`` and their object."""
     if not isinstance(payload, Mapping):
         return None
     if "zen" in payload and "hook_id" in payload:
         return PING
     if isinstance(payload.get("pull_request"), Mapping) and "action" in payload and "number" in payload:
         return PULL_REQUEST
+    # issue 15's events: each carries its object under the event's own name (webhooks-schemas).
+    if isinstance(payload.get("comment"), Mapping) and isinstance(payload.get("issue"), Mapping):
+        return ISSUE_COMMENT
+    for name in (CHECK_RUN, CHECK_SUITE, MERGE_GROUP):
+        if isinstance(payload.get(name), Mapping) and "action" in payload:
+            return name
     if all(key in payload for key in ("ref", "before", "after", "pusher")):
         return PUSH
     return None
