@@ -13,7 +13,8 @@ from tekton_dag.functions.serving import FUNCTIONS
 
 # What each function consumes, from the catalog: the chart must subscribe exactly these.
 INPUTS = {
-    "resolver": {catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH},
+    "resolver": {catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH, catalog.GITHUB_ISSUE_COMMENT,
+                 catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE, catalog.GITHUB_MERGE_GROUP},
     "run-creator": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED},
     "bootstrap-batcher": {catalog.BOOTSTRAP_REQUESTED},
     "status-reporter": {catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,

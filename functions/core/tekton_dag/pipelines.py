@@ -61,6 +61,7 @@ L_TEAM: Final = "tekton-dag.dev/team"
 L_STACK: Final = "tekton-dag.dev/stack"
 L_APP: Final = "tekton-dag.dev/app"
 L_PR: Final = "tekton-dag.dev/pr"
+L_MERGE_GROUP: Final = "tekton-dag.dev/merge-group"  # a merge queue group's head ref (as a label value)
 L_PIPELINE: Final = "tekton-dag.dev/pipeline"
 L_PRIORITY: Final = "tekton-dag.dev/priority"
 # On objects a run creates at run time (build pods, PR workloads, intercepts): cleanup selects by it.

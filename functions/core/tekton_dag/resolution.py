@@ -7,6 +7,13 @@ and returns one decision per (team, stack, app) the repository belongs to:
 - pull request closed and merged → ``RunRequest`` (stack-merge-release, at the merge commit)
 - pull request closed unmerged → ``CancelRequest`` for that PR's runs
 - push to a branch → the team's ``push`` policy: ``ignore`` (default) or ``merge-release``
+- merge group checks_requested → ``RunRequest`` (stack-pr-test on the group's head sha, identified
+  by the group's head ref and sha); destroyed → ``CancelRequest`` for that group's runs
+- check_run rerequested (our check: ``tekton-dag / <stack> (<app>)``) → ``RunRequest`` for that
+  target; check_suite rerequested → one for every target of the head; both with ``rerun`` set to
+  the delivery, so a re-run is a new PipelineRun and its redelivery is not
+- a command on a PR → ``CommandRequest`` per team (the targets it selects, or the reply for a
+  malformed one): status-reporter authorises it, since only it holds GitHub credentials
 - anything filtered out → ``Ignored`` with the reason, so nothing ends silently.
 
 Team filters (``team.yaml`` ``pullRequests``): ``baseBranches`` globs (fnmatch, case-sensitive;
@@ -23,15 +30,30 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from tekton_dag import pipelines
 from tekton_dag.config.models import App, Config, Stack, Team
-from tekton_dag.events import catalog
-from tekton_dag.events.github import GitHubEvent, PullRequest, Push
-from tekton_dag.events.requests import BootstrapRequest, CancelRequest, PullRequestRef, RequestError, RunRequest
+from tekton_dag.events import catalog, github
+from tekton_dag.events.github import GitHubEvent, MergeGroup, PullRequest, Push, Rerun
+from tekton_dag.events.requests import (
+    BootstrapRequest,
+    CancelRequest,
+    CommandRequest,
+    CommandTarget,
+    PullRequestRef,
+    RequestError,
+    RunRequest,
+)
+
+# A merge queue's branch: gh-readonly-queue/<base>/pr-<number>-<base sha> (the merge_group examples of
+# @octokit/webhooks-examples; docs.github.com/en/repositories/configuring-branches-and-merges-in-your-
+# repository/configuring-pull-request-merges/managing-a-merge-queue). The number is the PR the group
+# ends with: the pipeline's pr-number (its workloads' names, post-result).
+_QUEUE_PR: Final = re.compile(r"refs/heads/gh-readonly-queue/.+/pr-([1-9][0-9]{0,9})-[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 START_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
 
@@ -59,7 +81,21 @@ class Ignored:
     app: str = ""
 
 
-Request = RunRequest | CancelRequest
+Request = RunRequest | CancelRequest | CommandRequest
+
+
+class ParsedCommand(Protocol):
+    """A parsed PR command (``checks.commands.Command``)."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    def selects(self, stack: str, app: str) -> bool: ...
+
+
+# ``checks.commands.parse``: a command line → the command; raises ValueError whose text is the reply.
+CommandParser = Callable[[str], ParsedCommand]
 
 
 @dataclass(frozen=True)
@@ -70,11 +106,17 @@ class Decision:
     outcome: Request | Ignored
 
 
-def resolve(event: GitHubEvent, index: Index, *, signed_for: str = "") -> tuple[Decision, ...]:
+def resolve(event: GitHubEvent, index: Index, *, signed_for: str = "",
+            parse_command: CommandParser | None = None) -> tuple[Decision, ...]:
+    """``parse_command`` reads a PR comment's command (needed for ``issue_comment`` events)."""
     targets = index.lookup(event.repo)
     if not targets:
         reason = f"repository {event.repo} is not an app of any stack"
         return (Decision(catalog.derived_id(event.delivery, "ignored"), Ignored(reason)),)
+    if event.comment is not None:
+        if parse_command is None:
+            raise TypeError("resolve: an issue_comment needs parse_command")
+        return _command(event, targets, signed_for, parse_command)
     return tuple(_decide(event, target, signed_for) for target in targets)
 
 
@@ -86,6 +128,10 @@ def _decide(event: GitHubEvent, target: Target, signed_for: str) -> Decision:
         outcome = f"delivery was signed with the webhook secret of team {signed_for}, not of team {team.name}"
     elif event.pull_request is not None:
         outcome = _pull_request(event, event.pull_request, target)
+    elif event.merge_group is not None:
+        outcome = _merge_group(event, event.merge_group, target)
+    elif event.rerun is not None:
+        outcome = _rerun(event, event.rerun, target)
     else:
         assert event.push is not None
         outcome = _push(event, event.push, target)
@@ -97,7 +143,7 @@ def _decide(event: GitHubEvent, target: Target, signed_for: str) -> Decision:
 def _pull_request(event: GitHubEvent, pr: PullRequest, target: Target) -> Request | str:
     team = target.team
     filters = team.pull_requests
-    if not _branch_selected(pr.base_ref, filters.base_branches):
+    if not branch_selected(pr.base_ref, filters.base_branches):
         return f"base branch {pr.base_ref} does not match team {team.name}'s pullRequests.baseBranches"
     ref = PullRequestRef(pr.number, pr.head_sha, pr.base_ref, pr.head_ref, pr.before)
     if pr.action == "closed" and pr.merged:
@@ -123,9 +169,77 @@ def _push(event: GitHubEvent, push: Push, target: Target) -> Request | str:
         return f"{push.ref} is not a branch"
     if push.deleted:
         return f"branch {push.branch} was deleted"
-    if not _branch_selected(push.branch, team.pull_requests.base_branches):
+    if not branch_selected(push.branch, team.pull_requests.base_branches):
         return f"branch {push.branch} does not match team {team.name}'s pullRequests.baseBranches"
     return _run(event, target, pipelines.MERGE_RELEASE, push.after, None)
+
+
+def _merge_group(event: GitHubEvent, group: MergeGroup, target: Target) -> Request | str:
+    team = target.team
+    if not branch_selected(group.base_branch, team.pull_requests.base_branches):
+        branch = group.base_branch
+        return f"merge group base branch {branch} does not match team {team.name}'s pullRequests.baseBranches"
+    found = _QUEUE_PR.fullmatch(group.head_ref)
+    if found is None:
+        return f"merge group ref {group.head_ref} is not a merge queue branch (gh-readonly-queue/<base>/pr-<n>-<sha>)"
+    number = int(found[1])
+    if group.action == "destroyed":
+        return CancelRequest(team.name, target.stack.name, target.app.name, number,
+                             f"merge group {group.reason or 'destroyed'}", event.delivery, merge_group=group.head_ref)
+    ref = PullRequestRef(number, group.head_sha, group.base_branch, group.head_ref.removeprefix("refs/heads/"))
+    return dataclasses.replace(_run(event, target, pipelines.PR_TEST, group.head_sha, ref), merge_group=group.head_ref)
+
+
+def _rerun(event: GitHubEvent, rerun: Rerun, target: Target) -> Request | str:
+    team = target.team
+    if event.name == github.CHECK_RUN:
+        checked = github.check_target(rerun.check_name)
+        if checked is None:
+            return f"check run {rerun.check_name!r} is not a tekton-dag check"
+        if checked != (target.stack.name, target.app.name):
+            return f"the re-run check is {checked[0]}/{checked[1]}'s, not this target's"
+    if not rerun.pr_number:
+        return (f"GitHub lists no pull request for head {rerun.head_sha[:12]} (a fork's pull request, or a "
+                "merge group): comment /retest on the pull request instead")
+    if not branch_selected(rerun.base_ref, team.pull_requests.base_branches):
+        return f"base branch {rerun.base_ref} does not match team {team.name}'s pullRequests.baseBranches"
+    ref = PullRequestRef(rerun.pr_number, rerun.head_sha, rerun.base_ref)
+    return dataclasses.replace(_run(event, target, pipelines.PR_TEST, rerun.head_sha, ref), rerun=event.delivery)
+
+
+def _command(event: GitHubEvent, targets: tuple[Target, ...], signed_for: str,
+             parse: CommandParser) -> tuple[Decision, ...]:
+    """One ``CommandRequest`` per team with targets the command selects; when it selects none, or
+    is malformed, one carrying the reply (for the first team in scope)."""
+    comment = event.comment
+    assert comment is not None
+    scoped = [t for t in targets if not signed_for or signed_for == t.team.name]
+    if not scoped:
+        return tuple(_decide(event, target, signed_for) for target in targets)  # each says why
+    try:
+        command, error = parse(comment.command), ""
+    except ValueError as exc:
+        command, error = None, str(exc)
+    by_team: dict[str, list[CommandTarget]] = {}
+    for target in scoped:
+        if command is not None and command.selects(target.stack.name, target.app.name):
+            by_team.setdefault(target.team.name, []).append(CommandTarget(target.stack.name, target.app.name))
+    if command is not None and not by_team:
+        known = ", ".join(sorted({f"{t.stack.name}/{t.app.name}" for t in scoped}))
+        shown = comment.command.replace("`", "'")[:60]
+        error = (f"`{shown}` selects nothing: repository {event.repo} is built as {known} "
+                 "(stack/app). Use `/retest <app>` or `/test <stack>/<app>` with one of them.")
+    if error:
+        by_team = {scoped[0].team.name: []}
+    action = command.action if command is not None and not error else ""
+    return tuple(
+        Decision(catalog.derived_id(event.delivery, team, "command"), CommandRequest(
+            team=team, repo=event.repo, pr_number=comment.number, user=comment.user, command=comment.command,
+            action=action, delivery=event.delivery, comment_id=comment.comment_id,
+            installation_id=event.installation_id, targets=tuple(selected), error=error,
+        ))
+        for team, selected in by_team.items()
+    )
 
 
 def _run(event: GitHubEvent, target: Target, pipeline: str, revision: str, pr: PullRequestRef | None) -> RunRequest:
@@ -136,7 +250,7 @@ def _run(event: GitHubEvent, target: Target, pipeline: str, revision: str, pr: P
     )
 
 
-def _branch_selected(branch: str, globs: tuple[str, ...]) -> bool:
+def branch_selected(branch: str, globs: tuple[str, ...]) -> bool:
     return not globs or any(fnmatch.fnmatchcase(branch, glob) for glob in globs)
 
 

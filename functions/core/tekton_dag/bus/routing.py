@@ -13,8 +13,12 @@ import re
 from tekton_dag.bus.delivery import DeliverySpec
 from tekton_dag.events import catalog
 
+# GitHub's requests for runs: what webhook-ingest publishes and the resolver turns into requests.
+GITHUB_EVENTS: tuple[str, ...] = (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH, catalog.GITHUB_ISSUE_COMMENT,
+                                  catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE, catalog.GITHUB_MERGE_GROUP)
+
 CONSUMES: dict[str, tuple[str, ...]] = {
-    "resolver": (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH),
+    "resolver": GITHUB_EVENTS,
     "run-creator": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED),
     "bootstrap-batcher": (catalog.BOOTSTRAP_REQUESTED,),
     "status-reporter": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
@@ -22,9 +26,9 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 }
 
 PRODUCES: dict[str, tuple[str, ...]] = {
-    "webhook-ingest": (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH, catalog.RUN_REQUESTED,
-                       catalog.BOOTSTRAP_REQUESTED),
-    "resolver": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.EVENT_IGNORED),
+    "webhook-ingest": (*GITHUB_EVENTS, catalog.RUN_REQUESTED, catalog.BOOTSTRAP_REQUESTED),
+    # command.requested: status-reporter consumes it (it holds the GitHub credentials to authorise).
+    "resolver": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.COMMAND_REQUESTED, catalog.EVENT_IGNORED),
     "run-creator": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
                     catalog.RUN_CANCELLED, catalog.EVENT_IGNORED),
     "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED),

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from tekton_dag import resolution
+from tekton_dag.checks import commands
 from tekton_dag.cli.common import camel_keys, config_command, emit, fail, usage_error
 from tekton_dag.cli.send import read_payload
 from tekton_dag.config import graph
 from tekton_dag.config.index import ResolverIndex, Target
 from tekton_dag.config.models import Config
 from tekton_dag.events import catalog, github
-from tekton_dag.events.requests import CancelRequest, RunRequest
+from tekton_dag.events.requests import CancelRequest, CommandRequest, RunRequest
 from tekton_dag.webhooks import intake
 
 
@@ -91,7 +92,8 @@ def describe(target: Target) -> dict[str, Any]:
     }
 
 
-OUTCOMES = {RunRequest: catalog.RUN_REQUESTED, CancelRequest: catalog.RUN_CANCEL_REQUESTED}
+OUTCOMES = {RunRequest: catalog.RUN_REQUESTED, CancelRequest: catalog.RUN_CANCEL_REQUESTED,
+            CommandRequest: catalog.COMMAND_REQUESTED}
 
 
 def preview(args: argparse.Namespace, config: Config) -> int:
@@ -116,7 +118,8 @@ def preview(args: argparse.Namespace, config: Config) -> int:
     if outcome.event is not None:
         event = github.GitHubEvent.from_data(outcome.event.get_type(), args.delivery, outcome.event.get_data())
         index = ResolverIndex.from_config(config)
-        result["decisions"] = [_decision(d) for d in resolution.resolve(event, index)]
+        decided = resolution.resolve(event, index, parse_command=commands.parse)
+        result["decisions"] = [_decision(d) for d in decided]
     emit(
         camel_keys(result),
         args.output,
@@ -149,6 +152,8 @@ def _rows(result: dict[str, Any]) -> list[tuple[Any, ...]]:
             detail = f"revision {d['revision']}" + (f", PR #{d['pr']['number']}" if d.get("pr") else "")
         elif d["type"] == catalog.RUN_CANCEL_REQUESTED:
             detail = f"PR #{d['pr_number']}: {d['reason']}"
+        elif d["type"] == catalog.COMMAND_REQUESTED:
+            detail = f"PR #{d['pr_number']}: {d['command']} by {d['user']}" + (f": {d['error']}" if d["error"] else "")
         else:
             detail = d["reason"]
         rows.append((what, d.get("team", ""), d.get("stack", ""), d.get("app", ""), d.get("pipeline", ""), detail))

@@ -71,6 +71,16 @@ class PullRequestFilters:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandSettings:
+    """team.yaml ``commands``: who may comment /retest, /test and /cancel besides repository writers."""
+
+    users: tuple[str, ...] = ()  # GitHub logins, compared case-insensitively (GitHub's logins are)
+
+    def allows(self, login: str) -> bool:
+        return login.lower() in {user.lower() for user in self.users}
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookSettings:
     # Name of the Kubernetes Secret (key `secret`) holding this team's own webhook secret(s),
     # and the environment variable that carries it when the functions run outside a cluster.
@@ -143,6 +153,7 @@ class Team:
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     pull_requests: PullRequestFilters = field(default_factory=PullRequestFilters)
     push: PushPolicy = "ignore"
+    commands: CommandSettings = field(default_factory=CommandSettings)
     pipeline_runs: PipelineRunSettings = field(default_factory=PipelineRunSettings)
     retention: Retention = field(default_factory=Retention)
     github: GitHubReporting = field(default_factory=GitHubReporting)

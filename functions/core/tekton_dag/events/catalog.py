@@ -14,12 +14,19 @@ PREFIX: Final = "dev.tektondag"
 # Published by webhook-ingest, one per accepted GitHub delivery.
 GITHUB_PULL_REQUEST: Final = f"{PREFIX}.github.pull_request.v1"
 GITHUB_PUSH: Final = f"{PREFIX}.github.push.v1"
+GITHUB_ISSUE_COMMENT: Final = f"{PREFIX}.github.issue_comment.v1"  # a command on a pull request
+GITHUB_CHECK_RUN: Final = f"{PREFIX}.github.check_run.v1"  # a check's Re-run button
+GITHUB_CHECK_SUITE: Final = f"{PREFIX}.github.check_suite.v1"  # a head's Re-run all button
+GITHUB_MERGE_GROUP: Final = f"{PREFIX}.github.merge_group.v1"  # a merge queue's group
 GITHUB_PREFIX: Final = f"{PREFIX}.github."
 
 # Requests: published by resolver, webhook-ingest's REST API, the CLI and bootstrap-batcher.
 RUN_REQUESTED: Final = f"{PREFIX}.run.requested.v1"
 RUN_CANCEL_REQUESTED: Final = f"{PREFIX}.run.cancel.requested.v1"
 BOOTSTRAP_REQUESTED: Final = f"{PREFIX}.bootstrap.requested.v1"
+# A PR comment's command, resolved to its targets by the resolver; status-reporter authorises it
+# (it holds the GitHub credentials) and publishes the run / cancel requests.
+COMMAND_REQUESTED: Final = f"{PREFIX}.command.requested.v1"
 
 # Outcomes: every request ends in exactly one of these, so nothing ends silently.
 RUN_CREATED: Final = f"{PREFIX}.run.created.v1"

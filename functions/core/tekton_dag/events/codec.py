@@ -20,7 +20,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.events import catalog
 from tekton_dag.events.github import GitHubEvent
-from tekton_dag.events.requests import BootstrapRequest, CancelRequest, RunRequest
+from tekton_dag.events.requests import BootstrapRequest, CancelRequest, CommandRequest, RunRequest
 
 JSON = "application/json"
 
@@ -82,7 +82,7 @@ def github_event(event: GitHubEvent, *, signed_for: str = "", traceparent: str =
 
 
 def request_event(
-    request: RunRequest | CancelRequest | BootstrapRequest,
+    request: RunRequest | CancelRequest | BootstrapRequest | CommandRequest,
     source: str,
     event_id: str,
     *,
@@ -91,12 +91,13 @@ def request_event(
     traceparent: str = "",
     received: str = "",
 ) -> CloudEvent:
-    """A run.requested / run.cancel.requested / bootstrap.requested event for ``request``;
+    """A run.requested / run.cancel.requested / bootstrap.requested / command.requested event for ``request``;
     ``received`` is the ``tektondagreceived`` time of the request it came from."""
     event_type = {
         RunRequest: catalog.RUN_REQUESTED,
         CancelRequest: catalog.RUN_CANCEL_REQUESTED,
         BootstrapRequest: catalog.BOOTSTRAP_REQUESTED,
+        CommandRequest: catalog.COMMAND_REQUESTED,
     }[type(request)]
     return build(
         event_type,

@@ -7,15 +7,30 @@ resolver. The slim data's JSON schema is ``schemas/github.pull_request.v1.json``
 ``schemas/github.push.v1.json``; ``from_data`` validates against it so a bad event is refused
 with a precise message (a permanent error) instead of failing halfway.
 
+Besides pull requests and pushes, the deliveries that ask for a run again or elsewhere (issue 15;
+payload fields as GitHub documents them at docs.github.com/en/webhooks/webhook-events-and-payloads
+and as ``@octokit/webhooks-schemas`` describes them):
+
+- ``issue_comment`` ``created`` on a pull request (``issue.pull_request`` present) whose first line is
+  a command (``/retest``, ``/test``, ``/cancel``: ``COMMANDS``); ``checks.commands`` parses it;
+- ``check_run`` / ``check_suite`` ``rerequested`` (GitHub's Re-run buttons);
+- ``merge_group`` ``checks_requested`` / ``destroyed`` (merge queues).
+
+``ignored_reason`` says why a delivery of these events starts nothing (not published); the slim
+data's schemas are ``schemas/github.<event>.v1.json``.
+
 Edge cases:
 - ``head.repo`` is ``null`` when the fork a PR came from was deleted: the PR counts as a fork.
 - A branch deletion is a push with ``deleted: true`` and ``after`` all zeros.
+- ``check_run.pull_requests`` / ``check_suite.pull_requests`` list only pull requests whose head is in
+  the repository itself (a fork's PR is not listed): such a re-run names no PR (``pr_number`` 0).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal, TypeVar
@@ -29,8 +44,25 @@ PUSH: Final[Literal["push"]] = "push"
 # The pull_request actions that can start, release or cancel a run; others are not published.
 PR_ACTIONS: Final = ("opened", "synchronize", "reopened", "ready_for_review", "closed")
 
-EventName = Literal["pull_request", "push"]
-CLOUDEVENT_TYPES: Final[dict[EventName, str]] = {PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH}
+ISSUE_COMMENT: Final[Literal["issue_comment"]] = "issue_comment"
+CHECK_RUN: Final[Literal["check_run"]] = "check_run"
+CHECK_SUITE: Final[Literal["check_suite"]] = "check_suite"
+MERGE_GROUP: Final[Literal["merge_group"]] = "merge_group"
+
+# The words a PR comment's first line starts with to be a command (checks/commands.py parses it).
+COMMANDS: Final = ("/retest", "/test", "/cancel")
+MAX_COMMAND = 200  # characters of a command line carried on; a longer one is malformed anyway
+RERUN_ACTION: Final = "rerequested"
+CHECK_PREFIX: Final = "tekton-dag / "
+_CHECK_NAME: Final = re.compile(r"tekton-dag / ([a-z0-9-]{1,63}) \(([a-z0-9-]{1,63})\)")
+MERGE_GROUP_ACTIONS: Final = ("checks_requested", "destroyed")
+
+EventName = Literal["pull_request", "push", "issue_comment", "check_run", "check_suite", "merge_group"]
+CLOUDEVENT_TYPES: Final[dict[EventName, str]] = {
+    PULL_REQUEST: catalog.GITHUB_PULL_REQUEST, PUSH: catalog.GITHUB_PUSH,
+    ISSUE_COMMENT: catalog.GITHUB_ISSUE_COMMENT, CHECK_RUN: catalog.GITHUB_CHECK_RUN,
+    CHECK_SUITE: catalog.GITHUB_CHECK_SUITE, MERGE_GROUP: catalog.GITHUB_MERGE_GROUP,
+}
 EVENT_NAMES: Final[dict[str, EventName]] = {ce_type: name for name, ce_type in CLOUDEVENT_TYPES.items()}
 
 _T = TypeVar("_T")
@@ -74,8 +106,47 @@ class Push:
 
 
 @dataclass(frozen=True)
+class Comment:
+    """A command commented on a pull request (``issue_comment`` ``created``)."""
+
+    number: int  # issue.number: the pull request's number
+    command: str  # the comment's first line, stripped (at most MAX_COMMAND + 1 characters)
+    user: str  # comment.user.login: who asked (authorised later, by status-reporter)
+    comment_id: int
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """A Re-run button pressed: ``check_run`` (one check) or ``check_suite`` (all of a head) ``rerequested``."""
+
+    head_sha: str
+    pr_number: int = 0  # the first pull request GitHub lists for the head; 0: none listed (a fork's)
+    base_ref: str = ""  # that pull request's base branch
+    check_run_id: int = 0  # check_run only
+    check_name: str = ""  # check_run only: ``tekton-dag / <stack> (<app>)`` for ours
+    external_id: str = ""  # check_run only: the PipelineRun name for ours
+
+
+@dataclass(frozen=True)
+class MergeGroup:
+    """A merge queue's group to test (``checks_requested``) or that is gone (``destroyed``)."""
+
+    action: str
+    head_sha: str  # the commit the queue tests: where the check belongs
+    head_ref: str  # refs/heads/gh-readonly-queue/<base>/pr-<n>-<base sha>
+    base_ref: str  # refs/heads/<base>
+    base_sha: str
+    reason: str = ""  # destroyed only: merged, invalidated or dequeued
+
+    @property
+    def base_branch(self) -> str:
+        return self.base_ref.removeprefix("refs/heads/")
+
+
+@dataclass(frozen=True)
 class GitHubEvent:
-    """One GitHub delivery we act on: a pull request change or a push, on ``repo``."""
+    """One GitHub delivery we act on, on ``repo``: a pull request change, a push, a command, a
+    re-run or a merge group."""
 
     name: EventName
     delivery: str  # X-GitHub-Delivery
@@ -83,6 +154,9 @@ class GitHubEvent:
     sender: str
     pull_request: PullRequest | None = None
     push: Push | None = None
+    comment: Comment | None = None
+    rerun: Rerun | None = None
+    merge_group: MergeGroup | None = None
     # The GitHub App installation that sent the webhook (``installation.id``); 0 when the webhook
     # is a repository's own, not an App's. status-reporter acts on the repository as this installation.
     installation_id: int = 0
@@ -100,6 +174,9 @@ class GitHubEvent:
                 del data["pull_request"]["before"]  # only a synchronize has one
         if self.push is not None:
             data["push"] = asdict(self.push)
+        for part in ("comment", "rerun", "merge_group"):
+            if getattr(self, part) is not None:
+                data[part] = asdict(getattr(self, part))
         if self.installation_id:
             data["installation_id"] = self.installation_id
         return data
@@ -108,13 +185,18 @@ class GitHubEvent:
     def from_data(cls, cloudevent_type: str, delivery: str, data: Any) -> GitHubEvent:
         """Read slim data back; raises ``PayloadError`` naming the first bad field."""
         name = EVENT_NAMES.get(cloudevent_type)
-        if name != PULL_REQUEST and name != PUSH:
+        if name is None:
             raise PayloadError(f"type: not a GitHub event type: {cloudevent_type!r}")
         schemas.check(cloudevent_type, data, PayloadError)
-        pull_request = _known(PullRequest, data["pull_request"]) if name == PULL_REQUEST else None
-        push = _known(Push, data["push"]) if name == PUSH else None
-        return cls(name, delivery, data["repo"], data["sender"], pull_request, push,
-                   int(data.get("installation_id") or 0))
+        return cls(
+            name, delivery, data["repo"], data["sender"],
+            pull_request=_known(PullRequest, data["pull_request"]) if name == PULL_REQUEST else None,
+            push=_known(Push, data["push"]) if name == PUSH else None,
+            comment=_known(Comment, data["comment"]) if name == ISSUE_COMMENT else None,
+            rerun=_known(Rerun, data["rerun"]) if name in (CHECK_RUN, CHECK_SUITE) else None,
+            merge_group=_known(MergeGroup, data["merge_group"]) if name == MERGE_GROUP else None,
+            installation_id=data.get("installation_id", 0),
+        )
 
 
 def _known(cls: type[_T], fields: Mapping[str, Any]) -> _T:
@@ -128,35 +210,96 @@ def infer_event(payload: Any) -> str | None:
     Shapes from GitHub's webhook payload reference (docs.github.com/en/webhooks/webhook-events-and-payloads;
     the schemas of github/rest-api-description, e.g. webhook-ping requires hook, hook_id and zen):
     ``ping`` carries ``zen`` and ``hook_id``; ``pull_request`` an ``action`` and a ``pull_request``
-    object; ``push`` ``ref``, ``before``, ``after`` and ``pusher``."""
+    object; ``push`` ``ref``, ``before``, ``after`` and ``pusher``; ``issue_comment`` ``issue`` and
+    ``comment``; ``check_run``, ``check_suite`` and ``merge_group`` an ``action`` and their object."""
     if not isinstance(payload, Mapping):
         return None
     if "zen" in payload and "hook_id" in payload:
         return PING
     if isinstance(payload.get("pull_request"), Mapping) and "action" in payload and "number" in payload:
         return PULL_REQUEST
+    # issue 15's events: each carries its object under the event's own name (webhooks-schemas).
+    if isinstance(payload.get("comment"), Mapping) and isinstance(payload.get("issue"), Mapping):
+        return ISSUE_COMMENT
+    for name in (CHECK_RUN, CHECK_SUITE, MERGE_GROUP):
+        if isinstance(payload.get(name), Mapping) and "action" in payload:
+            return name
     if all(key in payload for key in ("ref", "before", "after", "pusher")):
         return PUSH
     return None
 
 
+def check_name(stack: str, app: str) -> str:
+    """The name of a target's check run (issue 15): ``tekton-dag / <stack> (<app>)``."""
+    return f"{CHECK_PREFIX}{stack} ({app})"
+
+
+def check_target(name: str) -> tuple[str, str] | None:
+    """(stack, app) of one of our check runs' names; None for anyone else's check."""
+    found = _CHECK_NAME.fullmatch(name)
+    return (found[1], found[2]) if found else None
+
+
+def command_line(body: str) -> str:
+    """The first line of a comment, stripped and cut to MAX_COMMAND + 1 characters."""
+    return body.lstrip().split("\n", 1)[0].strip()[: MAX_COMMAND + 1]
+
+
+def is_command(body: str) -> bool:
+    words = command_line(body).split(maxsplit=1)
+    return bool(words) and words[0] in COMMANDS
+
+
+def ignored_reason(name: str, payload: Any) -> str | None:
+    """Why a delivery of a handled event starts nothing (not published), or None to go on. Reads
+    only what it needs and leaves a payload of the wrong shape to ``parse_payload`` (a 400)."""
+    if not isinstance(payload, Mapping):
+        return None
+    action = payload.get("action")
+    if name == PULL_REQUEST and action not in PR_ACTIONS:
+        return f"pull_request action {action!r} starts nothing"
+    if name in (CHECK_RUN, CHECK_SUITE) and action != RERUN_ACTION:
+        return f"{name} action {action!r} starts nothing (only {RERUN_ACTION})"
+    if name == MERGE_GROUP and action not in MERGE_GROUP_ACTIONS:
+        return f"merge_group action {action!r} starts nothing (only {' and '.join(MERGE_GROUP_ACTIONS)})"
+    if name != ISSUE_COMMENT:
+        return None
+    if action != "created":
+        return f"issue_comment action {action!r} starts nothing (only created: an edited command is not run)"
+    issue, comment = payload.get("issue"), payload.get("comment")
+    if not isinstance(issue, Mapping) or not isinstance(comment, Mapping) or not isinstance(comment.get("body"), str):
+        return None
+    if issue.get("pull_request") is None:
+        return f"comment on issue #{issue.get('number')}, not on a pull request"
+    if not is_command(comment["body"]):
+        return f"comment is not a command (its first line does not start with {', '.join(COMMANDS)})"
+    return None
+
+
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
-    """Normalise a ``pull_request`` or ``push`` webhook body; raises ``PayloadError`` naming the
-    payload's field when one is missing, of the wrong type, or outside what GitHub sends (the
-    bounds of the slim data's schema, which the resolver checks again)."""
+    """Normalise a webhook body of a handled event; raises ``PayloadError`` naming the payload's
+    field when one is missing, of the wrong type, or outside what GitHub sends (the bounds of the
+    slim data's schema, which the resolver checks again)."""
     if not isinstance(payload, Mapping):
         raise PayloadError("body: must be a JSON object")
     body = _Fields(payload, "")
     repo = body.obj("repository").text("full_name")
     sender = body.obj("sender").text("login") if payload.get("sender") is not None else ""
     installation = body.obj("installation").integer("id") if payload.get("installation") is not None else 0
+    parts: dict[str, Any]
     if name == PULL_REQUEST:
-        event = GitHubEvent(PULL_REQUEST, delivery, repo, sender, pull_request=_pull_request(body),
-                            installation_id=installation)
+        parts = {"pull_request": _pull_request(body)}
     elif name == PUSH:
-        event = GitHubEvent(PUSH, delivery, repo, sender, push=_push(body), installation_id=installation)
+        parts = {"push": _push(body)}
+    elif name == ISSUE_COMMENT:
+        parts = {"comment": _comment(body)}
+    elif name in (CHECK_RUN, CHECK_SUITE):
+        parts = {"rerun": _rerun(body, name)}
+    elif name == MERGE_GROUP:
+        parts = {"merge_group": _merge_group(body)}
     else:
         raise PayloadError(f"X-GitHub-Event: {name!r} is not handled")
+    event = GitHubEvent(name, delivery, repo, sender, installation_id=installation, **parts)
     _check_bounds(event)
     return event
 
@@ -180,7 +323,21 @@ _PAYLOAD_FIELDS: Final = {
     ("push", "before"): "before",
     ("push", "after"): "after",
     ("push", "deleted"): "deleted",
+    ("installation_id",): "installation.id",
+    ("comment", "number"): "issue.number",
+    ("comment", "command"): "comment.body",
+    ("comment", "user"): "comment.user.login",
+    ("comment", "comment_id"): "comment.id",
+    ("merge_group", "action"): "action",
+    ("merge_group", "head_sha"): "merge_group.head_sha",
+    ("merge_group", "head_ref"): "merge_group.head_ref",
+    ("merge_group", "base_ref"): "merge_group.base_ref",
+    ("merge_group", "base_sha"): "merge_group.base_sha",
+    ("merge_group", "reason"): "reason",
 }
+_RERUN_FIELDS: Final = {"check_run_id": "id", "check_name": "name", "external_id": "external_id",
+                        "head_sha": "head_sha", "pr_number": "pull_requests[0].number",
+                        "base_ref": "pull_requests[0].base.ref"}
 _SHOWN: Final = 80  # characters of a refused value echoed back
 
 
@@ -191,7 +348,10 @@ def _check_bounds(event: GitHubEvent) -> None:
     if found is None:
         return
     path, message, rule = found
-    field = _PAYLOAD_FIELDS.get(tuple(str(p) for p in path), ".".join(map(str, path)))
+    key = tuple(str(p) for p in path)
+    field = _PAYLOAD_FIELDS.get(key, ".".join(map(str, path)))
+    if key[:1] == ("rerun",) and len(key) == 2:
+        field = f"{event.name}.{_RERUN_FIELDS.get(key[1], key[1])}"
     value: Any = event.to_data()
     for part in path:
         value = value[part]
@@ -221,6 +381,47 @@ def _pull_request(body: _Fields) -> PullRequest:
     )
 
 
+def _comment(body: _Fields) -> Comment:
+    comment = body.obj("comment")
+    return Comment(
+        number=body.obj("issue").integer("number"),
+        command=command_line(comment.text("body")),
+        user=comment.obj("user").text("login"),
+        comment_id=comment.integer("id"),
+    )
+
+
+def _rerun(body: _Fields, name: str) -> Rerun:
+    check = body.obj(name)
+    pulls = check.array("pull_requests")
+    if pulls and not isinstance(pulls[0], Mapping):
+        raise PayloadError(f"{name}.pull_requests[0]: must be an object")
+    first = _Fields(pulls[0], f"{name}.pull_requests[0].") if pulls else None
+    if first is not None and first.integer("number") < 1:  # 0 means "none listed" in the slim data
+        raise PayloadError(f"{name}.pull_requests[0].number: must be a pull request number from 1 to 2147483647")
+    return Rerun(
+        head_sha=check.text("head_sha"),
+        pr_number=first.integer("number") if first else 0,
+        base_ref=first.obj("base").text("ref") if first else "",
+        check_run_id=check.integer("id") if name == CHECK_RUN else 0,
+        check_name=check.text("name") if name == CHECK_RUN else "",
+        external_id=check.text("external_id", default="") if name == CHECK_RUN else "",
+    )
+
+
+def _merge_group(body: _Fields) -> MergeGroup:
+    group = body.obj("merge_group")
+    action = body.text("action")
+    return MergeGroup(
+        action=action,
+        head_sha=group.text("head_sha"),
+        head_ref=group.text("head_ref"),
+        base_ref=group.text("base_ref"),
+        base_sha=group.text("base_sha"),
+        reason=body.text("reason") if action == "destroyed" else "",
+    )
+
+
 def _push(body: _Fields) -> Push:
     return Push(
         ref=body.text("ref"),
@@ -230,7 +431,7 @@ def _push(body: _Fields) -> Push:
     )
 
 
-_KINDS: Final = {Mapping: "an object", str: "a string", int: "an integer", bool: "true or false"}
+_KINDS: Final = {Mapping: "an object", str: "a string", int: "an integer", bool: "true or false", list: "an array"}
 
 
 class _Fields:
@@ -264,3 +465,6 @@ class _Fields:
 
     def flag(self, key: str, default: bool | None = None) -> bool:
         return self._get(key, bool, default)
+
+    def array(self, key: str) -> list[Any]:
+        return self._get(key, list, None)

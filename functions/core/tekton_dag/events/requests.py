@@ -1,4 +1,5 @@
-"""The data of request events: ``run.requested``, ``run.cancel.requested``, ``bootstrap.requested``.
+"""The data of request events: ``run.requested``, ``run.cancel.requested``, ``bootstrap.requested``,
+``command.requested``.
 
 Producers build these objects and call ``to_data()``; consumers call ``from_data()``, which raises
 ``RequestError`` naming the bad field, so the consuming function can answer 400 (never retried).
@@ -54,12 +55,20 @@ class RunRequest:
     image_tag: str = ""
     requested_by: str = "github"  # github | api | cli | bootstrap-batcher
     installation_id: int = 0  # the GitHub App installation of the webhook; 0: none
+    # Set when GitHub asks for a run again (a Re-run button, /retest): the delivery id that asked,
+    # part of the run's identity, so a re-run is a new PipelineRun and its redelivery is not.
+    rerun: str = ""
+    # Set for a merge queue's group: its head ref; ``revision`` and ``pr.head_sha`` are its head sha.
+    merge_group: str = ""
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
         data["build_apps"] = list(self.build_apps)
         if not self.installation_id:
             del data["installation_id"]  # only webhooks from a GitHub App have one
+        for optional in ("rerun", "merge_group"):  # absent unless set: older consumers stay strict-compatible
+            if not data[optional]:
+                del data[optional]
         return data
 
     @classmethod
@@ -91,15 +100,67 @@ class CancelRequest:
     reason: str  # "closed", "superseded", ...
     delivery: str
     keep_head_sha: str = ""  # runs for this head sha are kept (the superseding run)
+    merge_group: str = ""  # set: cancel the runs of this merge group (its head ref) instead of the PR's
 
     def to_data(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.merge_group:
+            del data["merge_group"]
+        return data
 
     @classmethod
     def from_data(cls, data: Any, *, strict: bool = True) -> CancelRequest:
         body = _mapping(data, "run.cancel.requested")
         _require(body, ("team", "stack", "app", "pr_number", "reason", "delivery"))
         return _build(cls, body, strict)
+
+
+@dataclass(frozen=True)
+class CommandTarget:
+    stack: str
+    app: str
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """A PR comment's command and the targets it selects, for status-reporter to authorise.
+
+    ``action`` is ``retest`` (``/retest``, ``/retest <app>``, ``/test <stack>/<app>``) or ``cancel``;
+    ``""`` with ``error`` (the reply) for a malformed command. ``delivery`` is the comment's
+    ``X-GitHub-Delivery``: the requests it leads to derive their ids and PipelineRun names from it.
+    """
+
+    team: str
+    repo: str
+    pr_number: int
+    user: str
+    command: str
+    action: str
+    delivery: str
+    comment_id: int
+    installation_id: int = 0
+    targets: tuple[CommandTarget, ...] = ()
+    error: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["targets"] = [asdict(t) for t in self.targets]
+        return data
+
+    @classmethod
+    def from_data(cls, data: Any, *, strict: bool = True) -> CommandRequest:
+        body = _mapping(data, "command.requested")
+        _require(body, ("team", "repo", "pr_number", "user", "delivery", "comment_id"))
+        if body.get("action", "") not in ("retest", "cancel", ""):
+            raise RequestError(f"action: must be retest, cancel or \"\", got {body.get('action')!r}")
+        targets = body.get("targets", [])
+        if not isinstance(targets, list) or not all(
+            isinstance(t, Mapping) and isinstance(t.get("stack"), str) and isinstance(t.get("app"), str) and t["stack"]
+            and t["app"] for t in targets
+        ):
+            raise RequestError("targets: must be a list of {stack, app} objects")
+        built = tuple(CommandTarget(t["stack"], t["app"]) for t in targets)
+        return _build(cls, {**body, "targets": built}, strict)
 
 
 @dataclass(frozen=True)
@@ -157,4 +218,5 @@ def _build(cls: type[_Request], body: Mapping[str, Any], strict: bool, where: st
     return cls(**body)
 
 
-__all__ = ["BootstrapRequest", "CancelRequest", "PullRequestRef", "RequestError", "RunRequest"]
+__all__ = ["BootstrapRequest", "CancelRequest", "CommandRequest", "CommandTarget", "PullRequestRef", "RequestError",
+           "RunRequest"]

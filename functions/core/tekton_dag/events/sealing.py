@@ -40,7 +40,8 @@ VERSION: Final = "v1="
 REFRESH_S: Final = 10.0  # a mounted Secret is updated in place: rotation needs no restart
 
 SEALED_TYPES: Final = frozenset({
-    catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH,
+    catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH, catalog.GITHUB_ISSUE_COMMENT, catalog.GITHUB_CHECK_RUN,
+    catalog.GITHUB_CHECK_SUITE, catalog.GITHUB_MERGE_GROUP, catalog.COMMAND_REQUESTED,
     catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.BOOTSTRAP_REQUESTED,
 })
 

@@ -2,6 +2,7 @@
 
 A func-python cloudevent function. For each ``dev.tektondag.github.*`` event it asks
 ``resolution.resolve`` what to do: ``run.requested`` / ``run.cancel.requested`` per target,
+``command.requested`` per team for a PR comment's command (parsed by ``checks.commands``),
 ``event.ignored`` (with the reason) for an unknown repository or a filtered target. A reply
 carries one CloudEvent, so the last event rides on the reply and any others (a repository in
 several stacks or teams) are POSTed to the Broker (``K_SINK``) first. It answers the Broker:
@@ -24,9 +25,11 @@ from typing import Any
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import resolution
+from tekton_dag.checks import commands
 from tekton_dag.eventing.publishing import PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.github import GitHubEvent, PayloadError
+from tekton_dag.events.requests import CommandRequest
 from tekton_dag.functions.lifecycle import Handler, Wiring
 
 log = logging.getLogger("tekton_dag.resolver")
@@ -60,7 +63,7 @@ class Resolver(Handler):
             log.warning("event %s not resolved: %s", delivery, self.ready()[1])
             return 503
         signed_for = codec.extension(event, catalog.EXT_TEAM)
-        decisions = resolution.resolve(github, index, signed_for=signed_for)
+        decisions = resolution.resolve(github, index, signed_for=signed_for, parse_command=commands.parse)
         traceparent = codec.extension(event, catalog.EXT_TRACEPARENT)
         # resolve() always decides at least once (an unknown repository is one event.ignored).
         try:
@@ -103,7 +106,9 @@ def describe(decision: resolution.Decision) -> str:
     outcome = decision.outcome
     if isinstance(outcome, resolution.Ignored):
         return f"ignored ({outcome.reason})"
-    what = getattr(outcome, "pipeline", "cancel")
+    what = getattr(outcome, "pipeline", None) or getattr(outcome, "action", None) or "cancel"
+    if isinstance(outcome, CommandRequest):
+        return f"command {outcome.command!r} ({outcome.action or 'malformed'}) for team {outcome.team}"
     return f"{what} for {outcome.team}/{outcome.stack}/{outcome.app}"
 
 

@@ -88,7 +88,10 @@ def _labels(request: RunRequest) -> dict[str, str]:
     }
     if request.app:
         labels[pipelines.L_APP] = label_value(request.app)
-    if request.pr is not None:
+    if request.merge_group:
+        # Not a PR's run: no PR label, so neither a PR's new head nor its closing cancels it.
+        labels[pipelines.L_MERGE_GROUP] = label_value(request.merge_group)
+    elif request.pr is not None:
         labels[pipelines.L_PR] = str(request.pr.number)
     return labels
 

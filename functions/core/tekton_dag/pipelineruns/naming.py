@@ -28,10 +28,20 @@ def identity(request: RunRequest) -> tuple[str, ...]:
     GitHub-driven PR runs are identified by PR number and head sha, merge runs by the merge
     revision. Manual and bootstrap requests (and GitHub requests lacking both) use the delivery
     id, so a deliberate re-run by hand gets a new name while a redelivery does not.
+
+    A merge queue's group is identified by its head ref and head sha, whichever delivery asked (a
+    new group has a new ref and sha). A re-run GitHub asked for (``rerun``: the Re-run button's or
+    the ``/retest`` comment's delivery id) is identified by that id instead of the head: a new
+    PipelineRun per press or comment, the same one for a redelivery of it (even when the PR moved
+    on in between and the redelivery found a newer head).
     """
     base = (request.team, request.pipeline, request.stack, request.app)
+    if request.merge_group:
+        return (*base, f"merge-group={request.merge_group}", f"sha={request.revision}")
     if request.requested_by == "github":
         if request.pipeline == pipelines.PR_TEST and request.pr is not None:
+            if request.rerun:
+                return (*base, f"pr={request.pr.number}", f"rerun={request.rerun}")
             return (*base, f"pr={request.pr.number}", f"sha={request.pr.head_sha}")
         if request.pipeline == pipelines.MERGE_RELEASE and request.revision:
             return (*base, f"rev={request.revision}")
@@ -42,7 +52,7 @@ def run_name(request: RunRequest) -> str:
     """The PipelineRun name of ``request`` (same request, same name)."""
     kind = _KIND[request.pipeline]
     if request.pipeline == pipelines.PR_TEST and request.pr is not None:
-        kind = f"pr{request.pr.number}"
+        kind = f"mq{request.pr.number}" if request.merge_group else f"pr{request.pr.number}"
     readable = "-".join(part for part in (request.stack, request.app, kind) if part)
     return dns_name(readable, identity(request))
 

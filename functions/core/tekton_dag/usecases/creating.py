@@ -187,11 +187,14 @@ class RunCreator:
 
     # --- supersede and cancel ---------------------------------------------------------------
     async def cancel(self, cancel: CancelRequest) -> tuple[str, ...]:
-        """Cancel the PR's pr-test runs (all but ``keep_head_sha``'s); free their slots."""
+        """Cancel the PR's pr-test runs (all but ``keep_head_sha``'s), or a merge group's; free their slots."""
         team = self.config().team(cancel.team)
         if team is None:
             return ()
-        names = await self._cancel_pr_runs(team, cancel.stack, cancel.app, cancel.pr_number, cancel.keep_head_sha)
+        if cancel.merge_group:
+            names = await self._cancel_group_runs(team, cancel.stack, cancel.app, cancel.merge_group)
+        else:
+            names = await self._cancel_pr_runs(team, cancel.stack, cancel.app, cancel.pr_number, cancel.keep_head_sha)
         if names:
             await self._promote(team, lambda ledger, now: ledger.release(names))
         return names
@@ -208,6 +211,16 @@ class RunCreator:
             if not states.is_finished(run) and not (keep_sha and sha == keep_sha):
                 names.append(states.name_of(run))
         return await self._cancel(team, names)
+
+    async def _cancel_group_runs(self, team: Team, stack: str, app: str, group: str) -> tuple[str, ...]:
+        selector = {
+            **MANAGED, pipelines.L_TEAM: label_value(team.name), pipelines.L_STACK: label_value(stack),
+            pipelines.L_APP: label_value(app), pipelines.L_MERGE_GROUP: label_value(group),
+            pipelines.L_PIPELINE: pipelines.PR_TEST,
+        }
+        running = [states.name_of(r) for r in await self.store.list_runs(team.namespace, selector)
+                   if not states.is_finished(r)]
+        return await self._cancel(team, running)
 
     async def _cancel(self, team: Team, names: Iterable[str]) -> tuple[str, ...]:
         """Ask Tekton to stop ``names``; returns those that existed, sorted."""

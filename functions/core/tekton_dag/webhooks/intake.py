@@ -7,8 +7,10 @@ Checks run cheapest and safest first, and the body is parsed only after its sign
 3. ``X-Hub-Signature-256`` matches one active secret, else 401 (one message for every cause);
 4. the body decodes and has the fields we use, each within what GitHub sends (PR number, shas,
    refs, owner/name: the slim event's schema, ``events/github.py``), else 400 naming the field;
-5. ``ping`` → 200; ``pull_request`` (acted-on actions) and ``push`` → a CloudEvent to publish
-   (the caller answers 202 once the Broker took it); anything else → 202 "ignored".
+5. ``ping`` → 200; ``pull_request`` (acted-on actions), ``push``, ``issue_comment`` (a command on a
+   PR), ``check_run`` / ``check_suite`` (``rerequested``) and ``merge_group`` (``checks_requested``,
+   ``destroyed``) → a CloudEvent to publish (the caller answers 202 once the Broker took it);
+   anything else → 202 "ignored" with the reason (``events.github.ignored_reason``).
 
 Method, path and size (405/404/413) are the HTTP adapter's job.
 """
@@ -81,10 +83,11 @@ def route(name: str, delivery: str, payload: Any, *, signed_for: str = "", trace
     """Steps 4-5 for a decoded, verified payload (``tekton-dag resolve --payload`` previews with it)."""
     if name == github.PING:
         return Outcome(200, {"status": "pong", "delivery": delivery})
-    if name not in (github.PULL_REQUEST, github.PUSH):
-        return _ignored(delivery, f"event {name!r} is not handled (only pull_request and push)")
-    if name == github.PULL_REQUEST and isinstance(payload, Mapping) and payload.get("action") not in github.PR_ACTIONS:
-        return _ignored(delivery, f"pull_request action {payload.get('action')!r} starts nothing")
+    if name not in github.CLOUDEVENT_TYPES:
+        return _ignored(delivery, f"event {name!r} is not handled (only {', '.join(github.CLOUDEVENT_TYPES)})")
+    reason = github.ignored_reason(name, payload)
+    if reason is not None:
+        return _ignored(delivery, reason)
     try:
         event = github.parse_payload(name, delivery, payload)
     except github.PayloadError as exc:
