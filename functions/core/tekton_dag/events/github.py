@@ -323,7 +323,6 @@ _PAYLOAD_FIELDS: Final = {
     ("push", "before"): "before",
     ("push", "after"): "after",
     ("push", "deleted"): "deleted",
-    ("installation_id",): "installation.id",
     ("comment", "number"): "issue.number",
     ("comment", "command"): "comment.body",
     ("comment", "user"): "comment.user.login",
