@@ -4,8 +4,9 @@ run-creator alone may write PipelineRuns (and its admission Lease), in its team 
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from support.helm import find, one, render, scenarios
+from support.helm import REPO, find, one, render, scenarios
 
 SCENARIOS = scenarios()
 
@@ -44,7 +45,7 @@ def test_only_run_creator_writes_pipelineruns() -> None:
     assert bound_accounts(docs, "tekton-dag-status-reporter") == {"tekton-dag-status-reporter"}
     role = one(docs, "Role", "tekton-dag-run-creator")
     assert {v for rule in role["rules"] for v in rule["verbs"] if "pipelineruns" in rule["resources"]} == \
-        {"create", "get", "list", "watch", "patch", "delete"}  # delete: the team's retention
+        {"create", "get", "list", "patch", "delete"}  # delete: the team's retention; no watch: nothing watches
     assert writes(role, "coordination.k8s.io", "leases") == {"create", "update"}
     # Kubernetes Events: create, and nothing else, and only the events.k8s.io kind.
     assert [r for r in role["rules"] if "events" in r["resources"]] == \
@@ -63,8 +64,22 @@ def test_pipelines_run_as_their_own_account() -> None:
 def test_readers_only_read() -> None:
     docs = render()
     reader = one(docs, "Role", "tekton-dag-pipelinerun-reader")
-    assert {v for rule in reader["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
-    assert bound_accounts(docs, "tekton-dag-pipelinerun-reader") == {"tekton-dag-webhook-ingest", "tekton-dag-resolver"}
+    # webhook-ingest lists runs for GET /api/runs (kube/listing.py); the resolver reads nothing from the API.
+    assert {v for rule in reader["rules"] for v in rule["verbs"]} == {"list"}
+    assert bound_accounts(docs, "tekton-dag-pipelinerun-reader") == {"tekton-dag-webhook-ingest"}
+
+
+def test_plain_manifests_grant_what_the_chart_grants() -> None:
+    """knative/rbac.yaml (kubectl apply without Helm) is a copy of the chart's RBAC: same Roles, same rules,
+    same bound accounts, so neither drifts into more (or less) than the functions use."""
+    chart = render()
+    plain = [d for d in yaml.safe_load_all((REPO / "knative" / "rbac.yaml").read_text()) if d]
+    for role in find(plain, "Role"):
+        name = role["metadata"]["name"]
+        assert role["rules"] == one(chart, "Role", name)["rules"], name
+        assert bound_accounts(plain, name) == bound_accounts(chart, name), name
+    assert {r["metadata"]["name"] for r in find(plain, "Role")} == \
+        {r["metadata"]["name"] for r in find(chart, "Role")} - {"tekton-dag-pipeline"}
 
 
 def test_bootstrap_batcher_has_no_kubernetes_permissions() -> None:
