@@ -4,6 +4,7 @@ holds every request to GitHub's OpenAPI description), sealed requests out to the
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,13 @@ async def test_a_reader_is_refused_with_one_reply_and_nothing_published(served: 
     assert "(yours: read)" in reply["body"] and "commands.users" in reply["body"]
     assert PULL not in served.calls()
     assert served.calls().count(COMMENT) == 1 and served.calls().count(PERMISSION) == 1  # the cache
+
+
+async def test_the_same_refusal_delivered_twice_at_once_gets_one_reply(served: Served) -> None:
+    event = command_event(user="reader", delivery="c-9")
+    answers = await asyncio.gather(served.post(event), served.post(event), served.post(event))
+    assert [a.status_code for a in answers] == [202] * 3
+    assert len(served.github.comments) == 1
 
 
 async def test_the_same_delivery_twice_makes_the_same_request_so_one_run(served: Served) -> None:

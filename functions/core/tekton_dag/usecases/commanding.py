@@ -19,7 +19,8 @@ publish the sealed requests to the Broker, then post the reply (if any) once.
 Exactly once per comment delivery: the requests' event ids are ``<delivery>/<team>/<stack>/<app>``
 and a re-run's PipelineRun name derives from the delivery id (``pipelineruns.naming.identity``), so
 a redelivered ``command.requested`` (or a Broker retry) publishes the same events again and
-run-creator creates nothing new. Replies are posted once per delivery by ``Replies``: the delivery
+run-creator creates nothing new. Replies are posted once per command event (one per team the
+comment's delivery concerns; id ``<delivery>/<team>/command``) by ``Replies``: the event
 ids already answered are remembered in this process (GitHub's comments API has no idempotency key,
 and finding an earlier reply would cost a paged listing of the PR's comments on every reply). The
 Broker's retries come to the same process within seconds (status-reporter runs one replica); what
@@ -145,39 +146,45 @@ def events(decision: Decision, cause: CloudEvent, source: str) -> list[CloudEven
     ]
 
 
-REMEMBERED_REPLIES: Final = 4096  # delivery ids answered (a Broker retry comes within a minute)
+REMEMBERED_REPLIES: Final = 4096  # command event ids answered (a Broker retry comes within a minute)
 
 
 @dataclass
 class Replies:
-    """Posts a command's reply once per delivery id in this process (module docstring)."""
+    """Posts a command's reply once per command event id in this process (module docstring)."""
 
     limit: int = REMEMBERED_REPLIES
     _posted: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _posting: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)  # key -> (lock, users)
 
-    async def post_once(self, github: GitHub, repo: Repo, number: int, delivery: str, body: str) -> bool:
-        """Comment ``body`` on ``number`` unless ``delivery`` was answered already; True when posted.
-        Serialised, so two deliveries of one event at once post one reply; a failed post is not
-        remembered (the Broker's retry posts it)."""
-        async with self._lock:
-            if delivery in self._posted:
-                return False
-            await github.comment(repo, number, body)
-            self._posted[delivery] = None
-            while len(self._posted) > self.limit:
-                self._posted.popitem(last=False)
-            return True
-
-
-DEFAULT_REPLIES: Final = Replies()  # one per process
+    async def post_once(self, github: GitHub, repo: Repo, number: int, key: str, body: str) -> bool:
+        """Comment ``body`` on ``number`` unless ``key`` was answered already; True when posted.
+        Two deliveries of one event at once post one reply (a lock per key: other commands' replies
+        do not wait); a failed post is not remembered (the Broker's retry posts it)."""
+        lock, users = self._posting.get(key, (asyncio.Lock(), 0))
+        self._posting[key] = (lock, users + 1)
+        try:
+            async with lock:
+                if key in self._posted:
+                    return False
+                await github.comment(repo, number, body)
+                self._posted[key] = None
+                while len(self._posted) > self.limit:
+                    self._posted.popitem(last=False)
+                return True
+        finally:
+            lock, users = self._posting[key]
+            if users == 1:
+                del self._posting[key]
+            else:
+                self._posting[key] = (lock, users - 1)
 
 
 Publish = Callable[[CloudEvent], Awaitable[None]]
 
 
 async def carry_out(event: CloudEvent, config: Config, github: GitHub, keys: sealing.EventKeys, publish: Publish, *,
-                    permissions: PermissionCache = DEFAULT_PERMISSIONS, replies: Replies = DEFAULT_REPLIES) -> str:
+                    replies: Replies, permissions: PermissionCache = DEFAULT_PERMISSIONS) -> str:
     """Act on one ``command.requested``: what happened, as a short word for logs and metrics
     (``published``, ``refused``, ``unconfigured``).
 
@@ -198,7 +205,7 @@ async def carry_out(event: CloudEvent, config: Config, github: GitHub, keys: sea
     if reply:
         owner, _, name = command.repo.partition("/")
         repo = Repo(owner, name, command.installation_id or None)
-        await replies.post_once(github, repo, command.pr_number, command.delivery, reply)
+        await replies.post_once(github, repo, command.pr_number, event.get_id(), reply)
     verb = "refused" if not decision.requests else "published"
     log.info("command %s %r by %s on %s#%d: %s (%d request(s))", command.delivery, command.command, command.user,
              command.repo, command.pr_number, verb, len(decision.requests))
