@@ -144,18 +144,26 @@ async def test_cancel_cancels_the_prs_runs(chain: Chain) -> None:
     assert "/cancel by writer" in check["output"]["summary"]
 
 
-async def test_the_rerun_button_runs_that_check_again(chain: Chain) -> None:
+async def test_the_rerun_buttons_run_again_once_per_press(chain: Chain) -> None:
     def on_our_pr(payload: dict[str, Any]) -> None:
         run = payload["check_run"]
         run.update(name=CHECK, head_sha=HEAD)
         run["pull_requests"][0]["number"] = 2
         run["pull_requests"][0]["base"]["ref"] = "main"
 
+    def suite_on_our_pr(payload: dict[str, Any]) -> None:
+        suite = payload["check_suite"]
+        suite["head_sha"] = HEAD
+        suite["pull_requests"][0]["number"] = 2
+        suite["pull_requests"][0]["base"]["ref"] = "main"
+
     for _ in range(2):  # a redelivery of the press runs nothing new
         await chain.deliver("check_run.rerequested", "press-1", on_our_pr)
     [run] = chain.runs()
     assert run["metadata"]["annotations"][pipelines.A_HEAD_SHA] == HEAD
     assert [c["head_sha"] for c in chain.checks()] == [HEAD]
+    await chain.deliver("check_suite.rerequested", "press-all", suite_on_our_pr)  # Re-run all checks
+    assert len(chain.runs()) == 2 and [c["head_sha"] for c in chain.checks()] == [HEAD, HEAD]
 
 
 async def test_a_merge_group_is_checked_on_its_sha_and_cancelled_when_destroyed(chain: Chain) -> None:
