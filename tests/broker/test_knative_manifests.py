@@ -13,6 +13,7 @@ import yaml
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.triggers import load_topology, read_documents
+from tekton_dag.events import catalog
 from tekton_dag.functions.serving import FUNCTIONS
 
 KNATIVE = Path(__file__).resolve().parents[2] / "knative"
@@ -54,11 +55,17 @@ def test_no_function_consumes_a_type_it_produces(function):
     assert not set(routing.CONSUMES[function]) & set(routing.PRODUCES.get(function, ()))
 
 
-def test_outcomes_reach_only_functions_that_publish_nothing():
-    """Outcomes end the chain: whoever reads them (status-reporter, for GitHub) starts nothing."""
+def test_outcomes_reach_only_functions_that_publish_nothing_for_them():
+    """Outcomes end the chain: whoever reads them (status-reporter, for GitHub) starts nothing for
+    them. status-reporter publishes run / cancel requests only for a PR command, and commands come
+    only from the resolver, out of GitHub's events: no outcome leads back to a request."""
     readers = {f for f, types in routing.CONSUMES.items() if set(types) & set(routing.OUTCOMES)}
     assert readers == {"status-reporter"}
-    assert all(not routing.PRODUCES.get(f) for f in readers)
+    assert set(routing.PRODUCES["status-reporter"]) == {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED}
+    assert set(routing.CONSUMES["status-reporter"]) - set(routing.OUTCOMES) - set(catalog.TEKTON_PIPELINERUN_ALL) \
+        == {catalog.COMMAND_REQUESTED}
+    assert {f for f, types in routing.PRODUCES.items() if catalog.COMMAND_REQUESTED in types} == {"resolver"}
+    assert set(routing.CONSUMES["resolver"]) == set(routing.GITHUB_EVENTS)
 
 
 def test_every_function_is_a_service_with_its_sink_binding(docs):

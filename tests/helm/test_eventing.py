@@ -18,7 +18,7 @@ INPUTS = {
     "run-creator": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED},
     "bootstrap-batcher": {catalog.BOOTSTRAP_REQUESTED},
     "status-reporter": {catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_ALL},
+                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_ALL, catalog.COMMAND_REQUESTED},
 }
 
 
@@ -74,9 +74,24 @@ def test_tekton_pipelinerun_events_reach_run_creator_and_status_reporter() -> No
 def test_no_function_consumes_a_type_it_could_loop_on() -> None:
     """Knative's TTL restarts when a function POSTs to K_SINK: nobody may consume what it produces."""
     produced = {"resolver": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.EVENT_IGNORED},
-                "bootstrap-batcher": {catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED}}
+                "bootstrap-batcher": {catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED},
+                "status-reporter": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED}}
     for function, types in produced.items():
         assert not types & INPUTS[function]
+
+
+def test_status_reporter_can_publish_an_authorised_command_sealed() -> None:
+    """PR commands: status-reporter checks the command's seal and seals the requests it publishes to
+    K_SINK, so it needs its SinkBinding and the event key like the chain's functions."""
+    docs = render()
+    binding = one(docs, "SinkBinding", "status-reporter-sink")
+    assert binding["spec"]["subject"]["name"] == "status-reporter"
+    assert binding["spec"]["sink"]["ref"] == {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                                              "name": "tekton-dag"}
+    container = one(docs, "Service", "status-reporter")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TEKTON_DAG_EVENT_KEY_FILE"] == "/var/run/secrets/tekton-dag/events/key"
+    assert "/var/run/secrets/tekton-dag/events" in {m["mountPath"] for m in container["volumeMounts"]}
 
 
 def test_broker_delivery_has_retries_and_a_dead_letter_sink() -> None:

@@ -22,7 +22,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "run-creator": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED),
     "bootstrap-batcher": (catalog.BOOTSTRAP_REQUESTED,),
     "status-reporter": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_ALL),
+                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_ALL, catalog.COMMAND_REQUESTED),
 }
 
 PRODUCES: dict[str, tuple[str, ...]] = {
@@ -32,7 +32,8 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "run-creator": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
                     catalog.RUN_CANCELLED, catalog.EVENT_IGNORED),
     "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED),
-    "status-reporter": (),  # it answers with empty replies: GitHub is its only output
+    # Its replies are empty; an authorised command's requests go to the Broker (K_SINK).
+    "status-reporter": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED),
 }
 
 # The Broker's DeliverySpec in knative/broker.yaml (without its dead-letter sink); the all-in-one

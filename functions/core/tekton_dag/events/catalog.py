@@ -57,6 +57,7 @@ SOURCE_WEBHOOK_INGEST: Final = "/tekton-dag/webhook-ingest"
 SOURCE_RESOLVER: Final = "/tekton-dag/resolver"
 SOURCE_RUN_CREATOR: Final = "/tekton-dag/run-creator"
 SOURCE_BOOTSTRAP_BATCHER: Final = "/tekton-dag/bootstrap-batcher"
+SOURCE_STATUS_REPORTER: Final = "/tekton-dag/status-reporter"  # the run / cancel requests of an authorised command
 SOURCE_CLI: Final = "/tekton-dag/cli"
 
 # Extension attributes: lowercase letters and digits only (CloudEvents naming rule).

@@ -2,8 +2,14 @@
 
 Consumes run-creator's outcomes (``run.created``, ``run.queued``, ``run.started``, ``run.failed``,
 ``run.cancelled``) and Tekton's PipelineRun events (``started``, ``running``, ``unknown``,
-``successful``, ``failed``); publishes nothing. It is a consumer of its own beside the chain, so a
+``successful``, ``failed``). It is a consumer of its own beside the chain, so a
 slow or unavailable GitHub never slows webhook → PipelineRun: its events wait in the Broker.
+
+It also carries out PR commands (``command.requested``, from the resolver): it holds the GitHub
+credentials to authorise them, then publishes the sealed ``run.requested`` /
+``run.cancel.requested`` to the Broker (``K_SINK``) or replies on the PR
+(``tekton_dag.usecases.commanding.carry_out``). A command that cannot be carried out is answered
+503 (no GitHub client, no ``K_SINK``, the Broker refusing), 401/403 when unsealed or forged.
 
 Answers: 202 (empty) when handled, including "nothing to report"; 400 for data that can never be
 handled; 503 when GitHub (``GitHubError`` with ``retryable``) or the Kubernetes API is unavailable,
@@ -32,7 +38,8 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.checks import reports
 from tekton_dag.checks.states import Report
 from tekton_dag.config.models import Config
-from tekton_dag.events import catalog, codec
+from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
+from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.github.port import GitHub, GitHubError
@@ -40,6 +47,7 @@ from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import RunStore, store_from_env
 from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
+from tekton_dag.usecases import commanding
 from tekton_dag.usecases.reporting import Reporter, Result
 
 log = logging.getLogger(__name__)
@@ -69,8 +77,12 @@ class StatusReporterFunction(Handler):
         self.reporter: Reporter | None = None
         self._store: RunStore | None = None
         self._problem = ""
+        self._permissions = commanding.PermissionCache()
+        self._replies = commanding.Replies()
 
     def setup(self) -> None:
+        if self.env.get(K_SINK_ENV):  # commands only; checks need no Broker (publishes stays False)
+            self.publisher = Publisher(self.env[K_SINK_ENV], client=self.wiring.broker)
         self._store = self.wiring.store or store_from_env(self.env)
         try:
             github = self.wiring.github or github_from_env(self.env)
@@ -99,6 +111,9 @@ class StatusReporterFunction(Handler):
 
     async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
         event: CloudEvent = scope["event"]
+        if event.get_type() == catalog.COMMAND_REQUESTED:
+            await self._command(event, send)
+            return
         if self.reporter is None:
             if self._problem and not self._checks_wanted():
                 await _plain(send, 202, "")  # no team wants checks: nothing to report, nothing to retry
@@ -135,6 +150,37 @@ class StatusReporterFunction(Handler):
             return
         for result in results:
             metrics.CHECK_REPORTS.labels(team, result).inc()
+        await _plain(send, 202, "")
+
+    async def _command(self, event: CloudEvent, send: Any) -> None:
+        """A PR command (module docstring); GitHub's errors are answered as for the checks."""
+        if self.reporter is None or self.publisher is None:
+            missing = f"{K_SINK_ENV} is not set" if self.reporter else (self._problem or "not started")
+            await _plain(send, 503, f"status-reporter cannot carry out commands: {missing}")
+            return
+        try:
+            result = await commanding.carry_out(event, self._current_config(), self.reporter.github, self.keys,
+                                                self.publisher.publish, permissions=self._permissions,
+                                                replies=self._replies)
+        except (RequestError, codec.EventDecodeError) as exc:
+            await _plain(send, 400, f"{event.get_type()}: {exc}")
+            return
+        except sealing.SealError as exc:  # forged or unsealed: 4xx, never retried; 503 without a key
+            log.warning("event %s refused: %s", event.get_id(), exc.reason)
+            await _plain(send, exc.status, exc.reason)
+            return
+        except PublishError as exc:
+            log.warning("command %s: %s", event.get_id(), exc)
+            await _plain(send, 503, str(exc))
+            return
+        except GitHubError as exc:
+            if exc.retryable:
+                log.warning("command %s: GitHub unavailable, the Broker retries: %s", event.get_id(), exc)
+                await _plain(send, 503, f"GitHub unavailable: {exc}")
+                return
+            log.error("command %s: GitHub refused (status %s), not retried: %s", event.get_id(), exc.status, exc)
+            result = "failed"
+        metrics.COMMANDS.labels(self._team_label(codec.data(event)), result).inc()
         await _plain(send, 202, "")
 
     async def _dispatch(self, kind: str, event_id: str, data: Any) -> list[Result]:

@@ -90,6 +90,11 @@ CHECK_REPORTS = Counter(
     "call), unchanged (not a step forward), skipped (no check wanted), gone (no run), retried (GitHub or the API "
     "unavailable: the Broker retries), refused (GitHub refused for good: logged and acked)", ["team", "result"],
 )
+COMMANDS = Counter(
+    "tektondag_commands", "PR commands status-reporter carried out, by team and result: published (its run or "
+    "cancel requests), refused (not allowed or malformed: a reply), unconfigured (a team not configured here), "
+    "failed (GitHub refused for good: logged and acked)", ["team", "result"],
+)
 
 # --- configuration -------------------------------------------------------------------------
 CONFIG_RELOADS = Counter(

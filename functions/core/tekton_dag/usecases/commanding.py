@@ -13,27 +13,40 @@ The resolver parses a comment's command and picks its targets, but holds no GitH
    against the team's ``pullRequests.baseBranches``, then one ``RunRequest`` per target with
    ``rerun`` = the comment's delivery id.
 
+``carry_out`` is the whole of status-reporter's part: check the seal, read the request, authorise,
+publish the sealed requests to the Broker, then post the reply (if any) once.
+
 Exactly once per comment delivery: the requests' event ids are ``<delivery>/<team>/<stack>/<app>``
 and a re-run's PipelineRun name derives from the delivery id (``pipelineruns.naming.identity``), so
 a redelivered ``command.requested`` (or a Broker retry) publishes the same events again and
-run-creator creates nothing new. A refused command's reply is not deduplicated: a redelivery may
-post it again (GitHub redelivers only when asked to).
+run-creator creates nothing new. Replies are posted once per command event (one per team the
+comment's delivery concerns; id ``<delivery>/<team>/command``) by ``Replies``: the event
+ids already answered are remembered in this process (GitHub's comments API has no idempotency key,
+and finding an earlier reply would cost a paged listing of the PR's comments on every reply). The
+Broker's retries come to the same process within seconds (status-reporter runs one replica); what
+this does not cover is a restart between posting a reply and acknowledging the event, or a
+manual redelivery after a restart: then the reply is posted a second time (a run never starts twice).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import pipelines, resolution
-from tekton_dag.config.models import Team
-from tekton_dag.events import catalog, codec
+from tekton_dag.config.models import Config, Team
+from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import CancelRequest, CommandRequest, PullRequestRef, RunRequest
 from tekton_dag.github.port import GitHub, GitHubError, Permission, Repo
+
+log = logging.getLogger(__name__)
 
 PERMISSION_TTL_S: Final = 60.0  # a revoked permission stops working within a minute
 WRITERS: Final = ("admin", "maintain", "write")
@@ -113,6 +126,7 @@ async def authorise(command: CommandRequest, github: GitHub, team: Team, *,
         (_event_id(command, t.stack, t.app), RunRequest(
             team=team.name, stack=t.stack, pipeline=pipelines.PR_TEST, delivery=command.delivery, app=t.app,
             repo=command.repo, revision=head_sha, pr=pr, requested_by="github", rerun=command.delivery,
+            installation_id=command.installation_id,  # the re-run's check is reported through the App
         ))
         for t in targets
     ))
@@ -130,6 +144,82 @@ def events(decision: Decision, cause: CloudEvent, source: str) -> list[CloudEven
         )
         for event_id, request in decision.requests
     ]
+
+
+REMEMBERED_REPLIES: Final = 4096  # command event ids answered (a Broker retry comes within a minute)
+
+
+@dataclass
+class Replies:
+    """Posts a command's reply once per command event id in this process (module docstring)."""
+
+    limit: int = REMEMBERED_REPLIES
+    _posted: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _posting: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)  # key -> (lock, users)
+
+    async def post_once(self, github: GitHub, repo: Repo, number: int, key: str, body: str) -> bool:
+        """Comment ``body`` on ``number`` unless ``key`` was answered already; True when posted.
+        Two deliveries of one event at once post one reply (a lock per key: other commands' replies
+        do not wait); a failed post is not remembered (the Broker's retry posts it)."""
+        lock, users = self._posting.get(key, (asyncio.Lock(), 0))
+        self._posting[key] = (lock, users + 1)
+        try:
+            async with lock:
+                if key in self._posted:
+                    return False
+                await github.comment(repo, number, body)
+                self._posted[key] = None
+                while len(self._posted) > self.limit:
+                    self._posted.popitem(last=False)
+                return True
+        finally:
+            lock, users = self._posting[key]
+            if users == 1:
+                del self._posting[key]
+            else:
+                self._posting[key] = (lock, users - 1)
+
+
+Publish = Callable[[CloudEvent], Awaitable[None]]
+
+
+async def carry_out(event: CloudEvent, config: Config, github: GitHub, keys: sealing.EventKeys, publish: Publish, *,
+                    replies: Replies, permissions: PermissionCache = DEFAULT_PERMISSIONS) -> str:
+    """Act on one ``command.requested``: what happened, as a short word for logs and metrics
+    (``published``, ``refused``, ``unconfigured``).
+
+    Raises ``SealError`` (forged or unsealed: nothing is done), ``RequestError`` (malformed data),
+    ``GitHubError`` (retryable: the Broker retries; the requests published before are repeated with
+    the same ids) and whatever ``publish`` raises when the Broker refuses."""
+    data = codec.data(event)
+    keys.check(event, data)
+    command = CommandRequest.from_data(data, strict=False)
+    team = config.team(command.team)
+    if team is None:  # the resolver's configuration knew a team this one does not (a rollout): closed
+        log.warning("command %s: team %r is not configured here; nothing done", command.delivery, command.team)
+        return "unconfigured"
+    decision = await authorise(command, github, team, permissions=permissions)
+    for request in events(decision, event, catalog.SOURCE_STATUS_REPORTER):
+        await publish(keys.seal(request, request.get_data()))
+    reply = decision.reply or _acknowledgement(command, team, decision)
+    if reply:
+        owner, _, name = command.repo.partition("/")
+        repo = Repo(owner, name, command.installation_id or None)
+        await replies.post_once(github, repo, command.pr_number, event.get_id(), reply)
+    verb = "refused" if not decision.requests else "published"
+    log.info("command %s %r by %s on %s#%d: %s (%d request(s))", command.delivery, command.command, command.user,
+             command.repo, command.pr_number, verb, len(decision.requests))
+    return verb
+
+
+def _acknowledgement(command: CommandRequest, team: Team, decision: Decision) -> str:
+    """A reply to an allowed command only where nothing else on GitHub shows it was taken: a team
+    without checks (with checks, the new or cancelled check runs are the answer)."""
+    if team.github.checks or not decision.requests:
+        return ""
+    targets = ", ".join(f"{t.stack}/{t.app}" for t in command.targets)
+    done = "cancelling the runs of" if command.action == "cancel" else "running again"
+    return f"@{command.user} `{_shown(command.command)}`: {done} {targets}."
 
 
 def _shown(text: str) -> str:
