@@ -50,14 +50,22 @@ class GitHubNotConfigured(RuntimeError):
 
 
 def github_from_env(env: Mapping[str, str]) -> GitHub:
-    """The GitHub client from the environment (App id and key files, or a token).
+    """The GitHub REST client the environment configures (``github.settings``: ``GITHUB_API_URL``,
+    ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY_FILE``, else ``GITHUB_TOKEN_FILE``); the chart sets
+    them from its ``github`` values. GitHubNotConfigured says what is missing or wrong."""
+    from tekton_dag.github.client import Client  # imported here: only status-reporter pays for it
+    from tekton_dag.github.settings import Settings, SettingsError
 
-    A stub until the GitHub REST client lands (branch github-api): it always refuses, so a
-    status-reporter started without a wired ``GitHub`` says why it is not ready."""
-    raise GitHubNotConfigured(
-        "no GitHub client in this build: status-reporter needs a GitHub App (github.appSecretName) or a "
-        "token (github.tokenSecretName); the REST client that reads them is not installed yet"
-    )
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as exc:
+        raise GitHubNotConfigured(f"GitHub access misconfigured: {exc}") from None
+    if settings is None:
+        raise GitHubNotConfigured(
+            "no GitHub access configured: set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE (chart: github.appId "
+            "and github.appSecret) for check runs, or GITHUB_TOKEN_FILE (github.tokenSecret) for commit statuses"
+        )
+    return Client(settings)
 
 
 class StatusReporterFunction(Handler):
@@ -68,16 +76,19 @@ class StatusReporterFunction(Handler):
         super().__init__(wiring)
         self.reporter: Reporter | None = None
         self._store: RunStore | None = None
+        self._github: GitHub | None = None  # the client this handler made (closed at teardown)
         self._problem = ""
 
     def setup(self) -> None:
         self._store = self.wiring.store or store_from_env(self.env)
-        try:
-            github = self.wiring.github or github_from_env(self.env)
-        except GitHubNotConfigured as exc:
-            self._problem = str(exc)
-            log.error("%s", exc)
-            return
+        github = self.wiring.github
+        if github is None:
+            try:
+                github = self._github = github_from_env(self.env)
+            except GitHubNotConfigured as exc:
+                self._problem = str(exc)
+                log.error("%s", exc)
+                return
         self.reporter = Reporter(self._current_config, self._store, github)
 
     def problem(self) -> str:
@@ -91,7 +102,8 @@ class StatusReporterFunction(Handler):
         close = getattr(self._store, "close", None)
         if close is not None and self.wiring.store is None:
             close()
-        return []
+        aclose = getattr(self._github, "aclose", None)
+        return [aclose()] if aclose is not None else []
 
     def _current_config(self) -> Config:
         current = self.configs.current() if self.configs is not None else None

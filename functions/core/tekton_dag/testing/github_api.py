@@ -77,6 +77,8 @@ class Call:
     operation: str  # operationId, or "" when the path is not one of ours
     status: int
     credential: str  # jwt | installation | token | none
+    body: Any = None  # the request's JSON body (None without one)
+    answer: Any = None  # the JSON the double answered
 
 
 @dataclass
@@ -264,6 +266,7 @@ class GitHubApiDouble:
         path, query = split.path, urllib.parse.parse_qs(split.query, keep_blank_values=True)
         operation, params, _ = self._contract.match(method, path)  # GitHub: 404 for a wrong method too
         credential, identity = "none", ""
+        body: Any = None
         extra: dict[str, str] = {"x-github-request-id": uuid.uuid4().hex[:20].upper(),
                                  "x-github-api-version-selected": "2022-11-28"}
         try:
@@ -288,7 +291,8 @@ class GitHubApiDouble:
             if problems:
                 self.violations.extend(problems)
                 status, answer = 500, {"message": "GitHub API double broke the contract: " + "; ".join(problems)}
-        call = Call(method, path, operation.operation_id if operation else "", status, credential)
+        call = Call(method, path, operation.operation_id if operation else "", status, credential,
+                    body, answer)
         with self._lock:
             self.calls.append(call)
         if self.on_call is not None:
