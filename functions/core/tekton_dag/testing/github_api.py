@@ -29,7 +29,8 @@ attempts POST it again with the same ``X-GitHub-Delivery`` guid and a new delive
 
 Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, optional Retry-After),
 ``primary`` (403, x-ratelimit-remaining 0 and a reset time), ``429`` (with Retry-After), any 5xx,
-``slow`` (answers after ``seconds``: a client timeout); ``down_for(seconds)`` answers 503 to all.
+``slow`` (answers after ``seconds``: a client timeout); ``down_for(seconds)`` answers 503 to all
+(``how="timeout"``: holds each request until the outage ends).
 ``calls`` records each request (method, path, operation, status, credential kind).
 
 Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, check suites and the
@@ -159,6 +160,7 @@ class GitHubApiDouble:
         self.violations: list[str] = []  # answers that broke the contract (the double's bugs)
         self._faults: list[Fault] = []
         self._down_until = 0.0
+        self._down_how = "503"
         self._used: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
 
@@ -192,8 +194,17 @@ class GitHubApiDouble:
         with self._lock:
             self._faults.append(Fault(kind, times, match, retry_after, seconds))
 
-    def down_for(self, seconds: float) -> None:
+    def down_for(self, seconds: float, how: str = "503") -> None:
+        """An outage of ``seconds``: every request answered 503 (``how="503"``), or held until the
+        outage ends and then answered 503 (``how="timeout"``: a client that waits less sees a timeout)."""
+        if how not in ("503", "timeout"):
+            raise ValueError(f"how: {how!r} is not 503 or timeout")
+        self._down_how = how
         self._down_until = time.monotonic() + seconds
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     def set_permission(self, repo: str, user: str, permission: str) -> None:
         self.permissions[(repo.lower(), user.lower())] = permission
@@ -310,6 +321,8 @@ class GitHubApiDouble:
 
     def _inject_faults(self, path: str) -> None:
         if time.monotonic() < self._down_until:
+            if self._down_how == "timeout":
+                time.sleep(max(0.0, self._down_until - time.monotonic()))
             raise _error(503, "Service Unavailable")
         with self._lock:
             fault = next((f for f in self._faults if f.match in path and f.times > 0), None)
