@@ -113,6 +113,13 @@ class Delivery:
                 "repository_id": self.repository_id, "throttled_at": None}
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's listen backlog is 5: a client opening many connections at once (status-reporter
+    # at 100 runs/s) would see refused or reset connections that GitHub never causes.
+    request_queue_size = 256
+
+
 def _now_iso(at: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if at is None else at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -162,7 +169,7 @@ class GitHubApiDouble:
         self._down_until = 0.0
         self._down_how = "503"
         self._used: dict[str, int] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> GitHubApiDouble:
@@ -173,8 +180,7 @@ class GitHubApiDouble:
         self.stop()
 
     def start(self, port: int = 0) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler())
         threading.Thread(target=self._server.serve_forever, name="github-api-double", daemon=True).start()
 
     def stop(self) -> None:
