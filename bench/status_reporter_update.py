@@ -43,6 +43,7 @@ from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
 from kubernetes.config import new_client_from_config
 
+from tekton_dag import pipelines
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.events import catalog
 from tekton_dag.events.requests import PullRequestRef, RunRequest
@@ -50,11 +51,10 @@ from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.status_reporter import new
 from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
-from tekton_dag import pipelines
 from tekton_dag.pipelineruns.building import build_pipelinerun
 from tekton_dag.testing import tekton_events
-from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.testing.github_api import GitHubApiDouble
+from tekton_dag.testing.kube_api import FakeKubeApi
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P99_MS = 50.0

@@ -47,7 +47,8 @@ async def test_each_pull_request_run_gets_a_check_that_follows_it_to_success(tmp
     async with running_chain(tmp_path, tekton_free_api, simulate_tekton=True, task_seconds=0.5,
                              teams=teams) as (chain, _):
         # at once, so one run waits in the queue however slowly the senders start on a loaded machine
-        await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n), installation=APP) for n in range(1, LIMIT + 2)))
+        await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n), installation=APP)
+                               for n in range(1, LIMIT + 2)))
         await eventually(lambda: len(completed(chain)) == LIMIT + 1, timeout=60, what="every check completed")
     github = double(chain)
     checks = per_check(chain)

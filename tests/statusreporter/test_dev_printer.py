@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from support.githubapi import app_client
 from tekton_dag.cli.dev import describe_github_call
 from tekton_dag.github.port import CheckOutput, GitHubError, Repo
@@ -21,11 +23,9 @@ async def test_each_answered_call_is_one_line_naming_the_operation_and_the_check
                                               output=CheckOutput("Queued", "waiting"))
         await client.update_check_run(repo, check, status="completed", conclusion="success",
                                       output=CheckOutput("Succeeded", "done"))
-        try:
+        with pytest.raises(GitHubError):
             await client.update_check_run(repo, check + 1000, status="in_progress", conclusion=None,
                                           output=CheckOutput("Started", "running"))
-        except GitHubError:
-            pass
         await client.aclose()
     assert [describe_github_call(c) for c in seen] == [
         "github POST /app/installations/1001/access_tokens → 201 apps/create-installation-access-token",
