@@ -29,6 +29,7 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
+from tekton_dag import warming
 from tekton_dag.checks import reports
 from tekton_dag.checks.states import Report
 from tekton_dag.config.models import Config
@@ -43,6 +44,7 @@ from tekton_dag.pipelineruns.naming import label_value
 from tekton_dag.usecases.reporting import Reporter, Result
 
 log = logging.getLogger(__name__)
+WARM_UP_DELAY_S = 0.5  # after the first readiness probes, before the first events
 
 
 class GitHubNotConfigured(RuntimeError):
@@ -90,6 +92,10 @@ class StatusReporterFunction(Handler):
                 log.error("%s", exc)
                 return
         self.reporter = Reporter(self._current_config, self._store, github)
+        # The Kubernetes client and the JWT library, imported after the path to ready (tekton_dag.warming)
+        steps = [step for step in (getattr(self._store, "warm_up", None), getattr(github, "warm_up", None)) if step]
+        if steps:
+            warming.in_background(lambda: [step() for step in steps], "status-reporter warm-up", WARM_UP_DELAY_S)
 
     def problem(self) -> str:
         """GitHub unreachable matters only once a team asks for checks (closed: never a silent no-op)."""

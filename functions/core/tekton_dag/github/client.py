@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, NoReturn, cast
@@ -62,7 +63,8 @@ class Client:
         if settings.app is None and settings.token is None:
             raise ValueError("a GitHub client needs App credentials or a token")
         self._settings = settings
-        self._http = http or httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S)
+        self._http = http  # made on first use (or by warm_up): it loads httpcore and the CA bundle
+        self._http_lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
         self._throttle = limits.Throttle(clock, sleep)
@@ -80,7 +82,22 @@ class Client:
         return "checks" if self._settings.app is not None else "statuses"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+    def warm_up(self) -> None:
+        """Make what the first call needs (the HTTP client with its CA bundle, the App's JWT
+        signing), e.g. in a background thread after start: ~100 ms that need not delay ready."""
+        self._client()
+        if self._settings.app is not None:
+            auth.warm_up()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            with self._http_lock:  # warm_up's thread and the first call may meet here
+                if self._http is None:
+                    self._http = httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S)
+        return self._http
 
     # --- port.GitHub -------------------------------------------------------------------------
     async def create_check_run(self, repo: Repo, *, name: str, head_sha: str, external_id: str,
@@ -177,7 +194,7 @@ class Client:
             headers["content-type"] = "application/json; charset=utf-8"
         timeout = max(0.05, min(ATTEMPT_TIMEOUT_S, deadline - self._clock()))
         try:
-            response = await self._http.request(method, url, headers=headers, content=raw, timeout=timeout)
+            response = await self._client().request(method, url, headers=headers, content=raw, timeout=timeout)
         except httpx.TimeoutException:
             return limits.after_timeout(attempt)
         except httpx.TransportError as exc:
