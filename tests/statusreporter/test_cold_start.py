@@ -1,6 +1,6 @@
 """status-reporter's path to ready stays light: the GitHub client's heavy parts (the JWT library with
-cryptography, httpx's transport with httpcore and the CA bundle) load after start, in the background
-warm-up, not before the first readiness probe (docs/functions.md: cold start ≤ 300 ms)."""
+cryptography, the HTTP transport: aiohttp's connections under httpx) load after start, in the
+background warm-up, not before the first readiness probe (docs/functions.md: cold start ≤ 300 ms)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from tekton_dag.functions.status_reporter import new
 function = new()
 function.start(dict(__import__("os").environ))
 ready = function.ready()
-before = {m: m in sys.modules for m in ("jwt", "httpcore", "cryptography")}
+before = {m: m in sys.modules for m in ("jwt", "aiohttp", "httpcore", "cryptography")}
 time.sleep(1.5)  # the warm-up runs 0.5 s after start
-after = {m: m in sys.modules for m in ("jwt", "httpcore")}
+after = {m: m in sys.modules for m in ("jwt", "aiohttp")}
 print(json.dumps({"ready": ready, "before": before, "after": after}))
 """
 
 
-def test_jwt_and_httpcore_load_after_ready_in_the_warm_up(tmp_path: Path) -> None:
+def test_jwt_and_the_http_transport_load_after_ready_in_the_warm_up(tmp_path: Path) -> None:
     teams = teams_with_checks(tmp_path / "teams")
     with GitHubApiDouble() as github:
         key = tmp_path / "app.pem"
@@ -39,5 +39,5 @@ def test_jwt_and_httpcore_load_after_ready_in_the_warm_up(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["ready"] == [True, "OK"]
-    assert seen["before"] == {"jwt": False, "httpcore": False, "cryptography": False}
-    assert seen["after"] == {"jwt": True, "httpcore": True}
+    assert seen["before"] == {"jwt": False, "aiohttp": False, "httpcore": False, "cryptography": False}
+    assert seen["after"] == {"jwt": True, "aiohttp": True}

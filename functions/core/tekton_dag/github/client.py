@@ -58,12 +58,14 @@ class Client:
     """Implements ``tekton_dag.github.port.GitHub``; one per process, used from one event loop."""
 
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None,
+                 http_factory: Callable[[], httpx.AsyncClient] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if settings.app is None and settings.token is None:
             raise ValueError("a GitHub client needs App credentials or a token")
         self._settings = settings
         self._http = http  # made on first use (or by warm_up): it loads httpcore and the CA bundle
+        self._http_factory = http_factory or (lambda: httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S))
         self._http_lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
@@ -72,10 +74,12 @@ class Client:
         self._permissions: dict[tuple[str, str], tuple[Permission, float]] = {}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Client | None:
-        """A client configured by the environment (``settings``), or None when it configures none."""
+    def from_env(cls, env: Mapping[str, str],
+                 http_factory: Callable[[], httpx.AsyncClient] | None = None) -> Client | None:
+        """A client configured by the environment (``settings``), or None when it configures none.
+        ``http_factory`` makes its HTTP client on first use (default: httpx's own transport)."""
         settings = Settings.from_env(env)
-        return None if settings is None else cls(settings)
+        return None if settings is None else cls(settings, http_factory=http_factory)
 
     @property
     def mode(self) -> Mode:
@@ -96,7 +100,7 @@ class Client:
         if self._http is None:
             with self._http_lock:  # warm_up's thread and the first call may meet here
                 if self._http is None:
-                    self._http = httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S)
+                    self._http = self._http_factory()
         return self._http
 
     # --- port.GitHub -------------------------------------------------------------------------
