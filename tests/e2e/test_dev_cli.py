@@ -249,3 +249,32 @@ async def test_dev_accepts_the_registry_fallback_as_validate_does(tmp_path):
         await asyncio.wait_for(dev.communicate(), 30)
     warning = "reading " + str(fallback / "stacks/registry.yaml") + " as the one team 'default'"
     assert warning in validated and warning in banner
+
+
+async def test_dev_prints_each_github_call_its_api_double_answers(tmp_path):
+    """`tekton-dag dev` (default: the GitHub API double): a pull request from App installation 1 → the
+    check's three calls, and the token fetch, printed as they land."""
+    from statusreporter.conftest import teams_with_checks
+
+    port, teams = free_port(), teams_with_checks(tmp_path / "teams")
+    env = {**os.environ, "GITHUB_WEBHOOK_SECRET": "dev-secret"}
+    env.pop("KUBECONFIG", None)
+    dev = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tekton_dag.cli.main", "dev", "--teams", str(teams), "--port", str(port),
+        "--work-dir", str(tmp_path / "work"), "--simulate-tekton", "--task-seconds", "0.2", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        banner = await read_until(dev.stdout, "tekton-dag dev: ready")
+        assert "GitHub:          API double at http://127.0.0.1:" in banner and "--installation 1" in banner
+        code, out, err = await run_cli("send", "pull_request.opened", REPO, "--installation", "1",
+                                       "--url", f"http://127.0.0.1:{port}/webhook/github", env=env)
+        assert code == 0, out + err
+        printed = await read_until(dev.stdout, "checks/update: completed/success", timeout=60)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        await asyncio.wait_for(dev.stdout.read(), 30)
+        await dev.wait()
+    assert "github POST /app/installations/1/access_tokens → 201 apps/create-installation-access-token" in printed
+    assert f"github POST /repos/{REPO}/check-runs → 201 checks/create: tekton-dag / stack-one (demo-fe)" in printed
+    assert "→ 200 checks/update: in_progress" in printed

@@ -10,7 +10,7 @@ def test_off_by_default() -> None:
 
 
 def test_app_webhook_cronjob_is_least_privilege_and_valid() -> None:
-    docs = render(sets=["redeliver.enabled=true", "redeliver.appId=424242", "redeliver.since=3h"])
+    docs = render(sets=["redeliver.enabled=true", "github.appId=424242", "redeliver.since=3h"])
     cronjob = one(docs, "CronJob", "tekton-dag-redeliver")
     account = one(docs, "ServiceAccount", "tekton-dag-redeliver")
     assert problems(cronjob) == [] and problems(account) == []
@@ -19,7 +19,7 @@ def test_app_webhook_cronjob_is_least_privilege_and_valid() -> None:
     assert container["command"][-1] == "redeliver" and container["args"] == ["--since=3h"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {"GITHUB_APP_ID": "424242",
-                   "GITHUB_APP_PRIVATE_KEY_FILE": "/var/run/secrets/tekton-dag/github/private-key.pem"}
+                   "GITHUB_APP_PRIVATE_KEY_FILE": "/var/run/secrets/tekton-dag/github-app/private-key.pem"}
     assert pod["automountServiceAccountToken"] is False and account["automountServiceAccountToken"] is False
     assert pod["volumes"][0]["secret"] == {"secretName": "tekton-dag-github-app",
                                            "items": [{"key": "private-key", "path": "private-key.pem"}]}
@@ -31,13 +31,15 @@ def test_app_webhook_cronjob_is_least_privilege_and_valid() -> None:
 
 def test_repository_webhook_uses_the_token_secret() -> None:
     docs = render(sets=["redeliver.enabled=true", "redeliver.repo=org/app", "redeliver.hookId=7",
-                        "redeliver.tokenSecret.name=hook-token"])
+                        "github.tokenSecret.name=hook-token"])
     container = one(docs, "CronJob", "tekton-dag-redeliver")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert container["containers"][0]["args"] == ["--since=2h", "--repo=org/app", "--hook-id=7"]
     assert container["volumes"][0]["secret"]["secretName"] == "hook-token"
 
 
 def test_incomplete_settings_are_refused() -> None:
-    assert "redeliver.appId" in render_error(sets=["redeliver.enabled=true"])
+    assert "github.appId" in render_error(sets=["redeliver.enabled=true"])
+    assert "github.tokenSecret.name" in render_error(sets=["redeliver.enabled=true", "redeliver.repo=org/app",
+                                                           "redeliver.hookId=7"])
     assert "hookId" in render_error(sets=["redeliver.enabled=true", "redeliver.repo=org/app"])
     assert "since" in render_error(sets=["redeliver.since=two hours"])

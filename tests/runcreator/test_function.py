@@ -354,3 +354,14 @@ async def test_outcomes_admission_and_latency_are_exported_as_metrics(
     # each was received 2 s before it got here: between the 1 s and 10 s buckets
     assert value("tektondag_webhook_to_run_created_seconds_bucket", team="default", le="1.0") == fast
     assert value("tektondag_webhook_to_run_created_seconds_bucket", team="default", le="10.0") == slow + 4
+
+
+async def test_outcomes_name_the_github_app_installation_status_reporter_acts_as(
+    client: httpx.AsyncClient, kube_api: FakeKubeApi
+) -> None:
+    # run.failed of a run never created has no PipelineRun to read the installation from: it is in the data.
+    from_app = {**pr_request(number=7).to_data(), "installation_id": 1001}
+    created = reply_of(await post(client, event(catalog.RUN_REQUESTED, from_app, id="i1")))
+    assert created.get_type() == catalog.RUN_CREATED and created.get_data()["installation_id"] == 1001
+    plain = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request(number=8).to_data(), id="i2")))
+    assert "installation_id" not in plain.get_data()

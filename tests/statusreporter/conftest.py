@@ -1,5 +1,6 @@
 """Fixtures for status-reporter: the example teams with checks on, the fake API (with the chart's
-RBAC, status-reporter acting as its own ServiceAccount), a recording GitHub and the served function."""
+RBAC, status-reporter acting as its own ServiceAccount), the GitHub API double (GitHub's OpenAPI
+description, App JWT and installation tokens) reached through the real client, and the served function."""
 
 from __future__ import annotations
 
@@ -17,16 +18,19 @@ from func_python.cloudevent import ASGIApplication
 from kubernetes import config as kube_config
 
 from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
+from support.githubapi import INSTALLATION, check_calls, environment
+from tekton_dag import pipelines
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Config
 from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.status_reporter import StatusReporterFunction, new
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.pipelineruns.building import build_pipelinerun
+from tekton_dag.testing.github_api import GitHubApiDouble
 from tekton_dag.testing.kube_api import FakeKubeApi
-from tekton_dag.testing.recording_github import RecordingGitHub
 
 REPO = "jmjava/tekton-dag-vue-fe"  # demo-fe of stack-one, team default
+DEADLINE_S = 2.0  # GITHUB_API_DEADLINE_SECONDS of the served function
 DETAILS = "https://dashboard.example/#/namespaces/{namespace}/pipelineruns/{name}"
 
 
@@ -49,8 +53,16 @@ def config(teams: Path) -> Config:
 
 
 @pytest.fixture
-def github() -> RecordingGitHub:
-    return RecordingGitHub()
+def github() -> Iterator[GitHubApiDouble]:
+    with GitHubApiDouble() as double:
+        yield double
+    assert double.violations == [], "the double answered against GitHub's OpenAPI description"
+
+
+@pytest.fixture
+def github_env(github: GitHubApiDouble, tmp_path: Path) -> dict[str, str]:
+    """status-reporter's GitHub settings: the App, a short deadline (GitHub "down" fails within seconds)."""
+    return environment(github, tmp_path, deadline_s=DEADLINE_S)
 
 
 @pytest.fixture
@@ -74,7 +86,7 @@ def reporter_store(tekton_free_api: FakeKubeApi) -> Iterator[KubernetesStore]:
 class Served:
     function: StatusReporterFunction
     client: httpx.AsyncClient
-    github: RecordingGitHub
+    github: GitHubApiDouble
     admin: KubernetesStore
     config: Config
 
@@ -84,6 +96,10 @@ class Served:
         message = to_binary_event(event)
         return await self.client.post("/", headers=dict(message.headers), content=message.body)
 
+    def calls(self) -> list[dict[str, Any]]:
+        """The check run / commit status calls GitHub answered with success (``support.githubapi.check_calls``)."""
+        return check_calls(self.github)
+
     async def create_run(self, number: int = 42, sha: str = "a" * 40, **changes: Any) -> dict[str, Any]:
         """A pull-request PipelineRun as run-creator builds it, created in the fake API."""
         team = self.config.team("default")
@@ -92,6 +108,7 @@ class Served:
         stack = team.stack("stack-one")
         assert stack is not None
         run = build_pipelinerun(request, team, stack)
+        run["metadata"]["annotations"][pipelines.A_GITHUB_INSTALLATION] = str(INSTALLATION)  # an App's webhook
         run["metadata"].update(changes)
         assert await self.admin.create_run(run)
         return run
@@ -102,16 +119,17 @@ class Served:
         return found
 
 
-def started(store: KubernetesStore, github: RecordingGitHub | None, teams: Path) -> StatusReporterFunction:
-    function = new(Wiring(store=store, github=github))
-    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0"})
+def started(store: KubernetesStore, github_env: dict[str, str], teams: Path) -> StatusReporterFunction:
+    """status-reporter started as a deployment starts it: its GitHub client made from ``github_env``."""
+    function = new(Wiring(store=store))
+    function.start({"TEKTON_DAG_TEAMS_DIR": str(teams), "TEKTON_DAG_CONFIG_RELOAD_S": "0", **github_env})
     return function
 
 
 @pytest.fixture
-async def served(reporter_store: KubernetesStore, admin: KubernetesStore, github: RecordingGitHub, teams: Path,
-                 config: Config) -> AsyncIterator[Served]:
-    function = started(reporter_store, github, teams)
+async def served(reporter_store: KubernetesStore, admin: KubernetesStore, github: GitHubApiDouble,
+                 github_env: dict[str, str], teams: Path, config: Config) -> AsyncIterator[Served]:
+    function = started(reporter_store, github_env, teams)
     transport = httpx.ASGITransport(app=ASGIApplication(function))
     async with httpx.AsyncClient(transport=transport, base_url="http://status-reporter") as client:
         yield Served(function, client, github, admin, config)

@@ -1,37 +1,36 @@
-"""`tekton-dag dev` prints status-reporter's GitHub calls as its recording GitHub appends them."""
+"""`tekton-dag dev` prints each GitHub call the API double answers: what was asked, GitHub's status, and
+why when it refused."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tekton_dag.cli.dev import GitHubCallPrinter
-from tekton_dag.github.port import CheckOutput, Repo
-from tekton_dag.testing.recording_github import RecordingGitHub, read_log
+from support.githubapi import app_client
+from tekton_dag.cli.dev import describe_github_call
+from tekton_dag.github.port import CheckOutput, GitHubError, Repo
+from tekton_dag.testing.github_api import Call, GitHubApiDouble
 
 
-async def test_each_recorded_call_is_printed_once_and_half_written_lines_wait(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "github-calls.jsonl"
-    github, printer = RecordingGitHub(log_path=path), GitHubCallPrinter(path)
-    printer.poll()  # no file yet
-    repo = Repo("jmjava", "tekton-dag-vue-fe")
-    check = await github.create_check_run(repo, name="tekton-dag / stack-one (demo-fe)", head_sha="a" * 40,
-                                          external_id="run-1", status="queued", conclusion=None,
-                                          output=CheckOutput("Queued", "waiting"))
-    with path.open("a") as log:
-        log.write('{"call": "upd')  # another process is still writing this line
-    printer.poll()
-    printer.poll()
-    assert capsys.readouterr().out == \
-        "github create_check_run: jmjava/tekton-dag-vue-fe tekton-dag / stack-one (demo-fe) queued\n"
-    with path.open("a") as log:
-        rest = json.dumps({"repo": "jmjava/tekton-dag-vue-fe", "status": "completed", "conclusion": "success",
-                           "id": check})
-        log.write('ate_check_run", ' + rest[1:] + "\n")
-    printer.poll()
-    assert capsys.readouterr().out == "github update_check_run: jmjava/tekton-dag-vue-fe completed/success\n"
-    assert [c["call"] for c in read_log(path)] == ["create_check_run", "update_check_run"]
+async def test_each_answered_call_is_one_line_naming_the_operation_and_the_check(tmp_path: Path) -> None:
+    seen: list[Call] = []
+    with GitHubApiDouble(on_call=seen.append) as github:
+        client = app_client(github)
+        repo = Repo("jmjava", "tekton-dag-vue-fe", installation_id=1001)
+        check = await client.create_check_run(repo, name="tekton-dag / stack-one (demo-fe)", head_sha="a" * 40,
+                                              external_id="run-1", status="queued", conclusion=None,
+                                              output=CheckOutput("Queued", "waiting"))
+        await client.update_check_run(repo, check, status="completed", conclusion="success",
+                                      output=CheckOutput("Succeeded", "done"))
+        with pytest.raises(GitHubError):
+            await client.update_check_run(repo, check + 1000, status="in_progress", conclusion=None,
+                                          output=CheckOutput("Started", "running"))
+        await client.aclose()
+    assert [describe_github_call(c) for c in seen] == [
+        "github POST /app/installations/1001/access_tokens → 201 apps/create-installation-access-token",
+        "github POST /repos/jmjava/tekton-dag-vue-fe/check-runs → 201 checks/create: "
+        "tekton-dag / stack-one (demo-fe) queued",
+        f"github PATCH /repos/jmjava/tekton-dag-vue-fe/check-runs/{check} → 200 checks/update: completed/success",
+        f"github PATCH /repos/jmjava/tekton-dag-vue-fe/check-runs/{check + 1000} → 404 checks/update: Not Found",
+    ]

@@ -1,6 +1,6 @@
 """status-reporter through its CloudEvent interface: run outcomes and Tekton's events in, GitHub calls
-out (recorded), the check run id on the PipelineRun in the fake API, as status-reporter's own
-ServiceAccount under the chart's RBAC."""
+out (through the real client to the GitHub API double), the check run id on the PipelineRun in the
+fake API, as status-reporter's own ServiceAccount under the chart's RBAC."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import copy
 import shutil
 from typing import Any
 
+import httpx
+from func_python.cloudevent import ASGIApplication
+
 from runcreator.conftest import NAMESPACE, TEAMS
-from statusreporter.conftest import REPO, Served, started
+from statusreporter.conftest import DEADLINE_S, REPO, Served, started
+from support.githubapi import environment
 from tekton_dag import pipelines
 from tekton_dag.events import catalog
-from tekton_dag.github.port import GitHubError
 from tekton_dag.observability import metrics
 from tekton_dag.testing import tekton_events
 
@@ -39,14 +42,14 @@ def outcome(run: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def calls(served: Served) -> list[tuple[str, str, str | None]]:
-    return [(c["call"], c["status"], c["conclusion"]) for c in served.github.calls]
+    return [(c["call"], c["status"], c["conclusion"]) for c in served.calls()]
 
 
 async def test_a_queued_run_gets_a_queued_check_with_its_place_and_the_team_limit(served: Served) -> None:
     run = await served.create_run()
     response = await served.post(catalog.RUN_QUEUED, outcome(run, position=2, limit=3))
     assert response.status_code == 202
-    [create] = served.github.calls
+    [create] = served.calls()
     name = run["metadata"]["name"]
     assert create["call"] == "create_check_run" and create["status"] == "queued" and create["conclusion"] is None
     assert create["name"] == "tekton-dag / stack-one (demo-fe)" and create["external_id"] == name
@@ -68,10 +71,10 @@ async def test_created_started_succeeded_is_three_calls_with_the_tasks_in_the_su
     await served.post(*done, id="e4")
     assert calls(served) == [("create_check_run", "queued", None), ("update_check_run", "in_progress", None),
                              ("update_check_run", "completed", "success")]
-    last = served.github.calls[-1]
+    last = served.calls()[-1]
     assert last["title"] == "Succeeded"
     assert "| resolve-stack |" in last["summary"] and "| post-result |" in last["summary"]
-    assert {c.get("id") for c in served.github.calls} == {served.github.calls[0]["id"]}
+    assert {c.get("id") for c in served.calls()} == {served.calls()[0]["id"]}
 
 
 async def test_late_and_redelivered_events_change_nothing(served: Served) -> None:
@@ -86,11 +89,11 @@ async def test_late_and_redelivered_events_change_nothing(served: Served) -> Non
 
 
 async def test_two_events_at_once_create_one_check_run(served: Served) -> None:
-    served.github.delay = 0.05  # the first create is still in flight when the second event arrives
+    served.github.fail("slow", match="/check-runs", seconds=0.1)  # the first create is in flight when b arrives
     run = await served.create_run()
     await asyncio.gather(served.post(catalog.RUN_CREATED, outcome(run), id="a"),
                          served.post(*tekton(run, "Unknown", "Started"), id="b"))
-    assert [c["call"] for c in served.github.calls].count("create_check_run") == 1
+    assert [c["call"] for c in served.calls()].count("create_check_run") == 1
 
 
 async def test_timeouts_and_cancellations_get_their_conclusions(served: Served) -> None:
@@ -98,7 +101,7 @@ async def test_timeouts_and_cancellations_get_their_conclusions(served: Served) 
     await served.post(*tekton(timed_out, "False", "PipelineRunTimeout", "timed out after 1h0m0s"), id="t")
     cancelled = await served.create_run(number=2)
     await served.post(*tekton(cancelled, "False", "Cancelled", "was cancelled"), id="c")
-    assert [c["conclusion"] for c in served.github.calls] == ["timed_out", "cancelled"]
+    assert [c["conclusion"] for c in served.calls()] == ["timed_out", "cancelled"]
 
 
 async def test_a_superseded_run_says_by_which_head(served: Served) -> None:
@@ -106,7 +109,7 @@ async def test_a_superseded_run_says_by_which_head(served: Served) -> None:
     await served.post(catalog.RUN_CREATED, outcome(old), id="old")
     new = await served.create_run(sha="b" * 40)
     await served.post(catalog.RUN_CREATED, outcome(new, superseded=[old["metadata"]["name"]]), id="new")
-    old_calls = [c for c in served.github.calls if c.get("id") == served.github.calls[0]["id"]]
+    old_calls = [c for c in served.calls() if c.get("id") == served.calls()[0]["id"]]
     assert [(c["status"], c["conclusion"]) for c in old_calls] == [("queued", None), ("completed", "cancelled")]
     assert "b" * 40 in old_calls[-1]["summary"] and old_calls[-1]["title"] == f"Superseded by {'b' * 12}"
 
@@ -118,16 +121,17 @@ async def test_a_closed_pull_request_cancels_its_checks(served: Served) -> None:
               "delivery": "d", "pipelineruns": [run["metadata"]["name"]]}
     await served.post(catalog.RUN_CANCELLED, cancel, id="c2")
     assert calls(served)[-1] == ("update_check_run", "completed", "cancelled")
-    assert "closed" in served.github.calls[-1]["summary"]
+    assert "closed" in served.calls()[-1]["summary"]
 
 
 async def test_a_run_that_could_not_be_created_gets_one_failed_check_with_the_reason(served: Served) -> None:
     failed = {"team": "default", "stack": "stack-one", "app": "demo-fe", "pipeline": "stack-pr-test",
               "delivery": "d-9", "namespace": NAMESPACE, "pipelinerun": "stack-one-demo-fe-pr9-0123456789",
-              "repo": REPO, "head_sha": "c" * 40, "pr": 9, "reason": "admission webhook denied the request"}
+              "repo": REPO, "head_sha": "c" * 40, "pr": 9, "reason": "admission webhook denied the request",
+              "installation_id": 1001}  # run-creator's outcome names the App installation of the webhook
     for _ in range(2):  # the Broker redelivers
         assert (await served.post(catalog.RUN_FAILED, failed, id="f-9")).status_code == 202
-    [check] = served.github.calls
+    [check] = served.calls()
     assert (check["status"], check["conclusion"], check["head_sha"]) == ("completed", "failure", "c" * 40)
     assert "admission webhook denied the request" in check["summary"]
 
@@ -137,7 +141,7 @@ async def test_namespaces_of_teams_without_checks_cost_no_api_call(served: Serve
     assert (await served.post(catalog.RUN_CREATED, data, id="n1")).status_code == 202
     assert (await served.post(catalog.RUN_STARTED, {**data, "pipelineruns": ["a"]}, id="n2")).status_code == 202
     assert "system:serviceaccount:tekton-dag-default:tekton-dag-status-reporter" not in tekton_free_api.callers
-    assert served.github.calls == []
+    assert served.calls() == []
 
 
 async def test_repositories_and_teams_without_checks_get_nothing(served: Served) -> None:
@@ -147,31 +151,36 @@ async def test_repositories_and_teams_without_checks_get_nothing(served: Served)
     await served.post(catalog.RUN_FAILED, unknown, id="u1")
     await served.post(catalog.RUN_FAILED, {**unknown, "team": "commerce", "repo": REPO}, id="u2")
     await served.post(catalog.RUN_FAILED, {**unknown, "team": "nobody", "repo": REPO}, id="u3")
-    assert served.github.calls == []
+    assert served.calls() == []
 
 
 async def test_github_unavailable_is_retried_and_github_refusing_is_acked(served: Served) -> None:
     run = await served.create_run()
     before = metrics.CHECK_REPORTS.labels("default", "refused")._value.get()
-    served.github.failures.append(GitHubError("503 unavailable", status=503, retryable=True))
+    served.github.down_for(DEADLINE_S + 0.5)  # longer than the client's deadline: it gives up, retryable
     assert (await served.post(catalog.RUN_CREATED, outcome(run), id="r")).status_code == 503
+    await asyncio.sleep(0.6)
     assert pipelines.A_CHECK_RUN_ID not in (await served.run(run["metadata"]["name"]))["metadata"]["annotations"]
     assert (await served.post(catalog.RUN_CREATED, outcome(run), id="r")).status_code == 202  # the Broker's retry
     assert calls(served) == [("create_check_run", "queued", None)]
-    served.github.failures.append(GitHubError("422 invalid", status=422))
+    served.github.installations[1001] = {"someone/else"}  # the App lost access to the repository: 404
     assert (await served.post(*tekton(run, "Unknown", "Started"), id="s")).status_code == 202
     assert metrics.CHECK_REPORTS.labels("default", "refused")._value.get() == before + 1
 
 
-async def test_commit_statuses_with_a_token(served: Served) -> None:
-    served.github.mode_ = "statuses"
+async def test_commit_statuses_with_a_token(served: Served, reporter_store, teams, tmp_path) -> None:
+    served.github.plain_tokens.add("ghp_plain")
+    served.function.stop()
+    served.function = started(reporter_store, environment(served.github, tmp_path, app=False, token="ghp_plain"),
+                              teams)
+    served.client._transport = httpx.ASGITransport(app=ASGIApplication(served.function))
     run = await served.create_run()
     await served.post(catalog.RUN_QUEUED, outcome(run, position=1, limit=3), id="q")
     await served.post(*tekton(run, "True", "Succeeded"), id="s")
-    assert [(c["call"], c["state"], c["context"]) for c in served.github.calls] == [
+    assert [(c["call"], c["state"], c["context"]) for c in served.calls()] == [
         ("set_commit_status", "pending", "tekton-dag / stack-one (demo-fe)"),
         ("set_commit_status", "success", "tekton-dag / stack-one (demo-fe)")]
-    assert len(served.github.calls[0]["description"]) <= 140
+    assert len(served.calls()[0]["description"]) <= 140
     assert (await served.run(run["metadata"]["name"]))["metadata"]["annotations"][pipelines.A_CHECK_STATUS] == \
         "completed"
 
@@ -184,12 +193,32 @@ async def test_malformed_events_are_refused_for_good(served: Served) -> None:
 async def test_without_a_github_client_it_is_not_ready_while_a_team_wants_checks(
     reporter_store, teams, tmp_path
 ) -> None:
-    function = started(reporter_store, None, teams)  # github_from_env: no client in this build
+    function = started(reporter_store, {}, teams)
     ok, why = function.ready()
-    assert not ok and "GitHub" in why and "github.appSecretName" in why
+    assert not ok and "GITHUB_APP_ID" in why and "github.appId" in why and "github.tokenSecret" in why
     function.stop()
     plain = tmp_path / "plain-teams"
     shutil.copytree(TEAMS, plain)
-    function = started(reporter_store, None, plain)
+    function = started(reporter_store, {}, plain)
     assert function.ready() == (True, "OK")  # nobody asks for checks: nothing to reach
     function.stop()
+
+
+async def test_a_misconfigured_github_says_which_variable(reporter_store, teams, tmp_path) -> None:
+    function = started(reporter_store, {"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY_FILE": str(tmp_path / "no")},
+                       teams)
+    ok, why = function.ready()
+    assert not ok and "GITHUB_APP_PRIVATE_KEY_FILE" in why and "cannot read" in why
+    function.stop()
+
+
+async def test_the_client_made_from_the_environment_acts_as_the_app(served: Served) -> None:
+    """One installation token for many calls; every call validated against GitHub's OpenAPI description."""
+    for number in (1, 2):
+        run = await served.create_run(number=number)
+        await served.post(catalog.RUN_CREATED, outcome(run), id=f"c{number}")
+        await served.post(*tekton(run, "True", "Succeeded"), id=f"s{number}")
+    operations = [c.operation for c in served.github.calls]
+    assert operations.count("apps/create-installation-access-token") == 1
+    assert operations.count("checks/create") == 2 and operations.count("checks/update") == 2
+    assert {c.credential for c in served.github.calls if c.operation.startswith("checks/")} == {"installation"}

@@ -41,7 +41,7 @@ async def test_a_check_never_moves_back_and_the_first_end_wins(served: Served, s
     for index, event in enumerate(sequence):
         kind, data = event_for(event, run)
         assert (await served.post(kind, data, id=f"{name}-{event}")).status_code == 202, index
-    mine = [c for c in served.github.calls
+    mine = [c for c in served.calls()
             if c.get("external_id") == name or (c["call"] == "update_check_run" and c["id"] in _ids(served, name))]
     assert [c["call"] for c in mine].count("create_check_run") == 1
     ranks = [RANK[c["status"]] for c in mine]
@@ -53,4 +53,4 @@ async def test_a_check_never_moves_back_and_the_first_end_wins(served: Served, s
 
 
 def _ids(served: Served, name: str) -> set[int]:
-    return {c["id"] for c in served.github.calls if c.get("external_id") == name}
+    return {c["id"] for c in served.calls() if c.get("external_id") == name}

@@ -61,14 +61,15 @@ def service_account_kubeconfigs(api: FakeKubeApi, namespace: str = TEAM_NAMESPAC
 
 @contextlib.asynccontextmanager
 async def running_chain(tmp_path: Path, api: FakeKubeApi, simulate_tekton: bool = False, task_seconds: float = 0.2,
-                        teams: Path = TEAMS, **delivery: Any) -> AsyncIterator[tuple[Chain, Outcomes]]:
+                        teams: Path = TEAMS, env: dict[str, str] | None = None,
+                        **delivery: Any) -> AsyncIterator[tuple[Chain, Outcomes]]:
     outcomes = Outcomes()
     settings = ChainSettings(
         teams_dir=teams, work_dir=tmp_path / "work", secret=SECRET,
         triggers_dir=fast_triggers(tmp_path / "knative", {**FAST_RETRIES, **delivery}),
         # each function as its own ServiceAccount; the admin's for what is not a function (simulated Tekton)
         kubeconfig=str(api.kubeconfig), kubeconfigs=service_account_kubeconfigs(api),
-        extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"},
+        extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0", **(env or {})},
         simulate_tekton=simulate_tekton, task_seconds=task_seconds,
     )
     chain = Chain(settings, observers=(outcomes,))
@@ -89,8 +90,11 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     return process.returncode or 0, out.decode(), err.decode()
 
 
-async def send(chain: Chain, kind: str = "pull_request.opened", *extra: str) -> str:
-    code, out, err = await run_cli("send", kind, REPO, "--url", chain.webhook_url, "--secret", SECRET, *extra)
+async def send(chain: Chain, kind: str = "pull_request.opened", *extra: str, installation: int = 0) -> str:
+    """``tekton-dag send`` to the chain; ``installation``: as that GitHub App installation's webhook (the
+    dev chain's GitHub API double has installation 1), else as a repository webhook."""
+    app = ("--installation", str(installation)) if installation else ()
+    code, out, err = await run_cli("send", kind, REPO, "--url", chain.webhook_url, "--secret", SECRET, *app, *extra)
     assert code == 0, out + err
     return out
 

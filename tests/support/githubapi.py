@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from tekton_dag.github.client import Client
 from tekton_dag.github.port import Repo
@@ -28,3 +30,44 @@ def app_client(github: GitHubApiDouble, deadline_s: float = 5.0) -> Client:
 
 def token_client(github: GitHubApiDouble, deadline_s: float = 5.0) -> Client:
     return Client(Settings(api_url=github.url, token=PLAIN_TOKEN, deadline_s=deadline_s))
+
+
+INSTALLATION = 1001  # the double's default installation, covering every repository
+
+CALL_NAMES = {"checks/create": "create_check_run", "checks/update": "update_check_run",
+              "repos/create-commit-status": "set_commit_status", "issues/create-comment": "comment"}
+
+
+def environment(github: GitHubApiDouble, directory: Path, *, app: bool = True, token: str | None = None,
+                deadline_s: float | None = None) -> dict[str, str]:
+    """The variables ``github.settings`` reads, pointing at ``github`` (the App's key written under ``directory``)."""
+    env = {"GITHUB_API_URL": github.url}
+    if app:
+        key = directory / "github-app.pem"
+        key.write_text(github.private_key_pem)
+        env.update(GITHUB_APP_ID=github.app_id, GITHUB_APP_PRIVATE_KEY_FILE=str(key))
+    if token:
+        token_file = directory / "github-token"
+        token_file.write_text(token)
+        env["GITHUB_TOKEN_FILE"] = str(token_file)
+    if deadline_s is not None:
+        env["GITHUB_API_DEADLINE_SECONDS"] = str(deadline_s)
+    return env
+
+
+def check_calls(github: GitHubApiDouble) -> list[dict[str, Any]]:
+    """The check run, commit status and comment calls the double answered with success, in order, each
+    as ``{"call": create_check_run | update_check_run | set_commit_status | comment, "repo", "id", ...the
+    request's fields}`` (output's title and summary flattened)."""
+    found = []
+    for call in list(github.calls):
+        name = CALL_NAMES.get(call.operation)
+        if name is None or not 200 <= call.status < 300:
+            continue
+        body = dict(call.body or {})
+        output = body.pop("output", None) or {}
+        owner, repo = call.path.split("/")[2:4]
+        answer = call.answer if isinstance(call.answer, dict) else {}
+        found.append({"call": name, "repo": f"{owner}/{repo}", "id": answer.get("id"), "conclusion": None,
+                      "details_url": None, **body, "title": output.get("title"), "summary": output.get("summary")})
+    return found

@@ -1,6 +1,7 @@
 {{/*
 tekton-dag.function.service: the Knative Service of one function.
-Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "secretMounts" (list ...)).
+Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "secretMounts" (list ...)
+"env" (dict ...)); env: extra plain variables (e.g. tekton-dag.function.githubEnv).
 Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
 at TEKTON_DAG_TEAMS_DIR, its metrics port (METRICS_PORT, metrics.port), its autoscaling annotations, func-python's health endpoints, and the
 container security context. K_SINK comes from the function's SinkBinding, not from here.
@@ -58,6 +59,10 @@ spec:
               value: {{ $root.Values.metrics.port | quote }}
             {{- end }}
             {{- range $name, $value := $v.env }}
+            - name: {{ $name }}
+              value: {{ $value | toString | quote }}
+            {{- end }}
+            {{- range $name, $value := .env }}
             - name: {{ $name }}
               value: {{ $value | toString | quote }}
             {{- end }}
@@ -179,39 +184,49 @@ the dockerconfigjson Secret as REGISTRY_AUTH_FILE (tekton_dag.oci.credentials re
 {{- end -}}
 
 {{/*
-tekton-dag.function.githubSecretMounts: status-reporter's GitHub credentials (secrets.github): the
-App's id and private key (TEKTON_DAG_GITHUB_APP_ID_FILE, TEKTON_DAG_GITHUB_PRIVATE_KEY_FILE), else
-a token (TEKTON_DAG_GITHUB_TOKEN_FILE). Optional: the pod starts before the Secret exists and the
-function is not ready until it can reach GitHub.
+tekton-dag.function.githubSecretMounts: the GitHub credentials of status-reporter, the all-in-one and
+the redeliver CronJob, all from the one `github` values entry: the App's private key
+(GITHUB_APP_PRIVATE_KEY_FILE) when `github.appId` is set, and the plain token (GITHUB_TOKEN_FILE)
+when `github.tokenSecret.name` is. Read by tekton_dag.github.settings. Optional: the pod starts
+before the Secret exists and status-reporter is not ready, saying why, until it can read it.
 */}}
 {{- define "tekton-dag.function.githubSecretMounts" -}}
-{{- with .Values.secrets.github.appSecretName }}
-- volume: github-app-id
-  secret: {{ . }}
-  key: app-id
-  dir: /var/run/secrets/tekton-dag/github-app-id
-  file: app-id
-  env: TEKTON_DAG_GITHUB_APP_ID_FILE
-  envValue: /var/run/secrets/tekton-dag/github-app-id/app-id
-  optional: true
+{{- with .Values.github }}
+{{- if .appId }}
+{{- if not .appSecret.name }}
+{{- fail "github.appId needs github.appSecret.name (the Secret with the App's private key)" }}
+{{- end }}
 - volume: github-app-key
-  secret: {{ . }}
-  key: private-key
-  dir: /var/run/secrets/tekton-dag/github-app-key
-  file: private-key
-  env: TEKTON_DAG_GITHUB_PRIVATE_KEY_FILE
-  envValue: /var/run/secrets/tekton-dag/github-app-key/private-key
+  secret: {{ .appSecret.name }}
+  key: {{ .appSecret.key }}
+  dir: /var/run/secrets/tekton-dag/github-app
+  file: private-key.pem
+  env: GITHUB_APP_PRIVATE_KEY_FILE
+  envValue: /var/run/secrets/tekton-dag/github-app/private-key.pem
   optional: true
-{{- else }}
-{{- with .Values.secrets.github.tokenSecretName }}
+{{- end }}
+{{- if .tokenSecret.name }}
 - volume: github-token
-  secret: {{ . }}
-  key: token
+  secret: {{ .tokenSecret.name }}
+  key: {{ .tokenSecret.key }}
   dir: /var/run/secrets/tekton-dag/github-token
   file: token
-  env: TEKTON_DAG_GITHUB_TOKEN_FILE
+  env: GITHUB_TOKEN_FILE
   envValue: /var/run/secrets/tekton-dag/github-token/token
   optional: true
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+tekton-dag.function.githubEnv: the plain GitHub settings (not secret) as a YAML map of variables:
+GITHUB_API_URL (`github.apiUrl`, empty: api.github.com) and GITHUB_APP_ID (`github.appId`).
+*/}}
+{{- define "tekton-dag.function.githubEnv" -}}
+{{- with .Values.github.apiUrl }}
+GITHUB_API_URL: {{ . | quote }}
+{{- end }}
+{{- with .Values.github.appId }}
+GITHUB_APP_ID: {{ . | toString | quote }}
 {{- end }}
 {{- end -}}

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-# GitHub's REST values, as ``github.port`` spells them (decisions sit below the I/O layer, so they
-# cannot import it; Literal types compare by value, so the two are interchangeable for mypy).
+# GitHub's REST values (https://docs.github.com/en/rest/checks/runs, /commits/statuses). Declared
+# here, in the decisions layer, because ``github.port`` sits above it and imports them from here.
 CheckStatus = Literal["queued", "in_progress", "completed"]
 CheckConclusion = Literal["success", "failure", "cancelled", "timed_out", "neutral", "skipped", "action_required"]
 CommitState = Literal["pending", "success", "failure", "error"]

@@ -1,4 +1,4 @@
-"""`tekton-dag dev`: the four functions and the local Broker on loopback, wired as in a cluster.
+"""`tekton-dag dev`: the five functions and the local Broker on loopback, wired as in a cluster.
 
 Prints the webhook URL, the webhook secret in use and every run outcome as it happens; without
 a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go to a dry-run
@@ -9,6 +9,10 @@ a SIGKILL takes the function processes with it (``devchain.lifeline``). The conf
 validated before anything starts, the webhook port must be free, and a function that dies is
 restarted with backoff (``Chain.supervise``).
 
+status-reporter's GitHub is ``--github-api URL`` (with the App or token of ``GITHUB_APP_ID``,
+``GITHUB_APP_PRIVATE_KEY_FILE``, ``GITHUB_TOKEN_FILE``), by default the GitHub API double on
+loopback (``testing.github_api``); each call the double answers is printed as it lands.
+
 Every event the local Broker accepts is in its journal (``--journal``) before webhook-ingest
 acks the webhook; a restart after a crash resumes what was left undelivered.
 """
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import secrets
@@ -38,6 +41,7 @@ from tekton_dag.events import catalog
 
 if TYPE_CHECKING:
     from tekton_dag.devchain.chain import ChainSettings
+    from tekton_dag.testing.github_api import Call
 
 READY_LINE = "tekton-dag dev: ready"
 TEKTON_RUN_EVENT = "dev.tekton.event.pipelinerun."
@@ -66,6 +70,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "to the Broker (with --kubeconfig: only for a cluster without Tekton, e.g. a fake API)")
     parser.add_argument("--task-seconds", metavar="S", type=float, default=1.0,
                         help="how long each simulated TaskRun runs (default: 1.0)")
+    parser.add_argument("--github-api", metavar="URL",
+                        help="status-reporter's GitHub REST API root, e.g. https://api.github.com, with the App or "
+                        "token from GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY_FILE or GITHUB_TOKEN_FILE (default: a "
+                        "GitHub API double on loopback that checks each call against GitHub's OpenAPI description "
+                        "and prints it)")
     parser.add_argument("--journal", metavar="FILE", type=Path,
                         help=f"the local Broker's durable journal (default: ${JOURNAL_ENV}, else "
                         "broker-journal.sqlite3 in --work-dir when given, else in the dev state directory "
@@ -101,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
+    if args.github_api and not args.github_api.startswith(("https://", "http://")):
+        usage_error(args.parser, f"--github-api {args.github_api!r}: expected an http(s) URL")
     if not 0 <= args.task_seconds <= 3600:
         usage_error(args.parser, f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
     # What `tekton-dag validate` checks, before any process starts: the functions would only
@@ -123,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         extra_env={"GITHUB_WEBHOOK_SECRET": os.environ["GITHUB_WEBHOOK_SECRET"]} if secret else {},
         simulate_tekton=args.simulate_tekton, task_seconds=args.task_seconds,
         journal=journal.resolve(), journal_sync=sync,  # type: ignore[arg-type]
+        github_api=args.github_api.rstrip("/") if args.github_api else None, on_github_call=print_github_call,
     )
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     try:
@@ -157,21 +169,24 @@ async def _serve(settings: ChainSettings, generated_secret: bool) -> int:
     print(f"  Kubernetes:      {target}")
     if settings.simulate_tekton:
         print(f"  Tekton:          simulated ({settings.task_seconds:g}s per TaskRun), CloudEvents to the broker")
-    print(f"  GitHub:          recorded, nothing sent (status-reporter's calls in {chain.github_calls})")
+    if chain.github is not None:
+        print(f"  GitHub:          API double at {chain.github_url} (App {chain.github.app_id}, key "
+              f"{chain.github_key_file}); each call printed")
+    else:
+        print(f"  GitHub:          {chain.github_url} (status-reporter's App or token from GITHUB_*)")
     print(f"  logs:            {settings.work_dir}")
     print(f"  dead letters:    {settings.work_dir / 'dead-letters.jsonl'}  (tekton-dag dead-letters list --local ...)")
     resumed = f" ({chain.recovered} undelivered from before: resuming)" if chain.recovered else ""
     print(f"  journal:         {settings.journal}{resumed}")
     print(f"  try:  GITHUB_WEBHOOK_SECRET={settings.secret} tekton-dag send pull_request.opened "
-          f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}")
+          f"jmjava/tekton-dag-vue-fe --url {chain.webhook_url}"
+          + (" --installation 1" if chain.github is not None else ""))
     print(READY_LINE, flush=True)
     supervisor = asyncio.create_task(chain.supervise(_say))
-    github = asyncio.create_task(GitHubCallPrinter(chain.github_calls).follow())
     try:
         await stop.wait()
     finally:
         supervisor.cancel()
-        github.cancel()
         print("tekton-dag dev: stopping", flush=True)
         await chain.stop()
     print("tekton-dag dev: stopped", flush=True)
@@ -182,37 +197,22 @@ def _say(line: str) -> None:
     print(f"tekton-dag dev: {line}", flush=True)
 
 
-class GitHubCallPrinter:
-    """Prints each GitHub call status-reporter recorded (``testing.recording_github``), as it lands."""
+def describe_github_call(call: Call) -> str:
+    """One line per GitHub call the double answered: ``github POST /repos/o/r/check-runs → 201 checks/create:
+    tekton-dag / stack-one (demo-fe) queued``."""
+    body = call.body if isinstance(call.body, dict) else {}
+    what = body.get("name") or body.get("context") or ""
+    state = body.get("state") or "/".join(str(body[k]) for k in ("status", "conclusion") if body.get(k))
+    detail = " ".join(str(x) for x in (what, state) if x)
+    answer = call.answer if isinstance(call.answer, dict) else {}
+    if call.status >= 400 and answer.get("message"):
+        detail = str(answer["message"]).splitlines()[0]
+    line = f"github {call.method} {call.path} → {call.status} {call.operation or 'unknown operation'}"
+    return f"{line}: {detail}" if detail else line
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._offset = 0
 
-    async def follow(self, every: float = 0.2) -> None:
-        while True:
-            self.poll()
-            await asyncio.sleep(every)
-
-    def poll(self) -> None:
-        """Print the whole lines appended since the last poll."""
-        try:
-            with self.path.open("rb") as log:
-                log.seek(self._offset)
-                chunk = log.read()
-        except FileNotFoundError:
-            return
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self._offset += len(complete)
-        for line in complete.decode(errors="replace").splitlines():
-            try:
-                call = json.loads(line)
-            except ValueError:
-                continue
-            state = call.get("state") or "/".join(x for x in (call.get("status"), call.get("conclusion")) if x)
-            what = call.get("name") or call.get("context") or ""
-            print(" ".join(str(x) for x in (f"github {call.get('call')}:", call.get("repo"), what, state) if x),
-                  flush=True)
+def print_github_call(call: Call) -> None:
+    print(describe_github_call(call), flush=True)  # from the double's server thread: one write per line
 
 
 class RunPrinter:

@@ -49,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--base", default="main", help="PR base branch, or the pushed branch (default: main)")
     parser.add_argument("--sha", default="", help="head commit SHA (default: derived from repo, branch, number)")
     parser.add_argument("--sender", default="octocat", help="GitHub login of the sender (default: octocat)")
+    parser.add_argument("--installation", type=int, default=0, metavar="ID",
+                        help="send it as a GitHub App's webhook from installation ID (status-reporter then acts as "
+                        "that installation; `tekton-dag dev`'s GitHub API double has installation 1); default: a "
+                        "repository webhook")
     parser.add_argument("--delivery", help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="print the request instead of sending it")
@@ -112,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace, secret: str) -> samples.Delivery:
     sample = samples.Sample(
-        args.kind, args.repo, number=args.number, branch=args.branch, base=args.base, sha=args.sha, sender=args.sender
+        args.kind, args.repo, number=args.number, branch=args.branch, base=args.base, sha=args.sha, sender=args.sender,
+        installation=args.installation,
     )
     return samples.build(sample, secret, args.delivery)
 

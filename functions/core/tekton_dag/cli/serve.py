@@ -13,19 +13,13 @@ import argparse
 import importlib
 import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.functions import serving
 
-if TYPE_CHECKING:
-    from tekton_dag.functions.lifecycle import Wiring
-
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
-GITHUB_RECORD_ENV = "TEKTON_DAG_GITHUB_RECORD_FILE"  # = testing.recording_github.LOG_ENV
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,17 +59,6 @@ def run(args: argparse.Namespace) -> int:
     if args.sink:
         os.environ["K_SINK"] = args.sink
     os.environ[TEAMS_DIR_ENV] = args.teams
-    serving.serve(name, _wiring(name))
+    serving.serve(name)
     return 0
 
-
-def _wiring(name: str) -> Wiring | None:
-    """status-reporter under ``tekton-dag dev``: a recording GitHub that appends each call to
-    ``$TEKTON_DAG_GITHUB_RECORD_FILE`` (until the GitHub API double replaces it); else none."""
-    record = os.environ.get(GITHUB_RECORD_ENV)
-    if name != "status-reporter" or not record:
-        return None
-    from tekton_dag.functions.lifecycle import Wiring
-    from tekton_dag.testing.recording_github import RecordingGitHub
-
-    return Wiring(github=RecordingGitHub(log_path=Path(record)))

@@ -6,8 +6,11 @@ the local Broker (in this process) delivers to them through the Trigger manifest
 ``knative/``; with ``journal`` set, every event the Broker accepts is on disk before it is
 acked and a restart resumes what was left undelivered. The Kubernetes target is a kubeconfig
 when one is given, otherwise a dry-run directory (``TEKTON_DAG_DRY_RUN_DIR``) where run-creator
-writes each PipelineRun as YAML; status-reporter's GitHub is a recording double whose calls land
-in ``<work_dir>/github-calls.jsonl``. With ``simulate_tekton`` a Tekton controller double
+writes each PipelineRun as YAML. status-reporter's GitHub is ``github_api`` when given (the App or
+token then comes from this process's ``GITHUB_*`` environment), else a GitHub API double started in
+this process on loopback (``testing.github_api``: GitHub's OpenAPI description, App JWT and
+installation tokens), with an App key pair made at start; ``on_github_call`` sees each call it
+answers. With ``simulate_tekton`` a Tekton controller double
 (``devchain.simulation``) runs those PipelineRuns and posts Tekton's CloudEvents to the Broker.
 ``tekton-dag dev``, the end-to-end tests and the chain benchmarks all use this module.
 """
@@ -38,9 +41,9 @@ from tekton_dag.devchain.lifeline import PARENT_PID_ENV
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.functions.serving import FUNCTIONS
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
-from tekton_dag.testing.recording_github import LOG_ENV as GITHUB_RECORD_ENV
 
 if TYPE_CHECKING:
+    from tekton_dag.testing.github_api import Call, GitHubApiDouble
     from tekton_dag.testing.tekton import TektonDouble
 
 log = logging.getLogger("tekton_dag.chain")
@@ -48,6 +51,10 @@ log = logging.getLogger("tekton_dag.chain")
 WEBHOOK_FUNCTION = "webhook-ingest"
 READINESS_PATH = "/health/readiness"
 TEAMS_DIR_ENV = "TEKTON_DAG_TEAMS_DIR"
+REPORTER_FUNCTION = "status-reporter"
+# The double's App installations: its default one and the one of @octokit/webhooks-examples'
+# payloads (`installation.id` 1), which `tekton-dag send` delivers; each covers every repository.
+DEV_INSTALLATIONS = (1, 1001)
 
 
 class ChainError(RuntimeError):
@@ -89,6 +96,8 @@ class ChainSettings:
     task_seconds: float = 1.0  # each simulated TaskRun
     journal: Path | None = None  # the Broker's durable journal; None: events live in memory only
     journal_sync: Synchronous = "NORMAL"
+    github_api: str | None = None  # status-reporter's GitHub REST API root; None: the double, in this process
+    on_github_call: Callable[[Call], None] | None = None  # each call the double answered (printing, tests)
 
 
 @dataclass
@@ -132,11 +141,16 @@ class Chain:
         self._tekton_stop = asyncio.Event()
         self._tekton_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.github: GitHubApiDouble | None = None  # the GitHub API double, unless settings.github_api
 
     @property
-    def github_calls(self) -> Path:
-        """Where status-reporter records its GitHub calls (JSON lines, ``testing.recording_github``)."""
-        return self.settings.work_dir / "github-calls.jsonl"
+    def github_key_file(self) -> Path:
+        """The double's App private key, as status-reporter reads it (GITHUB_APP_PRIVATE_KEY_FILE)."""
+        return self.settings.work_dir / "github-app.pem"
+
+    @property
+    def github_url(self) -> str:
+        return self.settings.github_api or (self.github.url if self.github is not None else "")
 
     @property
     def webhook_url(self) -> str:
@@ -151,6 +165,8 @@ class Chain:
                              "stop it or pick another --port")
         s.work_dir.mkdir(parents=True, exist_ok=True)
         topology = load_topology(s.triggers_dir)
+        if s.github_api is None:
+            self.start_github()
         for name in FUNCTIONS:
             port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
             log_file = s.work_dir / f"{name}.log"
@@ -185,6 +201,16 @@ class Chain:
             await self.stop()
             raise
 
+    def start_github(self) -> None:
+        """The GitHub API double on loopback, with a new App key pair (the key file private to us)."""
+        from tekton_dag.testing.github_api import GitHubApiDouble
+
+        self.github = GitHubApiDouble(installations=dict.fromkeys(DEV_INSTALLATIONS),
+                                      on_call=self.settings.on_github_call)
+        self.github.start()
+        self.github_key_file.touch(mode=0o600)
+        self.github_key_file.write_text(self.github.private_key_pem)
+
     def start_tekton(self) -> None:
         from tekton_dag.devchain.simulation import simulated_tekton
 
@@ -213,8 +239,11 @@ class Chain:
             env["KUBECONFIG"] = kubeconfig
         elif s.dry_run_dir is not None:
             env[DRY_RUN_DIR_ENV] = str(s.dry_run_dir)
-        if fn.name == "status-reporter":  # GitHub stays on this machine: every call recorded, none sent
-            env[GITHUB_RECORD_ENV] = str(self.github_calls)
+        if fn.name == REPORTER_FUNCTION:
+            env["GITHUB_API_URL"] = self.github_url
+            if self.github is not None:  # the double's App; nothing of the developer's own GitHub access
+                env.pop("GITHUB_TOKEN_FILE", None)
+                env.update(GITHUB_APP_ID=self.github.app_id, GITHUB_APP_PRIVATE_KEY_FILE=str(self.github_key_file))
         env.update(s.extra_env)
         return env
 
@@ -328,6 +357,8 @@ class Chain:
         if self._server is not None:
             await self._server
             self._server = None
+        if self.github is not None:
+            await asyncio.to_thread(self.github.stop)
 
 
 def _terminate(fn: FunctionProcess, timeout: float = 5.0) -> None:

@@ -47,6 +47,7 @@ class Sample:
     sha: str = ""
     sender: str = "octocat"
     title: str = "Demo change"
+    installation: int = 0  # a GitHub App's webhook from this installation (0: a repository webhook)
 
     def head_sha(self) -> str:
         return self.sha or hashlib.sha1(f"{self.repo}#{self.number}@{self.branch}".encode()).hexdigest()
@@ -60,20 +61,25 @@ def build(sample: Sample, secret: str, delivery_id: str | None = None) -> Delive
         raise ValueError(f"repo must be owner/name, not {sample.repo!r}")
     event = sample.kind.split(".")[0]
     payload = {"pull_request": _pull_request_event, "push": _push_event, "ping": _ping_event}[event](sample)
-    return signed(event, json.dumps(payload, indent=2).encode(), secret, delivery_id, sample.repo)
+    if sample.installation:  # what an App's deliveries add (docs.github.com webhook payloads: `installation`)
+        payload["installation"] = {"id": sample.installation, "node_id": f"MDIzOkludGVncmF0aW9u{sample.installation}"}
+    return signed(event, json.dumps(payload, indent=2).encode(), secret, delivery_id, sample.repo,
+                  app=bool(sample.installation))
 
 
-def signed(event: str, body: bytes, secret: str, delivery_id: str | None = None, repo: str = "") -> Delivery:
+def signed(event: str, body: bytes, secret: str, delivery_id: str | None = None, repo: str = "",
+           app: bool = False) -> Delivery:
     """``body`` (sent byte for byte: GitHub signs the raw body) with the headers GitHub would send
-    for ``event``; ``delivery_id`` defaults to a fresh UUID."""
+    for ``event`` from a repository webhook (``app``: from a GitHub App's); ``delivery_id``
+    defaults to a fresh UUID."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "GitHub-Hookshot/tekton-dag-send",
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
         "X-GitHub-Hook-ID": "424242",
-        "X-GitHub-Hook-Installation-Target-Type": "repository",
-        "X-GitHub-Hook-Installation-Target-ID": str(_id(repo)),
+        "X-GitHub-Hook-Installation-Target-Type": "integration" if app else "repository",
+        "X-GitHub-Hook-Installation-Target-ID": str(_id("app" if app else repo)),
         "X-Hub-Signature-256": sign(secret, body),
     }
     return Delivery(event, headers, body)

@@ -42,7 +42,7 @@ class Wiring:
     store: RunStore | None = None  # run-creator's PipelineRun store (tests: the fake API's client)
     configs: ConfigSource | None = None  # the all-in-one loads the configuration once for all four
     forwarder: TeamForwarder | None = None  # where run-creator forwards other teams' Tekton events
-    github: GitHub | None = None  # status-reporter's GitHub (tests: a recording double)
+    github: GitHub | None = None  # status-reporter's GitHub (default: the client its environment configures)
 
 
 class Handler:

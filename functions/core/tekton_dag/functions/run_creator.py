@@ -321,6 +321,8 @@ def _outcome_data(outcome: Outcome, limit: int = 0) -> dict[str, Any]:
         data["head_sha"] = head_sha
     if request.pr is not None:
         data["pr"] = request.pr.number
+    if request.installation_id:  # status-reporter acts as the App's installation (a run.failed has no run to read)
+        data["installation_id"] = request.installation_id
     if outcome.kind == "queued":  # status-reporter shows where the run waits and why
         data["position"] = outcome.position
         data["limit"] = limit

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from tekton_dag.functions.lifecycle import Wiring
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -42,9 +39,9 @@ DEAD_LETTERS = FunctionSpec("dead-letters", "tekton_dag.functions.dead_letters",
 SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE, DEAD_LETTERS.name: DEAD_LETTERS}
 
 
-def serve(name: str, wiring: Wiring | None = None) -> None:
-    """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM; ``wiring``
-    hands it collaborators the environment cannot (``tekton-dag dev``'s recording GitHub)."""
+def serve(name: str) -> None:
+    """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM; everything it
+    talks to comes from the environment, as in a deployment."""
     from tekton_dag.functions import limits
 
     limits.install()
@@ -53,6 +50,6 @@ def serve(name: str, wiring: Wiring | None = None) -> None:
     factory = importlib.import_module(spec.module).new
 
     def new() -> Any:  # func-python recognises the factory by this name
-        return factory(wiring)
+        return factory()
 
     runtime.serve(new)

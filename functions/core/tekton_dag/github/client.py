@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, NoReturn, cast
@@ -57,12 +58,15 @@ class Client:
     """Implements ``tekton_dag.github.port.GitHub``; one per process, used from one event loop."""
 
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None,
+                 http_factory: Callable[[], httpx.AsyncClient] | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if settings.app is None and settings.token is None:
             raise ValueError("a GitHub client needs App credentials or a token")
         self._settings = settings
-        self._http = http or httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S)
+        self._http = http  # made on first use (or by warm_up): it loads httpcore and the CA bundle
+        self._http_factory = http_factory or (lambda: httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S))
+        self._http_lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
         self._throttle = limits.Throttle(clock, sleep)
@@ -70,17 +74,34 @@ class Client:
         self._permissions: dict[tuple[str, str], tuple[Permission, float]] = {}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Client | None:
-        """A client configured by the environment (``settings``), or None when it configures none."""
+    def from_env(cls, env: Mapping[str, str],
+                 http_factory: Callable[[], httpx.AsyncClient] | None = None) -> Client | None:
+        """A client configured by the environment (``settings``), or None when it configures none.
+        ``http_factory`` makes its HTTP client on first use (default: httpx's own transport)."""
         settings = Settings.from_env(env)
-        return None if settings is None else cls(settings)
+        return None if settings is None else cls(settings, http_factory=http_factory)
 
     @property
     def mode(self) -> Mode:
         return "checks" if self._settings.app is not None else "statuses"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+    def warm_up(self) -> None:
+        """Make what the first call needs (the HTTP client with its CA bundle, the App's JWT
+        signing), e.g. in a background thread after start: ~100 ms that need not delay ready."""
+        self._client()
+        if self._settings.app is not None:
+            auth.warm_up()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            with self._http_lock:  # warm_up's thread and the first call may meet here
+                if self._http is None:
+                    self._http = self._http_factory()
+        return self._http
 
     # --- port.GitHub -------------------------------------------------------------------------
     async def create_check_run(self, repo: Repo, *, name: str, head_sha: str, external_id: str,
@@ -177,7 +198,7 @@ class Client:
             headers["content-type"] = "application/json; charset=utf-8"
         timeout = max(0.05, min(ATTEMPT_TIMEOUT_S, deadline - self._clock()))
         try:
-            response = await self._http.request(method, url, headers=headers, content=raw, timeout=timeout)
+            response = await self._client().request(method, url, headers=headers, content=raw, timeout=timeout)
         except httpx.TimeoutException:
             return limits.after_timeout(attempt)
         except httpx.TransportError as exc:

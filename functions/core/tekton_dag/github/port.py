@@ -3,7 +3,8 @@
 The use cases (``usecases``) and the commands depend on this Protocol only; the client in this
 package implements it against the REST API, and tests may drive the use cases with any object of
 the same shape. Values follow GitHub's REST API names (``status``, ``conclusion``, commit status
-``state``) so nothing is translated twice.
+``state``) so nothing is translated twice; those value types live with the check decisions
+(``checks.states``, the layer below) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-CheckStatus = Literal["queued", "in_progress", "completed"]
-CheckConclusion = Literal["success", "failure", "cancelled", "timed_out", "neutral", "skipped", "action_required"]
-CommitState = Literal["pending", "success", "failure", "error"]
+from tekton_dag.checks.states import CheckConclusion, CheckStatus, CommitState
+
 Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
 Mode = Literal["checks", "statuses"]
 
@@ -84,3 +84,7 @@ class GitHub(Protocol):
     async def pull_request_head(self, repo: Repo, number: int) -> tuple[str, str]:
         """GET /repos/{owner}/{repo}/pulls/{pull_number} → (head sha, base ref)."""
         ...
+
+
+__all__ = ["CheckConclusion", "CheckOutput", "CheckStatus", "CommitState", "GitHub", "GitHubError", "Mode",
+           "Permission", "Repo"]

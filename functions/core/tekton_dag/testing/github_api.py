@@ -29,7 +29,8 @@ attempts POST it again with the same ``X-GitHub-Delivery`` guid and a new delive
 
 Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, optional Retry-After),
 ``primary`` (403, x-ratelimit-remaining 0 and a reset time), ``429`` (with Retry-After), any 5xx,
-``slow`` (answers after ``seconds``: a client timeout); ``down_for(seconds)`` answers 503 to all.
+``slow`` (answers after ``seconds``: a client timeout); ``down_for(seconds)`` answers 503 to all
+(``how="timeout"``: holds each request until the outage ends).
 ``calls`` records each request (method, path, operation, status, credential kind).
 
 Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, check suites and the
@@ -77,6 +78,8 @@ class Call:
     operation: str  # operationId, or "" when the path is not one of ours
     status: int
     credential: str  # jwt | installation | token | none
+    body: Any = None  # the request's JSON body (None without one)
+    answer: Any = None  # the JSON the double answered
 
 
 @dataclass
@@ -108,6 +111,13 @@ class Delivery:
                 "duration": self.duration, "status": self.status, "status_code": self.status_code,
                 "event": self.event, "action": self.action, "installation_id": self.installation_id,
                 "repository_id": self.repository_id, "throttled_at": None}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's listen backlog is 5: a client opening many connections at once (status-reporter
+    # at 100 runs/s) would see refused or reset connections that GitHub never causes.
+    request_queue_size = 256
 
 
 def _now_iso(at: float | None = None) -> str:
@@ -157,8 +167,9 @@ class GitHubApiDouble:
         self.violations: list[str] = []  # answers that broke the contract (the double's bugs)
         self._faults: list[Fault] = []
         self._down_until = 0.0
+        self._down_how = "503"
         self._used: dict[str, int] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> GitHubApiDouble:
@@ -169,8 +180,7 @@ class GitHubApiDouble:
         self.stop()
 
     def start(self, port: int = 0) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._handler())
         threading.Thread(target=self._server.serve_forever, name="github-api-double", daemon=True).start()
 
     def stop(self) -> None:
@@ -190,8 +200,17 @@ class GitHubApiDouble:
         with self._lock:
             self._faults.append(Fault(kind, times, match, retry_after, seconds))
 
-    def down_for(self, seconds: float) -> None:
+    def down_for(self, seconds: float, how: str = "503") -> None:
+        """An outage of ``seconds``: every request answered 503 (``how="503"``), or held until the
+        outage ends and then answered 503 (``how="timeout"``: a client that waits less sees a timeout)."""
+        if how not in ("503", "timeout"):
+            raise ValueError(f"how: {how!r} is not 503 or timeout")
+        self._down_how = how
         self._down_until = time.monotonic() + seconds
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     def set_permission(self, repo: str, user: str, permission: str) -> None:
         self.permissions[(repo.lower(), user.lower())] = permission
@@ -264,6 +283,7 @@ class GitHubApiDouble:
         path, query = split.path, urllib.parse.parse_qs(split.query, keep_blank_values=True)
         operation, params, _ = self._contract.match(method, path)  # GitHub: 404 for a wrong method too
         credential, identity = "none", ""
+        body: Any = None
         extra: dict[str, str] = {"x-github-request-id": uuid.uuid4().hex[:20].upper(),
                                  "x-github-api-version-selected": "2022-11-28"}
         try:
@@ -288,7 +308,8 @@ class GitHubApiDouble:
             if problems:
                 self.violations.extend(problems)
                 status, answer = 500, {"message": "GitHub API double broke the contract: " + "; ".join(problems)}
-        call = Call(method, path, operation.operation_id if operation else "", status, credential)
+        call = Call(method, path, operation.operation_id if operation else "", status, credential,
+                    body, answer)
         with self._lock:
             self.calls.append(call)
         if self.on_call is not None:
@@ -306,6 +327,8 @@ class GitHubApiDouble:
 
     def _inject_faults(self, path: str) -> None:
         if time.monotonic() < self._down_until:
+            if self._down_how == "timeout":
+                time.sleep(max(0.0, self._down_until - time.monotonic()))
             raise _error(503, "Service Unavailable")
         with self._lock:
             fault = next((f for f in self._faults if f.match in path and f.times > 0), None)

@@ -84,7 +84,7 @@ class Reporter:
             self.config(), team=str(data.get("team") or ""), namespace=namespace,
             pipelinerun=name or str(data.get("delivery") or ""), stack=str(data.get("stack") or ""),
             app=str(data.get("app") or ""), repo=str(data.get("repo") or ""),
-            head_sha=str(data.get("head_sha") or ""),
+            head_sha=str(data.get("head_sha") or ""), installation=str(data.get("installation_id") or ""),
         )
         if target is None:
             return "skipped"
