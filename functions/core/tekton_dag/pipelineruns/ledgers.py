@@ -97,7 +97,7 @@ class Chunk:
     and named after a hash of its text, so a name always means the same content (a cached copy
     never goes stale, and creating it twice is harmless)."""
 
-    name: str
+    name: str  # "q<hash of text>"; its Lease is "<head Lease>-<name>"
     priority: int
     entries: Mapping[str, Entry]  # in seq order
     text: str  # the stored text: {"priority":p,"entries":{...}}
@@ -122,10 +122,10 @@ class Chunk:
         return groups
 
     @classmethod
-    def build(cls, prefix: str, priority: int, entries: Mapping[str, Entry], name: str = "") -> Chunk:
+    def build(cls, priority: int, entries: Mapping[str, Entry], name: str = "") -> Chunk:
         body = ",".join(_text(n, e) for n, e in entries.items())
         text = f'{{"priority":{priority},"entries":{{{body}}}}}'
-        name = name or f"{prefix}-q{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
+        name = name or f"q{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
         return cls(name, priority, dict(entries), text)
 
     @classmethod
@@ -370,9 +370,9 @@ class Ledger:
             self.segments,
         )
 
-    def seal(self, prefix: str, at: int = SEAL_AT) -> Ledger:
+    def seal(self, at: int = SEAL_AT) -> Ledger:
         """Once the head holds ``at`` queued runs, move them into new segments (per priority, at
-        most ``at`` runs each, named ``<prefix>-q<hash>``). The head carries a new segment until
+        most ``at`` runs each, named ``q<hash>``). The head carries a new segment until
         ``stored`` says its Lease exists, so nothing is lost if its creator dies first."""
         if len(self._queue) < at:
             return self
@@ -380,7 +380,7 @@ class Ledger:
         for name in self._queue:
             by_priority.setdefault(self.entries[name].priority, []).append(name)
         new = [
-            Segment(Chunk.build(prefix, priority, {n: self.entries[n] for n in names[i:i + at]}))
+            Segment(Chunk.build(priority, {n: self.entries[n] for n in names[i:i + at]}))
             for priority, names in by_priority.items()
             for i in range(0, len(names), at)
         ]
@@ -431,7 +431,7 @@ class Ledger:
             raise MissingSegments(missing)
         segments = tuple(
             Segment(chunks[str(s[0])], frozenset(s[1]), True) if len(s) < 3
-            else Segment(Chunk.build("", int(s[2]["priority"]),
+            else Segment(Chunk.build(int(s[2]["priority"]),
                                      {n: _entry(v) for n, v in s[2]["entries"].items()}, str(s[0])), frozenset(s[1]))
             for s in listed
         )

@@ -317,9 +317,10 @@ class RunCreator:
                 if current.unstored():
                     # Sealed by an earlier write: create their Leases, then the head may drop them.
                     for chunk in current.unstored():
-                        await self.store.create_segment(team.namespace, chunk.name, ledger_name(team), chunk.text)
+                        await self.store.create_segment(
+                            team.namespace, segment_name(team, chunk.name), ledger_name(team), chunk.text)
                     current = current.stored()
-                updated = change(current, self.clock()).seal(ledger_name(team))
+                updated = change(current, self.clock()).seal()
                 if updated == read and version is not None:
                     if cached is None:
                         self._ledgers[team.name] = (current, version)
@@ -353,7 +354,7 @@ class RunCreator:
             if segment.stored and name not in kept:
                 self._chunks.pop(name, None)
                 try:
-                    await self.store.delete_segment(team.namespace, name)
+                    await self.store.delete_segment(team.namespace, segment_name(team, name))
                 except (TransientApiError, PermanentApiError) as exc:
                     log.warning("could not delete drained admission queue segment %s/%s: %s",
                                 team.namespace, name, exc)
@@ -377,10 +378,10 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
             ledger = Ledger.loads(text, chunks)
         except MissingSegments as missing:
             for name in missing.names:
-                chunk_text = await store.read_segment(team.namespace, name)
+                chunk_text = await store.read_segment(team.namespace, segment_name(team, name))
                 if chunk_text is None:
                     log.warning("admission queue segment %s/%s is missing; the reconcile adopts its runs",
-                                team.namespace, name)
+                                team.namespace, segment_name(team, name))
                     chunk_text = '{"priority":0,"entries":{}}'
                 chunks[name] = Chunk.loads(name, chunk_text)
             continue
@@ -391,6 +392,11 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
 def ledger_name(team: Team) -> str:
     """The team's coordination object (a Lease in the team's namespace)."""
     return dns_name(f"tekton-dag-admission-{team.name}", ("admission", team.name))
+
+
+def segment_name(team: Team, chunk: str) -> str:
+    """The Lease of one of the team's queue segments (``chunk``: its name in the head, "q<hash>")."""
+    return f"{ledger_name(team)}-{chunk}"
 
 
 def _pr_head(run: dict[str, Any]) -> tuple[str, str]:
