@@ -180,6 +180,8 @@ async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeK
     assert [name for round_ in started_by_round for name in round_] == queue
     priority = {r["metadata"]["name"]: r["metadata"]["labels"]["tekton-dag.dev/priority"] for r in kube_api.objects()}
     assert [priority[name] for name in queue] == sorted(priority[name] for name in queue)
+    # The 197 waiting runs went through queue segments (under 409s); drained, their Leases are gone.
+    assert [lease["metadata"]["name"] for lease in kube_api.objects("leases")] == [ledger_name(team)]
     for s in stores:
         s.close()
 

@@ -78,8 +78,9 @@ class RunCreator:
     _ledgers: dict[str, tuple[Ledger, str]] = field(default_factory=dict)
     # team → the ledger last read or written (unlike ``_ledgers``, never emptied): the admission view.
     _seen: dict[str, Ledger] = field(default_factory=dict)
-    # Queue segments read so far, by name: they never change, so a copy never goes stale.
-    _chunks: dict[str, Chunk] = field(default_factory=dict)
+    # team → its queue segments by name, as the head last seen lists them: they never change, so
+    # a copy never goes stale, and each is read once.
+    _chunks: dict[str, dict[str, Chunk]] = field(default_factory=dict)
 
     def admission(self) -> dict[str, tuple[int, int]]:
         """team → (runs holding a slot, runs queued) in the ledger this replica saw last (each
@@ -339,11 +340,14 @@ class RunCreator:
                     continue
                 self._ledgers[team.name] = (updated, new_version)
                 self._seen[team.name] = updated
+                chunks = self._chunks.setdefault(team.name, {})  # what the head lists now, and no more
+                chunks.clear()
+                chunks.update((s.chunk.name, s.chunk) for s in updated.segments)
                 await self._forget_segments(team, current, updated)
                 return updated
 
     async def _read(self, team: Team) -> tuple[Ledger, str | None]:
-        return await read_ledger(self.store, team, self._chunks)
+        return await read_ledger(self.store, team, self._chunks.setdefault(team.name, {}))
 
     async def _forget_segments(self, team: Team, before: Ledger, after: Ledger) -> None:
         """Delete the Leases of segments the written head no longer lists (nothing waits in them).
@@ -352,7 +356,6 @@ class RunCreator:
         for segment in before.segments:
             name = segment.chunk.name
             if segment.stored and name not in kept:
-                self._chunks.pop(name, None)
                 try:
                     await self.store.delete_segment(team.namespace, segment_name(team, name))
                 except (TransientApiError, PermanentApiError) as exc:
@@ -369,8 +372,8 @@ class RunCreator:
 async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | None = None
                       ) -> tuple[Ledger, str | None]:
     """The team's ledger and its version: the head, with the segments it lists, each read once
-    (``chunks``: those read before, by name; filled in). A segment that vanished loses its runs
-    until the reconcile adopts them again."""
+    (``chunks``: those read before, by name; left holding exactly the ones the head lists). A
+    segment that vanished loses its runs until the reconcile adopts them again."""
     chunks = {} if chunks is None else chunks
     text, version = await store.read_ledger(team.namespace, ledger_name(team))
     while True:
@@ -385,6 +388,7 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
                     chunk_text = '{"priority":0,"entries":{}}'
                 chunks[name] = Chunk.loads(name, chunk_text)
             continue
+        chunks.clear()
         chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
         return ledger, version
 
