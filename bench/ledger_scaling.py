@@ -86,8 +86,11 @@ async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path)
         config = load_config_or_raise(teams)
         store = KubernetesStore()
         creator = RunCreator(lambda: config, store)
+        running = []  # tracked here: asking the fake API would cost it a walk over every run
         for i in range(LIMIT + queued):
-            await creator.request(bootstrap(i))
+            outcome = await creator.request(bootstrap(i))
+            if outcome.kind == "created":
+                running.append(outcome.name)
 
         async def phase(work: Any) -> dict[str, float]:
             calls, sent = api.traffic()
@@ -105,9 +108,11 @@ async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path)
 
         async def finish() -> None:
             for _ in range(requests):
-                name = api.running(NAMESPACE)[0]
+                name = running.pop(0)
                 api.finish(NAMESPACE, name)
-                assert len(await creator.finished(NAMESPACE, name, "default")) == 1
+                started = await creator.finished(NAMESPACE, name, "default")
+                assert len(started) == 1
+                running.extend(started)
 
         result = {"request": await phase(ask), "finish": await phase(finish)}
         store.close()

@@ -121,21 +121,18 @@ def test_a_sealed_queue_answers_every_question_as_one_held_whole() -> None:
     rng = random.Random(18)
     whole, sealed, chunks = Ledger(), Ledger(), {}
     for i in range(3000):
-        roll = rng.random()
+        roll, priority, victim = rng.random(), rng.choice((0, 1, 2)), rng.choice(whole.queue() or ["nobody"])
+        group, sha = (f"s/a/{rng.randint(1, 400)}", f"{rng.randint(1, 3):040x}") if rng.random() < 0.5 else ("", "")
+        older = whole.older_heads(group, sha)
+        assert sorted(sealed.older_heads(group, sha)) == sorted(older)
+
         if roll < 0.7:
-            group, sha = (f"s/a/{rng.randint(1, 400)}", f"{rng.randint(1, 3):040x}") if rng.random() < 0.5 else ("", "")
-            older = whole.older_heads(group, sha)
-            assert sorted(sealed.older_heads(group, sha)) == sorted(older)
-            step = lambda ledger: ledger.release(older).request(f"run-{i}", rng.choice((0, 1, 2)), 3, float(i), group, sha)  # noqa: E731, B023
+            whole = whole.release(older).request(f"run-{i}", priority, 3, float(i), group, sha)
+            sealed = sealed.stored().release(older).request(f"run-{i}", priority, 3, float(i), group, sha).seal()
         elif roll < 0.85:
-            victim = rng.choice(whole.queue() or ["nobody"])
-            step = lambda ledger: ledger.release([victim])  # noqa: E731, B023
+            whole, sealed = whole.release([victim]), sealed.stored().release([victim]).seal()
         else:
-            step = lambda ledger: ledger.promote(3, float(i))[0]  # noqa: E731
-        state = rng.getstate()
-        whole = step(whole)
-        rng.setstate(state)  # the same choices for the sealed one
-        sealed = step(sealed.stored()).seal()
+            whole, sealed = whole.promote(3, float(i))[0], sealed.stored().promote(3, float(i))[0].seal()
         assert sealed.queue() == whole.queue() and sealed.admitted() == whole.admitted()
         if i % 100 == 0:
             chunks.update((s.chunk.name, s.chunk) for s in sealed.segments)

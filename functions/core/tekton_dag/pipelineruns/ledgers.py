@@ -337,7 +337,9 @@ class Ledger:
             return self, []
         entries, texts = dict(self.entries), dict(self._texts)
         for name in moved:
-            entries[name] = replace(self.entry(name), state="admitted", since=now)  # type: ignore[type-var]
+            waiting = self.entry(name)
+            assert waiting is not None  # _waiting yields recorded names only
+            entries[name] = replace(waiting, state="admitted", since=now)
             texts[name] = _text(name, entries[name])
         segments = _taking(self.segments, set(moved))
         return replace(self, entries=entries, _texts=texts, segments=segments), moved
