@@ -154,10 +154,24 @@ class Segment:
     def live_count(self) -> int:
         return len(self.chunk.entries) - len(self.taken)
 
-    def text(self) -> str:
-        taken = json.dumps(sorted(self.taken), separators=(",", ":"))
+    @cached_property
+    def _text(self) -> str:
+        """``"name"`` while nothing is taken; else ``["name",skip,[names]]``: the first ``skip``
+        runs are taken (promotion takes from the front: a count, not names), ``names`` the rest;
+        the chunk's text follows while not stored."""
+        if not self.taken and self.stored:
+            return json.dumps(self.chunk.name)
+        skip = 0
+        for name in self.chunk.entries:
+            if name not in self.taken:
+                break
+            skip += 1
+        rest = sorted(self.taken - set(islice(self.chunk.entries, skip)))
         inline = "" if self.stored else f",{self.chunk.text}"
-        return f"[{json.dumps(self.chunk.name)},{taken}{inline}]"
+        return f"[{json.dumps(self.chunk.name)},{skip},{json.dumps(rest, separators=(',', ':'))}{inline}]"
+
+    def text(self) -> str:
+        return self._text
 
 
 @dataclass(frozen=True)
@@ -426,24 +440,27 @@ class Ledger:
             group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
             for group, v in body.get("heads", {}).items()
         }
-        listed = body.get("segments", [])
+        listed = [[s, 0, []] if isinstance(s, str) else s for s in body.get("segments", [])]
         chunks = chunks or {}
-        missing = [str(s[0]) for s in listed if len(s) < 3 and str(s[0]) not in chunks]
+        missing = [str(s[0]) for s in listed if len(s) < 4 and str(s[0]) not in chunks]
         if missing:
             raise MissingSegments(missing)
-        segments = tuple(
-            Segment(chunks[str(s[0])], frozenset(s[1]), True) if len(s) < 3
-            else Segment(Chunk.build(int(s[2]["priority"]),
-                                     {n: _entry(v) for n, v in s[2]["entries"].items()}, str(s[0])), frozenset(s[1]))
-            for s in listed
-        )
+        segments = []
+        for name, skip, rest, *inline in listed:
+            if inline:
+                chunk = Chunk.build(int(inline[0]["priority"]),
+                                    {n: _entry(v) for n, v in inline[0]["entries"].items()}, str(name))
+            else:
+                chunk = chunks[str(name)]
+            taken = frozenset([*islice(chunk.entries, int(skip)), *map(str, rest)])
+            segments.append(Segment(chunk, taken, not inline))
         return cls(
             entries,
             int(body.get("nextSeq", 0)),
             {name: _text(name, e) for name, e in entries.items()},
             heads,
             {group: _head_text(group, h) for group, h in heads.items()},
-            segments,
+            tuple(segments),
         )
 
 
