@@ -440,7 +440,7 @@ class Ledger:
             group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
             for group, v in body.get("heads", {}).items()
         }
-        listed = [[s, 0, []] if isinstance(s, str) else s for s in body.get("segments", [])]
+        listed: list[list[Any]] = [[s, 0, []] if isinstance(s, str) else s for s in body.get("segments", [])]
         chunks = chunks or {}
         missing = [str(s[0]) for s in listed if len(s) < 4 and str(s[0]) not in chunks]
         if missing:
