@@ -1,6 +1,11 @@
 """Benchmark: does a request's cost grow with the team's queue? (issue 18, "Cost that does not grow")
 
-Run: ``.venv/bin/python bench/ledger_scaling.py [--queued 10,1000,3000] [--requests 200]``.
+Run: ``.venv/bin/python bench/ledger_scaling.py [--queued 10,1034,3018] [--requests 200]``.
+
+The default lengths are 10, about 1,000 and about 3,000 with the same remainder modulo 64
+(``ledgers.SEAL_AT``): the head holds the newest fewer-than-64 queued runs, so its size depends on
+the queue's length modulo 64 (up to ~7 KB), never on the length itself; equal remainders compare
+like with like.
 
 For each queue length N: a fresh fake Kubernetes API in its own process (as a real API server
 would be), one ``RunCreator`` (the use case behind run-creator) with the real ``kubernetes`` client,
@@ -123,7 +128,7 @@ async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queued", default="10,1000,3000", help="queue lengths, comma-separated")
+    parser.add_argument("--queued", default="10,1034,3018", help="queue lengths, comma-separated")
     parser.add_argument("--requests", type=int, default=200, help="measured requests (and finishes) per length")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -36,3 +36,23 @@ async def test_directory_ledgers_refuse_stale_versions(tmp_path: Path) -> None:
     await store.write_ledger("ns", "l", '{"nextSeq":1}', version)
     with pytest.raises(LedgerConflict):
         await store.write_ledger("ns", "l", '{"nextSeq":2}', version)
+
+
+async def test_directory_segments_are_created_once_read_and_deleted(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    assert await store.read_segment("ns", "l-q1") is None
+    await store.create_segment("ns", "l-q1", "l", '{"priority":1,"entries":{}}')
+    await store.create_segment("ns", "l-q1", "l", '{"priority":1,"entries":{}}')  # the same content: fine
+    assert await store.read_segment("ns", "l-q1") == '{"priority":1,"entries":{}}'
+    await store.delete_segment("ns", "l-q1")
+    await store.delete_segment("ns", "l-q1")  # gone already: fine
+    assert await store.read_segment("ns", "l-q1") is None
+
+
+async def test_a_dry_run_queue_longer_than_the_head_holds_keeps_its_order(tmp_path: Path, config: Config) -> None:
+    rc = RunCreator(lambda: config, DirectoryStore(tmp_path))
+    outcomes = [await rc.request(pr_request(number=n, delivery=f"d{n}")) for n in range(1, 1 + 3 + 100)]
+    assert [o.position for o in outcomes[3:]] == list(range(1, 101))
+    assert len(list((tmp_path / ".ledgers" / NAMESPACE / "segments").glob("*.json"))) == 1  # 64 sealed
+    again = RunCreator(lambda: config, DirectoryStore(tmp_path))  # another replica reads it all
+    assert (await again._read(config.team("default")))[0].queue() == [o.name for o in outcomes[3:]]
