@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tekton_dag.pipelineruns.ledgers import Chunk, Entry, Ledger, MissingSegments
+from tekton_dag.pipelineruns.ledgers import SCATTERED_MAX, Chunk, Entry, Ledger, MissingSegments
 
 
 def filled(queued: int, limit: int = 3) -> Ledger:
@@ -190,3 +190,15 @@ def test_runs_waiting_in_a_segment_are_superseded_released_and_promoted_there() 
     assert not released.has("run-10") and released.queued_count == 99
     promoted, moved = released.release(["run-0"]).promote(3, 500.0)
     assert moved == ["run-3"] and promoted.is_admitted("run-3") and promoted.position("run-4") == 1
+
+
+def test_runs_released_from_the_middle_of_the_queue_do_not_pile_up_in_the_head() -> None:
+    """Superseded or cancelled while waiting: the head names such runs only up to a bound, then
+    rewrites the segment that holds the most of them."""
+    ledger = filled(queued=3000).seal().stored()
+    for i in range(3, 3003, 7):  # one in seven of the waiting runs, spread over every segment
+        ledger = ledger.stored().release([f"run-{i}"]).seal()
+        assert sum(len(s.scattered) for s in ledger.segments) <= SCATTERED_MAX
+    assert ledger.queued_count == 3000 - len(range(3, 3003, 7))
+    assert ledger.queue() == [f"run-{i}" for i in range(3, 3003) if (i - 3) % 7]
+    assert len(ledger.stored().dumps()) < 3_000 + SCATTERED_MAX * 20

@@ -62,6 +62,7 @@ PRS_REMEMBERED = 256  # pull requests per team whose heads are remembered (about
 HEADS_PER_PR = 4  # superseded heads remembered per pull request, newest first
 SEAL_AT = 64  # queued runs the head holds before they move to a segment (about 8 KB of head)
 SEGMENT_HASH = 12  # hex digits of a segment's content hash in its name
+SCATTERED_MAX = 32  # runs released from the middle of segments the head names before it rewrites one
 
 
 @dataclass(frozen=True)
@@ -155,20 +156,30 @@ class Segment:
         return len(self.chunk.entries) - len(self.taken)
 
     @cached_property
+    def _skip(self) -> int:
+        """How many runs at the front are taken: promotion takes from the front, so a count says it."""
+        skip = 0
+        for name in self.chunk.entries:
+            if name not in self.taken:
+                break
+            skip += 1
+        return skip
+
+    @cached_property
+    def scattered(self) -> list[str]:
+        """Taken runs behind the first waiting one (released there): the head names each."""
+        return sorted(self.taken - set(islice(self.chunk.entries, self._skip)))
+
+    @cached_property
     def _text(self) -> str:
         """``"name"`` while nothing is taken; else ``["name",skip,[names]]``: the first ``skip``
         runs are taken (promotion takes from the front: a count, not names), ``names`` the rest;
         the chunk's text follows while not stored."""
         if not self.taken and self.stored:
             return json.dumps(self.chunk.name)
-        skip = 0
-        for name in self.chunk.entries:
-            if name not in self.taken:
-                break
-            skip += 1
-        rest = sorted(self.taken - set(islice(self.chunk.entries, skip)))
         inline = "" if self.stored else f",{self.chunk.text}"
-        return f"[{json.dumps(self.chunk.name)},{skip},{json.dumps(rest, separators=(',', ':'))}{inline}]"
+        rest = json.dumps(self.scattered, separators=(",", ":"))
+        return f"[{json.dumps(self.chunk.name)},{self._skip},{rest}{inline}]"
 
     def text(self) -> str:
         return self._text
@@ -389,9 +400,10 @@ class Ledger:
     def seal(self, at: int = SEAL_AT) -> Ledger:
         """Once the head holds ``at`` queued runs, move them into new segments (per priority, at
         most ``at`` runs each, named ``q<hash>``). The head carries a new segment until
-        ``stored`` says its Lease exists, so nothing is lost if its creator dies first."""
+        ``stored`` says its Lease exists, so nothing is lost if its creator dies first. Then
+        ``compact``."""
         if len(self._queue) < at:
-            return self
+            return self.compact()
         by_priority: dict[int, list[str]] = {}
         for name in self._queue:
             by_priority.setdefault(self.entries[name].priority, []).append(name)
@@ -404,7 +416,20 @@ class Ledger:
         segments = tuple(sorted((*self.segments, *new), key=lambda s: (s.chunk.priority, s.chunk.first_seq)))
         entries = {n: e for n, e in self.entries.items() if n not in sealed}
         return replace(self, entries=entries, _texts={n: t for n, t in self._texts.items() if n in entries},
-                       segments=segments)
+                       segments=segments).compact()
+
+    def compact(self, most: int = SCATTERED_MAX) -> Ledger:
+        """While the head names more than ``most`` runs released from the middle of segments
+        (superseded or cancelled while waiting), rewrite the segment with the most of them as a
+        new one holding only its waiting runs: the head's size stays bounded, at the cost of one
+        segment (at most ``SEAL_AT`` runs) written now and then."""
+        segments = self.segments
+        while sum(len(s.scattered) for s in segments) > most:
+            worst = max(range(len(segments)), key=lambda i: len(segments[i].scattered))
+            old = segments[worst]
+            waiting = {n: old.chunk.entries[n] for n in old.live()}
+            segments = (*segments[:worst], Segment(Chunk.build(old.chunk.priority, waiting)), *segments[worst + 1:])
+        return self if segments is self.segments else replace(self, segments=segments)
 
     def stored(self) -> Ledger:
         """Every segment's Lease now exists: the head stops carrying their content."""

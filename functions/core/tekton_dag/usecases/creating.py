@@ -383,6 +383,11 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
             for name in missing.names:
                 chunk_text = await store.read_segment(team.namespace, segment_name(team, name))
                 if chunk_text is None:
+                    # Drained and deleted since we read the head? Then the head has moved on.
+                    newer, newer_version = await store.read_ledger(team.namespace, ledger_name(team))
+                    if newer_version != version:
+                        text, version = newer, newer_version
+                        break
                     log.warning("admission queue segment %s/%s is missing; the reconcile adopts its runs",
                                 team.namespace, segment_name(team, name))
                     chunk_text = '{"priority":0,"entries":{}}'
