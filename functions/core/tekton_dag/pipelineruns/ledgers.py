@@ -25,9 +25,11 @@ The ledger is stored in pieces so that a request's cost does not grow with the q
 (fewer than ``SEAL_AT``), the heads memory and the list of *segments*; once ``SEAL_AT`` runs wait
 in the head they are sealed into segments, each its own Lease written once and never changed (its
 name is a hash of its content). The head records, per segment, which of its runs no longer wait
-there (promoted or released). A request therefore writes the head, whose size is bounded by the
-limit, ``SEAL_AT``, the heads memory and the number of segments, and a segment only once per
-``SEAL_AT`` queued runs; the queue itself can be as long as the namespace allows.
+there (promoted: a count from the front; released: by name, at most ``SCATTERED_MAX`` before
+the segment holding the most is rewritten). A request therefore writes the head, whose size is
+bounded by the limit, ``SEAL_AT``, ``SCATTERED_MAX``, the heads memory and the number of segments
+(a name, 16 bytes, per ``SEAL_AT`` queued runs), and a segment only once per ``SEAL_AT`` queued
+runs; the queue itself can be as long as the namespace allows.
 
 A new segment is first written into the head (``stored=False``: the head carries its content),
 and only then created as a Lease by the next writer, which drops the copy from the head: the
