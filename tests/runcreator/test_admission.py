@@ -16,7 +16,7 @@ from tekton_dag.kube.errors import TransientApiError
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.pipelineruns.ledgers import Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
-from tekton_dag.usecases.creating import RunCreator, ledger_name
+from tekton_dag.usecases.creating import RunCreator, ledger_name, read_ledger
 
 
 def creator(config: Config, store: KubernetesStore, **kwargs) -> RunCreator:
@@ -160,7 +160,7 @@ async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeK
     assert [o.kind for o in outcomes].count("created") == 3, [o.reason for o in outcomes if o.kind == "failed"]
     assert len(kube_api.objects()) == 200 and len(kube_api.pending()) == 197
     # The order in which the ledger serialised the concurrent requests is their arrival order.
-    queue = Ledger.loads((await stores[0].read_ledger(NAMESPACE, ledger_name(team)))[0]).queue()
+    queue = (await read_ledger(stores[0], team))[0].queue()  # the head and its queue segments
     assert sorted(queue) == sorted(kube_api.pending())
     rng = random.Random(4)
     started_by_round: list[list[str]] = []
@@ -180,6 +180,8 @@ async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeK
     assert [name for round_ in started_by_round for name in round_] == queue
     priority = {r["metadata"]["name"]: r["metadata"]["labels"]["tekton-dag.dev/priority"] for r in kube_api.objects()}
     assert [priority[name] for name in queue] == sorted(priority[name] for name in queue)
+    # The 197 waiting runs went through queue segments (under 409s); drained, their Leases are gone.
+    assert [lease["metadata"]["name"] for lease in kube_api.objects("leases")] == [ledger_name(team)]
     for s in stores:
         s.close()
 

@@ -72,6 +72,9 @@ async def exercise(store: KubernetesStore, config: Config) -> None:
     assert await store.read_ledger(NAMESPACE, "ledger") == (None, None)
     version = await store.write_ledger(NAMESPACE, "ledger", "{}", None)
     await store.write_ledger(NAMESPACE, "ledger", "{}", version)
+    await store.create_segment(NAMESPACE, "ledger-q1", "ledger", "{}")  # a sealed part of the queue
+    assert await store.read_segment(NAMESPACE, "ledger-q1") == "{}"
+    await store.delete_segment(NAMESPACE, "ledger-q1")  # drained
 
 
 async def test_run_creator_does_all_it_needs_as_its_own_service_account(chart_api: FakeKubeApi, config: Config) -> None:
@@ -83,7 +86,7 @@ async def test_run_creator_does_all_it_needs_as_its_own_service_account(chart_ap
 
 
 USED = [("pipelineruns", "create"), ("pipelineruns", "get"), ("pipelineruns", "list"), ("pipelineruns", "patch"),
-        ("leases", "get"), ("leases", "create"), ("leases", "update")]
+        ("leases", "get"), ("leases", "create"), ("leases", "update"), ("leases", "delete")]
 
 
 @pytest.mark.parametrize(("resource", "verb"), USED, ids=[f"{r}-{v}" for r, v in USED])

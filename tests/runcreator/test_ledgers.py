@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import random
 
-from tekton_dag.pipelineruns.ledgers import Entry, Ledger
+import pytest
+
+from tekton_dag.pipelineruns.ledgers import SCATTERED_MAX, Chunk, Entry, Ledger, MissingSegments
 
 
 def filled(queued: int, limit: int = 3) -> Ledger:
@@ -109,3 +111,94 @@ def test_superseded_heads_are_remembered_within_bounds_and_survive_the_stored_te
 def test_a_synchronize_names_the_head_it_replaced_before_that_heads_own_delivery_arrives() -> None:
     ledger = Ledger().note_head("s/a/1", "b" * 40, before="a" * 40)
     assert ledger.is_stale_head("s/a/1", "a" * 40) and not ledger.is_stale_head("s/a/2", "a" * 40)
+
+
+def test_a_sealed_queue_answers_every_question_as_one_held_whole() -> None:
+    """Model check: the same random mix of requests (each PR superseding its older heads),
+    releases and promotions on a ledger that seals into segments after every change (as
+    run-creator does) and on one that never seals: the same queue, admissions, positions and
+    older heads at every step, and the sealed one survives its stored text."""
+    rng = random.Random(18)
+    whole, sealed, chunks = Ledger(), Ledger(), {}
+    for i in range(3000):
+        roll, priority, victim = rng.random(), rng.choice((0, 1, 2)), rng.choice(whole.queue() or ["nobody"])
+        group, sha = (f"s/a/{rng.randint(1, 400)}", f"{rng.randint(1, 3):040x}") if rng.random() < 0.5 else ("", "")
+        older = whole.older_heads(group, sha)
+        assert sorted(sealed.older_heads(group, sha)) == sorted(older)
+
+        if roll < 0.7:
+            whole = whole.release(older).request(f"run-{i}", priority, 3, float(i), group, sha)
+            sealed = sealed.stored().release(older).request(f"run-{i}", priority, 3, float(i), group, sha).seal()
+        elif roll < 0.85:
+            whole, sealed = whole.release([victim]), sealed.stored().release([victim]).seal()
+        else:
+            whole, sealed = whole.promote(3, float(i))[0], sealed.stored().promote(3, float(i))[0].seal()
+        assert sealed.queue() == whole.queue() and sealed.admitted() == whole.admitted()
+        if i % 100 == 0:
+            chunks.update((s.chunk.name, s.chunk) for s in sealed.segments)
+            again = Ledger.loads(sealed.dumps(), chunks)
+            assert again == sealed and again.queue() == whole.queue()
+            queued = whole.queue()
+            for name in queued[:: max(1, len(queued) // 7)]:
+                assert sealed.position(name) == queued.index(name) + 1 and sealed.is_queued(name)
+    assert whole.queued_count > 1000 and len(sealed.segments) > 10  # the mix really built a long queue
+    assert sealed.queued_count == whole.queued_count
+
+
+def test_the_head_stays_small_however_long_the_queue() -> None:
+    ledger = Ledger()
+    sizes = {}
+    for i in range(5003):
+        ledger = ledger.stored().request(f"run-{i}", 2, 3, float(i)).seal()
+        if i + 1 in (3 + 64 * 2, 3 + 64 * 70):  # the same number held in the head, 2 and 70 segments
+            sizes[i + 1] = len(ledger.stored().dumps())
+    assert ledger.queued_count == 5000 and len(ledger.queue()) == 5000
+    # Per 64 queued runs the head lists one segment (about 20 bytes), no run: 68 more segments
+    # cost about 1.4 KB, where the runs themselves would take 68 * 64 * 60 bytes = 260 KB.
+    assert sizes[3 + 64 * 70] - sizes[3 + 64 * 2] < 68 * 24
+    assert len(ledger.stored().dumps()) < 3_000
+
+
+def test_a_ledger_written_before_segments_is_read_and_sealed_on_its_next_write() -> None:
+    old = filled(queued=2000)  # never sealed: the format every ledger had before segments
+    text = old.dumps()
+    assert "segments" not in json.loads(text) and len(text) > 100_000
+    ledger = Ledger.loads(text)
+    assert ledger.queue() == old.queue()
+    sealed = ledger.seal()
+    assert [len(c.entries) for c in sealed.unstored()] == [64] * 31 + [16]  # a Lease each, small
+    assert sealed.queue() == old.queue() and sealed.admitted() == old.admitted()
+    assert len(sealed.dumps()) > 100_000  # carried by the head until their Leases exist
+    assert len(sealed.stored().dumps()) < 2_000
+
+
+def test_a_head_naming_segments_not_handed_in_says_which() -> None:
+    ledger = filled(queued=70).seal().stored()
+    names = [s.chunk.name for s in ledger.segments]
+    with pytest.raises(MissingSegments) as missing:
+        Ledger.loads(ledger.dumps())
+    assert list(missing.value.names) == names
+    chunks = {s.chunk.name: Chunk.loads(s.chunk.name, s.chunk.text) for s in ledger.segments}
+    assert Ledger.loads(ledger.dumps(), chunks).queue() == ledger.queue()
+
+
+def test_runs_waiting_in_a_segment_are_superseded_released_and_promoted_there() -> None:
+    ledger = filled(queued=100).seal().stored()  # run-3 ... run-66 in a segment, the rest in the head
+    assert "run-10" not in ledger.entries and ledger.is_queued("run-10")
+    assert ledger.older_heads("s/a/10", "f" * 40) == ["run-10"]
+    released = ledger.release(["run-10"])
+    assert not released.has("run-10") and released.queued_count == 99
+    promoted, moved = released.release(["run-0"]).promote(3, 500.0)
+    assert moved == ["run-3"] and promoted.is_admitted("run-3") and promoted.position("run-4") == 1
+
+
+def test_runs_released_from_the_middle_of_the_queue_do_not_pile_up_in_the_head() -> None:
+    """Superseded or cancelled while waiting: the head names such runs only up to a bound, then
+    rewrites the segment that holds the most of them."""
+    ledger = filled(queued=3000).seal().stored()
+    for i in range(3, 3003, 7):  # one in seven of the waiting runs, spread over every segment
+        ledger = ledger.stored().release([f"run-{i}"]).seal()
+        assert sum(len(s.scattered) for s in ledger.segments) <= SCATTERED_MAX
+    assert ledger.queued_count == 3000 - len(range(3, 3003, 7))
+    assert ledger.queue() == [f"run-{i}" for i in range(3, 3003) if (i - 3) % 7]
+    assert len(ledger.stored().dumps()) < 3_000 + SCATTERED_MAX * 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from runcreator.conftest import NAMESPACE, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import LedgerConflict
 from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, store_from_env
-from tekton_dag.usecases.creating import RunCreator
+from tekton_dag.usecases.creating import RunCreator, read_ledger
 
 
 def test_the_dry_run_env_var_selects_the_directory_store(tmp_path: Path) -> None:
@@ -36,3 +37,50 @@ async def test_directory_ledgers_refuse_stale_versions(tmp_path: Path) -> None:
     await store.write_ledger("ns", "l", '{"nextSeq":1}', version)
     with pytest.raises(LedgerConflict):
         await store.write_ledger("ns", "l", '{"nextSeq":2}', version)
+
+
+async def test_directory_segments_are_created_once_read_and_deleted(tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    assert await store.read_segment("ns", "l-q1") is None
+    await store.create_segment("ns", "l-q1", "l", '{"priority":1,"entries":{}}')
+    await store.create_segment("ns", "l-q1", "l", '{"priority":1,"entries":{}}')  # the same content: fine
+    assert await store.read_segment("ns", "l-q1") == '{"priority":1,"entries":{}}'
+    await store.delete_segment("ns", "l-q1")
+    await store.delete_segment("ns", "l-q1")  # gone already: fine
+    assert await store.read_segment("ns", "l-q1") is None
+
+
+async def test_a_dry_run_queue_longer_than_the_head_holds_keeps_its_order(tmp_path: Path, config: Config) -> None:
+    rc = RunCreator(lambda: config, DirectoryStore(tmp_path))
+    outcomes = [await rc.request(pr_request(number=n, delivery=f"d{n}")) for n in range(1, 1 + 3 + 100)]
+    assert [o.position for o in outcomes[3:]] == list(range(1, 101))
+    assert len(list((tmp_path / ".ledgers" / NAMESPACE / "segments").glob("*.json"))) == 1  # 64 sealed
+    again = RunCreator(lambda: config, DirectoryStore(tmp_path))  # another replica reads it all
+    assert (await again._read(config.team("default")))[0].queue() == [o.name for o in outcomes[3:]]
+
+
+class StaleFirstRead(DirectoryStore):
+    """Answers the first ledger read with an older head that lists a segment deleted since."""
+
+    def __init__(self, root: Path, stale: tuple[str, str]):
+        super().__init__(root)
+        self.stale: tuple[str, str] | None = stale
+
+    async def read_ledger(self, namespace: str, name: str) -> tuple[str | None, str | None]:
+        if self.stale is not None:
+            stale, self.stale = self.stale, None
+            return stale
+        return await super().read_ledger(namespace, name)
+
+
+async def test_a_segment_drained_and_deleted_since_the_head_was_read_means_read_the_head_again(
+    tmp_path: Path, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    team = config.team("default")
+    rc = RunCreator(lambda: config, DirectoryStore(tmp_path))
+    for n in range(1, 1 + 3 + 70):
+        await rc.request(pr_request(number=n, delivery=f"d{n}"))
+    old_head = json.dumps({"entries": {}, "nextSeq": 1, "segments": ["q000000000000"]})
+    store = StaleFirstRead(tmp_path, (old_head, "0"))
+    ledger, _ = await read_ledger(store, team)
+    assert ledger.queued_count == 70 and "missing" not in caplog.text

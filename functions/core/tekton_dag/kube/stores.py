@@ -37,6 +37,8 @@ from tekton_dag.kube.retrying import RetryPolicy
 
 DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
 LEDGER_ANNOTATION = "tekton-dag.dev/admission-ledger"
+SEGMENT_ANNOTATION = "tekton-dag.dev/admission-queue"  # on a segment Lease: a sealed part of the queue
+SEGMENT_LABEL = "tekton-dag.dev/admission-ledger"  # on a segment Lease: the head Lease it belongs to
 Object = dict[str, Any]
 
 
@@ -66,6 +68,16 @@ class RunStore(Protocol):
     async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
         """Write the ledger if it is still at ``version`` (None: must not exist yet), else
         raise ``LedgerConflict``; returns the new version."""
+
+    async def read_segment(self, namespace: str, name: str) -> str | None:
+        """A queue segment's text; None when it does not exist."""
+
+    async def create_segment(self, namespace: str, name: str, ledger: str, text: str) -> None:
+        """Create segment ``name`` of ledger ``ledger``. Segments never change and are named
+        after their content, so one that exists already is the same: success."""
+
+    async def delete_segment(self, namespace: str, name: str) -> None:
+        """Delete a segment nothing waits in any more; one already gone is fine."""
 
 
 def store_from_env(env: Mapping[str, str] | None = None) -> RunStore:
@@ -211,11 +223,43 @@ class KubernetesStore:
             raise exc.permanent(what) from None
         return str(written["metadata"]["resourceVersion"])
 
-    def _lease(self, namespace: str, name: str, text: str, version: str | None) -> Object:
+    async def read_segment(self, namespace: str, name: str) -> str | None:
+        what = f"get admission queue segment Lease {namespace}/{name}"
+        try:
+            lease = await self._call(what, "get_namespaced_custom_object",
+                                     self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name)
+        except ApiStatusError as exc:
+            if exc.status == 404:
+                return None
+            raise exc.permanent(what) from None
+        return cast(str | None, ((lease.get("metadata") or {}).get("annotations") or {}).get(SEGMENT_ANNOTATION))
+
+    async def create_segment(self, namespace: str, name: str, ledger: str, text: str) -> None:
+        lease = self._lease(namespace, name, text, None, SEGMENT_ANNOTATION)
+        lease["metadata"]["labels"][SEGMENT_LABEL] = ledger
+        what = f"create admission queue segment Lease {namespace}/{name}"
+        try:
+            await self._call(what, "create_namespaced_custom_object",
+                             self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, lease)
+        except ApiStatusError as exc:
+            if exc.status != 409:  # AlreadyExists: the same content (the name is its hash)
+                raise exc.permanent(what) from None
+
+    async def delete_segment(self, namespace: str, name: str) -> None:
+        what = f"delete admission queue segment Lease {namespace}/{name}"
+        try:
+            await self._call(what, "delete_namespaced_custom_object",
+                             self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name)
+        except ApiStatusError as exc:
+            if exc.status != 404:
+                raise exc.permanent(what) from None
+
+    def _lease(self, namespace: str, name: str, text: str, version: str | None,
+               annotation: str = LEDGER_ANNOTATION) -> Object:
         metadata: Object = {
             "name": name, "namespace": namespace,
             "labels": {"app.kubernetes.io/managed-by": "tekton-dag"},
-            "annotations": {LEDGER_ANNOTATION: text},
+            "annotations": {annotation: text},
         }
         if version is not None:
             metadata["resourceVersion"] = version
@@ -321,6 +365,29 @@ class DirectoryStore:
             new_version = int(version or 0) + 1
             _write(path, json.dumps({"version": new_version, "ledger": text}))
         return str(new_version)
+
+
+    def _segment_path(self, namespace: str, name: str) -> Path:
+        return self.root / ".ledgers" / namespace / "segments" / f"{name}.json"
+
+    async def read_segment(self, namespace: str, name: str) -> str | None:
+        path = self._segment_path(namespace, name)
+        with self._lock():
+            return path.read_text() if path.exists() else None
+
+    async def create_segment(self, namespace: str, name: str, ledger: str, text: str) -> None:
+        lease = {"metadata": {"name": name, "namespace": namespace, "labels": {SEGMENT_LABEL: ledger},
+                              "annotations": {SEGMENT_ANNOTATION: text}}}
+        _check_limits(f"create admission queue segment Lease {namespace}/{name}", "Lease", "coordination.k8s.io",
+                      lease)
+        path = self._segment_path(namespace, name)
+        with self._lock():
+            if not path.exists():
+                _write(path, text)
+
+    async def delete_segment(self, namespace: str, name: str) -> None:
+        with self._lock():
+            self._segment_path(namespace, name).unlink(missing_ok=True)
 
 
 def _check_limits(what: str, kind: str, group: str, obj: Object) -> None:

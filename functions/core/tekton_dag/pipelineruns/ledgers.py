@@ -20,19 +20,36 @@ and a ``before`` equal to the newest head marks a real new push, which wins even
 PR had once before (a force-push back). Memory is bounded: ``HEADS_PER_PR`` superseded heads per
 pull request and ``PRS_REMEMBERED`` pull requests per team (the least recently changed go first).
 
-The ledger is rewritten on every admission change and a busy team's queue can hold a thousand
-entries, so the derived views (admitted count, queue order) are computed once per ledger and each
-entry's JSON text is made once and handed on to the ledgers derived from it: a request then
-costs tens of microseconds, not milliseconds.
+The ledger is stored in pieces so that a request's cost does not grow with the queue: the *head*
+(one Lease per team, rewritten on every change) holds the admitted runs, the newest queued runs
+(fewer than ``SEAL_AT``), the heads memory and the list of *segments*; once ``SEAL_AT`` runs wait
+in the head they are sealed into segments, each its own Lease written once and never changed (its
+name is a hash of its content). The head records, per segment, which of its runs no longer wait
+there (promoted: a count from the front; released: by name, at most ``SCATTERED_MAX`` before
+the segment holding the most is rewritten). A request therefore writes the head, whose size is
+bounded by the limit, ``SEAL_AT``, ``SCATTERED_MAX``, the heads memory and the number of segments
+(a name, 16 bytes, per ``SEAL_AT`` queued runs), and a segment only once per ``SEAL_AT`` queued
+runs; the queue itself can be as long as the namespace allows.
+
+A new segment is first written into the head (``stored=False``: the head carries its content),
+and only then created as a Lease by the next writer, which drops the copy from the head: the
+head is the only thing written conditionally, so a writer that dies at any point loses nothing.
+
+The derived views (admitted count, the head's queue order) are computed once per ledger and each
+entry's JSON text is made once and handed on to the ledgers derived from it; questions about
+segments (is it queued, which runs of this pull request wait, who is next) cost one lookup per
+segment, never one per queued run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import islice
 from typing import Any, Literal
 
 State = Literal["admitted", "queued"]
@@ -45,6 +62,9 @@ def short_head(sha: str) -> str:
 
 PRS_REMEMBERED = 256  # pull requests per team whose heads are remembered (about 30 KB of ledger)
 HEADS_PER_PR = 4  # superseded heads remembered per pull request, newest first
+SEAL_AT = 64  # queued runs the head holds before they move to a segment (about 8 KB of head)
+SEGMENT_HASH = 12  # hex digits of a segment's content hash in its name
+SCATTERED_MAX = 32  # runs released from the middle of segments the head names before it rewrites one
 
 
 @dataclass(frozen=True)
@@ -66,8 +86,110 @@ class Heads:
     seq: int  # the ledger's seq when this last changed: the least recent is forgotten first
 
 
+class MissingSegments(Exception):
+    """The head names stored segments the caller has not handed in: read them, then load again."""
+
+    def __init__(self, names: Collection[str]):
+        super().__init__(f"segments not loaded: {', '.join(names)}")
+        self.names = tuple(names)
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """The content of one queue segment: waiting runs of one priority, oldest first. Immutable,
+    and named after a hash of its text, so a name always means the same content (a cached copy
+    never goes stale, and creating it twice is harmless)."""
+
+    name: str  # "q<hash of text>"; its Lease is "<head Lease>-<name>"
+    priority: int
+    entries: Mapping[str, Entry]  # in seq order
+    text: str  # the stored text: {"priority":p,"entries":{...}}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Chunk) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @property
+    def first_seq(self) -> int:
+        return next(iter(self.entries.values())).seq
+
+    @cached_property
+    def by_group(self) -> dict[str, list[str]]:
+        """group → its runs here: supersede looks a pull request up instead of scanning."""
+        groups: dict[str, list[str]] = {}
+        for name, entry in self.entries.items():
+            if entry.group:
+                groups.setdefault(entry.group, []).append(name)
+        return groups
+
+    @classmethod
+    def build(cls, priority: int, entries: Mapping[str, Entry], name: str = "") -> Chunk:
+        body = ",".join(_text(n, e) for n, e in entries.items())
+        text = f'{{"priority":{priority},"entries":{{{body}}}}}'
+        name = name or f"q{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
+        return cls(name, priority, dict(entries), text)
+
+    @classmethod
+    def loads(cls, name: str, text: str) -> Chunk:
+        body: dict[str, Any] = json.loads(text)
+        entries = {n: _entry(v) for n, v in body.get("entries", {}).items()}
+        return cls(name, int(body["priority"]), entries, text)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A chunk as the head Lease sees it: which of its runs no longer wait there (``taken``:
+    promoted or released), and whether its own Lease exists yet (until then the head carries it)."""
+
+    chunk: Chunk
+    taken: frozenset[str] = frozenset()
+    stored: bool = False
+
+    def holds(self, name: str) -> bool:
+        return name in self.chunk.entries and name not in self.taken
+
+    def live(self) -> Iterator[str]:
+        return (n for n in self.chunk.entries if n not in self.taken)
+
+    @property
+    def live_count(self) -> int:
+        return len(self.chunk.entries) - len(self.taken)
+
+    @cached_property
+    def _skip(self) -> int:
+        """How many runs at the front are taken: promotion takes from the front, so a count says it."""
+        skip = 0
+        for name in self.chunk.entries:
+            if name not in self.taken:
+                break
+            skip += 1
+        return skip
+
+    @cached_property
+    def scattered(self) -> list[str]:
+        """Taken runs behind the first waiting one (released there): the head names each."""
+        return sorted(self.taken - set(islice(self.chunk.entries, self._skip)))
+
+    @cached_property
+    def _text(self) -> str:
+        """``"name"`` while nothing is taken; else ``["name",skip,[names]]``: the first ``skip``
+        runs are taken (promotion takes from the front: a count, not names), ``names`` the rest;
+        the chunk's text follows while not stored."""
+        if not self.taken and self.stored:
+            return json.dumps(self.chunk.name)
+        inline = "" if self.stored else f",{self.chunk.text}"
+        rest = json.dumps(self.scattered, separators=(",", ":"))
+        return f"[{json.dumps(self.chunk.name)},{self._skip},{rest}{inline}]"
+
+    def text(self) -> str:
+        return self._text
+
+
 @dataclass(frozen=True)
 class Ledger:
+    # The runs the head Lease holds: every admitted run, and queued runs not yet sealed into a segment.
     entries: Mapping[str, Entry] = field(default_factory=dict)
     next_seq: int = 0
     # name -> '"name":[...]', each entry's stored text, made once and handed on (a ledger built
@@ -75,6 +197,9 @@ class Ledger:
     _texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     heads: Mapping[str, Heads] = field(default_factory=dict)  # group -> its heads
     _head_texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # The rest of the queue, sealed: ordered by (priority, first seq); all older than ``entries``'
+    # queued runs of the same priority.
+    segments: tuple[Segment, ...] = ()
 
     # --- queries ---------------------------------------------------------------------------
     def admitted(self) -> list[str]:
@@ -86,15 +211,55 @@ class Ledger:
 
     @cached_property
     def _queue(self) -> tuple[str, ...]:
+        """The queued runs the head holds, best first (the segments' runs are not here)."""
         waiting = [(e.priority, e.seq, name) for name, e in self.entries.items() if e.state == "queued"]
         return tuple(name for _, _, name in sorted(waiting))
 
+    def _waiting(self) -> Iterator[str]:
+        """Every queued run, best first, lazily: a priority's segments (older) before its
+        head-held runs. Taking the first few costs the segments skipped, not the queue."""
+        inline, segments, at, index = self._queue, self.segments, 0, 0
+        while at < len(inline) or index < len(segments):
+            seg_priority = segments[index].chunk.priority if index < len(segments) else None
+            in_priority = self.entries[inline[at]].priority if at < len(inline) else None
+            if seg_priority is not None and (in_priority is None or seg_priority <= in_priority):
+                yield from segments[index].live()
+                index += 1
+            else:
+                yield inline[at]
+                at += 1
+
     def queue(self) -> list[str]:
-        """Queued run names, best first."""
-        return list(self._queue)
+        """Queued run names, best first (walks the whole queue: for tests and tools)."""
+        return list(self._waiting())
+
+    @property
+    def queued_count(self) -> int:
+        return len(self._queue) + sum(s.live_count for s in self.segments)
+
+    def position(self, name: str) -> int:
+        """A queued run's place in the queue, from 1; 0 when it does not wait."""
+        entry = self.entries.get(name)
+        if entry is None or entry.state != "queued":
+            return self.queue().index(name) + 1 if self.is_queued(name) else 0
+        ahead = sum(s.live_count for s in self.segments if s.chunk.priority <= entry.priority)
+        return ahead + self._queue.index(name) + 1
+
+    def entry(self, name: str) -> Entry | None:
+        """The entry of ``name`` wherever it is recorded (head or a segment), None if nowhere."""
+        found = self.entries.get(name)
+        if found is not None:
+            return found
+        for segment in self.segments:
+            if segment.holds(name):
+                return segment.chunk.entries[name]
+        return None
+
+    def has(self, name: str) -> bool:
+        return self.entry(name) is not None
 
     def is_queued(self, name: str) -> bool:
-        entry = self.entries.get(name)
+        entry = self.entry(name)
         return entry is not None and entry.state == "queued"
 
     def is_admitted(self, name: str) -> bool:
@@ -106,7 +271,12 @@ class Ledger:
         if not group:
             return []
         head = short_head(sha)
-        return [name for name, e in self.entries.items() if e.group == group and e.sha != head]
+        older = [name for name, e in self.entries.items() if e.group == group and e.sha != head]
+        for segment in self.segments:
+            for name in segment.chunk.by_group.get(group, ()):
+                if name not in segment.taken and segment.chunk.entries[name].sha != head:
+                    older.append(name)
+        return older
 
     def is_stale_head(self, group: str, sha: str, before: str = "") -> bool:
         """Whether head ``sha`` of pull request ``group`` was superseded by a newer one, and is
@@ -119,6 +289,10 @@ class Ledger:
     def newest_head(self, group: str) -> str:
         heads = self.heads.get(group)
         return heads.current if heads else ""
+
+    def unstored(self) -> list[Chunk]:
+        """Segments the head carries whose own Lease must be created before the head drops them."""
+        return [s.chunk for s in self.segments if not s.stored]
 
     # --- decisions --------------------------------------------------------------------------
     def note_head(self, group: str, sha: str, before: str = "") -> Ledger:
@@ -146,9 +320,10 @@ class Ledger:
     def request(self, name: str, priority: int, limit: int, now: float, group: str = "", sha: str = "") -> Ledger:
         """Record ``name``: admitted if a slot is free and nothing of equal or better priority
         waits; otherwise queued. A name already recorded keeps its decision (idempotent)."""
-        if name in self.entries:
+        if self.has(name):
             return self
-        best_waiting = self.entries[self._queue[0]].priority if self._queue else None
+        first = next(self._waiting(), None)
+        best_waiting = self.entry(first).priority if first is not None else None  # type: ignore[union-attr]
         ahead = best_waiting is not None and best_waiting <= priority
         state: State = "admitted" if self.admitted_count < limit and not ahead else "queued"
         entry = Entry(state, priority, self.next_seq, now, group, short_head(sha))
@@ -158,8 +333,9 @@ class Ledger:
             {**self._texts, name: _text(name, entry)},
             self.heads,
             self._head_texts,
+            self.segments,
         )
-        # Hand on the derived views instead of recounting and resorting a long queue: the new
+        # Hand on the derived views instead of recounting and resorting the queue: the new
         # entry has the highest seq, so it goes after every waiting run of its priority or better.
         queue = self._queue
         if state == "queued":
@@ -172,29 +348,38 @@ class Ledger:
 
     def release(self, names: Collection[str]) -> Ledger:
         """Forget ``names`` (finished, cancelled, failed to create): their slots are free."""
-        if not any(n in self.entries for n in names):
+        gone = set(names)
+        segments = _taking(self.segments, gone)
+        if segments is self.segments and not any(n in self.entries for n in gone):
             return self
-        entries = {n: e for n, e in self.entries.items() if n not in names}
-        return replace(self, entries=entries, _texts={n: t for n, t in self._texts.items() if n in entries})
+        entries = {n: e for n, e in self.entries.items() if n not in gone}
+        return replace(self, entries=entries, _texts={n: t for n, t in self._texts.items() if n in entries},
+                       segments=segments)
 
     def promote(self, limit: int, now: float) -> tuple[Ledger, list[str]]:
         """Admit queued runs, best first, into free slots; returns the new ledger and who moved."""
         free = limit - self.admitted_count
-        moved = list(self._queue[: max(free, 0)])
+        moved = list(islice(self._waiting(), max(free, 0)))
         if not moved:
             return self, []
         entries, texts = dict(self.entries), dict(self._texts)
         for name in moved:
-            entries[name] = replace(entries[name], state="admitted", since=now)
+            waiting = self.entry(name)
+            assert waiting is not None  # _waiting yields recorded names only
+            entries[name] = replace(waiting, state="admitted", since=now)
             texts[name] = _text(name, entries[name])
-        return replace(self, entries=entries, _texts=texts), moved
+        segments = _taking(self.segments, set(moved))
+        return replace(self, entries=entries, _texts=texts, segments=segments), moved
 
     def prune(self, finished: Collection[str], existing: Collection[str], now: float, grace: float) -> Ledger:
         """Release runs that finished, and runs whose PipelineRun is still missing ``grace``
-        seconds after they were recorded (deleted behind our back)."""
+        seconds after they were recorded (deleted behind our back). Walks every entry: for the
+        periodic reconcile, not for requests."""
+        recorded = [*self.entries.items(),
+                    *((n, s.chunk.entries[n]) for s in self.segments for n in s.live())]
         gone = {
             name
-            for name, e in self.entries.items()
+            for name, e in recorded
             if name in finished or (name not in existing and now - e.since > grace)
         }
         return self.release(gone)
@@ -202,7 +387,7 @@ class Ledger:
     def adopt(self, name: str, entry: Entry) -> Ledger:
         """Record a run found in the cluster but not here (its creator died between creating it
         and recording it, or the ledger was lost), with the state it really has."""
-        if name in self.entries:
+        if self.has(name):
             return self
         entry = replace(entry, seq=self.next_seq)
         return Ledger(
@@ -211,20 +396,69 @@ class Ledger:
             {**self._texts, name: _text(name, entry)},
             self.heads,
             self._head_texts,
+            self.segments,
         )
+
+    def seal(self, at: int = SEAL_AT) -> Ledger:
+        """Once the head holds ``at`` queued runs, move them into new segments (per priority, at
+        most ``at`` runs each, named ``q<hash>``). The head carries a new segment until
+        ``stored`` says its Lease exists, so nothing is lost if its creator dies first. Then
+        ``compact``."""
+        if len(self._queue) < at:
+            return self.compact()
+        by_priority: dict[int, list[str]] = {}
+        for name in self._queue:
+            by_priority.setdefault(self.entries[name].priority, []).append(name)
+        new = [
+            Segment(Chunk.build(priority, {n: self.entries[n] for n in names[i:i + at]}))
+            for priority, names in by_priority.items()
+            for i in range(0, len(names), at)
+        ]
+        sealed = set(self._queue)
+        segments = tuple(sorted((*self.segments, *new), key=lambda s: (s.chunk.priority, s.chunk.first_seq)))
+        entries = {n: e for n, e in self.entries.items() if n not in sealed}
+        return replace(self, entries=entries, _texts={n: t for n, t in self._texts.items() if n in entries},
+                       segments=segments).compact()
+
+    def compact(self, most: int = SCATTERED_MAX) -> Ledger:
+        """While the head names more than ``most`` runs released from the middle of segments
+        (superseded or cancelled while waiting), rewrite the segment with the most of them as a
+        new one holding only its waiting runs: the head's size stays bounded, at the cost of one
+        segment (at most ``SEAL_AT`` runs) written now and then."""
+        segments = self.segments
+        while sum(len(s.scattered) for s in segments) > most:
+            worst = max(range(len(segments)), key=lambda i: len(segments[i].scattered))
+            old = segments[worst]
+            waiting = {n: old.chunk.entries[n] for n in old.live()}
+            segments = (*segments[:worst], Segment(Chunk.build(old.chunk.priority, waiting)), *segments[worst + 1:])
+        return self if segments is self.segments else replace(self, segments=segments)
+
+    def stored(self) -> Ledger:
+        """Every segment's Lease now exists: the head stops carrying their content."""
+        if all(s.stored for s in self.segments):
+            return self
+        return replace(self, segments=tuple(replace(s, stored=True) for s in self.segments))
 
     # --- persistence ------------------------------------------------------------------------
     def dumps(self) -> str:
+        """The head's text: admitted and head-held queued runs, heads, and the segments by name
+        (with their content while not stored). Its size does not depend on the queue's length."""
         texts = self._texts
         body = ",".join([texts.get(name) or _text(name, entry) for name, entry in self.entries.items()])
-        if not self.heads:
-            return f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}}}'
-        head_texts = self._head_texts
-        heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
-        return f'{{"entries":{{{body}}},"nextSeq":{self.next_seq},"heads":{{{heads}}}}}'
+        text = f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}'
+        if self.heads:
+            head_texts = self._head_texts
+            heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
+            text += f',"heads":{{{heads}}}'
+        if self.segments:
+            text += f',"segments":[{",".join(s.text() for s in self.segments)}]'
+        return text + "}"
 
     @classmethod
-    def loads(cls, text: str | None) -> Ledger:
+    def loads(cls, text: str | None, chunks: Mapping[str, Chunk] | None = None) -> Ledger:
+        """Parse a head's text (also one written before segments existed: the same format without
+        ``segments``). ``chunks``: the stored segments' content by name; raises
+        ``MissingSegments`` naming those it lacks."""
         if not text:
             return cls()
         body: dict[str, Any] = json.loads(text)
@@ -233,13 +467,43 @@ class Ledger:
             group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
             for group, v in body.get("heads", {}).items()
         }
+        listed: list[list[Any]] = [[s, 0, []] if isinstance(s, str) else s for s in body.get("segments", [])]
+        chunks = chunks or {}
+        missing = [str(s[0]) for s in listed if len(s) < 4 and str(s[0]) not in chunks]
+        if missing:
+            raise MissingSegments(missing)
+        segments = []
+        for name, skip, rest, *inline in listed:
+            if inline:
+                chunk = Chunk.build(int(inline[0]["priority"]),
+                                    {n: _entry(v) for n, v in inline[0]["entries"].items()}, str(name))
+            else:
+                chunk = chunks[str(name)]
+            taken = frozenset([*islice(chunk.entries, int(skip)), *map(str, rest)])
+            segments.append(Segment(chunk, taken, not inline))
         return cls(
             entries,
             int(body.get("nextSeq", 0)),
             {name: _text(name, e) for name, e in entries.items()},
             heads,
             {group: _head_text(group, h) for group, h in heads.items()},
+            tuple(segments),
         )
+
+
+def _taking(segments: tuple[Segment, ...], names: set[str]) -> tuple[Segment, ...]:
+    """``segments`` without ``names`` (taken: promoted or released); a segment nothing waits in
+    any more goes. The same tuple when none of them is there."""
+    changed, kept = False, []
+    for segment in segments:
+        hit = {n for n in names if segment.holds(n)} if names else set()
+        if not hit:
+            kept.append(segment)
+            continue
+        changed = True
+        if segment.live_count > len(hit):
+            kept.append(replace(segment, taken=segment.taken | hit))
+    return tuple(kept) if changed else segments
 
 
 def _entry(values: list[Any]) -> Entry:

@@ -158,6 +158,7 @@ class FakeKubeApi:
         self.missing_namespaces: set[str] = set()
         self.forbidden_namespaces: set[str] = set()
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.body_bytes: list[int] = []  # the request body's length of each of ``requests``, in order
         self.callers: set[str] = set()  # the user names that made requests
         self.max_running: dict[str, int] = {}  # namespace → most PipelineRuns running at once
         self.start_order: list[str] = []  # "ns/name" in the order runs started
@@ -265,6 +266,10 @@ class FakeKubeApi:
         return None
 
     # --- inspection -------------------------------------------------------------------------
+    def traffic(self) -> tuple[int, int]:
+        """(requests answered, request-body bytes received) so far: what clients wrote to the API."""
+        return len(self.requests), sum(self.body_bytes)
+
     def objects(self, plural: str = "pipelineruns", namespace: str | None = None) -> list[dict[str, Any]]:
         """Copies of the stored objects, ordered by (group, plural, namespace, name)."""
         with self._lock:
@@ -811,6 +816,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError as exc:
                 status, payload = 400, _json(ApiError(400, "BadRequest", f"invalid JSON body: {exc}").body())
         self.api.requests.append((method, self.path, status))
+        self.api.body_bytes.append(length)
         if fault and fault.delay:
             time.sleep(fault.delay)  # the work is done; the answer arrives too late
         # What send_response + send_header + end_headers would write (status line, Server, Date,

@@ -41,7 +41,7 @@ from tekton_dag.kube.errors import LedgerConflict, PermanentApiError, TransientA
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.pipelineruns import states
 from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
-from tekton_dag.pipelineruns.ledgers import Entry, Ledger, State, short_head
+from tekton_dag.pipelineruns.ledgers import Chunk, Entry, Ledger, MissingSegments, State, short_head
 from tekton_dag.pipelineruns.naming import dns_name, label_value
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,14 @@ class RunCreator:
     _ledgers: dict[str, tuple[Ledger, str]] = field(default_factory=dict)
     # team → the ledger last read or written (unlike ``_ledgers``, never emptied): the admission view.
     _seen: dict[str, Ledger] = field(default_factory=dict)
+    # team → its queue segments by name, as the head last seen lists them: they never change, so
+    # a copy never goes stale, and each is read once.
+    _chunks: dict[str, dict[str, Chunk]] = field(default_factory=dict)
 
     def admission(self) -> dict[str, tuple[int, int]]:
         """team → (runs holding a slot, runs queued) in the ledger this replica saw last (each
         team's is read at least every reconcile round)."""
-        return {team: (ledger.admitted_count, len(ledger.queue())) for team, ledger in self._seen.items()}
+        return {team: (ledger.admitted_count, ledger.queued_count) for team, ledger in self._seen.items()}
 
     # --- requests ---------------------------------------------------------------------------
     async def request(self, request: RunRequest, traceparent: str | None = None) -> Outcome:
@@ -131,9 +134,9 @@ class RunCreator:
         if seen is None:
             async with self._locks.setdefault(team.name, asyncio.Lock()):  # one first read, not one per request
                 if team.name not in self._seen:
-                    text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+                    ledger, version = await self._read(team)
                     if version is not None:
-                        self._ledgers[team.name] = (Ledger.loads(text), version)
+                        self._ledgers[team.name] = (ledger, version)
                         self._seen[team.name] = self._ledgers[team.name][0]
                 seen = self._seen.get(team.name)
         return seen is not None and seen.is_stale_head(group, sha, before)
@@ -154,12 +157,13 @@ class RunCreator:
         stale: list[bool] = []
 
         def record(ledger: Ledger, now: float) -> Ledger:
-            stale[:] = [name not in ledger.entries and ledger.is_stale_head(group, sha, before)]
+            recorded = ledger.has(name)
+            stale[:] = [not recorded and ledger.is_stale_head(group, sha, before)]
             if stale[0]:
                 superseded[:] = []
                 return ledger
-            superseded[:] = [] if name in ledger.entries else ledger.older_heads(group, sha)
-            ledger = ledger.release(superseded) if name in ledger.entries else ledger.release(superseded).note_head(
+            superseded[:] = [] if recorded else ledger.older_heads(group, sha)
+            ledger = ledger.release(superseded) if recorded else ledger.release(superseded).note_head(
                 group, sha, before)
             return ledger.request(name, priority, team.max_concurrent_runs, now, group, sha)
 
@@ -182,7 +186,7 @@ class RunCreator:
             starting.insert(0, name)
         await self._start(team, starting)
         kind: OutcomeKind = "queued" if ledger.is_queued(name) else "created"
-        position = ledger.queue().index(name) + 1 if kind == "queued" else 0
+        position = ledger.position(name) if kind == "queued" else 0
         return Outcome(kind, request, name, team.namespace, superseded=cancelled, position=position)
 
     # --- supersede and cancel ---------------------------------------------------------------
@@ -254,7 +258,7 @@ class RunCreator:
             # A run unrecorded for longer than the grace period lost its creator between create
             # and record (or the ledger was lost); younger ones may still be on their way in.
             for name, run in runs.items():
-                if name not in ledger.entries and name not in finished and now - _created_at(run) > grace:
+                if name not in finished and now - _created_at(run) > grace and not ledger.has(name):
                     ledger = ledger.adopt(name, _entry_for(run, now))
             return ledger
 
@@ -286,8 +290,7 @@ class RunCreator:
             return change(ledger, now).promote(team.max_concurrent_runs, now)[0]
 
         after = await self._update_ledger(team, change_and_promote)
-        was_queued = set(before[0].queue()) if before else set()
-        return after, [n for n in after.admitted() if n in was_queued]
+        return after, [n for n in after.admitted() if before and before[0].is_queued(n)]
 
     async def _start(self, team: Team, names: Iterable[str]) -> list[str]:
         started = []
@@ -310,10 +313,16 @@ class RunCreator:
                 if cached is not None:
                     current, version = cached
                 else:
-                    text, version = await self.store.read_ledger(team.namespace, ledger_name(team))
-                    current = Ledger.loads(text)
-                updated = change(current, self.clock())
-                if updated == current and version is not None:
+                    current, version = await self._read(team)
+                read = current
+                if current.unstored():
+                    # Sealed by an earlier write: create their Leases, then the head may drop them.
+                    for chunk in current.unstored():
+                        await self.store.create_segment(
+                            team.namespace, segment_name(team, chunk.name), ledger_name(team), chunk.text)
+                    current = current.stored()
+                updated = change(current, self.clock()).seal()
+                if updated == read and version is not None:
                     if cached is None:
                         self._ledgers[team.name] = (current, version)
                         self._seen[team.name] = current
@@ -331,7 +340,27 @@ class RunCreator:
                     continue
                 self._ledgers[team.name] = (updated, new_version)
                 self._seen[team.name] = updated
+                chunks = self._chunks.setdefault(team.name, {})  # what the head lists now, and no more
+                chunks.clear()
+                chunks.update((s.chunk.name, s.chunk) for s in updated.segments)
+                await self._forget_segments(team, current, updated)
                 return updated
+
+    async def _read(self, team: Team) -> tuple[Ledger, str | None]:
+        return await read_ledger(self.store, team, self._chunks.setdefault(team.name, {}))
+
+    async def _forget_segments(self, team: Team, before: Ledger, after: Ledger) -> None:
+        """Delete the Leases of segments the written head no longer lists (nothing waits in them).
+        Best effort: a segment left behind is never read again (its name is its content)."""
+        kept = {s.chunk.name for s in after.segments}
+        for segment in before.segments:
+            name = segment.chunk.name
+            if segment.stored and name not in kept:
+                try:
+                    await self.store.delete_segment(team.namespace, segment_name(team, name))
+                except (TransientApiError, PermanentApiError) as exc:
+                    log.warning("could not delete drained admission queue segment %s/%s: %s",
+                                team.namespace, name, exc)
 
     def _team_by_label(self, team_label: str, namespace: str) -> Team | None:
         for team in self.config().teams:
@@ -340,9 +369,43 @@ class RunCreator:
         return None
 
 
+async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | None = None
+                      ) -> tuple[Ledger, str | None]:
+    """The team's ledger and its version: the head, with the segments it lists, each read once
+    (``chunks``: those read before, by name; left holding exactly the ones the head lists). A
+    segment that vanished loses its runs until the reconcile adopts them again."""
+    chunks = {} if chunks is None else chunks
+    text, version = await store.read_ledger(team.namespace, ledger_name(team))
+    while True:
+        try:
+            ledger = Ledger.loads(text, chunks)
+        except MissingSegments as missing:
+            for name in missing.names:
+                chunk_text = await store.read_segment(team.namespace, segment_name(team, name))
+                if chunk_text is None:
+                    # Drained and deleted since we read the head? Then the head has moved on.
+                    newer, newer_version = await store.read_ledger(team.namespace, ledger_name(team))
+                    if newer_version != version:
+                        text, version = newer, newer_version
+                        break
+                    log.warning("admission queue segment %s/%s is missing; the reconcile adopts its runs",
+                                team.namespace, segment_name(team, name))
+                    chunk_text = '{"priority":0,"entries":{}}'
+                chunks[name] = Chunk.loads(name, chunk_text)
+            continue
+        chunks.clear()
+        chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
+        return ledger, version
+
+
 def ledger_name(team: Team) -> str:
     """The team's coordination object (a Lease in the team's namespace)."""
     return dns_name(f"tekton-dag-admission-{team.name}", ("admission", team.name))
+
+
+def segment_name(team: Team, chunk: str) -> str:
+    """The Lease of one of the team's queue segments (``chunk``: its name in the head, "q<hash>")."""
+    return f"{ledger_name(team)}-{chunk}"
 
 
 def _pr_head(run: dict[str, Any]) -> tuple[str, str]:

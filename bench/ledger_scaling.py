@@ -1,0 +1,151 @@
+"""Benchmark: does a request's cost grow with the team's queue? (issue 18, "Cost that does not grow")
+
+Run: ``.venv/bin/python bench/ledger_scaling.py [--queued 10,1034,3018] [--requests 200]``.
+
+The default lengths are 10, about 1,000 and about 3,000 with the same remainder modulo 64
+(``ledgers.SEAL_AT``): the head holds the newest fewer-than-64 queued runs, so its size depends on
+the queue's length modulo 64 (up to ~7 KB), never on the length itself; equal remainders compare
+like with like.
+
+For each queue length N: a fresh fake Kubernetes API in its own process (as a real API server
+would be), one ``RunCreator`` (the use case behind run-creator) with the real ``kubernetes`` client,
+``maxConcurrentRuns: 3``. The queue is filled with N waiting bootstrap runs through the ordinary
+request path, then it measures:
+
+- ``request``: ``--requests`` pr-test requests, each a new pull request, all queued (the limit is
+  full): run-creator CPU per request (this process), the fake API's CPU per request (its process,
+  from /proc), API calls and request-body bytes sent to the API per request (counted by the fake
+  API: deterministic, not timing);
+- ``finish``: as many finished events (a running run ends, the best queued run is promoted and
+  started), the same figures per event.
+
+Print ``uptime`` with the figures: the machine is shared and CPU figures are noisy; the byte counts
+are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from multiprocessing.managers import BaseManager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tekton_dag.config.loading import load_config_or_raise
+from tekton_dag.events.requests import PullRequestRef, RunRequest
+from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.usecases.creating import RunCreator
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = "tekton-dag-default"
+LIMIT = 3
+
+
+class ApiProcess(BaseManager):
+    """Serves a started ``FakeKubeApi`` from a child process."""
+
+
+def _started_api() -> FakeKubeApi:
+    return FakeKubeApi().start()
+
+
+ApiProcess.register("FakeKubeApi", _started_api)
+
+
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bootstrap(i: int) -> RunRequest:
+    return RunRequest(team="default", stack="stack-one", pipeline="stack-bootstrap", delivery=f"fill-{i}",
+                      image_tag="base-1", requested_by="bench")
+
+
+def pr(i: int) -> RunRequest:
+    sha = f"{i + 1:040x}"
+    return RunRequest(team="default", stack="stack-one", pipeline="stack-pr-test", delivery=f"pr-{i}",
+                      app="demo-fe", repo="jmjava/tekton-dag-vue-fe", revision=sha,
+                      pr=PullRequestRef(number=10_000 + i, head_sha=sha, base_ref="main"))
+
+
+async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path) -> dict[str, Any]:
+    manager = ApiProcess()
+    manager.start()
+    try:
+        api: Any = manager.FakeKubeApi()  # type: ignore[attr-defined]
+        api_pid = manager._process.pid  # type: ignore[attr-defined]
+        kubeconfig = kubeconfig_dir / f"kubeconfig-{queued}"
+        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig_dict()))
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        config = load_config_or_raise(teams)
+        store = KubernetesStore()
+        creator = RunCreator(lambda: config, store)
+        running = []  # tracked here: asking the fake API would cost it a walk over every run
+        for i in range(LIMIT + queued):
+            outcome = await creator.request(bootstrap(i))
+            if outcome.kind == "created":
+                running.append(outcome.name)
+
+        async def phase(work: Any) -> dict[str, float]:
+            calls, sent = api.traffic()
+            cpu, api_cpu = time.process_time(), cpu_of(api_pid)
+            await work()
+            cpu, api_cpu = time.process_time() - cpu, cpu_of(api_pid) - api_cpu
+            all_calls, all_sent = api.traffic()
+            return {"cpu_ms": cpu / requests * 1000, "api_cpu_ms": api_cpu / requests * 1000,
+                    "calls": (all_calls - calls) / requests, "bytes": (all_sent - sent) / requests}
+
+        async def ask() -> None:
+            for i in range(requests):
+                outcome = await creator.request(pr(i))
+                assert outcome.kind == "queued", outcome
+
+        async def finish() -> None:
+            for _ in range(requests):
+                name = running.pop(0)
+                api.finish(NAMESPACE, name)
+                started = await creator.finished(NAMESPACE, name, "default")
+                assert len(started) == 1
+                running.extend(started)
+
+        result = {"request": await phase(ask), "finish": await phase(finish)}
+        store.close()
+        return result
+    finally:
+        manager.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queued", default="10,1034,3018", help="queue lengths, comma-separated")
+    parser.add_argument("--requests", type=int, default=200, help="measured requests (and finishes) per length")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        teams = shutil.copytree(ROOT / "teams", Path(tmp) / "teams")
+        for team_file in teams.glob("*/team.yaml"):
+            document = yaml.safe_load(team_file.read_text())
+            document["maxConcurrentRuns"] = LIMIT
+            team_file.write_text(yaml.safe_dump(document))
+        print(f"{'queued':>7} {'phase':>8} {'cpu ms':>7} {'api cpu ms':>10} {'calls':>6} {'bytes sent':>11}")
+        for queued in (int(n) for n in args.queued.split(",")):
+            result = asyncio.run(measure(queued, args.requests, teams, Path(tmp)))
+            for phase, f in result.items():
+                print(f"{queued:>7} {phase:>8} {f['cpu_ms']:>7.2f} {f['api_cpu_ms']:>10.2f} {f['calls']:>6.2f} "
+                      f"{f['bytes']:>11.0f}", flush=True)
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+
+
+if __name__ == "__main__":
+    main()
