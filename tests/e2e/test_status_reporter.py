@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from test_metrics import scrape, value
 
 from statusreporter.conftest import teams_with_checks
 from support.e2e import REPO, eventually, running_chain, send
@@ -50,8 +51,13 @@ async def test_each_pull_request_run_gets_a_check_that_follows_it_to_success(tmp
         await asyncio.gather(*(send(chain, "pull_request.opened", "--number", str(n), installation=APP)
                                for n in range(1, LIMIT + 2)))
         await eventually(lambda: len(completed(chain)) == LIMIT + 1, timeout=60, what="every check completed")
+        # the operator sees the same calls on status-reporter's /metrics (docs/operations.md)
+        samples = await scrape(chain.functions["status-reporter"].metrics_url)
     github = double(chain)
     checks = per_check(chain)
+    check_calls_made = sum(c.operation.startswith("checks/") for c in github.calls)
+    assert value(samples, "tektondag_github_api_calls_total", outcome="ok") >= check_calls_made >= 2 * (LIMIT + 1)
+    assert value(samples, "tektondag_github_rate_limit_remaining", installation=str(APP)) > 0
     assert len(checks) == LIMIT + 1 and {c[0]["repo"] for c in checks} == {REPO}
     for mine in checks:
         assert [c["status"] for c in mine] == ["queued", "in_progress", "completed"], mine
