@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -51,7 +52,7 @@ SECRET = "bench-secret"
 REPO = "jmjava/tekton-dag-vue-fe"  # demo-fe of stack-one: team default here, stack-one upstream
 NAMESPACE = "tekton-dag-default"
 # The fake API in its own process, without its cyclic GC (see chain_throughput.py), noting when
-# each PR's first PipelineRun was stored. argv: "all-in-one" or "distributed" (the chart's RBAC).
+# each PR's first PipelineRun was stored. argv: "all-in-one" or "distributed" (the chart's RBAC), namespace.
 FAKE_API = """
 import gc, json, sys, time; gc.disable()
 import tekton_dag.testing.kube_api as fake
@@ -67,12 +68,12 @@ class Timed(fake.FakeKubeApi):
         super()._put(key, obj)
 sets = ["mode=all-in-one"] if sys.argv[1] == "all-in-one" else []
 api = Timed(rbac_documents=rbac.chart_documents(sets=sets)).start()
-accounts = {f: str(api.kubeconfig_for(%(ns)r, "tekton-dag-" + f))
+accounts = {f: str(api.kubeconfig_for(sys.argv[2], "tekton-dag-" + f))
             for f in (["all-in-one"] if sys.argv[1] == "all-in-one" else FUNCTIONS)}
 print(json.dumps([time.process_time(), str(api.kubeconfig), accounts]), flush=True)
 sys.stdin.read()
 print(json.dumps([time.process_time(), len(api.requests), created]), flush=True); api.stop()
-""" % {"ns": NAMESPACE}
+"""
 
 
 def tree(root: int) -> list[int]:
@@ -96,10 +97,8 @@ def tree(root: int) -> list[int]:
 def tree_cpu(root: int) -> dict[int, float]:
     used = {}
     for pid in tree(root):
-        try:
+        with contextlib.suppress(OSError):  # it has just exited
             used[pid] = cpu_seconds(pid)
-        except OSError:
-            pass
     return used
 
 
@@ -112,8 +111,8 @@ class Running:
 
 class Fake:
     def __init__(self, mode: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", FAKE_API, mode], cwd=ROOT, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen([sys.executable, "-c", FAKE_API, mode, NAMESPACE], cwd=ROOT,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.started_cpu, self.admin, self.accounts = json.loads(self.process.stdout.readline())
 
@@ -171,7 +170,8 @@ async def start(system: str, fake: Fake, args: argparse.Namespace, work: Path) -
         env = {**os.environ, "NAMESPACE": NAMESPACE, "STACKS_DIR": str(args.upstream / "stacks"),
                "TEAMS_DIR": str(args.upstream / "teams"), "KUBECONFIG": fake.admin}
         command = [args.upstream_python, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "app:create_app()"]
-        return await subprocess_system(command, env, "/healthz", "/webhook/github", port, args.upstream / "orchestrator")
+        where = args.upstream / "orchestrator"
+        return await subprocess_system(command, env, "/healthz", "/webhook/github", port, where)
     if system == "all-in-one":
         env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "TEKTON_DAG_TEAMS_DIR": str(ROOT / "teams"),
                "GITHUB_WEBHOOK_SECRET": SECRET, "KUBECONFIG": fake.accounts["all-in-one"],
@@ -239,7 +239,7 @@ def show(r: dict[str, Any]) -> None:
 
 
 def ratio(ours: float, theirs: float) -> str:
-    return f"{ours / theirs:.2f}×" if theirs else "n/a"
+    return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
 
 async def main(args: argparse.Namespace) -> None:
