@@ -13,11 +13,12 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import DeliverySpec, Destination
-from tekton_dag.bus.inprocess import InProcessPublisher, subscriber
+from tekton_dag.bus.inprocess import InProcessPublisher, subscriber, transported, wire_round_trip
 from tekton_dag.bus.journal import Journal
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import PublishError
-from tekton_dag.events import catalog, sealing
+from tekton_dag.eventing.wire import with_extensions
+from tekton_dag.events import catalog, codec, sealing
 
 URL = "http://handler.tekton-dag.internal/"
 
@@ -127,3 +128,23 @@ async def test_a_published_event_is_journalled_before_publish_returns(tmp_path):
     assert journal.pending_count() == 1
     broker.abandon()
     journal.close()
+
+
+EVENTS = {
+    "run.requested, sealed, with TTL and partition key": sealing.EventKeys({sealing.KEY_ENV: "k" * 32}).seal(
+        *(lambda e: (e, e.get_data()))(with_extensions(codec.build(
+            catalog.RUN_REQUESTED, "/tekton-dag/resolver", "d-1", {"team": "default", "pr": 7, "apps": ["a", "b"]},
+            subject="jmjava/x", team="default", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"),
+            knativebrokerttl=254))),
+    "non-ASCII, quotes, percent signs and nested data": codec.build(
+        "dev.example.odd", "/odd source%20", "ïd \"quoted\" 100%", {"text": "é ñ ✓ \u2028", "n": [1.5, None, True,
+                                                                                                 {"deep": {}}]},
+        subject="sub ject/é", extensions={"tektondagx": "v a%l \"é\""}),
+}
+
+
+@pytest.mark.parametrize("sample", EVENTS.values(), ids=EVENTS.keys())
+def test_the_direct_copy_is_what_the_codec_round_trip_gives(sample):
+    fast, wire = transported(sample), wire_round_trip(sample)
+    assert fast.get_attributes() == wire.get_attributes()
+    assert fast.get_data() == wire.get_data() and fast.get_data() is not sample.get_data()
