@@ -1,8 +1,8 @@
 """Side by side: the earlier system's Flask orchestrator, the all-in-one and the chain, same load.
 
     .venv/bin/python bench/compare_upstream.py [--upstream SRC] [--upstream-python PY]
-        [--systems earlier,all-in-one,chain] [--workers 2] [--rate 100] [--seconds 10]
-        [--steps 100,200,...] [--steady-only]
+        [--systems earlier,all-in-one,chain] [--workers 2] [--rate 100] [--seconds 10] [--rounds 1]
+        [--steps 50,100,...] [--steady-only]
 
 Every system gets the same load generator (``loadgen.py``: open-loop, signed octokit-shaped
 ``pull_request.opened`` webhooks of ~25 KB, each its own PR number) and the same fake Kubernetes
@@ -21,7 +21,8 @@ is counted). Each measurement starts a fresh system and a fresh fake API.
   as team default's ServiceAccount under the chart's ``mode=all-in-one`` RBAC.
 - **chain**: the five functions as processes and the local Broker with its journal (devchain).
 
-At the steady rate each system is measured once; then the rate steps up (fresh system each)
+At the steady rate each system is measured ``--rounds`` times, alternating (the round with the
+median p50 is reported: the machine is shared, so only side-by-side rounds compare); then the rate steps up (fresh system each)
 until p99 > 250 ms or a webhook is lost, for the maximum sustained rate. Without ``--upstream``
 only ours are measured, and the output says so. Ratios are ours ÷ earlier.
 """
@@ -238,6 +239,11 @@ def show(r: dict[str, Any]) -> None:
           f"(load average {r['load']:.1f})", flush=True)
 
 
+def median_round(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median p50 (the machine is shared: whole rounds, not mixed figures)."""
+    return sorted(results, key=lambda r: r["p50"])[len(results) // 2]
+
+
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
@@ -248,11 +254,13 @@ async def main(args: argparse.Namespace) -> None:
         systems = [s for s in systems if s != "earlier"]
         print("the earlier system is not available (no --upstream SRC): measuring ours alone, no ratios")
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    steady = {}
-    print(f"steady {args.rate:.0f} webhooks/s for {args.seconds:.0f} s:")
-    for system in systems:
-        steady[system] = await measure(system, args.rate, args)
-        show(steady[system])
+    rounds: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
+    print(f"steady {args.rate:.0f} webhooks/s for {args.seconds:.0f} s, {args.rounds} round(s), systems alternating:")
+    for _ in range(args.rounds):
+        for system in systems:
+            rounds[system].append(await measure(system, args.rate, args))
+            show(rounds[system][-1])
+    steady = {system: median_round(results) for system, results in rounds.items()}
     sustained: dict[str, float] = {}
     if not args.steady_only:
         for system in systems:
@@ -290,7 +298,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2, help="all-in-one worker processes")
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--steps", default="100,200,300,400,600,800,1000,1200")
+    parser.add_argument("--rounds", type=int, default=1, help="steady measurements per system (median round kept)")
+    parser.add_argument("--steps", default="50,100,150,200,300,400,600,800,1000,1200")
     parser.add_argument("--steady-only", action="store_true")
     arguments = parser.parse_args()
     if arguments.upstream is not None and not (arguments.upstream / "orchestrator" / "app.py").is_file():
