@@ -22,8 +22,9 @@ is counted). Each measurement starts a fresh system and a fresh fake API.
 - **chain**: the five functions as processes and the local Broker with its journal (devchain).
 
 At the steady rate each system is measured ``--rounds`` times, alternating (the round with the
-median p50 is reported: the machine is shared, so only side-by-side rounds compare); then the rate steps up (fresh system each)
-until p99 > 250 ms or a webhook is lost, for the maximum sustained rate. Without ``--upstream``
+median p50 is reported: the machine is shared, so only side-by-side rounds compare); then the
+rate steps up (fresh system each) until p99 > 250 ms or a webhook is lost, for the maximum
+sustained rate. Without ``--upstream``
 only ours are measured, and the output says so. Ratios are ours ÷ earlier.
 """
 
