@@ -165,3 +165,53 @@ async def test_all_in_one_workers_refuse_a_journal_left_undelivered_by_a_bigger_
 async def test_workers_are_for_the_all_in_one_only():
     code, _, err = await run_cli("serve", "resolver", "--workers", "2", "--teams", str(TEAMS))
     assert code == 2 and "only all-in-one runs several workers, not resolver" in err
+
+
+async def test_each_worker_resumes_its_own_journal_after_a_restart(tmp_path, all_in_one_api):
+    """Webhooks acked by two workers while the API refuses PipelineRuns stay in each worker's
+    journal through a stop; the next start (two workers again) resumes both and creates every run."""
+    kube_api = all_in_one_api
+    journal = tmp_path / "journal.sqlite3"
+    journals = (journal, journal.with_name(journal.name + ".worker-1"))
+    env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET, "TEKTON_DAG_KUBE_DEADLINE_SECONDS": "0.2",
+           "KUBECONFIG": str(kube_api.kubeconfig_for(TEAM_NAMESPACE, "tekton-dag-all-in-one")),
+           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl"),
+           "TEKTON_DAG_JOURNAL": str(journal)}
+    env.pop("K_SINK", None)
+
+    async def serving() -> tuple[asyncio.subprocess.Process, str]:
+        port = free_port()
+        server = await asyncio.create_subprocess_exec(
+            *SERVED_BY["tekton-dag serve all-in-one --workers 2"], cwd=ROOT,
+            env={**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        await wait_ready(f"http://127.0.0.1:{port}", "all-in-one workers")
+        return server, f"http://127.0.0.1:{port}/webhook/github"
+
+    kube_api.fail(503, times=100_000, methods=("POST",), plural="pipelineruns")
+    server, url = await serving()
+    try:
+        sent = await asyncio.gather(*(
+            run_cli("send", "pull_request.opened", REPO, "--number", str(n), "--delivery", f"r-{n}", "--url", url,
+                    "--secret", SECRET) for n in range(1, 9)))
+        assert all(code == 0 for code, _, _ in sent), sent
+        await asyncio.sleep(1.0)
+    finally:
+        server.terminate()
+        _, err = await server.communicate()
+    assert not kube_api.objects("pipelineruns")
+    assert all(pending(path) for path in journals), ([pending(p) for p in journals], err.decode()[-2000:])
+    kube_api.clear_faults()
+    server, _ = await serving()
+    try:
+        await eventually(lambda: len(kube_api.objects("pipelineruns")) == 8, timeout=40, what="eight PipelineRuns")
+    finally:
+        server.terminate()
+        await server.communicate()
+    assert sorted(int(params(run)["pr-number"]) for run in kube_api.objects("pipelineruns")) == list(range(1, 9))
+
+
+def pending(path: Path) -> int:
+    """Deliveries a journal still holds undelivered (state 0)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(*) FROM deliveries WHERE state = 0").fetchone()[0])
