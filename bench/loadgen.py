@@ -309,7 +309,7 @@ def _request(url: str, delivery: samples.Delivery) -> bytes:
 async def generate(url: str, secret: str, repo: str, rate: float, count: int, first_pr: int,
                    watch: bool = False) -> None:
     """The load generator (its own process, like GitHub): open-loop POSTs at ``rate``, then one
-    JSON line per webhook on stdout: delivery id, send time (CLOCK_MONOTONIC, shared by all
+    JSON line per webhook on stdout: delivery id, PR number, send time (CLOCK_MONOTONIC, shared by all
     processes on Linux; taken when the POST is due, just before its write on a pooled
     connection), the answer's status (0: no answer) and when the answer was read. With ``watch``
     answers are read as they arrive (one more wake-up per webhook), so ``acked`` is the ack time;
@@ -317,6 +317,7 @@ async def generate(url: str, secret: str, repo: str, rate: float, count: int, fi
     deliveries = [samples.build(samples.Sample("pull_request.opened", repo, number=first_pr + i), secret)
                   for i in range(count)]
     requests = [(d.delivery_id, _request(url, d)) for d in deliveries]
+    numbers = {d.delivery_id: first_pr + i for i, d in enumerate(deliveries)}
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     pool = _Pool(parts.hostname or "127.0.0.1", parts.port or 80)
@@ -346,7 +347,8 @@ async def generate(url: str, secret: str, repo: str, rate: float, count: int, fi
     pool.close()
     print(f"load generator: {cpu / max(count, 1) * 1000:.3f} ms CPU per webhook ({count} webhooks)", file=sys.stderr)
     for delivery_id, sent, status, acked in results:
-        print(json.dumps({"id": delivery_id, "sent": sent, "status": status, "acked": acked}))
+        print(json.dumps({"id": delivery_id, "pr": numbers[delivery_id], "sent": sent, "status": status,
+                          "acked": acked}))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from support.e2e import REPO, ROOT, SECRET, TEAM_NAMESPACE, TEAMS, eventually, params, run_cli, wait_ready
 from tekton_dag.bus import routing
+from tekton_dag.bus.journal import Journal, NewDelivery
 from tekton_dag.bus.triggers import load_topology
 from tekton_dag.devchain.chain import free_port
 from tekton_dag.functions import all_in_one as allinone
@@ -61,6 +65,9 @@ SERVED_BY = {
         "--teams",
         str(TEAMS),
     ],
+    "tekton-dag serve all-in-one --workers 2": [
+        sys.executable, "-m", "tekton_dag.cli.main", "serve", "all-in-one", "--workers", "2", "--teams", str(TEAMS),
+    ],
 }
 
 
@@ -92,3 +99,119 @@ async def test_all_in_one_turns_a_signed_webhook_into_a_pipelinerun(tmp_path, al
     assert runs[0]["spec"]["pipelineRef"]["name"] == "stack-pr-test"
     assert not (tmp_path / "dl.jsonl").exists(), err.decode()[-2000:]
     assert kube_api.callers == {f"system:serviceaccount:{TEAM_NAMESPACE}:tekton-dag-all-in-one"}
+
+
+def journalled(path: Path) -> int:
+    """How many deliveries a worker's journal has accepted (finished rows are purged only per 1,000)."""
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(*) FROM deliveries").fetchone()[0])
+
+
+async def test_all_in_one_workers_check_signatures_and_share_the_team_limit(tmp_path, all_in_one_api):
+    """Two worker processes on one port: a bad signature is refused before anything is accepted;
+    twelve PRs at once reach both workers, yet team default (maxConcurrentRuns 3) never has more
+    than 3 PipelineRuns running: the workers admit through the one Lease ledger."""
+    kube_api = all_in_one_api
+    port = free_port()
+    journal = tmp_path / "journal.sqlite3"
+    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "GITHUB_WEBHOOK_SECRET": SECRET,
+           "KUBECONFIG": str(kube_api.kubeconfig_for(TEAM_NAMESPACE, "tekton-dag-all-in-one")),
+           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl"),
+           "TEKTON_DAG_JOURNAL": str(journal)}
+    env.pop("K_SINK", None)
+    server = await asyncio.create_subprocess_exec(
+        *SERVED_BY["tekton-dag serve all-in-one --workers 2"], cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/webhook/github"
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", "all-in-one workers")
+        for _ in range(4):  # new connections: both workers see one
+            code, out, err = await run_cli("send", "pull_request.opened", REPO, "--number", "99", "--url", url,
+                                           "--secret", "not-the-secret")
+            assert code != 0 and "401" in out + err, out + err
+        assert journalled(journal) + journalled(journal.with_name(journal.name + ".worker-1")) == 0
+        sent = await asyncio.gather(*(
+            run_cli("send", "pull_request.opened", REPO, "--number", str(n), "--delivery", f"w-{n}", "--url", url,
+                    "--secret", SECRET) for n in range(1, 13)))
+        assert all(code == 0 for code, _, _ in sent), sent
+        await eventually(lambda: len(kube_api.objects("pipelineruns")) == 12, what="twelve PipelineRuns")
+    finally:
+        server.terminate()
+        _, err = await server.communicate()
+    assert server.returncode == 0, err.decode()[-2000:]
+    assert kube_api.max_running[TEAM_NAMESPACE] == 3
+    assert len(kube_api.running(TEAM_NAMESPACE)) == 3
+    assert sorted(int(params(run)["pr-number"]) for run in kube_api.objects("pipelineruns")) == list(range(1, 13))
+    worker0, worker1 = journalled(journal), journalled(journal.with_name(journal.name + ".worker-1"))
+    assert worker0 and worker1, (worker0, worker1)  # both workers took webhooks, each in its own journal
+
+
+async def test_all_in_one_workers_refuse_a_journal_left_undelivered_by_a_bigger_pool(tmp_path):
+    """Scaling down never strands journalled events: a worker-3 journal holding one pending
+    delivery stops a two-worker start, naming the file and the way out."""
+    journal = tmp_path / "journal.sqlite3"
+    leftover = Journal(journal.with_name(journal.name + ".worker-3"))
+    leftover.open()
+    leftover.accept([NewDelivery("resolver", "k", 10, b"{}")])
+    leftover.close()
+    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{free_port()}", "TEKTON_DAG_JOURNAL": str(journal)}
+    code, _out, err = await run_cli("serve", "all-in-one", "--workers", "2", "--teams", str(TEAMS), env=env)
+    assert code == 1
+    assert f"journal {leftover.path} (worker 3) holds 1 undelivered deliveries: start with --workers 4" in err
+
+
+async def test_workers_are_for_the_all_in_one_only():
+    code, _, err = await run_cli("serve", "resolver", "--workers", "2", "--teams", str(TEAMS))
+    assert code == 2 and "only all-in-one runs several workers, not resolver" in err
+
+
+async def test_each_worker_resumes_its_own_journal_after_a_restart(tmp_path, all_in_one_api):
+    """Webhooks acked by two workers while the API refuses PipelineRuns stay in each worker's
+    journal through a stop; the next start (two workers again) resumes both and creates every run."""
+    kube_api = all_in_one_api
+    journal = tmp_path / "journal.sqlite3"
+    journals = (journal, journal.with_name(journal.name + ".worker-1"))
+    env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET, "TEKTON_DAG_KUBE_DEADLINE_SECONDS": "0.2",
+           "KUBECONFIG": str(kube_api.kubeconfig_for(TEAM_NAMESPACE, "tekton-dag-all-in-one")),
+           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl"),
+           "TEKTON_DAG_JOURNAL": str(journal)}
+    env.pop("K_SINK", None)
+
+    async def serving() -> tuple[asyncio.subprocess.Process, str]:
+        port = free_port()
+        server = await asyncio.create_subprocess_exec(
+            *SERVED_BY["tekton-dag serve all-in-one --workers 2"], cwd=ROOT,
+            env={**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        await wait_ready(f"http://127.0.0.1:{port}", "all-in-one workers")
+        return server, f"http://127.0.0.1:{port}/webhook/github"
+
+    kube_api.fail(503, times=100_000, methods=("POST",), plural="pipelineruns")
+    server, url = await serving()
+    try:
+        sent = await asyncio.gather(*(
+            run_cli("send", "pull_request.opened", REPO, "--number", str(n), "--delivery", f"r-{n}", "--url", url,
+                    "--secret", SECRET) for n in range(1, 9)))
+        assert all(code == 0 for code, _, _ in sent), sent
+        await asyncio.sleep(1.0)
+    finally:
+        server.terminate()
+        _, err = await server.communicate()
+    assert not kube_api.objects("pipelineruns")
+    assert all(pending(path) for path in journals), ([pending(p) for p in journals], err.decode()[-2000:])
+    kube_api.clear_faults()
+    server, _ = await serving()
+    try:
+        await eventually(lambda: len(kube_api.objects("pipelineruns")) == 8, timeout=40, what="eight PipelineRuns")
+    finally:
+        server.terminate()
+        await server.communicate()
+    assert sorted(int(params(run)["pr-number"]) for run in kube_api.objects("pipelineruns")) == list(range(1, 9))
+
+
+def pending(path: Path) -> int:
+    """Deliveries a journal still holds undelivered (state 0)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(*) FROM deliveries WHERE state = 0").fetchone()[0])

@@ -38,6 +38,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.deadletters import DeadLetters, Delivery, Outcome
 from tekton_dag.bus.delivery import Destination, is_retryable
+from tekton_dag.bus.inprocess import Subscriber, outcome_of
 from tekton_dag.bus.journal import DEAD_LETTERED, DELIVERED, Journal, JournalError, NewDelivery, Row
 from tekton_dag.bus.triggers import Topology, Trigger
 from tekton_dag.eventing.publishing import failure, network_client
@@ -80,6 +81,7 @@ class LocalBroker:
         journal: Journal | None = None,
         resume_on_start: bool = True,
         close_grace: float = 10.0,
+        direct: Mapping[str, Subscriber] | None = None,
     ):
         self.topology = topology
         self.services = dict(services)
@@ -107,6 +109,8 @@ class LocalBroker:
         self.stats = {"accepted": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "replies": 0, "ttl_dropped": 0,
                       "resumed": 0}
         self.dead_letter_listeners: list[DeadLetterListener] = []
+        # Subscriber URL → in-process delivery (the all-in-one: ``bus.inprocess``), no HTTP.
+        self.direct: dict[str, Subscriber] = dict(direct or {})
 
     # -- wiring ---------------------------------------------------------------------------------
     def resolve(self, destination: Destination, where: str) -> str:
@@ -307,12 +311,16 @@ class LocalBroker:
         except ValueError as exc:
             await _respond(send, 400, str(exc).encode()[:500])
             return
+        status, reason = self.ingest(event)
+        await _respond(send, status, reason.encode())
+
+    def ingest(self, event: CloudEvent) -> tuple[int, str]:
+        """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""
         refused = self._unsealed(event)
         if refused is not None:
-            await _respond(send, refused.status, refused.reason.encode())
-            return
+            return refused.status, refused.reason
         status = self.admit(event)
-        await _respond(send, status, b"" if status == 202 else b"broker busy or shutting down; retry")
+        return status, "" if status == 202 else "broker busy or shutting down; retry"
 
     def _unsealed(self, event: CloudEvent) -> SealError | None:
         """Why the ingress refuses ``event``: an event that makes things happen without its team's
@@ -466,6 +474,10 @@ class LocalBroker:
             log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
 
     async def _attempt(self, delivery: Delivery) -> Outcome:
+        direct = self.direct.get(delivery.url)
+        if direct is not None:
+            status, reply, text = await direct(delivery.event, delivery.spec.timeout_s)
+            return outcome_of(status, reply, text, delivery.url)
         assert self._client is not None
         message = to_binary_event(delivery.event)
         headers = {**message.headers, "prefer": "reply"}

@@ -3,6 +3,7 @@
 The function listens on ``LISTEN_ADDRESS`` (``--listen`` sets it) and sends its events to the
 Broker at ``K_SINK`` (``--sink`` sets it); ``--teams`` sets ``TEKTON_DAG_TEAMS_DIR``. The
 environment is what a Knative deployment gives the same code, so this is how it runs there too.
+``--workers N`` runs the all-in-one as N processes on one port (``tekton_dag.cli.workers``).
 Without NAME it serves ``$TEKTON_DAG_FUNCTION``: each image (build-images/orchestrator/) is the one
 core with that variable set, so the chart runs them with no command or args (docs/images.md).
 """
@@ -35,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="ADDR",
         help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)",
     )
+    parser.add_argument(
+        "--workers", metavar="N", type=int, default=1,
+        help="all-in-one only: N worker processes on the one port, each with its own journal (default 1)",
+    )
     parser.add_argument("--sink", metavar="URL", help="Broker ingress URL for outgoing events (default: $K_SINK)")
     add_teams_option(parser)
     parser.set_defaults(run=run)
@@ -59,6 +64,15 @@ def run(args: argparse.Namespace) -> int:
     if args.sink:
         os.environ["K_SINK"] = args.sink
     os.environ[TEAMS_DIR_ENV] = args.teams
+    if args.workers != 1:
+        if name != serving.ALL_IN_ONE.name or args.workers < 1:
+            print(f"tekton-dag serve: error: --workers {args.workers}: "
+                  + ("must be 1 or more" if args.workers < 1 else f"only all-in-one runs several workers, not {name}"),
+                  file=sys.stderr)
+            return 2
+        from tekton_dag.cli.workers import serve_workers
+
+        return serve_workers(args.workers)
     serving.serve(name)
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
+from typing import Protocol
 
 import httpx
 from cloudevents.core.bindings.http import to_binary_event
@@ -70,6 +71,15 @@ def warm_up_in_background(delay: float = WARM_UP_DELAY_S) -> None:
     """Import aiohttp (~100 ms) once the function had time to come up, so neither the path to
     ready nor the first events pay for it (a publish before then imports it itself)."""
     warming.in_background(lambda: importlib.import_module("httpx_aiohttp"), "http-warm-up", delay)
+
+
+class EventSink(Protocol):
+    """Where a function publishes: a ``Publisher`` (HTTP to ``K_SINK``), or the all-in-one's
+    in-process bus (``bus.inprocess.InProcessPublisher``)."""
+
+    async def publish(self, event: CloudEvent) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Publisher:

@@ -2,9 +2,10 @@
 
 For installs without Knative Eventing (one Knative Service, or ``func run`` on a laptop). The bus
 is the local Broker itself with the Triggers of ``routing`` (the same routing as ``knative/``):
-the same filters, retries, replies, TTL and dead letters, but every hop is an in-process ASGI
-call instead of a network request. Only webhook-ingest's routes are reachable from outside;
-the bus has no public address, so nobody can inject events that skip signature checks.
+the same filters, retries, replies, TTL and dead letters, but every hop is a direct call
+(``bus.inprocess``: same CloudEvents encoding, seal checks and answer rules, no HTTP). Only
+webhook-ingest's routes are reachable from outside; the bus has no public address, so nobody can
+inject events that skip signature checks.
 
 Dead letters go to ``TEKTON_DAG_DEAD_LETTER_FILE`` (default ``/tmp/tekton-dag/dead-letters.jsonl``)
 and the log. Every accepted event is in the bus's journal ``TEKTON_DAG_JOURNAL`` (default
@@ -22,12 +23,12 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 from cloudevents.core.v1.event import CloudEvent
 
-from tekton_dag.bus import routing
+from tekton_dag.bus import inprocess, routing
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import Destination
+from tekton_dag.bus.inprocess import InProcessPublisher
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV, Journal, Synchronous
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import K_SINK_ENV
@@ -103,17 +104,18 @@ class AllInOne(Handler):
         recovered = self.broker.recover()  # JournalError (named file, reason) fails the start
         if recovered:
             log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
-        bus = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.broker), timeout=30.0)  # type: ignore[arg-type]
-        wiring = Wiring(broker=bus, store=self.wiring.store, configs=self.configs, github=self.wiring.github)
+        # The handlers publish into the bus and the bus calls them, in process (bus.inprocess).
+        wiring = Wiring(publisher=InProcessPublisher(self.broker), store=self.wiring.store, configs=self.configs,
+                        github=self.wiring.github)
         env = {**self.env, K_SINK_ENV: BROKER_URL, sealing.KEY_ENV: key}
-        mounts: dict[str, httpx.AsyncBaseTransport] = {}
         for name, spec in FUNCTIONS.items():
             instance: Handler = importlib.import_module(spec.module).new(wiring)
             instance.start(env)
             self.instances[name] = instance
-            app = importlib.import_module(f"func_python.{spec.invoke}").ASGIApplication(instance)
-            mounts[f"all://{internal_url(name)[7:-1]}"] = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self.broker.start(mounts)  # resumes what the journal held
+            if name != PUBLIC:  # webhook-ingest takes GitHub's webhooks; the bus never calls it
+                handler = cast(inprocess.CloudEventHandler, instance)
+                self.broker.direct[internal_url(name)] = inprocess.subscriber(handler, name)
+        self.broker.start()  # resumes what the journal held
         if recovered:
             log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
         self.broker.dead_letter_listeners.append(self._report_dead_letter)

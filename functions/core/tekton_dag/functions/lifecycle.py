@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import httpx
 
 from tekton_dag.eventing.forwarding import TeamForwarder
-from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher
+from tekton_dag.eventing.publishing import K_SINK_ENV, EventSink, Publisher
 from tekton_dag.events import sealing
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.github.port import GitHub
@@ -38,7 +38,8 @@ NOT_STARTED = "not started"
 class Wiring:
     """Collaborators given by the caller instead of made from the environment."""
 
-    broker: httpx.AsyncClient | None = None  # the client that reaches ``K_SINK`` (the all-in-one's bus)
+    broker: httpx.AsyncClient | None = None  # the client that reaches ``K_SINK`` (tests: a local Broker)
+    publisher: EventSink | None = None  # instead of HTTP to ``K_SINK``: the all-in-one's in-process bus
     store: RunStore | None = None  # run-creator's PipelineRun store (tests: the fake API's client)
     configs: ConfigSource | None = None  # the all-in-one loads the configuration once for all four
     forwarder: TeamForwarder | None = None  # where run-creator forwards other teams' Tekton events
@@ -56,7 +57,7 @@ class Handler:
         self.wiring = wiring or Wiring()
         self.env: dict[str, str] = {}
         self.configs: ConfigSource | None = None
-        self.publisher: Publisher | None = None
+        self.publisher: EventSink | None = None
         self.keys = sealing.EventKeys({})
         self._started = False
 
@@ -69,7 +70,7 @@ class Handler:
         self.keys = sealing.EventKeys(self.env)
         sink = self.env.get(K_SINK_ENV)
         if self.publishes and sink:
-            self.publisher = Publisher(sink, client=self.wiring.broker)
+            self.publisher = self.wiring.publisher or Publisher(sink, client=self.wiring.broker)
         if self.configured:
             self.configs = self.wiring.configs or ConfigSource.from_env(self.env)
         self.setup()

@@ -1,0 +1,150 @@
+"""The all-in-one's in-process bus (tekton_dag.bus.inprocess): the Broker calls handlers directly,
+with the answer rules, retries, dead letters, journal and seal checks of an HTTP hop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudevents.core.v1.event import CloudEvent
+
+from tekton_dag.bus.broker import LocalBroker
+from tekton_dag.bus.delivery import DeliverySpec, Destination
+from tekton_dag.bus.inprocess import InProcessPublisher, subscriber, transported, wire_round_trip
+from tekton_dag.bus.journal import Journal
+from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
+from tekton_dag.eventing.publishing import PublishError
+from tekton_dag.eventing.wire import with_extensions
+from tekton_dag.events import catalog, codec, sealing
+
+URL = "http://handler.tekton-dag.internal/"
+
+
+class Handler:
+    """A cloudevent handler as func-python calls it; ``answers`` scripts each call's answer."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.seen: list[CloudEvent] = []
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.seen.append(scope["event"])
+        answer = self.answers.pop(0) if self.answers else 202
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, float):
+            await asyncio.sleep(answer)
+            answer = 202
+        if isinstance(answer, CloudEvent):
+            await send.binary(answer)
+            return
+        status, body = answer if isinstance(answer, tuple) else (answer, b"")
+        await send.http({"type": "http.response.start", "status": status, "headers": []})
+        await send.http({"type": "http.response.body", "body": body})
+
+
+def event(kind: str = "test.event", **data: Any) -> CloudEvent:
+    return CloudEvent({"type": kind, "source": "/test", "id": f"id-{kind}", "specversion": "1.0",
+                       "datacontenttype": "application/json"}, data or {"n": 1})
+
+
+async def broker_with(handler: Handler, tmp_path: Path, *, kind: str = "test.event", timeout: float = 2.0,
+                      journal: Journal | None = None) -> LocalBroker:
+    delivery = DeliverySpec(retry=2, backoff_policy="linear", backoff_delay_s=0.01, timeout_s=timeout)
+    trigger = Trigger("t", "tekton-dag", Destination("Service", "handler"), compile_attributes({"type": kind}, "t"))
+    broker = LocalBroker(Topology("tekton-dag", delivery, (trigger,)), {"handler": URL}, tmp_path / "dl.jsonl",
+                         keys=sealing.EventKeys({sealing.KEY_ENV: "k" * 32}) if kind in sealing.SEALED_TYPES
+                         else None, journal=journal, direct={URL: subscriber(handler, "handler")})
+    broker.start()
+    return broker
+
+
+async def settle(broker: LocalBroker) -> None:
+    assert await broker.drained(5)
+
+
+async def test_the_handler_gets_a_decoded_copy_and_its_reply_reenters(tmp_path):
+    reply = event("test.reply", answer=42)
+    handler, replies = Handler(reply), Handler()
+    broker = await broker_with(handler, tmp_path)
+    broker.direct["http://replies/"] = subscriber(replies, "replies")
+    sent = event(n=1)
+    assert broker.ingest(sent) == (202, "")
+    await settle(broker)
+    assert handler.seen[0].get_data() == {"n": 1} and handler.seen[0] is not sent
+    assert handler.seen[0].get_data() is not sent.get_data()  # a copy, as from the wire
+    assert broker.stats["replies"] == 1 and broker.stats["delivered"] == 1
+
+
+@pytest.mark.parametrize("answer", [503, 500, 429, RuntimeError("boom"), (200, b"not a CloudEvent")],
+                         ids=["503", "500", "429", "raises", "non-CloudEvent body"])
+async def test_retryable_answers_are_retried_like_over_http(tmp_path, answer):
+    handler = Handler(answer, 202)
+    broker = await broker_with(handler, tmp_path)
+    broker.ingest(event())
+    await settle(broker)
+    assert len(handler.seen) == 2 and broker.stats["retried"] == 1 and broker.stats["delivered"] == 1
+
+
+async def test_a_final_answer_dead_letters_at_once(tmp_path):
+    handler = Handler(400)
+    broker = await broker_with(handler, tmp_path)
+    broker.ingest(event())
+    await settle(broker)
+    assert len(handler.seen) == 1 and broker.stats["dead_lettered"] == 1
+    line = json.loads((tmp_path / "dl.jsonl").read_text().splitlines()[0])
+    assert "answered 400" in json.dumps(line)
+
+
+async def test_a_handler_slower_than_the_delivery_timeout_is_cut_off_and_retried(tmp_path):
+    handler = Handler(1.0, 202)
+    broker = await broker_with(handler, tmp_path, timeout=0.1)
+    broker.ingest(event())
+    await settle(broker)
+    assert len(handler.seen) == 2 and broker.stats["retried"] == 1
+
+
+async def test_publishing_checks_the_seal_like_the_http_ingress(tmp_path):
+    handler = Handler()
+    broker = await broker_with(handler, tmp_path, kind=catalog.RUN_REQUESTED)
+    publisher = InProcessPublisher(broker)
+    unsealed = event(catalog.RUN_REQUESTED, team="default")
+    with pytest.raises(PublishError, match="answered 401: unsealed"):
+        await publisher.publish(unsealed)
+    assert broker.stats["accepted"] == 0 and not handler.seen
+    await publisher.publish(sealing.EventKeys({sealing.KEY_ENV: "k" * 32}).seal(unsealed, unsealed.get_data()))
+    await settle(broker)
+    assert broker.stats["accepted"] == 1 and len(handler.seen) == 1
+
+
+async def test_a_published_event_is_journalled_before_publish_returns(tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite3")
+    handler = Handler(5.0)  # still being delivered when we look
+    broker = await broker_with(handler, tmp_path, journal=journal, timeout=10)
+    await InProcessPublisher(broker).publish(event())
+    assert journal.pending_count() == 1
+    broker.abandon()
+    journal.close()
+
+
+EVENTS = {
+    "run.requested, sealed, with TTL and partition key": sealing.EventKeys({sealing.KEY_ENV: "k" * 32}).seal(
+        *(lambda e: (e, e.get_data()))(with_extensions(codec.build(
+            catalog.RUN_REQUESTED, "/tekton-dag/resolver", "d-1", {"team": "default", "pr": 7, "apps": ["a", "b"]},
+            subject="jmjava/x", team="default", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"),
+            knativebrokerttl=254))),
+    "non-ASCII, quotes, percent signs and nested data": codec.build(
+        "dev.example.odd", "/odd source%20", "ïd \"quoted\" 100%", {"text": "é ñ ✓ \u2028", "n": [1.5, None, True,
+                                                                                                 {"deep": {}}]},
+        subject="sub ject/é", extensions={"tektondagx": "v a%l \"é\""}),
+}
+
+
+@pytest.mark.parametrize("sample", EVENTS.values(), ids=EVENTS.keys())
+def test_the_direct_copy_is_what_the_codec_round_trip_gives(sample):
+    fast, wire = transported(sample), wire_round_trip(sample)
+    assert fast.get_attributes() == wire.get_attributes()
+    assert fast.get_data() == wire.get_data() and fast.get_data() is not sample.get_data()
