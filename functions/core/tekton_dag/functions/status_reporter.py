@@ -96,7 +96,8 @@ class StatusReporterFunction(Handler):
 
     def setup(self) -> None:
         if self.env.get(K_SINK_ENV):  # commands only; checks need no Broker (publishes stays False)
-            self.publisher = Publisher(self.env[K_SINK_ENV], client=self.wiring.broker)
+            # the all-in-one hands its in-process bus, as to every publishing handler (lifecycle.start)
+            self.publisher = self.wiring.publisher or Publisher(self.env[K_SINK_ENV], client=self.wiring.broker)
         self._store = self.wiring.store or store_from_env(self.env)
         github = self.wiring.github
         if github is None:
