@@ -1,8 +1,8 @@
 """Stamp the project's version (``[project] version`` in pyproject.toml) into the files that must spell it.
 
-The version is written by hand in one place, the root pyproject.toml. Python reads it at runtime
-(``tekton_dag.__version__`` comes from the installed package's metadata) and tasks/generate.py puts
-it on every Task and Pipeline; the files below cannot read anything, so this stamps it into them:
+The version is written by hand in one place, the root pyproject.toml. tasks/generate.py puts it on
+every Task and Pipeline; the files below cannot read it (and ``tekton_dag.__version__`` should not:
+importlib.metadata costs every function ~50 ms at start), so this stamps it into them:
 each (file, pattern) must match at least once, else the file changed shape and this says where.
 Run through ``scripts/generate [--check]``.
 """
@@ -22,6 +22,7 @@ V = r"(?P<version>[0-9][0-9A-Za-z.+-]*)"  # whatever is there now
 COPIES: tuple[tuple[str, str], ...] = (
     ("functions/*/pyproject.toml", rf'^version = "{V}"$'),  # each func project ...
     ("functions/*/pyproject.toml", rf'"tekton-dag=={V}"'),  # ... pins the core it was released with
+    ("functions/core/tekton_dag/__init__.py", rf'^__version__ = "{V}"$'),  # read at runtime, without metadata
     ("helm/tekton-dag/Chart.yaml", rf"^version: {V}$"),
     ("helm/tekton-dag/Chart.yaml", rf'^appVersion: "{V}"$'),  # the images' tag
     ("knative/services.yaml", rf"image: ghcr\.io/jmjava/tekton-dag/[a-z-]+:{V}$"),
