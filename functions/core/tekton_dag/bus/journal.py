@@ -1,26 +1,36 @@
 """The local Broker's durable journal: every accepted delivery is on disk before the ingress acks.
 
 One SQLite database in WAL mode (``bench/journal_append.py`` measured it against an append-only
-file with fsync; docs/local-dev.md has the figures and the choice). One row per delivery (an
-event on its way to one Trigger): the event as structured-mode JSON, its TTL, its partition key,
-how many attempts it has had and whether it is pending, delivered or dead-lettered.
+file with fsync; docs/local-dev.md has the choice, docs/performance.md the figures). One row per
+delivery (an event on its way to one Trigger): the event as structured-mode JSON, its TTL, its
+partition key, how many attempts it has had and whether it is pending, delivered or dead-lettered.
 
-- ``accept`` writes the rows of one admitted event in one transaction (and, for a reply, marks
-  the delivery that produced it delivered in the same transaction: a crash can never keep the
-  reply and lose the parent's completion, or the reverse).
-- ``attempted`` records a failed attempt's number, so a resumed delivery keeps its retry budget.
-- ``finish`` marks a delivery delivered or dead-lettered; finished rows are purged in batches, so
-  the file stays small.
-- ``pending`` lists what was accepted but never finished, oldest first: the Broker resumes it
-  on start, in order per partition key.
+Every write goes through one **writer thread** that owns the connection, so no SQLite call runs
+on the Broker's event loop. The writer takes everything queued at the moment it becomes free and
+writes it in one transaction (**group commit**: one commit, and with ``FULL`` one fsync, for many
+writes), in the order it was queued; so rows of one partition key get ids, and are resumed, in
+the order they were accepted.
+
+- ``submit`` queues the rows of one admitted event (and, for a reply, the mark of the delivery
+  that produced it: one transaction, so a crash never keeps the reply and loses the parent's
+  completion, or the reverse) and returns a future that resolves with their ids once the
+  transaction that holds them has committed -- only then may the ingress ack. ``accept`` is the
+  same, waiting in the calling thread.
+- ``attempted`` (a failed attempt's number, so a resumed delivery keeps its retry budget) and
+  ``finish`` (delivered or dead-lettered) are marks: queued without waiting, and a batch of only
+  marks waits up to ``MARK_DELAY_S`` for an accept to share its commit. A mark lost in a crash
+  leaves its delivery pending, so the next start delivers it again (at least once, never lost):
+  the chain absorbs that repeat (docs/local-dev.md, "Journal"). Finished rows are purged in
+  batches, so the file stays small.
+- ``open`` returns what was accepted but never finished, oldest first: the Broker resumes it on
+  start, in order per partition key.
 
 ``synchronous=NORMAL`` (the default): a commit is a ``write`` into the WAL, so an acked event
 survives a killed process (the page cache has it) but not a power cut or kernel crash; ``FULL``
-fsyncs the WAL on every commit and survives those too, for an fsync per write (0.1 ms on a quiet
-disk here, 4-12 ms on a busy one: bench/journal_append.py). Checkpoints (copying the WAL into
-the database, with an fsync) run in a background thread every second instead of inside a commit,
-so no ack waits for one. A lock file (``flock``, released by the kernel when the process dies)
-keeps a second Broker from sharing, and double-delivering, one journal.
+fsyncs the WAL on every commit and survives those too. Checkpoints (copying the WAL into the
+database, with an fsync) run in a background thread every second instead of inside a commit, so
+no ack waits for one. A lock file (``flock``, released by the kernel when the process dies) keeps
+a second Broker from sharing, and double-delivering, one journal.
 """
 
 from __future__ import annotations
@@ -29,10 +39,13 @@ import contextlib
 import fcntl
 import logging
 import os
+import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +54,9 @@ SYNC_ENV = "TEKTON_DAG_JOURNAL_SYNC"
 PENDING, DELIVERED, DEAD_LETTERED = 0, 1, 2
 PURGE_EVERY = 1000  # finished rows kept before one DELETE sweeps them
 CHECKPOINT_EVERY_S = 1.0
+MARK_DELAY_S = 0.05  # how long marks alone wait for an accept to share their commit
+MAX_BATCH = 1000  # writes in one transaction at most
+BUSY_TIMEOUT_S = 5.0  # how long a write waits for a lock held by another connection
 
 log = logging.getLogger("tekton_dag.broker")
 
@@ -83,19 +99,53 @@ class NewDelivery:
     event: bytes  # structured-mode JSON
 
 
+@dataclass(eq=False)
+class _Write:
+    """One queued write: new rows (with a future: an accept), or a mark on one row."""
+
+    deliveries: tuple[NewDelivery, ...] = ()
+    mark: tuple[int, str, int] | None = None  # (row id, column, value)
+    done: Future[list[int]] | None = None  # resolved once committed (accepts and flushes)
+    ids: list[int] = field(default_factory=list)
+
+
+_STOP = _Write()  # queued by close(): commit what came before, then end the writer
+_INSERT = "INSERT INTO deliveries (trigger, partition_key, ttl, event) VALUES (?, ?, ?, ?)"
+_MARKS = {"state": "UPDATE deliveries SET state = ? WHERE id = ?",
+          "attempts": "UPDATE deliveries SET attempts = ? WHERE id = ?"}
+
+
+def _urgent(write: _Write) -> bool:
+    """Someone waits for it (an accept, a flush) or it ends the writer: commit without delay."""
+    return write.done is not None or write is _STOP
+
+
+@dataclass
+class JournalStats:
+    """What the writer did: transactions committed and writes in them (group commit = ratio)."""
+
+    commits: int = 0
+    writes: int = 0
+
+
 class Journal:
     """The journal file at ``path``; ``open()`` before use, ``close()`` after."""
 
-    def __init__(self, path: Path, synchronous: Synchronous = "NORMAL"):
+    def __init__(self, path: Path, synchronous: Synchronous = "NORMAL", busy_timeout: float = BUSY_TIMEOUT_S):
         if synchronous not in ("FULL", "NORMAL"):
             raise JournalError(f"{SYNC_ENV}: must be FULL or NORMAL, got {synchronous!r}")
         self.path = path
         self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.stats = JournalStats()
         self._db: sqlite3.Connection | None = None
         self._finished = 0
         self._lock_fd: int | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._writes: queue.SimpleQueue[_Write] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._closing = False
 
     def open(self) -> list[Row]:
         """Open (creating it if new), lock, and return the deliveries still pending, oldest first."""
@@ -120,14 +170,104 @@ class Journal:
             raise JournalError(f"journal {self.path}: {exc}") from None
         self._db = db
         self._stop.clear()
+        self._closing = False
+        self._writer = threading.Thread(target=self._write_loop, args=(db,), name="journal-writer", daemon=True)
+        self._writer.start()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="journal-checkpoint", daemon=True)
         self._checkpointer.start()
         return rows
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         return db
+
+    # -- writes (any thread) ----------------------------------------------------------------------
+    def submit(self, deliveries: Iterable[NewDelivery], completes: int | None = None) -> Future[list[int]]:
+        """Queue new deliveries (and mark ``completes`` delivered, in the same transaction); the
+        future gives their ids once that transaction has committed, or raises ``JournalError``."""
+        self._require()
+        done: Future[list[int]] = Future()
+        mark = (completes, "state", DELIVERED) if completes is not None else None
+        self._writes.put(_Write(tuple(deliveries), mark, done))
+        return done
+
+    def accept(self, deliveries: Iterable[NewDelivery], completes: int | None = None) -> list[int]:
+        """``submit`` and wait for the commit (for callers outside an event loop)."""
+        return self.submit(deliveries, completes).result()
+
+    def attempted(self, delivery_id: int, attempts: int) -> None:
+        """``attempts`` tries of the delivery have failed so far (a mark: not waited for)."""
+        self._require()
+        self._writes.put(_Write(mark=(delivery_id, "attempts", attempts)))
+
+    def finish(self, delivery_id: int, state: int) -> None:
+        """The delivery was delivered (``DELIVERED``) or dead-lettered (``DEAD_LETTERED``) (a mark)."""
+        self._require()
+        self._writes.put(_Write(mark=(delivery_id, "state", state)))
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        self.accept(())
+
+    # -- the writer thread ------------------------------------------------------------------------
+    def _write_loop(self, db: sqlite3.Connection) -> None:
+        """Take what is queued, write it as one transaction; until ``close`` queues ``_STOP``."""
+        while True:
+            batch = [self._writes.get()]
+            if not _urgent(batch[0]):  # marks alone: give an accept a moment to join them
+                deadline = time.monotonic() + MARK_DELAY_S
+                while not _urgent(batch[-1]) and (left := deadline - time.monotonic()) > 0:
+                    try:
+                        batch.append(self._writes.get(timeout=left))
+                    except queue.Empty:
+                        break
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(db, [w for w in batch if w is not _STOP])
+            if any(w is _STOP for w in batch):
+                self._refuse_late_writes()
+                return
+
+    def _refuse_late_writes(self) -> None:
+        """Fail whatever was queued after ``close`` began: nobody will write it."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                write = self._writes.get_nowait()
+                if write.done is not None:
+                    write.done.set_exception(JournalError(f"journal {self.path} is closed"))
+
+    def _commit(self, db: sqlite3.Connection, batch: list[_Write]) -> None:
+        """Write ``batch`` in one transaction, then resolve its futures (all fail if it failed)."""
+        finished = self._finished
+        try:
+            with _transaction(db):
+                for write in batch:
+                    write.ids = [int(db.execute(_INSERT, (d.trigger, d.partition_key, d.ttl, d.event)).lastrowid or 0)
+                                 for d in write.deliveries]
+                    if write.mark is not None:
+                        row, column, value = write.mark
+                        db.execute(_MARKS[column], (value, row))
+                        finished += column == "state"
+                if finished >= PURGE_EVERY:
+                    db.execute("DELETE FROM deliveries WHERE state != ?", (PENDING,))
+                    finished = 0
+        except JournalError as exc:
+            # Accepts are refused (the sender retries); lost marks leave rows pending (redelivered).
+            log.error("journal %s: %d writes not committed: %s", self.path, len(batch), exc)
+            for write in batch:
+                if write.done is not None:
+                    write.done.set_exception(JournalError(f"journal {self.path}: {exc}"))
+            return
+        self._finished = finished
+        self.stats.commits += 1
+        self.stats.writes += len(batch)
+        for write in batch:
+            if write.done is not None:
+                write.done.set_result(write.ids)
 
     def _checkpoint_loop(self) -> None:
         """Copy the WAL into the database now and then, off the event loop (PASSIVE: never
@@ -146,37 +286,13 @@ class Journal:
         finally:
             db.close()
 
-    def accept(self, deliveries: Iterable[NewDelivery], completes: int | None = None) -> list[int]:
-        """Store new deliveries (and mark ``completes`` delivered) in one transaction; their ids."""
-        db = self._require()
-        ids = []
-        with _transaction(db):
-            for d in deliveries:
-                cursor = db.execute(
-                    "INSERT INTO deliveries (trigger, partition_key, ttl, event) VALUES (?, ?, ?, ?)",
-                    (d.trigger, d.partition_key, d.ttl, d.event))
-                ids.append(int(cursor.lastrowid or 0))
-            if completes is not None:
-                db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (DELIVERED, completes))
-        if completes is not None:
-            self._count_finished()
-        return ids
-
-    def attempted(self, delivery_id: int, attempts: int) -> None:
-        """``attempts`` tries of the delivery have failed so far."""
-        with _transaction(self._require()) as db:
-            db.execute("UPDATE deliveries SET attempts = ? WHERE id = ?", (attempts, delivery_id))
-
-    def finish(self, delivery_id: int, state: int) -> None:
-        """The delivery was delivered (``DELIVERED``) or dead-lettered (``DEAD_LETTERED``)."""
-        with _transaction(self._require()) as db:
-            db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (state, delivery_id))
-        self._count_finished()
-
-    def pending_count(self) -> int:
-        return int(self._require().execute("SELECT count(*) FROM deliveries WHERE state = ?", (PENDING,)).fetchone()[0])
-
     def close(self) -> None:
+        """Commit what is queued, then stop the threads and release the file."""
+        if self._writer is not None:
+            self._closing = True
+            self._writes.put(_STOP)
+            self._writer.join()
+            self._writer = None
         self._stop.set()
         if self._checkpointer is not None:
             self._checkpointer.join(5)
@@ -190,17 +306,9 @@ class Journal:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
-    def _count_finished(self) -> None:
-        self._finished += 1
-        if self._finished >= PURGE_EVERY:
-            self._finished = 0
-            with _transaction(self._require()) as db:
-                db.execute("DELETE FROM deliveries WHERE state != ?", (PENDING,))
-
-    def _require(self) -> sqlite3.Connection:
-        if self._db is None:
+    def _require(self) -> None:
+        if self._db is None or self._writer is None or self._closing:
             raise JournalError(f"journal {self.path} is not open")
-        return self._db
 
 
 class _transaction:
@@ -210,7 +318,10 @@ class _transaction:
         self.db = db
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise JournalError(f"write failed: {exc}") from None
         return self.db
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
@@ -223,4 +334,4 @@ class _transaction:
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("ROLLBACK")
         if isinstance(error, sqlite3.Error):
-            raise JournalError(f"journal write failed: {error}") from None
+            raise JournalError(f"write failed: {error}") from None
