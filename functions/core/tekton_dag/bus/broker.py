@@ -282,10 +282,11 @@ class LocalBroker:
         key = attributes.get(EXT_PARTITION_KEY, "")
         self._admitting += 1
         try:
-            ids = await asyncio.wrap_future(self.journal.submit(
+            committed = self.journal.submit(
                 [NewDelivery(d.trigger.name, key, d.ttl, body) for d in deliveries],
                 completes.journal_id if completes is not None else None,
-            ))
+            )
+            ids = committed.result() if committed.done() else await asyncio.wrap_future(committed)
         except JournalError as exc:
             log.error("not accepted %s %s: %s", event.get_type(), event.get_id(), exc)
             return False

@@ -5,11 +5,17 @@ file with fsync; docs/local-dev.md has the choice, docs/performance.md the figur
 delivery (an event on its way to one Trigger): the event as structured-mode JSON, its TTL, its
 partition key, how many attempts it has had and whether it is pending, delivered or dead-lettered.
 
-Every write goes through one **writer thread** that owns the connection, so no SQLite call runs
-on the Broker's event loop. The writer takes everything queued at the moment it becomes free and
-writes it in one transaction (**group commit**: one commit, and with ``FULL`` one fsync, for many
-writes), in the order it was queued; so rows of one partition key get ids, and are resumed, in
-the order they were accepted.
+Writes are grouped (**group commit**: one transaction, and with ``FULL`` one fsync, for all the
+writes waiting at that moment), in the order they were queued, so rows of one partition key get
+ids, and are resumed, in the order they were accepted. Where the commit runs depends on its cost
+(measured: docs/performance.md, "The journal"):
+
+- ``FULL``: in one **writer thread** that owns the connection. Its fsync takes milliseconds (more
+  on a busy disk) and releases the GIL, so the event loop serves other requests meanwhile; the
+  writer takes everything queued while it was busy into the next transaction.
+- ``NORMAL``: on the caller's thread at once (a commit is a ``write`` into the page cache, tens of
+  microseconds); handing it to a thread cost more than the write (a GIL hand-off and an OS
+  wake-up per batch: the Broker's admit p99 went from 3-5 ms to 195-226 ms under load).
 
 - ``submit`` queues the rows of one admitted event (and, for a reply, the mark of the delivery
   that produced it: one transaction, so a crash never keeps the reply and loses the parent's
@@ -35,6 +41,7 @@ a second Broker from sharing, and double-delivering, one journal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -144,7 +151,9 @@ class Journal:
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self._writes: queue.SimpleQueue[_Write] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._writer: threading.Thread | None = None  # FULL only
+        self._marks: list[_Write] = []  # NORMAL: marks waiting for the next commit
+        self._mark_timer: asyncio.TimerHandle | None = None
         self._closing = False
 
     def open(self) -> list[Row]:
@@ -171,8 +180,9 @@ class Journal:
         self._db = db
         self._stop.clear()
         self._closing = False
-        self._writer = threading.Thread(target=self._write_loop, args=(db,), name="journal-writer", daemon=True)
-        self._writer.start()
+        if self.synchronous == "FULL":
+            self._writer = threading.Thread(target=self._write_loop, args=(db,), name="journal-writer", daemon=True)
+            self._writer.start()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="journal-checkpoint", daemon=True)
         self._checkpointer.start()
         return rows
@@ -182,14 +192,14 @@ class Journal:
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    # -- writes (any thread) ----------------------------------------------------------------------
+    # -- writes (from the thread that owns the journal: the Broker's event loop) -----------------
     def submit(self, deliveries: Iterable[NewDelivery], completes: int | None = None) -> Future[list[int]]:
         """Queue new deliveries (and mark ``completes`` delivered, in the same transaction); the
-        future gives their ids once that transaction has committed, or raises ``JournalError``."""
-        self._require()
+        future gives their ids once that transaction has committed, or raises ``JournalError``.
+        With ``NORMAL`` it is already resolved on return."""
         done: Future[list[int]] = Future()
         mark = (completes, "state", DELIVERED) if completes is not None else None
-        self._writes.put(_Write(tuple(deliveries), mark, done))
+        self._queue(_Write(tuple(deliveries), mark, done))
         return done
 
     def accept(self, deliveries: Iterable[NewDelivery], completes: int | None = None) -> list[int]:
@@ -198,19 +208,45 @@ class Journal:
 
     def attempted(self, delivery_id: int, attempts: int) -> None:
         """``attempts`` tries of the delivery have failed so far (a mark: not waited for)."""
-        self._require()
-        self._writes.put(_Write(mark=(delivery_id, "attempts", attempts)))
+        self._queue(_Write(mark=(delivery_id, "attempts", attempts)))
 
     def finish(self, delivery_id: int, state: int) -> None:
         """The delivery was delivered (``DELIVERED``) or dead-lettered (``DEAD_LETTERED``) (a mark)."""
-        self._require()
-        self._writes.put(_Write(mark=(delivery_id, "state", state)))
+        self._queue(_Write(mark=(delivery_id, "state", state)))
 
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""
         self.accept(())
 
-    # -- the writer thread ------------------------------------------------------------------------
+    def _queue(self, write: _Write) -> None:
+        self._require()
+        if self._writer is not None:
+            self._writes.put(write)
+            return
+        if _urgent(write) or len(self._marks) >= MAX_BATCH:
+            self._commit_marks_and(write)
+            return
+        self._marks.append(write)
+        if self._mark_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop to come back later: now
+                self._commit_marks_and(None)
+                return
+            self._mark_timer = loop.call_later(MARK_DELAY_S, self._commit_marks_and, None)
+
+    def _commit_marks_and(self, write: _Write | None) -> None:
+        """NORMAL: commit the waiting marks (and ``write``) now, in this thread."""
+        if self._mark_timer is not None:
+            self._mark_timer.cancel()
+            self._mark_timer = None
+        batch, self._marks = self._marks, []
+        if write is not None:
+            batch.append(write)
+        if batch and self._db is not None:
+            self._commit(self._db, batch)
+
+    # -- FULL: the writer thread ------------------------------------------------------------------
     def _write_loop(self, db: sqlite3.Connection) -> None:
         """Take what is queued, write it as one transaction; until ``close`` queues ``_STOP``."""
         while True:
@@ -293,6 +329,8 @@ class Journal:
             self._writes.put(_STOP)
             self._writer.join()
             self._writer = None
+        self._commit_marks_and(None)
+        self._closing = True
         self._stop.set()
         if self._checkpointer is not None:
             self._checkpointer.join(5)
@@ -307,7 +345,7 @@ class Journal:
             self._lock_fd = None
 
     def _require(self) -> None:
-        if self._db is None or self._writer is None or self._closing:
+        if self._db is None or self._closing:
             raise JournalError(f"journal {self.path} is not open")
 
 
