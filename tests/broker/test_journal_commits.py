@@ -111,6 +111,7 @@ async def test_with_full_the_event_loop_keeps_serving_while_a_commit_waits_for_t
                 assert not waiting.done(), "acked before the commit"
                 release.set()
                 assert (await waiting).status_code == 202
+            await eventually(lambda: len(sub.received) == 1)
 
 
 def test_group_commit_writes_what_waited_in_one_transaction_in_the_order_it_was_queued(tmp_path):
