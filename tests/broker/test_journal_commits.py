@@ -1,13 +1,15 @@
-"""Group commit in the Broker's journal: an ack only after its event's commit, order per key kept.
+"""The Broker's journal: an ack only once its event is durable; group commit keeps order per key.
 
-A second SQLite connection holding the write lock (``BEGIN IMMEDIATE``) stands in for a slow or
-failing disk: the journal's commit waits for it (up to its busy timeout), then fails.
+Two stand-ins for a slow or failing disk: a second SQLite connection holding the write lock
+(``BEGIN IMMEDIATE``), for which the commit waits (up to its busy timeout) and then fails; and,
+with ``FULL``, an fsync that waits for the test to release it, or fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -94,45 +96,78 @@ async def test_an_event_whose_commit_fails_is_refused_and_never_delivered(start_
     assert [e.get_id() for e in sub.received] == ["e-2"]
 
 
-async def test_with_full_the_event_loop_keeps_serving_while_a_commit_waits_for_the_disk(start_broker, tmp_path):
-    path = tmp_path / "journal.sqlite3"
+class SlowDisk:
+    """An fsync that waits until ``release`` is set, then fails if ``fail`` is set."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.fail = False
+        self.calls = 0
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        self.release.wait(10)
+        if self.fail:
+            raise OSError(5, "Input/output error")
+        os.fsync(fd)
+
+
+async def test_with_full_the_ack_waits_for_the_fsync_and_the_loop_keeps_serving_meanwhile(start_broker, tmp_path):
+    disk = SlowDisk()
     sub = EventRecorder()
     with sub.serving() as url:
-        async with start_broker(DOCS, {"s": url}, journal=Journal(path, "FULL"), close_grace=0.2) as running:
-            with write_lock(path) as release:
-                waiting = asyncio.create_task(running.post(event(TYPE_A, id="e-1")))
-                await asyncio.sleep(0.1)
-                started = time.monotonic()
-                async with httpx.AsyncClient() as client:
-                    health = await client.get(running.url.rstrip("/") + "/healthz", timeout=2)
-                answered_in = time.monotonic() - started
-                assert health.status_code == 200
-                assert answered_in < 0.5, f"the loop was blocked by the commit for {answered_in:.2f} s"
-                assert not waiting.done(), "acked before the commit"
-                release.set()
-                assert (await waiting).status_code == 202
+        journal = Journal(tmp_path / "journal.sqlite3", "FULL", fsync=disk)
+        async with start_broker(DOCS, {"s": url}, journal=journal, close_grace=0.2) as running:
+            waiting = asyncio.create_task(running.post(event(TYPE_A, id="e-1")))
+            await eventually(lambda: disk.calls == 1)
+            started = time.monotonic()
+            async with httpx.AsyncClient() as client:
+                health = await client.get(running.url.rstrip("/") + "/healthz", timeout=2)
+            answered_in = time.monotonic() - started
+            assert health.status_code == 200
+            assert answered_in < 0.5, f"the loop was blocked by the fsync for {answered_in:.2f} s"
+            await asyncio.sleep(0.1)
+            assert not waiting.done(), "acked before the fsync"
+            assert sub.received == [], "delivered before it was durable"
+            disk.release.set()
+            assert (await waiting).status_code == 202
             await eventually(lambda: len(sub.received) == 1)
 
 
-def test_group_commit_writes_what_waited_in_one_transaction_in_the_order_it_was_queued(tmp_path):
-    path = tmp_path / "journal.sqlite3"
-    journal = Journal(path, "FULL")
+async def test_with_full_a_failed_fsync_refuses_the_event(start_broker, tmp_path):
+    disk = SlowDisk()
+    disk.fail = True
+    disk.release.set()
+    sub = EventRecorder()
+    with sub.serving() as url:
+        journal = Journal(tmp_path / "journal.sqlite3", "FULL", fsync=disk)
+        async with start_broker(DOCS, {"s": url}, journal=journal, close_grace=0.2) as running:
+            assert (await running.post(event(TYPE_A, id="e-1"))).status_code == 503
+            await asyncio.sleep(0.1)
+            assert sub.received == []
+
+
+async def test_with_full_accepts_committed_during_an_fsync_share_the_next_one_in_queue_order(tmp_path):
+    disk = SlowDisk()
+    journal = Journal(tmp_path / "journal.sqlite3", "FULL", fsync=disk)
     journal.open()
     try:
         keys = ["a", "b"] * 10
-        with write_lock(path) as release:
-            futures = [journal.submit([NewDelivery("t", key, 255, b"{}")]) for key in keys]
-            time.sleep(0.1)
-            assert not any(f.done() for f in futures), "committed while the disk was held"
-            release.set()
-            ids = [f.result(timeout=5)[0] for f in futures]
+        first = journal.submit([NewDelivery("t", "a", 255, b"{}")])
+        await eventually(lambda: disk.calls == 1)
+        futures = [journal.submit([NewDelivery("t", key, 255, b"{}")]) for key in keys]
+        await asyncio.sleep(0.1)
+        assert not first.done() and not any(f.done() for f in futures), "acked before its fsync"
+        disk.release.set()
+        ids = [(await asyncio.wrap_future(f))[0] for f in futures]
+        await asyncio.wrap_future(first)
         assert ids == sorted(ids), "ids (the resume order) follow the order of submission"
-        assert journal.stats.commits <= 2, "what waited was not grouped"  # the first may go alone
-        assert journal.stats.writes == 20
+        assert disk.calls == 2, "the 20 accepts committed during the first fsync share the second"
     finally:
         journal.close()
     for key in ("a", "b"):
-        assert [i for i, k in pending_ids(path) if k == key] == [i for i, k in zip(ids, keys, strict=True) if k == key]
+        mine = [i for i, k in zip(ids, keys, strict=True) if k == key]
+        assert [i for i, k in pending_ids(journal.path) if k == key and i in mine] == mine
 
 
 async def test_marks_wait_to_share_the_next_accepts_commit(tmp_path):

@@ -15,9 +15,10 @@ it is appended to a JSON-lines file and logged, so nothing is silently lost. ``k
 (255 for a new event) guards against loops: a reply that would reach 0 is dropped with a log.
 
 With a ``Journal`` (``tekton_dag.bus.journal``) every delivery is written to disk before the
-ingress answers 202 (it awaits the commit; with ``FULL`` the journal's writer thread does the
-fsync, so the event loop keeps serving other requests and deliveries meanwhile), and marked delivered or dead-lettered when it
-ends (marks are not waited for: a lost one means a redelivery, never a loss); on start the Broker
+ingress answers 202 (it awaits the commit; with ``FULL`` also the fsync, which a thread runs, so
+the event loop keeps serving other requests and deliveries meanwhile), and marked delivered or
+dead-lettered when it ends (marks are not waited for: a lost one means a redelivery, never a
+loss); on start the Broker
 resumes what an earlier process accepted and never finished (in order per ``partitionkey``, with
 the attempts already spent). On ``close`` the ingress refuses new events, accepted ones get
 ``grace`` seconds to finish, and whatever is still pending stays in the journal for the next

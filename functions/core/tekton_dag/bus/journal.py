@@ -5,23 +5,25 @@ file with fsync: docs/performance.md has the figures and the choice). One row pe
 delivery (an event on its way to one Trigger): the event as structured-mode JSON, its TTL, its
 partition key, how many attempts it has had and whether it is pending, delivered or dead-lettered.
 
-Writes are grouped (**group commit**: one transaction, and with ``FULL`` one fsync, for all the
-writes waiting at that moment), in the order they were queued, so rows of one partition key get
-ids, and are resumed, in the order they were accepted. Where the commit runs depends on its cost
-(measured: docs/performance.md, "The local Broker's journal"):
+Every write commits at once on the caller's thread (the Broker's event loop), into the WAL with
+``synchronous=NORMAL``: a ``write`` into the page cache, tens of microseconds. A writer thread
+doing the SQL was built and measured first and made acks *slower*: each batch needed an OS
+wake-up and several GIL hand-offs (up to the 5 ms switch interval each while the loop is busy);
+through the chain at 100/s on the loaded machine the Broker's admit took p50 3-12 ms / p99
+195-227 ms that way, against 0.14-0.19 / 7-14 ms on the loop (docs/performance.md, "The local
+Broker's journal").
 
-- ``FULL``: in one **writer thread** that owns the connection. Its fsync takes milliseconds (more
-  on a busy disk) and releases the GIL, so the event loop serves other requests meanwhile; the
-  writer takes everything queued while it was busy into the next transaction.
-- ``NORMAL``: on the caller's thread at once (a commit is a ``write`` into the page cache, tens of
-  microseconds); handing it to a thread cost far more than the write (an OS wake-up and GIL
-  hand-offs per batch: through the chain at 100/s on the loaded machine, the Broker's admit
-  took p50 3-12 ms / p99 195-227 ms with a thread, 0.14-0.19 / 7-14 ms on the loop).
+``FULL`` adds what SQLite's own ``FULL`` does in WAL mode, an fsync of the WAL after the commit
+(<https://www.sqlite.org/pragma.html#pragma_synchronous>), but as a **group commit** off the
+loop: one thread runs ``fsync`` (which holds no GIL while it waits for the disk); the accepts
+committed while one fsync runs wait for the next, which covers them all; each ack waits for the
+fsync that followed its commit. Marks never wait for an fsync (the next one covers them too).
 
 - ``submit`` queues the rows of one admitted event (and, for a reply, the mark of the delivery
   that produced it: one transaction, so a crash never keeps the reply and loses the parent's
   completion, or the reverse) and returns a future that resolves with their ids once the
-  transaction that holds them has committed -- only then may the ingress ack. ``accept`` is the
+  transaction that holds them has committed (with ``FULL``: and been fsynced) -- only then may
+  the ingress ack. ``accept`` is the
   same, waiting in the calling thread.
 - ``attempted`` (a failed attempt's number, so a resumed delivery keeps its retry budget) and
   ``finish`` (delivered or dead-lettered) are marks: queued without waiting, and a batch of only
@@ -34,7 +36,7 @@ ids, and are resumed, in the order they were accepted. Where the commit runs dep
 
 ``synchronous=NORMAL`` (the default): a commit is a ``write`` into the WAL, so an acked event
 survives a killed process (the page cache has it) but not a power cut or kernel crash; ``FULL``
-fsyncs the WAL on every commit that holds an accept and survives those too. Checkpoints (copying the WAL into the
+fsyncs the WAL before an accept is acked and survives those too. Checkpoints (copying the WAL into the
 database, with an fsync) run in a background thread every second instead of inside a commit, so
 no ack waits for one. A lock file (``flock``, released by the kernel when the process dies) keeps
 a second Broker from sharing, and double-delivering, one journal.
@@ -47,12 +49,10 @@ import contextlib
 import fcntl
 import logging
 import os
-import queue
 import sqlite3
 import threading
-import time
-from collections.abc import Iterable
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -63,7 +63,7 @@ PENDING, DELIVERED, DEAD_LETTERED = 0, 1, 2
 PURGE_EVERY = 1000  # finished rows kept before one DELETE sweeps them
 CHECKPOINT_EVERY_S = 1.0
 MARK_DELAY_S = 0.05  # how long marks alone wait for an accept to share their commit
-MAX_BATCH = 1000  # writes in one transaction at most
+MAX_MARKS = 1000  # marks waiting at most before they are committed on their own
 BUSY_TIMEOUT_S = 5.0  # how long a write waits for a lock held by another connection
 
 log = logging.getLogger("tekton_dag.broker")
@@ -113,33 +113,29 @@ class _Write:
 
     deliveries: tuple[NewDelivery, ...] = ()
     mark: tuple[int, str, int] | None = None  # (row id, column, value)
-    done: Future[list[int]] | None = None  # resolved once committed (accepts and flushes)
+    done: Future[list[int]] | None = None  # resolved once durable (accepts and flushes)
     ids: list[int] = field(default_factory=list)
 
 
-_STOP = _Write()  # queued by close(): commit what came before, then end the writer
 _INSERT = "INSERT INTO deliveries (trigger, partition_key, ttl, event) VALUES (?, ?, ?, ?)"
 _MARKS = {"state": "UPDATE deliveries SET state = ? WHERE id = ?",
           "attempts": "UPDATE deliveries SET attempts = ? WHERE id = ?"}
 
 
-def _urgent(write: _Write) -> bool:
-    """Someone waits for it (an accept, a flush) or it ends the writer: commit without delay."""
-    return write.done is not None or write is _STOP
-
-
 @dataclass
 class JournalStats:
-    """What the writer did: transactions committed and writes in them (group commit = ratio)."""
+    """What the journal did: transactions committed, writes in them, fsyncs (FULL)."""
 
     commits: int = 0
     writes: int = 0
+    fsyncs: int = 0
 
 
 class Journal:
     """The journal file at ``path``; ``open()`` before use, ``close()`` after."""
 
-    def __init__(self, path: Path, synchronous: Synchronous = "NORMAL", busy_timeout: float = BUSY_TIMEOUT_S):
+    def __init__(self, path: Path, synchronous: Synchronous = "NORMAL", busy_timeout: float = BUSY_TIMEOUT_S,
+                 fsync: Callable[[int], None] = os.fsync):
         if synchronous not in ("FULL", "NORMAL"):
             raise JournalError(f"{SYNC_ENV}: must be FULL or NORMAL, got {synchronous!r}")
         self.path = path
@@ -151,9 +147,12 @@ class Journal:
         self._lock_fd: int | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        self._writes: queue.SimpleQueue[_Write] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None  # FULL only
-        self._marks: list[_Write] = []  # NORMAL: marks waiting for the next commit
+        self._fsync = fsync  # a parameter so that tests can make the disk slow or fail
+        self._wal_fd: int | None = None  # FULL: what the fsync thread syncs
+        self._syncer: ThreadPoolExecutor | None = None
+        self._unsynced: list[_Write] = []  # FULL: committed accepts waiting for the next fsync
+        self._syncing = False
+        self._marks: list[_Write] = []  # marks waiting for the next commit
         self._mark_timer: asyncio.TimerHandle | None = None
         self._closing = False
 
@@ -169,7 +168,7 @@ class Journal:
                 self._lock_fd = None
                 raise JournalError(f"journal {self.path}: used by another running Broker") from None
             db = self._connect()
-            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA synchronous=NORMAL")  # FULL's fsync is ours, off the loop
             db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             db.execute(_SCHEMA)
             db.execute("DELETE FROM deliveries WHERE state != ?", (PENDING,))
@@ -182,8 +181,17 @@ class Journal:
         self._stop.clear()
         self._closing = False
         if self.synchronous == "FULL":
-            self._writer = threading.Thread(target=self._write_loop, args=(db,), name="journal-writer", daemon=True)
-            self._writer.start()
+            try:
+                self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CREAT, 0o600)
+                directory = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(directory)  # the WAL's own name is durable too
+                finally:
+                    os.close(directory)
+            except OSError as exc:
+                self.close()
+                raise JournalError(f"journal {self.path}: {exc}") from None
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="journal-fsync")
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="journal-checkpoint", daemon=True)
         self._checkpointer.start()
         return rows
@@ -197,7 +205,7 @@ class Journal:
     def submit(self, deliveries: Iterable[NewDelivery], completes: int | None = None) -> Future[list[int]]:
         """Queue new deliveries (and mark ``completes`` delivered, in the same transaction); the
         future gives their ids once that transaction has committed, or raises ``JournalError``.
-        With ``NORMAL`` it is already resolved on return."""
+        With ``NORMAL`` it is already resolved on return; with ``FULL`` once fsynced."""
         done: Future[list[int]] = Future()
         mark = (completes, "state", DELIVERED) if completes is not None else None
         self._queue(_Write(tuple(deliveries), mark, done))
@@ -221,10 +229,7 @@ class Journal:
 
     def _queue(self, write: _Write) -> None:
         self._require()
-        if self._writer is not None:
-            self._writes.put(write)
-            return
-        if _urgent(write) or len(self._marks) >= MAX_BATCH:
+        if write.done is not None or len(self._marks) >= MAX_MARKS:
             self._commit_marks_and(write)
             return
         self._marks.append(write)
@@ -237,7 +242,7 @@ class Journal:
             self._mark_timer = loop.call_later(MARK_DELAY_S, self._commit_marks_and, None)
 
     def _commit_marks_and(self, write: _Write | None) -> None:
-        """NORMAL: commit the waiting marks (and ``write``) now, in this thread."""
+        """Commit the waiting marks (and ``write``) now, in one transaction."""
         if self._mark_timer is not None:
             self._mark_timer.cancel()
             self._mark_timer = None
@@ -247,45 +252,11 @@ class Journal:
         if batch and self._db is not None:
             self._commit(self._db, batch)
 
-    # -- FULL: the writer thread ------------------------------------------------------------------
-    def _write_loop(self, db: sqlite3.Connection) -> None:
-        """Take what is queued, write it as one transaction; until ``close`` queues ``_STOP``."""
-        while True:
-            batch = [self._writes.get()]
-            if not _urgent(batch[0]):  # marks alone: give an accept a moment to join them
-                deadline = time.monotonic() + MARK_DELAY_S
-                while not _urgent(batch[-1]) and (left := deadline - time.monotonic()) > 0:
-                    try:
-                        batch.append(self._writes.get(timeout=left))
-                    except queue.Empty:
-                        break
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._writes.get_nowait())
-                except queue.Empty:
-                    break
-            self._commit(db, [w for w in batch if w is not _STOP])
-            if any(w is _STOP for w in batch):
-                self._refuse_late_writes()
-                return
-
-    def _refuse_late_writes(self) -> None:
-        """Fail whatever was queued after ``close`` began: nobody will write it."""
-        with contextlib.suppress(queue.Empty):
-            while True:
-                write = self._writes.get_nowait()
-                if write.done is not None:
-                    write.done.set_exception(JournalError(f"journal {self.path} is closed"))
-
     def _commit(self, db: sqlite3.Connection, batch: list[_Write]) -> None:
-        """Write ``batch`` in one transaction, then resolve its futures (all fail if it failed)."""
+        """Write ``batch`` in one transaction; then its waiters are durable (NORMAL) or wait for
+        the next fsync (FULL). All of them fail if the transaction does."""
         finished = self._finished
-        # Marks alone need no fsync (a lost mark means a redelivery): with FULL they are written
-        # as NORMAL would, and the next accept's fsync makes them durable too.
-        lazy = self.synchronous == "FULL" and not any(w.done is not None for w in batch)
         try:
-            if lazy:
-                db.execute("PRAGMA synchronous=NORMAL")
             with _transaction(db):
                 for write in batch:
                     write.ids = [int(db.execute(_INSERT, (d.trigger, d.partition_key, d.ttl, d.event)).lastrowid or 0)
@@ -297,23 +268,52 @@ class Journal:
                 if finished >= PURGE_EVERY:
                     db.execute("DELETE FROM deliveries WHERE state != ?", (PENDING,))
                     finished = 0
-        except (JournalError, sqlite3.Error) as exc:
+        except JournalError as exc:
             # Accepts are refused (the sender retries); lost marks leave rows pending (redelivered).
             log.error("journal %s: %d writes not committed: %s", self.path, len(batch), exc)
-            for write in batch:
-                if write.done is not None:
-                    write.done.set_exception(JournalError(f"journal {self.path}: {exc}"))
+            _settle([w for w in batch if w.done is not None], JournalError(f"journal {self.path}: {exc}"))
             return
-        finally:
-            if lazy:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("PRAGMA synchronous=FULL")
         self._finished = finished
         self.stats.commits += 1
         self.stats.writes += len(batch)
-        for write in batch:
-            if write.done is not None:
-                write.done.set_result(write.ids)
+        waiting = [w for w in batch if w.done is not None]
+        if self._syncer is None:
+            _settle(waiting)
+        elif waiting:
+            self._unsynced += waiting
+            self._sync_next()
+
+    def _sync_next(self) -> None:
+        """FULL: start an fsync for every accept committed so far, unless one is running (its end
+        starts the next: accepts committed meanwhile share it)."""
+        if self._syncing or not self._unsynced or self._syncer is None:
+            return
+        batch, self._unsynced = self._unsynced, []
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a plain caller, or close()): here and now
+            _settle(batch, self._sync_now())
+            return
+        self._syncing = True
+        running = loop.run_in_executor(self._syncer, self._sync_now)
+
+        def synced(result: asyncio.Future[JournalError | None]) -> None:
+            self._syncing = False
+            _settle(batch, result.result())
+            self._sync_next()
+
+        running.add_done_callback(synced)
+
+    def _sync_now(self) -> JournalError | None:
+        """fsync the WAL (what every commit so far wrote); the error, if it failed."""
+        assert self._wal_fd is not None
+        try:
+            self._fsync(self._wal_fd)
+        except OSError as exc:
+            log.error("journal %s: fsync failed: %s", self.path, exc)
+            return JournalError(f"journal {self.path}: fsync failed: {exc}")
+        self.stats.fsyncs += 1
+        return None
 
     def _checkpoint_loop(self) -> None:
         """Copy the WAL into the database now and then, off the event loop (PASSIVE: never
@@ -333,14 +333,17 @@ class Journal:
             db.close()
 
     def close(self) -> None:
-        """Commit what is queued, then stop the threads and release the file."""
-        if self._writer is not None:
-            self._closing = True
-            self._writes.put(_STOP)
-            self._writer.join()
-            self._writer = None
+        """Commit and sync what is waiting, then stop the threads and release the file."""
         self._commit_marks_and(None)
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)  # the fsync under way ends
+            self._syncing = False
+            self._sync_next_here()
+            self._syncer = None
         self._closing = True
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
         self._stop.set()
         if self._checkpointer is not None:
             self._checkpointer.join(5)
@@ -354,9 +357,26 @@ class Journal:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
+    def _sync_next_here(self) -> None:
+        """On close: sync the accepts still waiting, in this thread."""
+        if self._unsynced:
+            batch, self._unsynced = self._unsynced, []
+            _settle(batch, self._sync_now())
+
     def _require(self) -> None:
         if self._db is None or self._closing:
             raise JournalError(f"journal {self.path} is not open")
+
+
+def _settle(writes: list[_Write], error: JournalError | None = None) -> None:
+    """Resolve the waiters of ``writes``: their ids, or ``error``."""
+    for write in writes:
+        if write.done is None or write.done.done():
+            continue
+        if error is None:
+            write.done.set_result(write.ids)
+        else:
+            write.done.set_exception(error)
 
 
 class _transaction:
