@@ -9,7 +9,7 @@ until its 202, CPU is this process's per event. A webhook through the whole chai
 events (the GitHub event, run.requested, run.created), so the chain's extra cost is about three
 times the difference between the rows. chain_throughput.py measures the whole chain.
 
-    .venv/bin/python bench/broker_ack.py [--events 2000]
+    .venv/bin/python bench/broker_ack.py [--events 2000] [--journal none,NORMAL,FULL] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -88,14 +88,17 @@ async def run(mode: str, events: int, scratch: Path) -> None:
           f"CPU {cpu / events * 1000:6.3f} ms per event (ingress + delivery)", flush=True)
 
 
-async def main(events: int) -> None:
+async def main(events: int, modes: list[str], rounds: int) -> None:
     print(f"{events} events, one every 2 ms; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".broker-ack-") as scratch:
-        for mode in ("none", "NORMAL", "FULL", "none", "NORMAL", "FULL"):
+        for mode in modes * rounds:
             await run(mode, events, Path(scratch))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
-    asyncio.run(main(parser.parse_args().events))
+    parser.add_argument("--journal", default="none,NORMAL,FULL", help="journal settings measured in turn")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.journal.split(","), args.rounds))

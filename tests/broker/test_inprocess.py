@@ -72,7 +72,7 @@ async def test_the_handler_gets_a_decoded_copy_and_its_reply_reenters(tmp_path):
     broker = await broker_with(handler, tmp_path)
     broker.direct["http://replies/"] = subscriber(replies, "replies")
     sent = event(n=1)
-    assert broker.ingest(sent) == (202, "")
+    assert await broker.ingest(sent) == (202, "")
     await settle(broker)
     assert handler.seen[0].get_data() == {"n": 1} and handler.seen[0] is not sent
     assert handler.seen[0].get_data() is not sent.get_data()  # a copy, as from the wire
@@ -84,7 +84,7 @@ async def test_the_handler_gets_a_decoded_copy_and_its_reply_reenters(tmp_path):
 async def test_retryable_answers_are_retried_like_over_http(tmp_path, answer):
     handler = Handler(answer, 202)
     broker = await broker_with(handler, tmp_path)
-    broker.ingest(event())
+    await broker.ingest(event())
     await settle(broker)
     assert len(handler.seen) == 2 and broker.stats["retried"] == 1 and broker.stats["delivered"] == 1
 
@@ -92,7 +92,7 @@ async def test_retryable_answers_are_retried_like_over_http(tmp_path, answer):
 async def test_a_final_answer_dead_letters_at_once(tmp_path):
     handler = Handler(400)
     broker = await broker_with(handler, tmp_path)
-    broker.ingest(event())
+    await broker.ingest(event())
     await settle(broker)
     assert len(handler.seen) == 1 and broker.stats["dead_lettered"] == 1
     line = json.loads((tmp_path / "dl.jsonl").read_text().splitlines()[0])
@@ -102,7 +102,7 @@ async def test_a_final_answer_dead_letters_at_once(tmp_path):
 async def test_a_handler_slower_than_the_delivery_timeout_is_cut_off_and_retried(tmp_path):
     handler = Handler(1.0, 202)
     broker = await broker_with(handler, tmp_path, timeout=0.1)
-    broker.ingest(event())
+    await broker.ingest(event())
     await settle(broker)
     assert len(handler.seen) == 2 and broker.stats["retried"] == 1
 

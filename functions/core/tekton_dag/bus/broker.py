@@ -15,7 +15,10 @@ it is appended to a JSON-lines file and logged, so nothing is silently lost. ``k
 (255 for a new event) guards against loops: a reply that would reach 0 is dropped with a log.
 
 With a ``Journal`` (``tekton_dag.bus.journal``) every delivery is written to disk before the
-ingress answers 202, and marked delivered or dead-lettered when it ends; on start the Broker
+ingress answers 202 (it awaits the commit; with ``FULL`` also the fsync, which a thread runs, so
+the event loop keeps serving other requests and deliveries meanwhile), and marked delivered or
+dead-lettered when it ends (marks are not waited for: a lost one means a redelivery, never a
+loss); on start the Broker
 resumes what an earlier process accepted and never finished (in order per ``partitionkey``, with
 the attempts already spent). On ``close`` the ingress refuses new events, accepted ones get
 ``grace`` seconds to finish, and whatever is still pending stays in the journal for the next
@@ -104,6 +107,7 @@ class LocalBroker:
         self.journal = journal
         self._recovered: list[Row] | None = None  # read from the journal, not yet resumed
         self._resuming = 0  # resumed deliveries in flight (outside the ingress bound)
+        self._admitting = 0  # events waiting for their journal commit (inside the ingress bound)
         self.close_grace = close_grace  # what a lifespan shutdown gives accepted deliveries
         self.resume_on_start = resume_on_start  # False: the owner calls resume() once subscribers are up
         self.stats = {"accepted": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "replies": 0, "ttl_dropped": 0,
@@ -226,15 +230,15 @@ class LocalBroker:
         return len(self._inflight)
 
     # -- ingress --------------------------------------------------------------------------------
-    def admit(self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None) -> int:
+    async def admit(self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None) -> int:
         """Queue deliveries of ``event`` to every matching Trigger; returns HTTP-like status.
-        With a journal they are on disk first (503 if that fails: the sender retries).
+        With a journal they are committed to it first (503 if that fails: the sender retries).
 
         Replies bypass the bound: each delivery yields at most one, so they cannot run away.
         ``completes`` is the delivery whose reply this is: the journal marks it delivered in the
         same write that stores the reply's deliveries.
         """
-        if not is_reply and (self._closing or len(self._inflight) - self._resuming >= self.capacity):
+        if not is_reply and (self._closing or len(self._inflight) + self._admitting - self._resuming >= self.capacity):
             return 503
         raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL)
         try:
@@ -256,7 +260,7 @@ class LocalBroker:
             for t in self.topology.triggers
             if t.matches(attributes)
         ]
-        if self.journal is not None and not self._journal(plain, attributes, deliveries, completes):
+        if self.journal is not None and not await self._journal(plain, attributes, deliveries, completes):
             return 503
         if self.journal is None and completes is not None:
             self._finish(completes, DELIVERED)
@@ -273,21 +277,26 @@ class LocalBroker:
             self._queue.put_nowait(delivery)
         return 202
 
-    def _journal(
+    async def _journal(
         self, event: CloudEvent, attributes: Mapping[str, str], deliveries: list[Delivery], completes: Delivery | None
     ) -> bool:
-        """Write ``deliveries`` (and ``completes``' end) to the journal; False if that failed."""
+        """Write ``deliveries`` (and ``completes``' end) to the journal and wait for the commit,
+        without holding the event loop; False if that failed."""
         assert self.journal is not None
         body = to_structured_event(event).body
         key = attributes.get(EXT_PARTITION_KEY, "")
+        self._admitting += 1
         try:
-            ids = self.journal.accept(
+            committed = self.journal.submit(
                 [NewDelivery(d.trigger.name, key, d.ttl, body) for d in deliveries],
                 completes.journal_id if completes is not None else None,
             )
+            ids = committed.result() if committed.done() else await asyncio.wrap_future(committed)
         except JournalError as exc:
             log.error("not accepted %s %s: %s", event.get_type(), event.get_id(), exc)
             return False
+        finally:
+            self._admitting -= 1
         for delivery, journal_id in zip(deliveries, ids, strict=False):
             delivery.journal_id = journal_id
         return True
@@ -311,15 +320,15 @@ class LocalBroker:
         except ValueError as exc:
             await _respond(send, 400, str(exc).encode()[:500])
             return
-        status, reason = self.ingest(event)
+        status, reason = await self.ingest(event)
         await _respond(send, status, reason.encode())
 
-    def ingest(self, event: CloudEvent) -> tuple[int, str]:
+    async def ingest(self, event: CloudEvent) -> tuple[int, str]:
         """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""
         refused = self._unsealed(event)
         if refused is not None:
             return refused.status, refused.reason
-        status = self.admit(event)
+        status = await self.admit(event)
         return status, "" if status == 202 else "broker busy or shutting down; retry"
 
     def _unsealed(self, event: CloudEvent) -> SealError | None:
@@ -452,7 +461,7 @@ class LocalBroker:
             self.stats["delivered"] += 1
             metrics.BROKER_DELIVERED.labels(delivery.trigger.name).inc()
             if outcome.reply is not None:
-                self._reenter(outcome.reply, delivery.ttl - 1, delivery)
+                await self._reenter(outcome.reply, delivery.ttl - 1, delivery)
             else:
                 self._finish(delivery, DELIVERED)
             return
@@ -467,9 +476,9 @@ class LocalBroker:
                 log.exception("dead-letter listener %r failed on %s", listener, delivery.event.get_id())
         self._finish(delivery, DEAD_LETTERED)
 
-    def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> None:
+    async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> None:
         self.stats["replies"] += 1
-        if self.admit(with_extensions(reply, **{EXT_BROKER_TTL: ttl}), is_reply=True, completes=parent) != 202:
+        if await self.admit(with_extensions(reply, **{EXT_BROKER_TTL: ttl}), is_reply=True, completes=parent) != 202:
             # Not journalled: the parent stays pending and is delivered again after a restart.
             log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
 

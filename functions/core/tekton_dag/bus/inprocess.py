@@ -50,7 +50,7 @@ Subscriber = Callable[[CloudEvent, float], Awaitable[tuple[int, CloudEvent | Non
 class Ingress(Protocol):
     """The Broker's ingress decision (``LocalBroker.ingest``): (status, reason)."""
 
-    def ingest(self, event: CloudEvent) -> tuple[int, str]: ...
+    async def ingest(self, event: CloudEvent) -> tuple[int, str]: ...
 
 
 class CloudEventHandler(Protocol):
@@ -132,7 +132,7 @@ class InProcessPublisher:
         self.sink = "in-process"
 
     async def publish(self, event: CloudEvent) -> None:
-        status, reason = self.broker.ingest(transported(event))
+        status, reason = await self.broker.ingest(transported(event))
         if not 200 <= status < 300:
             metrics.EVENTS_PUBLISHED.labels(event.get_type(), "failed").inc()
             raise PublishError(f"in-process bus answered {status}: {reason}")
