@@ -110,6 +110,12 @@ async def test_send_file_refuses_what_it_cannot_send(tmp_path):
     unknown.write_text('{"action": "opened", "issue": {}}')
     code, _out, err = await run_cli("send", "--file", str(unknown), "--secret", "abc", "--url", "http://127.0.0.1:9/")
     assert code == 1 and f"{unknown}: cannot tell which GitHub event this is: pass --event NAME" in err
+    recorded = tmp_path / "recorded.json"  # an example delivery as @octokit/webhooks-examples keeps them
+    recorded.write_text(json.dumps({"headers": {"X-GitHub-Event": "issue_comment"}, "payload": {"action": "created"}}))
+    code, _out, err = await run_cli("send", "--file", str(recorded), "--event", "issue_comment", "--secret", "abc",
+                                    "--url", "http://127.0.0.1:9/")
+    assert code == 1 and f"{recorded}: a recorded delivery ({{headers, payload}}), not a webhook body" in err
+    assert f"jq .payload {recorded}" in err and "Traceback" not in err
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     code, _, err = await run_cli("send", "--file", str(broken), "--secret", "abc")

@@ -125,6 +125,12 @@ def _sample(args: argparse.Namespace, secret: str) -> samples.Delivery:
 def _from_file(args: argparse.Namespace, secret: str) -> samples.Delivery:
     """The saved body, signed as is; ValueError names the file and what is wrong."""
     body, payload = read_payload(args.file)
+    if isinstance(payload, dict) and {"headers", "payload"} <= payload.keys() and "repository" not in payload:
+        # @octokit/webhooks-examples (and our fixtures) record a delivery as {headers, payload}; GitHub
+        # sends only the payload, so signing the wrapper would send a body no handler recognises.
+        raise ValueError(f"{args.file}: a recorded delivery ({{headers, payload}}), not a webhook body: "
+                         f"send its payload alone (jq .payload {args.file} > body.json), "
+                         f"with --event from its headers' X-GitHub-Event")
     event = args.event or github.infer_event(payload)
     if not event:
         raise ValueError(
