@@ -46,7 +46,6 @@ BROKER_URL = "http://broker.tekton-dag.internal/tekton-dag/tekton-dag"
 DEAD_LETTER_ENV = "TEKTON_DAG_DEAD_LETTER_FILE"
 DEFAULT_DEAD_LETTER_FILE = "/tmp/tekton-dag/dead-letters.jsonl"
 DEFAULT_JOURNAL = "/tmp/tekton-dag/broker-journal.sqlite3"
-DEFAULT_JOURNAL = "/tmp/tekton-dag/broker-journal.sqlite3"
 PUBLIC = "webhook-ingest"
 
 
@@ -102,8 +101,6 @@ class AllInOne(Handler):
         self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters,
                                   keys=self.keys, journal=journal)
         recovered = self.broker.recover()  # JournalError (named file, reason) fails the start
-        if recovered:
-            log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
         # The handlers publish into the bus and the bus calls them, in process (bus.inprocess).
         wiring = Wiring(publisher=InProcessPublisher(self.broker), store=self.wiring.store, configs=self.configs,
                         github=self.wiring.github)
