@@ -4,7 +4,6 @@ every verb it uses is granted, and taking any one out of the Role breaks it (kub
 from __future__ import annotations
 
 import pytest
-from kubernetes import config as kube_config
 
 from tekton_dag.events.deadletters import REPLAYED, Letter
 from tekton_dag.kube.clients import RetryingApi
@@ -21,8 +20,7 @@ FAST = RetryPolicy(deadline=0.5, timeout=2.0)
 
 def store_as(api: FakeKubeApi, limit: int = 1) -> DeadLetterStore:
     path = api.kubeconfig_for(NAMESPACE, ROLE)
-    return DeadLetterStore(kube_config.new_client_from_config(config_file=str(path)), NAMESPACE, limit,
-                           api=RetryingApi(FAST))
+    return DeadLetterStore(NAMESPACE, limit, api=RetryingApi(FAST), kubeconfig=str(path))
 
 
 def letter(event_id: str) -> Letter:
@@ -68,8 +66,7 @@ async def test_each_verb_of_the_role_is_needed(verb: str) -> None:
 
 async def test_an_event_too_large_for_a_configmap_is_listed_without_its_body(kube_api: FakeKubeApi) -> None:
     # A ConfigMap holds at most 1 MiB of data (the fake API refuses more, as kube-apiserver does).
-    store = DeadLetterStore(kube_config.new_client_from_config(config_file=str(kube_api.kubeconfig)), NAMESPACE,
-                            api=RetryingApi(FAST))
+    store = DeadLetterStore(NAMESPACE, api=RetryingApi(FAST), kubeconfig=str(kube_api.kubeconfig))
     huge = letter("e1")
     huge.event["data"] = "x" * (1024 * 1024)
     assert await store.add(huge) == 0

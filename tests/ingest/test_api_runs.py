@@ -9,8 +9,8 @@ import httpx
 import pytest
 from kubernetes import client
 
+from support.kube import official_client
 from tekton_dag import pipelines
-from tekton_dag.kube.clients import load_api_client
 from tekton_dag.testing.kube_api import FakeKubeApi
 
 NAMESPACES = {"platform": "platform-ci", "payments": "payments-ci"}
@@ -33,7 +33,7 @@ def make_run(name: str, team: str, stack: str = "web", app: str = "hello", pr: i
 def cluster(kube_api: FakeKubeApi) -> Iterator[FakeKubeApi]:
     """platform: p0..p5 on stack web (p4 on app other, p5 PR 9, p3 pending); payments: q0, q1;
     a run of another team (payments' label) in platform's namespace; p0 finished, p1 failed."""
-    api_client = load_api_client()
+    api_client = official_client()
     objects = client.CustomObjectsApi(api_client)
     runs = [make_run(f"p{n}", "platform", app="other" if n == 4 else "hello", pr=9 if n == 5 else 2, pending=n == 3)
             for n in range(6)]

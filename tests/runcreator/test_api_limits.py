@@ -17,9 +17,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from runcreator.conftest import NAMESPACE, pr_request
+from support.kube import official_client
 from tekton_dag.config.models import Config
 from tekton_dag.kube import apilimits
-from tekton_dag.kube.clients import load_api_client
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import LEDGER_ANNOTATION, DirectoryStore
 from tekton_dag.pipelineruns import build_pipelinerun
@@ -35,7 +35,7 @@ LABEL_RULE = ("a valid label must be an empty string or consist of alphanumeric 
 
 @pytest.fixture
 def objects(kube_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
-    api_client = load_api_client()  # KUBECONFIG points at the fake (as the cluster admin)
+    api_client = official_client()  # KUBECONFIG points at the fake (as the cluster admin)
     yield client.CustomObjectsApi(api_client)
     api_client.close()
 
@@ -134,7 +134,7 @@ def test_names_follow_dns_1123_and_tektons_webhook(objects: client.CustomObjects
 
 
 def test_sizes_past_etcd_and_past_the_request_limit(kube_api: FakeKubeApi) -> None:
-    api_client = load_api_client()
+    api_client = official_client()
     core = client.CoreV1Api(api_client)
 
     def config_map(size: int) -> dict[str, Any]:
@@ -168,7 +168,7 @@ def test_a_pr_number_beyond_any_label_fails_the_run_instead_of_making_it(kube_ap
     team = config.team("default")
     run = build_pipelinerun(pr_request(number=10**70), team, team.stack("stack-one"))
     assert len(run["metadata"]["labels"]["tekton-dag.dev/pr"]) == 71
-    api_client = load_api_client()
+    api_client = official_client()
     with pytest.raises(ApiException) as exc:
         client.CustomObjectsApi(api_client).create_namespaced_custom_object(G, V, NAMESPACE, P, run)
     api_client.close()

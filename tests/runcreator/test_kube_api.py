@@ -10,8 +10,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from runcreator.conftest import pr_request
+from support.kube import official_client
 from tekton_dag.config.models import Config
-from tekton_dag.kube.clients import load_api_client
 from tekton_dag.pipelineruns import build_pipelinerun
 from tekton_dag.testing.kube_api import FakeKubeApi
 
@@ -20,7 +20,7 @@ G, V, P, NS = "tekton.dev", "v1", "pipelineruns", "team-a"
 
 @pytest.fixture
 def objects(kube_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
-    api_client = load_api_client()  # KUBECONFIG points at the fake; urllib3's own retries are off
+    api_client = official_client()  # KUBECONFIG points at the fake; urllib3's own retries are off
     yield client.CustomObjectsApi(api_client)
     api_client.close()
 

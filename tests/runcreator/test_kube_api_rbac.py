@@ -41,7 +41,7 @@ def without(documents: list[dict[str, Any]], role: str, resource: str, verb: str
 
 def store_as(api: FakeKubeApi, account: str, namespace: str = NAMESPACE) -> KubernetesStore:
     path = api.kubeconfig_for(namespace, account)
-    return KubernetesStore(api_client=kube_config.new_client_from_config(config_file=str(path)), policy=FAST)
+    return KubernetesStore(str(path), policy=FAST)
 
 
 def objects_as(api: FakeKubeApi, account: str, namespace: str = NAMESPACE) -> client.CustomObjectsApi:

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from kubernetes import client
 
+from support.kube import official_client
 from tekton_dag.kube import events as kube_events
-from tekton_dag.kube.clients import load_api_client
 from tekton_dag.testing.kube_api import FakeKubeApi
 
 NS = "team-a"
@@ -19,7 +19,7 @@ NS = "team-a"
 
 @pytest.fixture
 def events_api(kube_api: FakeKubeApi) -> Iterator[client.EventsV1Api]:
-    api_client = load_api_client()
+    api_client = official_client()
     yield client.EventsV1Api(api_client)
     api_client.close()
 

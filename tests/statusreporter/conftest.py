@@ -15,7 +15,6 @@ import pytest
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
-from kubernetes import config as kube_config
 
 from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
 from support.githubapi import INSTALLATION, check_calls, environment
@@ -77,7 +76,7 @@ def admin(tekton_free_api: FakeKubeApi) -> Iterator[KubernetesStore]:
 def reporter_store(tekton_free_api: FakeKubeApi) -> Iterator[KubernetesStore]:
     """status-reporter's store as its own ServiceAccount, with the rights the chart gives it."""
     path = tekton_free_api.kubeconfig_for(NAMESPACE, "tekton-dag-status-reporter")
-    store = KubernetesStore(api_client=kube_config.new_client_from_config(config_file=str(path)), policy=FAST)
+    store = KubernetesStore(str(path), policy=FAST)
     yield store
     store.close()
 

@@ -151,7 +151,7 @@ def _letters(args: argparse.Namespace) -> list[Letter]:
 
 
 async def _cluster_letters(args: argparse.Namespace) -> list[Letter]:
-    store = _store(args)
+    store = await _store(args)
     try:
         letters: list[Letter] = await store.letters()
         return letters
@@ -159,19 +159,19 @@ async def _cluster_letters(args: argparse.Namespace) -> list[Letter]:
         raise _StoreError(_api_problem(args, exc)) from None
 
 
-def _store(args: argparse.Namespace) -> Any:
-    from tekton_dag.kube.clients import api_client_from_kubeconfig, load_api_client
+async def _store(args: argparse.Namespace) -> Any:
     from tekton_dag.kube.deadletters import DeadLetterStore
 
+    store = DeadLetterStore(args.namespace, kubeconfig=args.kubeconfig)
     try:
-        api_client = api_client_from_kubeconfig(args.kubeconfig) if args.kubeconfig else load_api_client()
+        await store.shared.get()  # configured now, so a bad kubeconfig is said as such
     except Exception as exc:  # the client's config errors are of several types
         raise _StoreError(f"cannot reach the cluster: {exc}") from None
-    return DeadLetterStore(api_client, args.namespace)
+    return store
 
 
 async def _replay_cluster(args: argparse.Namespace, chosen: list[Letter]) -> int:
-    store = _store(args)
+    store = await _store(args)
     try:
         for letter in chosen:
             await store.request_replay(letter.name)

@@ -27,9 +27,7 @@ def default_pipelines_dir() -> Path:
 
 def store_for(kubeconfig: str | None, dry_run_dir: Path | None) -> RunStore:
     if kubeconfig:
-        from tekton_dag.kube.clients import api_client_from_kubeconfig  # imports kubernetes: only here
-
-        return KubernetesStore(api_client=api_client_from_kubeconfig(kubeconfig))
+        return KubernetesStore(kubeconfig)
     if dry_run_dir is None:
         raise ValueError("simulated Tekton needs a kubeconfig or a dry-run directory")
     return DirectoryStore(dry_run_dir)

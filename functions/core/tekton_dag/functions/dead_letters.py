@@ -61,18 +61,29 @@ class DeadLetterSink(Handler):
         """The store (from the environment's cluster and namespace) and the replay loop."""
         metrics.without_configuration()
         try:
-            from tekton_dag.kube.clients import load_api_client
-
             namespace = self.env.get(NAMESPACE_ENV) or _pod_namespace()
             limit = int(self.env.get(LIMIT_ENV) or DEFAULT_LIMIT)
             every = float(self.env.get(REPLAY_ENV) or DEFAULT_REPLAY_S)
-            self.store = DeadLetterStore(load_api_client(), namespace, limit)
-        except Exception as exc:  # any bad setting or kubeconfig: not ready, and say why
-            self.settings_problem = f"dead-letter store: {exc}"
-            log.error("dead-letters not ready: %s", self.settings_problem)
+            store = DeadLetterStore(namespace, limit)
+        except Exception as exc:  # any bad setting: not ready, and say why
+            self._not_ready(exc)
             return
+        self._tasks.append(asyncio.get_running_loop().create_task(self._connect(store, every)))
+
+    async def _connect(self, store: DeadLetterStore, every: float) -> None:
+        """Ready once the client is configured (the kubeconfig or in-cluster config loads); then replay."""
+        try:
+            await store.core()
+        except Exception as exc:  # a bad kubeconfig: not ready, and say why
+            self._not_ready(exc)
+            return
+        self.store = store
         if every > 0:
-            self._tasks.append(asyncio.get_running_loop().create_task(self._replay_loop(every)))
+            await self._replay_loop(every)
+
+    def _not_ready(self, exc: Exception) -> None:
+        self.settings_problem = f"dead-letter store: {exc}"
+        log.error("dead-letters not ready: %s", self.settings_problem)
 
     def ready(self) -> tuple[bool, str]:
         """Ready with a store and a Broker address: the team configuration plays no part here."""

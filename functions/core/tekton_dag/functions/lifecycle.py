@@ -4,9 +4,10 @@ func-python calls ``start(cfg)`` once before serving (on the server's event loop
 of the environment), ``alive()`` and ``ready()`` for the probes, and ``stop()`` at shutdown.
 ``Handler`` does what is common to all of them there -- quiet httpx's per-request log lines, read
 the configuration (``ConfigSource``: the last good one stays served), make the publisher to the
-Broker at ``K_SINK`` -- and asks its subclass for the rest through ``setup``, ``problem`` and
-``teardown``. It also starts the process's metrics listener when ``METRICS_PORT`` is set
-(``observability.metrics``: the cloudevent functions have no other way to answer ``GET /metrics``).
+Broker at ``K_SINK``, close the process's Kubernetes client (``kube.shared.PROCESS``) at stop -- and
+asks its subclass for the rest through ``setup``, ``problem`` and ``teardown``. It also starts the
+process's metrics listener when ``METRICS_PORT`` is set (``observability.metrics``: the cloudevent
+functions have no other way to answer ``GET /metrics``).
 
 What a handler talks to comes from the environment unless the caller wires it (``Wiring``): the
 all-in-one function hands every handler its in-process bus, tests hand run-creator a store. So
@@ -28,6 +29,7 @@ from tekton_dag.eventing.publishing import K_SINK_ENV, EventSink, Publisher
 from tekton_dag.events import sealing
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.github.port import GitHub
+from tekton_dag.kube import shared as kube_shared
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.observability import metrics
 
@@ -82,6 +84,7 @@ class Handler:
             self.configs.close()
         closing: list[Coroutine[Any, Any, None]] = [self.publisher.aclose()] if self.publisher else []
         closing += self.teardown()
+        closing.append(kube_shared.PROCESS.aclose())  # the process's Kubernetes client, if it made one
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # stopped outside a loop (a test): nothing was opened in one either

@@ -94,11 +94,11 @@ class RunCreatorFunction(Handler):
         self._tasks.clear()
         if self.creator is not None:
             metrics.ADMISSION.remove(self.creator.admission)
-        close = getattr(self._store, "close", None)
-        if close is not None and self.wiring.store is None:
-            close()
-        own_forwarder = self._forwarder is not None and self.wiring.forwarder is None
         closing = [self.events.close()]
+        close_store = getattr(self._store, "aclose", None)
+        if close_store is not None and self.wiring.store is None:
+            closing.append(close_store())
+        own_forwarder = self._forwarder is not None and self.wiring.forwarder is None
         return closing + ([self._forwarder.aclose()] if own_forwarder and self._forwarder else [])
 
     async def _reconcile_loop(self, every: float) -> None:

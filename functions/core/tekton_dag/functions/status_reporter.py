@@ -121,11 +121,12 @@ class StatusReporterFunction(Handler):
         return any(team.github.checks for team in self._current_config().teams)
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
-        close = getattr(self._store, "close", None)
-        if close is not None and self.wiring.store is None:
-            close()
-        aclose = getattr(self._github, "aclose", None)
-        return [aclose()] if aclose is not None else []
+        closing = []
+        close_store = getattr(self._store, "aclose", None)
+        if close_store is not None and self.wiring.store is None:
+            closing.append(close_store())
+        close_github = getattr(self._github, "aclose", None)
+        return closing + ([close_github()] if close_github is not None else [])
 
     def _current_config(self) -> Config:
         current = self.configs.current() if self.configs is not None else None

@@ -27,9 +27,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from kubernetes_asyncio import client as client_module
+from kubernetes_asyncio.client.rest import RESTResponse
+
 from tekton_dag.events.deadletters import NEW, REPLAYED, REQUESTED, STATES, Letter, LetterError
-from tekton_dag.kube.clients import RetryingApi
-from tekton_dag.kube.errors import ApiStatusError
+from tekton_dag.kube.clients import ApiException, ConfigErrors, RetryingApi
+from tekton_dag.kube.errors import ApiStatusError, TransientApiError
+from tekton_dag.kube.shared import PROCESS, SharedClient
 
 LABEL: Final = "tekton-dag.dev/dead-letter"
 STATE_LABEL: Final = "tekton-dag.dev/dead-letter-state"
@@ -83,24 +87,35 @@ def letter_of(obj: dict[str, Any]) -> Letter:
 
 
 class DeadLetterStore:
-    """The letters of one namespace, through the official client (``api_client``)."""
+    """The letters of one namespace, through the ``kubernetes_asyncio`` client of ``kubeconfig``
+    (its own), by default the process's (``shared.PROCESS``)."""
 
-    def __init__(self, api_client: Any, namespace: str, limit: int = DEFAULT_LIMIT,
-                 api: RetryingApi | None = None):
-        from kubernetes import client
-
+    def __init__(self, namespace: str, limit: int = DEFAULT_LIMIT, api: RetryingApi | None = None,
+                 kubeconfig: str | None = None):
         if limit < 1:
             raise ValueError(f"the dead-letter limit must be at least 1, got {limit}")
-        self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
         self.limit = limit
         self.api = api or RetryingApi()
+        self.shared = SharedClient.for_kubeconfig(kubeconfig) if kubeconfig else PROCESS
+        self._core: Any = None
+
+    async def core(self) -> Any:
+        """The ``CoreV1Api`` of the (running loop's) client; a configuration error as ``TransientApiError``."""
+        try:
+            api_client = await self.shared.get()
+        except ConfigErrors as exc:
+            raise TransientApiError(f"dead letters: Kubernetes client not configured: {exc}") from None
+        if self._core is None or self._core.api_client is not api_client:
+            self._core = client_module.CoreV1Api(api_client)
+        return self._core
 
     async def add(self, letter: Letter) -> int:
         """Store ``letter`` (again: as new); returns how many unreplayed letters were dropped for room."""
         body = config_map(letter, self.namespace)
         try:
-            await self.api.call("create dead letter", self.core.create_namespaced_config_map, self.namespace, body)
+            core = await self.core()
+            await self.api.call("create dead letter", core.create_namespaced_config_map, self.namespace, body)
         except ApiStatusError as exc:
             if exc.status != 409:
                 raise exc.permanent(f"ConfigMap {letter.name}") from None
@@ -135,7 +150,7 @@ class DeadLetterStore:
         dropped = 0
         for victim in victims:
             try:
-                await self.api.call("delete dead letter", self.core.delete_namespaced_config_map, victim.name,
+                await self.api.call("delete dead letter", (await self.core()).delete_namespaced_config_map, victim.name,
                                     self.namespace)
             except ApiStatusError as exc:
                 if exc.status != 404:  # gone already: someone else made the room
@@ -145,16 +160,27 @@ class DeadLetterStore:
         return dropped
 
     async def _list(self, selector: str) -> list[dict[str, Any]]:
-        # Raw JSON (_preload_content=False): the letters are read as the API stored them.
-        result: Any = await self.api.call("list dead letters", self.core.list_namespaced_config_map, self.namespace,
-                                          label_selector=selector, _preload_content=False)
-        body = json.loads(result.data)
+        # Raw JSON (_preload_content=False): the letters are read as the API stored them. The
+        # client then hands back aiohttp's response unchecked: an error status is raised here.
+        core = await self.core()
+
+        async def fetch(**options: Any) -> Any:
+            response = await core.list_namespaced_config_map(self.namespace, label_selector=selector,
+                                                             _preload_content=False, **options)
+            async with response:
+                data = await response.read()
+            if not 200 <= response.status <= 299:
+                raise ApiException(http_resp=RESTResponse(response, data.decode(errors="replace")))  # type: ignore[arg-type]  # as rest.py does
+            return json.loads(data)
+
+        body: dict[str, Any] = await self.api.call("list dead letters", fetch)
         items: list[dict[str, Any]] = body.get("items") or []
         return items
 
     async def _patch(self, name: str, patch: dict[str, Any]) -> None:
         try:
-            await self.api.call("patch dead letter", self.core.patch_namespaced_config_map, name, self.namespace,
-                                patch, _content_type="application/merge-patch+json")
+            core = await self.core()
+            await self.api.call("patch dead letter", core.patch_namespaced_config_map, name, self.namespace, patch,
+                                _content_type="application/merge-patch+json")
         except ApiStatusError as exc:
             raise exc.permanent(f"ConfigMap {name}") from None

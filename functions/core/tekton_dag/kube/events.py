@@ -1,8 +1,8 @@
 """Kubernetes Events (``events.k8s.io/v1``) for what a team must see in ``kubectl get events``.
 
 Best-effort and off the critical path: ``EventRecorder.emit`` only puts the Event on a bounded
-queue and returns; one background task creates them through the official client
-(``EventsV1Api.create_namespaced_event``) in a worker thread, one attempt each. A full queue
+queue and returns; one background task creates them through the ``kubernetes_asyncio`` client
+(the process's, ``shared.PROCESS``), one attempt each. A full queue
 drops the Event (counted in ``dropped``), a failed create is logged and counted in ``failed``:
 an Event never fails, delays or retries a run.
 
@@ -24,6 +24,8 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from tekton_dag.kube import shared
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,7 @@ def _cut(text: str, limit: int) -> str:
 class EventRecorder:
     """Queues Events and creates them in the background; ``start()`` on the serving loop."""
 
-    def __init__(self, api_client: Any = None, instance: str = "", queue_size: int = QUEUE_SIZE):
-        self._client = api_client
+    def __init__(self, instance: str = "", queue_size: int = QUEUE_SIZE):
         self._api: Any = None
         self.instance = instance or os.environ.get("HOSTNAME", "run-creator")
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
@@ -110,17 +111,16 @@ class EventRecorder:
             await asyncio.wait_for(self._queue.join(), timeout)
 
     async def close(self) -> None:
+        """Stop creating Events (the client is the process's, closed with it)."""
         if self._worker is not None:
             self._worker.cancel()
             self._worker = None
-        if self._client is not None and self._api is not None:
-            self._client.close()
 
     async def _drain(self) -> None:
         while True:
             body = await self._queue.get()
             try:
-                await asyncio.to_thread(self._create, body)
+                await self._create(body)
                 self.created += 1
             except Exception as exc:  # best-effort: an Event never breaks what it reports on
                 self.failed += 1
@@ -129,15 +129,16 @@ class EventRecorder:
             finally:
                 self._queue.task_done()
 
-    def _create(self, body: dict[str, Any]) -> None:
-        if self._api is None:
-            from kubernetes import client
+    async def _create(self, body: dict[str, Any]) -> None:
+        api_client = await shared.PROCESS.get()
+        if self._api is None or self._api.api_client is not api_client:
+            from kubernetes_asyncio.client import CustomObjectsApi
 
-            from tekton_dag.kube.clients import load_api_client
-
-            self._client = self._client or load_api_client()
-            self._api = client.EventsV1Api(self._client)
-        self._api.create_namespaced_event(body["metadata"]["namespace"], body, _request_timeout=TIMEOUT_S)
+            # The generic path, not EventsV1Api: the same POST, but the answer stays a dict
+            # instead of becoming an EventsV1Event model (whose timestamps dateutil parses).
+            self._api = CustomObjectsApi(api_client)
+        await self._api.create_namespaced_custom_object("events.k8s.io", "v1", body["metadata"]["namespace"],
+                                                        "events", body, _request_timeout=TIMEOUT_S)
 
 
 class NoEvents:

@@ -1,10 +1,10 @@
 """List the PipelineRuns tekton-dag created, for ``GET /api/runs``.
 
-Uses the official ``kubernetes`` client (``CustomObjectsApi.list_namespaced_custom_object`` on
-``tekton.dev/v1`` pipelineruns), one call per team namespace, selected by the managed-by and team
-labels (so teams sharing a namespace see only their runs) and the filters that are labels (stack,
-app, PR, pipeline); pages pass ``limit`` and ``continue`` through to the API server. The client is
-synchronous: every call runs in a worker thread so the function's event loop never blocks.
+Uses the ``kubernetes_asyncio`` client (``CustomObjectsApi.list_namespaced_custom_object`` on
+``tekton.dev/v1`` pipelineruns; by default the process's, ``shared.PROCESS``), one call per team
+namespace, selected by the managed-by and team labels (so teams sharing a namespace see only their
+runs) and the filters that are labels (stack, app, PR, pipeline); pages pass ``limit`` and
+``continue`` through to the API server.
 
 Cluster access follows the standard order: in-cluster service account, else ``KUBECONFIG`` /
 ``~/.kube/config``. When neither is usable ``ClusterUnavailable`` says so (the API answers 503).
@@ -18,12 +18,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from tekton_dag import pipelines
-
-if TYPE_CHECKING:
-    from kubernetes import client
+from tekton_dag.kube import shared
 
 GROUP: Final = "tekton.dev"
 VERSION: Final = "v1"
@@ -34,19 +32,19 @@ class ClusterUnavailable(RuntimeError):
     """No cluster configured, or the API server refused or failed the request."""
 
 
-def _load_api() -> client.CustomObjectsApi:
-    # The kubernetes client costs ~150 ms to import: only on first use, never before readiness.
-    from kubernetes import client
-    from kubernetes.config.config_exception import ConfigException
-
-    from tekton_dag.kube import clients
-
+async def _load_api() -> tuple[Any, Any]:
+    """(the client's ``CustomObjectsApi``, its ``ApiException``); ``ClusterUnavailable`` without a cluster."""
     try:
-        return client.CustomObjectsApi(clients.load_api_client())
-    except (ConfigException, OSError) as exc:
+        api_client = await shared.PROCESS.get()
+    except Exception as exc:  # the client's config errors have no common base class
         raise ClusterUnavailable(
             "no Kubernetes cluster configured (not in a cluster, and no usable KUBECONFIG or ~/.kube/config)"
         ) from exc
+    from kubernetes_asyncio.client import CustomObjectsApi  # imported by get()
+
+    from tekton_dag.kube.clients import ApiException
+
+    return CustomObjectsApi(api_client), ApiException
 
 
 STATES: Final = ("pending", "running", "succeeded", "failed", "cancelled")
@@ -86,10 +84,7 @@ class RunPage:
 
 
 class RunLister:
-    """Lists tekton-dag PipelineRuns; connects on first use."""
-
-    def __init__(self) -> None:
-        self._api: client.CustomObjectsApi | None = None
+    """Lists tekton-dag PipelineRuns through the process's client (``shared.PROCESS``), made on first use."""
 
     async def list_runs(self, teams: Iterable[tuple[str, str]], query: RunQuery | None = None) -> RunPage:
         """Summaries of the runs of each ``(team, namespace)`` that match ``query``.
@@ -101,10 +96,9 @@ class RunLister:
         ``state`` filter drops some), as the Kubernetes list API allows."""
         query = query or RunQuery()
         teams = list(teams)
-        if self._api is None:
-            self._api = await asyncio.to_thread(_load_api)
+        api = await _load_api()
         if not query.limit:
-            calls = [asyncio.to_thread(self._list, team, namespace, query) for team, namespace in teams]
+            calls = [self._list(api, team, namespace, query) for team, namespace in teams]
             runs = [run for batch in await asyncio.gather(*calls) for run in batch]
             return RunPage(sorted(runs, key=lambda run: run["created"] or "", reverse=True))
         fingerprint = query.fingerprint(teams)
@@ -113,7 +107,7 @@ class RunLister:
         budget = query.limit
         while at < len(teams) and budget > 0:
             team, namespace = teams[at]
-            batch, read, api_token = await asyncio.to_thread(self._list_page, team, namespace, query, budget, api_token)
+            batch, read, api_token = await self._list_page(api, team, namespace, query, budget, api_token)
             items += batch
             budget -= read
             if not api_token:
@@ -121,29 +115,29 @@ class RunLister:
         next_token = _encode(at, api_token, fingerprint) if at < len(teams) else ""
         return RunPage(items, next_token)
 
-    def _list(self, team: str, namespace: str, query: RunQuery) -> list[dict[str, Any]]:
-        return self._list_page(team, namespace, query, 0, "")[0]
+    async def _list(self, api: tuple[Any, Any], team: str, namespace: str, query: RunQuery) -> list[dict[str, Any]]:
+        return (await self._list_page(api, team, namespace, query, 0, ""))[0]
 
-    def _list_page(self, team: str, namespace: str, query: RunQuery, limit: int,
-                   token: str) -> tuple[list[dict[str, Any]], int, str]:
+    async def _list_page(self, api: tuple[Any, Any], team: str, namespace: str, query: RunQuery, limit: int,
+                         token: str) -> tuple[list[dict[str, Any]], int, str]:
         """(matching summaries, items read, the API's continue token) of one list call."""
+        import aiohttp
+
+        objects, api_exception = api
         labels = {pipelines.L_MANAGED_BY: pipelines.MANAGED_BY, pipelines.L_TEAM: team, **query.labels}
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
-        from kubernetes.client.exceptions import ApiException
-
-        assert self._api is not None
         paging: dict[str, Any] = {"limit": limit} if limit else {}
         if token:
             paging["_continue"] = token
         try:
-            body = self._api.list_namespaced_custom_object(
+            body = await objects.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, label_selector=selector, _request_timeout=10, **paging
             )
-        except ApiException as exc:
+        except api_exception as exc:
             if exc.status == 410:  # the API server's token expired (compaction): start over
                 raise BadContinue("continue: the listing expired; start again without it", 410) from exc
             raise ClusterUnavailable(f"listing PipelineRuns in {namespace} failed: {exc.status} {exc.reason}") from exc
-        except OSError as exc:  # urllib3 connection errors derive from OSError
+        except (aiohttp.ClientError, OSError) as exc:  # connection errors, timeouts
             raise ClusterUnavailable(f"listing PipelineRuns in {namespace} failed: {exc.__class__.__name__}") from exc
         body = body if isinstance(body, dict) else {}
         items = body.get("items") or ()

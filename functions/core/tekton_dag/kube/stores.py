@@ -4,7 +4,7 @@ Two implementations, chosen by ``store_from_env()``:
 
 - ``KubernetesStore``: ``tekton.dev/v1`` PipelineRuns and one ``coordination.k8s.io/v1`` Lease
   per team holding the admission ledger (annotation ``tekton-dag.dev/admission-ledger``), all
-  through the official client, off the event loop, with retries (``clients.RetryingApi``).
+  through ``kubernetes_asyncio`` on the event loop, with retries (``clients.RetryingApi``).
 - ``DirectoryStore``: a dry-run directory (``TEKTON_DAG_DRY_RUN_DIR``); each PipelineRun is a
   YAML file you could ``kubectl create -f``, with the same idempotency and the same ledger rules,
   and the same object limits a real API server enforces (``tekton_dag.kube.apilimits``, the
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import yaml
 
@@ -34,6 +34,9 @@ from tekton_dag.kube.errors import (
     TransientApiError,
 )
 from tekton_dag.kube.retrying import RetryPolicy
+
+if TYPE_CHECKING:
+    from tekton_dag.kube.shared import SharedClient
 
 DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
 LEDGER_ANNOTATION = "tekton-dag.dev/admission-ledger"
@@ -93,45 +96,49 @@ class KubernetesStore:
     GROUP, VERSION, PLURAL = "tekton.dev", "v1", "pipelineruns"
     LEASE_GROUP, LEASE_VERSION, LEASES = "coordination.k8s.io", "v1", "leases"
 
-    def __init__(self, api_client: Any = None, policy: RetryPolicy | None = None, holder: str = ""):
-        """``api_client``: a ``kubernetes.client.ApiClient``; by default one is configured the
-        standard way on first use. The ``kubernetes`` package is imported only then (or by
-        ``warm_up``): importing it is most of a cold start."""
-        self._client = api_client
+    def __init__(self, kubeconfig: str | None = None, policy: RetryPolicy | None = None, holder: str = ""):
+        """``kubeconfig``: a kubeconfig file this store connects with (its own client, which
+        ``aclose`` closes); by default the process's client (``shared.PROCESS``, configured the
+        standard way on first use, closed with the process). The client is imported only on first
+        use (or by ``warm_up``): importing it is most of a cold start."""
+        self._kubeconfig = kubeconfig
+        self._shared: SharedClient | None = None
         self._objects: Any = None
         self._api: Any = None
         self._policy = policy or RetryPolicy.from_env()
         self._holder = holder or os.environ.get("HOSTNAME", "run-creator")
-        self._init_lock = threading.Lock()
 
     def warm_up(self) -> None:
-        """Import the client and load its configuration now (e.g. in a background thread)."""
-        _ = self.objects
+        """Import the client now (e.g. in a background thread), not on the first call."""
+        from tekton_dag.kube import clients, shared
 
-    @property
-    def objects(self) -> Any:
-        """The ``CustomObjectsApi``, created on first use (thread-safe)."""
-        with self._init_lock:
-            if self._objects is None:
-                from kubernetes import client
+        if self._shared is None:
+            self._shared = shared.SharedClient.for_kubeconfig(self._kubeconfig) if self._kubeconfig else shared.PROCESS
+        self._api = self._api or clients.RetryingApi(self._policy)
 
-                from tekton_dag.kube.clients import RetryingApi, load_api_client
-
-                self._client = self._client or load_api_client()
-                self._api = RetryingApi(self._policy)
-                self._objects = client.CustomObjectsApi(self._client)
-        return self._objects
+    async def aclose(self) -> None:
+        """Close the client this store made (the process's is the process's to close)."""
+        if self._kubeconfig and self._shared is not None:
+            await self._shared.aclose()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        """``aclose`` from synchronous code: scheduled on the running loop; without one, the
+        client's loop has ended, which closed it (``shared.SharedClient``)."""
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().create_task(self.aclose())  # nothing awaits a close
 
     async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        if self._objects is None:
-            try:
-                await asyncio.to_thread(self.warm_up)  # never import or read config on the loop
-            except Exception as exc:  # the client's config errors have no common base class
-                raise TransientApiError(f"{what}: Kubernetes client not configured: {exc}") from None
+        if self._shared is None or self._api is None:
+            await asyncio.to_thread(self.warm_up)  # import the client off the loop, once
+        assert self._shared is not None
+        try:
+            api_client = await self._shared.get()
+        except Exception as exc:  # the client's config errors have no common base class
+            raise TransientApiError(f"{what}: Kubernetes client not configured: {exc}") from None
+        if self._objects is None or self._objects.api_client is not api_client:
+            from kubernetes_asyncio.client import CustomObjectsApi
+
+            self._objects = CustomObjectsApi(api_client)
         return await self._api.call(what, getattr(self._objects, method), *args, **kwargs)
 
     async def create_run(self, run: Object) -> bool:
