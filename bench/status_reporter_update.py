@@ -41,7 +41,6 @@ import httpx
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
-from kubernetes.config import new_client_from_config
 
 from tekton_dag import pipelines
 from tekton_dag.config.loading import load_config_or_raise
@@ -143,7 +142,7 @@ async def main(runs: int, rate: float, in_process: bool) -> None:
     kubeconfig = api.stdout.readline().strip()
     try:
         policy = RetryPolicy(deadline=5.0, timeout=2.0, first_backoff=0.01, max_backoff=0.05)
-        store = KubernetesStore(api_client=new_client_from_config(config_file=kubeconfig), policy=policy)
+        store = KubernetesStore(kubeconfig, policy=policy)
         key = scratch / "github-app.pem"
         github = InProcess(key) if in_process else DoubleProcess(key)
         function = new(Wiring(store=store))
