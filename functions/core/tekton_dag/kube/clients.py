@@ -2,7 +2,7 @@
 
 ``kubernetes_asyncio`` is the asyncio sibling of the official client (the same generated API
 classes, on aiohttp). It replaced the official synchronous client run in worker threads: for the
-four calls run-creator makes per webhook it measured ~45% less CPU (bench/kube_client.py,
+four calls run-creator makes per webhook it measured 0.41x the client CPU (bench/kube_client.py,
 docs/performance.md), with no thread hop and no urllib3 per call.
 
 - ``load_api_client``: in-cluster config when running in a pod, else ``KUBECONFIG`` /
@@ -65,10 +65,10 @@ async def api_client_from_kubeconfig(path: str) -> ApiClient:
 def _client(configuration: Any) -> ApiClient:
     # kubernetes_asyncio's aiohttp session trusts the environment, which costs every request two
     # worker-thread hops (aiohttp looks up the proxy and ~/.netrc per request, in threads) and a
-    # file read: ~40% of the client's CPU here. The official client resolved proxy variables once,
-    # when configured (kubernetes/client/configuration.py); so do we, then the session trusts
-    # nothing more. The session's flag has no public setter (aiohttp ClientSession.trust_env is
-    # read-only; kubernetes_asyncio client/rest.py sets it to True).
+    # file read: most of the stock client's CPU in bench/kube_client.py. The official client
+    # resolved proxy variables once, when configured (kubernetes/client/configuration.py); so do
+    # we, then the session trusts nothing more. The session's flag has no public setter (aiohttp
+    # ClientSession.trust_env is read-only; kubernetes_asyncio client/rest.py sets it to True).
     if configuration.proxy is None:
         try:
             proxy, _ = get_env_proxy_for_url(URL(configuration.host))
