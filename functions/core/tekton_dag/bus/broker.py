@@ -264,7 +264,7 @@ class LocalBroker:
         plain = without_ttl(event)
         deliveries = [
             Delivery(plain, t, self._urls[t.name], t.delivery_with(self.topology.delivery), ttl)
-            for t in self.topology.triggers
+            for t in self.topology.candidates(attributes.get("type", ""))
             if t.matches(attributes)
         ]
         if self.journal is not None and not await self._journal(plain, attributes, deliveries, completes):
