@@ -309,26 +309,30 @@ class LocalBroker:
         return True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The ingress as an ASGI app (with the lifespan that starts and closes the Broker)."""
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        if scope["method"] == "GET" and scope["path"] in ("/healthz", "/readyz"):
-            await _respond(send, 200, b"ok")
-            return
-        if scope["method"] != "POST":
-            await _respond(send, 405, b"POST CloudEvents here")
-            return
-        body = await _read_body(receive)
+        body = await _read_body(receive) if scope["method"] == "POST" else b""
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        status, text = await self.answer(scope["method"], scope["path"], headers, body)
+        await _respond(send, status, text)
+
+    async def answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
+        """The ingress's answer (status, plain-text body) to one HTTP request, whichever server
+        carries it (ASGI above, aiohttp's in ``devchain.hosting.serve_broker``)."""
+        if method == "GET" and path in ("/healthz", "/readyz"):
+            return 200, b"ok"
+        if method != "POST":
+            return 405, b"POST CloudEvents here"
         try:
             event = decode_event(headers, body)
         except ValueError as exc:
-            await _respond(send, 400, str(exc).encode()[:500])
-            return
+            return 400, str(exc).encode()[:500]
         status, reason = await self.ingest(event)
-        await _respond(send, status, reason.encode())
+        return status, reason.encode()
 
     async def ingest(self, event: CloudEvent) -> tuple[int, str]:
         """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""

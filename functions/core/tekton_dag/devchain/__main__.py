@@ -50,7 +50,7 @@ async def serve(broker: LocalBroker, host: str, port: int) -> None:
     sock = hosting.listen(host, port)
     print(f"local Broker: ingress {hosting.url_of(sock, '/tekton-dag/tekton-dag')}, "
           f"{len(broker.topology.triggers)} Triggers", flush=True)
-    await hosting.serve(broker, sock, stop)
+    await hosting.serve_broker(broker, sock, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
