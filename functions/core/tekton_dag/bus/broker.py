@@ -46,7 +46,7 @@ from tekton_dag.bus.journal import DEAD_LETTERED, DELIVERED, Journal, JournalErr
 from tekton_dag.bus.triggers import Topology, Trigger
 from tekton_dag.eventing.posting import AiohttpPoster, HttpxPoster, Poster, PostError
 from tekton_dag.eventing.publishing import network_client
-from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
+from tekton_dag.eventing.wire import attribute_text, decode_event, without_ttl
 from tekton_dag.events import codec
 from tekton_dag.events.catalog import EXT_BROKER_TTL, EXT_PARTITION_KEY
 from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
@@ -237,17 +237,20 @@ class LocalBroker:
         return len(self._inflight)
 
     # -- ingress --------------------------------------------------------------------------------
-    async def admit(self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None) -> int:
+    async def admit(
+        self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None, ttl: int | None = None
+    ) -> int:
         """Queue deliveries of ``event`` to every matching Trigger; returns HTTP-like status.
         With a journal they are committed to it first (503 if that fails: the sender retries).
 
         Replies bypass the bound: each delivery yields at most one, so they cannot run away.
         ``completes`` is the delivery whose reply this is: the journal marks it delivered in the
-        same write that stores the reply's deliveries.
+        same write that stores the reply's deliveries. ``ttl`` (a reply's: its parent's minus one)
+        takes the place of the event's own ``knativebrokerttl``.
         """
         if not is_reply and (self._closing or len(self._inflight) + self._admitting - self._resuming >= self.capacity):
             return 503
-        raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL)
+        raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL) if ttl is None else ttl
         try:
             ttl = int(raw_ttl)
         except (TypeError, ValueError):
@@ -489,7 +492,7 @@ class LocalBroker:
 
     async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> None:
         self.stats["replies"] += 1
-        if await self.admit(with_extensions(reply, **{EXT_BROKER_TTL: ttl}), is_reply=True, completes=parent) != 202:
+        if await self.admit(reply, is_reply=True, completes=parent, ttl=ttl) != 202:
             # Not journalled: the parent stays pending and is delivered again after a restart.
             log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
 

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     import aiohttp
 
 DEFAULT_MAX_CONNECTIONS = 100
+# An idle pooled connection is dropped after this long: before the functions' hypercorn closes it
+# (5 s, ``functions.limits`` HEADER_TIMEOUT_S), so a POST never goes out on a connection the
+# server is closing at that moment (it would fail and be retried after the backoff).
+IDLE_KEEPALIVE_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class AiohttpPoster:
         # No Content-Type unless the message has one: an event without datacontenttype must
         # arrive without it, not as aiohttp's default application/octet-stream.
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.max_connections),
+            connector=aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=IDLE_KEEPALIVE_S),
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("Content-Type",),
         )
