@@ -7,9 +7,10 @@ through the event loop policy. So ``install()`` sets uvloop's policy
 ``function/func.py`` (what ``func build`` runs) calls it on import, as ``tekton-dag serve`` and
 ``tekton-dag dev`` (whose process runs the local Broker) do before they start.
 
-Why: through the chain at 100 webhooks/s (``bench/chain_throughput.py``, docs/performance.md)
-uvloop took about a tenth off every process's CPU per webhook: socket reads and writes, timers
-and callbacks are libuv's, under hypercorn, aiohttp and the Broker alike. ``asyncio`` stays one
+Why: socket reads and writes, timers and callbacks are libuv's, under hypercorn, aiohttp and
+the Broker alike: hypercorn took 0.30-0.32 ms of CPU per request on it against 0.34-0.46 ms
+(``bench/event_hop.py``), and the chain a few percent less CPU per webhook with a shorter tail
+(``bench/chain_throughput.py``; figures in docs/performance.md). ``asyncio`` stays one
 setting away, should a platform lack uvloop's wheels or a problem be suspected in it.
 """
 
