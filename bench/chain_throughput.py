@@ -47,6 +47,7 @@ from typing import Any
 from tekton_dag.bus.journal import Synchronous
 from tekton_dag.devchain.chain import Chain, ChainSettings
 from tekton_dag.events import catalog
+from tekton_dag.functions import loops
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret"
@@ -258,5 +259,6 @@ if __name__ == "__main__":
     journals = args.journal.split(",")
     if not set(journals) <= {"none", "NORMAL", "FULL"}:
         parser.error(f"--journal {args.journal}: each must be none, NORMAL or FULL")
+    loops.install()  # as `tekton-dag dev` runs the Broker (TEKTON_DAG_EVENT_LOOP=asyncio: the standard loop)
     asyncio.run(main(args.rate, args.seconds, [float(s) for s in args.steps.split(",")], journals, args.rounds,
                      args.steady_only))

@@ -1,9 +1,10 @@
 """Knative func entry point of the all-in-one function (root func.yaml): the four handlers in one
 process behind an in-process bus. The code is the shared core's (tekton_dag.functions.all_in_one)."""
 
-from tekton_dag.functions import limits
+from tekton_dag.functions import limits, loops
 from tekton_dag.functions.all_in_one import new
 
 limits.install()  # slow clients are bounded in func-python's hypercorn too (tekton_dag.functions.limits)
+loops.install()  # func-python's asyncio.run makes a uvloop loop (tekton_dag.functions.loops)
 
 __all__ = ["new"]

@@ -8,6 +8,7 @@ test starts shares one event key (``tekton_dag.testing.sealing``), as a team's f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +29,15 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     # Configuration snapshots of the run go to its temporary directory, never the user's cache.
     monkeypatch.setenv("TEKTON_DAG_CONFIG_CACHE", str(tmp_path_factory.getbasetemp() / "config-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _event_loop_policy_kept() -> Iterator[None]:
+    """A test that imports a function's ``func.py`` (which chooses uvloop for func-python's
+    ``asyncio.run``, ``tekton_dag.functions.loops``) leaves the tests after it their loop."""
+    policy = asyncio.get_event_loop_policy()
+    yield
+    asyncio.set_event_loop_policy(policy)
 
 
 @pytest.fixture

@@ -217,3 +217,26 @@ async def test_deliveries_retries_and_dead_letters_are_counted_per_trigger(start
         ("tektondag_broker_events_dead_lettered_total", "broken"): 1,  # 400 is final: no retry
     }
     assert count("tektondag_broker_events_accepted_total") == accepted + 1
+
+
+class CookieSetter(EventRecorder):
+    """A subscriber whose every answer sets a cookie (as a proxy or framework might)."""
+
+    def answer(self, headers, body):  # type: ignore[no-untyped-def]
+        status, answer_headers, content = super().answer(headers, body)
+        return status, {**answer_headers, "Set-Cookie": "session=of-subscriber-a; Path=/"}, content
+
+
+async def test_no_cookie_from_one_subscriber_reaches_another(start_broker):
+    """Events carry no cookies: the Broker keeps none (a cookie jar would hand subscriber a's
+    cookie to every subscriber on the same host, whatever its port, RFC 6265 section 8.5)."""
+    a, b = CookieSetter(), EventRecorder()
+    with a.serving() as a_url, b.serving() as b_url:
+        docs = [broker_yaml(), trigger_yaml("a-t", "a", ONLY_A), trigger_yaml("b-t", "b", ONLY_B)]
+        async with start_broker(docs, {"a": a_url, "b": b_url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: running.broker.stats["delivered"] == 1)
+            await running.post(event(TYPE_B))
+            await running.post(event(TYPE_A))
+            await eventually(lambda: running.broker.stats["delivered"] == 3)
+    assert [h.get("cookie") for h in a.headers + b.headers] == [None, None, None]

@@ -37,6 +37,20 @@ def test_filters_match_like_knative(tmp_path, filter_yaml, expected):
     assert topology.triggers[0].matches(PR) is expected
 
 
+def test_the_type_index_offers_every_trigger_that_matches_and_in_manifest_order(tmp_path):
+    """The Broker tests only ``candidates(type)``; every filter case above, on one topology,
+    must give exactly what testing every Trigger gives, for events of several types."""
+    docs = [trigger_yaml(f"t{i}", "s", filter_yaml) for i, (filter_yaml, _) in enumerate(FILTER_CASES.values())]
+    docs.append(trigger_yaml("push", "s", "filter:\n  attributes: {type: dev.tektondag.github.push.v1}\n"))
+    topology = load_topology(write_manifests(tmp_path, *docs))
+    events = [PR, {**PR, "type": "dev.tektondag.github.push.v1"}, {**PR, "team": "b"}, {**PR, "type": "other"},
+              {**PR, "type": "dev.tektondag.GitHub.pull_request.v1"}]
+    for attributes in events:
+        everything = [t.name for t in topology.triggers if t.matches(attributes)]
+        assert [t.name for t in topology.candidates(attributes["type"]) if t.matches(attributes)] == everything
+    assert {t.name for t in topology.candidates("other")}.isdisjoint({"t0", "t1", "t2", "push"})
+
+
 INVALID_CASES = {
     "cesql": ("filters:\n- cesql: \"type = 'x'\"\n", "spec.filters[0].cesql", "CESQL"),
     "unknown dialect": ("filters:\n- regex: {type: x}\n", "spec.filters[0]", "exactly one of"),

@@ -44,6 +44,27 @@ async def served(app: Any, port: int = 0) -> AsyncIterator[str]:
         await task
 
 
+@contextlib.asynccontextmanager
+async def served_broker(broker: LocalBroker) -> AsyncIterator[str]:
+    """Serve ``broker``'s ingress on loopback as ``tekton-dag dev`` does (aiohttp's server)."""
+    sock = hosting.listen()
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(hosting.serve_broker(broker, sock, shutdown, graceful_timeout=1))
+    url = hosting.url_of(sock)
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                await client.get(url + "healthz")
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.02)
+    try:
+        yield url
+    finally:
+        shutdown.set()
+        await task
+
+
 def trigger_yaml(name: str, subscriber: str, filter_yaml: str = "", delivery_yaml: str = "") -> str:
     """A Trigger document on broker tekton-dag for Service ``subscriber``."""
     doc = f"""\
@@ -101,7 +122,7 @@ def start_broker(tmp_path: Path) -> Callable:
     async def start(docs: list[str], services: dict[str, str], **options: Any) -> AsyncIterator[RunningBroker]:
         topology = load_topology(write_manifests(tmp_path / "knative", *docs))
         broker = LocalBroker(topology, services, tmp_path / "dead-letters.jsonl", **options)
-        async with served(broker) as url:
+        async with served_broker(broker) as url:
             yield RunningBroker(broker, url, broker.dead_letter_file)
 
     return start

@@ -1,8 +1,9 @@
 """Knative func entry point of run-creator: the handler is the shared core's (thin adapter, one core)."""
 
-from tekton_dag.functions import limits
+from tekton_dag.functions import limits, loops
 from tekton_dag.functions.run_creator import new
 
 limits.install()  # slow clients are bounded in func-python's hypercorn too (tekton_dag.functions.limits)
+loops.install()  # func-python's asyncio.run makes a uvloop loop (tekton_dag.functions.loops)
 
 __all__ = ["new"]

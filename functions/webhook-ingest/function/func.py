@@ -1,8 +1,9 @@
 """Knative func entry point of webhook-ingest: the handler is the shared core's (thin adapter, one core)."""
 
-from tekton_dag.functions import limits
+from tekton_dag.functions import limits, loops
 from tekton_dag.functions.webhook_ingest import new
 
 limits.install()  # slow clients are bounded in func-python's hypercorn too (tekton_dag.functions.limits)
+loops.install()  # func-python's asyncio.run makes a uvloop loop (tekton_dag.functions.loops)
 
 __all__ = ["new"]

@@ -44,8 +44,9 @@ from tekton_dag.bus.delivery import Destination, is_retryable
 from tekton_dag.bus.inprocess import Subscriber, outcome_of
 from tekton_dag.bus.journal import DEAD_LETTERED, DELIVERED, Journal, JournalError, NewDelivery, Row
 from tekton_dag.bus.triggers import Topology, Trigger
-from tekton_dag.eventing.publishing import failure, network_client
-from tekton_dag.eventing.wire import attribute_text, decode_event, with_extensions, without_ttl
+from tekton_dag.eventing.posting import AiohttpPoster, HttpxPoster, Poster, PostError
+from tekton_dag.eventing.publishing import network_client
+from tekton_dag.eventing.wire import attribute_text, decode_event, without_ttl
 from tekton_dag.events import codec
 from tekton_dag.events.catalog import EXT_BROKER_TTL, EXT_PARTITION_KEY
 from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
@@ -95,7 +96,7 @@ class LocalBroker:
         self._urls = {
             t.name: self.resolve(t.subscriber, f"Trigger {t.name} spec.subscriber") for t in topology.triggers
         }
-        self._client: httpx.AsyncClient | None = None
+        self._poster: Poster | None = None
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self._inflight: set[Delivery] = set()
         self._idle = asyncio.Event()
@@ -148,20 +149,26 @@ class LocalBroker:
 
     def start(self, mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
         """Start the delivery workers (call inside the running loop) and resume the journal's
-        pending deliveries. ``mounts`` routes subscriber hosts to other transports, e.g.
-        ``httpx.ASGITransport`` for the all-in-one function."""
-        if self._client is not None:
+        pending deliveries. Deliveries go out through aiohttp's client (``eventing.posting``);
+        ``mounts`` routes subscriber hosts to other httpx transports instead, e.g.
+        ``httpx.ASGITransport`` for in-process ASGI subscribers."""
+        if self._poster is not None:
             return
         self.recover()
-        self._client = network_client(timeout=None, max_connections=self.concurrency * 2, mounts=mounts)
-        self.dead_letters = DeadLetters(self._client, self.dead_letter_file)
+        connections = self.concurrency * 2
+        self._poster = (
+            HttpxPoster(network_client(timeout=None, max_connections=connections, mounts=mounts), owned=True)
+            if mounts
+            else AiohttpPoster(max_connections=connections)
+        )
+        self.dead_letters = DeadLetters(self._poster, self.dead_letter_file)
         self._workers = [asyncio.get_running_loop().create_task(self._work()) for _ in range(self.concurrency)]
         if self.resume_on_start:
             self.resume()
 
     def resume(self) -> None:
         """Start delivering what ``recover()`` read from the journal (once; after ``start()``)."""
-        if self._recovered and self._client is not None:
+        if self._recovered and self._poster is not None:
             self._workers.append(asyncio.get_running_loop().create_task(self._resume(self._recovered)))
             self._recovered = []
 
@@ -197,7 +204,7 @@ class LocalBroker:
         """Refuse new events, let accepted ones finish for ``grace`` s; the rest stays in the
         journal (without one, it is dead-lettered)."""
         self._closing = True
-        if self._client is None:
+        if self._poster is None:
             if self.journal is not None:
                 self.journal.close()  # opened by recover(), never started
             return
@@ -214,8 +221,8 @@ class LocalBroker:
             self.stats["dead_lettered"] += 1
             metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
             self._done(delivery)
-        await self._client.aclose()
-        self._client = None
+        await self._poster.aclose()
+        self._poster = None
 
     async def drained(self, timeout: float) -> bool:
         """Wait until nothing is in flight; False if that took longer than ``timeout``."""
@@ -230,17 +237,20 @@ class LocalBroker:
         return len(self._inflight)
 
     # -- ingress --------------------------------------------------------------------------------
-    async def admit(self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None) -> int:
+    async def admit(
+        self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None, ttl: int | None = None
+    ) -> int:
         """Queue deliveries of ``event`` to every matching Trigger; returns HTTP-like status.
         With a journal they are committed to it first (503 if that fails: the sender retries).
 
         Replies bypass the bound: each delivery yields at most one, so they cannot run away.
         ``completes`` is the delivery whose reply this is: the journal marks it delivered in the
-        same write that stores the reply's deliveries.
+        same write that stores the reply's deliveries. ``ttl`` (a reply's: its parent's minus one)
+        takes the place of the event's own ``knativebrokerttl``.
         """
         if not is_reply and (self._closing or len(self._inflight) + self._admitting - self._resuming >= self.capacity):
             return 503
-        raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL)
+        raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL) if ttl is None else ttl
         try:
             ttl = int(raw_ttl)
         except (TypeError, ValueError):
@@ -257,7 +267,7 @@ class LocalBroker:
         plain = without_ttl(event)
         deliveries = [
             Delivery(plain, t, self._urls[t.name], t.delivery_with(self.topology.delivery), ttl)
-            for t in self.topology.triggers
+            for t in self.topology.candidates(attributes.get("type", ""))
             if t.matches(attributes)
         ]
         if self.journal is not None and not await self._journal(plain, attributes, deliveries, completes):
@@ -302,26 +312,30 @@ class LocalBroker:
         return True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The ingress as an ASGI app (with the lifespan that starts and closes the Broker)."""
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        if scope["method"] == "GET" and scope["path"] in ("/healthz", "/readyz"):
-            await _respond(send, 200, b"ok")
-            return
-        if scope["method"] != "POST":
-            await _respond(send, 405, b"POST CloudEvents here")
-            return
-        body = await _read_body(receive)
+        body = await _read_body(receive) if scope["method"] == "POST" else b""
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        status, text = await self.answer(scope["method"], scope["path"], headers, body)
+        await _respond(send, status, text)
+
+    async def answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
+        """The ingress's answer (status, plain-text body) to one HTTP request, whichever server
+        carries it (ASGI above, aiohttp's in ``devchain.hosting.serve_broker``)."""
+        if method == "GET" and path in ("/healthz", "/readyz"):
+            return 200, b"ok"
+        if method != "POST":
+            return 405, b"POST CloudEvents here"
         try:
             event = decode_event(headers, body)
         except ValueError as exc:
-            await _respond(send, 400, str(exc).encode()[:500])
-            return
+            return 400, str(exc).encode()[:500]
         status, reason = await self.ingest(event)
-        await _respond(send, status, reason.encode())
+        return status, reason.encode()
 
     async def ingest(self, event: CloudEvent) -> tuple[int, str]:
         """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""
@@ -478,7 +492,7 @@ class LocalBroker:
 
     async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> None:
         self.stats["replies"] += 1
-        if await self.admit(with_extensions(reply, **{EXT_BROKER_TTL: ttl}), is_reply=True, completes=parent) != 202:
+        if await self.admit(reply, is_reply=True, completes=parent, ttl=ttl) != 202:
             # Not journalled: the parent stays pending and is delivered again after a restart.
             log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
 
@@ -487,27 +501,25 @@ class LocalBroker:
         if direct is not None:
             status, reply, text = await direct(delivery.event, delivery.spec.timeout_s)
             return outcome_of(status, reply, text, delivery.url)
-        assert self._client is not None
+        assert self._poster is not None
         message = to_binary_event(delivery.event)
         headers = {**message.headers, "prefer": "reply"}
         try:
-            response = await self._client.post(
-                delivery.url, headers=headers, content=message.body, timeout=delivery.spec.timeout_s
-            )
-        except httpx.HTTPError as exc:
-            return Outcome(ok=False, retryable=True, detail=f"{delivery.url} unreachable: {failure(exc)}")
-        status = response.status_code
+            answer = await self._poster.post(delivery.url, headers, message.body, delivery.spec.timeout_s)
+        except PostError as exc:
+            return Outcome(ok=False, retryable=True, detail=f"{delivery.url} unreachable: {exc}")
+        status = answer.status
         if not 200 <= status < 300:
             return Outcome(
                 ok=False,
                 retryable=is_retryable(status),
                 status=status,
-                detail=f"{delivery.url} answered {status}: {response.text[:200]}",
+                detail=f"{delivery.url} answered {status}: {answer.text[:200]}",
             )
-        if status == 202 or not response.content:
+        if status == 202 or not answer.body:
             return Outcome(ok=True, status=status)
         try:
-            reply = decode_event(dict(response.headers), response.content)
+            reply = decode_event(answer.headers, answer.body)
         except ValueError:
             # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried.
             return Outcome(

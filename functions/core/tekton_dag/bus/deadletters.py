@@ -16,13 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.delivery import DeliverySpec
 from tekton_dag.bus.triggers import Trigger
-from tekton_dag.eventing.publishing import failure
+from tekton_dag.eventing.posting import Poster, PostError
 from tekton_dag.eventing.wire import with_extensions
 from tekton_dag.events.deadletters import REPLAYED, Letter, LetterError, from_local_record
 
@@ -61,8 +60,8 @@ class Outcome:
 class DeadLetters:
     """Where failed deliveries end: a dead-letter sink URL, else (or if that fails) a file."""
 
-    def __init__(self, client: httpx.AsyncClient, file: Path):
-        self._client = client
+    def __init__(self, poster: Poster, file: Path):
+        self._poster = poster
         self.file = file
 
     async def send(self, delivery: Delivery, sink_url: str | None, outcome: Outcome) -> None:
@@ -95,13 +94,13 @@ class DeadLetters:
             extensions["knativeerrordata"] = base64.b64encode(outcome.detail.encode()[:ERROR_DATA_LIMIT]).decode()
         message = to_binary_event(with_extensions(delivery.event, **extensions))
         try:
-            response = await self._client.post(url, headers=dict(message.headers), content=message.body)
-        except httpx.HTTPError as exc:
-            log.error("dead-letter sink %s unreachable: %s", url, failure(exc))
+            answer = await self._poster.post(url, message.headers, message.body, delivery.spec.timeout_s)
+        except PostError as exc:
+            log.error("dead-letter sink %s unreachable: %s", url, exc)
             return False
-        if 200 <= response.status_code < 300:
+        if 200 <= answer.status < 300:
             return True
-        log.error("dead-letter sink %s answered %d", url, response.status_code)
+        log.error("dead-letter sink %s answered %d", url, answer.status)
         return False
 
     @staticmethod

@@ -35,6 +35,7 @@ from tekton_dag.bus import routing
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
 from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, usage_error
 from tekton_dag.events import catalog
+from tekton_dag.functions import loops
 
 # The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
 # builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         github_api=args.github_api.rstrip("/") if args.github_api else None, on_github_call=print_github_call,
     )
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
+    loops.install()  # the local Broker runs in this process, on the functions' loop
     try:
         return asyncio.run(_serve(settings, generated_secret=not secret))
     except (ManifestError, UnresolvedDestination) as exc:

@@ -22,6 +22,7 @@ from tekton_dag.bus.triggers import ManifestError, load_topology
 from tekton_dag.devchain import hosting
 from tekton_dag.devchain.chain import default_triggers_dir
 from tekton_dag.events.sealing import EventKeys
+from tekton_dag.functions import loops
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,7 +50,7 @@ async def serve(broker: LocalBroker, host: str, port: int) -> None:
     sock = hosting.listen(host, port)
     print(f"local Broker: ingress {hosting.url_of(sock, '/tekton-dag/tekton-dag')}, "
           f"{len(broker.topology.triggers)} Triggers", flush=True)
-    await hosting.serve(broker, sock, stop)
+    await hosting.serve_broker(broker, sock, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except JournalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    loops.install()
     try:
         asyncio.run(serve(broker, args.host, args.port))
     except OSError as exc:

@@ -189,7 +189,7 @@ class Chain:
             raise ChainError(str(exc)) from None
         sock = hosting.listen(s.host)
         self.broker_url = hosting.url_of(sock, "/tekton-dag/tekton-dag")
-        self._server = asyncio.create_task(hosting.serve(self.broker, sock, self._shutdown))
+        self._server = asyncio.create_task(hosting.serve_broker(self.broker, sock, self._shutdown))
         try:
             for name in self.functions:
                 self.spawn(name)

@@ -20,6 +20,9 @@ def attribute_text(value: Any) -> str:
 
 
 def without_ttl(event: CloudEvent) -> CloudEvent:
+    """``event`` without the Broker's TTL extension (itself when it has none: no copy)."""
+    if EXT_BROKER_TTL not in event.get_attributes():
+        return event
     attributes = {k: v for k, v in event.get_attributes().items() if k != EXT_BROKER_TTL}
     return CloudEvent(attributes, event.get_data())
 

@@ -32,7 +32,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from tekton_dag.events import catalog, schemas
@@ -169,14 +169,14 @@ class GitHubEvent:
         """The slim CloudEvent data: only what the resolver and run-creator need."""
         data: dict[str, Any] = {"repo": self.repo, "sender": self.sender}
         if self.pull_request is not None:
-            data["pull_request"] = asdict(self.pull_request)
+            data["pull_request"] = _fields_of(self.pull_request)
             if not self.pull_request.before:
                 del data["pull_request"]["before"]  # only a synchronize has one
         if self.push is not None:
-            data["push"] = asdict(self.push)
+            data["push"] = _fields_of(self.push)
         for part in ("comment", "rerun", "merge_group"):
             if getattr(self, part) is not None:
-                data[part] = asdict(getattr(self, part))
+                data[part] = _fields_of(getattr(self, part))
         if self.installation_id:
             data["installation_id"] = self.installation_id
         return data
@@ -338,6 +338,12 @@ _RERUN_FIELDS: Final = {"check_run_id": "id", "check_name": "name", "external_id
                         "head_sha": "head_sha", "pr_number": "pull_requests[0].number",
                         "base_ref": "pull_requests[0].base.ref"}
 _SHOWN: Final = 80  # characters of a refused value echoed back
+
+
+def _fields_of(part: PullRequest | Push | Comment | Rerun | MergeGroup) -> dict[str, Any]:
+    """A part's fields by name, in declaration order: ``dataclasses.asdict`` without its deep copy
+    (every field is a str, int or bool), which was a twentieth of webhook-ingest's time per webhook."""
+    return dict(vars(part))
 
 
 def _check_bounds(event: GitHubEvent) -> None:

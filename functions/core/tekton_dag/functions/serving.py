@@ -42,9 +42,10 @@ SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE, D
 def serve(name: str) -> None:
     """Block serving function ``name`` (one of ``SERVABLE``) until SIGINT/SIGTERM; everything it
     talks to comes from the environment, as in a deployment."""
-    from tekton_dag.functions import limits
+    from tekton_dag.functions import limits, loops
 
     limits.install()
+    loops.install()
     spec = SERVABLE[name]
     runtime = importlib.import_module(f"func_python.{spec.invoke}")
     factory = importlib.import_module(spec.module).new

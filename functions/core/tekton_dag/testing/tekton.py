@@ -174,7 +174,8 @@ class TektonDouble:
         self.events: list[CloudEvent] = []
         self._cache = tekton_events.EventCache()
         self._runs: dict[str, RunState] = {}
-        self._publisher = Publisher(sink, client=httpx.AsyncClient(timeout=5.0)) if sink else None
+        self._sink_client = httpx.AsyncClient(timeout=5.0) if sink else None
+        self._publisher = Publisher(sink, client=self._sink_client) if sink else None
         self._sending: set[asyncio.Task[None]] = set()
 
     def children(self, namespace: str, name: str) -> dict[str, Child]:
@@ -201,8 +202,8 @@ class TektonDouble:
 
     async def aclose(self) -> None:
         await self.drain()
-        if self._publisher is not None and self._publisher._client is not None:
-            await self._publisher._client.aclose()
+        if self._sink_client is not None:
+            await self._sink_client.aclose()
 
     async def drain(self) -> None:
         """Wait until every event handed to the sink was sent (or given up)."""

@@ -1,0 +1,60 @@
+"""Every function serves on uvloop (``tekton_dag.functions.loops``): func-python's ``asyncio.run``
+takes its loop from the policy that importing ``function/func.py`` (what ``func build`` runs) sets."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import uvloop
+
+from tekton_dag.functions import loops
+
+ROOT = Path(__file__).parents[2]
+FUNC_PY = sorted([*ROOT.glob("functions/*/function/func.py"), ROOT / "function" / "func.py"])
+
+
+def loop_class() -> type:
+    loop = asyncio.new_event_loop()
+    try:
+        return type(loop)
+    finally:
+        loop.close()
+
+
+def test_uvloop_is_the_default_and_asyncio_one_setting_away() -> None:
+    asyncio.set_event_loop_policy(None)  # what a process starts with
+    assert loops.install({loops.EVENT_LOOP_ENV: "asyncio"}) == "asyncio" and loop_class() is not uvloop.Loop
+    assert loops.install({}) == "uvloop" and loop_class() is uvloop.Loop
+
+
+def test_an_unknown_loop_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SystemExit, match=r"TEKTON_DAG_EVENT_LOOP='trio': must be one of uvloop, asyncio"):
+        loops.install({loops.EVENT_LOOP_ENV: "trio"})
+
+
+@pytest.mark.parametrize("path", FUNC_PY, ids=lambda p: p.parent.parent.name)
+def test_importing_a_func_project_chooses_uvloop_for_func_python(path: Path) -> None:
+    asyncio.set_event_loop_policy(None)
+    spec = importlib.util.spec_from_file_location(f"func_loop_{path.parent.parent.name.replace('-', '_')}", path)
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy)
+
+
+def test_asyncio_run_in_a_process_that_installed_it_runs_uvloop() -> None:
+    """func-python serves with ``asyncio.run``; a fresh process shows what that call runs on."""
+    code = (
+        "import asyncio\n"
+        "from tekton_dag.functions import loops\n"
+        "loops.install()\n"
+        "async def which():\n"
+        "    return type(asyncio.get_running_loop()).__module__\n"
+        "print(asyncio.run(which()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "uvloop"
