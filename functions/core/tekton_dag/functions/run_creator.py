@@ -18,8 +18,9 @@ reconcile under the team's ``retention``).
 
 Outcomes a team must see also become Kubernetes Events in its namespace (``kube.events``,
 best-effort, never in the way of a reply): a run not created, queued (within a budget per team,
-``usecases.event_budget``), superseded or cancelled, and a configuration change rejected. All logic is in ``tekton_dag.usecases.creating`` and
-``tekton_dag.usecases.pruning``; this module only adapts.
+``usecases.event_budget``), superseded or cancelled, and a configuration change rejected. All
+logic is in ``tekton_dag.usecases.creating`` and ``tekton_dag.usecases.pruning``; this module only
+adapts.
 """
 
 from __future__ import annotations

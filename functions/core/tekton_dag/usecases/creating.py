@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from tekton_dag import pipelines
@@ -331,15 +332,8 @@ class RunCreator:
         """Write the team's waiting changes, a batch per write, until none wait."""
         try:
             while batch := self._pending.pop(team.name, []):
-                changes = [c.change for c in batch]
-
-                def all_of(ledger: Ledger, now: float) -> Ledger:
-                    for change in changes:
-                        ledger = change(ledger, now)
-                    return ledger
-
                 try:
-                    ledger = await self._write(team, all_of)
+                    ledger = await self._write(team, partial(_all_of, [c.change for c in batch]))
                 except Exception as exc:  # every change of the batch shares its write's fate
                     for c in batch:
                         c.written.set_exception(exc)
@@ -447,6 +441,13 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
         chunks.clear()
         chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
         return ledger, version
+
+
+def _all_of(changes: list[Callable[[Ledger, float], Ledger]], ledger: Ledger, now: float) -> Ledger:
+    """``changes`` applied one after the other: a batch of the group commit."""
+    for change in changes:
+        ledger = change(ledger, now)
+    return ledger
 
 
 @dataclass(frozen=True)
