@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 from runcreator.conftest import FAST, NAMESPACE, pr_request
 from runcreator.test_admission import HeldLedgerWrites, creator
@@ -19,15 +20,29 @@ def lease_writes(api: FakeKubeApi, since: int = 0) -> list[int]:
     return [status for method, path, status in api.requests[since:] if method in ("PUT", "POST") and "leases" in path]
 
 
-async def runs_created(api: FakeKubeApi, count: int, since: int) -> None:
-    while sum(1 for m, p, _ in api.requests[since:] if m == "POST" and "pipelineruns" in p) < count:
+class Held(HeldLedgerWrites):
+    """Also counts the creates whose answer run-creator has: from then on, without waiting for
+    anything else, its request hands its change to the ledger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created = 0
+
+    async def create_run(self, run: dict[str, Any]) -> bool:
+        created = await super().create_run(run)
+        self.created += 1
+        return created
+
+
+async def runs_created(store: Held, count: int) -> None:
+    while store.created < count:
         await asyncio.sleep(0.01)
 
 
 async def test_requests_arriving_during_a_ledger_write_share_the_next_one(
     kube_api: FakeKubeApi, config: Config
 ) -> None:
-    store = HeldLedgerWrites()
+    store = Held()
     store.go.set()
     rc = creator(config, store)
     await rc.request(pr_request(number=1, delivery="p1"))
@@ -37,15 +52,17 @@ async def test_requests_arriving_during_a_ledger_write_share_the_next_one(
     first = asyncio.create_task(rc.request(pr_request(number=2, delivery="p2")))
     await store.writing.wait()  # p2's write is in flight
     rest = [asyncio.create_task(rc.request(pr_request(number=n, delivery=f"p{n}"))) for n in range(3, 8)]
-    await runs_created(kube_api, 6, before)  # every one waits for the ledger now
+    await runs_created(store, 7)  # every one waits for the ledger now
     store.go.set()
     outcomes = [await first, *[await task for task in rest]]
-    assert [o.kind for o in outcomes] == ["created", "created", "queued", "queued", "queued", "queued"]
+    # p2 took the second slot; of the five, the first to reach the ledger took the last one.
+    assert outcomes[0].kind == "created" and sorted(o.kind for o in outcomes[1:]) == ["created"] + ["queued"] * 4
     assert lease_writes(kube_api, before) == [200, 200]  # p2's, then one for the five
     ledger = (await read_ledger(store, config.team("default")))[0]
     # Each learns its own place: the order in which the changes reached the ledger.
-    assert sorted(ledger.queue()) == sorted(o.name for o in outcomes[2:])
-    assert [ledger.queue()[o.position - 1] for o in outcomes[2:]] == [o.name for o in outcomes[2:]]
+    queued = [o for o in outcomes if o.kind == "queued"]
+    assert sorted(ledger.queue()) == sorted(o.name for o in queued)
+    assert [ledger.queue()[o.position - 1] for o in queued] == [o.name for o in queued]
     assert sorted(kube_api.running(NAMESPACE)) == sorted([*ledger.admitted()])
     store.close()
 
@@ -53,7 +70,7 @@ async def test_requests_arriving_during_a_ledger_write_share_the_next_one(
 async def test_a_newer_head_in_the_same_write_supersedes_the_older_before_it_ever_starts(
     kube_api: FakeKubeApi, config: Config
 ) -> None:
-    store = HeldLedgerWrites()
+    store = Held()
     store.go.set()
     rc = creator(config, store)
     await rc.request(pr_request(number=1, delivery="p1"))
@@ -63,9 +80,9 @@ async def test_a_newer_head_in_the_same_write_supersedes_the_older_before_it_eve
     holder = asyncio.create_task(rc.request(pr_request(number=2, delivery="p2")))
     await store.writing.wait()
     older = asyncio.create_task(rc.request(pr_request(number=9, sha="a" * 40, delivery="h1")))
-    await runs_created(kube_api, 2, before)
+    await runs_created(store, 3)
     newer = asyncio.create_task(rc.request(pr_request(number=9, sha="b" * 40, delivery="h2")))
-    await runs_created(kube_api, 3, before)
+    await runs_created(store, 4)
     store.go.set()
     await holder
     old, new = await older, await newer
