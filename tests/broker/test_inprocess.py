@@ -15,7 +15,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.broker import LocalBroker
 from tekton_dag.bus.delivery import DeliverySpec, Destination
-from tekton_dag.bus.inprocess import InProcessPublisher, subscriber, transported, wire_round_trip
+from tekton_dag.bus.inprocess import InProcessPublisher, handed_over, subscriber, transported, wire_round_trip
 from tekton_dag.bus.journal import Journal
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import PublishError
@@ -152,3 +152,11 @@ def test_the_direct_copy_is_what_the_codec_round_trip_gives(sample):
     fast, wire = transported(sample), wire_round_trip(sample)
     assert fast.get_attributes() == wire.get_attributes()
     assert fast.get_data() == wire.get_data() and fast.get_data() is not sample.get_data()
+
+
+@pytest.mark.parametrize("sample", EVENTS.values(), ids=EVENTS.keys())
+def test_what_a_handler_hands_over_has_the_wires_attributes_and_its_own_data(sample):
+    """Publishes and replies: attributes as decoded from the wire, the data not copied (the
+    sender is done with it; every delivery copies it)."""
+    given, wire = handed_over(sample), wire_round_trip(sample)
+    assert given.get_attributes() == wire.get_attributes() and given.get_data() == wire.get_data()

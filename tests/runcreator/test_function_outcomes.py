@@ -19,6 +19,7 @@ from tekton_dag.events import catalog
 from tekton_dag.functions.run_creator import RunCreatorFunction
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.usecases.event_budget import EventBudget
 
 
 @pytest.fixture
@@ -61,6 +62,23 @@ async def test_a_queued_run_gets_a_normal_event_about_its_pipelinerun(client, fu
     assert await events_of(function, kube_api) == [("Normal", "Queued", "PipelineRun", names[3])]
     [queued] = kube_api.objects("events", NAMESPACE)
     assert "maxConcurrentRuns" in queued["note"] and queued["reportingController"] == "tekton-dag.dev/run-creator"
+
+
+async def test_a_queue_filling_in_a_burst_gets_the_budgets_events_then_one_that_counts_the_rest(
+    client, function, kube_api: FakeKubeApi
+) -> None:
+    """client-go's spam filter per team (usecases.event_budget): 25 Queued Events at once, then
+    one per 5 minutes naming how many runs queued meanwhile without one."""
+    now = [1000.0]
+    function.queued_events = EventBudget(clock=lambda: now[0])
+    names = [await request(client, n) for n in range(1, 1 + 3 + 25 + 6)]
+    queued = [name for kind, reason, _, name in await events_of(function, kube_api) if reason == "Queued"]
+    assert queued == names[3:28]
+    now[0] += 300
+    last = await request(client, 99)
+    await function.events.flush()
+    [summary] = [e for e in kube_api.objects("events", NAMESPACE) if e["regarding"]["name"] == last]
+    assert summary["reason"] == "Queued" and "6 more of the team's runs queued before it" in summary["note"]
 
 
 async def test_a_new_head_supersedes_and_a_closed_pr_cancels_with_events(

@@ -108,6 +108,24 @@ def test_superseded_heads_are_remembered_within_bounds_and_survive_the_stored_te
     assert len(ledger.dumps()) < 40_000
 
 
+def test_the_least_recently_changed_pull_request_is_forgotten_first_also_after_a_reload() -> None:
+    """The first pull request noted is not the one forgotten when it changed since; the order
+    survives the stored text, and a text whose heads are not in that order (written before the
+    order was kept) loads in it."""
+    from tekton_dag.pipelineruns.ledgers import PRS_REMEMBERED
+
+    ledger = Ledger()
+    for pr in range(1, PRS_REMEMBERED + 1):
+        ledger = ledger.note_head(f"s/a/{pr}", "a" * 40)
+    ledger = Ledger.loads(ledger.note_head("s/a/1", "b" * 40, before="a" * 40).dumps())  # PR 1 changed last
+    ledger = ledger.note_head("s/a/new", "c" * 40)
+    assert "s/a/1" in ledger.heads and "s/a/2" not in ledger.heads
+    assert len(ledger.heads) == PRS_REMEMBERED
+    body = json.loads(ledger.dumps())
+    shuffled = Ledger.loads(json.dumps({**body, "heads": dict(reversed(body["heads"].items()))}))
+    assert shuffled == ledger and "s/a/3" not in shuffled.note_head("s/a/newer", "d" * 40).heads
+
+
 def test_a_synchronize_names_the_head_it_replaced_before_that_heads_own_delivery_arrives() -> None:
     ledger = Ledger().note_head("s/a/1", "b" * 40, before="a" * 40)
     assert ledger.is_stale_head("s/a/1", "a" * 40) and not ledger.is_stale_head("s/a/2", "a" * 40)

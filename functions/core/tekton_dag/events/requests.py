@@ -62,7 +62,10 @@ class RunRequest:
     merge_group: str = ""
 
     def to_data(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field rather than ``asdict`` (which deep-copies every value): every field is
+        # immutable, and this runs once per request (``asdict`` was 1.6% of the all-in-one's CPU).
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["pr"] = {f.name: getattr(self.pr, f.name) for f in fields(self.pr)} if self.pr is not None else None
         data["build_apps"] = list(self.build_apps)
         if not self.installation_id:
             del data["installation_id"]  # only webhooks from a GitHub App have one

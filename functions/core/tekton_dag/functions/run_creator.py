@@ -17,9 +17,10 @@ Kubernetes), ``TEKTON_DAG_RECONCILE_SECONDS`` (default 30; 0 disables),
 reconcile under the team's ``retention``).
 
 Outcomes a team must see also become Kubernetes Events in its namespace (``kube.events``,
-best-effort, never in the way of a reply): a run not created, queued, superseded or cancelled,
-and a configuration change rejected. All logic is in ``tekton_dag.usecases.creating`` and
-``tekton_dag.usecases.pruning``; this module only adapts.
+best-effort, never in the way of a reply): a run not created, queued (within a budget per team,
+``usecases.event_budget``), superseded or cancelled, and a configuration change rejected. All
+logic is in ``tekton_dag.usecases.creating`` and ``tekton_dag.usecases.pruning``; this module only
+adapts.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
 from tekton_dag.pipelineruns.retention import DEFAULT_DELETES_PER_CYCLE, DELETES_PER_CYCLE_ENV
 from tekton_dag.usecases.creating import Outcome, RunCreator
+from tekton_dag.usecases.event_budget import EventBudget
 from tekton_dag.usecases.pruning import Pruner
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class RunCreatorFunction(Handler):
         self._tasks: list[asyncio.Task[None]] = []
         self.pruner: Pruner | None = None
         self.events: kube_events.EventRecorder | kube_events.NoEvents = kube_events.NoEvents()
+        self.queued_events = EventBudget()
         self._config_errors_seen: tuple[Any, ...] = ()
 
     def setup(self) -> None:
@@ -245,14 +248,19 @@ class RunCreatorFunction(Handler):
                 "Warning",
             )
         elif outcome.kind == "queued":
-            limit = team.max_concurrent_runs if team else "?"
-            self.events.emit(
-                ref,
-                "Queued",
-                "Queue",
-                f"{what} waits Pending: the team already runs its limit of "
-                f"{limit} (maxConcurrentRuns); it starts when a slot frees",
-            )
+            held = self.queued_events.take(namespace)  # a budget per team (usecases.event_budget)
+            if held is not None:
+                limit = team.max_concurrent_runs if team else "?"
+                more = (f"; {held} more of the team's runs queued before it without an Event of their own "
+                        f"(at most {self.queued_events.burst} at once, then one per "
+                        f"{self.queued_events.refill_s:g} s)") if held else ""
+                self.events.emit(
+                    ref,
+                    "Queued",
+                    "Queue",
+                    f"{what} waits Pending: the team already runs its limit of "
+                    f"{limit} (maxConcurrentRuns); it starts when a slot frees{more}",
+                )
         for old in outcome.superseded:
             pr = f"pull request #{request.pr.number}" if request.pr else "its pull request"
             self.events.emit(

@@ -8,6 +8,13 @@ its version, apply a pure ``Ledger`` transition, write it back conditionally, an
 start over from a fresh read. The ledger, never a count of PipelineRuns, decides who holds a
 slot, so the limit holds with any number of replicas; PipelineRuns only follow the ledger:
 
+Concurrent changes of one team's ledger in one replica are written together (group commit,
+``_update_ledger``): while one write is in flight the changes that arrive wait, and the next
+write applies all of them in arrival order, each to the ledger the one before it left, under the
+same precondition. A 409 re-reads and re-applies the whole batch; each caller still learns what
+its own change decided. Under load a request then costs a share of one Lease write instead of a
+whole one, and the guarantees are those of one conditional write per batch.
+
 1. request: create the run waiting (``spec.status: PipelineRunPending``) → record it in the
    ledger, admitted or queued, releasing older heads of its PR in the same write → cancel those
    → start it if admitted. Two API calls for a queued run, three for an admitted one. Nothing is
@@ -32,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from tekton_dag import pipelines
@@ -81,6 +89,9 @@ class RunCreator:
     # team → its queue segments by name, as the head last seen lists them: they never change, so
     # a copy never goes stale, and each is read once.
     _chunks: dict[str, dict[str, Chunk]] = field(default_factory=dict)
+    # team → changes waiting for the next ledger write (group commit), and the task writing them.
+    _pending: dict[str, list[_Change]] = field(default_factory=dict)
+    _committers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def admission(self) -> dict[str, tuple[int, int]]:
         """team → (runs holding a slot, runs queued) in the ledger this replica saw last (each
@@ -284,13 +295,18 @@ class RunCreator:
         """Apply ``change`` then fill free slots from the queue; returns the written ledger and
         the names that became admitted by promotion (their runs still need starting)."""
         before: list[Ledger] = []
+        mine: list[Ledger] = []
 
         def change_and_promote(ledger: Ledger, now: float) -> Ledger:
             before[:] = [ledger]
-            return change(ledger, now).promote(team.max_concurrent_runs, now)[0]
+            mine[:] = [change(ledger, now).promote(team.max_concurrent_runs, now)[0]]
+            return mine[0]
 
         after = await self._update_ledger(team, change_and_promote)
-        return after, [n for n in after.admitted() if before and before[0].is_queued(n)]
+        # Only what this change promoted (a later change in the same write promoted its own), and
+        # only while the written ledger still admits it (a later change may have released it).
+        own = mine[0] if mine else after
+        return after, [n for n in own.admitted() if before and before[0].is_queued(n) and after.is_admitted(n)]
 
     async def _start(self, team: Team, names: Iterable[str]) -> list[str]:
         started = []
@@ -302,6 +318,35 @@ class RunCreator:
 
     # --- the one way to change a ledger -----------------------------------------------------
     async def _update_ledger(self, team: Team, change: Callable[[Ledger, float], Ledger]) -> Ledger:
+        """Apply ``change`` in the team's next ledger write; the ledger as written (group commit:
+        changes arriving while a write is in flight go together in the next one)."""
+        written: asyncio.Future[Ledger] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(team.name, []).append(_Change(change, written))
+        if team.name not in self._committers:
+            self._committers[team.name] = asyncio.get_running_loop().create_task(self._commit(team))
+        # A caller that gives up (cancelled) does not take the others' write with it: the
+        # committer is its own task; the change is written anyway, as if the answer was lost.
+        return await asyncio.shield(written)
+
+    async def _commit(self, team: Team) -> None:
+        """Write the team's waiting changes, a batch per write, until none wait."""
+        try:
+            while batch := self._pending.pop(team.name, []):
+                try:
+                    ledger = await self._write(team, partial(_all_of, [c.change for c in batch]))
+                except Exception as exc:  # every change of the batch shares its write's fate
+                    for c in batch:
+                        c.written.set_exception(exc)
+                        c.written.exception()  # retrieved here: a caller that gave up must not warn
+                    continue
+                for c in batch:
+                    c.written.set_result(ledger)
+        finally:
+            del self._committers[team.name]
+
+    async def _write(self, team: Team, change: Callable[[Ledger, float], Ledger]) -> Ledger:
+        """One conditional write of ``change`` applied to the team's ledger (re-read and
+        re-applied on conflict)."""
         lock = self._locks.setdefault(team.name, asyncio.Lock())
         async with lock:
             # First try from the ledger this replica last wrote (saves a read when it is still
@@ -396,6 +441,21 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
         chunks.clear()
         chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
         return ledger, version
+
+
+def _all_of(changes: list[Callable[[Ledger, float], Ledger]], ledger: Ledger, now: float) -> Ledger:
+    """``changes`` applied one after the other: a batch of the group commit."""
+    for change in changes:
+        ledger = change(ledger, now)
+    return ledger
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A change of a team's ledger waiting for the next write, and where its caller learns the result."""
+
+    change: Callable[[Ledger, float], Ledger]
+    written: asyncio.Future[Ledger]
 
 
 def ledger_name(team: Team) -> str:
