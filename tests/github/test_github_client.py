@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from support.githubapi import OTHER, PLAIN_TOKEN, REPO, app_client, token_client
 from tekton_dag.github.auth import app_jwt
+from tekton_dag.github.client import Client
 from tekton_dag.github.port import CheckOutput, GitHubError
 from tekton_dag.testing.github_api import GitHubApiDouble
 
@@ -142,6 +143,22 @@ async def test_github_down_past_the_deadline_raises_a_retryable_error(github: Gi
         await create(client)
     assert caught.value.retryable
     assert time.monotonic() - started < 2.5
+
+
+async def test_github_unreachable_is_retried_then_a_retryable_error() -> None:
+    """Connection refused (nothing listens): retried like a timeout within the deadline, then given up."""
+    from tekton_dag.devchain.chain import free_port
+    from tekton_dag.github.settings import Settings
+
+    client = Client(Settings(api_url=f"http://127.0.0.1:{free_port()}", token=PLAIN_TOKEN, deadline_s=1.0))
+    before = calls("comment", "gave_up")
+    try:
+        with pytest.raises(GitHubError) as caught:
+            await client.comment(REPO, 1, "hello")
+    finally:
+        await client.aclose()
+    assert caught.value.retryable
+    assert calls("comment", "gave_up") == before + 1
 
 
 async def test_a_refusal_is_not_retried(github: GitHubApiDouble) -> None:

@@ -63,8 +63,7 @@ def github_from_env(env: Mapping[str, str]) -> GitHub:
     """The GitHub REST client the environment configures (``github.settings``: ``GITHUB_API_URL``,
     ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY_FILE``, else ``GITHUB_TOKEN_FILE``); the chart sets
     them from its ``github`` values. GitHubNotConfigured says what is missing or wrong."""
-    from tekton_dag.eventing.publishing import network_client
-    from tekton_dag.github.client import ATTEMPT_TIMEOUT_S, Client  # here: only status-reporter pays for it
+    from tekton_dag.github.client import Client  # here: only status-reporter pays for it
     from tekton_dag.github.settings import Settings, SettingsError
 
     try:
@@ -76,9 +75,7 @@ def github_from_env(env: Mapping[str, str]) -> GitHub:
             "no GitHub access configured: set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE (chart: github.appId "
             "and github.appSecret) for check runs, or GITHUB_TOKEN_FILE (github.tokenSecret) for commit statuses"
         )
-    # aiohttp's connections under httpx, as the publishers use (eventing.publishing): httpcore's pool
-    # walks every pooled connection on each request, ~1 ms of CPU per call at 100 connections
-    return Client(settings, http_factory=lambda: network_client(ATTEMPT_TIMEOUT_S))
+    return Client(settings)  # on aiohttp's connections (github.client says why)
 
 
 class StatusReporterFunction(Handler):
