@@ -38,7 +38,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag import warming
 from tekton_dag.checks import reports
 from tekton_dag.checks.states import Report
-from tekton_dag.config.models import Config
+from tekton_dag.config.models import Config, Team
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
@@ -89,6 +89,7 @@ class StatusReporterFunction(Handler):
         self._github: GitHub | None = None  # the client this handler made (closed at teardown)
         self._problem = ""
         self._permissions = commanding.PermissionCache()
+        self._index = TeamIndex(Config(teams=()))
         self._replies = commanding.Replies()
 
     def setup(self) -> None:
@@ -115,7 +116,14 @@ class StatusReporterFunction(Handler):
         return self._problem if self._problem and self._checks_wanted() else ""
 
     def _checks_wanted(self) -> bool:
-        return any(team.github.checks for team in self._current_config().teams)
+        return self._teams().checks_wanted
+
+    def _teams(self) -> TeamIndex:
+        """The look-ups of the configuration served now, made once per loaded configuration."""
+        config = self._current_config()
+        if self._index.config is not config:
+            self._index = TeamIndex(config)
+        return self._index
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
         close = getattr(self._store, "close", None)
@@ -233,7 +241,7 @@ class StatusReporterFunction(Handler):
         return [await self.reporter.report(namespace, name, report) for name in names] if namespace else []
 
     def _namespace(self, data: dict[str, Any]) -> str:
-        team = self._current_config().team(str(data.get("team") or ""))
+        team = self._teams().by_name.get(str(data.get("team") or ""))
         return team.namespace if team else ""
 
     def _team_label(self, data: Any) -> str:
@@ -243,8 +251,23 @@ class StatusReporterFunction(Handler):
         run = data.get("pipelineRun")
         labels = ((run.get("metadata") or {}).get("labels") or {}) if isinstance(run, dict) else {}
         named = str(data.get("team") or labels.get("tekton-dag.dev/team") or "")
-        teams = self._current_config().teams
-        return next((t.name for t in teams if named in (t.name, label_value(t.name))), metrics.UNCONFIGURED)
+        return self._teams().label_of.get(named, metrics.UNCONFIGURED)
+
+
+class TeamIndex:
+    """What status-reporter looks up per event, by key instead of a walk over every team (with
+    1,000 teams the walk for the metric label alone, a label value made per team, took 1.3 ms of
+    CPU per event). Built once per loaded configuration."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.by_name: dict[str, Team] = {}
+        self.label_of: dict[str, str] = {}  # a team's name or its label value -> its name (the first team wins)
+        for team in config.teams:
+            self.by_name.setdefault(team.name, team)
+            for key in (team.name, label_value(team.name)):
+                self.label_of.setdefault(key, team.name)
+        self.checks_wanted = any(team.github.checks for team in config.teams)
 
 
 def new(wiring: Wiring | None = None) -> StatusReporterFunction:
@@ -278,4 +301,4 @@ async def _plain(send: Any, status: int, message: str) -> None:
     await send.http({"type": "http.response.body", "body": message.encode()})
 
 
-__all__ = ["GitHubNotConfigured", "StatusReporterFunction", "github_from_env", "new"]
+__all__ = ["GitHubNotConfigured", "StatusReporterFunction", "TeamIndex", "github_from_env", "new"]
