@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import httpx
@@ -53,6 +54,27 @@ async def test_fifty_concurrent_calls_fetch_one_token_per_installation(github: G
     assert len(github.calls_to("checks/create")) == 55
     await create(client)  # cached: no new token
     assert len(github.calls_to("apps/create-installation-access-token")) == 2
+
+
+async def test_the_app_key_is_parsed_once_off_the_event_loop(github: GitHubApiDouble,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing the PEM is ~50 ms of CPU: once per client, in a thread, not for every App JWT."""
+    from tekton_dag.github import auth
+
+    parsed: list[bool] = []
+
+    def load_key(pem: str) -> object:
+        parsed.append(threading.current_thread() is threading.main_thread())
+        return real_load_key(pem)
+
+    real_load_key = auth.load_key
+    monkeypatch.setattr(auth, "load_key", load_key)
+    github.token_ttl_s = 200  # every call fetches a token, so signs a JWT
+    client = app_client(github)
+    await asyncio.gather(create(client), create(client, OTHER))
+    await create(client)
+    assert len(github.calls_to("apps/create-installation-access-token")) == 3
+    assert parsed == [False]  # once, and not on the event loop's thread
 
 
 async def test_a_token_near_expiry_is_refreshed(github: GitHubApiDouble) -> None:

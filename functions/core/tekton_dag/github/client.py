@@ -75,6 +75,7 @@ class Client:
         self._sleep = sleep
         self._throttle = limits.Throttle(clock, sleep)
         self._tokens = auth.InstallationTokens(self._fetch_token, clock)
+        self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once (auth.load_key)
         self._permissions: dict[tuple[str, str], tuple[Permission, float]] = {}
 
     @classmethod
@@ -249,7 +250,13 @@ class Client:
         if as_app:
             if app is None:
                 raise GitHubError(f"{operation}: needs a GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)")
-            return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, app.private_key, self._clock())}"}
+            if self._app_key is None:  # once: later JWTs reuse the parsed key (a token fetch blocked the loop ~50 ms)
+                self._app_key = asyncio.ensure_future(asyncio.to_thread(auth.load_key, app.private_key))
+            try:
+                key = await asyncio.shield(self._app_key)
+            except ValueError as exc:  # not a usable key: every App call fails the same way
+                raise GitHubError(f"{operation}: the GitHub App's private key cannot be used: {exc}") from None
+            return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, key, self._clock())}"}
         if app is not None and repo is not None and repo.installation_id is not None:
             token = await self._tokens.get(repo.installation_id)
             return str(repo.installation_id), {"authorization": f"token {token}"}
