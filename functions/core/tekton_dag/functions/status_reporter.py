@@ -40,9 +40,9 @@ from tekton_dag.checks import reports
 from tekton_dag.checks.states import Report
 from tekton_dag.config.models import Config, Team
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
-from tekton_dag.events import catalog, codec, sealing
+from tekton_dag.events import catalog, codec
 from tekton_dag.events.requests import RequestError
-from tekton_dag.functions.lifecycle import Handler, Wiring
+from tekton_dag.functions.lifecycle import REFUSED, Handler, Wiring, plain, refuse
 from tekton_dag.github.port import GitHub, GitHubError
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import RunStore, store_from_env
@@ -143,72 +143,68 @@ class StatusReporterFunction(Handler):
             return
         if self.reporter is None:
             if self._problem and not self._checks_wanted():
-                await _plain(send, 202, "")  # no team wants checks: nothing to report, nothing to retry
+                await plain(send, 202, "")  # no team wants checks: nothing to report, nothing to retry
                 return
-            await _plain(send, 503, f"status-reporter is not ready: {self._problem or 'not started'}")
+            await plain(send, 503, f"status-reporter is not ready: {self._problem or 'not started'}")
             return
         team = metrics.UNCONFIGURED
         try:
             data = codec.data(event)
             team = self._team_label(data)
             results = await self._dispatch(event.get_type(), event.get_id(), data)
-        except (RequestError, codec.EventDecodeError) as exc:
-            await _plain(send, 400, f"{event.get_type()}: {exc}")
+        except REFUSED as exc:
+            await refuse(send, event, exc, log)
             return
         except GitHubError as exc:
             if exc.retryable:
                 log.warning("event %s: GitHub unavailable, the Broker retries: %s", event.get_id(), exc)
                 metrics.CHECK_REPORTS.labels(team, "retried").inc()
-                await _plain(send, 503, f"GitHub unavailable: {exc}")
+                await plain(send, 503, f"GitHub unavailable: {exc}")
                 return
             log.error("event %s: GitHub refused (status %s), not retried: %s", event.get_id(), exc.status, exc)
             metrics.CHECK_REPORTS.labels(team, "refused").inc()
-            await _plain(send, 202, "")
+            await plain(send, 202, "")
             return
         except TransientApiError as exc:
             log.warning("event %s: %s", event.get_id(), exc)
             metrics.CHECK_REPORTS.labels(team, "retried").inc()
-            await _plain(send, 503, f"Kubernetes API unavailable: {exc}")
+            await plain(send, 503, f"Kubernetes API unavailable: {exc}")
             return
         except PermanentApiError as exc:  # e.g. 403: the chart's RBAC is wrong; retrying cannot help
             log.error("event %s: %s", event.get_id(), exc)
             metrics.CHECK_REPORTS.labels(team, "refused").inc()
-            await _plain(send, 202, "")
+            await plain(send, 202, "")
             return
         for result in results:
             metrics.CHECK_REPORTS.labels(team, result).inc()
-        await _plain(send, 202, "")
+        await plain(send, 202, "")
 
     async def _command(self, event: CloudEvent, send: Any) -> None:
         """A PR command (module docstring); GitHub's errors are answered as for the checks."""
         if self.reporter is None or self.publisher is None:
             missing = f"{K_SINK_ENV} is not set" if self.reporter else (self._problem or "not started")
-            await _plain(send, 503, f"status-reporter cannot carry out commands: {missing}")
+            await plain(send, 503, f"status-reporter cannot carry out commands: {missing}")
             return
         try:
             result = await commanding.carry_out(event, self._current_config(), self.reporter.github, self.keys,
                                                 self.publisher.publish, permissions=self._permissions,
                                                 replies=self._replies)
-        except (RequestError, codec.EventDecodeError) as exc:
-            await _plain(send, 400, f"{event.get_type()}: {exc}")
-            return
-        except sealing.SealError as exc:  # forged or unsealed: 4xx, never retried; 503 without a key
-            log.warning("event %s refused: %s", event.get_id(), exc.reason)
-            await _plain(send, exc.status, exc.reason)
+        except REFUSED as exc:
+            await refuse(send, event, exc, log)
             return
         except PublishError as exc:
             log.warning("command %s: %s", event.get_id(), exc)
-            await _plain(send, 503, str(exc))
+            await plain(send, 503, str(exc))
             return
         except GitHubError as exc:
             if exc.retryable:
                 log.warning("command %s: GitHub unavailable, the Broker retries: %s", event.get_id(), exc)
-                await _plain(send, 503, f"GitHub unavailable: {exc}")
+                await plain(send, 503, f"GitHub unavailable: {exc}")
                 return
             log.error("command %s: GitHub refused (status %s), not retried: %s", event.get_id(), exc.status, exc)
             result = "failed"
         metrics.COMMANDS.labels(self._team_label(codec.data(event)), result).inc()
-        await _plain(send, 202, "")
+        await plain(send, 202, "")
 
     async def _dispatch(self, kind: str, event_id: str, data: Any) -> list[Result]:
         assert self.reporter is not None
@@ -294,11 +290,6 @@ def _names(data: dict[str, Any], key: str) -> list[str]:
 def _integer(data: dict[str, Any], key: str) -> int:
     value = data.get(key, 0)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-async def _plain(send: Any, status: int, message: str) -> None:
-    await send.http({"type": "http.response.start", "status": status, "headers": [[b"content-type", b"text/plain"]]})
-    await send.http({"type": "http.response.body", "body": message.encode()})
 
 
 __all__ = ["GitHubNotConfigured", "StatusReporterFunction", "TeamIndex", "github_from_env", "new"]
