@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import httpx
@@ -11,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from support.githubapi import OTHER, PLAIN_TOKEN, REPO, app_client, token_client
 from tekton_dag.github.auth import app_jwt
+from tekton_dag.github.client import Client
 from tekton_dag.github.port import CheckOutput, GitHubError
 from tekton_dag.testing.github_api import GitHubApiDouble
 
@@ -52,6 +54,27 @@ async def test_fifty_concurrent_calls_fetch_one_token_per_installation(github: G
     assert len(github.calls_to("checks/create")) == 55
     await create(client)  # cached: no new token
     assert len(github.calls_to("apps/create-installation-access-token")) == 2
+
+
+async def test_the_app_key_is_parsed_once_off_the_event_loop(github: GitHubApiDouble,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing the PEM is ~50 ms of CPU: once per client, in a thread, not for every App JWT."""
+    from tekton_dag.github import auth
+
+    parsed: list[bool] = []
+
+    def load_key(pem: str) -> object:
+        parsed.append(threading.current_thread() is threading.main_thread())
+        return real_load_key(pem)
+
+    real_load_key = auth.load_key
+    monkeypatch.setattr(auth, "load_key", load_key)
+    github.token_ttl_s = 200  # every call fetches a token, so signs a JWT
+    client = app_client(github)
+    await asyncio.gather(create(client), create(client, OTHER))
+    await create(client)
+    assert len(github.calls_to("apps/create-installation-access-token")) == 3
+    assert parsed == [False]  # once, and not on the event loop's thread
 
 
 async def test_a_token_near_expiry_is_refreshed(github: GitHubApiDouble) -> None:
@@ -142,6 +165,22 @@ async def test_github_down_past_the_deadline_raises_a_retryable_error(github: Gi
         await create(client)
     assert caught.value.retryable
     assert time.monotonic() - started < 2.5
+
+
+async def test_github_unreachable_is_retried_then_a_retryable_error() -> None:
+    """Connection refused (nothing listens): retried like a timeout within the deadline, then given up."""
+    from tekton_dag.devchain.chain import free_port
+    from tekton_dag.github.settings import Settings
+
+    client = Client(Settings(api_url=f"http://127.0.0.1:{free_port()}", token=PLAIN_TOKEN, deadline_s=1.0))
+    before = calls("comment", "gave_up")
+    try:
+        with pytest.raises(GitHubError) as caught:
+            await client.comment(REPO, 1, "hello")
+    finally:
+        await client.aclose()
+    assert caught.value.retryable
+    assert calls("comment", "gave_up") == before + 1
 
 
 async def test_a_refusal_is_not_retried(github: GitHubApiDouble) -> None:

@@ -1,5 +1,5 @@
 """status-reporter's path to ready stays light: the GitHub client's heavy parts (the JWT library with
-cryptography, the HTTP transport: aiohttp's connections under httpx) load after start, in the
+cryptography, the HTTP transport: aiohttp) load after start, in the
 background warm-up, not before the first readiness probe (docs/functions.md: cold start ≤ 300 ms)."""
 
 from __future__ import annotations

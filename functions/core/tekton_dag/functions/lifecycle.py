@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
+from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.eventing.publishing import K_SINK_ENV, EventSink, Publisher
-from tekton_dag.events import sealing
+from tekton_dag.events import codec, sealing
+from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.github.port import GitHub
 from tekton_dag.kube import shared as kube_shared
@@ -34,6 +36,8 @@ from tekton_dag.kube.stores import RunStore
 from tekton_dag.observability import metrics
 
 NOT_STARTED = "not started"
+# An event that can never be handled as sent: bad data, undecodable, unsealed or forged (``refuse``).
+REFUSED = (RequestError, codec.EventDecodeError, sealing.SealError)
 
 
 @dataclass(frozen=True)
@@ -123,3 +127,20 @@ class Handler:
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
         """Handler-specific shutdown; returns coroutines to close (run on the loop when there is one)."""
         return []
+
+
+async def plain(send: Any, status: int, message: str = "") -> None:
+    """A ``text/plain`` answer through func-python's ``send.http``."""
+    await send.http({"type": "http.response.start", "status": status, "headers": [[b"content-type", b"text/plain"]]})
+    await send.http({"type": "http.response.body", "body": message.encode()})
+
+
+async def refuse(send: Any, event: CloudEvent, exc: Exception, log: logging.Logger) -> None:
+    """The answer to an event refused for good (``REFUSED``): 400 naming its type and what is wrong;
+    unsealed or forged (``SealError``), the seal's own status (401/403, 503 without a key) and
+    reason, logged on ``log`` as a warning. 4xx answers are never retried by the Broker."""
+    if isinstance(exc, sealing.SealError):
+        log.warning("event %s refused: %s", event.get_id(), exc.reason)
+        await plain(send, exc.status, exc.reason)
+    else:
+        await plain(send, 400, f"{event.get_type()}: {exc}")

@@ -37,9 +37,9 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag import pipelines, warming
 from tekton_dag.config.models import Config
 from tekton_dag.eventing.forwarding import ForwardError, TeamForwarder
-from tekton_dag.events import catalog, codec, sealing, tekton
+from tekton_dag.events import catalog, codec, tekton
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
-from tekton_dag.functions.lifecycle import Handler, Wiring
+from tekton_dag.functions.lifecycle import REFUSED, Handler, Wiring, plain, refuse
 from tekton_dag.kube import events as kube_events
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import KubernetesStore, RunStore, store_from_env
@@ -150,27 +150,23 @@ class RunCreatorFunction(Handler):
     async def handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
         event: CloudEvent = scope["event"]
         if self.creator is None:
-            await _plain(send, 503, "run-creator is not started")
+            await plain(send, 503, "run-creator is not started")
             return
         try:
             reply = await self._dispatch(event)
-        except (RequestError, codec.EventDecodeError) as exc:
-            await _plain(send, 400, f"{event.get_type()}: {exc}")
-            return
-        except sealing.SealError as exc:  # forged or unsealed: 4xx, never retried; 503 without a key
-            log.warning("event %s refused: %s", event.get_id(), exc.reason)
-            await _plain(send, exc.status, exc.reason)
+        except REFUSED as exc:
+            await refuse(send, event, exc, log)
             return
         except TransientApiError as exc:
             log.warning("event %s: %s", event.get_id(), exc)
-            await _plain(send, 503, f"Kubernetes API unavailable: {exc}")
+            await plain(send, 503, f"Kubernetes API unavailable: {exc}")
             return
         except ForwardError as exc:
             log.warning("event %s: %s", event.get_id(), exc)
-            await _plain(send, 503, str(exc))
+            await plain(send, 503, str(exc))
             return
         if reply is None:
-            await _plain(send, 202, "")
+            await plain(send, 202, "")
         else:
             await send.binary(reply)
 
@@ -365,11 +361,6 @@ def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any]) -> CloudEvent:
         subject=data.get("pipelinerun", ""),
         team=data.get("team", ""),
     )
-
-
-async def _plain(send: Any, status: int, message: str) -> None:
-    await send.http({"type": "http.response.start", "status": status, "headers": [[b"content-type", b"text/plain"]]})
-    await send.http({"type": "http.response.body", "body": message.encode()})
 
 
 __all__ = ["RunCreatorFunction", "new"]

@@ -1,8 +1,11 @@
 """The GitHub client: ``port.GitHub`` over GitHub's REST API, with App or token auth and rate limits.
 
 Built on gidgethub's sans-I/O layer (``gidgethub.sansio``: URL templates, GitHub's headers, error
-classes from the answer) with our own httpx client, so every answer's status and headers reach the
+classes from the answer) with our own aiohttp session, so every answer's status and headers reach the
 retry decision (``limits``) and the metrics. Chosen over githubkit by measurement (docs/functions.md).
+The session is aiohttp's own, not httpx over it: on loopback httpx's request and response models
+(and its per-response cookie handling) doubled a call's CPU (0.7 against 0.35 ms, docs/performance.md);
+httpx's own transport was 1.2-1.7 ms. aiohttp is imported on first use or by ``warm_up``.
 
 - Auth: with ``GITHUB_APP_ID``/key, each call for a ``Repo`` uses its installation's token
   (``auth.InstallationTokens``); the token fetch itself is authenticated with the App's JWT. With
@@ -18,15 +21,16 @@ retry decision (``limits``) and the metrics. Chosen over githubkit by measuremen
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-import threading
+import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 import gidgethub
-import httpx
 from gidgethub import sansio
 
 from tekton_dag.github import auth, limits
@@ -43,9 +47,13 @@ from tekton_dag.github.port import (
 from tekton_dag.github.settings import Settings
 from tekton_dag.observability.metrics import GITHUB_CALLS, GITHUB_RATE_LIMIT_REMAINING
 
+if TYPE_CHECKING:
+    import aiohttp
+
 USER_AGENT: Final = "tekton-dag"  # GitHub requires a User-Agent naming the integration
 API_VERSION: Final = "2022-11-28"  # X-GitHub-Api-Version the operations were checked against
 ATTEMPT_TIMEOUT_S: Final = 10.0
+MAX_CONNECTIONS: Final = 100  # kept open to GitHub; more calls at once wait for one
 PERMISSION_TTL_S: Final = 60.0
 PERMISSIONS: Final = ("admin", "maintain", "write", "triage", "read", "none")
 APP_KEY: Final = "app"
@@ -57,51 +65,50 @@ log = logging.getLogger(__name__)
 class Client:
     """Implements ``tekton_dag.github.port.GitHub``; one per process, used from one event loop."""
 
-    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None,
-                 http_factory: Callable[[], httpx.AsyncClient] | None = None,
-                 clock: Callable[[], float] = time.time,
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if settings.app is None and settings.token is None:
             raise ValueError("a GitHub client needs App credentials or a token")
         self._settings = settings
-        self._http = http  # made on first use (or by warm_up): it loads httpcore and the CA bundle
-        self._http_factory = http_factory or (lambda: httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S))
-        self._http_lock = threading.Lock()
+        self._session: aiohttp.ClientSession | None = None  # made by the first call, in its event loop
         self._clock = clock
         self._sleep = sleep
         self._throttle = limits.Throttle(clock, sleep)
         self._tokens = auth.InstallationTokens(self._fetch_token, clock)
+        self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once (auth.load_key)
         self._permissions: dict[tuple[str, str], tuple[Permission, float]] = {}
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str],
-                 http_factory: Callable[[], httpx.AsyncClient] | None = None) -> Client | None:
-        """A client configured by the environment (``settings``), or None when it configures none.
-        ``http_factory`` makes its HTTP client on first use (default: httpx's own transport)."""
+    def from_env(cls, env: Mapping[str, str]) -> Client | None:
+        """A client configured by the environment (``settings``), or None when it configures none."""
         settings = Settings.from_env(env)
-        return None if settings is None else cls(settings, http_factory=http_factory)
+        return None if settings is None else cls(settings)
 
     @property
     def mode(self) -> Mode:
         return "checks" if self._settings.app is not None else "statuses"
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     def warm_up(self) -> None:
-        """Make what the first call needs (the HTTP client with its CA bundle, the App's JWT
-        signing), e.g. in a background thread after start: ~100 ms that need not delay ready."""
-        self._client()
+        """Import what the first call needs (aiohttp with its CA bundle, the App's JWT signing),
+        e.g. in a background thread after start: ~150 ms that need not delay ready."""
+        import aiohttp  # noqa: F401
+
         if self._settings.app is not None:
             auth.warm_up()
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            with self._http_lock:  # warm_up's thread and the first call may meet here
-                if self._http is None:
-                    self._http = self._http_factory()
-        return self._http
+    def _client(self) -> aiohttp.ClientSession:
+        """The session, made in the running loop (aiohttp's sessions belong to one loop)."""
+        if self._session is None:
+            import aiohttp
+
+            # Only the headers a call sets: no aiohttp default Content-Type on a call without a body.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+                                                  skip_auto_headers=("Content-Type",))
+        return self._session
 
     # --- port.GitHub -------------------------------------------------------------------------
     async def create_check_run(self, repo: Repo, *, name: str, head_sha: str, external_id: str,
@@ -165,7 +172,7 @@ class Client:
         ``template`` may be a full URL (a ``Link`` next page). ``as_app``: authenticate as the App
         (its JWT) rather than as an installation — the App's own endpoints need that."""
         variables = {**({"owner": repo.owner, "repo": repo.name} if repo else {}), **url_vars}
-        url = sansio.format_url(template, variables, base_url=self._settings.api_url)
+        url = format_url(template, variables, self._settings.api_url)
         raw = b"" if body is None else json.dumps(body).encode()
         deadline = self._clock() + self._settings.deadline_s
         attempt = 0
@@ -197,25 +204,30 @@ class Client:
         if raw:
             headers["content-type"] = "application/json; charset=utf-8"
         timeout = max(0.05, min(ATTEMPT_TIMEOUT_S, deadline - self._clock()))
+        session = self._client()
+        import aiohttp  # imported by _client: a dictionary look-up
+
         try:
-            response = await self._client().request(method, url, headers=headers, content=raw, timeout=timeout)
-        except httpx.TimeoutException:
+            async with session.request(method, url, headers=headers, data=raw or None,
+                                       timeout=aiohttp.ClientTimeout(total=timeout)) as answer:
+                status, answer_headers, content = answer.status, answer.headers, await answer.read()
+        except TimeoutError:  # aiohttp's timeouts (connect, read, total) are all TimeoutErrors
             return limits.after_timeout(attempt)
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:  # refused, reset, a malformed answer
             log.warning("GitHub %s %s: %s: %s", method, url, exc.__class__.__name__, exc)
             return limits.after_timeout(attempt)
-        remaining = response.headers.get("x-ratelimit-remaining")
+        remaining = answer_headers.get("x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
             GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
         try:
-            data, _, more = sansio.decipher_response(response.status_code, response.headers, response.content)
+            data, _, more = sansio.decipher_response(status, answer_headers, content)
         except gidgethub.HTTPException as exc:
             status = int(exc.status_code)
             message = str(exc)
             if status == 401 and key not in (APP_KEY, TOKEN_KEY) and attempt == 1:
                 self._tokens.forget(int(key), authorization["authorization"].removeprefix("token "))
                 return limits.Retry(0.0, "token_refused", False)
-            retry = limits.after_answer(status, response.headers, message, attempt, self._clock())
+            retry = limits.after_answer(status, answer_headers, message, attempt, self._clock())
             if retry is None:
                 GITHUB_CALLS.labels(operation, "error").inc()
                 raise GitHubError(f"{operation}: GitHub answered {method} {url} with {status}: {message}",
@@ -223,8 +235,7 @@ class Client:
             return retry
         except ValueError as exc:  # a status code http.HTTPStatus does not know, an undecodable body
             GITHUB_CALLS.labels(operation, "error").inc()
-            raise GitHubError(f"{operation}: unreadable answer to {method} {url}: {exc}",
-                              status=response.status_code) from None
+            raise GitHubError(f"{operation}: unreadable answer to {method} {url}: {exc}", status=status) from None
         GITHUB_CALLS.labels(operation, "ok").inc()
         return data, more
 
@@ -239,7 +250,13 @@ class Client:
         if as_app:
             if app is None:
                 raise GitHubError(f"{operation}: needs a GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)")
-            return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, app.private_key, self._clock())}"}
+            if self._app_key is None:  # once: later JWTs reuse the parsed key (a token fetch blocked the loop ~50 ms)
+                self._app_key = asyncio.ensure_future(asyncio.to_thread(auth.load_key, app.private_key))
+            try:
+                key = await asyncio.shield(self._app_key)
+            except ValueError as exc:  # not a usable key: every App call fails the same way
+                raise GitHubError(f"{operation}: the GitHub App's private key cannot be used: {exc}") from None
+            return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, key, self._clock())}"}
         if app is not None and repo is not None and repo.installation_id is not None:
             token = await self._tokens.get(repo.installation_id)
             return str(repo.installation_id), {"authorization": f"token {token}"}
@@ -256,6 +273,28 @@ class Client:
             return auth.Token.from_answer(answer)
         except ValueError as exc:
             raise GitHubError(f"installation_token: {exc}") from None
+
+
+_SIMPLE_TEMPLATE = re.compile(r"[^{}]*(?:\{[A-Za-z0-9_]+\}[^{}]*)*")
+
+
+def format_url(template: str, variables: Mapping[str, Any], base_url: str) -> str:
+    """``gidgethub.sansio.format_url``, with the same answer, without parsing the template on every
+    call: a template of only simple ``{name}`` expressions (every call but a paged listing's) is
+    joined to the base once and filled with ``str.format``, each value percent-encoded as RFC 6570's
+    simple expansion does (all but unreserved characters). uritemplate's parse and expansion were
+    about a quarter of a GitHub call's CPU."""
+    joined, simple = _joined(template, base_url)
+    if not simple:
+        return sansio.format_url(template, variables, base_url=base_url)
+    return joined.format_map({name: urllib.parse.quote(str(value), safe="") for name, value in variables.items()})
+
+
+@functools.lru_cache(maxsize=256)
+def _joined(template: str, base_url: str) -> tuple[str, bool]:
+    """(the template joined to the base as gidgethub joins it, whether it has only simple expressions)."""
+    joined = urllib.parse.urljoin(base_url.removesuffix("/") + "/", template.removeprefix("/"))
+    return joined, _SIMPLE_TEMPLATE.fullmatch(joined) is not None
 
 
 def _check_fields(status: CheckStatus, conclusion: CheckConclusion | None, output: CheckOutput) -> dict[str, Any]:
