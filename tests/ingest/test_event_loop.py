@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,28 @@ def test_asyncio_run_in_a_process_that_installed_it_runs_uvloop() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "uvloop"
+
+
+def test_each_all_in_one_worker_serves_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tekton-dag serve all-in-one --workers N`` forks workers that call ``asyncio.run`` themselves
+    (not through ``serving.serve``): each must choose the loop too."""
+    from tekton_dag.cli import workers
+
+    asyncio.set_event_loop_policy(None)
+    ran: list[object] = []
+
+    def run(coroutine: object) -> None:
+        ran.append(asyncio.get_event_loop_policy())
+        coroutine.close()  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(workers, "die_with_parent", lambda env: None)
+    monkeypatch.setattr(workers.signal, "signal", lambda *args: None)
+    class Function:
+        async def handle(self, scope: object, receive: object, send: object) -> None: ...
+
+    monkeypatch.setattr(workers.all_in_one, "new", Function)
+    monkeypatch.setattr("tekton_dag.functions.limits.install", lambda: None)
+    monkeypatch.setattr(asyncio, "run", run)
+    env = {key: value for key, value in os.environ.items() if key != loops.EVENT_LOOP_ENV}
+    assert workers._worker(0, ["fd://3"], env) == 0
+    assert len(ran) == 1 and isinstance(ran[0], uvloop.EventLoopPolicy)

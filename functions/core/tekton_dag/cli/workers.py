@@ -110,7 +110,7 @@ def _worker(index: int, binds: list[str], env: dict[str, str]) -> int:
     import hypercorn.config
     application_type = importlib.import_module("func_python.http").ASGIApplication
 
-    from tekton_dag.functions import limits
+    from tekton_dag.functions import limits, loops
 
     os.environ.clear()
     os.environ.update(env)
@@ -118,6 +118,7 @@ def _worker(index: int, binds: list[str], env: dict[str, str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
     limits.install()
+    loops.install()  # the same loop as one all-in-one process (`tekton-dag serve`, the func build)
     config = hypercorn.config.Config()
     config.bind = binds  # the sockets bound before the fork: "fd://N", as func_python.sock.bind gives them
     application = application_type(all_in_one.new())
