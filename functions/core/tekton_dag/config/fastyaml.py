@@ -1,0 +1,142 @@
+"""The fastest way to a document: yaml-rs parses it (Rust, YAML 1.2), then checks make sure the
+answer is the one PyYAML's safe loader (YAML 1.1) gives, or hand the document on.
+
+yaml-rs builds the whole document in Rust, about 4× faster than libyaml's events driven from
+Python (``documents._load_plain``), which was most of a cold start (docs/performance.md).
+It resolves aliases (as copies) and refuses repeated keys, but it speaks YAML 1.2: plain
+``yes``/``on``/``off``, ``012``, ``0o17``, ``1e3``, ``1:20`` or dates mean other things
+than in PyYAML, and it ignores tags, repeated anchors and ``<<`` merges. So ``load`` raises
+``Unusual`` (the caller goes on to the slower paths) unless the answer is certainly PyYAML's:
+
+- before parsing: no ``!`` (tags), no byte-order mark, no ``---`` (directives, several
+  documents), no anchor defined twice, no quoted ``"<<"`` key;
+- after: every string that PyYAML would read as something else if it were plain must be one
+  that yaml-rs also reads as something else when plain, so it was quoted (``"8080"``);
+  every key is a string; no float (``1e3`` is a string to PyYAML); no integer in a document
+  with a leading-zero or ``_`` number (``012`` is 10 to PyYAML, 12 here); no null in a
+  document with aliases (yaml-rs's answer to an alias of an enclosing node);
+- ``<<`` merges are applied here with ``yamlmerge.merged``, PyYAML's order and overrides.
+
+tests/config/test_fastyaml.py compares it with ``yaml.safe_load`` on edge cases, generated
+documents and the repository's own configuration.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from tekton_dag.config.yamlmerge import Unusual, merged
+
+try:
+    import yaml_rs
+except ImportError:  # optional speed: documents.py's paths give the same data without it
+    yaml_rs = None
+
+AVAILABLE = yaml_rs is not None
+
+# Every plain scalar PyYAML resolves to something other than a string (its own patterns).
+_TYPED = re.compile("|".join(f"(?:{regexp.pattern})" for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers
+                             .values() for _, regexp in resolvers), re.X)
+_TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
+_ANCHOR = re.compile(r"&(?!&)([^\s,\[\]{}]+)")  # `&&` in a command is no anchor
+_NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_")
+_quoted_only: dict[str, bool] = {}  # string -> whether it cannot have been plain (see _checked_string)
+
+
+def load(text: str) -> Any:
+    """The document, as ``yaml.safe_load`` gives it; raises ``Unusual`` when that is not certain."""
+    if yaml_rs is None or "!" in text or "\ufeff" in text or "---" in text:
+        raise Unusual
+    if "<<" in text and ('"<<"' in text or "'<<'" in text):
+        raise Unusual
+    if "&" in text:
+        names = _ANCHOR.findall(text)
+        if len(names) != len(set(names)):
+            raise Unusual  # PyYAML refuses a repeated anchor, with its line
+    try:
+        data = yaml_rs.loads(text, parse_datetime=False)
+    except Exception:  # a syntax error, repeated key, undefined alias, too many aliases: PyYAML says which
+        raise Unusual from None
+    walk = _Walk(aliased="*" in text)
+    data = walk.value(data)
+    if walk.integers and _NUMBER_TRAP.search(text):
+        raise Unusual
+    return data
+
+
+def _checked_string(value: str) -> None:
+    """A string PyYAML would type when plain is fine only if yaml-rs would type it too, when plain:
+    then it was quoted, and PyYAML reads a quoted scalar as a string as well."""
+    if value and value[0] not in _TYPED_FIRST:
+        return
+    known = _quoted_only.get(value)
+    if known is None:
+        known = not _TYPED.match(value) or _typed_when_plain(value)
+        if len(_quoted_only) < 10_000:  # the same few (ports, versions) recur in every file
+            _quoted_only[value] = known
+    if not known:
+        raise Unusual
+
+
+def _typed_when_plain(value: str) -> bool:
+    try:
+        return type(yaml_rs.loads(value, parse_datetime=False)) is not str
+    except Exception:  # not a plain scalar at all (`*`, `&`): it can only have been quoted
+        return True
+
+
+class _Walk:
+    """One pass over a parsed document: checks its scalars and keys, applies ``<<`` merges."""
+
+    __slots__ = ("aliased", "integers", "overridden")
+
+    def __init__(self, aliased: bool) -> None:
+        self.aliased = aliased
+        self.integers = False
+        self.overridden: set[int] = set()
+
+    def value(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            _checked_string(value)
+        elif kind is dict:
+            return self.mapping(value)
+        elif kind is list:
+            for i, item in enumerate(value):
+                if type(item) is str:
+                    _checked_string(item)
+                else:
+                    new = self.value(item)
+                    if new is not item:
+                        value[i] = new
+        elif kind is int:
+            self.integers = True
+        elif value is None:
+            if self.aliased:
+                raise Unusual
+        elif kind is not bool:
+            raise Unusual  # floats, and whatever else yaml-rs may build
+        return value
+
+    def mapping(self, mapping: dict[Any, Any]) -> dict[str, Any]:
+        sources = None
+        for key, value in mapping.items():
+            if type(key) is not str:
+                raise Unusual  # StrictLoader refuses it with its line
+            if key == "<<":
+                sources = self.value(value)
+                continue
+            _checked_string(key)
+            if type(value) is str:
+                _checked_string(value)
+            else:
+                new = self.value(value)
+                if new is not value:
+                    mapping[key] = new
+        if sources is None:
+            return mapping
+        del mapping["<<"]
+        return merged(sources if type(sources) is list else [sources], mapping, self.overridden)
