@@ -24,6 +24,7 @@ documents and the repository's own configuration.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -43,7 +44,7 @@ _TYPED = re.compile("|".join(f"(?:{regexp.pattern})" for resolvers in yaml.resol
 _TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
 _ANCHOR = re.compile(r"&(?!&)([^\s,\[\]{}]+)")  # `&&` in a command is no anchor
 _NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_")
-_quoted_only: dict[str, bool] = {}  # string -> whether it cannot have been plain (see _checked_string)
+_FINE: set[str] = set()  # strings already checked (keys, ports, versions recur in every file)
 
 
 def load(text: str) -> Any:
@@ -61,24 +62,26 @@ def load(text: str) -> Any:
     except Exception:  # a syntax error, repeated key, undefined alias, too many aliases: PyYAML says which
         raise Unusual from None
     walk = _Walk(aliased="*" in text)
-    data = walk.value(data)
+    walk.check([data])
     if walk.integers and _NUMBER_TRAP.search(text):
         raise Unusual
     return data
 
 
+# Words PyYAML types (true, null, yes, off...) have at most 5 letters; numbers, dates and the
+# rest start with one of these.
+_LETTERS = frozenset("nNtTfFoOyY")
+
+
 def _checked_string(value: str) -> None:
     """A string PyYAML would type when plain is fine only if yaml-rs would type it too, when plain:
     then it was quoted, and PyYAML reads a quoted scalar as a string as well."""
-    if value and value[0] not in _TYPED_FIRST:
+    if value in _FINE:
         return
-    known = _quoted_only.get(value)
-    if known is None:
-        known = not _TYPED.match(value) or _typed_when_plain(value)
-        if len(_quoted_only) < 10_000:  # the same few (ports, versions) recur in every file
-            _quoted_only[value] = known
-    if not known:
+    if _TYPED.match(value) and not _typed_when_plain(value):
         raise Unusual
+    if len(_FINE) < 10_000:
+        _FINE.add(value)
 
 
 def _typed_when_plain(value: str) -> bool:
@@ -89,7 +92,8 @@ def _typed_when_plain(value: str) -> bool:
 
 
 class _Walk:
-    """One pass over a parsed document: checks its scalars and keys, applies ``<<`` merges."""
+    """One pass over a parsed document: checks its scalars and keys, applies ``<<`` merges in place
+    (so no container is replaced: the loops below only look)."""
 
     __slots__ = ("aliased", "integers", "overridden")
 
@@ -98,45 +102,38 @@ class _Walk:
         self.integers = False
         self.overridden: set[int] = set()
 
-    def value(self, value: Any) -> Any:
-        kind = type(value)
-        if kind is str:
-            _checked_string(value)
-        elif kind is dict:
-            return self.mapping(value)
-        elif kind is list:
-            for i, item in enumerate(value):
-                if type(item) is str:
-                    _checked_string(item)
-                else:
-                    new = self.value(item)
-                    if new is not item:
-                        value[i] = new
-        elif kind is int:
-            self.integers = True
-        elif value is None:
-            if self.aliased:
-                raise Unusual
-        elif kind is not bool:
-            raise Unusual  # floats, and whatever else yaml-rs may build
-        return value
-
-    def mapping(self, mapping: dict[Any, Any]) -> dict[str, Any]:
-        sources = None
-        for key, value in mapping.items():
-            if type(key) is not str:
-                raise Unusual  # StrictLoader refuses it with its line
-            if key == "<<":
-                sources = self.value(value)
-                continue
-            _checked_string(key)
-            if type(value) is str:
+    def check(self, values: Iterable[Any]) -> None:
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                if value and (value[0] not in _TYPED_FIRST or (len(value) > 5 and value[0] in _LETTERS)):
+                    continue
                 _checked_string(value)
-            else:
-                new = self.value(value)
-                if new is not value:
-                    mapping[key] = new
-        if sources is None:
-            return mapping
-        del mapping["<<"]
-        return merged(sources if type(sources) is list else [sources], mapping, self.overridden)
+            elif kind is dict:
+                self.mapping(value)
+            elif kind is list:
+                self.check(value)
+            elif kind is int:
+                self.integers = True
+            elif value is None:
+                if self.aliased:
+                    raise Unusual  # yaml-rs's answer to an alias of an enclosing node
+            elif kind is not bool:
+                raise Unusual  # floats, and whatever else yaml-rs may build
+
+    def mapping(self, mapping: dict[Any, Any]) -> None:
+        if not mapping.keys() <= _FINE:
+            for key in mapping:
+                if type(key) is not str:
+                    raise Unusual  # StrictLoader refuses it with its line
+                if key != "<<":
+                    _checked_string(key)
+        self.check(mapping.values())
+        if "<<" in mapping:
+            sources = mapping.pop("<<")
+            result = merged(sources if type(sources) is list else [sources], mapping, self.overridden)
+            if id(result) in self.overridden:  # ``mapping`` is what stays of it
+                self.overridden.remove(id(result))
+                self.overridden.add(id(mapping))
+            mapping.clear()
+            mapping.update(result)
