@@ -132,14 +132,17 @@ class _Loader:
         self.cache = cache
         # Files are named relative to the root's parent in messages: "teams/alpha/team.yaml".
         self.base = root.absolute().parent
+        self.base_prefix = os.path.join(os.fspath(self.base), "")  # ends with the separator
         self.errors: list[ConfigError] = []
         self.built: list[building.TeamDocuments] = []  # the documents of each team parsed and built
 
     def shown(self, path: Path) -> str:
-        try:
-            return path.absolute().relative_to(self.base).as_posix()
-        except ValueError:
-            return path.as_posix()
+        # String work, not pathlib's relative_to: called for every file (0.1 s for 3,000 files).
+        text = os.fspath(path)
+        absolute = text if os.path.isabs(text) else os.path.join(os.getcwd(), text)
+        if absolute.startswith(self.base_prefix):
+            return absolute[len(self.base_prefix):].replace(os.sep, "/")
+        return path.as_posix()
 
     def read(self, path: Path, kind: validation.Kind) -> tuple[Any, bool]:
         """The document and whether it is valid against its schema (problems are recorded)."""
