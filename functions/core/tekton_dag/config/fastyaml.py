@@ -1,7 +1,7 @@
 """The fastest way to a document: yaml-rs parses it (Rust, YAML 1.2), then checks make sure the
 answer is the one PyYAML's safe loader (YAML 1.1) gives, or hand the document on.
 
-yaml-rs builds the whole document in Rust, about 4× faster than libyaml's events driven from
+yaml-rs builds the whole document in Rust, about 4 times faster than libyaml's events driven from
 Python (``documents._load_plain``), which was most of a cold start (docs/performance.md).
 It resolves aliases (as copies) and refuses repeated keys, but it speaks YAML 1.2: plain
 ``yes``/``on``/``off``, ``012``, ``0o17``, ``1e3``, ``1:20`` or dates mean other things
@@ -31,6 +31,7 @@ import yaml
 
 from tekton_dag.config.yamlmerge import Unusual, merged
 
+yaml_rs: Any
 try:
     import yaml_rs
 except ImportError:  # optional speed: documents.py's paths give the same data without it
@@ -86,9 +87,10 @@ def _checked_string(value: str) -> None:
 
 def _typed_when_plain(value: str) -> bool:
     try:
-        return type(yaml_rs.loads(value, parse_datetime=False)) is not str
+        loaded: Any = yaml_rs.loads(value, parse_datetime=False)
     except Exception:  # not a plain scalar at all (`*`, `&`): it can only have been quoted
         return True
+    return type(loaded) is not str
 
 
 class _Walk:

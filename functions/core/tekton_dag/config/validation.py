@@ -24,16 +24,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import fastjsonschema
 
-try:
-    import jsonschema_rs
-except ImportError:  # optional speed: fastjsonschema gives the same answers, slower
-    jsonschema_rs = None
-
 if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
 from tekton_dag.config.errors import ConfigError, describe, format_path
+
+jsonschema_rs: Any
+try:
+    import jsonschema_rs
+except ImportError:  # optional speed: fastjsonschema gives the same answers, slower
+    jsonschema_rs = None
 
 Kind = Literal["team", "stack", "versions", "registry"]
 KINDS: tuple[Kind, ...] = ("team", "stack", "versions", "registry")
