@@ -18,7 +18,7 @@ from .test_documents import DATA, EDGE_CASES, HAND_WRITTEN, _ordered, anchored_y
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not fastyaml.AVAILABLE, reason="yaml-rs is not installed")
+pytestmark = pytest.mark.skipif(fastyaml.yaml_rs() is None, reason="yaml-rs is not installed")
 
 
 def agrees_or_steps_aside(text: str) -> bool:

@@ -25,23 +25,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import yaml
 
 from tekton_dag.config.yamlmerge import Unusual, merged
 
-yaml_rs: Any
-try:
-    import yaml_rs
-except ImportError:  # optional speed: documents.py's paths give the same data without it
-    yaml_rs = None
 
-AVAILABLE = yaml_rs is not None
+@cache
+def yaml_rs() -> Any:
+    """The module, imported on first use (not by a process that loads from a snapshot), or None."""
+    try:
+        import yaml_rs
+    except ImportError:  # optional speed: documents.py's paths give the same data without it
+        return None
+    return yaml_rs
 
-# Every plain scalar PyYAML resolves to something other than a string (its own patterns).
-_TYPED = re.compile("|".join(f"(?:{regexp.pattern})" for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers
-                             .values() for _, regexp in resolvers), re.X)
+
+@cache
+def _typed() -> re.Pattern[str]:
+    """Every plain scalar PyYAML resolves to something other than a string (its own patterns);
+    compiled on first use (13 ms), not by a process that loads from a snapshot."""
+    patterns = [regexp.pattern for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.values()
+                for _, regexp in resolvers]
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.X)
+
+
 _TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
 _ANCHOR = re.compile(r"&(?!&)([^\s,\[\]{}]+)")  # `&&` in a command is no anchor
 _NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_")
@@ -50,7 +60,8 @@ _FINE: set[str] = set()  # strings already checked (keys, ports, versions recur 
 
 def load(text: str) -> Any:
     """The document, as ``yaml.safe_load`` gives it; raises ``Unusual`` when that is not certain."""
-    if yaml_rs is None or "!" in text or "\ufeff" in text or "---" in text:
+    parser = yaml_rs()
+    if parser is None or "!" in text or "\ufeff" in text or "---" in text:
         raise Unusual
     if "<<" in text and ('"<<"' in text or "'<<'" in text):
         raise Unusual
@@ -59,7 +70,7 @@ def load(text: str) -> Any:
         if len(names) != len(set(names)):
             raise Unusual  # PyYAML refuses a repeated anchor, with its line
     try:
-        data = yaml_rs.loads(text, parse_datetime=False)
+        data = parser.loads(text, parse_datetime=False)
     except Exception:  # a syntax error, repeated key, undefined alias, too many aliases: PyYAML says which
         raise Unusual from None
     walk = _Walk(aliased="*" in text)
@@ -79,7 +90,7 @@ def _checked_string(value: str) -> None:
     then it was quoted, and PyYAML reads a quoted scalar as a string as well."""
     if value in _FINE:
         return
-    if _TYPED.match(value) and not _typed_when_plain(value):
+    if _typed().match(value) and not _typed_when_plain(value):
         raise Unusual
     if len(_FINE) < 10_000:
         _FINE.add(value)
@@ -87,7 +98,7 @@ def _checked_string(value: str) -> None:
 
 def _typed_when_plain(value: str) -> bool:
     try:
-        loaded: Any = yaml_rs.loads(value, parse_datetime=False)
+        loaded: Any = yaml_rs().loads(value, parse_datetime=False)
     except Exception:  # not a plain scalar at all (`*`, `&`): it can only have been quoted
         return True
     return type(loaded) is not str

@@ -30,12 +30,6 @@ if TYPE_CHECKING:
 
 from tekton_dag.config.errors import ConfigError, describe, format_path
 
-jsonschema_rs: Any
-try:
-    import jsonschema_rs
-except ImportError:  # optional speed: fastjsonschema gives the same answers, slower
-    jsonschema_rs = None
-
 Kind = Literal["team", "stack", "versions", "registry"]
 KINDS: tuple[Kind, ...] = ("team", "stack", "versions", "registry")
 
@@ -97,10 +91,21 @@ def validator(kind: Kind) -> jsonschema.protocols.Validator:
 
 
 @cache
+def _jsonschema_rs() -> Any:
+    """The module, imported on first use (not by a process that loads from a snapshot), or None."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # optional speed: fastjsonschema gives the same answers, slower
+        return None
+    return jsonschema_rs
+
+
+@cache
 def fast_validator(kind: Kind, engine: str = "best") -> Callable[[Any], bool]:
     """``document -> valid?`` for the ``kind`` schema: jsonschema-rs when installed (``engine``
     "best"), else fastjsonschema (also ``engine`` "fastjsonschema", which the tests compare)."""
-    if jsonschema_rs is not None and engine == "best":
+    jsonschema_rs = _jsonschema_rs() if engine == "best" else None
+    if jsonschema_rs is not None:
         # Formats are ours (Python) in every engine; the Rust engine calls them for strings only.
         rust = jsonschema_rs.validator_for(schema(kind), formats=FORMATS, validate_formats=True).is_valid
 
