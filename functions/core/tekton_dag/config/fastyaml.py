@@ -74,7 +74,7 @@ def load(text: str) -> Any:
     except Exception:  # a syntax error, repeated key, undefined alias, too many aliases: PyYAML says which
         raise Unusual from None
     walk = _Walk(aliased="*" in text)
-    walk.check([data])
+    walk.check(data)
     if walk.integers and _NUMBER_TRAP.search(text):
         raise Unusual
     return data
@@ -105,8 +105,9 @@ def _typed_when_plain(value: str) -> bool:
 
 
 class _Walk:
-    """One pass over a parsed document: checks its scalars and keys, applies ``<<`` merges in place
-    (so no container is replaced: the loops below only look)."""
+    """One pass over a parsed document: checks its scalars and keys, then applies ``<<`` merges in
+    place, innermost first (so no container is replaced, and a merged alias is merged already).
+    A loop with its own stack, not recursion: a call per container was half of the pass."""
 
     __slots__ = ("aliased", "integers", "overridden")
 
@@ -115,38 +116,50 @@ class _Walk:
         self.integers = False
         self.overridden: set[int] = set()
 
-    def check(self, values: Iterable[Any]) -> None:
-        for value in values:
-            kind = type(value)
-            if kind is str:
-                if value and (value[0] not in _TYPED_FIRST or (len(value) > 5 and value[0] in _LETTERS)):
-                    continue
-                _checked_string(value)
-            elif kind is dict:
-                self.mapping(value)
-            elif kind is list:
-                self.check(value)
-            elif kind is int:
-                self.integers = True
-            elif value is None:
-                if self.aliased:
-                    raise Unusual  # yaml-rs's answer to an alias of an enclosing node
-            elif kind is not bool:
-                raise Unusual  # floats, and whatever else yaml-rs may build
+    def check(self, document: Any) -> None:
+        pending: list[Any] = [[document]]
+        merging: list[dict[str, Any]] = []  # mappings with ``<<``, outermost first
+        while pending:
+            container = pending.pop()
+            if type(container) is dict:
+                if not container.keys() <= _FINE:
+                    self.keys(container)
+                if "<<" in container:
+                    merging.append(container)
+                values: Iterable[Any] = container.values()
+            else:
+                values = container
+            for value in values:
+                kind = type(value)
+                if kind is str:
+                    if value and (value[0] not in _TYPED_FIRST or (len(value) > 5 and value[0] in _LETTERS)):
+                        continue
+                    _checked_string(value)
+                elif kind is dict or kind is list:
+                    pending.append(value)
+                elif kind is int:
+                    self.integers = True
+                elif value is None:
+                    if self.aliased:
+                        raise Unusual  # yaml-rs's answer to an alias of an enclosing node
+                elif kind is not bool:
+                    raise Unusual  # floats, and whatever else yaml-rs may build
+        for mapping in reversed(merging):
+            self.merge(mapping)
 
-    def mapping(self, mapping: dict[Any, Any]) -> None:
-        if not mapping.keys() <= _FINE:
-            for key in mapping:
-                if type(key) is not str:
-                    raise Unusual  # StrictLoader refuses it with its line
-                if key != "<<":
-                    _checked_string(key)
-        self.check(mapping.values())
-        if "<<" in mapping:
-            sources = mapping.pop("<<")
-            result = merged(sources if type(sources) is list else [sources], mapping, self.overridden)
-            if id(result) in self.overridden:  # ``mapping`` is what stays of it
-                self.overridden.remove(id(result))
-                self.overridden.add(id(mapping))
-            mapping.clear()
-            mapping.update(result)
+    @staticmethod
+    def keys(mapping: dict[Any, Any]) -> None:
+        for key in mapping:
+            if type(key) is not str:
+                raise Unusual  # StrictLoader refuses it with its line
+            if key != "<<":
+                _checked_string(key)
+
+    def merge(self, mapping: dict[str, Any]) -> None:
+        sources = mapping.pop("<<")
+        result = merged(sources if type(sources) is list else [sources], mapping, self.overridden)
+        if id(result) in self.overridden:  # ``mapping`` is what stays of it
+            self.overridden.remove(id(result))
+            self.overridden.add(id(mapping))
+        mapping.clear()
+        mapping.update(result)
