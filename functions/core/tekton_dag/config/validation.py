@@ -111,10 +111,13 @@ def fast_validator(kind: Kind, engine: str = "best") -> Callable[[Any], bool]:
 
         def rust_is_valid(document: Any) -> bool:
             try:
-                valid: bool = rust(document)
+                if rust(document):
+                    return True
             except (ValueError, TypeError):  # not JSON (a date, a key that is no string): Python decides
-                return fast_validator(kind, "fastjsonschema")(document)
-            return valid
+                pass
+            # A rejection (rare: only broken files) is confirmed by the Python engine, whose
+            # semantics are jsonschema's: a float such as inf is a number there, not in JSON.
+            return fast_validator(kind, "fastjsonschema")(document)
 
         return rust_is_valid
     compiled = fastjsonschema.compile(schema(kind), formats=FORMATS)
