@@ -134,7 +134,8 @@ class _Walk:
                 if kind is str:
                     if value and (value[0] not in _TYPED_FIRST or (len(value) > 5 and value[0] in _LETTERS)):
                         continue
-                    _checked_string(value)
+                    if value not in _FINE:
+                        _checked_string(value)
                 elif kind is dict or kind is list:
                     pending.append(value)
                 elif kind is int:
