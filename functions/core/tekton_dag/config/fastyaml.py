@@ -9,7 +9,10 @@ than in PyYAML, and it ignores tags, repeated anchors and ``<<`` merges. So ``lo
 ``Unusual`` (the caller goes on to the slower paths) unless the answer is certainly PyYAML's:
 
 - before parsing: no ``!`` (tags), no byte-order mark, no ``---`` (directives, several
-  documents), no anchor defined twice, no quoted ``"<<"`` key;
+  documents), no tab, no anchor defined twice or named as PyYAML would refuse, no quoted
+  ``"<<"`` key, none of the characters only YAML 1.1 takes for line breaks (U+0085, U+2028,
+  U+2029), no block scalar (``|``, ``>``) and no node starting with ``?``, ``:``, ``%``, ``@``
+  or a backquote (YAML 1.2 reads some of these where YAML 1.1 refuses them);
 - after: every string that PyYAML would read as something else if it were plain must be one
   that yaml-rs also reads as something else when plain, so it was quoted (``"8080"``);
   every key is a string; no float (``1e3`` is a string to PyYAML); no integer in a document
@@ -53,8 +56,11 @@ def _typed() -> re.Pattern[str]:
 
 
 _TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
-_ANCHOR = re.compile(r"&(?!&)([^\s,\[\]{}]+)")  # `&&` in a command is no anchor
-_NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_")
+_ANCHOR = re.compile(r"&([^\s,\[\]{}]*)")
+_ALIAS = re.compile(r"\*([^\s,\[\]{}]*)")
+_INDICATOR = re.compile(r"[|>?%@`]|:(?=\S)")  # ":" followed by a space separates a key: not these
+_NAME = re.compile(r"[0-9A-Za-z_-]+")  # what PyYAML's scanner accepts
+_NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_|_[0-9]")  # 012, 0o12, 1_000, _3: not PyYAML's integers
 _FINE: set[str] = set()  # strings already checked (keys, ports, versions recur in every file)
 
 
@@ -63,12 +69,20 @@ def load(text: str) -> Any:
     parser = yaml_rs()
     if parser is None or "!" in text or "\ufeff" in text or "---" in text:
         raise Unusual
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        raise Unusual  # line breaks in YAML 1.1 (PyYAML folds them), ordinary characters in 1.2
+    if "\t" in text:
+        raise Unusual  # PyYAML refuses tabs in many places yaml-rs accepts them
     if "<<" in text and ('"<<"' in text or "'<<'" in text):
         raise Unusual
-    if "&" in text:
-        names = _ANCHOR.findall(text)
-        if len(names) != len(set(names)):
+    if any(_at_node_start(text, match.start()) for match in _INDICATOR.finditer(text)):
+        raise Unusual  # block scalars (PyYAML chomps an empty one to ""), reserved or flow-only indicators
+    if "&" in text or "*" in text:
+        anchors = _node_names(_ANCHOR, text)
+        if len(anchors) != len(set(anchors)):
             raise Unusual  # PyYAML refuses a repeated anchor, with its line
+        if not all(map(_NAME.fullmatch, anchors)) or not all(map(_NAME.fullmatch, _node_names(_ALIAS, text))):
+            raise Unusual  # a name PyYAML's scanner refuses
     try:
         data = parser.loads(text, parse_datetime=False)
     except Exception:  # a syntax error, repeated key, undefined alias, too many aliases: PyYAML says which
@@ -78,6 +92,21 @@ def load(text: str) -> Any:
     if walk.integers and _NUMBER_TRAP.search(text):
         raise Unusual
     return data
+
+
+def _node_names(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The names after ``&`` (or ``*``) where a node starts (see ``_at_node_start``)."""
+    return [match.group(1) for match in pattern.finditer(text) if _at_node_start(text, match.start())]
+
+
+def _at_node_start(text: str, index: int) -> bool:
+    """Whether ``text[index]`` may start a node: after "key: ", "- ", "? ", "[", "{", ",", or first
+    on a line; not inside a plain scalar such as "npm ci && npm run build" or "release/*".
+    (A regular expression for the context was 20 times slower than this.)"""
+    before = text[max(0, index - 80):index]
+    stripped = before.rstrip(" ")
+    return not stripped or stripped.endswith(("\n", "[", "{", ",")) or (
+        stripped.endswith((":", "?", "-")) and len(stripped) < len(before))
 
 
 # Words PyYAML types (true, null, yes, off...) have at most 5 letters; numbers, dates and the
