@@ -91,6 +91,11 @@ DIFFERENT = {
     "a tab": "a:\t1\n",
     "an anchor name PyYAML refuses": "- &a#b 1\n",
     "an underscore number": "a: {k: _3}\n",
+    "a question mark in a flow mapping": "a: {k: u? }\n",
+    "a colon before a wide space": "a: [:\u3000x]\n",
+    "a block scalar after an anchor": "a: {k: &a >1}\n",
+    "a block scalar after an anchor in a list": "a: [&a |x]\n",
+    "an anchor name with a no-break space": "a: &b\xa0c 1\n",
 }
 
 

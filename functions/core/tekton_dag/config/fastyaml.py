@@ -56,9 +56,10 @@ def _typed() -> re.Pattern[str]:
 
 
 _TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
-_ANCHOR = re.compile(r"&([^\s,\[\]{}]*)")
-_ALIAS = re.compile(r"\*([^\s,\[\]{}]*)")
-_INDICATOR = re.compile(r"[|>?%@`]|:(?=\S)")  # ":" followed by a space separates a key: not these
+_ANCHOR = re.compile(r"&([^ \t\r\n,\[\]{}]*)")  # to the next YAML space: "a\xa0b" is no name PyYAML takes
+_ALIAS = re.compile(r"\*([^ \t\r\n,\[\]{}]*)")
+_INDICATOR = re.compile(r"[|>?%@`]|:(?=[^ \r\n])")  # ": " separates a key: not one of these
+_TOKENS = re.compile(r"[\s\[{,]")
 _NAME = re.compile(r"[0-9A-Za-z_-]+")  # what PyYAML's scanner accepts
 _NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_|_[0-9]")  # 012, 0o12, 1_000, _3: not PyYAML's integers
 _FINE: set[str] = set()  # strings already checked (keys, ports, versions recur in every file)
@@ -75,6 +76,8 @@ def load(text: str) -> Any:
         raise Unusual  # PyYAML refuses tabs in many places yaml-rs accepts them
     if "<<" in text and ('"<<"' in text or "'<<'" in text):
         raise Unusual
+    if "?" in text and ("[" in text or "{" in text):
+        raise Unusual  # in a flow collection PyYAML ends a plain scalar at "?", YAML 1.2 does not
     if any(_at_node_start(text, match.start()) for match in _INDICATOR.finditer(text)):
         raise Unusual  # block scalars (PyYAML chomps an empty one to ""), reserved or flow-only indicators
     if "&" in text or "*" in text:
@@ -105,6 +108,9 @@ def _at_node_start(text: str, index: int) -> bool:
     (A regular expression for the context was 20 times slower than this.)"""
     before = text[max(0, index - 80):index]
     stripped = before.rstrip(" ")
+    words = _TOKENS.split(stripped) if len(stripped) < len(before) else ()
+    if words and words[-1].startswith("&"):  # after its anchor: where the anchor starts counts
+        return _at_node_start(text, index - len(before) + len(stripped) - len(words[-1]))
     return not stripped or stripped.endswith(("\n", "[", "{", ",")) or (
         stripped.endswith((":", "?", "-")) and len(stripped) < len(before))
 
