@@ -111,9 +111,9 @@ def _at_node_start(text: str, index: int) -> bool:
     (A regular expression for the context was 20 times slower than this.)"""
     before = text[max(0, index - 80):index]
     stripped = before.rstrip(" ")
-    words = _TOKENS.split(stripped) if len(stripped) < len(before) else ()
-    if words and words[-1].startswith("&"):  # after its anchor: where the anchor starts counts
-        return _at_node_start(text, index - len(before) + len(stripped) - len(words[-1]))
+    anchor = stripped.rfind("&")
+    if anchor >= 0 and len(stripped) < len(before) and not _TOKENS.search(stripped, anchor):
+        return _at_node_start(text, index - len(before) + anchor)  # after its anchor: where that starts
     return not stripped or stripped.endswith(("\n", "[", "{", ",")) or (
         stripped.endswith((":", "?", "-")) and len(stripped) < len(before))
 
