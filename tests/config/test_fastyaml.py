@@ -95,6 +95,7 @@ DIFFERENT = {
     "a colon before a wide space": "a: [:\u3000x]\n",
     "a block scalar after an anchor": "a: {k: &a >1}\n",
     "a block scalar after an anchor in a list": "a: [&a |x]\n",
+    "a flow mapping over several lines": "a: {k: 1e,null\n=9:}\n",
     "an anchor name with a no-break space": "a: &b\xa0c 1\n",
 }
 

@@ -62,6 +62,7 @@ _ALIAS = re.compile(r"\*([^ \t\r\n,\[\]{}]*)")
 # pattern with an alternation was a third of the whole parse).
 _INDICATOR = re.compile(r"[|>?%@`]")
 _COLON = re.compile(r":(?=[^ \r\n])")  # ": " separates a key: not this one
+_MULTILINE_FLOW = re.compile(r"[\[{][^\]}\n]*\n")
 _TOKENS = re.compile(r"[\s\[{,]")
 _NAME = re.compile(r"[0-9A-Za-z_-]+")  # what PyYAML's scanner accepts
 _NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_|_[0-9]")  # 012, 0o12, 1_000, _3: not PyYAML's integers
@@ -79,8 +80,10 @@ def load(text: str) -> Any:
         raise Unusual  # PyYAML refuses tabs in many places yaml-rs accepts them
     if "<<" in text and ('"<<"' in text or "'<<'" in text):
         raise Unusual
-    if "?" in text and ("[" in text or "{" in text):
-        raise Unusual  # in a flow collection PyYAML ends a plain scalar at "?", YAML 1.2 does not
+    if ("[" in text or "{" in text) and ("?" in text or _MULTILINE_FLOW.search(text)):
+        # In a flow collection PyYAML ends a plain scalar at "?" and refuses keys over several
+        # lines; YAML 1.2 does neither.
+        raise Unusual
     if any(_at_node_start(text, match.start()) for pattern in (_INDICATOR, _COLON) for match in pattern.finditer(text)):
         raise Unusual  # block scalars (PyYAML chomps an empty one to ""), reserved or flow-only indicators
     if "&" in text or "*" in text:
