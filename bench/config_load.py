@@ -13,8 +13,9 @@ Then, for plain stack files and for stack files with anchors, aliases and ``<<``
 first load of a fresh process (what the CLI and a starting function do): without the snapshot
 cache, with a cold cache (the load that writes the snapshot) and a warm one, and whole
 ``tekton-dag resolve`` processes without and with a warm cache (``--cold-only`` for just these).
-Targets (2-core machine): load <= 1.5 s, resolve p99 <= 20 us, RSS <= 150 MB; a first load with
-a warm cache <= 1.0 s, a whole ``tekton-dag resolve`` <= 1.5 s.
+Targets (2-core machine): load <= 1.5 s, resolve p99 <= 20 us, RSS <= 150 MB; a first load
+<= 1.0 s and a whole ``tekton-dag resolve`` <= 1.5 s, without a snapshot cache (a fresh pod has
+none) as well as with a warm one.
 """
 
 from __future__ import annotations
@@ -241,7 +242,9 @@ def main() -> None:
 
 
 def report_cold(variant: str, figures: dict[str, list[float]]) -> None:
-    targets = {"warm cache load_s": 1.0, "resolve process, warm cache": 1.5}
+    # Issue 18: a fresh pod has no snapshot, so the targets hold without one (and so with one).
+    targets = {"no cache load_s": 1.0, "resolve process, no cache": 1.5,
+               "warm cache load_s": 1.0, "resolve process, warm cache": 1.5}
     print(f"first load of a process, {variant} stack files (median / best of {len(next(iter(figures.values())))}, s):")
     for name, values in figures.items():
         if name.endswith("import_s"):

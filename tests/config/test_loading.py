@@ -124,3 +124,18 @@ def test_yaml_merge_keys_are_allowed(tmp_path: Path) -> None:
         "  - name: db\n", "  - name: db\n    <<: {context-dir: services/db}\n")
     config = load_config_or_raise(write_tree(tmp_path, {**BASE, "teams/alpha/stacks/shop.yaml": stack}))
     assert config.team("alpha").stacks[0].app("db").context_dir == "services/db"  # type: ignore[union-attr]
+
+
+def test_every_app_key_reaches_its_own_field() -> None:
+    # building.build_app passes the fields positionally (for speed): each key must land in its field.
+    from tekton_dag.config.building import build_app
+
+    app = build_app({"name": "n", "repo": "o/r", "role": "frontend", "propagation-role": "forwarder",
+                     "context-dir": "ctx", "dockerfile": "Dfile", "downstream": ["d"], "tests": {"t": 1},
+                     "container-port": "81",
+                     "build": {"tool": "npm", "build-command": "bc", "runtime": "rt", "node-version": "20"}}, {})
+    assert (app.name, app.repo, app.role, app.propagation_role, app.context_dir, app.dockerfile) == (
+        "n", "o/r", "frontend", "forwarder", "ctx", "Dfile")
+    assert (app.downstream, app.tests, app.container_port) == (("d",), {"t": 1}, 81)
+    assert (app.build.tool, app.build.build_command, app.build.runtime, app.build.extra) == (
+        "npm", "bc", "rt", {"node-version": "20"})

@@ -1,4 +1,5 @@
-"""The shipped JSON Schemas: valid schemas, both validation engines agree, docs cover every field."""
+"""The shipped JSON Schemas: valid schemas, the validation engines (jsonschema-rs, fastjsonschema,
+jsonschema) agree, docs cover every field."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_the_fast_engine_agrees_with_jsonschema(path: str, document: Any) -> Non
     kind = kind_of(path.split(":")[-1])
     slow = not any(validation.validator(kind).iter_errors(document))
     assert validation.is_valid(kind, document) == slow
+    assert validation.fast_validator(kind, "fastjsonschema")(document) == slow  # without jsonschema-rs
 
 
 LEAVES = st.one_of(
@@ -115,6 +117,7 @@ def test_the_engines_agree_on_mutated_documents(
     mutated = mutate(document, path, action, leaf, key)
     slow = not any(validation.validator(kind).iter_errors(mutated))
     assert validation.is_valid(kind, mutated) == slow
+    assert validation.fast_validator(kind, "fastjsonschema")(mutated) == slow  # without jsonschema-rs
 
 
 def schema_properties(node: Any) -> set[str]:
@@ -134,3 +137,15 @@ def test_the_configuration_docs_name_every_field(kind: validation.Kind) -> None:
     docs = (REPO / "docs/configuration.md").read_text()
     missing = sorted(p for p in schema_properties(validation.schema(kind)) if f"`{p}`" not in docs)
     assert missing == [], f"docs/configuration.md does not describe: {missing}"
+
+
+@pytest.mark.parametrize(("kind", "change"), [
+    ("stack", lambda d: d["apps"][0]["build"].update({"node-version": float("inf")})),  # no JSON number
+    ("team", lambda d: d.update(github={"detailsUrl": "https://dash/\x1c"})),  # whitespace to Python only
+], ids=["infinity", "a control character Python calls whitespace"])
+def test_the_engines_agree_where_rust_and_python_differ(kind: validation.Kind, change: Any) -> None:
+    document = copy.deepcopy(EXAMPLES[kind])
+    change(document)
+    slow = not any(validation.validator(kind).iter_errors(document))
+    assert validation.is_valid(kind, document) == slow
+    assert validation.fast_validator(kind, "fastjsonschema")(document) == slow

@@ -60,25 +60,28 @@ def build_stack(document: Mapping[str, Any], source: str) -> Stack:
 
 
 def build_app(app: Mapping[str, Any], defaults: Mapping[str, Any]) -> App:
+    # Positional arguments in the models' field order (tests/config/test_loading.py checks the
+    # result field by field): 40,000 apps, and keyword arguments were 40% of constructing them.
     build = app["build"]
-    downstream = tuple(app.get("downstream") or ())
-    port = app.get("container-port", defaults.get("container-port"))
+    get = app.get
+    downstream = tuple(get("downstream") or ())
+    port = get("container-port", defaults.get("container-port"))
     return App(
-        name=app["name"],
-        repo=app["repo"],
-        role=app["role"],
-        build=Build(
-            tool=build["tool"],
-            build_command=build.get("build-command"),
-            runtime=build.get("runtime"),
-            extra={k: v for k, v in build.items() if k not in _BUILD_FIELDS} if len(build) > 1 else _EMPTY,
+        app["name"],
+        app["repo"],
+        app["role"],
+        Build(
+            build["tool"],
+            build.get("build-command"),
+            build.get("runtime"),
+            {k: v for k, v in build.items() if k not in _BUILD_FIELDS} if len(build) > 1 else _EMPTY,
         ),
-        propagation_role=app.get("propagation-role") or infer_propagation_role(app["role"], downstream),
-        context_dir=app.get("context-dir", "."),
-        dockerfile=app.get("dockerfile", "Dockerfile"),
-        downstream=downstream,
-        tests=app.get("tests") or _EMPTY,
-        container_port=None if port is None else int(port),
+        get("propagation-role") or infer_propagation_role(app["role"], downstream),
+        get("context-dir", "."),
+        get("dockerfile", "Dockerfile"),
+        downstream,
+        get("tests") or _EMPTY,
+        None if port is None else int(port),
     )
 
 

@@ -1,6 +1,11 @@
 """Reading one YAML file into plain Python data, or one precise error.
 
-Parsing is libyaml's (PyYAML's C parser). Two YAML traps are turned into errors with a line
+Three paths give the same data, fastest first: ``fastyaml.load`` (yaml-rs, in Rust, with
+checks that its answer is PyYAML's), ``_load_plain`` (libyaml's events), and PyYAML's full
+loader, which also words every error. A document goes on to the next path whenever the one
+before cannot be sure (see each). The semantics promised are PyYAML's safe loader's: YAML 1.1.
+
+Parsing is libyaml's (PyYAML's C parser) on the two slower paths. Two YAML traps are turned into errors with a line
 number instead of being silently accepted: a key repeated in one mapping (YAML keeps the last
 one) and a non-string key (``on:`` or ``1:``), which no tekton-dag file uses.
 
@@ -26,7 +31,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from yaml import events
 
+from tekton_dag.config import fastyaml
 from tekton_dag.config.errors import ROOT_PATH, ConfigError
+from tekton_dag.config.yamlmerge import Unusual as _Unusual
+from tekton_dag.config.yamlmerge import merged as _merged
 
 if TYPE_CHECKING:  # CSafeLoader has SafeLoader's interface; the stubs cannot say which one loads
     _BaseLoader = yaml.SafeLoader
@@ -69,10 +77,6 @@ class StrictLoader(_BaseLoader):
 StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)  # type: ignore[type-var]
 
 
-class _Unusual(Exception):
-    """The document needs PyYAML's full loader."""
-
-
 # Plain scalars whose first character starts no implicit type (names, repos, commands) are
 # strings; the others are resolved and constructed exactly as PyYAML does.
 _RESOLVER = yaml.resolver.Resolver()
@@ -100,29 +104,6 @@ def _scalar(event: events.ScalarEvent) -> Any:
                 raise _Unusual
             return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
     return intern(value)  # a thousand stacks repeat the same keys, tools and commands
-
-
-def _merged(sources: list[Any], explicit: dict[str, Any], overridden: set[int]) -> dict[str, Any]:
-    """A mapping with ``<<`` merges as PyYAML builds it: the merged keys first, in source order,
-    then the mapping's own keys, which win over merged ones.
-
-    Two cases go to PyYAML instead, because its answer depends on its version or on how it
-    flattens nodes in place: a key found in two merged mappings (PyYAML 6.0.3 and later keep
-    the last one, unless the two keys are the same string object; older versions the first),
-    and merging a mapping that itself overrode a merged key (PyYAML then merges both pairs,
-    and the strict loader may see them as repeated keys).
-    """
-    result: dict[str, Any] = {}
-    for source in sources:
-        if type(source) is not dict or id(source) in overridden:
-            raise _Unusual  # PyYAML explains a non-mapping with its line
-        if not result.keys().isdisjoint(source):
-            raise _Unusual
-        result.update(source)
-    if not result.keys().isdisjoint(explicit):
-        overridden.add(id(result))
-    result.update(explicit)
-    return result
 
 
 def _load_plain(text: str) -> Any:
@@ -229,6 +210,10 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, ConfigError | None]:
 
 
 def parse_yaml(text: str, shown_as: str) -> tuple[Any, ConfigError | None]:
+    try:
+        return fastyaml.load(text), None
+    except _Unusual:
+        pass  # the event path, or in the end the full loader, gives the same data or the error
     if _FAST:
         try:
             return _load_plain(text), None

@@ -128,6 +128,8 @@ def find_cycles(graph: Graph) -> list[tuple[str, ...]]:
     Each cycle is a closed path starting at its first app in file order. Callees that are not
     keys of ``graph`` are ignored (unknown apps are reported elsewhere).
     """
+    if _acyclic(graph):  # every valid stack: a cheap count instead of Tarjan's bookkeeping
+        return []
     cycles = []
     for component in _strong_components(graph):
         members = set(component)
@@ -136,6 +138,25 @@ def find_cycles(graph: Graph) -> list[tuple[str, ...]]:
             cycles.append(_cycle_through(graph, start, members))
     cycles.sort(key=lambda c: list(graph).index(c[0]))
     return cycles
+
+
+def _acyclic(graph: Graph) -> bool:
+    """Whether Kahn's algorithm can order every app (callees outside ``graph`` ignored)."""
+    waiting = dict.fromkeys(graph, 0)
+    for callees in graph.values():
+        for callee in callees:
+            if callee in waiting:
+                waiting[callee] += 1
+    ready = [name for name, count in waiting.items() if not count]
+    ordered = 0
+    while ready:
+        ordered += 1
+        for callee in graph[ready.pop()]:
+            if callee in waiting:
+                waiting[callee] -= 1
+                if not waiting[callee]:
+                    ready.append(callee)
+    return ordered == len(waiting)
 
 
 def _cycle_through(graph: Graph, start: str, members: set[str]) -> tuple[str, ...]:

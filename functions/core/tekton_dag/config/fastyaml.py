@@ -1,0 +1,207 @@
+"""The fastest way to a document: yaml-rs parses it (Rust, YAML 1.2), then checks make sure the
+answer is the one PyYAML's safe loader (YAML 1.1) gives, or hand the document on.
+
+yaml-rs builds the whole document in Rust, about 4 times faster than libyaml's events driven from
+Python (``documents._load_plain``), which was most of a cold start (docs/performance.md).
+It resolves aliases (as copies) and refuses repeated keys, but it speaks YAML 1.2: plain
+``yes``/``on``/``off``, ``012``, ``0o17``, ``1e3``, ``1:20`` or dates mean other things
+than in PyYAML, and it ignores tags, repeated anchors and ``<<`` merges. So ``load`` raises
+``Unusual`` (the caller goes on to the slower paths) unless the answer is certainly PyYAML's:
+
+- before parsing: no ``!`` (tags), no byte-order mark, no ``---`` (directives, several
+  documents), no tab, no anchor defined twice or named as PyYAML would refuse, no quoted
+  ``"<<"`` key, none of the characters only YAML 1.1 takes for line breaks (U+0085, U+2028,
+  U+2029), no block scalar (``|``, ``>``) and no node starting with ``?``, ``:``, ``%``, ``@``
+  or a backquote (YAML 1.2 reads some of these where YAML 1.1 refuses them);
+- after: every string that PyYAML would read as something else if it were plain must be one
+  that yaml-rs also reads as something else when plain, so it was quoted (``"8080"``);
+  every key is a string; no float (``1e3`` is a string to PyYAML); no integer in a document
+  with a leading-zero or ``_`` number (``012`` is 10 to PyYAML, 12 here); no null in a
+  document with aliases (yaml-rs's answer to an alias of an enclosing node);
+- ``<<`` merges are applied here with ``yamlmerge.merged``, PyYAML's order and overrides.
+
+tests/config/test_fastyaml.py compares it with ``yaml.safe_load`` on edge cases, generated
+documents and the repository's own configuration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+import yaml
+
+from tekton_dag.config.yamlmerge import Unusual, merged
+
+
+@cache
+def yaml_rs() -> Any:
+    """The module, imported on first use (not by a process that loads from a snapshot), or None."""
+    try:
+        import yaml_rs
+    except ImportError:  # optional speed: documents.py's paths give the same data without it
+        return None
+    return yaml_rs
+
+
+@cache
+def _typed() -> re.Pattern[str]:
+    """Every plain scalar PyYAML resolves to something other than a string (its own patterns);
+    compiled on first use (13 ms), not by a process that loads from a snapshot."""
+    patterns = [regexp.pattern for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.values()
+                for _, regexp in resolvers]
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.X)
+
+
+_TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
+_ANCHOR = re.compile(r"&([^ \t\r\n,\[\]{}]*)")  # to the next YAML space: "a\xa0b" is no name PyYAML takes
+_ALIAS = re.compile(r"\*([^ \t\r\n,\[\]{}]*)")
+# Two patterns, each starting with one character class: the C scanner skips to candidates (one
+# pattern with an alternation was a third of the whole parse).
+_INDICATOR = re.compile(r"[|>?%@`]")
+_COLON = re.compile(r":(?=[^ \r\n])")  # ": " separates a key: not this one
+_MULTILINE_FLOW = re.compile(r"[\[{][^\]}\n]*\n")
+_TOKENS = re.compile(r"[\s\[{,]")
+_NAME = re.compile(r"[0-9A-Za-z_-]+")  # what PyYAML's scanner accepts
+_NUMBER_TRAP = re.compile(r"\b0[0-9oO_]|[0-9]_|_[0-9]")  # 012, 0o12, 1_000, _3: not PyYAML's integers
+_FINE: set[str] = set()  # strings already checked (keys, ports, versions recur in every file)
+
+
+def load(text: str) -> Any:
+    """The document, as ``yaml.safe_load`` gives it; raises ``Unusual`` when that is not certain."""
+    parser = yaml_rs()
+    if parser is None or "!" in text or "\ufeff" in text or "---" in text:
+        raise Unusual
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        raise Unusual  # line breaks in YAML 1.1 (PyYAML folds them), ordinary characters in 1.2
+    if "\t" in text:
+        raise Unusual  # PyYAML refuses tabs in many places yaml-rs accepts them
+    if "<<" in text and ('"<<"' in text or "'<<'" in text):
+        raise Unusual
+    if ("[" in text or "{" in text) and ("?" in text or _MULTILINE_FLOW.search(text)):
+        # In a flow collection PyYAML ends a plain scalar at "?" and refuses keys over several
+        # lines; YAML 1.2 does neither.
+        raise Unusual
+    if any(_at_node_start(text, match.start()) for pattern in (_INDICATOR, _COLON) for match in pattern.finditer(text)):
+        raise Unusual  # block scalars (PyYAML chomps an empty one to ""), reserved or flow-only indicators
+    if "&" in text or "*" in text:
+        anchors = _node_names(_ANCHOR, text)
+        if len(anchors) != len(set(anchors)):
+            raise Unusual  # PyYAML refuses a repeated anchor, with its line
+        if not all(map(_NAME.fullmatch, anchors)) or not all(map(_NAME.fullmatch, _node_names(_ALIAS, text))):
+            raise Unusual  # a name PyYAML's scanner refuses
+    try:
+        data = parser.loads(text, parse_datetime=False)
+    except Exception:  # a syntax error, repeated key, undefined alias, too many aliases: PyYAML says which
+        raise Unusual from None
+    walk = _Walk(aliased="*" in text)
+    walk.check(data)
+    if walk.integers and _NUMBER_TRAP.search(text):
+        raise Unusual
+    return data
+
+
+def _node_names(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The names after ``&`` (or ``*``) where a node starts (see ``_at_node_start``)."""
+    return [match.group(1) for match in pattern.finditer(text) if _at_node_start(text, match.start())]
+
+
+def _at_node_start(text: str, index: int) -> bool:
+    """Whether ``text[index]`` may start a node: after "key: ", "- ", "? ", "[", "{", ",", or first
+    on a line; not inside a plain scalar such as "npm ci && npm run build" or "release/*".
+    (A regular expression for the context was 20 times slower than this.)"""
+    before = text[max(0, index - 80):index]
+    stripped = before.rstrip(" ")
+    anchor = stripped.rfind("&")
+    if anchor >= 0 and len(stripped) < len(before) and not _TOKENS.search(stripped, anchor):
+        return _at_node_start(text, index - len(before) + anchor)  # after its anchor: where that starts
+    return not stripped or stripped.endswith(("\n", "[", "{", ",")) or (
+        stripped.endswith((":", "?", "-")) and len(stripped) < len(before))
+
+
+# Words PyYAML types (true, null, yes, off...) have at most 5 letters; numbers, dates and the
+# rest start with one of these.
+_LETTERS = frozenset("nNtTfFoOyY")
+
+
+def _checked_string(value: str) -> None:
+    """A string PyYAML would type when plain is fine only if yaml-rs would type it too, when plain:
+    then it was quoted, and PyYAML reads a quoted scalar as a string as well."""
+    if value in _FINE:
+        return
+    if _typed().match(value) and not _typed_when_plain(value):
+        raise Unusual
+    if len(_FINE) < 10_000:
+        _FINE.add(value)
+
+
+def _typed_when_plain(value: str) -> bool:
+    try:
+        loaded: Any = yaml_rs().loads(value, parse_datetime=False)
+    except Exception:  # not a plain scalar at all (`*`, `&`): it can only have been quoted
+        return True
+    return type(loaded) is not str
+
+
+class _Walk:
+    """One pass over a parsed document: checks its scalars and keys, then applies ``<<`` merges in
+    place, innermost first (so no container is replaced, and a merged alias is merged already).
+    A loop with its own stack, not recursion: a call per container was half of the pass."""
+
+    __slots__ = ("aliased", "integers", "overridden")
+
+    def __init__(self, aliased: bool) -> None:
+        self.aliased = aliased
+        self.integers = False
+        self.overridden: set[int] = set()
+
+    def check(self, document: Any) -> None:
+        pending: list[Any] = [[document]]
+        merging: list[dict[str, Any]] = []  # mappings with ``<<``, outermost first
+        while pending:
+            container = pending.pop()
+            if type(container) is dict:
+                if not container.keys() <= _FINE:
+                    self.keys(container)
+                if "<<" in container:
+                    merging.append(container)
+                values: Iterable[Any] = container.values()
+            else:
+                values = container
+            for value in values:
+                kind = type(value)
+                if kind is str:
+                    if value and (value[0] not in _TYPED_FIRST or (len(value) > 5 and value[0] in _LETTERS)):
+                        continue
+                    if value not in _FINE:
+                        _checked_string(value)
+                elif kind is dict or kind is list:
+                    pending.append(value)
+                elif kind is int:
+                    self.integers = True
+                elif value is None:
+                    if self.aliased:
+                        raise Unusual  # yaml-rs's answer to an alias of an enclosing node
+                elif kind is not bool:
+                    raise Unusual  # floats, and whatever else yaml-rs may build
+        for mapping in reversed(merging):
+            self.merge(mapping)
+
+    @staticmethod
+    def keys(mapping: dict[Any, Any]) -> None:
+        for key in mapping:
+            if type(key) is not str:
+                raise Unusual  # StrictLoader refuses it with its line
+            if key != "<<":
+                _checked_string(key)
+
+    def merge(self, mapping: dict[str, Any]) -> None:
+        sources = mapping.pop("<<")
+        result = merged(sources if type(sources) is list else [sources], mapping, self.overridden)
+        if id(result) in self.overridden:  # ``mapping`` is what stays of it
+            self.overridden.remove(id(result))
+            self.overridden.add(id(mapping))
+        mapping.clear()
+        mapping.update(result)

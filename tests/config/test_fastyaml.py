@@ -1,0 +1,153 @@
+"""The yaml-rs path gives exactly what PyYAML's safe loader gives, or steps aside (``Unusual``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tekton_dag.config import fastyaml
+from tekton_dag.config.yamlmerge import Unusual
+
+from .test_documents import DATA, EDGE_CASES, HAND_WRITTEN, _ordered, anchored_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(fastyaml.yaml_rs() is None, reason="yaml-rs is not installed")
+
+
+def agrees_or_steps_aside(text: str) -> bool:
+    """True when the fast path answered (and agreed with PyYAML, key order included)."""
+    try:
+        loaded = fastyaml.load(text)
+    except Unusual:
+        return False
+    assert _ordered(loaded) == _ordered(yaml.safe_load(text))
+    return True
+
+
+@pytest.mark.parametrize("text", [*EDGE_CASES.values(), *HAND_WRITTEN.values()],
+                         ids=[*EDGE_CASES.keys(), *HAND_WRITTEN.keys()])
+def test_edge_cases_load_as_pyyaml_loads_them(text: str) -> None:
+    agrees_or_steps_aside(text)
+
+
+# What people write in tekton-dag files: these must take the fast path (or the speed is gone).
+EVERYDAY = {
+    "quoted numbers": 'defaults:\n  container-port: "8080"\nbuild:\n  node-version: "20"\n  python-version: "3.12"\n',
+    "plain integers": "maxConcurrentRuns: 3\nmaxParallelBuilds: 5\nfsGroup: 65532\n",
+    "booleans and nulls": "push: true\ncoschedule: false\ncluster: null\nempty:\n",
+    "commands with && and *": "build-command: npm ci && npm run build\nclean: rm -rf dist/*\n",
+    "flow lists": "downstream: [app-1, app-2]\nbaseBranches: [main, 'release/*']\n",
+    "anchors, aliases and merges": "a: &b {tool: npm, runtime: node}\nc: *b\nd:\n  <<: *b\n  runtime: node-2\n",
+}
+
+
+@pytest.mark.parametrize("text", EVERYDAY.values(), ids=EVERYDAY.keys())
+def test_everyday_documents_take_the_fast_path(text: str) -> None:
+    assert agrees_or_steps_aside(text)
+
+
+# Where YAML 1.2 (yaml-rs) and YAML 1.1 (PyYAML) differ, or where PyYAML refuses: never the
+# fast path's answer.
+DIFFERENT = {
+    "1.1 booleans": "a: yes\nb: off\n",
+    "a 1.1 boolean key": "on: push\n",
+    "octal": "mode: 0755\n",
+    "0o octal is a string to PyYAML": "mode: 0o755\n",
+    "an exponent without a dot is a string to PyYAML": "a: 1e3\n",
+    "floats": "a: 2.5\n",
+    "sexagesimal": "a: 1:30\n",
+    "dates": "a: 2024-01-31\n",
+    "integer keys": "1: one\n",
+    "empty key": ": x\n",
+    "complex key": "? [a]\n: b\n",
+    "tags": "a: !!str 12\n",
+    "unknown tag": "a: !foo x\n",
+    "byte order mark": "\ufeffa: 1\n",
+    "two documents": "a: 1\n---\nb: 2\n",
+    "a directive": "%YAML 1.1\n---\na: 1\n",
+    "duplicate key": "a: 1\na: 2\n",
+    "repeated anchor": "a: &x 1\nb: &x 2\nc: *x\n",
+    "recursive alias": "a: &x [*x]\n",
+    "undefined alias": "a: *nope\n",
+    "quoted << key": 'a: &a {x: 1}\nb: {"<<": *a}\n',
+    "merge of a scalar": "<<: 1\n",
+    "key in two merged mappings": "a: &a {k: 1}\nb: &b {k: 2}\nc: {<<: [*a, *b]}\n",
+    "merging an overriding mapping": "a: &a {<<: {x: 1}, x: 2}\nb: {<<: *a}\n",
+    "a << value": "a: <<\n",
+    "= value": "a: =\n",
+    "syntax error": "a: [1\n",
+    "a YAML 1.1 line break": 'a: "x\x85 y"\n',
+    "an empty block scalar": "a: |\nb: >\n",
+    "a block scalar in a flow mapping": "a: {k: |2}\n",
+    "a flow scalar starting with a colon": "a: {k: :x}\n",
+    "a tab": "a:\t1\n",
+    "an anchor name PyYAML refuses": "- &a#b 1\n",
+    "an underscore number": "a: {k: _3}\n",
+    "a question mark in a flow mapping": "a: {k: u? }\n",
+    "a colon before a wide space": "a: [:\u3000x]\n",
+    "a block scalar after an anchor": "a: {k: &a >1}\n",
+    "a block scalar after an anchor in a list": "a: [&a |x]\n",
+    "a flow mapping over several lines": "a: {k: 1e,null\n=9:}\n",
+    "an anchor name with a no-break space": "a: &b\xa0c 1\n",
+}
+
+
+@pytest.mark.parametrize("text", DIFFERENT.values(), ids=DIFFERENT.keys())
+def test_documents_where_the_yaml_versions_differ_step_aside(text: str) -> None:
+    with pytest.raises(Unusual):
+        fastyaml.load(text)
+
+
+def test_a_quoted_typed_string_stays_on_the_fast_path() -> None:
+    # "0755" quoted is a string to both; yaml-rs would read it plain as a number, so it was quoted.
+    assert fastyaml.load('a: "0755"\nb: "true"\nc: "8080"\n') == {"a": "0755", "b": "true", "c": "8080"}
+
+
+def test_the_repository_configuration_takes_the_fast_path() -> None:
+    for path in [*REPO.glob("tests/fixtures/config/**/*.yaml"), *REPO.glob("teams/*/values.yaml")]:
+        agrees_or_steps_aside(path.read_text(encoding="utf-8"))
+    paths = [path for path in REPO.glob("teams/**/*.yaml") if path.name != "values.yaml"]  # Helm's, not ours
+    assert paths and all(agrees_or_steps_aside(path.read_text(encoding="utf-8")) for path in paths)
+
+
+def test_generated_stacks_with_anchors_take_the_fast_path() -> None:
+    spec = importlib.util.spec_from_file_location("config_load", REPO / "bench" / "config_load.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)  # the benchmark's stacks, written as by hand
+    stack_yaml = bench.stack_yaml
+    rng = random.Random(3)
+    for team in range(5):
+        assert agrees_or_steps_aside(stack_yaml(team, 40, rng, anchors=True))
+        assert agrees_or_steps_aside(stack_yaml(team, 40, rng, anchors=False))
+
+
+@settings(max_examples=600, deadline=None)
+@given(DATA, st.sampled_from([None, True, False]), st.sampled_from([None, '"', "'", "|"]))
+def test_any_dumped_data_loads_as_pyyaml_loads_it(data: Any, flow: bool | None, style: str | None) -> None:
+    try:
+        text = yaml.safe_dump(data, default_flow_style=flow, default_style=style, allow_unicode=True)
+        yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    agrees_or_steps_aside(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(anchored_yaml())
+def test_anchors_and_merges_load_as_pyyaml_loads_them(text: str) -> None:
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError:
+        with pytest.raises(Unusual):
+            fastyaml.load(text)
+        return
+    agrees_or_steps_aside(text)
