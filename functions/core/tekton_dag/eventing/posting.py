@@ -19,10 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import httpx
-
 if TYPE_CHECKING:
     import aiohttp
+    import httpx  # only with a client handed in (tests, the Broker's mounts): functions start without it
 
 DEFAULT_MAX_CONNECTIONS = 100
 # An idle pooled connection is dropped after this long: before the functions' hypercorn closes it
@@ -117,6 +116,8 @@ class HttpxPoster:
         self.owned = owned
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float | None) -> Answer:
+        import httpx  # loaded already: the caller made the client
+
         try:
             limit = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
             response = await self.client.post(url, headers=dict(headers), content=body, timeout=limit)

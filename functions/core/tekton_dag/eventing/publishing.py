@@ -16,15 +16,17 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import httpx
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import warming
 from tekton_dag.eventing.posting import AiohttpPoster, HttpxPoster, Poster, PostError
 from tekton_dag.observability import metrics
+
+if TYPE_CHECKING:
+    import httpx  # imported by network_client, the only user here: a function starts without it (~60 ms)
 
 K_SINK_ENV = "K_SINK"
 DEFAULT_TIMEOUT_S = 5.0
@@ -48,6 +50,7 @@ def network_client(
     in ``mounts`` go to those transports instead. Idle connections are kept up to
     ``max_connections``; aiohttp sets TCP_NODELAY."""
     import aiohttp
+    import httpx
     from httpx_aiohttp import AiohttpTransport
 
     def session() -> aiohttp.ClientSession:  # made on the first request, inside the running loop
