@@ -97,7 +97,7 @@ class DoubleProcess:
         self.reader.start()
 
     def stop(self) -> Calls:
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)
         self.process.wait(10)
         self.reader.join(10)
         calls = []

@@ -562,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     serve the double for hand-driven development (``GITHUB_API_URL=http://127.0.0.1:P``,
     ``GITHUB_APP_PRIVATE_KEY_FILE=F``), printing each call, until interrupted."""
     import argparse
+    import signal
     from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python -m tekton_dag.testing.github_api", description=main.__doc__)
@@ -573,15 +574,18 @@ def main(argv: list[str] | None = None) -> int:
     double = GitHubApiDouble(webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
                              on_call=lambda c: print(f"github: {c.method} {c.path} → {c.status} "
                                                      f"({c.operation or 'unknown'}, {c.credential})", flush=True))
-    double.start(args.port)
+    stopped = threading.Event()
+    # SIGTERM as well as SIGINT, and SIGINT even where it was inherited ignored (a process started
+    # in the background by a non-interactive shell ignores SIGINT, and Python keeps that).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    double.start(args.port)  # after the handlers: the line printed below means a signal stops it
     args.key_file.write_text(double.private_key_pem)
     args.key_file.chmod(0o600)
     print(f"GitHub API double at {double.url}: GITHUB_API_URL={double.url} GITHUB_APP_ID={double.app_id} "
           f"GITHUB_APP_PRIVATE_KEY_FILE={args.key_file} (installation 1001 covers every repository)", flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        stopped.wait()
     finally:
         double.stop()
     return 0
