@@ -39,9 +39,9 @@ async def runs_created(store: Held, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_requests_arriving_during_a_ledger_write_share_the_next_one(
-    kube_api: FakeKubeApi, config: Config
-) -> None:
+async def one_write_in_flight(kube_api: FakeKubeApi, config: Config) -> tuple[Held, Any, int, asyncio.Task[Any]]:
+    """A run-creator whose team holds one run (p1) and whose ledger write for p2 is in flight and
+    held; returns the store, the run-creator, the API's request count before p2, and p2's task."""
     store = Held()
     store.go.set()
     rc = creator(config, store)
@@ -49,8 +49,15 @@ async def test_requests_arriving_during_a_ledger_write_share_the_next_one(
     store.go.clear()
     store.writing.clear()
     before = len(kube_api.requests)
-    first = asyncio.create_task(rc.request(pr_request(number=2, delivery="p2")))
+    pending = asyncio.create_task(rc.request(pr_request(number=2, delivery="p2")))
     await store.writing.wait()  # p2's write is in flight
+    return store, rc, before, pending
+
+
+async def test_requests_arriving_during_a_ledger_write_share_the_next_one(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
+    store, rc, before, first = await one_write_in_flight(kube_api, config)
     rest = [asyncio.create_task(rc.request(pr_request(number=n, delivery=f"p{n}"))) for n in range(3, 8)]
     await runs_created(store, 7)  # every one waits for the ledger now
     store.go.set()
@@ -70,15 +77,7 @@ async def test_requests_arriving_during_a_ledger_write_share_the_next_one(
 async def test_a_newer_head_in_the_same_write_supersedes_the_older_before_it_ever_starts(
     kube_api: FakeKubeApi, config: Config
 ) -> None:
-    store = Held()
-    store.go.set()
-    rc = creator(config, store)
-    await rc.request(pr_request(number=1, delivery="p1"))
-    store.go.clear()
-    store.writing.clear()
-    before = len(kube_api.requests)
-    holder = asyncio.create_task(rc.request(pr_request(number=2, delivery="p2")))
-    await store.writing.wait()
+    store, rc, before, holder = await one_write_in_flight(kube_api, config)
     older = asyncio.create_task(rc.request(pr_request(number=9, sha="a" * 40, delivery="h1")))
     await runs_created(store, 3)
     newer = asyncio.create_task(rc.request(pr_request(number=9, sha="b" * 40, delivery="h2")))

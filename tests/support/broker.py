@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,34 +27,31 @@ from tekton_dag.devchain import hosting
 async def served(app: Any, port: int = 0) -> AsyncIterator[str]:
     """Serve ``app`` on loopback for the duration of the block; yields its base URL."""
     sock = hosting.listen(port=port)
-    shutdown = asyncio.Event()
-    task = asyncio.create_task(hosting.serve(app, sock, shutdown, graceful_timeout=1))
-    url = hosting.url_of(sock)
-    async with httpx.AsyncClient() as client:
-        for _ in range(100):
-            try:
-                await client.get(url)
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.02)
-    try:
+    async with _serving(lambda shutdown: hosting.serve(app, sock, shutdown, graceful_timeout=1),
+                        hosting.url_of(sock), probe="") as url:
         yield url
-    finally:
-        shutdown.set()
-        await task
 
 
 @contextlib.asynccontextmanager
 async def served_broker(broker: LocalBroker) -> AsyncIterator[str]:
     """Serve ``broker``'s ingress on loopback as ``tekton-dag dev`` does (aiohttp's server)."""
     sock = hosting.listen()
+    async with _serving(lambda shutdown: hosting.serve_broker(broker, sock, shutdown, graceful_timeout=1),
+                        hosting.url_of(sock), probe="healthz") as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    server: Callable[[asyncio.Event], Coroutine[Any, Any, None]], url: str, probe: str
+) -> AsyncIterator[str]:
+    """Run ``server(shutdown)`` until the block ends; yields ``url`` once ``url + probe`` answers."""
     shutdown = asyncio.Event()
-    task = asyncio.create_task(hosting.serve_broker(broker, sock, shutdown, graceful_timeout=1))
-    url = hosting.url_of(sock)
+    task = asyncio.create_task(server(shutdown))
     async with httpx.AsyncClient() as client:
         for _ in range(100):
             try:
-                await client.get(url + "healthz")
+                await client.get(url + probe)
                 break
             except httpx.HTTPError:
                 await asyncio.sleep(0.02)
