@@ -8,7 +8,8 @@ Events travel through aiohttp's client (``eventing.posting.AiohttpPoster``: abou
 per hop less than httpx's interface over the same connections). A caller may hand an
 ``httpx.AsyncClient`` instead (``Wiring.broker``): tests answer in process through its transport.
 ``network_client`` (httpx's interface over aiohttp's connections, ``httpx-aiohttp``) stays for
-the HTTP clients that need httpx's interface, such as status-reporter's GitHub client.
+the one sender that needs httpx's interface: a local Broker with ``mounts`` (in-process ASGI
+subscribers next to network ones, ``LocalBroker.start``).
 """
 
 from __future__ import annotations
