@@ -104,19 +104,18 @@ def test_usage_and_configuration_errors(tmp_path: Path) -> None:
 def test_the_double_serves_standalone_for_development(tmp_path: Path) -> None:
     key = tmp_path / "app.pem"
     port = free_port()
-    double = subprocess.Popen([sys.executable, "-m", "tekton_dag.testing.github_api", "--port", str(port),
-                               "--key-file", str(key)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert double.stdout is not None
-        banner = double.stdout.readline()
-        assert f"GITHUB_API_URL=http://127.0.0.1:{port}" in banner
-        env = {**os.environ, "GITHUB_API_URL": f"http://127.0.0.1:{port}", "GITHUB_APP_ID": "424242",
-               "GITHUB_APP_PRIVATE_KEY_FILE": str(key)}
-        done = subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", "redeliver", "--since", "1h"],
-                              env=env, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        assert "0 deliveries" in done.stdout
-        assert double.stdout.readline().startswith("github: GET /app/hook/deliveries → 200")
-    finally:
-        double.terminate()
-        double.wait(timeout=10)
+    with subprocess.Popen([sys.executable, "-m", "tekton_dag.testing.github_api", "--port", str(port),
+                           "--key-file", str(key)], stdout=subprocess.PIPE, text=True) as double:
+        try:
+            assert double.stdout is not None
+            banner = double.stdout.readline()
+            assert f"GITHUB_API_URL=http://127.0.0.1:{port}" in banner
+            env = {**os.environ, "GITHUB_API_URL": f"http://127.0.0.1:{port}", "GITHUB_APP_ID": "424242",
+                   "GITHUB_APP_PRIVATE_KEY_FILE": str(key)}
+            done = subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", "redeliver", "--since", "1h"],
+                                  env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert "0 deliveries" in done.stdout
+            assert double.stdout.readline().startswith("github: GET /app/hook/deliveries → 200")
+        finally:
+            double.terminate()

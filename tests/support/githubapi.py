@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,29 @@ def started_double() -> Iterator[GitHubApiDouble]:
         yield double
 
 
+_opened: list[Client] = []  # closed by ``clients_closed`` when the test that made them ends
+
+
 def app_client(github: GitHubApiDouble, deadline_s: float = 5.0) -> Client:
-    return Client(Settings(api_url=github.url, app=AppCredentials(github.app_id, github.private_key_pem),
-                           deadline_s=deadline_s))
+    return _kept(Client(Settings(api_url=github.url, app=AppCredentials(github.app_id, github.private_key_pem),
+                                 deadline_s=deadline_s)))
 
 
 def token_client(github: GitHubApiDouble, deadline_s: float = 5.0) -> Client:
-    return Client(Settings(api_url=github.url, token=PLAIN_TOKEN, deadline_s=deadline_s))
+    return _kept(Client(Settings(api_url=github.url, token=PLAIN_TOKEN, deadline_s=deadline_s)))
+
+
+def _kept(client: Client) -> Client:
+    _opened.append(client)
+    return client
+
+
+async def clients_closed() -> AsyncIterator[None]:
+    """Fixture body: close every client ``app_client``/``token_client`` made during the test, on the test's
+    own loop, so their aiohttp sessions do not end as "Unclosed client session" warnings."""
+    yield
+    while _opened:
+        await _opened.pop().aclose()
 
 
 INSTALLATION = 1001  # the double's default installation, covering every repository
