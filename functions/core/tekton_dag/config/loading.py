@@ -211,23 +211,24 @@ class _Loader:
                     self.cache.keep(directories[i], digests[i], team)
         return teams
 
-    def parse_teams(self, directories: list[Path]) -> list[building.TeamDocuments | None]:
-        """``parse_team`` of each directory, in order; on several cores when there are many."""
+    def parse_teams(self, directories: list[Path]) -> Iterator[building.TeamDocuments | None]:
+        """``parse_team`` of each directory, in order; on several cores when there are many (the
+        caller builds each team as it comes, while children still parse theirs)."""
         count = parallel.processes(len(directories))
         if count == 1:
-            return [self.parse_team(directory) for directory in directories]
+            yield from map(self.parse_team, directories)
+            return
         own, *others = parallel.shares(directories, count)
         children = [parallel.Child(self.parse_team_to_send, share) for share in others]
-        documents = [self.parse_team(directory) for directory in own]
+        yield from map(self.parse_team, own)
         for child, share in zip(children, others, strict=True):
             for directory, answer in zip(share, child.answers(), strict=True):
                 if answer is None:  # the child could not send it: read it here
-                    documents.append(self.parse_team(directory))
+                    yield self.parse_team(directory)
                 else:
-                    problems, team_documents = answer
+                    problems, documents = answer
                     self.errors.extend(ConfigError(*problem) for problem in problems)
-                    documents.append(team_documents)
-        return documents
+                    yield documents
 
     def parse_team_to_send(self, directory: Path) -> tuple[list[tuple[str, str, str]], Any]:
         """``parse_team`` in a child process: its problems and documents as plain data."""

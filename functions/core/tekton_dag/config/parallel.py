@@ -27,13 +27,14 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 PROCESSES_ENV = "TEKTON_DAG_CONFIG_PROCESSES"
 MAX_PROCESSES = 4
 MIN_TEAMS = 100
 TIMEOUT_S = 120.0
+BATCH = 25  # teams per message from a child: this process builds the first while it parses the next
 # This process builds every team's model and reads the children's answers besides its own
 # share, so it parses fewer teams than a child (weights measured with bench/config_load.py).
 OWN_WEIGHT = 0.55
@@ -89,22 +90,24 @@ def shares(items: Sequence[Item], count: int) -> list[Sequence[Item]]:
 
 
 class Child:
-    """A forked child computing ``work(item)`` for each item; ``answers()`` gives them back.
+    """A forked child computing ``work(item)`` for each item; ``answers()`` yields them in order.
 
-    ``work`` must return plain data; an answer ``marshal`` cannot hold comes back as ``None``,
-    as do all of them if the child fails: the caller then does that work itself.
+    The child sends its answers in batches as it goes, so this process can use the first ones
+    while the child computes the rest. ``work`` must return plain data; an answer ``marshal``
+    cannot hold comes back as ``None``, as does every answer the child did not send (it
+    failed): the caller then does that work itself.
     """
 
     def __init__(self, work: Callable[[Item], Any], items: Sequence[Item]) -> None:
         self.count = len(items)
         self.pid = 0
+        self.fd = -1
         read_end, write_end = os.pipe()
         try:
             self.pid = os.fork()
         except OSError:  # no process to spare: everything is done here
             os.close(read_end)
             os.close(write_end)
-            self.fd = -1
             return
         if self.pid == 0:
             os.close(read_end)
@@ -112,35 +115,45 @@ class Child:
         os.close(write_end)
         self.fd = read_end
 
-    def answers(self) -> list[Any]:
+    def answers(self) -> Iterator[Any]:
         """Each item's answer, ``None`` where the child gave none; waits for the child."""
-        if self.fd < 0:
-            return [None] * self.count
-        data = self._read()
-        _, status = os.waitpid(self.pid, 0)
-        if data is None or status != 0:
-            return [None] * self.count
-        try:
-            packed = marshal.loads(data)
-            return [None if chunk is None else marshal.loads(chunk) for chunk in packed]
-        except (EOFError, ValueError, TypeError):
-            return [None] * self.count
+        given = 0
+        if self.fd >= 0:
+            try:
+                for batch in self._batches():
+                    for chunk in batch:
+                        given += 1
+                        yield None if chunk is None else marshal.loads(chunk)
+            finally:
+                os.close(self.fd)
+                self.fd = -1
+                os.waitpid(self.pid, 0)
+        for _ in range(given, self.count):
+            yield None
 
-    def _read(self) -> bytes | None:
-        chunks: list[bytes] = []
+    def _batches(self) -> Iterator[list[bytes | None]]:
+        """The child's batches until it ends; stops early (the rest unanswered) if it fails."""
         deadline = time.monotonic() + TIMEOUT_S
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
-                    os.kill(self.pid, signal.SIGKILL)  # stuck: this process reads its teams itself
-                    return None
-                chunk = os.read(self.fd, 1 << 20)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
-        finally:
-            os.close(self.fd)
+        pending = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                os.kill(self.pid, signal.SIGKILL)  # stuck: this process does the rest itself
+                return
+            data = os.read(self.fd, 1 << 20)
+            if not data:
+                return  # the child ended (an incomplete batch means it failed: not used)
+            pending += data
+            while len(pending) >= 8:
+                size = int.from_bytes(pending[:8], "little")
+                if len(pending) < 8 + size:
+                    break
+                try:
+                    batch = marshal.loads(pending[8:8 + size])
+                except (EOFError, ValueError, TypeError):
+                    return
+                pending = pending[8 + size:]
+                yield batch
 
 
 def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: int) -> None:
@@ -152,15 +165,17 @@ def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: in
         signal.set_wakeup_fd(-1)  # the one thread is the main thread (``single_threaded``)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        packed: list[bytes | None] = []
-        for item in items:
-            try:
-                packed.append(marshal.dumps(work(item)))
-            except ValueError:  # not plain data (a YAML date): the parent reads this one
-                packed.append(None)
-        data = memoryview(marshal.dumps(packed))
-        while data:
-            data = data[os.write(write_end, data):]
+        for start in range(0, len(items), BATCH):
+            packed: list[bytes | None] = []
+            for item in items[start:start + BATCH]:
+                try:
+                    packed.append(marshal.dumps(work(item)))
+                except ValueError:  # not plain data (a YAML date): the parent does this one
+                    packed.append(None)
+            batch = marshal.dumps(packed)
+            data = memoryview(len(batch).to_bytes(8, "little") + batch)
+            while data:
+                data = data[os.write(write_end, data):]
         status = 0
     finally:
         os._exit(status)
