@@ -281,11 +281,11 @@ class _Loader:
         return stacks
 
     def load_stack(self, path: Path) -> checks.StackFile | None:
-        document, _ = self.read(path, "stack")
+        document, valid = self.read(path, "stack")
         if document is None:
             return None
         stack = checks.StackFile(self.shown(path), document)
-        self.errors.extend(checks.stack_problems(stack))
+        self.errors.extend(checks.stack_problems(stack, valid))
         return stack
 
     def check_team_stacks(self, stacks: list[checks.StackFile], team: str) -> None:
