@@ -61,7 +61,7 @@ def _valid_stack_is_sound(apps: list[dict[str, Any]]) -> bool:
     if all(i < later(callee, -1) for i, callees in enumerate(calls) for callee in callees):
         return True
     names = position.keys()
-    return all(names >= set(callees) for callees in calls) and graph.is_acyclic(dict(zip(names, calls)))
+    return all(names >= set(callees) for callees in calls) and graph.is_acyclic(dict(zip(names, calls, strict=True)))
 
 
 def _duplicate_names(shown_as: str, apps: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigError]:
