@@ -220,7 +220,10 @@ class _Loader:
             return
         own, *others = parallel.shares(directories, count)
         children = [parallel.Child(self.parse_team_to_send, share) for share in others]
-        yield from map(self.parse_team, own)
+        for directory in own:
+            yield self.parse_team(directory)
+            for child in children:
+                child.drain()  # so that no child waits on a full pipe meanwhile
         for child, share in zip(children, others, strict=True):
             for directory, answer in zip(share, child.answers(), strict=True):
                 if answer is None:  # the child could not send it: read it here

@@ -22,6 +22,8 @@ process gives.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import marshal
 import os
 import select
@@ -34,6 +36,7 @@ PROCESSES_ENV = "TEKTON_DAG_CONFIG_PROCESSES"
 MAX_PROCESSES = 4
 MIN_TEAMS = 100
 TIMEOUT_S = 120.0
+PIPE_SIZE = 1 << 20  # what a child may send ahead of this process reading it (Linux's default maximum)
 BATCH = 25  # teams per message from a child: this process builds the first while it parses the next
 # This process builds every team's model and reads the children's answers besides its own
 # share, so it parses fewer teams than a child (weights measured with bench/config_load.py).
@@ -102,6 +105,8 @@ class Child:
         self.count = len(items)
         self.pid = 0
         self.fd = -1
+        self.received = bytearray()
+        self.ended = False
         read_end, write_end = os.pipe()
         try:
             self.pid = os.fork()
@@ -113,7 +118,23 @@ class Child:
             os.close(read_end)
             _run_child(work, items, write_end)  # never returns
         os.close(write_end)
+        os.set_blocking(read_end, False)
+        with contextlib.suppress(OSError, AttributeError):  # Linux: fewer stalls between drains
+            fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self.fd = read_end
+
+    def drain(self) -> None:
+        """Take what the child has sent so far, without waiting. Call it often while busy: a
+        child whose pipe is full (64 KiB by default; a batch is ~100 KiB) waits until it is read."""
+        while self.fd >= 0 and not self.ended:
+            try:
+                data = os.read(self.fd, 1 << 20)
+            except BlockingIOError:
+                return
+            if not data:
+                self.ended = True
+                return
+            self.received += data
 
     def answers(self) -> Iterator[Any]:
         """Each item's answer, ``None`` where the child gave none; waits for the child."""
@@ -134,26 +155,24 @@ class Child:
     def _batches(self) -> Iterator[list[bytes | None]]:
         """The child's batches until it ends; stops early (the rest unanswered) if it fails."""
         deadline = time.monotonic() + TIMEOUT_S
-        pending = b""
         while True:
+            while len(self.received) >= 8:
+                size = int.from_bytes(self.received[:8], "little")
+                if len(self.received) < 8 + size:
+                    break
+                try:
+                    batch = marshal.loads(self.received[8:8 + size])
+                except (EOFError, ValueError, TypeError):
+                    return
+                del self.received[:8 + size]
+                yield batch
+            if self.ended:
+                return  # an incomplete batch left means the child failed: not used
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
                 os.kill(self.pid, signal.SIGKILL)  # stuck: this process does the rest itself
                 return
-            data = os.read(self.fd, 1 << 20)
-            if not data:
-                return  # the child ended (an incomplete batch means it failed: not used)
-            pending += data
-            while len(pending) >= 8:
-                size = int.from_bytes(pending[:8], "little")
-                if len(pending) < 8 + size:
-                    break
-                try:
-                    batch = marshal.loads(pending[8:8 + size])
-                except (EOFError, ValueError, TypeError):
-                    return
-                pending = pending[8 + size:]
-                yield batch
+            self.drain()
 
 
 def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: int) -> None:
