@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,17 @@ def test_shares_cover_every_item_once_in_order() -> None:
     assert list(own) + [i for share in others for i in share] == items
     assert len(own) < len(others[0])
     assert [len(s) for s in parallel.shares(items[:3], 3)] and sum(len(s) for s in parallel.shares(items[:3], 3)) == 3
+
+
+def test_a_child_does_not_wait_for_this_process_to_read(tmp_path: Path) -> None:
+    # 2 MB of answers: more than a pipe holds. Drained while this process is busy with its own
+    # share, the child finishes meanwhile (a zombie until reaped) instead of waiting to be read.
+    child = parallel.Child(lambda i: f"{i}:" + "x" * 10_000, list(range(200)))
+    deadline = time.monotonic() + 60
+    state = ""
+    while time.monotonic() < deadline and state != "Z":
+        child.drain()
+        state = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        time.sleep(0.01)
+    assert state == "Z"
+    assert [answer[:4] for answer in child.answers()] == [f"{i}:" + "x" * (3 - len(str(i))) for i in range(200)]
