@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,9 +41,13 @@ apps:
 
 @pytest.fixture
 def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Fork for a dozen teams, on (at least) two CPUs; counts the children started."""
+    """Fork for a dozen teams, on (at least) two CPUs; counts the children started.
+
+    pytest's process may hold idle threads that earlier tests left (executors): forking anyway
+    is safe enough here, as none of them holds a lock the children need."""
     monkeypatch.setattr(parallel, "MIN_TEAMS", 3)
     monkeypatch.setattr(parallel, "usable_cpus", lambda: 3)
+    monkeypatch.setattr(parallel, "single_threaded", lambda: True)
     monkeypatch.delenv(parallel.PROCESSES_ENV, raising=False)
     started: list[int] = []
     child_init = parallel.Child.__init__
@@ -113,20 +118,41 @@ def test_a_reload_forks_for_the_teams_it_parses(tmp_path: Path, forks: list[int]
 
 def test_no_fork_with_other_threads_few_teams_or_one_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(parallel, "single_threaded", lambda: True)
     monkeypatch.delenv(parallel.PROCESSES_ENV, raising=False)
     assert parallel.processes(2 * parallel.MIN_TEAMS) == 2
     assert parallel.processes(2 * parallel.MIN_TEAMS - 1) == 1
     assert parallel.processes(10 * parallel.MIN_TEAMS, env={parallel.PROCESSES_ENV: "1"}) == 1
-    release = threading.Event()
-    thread = threading.Thread(target=release.wait)
-    thread.start()
-    try:  # a fork would copy this thread's locks but not the thread
-        assert parallel.processes(10 * parallel.MIN_TEAMS) == 1
-    finally:
-        release.set()
-        thread.join()
+    monkeypatch.setattr(parallel, "single_threaded", lambda: False)
+    assert parallel.processes(10 * parallel.MIN_TEAMS) == 1
+    monkeypatch.setattr(parallel, "single_threaded", lambda: True)
     monkeypatch.setattr(parallel, "usable_cpus", lambda: 1)
     assert parallel.processes(10 * parallel.MIN_TEAMS) == 1
+
+
+def test_a_second_thread_is_seen() -> None:
+    # In a fresh interpreter: pytest's own process may already have threads.
+    script = """if True:
+        import threading
+        from tekton_dag.config.parallel import single_threaded
+        alone = single_threaded()
+        release = threading.Event()
+        thread = threading.Thread(target=release.wait)
+        thread.start()
+        print(alone, single_threaded())
+        release.set()
+    """
+    output = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    assert output.split() == ["True", "False"]
+
+
+def test_a_cgroup_cpu_limit_caps_the_cpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    limits = {"max 100000\n": 4, "250000 100000\n": 2, "50000 100000\n": 1}
+    for text, cpus in limits.items():
+        (tmp_path / "cpu.max").write_text(text)
+        monkeypatch.setattr(parallel, "CPU_MAX", str(tmp_path / "cpu.max"))
+        assert parallel.usable_cpus() == cpus
 
 
 def test_shares_cover_every_item_once_in_order() -> None:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 PROCESSES_ENV = "TEKTON_DAG_CONFIG_PROCESSES"
+CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "<quota> <period>" or "max <period>"
 MAX_PROCESSES = 4
 MIN_TEAMS = 100
 TIMEOUT_S = 120.0
@@ -63,7 +64,7 @@ def usable_cpus() -> int:
     except (AttributeError, OSError):
         return 1
     try:
-        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as file:
+        with open(CPU_MAX, encoding="ascii") as file:
             quota, period = file.read().split()[:2]
         if quota != "max":
             cpus = min(cpus, max(1, int(quota) // int(period)))
