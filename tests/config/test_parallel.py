@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -175,3 +176,19 @@ def test_a_child_does_not_wait_for_this_process_to_read(tmp_path: Path) -> None:
         time.sleep(0.01)
     assert state == "Z"
     assert [answer[:4] for answer in child.answers()] == [f"{i}:" + "x" * (3 - len(str(i))) for i in range(200)]
+
+
+def test_a_load_that_stops_early_leaves_no_child(tmp_path: Path, forks: list[int],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    root = many_teams(tmp_path)
+
+    def broken(documents: object) -> object:
+        raise RuntimeError("building failed")
+
+    monkeypatch.setattr(loading.building, "team_from_documents", broken)
+    with pytest.raises(RuntimeError):
+        load_config(root)
+    assert len(forks) == 2
+    for pid in forks:  # reaped: no zombie left
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)

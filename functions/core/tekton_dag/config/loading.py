@@ -220,18 +220,22 @@ class _Loader:
             return
         own, *others = parallel.shares(directories, count)
         children = [parallel.Child(self.parse_team_to_send, share) for share in others]
-        for directory in own:
-            yield self.parse_team(directory)
+        try:
+            for directory in own:
+                yield self.parse_team(directory)
+                for child in children:
+                    child.drain()  # so that no child waits on a full pipe meanwhile
+            for child, share in zip(children, others, strict=True):
+                for directory, answer in zip(share, child.answers(), strict=True):
+                    if answer is None:  # the child could not send it: read it here
+                        yield self.parse_team(directory)
+                    else:
+                        problems, documents = answer
+                        self.errors.extend(ConfigError(*problem) for problem in problems)
+                        yield documents
+        finally:  # also when the load stops early (an exception): no child left behind
             for child in children:
-                child.drain()  # so that no child waits on a full pipe meanwhile
-        for child, share in zip(children, others, strict=True):
-            for directory, answer in zip(share, child.answers(), strict=True):
-                if answer is None:  # the child could not send it: read it here
-                    yield self.parse_team(directory)
-                else:
-                    problems, documents = answer
-                    self.errors.extend(ConfigError(*problem) for problem in problems)
-                    yield documents
+                child.close()
 
     def parse_team_to_send(self, directory: Path) -> tuple[list[tuple[str, str, str]], Any]:
         """``parse_team`` in a child process: its problems and documents as plain data."""

@@ -147,11 +147,16 @@ class Child:
                         given += 1
                         yield None if chunk is None else marshal.loads(chunk)
             finally:
-                os.close(self.fd)
-                self.fd = -1
-                os.waitpid(self.pid, 0)
+                self.close()
         for _ in range(given, self.count):
             yield None
+
+    def close(self) -> None:
+        """Stop reading and reap the child (a child still working ends on its broken pipe)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            os.waitpid(self.pid, 0)
 
     def _batches(self) -> Iterator[list[bytes | None]]:
         """The child's batches until it ends; stops early (the rest unanswered) if it fails."""
