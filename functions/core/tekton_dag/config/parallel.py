@@ -23,7 +23,6 @@ process gives.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import marshal
 import os
 import select
@@ -121,6 +120,8 @@ class Child:
         os.close(write_end)
         os.set_blocking(read_end, False)
         with contextlib.suppress(OSError, AttributeError):  # Linux: fewer stalls between drains
+            import fcntl  # POSIX only, as is fork
+
             fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self.fd = read_end
 
