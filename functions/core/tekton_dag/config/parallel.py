@@ -73,6 +73,7 @@ def usable_cpus() -> int:
 
 
 def single_threaded() -> bool:
+    """Whether this process has one thread (what a fork copies); ``False`` where it cannot tell."""
     try:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:  # not Linux: no fork
