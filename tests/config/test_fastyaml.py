@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,28 @@ def test_anchors_and_merges_load_as_pyyaml_loads_them(text: str) -> None:
             fastyaml.load(text)
         return
     agrees_or_steps_aside(text)
+
+
+# The text screens as regular expressions: the helpers find the same with str.find (faster).
+_SCREEN_PATTERNS = {
+    "_multiline_flow": re.compile(r"[\[{][^\]}\n]*\n"),
+    "_number_trap": re.compile(r"\b0[0-9oO_]|[0-9]_|_[0-9]"),
+}
+_SCREEN_TEXT = st.text(alphabet=st.sampled_from("[]{}\n 0123456789_oOaé:|>?%@`&-x\u0663"), max_size=40)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_SCREEN_TEXT)
+def test_text_screens_find_what_their_regular_expressions_find(text: str) -> None:
+    for name, pattern in _SCREEN_PATTERNS.items():
+        assert getattr(fastyaml, name)(text) == bool(pattern.search(text)), name
+    indicators = re.compile(r"[|>?%@`]|:(?=[^ \r\n])")
+    expected = any(fastyaml._at_node_start(text, match.start()) for match in indicators.finditer(text))
+    assert fastyaml._indicator_at_node_start(text) == expected
+
+
+def test_a_typed_integer_with_a_leading_zero_anywhere_steps_aside() -> None:
+    assert fastyaml.load("a: 80\nb: x\n") == {"a": 80, "b": "x"}
+    for text in ("a: 80\nb: 012\n", "a: 80\nb: [0o1]\n", "a: 80\nb: 1_000\n", "a: 80\nb: _3\n", "a: 80\n012: b\n"):
+        with pytest.raises(Unusual):
+            fastyaml.load(text)

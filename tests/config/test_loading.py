@@ -139,3 +139,15 @@ def test_every_app_key_reaches_its_own_field() -> None:
     assert (app.downstream, app.tests, app.container_port) == (("d",), {"t": 1}, 81)
     assert (app.build.tool, app.build.build_command, app.build.runtime, app.build.extra) == (
         "npm", "bc", "rt", {"node-version": "20"})
+
+
+def test_apps_of_a_stack_share_equal_builds_only(tmp_path: Path) -> None:
+    # building._build reuses one frozen Build for equal `build` mappings of a stack.
+    apps = "".join(f"  - {{name: a{i}, repo: o/a{i}, role: standalone, build: {build}}}\n" for i, build in enumerate([
+        "{tool: npm, runtime: node}", "{tool: npm, runtime: node}", "{tool: npm, runtime: nginx}",
+        "{tool: npm, env: {A: b}}", "{tool: npm, env: {A: b}}"]))
+    stack = f"name: shop\napps:\n{apps}"
+    config = load_config_or_raise(write_tree(tmp_path, {**BASE, "teams/alpha/stacks/shop.yaml": stack}))
+    builds = [app.build for app in config.teams[0].stacks[0].apps]
+    assert builds[0] is builds[1] and builds[2] is not builds[0] and builds[2].runtime == "nginx"
+    assert builds[3] == builds[4] and builds[3].extra == {"env": {"A": "b"}}

@@ -142,7 +142,15 @@ def test_the_configuration_docs_name_every_field(kind: validation.Kind) -> None:
 @pytest.mark.parametrize(("kind", "change"), [
     ("stack", lambda d: d["apps"][0]["build"].update({"node-version": float("inf")})),  # no JSON number
     ("team", lambda d: d.update(github={"detailsUrl": "https://dash/\x1c"})),  # whitespace to Python only
-], ids=["infinity", "a control character Python calls whitespace"])
+    # Python's "$" also matches before a final line break, the Rust engine's pattern does not.
+    ("stack", lambda d: d["apps"][0].update(name="web\n")),
+    ("stack", lambda d: d["apps"][0].update(repo="acme/web\n")),
+    ("team", lambda d: d.update(namespace="ns\n", webhook={"secretName": "a.b\n"})),
+    ("versions", lambda d: d["apps"].update({"web\n": {"version": "1"}})),
+    ("stack", lambda d: d["apps"][0].update(repo="acme/..")),
+    ("stack", lambda d: d["apps"][0].update(name="Web")),
+], ids=["infinity", "a control character Python calls whitespace", "label", "repo", "namespace, subdomain",
+        "key", "dot-dot repo", "upper case"])
 def test_the_engines_agree_where_rust_and_python_differ(kind: validation.Kind, change: Any) -> None:
     document = copy.deepcopy(EXAMPLES[kind])
     change(document)

@@ -287,6 +287,19 @@ def test_the_base_tree_is_valid(tmp_path: Path) -> None:
     assert result.config is not None
 
 
+@pytest.mark.parametrize("downstream", [
+    {"web": "[api]", "api": "[db]", "db": "[]"},  # callers before callees: sound at a glance
+    {"web": "[db, api]", "api": "[db]", "db": "[]"},
+    {"web": "[]", "api": "[web]", "db": "[api]"},  # callees first: the full checks decide
+])
+def test_a_sound_stack_in_any_order_is_valid(tmp_path: Path, downstream: dict[str, str]) -> None:
+    # checks._valid_stack_is_sound accepts a stack in one pass or hands it to the checks above.
+    apps = "".join(f"  - {{name: {name}, repo: acme/{name}, role: standalone, build: {{tool: npm}}, "
+                   f"downstream: {calls}}}\n" for name, calls in downstream.items())
+    result = load_config(write_tree(tmp_path, {**BASE, SHOP: f"name: shop\napps:\n{apps}"}))
+    assert result.errors == ()
+
+
 def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None:
     """One load lists the problems of several files and kinds together, grouped by file."""
     cases = {name: (changes, expected) for name, changes, expected in CASES}

@@ -43,7 +43,8 @@ def team_from_documents(documents: TeamDocuments) -> Team:
 
 def build_stack(document: Mapping[str, Any], source: str) -> Stack:
     defaults = document.get("defaults") or {}
-    apps = tuple(build_app(app, defaults) for app in document["apps"])
+    builds: dict[tuple[Any, ...], Build] = {}
+    apps = tuple(build_app(app, defaults, builds) for app in document["apps"])
     propagation = document.get("propagation") or {}
     return Stack(
         name=document["name"],
@@ -59,10 +60,10 @@ def build_stack(document: Mapping[str, Any], source: str) -> Stack:
     )
 
 
-def build_app(app: Mapping[str, Any], defaults: Mapping[str, Any]) -> App:
+def build_app(app: Mapping[str, Any], defaults: Mapping[str, Any],
+              builds: dict[tuple[Any, ...], Build] | None = None) -> App:
     # Positional arguments in the models' field order (tests/config/test_loading.py checks the
     # result field by field): 40,000 apps, and keyword arguments were 40% of constructing them.
-    build = app["build"]
     get = app.get
     downstream = tuple(get("downstream") or ())
     port = get("container-port", defaults.get("container-port"))
@@ -70,12 +71,7 @@ def build_app(app: Mapping[str, Any], defaults: Mapping[str, Any]) -> App:
         app["name"],
         app["repo"],
         app["role"],
-        Build(
-            build["tool"],
-            build.get("build-command"),
-            build.get("runtime"),
-            {k: v for k, v in build.items() if k not in _BUILD_FIELDS} if len(build) > 1 else _EMPTY,
-        ),
+        _build(app["build"], builds),
         get("propagation-role") or infer_propagation_role(app["role"], downstream),
         get("context-dir", "."),
         get("dockerfile", "Dockerfile"),
@@ -83,6 +79,27 @@ def build_app(app: Mapping[str, Any], defaults: Mapping[str, Any]) -> App:
         get("tests") or _EMPTY,
         None if port is None else int(port),
     )
+
+
+def _build(build: Mapping[str, Any], builds: dict[tuple[Any, ...], Build] | None) -> Build:
+    """The ``Build`` of a ``build`` mapping; equal mappings of one stack share one (frozen) object,
+    as most apps of a stack build with one of a few tools the same way."""
+    key = tuple(build.items())
+    try:
+        found = None if builds is None else builds.get(key)
+    except TypeError:  # a mapping value (env, legacy): not hashable, built on its own
+        builds = None
+        found = None
+    if found is None:
+        found = Build(
+            build["tool"],
+            build.get("build-command"),
+            build.get("runtime"),
+            {k: v for k, v in build.items() if k not in _BUILD_FIELDS} if len(build) > 1 else _EMPTY,
+        )
+        if builds is not None:
+            builds[key] = found
+    return found
 
 
 def infer_propagation_role(role: str, downstream: Sequence[str]) -> str:

@@ -34,13 +34,34 @@ def _name(app: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def stack_problems(stack: StackFile) -> Iterator[ConfigError]:
-    """Duplicate app names, unknown downstream apps, one repo serving two apps, cycles."""
+def stack_problems(stack: StackFile, valid: bool = False) -> Iterator[ConfigError]:
+    """Duplicate app names, unknown downstream apps, one repo serving two apps, cycles.
+
+    ``valid``: the document satisfies its schema, so a single pass can tell a stack without
+    any of these problems (nearly every one) from one that needs the checks below to word them.
+    """
+    if valid and _valid_stack_is_sound(stack.document["apps"]):
+        return
     apps = _apps(stack.document)
     yield from _duplicate_names(stack.shown_as, apps)
     yield from _unknown_downstream(stack.shown_as, apps)
     yield from _repo_used_twice(stack.shown_as, apps)
     yield from _cycles(stack.shown_as, apps)
+
+
+def _valid_stack_is_sound(apps: list[dict[str, Any]]) -> bool:
+    """No duplicate name or repo, no unknown downstream app, no cycle, in a schema-valid stack
+    (every app a mapping with string ``name`` and ``repo``; ``downstream`` a list of strings)."""
+    position = {app["name"]: i for i, app in enumerate(apps)}
+    if len(position) < len(apps) or len({app["repo"].lower() for app in apps}) < len(apps):
+        return False
+    calls = [app.get("downstream") or () for app in apps]
+    # Callers listed before their callees, as stacks are usually written: known apps, no cycle.
+    later = position.get
+    if all(i < later(callee, -1) for i, callees in enumerate(calls) for callee in callees):
+        return True
+    names = position.keys()
+    return all(names >= set(callees) for callees in calls) and graph.is_acyclic(dict(zip(names, calls, strict=True)))
 
 
 def _duplicate_names(shown_as: str, apps: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigError]:
@@ -116,6 +137,8 @@ def stack_name_problems(stacks: Sequence[StackFile], team: str) -> Iterator[Conf
 def app_repo_problems(stacks: Sequence[StackFile], team: str) -> Iterator[ConfigError]:
     """Inside a team an app name means one repo: images (``<registry>/<app>``) and versions are
     keyed by app name, so two different repos under one name would overwrite each other."""
+    if len(stacks) < 2:
+        return  # only stacks that are not the app's first can conflict
     first: dict[str, tuple[str, str]] = {}
     for stack in stacks:
         for i, app in _apps(stack.document):

@@ -128,7 +128,7 @@ def find_cycles(graph: Graph) -> list[tuple[str, ...]]:
     Each cycle is a closed path starting at its first app in file order. Callees that are not
     keys of ``graph`` are ignored (unknown apps are reported elsewhere).
     """
-    if _acyclic(graph):  # every valid stack: a cheap count instead of Tarjan's bookkeeping
+    if is_acyclic(graph):  # every valid stack: a cheap count instead of Tarjan's bookkeeping
         return []
     cycles = []
     for component in _strong_components(graph):
@@ -140,7 +140,7 @@ def find_cycles(graph: Graph) -> list[tuple[str, ...]]:
     return cycles
 
 
-def _acyclic(graph: Graph) -> bool:
+def is_acyclic(graph: Graph) -> bool:
     """Whether Kahn's algorithm can order every app (callees outside ``graph`` ignored)."""
     waiting = dict.fromkeys(graph, 0)
     for callees in graph.values():

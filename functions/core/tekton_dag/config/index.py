@@ -18,7 +18,7 @@ from tekton_dag.config.loading import collector_paused
 from tekton_dag.config.models import App, Config, Stack, Team
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Target:
     """One app of one stack of one team that a repository builds."""
 
@@ -42,6 +42,10 @@ class Target:
         return f"Target(team={self.team.name!r}, stack={self.stack.name!r}, app={self.app.name!r})"
 
 
+def _key(target: Target) -> tuple[str, str, str]:
+    return target.key
+
+
 def normalize_repo(repo: str) -> str:
     """The lookup key of ``owner/repo``: lower case, without surrounding blanks or a ``.git`` suffix."""
     key = repo.strip().lower()
@@ -62,7 +66,8 @@ class ResolverIndex:
                 for stack in team.stacks:
                     for app in stack.apps:
                         found.setdefault(normalize_repo(app.repo), []).append(Target(team, stack, app))
-        return cls({repo: tuple(sorted(targets, key=lambda t: t.key)) for repo, targets in found.items()})
+            return cls({repo: tuple(targets) if len(targets) == 1 else tuple(sorted(targets, key=_key))
+                        for repo, targets in found.items()})
 
     def lookup(self, repo: str) -> tuple[Target, ...]:
         """Every target of ``repo`` (``"Owner/Repo"``, any case); ``()`` for an unknown repo."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tekton_dag.config import building, checks, validation
+from tekton_dag.config import building, checks, parallel, validation
 from tekton_dag.config.documents import read_yaml
 from tekton_dag.config.errors import ROOT_PATH, ConfigError, ConfigInvalid, describe, format_path
 from tekton_dag.config.models import DEFAULT_TEAM, Config, Team
@@ -193,18 +193,58 @@ class _Loader:
         if not directories:
             self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH,
                                            f"no team directories (expected <team>/{TEAM_FILE})"))
-        return [self.load_team(directory) for directory in directories]
+        teams: list[Team | None] = [None] * len(directories)
+        digests: dict[int, bytes] = {}
+        todo: list[int] = []
+        for i, directory in enumerate(directories):
+            if self.cache is not None:
+                digests[i] = _digest(directory)
+                teams[i] = self.cache.get(directory, digests[i])
+            if teams[i] is None:
+                todo.append(i)
+        for i, documents in zip(todo, self.parse_teams([directories[i] for i in todo]), strict=True):
+            if documents is not None:
+                teams[i] = self.build(documents)
+        if self.cache is not None:
+            for i, team in enumerate(teams):
+                if team is not None:
+                    self.cache.keep(directories[i], digests[i], team)
+        return teams
 
-    def load_team(self, directory: Path) -> Team | None:
-        if self.cache is None:
-            return self.parse_team(directory)
-        digest = _digest(directory)
-        team = self.cache.get(directory, digest) or self.parse_team(directory)
-        if team is not None:
-            self.cache.keep(directory, digest, team)
-        return team
+    def parse_teams(self, directories: list[Path]) -> Iterator[building.TeamDocuments | None]:
+        """``parse_team`` of each directory, in order; on several cores when there are many (the
+        caller builds each team as it comes, while children still parse theirs)."""
+        count = parallel.processes(len(directories))
+        if count == 1:
+            yield from map(self.parse_team, directories)
+            return
+        own, *others = parallel.shares(directories, count)
+        children = [parallel.Child(self.parse_team_to_send, share) for share in others]
+        try:
+            for directory in own:
+                yield self.parse_team(directory)
+                for child in children:
+                    child.drain()  # so that no child waits on a full pipe meanwhile
+            for child, share in zip(children, others, strict=True):
+                for directory, answer in zip(share, child.answers(), strict=True):
+                    if answer is None:  # the child could not send it: read it here
+                        yield self.parse_team(directory)
+                    else:
+                        problems, documents = answer
+                        self.errors.extend(ConfigError(*problem) for problem in problems)
+                        yield documents
+        finally:  # also when the load stops early (an exception): no child left behind
+            for child in children:
+                child.close()
 
-    def parse_team(self, directory: Path) -> Team | None:
+    def parse_team_to_send(self, directory: Path) -> tuple[list[tuple[str, str, str]], Any]:
+        """``parse_team`` in a child process: its problems and documents as plain data."""
+        before = len(self.errors)
+        documents = self.parse_team(directory)
+        return [(e.file, e.path, e.message) for e in self.errors[before:]], documents
+
+    def parse_team(self, directory: Path) -> building.TeamDocuments | None:
+        """The documents of a valid team, or ``None`` (its problems are recorded)."""
         team_file = directory / TEAM_FILE
         shown = self.shown(team_file)
         if not team_file.is_file():
@@ -224,11 +264,9 @@ class _Loader:
         self.check_team_stacks(stacks, team_name)
         if len(self.errors) > before or not valid:
             return None
-        return self.build(document, shown, stacks, versions)
+        return document, shown, [(s.document, s.shown_as) for s in stacks], versions
 
-    def build(self, document: dict[str, Any], shown: str, stacks: list[checks.StackFile],
-              versions: Any) -> Team:
-        documents = (document, shown, [(s.document, s.shown_as) for s in stacks], versions)
+    def build(self, documents: building.TeamDocuments) -> Team:
         self.built.append(documents)
         return building.team_from_documents(documents)
 
@@ -250,11 +288,11 @@ class _Loader:
         return stacks
 
     def load_stack(self, path: Path) -> checks.StackFile | None:
-        document, _ = self.read(path, "stack")
+        document, valid = self.read(path, "stack")
         if document is None:
             return None
         stack = checks.StackFile(self.shown(path), document)
-        self.errors.extend(checks.stack_problems(stack))
+        self.errors.extend(checks.stack_problems(stack, valid))
         return stack
 
     def check_team_stacks(self, stacks: list[checks.StackFile], team: str) -> None:
@@ -296,7 +334,8 @@ class _Loader:
         self.check_team_stacks(stacks, DEFAULT_TEAM)
         if len(self.errors) > before or not valid:
             return None
-        return self.build({"name": DEFAULT_TEAM, "namespace": FALLBACK_NAMESPACE}, shown, stacks, versions)
+        return self.build(({"name": DEFAULT_TEAM, "namespace": FALLBACK_NAMESPACE}, shown,
+                           [(s.document, s.shown_as) for s in stacks], versions))
 
     def check_registry_entry(self, stack: checks.StackFile | None, app: str, entry: dict[str, Any],
                              shown: str) -> None:
