@@ -72,6 +72,12 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
         assert len(files) == 1 and files[0].parent.name == "tekton-dag-default"
         run = yaml.safe_load(files[0].read_text())
         assert run["kind"] == "PipelineRun" and run["spec"]["pipelineRef"]["name"] == "stack-pr-test"
+        # the work after the ack yields the CPU to the ack path (devchain.priority): webhook-ingest
+        # keeps dev's priority, every other function runs 10 nicer
+        base = os.getpriority(os.PRIO_PROCESS, dev.pid)
+        assert os.getpriority(os.PRIO_PROCESS, child_pid(dev.pid, "webhook-ingest")) == base
+        for function in ("resolver", "run-creator", "status-reporter", "bootstrap-batcher"):
+            assert os.getpriority(os.PRIO_PROCESS, child_pid(dev.pid, function)) == min(base + 10, 19), function
         os.kill(child_pid(dev.pid, "resolver"), signal.SIGKILL)
         assert "resolver exited (code -9); restarting in 0.5s (restart 1" in await read_until(dev.stdout, "exited")
         await read_until(dev.stdout, "tekton-dag dev: resolver is back (restart 1)")

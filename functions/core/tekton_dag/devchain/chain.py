@@ -38,6 +38,7 @@ from tekton_dag.bus.journal import Journal, JournalError, Synchronous
 from tekton_dag.bus.triggers import load_topology
 from tekton_dag.devchain import hosting, ports
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV
+from tekton_dag.devchain.priority import AFTER_ACK_NICE, NICE_ENV
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.functions.serving import FUNCTIONS
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
@@ -97,6 +98,9 @@ class ChainSettings:
     journal: Path | None = None  # the Broker's durable journal; None: events live in memory only
     journal_sync: Synchronous = "NORMAL"
     github_api: str | None = None  # status-reporter's GitHub REST API root; None: the double, in this process
+    # Niceness added to every function but webhook-ingest: the work after the ack yields the CPU to
+    # the ack path (webhook-ingest and the Broker in this process); 0: all alike (devchain.priority).
+    after_ack_nice: int = AFTER_ACK_NICE
     on_github_call: Callable[[Call], None] | None = None  # each call the double answered (printing, tests)
 
 
@@ -234,6 +238,9 @@ class Chain:
         env[KEY_ENV] = s.event_key
         env[PARENT_PID_ENV] = str(os.getpid())  # the child dies with us, even on SIGKILL (lifeline)
         env.pop(KEY_FILE_ENV, None)
+        env.pop(NICE_ENV, None)
+        if fn.name != WEBHOOK_FUNCTION and s.after_ack_nice:
+            env[NICE_ENV] = str(s.after_ack_nice)
         kubeconfig = s.kubeconfigs.get(fn.name, s.kubeconfig)
         if kubeconfig:
             env["KUBECONFIG"] = kubeconfig
