@@ -16,16 +16,31 @@ webhook-ingest and the Broker's ingress get CPU in proportion to what they reque
 by threads made later, so the function lowers its own priority first thing in
 ``tekton-dag serve``, before any thread starts (as it sets its parent-death signal,
 ``devchain.lifeline``; a ``preexec_fn`` in ``dev`` would be unsafe with ``dev``'s threads).
+
+Autogrouping (man 7 sched, "The autogroup feature"; on by default in most distributions' kernels):
+every session is a scheduler task group of its own, the groups share the CPU equally, and "the
+nice value has effect only relative to other threads in the same autogroup". ``dev`` starts each
+function in a session of its own (``start_new_session``), so a function's niceness alone changes
+nothing against the other functions; it also sets its autogroup's nice (``/proc/self/autogroup``),
+but only when it leads its session, so it never lowers a terminal's whole session. Inside a CPU
+cgroup (a container, a pod) autogrouping does not apply and the process's niceness does.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import time
 from collections.abc import Mapping
+from pathlib import Path
 
 NICE_ENV = "TEKTON_DAG_NICE"
 AFTER_ACK_NICE = 10  # ``tekton-dag dev --after-ack-nice``'s default
 MAX_NICE = 19  # the lowest priority there is (man 2 nice)
+AUTOGROUP = Path("/proc/self/autogroup")
+# Without CAP_SYS_ADMIN the kernel takes one autogroup change per 100 ms, system-wide
+# (kernel/sched/autogroup.c, proc_sched_autogroup_set_nice: EAGAIN): functions starting together retry.
+AUTOGROUP_TRIES, AUTOGROUP_RETRY_S = 10, 0.1
 
 
 def parse_nice(raw: str) -> int:
@@ -46,5 +61,20 @@ def lower_priority(env: Mapping[str, str] = os.environ) -> int:
     except ValueError as exc:
         raise SystemExit(f"{NICE_ENV}={exc}") from None
     if increment:
-        os.nice(increment)
+        _lower_autogroup(os.nice(increment))
     return increment
+
+
+def _lower_autogroup(niceness: int) -> None:
+    """Give this process's autogroup ``niceness`` when the process leads its session (so the group
+    is its own); nothing where there are no autogroups or it may not (its niceness still counts)."""
+    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
+        return
+    for _ in range(AUTOGROUP_TRIES):
+        try:
+            AUTOGROUP.write_text(str(niceness))
+            return
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                return
+            time.sleep(AUTOGROUP_RETRY_S)
