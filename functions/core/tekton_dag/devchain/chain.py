@@ -18,6 +18,7 @@ answers. With ``simulate_tekton`` a Tekton controller double
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -69,10 +70,17 @@ def default_triggers_dir() -> Path:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` different free ports: all bound at once, so the kernel cannot hand out one twice
+    (one at a time, a port just released may come back: a function once got another's metrics port)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 @dataclass
@@ -171,10 +179,13 @@ class Chain:
         topology = load_topology(s.triggers_dir)
         if s.github_api is None:
             self.start_github()
+        ports_left = free_ports(2 * len(FUNCTIONS), s.host)  # each function's, and its metrics port
         for name in FUNCTIONS:
-            port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
+            port, metrics_port = ports_left.pop(), ports_left.pop()
+            if name == WEBHOOK_FUNCTION and s.webhook_port:
+                port = s.webhook_port
             log_file = s.work_dir / f"{name}.log"
-            self.functions[name] = FunctionProcess(name, port, log_file, metrics_port=free_port(s.host))
+            self.functions[name] = FunctionProcess(name, port, log_file, metrics_port=metrics_port)
         services = {name: fn.url for name, fn in self.functions.items()}
         journal = Journal(s.journal, s.journal_sync) if s.journal is not None else None
         self.broker = LocalBroker(
