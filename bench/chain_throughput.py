@@ -15,13 +15,18 @@ compare. Each measurement also prints the fake API's CPU per request.
 
     .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10]
         [--steps 25,50,75,100,150,200,300] [--rbac off] [--journal none|FULL|NORMAL[,...]] [--rounds N]
-        [--steady-only]
+        [--steady-only] [--after-ack-nice N]
 
 ``--journal`` runs the local Broker with its durable journal (SQLite WAL, ``synchronous`` FULL or
 NORMAL; default none: in memory, as before the journal). The steady run also reports the ack
 latency (POST → 202 read by the load generator, which then reads answers as they arrive) and
 the chain's CPU per webhook (the four function processes and this one, which runs the Broker,
 from /proc; the fake API and the load generator are not counted), in all and per process.
+
+The ack is also split into stages (POST → webhook-ingest's handler → the Broker's ingress →
+admitted → 202 read), and each process's event loop's wait for a CPU per webhook is printed
+(schedstat's run_delay of its main thread): where an ack's wall time goes. ``--after-ack-nice``
+sets the niceness of the functions after the ack (default: ``tekton-dag dev``'s, 10; 0: all alike).
 
 The journal's cost: ``--journal none,NORMAL --rounds 3 --steady-only`` measures each journal
 setting in turn, alternating, ``rounds`` times (a fresh chain each), and ends with a table of

@@ -7,7 +7,9 @@ cores with the ack path: at 100 webhooks/s they need about a core between them, 
 webhook arriving during a burst waited for a CPU behind them (docs/performance.md, "The ack's
 tail"). So ``dev`` starts them with ``TEKTON_DAG_NICE`` (default 10: Linux CFS/EEVDF weight 110
 against 1024 for nice 0), and a waking webhook-ingest or Broker runs first. Nothing is starved:
-the ack path needs a fraction of one core, and an idle core goes to whoever is runnable.
+the ack path needs a fraction of one core, and an idle core goes to whoever is runnable. On a
+machine busy with other work the consumers yield to that work too: runs are created later, while
+acks stay fast (figures in docs/performance.md; ``--after-ack-nice 0`` keeps everything alike).
 
 In a cluster each function is its own pod, and the same intent is expressed with CPU requests:
 the kubelet sets each pod's cgroup ``cpu.weight`` from its request, so under contention on a node
