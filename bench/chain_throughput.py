@@ -15,13 +15,18 @@ compare. Each measurement also prints the fake API's CPU per request.
 
     .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10]
         [--steps 25,50,75,100,150,200,300] [--rbac off] [--journal none|FULL|NORMAL[,...]] [--rounds N]
-        [--steady-only]
+        [--steady-only] [--after-ack-nice N]
 
 ``--journal`` runs the local Broker with its durable journal (SQLite WAL, ``synchronous`` FULL or
 NORMAL; default none: in memory, as before the journal). The steady run also reports the ack
 latency (POST → 202 read by the load generator, which then reads answers as they arrive) and
 the chain's CPU per webhook (the four function processes and this one, which runs the Broker,
 from /proc; the fake API and the load generator are not counted), in all and per process.
+
+The ack is also split into stages (POST → webhook-ingest's handler → the Broker's ingress →
+admitted → 202 read), and each process's event loop's wait for a CPU per webhook is printed
+(schedstat's run_delay of its main thread): where an ack's wall time goes. ``--after-ack-nice``
+sets the niceness of the functions after the ack (default: ``tekton-dag dev``'s, 10; 0: all alike).
 
 The journal's cost: ``--journal none,NORMAL --rounds 3 --steady-only`` measures each journal
 setting in turn, alternating, ``rounds`` times (a fresh chain each), and ends with a table of
@@ -41,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +85,52 @@ class Clock:
         self.ingested: dict[str, float] = {}
         self.resolved: dict[str, float] = {}
         self.admits: list[float] = []  # ms each webhook's event spent in the Broker's admit (journal included)
+        # The ack's stages, by event id: webhook-ingest's handler started (its ``tektondagreceived``,
+        # wall clock, moved onto perf_counter's), the Broker's ingress handler started, admit ended.
+        self.handled: dict[str, float] = {}
+        self.arrived: dict[str, float] = {}
+        self.admitted: dict[str, float] = {}
+        self._wall_offset = time.time() - time.perf_counter()
 
     def time_admits(self, broker: Any) -> None:
-        """Time ``broker.admit`` for the GitHub events (the Broker's share of the webhook's ack)."""
-        admit = broker.admit
+        """Time ``broker.admit`` for the GitHub events (the Broker's share of the webhook's ack), and
+        note when the ingress began each request and when admit ended (the ack's stages)."""
+        admit, answer = broker.admit, broker.answer
 
         async def timed(event: Any, **kwargs: Any) -> int:
             started = time.perf_counter()
             status: int = await admit(event, **kwargs)
             if event.get_type() in (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH):
-                self.admits.append((time.perf_counter() - started) * 1000)
+                ended = time.perf_counter()
+                self.admits.append((ended - started) * 1000)
+                self.admitted[event.get_id()] = ended
+                received = event.get_extension(catalog.EXT_RECEIVED)
+                if received:
+                    self.handled[event.get_id()] = datetime.fromisoformat(received).timestamp() - self._wall_offset
             return status
 
-        broker.admit = timed
+        async def arriving(method: str, path: str, headers: Any, body: bytes) -> tuple[int, bytes]:
+            if headers.get("ce-type", "") in (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH):
+                self.arrived[headers.get("ce-id", "")] = time.perf_counter()
+            result: tuple[int, bytes] = await answer(method, path, headers, body)
+            return result
+
+        broker.admit, broker.answer = timed, arriving
+
+    def ack_stages(self, records: list[dict[str, Any]]) -> str:
+        """p50 / p99 of each stage of the ack, in ms: POST → webhook-ingest's handler, handler →
+        the Broker's ingress, ingress → admitted, admitted → 202 read by the load generator."""
+        stages: dict[str, list[float]] = {"to-handler": [], "handler→broker": [], "broker": [], "back": []}
+        for r in records:
+            i = r["id"]
+            if r["status"] != 202 or not (i in self.handled and i in self.arrived and i in self.admitted):
+                continue
+            stages["to-handler"].append(self.handled[i] - r["sent"])
+            stages["handler→broker"].append(self.arrived[i] - self.handled[i])
+            stages["broker"].append(self.admitted[i] - self.arrived[i])
+            stages["back"].append(r["acked"] - self.admitted[i])
+        return "  ".join(f"{name} {statistics.median(v) * 1000:.2f}/{percentile(v, 99) * 1000:.2f}"
+                         for name, v in stages.items() if v)
 
     def __call__(self, event: Any) -> None:
         now, kind = time.perf_counter(), event.get_type()
@@ -128,6 +167,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def run_delay(pid: int | None = None) -> tuple[float, int]:
+    """Seconds the main thread of process ``pid`` (default: this one) has spent runnable but waiting
+    for a CPU, and how many times it was put on one (Linux schedstat's run_delay and pcount; the
+    event loop runs on that thread)."""
+    _, delay, runs = Path(f"/proc/{pid or os.getpid()}/schedstat").read_text().split()
+    return int(delay) / 1e9, int(runs)
+
+
+def chain_waits(chain: Chain) -> dict[str, tuple[float, int]]:
+    """Seconds each function's and the Broker's event loop has waited for a CPU so far, and its runs."""
+    waited = {name: run_delay(fn.process.pid) for name, fn in chain.functions.items() if fn.process is not None}
+    waited["broker"] = run_delay()
+    return waited
+
+
 def chain_cpu(chain: Chain) -> dict[str, float]:
     """CPU seconds used so far by each function process and by this process (the Broker)."""
     used = {name: cpu_seconds(fn.process.pid) for name, fn in chain.functions.items() if fn.process is not None}
@@ -138,7 +192,7 @@ def chain_cpu(chain: Chain) -> dict[str, float]:
 async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, first_pr: int) -> dict[str, Any]:
     count = int(rate * seconds)
     clock.admits.clear()
-    cpu = chain_cpu(chain)
+    cpu, waits = chain_cpu(chain), chain_waits(chain)
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), chain.webhook_url, SECRET, REPO,
         str(rate), str(count), str(first_pr), "--watch",
@@ -156,17 +210,20 @@ async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, firs
         await asyncio.sleep(0.05)
     latencies = [(clock.done[i] - clock.sent[i]) * 1000 for i in ids if i in clock.done]
     cpu = {name: (used - cpu[name]) / max(count, 1) * 1000 for name, used in chain_cpu(chain).items()}
+    waits = {name: ((w - waits[name][0]) / max(count, 1) * 1000, (n - waits[name][1]) / max(count, 1))
+             for name, (w, n) in chain_waits(chain).items()}
     return {
         "ack_p50": statistics.median(acks) if acks else float("nan"),
         "ack_p99": percentile(acks, 99) if acks else float("nan"),
         "admit_p50": statistics.median(clock.admits) if clock.admits else float("nan"),
         "admit_p99": percentile(clock.admits, 99) if clock.admits else float("nan"),
-        "cpu_ms": sum(cpu.values()), "cpu_by_process": cpu, "load": os.getloadavg()[0],
+        "cpu_ms": sum(cpu.values()), "cpu_by_process": cpu, "waits": waits, "load": os.getloadavg()[0],
         "rate": rate, "sent": count, "refused": refused, "completed": len(latencies),
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": percentile(latencies, 99) if latencies else float("nan"),
         "max": max(latencies) if latencies else float("nan"),
         "stages": clock.stages(ids),
+        "ack_stages": clock.ack_stages(records),
     }
 
 
@@ -175,11 +232,17 @@ def show(result: dict[str, Any]) -> None:
           f"completed {result['completed']:>5.0f}  p50 {result['p50']:>7.1f} ms  p99 {result['p99']:>7.1f} ms  "
           f"max {result['max']:>7.1f} ms", flush=True)
     print(f"          per hop p50/p99 ms: {result['stages']}", flush=True)
+    print(f"          ack stages p50/p99 ms: {result['ack_stages']}", flush=True)
     print(f"          ack p50 {result['ack_p50']:.2f} ms  p99 {result['ack_p99']:.2f} ms (of which the Broker's "
           f"admit p50 {result['admit_p50']:.2f} ms  p99 {result['admit_p99']:.2f} ms)  "
           f"chain CPU {result['cpu_ms']:.2f} ms per webhook (load average {result['load']:.1f})", flush=True)
     each = "  ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_by_process"].items())
     print(f"          CPU ms per webhook: {each}", flush=True)
+    waits = "  ".join(f"{name} {ms:.2f} ({runs:.1f})" for name, (ms, runs) in result["waits"].items())
+    print(f"          ms per webhook each event loop waited for a CPU (times it ran): {waits}", flush=True)
+
+
+AFTER_ACK_NICE: int | None = None  # --after-ack-nice: None keeps the chain's default
 
 
 async def measure(rate: float, seconds: float, journal: str = "none") -> dict[str, Any]:
@@ -190,10 +253,12 @@ async def measure(rate: float, seconds: float, journal: str = "none") -> dict[st
     clock = Clock()
     work = Path(tempfile.mkdtemp(prefix="tekton-dag-bench-"))
     sync: Synchronous = "FULL" if journal == "FULL" else "NORMAL"
-    chain = Chain(ChainSettings(teams_dir=ROOT / "teams", work_dir=work, secret=SECRET, kubeconfigs=kubeconfigs,
-                                extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"},
-                                journal=None if journal == "none" else work / "journal.sqlite3", journal_sync=sync),
-                  observers=(clock,))
+    settings = ChainSettings(teams_dir=ROOT / "teams", work_dir=work, secret=SECRET, kubeconfigs=kubeconfigs,
+                             extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"},
+                             journal=None if journal == "none" else work / "journal.sqlite3", journal_sync=sync)
+    if AFTER_ACK_NICE is not None:
+        settings.after_ack_nice = AFTER_ACK_NICE
+    chain = Chain(settings, observers=(clock,))
     await chain.start()
     assert chain.broker is not None
     clock.time_admits(chain.broker)
@@ -254,8 +319,10 @@ if __name__ == "__main__":
                              "several separated by commas, measured in turn (default: none)")
     parser.add_argument("--rounds", type=int, default=1, help="how many times each journal setting is measured")
     parser.add_argument("--steady-only", action="store_true", help="only the steady rate, no stepping up")
+    parser.add_argument("--after-ack-nice", type=int, default=None,
+                        help="niceness of the functions after the ack (default: the chain's, as `tekton-dag dev`)")
     args = parser.parse_args()
-    RBAC = args.rbac
+    RBAC, AFTER_ACK_NICE = args.rbac, args.after_ack_nice
     journals = args.journal.split(",")
     if not set(journals) <= {"none", "NORMAL", "FULL"}:
         parser.error(f"--journal {args.journal}: each must be none, NORMAL or FULL")

@@ -35,6 +35,7 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     (("bootstrap", "--team", "commerce", "--dry-run", "--concurrency", "0"), "--concurrency must be at least 1"),
     (("bootstrap", "--team", "commerce", "--dry-run", "--timeout", "0"), "argument --timeout: '0': must be"),
     (("dev", "--task-seconds", "-1"), "--task-seconds -1.0: must be between 0 and 3600"),
+    (("dev", "--after-ack-nice", "20"), "--after-ack-nice '20': must be a whole number from 0 to 19"),
     (("dev", "--github-api", "api.github.com"), "--github-api 'api.github.com': expected an http(s) URL"),
 ])
 def test_options_that_cannot_work_are_usage_errors_with_a_usage_line(args: tuple[str, ...], message: str) -> None:

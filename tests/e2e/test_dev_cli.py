@@ -72,6 +72,18 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
         assert len(files) == 1 and files[0].parent.name == "tekton-dag-default"
         run = yaml.safe_load(files[0].read_text())
         assert run["kind"] == "PipelineRun" and run["spec"]["pipelineRef"]["name"] == "stack-pr-test"
+        # the work after the ack yields the CPU to the ack path (devchain.priority): webhook-ingest
+        # keeps dev's priority, every other function runs 10 nicer
+        base = os.getpriority(os.PRIO_PROCESS, dev.pid)
+        assert os.getpriority(os.PRIO_PROCESS, child_pid(dev.pid, "webhook-ingest")) == base
+        autogroups = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+        for function in ("resolver", "run-creator", "status-reporter", "bootstrap-batcher"):
+            pid = child_pid(dev.pid, function)
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(base + 10, 19), function
+            if autogroups:  # each function is a session, so an autogroup, of its own: its group is nicer too
+                assert Path(f"/proc/{pid}/autogroup").read_text().endswith(f"nice {min(base + 10, 19)}\n"), function
+        if autogroups:
+            assert Path(f"/proc/{child_pid(dev.pid, 'webhook-ingest')}/autogroup").read_text().endswith("nice 0\n")
         os.kill(child_pid(dev.pid, "resolver"), signal.SIGKILL)
         assert "resolver exited (code -9); restarting in 0.5s (restart 1" in await read_until(dev.stdout, "exited")
         await read_until(dev.stdout, "tekton-dag dev: resolver is back (restart 1)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,3 +63,14 @@ def test_serve_refuses_an_unknown_function() -> None:
     )
     assert result.returncode == 2
     assert "webhook-ingest" in result.stderr
+
+
+def test_serve_refuses_a_niceness_it_cannot_apply_naming_the_variable() -> None:
+    env = {**os.environ, "TEKTON_DAG_NICE": "-5"}  # `tekton-dag dev` sets 0-19 (devchain.priority)
+    result = subprocess.run(
+        [sys.executable, "-m", "tekton_dag.cli.main", "serve", "resolver"], capture_output=True, text=True, env=env,
+        timeout=30,  # a serve that ignored the variable would serve on: fail, not hang
+    )
+    assert result.returncode == 1
+    assert "TEKTON_DAG_NICE='-5': must be a whole number from 0 to 19" in result.stderr
+    assert "Traceback" not in result.stderr

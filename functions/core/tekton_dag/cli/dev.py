@@ -34,6 +34,7 @@ from cloudevents.core.v1.event import CloudEvent
 from tekton_dag.bus import routing
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
 from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, usage_error
+from tekton_dag.devchain.priority import AFTER_ACK_NICE, parse_nice
 from tekton_dag.events import catalog
 from tekton_dag.functions import loops
 
@@ -80,6 +81,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help=f"the local Broker's durable journal (default: ${JOURNAL_ENV}, else "
                         "broker-journal.sqlite3 in --work-dir when given, else in the dev state directory "
                         "$XDG_STATE_HOME/tekton-dag/dev)")
+    parser.add_argument("--after-ack-nice", metavar="N", default=str(AFTER_ACK_NICE),
+                        help="niceness added to resolver, run-creator, status-reporter and bootstrap-batcher, so "
+                        "that webhook-ingest and the Broker, which answer GitHub, get the CPU first (0 to 19; "
+                        f"default {AFTER_ACK_NICE}; 0: same priority)")
     parser.set_defaults(run=run, parser=parser)
 
 
@@ -115,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args.parser, f"--github-api {args.github_api!r}: expected an http(s) URL")
     if not 0 <= args.task_seconds <= 3600:
         usage_error(args.parser, f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
+    try:
+        after_ack_nice = parse_nice(args.after_ack_nice)
+    except ValueError as exc:
+        usage_error(args.parser, f"--after-ack-nice {exc}")
     # What `tekton-dag validate` checks, before any process starts: the functions would only
     # report "not ready" until the readiness timeout (stacks/registry.yaml fallback included).
     if load_config_or_report(args.teams) is None:
@@ -136,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         simulate_tekton=args.simulate_tekton, task_seconds=args.task_seconds,
         journal=journal.resolve(), journal_sync=sync,  # type: ignore[arg-type]
         github_api=args.github_api.rstrip("/") if args.github_api else None, on_github_call=print_github_call,
+        after_ack_nice=after_ack_nice,
     )
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s")
     loops.install()  # the local Broker runs in this process, on the functions' loop

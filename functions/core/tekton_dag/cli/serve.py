@@ -18,6 +18,7 @@ import sys
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
+from tekton_dag.devchain.priority import lower_priority
 from tekton_dag.functions import serving
 
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
@@ -48,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if os.environ.get(PARENT_PID_ENV):  # started by `tekton-dag dev`: die with it (devchain.lifeline)
         die_with_parent()
+    lower_priority()  # `tekton-dag dev` runs the after-the-ack functions at a lower CPU priority
     name = args.name or os.environ.get(FUNCTION_ENV, "")
     if name not in serving.SERVABLE:
         where = "NAME" if args.name else f"${FUNCTION_ENV}" if name else f"NAME (or ${FUNCTION_ENV})"

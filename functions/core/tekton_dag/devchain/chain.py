@@ -18,6 +18,7 @@ answers. With ``simulate_tekton`` a Tekton controller double
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -38,6 +39,7 @@ from tekton_dag.bus.journal import Journal, JournalError, Synchronous
 from tekton_dag.bus.triggers import load_topology
 from tekton_dag.devchain import hosting, ports
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV
+from tekton_dag.devchain.priority import AFTER_ACK_NICE, NICE_ENV
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.functions.serving import FUNCTIONS
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
@@ -68,10 +70,17 @@ def default_triggers_dir() -> Path:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` different free ports: all bound at once, so the kernel cannot hand out one twice
+    (one at a time, a port just released may come back: a function once got another's metrics port)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 @dataclass
@@ -97,6 +106,9 @@ class ChainSettings:
     journal: Path | None = None  # the Broker's durable journal; None: events live in memory only
     journal_sync: Synchronous = "NORMAL"
     github_api: str | None = None  # status-reporter's GitHub REST API root; None: the double, in this process
+    # Niceness added to every function but webhook-ingest: the work after the ack yields the CPU to
+    # the ack path (webhook-ingest and the Broker in this process); 0: all alike (devchain.priority).
+    after_ack_nice: int = AFTER_ACK_NICE
     on_github_call: Callable[[Call], None] | None = None  # each call the double answered (printing, tests)
 
 
@@ -167,10 +179,13 @@ class Chain:
         topology = load_topology(s.triggers_dir)
         if s.github_api is None:
             self.start_github()
+        ports_left = free_ports(2 * len(FUNCTIONS), s.host)  # each function's, and its metrics port
         for name in FUNCTIONS:
-            port = s.webhook_port if name == WEBHOOK_FUNCTION and s.webhook_port else free_port(s.host)
+            port, metrics_port = ports_left.pop(), ports_left.pop()
+            if name == WEBHOOK_FUNCTION and s.webhook_port:
+                port = s.webhook_port
             log_file = s.work_dir / f"{name}.log"
-            self.functions[name] = FunctionProcess(name, port, log_file, metrics_port=free_port(s.host))
+            self.functions[name] = FunctionProcess(name, port, log_file, metrics_port=metrics_port)
         services = {name: fn.url for name, fn in self.functions.items()}
         journal = Journal(s.journal, s.journal_sync) if s.journal is not None else None
         self.broker = LocalBroker(
@@ -234,6 +249,9 @@ class Chain:
         env[KEY_ENV] = s.event_key
         env[PARENT_PID_ENV] = str(os.getpid())  # the child dies with us, even on SIGKILL (lifeline)
         env.pop(KEY_FILE_ENV, None)
+        env.pop(NICE_ENV, None)
+        if fn.name != WEBHOOK_FUNCTION and s.after_ack_nice:
+            env[NICE_ENV] = str(s.after_ack_nice)
         kubeconfig = s.kubeconfigs.get(fn.name, s.kubeconfig)
         if kubeconfig:
             env["KUBECONFIG"] = kubeconfig
