@@ -45,7 +45,7 @@ from tekton_dag.github.port import (
     Repo,
 )
 from tekton_dag.github.settings import Settings
-from tekton_dag.observability.metrics import GITHUB_CALLS, GITHUB_RATE_LIMIT_REMAINING
+from tekton_dag.observability import metrics
 
 if TYPE_CHECKING:
     import aiohttp
@@ -192,7 +192,7 @@ class Client:
             if self._clock() + retry.wait_s > deadline:
                 self._give_up(operation, f"{method} {url}: {retry.reason} and the next try would be "
                                      f"after the {self._settings.deadline_s:g} s deadline", status=None)
-            GITHUB_CALLS.labels(operation, "rate_limited" if retry.rate_limited else "retried").inc()
+            metrics.GITHUB_CALLS.labels(operation, "rate_limited" if retry.rate_limited else "retried").inc()
             await self._sleep(retry.wait_s)
 
     async def _attempt(self, operation: str, key: str, method: str, url: str, raw: bytes,
@@ -218,7 +218,7 @@ class Client:
             return limits.after_timeout(attempt)
         remaining = answer_headers.get("x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
-            GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
+            metrics.GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
         try:
             data, _, more = sansio.decipher_response(status, answer_headers, content)
         except gidgethub.HTTPException as exc:
@@ -229,18 +229,18 @@ class Client:
                 return limits.Retry(0.0, "token_refused", False)
             retry = limits.after_answer(status, answer_headers, message, attempt, self._clock())
             if retry is None:
-                GITHUB_CALLS.labels(operation, "error").inc()
+                metrics.GITHUB_CALLS.labels(operation, "error").inc()
                 raise GitHubError(f"{operation}: GitHub answered {method} {url} with {status}: {message}",
                                   status=status, retryable=False) from None
             return retry
         except ValueError as exc:  # a status code http.HTTPStatus does not know, an undecodable body
-            GITHUB_CALLS.labels(operation, "error").inc()
+            metrics.GITHUB_CALLS.labels(operation, "error").inc()
             raise GitHubError(f"{operation}: unreadable answer to {method} {url}: {exc}", status=status) from None
-        GITHUB_CALLS.labels(operation, "ok").inc()
+        metrics.GITHUB_CALLS.labels(operation, "ok").inc()
         return data, more
 
     def _give_up(self, operation: str, reason: str, status: int | None) -> NoReturn:
-        GITHUB_CALLS.labels(operation, "gave_up").inc()
+        metrics.GITHUB_CALLS.labels(operation, "gave_up").inc()
         log.warning("GitHub %s: giving up: %s", operation, reason)
         raise GitHubError(f"{operation}: {reason}", status=status, retryable=True)
 
