@@ -29,7 +29,7 @@ from tekton_dag import warming
 from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.eventing.publishing import K_SINK_ENV, EventSink, Publisher
 from tekton_dag.events import codec, sealing
-from tekton_dag.events.requests import RequestError
+from tekton_dag.events.errors import RequestError
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.github.port import GitHub
 from tekton_dag.kube import shared as kube_shared
