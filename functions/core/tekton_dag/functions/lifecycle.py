@@ -30,6 +30,7 @@ from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.eventing.publishing import K_SINK_ENV, EventSink, Publisher
 from tekton_dag.events import codec, sealing
 from tekton_dag.events.errors import RequestError
+from tekton_dag.functions import deferred
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.github.port import GitHub
 from tekton_dag.kube import shared as kube_shared
@@ -79,8 +80,14 @@ class Handler:
         self.env = dict(cfg)
         # The metrics and /metrics on METRICS_PORT (once per process), after ready: prometheus_client
         # takes ~25 ms to import, and nothing reads a metric before a scrape (observability.metrics).
+        # So are the modules tekton-dag serve left until first use (functions.deferred: dateutil's parser).
         env = self.env
-        warming.in_background(lambda: metrics.warm_up(env), "metrics warm-up", METRICS_DELAY_S, freeze=False)
+
+        def warm_up() -> None:
+            deferred.warm_up()
+            metrics.warm_up(env)
+
+        warming.in_background(warm_up, "metrics warm-up", METRICS_DELAY_S, freeze=False)
         self.keys = sealing.EventKeys(self.env)
         sink = self.env.get(K_SINK_ENV)
         if self.publishes and sink:
