@@ -71,3 +71,7 @@ def test_tekton_dag_serve_holds_collections_while_it_starts(monkeypatch: pytest.
     monkeypatch.setenv("TEKTON_DAG_TEAMS_DIR", "teams")  # serve sets it: restored after the test
     assert main.main(["serve", "dead-letters"]) == 0
     assert held == [True]
+    # not for --workers: the forked workers would not have the thread that resumes collections
+    monkeypatch.setattr("tekton_dag.cli.workers.serve_workers", lambda workers: 0)
+    assert main.main(["serve", "all-in-one", "--workers", "2"]) == 0
+    assert held == [True]

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
     spec = serving.SERVABLE[name]
-    warming.hold_collections()  # until the first warm-up froze the start-up heap (tekton_dag.warming)
+    if args.workers == 1:  # not before forking workers: the thread that resumes collections stays in the parent
+        warming.hold_collections()  # until the first warm-up froze the start-up heap (tekton_dag.warming)
     deferred.defer(deferred.CLOUDEVENTS)  # before the function imports the SDK: dateutil after ready
     try:
         importlib.import_module(spec.module)
