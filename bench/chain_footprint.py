@@ -6,9 +6,16 @@ spawn → first 200 from /health/readiness; idle RSS is VmRSS after 2 s without 
 Targets: RSS ≤ 70 MB each; ready ≤ 300 ms (webhook-ingest, status-reporter), ≤ 600 ms (the others).
 CPU to ready (user + system of the process) is printed too: unlike wall time, other load barely moves it;
 and the CPU after the idle time, which adds the work a function leaves until after ready (the
-background warm-ups of ``tekton_dag.warming``: aiohttp, the JWT library, the Kubernetes client).
+background warm-ups of ``tekton_dag.warming``: aiohttp, the JWT library, the Kubernetes client,
+prometheus_client with the metrics listener, dateutil's parser).
 
-    .venv/bin/python bench/chain_footprint.py [--rounds 5]
+Each start is a new pod's: the metrics listener on (``METRICS_PORT``, as the chart sets it), and no
+configuration snapshot yet (``config.snapshots``: a pod's cache directory is new with its
+container, so its first load parses and validates the files; each start gets an empty one).
+``--warm-config`` lets every start read the snapshot the first one wrote, as the figures before
+2026-12-01 13:00 did (a restarted process in the same container, or ``tekton-dag dev``).
+
+    .venv/bin/python bench/chain_footprint.py [--rounds 5] [--only NAME] [--warm-config]
 """
 
 from __future__ import annotations
@@ -63,9 +70,12 @@ def cpu_ms_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def one_start(name: str, env: dict[str, str], idle_s: float) -> tuple[float, float, float, float]:
+def one_start(name: str, env: dict[str, str], idle_s: float,
+              warm_config: bool = False) -> tuple[float, float, float, float]:
     port = free_port()
-    env = {**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"}
+    env = {**env, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "METRICS_PORT": str(free_port())}
+    if not warm_config:  # a new pod: no snapshot of the configuration yet
+        env["TEKTON_DAG_CONFIG_CACHE"] = tempfile.mkdtemp(prefix="tekton-dag-footprint-cache-")
     url = f"http://127.0.0.1:{port}/health/readiness"
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-c", AS_IMAGE, "serve", name], env=env,
@@ -95,6 +105,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--idle", type=float, default=2.0)
     parser.add_argument("--only", metavar="NAME", help="one function (e.g. status-reporter)")
+    parser.add_argument("--warm-config", action="store_true",
+                        help="every start reads the configuration snapshot the first wrote (not a new pod's start)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="tekton-dag-footprint-"))
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
@@ -109,8 +121,8 @@ def main() -> None:
         f"{'idle RSS MB':>11} {'target':>7}  verdict"
     )
     for name in [args.only] if args.only else FUNCTIONS:
-        one_start(name, env, 0)  # warm the page cache: we measure process start, not disk
-        samples = [one_start(name, env, args.idle) for _ in range(args.rounds)]
+        one_start(name, env, 0, args.warm_config)  # warm the page cache: we measure process start, not disk
+        samples = [one_start(name, env, args.idle, args.warm_config) for _ in range(args.rounds)]
         ready = [s[0] for s in samples]
         rss = max(s[1] for s in samples)
         target_ms = TARGET_READY_MS.get(name, DEFAULT_READY_MS)
@@ -120,7 +132,8 @@ def main() -> None:
         print(f"{name:<18} {statistics.median(ready):>12.0f} {max(ready):>12.0f} {cpu:>10.0f} {idle_cpu:>8.0f}"
               f" {target_ms:>7}"
               f" {rss:>11.1f} {TARGET_RSS_MB:>7}  {'met' if ok else 'MISSED'}")
-    print(f"load average (uptime): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"configuration: {'a warm snapshot' if args.warm_config else 'no snapshot (a new pod)'}; "
+          f"load average (uptime): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

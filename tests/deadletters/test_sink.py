@@ -66,9 +66,18 @@ def letters(api: FakeKubeApi) -> list[dict[str, Any]]:
 
 
 def counter(port: int, name: str) -> float:
+    # The listener starts in the background half a second after start (functions.lifecycle).
+    eventually(lambda: _listening(port), timeout=5)
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                if sample.name == name)
+
+
+def _listening(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -104,6 +104,7 @@ def exported_families() -> set[str]:
     """The metric families tekton_dag.observability.metrics registers (counters without _total)."""
     from prometheus_client import REGISTRY
 
-    import tekton_dag.observability.metrics  # noqa: F401  (registers them)
+    from tekton_dag.observability import metrics
 
+    metrics.make()  # made on first use (the module docstring)
     return {family.name for family in REGISTRY.collect() if family.name.startswith("tektondag_")}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import subprocess
+import sys
 
 import httpx
+import pytest
 
 from tekton_dag.devchain.chain import free_port
 from tekton_dag.observability import metrics
@@ -38,3 +42,30 @@ def test_a_port_already_taken_leaves_the_function_running(caplog) -> None:
                 is None
             )
     assert f"metrics listener not started on port {port}" in caplog.text
+
+
+MADE_LATER = """
+import json, sys
+from tekton_dag.observability import metrics
+metrics.record(lambda: metrics.CONFIG_RELOADS.labels("ok").inc())
+metrics.record(lambda: metrics.CONFIG_LAST_RELOAD_OK.set(1))
+imported_before = "prometheus_client" in sys.modules
+text = metrics.exposition()[0].decode()
+print(json.dumps({"imported_before": imported_before,
+                  "kept": [line for line in text.splitlines() if line.startswith(("tektondag_config_reloads_total",
+                                                                                   "tektondag_config_last_reload_"))]}))
+"""
+
+
+def test_updates_before_the_metrics_are_made_are_applied_when_they_are() -> None:
+    # A function's start records (its configuration's load) without importing prometheus_client (~25 ms).
+    result = subprocess.run([sys.executable, "-c", MADE_LATER], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"imported_before": False, "kept": [
+        'tektondag_config_reloads_total{result="ok"} 1.0', "tektondag_config_last_reload_successful 1.0"]}
+
+
+def test_a_metric_is_made_on_first_use_and_a_wrong_name_is_an_attribute_error() -> None:
+    assert metrics.CHECK_REPORTS.describe()[0].name == "tektondag_check_reports"
+    with pytest.raises(AttributeError, match="has no attribute 'CHECK_REPORT'"):
+        metrics.CHECK_REPORT  # noqa: B018 - the read is the test

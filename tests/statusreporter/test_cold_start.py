@@ -1,6 +1,8 @@
 """status-reporter's path to ready stays light: the GitHub client's heavy parts (the JWT library with
-cryptography, the HTTP transport: aiohttp) load after start, in the
-background warm-up, not before the first readiness probe (docs/functions.md: cold start ≤ 300 ms);
+cryptography, the HTTP transport: aiohttp, gidgethub's sans-I/O layer) load after start, in the
+background warm-up, not before the first readiness probe (docs/functions.md: cold start ≤ 300 ms),
+and so do prometheus_client and the metrics (made after ready, every function) and the PR
+commands' use case with the request dataclasses;
 httpx, which only tests' in-process clients use, is not imported at all."""
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from tekton_dag.functions.status_reporter import new
 function = new()
 function.start(dict(__import__("os").environ))
 ready = function.ready()
-before = {m: m in sys.modules for m in ("jwt", "aiohttp", "httpx", "httpcore", "cryptography")}
+before = {m: m in sys.modules for m in ("jwt", "aiohttp", "httpx", "httpcore", "cryptography", "prometheus_client",
+                                       "gidgethub", "tekton_dag.usecases.commanding",
+                                       "tekton_dag.events.requests", "tekton_dag.events.github")}
 time.sleep(1.5)  # the warm-up runs 0.5 s after start
-after = {m: m in sys.modules for m in ("jwt", "aiohttp", "httpx")}
+after = {m: m in sys.modules for m in ("jwt", "aiohttp", "httpx", "prometheus_client", "gidgethub",
+                                       "tekton_dag.usecases.commanding")}
 print(json.dumps({"ready": ready, "before": before, "after": after}))
 """
 
@@ -40,5 +45,10 @@ def test_jwt_and_the_http_transport_load_after_ready_in_the_warm_up(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["ready"] == [True, "OK"]
-    assert seen["before"] == {"jwt": False, "aiohttp": False, "httpx": False, "httpcore": False, "cryptography": False}
-    assert seen["after"] == {"jwt": True, "aiohttp": True, "httpx": False}  # its HTTP is aiohttp's, never httpx
+    assert seen["before"] == {"jwt": False, "aiohttp": False, "httpx": False, "httpcore": False, "cryptography": False,
+                              "prometheus_client": False, "gidgethub": False,
+                              "tekton_dag.usecases.commanding": False, "tekton_dag.events.requests": False,
+                              "tekton_dag.events.github": False}
+    # its HTTP is aiohttp's, never httpx; the metrics are made in the warm-up (observability.metrics)
+    assert seen["after"] == {"jwt": True, "aiohttp": True, "httpx": False, "prometheus_client": True,
+                             "gidgethub": True, "tekton_dag.usecases.commanding": True}

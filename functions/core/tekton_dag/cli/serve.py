@@ -15,11 +15,12 @@ import importlib
 import os
 import sys
 
+from tekton_dag import warming
 from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
-from tekton_dag.functions import serving
+from tekton_dag.functions import deferred, serving
 
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
 
@@ -57,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
     spec = serving.SERVABLE[name]
+    if args.workers == 1:  # not before forking workers: the thread that resumes collections stays in the parent
+        warming.hold_collections()  # until the first warm-up froze the start-up heap (tekton_dag.warming)
+    deferred.defer(deferred.CLOUDEVENTS)  # before the function imports the SDK: dateutil after ready
     try:
         importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:

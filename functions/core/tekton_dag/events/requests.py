@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tekton_dag import pipelines
+from tekton_dag.events.errors import RequestError  # here too: where every request's consumer looks for it
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -26,10 +27,6 @@ _Request = TypeVar("_Request", bound="DataclassInstance")
 # GitHub's PR numbers are int32 (its REST API and webhooks); anything larger could only be made up,
 # and would not fit a label value. The schemas of github.pull_request and run.requested say the same.
 MAX_PR_NUMBER = 2**31 - 1
-
-
-class RequestError(ValueError):
-    """Event data that can never be handled: a permanent error (4xx to the Broker)."""
 
 
 @dataclass(frozen=True)

@@ -66,11 +66,15 @@ class ConfigSource:
         """Reloads and the state of the configuration in use, as metrics (docs/operations.md)."""
         if result is Refresh.UNCHANGED:
             return
-        metrics.CONFIG_RELOADS.labels("ok" if result is Refresh.LOADED else "invalid").inc()
-        metrics.CONFIG_LAST_RELOAD_OK.set(1 if result is Refresh.LOADED else 0)
         snapshot = self.store.snapshot
-        if snapshot is not None:
-            metrics.CONFIG_LOADED_AT.set(snapshot.loaded_at)
+
+        def update() -> None:  # when the metrics are made: after ready at a function's start
+            metrics.CONFIG_RELOADS.labels("ok" if result is Refresh.LOADED else "invalid").inc()
+            metrics.CONFIG_LAST_RELOAD_OK.set(1 if result is Refresh.LOADED else 0)
+            if snapshot is not None:
+                metrics.CONFIG_LOADED_AT.set(snapshot.loaded_at)
+
+        metrics.record(update)
 
     def current(self) -> Config | None:
         return self.store.config

@@ -7,7 +7,8 @@ the configuration (``ConfigSource``: the last good one stays served), make the p
 Broker at ``K_SINK``, close the process's Kubernetes client (``kube.shared.PROCESS``) at stop -- and
 asks its subclass for the rest through ``setup``, ``problem`` and ``teardown``. It also starts the
 process's metrics listener when ``METRICS_PORT`` is set (``observability.metrics``: the cloudevent
-functions have no other way to answer ``GET /metrics``).
+functions have no other way to answer ``GET /metrics``), in the background half a second after
+start, when the function is ready (``tekton_dag.warming``).
 
 What a handler talks to comes from the environment unless the caller wires it (``Wiring``): the
 all-in-one function hands every handler its in-process bus, tests hand run-creator a store. So
@@ -24,10 +25,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from cloudevents.core.v1.event import CloudEvent
 
+from tekton_dag import warming
 from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.eventing.publishing import K_SINK_ENV, EventSink, Publisher
 from tekton_dag.events import codec, sealing
-from tekton_dag.events.requests import RequestError
+from tekton_dag.events.errors import RequestError
+from tekton_dag.functions import deferred
 from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.github.port import GitHub
 from tekton_dag.kube import shared as kube_shared
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     import httpx  # a Wiring's broker client (tests); functions start without httpx
 
 NOT_STARTED = "not started"
+METRICS_DELAY_S = 0.5  # after the first readiness probes (tekton_dag.warming)
 # An event that can never be handled as sent: bad data, undecodable, unsealed or forged (``refuse``).
 REFUSED = (RequestError, codec.EventDecodeError, sealing.SealError)
 
@@ -74,7 +78,16 @@ class Handler:
         # httpx logs every request at INFO (func-python configures INFO); our own line per event says what matters.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self.env = dict(cfg)
-        metrics.serve_from_env(self.env)  # /metrics on METRICS_PORT, once per process
+        # The metrics and /metrics on METRICS_PORT (once per process), after ready: prometheus_client
+        # takes ~25 ms to import, and nothing reads a metric before a scrape (observability.metrics).
+        # So are the modules tekton-dag serve left until first use (functions.deferred: dateutil's parser).
+        env = self.env
+
+        def warm_up() -> None:
+            deferred.warm_up()
+            metrics.warm_up(env)
+
+        warming.in_background(warm_up, "metrics warm-up", METRICS_DELAY_S, freeze=False)
         self.keys = sealing.EventKeys(self.env)
         sink = self.env.get(K_SINK_ENV)
         if self.publishes and sink:

@@ -43,8 +43,9 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import hypercorn.asyncio
 import hypercorn.config
+
+from tekton_dag.functions import deferred
 
 HEADER_TIMEOUT_ENV = "TEKTON_DAG_HEADER_TIMEOUT_SECONDS"
 BODY_TIMEOUT_ENV = "TEKTON_DAG_BODY_TIMEOUT_SECONDS"
@@ -145,7 +146,12 @@ async def _answer(send: Send, status: int, text: str) -> None:
 
 
 def install() -> None:
-    """Bound every hypercorn server this process starts (func-python's included); idempotent."""
+    """Bound every hypercorn server this process starts (func-python's included); idempotent.
+    Called before func-python is imported, it also leaves hypercorn's HTTP/2 and WebSocket stacks
+    unloaded until a connection uses them (``tekton_dag.functions.deferred``)."""
+    deferred.defer(deferred.HYPERCORN)
+    import hypercorn.asyncio  # after defer(): it imports hypercorn's protocols
+
     serve = hypercorn.asyncio.serve
     if getattr(serve, "tekton_dag_bounded", False):
         return

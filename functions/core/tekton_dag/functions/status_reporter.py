@@ -29,9 +29,10 @@ the Kubernetes client's usual configuration, and GitHub's (``github_from_env``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.v1.event import CloudEvent
 
@@ -41,18 +42,21 @@ from tekton_dag.checks.states import Report
 from tekton_dag.config.models import Config, Team
 from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
 from tekton_dag.events import catalog, codec
-from tekton_dag.events.requests import RequestError
+from tekton_dag.events.errors import RequestError
 from tekton_dag.functions.lifecycle import REFUSED, Handler, Wiring, plain, refuse
 from tekton_dag.github.port import GitHub, GitHubError
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import RunStore, store_from_env
 from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
-from tekton_dag.usecases import commanding
 from tekton_dag.usecases.reporting import Reporter, Result
+
+if TYPE_CHECKING:  # imported by the first command or the warm-up: ~20 ms of dataclasses not needed to start
+    from tekton_dag.usecases import commanding
 
 log = logging.getLogger(__name__)
 WARM_UP_DELAY_S = 0.5  # after the first readiness probes, before the first events
+COMMANDS_MODULE = "tekton_dag.usecases.commanding"  # imported after start (setup's warm-up)
 
 
 class GitHubNotConfigured(RuntimeError):
@@ -88,9 +92,9 @@ class StatusReporterFunction(Handler):
         self._store: RunStore | None = None
         self._github: GitHub | None = None  # the client this handler made (closed at teardown)
         self._problem = ""
-        self._permissions = commanding.PermissionCache()
         self._index = TeamIndex(Config(teams=()))
-        self._replies = commanding.Replies()
+        self._permissions: commanding.PermissionCache | None = None  # made by the first command
+        self._replies: commanding.Replies | None = None
 
     def setup(self) -> None:
         if self.env.get(K_SINK_ENV):  # commands only; checks need no Broker (publishes stays False)
@@ -106,10 +110,11 @@ class StatusReporterFunction(Handler):
                 log.error("%s", exc)
                 return
         self.reporter = Reporter(self._current_config, self._store, github)
-        # The Kubernetes client and the JWT library, imported after the path to ready (tekton_dag.warming)
+        # The Kubernetes client, the JWT library and the commands' use case, imported after the path
+        # to ready (tekton_dag.warming)
         steps = [step for step in (getattr(self._store, "warm_up", None), getattr(github, "warm_up", None)) if step]
-        if steps:
-            warming.in_background(lambda: [step() for step in steps], "status-reporter warm-up", WARM_UP_DELAY_S)
+        steps.append(lambda: importlib.import_module(COMMANDS_MODULE))
+        warming.in_background(lambda: [step() for step in steps], "status-reporter warm-up", WARM_UP_DELAY_S)
 
     def problem(self) -> str:
         """GitHub unreachable matters only once a team asks for checks (closed: never a silent no-op)."""
@@ -186,6 +191,10 @@ class StatusReporterFunction(Handler):
             missing = f"{K_SINK_ENV} is not set" if self.reporter else (self._problem or "not started")
             await plain(send, 503, f"status-reporter cannot carry out commands: {missing}")
             return
+        from tekton_dag.usecases import commanding  # a look-up once imported (the warm-up does)
+
+        if self._permissions is None or self._replies is None:
+            self._permissions, self._replies = commanding.PermissionCache(), commanding.Replies()
         try:
             result = await commanding.carry_out(event, self._current_config(), self.reporter.github, self.keys,
                                                 self.publisher.publish, permissions=self._permissions,

@@ -5,7 +5,7 @@ classes from the answer) with our own aiohttp session, so every answer's status 
 retry decision (``limits``) and the metrics. Chosen over githubkit by measurement (docs/functions.md).
 The session is aiohttp's own, not httpx over it: on loopback httpx's request and response models
 (and its per-response cookie handling) doubled a call's CPU (0.7 against 0.35 ms, docs/performance.md);
-httpx's own transport was 1.2-1.7 ms. aiohttp is imported on first use or by ``warm_up``.
+httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on first use or by ``warm_up``.
 
 - Auth: with ``GITHUB_APP_ID``/key, each call for a ``Repo`` uses its installation's token
   (``auth.InstallationTokens``); the token fetch itself is authenticated with the App's JWT. With
@@ -30,9 +30,6 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
-import gidgethub
-from gidgethub import sansio
-
 from tekton_dag.github import auth, limits
 from tekton_dag.github.port import (
     CheckConclusion,
@@ -45,10 +42,10 @@ from tekton_dag.github.port import (
     Repo,
 )
 from tekton_dag.github.settings import Settings
-from tekton_dag.observability.metrics import GITHUB_CALLS, GITHUB_RATE_LIMIT_REMAINING
+from tekton_dag.observability import metrics
 
 if TYPE_CHECKING:
-    import aiohttp
+    import aiohttp  # imported on first use or by warm_up, as gidgethub is (~7 ms with email's parser)
 
 USER_AGENT: Final = "tekton-dag"  # GitHub requires a User-Agent naming the integration
 API_VERSION: Final = "2022-11-28"  # X-GitHub-Api-Version the operations were checked against
@@ -96,6 +93,7 @@ class Client:
         """Import what the first call needs (aiohttp with its CA bundle, the App's JWT signing),
         e.g. in a background thread after start: ~150 ms that need not delay ready."""
         import aiohttp  # noqa: F401
+        import gidgethub.sansio  # noqa: F401
 
         if self._settings.app is not None:
             auth.warm_up()
@@ -192,13 +190,16 @@ class Client:
             if self._clock() + retry.wait_s > deadline:
                 self._give_up(operation, f"{method} {url}: {retry.reason} and the next try would be "
                                      f"after the {self._settings.deadline_s:g} s deadline", status=None)
-            GITHUB_CALLS.labels(operation, "rate_limited" if retry.rate_limited else "retried").inc()
+            metrics.GITHUB_CALLS.labels(operation, "rate_limited" if retry.rate_limited else "retried").inc()
             await self._sleep(retry.wait_s)
 
     async def _attempt(self, operation: str, key: str, method: str, url: str, raw: bytes,
                        authorization: dict[str, str], attempt: int,
                        deadline: float) -> limits.Retry | tuple[Any, str | None]:
         """One HTTP exchange: (answer, next page), or the Retry it calls for; GitHubError if hopeless."""
+        import gidgethub  # after the first call (or warm_up), dictionary look-ups
+        from gidgethub import sansio
+
         headers = {**sansio.create_headers(USER_AGENT, accept=sansio.accept_format()),
                    "x-github-api-version": API_VERSION, **authorization}
         if raw:
@@ -218,7 +219,7 @@ class Client:
             return limits.after_timeout(attempt)
         remaining = answer_headers.get("x-ratelimit-remaining")
         if remaining is not None and remaining.isdigit():
-            GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
+            metrics.GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
         try:
             data, _, more = sansio.decipher_response(status, answer_headers, content)
         except gidgethub.HTTPException as exc:
@@ -229,18 +230,18 @@ class Client:
                 return limits.Retry(0.0, "token_refused", False)
             retry = limits.after_answer(status, answer_headers, message, attempt, self._clock())
             if retry is None:
-                GITHUB_CALLS.labels(operation, "error").inc()
+                metrics.GITHUB_CALLS.labels(operation, "error").inc()
                 raise GitHubError(f"{operation}: GitHub answered {method} {url} with {status}: {message}",
                                   status=status, retryable=False) from None
             return retry
         except ValueError as exc:  # a status code http.HTTPStatus does not know, an undecodable body
-            GITHUB_CALLS.labels(operation, "error").inc()
+            metrics.GITHUB_CALLS.labels(operation, "error").inc()
             raise GitHubError(f"{operation}: unreadable answer to {method} {url}: {exc}", status=status) from None
-        GITHUB_CALLS.labels(operation, "ok").inc()
+        metrics.GITHUB_CALLS.labels(operation, "ok").inc()
         return data, more
 
     def _give_up(self, operation: str, reason: str, status: int | None) -> NoReturn:
-        GITHUB_CALLS.labels(operation, "gave_up").inc()
+        metrics.GITHUB_CALLS.labels(operation, "gave_up").inc()
         log.warning("GitHub %s: giving up: %s", operation, reason)
         raise GitHubError(f"{operation}: {reason}", status=status, retryable=True)
 
@@ -286,6 +287,8 @@ def format_url(template: str, variables: Mapping[str, Any], base_url: str) -> st
     about a quarter of a GitHub call's CPU."""
     joined, simple = _joined(template, base_url)
     if not simple:
+        from gidgethub import sansio
+
         return sansio.format_url(template, variables, base_url=base_url)
     return joined.format_map({name: urllib.parse.quote(str(value), safe="") for name, value in variables.items()})
 

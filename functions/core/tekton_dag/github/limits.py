@@ -20,7 +20,6 @@ teams' installations) are never held up.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -78,6 +77,8 @@ def _retry_after(raw: str | None, now: float) -> float | None:
     seconds = _number(raw)
     if seconds is not None:
         return max(0.0, seconds)
+    import email.utils  # only for an HTTP-date, which GitHub does not send (~3 ms to import at start)
+
     try:
         return max(0.0, float(email.utils.parsedate_to_datetime(raw).timestamp()) - now)
     except (TypeError, ValueError):

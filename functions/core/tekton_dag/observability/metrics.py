@@ -11,6 +11,12 @@ Exposition: webhook-ingest and the all-in-one answer ``GET /metrics`` on their o
 (``exposition()``); every function, cloudevent ones included, also serves ``/metrics`` on
 ``METRICS_PORT`` when it is set (``serve_from_env``): func-python's cloudevent app answers any
 request that is not a CloudEvent with 400, so a separate listener is the only clean way there.
+
+Made on first use: importing prometheus_client takes ~25 ms (its exposition pulls in
+``http.server``, ``email`` and ``urllib``), a tenth of a function's start. So the metrics are
+made, all together, when one is first read (``__getattr__``), by ``make()``, or by the functions'
+background warm-up after ready (``functions.lifecycle``); updates made while a function starts go
+through ``record``, which keeps them until then. Nothing can read a metric before it is made.
 """
 
 from __future__ import annotations
@@ -19,19 +25,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    start_http_server,
-)
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+if TYPE_CHECKING:  # imported when the metrics are made (module docstring)
+    from prometheus_client import Counter, Gauge, Histogram
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
 
 METRICS_PORT_ENV: Final = "METRICS_PORT"
 METRICS_ADDRESS_ENV: Final = "METRICS_ADDRESS"
@@ -39,92 +38,137 @@ UNCONFIGURED: Final = "unconfigured"  # the team label of a request naming no co
 KNOWN_EVENTS: Final = frozenset({"pull_request", "push", "ping"})
 
 log = logging.getLogger(__name__)
+_making = threading.Lock()
+_made = threading.Event()
+_pending: list[Callable[[], object]] = []
 
-# --- webhook-ingest ------------------------------------------------------------------------
-WEBHOOKS = Counter(
-    "tektondag_webhooks", "GitHub deliveries answered, by event, outcome, reason (ignored ones) and HTTP code",
-    ["event", "outcome", "reason", "code"],
-)
-SIGNATURE_FAILURES = Counter(
-    "tektondag_webhook_signature_failures", "Deliveries refused because X-Hub-Signature-256 was missing or wrong",
-)
+# The metrics, made together on first use (module docstring); declared here for the type checker.
+WEBHOOKS: Counter
+SIGNATURE_FAILURES: Counter
+EVENTS_PUBLISHED: Counter
+BROKER_ACCEPTED: Counter
+BROKER_DELIVERED: Counter
+BROKER_RETRIES: Counter
+BROKER_DEAD_LETTERED: Counter
+DEAD_LETTERS_STORED: Counter
+DEAD_LETTERS_DROPPED: Counter
+DEAD_LETTERS_REPLAYED: Counter
+RUNS: Counter
+WEBHOOK_TO_RUN: Histogram
+CHECK_REPORTS: Counter
+COMMANDS: Counter
+CONFIG_RELOADS: Counter
+CONFIG_LAST_RELOAD_OK: Gauge
+CONFIG_LOADED_AT: Gauge
+GITHUB_CALLS: Counter
+GITHUB_RATE_LIMIT_REMAINING: Gauge
 
-# --- events on the wire --------------------------------------------------------------------
-EVENTS_PUBLISHED = Counter(
-    "tektondag_events_published", "CloudEvents posted to the Broker (K_SINK), by type and result (ok, failed)",
-    ["type", "result"],
-)
-BROKER_ACCEPTED = Counter("tektondag_broker_events_accepted", "Events the local Broker's ingress queued")
-BROKER_DELIVERED = Counter(
-    "tektondag_broker_events_delivered", "Deliveries the local Broker completed, by Trigger", ["trigger"],
-)
-BROKER_RETRIES = Counter(
-    "tektondag_broker_delivery_retries", "Delivery attempts the local Broker retried, by Trigger", ["trigger"],
-)
-BROKER_DEAD_LETTERED = Counter(
-    "tektondag_broker_events_dead_lettered", "Deliveries the local Broker gave up on (dead letters), by Trigger",
-    ["trigger"],
-)
+_LAZY: Final = frozenset(name for name in __annotations__ if name not in globals())  # declared, not set
 
-# --- the dead-letter sink (functions.dead_letters) -------------------------------------------
-DEAD_LETTERS_STORED = Counter("tektondag_dead_letters_stored", "Dead letters the sink stored (one ConfigMap each)")
-DEAD_LETTERS_DROPPED = Counter(
-    "tektondag_dead_letters_dropped", "Dead letters deleted before they were replayed, to keep the store bounded",
-)
-DEAD_LETTERS_REPLAYED = Counter("tektondag_dead_letters_replayed", "Dead letters the sink re-published to the Broker")
 
-# --- run-creator ---------------------------------------------------------------------------
-RUNS = Counter(
-    "tektondag_runs", "PipelineRun outcomes: created (admitted at once), queued, started (from the queue), "
-    "failed (not created), cancelled", ["team", "outcome"],
-)
-WEBHOOK_TO_RUN = Histogram(
-    "tektondag_webhook_to_run_created_seconds",
-    "From webhook-ingest receiving a request to run-creator creating (or queueing) its PipelineRun",
-    ["team"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
-)
+def _make() -> None:
+    """Make every metric (importing prometheus_client) and register the collectors, once; then
+    apply the updates ``record`` kept. Callers hold ``_making``."""
+    global WEBHOOKS, SIGNATURE_FAILURES, EVENTS_PUBLISHED, BROKER_ACCEPTED, BROKER_DELIVERED, BROKER_RETRIES
+    global BROKER_DEAD_LETTERED, DEAD_LETTERS_STORED, DEAD_LETTERS_DROPPED, DEAD_LETTERS_REPLAYED, RUNS
+    global WEBHOOK_TO_RUN, CHECK_REPORTS, COMMANDS, CONFIG_RELOADS, CONFIG_LAST_RELOAD_OK, CONFIG_LOADED_AT
+    global GITHUB_CALLS, GITHUB_RATE_LIMIT_REMAINING
+    from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
-# --- status-reporter -----------------------------------------------------------------------
-CHECK_REPORTS = Counter(
-    "tektondag_check_reports", "Events status-reporter handled, by team and result: created, updated (a GitHub "
-    "call), unchanged (not a step forward), skipped (no check wanted), gone (no run), retried (GitHub or the API "
-    "unavailable: the Broker retries), refused (GitHub refused for good: logged and acked)", ["team", "result"],
-)
-COMMANDS = Counter(
-    "tektondag_commands", "PR commands status-reporter carried out, by team and result: published (its run or "
-    "cancel requests), refused (not allowed or malformed: a reply), unconfigured (a team not configured here), "
-    "failed (GitHub refused for good: logged and acked)", ["team", "result"],
-)
+    # --- webhook-ingest ------------------------------------------------------------------------
+    WEBHOOKS = Counter(
+        "tektondag_webhooks", "GitHub deliveries answered, by event, outcome, reason (ignored ones) and HTTP code",
+        ["event", "outcome", "reason", "code"],
+    )
+    SIGNATURE_FAILURES = Counter(
+        "tektondag_webhook_signature_failures", "Deliveries refused because X-Hub-Signature-256 was missing or wrong",
+    )
 
-# --- configuration -------------------------------------------------------------------------
-CONFIG_RELOADS = Counter(
-    "tektondag_config_reloads", "Loads of a changed configuration tree, by result (ok, invalid)", ["result"],
-)
-CONFIG_LAST_RELOAD_OK = Gauge(
-    "tektondag_config_last_reload_successful", "1 when the files on disk are the configuration served, 0 when "
-    "the last load was invalid (the previous configuration keeps serving)",
-)
-CONFIG_LOADED_AT = Gauge(
-    "tektondag_config_loaded_timestamp_seconds", "Unix time the configuration in use was loaded",
-)
+    # --- events on the wire --------------------------------------------------------------------
+    EVENTS_PUBLISHED = Counter(
+        "tektondag_events_published", "CloudEvents posted to the Broker (K_SINK), by type and result (ok, failed)",
+        ["type", "result"],
+    )
+    BROKER_ACCEPTED = Counter("tektondag_broker_events_accepted", "Events the local Broker's ingress queued")
+    BROKER_DELIVERED = Counter(
+        "tektondag_broker_events_delivered", "Deliveries the local Broker completed, by Trigger", ["trigger"],
+    )
+    BROKER_RETRIES = Counter(
+        "tektondag_broker_delivery_retries", "Delivery attempts the local Broker retried, by Trigger", ["trigger"],
+    )
+    BROKER_DEAD_LETTERED = Counter(
+        "tektondag_broker_events_dead_lettered", "Deliveries the local Broker gave up on (dead letters), by Trigger",
+        ["trigger"],
+    )
 
-# --- GitHub's REST API (tekton_dag.github) -----------------------------------------------------
-GITHUB_CALLS = Counter(
-    "tektondag_github_api_calls", "Calls to GitHub's REST API by operation and outcome: ok, retried (an attempt "
-    "that will be repeated), rate_limited (an attempt GitHub rate-limited), error (refused: 4xx), gave_up "
-    "(deadline reached or held off by a rate limit)", ["operation", "outcome"],
-)
-GITHUB_RATE_LIMIT_REMAINING = Gauge(
-    "tektondag_github_rate_limit_remaining", "x-ratelimit-remaining of GitHub's last answer, by installation "
-    "(the App installation id, 'app' for the App itself, 'token' for a plain token)", ["installation"],
-)
+    # --- the dead-letter sink (functions.dead_letters) -------------------------------------------
+    DEAD_LETTERS_STORED = Counter("tektondag_dead_letters_stored", "Dead letters the sink stored (one ConfigMap each)")
+    DEAD_LETTERS_DROPPED = Counter(
+        "tektondag_dead_letters_dropped", "Dead letters deleted before they were replayed, to keep the store bounded",
+    )
+    DEAD_LETTERS_REPLAYED = Counter(
+        "tektondag_dead_letters_replayed", "Dead letters the sink re-published to the Broker",
+    )
+
+    # --- run-creator ---------------------------------------------------------------------------
+    RUNS = Counter(
+        "tektondag_runs", "PipelineRun outcomes: created (admitted at once), queued, started (from the queue), "
+        "failed (not created), cancelled", ["team", "outcome"],
+    )
+    WEBHOOK_TO_RUN = Histogram(
+        "tektondag_webhook_to_run_created_seconds",
+        "From webhook-ingest receiving a request to run-creator creating (or queueing) its PipelineRun",
+        ["team"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+    )
+
+    # --- status-reporter -----------------------------------------------------------------------
+    CHECK_REPORTS = Counter(
+        "tektondag_check_reports", "Events status-reporter handled, by team and result: created, updated (a GitHub "
+        "call), unchanged (not a step forward), skipped (no check wanted), gone (no run), retried (GitHub or the API "
+        "unavailable: the Broker retries), refused (GitHub refused for good: logged and acked)", ["team", "result"],
+    )
+    COMMANDS = Counter(
+        "tektondag_commands", "PR commands status-reporter carried out, by team and result: published (its run or "
+        "cancel requests), refused (not allowed or malformed: a reply), unconfigured (a team not configured here), "
+        "failed (GitHub refused for good: logged and acked)", ["team", "result"],
+    )
+
+    # --- configuration -------------------------------------------------------------------------
+    CONFIG_RELOADS = Counter(
+        "tektondag_config_reloads", "Loads of a changed configuration tree, by result (ok, invalid)", ["result"],
+    )
+    CONFIG_LAST_RELOAD_OK = Gauge(
+        "tektondag_config_last_reload_successful", "1 when the files on disk are the configuration served, 0 when "
+        "the last load was invalid (the previous configuration keeps serving)",
+    )
+    CONFIG_LOADED_AT = Gauge(
+        "tektondag_config_loaded_timestamp_seconds", "Unix time the configuration in use was loaded",
+    )
+
+    # --- GitHub's REST API (tekton_dag.github) -----------------------------------------------------
+    GITHUB_CALLS = Counter(
+        "tektondag_github_api_calls", "Calls to GitHub's REST API by operation and outcome: ok, retried (an attempt "
+        "that will be repeated), rate_limited (an attempt GitHub rate-limited), error (refused: 4xx), gave_up "
+        "(deadline reached or held off by a rate limit)", ["operation", "outcome"],
+    )
+    GITHUB_RATE_LIMIT_REMAINING = Gauge(
+        "tektondag_github_rate_limit_remaining", "x-ratelimit-remaining of GitHub's last answer, by installation "
+        "(the App installation id, 'app' for the App itself, 'token' for a plain token)", ["installation"],
+    )
+
+    REGISTRY.register(cast("Collector", ADMISSION))  # a Collector by its methods
+    _made.set()
+    while _pending:
+        _pending.pop(0)()
+
 
 Admission = Mapping[str, tuple[int, int]]  # team -> (running, queued)
 
 
-class AdmissionCollector(Collector):
+class AdmissionCollector:
     """Running and queued runs per team, read at scrape time from run-creator's ledgers: a gauge
-    that costs nothing per request and is never stale by more than the ledger it reads."""
+    that costs nothing per request and is never stale by more than the ledger it reads. A
+    prometheus_client ``Collector`` by its methods (registered when the metrics are made)."""
 
     def __init__(self) -> None:
         self._sources: list[Callable[[], Admission]] = []
@@ -147,6 +191,8 @@ class AdmissionCollector(Collector):
 
     @staticmethod
     def _families(admission: Admission) -> list[GaugeMetricFamily]:
+        from prometheus_client.core import GaugeMetricFamily
+
         running = GaugeMetricFamily("tektondag_admission_running_runs",
                                     "Runs holding one of the team's slots (ledger)", labels=["team"])
         queued = GaugeMetricFamily("tektondag_admission_queued_runs",
@@ -158,16 +204,47 @@ class AdmissionCollector(Collector):
 
 
 ADMISSION = AdmissionCollector()
-REGISTRY.register(ADMISSION)
+
+
+def __getattr__(name: str) -> Any:
+    """A metric, made with all the others on its first use (PEP 562: only names not yet set)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _making:
+        if not _made.is_set():
+            _make()
+    return globals()[name]
+
+
+def make() -> None:
+    """Make the metrics now if nobody has (the functions' background warm-up)."""
+    with _making:
+        if not _made.is_set():
+            _make()
+
+
+def record(update: Callable[[], object]) -> None:
+    """Run ``update`` (which sets metrics) now if the metrics are made, else when they are: nobody
+    can read a metric before it is made, so a function's start need not import prometheus_client."""
+    with _making:
+        if not _made.is_set():
+            _pending.append(update)
+            return
+    update()
 
 
 def without_configuration() -> None:
     """For a process that reads no team configuration (the dead-letter sink): export no
     configuration gauges, whose default 0 would read as "the last load was invalid" and fire
     TektonDagConfigInvalid for a pod that has nothing to load."""
-    for gauge in (CONFIG_LAST_RELOAD_OK, CONFIG_LOADED_AT):
-        with contextlib.suppress(KeyError):  # already done in this process
-            REGISTRY.unregister(gauge)
+    def unregister() -> None:
+        from prometheus_client import REGISTRY
+
+        for gauge in (CONFIG_LAST_RELOAD_OK, CONFIG_LOADED_AT):
+            with contextlib.suppress(KeyError):  # already done in this process
+                REGISTRY.unregister(gauge)
+
+    record(unregister)
 
 
 def event_label(name: str) -> str:
@@ -177,11 +254,21 @@ def event_label(name: str) -> str:
 
 def exposition() -> tuple[bytes, str]:
     """The text exposition of every metric, and its content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    make()
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
 _served: dict[int, object] = {}
 _serving = threading.Lock()
+
+
+def warm_up(env: Mapping[str, str]) -> None:
+    """Make the metrics and start the ``METRICS_PORT`` listener (``serve_from_env``): what a
+    function leaves until after ready (``functions.lifecycle``)."""
+    make()
+    serve_from_env(env)
 
 
 def serve_from_env(env: Mapping[str, str]) -> int | None:
@@ -194,6 +281,9 @@ def serve_from_env(env: Mapping[str, str]) -> int | None:
     except ValueError:
         log.warning("%s=%r is not a port number: metrics listener not started", METRICS_PORT_ENV, raw)
         return None
+    from prometheus_client import start_http_server
+
+    make()
     with _serving:
         if port not in _served:
             try:

@@ -9,12 +9,14 @@ for the Kubernetes API or ``kubectl create -f``; see ``docs/run-creator.md``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tekton_dag import pipelines
 from tekton_dag.config.models import Stack, Team
-from tekton_dag.events.requests import RunRequest
 from tekton_dag.pipelineruns.naming import label_value, run_name
+
+if TYPE_CHECKING:  # annotations only: a function that only names runs need not make the requests' dataclasses
+    from tekton_dag.events.requests import RunRequest
 
 API_VERSION = "tekton.dev/v1"
 KIND = "PipelineRun"

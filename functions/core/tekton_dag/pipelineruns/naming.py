@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from tekton_dag import pipelines
-from tekton_dag.events.requests import RunRequest
+
+if TYPE_CHECKING:  # annotations only: a function that only names runs need not make the requests' dataclasses
+    from tekton_dag.events.requests import RunRequest
 
 MAX_NAME = 63
 HASH_LENGTH = 10
