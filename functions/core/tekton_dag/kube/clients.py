@@ -80,7 +80,7 @@ def _client(configuration: Any) -> ApiClient:
     return api_client
 
 
-class _JsonBodiesClient(client.ApiClient):  # type: ignore[misc]  # untyped generated client
+class _JsonBodiesClient(client.ApiClient):  # the generated client, untyped
     """The generated client, sending bodies that are JSON values already as they are.
 
     Every body the adapters here send is a dict of JSON values (PipelineRuns, Leases, Events,
