@@ -23,6 +23,9 @@ What the workers share and what they do not:
   (start once with enough workers to drain it): nothing journalled is ever silently left behind.
   The dead-letter file (``TEKTON_DAG_DEAD_LETTER_FILE``) is per worker the same way.
 - **Metrics**: worker i serves ``METRICS_PORT + i`` when ``METRICS_PORT`` is set.
+- **Ledger hints** (N > 1): after each ledger write a worker notes the Lease's version and text in
+  ``<journal>.ledger-hints/`` (``usecases.ledger_hints``), so the next worker to write starts from
+  it instead of a refused write and a read; the writes stay conditional, the hint is only a hint.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from tekton_dag.bus.journal import JOURNAL_ENV, Journal, JournalError
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.functions import all_in_one
 from tekton_dag.observability.metrics import METRICS_PORT_ENV
+from tekton_dag.usecases.ledger_hints import HINTS_ENV
 
 WORKER_ENV = "TEKTON_DAG_WORKER"  # this worker's index, for its logs
 SCAN_LIMIT = 64  # worker journals looked for beyond N when checking for leftovers
@@ -60,6 +64,12 @@ def worker_env(env: dict[str, str], index: int) -> dict[str, str]:
     if port.isdigit():
         mine[METRICS_PORT_ENV] = str(int(port) + index)
     return mine
+
+
+def hints_directory(env: dict[str, str]) -> Path:
+    """Where the workers share their ledger hints: beside worker 0's journal."""
+    journal = Path(env.get(JOURNAL_ENV) or all_in_one.DEFAULT_JOURNAL)
+    return journal.with_name(journal.name + ".ledger-hints")
 
 
 def leftover_journals(env: dict[str, str], workers: int) -> list[str]:
@@ -94,6 +104,8 @@ def serve_workers(count: int) -> int:
         for problem in problems:
             print(f"tekton-dag serve: error: {problem}", file=sys.stderr)
         return 1
+    if count > 1 and not env.get(HINTS_ENV):
+        env[HINTS_ENV] = str(hints_directory(env))
     binds: list[str] = sock.bind()  # raises when nothing could be bound
     children: dict[int, int] = {}
     for index in range(count):

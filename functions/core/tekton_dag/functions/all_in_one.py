@@ -74,8 +74,11 @@ def own_event_key(journal: Path) -> str:
 
 def topology() -> Topology:
     """The Triggers of ``knative/triggers.yaml``, built from the routing table they are checked against."""
+    # ``exact_type`` as load_topology sets it for such a filter: the bus then tests only the
+    # Triggers of an event's own type (two or so), not all of them, per accepted event.
     triggers = tuple(
-        Trigger(name, "tekton-dag", Destination("Service", function), compile_attributes({"type": event_type}, name))
+        Trigger(name, "tekton-dag", Destination("Service", function), compile_attributes({"type": event_type}, name),
+                exact_type=event_type)
         for name, (event_type, function) in routing.routes().items()
     )
     return Topology("tekton-dag", routing.DELIVERY, triggers)

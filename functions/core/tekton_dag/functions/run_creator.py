@@ -48,6 +48,7 @@ from tekton_dag.pipelineruns.naming import label_value
 from tekton_dag.pipelineruns.retention import DEFAULT_DELETES_PER_CYCLE, DELETES_PER_CYCLE_ENV
 from tekton_dag.usecases.creating import Outcome, RunCreator
 from tekton_dag.usecases.event_budget import EventBudget
+from tekton_dag.usecases.ledger_hints import LedgerHints
 from tekton_dag.usecases.pruning import Pruner
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class RunCreatorFunction(Handler):
         warm_up = getattr(self._store, "warm_up", None)
         if warm_up is not None:  # import the Kubernetes client off the critical path to ready
             warming.in_background(warm_up, "Kubernetes client warm-up")
-        self.creator = RunCreator(self._current_config, self._store)
+        self.creator = RunCreator(self._current_config, self._store, hints=LedgerHints.from_env(self.env))
         self.pruner = Pruner(self._store, int(self.env.get(DELETES_PER_CYCLE_ENV, DEFAULT_DELETES_PER_CYCLE)))
         # Events go where the runs go: a cluster (the store's API) gets them, a dry run logs them.
         self.events = (

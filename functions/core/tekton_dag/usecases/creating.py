@@ -51,6 +51,7 @@ from tekton_dag.pipelineruns import states
 from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
 from tekton_dag.pipelineruns.ledgers import Chunk, Entry, Ledger, MissingSegments, State, short_head
 from tekton_dag.pipelineruns.naming import dns_name, label_value
+from tekton_dag.usecases.ledger_hints import LedgerHints
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class RunCreator:
     store: RunStore
     orphan_grace: float = 60.0  # seconds a ledger entry may wait for its PipelineRun to appear
     clock: Callable[[], float] = time.time
+    # What other replicas of this process group wrote last (the all-in-one's workers); None: none shared.
+    hints: LedgerHints | None = None
     # Serialises this replica's own ledger updates per team: fewer 409s, same correctness.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # team → (ledger, version) last seen; kept parsed: with a long queue, parsing and
@@ -352,7 +355,7 @@ class RunCreator:
             # First try from the ledger this replica last wrote (saves a read when it is still
             # current); the conditional write catches a stale copy, and a "nothing to change"
             # answer is never trusted from a copy.
-            cached = self._ledgers.pop(team.name, None)
+            cached = self._newest(team, self._ledgers.pop(team.name, None))
             version: str | None  # None: no ledger yet
             while True:
                 if cached is not None:
@@ -374,15 +377,16 @@ class RunCreator:
                         return current
                     cached = None
                     continue
+                text = updated.dumps()
                 try:
-                    new_version = await self.store.write_ledger(
-                        team.namespace, ledger_name(team), updated.dumps(), version
-                    )
+                    new_version = await self.store.write_ledger(team.namespace, ledger_name(team), text, version)
                 except LedgerConflict:
                     # Someone else wrote first -- or our own earlier attempt did and its answer
                     # was lost. Either way: re-read and decide again, never assume.
                     cached = None
                     continue
+                if self.hints is not None:
+                    self.hints.wrote(team.namespace, ledger_name(team), new_version, text)
                 self._ledgers[team.name] = (updated, new_version)
                 self._seen[team.name] = updated
                 chunks = self._chunks.setdefault(team.name, {})  # what the head lists now, and no more
@@ -390,6 +394,24 @@ class RunCreator:
                 chunks.update((s.chunk.name, s.chunk) for s in updated.segments)
                 await self._forget_segments(team, current, updated)
                 return updated
+
+    def _newest(self, team: Team, cached: tuple[Ledger, str] | None) -> tuple[Ledger, str] | None:
+        """The copy to start a write from: the one another worker noted writing last (``hints``)
+        when it is not ``cached``; else ``cached``. Only a copy like ``cached``: the write is
+        conditional, and a stale hint costs the 409 and read it saves otherwise. A hint naming
+        segments this replica has not read yet is not used: the read fetches them."""
+        hint = self.hints.latest(team.namespace, ledger_name(team)) if self.hints is not None else None
+        if hint is None or (cached is not None and cached[1] == hint[0]):
+            return cached
+        version, text = hint
+        chunks = self._chunks.setdefault(team.name, {})
+        try:
+            ledger = Ledger.loads(text, chunks)
+        except (MissingSegments, ValueError, LookupError, TypeError):
+            return None
+        chunks.clear()
+        chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
+        return ledger, version
 
     async def _read(self, team: Team) -> tuple[Ledger, str | None]:
         return await read_ledger(self.store, team, self._chunks.setdefault(team.name, {}))
