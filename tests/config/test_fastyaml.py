@@ -177,3 +177,16 @@ def test_a_typed_integer_with_a_leading_zero_anywhere_steps_aside() -> None:
     for text in ("a: 80\nb: 012\n", "a: 80\nb: [0o1]\n", "a: 80\nb: 1_000\n", "a: 80\nb: _3\n", "a: 80\n012: b\n"):
         with pytest.raises(Unusual):
             fastyaml.load(text)
+
+
+_SCALARS = st.one_of(
+    st.text(alphabet=st.sampled_from("0123456789.+-_:eExXoObB~nNuUlLtTrRfFaAsSyYiI <=!&* \t"), max_size=12),
+    st.sampled_from(["", "~", "null", "Yes", "off", "0x1F", "0o17", "1_000", "1:30", ".inf", "-.NaN", "2001-12-14",
+                     "2001-12-14t21:59:43.10-05:00", "<<", "=", "!", "&", "*", "190:20:30", "0b101", "1e3"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_SCALARS)
+def test_a_plain_scalar_is_typed_exactly_when_pyyaml_resolves_it_to_a_type(value: str) -> None:
+    resolved = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
+    assert fastyaml._typed(value) == (resolved != "tag:yaml.org,2002:str"), (value, resolved)

@@ -180,8 +180,10 @@ async def test_a_function_reports_reloads_and_the_state_of_its_config_as_metrics
     from prometheus_client import REGISTRY
 
     from tekton_dag.functions.configs import ConfigSource
+    from tekton_dag.observability import metrics
 
     def sample(name: str, **labels: str) -> float:
+        metrics.make()  # as a scrape does (metrics.exposition): updates recorded before are applied then
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
     volume = ConfigMapVolume(tmp_path / "config")
