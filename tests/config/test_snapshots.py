@@ -39,9 +39,9 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     read = loading.read_yaml
 
-    def counting(path: Path, shown_as: str):  # type: ignore[no-untyped-def]
+    def counting(path: Path, shown_as: str, native: bool = True):  # type: ignore[no-untyped-def]
         seen.append(shown_as)
-        return read(path, shown_as)
+        return read(path, shown_as, native)
 
     monkeypatch.setattr(loading, "read_yaml", counting)
     return seen

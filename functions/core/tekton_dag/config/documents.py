@@ -196,8 +196,9 @@ def _define(anchors: dict[str, Any], anchor: str, value: Any) -> None:
     anchors[anchor] = value
 
 
-def read_yaml(path: Path, shown_as: str) -> tuple[Any, ConfigError | None]:
-    """The document in ``path``; on failure ``(None, error)`` with ``shown_as`` as the file name."""
+def read_yaml(path: Path, shown_as: str, native: bool = True) -> tuple[Any, ConfigError | None]:
+    """The document in ``path``; on failure ``(None, error)`` with ``shown_as`` as the file name.
+    ``native``: try yaml-rs first (``parse_yaml``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -206,14 +207,18 @@ def read_yaml(path: Path, shown_as: str) -> tuple[Any, ConfigError | None]:
         return None, ConfigError(shown_as, ROOT_PATH, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     except OSError as exc:
         return None, ConfigError(shown_as, ROOT_PATH, f"cannot read: {exc.strerror or exc}")
-    return parse_yaml(text, shown_as)
+    return parse_yaml(text, shown_as, native)
 
 
-def parse_yaml(text: str, shown_as: str) -> tuple[Any, ConfigError | None]:
-    try:
-        return fastyaml.load(text), None
-    except _Unusual:
-        pass  # the event path, or in the end the full loader, gives the same data or the error
+def parse_yaml(text: str, shown_as: str, native: bool = True) -> tuple[Any, ConfigError | None]:
+    """The document in ``text``, by the cheapest path that gives ``yaml.safe_load``'s data:
+    yaml-rs when ``native`` (worth it over many files: importing it maps ~7 MB), libyaml's
+    events, or PyYAML's full loader, which also words the errors."""
+    if native:
+        try:
+            return fastyaml.load(text), None
+        except _Unusual:
+            pass  # the event path, or in the end the full loader, gives the same data or the error
     if _FAST:
         try:
             return _load_plain(text), None
