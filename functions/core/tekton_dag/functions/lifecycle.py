@@ -113,6 +113,13 @@ class Handler:
         for coroutine in closing:
             loop.create_task(coroutine)  # noqa: RUF006 - fire and forget: stop() cannot await
 
+    @staticmethod
+    def closing_own(made: object, wired: object) -> list[Coroutine[Any, Any, None]]:
+        """``[made.aclose()]`` for ``teardown`` when the handler made ``made`` itself; nothing when
+        ``wired`` (what a caller injected instead) is set, since that is the caller's to close."""
+        close = getattr(made, "aclose", None)
+        return [close()] if close is not None and wired is None else []
+
     def alive(self) -> tuple[bool, str]:
         return True, "OK"
 

@@ -98,12 +98,8 @@ class RunCreatorFunction(Handler):
         self._tasks.clear()
         if self.creator is not None:
             metrics.ADMISSION.remove(self.creator.admission)
-        closing = [self.events.close()]
-        close_store = getattr(self._store, "aclose", None)
-        if close_store is not None and self.wiring.store is None:
-            closing.append(close_store())
-        own_forwarder = self._forwarder is not None and self.wiring.forwarder is None
-        return closing + ([self._forwarder.aclose()] if own_forwarder and self._forwarder else [])
+        return [self.events.close(), *self.closing_own(self._store, self.wiring.store),
+                *self.closing_own(self._forwarder, self.wiring.forwarder)]
 
     async def _reconcile_loop(self, every: float) -> None:
         while True:

@@ -131,12 +131,7 @@ class StatusReporterFunction(Handler):
         return self._index
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
-        closing = []
-        close_store = getattr(self._store, "aclose", None)
-        if close_store is not None and self.wiring.store is None:
-            closing.append(close_store())
-        close_github = getattr(self._github, "aclose", None)
-        return closing + ([close_github()] if close_github is not None else [])
+        return [*self.closing_own(self._store, self.wiring.store), *self.closing_own(self._github, None)]
 
     def _current_config(self) -> Config:
         current = self.configs.current() if self.configs is not None else None
