@@ -23,9 +23,19 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 async def scrape(url: str) -> Samples:
-    """Every sample of a scrape, keyed by name and labels; the parser refuses a malformed exposition."""
+    """Every sample of a scrape, keyed by name and labels; the parser refuses a malformed exposition.
+    A refused connection is tried again for 5 s: a function's ``METRICS_PORT`` listener starts in the
+    background half a second after start, after ready (functions.lifecycle, docs/operations.md)."""
+    deadline = asyncio.get_running_loop().time() + 5
     async with httpx.AsyncClient() as client:
-        response = await client.get(url)
+        while True:
+            try:
+                response = await client.get(url)
+                break
+            except httpx.ConnectError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=")
     return {(s.name, frozenset(s.labels.items())): s.value
