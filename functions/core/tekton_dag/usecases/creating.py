@@ -389,9 +389,7 @@ class RunCreator:
                     self.hints.wrote(team.namespace, ledger_name(team), new_version, text)
                 self._ledgers[team.name] = (updated, new_version)
                 self._seen[team.name] = updated
-                chunks = self._chunks.setdefault(team.name, {})  # what the head lists now, and no more
-                chunks.clear()
-                chunks.update((s.chunk.name, s.chunk) for s in updated.segments)
+                _keep_listed(self._chunks.setdefault(team.name, {}), updated)
                 await self._forget_segments(team, current, updated)
                 return updated
 
@@ -409,8 +407,7 @@ class RunCreator:
             ledger = Ledger.loads(text, chunks)
         except (MissingSegments, ValueError, LookupError, TypeError):
             return None
-        chunks.clear()
-        chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
+        _keep_listed(chunks, ledger)
         return ledger, version
 
     async def _read(self, team: Team) -> tuple[Ledger, str | None]:
@@ -460,9 +457,15 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
                     chunk_text = '{"priority":0,"entries":{}}'
                 chunks[name] = Chunk.loads(name, chunk_text)
             continue
-        chunks.clear()
-        chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
+        _keep_listed(chunks, ledger)
         return ledger, version
+
+
+def _keep_listed(chunks: dict[str, Chunk], ledger: Ledger) -> None:
+    """Keep in ``chunks`` the segments ``ledger``'s head lists, and no others (what the next
+    read or write of the ledger reuses)."""
+    chunks.clear()
+    chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
 
 
 def _all_of(changes: list[Callable[[Ledger, float], Ledger]], ledger: Ledger, now: float) -> Ledger:
