@@ -63,7 +63,7 @@ def _typed(value: str) -> bool:
     return False
 
 
-_TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k is not None)
+_TYPED_FIRST = frozenset(k for k in _RESOLVERS if k is not None)
 _ANCHOR = re.compile(r"&([^ \t\r\n,\[\]{}]*)")  # to the next YAML space: "a\xa0b" is no name PyYAML takes
 _ALIAS = re.compile(r"\*([^ \t\r\n,\[\]{}]*)")
 # Text screens look for characters with str.find, and regular expressions only where they start

@@ -270,7 +270,7 @@ class _Loader:
         self.check_team_stacks(stacks, team_name)
         if len(self.errors) > before or not valid:
             return None
-        return document, shown, [(s.document, s.shown_as) for s in stacks], versions
+        return _team_documents(document, shown, stacks, versions)
 
     def build(self, documents: building.TeamDocuments) -> Team:
         self.built.append(documents)
@@ -340,8 +340,8 @@ class _Loader:
         self.check_team_stacks(stacks, DEFAULT_TEAM)
         if len(self.errors) > before or not valid:
             return None
-        return self.build(({"name": DEFAULT_TEAM, "namespace": FALLBACK_NAMESPACE}, shown,
-                           [(s.document, s.shown_as) for s in stacks], versions))
+        return self.build(_team_documents({"name": DEFAULT_TEAM, "namespace": FALLBACK_NAMESPACE}, shown,
+                                          stacks, versions))
 
     def check_registry_entry(self, stack: checks.StackFile | None, app: str, entry: dict[str, Any],
                              shown: str) -> None:
@@ -355,6 +355,12 @@ class _Loader:
             message = (f"role {describe(entry['role'])} differs from {describe(defined[app].get('role'))} "
                        f"in {stack.shown_as}")
             self.errors.append(ConfigError(shown, format_path(["repos", app, "role"]), message))
+
+
+def _team_documents(document: dict[str, Any], shown: str, stacks: list[checks.StackFile],
+                    versions: Any) -> building.TeamDocuments:
+    """What ``building.team_from_documents`` takes (and a snapshot keeps) of a valid team."""
+    return document, shown, [(s.document, s.shown_as) for s in stacks], versions
 
 
 def _digest(directory: Path) -> bytes:

@@ -210,9 +210,7 @@ def __getattr__(name: str) -> Any:
     """A metric, made with all the others on its first use (PEP 562: only names not yet set)."""
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    with _making:
-        if not _made.is_set():
-            _make()
+    make()
     return globals()[name]
 
 
