@@ -8,11 +8,10 @@ frozen heap below, or after ``HOLD_S`` at the latest; reference counting frees a
 
 A function answers its readiness probe about 0.3 s after it starts. Libraries it needs only for
 its work (aiohttp for publishing, the Kubernetes client, prometheus_client and the ``METRICS_PORT``
-listener) are imported in a background thread,
-and then everything allocated so far is frozen (``gc.freeze``): modules, classes and the loaded
-configuration live as long as the process, and without freezing every full collection walks
-them again. In the chain at 100 webhooks/s those collections paused a function for 15-100 ms,
-which was most of the latency's tail.
+listener) are imported in a background thread, and then everything allocated so far is frozen
+(``gc.freeze``): modules, classes and the loaded configuration live as long as the process, and
+without freezing every full collection walks them again. In the chain at 100 webhooks/s those
+collections paused a function for 15-100 ms, which was most of the latency's tail.
 """
 
 from __future__ import annotations
