@@ -131,6 +131,21 @@ def test_no_fork_with_other_threads_few_teams_or_one_cpu(monkeypatch: pytest.Mon
     assert parallel.processes(10 * parallel.MIN_TEAMS) == 1
 
 
+@pytest.mark.parametrize("raw", ["four", "0", "-2", "2.5"])
+def test_a_bad_process_cap_is_named_and_means_one_process(raw: str, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(parallel, "single_threaded", lambda: True)
+    monkeypatch.setattr(parallel, "_warned", set())
+    env = {parallel.PROCESSES_ENV: raw}
+    assert parallel.processes(10 * parallel.MIN_TEAMS, env=env) == 1
+    assert parallel.processes(10 * parallel.MIN_TEAMS, env=env) == 1
+    warnings = [r.getMessage() for r in caplog.records if r.name == parallel.__name__]
+    assert warnings == [f"{parallel.PROCESSES_ENV}={raw!r}: must be a whole number of processes, 1 or more "
+                        "(1: never fork); reading the configuration in this process alone"]
+    assert parallel.processes(10 * parallel.MIN_TEAMS, env={parallel.PROCESSES_ENV: " 3 "}) == 3
+
+
 def test_a_second_thread_is_seen() -> None:
     # In a fresh interpreter: pytest's own process may already have threads.
     script = """if True:

@@ -23,6 +23,7 @@ process gives.
 from __future__ import annotations
 
 import contextlib
+import logging
 import marshal
 import os
 import select
@@ -43,17 +44,30 @@ BATCH = 25  # teams per message from a child: this process builds the first whil
 OWN_WEIGHT = 0.55
 
 Item = TypeVar("Item")
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # bad PROCESSES_ENV values already logged: once per process, not per load
 
 
 def processes(teams: int, env: Mapping[str, str] | None = None) -> int:
     """How many processes should read ``teams`` teams (1: this one alone)."""
     env = os.environ if env is None else env
-    try:
-        cap = int(env.get(PROCESSES_ENV) or MAX_PROCESSES)
-    except ValueError:
-        cap = MAX_PROCESSES
+    cap = _cap(env.get(PROCESSES_ENV, ""))
     wanted = min(cap, usable_cpus(), teams // MIN_TEAMS)
     return wanted if wanted > 1 and single_threaded() else 1
+
+
+def _cap(raw: str) -> int:
+    """``PROCESSES_ENV``'s cap; a value that is not a whole number ≥ 1 is logged (once) and means
+    one process: when the operator's intent is unclear, the configuration is read without forking."""
+    if not raw.strip():
+        return MAX_PROCESSES
+    if raw.strip().isdigit() and int(raw) >= 1:
+        return int(raw)
+    if raw not in _warned:
+        _warned.add(raw)
+        log.warning("%s=%r: must be a whole number of processes, 1 or more (1: never fork); "
+                    "reading the configuration in this process alone", PROCESSES_ENV, raw)
+    return 1
 
 
 def usable_cpus() -> int:
