@@ -94,13 +94,14 @@ async def test_plain_token_falls_back_to_commit_statuses(github: GitHubApiDouble
     assert github.calls[0].credential == "token"
 
 
-async def test_permission_is_cached_briefly_and_comments_post(github: GitHubApiDouble) -> None:
+async def test_permission_asks_github_each_time_and_comments_post(github: GitHubApiDouble) -> None:
+    # One cache, the commands' use case's (usecases.commanding.PermissionCache): the client keeps none.
     github.set_permission(REPO.full_name, "octocat", "write")
     client = app_client(github)
     assert await client.permission(REPO, "octocat") == "write"
     assert await client.permission(REPO, "octocat") == "write"
     assert await client.permission(REPO, "stranger") == "none"
-    assert len(github.calls_to("repos/get-collaborator-permission-level")) == 2
+    assert len(github.calls_to("repos/get-collaborator-permission-level")) == 3
     await client.comment(REPO, 1, "/retest refused: write permission needed")
     github.set_pull(REPO.full_name, 1, SHA, "master")
     assert await client.pull_request_head(REPO, 1) == (SHA, "master")

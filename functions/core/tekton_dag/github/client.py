@@ -15,7 +15,8 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
   (4xx) raises ``GitHubError(retryable=False)`` at once. Every attempt is counted
   (``tektondag_github_api_calls``) and the last ``x-ratelimit-remaining`` kept per installation.
 - Rate limits hold off only the installation (or token) that got them (``limits.Throttle``).
-- ``permission()`` answers are cached for ``PERMISSION_TTL_S``.
+- ``permission()`` asks GitHub each time: the commands' use case caches the answers
+  (``usecases.commanding.PermissionCache``), the one place that knows how long they may be trusted.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ USER_AGENT: Final = "tekton-dag"  # GitHub requires a User-Agent naming the inte
 API_VERSION: Final = "2022-11-28"  # X-GitHub-Api-Version the operations were checked against
 ATTEMPT_TIMEOUT_S: Final = 10.0
 MAX_CONNECTIONS: Final = 100  # kept open to GitHub; more calls at once wait for one
-PERMISSION_TTL_S: Final = 60.0
 PERMISSIONS: Final = ("admin", "maintain", "write", "triage", "read", "none")
 APP_KEY: Final = "app"
 TOKEN_KEY: Final = "token"
@@ -73,7 +73,6 @@ class Client:
         self._throttle = limits.Throttle(clock, sleep)
         self._tokens = auth.InstallationTokens(self._fetch_token, clock)
         self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once (auth.load_key)
-        self._permissions: dict[tuple[str, str], tuple[Permission, float]] = {}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Client | None:
@@ -134,18 +133,12 @@ class Client:
                         {"issue_number": issue_number}, {"body": body})
 
     async def permission(self, repo: Repo, user: str) -> Permission:
-        key = (repo.full_name.lower(), user.lower())
-        cached = self._permissions.get(key)
-        if cached is not None and cached[1] > self._clock():
-            return cached[0]
         answer = await self.call("permission", repo, "GET",
                                  "/repos/{owner}/{repo}/collaborators/{username}/permission", {"username": user})
         value = answer.get("permission") if isinstance(answer, dict) else None
         if value not in PERMISSIONS:
             raise GitHubError(f"permission: GitHub answered an unknown permission {value!r}")
-        permission = cast(Permission, value)
-        self._permissions[key] = (permission, self._clock() + PERMISSION_TTL_S)
-        return permission
+        return cast(Permission, value)
 
     async def pull_request_head(self, repo: Repo, number: int) -> tuple[str, str]:
         answer = await self.call("pull_request_head", repo, "GET", "/repos/{owner}/{repo}/pulls/{pull_number}",

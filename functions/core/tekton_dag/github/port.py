@@ -78,7 +78,7 @@ class GitHub(Protocol):
         ...
 
     async def permission(self, repo: Repo, user: str) -> Permission:
-        """GET /repos/{owner}/{repo}/collaborators/{username}/permission → ``permission`` (cached briefly)."""
+        """GET /repos/{owner}/{repo}/collaborators/{username}/permission → ``permission`` (callers cache it)."""
         ...
 
     async def pull_request_head(self, repo: Repo, number: int) -> tuple[str, str]:
