@@ -31,7 +31,6 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
-from kubernetes_asyncio.client.rest import RESTResponse
 from kubernetes_asyncio.config.config_exception import ConfigException
 from yarl import URL
 
@@ -112,8 +111,8 @@ def unread(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
         finally:
             response.release()
         if not 200 <= response.status <= 299:
-            exc = ApiException(http_resp=RESTResponse(response, data))
-            exc.body = data.decode("utf-8", "replace")
+            exc = ApiException(status=response.status, reason=response.reason)
+            exc.body, exc.headers = data.decode("utf-8", "replace"), response.headers
             raise exc
 
     return send
