@@ -93,6 +93,28 @@ def test_the_stored_text_is_what_the_json_encoder_writes(name: str, group: str, 
     assert _head_text(group, heads) == f"{json.dumps(group)}:{json.dumps([sha, superseded, seq], **compact)}"
 
 
+@settings(max_examples=60, deadline=None)
+@given(prs=st.lists(st.integers(0, 40), max_size=120), hand_built=st.integers(0, 30))
+def test_the_heads_text_follows_the_remembered_order_however_they_moved(prs: list[int], hand_built: int) -> None:
+    # dumps joins the heads' texts as made (no look-up per pull request) once it has them all:
+    # the same text as made afresh, in ``heads``' order, also from a ledger built by hand.
+    from tekton_dag.pipelineruns import ledgers
+
+    remembered = 24
+    start = Ledger(heads={f"s/a/h{n}": Heads("0" * 12, (), n) for n in range(hand_built)}, next_seq=hand_built)
+    ledger = start
+    original = ledgers.PRS_REMEMBERED
+    ledgers.PRS_REMEMBERED = remembered
+    try:
+        for seq, pr in enumerate(prs):
+            ledger = ledger.note_head(f"s/a/{pr}", f"{seq:012x}" + "0" * 28)
+    finally:
+        ledgers.PRS_REMEMBERED = original
+    fresh = Ledger(ledger.entries, ledger.next_seq, heads=dict(ledger.heads))  # no texts: each made now
+    assert ledger.dumps() == fresh.dumps()
+    assert list(json.loads(ledger.dumps()).get("heads", {})) == list(ledger.heads)
+
+
 def test_adopting_keeps_what_is_recorded_and_appends_the_rest() -> None:
     ledger = Ledger().request("known", 1, 3, 1.0)
     assert ledger.adopt("known", Entry("queued", 2, 0, 9.0)) is ledger

@@ -197,6 +197,9 @@ class Ledger:
     # directly from entries has none; dumps makes what is missing).
     _texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     heads: Mapping[str, Heads] = field(default_factory=dict)  # group -> its heads, least recently changed first
+    # group -> its stored text (``_head_text``), made once. Its groups are always in ``heads``' order
+    # (``note_head`` moves and forgets a group in both), so once it has them all ``dumps`` joins
+    # it as it is: no look-up per remembered pull request on every write.
     _head_texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # The rest of the queue, sealed: ordered by (priority, first seq); all older than ``entries``'
     # queued runs of the same priority.
@@ -455,7 +458,10 @@ class Ledger:
         text = f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}'
         if self.heads:
             head_texts = self._head_texts
-            heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
+            if len(head_texts) == len(self.heads):  # all made, in ``heads``' order: join them as they are
+                heads = ",".join(head_texts.values())
+            else:
+                heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
             text += f',"heads":{{{heads}}}'
         if self.segments:
             text += f',"segments":[{",".join(s.text() for s in self.segments)}]'
