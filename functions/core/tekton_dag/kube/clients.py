@@ -99,8 +99,8 @@ class _JsonBodiesClient(client.ApiClient):  # the generated client, untyped
 def unread(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
     """``fn`` (a generated API method) for a request whose answer nobody reads, such as a create
     whose caller only needs to know it worked: the answer is read off the connection (which goes
-    back to the pool) but neither decoded nor parsed into a dict, which for a PipelineRun was
-    ~15% of the client's CPU per call (docs/performance.md). A status other than 2xx raises
+    back to the pool) but neither decoded nor parsed into a dict: for a create that was the whole
+    PipelineRun parsed for nothing (docs/performance.md, kube18's section). A status other than 2xx raises
     ``ApiException`` as the client does (``kubernetes_asyncio`` client/rest.py ``request`` with
     ``_preload_content``; client/api_client.py ``__call_api`` decodes its body)."""
 
