@@ -15,6 +15,7 @@ from tekton_dag.config.models import Config
 from tekton_dag.kube import events as kube_events
 from tekton_dag.kube import shared
 from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.pipelineruns import build_pipelinerun
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator
 
@@ -83,3 +84,28 @@ async def test_a_proxy_from_the_environment_is_resolved_once_with_no_proxy(
     assert api_client.configuration.proxy == expected
     assert api_client.rest_client.pool_manager.trust_env is False
     await client.aclose()
+
+
+async def test_a_create_whose_answer_nobody_reads_is_not_parsed(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
+    # create_run only needs to know the run exists now: its answer (the whole PipelineRun) is
+    # read off the connection but not decoded or parsed (kube.clients.unread).
+    team = config.team("default")
+    assert team is not None
+    run = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
+    api_client = await shared.PROCESS.get()
+    parsed: list[str] = []
+    parse = api_client.deserialize
+    api_client.deserialize = lambda response, kind: parsed.append(kind) or parse(response, kind)
+    try:
+        assert await store.create_run(run) is True
+        assert await store.create_run(run) is False  # 409: already there
+        assert parsed == []
+        stored = await store.get_run(team.namespace, run["metadata"]["name"])  # answers still parse
+        assert stored is not None and parsed == ["object"]
+    finally:
+        del api_client.deserialize
+    # The unread answers went back to the pool: the next calls work on the same client.
+    assert await store.delete_run(team.namespace, run["metadata"]["name"], stored["metadata"]["uid"]) is True
+    assert await store.get_run(team.namespace, run["metadata"]["name"]) is None

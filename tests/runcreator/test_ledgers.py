@@ -6,8 +6,19 @@ import json
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tekton_dag.pipelineruns.ledgers import SCATTERED_MAX, Chunk, Entry, Ledger, MissingSegments
+from tekton_dag.pipelineruns.ledgers import (
+    SCATTERED_MAX,
+    Chunk,
+    Entry,
+    Heads,
+    Ledger,
+    MissingSegments,
+    _head_text,
+    _text,
+)
 
 
 def filled(queued: int, limit: int = 3) -> Ledger:
@@ -62,6 +73,46 @@ def test_entries_written_before_supersede_groups_still_load() -> None:
 def test_names_that_need_escaping_are_escaped() -> None:
     name = 'hand "edited"\\name'
     assert list(json.loads(Ledger().request(name, 1, 3, 1.0).dumps())["entries"]) == [name]
+
+
+_TEXTS = st.text(max_size=12) | st.text(st.sampled_from('aZ09./-_"\\\x01é'), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_TEXTS, group=_TEXTS, sha=_TEXTS, since=st.floats(allow_nan=True) | st.integers(0, 2**40),
+       superseded=st.lists(_TEXTS, max_size=4), seq=st.integers(0, 2**40))
+def test_the_stored_text_is_what_the_json_encoder_writes(name: str, group: str, sha: str, since: float,
+                                                          superseded: list[str], seq: int) -> None:
+    # The head's text is written without json.dumps where a value needs no escaping (a read
+    # re-encodes every entry): byte for byte what the encoder would write, for any value.
+    compact = {"separators": (",", ":")}
+    pr = [group, sha] if group else []
+    entry = Entry("queued", 2, seq, since, group, sha)
+    assert _text(name, entry) == f"{json.dumps(name)}:{json.dumps(['queued', 2, seq, round(since, 3), *pr], **compact)}"
+    heads = Heads(sha, tuple(superseded), seq)
+    assert _head_text(group, heads) == f"{json.dumps(group)}:{json.dumps([sha, superseded, seq], **compact)}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(prs=st.lists(st.integers(0, 40), max_size=120), hand_built=st.integers(0, 30))
+def test_the_heads_text_follows_the_remembered_order_however_they_moved(prs: list[int], hand_built: int) -> None:
+    # dumps joins the heads' texts as made (no look-up per pull request) once it has them all:
+    # the same text as made afresh, in ``heads``' order, also from a ledger built by hand.
+    from tekton_dag.pipelineruns import ledgers
+
+    remembered = 24
+    start = Ledger(heads={f"s/a/h{n}": Heads("0" * 12, (), n) for n in range(hand_built)}, next_seq=hand_built)
+    ledger = start
+    original = ledgers.PRS_REMEMBERED
+    ledgers.PRS_REMEMBERED = remembered
+    try:
+        for seq, pr in enumerate(prs):
+            ledger = ledger.note_head(f"s/a/{pr}", f"{seq:012x}" + "0" * 28)
+    finally:
+        ledgers.PRS_REMEMBERED = original
+    fresh = Ledger(ledger.entries, ledger.next_seq, heads=dict(ledger.heads))  # no texts: each made now
+    assert ledger.dumps() == fresh.dumps()
+    assert list(json.loads(ledger.dumps()).get("heads", {})) == list(ledger.heads)
 
 
 def test_adopting_keeps_what_is_recorded_and_appends_the_rest() -> None:

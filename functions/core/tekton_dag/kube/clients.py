@@ -40,7 +40,7 @@ from tekton_dag.kube.retrying import RetryPolicy
 ApiClient = Any  # kubernetes_asyncio.client.ApiClient (its generated methods are untyped)
 ConfigErrors = (ConfigException, OSError, ValueError)  # what loading a configuration raises
 
-__all__ = ["ApiException", "ConfigErrors", "RetryingApi", "api_client_from_kubeconfig", "load_api_client"]
+__all__ = ["ApiException", "ConfigErrors", "RetryingApi", "api_client_from_kubeconfig", "load_api_client", "unread"]
 
 
 async def load_api_client() -> ApiClient:
@@ -94,6 +94,28 @@ class _JsonBodiesClient(client.ApiClient):  # the generated client, untyped
         if type(obj) is dict or type(obj) is list:
             return obj
         return super().sanitize_for_serialization(obj)
+
+
+def unread(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """``fn`` (a generated API method) for a request whose answer nobody reads, such as a create
+    whose caller only needs to know it worked: the answer is read off the connection (which goes
+    back to the pool) but neither decoded nor parsed into a dict: for a create that was the whole
+    PipelineRun parsed for nothing (docs/performance.md, kube18's section). A status other than 2xx raises
+    ``ApiException`` as the client does (``kubernetes_asyncio`` client/rest.py ``request`` with
+    ``_preload_content``; client/api_client.py ``__call_api`` decodes its body)."""
+
+    async def send(*args: Any, **kwargs: Any) -> None:
+        response = await fn(*args, _preload_content=False, **kwargs)  # aiohttp's ClientResponse
+        try:
+            data = await response.read()
+        finally:
+            response.release()
+        if not 200 <= response.status <= 299:
+            exc = ApiException(status=response.status, reason=response.reason)
+            exc.body, exc.headers = data.decode("utf-8", "replace"), response.headers
+            raise exc
+
+    return send
 
 
 def status_message(exc: ApiException) -> str:

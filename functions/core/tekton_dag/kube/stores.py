@@ -127,7 +127,9 @@ class KubernetesStore:
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().create_task(self.aclose())  # nothing awaits a close
 
-    async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, what: str, method: str, *args: Any, answer: bool = True, **kwargs: Any) -> Any:
+        """``method`` of ``CustomObjectsApi`` with retries; ``answer=False``: the answer is not
+        parsed (``clients.unread``), for writes whose caller needs only to know they worked."""
         if self._shared is None or self._api is None:
             await asyncio.to_thread(self.warm_up)  # import the client off the loop, once
         assert self._shared is not None
@@ -139,14 +141,19 @@ class KubernetesStore:
             from kubernetes_asyncio.client import CustomObjectsApi
 
             self._objects = CustomObjectsApi(api_client)
-        return await self._api.call(what, getattr(self._objects, method), *args, **kwargs)
+        fn = getattr(self._objects, method)
+        if not answer:
+            from tekton_dag.kube.clients import unread
+
+            fn = unread(fn)
+        return await self._api.call(what, fn, *args, **kwargs)
 
     async def create_run(self, run: Object) -> bool:
         namespace, name = run["metadata"]["namespace"], run["metadata"]["name"]
         what = f"create PipelineRun {namespace}/{name}"
         try:
             await self._call(what, "create_namespaced_custom_object",
-                                 self.GROUP, self.VERSION, namespace, self.PLURAL, run)
+                             self.GROUP, self.VERSION, namespace, self.PLURAL, run, answer=False)
         except ApiStatusError as exc:
             if exc.status == 409:
                 return False
@@ -195,7 +202,7 @@ class KubernetesStore:
                    "preconditions": {"uid": uid}}
         try:
             await self._call(what, "delete_namespaced_custom_object",
-                             self.GROUP, self.VERSION, namespace, self.PLURAL, name, body=options)
+                             self.GROUP, self.VERSION, namespace, self.PLURAL, name, body=options, answer=False)
         except ApiStatusError as exc:
             if exc.status in (404, 409):
                 return False
@@ -247,7 +254,7 @@ class KubernetesStore:
         what = f"create admission queue segment Lease {namespace}/{name}"
         try:
             await self._call(what, "create_namespaced_custom_object",
-                             self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, lease)
+                             self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, lease, answer=False)
         except ApiStatusError as exc:
             if exc.status != 409:  # AlreadyExists: the same content (the name is its hash)
                 raise exc.permanent(what) from None
@@ -256,7 +263,7 @@ class KubernetesStore:
         what = f"delete admission queue segment Lease {namespace}/{name}"
         try:
             await self._call(what, "delete_namespaced_custom_object",
-                             self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name)
+                             self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name, answer=False)
         except ApiStatusError as exc:
             if exc.status != 404:
                 raise exc.permanent(what) from None

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -196,6 +197,9 @@ class Ledger:
     # directly from entries has none; dumps makes what is missing).
     _texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     heads: Mapping[str, Heads] = field(default_factory=dict)  # group -> its heads, least recently changed first
+    # group -> its stored text (``_head_text``), made once. Its groups are always in ``heads``' order
+    # (``note_head`` moves and forgets a group in both), so once it has them all ``dumps`` joins
+    # it as it is: no look-up per remembered pull request on every write.
     _head_texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     # The rest of the queue, sealed: ordered by (priority, first seq); all older than ``entries``'
     # queued runs of the same priority.
@@ -454,7 +458,10 @@ class Ledger:
         text = f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}'
         if self.heads:
             head_texts = self._head_texts
-            heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
+            if len(head_texts) == len(self.heads):  # all made, in ``heads``' order: join them as they are
+                heads = ",".join(head_texts.values())
+            else:
+                heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
             text += f',"heads":{{{heads}}}'
         if self.segments:
             text += f',"segments":[{",".join(s.text() for s in self.segments)}]'
@@ -519,21 +526,33 @@ def _entry(values: list[Any]) -> Entry:
     return Entry(state, int(priority), int(seq), float(since), group, sha)
 
 
-_PLAIN = re.compile(r"[a-z0-9.-]*")
+# Text that is its own JSON string (no quote, backslash, control or non-ASCII character): run
+# names, groups ("<stack>/<app>/<pr>") and shas always are. Writing such a value between quotes
+# instead of through ``json.dumps`` matters: a ledger read (a 409, another worker's hint) encodes
+# every entry and remembered pull request again, and ``json.dumps`` with ``separators`` builds an
+# encoder per call (docs/performance.md, "run-creator's Kubernetes path").
+_PLAIN = re.compile(r"[A-Za-z0-9._/-]*")
+
+
+def _string(value: str) -> str:
+    """``value`` as ``json.dumps`` writes it."""
+    return f'"{value}"' if _PLAIN.fullmatch(value) else json.dumps(value)
+
+
+def _number(value: float) -> str:
+    """``value`` as ``json.dumps`` writes it (``repr``: for finite floats and ints they agree)."""
+    return repr(value) if math.isfinite(value) else json.dumps(value)
 
 
 def _text(name: str, entry: Entry) -> str:
-    """The stored text of one entry. Run names are DNS-1123 labels, plain JSON strings; anything
-    else (a hand-edited ledger) goes through the encoder."""
-    key = f'"{name}"' if _PLAIN.fullmatch(name) else json.dumps(name)
-    values: list[Any] = [entry.state, entry.priority, entry.seq, round(entry.since, 3)]
-    if entry.group:
-        values += [entry.group, entry.sha]
-    return f"{key}:{json.dumps(values, separators=(',', ':'))}"
+    """The stored text of one entry: ``"name":[state,priority,seq,since(,group,sha)]``, exactly
+    what ``json.dumps`` with compact separators writes (a test compares them)."""
+    pr = f",{_string(entry.group)},{_string(entry.sha)}" if entry.group else ""
+    return (f"{_string(name)}:[{_string(entry.state)},{entry.priority:d},{entry.seq:d},"
+            f"{_number(round(entry.since, 3))}{pr}]")
 
 
 def _head_text(group: str, heads: Heads) -> str:
     """The stored text of one pull request's heads: ``"group":[current,[superseded...],seq]``."""
-    return (
-        f"{json.dumps(group)}:{json.dumps([heads.current, list(heads.superseded), heads.seq], separators=(',', ':'))}"
-    )
+    superseded = ",".join([_string(s) for s in heads.superseded])
+    return f"{_string(group)}:[{_string(heads.current)},[{superseded}],{heads.seq:d}]"
