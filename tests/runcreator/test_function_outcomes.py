@@ -142,7 +142,8 @@ async def test_a_rejected_configuration_change_is_a_warning_for_that_team_once(f
     assert "teams/default/team.yaml" in rejected["note"] and "previous one keeps serving" in rejected["note"]
 
 
-async def test_the_all_in_one_reports_a_dead_letter_of_its_bus_as_a_warning(kube_api: FakeKubeApi) -> None:
+async def test_the_all_in_one_reports_a_dead_letter_of_its_bus_as_a_warning(kube_api: FakeKubeApi,
+                                                                             tmp_path: Path) -> None:
     from cloudevents.core.v1.event import CloudEvent
 
     from tekton_dag.functions import all_in_one
@@ -158,6 +159,9 @@ async def test_the_all_in_one_reports_a_dead_letter_of_its_bus_as_a_warning(kube
             "TEKTON_DAG_RECONCILE_SECONDS": "0",
             "TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY,
             "GITHUB_WEBHOOK_SECRET": "s",
+            # its own files: not the defaults under /tmp/tekton-dag, which a served all-in-one may hold
+            "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3"),
+            "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dead-letters.jsonl"),
         }
     )
     try:
