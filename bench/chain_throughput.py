@@ -63,7 +63,11 @@ REPO = "jmjava/tekton-dag-vue-fe"
 # cycles, and a full collection over a thousand stored PipelineRuns stops every answer for tens of
 # milliseconds, which a kube-apiserver (Go, concurrent collector) does not do.
 # It prints its CPU time once started and each function's kubeconfig (its ServiceAccount's token),
-# and at the end its CPU time and the number of requests it answered.
+# and at the end its CPU time and the number of requests it answered. It runs in a session of its
+# own, as the load generator does: with autogrouping (devchain.priority) a session is a scheduler
+# group, and in this process's group the fake API's ~1 ms of CPU per webhook would take turns with
+# the Broker's loop, which neither a kube-apiserver (another machine, or kind's container) nor
+# GitHub does to `tekton-dag dev`.
 FAKE_API = (
     "import gc, json, sys, time; gc.disable(); import tekton_dag.testing.kube_api as fake\n"
     "from tekton_dag.functions.serving import FUNCTIONS\n"
@@ -196,7 +200,7 @@ async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, firs
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), chain.webhook_url, SECRET, REPO,
         str(rate), str(count), str(first_pr), "--watch",
-        stdout=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, start_new_session=True,  # not in the Broker's autogroup (FAKE_API)
     )
     out, _ = await generator.communicate()
     records = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
@@ -248,7 +252,7 @@ AFTER_ACK_NICE: int | None = None  # --after-ack-nice: None keeps the chain's de
 async def measure(rate: float, seconds: float, journal: str = "none") -> dict[str, Any]:
     """One measurement on a fresh chain and a fresh fake API (no backlog or stored runs carried over)."""
     fake = subprocess.Popen([sys.executable, "-c", FAKE_API, RBAC], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
     started_cpu, kubeconfigs = json.loads(fake.stdout.readline())
     clock = Clock()
     work = Path(tempfile.mkdtemp(prefix="tekton-dag-bench-"))

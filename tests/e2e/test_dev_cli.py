@@ -73,13 +73,16 @@ async def test_dev_runs_the_chain_into_a_dry_run_directory_and_stops_cleanly_on_
         run = yaml.safe_load(files[0].read_text())
         assert run["kind"] == "PipelineRun" and run["spec"]["pipelineRef"]["name"] == "stack-pr-test"
         # the work after the ack yields the CPU to the ack path (devchain.priority): webhook-ingest
-        # keeps dev's priority, every other function runs 10 nicer
+        # keeps dev's priority and policy, every other function runs 10 nicer and as batch work
         base = os.getpriority(os.PRIO_PROCESS, dev.pid)
-        assert os.getpriority(os.PRIO_PROCESS, child_pid(dev.pid, "webhook-ingest")) == base
+        ingest = child_pid(dev.pid, "webhook-ingest")
+        assert os.getpriority(os.PRIO_PROCESS, ingest) == base
+        assert os.sched_getscheduler(ingest) == os.sched_getscheduler(dev.pid)
         autogroups = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
         for function in ("resolver", "run-creator", "status-reporter", "bootstrap-batcher"):
             pid = child_pid(dev.pid, function)
             assert os.getpriority(os.PRIO_PROCESS, pid) == min(base + 10, 19), function
+            assert os.sched_getscheduler(pid) == os.SCHED_BATCH, function
             if autogroups:  # each function is a session, so an autogroup, of its own: its group is nicer too
                 assert Path(f"/proc/{pid}/autogroup").read_text().endswith(f"nice {min(base + 10, 19)}\n"), function
         if autogroups:

@@ -82,9 +82,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "broker-journal.sqlite3 in --work-dir when given, else in the dev state directory "
                         "$XDG_STATE_HOME/tekton-dag/dev)")
     parser.add_argument("--after-ack-nice", metavar="N", default=str(AFTER_ACK_NICE),
-                        help="niceness added to resolver, run-creator, status-reporter and bootstrap-batcher, so "
-                        "that webhook-ingest and the Broker, which answer GitHub, get the CPU first (0 to 19; "
-                        f"default {AFTER_ACK_NICE}; 0: same priority)")
+                        help="niceness added to resolver, run-creator, status-reporter and bootstrap-batcher, which "
+                        "then also run as SCHED_BATCH, so that webhook-ingest and the Broker, which answer GitHub, "
+                        f"get the CPU first (0 to 19; default {AFTER_ACK_NICE}; 0: same priority and policy)")
     parser.set_defaults(run=run, parser=parser)
 
 

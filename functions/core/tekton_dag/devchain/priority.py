@@ -26,10 +26,21 @@ function in a session of its own (``start_new_session``), so a function's nicene
 nothing against the other functions; it also sets its autogroup's nice (``/proc/self/autogroup``),
 but only when it leads its session, so it never lowers a terminal's whole session. Inside a CPU
 cgroup (a container, a pod) autogrouping does not apply and the process's niceness does.
+
+The same functions also run under ``SCHED_BATCH`` (man 7 sched: "the scheduler will apply a small
+scheduling penalty with respect to wakeup behavior"; any process may choose it for itself). A
+batch task that wakes never preempts the task on the CPU (kernel/sched/fair.c,
+``check_preempt_wakeup_fair``: "BATCH and IDLE tasks do not preempt others", Linux commit
+faa42d29419d; before it "Batch and idle tasks do not preempt non-idle tasks"): a delivery reaching
+resolver no longer takes the CPU from webhook-ingest or the Broker in the middle of an ack; it
+runs at the next tick or when a CPU is free. Niceness sets the share of a busy CPU, the batch
+policy who goes first on a wake-up; the ack path needs both (docs/performance.md, "ack17").
+Threads made later inherit the policy, as they inherit niceness.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -64,7 +75,17 @@ def lower_priority(env: Mapping[str, str] = os.environ) -> int:
         raise SystemExit(f"{NICE_ENV}={exc}") from None
     if increment:
         _lower_autogroup(os.nice(increment))
+        _as_batch()
     return increment
+
+
+def _as_batch() -> None:
+    """Run this process under ``SCHED_BATCH`` (module docstring); where there is none, as before."""
+    batch = getattr(os, "SCHED_BATCH", None)  # Linux only
+    if batch is None:
+        return
+    with contextlib.suppress(OSError):  # e.g. a seccomp profile that refuses it: nice alone still applies
+        os.sched_setscheduler(0, batch, os.sched_param(0))
 
 
 def _lower_autogroup(niceness: int) -> None:

@@ -132,7 +132,7 @@ class WebhookIngest(Handler):
             _count_webhook(event_name, 202, ignored)
             return Reply(202, ignored)
         try:
-            body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES)
+            body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES, headers)
         except asgi.BodyTooLarge:
             _count_webhook(event_name, 413, {"status": "rejected"})
             raise

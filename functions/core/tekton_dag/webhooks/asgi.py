@@ -23,9 +23,11 @@ def headers_of(scope: Scope) -> dict[str, str]:
     }
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body, refusing early (by Content-Length) or as soon as it grows past ``limit``."""
-    declared = headers_of(scope).get("content-length", "")
+async def read_body(scope: Scope, receive: Receive, limit: int, headers: Mapping[str, str] | None = None) -> bytes:
+    """The whole body, refusing early (by Content-Length) or as soon as it grows past ``limit``;
+    ``headers`` are the request's from ``headers_of`` when the caller has them already (decoded
+    once per request, not twice)."""
+    declared = (headers_of(scope) if headers is None else headers).get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
