@@ -162,47 +162,6 @@ async def test_all_in_one_workers_refuse_a_journal_left_undelivered_by_a_bigger_
     assert f"journal {leftover.path} (worker 3) holds 1 undelivered deliveries: start with --workers 4" in err
 
 
-async def keep_alive_answers(port: int, count: int) -> list[str]:
-    """``count`` liveness GETs one after another from a client that keeps one connection alive
-    (and opens another when the server closes it): each answer's ``Connection`` header."""
-    import httpx
-
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1)) as client:
-        return [(await client.get(f"http://127.0.0.1:{port}/health/liveness")).headers.get("connection", "")
-                for _ in range(count)]
-
-
-async def test_workers_spread_keep_alive_connections_by_closing_them_after_twenty_answers(tmp_path, all_in_one_api):
-    """A client that keeps one connection alive would keep one worker busy and the other idle: with
-    several workers, the 20th answer on a connection closes it, so the next one is accepted anew."""
-    port = free_port()
-    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "GITHUB_WEBHOOK_SECRET": SECRET,
-           "KUBECONFIG": str(all_in_one_api.kubeconfig_for(TEAM_NAMESPACE, "tekton-dag-all-in-one")),
-           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl"),
-           "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3")}
-    env.pop("K_SINK", None)
-    server = await asyncio.create_subprocess_exec(
-        *SERVED_BY["tekton-dag serve all-in-one --workers 2"], cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    try:
-        await wait_ready(f"http://127.0.0.1:{port}", "all-in-one workers")
-        heads = await keep_alive_answers(port, 45)
-    finally:
-        server.terminate()
-        _, err = await server.communicate()
-    assert server.returncode == 0, err.decode()[-2000:]
-    assert [i for i, connection in enumerate(heads, 1) if connection == "close"] == [20, 40]
-
-
-async def test_workers_refuse_a_keep_alive_limit_that_is_not_a_count(tmp_path):
-    """Checked before anything is bound or forked: the start fails, naming the variable."""
-    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{free_port()}", "TEKTON_DAG_KEEP_ALIVE_REQUESTS": "0",
-           "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3")}
-    code, _out, err = await asyncio.wait_for(
-        run_cli("serve", "all-in-one", "--workers", "2", "--teams", str(TEAMS), env=env), 60)
-    assert code == 1 and "TEKTON_DAG_KEEP_ALIVE_REQUESTS='0': must be a whole number of requests, 1 or more" in err
-
-
 async def test_workers_are_for_the_all_in_one_only():
     code, _, err = await run_cli("serve", "resolver", "--workers", "2", "--teams", str(TEAMS))
     assert code == 2 and "only all-in-one runs several workers, not resolver" in err

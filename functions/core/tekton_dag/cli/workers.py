@@ -23,16 +23,17 @@ What the workers share and what they do not:
   (start once with enough workers to drain it): nothing journalled is ever silently left behind.
   The dead-letter file (``TEKTON_DAG_DEAD_LETTER_FILE``) is per worker the same way.
 - **Metrics**: worker i serves ``METRICS_PORT + i`` when ``METRICS_PORT`` is set.
-- **Connections are spread** (N > 1): the workers share one listening socket, so a new
-  connection goes to whichever worker accepts it first (the idle one, as a rule), but a
-  keep-alive connection stays with its worker for its life, and clients reuse their most recent
-  idle connection (as Go's HTTP transport does, Knative's queue-proxy's; so does bench/loadgen.py).
-  At 100 webhooks/s one worker then did four fifths of the work (docs/performance.md). So with
-  N > 1 a worker closes a keep-alive connection after ``KEEP_ALIVE_REQUESTS`` answers (``Connection:
-  close`` on the last; env ``TEKTON_DAG_KEEP_ALIVE_REQUESTS``, hypercorn's
-  ``keep_alive_max_requests``, default 1,000): the client's next connection is accepted anew. A
-  new connection costs hypercorn about 0.5 ms of CPU, so 20 requests a connection costs ~25 µs a
-  request.
+- **Connections are not spread by the workers** (measured decision): the workers share one
+  listening socket, so a new connection goes to whichever worker accepts it first (an idle one,
+  as a rule), but a keep-alive connection stays with its worker for its life, and clients reuse
+  their most recent idle connection (bench/loadgen.py; Go's ``http.Transport``, which Knative's
+  queue-proxy uses, keeps idle connections "most recently used at end" and takes from the end:
+  golang/go src/net/http/transport.go). So at a low rate one worker does most of the work; once it
+  is busy the client opens more connections, which the idle worker accepts, and the split evens
+  out (150/s: 4.9 / 4.8 s of CPU). Closing each connection after 20 answers (hypercorn's
+  ``keep_alive_max_requests``) evened the split at 100/s too, but neither CPU per webhook nor
+  latency improved in A/B runs (docs/performance.md, "Spreading the all-in-one's workers"), so
+  hypercorn's default (1,000 answers a connection) stays.
 - **Ledger hints** (N > 1): after each ledger write a worker notes the Lease's version and text in
   ``<journal>.ledger-hints/`` (``usecases.ledger_hints``), so the next worker to write starts from
   it instead of a refused write and a read; the writes stay conditional, the hint is only a hint.
@@ -55,8 +56,6 @@ from tekton_dag.usecases.ledger_hints import HINTS_ENV
 
 WORKER_ENV = "TEKTON_DAG_WORKER"  # this worker's index, for its logs
 SCAN_LIMIT = 64  # worker journals looked for beyond N when checking for leftovers
-KEEP_ALIVE_REQUESTS_ENV = "TEKTON_DAG_KEEP_ALIVE_REQUESTS"
-KEEP_ALIVE_REQUESTS = 20  # answers per keep-alive connection with N > 1 (module docstring)
 
 
 def worker_path(base: Path, index: int) -> Path:
@@ -118,29 +117,17 @@ def serve_workers(count: int) -> int:
         return 1
     if count > 1 and not env.get(HINTS_ENV):
         env[HINTS_ENV] = str(hints_directory(env))
-    keep_alive = keep_alive_requests(env) if count > 1 else None  # a bad value fails before the bind
     binds: list[str] = sock.bind()  # raises when nothing could be bound
     children: dict[int, int] = {}
     for index in range(count):
         pid = os.fork()
         if pid == 0:  # the worker: never returns
-            os._exit(_worker(index, binds, {**worker_env(env, index), PARENT_PID_ENV: str(os.getppid())},
-                             keep_alive))
+            os._exit(_worker(index, binds, {**worker_env(env, index), PARENT_PID_ENV: str(os.getppid())}))
         children[pid] = index
     return _supervise(children)
 
 
-def keep_alive_requests(env: dict[str, str]) -> int:
-    """Answers per keep-alive connection when several workers share the port (module docstring)."""
-    raw = env.get(KEEP_ALIVE_REQUESTS_ENV, "").strip()
-    if not raw:
-        return KEEP_ALIVE_REQUESTS
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"{KEEP_ALIVE_REQUESTS_ENV}={raw!r}: must be a whole number of requests, 1 or more")
-    return int(raw)
-
-
-def _worker(index: int, binds: list[str], env: dict[str, str], keep_alive: int | None) -> int:
+def _worker(index: int, binds: list[str], env: dict[str, str]) -> int:
     import asyncio
 
     import hypercorn.config
@@ -157,8 +144,6 @@ def _worker(index: int, binds: list[str], env: dict[str, str], keep_alive: int |
     loops.install()  # the same loop as one all-in-one process (`tekton-dag serve`, the func build)
     config = hypercorn.config.Config()
     config.bind = binds  # the sockets bound before the fork: "fd://N", as func_python.sock.bind gives them
-    if keep_alive is not None:  # several workers: spread connections over them (module docstring)
-        config.keep_alive_max_requests = keep_alive
     application = application_type(all_in_one.new())
     # func-python 0.8.1 (pinned) binds its own sockets in ``serve()``; ``_serve(cfg)`` is the rest of
     # it (SIGTERM/SIGINT handlers, hypercorn.asyncio.serve, which limits.install() bounds).
