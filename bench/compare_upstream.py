@@ -109,6 +109,7 @@ class Running:
     url: str
     cpu: Any  # () -> seconds used so far by the system
     stop: Any  # async () -> None
+    by_process: Any = dict  # () -> {pid: seconds used so far}, for how the work was shared
 
 
 class Fake:
@@ -163,7 +164,7 @@ async def subprocess_system(command: list[str], env: dict[str, str], health: str
             process.kill()
         log.close()
 
-    return Running(base + webhook, cpu, stop)
+    return Running(base + webhook, cpu, stop, lambda: dict(cpu_by_pid))
 
 
 async def start(system: str, fake: Fake, args: argparse.Namespace, work: Path) -> Running:
@@ -215,10 +216,11 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
         await load(running.url, 20, 20, 100000)  # warm-up: connections, caches
         await asyncio.sleep(0.5)
         count = int(rate * args.seconds)
-        before = running.cpu()
+        before, split_before = running.cpu(), running.by_process()
         records = await load(running.url, rate, count, 1)
         await asyncio.sleep(1.0)  # what is still in flight (the outcome is read from the fake API below)
         used = running.cpu() - before
+        split = sorted((s - split_before.get(pid, 0.0) for pid, s in running.by_process().items()), reverse=True)
     finally:
         if running is not None:
             await running.stop()
@@ -230,14 +232,16 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": percentile(latencies, 99) if latencies else float("nan"),
             "cpu_ms": used / max(count, 1) * 1000, "api_ms": fake_cpu / max(requests, 1) * 1000,
-            "api_requests": requests / max(count + 20, 1), "load": os.getloadavg()[0]}
+            "api_requests": requests / max(count + 20, 1), "load": os.getloadavg()[0],
+            "split": [round(s, 2) for s in split if s >= 0.01]}
 
 
 def show(r: dict[str, Any]) -> None:
     print(f"  {r['system']:>10} {r['rate']:>6.0f}/s  sent {r['sent']:>5}  created {r['completed']:>5}  "
           f"refused {r['refused']:>3}  p50 {r['p50']:>7.1f} ms  p99 {r['p99']:>7.1f} ms  "
           f"CPU {r['cpu_ms']:.2f} ms/webhook  API {r['api_requests']:.1f} req/webhook  "
-          f"(load average {r['load']:.1f})", flush=True)
+          f"(load average {r['load']:.1f})"
+          + (f"  CPU s by process {r['split']}" if len(r["split"]) > 1 else ""), flush=True)
 
 
 def median_round(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -23,6 +23,17 @@ What the workers share and what they do not:
   (start once with enough workers to drain it): nothing journalled is ever silently left behind.
   The dead-letter file (``TEKTON_DAG_DEAD_LETTER_FILE``) is per worker the same way.
 - **Metrics**: worker i serves ``METRICS_PORT + i`` when ``METRICS_PORT`` is set.
+- **Connections are not spread by the workers** (measured decision): the workers share one
+  listening socket, so a new connection goes to whichever worker accepts it first (an idle one,
+  as a rule), but a keep-alive connection stays with its worker for its life, and clients reuse
+  their most recent idle connection (bench/loadgen.py; Go's ``http.Transport``, which Knative's
+  queue-proxy uses, keeps idle connections "most recently used at end" and takes from the end:
+  golang/go src/net/http/transport.go). So at a low rate one worker does most of the work; once it
+  is busy the client opens more connections, which the idle worker accepts, and the split evens
+  out (150/s: 4.9 / 4.8 s of CPU). Closing each connection after 20 answers (hypercorn's
+  ``keep_alive_max_requests``) evened the split at 100/s too, but neither CPU per webhook nor
+  latency improved in A/B runs (docs/performance.md, "Spreading the all-in-one's workers"), so
+  hypercorn's default (1,000 answers a connection) stays.
 - **Ledger hints** (N > 1): after each ledger write a worker notes the Lease's version and text in
   ``<journal>.ledger-hints/`` (``usecases.ledger_hints``), so the next worker to write starts from
   it instead of a refused write and a read; the writes stay conditional, the hint is only a hint.
