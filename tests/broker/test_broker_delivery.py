@@ -41,6 +41,16 @@ async def test_ingress_refuses_a_request_that_is_not_a_cloudevent(start_broker):
     assert "not a CloudEvent" in response.text
 
 
+async def test_ingress_refuses_a_cloudevent_of_another_spec_version_with_400_not_500(start_broker):
+    # The SDK reads a 0.3 event, which the Broker cannot forward as 1.0: a precise 400 (it was a 500).
+    headers = {"ce-specversion": "0.3", "ce-type": TYPE_A, "ce-source": "/s", "ce-id": "1"}
+    async with start_broker([broker_yaml()], {}) as running:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(running.url, headers=headers, content=b"")
+    assert response.status_code == 400
+    assert "not a CloudEvent" in response.text and "specversion" in response.text
+
+
 async def test_a_cloudevent_reply_reenters_the_broker_with_a_lower_ttl(start_broker):
     reply = CloudEvent({"type": TYPE_B, "source": "/a"}, {"from": "a"})
     a, b = EventRecorder(status=200, reply=reply), EventRecorder()
