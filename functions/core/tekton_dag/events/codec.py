@@ -161,8 +161,8 @@ def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
         event = from_http_event(HTTPMessage(headers=lowered, body=body))
     except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:
         raise EventDecodeError(f"not a CloudEvent: {exc}") from exc
-    if not isinstance(event, CloudEvent):  # the v1 factory always makes one; this narrows the type
-        raise EventDecodeError("not a CloudEvents 1.0 event")
+    if not isinstance(event, CloudEvent):  # another spec version, which the SDK reads too
+        raise EventDecodeError(f"not a CloudEvents 1.0 event: specversion {event.get_specversion()!r}")
     return event
 
 
