@@ -22,8 +22,8 @@ import pstats
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+from allinone_cpu import post
 from ingest_ack import _serve_sink, padded_payload
 
 from tekton_dag.functions import loops
@@ -38,22 +38,10 @@ async def measure(webhooks: int, rounds: int, sink: str, teams: Path, profile: c
     function.start(environment(teams, K_SINK=sink, TEKTON_DAG_CONFIG_RELOAD_S="0"))
     headers, body = padded_payload()
     raw = [(name.lower().encode(), value.encode()) for name, value in headers.items() if name != "X-GitHub-Delivery"]
-    answers: list[Any] = []
-
-    async def send(message: Any) -> None:
-        answers.append(message)
 
     async def one(n: int) -> None:
-        scope = {"type": "http", "method": "POST", "path": "/webhook/github", "query_string": b"",
-                 "headers": [*raw, (b"x-github-delivery", f"cpu-{n}".encode())]}
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> Any:
-            return messages.pop()
-
-        answers.clear()
-        await function.handle(scope, receive, send)
-        assert answers[0]["status"] == 202, answers
+        status = await post(function, [*raw, (b"x-github-delivery", f"cpu-{n}".encode())], body)
+        assert status == 202, status
 
     for n in range(WARM_UP):
         await one(n)
