@@ -99,6 +99,42 @@ def test_patches_honour_resource_version_preconditions(objects: client.CustomObj
         objects.get_namespaced_custom_object(G, V, NS, P, "r")
 
 
+def test_a_failed_json_patch_test_is_a_422_and_changes_nothing(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
+    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(
+            G, V, NS, P, "r",
+            [{"op": "test", "path": "/spec/status", "value": "PipelineRunPending"},
+             {"op": "add", "path": "/spec/x", "value": 1}],
+            _content_type="application/json-patch+json",
+        )
+    assert status_of(exc)[:2] == (422, "Invalid")
+    after = objects.get_namespaced_custom_object(G, V, NS, P, "r")
+    assert after["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"] and "x" not in after["spec"]
+
+
+def test_tekton_refuses_spec_changes_but_spec_status_and_any_to_a_done_run(
+    objects: client.CustomObjectsApi, config: Config, kube_api: FakeKubeApi
+) -> None:
+    objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))  # instant Tekton starts it
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"timeouts": {"pipeline": "5m"}}})
+    assert status_of(exc)[:2] == (400, "BadRequest")
+    assert "only status updates are allowed: spec" in status_of(exc)[2]
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": "Cancelled"}})  # allowed; now done
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": "Cancelled"}})  # no change: allowed
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"metadata": {"annotations": {"a": "b"}}})
+    for change in ({"status": None}, {"status": "StoppedRunFinally"}):
+        with pytest.raises(ApiException) as exc:
+            objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": change})
+        assert status_of(exc)[:2] == (400, "BadRequest")
+        assert 'admission webhook "validation.webhook.pipeline.tekton.dev" denied the request' in status_of(exc)[2]
+        assert "Once the PipelineRun is complete, no updates are allowed" in status_of(exc)[2]
+    assert objects.get_namespaced_custom_object(G, V, NS, P, "r")["spec"]["status"] == "Cancelled"
+
+
 def test_fault_switches_inject_5xx_and_429(objects: client.CustomObjectsApi, kube_api: FakeKubeApi) -> None:
     kube_api.fail(429, retry_after=1)
     with pytest.raises(ApiException) as exc:

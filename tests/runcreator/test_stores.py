@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runcreator.conftest import NAMESPACE, pr_request
+from runcreator.conftest import FAST, NAMESPACE, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import LedgerConflict
-from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, store_from_env
+from tekton_dag.kube.stores import DirectoryStore, KubernetesStore, RunStore, store_from_env
+from tekton_dag.pipelineruns import build_pipelinerun
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator, read_ledger
 
 
@@ -84,3 +86,45 @@ async def test_a_segment_drained_and_deleted_since_the_head_was_read_means_read_
     store = StaleFirstRead(tmp_path, (old_head, "0"))
     ledger, _ = await read_ledger(store, team)
     assert ledger.queued_count == 70 and "missing" not in caplog.text
+
+
+def pending_run(config: Config, name: str) -> dict:
+    team = config.team("default")
+    run = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
+    run["metadata"]["name"] = name
+    run["spec"]["status"] = "PipelineRunPending"
+    return run
+
+
+@pytest.fixture(params=["kubernetes", "directory"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> RunStore:
+    if request.param == "kubernetes":
+        request.getfixturevalue("kube_api")
+        return KubernetesStore(policy=FAST)
+    return DirectoryStore(tmp_path)
+
+
+async def test_a_run_starts_only_while_it_waits_and_a_cancel_is_never_undone(
+    any_store: RunStore, config: Config
+) -> None:
+    await any_store.create_run(pending_run(config, "r1"))
+    assert await any_store.cancel_run(NAMESPACE, "r1")
+    assert not await any_store.start_run(NAMESPACE, "r1")  # a late start from an older ledger view
+    assert (await any_store.get_run(NAMESPACE, "r1"))["spec"]["status"] == "Cancelled"
+    await any_store.create_run(pending_run(config, "r2"))
+    assert await any_store.start_run(NAMESPACE, "r2")
+    assert "status" not in (await any_store.get_run(NAMESPACE, "r2"))["spec"]
+    assert not await any_store.start_run(NAMESPACE, "gone") and not await any_store.cancel_run(NAMESPACE, "gone")
+
+
+async def test_cancelling_a_run_that_is_already_done_is_not_an_error(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
+    """Tekton's webhook refuses any change to a done run (400); that run has nothing left to stop."""
+    store = KubernetesStore(policy=FAST)
+    await store.create_run(pending_run(config, "r1"))
+    assert await store.start_run(NAMESPACE, "r1")
+    kube_api.finish(NAMESPACE, "r1")
+    assert not await store.cancel_run(NAMESPACE, "r1")
+    assert "status" not in (await store.get_run(NAMESPACE, "r1"))["spec"]
+    store.close()

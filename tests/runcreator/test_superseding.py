@@ -113,6 +113,52 @@ async def test_two_new_heads_at_once_on_two_replicas_leave_exactly_one_run(
         s.close()
 
 
+async def test_a_new_head_whose_older_run_finished_unreported_is_still_created(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
+    """The older head's run is done but its finished event has not come yet, so the ledger still
+    holds it: Tekton refuses to change a done run (400), and there is nothing to cancel."""
+    rc = RunCreator(lambda: config, store)
+    older = await rc.request(pr_request(sha="1" * 40, delivery="d1"))
+    kube_api.finish(NAMESPACE, older.name)
+    newer = await rc.request(pr_request(sha="2" * 40, delivery="d2"))
+    assert newer.kind == "created" and newer.superseded == ()
+    assert status_of(kube_api, older.name) is None and status_of(kube_api, newer.name) is None
+
+
+class HeldStarts(KubernetesStore):
+    """A replica whose starts wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=FAST)
+        self.reached, self.go = asyncio.Event(), asyncio.Event()
+
+    async def start_run(self, namespace: str, name: str) -> bool:
+        self.reached.set()
+        await self.go.wait()
+        return await super().start_run(namespace, name)
+
+
+async def test_a_replica_late_to_start_a_run_does_not_undo_a_newer_heads_cancel(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
+    """Replica 0 records head A and is about to start it; replica 1 records head B, which
+    supersedes A, and cancels A. Replica 0's start, coming after, must not undo that cancel
+    (the start is conditional on the run still waiting)."""
+    held, other = HeldStarts(), KubernetesStore(policy=FAST)
+    late, prompt = RunCreator(lambda: config, held), RunCreator(lambda: config, other)
+    first = asyncio.create_task(late.request(pr_request(number=7, sha="1" * 40, delivery="a")))
+    await asyncio.wait_for(held.reached.wait(), 5)
+    newer = await prompt.request(pr_request(number=7, sha="2" * 40, delivery="b"))
+    held.go.set()
+    older = await first
+    assert older.kind == newer.kind == "created" and newer.superseded == (older.name,)
+    assert status_of(kube_api, older.name) == "Cancelled" and status_of(kube_api, newer.name) is None
+    assert kube_api.running(NAMESPACE) == [newer.name]
+    for store in (held, other):
+        store.close()
+
+
 # --- supersede remembers: the newest head wins whatever order the deliveries come in ---------
 
 A, B = "a" * 40, "b" * 40

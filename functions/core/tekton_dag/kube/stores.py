@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import yaml
 
@@ -34,6 +34,7 @@ from tekton_dag.kube.errors import (
     TransientApiError,
 )
 from tekton_dag.kube.retrying import RetryPolicy
+from tekton_dag.pipelineruns import states
 
 if TYPE_CHECKING:
     from tekton_dag.kube.shared import SharedClient
@@ -59,6 +60,16 @@ class RunStore(Protocol):
 
     async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
         """JSON merge-patch ``run``; None when it does not exist (any more)."""
+
+    async def start_run(self, namespace: str, name: str) -> bool:
+        """Let a waiting run start (remove ``spec.status: PipelineRunPending``) only if, at that
+        moment, it is still waiting: the check and the change are one step. True when the run
+        is started now; False when it is gone, cancelled meanwhile (by another replica whose
+        ledger write came later) or done."""
+
+    async def cancel_run(self, namespace: str, name: str) -> bool:
+        """Ask Tekton to cancel the run (``spec.status: Cancelled``); False when it is gone or
+        already done (Tekton refuses any change to a done run)."""
 
     async def delete_run(self, namespace: str, name: str, uid: str) -> bool:
         """Delete the run if it is still the object ``uid`` names (a precondition: a run deleted
@@ -192,6 +203,50 @@ class KubernetesStore:
             if exc.status == 404:
                 return None
             raise exc.permanent(what) from None
+
+    # RFC 6902: the API server applies all of a JSON patch or none of it, and answers 422 when a
+    # test op fails (k8s.io/apiserver pkg/endpoints/handlers/patch.go, applyJSPatch). A merge
+    # patch would start a run that another replica, whose ledger write came later, has just
+    # cancelled: its cancel would be undone.
+    START_IF_PENDING: ClassVar[list[Object]] = [{"op": "test", "path": "/spec/status", "value": states.PENDING},
+                                                {"op": "remove", "path": "/spec/status"}]
+    CANCEL: ClassVar[Object] = {"spec": {"status": states.CANCELLED}}
+
+    async def start_run(self, namespace: str, name: str) -> bool:
+        what = f"start PipelineRun {namespace}/{name}"
+        try:
+            await self._call(what, "patch_namespaced_custom_object",
+                             self.GROUP, self.VERSION, namespace, self.PLURAL, name, self.START_IF_PENDING,
+                             _content_type="application/json-patch+json", answer=False)
+        except ApiStatusError as exc:
+            if exc.status == 404:
+                return False
+            if exc.status == 422:
+                # No longer waiting. Cancelled meanwhile, or started: by a retry of this very
+                # patch whose first answer was lost (the write had landed), or by another replica.
+                run = await self.get_run(namespace, name)
+                return run is not None and not states.is_pending(run) and not states.is_finished(run)
+            raise exc.permanent(what) from None
+        return True
+
+    async def cancel_run(self, namespace: str, name: str) -> bool:
+        what = f"cancel PipelineRun {namespace}/{name}"
+        try:
+            await self._call(what, "patch_namespaced_custom_object",
+                             self.GROUP, self.VERSION, namespace, self.PLURAL, name, self.CANCEL,
+                             _content_type="application/merge-patch+json", answer=False)
+        except ApiStatusError as exc:
+            if exc.status == 404:
+                return False
+            if exc.status == 400:
+                # Tekton's webhook refuses any change to a done run's spec (pipelinerun_validation.go
+                # ValidateUpdate: "Once the PipelineRun is complete, no updates are allowed"); a run
+                # that finished between our decision and this patch has nothing left to stop.
+                run = await self.get_run(namespace, name)
+                if run is None or states.is_done(run):
+                    return False
+            raise exc.permanent(what) from None
+        return True
 
     async def delete_run(self, namespace: str, name: str, uid: str) -> bool:
         what = f"delete PipelineRun {namespace}/{name}"
@@ -347,6 +402,26 @@ class DirectoryStore:
             _check_limits(f"patch PipelineRun {namespace}/{name}", "PipelineRun", "tekton.dev", run)
             _write(path, yaml.safe_dump(run, sort_keys=False))
             return run
+
+    async def start_run(self, namespace: str, name: str) -> bool:
+        path = self._run_path(namespace, name)
+        with self._lock():
+            run = yaml.safe_load(path.read_text()) if path.exists() else None
+            if run is None or not states.is_pending(run):
+                return False
+            del run["spec"]["status"]
+            _write(path, yaml.safe_dump(run, sort_keys=False))
+            return True
+
+    async def cancel_run(self, namespace: str, name: str) -> bool:
+        path = self._run_path(namespace, name)
+        with self._lock():
+            run = yaml.safe_load(path.read_text()) if path.exists() else None
+            if run is None or states.is_done(run):
+                return False
+            run.setdefault("spec", {})["status"] = states.CANCELLED
+            _write(path, yaml.safe_dump(run, sort_keys=False))
+            return True
 
     async def delete_run(self, namespace: str, name: str, uid: str) -> bool:
         path = self._run_path(namespace, name)

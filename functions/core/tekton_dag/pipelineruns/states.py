@@ -37,6 +37,16 @@ def is_finished(run: Mapping[str, Any]) -> bool:
     )
 
 
+def is_done(run: Mapping[str, Any]) -> bool:
+    """Tekton's ``IsDone``: its Succeeded condition is True or False. From then on Tekton's
+    validating webhook refuses any change to the run's spec (tektoncd/pipeline
+    pkg/apis/pipeline/v1/pipelinerun_validation.go, ``ValidateUpdate``)."""
+    return any(
+        c.get("type") == "Succeeded" and c.get("status") in ("True", "False")
+        for c in (run.get("status") or {}).get("conditions") or ()
+    )
+
+
 def priority_of(run: Mapping[str, Any]) -> int:
     pipeline = labels_of(run).get(pipelines.L_PIPELINE, pipelines.BOOTSTRAP)
     return pipelines.PRIORITY.get(pipeline, max(pipelines.PRIORITY.values()))

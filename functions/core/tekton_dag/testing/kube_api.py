@@ -13,7 +13,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
   dry-run store of ``tekton-dag dev``): names, label keys and values, annotation keys and total
   size (422 Invalid with ``details.causes``), bodies over 3 MiB (413), objects over etcd's 1.5 MiB
   (500 "etcdserver: request is too large"); and Tekton's admission webhook's PipelineRun name
-  rule (≤ 63 characters, 400)
+  rule (≤ 63 characters, 400) and its update rule (a done run's spec never changes; before that,
+  only ``spec.status`` does: 400)
 - discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``, ``/version``)
 - authentication and RBAC as kube-apiserver does them (``tekton_dag.testing.rbac``): every caller
   shows a bearer token; ``kubeconfig`` is the cluster admin's (as kind's is), and
@@ -543,6 +544,8 @@ class FakeKubeApi:
         if "status" not in new and "status" in current:
             new["status"] = current["status"]  # the main resource does not write status
         self._validate(kind, group, new)
+        if kind == "PipelineRun" and self.validate:
+            _validate_run_update(current, new)
         current.clear()
         current.update(new)
         self._bump(key, current)
@@ -1104,6 +1107,26 @@ def _matches(selector: list[tuple[str, str, str]], obj: dict[str, Any]) -> bool:
         elif key not in labels:  # "exists"
             return False
     return True
+
+
+def _validate_run_update(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Tekton's validating webhook on a PipelineRun update (tektoncd/pipeline
+    pkg/apis/pipeline/v1/pipelinerun_validation.go, ``PipelineRunSpec.ValidateUpdate``): once the
+    run is done (Succeeded True or False) its spec cannot change at all; before that, only
+    ``spec.status`` may (start, cancel, stop). 400, as any webhook denial."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    if old_spec == new_spec:
+        return
+    done = any(c.get("type") == "Succeeded" and c.get("status") in ("True", "False")
+               for c in (old.get("status") or {}).get("conditions") or ())
+    if done:
+        tips = "Once the PipelineRun is complete, no updates are allowed"
+    elif {k: v for k, v in old_spec.items() if k != "status"} != {k: v for k, v in new_spec.items() if k != "status"}:
+        tips = "Once the PipelineRun has started, only status updates are allowed"
+    else:
+        return
+    raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: '
+                                      f"validation failed: invalid value: {tips}: spec")
 
 
 def _is_running(run: dict[str, Any]) -> bool:

@@ -56,8 +56,6 @@ from tekton_dag.usecases.ledger_hints import LedgerHints
 log = logging.getLogger(__name__)
 
 OutcomeKind = Literal["created", "queued", "failed", "ignored"]
-START_PATCH: dict[str, Any] = {"spec": {"status": None}}
-CANCEL_PATCH: dict[str, Any] = {"spec": {"status": states.CANCELLED}}
 MANAGED = {pipelines.L_MANAGED_BY: pipelines.MANAGED_BY}
 
 
@@ -186,12 +184,12 @@ class RunCreator:
         except PermanentApiError:
             # Not recorded, so it must never start: stop it rather than leave it half-applied.
             try:
-                await self.store.patch_run(team.namespace, name, CANCEL_PATCH)
+                await self.store.cancel_run(team.namespace, name)
             except (TransientApiError, PermanentApiError) as exc:
                 log.warning("run %s/%s was not recorded and could not be cancelled: %s", team.namespace, name, exc)
             raise
         if stale and stale[0]:  # created before we knew: it must never start
-            await self.store.patch_run(team.namespace, name, CANCEL_PATCH)
+            await self.store.cancel_run(team.namespace, name)
             return self._superseded(request, team, name, group, sha)
         # Cancel before starting: the cluster never runs more than the limit, even for a moment.
         cancelled = await self._cancel(team, superseded)
@@ -241,8 +239,8 @@ class RunCreator:
         return await self._cancel(team, running)
 
     async def _cancel(self, team: Team, names: Iterable[str]) -> tuple[str, ...]:
-        """Ask Tekton to stop ``names``; returns those that existed, sorted."""
-        cancelled = [n for n in names if await self.store.patch_run(team.namespace, n, CANCEL_PATCH) is not None]
+        """Ask Tekton to stop ``names``; returns those it was asked to stop (not gone, not done), sorted."""
+        cancelled = [n for n in names if await self.store.cancel_run(team.namespace, n)]
         return tuple(sorted(cancelled))
 
     # --- slots freeing ----------------------------------------------------------------------
@@ -314,8 +312,9 @@ class RunCreator:
     async def _start(self, team: Team, names: Iterable[str]) -> list[str]:
         started = []
         for name in names:
-            # None: not created yet; its creator starts it after creating (_start_if_admitted).
-            if await self.store.patch_run(team.namespace, name, START_PATCH) is not None:
+            # Only if still waiting: another replica whose ledger write came after the one this
+            # promotion is based on may have released and cancelled it meanwhile.
+            if await self.store.start_run(team.namespace, name):
                 started.append(name)
         return started
 
