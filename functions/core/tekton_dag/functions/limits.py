@@ -47,6 +47,8 @@ import hypercorn.config
 
 from tekton_dag.functions import deferred
 
+SERVER_ENV = "TEKTON_DAG_HTTP_SERVER"  # hypercorn (func-python's own) or granian (functions.granian_server)
+SERVERS = ("hypercorn", "granian")
 HEADER_TIMEOUT_ENV = "TEKTON_DAG_HEADER_TIMEOUT_SECONDS"
 BODY_TIMEOUT_ENV = "TEKTON_DAG_BODY_TIMEOUT_SECONDS"
 MAX_IN_FLIGHT_ENV = "TEKTON_DAG_MAX_IN_FLIGHT"
@@ -73,6 +75,14 @@ def _number(name: str, default: float) -> float:
     if value <= 0:
         raise SystemExit(f"{name}={raw!r}: must be greater than 0")
     return value
+
+
+def server() -> str:
+    """The HTTP server that serves the function: ``$TEKTON_DAG_HTTP_SERVER``, default hypercorn."""
+    name = os.environ.get(SERVER_ENV, "") or SERVERS[0]
+    if name not in SERVERS:
+        raise SystemExit(f"{SERVER_ENV}={name!r}: must be one of {', '.join(SERVERS)}")
+    return name
 
 
 def configure(config: hypercorn.config.Config) -> hypercorn.config.Config:
@@ -156,7 +166,15 @@ def install() -> None:
     if getattr(serve, "tekton_dag_bounded", False):
         return
 
+    chosen = server()
+
     async def bounded_serve(app: Any, config: hypercorn.config.Config, **options: Any) -> Any:
+        if chosen == "granian":
+            from tekton_dag.functions import granian_server
+
+            return await granian_server.serve(
+                Bounded(app), list(config.bind), header_timeout=_number(HEADER_TIMEOUT_ENV, HEADER_TIMEOUT_S),
+                max_header_bytes=MAX_HEADER_BYTES, backlog=BACKLOG)
         return await serve(Bounded(app), configure(config), **options)  # type: ignore[arg-type]
 
     bounded_serve.tekton_dag_bounded = True  # type: ignore[attr-defined]

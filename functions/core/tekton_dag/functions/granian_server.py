@@ -1,0 +1,97 @@
+"""func-python's ASGI application served by granian's embedded server instead of hypercorn.
+
+Chosen with ``TEKTON_DAG_HTTP_SERVER=granian`` (``tekton_dag.functions.limits.install``, which
+already stands between func-python and ``hypercorn.asyncio.serve``): func-python still binds the
+sockets (``func_python.sock.bind``: ``fd://N``, bound, not listening), builds the application and
+runs its lifecycle (start/stop on the ASGI lifespan, alive/ready on /health/*); only the server
+that reads requests and writes answers changes. granian (2.8, hyper 1.x underneath, I/O on a
+Rust thread; embedded server: granian/server/embed.py ``Server``) takes each socket as its own
+``SocketHolder(fd, uds, backlog)`` (granian src/net.rs: it calls ``listen(backlog)`` itself).
+
+The limits, with where granian (2.8.9; source read at emmett-framework/granian 2.8.1 and
+hyperium/hyper 1.11) implements them; ``Bounded`` (limits.py) keeps the body deadline and the
+in-flight bound, as under hypercorn:
+
+- **Request head: 5 s** (``HTTP1Settings.header_read_timeout``, ms; granian src/workers.rs
+  ``conn_builder_h1!`` hands it to hyper's ``http1::Builder::header_read_timeout``). hyper arms
+  the timer when it starts reading a request head (a new connection, and again after each
+  answer) and clears it once the head is parsed (hyper src/proto/h1/conn.rs ``poll_read_head``),
+  so a trickled head is cut off too. On expiry hyper closes the connection without an answer:
+  ``Server::on_error`` (src/proto/h1/role.rs) makes no response for ``Kind::HeaderTimeout``,
+  as hypercorn.
+- **Request head size: 16 KiB** (``HTTP1Settings.max_buffer_size``, hyper's ``max_buf_size``,
+  minimum 8 KiB): a head that does not fit the read buffer is ``Parse::TooLarge``, answered 431
+  (role.rs ``on_error``) and the connection closed. Unlike h11's, hyper's bound holds for a
+  complete head too. Bodies are streamed, not buffered whole, so 25 KB webhooks pass.
+- **Silence**: hyper has no read timeout once the head is in; ``Bounded``'s body deadline (10 s,
+  408) covers a request's body, and a client waiting for its answer is the server's to bound.
+  Between requests a kept-alive connection falls under the head timer (5 s, as hypercorn's
+  ``keep_alive_timeout``).
+- **Connections: 4,096 per process** (granian's ``backpressure``: a semaphore permit per
+  accepted connection, held until it closes; granian src/workers.rs ``acceptor_impl_loop!``).
+  Beyond it granian stops accepting and new connections wait in the listen backlog; it is twice
+  the in-flight bound so that ``Bounded``'s 503 stays what a burst meets first.
+- **Listen backlog: 1,024** (``SocketHolder``'s ``listen(backlog)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from typing import Any
+
+from granian.asgi import LifespanProtocol
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.net import SocketHolder
+from granian.server.embed import Server
+
+MAX_CONNECTIONS = 4096
+
+
+class _OnBoundSocket(Server):
+    """granian's embedded server on a socket func-python bound, instead of one it binds itself."""
+
+    def __init__(self, app: Any, fd: int, **options: Any):
+        with socket.socket(fileno=fd) as sock:  # its address, for granian's "Listening at" line
+            host, port = sock.getsockname()[:2]
+            sock.detach()  # the descriptor stays open: granian's from here on
+        super().__init__(app, address=host, port=port, **options)
+        self._holder = SocketHolder(fd, False, self.backlog)
+
+    def _init_shared_socket(self) -> None:  # granian/server/common.py binds its own here
+        self._ssp = None
+        self._shd = self._holder
+
+
+def descriptors(binds: list[str]) -> list[int]:
+    """The socket descriptors of func-python's binds (``fd://N``, func_python/sock.py ``bind``)."""
+    found = []
+    for bind in binds:
+        if not bind.startswith("fd://"):
+            raise SystemExit(f"granian: bind {bind!r}: expected func-python's fd://N (a socket it bound)")
+        found.append(int(bind.removeprefix("fd://")))
+    return found
+
+
+async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header_bytes: int, backlog: int) -> None:
+    """Serve ``app`` on every bound socket until SIGTERM/SIGINT; lifespan once around all of them."""
+    settings = HTTP1Settings(header_read_timeout=int(header_timeout * 1000), keep_alive=True,
+                             max_buffer_size=max(max_header_bytes, 8192))
+    servers = [_OnBoundSocket(app, fd, interface=Interfaces.ASGINL, http=HTTPModes.http1,
+                              websockets=False, backlog=backlog, backpressure=MAX_CONNECTIONS,
+                              http1_settings=settings, log_level=LogLevels.error)
+               for fd in descriptors(binds)]
+    lifespan = LifespanProtocol(app)  # once, not per socket: func-python's start/stop
+    await lifespan.startup()
+    if lifespan.interrupt:
+        raise SystemExit(f"function start-up failed: {lifespan.exc}")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # as hypercorn's serve does when given no shutdown trigger
+        loop.add_signal_handler(sig, lambda: [server.stop() for server in servers])
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        await lifespan.shutdown()
