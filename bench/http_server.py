@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 CHILD = """
 import sys
@@ -31,7 +32,8 @@ class Accept:
     async def handle(self, scope, receive, send):
         while (await receive()).get("more_body"):
             pass
-        await send({"type": "http.response.start", "status": 202, "headers": [(b"content-type", b"text/plain"), (b"content-length", b"8")]})
+        await send({"type": "http.response.start", "status": 202,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"8")]})
         await send({"type": "http.response.body", "body": b"accepted"})
 
 def new():
@@ -43,7 +45,7 @@ BODY = b"x" * 25_000
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -35,8 +35,8 @@ def test_a_function_is_served_by_granian_unless_hypercorn_is_chosen(tmp_path: Pa
 def run_serve(env: dict[str, str], listen: str) -> subprocess.Popen[str]:
     full = {**os.environ, **env}
     full.pop("KUBERNETES_SERVICE_HOST", None)
-    return subprocess.Popen([sys.executable, "-m", "tekton_dag.cli.main", "serve", "webhook-ingest", "--listen", listen],
-                            env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    argv = [sys.executable, "-m", "tekton_dag.cli.main", "serve", "webhook-ingest", "--listen", listen]
+    return subprocess.Popen(argv, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_an_unknown_server_stops_the_function_before_it_serves_naming_the_variable(tmp_path: Path) -> None:

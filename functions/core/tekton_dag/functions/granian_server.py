@@ -41,14 +41,16 @@ import signal
 import socket
 from typing import Any
 
-from granian.asgi import LifespanProtocol
+from granian import asgi, net
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
-from granian.net import SocketHolder
 from granian.server.embed import Server
 
 MAX_CONNECTIONS = 4096
+# Partly typed in granian 2.8 (no signatures for these two; _granian.pyi gives SocketHolder no constructor):
+SOCKET_HOLDER: Any = net.SocketHolder  # type: ignore[attr-defined]
+LIFESPAN: Any = asgi.LifespanProtocol
 
 
 class _OnBoundSocket(Server):
@@ -59,11 +61,11 @@ class _OnBoundSocket(Server):
             host, port = sock.getsockname()[:2]
             sock.detach()  # the descriptor stays open: granian's from here on
         super().__init__(app, address=host, port=port, **options)
-        self._holder = SocketHolder(fd, False, self.backlog)
+        self._holder: Any = SOCKET_HOLDER(fd, False, self.backlog)  # granian calls listen(backlog) on it
 
     def _init_shared_socket(self) -> None:  # granian/server/common.py binds its own here
         self._ssp = None
-        self._shd = self._holder
+        self._shd: Any = self._holder
 
 
 def descriptors(binds: list[str]) -> list[int]:
@@ -80,11 +82,11 @@ async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header
     """Serve ``app`` on every bound socket until SIGTERM/SIGINT; lifespan once around all of them."""
     settings = HTTP1Settings(header_read_timeout=int(header_timeout * 1000), keep_alive=True,
                              max_buffer_size=max(max_header_bytes, 8192))
-    servers = [_OnBoundSocket(app, fd, interface=Interfaces.ASGINL, http=HTTPModes.http1,
+    servers: list[Any] = [_OnBoundSocket(app, fd, interface=Interfaces.ASGINL, http=HTTPModes.http1,
                               websockets=False, backlog=backlog, backpressure=MAX_CONNECTIONS,
                               http1_settings=settings, log_level=LogLevels.error)
                for fd in descriptors(binds)]
-    lifespan = LifespanProtocol(app)  # once, not per socket: func-python's start/stop
+    lifespan = LIFESPAN(app)  # once, not per socket: func-python's start/stop
     await lifespan.startup()
     if lifespan.interrupt:
         raise SystemExit(f"function start-up failed: {lifespan.exc}")
