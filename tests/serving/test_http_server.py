@@ -6,12 +6,15 @@ under both: tests/ingest/test_slow_clients.py."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,3 +88,44 @@ def test_granian_serves_http1_only_an_http2_client_is_closed_on(tmp_path: Path) 
         with httpx.Client(http1=False, http2=True) as client, pytest.raises(httpx.RemoteProtocolError):
             client.get(f"{served.url}/readyz")  # HTTP/2 with prior knowledge
         assert httpx.get(f"{served.url}/readyz").status_code == 200
+
+
+async def test_granian_stops_when_the_shutdown_trigger_returns_after_one_lifespan(tmp_path: Path) -> None:
+    """As ``hypercorn.asyncio.serve(app, config, shutdown_trigger=...)``, which the installed wrapper
+    also stands for (devchain.hosting.serve passes a trigger): served until it returns, then the
+    lifespan's shutdown, once."""
+    from tekton_dag.devchain import hosting
+    from tekton_dag.functions import granian_server
+
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                seen.append(message["type"])
+                await send({"type": "lifespan.startup.complete"})
+            seen.append(message["type"])
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sock = hosting.listen()
+    shutdown = asyncio.Event()
+    serving = asyncio.create_task(granian_server.serve(
+        app, [f"fd://{sock.fileno()}"], header_timeout=5, max_header_bytes=16384, backlog=128,
+        shutdown_trigger=shutdown.wait))
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                with contextlib.suppress(httpx.TransportError):
+                    answer = await client.get(hosting.url_of(sock))
+                    break
+                await asyncio.sleep(0.05)
+        assert answer.status_code == 204 and answer.headers["server"] == "granian"
+        shutdown.set()
+        await asyncio.wait_for(serving, 10)
+    finally:
+        serving.cancel()
+        sock.detach()  # the server owns the descriptor it was given, and closed it (as hypercorn does)
+    assert seen == ["lifespan.startup", "lifespan.shutdown"]

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from granian import asgi, net
@@ -78,22 +79,36 @@ def descriptors(binds: list[str]) -> list[int]:
     return found
 
 
-async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header_bytes: int, backlog: int) -> None:
-    """Serve ``app`` on every bound socket until SIGTERM/SIGINT; lifespan once around all of them."""
+async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header_bytes: int, backlog: int,
+                shutdown_trigger: Callable[[], Awaitable[Any]] | None = None) -> None:
+    """Serve ``app`` on every bound socket until ``shutdown_trigger`` returns, or without one until
+    SIGTERM/SIGINT (as ``hypercorn.asyncio.serve``); the lifespan runs once around all sockets."""
     settings = HTTP1Settings(header_read_timeout=int(header_timeout * 1000), keep_alive=True,
                              max_buffer_size=max(max_header_bytes, 8192))
     servers: list[Any] = [_OnBoundSocket(app, fd, interface=Interfaces.ASGINL, http=HTTPModes.http1,
-                              websockets=False, backlog=backlog, backpressure=MAX_CONNECTIONS,
-                              http1_settings=settings, log_level=LogLevels.error)
-               for fd in descriptors(binds)]
+                                         websockets=False, backlog=backlog, backpressure=MAX_CONNECTIONS,
+                                         http1_settings=settings, log_level=LogLevels.error)
+                          for fd in descriptors(binds)]
     lifespan = LIFESPAN(app)  # once, not per socket: func-python's start/stop
     await lifespan.startup()
     if lifespan.interrupt:
         raise SystemExit(f"function start-up failed: {lifespan.exc}")
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # as hypercorn's serve does when given no shutdown trigger
-        loop.add_signal_handler(sig, lambda: [server.stop() for server in servers])
+
+    def stop(*_: object) -> None:
+        for server in servers:
+            server.stop()
+
+    trigger = None
+    if shutdown_trigger is None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+    else:
+        trigger = asyncio.ensure_future(shutdown_trigger())
+        trigger.add_done_callback(stop)
     try:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
+        if trigger is not None:
+            trigger.cancel()
         await lifespan.shutdown()

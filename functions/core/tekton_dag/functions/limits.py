@@ -184,7 +184,7 @@ def install() -> None:
 
             return await granian_server.serve(
                 Bounded(app), list(config.bind), header_timeout=_number(HEADER_TIMEOUT_ENV, HEADER_TIMEOUT_S),
-                max_header_bytes=MAX_HEADER_BYTES, backlog=BACKLOG)
+                max_header_bytes=MAX_HEADER_BYTES, backlog=BACKLOG, shutdown_trigger=options.get("shutdown_trigger"))
         return await serve(Bounded(app), configure(config), **options)  # type: ignore[arg-type]
 
     bounded_serve.tekton_dag_bounded = True  # type: ignore[attr-defined]
