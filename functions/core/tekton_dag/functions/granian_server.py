@@ -1,12 +1,14 @@
 """func-python's ASGI application served by granian's embedded server instead of hypercorn.
 
-Chosen with ``TEKTON_DAG_HTTP_SERVER=granian`` (``tekton_dag.functions.limits.install``, which
-already stands between func-python and ``hypercorn.asyncio.serve``): func-python still binds the
+The default (``TEKTON_DAG_HTTP_SERVER=hypercorn`` opts out): ``tekton_dag.functions.limits.install``
+already stands between func-python and ``hypercorn.asyncio.serve``, and serves here. func-python still binds the
 sockets (``func_python.sock.bind``: ``fd://N``, bound, not listening), builds the application and
 runs its lifecycle (start/stop on the ASGI lifespan, alive/ready on /health/*); only the server
 that reads requests and writes answers changes. granian (2.8, hyper 1.x underneath, I/O on a
 Rust thread; embedded server: granian/server/embed.py ``Server``) takes each socket as its own
-``SocketHolder(fd, uds, backlog)`` (granian src/net.rs: it calls ``listen(backlog)`` itself).
+``SocketHolder(fd, uds, backlog)`` (granian src/net.rs: it calls ``listen(backlog)`` itself, and
+owns the descriptor from then on, as hypercorn does with ``fd://N``). granian logs at error level
+only: its embedded server announces itself as experimental at warning level on every start.
 
 The limits, with where granian (2.8.9; source read at emmett-framework/granian 2.8.1 and
 hyperium/hyper 1.11) implements them; ``Bounded`` (limits.py) keeps the body deadline and the
@@ -23,10 +25,11 @@ in-flight bound, as under hypercorn:
   minimum 8 KiB): a head that does not fit the read buffer is ``Parse::TooLarge``, answered 431
   (role.rs ``on_error``) and the connection closed. Unlike h11's, hyper's bound holds for a
   complete head too. Bodies are streamed, not buffered whole, so 25 KB webhooks pass.
-- **Silence**: hyper has no read timeout once the head is in; ``Bounded``'s body deadline (10 s,
-  408) covers a request's body, and a client waiting for its answer is the server's to bound.
-  Between requests a kept-alive connection falls under the head timer (5 s, as hypercorn's
-  ``keep_alive_timeout``).
+- **Silence: no timer of its own** (hypercorn closes after 60 s of it): hyper has no read timeout
+  once a head is in, but every state a client controls is bounded otherwise: the head (5 s), the
+  body (``Bounded``, 10 s, 408) and the idle time between requests (the head timer again, 5 s, as
+  hypercorn's ``keep_alive_timeout``). A client waiting for its answer waits for the handler,
+  whose own calls have timeouts.
 - **Connections: 4,096 per process** (granian's ``backpressure``: a semaphore permit per
   accepted connection, held until it closes; granian src/workers.rs ``acceptor_impl_loop!``).
   Beyond it granian stops accepting and new connections wait in the listen backlog; it is twice
