@@ -88,7 +88,8 @@ def raw(served: Served, request: bytes) -> bytes:
 
 
 def test_h2_h2c_and_websocket_are_answered_as_hypercorn_answers_them(tmp_path: Path) -> None:
-    env = environment(write_teams(tmp_path / "teams"))
+    # hypercorn chosen (granian, the default, serves HTTP/1.1 only: tests/serving/test_http_server.py)
+    env = {**environment(write_teams(tmp_path / "teams")), "TEKTON_DAG_HTTP_SERVER": "hypercorn"}
     with served_function("webhook-ingest", env, tmp_path, ready_path="/readyz") as served:
         with httpx.Client(http1=False, http2=True) as client:  # HTTP/2 with prior knowledge
             answer = client.get(f"{served.url}/readyz")

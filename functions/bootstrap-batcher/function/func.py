@@ -3,7 +3,7 @@
 from tekton_dag.functions import limits, loops
 from tekton_dag.functions.bootstrap_batcher import new
 
-limits.install()  # slow clients are bounded in func-python's hypercorn too (tekton_dag.functions.limits)
+limits.install()  # func-python's app on granian (or hypercorn), slow clients bounded (tekton_dag.functions.limits)
 loops.install()  # func-python's asyncio.run makes a uvloop loop (tekton_dag.functions.loops)
 
 __all__ = ["new"]

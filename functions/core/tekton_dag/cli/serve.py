@@ -1,4 +1,4 @@
-"""`tekton-dag serve NAME`: one function as a real HTTP server (func-python on hypercorn).
+"""`tekton-dag serve NAME`: one function as a real HTTP server (func-python on granian, or hypercorn).
 
 The function listens on ``LISTEN_ADDRESS`` (``--listen`` sets it) and sends its events to the
 Broker at ``K_SINK`` (``--sink`` sets it); ``--teams`` sets ``TEKTON_DAG_TEAMS_DIR``. The

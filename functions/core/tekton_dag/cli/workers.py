@@ -3,7 +3,7 @@
 One process is one core (the GIL), so the all-in-one scales on a machine's cores with worker
 processes, like gunicorn's: this process binds the listening sockets once (func-python's
 ``LISTEN_ADDRESS`` rules, ``func_python.sock.bind``), then forks N workers that each serve the
-same sockets with func-python's ASGI application on hypercorn; the kernel hands each new
+same sockets with func-python's ASGI application on granian (or hypercorn: functions.limits); the kernel hands each new
 connection to one of them. This process only supervises: SIGTERM / SIGINT go to every worker,
 and when one worker dies the others are stopped and the exit status says so (the pod restarts,
 and every worker recovers its journal).
@@ -33,7 +33,9 @@ What the workers share and what they do not:
   out (150/s: 4.9 / 4.8 s of CPU). Closing each connection after 20 answers (hypercorn's
   ``keep_alive_max_requests``) evened the split at 100/s too, but neither CPU per webhook nor
   latency improved in A/B runs (docs/performance.md, "Spreading the all-in-one's workers"), so
-  hypercorn's default (1,000 answers a connection) stays.
+  hypercorn's default (1,000 answers a connection) stays; granian (the default server) has no such
+  count, so there a kept-alive connection stays with its worker until the client closes it or
+  leaves it idle for the header timeout (5 s).
 - **Ledger hints** (N > 1): after each ledger write a worker notes the Lease's version and text in
   ``<journal>.ledger-hints/`` (``usecases.ledger_hints``), so the next worker to write starts from
   it instead of a refused write and a read; the writes stay conditional, the hint is only a hint.

@@ -1,6 +1,6 @@
 """The whole event chain on one machine, wired exactly as in a cluster.
 
-Each function runs as its own process (``tekton-dag serve NAME``: func-python on hypercorn) on a
+Each function runs as its own process (``tekton-dag serve NAME``: func-python on granian) on a
 loopback port, with ``K_SINK`` = the local Broker's ingress and ``TEKTON_DAG_TEAMS_DIR`` set;
 the local Broker (in this process) delivers to them through the Trigger manifests in
 ``knative/``; with ``journal`` set, every event the Broker accepts is on disk before it is

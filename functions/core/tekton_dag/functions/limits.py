@@ -1,12 +1,21 @@
 """What a slow or hostile HTTP client may hold in a function: bounded time, bytes and requests.
 
-Every function is served by func-python on hypercorn (0.17). func-python offers no way to
-configure hypercorn: its ``serve()`` builds a bare ``hypercorn.config.Config()`` (only ``bind``
+Every function is served by func-python, on **granian** by default or on func-python's own
+hypercorn (0.17) with ``TEKTON_DAG_HTTP_SERVER=hypercorn``. func-python offers no way to configure
+or choose its server: its ``serve()`` builds a bare ``hypercorn.config.Config()`` (only ``bind``
 set) and calls ``hypercorn.asyncio.serve(self, cfg)`` (func_python/http.py and cloudevent.py,
 ``ASGIApplication.serve`` / ``_serve``, func-python 0.8.1). So ``install()`` wraps
-``hypercorn.asyncio.serve``, which func-python looks up when it serves: the config it passes is
-``configure``d and the ASGI app it passes is ``Bounded``. The functions' ``function/func.py``
-entry points (what a Knative build runs) and ``tekton-dag serve`` both call it; nothing else changes for func-python.
+``hypercorn.asyncio.serve``, which func-python looks up when it serves: the ASGI app it passes is
+``Bounded``, and it is served on the sockets func-python bound either by granian
+(``tekton_dag.functions.granian_server``, whose docstring cites where granian implements each limit
+below) or by hypercorn with the config ``configure``d. func-python still builds the application and
+runs its lifecycle either way. The functions' ``function/func.py`` entry points (what a Knative
+build runs) and ``tekton-dag serve`` both call it; nothing else changes for func-python.
+granian costs about half of hypercorn's CPU per request (docs/performance.md, "granian").
+
+The limits are the same under both servers, except where said: under granian the head size bound
+holds for a complete head too, a connection bound replaces the 60 s silence timer, and only
+HTTP/1.1 is served (hypercorn also answers h2c); granian_server's docstring has its details.
 
 The limits, with where hypercorn implements them (hypercorn 0.17.3; options documented at
 https://hypercorn.readthedocs.io/en/latest/how_to_guides/configuring.html):
@@ -47,6 +56,8 @@ import hypercorn.config
 
 from tekton_dag.functions import deferred
 
+SERVER_ENV = "TEKTON_DAG_HTTP_SERVER"  # granian (functions.granian_server) or hypercorn (func-python's own)
+SERVERS = ("granian", "hypercorn")  # the first is the default
 HEADER_TIMEOUT_ENV = "TEKTON_DAG_HEADER_TIMEOUT_SECONDS"
 BODY_TIMEOUT_ENV = "TEKTON_DAG_BODY_TIMEOUT_SECONDS"
 MAX_IN_FLIGHT_ENV = "TEKTON_DAG_MAX_IN_FLIGHT"
@@ -73,6 +84,14 @@ def _number(name: str, default: float) -> float:
     if value <= 0:
         raise SystemExit(f"{name}={raw!r}: must be greater than 0")
     return value
+
+
+def server() -> str:
+    """The HTTP server that serves the function: ``$TEKTON_DAG_HTTP_SERVER``, default granian."""
+    name = os.environ.get(SERVER_ENV, "") or SERVERS[0]
+    if name not in SERVERS:
+        raise SystemExit(f"{SERVER_ENV}={name!r}: must be one of {', '.join(SERVERS)}")
+    return name
 
 
 def configure(config: hypercorn.config.Config) -> hypercorn.config.Config:
@@ -146,7 +165,8 @@ async def _answer(send: Send, status: int, text: str) -> None:
 
 
 def install() -> None:
-    """Bound every hypercorn server this process starts (func-python's included); idempotent.
+    """Bound every server func-python starts in this process, on granian unless hypercorn is chosen
+    (``server()``, read once here: an unknown name stops the process before it serves); idempotent.
     Called before func-python is imported, it also leaves hypercorn's HTTP/2 and WebSocket stacks
     unloaded until a connection uses them (``tekton_dag.functions.deferred``)."""
     deferred.defer(deferred.HYPERCORN)
@@ -156,7 +176,15 @@ def install() -> None:
     if getattr(serve, "tekton_dag_bounded", False):
         return
 
+    chosen = server()
+
     async def bounded_serve(app: Any, config: hypercorn.config.Config, **options: Any) -> Any:
+        if chosen == "granian":
+            from tekton_dag.functions import granian_server
+
+            return await granian_server.serve(
+                Bounded(app), list(config.bind), header_timeout=_number(HEADER_TIMEOUT_ENV, HEADER_TIMEOUT_S),
+                max_header_bytes=MAX_HEADER_BYTES, backlog=BACKLOG, shutdown_trigger=options.get("shutdown_trigger"))
         return await serve(Bounded(app), configure(config), **options)  # type: ignore[arg-type]
 
     bounded_serve.tekton_dag_bounded = True  # type: ignore[attr-defined]

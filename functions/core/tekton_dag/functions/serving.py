@@ -1,7 +1,8 @@
 """Serve one function as a real HTTP server: ``tekton-dag serve <name>``.
 
-The server is func-python's (hypercorn), exactly as a Knative build runs it; it listens on
-``LISTEN_ADDRESS`` and the function sends its events to ``K_SINK``. Slow clients are bounded
+The application and its lifecycle are func-python's, served on granian (or func-python's own
+hypercorn: ``TEKTON_DAG_HTTP_SERVER``, tekton_dag.functions.limits), exactly as a Knative build
+runs it; it listens on ``LISTEN_ADDRESS`` and the function sends its events to ``K_SINK``. Slow clients are bounded
 as in the built function (``tekton_dag.functions.limits``).
 """
 

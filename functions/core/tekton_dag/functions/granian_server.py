@@ -1,0 +1,117 @@
+"""func-python's ASGI application served by granian's embedded server instead of hypercorn.
+
+The default (``TEKTON_DAG_HTTP_SERVER=hypercorn`` opts out): ``tekton_dag.functions.limits.install``
+already stands between func-python and ``hypercorn.asyncio.serve``, and serves here. func-python still binds the
+sockets (``func_python.sock.bind``: ``fd://N``, bound, not listening), builds the application and
+runs its lifecycle (start/stop on the ASGI lifespan, alive/ready on /health/*); only the server
+that reads requests and writes answers changes. granian (2.8, hyper 1.x underneath, I/O on a
+Rust thread; embedded server: granian/server/embed.py ``Server``) takes each socket as its own
+``SocketHolder(fd, uds, backlog)`` (granian src/net.rs: it calls ``listen(backlog)`` itself, and
+owns the descriptor from then on, as hypercorn does with ``fd://N``). granian logs at error level
+only: its embedded server announces itself as experimental at warning level on every start.
+
+The limits, with where granian (2.8.9; source read at emmett-framework/granian 2.8.1 and
+hyperium/hyper 1.11) implements them; ``Bounded`` (limits.py) keeps the body deadline and the
+in-flight bound, as under hypercorn:
+
+- **Request head: 5 s** (``HTTP1Settings.header_read_timeout``, ms; granian src/workers.rs
+  ``conn_builder_h1!`` hands it to hyper's ``http1::Builder::header_read_timeout``). hyper arms
+  the timer when it starts reading a request head (a new connection, and again after each
+  answer) and clears it once the head is parsed (hyper src/proto/h1/conn.rs ``poll_read_head``),
+  so a trickled head is cut off too. On expiry hyper closes the connection without an answer:
+  ``Server::on_error`` (src/proto/h1/role.rs) makes no response for ``Kind::HeaderTimeout``,
+  as hypercorn.
+- **Request head size: 16 KiB** (``HTTP1Settings.max_buffer_size``, hyper's ``max_buf_size``,
+  minimum 8 KiB): a head that does not fit the read buffer is ``Parse::TooLarge``, answered 431
+  (role.rs ``on_error``) and the connection closed. Unlike h11's, hyper's bound holds for a
+  complete head too. Bodies are streamed, not buffered whole, so 25 KB webhooks pass.
+- **Silence: no timer of its own** (hypercorn closes after 60 s of it): hyper has no read timeout
+  once a head is in, but every state a client controls is bounded otherwise: the head (5 s), the
+  body (``Bounded``, 10 s, 408) and the idle time between requests (the head timer again, 5 s, as
+  hypercorn's ``keep_alive_timeout``). A client waiting for its answer waits for the handler,
+  whose own calls have timeouts.
+- **Connections: 4,096 per process** (granian's ``backpressure``: a semaphore permit per
+  accepted connection, held until it closes; granian src/workers.rs ``acceptor_impl_loop!``).
+  Beyond it granian stops accepting and new connections wait in the listen backlog; it is twice
+  the in-flight bound so that ``Bounded``'s 503 stays what a burst meets first.
+- **Listen backlog: 1,024** (``SocketHolder``'s ``listen(backlog)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from granian import asgi, net
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server.embed import Server
+
+MAX_CONNECTIONS = 4096
+# Partly typed in granian 2.8 (no signatures for these two; _granian.pyi gives SocketHolder no constructor):
+SOCKET_HOLDER: Any = net.SocketHolder  # type: ignore[attr-defined]
+LIFESPAN: Any = asgi.LifespanProtocol
+
+
+class _OnBoundSocket(Server):
+    """granian's embedded server on a socket func-python bound, instead of one it binds itself."""
+
+    def __init__(self, app: Any, fd: int, **options: Any):
+        with socket.socket(fileno=fd) as sock:  # its address, for granian's "Listening at" line
+            host, port = sock.getsockname()[:2]
+            sock.detach()  # the descriptor stays open: granian's from here on
+        super().__init__(app, address=host, port=port, **options)
+        self._holder: Any = SOCKET_HOLDER(fd, False, self.backlog)  # granian calls listen(backlog) on it
+
+    def _init_shared_socket(self) -> None:  # granian/server/common.py binds its own here
+        self._ssp = None
+        self._shd: Any = self._holder
+
+
+def descriptors(binds: list[str]) -> list[int]:
+    """The socket descriptors of func-python's binds (``fd://N``, func_python/sock.py ``bind``)."""
+    found = []
+    for bind in binds:
+        if not bind.startswith("fd://"):
+            raise SystemExit(f"granian: bind {bind!r}: expected func-python's fd://N (a socket it bound)")
+        found.append(int(bind.removeprefix("fd://")))
+    return found
+
+
+async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header_bytes: int, backlog: int,
+                shutdown_trigger: Callable[[], Awaitable[Any]] | None = None) -> None:
+    """Serve ``app`` on every bound socket until ``shutdown_trigger`` returns, or without one until
+    SIGTERM/SIGINT (as ``hypercorn.asyncio.serve``); the lifespan runs once around all sockets."""
+    settings = HTTP1Settings(header_read_timeout=int(header_timeout * 1000), keep_alive=True,
+                             max_buffer_size=max(max_header_bytes, 8192))
+    servers: list[Any] = [_OnBoundSocket(app, fd, interface=Interfaces.ASGINL, http=HTTPModes.http1,
+                                         websockets=False, backlog=backlog, backpressure=MAX_CONNECTIONS,
+                                         http1_settings=settings, log_level=LogLevels.error)
+                          for fd in descriptors(binds)]
+    lifespan = LIFESPAN(app)  # once, not per socket: func-python's start/stop
+    await lifespan.startup()
+    if lifespan.interrupt:
+        raise SystemExit(f"function start-up failed: {lifespan.exc}")
+
+    def stop(*_: object) -> None:
+        for server in servers:
+            server.stop()
+
+    trigger = None
+    if shutdown_trigger is None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+    else:
+        trigger = asyncio.ensure_future(shutdown_trigger())
+        trigger.add_done_callback(stop)
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        if trigger is not None:
+            trigger.cancel()
+        await lifespan.shutdown()

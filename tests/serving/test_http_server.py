@@ -1,0 +1,131 @@
+"""Which HTTP server serves func-python's application (tekton_dag.functions.limits.server): granian
+by default (tekton_dag.functions.granian_server), hypercorn when TEKTON_DAG_HTTP_SERVER says so; an
+unknown name stops the function before it serves. Under granian func-python still binds the
+sockets and runs the function's lifecycle, once for all of its sockets. The slow-client limits
+under both: tests/ingest/test_slow_clients.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tekton_dag.testing.github import environment, write_teams
+from tekton_dag.testing.serving import free_port, served_function
+
+
+@pytest.mark.parametrize(("chosen", "server"), [(None, "granian"), ("granian", "granian"),
+                                                ("hypercorn", "hypercorn-h11")])
+def test_a_function_is_served_by_granian_unless_hypercorn_is_chosen(tmp_path: Path, chosen: str | None,
+                                                                     server: str) -> None:
+    env = environment(write_teams(tmp_path / "teams"))
+    if chosen:
+        env["TEKTON_DAG_HTTP_SERVER"] = chosen
+    with served_function("webhook-ingest", env, tmp_path, ready_path="/readyz") as served:
+        answer = httpx.get(f"{served.url}/readyz")
+    assert (answer.status_code, answer.headers.get("server")) == (200, server)
+
+
+def run_serve(env: dict[str, str], listen: str) -> subprocess.Popen[str]:
+    full = {**os.environ, **env}
+    full.pop("KUBERNETES_SERVICE_HOST", None)
+    argv = [sys.executable, "-m", "tekton_dag.cli.main", "serve", "webhook-ingest", "--listen", listen]
+    return subprocess.Popen(argv, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_an_unknown_server_stops_the_function_before_it_serves_naming_the_variable(tmp_path: Path) -> None:
+    env = {**environment(write_teams(tmp_path / "teams")), "TEKTON_DAG_HTTP_SERVER": "nginx",
+           "KUBECONFIG": str(tmp_path / "none")}
+    process = run_serve(env, f"127.0.0.1:{free_port()}")
+    output = process.communicate(timeout=20)[0]
+    assert process.returncode == 1
+    assert "TEKTON_DAG_HTTP_SERVER='nginx': must be one of granian, hypercorn" in output
+    assert "Traceback" not in output
+
+
+def test_granian_serves_every_socket_func_python_binds_and_starts_and_stops_the_function_once(
+        tmp_path: Path) -> None:
+    env = {**environment(write_teams(tmp_path / "teams")), "KUBECONFIG": str(tmp_path / "none")}
+    urls = [f"http://127.0.0.1:{free_port()}", f"http://127.0.0.2:{free_port()}"]  # two binds: two sockets
+    process = run_serve(env, ",".join(url.removeprefix("http://") for url in urls))
+    try:
+        answers = [wait_ready(process, url) for url in urls]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0]
+    assert [(a.status_code, a.headers["server"]) for a in answers] == [(200, "granian")] * 2
+    assert process.returncode == 0, output
+    assert output.count("configuration under") == 1, output  # the function's start: once, not per socket
+
+
+def wait_ready(process: subprocess.Popen[str], url: str) -> httpx.Response:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            answer = httpx.get(f"{url}/readyz", timeout=1)
+            if answer.status_code == 200:
+                return answer
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready")
+
+
+def test_granian_serves_http1_only_an_http2_client_is_closed_on(tmp_path: Path) -> None:
+    """HTTP/2 is not served under granian (``HTTPModes.http1``): Knative's queue-proxy and the
+    Broker speak HTTP/1.1 to a function; hypercorn answered h2c (tests/serving/test_deferred.py)."""
+    with served_function("webhook-ingest", environment(write_teams(tmp_path / "teams")), tmp_path,
+                         ready_path="/readyz") as served:
+        with httpx.Client(http1=False, http2=True) as client, pytest.raises(httpx.RemoteProtocolError):
+            client.get(f"{served.url}/readyz")  # HTTP/2 with prior knowledge
+        assert httpx.get(f"{served.url}/readyz").status_code == 200
+
+
+async def test_granian_stops_when_the_shutdown_trigger_returns_after_one_lifespan(tmp_path: Path) -> None:
+    """As ``hypercorn.asyncio.serve(app, config, shutdown_trigger=...)``, which the installed wrapper
+    also stands for (devchain.hosting.serve passes a trigger): served until it returns, then the
+    lifespan's shutdown, once."""
+    from tekton_dag.devchain import hosting
+    from tekton_dag.functions import granian_server
+
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                seen.append(message["type"])
+                await send({"type": "lifespan.startup.complete"})
+            seen.append(message["type"])
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sock = hosting.listen()
+    shutdown = asyncio.Event()
+    serving = asyncio.create_task(granian_server.serve(
+        app, [f"fd://{sock.fileno()}"], header_timeout=5, max_header_bytes=16384, backlog=128,
+        shutdown_trigger=shutdown.wait))
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                with contextlib.suppress(httpx.TransportError):
+                    answer = await client.get(hosting.url_of(sock))
+                    break
+                await asyncio.sleep(0.05)
+        assert answer.status_code == 204 and answer.headers["server"] == "granian"
+        shutdown.set()
+        await asyncio.wait_for(serving, 10)
+    finally:
+        serving.cancel()
+        sock.detach()  # the server owns the descriptor it was given, and closed it (as hypercorn does)
+    assert seen == ["lifespan.startup", "lifespan.shutdown"]
