@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -66,6 +67,7 @@ def test_granian_serves_every_socket_func_python_binds_and_starts_and_stops_the_
     assert [(a.status_code, a.headers["server"]) for a in answers] == [(200, "granian")] * 2
     assert process.returncode == 0, output
     assert output.count("configuration under") == 1, output  # the function's start: once, not per socket
+    assert "experimental" not in output, output  # granian's notice on every start, filtered out
 
 
 def wait_ready(process: subprocess.Popen[str], url: str) -> httpx.Response:
@@ -124,6 +126,7 @@ async def test_granian_stops_when_the_shutdown_trigger_returns_after_one_lifespa
                     break
                 await asyncio.sleep(0.05)
         assert answer.status_code == 204 and answer.headers["server"] == "granian"
+        assert logging.getLogger("_granian").isEnabledFor(logging.WARNING), "granian's own warnings are kept"
         shutdown.set()
         await asyncio.wait_for(serving, 10)
     finally:

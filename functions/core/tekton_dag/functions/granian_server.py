@@ -7,8 +7,9 @@ runs its lifecycle (start/stop on the ASGI lifespan, alive/ready on /health/*); 
 that reads requests and writes answers changes. granian (2.8, hyper 1.x underneath, I/O on a
 Rust thread; embedded server: granian/server/embed.py ``Server``) takes each socket as its own
 ``SocketHolder(fd, uds, backlog)`` (granian src/net.rs: it calls ``listen(backlog)`` itself, and
-owns the descriptor from then on, as hypercorn does with ``fd://N``). granian logs at error level
-only: its embedded server announces itself as experimental at warning level on every start.
+owns the descriptor from then on, as hypercorn does with ``fd://N``). granian's own warnings are logged
+(logger ``_granian``), all but one: its embedded server announces itself as experimental on every
+start (granian/server/embed.py ``serve``), which says nothing to an operator this docstring does not.
 
 The limits, with where granian (2.8.9; source read at emmett-framework/granian 2.8.1 and
 hyperium/hyper 1.11) implements them; ``Bounded`` (limits.py) keeps the body deadline and the
@@ -40,6 +41,7 @@ in-flight bound, as under hypercorn:
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -52,6 +54,7 @@ from granian.log import LogLevels
 from granian.server.embed import Server
 
 MAX_CONNECTIONS = 4096
+EXPERIMENTAL = "Embedded server is experimental!"  # granian/server/embed.py, logged at warning on every start
 # Partly typed in granian 2.8 (no signatures for these two; _granian.pyi gives SocketHolder no constructor):
 SOCKET_HOLDER: Any = net.SocketHolder  # type: ignore[attr-defined]
 LIFESPAN: Any = asgi.LifespanProtocol
@@ -72,6 +75,10 @@ class _OnBoundSocket(Server):
         self._shd: Any = self._holder
 
 
+def _known_notice(record: logging.LogRecord) -> bool:
+    return record.getMessage() != EXPERIMENTAL
+
+
 def descriptors(binds: list[str]) -> list[int]:
     """The socket descriptors of func-python's binds (``fd://N``, func_python/sock.py ``bind``)."""
     found = []
@@ -90,8 +97,9 @@ async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header
                              max_buffer_size=max(max_header_bytes, 8192))
     servers: list[Any] = [_OnBoundSocket(app, fd, interface=Interfaces.ASGINL, http=HTTPModes.http1,
                                          websockets=False, backlog=backlog, backpressure=MAX_CONNECTIONS,
-                                         http1_settings=settings, log_level=LogLevels.error)
+                                         http1_settings=settings, log_level=LogLevels.warning)
                           for fd in descriptors(binds)]
+    logging.getLogger("_granian").addFilter(_known_notice)  # after the servers set granian's logging up
     lifespan = LIFESPAN(app)  # once, not per socket: func-python's start/stop
     await lifespan.startup()
     if lifespan.interrupt:
