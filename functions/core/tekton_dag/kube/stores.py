@@ -192,13 +192,16 @@ class KubernetesStore:
             raise exc.permanent(what) from None
         return list(result.get("items") or [])
 
+    async def _patch(self, what: str, namespace: str, name: str, patch: Object | list[Object],
+                     content_type: str = "application/merge-patch+json", answer: bool = True) -> Any:
+        return await self._call(what, "patch_namespaced_custom_object",
+                                self.GROUP, self.VERSION, namespace, self.PLURAL, name, patch,
+                                _content_type=content_type, answer=answer)
+
     async def patch_run(self, namespace: str, name: str, patch: Object) -> Object | None:
         what = f"patch PipelineRun {namespace}/{name}"
         try:
-            patched = await self._call(what, "patch_namespaced_custom_object",
-                                       self.GROUP, self.VERSION, namespace, self.PLURAL, name, patch,
-                                       _content_type="application/merge-patch+json")
-            return cast(Object, patched)
+            return cast(Object, await self._patch(what, namespace, name, patch))
         except ApiStatusError as exc:
             if exc.status == 404:
                 return None
@@ -215,9 +218,7 @@ class KubernetesStore:
     async def start_run(self, namespace: str, name: str) -> bool:
         what = f"start PipelineRun {namespace}/{name}"
         try:
-            await self._call(what, "patch_namespaced_custom_object",
-                             self.GROUP, self.VERSION, namespace, self.PLURAL, name, self.START_IF_PENDING,
-                             _content_type="application/json-patch+json", answer=False)
+            await self._patch(what, namespace, name, self.START_IF_PENDING, "application/json-patch+json", answer=False)
         except ApiStatusError as exc:
             if exc.status == 404:
                 return False
@@ -232,9 +233,7 @@ class KubernetesStore:
     async def cancel_run(self, namespace: str, name: str) -> bool:
         what = f"cancel PipelineRun {namespace}/{name}"
         try:
-            await self._call(what, "patch_namespaced_custom_object",
-                             self.GROUP, self.VERSION, namespace, self.PLURAL, name, self.CANCEL,
-                             _content_type="application/merge-patch+json", answer=False)
+            await self._patch(what, namespace, name, self.CANCEL, answer=False)
         except ApiStatusError as exc:
             if exc.status == 404:
                 return False

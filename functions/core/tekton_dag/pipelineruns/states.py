@@ -29,12 +29,7 @@ def is_finished(run: Mapping[str, Any]) -> bool:
     """Done, failed or cancelled: Tekton set Succeeded to True/False, or we asked it to stop."""
     if (run.get("spec") or {}).get("status") in STOPPING:
         return True
-    status = run.get("status") or {}
-    if status.get("completionTime"):
-        return True
-    return any(
-        c.get("type") == "Succeeded" and c.get("status") in ("True", "False") for c in status.get("conditions") or ()
-    )
+    return bool((run.get("status") or {}).get("completionTime")) or is_done(run)
 
 
 def is_done(run: Mapping[str, Any]) -> bool:
