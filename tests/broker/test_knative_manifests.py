@@ -62,7 +62,7 @@ def test_outcomes_reach_only_functions_that_publish_nothing_for_them():
     readers = {f for f, types in routing.CONSUMES.items() if set(types) & set(routing.OUTCOMES)}
     assert readers == {"status-reporter"}
     assert set(routing.PRODUCES["status-reporter"]) == {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED}
-    assert set(routing.CONSUMES["status-reporter"]) - set(routing.OUTCOMES) - set(catalog.TEKTON_PIPELINERUN_ALL) \
+    assert set(routing.CONSUMES["status-reporter"]) - set(routing.OUTCOMES) - set(catalog.TEKTON_PIPELINERUN_SHOWN) \
         == {catalog.COMMAND_REQUESTED}
     assert {f for f, types in routing.PRODUCES.items() if catalog.COMMAND_REQUESTED in types} == {"resolver"}
     assert set(routing.CONSUMES["resolver"]) == set(routing.GITHUB_EVENTS)

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tekton_dag.bus import routing
 from tekton_dag.events import catalog, schemas
 
 DOC = Path(__file__).parents[2] / "docs" / "events.md"
@@ -66,3 +67,14 @@ def test_extensions_named_in_the_doc_are_the_catalog_extensions() -> None:
     for extension in extensions:
         assert f"`{extension}`" in text
         assert re.fullmatch(r"[a-z0-9]+", extension)
+
+
+@pytest.mark.parametrize("event_type", sorted(catalog_types()))
+def test_the_consumers_named_are_the_routing_tables(event_type: str) -> None:
+    """The summary table's consumer column and each section's Triggers are the ones scripts/generate
+    writes from ``routing.CONSUMES`` (a type left in the doc after its Trigger went failed here)."""
+    consumers = sorted(f for f, types in routing.CONSUMES.items() if event_type in types)
+    [row] = re.findall(rf"^\| \[`{re.escape(event_type)}`\][^|]*\|[^|]*\| ([^|]*) \|$", DOC.read_text(), re.M)
+    assert row == (", ".join(consumers) or "none")
+    [line] = re.findall(r"^\| consumer \| (.*) \|$", doc_sections()[event_type], re.M)
+    assert set(re.findall(r"`([a-z-]+)`", line)) == {routing.trigger_name(f, event_type) for f in consumers}

@@ -50,12 +50,10 @@ def test_the_task_summary_lists_children_and_skipped_tasks_and_escapes_tables() 
     assert "| post-result | skipped (When Expressions evaluated to false) |" in report.summary
 
 
-def test_stopping_runs_are_not_shown_and_pending_ones_are_queued() -> None:
-    stopping = {"status": {"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "PipelineRunStopping"}]}}
-    assert reports.from_tekton("dev.tekton.event.pipelinerun.unknown.v1", stopping) is None
-    pending = {"status": {"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": "PipelineRunPending"}]}}
-    report = reports.from_tekton("dev.tekton.event.pipelinerun.unknown.v1", pending)
-    assert report is not None and report.status == "queued"
+def test_stopping_and_pending_runs_are_not_shown_run_creator_says_whether_a_run_waits() -> None:
+    for reason in ("PipelineRunStopping", "PipelineRunPending"):
+        run = {"status": {"conditions": [{"type": "Succeeded", "status": "Unknown", "reason": reason}]}}
+        assert reports.from_tekton("dev.tekton.event.pipelinerun.unknown.v1", run) is None, reason
 
 
 @pytest.mark.parametrize(("report", "state"), [

@@ -61,6 +61,18 @@ async def test_a_queued_run_gets_a_queued_check_with_its_place_and_the_team_limi
     assert annotations[pipelines.A_CHECK_STATUS] == "queued"
 
 
+async def test_tekton_pending_before_run_queued_leaves_the_queue_place_to_run_queued(served: Served) -> None:
+    """Tekton's ``unknown`` / PipelineRunPending can overtake run-creator's ``run.queued`` (both follow
+    the same create); it used to make the check's one ``queued`` call, without the place or the limit,
+    and ``run.queued`` then changed nothing. An admitted run is created Pending too: no "waiting"."""
+    run = await served.create_run()
+    assert (await served.post(*tekton(run, "Unknown", "PipelineRunPending"), id="p1")).status_code == 202
+    assert served.calls() == []
+    assert (await served.post(catalog.RUN_QUEUED, outcome(run, position=1, limit=3), id="q1")).status_code == 202
+    [create] = served.calls()
+    assert "number 1 in the team's queue" in create["summary"] and "3 runs at a time" in create["summary"]
+
+
 async def test_created_started_succeeded_is_three_calls_with_the_tasks_in_the_summary(served: Served) -> None:
     run = await served.create_run()
     await served.post(catalog.RUN_CREATED, outcome(run), id="e1")

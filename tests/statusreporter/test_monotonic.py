@@ -43,7 +43,8 @@ async def test_a_check_never_moves_back_and_the_first_end_wins(served: Served, s
         assert (await served.post(kind, data, id=f"{name}-{event}")).status_code == 202, index
     mine = [c for c in served.calls()
             if c.get("external_id") == name or (c["call"] == "update_check_run" and c["id"] in _ids(served, name))]
-    assert [c["call"] for c in mine].count("create_check_run") == 1
+    shown = any(e != "pending" for e in sequence)  # Tekton's pending says nothing a check shows (reports.py)
+    assert [c["call"] for c in mine].count("create_check_run") == int(shown)
     ranks = [RANK[c["status"]] for c in mine]
     assert ranks == sorted(set(ranks)), "strictly forward, no repeats"
     assert len(mine) <= 3

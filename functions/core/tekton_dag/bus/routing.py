@@ -22,7 +22,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "run-creator": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED),
     "bootstrap-batcher": (catalog.BOOTSTRAP_REQUESTED,),
     "status-reporter": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_ALL, catalog.COMMAND_REQUESTED),
+                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED),
 }
 
 PRODUCES: dict[str, tuple[str, ...]] = {

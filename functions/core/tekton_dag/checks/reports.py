@@ -65,15 +65,16 @@ def cancelled(reason: str, by_head: str = "") -> Report:
 
 def from_tekton(event_type: str, run: Object) -> Report | None:
     """The report for one of Tekton's PipelineRun events; None for states a check does not show
-    (``unknown`` while stopping, or anything unknown)."""
+    (``unknown``: pending or stopping; anything else unknown)."""
     kind = event_type.removeprefix(TEKTON_PREFIX).split(".")[0]
     condition = _succeeded(run)
     reason = str(condition.get("reason") or "")
     message = str(condition.get("message") or "")
     if kind in ("started", "running"):
         return Report("in_progress", None, "Running", _task_summary("Tekton is running the pipeline.", run))
-    if kind == "unknown" and reason == "PipelineRunPending":
-        return Report("queued", None, "Queued", "Waiting for a slot in the team's queue.")
+    # Not ``unknown`` / PipelineRunPending either: every run is created Pending, an admitted one too,
+    # so Tekton's pending event says nothing about the team's queue, and arriving before run-creator's
+    # ``run.queued`` (its place and the team's limit) it would have won the check's one ``queued`` call.
     if kind not in ("successful", "failed"):
         return None
     conclusion = conclusion_of_tekton(str(condition.get("status") or ("True" if kind == "successful" else "False")),

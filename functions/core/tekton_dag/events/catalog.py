@@ -51,6 +51,8 @@ TEKTON_PIPELINERUN_RUNNING: Final = "dev.tekton.event.pipelinerun.running.v1"
 TEKTON_PIPELINERUN_UNKNOWN: Final = "dev.tekton.event.pipelinerun.unknown.v1"
 TEKTON_PIPELINERUN_ALL: Final = (TEKTON_PIPELINERUN_STARTED, TEKTON_PIPELINERUN_RUNNING, TEKTON_PIPELINERUN_UNKNOWN,
                                  *TEKTON_PIPELINERUN_FINISHED)
+# What a check shows (checks/reports.py ``from_tekton``): not ``unknown``, so no Trigger delivers it.
+TEKTON_PIPELINERUN_SHOWN: Final = (TEKTON_PIPELINERUN_STARTED, TEKTON_PIPELINERUN_RUNNING, *TEKTON_PIPELINERUN_FINISHED)
 
 # `source` attribute of what each producer emits.
 SOURCE_WEBHOOK_INGEST: Final = "/tekton-dag/webhook-ingest"
