@@ -175,3 +175,7 @@ def test_the_all_in_one_bus_tests_only_the_triggers_of_an_events_type():
     for event_type in {t for types in routing.CONSUMES.values() for t in types} | set(routing.OUTCOMES):
         assert sorted(t.name for t in bus.candidates(event_type)) == sorted(
             t.name for t in cluster.candidates(event_type)), event_type
+        for attributes in ({"type": event_type}, {"type": event_type, "tektondagchecks": "true"}):
+            # and matches the same: run-creator's outcomes reach status-reporter only when marked
+            assert sorted(t.name for t in bus.candidates(event_type) if t.matches(attributes)) == sorted(
+                t.name for t in cluster.candidates(event_type) if t.matches(attributes)), attributes

@@ -46,8 +46,9 @@ def test_triggers_follow_the_naming_and_subscriber_contract(docs):
         assert spec["broker"] == "tekton-dag"
         assert spec["subscriber"]["ref"]["apiVersion"] == "serving.knative.dev/v1"
         assert spec["subscriber"]["ref"]["kind"] == "Service"
-        assert list(spec["filter"]["attributes"]) == ["type"], name
-        assert name == routing.trigger_name(spec["subscriber"]["ref"]["name"], spec["filter"]["attributes"]["type"])
+        function, event_type = spec["subscriber"]["ref"]["name"], spec["filter"]["attributes"]["type"]
+        assert spec["filter"]["attributes"] == routing.filter_attributes(function, event_type), name
+        assert name == routing.trigger_name(function, event_type)
 
 
 @pytest.mark.parametrize("function", sorted(routing.CONSUMES))

@@ -130,8 +130,9 @@ def test_the_chart_lists_every_function_with_its_values_key_and_inputs() -> None
     assert list(listed) == list(FUNCTIONS)
     for function, entry in listed.items():
         assert entry["key"] in values["functions"], function
-        assert {f"{function}-{name}": (t, function) for name, t in entry["inputs"].items()} == \
+        assert {f"{function}-{name}": (a["type"], function) for name, a in entry["inputs"].items()} == \
             {name: route for name, route in routing.routes().items() if route[1] == function}
+        assert all(a == routing.filter_attributes(function, a["type"]) for a in entry["inputs"].values())
 
 
 def test_generated_files_say_so_and_where_they_come_from() -> None:

@@ -22,6 +22,11 @@ INPUTS = {
 }
 
 
+# run-creator's outcomes reach status-reporter only when marked for a team with GitHub checks
+OUTCOMES_FOR_CHECKS = {catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
+                       catalog.RUN_CANCELLED}
+
+
 def annotations(ksvc: dict[str, Any]) -> dict[str, str]:
     return ksvc["spec"]["template"]["metadata"]["annotations"]
 
@@ -53,9 +58,11 @@ def test_triggers_subscribe_each_function_to_exactly_its_catalog_types() -> None
             "name": function,
         }
         assert spec["broker"] == "tekton-dag"
-        assert list(spec["filter"]["attributes"]) == ["type"], "exact filter on type only"
+        attributes = spec["filter"]["attributes"]
+        outcome = function == "status-reporter" and attributes["type"] in OUTCOMES_FOR_CHECKS
+        assert attributes == {"type": attributes["type"], **({"tektondagchecks": "true"} if outcome else {})}
         assert trigger["metadata"]["name"].startswith(f"{function}-")
-        subscribed.setdefault(function, set()).add(spec["filter"]["attributes"]["type"])
+        subscribed.setdefault(function, set()).add(attributes["type"])
     assert subscribed == INPUTS
     assert len(triggers) == sum(map(len, INPUTS.values())), "one Trigger per input type"
 

@@ -365,3 +365,35 @@ async def test_outcomes_name_the_github_app_installation_status_reporter_acts_as
     assert created.get_type() == catalog.RUN_CREATED and created.get_data()["installation_id"] == 1001
     plain = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request(number=8).to_data(), id="i2")))
     assert "installation_id" not in plain.get_data()
+
+
+async def test_only_outcomes_of_teams_with_checks_reach_status_reporter(tmp_path, kube_api: FakeKubeApi) -> None:
+    """run-creator marks the outcomes of a team with GitHub checks (``tektondagchecks: true``), and the
+    Triggers scripts/generate writes (knative/triggers.yaml, what the local Broker and a cluster apply)
+    deliver run-creator's outcomes to status-reporter only when marked: the other teams' runs never
+    call it. Tekton's own events still reach it for every team."""
+    from statusreporter.conftest import teams_with_checks  # team default asks for checks, commerce does not
+    from support.e2e import ROOT
+    from tekton_dag.bus.triggers import load_topology
+
+    topology = load_topology(ROOT / "knative")
+
+    def receivers(reply: CloudEvent) -> set[str]:
+        attributes = {k: str(v) for k, v in reply.get_attributes().items()}
+        return {str(t.subscriber.ref_name) for t in topology.candidates(reply.get_type()) if t.matches(attributes)}
+
+    store = KubernetesStore(policy=FAST)
+    function = started(store, TEKTON_DAG_TEAMS_DIR=str(teams_with_checks(tmp_path / "teams")))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ASGIApplication(function)),
+                                 base_url="http://run-creator") as client:
+        marked = reply_of(await post(client, event(catalog.RUN_REQUESTED, pr_request().to_data(), id="r1")))
+        cancel = {"team": "commerce", "stack": "commerce", "app": "a", "pr_number": 1, "reason": "closed",
+                  "delivery": "c1"}
+        unmarked = reply_of(await post(client, event(catalog.RUN_CANCEL_REQUESTED, cancel, id="c1")))
+    function.stop()
+    store.close()
+    assert (marked.get_type(), unmarked.get_type()) == (catalog.RUN_CREATED, catalog.RUN_CANCELLED)
+    assert marked.get_extension(catalog.EXT_CHECKS) == "true" and unmarked.get_extension(catalog.EXT_CHECKS) is None
+    assert receivers(marked) == {"status-reporter"} and receivers(unmarked) == set()
+    tekton = CloudEvent(attributes={"type": catalog.TEKTON_PIPELINERUN_SUCCESSFUL, "source": "/t", "id": "t"})
+    assert receivers(tekton) == {"run-creator", "status-reporter"}

@@ -25,6 +25,16 @@ CONSUMES: dict[str, tuple[str, ...]] = {
                         catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED),
 }
 
+# Attributes a Trigger matches besides ``type`` (Knative Eventing, "Trigger filtering": exact match
+# on any CloudEvents attribute, extensions included; an event without one does not match). run-creator's
+# outcomes reach status-reporter only for teams that want GitHub checks (run-creator marks those,
+# EXT_CHECKS); for every other team status-reporter had nothing to do with them but be called.
+CHECKS_ONLY: dict[str, str] = {catalog.EXT_CHECKS: "true"}
+ATTRIBUTES: dict[tuple[str, str], dict[str, str]] = {
+    ("status-reporter", t): CHECKS_ONLY
+    for t in (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED, catalog.RUN_CANCELLED)
+}
+
 PRODUCES: dict[str, tuple[str, ...]] = {
     "webhook-ingest": (*GITHUB_EVENTS, catalog.RUN_REQUESTED, catalog.BOOTSTRAP_REQUESTED),
     # command.requested: status-reporter consumes it (it holds the GitHub credentials to authorise).
@@ -66,3 +76,8 @@ def trigger_name(function: str, event_type: str) -> str:
 def routes() -> dict[str, tuple[str, str]]:
     """Trigger name → (event type, function) for every subscription."""
     return {trigger_name(f, t): (t, f) for f, types in CONSUMES.items() for t in types}
+
+
+def filter_attributes(function: str, event_type: str) -> dict[str, str]:
+    """The attributes of the Trigger delivering ``event_type`` to ``function``: its type, and ATTRIBUTES."""
+    return {"type": event_type, **ATTRIBUTES.get((function, event_type), {})}

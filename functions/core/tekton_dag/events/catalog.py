@@ -71,6 +71,9 @@ EXT_TRACEPARENT: Final = "traceparent"  # W3C trace context (CloudEvents distrib
 EXT_FORWARDED: Final = "tektondagforwarded"  # on a Tekton event forwarded to its team: who forwarded it
 EXT_BROKER_TTL: Final = "knativebrokerttl"  # Knative's loop guard; only Brokers touch it
 EXT_RECEIVED: Final = "tektondagreceived"  # RFC 3339 time webhook-ingest received the request (latency metric)
+# "true" on run-creator's outcomes for a team that wants GitHub checks (team.yaml github.checks):
+# status-reporter's Triggers for those outcomes filter on it (bus/routing.py ATTRIBUTES).
+EXT_CHECKS: Final = "tektondagchecks"
 EXT_SEAL: Final = "tektondagseal"  # HMAC of an event that makes things happen (events.sealing)
 
 # Event ids of derived events are derived too, so a redelivered input yields the same outputs.

@@ -127,16 +127,18 @@ def following(
     *,
     subject: str = "",
     team: str = "",
+    extensions: Mapping[str, str] | None = None,
 ) -> CloudEvent:
     """An event caused by ``cause`` (a reply, or a request derived from it): it carries the cause's
     ``traceparent``, GitHub delivery id and partition key, so one webhook's events stay traceable
-    and ordered together."""
+    and ordered together; ``extensions`` are the event's own."""
     delivery = extension(cause, catalog.EXT_GITHUB_DELIVERY)
+    own = {**({catalog.EXT_GITHUB_DELIVERY: delivery} if delivery else {}), **(extensions or {})}
     return build(
         event_type, source, event_id, data,
         subject=subject, team=team, traceparent=extension(cause, catalog.EXT_TRACEPARENT),
         partition_key=extension(cause, catalog.EXT_PARTITION_KEY),
-        extensions={catalog.EXT_GITHUB_DELIVERY: delivery} if delivery else None,
+        extensions=own or None,
     )
 
 

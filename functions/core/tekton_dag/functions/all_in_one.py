@@ -77,8 +77,8 @@ def topology() -> Topology:
     # ``exact_type`` as load_topology sets it for such a filter: the bus then tests only the
     # Triggers of an event's own type (two or so), not all of them, per accepted event.
     triggers = tuple(
-        Trigger(name, "tekton-dag", Destination("Service", function), compile_attributes({"type": event_type}, name),
-                exact_type=event_type)
+        Trigger(name, "tekton-dag", Destination("Service", function),
+                compile_attributes(routing.filter_attributes(function, event_type), name), exact_type=event_type)
         for name, (event_type, function) in routing.routes().items()
     )
     return Topology("tekton-dag", routing.DELIVERY, triggers)

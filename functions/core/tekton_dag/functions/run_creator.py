@@ -35,7 +35,7 @@ from typing import Any
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import pipelines, warming
-from tekton_dag.config.models import Config
+from tekton_dag.config.models import Config, Team
 from tekton_dag.eventing.forwarding import ForwardError, TeamForwarder
 from tekton_dag.events import catalog, codec, tekton
 from tekton_dag.events.requests import CancelRequest, RequestError, RunRequest
@@ -180,18 +180,19 @@ class RunCreatorFunction(Handler):
                 return _reply(event, catalog.EVENT_IGNORED, _ignored_data(event, outcome))
             configured = self.creator.config().team(outcome.request.team)
             limit = configured.max_concurrent_runs if configured else 0
-            return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome, limit))
+            return _reply(event, REPLY_TYPES[outcome.kind], _outcome_data(outcome, limit), configured)
         if kind == catalog.RUN_CANCEL_REQUESTED:
             cancel = CancelRequest.from_data(data, strict=False)
-            if self.creator.config().team(cancel.team) is None:
+            cancelling = self.creator.config().team(cancel.team)
+            if cancelling is None:
                 return _reply(
                     event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": f"team {cancel.team!r} is not configured"}
                 )
             try:
                 names = await self.creator.cancel(cancel)
             except PermanentApiError as exc:
-                return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": exc.message})
-            namespace = self.creator.config().team(cancel.team).namespace  # type: ignore[union-attr]
+                return _reply(event, catalog.RUN_FAILED, {**cancel.to_data(), "reason": exc.message}, cancelling)
+            namespace = cancelling.namespace
             for name in names:
                 self.events.emit(
                     kube_events.pipelinerun_ref(namespace, name),
@@ -200,7 +201,7 @@ class RunCreatorFunction(Handler):
                     f"cancelled: pull request #{cancel.pr_number} {cancel.reason or 'asked to cancel'}",
                 )
             self._count(cancel.team, "cancelled", len(names))
-            return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)})
+            return _reply(event, catalog.RUN_CANCELLED, {**cancel.to_data(), "pipelineruns": list(names)}, cancelling)
         if kind in catalog.TEKTON_PIPELINERUN_FINISHED:
             namespace, name, team = _finished_run(data)
             owner = tekton.namespace_of_source(str(event.get_source())) or namespace
@@ -218,7 +219,8 @@ class RunCreatorFunction(Handler):
             if not started:
                 return None
             self._count(team, "started", len(started))
-            return _reply(event, catalog.RUN_STARTED, {"team": team, "namespace": namespace, "pipelineruns": started})
+            return _reply(event, catalog.RUN_STARTED, {"team": team, "namespace": namespace, "pipelineruns": started},
+                          self.creator.config().team(team))
         raise RequestError(f"type: run-creator does not handle {kind!r}")
 
     def _report_outcome(self, outcome: Outcome) -> None:
@@ -347,7 +349,10 @@ def _ignored_data(incoming: CloudEvent, outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any]) -> CloudEvent:
+def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any], team: Team | None = None) -> CloudEvent:
+    """run-creator's outcome of ``incoming``; ``team``: the configured team it is about, whose
+    ``github.checks`` marks it for status-reporter's Triggers (``EXT_CHECKS``): the outcomes of the
+    other teams are not delivered to status-reporter at all."""
     event_id = catalog.derived_id(incoming.get_id(), kind.removeprefix(f"{catalog.PREFIX}."))
     return codec.following(
         incoming,
@@ -357,6 +362,7 @@ def _reply(incoming: CloudEvent, kind: str, data: dict[str, Any]) -> CloudEvent:
         data,
         subject=data.get("pipelinerun", ""),
         team=data.get("team", ""),
+        extensions={catalog.EXT_CHECKS: "true"} if team is not None and team.github.checks else None,
     )
 
 
