@@ -60,10 +60,16 @@ async def test_each_pull_request_run_gets_a_check_that_follows_it_to_success(tmp
     assert value(samples, "tektondag_github_rate_limit_remaining", installation=str(APP)) > 0
     assert len(checks) == LIMIT + 1 and {c[0]["repo"] for c in checks} == {REPO}
     for mine in checks:
-        assert [c["status"] for c in mine] == ["queued", "in_progress", "completed"], mine
-        assert mine[-1]["conclusion"] == "success" and "| resolve-stack |" in mine[-1]["summary"]
+        # Strictly forward, ending in success. An admitted run's check may begin in_progress: its
+        # run.created and Tekton's started event race (both follow the start), and the later is dropped.
+        ranks = [RANK[c["status"]] for c in mine]
+        assert ranks == sorted(set(ranks)) and mine[0]["status"] in ("queued", "in_progress"), mine
+        assert mine[-1]["status"] == "completed" and mine[-1]["conclusion"] == "success"
+        assert "| resolve-stack |" in mine[-1]["summary"]
     creates = [c[0] for c in checks]
-    assert any("in the team's queue" in c["summary"] and f"{LIMIT} runs at a time" in c["summary"] for c in creates)
+    # The run that waited (LIMIT + 1 at once): queued, with its place in the queue and the team's limit.
+    waited = [c for c in creates if "in the team's queue" in c["summary"] and f"{LIMIT} runs at a time" in c["summary"]]
+    assert len(waited) >= 1 and all(c["status"] == "queued" for c in waited), creates
     assert github.violations == [], "every answer held to GitHub's OpenAPI description"
     operations = [c.operation for c in github.calls]
     assert all(c.status < 400 for c in github.calls), [(c.path, c.status) for c in github.calls if c.status >= 400]
