@@ -17,12 +17,15 @@ from tekton_dag.events import catalog
 GITHUB_EVENTS: tuple[str, ...] = (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH, catalog.GITHUB_ISSUE_COMMENT,
                                   catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE, catalog.GITHUB_MERGE_GROUP)
 
+# run-creator's outcomes of a run request or cancel (what status-reporter shows on GitHub).
+RUN_OUTCOMES: tuple[str, ...] = (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
+                                 catalog.RUN_CANCELLED)
+
 CONSUMES: dict[str, tuple[str, ...]] = {
     "resolver": GITHUB_EVENTS,
     "run-creator": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED),
     "bootstrap-batcher": (catalog.BOOTSTRAP_REQUESTED,),
-    "status-reporter": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED),
+    "status-reporter": (*RUN_OUTCOMES, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED),
 }
 
 # Attributes a Trigger matches besides ``type`` (Knative Eventing, "Trigger filtering": exact match
@@ -30,17 +33,13 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 # outcomes reach status-reporter only for teams that want GitHub checks (run-creator marks those,
 # EXT_CHECKS); for every other team status-reporter had nothing to do with them but be called.
 CHECKS_ONLY: dict[str, str] = {catalog.EXT_CHECKS: "true"}
-ATTRIBUTES: dict[tuple[str, str], dict[str, str]] = {
-    ("status-reporter", t): CHECKS_ONLY
-    for t in (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED, catalog.RUN_CANCELLED)
-}
+ATTRIBUTES: dict[tuple[str, str], dict[str, str]] = {("status-reporter", t): CHECKS_ONLY for t in RUN_OUTCOMES}
 
 PRODUCES: dict[str, tuple[str, ...]] = {
     "webhook-ingest": (*GITHUB_EVENTS, catalog.RUN_REQUESTED, catalog.BOOTSTRAP_REQUESTED),
     # command.requested: status-reporter consumes it (it holds the GitHub credentials to authorise).
     "resolver": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.COMMAND_REQUESTED, catalog.EVENT_IGNORED),
-    "run-creator": (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                    catalog.RUN_CANCELLED, catalog.EVENT_IGNORED),
+    "run-creator": (*RUN_OUTCOMES, catalog.EVENT_IGNORED),
     "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED),
     # Its replies are empty; an authorised command's requests go to the Broker (K_SINK).
     "status-reporter": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED),
@@ -52,8 +51,7 @@ DELIVERY = DeliverySpec(retry=5, backoff_policy="exponential", backoff_delay_s=1
 
 # Outcome events no function of the chain acts on: the end states a person (or `tekton-dag dev`)
 # watches; status-reporter shows the run outcomes on GitHub.
-OUTCOMES: tuple[str, ...] = (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                             catalog.RUN_CANCELLED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED,
+OUTCOMES: tuple[str, ...] = (*RUN_OUTCOMES, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED,
                              catalog.EVENT_IGNORED)
 
 
