@@ -43,6 +43,19 @@ async def test_an_acked_event_outlives_the_broker_and_is_delivered_by_the_next_o
     assert len(sub.received) == 1
 
 
+async def test_an_event_no_trigger_matches_is_acked_without_a_journal_write(start_broker, tmp_path):
+    """Nothing to keep, nothing written (Tekton's ``unknown`` events, outcomes of teams without checks):
+    before, each cost an empty transaction on the ack path."""
+    journal = Journal(tmp_path / "journal.sqlite3")
+    docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A)]
+    async with start_broker(docs, {"s": await unreachable_url()}, journal=journal, close_grace=0.2) as running:
+        commits = journal.stats.commits
+        assert (await running.post(event("dev.example.nobody.v1", id="n-1"))).status_code == 202
+        assert running.broker.stats["accepted"] == 1 and journal.stats.commits == commits
+        assert (await running.post(event(TYPE_A, id="e-1"))).status_code == 202
+        assert journal.stats.commits > commits, "a matched event is journalled before its ack"
+
+
 async def test_a_resumed_delivery_keeps_the_attempts_it_already_spent(start_broker, tmp_path):
     journal = tmp_path / "journal.sqlite3"
     docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A)]  # two attempts in all

@@ -270,7 +270,10 @@ class LocalBroker:
             for t in self.topology.candidates(attributes.get("type", ""))
             if t.matches(attributes)
         ]
-        if self.journal is not None and not await self._journal(plain, attributes, deliveries, completes):
+        # Nothing to keep for an event no Trigger matches (Tekton's ``unknown``, a team's outcomes
+        # that no status-reporter Trigger takes): no journal write, unless a reply's parent is done.
+        keep = self.journal is not None and (bool(deliveries) or completes is not None)
+        if keep and not await self._journal(plain, attributes, deliveries, completes):
             return 503
         if self.journal is None and completes is not None:
             self._finish(completes, DELIVERED)
@@ -293,7 +296,7 @@ class LocalBroker:
         """Write ``deliveries`` (and ``completes``' end) to the journal and wait for the commit,
         without holding the event loop; False if that failed."""
         assert self.journal is not None
-        body = to_structured_event(event).body
+        body = to_structured_event(event).body if deliveries else b""  # a reply that only completes its parent
         key = attributes.get(EXT_PARTITION_KEY, "")
         self._admitting += 1
         try:
