@@ -97,7 +97,7 @@ async def measure(args: argparse.Namespace, fake: subprocess.Popen[str]) -> None
     await asyncio.sleep(0.2)
     assert fake.stdin is not None and fake.stdout is not None
     fake.stdin.close()
-    api_cpu, requests, created = json.loads(fake.stdout.readline())
+    api_cpu, requests, created, _ = json.loads(fake.stdout.readline())
     print(f"{'sequential' if args.rate <= 0 else f'{args.rate:.0f}/s'}, {args.webhooks} webhooks: "
           f"CPU {used / args.webhooks * 1000:.3f} ms per webhook, API {requests / (args.webhooks + 20):.2f} "
           f"requests per webhook ({api_cpu / max(requests, 1) * 1000:.2f} ms API CPU each), "

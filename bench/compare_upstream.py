@@ -74,7 +74,8 @@ accounts = {f: str(api.kubeconfig_for(sys.argv[2], "tekton-dag-" + f))
             for f in (["all-in-one"] if sys.argv[1] == "all-in-one" else FUNCTIONS)}
 print(json.dumps([time.process_time(), str(api.kubeconfig), accounts]), flush=True)
 sys.stdin.read()
-print(json.dumps([time.process_time(), len(api.requests), created]), flush=True); api.stop()
+conflicts = sum(1 for _, path, status in api.requests if status == 409 and "/leases" in path)
+print(json.dumps([time.process_time(), len(api.requests), created, conflicts]), flush=True); api.stop()
 """
 
 
@@ -119,12 +120,13 @@ class Fake:
         assert self.process.stdout is not None
         self.started_cpu, self.admin, self.accounts = json.loads(self.process.stdout.readline())
 
-    def finish(self) -> tuple[float, int, dict[str, float]]:
+    def finish(self) -> tuple[float, int, dict[str, float], int]:
+        """(CPU s, API requests, PR → when its run was stored, ledger writes refused with 409)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.close()
-        cpu, requests, created = json.loads(self.process.stdout.readline())
+        cpu, requests, created, conflicts = json.loads(self.process.stdout.readline())
         self.process.wait(10)
-        return cpu - self.started_cpu, requests, created
+        return cpu - self.started_cpu, requests, created, conflicts
 
 
 async def ready(url: str, process: asyncio.subprocess.Process | None = None, timeout: float = 60) -> None:
@@ -224,7 +226,7 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
     finally:
         if running is not None:
             await running.stop()
-        fake_cpu, requests, created = fake.finish()
+        fake_cpu, requests, created, conflicts = fake.finish()
         shutil.rmtree(work, ignore_errors=True)
     latencies = [(created[str(r["pr"])] - r["sent"]) * 1000 for r in records if str(r["pr"]) in created]
     refused = sum(1 for r in records if r["status"] not in (200, 201, 202))
@@ -232,14 +234,15 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": percentile(latencies, 99) if latencies else float("nan"),
             "cpu_ms": used / max(count, 1) * 1000, "api_ms": fake_cpu / max(requests, 1) * 1000,
-            "api_requests": requests / max(count + 20, 1), "load": os.getloadavg()[0],
+            "api_requests": requests / max(count + 20, 1), "conflicts": conflicts, "load": os.getloadavg()[0],
             "split": [round(s, 2) for s in split if s >= 0.01]}
 
 
 def show(r: dict[str, Any]) -> None:
     print(f"  {r['system']:>10} {r['rate']:>6.0f}/s  sent {r['sent']:>5}  created {r['completed']:>5}  "
           f"refused {r['refused']:>3}  p50 {r['p50']:>7.1f} ms  p99 {r['p99']:>7.1f} ms  "
-          f"CPU {r['cpu_ms']:.2f} ms/webhook  API {r['api_requests']:.1f} req/webhook  "
+          f"CPU {r['cpu_ms']:.2f} ms/webhook  API {r['api_requests']:.2f} req/webhook "
+          f"({r['conflicts']} ledger 409s)  "
           f"(load average {r['load']:.1f})"
           + (f"  CPU s by process {r['split']}" if len(r["split"]) > 1 else ""), flush=True)
 
