@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import inspect
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ marks: list[tuple[str, float]] = []
 
 def noted(function: Callable[..., Any], begins: str, ends: str = "") -> Callable[..., Any]:
     """``function`` (a coroutine function or not), noting when each call begins and ends."""
-    if asyncio.iscoroutinefunction(function):
+    if inspect.iscoroutinefunction(function):
         @functools.wraps(function)
         async def waited(*args: Any, **kwargs: Any) -> Any:
             marks.append((begins, time.perf_counter()))
