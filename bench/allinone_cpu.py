@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +61,33 @@ async def post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> int
     return status[0]
 
 
-async def measure(args: argparse.Namespace, fake: subprocess.Popen[str]) -> None:
+async def started() -> Any:
+    """The all-in-one started in this process (``run`` set its environment), ready and warmed up:
+    the client, caches and the team's ledger."""
     from tekton_dag.functions import all_in_one
 
     app = all_in_one.new()
     app.start(dict(os.environ))
     while not app.ready()[0]:
         await asyncio.sleep(0.05)
-    for headers, body in deliveries(100000, 20):  # warm-up: the client, caches, the team's ledger
+    for headers, body in deliveries(100000, 20):
         await post(app, headers, body)
     await asyncio.sleep(1.0)
+    return app
+
+
+async def stopped(app: Any, fake: subprocess.Popen[str]) -> tuple[float, int, dict[str, float]]:
+    """Stop ``app``, then the fake API: its CPU s, its requests, PR → when its run was stored."""
+    app.stop()
+    await asyncio.sleep(0.2)
+    assert fake.stdin is not None and fake.stdout is not None
+    fake.stdin.close()
+    api_cpu, requests, created, _ = json.loads(fake.stdout.readline())
+    return api_cpu, requests, created
+
+
+async def measure(args: argparse.Namespace, fake: subprocess.Popen[str]) -> None:
+    app = await started()
     todo = deliveries(1, args.webhooks)
     gc.collect()
     profile = cProfile.Profile(time.process_time) if args.profile else None
@@ -93,11 +111,7 @@ async def measure(args: argparse.Namespace, fake: subprocess.Popen[str]) -> None
         profile.disable()
         profile.dump_stats(args.profile)
     used = time.process_time() - started_cpu
-    app.stop()
-    await asyncio.sleep(0.2)
-    assert fake.stdin is not None and fake.stdout is not None
-    fake.stdin.close()
-    api_cpu, requests, created, _ = json.loads(fake.stdout.readline())
+    api_cpu, requests, created = await stopped(app, fake)
     print(f"{'sequential' if args.rate <= 0 else f'{args.rate:.0f}/s'}, {args.webhooks} webhooks: "
           f"CPU {used / args.webhooks * 1000:.3f} ms per webhook, API {requests / (args.webhooks + 20):.2f} "
           f"requests per webhook ({api_cpu / max(requests, 1) * 1000:.2f} ms API CPU each), "
@@ -109,22 +123,32 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0, help="webhooks/s open-loop; 0: one at a time")
     parser.add_argument("--webhooks", type=int, default=400)
     parser.add_argument("--profile", help="write a cProfile of the measured part here")
-    args = parser.parse_args()
+    run(measure(parser.parse_args(), start_fake_api("allinone-cpu")))
+
+
+def start_fake_api(name: str) -> subprocess.Popen[str]:
+    """The fake API in its own process, and this process's environment set for an all-in-one
+    that calls it as its ServiceAccount, with its journal and logs in a new work directory."""
     fake = subprocess.Popen([sys.executable, "-c", FAKE_API, "all-in-one", NAMESPACE], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert fake.stdout is not None
     _, _, accounts = json.loads(fake.stdout.readline())
-    work = Path(tempfile.mkdtemp(prefix="tekton-dag-allinone-cpu-"))
+    work = Path(tempfile.mkdtemp(prefix=f"tekton-dag-{name}-"))
     os.environ.update({"TEKTON_DAG_TEAMS_DIR": str(ROOT / "teams"), "GITHUB_WEBHOOK_SECRET": SECRET,
                        "KUBECONFIG": accounts["all-in-one"], "TEKTON_DAG_RECONCILE_SECONDS": "0",
                        "TEKTON_DAG_DEAD_LETTER_FILE": str(work / "dead-letters.jsonl"),
                        "TEKTON_DAG_JOURNAL": str(work / "journal.sqlite3")})
     os.environ.pop("K_SINK", None)
     logging.basicConfig(level=logging.INFO, filename=work / "log")  # the functions' lines, off the terminal
+    return fake
+
+
+def run(measurement: Coroutine[Any, Any, None]) -> None:
+    """``measurement`` on the loop the functions serve on (uvloop)."""
     from tekton_dag.functions import loops
 
     loops.install()
-    asyncio.run(measure(args, fake))
+    asyncio.run(measurement)
 
 
 if __name__ == "__main__":

@@ -20,22 +20,15 @@ import argparse
 import asyncio
 import functools
 import inspect
-import json
-import logging
 import os
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from allinone_cpu import deliveries, post
-from compare_upstream import FAKE_API, NAMESPACE, SECRET
+from allinone_cpu import deliveries, post, run, start_fake_api, started, stopped
 
-ROOT = Path(__file__).resolve().parents[1]
 marks: list[tuple[str, float]] = []
 
 
@@ -82,16 +75,8 @@ def instrument() -> None:
 
 
 async def measure(args: argparse.Namespace, fake: subprocess.Popen[str]) -> None:
-    from tekton_dag.functions import all_in_one
-
     instrument()
-    app = all_in_one.new()
-    app.start(dict(os.environ))
-    while not app.ready()[0]:
-        await asyncio.sleep(0.05)
-    for headers, body in deliveries(100000, 20):  # warm-up: the client, caches, the team's ledger
-        await post(app, headers, body)
-    await asyncio.sleep(1.0)
+    app = await started()
     rows = []
     for number, (headers, body) in enumerate(deliveries(1, args.webhooks), start=1):
         marks.clear()
@@ -101,11 +86,7 @@ async def measure(args: argparse.Namespace, fake: subprocess.Popen[str]) -> None
         await app.broker.drained(30)
         rows.append((number, sent, list(marks)))
         await asyncio.sleep(args.gap)
-    app.stop()
-    await asyncio.sleep(0.2)
-    assert fake.stdin is not None and fake.stdout is not None
-    fake.stdin.close()
-    _, _, created, _ = json.loads(fake.stdout.readline())
+    _, _, created = await stopped(app, fake)
     stages: dict[str, list[float]] = {}
     for number, sent, noted_marks in rows:
         counts: dict[str, int] = {}
@@ -125,22 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--webhooks", type=int, default=300)
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between webhooks")
-    args = parser.parse_args()
-    fake = subprocess.Popen([sys.executable, "-c", FAKE_API, "all-in-one", NAMESPACE], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert fake.stdout is not None
-    _, _, accounts = json.loads(fake.stdout.readline())
-    work = Path(tempfile.mkdtemp(prefix="tekton-dag-allinone-path-"))
-    os.environ.update({"TEKTON_DAG_TEAMS_DIR": str(ROOT / "teams"), "GITHUB_WEBHOOK_SECRET": SECRET,
-                       "KUBECONFIG": accounts["all-in-one"], "TEKTON_DAG_RECONCILE_SECONDS": "0",
-                       "TEKTON_DAG_DEAD_LETTER_FILE": str(work / "dead-letters.jsonl"),
-                       "TEKTON_DAG_JOURNAL": str(work / "journal.sqlite3")})
-    os.environ.pop("K_SINK", None)
-    logging.basicConfig(level=logging.INFO, filename=work / "log")  # the functions' lines, off the terminal
-    from tekton_dag.functions import loops
-
-    loops.install()
-    asyncio.run(measure(args, fake))
+    run(measure(parser.parse_args(), start_fake_api("allinone-path")))
 
 
 if __name__ == "__main__":
