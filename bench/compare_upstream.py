@@ -24,7 +24,8 @@ and a fresh fake API.
 - **chain**: the five functions as processes and the local Broker with its journal (devchain).
 
 At the steady rate each system is measured ``--rounds`` times, alternating (the round with the
-median p50 is reported: the machine is shared, so only side-by-side rounds compare); then the
+median p50 is reported: the machine is shared, so only side-by-side rounds compare; and the ratio
+of each of our rounds to the earlier system's round of the same turn, with their median); then the
 rate steps up (fresh system each) until p99 > 250 ms or a webhook is lost, for the maximum
 sustained rate. Without ``--upstream``
 only ours are measured, and the output says so. Ratios are ours ÷ earlier.
@@ -297,6 +298,16 @@ async def main(args: argparse.Namespace) -> None:
                 top = ratio(sustained[system], sustained["earlier"]) if system in sustained else "n/a"
                 print(f"| {system} | {ratio(r['p50'], base['p50'])} | {ratio(r['p99'], base['p99'])} | "
                       f"{ratio(r['cpu_ms'], base['cpu_ms'])} | {top} |")
+        print("\nPaired by round (each round of ours against the earlier system's round run just before it;")
+        print("on a VM whose speed drifts these compare better than the median rounds above):")
+        for system, results in rounds.items():
+            if system != "earlier":
+                pairs = list(zip(results, rounds["earlier"], strict=True))
+                for figure, key in (("p50", "p50"), ("CPU per webhook", "cpu_ms")):
+                    ratios = [ours[key] / theirs[key] for ours, theirs in pairs if theirs[key]]
+                    if ratios:
+                        listed = ", ".join(f"{x:.2f}x" for x in ratios)
+                        print(f"  {system} {figure}: {listed} (median {statistics.median(ratios):.2f}x)")
 
 
 if __name__ == "__main__":
