@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -199,3 +200,67 @@ def test_a_request_in_flight_when_sigterm_comes_is_still_answered(tmp_path: Path
             output = process.communicate()[0]
     assert answer.startswith(b"HTTP/1.1 400"), (answer, output[-500:])
     assert process.returncode == 0, output[-500:]
+
+
+STOP_AFTER_A_DNS_LOOKUP = """
+import asyncio, json, logging, socket, sys, threading, time
+import uvloop
+from tekton_dag.devchain import hosting
+from tekton_dag.functions import granian_server
+
+warnings = []
+class Kept(logging.Handler):
+    def emit(self, record):
+        warnings.append(record.getMessage())
+logging.getLogger().addHandler(Kept())
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await asyncio.get_running_loop().getaddrinfo("localhost", 80)  # on libuv's thread pool, as aiohttp's lookups
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+def ask(port):
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                client.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+                return client.recv(100)
+        except OSError:
+            time.sleep(0.05)
+
+async def main():
+    sock = hosting.listen()
+    shutdown = asyncio.Event()
+    serving = asyncio.ensure_future(granian_server.serve(
+        app, [f"fd://{sock.fileno()}"], header_timeout=5, max_header_bytes=16384, backlog=128,
+        shutdown_trigger=shutdown.wait))
+    answer = await asyncio.to_thread(ask, sock.getsockname()[1])
+    shutdown.set()
+    started = time.monotonic()
+    await asyncio.wait_for(serving, 10)
+    sock.detach()
+    pool = sum(1 for t in __import__("os").listdir("/proc/self/task")
+               if open(f"/proc/self/task/{t}/comm").read().strip() == "libuv-worker")
+    print(json.dumps([answer.decode("latin-1")[:12], time.monotonic() - started, warnings, pool]))
+
+with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    runner.run(main())
+"""
+
+
+def test_a_stop_waits_for_granians_threads_not_for_the_loops_thread_pool() -> None:
+    """uvloop runs DNS look-ups (aiohttp's, for the Kubernetes API) on libuv's thread pool, whose
+    threads start on first use and live as long as the process: they are not granian's. The stop
+    waited its whole 2 s for them and warned that granian's threads were still running."""
+    done = subprocess.run([sys.executable, "-c", STOP_AFTER_A_DNS_LOOKUP], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, stopping, warnings, pool = json.loads(done.stdout.strip().splitlines()[-1])
+    assert status == "HTTP/1.1 204"
+    assert pool > 0, "the look-up started libuv's pool (else this test shows nothing)"
+    assert stopping < 1.0 and not [w for w in warnings if "still running" in w], (stopping, warnings)

@@ -78,12 +78,26 @@ class _OnBoundSocket(Server):
         self._shd: Any = self._holder
 
 
+# Native threads that are not granian's and live as long as the process: uvloop's libuv thread
+# pool (getaddrinfo, file operations), started on its first use (aiohttp's look-up of the API
+# server's address, often while serving) and named by libuv (uv_thread_setname, libuv >= 1.45).
+LOOP_POOL_THREADS = frozenset({"libuv-worker"})
+
+
 def _native_threads() -> set[int]:
     """The process's threads as the kernel lists them (Linux); empty where there is no /proc."""
     try:
         return {int(tid) for tid in os.listdir("/proc/self/task")}
     except OSError:
         return set()
+
+
+def _thread_name(tid: int) -> str:
+    try:
+        with open(f"/proc/self/task/{tid}/comm", encoding="utf-8") as comm:
+            return comm.read().strip()
+    except OSError:
+        return ""  # it has ended
 
 
 async def _granian_threads_ended(before: set[int]) -> None:
@@ -94,10 +108,13 @@ async def _granian_threads_ended(before: set[int]) -> None:
     can return while that thread is still inside Python. If the process then exits, CPython ends a
     thread that asks for the GIL during finalization with ``pthread_exit``, which cannot unwind
     through Rust: the process aborted (exit 134, "panic in a function that cannot unwind") in
-    about 1 stop in 10 here. Threads Python knows (``threading``) end by its own rules."""
+    about 1 stop in 10 here. Threads Python knows (``threading``) end by its own rules, and the
+    loop's own thread pool (``LOOP_POOL_THREADS``) never does: waiting for it cost every stop
+    that had looked an address up the whole ``THREADS_END_S`` and a false warning."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + THREADS_END_S
-    while left := _native_threads() - before - {t.native_id for t in threading.enumerate()}:
+    while left := {tid for tid in _native_threads() - before - {t.native_id for t in threading.enumerate()}
+                   if _thread_name(tid) not in LOOP_POOL_THREADS}:
         if loop.time() > deadline:
             logging.getLogger(__name__).warning("granian: %d thread(s) still running after %.0f s", len(left),
                                                 THREADS_END_S)
