@@ -204,16 +204,20 @@ async def test_malformed_events_are_refused_for_good(served: Served) -> None:
 
 
 async def test_without_a_github_client_it_is_not_ready_while_a_team_wants_checks(
-    reporter_store, teams, tmp_path
+    reporter_store, teams, tmp_path, caplog
 ) -> None:
     function = started(reporter_store, {}, teams)
     ok, why = function.ready()
     assert not ok and "GITHUB_APP_ID" in why and "github.appId" in why and "github.tokenSecret" in why
+    assert [r.levelname for r in caplog.records if "no GitHub access" in r.getMessage()] == ["ERROR"]
     function.stop()
+    caplog.clear()
     plain = tmp_path / "plain-teams"
     shutil.copytree(TEAMS, plain)
     function = started(reporter_store, {}, plain)
     assert function.ready() == (True, "OK")  # nobody asks for checks: nothing to reach
+    # ... so nothing is wrong either: no error in the log at every start
+    assert [r.levelname for r in caplog.records if "no GitHub access" in r.getMessage()] == ["INFO"]
     function.stop()
 
 

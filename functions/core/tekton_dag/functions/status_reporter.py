@@ -107,7 +107,10 @@ class StatusReporterFunction(Handler):
                 github = self._github = github_from_env(self.env)
             except GitHubNotConfigured as exc:
                 self._problem = str(exc)
-                log.error("%s", exc)
+                if self._checks_wanted():  # an error only while a team asks for checks, as ``problem``
+                    log.error("%s", exc)
+                else:
+                    log.info("%s; no team asks for checks, so nothing is reported", exc)
                 return
         self.reporter = Reporter(self._current_config, self._store, github)
         # The Kubernetes client, the JWT library and the commands' use case, imported after the path
