@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import shutil
 from typing import Any
 
@@ -206,6 +207,7 @@ async def test_malformed_events_are_refused_for_good(served: Served) -> None:
 async def test_without_a_github_client_it_is_not_ready_while_a_team_wants_checks(
     reporter_store, teams, tmp_path, caplog
 ) -> None:
+    caplog.set_level(logging.INFO, logger="tekton_dag.functions.status_reporter")  # whatever earlier tests set
     function = started(reporter_store, {}, teams)
     ok, why = function.ready()
     assert not ok and "GITHUB_APP_ID" in why and "github.appId" in why and "github.tokenSecret" in why
