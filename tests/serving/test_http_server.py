@@ -203,7 +203,7 @@ def test_a_request_in_flight_when_sigterm_comes_is_still_answered(tmp_path: Path
 
 
 STOP_AFTER_A_DNS_LOOKUP = """
-import asyncio, json, logging, socket, sys, threading, time
+import asyncio, json, logging, os, socket, time
 import uvloop
 from tekton_dag.devchain import hosting
 from tekton_dag.functions import granian_server
@@ -244,7 +244,7 @@ async def main():
     started = time.monotonic()
     await asyncio.wait_for(serving, 10)
     sock.detach()
-    pool = sum(1 for t in __import__("os").listdir("/proc/self/task")
+    pool = sum(1 for t in os.listdir("/proc/self/task")
                if open(f"/proc/self/task/{t}/comm").read().strip() == "libuv-worker")
     print(json.dumps([answer.decode("latin-1")[:12], time.monotonic() - started, warnings, pool]))
 
