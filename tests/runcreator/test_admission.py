@@ -14,7 +14,7 @@ from runcreator.conftest import FAST, NAMESPACE, bootstrap_request, merge_reques
 from tekton_dag.config.models import Config
 from tekton_dag.kube.errors import TransientApiError
 from tekton_dag.kube.stores import KubernetesStore
-from tekton_dag.pipelineruns.ledgers import Ledger
+from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator, ledger_name, read_ledger
 
@@ -181,7 +181,12 @@ async def test_a_storm_with_two_replicas_never_exceeds_the_limit(kube_api: FakeK
     priority = {r["metadata"]["name"]: r["metadata"]["labels"]["tekton-dag.dev/priority"] for r in kube_api.objects()}
     assert [priority[name] for name in queue] == sorted(priority[name] for name in queue)
     # The 197 waiting runs went through queue segments (under 409s); drained, their Leases are gone.
-    assert [lease["metadata"]["name"] for lease in kube_api.objects("leases")] == [ledger_name(team)]
+    # What stays: the head, and the heads segments it lists (67 pull requests' heads, remembered).
+    ledger = (await read_ledger(stores[0], team))[0]
+    listed = [f"{ledger_name(team)}-{s.chunk.name}" for s in ledger.head_segments]
+    assert len(listed) == 67 // (HEADS_IN_HEAD + 1) and len(ledger.remembered()) == 67
+    leases = sorted(lease["metadata"]["name"] for lease in kube_api.objects("leases"))
+    assert leases == sorted([ledger_name(team), *listed])
     for s in stores:
         s.close()
 

@@ -11,7 +11,7 @@ import pytest
 from runcreator.conftest import FAST, NAMESPACE, bootstrap_request, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.stores import LEDGER_ANNOTATION, KubernetesStore
-from tekton_dag.pipelineruns.ledgers import SEAL_AT, Ledger
+from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, PRS_REMEMBERED, SEAL_AT, Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator, ledger_name, read_ledger
 
@@ -106,7 +106,32 @@ async def test_a_queue_far_beyond_what_one_annotation_held_starts_in_order_and_l
         await replicas[i % 2].finished(NAMESPACE, name, "default")
     assert [s.split("/")[1] for s in kube_api.start_order[3:]] == queue  # first in, first out
     assert kube_api.max_running[NAMESPACE] == 3
-    assert [lease["metadata"]["name"] for lease in kube_api.objects("leases")] == [ledger_name(team)]
-    assert LEDGER_ANNOTATION in kube_api.objects("leases")[0]["metadata"]["annotations"]
+    # No queue segment is left; the heads segments the head lists remember the newest pull requests.
+    ledger = (await read_ledger(stores[0], team))[0]
+    listed = [f"{ledger_name(team)}-{s.chunk.name}" for s in ledger.head_segments]
+    remembered = ledger.remembered()
+    assert PRS_REMEMBERED <= len(remembered) <= 2 * PRS_REMEMBERED + HEADS_IN_HEAD
+    assert f"stack-one/demo-fe/{3 + 2_500}" in remembered and "stack-one/demo-fe/1" not in remembered
+    leases = {lease["metadata"]["name"]: lease for lease in kube_api.objects("leases")}
+    assert sorted(leases) == sorted([ledger_name(team), *listed])
+    assert LEDGER_ANNOTATION in leases[ledger_name(team)]["metadata"]["annotations"]
     for s in stores:
         s.close()
+
+
+async def test_bytes_written_per_request_do_not_grow_with_the_pull_requests_remembered(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
+    """The heads memory rides in heads segments, written once, not in every write of the head: a
+    team that has seen 700 pull requests writes about what one that has seen 64 does (before, the
+    256 remembered pull requests' heads, ~21.7 KB, were in every write)."""
+    rc = RunCreator(lambda: config, store, clock=lambda: 1_000.0)
+    for i in range(3):  # they hold the slots: every pull request below waits
+        await rc.request(bootstrap_request(f"fill-{i}"))
+    at_few = await bytes_per_request(kube_api, rc, 1)  # the team's first 64 pull requests
+    for i in range(640):
+        await rc.request(pr_request(number=pr_number(3, i), sha=sha(i), delivery=f"d3-{i}"))
+    at_many = await bytes_per_request(kube_api, rc, 2)
+    assert len((await read_ledger(store, config.team("default")))[0].remembered()) >= 256
+    print(f"bytes per request: {at_few:.0f} with 64 pull requests seen, {at_many:.0f} with 768")
+    assert at_many < at_few + 1_500 and at_many < 12_000, (at_few, at_many)

@@ -97,22 +97,32 @@ def test_the_stored_text_is_what_the_json_encoder_writes(name: str, group: str, 
 @given(prs=st.lists(st.integers(0, 40), max_size=120), hand_built=st.integers(0, 30))
 def test_the_heads_text_follows_the_remembered_order_however_they_moved(prs: list[int], hand_built: int) -> None:
     # dumps joins the heads' texts as made (no look-up per pull request) once it has them all:
-    # the same text as made afresh, in ``heads``' order, also from a ledger built by hand.
+    # the same text as made afresh, in ``heads``' order, also from a ledger built by hand. And
+    # whatever moved where (the head, heads segments, one rewritten segment), each remembered
+    # pull request's newest head is the last one noted, and the most recently changed are there.
     from tekton_dag.pipelineruns import ledgers
 
-    remembered = 24
     start = Ledger(heads={f"s/a/h{n}": Heads("0" * 12, (), n) for n in range(hand_built)}, next_seq=hand_built)
-    ledger = start
-    original = ledgers.PRS_REMEMBERED
-    ledgers.PRS_REMEMBERED = remembered
+    ledger, newest = start, {f"s/a/h{n}": "0" * 12 for n in range(hand_built)}
+    original = ledgers.PRS_REMEMBERED, ledgers.HEADS_IN_HEAD
+    ledgers.PRS_REMEMBERED, ledgers.HEADS_IN_HEAD = 24, 8
     try:
         for seq, pr in enumerate(prs):
-            ledger = ledger.note_head(f"s/a/{pr}", f"{seq:012x}" + "0" * 28)
+            sha = f"{seq:012x}" + "0" * 28
+            ledger = ledger.note_head(f"s/a/{pr}", sha)
+            newest.pop(f"s/a/{pr}", None)
+            newest[f"s/a/{pr}"] = sha[:12]
     finally:
-        ledgers.PRS_REMEMBERED = original
-    fresh = Ledger(ledger.entries, ledger.next_seq, heads=dict(ledger.heads))  # no texts: each made now
+        ledgers.PRS_REMEMBERED, ledgers.HEADS_IN_HEAD = original
+    fresh = Ledger(ledger.entries, ledger.next_seq, heads=dict(ledger.heads),  # no texts: each made now
+                   head_segments=ledger.head_segments)
     assert ledger.dumps() == fresh.dumps()
     assert list(json.loads(ledger.dumps()).get("heads", {})) == list(ledger.heads)
+    assert len(ledger.heads) <= 8 or not prs  # a ledger built by hand (or an older text) is sealed on its next note
+    remembered = ledger.remembered()
+    assert {group: heads.current for group, heads in remembered.items()} == {g: newest[g] for g in remembered}
+    assert set(list(newest)[-24:]) <= set(remembered) and len(remembered) <= 2 * 24 + 8
+    assert Ledger.loads(ledger.dumps()).remembered() == remembered
 
 
 def test_adopting_keeps_what_is_recorded_and_appends_the_rest() -> None:
@@ -141,7 +151,7 @@ def test_the_views_handed_on_between_ledgers_match_a_fresh_count_and_sort() -> N
 
 
 def test_superseded_heads_are_remembered_within_bounds_and_survive_the_stored_text() -> None:
-    from tekton_dag.pipelineruns.ledgers import HEADS_PER_PR, PRS_REMEMBERED
+    from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, HEADS_PER_PR, PRS_REMEMBERED
 
     shas = [f"{i:x}" * 40 for i in range(1, 8)]
     ledger = Ledger()
@@ -151,30 +161,55 @@ def test_superseded_heads_are_remembered_within_bounds_and_survive_the_stored_te
     assert ledger.heads["s/a/1"].superseded == tuple(s[:12] for s in reversed(shas[-1 - HEADS_PER_PR:-1]))
     assert ledger.is_stale_head("s/a/1", shas[-2]) and not ledger.is_stale_head("s/a/1", shas[-1])
     assert not ledger.is_stale_head("s/a/1", shas[-2], before=shas[-1]), "a push back from the newest head is new"
-    for pr in range(2, PRS_REMEMBERED + 10):
+    for pr in range(2, 2 + HEADS_IN_HEAD):  # PR 1 and 32 more: the head seals them into a heads segment
         ledger = ledger.note_head(f"s/a/{pr}", "f" * 40)
-    assert len(ledger.heads) == PRS_REMEMBERED and "s/a/1" not in ledger.heads  # the least recent went first
+    assert ledger.heads == {} and [len(s.chunk.heads) for s in ledger.head_segments] == [HEADS_IN_HEAD + 1]
+    assert ledger.is_stale_head("s/a/1", shas[-2]) and ledger.newest_head("s/a/1") == shas[-1][:12], "still known"
+    for pr in range(2 + HEADS_IN_HEAD, 2 * PRS_REMEMBERED + 2 * HEADS_IN_HEAD):
+        ledger = ledger.note_head(f"s/a/{pr}", "f" * 40)
+    remembered = ledger.remembered()
+    assert len(remembered) >= PRS_REMEMBERED and "s/a/1" not in remembered  # the least recent went first
+    assert not ledger.is_stale_head("s/a/1", shas[-2])
     again = Ledger.loads(ledger.dumps())
     assert again == ledger and again.dumps() == ledger.dumps()
-    assert len(ledger.dumps()) < 40_000
+    assert len(ledger.dumps()) < 40_000  # a rewritten heads segment rides in the head until its Lease exists
+    stored = ledger.stored()
+    assert len(stored.dumps()) < 100 * (HEADS_IN_HEAD + 10)  # then the head lists its name only
+    chunks = {s.chunk.name: s.chunk for s in stored.head_segments}
+    reloaded = Ledger.loads(stored.dumps(), chunks)
+    assert reloaded == stored and reloaded.remembered() == remembered
 
 
 def test_the_least_recently_changed_pull_request_is_forgotten_first_also_after_a_reload() -> None:
     """The first pull request noted is not the one forgotten when it changed since; the order
     survives the stored text, and a text whose heads are not in that order (written before the
     order was kept) loads in it."""
-    from tekton_dag.pipelineruns.ledgers import PRS_REMEMBERED
+    from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, PRS_REMEMBERED
 
     ledger = Ledger()
     for pr in range(1, PRS_REMEMBERED + 1):
         ledger = ledger.note_head(f"s/a/{pr}", "a" * 40)
+    pr = 0
+    while True:  # new pull requests, up to the one whose note would rewrite the segments as one
+        pr += 1
+        after = ledger.note_head(f"s/a/new{pr}", "c" * 40)
+        if len(after.head_segments) == 1 < len(ledger.head_segments):
+            break
+        ledger = after
+    assert len(ledger.remembered()) == PRS_REMEMBERED + pr - 1  # nothing forgotten before
     ledger = Ledger.loads(ledger.note_head("s/a/1", "b" * 40, before="a" * 40).dumps())  # PR 1 changed last
-    ledger = ledger.note_head("s/a/new", "c" * 40)
-    assert "s/a/1" in ledger.heads and "s/a/2" not in ledger.heads
-    assert len(ledger.heads) == PRS_REMEMBERED
+    ledger = ledger.note_head(f"s/a/new{pr}", "c" * 40)
+    assert len(ledger.head_segments) == 1
+    remembered = ledger.remembered()
+    assert len(remembered) == PRS_REMEMBERED + len(ledger.heads)
+    assert "s/a/1" in remembered and "s/a/2" not in remembered
+    assert remembered["s/a/1"].superseded == ("a" * 12,)
+    for more in range(1, 4):
+        ledger = ledger.note_head(f"s/a/more{more}", "d" * 40)
     body = json.loads(ledger.dumps())
     shuffled = Ledger.loads(json.dumps({**body, "heads": dict(reversed(body["heads"].items()))}))
-    assert shuffled == ledger and "s/a/3" not in shuffled.note_head("s/a/newer", "d" * 40).heads
+    assert shuffled == ledger and list(shuffled.heads)[-3:] == [f"s/a/more{m}" for m in range(1, 4)]
+    assert len(body["heads"]) < HEADS_IN_HEAD
 
 
 def test_a_synchronize_names_the_head_it_replaced_before_that_heads_own_delivery_arrives() -> None:

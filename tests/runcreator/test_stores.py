@@ -56,7 +56,9 @@ async def test_a_dry_run_queue_longer_than_the_head_holds_keeps_its_order(tmp_pa
     rc = RunCreator(lambda: config, DirectoryStore(tmp_path))
     outcomes = [await rc.request(pr_request(number=n, delivery=f"d{n}")) for n in range(1, 1 + 3 + 100)]
     assert [o.position for o in outcomes[3:]] == list(range(1, 101))
-    assert len(list((tmp_path / ".ledgers" / NAMESPACE / "segments").glob("*.json"))) == 1  # 64 sealed
+    segments = tmp_path / ".ledgers" / NAMESPACE / "segments"
+    assert len(list(segments.glob("*-q*.json"))) == 1  # 64 sealed
+    assert len(list(segments.glob("*-h*.json"))) == 3  # the heads of 3 x 33 pull requests sealed
     again = RunCreator(lambda: config, DirectoryStore(tmp_path))  # another replica reads it all
     assert (await again._read(config.team("default")))[0].queue() == [o.name for o in outcomes[3:]]
 

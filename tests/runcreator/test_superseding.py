@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 
 import kubernetes
@@ -11,8 +12,9 @@ from runcreator.conftest import FAST, NAMESPACE, merge_request, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import CancelRequest, RunRequest
 from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
-from tekton_dag.usecases.creating import RunCreator
+from tekton_dag.usecases.creating import RunCreator, ledger_name
 
 
 def status_of(api: FakeKubeApi, name: str) -> str | None:
@@ -230,3 +232,51 @@ async def test_a_push_back_to_an_earlier_head_is_a_new_head_and_wins(
     back = await rc.request(head(A, "d3", before=B))  # force-push back to A: before is the newest head
     assert back.kind == "created" and back.superseded == (second.name,)
     assert status_of(kube_api, second.name) == "Cancelled" and status_of(kube_api, back.name) is None
+
+
+async def test_a_superseded_head_is_still_recognised_once_its_pull_request_moved_to_a_stored_heads_segment(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    """The head Lease holds only the pull requests changed most recently; older ones are sealed
+    into heads segments (their own Leases). A redelivery of an old head is recognised from there,
+    by this replica and by one that starts now and reads the segments from the API."""
+    rc = RunCreator(lambda: config, store)
+    old = await rc.request(head(A, "d-open"))
+    new = await rc.request(head(B, "d-sync", before=A))
+    for n in range(1000, 1001 + 2 * HEADS_IN_HEAD):  # other pull requests push it out of the head
+        await rc.request(pr_request(number=n, sha=f"{n:040x}", delivery=f"d-other-{n}"))
+    delete_run(kube_api, old.name)
+    text = (await store.read_ledger(NAMESPACE, ledger_name(config.team("default"))))[0] or ""
+    written = json.loads(text)
+    assert "stack-one/demo-fe/42" not in written.get("heads", {})
+    assert all(isinstance(s, str) for s in written["headSegments"][:-1]), "stored: the head lists them by name"
+    again = await rc.request(head(A, "d-open"))
+    assert again.kind == "ignored" and again.reason.startswith(f"superseded: head {A[:12]}")
+    other_store = KubernetesStore(policy=FAST)
+    again = await RunCreator(lambda: config, other_store).request(head(A, "d-open"))
+    other_store.close()
+    assert again.kind == "ignored" and kube_api.get("pipelineruns", NAMESPACE, old.name) is None
+    assert status_of(kube_api, new.name) is None, "the newest head's run keeps running"
+
+
+async def test_a_head_written_with_every_remembered_pull_request_in_it_is_sealed_and_still_known(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    """A head Lease as written before heads segments (all 256 remembered pull requests in it): the
+    next write seals them into a heads segment (carried by the head until the write after creates
+    its Lease); what they remember still counts."""
+    team = config.team("default")
+    old = Ledger().note_head("stack-one/demo-fe/42", B, before=A)
+    for n in range(1000, 1255):
+        old = old.note_head(f"stack-one/demo-fe/{n}", f"{n:040x}")
+    earlier = Ledger(heads=old.remembered(), next_seq=old.next_seq).dumps()  # every head inline, no segment
+    assert len(json.loads(earlier)["heads"]) == 256 and "headSegments" not in earlier
+    await store.write_ledger(NAMESPACE, ledger_name(team), earlier, None)
+    rc = RunCreator(lambda: config, store)
+    for n in (2000, 2001):
+        assert (await rc.request(pr_request(number=n, sha=f"{n:040x}", delivery=f"d-{n}"))).kind == "created"
+    written = json.loads((await store.read_ledger(NAMESPACE, ledger_name(team)))[0] or "")
+    assert len(written["heads"]) == 1 and [type(s) for s in written["headSegments"]] == [str]
+    assert len(json.dumps(written)) < 2_000
+    other_store = KubernetesStore(policy=FAST)
+    late = await RunCreator(lambda: config, other_store).request(head(A, "d-open"))
+    other_store.close()
+    assert late.kind == "ignored" and late.reason.startswith(f"superseded: head {A[:12]}")

@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 
 DRY_RUN_DIR_ENV = "TEKTON_DAG_DRY_RUN_DIR"
 LEDGER_ANNOTATION = "tekton-dag.dev/admission-ledger"
-SEGMENT_ANNOTATION = "tekton-dag.dev/admission-queue"  # on a segment Lease: a sealed part of the queue
+# On a segment Lease, its content: a sealed part of the queue, or of the heads memory (the name is
+# older than heads segments, and stays: queue segments already stored are read by it).
+SEGMENT_ANNOTATION = "tekton-dag.dev/admission-queue"
 SEGMENT_LABEL = "tekton-dag.dev/admission-ledger"  # on a segment Lease: the head Lease it belongs to
 Object = dict[str, Any]
 
@@ -84,7 +86,7 @@ class RunStore(Protocol):
         raise ``LedgerConflict``; returns the new version."""
 
     async def read_segment(self, namespace: str, name: str) -> str | None:
-        """A queue segment's text; None when it does not exist."""
+        """A ledger segment's text (queue or heads); None when it does not exist."""
 
     async def create_segment(self, namespace: str, name: str, ledger: str, text: str) -> None:
         """Create segment ``name`` of ledger ``ledger``. Segments never change and are named
@@ -292,7 +294,7 @@ class KubernetesStore:
         return str(written["metadata"]["resourceVersion"])
 
     async def read_segment(self, namespace: str, name: str) -> str | None:
-        what = f"get admission queue segment Lease {namespace}/{name}"
+        what = f"get admission ledger segment Lease {namespace}/{name}"
         try:
             lease = await self._call(what, "get_namespaced_custom_object",
                                      self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name)
@@ -305,7 +307,7 @@ class KubernetesStore:
     async def create_segment(self, namespace: str, name: str, ledger: str, text: str) -> None:
         lease = self._lease(namespace, name, text, None, SEGMENT_ANNOTATION)
         lease["metadata"]["labels"][SEGMENT_LABEL] = ledger
-        what = f"create admission queue segment Lease {namespace}/{name}"
+        what = f"create admission ledger segment Lease {namespace}/{name}"
         try:
             await self._call(what, "create_namespaced_custom_object",
                              self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, lease, answer=False)
@@ -314,7 +316,7 @@ class KubernetesStore:
                 raise exc.permanent(what) from None
 
     async def delete_segment(self, namespace: str, name: str) -> None:
-        what = f"delete admission queue segment Lease {namespace}/{name}"
+        what = f"delete admission ledger segment Lease {namespace}/{name}"
         try:
             await self._call(what, "delete_namespaced_custom_object",
                              self.LEASE_GROUP, self.LEASE_VERSION, namespace, self.LEASES, name, answer=False)
@@ -466,7 +468,7 @@ class DirectoryStore:
     async def create_segment(self, namespace: str, name: str, ledger: str, text: str) -> None:
         lease = {"metadata": {"name": name, "namespace": namespace, "labels": {SEGMENT_LABEL: ledger},
                               "annotations": {SEGMENT_ANNOTATION: text}}}
-        _check_limits(f"create admission queue segment Lease {namespace}/{name}", "Lease", "coordination.k8s.io",
+        _check_limits(f"create admission ledger segment Lease {namespace}/{name}", "Lease", "coordination.k8s.io",
                       lease)
         path = self._segment_path(namespace, name)
         with self._lock():

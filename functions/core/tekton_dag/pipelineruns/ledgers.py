@@ -18,18 +18,27 @@ and is ignored instead of cancelling the newest head's run. A ``synchronize`` na
 replaced (``before``), so that head counts as superseded even when its own delivery comes later;
 and a ``before`` equal to the newest head marks a real new push, which wins even over a head the
 PR had once before (a force-push back). Memory is bounded: ``HEADS_PER_PR`` superseded heads per
-pull request and ``PRS_REMEMBERED`` pull requests per team (the least recently changed go first).
+pull request, and at least the ``PRS_REMEMBERED`` most recently changed pull requests per team
+(at most twice as many; the least recently changed go first).
+
+The heads memory is stored like the queue, so that it does not ride in every write: the head
+holds the ``HEADS_IN_HEAD`` pull requests changed most recently; one more, and they are sealed
+into a *heads segment* (``h<hash>``, immutable like a queue segment). A pull request's heads are
+the newest record of it: the head's, else the newest segment's that has it. Once the segments
+hold more than twice ``PRS_REMEMBERED`` records (older ones shadowed by newer), they are rewritten
+as one segment of the ``PRS_REMEMBERED`` most recently changed pull requests.
 
 The ledger is stored in pieces so that a request's cost does not grow with the queue: the *head*
 (one Lease per team, rewritten on every change) holds the admitted runs, the newest queued runs
-(fewer than ``SEAL_AT``), the heads memory and the list of *segments*; once ``SEAL_AT`` runs wait
+(fewer than ``SEAL_AT``), the recent heads and the list of *segments*; once ``SEAL_AT`` runs wait
 in the head they are sealed into segments, each its own Lease written once and never changed (its
 name is a hash of its content). The head records, per segment, which of its runs no longer wait
 there (promoted: a count from the front; released: by name, at most ``SCATTERED_MAX`` before
 the segment holding the most is rewritten). A request therefore writes the head, whose size is
-bounded by the limit, ``SEAL_AT``, ``SCATTERED_MAX``, the heads memory and the number of segments
-(a name, 16 bytes, per ``SEAL_AT`` queued runs), and a segment only once per ``SEAL_AT`` queued
-runs; the queue itself can be as long as the namespace allows.
+bounded by the limit, ``SEAL_AT``, ``SCATTERED_MAX``, ``HEADS_IN_HEAD`` and the number of
+segments (a name, 16 bytes, per ``SEAL_AT`` queued runs or ``HEADS_IN_HEAD`` pull requests), and a
+segment only once per ``SEAL_AT`` queued runs or ``HEADS_IN_HEAD`` new pull requests; the queue
+itself can be as long as the namespace allows.
 
 A new segment is first written into the head (``stored=False``: the head carries its content),
 and only then created as a Lease by the next writer, which drops the copy from the head: the
@@ -61,7 +70,10 @@ def short_head(sha: str) -> str:
     """The part of a head sha the ledger records and compares."""
     return sha[:SHORT_HEAD]
 
-PRS_REMEMBERED = 256  # pull requests per team whose heads are remembered (about 30 KB of ledger)
+PRS_REMEMBERED = 256  # at least the most recently changed pull requests per team whose heads are remembered
+# Pull requests whose heads the head itself holds (about 3 KB); older ones are in heads segments. Every
+# webhook of a new pull request wrote all 256 (21.7 KB) before (docs/performance.md, ninth round).
+HEADS_IN_HEAD = 32
 HEADS_PER_PR = 4  # superseded heads remembered per pull request, newest first
 SEAL_AT = 64  # queued runs the head holds before they move to a segment (about 8 KB of head)
 SEGMENT_HASH = 12  # hex digits of a segment's content hash in its name
@@ -188,6 +200,58 @@ class Segment:
         return self._text
 
 
+@dataclass(frozen=True, eq=False)
+class HeadsChunk:
+    """The content of one heads segment: pull requests' heads, least recently changed first.
+    Immutable and named after a hash of its text, like a queue ``Chunk``."""
+
+    name: str  # "h<hash of text>"; its Lease is "<head Lease>-<name>"
+    heads: Mapping[str, Heads]
+    text: str  # the stored text: {"heads":{...}}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HeadsChunk) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @classmethod
+    def build(cls, heads: Mapping[str, Heads], texts: Mapping[str, str] | None = None, name: str = "") -> HeadsChunk:
+        texts = texts or {}
+        body = ",".join([texts.get(g) or _head_text(g, h) for g, h in heads.items()])
+        text = f'{{"heads":{{{body}}}}}'
+        name = name or f"h{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
+        return cls(name, dict(heads), text)
+
+    @classmethod
+    def loads(cls, name: str, text: str) -> HeadsChunk:
+        return cls(name, _heads(json.loads(text)), text)
+
+
+@dataclass(frozen=True)
+class HeadsSegment:
+    """A heads chunk as the head Lease sees it: whether its own Lease exists yet (until then the
+    head carries its content)."""
+
+    chunk: HeadsChunk
+    stored: bool = False
+
+    def text(self) -> str:
+        """``"name"`` once stored; else ``["name",{content}]``."""
+        name = json.dumps(self.chunk.name)
+        return name if self.stored else f"[{name},{self.chunk.text}]"
+
+
+StoredChunk = Chunk | HeadsChunk  # what a segment Lease holds
+
+
+def load_segment(name: str, text: str | None) -> StoredChunk:
+    """A segment's content from its Lease's text (None: its Lease is gone, so it holds nothing)."""
+    if name.startswith("h"):
+        return HeadsChunk.loads(name, text or '{"heads":{}}')
+    return Chunk.loads(name, text or '{"priority":0,"entries":{}}')
+
+
 @dataclass(frozen=True)
 class Ledger:
     # The runs the head Lease holds: every admitted run, and queued runs not yet sealed into a segment.
@@ -196,7 +260,9 @@ class Ledger:
     # name -> '"name":[...]', each entry's stored text, made once and handed on (a ledger built
     # directly from entries has none; dumps makes what is missing).
     _texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
-    heads: Mapping[str, Heads] = field(default_factory=dict)  # group -> its heads, least recently changed first
+    # group -> its heads, least recently changed first: the pull requests changed since the last
+    # heads segment was sealed (at most HEADS_IN_HEAD), newer than anything in ``head_segments``.
+    heads: Mapping[str, Heads] = field(default_factory=dict)
     # group -> its stored text (``_head_text``), made once. Its groups are always in ``heads``' order
     # (``note_head`` moves and forgets a group in both), so once it has them all ``dumps`` joins
     # it as it is: no look-up per remembered pull request on every write.
@@ -204,6 +270,8 @@ class Ledger:
     # The rest of the queue, sealed: ordered by (priority, first seq); all older than ``entries``'
     # queued runs of the same priority.
     segments: tuple[Segment, ...] = ()
+    # The older heads, sealed, oldest first: a pull request's newest record is the one that counts.
+    head_segments: tuple[HeadsSegment, ...] = ()
 
     # --- queries ---------------------------------------------------------------------------
     def admitted(self) -> list[str]:
@@ -285,18 +353,36 @@ class Ledger:
     def is_stale_head(self, group: str, sha: str, before: str = "") -> bool:
         """Whether head ``sha`` of pull request ``group`` was superseded by a newer one, and is
         not a new push back to it (``before``, from a synchronize, is then the newest head)."""
-        heads = self.heads.get(group) if group else None
+        heads = self.heads_of(group) if group else None
         if heads is None or short_head(sha) not in heads.superseded:
             return False
         return not (before and before[:12] == heads.current)
 
     def newest_head(self, group: str) -> str:
-        heads = self.heads.get(group)
+        heads = self.heads_of(group)
         return heads.current if heads else ""
 
-    def unstored(self) -> list[Chunk]:
+    def heads_of(self, group: str) -> Heads | None:
+        """What is remembered of ``group``'s heads: its newest record, in the head or a segment."""
+        found = self.heads.get(group)
+        if found is None:
+            for segment in reversed(self.head_segments):
+                found = segment.chunk.heads.get(group)
+                if found is not None:
+                    break
+        return found
+
+    def remembered(self) -> dict[str, Heads]:
+        """Every remembered pull request's heads, least recently changed first (for tests and tools)."""
+        merged: dict[str, Heads] = {}
+        for source in [*(s.chunk.heads for s in self.head_segments), self.heads]:
+            merged.update(source)
+        return dict(sorted(merged.items(), key=lambda item: item[1].seq))
+
+    def unstored(self) -> list[StoredChunk]:
         """Segments the head carries whose own Lease must be created before the head drops them."""
-        return [s.chunk for s in self.segments if not s.stored]
+        return [*(s.chunk for s in self.segments if not s.stored),
+                *(s.chunk for s in self.head_segments if not s.stored)]
 
     # --- decisions --------------------------------------------------------------------------
     def note_head(self, group: str, sha: str, before: str = "") -> Ledger:
@@ -304,7 +390,7 @@ class Ledger:
         become superseded. Forgets the least recently changed pull request beyond the bound."""
         if not group:
             return self
-        head, old = short_head(sha), self.heads.get(group)
+        head, old = short_head(sha), self.heads_of(group)
         earlier = [old.current] if old else []
         earlier += [short_head(before)] if before else []
         earlier += list(old.superseded if old else ())
@@ -319,11 +405,12 @@ class Ledger:
         heads.pop(group, None)
         texts.pop(group, None)
         heads[group], texts[group] = new, _head_text(group, new)
-        if old is None and len(heads) > PRS_REMEMBERED:
-            oldest = next(iter(heads))
-            del heads[oldest]
-            texts.pop(oldest, None)
-        ledger = replace(self, next_seq=self.next_seq + 1, heads=heads, _head_texts=texts)
+        head_segments = self.head_segments
+        if len(heads) > HEADS_IN_HEAD:
+            head_segments = _sealing_heads(head_segments, heads, texts)
+            heads, texts = {}, {}
+        ledger = replace(self, next_seq=self.next_seq + 1, heads=heads, _head_texts=texts,
+                         head_segments=head_segments)
         ledger.__dict__.update({k: v for k, v in self.__dict__.items() if k in ("_queue", "admitted_count")})
         return ledger
 
@@ -344,6 +431,7 @@ class Ledger:
             self.heads,
             self._head_texts,
             self.segments,
+            self.head_segments,
         )
         # Hand on the derived views instead of recounting and resorting the queue: the new
         # entry has the highest seq, so it goes after every waiting run of its priority or better.
@@ -407,6 +495,7 @@ class Ledger:
             self.heads,
             self._head_texts,
             self.segments,
+            self.head_segments,
         )
 
     def seal(self, at: int = SEAL_AT) -> Ledger:
@@ -445,9 +534,10 @@ class Ledger:
 
     def stored(self) -> Ledger:
         """Every segment's Lease now exists: the head stops carrying their content."""
-        if all(s.stored for s in self.segments):
+        if all(s.stored for s in self.segments) and all(s.stored for s in self.head_segments):
             return self
-        return replace(self, segments=tuple(replace(s, stored=True) for s in self.segments))
+        return replace(self, segments=tuple(replace(s, stored=True) for s in self.segments),
+                       head_segments=tuple(replace(s, stored=True) for s in self.head_segments))
 
     # --- persistence ------------------------------------------------------------------------
     def dumps(self) -> str:
@@ -463,27 +553,27 @@ class Ledger:
             else:
                 heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
             text += f',"heads":{{{heads}}}'
+        if self.head_segments:
+            text += f',"headSegments":[{",".join(s.text() for s in self.head_segments)}]'
         if self.segments:
             text += f',"segments":[{",".join(s.text() for s in self.segments)}]'
         return text + "}"
 
     @classmethod
-    def loads(cls, text: str | None, chunks: Mapping[str, Chunk] | None = None) -> Ledger:
+    def loads(cls, text: str | None, chunks: Mapping[str, StoredChunk] | None = None) -> Ledger:
         """Parse a head's text (also one written before segments existed: the same format without
-        ``segments``). ``chunks``: the stored segments' content by name; raises
-        ``MissingSegments`` naming those it lacks."""
+        ``segments`` or ``headSegments``). ``chunks``: the stored segments' content by name;
+        raises ``MissingSegments`` naming those it lacks."""
         if not text:
             return cls()
         body: dict[str, Any] = json.loads(text)
         entries = {name: _entry(values) for name, values in body.get("entries", {}).items()}
-        heads = {
-            group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
-            for group, v in body.get("heads", {}).items()
-        }
-        heads = dict(sorted(heads.items(), key=lambda item: item[1].seq))  # written in that order; older texts were not
+        heads = _heads(body)
         listed: list[list[Any]] = [[s, 0, []] if isinstance(s, str) else s for s in body.get("segments", [])]
+        listed_heads: list[list[Any]] = [[s] if isinstance(s, str) else s for s in body.get("headSegments", [])]
         chunks = chunks or {}
         missing = [str(s[0]) for s in listed if len(s) < 4 and str(s[0]) not in chunks]
+        missing += [str(s[0]) for s in listed_heads if len(s) < 2 and str(s[0]) not in chunks]
         if missing:
             raise MissingSegments(missing)
         segments = []
@@ -492,9 +582,14 @@ class Ledger:
                 chunk = Chunk.build(int(inline[0]["priority"]),
                                     {n: _entry(v) for n, v in inline[0]["entries"].items()}, str(name))
             else:
-                chunk = chunks[str(name)]
+                chunk = _of_kind(chunks[str(name)], Chunk)
             taken = frozenset([*islice(chunk.entries, int(skip)), *map(str, rest)])
             segments.append(Segment(chunk, taken, not inline))
+        head_segments = [
+            HeadsSegment(HeadsChunk.build(_heads(s[1]), name=str(s[0])), False) if len(s) > 1
+            else HeadsSegment(_of_kind(chunks[str(s[0])], HeadsChunk), True)
+            for s in listed_heads
+        ]
         return cls(
             entries,
             int(body.get("nextSeq", 0)),
@@ -502,7 +597,40 @@ class Ledger:
             heads,
             {group: _head_text(group, h) for group, h in heads.items()},
             tuple(segments),
+            tuple(head_segments),
         )
+
+
+def _heads(body: Mapping[str, Any]) -> dict[str, Heads]:
+    """The ``heads`` of a head's or a heads segment's text, least recently changed first (written
+    in that order; texts written before it was kept were not)."""
+    heads = {
+        group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
+        for group, v in body.get("heads", {}).items()
+    }
+    return dict(sorted(heads.items(), key=lambda item: item[1].seq))
+
+
+def _of_kind(chunk: StoredChunk, kind: type[Any]) -> Any:
+    if not isinstance(chunk, kind):
+        raise ValueError(f"segment {chunk.name} is not a {kind.__name__}")
+    return chunk
+
+
+def _sealing_heads(segments: tuple[HeadsSegment, ...], heads: Mapping[str, Heads],
+                   texts: Mapping[str, str]) -> tuple[HeadsSegment, ...]:
+    """``segments`` and a new one of ``heads`` (newer than all of them). Once they hold more than
+    twice ``PRS_REMEMBERED`` records, all are rewritten as one of the ``PRS_REMEMBERED`` most
+    recently changed pull requests: one larger segment now and then instead of the whole memory
+    in every write."""
+    segments = (*segments, HeadsSegment(HeadsChunk.build(heads, texts)))
+    if sum(len(s.chunk.heads) for s in segments) <= 2 * PRS_REMEMBERED:
+        return segments
+    merged: dict[str, Heads] = {}
+    for segment in segments:  # oldest first: a newer record of a pull request replaces an older one
+        merged.update(segment.chunk.heads)
+    newest = sorted(merged.items(), key=lambda item: item[1].seq)[-PRS_REMEMBERED:]
+    return (HeadsSegment(HeadsChunk.build(dict(newest))),)
 
 
 def _taking(segments: tuple[Segment, ...], names: set[str]) -> tuple[Segment, ...]:

@@ -49,7 +49,7 @@ from tekton_dag.kube.errors import LedgerConflict, PermanentApiError, TransientA
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.pipelineruns import states
 from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
-from tekton_dag.pipelineruns.ledgers import Chunk, Entry, Ledger, MissingSegments, State, short_head
+from tekton_dag.pipelineruns.ledgers import Entry, Ledger, MissingSegments, State, StoredChunk, load_segment, short_head
 from tekton_dag.pipelineruns.naming import dns_name, label_value
 from tekton_dag.usecases.ledger_hints import LedgerHints
 
@@ -87,9 +87,9 @@ class RunCreator:
     _ledgers: dict[str, tuple[Ledger, str]] = field(default_factory=dict)
     # team → the ledger last read or written (unlike ``_ledgers``, never emptied): the admission view.
     _seen: dict[str, Ledger] = field(default_factory=dict)
-    # team → its queue segments by name, as the head last seen lists them: they never change, so
-    # a copy never goes stale, and each is read once.
-    _chunks: dict[str, dict[str, Chunk]] = field(default_factory=dict)
+    # team → its segments (queue and heads) by name, as the head last seen lists them: they never
+    # change, so a copy never goes stale, and each is read once.
+    _chunks: dict[str, dict[str, StoredChunk]] = field(default_factory=dict)
     # team → changes waiting for the next ledger write (group commit), and the task writing them.
     _pending: dict[str, list[_Change]] = field(default_factory=dict)
     _committers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -413,16 +413,16 @@ class RunCreator:
         return await read_ledger(self.store, team, self._chunks.setdefault(team.name, {}))
 
     async def _forget_segments(self, team: Team, before: Ledger, after: Ledger) -> None:
-        """Delete the Leases of segments the written head no longer lists (nothing waits in them).
-        Best effort: a segment left behind is never read again (its name is its content)."""
-        kept = {s.chunk.name for s in after.segments}
-        for segment in before.segments:
-            name = segment.chunk.name
-            if segment.stored and name not in kept:
+        """Delete the Leases of segments the written head no longer lists (nothing waits in them,
+        or their heads were rewritten). Best effort: a segment left behind is never read again
+        (its name is its content)."""
+        kept = {name for name, _ in _listed(after)}
+        for name, stored in _listed(before):
+            if stored and name not in kept:
                 try:
                     await self.store.delete_segment(team.namespace, segment_name(team, name))
                 except (TransientApiError, PermanentApiError) as exc:
-                    log.warning("could not delete drained admission queue segment %s/%s: %s",
+                    log.warning("could not delete admission ledger segment %s/%s no longer listed: %s",
                                 team.namespace, name, exc)
 
     def _team_by_label(self, team_label: str, namespace: str) -> Team | None:
@@ -432,7 +432,7 @@ class RunCreator:
         return None
 
 
-async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | None = None
+async def read_ledger(store: RunStore, team: Team, chunks: dict[str, StoredChunk] | None = None
                       ) -> tuple[Ledger, str | None]:
     """The team's ledger and its version: the head, with the segments it lists, each read once
     (``chunks``: those read before, by name; left holding exactly the ones the head lists). A
@@ -451,20 +451,27 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, Chunk] | No
                     if newer_version != version:
                         text, version = newer, newer_version
                         break
-                    log.warning("admission queue segment %s/%s is missing; the reconcile adopts its runs",
+                    log.warning("admission ledger segment %s/%s is missing; the reconcile adopts its runs "
+                                "(a heads segment: its pull requests' heads are forgotten)",
                                 team.namespace, segment_name(team, name))
-                    chunk_text = '{"priority":0,"entries":{}}'
-                chunks[name] = Chunk.loads(name, chunk_text)
+                chunks[name] = load_segment(name, chunk_text)
             continue
         _keep_listed(chunks, ledger)
         return ledger, version
 
 
-def _keep_listed(chunks: dict[str, Chunk], ledger: Ledger) -> None:
+def _listed(ledger: Ledger) -> list[tuple[str, bool]]:
+    """The segments ``ledger``'s head lists (queue and heads): (name, whether its Lease exists)."""
+    return [*((s.chunk.name, s.stored) for s in ledger.segments),
+            *((s.chunk.name, s.stored) for s in ledger.head_segments)]
+
+
+def _keep_listed(chunks: dict[str, StoredChunk], ledger: Ledger) -> None:
     """Keep in ``chunks`` the segments ``ledger``'s head lists, and no others (what the next
     read or write of the ledger reuses)."""
     chunks.clear()
     chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
+    chunks.update((s.chunk.name, s.chunk) for s in ledger.head_segments)
 
 
 def _all_of(changes: list[Callable[[Ledger, float], Ledger]], ledger: Ledger, now: float) -> Ledger:
@@ -488,7 +495,8 @@ def ledger_name(team: Team) -> str:
 
 
 def segment_name(team: Team, chunk: str) -> str:
-    """The Lease of one of the team's queue segments (``chunk``: its name in the head, "q<hash>")."""
+    """The Lease of one of the team's segments (``chunk``: its name in the head, "q<hash>" for the
+    queue, "h<hash>" for heads)."""
     return f"{ledger_name(team)}-{chunk}"
 
 
