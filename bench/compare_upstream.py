@@ -78,7 +78,8 @@ accounts = {f: str(api.kubeconfig_for(sys.argv[2], "tekton-dag-" + f))
 print(json.dumps([time.process_time(), str(api.kubeconfig), accounts]), flush=True)
 sys.stdin.read()
 conflicts = sum(1 for _, path, status in api.requests if status == 409 and "/leases" in path)
-print(json.dumps([time.process_time(), len(api.requests), created, conflicts]), flush=True); api.stop()
+print(json.dumps([time.process_time(), len(api.requests), created, conflicts, sum(api.body_bytes)]), flush=True)
+api.stop()
 """
 
 
@@ -123,13 +124,14 @@ class Fake:
         assert self.process.stdout is not None
         self.started_cpu, self.admin, self.accounts = json.loads(self.process.stdout.readline())
 
-    def finish(self) -> tuple[float, int, dict[str, float], int]:
-        """(CPU s, API requests, PR → when its run was stored, ledger writes refused with 409)."""
+    def finish(self) -> tuple[float, int, dict[str, float], int, int]:
+        """(CPU s, API requests, PR → when its run was stored, ledger writes refused with 409,
+        request body bytes sent to the API)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.close()
-        cpu, requests, created, conflicts = json.loads(self.process.stdout.readline())
+        cpu, requests, created, conflicts, sent = json.loads(self.process.stdout.readline())
         self.process.wait(10)
-        return cpu - self.started_cpu, requests, created, conflicts
+        return cpu - self.started_cpu, requests, created, conflicts, sent
 
 
 async def ready(url: str, process: asyncio.subprocess.Process | None = None, timeout: float = 60) -> None:
@@ -229,7 +231,7 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
     finally:
         if running is not None:
             await running.stop()
-        fake_cpu, requests, created, conflicts = fake.finish()
+        fake_cpu, requests, created, conflicts, sent = fake.finish()
         shutil.rmtree(work, ignore_errors=True)
     latencies = [(created[str(r["pr"])] - r["sent"]) * 1000 for r in records if str(r["pr"]) in created]
     refused = sum(1 for r in records if r["status"] not in (200, 201, 202))
@@ -238,6 +240,7 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
             "p99": percentile(latencies, 99) if latencies else float("nan"),
             "cpu_ms": used / max(count, 1) * 1000, "api_ms": fake_cpu / max(requests, 1) * 1000,
             "api_requests": requests / max(count + 20, 1), "conflicts": conflicts, "load": os.getloadavg()[0],
+            "api_kb": sent / max(count + 20, 1) / 1000, "api_cpu_ms": fake_cpu / max(count + 20, 1) * 1000,
             "split": [round(s, 2) for s in split if s >= 0.01]}
 
 
@@ -245,7 +248,7 @@ def show(r: dict[str, Any]) -> None:
     print(f"  {r['system']:>10} {r['rate']:>6.0f}/s  sent {r['sent']:>5}  created {r['completed']:>5}  "
           f"refused {r['refused']:>3}  p50 {r['p50']:>7.1f} ms  p99 {r['p99']:>7.1f} ms  "
           f"CPU {r['cpu_ms']:.2f} ms/webhook  API {r['api_requests']:.2f} req/webhook "
-          f"({r['conflicts']} ledger 409s)  "
+          f"({r['conflicts']} ledger 409s), {r['api_kb']:.1f} KB sent and {r['api_cpu_ms']:.2f} ms of its CPU per webhook  "
           f"(load average {r['load']:.1f})"
           + (f"  CPU s by process {r['split']}" if len(r["split"]) > 1 else ""), flush=True)
 

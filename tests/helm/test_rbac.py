@@ -46,7 +46,7 @@ def test_only_run_creator_writes_pipelineruns() -> None:
     role = one(docs, "Role", "tekton-dag-run-creator")
     assert {v for rule in role["rules"] for v in rule["verbs"] if "pipelineruns" in rule["resources"]} == \
         {"create", "get", "list", "patch", "delete"}  # delete: the team's retention; no watch: nothing watches
-    # delete: drained admission queue segments (docs/run-creator.md); no list: nothing lists Leases
+    # delete: drained queue segments, rewritten heads segments (docs/run-creator.md); no list: nothing lists Leases
     assert writes(role, "coordination.k8s.io", "leases") == {"create", "update", "delete"}
     # Kubernetes Events: create, and nothing else, and only the events.k8s.io kind.
     assert [r for r in role["rules"] if "events" in r["resources"]] == \
