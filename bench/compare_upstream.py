@@ -248,7 +248,8 @@ def show(r: dict[str, Any]) -> None:
     print(f"  {r['system']:>10} {r['rate']:>6.0f}/s  sent {r['sent']:>5}  created {r['completed']:>5}  "
           f"refused {r['refused']:>3}  p50 {r['p50']:>7.1f} ms  p99 {r['p99']:>7.1f} ms  "
           f"CPU {r['cpu_ms']:.2f} ms/webhook  API {r['api_requests']:.2f} req/webhook "
-          f"({r['conflicts']} ledger 409s), {r['api_kb']:.1f} KB sent and {r['api_cpu_ms']:.2f} ms of its CPU per webhook  "
+          f"({r['conflicts']} ledger 409s), {r['api_kb']:.1f} KB sent and "
+          f"{r['api_cpu_ms']:.2f} ms of its CPU per webhook  "
           f"(load average {r['load']:.1f})"
           + (f"  CPU s by process {r['split']}" if len(r["split"]) > 1 else ""), flush=True)
 
