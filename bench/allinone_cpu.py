@@ -82,7 +82,7 @@ async def stopped(app: Any, fake: subprocess.Popen[str]) -> tuple[float, int, di
     await asyncio.sleep(0.2)
     assert fake.stdin is not None and fake.stdout is not None
     fake.stdin.close()
-    api_cpu, requests, created, _ = json.loads(fake.stdout.readline())
+    api_cpu, requests, created, *_ = json.loads(fake.stdout.readline())
     return api_cpu, requests, created
 
 
