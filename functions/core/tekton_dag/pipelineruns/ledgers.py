@@ -70,9 +70,11 @@ def short_head(sha: str) -> str:
     """The part of a head sha the ledger records and compares."""
     return sha[:SHORT_HEAD]
 
-PRS_REMEMBERED = 256  # at least the most recently changed pull requests per team whose heads are remembered
-# Pull requests whose heads the head itself holds (about 3 KB); older ones are in heads segments. Every
-# webhook of a new pull request wrote all 256 (21.7 KB) before (docs/performance.md, ninth round).
+# Pull requests per team whose heads are remembered, at least: the most recently changed (at most
+# twice as many, between two rewrites of the heads segments).
+PRS_REMEMBERED = 256
+# Pull requests whose heads the head itself holds (about 3 KB); older ones are in heads segments.
+# Before, all 256 were in the head: 21.7 KB in every write (docs/performance.md, ninth round).
 HEADS_IN_HEAD = 32
 HEADS_PER_PR = 4  # superseded heads remembered per pull request, newest first
 SEAL_AT = 64  # queued runs the head holds before they move to a segment (about 8 KB of head)
@@ -387,7 +389,8 @@ class Ledger:
     # --- decisions --------------------------------------------------------------------------
     def note_head(self, group: str, sha: str, before: str = "") -> Ledger:
         """Remember ``sha`` as the newest head of ``group``; the head it replaces and ``before``
-        become superseded. Forgets the least recently changed pull request beyond the bound."""
+        become superseded. Past ``HEADS_IN_HEAD`` pull requests in the head, seals them into a
+        heads segment (``_sealing_heads``, which forgets the least recently changed beyond the bound)."""
         if not group:
             return self
         head, old = short_head(sha), self.heads_of(group)
