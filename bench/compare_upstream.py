@@ -11,8 +11,9 @@ all: from just before the POST (load generator) to the moment the fake API store
 PipelineRun (both CLOCK_MONOTONIC, shared by processes on Linux), so a system that acks before
 the run exists gets no credit for it. CPU per webhook is the system's whole process tree (the
 fake API and the load generator are not counted; for the chain, this process runs its Broker and
-is counted). Each round also prints the API requests per webhook and the admission-ledger writes
-the fake API refused with 409 (two writers of one Lease). Each measurement starts a fresh system
+is counted). Each round also prints the API requests per webhook, the admission-ledger writes
+the fake API refused with 409 (two writers of one Lease), and the request bytes sent to the API
+and the fake API's CPU, per webhook. Each measurement starts a fresh system
 and a fresh fake API.
 
 - **earlier** (needs ``--upstream SRC``): the jmjava/tekton-dag checkout at SRC (not vendored; see
