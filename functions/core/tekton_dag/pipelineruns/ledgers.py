@@ -381,10 +381,13 @@ class Ledger:
             merged.update(source)
         return dict(sorted(merged.items(), key=lambda item: item[1].seq))
 
+    def listed(self) -> list[tuple[StoredChunk, bool]]:
+        """Every segment the head lists, queue and heads: its content, and whether its Lease exists."""
+        return [*((s.chunk, s.stored) for s in self.segments), *((s.chunk, s.stored) for s in self.head_segments)]
+
     def unstored(self) -> list[StoredChunk]:
         """Segments the head carries whose own Lease must be created before the head drops them."""
-        return [*(s.chunk for s in self.segments if not s.stored),
-                *(s.chunk for s in self.head_segments if not s.stored)]
+        return [chunk for chunk, stored in self.listed() if not stored]
 
     # --- decisions --------------------------------------------------------------------------
     def note_head(self, group: str, sha: str, before: str = "") -> Ledger:

@@ -416,8 +416,9 @@ class RunCreator:
         """Delete the Leases of segments the written head no longer lists (nothing waits in them,
         or their heads were rewritten). Best effort: a segment left behind is never read again
         (its name is its content)."""
-        kept = {name for name, _ in _listed(after)}
-        for name, stored in _listed(before):
+        kept = {chunk.name for chunk, _ in after.listed()}
+        for chunk, stored in before.listed():
+            name = chunk.name
             if stored and name not in kept:
                 try:
                     await self.store.delete_segment(team.namespace, segment_name(team, name))
@@ -460,18 +461,11 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, StoredChunk
         return ledger, version
 
 
-def _listed(ledger: Ledger) -> list[tuple[str, bool]]:
-    """The segments ``ledger``'s head lists (queue and heads): (name, whether its Lease exists)."""
-    return [*((s.chunk.name, s.stored) for s in ledger.segments),
-            *((s.chunk.name, s.stored) for s in ledger.head_segments)]
-
-
 def _keep_listed(chunks: dict[str, StoredChunk], ledger: Ledger) -> None:
     """Keep in ``chunks`` the segments ``ledger``'s head lists, and no others (what the next
     read or write of the ledger reuses)."""
     chunks.clear()
-    chunks.update((s.chunk.name, s.chunk) for s in ledger.segments)
-    chunks.update((s.chunk.name, s.chunk) for s in ledger.head_segments)
+    chunks.update((chunk.name, chunk) for chunk, _ in ledger.listed())
 
 
 def _all_of(changes: list[Callable[[Ledger, float], Ledger]], ledger: Ledger, now: float) -> Ledger:
