@@ -1,6 +1,7 @@
 """Benchmark: does a request's cost grow with the team's queue? (issue 18, "Cost that does not grow")
 
-Run: ``.venv/bin/python bench/ledger_scaling.py [--queued 10,1034,3018] [--requests 200]``.
+Run: ``.venv/bin/python bench/ledger_scaling.py [--queued 10,1034,3018] [--requests 200]
+[--fill pr-test|bootstrap]``.
 
 The default lengths are 10, about 1,000 and about 3,000 with the same remainder modulo 64
 (``ledgers.SEAL_AT``): the head holds the newest fewer-than-64 queued runs, so its size depends on
@@ -9,8 +10,10 @@ like with like.
 
 For each queue length N: a fresh fake Kubernetes API in its own process (as a real API server
 would be), one ``RunCreator`` (the use case behind run-creator) with the real ``kubernetes`` client,
-``maxConcurrentRuns: 3``. The queue is filled with N waiting bootstrap runs through the ordinary
-request path, then it measures:
+``maxConcurrentRuns: 3``. The queue is filled with N waiting runs through the ordinary request
+path (``--fill``: pr-test runs of other pull requests by default, the measured requests' own
+priority, so every queued run is ahead of them, the worst case; bootstrap runs wait behind them),
+then it measures:
 
 - ``request``: ``--requests`` pr-test requests, each a new pull request, all queued (the limit is
   full): run-creator CPU per request (this process), the fake API's CPU per request (its process,
@@ -72,14 +75,17 @@ def bootstrap(i: int) -> RunRequest:
                       image_tag="base-1", requested_by="bench")
 
 
-def pr(i: int) -> RunRequest:
+def pr(i: int, delivery: str = "pr") -> RunRequest:
     sha = f"{i + 1:040x}"
-    return RunRequest(team="default", stack="stack-one", pipeline="stack-pr-test", delivery=f"pr-{i}",
+    return RunRequest(team="default", stack="stack-one", pipeline="stack-pr-test", delivery=f"{delivery}-{i}",
                       app="demo-fe", repo="jmjava/tekton-dag-vue-fe", revision=sha,
                       pr=PullRequestRef(number=10_000 + i, head_sha=sha, base_ref="main"))
 
 
-async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path) -> dict[str, Any]:
+FILLS = {"bootstrap": bootstrap, "pr-test": lambda i: pr(100_000 + i, "fill")}
+
+
+async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path, fill: str) -> dict[str, Any]:
     manager = ApiProcess()
     manager.start()
     try:
@@ -93,7 +99,7 @@ async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path)
         creator = RunCreator(lambda: config, store)
         running = []  # tracked here: asking the fake API would cost it a walk over every run
         for i in range(LIMIT + queued):
-            outcome = await creator.request(bootstrap(i))
+            outcome = await creator.request(FILLS[fill](i))
             if outcome.kind == "created":
                 running.append(outcome.name)
 
@@ -130,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queued", default="10,1034,3018", help="queue lengths, comma-separated")
     parser.add_argument("--requests", type=int, default=200, help="measured requests (and finishes) per length")
+    parser.add_argument("--fill", choices=sorted(FILLS), default="pr-test", help="what the queue is filled with")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +147,7 @@ def main() -> None:
             team_file.write_text(yaml.safe_dump(document))
         print(f"{'queued':>7} {'phase':>8} {'cpu ms':>7} {'api cpu ms':>10} {'calls':>6} {'bytes sent':>11}")
         for queued in (int(n) for n in args.queued.split(",")):
-            result = asyncio.run(measure(queued, args.requests, teams, Path(tmp)))
+            result = asyncio.run(measure(queued, args.requests, teams, Path(tmp), args.fill))
             for phase, f in result.items():
                 print(f"{queued:>7} {phase:>8} {f['cpu_ms']:>7.2f} {f['api_cpu_ms']:>10.2f} {f['calls']:>6.2f} "
                       f"{f['bytes']:>11.0f}", flush=True)

@@ -312,12 +312,22 @@ class Ledger:
         return len(self._queue) + sum(s.live_count for s in self.segments)
 
     def position(self, name: str) -> int:
-        """A queued run's place in the queue, from 1; 0 when it does not wait."""
+        """A queued run's place in the queue, from 1; 0 when it does not wait. Counts segments,
+        never walks them: a run sealed by the write that recorded it is asked about too."""
         entry = self.entries.get(name)
-        if entry is None or entry.state != "queued":
-            return self.queue().index(name) + 1 if self.is_queued(name) else 0
-        ahead = sum(s.live_count for s in self.segments if s.chunk.priority <= entry.priority)
-        return ahead + self._queue.index(name) + 1
+        if entry is not None:
+            if entry.state != "queued":
+                return 0
+            ahead = sum(s.live_count for s in self.segments if s.chunk.priority <= entry.priority)
+            return ahead + self._queue.index(name) + 1
+        ahead = 0
+        for segment in self.segments:  # in queue order: a priority's segments before its head-held runs
+            if segment.holds(name):
+                priority = segment.chunk.priority
+                better = sum(1 for n in self._queue if self.entries[n].priority < priority)
+                return ahead + better + next(i for i, n in enumerate(segment.live()) if n == name) + 1
+            ahead += segment.live_count
+        return 0
 
     def entry(self, name: str) -> Entry | None:
         """The entry of ``name`` wherever it is recorded (head or a segment), None if nowhere."""
