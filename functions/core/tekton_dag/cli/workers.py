@@ -39,6 +39,8 @@ What the workers share and what they do not:
 - **Ledger hints** (N > 1): after each ledger write a worker notes the Lease's version and text in
   ``<journal>.ledger-hints/`` (``usecases.ledger_hints``), so the next worker to write starts from
   it instead of a refused write and a read; the writes stay conditional, the hint is only a hint.
+  Workers writing at the same moment take turns (``usecases.ledger_turns``: an flock per ledger
+  in the same directory, and datagrams to wake the next).
 """
 
 from __future__ import annotations

@@ -131,6 +131,15 @@ class ApiError(Exception):
 Key = tuple[str, str, str, str]  # (group, plural, namespace, name)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's listen backlog is 5: many connections opened at once (a burst of creates)
+    # would wait for SYN retries the API server never causes. kube-apiserver listens through Go's
+    # net.Listen, whose backlog is the kernel's somaxconn (golang/go src/net/sock_linux.go,
+    # maxListenerBacklog); the kernel caps this value to it as well.
+    request_queue_size = 4096
+
+
 class FakeKubeApi:
     """The fake server. Thread-safe; every object operation happens under one lock."""
 
@@ -180,8 +189,7 @@ class FakeKubeApi:
         self.authorizer = rbac.Authorizer(documents)
         self.tokens = rbac.Tokens(self.authorizer.service_accounts)
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), handler)
         if self.tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*_certificate_files())

@@ -37,6 +37,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -350,7 +351,8 @@ class RunCreator:
         """One conditional write of ``change`` applied to the team's ledger (re-read and
         re-applied on conflict)."""
         lock = self._locks.setdefault(team.name, asyncio.Lock())
-        async with lock:
+        turn = self.hints.turns.turn(f"{team.namespace}.{ledger_name(team)}") if self.hints else nullcontext()
+        async with lock, turn:  # one write at a time here, and among the all-in-one's workers
             # First try from the ledger this replica last wrote (saves a read when it is still
             # current); the conditional write catches a stale copy, and a "nothing to change"
             # answer is never trusted from a copy.

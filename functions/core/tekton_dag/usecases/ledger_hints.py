@@ -20,6 +20,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from tekton_dag.usecases.ledger_turns import Turns
+
 HINTS_ENV = "TEKTON_DAG_LEDGER_HINTS"  # the directory the workers share (set by ``serve --workers N``, N > 1)
 
 
@@ -31,6 +33,7 @@ class LedgerHints:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         # path → (stat key, version, text) as last read: unchanged files are not read again
         self._read: dict[Path, tuple[tuple[int, int, int], str, str]] = {}
+        self.turns = Turns(directory)  # so that the workers' writes come one at a time
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> LedgerHints | None:

@@ -1,0 +1,220 @@
+"""Turns at a team's ledger for the all-in-one's workers: one writes at a time, and wakes the next.
+
+Ledger hints (``usecases.ledger_hints``) let a worker start from the other's last write, which
+serves workers that take turns. Under load they write at the same moment from the same note, and
+one loses: a refused write, a read, and the write again. At 400 webhooks/s over two workers that
+was a fifth to a third of all ledger writes (docs/performance.md, tenth round).
+
+A turn is an exclusive ``flock`` on a file per ledger beside the hints, taken without blocking, so
+the kernel frees it when its holder dies. A worker that finds it taken tells the others ("want"),
+then waits on its event loop, with no thread, for the holder's "done". The holder sends it when it
+lets go, only if it was wanted: a message wakes a process, which costs a CPU; a "want" that comes
+after the holder let go is answered "done" at once. The wait is at most ``WAKE_S`` before it tries
+again, and at most ``WAIT_S`` in all; after that it writes without a turn. A holder that was
+wanted hands over: its own next write first waits for a "done" (else it would take the turn back
+before the waiter woke, every time). Changes that arrive meanwhile join the next write (group
+commit), so under load the writes grow fewer and larger rather than refused.
+
+A turn only saves refused writes. It never decides admission: every write stays conditional on
+the Lease's version, so a lost message, a dead holder or a worker without turns costs at most the
+wait and what a 409 cost before.
+
+Messages are datagrams on Linux abstract Unix sockets (no file to leave behind), one per worker,
+named from the directory and the worker's pid; a worker makes itself known by a ``<pid>-<n>.peer``
+file in the directory, and by the messages it sends. Elsewhere, or when a socket cannot be made,
+turns are off and writes go as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import itertools
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+WAKE_S = 0.05  # longest wait for a "done" before trying the turn again (a message may be lost)
+WAIT_S = 0.5  # longest wait for a turn in all; then the write goes without one (still conditional)
+PEERS_EVERY_S = 1.0  # how often the list of other workers is read again (workers come and go)
+_made = itertools.count()  # tells apart the Turns of one process (a worker has one; tests have several)
+
+
+class Turns:
+    """This worker's side of the turns at every ledger it writes (module docstring)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+        self._prefix = f"\0tekton-dag-turns-{digest}-".encode()
+        self._name = f"{os.getpid()}-{next(_made)}"  # this worker's: its socket and its ``.peer`` file
+        self._files: dict[str, int] = {}  # ledger → its lock file, kept open
+        self._done: dict[str, asyncio.Event] = {}  # ledger → set when a "done" for it arrives
+        self._holding: set[str] = set()
+        self._wanted: set[str] = set()  # held ledgers another worker asked for
+        self._handing_over: set[str] = set()  # ledgers whose next turn first waits for another's "done"
+        self._socket: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._peers: list[bytes] = []
+        self._peers_read = -PEERS_EVERY_S
+        self.off = False
+
+    def _address(self, name: str) -> bytes:
+        return self._prefix + name.encode()
+
+    # --- taking and giving a turn -----------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def turn(self, ledger: str) -> AsyncIterator[bool]:
+        """Hold the turn at ``ledger`` for the block (yields whether it is held: after
+        ``WAIT_S``, or with turns off, the block runs without one)."""
+        held = await self._take(ledger)
+        try:
+            yield held
+        finally:
+            if held:
+                self._give(ledger)
+
+    async def _take(self, ledger: str) -> bool:
+        if not self._listening():
+            return False
+        done = self._done.setdefault(ledger, asyncio.Event())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        if ledger in self._handing_over:
+            self._handing_over.discard(ledger)
+            await _wait(done, WAKE_S)  # set at once if the wanting worker already wrote
+        while True:
+            done.clear()  # before trying: a "done" from here on wakes the wait below
+            try:
+                fcntl.flock(self._file(ledger), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                log.warning("no turns at the admission ledger (%s): writing without them", exc)
+                self.off = True
+                return False
+            else:
+                self._holding.add(ledger)
+                return True
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            self._send(b"want " + ledger.encode())
+            await _wait(done, min(WAKE_S, left))
+
+    def _give(self, ledger: str) -> None:
+        self._holding.discard(ledger)
+        done = self._done.get(ledger)
+        if done is not None:
+            done.clear()  # the hand-over waits for a "done" after this one
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._files[ledger], fcntl.LOCK_UN)
+        if ledger in self._wanted:  # only then: waking a worker that does not wait costs it a CPU
+            self._wanted.discard(ledger)
+            self._handing_over.add(ledger)
+            self._send(b"done " + ledger.encode())
+
+    def _file(self, ledger: str) -> int:
+        descriptor = self._files.get(ledger)
+        if descriptor is None:
+            descriptor = os.open(self.directory / f"{ledger}.turn", os.O_RDWR | os.O_CREAT, 0o600)
+            self._files[ledger] = descriptor
+        return descriptor
+
+    # --- messages ---------------------------------------------------------------------------
+    def _listening(self) -> bool:
+        """Bind this worker's socket on the running loop (once per loop); False: turns are off."""
+        loop = asyncio.get_running_loop()
+        if self.off:
+            return False
+        if self._loop is loop:
+            return True
+        self.close()
+        try:
+            sock = _bound(self._address(self._name))
+            (self.directory / f"{self._name}.peer").touch(mode=0o600)
+        except (OSError, AttributeError) as exc:  # not Linux (no abstract sockets), or a full table
+            log.warning("no turns at the admission ledger (%s): writing without them", exc)
+            self.off = True
+            return False
+        loop.add_reader(sock.fileno(), self._received)
+        self._socket, self._loop, self._done = sock, loop, {}
+        return True
+
+    def _received(self) -> None:
+        assert self._socket is not None
+        while True:
+            try:
+                message, sender = self._socket.recvfrom(512)
+            except OSError:  # nothing more to read (BlockingIOError among them)
+                return
+            if isinstance(sender, bytes) and sender.startswith(self._prefix) and sender not in self._peers:
+                self._peers.append(sender)  # a worker that started since the list was read
+            kind, _, ledger = message.decode("utf-8", "replace").partition(" ")
+            if kind == "done" and ledger in self._done:
+                self._done[ledger].set()
+            elif kind == "want" and ledger in self._holding:
+                self._wanted.add(ledger)
+            elif kind == "want":  # it came after this worker let go: the turn is free, say so
+                self._send(b"done " + ledger.encode(), [sender])
+
+    def _send(self, message: bytes, to: list[bytes] | None = None) -> None:
+        """Send ``message`` to ``to``, or to every other worker known."""
+        assert self._socket is not None
+        now = time.monotonic()
+        if to is None and now - self._peers_read >= PEERS_EVERY_S:
+            self._peers_read, self._peers = now, self._read_peers()
+        for peer in list(self._peers if to is None else to):
+            try:
+                self._socket.sendto(message, peer)
+            except BlockingIOError:  # its queue is full: it is busy, and its waits end by themselves
+                pass
+            except OSError:  # gone (connection refused): forget it, and its file
+                if peer in self._peers:
+                    self._peers.remove(peer)
+                with contextlib.suppress(OSError):
+                    (self.directory / f"{peer.removeprefix(self._prefix).decode()}.peer").unlink()
+
+    def _read_peers(self) -> list[bytes]:
+        peers = []
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.directory):
+                name = entry.name.removesuffix(".peer")
+                if entry.name.endswith(".peer") and name != self._name:
+                    peers.append(self._address(name))
+        return peers
+
+    def close(self) -> None:
+        """Stop listening (the lock files stay open: a turn held is let go by its block)."""
+        if self._socket is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._socket.fileno())
+            self._socket.close()
+            with contextlib.suppress(OSError):
+                (self.directory / f"{self._name}.peer").unlink()
+        self._socket, self._loop = None, None
+
+
+def _bound(address: bytes) -> socket.socket:
+    """A non-blocking datagram socket bound to ``address`` (abstract: Linux only)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
