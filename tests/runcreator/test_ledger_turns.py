@@ -9,6 +9,7 @@ import asyncio
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,9 +29,21 @@ def ledger_writes(api: FakeKubeApi, since: int) -> list[int]:
     return [status for method, path, status in api.requests[since:] if method == "PUT" and "/leases/" in path]
 
 
+_made: list[LedgerHints] = []
+
+
+@pytest.fixture(autouse=True)
+def _closing_turns() -> Iterator[None]:
+    yield
+    while _made:
+        _made.pop().turns.close()
+
+
 def workers(config: Config, directory: Path) -> list[RunCreator]:
     policy = replace(FAST, deadline=5.0)
-    return [creator(config, KubernetesStore(policy=policy), hints=LedgerHints(directory)) for _ in range(2)]
+    hints = [LedgerHints(directory) for _ in range(2)]
+    _made.extend(hints)
+    return [creator(config, KubernetesStore(policy=policy), hints=h) for h in hints]
 
 
 async def all_at_once(replicas: list[RunCreator], first: int, count: int) -> None:
