@@ -652,9 +652,11 @@ def _sealing_heads(segments: tuple[HeadsSegment, ...], heads: Mapping[str, Heads
 def _taking(segments: tuple[Segment, ...], names: set[str]) -> tuple[Segment, ...]:
     """``segments`` without ``names`` (taken: promoted or released); a segment nothing waits in
     any more goes. The same tuple when none of them is there."""
+    if not names:  # a new head with nothing to supersede: most requests
+        return segments
     changed, kept = False, []
     for segment in segments:
-        hit = {n for n in names if segment.holds(n)} if names else set()
+        hit = {n for n in names if segment.holds(n)}
         if not hit:
             kept.append(segment)
             continue
