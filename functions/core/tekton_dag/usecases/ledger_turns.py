@@ -21,8 +21,9 @@ wait and what a 409 cost before.
 
 Messages are datagrams on Linux abstract Unix sockets (no file to leave behind), one per worker,
 named from the directory and the worker's pid; a worker makes itself known by a ``<pid>-<n>.peer``
-file in the directory, and by the messages it sends. Elsewhere, or when a socket cannot be made,
-turns are off and writes go as before.
+file in the directory. A "want" is answered to the address it came from; any process in the pod's
+network namespace can send one, which can only delay a write (a hand-over of at most ``WAKE_S``).
+Elsewhere, or when a socket cannot be made, turns are off and writes go as before.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 WAKE_S = 0.05  # longest wait for a "done" before trying the turn again (a message may be lost)
 WAIT_S = 0.5  # longest wait for a turn in all; then the write goes without one (still conditional)
 PEERS_EVERY_S = 1.0  # how often the list of other workers is read again (workers come and go)
+MAX_WANTING = 64  # workers remembered as waiting for one ledger (a bound, whoever sends)
 _made = itertools.count()  # tells apart the Turns of one process (a worker has one; tests have several)
 
 
@@ -58,11 +60,11 @@ class Turns:
         self._files: dict[str, int] = {}  # ledger → its lock file, kept open
         self._done: dict[str, asyncio.Event] = {}  # ledger → set when a "done" for it arrives
         self._holding: set[str] = set()
-        self._wanted: set[str] = set()  # held ledgers another worker asked for
+        self._wanted: dict[str, set[bytes]] = {}  # held ledger → the workers that asked for it
         self._handing_over: set[str] = set()  # ledgers whose next turn first waits for another's "done"
         self._socket: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._peers: list[bytes] = []
+        self._peers: list[str] = []  # the other workers' names
         self._peers_read = -PEERS_EVERY_S
         self.off = False
 
@@ -116,10 +118,10 @@ class Turns:
             done.clear()  # the hand-over waits for a "done" after this one
         with contextlib.suppress(OSError):
             fcntl.flock(self._files[ledger], fcntl.LOCK_UN)
-        if ledger in self._wanted:  # only then: waking a worker that does not wait costs it a CPU
-            self._wanted.discard(ledger)
+        wanting = self._wanted.pop(ledger, None)
+        if wanting:  # only then: waking a worker that does not wait costs it a CPU
             self._handing_over.add(ledger)
-            self._send(b"done " + ledger.encode())
+            self._reply(b"done " + ledger.encode(), wanting)
 
     def _file(self, ledger: str) -> int:
         descriptor = self._files.get(ledger)
@@ -155,40 +157,53 @@ class Turns:
                 message, sender = self._socket.recvfrom(512)
             except OSError:  # nothing more to read (BlockingIOError among them)
                 return
-            if isinstance(sender, bytes) and sender.startswith(self._prefix) and sender not in self._peers:
-                self._peers.append(sender)  # a worker that started since the list was read
             kind, _, ledger = message.decode("utf-8", "replace").partition(" ")
             if kind == "done" and ledger in self._done:
                 self._done[ledger].set()
-            elif kind == "want" and ledger in self._holding:
-                self._wanted.add(ledger)
-            elif kind == "want":  # it came after this worker let go: the turn is free, say so
-                self._send(b"done " + ledger.encode(), [sender])
+            elif kind != "want" or not isinstance(sender, bytes) or not sender.startswith(self._prefix):
+                continue  # not from a worker of this directory
+            elif ledger in self._holding:
+                wanting = self._wanted.setdefault(ledger, set())
+                if len(wanting) < MAX_WANTING:
+                    wanting.add(sender)
+            else:  # it came after this worker let go: the turn is free, say so
+                self._reply(b"done " + ledger.encode(), {sender})
 
-    def _send(self, message: bytes, to: list[bytes] | None = None) -> None:
-        """Send ``message`` to ``to``, or to every other worker known."""
-        assert self._socket is not None
+    def _send(self, message: bytes) -> None:
+        """Send ``message`` to every other worker (those with a ``.peer`` file: the directory is
+        owner-only, so only this user's processes are listed, and only their names are unlinked)."""
         now = time.monotonic()
-        if to is None and now - self._peers_read >= PEERS_EVERY_S:
+        if now - self._peers_read >= PEERS_EVERY_S:
             self._peers_read, self._peers = now, self._read_peers()
-        for peer in list(self._peers if to is None else to):
-            try:
-                self._socket.sendto(message, peer)
-            except BlockingIOError:  # its queue is full: it is busy, and its waits end by themselves
-                pass
-            except OSError:  # gone (connection refused): forget it, and its file
-                if peer in self._peers:
-                    self._peers.remove(peer)
+        for name in list(self._peers):
+            if not self._sent(message, self._address(name)):  # gone: forget it, and its file
+                self._peers.remove(name)
                 with contextlib.suppress(OSError):
-                    (self.directory / f"{peer.removeprefix(self._prefix).decode()}.peer").unlink()
+                    (self.directory / f"{name}.peer").unlink()
 
-    def _read_peers(self) -> list[bytes]:
+    def _reply(self, message: bytes, to: set[bytes]) -> None:
+        """Send ``message`` to the workers that asked (by the address they sent from)."""
+        for address in to:
+            self._sent(message, address)
+
+    def _sent(self, message: bytes, address: bytes) -> bool:
+        """Whether ``address`` may still be there (False: nobody is bound to it any more)."""
+        assert self._socket is not None
+        try:
+            self._socket.sendto(message, address)
+        except BlockingIOError:  # its queue is full: it is busy, and its waits end by themselves
+            return True
+        except OSError:  # connection refused: gone
+            return False
+        return True
+
+    def _read_peers(self) -> list[str]:
         peers = []
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.directory):
                 name = entry.name.removesuffix(".peer")
                 if entry.name.endswith(".peer") and name != self._name:
-                    peers.append(self._address(name))
+                    peers.append(name)
         return peers
 
     def close(self) -> None:
