@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -120,3 +121,50 @@ async def test_without_abstract_sockets_turns_are_off_and_writes_go_as_before(
     replica = workers(config, tmp_path / "hints")[0]
     outcome = await replica.request(pr_request(number=1, delivery="p1"))
     assert outcome.kind == "created" and replica.hints is not None and replica.hints.turns.off
+
+
+async def test_a_worker_that_asked_gets_the_turn_before_the_holder_takes_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_turns, "WAKE_S", 2.0)  # the hand-over's wait ends on "done", not on time
+    one, other = ledger_turns.Turns(tmp_path), ledger_turns.Turns(tmp_path)
+    order: list[str] = []
+    try:
+        async with one.turn("ns.ledger") as held:
+            assert held
+            asked = asyncio.create_task(_hold(other, "ns.ledger", order, "other"))
+            while "ns.ledger" not in one._wanted:  # its "want" arrives on this loop
+                await asyncio.sleep(0.001)
+            order.append("one")
+        started = time.monotonic()
+        await _hold(one, "ns.ledger", order, "one again")  # hands over first: waits for it to come back
+        await asked
+        assert order == ["one", "other", "one again"]
+        assert time.monotonic() - started < 1.0  # given back by a message, not found free after WAKE_S
+    finally:
+        one.close()
+        other.close()
+
+
+async def _hold(turns: ledger_turns.Turns, ledger: str, order: list[str], who: str) -> None:
+    async with turns.turn(ledger) as held:
+        assert held
+        order.append(who)
+
+
+async def test_a_worker_gone_is_forgotten_and_a_stranger_cannot_ask(tmp_path: Path) -> None:
+    holder, asker = ledger_turns.Turns(tmp_path), ledger_turns.Turns(tmp_path)
+    gone = tmp_path / "999999-0.peer"  # a worker that died without closing: no socket bound
+    gone.touch()
+    try:
+        async with holder.turn("ns.ledger"):
+            stranger = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # not bound to a worker's name
+            stranger.sendto(b"want ns.ledger", holder._address(holder._name))
+            stranger.close()
+            await asyncio.sleep(0.01)
+            assert "ns.ledger" not in holder._wanted  # a worker's want would be remembered
+            assert not await asker._take("ns.ledger")  # bounded by WAIT_S; its "want" went to every peer file
+        assert not gone.exists()
+    finally:
+        holder.close()
+        asker.close()

@@ -6,13 +6,14 @@ one loses: a refused write, a read, and the write again. At 400 webhooks/s over 
 was a fifth to a third of all ledger writes (docs/performance.md, tenth round).
 
 A turn is an exclusive ``flock`` on a file per ledger beside the hints, taken without blocking, so
-the kernel frees it when its holder dies. A worker that finds it taken tells the others ("want"),
-then waits on its event loop, with no thread, for the holder's "done". The holder sends it when it
-lets go, only if it was wanted: a message wakes a process, which costs a CPU; a "want" that comes
-after the holder let go is answered "done" at once. The wait is at most ``WAKE_S`` before it tries
-again, and at most ``WAIT_S`` in all; after that it writes without a turn. A holder that was
-wanted hands over: its own next write first waits for a "done" (else it would take the turn back
-before the waiter woke, every time). Changes that arrive meanwhile join the next write (group
+the kernel frees it when its holder dies. A worker that finds it taken tells the others ("want")
+and waits on its event loop, with no thread, at most ``WAKE_S`` before it tries again and at most
+``WAIT_S`` in all; after that it writes without a turn. A holder that was wanted lets go and
+sends "over" to the workers that asked (it is yours; give it back after one write), and its own
+next write waits for the turn to come back: else it would take the turn back before the waiter
+woke, every time. A worker that gets "over" and no longer waits answers "done" at once, as does
+a holder that gets a "want" after it let go. Messages go only to workers that wait: a message
+wakes a process, which costs a CPU. Changes that arrive meanwhile join the next write (group
 commit), so under load the writes grow fewer and larger rather than refused.
 
 A turn only saves refused writes. It never decides admission: every write stays conditional on
@@ -61,7 +62,9 @@ class Turns:
         self._done: dict[str, asyncio.Event] = {}  # ledger → set when a "done" for it arrives
         self._holding: set[str] = set()
         self._wanted: dict[str, set[bytes]] = {}  # held ledger → the workers that asked for it
-        self._handing_over: set[str] = set()  # ledgers whose next turn first waits for another's "done"
+        self._handing_over: set[str] = set()  # ledgers whose next turn first waits for it to come back
+        self._waiting: set[str] = set()  # ledgers this worker is waiting to take
+        self._returning: dict[str, set[bytes]] = {}  # ledger → the workers that handed it over here
         self._socket: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._peers: list[str] = []  # the other workers' names
@@ -89,39 +92,47 @@ class Turns:
         done = self._done.setdefault(ledger, asyncio.Event())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_S
-        if ledger in self._handing_over:
-            self._handing_over.discard(ledger)
-            await _wait(done, WAKE_S)  # set at once if the wanting worker already wrote
-        while True:
-            done.clear()  # before trying: a "done" from here on wakes the wait below
-            try:
-                fcntl.flock(self._file(ledger), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                log.warning("no turns at the admission ledger (%s): writing without them", exc)
-                self.off = True
-                return False
-            else:
-                self._holding.add(ledger)
-                return True
-            left = deadline - loop.time()
-            if left <= 0:
-                return False
-            self._send(b"want " + ledger.encode())
-            await _wait(done, min(WAKE_S, left))
+        self._waiting.add(ledger)
+        try:
+            if ledger in self._handing_over:
+                self._handing_over.discard(ledger)
+                await _wait(done, WAKE_S)  # until the worker it went "over" to gives it back
+            while True:
+                done.clear()  # before trying: a message from here on wakes the wait below
+                try:
+                    fcntl.flock(self._file(ledger), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    log.warning("no turns at the admission ledger (%s): writing without them", exc)
+                    self.off = True
+                    return False
+                else:
+                    self._holding.add(ledger)
+                    returning = self._returning.pop(ledger, set())
+                    if returning:  # it was handed over: give it back after this write
+                        self._wanted.setdefault(ledger, set()).update(returning)
+                    return True
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                self._send(b"want " + ledger.encode())
+                await _wait(done, min(WAKE_S, left))
+        finally:
+            self._waiting.discard(ledger)
+            self._returning.pop(ledger, None)  # whoever handed over here stops waiting by itself
 
     def _give(self, ledger: str) -> None:
         self._holding.discard(ledger)
         done = self._done.get(ledger)
         if done is not None:
-            done.clear()  # the hand-over waits for a "done" after this one
+            done.clear()  # the hand-over waits for a message after this one
         with contextlib.suppress(OSError):
             fcntl.flock(self._files[ledger], fcntl.LOCK_UN)
         wanting = self._wanted.pop(ledger, None)
         if wanting:  # only then: waking a worker that does not wait costs it a CPU
             self._handing_over.add(ledger)
-            self._reply(b"done " + ledger.encode(), wanting)
+            self._reply(b"over " + ledger.encode(), wanting)  # "it is yours; give it back after"
 
     def _file(self, ledger: str) -> int:
         descriptor = self._files.get(ledger)
@@ -160,13 +171,14 @@ class Turns:
             kind, _, ledger = message.decode("utf-8", "replace").partition(" ")
             if kind == "done" and ledger in self._done:
                 self._done[ledger].set()
-            elif kind != "want" or not isinstance(sender, bytes) or not sender.startswith(self._prefix):
+            elif kind not in ("want", "over") or not isinstance(sender, bytes) or not sender.startswith(self._prefix):
                 continue  # not from a worker of this directory
-            elif ledger in self._holding:
-                wanting = self._wanted.setdefault(ledger, set())
-                if len(wanting) < MAX_WANTING:
-                    wanting.add(sender)
-            else:  # it came after this worker let go: the turn is free, say so
+            elif kind == "over" and ledger in self._waiting:
+                self._done[ledger].set()
+                _bounded_add(self._returning.setdefault(ledger, set()), sender)
+            elif kind == "want" and ledger in self._holding:
+                _bounded_add(self._wanted.setdefault(ledger, set()), sender)
+            else:  # a "want" after this worker let go, or an "over" it no longer waits for: take it
                 self._reply(b"done " + ledger.encode(), {sender})
 
     def _send(self, message: bytes) -> None:
@@ -215,6 +227,11 @@ class Turns:
             with contextlib.suppress(OSError):
                 (self.directory / f"{self._name}.peer").unlink()
         self._socket, self._loop = None, None
+
+
+def _bounded_add(workers: set[bytes], worker: bytes) -> None:
+    if len(workers) < MAX_WANTING:
+        workers.add(worker)
 
 
 def _bound(address: bytes) -> socket.socket:
