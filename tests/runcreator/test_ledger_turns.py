@@ -141,6 +141,11 @@ async def test_a_worker_that_asked_gets_the_turn_before_the_holder_takes_it_back
         await asked
         assert order == ["one", "other", "one again"]
         assert time.monotonic() - started < 1.0  # given back by a message, not found free after WAKE_S
+        await asyncio.sleep(0.01)  # "one again" handed nothing over; the other's next write
+        started = time.monotonic()  # waits for nobody, though the other handed "one again" ...
+        await _hold(other, "ns.ledger", order, "other again")
+        await _hold(one, "ns.ledger", order, "one, last")  # ... and got it back with "done"
+        assert time.monotonic() - started < 1.0
     finally:
         one.close()
         other.close()

@@ -179,6 +179,8 @@ class Turns:
             elif kind == "want" and ledger in self._holding:
                 _bounded_add(self._wanted.setdefault(ledger, set()), sender)
             else:  # a "want" after this worker let go, or an "over" it no longer waits for: take it
+                if kind == "over":  # it is back: a hand-over of ours, if any, is over too
+                    self._handing_over.discard(ledger)
                 self._reply(b"done " + ledger.encode(), {sender})
 
     def _send(self, message: bytes) -> None:
