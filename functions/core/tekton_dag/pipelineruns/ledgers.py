@@ -56,7 +56,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import islice
@@ -386,10 +386,7 @@ class Ledger:
 
     def remembered(self) -> dict[str, Heads]:
         """Every remembered pull request's heads, least recently changed first (for tests and tools)."""
-        merged: dict[str, Heads] = {}
-        for source in [*(s.chunk.heads for s in self.head_segments), self.heads]:
-            merged.update(source)
-        return dict(sorted(merged.items(), key=lambda item: item[1].seq))
+        return dict(_newest_records([*(s.chunk.heads for s in self.head_segments), self.heads]))
 
     def listed(self) -> list[tuple[StoredChunk, bool]]:
         """Every segment the head lists, queue and heads: its content, and whether its Lease exists."""
@@ -624,7 +621,7 @@ def _heads(body: Mapping[str, Any]) -> dict[str, Heads]:
         group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
         for group, v in body.get("heads", {}).items()
     }
-    return dict(sorted(heads.items(), key=lambda item: item[1].seq))
+    return dict(_newest_records([heads]))
 
 
 def _of_kind(chunk: StoredChunk, kind: type[Any]) -> Any:
@@ -642,11 +639,17 @@ def _sealing_heads(segments: tuple[HeadsSegment, ...], heads: Mapping[str, Heads
     segments = (*segments, HeadsSegment(HeadsChunk.build(heads, texts)))
     if sum(len(s.chunk.heads) for s in segments) <= 2 * PRS_REMEMBERED:
         return segments
-    merged: dict[str, Heads] = {}
-    for segment in segments:  # oldest first: a newer record of a pull request replaces an older one
-        merged.update(segment.chunk.heads)
-    newest = sorted(merged.items(), key=lambda item: item[1].seq)[-PRS_REMEMBERED:]
+    newest = _newest_records(s.chunk.heads for s in segments)[-PRS_REMEMBERED:]
     return (HeadsSegment(HeadsChunk.build(dict(newest))),)
+
+
+def _newest_records(sources: Iterable[Mapping[str, Heads]]) -> list[tuple[str, Heads]]:
+    """Each pull request's newest record in ``sources`` (oldest first: a later record of a pull
+    request replaces an earlier one), least recently changed first."""
+    merged: dict[str, Heads] = {}
+    for source in sources:
+        merged.update(source)
+    return sorted(merged.items(), key=lambda item: item[1].seq)
 
 
 def _taking(segments: tuple[Segment, ...], names: set[str]) -> tuple[Segment, ...]:
