@@ -351,7 +351,7 @@ class RunCreator:
         """One conditional write of ``change`` applied to the team's ledger (re-read and
         re-applied on conflict)."""
         lock = self._locks.setdefault(team.name, asyncio.Lock())
-        turn = self.hints.turns.turn(f"{team.namespace}.{ledger_name(team)}") if self.hints else nullcontext()
+        turn = self.hints.turn(team.namespace, ledger_name(team)) if self.hints else nullcontext()
         async with lock, turn:  # one write at a time here, and among the all-in-one's workers
             # First try from the ledger this replica last wrote (saves a read when it is still
             # current); the conditional write catches a stale copy, and a "nothing to change"

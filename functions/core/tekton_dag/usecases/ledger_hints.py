@@ -40,6 +40,10 @@ class LedgerHints:
         directory = env.get(HINTS_ENV, "").strip()
         return cls(Path(directory)) if directory else None
 
+    def turn(self, namespace: str, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """The workers' turn at writing ledger ``namespace/name`` (``usecases.ledger_turns``)."""
+        return self.turns.turn(self._path(namespace, name).name)
+
     def _path(self, namespace: str, name: str) -> Path:
         return self.directory / f"{namespace}.{name}"  # both DNS names: no separator or dot-dot inside
 
