@@ -133,3 +133,29 @@ async def test_a_reply_and_the_end_of_the_delivery_that_produced_it_are_one_writ
             await asyncio.sleep(0.1)
             assert second.broker.stats["resumed"] == 1
     assert [e.get_id() for e in receiver.received] == ["reply-1"], "only the reply is pending, not its parent"
+
+
+async def test_a_reply_no_trigger_matches_ends_its_parent_with_a_mark_not_a_commit(start_broker, tmp_path, monkeypatch):
+    """As an empty answer does: the parent's end rides along with the next commit (before, such a
+    reply -- run-creator's outcome for a team without checks -- cost a transaction per webhook)."""
+    import tekton_dag.bus.journal as journal_module
+    from cloudevents.core.v1.event import CloudEvent
+
+    monkeypatch.setattr(journal_module, "MARK_DELAY_S", 30.0)  # marks wait for the next commit or the stop
+    path = tmp_path / "journal.sqlite3"
+    docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A)]
+    unmatched = CloudEvent({"type": "dev.example.nobody.v1", "source": "/s", "id": "reply-1"}, {})
+    replying = EventRecorder(status=200, reply=unmatched)
+    with replying.serving() as url:
+        journal = Journal(path)
+        async with start_broker(docs, {"s": url}, journal=journal, close_grace=0.2) as first:
+            commits = journal.stats.commits
+            assert (await first.post(event(TYPE_A, id="e-1"))).status_code == 202
+            await eventually(lambda: first.broker.stats["replies"] == 1)
+            await asyncio.sleep(0.05)
+            assert journal.stats.commits == commits + 1, "only the accept of e-1 committed"
+            assert first.broker.stats["accepted"] == 2, "the reply was taken"
+        async with start_broker(docs, {"s": url}, journal=Journal(path), close_grace=0.2) as second:
+            await asyncio.sleep(0.1)
+            assert second.broker.stats["resumed"] == 0, "the stop committed the parent's end"
+    assert [e.get_id() for e in replying.received] == ["e-1"]

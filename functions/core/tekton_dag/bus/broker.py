@@ -271,11 +271,15 @@ class LocalBroker:
             if t.matches(attributes)
         ]
         # Nothing to keep for an event no Trigger matches (Tekton's ``unknown``, a team's outcomes
-        # that no status-reporter Trigger takes): no journal write, unless a reply's parent is done.
-        keep = self.journal is not None and (bool(deliveries) or completes is not None)
-        if keep and not await self._journal(plain, attributes, deliveries, completes):
-            return 503
-        if self.journal is None and completes is not None:
+        # that no status-reporter Trigger takes). If it is a reply, its parent is done just as if
+        # the subscriber had answered empty: a mark, which rides along with the next commit. A mark
+        # lost in a crash leaves the parent pending, delivered again after a restart (at least
+        # once, as for an empty answer); waiting for a commit of its own cost a transaction per
+        # webhook (run-creator's outcomes of teams without checks).
+        if deliveries and self.journal is not None:
+            if not await self._journal(plain, attributes, deliveries, completes):
+                return 503
+        elif completes is not None:
             self._finish(completes, DELIVERED)
         self.stats["accepted"] += 1
         metrics.BROKER_ACCEPTED.inc()
@@ -296,7 +300,7 @@ class LocalBroker:
         """Write ``deliveries`` (and ``completes``' end) to the journal and wait for the commit,
         without holding the event loop; False if that failed."""
         assert self.journal is not None
-        body = to_structured_event(event).body if deliveries else b""  # a reply that only completes its parent
+        body = to_structured_event(event).body
         key = attributes.get(EXT_PARTITION_KEY, "")
         self._admitting += 1
         try:
