@@ -180,12 +180,16 @@ def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
     port = _free_port()
     env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "KUBECONFIG": str(kube_api.kubeconfig),
            "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_RECONCILE_SECONDS": "0"}
-    server = subprocess.Popen(
+    with subprocess.Popen(  # the with closes the stderr pipe (a ResourceWarning under -W error before)
         [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-    )
+    ) as server:
+        _ask_served(server, port, kube_api)
+
+
+def _ask_served(server: subprocess.Popen[bytes], port: int, kube_api: FakeKubeApi) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
