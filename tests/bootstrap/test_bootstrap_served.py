@@ -22,13 +22,13 @@ def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink
     address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "LISTEN_ADDRESS": address, "K_SINK": sink.url, "TEKTON_DAG_TEAMS_DIR": str(teams),
            "HOME": str(tmp_path)}
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('bootstrap-batcher')"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "server.log").open("wb") as log:  # the child keeps its own copy of the file
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('bootstrap-batcher')"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         base = f"http://{address}"
         deadline = time.monotonic() + 30

@@ -138,8 +138,9 @@ async def test_a_reply_and_the_end_of_the_delivery_that_produced_it_are_one_writ
 async def test_a_reply_no_trigger_matches_ends_its_parent_with_a_mark_not_a_commit(start_broker, tmp_path, monkeypatch):
     """As an empty answer does: the parent's end rides along with the next commit (before, such a
     reply -- run-creator's outcome for a team without checks -- cost a transaction per webhook)."""
-    import tekton_dag.bus.journal as journal_module
     from cloudevents.core.v1.event import CloudEvent
+
+    import tekton_dag.bus.journal as journal_module
 
     monkeypatch.setattr(journal_module, "MARK_DELAY_S", 30.0)  # marks wait for the next commit or the stop
     path = tmp_path / "journal.sqlite3"

@@ -57,7 +57,10 @@ def forwarder():
     yield port, proc
     proc.terminate()
     proc.wait(timeout=5)
+    assert proc.stdout is not None
+    proc.stdout.close()
     upstream.shutdown()
+    upstream.server_close()
 
 
 def test_forwards_unchanged_and_logs_each_request(forwarder):

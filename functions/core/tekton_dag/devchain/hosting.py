@@ -37,14 +37,20 @@ def url_of(sock: socket.socket, path: str = "/") -> str:
 
 
 async def serve(app: Any, sock: socket.socket, shutdown: asyncio.Event, graceful_timeout: float = 5.0) -> None:
-    """Serve ``app`` on ``sock`` until ``shutdown`` is set (lifespan events included)."""
+    """Serve ``app`` on ``sock`` until ``shutdown`` is set (lifespan events included). The
+    server takes ``sock``'s descriptor and closes it, as ``serve_broker``'s aiohttp server does."""
     config = hypercorn.config.Config()
+    # fd:// wraps the same descriptor (hypercorn config.py: ``socket.socket(fileno=...)``, no dup)
+    # and hypercorn's server closes it at the end: ``sock`` lets go of it then.
     config.bind = [f"fd://{sock.fileno()}"]
     config.accesslog = None
     config.loglevel = "WARNING"  # errors still reach the log; "Running on" does not
     config.graceful_timeout = graceful_timeout
     config.keep_alive_timeout = 75  # longer than clients keep idle pooled connections
-    await hypercorn.asyncio.serve(app, config, shutdown_trigger=shutdown.wait)
+    try:
+        await hypercorn.asyncio.serve(app, config, shutdown_trigger=shutdown.wait)
+    finally:
+        sock.detach()
 
 
 async def serve_broker(broker: LocalBroker, sock: socket.socket, shutdown: asyncio.Event,

@@ -179,8 +179,9 @@ def start_registry(directory: Path, auth: str | None = None) -> Registry:
         raise ValueError(f"auth must be None, 'basic' or 'token', not {auth!r}")
     config_path = directory / "config.yml"
     config_path.write_text(json.dumps(config))  # JSON is YAML
-    log = (directory / "registry.log").open("wb")
-    process = subprocess.Popen([registry_binary(), "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
+    with (directory / "registry.log").open("wb") as log:  # the child keeps its own copy of the file
+        process = subprocess.Popen([registry_binary(), "serve", str(config_path)], stdout=log,
+                                   stderr=subprocess.STDOUT)
     registry = Registry(f"127.0.0.1:{port}", process, auth, token_server)
     try:
         _wait_until_up(registry, directory / "registry.log")
