@@ -15,6 +15,7 @@ from func_python.cloudevent import ASGIApplication
 
 from tekton_dag import pipelines
 from tekton_dag.events import catalog
+from tekton_dag.functions import lifecycle
 from tekton_dag.functions.bootstrap_batcher import new
 from tekton_dag.testing.registry import Registry, unreachable_host
 from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
@@ -54,6 +55,7 @@ async def invoke(sink, teams_for) -> AsyncIterator[Callable[..., Any]]:  # type:
     yield call
     for function in functions:
         function.stop()
+    await lifecycle.closed()
 
 
 async def test_a_plan_publishes_one_run_request_and_replies_planned(invoke, sink, registry: Registry, tag: str) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,10 @@ process's metrics listener when ``METRICS_PORT`` is set (``observability.metrics
 functions have no other way to answer ``GET /metrics``), in the background half a second after
 start, when the function is ready (``tekton_dag.warming``).
 
+``stop()`` cannot await (func-python calls it without awaiting), so the closes it starts run as
+tasks; ``closed()`` waits for them, bounded. The server func-python starts (``limits.install``,
+granian or hypercorn) calls it once it has stopped, before the loop ends and would cancel them.
+
 What a handler talks to comes from the environment unless the caller wires it (``Wiring``): the
 all-in-one function hands every handler its in-process bus, tests hand run-creator a store. So
 every factory is ``new(wiring=None)``, and the all-in-one needs no per-function branches.
@@ -41,9 +45,24 @@ if TYPE_CHECKING:
     import httpx  # a Wiring's broker client (tests); functions start without httpx
 
 NOT_STARTED = "not started"
+CLOSE_WAIT_S = 2.0  # how long ``closed()`` waits for what ``stop()`` started closing
 METRICS_DELAY_S = 0.5  # after the first readiness probes (tekton_dag.warming)
 # An event that can never be handled as sent: bad data, undecodable, unsealed or forged (``refuse``).
 REFUSED = (RequestError, codec.EventDecodeError, sealing.SealError)
+
+
+# What the handlers' stop() started closing and has not finished (func-python calls stop() without
+# awaiting anything; a loop that ends right after would cut these closes short).
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def closed(timeout: float = CLOSE_WAIT_S) -> None:
+    """Wait, at most ``timeout`` seconds, for what every handler's ``stop()`` started closing on
+    this loop (clients' connections, the publisher): call it after the lifespan's shutdown."""
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _closing if task.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -110,8 +129,10 @@ class Handler:
             for coroutine in closing:
                 coroutine.close()
             return
-        for coroutine in closing:
-            loop.create_task(coroutine)  # noqa: RUF006 - fire and forget: stop() cannot await
+        for coroutine in closing:  # stop() cannot await: closed() does, in our servers and tests
+            task = loop.create_task(coroutine)
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
 
     @staticmethod
     def closing_own(made: object, wired: object) -> list[Coroutine[Any, Any, None]]:

@@ -209,13 +209,19 @@ def install() -> None:
     chosen = server()
 
     async def bounded_serve(app: Any, config: hypercorn.config.Config, **options: Any) -> Any:
-        if chosen == "granian":
-            from tekton_dag.functions import granian_server
+        try:
+            if chosen == "granian":
+                from tekton_dag.functions import granian_server
 
-            return await granian_server.serve(
-                Bounded(app), list(config.bind), header_timeout=_number(HEADER_TIMEOUT_ENV, HEADER_TIMEOUT_S),
-                max_header_bytes=MAX_HEADER_BYTES, backlog=BACKLOG, shutdown_trigger=options.get("shutdown_trigger"))
-        return await serve(Bounded(app), configure(config), **options)  # type: ignore[arg-type]
+                return await granian_server.serve(
+                    Bounded(app), list(config.bind), header_timeout=_number(HEADER_TIMEOUT_ENV, HEADER_TIMEOUT_S),
+                    max_header_bytes=MAX_HEADER_BYTES, backlog=BACKLOG,
+                    shutdown_trigger=options.get("shutdown_trigger"))
+            return await serve(Bounded(app), configure(config), **options)  # type: ignore[arg-type]
+        finally:
+            from tekton_dag.functions import lifecycle  # loaded by then: the handlers import it
+
+            await lifecycle.closed()  # what the handlers' stop() started closing, before the loop ends
 
     bounded_serve.tekton_dag_bounded = True  # type: ignore[attr-defined]
     hypercorn.asyncio.serve = bounded_serve
