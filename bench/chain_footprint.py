@@ -31,8 +31,8 @@ from pathlib import Path
 
 import httpx
 
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.functions.serving import FUNCTIONS
+from tekton_dag.testing.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_READY_MS = {"webhook-ingest": 300, "status-reporter": 300}

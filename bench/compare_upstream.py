@@ -51,7 +51,8 @@ from typing import Any
 
 from chain_throughput import cpu_seconds, percentile
 
-from tekton_dag.devchain.chain import Chain, ChainSettings, free_port
+from tekton_dag.devchain.chain import Chain, ChainSettings
+from tekton_dag.testing.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret"

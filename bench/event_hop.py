@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.eventing.posting import AiohttpPoster, HttpxPoster, Poster
 from tekton_dag.eventing.publishing import network_client
+from tekton_dag.testing.serving import free_port
 
 BODY = b"x" * 3000
 HEADERS = {"ce-id": "1", "ce-source": "/bench", "ce-type": "dev.example.v1", "ce-specversion": "1.0",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog
 from tekton_dag.testing.registry import Registry
+from tekton_dag.testing.serving import free_port
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,9 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.events import catalog
-from tekton_dag.testing.registry import Registry, free_port
+from tekton_dag.testing.registry import Registry
 from tekton_dag.testing.sealing import sealed
+from tekton_dag.testing.serving import free_port
 
 
 def test_served_function_plans_and_publishes(registry: Registry, teams_for, sink, tag: str, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,8 @@ import sys
 from cloudevents.core.bindings.http import to_binary_event
 
 from support.broker import broker_yaml, event, eventually, trigger_yaml, write_manifests
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.testing.recorder import EventRecorder
+from tekton_dag.testing.serving import free_port
 
 
 async def start(*args: str) -> asyncio.subprocess.Process:

@@ -16,10 +16,10 @@ from support.e2e import REPO, ROOT, SECRET, TEAM_NAMESPACE, TEAMS, eventually, p
 from tekton_dag.bus import routing
 from tekton_dag.bus.journal import Journal, NewDelivery
 from tekton_dag.bus.triggers import load_topology
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.functions import all_in_one as allinone
 from tekton_dag.testing import rbac
 from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.testing.serving import free_port
 
 pytestmark = pytest.mark.slow
 

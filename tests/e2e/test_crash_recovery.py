@@ -24,7 +24,7 @@ from test_all_in_one import SERVE
 
 from support.e2e import REPO, ROOT, TEAMS
 from tekton_dag.devchain import samples
-from tekton_dag.devchain.chain import free_port
+from tekton_dag.testing.serving import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import yaml
 
 from support.e2e import KNATIVE, REPO, ROOT, TEAMS, run_cli
 from tekton_dag.devchain import samples
-from tekton_dag.devchain.chain import free_port
+from tekton_dag.testing.serving import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.e2e import REPO, ROOT, SECRET, TEAMS, eventually, run_cli, running_chain, send, wait_ready
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog
 from tekton_dag.functions.serving import FUNCTIONS
+from tekton_dag.testing.serving import free_port
 
 pytestmark = pytest.mark.slow
 

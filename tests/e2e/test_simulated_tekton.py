@@ -14,8 +14,8 @@ import yaml
 from test_dev_cli import read_until
 
 from support.e2e import REPO, TEAMS, eventually, run_cli, running_chain, send
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.events import catalog
+from tekton_dag.testing.serving import free_port
 
 pytestmark = pytest.mark.slow
 LIMIT = 3  # teams/default: maxConcurrentRuns

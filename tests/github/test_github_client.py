@@ -170,8 +170,8 @@ async def test_github_down_past_the_deadline_raises_a_retryable_error(github: Gi
 
 async def test_github_unreachable_is_retried_then_a_retryable_error() -> None:
     """Connection refused (nothing listens): retried like a timeout within the deadline, then given up."""
-    from tekton_dag.devchain.chain import free_port
     from tekton_dag.github.settings import Settings
+    from tekton_dag.testing.serving import free_port
 
     client = Client(Settings(api_url=f"http://127.0.0.1:{free_port()}", token=PLAIN_TOKEN, deadline_s=1.0))
     before = calls("comment", "gave_up")

@@ -11,8 +11,8 @@ import sys
 import httpx
 import pytest
 
-from tekton_dag.devchain.chain import free_port
 from tekton_dag.observability import metrics
+from tekton_dag.testing.serving import free_port
 
 
 def test_the_listener_serves_the_exposition_once_per_port() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from tekton_dag.functions.run_creator import RunCreatorFunction, new
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
+from tekton_dag.testing.serving import free_port
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -169,15 +169,9 @@ async def test_an_api_that_stays_down_is_answered_503_so_the_broker_retries(
     assert response.status_code == 503 and "gave up after" in response.text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
     """`tekton-dag serve run-creator` runs exactly ``serving.serve('run-creator')``."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "KUBECONFIG": str(kube_api.kubeconfig),
            "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_RECONCILE_SECONDS": "0"}
     with subprocess.Popen(  # the with closes the stderr pipe (a ResourceWarning under -W error before)

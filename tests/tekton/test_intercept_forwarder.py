@@ -15,6 +15,8 @@ from typing import ClassVar
 
 import pytest
 
+from tekton_dag.testing.serving import free_port
+
 FORWARDER = Path(__file__).resolve().parents[2] / "tasks" / "scripts" / "intercept_forwarder.py"
 
 
@@ -32,12 +34,6 @@ class Upstream(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

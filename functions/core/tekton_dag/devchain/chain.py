@@ -18,12 +18,10 @@ answers. With ``simulate_tekton`` a Tekton controller double
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +41,7 @@ from tekton_dag.devchain.priority import AFTER_ACK_NICE, NICE_ENV
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV, EventKeys
 from tekton_dag.functions.serving import FUNCTIONS
 from tekton_dag.kube.stores import DRY_RUN_DIR_ENV
+from tekton_dag.testing.serving import free_ports
 
 if TYPE_CHECKING:
     from tekton_dag.testing.github_api import Call, GitHubApiDouble
@@ -67,20 +66,6 @@ def default_triggers_dir() -> Path:
     """``knative/`` of the source tree this package runs from, else ``./knative``."""
     beside_source = Path(__file__).resolve().parents[4] / "knative"
     return beside_source if beside_source.is_dir() else Path("knative")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    return free_ports(1, host)[0]
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` different free ports: all bound at once, so the kernel cannot hand out one twice
-    (one at a time, a port just released may come back: a function once got another's metrics port)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((host, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 @dataclass

@@ -20,7 +20,6 @@ import datetime
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -32,6 +31,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+
+from tekton_dag.testing.serving import free_port
 
 USERNAME = "tester"
 PASSWORD = "registry-test-password"
@@ -60,13 +61,6 @@ def registry_binary() -> str:
     if not found:
         raise RuntimeError("docker-registry not found: run scripts/install-tools (Debian package docker-registry)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unreachable_host() -> str:
