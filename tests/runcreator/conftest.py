@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from tekton_dag.events.requests import PullRequestRef, RunRequest
 from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing.kube_api import FakeKubeApi
+from tekton_dag.usecases.ledger_hints import LedgerHints
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAMS = ROOT / "teams"
@@ -24,6 +25,21 @@ FAST = RetryPolicy(deadline=1.0, timeout=0.5, first_backoff=0.01, max_backoff=0.
 @pytest.fixture(scope="session")
 def config() -> Config:
     return load_config_or_raise(TEAMS)
+
+
+@pytest.fixture
+def make_hints() -> Iterator[Callable[[Path], LedgerHints]]:
+    """``make_hints(directory)``: a worker's ``LedgerHints`` on ``directory``; every one made is
+    closed after the test (its turns' socket and ``.peer`` file)."""
+    made: list[LedgerHints] = []
+
+    def make(directory: Path) -> LedgerHints:
+        made.append(LedgerHints(directory))
+        return made[-1]
+
+    yield make
+    for hints in made:
+        hints.close()
 
 
 @pytest.fixture

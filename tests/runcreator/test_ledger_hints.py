@@ -5,11 +5,9 @@ a read and the write again; a stale hint costs only that, never a wrong admissio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-
-import pytest
 
 from runcreator.conftest import FAST, pr_request
 from runcreator.test_admission import creator
@@ -18,20 +16,6 @@ from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator, ledger_name, read_ledger
 from tekton_dag.usecases.ledger_hints import HINTS_ENV, LedgerHints
-
-
-@pytest.fixture
-def make_hints(tmp_path: Path) -> Iterator[Callable[[], LedgerHints]]:
-    """``LedgerHints`` in a directory, their turns' sockets closed after the test."""
-    made: list[LedgerHints] = []
-
-    def make() -> LedgerHints:
-        made.append(LedgerHints(tmp_path / "hints"))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.turns.close()
 
 
 def ledger_calls(api: FakeKubeApi, since: int) -> list[tuple[str, int]]:
@@ -48,7 +32,7 @@ async def take_turns(replicas: list[RunCreator], kube_api: FakeKubeApi, first: i
 
 
 async def test_workers_taking_turns_write_the_ledger_once_each_with_hints(
-    kube_api: FakeKubeApi, config: Config, make_hints: Callable[[], LedgerHints]
+    kube_api: FakeKubeApi, config: Config, tmp_path: Path, make_hints: Callable[[Path], LedgerHints]
 ) -> None:
     def workers(hints: LedgerHints | None) -> list[RunCreator]:
         return [creator(config, KubernetesStore(policy=replace(FAST, deadline=5.0)), hints=hints) for _ in range(2)]
@@ -59,7 +43,7 @@ async def test_workers_taking_turns_write_the_ledger_once_each_with_hints(
     # Without hints each write starts from the copy the replica wrote itself: refused, read, written.
     assert await take_turns(without, kube_api, 1) == [("PUT", 409), ("GET", 200), ("PUT", 200)] * 6
 
-    shared = make_hints()
+    shared = make_hints(tmp_path / "hints")
     with_hints = workers(shared)
     for i, replica in enumerate(with_hints):
         await replica.request(pr_request(number=200 + i, delivery=f"h{i}"))
@@ -76,9 +60,9 @@ def _run_names(api: FakeKubeApi) -> list[str]:
 
 
 async def test_a_stale_hint_costs_a_read_never_a_wrong_ledger(
-    kube_api: FakeKubeApi, config: Config, make_hints: Callable[[], LedgerHints]
+    kube_api: FakeKubeApi, config: Config, tmp_path: Path, make_hints: Callable[[Path], LedgerHints]
 ) -> None:
-    hints = make_hints()
+    hints = make_hints(tmp_path / "hints")
     team = config.team("default")
     assert team is not None
     one, other = (creator(config, KubernetesStore(policy=FAST), hints=hints) for _ in range(2))

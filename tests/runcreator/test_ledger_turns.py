@@ -10,7 +10,7 @@ import fcntl
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,21 +30,9 @@ def ledger_writes(api: FakeKubeApi, since: int) -> list[int]:
     return [status for method, path, status in api.requests[since:] if method == "PUT" and "/leases/" in path]
 
 
-_made: list[LedgerHints] = []
-
-
-@pytest.fixture(autouse=True)
-def _closing_turns() -> Iterator[None]:
-    yield
-    while _made:
-        _made.pop().turns.close()
-
-
-def workers(config: Config, directory: Path) -> list[RunCreator]:
+def workers(config: Config, make_hints: Callable[[Path], LedgerHints], directory: Path) -> list[RunCreator]:
     policy = replace(FAST, deadline=5.0)
-    hints = [LedgerHints(directory) for _ in range(2)]
-    _made.extend(hints)
-    return [creator(config, KubernetesStore(policy=policy), hints=h) for h in hints]
+    return [creator(config, KubernetesStore(policy=policy), hints=make_hints(directory)) for _ in range(2)]
 
 
 async def all_at_once(replicas: list[RunCreator], first: int, count: int) -> None:
@@ -54,9 +42,9 @@ async def all_at_once(replicas: list[RunCreator], first: int, count: int) -> Non
 
 
 async def test_workers_writing_at_once_take_turns_and_refuse_no_write(
-    kube_api: FakeKubeApi, config: Config, tmp_path: Path
+    kube_api: FakeKubeApi, config: Config, tmp_path: Path, make_hints: Callable[[Path], LedgerHints]
 ) -> None:
-    replicas = workers(config, tmp_path / "hints")
+    replicas = workers(config, make_hints, tmp_path / "hints")
     for i, replica in enumerate(replicas):  # each knows the ledger and the other: the steady state
         await replica.request(pr_request(number=1000 + i, delivery=f"w{i}"))
     before = len(kube_api.requests)
@@ -73,10 +61,10 @@ async def test_workers_writing_at_once_take_turns_and_refuse_no_write(
 
 
 async def test_without_turns_the_same_bursts_refuse_writes(
-    kube_api: FakeKubeApi, config: Config, tmp_path: Path
+    kube_api: FakeKubeApi, config: Config, tmp_path: Path, make_hints: Callable[[Path], LedgerHints]
 ) -> None:
     """What turns save: the hints alone, same bursts (so the test above can fail)."""
-    replicas = workers(config, tmp_path / "hints")
+    replicas = workers(config, make_hints, tmp_path / "hints")
     for replica in replicas:
         assert replica.hints is not None
         replica.hints.turns.off = True
@@ -89,11 +77,12 @@ async def test_without_turns_the_same_bursts_refuse_writes(
 
 
 async def test_a_turn_held_too_long_costs_a_wait_never_the_write(
-    kube_api: FakeKubeApi, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kube_api: FakeKubeApi, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    make_hints: Callable[[Path], LedgerHints],
 ) -> None:
     monkeypatch.setattr(ledger_turns, "WAIT_S", 0.2)
     directory = tmp_path / "hints"
-    replica = workers(config, directory)[0]
+    replica = workers(config, make_hints, directory)[0]
     team = config.team("default")
     assert team is not None
     await replica.request(pr_request(number=1, delivery="p1"))
@@ -112,13 +101,14 @@ async def test_a_turn_held_too_long_costs_a_wait_never_the_write(
 
 
 async def test_without_abstract_sockets_turns_are_off_and_writes_go_as_before(
-    kube_api: FakeKubeApi, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kube_api: FakeKubeApi, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    make_hints: Callable[[Path], LedgerHints],
 ) -> None:
     def no_socket(address: bytes) -> None:
         raise OSError("address family not supported")
 
     monkeypatch.setattr(ledger_turns, "_bound", no_socket)
-    replica = workers(config, tmp_path / "hints")[0]
+    replica = workers(config, make_hints, tmp_path / "hints")[0]
     outcome = await replica.request(pr_request(number=1, delivery="p1"))
     assert outcome.kind == "created" and replica.hints is not None and replica.hints.turns.off
 

@@ -99,7 +99,7 @@ class RunCreatorFunction(Handler):
         if self.creator is not None:
             metrics.ADMISSION.remove(self.creator.admission)
             if self.creator.hints is not None:
-                self.creator.hints.turns.close()  # the other workers stop waking this one
+                self.creator.hints.close()  # the other workers stop waking this one
         return [self.events.close(), *self.closing_own(self._store, self.wiring.store),
                 *self.closing_own(self._forwarder, self.wiring.forwarder)]
 

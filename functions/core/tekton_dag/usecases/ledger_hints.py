@@ -44,6 +44,10 @@ class LedgerHints:
         """The workers' turn at writing ledger ``namespace/name`` (``usecases.ledger_turns``)."""
         return self.turns.turn(self._path(namespace, name).name)
 
+    def close(self) -> None:
+        """Stop taking turns: the other workers stop waking this one (``Turns.close``)."""
+        self.turns.close()
+
     def _path(self, namespace: str, name: str) -> Path:
         return self.directory / f"{namespace}.{name}"  # both DNS names: no separator or dot-dot inside
 
