@@ -13,8 +13,9 @@ the run exists gets no credit for it. CPU per webhook is the system's whole proc
 fake API and the load generator are not counted; for the chain, this process runs its Broker and
 is counted). Each round also prints the API requests per webhook, the admission-ledger writes
 the fake API refused with 409 (two writers of one Lease), and the request bytes sent to the API
-and the fake API's CPU, per webhook. Each measurement starts a fresh system
-and a fresh fake API.
+and the fake API's CPU, per webhook, and the system's wake-ups per webhook (voluntary context
+switches of all its threads: each is a thread that slept and was woken). Each measurement starts
+a fresh system and a fresh fake API.
 
 - **earlier** (needs ``--upstream SRC``): the jmjava/tekton-dag checkout at SRC (not vendored; see
   docs/performance.md), ``SRC/orchestrator`` under ``gunicorn -w 2`` run by ``--upstream-python``
@@ -104,6 +105,26 @@ def tree(root: int) -> list[int]:
     return found
 
 
+def wakeups(pid: int) -> int:
+    """Voluntary context switches of all threads of process ``pid`` so far (Linux /proc): how
+    often one of them went to sleep to be woken again."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # the thread has just ended
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def tree_wakeups(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):  # it has just exited
+            total += wakeups(pid)
+    return total
+
+
 def tree_cpu(root: int) -> dict[int, float]:
     used = {}
     for pid in tree(root):
@@ -118,6 +139,7 @@ class Running:
     cpu: Any  # () -> seconds used so far by the system
     stop: Any  # async () -> None
     by_process: Any = dict  # () -> {pid: seconds used so far}, for how the work was shared
+    wakeups: Any = int  # () -> the system's voluntary context switches so far
 
 
 class Fake:
@@ -174,7 +196,7 @@ async def subprocess_system(command: list[str], env: dict[str, str], health: str
             process.kill()
         log.close()
 
-    return Running(base + webhook, cpu, stop, lambda: dict(cpu_by_pid))
+    return Running(base + webhook, cpu, stop, lambda: dict(cpu_by_pid), lambda: tree_wakeups(tree(process.pid)))
 
 
 async def start(system: str, fake: Fake, args: argparse.Namespace, work: Path) -> Running:
@@ -205,7 +227,11 @@ async def start(system: str, fake: Fake, args: argparse.Namespace, work: Path) -
     async def stop() -> None:
         await chain.stop(grace=1)
 
-    return Running(chain.webhook_url, cpu, stop)
+    def woken() -> int:
+        pids = [os.getpid()] + [f.process.pid for f in chain.functions.values() if f.process is not None]
+        return tree_wakeups(pids)
+
+    return Running(chain.webhook_url, cpu, stop, wakeups=woken)
 
 
 async def load(url: str, rate: float, count: int, first_pr: int) -> list[dict[str, Any]]:
@@ -226,10 +252,10 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
         await load(running.url, 20, WARM_UP, 100000)  # warm-up: connections, caches
         await asyncio.sleep(0.5)
         count = int(rate * args.seconds)
-        before, split_before = running.cpu(), running.by_process()
+        before, split_before, woken_before = running.cpu(), running.by_process(), running.wakeups()
         records = await load(running.url, rate, count, 1)
         await asyncio.sleep(1.0)  # what is still in flight (the outcome is read from the fake API below)
-        used = running.cpu() - before
+        used, woken = running.cpu() - before, running.wakeups() - woken_before
         split = sorted((s - split_before.get(pid, 0.0) for pid, s in running.by_process().items()), reverse=True)
     finally:
         if running is not None:
@@ -242,7 +268,7 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
     return {"system": system, "rate": rate, "sent": count, "completed": len(latencies), "refused": refused,
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": percentile(latencies, 99) if latencies else float("nan"),
-            "cpu_ms": used / max(count, 1) * 1000,
+            "cpu_ms": used / max(count, 1) * 1000, "wakeups": woken / max(count, 1),
             "api_requests": requests / webhooks, "conflicts": conflicts, "load": os.getloadavg()[0],
             "api_kb": sent / webhooks / 1000, "api_cpu_ms": fake_cpu / webhooks * 1000,
             "split": [round(s, 2) for s in split if s >= 0.01]}
@@ -251,7 +277,8 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
 def show(r: dict[str, Any]) -> None:
     print(f"  {r['system']:>10} {r['rate']:>6.0f}/s  sent {r['sent']:>5}  created {r['completed']:>5}  "
           f"refused {r['refused']:>3}  p50 {r['p50']:>7.1f} ms  p99 {r['p99']:>7.1f} ms  "
-          f"CPU {r['cpu_ms']:.2f} ms/webhook  API {r['api_requests']:.2f} req/webhook "
+          f"CPU {r['cpu_ms']:.2f} ms/webhook  {r['wakeups']:.1f} wake-ups/webhook  "
+          f"API {r['api_requests']:.2f} req/webhook "
           f"({r['conflicts']} ledger 409s), {r['api_kb']:.1f} KB sent and "
           f"{r['api_cpu_ms']:.2f} ms of its CPU per webhook  "
           f"(load average {r['load']:.1f})"
