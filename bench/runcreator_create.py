@@ -21,7 +21,6 @@ import asyncio
 import logging
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from tekton_dag.events.requests import RunRequest
 from tekton_dag.events.sealing import KEY_ENV
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
+from tekton_dag.testing.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,9 +141,7 @@ def cold_starts(kubeconfig: Path, runs: int) -> tuple[list[float], list[float]]:
     for _ in range(runs):
         out = subprocess.run([sys.executable, "-c", COLD_START], env=env, capture_output=True, text=True, check=True)
         imports.append(float(out.stdout.strip().splitlines()[-1]))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         started = time.perf_counter()
         server = subprocess.Popen(
             [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
