@@ -220,16 +220,17 @@ async def start(system: str, fake: Fake, args: argparse.Namespace, work: Path) -
                                 extra_env={"TEKTON_DAG_RECONCILE_SECONDS": "0"}, journal=work / "journal.sqlite3"))
     await chain.start()
 
+    def functions() -> list[int]:
+        return [f.process.pid for f in chain.functions.values() if f.process is not None]
+
     def cpu() -> float:
-        own = sum(os.times()[:2])
-        return own + sum(cpu_seconds(f.process.pid) for f in chain.functions.values() if f.process is not None)
+        return sum(os.times()[:2]) + sum(cpu_seconds(pid) for pid in functions())  # this process: the Broker
 
     async def stop() -> None:
         await chain.stop(grace=1)
 
     def woken() -> int:
-        pids = [os.getpid()] + [f.process.pid for f in chain.functions.values() if f.process is not None]
-        return tree_wakeups(pids)
+        return tree_wakeups([os.getpid(), *functions()])
 
     return Running(chain.webhook_url, cpu, stop, wakeups=woken)
 
