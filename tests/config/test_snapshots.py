@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import time
 from pathlib import Path
@@ -87,21 +88,45 @@ def test_another_code_version_does_not_trust_the_snapshot(tree: Path, env: dict[
     assert len(parses) == 4
 
 
-@pytest.mark.parametrize("damage", [b"", b"not marshal at all", b"\xe9" * 64, "truncated"])
+@pytest.mark.parametrize("damage", [b"", b"not marshal at all", b"\xe9" * 64, "truncated", "format 1"])
 def test_a_corrupt_snapshot_is_ignored(tree: Path, env: dict[str, str], damage: bytes | str) -> None:
     load_config_cached(tree, env=env)
     (path,) = snapshot_files(env)
-    path.write_bytes(path.read_bytes()[:100] if damage == "truncated" else damage)  # type: ignore[arg-type]
+    data = path.read_bytes()
+    if damage == "format 1":  # what the version before wrote: one marshalled (key, documents)
+        damage = marshal.dumps((snapshots.stored_key(data), [({"no": "name"}, "x", [], None)]))
+    path.write_bytes(data[:100] if damage == "truncated" else damage)  # type: ignore[arg-type]
     assert load_config_cached(tree, env=env) == load_config(tree)
 
 
-def test_a_foreign_snapshot_with_the_right_key_but_bad_documents_is_ignored(tree: Path, env: dict[str, str]) -> None:
-    import marshal
-
+def test_a_stale_snapshot_is_refused_by_its_key_without_reading_its_documents(
+        tree: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     load_config_cached(tree, env=env)
     (path,) = snapshot_files(env)
-    key, _ = marshal.loads(path.read_bytes())
-    path.write_bytes(marshal.dumps((key, [({"no": "name"}, "x", [], None)])))
+    data = path.read_bytes()
+    key_bytes = len(marshal.dumps(snapshots.stored_key(data)))
+    os.utime(tree / "beta" / "team.yaml", (time.time() - 30, time.time() - 30))  # the files changed since
+    unmarshalled: list[int] = []
+
+    class Counting:
+        dumps = staticmethod(marshal.dumps)
+
+        @staticmethod
+        def loads(raw: bytes) -> object:
+            unmarshalled.append(len(raw))
+            return marshal.loads(raw)
+
+    monkeypatch.setattr(snapshots, "marshal", Counting)
+    assert load_config_cached(tree, env=env) == load_config(tree)
+    assert unmarshalled[0] == key_bytes < len(data) // 2  # the key alone, not the documents behind it
+    assert len(unmarshalled) == 1
+
+
+def test_a_foreign_snapshot_with_the_right_key_but_bad_documents_is_ignored(tree: Path, env: dict[str, str]) -> None:
+    load_config_cached(tree, env=env)
+    (path,) = snapshot_files(env)
+    key = snapshots.stored_key(path.read_bytes())
+    path.write_bytes(snapshots.pack(key, [({"no": "name"}, "x", [], None)]))  # type: ignore[list-item]
     assert load_config_cached(tree, env=env) == load_config(tree)
 
 

@@ -19,7 +19,9 @@ When a snapshot is used, and when it is not:
   a snapshot that is not the owner's, is truncated, corrupt or from another version is ignored.
   A cache directory that cannot be written (read-only) only means no snapshot.
 - Stored with ``marshal``, which holds only plain data (it runs no code when read, unlike pickle)
-  and reads 40,000 apps in ~0.05 s (orjson and msgspec measured the same; see docs/performance.md).
+  and reads 40,000 apps in ~0.05-0.15 s (orjson and msgspec measured the same; see
+  docs/performance.md). The key is marshalled apart, ahead of the documents, so a snapshot that
+  no longer matches is refused without reading them.
 
 ``TEKTON_DAG_CONFIG_CACHE`` chooses the directory, or turns the cache off with ``off``; the
 default is ``$XDG_CACHE_HOME/tekton-dag`` (``~/.cache/tekton-dag``).
@@ -50,7 +52,8 @@ log = logging.getLogger(__name__)
 
 CACHE_ENV = "TEKTON_DAG_CONFIG_CACHE"
 OFF = frozenset({"off", "0", "false", "no", "none"})
-FORMAT = 1  # bump when what a snapshot holds changes shape
+FORMAT = 2  # bump when what a snapshot holds changes shape (2: the key apart, before the documents)
+_LENGTH = 8  # bytes of the key's length, first in the file
 RACY_S = 2.0
 
 
@@ -118,10 +121,18 @@ def _read(path: Path, key: tuple[Any, ...]) -> Config | None:
     except OSError:
         return None
     try:
-        stored_key, documents = marshal.loads(data)
-        if stored_key != key:
+        # The key first, on its own: a snapshot of files that changed since is refused without
+        # reading its documents (unmarshalling 40,000 apps is most of a warm start).
+        length = int.from_bytes(data[:_LENGTH], "big")
+        if _LENGTH + length > len(data):  # an earlier format (one marshalled tuple), or cut short
+            log.debug("ignoring the configuration snapshot %s: not one this version wrote", path)
             return None
+        if stored_key(data) != key:
+            return None
+        # Paused for the documents too: reading them makes a million objects and frees none, so
+        # the collector would scan them again and again (half of the unmarshalling's time here).
         with collector_paused():
+            documents = marshal.loads(memoryview(data)[_LENGTH + length:])
             teams = [building.team_from_documents(d) for d in documents]
         return Config(teams=tuple(sorted(teams, key=lambda t: t.name)), root="")
     except Exception as exc:  # a truncated, corrupt or foreign file: load without it
@@ -129,9 +140,20 @@ def _read(path: Path, key: tuple[Any, ...]) -> Config | None:
         return None
 
 
+def pack(key: tuple[Any, ...], documents: list[building.TeamDocuments]) -> bytes:
+    """A snapshot's bytes: the key's length, the key, the documents (each marshalled)."""
+    header = marshal.dumps(key)
+    return len(header).to_bytes(_LENGTH, "big") + header + marshal.dumps(documents)
+
+
+def stored_key(data: bytes) -> Any:
+    """The key a snapshot's bytes were written under."""
+    return marshal.loads(data[_LENGTH:_LENGTH + int.from_bytes(data[:_LENGTH], "big")])
+
+
 def _write(path: Path, key: tuple[Any, ...], documents: list[building.TeamDocuments]) -> None:
     try:
-        data = marshal.dumps((key, documents))
+        data = pack(key, documents)
     except ValueError:  # a value marshal cannot hold (a YAML date in a free-form field): no snapshot
         return
     try:
