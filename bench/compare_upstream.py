@@ -53,6 +53,7 @@ from typing import Any
 from chain_throughput import cpu_seconds, percentile
 
 from tekton_dag.devchain.chain import Chain, ChainSettings
+from tekton_dag.functions import loops
 from tekton_dag.testing.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -364,4 +365,5 @@ if __name__ == "__main__":
     unknown = set(arguments.systems.split(",")) - {"earlier", "all-in-one", "chain"}
     if unknown:
         parser.error(f"--systems: unknown {', '.join(sorted(unknown))} (earlier, all-in-one, chain)")
+    loops.install()  # the chain's Broker runs in this process: on the loop `tekton-dag dev` runs it on
     asyncio.run(main(arguments))
