@@ -123,16 +123,16 @@ def _read(path: Path, key: tuple[Any, ...]) -> Config | None:
     try:
         # The key first, on its own: a snapshot of files that changed since is refused without
         # reading its documents (unmarshalling 40,000 apps is most of a warm start).
-        length = int.from_bytes(data[:_LENGTH], "big")
-        if _LENGTH + length > len(data):  # an earlier format (one marshalled tuple), or cut short
+        end = _key_end(data)
+        if end is None:
             log.debug("ignoring the configuration snapshot %s: not one this version wrote", path)
             return None
-        if stored_key(data) != key:
+        if marshal.loads(data[_LENGTH:end]) != key:
             return None
         # Paused for the documents too: reading them makes a million objects and frees none, so
         # the collector would scan them again and again (half of the unmarshalling's time here).
         with collector_paused():
-            documents = marshal.loads(memoryview(data)[_LENGTH + length:])
+            documents = marshal.loads(memoryview(data)[end:])
             teams = [building.team_from_documents(d) for d in documents]
         return Config(teams=tuple(sorted(teams, key=lambda t: t.name)), root="")
     except Exception as exc:  # a truncated, corrupt or foreign file: load without it
@@ -146,9 +146,19 @@ def pack(key: tuple[Any, ...], documents: list[building.TeamDocuments]) -> bytes
     return len(header).to_bytes(_LENGTH, "big") + header + marshal.dumps(documents)
 
 
+def _key_end(data: bytes) -> int | None:
+    """Where a snapshot's key ends and its documents begin; None when the length it starts with
+    runs past the end (an earlier format, one marshalled tuple, or a file cut short)."""
+    end = _LENGTH + int.from_bytes(data[:_LENGTH], "big")
+    return end if end <= len(data) else None
+
+
 def stored_key(data: bytes) -> Any:
-    """The key a snapshot's bytes were written under."""
-    return marshal.loads(data[_LENGTH:_LENGTH + int.from_bytes(data[:_LENGTH], "big")])
+    """The key a snapshot's bytes were written under (ValueError: not a snapshot of this format)."""
+    end = _key_end(data)
+    if end is None:
+        raise ValueError("not a configuration snapshot of this format")
+    return marshal.loads(data[_LENGTH:end])
 
 
 def _write(path: Path, key: tuple[Any, ...], documents: list[building.TeamDocuments]) -> None:
