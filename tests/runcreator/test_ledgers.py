@@ -11,15 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tekton_dag.pipelineruns.ledgers import (
+    INDEX_AT,
     SCATTERED_MAX,
     Chunk,
     Entry,
     Heads,
+    IndexChunk,
     Ledger,
     MissingSegments,
     Segment,
     _head_text,
     _text,
+    load_segment,
 )
 
 
@@ -241,28 +244,68 @@ def test_a_sealed_queue_answers_every_question_as_one_held_whole() -> None:
             whole, sealed = whole.promote(3, float(i))[0], sealed.stored().promote(3, float(i))[0].seal()
         assert sealed.queue() == whole.queue() and sealed.admitted() == whole.admitted()
         if i % 100 == 0:
-            chunks.update((s.chunk.name, s.chunk) for s in sealed.segments)
+            chunks.update((chunk.name, chunk) for chunk, _ in sealed.listed())  # segments and the index
             again = Ledger.loads(sealed.dumps(), chunks)
             assert again == sealed and again.queue() == whole.queue()
             queued = whole.queue()
             for name in queued[:: max(1, len(queued) // 7)]:
                 assert sealed.position(name) == queued.index(name) + 1 and sealed.is_queued(name)
     assert whole.queued_count > 1000 and len(sealed.segments) > 10  # the mix really built a long queue
+    assert sealed.index is not None  # ... and an index of its segments
     assert sealed.queued_count == whole.queued_count
 
 
 def test_the_head_stays_small_however_long_the_queue() -> None:
-    ledger = Ledger()
-    sizes = {}
+    """Per SEAL_AT queued runs one segment, and past INDEX_AT of them an index names them instead
+    of the head: what the head holds besides its own runs does not grow with the queue."""
+    ledger, besides_runs = Ledger(), []
     for i in range(5003):
         ledger = ledger.stored().request(f"run-{i}", 2, 3, float(i)).seal()
-        if i + 1 in (3 + 64 * 2, 3 + 64 * 70):  # the same number held in the head, 2 and 70 segments
-            sizes[i + 1] = len(ledger.stored().dumps())
+        text = ledger.stored().dumps()
+        body = json.loads(text)
+        assert len(body.get("segments", [])) <= INDEX_AT + 1  # named one by one: the newest few
+        besides_runs.append(len(text) - len(json.dumps(body["entries"], separators=(",", ":"))))
     assert ledger.queued_count == 5000 and len(ledger.queue()) == 5000
-    # Per 64 queued runs the head lists one segment (about 20 bytes), no run: 68 more segments
-    # cost about 1.4 KB, where the runs themselves would take 68 * 64 * 60 bytes = 260 KB.
-    assert sizes[3 + 64 * 70] - sizes[3 + 64 * 2] < 68 * 24
-    assert len(ledger.stored().dumps()) < 3_000
+    assert ledger.index is not None and len(ledger.index.chunk.names) > 70
+    # Measured 143 bytes at most at 200 to 1,200 queued, 144 at 4,000 to 5,000 (``nextSeq`` has a
+    # digit more); before the index the head named every segment: 78 names, 1.4 KB at 5,000.
+    assert max(besides_runs[-1000:]) - max(besides_runs[200:1200]) <= 1
+    assert max(besides_runs) < 150
+
+
+def test_a_head_with_an_index_says_which_segments_it_lacks_the_index_first() -> None:
+    ledger = filled(queued=64 * 8).seal().stored().seal().stored()  # 8 segments: indexed
+    assert ledger.index is not None and "segments" not in json.loads(ledger.dumps())
+    chunks = {c.name: c for c, _ in ledger.listed()}
+    with pytest.raises(MissingSegments) as missing:
+        Ledger.loads(ledger.dumps())
+    assert list(missing.value.names) == [ledger.index.chunk.name]
+    index = ledger.index.chunk
+    with pytest.raises(MissingSegments) as missing:
+        Ledger.loads(ledger.dumps(), {index.name: IndexChunk.loads(index.name, index.text)})
+    assert list(missing.value.names) == [s.chunk.name for s in ledger.segments]
+    again = Ledger.loads(ledger.dumps(), {n: load_segment(n, c.text) for n, c in chunks.items()})
+    assert again == ledger and again.queue() == ledger.queue()
+
+
+def test_segments_emptied_out_of_the_index_are_named_gone_then_indexed_anew() -> None:
+    """Promotion empties the oldest segments: the head names each emptied one until more than
+    INDEX_AT are, then a new index leaves them out; once none of it waits, no index is left."""
+    ledger = filled(queued=64 * 10).seal().stored().seal().stored()
+    first = ledger.index
+    assert first is not None and len(first.chunk.names) == 10
+    chunks = {c.name: c for c, _ in ledger.listed()}
+    for done in range(64 * 10):
+        ledger = ledger.stored().release([f"run-{done}"]).promote(3, 1.0)[0].seal()
+        body = json.loads(ledger.stored().dumps())
+        assert len(body.get("indexGone", [])) <= INDEX_AT
+        chunks.update((c.name, c) for c, _ in ledger.listed())
+        assert Ledger.loads(ledger.stored().dumps(), chunks).queue() == ledger.queue()
+        if done == 64 * 2:  # two emptied: named gone, still the first index
+            assert ledger.index == first and len(body["indexGone"]) == 2
+        if done == 64 * 5 + 3:  # five emptied: a new index of the five that wait
+            assert ledger.index != first and len(ledger.index.chunk.names) == 5  # type: ignore[union-attr]
+    assert ledger.queued_count == 0 and ledger.index is None and not ledger.segments
 
 
 def test_the_position_of_a_run_just_sealed_counts_segments_instead_of_walking_the_queue(

@@ -36,9 +36,18 @@ name is a hash of its content). The head records, per segment, which of its runs
 there (promoted: a count from the front; released: by name, at most ``SCATTERED_MAX`` before
 the segment holding the most is rewritten). A request therefore writes the head, whose size is
 bounded by the limit, ``SEAL_AT``, ``SCATTERED_MAX``, ``HEADS_IN_HEAD`` and the number of
-segments (a name, 16 bytes, per ``SEAL_AT`` queued runs or ``HEADS_IN_HEAD`` pull requests), and a
-segment only once per ``SEAL_AT`` queued runs or ``HEADS_IN_HEAD`` new pull requests; the queue
-itself can be as long as the namespace allows.
+heads segments (at most about twice ``PRS_REMEMBERED / HEADS_IN_HEAD``), and a segment only once
+per ``SEAL_AT`` queued runs or ``HEADS_IN_HEAD`` new pull requests; the queue itself can be as long
+as the namespace allows.
+
+The head does not name every queue segment either: once more than ``INDEX_AT`` stored segments
+are not in it, the stored ones are listed in a *queue index* (``i<hash>``, immutable like a
+segment), which the head names instead. The head still lists, by name, the segments with runs
+taken (their state lives in the head), the few stored since the index was made, and the index's
+segments that no longer wait (``indexGone``); past ``INDEX_AT`` of the last two together, a new
+index is made. So a request writes the same bytes at ten queued runs as at thousands, and the
+index (about 17 bytes per ``SEAL_AT`` queued runs) is written once per ``INDEX_AT`` segments
+made or emptied (docs/performance.md, fourteenth round).
 
 A new segment is first written into the head (``stored=False``: the head carries its content),
 and only then created as a Lease by the next writer, which drops the copy from the head: the
@@ -80,6 +89,7 @@ HEADS_PER_PR = 4  # superseded heads remembered per pull request, newest first
 SEAL_AT = 64  # queued runs the head holds before they move to a segment (about 8 KB of head)
 SEGMENT_HASH = 12  # hex digits of a segment's content hash in its name
 SCATTERED_MAX = 32  # runs released from the middle of segments the head names before it rewrites one
+INDEX_AT = 4  # stored segments the head names outside the index (or emptied in it) before a new index
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,8 @@ class Chunk:
 
     @property
     def first_seq(self) -> int:
-        return next(iter(self.entries.values())).seq
+        """The seq of its first run (-1 for a segment whose Lease vanished: it holds nothing)."""
+        return next(iter(self.entries.values())).seq if self.entries else -1
 
     @cached_property
     def by_group(self) -> dict[str, list[str]]:
@@ -244,13 +255,57 @@ class HeadsSegment:
         return name if self.stored else f"[{name},{self.chunk.text}]"
 
 
-StoredChunk = Chunk | HeadsChunk  # what a segment Lease holds
+@dataclass(frozen=True, eq=False)
+class IndexChunk:
+    """The content of a queue index: the names of stored queue segments, in queue order, so that
+    the head need not name each. Immutable and named after a hash of its text, like a ``Chunk``."""
+
+    name: str  # "i<hash of text>"; its Lease is "<head Lease>-<name>"
+    names: tuple[str, ...]
+    members: frozenset[str]
+    text: str  # the stored text: {"segments":[...]}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IndexChunk) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @classmethod
+    def build(cls, names: Iterable[str], name: str = "") -> IndexChunk:
+        names = tuple(map(str, names))
+        text = f'{{"segments":{json.dumps(names, separators=(",", ":"))}}}'
+        name = name or f"i{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
+        return cls(name, names, frozenset(names), text)
+
+    @classmethod
+    def loads(cls, name: str, text: str) -> IndexChunk:
+        return cls.build(json.loads(text).get("segments", []), name)
+
+
+@dataclass(frozen=True)
+class IndexSegment:
+    """A queue index as the head Lease sees it: whether its own Lease exists yet (until then the
+    head carries its content)."""
+
+    chunk: IndexChunk
+    stored: bool = False
+
+    def text(self) -> str:
+        """``"name"`` once stored; else ``["name",{content}]``."""
+        name = json.dumps(self.chunk.name)
+        return name if self.stored else f"[{name},{self.chunk.text}]"
+
+
+StoredChunk = Chunk | HeadsChunk | IndexChunk  # what a segment Lease holds
 
 
 def load_segment(name: str, text: str | None) -> StoredChunk:
     """A segment's content from its Lease's text (None: its Lease is gone, so it holds nothing)."""
     if name.startswith("h"):
         return HeadsChunk.loads(name, text or '{"heads":{}}')
+    if name.startswith("i"):
+        return IndexChunk.loads(name, text or '{"segments":[]}')
     return Chunk.loads(name, text or '{"priority":0,"entries":{}}')
 
 
@@ -274,6 +329,8 @@ class Ledger:
     segments: tuple[Segment, ...] = ()
     # The older heads, sealed, oldest first: a pull request's newest record is the one that counts.
     head_segments: tuple[HeadsSegment, ...] = ()
+    # Names (some of) the stored ``segments``, so that the head need not; None while few are stored.
+    index: IndexSegment | None = None
 
     # --- queries ---------------------------------------------------------------------------
     def admitted(self) -> list[str]:
@@ -389,8 +446,11 @@ class Ledger:
         return dict(_newest_records([*(s.chunk.heads for s in self.head_segments), self.heads]))
 
     def listed(self) -> list[tuple[StoredChunk, bool]]:
-        """Every segment the head lists, queue and heads: its content, and whether its Lease exists."""
-        return [*((s.chunk, s.stored) for s in self.segments), *((s.chunk, s.stored) for s in self.head_segments)]
+        """Every segment the head lists, queue, heads and index (directly or through the index):
+        its content, and whether its Lease exists."""
+        index = [(self.index.chunk, self.index.stored)] if self.index is not None else []
+        return [*((s.chunk, s.stored) for s in self.segments), *((s.chunk, s.stored) for s in self.head_segments),
+                *index]
 
     def unstored(self) -> list[StoredChunk]:
         """Segments the head carries whose own Lease must be created before the head drops them."""
@@ -424,7 +484,8 @@ class Ledger:
             heads, texts = {}, {}
         ledger = replace(self, next_seq=self.next_seq + 1, heads=heads, _head_texts=texts,
                          head_segments=head_segments)
-        ledger.__dict__.update({k: v for k, v in self.__dict__.items() if k in ("_queue", "admitted_count")})
+        handed = ("_queue", "admitted_count", *_OF_SEGMENTS)
+        ledger.__dict__.update({k: v for k, v in self.__dict__.items() if k in handed})
         return ledger
 
     def request(self, name: str, priority: int, limit: int, now: float, group: str = "", sha: str = "") -> Ledger:
@@ -445,6 +506,7 @@ class Ledger:
             self._head_texts,
             self.segments,
             self.head_segments,
+            self.index,
         )
         # Hand on the derived views instead of recounting and resorting the queue: the new
         # entry has the highest seq, so it goes after every waiting run of its priority or better.
@@ -454,7 +516,8 @@ class Ledger:
             while at and self.entries[queue[at - 1]].priority > priority:
                 at -= 1
             queue = (*queue[:at], name, *queue[at:])
-        ledger.__dict__.update(_queue=queue, admitted_count=self.admitted_count + (state == "admitted"))
+        ledger.__dict__.update(_queue=queue, admitted_count=self.admitted_count + (state == "admitted"),
+                               **{k: v for k, v in self.__dict__.items() if k in _OF_SEGMENTS})
         return ledger
 
     def release(self, names: Collection[str]) -> Ledger:
@@ -509,6 +572,7 @@ class Ledger:
             self._head_texts,
             self.segments,
             self.head_segments,
+            self.index,
         )
 
     def seal(self, at: int = SEAL_AT) -> Ledger:
@@ -543,14 +607,51 @@ class Ledger:
             old = segments[worst]
             waiting = {n: old.chunk.entries[n] for n in old.live()}
             segments = (*segments[:worst], Segment(Chunk.build(old.chunk.priority, waiting)), *segments[worst + 1:])
-        return self if segments is self.segments else replace(self, segments=segments)
+        return (self if segments is self.segments else replace(self, segments=segments))._indexed()
+
+    @cached_property
+    def _index_gone(self) -> list[str]:
+        """The index's segments that no longer wait (emptied, or rewritten under a new name)."""
+        if self.index is None:
+            return []
+        return sorted(self.index.chunk.members.difference(s.chunk.name for s in self.segments))
+
+    @cached_property
+    def _named_segments(self) -> tuple[Segment, ...]:
+        """The segments the head names one by one: all but the index's untouched stored ones."""
+        if self.index is None:
+            return self.segments
+        members = self.index.chunk.members
+        return tuple(s for s in self.segments if s.taken or not s.stored or s.chunk.name not in members)
+
+    @cached_property
+    def _index_settled(self) -> bool:
+        """Whether the index may stay: at most ``INDEX_AT`` stored segments are outside it or
+        emptied in it, and something in it still waits."""
+        members = self.index.chunk.members if self.index is not None else frozenset()
+        outside = sum(1 for s in self.segments if s.stored and s.chunk.name not in members)
+        gone = len(self._index_gone)
+        return outside + gone <= INDEX_AT and (gone < len(members) or not members)
+
+    def _indexed(self) -> Ledger:
+        """Unless the index is settled, index every stored segment anew: the head names at most
+        ``INDEX_AT`` of them one by one, whatever the queue's length. No index while ``INDEX_AT``
+        or fewer are stored."""
+        if self._index_settled:
+            return self
+        stored = [s.chunk.name for s in self.segments if s.stored]
+        index = IndexSegment(IndexChunk.build(stored)) if len(stored) > INDEX_AT else None
+        return self if index == self.index else replace(self, index=index)
 
     def stored(self) -> Ledger:
         """Every segment's Lease now exists: the head stops carrying their content."""
-        if all(s.stored for s in self.segments) and all(s.stored for s in self.head_segments):
+        index = self.index
+        if (all(s.stored for s in self.segments) and all(s.stored for s in self.head_segments)
+                and (index is None or index.stored)):
             return self
         return replace(self, segments=tuple(replace(s, stored=True) for s in self.segments),
-                       head_segments=tuple(replace(s, stored=True) for s in self.head_segments))
+                       head_segments=tuple(replace(s, stored=True) for s in self.head_segments),
+                       index=replace(index, stored=True) if index is not None else None)
 
     # --- persistence ------------------------------------------------------------------------
     def dumps(self) -> str:
@@ -568,15 +669,21 @@ class Ledger:
             text += f',"heads":{{{heads}}}'
         if self.head_segments:
             text += f',"headSegments":[{",".join(s.text() for s in self.head_segments)}]'
-        if self.segments:
-            text += f',"segments":[{",".join(s.text() for s in self.segments)}]'
+        segments = self._named_segments
+        if self.index is not None:
+            text += f',"index":{self.index.text()}'
+            if self._index_gone:
+                text += f',"indexGone":{json.dumps(self._index_gone, separators=(",", ":"))}'
+        if segments:
+            text += f',"segments":[{",".join(s.text() for s in segments)}]'
         return text + "}"
 
     @classmethod
     def loads(cls, text: str | None, chunks: Mapping[str, StoredChunk] | None = None) -> Ledger:
-        """Parse a head's text (also one written before segments existed: the same format without
-        ``segments`` or ``headSegments``). ``chunks``: the stored segments' content by name;
-        raises ``MissingSegments`` naming those it lacks."""
+        """Parse a head's text (also one written before segments or the index existed: the same
+        format without ``segments``, ``headSegments`` or ``index``). ``chunks``: the stored
+        segments' content by name; raises ``MissingSegments`` naming those it lacks (a stored
+        index first, then the segments it names)."""
         if not text:
             return cls()
         body: dict[str, Any] = json.loads(text)
@@ -587,6 +694,12 @@ class Ledger:
         chunks = chunks or {}
         missing = [str(s[0]) for s in listed if len(s) < 4 and str(s[0]) not in chunks]
         missing += [str(s[0]) for s in listed_heads if len(s) < 2 and str(s[0]) not in chunks]
+        index, members = _index(body.get("index"), chunks, missing), []
+        if index is not None:
+            named = {str(s[0]) for s in listed}
+            gone = set(map(str, body.get("indexGone", [])))
+            members = [n for n in index.chunk.names if n not in named and n not in gone]
+            missing += [n for n in members if n not in chunks]
         if missing:
             raise MissingSegments(missing)
         segments = []
@@ -598,6 +711,9 @@ class Ledger:
                 chunk = _of_kind(chunks[str(name)], Chunk)
             taken = frozenset([*islice(chunk.entries, int(skip)), *map(str, rest)])
             segments.append(Segment(chunk, taken, not inline))
+        if members:  # in queue order again, as ``seal`` keeps them
+            segments += [Segment(_of_kind(chunks[n], Chunk), frozenset(), True) for n in members]
+            segments.sort(key=lambda s: (s.chunk.priority, s.chunk.first_seq))
         head_segments = [
             HeadsSegment(HeadsChunk.build(_heads(s[1]), name=str(s[0])), False) if len(s) > 1
             else HeadsSegment(_of_kind(chunks[str(s[0])], HeadsChunk), True)
@@ -611,7 +727,28 @@ class Ledger:
             {group: _head_text(group, h) for group, h in heads.items()},
             tuple(segments),
             tuple(head_segments),
+            index,
         )
+
+
+def _index(spec: Any, chunks: Mapping[str, StoredChunk], missing: list[str]) -> IndexSegment | None:
+    """The head's ``index``: ``"name"`` (stored: its content from ``chunks``, else its name is
+    added to ``missing``) or ``["name",{content}]`` (carried)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec not in chunks:
+            missing.append(spec)
+            return None
+        return IndexSegment(_of_kind(chunks[spec], IndexChunk), True)
+    name, content = spec
+    return IndexSegment(IndexChunk.build(content["segments"], str(name)), False)
+
+
+# Views that depend only on ``segments`` and ``index``: a ledger derived without changing them
+# (a new run recorded, a head noted: most requests) is handed them instead of walking the
+# segments again (each walk is per segment: ~10 us at 3,000 queued).
+_OF_SEGMENTS = ("_index_gone", "_index_settled", "_named_segments")
 
 
 def _heads(body: Mapping[str, Any]) -> dict[str, Heads]:
