@@ -13,7 +13,11 @@ would be), one ``RunCreator`` (the use case behind run-creator) with the real ``
 ``maxConcurrentRuns: 3``. The queue is filled with N waiting runs through the ordinary request
 path (``--fill``: pr-test runs of other pull requests by default, the measured requests' own
 priority, so every queued run is ahead of them, the worst case; bootstrap runs wait behind them),
-then it measures:
+then it measures. The team has seen about ``3 * PRS_REMEMBERED`` other pull requests before, so
+its heads memory is as full at every length, and as many more as make the pull requests noted
+before the measurement equal modulo the heads memory's cycle (``HEADS_CYCLE``: a heads segment per
+33, a rewrite of them, ~22 KB, per 8 segments): only the queue's length differs, not what the
+measured window happens to write for the heads.
 
 - ``request``: ``--requests`` pr-test requests, each a new pull request, all queued (the limit is
   full): run-creator CPU per request (this process), the fake API's CPU per request (its process,
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -45,12 +50,16 @@ import yaml
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.events.requests import PullRequestRef, RunRequest
 from tekton_dag.kube.stores import KubernetesStore
+from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, PRS_REMEMBERED, Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
-from tekton_dag.usecases.creating import RunCreator
+from tekton_dag.usecases.creating import RunCreator, ledger_name
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "tekton-dag-default"
 LIMIT = 3
+# Pull requests between two rewrites of the heads segments: they hold PRS_REMEMBERED after one, and
+# the next comes when a segment of HEADS_IN_HEAD + 1 makes them more than twice that (ledgers.py).
+HEADS_CYCLE = (HEADS_IN_HEAD + 1) * math.ceil((PRS_REMEMBERED + 1) / (HEADS_IN_HEAD + 1))
 
 
 class ApiProcess(BaseManager):
@@ -96,6 +105,10 @@ async def measure(queued: int, requests: int, teams: Path, kubeconfig_dir: Path,
         os.environ["KUBECONFIG"] = str(kubeconfig)
         config = load_config_or_raise(teams)
         store = KubernetesStore()
+        seen, noted_by_fill = Ledger(), LIMIT + queued if fill == "pr-test" else 0
+        for i in range(3 * PRS_REMEMBERED + -noted_by_fill % HEADS_CYCLE):  # the team's past
+            seen = seen.note_head(f"stack-one/demo-fe/{200_000 + i}", f"{i + 1:040x}")
+        await store.write_ledger(NAMESPACE, ledger_name(config.team("default")), seen.dumps(), None)
         creator = RunCreator(lambda: config, store)
         running = []  # tracked here: asking the fake API would cost it a walk over every run
         for i in range(LIMIT + queued):

@@ -335,6 +335,26 @@ def test_the_position_of_a_run_just_sealed_counts_segments_instead_of_walking_th
     assert ledger.queue().index(last) + 1 == ledger.position(last)
 
 
+def test_a_finished_run_and_its_successor_do_not_walk_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished event releases an admitted run (held by the head, never by a segment) and
+    promotes the first waiting one (in the first segment): neither looks through the other
+    segments. Both did, every time: 0.36 ms per finished event at 3,000 queued (profiled)."""
+    ledger = Ledger()
+    for i in range(3 + 64 * 80):
+        ledger = ledger.stored().request(f"run-{i}", 1, 3, float(i)).seal()
+    looked = []
+    holds = Segment.holds
+
+    def counted(segment: Segment, name: str) -> bool:
+        looked.append(segment.chunk.name)
+        return holds(segment, name)
+
+    monkeypatch.setattr(Segment, "holds", counted)
+    finished, promoted = ledger.release(["run-0"]).promote(3, 1.0)
+    assert promoted == ["run-3"] and finished.position("run-4") == 1
+    assert len(set(looked)) <= 1  # the first segment, of 80
+
+
 def test_a_ledger_written_before_segments_is_read_and_sealed_on_its_next_write() -> None:
     old = filled(queued=2000)  # never sealed: the format every ledger had before segments
     text = old.dumps()
