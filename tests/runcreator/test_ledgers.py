@@ -355,6 +355,29 @@ def test_a_finished_run_and_its_successor_do_not_walk_the_queue(monkeypatch: pyt
     assert len(set(looked)) <= 1  # the first segment, of 80
 
 
+def test_a_request_that_changes_no_segment_does_not_walk_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a request asks besides "is this run recorded" (its place, whether to compact or
+    re-index, what the head lists and names) is handed on from the ledger it derives from when
+    the segments did not change: at 3,000 queued each walk cost as much as the rest of the
+    ledger's work per request."""
+    ledger = Ledger()
+    for i in range(3 + 64 * 80):
+        ledger = ledger.stored().request(f"run-{i}", 1, 3, float(i), f"s/a/{i}", f"{i:040x}").seal()
+    ledger = ledger.stored().seal().stored()  # the index made, and created
+    ledger.seal(), ledger.dumps(), ledger.listed(), ledger.unstored(), ledger.queued_count  # its views: made once
+    walked = []
+    live_count, scattered = Segment.live_count.fget, Segment.scattered.func  # type: ignore[attr-defined]
+    monkeypatch.setattr(Segment, "live_count", property(lambda s: walked.append(s) or live_count(s)))
+    monkeypatch.setattr(Segment, "scattered", property(lambda s: walked.append(s) or scattered(s)))
+    for i in range(10):
+        name, group = f"new-{i}", f"s/b/{i}"
+        assert not ledger.has(name) and not ledger.older_heads(group, "f" * 40)
+        ledger = ledger.note_head(group, "f" * 40).request(name, 1, 3, 9e9, group, "f" * 40).seal()
+        assert ledger.position(name) == 64 * 80 + i + 1 and ledger.listed() and not ledger.unstored()
+        ledger.dumps()
+    assert walked == []
+
+
 def test_a_ledger_written_before_segments_is_read_and_sealed_on_its_next_write() -> None:
     old = filled(queued=2000)  # never sealed: the format every ledger had before segments
     text = old.dumps()

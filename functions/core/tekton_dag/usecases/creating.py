@@ -390,8 +390,9 @@ class RunCreator:
                     self.hints.wrote(team.namespace, ledger_name(team), new_version, text)
                 self._ledgers[team.name] = (updated, new_version)
                 self._seen[team.name] = updated
-                _keep_listed(self._chunks.setdefault(team.name, {}), updated)
-                await self._forget_segments(team, current, updated)
+                if updated.listed() is not current.listed():  # the same tuple: no segment came or went
+                    _keep_listed(self._chunks.setdefault(team.name, {}), updated)
+                    await self._forget_segments(team, current, updated)
                 return updated
 
     def _newest(self, team: Team, cached: tuple[Ledger, str] | None) -> tuple[Ledger, str] | None:
