@@ -5,13 +5,14 @@ run-creator writes (deterministic: a fixed clock, the same requests)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from runcreator.conftest import FAST, NAMESPACE, bootstrap_request, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.kube.stores import LEDGER_ANNOTATION, KubernetesStore
-from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, PRS_REMEMBERED, SEAL_AT, Ledger
+from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, INDEX_AT, PRS_REMEMBERED, SEAL_AT, Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator, ledger_name, read_ledger
 
@@ -82,6 +83,50 @@ async def test_a_ledger_in_the_format_before_segments_is_read_and_converted(
     ledger, _ = await RunCreator(lambda: config, store)._read(team)  # a replica that starts now
     assert ledger.queue() == [*old.queue(), first.name, second.name]
     assert ledger.admitted() == old.admitted()
+
+
+async def test_a_queue_index_is_carried_by_the_head_until_the_next_write_creates_it(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
+    """The index is made like a segment: the write that makes it carries it in the head, the next
+    one (by any replica) creates its Lease and names it only. A replica that starts between the
+    two, or after, reads the whole queue; its Lease goes once the queue drains."""
+    team = config.team("default")
+    rc = RunCreator(lambda: config, store)
+
+    async def head() -> dict[str, Any]:
+        return json.loads((await store.read_ledger(NAMESPACE, ledger_name(team)))[0] or "{}")
+
+    requested = 0
+    while not isinstance((await head()).get("index"), list) and requested < 1_000:  # until a write makes one
+        await rc.request(bootstrap_request(f"b{requested}"))
+        requested += 1
+    index_name, content = (await head()).get("index") or ("none made", {})
+    assert requested == 3 + SEAL_AT * (INDEX_AT + 1) + 1  # the write that stored the fifth segment
+    assert "segments" not in (await head())  # every stored segment is in the index, none named
+    leases = {lease["metadata"]["name"] for lease in kube_api.objects("leases")}
+    assert f"{ledger_name(team)}-{index_name}" not in leases  # carried: no Lease yet
+    assert {f"{ledger_name(team)}-{n}" for n in content["segments"]} <= leases
+    queue = (await read_ledger(store, team))[0].queue()
+    assert len(queue) == requested - 3
+    other = KubernetesStore(policy=FAST)  # a replica that starts now, between the two writes
+    assert (await read_ledger(other, team))[0].queue() == queue
+
+    after = await RunCreator(lambda: config, store).request(bootstrap_request("after"))  # another replica
+    assert (await head())["index"] == index_name  # named only: its Lease exists
+    assert f"{ledger_name(team)}-{index_name}" in {lease["metadata"]["name"] for lease in kube_api.objects("leases")}
+    assert (await read_ledger(other, team, {}))[0].queue() == [*queue, after.name]  # index Lease read
+    other.close()
+
+    for _ in range(requested + 1):  # everything finishes: the queue drains, in order
+        name = kube_api.running(NAMESPACE)[0]
+        kube_api.finish(NAMESPACE, name)
+        await rc.finished(NAMESPACE, name, "default")
+    assert [s.split("/")[1] for s in kube_api.start_order[3:]] == [*queue, after.name]
+    ledger = (await read_ledger(store, team))[0]
+    assert ledger.queued_count == 0 and ledger.index is None and not ledger.segments
+    left = {lease["metadata"]["name"] for lease in kube_api.objects("leases")}
+    assert left == {ledger_name(team), *(f"{ledger_name(team)}-{s.chunk.name}" for s in ledger.head_segments)}
 
 
 @pytest.mark.slow

@@ -788,7 +788,8 @@ def _index(spec: Any, chunks: Mapping[str, StoredChunk], missing: list[str]) -> 
 # Views that depend only on ``segments`` and ``index``: a ledger derived without changing them
 # (a new run recorded, a head noted, a run of the head released or promoted: most requests) is
 # handed them instead of walking the segments again (``_hand_on``). Each walk is per segment: at
-# 3,000 queued they were ~220 us of ledger work per request against ~70 us at 10 queued.
+# 3,000 queued a request's ledger work made 677 function calls, 106 at 10 queued (cProfile; 339
+# now, the rest mostly one dictionary lookup per segment: docs/performance.md, fourteenth round).
 _OF_SEGMENTS = ("_index_gone", "_index_settled", "_named_segments", "_scattered_count", "_live_by_priority",
                 "_lookups")
 _OF_PIECES = ("_listed", "_unstored")  # ... and on ``head_segments``
