@@ -10,20 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tekton_dag.pipelineruns.ledgers import (
-    INDEX_AT,
-    SCATTERED_MAX,
+from tekton_dag.pipelineruns.ledger_pieces import (
     Chunk,
     Entry,
     Heads,
     IndexChunk,
-    Ledger,
-    MissingSegments,
     Segment,
-    _head_text,
-    _text,
+    entry_text,
+    head_text,
     load_segment,
 )
+from tekton_dag.pipelineruns.ledgers import INDEX_AT, SCATTERED_MAX, Ledger, MissingSegments
 
 
 def filled(queued: int, limit: int = 3) -> Ledger:
@@ -93,9 +90,10 @@ def test_the_stored_text_is_what_the_json_encoder_writes(name: str, group: str, 
     compact = {"separators": (",", ":")}
     pr = [group, sha] if group else []
     entry = Entry("queued", 2, seq, since, group, sha)
-    assert _text(name, entry) == f"{json.dumps(name)}:{json.dumps(['queued', 2, seq, round(since, 3), *pr], **compact)}"
+    expected = json.dumps(["queued", 2, seq, round(since, 3), *pr], **compact)
+    assert entry_text(name, entry) == f"{json.dumps(name)}:{expected}"
     heads = Heads(sha, tuple(superseded), seq)
-    assert _head_text(group, heads) == f"{json.dumps(group)}:{json.dumps([sha, superseded, seq], **compact)}"
+    assert head_text(group, heads) == f"{json.dumps(group)}:{json.dumps([sha, superseded, seq], **compact)}"
 
 
 @settings(max_examples=60, deadline=None)

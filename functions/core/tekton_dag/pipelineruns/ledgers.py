@@ -57,27 +57,37 @@ The derived views (admitted count, the head's queue order) are computed once per
 entry's JSON text is made once and handed on to the ledgers derived from it; questions about
 segments (is it queued, which runs of this pull request wait, who is next) cost one lookup per
 segment, never one per queued run.
+
+The pieces themselves (entries, heads, the segments and their exact text) are ``ledger_pieces``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import islice
-from typing import Any, Literal
+from typing import Any
 
-State = Literal["admitted", "queued"]
-SHORT_HEAD = 12  # characters of a head sha the ledger keeps: unique among one PR's heads, and short
-
-
-def short_head(sha: str) -> str:
-    """The part of a head sha the ledger records and compares."""
-    return sha[:SHORT_HEAD]
+from tekton_dag.pipelineruns.ledger_pieces import (
+    Chunk,
+    Entry,
+    Heads,
+    HeadsChunk,
+    HeadsSegment,
+    IndexChunk,
+    IndexSegment,
+    Segment,
+    State,
+    StoredChunk,
+    entry_text,
+    head_text,
+    newest_records,
+    parse_entry,
+    parse_heads,
+    short_head,
+)
 
 # Pull requests per team whose heads are remembered, at least: the most recently changed (at most
 # twice as many, between two rewrites of the heads segments).
@@ -87,28 +97,8 @@ PRS_REMEMBERED = 256
 HEADS_IN_HEAD = 32
 HEADS_PER_PR = 4  # superseded heads remembered per pull request, newest first
 SEAL_AT = 64  # queued runs the head holds before they move to a segment (about 8 KB of head)
-SEGMENT_HASH = 12  # hex digits of a segment's content hash in its name
 SCATTERED_MAX = 32  # runs released from the middle of segments the head names before it rewrites one
 INDEX_AT = 4  # stored segments the head names outside the index (or emptied in it) before a new index
-
-
-@dataclass(frozen=True)
-class Entry:
-    state: State
-    priority: int
-    seq: int
-    since: float  # epoch seconds of the last state change (grace period for not-yet-created runs)
-    group: str = ""  # "<stack>/<app>/<pr>" for pr-test runs, whose newer heads supersede them; else ""
-    sha: str = ""  # the head sha a pr-test run tests (``short_head``)
-
-
-@dataclass(frozen=True)
-class Heads:
-    """What the ledger remembers of one pull request's heads (12-character shas)."""
-
-    current: str
-    superseded: tuple[str, ...]  # newest first, at most HEADS_PER_PR
-    seq: int  # the ledger's seq when this last changed: the least recent is forgotten first
 
 
 class MissingSegments(Exception):
@@ -117,196 +107,6 @@ class MissingSegments(Exception):
     def __init__(self, names: Collection[str]):
         super().__init__(f"segments not loaded: {', '.join(names)}")
         self.names = tuple(names)
-
-
-@dataclass(frozen=True, eq=False)
-class Chunk:
-    """The content of one queue segment: waiting runs of one priority, oldest first. Immutable,
-    and named after a hash of its text, so a name always means the same content (a cached copy
-    never goes stale, and creating it twice is harmless)."""
-
-    name: str  # "q<hash of text>"; its Lease is "<head Lease>-<name>"
-    priority: int
-    entries: Mapping[str, Entry]  # in seq order
-    text: str  # the stored text: {"priority":p,"entries":{...}}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Chunk) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    @property
-    def first_seq(self) -> int:
-        """The seq of its first run (-1 for a segment whose Lease vanished: it holds nothing)."""
-        return next(iter(self.entries.values())).seq if self.entries else -1
-
-    @cached_property
-    def by_group(self) -> dict[str, list[str]]:
-        """group → its runs here: supersede looks a pull request up instead of scanning."""
-        groups: dict[str, list[str]] = {}
-        for name, entry in self.entries.items():
-            if entry.group:
-                groups.setdefault(entry.group, []).append(name)
-        return groups
-
-    @classmethod
-    def build(cls, priority: int, entries: Mapping[str, Entry], name: str = "") -> Chunk:
-        body = ",".join(_text(n, e) for n, e in entries.items())
-        text = f'{{"priority":{priority},"entries":{{{body}}}}}'
-        name = name or f"q{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
-        return cls(name, priority, dict(entries), text)
-
-    @classmethod
-    def loads(cls, name: str, text: str) -> Chunk:
-        body: dict[str, Any] = json.loads(text)
-        entries = {n: _entry(v) for n, v in body.get("entries", {}).items()}
-        return cls(name, int(body["priority"]), entries, text)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A chunk as the head Lease sees it: which of its runs no longer wait there (``taken``:
-    promoted or released), and whether its own Lease exists yet (until then the head carries it)."""
-
-    chunk: Chunk
-    taken: frozenset[str] = frozenset()
-    stored: bool = False
-
-    def holds(self, name: str) -> bool:
-        return name in self.chunk.entries and name not in self.taken
-
-    def live(self) -> Iterator[str]:
-        return (n for n in self.chunk.entries if n not in self.taken)
-
-    @property
-    def live_count(self) -> int:
-        return len(self.chunk.entries) - len(self.taken)
-
-    @cached_property
-    def _skip(self) -> int:
-        """How many runs at the front are taken: promotion takes from the front, so a count says it."""
-        skip = 0
-        for name in self.chunk.entries:
-            if name not in self.taken:
-                break
-            skip += 1
-        return skip
-
-    @cached_property
-    def scattered(self) -> list[str]:
-        """Taken runs behind the first waiting one (released there): the head names each."""
-        return sorted(self.taken - set(islice(self.chunk.entries, self._skip)))
-
-    @cached_property
-    def _text(self) -> str:
-        """``"name"`` while nothing is taken; else ``["name",skip,[names]]``: the first ``skip``
-        runs are taken (promotion takes from the front: a count, not names), ``names`` the rest;
-        the chunk's text follows while not stored."""
-        if not self.taken and self.stored:
-            return json.dumps(self.chunk.name)
-        inline = "" if self.stored else f",{self.chunk.text}"
-        rest = json.dumps(self.scattered, separators=(",", ":"))
-        return f"[{json.dumps(self.chunk.name)},{self._skip},{rest}{inline}]"
-
-    def text(self) -> str:
-        return self._text
-
-
-@dataclass(frozen=True, eq=False)
-class HeadsChunk:
-    """The content of one heads segment: pull requests' heads, least recently changed first.
-    Immutable and named after a hash of its text, like a queue ``Chunk``."""
-
-    name: str  # "h<hash of text>"; its Lease is "<head Lease>-<name>"
-    heads: Mapping[str, Heads]
-    text: str  # the stored text: {"heads":{...}}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, HeadsChunk) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    @classmethod
-    def build(cls, heads: Mapping[str, Heads], texts: Mapping[str, str] | None = None, name: str = "") -> HeadsChunk:
-        texts = texts or {}
-        body = ",".join([texts.get(g) or _head_text(g, h) for g, h in heads.items()])
-        text = f'{{"heads":{{{body}}}}}'
-        name = name or f"h{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
-        return cls(name, dict(heads), text)
-
-    @classmethod
-    def loads(cls, name: str, text: str) -> HeadsChunk:
-        return cls(name, _heads(json.loads(text)), text)
-
-
-@dataclass(frozen=True)
-class HeadsSegment:
-    """A heads chunk as the head Lease sees it: whether its own Lease exists yet (until then the
-    head carries its content)."""
-
-    chunk: HeadsChunk
-    stored: bool = False
-
-    def text(self) -> str:
-        """``"name"`` once stored; else ``["name",{content}]``."""
-        name = json.dumps(self.chunk.name)
-        return name if self.stored else f"[{name},{self.chunk.text}]"
-
-
-@dataclass(frozen=True, eq=False)
-class IndexChunk:
-    """The content of a queue index: the names of stored queue segments, in queue order, so that
-    the head need not name each. Immutable and named after a hash of its text, like a ``Chunk``."""
-
-    name: str  # "i<hash of text>"; its Lease is "<head Lease>-<name>"
-    names: tuple[str, ...]
-    members: frozenset[str]
-    text: str  # the stored text: {"segments":[...]}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, IndexChunk) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    @classmethod
-    def build(cls, names: Iterable[str], name: str = "") -> IndexChunk:
-        names = tuple(map(str, names))
-        text = f'{{"segments":{json.dumps(names, separators=(",", ":"))}}}'
-        name = name or f"i{hashlib.sha256(text.encode()).hexdigest()[:SEGMENT_HASH]}"
-        return cls(name, names, frozenset(names), text)
-
-    @classmethod
-    def loads(cls, name: str, text: str) -> IndexChunk:
-        return cls.build(json.loads(text).get("segments", []), name)
-
-
-@dataclass(frozen=True)
-class IndexSegment:
-    """A queue index as the head Lease sees it: whether its own Lease exists yet (until then the
-    head carries its content)."""
-
-    chunk: IndexChunk
-    stored: bool = False
-
-    def text(self) -> str:
-        """``"name"`` once stored; else ``["name",{content}]``."""
-        name = json.dumps(self.chunk.name)
-        return name if self.stored else f"[{name},{self.chunk.text}]"
-
-
-StoredChunk = Chunk | HeadsChunk | IndexChunk  # what a segment Lease holds
-
-
-def load_segment(name: str, text: str | None) -> StoredChunk:
-    """A segment's content from its Lease's text (None: its Lease is gone, so it holds nothing)."""
-    if name.startswith("h"):
-        return HeadsChunk.loads(name, text or '{"heads":{}}')
-    if name.startswith("i"):
-        return IndexChunk.loads(name, text or '{"segments":[]}')
-    return Chunk.loads(name, text or '{"priority":0,"entries":{}}')
 
 
 @dataclass(frozen=True)
@@ -320,7 +120,7 @@ class Ledger:
     # group -> its heads, least recently changed first: the pull requests changed since the last
     # heads segment was sealed (at most HEADS_IN_HEAD), newer than anything in ``head_segments``.
     heads: Mapping[str, Heads] = field(default_factory=dict)
-    # group -> its stored text (``_head_text``), made once. Its groups are always in ``heads``' order
+    # group -> its stored text (``head_text``), made once. Its groups are always in ``heads``' order
     # (``note_head`` moves and forgets a group in both), so once it has them all ``dumps`` joins
     # it as it is: no look-up per remembered pull request on every write.
     _head_texts: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -457,7 +257,7 @@ class Ledger:
 
     def remembered(self) -> dict[str, Heads]:
         """Every remembered pull request's heads, least recently changed first (for tests and tools)."""
-        return dict(_newest_records([*(s.chunk.heads for s in self.head_segments), self.heads]))
+        return dict(newest_records([*(s.chunk.heads for s in self.head_segments), self.heads]))
 
     def listed(self) -> tuple[tuple[StoredChunk, bool], ...]:
         """Every segment the head lists, queue, heads and index (directly or through the index):
@@ -500,7 +300,7 @@ class Ledger:
         heads, texts = dict(self.heads), dict(self._head_texts)
         heads.pop(group, None)
         texts.pop(group, None)
-        heads[group], texts[group] = new, _head_text(group, new)
+        heads[group], texts[group] = new, head_text(group, new)
         head_segments = self.head_segments
         if len(heads) > HEADS_IN_HEAD:
             head_segments = _sealing_heads(head_segments, heads, texts)
@@ -522,7 +322,7 @@ class Ledger:
         ledger = Ledger(
             {**self.entries, name: entry},
             self.next_seq + 1,
-            {**self._texts, name: _text(name, entry)},
+            {**self._texts, name: entry_text(name, entry)},
             self.heads,
             self._head_texts,
             self.segments,
@@ -562,7 +362,7 @@ class Ledger:
             waiting = self.entry(name)
             assert waiting is not None  # _waiting yields recorded names only
             entries[name] = replace(waiting, state="admitted", since=now)
-            texts[name] = _text(name, entries[name])
+            texts[name] = entry_text(name, entries[name])
         segments = _taking(self.segments, set(moved))
         return self._hand_on(replace(self, entries=entries, _texts=texts, segments=segments)), moved
 
@@ -588,7 +388,7 @@ class Ledger:
         return Ledger(
             {**self.entries, name: entry},
             self.next_seq + 1,
-            {**self._texts, name: _text(name, entry)},
+            {**self._texts, name: entry_text(name, entry)},
             self.heads,
             self._head_texts,
             self.segments,
@@ -698,14 +498,14 @@ class Ledger:
         """The head's text: admitted and head-held queued runs, heads, and the segments by name
         (with their content while not stored). Its size does not depend on the queue's length."""
         texts = self._texts
-        body = ",".join([texts.get(name) or _text(name, entry) for name, entry in self.entries.items()])
+        body = ",".join([texts.get(name) or entry_text(name, entry) for name, entry in self.entries.items()])
         text = f'{{"entries":{{{body}}},"nextSeq":{self.next_seq}'
         if self.heads:
             head_texts = self._head_texts
             if len(head_texts) == len(self.heads):  # all made, in ``heads``' order: join them as they are
                 heads = ",".join(head_texts.values())
             else:
-                heads = ",".join([head_texts.get(g) or _head_text(g, h) for g, h in self.heads.items()])
+                heads = ",".join([head_texts.get(g) or head_text(g, h) for g, h in self.heads.items()])
             text += f',"heads":{{{heads}}}'
         if self.head_segments:
             text += f',"headSegments":[{",".join(s.text() for s in self.head_segments)}]'
@@ -727,8 +527,8 @@ class Ledger:
         if not text:
             return cls()
         body: dict[str, Any] = json.loads(text)
-        entries = {name: _entry(values) for name, values in body.get("entries", {}).items()}
-        heads = _heads(body)
+        entries = {name: parse_entry(values) for name, values in body.get("entries", {}).items()}
+        heads = parse_heads(body)
         listed: list[list[Any]] = [[s, 0, []] if isinstance(s, str) else s for s in body.get("segments", [])]
         listed_heads: list[list[Any]] = [[s] if isinstance(s, str) else s for s in body.get("headSegments", [])]
         chunks = chunks or {}
@@ -746,7 +546,7 @@ class Ledger:
         for name, skip, rest, *inline in listed:
             if inline:
                 chunk = Chunk.build(int(inline[0]["priority"]),
-                                    {n: _entry(v) for n, v in inline[0]["entries"].items()}, str(name))
+                                    {n: parse_entry(v) for n, v in inline[0]["entries"].items()}, str(name))
             else:
                 chunk = _of_kind(chunks[str(name)], Chunk)
             taken = frozenset([*islice(chunk.entries, int(skip)), *map(str, rest)])
@@ -755,16 +555,16 @@ class Ledger:
             segments += [Segment(_of_kind(chunks[n], Chunk), frozenset(), True) for n in members]
             segments.sort(key=lambda s: (s.chunk.priority, s.chunk.first_seq))
         head_segments = [
-            HeadsSegment(HeadsChunk.build(_heads(s[1]), name=str(s[0])), False) if len(s) > 1
+            HeadsSegment(HeadsChunk.build(parse_heads(s[1]), name=str(s[0])), False) if len(s) > 1
             else HeadsSegment(_of_kind(chunks[str(s[0])], HeadsChunk), True)
             for s in listed_heads
         ]
         return cls(
             entries,
             int(body.get("nextSeq", 0)),
-            {name: _text(name, e) for name, e in entries.items()},
+            {name: entry_text(name, e) for name, e in entries.items()},
             heads,
-            {group: _head_text(group, h) for group, h in heads.items()},
+            {group: head_text(group, h) for group, h in heads.items()},
             tuple(segments),
             tuple(head_segments),
             index,
@@ -795,16 +595,6 @@ _OF_SEGMENTS = ("_index_gone", "_index_settled", "_named_segments", "_scattered_
 _OF_PIECES = ("_listed", "_unstored")  # ... and on ``head_segments``
 
 
-def _heads(body: Mapping[str, Any]) -> dict[str, Heads]:
-    """The ``heads`` of a head's or a heads segment's text, least recently changed first (written
-    in that order; texts written before it was kept were not)."""
-    heads = {
-        group: Heads(str(v[0]), tuple(str(s) for s in v[1]), int(v[2]))
-        for group, v in body.get("heads", {}).items()
-    }
-    return dict(_newest_records([heads]))
-
-
 def _of_kind(chunk: StoredChunk, kind: type[Any]) -> Any:
     if not isinstance(chunk, kind):
         raise ValueError(f"segment {chunk.name} is not a {kind.__name__}")
@@ -820,17 +610,8 @@ def _sealing_heads(segments: tuple[HeadsSegment, ...], heads: Mapping[str, Heads
     segments = (*segments, HeadsSegment(HeadsChunk.build(heads, texts)))
     if sum(len(s.chunk.heads) for s in segments) <= 2 * PRS_REMEMBERED:
         return segments
-    newest = _newest_records(s.chunk.heads for s in segments)[-PRS_REMEMBERED:]
+    newest = newest_records(s.chunk.heads for s in segments)[-PRS_REMEMBERED:]
     return (HeadsSegment(HeadsChunk.build(dict(newest))),)
-
-
-def _newest_records(sources: Iterable[Mapping[str, Heads]]) -> list[tuple[str, Heads]]:
-    """Each pull request's newest record in ``sources`` (oldest first: a later record of a pull
-    request replaces an earlier one), least recently changed first."""
-    merged: dict[str, Heads] = {}
-    for source in sources:
-        merged.update(source)
-    return sorted(merged.items(), key=lambda item: item[1].seq)
 
 
 def _taking(segments: tuple[Segment, ...], names: set[str]) -> tuple[Segment, ...]:
@@ -853,40 +634,3 @@ def _taking(segments: tuple[Segment, ...], names: set[str]) -> tuple[Segment, ..
             kept.append(replace(segment, taken=segment.taken | hit))
     return tuple(kept) if len(left) < len(names) else segments
 
-
-def _entry(values: list[Any]) -> Entry:
-    state, priority, seq, since, *pr = values
-    group, sha = (str(pr[0]), str(pr[1])) if len(pr) >= 2 else ("", "")
-    return Entry(state, int(priority), int(seq), float(since), group, sha)
-
-
-# Text that is its own JSON string (no quote, backslash, control or non-ASCII character): run
-# names, groups ("<stack>/<app>/<pr>") and shas always are. Writing such a value between quotes
-# instead of through ``json.dumps`` matters: a ledger read (a 409, another worker's hint) encodes
-# every entry and remembered pull request again, and ``json.dumps`` with ``separators`` builds an
-# encoder per call (docs/performance.md, "run-creator's Kubernetes path").
-_PLAIN = re.compile(r"[A-Za-z0-9._/-]*")
-
-
-def _string(value: str) -> str:
-    """``value`` as ``json.dumps`` writes it."""
-    return f'"{value}"' if _PLAIN.fullmatch(value) else json.dumps(value)
-
-
-def _number(value: float) -> str:
-    """``value`` as ``json.dumps`` writes it (``repr``: for finite floats and ints they agree)."""
-    return repr(value) if math.isfinite(value) else json.dumps(value)
-
-
-def _text(name: str, entry: Entry) -> str:
-    """The stored text of one entry: ``"name":[state,priority,seq,since(,group,sha)]``, exactly
-    what ``json.dumps`` with compact separators writes (a test compares them)."""
-    pr = f",{_string(entry.group)},{_string(entry.sha)}" if entry.group else ""
-    return (f"{_string(name)}:[{_string(entry.state)},{entry.priority:d},{entry.seq:d},"
-            f"{_number(round(entry.since, 3))}{pr}]")
-
-
-def _head_text(group: str, heads: Heads) -> str:
-    """The stored text of one pull request's heads: ``"group":[current,[superseded...],seq]``."""
-    superseded = ",".join([_string(s) for s in heads.superseded])
-    return f"{_string(group)}:[{_string(heads.current)},[{superseded}],{heads.seq:d}]"

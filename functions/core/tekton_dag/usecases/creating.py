@@ -50,7 +50,8 @@ from tekton_dag.kube.errors import LedgerConflict, PermanentApiError, TransientA
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.pipelineruns import states
 from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
-from tekton_dag.pipelineruns.ledgers import Entry, Ledger, MissingSegments, State, StoredChunk, load_segment, short_head
+from tekton_dag.pipelineruns.ledger_pieces import Entry, State, StoredChunk, load_segment, short_head
+from tekton_dag.pipelineruns.ledgers import Ledger, MissingSegments
 from tekton_dag.pipelineruns.naming import dns_name, label_value
 from tekton_dag.usecases.ledger_hints import LedgerHints
 
