@@ -336,7 +336,7 @@ def test_the_position_of_a_run_just_sealed_counts_segments_instead_of_walking_th
 def test_a_finished_run_and_its_successor_do_not_walk_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     """A finished event releases an admitted run (held by the head, never by a segment) and
     promotes the first waiting one (in the first segment): neither looks through the other
-    segments. Both did, every time: 0.36 ms per finished event at 3,000 queued (profiled)."""
+    segments. Both did, every time: 0.36 ms per finished event at 3,000 queued (under cProfile)."""
     ledger = Ledger()
     for i in range(3 + 64 * 80):
         ledger = ledger.stored().request(f"run-{i}", 1, 3, float(i)).seal()
@@ -356,8 +356,8 @@ def test_a_finished_run_and_its_successor_do_not_walk_the_queue(monkeypatch: pyt
 def test_a_request_that_changes_no_segment_does_not_walk_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a request asks besides "is this run recorded" (its place, whether to compact or
     re-index, what the head lists and names) is handed on from the ledger it derives from when
-    the segments did not change: at 3,000 queued each walk cost as much as the rest of the
-    ledger's work per request."""
+    the segments did not change. Each walked every segment: a request's ledger work made 677
+    function calls at 3,000 queued against 106 at 10 (339 now; cProfile's count)."""
     ledger = Ledger()
     for i in range(3 + 64 * 80):
         ledger = ledger.stored().request(f"run-{i}", 1, 3, float(i), f"s/a/{i}", f"{i:040x}").seal()
