@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 State = Literal["admitted", "queued"]
 SHORT_HEAD = 12  # characters of a head sha the ledger keeps: unique among one PR's heads, and short
@@ -172,20 +172,6 @@ class HeadsChunk:
         return cls(name, parse_heads(json.loads(text)), text)
 
 
-@dataclass(frozen=True)
-class HeadsSegment:
-    """A heads chunk as the head Lease sees it: whether its own Lease exists yet (until then the
-    head carries its content)."""
-
-    chunk: HeadsChunk
-    stored: bool = False
-
-    def text(self) -> str:
-        """``"name"`` once stored; else ``["name",{content}]``."""
-        name = json.dumps(self.chunk.name)
-        return name if self.stored else f"[{name},{self.chunk.text}]"
-
-
 @dataclass(frozen=True, eq=False)
 class IndexChunk:
     """The content of a queue index: the names of stored queue segments, in queue order, so that
@@ -214,18 +200,26 @@ class IndexChunk:
         return cls.build(json.loads(text).get("segments", []), name)
 
 
-@dataclass(frozen=True)
-class IndexSegment:
-    """A queue index as the head Lease sees it: whether its own Lease exists yet (until then the
-    head carries its content)."""
+_Whole = TypeVar("_Whole", HeadsChunk, IndexChunk)
 
-    chunk: IndexChunk
+
+@dataclass(frozen=True)
+class WholeSegment(Generic[_Whole]):
+    """A heads chunk or a queue index as the head Lease sees it (the head records no state in
+    either, unlike a queue ``Segment``): whether its own Lease exists yet (until then the head
+    carries its content)."""
+
+    chunk: _Whole
     stored: bool = False
 
     def text(self) -> str:
         """``"name"`` once stored; else ``["name",{content}]``."""
         name = json.dumps(self.chunk.name)
         return name if self.stored else f"[{name},{self.chunk.text}]"
+
+
+HeadsSegment = WholeSegment[HeadsChunk]
+IndexSegment = WholeSegment[IndexChunk]
 
 
 StoredChunk = Chunk | HeadsChunk | IndexChunk  # what a segment Lease holds
