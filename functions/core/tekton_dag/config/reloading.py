@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,14 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tekton_dag.config.errors import ConfigError
+from tekton_dag.config.fingerprints import Fingerprint, fingerprint
 from tekton_dag.config.index import ResolverIndex
-from tekton_dag.config.loading import REGISTRY_FILE, LoadResult, TeamCache, load_config
+from tekton_dag.config.loading import LoadResult, TeamCache, load_config
 from tekton_dag.config.models import Config
 
 log = logging.getLogger(__name__)
 
-Fingerprint = tuple[tuple[str, int, int, int], ...]
-MAX_DEPTH = 6  # teams/<team>/stacks/<file>: deeper trees are not configuration (and symlink loops stop)
 ATTEMPTS = 3  # loads retried while the tree keeps changing underneath
 
 
@@ -130,34 +128,3 @@ class ConfigStore:
             except Exception:  # a watcher must outlive one bad refresh (e.g. a vanished mount)
                 log.exception("reloading the configuration under %s failed", self.root)
             await asyncio.sleep(interval)
-
-
-def fingerprint(root: Path) -> Fingerprint:
-    """What changes when any configuration file changes; the fallback tree when ``root`` is absent."""
-    base = root if root.is_dir() else root.absolute().parent / REGISTRY_FILE.parent
-    entries: list[tuple[str, int, int, int]] = []
-    data_link = base / "..data"
-    if data_link.is_symlink():
-        entries.append((f"..data -> {os.readlink(data_link)}", 0, 0, 0))
-    _walk(base, "", entries, 0)
-    return (("root-is-dir" if root.is_dir() else "fallback", 0, 0, 0), *sorted(entries))
-
-
-def _walk(directory: Path, prefix: str, entries: list[tuple[str, int, int, int]], depth: int) -> None:
-    try:
-        listing = list(os.scandir(directory))
-    except OSError:
-        return
-    for entry in listing:
-        if entry.name.startswith("."):  # ConfigMap bookkeeping ("..data", "..2024_..."), editor files
-            continue
-        name = prefix + entry.name
-        try:
-            if entry.is_dir():  # follows symlinks, as a ConfigMap mount needs
-                if depth < MAX_DEPTH:
-                    _walk(Path(entry.path), name + "/", entries, depth + 1)
-                continue
-            stat = entry.stat()  # follows symlinks: the content's file, not the link
-        except OSError:  # vanished between listing and stat: the next fingerprint differs anyway
-            continue
-        entries.append((name, stat.st_ino, stat.st_size, stat.st_mtime_ns))

@@ -7,7 +7,7 @@ the cache directory; the next start that finds every file as it was rebuilds the
 them (no YAML, no schema, no checks) in a fraction of the time.
 
 When a snapshot is used, and when it is not:
-- Keyed by the configuration's fingerprint (``reloading.fingerprint``: path, inode, size and
+- Keyed by the configuration's fingerprint (``fingerprints.fingerprint``: path, inode, size and
   modification time of every visible file under the root, and a ConfigMap's ``..data`` link),
   by the package version and by a hash of the config package's code and schemas (an editable
   install changes code without changing its version), and by the Python version. Any
@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from tekton_dag.config import building
+from tekton_dag.config.fingerprints import fingerprint
 from tekton_dag.config.loading import LoadResult, TeamCache, collector_paused, load_with_documents
 from tekton_dag.config.models import Config
-from tekton_dag.config.reloading import fingerprint
 
 log = logging.getLogger(__name__)
 
