@@ -232,3 +232,26 @@ def test_anchors_and_merges_load_as_pyyaml_loads_them(text: str) -> None:
         assert _ordered(loaded) == _ordered(expected)
     else:  # only the strict rules may refuse what PyYAML accepts
         assert "must be a string" in error.message or "duplicate key" in error.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64)
+       | st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n", b"\xc3\xa9", b"\xff"])).map(b"".join))
+def test_a_file_reads_as_path_read_text_reads_it(data: bytes) -> None:
+    """documents.read_text skips Python's text layer: the same text (universal newlines: "\\r\\n"
+    and a lone "\\r" become "\\n"), and the same decoding error where the bytes are not UTF-8."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "file.yaml"
+        path.write_bytes(data)
+        try:
+            expected: str | tuple[str, int] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            expected = (exc.reason, exc.start)
+        try:
+            got: str | tuple[str, int] = documents.read_text(path)
+        except UnicodeDecodeError as exc:
+            got = (exc.reason, exc.start)
+    assert got == expected

@@ -200,7 +200,7 @@ def read_yaml(path: Path, shown_as: str, native: bool = True) -> tuple[Any, Conf
     """The document in ``path``; on failure ``(None, error)`` with ``shown_as`` as the file name.
     ``native``: try yaml-rs first (``parse_yaml``)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         return None, ConfigError(shown_as, ROOT_PATH, "file does not exist")
     except UnicodeDecodeError as exc:
@@ -208,6 +208,17 @@ def read_yaml(path: Path, shown_as: str, native: bool = True) -> tuple[Any, Conf
     except OSError as exc:
         return None, ConfigError(shown_as, ROOT_PATH, f"cannot read: {exc.strerror or exc}")
     return parse_yaml(text, shown_as, native)
+
+
+def read_text(path: Path) -> str:
+    """What ``path.read_text(encoding="utf-8")`` gives (line breaks made ``\\n``, as universal
+    newlines do), in one unbuffered read: half its cost here (12 µs a file against 23, and a
+    first load reads 3,000 files), as no text layer or buffer is set up for one read."""
+    with open(path, "rb", buffering=0) as file:
+        text = file.readall().decode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def parse_yaml(text: str, shown_as: str, native: bool = True) -> tuple[Any, ConfigError | None]:

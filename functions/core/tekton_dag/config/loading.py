@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tekton_dag.config import building, checks, parallel, validation
+from tekton_dag.config import building, checks, fastyaml, parallel, validation
 from tekton_dag.config.documents import read_yaml
 from tekton_dag.config.errors import ROOT_PATH, ConfigError, ConfigInvalid, describe, format_path
 from tekton_dag.config.models import DEFAULT_TEAM, Config, Team
@@ -41,6 +41,7 @@ FALLBACK_NAMESPACE = "default"
 # importing it maps ~7 MB into every process: from this many teams to parse it pays for itself.
 # Below it (a function of a few teams, a reload of the teams that changed) libyaml reads them.
 NATIVE_PARSER_TEAMS = 16
+TEAM_KINDS: tuple[validation.Kind, ...] = ("team", "stack", "versions")  # the files of teams/<team>/
 
 
 def registry_fallback(root: Path | str) -> Path | None:
@@ -225,6 +226,7 @@ class _Loader:
             yield from map(self.parse_team, directories)
             return
         own, *others = parallel.shares(directories, count)
+        _prepare(self.native)
         children = [parallel.Child(self.parse_team_to_send, share) for share in others]
         try:
             for directory in own:
@@ -355,6 +357,15 @@ class _Loader:
             message = (f"role {describe(entry['role'])} differs from {describe(defined[app].get('role'))} "
                        f"in {stack.shown_as}")
             self.errors.append(ConfigError(shown, format_path(["repos", app, "role"]), message))
+
+
+def _prepare(native: bool) -> None:
+    """Import the YAML parser and compile the schemas before forking: every child needs them, and
+    made once here (~40 ms) they are not made again in each child, whose share is the larger."""
+    if native:
+        fastyaml.yaml_rs()
+    for kind in TEAM_KINDS:
+        validation.fast_validator(kind)
 
 
 def _team_documents(document: dict[str, Any], shown: str, stacks: list[checks.StackFile],
