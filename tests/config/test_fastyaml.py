@@ -172,6 +172,27 @@ def test_text_screens_find_what_their_regular_expressions_find(text: str) -> Non
     assert fastyaml._indicator_at_node_start(text) == expected
 
 
+def _at_node_start_by_slices(text: str, index: int) -> bool:
+    """``fastyaml._at_node_start`` as it was written first, on a stripped copy of what precedes."""
+    before = text[max(0, index - 80):index]
+    stripped = before.rstrip(" ")
+    anchor = stripped.rfind("&")
+    if anchor >= 0 and len(stripped) < len(before) and not re.search(r"[\s\[{,]", stripped[anchor:]):
+        return _at_node_start_by_slices(text, index - len(before) + anchor)
+    return not stripped or stripped.endswith(("\n", "[", "{", ",")) or (
+        stripped.endswith((":", "?", "-")) and len(stripped) < len(before))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from([" ", " " * 9, " " * 81, "\n", "\t", "&", "&x", "*", ":", "-", "?", "[", "{", ",",
+                                  "a", "a" * 70]), max_size=40).map("".join))
+def test_where_a_node_starts_is_decided_as_on_a_stripped_copy(text: str) -> None:
+    """The position-based look back (no copies) answers as the first, slicing version did,
+    at every position: after spaces, anchors, keys, list dashes, 80 characters back and more."""
+    for index in range(len(text)):
+        assert fastyaml._at_node_start(text, index) == _at_node_start_by_slices(text, index), index
+
+
 def test_a_typed_integer_with_a_leading_zero_anywhere_steps_aside() -> None:
     assert fastyaml.load("a: 80\nb: x\n") == {"a": 80, "b": "x"}
     for text in ("a: 80\nb: 012\n", "a: 80\nb: [0o1]\n", "a: 80\nb: 1_000\n", "a: 80\nb: _3\n", "a: 80\n012: b\n"):

@@ -160,14 +160,18 @@ def _node_names(pattern: re.Pattern[str], text: str) -> list[str]:
 def _at_node_start(text: str, index: int) -> bool:
     """Whether ``text[index]`` may start a node: after "key: ", "- ", "? ", "[", "{", ",", or first
     on a line; not inside a plain scalar such as "npm ci && npm run build" or "release/*".
-    (A regular expression for the context was 20 times slower than this.)"""
-    before = text[max(0, index - 80):index]
-    stripped = before.rstrip(" ")
-    anchor = stripped.rfind("&")
-    if anchor >= 0 and len(stripped) < len(before) and not _TOKENS.search(stripped, anchor):
-        return _at_node_start(text, index - len(before) + anchor)  # after its anchor: where that starts
-    return not stripped or stripped.endswith(("\n", "[", "{", ",")) or (
-        stripped.endswith((":", "?", "-")) and len(stripped) < len(before))
+    It looks at most 80 characters back, by position: no slice or stripped copy is made (a stack
+    with anchors asks ~55 times; a regular expression for the context was 20 times slower)."""
+    start = index - 80 if index > 80 else 0
+    end = index  # ``text[start:end]``: what comes before, without the spaces just before ``index``
+    while end > start and text[end - 1] == " ":
+        end -= 1
+    if end < index:  # after a space: maybe after an anchor, or after a key's ":", a "-" or a "?"
+        anchor = text.rfind("&", start, end)
+        if anchor >= 0 and not _TOKENS.search(text, anchor, end):
+            return _at_node_start(text, anchor)  # after its anchor: where that starts
+        return end == start or text[end - 1] in "\n[{,:?-"
+    return end == start or text[end - 1] in "\n[{,"
 
 
 # Words PyYAML types (true, null, yes, off...) have at most 5 letters; numbers, dates and the
