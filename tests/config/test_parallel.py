@@ -115,6 +115,30 @@ def test_a_reload_forks_for_the_teams_it_parses(tmp_path: Path, forks: list[int]
     assert second == alone(root, monkeypatch) and second != first
     assert second.config is not None and first.config is not None
     assert second.config.teams[0] is first.config.teams[0]  # reused from the cache
+    reused = [i for i in range(TEAMS) if second.config.teams[i] is first.config.teams[i]]
+    assert reused == [i for i in range(TEAMS) if i != 3]  # children's teams too: their digests came back
+
+
+def test_a_first_load_into_a_cache_hashes_each_team_where_it_is_read(tmp_path: Path, forks: list[int],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache with no team yet has nothing a digest could find: each team's digest is taken by
+    the process that reads it (a child hashes its share), not by this one for all of them first."""
+    root = many_teams(tmp_path)
+    hashed: list[str] = []
+    digest = loading._digest
+
+    def counting(directory: Path) -> bytes:
+        hashed.append(directory.name)  # in this process only: a child's list is its own
+        return digest(directory)
+
+    monkeypatch.setattr(loading, "_digest", counting)
+    cache = TeamCache()
+    assert load_config(root, cache).ok and len(forks) == 2
+    own = len(parallel.shares(list(range(TEAMS)), 3)[0])
+    assert hashed == [f"t{i:02}" for i in range(own)]
+    hashed.clear()
+    assert load_config(root, cache).ok
+    assert len(hashed) == TEAMS  # a cache that holds teams: every digest first, to find them
 
 
 def test_no_fork_with_other_threads_few_teams_or_one_cpu(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,6 +76,10 @@ class TeamCache:
         self._teams: dict[str, tuple[bytes, Team]] = {}
         self._seen: dict[str, tuple[bytes, Team]] = {}
 
+    def empty(self) -> bool:
+        """No team kept yet (a first load): nothing a digest could find."""
+        return not self._teams
+
     def get(self, directory: Path, digest: bytes) -> Team | None:
         entry = self._teams.get(str(directory))
         return entry[1] if entry is not None and entry[0] == digest else None
@@ -148,6 +152,7 @@ class _Loader:
         self.errors: list[ConfigError] = []
         self.built: list[building.TeamDocuments] = []  # the documents of each team parsed and built
         self.native = True  # parse with yaml-rs first (parse_teams: only when there are many)
+        self.hashing = False  # take each team's digest where it is read (load_teams: a first load into a cache)
 
     def shown(self, path: Path) -> str:
         # String work, not pathlib's relative_to: called for every file (0.1 s for 3,000 files).
@@ -202,13 +207,19 @@ class _Loader:
         teams: list[Team | None] = [None] * len(directories)
         digests: dict[int, bytes] = {}
         todo: list[int] = []
+        # A cache that holds teams: each directory's digest first, to reuse unchanged teams. An
+        # empty one (a first load): each digest is taken where its team is read, on every core.
+        reusable = self.cache if self.cache is not None and not self.cache.empty() else None
         for i, directory in enumerate(directories):
-            if self.cache is not None:
+            if reusable is not None:
                 digests[i] = _digest(directory)
-                teams[i] = self.cache.get(directory, digests[i])
+                teams[i] = reusable.get(directory, digests[i])
             if teams[i] is None:
                 todo.append(i)
-        for i, documents in zip(todo, self.parse_teams([directories[i] for i in todo]), strict=True):
+        self.hashing = self.cache is not None and reusable is None
+        for i, (documents, digest) in zip(todo, self.parse_teams([directories[i] for i in todo]), strict=True):
+            if digest is not None:
+                digests[i] = digest
             if documents is not None:
                 teams[i] = self.build(documents)
         if self.cache is not None:
@@ -217,39 +228,46 @@ class _Loader:
                     self.cache.keep(directories[i], digests[i], team)
         return teams
 
-    def parse_teams(self, directories: list[Path]) -> Iterator[building.TeamDocuments | None]:
-        """``parse_team`` of each directory, in order; on several cores when there are many (the
+    def parse_teams(self, directories: list[Path]) -> Iterator[tuple[building.TeamDocuments | None, bytes | None]]:
+        """``read_team`` of each directory, in order; on several cores when there are many (the
         caller builds each team as it comes, while children still parse theirs)."""
         self.native = len(directories) >= NATIVE_PARSER_TEAMS
         count = parallel.processes(len(directories))
         if count == 1:
-            yield from map(self.parse_team, directories)
+            yield from map(self.read_team, directories)
             return
         own, *others = parallel.shares(directories, count)
         _prepare(self.native)
         children = [parallel.Child(self.parse_team_to_send, share) for share in others]
         try:
             for directory in own:
-                yield self.parse_team(directory)
+                yield self.read_team(directory)
                 for child in children:
                     child.drain()  # so that no child waits on a full pipe meanwhile
             for child, share in zip(children, others, strict=True):
                 for directory, answer in zip(share, child.answers(), strict=True):
                     if answer is None:  # the child could not send it: read it here
-                        yield self.parse_team(directory)
+                        yield self.read_team(directory)
                     else:
-                        problems, documents = answer
+                        problems, documents, digest = answer
                         self.errors.extend(ConfigError(*problem) for problem in problems)
-                        yield documents
+                        yield documents, digest
         finally:  # also when the load stops early (an exception): no child left behind
             for child in children:
                 child.close()
 
-    def parse_team_to_send(self, directory: Path) -> tuple[list[tuple[str, str, str]], Any]:
-        """``parse_team`` in a child process: its problems and documents as plain data."""
+    def parse_team_to_send(self, directory: Path) -> tuple[list[tuple[str, str, str]], Any, bytes | None]:
+        """``read_team`` in a child process: its problems, documents and digest as plain data."""
         before = len(self.errors)
-        documents = self.parse_team(directory)
-        return [(e.file, e.path, e.message) for e in self.errors[before:]], documents
+        documents, digest = self.read_team(directory)
+        return [(e.file, e.path, e.message) for e in self.errors[before:]], documents, digest
+
+    def read_team(self, directory: Path) -> tuple[building.TeamDocuments | None, bytes | None]:
+        """``parse_team``, and the directory's digest when the load keeps teams (``hashing``),
+        taken before the files are parsed: a file changed in between then changes the next
+        digest, and the team is read again, rather than kept under the digest of its new files."""
+        digest = _digest(directory) if self.hashing else None
+        return self.parse_team(directory), digest
 
     def parse_team(self, directory: Path) -> building.TeamDocuments | None:
         """The documents of a valid team, or ``None`` (its problems are recorded)."""
@@ -375,19 +393,26 @@ def _team_documents(document: dict[str, Any], shown: str, stacks: list[checks.St
 
 
 def _digest(directory: Path) -> bytes:
-    """A hash of every visible file's name and content under ``directory``."""
+    """A hash of every visible file's name and content under ``directory`` (by path strings and
+    one unbuffered read a file: a first load into a cache takes 1,000 of these)."""
     digest = hashlib.blake2b(digest_size=20)
-    for path in sorted(_files(directory, 0)):
-        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+    base = os.path.join(os.fspath(directory), "")
+    for path in sorted(_files(base, 0), key=_parts):  # pathlib's order: part by part
+        digest.update(path[len(base):].replace(os.sep, "/").encode() + b"\0")
         try:
-            digest.update(path.read_bytes())
+            with open(path, "rb", buffering=0) as file:
+                digest.update(file.readall())
         except OSError as exc:  # the parse reports it; the digest only has to differ
             digest.update(repr(exc).encode())
         digest.update(b"\0")
     return digest.digest()
 
 
-def _files(directory: Path, depth: int) -> Iterator[Path]:
+def _parts(path: str) -> list[str]:
+    return path.split(os.sep)
+
+
+def _files(directory: str, depth: int) -> Iterator[str]:
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -397,7 +422,6 @@ def _files(directory: Path, depth: int) -> Iterator[Path]:
             continue
         if entry.is_dir():
             if depth < 4:
-                yield from _files(Path(entry.path), depth + 1)
+                yield from _files(entry.path, depth + 1)
         else:
-            yield Path(entry.path)
-
+            yield entry.path
