@@ -264,3 +264,49 @@ def test_a_stop_waits_for_granians_threads_not_for_the_loops_thread_pool() -> No
     assert status == "HTTP/1.1 204"
     assert pool > 0, "the look-up started libuv's pool (else this test shows nothing)"
     assert stopping < 1.0 and not [w for w in warnings if "still running" in w], (stopping, warnings)
+
+
+SIGTERM_WHILE_STARTING = """
+import asyncio, os, signal, time
+from tekton_dag.functions import limits, loops
+limits.install()
+loops.install()
+import func_python.http, hypercorn.config
+from tekton_dag.devchain import hosting
+
+class Function:
+    def start(self, cfg):  # a SIGTERM while the function starts, as during a large configuration's first load
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.3)
+        print("started", flush=True)
+    def stop(self):
+        print("stopped", flush=True)
+    async def handle(self, scope, receive, send):
+        raise AssertionError("served after a SIGTERM")
+
+sock = hosting.listen()
+config = hypercorn.config.Config()
+config.bind = [f"fd://{sock.fileno()}"]
+asyncio.run(func_python.http.ASGIApplication(Function())._serve(config))
+print("returned", flush=True)
+"""
+
+
+@pytest.mark.parametrize("chosen", ["granian", "hypercorn"])
+def test_a_sigterm_while_the_function_starts_stops_it(chosen: str) -> None:
+    """func-python's own SIGTERM handler only sets an event that nothing waits for; under granian a
+    SIGTERM that came during the function's start (a first load of 1,000 teams takes seconds) was
+    lost, and the function served on until SIGKILL. Now it stops the function once started."""
+    env = {**os.environ, "TEKTON_DAG_HTTP_SERVER": chosen}
+    process = subprocess.Popen([sys.executable, "-c", SIGTERM_WHILE_STARTING], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        output = process.communicate(timeout=20)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output = process.communicate()[0]
+        raise AssertionError(f"still serving 20 s after a SIGTERM during its start:\n{output[-1000:]}") from None
+    assert process.returncode == 0, output[-1000:]
+    said = [line for line in output.splitlines() if line in ("started", "stopped", "returned")]
+    assert said == ["started", "stopped", "returned"], output[-1000:]
+

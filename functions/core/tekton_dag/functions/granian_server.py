@@ -147,15 +147,17 @@ async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header
                                          http1_settings=settings, log_level=LogLevels.warning)
                           for fd in descriptors(binds)]
     logging.getLogger("_granian").addFilter(_known_notice)  # after the servers set granian's logging up
-    lifespan = LIFESPAN(app)  # once, not per socket: func-python's start/stop
-    await lifespan.startup()
-    if lifespan.interrupt:
-        raise SystemExit(f"function start-up failed: {lifespan.exc}")
+    stopping = False
 
     def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
         for server in servers:
-            server.stop()
+            server.stop()  # also before ``serve()``: its loop then ends at once
 
+    # Before the start-up, not after it: func-python's own handlers (installed first) only set an
+    # event nobody waits for, so a SIGTERM while the function starts (a first load of a large
+    # configuration takes seconds) was lost and the process served on until SIGKILL.
     trigger = None
     if shutdown_trigger is None:
         loop = asyncio.get_running_loop()
@@ -164,6 +166,18 @@ async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header
     else:
         trigger = asyncio.ensure_future(shutdown_trigger())
         trigger.add_done_callback(stop)
+    lifespan = LIFESPAN(app)  # once, not per socket: func-python's start/stop
+    await lifespan.startup()
+    if lifespan.interrupt:
+        if trigger is not None:
+            trigger.cancel()
+        raise SystemExit(f"function start-up failed: {lifespan.exc}")
+    await asyncio.sleep(0)  # a signal that came during the start-up is handled here
+    if stopping:  # asked to stop while starting: never serve, stop the function
+        if trigger is not None:
+            trigger.cancel()
+        await lifespan.shutdown()
+        return
     before = _native_threads()
     try:
         await asyncio.gather(*(server.serve() for server in servers))
