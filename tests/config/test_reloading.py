@@ -212,3 +212,45 @@ async def test_a_function_reports_reloads_and_the_state_of_its_config_as_metrics
         assert sample("tektondag_config_loaded_timestamp_seconds") > first
     finally:
         source.close()
+
+
+async def test_a_function_serves_the_load_made_before_its_server_started_then_follows_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tekton-dag serve`` loads before the server's threads exist (``configs.preload``: the load
+    may then fork); the function's ConfigSource serves that load without loading again, and a
+    change made after it is found by the next refresh, as after any load."""
+    from tekton_dag.functions import configs
+
+    def served(source: configs.ConfigSource) -> list[str]:
+        config = source.current()
+        assert config is not None
+        return [team.name for team in config.teams]
+
+    monkeypatch.setenv("TEKTON_DAG_CONFIG_CACHE", "off")
+    loads: list[Path] = []
+    load = configs.load_config_cached
+
+    def counting(root: Path, *args: object, **kwargs: object) -> object:
+        loads.append(root)
+        return load(root, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(configs, "load_config_cached", counting)
+    volume = ConfigMapVolume(tmp_path / "config")
+    volume.publish(BASE)
+    configs.preload(str(volume.root))
+    assert len(loads) == 1
+    volume.publish({**BASE, **GAMMA})  # after the preload, before the function starts
+    source = configs.ConfigSource(str(volume.root), reload_interval=0.02)
+    try:
+        assert len(loads) == 1  # the preload's, not a second one
+        assert served(source) == ["alpha", "beta"]
+        for _ in range(250):
+            if len(served(source)) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert served(source) == ["alpha", "beta", "gamma"]
+        assert len(loads) == 2
+        other = configs.ConfigSource(str(volume.root), reload_interval=0)  # taken once: this one loads
+        assert len(loads) == 3 and other.current() is not None
+    finally:
+        source.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -17,12 +18,14 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tekton_dag.functions import serving
 from tekton_dag.testing.github import environment, write_teams
 from tekton_dag.testing.serving import free_port, served_function
 
@@ -310,3 +313,11 @@ def test_a_sigterm_while_the_function_starts_stops_it(chosen: str) -> None:
     said = [line for line in output.splitlines() if line in ("started", "stopped", "returned")]
     assert said == ["started", "stopped", "returned"], output[-1000:]
 
+
+@pytest.mark.parametrize("name", sorted(serving.SERVABLE))
+def test_serve_loads_the_configuration_first_exactly_for_the_functions_that_read_it(name: str) -> None:
+    """``FunctionSpec.configured`` (whether ``tekton-dag serve`` loads the teams before serving) is
+    the function's own ``Handler.configured``: the dead-letter sink must not wait for a load."""
+    spec = serving.SERVABLE[name]
+    handler = typing.get_type_hints(importlib.import_module(spec.module).new)["return"]
+    assert spec.configured is handler.configured

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -20,7 +21,7 @@ from tekton_dag.cli.common import add_teams_option, fail
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
-from tekton_dag.functions import deferred, serving
+from tekton_dag.functions import configs, deferred, serving
 
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
 
@@ -58,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
     spec = serving.SERVABLE[name]
+    if spec.configured:  # now, while this process has one thread: the load may fork (functions.configs)
+        # func-python configures logging when imported (func_python/http.py: basicConfig at INFO),
+        # which comes later: the same here first, or the load's lines would be dropped.
+        logging.basicConfig(level=logging.INFO)
+        configs.preload(args.teams)
     if args.workers == 1:  # not before forking workers: the thread that resumes collections stays in the parent
         warming.hold_collections()  # until the first warm-up froze the start-up heap (tekton_dag.warming)
     deferred.defer(deferred.CLOUDEVENTS)  # before the function imports the SDK: dateutil after ready

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from tekton_dag.bus.journal import JOURNAL_ENV, Journal, JournalError
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
-from tekton_dag.functions import all_in_one
+from tekton_dag.functions import all_in_one, configs
 from tekton_dag.observability.metrics import METRICS_PORT_ENV
 from tekton_dag.usecases.ledger_hints import HINTS_ENV
 
@@ -128,6 +128,7 @@ def serve_workers(count: int) -> int:
         if pid == 0:  # the worker: never returns
             os._exit(_worker(index, binds, {**worker_env(env, index), PARENT_PID_ENV: str(os.getppid())}))
         children[pid] = index
+    configs.forget_preloaded()  # each worker took its copy at the fork; this process serves nothing
     return _supervise(children)
 
 

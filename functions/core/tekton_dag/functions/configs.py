@@ -5,6 +5,11 @@ changes with ``tekton_dag.config.reloading.ConfigStore`` (a ConfigMap swap or a 
 background task re-checks the tree every ``TEKTON_DAG_CONFIG_RELOAD_S`` seconds (default 5). A
 bad edit keeps the last good configuration serving, and ``problem()`` says why.
 
+``tekton-dag serve`` loads the configuration before the server starts (``preload``): a process
+with threads reads every team itself (config/parallel.py forks only a process with one thread),
+and a function's server has threads by the time it calls ``start``. The function's first
+``ConfigSource`` then takes that load, if no file changed meanwhile.
+
 A teams folder that holds nothing at all (the chart's empty ConfigMap before any team is
 installed) is a configuration with no team, not an error: the functions become ready, and
 webhook-ingest answers every webhook that no team is configured (``NO_TEAM``). ``tekton-dag
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -34,16 +40,41 @@ NO_TEAM: Final = ("no team is configured yet: install the chart with the team's 
 
 log = logging.getLogger(__name__)
 
+# ``preload``'s store of a root and how its first refresh went, until that root's ConfigSource takes it.
+_preloaded: dict[str, tuple[ConfigStore, Refresh]] = {}
+
+
+def preload(root: str) -> None:
+    """Load the configuration under ``root`` now, for the first ``ConfigSource`` of ``root``.
+
+    Called by ``tekton-dag serve`` before the server starts its threads, so that a first load
+    of many teams reads them on every core (a resolver with 1,000 teams x 40 apps and no
+    snapshot was ready after 2.6-3.6 s loading them alone; docs/performance.md). A change to
+    the files after it is found by the store's next refresh, as after any load. A load that
+    raises is not kept: the function loads as it would have, and meets the error itself."""
+    try:
+        store = _store(root)
+        _preloaded[os.fspath(Path(root))] = (store, store.refresh())
+    except Exception as exc:
+        log.warning("loading the configuration under %s before serving failed: %s", root, exc)
+
+
+def forget_preloaded() -> None:
+    """Drop what ``preload`` kept (a process that forked its workers and serves nothing itself)."""
+    _preloaded.clear()
+
 
 class ConfigSource:
     """Current config + index; ``current()`` is None until a configuration loaded."""
 
     def __init__(self, root: str, reload_interval: float = DEFAULT_RELOAD_S):
-        cache = TeamCache()
-        # A start finds a snapshot of the last valid load (config/snapshots.py); reloads too, after a change.
-        self.store = ConfigStore(
-            root, lambda path: load_config_cached(path, cache) if not _empty(path) else _no_team(path))
-        self._record(self.store.refresh())
+        preloaded = _preloaded.pop(os.fspath(Path(root)), None)  # ``preload``: before the server started
+        if preloaded is None:
+            self.store = _store(root)
+            self._record(self.store.refresh())
+        else:
+            self.store, first = preloaded
+            self._record(first)
         self._watcher: asyncio.Task[None] | None = None
         if reload_interval > 0:
             with contextlib.suppress(RuntimeError):  # no running loop: serve the first load only
@@ -98,6 +129,17 @@ class ConfigSource:
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+
+
+def _store(root: str) -> ConfigStore:
+    cache = TeamCache()  # unchanged teams are reused across reloads
+    return ConfigStore(root, lambda path: _load(path, cache))
+
+
+def _load(root: Path, cache: TeamCache) -> LoadResult:
+    """A function's load: from a snapshot of the last valid load when one matches
+    (config/snapshots.py), at a start and after a change; an empty folder is no team."""
+    return load_config_cached(root, cache) if not _empty(root) else _no_team(root)
 
 
 def _empty(root: Path) -> bool:

@@ -18,6 +18,7 @@ class FunctionSpec:
     name: str
     module: str  # the module whose ``new()`` builds the function instance
     invoke: Literal["http", "cloudevent"]
+    configured: bool = True  # reads the team configuration: its handler's ``configured`` (a test checks)
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {
@@ -36,7 +37,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 # the chain's functions above, which it serves.
 ALL_IN_ONE = FunctionSpec("all-in-one", "tekton_dag.functions.all_in_one", "http")
 # The Broker's dead-letter sink (distributed mode): not a Trigger's subscriber either.
-DEAD_LETTERS = FunctionSpec("dead-letters", "tekton_dag.functions.dead_letters", "cloudevent")
+DEAD_LETTERS = FunctionSpec("dead-letters", "tekton_dag.functions.dead_letters", "cloudevent", configured=False)
 SERVABLE: dict[str, FunctionSpec] = {**FUNCTIONS, ALL_IN_ONE.name: ALL_IN_ONE, DEAD_LETTERS.name: DEAD_LETTERS}
 
 
