@@ -84,3 +84,22 @@ def test_each_all_in_one_worker_serves_on_uvloop(monkeypatch: pytest.MonkeyPatch
     env = {key: value for key, value in os.environ.items() if key != loops.EVENT_LOOP_ENV}
     assert workers._worker(0, ["fd://3"], env) == 0
     assert len(ran) == 1 and isinstance(ran[0], uvloop.EventLoopPolicy)
+
+
+@pytest.mark.parametrize("path", FUNC_PY, ids=lambda p: p.parent.parent.name)
+def test_importing_a_func_project_loads_its_configuration_before_func_python_serves(
+        path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As ``tekton-dag serve`` does (``configs.preload``): loaded while the process has no server
+    threads yet, for the function's ConfigSource to take."""
+    from support.trees import BASE, write_tree
+    from tekton_dag.functions import configs
+
+    root = write_tree(tmp_path, BASE)
+    monkeypatch.setenv("TEKTON_DAG_TEAMS_DIR", str(root))
+    monkeypatch.setenv("TEKTON_DAG_CONFIG_CACHE", "off")
+    monkeypatch.setattr(configs, "_preloaded", {})
+    spec = importlib.util.spec_from_file_location(f"func_config_{path.parent.parent.name.replace('-', '_')}", path)
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    store, _ = configs._preloaded[str(root)]
+    assert store.config is not None and [t.name for t in store.config.teams] == ["alpha", "beta"]

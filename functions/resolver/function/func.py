@@ -1,9 +1,12 @@
 """Knative func entry point of resolver: the handler is the shared core's (thin adapter, one core)."""
 
-from tekton_dag.functions import limits, loops
+from tekton_dag.functions import configs, limits, loops
 from tekton_dag.functions.resolver import new
 
 limits.install()  # func-python's app on granian (or hypercorn), slow clients bounded (tekton_dag.functions.limits)
 loops.install()  # func-python's asyncio.run makes a uvloop loop (tekton_dag.functions.loops)
+# Before func-python's server starts its threads, as `tekton-dag serve` does: a first load of many
+# teams may then read them on every core (tekton_dag.functions.configs.preload).
+configs.preload_from_env()
 
 __all__ = ["new"]

@@ -59,6 +59,16 @@ def preload(root: str) -> None:
         log.warning("loading the configuration under %s before serving failed: %s", root, exc)
 
 
+def preload_from_env() -> None:
+    """``preload`` of the root this process's functions will read (a func project's ``func.py``)."""
+    preload(root_from_env(os.environ))
+
+
+def root_from_env(env: Mapping[str, str]) -> str:
+    """The configuration root a function reads: ``TEKTON_DAG_TEAMS_DIR``, else ``./teams``."""
+    return env.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR
+
+
 def forget_preloaded() -> None:
     """Drop what ``preload`` kept (a process that forked its workers and serves nothing itself)."""
     _preloaded.clear()
@@ -87,7 +97,7 @@ class ConfigSource:
         except ValueError:
             log.warning("%s=%r is not a number of seconds; using %s", RELOAD_ENV, env[RELOAD_ENV], DEFAULT_RELOAD_S)
             interval = DEFAULT_RELOAD_S
-        return cls(env.get(TEAMS_DIR_ENV) or DEFAULT_TEAMS_DIR, interval)
+        return cls(root_from_env(env), interval)
 
     async def _watch(self, interval: float) -> None:
         await asyncio.sleep(interval)  # the first load already happened in __init__
