@@ -12,7 +12,8 @@ fresh interpreter, so generation does not count towards time or memory:
 Then, for plain stack files and for stack files with anchors, aliases and ``<<`` merges, the
 first load of a fresh process (what the CLI and a starting function do): without the snapshot
 cache, with a cold cache (the load that writes the snapshot) and a warm one, and whole
-``tekton-dag resolve`` processes without and with a warm cache (``--cold-only`` for just these).
+``tekton-dag resolve`` processes without and with a warm cache, and a served resolver's time to
+ready (``tekton-dag serve``: a fresh pod's start) without and with it (``--cold-only`` for just these).
 A first load of 1,000 teams reads teams in forked processes on the other cores
 (config/parallel.py): ``TEKTON_DAG_CONFIG_PROCESSES=1`` measures one process alone.
 Targets (2-core machine): load <= 1.5 s, resolve p99 <= 20 us, RSS <= 150 MB; a first load
@@ -23,11 +24,14 @@ none) as well as with a warm one.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
 import json
 import os
 import random
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -210,7 +214,41 @@ def cold_loads(root: Path, runs: int) -> dict[str, list[float]]:
             environment = {**os.environ, "TEKTON_DAG_CONFIG_CACHE": setting}
             subprocess.run(command, check=True, capture_output=True, env=environment)
             figures.setdefault(name, []).append(time.perf_counter() - before)
+    for setting, name in (("off", "resolver ready, no cache"), (str(cache), "resolver ready, warm cache")):
+        for _ in range(runs):
+            figures.setdefault(name, []).append(serve_ready(root, setting))
     return figures
+
+
+def serve_ready(root: Path, cache: str) -> float:
+    """Seconds from starting ``tekton-dag serve resolver`` on ``root`` until its readiness probe
+    answers 200: a fresh pod's start, the configuration's first load included. Polled every 20 ms
+    from this process (a ``curl`` per poll would take a CPU from the start it measures)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "TEKTON_DAG_CONFIG_CACHE": cache, "K_SINK": "http://127.0.0.1:9/",
+                   "TEKTON_DAG_EVENT_KEY": "bench-event-key-of-at-least-32-characters"}
+    command = [str(Path(sys.executable).parent / "tekton-dag"), "serve", "resolver", "--teams", str(root),
+               "--listen", f"127.0.0.1:{port}"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - started < 60:
+            time.sleep(0.02)
+            with contextlib.suppress(OSError):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/health/readiness")
+                if connection.getresponse().status == 200:
+                    return time.perf_counter() - started
+        raise SystemExit("tekton-dag serve resolver was not ready within 60 s")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def main() -> None:
