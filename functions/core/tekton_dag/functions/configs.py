@@ -8,7 +8,7 @@ bad edit keeps the last good configuration serving, and ``problem()`` says why.
 ``tekton-dag serve`` loads the configuration before the server starts (``preload``): a process
 with threads reads every team itself (config/parallel.py forks only a process with one thread),
 and a function's server has threads by the time it calls ``start``. The function's first
-``ConfigSource`` then takes that load, if no file changed meanwhile.
+``ConfigSource`` then takes that load; a change made since is found by its next refresh.
 
 A teams folder that holds nothing at all (the chart's empty ConfigMap before any team is
 installed) is a configuration with no team, not an error: the functions become ready, and
@@ -49,7 +49,7 @@ def preload(root: str) -> None:
 
     Called by ``tekton-dag serve`` before the server starts its threads, so that a first load
     of many teams reads them on every core (a resolver with 1,000 teams x 40 apps and no
-    snapshot was ready after 2.6-3.6 s loading them alone; docs/performance.md). A change to
+    snapshot was ready after 3.2-3.9 s loading them alone; docs/performance.md). A change to
     the files after it is found by the store's next refresh, as after any load. A load that
     raises is not kept: the function loads as it would have, and meets the error itself."""
     try:
