@@ -143,3 +143,48 @@ def test_a_team_with_github_checks_turns_the_pipelines_pr_comment_off(config: Co
     with_checks = replace(team, github=GitHubReporting(checks=True))
     run = build_pipelinerun(pr_request(), with_checks, with_checks.stack("stack-one"))  # type: ignore[arg-type]
     assert {p["name"]: p["value"] for p in run["spec"]["params"]}[pipelines.P_POST_RESULT_COMMENT] == "false"
+
+
+def test_the_stack_and_versions_json_follow_a_reloaded_configuration(config: Config) -> None:
+    """The texts are kept per configuration object: a reload's new objects give their own."""
+    team = config.team("default")
+    stack = team.stack("stack-one")
+    first = {p["name"]: p["value"] for p in build(config, pipelines.PR_TEST)["spec"]["params"]}
+    changed_stack = replace(stack, document={**stack.document, "description": "changed"})
+    changed_versions = {**team.versions, "demo-fe": replace(team.versions["demo-fe"], version="9.9.9")}
+    reloaded = replace(team, stacks=(changed_stack,), versions=changed_versions)
+    run = build_pipelinerun(pr_request(), reloaded, changed_stack, traceparent=TRACE)
+    params = {p["name"]: p["value"] for p in run["spec"]["params"]}
+    assert json.loads(params["stack-json"])["description"] == "changed"
+    assert params["stack-json"] == canonical_json(dict(changed_stack.document))
+    assert json.loads(params["versions-json"])["demo-fe"]["version"] == "9.9.9"
+    again = {p["name"]: p["value"] for p in build(config, pipelines.PR_TEST)["spec"]["params"]}
+    assert again["stack-json"] == first["stack-json"] and again["versions-json"] == first["versions-json"]
+    assert json.loads(first["stack-json"])["description"] != "changed"
+
+
+def test_the_stack_json_is_encoded_once_per_stack(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack of 40 apps is ~9 KB of JSON in every run: encoded once, not per request."""
+    from tekton_dag.pipelineruns import building
+
+    encoded: list[object] = []
+    real = building.canonical_json
+    monkeypatch.setattr(building, "canonical_json", lambda value: encoded.append(value) or real(value))
+    team = config.team("default")
+    stack = replace(team.stack("stack-one"), document=dict(team.stack("stack-one").document))  # not seen before
+    for number in range(5):
+        build_pipelinerun(pr_request(number=number + 1), team, stack)
+    assert sum(1 for value in encoded if isinstance(value, dict) and "apps" in value) == 1
+
+
+def test_the_kept_texts_are_bounded() -> None:
+    from tekton_dag.pipelineruns.building import _TextsByIdentity
+
+    texts = _TextsByIdentity(4)
+    documents = [{"n": i} for i in range(10)]
+    for document in documents:
+        assert texts.text(document, lambda d=document: canonical_json(d)) == canonical_json(document)
+    assert len(texts) == 4
+    kept = documents[-1]
+    assert texts.text(kept, lambda: "made again") == canonical_json(kept)  # still kept
+    assert texts.text(documents[0], lambda: "made again") == "made again"  # the oldest went first
