@@ -85,6 +85,9 @@ def test_unusual_documents_go_to_the_full_loader(text: str) -> None:
     ("x: 1\n2: y\n", "line 2, column 1", 'invalid YAML: key "2" must be a string (quote it)'),
     ("--- 1\n--- 2\n", "line 2, column 1", "invalid YAML: expected a single document in the stream, "
                                            "but found another document"),
+    # A key that is itself a collection: reported, not a crash (json.dumps of its nodes raised TypeError).
+    ("[a, b]: 1\n", "line 1, column 1", "invalid YAML: a key must be a string, not a sequence"),
+    ("x:\n  ? {a: b}\n  : 1\n", "line 2, column 5", "invalid YAML: a key must be a string, not a mapping"),
 ])
 def test_the_full_loader_reports_with_a_line(text: str, where: str, message: str) -> None:
     data, error = parse_yaml(text, "f.yaml")

@@ -61,7 +61,11 @@ class StrictLoader(_BaseLoader):
         for key_node, _ in node.value:
             if key_node.tag == _MERGE:  # `<<: *defaults` is fine
                 continue
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+            if not isinstance(key_node, yaml.ScalarNode):  # ``[a, b]: 1``, ``? {a: b}``: no text to quote
+                kind = "a sequence" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a string, not {kind}", key_node.start_mark)
+            if key_node.tag != _STR:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {json.dumps(key_node.value)} must be a string (quote it)", key_node.start_mark)
             if key_node.value in seen:
