@@ -7,7 +7,7 @@ import contextlib
 import os
 import sqlite3
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
@@ -44,6 +44,22 @@ def test_root_func_yaml_is_an_http_function_named_tekton_dag():
     spec = yaml.safe_load((ROOT / "func.yaml").read_text())
     assert (spec["name"], spec["runtime"], spec["invoke"]) == ("tekton-dag", "python", "http")
     assert spec["deploy"]["options"]["scale"]["min"] == 1
+
+
+def test_root_func_yaml_keeps_the_journal_and_dead_letters_on_an_emptydir():
+    """func deploys what func.yaml says: the journal of acked events must outlive a container restart."""
+    from tekton_dag.bus.journal import JOURNAL_ENV
+
+    run = yaml.safe_load((ROOT / "func.yaml").read_text())["run"]
+    env = {e["name"]: e["value"] for e in run["envs"]}
+    volumes = run.get("volumes") or []
+    for volume in volumes:  # func's own rules (knative/func pkg/functions/function_volumes.go validateVolumes)
+        kinds = [k for k in ("secret", "configMap", "persistentVolumeClaim", "emptyDir") if k in volume]
+        assert len(kinds) == 1 and volume.get("path"), volume
+        assert volume.get("emptyDir", {}).get("medium", "") in ("", "Memory")
+    empty_dirs = {PurePosixPath(v["path"]) for v in volumes if "emptyDir" in v}
+    for name in (JOURNAL_ENV, "TEKTON_DAG_DEAD_LETTER_FILE"):
+        assert PurePosixPath(env[name]).parent in empty_dirs, f"{name}={env[name]} is on no emptyDir"
 
 
 @pytest.fixture

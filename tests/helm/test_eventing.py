@@ -3,6 +3,7 @@ the Broker's class and DeliverySpec, K_SINK through SinkBindings, and the all-in
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -199,6 +200,27 @@ def test_all_in_one_mode_is_one_service_and_no_eventing() -> None:
     assert annotations(ksvc)["autoscaling.knative.dev/max-scale"] == "1"
     assert not [d for d in docs if d["apiVersion"].startswith(("eventing.knative.dev", "sources.knative.dev"))]
     assert find(docs, "Task") and find(docs, "Pipeline")
+
+
+def test_the_all_in_one_keeps_its_journal_and_dead_letters_on_an_emptydir() -> None:
+    """Every acked webhook waits in the journal until it is delivered: on the container's own
+    file system a restart (crash, OOM kill, failed liveness probe) would start without it."""
+    from tekton_dag.bus.journal import JOURNAL_ENV
+    from tekton_dag.functions import all_in_one
+
+    spec = one(render(sets=["mode=all-in-one"]), "Service", "tekton-dag")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    journal = PurePosixPath(env.get(JOURNAL_ENV) or all_in_one.DEFAULT_JOURNAL)
+    dead_letters = PurePosixPath(env.get(all_in_one.DEAD_LETTER_ENV) or all_in_one.DEFAULT_DEAD_LETTER_FILE)
+    empty_dirs = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+    mounts = {PurePosixPath(m["mountPath"]): m for m in container["volumeMounts"] if m["name"] in empty_dirs}
+    for path in (journal, dead_letters):
+        assert path.parent in mounts, f"{path} is on no emptyDir volume: {sorted(map(str, mounts))}"
+        assert not mounts[path.parent].get("readOnly")
+    distributed = render()
+    assert not [v for d in find(distributed, "Service") for v in d["spec"]["template"]["spec"].get("volumes", [])
+                if "emptyDir" in v]  # the four functions keep no state on disk
 
 
 def test_extra_env_reaches_only_its_function() -> None:

@@ -9,6 +9,9 @@ secretMounts: list of dicts {volume, secret, key, dir, file, env, envValue, opti
 key is mounted read-only at <dir>/<file>, and the variable env is set to envValue (the path the code
 reads). optional: the pod starts while the Secret does not exist yet (the function then refuses what
 needs it, closed), so a release becomes Ready before its Secrets are created.
+emptyDirs: list of dicts {name, path}: an emptyDir volume mounted read-write at path (kept across
+container restarts in the pod; Knative Serving allows emptyDir by default,
+kubernetes.podspec-volumes-emptydir in knative/serving pkg/apis/config/features.go).
 */}}
 {{- define "tekton-dag.function.service" -}}
 {{- $root := .root -}}
@@ -79,6 +82,10 @@ spec:
               mountPath: {{ .dir }}
               readOnly: true
             {{- end }}
+            {{- range .emptyDirs }}
+            - name: {{ .name }}
+              mountPath: {{ .path }}
+            {{- end }}
           livenessProbe:
             httpGet:
               path: /health/liveness
@@ -110,6 +117,10 @@ spec:
             items:
               - key: {{ .key }}
                 path: {{ .file }}
+        {{- end }}
+        {{- range .emptyDirs }}
+        - name: {{ .name }}
+          emptyDir: {}
         {{- end }}
 {{- end -}}
 
