@@ -254,3 +254,14 @@ async def test_a_function_serves_the_load_made_before_its_server_started_then_fo
         assert len(loads) == 3 and other.current() is not None
     finally:
         source.close()
+
+
+def test_removing_an_empty_team_directory_ends_its_error(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, BASE)
+    store = ConfigStore(root)
+    assert store.refresh() is Refresh.LOADED
+    (root / "gamma").mkdir()  # a team begun: no team.yaml yet
+    assert store.refresh() is Refresh.REJECTED
+    assert [e.message for e in store.errors] == ["missing: every team directory needs a team.yaml"]
+    (root / "gamma").rmdir()
+    assert store.refresh() is Refresh.LOADED and store.errors == ()

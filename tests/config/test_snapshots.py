@@ -177,3 +177,15 @@ def test_the_root_is_as_the_caller_spelled_it(tree: Path, env: dict[str, str], m
     monkeypatch.chdir(tree.parent)
     load_config_cached("teams", env=env)
     assert load_config_cached("teams", env=env).config.root == "teams"  # type: ignore[union-attr]
+
+
+def test_a_new_empty_team_directory_is_not_hidden_by_a_snapshot(tree: Path, env: dict[str, str]) -> None:
+    """Every visible directory is a team to the load: one without a team.yaml yet is an error,
+    which a snapshot of the tree before it must not answer for."""
+    assert load_config_cached(tree, env=env).ok and len(snapshot_files(env)) == 1
+    (tree / "gamma").mkdir()  # no file changes: only the directory is new
+    cached, loaded = load_config_cached(tree, env=env), load_config(tree)
+    assert not loaded.ok
+    assert cached.errors == loaded.errors
+    (tree / "gamma").rmdir()
+    assert load_config_cached(tree, env=env).ok

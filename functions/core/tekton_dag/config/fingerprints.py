@@ -1,6 +1,6 @@
 """What changes when any configuration file changes: a fingerprint of the tree.
 
-Path, inode, size and mtime of every visible file, plus the target of a ``..data`` symlink (a
+Path, inode, size and mtime of every visible file, path and inode of every visible directory, plus the target of a ``..data`` symlink (a
 Kubernetes ConfigMap volume swaps that link to update every file at once). ``reloading`` compares
 fingerprints to notice a change and ``snapshots`` keys its snapshot by one; a module of its own so
 that a process reading a snapshot does not import the store's event loop and threads.
@@ -39,6 +39,9 @@ def _walk(directory: Path, prefix: str, entries: list[tuple[str, int, int, int]]
         name = prefix + entry.name
         try:
             if entry.is_dir():  # follows symlinks, as a ConfigMap mount needs
+                # The directory itself too: a team directory with no file in it yet is an error for
+                # the load ("needs a team.yaml"), and removing it must end that error.
+                entries.append((name + "/", entry.stat().st_ino, 0, 0))
                 if depth < MAX_DEPTH:
                     _walk(Path(entry.path), name + "/", entries, depth + 1)
                 continue
