@@ -231,3 +231,24 @@ def test_a_load_that_stops_early_leaves_no_child(tmp_path: Path, forks: list[int
     for pid in forks:  # reaped: no zombie left
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+STOP_EARLY = """
+import sys
+from tekton_dag.config import parallel
+big = lambda i: "x" * (1 << 20)  # each answer fills a pipe
+first, second = parallel.Child(big, range(4)), parallel.Child(big, range(4))
+first.close()  # stopped reading early (a load that failed): the child must end on its broken pipe
+second.close()
+print("closed")
+"""
+
+
+def test_closing_a_child_early_does_not_wait_on_a_sibling_holding_its_pipe() -> None:
+    """With three or more processes a later child inherited an earlier child's read end, so that
+    pipe never broke and ``close`` waited forever (a load stopping early on four cores)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", STOP_EARLY], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("closing the first child waited on it forever")
+    assert done.stdout == "closed\n", done.stderr

@@ -45,6 +45,10 @@ OWN_WEIGHT = 0.55
 
 Item = TypeVar("Item")
 log = logging.getLogger(__name__)
+# Read ends of the pipes of this process's children still open. A later child closes them at once:
+# holding an earlier child's read end, it would keep that pipe from breaking, so a child this process
+# stopped reading (a load ending early) would wait on its full pipe forever, and ``close`` with it.
+_READ_ENDS: set[int] = set()
 _warned: set[str] = set()  # bad PROCESSES_ENV values already logged: once per process, not per load
 
 
@@ -133,6 +137,7 @@ class Child:
             os.close(read_end)
             _run_child(work, items, write_end)  # never returns
         os.close(write_end)
+        _READ_ENDS.add(read_end)
         os.set_blocking(read_end, False)
         with contextlib.suppress(OSError, AttributeError):  # Linux: fewer stalls between drains
             import fcntl  # POSIX only, as is fork
@@ -170,6 +175,7 @@ class Child:
     def close(self) -> None:
         """Stop reading and reap the child (a child still working ends on its broken pipe)."""
         if self.fd >= 0:
+            _READ_ENDS.discard(self.fd)
             os.close(self.fd)
             self.fd = -1
             os.waitpid(self.pid, 0)
@@ -206,6 +212,9 @@ def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: in
         signal.set_wakeup_fd(-1)  # the one thread is the main thread (``single_threaded``)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for fd in _READ_ENDS:  # its siblings' pipes (module comment)
+            with contextlib.suppress(OSError):
+                os.close(fd)
         for start in range(0, len(items), BATCH):
             packed: list[bytes | None] = []
             for item in items[start:start + BATCH]:
