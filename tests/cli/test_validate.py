@@ -66,5 +66,6 @@ def test_a_collection_used_as_a_key_is_a_problem_not_a_crash(tmp_path: Path) -> 
     write_tree(tmp_path, {**BASE, "teams/alpha/team.yaml": "name: alpha\nnamespace: alpha-ci\n[a, b]: 1\n"})
     result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stdout == "teams/alpha/team.yaml: line 3, column 1: invalid YAML: a key must be a string, not a sequence\n"
+    assert result.stdout == ("teams/alpha/team.yaml: line 3, column 1: invalid YAML: "
+                             "a key must be a string, not a sequence\n")
     assert "Traceback" not in result.stderr
