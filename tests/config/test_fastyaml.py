@@ -98,6 +98,18 @@ DIFFERENT = {
     "a block scalar after an anchor in a list": "a: [&a |x]\n",
     "a flow mapping over several lines": "a: {k: 1e,null\n=9:}\n",
     "an anchor name with a no-break space": "a: &b\xa0c 1\n",
+    # Found in review (2026-12-02): each gave yaml-rs's answer where PyYAML gives another or refuses.
+    "an upper-case 0X is a string to PyYAML": "a: 0X1F\n",
+    "an upper-case 0B is a string to PyYAML": "maxConcurrentRuns: 0B101\n",
+    "a control character PyYAML refuses": "a: b\x7f\n",
+    "an escape character": "a: \x1b[0m\n",
+    "a NUL": "a: \x00\n",
+    "a non-character": "a: \ufffe\n",
+    "a document end marker": "a: 1\n...\nb: 2\n",
+    "only a document end marker": "...\n",
+    "a colon before a closing bracket": "downstream: [a:]\n",
+    "a colon before a closing brace": "a: {a:}\n",
+    "a block scalar after a long anchor": f"k: &{'a' * 90} |\n\n",
 }
 
 
@@ -157,9 +169,9 @@ def test_anchors_and_merges_load_as_pyyaml_loads_them(text: str) -> None:
 # The text screens as regular expressions: the helpers find the same with str.find (faster).
 _SCREEN_PATTERNS = {
     "_multiline_flow": re.compile(r"[\[{][^\]}\n]*\n"),
-    "_number_trap": re.compile(r"\b0[0-9oO_]|[0-9]_|_[0-9]"),
+    "_number_trap": re.compile(r"\b0[0-9oOxXbB_]|[0-9]_|_[0-9]"),
 }
-_SCREEN_TEXT = st.text(alphabet=st.sampled_from("[]{}\n 0123456789_oOaé:|>?%@`&-x\u0663"), max_size=40)
+_SCREEN_TEXT = st.text(alphabet=st.sampled_from("[]{}\n 0123456789_oOaé:|>?%@`&-xXbB\u0663"), max_size=40)
 
 
 @settings(max_examples=600, deadline=None)
@@ -168,7 +180,8 @@ def test_text_screens_find_what_their_regular_expressions_find(text: str) -> Non
     for name, pattern in _SCREEN_PATTERNS.items():
         assert getattr(fastyaml, name)(text) == bool(pattern.search(text)), name
     indicators = re.compile(r"[|>?%@`]|:(?=[^ \r\n])")
-    expected = any(fastyaml._at_node_start(text, match.start()) for match in indicators.finditer(text))
+    expected = bool(re.search(r":[\]},]", text)) or any(
+        fastyaml._at_node_start(text, match.start()) for match in indicators.finditer(text))
     assert fastyaml._indicator_at_node_start(text) == expected
 
 
@@ -179,6 +192,8 @@ def _at_node_start_by_slices(text: str, index: int) -> bool:
     anchor = stripped.rfind("&")
     if anchor >= 0 and len(stripped) < len(before) and not re.search(r"[\s\[{,]", stripped[anchor:]):
         return _at_node_start_by_slices(text, index - len(before) + anchor)
+    if index > 80 and stripped and len(stripped) < len(before) and not re.search(r"[\s\[{,]", stripped):
+        return True  # one token fills the 80 characters looked at: where it starts is not seen
     return not stripped or stripped.endswith(("\n", "[", "{", ",")) or (
         stripped.endswith((":", "?", "-")) and len(stripped) < len(before))
 
