@@ -9,7 +9,8 @@ than in PyYAML, and it ignores tags, repeated anchors and ``<<`` merges. So ``lo
 ``Unusual`` (the caller goes on to the slower paths) unless the answer is certainly PyYAML's:
 
 - before parsing: no ``!`` (tags), no byte-order mark, no ``---`` or ``...`` (directives,
-  several documents), no tab, no character PyYAML's reader refuses (control characters), no anchor defined twice or named as PyYAML would refuse, no quoted
+  several documents), no tab, no character PyYAML's reader refuses (control characters), no
+  anchor defined twice or named as PyYAML would refuse, no quoted
   ``"<<"`` key, none of the characters only YAML 1.1 takes for line breaks (U+0085, U+2028,
   U+2029), no block scalar (``|``, ``>``), no node starting with ``?``, ``:``, ``%``, ``@``
   or a backquote, and no ``:`` just before ``]``, ``}`` or ``,`` (YAML 1.2 reads some of these
