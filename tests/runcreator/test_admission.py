@@ -132,6 +132,27 @@ async def test_a_ledger_write_with_an_unknown_outcome_is_reread_not_assumed(
     store.close()
 
 
+async def test_a_superseding_write_whose_answer_is_lost_still_cancels_and_starts(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
+    """The write lands, its answer is lost, the retry gets 409 and the re-read finds our own write:
+    what that write decided (cancel the older head, start the new one) must still be done, or the
+    older run keeps its slot beside the new one: four running against a limit of three."""
+    store = KubernetesStore(policy=replace(FAST, timeout=0.2))
+    rc = creator(config, store)
+    assert config.team("default").max_concurrent_runs == 3
+    for number in (1, 2):
+        await rc.request(pr_request(number=number, delivery=f"p{number}"))
+    old = await rc.request(pr_request(number=7, sha="a" * 40, delivery="a"))
+    assert kube_api.running(NAMESPACE) and len(kube_api.running(NAMESPACE)) == 3
+    kube_api.delay(0.5, times=1, methods=("PUT",), plural="leases")  # lands, but the answer is lost
+    new = await rc.request(pr_request(number=7, sha="b" * 40, delivery="b"))
+    assert new.superseded == (old.name,)
+    assert new.name in kube_api.running(NAMESPACE) and old.name not in kube_api.running(NAMESPACE)
+    assert kube_api.max_running[NAMESPACE] == 3
+    store.close()
+
+
 async def test_an_orphaned_ledger_entry_is_released_after_the_grace_period(
     kube_api: FakeKubeApi, config: Config, store: KubernetesStore
 ) -> None:

@@ -359,11 +359,19 @@ class RunCreator:
             # answer is never trusted from a copy.
             cached = self._newest(team, self._ledgers.pop(team.name, None))
             version: str | None  # None: no ledger yet
+            tried: tuple[Ledger, Ledger, str] | None = None  # a write refused with 409: (from, to, text)
             while True:
                 if cached is not None:
                     current, version = cached
                 else:
-                    current, version = await self._read(team)
+                    head, version = await self.store.read_ledger(team.namespace, ledger_name(team))
+                    if tried is not None and version is not None and head == tried[2]:
+                        # The refused write was our own earlier attempt, landed with its answer lost:
+                        # it stands, and so does all it decided (applying ``change`` again to it would
+                        # find nothing to do, and the cancels and starts it implies would be lost).
+                        return await self._wrote(team, tried[0], tried[1], tried[2], version)
+                    current, version = await parse_ledger(self.store, team, head, version,
+                                                          self._chunks.setdefault(team.name, {}))
                 read = current
                 if current.unstored():
                     # Sealed by an earlier write: create their Leases, then the head may drop them.
@@ -384,17 +392,21 @@ class RunCreator:
                     new_version = await self.store.write_ledger(team.namespace, ledger_name(team), text, version)
                 except LedgerConflict:
                     # Someone else wrote first -- or our own earlier attempt did and its answer
-                    # was lost. Either way: re-read and decide again, never assume.
-                    cached = None
+                    # was lost (a retry of it then gets 409). Re-read: our own text means it landed.
+                    cached, tried = None, (current, updated, text)
                     continue
-                if self.hints is not None:
-                    self.hints.wrote(team.namespace, ledger_name(team), new_version, text)
-                self._ledgers[team.name] = (updated, new_version)
-                self._seen[team.name] = updated
-                if updated.listed() is not current.listed():  # the same tuple: no segment came or went
-                    _keep_listed(self._chunks.setdefault(team.name, {}), updated)
-                    await self._forget_segments(team, current, updated)
-                return updated
+                return await self._wrote(team, current, updated, text, new_version)
+
+    async def _wrote(self, team: Team, current: Ledger, updated: Ledger, text: str, version: str) -> Ledger:
+        """Note a landed write of ``updated`` (made from ``current``) at ``version``."""
+        if self.hints is not None:
+            self.hints.wrote(team.namespace, ledger_name(team), version, text)
+        self._ledgers[team.name] = (updated, version)
+        self._seen[team.name] = updated
+        if updated.listed() is not current.listed():  # the same tuple: no segment came or went
+            _keep_listed(self._chunks.setdefault(team.name, {}), updated)
+            await self._forget_segments(team, current, updated)
+        return updated
 
     def _newest(self, team: Team, cached: tuple[Ledger, str] | None) -> tuple[Ledger, str] | None:
         """The copy to start a write from: the one another worker noted writing last (``hints``)
@@ -442,8 +454,13 @@ async def read_ledger(store: RunStore, team: Team, chunks: dict[str, StoredChunk
     """The team's ledger and its version: the head, with the segments it lists, each read once
     (``chunks``: those read before, by name; left holding exactly the ones the head lists). A
     segment that vanished loses its runs until the reconcile adopts them again."""
-    chunks = {} if chunks is None else chunks
     text, version = await store.read_ledger(team.namespace, ledger_name(team))
+    return await parse_ledger(store, team, text, version, {} if chunks is None else chunks)
+
+
+async def parse_ledger(store: RunStore, team: Team, text: str | None, version: str | None,
+                       chunks: dict[str, StoredChunk]) -> tuple[Ledger, str | None]:
+    """``read_ledger`` of a head already read (``text`` at ``version``)."""
     while True:
         try:
             ledger = Ledger.loads(text, chunks)
