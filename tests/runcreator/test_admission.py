@@ -293,6 +293,49 @@ async def test_the_reconcile_adopts_runs_created_but_never_recorded(
     assert kube_api.pending() == [] and kube_api.max_running[NAMESPACE] == 3
 
 
+class CancelsFailing(KubernetesStore):
+    """A store whose PipelineRun cancels fail while ``failing`` is set (the API down, the retries spent)."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=FAST)
+        self.failing = False
+
+    async def cancel_run(self, namespace: str, name: str) -> bool:
+        if self.failing:
+            raise TransientApiError(f"cancel PipelineRun {namespace}/{name}: the API is down")
+        return await super().cancel_run(namespace, name)
+
+
+async def test_the_reconcile_cancels_a_superseded_run_whose_cancel_was_lost_instead_of_adopting_it(
+    kube_api: FakeKubeApi, config: Config
+) -> None:
+    """The superseding write released the older head's run, then its cancel failed: the run is
+    still waiting in the cluster and in no ledger entry. After the grace period the reconcile
+    must cancel it (the ledger knows its head is superseded), never queue it to start later."""
+    store = CancelsFailing()
+    team = config.team("default")
+    clock = [0.0]
+    rc = creator(config, store, clock=lambda: clock[0], orphan_grace=60)
+    running = [(await rc.request(pr_request(number=n, delivery=f"p{n}"))).name for n in range(1, 4)]
+    older = await rc.request(pr_request(number=7, sha="a" * 40, delivery="a"))
+    assert older.kind == "queued"
+    store.failing = True
+    with pytest.raises(TransientApiError):
+        await rc.request(pr_request(number=7, sha="b" * 40, delivery="b"))
+    store.failing = False
+    created = max(datetime.fromisoformat(r["metadata"]["creationTimestamp"].replace("Z", "+00:00")).timestamp()
+                  for r in kube_api.objects())
+    clock[0] = created + 62
+    await rc.reconcile(team)
+    assert older.name not in Ledger.loads((await store.read_ledger(NAMESPACE, ledger_name(team)))[0]).entries
+    assert kube_api.get("pipelineruns", NAMESPACE, older.name)["spec"]["status"] == "Cancelled"
+    for name in running:
+        kube_api.finish(NAMESPACE, name)
+        await rc.finished(NAMESPACE, name, "default")
+    assert f"{NAMESPACE}/{older.name}" not in kube_api.start_order
+    store.close()
+
+
 class HeldLedgerWrites(KubernetesStore):
     """Holds each ledger write until ``go`` is set: an update stays in flight as long as a test likes."""
 

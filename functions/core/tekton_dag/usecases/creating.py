@@ -266,17 +266,26 @@ class RunCreator:
         runs = {states.name_of(r): r for r in await self.store.list_runs(team.namespace, selector)}
         finished = {n for n, r in runs.items() if states.is_finished(r)}
         grace = self.orphan_grace
+        superseded: list[str] = []
 
         def repair(ledger: Ledger, now: float) -> Ledger:
             ledger = ledger.prune(finished, runs.keys(), now, grace)
+            superseded[:] = []
             # A run unrecorded for longer than the grace period lost its creator between create
             # and record (or the ledger was lost); younger ones may still be on their way in.
+            # But one whose head the ledger knows was superseded was released by the write that
+            # superseded it, and only its cancel was lost: it is cancelled, never adopted.
             for name, run in runs.items():
                 if name not in finished and now - _created_at(run) > grace and not ledger.has(name):
-                    ledger = ledger.adopt(name, _entry_for(run, now))
+                    group, sha = _pr_head(run)
+                    if group and ledger.is_stale_head(group, sha):
+                        superseded.append(name)
+                    else:
+                        ledger = ledger.adopt(name, _entry_for(run, now))
             return ledger
 
         ledger, moved = await self._transition(team, repair)
+        await self._cancel(team, superseded)
         started = await self._start(team, moved)
         stuck = [n for n in ledger.admitted() if n in runs and states.is_pending(runs[n]) and n not in started]
         return started + await self._start(team, stuck)
