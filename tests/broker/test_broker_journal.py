@@ -160,3 +160,56 @@ async def test_a_reply_no_trigger_matches_ends_its_parent_with_a_mark_not_a_comm
             await asyncio.sleep(0.1)
             assert second.broker.stats["resumed"] == 0, "the stop committed the parent's end"
     assert [e.get_id() for e in replying.received] == ["e-1"]
+
+
+async def test_a_reply_the_journal_refused_makes_its_parent_try_again(start_broker, tmp_path):
+    """A reply has no sender to answer 503 to: when the journal cannot take it (locked, full), the
+    delivery that produced it counts as failed and is retried; before, the parent was finished in
+    memory, pending on disk, and nothing delivered the reply until a restart."""
+    reply_type = "dev.example.reply.v1"
+    retries = "retry: 3\nbackoffPolicy: linear\nbackoffDelay: PT0.05S\n"
+    docs = [broker_yaml(retries), trigger_yaml("t", "s", ONLY_A),
+            trigger_yaml("r", "down", f"filter:\n  attributes:\n    type: {reply_type}\n")]
+    from concurrent.futures import Future
+
+    from cloudevents.core.v1.event import CloudEvent
+
+    class RefusingFirstReply(Journal):
+        refused = 0
+
+        def submit(self, deliveries, completes=None):  # type: ignore[no-untyped-def]
+            if completes is not None and not self.refused:
+                self.refused += 1
+                failed: Future[list[int]] = Future()
+                failed.set_exception(JournalError("database is locked"))
+                return failed
+            return super().submit(deliveries, completes)
+
+    journal = RefusingFirstReply(tmp_path / "journal.sqlite3")
+    replying = EventRecorder(status=200, reply=CloudEvent({"type": reply_type, "source": "/s", "id": "reply-1"}, {}))
+    receiver = EventRecorder()
+    with replying.serving() as url, receiver.serving() as down:
+        async with start_broker(docs, {"s": url, "down": down}, journal=journal, close_grace=0.2) as running:
+            assert (await running.post(event(TYPE_A, id="e-1"))).status_code == 202
+            await eventually(lambda: len(receiver.received) == 1)
+            await eventually(lambda: running.broker.in_flight == 0)
+            assert running.dead_letters() == []
+    assert journal.refused == 1 and len(replying.received) == 2
+    assert [e.get_id() for e in receiver.received] == ["reply-1"]
+
+
+async def test_a_dead_letter_that_cannot_be_written_does_not_stop_the_deliveries(start_broker, tmp_path):
+    """An exception in a delivery (here the dead-letter file is a directory) ended the worker task
+    for good, unlogged: the delivery stayed in flight forever and, one by one, the workers were gone."""
+    (tmp_path / "dead-letters.jsonl").mkdir()
+    type_b = "dev.example.b.v1"
+    docs = [broker_yaml(), trigger_yaml("t", "s", ONLY_A),
+            trigger_yaml("u", "other", f"filter:\n  attributes:\n    type: {type_b}\n")]
+    refusing, receiver = EventRecorder(status=400, reply=b"no"), EventRecorder()
+    with refusing.serving() as url, receiver.serving() as other:
+        async with start_broker(docs, {"s": url, "other": other}, concurrency=1, close_grace=0.2) as running:
+            assert (await running.post(event(TYPE_A, id="a-1"))).status_code == 202
+            await eventually(lambda: len(refusing.received) == 1)
+            assert (await running.post(event(type_b, id="b-1"))).status_code == 202
+            await eventually(lambda: len(receiver.received) == 1)
+            await eventually(lambda: running.broker.in_flight == 0)

@@ -381,8 +381,19 @@ class LocalBroker:
     async def _work(self) -> None:
         while True:
             delivery = await self._queue.get()
-            await self._deliver(delivery)
+            await self._deliver_or_keep(delivery)
             self._done(delivery)
+
+    async def _deliver_or_keep(self, delivery: Delivery) -> None:
+        """``_deliver``, surviving whatever it raises (a dead-letter file that cannot be written):
+        the worker goes on with the next delivery, and this one stays pending in the journal,
+        delivered again after a restart (without a journal it is lost, and the log says so)."""
+        try:
+            await self._deliver(delivery)
+        except Exception:
+            kept = "it stays in the journal for the next start" if delivery.journal_id is not None else "it is lost"
+            log.exception("delivering %s %s to %s failed; %s", delivery.event.get_type(), delivery.event.get_id(),
+                          delivery.url or delivery.trigger.name, kept)
 
     async def _resume(self, rows: list[Row]) -> None:
         """Deliver what the journal held at start: one partition key's deliveries one after the
@@ -407,7 +418,7 @@ class LocalBroker:
         async def in_order(chain: list[Delivery]) -> None:
             async with lanes:
                 for delivery in chain:
-                    await self._deliver(delivery)
+                    await self._deliver_or_keep(delivery)
                     self._done(delivery)
 
         await asyncio.gather(*(in_order(c) for c in chains.values()))
@@ -425,7 +436,12 @@ class LocalBroker:
             gone = Trigger(row.trigger, self.topology.broker, Destination(), lambda _: False)
             delivery = Delivery(event, gone, "", self.topology.delivery, row.ttl, row.attempts, row.id, True)
             assert self.dead_letters is not None
-            self.dead_letters.write(delivery, f"Trigger {row.trigger} no longer exists")
+            try:
+                self.dead_letters.write(delivery, f"Trigger {row.trigger} no longer exists")
+            except OSError as exc:  # kept for the next start rather than stop resuming the others
+                log.error("journal row %d (Trigger %s no longer exists) could not be dead-lettered: %s",
+                          row.id, row.trigger, exc)
+                return None
             self.stats["dead_lettered"] += 1
             self._finish_row(row.id, DEAD_LETTERED)
             return None
@@ -463,6 +479,10 @@ class LocalBroker:
                 await asyncio.sleep(spec.backoff(attempt - 1))
             delivery.attempts = attempt
             outcome = await self._attempt(delivery)
+            if outcome.reply is not None and not await self._reenter(outcome.reply, delivery.ttl - 1, delivery):
+                # A reply has no sender to answer 503 to: the delivery that made it tries again.
+                outcome = Outcome(ok=False, retryable=True, status=outcome.status,
+                                  detail=f"its reply {outcome.reply.get_id()} could not be journalled")
             if outcome.ok or not outcome.retryable:
                 break
             log.info(
@@ -481,10 +501,8 @@ class LocalBroker:
         if outcome.ok:
             self.stats["delivered"] += 1
             metrics.BROKER_DELIVERED.labels(delivery.trigger.name).inc()
-            if outcome.reply is not None:
-                await self._reenter(outcome.reply, delivery.ttl - 1, delivery)
-            else:
-                self._finish(delivery, DELIVERED)
+            if outcome.reply is None:
+                self._finish(delivery, DELIVERED)  # (a reply's admission ended it above)
             return
         self.stats["dead_lettered"] += 1
         metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
@@ -497,11 +515,14 @@ class LocalBroker:
                 log.exception("dead-letter listener %r failed on %s", listener, delivery.event.get_id())
         self._finish(delivery, DEAD_LETTERED)
 
-    async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> None:
+    async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> bool:
+        """Admit ``reply`` as a new event that ends ``parent``; False when the journal refused it
+        (the parent is still pending: delivered again, now or after a restart)."""
         self.stats["replies"] += 1
         if await self.admit(reply, is_reply=True, completes=parent, ttl=ttl) != 202:
-            # Not journalled: the parent stays pending and is delivered again after a restart.
             log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
+            return False
+        return True
 
     async def _attempt(self, delivery: Delivery) -> Outcome:
         direct = self.direct.get(delivery.url)
