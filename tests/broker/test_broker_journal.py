@@ -213,3 +213,15 @@ async def test_a_dead_letter_that_cannot_be_written_does_not_stop_the_deliveries
             assert (await running.post(event(type_b, id="b-1"))).status_code == 202
             await eventually(lambda: len(receiver.received) == 1)
             await eventually(lambda: running.broker.in_flight == 0)
+
+
+async def test_a_ttl_beyond_what_the_journal_holds_is_bounded_not_a_500(start_broker, tmp_path):
+    """``knativebrokerttl`` of 10^20 made SQLite raise OverflowError: the ingress answered 500 and
+    the marks waiting for that commit were dropped unlogged."""
+    receiver = EventRecorder()
+    with receiver.serving() as url:
+        docs = [broker_yaml(), trigger_yaml("t", "s", ONLY_A)]
+        async with start_broker(docs, {"s": url}, journal=Journal(tmp_path / "journal.sqlite3"),
+                                close_grace=0.2) as running:
+            assert (await running.post(event(TYPE_A, id="e-1", knativebrokerttl=10**20))).status_code == 202
+            await eventually(lambda: len(receiver.received) == 1)

@@ -187,3 +187,21 @@ async def test_marks_wait_to_share_the_next_accepts_commit(tmp_path):
     finally:
         journal.close()
     assert pending_ids(journal.path) == []
+
+
+def test_a_value_sqlite_cannot_hold_fails_the_accept_with_a_journal_error(tmp_path):
+    """A write SQLite refuses with something other than its own error (an integer beyond 64 bits)
+    fails its waiters as a JournalError (the ingress answers 503, the sender retries), like any
+    failed commit; it escaped as OverflowError before, dropping the marks of the same batch unlogged."""
+    from tekton_dag.bus.journal import JournalError
+
+    journal = Journal(tmp_path / "journal.sqlite3", "NORMAL")
+    journal.open()
+    try:
+        refused = journal.submit([NewDelivery("t", "a", 10**20, b"{}")])
+        with pytest.raises(JournalError, match="journal"):
+            refused.result(timeout=5)
+        accepted = journal.submit([NewDelivery("t", "a", 255, b"{}")])
+        assert len(accepted.result(timeout=5)) == 1, "the journal goes on"
+    finally:
+        journal.close()

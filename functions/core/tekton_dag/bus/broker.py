@@ -252,7 +252,7 @@ class LocalBroker:
             return 503
         raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL) if ttl is None else ttl
         try:
-            ttl = int(raw_ttl)
+            ttl = min(int(raw_ttl), MAX_TTL)  # a sender's larger TTL is bounded (and fits the journal)
         except (TypeError, ValueError):
             return 400
         if ttl <= 0:

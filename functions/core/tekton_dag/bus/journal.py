@@ -268,7 +268,7 @@ class Journal:
                 if finished >= PURGE_EVERY:
                     db.execute("DELETE FROM deliveries WHERE state != ?", (PENDING,))
                     finished = 0
-        except JournalError as exc:
+        except Exception as exc:  # JournalError, or a value SQLite cannot hold: the same for the waiters
             # Accepts are refused (the sender retries); lost marks leave rows pending (redelivered).
             log.error("journal %s: %d writes not committed: %s", self.path, len(batch), exc)
             _settle([w for w in batch if w.done is not None], JournalError(f"journal {self.path}: {exc}"))
