@@ -68,6 +68,19 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         ],
     ),
     (
+        # A "|" block keeps its final line break: Python's "$" matched before it, so these passed.
+        "a name and a repository ending in a line break",
+        {
+            ALPHA: "name: alpha\nnamespace: |\n  alpha-ci\nstacks: [stacks/shop.yaml]\n",
+            SHOP: stack(APP_A.replace("repo: o/a", 'repo: "o/a\\n"')),
+        },
+        [
+            f"{ALPHA}: namespace: \"alpha-ci\\n\" is not a DNS-1123 label (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)",
+            f"{SHOP}: apps[0].repo: \"o/a\\n\" is not a GitHub repository as owner/name",
+        ],
+    ),
+    (
         "names that are not DNS-1123 labels",
         {
             ALPHA: "name: alpha\nnamespace: Alpha_CI\nstacks: [stacks/shop.yaml]\n",

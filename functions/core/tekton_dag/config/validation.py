@@ -54,10 +54,10 @@ def _is_relative_path(value: str) -> bool:
     return bool(value) and not value.startswith("/") and ".." not in parts
 
 
-FORMATS = {
-    "dns1123-label": lambda v: bool(DNS1123_LABEL.match(v)),
-    "dns1123-subdomain": lambda v: bool(DNS1123_SUBDOMAIN.match(v)),
-    "github-repo": lambda v: bool(GITHUB_REPO.match(v)),
+FORMATS = {  # fullmatch: Python's "$" also matches before a final line break ("ns\n", a "|" block)
+    "dns1123-label": lambda v: bool(DNS1123_LABEL.fullmatch(v)),
+    "dns1123-subdomain": lambda v: bool(DNS1123_SUBDOMAIN.fullmatch(v)),
+    "github-repo": lambda v: bool(GITHUB_REPO.fullmatch(v)),
     "relative-path": _is_relative_path,
 }
 
@@ -136,9 +136,8 @@ def fast_validator(kind: Kind, engine: str = "best") -> Callable[[Any], bool]:
 
 
 # The formats that are one regular expression, as a JSON Schema "pattern" for the Rust engine.
-# Its regular expressions (ECMA 262) accept no more than Python's here: "$" matches only at the
-# end (Python's also before a final line break), and the rest means the same. A string only
-# Python accepts is rejected by the pattern, then confirmed valid by the Python engine.
+# Its regular expressions (ECMA 262) mean the same as Python's ``fullmatch`` of them here: "$"
+# matches only at the end, as ``fullmatch`` requires (``FORMATS``).
 FORMAT_PATTERNS = {"dns1123-label": DNS1123_LABEL, "dns1123-subdomain": DNS1123_SUBDOMAIN,
                    "github-repo": GITHUB_REPO}
 
