@@ -160,6 +160,16 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         ],
     ),
     (
+        # Deeper than the team's digest and the reloader look: its changes went unseen (review).
+        "a stack file deeper than the reloader looks",
+        {
+            ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/a/b/c/d/shop.yaml]\n",
+            "teams/alpha/stacks/a/b/c/d/shop.yaml": stack(APP_A),
+        },
+        [f'{ALPHA}: stacks[0]: stack file "stacks/a/b/c/d/shop.yaml" is more than 4 directories deep '
+         "(changes to it would not be noticed)"],
+    ),
+    (
         "two teams claiming one namespace",
         {ALPHA: "name: alpha\nnamespace: beta-ci\nstacks: [stacks/shop.yaml]\n"},
         [

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tekton_dag.config.loading import REGISTRY_FILE
+from tekton_dag.config.loading import MAX_STACK_DIRS, REGISTRY_FILE
 
 Fingerprint = tuple[tuple[str, int, int, int], ...]
-MAX_DEPTH = 6  # teams/<team>/stacks/<file>: deeper trees are not configuration (and symlink loops stop)
+# <team>/ and the directories a stack file may be in (loading.MAX_STACK_DIRS): deeper trees are
+# not configuration (and symlink loops stop).
+MAX_DEPTH = 1 + MAX_STACK_DIRS
 
 
 def fingerprint(root: Path) -> Fingerprint:

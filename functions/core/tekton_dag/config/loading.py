@@ -42,6 +42,10 @@ FALLBACK_NAMESPACE = "default"
 # Below it (a function of a few teams, a reload of the teams that changed) libyaml reads them.
 NATIVE_PARSER_TEAMS = 16
 TEAM_KINDS: tuple[validation.Kind, ...] = ("team", "stack", "versions")  # the files of teams/<team>/
+# Directories a stack file may be in below its team's directory ("stacks/shop.yaml": 1). The
+# team's digest (TeamCache) and the tree's fingerprint (reloads, snapshots) look this deep and no
+# deeper, so a stack file deeper than this is refused: a change to it would go unseen.
+MAX_STACK_DIRS = 4
 
 
 def registry_fallback(root: Path | str) -> Path | None:
@@ -304,6 +308,11 @@ class _Loader:
             if not isinstance(entry, str) or not validation.FORMATS["relative-path"](entry):
                 continue  # the schema reported it
             path = directory / entry
+            if entry.replace("\\", "/").count("/") > MAX_STACK_DIRS:
+                message = (f"stack file {describe(entry)} is more than {MAX_STACK_DIRS} directories deep "
+                           f"(changes to it would not be noticed)")
+                self.errors.append(ConfigError(shown_team, f"stacks[{i}]", message))
+                continue
             if not path.is_file():
                 message = f"stack file {describe(entry)} does not exist"
                 self.errors.append(ConfigError(shown_team, f"stacks[{i}]", message))
@@ -421,7 +430,7 @@ def _files(directory: str, depth: int) -> Iterator[str]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            if depth < 4:
+            if depth < MAX_STACK_DIRS:
                 yield from _files(entry.path, depth + 1)
         else:
             yield entry.path
