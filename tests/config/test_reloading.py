@@ -265,3 +265,39 @@ def test_removing_an_empty_team_directory_ends_its_error(tmp_path: Path) -> None
     assert [e.message for e in store.errors] == ["missing: every team directory needs a team.yaml"]
     (root / "gamma").rmdir()
     assert store.refresh() is Refresh.LOADED and store.errors == ()
+
+
+@pytest.mark.parametrize("kind", ["store", "function"])
+def test_a_team_read_while_it_changed_is_not_reused_after_the_change_is_undone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """The store drops a load during which the tree changed; the teams that load kept (each under
+    the digest taken before its files were parsed) must go with it. Before, a change written
+    during the parse and undone right after left the changed team under the old digest, and the
+    next load served it while the files said otherwise."""
+    from tekton_dag.config import loading
+
+    from tekton_dag.functions import configs
+
+    root = write_tree(tmp_path, BASE)
+    monkeypatch.setenv("TEKTON_DAG_CONFIG_CACHE", "off")
+    store = ConfigStore(root) if kind == "store" else configs._store(str(root))  # a function's own store
+    assert store.refresh() is Refresh.LOADED
+    team_file = root / "alpha" / "team.yaml"
+    original = team_file.read_text()
+    team_file.write_text(original.replace("alpha-ci", "alpha-two"))  # a change the next refresh loads
+    parse, writes = loading._Loader.parse_team, []
+
+    def parse_during_a_write(self, directory):  # type: ignore[no-untyped-def]
+        if directory.name != "alpha" or writes:
+            return parse(self, directory)
+        writes.append(1)  # between the digest and the parse someone writes, and undoes it at once
+        team_file.write_text(original.replace("alpha-ci", "alpha-three"))
+        try:
+            return parse(self, directory)
+        finally:
+            team_file.write_text(original.replace("alpha-ci", "alpha-two"))
+
+    monkeypatch.setattr(loading._Loader, "parse_team", parse_during_a_write)
+    assert store.refresh() is Refresh.LOADED  # the tree changed during the load: loaded again
+    assert writes == [1]
+    assert store.config is not None and store.config.team("alpha").namespace == "alpha-two"

@@ -79,6 +79,7 @@ class TeamCache:
     def __init__(self) -> None:
         self._teams: dict[str, tuple[bytes, Team]] = {}
         self._seen: dict[str, tuple[bytes, Team]] = {}
+        self._before: dict[str, tuple[bytes, Team]] = {}  # what ``finish`` replaced, for ``undo``
 
     def empty(self) -> bool:
         """No team kept yet (a first load): nothing a digest could find."""
@@ -93,7 +94,12 @@ class TeamCache:
 
     def finish(self) -> None:
         """Forget teams that the last load did not see (deleted, or broken now)."""
-        self._teams, self._seen = self._seen, {}
+        self._before, self._teams, self._seen = self._teams, self._seen, {}
+
+    def undo(self) -> None:
+        """Drop what the last load kept: the tree changed while it ran (``ConfigStore``), so a
+        team's digest, taken before its files were parsed, may name other content than it holds."""
+        self._teams, self._before = self._before, {}
 
 
 def load_config(root: Path | str, cache: TeamCache | None = None) -> LoadResult:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tekton_dag.config.errors import ConfigError
@@ -51,10 +52,16 @@ class Snapshot:
 class ConfigStore:
     """The configuration under ``root``, reloaded by ``refresh()`` or ``watch()``."""
 
-    def __init__(self, root: Path | str, load: Callable[[Path], LoadResult] | None = None) -> None:
+    def __init__(self, root: Path | str, load: Callable[[Path], LoadResult] | None = None,
+                 cache: TeamCache | None = None) -> None:
+        """``load`` reads the tree (by default ``load_config`` with a ``TeamCache`` of its own);
+        ``cache``: the TeamCache ``load`` fills, undone when a load is dropped."""
         self.root = Path(root)
-        cache = TeamCache()  # unchanged teams are reused across reloads
-        self._load = load or (lambda path: load_config(path, cache))
+        if load is None:
+            cache = TeamCache() if cache is None else cache  # unchanged teams are reused across reloads
+            load = partial(_load_into, cache)
+        self._load = load
+        self._cache = cache
         self._snapshot: Snapshot | None = None
         self._fingerprint: Fingerprint | None = None
         self._errors: tuple[ConfigError, ...] = ()
@@ -99,6 +106,8 @@ class ConfigStore:
                 result = self._load(self.root)
                 if fingerprint(self.root) == before:
                     return self._accept(result, before)
+                if self._cache is not None:
+                    self._cache.undo()  # what it kept may mix the tree before and after the change
             log.warning("configuration under %s kept changing during %d loads; retrying later", self.root, ATTEMPTS)
             return Refresh.UNCHANGED
 
@@ -128,3 +137,7 @@ class ConfigStore:
             except Exception:  # a watcher must outlive one bad refresh (e.g. a vanished mount)
                 log.exception("reloading the configuration under %s failed", self.root)
             await asyncio.sleep(interval)
+
+
+def _load_into(cache: TeamCache, root: Path) -> LoadResult:
+    return load_config(root, cache)

@@ -143,7 +143,7 @@ class ConfigSource:
 
 def _store(root: str) -> ConfigStore:
     cache = TeamCache()  # unchanged teams are reused across reloads
-    return ConfigStore(root, lambda path: _load(path, cache))
+    return ConfigStore(root, lambda path: _load(path, cache), cache)
 
 
 def _load(root: Path, cache: TeamCache) -> LoadResult:
