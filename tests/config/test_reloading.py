@@ -275,7 +275,6 @@ def test_a_team_read_while_it_changed_is_not_reused_after_the_change_is_undone(
     during the parse and undone right after left the changed team under the old digest, and the
     next load served it while the files said otherwise."""
     from tekton_dag.config import loading
-
     from tekton_dag.functions import configs
 
     root = write_tree(tmp_path, BASE)
