@@ -234,6 +234,25 @@ async def test_a_push_back_to_an_earlier_head_is_a_new_head_and_wins(
     assert status_of(kube_api, second.name) == "Cancelled" and status_of(kube_api, back.name) is None
 
 
+async def test_a_push_back_reaching_a_replica_whose_copy_is_behind_is_not_ignored(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    """R1 saw A then B; R2 saw C replace B; a push back to A (before=C) reaches R1. R1's copy says
+    A was superseded and C is unknown to it: only the ledger can tell that A is the newest head
+    now. Before, R1 answered "ignored" from its copy: the pull request's head got no run and C's
+    kept going (likely with the all-in-one's two workers, each with its own copy)."""
+    C = "c" * 40
+    r1 = RunCreator(lambda: config, store)
+    first = await r1.request(head(A, "d1"))
+    await r1.request(head(B, "d2", before=A))
+    other_store = KubernetesStore(policy=FAST)
+    third = await RunCreator(lambda: config, other_store).request(head(C, "d3", before=B))
+    other_store.close()
+    delete_run(kube_api, first.name)
+    back = await r1.request(head(A, "d4", before=C))
+    assert back.kind == "created" and back.superseded == (third.name,)
+    assert status_of(kube_api, third.name) == "Cancelled" and status_of(kube_api, back.name) is None
+
+
 async def test_a_superseded_head_is_still_recognised_once_its_pull_request_moved_to_a_stored_heads_segment(
         kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
     """The head Lease holds only the pull requests changed most recently; older ones are sealed

@@ -137,8 +137,9 @@ class RunCreator:
 
     async def _stale_head(self, team: Team, group: str, sha: str, before: str) -> bool:
         """Whether the ledger already knows ``sha`` was superseded: this replica's newest copy
-        (``_seen``: a superseded head stays superseded), else a read. Only a shortcut: the
-        conditional write in ``_admit`` decides.
+        (``_seen``) when it says "not stale", else a read (a push back makes a superseded head
+        the newest again, which a copy may not know yet). Only a shortcut: the conditional write
+        in ``_admit`` decides.
 
         Never ``_ledgers``: an update in flight has taken that copy out, and a read made then
         and put back could be older than the update's write; the next update would start from
@@ -153,7 +154,16 @@ class RunCreator:
                         self._ledgers[team.name] = (ledger, version)
                         self._seen[team.name] = self._ledgers[team.name][0]
                 seen = self._seen.get(team.name)
-        return seen is not None and seen.is_stale_head(group, sha, before)
+            return seen is not None and seen.is_stale_head(group, sha, before)
+        if not seen.is_stale_head(group, sha, before):
+            return False
+        # A copy can say "stale" wrongly: a push back to this head (``before`` naming the newest)
+        # is news only the ledger has when another replica wrote the head it replaced. Rare: read.
+        async with self._locks.setdefault(team.name, asyncio.Lock()):
+            ledger, version = await self._read(team)
+        if version is not None:
+            self._seen[team.name] = ledger
+        return ledger.is_stale_head(group, sha, before)
 
     def _superseded(self, request: RunRequest, team: Team, name: str, group: str, sha: str) -> Outcome:
         seen = self._seen.get(team.name)
