@@ -252,3 +252,30 @@ def test_closing_a_child_early_does_not_wait_on_a_sibling_holding_its_pipe() -> 
     except subprocess.TimeoutExpired:
         pytest.fail("closing the first child waited on it forever")
     assert done.stdout == "closed\n", done.stderr
+
+
+INTERRUPTED_CHILD = """
+import os, signal
+from tekton_dag.config import parallel
+parent = os.getpid()
+real = parallel._run_child
+
+def interrupted(*args):
+    os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C in the instant after the fork
+    real(*args)
+
+parallel._run_child = interrupted
+try:
+    answers = list(parallel.Child(lambda i: i * 2, list(range(5))).answers())
+finally:
+    print("parent" if os.getpid() == parent else "child", flush=True)
+print(answers)
+"""
+
+
+def test_a_ctrl_c_just_after_the_fork_ends_the_child_not_a_copy_of_this_process() -> None:
+    """Before the child's handlers were set, a SIGINT raised KeyboardInterrupt in the child, which
+    then ran this process's code (finally blocks, output) as if it were this process."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_CHILD], capture_output=True, text=True, timeout=60)
+    assert done.stdout == "parent\n[None, None, None, None, None]\n", (done.stdout, done.stderr)
+    assert "KeyboardInterrupt" not in done.stderr

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 # holding an earlier child's read end, it would keep that pipe from breaking, so a child this process
 # stopped reading (a load ending early) would wait on its full pipe forever, and ``close`` with it.
 _READ_ENDS: set[int] = set()
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
 _warned: set[str] = set()  # bad PROCESSES_ENV values already logged: once per process, not per load
 
 
@@ -127,15 +128,20 @@ class Child:
         self.received = bytearray()
         self.ended = False
         read_end, write_end = os.pipe()
+        # Ctrl-C and SIGTERM wait until the child has its own handlers: one arriving just after the
+        # fork would raise KeyboardInterrupt in the child before ``_run_child``'s ``try``, and the
+        # child would unwind into this process's code (its finally blocks, exit handlers, output).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
         try:
             self.pid = os.fork()
         except OSError:  # no process to spare: everything is done here
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.close(read_end)
             os.close(write_end)
             return
         if self.pid == 0:
-            os.close(read_end)
-            _run_child(work, items, write_end)  # never returns
+            _run_child(work, items, write_end, read_end, blocked)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(write_end)
         _READ_ENDS.add(read_end)
         os.set_blocking(read_end, False)
@@ -203,7 +209,8 @@ class Child:
             self.drain()
 
 
-def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: int) -> None:
+def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: int, read_end: int,
+               mask: set[signal.Signals]) -> None:
     """The child's whole life: work, write, exit without running the parent's exit handlers."""
     status = 1
     try:
@@ -212,6 +219,8 @@ def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: in
         signal.set_wakeup_fd(-1)  # the one thread is the main thread (``single_threaded``)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one that came meanwhile ends the child now
+        os.close(read_end)
         for fd in _READ_ENDS:  # its siblings' pipes (module comment)
             with contextlib.suppress(OSError):
                 os.close(fd)
