@@ -210,7 +210,7 @@ class Child:
 
 
 def _run_child(work: Callable[[Item], Any], items: Sequence[Item], write_end: int, read_end: int,
-               mask: set[signal.Signals]) -> None:
+               mask: set[int | signal.Signals]) -> None:
     """The child's whole life: work, write, exit without running the parent's exit handlers."""
     status = 1
     try:
