@@ -44,7 +44,7 @@ def _walk(directory: Path, prefix: str, entries: list[tuple[str, int, int, int]]
             if entry.is_dir():  # follows symlinks, as a ConfigMap mount needs
                 # The directory itself too: a team directory with no file in it yet is an error for
                 # the load ("needs a team.yaml"), and removing it must end that error.
-                entries.append((name + "/", entry.stat().st_ino, 0, 0))
+                entries.append((name + "/", entry.inode(), 0, 0))  # from the listing: no system call
                 if depth < MAX_DEPTH:
                     _walk(Path(entry.path), name + "/", entries, depth + 1)
                 continue
