@@ -101,6 +101,29 @@ async def test_resumed_deliveries_go_one_after_another_per_partition_key(start_b
     assert stamps["b-1"] - stamps["a-1"] < 0.1, "different keys are resumed side by side"
 
 
+async def test_resumed_events_without_a_partition_key_go_side_by_side(start_broker, tmp_path):
+    """Tekton's events carry no ``partitionkey``: resumed all in one chain, one slow subscriber
+    (timeouts and backoff: minutes) held up every other."""
+    journal = tmp_path / "journal.sqlite3"
+    docs = [broker_yaml(SLOW_RETRIES), trigger_yaml("t", "s", ONLY_A)]
+    async with start_broker(docs, {"s": await unreachable_url()}, journal=Journal(journal), close_grace=0.2) as first:
+        for event_id in ("k-1", "k-2", "k-3"):
+            assert (await first.post(event(TYPE_A, id=event_id))).status_code == 202
+    arrivals: dict[str, float] = {}
+
+    class Stamping(EventRecorder):
+        def answer(self, headers, body):  # type: ignore[no-untyped-def]
+            arrivals[str(len(arrivals))] = time.monotonic()
+            return super().answer(headers, body)
+
+    sub = Stamping(delay=0.3)
+    with sub.serving() as url:
+        async with start_broker(docs, {"s": url}, journal=Journal(journal), close_grace=0.2):
+            await eventually(lambda: len(sub.received) == 3)
+    stamps = sorted(arrivals.values())
+    assert stamps[-1] - stamps[0] < 0.25, "each was sent before the one before it was answered"
+
+
 async def test_a_journal_in_use_by_another_broker_is_refused(tmp_path):
     first = Journal(tmp_path / "journal.sqlite3")
     first.open()

@@ -397,12 +397,14 @@ class LocalBroker:
 
     async def _resume(self, rows: list[Row]) -> None:
         """Deliver what the journal held at start: one partition key's deliveries one after the
-        other, in the order they were accepted; different keys side by side."""
+        other, in the order they were accepted; different keys, and events without one, side by side."""
         chains: dict[str, list[Delivery]] = defaultdict(list)
         for row in rows:
             delivery = self._resumed(row)
             if delivery is not None:
-                chains[row.partition_key].append(delivery)
+                # An event without a partition key (Tekton's) is ordered after no other: a chain of
+                # its own, so one slow subscriber does not hold up every other such event.
+                chains[row.partition_key or f"row {row.id}"].append(delivery)
                 self._inflight.add(delivery)
                 self._resuming += 1
                 self._idle.clear()
