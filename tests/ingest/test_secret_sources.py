@@ -56,3 +56,15 @@ def test_a_rotated_mounted_secret_is_picked_up_without_restart(tmp_path: Path, m
     assert source.current(cfg) == ((SHARED, "old"),)  # cached within the refresh window
     monkeypatch.setattr(secrets, "REFRESH_S", 0.0)
     assert source.current(cfg) == ((SHARED, "old"), (SHARED, "new"))
+
+
+def test_a_team_cannot_claim_the_shared_secret_or_another_teams(caplog: pytest.LogCaptureFixture) -> None:
+    """One team's team.yaml naming the shared variable (or another team's) took every delivery
+    signed with that value as its own, and the resolver then ignored the other teams' repositories."""
+    env = {"GITHUB_WEBHOOK_SECRET": "shared-value", "B_SECRET": "b-value", "ALSO_B": "b-value"}
+    source = SecretSource(env)
+    current = source.current(config(team("a", "GITHUB_WEBHOOK_SECRET"), team("b", "B_SECRET"), team("c", "ALSO_B")))
+    assert current == ((SHARED, "shared-value"),)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "team a is the shared webhook secret" in logged and "also the webhook secret of team c" in logged
+    assert "shared-value" not in logged and "b-value" not in logged

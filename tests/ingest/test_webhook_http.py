@@ -111,6 +111,18 @@ async def test_a_team_secret_scopes_the_event_to_that_team(ingest: httpx.AsyncCl
     assert broker.events[0].get_extension("team") == "payments"
 
 
+async def test_a_team_naming_the_shared_secret_does_not_take_every_delivery(
+    make_ingest: Callable[..., Awaitable[httpx.AsyncClient]], broker: EventRecorder
+) -> None:
+    """payments' team.yaml names the shared variable: deliveries signed with it stay shared (every
+    team's targets), not payments' alone; before, they were scoped to payments and the resolver
+    ignored the other teams' repositories."""
+    client = await make_ingest(PAYMENTS_WEBHOOK_SECRET=SHARED_SECRET)
+    headers, body = delivery("pull_request.opened", secret=SHARED_SECRET)
+    assert (await client.post("/", headers=headers, content=body)).status_code == 202
+    assert "team" not in broker.events[0].get_attributes()
+
+
 async def test_a_mounted_team_secret_file_is_used(
     make_ingest: Callable[..., Awaitable[httpx.AsyncClient]], broker: EventRecorder, tmp_path
 ) -> None:

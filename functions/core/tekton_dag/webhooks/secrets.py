@@ -6,8 +6,11 @@ comma-separated). A team's own secrets: the environment variable its ``team.yaml
 ``webhook.secretEnv``, and the Kubernetes Secret it names in ``webhook.secretName``, mounted as
 ``$TEKTON_DAG_TEAM_SECRETS_DIR/<secretName>/secret`` (default directory below).
 
-Team secrets are tried before shared ones, so a value configured as both counts as the team's
-(the narrower scope). Files are re-read at most every ``REFRESH_S`` seconds: Kubernetes updates
+A team secret must be the team's alone: a value that is also a shared secret or another team's
+is not used as a team secret at all (logged, without the value). Otherwise one team's
+``team.yaml`` (``secretEnv: GITHUB_WEBHOOK_SECRET``, or another team's variable) would claim
+every delivery signed with that value, and the resolver would then ignore the other teams'
+repositories in them. Files are re-read at most every ``REFRESH_S`` seconds: Kubernetes updates
 mounted Secrets in place, so a rotation needs no restart. Secret values are never logged.
 """
 
@@ -47,6 +50,7 @@ class SecretSource:
         self._cached_for: Config | None = None
         self._read_at = float("-inf")
         self._warned: set[str] = set()
+        self._warned_claims: set[tuple[str, str]] = set()
 
     def current(self, config: Config | None) -> tuple[tuple[str, str], ...]:
         if config is not self._cached_for or time.monotonic() - self._read_at > REFRESH_S:
@@ -56,11 +60,27 @@ class SecretSource:
         return self._cached
 
     def _read(self, config: Config | None) -> tuple[tuple[str, str], ...]:
+        shared = self._shared_secrets()
+        claims = [(team.name, secret) for team in (config.teams if config else ())
+                  for secret in self._team_secrets(team)]
+        owners: dict[str, set[str]] = {}
+        for name, secret in claims:
+            owners.setdefault(secret, set()).add(name)
         pairs: list[tuple[str, str]] = []
-        for team in config.teams if config else ():
-            pairs.extend((team.name, secret) for secret in self._team_secrets(team))
-        pairs.extend((SHARED, secret) for secret in self._shared_secrets())
+        for name, secret in claims:
+            if secret in shared or len(owners[secret]) > 1:
+                self._refuse(name, "the shared webhook secret" if secret in shared
+                             else "also the webhook secret of team " + ", ".join(sorted(owners[secret] - {name})))
+                continue
+            pairs.append((name, secret))
+        pairs.extend((SHARED, secret) for secret in shared)
         return tuple(pairs)
+
+    def _refuse(self, team: str, why: str) -> None:
+        if (team, why) not in self._warned_claims:  # once per team and reason: this is read every 10 s
+            self._warned_claims.add((team, why))
+            log.error("a webhook secret of team %s is %s: not used as team %s's (a team secret must be "
+                      "its own; check webhook.secretEnv and webhook.secretName)", team, why, team)
 
     def _shared_secrets(self) -> tuple[str, ...]:
         secrets = split_secrets(self._env.get(SHARED_ENV, ""))
