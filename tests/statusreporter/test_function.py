@@ -101,6 +101,20 @@ async def test_late_and_redelivered_events_change_nothing(served: Served) -> Non
     assert calls(served) == [("create_check_run", "completed", "failure")]
 
 
+async def test_a_forged_tekton_event_cannot_complete_a_check(served: Served) -> None:
+    """Tekton's events are not sealed: anyone who can reach the Broker can send one. The check
+    follows the run as the API has it, so a forged "successful" for a run still going reports
+    nothing, and the run's real failure is what the check shows. Before, the event's own
+    pipelineRun decided: the check passed, and the real failure changed nothing after it."""
+    run = await served.create_run()
+    await served.post(catalog.RUN_CREATED, outcome(run), id="c")
+    forged = await served.post(*tekton(run, "True", "Succeeded"), id="forged", forged=True)
+    assert forged.status_code == 202
+    assert calls(served) == [("create_check_run", "queued", None)]
+    await served.post(*tekton(run, "False", "Failed", "Tasks Completed: 1 (Failed: 1, Cancelled 0)"), id="f")
+    assert calls(served)[-1] == ("update_check_run", "completed", "failure")
+
+
 async def test_two_events_at_once_create_one_check_run(served: Served) -> None:
     served.github.fail("slow", match="/check-runs", seconds=0.1)  # the first create is in flight when b arrives
     run = await served.create_run()

@@ -84,6 +84,27 @@ def from_tekton(event_type: str, run: Object) -> Report | None:
     return Report("completed", conclusion, _CONCLUSION_TITLES.get(conclusion, conclusion), _task_summary(head, run))
 
 
+def from_run(run: Object) -> Report | None:
+    """The report for a PipelineRun as the API has it now. Tekton cannot seal its events, so one
+    only says when to look: reading its own ``pipelineRun`` would let a forged "successful" pass a
+    required check (and a merge queue), and a late event of a deleted run of the same name would
+    complete the new one's check."""
+    condition = _succeeded(run)
+    status, reason = str(condition.get("status") or ""), str(condition.get("reason") or "")
+    if status == "True":
+        kind = "successful"
+    elif status == "False":
+        kind = "failed"
+    elif status == "Unknown" and reason in _RUNNING:
+        kind = "running"
+    else:
+        return None  # pending, stopping, or no condition yet
+    return from_tekton(f"{TEKTON_PREFIX}{kind}.v1", run)
+
+
+_RUNNING = frozenset({"Started", "Running"})  # Tekton's reasons for an Unknown Succeeded while it runs
+
+
 def check_name(stack: str, app: str) -> str:
     """``tekton-dag / <stack> (<app>)``: one check per stack and changed app."""
     return f"tekton-dag / {stack} ({app})" if app else f"tekton-dag / {stack}"

@@ -219,9 +219,9 @@ class StatusReporterFunction(Handler):
         if not isinstance(data, dict):
             raise RequestError("data: must be a JSON object")
         if kind in catalog.TEKTON_PIPELINERUN_ALL:
-            namespace, name, run = _tekton_run(data)
-            report = reports.from_tekton(kind, run)
-            return [await self.reporter.report(namespace, name, report)] if report else []
+            # Which run to look at; what its check says comes from the run as the API has it.
+            namespace, name, _ = _tekton_run(data)
+            return [await self.reporter.report(namespace, name, reports.from_run)]
         if kind == catalog.RUN_FAILED:
             return [await self.reporter.report_not_created(event_id, data, reports.not_created(
                 str(data.get("reason") or "unknown reason")))]

@@ -34,7 +34,7 @@ from tekton_dag.checks.states import Report, advances
 from tekton_dag.checks.targets import Target, recorded_of, target_of, target_of_run
 from tekton_dag.config.models import Config
 from tekton_dag.github.port import CheckOutput, GitHub, Repo
-from tekton_dag.kube.stores import RunStore
+from tekton_dag.kube.stores import Object, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,20 @@ class Reporter:
     _waiting: dict[str, int] = field(default_factory=dict)
     _failures: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
-    async def report(self, namespace: str, name: str, report: Report) -> Result:
-        """Apply ``report`` to run ``namespace/name``'s check if it moves it forward."""
+    async def report(self, namespace: str, name: str,
+                     report: Report | Callable[[Object], Report | None]) -> Result:
+        """Apply ``report`` to run ``namespace/name``'s check if it moves it forward; a callable
+        makes the report from the run as read back (Tekton's events: ``reports.from_run``)."""
         if not any(team.github.checks and team.namespace == namespace for team in self.config().teams):
             return "skipped"  # no team here wants checks for this namespace: not even a read
         async with self._run_lock(f"{namespace}/{name}"):
             run = await self.store.get_run(namespace, name)
             if run is None:
                 return "gone"
+            made = report(run) if callable(report) else report
+            if made is None:
+                return "unchanged"
+            report = made
             target = target_of_run(self.config(), run)
             if target is None:
                 return "skipped"
