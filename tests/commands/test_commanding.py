@@ -12,7 +12,16 @@ from tekton_dag import pipelines
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import CommandSettings, Team
 from tekton_dag.events.requests import CancelRequest, CommandRequest, CommandTarget, RunRequest
-from tekton_dag.github.port import CheckConclusion, CheckOutput, CheckStatus, CommitState, GitHubError, Permission, Repo
+from tekton_dag.github.port import (
+    CheckConclusion,
+    CheckOutput,
+    CheckStatus,
+    CommitState,
+    GitHubError,
+    Permission,
+    PullRequestHead,
+    Repo,
+)
 from tekton_dag.pipelineruns.naming import run_name
 from tekton_dag.testing.github import write_teams
 from tekton_dag.usecases.commanding import PermissionCache, authorise
@@ -35,9 +44,9 @@ class FakeGitHub:
             raise GitHubError("Not Found", status=404)
         return self.permissions[user]
 
-    async def pull_request_head(self, repo: Repo, number: int) -> tuple[str, str]:
+    async def pull_request_head(self, repo: Repo, number: int) -> PullRequestHead:
         self.calls.append(("pull_request_head", repo.full_name, str(number)))
-        return self.head
+        return PullRequestHead(*self.head, True)
 
     async def comment(self, repo: Repo, issue_number: int, body: str) -> None:
         raise AssertionError("authorise never comments: the caller posts the reply")

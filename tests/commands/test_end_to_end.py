@@ -115,6 +115,16 @@ async def test_retest_by_a_writer_runs_again_and_by_a_reader_is_refused(chain: C
     assert reply["issue_number"] == 2 and reply["body"].startswith("@reader `/retest` was not run")
 
 
+async def test_retest_on_a_closed_pull_request_runs_nothing_and_says_why(chain: Chain) -> None:
+    """Closing a pull request cancels its runs; a later /retest started one that nothing would
+    ever cancel (its closed event had passed)."""
+    chain.github.set_pull(REPO, 2, HEAD, "main", state="closed")
+    await chain.deliver("issue_comment.pr-retest", "c-closed", comment("writer", "/retest"))
+    assert chain.runs() == []
+    [reply] = chain.github.comments
+    assert reply["body"] == "@writer nothing to re-run: #2 is closed."
+
+
 async def test_retest_app_and_test_stack_app_select_their_target(chain: Chain) -> None:
     await chain.deliver("issue_comment.pr-retest", "c-3", comment("writer", "/retest demo-fe"))
     await chain.deliver("issue_comment.pr-retest", "c-4", comment("writer", "/test stack-one/demo-fe"))

@@ -104,7 +104,9 @@ async def test_permission_asks_github_each_time_and_comments_post(github: GitHub
     assert len(github.calls_to("repos/get-collaborator-permission-level")) == 3
     await client.comment(REPO, 1, "/retest refused: write permission needed")
     github.set_pull(REPO.full_name, 1, SHA, "master")
-    assert await client.pull_request_head(REPO, 1) == (SHA, "master")
+    assert await client.pull_request_head(REPO, 1) == (SHA, "master", True)
+    github.set_pull(REPO.full_name, 1, SHA, "master", state="closed")
+    assert await client.pull_request_head(REPO, 1) == (SHA, "master", False)
     assert github.comments[0]["body"].startswith("/retest refused")
     assert not github.violations
 

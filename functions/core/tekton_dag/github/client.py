@@ -40,6 +40,7 @@ from tekton_dag.github.port import (
     GitHubError,
     Mode,
     Permission,
+    PullRequestHead,
     Repo,
 )
 from tekton_dag.github.settings import Settings
@@ -140,13 +141,13 @@ class Client:
             raise GitHubError(f"permission: GitHub answered an unknown permission {value!r}")
         return cast(Permission, value)
 
-    async def pull_request_head(self, repo: Repo, number: int) -> tuple[str, str]:
+    async def pull_request_head(self, repo: Repo, number: int) -> PullRequestHead:
         answer = await self.call("pull_request_head", repo, "GET", "/repos/{owner}/{repo}/pulls/{pull_number}",
                                  {"pull_number": number})
         try:
-            return str(answer["head"]["sha"]), str(answer["base"]["ref"])
+            return PullRequestHead(str(answer["head"]["sha"]), str(answer["base"]["ref"]), answer["state"] == "open")
         except (KeyError, TypeError):
-            raise GitHubError("pull_request_head: GitHub's answer has no head.sha / base.ref") from None
+            raise GitHubError("pull_request_head: GitHub's answer has no head.sha / base.ref / state") from None
 
     # --- the transport -----------------------------------------------------------------------
     async def call(self, operation: str, repo: Repo | None, method: str, template: str,

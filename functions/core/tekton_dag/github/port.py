@@ -10,7 +10,7 @@ the same shape. Values follow GitHub's REST API names (``status``, ``conclusion`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from tekton_dag.checks.states import CheckConclusion, CheckStatus, CommitState
 
@@ -49,6 +49,12 @@ class GitHubError(Exception):
         self.retryable = retryable
 
 
+class PullRequestHead(NamedTuple):
+    sha: str
+    base_ref: str
+    open: bool  # GitHub's ``state``: "open", else "closed" (merged or not)
+
+
 class GitHub(Protocol):
     """The calls status-reporter and the commands make. Every method raises ``GitHubError`` on failure."""
 
@@ -81,10 +87,10 @@ class GitHub(Protocol):
         """GET /repos/{owner}/{repo}/collaborators/{username}/permission → ``permission`` (callers cache it)."""
         ...
 
-    async def pull_request_head(self, repo: Repo, number: int) -> tuple[str, str]:
-        """GET /repos/{owner}/{repo}/pulls/{pull_number} → (head sha, base ref)."""
+    async def pull_request_head(self, repo: Repo, number: int) -> PullRequestHead:
+        """GET /repos/{owner}/{repo}/pulls/{pull_number} → its head sha, base ref and whether it is open."""
         ...
 
 
 __all__ = ["CheckConclusion", "CheckOutput", "CheckStatus", "CommitState", "GitHub", "GitHubError", "Mode",
-           "Permission", "Repo"]
+           "Permission", "PullRequestHead", "Repo"]

@@ -215,10 +215,10 @@ class GitHubApiDouble:
     def set_permission(self, repo: str, user: str, permission: str) -> None:
         self.permissions[(repo.lower(), user.lower())] = permission
 
-    def set_pull(self, repo: str, number: int, head_sha: str, base_ref: str = "master") -> None:
+    def set_pull(self, repo: str, number: int, head_sha: str, base_ref: str = "master", state: str = "open") -> None:
         _, payload = fixture("pull_request.opened")
         pull = payload["pull_request"]
-        pull["number"], pull["head"]["sha"], pull["base"]["ref"] = number, head_sha, base_ref
+        pull["number"], pull["head"]["sha"], pull["base"]["ref"], pull["state"] = number, head_sha, base_ref, state
         self.pulls[(repo.lower(), number)] = pull
 
     def calls_to(self, operation: str) -> list[Call]:

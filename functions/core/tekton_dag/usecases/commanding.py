@@ -115,7 +115,9 @@ async def authorise(command: CommandRequest, github: GitHub, team: Team, *,
              CancelRequest(team.name, t.stack, t.app, command.pr_number, reason, command.delivery))
             for t in targets
         ))
-    head_sha, base_ref = await github.pull_request_head(repo, command.pr_number)
+    head_sha, base_ref, is_open = await github.pull_request_head(repo, command.pr_number)
+    if not is_open:  # its runs were cancelled when it closed: a new one would run for nothing
+        return Decision(reply=f"{asker} nothing to re-run: #{command.pr_number} is closed.")
     if not resolution.branch_selected(base_ref, team.pull_requests.base_branches):
         return Decision(reply=(
             f"{asker} nothing to re-run: base branch {base_ref} of #{command.pr_number} does not match team "
