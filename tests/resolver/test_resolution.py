@@ -105,6 +105,16 @@ def test_tag_pushes_and_branch_deletions_release_nothing(index: ResolverIndex) -
     assert "deleted" in outcomes(resolution.resolve(deleted, index))["payments"].reason
 
 
+def test_a_push_to_a_merge_queue_branch_releases_nothing(index: ResolverIndex) -> None:
+    """The merge queue pushes each group to gh-readonly-queue/<base>/pr-<n>-<sha>: not merged yet
+    (its merge_group event tests it). With every branch a base branch (the default), it was released."""
+    pushed = event("push.branch")
+    ref = "refs/heads/gh-readonly-queue/main/pr-7-" + "a" * 40
+    pushed = dataclasses.replace(pushed, push=dataclasses.replace(pushed.push, ref=ref))
+    decision = outcomes(resolution.resolve(pushed, index))["payments"]
+    assert "merge queue's temporary branch" in decision.reason
+
+
 def test_an_unknown_repository_is_one_ignored_decision(index: ResolverIndex) -> None:
     unknown = dataclasses.replace(event("pull_request.opened"), repo="someone/else")
     [decision] = resolution.resolve(unknown, index)

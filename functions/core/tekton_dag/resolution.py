@@ -53,6 +53,7 @@ from tekton_dag.events.requests import (
 # @octokit/webhooks-examples; docs.github.com/en/repositories/configuring-branches-and-merges-in-your-
 # repository/configuring-pull-request-merges/managing-a-merge-queue). The number is the PR the group
 # ends with: the pipeline's pr-number (its workloads' names, post-result).
+MERGE_QUEUE_PREFIX: Final = "gh-readonly-queue/"  # the merge queue's temporary branches
 _QUEUE_PR: Final = re.compile(r"refs/heads/gh-readonly-queue/.+/pr-([1-9][0-9]{0,9})-[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 START_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
@@ -169,6 +170,10 @@ def _push(event: GitHubEvent, push: Push, target: Target) -> Request | str:
         return f"{push.ref} is not a branch"
     if push.deleted:
         return f"branch {push.branch} was deleted"
+    if push.branch.startswith(MERGE_QUEUE_PREFIX):
+        # GitHub's merge queue pushes each group to a temporary branch: code not merged yet, which
+        # its merge_group event tests. Released, it would ship whatever the queue later drops.
+        return f"branch {push.branch} is a merge queue's temporary branch (its merge_group event tests it)"
     if not branch_selected(push.branch, team.pull_requests.base_branches):
         return f"branch {push.branch} does not match team {team.name}'s pullRequests.baseBranches"
     return _run(event, target, pipelines.MERGE_RELEASE, push.after, None)
