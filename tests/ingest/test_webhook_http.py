@@ -123,6 +123,18 @@ async def test_a_team_naming_the_shared_secret_does_not_take_every_delivery(
     assert "team" not in broker.events[0].get_attributes()
 
 
+async def test_a_lone_surrogate_in_a_signed_payload_is_no_500(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:
+    """JSON may carry "\\ud800" (a lone surrogate): the event's seal is made over UTF-8 text, and
+    encoding it raised UnicodeEncodeError, a 500 for a delivery GitHub signed."""
+    _, payload = fixture("pull_request.opened")
+    payload["sender"]["login"] = "\ud800"
+    payload["pull_request"]["user"]["login"] = "\ud800"
+    headers, body = delivery("pull_request.opened", payload=payload)
+    response = await ingest.post("/", headers=headers, content=body)
+    assert response.status_code == 202, response.text
+    assert broker.events[0].get_type().endswith("pull_request.v1")
+
+
 async def test_a_mounted_team_secret_file_is_used(
     make_ingest: Callable[..., Awaitable[httpx.AsyncClient]], broker: EventRecorder, tmp_path
 ) -> None:

@@ -68,7 +68,8 @@ def sealed_content(event: CloudEvent, data: Any) -> bytes:
     attributes = [event.get_type(), event.get_source(), event.get_id(), event.get_subject() or "",
                   str(event.get_extension(catalog.EXT_TEAM) or "")]
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "\n".join([*attributes, canonical]).encode()
+    # "surrogatepass": JSON may carry a lone surrogate ("\\ud800"), which strict UTF-8 refuses.
+    return "\n".join([*attributes, canonical]).encode("utf-8", "surrogatepass")
 
 
 def _mac(key: str, content: bytes) -> str:
