@@ -253,6 +253,37 @@ async def test_a_push_back_reaching_a_replica_whose_copy_is_behind_is_not_ignore
     assert status_of(kube_api, third.name) == "Cancelled" and status_of(kube_api, back.name) is None
 
 
+async def test_a_push_back_while_the_old_heads_cancelled_run_is_still_there_runs_again_and_wins(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    """Run names come from the pull request and the head: pushing back to A found A's cancelled
+    run under that name, called it "created" and did nothing; B kept running and A never ran.
+    (The test above deletes A's run first, as retention would.)"""
+    rc = RunCreator(lambda: config, store)
+    first = await rc.request(head(A, "d1"))
+    second = await rc.request(head(B, "d2", before=A))
+    assert status_of(kube_api, first.name) == "Cancelled"
+    back = await rc.request(head(A, "d3", before=B))
+    assert back.kind == "created" and back.name != first.name and back.superseded == (second.name,)
+    assert status_of(kube_api, second.name) == "Cancelled" and back.name in kube_api.running(NAMESPACE)
+    again = await rc.request(head(A, "d3", before=B))  # a redelivery of the push back: the same run
+    assert again.name == back.name and len(kube_api.objects()) == 3
+
+
+async def test_a_reopened_pull_request_whose_run_was_cancelled_at_close_runs_again(
+        kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
+    rc = RunCreator(lambda: config, store)
+    first = await rc.request(head(A, "d-open"))
+    request = head(A, "d-open")
+    assert request.pr is not None
+    await rc.cancel(CancelRequest(request.team, request.stack, request.app, request.pr.number, "closed", "d-close"))
+    assert status_of(kube_api, first.name) == "Cancelled"
+    reopened = await rc.request(head(A, "d-reopen"))
+    assert reopened.kind == "created" and reopened.name != first.name
+    assert kube_api.running(NAMESPACE) == [reopened.name]
+    redelivered = await rc.request(head(A, "d-open"))  # the first delivery again: its own run, stopped
+    assert redelivered.name == first.name and kube_api.running(NAMESPACE) == [reopened.name]
+
+
 async def test_a_superseded_head_is_still_recognised_once_its_pull_request_moved_to_a_stored_heads_segment(
         kube_api: FakeKubeApi, config: Config, store: KubernetesStore) -> None:
     """The head Lease holds only the pull requests changed most recently; older ones are sealed

@@ -30,11 +30,12 @@ class BuildError(ValueError):
 
 
 def build_pipelinerun(
-    request: RunRequest, team: Team, stack: Stack, *, traceparent: str | None = None
+    request: RunRequest, team: Team, stack: Stack, *, traceparent: str | None = None, again: str = ""
 ) -> dict[str, Any]:
-    """The PipelineRun for ``request`` in ``team``'s namespace (not pending: admission decides)."""
+    """The PipelineRun for ``request`` in ``team``'s namespace (not pending: admission decides);
+    ``again``: ``naming.run_name``'s."""
     _check(request, team, stack)
-    name = run_name(request)
+    name = run_name(request, again)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

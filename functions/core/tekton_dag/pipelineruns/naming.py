@@ -51,13 +51,15 @@ def identity(request: RunRequest) -> tuple[str, ...]:
     return (*base, f"delivery={request.delivery}")
 
 
-def run_name(request: RunRequest) -> str:
-    """The PipelineRun name of ``request`` (same request, same name)."""
+def run_name(request: RunRequest, again: str = "") -> str:
+    """The PipelineRun name of ``request`` (same request, same name). ``again``: the delivery
+    that asks for a head whose run was stopped (a reopened pull request, a push back to an
+    earlier head): a run of its own, the same one for a redelivery of that delivery."""
     kind = _KIND[request.pipeline]
     if request.pipeline == pipelines.PR_TEST and request.pr is not None:
         kind = f"mq{request.pr.number}" if request.merge_group else f"pr{request.pr.number}"
     readable = "-".join(part for part in (request.stack, request.app, kind) if part)
-    return dns_name(readable, identity(request))
+    return dns_name(readable, (*identity(request), f"again={again}") if again else identity(request))
 
 
 def dns_name(readable: str, parts: Iterable[str]) -> str:

@@ -32,6 +32,11 @@ def is_finished(run: Mapping[str, Any]) -> bool:
     return bool((run.get("status") or {}).get("completionTime")) or is_done(run)
 
 
+def was_stopped(run: Mapping[str, Any]) -> bool:
+    """Asked to stop (cancelled: superseded, closed, ``/cancel``), not finished by itself."""
+    return (run.get("spec") or {}).get("status") in STOPPING
+
+
 def is_done(run: Mapping[str, Any]) -> bool:
     """Tekton's ``IsDone``: its Succeeded condition is True or False. From then on Tekton's
     validating webhook refuses any change to the run's spec (tektoncd/pipeline

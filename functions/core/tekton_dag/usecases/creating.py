@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,10 +127,22 @@ class RunCreator:
                 existing = await self.store.get_run(team.namespace, name)
                 if existing is None:
                     raise TransientApiError(f"PipelineRun {team.namespace}/{name} vanished while adopting it; retry")
-                if states.is_finished(existing):
+                if group and states.was_stopped(existing) and _delivery_of(existing) != request.delivery:
+                    # Another delivery asks for a head whose run was stopped (closed then reopened,
+                    # pushed away from and back to): the head is the newest again and needs a run.
+                    run = build_pipelinerun(request, team, stack, traceparent=traceparent, again=request.delivery)
+                    run["spec"]["status"] = states.PENDING
+                    name = run["metadata"]["name"]
+                    if not await self.store.create_run(run):  # a redelivery of this delivery
+                        existing = await self.store.get_run(team.namespace, name)
+                        if existing is None:
+                            raise TransientApiError(f"PipelineRun {team.namespace}/{name} vanished; retry")
+                    else:
+                        existing = None
+                if existing is not None and states.is_finished(existing):
                     await self._promote(team, lambda ledger, now: ledger.release([name]))
                     return Outcome("created", request, name, team.namespace)
-                pending = states.is_pending(existing)
+                pending = existing is None or states.is_pending(existing)
             return await self._admit(team, request, run, pending, before)
         except PermanentApiError as exc:
             return Outcome("failed", request, name, team.namespace, reason=exc.message)
@@ -499,6 +511,10 @@ async def parse_ledger(store: RunStore, team: Team, text: str | None, version: s
             continue
         _keep_listed(chunks, ledger)
         return ledger, version
+
+
+def _delivery_of(run: Mapping[str, Any]) -> str:
+    return str(((run.get("metadata") or {}).get("annotations") or {}).get(pipelines.A_DELIVERY, ""))
 
 
 def _keep_listed(chunks: dict[str, StoredChunk], ledger: Ledger) -> None:
