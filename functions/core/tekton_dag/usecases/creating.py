@@ -122,30 +122,32 @@ class RunCreator:
         try:
             if group and await self._stale_head(team, group, sha, before):
                 return self._superseded(request, team, name, group, sha)
-            pending = True
-            if not await self.store.create_run(run):  # a redelivery: the run exists
-                existing = await self.store.get_run(team.namespace, name)
-                if existing is None:
-                    raise TransientApiError(f"PipelineRun {team.namespace}/{name} vanished while adopting it; retry")
-                if group and states.was_stopped(existing) and _delivery_of(existing) != request.delivery:
-                    # Another delivery asks for a head whose run was stopped (closed then reopened,
-                    # pushed away from and back to): the head is the newest again and needs a run.
-                    run = build_pipelinerun(request, team, stack, traceparent=traceparent, again=request.delivery)
-                    run["spec"]["status"] = states.PENDING
-                    name = run["metadata"]["name"]
-                    if not await self.store.create_run(run):  # a redelivery of this delivery
-                        existing = await self.store.get_run(team.namespace, name)
-                        if existing is None:
-                            raise TransientApiError(f"PipelineRun {team.namespace}/{name} vanished; retry")
-                    else:
-                        existing = None
-                if existing is not None and states.is_finished(existing):
-                    await self._promote(team, lambda ledger, now: ledger.release([name]))
-                    return Outcome("created", request, name, team.namespace)
-                pending = existing is None or states.is_pending(existing)
-            return await self._admit(team, request, run, pending, before)
+            existing = await self._create_or_find(team, run)
+            if (existing is not None and group and states.was_stopped(existing)
+                    and _delivery_of(existing) != request.delivery):
+                # Another delivery asks for a head whose run was stopped (closed then reopened,
+                # pushed away from and back to): the head is the newest again and needs a run.
+                run = build_pipelinerun(request, team, stack, traceparent=traceparent, again=request.delivery)
+                run["spec"]["status"] = states.PENDING
+                name = run["metadata"]["name"]
+                existing = await self._create_or_find(team, run)
+            if existing is not None and states.is_finished(existing):
+                await self._promote(team, lambda ledger, now: ledger.release([name]))
+                return Outcome("created", request, name, team.namespace)
+            return await self._admit(team, request, run, existing is None or states.is_pending(existing), before)
         except PermanentApiError as exc:
             return Outcome("failed", request, name, team.namespace, reason=exc.message)
+
+    async def _create_or_find(self, team: Team, run: dict[str, Any]) -> dict[str, Any] | None:
+        """Create ``run``: None when it is created now, else the run of that name that exists
+        already (a redelivery)."""
+        if await self.store.create_run(run):
+            return None
+        name = states.name_of(run)
+        existing = await self.store.get_run(team.namespace, name)
+        if existing is None:
+            raise TransientApiError(f"PipelineRun {team.namespace}/{name} vanished while adopting it; retry")
+        return existing
 
     async def _stale_head(self, team: Team, group: str, sha: str, before: str) -> bool:
         """Whether the ledger already knows ``sha`` was superseded: this replica's newest copy
