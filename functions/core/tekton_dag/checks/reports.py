@@ -66,7 +66,12 @@ def cancelled(reason: str, by_head: str = "") -> Report:
 def from_tekton(event_type: str, run: Object) -> Report | None:
     """The report for one of Tekton's PipelineRun events; None for states a check does not show
     (``unknown``: pending or stopping; anything else unknown)."""
-    kind = event_type.removeprefix(TEKTON_PREFIX).split(".")[0]
+    return _report(event_type.removeprefix(TEKTON_PREFIX).split(".")[0], run)
+
+
+def _report(kind: str, run: Object) -> Report | None:
+    """The report for ``run`` in the state Tekton's event kind names (``started``, ``running``,
+    ``successful``, ``failed``; None for any other)."""
     condition = _succeeded(run)
     reason = str(condition.get("reason") or "")
     message = str(condition.get("message") or "")
@@ -99,7 +104,7 @@ def from_run(run: Object) -> Report | None:
         kind = "running"
     else:
         return None  # pending, stopping, or no condition yet
-    return from_tekton(f"{TEKTON_PREFIX}{kind}.v1", run)
+    return _report(kind, run)
 
 
 _RUNNING = frozenset({"Started", "Running"})  # Tekton's reasons for an Unknown Succeeded while it runs

@@ -220,7 +220,7 @@ class StatusReporterFunction(Handler):
             raise RequestError("data: must be a JSON object")
         if kind in catalog.TEKTON_PIPELINERUN_ALL:
             # Which run to look at; what its check says comes from the run as the API has it.
-            namespace, name, _ = _tekton_run(data)
+            namespace, name = _tekton_run(data)
             return [await self.reporter.report(namespace, name, reports.from_run)]
         if kind == catalog.RUN_FAILED:
             return [await self.reporter.report_not_created(event_id, data, reports.not_created(
@@ -279,13 +279,13 @@ def new(wiring: Wiring | None = None) -> StatusReporterFunction:
     return StatusReporterFunction(wiring)
 
 
-def _tekton_run(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def _tekton_run(data: dict[str, Any]) -> tuple[str, str]:
     run = data.get("pipelineRun")
     metadata = run.get("metadata") if isinstance(run, dict) else None
     if not isinstance(run, dict) or not isinstance(metadata, dict) or not metadata.get("name") \
             or not metadata.get("namespace"):
         raise RequestError("data.pipelineRun.metadata: name and namespace required")
-    return str(metadata["namespace"]), str(metadata["name"]), run
+    return str(metadata["namespace"]), str(metadata["name"])
 
 
 def _names(data: dict[str, Any], key: str) -> list[str]:

@@ -27,7 +27,7 @@ def is_pending(run: Mapping[str, Any]) -> bool:
 
 def is_finished(run: Mapping[str, Any]) -> bool:
     """Done, failed or cancelled: Tekton set Succeeded to True/False, or we asked it to stop."""
-    if (run.get("spec") or {}).get("status") in STOPPING:
+    if was_stopped(run):
         return True
     return bool((run.get("status") or {}).get("completionTime")) or is_done(run)
 
