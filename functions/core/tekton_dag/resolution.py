@@ -54,7 +54,8 @@ from tekton_dag.events.requests import (
 # repository/configuring-pull-request-merges/managing-a-merge-queue). The number is the PR the group
 # ends with: the pipeline's pr-number (its workloads' names, post-result).
 MERGE_QUEUE_PREFIX: Final = "gh-readonly-queue/"  # the merge queue's temporary branches
-_QUEUE_PR: Final = re.compile(r"refs/heads/gh-readonly-queue/.+/pr-([1-9][0-9]{0,9})-[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_QUEUE_PR: Final = re.compile(
+    rf"refs/heads/{re.escape(MERGE_QUEUE_PREFIX)}.+/pr-([1-9][0-9]{{0,9}})-[0-9a-f]{{40}}(?:[0-9a-f]{{24}})?")
 
 START_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
 
