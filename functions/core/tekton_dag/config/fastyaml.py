@@ -10,17 +10,16 @@ than in PyYAML, and it ignores tags, repeated anchors and ``<<`` merges. So ``lo
 
 - before parsing: no ``!`` (tags), no byte-order mark, no ``---`` or ``...`` (directives,
   several documents), no tab, no character PyYAML's reader refuses (control characters), no
-  anchor defined twice or named as PyYAML would refuse, no quoted
-  ``"<<"`` key, none of the characters only YAML 1.1 takes for line breaks (U+0085, U+2028,
-  U+2029), no block scalar (``|``, ``>``), no node starting with ``?``, ``:``, ``%``, ``@``
-  or a backquote, and no ``:`` just before ``]``, ``}`` or ``,`` (YAML 1.2 reads some of these
-  where YAML 1.1 refuses them);
+  anchor defined twice or named as PyYAML would refuse, no quoted ``"<<"`` key, none of the
+  characters only YAML 1.1 takes for line breaks (U+0085, U+2028, U+2029), no block scalar
+  (``|``, ``>``), no node starting with ``?``, ``:``, ``%``, ``@`` or a backquote, and no ``:``
+  just before ``]``, ``}`` or ``,`` (YAML 1.2 reads some of these where YAML 1.1 refuses them);
 - after: every string that PyYAML would read as something else if it were plain must be one
   that yaml-rs also reads as something else when plain, so it was quoted (``"8080"``);
   every key is a string; no float (``1e3`` is a string to PyYAML); no integer in a document
   with a leading-zero, ``0X``/``0B`` or ``_`` number (``012`` is 10 to PyYAML, 12 here;
-  ``0X1F`` is a string to PyYAML); no null in a
-  document with aliases (yaml-rs's answer to an alias of an enclosing node);
+  ``0X1F`` is a string to PyYAML); no null in a document with aliases (yaml-rs's answer to an
+  alias of an enclosing node);
 - ``<<`` merges are applied here with ``yamlmerge.merged``, PyYAML's order and overrides.
 
 tests/config/test_fastyaml.py compares it with ``yaml.safe_load`` on edge cases, generated

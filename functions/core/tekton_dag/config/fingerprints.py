@@ -2,9 +2,9 @@
 
 Path, inode, size and mtime of every visible file, path and inode of every visible directory, plus
 the target of a ``..data`` symlink (a Kubernetes ConfigMap volume swaps that link to update every
-file at once). ``reloading`` compares
-fingerprints to notice a change and ``snapshots`` keys its snapshot by one; a module of its own so
-that a process reading a snapshot does not import the store's event loop and threads.
+file at once). ``reloading`` compares fingerprints to notice a change and ``snapshots`` keys its
+snapshot by one; a module of its own so that a process reading a snapshot does not import the
+store's event loop and threads.
 """
 
 from __future__ import annotations
