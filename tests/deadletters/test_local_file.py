@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
 from cloudevents.core.bindings.http import to_structured_event
 
-from support.clirun import run_cli
+from support.clirun import REPO, run_cli
 from tekton_dag.events import catalog
 from tekton_dag.testing.recorder import EventRecorder
 
@@ -65,3 +71,55 @@ def test_a_bad_line_is_named(tmp_path: Path) -> None:
 def test_replay_needs_names_or_all(tmp_path: Path) -> None:
     result = run_cli("dead-letters", "replay", "--local", str(tmp_path / "x.jsonl"), "--broker", "http://127.0.0.1:9/")
     assert result.returncode == 2 and "name the letters to replay, or give --all" in result.stderr
+
+
+class _StallsAfterOne(EventRecorder):
+    """A Broker that takes the first event, then holds every later request until released and
+    takes none of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+
+    def answer(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.events:
+            self.stalled.set()
+            self.release.wait(30)
+            return 503, {}, b""
+        return super().answer(headers, body)
+
+
+def test_a_replay_cut_short_keeps_the_letters_the_broker_took(tmp_path: Path) -> None:
+    file = tmp_path / "dead-letters.jsonl"
+    file.write_text(record("run-1") + "\n" + record("run-2") + "\n")
+    broker = _StallsAfterOne()
+    with broker.serving() as url:
+        replay = subprocess.Popen([sys.executable, "-m", "tekton_dag.cli.main", "dead-letters", "replay", "--all",
+                                   "--local", str(file), "--broker", url], cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert broker.stalled.wait(30), "the replay never sent its second letter"
+            replay.send_signal(signal.SIGKILL)  # cut short where nothing of the CLI's can run
+            replay.wait(10)
+        finally:
+            broker.release.set()
+            if replay.poll() is None:
+                replay.kill()
+    assert [e.get_id() for e in broker.events] == ["run-1"]
+    states = {x["eventId"]: x["state"] for x in json.loads(
+        run_cli("dead-letters", "list", "--all", "--local", str(file), "-o", "json").stdout)}
+    assert states == {"run-1": "replayed", "run-2": "new"}  # `replay --all` sends only run-2 again
+
+
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--broker", "localhost:50x0", "--broker"), ("--broker", "http://127.0.0.1:99999/", "--broker"),
+    ("--wait", "nan", "--wait"), ("--wait", "inf", "--wait"), ("--wait", "-1", "--wait"),
+])
+def test_replay_refuses_a_broker_or_wait_it_cannot_use(tmp_path: Path, option: str, value: str, said: str) -> None:
+    file = tmp_path / "dead-letters.jsonl"
+    file.write_text(record("run-1") + "\n")
+    where = ["--local", str(file)] if option == "--broker" else ["--namespace", "ci"]
+    result = run_cli("dead-letters", "replay", "--all", *where, option, value)
+    assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert json.loads(run_cli("dead-letters", "list", "--local", str(file), "-o", "json").stdout)[0]["state"] == "new"

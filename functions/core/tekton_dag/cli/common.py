@@ -60,6 +60,32 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    """An argparse ``type`` for a TCP port to listen on: 1 to 65535, else a usage error."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
+
+
+def http_url(text: str) -> str:
+    """An argparse ``type`` for where to send: an http(s) URL with a host, else a usage error
+    (exit 2) rather than httpx's ``InvalidURL`` traceback at the first request. An empty value
+    passes, for options whose default is an unset environment variable."""
+    if not text:
+        return text
+    import httpx  # only the commands that send import it
+
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an http:// or https:// URL with a host")
+    if url.port is not None and not 0 < url.port < 65536:  # httpx parses it, the socket refuses it
+        raise argparse.ArgumentTypeError(f"{text!r}: port {url.port} is not between 1 and 65535")
+    return text
+
+
 def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     """Options that do not go together: argparse's usage line and exit 2 (DESIGN.md exit codes)."""
     parser.error(message)  # raises SystemExit(2)

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import add_output_option, emit, fail, usage_error
+from tekton_dag.cli.common import add_output_option, emit, fail, http_url, usage_error
 from tekton_dag.events.deadletters import NEW, REPLAYED, REQUESTED, Letter, LetterError, from_structured
 
 DEFAULT_WAIT_S = 30.0
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("names", metavar="NAME", nargs="*", help="letters to replay (names from `list`)")
     replay.add_argument("--all", action="store_true", help="every letter not replayed yet")
     _add_store_options(replay)
-    replay.add_argument("--broker", metavar="URL", default=os.environ.get("K_SINK", ""),
+    replay.add_argument("--broker", metavar="URL", type=http_url, default=os.environ.get("K_SINK", ""),
                         help="with --local: the Broker ingress to post to (default: $K_SINK)")
     replay.add_argument("--wait", metavar="SECONDS", type=float, default=DEFAULT_WAIT_S,
                         help=f"with --namespace: how long to wait for the sink to replay (default: {DEFAULT_WAIT_S:g}; "
@@ -82,8 +83,8 @@ def run_replay(args: argparse.Namespace) -> int:
         usage_error(args.parser, "name the letters to replay, or give --all (not both)")
     if args.local is not None and not args.broker:
         usage_error(args.parser, "--local needs --broker URL (the dev chain's broker ingress) or $K_SINK")
-    if args.wait < 0:
-        usage_error(args.parser, "--wait must be 0 or more seconds")
+    if not (args.wait >= 0 and math.isfinite(args.wait)):  # nan and inf would wait for ever
+        usage_error(args.parser, "--wait must be a number of seconds, 0 or more")
     try:
         letters = _letters(args)
     except (LetterError, _StoreError) as exc:
@@ -114,7 +115,6 @@ def _replay_local(file: Path, broker: str, chosen: list[Letter]) -> int:
 
     from tekton_dag.bus.deadletters import mark_replayed
 
-    done: list[str] = []
     failed = 0
     with httpx.Client(timeout=10.0) as client:
         for letter in chosen:
@@ -128,10 +128,11 @@ def _replay_local(file: Path, broker: str, chosen: list[Letter]) -> int:
                 failed += 1
                 print(f"{letter.name}: not replayed: {problem}")
                 continue
-            done.append(letter.name)
+            # Marked as soon as the Broker took it: a replay cut short (Ctrl-C, a kill) must not
+            # leave a sent letter marked new, for `replay --all` to send again.
+            mark_replayed(file, [letter.name])
             again = " (again)" if letter.state == REPLAYED else ""
             print(f"{letter.name}: replayed{again} {letter.event_type} {letter.event_id}")
-    mark_replayed(file, done)
     return 1 if failed else 0
 
 
