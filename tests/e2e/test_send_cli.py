@@ -69,6 +69,22 @@ async def test_send_fails_clearly_on_a_refusal_and_without_a_secret(receiver):
     assert code == 1 and "no webhook secret" in err
 
 
+async def test_send_names_a_secret_file_it_cannot_use(tmp_path):
+    empty = tmp_path / "secret"
+    empty.write_text("\n")
+    for path, said in ((empty, "is empty"), (tmp_path / "missing", "cannot read it")):
+        code, _, err = await run_cli("send", "push", REPO, "--print",
+                                     env={"PATH": "/usr/bin", "GITHUB_WEBHOOK_SECRET_FILE": str(path)})
+        assert code == 1 and f"GITHUB_WEBHOOK_SECRET_FILE {path}" in err and said in err, err
+        assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("url", ["localhost:50x0", "http://127.0.0.1:99999/", "http://[::1/", "ftp://host/x"])
+async def test_send_refuses_a_url_it_cannot_send_to(url):
+    code, _, err = await run_cli("send", "ping", REPO, "--url", url, "--secret", "abc")
+    assert code == 2 and "--url" in err and "Traceback" not in err, err
+
+
 async def test_send_cannot_reach_the_receiver():
     code, _, err = await run_cli("send", "ping", REPO, "--url", "http://127.0.0.1:9/", "--secret", "abc")
     assert code == 1 and "could not reach" in err

@@ -25,6 +25,7 @@ from tekton_dag.cli.common import (
     camel_keys,
     emit,
     fail,
+    http_url,
     positive_seconds,
     usage_error,
     warn_if_fallback,
@@ -55,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--image-tag", default="", metavar="TAG",
                         help=f"tag to check and build (default: {DEFAULT_IMAGE_TAG})")
     parser.add_argument("--dry-run", action="store_true", help="print the plan only; publish nothing")
-    parser.add_argument("--sink", default="", metavar="URL", help=f"Broker ingress URL (default: ${K_SINK_ENV})")
+    parser.add_argument("--sink", type=http_url, default="", metavar="URL",
+                        help=f"Broker ingress URL (default: ${K_SINK_ENV})")
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                         help=f"registry requests at once (default: {DEFAULT_CONCURRENCY})")
     parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",

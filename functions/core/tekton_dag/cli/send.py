@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import fail, positive_seconds, usage_error
+from tekton_dag.cli.common import fail, http_url, positive_seconds, usage_error
 from tekton_dag.devchain import samples
 from tekton_dag.events import github
 
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="send this saved webhook body instead of a sample (signed as is)")
     parser.add_argument("--event", metavar="NAME",
                         help="X-GitHub-Event of --file (default: inferred from the payload: pull_request, push, ping)")
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"where to send it (default: {DEFAULT_URL})")
+    parser.add_argument("--url", type=http_url, default=DEFAULT_URL, help=f"where to send it (default: {DEFAULT_URL})")
     parser.add_argument(
         "--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)"
     )
@@ -63,18 +63,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def secret_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
-    """The signing secret a receiver started with the same environment would accept."""
+    """The signing secret a receiver started with the same environment would accept; None when
+    neither variable is set. ValueError when the file is named but unreadable or empty (said as
+    such, not as "no secret")."""
     listed = [s.strip() for s in env.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip()]
     if listed:
         return listed[0]
     path = env.get("GITHUB_WEBHOOK_SECRET_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read().strip() or None
-        except OSError:
-            return None
-    return None
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+        raise ValueError(f"GITHUB_WEBHOOK_SECRET_FILE {path}: cannot read it ({reason})") from None
+    if not secret:
+        raise ValueError(f"GITHUB_WEBHOOK_SECRET_FILE {path} is empty")
+    return secret
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args.parser, "KIND and REPO are required (or --file PAYLOAD.json)")
     if args.event is not None and args.file is None:
         usage_error(args.parser, "--event goes with --file (a sample's event is its KIND)")
-    secret = args.secret or secret_from_env()
+    try:
+        secret = args.secret or secret_from_env()
+    except ValueError as exc:
+        return fail(str(exc))
     if not secret:
         return fail("no webhook secret: pass --secret or set GITHUB_WEBHOOK_SECRET (the one the receiver uses)")
     try:
