@@ -119,3 +119,14 @@ def test_the_double_serves_standalone_for_development(tmp_path: Path) -> None:
             assert double.stdout.readline().startswith("github: GET /app/hook/deliveries → 200")
         finally:
             double.terminate()
+
+
+@pytest.mark.parametrize(("item", "said"), [
+    ({"guid": "g", "event": "push", "delivered_at": "2026-12-03T00:00:00Z"}, "has no 'id'"),
+    ({"id": 7, "guid": "g", "event": "push", "delivered_at": "yesterday"}, "delivery 7 has a malformed field"),
+    ({"id": "x", "guid": "g", "event": "push", "delivered_at": "2026-12-03T00:00:00Z"}, "malformed field"),
+    ("not an object", "an item is str"),
+])
+def test_a_delivery_item_github_did_not_describe_is_an_error_that_says_what(item: object, said: str) -> None:
+    with pytest.raises(deliveries.GitHubError, match=said):
+        deliveries.Delivery.from_item(item)

@@ -58,10 +58,22 @@ class Delivery:
         return 200 <= self.status_code < 300
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Delivery:
-        at = datetime.fromisoformat(str(item["delivered_at"]).replace("Z", "+00:00")).timestamp()
-        return cls(int(item["id"]), str(item["guid"]), str(item["event"]), item.get("action"),
-                   int(item.get("status_code") or 0), str(item.get("status", "")), at, bool(item.get("redelivery")))
+    def from_item(cls, item: Any) -> Delivery:
+        """One item of a deliveries page (GitHub's ``hook-delivery-item``); GitHubError names what
+        an item that is not one lacks, rather than a KeyError out of the CLI."""
+        if not isinstance(item, Mapping):
+            raise GitHubError(f"list_hook_deliveries: an item is {type(item).__name__}, not an object")
+        try:
+            at = datetime.fromisoformat(str(item["delivered_at"]).replace("Z", "+00:00")).timestamp()
+            action = item.get("action")
+            return cls(int(item["id"]), str(item["guid"]), str(item["event"]), None if action is None else str(action),
+                       int(item.get("status_code") or 0), str(item.get("status", "")), at,
+                       bool(item.get("redelivery")))
+        except KeyError as exc:
+            problem = f"has no {exc.args[0]!r}"
+        except (TypeError, ValueError) as exc:
+            problem = f"has a malformed field ({exc})"
+        raise GitHubError(f"list_hook_deliveries: delivery {str(item.get('id', '?'))[:40]} {problem}")
 
 
 async def recent(client: Client, hook: Hook, since: float) -> list[Delivery]:
