@@ -33,7 +33,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
-from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, usage_error
+from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, port_number, usage_error
 from tekton_dag.devchain.priority import AFTER_ACK_NICE, parse_nice
 from tekton_dag.events import catalog
 from tekton_dag.functions import loops
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "loopback with the local Broker between them, as in a cluster.",
     )
     add_teams_option(parser)
-    parser.add_argument("--port", type=int, default=8080, help="webhook-ingest's port (default: 8080)")
+    parser.add_argument("--port", type=port_number, default=8080, help="webhook-ingest's port (default: 8080)")
     parser.add_argument("--kubeconfig", metavar="PATH",
                         help="create PipelineRuns in this cluster (default: $KUBECONFIG when it exists, "
                         "else a dry-run directory)")

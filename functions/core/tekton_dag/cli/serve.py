@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         given = f" {name!r} is not one of" if name else " is missing; expected one of"
         print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
+    listen = args.listen or os.environ.get("LISTEN_ADDRESS", "")
+    problem = listen_problem(listen) if listen else None
+    if problem:  # func-python would raise a bare Exception (or a ValueError) out of its bind
+        return fail(f"--listen {listen}: {problem}" if args.listen else f"LISTEN_ADDRESS {listen}: {problem}")
     spec = serving.SERVABLE[name]
     if spec.configured:  # now, while this process has one thread: the load may fork (functions.configs)
         # func-python configures logging when imported (func_python/http.py: basicConfig at INFO),
@@ -88,3 +92,26 @@ def run(args: argparse.Namespace) -> int:
     serving.serve(name)
     return 0
 
+
+
+def listen_problem(listen: str) -> str | None:
+    """What is wrong with a LISTEN_ADDRESS (``host:port`` list, IP literals, as func_python.sock
+    parses it with ``ipaddress``), or that none of its addresses can be bound; None if it serves."""
+    import ipaddress
+
+    from tekton_dag.devchain.ports import describe_holder, port_in_use
+
+    busy: list[str] = []
+    for address in listen.split(","):
+        host, colon, port = address.rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            return f"{address!r} is not host:port with a port from 1 to 65535"
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return f"{address!r}: the host must be an IP address (e.g. 127.0.0.1 or [::])"
+        if port_in_use(host.strip("[]"), int(port)):
+            busy.append(f"{address} ({describe_holder(int(port))})")
+    if len(busy) == len(listen.split(",")):  # func-python serves on the addresses it can bind
+        return f"cannot listen: in use: {'; '.join(busy)}"
+    return None
