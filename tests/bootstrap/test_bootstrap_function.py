@@ -145,6 +145,22 @@ async def test_a_broker_refusing_the_run_request_is_a_502_to_retry(invoke, sink,
     assert len(sink.received) == 1  # it was tried
 
 
+@pytest.mark.parametrize(("variable", "value"), [
+    ("TEKTON_DAG_REGISTRY_TIMEOUT", "nan"), ("TEKTON_DAG_REGISTRY_TIMEOUT", "0"),
+    ("TEKTON_DAG_REGISTRY_TIMEOUT", "-1"), ("TEKTON_DAG_REGISTRY_TIMEOUT", "inf"),
+    ("TEKTON_DAG_REGISTRY_CONCURRENCY", "0"), ("TEKTON_DAG_REGISTRY_CONCURRENCY", "2.5"),
+])
+async def test_registry_settings_that_cannot_work_keep_it_unready_saying_which(
+        teams_for, sink, registry: Registry, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    teams, _ = teams_for(registry.host)
+    function = new()
+    function.start({"TEKTON_DAG_EVENT_KEY": TEST_EVENT_KEY, "TEKTON_DAG_TEAMS_DIR": str(teams), "K_SINK": sink.url,
+                    variable: value})
+    ready, message = function.ready()
+    function.stop()
+    assert not ready and f"registry settings: {variable}={value!r}: expected" in message
+
+
 async def test_not_ready_without_a_sink(teams_for, registry: Registry) -> None:  # type: ignore[no-untyped-def]
     teams, _ = teams_for(registry.host)
     function = new()

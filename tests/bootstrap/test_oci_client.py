@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import httpx
 import pytest
 
 from tekton_dag.oci.client import ACCEPT, Presence, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, load_credentials, parse_config
-from tekton_dag.oci.references import ReferenceError, image_ref, scheme_for
+from tekton_dag.oci.references import ImageRef, ReferenceError, image_ref, scheme_for
 from tekton_dag.testing.registry import DOCKER_MANIFEST, OCI_MANIFEST, Registry, unreachable_host
 
 
@@ -101,6 +102,22 @@ async def test_head_requests_ask_for_every_manifest_type(registry: Registry, tag
     assert seen == [("HEAD", ACCEPT)]
     for media_type in ("oci.image.index", "oci.image.manifest", "manifest.list.v2", "distribution.manifest.v2"):
         assert media_type in ACCEPT
+
+
+@pytest.mark.parametrize(("registry", "said"), [
+    ("localhost:50x0", "is not a registry host[:port]"), ("localhost:99999", "port 99999 is not between 1 and 65535"),
+    ("registry.example.com/Team-A", "is not a repository path"), ("[::1", "is not a registry host"),
+])
+def test_a_registry_no_url_can_name_is_refused_before_any_request(registry: str, said: str) -> None:
+    with pytest.raises(ReferenceError, match=re.escape(said)):
+        image_ref(registry, "checkout-api", "v1")
+
+
+async def test_an_address_httpx_cannot_use_is_unknown_not_an_exception() -> None:
+    # A reference built without image_ref (its checks are the first line): the client's own.
+    async with RegistryClient(timeout=2) as client:
+        check = await client.presence(ImageRef("localhost:50x0", "app", "v1"))
+    assert check.presence is Presence.UNKNOWN and "not a usable address" in check.reason
 
 
 async def test_a_registry_that_is_down_gives_unknown_not_absent() -> None:

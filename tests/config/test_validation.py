@@ -30,6 +30,15 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         [f'{ALPHA}: imageRegistery: unknown field (did you mean "imageRegistry"?)'],
     ),
     (
+        "a registry or cache repository no image name can start with",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\nimageRegistry: localhost:50x0\n"
+                "cacheRepo: registry.example.com:99999/cache\n"},
+        [f"{ALPHA}: imageRegistry: \"localhost:50x0\" is not usable in an image name: 'localhost:50x0' is not a "
+         "registry host[:port] (letters, digits, '.', inner '-'; a numeric port)",
+         f"{ALPHA}: cacheRepo: \"registry.example.com:99999/cache\" is not usable in an image name: "
+         "'registry.example.com:99999': port 99999 is not between 1 and 65535"],
+    ),
+    (
         "an unknown field deep in an app",
         {SHOP: stack(APP_A.replace("{tool: npm}", "{tool: npm, cache: true}"))},
         [

@@ -85,6 +85,12 @@ async def test_post_bootstrap_takes_apps_from_the_query(api: httpx.AsyncClient, 
         ),
         ("/api/bootstrap?apps=ghost", json.dumps({"team": "platform"}).encode(), "'ghost' is not an app"),
         ("/api/bootstrap", json.dumps({"team": "platform", "force_rebuild": "yes"}).encode(), "force_rebuild"),
+        ("/api/bootstrap?apps=ghost,hello,spook", json.dumps({"team": "platform"}).encode(),
+         "apps: 'ghost', 'spook' are not apps of team platform"),
+        ("/api/bootstrap", json.dumps({"team": "platform", "image_tag": "../../etc"}).encode(),
+         "image_tag: '../../etc' is not a valid tag"),
+        ("/api/run", json.dumps({"team": "platform", "stack": "web", "image_tag": "has space"}).encode(),
+         "image_tag: 'has space' is not a valid tag"),
     ],
 )
 async def test_bad_request_bodies_get_a_400_naming_the_field(

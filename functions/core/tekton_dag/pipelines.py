@@ -7,6 +7,7 @@ See ``docs/pipeline-contract.md``.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 PR_TEST: Final = "stack-pr-test"
@@ -33,6 +34,48 @@ COMMON_PARAMS: Final = (
     P_TEAM, P_STACK, P_STACK_JSON, P_VERSIONS_JSON, P_CHANGED_APP, P_BUILD_APPS,
     P_APP_REVISIONS, P_IMAGE_REGISTRY, P_CACHE_REPO, P_IMAGE_TAG, P_MAX_PARALLEL_BUILDS,
 )
+
+# The containerize task pushes ``<image-registry>/<app>:<image-tag>``, so both values must be
+# parts of an image reference (github.com/distribution/reference, regexp.go: a tag is
+# ``[\w][\w.-]{0,127}``; a domain is dot-separated components of letters, digits and inner '-',
+# or a bracketed IPv6 address, with an optional port; a path is lowercase components joined by
+# '.', '_', '__' or '-'s, separated by '/'). Checked where a value enters: the team schema's
+# "image-registry" format, run and bootstrap requests, the registry client.
+IMAGE_TAG: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                     r"|\[[0-9A-Fa-f:]+\])(?::(?P<port>[0-9]+))?")
+_PATH = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
+
+
+def image_tag_problem(tag: str) -> str | None:
+    """Why ``tag`` cannot be an image tag, or None."""
+    if IMAGE_TAG.fullmatch(tag):
+        return None
+    return f"{tag!r} is not a valid tag (letters, digits, '_', '.', '-', not starting with '.' or '-'; " \
+           "at most 128)"
+
+
+def image_registry_problem(registry: str) -> str | None:
+    """Why ``registry`` (``host[:port][/path]``, or a Docker Hub path) cannot prefix an image
+    name, or None. Its first component is a host when it has '.' or ':' or is ``localhost``
+    (Docker's rule, as ``oci.references`` splits it)."""
+    value = registry.strip().rstrip("/")
+    if not value:
+        return "is empty"
+    first, _, path = value.partition("/")
+    if not ("." in first or ":" in first or first == "localhost"):
+        first, path = "", value
+    if first:
+        host = _DOMAIN.fullmatch(first)
+        if host is None:
+            return f"{first!r} is not a registry host[:port] (letters, digits, '.', inner '-'; a numeric port)"
+        if host["port"] is not None and not 0 < int(host["port"]) < 65536:
+            return f"{first!r}: port {host['port']} is not between 1 and 65535"
+    if path and not _PATH.fullmatch(path):
+        return f"{path!r} is not a repository path (lowercase letters and digits, joined by '.', '_' or '-', " \
+               "components separated by '/')"
+    return None
+
 
 # --- Params of the PR-test pipeline only ------------------------------------------------
 P_PR_NUMBER: Final = "pr-number"

@@ -302,9 +302,10 @@ def manual_bootstrap(config: Config, body: Any, apps: tuple[str, ...], delivery:
         raise RequestError(f"stack: team {team.name} has no stack {request.stack!r}")
     known = {app.name for stack in stacks if stack for app in stack.apps}
     unknown = [app for app in request.apps if app not in known]
-    if unknown:
-        raise RequestError(f"apps: {unknown[0]!r} is not an app of team {team.name}"
-                           + (f" stack {request.stack}" if request.stack else ""))
+    if unknown:  # all of them at once: a caller fixing a list should not learn it one name per request
+        names = ", ".join(repr(app) for app in unknown)
+        where = f"team {team.name}" + (f" stack {request.stack}" if request.stack else "")
+        raise RequestError(f"apps: {names} {'is not an app' if len(unknown) == 1 else 'are not apps'} of {where}")
     return request
 
 

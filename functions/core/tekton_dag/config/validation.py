@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 from tekton_dag.config.errors import ConfigError, describe, format_path
+from tekton_dag.pipelines import image_registry_problem
 
 Kind = Literal["team", "stack", "versions", "registry"]
 KINDS: tuple[Kind, ...] = ("team", "stack", "versions", "registry")
@@ -54,12 +55,16 @@ def _is_relative_path(value: str) -> bool:
     return bool(value) and not value.startswith("/") and ".." not in parts
 
 
-FORMATS = {  # fullmatch: Python's "$" also matches before a final line break ("ns\n", a "|" block)
+# fullmatch: Python's "$" also matches before a final line break ("ns\n", a "|" block)
+FORMATS: dict[str, Callable[[str], bool]] = {
     "dns1123-label": lambda v: bool(DNS1123_LABEL.fullmatch(v)),
     "dns1123-subdomain": lambda v: bool(DNS1123_SUBDOMAIN.fullmatch(v)),
     "github-repo": lambda v: bool(GITHUB_REPO.fullmatch(v)),
     "relative-path": _is_relative_path,
+    "image-registry": lambda v: image_registry_problem(v) is None,
 }
+# Formats whose message depends on the value: what exactly is wrong with it.
+FORMAT_REASONS: dict[str, Callable[[str], str | None]] = {"image-registry": image_registry_problem}
 
 
 def format_checker() -> jsonschema.FormatChecker:
@@ -202,6 +207,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[Sequence[str | int], str]
         yield path, f"expected {_types(value)}, got {_type_name(instance)} {describe(instance)}"
     elif kind == "enum":
         yield path, f"{describe(instance)} is not one of: {', '.join(map(str, value))}"
+    elif kind == "format" and value in FORMAT_REASONS:
+        yield path, f"{describe(instance)} is not usable in an image name: {FORMAT_REASONS[value](instance)}"
     elif kind == "format":
         yield path, f"{describe(instance)} {FORMAT_MESSAGES.get(value, 'has the wrong format')}"
     elif kind == "maxLength":

@@ -88,6 +88,7 @@ class RunRequest:
         build_apps = body.get("build_apps", [])
         if not isinstance(build_apps, list) or not all(isinstance(a, str) for a in build_apps):
             raise RequestError("build_apps: must be a list of app names")
+        _check_image_tag(body)
         return _build(cls, {**body, "pr": pr, "build_apps": tuple(build_apps)}, strict)
 
 
@@ -187,7 +188,16 @@ class BootstrapRequest:
             raise RequestError("apps: must be a list of app names")
         if not isinstance(body.get("force_rebuild", False), bool):
             raise RequestError("force_rebuild: must be true or false")
+        _check_image_tag(body)
         return _build(cls, {**body, "apps": tuple(apps)}, strict)
+
+
+def _check_image_tag(body: Mapping[str, Any]) -> None:
+    """A tag the pipeline would push under must be one ("" means the default tag)."""
+    tag = body.get("image_tag")
+    problem = pipelines.image_tag_problem(tag) if isinstance(tag, str) and tag else None
+    if problem:
+        raise RequestError(f"image_tag: {problem}")
 
 
 def _mapping(value: Any, what: str) -> Mapping[str, Any]:

@@ -52,8 +52,8 @@ class BootstrapBatcher(Handler):
         try:
             self.registry = RegistryClient(
                 load_credentials(self.env),
-                concurrency=int(self.env.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY),
-                timeout=float(self.env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S),
+                concurrency=self._setting(CONCURRENCY_ENV, int, DEFAULT_CONCURRENCY, "a whole number, 1 or more"),
+                timeout=self._setting(TIMEOUT_ENV, float, DEFAULT_TIMEOUT_S, "a number of seconds above 0"),
             )
         except (CredentialsError, ValueError) as exc:
             self.settings_problem = f"registry settings: {exc}"
@@ -61,6 +61,18 @@ class BootstrapBatcher(Handler):
 
     def problem(self) -> str:
         return self.settings_problem
+
+    def _setting(self, name: str, kind: type[int] | type[float], default: float, expected: str) -> Any:
+        """``name`` from the environment as ``kind``, above 0 and finite (a timeout of 0, -1 or
+        nan would fail every check, or raise in asyncio); ValueError names the variable."""
+        text = self.env.get(name) or ""
+        try:
+            value = kind(text) if text else default
+        except ValueError:
+            value = None
+        if value is None or not 0 < value < float("inf"):
+            raise ValueError(f"{name}={text!r}: expected {expected}")
+        return value
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
         return [self.registry.aclose()] if self.registry is not None else []

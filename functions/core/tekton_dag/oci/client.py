@@ -117,6 +117,8 @@ class RegistryClient:
             headers["Authorization"] = authorization
         try:
             return await self._client.head(image.manifest_url, headers=headers)
+        except httpx.InvalidURL as exc:  # not an HTTPError: a host image_ref let through must not escape
+            raise _Undecided(f"registry {image.host}: not a usable address ({exc})") from exc
         except httpx.HTTPError as exc:
             raise _Undecided(f"registry {image.host} unreachable: {_describe(exc)}") from exc
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from dataclasses import dataclass
+
+from tekton_dag.pipelines import image_registry_problem, image_tag_problem
 
 INSECURE_REGISTRIES_ENV = "TEKTON_DAG_INSECURE_REGISTRIES"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"  # where docker.io's Registry API actually answers
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the OCI distribution spec's tag grammar
 
 
 class ReferenceError(ValueError):
@@ -60,8 +60,12 @@ def image_ref(image_registry: str, app: str, tag: str) -> ImageRef:
         raise ReferenceError("image registry is empty")
     if not app or not tag:
         raise ReferenceError(f"image name needs an app and a tag (got app={app!r}, tag={tag!r})")
-    if not _TAG.fullmatch(tag):
-        raise ReferenceError(f"image tag {tag!r} is not a valid tag (letters, digits, '_', '.', '-'; at most 128)")
+    problem = image_tag_problem(tag)
+    if problem:
+        raise ReferenceError(f"image tag {problem}")
+    problem = image_registry_problem(registry)
+    if problem:  # the team schema refuses these; a registry reached another way is checked here too
+        raise ReferenceError(f"image registry {registry!r}: {problem}")
     first, _, rest = registry.partition("/")
     if _is_host(first):
         host, path = first, rest
