@@ -57,6 +57,9 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     for env, named in [({"GITHUB_APP_ID": "1"}, "GITHUB_APP_PRIVATE_KEY_FILE"),
                        ({"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY_FILE": str(token)}, "not a PEM"),
                        ({"GITHUB_TOKEN_FILE": str(tmp_path / "missing")}, "cannot read"),
-                       ({"GITHUB_TOKEN_FILE": str(token), "GITHUB_API_DEADLINE_SECONDS": "soon"}, "DEADLINE")]:
+                       ({"GITHUB_TOKEN_FILE": str(token), "GITHUB_API_DEADLINE_SECONDS": "soon"}, "DEADLINE"),
+                       ({"GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": "http://[::1"}, "Invalid IPv6 URL"),
+                       ({"GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": "http://ghe:99999"}, "out of range"),
+                       ({"GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": "http://:80/api"}, "has no host")]:
         with pytest.raises(SettingsError, match=named):
             Settings.from_env(env)
