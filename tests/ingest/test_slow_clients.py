@@ -160,7 +160,9 @@ def test_a_webhook_is_acked_in_its_usual_time_while_1000_slow_clients_hold_on(
                 sock.close()
     assert status == 202
     assert alive == 1000, "the slow clients were still holding on when the webhook came"
-    assert took < max(10 * usual, 0.5), f"acked in {took * 1000:.0f} ms; usually {usual * 1000:.0f} ms"
+    # Held behind the slow clients, the ack would wait for their 5 s head timeout: a 2 s floor
+    # still catches that, and does not fail on a host busy with other work (0.5 s did, at 535 ms).
+    assert took < max(10 * usual, 2.0), f"acked in {took * 1000:.0f} ms; usually {usual * 1000:.0f} ms"
 
 
 def _still_open(sock: socket.socket) -> bool:
