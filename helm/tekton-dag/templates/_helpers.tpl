@@ -47,8 +47,9 @@ through a model of those rules.
   deadletter 3 the dead-letter sink (the Broker is not Ready until it resolves)
   broker 4     Broker and SinkBindings (K_SINK must be injected when a function's pods start)
   functions 5  the Knative Services (webhook-ingest is ready only once it knows K_SINK)
-  triggers 6   Triggers: ArgoCD's Trigger health check reports a Trigger whose subscriber does
-               not exist yet as Degraded, so they come after the functions they call.
+  triggers 6   Triggers: with the Trigger health check docs/argocd.md gives for argocd-cm (stock
+               ArgoCD has none), a Trigger whose subscriber does not exist yet is Degraded, so
+               they come after the functions they call.
   claims 7     the build-cache PVC, alone and last: on a WaitForFirstConsumer StorageClass it stays
                Pending (ArgoCD: Progressing) until a PipelineRun mounts it, so no wave may come
                after it.
