@@ -117,7 +117,7 @@ def test_manifests_match_the_argocd_schemas(applications) -> None:
 
 def test_sync_waves_put_every_object_after_what_it_needs() -> None:
     """RBAC/config → Tasks → Pipelines → dead-letter sink → Broker + SinkBindings → functions →
-    Triggers (ArgoCD's Trigger health check calls a Trigger without its subscriber Degraded) →
+    Triggers (the argocd-cm Trigger health check calls a Trigger without its subscriber Degraded) →
     the build-cache claim (tests/argocd/test_sync_waves.py syncs this through ArgoCD's rules)."""
     wave: dict[str, set[int]] = {}
     for doc in render():

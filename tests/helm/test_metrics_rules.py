@@ -18,7 +18,8 @@ from support.helm import CHART, one, render
 RULES = CHART / "files" / "metrics" / "alerts.yaml"
 UNIT_TESTS = Path(__file__).with_name("alerts_test.yaml")
 ALL_ON = ["metrics.podMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "metrics.dashboard.enabled=true"]
-FUNCTION_COMPONENTS = {"webhook-ingest", "resolver", "run-creator", "bootstrap-batcher"}
+# The one list of the distributed mode's functions (generated from tekton_dag/bus/routing.py).
+FUNCTIONS = set(yaml.safe_load((CHART / "files" / "routing.yaml").read_text()))
 
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -53,19 +54,42 @@ def test_the_prometheus_rule_carries_the_rule_file_unchanged() -> None:
     assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
 
 
+def metrics_pods(docs: list[dict]) -> set[str]:
+    """The component label of every pod template (Knative Service, CronJob) whose container is told
+    a METRICS_PORT: the pods there is something to scrape on."""
+    found = set()
+    for doc in docs:
+        spec = doc.get("spec") or {}
+        template = spec.get("template") or ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+        if not template:
+            continue
+        env = [e["name"] for c in template["spec"]["containers"] for e in c.get("env", [])]
+        if "METRICS_PORT" in env:
+            found.add(template["metadata"]["labels"]["app.kubernetes.io/component"])
+    return found
+
+
+def test_the_pod_monitor_selects_every_pod_that_serves_metrics_and_nothing_else() -> None:
+    """Derived from what the chart renders (both modes, every optional function on), not from a
+    list kept by hand: a function added to routing.py is scraped or this fails."""
+    everything = [*ALL_ON, "eventing.deadLetter.enabled=true", "redeliver.enabled=true", "github.appId=424242"]
+    distributed, all_in_one = render(sets=everything), render(sets=[*everything, "mode=all-in-one"])
+    (selected,) = one(distributed, "PodMonitor", "tekton-dag")["spec"]["selector"]["matchExpressions"]
+    assert selected["key"] == "app.kubernetes.io/component" and selected["operator"] == "In"
+    assert set(selected["values"]) == metrics_pods(distributed) | metrics_pods(all_in_one)
+    assert metrics_pods(distributed) >= FUNCTIONS, "every function of routing.yaml serves metrics"
+
+
 def test_the_pod_monitor_scrapes_each_function_on_its_metrics_port() -> None:
     docs = render(sets=[*ALL_ON, "metrics.port=9100", "metrics.podMonitor.labels.release=prom"])
     monitor = one(docs, "PodMonitor", "tekton-dag")
     assert monitor["metadata"]["labels"]["release"] == "prom"
-    (selected,) = monitor["spec"]["selector"]["matchExpressions"]
-    # the four, or the all-in-one; and the dead-letter sink (its stored / dropped letters are alerted on)
-    assert set(selected["values"]) == FUNCTION_COMPONENTS | {"tekton-dag", "dead-letter"}
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "user-port" and endpoint["path"] == "/metrics"
     assert endpoint["relabelings"][0]["replacement"] == "$1:9100"
     for ksvc in (d for d in docs if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")):
         component = ksvc["metadata"]["labels"]["app.kubernetes.io/component"]
-        if component not in FUNCTION_COMPONENTS | {"dead-letter"}:
+        if component not in FUNCTIONS | {"dead-letter"}:
             continue
         (container,) = ksvc["spec"]["template"]["spec"]["containers"]
         assert {"name": "METRICS_PORT", "value": "9100"} in container["env"], component

@@ -1,9 +1,11 @@
 """Network closure: the functions only the Broker calls are cluster-local Knative Services, and a
-NetworkPolicy admits to their pods nothing but Knative's data plane.
+NetworkPolicy admits to their pods nothing but Knative's data plane, plus Prometheus on the
+metrics port while the PodMonitor is on.
 
-The policy is checked by evaluating it the way Kubernetes does (rules below, cited), against the
-pods the chart's Knative Services start (a revision's pods carry its template labels) and pods of
-the platforms around them (labels from the upstream manifests named in values.yaml)."""
+The policy is checked by evaluating it the way Kubernetes does (tekton_dag.testing.networkpolicy,
+rules cited there), against the pods the chart's Knative Services start (a revision's pods carry
+its template labels) and pods of the platforms around them (labels from the upstream manifests
+named in values.yaml)."""
 
 from __future__ import annotations
 
@@ -12,49 +14,16 @@ from typing import Any
 import pytest
 
 from support.helm import find, one, render
+from tekton_dag.testing.networkpolicy import admits, selects
 
 INTERNAL = {"resolver", "run-creator", "bootstrap-batcher", "status-reporter", "dead-letters"}
 VISIBILITY = "networking.knative.dev/visibility"
 TEAM_NS = "tekton-pipelines"
-
-
-def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """A LabelSelector: every matchLabels pair and every matchExpressions requirement holds; an
-    empty selector selects everything (kubernetes.io/docs/concepts/overview/working-with-objects/labels)."""
-    selector = selector or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
-        if operator == "In" and labels.get(key) not in values:
-            return False
-        if operator == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
-def admits(policy: dict[str, Any], source_ns: str, ns_labels: dict[str, str], pod_labels: dict[str, str]) -> bool:
-    """Whether an ingress rule of ``policy`` admits a pod. Per kubernetes.io/docs/concepts/services-
-    networking/network-policies ("Behavior of to and from selectors"): peers of one `from` are ORed;
-    namespaceSelector and podSelector in the SAME peer are ANDed; a podSelector alone means the
-    policy's own namespace; a missing `from` admits everyone. ipBlock peers are not modelled."""
-    for rule in policy["spec"].get("ingress", []):
-        peers = rule.get("from")
-        if peers is None:
-            return True
-        for peer in peers:
-            assert "ipBlock" not in peer, "ipBlock peers are not modelled"
-            if "namespaceSelector" in peer:
-                ns_ok = selects(peer["namespaceSelector"], ns_labels)
-            else:
-                ns_ok = source_ns == policy["metadata"]["namespace"]
-            if ns_ok and selects(peer.get("podSelector"), pod_labels):
-                return True
-    return False
+# Ports of a function's pod: Knative's queue-proxy (8012 HTTP, 8022 h2c admin, 9091 its metrics),
+# the function (8080, user-port) and its METRICS_PORT (metrics.port, default 9095).
+QUEUE_PROXY, USER_PORT, METRICS = 8012, 8080, 9095
+POD_PORTS = [QUEUE_PROXY, 8022, USER_PORT, 9091, METRICS]
+SCRAPING = ["metrics.podMonitor.enabled=true"]
 
 
 def namespace_labels(name: str) -> dict[str, str]:
@@ -108,11 +77,63 @@ SOURCES = {
 }
 
 
+@pytest.mark.parametrize("sets", [[], SCRAPING], ids=["no scraping", "scraping"])
 @pytest.mark.parametrize("source", SOURCES)
-def test_only_knatives_data_plane_reaches_them(source: str) -> None:
+def test_only_knatives_data_plane_reaches_them(source: str, sets: list[str]) -> None:
+    """On every port, with or without the scrape rule: it opens nothing to these sources."""
     namespace, labels, expected = SOURCES[source]
-    policy = one(render(), "NetworkPolicy", "tekton-dag-internal-functions")
-    assert admits(policy, namespace, namespace_labels(namespace), labels) is expected
+    policy = one(render(sets=sets), "NetworkPolicy", "tekton-dag-internal-functions")
+    for port in POD_PORTS:
+        assert admits(policy, namespace, namespace_labels(namespace), labels, port) is expected, port
+
+
+PROMETHEUS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator",
+              "prometheus": "k8s"}  # as prometheus-operator labels its pods (values.yaml cites it)
+
+
+def prometheus_admitted(policy: dict[str, Any], port: int, namespace: str = "monitoring",
+                        labels: dict[str, str] = PROMETHEUS) -> bool:
+    return admits(policy, namespace, namespace_labels(namespace), labels, port)
+
+
+def test_prometheus_scrapes_the_metrics_port_and_nothing_else_when_the_pod_monitor_is_on() -> None:
+    policy = one(render(sets=SCRAPING), "NetworkPolicy", "tekton-dag-internal-functions")
+    assert prometheus_admitted(policy, METRICS)
+    assert [p for p in POD_PORTS if p != METRICS and prometheus_admitted(policy, p)] == []
+    assert not prometheus_admitted(policy, METRICS, labels={"app.kubernetes.io/name": "grafana"})
+    assert not prometheus_admitted(policy, METRICS, namespace="intruder")  # its labels, another namespace
+    moved = one(render(sets=[*SCRAPING, "metrics.port=9100"]), "NetworkPolicy", "tekton-dag-internal-functions")
+    assert prometheus_admitted(moved, 9100) and not prometheus_admitted(moved, METRICS)
+
+
+def test_no_scrape_rule_without_the_pod_monitor() -> None:
+    """Closed by default: the rule exists only while the chart asks Prometheus to scrape."""
+    for sets in ([], ["metrics.port=9100", "metrics.prometheusRule.enabled=true"]):
+        policy = one(render(sets=sets), "NetworkPolicy", "tekton-dag-internal-functions")
+        assert len(policy["spec"]["ingress"]) == 1
+        assert not any(prometheus_admitted(policy, p) for p in POD_PORTS)
+
+
+def test_a_configured_scraper_replaces_the_default(tmp_path) -> None:
+    values = tmp_path / "scraper.yaml"
+    values.write_text("networkPolicy:\n  metricsFrom:\n"
+                      "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: observability}}\n"
+                      "      podSelector: {matchLabels: {app: otel-collector}}\n")
+    policy = one(render([values], sets=SCRAPING), "NetworkPolicy", "tekton-dag-internal-functions")
+    assert prometheus_admitted(policy, METRICS, namespace="observability", labels={"app": "otel-collector"})
+    assert not prometheus_admitted(policy, METRICS)
+
+
+def test_an_empty_metrics_from_adds_no_rule(tmp_path) -> None:
+    """A rule whose `from` is empty admits every source, so empty means no scrape rule at all."""
+    values = tmp_path / "none.yaml"
+    values.write_text("networkPolicy:\n  metricsFrom: []\n")
+    policy = one(render([values], sets=SCRAPING), "NetworkPolicy", "tekton-dag-internal-functions")
+    assert len(policy["spec"]["ingress"]) == 1
+    assert not admits(policy, "intruder", namespace_labels("intruder"), {}, METRICS)
+    # what the guard prevents: the evaluator admits anyone through a rule with an empty `from`
+    open_rule = {**policy, "spec": {"ingress": [{"from": [], "ports": [{"port": METRICS}]}]}}
+    assert admits(open_rule, "intruder", namespace_labels("intruder"), {}, METRICS)
 
 
 def test_no_policy_in_all_in_one_mode_or_when_disabled() -> None:
@@ -120,10 +141,11 @@ def test_no_policy_in_all_in_one_mode_or_when_disabled() -> None:
     assert find(render(sets=["networkPolicy.enabled=false"]), "NetworkPolicy") == []
 
 
-def test_an_empty_peer_is_refused_by_the_schema(tmp_path) -> None:
+@pytest.mark.parametrize("key", ["dataPlane", "metricsFrom"])
+def test_an_empty_peer_is_refused_by_the_schema(tmp_path, key: str) -> None:
     """An empty peer `{}` would admit every pod of every namespace: each peer needs a selector."""
     from support.helm import render_error
 
     values = tmp_path / "open.yaml"
-    values.write_text("networkPolicy:\n  dataPlane: [{}]\n")
-    assert "networkPolicy.dataPlane.0" in render_error([values])
+    values.write_text(f"networkPolicy:\n  {key}: [{{}}]\n")
+    assert f"networkPolicy.{key}.0" in render_error([values])

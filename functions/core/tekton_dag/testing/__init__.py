@@ -5,6 +5,7 @@
 - ``recorder``: whatever receives CloudEvents (a Broker's ingress, a subscriber, a dead-letter sink);
 - ``github``: GitHub sending webhooks (its published example deliveries, signed);
 - ``argocd``: ArgoCD's ApplicationSet controller (git files generator, Go templates via helm);
+- ``networkpolicy``: Kubernetes' NetworkPolicy ingress rules (selectors, peers, ports);
 - ``fake_kubectl`` and ``task_scripts``: kubectl, the kubelet and the clock that the Tekton task
   scripts see;
 - ``registry``: the real OCI registry (``docker-registry``) started for a test, with a stand-in

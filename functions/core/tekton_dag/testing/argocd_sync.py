@@ -12,11 +12,16 @@ Health (what ArgoCD reports for one live object), from the sources named at each
 - argo-cd resource_customizations/serving.knative.dev/Service/health.lua: Healthy when the
   conditions ConfigurationsReady, RoutesReady and Ready are all True; any False → Degraded;
   otherwise (no status yet, Unknown) Progressing.
-- argo-cd resource_customizations/eventing.knative.dev/{Broker,Trigger}/health.lua: the Ready
-  condition: True → Healthy, False → Degraded, Unknown or absent → Progressing.
-- No Lua check exists for sources.knative.dev/SinkBinding, tekton.dev Task/Pipeline (only
-  PipelineRun and TaskRun have one), networking.k8s.io NetworkPolicy, RBAC, ServiceAccount or
-  ConfigMap: no health.
+- No Lua check exists for eventing.knative.dev Broker or Trigger (argo-cd HEAD 37ee009, 2026-08:
+  resource_customizations/ has serving.knative.dev/Service and operator.knative.dev only; the
+  Broker/Trigger check proposed in argoproj/argo-cd#28554 was closed unmerged), nor for
+  sources.knative.dev/SinkBinding, tekton.dev (no tekton.dev folder at all),
+  networking.k8s.io NetworkPolicy, RBAC, ServiceAccount or ConfigMap: no health.
+- argocd-cm ``resource.customizations.health.<group>_<kind>`` (``overrides`` below): a configured
+  check is asked first and replaces the built-in one (argo-cd util/lua/lua.go ``GetHealthScript``;
+  gitops-engine pkg/health/health.go ``GetResourceHealth``). ``EVENTING_HEALTH`` is the one this
+  project ships (argocd/argocd-cm-knative-eventing-health.yaml), in Python; tests/argocd runs the
+  shipped Lua under Lua 5.1 (ArgoCD's gopher-lua) against the same cases.
 
 Sync (gitops-engine pkg/sync/sync_context.go ``Sync``; pkg/sync/syncwaves/waves.go): objects are
 applied wave by wave (annotation argocd.argoproj.io/sync-wave, default 0, lowest first). Before the
@@ -33,7 +38,7 @@ a status nothing in the remaining sync can produce is stuck for good.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,13 +60,19 @@ NO_HEALTH = {
     ("tekton.dev", "Pipeline"),
     ("sources.knative.dev", "SinkBinding"),
     ("networking.k8s.io", "NetworkPolicy"),
+    ("eventing.knative.dev", "Broker"),
+    ("eventing.knative.dev", "Trigger"),
 }
 KSVC = ("serving.knative.dev", "Service")
 BROKER = ("eventing.knative.dev", "Broker")
 TRIGGER = ("eventing.knative.dev", "Trigger")
 PVC = ("", "PersistentVolumeClaim")
 CRONJOB = ("batch", "CronJob")
-MODELLED = NO_HEALTH | {KSVC, BROKER, TRIGGER, PVC, CRONJOB}
+MODELLED = NO_HEALTH | {KSVC, PVC, CRONJOB}
+
+# A configured health check: argocd-cm resource.customizations.health.<group>_<kind>, per kind.
+HealthCheck = Callable[[dict[str, Any]], str]
+Overrides = Mapping[tuple[str, str], HealthCheck]
 
 
 def group_kind(doc: dict[str, Any]) -> tuple[str, str]:
@@ -83,10 +94,28 @@ def condition(status: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-def health(doc: dict[str, Any]) -> str | None:
-    """ArgoCD's health of a live object (``doc`` with its ``status``), or None: no health."""
+def ready_condition_health(doc: dict[str, Any]) -> str:
+    """The shipped Lua (argocd/argocd-cm-knative-eventing-health.yaml): Progressing until the
+    controller observed this generation (argo-cd's health guidelines, docs/operator-manual/health.md,
+    "Using K8s observedGeneration field"); then the Knative Ready condition: True → Healthy,
+    False → Degraded, Unknown or absent → Progressing."""
+    status = doc.get("status") or {}
+    observed, generation = status.get("observedGeneration"), doc["metadata"].get("generation")
+    if observed is not None and generation is not None and observed < generation:
+        return PROGRESSING
+    return {"True": HEALTHY, "False": DEGRADED}.get(str(condition(status, "Ready")), PROGRESSING)
+
+
+EVENTING_HEALTH: Overrides = {BROKER: ready_condition_health, TRIGGER: ready_condition_health}
+
+
+def health(doc: dict[str, Any], overrides: Overrides | None = None) -> str | None:
+    """ArgoCD's health of a live object (``doc`` with its ``status``), or None: no health.
+    ``overrides``: the health checks configured in argocd-cm (stock ArgoCD: none)."""
     gk = group_kind(doc)
     status = doc.get("status") or {}
+    if overrides and gk in overrides:
+        return overrides[gk](doc)
     if gk == PVC:
         return {"Pending": PROGRESSING, "Bound": HEALTHY, "Lost": DEGRADED}.get(str(status.get("phase")), "Unknown")
     if gk == KSVC:
@@ -94,8 +123,6 @@ def health(doc: dict[str, Any]) -> str | None:
         if any(c["status"] == "False" for c in status.get("conditions", [])):
             return DEGRADED
         return HEALTHY if values == ["True"] * 3 else PROGRESSING
-    if gk in (BROKER, TRIGGER):
-        return {"True": HEALTHY, "False": DEGRADED}.get(str(condition(status, "Ready")), PROGRESSING)
     if gk == CRONJOB:
         # argo-cd resource_customizations/batch/CronJob/health.lua: active jobs → Progressing; never
         # scheduled → Healthy; last success after the last schedule → Healthy; else Degraded
@@ -159,8 +186,16 @@ class Cluster:
                 return
 
     def ready(self, gk: tuple[str, str], name: str) -> bool:
+        """What the object's controller reports (not ArgoCD's health: a Broker with no ArgoCD
+        health check still needs its Ready condition before anything can send to it)."""
         doc = self.applied.get((*gk, name))
-        return doc is not None and health(doc) in (HEALTHY, None)
+        if doc is None:
+            return False
+        if gk == PVC:
+            return bool(doc["status"].get("phase") == "Bound")
+        if gk in (KSVC, BROKER, TRIGGER):
+            return condition(doc["status"], "Ready") == "True"
+        return True
 
     # -- per kind: (status, why it is not ready) --------------------------------------------
     def _status(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -234,7 +269,7 @@ class Cluster:
         broker = doc["spec"]["broker"]
         ref = doc["spec"]["subscriber"]["ref"]
         if (*_gk(ref), ref["name"]) not in self.applied:
-            # Knative: SubscriberResolved False → Ready False; ArgoCD's Lua says Degraded.
+            # Knative: SubscriberResolved False → Ready False (Degraded under EVENTING_HEALTH).
             return _conditions("Ready", value="False"), f"subscriber {ref['kind']}/{ref['name']} does not exist"
         if not self.ready(BROKER, broker) or not self.ready(_gk(ref), ref["name"]):
             return _conditions("Ready", value="Unknown"), f"needs Broker/{broker} and its subscriber ready"
@@ -269,8 +304,9 @@ class SyncResult:
         return f"{self.phase} at wave {self.wave}: " + "; ".join(self.waiting)
 
 
-def sync(docs: Iterable[dict[str, Any]], cluster: Cluster) -> SyncResult:
-    """Run one sync of ``docs`` against ``cluster``, as gitops-engine orders it."""
+def sync(docs: Iterable[dict[str, Any]], cluster: Cluster, overrides: Overrides | None = None) -> SyncResult:
+    """Run one sync of ``docs`` against ``cluster``, as gitops-engine orders it, with the health
+    checks ``overrides`` configured in argocd-cm."""
     objects = synced(docs)
     waves = sorted({wave(d) for d in objects})
     for number in waves:
@@ -278,11 +314,13 @@ def sync(docs: Iterable[dict[str, Any]], cluster: Cluster) -> SyncResult:
         if number == waves[-1]:
             return SyncResult("Succeeded")  # the last wave is not waited on
         applied = [cluster.applied[key(d)] for d in objects if wave(d) <= number]
-        degraded = [f"{show(d)} Degraded ({cluster.why[key(d)]})" for d in applied if health(d) == DEGRADED]
+        degraded = [f"{show(d)} Degraded ({cluster.why[key(d)]})" for d in applied if health(d, overrides) == DEGRADED]
         if degraded:
             return SyncResult("Failed", number, tuple(degraded))
         waiting = [
-            f"{show(d)} {health(d)} ({cluster.why[key(d)]})" for d in applied if health(d) not in (HEALTHY, None)
+            f"{show(d)} {health(d, overrides)} ({cluster.why[key(d)]})"
+            for d in applied
+            if health(d, overrides) not in (HEALTHY, None)
         ]
         if waiting:
             # Nothing outside the sync changes what these wait for (no PipelineRun runs yet).
@@ -290,8 +328,10 @@ def sync(docs: Iterable[dict[str, Any]], cluster: Cluster) -> SyncResult:
     return SyncResult("Succeeded")
 
 
-def application_health(cluster: Cluster) -> str:
-    """The Application's health: its worst resource's (gitops-engine health.go healthOrder)."""
+def application_health(cluster: Cluster, overrides: Overrides | None = None) -> str:
+    """The Application's health: its worst resource's (gitops-engine health.go healthOrder); an
+    object without health does not count (argo-cd controller/health.go setApplicationHealth skips
+    a nil health)."""
     order = [HEALTHY, "Suspended", PROGRESSING, "Missing", DEGRADED, "Unknown"]
-    found = [h for d in cluster.applied.values() if (h := health(d)) is not None]
+    found = [h for d in cluster.applied.values() if (h := health(d, overrides)) is not None]
     return max(found, key=order.index, default=HEALTHY)
