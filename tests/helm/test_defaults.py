@@ -45,7 +45,7 @@ def test_an_explicit_team_namespace_must_still_match() -> None:
 def test_functions_start_before_their_secrets_exist() -> None:
     """Without optional, a Pod whose Secret volume is missing never starts (ContainerCreating), so
     a default install would never become Ready. The functions stay closed without them: 401 for
-    every delivery without the webhook Secret, 403 on the write API without the token."""
+    every delivery without the webhook Secret, 403 on the REST API without the token."""
     for ksvc in find(render(), "Service"):
         for volume in ksvc["spec"]["template"]["spec"].get("volumes", []):
             if "secret" in volume:

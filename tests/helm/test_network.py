@@ -149,3 +149,21 @@ def test_an_empty_peer_is_refused_by_the_schema(tmp_path, key: str) -> None:
     values = tmp_path / "open.yaml"
     values.write_text(f"networkPolicy:\n  {key}: [{{}}]\n")
     assert f"networkPolicy.{key}.0" in render_error([values])
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in service["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+@pytest.mark.parametrize(("mode", "name"), [("distributed", "webhook-ingest"), ("all-in-one", "tekton-dag")])
+def test_the_public_function_keeps_its_reads_and_metrics_closed_unless_opened(mode: str, name: str) -> None:
+    """By default the REST API's reads need the token (no TEKTON_DAG_API_PUBLIC_READS) and METRICS_PORT
+    is set, so the public port answers 404 for /metrics; `api.publicReads` opens the reads only."""
+    closed = env_of(one(render(sets=[f"mode={mode}"]), "Service", name))
+    assert "TEKTON_DAG_API_PUBLIC_READS" not in closed and closed["METRICS_PORT"] == "9095"
+    opened = env_of(one(render(sets=[f"mode={mode}", "api.publicReads=true"]), "Service", name))
+    assert opened["TEKTON_DAG_API_PUBLIC_READS"] == "true"
+    if mode == "all-in-one":  # merged with the GitHub settings, not instead of them
+        both = env_of(one(render(sets=[f"mode={mode}", "api.publicReads=true", "github.appId=7",
+                                       "github.appSecret.name=app"]), "Service", name))
+        assert both["TEKTON_DAG_API_PUBLIC_READS"] == "true" and both["GITHUB_APP_ID"] == "7"

@@ -1,4 +1,4 @@
-"""webhook-ingest's REST API: bearer-token writes that publish requests, reads, health."""
+"""webhook-ingest's REST API: bearer-token writes that publish requests, bearer-token reads, health."""
 
 from __future__ import annotations
 
@@ -134,10 +134,10 @@ async def test_a_broker_failure_is_a_503(api: httpx.AsyncClient, broker: EventRe
 
 
 async def test_get_teams_and_stacks(api: httpx.AsyncClient) -> None:
-    teams = (await api.get("/api/teams")).json()
+    teams = (await api.get("/api/teams", headers=AUTH)).json()
     assert [t["name"] for t in teams] == ["payments", "platform"]
     assert teams[0]["namespace"] == "payments-ci" and teams[0]["stacks"] == ["pay"]
-    stacks = (await api.get("/api/stacks")).json()
+    stacks = (await api.get("/api/stacks", headers=AUTH)).json()
     assert {(s["team"], s["name"]) for s in stacks} == {("payments", "pay"), ("platform", "web")}
     assert stacks[0]["apps"][0] == {"name": "hello", "repo": "Codertocat/Hello-World", "downstream": ["api"]}
 
@@ -156,7 +156,7 @@ async def test_health_and_readiness(make_ingest: MakeClient, tmp_path: Path) -> 
 
 
 async def test_get_runs_without_a_cluster_is_a_clear_503(api: httpx.AsyncClient) -> None:
-    response = await api.get("/api/runs")
+    response = await api.get("/api/runs", headers=AUTH)
     assert response.status_code == 503
     assert "no Kubernetes cluster configured" in response.json()["reason"]
 
@@ -224,7 +224,7 @@ def kube_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_
 
 
 async def test_get_runs_lists_each_teams_pipelineruns_newest_first(api: httpx.AsyncClient, kube_api) -> None:
-    response = await api.get("/api/runs")
+    response = await api.get("/api/runs", headers=AUTH)
     assert response.status_code == 200, response.text
     runs = response.json()["items"]
     assert [(r["name"], r["status"]) for r in runs] == [("new", "Running"), ("old", "Succeeded")]
@@ -233,27 +233,27 @@ async def test_get_runs_lists_each_teams_pipelineruns_newest_first(api: httpx.As
 
 
 async def test_get_runs_of_one_team(api: httpx.AsyncClient, kube_api) -> None:
-    assert (await api.get("/api/runs?team=payments")).json() == {"items": [], "metadata": {}}
-    assert (await api.get("/api/runs?team=nobody")).status_code == 400
+    assert (await api.get("/api/runs?team=payments", headers=AUTH)).json() == {"items": [], "metadata": {}}
+    assert (await api.get("/api/runs?team=nobody", headers=AUTH)).status_code == 400
 
 
 async def test_config_changes_are_picked_up_and_a_bad_edit_keeps_the_last_good(
     make_ingest: MakeClient, teams: Path
 ) -> None:
-    client = await make_ingest(TEKTON_DAG_CONFIG_RELOAD_S="0.05")
+    client = await make_ingest(TEKTON_DAG_CONFIG_RELOAD_S="0.05", TEKTON_DAG_API_TOKEN=TOKEN)
     team_yaml = teams / "platform" / "team.yaml"
     team_yaml.write_text(team_yaml.read_text().replace("namespace: platform-ci", "namespace: platform-ci-2"))
     assert await _eventually(client, lambda teams_: teams_[1]["namespace"] == "platform-ci-2")
     team_yaml.write_text("name: platform\nnamespace: [not, a, string]\n")
     await asyncio.sleep(0.3)
-    assert (await client.get("/api/teams")).json()[1]["namespace"] == "platform-ci-2"
+    assert (await client.get("/api/teams", headers=AUTH)).json()[1]["namespace"] == "platform-ci-2"
     assert (await client.get("/readyz")).status_code == 200
 
 
 async def _eventually(client: httpx.AsyncClient, check, timeout: float = 5.0) -> bool:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        if check((await client.get("/api/teams")).json()):
+        if check((await client.get("/api/teams", headers=AUTH)).json()):
             return True
         await asyncio.sleep(0.05)
     return False

@@ -1,9 +1,10 @@
 """GET /api/runs over HTTP against the fake Kubernetes API (real client): filters become label
-selectors, ``limit`` and ``continue`` pass through to the API server's own paging."""
+selectors, ``limit`` and ``continue`` pass through to the API server's own paging. Every request
+carries the API token (the reads need it, tests/ingest/test_public_access.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -14,6 +15,15 @@ from tekton_dag import pipelines
 from tekton_dag.testing.kube_api import FakeKubeApi
 
 NAMESPACES = {"platform": "platform-ci", "payments": "payments-ci"}
+TOKEN = "api-token-for-tests"
+
+
+@pytest.fixture
+async def ingest(make_ingest: Callable[..., Awaitable[httpx.AsyncClient]]) -> httpx.AsyncClient:
+    """webhook-ingest with an API token, and a client that sends it."""
+    client = await make_ingest(TEKTON_DAG_API_TOKEN=TOKEN)
+    client.headers["Authorization"] = f"Bearer {TOKEN}"
+    return client
 
 
 def make_run(name: str, team: str, stack: str = "web", app: str = "hello", pr: int | None = 2,

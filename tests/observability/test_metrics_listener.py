@@ -26,6 +26,10 @@ def test_the_listener_serves_the_exposition_once_per_port() -> None:
 
 def test_no_port_no_listener_and_a_bad_one_is_said_not_fatal(caplog) -> None:
     assert metrics.serve_from_env({}) is None
+    for off in ("", " ", "0"):  # 0 as the chart's metrics.port: off, not an ephemeral port
+        assert metrics.serve_from_env({metrics.METRICS_PORT_ENV: off}) is None
+        assert not metrics.listener_configured({metrics.METRICS_PORT_ENV: off})
+    assert metrics.listener_configured({metrics.METRICS_PORT_ENV: "http"})  # asked for: webhook-ingest stays closed
     with caplog.at_level(logging.WARNING, logger=metrics.__name__):
         assert metrics.serve_from_env({metrics.METRICS_PORT_ENV: "http"}) is None
     assert "METRICS_PORT='http' is not a port number" in caplog.text
@@ -69,3 +73,11 @@ def test_a_metric_is_made_on_first_use_and_a_wrong_name_is_an_attribute_error() 
     assert metrics.CHECK_REPORTS.describe()[0].name == "tektondag_check_reports"
     with pytest.raises(AttributeError, match="has no attribute 'CHECK_REPORT'"):
         metrics.CHECK_REPORT  # noqa: B018 - the read is the test
+
+
+def test_all_in_one_workers_get_a_port_each_and_none_when_it_is_off(tmp_path) -> None:
+    from tekton_dag.cli import workers
+
+    base = {"TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3")}
+    assert workers.worker_env({**base, metrics.METRICS_PORT_ENV: "9095"}, 2)[metrics.METRICS_PORT_ENV] == "9097"
+    assert workers.worker_env({**base, metrics.METRICS_PORT_ENV: "0"}, 2)[metrics.METRICS_PORT_ENV] == "0"

@@ -129,7 +129,7 @@ tekton-dag.function.webhookSecretMounts: the Secrets of webhook-ingest (and all-
 tekton_dag.webhooks.secrets reads them: the team's own webhook Secret (team.webhookSecret) under
 TEKTON_DAG_TEAM_SECRETS_DIR/<name>/secret, else the shared one as GITHUB_WEBHOOK_SECRET_FILE;
 and the REST API token as TEKTON_DAG_API_TOKEN_FILE. Both optional: without the webhook Secret
-every delivery gets 401, without the token the write API answers 403 (tekton_dag.webhooks).
+every delivery gets 401, without the token the REST API answers 403 (tekton_dag.webhooks).
 */}}
 {{- define "tekton-dag.function.webhookSecretMounts" -}}
 {{- with .Values.team.webhookSecret }}
@@ -226,6 +226,17 @@ before the Secret exists and status-reporter is not ready, saying why, until it 
   envValue: /var/run/secrets/tekton-dag/github-token/token
   optional: true
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+tekton-dag.function.apiEnv: the REST API's plain settings as a YAML map of variables, for webhook-ingest
+and the all-in-one: TEKTON_DAG_API_PUBLIC_READS=true when `api.publicReads` opens the reads (unset:
+they need the token, tekton_dag.functions.webhook_ingest).
+*/}}
+{{- define "tekton-dag.function.apiEnv" -}}
+{{- if .Values.api.publicReads }}
+TEKTON_DAG_API_PUBLIC_READS: "true"
 {{- end }}
 {{- end -}}
 

@@ -7,10 +7,17 @@ A func-python http function (raw ASGI). Endpoints (docs/functions.md):
   (an empty teams folder), every delivery gets 202 ``ignored`` saying so, and nothing is published.
 - ``POST /api/run``, ``POST /api/bootstrap?apps=a,b``: publish run.requested / bootstrap.requested;
   need ``Authorization: Bearer <token>`` (``TEKTON_DAG_API_TOKEN`` or ``TEKTON_DAG_API_TOKEN_FILE``).
-- ``GET /api/teams``, ``GET /api/stacks``, ``GET /healthz``, ``GET /readyz``.
+- ``GET /api/teams``, ``GET /api/stacks``: the configured teams and stacks.
 - ``GET /api/runs``: filters ``team``, ``stack``, ``app``, ``pr``, ``pipeline``, ``state``; pages with
   ``limit`` and ``continue`` as the Kubernetes list API does (``kube.listing``).
-- ``GET /metrics``: Prometheus metrics of this process (``observability.metrics``; docs/operations.md).
+- ``GET /healthz``, ``GET /readyz``.
+- ``GET /metrics``: Prometheus metrics of this process (``observability.metrics``; docs/operations.md),
+  only while no ``METRICS_PORT`` listener is configured (a local ``tekton-dag serve``); with one
+  (the chart's default) this public port answers 404 and the metrics are on ``METRICS_PORT``.
+
+This is the one function with a public route (the chart makes the others cluster-local), so it is
+closed by default: the ``GET /api/*`` reads need the same bearer token as the writes (one check,
+``_authorize``), unless the operator opens them with ``TEKTON_DAG_API_PUBLIC_READS=true``.
 
 Every answer is JSON with a ``status`` and, for anything refused, a ``reason``; bad input never
 gets a 5xx, and a 5xx always means "try again" (Broker or cluster unavailable).
@@ -48,6 +55,7 @@ from tekton_dag.webhooks.secrets import SecretSource
 
 API_TOKEN_ENV: Final = "TEKTON_DAG_API_TOKEN"
 API_TOKEN_FILE_ENV: Final = "TEKTON_DAG_API_TOKEN_FILE"
+PUBLIC_READS_ENV: Final = "TEKTON_DAG_API_PUBLIC_READS"  # "true": GET /api/* without a token
 MAX_API_BODY_BYTES: Final = 1024 * 1024
 WEBHOOK_PATHS: Final = ("/", "/webhook/github")
 
@@ -72,13 +80,16 @@ class WebhookIngest(Handler):
         super().__init__(wiring)
         self.secrets = SecretSource({})
         self.runs = RunLister()
+        self.public_reads = False  # closed until setup reads the environment
+        self.public_metrics = False
+        self.settings_problem = ""
         self._routes: dict[tuple[str, str], Callable[[asgi.Scope, asgi.Receive], Awaitable[Reply]]] = {
             **{("POST", path): self._webhook for path in WEBHOOK_PATHS},
             ("POST", "/api/run"): self._api_run,
             ("POST", "/api/bootstrap"): self._api_bootstrap,
-            ("GET", "/api/teams"): self._api_teams,
-            ("GET", "/api/stacks"): self._api_stacks,
-            ("GET", "/api/runs"): self._api_runs,
+            ("GET", "/api/teams"): self._api_read(self._api_teams),
+            ("GET", "/api/stacks"): self._api_read(self._api_stacks),
+            ("GET", "/api/runs"): self._api_read(self._api_runs),
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
         }
@@ -90,10 +101,25 @@ class WebhookIngest(Handler):
         if not self.secrets.current(config):
             log.warning("no webhook secret configured: every delivery is refused with 401 "
                         "(set GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_FILE)")
+        # /metrics on this public port only while there is no METRICS_PORT listener (local use).
+        self.public_metrics = not metrics.listener_configured(self.env)
+        raw = self.env.get(PUBLIC_READS_ENV, "").strip()
+        if raw.lower() in ("", "false"):
+            self.public_reads = False
+        elif raw.lower() == "true":
+            self.public_reads = True
+            log.warning("%s=true: GET /api/teams, /api/stacks and /api/runs answer without a token", PUBLIC_READS_ENV)
+        else:  # a bad setting: reads stay closed, and the function is not ready until it is fixed
+            self.public_reads = False
+            self.settings_problem = f"{PUBLIC_READS_ENV}={raw[:40]!r} is not true or false"
+            log.error("webhook-ingest not ready: %s", self.settings_problem)
+
+    def problem(self) -> str:
+        return self.settings_problem
 
     # --- ASGI -------------------------------------------------------------------------------
     async def handle(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
-        if scope.get("path") == "/metrics" and scope.get("method") == "GET":
+        if scope.get("path") == "/metrics" and scope.get("method") == "GET" and self.public_metrics:
             body, content_type = metrics.exposition()
             await asgi.reply_raw(send, 200, body, content_type)
             return
@@ -119,6 +145,8 @@ class WebhookIngest(Handler):
             return rejected(
                 405, f"{method} not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)}
             )
+        if path == "/metrics" and not self.public_metrics:  # they are on the METRICS_PORT listener
+            return rejected(404, "no endpoint /metrics on this port: metrics are served on the metrics port")
         return rejected(404, f"no endpoint {path}; webhooks go to POST / or POST /webhook/github")
 
     # --- Webhooks ------------------------------------------------------------------------------
@@ -189,7 +217,7 @@ class WebhookIngest(Handler):
         build: Callable[[Config, Any, asgi.Scope, str, str], CloudEvent],
     ) -> Reply:
         received = time.time()
-        denied = self._authorize(asgi.headers_of(scope))
+        denied = self._authorize(asgi.headers_of(scope), "write")
         if denied:
             return denied
         body = await asgi.read_body(scope, receive, MAX_API_BODY_BYTES)
@@ -211,10 +239,25 @@ class WebhookIngest(Handler):
             202, {"status": "accepted", "id": event.get_id(), "type": event.get_type(), "data": event.get_data()}
         )
 
-    def _authorize(self, headers: Mapping[str, str]) -> Reply | None:
+    def _api_read(
+        self, read: Callable[[asgi.Scope, asgi.Receive], Awaitable[Reply]]
+    ) -> Callable[[asgi.Scope, asgi.Receive], Awaitable[Reply]]:
+        """``read`` behind the writes' bearer token, unless the operator opened the reads."""
+
+        async def authorized(scope: asgi.Scope, receive: asgi.Receive) -> Reply:
+            denied = None if self.public_reads else self._authorize(asgi.headers_of(scope), "read")
+            return denied or await read(scope, receive)
+
+        return authorized
+
+    def _authorize(self, headers: Mapping[str, str], access: str) -> Reply | None:
+        """None when ``headers`` carry the API token; else 403 when none is configured, else 401."""
         expected = self._api_token()
         if not expected:
-            return rejected(403, f"the write API is disabled: set {API_TOKEN_ENV} or {API_TOKEN_FILE_ENV}")
+            opt_out = f" (or {PUBLIC_READS_ENV}=true)" if access == "read" else ""
+            return rejected(
+                403, f"the {access} API is disabled: set {API_TOKEN_ENV} or {API_TOKEN_FILE_ENV}{opt_out}"
+            )
         scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
             return rejected(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})

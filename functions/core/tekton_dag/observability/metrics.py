@@ -7,10 +7,13 @@ adapters count what they decide). Names follow Prometheus' conventions: a ``tekt
 holds a configured team (or ``UNCONFIGURED``), ``event`` a GitHub event we know (or ``other``),
 ``trigger`` a Trigger of ``knative/``; nothing a caller sends is used as a label value unchecked.
 
-Exposition: webhook-ingest and the all-in-one answer ``GET /metrics`` on their own port
-(``exposition()``); every function, cloudevent ones included, also serves ``/metrics`` on
-``METRICS_PORT`` when it is set (``serve_from_env``): func-python's cloudevent app answers any
-request that is not a CloudEvent with 400, so a separate listener is the only clean way there.
+Exposition: every function, cloudevent ones included, serves ``/metrics`` on ``METRICS_PORT``
+when it is set (``serve_from_env``; ``0`` or empty: no listener): func-python's cloudevent app
+answers any request that is not a CloudEvent with 400, so a separate listener is the only clean
+way there. webhook-ingest and the all-in-one also answer ``GET /metrics`` on their own, public,
+port (``exposition()``), but only while no listener is configured (``listener_configured``): a
+local ``tekton-dag serve``; in a cluster the chart sets ``METRICS_PORT`` and the public route
+answers 404, so nothing of the process is readable from outside.
 
 Made on first use: importing prometheus_client takes ~25 ms (its exposition pulls in
 ``http.server``, ``email`` and ``urllib``), a tenth of a function's start. So the metrics are
@@ -269,11 +272,18 @@ def warm_up(env: Mapping[str, str]) -> None:
     serve_from_env(env)
 
 
+def listener_configured(env: Mapping[str, str]) -> bool:
+    """Whether ``env`` asks for the ``METRICS_PORT`` listener: set, and not empty or ``0``. A value
+    that is no port number counts as asked for (``serve_from_env`` logs why it did not start):
+    webhook-ingest then keeps ``/metrics`` off its public port, closed."""
+    return env.get(METRICS_PORT_ENV, "").strip() not in ("", "0")
+
+
 def serve_from_env(env: Mapping[str, str]) -> int | None:
-    """Serve ``/metrics`` on ``METRICS_PORT`` (once per process); the port, or None when unset."""
-    raw = env.get(METRICS_PORT_ENV, "").strip()
-    if not raw:
+    """Serve ``/metrics`` on ``METRICS_PORT`` (once per process); the port, or None when unset or 0."""
+    if not listener_configured(env):
         return None
+    raw = env.get(METRICS_PORT_ENV, "").strip()
     try:
         port = int(raw)
     except ValueError:
