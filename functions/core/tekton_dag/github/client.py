@@ -31,6 +31,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
+from tekton_dag.checks.reports import fit_summary
 from tekton_dag.github import auth, limits
 from tekton_dag.github.port import (
     CheckConclusion,
@@ -212,7 +213,7 @@ class Client:
             log.warning("GitHub %s %s: %s: %s", method, url, exc.__class__.__name__, exc)
             return limits.after_timeout(attempt)
         remaining = answer_headers.get("x-ratelimit-remaining")
-        if remaining is not None and remaining.isdigit():
+        if remaining is not None and remaining.isascii() and remaining.isdigit():
             metrics.GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
         try:
             data, _, more = sansio.decipher_response(status, answer_headers, content)
@@ -296,7 +297,7 @@ def _joined(template: str, base_url: str) -> tuple[str, bool]:
 
 def _check_fields(status: CheckStatus, conclusion: CheckConclusion | None, output: CheckOutput) -> dict[str, Any]:
     fields: dict[str, Any] = {"status": status,
-                              "output": {"title": output.title, "summary": output.summary[:65535]}}
+                              "output": {"title": output.title, "summary": fit_summary(output.summary)}}
     if conclusion is not None:
         fields["conclusion"] = conclusion
     if output.details_url:

@@ -438,7 +438,21 @@ class GitHubApiDouble:
                 "output": {"title": output.get("title"), "summary": output.get("summary"), "text": None,
                            "annotations_count": 0, "annotations_url": f"{base}/check-runs/{run_id}/annotations"}}
 
+    @staticmethod
+    def _check_output_fits(body: Any) -> None:
+        """GitHub measures ``output.summary`` and ``output.text`` in UTF-8 bytes, not the characters
+        its OpenAPI description says (github/docs#35252: 422 "summary exceeds a maximum bytesize of
+        65535"), so the schema's maxLength passes what github.com refuses."""
+        output = body.get("output") if isinstance(body, dict) else None
+        for name in ("summary", "text"):
+            value = output.get(name) if isinstance(output, dict) else None
+            if isinstance(value, str) and len(value.encode()) > 65535:
+                raise _error(422, "Validation Failed", errors=[{
+                    "resource": "CheckRun", "code": "custom", "field": name,
+                    "message": f"{name} exceeds a maximum bytesize of 65535"}])
+
     def _op_checks_create(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
+        self._check_output_fits(body)
         run_id = next(self._ids)
         repo = f"{params['owner']}/{params['repo']}"
         if body.get("conclusion") is not None:
@@ -449,6 +463,7 @@ class GitHubApiDouble:
 
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])
+        self._check_output_fits(body)
         with self._lock:
             stored = self.check_runs.get(run_id)
             if stored is None or stored["repo"].lower() != f"{params['owner']}/{params['repo']}".lower():
