@@ -112,7 +112,9 @@ async def test_a_state_filter_may_leave_a_page_short_but_never_loses_a_run(
         ("limit=0", "limit"),
         ("limit=501", "limit"),
         ("limit=ten", "limit"),
+        ("limit=%C2%B2", "limit"),  # "²": str.isdigit takes it, int refuses it
         ("pr=abc", "pr"),
+        ("pr=%C2%B9", "pr"),
         ("state=done", "state"),
         ("pipeline=deploy", "pipeline"),
         ("colour=red", "colour"),

@@ -218,6 +218,46 @@ async def test_malformed_events_are_refused_for_good(served: Served) -> None:
     assert (await served.post(catalog.RUN_STARTED, {"namespace": NAMESPACE, "pipelineruns": "x"})).status_code == 400
 
 
+async def test_tekton_events_of_any_shape_are_answered_not_crashed_on(served: Served) -> None:
+    # Tekton's events are unsealed: whoever reaches the Broker writes their shape.
+    odd_metadata = await served.post(catalog.TEKTON_PIPELINERUN_STARTED, {"pipelineRun": {"metadata": "x"}},
+                                     forged=True)
+    assert odd_metadata.status_code == 400 and "metadata" in odd_metadata.text
+    odd_labels = {"pipelineRun": {"metadata": {"name": "a", "namespace": NAMESPACE, "labels": ["x"]}}}
+    assert (await served.post(catalog.TEKTON_PIPELINERUN_STARTED, odd_labels, forged=True)).status_code < 500
+
+
+async def test_digits_int_refuses_are_not_numbers_here(served: Served) -> None:
+    """``str.isdigit`` takes "²" and "¹", which ``int`` refuses: an installation id or a check run
+    id annotation like that is no number, not a crash."""
+    run = await served.create_run()
+    failed = {**outcome(run), "installation_id": "\u00b2", "reason": "x"}
+    assert (await served.post(catalog.RUN_FAILED, failed, id="f-sup")).status_code == 202
+    other = await served.create_run(number=43, sha="d" * 40)
+    name = other["metadata"]["name"]
+    await served.admin.patch_run(NAMESPACE, name, {"metadata": {"annotations": {pipelines.A_CHECK_RUN_ID: "\u00b9"}}})
+    assert (await served.post(catalog.RUN_STARTED, {"namespace": NAMESPACE, "pipelineruns": [name]},
+                              id="s-sup")).status_code == 202
+
+
+async def test_a_summary_longer_than_github_takes_is_cut_by_its_bytes_and_the_check_completes(
+        served: Served) -> None:
+    """GitHub's 65535 limit on ``output.summary`` counts UTF-8 bytes (the double refuses more with
+    GitHub's 422, github/docs#35252); a run failing with a long message must still complete its check."""
+    run = await served.create_run()
+    assert (await served.post(*tekton(run, "Unknown", "Running"), id="t-run")).status_code == 202
+    assert (await served.post(*tekton(run, "False", "Failed", "é" * 40000), id="t-fail")).status_code == 202
+    assert calls(served)[-1] == ("update_check_run", "completed", "failure")
+    summary = served.calls()[-1]["summary"]
+    assert len(summary.encode()) <= 65535 and summary.endswith("…")
+    failed = {**outcome(run, pipelinerun="never-made", head_sha="e" * 40), "reason": "ж" * 40000,
+              "installation_id": 1001}
+    assert (await served.post(catalog.RUN_FAILED, failed, id="f-long")).status_code == 202
+    assert calls(served)[-1] == ("create_check_run", "completed", "failure")
+    assert len(served.calls()[-1]["summary"].encode()) <= 65535
+    assert not served.github.violations
+
+
 async def test_without_a_github_client_it_is_not_ready_while_a_team_wants_checks(
     reporter_store, teams, tmp_path, caplog
 ) -> None:

@@ -62,7 +62,7 @@ def positive_seconds(text: str) -> float:
 
 def port_number(text: str) -> int:
     """An argparse ``type`` for a TCP port to listen on: 1 to 65535, else a usage error."""
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
     return int(text)
 

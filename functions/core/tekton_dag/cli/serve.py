@@ -104,7 +104,7 @@ def listen_problem(listen: str) -> str | None:
     busy: list[str] = []
     for address in listen.split(","):
         host, colon, port = address.rpartition(":")
-        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        if not colon or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             return f"{address!r} is not host:port with a port from 1 to 65535"
         try:
             ipaddress.ip_address(host.strip("[]"))

@@ -76,7 +76,7 @@ def worker_env(env: dict[str, str], index: int) -> dict[str, str]:
     mine[all_in_one.DEAD_LETTER_ENV] = str(worker_path(dead, index))
     mine[WORKER_ENV] = str(index)
     port = env.get(METRICS_PORT_ENV, "").strip()
-    if port.isdigit() and int(port):  # 0: no listener, for every worker
+    if port.isascii() and port.isdigit() and int(port):  # 0: no listener, for every worker
         mine[METRICS_PORT_ENV] = str(int(port) + index)
     return mine
 

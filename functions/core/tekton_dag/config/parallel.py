@@ -66,7 +66,7 @@ def _cap(raw: str) -> int:
     one process: when the operator's intent is unclear, the configuration is read without forking."""
     if not raw.strip():
         return MAX_PROCESSES
-    if raw.strip().isdigit() and int(raw) >= 1:
+    if raw.strip().isascii() and raw.strip().isdigit() and int(raw) >= 1:
         return int(raw)
     if raw not in _warned:
         _warned.add(raw)

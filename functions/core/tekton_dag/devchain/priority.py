@@ -58,7 +58,7 @@ AUTOGROUP_TRIES, AUTOGROUP_RETRY_S = 10, 0.1
 
 def parse_nice(raw: str) -> int:
     """A niceness increment from 0 to 19; ValueError says what is wrong."""
-    if not raw.strip().isdigit() or int(raw) > MAX_NICE:
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_NICE:
         raise ValueError(f"{raw!r}: must be a whole number from 0 to {MAX_NICE}")
     return int(raw)
 

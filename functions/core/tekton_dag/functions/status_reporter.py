@@ -253,8 +253,10 @@ class StatusReporterFunction(Handler):
         if not isinstance(data, dict):
             return metrics.UNCONFIGURED
         run = data.get("pipelineRun")
-        labels = ((run.get("metadata") or {}).get("labels") or {}) if isinstance(run, dict) else {}
-        named = str(data.get("team") or labels.get("tekton-dag.dev/team") or "")
+        metadata = run.get("metadata") if isinstance(run, dict) else None
+        labels = metadata.get("labels") if isinstance(metadata, dict) else None  # unsealed: any shape
+        label = labels.get("tekton-dag.dev/team") if isinstance(labels, dict) else None
+        named = str(data.get("team") or label or "")
         return self._teams().label_of.get(named, metrics.UNCONFIGURED)
 
 

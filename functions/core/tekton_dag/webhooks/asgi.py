@@ -28,7 +28,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int, headers: Mapping
     ``headers`` are the request's from ``headers_of`` when the caller has them already (decoded
     once per request, not twice)."""
     declared = (headers_of(scope) if headers is None else headers).get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
