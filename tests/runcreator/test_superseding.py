@@ -7,10 +7,12 @@ import json
 from dataclasses import replace
 
 import kubernetes
+import pytest
 
 from runcreator.conftest import FAST, NAMESPACE, merge_request, pr_request
 from tekton_dag.config.models import Config
 from tekton_dag.events.requests import CancelRequest, RunRequest
+from tekton_dag.kube.errors import TransientApiError
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
@@ -44,6 +46,29 @@ async def test_a_redelivered_request_does_not_cancel_its_own_run(
     first = await rc.request(pr_request())
     again = await rc.request(pr_request(delivery="redelivered"))
     assert again.name == first.name and again.superseded == () and status_of(kube_api, first.name) is None
+
+
+async def test_a_redelivery_cancels_the_older_head_its_first_delivery_failed_to_cancel(
+    kube_api: FakeKubeApi, config: Config, store: KubernetesStore
+) -> None:
+    """The first delivery of a new head released the older head's slot, then its cancel failed
+    (503: the Broker redelivers). The redelivery finds its run recorded; it must still cancel the
+    older head before its own run starts, or the team runs one over its limit."""
+    rc = RunCreator(lambda: config, store)
+    for number in (1, 2):
+        await rc.request(pr_request(number=number, delivery=f"other-{number}"))
+    old = await rc.request(pr_request(number=7, sha="a" * 40, delivery="a"))
+    newer = pr_request(number=7, sha="b" * 40, delivery="b")
+    kube_api.fail(503, times=1000, methods=("PATCH",), plural="pipelineruns")
+    with pytest.raises(TransientApiError):
+        await rc.request(newer)
+    kube_api.clear_faults()
+    again = await rc.request(newer)
+    assert again.superseded == (old.name,) and status_of(kube_api, old.name) == "Cancelled"
+    assert old.name not in kube_api.running(NAMESPACE) and kube_api.max_running[NAMESPACE] == 3
+    other_pr = await rc.request(pr_request(number=8, sha="c" * 40, delivery="c"))
+    assert (await rc.request(pr_request(number=8, sha="c" * 40, delivery="c"))).superseded == ()  # nothing older
+    assert status_of(kube_api, other_pr.name) == "PipelineRunPending"  # queued behind the limit, not cancelled
 
 
 async def test_a_closed_pr_cancels_its_pending_and_running_runs_and_frees_the_slots(

@@ -193,9 +193,11 @@ class RunCreator:
         name, priority, (group, sha) = states.name_of(run), states.priority_of(run), _pr_head(run)
         superseded: list[str] = []
         stale: list[bool] = []
+        again: list[bool] = []
 
         def record(ledger: Ledger, now: float) -> Ledger:
             recorded = ledger.has(name)
+            again[:] = [recorded]
             stale[:] = [not recorded and ledger.is_stale_head(group, sha, before)]
             if stale[0]:
                 superseded[:] = []
@@ -219,6 +221,11 @@ class RunCreator:
             return self._superseded(request, team, name, group, sha)
         # Cancel before starting: the cluster never runs more than the limit, even for a moment.
         cancelled = await self._cancel(team, superseded)
+        if again and again[0] and group:
+            # Recorded already: a redelivery, whose first delivery released the older heads and
+            # may have failed before their cancels (a 503 the Broker retries). Cancel again the
+            # runs of the heads the ledger holds superseded: never a newer head not yet recorded.
+            cancelled = await self._cancel_superseded_heads(team, run, ledger, group)
         starting = [n for n in moved if n != name]
         if pending and ledger.is_admitted(name):
             starting.insert(0, name)
@@ -252,6 +259,21 @@ class RunCreator:
             sha = (run["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, "")
             if not states.is_finished(run) and not (keep_sha and sha == keep_sha):
                 names.append(states.name_of(run))
+        return await self._cancel(team, names)
+
+    async def _cancel_superseded_heads(self, team: Team, run: dict[str, Any], ledger: Ledger,
+                                       group: str) -> tuple[str, ...]:
+        """Cancel the unfinished runs of ``run``'s pull request at heads ``ledger`` calls superseded."""
+        heads = ledger.heads_of(group)
+        if heads is None or not heads.superseded:
+            return ()
+        labels = states.labels_of(run)
+        same_pr = (pipelines.L_TEAM, pipelines.L_STACK, pipelines.L_APP, pipelines.L_PR)
+        selector = {**MANAGED, **{key: labels.get(key, "") for key in same_pr}, pipelines.L_PIPELINE: pipelines.PR_TEST}
+        names = [states.name_of(other) for other in await self.store.list_runs(team.namespace, selector)
+                 if not states.is_finished(other)
+                 and short_head((other["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, ""))
+                 in heads.superseded]
         return await self._cancel(team, names)
 
     async def _cancel_group_runs(self, team: Team, stack: str, app: str, group: str) -> tuple[str, ...]:
