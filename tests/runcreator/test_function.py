@@ -161,6 +161,16 @@ async def test_undecodable_data_is_answered_400(client: httpx.AsyncClient, data:
     assert response.status_code == 400 and catalog.RUN_REQUESTED in response.text
 
 
+@pytest.mark.parametrize("labels", ["x", ["tekton-dag.dev/team"]], ids=["a string", "a list"])
+async def test_a_tekton_event_whose_labels_are_no_object_is_answered_400(client: httpx.AsyncClient,
+                                                                        labels: Any) -> None:
+    """Tekton's events are unsealed: a labels value of another shape is a 400, not a 500 for the
+    Broker to retry until it dead-letters it."""
+    run = {"pipelineRun": {"metadata": {"name": "r", "namespace": NAMESPACE, "labels": labels}}}
+    response = await post(client, event(catalog.TEKTON_PIPELINERUN_SUCCESSFUL, run))
+    assert response.status_code == 400 and "metadata.labels: must be an object" in response.text
+
+
 async def test_an_api_that_stays_down_is_answered_503_so_the_broker_retries(
     client: httpx.AsyncClient, kube_api: FakeKubeApi
 ) -> None:

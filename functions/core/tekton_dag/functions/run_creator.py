@@ -304,8 +304,10 @@ def _finished_run(data: Any) -> tuple[str, str, str]:
     metadata = run.get("metadata") if isinstance(run, dict) else None
     if not isinstance(metadata, dict) or not metadata.get("name") or not metadata.get("namespace"):
         raise RequestError("data.pipelineRun.metadata: name and namespace required")
-    team = (metadata.get("labels") or {}).get(pipelines.L_TEAM, "")
-    return str(metadata["namespace"]), str(metadata["name"]), str(team)
+    labels = metadata.get("labels") or {}
+    if not isinstance(labels, dict):  # Tekton's events are unsealed: any shape can come
+        raise RequestError("data.pipelineRun.metadata.labels: must be an object")
+    return str(metadata["namespace"]), str(metadata["name"]), str(labels.get(pipelines.L_TEAM, ""))
 
 
 def _outcome_data(outcome: Outcome, limit: int = 0) -> dict[str, Any]:
