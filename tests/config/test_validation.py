@@ -278,6 +278,29 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         ],
     ),
     (
+        "timeouts Tekton v1 refuses: the defaults of tasks and finally under a shorter pipeline",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "pipelineRuns: {timeouts: {pipeline: 30m}}\n"},
+        [f"{ALPHA}: pipelineRuns.timeouts: tasks 50m0s (the default) must be more than 0 and at most pipeline 30m "
+         "(Tekton refuses the PipelineRun otherwise)",
+         f"{ALPHA}: pipelineRuns.timeouts: tasks 50m0s (the default) + finally 10m0s (the default) must be at most "
+         "pipeline 30m (Tekton refuses the PipelineRun otherwise)"],
+    ),
+    (
+        "timeouts Tekton v1 refuses: tasks and finally over the pipeline together",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "pipelineRuns: {timeouts: {pipeline: 1h, tasks: 55m}}\n"},
+        [f"{ALPHA}: pipelineRuns.timeouts: tasks 55m + finally 10m0s (the default) must be at most pipeline 1h "
+         "(Tekton refuses the PipelineRun otherwise)"],
+    ),
+    (
+        "timeouts Tekton v1 refuses: no pipeline timeout under bounded tasks",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "pipelineRuns: {timeouts: {pipeline: 0s, finally: 0s}}\n"},
+        [f"{ALPHA}: pipelineRuns.timeouts: with pipeline 0s (no timeout), tasks 50m0s (the default) must be 0 too "
+         "(Tekton refuses the PipelineRun otherwise)"],
+    ),
+    (
         "Tekton settings: the coschedule mode, step resources, names and header a run can carry",
         {
             ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"

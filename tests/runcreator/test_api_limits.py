@@ -133,6 +133,24 @@ def test_names_follow_dns_1123_and_tektons_webhook(objects: client.CustomObjects
     assert status(exc)["message"].endswith("must be no more than 253 characters")
 
 
+@pytest.mark.parametrize(("timeouts", "said"), [
+    ({"pipeline": "30m", "tasks": "50m0s", "finally": "10m0s"}, "50m0s should be <= pipeline duration"),
+    ({"pipeline": "1h", "tasks": "55m", "finally": "10m"}, "55m + 10m should be <= pipeline duration"),
+    ({"pipeline": "1h", "tasks": "0s"}, "0s should be <= pipeline duration: spec.timeouts.tasks"),
+    ({"tasks": "2h"}, "2h should be <= default timeout duration"),
+])
+def test_tektons_webhook_refuses_timeouts_that_do_not_nest(objects: client.CustomObjectsApi, config: Config,
+                                                            timeouts: dict[str, str], said: str) -> None:
+    run = a_run(config, name="timeouts")
+    run["spec"]["timeouts"] = timeouts
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NAMESPACE, P, run)
+    body = status(exc)
+    assert (body["code"], body["reason"]) == (400, "BadRequest") and said in body["message"], body["message"]
+    run["spec"]["timeouts"] = {"pipeline": "1h0m0s", "tasks": "50m0s", "finally": "10m0s"}  # the defaults nest
+    objects.create_namespaced_custom_object(G, V, NAMESPACE, P, run)
+
+
 def test_sizes_past_etcd_and_past_the_request_limit(kube_api: FakeKubeApi) -> None:
     api_client = official_client()
     core = client.CoreV1Api(api_client)

@@ -189,6 +189,11 @@ _GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _GO_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s)")
 
 
+def is_go_duration(text: str) -> bool:
+    """Whether ``text`` is a duration as the schema's ``duration`` pattern admits it."""
+    return bool(text) and _GO_PART.sub("", text) == "" and bool(_GO_PART.match(text))
+
+
 def go_duration_seconds(text: str) -> float:
     """Seconds in a Go duration as the schema admits it (``168h``, ``1h30m``, ``90s``)."""
     return sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PART.findall(text))

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tekton_dag.config import graph
+from tekton_dag.config.building import go_duration_seconds, is_go_duration
 from tekton_dag.config.errors import ConfigError, describe, format_path
+from tekton_dag.config.models import PipelineRunSettings
 
 
 @dataclass(frozen=True)
@@ -188,3 +190,37 @@ def namespace_problems(claims: Sequence[NamespaceClaim]) -> Iterator[ConfigError
                 yield ConfigError(claim.shown_as, "namespace",
                                   f"namespace {describe(namespace)} is also used by team(s) {others}; set "
                                   "sharedNamespace: true in every team that shares it")
+
+
+_DEFAULT_RUNS = PipelineRunSettings()
+_TIMEOUT_DEFAULTS = {"pipeline": _DEFAULT_RUNS.timeout_pipeline, "tasks": _DEFAULT_RUNS.timeout_tasks,
+                     "finally": _DEFAULT_RUNS.timeout_finally}
+
+
+def timeout_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
+    """Timeouts Tekton v1 would refuse on every PipelineRun of the team: the builder writes all
+    three (the defaults for those not set), and tektoncd/pipeline's ``validatePipelineTimeout``
+    (pkg/apis/pipeline/v1/pipelinerun_validation.go) wants ``tasks`` and ``finally`` each at most
+    ``pipeline``, not 0 ("no timeout") while ``pipeline`` has one, and their sum at most ``pipeline``."""
+    runs = document.get("pipelineRuns") if isinstance(document, dict) else None
+    given = runs.get("timeouts") if isinstance(runs, dict) else None
+    if not isinstance(given, dict) or not given or not all(isinstance(v, str) and is_go_duration(v)
+                                                            for v in given.values()):
+        return  # nothing set (the defaults nest), or a value the schema reports
+    text = {key: given.get(key) or default for key, default in _TIMEOUT_DEFAULTS.items()}
+    seconds = {key: go_duration_seconds(value) for key, value in text.items()}
+
+    def said(key: str) -> str:
+        return f"{key} {text[key]}" + ("" if key in given else " (the default)")
+
+    limit = seconds["pipeline"]
+    over = [key for key in ("tasks", "finally") if seconds[key] > limit or (seconds[key] == 0 and limit != 0)]
+    messages = []
+    if limit == 0 and over:
+        messages.append(f"with {said('pipeline')} (no timeout), {' and '.join(said(k) for k in over)} must be 0 too")
+    elif over:
+        messages.append(f"{' and '.join(said(k) for k in over)} must be more than 0 and at most {said('pipeline')}")
+    if limit != 0 and seconds["tasks"] + seconds["finally"] > limit:
+        messages.append(f"{said('tasks')} + {said('finally')} must be at most {said('pipeline')}")
+    for message in messages:
+        yield ConfigError(shown_as, "pipelineRuns.timeouts", message + " (Tekton refuses the PipelineRun otherwise)")

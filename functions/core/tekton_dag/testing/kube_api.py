@@ -608,6 +608,8 @@ class FakeKubeApi:
                 "failed: Invalid resource name: length must be no more than 63 characters: "
                 "metadata.name",
             )
+        if kind == "PipelineRun":
+            _validate_run_timeouts(obj.get("spec") or {})
         try:
             apilimits.check_stored_size(obj)  # last: etcd refuses the write
         except apilimits.Refused as refused:
@@ -1115,6 +1117,33 @@ def _matches(selector: list[tuple[str, str, str]], obj: dict[str, Any]) -> bool:
         elif key not in labels:  # "exists"
             return False
     return True
+
+
+_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|h|m|s)")
+_GO_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _validate_run_timeouts(spec: dict[str, Any]) -> None:
+    """Tekton's validating webhook on ``spec.timeouts`` (tektoncd/pipeline
+    pkg/apis/pipeline/v1/pipelinerun_validation.go, ``validatePipelineTimeout``): ``tasks`` and
+    ``finally`` each at most ``pipeline`` and not 0 ("no timeout") while it has one, and their
+    sum at most ``pipeline``. Without ``pipeline`` the limit is the cluster's default timeout
+    (60 minutes in Tekton's config-defaults)."""
+    timeouts = spec.get("timeouts")
+    if not isinstance(timeouts, dict):
+        return
+    seconds = {key: sum(float(n) * _GO_UNIT_S[u] for n, u in _GO_DURATION_PART.findall(str(value)))
+               for key, value in timeouts.items() if key in ("pipeline", "tasks", "finally")}
+    limit = seconds.get("pipeline", 3600.0)
+    against = "pipeline duration" if "pipeline" in seconds else "default timeout duration"
+    problems = [f"{timeouts[key]} should be <= {against}: spec.timeouts.{key}" for key in ("tasks", "finally")
+                if key in seconds and (seconds[key] > limit or (seconds[key] == 0 and limit != 0))]
+    if "tasks" in seconds and "finally" in seconds and seconds["tasks"] + seconds["finally"] > limit:
+        problems.append(f"{timeouts['tasks']} + {timeouts['finally']} should be <= {against}: "
+                        "spec.timeouts.finally, spec.timeouts.tasks")
+    if problems:
+        raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: '
+                                          f"validation failed: invalid value: {'; '.join(problems)}")
 
 
 def _validate_run_update(old: dict[str, Any], new: dict[str, Any]) -> None:
