@@ -120,7 +120,7 @@ def test_tekton_refuses_spec_changes_but_spec_status_and_any_to_a_done_run(
 ) -> None:
     objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))  # instant Tekton starts it
     with pytest.raises(ApiException) as exc:
-        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"timeouts": {"pipeline": "5m"}}})
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"timeouts": {"pipeline": "2h"}}})
     assert status_of(exc)[:2] == (400, "BadRequest")
     assert "only status updates are allowed: spec" in status_of(exc)[2]
     objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": "Cancelled"}})  # allowed; now done
