@@ -18,11 +18,8 @@ from typing import Any
 from tekton_dag.checks.states import CheckConclusion, CommitState, Report, conclusion_of_tekton
 
 Object = Mapping[str, Any]
-# GitHub's limits: a check run's output.summary is at most 65535 *bytes* of UTF-8 (REST "Create a
-# check run" says "65535 characters", but GitHub answers 422 "summary exceeds a maximum bytesize of
-# 65535": github/docs#35252), so every summary is cut by bytes (``fit_summary``); a commit status
-# description is a "short description" that GitHub cuts at 140 characters.
-MAX_SUMMARY_BYTES = 65535
+# GitHub's limits: a commit status description is a "short description" that GitHub cuts at 140
+# characters; a check run's summary is cut where it leaves for GitHub (github/client.py).
 MAX_DESCRIPTION = 140
 MAX_TASK_ROWS = 100
 
@@ -53,8 +50,7 @@ def admitted() -> Report:
 
 def not_created(reason: str) -> Report:
     """``run.failed``: the run could not be created; the reason says why."""
-    return Report("completed", "failure", "Not started",
-                  fit_summary(f"The PipelineRun could not be created: {reason}"))
+    return Report("completed", "failure", "Not started", f"The PipelineRun could not be created: {reason}")
 
 
 def cancelled(reason: str, by_head: str = "") -> Report:
@@ -62,7 +58,7 @@ def cancelled(reason: str, by_head: str = "") -> Report:
     if by_head:
         return Report("completed", "cancelled", f"Superseded by {by_head[:12]}",
                       f"Cancelled: head `{by_head}` of the pull request superseded this run.")
-    return Report("completed", "cancelled", "Cancelled", fit_summary(f"Cancelled: {reason or 'asked to cancel'}."))
+    return Report("completed", "cancelled", "Cancelled", f"Cancelled: {reason or 'asked to cancel'}.")
 
 
 def from_tekton(event_type: str, run: Object) -> Report | None:
@@ -148,12 +144,12 @@ def _task_summary(head: str, run: Object) -> str:
     rows += [(str(s.get("name") or "?"), f"skipped ({s.get('reason') or 'when expressions'})")
              for s in status.get("skippedTasks") or () if isinstance(s, Mapping)]
     if not rows:
-        return fit_summary(head)
+        return head
     lines = [head, "", "| Task | Run |", "| --- | --- |"]
     lines += [f"| {_cell(task)} | {_cell(what)} |" for task, what in rows[:MAX_TASK_ROWS]]
     if len(rows) > MAX_TASK_ROWS:
         lines.append(f"| … | {len(rows) - MAX_TASK_ROWS} more |")
-    return fit_summary("\n".join(lines))
+    return "\n".join(lines)
 
 
 def _cell(text: str) -> str:
@@ -162,15 +158,3 @@ def _cell(text: str) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def fit_summary(text: str) -> str:
-    """``text`` within GitHub's summary limit of UTF-8 bytes, ending in "…" when cut (never in the
-    middle of a character)."""
-    if len(text) * 4 <= MAX_SUMMARY_BYTES:  # even four bytes a character fits: no encoding needed
-        return text
-    encoded = text.encode()
-    if len(encoded) <= MAX_SUMMARY_BYTES:
-        return text
-    ellipsis = "…".encode()
-    return encoded[: MAX_SUMMARY_BYTES - len(ellipsis)].decode(errors="ignore") + "…"

@@ -31,7 +31,6 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
-from tekton_dag.checks.reports import fit_summary
 from tekton_dag.github import auth, limits
 from tekton_dag.github.port import (
     CheckConclusion,
@@ -295,9 +294,27 @@ def _joined(template: str, base_url: str) -> tuple[str, bool]:
     return joined, _SIMPLE_TEMPLATE.fullmatch(joined) is not None
 
 
+# A check run's output.summary is at most 65535 *bytes* of UTF-8: the REST docs ("Create a check
+# run") say "65535 characters", but GitHub answers 422 "summary exceeds a maximum bytesize of 65535"
+# (github/docs#35252). Every summary leaves through _check_fields, so it is cut there, once.
+MAX_SUMMARY_BYTES: Final = 65535
+
+
+def _fit_summary(text: str) -> str:
+    """``text`` within GitHub's summary limit of UTF-8 bytes, ending in "…" when cut (never in the
+    middle of a character)."""
+    if len(text) * 4 <= MAX_SUMMARY_BYTES:  # even four bytes a character fits: no encoding needed
+        return text
+    encoded = text.encode()
+    if len(encoded) <= MAX_SUMMARY_BYTES:
+        return text
+    ellipsis = "…".encode()
+    return encoded[: MAX_SUMMARY_BYTES - len(ellipsis)].decode(errors="ignore") + "…"
+
+
 def _check_fields(status: CheckStatus, conclusion: CheckConclusion | None, output: CheckOutput) -> dict[str, Any]:
     fields: dict[str, Any] = {"status": status,
-                              "output": {"title": output.title, "summary": fit_summary(output.summary)}}
+                              "output": {"title": output.title, "summary": _fit_summary(output.summary)}}
     if conclusion is not None:
         fields["conclusion"] = conclusion
     if output.details_url:
