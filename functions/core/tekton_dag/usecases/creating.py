@@ -50,7 +50,7 @@ from tekton_dag.kube.errors import LedgerConflict, PermanentApiError, TransientA
 from tekton_dag.kube.stores import RunStore
 from tekton_dag.pipelineruns import states
 from tekton_dag.pipelineruns.building import BuildError, build_pipelinerun
-from tekton_dag.pipelineruns.ledger_pieces import Entry, State, StoredChunk, load_segment, short_head
+from tekton_dag.pipelineruns.ledger_pieces import Entry, Heads, State, StoredChunk, load_segment, short_head
 from tekton_dag.pipelineruns.ledgers import Ledger, MissingSegments
 from tekton_dag.pipelineruns.naming import dns_name, label_value
 from tekton_dag.usecases.ledger_hints import LedgerHints
@@ -221,11 +221,12 @@ class RunCreator:
             return self._superseded(request, team, name, group, sha)
         # Cancel before starting: the cluster never runs more than the limit, even for a moment.
         cancelled = await self._cancel(team, superseded)
-        if again and again[0] and group:
+        heads = ledger.heads_of(group) if again and again[0] and group else None
+        if heads is not None and heads.superseded:
             # Recorded already: a redelivery, whose first delivery released the older heads and
             # may have failed before their cancels (a 503 the Broker retries). Cancel again the
             # runs of the heads the ledger holds superseded: never a newer head not yet recorded.
-            cancelled = await self._cancel_superseded_heads(team, run, ledger, group)
+            cancelled = await self._cancel_superseded_heads(team, request, heads)
         starting = [n for n in moved if n != name]
         if pending and ledger.is_admitted(name):
             starting.insert(0, name)
@@ -249,32 +250,24 @@ class RunCreator:
         return names
 
     async def _cancel_pr_runs(self, team: Team, stack: str, app: str, pr: int, keep_sha: str) -> tuple[str, ...]:
+        runs = await self._unfinished_pr_runs(team, stack, app, pr)
+        return await self._cancel(team, [states.name_of(run) for run in runs
+                                         if not (keep_sha and _pr_head(run)[1] == keep_sha)])
+
+    async def _cancel_superseded_heads(self, team: Team, request: RunRequest, heads: Heads) -> tuple[str, ...]:
+        """Cancel the unfinished runs of the request's pull request at the ``heads`` superseded."""
+        assert request.pr is not None  # a run with a ledger group is a pull request's
+        runs = await self._unfinished_pr_runs(team, request.stack, request.app, request.pr.number)
+        return await self._cancel(team, [states.name_of(run) for run in runs
+                                         if short_head(_pr_head(run)[1]) in heads.superseded])
+
+    async def _unfinished_pr_runs(self, team: Team, stack: str, app: str, pr: int) -> list[dict[str, Any]]:
         # Only stack-pr-test runs match: merge-release runs are never cancelled.
         selector = {
             **MANAGED, pipelines.L_TEAM: label_value(team.name), pipelines.L_STACK: label_value(stack),
             pipelines.L_APP: label_value(app), pipelines.L_PR: str(pr), pipelines.L_PIPELINE: pipelines.PR_TEST,
         }
-        names = []
-        for run in await self.store.list_runs(team.namespace, selector):
-            sha = (run["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, "")
-            if not states.is_finished(run) and not (keep_sha and sha == keep_sha):
-                names.append(states.name_of(run))
-        return await self._cancel(team, names)
-
-    async def _cancel_superseded_heads(self, team: Team, run: dict[str, Any], ledger: Ledger,
-                                       group: str) -> tuple[str, ...]:
-        """Cancel the unfinished runs of ``run``'s pull request at heads ``ledger`` calls superseded."""
-        heads = ledger.heads_of(group)
-        if heads is None or not heads.superseded:
-            return ()
-        labels = states.labels_of(run)
-        same_pr = (pipelines.L_TEAM, pipelines.L_STACK, pipelines.L_APP, pipelines.L_PR)
-        selector = {**MANAGED, **{key: labels.get(key, "") for key in same_pr}, pipelines.L_PIPELINE: pipelines.PR_TEST}
-        names = [states.name_of(other) for other in await self.store.list_runs(team.namespace, selector)
-                 if not states.is_finished(other)
-                 and short_head((other["metadata"].get("annotations") or {}).get(pipelines.A_HEAD_SHA, ""))
-                 in heads.superseded]
-        return await self._cancel(team, names)
+        return [run for run in await self.store.list_runs(team.namespace, selector) if not states.is_finished(run)]
 
     async def _cancel_group_runs(self, team: Team, stack: str, app: str, group: str) -> tuple[str, ...]:
         selector = {
