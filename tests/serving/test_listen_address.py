@@ -4,7 +4,9 @@ or a ValueError out of its parser (func_python/sock.py: ``rsplit(":", 1)``, ``ip
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,11 +28,17 @@ def test_serve_refuses_an_address_func_python_cannot_parse(listen: str, said: st
         assert "Traceback" not in result.stderr
 
 
-def test_serve_names_the_holder_of_a_port_it_cannot_bind() -> None:
+@contextlib.contextmanager
+def held_port() -> Iterator[int]:
+    """A loopback port some other socket is listening on, for as long as the block runs."""
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
-        port = holder.getsockname()[1]
+        yield holder.getsockname()[1]
+
+
+def test_serve_names_the_holder_of_a_port_it_cannot_bind() -> None:
+    with held_port() as port:
         result = run_cli("serve", "resolver", "--listen", f"127.0.0.1:{port}")
         assert listen_problem(f"127.0.0.1:{port}") is not None
     assert result.returncode == 1 and f"cannot listen: in use: 127.0.0.1:{port} (held by pid" in result.stderr
@@ -38,10 +46,7 @@ def test_serve_names_the_holder_of_a_port_it_cannot_bind() -> None:
 
 
 def test_one_free_address_of_several_is_enough_as_for_func_python() -> None:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        port = holder.getsockname()[1]
+    with held_port() as port:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             free = probe.getsockname()[1]

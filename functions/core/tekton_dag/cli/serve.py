@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def listen_problem(listen: str) -> str | None:
     """What is wrong with a LISTEN_ADDRESS (``host:port`` list, IP literals, as func_python.sock
     parses it with ``ipaddress``), or that none of its addresses can be bound; None if it serves."""
@@ -101,17 +100,19 @@ def listen_problem(listen: str) -> str | None:
 
     from tekton_dag.devchain.ports import describe_holder, port_in_use
 
+    addresses = listen.split(",")
     busy: list[str] = []
-    for address in listen.split(","):
+    for address in addresses:
         host, colon, port = address.rpartition(":")
         if not colon or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             return f"{address!r} is not host:port with a port from 1 to 65535"
+        ip = host.strip("[]")
         try:
-            ipaddress.ip_address(host.strip("[]"))
+            ipaddress.ip_address(ip)
         except ValueError:
             return f"{address!r}: the host must be an IP address (e.g. 127.0.0.1 or [::])"
-        if port_in_use(host.strip("[]"), int(port)):
+        if port_in_use(ip, int(port)):
             busy.append(f"{address} ({describe_holder(int(port))})")
-    if len(busy) == len(listen.split(",")):  # func-python serves on the addresses it can bind
+    if len(busy) == len(addresses):  # func-python serves on the addresses it can bind
         return f"cannot listen: in use: {'; '.join(busy)}"
     return None
