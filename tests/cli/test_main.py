@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tekton_dag.cli.main import SUBCOMMANDS, main
+from tekton_dag.functions.serving import FUNCTIONS, SERVABLE
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -20,6 +25,22 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"tekton-dag {command}" in capsys.readouterr().out
+
+
+def test_dev_help_names_every_function_it_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["dev", "--help"])
+    description = capsys.readouterr().out.split("\n\n")[1]  # after the usage, before the options
+    described = " ".join(description.split()).replace("- ", "-")  # as argparse wrapped it
+    missing = [name for name in FUNCTIONS if name not in described]
+    assert not missing, f"`tekton-dag dev --help` does not name {missing}"
+
+
+def test_readme_names_every_function_serve_takes() -> None:
+    row = next(line for line in README.read_text().splitlines() if line.startswith("| serve one function |"))
+    named = re.search(r"`tekton-dag serve ([^`]+)`", row)
+    assert named is not None, row
+    assert named.group(1).split("\\|") == list(SERVABLE), "README's `serve` row lists other names than serve takes"
 
 
 def test_unknown_subcommand_is_a_usage_error() -> None:

@@ -220,7 +220,7 @@ def test_the_all_in_one_keeps_its_journal_and_dead_letters_on_an_emptydir() -> N
         assert not mounts[path.parent].get("readOnly")
     distributed = render()
     assert not [v for d in find(distributed, "Service") for v in d["spec"]["template"]["spec"].get("volumes", [])
-                if "emptyDir" in v]  # the four functions keep no state on disk
+                if "emptyDir" in v]  # the chain's functions keep no state on disk
 
 
 def test_extra_env_reaches_only_its_function() -> None:

@@ -26,6 +26,7 @@ import os
 import secrets
 import signal
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
 from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, port_number, usage_error
 from tekton_dag.devchain.priority import AFTER_ACK_NICE, parse_nice
 from tekton_dag.events import catalog
-from tekton_dag.functions import loops
+from tekton_dag.functions import loops, serving
 
 # The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
 # builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
@@ -49,12 +50,18 @@ READY_LINE = "tekton-dag dev: ready"
 TEKTON_RUN_EVENT = "dev.tekton.event.pipelinerun."
 
 
+def _listed(names: Iterable[str]) -> str:
+    """``a, b and c``."""
+    *rest, last = names
+    return f"{', '.join(rest)} and {last}" if rest else last
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "dev",
-        help="run the whole chain locally: four functions + local Broker",
-        description="Start webhook-ingest, resolver, run-creator and bootstrap-batcher as HTTP servers on "
-        "loopback with the local Broker between them, as in a cluster.",
+        help=f"run the whole chain locally: {len(serving.FUNCTIONS)} functions + local Broker",
+        description=f"Start {_listed(serving.FUNCTIONS)} as HTTP servers on loopback with the local Broker "
+        "between them, as in a cluster.",
     )
     add_teams_option(parser)
     parser.add_argument("--port", type=port_number, default=8080, help="webhook-ingest's port (default: 8080)")
