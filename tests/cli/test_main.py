@@ -43,6 +43,12 @@ def test_readme_names_every_function_serve_takes() -> None:
     assert named.group(1).split("\\|") == list(SERVABLE), "README's `serve` row lists other names than serve takes"
 
 
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_readme_shows_every_subcommand(command: str) -> None:
+    using = README.read_text().split("## Using it", 1)[1].split("\n## ", 1)[0]
+    assert f"`tekton-dag {command}" in using, f"README's \"Using it\" table has no `tekton-dag {command}`"
+
+
 def test_unknown_subcommand_is_a_usage_error() -> None:
     result = run_cli("frobnicate")
     assert result.returncode == 2
