@@ -1,0 +1,136 @@
+"""Every Knative Service the chart renders (both modes, every scenario) and every one in knative/ is
+admitted by Knative Serving's webhook (``tekton_dag.testing.knative_serving``: the rules beyond the
+CRD's schema, at a default install's configuration). Each rule of the double refuses what Knative
+refuses, with its message."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from support.helm import REPO, Scenario, render, scenarios
+from tekton_dag.testing.knative_serving import service_problems
+
+SCENARIOS = scenarios()
+IDS = [s.name for s in SCENARIOS]
+
+
+def ksvcs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev/")]
+
+
+def webhook_problems(sets: list[str] = (), scenario: Scenario | None = None) -> dict[str, list[str]]:
+    docs = render(scenario.values_files if scenario else (), sets)
+    found = {d["metadata"]["name"]: service_problems(d) for d in ksvcs(docs)}
+    assert found, f"no Knative Service rendered for {sets}"
+    return {name: found_ for name, found_ in found.items() if found_}
+
+
+@pytest.mark.parametrize("mode", ["distributed", "all-in-one"])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_every_rendered_knative_service_is_admitted(scenario: Scenario, mode: str) -> None:
+    assert webhook_problems([f"mode={mode}"], scenario) == {}
+
+
+def test_the_knative_manifests_are_admitted() -> None:
+    docs = [d for d in yaml.safe_load_all((REPO / "knative" / "services.yaml").read_text()) if d]
+    assert ksvcs(docs)
+    assert {d["metadata"]["name"]: service_problems(d) for d in ksvcs(docs)} == {
+        d["metadata"]["name"]: [] for d in ksvcs(docs)}
+
+
+# The double itself: a rendered Service, changed as a value (or a hand edit) could change it, is
+# refused with Knative's message (knative/serving pkg/apis/serving/k8s_validation.go and friends).
+def container(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+
+
+def add_env(name: str) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: container(doc)["env"].append({"name": name, "value": "1"})
+
+
+def set_spec(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: doc["spec"]["template"]["spec"].__setitem__(key, value)
+
+
+def set_security(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: container(doc)["securityContext"].__setitem__(key, value)
+
+
+def mount_at(path: str) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: container(doc)["volumeMounts"].__setitem__(0, {**container(doc)["volumeMounts"][0],
+                                                                      "mountPath": path})
+
+
+def annotate(key: str, value: str) -> Callable[[dict[str, Any]], None]:
+    return lambda doc: doc["spec"]["template"]["metadata"]["annotations"].__setitem__(key, value)
+
+
+REFUSED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    **{f"env {name}": (add_env(name), f'"{name}" is a reserved environment variable: '
+                                      "spec.template.spec.containers[0].env[")
+       for name in ("PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION")},
+    "timeout above max-revision-timeout-seconds": (set_spec("timeoutSeconds", 601),
+                                                   "expected 0 <= 601 <= 600: spec.template.spec.timeoutSeconds"),
+    "containerConcurrency above its limit": (set_spec("containerConcurrency", 1001),
+                                             "expected 0 <= 1001 <= 1000: spec.template.spec.containerConcurrency"),
+    "pod securityContext (feature off)": (set_spec("securityContext", {"fsGroup": 1}),
+                                          "must not set the field(s): spec.template.spec.securityContext"),
+    "privileged": (set_security("privileged", True),
+                   "must not set the field(s): spec.template.spec.containers[0].securityContext.privileged"),
+    "seLinuxOptions": (set_security("seLinuxOptions", {"level": "s0"}),
+                       "must not set the field(s): spec.template.spec.containers[0].securityContext.seLinuxOptions"),
+    "capabilities.add (feature off)": (set_security("capabilities", {"add": ["NET_ADMIN"]}),
+                                       "securityContext.capabilities.add"),
+    "mount at /dev": (mount_at("/dev/"), 'mountPath "/dev" is a reserved path'),
+    "mount at /": (mount_at("//"), 'mountPath "/" is a reserved path'),
+    "a mount path twice": (mount_at("/var/run/secrets/tekton-dag/events"), "must be unique"),
+    "a relative mount path": (mount_at("etc/teams"), "invalid value: etc/teams"),
+    "a writable secret mount": (lambda doc: container(doc)["volumeMounts"][1].pop("readOnly"),
+                                "volume mount should be readOnly for this type of volume"),
+    "a volume nobody mounts": (lambda doc: container(doc)["volumeMounts"].pop(),
+                               'volume with name "event-key" not mounted'),
+    "two ports": (lambda doc: container(doc).__setitem__("ports", [{"containerPort": 8080}, {"containerPort": 8081}]),
+                  "more than one container port is set"),
+    "a queue-proxy port": (lambda doc: container(doc).__setitem__("ports", [{"containerPort": 8012}]),
+                           "8012 is a reserved port"),
+    "max-scale below min-scale": (lambda doc: (annotate("autoscaling.knative.dev/min-scale", "3")(doc),
+                                               annotate("autoscaling.knative.dev/max-scale", "2")(doc)),
+                                  "max-scale=2 is less than min-scale=3"),
+    "a scale that is no integer": (annotate("autoscaling.knative.dev/max-scale", "0.5"), "invalid value: 0.5"),
+    "target below 0.01": (annotate("autoscaling.knative.dev/target", "0"), "target 0 should be at least 0.01"),
+    "autoscaling on the Service": (lambda doc: doc["metadata"].setdefault("annotations", {}).__setitem__(
+        "autoscaling.knative.dev/min-scale", "1"), 'invalid key name "autoscaling.knative.dev/min-scale"'),
+    "a probe on another port name": (lambda doc: container(doc)["livenessProbe"]["httpGet"].__setitem__(
+        "port", "metrics"), "Probe port must match container port"),
+}
+
+
+@pytest.mark.parametrize("change,message", REFUSED.values(), ids=REFUSED.keys())
+def test_the_double_refuses_what_knative_refuses(change: Callable[[dict[str, Any]], None], message: str) -> None:
+    (resolver,) = [d for d in ksvcs(render()) if d["metadata"]["name"] == "resolver"]
+    assert service_problems(resolver) == []
+    changed = copy.deepcopy(resolver)
+    change(changed)
+    found = service_problems(changed)
+    assert any(message in problem for problem in found), found
+
+
+def test_the_double_admits_what_knative_allows() -> None:
+    """Not stricter than Knative: the fields a default install allows pass."""
+    (resolver,) = [d for d in ksvcs(render()) if d["metadata"]["name"] == "resolver"]
+    allowed = copy.deepcopy(resolver)
+    spec = allowed["spec"]["template"]["spec"]
+    spec["timeoutSeconds"], spec["containerConcurrency"] = 600, 1000
+    spec["automountServiceAccountToken"] = False
+    container(allowed)["securityContext"].update(readOnlyRootFilesystem=True, runAsUser=1000, runAsGroup=1000,
+                                                 privileged=False)
+    container(allowed)["ports"] = [{"containerPort": 8081, "name": "http1"}]
+    container(allowed)["volumeMounts"].append({"name": "scratch", "mountPath": "/tmp"})  # no longer reserved
+    spec["volumes"].append({"name": "scratch", "emptyDir": {}})
+    allowed["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] = "0"  # unlimited
+    assert service_problems(allowed) == []
