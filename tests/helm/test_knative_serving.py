@@ -134,3 +134,45 @@ def test_the_double_admits_what_knative_allows() -> None:
     spec["volumes"].append({"name": "scratch", "emptyDir": {}})
     allowed["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] = "0"  # unlimited
     assert service_problems(allowed) == []
+
+
+def _schema() -> dict[str, Any]:
+    import json
+
+    from support.helm import CHART
+
+    return json.loads((CHART / "values.schema.json").read_text())  # type: ignore[no-any-return]
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["definitions"][node["$ref"].rpartition("/")[2]]
+    return node
+
+
+# Each function's values and the mode that renders them.
+FUNCTION_VALUES = {**{f"functions.{name}": "distributed" for name in
+                      ("webhookIngest", "resolver", "runCreator", "bootstrapBatcher", "statusReporter")},
+                   "allInOne": "all-in-one"}
+
+
+BOUNDED = [(values, field) for values in FUNCTION_VALUES for field in ("timeoutSeconds", "containerConcurrency")
+           if (values, field) != ("allInOne", "containerConcurrency")]  # the all-in-one's is the chart's: 0
+
+
+@pytest.mark.parametrize("values,field", BOUNDED, ids=[f"{v}.{f}" for v, f in BOUNDED])
+def test_the_schemas_largest_value_is_admitted_by_knative(values: str, field: str) -> None:
+    """The largest value the schema lets through renders to a Service Knative's webhook admits
+    (timeoutSeconds <= max-revision-timeout-seconds, containerConcurrency <= container-concurrency-max-limit
+    at their defaults), and one more is refused by helm, naming the value."""
+    schema = _schema()
+    node: dict[str, Any] = schema
+    for key in values.split("."):
+        node = _resolve(schema, node["properties"][key])
+    bound = _resolve(schema, node["properties"][field]).get("maximum")
+    assert bound is not None, f"{values}.{field} has no maximum"
+    assert webhook_problems([f"mode={FUNCTION_VALUES[values]}", f"{values}.{field}={bound}"]) == {}
+    from support.helm import render_error
+
+    error = render_error(sets=[f"mode={FUNCTION_VALUES[values]}", f"{values}.{field}={bound + 1}"])
+    assert f"{values}.{field}" in error, error
