@@ -84,6 +84,9 @@ REFUSED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
                    "must not set the field(s): spec.template.spec.containers[0].securityContext.privileged"),
     "seLinuxOptions": (set_security("seLinuxOptions", {"level": "s0"}),
                        "must not set the field(s): spec.template.spec.containers[0].securityContext.seLinuxOptions"),
+    "runAsUser above int32": (set_security("runAsUser", 2**31),
+                              "expected 0 <= 2147483648 <= 2147483647: "
+                              "spec.template.spec.containers[0].securityContext.runAsUser"),
     "capabilities.add (feature off)": (set_security("capabilities", {"add": ["NET_ADMIN"]}),
                                        "securityContext.capabilities.add"),
     "mount at /dev": (mount_at("/dev/"), 'mountPath "/dev" is a reserved path'),
@@ -176,3 +179,31 @@ def test_the_schemas_largest_value_is_admitted_by_knative(values: str, field: st
 
     error = render_error(sets=[f"mode={FUNCTION_VALUES[values]}", f"{values}.{field}={bound + 1}"])
     assert f"{values}.{field}" in error, error
+
+
+# `securityContext` goes into every function container: only what Knative's SecurityContextMask and
+# CapabilitiesMask keep at the default feature flags (knative/serving pkg/apis/serving/fieldmask.go).
+SECURITY_REFUSED = {
+    "privileged": "securityContext.privileged=true",
+    "capabilities.add": "securityContext.capabilities.add[0]=NET_ADMIN",
+    "seLinuxOptions": "securityContext.seLinuxOptions.level=s0",
+    "procMount": "securityContext.procMount=Unmasked",
+    "appArmorProfile": "securityContext.appArmorProfile.type=RuntimeDefault",
+    "runAsUser above int32": "securityContext.runAsUser=2147483648",
+}
+
+
+@pytest.mark.parametrize("assignment", SECURITY_REFUSED.values(), ids=SECURITY_REFUSED.keys())
+def test_security_context_knative_refuses_is_refused_by_the_schema(assignment: str) -> None:
+    from support.helm import render_error
+
+    error = render_error(sets=[assignment])
+    assert "values don't meet the specifications of the schema" in error
+    assert "securityContext" in error, error
+
+
+def test_security_context_knative_allows_renders_and_is_admitted() -> None:
+    assert webhook_problems(["securityContext.readOnlyRootFilesystem=true", "securityContext.runAsUser=65532",
+                             "securityContext.runAsGroup=65532", "securityContext.privileged=false",
+                             "securityContext.seccompProfile.type=Localhost",
+                             "securityContext.seccompProfile.localhostProfile=profiles/fn.json"]) == {}

@@ -203,6 +203,9 @@ def _container(container: Mapping[str, Any], volumes: Mapping[str, Mapping[str, 
         problems.append(f"must not set the field(s): {where}.securityContext.privileged")
     problems += _disallowed(context.get("capabilities") or {}, CAPABILITIES_FIELDS,
                             f"{where}.securityContext.capabilities")
+    for key in ("runAsUser", "runAsGroup"):  # validateSecurityContext: minUserID..maxUserID, same for groups
+        if key in context and not 0 <= int(context[key]) <= 2**31 - 1:
+            problems.append(_out_of_bounds(context[key], 0, 2**31 - 1, f"{where}.securityContext.{key}"))
     for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
         if container.get(kind) is not None:
             problems += _probe(container[kind], serving_port, f"{where}.{kind}")
