@@ -207,3 +207,29 @@ def test_security_context_knative_allows_renders_and_is_admitted() -> None:
                              "securityContext.runAsGroup=65532", "securityContext.privileged=false",
                              "securityContext.seccompProfile.type=Localhost",
                              "securityContext.seccompProfile.localhostProfile=profiles/fn.json"]) == {}
+
+
+# teamConfig.mountPath is a volume mount of every function: Knative refuses a reserved path (exact
+# match after path.Clean: /, /dev, /dev/log) and a path another mount of the container already uses
+# (knative/serving pkg/apis/serving/k8s_validation.go reservedPaths, validateVolumeMounts).
+@pytest.mark.parametrize("path", ["/", "/dev", "/dev/", "/dev/log", "//dev", "/etc/../dev/log"])
+def test_a_reserved_mount_path_is_refused_by_the_schema(path: str) -> None:
+    from support.helm import render_error
+
+    error = render_error(sets=[f"teamConfig.mountPath={path}"])
+    assert "teamConfig.mountPath" in error, error
+
+
+@pytest.mark.parametrize("mode,path", [("distributed", "/var/run/secrets/tekton-dag/events"),
+                                       ("distributed", "/var/run/secrets/tekton-dag/api"),
+                                       ("all-in-one", "/tmp/tekton-dag")])
+def test_a_mount_path_the_chart_uses_is_refused(mode: str, path: str) -> None:
+    from support.helm import render_error
+
+    error = render_error(sets=[f"mode={mode}", f"teamConfig.mountPath={path}"])
+    assert f'two volumes mount at "{path}"' in error and "teamConfig.mountPath" in error, error
+
+
+def test_another_team_config_path_renders_and_is_admitted() -> None:
+    assert webhook_problems(["teamConfig.mountPath=/srv/tekton-dag/teams"]) == {}
+    assert webhook_problems(["mode=all-in-one", "teamConfig.mountPath=/tmp/teams"]) == {}

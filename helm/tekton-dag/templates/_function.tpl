@@ -19,6 +19,17 @@ kubernetes.podspec-volumes-emptydir in knative/serving pkg/apis/config/features.
 {{- if gt (int $v.minScale) (int $v.maxScale) -}}
 {{- fail (printf "%s: minScale (%v) is above maxScale (%v)" .name $v.minScale $v.maxScale) -}}
 {{- end -}}
+{{- /* Knative refuses a container whose mounts share a path ("must be unique", knative/serving
+pkg/apis/serving/k8s_validation.go validateVolumeMounts): say which value to change instead. */ -}}
+{{- $mounts := dict $root.Values.teamConfig.mountPath "team-config" -}}
+{{- range $mount := concat (.secretMounts | default list) (.emptyDirs | default list) -}}
+{{- $path := $mount.dir | default $mount.path -}}
+{{- $volume := $mount.volume | default $mount.name -}}
+{{- with get $mounts $path -}}
+{{- fail (printf "%s: two volumes mount at %q (%s and %s): choose another teamConfig.mountPath" $.name $path . $volume) -}}
+{{- end -}}
+{{- $_ := set $mounts $path $volume -}}
+{{- end -}}
 apiVersion: serving.knative.dev/v1
 kind: Service
 metadata:
