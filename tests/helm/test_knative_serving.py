@@ -233,3 +233,45 @@ def test_a_mount_path_the_chart_uses_is_refused(mode: str, path: str) -> None:
 def test_another_team_config_path_renders_and_is_admitted() -> None:
     assert webhook_problems(["teamConfig.mountPath=/srv/tekton-dag/teams"]) == {}
     assert webhook_problems(["mode=all-in-one", "teamConfig.mountPath=/tmp/teams"]) == {}
+
+
+# The function images are `<image.registry>/<repository>:<tag>`; Knative's webhook parses each with
+# go-containerregistry (knative/serving k8s_validation.go: name.ParseReference(image, name.WeakValidation))
+# and refuses the Service when it cannot: a tag of [A-Za-z0-9_.-], 1..127 characters
+# (google/go-containerregistry pkg/name/tag.go checkTag), a repository path of [a-z0-9_./-]
+# (pkg/name/repository.go checkRepository).
+IMAGE_REFUSED = {
+    "semver build metadata in the tag": ("image.tag=0.10.0+build.7", "image.tag"),
+    "a tag over 127 characters": ("image.tag=" + "1" * 128, "image.tag"),
+    "upper case in the registry path": ("image.registry=ghcr.io/JMJava/tekton-dag", "image.registry"),
+    "upper case in a repository": ("functions.resolver.repository=Resolver", "functions.resolver.repository"),
+    "a space in the dead-letter repository": ("eventing.deadLetter.repository=dead letters",
+                                              "eventing.deadLetter.repository"),
+}
+
+
+@pytest.mark.parametrize("assignment,named", IMAGE_REFUSED.values(), ids=IMAGE_REFUSED.keys())
+def test_an_image_knative_cannot_parse_is_refused_by_the_schema(assignment: str, named: str) -> None:
+    from support.helm import render_error
+
+    error = render_error(sets=[assignment])
+    assert "values don't meet the specifications of the schema" in error and named in error, error
+
+
+def test_images_knative_parses_render_and_are_admitted() -> None:
+    assert webhook_problems(["image.registry=registry.example:5000/team_a/tekton-dag", "image.tag=v0.10.0-rc.1_B7",
+                             "functions.resolver.repository=fn/resolver"]) == {}
+
+
+@pytest.mark.parametrize("image,message", [
+    ("ghcr.io/x/resolver:0.10.0+b7", "Failed to parse image reference: spec.template.spec.containers[0].image"),
+    ("ghcr.io/X/resolver:0.10.0", "Failed to parse image reference"),
+    ("localhost:5000/resolver", None),
+    ("ghcr.io/x/resolver@sha256:" + "a" * 64, None),
+])
+def test_the_double_parses_images_as_knative_does(image: str, message: str | None) -> None:
+    (resolver,) = [d for d in ksvcs(render()) if d["metadata"]["name"] == "resolver"]
+    changed = copy.deepcopy(resolver)
+    container(changed)["image"] = image
+    found = service_problems(changed)
+    assert (found == []) if message is None else any(message in p for p in found), found

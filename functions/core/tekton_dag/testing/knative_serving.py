@@ -28,15 +28,18 @@ Read in knative/serving at commit 98e5ef9 (2026-08); each rule names its functio
   container name not ``queue-proxy``; ``privileged`` only false; ``automountServiceAccountToken`` only
   false.
 
+The image reference is parsed as go-containerregistry parses it (``image_problem``).
+
 Not modelled: defaulting (the webhook validates after it; e.g. a readiness probe's successThreshold
-0 becomes 1), the image reference's syntax (go-containerregistry), init and sidecar containers'
-own rules, the route and traffic block, updates (``VerifyNameChange``, creator annotations),
-``SecurePodDefaults``, and any non-default config-features or config-defaults a cluster sets.
+0 becomes 1), a registry host's own syntax, init and sidecar containers' own rules, the route and
+traffic block, updates (``VerifyNameChange``, creator annotations), ``SecurePodDefaults``, and any
+non-default config-features or config-defaults a cluster sets.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -178,6 +181,8 @@ def _container(container: Mapping[str, Any], volumes: Mapping[str, Mapping[str, 
         problems.append(f'"queue-proxy" is a reserved container name: {where}.name')
     if not container.get("image"):
         problems.append(f"missing field(s): {where}.image")
+    elif (why := image_problem(str(container["image"]))) is not None:
+        problems.append(f"Failed to parse image reference: {where}.image\nimage: {container['image']!r}, error: {why}")
     for i, env in enumerate(container.get("env") or []):
         at = f"{where}.env[{i}]"
         problems += _disallowed(env, ENV_FIELDS, at)
@@ -211,6 +216,32 @@ def _container(container: Mapping[str, Any], volumes: Mapping[str, Mapping[str, 
             problems += _probe(container[kind], serving_port, f"{where}.{kind}")
     problems += _mounts(container.get("volumeMounts") or [], volumes, f"{where}.volumeMounts")
     return problems
+
+
+def image_problem(image: str) -> str | None:
+    """Why go-containerregistry's ``name.ParseReference(image, name.WeakValidation)`` refuses ``image``
+    (None: it parses), which Knative's webhook calls on every container image (k8s_validation.go
+    ``validate``). google/go-containerregistry pkg/name: tag.go ``NewTag``/``checkTag`` (the part after the
+    last ``:`` unless it holds a ``/``; [A-Za-z0-9_.-], 1..127 characters), digest.go (``@sha256:`` and 64
+    hex digits), repository.go ``NewRepository``/``checkRepository`` (the first path element is the
+    registry only if it holds ``.`` or ``:``; the rest [a-z0-9_./-], 2..255 characters)."""
+    base, at, digest = image.partition("@")
+    if at and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        return f"a digest must be sha256 and 64 hex digits: {digest!r}"
+    head, colon, tag = base.rpartition(":")
+    if colon and "/" not in tag:
+        base = head
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,127}", tag):
+            return f"a tag must be 1..127 of [A-Za-z0-9_.-]: {tag!r}"
+    first, slash, rest = base.partition("/")
+    registry, repository = (first, rest) if slash and ("." in first or ":" in first) else ("", base)
+    if re.search(r"\s", registry):
+        return f"registry {registry!r} is not a host"
+    # a bare name on Docker Hub is checked as library/<name> (hasImplicitNamespace)
+    checked = repository if "/" in repository or registry else f"library/{repository}"
+    if not re.fullmatch(r"[a-z0-9_./-]{2,255}", checked):
+        return f"a repository must be 2..255 of [a-z0-9_./-]: {repository!r}"
+    return None
 
 
 def _probe(probe: Mapping[str, Any], serving_port: Mapping[str, Any], where: str) -> list[str]:
