@@ -275,3 +275,41 @@ def test_the_double_parses_images_as_knative_does(image: str, message: str | Non
     container(changed)["image"] = image
     found = service_problems(changed)
     assert (found == []) if message is None else any(message in p for p in found), found
+
+
+# A function's `env` values beside the variables the chart sets itself: a Knative Service's env is a
+# list-type map keyed by name in its CRD (knative/serving config/core/300-resources/service.yaml), so
+# the API server refuses the Service with a name twice ("Duplicate value", kubernetes
+# staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype/validation.go validateListMap).
+CHART_SET_ENV = {
+    "metrics port": ["functions.resolver.env.METRICS_PORT=9100"],
+    "event key file": ["functions.runCreator.env.TEKTON_DAG_EVENT_KEY_FILE=/k"],
+    "webhook secret file": ["functions.webhookIngest.env.GITHUB_WEBHOOK_SECRET_FILE=/s"],
+    "GitHub token file": ["github.tokenSecret.name=tok", "functions.statusReporter.env.GITHUB_TOKEN_FILE=/t"],
+    "GitHub App id": ["github.appId=1", "functions.statusReporter.env.GITHUB_APP_ID=2"],
+    "all-in-one registry auth": ["mode=all-in-one", "secrets.registry.name=reg",
+                                 "allInOne.env.REGISTRY_AUTH_FILE=/r"],
+}
+
+
+@pytest.mark.parametrize("sets", CHART_SET_ENV.values(), ids=CHART_SET_ENV.keys())
+def test_an_env_value_the_chart_sets_itself_is_refused(sets: list[str]) -> None:
+    from support.helm import render_error
+
+    name = sets[-1].partition("=")[0].rpartition(".")[2]
+    error = render_error(sets=sets)
+    assert f"env {name} is set by the chart" in error, error
+
+
+def test_the_crd_check_refuses_a_duplicate_env_name() -> None:
+    """tests/support/helm.py checks x-kubernetes-list-type map/set uniqueness as the API server does."""
+    from support.helm import problems
+
+    (resolver,) = [d for d in ksvcs(render()) if d["metadata"]["name"] == "resolver"]
+    assert problems(resolver) == []
+    changed = copy.deepcopy(resolver)
+    container(changed)["env"].append(dict(container(changed)["env"][0]))
+    index = len(container(changed)["env"]) - 1
+    assert problems(changed) == [
+        f"Service/resolver: spec.template.spec.containers[0].env[{index}]: Duplicate value: "
+        f'map[string]interface {{}}{{"name":"TEKTON_DAG_TEAMS_DIR"}}']
