@@ -119,11 +119,10 @@ def _autoscaling(annotations: Mapping[str, str], where: str) -> list[str]:
     for key in (MIN_SCALE, MAX_SCALE):
         if key in annotations:
             raw = str(annotations[key])
-            try:
-                scales[key] = int(raw, 10)
-            except ValueError:
+            if not re.fullmatch(r"[+-]?[0-9]+", raw):  # Go's strconv.ParseInt: no spaces, no '_'
                 problems.append(f"invalid value: {raw}: {where}.{key}")
                 continue
+            scales[key] = int(raw)
             if not 0 <= scales[key] <= 2**31 - 1:
                 problems.append(_out_of_bounds(raw, 0, 2**31 - 1, f"{where}.{key}"))
     low, high = scales.get(MIN_SCALE, 0), scales.get(MAX_SCALE, 0)
