@@ -157,6 +157,30 @@ def test_knative_service_health(status: dict, expected: str) -> None:
     assert health(obj("serving.knative.dev/v1", "Service", status)) == expected
 
 
+EARLY, LATE = "2026-12-01T10:00:00Z", "2026-12-01T10:30:00Z"
+
+
+# argo-cd resource_customizations/batch/CronJob/health.lua (HEAD 31087e2), case by case.
+@pytest.mark.parametrize(
+    "spec,status,expected",
+    [
+        ({"suspend": True}, {}, "Suspended"),
+        ({}, None, PROGRESSING),  # no status at all: "Waiting for CronJob"
+        ({}, {}, HEALTHY),  # not scheduled yet
+        ({}, {"lastScheduleTime": LATE}, HEALTHY),  # first run not finished: "may not be healthy", Healthy
+        ({}, {"lastScheduleTime": LATE, "lastSuccessfulTime": EARLY, "active": [{"name": "j"}]}, HEALTHY),
+        ({}, {"lastScheduleTime": LATE, "lastSuccessfulTime": EARLY}, DEGRADED),  # the last run failed
+        ({}, {"lastScheduleTime": EARLY, "lastSuccessfulTime": LATE}, HEALTHY),
+    ],
+    ids=["suspended", "no status", "never scheduled", "first run", "running", "last run failed", "last run ok"],
+)
+def test_cronjob_health(spec: dict, status: dict | None, expected: str) -> None:
+    cronjob = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "x"}, "spec": spec}
+    if status is not None:
+        cronjob["status"] = status
+    assert health(cronjob) == expected
+
+
 @pytest.mark.parametrize(
     "api,kind",
     [

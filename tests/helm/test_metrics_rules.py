@@ -102,7 +102,10 @@ def test_a_pod_monitor_without_a_metrics_port_is_refused() -> None:
         sets=["metrics.podMonitor.enabled=true", "metrics.port=0"])
 
 
-@pytest.mark.parametrize("port", [8012, 9090, 9091])
+# 8080: the function's own port (Knative's user port when the container declares none, knative/serving
+# k8s_validation.go validateContainersPorts); 8008: queue-proxy's profiling port, opened when
+# config-observability enables profiling (pkg/reconciler/revision/resources/queue.go profilingPort).
+@pytest.mark.parametrize("port", [8012, 9090, 9091, 8080, 8008])
 def test_a_port_of_knatives_queue_proxy_is_refused(port: int) -> None:
     from support.helm import render_error
 

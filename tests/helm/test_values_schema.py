@@ -54,3 +54,20 @@ def test_secret_values_have_no_place_in_values() -> None:
         keys = set(schema["properties"]["secrets"]["properties"][name]["properties"])
         assert keys <= {"name", "key"}, keys
     assert render(sets=["secrets.webhook.name=my-hook"])  # a reference renders
+
+
+# Every `env` map of the chart (functions.*.env, allInOne.env) and what it is rendered into.
+ENV_MAPS = {"functions.webhookIngest.env": [], "functions.resolver.env": [], "functions.runCreator.env": [],
+            "functions.bootstrapBatcher.env": [], "functions.statusReporter.env": [],
+            "allInOne.env": ["mode=all-in-one"]}
+
+
+@pytest.mark.parametrize("name", ["PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"])
+@pytest.mark.parametrize("env_map", ENV_MAPS)
+def test_knative_reserved_env_vars_are_refused(env_map: str, name: str) -> None:
+    """Knative Serving's webhook refuses these names in a user container (knative/serving
+    pkg/apis/serving/k8s_validation.go ``reservedEnvVars``, ``validateEnvVar``): the schema says so first,
+    naming the value, instead of an install that fails at admission."""
+    error = render_error(sets=[*ENV_MAPS[env_map], f"{env_map}.{name}=1"])
+    assert "values don't meet the specifications of the schema" in error
+    assert env_map in error, error

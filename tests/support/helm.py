@@ -136,13 +136,55 @@ def is_crd(doc: dict[str, Any]) -> bool:
 
 def problems(doc: dict[str, Any]) -> list[str]:
     """Why ``doc`` is invalid (empty when valid). Core kinds: kubernetes-validate, strict.
-    CRDs: their JSON schema in SCHEMAS; the caller checks ``crd_schema_path`` exists first."""
+    CRDs: their JSON schema in SCHEMAS, and its list types (``list_type_problems``); the caller checks
+    ``crd_schema_path`` exists first."""
     where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
     if is_crd(doc):
         errors = _crd_validator(crd_schema_path(doc)).iter_errors(doc)
-        return [f"{where}: {'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+        found = [f"{where}: {'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+        schema = json.loads(crd_schema_path(doc).read_text())
+        return found + [f"{where}: {problem}" for problem in list_type_problems(schema, doc, "")]
     try:
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
     except kubernetes_validate.ValidationError as error:
         return [f"{where}: {'.'.join(map(str, error.path)) or '<root>'}: {error.message}"]
     return []
+
+
+def list_type_problems(schema: dict[str, Any], value: Any, path: str) -> list[str]:
+    """What the API server refuses in a custom resource beyond its JSON schema: a list of
+    ``x-kubernetes-list-type: map`` with two items of one key (``x-kubernetes-list-map-keys``), or of
+    ``set`` with one item twice; each reported once, at its second appearance, as
+    ``<path>: Duplicate value: <Go %#v of the key>`` (kubernetes
+    staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype/validation.go
+    ``validateListMap``, ``validateListSet``; apimachinery pkg/util/validation/field ``Duplicate``).
+    JSON schema has no such keyword, so jsonschema lets a duplicate env name through."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = properties.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                found += list_type_problems(sub, item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        list_type, keys = schema.get("x-kubernetes-list-type"), schema.get("x-kubernetes-list-map-keys") or []
+        if list_type in ("map", "set"):
+            seen: dict[str, int] = {}
+            for index, item in enumerate(value):
+                identity = {k: item[k] for k in keys if k in item} if list_type == "map" else item
+                text = json.dumps(identity, sort_keys=True)
+                seen[text] = seen.get(text, 0) + 1
+                if seen[text] == 2:
+                    found.append(f"{path}[{index}]: Duplicate value: {_go_value(identity)}")
+        for index, item in enumerate(value):
+            found += list_type_problems(schema.get("items") or {}, item, f"{path}[{index}]")
+    return found
+
+
+def _go_value(value: Any) -> str:
+    """Go's ``%#v`` of a decoded JSON key map, as field.Duplicate prints it."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{json.dumps(k)}:{_go_value(v)}" for k, v in sorted(value.items()))
+        return f"map[string]interface {{}}{{{inner}}}"
+    return json.dumps(value)

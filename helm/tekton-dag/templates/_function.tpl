@@ -19,6 +19,29 @@ kubernetes.podspec-volumes-emptydir in knative/serving pkg/apis/config/features.
 {{- if gt (int $v.minScale) (int $v.maxScale) -}}
 {{- fail (printf "%s: minScale (%v) is above maxScale (%v)" .name $v.minScale $v.maxScale) -}}
 {{- end -}}
+{{- /* A Knative Service's env is a list keyed by name (list-type map in its CRD): the API server
+refuses a name twice (apiextensions-apiserver listtype/validation.go), so the function's own `env`
+values may not name a variable the chart sets from its other values. */ -}}
+{{- $chartEnv := list "TEKTON_DAG_TEAMS_DIR" -}}
+{{- if $root.Values.metrics.port }}{{ $chartEnv = append $chartEnv "METRICS_PORT" }}{{ end -}}
+{{- range $name, $_ := .env }}{{ $chartEnv = append $chartEnv $name }}{{ end -}}
+{{- range .secretMounts }}{{ $chartEnv = append $chartEnv .env }}{{ end -}}
+{{- range $name, $_ := $v.env -}}
+{{- if has $name $chartEnv -}}
+{{- fail (printf "%s: env %s is set by the chart (from its other values); remove it from this function's env" $.name $name) -}}
+{{- end -}}
+{{- end -}}
+{{- /* Knative refuses a container whose mounts share a path ("must be unique", knative/serving
+pkg/apis/serving/k8s_validation.go validateVolumeMounts): say which value to change instead. */ -}}
+{{- $mounts := dict $root.Values.teamConfig.mountPath "team-config" -}}
+{{- range $mount := concat (.secretMounts | default list) (.emptyDirs | default list) -}}
+{{- $path := $mount.dir | default $mount.path -}}
+{{- $volume := $mount.volume | default $mount.name -}}
+{{- with get $mounts $path -}}
+{{- fail (printf "%s: two volumes mount at %q (%s and %s): choose another teamConfig.mountPath" $.name $path . $volume) -}}
+{{- end -}}
+{{- $_ := set $mounts $path $volume -}}
+{{- end -}}
 apiVersion: serving.knative.dev/v1
 kind: Service
 metadata:

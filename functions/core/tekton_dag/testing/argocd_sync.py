@@ -12,6 +12,8 @@ Health (what ArgoCD reports for one live object), from the sources named at each
 - argo-cd resource_customizations/serving.knative.dev/Service/health.lua: Healthy when the
   conditions ConfigurationsReady, RoutesReady and Ready are all True; any False → Degraded;
   otherwise (no status yet, Unknown) Progressing.
+- argo-cd resource_customizations/batch/CronJob/health.lua: ``_cronjob_health`` (Healthy unless the
+  last run failed; a first or running job is Healthy, not Progressing).
 - No Lua check exists for eventing.knative.dev Broker or Trigger (argo-cd HEAD 37ee009, 2026-08:
   resource_customizations/ has serving.knative.dev/Service and operator.knative.dev only; the
   Broker/Trigger check proposed in argoproj/argo-cd#28554 was closed unmerged), nor for
@@ -47,7 +49,7 @@ HELM_HOOK = "helm.sh/hook"
 # pkg/sync/hook/helm/type.go: the only Helm hooks ArgoCD maps to a sync phase.
 SYNCED_HELM_HOOKS = {"pre-install", "pre-upgrade", "post-upgrade", "post-install"}
 
-HEALTHY, PROGRESSING, DEGRADED = "Healthy", "Progressing", "Degraded"
+HEALTHY, PROGRESSING, DEGRADED, SUSPENDED = "Healthy", "Progressing", "Degraded", "Suspended"
 
 # Kinds with no health in ArgoCD (neither built in nor in resource_customizations).
 NO_HEALTH = {
@@ -109,6 +111,23 @@ def ready_condition_health(doc: dict[str, Any]) -> str:
 EVENTING_HEALTH: Overrides = {BROKER: ready_condition_health, TRIGGER: ready_condition_health}
 
 
+def _cronjob_health(doc: dict[str, Any]) -> str:
+    """argo-cd resource_customizations/batch/CronJob/health.lua (HEAD 31087e2), in its order:
+    ``spec.suspend`` → Suspended; no status → Progressing; never scheduled → Healthy; scheduled but
+    never succeeded (its first run) → Healthy; a job active → Healthy; the last success before the
+    last schedule → Degraded; else Healthy. The timestamps are RFC 3339 in UTC and the Lua compares
+    them as strings, as here."""
+    if (doc.get("spec") or {}).get("suspend") is True:
+        return SUSPENDED
+    status = doc.get("status")
+    if status is None:
+        return PROGRESSING
+    scheduled, succeeded = status.get("lastScheduleTime"), status.get("lastSuccessfulTime")
+    if scheduled is None or succeeded is None or status.get("active"):
+        return HEALTHY
+    return DEGRADED if str(succeeded) < str(scheduled) else HEALTHY
+
+
 def health(doc: dict[str, Any], overrides: Overrides | None = None) -> str | None:
     """ArgoCD's health of a live object (``doc`` with its ``status``), or None: no health.
     ``overrides``: the health checks configured in argocd-cm (stock ArgoCD: none)."""
@@ -124,15 +143,7 @@ def health(doc: dict[str, Any], overrides: Overrides | None = None) -> str | Non
             return DEGRADED
         return HEALTHY if values == ["True"] * 3 else PROGRESSING
     if gk == CRONJOB:
-        # argo-cd resource_customizations/batch/CronJob/health.lua: active jobs → Progressing; never
-        # scheduled → Healthy; last success after the last schedule → Healthy; else Degraded
-        # (the timestamps are RFC 3339 in UTC, so they compare as text).
-        if status.get("active"):
-            return PROGRESSING
-        scheduled, succeeded = status.get("lastScheduleTime"), status.get("lastSuccessfulTime")
-        if scheduled is None or (succeeded is not None and str(scheduled) < str(succeeded)):
-            return HEALTHY
-        return DEGRADED
+        return _cronjob_health(doc)
     if gk in NO_HEALTH:
         return None
     raise KeyError(f"{show(doc)}: kind {gk} is not modelled (add its ArgoCD health rule here)")
@@ -332,6 +343,6 @@ def application_health(cluster: Cluster, overrides: Overrides | None = None) -> 
     """The Application's health: its worst resource's (gitops-engine health.go healthOrder); an
     object without health does not count (argo-cd controller/health.go setApplicationHealth skips
     a nil health)."""
-    order = [HEALTHY, "Suspended", PROGRESSING, "Missing", DEGRADED, "Unknown"]
+    order = [HEALTHY, SUSPENDED, PROGRESSING, "Missing", DEGRADED, "Unknown"]
     found = [h for d in cluster.applied.values() if (h := health(d, overrides)) is not None]
     return max(found, key=order.index, default=HEALTHY)
