@@ -4,12 +4,14 @@ a payload GitHub would never send is a 400 naming the field."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import httpx
 import pytest
 
+from support.webhook_schemas import problems
 from tekton_dag.events import catalog, schemas
 from tekton_dag.testing.github import delivery, fixture
 from tekton_dag.testing.recorder import EventRecorder
@@ -59,6 +61,39 @@ async def test_merge_group_data_names_the_group(ingest: httpx.AsyncClient, broke
         "action": "destroyed", "head_sha": group["head_sha"], "head_ref": group["head_ref"],
         "base_ref": group["base_ref"], "base_sha": group["base_sha"], "reason": "dequeued",
     }
+
+
+def foreign_pull(pull: dict[str, Any]) -> dict[str, Any]:
+    """``pull`` as a pull request of another repository with the same head branch: a fork's parent
+    (octo-sts/app#1590: a check_suite in a fork carries the parent's pull request), or any
+    repository whose pull request's head is this repository's branch. GitHub lists every pull
+    request whose head matches (dcoapp/app#307), whatever repository it lives in; its base
+    repository (``repo-ref``: id, url, name) says which."""
+    other = copy.deepcopy(pull)
+    other.update(id=1, number=7, url="https://api.github.com/repos/upstream/Hello-World/pulls/7")
+    other["base"]["repo"] = {"id": 1, "url": "https://api.github.com/repos/upstream/Hello-World", "name": "Hello-World"}
+    return other
+
+
+@pytest.mark.parametrize("name", ["check_run.rerequested", "check_suite.rerequested"])
+async def test_a_rerun_names_a_pull_request_of_its_own_repository(
+    ingest: httpx.AsyncClient, broker: EventRecorder, name: str
+) -> None:
+    """A re-run's pull request is one of the repository the check is in: another repository's
+    number would start (and supersede the runs of) this repository's pull request of that number."""
+    event = name.split(".")[0]
+    payload = fixture(name)[1]
+    own = payload[event]["pull_requests"][0]
+    payload[event]["pull_requests"].insert(0, foreign_pull(own))
+    alone = copy.deepcopy(payload)
+    alone[event]["pull_requests"] = alone[event]["pull_requests"][:1]
+    for sent in (payload, alone):
+        assert not (found := problems(event, sent)), found  # both are deliveries GitHub can send
+    for sent, number in ((payload, own["number"]), (alone, 0)):
+        headers, body = delivery(name, payload=sent)
+        response = await ingest.post("/", headers=headers, content=body)
+        assert response.status_code == 202, response.text
+        assert broker.events[-1].get_data()["rerun"]["pr_number"] == number, broker.events[-1].get_data()
 
 
 def changed(name: str, change: Any) -> dict[str, Any]:
