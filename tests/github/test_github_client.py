@@ -207,6 +207,35 @@ async def test_double_rejects_a_malformed_request_against_the_openapi_descriptio
     assert "queued" in str(caught.value)  # the enum GitHub documents
 
 
+REFUSED_CHECK_FIELDS = [
+    ("POST", {"status": "completed"}, "conclusion"),  # "Required if you provide ... a status of completed"
+    ("POST", {"completed_at": "2026-12-03T09:00:00Z"}, "conclusion"),  # "... if you provide completed_at"
+    ("POST", {"conclusion": "stale"}, "stale"),  # "only GitHub can set this"
+    ("PATCH", {"completed_at": "2026-12-03T09:00:00Z"}, "conclusion"),
+    ("PATCH", {"conclusion": "stale"}, "stale"),
+]
+
+
+@pytest.mark.parametrize(("method", "fields", "named"), REFUSED_CHECK_FIELDS)
+def test_double_refuses_the_status_and_conclusion_github_refuses(github: GitHubApiDouble, method: str,
+                                                                 fields: dict[str, str], named: str) -> None:
+    """The rules checks/create and checks/update state in words (operations.json), which their
+    schemas do not encode: GitHub answers 422, the double must not store a check GitHub would not."""
+    headers = {"authorization": f"token {PLAIN_TOKEN}"}
+    url = f"{github.url}/repos/{REPO.full_name}/check-runs"
+    created = httpx.post(url, headers=headers, json={"name": "x", "head_sha": SHA})
+    assert created.status_code == 201, created.text
+    before = dict(github.check_runs[created.json()["id"]])
+    if method == "POST":
+        answer = httpx.post(url, headers=headers, json={"name": "x", "head_sha": SHA, **fields})
+    else:
+        answer = httpx.patch(f"{url}/{created.json()['id']}", headers=headers, json=fields)
+    assert answer.status_code == 422, answer.text
+    assert named in answer.text
+    assert len(github.check_runs) == 1 and github.check_runs[created.json()["id"]] == before  # nothing applied
+    assert not github.violations
+
+
 def test_double_verifies_the_app_jwt(github: GitHubApiDouble) -> None:
     url = f"{github.url}/app/installations/1001/access_tokens"
     now = time.time()
