@@ -236,6 +236,24 @@ def test_double_refuses_the_status_and_conclusion_github_refuses(github: GitHubA
     assert not github.violations
 
 
+@pytest.mark.parametrize("url", ["", "ftp://dashboard.example/run/x", "dashboard.example/run/x"])
+def test_double_refuses_a_details_url_that_is_not_http(github: GitHubApiDouble, url: str) -> None:
+    """GitHub: 422 "details_url must use the http or https scheme" (packit/packit-service#1169,
+    for an empty one); the description only says "The URL of the integrator's site"."""
+    headers = {"authorization": f"token {PLAIN_TOKEN}"}
+    runs = f"{github.url}/repos/{REPO.full_name}/check-runs"
+    answer = httpx.post(runs, headers=headers, json={"name": "x", "head_sha": SHA, "details_url": url})
+    assert answer.status_code == 422, answer.text
+    assert "details_url must use the http or https scheme" in answer.text
+    created = httpx.post(runs, headers=headers, json={"name": "x", "head_sha": SHA,
+                                                      "details_url": "https://dashboard.example/run/x"})
+    assert created.status_code == 201, created.text
+    patched = httpx.patch(f"{runs}/{created.json()['id']}", headers=headers, json={"details_url": url})
+    assert patched.status_code == 422, patched.text
+    assert github.check_runs[created.json()["id"]]["details_url"] == "https://dashboard.example/run/x"
+    assert len(github.check_runs) == 1 and not github.violations
+
+
 def test_double_verifies_the_app_jwt(github: GitHubApiDouble) -> None:
     url = f"{github.url}/app/installations/1001/access_tokens"
     now = time.time()

@@ -3,10 +3,10 @@
 Every request is checked against ``tekton_dag.testing.github_openapi`` (npm ``@octokit/openapi``):
 method and path (404 for a path not among ours, and for a known path with another method, as
 GitHub answers), path and query parameters, JSON body (422 with GitHub's
-``validation-error`` shape naming the field), and the rules of a check run's ``conclusion`` that
-the description states in words only (``_check_status_rules``). Every answer of an operation is
-checked against the same document before it is sent (``validate_answers``; a violation is the
-double's bug: 500).
+``validation-error`` shape naming the field), the rules of a check run's ``conclusion`` that the
+description states in words only and its ``details_url`` scheme (``_check_run_rules``). Every
+answer of an operation is checked against the same document before it is sent
+(``validate_answers``; a violation is the double's bug: 500).
 
 Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app says:
 
@@ -454,18 +454,23 @@ class GitHubApiDouble:
                     "message": f"{name} exceeds a maximum bytesize of 65535"}])
 
     @staticmethod
-    def _check_status_rules(body: Any) -> None:
-        """What checks/create and checks/update say in words and their schemas do not encode
-        (operations.json, the description of ``conclusion``): a ``conclusion`` is
-        "Required if you provide `completed_at` or a `status` of `completed`"; "You cannot change a
-        check run conclusion to `stale`, only GitHub can set this". GitHub answers 422; nothing is
-        stored. (The statuses only GitHub Actions may set are refused by the schemas already.)"""
+    def _check_run_rules(body: Any) -> None:
+        """What GitHub refuses in a check run that the schemas of checks/create and checks/update
+        do not encode: a ``conclusion`` is "Required if you provide `completed_at` or a `status` of
+        `completed`", and "You cannot change a check run conclusion to `stale`, only GitHub can set
+        this" (operations.json, the description of ``conclusion``); a ``details_url`` that is not
+        http(s). GitHub answers 422; nothing is stored. (The statuses only GitHub Actions may set
+        are refused by the schemas already.)"""
         fields = body if isinstance(body, dict) else {}
         problems: list[tuple[str, str]] = []
         if fields.get("conclusion") is None and (fields.get("status") == "completed" or "completed_at" in fields):
             problems.append(("conclusion", "conclusion is required with status completed or completed_at"))
         if fields.get("conclusion") == "stale":
             problems.append(("conclusion", "conclusion stale can only be set by GitHub"))
+        # Not in the description: GitHub's own 422 (packit/packit-service#1169, an empty details_url).
+        url = fields.get("details_url")
+        if isinstance(url, str) and urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+            problems.append(("details_url", "details_url must use the http or https scheme"))
         if problems:
             raise _error(422, "Validation Failed", errors=[
                 {"resource": "CheckRun", "code": "invalid", "field": name, "message": message}
@@ -473,7 +478,7 @@ class GitHubApiDouble:
 
     def _op_checks_create(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         self._check_output_fits(body)
-        self._check_status_rules(body)
+        self._check_run_rules(body)
         run_id = next(self._ids)
         repo = f"{params['owner']}/{params['repo']}"
         if body.get("conclusion") is not None:
@@ -485,7 +490,7 @@ class GitHubApiDouble:
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])
         self._check_output_fits(body)
-        self._check_status_rules(body)
+        self._check_run_rules(body)
         with self._lock:
             stored = self.check_runs.get(run_id)
             if stored is None or stored["repo"].lower() != f"{params['owner']}/{params['repo']}".lower():
