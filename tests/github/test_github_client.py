@@ -94,6 +94,20 @@ async def test_plain_token_falls_back_to_commit_statuses(github: GitHubApiDouble
     assert github.calls[0].credential == "token"
 
 
+@pytest.mark.parametrize(("role", "permission"), [("admin", "admin"), ("maintain", "write"), ("write", "write"),
+                                                  ("triage", "read"), ("read", "read")])
+async def test_permission_is_the_legacy_base_role_and_role_name_the_role(github: GitHubApiDouble, role: str,
+                                                                         permission: str) -> None:
+    """GitHub: "The `permission` attribute provides the legacy base roles of `admin`, `write`, `read`,
+    and `none`, where the `maintain` role is mapped to `write` and the `triage` role is mapped to
+    `read`" (repos/get-collaborator-permission-level in operations.json)."""
+    github.set_permission(REPO.full_name, "someone", role)
+    assert await app_client(github).permission(REPO, "someone") == permission
+    answer = github.calls_to("repos/get-collaborator-permission-level")[-1].answer
+    assert (answer["permission"], answer["role_name"]) == (permission, role)
+    assert not github.violations
+
+
 async def test_permission_asks_github_each_time_and_comments_post(github: GitHubApiDouble) -> None:
     # One cache, the commands' use case's (usecases.commanding.PermissionCache): the client keeps none.
     github.set_permission(REPO.full_name, "octocat", "write")

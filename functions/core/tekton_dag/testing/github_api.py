@@ -23,9 +23,10 @@ Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-wit
   past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
   using-the-rest-api/rate-limits-for-the-rest-api).
 
-State: check runs, commit statuses, comments, collaborator permissions (``set_permission``; an
-unknown user is ``none`` — GitHub answers 404 for a non-collaborator, not modelled), pull requests
-(``set_pull``: GitHub's example PR with that head and base), webhook deliveries per hook (``deliver``
+State: check runs, commit statuses, comments, collaborator roles (``set_permission``: answered as
+GitHub does, ``permission`` the legacy base role and ``role_name`` the role; an unknown user is
+``none`` — GitHub answers 404 for a non-collaborator, not modelled), pull requests (``set_pull``:
+GitHub's example PR with that head and base), webhook deliveries per hook (``deliver``
 POSTs a payload to ``webhook_url`` signed as GitHub signs it and records the outcome; redelivery
 attempts POST it again with the same ``X-GitHub-Delivery`` guid and a new delivery id).
 
@@ -527,13 +528,17 @@ class GitHubApiDouble:
     def _op_repos_get_collaborator_permission_level(self, params: dict[str, str], query: Any,
                                                     body: Any) -> tuple[int, Any, dict[str, str]]:
         repo = f"{params['owner']}/{params['repo']}".lower()
-        permission = self.permissions.get((repo, params["username"].lower()), "none")
-        role = {"admin": "admin", "maintain": "maintain", "write": "write", "triage": "triage", "read": "read"}
+        role = self.permissions.get((repo, params["username"].lower()), "none")  # set_permission takes the role
+        # "The `permission` attribute provides the legacy base roles of `admin`, `write`, `read`, and
+        # `none`, where the `maintain` role is mapped to `write` and the `triage` role is mapped to
+        # `read`. The `role_name` attribute provides the name of the assigned role" (this operation's
+        # description in operations.json).
+        permission = {"maintain": "write", "triage": "read"}.get(role, role)
         user = {**self._user(params["username"]), "permissions": {
-            "admin": permission == "admin", "maintain": permission in ("admin", "maintain"),
-            "push": permission in ("admin", "maintain", "write"), "triage": permission != "none",
-            "pull": permission != "none"}, "role_name": role.get(permission, "none")}
-        return 200, {"permission": permission, "role_name": role.get(permission, "none"), "user": user}, {}
+            "admin": role == "admin", "maintain": role in ("admin", "maintain"),
+            "push": role in ("admin", "maintain", "write"), "triage": role != "none" and role != "read",
+            "pull": role != "none"}, "role_name": role}
+        return 200, {"permission": permission, "role_name": role, "user": user}, {}
 
     def _op_pulls_get(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         pull = self.pulls.get((f"{params['owner']}/{params['repo']}".lower(), int(params["pull_number"])))
