@@ -18,7 +18,7 @@ Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-wit
   generating-a-json-web-token-jwt-for-a-github-app); else 401 ``A JSON web token could not be decoded``.
 - every other call: an installation token it issued (valid for ``token_ttl_s``, one hour like
   GitHub's; for a repository of that installation) or one of ``plain_tokens``; else 401
-  ``Bad credentials``.
+  ``Bad credentials``. Check runs take no plain token (``APP_ONLY``: GitHub's 403).
 - answers carry ``x-ratelimit-limit/remaining/used/reset/resource`` per credential; a credential
   past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
   using-the-rest-api/rate-limits-for-the-rest-api).
@@ -70,6 +70,10 @@ from tekton_dag.webhooks.signatures import sign
 
 DOCS = "https://docs.github.com/rest"
 JWT_MAX_LIFETIME_S = 600 + 60  # exp ≤ 10 min ahead; iat backdated by the recommended 60 s
+# The Checks API is only for GitHub Apps: a plain token gets 403 "You must authenticate via a GitHub
+# App." (actions/github-script#118, GitHub's answer; checks/update in operations.json: "OAuth apps and
+# personal access tokens (classic) cannot use this endpoint").
+APP_ONLY = frozenset({"checks/create", "checks/update"})
 SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
                      "If you reach out to GitHub Support for help, please include the request ID.")
 
@@ -365,6 +369,9 @@ class GitHubApiDouble:
         if scheme.lower() not in ("token", "bearer"):
             raise _error(401, "Requires authentication")
         if value in self.plain_tokens:
+            if operation.operation_id in APP_ONLY:
+                raise HTTPAnswer(403, {"message": "You must authenticate via a GitHub App.",
+                                       "documentation_url": f"{DOCS}/checks/runs#create-a-check-run"})
             return "token", f"token:{value[:6]}"
         issued = self.tokens.get(value)
         if issued is None or issued[1] < time.time():
