@@ -25,7 +25,9 @@ Edge cases:
 - ``check_run.pull_requests`` / ``check_suite.pull_requests`` list only pull requests whose head is in
   the repository itself (a fork's PR is not listed): such a re-run names no PR (``pr_number`` 0).
   They may also list pull requests of other repositories with that head (a fork's parent): only
-  one whose base repository is the webhook's own counts (``_own_pull_request``).
+  one whose base repository is the webhook's own counts (``_own_pull_request``). A pull request
+  listed at a newer head than the re-run check's is the re-run of an outdated head: ignored
+  (``_outdated_rerun``).
 """
 
 from __future__ import annotations
@@ -260,8 +262,9 @@ def ignored_reason(name: str, payload: Any) -> str | None:
     action = payload.get("action")
     if name == PULL_REQUEST and action not in PR_ACTIONS:
         return f"pull_request action {action!r} starts nothing"
-    if name in (CHECK_RUN, CHECK_SUITE) and action != RERUN_ACTION:
-        return f"{name} action {action!r} starts nothing (only {RERUN_ACTION})"
+    if name in (CHECK_RUN, CHECK_SUITE):
+        return f"{name} action {action!r} starts nothing (only {RERUN_ACTION})" if action != RERUN_ACTION \
+            else _outdated_rerun(name, payload)
     if name == MERGE_GROUP and action not in MERGE_GROUP_ACTIONS:
         return f"merge_group action {action!r} starts nothing (only {' and '.join(MERGE_GROUP_ACTIONS)})"
     if name != ISSUE_COMMENT:
@@ -276,6 +279,33 @@ def ignored_reason(name: str, payload: Any) -> str | None:
     if not is_command(comment["body"]):
         return f"comment is not a command (its first line does not start with {', '.join(COMMANDS)})"
     return None
+
+
+def _outdated_rerun(name: str, payload: Mapping[str, Any]) -> str | None:
+    """Why a re-run of an older head of a pull request starts nothing, or None.
+
+    GitHub lists a pull request whose head *branch* matches the check, at the pull request's
+    newest head (check-run ``pull_requests`` in @octokit/openapi: "open with a `head_sha` or
+    `head_branch` that matches the check"; octokit/webhooks payload-examples: "The `head_sha` of
+    the check suite can differ from the `sha` of the pull request if subsequent pushes are made
+    into the PR"). Re-run as that pull request's, the older head would count as its newest: it
+    would supersede (cancel) the runs of the real head, once run-creator no longer remembers it
+    as superseded (it keeps a few per pull request). A payload of the wrong shape is left to
+    ``parse_payload`` (a 400 naming the field)."""
+    try:
+        parse_payload(name, "", payload)  # first: what GitHub never sends is a 400, not ignored
+        body = _Fields(payload, "")
+        check = body.obj(name)
+        pull = _own_pull_request(check, name, body.obj("repository").integer("id"))
+        if pull is None:
+            return None
+        head, newest, number = check.text("head_sha"), pull.obj("head").text("sha"), pull.integer("number")
+    except PayloadError:
+        return None
+    if head == newest:
+        return None
+    return (f"{name} head {head[:12]} is no longer the head of pull request #{number} (now {newest[:12]}): "
+            "nothing re-run (re-run the check of its newest head, or comment /retest)")
 
 
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
