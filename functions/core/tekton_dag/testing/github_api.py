@@ -470,19 +470,19 @@ class GitHubApiDouble:
         http(s). GitHub answers 422; nothing is stored. (The statuses only GitHub Actions may set
         are refused by the schemas already.)"""
         fields = body if isinstance(body, dict) else {}
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[str, str, str]] = []  # (field, code, message)
         if fields.get("conclusion") is None and (fields.get("status") == "completed" or "completed_at" in fields):
-            problems.append(("conclusion", "conclusion is required with status completed or completed_at"))
+            problems.append(("conclusion", "missing_field", "conclusion is required with completed or completed_at"))
         if fields.get("conclusion") == "stale":
-            problems.append(("conclusion", "conclusion stale can only be set by GitHub"))
+            problems.append(("conclusion", "invalid", "conclusion stale can only be set by GitHub"))
         # Not in the description: GitHub's own 422 (packit/packit-service#1169, an empty details_url).
         url = fields.get("details_url")
         if isinstance(url, str) and urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
-            problems.append(("details_url", "details_url must use the http or https scheme"))
+            problems.append(("details_url", "custom", "details_url must use the http or https scheme"))
         if problems:
             raise _error(422, "Validation Failed", errors=[
-                {"resource": "CheckRun", "code": "invalid", "field": name, "message": message}
-                for name, message in problems])
+                {"resource": "CheckRun", "code": code, "field": name, "message": message}
+                for name, code, message in problems])
 
     def _op_checks_create(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         self._check_output_fits(body)
