@@ -38,6 +38,9 @@ class FakeGitHub:
         self.permissions, self.head = permissions, head
         self.calls: list[tuple[str, ...]] = []
 
+    def mode_for(self, repo: Repo) -> str:
+        return self.mode
+
     async def permission(self, repo: Repo, user: str) -> Permission:
         self.calls.append(("permission", repo.full_name, user))
         if user not in self.permissions:

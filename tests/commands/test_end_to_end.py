@@ -160,12 +160,14 @@ async def test_the_rerun_buttons_run_again_once_per_press(chain: Chain) -> None:
         run.update(name=CHECK, head_sha=HEAD)
         run["pull_requests"][0]["number"] = 2
         run["pull_requests"][0]["base"]["ref"] = "main"
+        run["pull_requests"][0]["head"]["sha"] = HEAD  # GitHub lists the PR at its head: the one re-run here
 
     def suite_on_our_pr(payload: dict[str, Any]) -> None:
         suite = payload["check_suite"]
         suite["head_sha"] = HEAD
         suite["pull_requests"][0]["number"] = 2
         suite["pull_requests"][0]["base"]["ref"] = "main"
+        suite["pull_requests"][0]["head"]["sha"] = HEAD
 
     for _ in range(2):  # a redelivery of the press runs nothing new
         await chain.deliver("check_run.rerequested", "press-1", on_our_pr)

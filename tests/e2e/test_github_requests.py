@@ -37,6 +37,7 @@ def on_our_repo(name: str, tmp_path: Path, change: Any = None) -> Path:
         run.update(name="tekton-dag / stack-one (demo-fe)", head_sha=SHA)
         run["pull_requests"][0].update(number=2)
         run["pull_requests"][0]["base"]["ref"] = "main"
+        run["pull_requests"][0]["head"]["sha"] = SHA  # GitHub lists the PR at its head: the one re-run here
     if change:
         change(payload)
     path = tmp_path / f"{name}-{len(list(tmp_path.glob('*.json')))}.json"
@@ -102,3 +103,4 @@ def suite_on_our_pr(payload: dict[str, Any]) -> None:
     suite["head_sha"] = SHA
     suite["pull_requests"][0]["number"] = 2
     suite["pull_requests"][0]["base"]["ref"] = "main"
+    suite["pull_requests"][0]["head"]["sha"] = SHA

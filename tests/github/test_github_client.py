@@ -20,6 +20,14 @@ OUTPUT = CheckOutput("Queued", "Position 2 of the team's 3 slots", "https://dash
 SHA = "a" * 40
 
 
+def installation_headers(github: GitHubApiDouble) -> dict[str, str]:
+    """The headers of a call made with a fresh installation token of the default installation."""
+    jwt_value = app_jwt(github.app_id, github.private_key_pem, time.time())
+    token = httpx.post(f"{github.url}/app/installations/1001/access_tokens",
+                       headers={"authorization": f"Bearer {jwt_value}"}).json()["token"]
+    return {"authorization": f"token {token}"}
+
+
 def calls(operation: str, outcome: str) -> float:
     return REGISTRY.get_sample_value("tektondag_github_api_calls_total",
                                      {"operation": operation, "outcome": outcome}) or 0.0
@@ -92,6 +100,20 @@ async def test_plain_token_falls_back_to_commit_statuses(github: GitHubApiDouble
                                    description="queued", target_url="https://dashboard.example/run/x")
     assert github.statuses[0]["state"] == "pending"
     assert github.calls[0].credential == "token"
+
+
+@pytest.mark.parametrize(("role", "permission"), [("admin", "admin"), ("maintain", "write"), ("write", "write"),
+                                                  ("triage", "read"), ("read", "read")])
+async def test_permission_is_the_legacy_base_role_and_role_name_the_role(github: GitHubApiDouble, role: str,
+                                                                         permission: str) -> None:
+    """GitHub: "The `permission` attribute provides the legacy base roles of `admin`, `write`, `read`,
+    and `none`, where the `maintain` role is mapped to `write` and the `triage` role is mapped to
+    `read`" (repos/get-collaborator-permission-level in operations.json)."""
+    github.set_permission(REPO.full_name, "someone", role)
+    assert await app_client(github).permission(REPO, "someone") == permission
+    answer = github.calls_to("repos/get-collaborator-permission-level")[-1].answer
+    assert (answer["permission"], answer["role_name"]) == (permission, role)
+    assert not github.violations
 
 
 async def test_permission_asks_github_each_time_and_comments_post(github: GitHubApiDouble) -> None:
@@ -195,7 +217,7 @@ async def test_a_refusal_is_not_retried(github: GitHubApiDouble) -> None:
 
 
 async def test_double_rejects_a_malformed_request_against_the_openapi_description(github: GitHubApiDouble) -> None:
-    client = token_client(github)
+    client = app_client(github)  # the Checks API is an App's (a plain token gets 403 first)
     with pytest.raises(GitHubError) as caught:  # "head_shaa": the client's own call path, a misspelt field
         await client.call("create_check_run", REPO, "POST", "/repos/{owner}/{repo}/check-runs", {},
                           {"name": "x", "head_shaa": SHA})
@@ -205,6 +227,72 @@ async def test_double_rejects_a_malformed_request_against_the_openapi_descriptio
         await client.call("create_check_run", REPO, "POST", "/repos/{owner}/{repo}/check-runs", {},
                           {"name": "x", "head_sha": SHA, "status": "done"})
     assert "queued" in str(caught.value)  # the enum GitHub documents
+
+
+REFUSED_CHECK_FIELDS = [
+    ("POST", {"status": "completed"}, "conclusion"),  # "Required if you provide ... a status of completed"
+    ("POST", {"completed_at": "2026-12-03T09:00:00Z"}, "conclusion"),  # "... if you provide completed_at"
+    ("POST", {"conclusion": "stale"}, "stale"),  # "only GitHub can set this"
+    ("PATCH", {"completed_at": "2026-12-03T09:00:00Z"}, "conclusion"),
+    ("PATCH", {"conclusion": "stale"}, "stale"),
+]
+
+
+@pytest.mark.parametrize(("method", "fields", "named"), REFUSED_CHECK_FIELDS)
+def test_double_refuses_the_status_and_conclusion_github_refuses(github: GitHubApiDouble, method: str,
+                                                                 fields: dict[str, str], named: str) -> None:
+    """The rules checks/create and checks/update state in words (operations.json), which their
+    schemas do not encode: GitHub answers 422, the double must not store a check GitHub would not."""
+    headers = installation_headers(github)
+    url = f"{github.url}/repos/{REPO.full_name}/check-runs"
+    created = httpx.post(url, headers=headers, json={"name": "x", "head_sha": SHA})
+    assert created.status_code == 201, created.text
+    before = dict(github.check_runs[created.json()["id"]])
+    if method == "POST":
+        answer = httpx.post(url, headers=headers, json={"name": "x", "head_sha": SHA, **fields})
+    else:
+        answer = httpx.patch(f"{url}/{created.json()['id']}", headers=headers, json=fields)
+    assert answer.status_code == 422, answer.text
+    assert named in answer.text
+    assert len(github.check_runs) == 1 and github.check_runs[created.json()["id"]] == before  # nothing applied
+    assert not github.violations
+
+
+@pytest.mark.parametrize("url", ["", "ftp://dashboard.example/run/x", "dashboard.example/run/x"])
+def test_double_refuses_a_details_url_that_is_not_http(github: GitHubApiDouble, url: str) -> None:
+    """GitHub: 422 "details_url must use the http or https scheme" (packit/packit-service#1169,
+    for an empty one); the description only says "The URL of the integrator's site"."""
+    headers = installation_headers(github)
+    runs = f"{github.url}/repos/{REPO.full_name}/check-runs"
+    answer = httpx.post(runs, headers=headers, json={"name": "x", "head_sha": SHA, "details_url": url})
+    assert answer.status_code == 422, answer.text
+    assert "details_url must use the http or https scheme" in answer.text
+    created = httpx.post(runs, headers=headers, json={"name": "x", "head_sha": SHA,
+                                                      "details_url": "https://dashboard.example/run/x"})
+    assert created.status_code == 201, created.text
+    patched = httpx.patch(f"{runs}/{created.json()['id']}", headers=headers, json={"details_url": url})
+    assert patched.status_code == 422, patched.text
+    assert github.check_runs[created.json()["id"]]["details_url"] == "https://dashboard.example/run/x"
+    assert len(github.check_runs) == 1 and not github.violations
+
+
+def test_double_keeps_the_checks_api_to_apps(github: GitHubApiDouble) -> None:
+    """A plain token gets GitHub's 403 on check runs: "The Checks API is only available to GitHub
+    Apps" (actions/github-script#118, answered by GitHub; the 403 body as quoted in
+    EnricoMi/publish-unit-test-result-action#31); checks/update: "OAuth apps and personal access
+    tokens (classic) cannot use this endpoint" (operations.json). Commit statuses take it."""
+    plain = {"authorization": f"token {PLAIN_TOKEN}"}
+    runs = f"{github.url}/repos/{REPO.full_name}/check-runs"
+    created = httpx.post(runs, headers=installation_headers(github), json={"name": "x", "head_sha": SHA})
+    assert created.status_code == 201, created.text
+    refused = [httpx.post(runs, headers=plain, json={"name": "x", "head_sha": SHA}),
+               httpx.patch(f"{runs}/{created.json()['id']}", headers=plain, json={"status": "in_progress"})]
+    assert [(a.status_code, a.json()["message"]) for a in refused] == [
+        (403, "You must authenticate via a GitHub App.")] * 2
+    assert github.check_runs[created.json()["id"]]["status"] == "queued" and len(github.check_runs) == 1
+    status = httpx.post(f"{github.url}/repos/{REPO.full_name}/statuses/{SHA}", headers=plain, json={"state": "pending"})
+    assert status.status_code == 201, status.text
+    assert not github.violations
 
 
 def test_double_verifies_the_app_jwt(github: GitHubApiDouble) -> None:

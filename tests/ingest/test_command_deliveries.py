@@ -4,12 +4,14 @@ a payload GitHub would never send is a 400 naming the field."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import httpx
 import pytest
 
+from support.webhook_schemas import problems
 from tekton_dag.events import catalog, schemas
 from tekton_dag.testing.github import delivery, fixture
 from tekton_dag.testing.recorder import EventRecorder
@@ -61,6 +63,39 @@ async def test_merge_group_data_names_the_group(ingest: httpx.AsyncClient, broke
     }
 
 
+def foreign_pull(pull: dict[str, Any]) -> dict[str, Any]:
+    """``pull`` as a pull request of another repository with the same head branch: a fork's parent
+    (octo-sts/app#1590: a check_suite in a fork carries the parent's pull request), or any
+    repository whose pull request's head is this repository's branch. GitHub lists every pull
+    request whose head matches (dcoapp/app#307), whatever repository it lives in; its base
+    repository (``repo-ref``: id, url, name) says which."""
+    other = copy.deepcopy(pull)
+    other.update(id=1, number=7, url="https://api.github.com/repos/upstream/Hello-World/pulls/7")
+    other["base"]["repo"] = {"id": 1, "url": "https://api.github.com/repos/upstream/Hello-World", "name": "Hello-World"}
+    return other
+
+
+@pytest.mark.parametrize("name", ["check_run.rerequested", "check_suite.rerequested"])
+async def test_a_rerun_names_a_pull_request_of_its_own_repository(
+    ingest: httpx.AsyncClient, broker: EventRecorder, name: str
+) -> None:
+    """A re-run's pull request is one of the repository the check is in: another repository's
+    number would start (and supersede the runs of) this repository's pull request of that number."""
+    event = name.split(".")[0]
+    payload = fixture(name)[1]
+    own = payload[event]["pull_requests"][0]
+    payload[event]["pull_requests"].insert(0, foreign_pull(own))
+    alone = copy.deepcopy(payload)
+    alone[event]["pull_requests"] = alone[event]["pull_requests"][:1]
+    for sent in (payload, alone):
+        assert not (found := problems(event, sent)), found  # both are deliveries GitHub can send
+    for sent, number in ((payload, own["number"]), (alone, 0)):
+        headers, body = delivery(name, payload=sent)
+        response = await ingest.post("/", headers=headers, content=body)
+        assert response.status_code == 202, response.text
+        assert broker.events[-1].get_data()["rerun"]["pr_number"] == number, broker.events[-1].get_data()
+
+
 def changed(name: str, change: Any) -> dict[str, Any]:
     payload = fixture(name)[1]
     change(payload)
@@ -75,6 +110,14 @@ IGNORED = [
     ("check_run.rerequested", lambda p: p.update(action="completed"), "check_run action 'completed' starts nothing"),
     ("check_suite.rerequested", lambda p: p.update(action="requested"), "check_suite action 'requested'"),
     ("merge_group.checks_requested", lambda p: p.update(action="other"), "merge_group action 'other'"),
+    # GitHub lists a pull request whose head *branch* matches (check-run's pull_requests in @octokit/openapi:
+    # "head_sha or head_branch"; octokit/webhooks payload-examples/ghes-3*/index.json: "The head_sha of the
+    # check suite can differ from the sha of the pull request if subsequent pushes are made into the PR"):
+    # a re-run of an older head of the PR would run it as the PR's newest and supersede its real head.
+    ("check_run.rerequested", lambda p: p["check_run"]["pull_requests"][0]["head"].update(sha="b" * 40),
+     "no longer the head of pull request #2 (now bbbbbbbbbbbb)"),
+    ("check_suite.rerequested", lambda p: p["check_suite"]["pull_requests"][0]["head"].update(sha="b" * 40),
+     "no longer the head of pull request #2 (now bbbbbbbbbbbb)"),
 ]
 
 
@@ -83,6 +126,8 @@ async def test_other_deliveries_are_ignored_with_the_reason(
     ingest: httpx.AsyncClient, broker: EventRecorder, name: str, change: Any, reason: str
 ) -> None:
     payload = changed(name, change) if change else None
+    if payload is not None and payload.get("action") in ("rerequested", "created"):  # a delivery GitHub sends
+        assert not (found := problems(name.split(".")[0], payload)), found
     headers, body = delivery(name, payload=payload)
     response = await ingest.post("/", headers=headers, content=body)
     assert response.status_code == 202 and response.json()["status"] == "ignored"

@@ -213,6 +213,32 @@ async def test_commit_statuses_with_a_token(served: Served, reporter_store, team
         "completed"
 
 
+async def test_with_an_app_and_a_token_a_run_without_an_installation_gets_commit_statuses(
+        served: Served, reporter_store, teams, tmp_path) -> None:
+    """docs/github.md: with both, the App acts for webhooks that carry an installation and the token
+    for the others (repository webhooks). Check runs are only for GitHub Apps (a token gets GitHub's
+    403 "You must authenticate via a GitHub App."): the token's runs get commit statuses."""
+    served.github.plain_tokens.add("ghp_plain")
+    served.function.stop()
+    served.function = started(reporter_store, environment(served.github, tmp_path, app=True, token="ghp_plain"),
+                              teams)
+    served.client._transport = httpx.ASGITransport(app=ASGIApplication(served.function))
+    through_app = await served.create_run()
+    through_token = await served.create_run(number=43, sha="b" * 40)  # a repository webhook's: no installation
+    await served.admin.patch_run(NAMESPACE, through_token["metadata"]["name"],
+                                 {"metadata": {"annotations": {pipelines.A_GITHUB_INSTALLATION: None}}})
+    for run, key in ((through_app, "a"), (through_token, "t")):
+        queued = await served.post(catalog.RUN_QUEUED, outcome(run, position=1, limit=3), id=f"q{key}")
+        assert queued.status_code == 202
+        assert (await served.post(*tekton(run, "True", "Succeeded"), id=f"s{key}")).status_code == 202
+    assert [(c["call"], c["repo"], c.get("head_sha") or c.get("sha"), c.get("status") or c.get("state"))
+            for c in served.calls()] == [
+        ("create_check_run", REPO, "a" * 40, "queued"), ("update_check_run", REPO, None, "completed"),
+        ("set_commit_status", REPO, None, "pending"), ("set_commit_status", REPO, None, "success")]
+    assert [(c.operation, c.status) for c in served.github.calls if c.status >= 400] == []
+    assert [c.credential for c in served.github.calls if c.operation == "repos/create-commit-status"] == ["token"] * 2
+
+
 async def test_malformed_events_are_refused_for_good(served: Served) -> None:
     assert (await served.post(catalog.TEKTON_PIPELINERUN_STARTED, {"pipelineRun": {}})).status_code == 400
     assert (await served.post(catalog.RUN_STARTED, {"namespace": NAMESPACE, "pipelineruns": "x"})).status_code == 400

@@ -205,8 +205,8 @@ def _rerun(event: GitHubEvent, rerun: Rerun, target: Target) -> Request | str:
         if checked != (target.stack.name, target.app.name):
             return f"the re-run check is {checked[0]}/{checked[1]}'s, not this target's"
     if not rerun.pr_number:
-        return (f"GitHub lists no pull request for head {rerun.head_sha[:12]} (a fork's pull request, or a "
-                "merge group): comment /retest on the pull request instead")
+        return (f"GitHub lists no pull request of {event.repo} for head {rerun.head_sha[:12]} (a fork's pull "
+                "request, or a merge group): comment /retest on the pull request instead")
     if not branch_selected(rerun.base_ref, team.pull_requests.base_branches):
         return f"base branch {rerun.base_ref} does not match team {team.name}'s pullRequests.baseBranches"
     ref = PullRequestRef(rerun.pr_number, rerun.head_sha, rerun.base_ref)

@@ -24,6 +24,10 @@ Edge cases:
 - A branch deletion is a push with ``deleted: true`` and ``after`` all zeros.
 - ``check_run.pull_requests`` / ``check_suite.pull_requests`` list only pull requests whose head is in
   the repository itself (a fork's PR is not listed): such a re-run names no PR (``pr_number`` 0).
+  They may also list pull requests of other repositories with that head (a fork's parent): only
+  one whose base repository is the webhook's own counts (``_own_pull_request``). A pull request
+  listed at a newer head than the re-run check's is the re-run of an outdated head: ignored
+  (``_outdated_rerun``).
 """
 
 from __future__ import annotations
@@ -258,8 +262,9 @@ def ignored_reason(name: str, payload: Any) -> str | None:
     action = payload.get("action")
     if name == PULL_REQUEST and action not in PR_ACTIONS:
         return f"pull_request action {action!r} starts nothing"
-    if name in (CHECK_RUN, CHECK_SUITE) and action != RERUN_ACTION:
-        return f"{name} action {action!r} starts nothing (only {RERUN_ACTION})"
+    if name in (CHECK_RUN, CHECK_SUITE):
+        return f"{name} action {action!r} starts nothing (only {RERUN_ACTION})" if action != RERUN_ACTION \
+            else _outdated_rerun(name, payload)
     if name == MERGE_GROUP and action not in MERGE_GROUP_ACTIONS:
         return f"merge_group action {action!r} starts nothing (only {' and '.join(MERGE_GROUP_ACTIONS)})"
     if name != ISSUE_COMMENT:
@@ -274,6 +279,33 @@ def ignored_reason(name: str, payload: Any) -> str | None:
     if not is_command(comment["body"]):
         return f"comment is not a command (its first line does not start with {', '.join(COMMANDS)})"
     return None
+
+
+def _outdated_rerun(name: str, payload: Mapping[str, Any]) -> str | None:
+    """Why a re-run of an older head of a pull request starts nothing, or None.
+
+    GitHub lists a pull request whose head *branch* matches the check, at the pull request's
+    newest head (check-run ``pull_requests`` in @octokit/openapi: "open with a `head_sha` or
+    `head_branch` that matches the check"; octokit/webhooks payload-examples: "The `head_sha` of
+    the check suite can differ from the `sha` of the pull request if subsequent pushes are made
+    into the PR"). Re-run as that pull request's, the older head would count as its newest: it
+    would supersede (cancel) the runs of the real head, once run-creator no longer remembers it
+    as superseded (it keeps a few per pull request). A payload of the wrong shape is left to
+    ``parse_payload`` (a 400 naming the field)."""
+    try:
+        parse_payload(name, "", payload)  # first: what GitHub never sends is a 400, not ignored
+        body = _Fields(payload, "")
+        check = body.obj(name)
+        pull = _own_pull_request(check, name, body.obj("repository").integer("id"))
+        if pull is None:
+            return None
+        head, newest, number = check.text("head_sha"), pull.obj("head").text("sha"), pull.integer("number")
+    except PayloadError:
+        return None
+    if head == newest:
+        return None
+    return (f"{name} head {head[:12]} is no longer the head of pull request #{number} (now {newest[:12]}): "
+            "nothing re-run (re-run the check of its newest head, or comment /retest)")
 
 
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
@@ -334,9 +366,10 @@ _PAYLOAD_FIELDS: Final = {
     ("merge_group", "base_sha"): "merge_group.base_sha",
     ("merge_group", "reason"): "reason",
 }
+# pr_number and base_ref come from the repository's own entry of pull_requests (_own_pull_request)
 _RERUN_FIELDS: Final = {"check_run_id": "id", "check_name": "name", "external_id": "external_id",
-                        "head_sha": "head_sha", "pr_number": "pull_requests[0].number",
-                        "base_ref": "pull_requests[0].base.ref"}
+                        "head_sha": "head_sha", "pr_number": "pull_requests[].number",
+                        "base_ref": "pull_requests[].base.ref"}
 _SHOWN: Final = 80  # characters of a refused value echoed back
 
 
@@ -398,12 +431,9 @@ def _comment(body: _Fields) -> Comment:
 
 def _rerun(body: _Fields, name: str) -> Rerun:
     check = body.obj(name)
-    pulls = check.array("pull_requests")
-    if pulls and not isinstance(pulls[0], Mapping):
-        raise PayloadError(f"{name}.pull_requests[0]: must be an object")
-    first = _Fields(pulls[0], f"{name}.pull_requests[0].") if pulls else None
+    first = _own_pull_request(check, name, body.obj("repository").integer("id"))
     if first is not None and first.integer("number") < 1:  # 0 means "none listed" in the slim data
-        raise PayloadError(f"{name}.pull_requests[0].number: must be a pull request number from 1 to 2147483647")
+        raise PayloadError(f"{first.path}number: must be a pull request number from 1 to 2147483647")
     return Rerun(
         head_sha=check.text("head_sha"),
         pr_number=first.integer("number") if first else 0,
@@ -412,6 +442,24 @@ def _rerun(body: _Fields, name: str) -> Rerun:
         check_name=check.text("name") if name == CHECK_RUN else "",
         external_id=check.text("external_id", default="") if name == CHECK_RUN else "",
     )
+
+
+def _own_pull_request(check: _Fields, name: str, repository_id: int) -> _Fields | None:
+    """The first of ``pull_requests`` that is a pull request of the repository itself, or None.
+
+    GitHub lists every pull request whose head matches the check's branch, whatever repository
+    it lives in: a check suite of a fork lists its parent's pull request (octo-sts/app#1590),
+    and index 0 has no guaranteed relation to the check (dcoapp/app#307). Its number is only
+    meaningful in its own repository, the one ``base.repo.id`` names (``check-run-pull-request``
+    of @octokit/webhooks-schemas): another repository's number here would re-run, and supersede
+    the runs of, this repository's pull request that happens to have that number."""
+    for index, item in enumerate(check.array("pull_requests")):
+        if not isinstance(item, Mapping):
+            raise PayloadError(f"{name}.pull_requests[{index}]: must be an object")
+        pull = _Fields(item, f"{name}.pull_requests[{index}].")
+        if pull.obj("base").obj("repo").integer("id") == repository_id:
+            return pull
+    return None
 
 
 def _merge_group(body: _Fields) -> MergeGroup:

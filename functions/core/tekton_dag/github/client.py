@@ -9,7 +9,8 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
 
 - Auth: with ``GITHUB_APP_ID``/key, each call for a ``Repo`` uses its installation's token
   (``auth.InstallationTokens``); the token fetch itself is authenticated with the App's JWT. With
-  only a token, every call uses it and ``mode`` is ``statuses``.
+  only a token, every call uses it and ``mode`` is ``statuses``; with both, a ``Repo`` without an
+  installation goes with the token, and ``mode_for`` it is ``statuses`` (the Checks API is an App's).
 - Each call has a deadline (``Settings.deadline_s``): retries of 5xx and timeouts with backoff,
   waits for rate limits, all within it; past it, ``GitHubError(retryable=True)``. A refusal
   (4xx) raises ``GitHubError(retryable=False)`` at once. Every attempt is counted
@@ -84,6 +85,19 @@ class Client:
     @property
     def mode(self) -> Mode:
         return "checks" if self._settings.app is not None else "statuses"
+
+    def mode_for(self, repo: Repo) -> Mode:
+        """``statuses`` for a repository the plain token acts on (no App installation named, e.g. a
+        repository webhook's run, with both an App and a token): GitHub refuses a token on the
+        Checks API ("You must authenticate via a GitHub App.", 403). Without a token, ``checks``:
+        the call then names what is missing (``_credentials``)."""
+        if self._installation(repo) is not None or self._settings.token is None:
+            return self.mode
+        return "statuses"
+
+    def _installation(self, repo: Repo | None) -> int | None:
+        """The App installation whose token a call for ``repo`` goes with; None: the plain token."""
+        return repo.installation_id if self._settings.app is not None and repo is not None else None
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -252,9 +266,10 @@ class Client:
             except ValueError as exc:  # not a usable key: every App call fails the same way
                 raise GitHubError(f"{operation}: the GitHub App's private key cannot be used: {exc}") from None
             return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, key, self._clock())}"}
-        if app is not None and repo is not None and repo.installation_id is not None:
-            token = await self._tokens.get(repo.installation_id)
-            return str(repo.installation_id), {"authorization": f"token {token}"}
+        installation = self._installation(repo)
+        if installation is not None:
+            token = await self._tokens.get(installation)
+            return str(installation), {"authorization": f"token {token}"}
         if self._settings.token is not None:
             return TOKEN_KEY, {"authorization": f"token {self._settings.token}"}
         raise GitHubError(f"{operation}: {repo.full_name if repo else 'the call'} has no App installation "

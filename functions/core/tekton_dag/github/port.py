@@ -63,6 +63,11 @@ class GitHub(Protocol):
         """``checks`` with a GitHub App; ``statuses`` (commit statuses) with a plain token."""
         ...
 
+    def mode_for(self, repo: Repo) -> Mode:
+        """How ``repo``'s run is shown: ``checks`` when an App installation acts on it, ``statuses``
+        when the plain token does (only GitHub Apps may use the Checks API)."""
+        ...
+
     async def create_check_run(self, repo: Repo, *, name: str, head_sha: str, external_id: str,
                                status: CheckStatus, conclusion: CheckConclusion | None,
                                output: CheckOutput) -> int:

@@ -3,8 +3,10 @@
 Every request is checked against ``tekton_dag.testing.github_openapi`` (npm ``@octokit/openapi``):
 method and path (404 for a path not among ours, and for a known path with another method, as
 GitHub answers), path and query parameters, JSON body (422 with GitHub's
-``validation-error`` shape naming the field). Every answer of an operation is checked against the
-same document before it is sent (``validate_answers``; a violation is the double's bug: 500).
+``validation-error`` shape naming the field), the rules of a check run's ``conclusion`` that the
+description states in words only and its ``details_url`` scheme (``_check_run_rules``). Every
+answer of an operation is checked against the same document before it is sent
+(``validate_answers``; a violation is the double's bug: 500).
 
 Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app says:
 
@@ -16,14 +18,15 @@ Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-wit
   generating-a-json-web-token-jwt-for-a-github-app); else 401 ``A JSON web token could not be decoded``.
 - every other call: an installation token it issued (valid for ``token_ttl_s``, one hour like
   GitHub's; for a repository of that installation) or one of ``plain_tokens``; else 401
-  ``Bad credentials``.
+  ``Bad credentials``. Check runs take no plain token (``APP_ONLY``: GitHub's 403).
 - answers carry ``x-ratelimit-limit/remaining/used/reset/resource`` per credential; a credential
   past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
   using-the-rest-api/rate-limits-for-the-rest-api).
 
-State: check runs, commit statuses, comments, collaborator permissions (``set_permission``; an
-unknown user is ``none`` — GitHub answers 404 for a non-collaborator, not modelled), pull requests
-(``set_pull``: GitHub's example PR with that head and base), webhook deliveries per hook (``deliver``
+State: check runs, commit statuses, comments, collaborator roles (``set_permission``: answered as
+GitHub does, ``permission`` the legacy base role and ``role_name`` the role; an unknown user is
+``none`` — GitHub answers 404 for a non-collaborator, not modelled), pull requests (``set_pull``:
+GitHub's example PR with that head and base), webhook deliveries per hook (``deliver``
 POSTs a payload to ``webhook_url`` signed as GitHub signs it and records the outcome; redelivery
 attempts POST it again with the same ``X-GitHub-Delivery`` guid and a new delivery id).
 
@@ -67,6 +70,10 @@ from tekton_dag.webhooks.signatures import sign
 
 DOCS = "https://docs.github.com/rest"
 JWT_MAX_LIFETIME_S = 600 + 60  # exp ≤ 10 min ahead; iat backdated by the recommended 60 s
+# The Checks API is only for GitHub Apps: a plain token gets 403 "You must authenticate via a GitHub
+# App." (actions/github-script#118, GitHub's answer; checks/update in operations.json: "OAuth apps and
+# personal access tokens (classic) cannot use this endpoint").
+APP_ONLY = frozenset({"checks/create", "checks/update"})
 SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
                      "If you reach out to GitHub Support for help, please include the request ID.")
 
@@ -362,6 +369,9 @@ class GitHubApiDouble:
         if scheme.lower() not in ("token", "bearer"):
             raise _error(401, "Requires authentication")
         if value in self.plain_tokens:
+            if operation.operation_id in APP_ONLY:
+                raise HTTPAnswer(403, {"message": "You must authenticate via a GitHub App.",
+                                       "documentation_url": f"{DOCS}/checks/runs#create-a-check-run"})
             return "token", f"token:{value[:6]}"
         issued = self.tokens.get(value)
         if issued is None or issued[1] < time.time():
@@ -451,8 +461,32 @@ class GitHubApiDouble:
                     "resource": "CheckRun", "code": "custom", "field": name,
                     "message": f"{name} exceeds a maximum bytesize of 65535"}])
 
+    @staticmethod
+    def _check_run_rules(body: Any) -> None:
+        """What GitHub refuses in a check run that the schemas of checks/create and checks/update
+        do not encode: a ``conclusion`` is "Required if you provide `completed_at` or a `status` of
+        `completed`", and "You cannot change a check run conclusion to `stale`, only GitHub can set
+        this" (operations.json, the description of ``conclusion``); a ``details_url`` that is not
+        http(s). GitHub answers 422; nothing is stored. (The statuses only GitHub Actions may set
+        are refused by the schemas already.)"""
+        fields = body if isinstance(body, dict) else {}
+        problems: list[tuple[str, str, str]] = []  # (field, code, message)
+        if fields.get("conclusion") is None and (fields.get("status") == "completed" or "completed_at" in fields):
+            problems.append(("conclusion", "missing_field", "conclusion is required with completed or completed_at"))
+        if fields.get("conclusion") == "stale":
+            problems.append(("conclusion", "invalid", "conclusion stale can only be set by GitHub"))
+        # Not in the description: GitHub's own 422 (packit/packit-service#1169, an empty details_url).
+        url = fields.get("details_url")
+        if isinstance(url, str) and urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+            problems.append(("details_url", "custom", "details_url must use the http or https scheme"))
+        if problems:
+            raise _error(422, "Validation Failed", errors=[
+                {"resource": "CheckRun", "code": code, "field": name, "message": message}
+                for name, code, message in problems])
+
     def _op_checks_create(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         self._check_output_fits(body)
+        self._check_run_rules(body)
         run_id = next(self._ids)
         repo = f"{params['owner']}/{params['repo']}"
         if body.get("conclusion") is not None:
@@ -464,6 +498,7 @@ class GitHubApiDouble:
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])
         self._check_output_fits(body)
+        self._check_run_rules(body)
         with self._lock:
             stored = self.check_runs.get(run_id)
             if stored is None or stored["repo"].lower() != f"{params['owner']}/{params['repo']}".lower():
@@ -500,13 +535,17 @@ class GitHubApiDouble:
     def _op_repos_get_collaborator_permission_level(self, params: dict[str, str], query: Any,
                                                     body: Any) -> tuple[int, Any, dict[str, str]]:
         repo = f"{params['owner']}/{params['repo']}".lower()
-        permission = self.permissions.get((repo, params["username"].lower()), "none")
-        role = {"admin": "admin", "maintain": "maintain", "write": "write", "triage": "triage", "read": "read"}
+        role = self.permissions.get((repo, params["username"].lower()), "none")  # set_permission takes the role
+        # "The `permission` attribute provides the legacy base roles of `admin`, `write`, `read`, and
+        # `none`, where the `maintain` role is mapped to `write` and the `triage` role is mapped to
+        # `read`. The `role_name` attribute provides the name of the assigned role" (this operation's
+        # description in operations.json).
+        permission = {"maintain": "write", "triage": "read"}.get(role, role)
         user = {**self._user(params["username"]), "permissions": {
-            "admin": permission == "admin", "maintain": permission in ("admin", "maintain"),
-            "push": permission in ("admin", "maintain", "write"), "triage": permission != "none",
-            "pull": permission != "none"}, "role_name": role.get(permission, "none")}
-        return 200, {"permission": permission, "role_name": role.get(permission, "none"), "user": user}, {}
+            "admin": role == "admin", "maintain": role in ("admin", "maintain"),
+            "push": role in ("admin", "maintain", "write"), "triage": role != "none" and role != "read",
+            "pull": role != "none"}, "role_name": role}
+        return 200, {"permission": permission, "role_name": role, "user": user}, {}
 
     def _op_pulls_get(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         pull = self.pulls.get((f"{params['owner']}/{params['repo']}".lower(), int(params["pull_number"])))
