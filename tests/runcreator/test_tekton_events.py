@@ -12,7 +12,7 @@ from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
 
-from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
+from runcreator.conftest import FAST, NAMESPACE, TEAMS, bootstrap_request, merge_request, pr_request
 from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.events import catalog
 from tekton_dag.functions.lifecycle import Wiring
@@ -128,6 +128,28 @@ async def test_a_closed_pull_requests_started_run_still_cleans_up_and_a_waiting_
     assert tekton_events.succeeded_condition(started)["reason"] == "Cancelled"
     assert not [c for c in tekton.children(NAMESPACE, by_pr["4"]).values() if c.state != "waiting"]
     assert tekton_events.succeeded_condition(waiting)["reason"] == "Cancelled"
+
+
+async def test_a_done_run_leaves_no_claim_behind_under_tektons_default_coschedule(client, api: FakeKubeApi) -> None:
+    """Each run's shared-workspace is a volumeClaimTemplate: one claim of the team's workspace size
+    per run. Under ``coschedule: workspaces`` (Tekton's default) Tekton deletes it when the run is
+    done only if the run asks with ``tekton.dev/auto-cleanup-pvc: "true"``; otherwise it stays bound
+    until the PipelineRun is deleted, which without ``retention`` is never (tektoncd/pipeline
+    pkg/reconciler/pipelinerun/affinity_assistant.go ``cleanupAffinityAssistantsAndPVCs``)."""
+    for n, request in enumerate((pr_request(number=1), merge_request(), bootstrap_request())):
+        await post(client, sealed(CloudEvent({"type": catalog.RUN_REQUESTED, "source": "/t", "id": f"e{n}"},
+                                             request.to_data())))
+    now = [0.0]
+    tekton = TektonDouble(KubernetesStore(policy=FAST), [NAMESPACE], PIPELINES, timing=Timing(default=1.0),
+                          clock=lambda: now[0])
+    await tekton.poll()
+    assert len(tekton.claims(NAMESPACE)) == 3  # one per run, while it runs
+    for _ in range(30):
+        now[0] += 1.0
+        await tekton.poll()
+    runs = api.objects("pipelineruns", NAMESPACE)
+    assert [tekton_events.succeeded_condition(r)["status"] for r in runs] == ["True"] * 3
+    assert tekton.claims(NAMESPACE) == []
 
 
 def tekton_event(namespace: str, **extensions: str) -> CloudEvent:
