@@ -176,7 +176,8 @@ class TektonDouble:
                  emit_queued: bool = False, poll_interval: float = 0.05, coschedule: str = "workspaces"):
         """``outcome(run, task)`` → ``"Succeeded"`` (default) or ``"Failed"``; ``results(run, task)``
         → the task's results (every result another task references defaults to ``""``);
-        ``emit_queued``: also send ``queued`` (Tekton ≥ v1.12's events controller); ``coschedule``:
+        ``emit_queued``: Tekton ≥ v1.12's events controller, which sends ``queued`` and sees only
+        the states each reconcile stored (so never ``started``); ``coschedule``:
         the cluster's feature flag (Tekton's default ``workspaces``), for the claims' lifetime."""
         if coschedule not in tekton_rules.COSCHEDULE_MODES:
             raise ValueError(f"coschedule: {coschedule!r} is none of {', '.join(tekton_rules.COSCHEDULE_MODES)}")
@@ -241,6 +242,15 @@ class TektonDouble:
     async def _reconcile_one(self, run: Object) -> None:
         before = copy.deepcopy(run.get("status") or {})
         snapshots = self.reconcile(run, self.clock())
+        if self.emit_queued:
+            # v1.12+: only the tekton-events-controller sends, from the runs it watches: the new
+            # object (queued), then what each reconcile stored, once. The core reconciler's own
+            # steps within one reconcile (Started, then Running) are never stored apart, so no
+            # ``started`` (commit 3fd3dac3d; pkg/reconciler/notifications/pipelinerun/reconciler.go).
+            seen = [s for s in snapshots[:1] if tekton_events.succeeded_condition(s) is None]
+            if tekton_events.succeeded_condition(run) is not None:
+                seen.append(copy.deepcopy(run))
+            snapshots = seen
         for snapshot in snapshots:
             if self._cache.admit(snapshot, self.emit_queued):
                 self._emit(tekton_events.cloud_event(snapshot))
