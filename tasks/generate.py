@@ -415,6 +415,9 @@ def post_result() -> dict[str, Any]:
               param("pr-number", "The pull request number."),
               param("aggregate-status", "The pipeline's aggregate tasks status: Succeeded, Completed, Failed or None."),
               param("task-statuses", "A readable line of per-task states.", ""),
+              param("tests-status",
+                    "$(tasks.run-stack-tests.status): a pass needs Succeeded, as Completed only says no task failed "
+                    "(a timeout or a cancel may have skipped the tests); empty: not checked.", ""),
               param("github-token-secret", "Secret holding the GitHub token (key: token).", "tekton-dag-github-token"),
               param("github-api", "GitHub API base URL.", "https://api.github.com"), RUN_NAME]
     envs = [
@@ -423,6 +426,7 @@ def post_result() -> dict[str, Any]:
         env("PR_NUMBER", "$(params.pr-number)"),
         env("AGGREGATE_STATUS", "$(params.aggregate-status)"),
         env("TASK_STATUSES", "$(params.task-statuses)"),
+        env("TESTS_STATUS", "$(params.tests-status)"),
         env("GITHUB_API", "$(params.github-api)"),
         env("RUN_NAME", "$(params.run-name)"),
         {
@@ -598,6 +602,7 @@ def pr_test() -> dict[str, Any]:
     final = [cleanup_final(),
              ref("post-result", {"pr-repo": p(contract.P_PR_REPO), "pr-number": p(contract.P_PR_NUMBER),
                                  "aggregate-status": "$(tasks.status)", "task-statuses": statuses,
+                                 "tests-status": "$(tasks.run-stack-tests.status)",
                                  "github-token-secret": p(contract.P_GITHUB_TOKEN_SECRET), "run-name": RUN},
                  SRC, timeout="5m",
                  # Off with GitHub checks: status-reporter's check already carries the result.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # post-result: comment the run's real outcome on the pull request. AGGREGATE_STATUS is the pipeline's
-# aggregate tasks status (Succeeded / Completed / Failed / None) and TASK_STATUSES the per-task states,
-# both always available to finally tasks; details come from the workspace when earlier tasks wrote them.
+# aggregate tasks status (Succeeded / Completed / Failed / None), TESTS_STATUS that of run-stack-tests
+# (the verdict; empty: not given) and TASK_STATUSES the per-task states,
+# all available to finally tasks; details come from the workspace when earlier tasks wrote them.
 set -eu
 set -o pipefail
 : "${PR_REPO:?}" "${PR_NUMBER:?}" "${AGGREGATE_STATUS:?}" "${RUN_NAME:?}"
@@ -11,8 +12,18 @@ case $PR_REPO in */*) ;; *) echo "post-result: pr-repo must be owner/name, got '
 case $PR_NUMBER in '' | *[!0-9]*) echo "post-result: pr-number must be a number, got '$PR_NUMBER'" >&2; exit 1 ;; esac
 [ -n "${GITHUB_TOKEN:-}" ] || { echo "post-result: no GitHub token (secret github-token-secret, key token)" >&2; exit 1; }
 
+# Tekton's aggregate is Completed when no task failed and any task was skipped, whatever skipped
+# it: a `when` (compile tasks of tools the stack lacks), but also the tasks timeout or a graceful
+# cancel skipping the rest (tektoncd/pipeline pkg/reconciler/pipelinerun/resources/
+# pipelinerunstate.go GetPipelineTaskStatus). So a pass needs the stack tests' own status too.
+TESTS_STATUS=${TESTS_STATUS:-}
 case $AGGREGATE_STATUS in
-  Succeeded | Completed) headline="passed" ;;
+  Succeeded | Completed)
+    if [ -z "$TESTS_STATUS" ] || [ "$TESTS_STATUS" = Succeeded ]; then
+      headline="passed"
+    else
+      headline="did not finish ($AGGREGATE_STATUS; stack tests: $TESTS_STATUS)"
+    fi ;;
   Failed) headline="FAILED" ;;
   *) headline="did not finish ($AGGREGATE_STATUS)" ;;
 esac

@@ -148,7 +148,7 @@ async def test_cancel_cancels_the_prs_runs(chain: Chain) -> None:
     await chain.deliver("issue_comment.pr-retest", "c-8", comment("writer", "/retest"))
     await chain.deliver("issue_comment.pr-retest", "c-9", comment("writer", "/cancel"))
     [run] = chain.runs()
-    assert run["spec"].get("status") == states.CANCELLED
+    assert run["spec"].get("status") == states.CANCELLED_RUN_FINALLY  # started: its finally still cleans up
     [check] = chain.checks()
     assert (check["status"], check["conclusion"]) == ("completed", "cancelled")
     assert "/cancel by writer" in check["output"]["summary"]
@@ -189,5 +189,5 @@ async def test_a_merge_group_is_checked_on_its_sha_and_cancelled_when_destroyed(
     [check] = chain.checks()
     assert (check["name"], check["head_sha"]) == (CHECK, GROUP_SHA)  # what the queue waits for
     await chain.deliver("merge_group.destroyed", "queue-gone", our_group)
-    assert chain.runs()[0]["spec"].get("status") == states.CANCELLED
+    assert chain.runs()[0]["spec"].get("status") == states.CANCELLED_RUN_FINALLY  # started: finally still runs
     assert (chain.checks()[0]["status"], chain.checks()[0]["conclusion"]) == ("completed", "cancelled")

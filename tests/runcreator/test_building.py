@@ -115,7 +115,7 @@ def test_labels_and_annotations_identify_the_run(config: Config) -> None:
         "tekton-dag.dev/pr": "42",
     }
     assert metadata["annotations"] == {"tekton-dag.dev/delivery": "d-1", "tekton-dag.dev/head-sha": "a" * 40,
-                                       "tekton-dag.dev/traceparent": TRACE}
+                                       "tekton-dag.dev/traceparent": TRACE, "tekton.dev/auto-cleanup-pvc": "true"}
 
 
 @pytest.mark.parametrize(

@@ -83,9 +83,11 @@ def test_list_filters_by_label_selector_and_names_its_kind(objects: client.Custo
 
 
 def test_patches_honour_resource_version_preconditions(objects: client.CustomObjectsApi, config: Config) -> None:
-    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))
+    held = run(config, name="r")
+    held["spec"]["status"] = "PipelineRunPending"  # only before it starts: Tekton refuses it on a started run
+    created = objects.create_namespaced_custom_object(G, V, NS, P, held)
     stale = created["metadata"]["resourceVersion"]
-    objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": "PipelineRunPending"}})
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"metadata": {"annotations": {"a": "b"}}})
     with pytest.raises(ApiException) as exc:
         objects.patch_namespaced_custom_object(
             G, V, NS, P, "r", {"metadata": {"resourceVersion": stale}, "spec": {"status": None}}
@@ -133,6 +135,38 @@ def test_tekton_refuses_spec_changes_but_spec_status_and_any_to_a_done_run(
         assert 'admission webhook "validation.webhook.pipeline.tekton.dev" denied the request' in status_of(exc)[2]
         assert "Once the PipelineRun is complete, no updates are allowed" in status_of(exc)[2]
     assert objects.get_namespaced_custom_object(G, V, NS, P, "r")["spec"]["status"] == "Cancelled"
+
+
+@pytest.mark.parametrize("value", ["Canceled", "Stopped", "pending"])
+def test_tekton_refuses_a_spec_status_it_does_not_know(objects: client.CustomObjectsApi, config: Config,
+                                                       value: str) -> None:
+    body = run(config, name="r")
+    body["spec"]["status"] = value
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(G, V, NS, P, body)
+    assert status_of(exc) == (400, "BadRequest", 'admission webhook "validation.webhook.pipeline.tekton.dev" denied '
+                              f"the request: validation failed: invalid value: {value} should be Cancelled, "
+                              "CancelledRunFinally, StoppedRunFinally or PipelineRunPending: spec.status")
+    assert objects.list_namespaced_custom_object(G, V, NS, P)["items"] == []
+    objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))  # started at once (instant Tekton)
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": value}})
+    assert status_of(exc)[:2] == (400, "BadRequest") and f"invalid value: {value} should be" in status_of(exc)[2]
+
+
+def test_tekton_refuses_to_hold_a_started_run_pending_again(objects: client.CustomObjectsApi, config: Config,
+                                                           kube_api: FakeKubeApi) -> None:
+    body = run(config, name="r")
+    body["spec"]["status"] = "PipelineRunPending"
+    objects.create_namespaced_custom_object(G, V, NS, P, body)  # held: not started
+    objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": None}})  # started
+    assert kube_api.running(NS) == ["r"]
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"spec": {"status": "PipelineRunPending"}})
+    assert status_of(exc) == (400, "BadRequest", 'admission webhook "validation.webhook.pipeline.tekton.dev" denied '
+                              "the request: validation failed: invalid value: PipelineRun cannot be Pending after "
+                              "it is started: spec.status")
+    assert "status" not in objects.get_namespaced_custom_object(G, V, NS, P, "r")["spec"]
 
 
 def test_fault_switches_inject_5xx_and_429(objects: client.CustomObjectsApi, kube_api: FakeKubeApi) -> None:

@@ -18,6 +18,9 @@ from tekton_dag.pipelineruns.ledgers import HEADS_IN_HEAD, Ledger
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator, ledger_name
 
+# A run that waited is Cancelled (it ran nothing); a started one CancelledRunFinally (its finally cleans up).
+STOPPED = ("Cancelled", "CancelledRunFinally")
+
 
 def status_of(api: FakeKubeApi, name: str) -> str | None:
     return api.get("pipelineruns", NAMESPACE, name)["spec"].get("status")
@@ -34,7 +37,7 @@ async def test_a_new_head_sha_cancels_the_older_runs_of_that_pr_only(
     assert queued_old.superseded == (old.name,) and queued_old.kind == "created"
     new = await rc.request(pr_request(sha="3" * 40, delivery="d5"))
     assert new.superseded == (queued_old.name,)
-    assert status_of(kube_api, old.name) == status_of(kube_api, queued_old.name) == "Cancelled"
+    assert status_of(kube_api, old.name) == status_of(kube_api, queued_old.name) == "CancelledRunFinally"
     assert status_of(kube_api, other_app.name) is None and status_of(kube_api, other_pr.name) is None
     assert status_of(kube_api, new.name) is None and kube_api.max_running[NAMESPACE] == 3
 
@@ -64,7 +67,7 @@ async def test_a_redelivery_cancels_the_older_head_its_first_delivery_failed_to_
         await rc.request(newer)
     kube_api.clear_faults()
     again = await rc.request(newer)
-    assert again.superseded == (old.name,) and status_of(kube_api, old.name) == "Cancelled"
+    assert again.superseded == (old.name,) and status_of(kube_api, old.name) == "CancelledRunFinally"
     assert old.name not in kube_api.running(NAMESPACE) and kube_api.max_running[NAMESPACE] == 3
     other_pr = await rc.request(pr_request(number=8, sha="c" * 40, delivery="c"))
     assert (await rc.request(pr_request(number=8, sha="c" * 40, delivery="c"))).superseded == ()  # nothing older
@@ -83,7 +86,7 @@ async def test_a_closed_pr_cancels_its_pending_and_running_runs_and_frees_the_sl
     cancelled = await rc.cancel(CancelRequest(team="default", stack="stack-one", app="demo-fe", pr_number=5,
                                               reason="closed", delivery="c1"))
     assert cancelled == (running.name,)
-    assert status_of(kube_api, running.name) == "Cancelled"
+    assert status_of(kube_api, running.name) == "CancelledRunFinally"
     assert status_of(kube_api, waiting.name) is None  # started in the freed slot
     assert status_of(kube_api, merge.name) is None and status_of(kube_api, running_other_app.name) is None
 
@@ -131,7 +134,7 @@ async def test_two_new_heads_at_once_on_two_replicas_leave_exactly_one_run(
                 for i in range(2)
             )
         )
-        alive = [o.name for o in outcomes if status_of(kube_api, o.name) != "Cancelled"]
+        alive = [o.name for o in outcomes if status_of(kube_api, o.name) not in STOPPED]
         assert len(alive) == 1, outcomes
         assert [o.superseded for o in outcomes if o.name in alive] == [
             tuple(o.name for o in outcomes if o.name not in alive)
@@ -212,7 +215,7 @@ async def test_a_redelivered_old_head_whose_run_was_deleted_is_ignored_and_the_n
     rc = RunCreator(lambda: config, store)
     old = await rc.request(head(A, "d-open"))
     new = await rc.request(head(B, "d-sync", before=A))
-    assert new.superseded == (old.name,) and status_of(kube_api, old.name) == "Cancelled"
+    assert new.superseded == (old.name,) and status_of(kube_api, old.name) == "CancelledRunFinally"
     delete_run(kube_api, old.name)
     again = await rc.request(head(A, "d-open"))  # GitHub's "Redeliver" of the opened delivery
     assert again.kind == "ignored" and again.reason.startswith(f"superseded: head {A[:12]}")
@@ -256,7 +259,7 @@ async def test_a_push_back_to_an_earlier_head_is_a_new_head_and_wins(
     delete_run(kube_api, first.name)
     back = await rc.request(head(A, "d3", before=B))  # force-push back to A: before is the newest head
     assert back.kind == "created" and back.superseded == (second.name,)
-    assert status_of(kube_api, second.name) == "Cancelled" and status_of(kube_api, back.name) is None
+    assert status_of(kube_api, second.name) == "CancelledRunFinally" and status_of(kube_api, back.name) is None
 
 
 async def test_a_push_back_reaching_a_replica_whose_copy_is_behind_is_not_ignored(
@@ -275,7 +278,7 @@ async def test_a_push_back_reaching_a_replica_whose_copy_is_behind_is_not_ignore
     delete_run(kube_api, first.name)
     back = await r1.request(head(A, "d4", before=C))
     assert back.kind == "created" and back.superseded == (third.name,)
-    assert status_of(kube_api, third.name) == "Cancelled" and status_of(kube_api, back.name) is None
+    assert status_of(kube_api, third.name) == "CancelledRunFinally" and status_of(kube_api, back.name) is None
 
 
 async def test_a_push_back_while_the_old_heads_cancelled_run_is_still_there_runs_again_and_wins(
@@ -286,10 +289,10 @@ async def test_a_push_back_while_the_old_heads_cancelled_run_is_still_there_runs
     rc = RunCreator(lambda: config, store)
     first = await rc.request(head(A, "d1"))
     second = await rc.request(head(B, "d2", before=A))
-    assert status_of(kube_api, first.name) == "Cancelled"
+    assert status_of(kube_api, first.name) == "CancelledRunFinally"
     back = await rc.request(head(A, "d3", before=B))
     assert back.kind == "created" and back.name != first.name and back.superseded == (second.name,)
-    assert status_of(kube_api, second.name) == "Cancelled" and back.name in kube_api.running(NAMESPACE)
+    assert status_of(kube_api, second.name) == "CancelledRunFinally" and back.name in kube_api.running(NAMESPACE)
     again = await rc.request(head(A, "d3", before=B))  # a redelivery of the push back: the same run
     assert again.name == back.name and len(kube_api.objects()) == 3
 
@@ -301,7 +304,7 @@ async def test_a_reopened_pull_request_whose_run_was_cancelled_at_close_runs_aga
     request = head(A, "d-open")
     assert request.pr is not None
     await rc.cancel(CancelRequest(request.team, request.stack, request.app, request.pr.number, "closed", "d-close"))
-    assert status_of(kube_api, first.name) == "Cancelled"
+    assert status_of(kube_api, first.name) == "CancelledRunFinally"
     reopened = await rc.request(head(A, "d-reopen"))
     assert reopened.kind == "created" and reopened.name != first.name
     assert kube_api.running(NAMESPACE) == [reopened.name]

@@ -12,7 +12,7 @@ from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 from func_python.cloudevent import ASGIApplication
 
-from runcreator.conftest import FAST, NAMESPACE, TEAMS, pr_request
+from runcreator.conftest import FAST, NAMESPACE, TEAMS, bootstrap_request, merge_request, pr_request
 from tekton_dag.eventing.forwarding import TeamForwarder
 from tekton_dag.events import catalog
 from tekton_dag.functions.lifecycle import Wiring
@@ -85,6 +85,71 @@ async def test_a_run_cancelled_by_hand_ends_as_failed_and_frees_its_slot(client,
     await tekton.poll()
     started = api.get("pipelineruns", NAMESPACE, waiting[0])
     assert started is not None and tekton_events.succeeded_condition(started)["reason"] == "Running"
+
+
+async def test_a_closed_pull_requests_started_run_still_cleans_up_and_a_waiting_one_runs_nothing(
+    client, api: FakeKubeApi
+) -> None:
+    """A started pr-test run may have deployed the PR's app and intercepts, which only its
+    ``finally`` cleanup-run removes; Tekton skips ``finally`` for ``Cancelled`` and runs it for
+    ``CancelledRunFinally`` (tektoncd/pipeline docs/pipelineruns.md, "Cancelling a PipelineRun",
+    "Gracefully cancelling a PipelineRun"). A run that never started has nothing to clean up:
+    ``Cancelled`` ends it without a single TaskRun."""
+    for n in range(1, 5):  # the default team admits 3 at once: the 4th waits Pending
+        await post(client, sealed(CloudEvent({"type": catalog.RUN_REQUESTED, "source": "/t", "id": f"e{n}"},
+                                             pr_request(number=n).to_data())))
+    now = [0.0]
+    tekton = TektonDouble(KubernetesStore(policy=FAST), [NAMESPACE], PIPELINES, timing=Timing(default=1.0),
+                          clock=lambda: now[0])
+    by_pr = {r["metadata"]["labels"]["tekton-dag.dev/pr"]: r["metadata"]["name"]
+             for r in api.objects("pipelineruns", NAMESPACE)}
+    while tekton.children(NAMESPACE, by_pr["1"]).get("deploy-intercepts") is None or \
+            tekton.children(NAMESPACE, by_pr["1"])["deploy-intercepts"].state != "done":
+        await tekton.poll()
+        now[0] += 1.0
+        assert now[0] < 100, tekton.children(NAMESPACE, by_pr["1"])
+    assert api.get("pipelineruns", NAMESPACE, by_pr["4"])["spec"]["status"] == "PipelineRunPending"
+
+    for pr in (4, 1):  # closed: run-creator cancels every run of the pull request
+        cancel = {"team": "default", "stack": "stack-one", "app": "demo-fe", "pr_number": pr, "reason": "closed",
+                  "delivery": f"close-{pr}"}
+        response = await post(client, sealed(CloudEvent(
+            {"type": catalog.RUN_CANCEL_REQUESTED, "source": "/t", "id": f"c{pr}"}, cancel)))
+        assert response.headers["ce-type"] == catalog.RUN_CANCELLED, response.text
+    for _ in range(5):
+        await tekton.poll()
+        now[0] += 1.0
+
+    started, waiting = (api.get("pipelineruns", NAMESPACE, by_pr[pr]) for pr in ("1", "4"))
+    assert started is not None and waiting is not None
+    assert (started["spec"]["status"], waiting["spec"]["status"]) == ("CancelledRunFinally", "Cancelled")
+    children = tekton.children(NAMESPACE, by_pr["1"])
+    assert children["cleanup-run"].state == "done" and children["cleanup-run"].reason == "Succeeded"
+    assert tekton_events.succeeded_condition(started)["reason"] == "Cancelled"
+    assert not [c for c in tekton.children(NAMESPACE, by_pr["4"]).values() if c.state != "waiting"]
+    assert tekton_events.succeeded_condition(waiting)["reason"] == "Cancelled"
+
+
+async def test_a_done_run_leaves_no_claim_behind_under_tektons_default_coschedule(client, api: FakeKubeApi) -> None:
+    """Each run's shared-workspace is a volumeClaimTemplate: one claim of the team's workspace size
+    per run. Under ``coschedule: workspaces`` (Tekton's default) Tekton deletes it when the run is
+    done only if the run asks with ``tekton.dev/auto-cleanup-pvc: "true"``; otherwise it stays bound
+    until the PipelineRun is deleted, which without ``retention`` is never (tektoncd/pipeline
+    pkg/reconciler/pipelinerun/affinity_assistant.go ``cleanupAffinityAssistantsAndPVCs``)."""
+    for n, request in enumerate((pr_request(number=1), merge_request(), bootstrap_request())):
+        await post(client, sealed(CloudEvent({"type": catalog.RUN_REQUESTED, "source": "/t", "id": f"e{n}"},
+                                             request.to_data())))
+    now = [0.0]
+    tekton = TektonDouble(KubernetesStore(policy=FAST), [NAMESPACE], PIPELINES, timing=Timing(default=1.0),
+                          clock=lambda: now[0])
+    await tekton.poll()
+    assert len(tekton.claims(NAMESPACE)) == 3  # one per run, while it runs
+    for _ in range(30):
+        now[0] += 1.0
+        await tekton.poll()
+    runs = api.objects("pipelineruns", NAMESPACE)
+    assert [tekton_events.succeeded_condition(r)["status"] for r in runs] == ["True"] * 3
+    assert tekton.claims(NAMESPACE) == []
 
 
 def tekton_event(namespace: str, **extensions: str) -> CloudEvent:

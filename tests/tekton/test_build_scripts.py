@@ -177,6 +177,25 @@ def test_post_result_comments_the_real_status(tmp_path, github, status, headline
     assert "s3cret" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(("aggregate", "tests", "headline"), [
+    ("Completed", "Succeeded", "passed"),  # the compile tasks of tools the stack lacks skipped by `when`
+    ("Completed", "None", "did not finish"),  # the stack tests skipped: tasks timeout, graceful cancel
+    ("Failed", "None", "FAILED"),
+])
+def test_post_result_passes_only_a_run_whose_stack_tests_passed(tmp_path, github, aggregate, tests, headline):
+    """Tekton's ``$(tasks.status)`` is ``Completed`` when no task failed and any DAG task was
+    skipped, for whatever reason (tektoncd/pipeline pkg/reconciler/pipelinerun/resources/
+    pipelinerunstate.go ``GetPipelineTaskStatus``; docs/pipelines.md "Using Aggregate Execution
+    Status of All Tasks"): the tasks timeout or a graceful cancel skipping the stack tests too."""
+    proc = sh("post_result.sh", {"PR_REPO": "acme/api", "PR_NUMBER": "7", "AGGREGATE_STATUS": aggregate,
+                                 "TESTS_STATUS": tests, "RUN_NAME": "stack-pr-7-x", "GITHUB_API": github,
+                                 "GITHUB_TOKEN": "t", "TASK_STATUSES": f"run-stack-tests={tests}"}, shell="bash")
+    assert proc.returncode == 0, proc.stderr
+    ((_, _, body),) = Recorder.requests
+    assert f"stack test {headline}" in body["body"], body["body"]
+    assert (headline == "passed") == ("passed" in body["body"])
+
+
 def test_post_result_fails_when_github_refuses(tmp_path, github):
     Recorder.status = 403
     proc = sh("post_result.sh", {"PR_REPO": "acme/api", "PR_NUMBER": "7", "AGGREGATE_STATUS": "Succeeded",

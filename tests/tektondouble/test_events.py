@@ -132,6 +132,33 @@ def test_queued_is_sent_only_when_asked_for(store, clock) -> None:
     assert tekton_events.EventCache().admit(run, emit_queued=True)
 
 
+def kinds(d: TektonDouble) -> list[str]:
+    return [e.get_type().removeprefix(tekton_events.PREFIX).removesuffix(".v1") for e in d.events]
+
+
+@pytest.mark.parametrize(("held", "expected"), [
+    (False, ["queued", "running", "successful"]),
+    (True, ["queued", "unknown", "running", "successful"]),  # unknown: Unknown/PipelineRunPending
+])
+async def test_the_events_controller_of_v1_12_sees_only_what_the_reconciler_stored(
+    api, store, clock, held: bool, expected: list[str]
+) -> None:
+    """Since v1.12 only the separate tekton-events-controller sends CloudEvents, from the
+    PipelineRuns it watches (commit 3fd3dac3d "Remove CloudEvents from core PipelineRun
+    reconciler"; docs/events.md; pkg/reconciler/notifications/pipelinerun/reconciler.go). The core
+    reconciler sets Unknown/Started and, in the same reconcile, Unknown/Running, then writes the
+    status once (pipelinerun.go ReconcileKind): the watch never sees Started, so no ``started``."""
+    await store.create_run(pipelinerun(status="PipelineRunPending") if held else pipelinerun())
+    d = TektonDouble(store, [NS], {"ci": PIPELINE}, clock=clock, timing=Timing(1.0), emit_queued=True)
+    await d.poll()
+    if held:
+        await store.patch_run(NS, "run-1", {"spec": {"status": None}})
+    for _ in range(6):
+        await d.poll()
+        clock.advance(1.0)
+    assert kinds(d) == expected
+
+
 def test_running_goes_out_once_but_unknown_on_every_change() -> None:
     cache, run = tekton_events.EventCache(), pipelinerun()
     admitted = []

@@ -223,3 +223,46 @@ async def test_tekton_s_real_taskrun_rules_plug_into_the_double(api, store, cloc
     build = d.children(NS, "run-1")["build"]
     assert build.reason == "TaskRunValidationFailed" and "more than one PersistentVolumeClaim" in build.message
     assert condition(api) == ("False", "Failed")
+
+
+def claim_template(**annotations: str) -> dict:
+    run = pipelinerun(workspaces=[{"name": "src", "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}},
+                                  {"name": "cache", "emptyDir": {}}])
+    run["metadata"]["annotations"] = annotations
+    return run
+
+
+@pytest.mark.parametrize(("coschedule", "annotations", "left"), [
+    ("workspaces", {}, 1),  # Tekton's default keeps the claim until the PipelineRun is deleted
+    ("workspaces", {"tekton.dev/auto-cleanup-pvc": "true"}, 0),
+    ("workspaces", {"tekton.dev/auto-cleanup-pvc": "yes"}, 1),  # exactly "true"
+    ("pipelineruns", {}, 0),
+    ("isolate-pipelinerun", {}, 0),
+    ("disabled", {"tekton.dev/auto-cleanup-pvc": "true"}, 1),
+])
+async def test_a_done_runs_template_claim_goes_as_the_affinity_assistant_mode_says(
+    api, store, clock, coschedule: str, annotations: dict, left: int
+) -> None:
+    """affinity_assistant.go ``cleanupAffinityAssistantsAndPVCs``; docs/affinityassistants.md."""
+    await store.create_run(claim_template(**annotations))
+    d = double(store, clock, coschedule=coschedule)
+    await d.poll()
+    assert len(d.claims(NS)) == 1  # made with the first TaskRuns
+    await settle(d, clock)
+    assert condition(api)[0] == "True" and len(d.claims(NS)) == left
+    await store.delete_run(NS, "run-1", api.get("pipelineruns", NS, "run-1")["metadata"]["uid"])
+    await d.poll()
+    assert d.claims(NS) == []  # owned by the run: garbage-collected with it
+
+
+async def test_a_run_cancelled_before_it_started_never_gets_a_claim(api, store, clock) -> None:
+    await store.create_run(claim_template())
+    await store.patch_run(NS, "run-1", {"spec": {"status": "Cancelled"}})
+    d = double(store, clock)
+    await settle(d, clock)
+    assert condition(api) == ("False", "Cancelled") and d.claims(NS) == []
+
+
+def test_an_unknown_coschedule_mode_is_refused(store) -> None:
+    with pytest.raises(ValueError, match="coschedule: 'workspace' is none of workspaces, pipelineruns"):
+        TektonDouble(store, [NS], {"ci": PIPELINE}, coschedule="workspace")

@@ -70,8 +70,9 @@ class RunStore(Protocol):
         ledger write came later) or done."""
 
     async def cancel_run(self, namespace: str, name: str) -> bool:
-        """Ask Tekton to cancel the run (``spec.status: Cancelled``); False when it is gone or
-        already done (Tekton refuses any change to a done run)."""
+        """Ask Tekton to cancel the run: ``spec.status: Cancelled`` while it waits Pending (it has
+        run nothing), else ``CancelledRunFinally`` (its ``finally`` cleanup still runs); False
+        when it is gone or already done (Tekton refuses any change to a done run)."""
 
     async def delete_run(self, namespace: str, name: str, uid: str) -> bool:
         """Delete the run if it is still the object ``uid`` names (a precondition: a run deleted
@@ -215,7 +216,16 @@ class KubernetesStore:
     # cancelled: its cancel would be undone.
     START_IF_PENDING: ClassVar[list[Object]] = [{"op": "test", "path": "/spec/status", "value": states.PENDING},
                                                 {"op": "remove", "path": "/spec/status"}]
-    CANCEL: ClassVar[Object] = {"spec": {"status": states.CANCELLED}}
+    # A run still waiting has run nothing: ``Cancelled`` ends it before any TaskRun or pod. A
+    # started one may have deployed the PR's app and intercepts, which only its ``finally``
+    # cleanup-run removes, and Tekton schedules no ``finally`` task for ``Cancelled``
+    # ("Pending finally tasks are not scheduled"); ``CancelledRunFinally`` cancels the running
+    # TaskRuns and still runs ``finally`` (tektoncd/pipeline docs/pipelineruns.md, "Cancelling a
+    # PipelineRun", "Gracefully cancelling a PipelineRun"). The test op makes the choice and the
+    # change one step, as for the start.
+    CANCEL_IF_PENDING: ClassVar[list[Object]] = [{"op": "test", "path": "/spec/status", "value": states.PENDING},
+                                                 {"op": "replace", "path": "/spec/status", "value": states.CANCELLED}]
+    CANCEL_RUN_FINALLY: ClassVar[Object] = {"spec": {"status": states.CANCELLED_RUN_FINALLY}}
 
     async def start_run(self, namespace: str, name: str) -> bool:
         what = f"start PipelineRun {namespace}/{name}"
@@ -235,7 +245,16 @@ class KubernetesStore:
     async def cancel_run(self, namespace: str, name: str) -> bool:
         what = f"cancel PipelineRun {namespace}/{name}"
         try:
-            await self._patch(what, namespace, name, self.CANCEL, answer=False)
+            await self._patch(what, namespace, name, self.CANCEL_IF_PENDING, "application/json-patch+json",
+                              answer=False)
+            return True
+        except ApiStatusError as exc:
+            if exc.status == 404:
+                return False
+            if exc.status != 422:  # 422: the test failed, the run no longer waits
+                raise exc.permanent(what) from None
+        try:
+            await self._patch(what, namespace, name, self.CANCEL_RUN_FINALLY, answer=False)
         except ApiStatusError as exc:
             if exc.status == 404:
                 return False
@@ -420,7 +439,9 @@ class DirectoryStore:
             run = yaml.safe_load(path.read_text()) if path.exists() else None
             if run is None or states.is_done(run):
                 return False
-            run.setdefault("spec", {})["status"] = states.CANCELLED
+            # As KubernetesStore.cancel_run: a waiting run is Cancelled, a started one keeps its finally.
+            run.setdefault("spec", {})["status"] = (states.CANCELLED if states.is_pending(run)
+                                                    else states.CANCELLED_RUN_FINALLY)
             _write(path, yaml.safe_dump(run, sort_keys=False))
             return True
 

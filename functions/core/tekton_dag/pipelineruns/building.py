@@ -23,6 +23,13 @@ if TYPE_CHECKING:  # annotations only: a function that only names runs need not 
 
 API_VERSION = "tekton.dev/v1"
 KIND = "PipelineRun"
+# Each run's shared-workspace is a volumeClaimTemplate: a claim of the team's workspaceSize per run.
+# Under coschedule `workspaces` (Tekton's default) Tekton deletes it when the run is done only if
+# the run carries this annotation set to "true"; else it stays bound until the PipelineRun is
+# deleted (tektoncd/pipeline pkg/reconciler/pipelinerun/affinity_assistant.go,
+# AutoCleanupPVCAnnotation, v1.11+; docs/affinityassistants.md "PVC Auto-Cleanup for Workspaces
+# Mode"). The other modes delete it anyway; older releases ignore the annotation.
+AUTO_CLEANUP_PVC = "tekton.dev/auto-cleanup-pvc"
 
 
 class BuildError(ValueError):
@@ -141,7 +148,7 @@ def _labels(request: RunRequest) -> dict[str, str]:
 
 
 def _annotations(request: RunRequest, traceparent: str | None) -> dict[str, str]:
-    annotations = {pipelines.A_DELIVERY: request.delivery}
+    annotations = {pipelines.A_DELIVERY: request.delivery, AUTO_CLEANUP_PVC: "true"}
     if request.pr is not None:
         annotations[pipelines.A_HEAD_SHA] = request.pr.head_sha
     if request.installation_id:

@@ -9,8 +9,9 @@ from tekton_dag import pipelines
 
 PENDING = "PipelineRunPending"
 CANCELLED = "Cancelled"
+CANCELLED_RUN_FINALLY = "CancelledRunFinally"
 # spec.status values that stop a run (Tekton v1); a stopped run frees its slot.
-STOPPING = frozenset({CANCELLED, "CancelledRunFinally", "StoppedRunFinally"})
+STOPPING = frozenset({CANCELLED, CANCELLED_RUN_FINALLY, "StoppedRunFinally"})
 
 
 def name_of(run: Mapping[str, Any]) -> str:

@@ -13,8 +13,9 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
   dry-run store of ``tekton-dag dev``): names, label keys and values, annotation keys and total
   size (422 Invalid with ``details.causes``), bodies over 3 MiB (413), objects over etcd's 1.5 MiB
   (500 "etcdserver: request is too large"); and Tekton's admission webhook's PipelineRun name
-  rule (≤ 63 characters, 400) and its update rule (a done run's spec never changes; before that,
-  only ``spec.status`` does: 400)
+  rule (≤ 63 characters, 400), its ``spec.timeouts`` rule, its ``spec.status`` rule (a value it
+  knows, never ``PipelineRunPending`` once started: 400) and its update rule (a done run's spec
+  never changes; before that, only ``spec.status`` does: 400)
 - discovery (``/api``, ``/apis``, ``/apis/<group>/<version>``, ``/version``)
 - authentication and RBAC as kube-apiserver does them (``tekton_dag.testing.rbac``): every caller
   shows a bearer token; ``kubeconfig`` is the cluster admin's (as kind's is), and
@@ -610,6 +611,7 @@ class FakeKubeApi:
             )
         if kind == "PipelineRun":
             _validate_run_timeouts(obj.get("spec") or {})
+            _validate_run_spec_status(obj)
         try:
             apilimits.check_stored_size(obj)  # last: etcd refuses the write
         except apilimits.Refused as refused:
@@ -1144,6 +1146,31 @@ def _validate_run_timeouts(spec: dict[str, Any]) -> None:
     if problems:
         raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: '
                                           f"validation failed: invalid value: {'; '.join(problems)}")
+
+
+# The values Tekton's webhook accepts in a PipelineRun's spec.status (tektoncd/pipeline
+# pkg/apis/pipeline/v1/pipelinerun_validation.go ``validateSpecStatus``), in its message's order.
+SPEC_STATUSES = ("Cancelled", "CancelledRunFinally", "StoppedRunFinally", PENDING)
+
+
+def _validate_run_spec_status(run: dict[str, Any]) -> None:
+    """Tekton's validating webhook on ``spec.status``, on create and on every update
+    (tektoncd/pipeline pkg/apis/pipeline/v1/pipelinerun_validation.go): a value it knows
+    (``validateSpecStatus``), and never ``PipelineRunPending`` once the run has a
+    ``status.startTime`` (``PipelineRun.Validate``: ``pr.IsPending() && pr.HasStarted()``; docs/
+    pipelineruns.md "Pending PipelineRuns": "invalid after the PipelineRun has been started")."""
+    value = (run.get("spec") or {}).get("status")
+    if not value:
+        return
+    if value not in SPEC_STATUSES:
+        known = f"{', '.join(SPEC_STATUSES[:-1])} or {SPEC_STATUSES[-1]}"
+        problem = f"{value} should be {known}"
+    elif value == PENDING and (run.get("status") or {}).get("startTime"):
+        problem = "PipelineRun cannot be Pending after it is started"
+    else:
+        return
+    raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_WEBHOOK}" denied the request: '
+                                      f"validation failed: invalid value: {problem}: spec.status")
 
 
 def _validate_run_update(old: dict[str, Any], new: dict[str, Any]) -> None:

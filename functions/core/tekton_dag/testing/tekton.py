@@ -36,6 +36,14 @@ does the same (tektoncd/pipeline at commit 3ee1745, the v1.15 line; docs/pipelin
   ``TaskRunValidationFailed`` (pkg/reconciler/taskrun/taskrun.go, e.g.
   ``workspace.ValidateOnlyOnePVCIsUsed`` under ``coschedule: workspaces``), failing the run.
 - A ``pipelineRef`` that names no known Pipeline: False/``CouldntGetPipeline``.
+- The claims a run's ``volumeClaimTemplate`` workspaces become (``claims(namespace)``): made when
+  its first TaskRuns are (not for a run cancelled before that), and deleted when it is done only
+  under ``coschedule`` ``pipelineruns``/``isolate-pipelinerun``, or under ``workspaces`` (the
+  default) when the run is annotated ``tekton.dev/auto-cleanup-pvc: "true"``; otherwise they stay
+  until the PipelineRun itself is deleted (their owner: garbage collection) (pkg/reconciler/
+  pipelinerun/affinity_assistant.go ``cleanupAffinityAssistantsAndPVCs``, ``AutoCleanupPVCAnnotation``,
+  Tekton v1.11+; docs/affinityassistants.md "PVC Auto-Cleanup for Workspaces Mode"). Their names
+  stand in for Tekton's (``pvc-<hash>``).
 - Children are named ``<run>-<pipeline task>`` (``kmeta.ChildName``) and listed in
   ``status.childReferences``; skipped tasks in ``status.skippedTasks``; the resolved spec in
   ``status.pipelineSpec``.
@@ -43,6 +51,7 @@ does the same (tektoncd/pipeline at commit 3ee1745, the v1.15 line; docs/pipelin
 Not modelled (docs/testing.md keeps the same list): TaskRun objects in the API (children live
 here, visible through ``children()``), TaskRun events, pods, retries, timeouts, ``onError``,
 matrix, CEL ``when``, pipeline results, parameter validation, name shortening over 63 characters,
+the affinity assistant's StatefulSet and scheduling (only the lifetime of the template claims),
 the watch (this polls), and the events controller's restarts (its caches live as long as this).
 """
 
@@ -51,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
 import logging
 import re
 import time
@@ -66,7 +76,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.eventing.publishing import Publisher, PublishError
 from tekton_dag.kube.stores import RunStore
-from tekton_dag.testing import tekton_events
+from tekton_dag.testing import tekton_events, tekton_rules
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +143,10 @@ class RunState:
     pipeline: Object  # the Pipeline (or a stand-in built from spec.pipelineSpec)
     children: dict[str, Child]
     finally_started: bool = False
+    claims_made: bool = False
+
+
+AUTO_CLEANUP_PVC = "tekton.dev/auto-cleanup-pvc"  # affinity_assistant.go AutoCleanupPVCAnnotation
 
 
 def load_pipelines(directory: Path) -> dict[str, Object]:
@@ -159,10 +173,15 @@ class TektonDouble:
                  outcome: Callable[[Object, str], str] | None = None,
                  results: Callable[[Object, str], Mapping[str, str]] | None = None,
                  taskrun_rules: TaskRule | None = None, clock: Callable[[], float] = time.monotonic,
-                 emit_queued: bool = False, poll_interval: float = 0.05):
+                 emit_queued: bool = False, poll_interval: float = 0.05, coschedule: str = "workspaces"):
         """``outcome(run, task)`` → ``"Succeeded"`` (default) or ``"Failed"``; ``results(run, task)``
         → the task's results (every result another task references defaults to ``""``);
-        ``emit_queued``: also send ``queued`` (Tekton ≥ v1.12's events controller)."""
+        ``emit_queued``: Tekton ≥ v1.12's events controller, which sends ``queued`` and sees only
+        the states each reconcile stored (so never ``started``); ``coschedule``:
+        the cluster's feature flag (Tekton's default ``workspaces``), for the claims' lifetime."""
+        if coschedule not in tekton_rules.COSCHEDULE_MODES:
+            raise ValueError(f"coschedule: {coschedule!r} is none of {', '.join(tekton_rules.COSCHEDULE_MODES)}")
+        self.coschedule = coschedule
         self.store = store
         self._namespaces = namespaces
         self.pipelines = dict(pipelines)
@@ -174,6 +193,7 @@ class TektonDouble:
         self.events: list[CloudEvent] = []
         self._cache = tekton_events.EventCache()
         self._runs: dict[str, RunState] = {}
+        self._claims: dict[str, set[str]] = {}  # run key → its volumeClaimTemplate claims still there
         self._sink_client = httpx.AsyncClient(timeout=5.0) if sink else None
         self._publisher = Publisher(sink, client=self._sink_client) if sink else None
         self._sending: set[asyncio.Task[None]] = set()
@@ -181,6 +201,11 @@ class TektonDouble:
     def children(self, namespace: str, name: str) -> dict[str, Child]:
         state = self._runs.get(f"{namespace}/{name}")
         return dict(state.children) if state else {}
+
+    def claims(self, namespace: str) -> list[str]:
+        """The PersistentVolumeClaims made from runs' ``volumeClaimTemplate`` workspaces that
+        still exist in ``namespace``."""
+        return sorted(c for key, names in self._claims.items() if key.split("/")[0] == namespace for c in names)
 
     def namespaces(self) -> list[str]:
         source = self._namespaces
@@ -197,7 +222,11 @@ class TektonDouble:
 
     async def poll(self) -> None:
         for namespace in self.namespaces():
-            for run in await self.store.list_runs(namespace, {}):
+            runs = await self.store.list_runs(namespace, {})
+            listed = {f"{namespace}/{r['metadata']['name']}" for r in runs}
+            for key in [k for k in self._claims if k.split("/")[0] == namespace and k not in listed]:
+                del self._claims[key]  # the run was deleted: its claims, which it owns, go with it
+            for run in runs:
                 await self._reconcile_one(run)
 
     async def aclose(self) -> None:
@@ -213,6 +242,15 @@ class TektonDouble:
     async def _reconcile_one(self, run: Object) -> None:
         before = copy.deepcopy(run.get("status") or {})
         snapshots = self.reconcile(run, self.clock())
+        if self.emit_queued:
+            # v1.12+: only the tekton-events-controller sends, from the runs it watches: the new
+            # object (queued), then what each reconcile stored, once. The core reconciler's own
+            # steps within one reconcile (Started, then Running) are never stored apart, so no
+            # ``started`` (commit 3fd3dac3d; pkg/reconciler/notifications/pipelinerun/reconciler.go).
+            seen = [s for s in snapshots[:1] if tekton_events.succeeded_condition(s) is None]
+            if tekton_events.succeeded_condition(run) is not None:
+                seen.append(copy.deepcopy(run))
+            snapshots = seen
         for snapshot in snapshots:
             if self._cache.admit(snapshot, self.emit_queued):
                 self._emit(tekton_events.cloud_event(snapshot))
@@ -284,9 +322,14 @@ class TektonDouble:
             self._write_children(status, state, name)
             condition("False", "Cancelled", f'PipelineRun "{name}" was cancelled')
             status["completionTime"] = _timestamp()
+            self._clean_up_claims(key, run)
             return snapshots
         if wanted == CANCELLED_RUN_FINALLY:
             self._cancel_running(state, final_too=False)
+        if not state.claims_made:  # before the first TaskRuns (createOrUpdateAffinityAssistantsAndPVCs)
+            state.claims_made = True
+            self._claims[key] = {_claim_name(b["name"], meta.get("uid") or key)
+                                 for b in spec.get("workspaces") or () if b.get("volumeClaimTemplate")}
         self._advance(run, state, now)
         self._write_children(status, state, name)
         if state.finally_started and "finallyStartTime" not in status:
@@ -297,7 +340,15 @@ class TektonDouble:
             condition(state_, reason, message)
         if state_ != "Unknown":
             status["completionTime"] = _timestamp()
+            self._clean_up_claims(key, run)
         return snapshots
+
+    def _clean_up_claims(self, key: str, run: Object) -> None:
+        """``cleanupAffinityAssistantsAndPVCs`` once the run is done."""
+        annotations = run["metadata"].get("annotations") or {}
+        if self.coschedule in ("pipelineruns", "isolate-pipelinerun") or (
+                self.coschedule == "workspaces" and annotations.get(AUTO_CLEANUP_PVC) == "true"):
+            self._claims.pop(key, None)
 
     def _start(self, key: str, run: Object) -> RunState | None:
         spec = run.get("spec") or {}
@@ -480,6 +531,11 @@ def _result_refs(task: Object) -> set[tuple[str, str]]:
     return set(RESULT_REF.findall(text))
 
 
+def _claim_name(workspace: str, owner: str) -> str:
+    """A stand-in for Tekton's generated claim name (volumeclaim ``GeneratePVCNameFromWorkspaceBinding``)."""
+    return "pvc-" + hashlib.sha256(f"{workspace}/{owner}".encode()).hexdigest()[:10]
+
+
 def _substitute(text: str, values: Mapping[str, str]) -> str:
     return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
@@ -488,4 +544,4 @@ def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["Child", "TaskRule", "TektonDouble", "Timing", "directory_namespaces", "load_pipelines"]
+__all__ = ["AUTO_CLEANUP_PVC", "Child", "TaskRule", "TektonDouble", "Timing", "directory_namespaces", "load_pipelines"]

@@ -10,6 +10,9 @@ Source: tektoncd/pipeline ``pkg/reconciler/events/cloudevent/cloudevent.go`` (``
   False → ``failed`` (a cancelled run ends False/Cancelled, so as ``failed``: there is no
   ``cancelled`` type). No condition → ``queued``, a type added in v1.12 (TEP-0137, commit
   3fd3dac3d) and sent only by the separate ``tekton-events-controller``: ``queued=True`` models it.
+  That controller (the only sender since v1.12) builds events from the runs it watches, so it
+  never sees the ``Started`` that the core reconciler replaces by ``Running`` before its one
+  status write (``TektonDouble(emit_queued=True)`` sends no ``started``).
 - ``subject`` = the run's name; ``source`` = its selfLink, else
   ``/apis/<group>/<version>/namespaces/<ns>/<Kind>/<name>`` from the object's GVK (``tekton.dev``,
   ``v1``, ``PipelineRun``: Tekton stores and reconciles v1 objects).
