@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 
 import httpx
 import pytest
@@ -82,6 +83,41 @@ async def test_retryable_answers_are_retried_until_success(start_broker, status)
             await eventually(lambda: running.broker.stats["delivered"] == 1)
             assert running.dead_letters() == []
     assert len(sub.received) == 3
+
+
+class Timed(EventRecorder):
+    """A subscriber that notes when each attempt reached it."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.times: list[float] = []
+
+    def answer(self, headers, body):  # type: ignore[no-untyped-def]
+        self.times.append(time.monotonic())
+        return super().answer(headers, body)
+
+
+@pytest.mark.parametrize(
+    ("delivery", "waits"),
+    [
+        # Knative waits Backoff(i) before retry i+1, i counted from 0 (go-retryablehttp Client.Do
+        # passes its loop index; knative/eventing pkg/kncloudevents/retries.go RetryConfigFromDeliverySpec):
+        # exponential delay x 2^i -> 0.5 s, 1 s; linear delay x i -> at once, then 1 s.
+        ("retry: 2\nbackoffPolicy: exponential\nbackoffDelay: PT0.5S\n", [0.5, 1.0]),
+        ("retry: 2\nbackoffPolicy: linear\nbackoffDelay: PT1S\n", [0.0, 1.0]),
+    ],
+    ids=["exponential", "linear"],
+)
+async def test_retries_wait_as_knatives_dispatcher_does(start_broker, delivery, waits):
+    sub = Timed(answers=[(500, b"busy"), (500, b"busy")])
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: running.broker.stats["delivered"] == 1, timeout=10)
+    gaps = [later - earlier for earlier, later in zip(sub.times, sub.times[1:], strict=False)]
+    assert len(gaps) == 2
+    for gap, wait in zip(gaps, waits, strict=True):
+        assert wait <= gap < wait + 0.4, (gaps, waits)
 
 
 @pytest.mark.parametrize("status", [400, 403, 410, 422, 301])
@@ -170,7 +206,7 @@ async def test_a_full_broker_answers_503_so_the_sender_retries(start_broker):
 async def test_shutdown_dead_letters_what_it_could_not_finish(start_broker):
     with EventRecorder().serving() as url:
         pass
-    delivery = "retry: 5\nbackoffPolicy: linear\nbackoffDelay: PT10S\n"
+    delivery = "retry: 5\nbackoffPolicy: exponential\nbackoffDelay: PT10S\n"  # 10 s before the first retry
     async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
         await running.post(event(TYPE_A))
         await eventually(lambda: running.broker.stats["retried"] == 1)
@@ -192,7 +228,7 @@ async def test_shutdown_lets_accepted_deliveries_finish(start_broker):
 async def test_abandon_dead_letters_everything_in_flight_at_once(start_broker):
     with EventRecorder().serving() as url:
         pass
-    delivery = "retry: 5\nbackoffPolicy: linear\nbackoffDelay: PT10S\n"
+    delivery = "retry: 5\nbackoffPolicy: exponential\nbackoffDelay: PT10S\n"  # 10 s before the first retry
     async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
         for _ in range(3):
             await running.post(event(TYPE_A))

@@ -125,6 +125,9 @@ def test_backoff_policies():
     assert [linear.backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 1.5]
     assert [exponential.backoff(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
     assert linear.attempts() == 4
+    # Index 0 is the wait before the first retry (go-retryablehttp's loop index): Knative's linear
+    # policy retries at once, its exponential one waits the delay itself.
+    assert (linear.backoff(0), exponential.backoff(0)) == (0.0, 0.5)
 
 
 def test_a_subscriber_without_a_url_is_a_startup_error(tmp_path):

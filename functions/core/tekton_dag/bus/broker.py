@@ -478,7 +478,7 @@ class LocalBroker:
             if attempt > 1 and not (delivery.resumed and attempt == first):
                 self.stats["retried"] += 1
                 metrics.BROKER_RETRIES.labels(delivery.trigger.name).inc()
-                await asyncio.sleep(spec.backoff(attempt - 1))
+                await asyncio.sleep(spec.backoff(attempt - 2))  # attempt 2 is the first retry: index 0
             delivery.attempts = attempt
             outcome = await self._attempt(delivery)
             if outcome.reply is not None and not await self._reenter(outcome.reply, delivery.ttl - 1, delivery):
