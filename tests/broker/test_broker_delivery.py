@@ -162,6 +162,42 @@ async def test_exhausted_retries_go_to_the_dead_letter_sink_with_error_extension
     assert base64.b64decode(dead.get_extension("knativeerrordata")).endswith(b"boom")
 
 
+DLS = "retry: 0\ndeadLetterSink:\n  ref: {kind: Service, name: dls}\n"
+
+
+@pytest.mark.parametrize("body", [b"boom", bytes(range(256)) * 8], ids=["short", "2 KiB"])
+async def test_knativeerrordata_is_the_failed_answers_body_in_base64_cut_at_1024_characters(start_broker, body):
+    """knative/eventing pkg/kncloudevents/event_dispatcher.go ``dispatchExecutionInfoTransformers``:
+    the response body (``ErrResponseBody`` as the MT broker's filter passes it on), standard base64,
+    cut at ``KnativeErrorDataExtensionMaxLength`` (1024, pkg/kncloudevents/attributes/knative_error.go)."""
+    sub, sink = EventRecorder(status=422, reply=body), EventRecorder()
+    with sub.serving() as url, sink.serving() as dls_url:
+        docs = [broker_yaml(DLS), trigger_yaml("t", "s", ONLY_A)]
+        async with start_broker(docs, {"s": url, "dls": dls_url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: len(sink.received) == 1)
+    dead = sink.received[0]
+    assert dead.get_extension("knativeerrorcode") == "422"
+    assert dead.get_extension("knativeerrordata") == base64.b64encode(body).decode()[:1024]
+
+
+async def test_an_unreachable_subscriber_is_dead_lettered_with_code_500_and_the_dispatch_error(start_broker):
+    """A request that got no answer is ``ResponseCode`` 500 with the body ``dispatch error: <error>``
+    (knative/eventing pkg/kncloudevents/event_dispatcher.go ``executeRequest``)."""
+    sink = EventRecorder()
+    with EventRecorder().serving() as url:
+        pass  # the port is closed now: every attempt is refused
+    with sink.serving() as dls_url:
+        docs = [broker_yaml(DLS), trigger_yaml("t", "s", ONLY_A)]
+        async with start_broker(docs, {"s": url, "dls": dls_url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: len(sink.received) == 1)
+    dead = sink.received[0]
+    assert dead.get_extension("knativeerrorcode") == "500"
+    assert dead.get_extension("knativeerrordest") == url
+    assert base64.b64decode(dead.get_extension("knativeerrordata")).startswith(b"dispatch error: ")
+
+
 async def test_network_errors_are_retried_then_written_to_the_dead_letter_file(start_broker):
     with EventRecorder().serving() as url:
         pass  # the port is closed now: every attempt is refused

@@ -545,6 +545,7 @@ class LocalBroker:
                 retryable=is_retryable(status),
                 status=status,
                 detail=f"{delivery.url} answered {status}: {answer.text[:200]}",
+                body=answer.body,
             )
         if status == 202 or not answer.body:
             return Outcome(ok=True, status=status)
@@ -553,7 +554,8 @@ class LocalBroker:
         except ValueError:
             # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried.
             return Outcome(
-                ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body"
+                ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body",
+                body=answer.body,
             )
         return Outcome(ok=True, status=status, reply=reply)
 
