@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 
 import httpx
@@ -50,6 +51,58 @@ async def test_ingress_refuses_a_cloudevent_of_another_spec_version_with_400_not
             response = await client.post(running.url, headers=headers, content=b"")
     assert response.status_code == 400
     assert "not a CloudEvent" in response.text and "specversion" in response.text
+
+
+BINARY = {"ce-specversion": "1.0", "ce-type": TYPE_A, "ce-source": "/s", "ce-id": "e-1",
+          "content-type": "application/json"}
+STRUCTURED = {"specversion": "1.0", "type": TYPE_A, "source": "/s", "id": "e-1", "data": {"n": 1}}
+
+
+def _without(mapping: dict, key: str) -> dict:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "named"),
+    [
+        # Binary mode only with ce-specversion: sdk-go (v2/protocol/http/message.go NewMessage,
+        # ReadEncoding) finds no encoding without it, and Knative's ingress answers 400.
+        (_without(BINARY, "ce-specversion"), b'{"n": 1}', "ce-specversion"),
+        # Required attributes must be sent, not made up (the Python SDK invents an id): Knative's
+        # ingress runs event.Validate() (pkg/broker/ingress/ingress_handler.go) -> 400.
+        (_without(BINARY, "ce-id"), b'{"n": 1}', "id"),
+        ({"content-type": "application/cloudevents+json"}, json.dumps(_without(STRUCTURED, "id")).encode(), "id"),
+        # Batched mode (http-protocol-binding.md section 3.3): sdk-go's binding.ToEvent cannot read
+        # a batch, so the ingress answers 400; ours said "'list' object has no attribute 'get'".
+        ({"content-type": "application/cloudevents-batch+json"}, json.dumps([STRUCTURED]).encode(), "batch"),
+    ],
+    ids=["binary without ce-specversion", "binary without ce-id", "structured without id", "batch"],
+)
+async def test_ingress_refuses_what_knatives_ingress_refuses_naming_why(start_broker, headers, body, named):
+    sub = EventRecorder()
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(running.url, headers=headers, content=body)
+            assert running.broker.stats["accepted"] == 0
+    assert response.status_code == 400
+    assert "not a CloudEvent" in response.text and named in response.text, response.text
+    assert sub.received == []
+
+
+async def test_structured_mode_is_chosen_by_content_type_whatever_ce_headers_come_along(start_broker):
+    """http-protocol-binding.md section 3: a Content-Type prefixed application/cloudevents is structured
+    mode; sdk-go reads it so (NewMessage looks the format up before any ce- header). The Python SDK
+    took any ce- header to mean binary mode and refused the event."""
+    sub = EventRecorder()
+    headers = {"content-type": "application/cloudevents+json; charset=utf-8", "ce-note": "a proxy's"}
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(running.url, headers=headers, content=json.dumps(STRUCTURED).encode())
+            assert response.status_code == 202, response.text
+            await eventually(lambda: running.broker.stats["delivered"] == 1)
+    assert [e.get_id() for e in sub.received] == ["e-1"] and sub.received[0].get_extension("note") is None
 
 
 async def test_a_cloudevent_reply_reenters_the_broker_with_a_lower_ttl(start_broker):
