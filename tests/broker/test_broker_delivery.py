@@ -271,6 +271,33 @@ async def test_a_reply_body_that_is_not_a_cloudevent_is_a_failed_delivery(start_
     assert len(sub.received) == 3
 
 
+async def test_a_202_is_read_like_any_2xx_its_cloudevent_body_is_a_reply(start_broker):
+    """Knative reads the body of every 2xx alike: the dispatcher checks only for a failure status
+    (knative/eventing pkg/kncloudevents/event_dispatcher.go ``executeRequest``, ``isFailure``) and the
+    MT broker's filter forwards a CloudEvent body, whatever the 2xx (pkg/broker/filter/filter_handler.go
+    ``writeResponse``). Ours dropped the reply of a 202."""
+    reply = CloudEvent({"type": TYPE_B, "source": "/a"}, {"from": "a"})
+    a, b = EventRecorder(status=202, reply=reply), EventRecorder()
+    with a.serving() as a_url, b.serving() as b_url:
+        docs = [broker_yaml(), trigger_yaml("a-t", "a", ONLY_A), trigger_yaml("b-t", "b", ONLY_B)]
+        async with start_broker(docs, {"a": a_url, "b": b_url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: len(b.received) == 1)
+    assert b.received[0].get_data() == {"from": "a"}
+
+
+async def test_a_202_with_a_body_that_is_not_a_cloudevent_is_a_failed_delivery(start_broker):
+    """The filter answers a non-empty body that is no CloudEvent with 502, whatever the 2xx
+    (pkg/broker/filter/filter_handler.go ``writeResponse``): retried, then dead-lettered."""
+    sub = EventRecorder(status=202, reply=b"accepted")
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
+            letters = running.dead_letters()
+    assert len(sub.received) == 3 and letters[0]["status"] == 502
+
+
 async def test_trigger_delivery_overrides_the_broker_default(start_broker):
     sub = EventRecorder(status=500, reply=b"")
     with sub.serving() as url:

@@ -6,8 +6,11 @@ binary or structured mode and answers 202 once it is queued, 400 when it is not 
 
 Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, binary mode):
 - 2xx with a CloudEvent body: delivered; the reply re-enters the Broker with its TTL decremented.
-- 202 or an empty 2xx body: delivered, nothing follows.
+- 2xx with an empty body: delivered, nothing follows.
 - 2xx with a body that is not a CloudEvent: a failed delivery (Knative's filter answers 502).
+Every 2xx is read alike, 202 included (knative/eventing pkg/kncloudevents/event_dispatcher.go
+``executeRequest`` checks only for a failure status; pkg/broker/filter/filter_handler.go
+``writeResponse`` only the body).
 - network errors, 5xx, 404, 408, 409, 429: retried with the DeliverySpec's backoff.
 - any other answer: final at once.
 After the last try the event goes to the dead-letter sink; without one (or when it fails too)
@@ -547,7 +550,7 @@ class LocalBroker:
                 detail=f"{delivery.url} answered {status}: {answer.text[:200]}",
                 body=answer.body,
             )
-        if status == 202 or not answer.body:
+        if not answer.body:  # any 2xx alike, 202 included: Knative looks only at the body (module docstring)
             return Outcome(ok=True, status=status)
         try:
             reply = decode_event(answer.headers, answer.body)
