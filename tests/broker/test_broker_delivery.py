@@ -118,13 +118,44 @@ async def test_a_cloudevent_reply_reenters_the_broker_with_a_lower_ttl(start_bro
 
 
 async def test_ttl_stops_a_reply_loop(start_broker):
+    """Knative's ingress takes one off every TTL it is sent (knative/eventing pkg/broker/ttl.go
+    ``TTLDefaulter``) and answers 400 at 0 (pkg/broker/ingress/ingress_handler.go ``receive``); the
+    filter gives a reply its parent's TTL (filter_handler.go ``writeResponse``), which goes back
+    through the ingress. So a sender's TTL 3 is delivered at 2 and 1, and the reply that would
+    reach 0 is refused: the delivery that made it fails for good (400 is not retried) and its
+    event goes to the dead letters (event_dispatcher.go ``send``, "failed to forward reply")."""
     echo = EventRecorder(status=200, reply=CloudEvent({"type": TYPE_A, "source": "/echo"}, {}))
     with echo.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("echo", "echo", ONLY_A)], {"echo": url}) as running:
             await running.post(event(TYPE_A, knativebrokerttl="3"))
-            await eventually(lambda: running.broker.stats["ttl_dropped"] == 1)
+            await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
             await asyncio.sleep(0.05)
-    assert len(echo.received) == 3  # ttl 3, 2, 1 delivered; the reply at 0 dropped
+            assert running.broker.stats["ttl_dropped"] == 1
+            letters = running.dead_letters()
+    assert len(echo.received) == 2  # ttl 2, then 1; the reply at 0 refused
+    assert [(letter["status"], letter["attempts"]) for letter in letters] == [(400, 1)]
+    assert letters[0]["event"]["source"] == "/echo" and "knativebrokerttl" in letters[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("ttl", "status"),
+    [("1", 400), ("0", 400), ("-4", 400), ("2", 202), ("many", 202), ("4294967296", 202)],
+)
+async def test_the_ingress_takes_one_off_a_senders_ttl_and_refuses_it_at_0(start_broker, ttl, status):
+    """knative/eventing pkg/broker/ttl.go ``TTLDefaulter``: a TTL that is no int32 (cloudevents/sdk-go
+    v2/types ``ToInteger``) becomes the default 255, any other loses one; at 0 or below the ingress
+    answers 400 (pkg/broker/ingress/ingress_handler.go ``receive``). Ours accepted 1 and 0 (202) and
+    refused "many" (400)."""
+    sub = EventRecorder()
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            response = await running.post(event(TYPE_A, knativebrokerttl=ttl))
+            if status == 202:
+                await eventually(lambda: running.broker.stats["delivered"] == 1)
+    assert response.status_code == status, response.text
+    assert len(sub.received) == (1 if status == 202 else 0)
+    if status == 400:
+        assert "knativebrokerttl" in response.text
 
 
 @pytest.mark.parametrize("status", [404, 408, 409, 429, 500, 503])
