@@ -164,15 +164,18 @@ BATCH_MEDIA = "application/cloudevents-batch"
 REQUIRED = ("specversion", "id", "source", "type")
 
 
-def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
-    """Read a binary- or structured-mode CloudEvent; raises ``EventDecodeError``.
+def readable(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    """The headers (lower-cased) the SDK is to read an HTTP message by, once it is known to be a
+    CloudEvent as Knative's ingress reads one; ``EventDecodeError`` naming what is wrong otherwise.
 
     The mode is the one Knative's ingress reads (cloudevents/sdk-go v2/protocol/http/message.go
     ``NewMessage``, ``ReadEncoding``; the spec section above): a batch Content-Type is refused (one
     event per request; ``binding.ToEvent`` cannot read one either), an ``application/cloudevents``
-    one is structured mode whatever ``ce-`` headers come along, anything else is binary mode and only
-    with a ``ce-specversion`` header. The required attributes must have been sent: the SDK makes up
-    an ``id`` (and binary mode's ``specversion``) when they are missing, where Knative answers 400.
+    one is structured mode whatever ``ce-`` headers come along (they are dropped), anything else is
+    binary mode and only with a ``ce-specversion`` header. The required attributes must have been
+    sent: the SDK makes up an ``id`` (and binary mode's ``specversion``) when they are missing, where
+    Knative answers 400. The functions' intake (``functions.intake``) asks this before func-python
+    decodes.
     """
     lowered = {key.lower(): value for key, value in headers.items()}
     media = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -194,6 +197,12 @@ def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     if missing:
         mode = "structured" if media.startswith(STRUCTURED_MEDIA) else "binary"
         raise EventDecodeError(f"not a CloudEvent: required attribute {', '.join(missing)} missing ({mode} mode)")
+    return lowered
+
+
+def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """Read a binary- or structured-mode CloudEvent (``readable`` first); raises ``EventDecodeError``."""
+    lowered = readable(headers, body)
     try:
         event = from_http_event(HTTPMessage(headers=lowered, body=body))
     except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:
