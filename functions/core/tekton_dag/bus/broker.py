@@ -8,11 +8,11 @@ Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, bina
 - 2xx with a CloudEvent body: delivered; the reply re-enters the Broker with its TTL decremented.
 - 2xx with an empty body: delivered, nothing follows.
 - 2xx with a body that is not a CloudEvent: a failed delivery (Knative's filter answers 502).
+- network errors, 5xx, 404, 408, 409, 429: retried with the DeliverySpec's backoff.
+- any other answer: final at once.
 Every 2xx is read alike, 202 included (knative/eventing pkg/kncloudevents/event_dispatcher.go
 ``executeRequest`` checks only for a failure status; pkg/broker/filter/filter_handler.go
 ``writeResponse`` only the body).
-- network errors, 5xx, 404, 408, 409, 429: retried with the DeliverySpec's backoff.
-- any other answer: final at once.
 After the last try the event goes to the dead-letter sink; without one (or when it fails too)
 it is appended to a JSON-lines file and logged, so nothing is silently lost. ``knativebrokerttl``
 guards against loops as Knative's does (``ingress_ttl``): 255 for a new event, one less at every
