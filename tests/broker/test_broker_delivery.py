@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import time
 
 import httpx
 import pytest
@@ -51,6 +53,58 @@ async def test_ingress_refuses_a_cloudevent_of_another_spec_version_with_400_not
     assert "not a CloudEvent" in response.text and "specversion" in response.text
 
 
+BINARY = {"ce-specversion": "1.0", "ce-type": TYPE_A, "ce-source": "/s", "ce-id": "e-1",
+          "content-type": "application/json"}
+STRUCTURED = {"specversion": "1.0", "type": TYPE_A, "source": "/s", "id": "e-1", "data": {"n": 1}}
+
+
+def _without(mapping: dict, key: str) -> dict:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "named"),
+    [
+        # Binary mode only with ce-specversion: sdk-go (v2/protocol/http/message.go NewMessage,
+        # ReadEncoding) finds no encoding without it, and Knative's ingress answers 400.
+        (_without(BINARY, "ce-specversion"), b'{"n": 1}', "ce-specversion"),
+        # Required attributes must be sent, not made up (the Python SDK invents an id): Knative's
+        # ingress runs event.Validate() (pkg/broker/ingress/ingress_handler.go) -> 400.
+        (_without(BINARY, "ce-id"), b'{"n": 1}', "id"),
+        ({"content-type": "application/cloudevents+json"}, json.dumps(_without(STRUCTURED, "id")).encode(), "id"),
+        # Batched mode (http-protocol-binding.md section 3.3): sdk-go's binding.ToEvent cannot read
+        # a batch, so the ingress answers 400; ours said "'list' object has no attribute 'get'".
+        ({"content-type": "application/cloudevents-batch+json"}, json.dumps([STRUCTURED]).encode(), "batch"),
+    ],
+    ids=["binary without ce-specversion", "binary without ce-id", "structured without id", "batch"],
+)
+async def test_ingress_refuses_what_knatives_ingress_refuses_naming_why(start_broker, headers, body, named):
+    sub = EventRecorder()
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(running.url, headers=headers, content=body)
+            assert running.broker.stats["accepted"] == 0
+    assert response.status_code == 400
+    assert "not a CloudEvent" in response.text and named in response.text, response.text
+    assert sub.received == []
+
+
+async def test_structured_mode_is_chosen_by_content_type_whatever_ce_headers_come_along(start_broker):
+    """http-protocol-binding.md section 3: a Content-Type prefixed application/cloudevents is structured
+    mode; sdk-go reads it so (NewMessage looks the format up before any ce- header). The Python SDK
+    took any ce- header to mean binary mode and refused the event."""
+    sub = EventRecorder()
+    headers = {"content-type": "application/cloudevents+json; charset=utf-8", "ce-note": "a proxy's"}
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(running.url, headers=headers, content=json.dumps(STRUCTURED).encode())
+            assert response.status_code == 202, response.text
+            await eventually(lambda: running.broker.stats["delivered"] == 1)
+    assert [e.get_id() for e in sub.received] == ["e-1"] and sub.received[0].get_extension("note") is None
+
+
 async def test_a_cloudevent_reply_reenters_the_broker_with_a_lower_ttl(start_broker):
     reply = CloudEvent({"type": TYPE_B, "source": "/a"}, {"from": "a"})
     a, b = EventRecorder(status=200, reply=reply), EventRecorder()
@@ -64,13 +118,44 @@ async def test_a_cloudevent_reply_reenters_the_broker_with_a_lower_ttl(start_bro
 
 
 async def test_ttl_stops_a_reply_loop(start_broker):
+    """Knative's ingress takes one off every TTL it is sent (knative/eventing pkg/broker/ttl.go
+    ``TTLDefaulter``) and answers 400 at 0 (pkg/broker/ingress/ingress_handler.go ``receive``); the
+    filter gives a reply its parent's TTL (filter_handler.go ``writeResponse``), which goes back
+    through the ingress. So a sender's TTL 3 is delivered at 2 and 1, and the reply that would
+    reach 0 is refused: the delivery that made it fails for good (400 is not retried) and its
+    event goes to the dead letters (event_dispatcher.go ``send``, "failed to forward reply")."""
     echo = EventRecorder(status=200, reply=CloudEvent({"type": TYPE_A, "source": "/echo"}, {}))
     with echo.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("echo", "echo", ONLY_A)], {"echo": url}) as running:
             await running.post(event(TYPE_A, knativebrokerttl="3"))
-            await eventually(lambda: running.broker.stats["ttl_dropped"] == 1)
+            await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
             await asyncio.sleep(0.05)
-    assert len(echo.received) == 3  # ttl 3, 2, 1 delivered; the reply at 0 dropped
+            assert running.broker.stats["ttl_dropped"] == 1
+            letters = running.dead_letters()
+    assert len(echo.received) == 2  # ttl 2, then 1; the reply at 0 refused
+    assert [(letter["status"], letter["attempts"]) for letter in letters] == [(400, 1)]
+    assert letters[0]["event"]["source"] == "/echo" and "knativebrokerttl" in letters[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("ttl", "status"),
+    [("1", 400), ("0", 400), ("-4", 400), ("2", 202), ("many", 202), ("4294967296", 202)],
+)
+async def test_the_ingress_takes_one_off_a_senders_ttl_and_refuses_it_at_0(start_broker, ttl, status):
+    """knative/eventing pkg/broker/ttl.go ``TTLDefaulter``: a TTL that is no int32 (cloudevents/sdk-go
+    v2/types ``ToInteger``) becomes the default 255, any other loses one; at 0 or below the ingress
+    answers 400 (pkg/broker/ingress/ingress_handler.go ``receive``). Ours accepted 1 and 0 (202) and
+    refused "many" (400)."""
+    sub = EventRecorder()
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            response = await running.post(event(TYPE_A, knativebrokerttl=ttl))
+            if status == 202:
+                await eventually(lambda: running.broker.stats["delivered"] == 1)
+    assert response.status_code == status, response.text
+    assert len(sub.received) == (1 if status == 202 else 0)
+    if status == 400:
+        assert "knativebrokerttl" in response.text
 
 
 @pytest.mark.parametrize("status", [404, 408, 409, 429, 500, 503])
@@ -82,6 +167,41 @@ async def test_retryable_answers_are_retried_until_success(start_broker, status)
             await eventually(lambda: running.broker.stats["delivered"] == 1)
             assert running.dead_letters() == []
     assert len(sub.received) == 3
+
+
+class Timed(EventRecorder):
+    """A subscriber that notes when each attempt reached it."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.times: list[float] = []
+
+    def answer(self, headers, body):  # type: ignore[no-untyped-def]
+        self.times.append(time.monotonic())
+        return super().answer(headers, body)
+
+
+@pytest.mark.parametrize(
+    ("delivery", "waits"),
+    [
+        # Knative waits Backoff(i) before retry i+1, i counted from 0 (go-retryablehttp Client.Do
+        # passes its loop index; knative/eventing pkg/kncloudevents/retries.go RetryConfigFromDeliverySpec):
+        # exponential delay x 2^i -> 0.5 s, 1 s; linear delay x i -> at once, then 1 s.
+        ("retry: 2\nbackoffPolicy: exponential\nbackoffDelay: PT0.5S\n", [0.5, 1.0]),
+        ("retry: 2\nbackoffPolicy: linear\nbackoffDelay: PT1S\n", [0.0, 1.0]),
+    ],
+    ids=["exponential", "linear"],
+)
+async def test_retries_wait_as_knatives_dispatcher_does(start_broker, delivery, waits):
+    sub = Timed(answers=[(500, b"busy"), (500, b"busy")])
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: running.broker.stats["delivered"] == 1, timeout=10)
+    gaps = [later - earlier for earlier, later in zip(sub.times, sub.times[1:], strict=False)]
+    assert len(gaps) == 2
+    for gap, wait in zip(gaps, waits, strict=True):
+        assert wait <= gap < wait + 0.4, (gaps, waits)
 
 
 @pytest.mark.parametrize("status", [400, 403, 410, 422, 301])
@@ -126,6 +246,42 @@ async def test_exhausted_retries_go_to_the_dead_letter_sink_with_error_extension
     assert base64.b64decode(dead.get_extension("knativeerrordata")).endswith(b"boom")
 
 
+DLS = "retry: 0\ndeadLetterSink:\n  ref: {kind: Service, name: dls}\n"
+
+
+@pytest.mark.parametrize("body", [b"boom", bytes(range(256)) * 8], ids=["short", "2 KiB"])
+async def test_knativeerrordata_is_the_failed_answers_body_in_base64_cut_at_1024_characters(start_broker, body):
+    """knative/eventing pkg/kncloudevents/event_dispatcher.go ``dispatchExecutionInfoTransformers``:
+    the response body (``ErrResponseBody`` as the MT broker's filter passes it on), standard base64,
+    cut at ``KnativeErrorDataExtensionMaxLength`` (1024, pkg/kncloudevents/attributes/knative_error.go)."""
+    sub, sink = EventRecorder(status=422, reply=body), EventRecorder()
+    with sub.serving() as url, sink.serving() as dls_url:
+        docs = [broker_yaml(DLS), trigger_yaml("t", "s", ONLY_A)]
+        async with start_broker(docs, {"s": url, "dls": dls_url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: len(sink.received) == 1)
+    dead = sink.received[0]
+    assert dead.get_extension("knativeerrorcode") == "422"
+    assert dead.get_extension("knativeerrordata") == base64.b64encode(body).decode()[:1024]
+
+
+async def test_an_unreachable_subscriber_is_dead_lettered_with_code_500_and_the_dispatch_error(start_broker):
+    """A request that got no answer is ``ResponseCode`` 500 with the body ``dispatch error: <error>``
+    (knative/eventing pkg/kncloudevents/event_dispatcher.go ``executeRequest``)."""
+    sink = EventRecorder()
+    with EventRecorder().serving() as url:
+        pass  # the port is closed now: every attempt is refused
+    with sink.serving() as dls_url:
+        docs = [broker_yaml(DLS), trigger_yaml("t", "s", ONLY_A)]
+        async with start_broker(docs, {"s": url, "dls": dls_url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: len(sink.received) == 1)
+    dead = sink.received[0]
+    assert dead.get_extension("knativeerrorcode") == "500"
+    assert dead.get_extension("knativeerrordest") == url
+    assert base64.b64decode(dead.get_extension("knativeerrordata")).startswith(b"dispatch error: ")
+
+
 async def test_network_errors_are_retried_then_written_to_the_dead_letter_file(start_broker):
     with EventRecorder().serving() as url:
         pass  # the port is closed now: every attempt is refused
@@ -144,6 +300,33 @@ async def test_a_reply_body_that_is_not_a_cloudevent_is_a_failed_delivery(start_
             await running.post(event(TYPE_A))
             await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
     assert len(sub.received) == 3
+
+
+async def test_a_202_is_read_like_any_2xx_its_cloudevent_body_is_a_reply(start_broker):
+    """Knative reads the body of every 2xx alike: the dispatcher checks only for a failure status
+    (knative/eventing pkg/kncloudevents/event_dispatcher.go ``executeRequest``, ``isFailure``) and the
+    MT broker's filter forwards a CloudEvent body, whatever the 2xx (pkg/broker/filter/filter_handler.go
+    ``writeResponse``). Ours dropped the reply of a 202."""
+    reply = CloudEvent({"type": TYPE_B, "source": "/a"}, {"from": "a"})
+    a, b = EventRecorder(status=202, reply=reply), EventRecorder()
+    with a.serving() as a_url, b.serving() as b_url:
+        docs = [broker_yaml(), trigger_yaml("a-t", "a", ONLY_A), trigger_yaml("b-t", "b", ONLY_B)]
+        async with start_broker(docs, {"a": a_url, "b": b_url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: len(b.received) == 1)
+    assert b.received[0].get_data() == {"from": "a"}
+
+
+async def test_a_202_with_a_body_that_is_not_a_cloudevent_is_a_failed_delivery(start_broker):
+    """The filter answers a non-empty body that is no CloudEvent with 502, whatever the 2xx
+    (pkg/broker/filter/filter_handler.go ``writeResponse``): retried, then dead-lettered."""
+    sub = EventRecorder(status=202, reply=b"accepted")
+    with sub.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
+            await running.post(event(TYPE_A))
+            await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
+            letters = running.dead_letters()
+    assert len(sub.received) == 3 and letters[0]["status"] == 502
 
 
 async def test_trigger_delivery_overrides_the_broker_default(start_broker):
@@ -170,7 +353,7 @@ async def test_a_full_broker_answers_503_so_the_sender_retries(start_broker):
 async def test_shutdown_dead_letters_what_it_could_not_finish(start_broker):
     with EventRecorder().serving() as url:
         pass
-    delivery = "retry: 5\nbackoffPolicy: linear\nbackoffDelay: PT10S\n"
+    delivery = "retry: 5\nbackoffPolicy: exponential\nbackoffDelay: PT10S\n"  # 10 s before the first retry
     async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
         await running.post(event(TYPE_A))
         await eventually(lambda: running.broker.stats["retried"] == 1)
@@ -192,7 +375,7 @@ async def test_shutdown_lets_accepted_deliveries_finish(start_broker):
 async def test_abandon_dead_letters_everything_in_flight_at_once(start_broker):
     with EventRecorder().serving() as url:
         pass
-    delivery = "retry: 5\nbackoffPolicy: linear\nbackoffDelay: PT10S\n"
+    delivery = "retry: 5\nbackoffPolicy: exponential\nbackoffDelay: PT10S\n"  # 10 s before the first retry
     async with start_broker([broker_yaml(delivery), trigger_yaml("t", "s", ONLY_A)], {"s": url}) as running:
         for _ in range(3):
             await running.post(event(TYPE_A))

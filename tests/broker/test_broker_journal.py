@@ -14,7 +14,9 @@ from tekton_dag.testing.recorder import EventRecorder
 
 TYPE_A = "dev.example.a.v1"
 ONLY_A = f"filter:\n  attributes:\n    type: {TYPE_A}\n"
-SLOW_RETRIES = "retry: 1\nbackoffPolicy: linear\nbackoffDelay: PT30S\n"
+# The one retry waits 30 s: exponential waits the delay itself before the first retry (linear would
+# retry at once, as Knative's dispatcher does: tekton_dag.bus.delivery).
+SLOW_RETRIES = "retry: 1\nbackoffPolicy: exponential\nbackoffDelay: PT30S\n"
 
 
 async def unreachable_url() -> str:

@@ -18,6 +18,9 @@ FILTER_CASES = {
         False,
     ),
     "an empty attribute value matches anything": ("filter:\n  attributes: {team: ''}\n", True),
+    # ... that is set: knative/eventing pkg/eventfilter/attributes/filter.go fails an attribute the
+    # event lacks, or has empty, even for the empty ("any") value.
+    "an empty attribute value needs the attribute": ("filter:\n  attributes: {subject: ''}\n", False),
     "no filter matches everything": ("", True),
     "exact": ("filters:\n- exact: {team: default}\n", True),
     "exact on a missing attribute": ("filters:\n- exact: {subject: x}\n", False),
@@ -58,6 +61,14 @@ INVALID_CASES = {
     "empty prefix": ("filters:\n- prefix: {type: ''}\n", "spec.filters[0].prefix.type", "non-empty"),
     "nested error": ("filters:\n- all: [{not: {cesql: x}}]\n", "spec.filters[0].all[0].not.cesql", "CESQL"),
     "non-string attribute": ("filter:\n  attributes: {retries: 3}\n", "spec.filter.attributes.retries", "string"),
+    # Knative's webhook: attribute names ^[a-z][a-z0-9]*$ (pkg/apis/eventing/v1/trigger_validation.go
+    # ValidateAttributesNames), in spec.filter.attributes and in exact / prefix / suffix.
+    "attribute name in upper case": ("filter:\n  attributes: {Type: x}\n", "spec.filter.attributes.Type",
+                                     "lowercase"),
+    "attribute name with a dash": ("filters:\n- prefix: {event-type: x}\n", "spec.filters[0].prefix.event-type",
+                                   "lowercase"),
+    "attribute name starting with a digit": ("filters:\n- any: [{exact: {1type: x}}]\n",
+                                             "spec.filters[0].any[0].exact.1type", "lowercase"),
     "bad backoff policy": ("delivery:\n  backoffPolicy: random\n", "spec.delivery.backoffPolicy", "linear"),
     "bad backoff delay": ("delivery:\n  backoffDelay: 2s\n", "spec.delivery.backoffDelay", "ISO-8601"),
     "negative retry": ("delivery:\n  retry: -1\n", "spec.delivery.retry", ">= 0"),
@@ -125,6 +136,9 @@ def test_backoff_policies():
     assert [linear.backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 1.5]
     assert [exponential.backoff(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
     assert linear.attempts() == 4
+    # Index 0 is the wait before the first retry (go-retryablehttp's loop index): Knative's linear
+    # policy retries at once, its exponential one waits the delay itself.
+    assert (linear.backoff(0), exponential.backoff(0)) == (0.0, 0.5)
 
 
 def test_a_subscriber_without_a_url_is_a_startup_error(tmp_path):

@@ -35,6 +35,27 @@ async def test_what_is_no_cloudevent_gets_400_and_is_not_recorded(body: bytes) -
     assert recorder.received == [] and len(recorder.headers) == 1
 
 
+BINARY = {"ce-specversion": "1.0", "ce-type": "dev.example.thing.v1", "ce-source": "/s", "ce-id": "e-1",
+          "content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{k: v for k, v in BINARY.items() if k != "ce-specversion"}, {k: v for k, v in BINARY.items() if k != "ce-id"},
+     {"content-type": "application/cloudevents-batch+json"}],
+    ids=["no ce-specversion", "no ce-id", "batch"],
+)
+async def test_what_knatives_ingress_refuses_gets_400_although_the_sdk_would_fill_it_in(headers) -> None:
+    """sdk-go finds no encoding without ce-specversion or in a batch (v2/protocol/http/message.go
+    ReadEncoding, v2/binding/to_event.go), and event.Validate() refuses a missing id: Knative's
+    ingress answers 400 (pkg/broker/ingress/ingress_handler.go). The Python SDK made them up."""
+    recorder = EventRecorder()
+    async with recorder.client() as client:
+        response = await client.post("http://broker.test/", headers=headers, content=b"[]")
+    assert response.status_code == 400 and b"not a CloudEvent" in response.content
+    assert recorder.received == []
+
+
 def test_answers_follow_the_script_then_the_default_and_a_reply_is_structured() -> None:
     reply = CloudEvent({"type": "dev.example.reply.v1", "source": "/echo"}, {"ok": True})
     recorder = EventRecorder(answers=[(503, b"busy")], status=200, reply=reply)

@@ -193,18 +193,61 @@ def test_served_alone_over_a_real_socket(kube_api: FakeKubeApi) -> None:
         _ask_served(server, port, kube_api)
 
 
+def _served(port: int, kube_api: FakeKubeApi) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "KUBECONFIG": str(kube_api.kubeconfig),
+           "TEKTON_DAG_TEAMS_DIR": str(TEAMS), "TEKTON_DAG_RECONCILE_SECONDS": "0"}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from tekton_dag.functions.serving import serve; serve('run-creator')"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def _wait_ready(server: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{base}/health/readiness").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, "run-creator did not become ready"
+        time.sleep(0.05)
+
+
+BINARY = {"ce-specversion": "1.0", "ce-type": catalog.RUN_REQUESTED, "ce-source": "/s", "ce-id": "e-1",
+          "content-type": "application/json"}
+MALFORMED = [
+    # Batched mode (cloudevents/spec http-protocol-binding.md section 3.3), which no Broker delivers:
+    # func-python answered 500 "'list' object has no attribute 'get'", and a 500 is retried.
+    ({"content-type": "application/cloudevents-batch+json"}, b"[]", "batch"),
+    # No ce-specversion: no CloudEvent (sdk-go v2/protocol/http/message.go ReadEncoding); the Python SDK
+    # made one up, and an id too (event.Validate() refuses a missing one).
+    ({k: v for k, v in BINARY.items() if k != "ce-specversion"}, b"{}", "ce-specversion"),
+    ({k: v for k, v in BINARY.items() if k != "ce-id"}, b"{}", "id"),
+    ({"content-type": "application/cloudevents+json"}, b"{not json", "not JSON"),
+]
+
+
+def test_served_alone_a_malformed_cloudevent_gets_a_400_naming_what_is_wrong(kube_api: FakeKubeApi) -> None:
+    """func-python's own answer names nothing ("This endpoint expects CloudEvent requests.")."""
+    port = free_port()
+    with _served(port, kube_api) as server:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(server, base)
+            for headers, body, named in MALFORMED:
+                response = httpx.post(base, headers=headers, content=body)
+                assert response.status_code == 400 and named in response.text, (headers, response.text)
+            assert kube_api.objects() == []
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
 def _ask_served(server: subprocess.Popen[bytes], port: int, kube_api: FakeKubeApi) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/health/readiness").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "run-creator did not become ready"
-            time.sleep(0.05)
+        _wait_ready(server, base)
         message = to_binary_event(event(catalog.RUN_REQUESTED, pr_request().to_data()))
         response = httpx.post(base, headers=dict(message.headers), content=message.body)
         assert response.status_code == 200 and reply_of(response).get_type() == catalog.RUN_CREATED

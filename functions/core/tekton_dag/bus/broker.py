@@ -6,13 +6,17 @@ binary or structured mode and answers 202 once it is queued, 400 when it is not 
 
 Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, binary mode):
 - 2xx with a CloudEvent body: delivered; the reply re-enters the Broker with its TTL decremented.
-- 202 or an empty 2xx body: delivered, nothing follows.
+- 2xx with an empty body: delivered, nothing follows.
 - 2xx with a body that is not a CloudEvent: a failed delivery (Knative's filter answers 502).
 - network errors, 5xx, 404, 408, 409, 429: retried with the DeliverySpec's backoff.
 - any other answer: final at once.
+Every 2xx is read alike, 202 included (knative/eventing pkg/kncloudevents/event_dispatcher.go
+``executeRequest`` checks only for a failure status; pkg/broker/filter/filter_handler.go
+``writeResponse`` only the body).
 After the last try the event goes to the dead-letter sink; without one (or when it fails too)
 it is appended to a JSON-lines file and logged, so nothing is silently lost. ``knativebrokerttl``
-(255 for a new event) guards against loops: a reply that would reach 0 is dropped with a log.
+guards against loops as Knative's does (``ingress_ttl``): 255 for a new event, one less at every
+pass through the ingress, refused at 0 (a reply then fails the delivery that made it).
 
 With a ``Journal`` (``tekton_dag.bus.journal``) every delivery is written to disk before the
 ingress answers 202 (it awaits the commit; with ``FULL`` also the fsync, which a thread runs, so
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -56,7 +61,27 @@ __all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 
 log = logging.getLogger("tekton_dag.broker")
 
-MAX_TTL = 255
+# knativebrokerttl, Knative's loop guard. Its ingress gives an event without a usable one 255 and takes
+# one off any other (knative/eventing cmd/broker/ingress/main.go MAX_TTL, pkg/broker/ttl.go
+# TTLDefaulter), and answers 400 once that reaches 0 (pkg/broker/ingress/ingress_handler.go receive).
+# The filter gives a reply its parent's TTL (pkg/broker/filter/filter_handler.go writeResponse), and
+# the reply goes back through the ingress.
+DEFAULT_TTL = 255
+TTL_EXHAUSTED = 400
+TTL_REASON = f"{EXT_BROKER_TTL} reached 0 (an event loop?)"
+# What sdk-go reads as a number (v2/types/value.go ToInteger, ParseInteger: strconv.ParseFloat, truncated).
+_TTL_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def ingress_ttl(raw: Any) -> int:
+    """The TTL Knative's ingress gives an event sent with ``knativebrokerttl`` ``raw`` (None: none):
+    ``DEFAULT_TTL`` when there is none or it is no int32 to sdk-go, else one less, never below 0."""
+    if raw is None or isinstance(raw, bool) or not _TTL_NUMBER.fullmatch(str(raw)):
+        return DEFAULT_TTL
+    value = float(str(raw))
+    if not -(2**31) <= value <= 2**31 - 1:
+        return DEFAULT_TTL
+    return max(int(value) - 1, 0)
 
 
 class UnresolvedDestination(ValueError):
@@ -245,24 +270,17 @@ class LocalBroker:
 
         Replies bypass the bound: each delivery yields at most one, so they cannot run away.
         ``completes`` is the delivery whose reply this is: the journal marks it delivered in the
-        same write that stores the reply's deliveries. ``ttl`` (a reply's: its parent's minus one)
-        takes the place of the event's own ``knativebrokerttl``.
+        same write that stores the reply's deliveries. ``ttl`` (a reply's: its parent's, as the
+        filter sets it) takes the place of the event's own ``knativebrokerttl``; either loses one
+        here, and at 0 the event is refused (``TTL_EXHAUSTED``), as at Knative's ingress.
         """
         if not is_reply and (self._closing or len(self._inflight) + self._admitting - self._resuming >= self.capacity):
             return 503
-        raw_ttl = event.get_attributes().get(EXT_BROKER_TTL, MAX_TTL) if ttl is None else ttl
-        try:
-            ttl = min(int(raw_ttl), MAX_TTL)  # a sender's larger TTL is bounded (and fits the journal)
-        except (TypeError, ValueError):
-            return 400
+        ttl = ingress_ttl(event.get_attributes().get(EXT_BROKER_TTL) if ttl is None else ttl)
         if ttl <= 0:
             self.stats["ttl_dropped"] += 1
-            log.warning(
-                "dropped %s %s: %s reached 0 (an event loop?)", event.get_type(), event.get_id(), EXT_BROKER_TTL
-            )
-            if completes is not None:
-                self._finish(completes, DELIVERED)
-            return 202
+            log.warning("refused %s %s: %s", event.get_type(), event.get_id(), TTL_REASON)
+            return TTL_EXHAUSTED
         attributes = {k: attribute_text(v) for k, v in event.get_attributes().items()}
         plain = without_ttl(event)
         deliveries = [
@@ -350,7 +368,7 @@ class LocalBroker:
         if refused is not None:
             return refused.status, refused.reason
         status = await self.admit(event)
-        return status, "" if status == 202 else "broker busy or shutting down; retry"
+        return status, {202: "", TTL_EXHAUSTED: TTL_REASON}.get(status, "broker busy or shutting down; retry")
 
     def _unsealed(self, event: CloudEvent) -> SealError | None:
         """Why the ingress refuses ``event``: an event that makes things happen without its team's
@@ -478,11 +496,19 @@ class LocalBroker:
             if attempt > 1 and not (delivery.resumed and attempt == first):
                 self.stats["retried"] += 1
                 metrics.BROKER_RETRIES.labels(delivery.trigger.name).inc()
-                await asyncio.sleep(spec.backoff(attempt - 1))
+                await asyncio.sleep(spec.backoff(attempt - 2))  # attempt 2 is the first retry: index 0
             delivery.attempts = attempt
             outcome = await self._attempt(delivery)
-            if outcome.reply is not None and not await self._reenter(outcome.reply, delivery.ttl - 1, delivery):
+            status = 202 if outcome.reply is None else await self._reenter(outcome.reply, delivery.ttl, delivery)
+            if status == TTL_EXHAUSTED:
+                # Knative's dispatcher cannot forward the reply (the ingress answers 400, not retried):
+                # the delivery fails for good and its event is dead-lettered.
+                assert outcome.reply is not None
+                outcome = Outcome(ok=False, status=status, detail=f"its reply {outcome.reply.get_id()} was refused: "
+                                  f"{TTL_REASON}")
+            elif status != 202:
                 # A reply has no sender to answer 503 to: the delivery that made it tries again.
+                assert outcome.reply is not None
                 outcome = Outcome(ok=False, retryable=True, status=outcome.status,
                                   detail=f"its reply {outcome.reply.get_id()} could not be journalled")
             if outcome.ok or not outcome.retryable:
@@ -517,14 +543,15 @@ class LocalBroker:
                 log.exception("dead-letter listener %r failed on %s", listener, delivery.event.get_id())
         self._finish(delivery, DEAD_LETTERED)
 
-    async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> bool:
-        """Admit ``reply`` as a new event that ends ``parent``; False when the journal refused it
-        (the parent is still pending: delivered again, now or after a restart)."""
+    async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> int:
+        """Admit ``reply`` (with its parent's ``ttl``) as a new event that ends ``parent``: 202, or
+        ``TTL_EXHAUSTED``, or another status when the journal refused it (the parent is still
+        pending: delivered again, now or after a restart)."""
         self.stats["replies"] += 1
-        if await self.admit(reply, is_reply=True, completes=parent, ttl=ttl) != 202:
+        status = await self.admit(reply, is_reply=True, completes=parent, ttl=ttl)
+        if status not in (202, TTL_EXHAUSTED):
             log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
-            return False
-        return True
+        return status
 
     async def _attempt(self, delivery: Delivery) -> Outcome:
         direct = self.direct.get(delivery.url)
@@ -545,15 +572,17 @@ class LocalBroker:
                 retryable=is_retryable(status),
                 status=status,
                 detail=f"{delivery.url} answered {status}: {answer.text[:200]}",
+                body=answer.body,
             )
-        if status == 202 or not answer.body:
+        if not answer.body:  # any 2xx alike, 202 included: Knative looks only at the body (module docstring)
             return Outcome(ok=True, status=status)
         try:
             reply = decode_event(answer.headers, answer.body)
         except ValueError:
             # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried.
             return Outcome(
-                ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body"
+                ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body",
+                body=answer.body,
             )
         return Outcome(ok=True, status=status, reply=reply)
 

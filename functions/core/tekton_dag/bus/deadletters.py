@@ -27,9 +27,14 @@ from tekton_dag.events.deadletters import REPLAYED, Letter, LetterError, from_lo
 
 log = logging.getLogger("tekton_dag.broker")
 
-# Bytes of a failed answer kept in knativeerrordata: Knative cuts the base64 text at 1024 characters
-# (KnativeErrorDataExtensionMaxLength, knative/eventing pkg/kncloudevents/event_dispatcher.go), 768 bytes.
-ERROR_DATA_LIMIT = 768
+# knativeerrordata is the failed answer's body in standard base64, cut at 1024 characters
+# (KnativeErrorDataExtensionMaxLength, knative/eventing pkg/kncloudevents/attributes/knative_error.go;
+# cut in pkg/kncloudevents/event_dispatcher.go dispatchExecutionInfoTransformers).
+ERROR_DATA_LIMIT = 1024
+# What Knative reports when an attempt got no answer at all (connection refused, timeout):
+# executeRequest sets ResponseCode 500 and the body "dispatch error: <error>" (event_dispatcher.go).
+NO_ANSWER_CODE = 500
+NO_ANSWER_PREFIX = b"dispatch error: "
 
 
 @dataclass(eq=False)
@@ -52,9 +57,10 @@ class Outcome:
 
     ok: bool
     retryable: bool = False
-    status: int | None = None
+    status: int | None = None  # None: no answer at all (network error, timeout)
     detail: str = ""
     reply: CloudEvent | None = None
+    body: bytes = b""  # a failed answer's body, as the subscriber sent it (knativeerrordata)
 
 
 class DeadLetters:
@@ -87,12 +93,7 @@ class DeadLetters:
         log.error("dead letter %s written to %s: %s", self._what(delivery), self.file, reason)
 
     async def _post(self, delivery: Delivery, url: str, outcome: Outcome) -> bool:
-        extensions: dict[str, Any] = {"knativeerrordest": delivery.url}
-        if outcome.status is not None:
-            extensions["knativeerrorcode"] = str(outcome.status)
-        if outcome.detail:
-            extensions["knativeerrordata"] = base64.b64encode(outcome.detail.encode()[:ERROR_DATA_LIMIT]).decode()
-        message = to_binary_event(with_extensions(delivery.event, **extensions))
+        message = to_binary_event(with_extensions(delivery.event, **error_extensions(delivery.url, outcome)))
         try:
             answer = await self._poster.post(url, message.headers, message.body, delivery.spec.timeout_s)
         except PostError as exc:
@@ -107,6 +108,20 @@ class DeadLetters:
     def _what(delivery: Delivery) -> str:
         event = delivery.event
         return f"{event.get_type()} {event.get_id()} for trigger {delivery.trigger.name}"
+
+
+def error_extensions(destination: str, outcome: Outcome) -> dict[str, Any]:
+    """Knative's ``knativeerrordest``, ``knativeerrorcode`` and ``knativeerrordata`` for a delivery to
+    ``destination`` that ended with ``outcome`` (constants above). An empty body leaves
+    ``knativeerrordata`` out (Knative sends it empty)."""
+    if outcome.status is None:
+        code, body = NO_ANSWER_CODE, NO_ANSWER_PREFIX + outcome.detail.encode()
+    else:
+        code, body = outcome.status, outcome.body
+    extensions: dict[str, Any] = {"knativeerrordest": destination, "knativeerrorcode": str(code)}
+    if body:
+        extensions["knativeerrordata"] = base64.b64encode(body).decode()[:ERROR_DATA_LIMIT]
+    return extensions
 
 
 # --- reading the file back: `tekton-dag dead-letters list|replay --local FILE` --------------------

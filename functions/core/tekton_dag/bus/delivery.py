@@ -1,8 +1,10 @@
 """Knative's DeliverySpec: how often, how late and where to a failed delivery goes.
 
 The fields and their meaning follow ``eventing.knative.dev`` (duck/v1 ``DeliverySpec``):
-``retry`` further attempts after the first; ``backoffPolicy`` ``linear`` (delay x n) or
-``exponential`` (delay x 2^n) for the n-th retry; ``backoffDelay`` an ISO-8601 duration;
+``retry`` further attempts after the first; ``backoffPolicy`` ``linear`` (delay x i) or
+``exponential`` (delay x 2^i) before retry i + 1, i counted from 0 (so exponential waits
+delay, 2 x delay, 4 x delay, ...; linear retries once at once, then waits delay, 2 x delay, ...);
+``backoffDelay`` an ISO-8601 duration;
 ``timeout`` per attempt; ``deadLetterSink`` where an event goes after the last attempt.
 Which answers are retried is Knative's data-plane contract: network errors, 5xx, 404, 408,
 409 and 429; any other answer that is not 2xx is final.
@@ -66,11 +68,14 @@ class DeliverySpec:
         """All tries of one delivery: the first plus ``retry``."""
         return 1 + self.retry
 
-    def backoff(self, retry_number: int) -> float:
-        """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
+    def backoff(self, index: int) -> float:
+        """Seconds to wait before retry ``index + 1``: Knative's ``Backoff(attemptNum)``
+        (knative/eventing pkg/kncloudevents/retries.go ``RetryConfigFromDeliverySpec``), which
+        go-retryablehttp's ``Client.Do`` calls with its loop index, 0 before the first retry
+        (hashicorp/go-retryablehttp client.go, v0.7.7 as knative/eventing's go.mod pins it)."""
         if self.backoff_policy == "linear":
-            return self.backoff_delay_s * retry_number
-        return self.backoff_delay_s * float(2**retry_number)
+            return self.backoff_delay_s * index
+        return self.backoff_delay_s * float(2**index)
 
     def overridden_by(self, other: DeliverySpec | None, fields: frozenset[str]) -> DeliverySpec:
         """This spec with the fields a Trigger set explicitly taken from ``other``."""

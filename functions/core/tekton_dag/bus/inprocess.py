@@ -169,9 +169,10 @@ def outcome_of(status: int, reply: CloudEvent | None, text: str, where: str) -> 
 
     if not 200 <= status < 300:
         return Outcome(ok=False, retryable=is_retryable(status), status=status,
-                       detail=f"{where} answered {status}: {text[:200]}")
-    if status == 202 or (reply is None and not text):
+                       detail=f"{where} answered {status}: {text[:200]}", body=text.encode())
+    if reply is None and not text:  # any 2xx alike, 202 included (LocalBroker's docstring)
         return Outcome(ok=True, status=status)
     if reply is None:  # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried
-        return Outcome(ok=False, retryable=True, status=502, detail=f"{where} replied with a non-CloudEvent body")
+        return Outcome(ok=False, retryable=True, status=502, detail=f"{where} replied with a non-CloudEvent body",
+                       body=text.encode())
     return Outcome(ok=True, status=status, reply=reply)

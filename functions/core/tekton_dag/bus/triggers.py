@@ -4,7 +4,7 @@ Every YAML document of ``kind: Trigger`` (``eventing.knative.dev/v1``) in the di
 subscription; the ``kind: Broker`` document of the same name gives the default DeliverySpec.
 Other kinds (Services, SinkBindings) are ignored, so the directory a cluster applies is the one
 the local Broker reads. Filters follow Knative: ``spec.filter.attributes`` is an exact,
-case-sensitive AND of attributes (an empty value matches anything); ``spec.filters`` holds the
+case-sensitive AND of attributes (an empty value matches any the event has set); ``spec.filters`` holds the
 CloudEvents Subscriptions API dialects ``exact``, ``prefix``, ``suffix``, ``all``, ``any`` and
 ``not``, ANDed, and wins over ``spec.filter`` when both are set. ``cesql`` is refused: no
 Python evaluator exists, and the project's Triggers do not use it.
@@ -12,6 +12,7 @@ Python evaluator exists, and the project's Triggers do not use it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +36,9 @@ EVENTING_API = "eventing.knative.dev/v1"
 # Knative's cluster default (config-br-defaults) for a Broker without spec.delivery.
 KNATIVE_DEFAULT_DELIVERY = DeliverySpec(retry=10, backoff_policy="exponential", backoff_delay_s=0.2)
 _DIALECTS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
+# Knative's webhook refuses any other attribute name in a filter (knative/eventing
+# pkg/apis/eventing/v1/trigger_validation.go validAttributeName, ValidateAttributesNames).
+_ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9]*")
 
 
 class ManifestError(ValueError):
@@ -91,10 +95,17 @@ class _FilterError(ValueError):
         self.field = field
 
 
+def _check_name(name: Any, path: str) -> None:
+    if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
+        raise _FilterError(f"{path}.{name}", "an attribute name must start with a letter and can only contain "
+                           "lowercase alphanumeric (Knative's webhook refuses it)")
+
+
 def _single(raw: Any, path: str) -> tuple[str, str]:
     if not isinstance(raw, dict) or len(raw) != 1:
         raise _FilterError(path, "must map exactly one attribute to a value")
     ((name, value),) = raw.items()
+    _check_name(name, path)
     if not isinstance(value, str) or not value:
         raise _FilterError(f"{path}.{name}", "must be a non-empty string")
     return name, value
@@ -128,14 +139,16 @@ def compile_dialect(raw: Any, path: str) -> Filter:
 
 
 def compile_attributes(raw: Any, path: str) -> Filter:
-    """``spec.filter.attributes``: exact matches ANDed; an empty value matches any value."""
+    """``spec.filter.attributes``: exact matches ANDed; an empty value matches any value the event
+    has, but not a missing or empty one (knative/eventing pkg/eventfilter/attributes/filter.go)."""
     if not isinstance(raw, dict):
         raise _FilterError(path, "must be a mapping of attribute to value")
     for name, value in raw.items():
+        _check_name(name, path)
         if not isinstance(value, str):
             raise _FilterError(f"{path}.{name}", "must be a string")
-    wanted = {k: v for k, v in raw.items() if v != ""}
-    return lambda attrs: all(attrs.get(k) == v for k, v in wanted.items())
+    wanted = dict(raw)
+    return lambda attrs: all(attrs.get(k) == v if v else bool(attrs.get(k)) for k, v in wanted.items())
 
 
 def required_type(spec: Mapping[str, Any]) -> str | None:

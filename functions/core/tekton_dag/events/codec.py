@@ -156,9 +156,53 @@ def data(event: CloudEvent) -> Any:
         raise EventDecodeError("data must be a JSON object: not UTF-8 text") from None
 
 
-def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
-    """Read a binary- or structured-mode CloudEvent; raises ``EventDecodeError``."""
+# The HTTP binding's modes by Content-Type (cloudevents/spec cloudevents/bindings/http-protocol-binding.md
+# section 3, matched case-insensitively) and the attributes every event must carry (spec.md "REQUIRED").
+STRUCTURED_MEDIA = "application/cloudevents"
+STRUCTURED_JSON = "application/cloudevents+json"
+BATCH_MEDIA = "application/cloudevents-batch"
+REQUIRED = ("specversion", "id", "source", "type")
+
+
+def readable(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    """The headers (lower-cased) the SDK is to read an HTTP message by, once it is known to be a
+    CloudEvent as Knative's ingress reads one; ``EventDecodeError`` naming what is wrong otherwise.
+
+    The mode is the one Knative's ingress reads (cloudevents/sdk-go v2/protocol/http/message.go
+    ``NewMessage``, ``ReadEncoding``; the spec section above): a batch Content-Type is refused (one
+    event per request; ``binding.ToEvent`` cannot read one either), an ``application/cloudevents``
+    one is structured mode whatever ``ce-`` headers come along (they are dropped), anything else is
+    binary mode and only with a ``ce-specversion`` header. The required attributes must have been
+    sent: the SDK makes up an ``id`` (and binary mode's ``specversion``) when they are missing, where
+    Knative answers 400. The functions' intake (``functions.intake``) asks this before func-python
+    decodes.
+    """
     lowered = {key.lower(): value for key, value in headers.items()}
+    media = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media.startswith(BATCH_MEDIA):
+        raise EventDecodeError(f"not a CloudEvent: batched mode ({media}) is not accepted; send one event per request")
+    if media.startswith(STRUCTURED_MEDIA):
+        if media != STRUCTURED_JSON:
+            raise EventDecodeError(f"not a CloudEvent: event format {media} is not supported; use {STRUCTURED_JSON}")
+        lowered = {"content-type": lowered["content-type"]}  # in structured mode ce- headers are no attributes
+        sent = _structured_attributes(body)
+    elif "ce-specversion" not in lowered:
+        raise EventDecodeError(
+            f"not a CloudEvent: no ce-specversion header (binary mode), and Content-Type "
+            f"{media or '(none)'} is not {STRUCTURED_JSON} (structured mode)"
+        )
+    else:
+        sent = {key[3:] for key in lowered if key.startswith("ce-")}
+    missing = [name for name in REQUIRED if name not in sent]
+    if missing:
+        mode = "structured" if media.startswith(STRUCTURED_MEDIA) else "binary"
+        raise EventDecodeError(f"not a CloudEvent: required attribute {', '.join(missing)} missing ({mode} mode)")
+    return lowered
+
+
+def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """Read a binary- or structured-mode CloudEvent (``readable`` first); raises ``EventDecodeError``."""
+    lowered = readable(headers, body)
     try:
         event = from_http_event(HTTPMessage(headers=lowered, body=body))
     except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:
@@ -166,6 +210,17 @@ def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     if not isinstance(event, CloudEvent):  # another spec version, which the SDK reads too
         raise EventDecodeError(f"not a CloudEvents 1.0 event: specversion {event.get_specversion()!r}")
     return event
+
+
+def _structured_attributes(body: bytes) -> set[str]:
+    """The attribute names a structured-mode body sends."""
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EventDecodeError(f"not a CloudEvent: structured mode body is not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise EventDecodeError("not a CloudEvent: structured mode body must be a JSON object")
+    return set(document)
 
 
 def extension(event: CloudEvent, name: str) -> str:

@@ -5,13 +5,15 @@ Knative Eventing adds three extensions to every event it sends to a dead-letter 
 event_dispatcher.go ``dispatchExecutionInfoTransformers``):
 
 - ``knativeerrordest``: the URL of the subscriber that failed (sanitised: no user info);
-- ``knativeerrorcode``: the HTTP status of the last attempt (absent when there was none);
+- ``knativeerrorcode``: the HTTP status of the last attempt; 500 when it got no answer at all
+  (``executeRequest``, which then makes the body ``dispatch error: <error>``);
 - ``knativeerrordata``: the last response body, base64 (standard alphabet), cut to 1024 encoded
   characters (``KnativeErrorDataExtensionMaxLength``).
 
-The MT Broker's filter deletes ``knativebrokerttl`` before it dispatches to a subscriber
-(pkg/broker/filter/filter_handler.go, ``DeleteTTL``), so a dead letter does not carry it; it is
-dropped here anyway, because the Broker's ingress sets a fresh one on the replay.
+The MT Broker's filter deletes ``knativebrokerttl`` from its own copy before it dispatches to a
+subscriber (pkg/broker/filter/filter_handler.go, ``DeleteTTL``), but the channel's dispatcher sends
+the dead-letter sink the message it had, as the ingress stamped it, so a dead letter may carry it;
+it is dropped here, because the Broker's ingress sets a fresh one on the replay.
 
 A replay is the original event exactly: those extensions are removed and nothing else changes
 (id, source, type, data and ``tektondagseal``), so a sealed event still verifies

@@ -209,6 +209,9 @@ def install() -> None:
     chosen = server()
 
     async def bounded_serve(app: Any, config: hypercorn.config.Config, **options: Any) -> Any:
+        from tekton_dag.functions import intake  # here: after defer(), as it loads the CloudEvents SDK
+
+        app = intake.wrap(app)  # a CloudEvent function: malformed events get a precise 400 (functions.intake)
         try:
             if chosen == "granian":
                 from tekton_dag.functions import granian_server
