@@ -418,6 +418,13 @@ def post_result() -> dict[str, Any]:
               param("tests-status",
                     "$(tasks.run-stack-tests.status): a pass needs Succeeded, as Completed only says no task failed "
                     "(a timeout or a cancel may have skipped the tests); empty: not checked.", ""),
+              param("task-reasons",
+                    "name=$(tasks.<name>.reason) per task: a TaskRunCancelled marks a run stopped before it finished "
+                    "(a cancel, or the tasks timeout); empty: not checked.", ""),
+              param("app-revisions", "JSON {app: git revision}: the changed app's is the pull request head the run "
+                    "tested. A stopped run whose pull request is closed or at another head says nothing (the newer "
+                    "head's run reports).", "{}"),
+              param("changed-app", "The app of the pull request.", ""),
               param("github-token-secret", "Secret holding the GitHub token (key: token).", "tekton-dag-github-token"),
               param("github-api", "GitHub API base URL.", "https://api.github.com"), RUN_NAME]
     envs = [
@@ -427,6 +434,9 @@ def post_result() -> dict[str, Any]:
         env("AGGREGATE_STATUS", "$(params.aggregate-status)"),
         env("TASK_STATUSES", "$(params.task-statuses)"),
         env("TESTS_STATUS", "$(params.tests-status)"),
+        env("TASK_REASONS", "$(params.task-reasons)"),
+        env("APP_REVISIONS", "$(params.app-revisions)"),
+        env("CHANGED_APP", "$(params.changed-app)"),
         env("GITHUB_API", "$(params.github-api)"),
         env("RUN_NAME", "$(params.run-name)"),
         {
@@ -599,10 +609,14 @@ def pr_test() -> dict[str, Any]:
         ),
     ]
     statuses = " ".join(f"{t['name']}=$(tasks.{t['name']}.status)" for t in tasks)
+    # $(tasks.<name>.reason) (Tekton v0.62+, docs/variables.md): a stopped run's cancelled task says TaskRunCancelled.
+    reasons = " ".join(f"{t['name']}=$(tasks.{t['name']}.reason)" for t in tasks)
     final = [cleanup_final(),
              ref("post-result", {"pr-repo": p(contract.P_PR_REPO), "pr-number": p(contract.P_PR_NUMBER),
                                  "aggregate-status": "$(tasks.status)", "task-statuses": statuses,
-                                 "tests-status": "$(tasks.run-stack-tests.status)",
+                                 "tests-status": "$(tasks.run-stack-tests.status)", "task-reasons": reasons,
+                                 "app-revisions": p(contract.P_APP_REVISIONS),
+                                 "changed-app": p(contract.P_CHANGED_APP),
                                  "github-token-secret": p(contract.P_GITHUB_TOKEN_SECRET), "run-name": RUN},
                  SRC, timeout="5m",
                  # Off with GitHub checks: status-reporter's check already carries the result.

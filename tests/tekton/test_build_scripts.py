@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import yaml
 
+from support.helm import REPO
 from tekton_dag.testing.task_scripts import SCRIPTS
 
 SH = shutil.which("dash") or "sh"
@@ -136,6 +138,14 @@ def test_tag_release_copies_every_image_and_fails_on_a_failed_copy(tmp_path):
 class Recorder(http.server.BaseHTTPRequestHandler):
     requests: ClassVar[list] = []
     status = 201
+    pull: ClassVar[dict | None] = None  # GET /repos/{o}/{r}/pulls/{n}: this object, or 404 when None
+
+    def do_GET(self) -> None:  # noqa: N802
+        Recorder.requests.append((f"GET {self.path}", self.headers["Authorization"], None))
+        body = json.dumps(Recorder.pull).encode() if Recorder.pull is not None else b'{"message": "Not Found"}'
+        self.send_response(200 if Recorder.pull is not None else 404)
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -150,7 +160,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def github():
-    Recorder.requests, Recorder.status = [], 201
+    Recorder.requests, Recorder.status, Recorder.pull = [], 201, None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -194,6 +204,58 @@ def test_post_result_passes_only_a_run_whose_stack_tests_passed(tmp_path, github
     ((_, _, body),) = Recorder.requests
     assert f"stack test {headline}" in body["body"], body["body"]
     assert (headline == "passed") == ("passed" in body["body"])
+
+
+STOPPED = "resolve-stack=Succeeded containerize=TaskRunCancelled run-stack-tests="
+HEAD = "a" * 40
+
+
+@pytest.mark.parametrize(("pull", "comments"), [
+    ({"state": "open", "head": {"sha": HEAD}}, True),  # /cancel, or out of time: the developer waits for word
+    ({"state": "open", "head": {"sha": "b" * 40}}, False),  # superseded: the newer head's run reports
+    ({"state": "closed", "head": {"sha": HEAD}}, False),  # closed: nobody waits
+    (None, True),  # GitHub did not say (404): comment, as before
+])
+def test_post_result_says_a_stopped_run_was_stopped_and_nothing_once_its_pull_request_moved_on(
+        tmp_path, github, pull, comments):
+    """run-creator stops a started run with CancelledRunFinally, so post-result (a finally task)
+    runs; Tekton gives the cancelled task the reason TaskRunCancelled and counts it Failed
+    (tektoncd/pipeline pkg/reconciler/taskrun/taskrun.go ``failTaskRun``; docs/variables.md
+    ``tasks.<pipelineTaskName>.reason``). It is no failure of the change: no "FAILED" headline,
+    and no comment at all on a pull request that moved on."""
+    Recorder.pull = pull
+    proc = sh("post_result.sh", {"PR_REPO": "acme/api", "PR_NUMBER": "7", "AGGREGATE_STATUS": "Failed",
+                                 "TESTS_STATUS": "None", "RUN_NAME": "stack-pr-7-x", "GITHUB_API": github,
+                                 "GITHUB_TOKEN": "t", "TASK_STATUSES": "containerize=Failed", "TASK_REASONS": STOPPED,
+                                 "APP_REVISIONS": json.dumps({"api": HEAD}), "CHANGED_APP": "api"}, shell="bash")
+    assert proc.returncode == 0, proc.stderr
+    assert Recorder.requests[0][:2] == ("GET /repos/acme/api/pulls/7", "Bearer t")
+    posted = [body for path, _, body in Recorder.requests if not path.startswith("GET ")]
+    if comments:
+        ((body,),) = [posted]
+        assert "stack test was stopped before it finished" in body["body"] and "FAILED" not in body["body"]
+    else:
+        assert posted == [] and "no comment" in proc.stdout
+
+
+def test_post_result_asks_github_nothing_about_a_run_that_finished(tmp_path, github):
+    Recorder.pull = {"state": "closed", "head": {"sha": "b" * 40}}
+    proc = sh("post_result.sh", {"PR_REPO": "acme/api", "PR_NUMBER": "7", "AGGREGATE_STATUS": "Failed",
+                                 "TESTS_STATUS": "Failed", "RUN_NAME": "r", "GITHUB_API": github, "GITHUB_TOKEN": "t",
+                                 "TASK_REASONS": "run-stack-tests=Failed", "APP_REVISIONS": json.dumps({"api": HEAD}),
+                                 "CHANGED_APP": "api"}, shell="bash")
+    assert proc.returncode == 0, proc.stderr
+    ((path, _, body),) = Recorder.requests
+    assert path == "/repos/acme/api/issues/7/comments" and "stack test FAILED" in body["body"]
+
+
+def test_the_pr_pipeline_gives_post_result_every_tasks_reason_and_the_head():
+    pipeline = yaml.safe_load((REPO / "pipeline" / "stack-pr-test.yaml").read_text())
+    post = next(t for t in pipeline["spec"]["finally"] if t["name"] == "post-result")
+    given = {p["name"]: p["value"] for p in post["params"]}
+    tasks = [t["name"] for t in pipeline["spec"]["tasks"]]
+    assert given["task-reasons"].split() == [f"{t}=$(tasks.{t}.reason)" for t in tasks]
+    assert (given["app-revisions"], given["changed-app"]) == ("$(params.app-revisions)", "$(params.changed-app)")
 
 
 def test_post_result_fails_when_github_refuses(tmp_path, github):

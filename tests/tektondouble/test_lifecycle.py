@@ -137,6 +137,24 @@ async def test_cancelled_run_finally_cancels_running_tasks_and_still_runs_finall
     assert types(d) == ["started", "running", "unknown", "failed"]
 
 
+@pytest.mark.parametrize(("stop", "reason"), [("CancelledRunFinally", "TaskRunCancelled"), (None, "Succeeded")])
+async def test_finally_reads_each_tasks_reason(api, store, clock, stop, reason) -> None:
+    """``$(tasks.<t>.reason)``: the TaskRun's condition reason, "" for a task without one
+    (tektoncd/pipeline resources/pipelinerunresolution.go ``getReason``); post-result tells a
+    stopped run by it."""
+    pipeline = {**PIPELINE, "spec": {**PIPELINE["spec"], "finally": [
+        {"name": "notify", "taskRef": {"name": "notify"},
+         "when": [{"input": "$(tasks.build.reason)/$(tasks.test.reason)", "operator": "in",
+                   "values": [f"{reason}/", f"{reason}/Succeeded"]}]}]}}
+    await store.create_run(pipelinerun())
+    d = TektonDouble(store, [NS], {"ci": pipeline}, clock=clock, timing=SLOW)
+    await d.poll()
+    if stop:
+        await store.patch_run(NS, "run-1", {"spec": {"status": stop}})
+    await settle(d, clock)
+    assert d.children(NS, "run-1")["notify"].state == "done", d.children(NS, "run-1")["notify"]
+
+
 async def test_stopped_run_finally_lets_running_tasks_finish_then_runs_finally(api, store, clock) -> None:
     await store.create_run(pipelinerun())
     d = double(store, clock)

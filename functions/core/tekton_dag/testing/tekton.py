@@ -29,8 +29,8 @@ does the same (tektoncd/pipeline at commit 3ee1745, the v1.15 line; docs/pipelin
   to false" (``in``/``notin`` after substituting params, results and ``context.pipelineRun.name``;
   it does not cascade), "Parent Tasks were skipped" (a parent skipped for another reason),
   "Results were missing" (a referenced task was skipped by its ``when``). ``finally`` tasks start
-  once every DAG task is done or skipped (``finallyStartTime``) and may read ``$(tasks.<t>.status)``
-  and ``$(tasks.status)``.
+  once every DAG task is done or skipped (``finallyStartTime``) and may read ``$(tasks.<t>.status)``,
+  ``$(tasks.<t>.reason)`` and ``$(tasks.status)``.
 - TaskRun creation rules: ``taskrun_rules(pipeline, pipelinerun, pipeline_task)`` returns the
   reasons Tekton would refuse the TaskRun; it then fails at once with reason
   ``TaskRunValidationFailed`` (pkg/reconciler/taskrun/taskrun.go, e.g.
@@ -483,6 +483,9 @@ class TektonDouble:
             # $(tasks.<t>.status) in finally (docs/pipelines.md "Using Execution Status of pipelineTask")
             values[f"tasks.{child.name}.status"] = ("None" if child.state != "done" else
                                                     "Succeeded" if child.reason == TR_SUCCEEDED else "Failed")
+            # $(tasks.<t>.reason): its TaskRun's condition reason, "" without a TaskRun
+            # (resources/pipelinerunresolution.go ``getReason``; docs/variables.md, Tekton v0.62+)
+            values[f"tasks.{child.name}.reason"] = child.reason if child.state == "done" else ""
         values["tasks.status"] = ("Failed" if any(c.failed for c in dag) else
                                   "Completed" if any(c.state == "skipped" for c in dag) else "Succeeded")
         return values
