@@ -13,6 +13,7 @@ import yaml
 from support.helm import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, helm_binary, problems, render
 from tekton_dag.config.loading import load_config
 from tekton_dag.testing.argocd import expand
+from tekton_dag.testing.argocd_diff import diff_strategy, stays_out_of_sync
 
 APPSET = yaml.safe_load((REPO / "argocd" / "applicationset.yaml").read_text())
 PROJECT = yaml.safe_load((REPO / "argocd" / "appproject.yaml").read_text())
@@ -91,6 +92,36 @@ def test_sync_is_automated_with_prune_and_cleanup_on_removal(applications) -> No
         assert "resources-finalizer.argocd.argoproj.io" in app["metadata"]["finalizers"]
     assert APPSET["spec"]["syncPolicy"].get("applicationsSync", "sync") in ("sync", "create-delete")
     assert APPSET["spec"]["syncPolicy"].get("preserveResourcesOnDeletion") is False
+
+
+def test_every_object_the_chart_syncs_then_compares_equal(applications) -> None:
+    """ServerSideApply=true (the Tasks' long scripts) alone gets the Structured-Merge Diff, which
+    drops what Knative's webhooks write into a Service on every apply: every Service OutOfSync
+    after every sync, and selfHeal syncing it again for good (tekton_dag/testing/argocd_diff.py)."""
+    objects = render()
+    assert any(d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev/") for d in objects)
+    for app in applications.values():
+        assert diff_strategy(app) == "server-side", app["metadata"].get("annotations")
+        drifting = [f"{d['kind']}/{d['metadata']['name']}" for d in objects if stays_out_of_sync(app, d)]
+        assert drifting == [], f"{app['metadata']['name']}: OutOfSync after every sync: {drifting}"
+
+
+@pytest.mark.parametrize(("annotation", "sync_options", "strategy"), [
+    (None, [], "legacy"),
+    (None, ["CreateNamespace=true", "ServerSideApply=true"], "structured-merge"),
+    ("IncludeMutationWebhook=true", ["ServerSideApply=true"], "structured-merge"),  # only with ServerSideDiff
+    ("ServerSideDiff=true", ["ServerSideApply=true"], "server-side"),
+    (" ServerSideDiff=true , IncludeMutationWebhook=true", [], "server-side"),
+    ("ServerSideDiff=true,ServerSideDiff=false", ["ServerSideApply=true"], "structured-merge"),
+])
+def test_the_diff_strategy_is_chosen_as_argocds_controller_chooses_it(annotation, sync_options, strategy) -> None:
+    app = {"metadata": {"annotations": {"argocd.argoproj.io/compare-options": annotation} if annotation else {}},
+           "spec": {"syncPolicy": {"syncOptions": sync_options}}}
+    assert diff_strategy(app) == strategy
+    knative = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "resolver"}}
+    core = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "resolver"}}
+    assert stays_out_of_sync(app, knative) == (strategy == "structured-merge")
+    assert not stays_out_of_sync(app, core)
 
 
 def test_removing_a_team_folder_removes_its_application(tmp_path: Path) -> None:
