@@ -89,6 +89,14 @@ class Served:
     github: GitHubApiDouble
     admin: KubernetesStore
     config: Config
+    store: KubernetesStore  # status-reporter's own (its ServiceAccount)
+    teams: Path
+
+    def restart(self, github_env: dict[str, str]) -> None:
+        """status-reporter started again with another GitHub environment; the running one stops first."""
+        self.function.stop()
+        self.function = started(self.store, github_env, self.teams)
+        self.client._transport = httpx.ASGITransport(app=ASGIApplication(self.function))
 
     async def post(self, kind: str, data: Any, id: str = "e-1", forged: bool = False) -> httpx.Response:
         """Post one event. A Tekton event follows its controller's status write, as on a cluster
@@ -148,5 +156,6 @@ async def served(reporter_store: KubernetesStore, admin: KubernetesStore, github
     function = started(reporter_store, github_env, teams)
     transport = httpx.ASGITransport(app=ASGIApplication(function))
     async with httpx.AsyncClient(transport=transport, base_url="http://status-reporter") as client:
-        yield Served(function, client, github, admin, config)
-    function.stop()
+        served = Served(function, client, github, admin, config, reporter_store, teams)
+        yield served
+    served.function.stop()  # the one serving last (``restart``)

@@ -10,9 +10,6 @@ import logging
 import shutil
 from typing import Any
 
-import httpx
-from func_python.cloudevent import ASGIApplication
-
 from runcreator.conftest import NAMESPACE, TEAMS
 from statusreporter.conftest import DEADLINE_S, REPO, Served, started
 from support.githubapi import environment
@@ -196,12 +193,9 @@ async def test_github_unavailable_is_retried_and_github_refusing_is_acked(served
     assert metrics.CHECK_REPORTS.labels("default", "refused")._value.get() == before + 1
 
 
-async def test_commit_statuses_with_a_token(served: Served, reporter_store, teams, tmp_path) -> None:
+async def test_commit_statuses_with_a_token(served: Served, tmp_path) -> None:
     served.github.plain_tokens.add("ghp_plain")
-    served.function.stop()
-    served.function = started(reporter_store, environment(served.github, tmp_path, app=False, token="ghp_plain"),
-                              teams)
-    served.client._transport = httpx.ASGITransport(app=ASGIApplication(served.function))
+    served.restart(environment(served.github, tmp_path, app=False, token="ghp_plain"))
     run = await served.create_run()
     await served.post(catalog.RUN_QUEUED, outcome(run, position=1, limit=3), id="q")
     await served.post(*tekton(run, "True", "Succeeded"), id="s")
@@ -214,15 +208,12 @@ async def test_commit_statuses_with_a_token(served: Served, reporter_store, team
 
 
 async def test_with_an_app_and_a_token_a_run_without_an_installation_gets_commit_statuses(
-        served: Served, reporter_store, teams, tmp_path) -> None:
+        served: Served, tmp_path) -> None:
     """docs/github.md: with both, the App acts for webhooks that carry an installation and the token
     for the others (repository webhooks). Check runs are only for GitHub Apps (a token gets GitHub's
     403 "You must authenticate via a GitHub App."): the token's runs get commit statuses."""
     served.github.plain_tokens.add("ghp_plain")
-    served.function.stop()
-    served.function = started(reporter_store, environment(served.github, tmp_path, app=True, token="ghp_plain"),
-                              teams)
-    served.client._transport = httpx.ASGITransport(app=ASGIApplication(served.function))
+    served.restart(environment(served.github, tmp_path, app=True, token="ghp_plain"))
     through_app = await served.create_run()
     through_token = await served.create_run(number=43, sha="b" * 40)  # a repository webhook's: no installation
     await served.admin.patch_run(NAMESPACE, through_token["metadata"]["name"],
