@@ -6,13 +6,14 @@ refuses, with its message."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
-from support.helm import REPO, Scenario, render, scenarios
+from support.helm import CHART, REPO, Scenario, problems, render, render_error, scenarios
 from tekton_dag.testing.knative_serving import service_problems
 
 SCENARIOS = scenarios()
@@ -140,10 +141,6 @@ def test_the_double_admits_what_knative_allows() -> None:
 
 
 def _schema() -> dict[str, Any]:
-    import json
-
-    from support.helm import CHART
-
     return json.loads((CHART / "values.schema.json").read_text())  # type: ignore[no-any-return]
 
 
@@ -175,8 +172,6 @@ def test_the_schemas_largest_value_is_admitted_by_knative(values: str, field: st
     bound = _resolve(schema, node["properties"][field]).get("maximum")
     assert bound is not None, f"{values}.{field} has no maximum"
     assert webhook_problems([f"mode={FUNCTION_VALUES[values]}", f"{values}.{field}={bound}"]) == {}
-    from support.helm import render_error
-
     error = render_error(sets=[f"mode={FUNCTION_VALUES[values]}", f"{values}.{field}={bound + 1}"])
     assert f"{values}.{field}" in error, error
 
@@ -195,8 +190,6 @@ SECURITY_REFUSED = {
 
 @pytest.mark.parametrize("assignment", SECURITY_REFUSED.values(), ids=SECURITY_REFUSED.keys())
 def test_security_context_knative_refuses_is_refused_by_the_schema(assignment: str) -> None:
-    from support.helm import render_error
-
     error = render_error(sets=[assignment])
     assert "values don't meet the specifications of the schema" in error
     assert "securityContext" in error, error
@@ -214,8 +207,6 @@ def test_security_context_knative_allows_renders_and_is_admitted() -> None:
 # (knative/serving pkg/apis/serving/k8s_validation.go reservedPaths, validateVolumeMounts).
 @pytest.mark.parametrize("path", ["/", "/dev", "/dev/", "/dev/log", "//dev", "/etc/../dev/log"])
 def test_a_reserved_mount_path_is_refused_by_the_schema(path: str) -> None:
-    from support.helm import render_error
-
     error = render_error(sets=[f"teamConfig.mountPath={path}"])
     assert "teamConfig.mountPath" in error, error
 
@@ -224,8 +215,6 @@ def test_a_reserved_mount_path_is_refused_by_the_schema(path: str) -> None:
                                        ("distributed", "/var/run/secrets/tekton-dag/api"),
                                        ("all-in-one", "/tmp/tekton-dag")])
 def test_a_mount_path_the_chart_uses_is_refused(mode: str, path: str) -> None:
-    from support.helm import render_error
-
     error = render_error(sets=[f"mode={mode}", f"teamConfig.mountPath={path}"])
     assert f'two volumes mount at "{path}"' in error and "teamConfig.mountPath" in error, error
 
@@ -252,8 +241,6 @@ IMAGE_REFUSED = {
 
 @pytest.mark.parametrize("assignment,named", IMAGE_REFUSED.values(), ids=IMAGE_REFUSED.keys())
 def test_an_image_knative_cannot_parse_is_refused_by_the_schema(assignment: str, named: str) -> None:
-    from support.helm import render_error
-
     error = render_error(sets=[assignment])
     assert "values don't meet the specifications of the schema" in error and named in error, error
 
@@ -294,8 +281,6 @@ CHART_SET_ENV = {
 
 @pytest.mark.parametrize("sets", CHART_SET_ENV.values(), ids=CHART_SET_ENV.keys())
 def test_an_env_value_the_chart_sets_itself_is_refused(sets: list[str]) -> None:
-    from support.helm import render_error
-
     name = sets[-1].partition("=")[0].rpartition(".")[2]
     error = render_error(sets=sets)
     assert f"env {name} is set by the chart" in error, error
@@ -303,8 +288,6 @@ def test_an_env_value_the_chart_sets_itself_is_refused(sets: list[str]) -> None:
 
 def test_the_crd_check_refuses_a_duplicate_env_name() -> None:
     """tests/support/helm.py checks x-kubernetes-list-type map/set uniqueness as the API server does."""
-    from support.helm import problems
-
     (resolver,) = [d for d in ksvcs(render()) if d["metadata"]["name"] == "resolver"]
     assert problems(resolver) == []
     changed = copy.deepcopy(resolver)
