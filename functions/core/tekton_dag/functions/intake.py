@@ -15,15 +15,12 @@ anyway, so holding it here costs no extra wait.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from tekton_dag.events import codec
+from tekton_dag.webhooks.asgi import Receive, Scope, Send, headers_of, reply_raw
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HEALTH_PATHS = ("/health/liveness", "/health/readiness")  # func-python's probes, not events
@@ -57,20 +54,16 @@ class Intake:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         try:
-            read_by = codec.readable(headers, body)
+            read_by = codec.readable(headers_of(scope), body)
         except codec.EventDecodeError as exc:
-            text = str(exc).encode()
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())]})
-            await send({"type": "http.response.body", "body": text})
+            await reply_raw(send, 400, str(exc).encode(), "text/plain")
             return
         if not any(name.startswith("ce-") for name in read_by):  # structured mode: its ce- headers are dropped
             scope = {**scope, "headers": [(n, v) for n, v in scope["headers"] if not n.lower().startswith(b"ce-")]}
         delivered = False
 
-        async def replay() -> Message:
+        async def replay() -> Mapping[str, Any]:
             nonlocal delivered
             if delivered:
                 return await receive()
