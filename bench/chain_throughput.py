@@ -1,6 +1,6 @@
-"""Webhook → PipelineRun latency through all four functions and the local Broker, against the fake API.
+"""Webhook → PipelineRun latency through all five functions and the local Broker, against the fake API.
 
-The chain is `tekton-dag dev`'s (four `tekton-dag serve` processes + the local Broker in this
+The chain is `tekton-dag dev`'s (five `tekton-dag serve` processes + the local Broker in this
 process); Kubernetes is the fake API server (tekton_dag.testing.kube_api) in its own process. Each
 webhook is a distinct signed pull_request.opened (its own PR number, so nothing is superseded);
 latency is from just before the POST to webhook-ingest (sent by a separate load-generator
@@ -20,7 +20,7 @@ compare. Each measurement also prints the fake API's CPU per request.
 ``--journal`` runs the local Broker with its durable journal (SQLite WAL, ``synchronous`` FULL or
 NORMAL; default none: in memory, as before the journal). The steady run also reports the ack
 latency (POST → 202 read by the load generator, which then reads answers as they arrive) and
-the chain's CPU per webhook (the four function processes and this one, which runs the Broker,
+the chain's CPU per webhook (the five function processes and this one, which runs the Broker,
 from /proc; the fake API and the load generator are not counted), in all and per process.
 
 The ack is also split into stages (POST → webhook-ingest's handler → the Broker's ingress →
