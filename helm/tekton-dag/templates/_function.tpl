@@ -124,9 +124,10 @@ spec:
           configMap:
             name: {{ include "tekton-dag.teamConfig.name" $root }}
             {{- with $root.Values.teamConfig.files }}
+            {{- $keys := include "tekton-dag.teamConfig.keys" $root | fromYaml }}
             items:
               {{- range $path, $_ := . }}
-              - key: {{ include "tekton-dag.teamConfig.key" $path }}
+              - key: {{ get $keys $path }}
                 path: {{ printf "%s/%s" $root.Values.team.name $path }}
               {{- end }}
             {{- end }}
