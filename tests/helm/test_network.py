@@ -260,6 +260,10 @@ def test_an_ip_block_admits_its_cidr_but_not_its_exceptions(tmp_path) -> None:
             if from_ip(ip)] == []
 
 
+def prometheus_admitted_named(policy: dict[str, Any], port: int, name: str | None) -> bool:
+    return admits(policy, "monitoring", namespace_labels("monitoring"), PROMETHEUS, port, port_name=name)
+
+
 def test_a_named_port_matches_the_container_port_of_that_name() -> None:
     """NetworkPolicyPort.port may name a container port of the selected pod; the name decides, not
     the number (so the scrape rule could name `metrics` wherever metrics.port puts it)."""
@@ -274,9 +278,6 @@ def test_a_named_port_matches_the_container_port_of_that_name() -> None:
         {**named["spec"]["ingress"][0], "ports": [{"protocol": "UDP", "port": "metrics"}]}]}}
     assert not prometheus_admitted_named(udp, METRICS, "metrics")
 
-
-def prometheus_admitted_named(policy: dict[str, Any], port: int, name: str | None) -> bool:
-    return admits(policy, "monitoring", namespace_labels("monitoring"), PROMETHEUS, port, port_name=name)
 
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:

@@ -7,6 +7,7 @@ refuses a key the API server would refuse."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,7 +23,7 @@ def files_values(tmp_path: Path, files: dict[str, str]) -> Path:
     return values
 
 
-def mounted(docs: list[dict], function: str) -> dict[str, str]:
+def mounted(docs: list[dict[str, Any]], function: str) -> dict[str, str]:
     """Path → content as the kubelet lays the team-config volume out for ``function``."""
     data = one(docs, "ConfigMap", "tekton-dag-teams")["data"]
     (ksvc,) = [d for d in find(docs, "Service") if d["metadata"]["name"] == function]
