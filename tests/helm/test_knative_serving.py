@@ -6,15 +6,14 @@ refuses, with its message."""
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
-from support.helm import CHART, REPO, Scenario, problems, render, render_error, scenarios
-from tekton_dag.testing.knative_serving import service_problems
+from support.helm import REPO, Scenario, problems, render, render_error, scenarios
+from tekton_dag.testing.knative_serving import Config, service_problems
 
 SCENARIOS = scenarios()
 IDS = [s.name for s in SCENARIOS]
@@ -24,9 +23,30 @@ def ksvcs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev/")]
 
 
+# The chart's knativeServing values and the Knative ConfigMap settings they declare (the double reads
+# the settings as Knative does, from config-defaults and config-autoscaler).
+CLUSTER_SETTINGS = {"knativeServing.maxRevisionTimeoutSeconds": ("defaults", "max-revision-timeout-seconds"),
+                    "knativeServing.containerConcurrencyMaxLimit": ("defaults", "container-concurrency-max-limit"),
+                    "knativeServing.maxScaleLimit": ("autoscaler", "max-scale-limit")}
+
+
+def cluster_config(sets: list[str]) -> Config:
+    """The Knative configuration a cluster has when the chart's knativeServing values describe it."""
+    maps: dict[str, dict[str, str]] = {"defaults": {}, "autoscaler": {}}
+    for assignment in sets:
+        name, _, value = assignment.partition("=")
+        if name in CLUSTER_SETTINGS:
+            config_map, key = CLUSTER_SETTINGS[name]
+            maps[config_map][key] = value
+    return Config.from_config_maps(defaults=maps["defaults"], autoscaler=maps["autoscaler"])
+
+
 def webhook_problems(sets: list[str] = (), scenario: Scenario | None = None) -> dict[str, list[str]]:
+    """What Knative's webhook refuses in the rendered Services, on a cluster configured as the
+    knativeServing values among ``sets`` say."""
     docs = render(scenario.values_files if scenario else (), sets)
-    found = {d["metadata"]["name"]: service_problems(d) for d in ksvcs(docs)}
+    config = cluster_config(list(sets))
+    found = {d["metadata"]["name"]: service_problems(d, config) for d in ksvcs(docs)}
     assert found, f"no Knative Service rendered for {sets}"
     return {name: found_ for name, found_ in found.items() if found_}
 
@@ -140,16 +160,6 @@ def test_the_double_admits_what_knative_allows() -> None:
     assert service_problems(allowed) == []
 
 
-def _schema() -> dict[str, Any]:
-    return json.loads((CHART / "values.schema.json").read_text())  # type: ignore[no-any-return]
-
-
-def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = schema["definitions"][node["$ref"].rpartition("/")[2]]
-    return node
-
-
 # Each function's values and the mode that renders them.
 FUNCTION_VALUES = {**{f"functions.{name}": "distributed" for name in
                       ("webhookIngest", "resolver", "runCreator", "bootstrapBatcher", "statusReporter")},
@@ -160,20 +170,102 @@ BOUNDED = [(values, field) for values in FUNCTION_VALUES for field in ("timeoutS
            if (values, field) != ("allInOne", "containerConcurrency")]  # the all-in-one's is the chart's: 0
 
 
+# The cluster's limits as the chart's values declare them: Knative's defaults, and a cluster that raised both.
+LIMITS = {"Knative's defaults": ([], {"timeoutSeconds": 600, "containerConcurrency": 1000}),
+          "raised limits": (["knativeServing.maxRevisionTimeoutSeconds=3600",
+                             "knativeServing.containerConcurrencyMaxLimit=5000"],
+                            {"timeoutSeconds": 3600, "containerConcurrency": 5000})}
+LIMIT_VALUES = {"timeoutSeconds": "knativeServing.maxRevisionTimeoutSeconds",
+                "containerConcurrency": "knativeServing.containerConcurrencyMaxLimit"}
+
+
+@pytest.mark.parametrize("limits", LIMITS)
 @pytest.mark.parametrize("values,field", BOUNDED, ids=[f"{v}.{f}" for v, f in BOUNDED])
-def test_the_schemas_largest_value_is_admitted_by_knative(values: str, field: str) -> None:
-    """The largest value the schema lets through renders to a Service Knative's webhook admits
-    (timeoutSeconds <= max-revision-timeout-seconds, containerConcurrency <= container-concurrency-max-limit
-    at their defaults), and one more is refused by helm, naming the value."""
-    schema = _schema()
-    node: dict[str, Any] = schema
-    for key in values.split("."):
-        node = _resolve(schema, node["properties"][key])
-    bound = _resolve(schema, node["properties"][field]).get("maximum")
-    assert bound is not None, f"{values}.{field} has no maximum"
-    assert webhook_problems([f"mode={FUNCTION_VALUES[values]}", f"{values}.{field}={bound}"]) == {}
-    error = render_error(sets=[f"mode={FUNCTION_VALUES[values]}", f"{values}.{field}={bound + 1}"])
-    assert f"{values}.{field}" in error, error
+def test_the_clusters_largest_value_is_admitted_and_one_more_is_refused(values: str, field: str,
+                                                                       limits: str) -> None:
+    """The largest value the declared limit allows renders to a Service Knative's webhook admits on a
+    cluster with that limit (timeoutSeconds <= max-revision-timeout-seconds, containerConcurrency <=
+    container-concurrency-max-limit), and one more is refused by helm, naming the value and the limit."""
+    sets, bounds = LIMITS[limits]
+    mode = f"mode={FUNCTION_VALUES[values]}"
+    assert webhook_problems([mode, *sets, f"{values}.{field}={bounds[field]}"]) == {}
+    error = render_error(sets=[mode, *sets, f"{values}.{field}={bounds[field] + 1}"])
+    assert f"{values}.{field} ({bounds[field] + 1}) is above {LIMIT_VALUES[field]} ({bounds[field]})" in error, error
+
+
+@pytest.mark.parametrize("setting", ["maxRevisionTimeoutSeconds=0", "containerConcurrencyMaxLimit=0",
+                                     "maxScaleLimit=-1", "maxScaleLimit=2147483648"])
+def test_a_limit_knative_itself_refuses_is_refused_by_the_schema(setting: str) -> None:
+    """Knative refuses these settings in its own ConfigMaps (pkg/apis/config/defaults.go
+    NewDefaultsConfigFromMap: container-concurrency-max-limit >= 1; pkg/autoscaler/config/config.go
+    validate: max-scale-limit >= 0, an int32), so no cluster has them."""
+    error = render_error(sets=[f"knativeServing.{setting}"])
+    named = f"knativeServing.{setting.partition('=')[0]}"
+    assert "values don't meet the specifications of the schema" in error and named in error, error
+
+
+FUNCTIONS = [values for values, mode in FUNCTION_VALUES.items() if mode == "distributed"]
+
+
+@pytest.mark.parametrize("values", FUNCTIONS)
+def test_max_scale_zero_is_unlimited_and_admitted(values: str) -> None:
+    """Knative reads max-scale "0" as no upper bound, and its min <= max check skips it
+    (knative/serving pkg/apis/autoscaling/annotation_validation.go validateMinMaxScale)."""
+    name = {"functions.webhookIngest": "webhook-ingest", "functions.resolver": "resolver",
+            "functions.runCreator": "run-creator", "functions.bootstrapBatcher": "bootstrap-batcher",
+            "functions.statusReporter": "status-reporter"}[values]
+    sets = [f"{values}.minScale=2", f"{values}.maxScale=0"]
+    (service,) = [d for d in ksvcs(render(sets=sets)) if d["metadata"]["name"] == name]
+    assert service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "0"
+    assert webhook_problems(sets) == {}
+
+
+def test_a_cluster_max_scale_limit_refuses_unlimited_and_larger_max_scales() -> None:
+    """With config-autoscaler max-scale-limit set, Knative refuses max-scale 0 and any max-scale above
+    the limit (annotation_validation.go validateMaxScaleWithinLimit); the chart says so first."""
+    limit = ["knativeServing.maxScaleLimit=5"]  # the largest default maxScale
+    assert webhook_problems(limit) == {}
+    error = render_error(sets=[*limit, "functions.resolver.maxScale=0"])
+    assert "functions.resolver.maxScale is 0 (unlimited) but knativeServing.maxScaleLimit is 5" in error, error
+    error = render_error(sets=[*limit, "functions.resolver.maxScale=6"])
+    assert "functions.resolver.maxScale (6) is above knativeServing.maxScaleLimit (5)" in error, error
+    for mode in ("distributed", "all-in-one"):  # the chart's own max-scales (dead letters, all-in-one: 1)
+        assert webhook_problems([f"mode={mode}", "knativeServing.maxScaleLimit=1", "functions.webhookIngest.maxScale=1",
+                                 "functions.resolver.maxScale=1", "functions.runCreator.maxScale=1",
+                                 "functions.bootstrapBatcher.maxScale=1"]) == {}
+
+
+def test_the_double_reads_the_clusters_limits_from_knatives_config_maps() -> None:
+    """config-defaults and config-autoscaler, by Knative's own keys (pkg/apis/config/defaults.go
+    NewDefaultsConfigFromMap, pkg/autoscaler/config/config.go NewConfigFromMap)."""
+    (resolver,) = [d for d in ksvcs(render()) if d["metadata"]["name"] == "resolver"]
+    raised = Config.from_config_maps(defaults={"max-revision-timeout-seconds": "3600",
+                                               "container-concurrency-max-limit": "5000"},
+                                     autoscaler={"max-scale-limit": "10"})
+    changed = copy.deepcopy(resolver)
+    set_spec("timeoutSeconds", 3600)(changed)
+    set_spec("containerConcurrency", 5000)(changed)
+    annotate("autoscaling.knative.dev/max-scale", "10")(changed)
+    assert service_problems(changed, raised) == []
+    assert service_problems(changed) != []  # at Knative's defaults both are too large
+    set_spec("timeoutSeconds", 3601)(changed)
+    set_spec("containerConcurrency", 5001)(changed)
+    assert service_problems(changed, raised) == [
+        "expected 0 <= 3601 <= 3600: spec.template.spec.timeoutSeconds",
+        "expected 0 <= 5001 <= 5000: spec.template.spec.containerConcurrency"]
+
+
+@pytest.mark.parametrize("max_scale,message", [
+    ("0", "max-scale=0 (unlimited), must be less than 10: "
+          "spec.template.metadata.annotations.autoscaling.knative.dev/max-scale"),
+    ("11", "expected 1 <= 11 <= 10: spec.template.metadata.annotations.autoscaling.knative.dev/max-scale"),
+])
+def test_the_double_refuses_max_scale_beyond_the_clusters_limit(max_scale: str, message: str) -> None:
+    (resolver,) = [d for d in ksvcs(render()) if d["metadata"]["name"] == "resolver"]
+    changed = copy.deepcopy(resolver)
+    annotate("autoscaling.knative.dev/max-scale", max_scale)(changed)
+    assert service_problems(changed) == []  # no limit by default: 0 is unlimited, 11 is fine
+    assert service_problems(changed, Config.from_config_maps(autoscaler={"max-scale-limit": "10"})) == [message]
 
 
 # `securityContext` goes into every function container: only what Knative's SecurityContextMask and

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
-from support.helm import find, one, render
+from support.helm import find, one, render, render_error
 from tekton_dag.testing.networkpolicy import admits, selects
 
 INTERNAL = {"resolver", "run-creator", "bootstrap-batcher", "status-reporter", "dead-letters"}
@@ -144,11 +145,139 @@ def test_no_policy_in_all_in_one_mode_or_when_disabled() -> None:
 @pytest.mark.parametrize("key", ["dataPlane", "metricsFrom"])
 def test_an_empty_peer_is_refused_by_the_schema(tmp_path, key: str) -> None:
     """An empty peer `{}` would admit every pod of every namespace: each peer needs a selector."""
-    from support.helm import render_error
-
     values = tmp_path / "open.yaml"
     values.write_text(f"networkPolicy:\n  {key}: [{{}}]\n")
     assert f"networkPolicy.{key}.0" in render_error([values])
+
+
+def peers_values(tmp_path, key: str, peers: list[dict[str, Any]]) -> Any:
+    values = tmp_path / "peers.yaml"
+    values.write_text(yaml.safe_dump({"networkPolicy": {key: peers}}))
+    return values
+
+
+# Peers whose namespaceSelector has no requirement that names namespaces: it selects every namespace
+# (an empty selector selects everything), or every one but those it names, including any created
+# later; kubernetes.io/metadata.name is on every namespace (the API server sets it). Pod labels are
+# chosen by whoever creates the pod, so a podSelector beside such a namespaceSelector still admits
+# any namespace's pod that copies them ("another namespace's pod labelled activator" above).
+ALL_NAMESPACES = {
+    "empty namespaceSelector": {"namespaceSelector": {}},
+    "empty namespaceSelector with a podSelector": {"namespaceSelector": {},
+                                                   "podSelector": {"matchLabels": {"app": "activator"}}},
+    "empty matchLabels": {"namespaceSelector": {"matchLabels": {}, "matchExpressions": []}},
+    "only NotIn": {"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["default"]}]}},
+    "only DoesNotExist": {"namespaceSelector": {"matchExpressions": [{"key": "quarantined",
+                                                                      "operator": "DoesNotExist"}]}},
+    "Exists on the name every namespace has": {"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "Exists"}]}},
+}
+
+
+@pytest.mark.parametrize("key", ["dataPlane", "metricsFrom"])
+@pytest.mark.parametrize("peer", ALL_NAMESPACES.values(), ids=ALL_NAMESPACES.keys())
+def test_a_peer_that_selects_every_namespace_is_refused(tmp_path, key: str, peer: dict[str, Any]) -> None:
+    error = render_error([peers_values(tmp_path, key, [peer])], sets=SCRAPING)
+    assert f"networkPolicy.{key}[0].namespaceSelector selects every namespace" in error, error
+
+
+def test_what_the_namespace_guard_prevents() -> None:
+    """The evaluator admits an intruder through each of those peers."""
+    policy = one(render(), "NetworkPolicy", "tekton-dag-internal-functions")
+    for peer in ALL_NAMESPACES.values():
+        opened = {**policy, "spec": {**policy["spec"], "ingress": [{"from": [peer]}]}}
+        assert admits(opened, "intruder", namespace_labels("intruder"), {"app": "activator"}, USER_PORT)
+
+
+NAMED_NAMESPACES = {
+    "matchLabels": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+                    "podSelector": {"matchLabels": {"app": "istio-ingressgateway"}}},
+    "In": {"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["istio-system"]}]}},
+    "Exists on a label an admin sets": {"namespaceSelector": {"matchExpressions": [
+        {"key": "mesh-gateway", "operator": "Exists"},
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["default"]}]}},
+}
+
+
+@pytest.mark.parametrize("peer", NAMED_NAMESPACES.values(), ids=NAMED_NAMESPACES.keys())
+def test_a_peer_that_names_its_namespaces_renders(tmp_path, peer: dict[str, Any]) -> None:
+    policy = one(render([peers_values(tmp_path, "dataPlane", [peer])]), "NetworkPolicy",
+                 "tekton-dag-internal-functions")
+    assert policy["spec"]["ingress"][0]["from"] == [peer]
+
+
+# ipBlock: a CIDR, and `except` CIDRs strictly inside it (kubernetes pkg/apis/networking/validation/
+# validation.go ValidateIPBlock, ValidateNetworkPolicyPeer; strict CIDR syntax: pkg/apis/core/validation
+# parseCIDR). A /0 admits the whole address family: refused as "from anywhere".
+BAD_IP_BLOCKS = {
+    "IPv4 anywhere": ({"cidr": "0.0.0.0/0"}, "admits every address (from anywhere)"),
+    "IPv6 anywhere": ({"cidr": "::/0", "except": ["fd00::/8"]}, "admits every address (from anywhere)"),
+    "not a CIDR": ({"cidr": "10.0.0.0"}, 'ipBlock.cidr "10.0.0.0" is not a valid CIDR'),
+    "prefix too long": ({"cidr": "10.0.0.0/33"}, 'ipBlock.cidr "10.0.0.0/33" is not a valid CIDR'),
+    "octet with a leading zero": ({"cidr": "010.0.0.0/8"}, 'ipBlock.cidr "010.0.0.0/8" is not a valid CIDR'),
+    "IPv6 with two ::": ({"cidr": "fd00::1::/64"}, 'ipBlock.cidr "fd00::1::/64" is not a valid CIDR'),
+    "bits beyond the prefix": ({"cidr": "10.0.0.1/8"}, "has bits set beyond the prefix length"),
+    "except outside": ({"cidr": "10.0.0.0/8", "except": ["192.168.0.0/16"]},
+                       'ipBlock.except[0] "192.168.0.0/16" must be a strict subset of cidr "10.0.0.0/8"'),
+    "except equal": ({"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16", "10.0.0.0/8"]},
+                     'ipBlock.except[1] "10.0.0.0/8" must be a strict subset of cidr "10.0.0.0/8"'),
+    "except of the other family": ({"cidr": "fd00::/8", "except": ["10.0.0.0/16"]},
+                                   'ipBlock.except[0] "10.0.0.0/16" must be a strict subset of cidr "fd00::/8"'),
+    "except outside, IPv6": ({"cidr": "fd00::/16", "except": ["fd01::/32"]},
+                             'ipBlock.except[0] "fd01::/32" must be a strict subset of cidr "fd00::/16"'),
+}
+
+
+@pytest.mark.parametrize("key", ["dataPlane", "metricsFrom"])
+@pytest.mark.parametrize("block,message", BAD_IP_BLOCKS.values(), ids=BAD_IP_BLOCKS.keys())
+def test_a_bad_ip_block_is_refused_naming_it(tmp_path, key: str, block: dict[str, Any], message: str) -> None:
+    error = render_error([peers_values(tmp_path, key, [{"ipBlock": block}])], sets=SCRAPING)
+    assert f"networkPolicy.{key}[0]" in error and message in error, error
+
+
+def test_an_ip_block_needs_a_cidr_and_nothing_else(tmp_path) -> None:
+    for peer in ({"ipBlock": {}}, {"ipBlock": {"cidr": "10.0.0.0/8", "ports": [80]}}):
+        assert "networkPolicy.dataPlane.0.ipBlock" in render_error([peers_values(tmp_path, "dataPlane", [peer])])
+    both = {"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {"matchLabels": {"app": "x"}}}
+    error = render_error([peers_values(tmp_path, "dataPlane", [both])])
+    assert "networkPolicy.dataPlane[0]: ipBlock may not be combined with another selector" in error, error
+
+
+def test_an_ip_block_admits_its_cidr_but_not_its_exceptions(tmp_path) -> None:
+    peers = [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+             {"ipBlock": {"cidr": "fd00:ab::/32", "except": ["fd00:ab:1::/48"]}}]
+    policy = one(render([peers_values(tmp_path, "dataPlane", peers)]), "NetworkPolicy",
+                 "tekton-dag-internal-functions")
+    assert policy["spec"]["ingress"][0]["from"] == peers
+
+    def from_ip(ip: str) -> bool:  # labels and namespace do not matter to an ipBlock
+        return admits(policy, "intruder", namespace_labels("intruder"), {}, USER_PORT, source_ip=ip)
+
+    assert [ip for ip in ("10.2.3.4", "10.255.0.1", "fd00:ab::5", "fd00:ab:2::1") if not from_ip(ip)] == []
+    assert [ip for ip in ("10.1.2.3", "192.168.1.1", "11.0.0.1", "fd00:ab:1::5", "fd00:ac::1", "::ffff:10.2.3.4")
+            if from_ip(ip)] == []
+
+
+def prometheus_admitted_named(policy: dict[str, Any], port: int, name: str | None) -> bool:
+    return admits(policy, "monitoring", namespace_labels("monitoring"), PROMETHEUS, port, port_name=name)
+
+
+def test_a_named_port_matches_the_container_port_of_that_name() -> None:
+    """NetworkPolicyPort.port may name a container port of the selected pod; the name decides, not
+    the number (so the scrape rule could name `metrics` wherever metrics.port puts it)."""
+    policy = one(render(sets=SCRAPING), "NetworkPolicy", "tekton-dag-internal-functions")
+    named = {**policy, "spec": {**policy["spec"], "ingress": [
+        {**policy["spec"]["ingress"][1], "ports": [{"protocol": "TCP", "port": "metrics"}]}]}}
+    assert prometheus_admitted_named(named, METRICS, "metrics")
+    assert prometheus_admitted_named(named, 9100, "metrics")  # the same name on another number
+    assert not prometheus_admitted_named(named, METRICS, None)  # an unnamed port of that number
+    assert not prometheus_admitted_named(named, USER_PORT, "http1")
+    udp = {**named, "spec": {**named["spec"], "ingress": [
+        {**named["spec"]["ingress"][0], "ports": [{"protocol": "UDP", "port": "metrics"}]}]}}
+    assert not prometheus_admitted_named(udp, METRICS, "metrics")
+
 
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 {{/*
 tekton-dag.function.service: the Knative Service of one function.
-Call with (dict "root" $ "name" "resolver" "values" .Values.functions.resolver "secretMounts" (list ...)
-"env" (dict ...)); env: extra plain variables (e.g. tekton-dag.function.githubEnv).
+Call with (dict "root" $ "name" "resolver" "at" "functions.resolver" "values" .Values.functions.resolver
+"secretMounts" (list ...) "env" (dict ...)); at: where the values are (for messages); env: extra plain
+variables (e.g. tekton-dag.function.githubEnv).
 Every function gets: its own ServiceAccount, the team configuration (ConfigMap, reloaded on change)
 at TEKTON_DAG_TEAMS_DIR, its metrics port (METRICS_PORT, metrics.port), its autoscaling annotations, func-python's health endpoints, and the
 container security context. K_SINK comes from the function's SinkBinding, not from here.
@@ -16,9 +17,7 @@ kubernetes.podspec-volumes-emptydir in knative/serving pkg/apis/config/features.
 {{- define "tekton-dag.function.service" -}}
 {{- $root := .root -}}
 {{- $v := .values -}}
-{{- if gt (int $v.minScale) (int $v.maxScale) -}}
-{{- fail (printf "%s: minScale (%v) is above maxScale (%v)" .name $v.minScale $v.maxScale) -}}
-{{- end -}}
+{{- include "tekton-dag.function.knativeLimits" . -}}
 {{- /* A Knative Service's env is a list keyed by name (list-type map in its CRD): the API server
 refuses a name twice (apiextensions-apiserver listtype/validation.go), so the function's own `env`
 values may not name a variable the chart sets from its other values. */ -}}
@@ -124,9 +123,10 @@ spec:
           configMap:
             name: {{ include "tekton-dag.teamConfig.name" $root }}
             {{- with $root.Values.teamConfig.files }}
+            {{- $keys := include "tekton-dag.teamConfig.keys" $root | fromYaml }}
             items:
               {{- range $path, $_ := . }}
-              - key: {{ include "tekton-dag.teamConfig.key" $path }}
+              - key: {{ get $keys $path }}
                 path: {{ printf "%s/%s" $root.Values.team.name $path }}
               {{- end }}
             {{- end }}
@@ -274,4 +274,46 @@ GITHUB_API_URL: {{ . | quote }}
 {{- with .Values.github.appId }}
 GITHUB_APP_ID: {{ . | toString | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+tekton-dag.function.knativeLimits: fail when a function's values are beyond what the cluster's Knative
+Serving admits, as knativeServing declares it (JSON schema cannot compare two values), naming both;
+renders nothing. Each rule is the webhook's (knative/serving):
+- min-scale <= max-scale unless max-scale is 0, which means unlimited
+  (pkg/apis/autoscaling/annotation_validation.go validateMinMaxScale);
+- with config-autoscaler max-scale-limit set, max-scale from 1 to it: 0 (unlimited) is refused then
+  (same file, validateMaxScaleWithinLimit);
+- timeoutSeconds <= config-defaults max-revision-timeout-seconds
+  (pkg/apis/serving/v1/revision_validation.go validateTimeoutSeconds);
+- containerConcurrency <= config-defaults container-concurrency-max-limit
+  (pkg/apis/serving/metadata_validation.go ValidateContainerConcurrency).
+Call with the dict of tekton-dag.function.service.
+*/}}
+{{- define "tekton-dag.function.knativeLimits" -}}
+{{- $v := .values -}}
+{{- $knative := .root.Values.knativeServing -}}
+{{- $min := int64 $v.minScale -}}
+{{- $max := int64 $v.maxScale -}}
+{{- $limit := int64 $knative.maxScaleLimit -}}
+{{- if and (gt $max 0) (gt $min $max) -}}
+{{- fail (printf "%s: minScale (%d) is above maxScale (%d)" .at $min $max) -}}
+{{- end -}}
+{{- if and (gt $limit 0) (eq $max 0) -}}
+{{- fail (printf "%s.maxScale is 0 (unlimited) but knativeServing.maxScaleLimit is %d (the cluster's config-autoscaler max-scale-limit), and Knative then refuses an unlimited max-scale: set a maxScale from 1 to %d" .at $limit $limit) -}}
+{{- end -}}
+{{- if and (gt $limit 0) (gt $max $limit) -}}
+{{- fail (printf "%s.maxScale (%d) is above knativeServing.maxScaleLimit (%d), the cluster's config-autoscaler max-scale-limit: Knative Serving would refuse the Service" .at $max $limit) -}}
+{{- end -}}
+{{- $checks := list
+      (list "timeoutSeconds" $v.timeoutSeconds "maxRevisionTimeoutSeconds" "config-defaults max-revision-timeout-seconds")
+      (list "containerConcurrency" ($v.containerConcurrency | default 0) "containerConcurrencyMaxLimit" "config-defaults container-concurrency-max-limit") -}}
+{{- range $checks -}}
+{{- $value := int64 (index . 1) -}}
+{{- $limitName := index . 2 -}}
+{{- $most := int64 (get $knative $limitName) -}}
+{{- if gt $value $most -}}
+{{- fail (printf "%s.%s (%d) is above knativeServing.%s (%d), the cluster's %s: Knative Serving would refuse the Service (raise knativeServing.%s only if the cluster allows more)" $.at (index . 0) $value $limitName $most (index . 3) $limitName) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

@@ -118,11 +118,37 @@ tekton-dag-teams
 {{- end -}}
 
 {{/*
-tekton-dag.teamConfig.key: the ConfigMap key of a file path ("stacks/shop.yaml" → "stacks__shop.yaml"):
-keys may not contain "/", the volume's items put each file back at its path.
+tekton-dag.teamConfig.keys: path → ConfigMap key of every teamConfig.files entry, as YAML; the one
+place the encoding is made ("stacks/shop.yaml" → "stacks__shop.yaml": keys may not contain "/", and
+the volume's items put each file back at its path). '_' is not escaped, so two paths can share a key
+("stacks/a.yaml" and a file named "stacks__a.yaml"): one file would silently replace the other, so
+that fails, naming both. A key must also be one the API server takes (kubernetes
+staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go IsConfigMapKey: [-._a-zA-Z0-9]+,
+at most DNS1123SubdomainMaxLength 253 characters, not "." or ".." nor starting with "..", hasChDirPrefix).
 */}}
-{{- define "tekton-dag.teamConfig.key" -}}
-{{- replace "/" "__" . -}}
+{{- define "tekton-dag.teamConfig.keys" -}}
+{{- $keys := dict -}}
+{{- $owners := dict -}}
+{{- range $path, $_ := .Values.teamConfig.files -}}
+{{- $key := replace "/" "__" $path -}}
+{{- with get $owners $key -}}
+{{- fail (printf "teamConfig.files: %q and %q would share the ConfigMap key %q ('/' is stored as '__'): rename one of them" . $path $key) -}}
+{{- end -}}
+{{- $why := "" -}}
+{{- if gt (len $key) 253 -}}
+{{- $why = "must be no more than 253 characters" -}}
+{{- else if not (regexMatch "^[-._a-zA-Z0-9]+$" $key) -}}
+{{- $why = "must consist of alphanumeric characters, '-', '_' or '.'" -}}
+{{- else if hasPrefix ".." $key -}}
+{{- $why = "must not start with '..'" -}}
+{{- end -}}
+{{- if $why -}}
+{{- fail (printf "teamConfig.files: %q becomes the ConfigMap key %q, which %s (Kubernetes IsConfigMapKey): rename the file" $path $key $why) -}}
+{{- end -}}
+{{- $_ := set $owners $key $path -}}
+{{- $_ := set $keys $path $key -}}
+{{- end -}}
+{{- toYaml $keys -}}
 {{- end -}}
 
 {{/*

@@ -1,6 +1,7 @@
 """Knative Serving's admission webhook for a ``serving.knative.dev/v1`` Service: the rules it applies
 beyond the CRD's structural schema (which ``tests/support/helm.py`` checks separately), at a default
-install's configuration (config-defaults, config-features, config-autoscaler untouched).
+install's configuration (config-features untouched) or with the limits a cluster sets in
+config-defaults and config-autoscaler (``Config.from_config_maps``).
 
 Read in knative/serving at commit 98e5ef9 (2026-08); each rule names its function:
 
@@ -8,10 +9,13 @@ Read in knative/serving at commit 98e5ef9 (2026-08); each rule names its functio
   annotation on the Service's own metadata (metadata_validation.go ``ValidateHasNoAutoscalingAnnotation``).
 - pkg/apis/serving/v1/revision_validation.go ``RevisionTemplateSpec.Validate`` / ``RevisionSpec.Validate``:
   the template's autoscaling annotations (pkg/apis/autoscaling/annotation_validation.go
-  ``validateMinMaxScale``, ``validateFloats``: integers >= 0, max-scale >= min-scale unless 0, target
-  >= 0.01); ``timeoutSeconds`` <= ``max-revision-timeout-seconds`` (600, pkg/apis/config/defaults.go
-  ``DefaultMaxRevisionTimeoutSeconds``); ``containerConcurrency`` <= ``container-concurrency-max-limit``
-  (1000, ``DefaultMaxRevisionContainerConcurrency``; metadata_validation.go ``ValidateContainerConcurrency``).
+  ``validateMinMaxScale``, ``validateFloats``: int32s >= 0, a bad one read as 0; max-scale >= min-scale
+  unless max-scale is 0, which means unlimited; target >= 0.01; with config-autoscaler
+  ``max-scale-limit`` > 0, a max-scale annotation must be 1..limit, 0 refused,
+  ``validateMaxScaleWithinLimit``); ``timeoutSeconds`` <= ``max-revision-timeout-seconds`` (default
+  600, pkg/apis/config/defaults.go ``DefaultMaxRevisionTimeoutSeconds``); ``containerConcurrency`` <=
+  ``container-concurrency-max-limit`` (default 1000, ``DefaultMaxRevisionContainerConcurrency``;
+  metadata_validation.go ``ValidateContainerConcurrency``).
 - pkg/apis/serving/k8s_validation.go ``ValidatePodSpec`` and what it calls, with the field masks of
   pkg/apis/serving/fieldmask.go (``PodSpecMask``, ``ContainerMask``, ``SecurityContextMask``,
   ``CapabilitiesMask``, ``VolumeSourceMask``, ``VolumeMountMask``, ``EnvVarMask``, ``EnvVarSourceMask``,
@@ -32,8 +36,10 @@ The image reference is parsed as go-containerregistry parses it (``image_problem
 
 Not modelled: defaulting (the webhook validates after it; e.g. a readiness probe's successThreshold
 0 becomes 1), a registry host's own syntax, init and sidecar containers' own rules, the route and
-traffic block, updates (``VerifyNameChange``, creator annotations), ``SecurePodDefaults``, and any
-non-default config-features or config-defaults a cluster sets.
+traffic block, updates (``VerifyNameChange``, creator annotations), ``SecurePodDefaults``, any
+non-default config-features, and config-defaults and config-autoscaler settings other than the three
+limits ``Config`` reads (e.g. ``allow-container-concurrency-zero: false``, which would refuse
+containerConcurrency 0; activation-scale and initial-scale).
 """
 
 from __future__ import annotations
@@ -80,10 +86,28 @@ PORT_NAMES = frozenset({"", "h2c", "http1"})
 
 @dataclass(frozen=True)
 class Config:
-    """The settings of config-defaults the rules read, at Knative's defaults."""
+    """The cluster settings the rules read, at Knative's defaults: config-defaults
+    ``max-revision-timeout-seconds`` and ``container-concurrency-max-limit`` (pkg/apis/config/defaults.go),
+    config-autoscaler ``max-scale-limit`` (pkg/autoscaler/config/config.go; 0: no limit)."""
 
     max_revision_timeout_seconds: int = 600
     container_concurrency_max_limit: int = 1000
+    max_scale_limit: int = 0
+
+    @classmethod
+    def from_config_maps(cls, defaults: Mapping[str, str] | None = None,
+                         autoscaler: Mapping[str, str] | None = None) -> Config:
+        """The settings as Knative reads them from the ``data`` of its config-defaults and
+        config-autoscaler ConfigMaps (``NewDefaultsConfigFromMap``, ``NewConfigFromMap``); a key
+        not set keeps Knative's default."""
+        defaults, autoscaler, base = defaults or {}, autoscaler or {}, cls()
+        return cls(
+            max_revision_timeout_seconds=int(defaults.get("max-revision-timeout-seconds",
+                                                          base.max_revision_timeout_seconds)),
+            container_concurrency_max_limit=int(defaults.get("container-concurrency-max-limit",
+                                                             base.container_concurrency_max_limit)),
+            max_scale_limit=int(autoscaler.get("max-scale-limit", base.max_scale_limit)),
+        )
 
 
 def service_problems(service: Mapping[str, Any], config: Config = Config()) -> list[str]:
@@ -98,7 +122,7 @@ def service_problems(service: Mapping[str, Any], config: Config = Config()) -> l
     template = (service.get("spec") or {}).get("template") or {}
     where = "spec.template"
     problems += _autoscaling(((template.get("metadata") or {}).get("annotations")) or {},
-                             f"{where}.metadata.annotations")
+                             f"{where}.metadata.annotations", config)
     spec = template.get("spec") or {}
     problems += _revision_spec(spec, f"{where}.spec", config)
     return problems
@@ -113,21 +137,23 @@ def _out_of_bounds(value: object, low: object, high: object, where: str) -> str:
     return f"expected {low} <= {value} <= {high}: {where}"
 
 
-def _autoscaling(annotations: Mapping[str, str], where: str) -> list[str]:
+def _autoscaling(annotations: Mapping[str, str], where: str, config: Config) -> list[str]:
     problems: list[str] = []
     scales: dict[str, int] = {}
     for key in (MIN_SCALE, MAX_SCALE):
-        if key in annotations:
+        if key in annotations:  # getIntGE0: a value it refuses counts as 0 in the checks below
             raw = str(annotations[key])
             if not re.fullmatch(r"[+-]?[0-9]+", raw):  # Go's strconv.ParseInt: no spaces, no '_'
                 problems.append(f"invalid value: {raw}: {where}.{key}")
-                continue
-            scales[key] = int(raw)
-            if not 0 <= scales[key] <= 2**31 - 1:
+            elif not 0 <= int(raw) <= 2**31 - 1:
                 problems.append(_out_of_bounds(raw, 0, 2**31 - 1, f"{where}.{key}"))
+            else:
+                scales[key] = int(raw)
     low, high = scales.get(MIN_SCALE, 0), scales.get(MAX_SCALE, 0)
-    if high != 0 and high < low:
+    if high != 0 and high < low:  # max-scale 0 is unlimited: never below min-scale
         problems.append(f"max-scale={high} is less than min-scale={low}: {where}.{MAX_SCALE}, {where}.{MIN_SCALE}")
+    if MAX_SCALE in annotations:
+        problems += _max_scale_within_limit(high, config.max_scale_limit, f"{where}.{MAX_SCALE}")
     if TARGET in annotations:
         raw = str(annotations[TARGET])
         try:
@@ -135,6 +161,17 @@ def _autoscaling(annotations: Mapping[str, str], where: str) -> list[str]:
                 problems.append(f"target {raw} should be at least {TARGET_MIN}: {where}.{TARGET}")
         except ValueError:
             problems.append(f"invalid value: {raw}: {where}.{TARGET}")
+    return problems
+
+
+def _max_scale_within_limit(high: int, limit: int, where: str) -> list[str]:
+    """config-autoscaler max-scale-limit (annotation_validation.go validateMaxScaleWithinLimit): only
+    when set (> 0); then an unlimited max-scale (0) is refused too."""
+    if limit == 0:
+        return []
+    problems = [_out_of_bounds(high, 1, limit, where)] if high > limit else []
+    if high == 0:
+        problems.append(f"max-scale=0 (unlimited), must be less than {limit}: {where}")
     return problems
 
 
