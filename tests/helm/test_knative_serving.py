@@ -204,10 +204,13 @@ def test_a_limit_knative_itself_refuses_is_refused_by_the_schema(setting: str) -
     assert "values don't meet the specifications of the schema" in error and named in error, error
 
 
-FUNCTIONS = [values for values, mode in FUNCTION_VALUES.items() if mode == "distributed"]
+# status-reporter serialises a run's events only within its process (docs/functions.md "Concurrency"):
+# its maxScale is never Knative's unlimited.
+UNLIMITED_ALLOWED = [values for values, mode in FUNCTION_VALUES.items()
+                     if mode == "distributed" and values != "functions.statusReporter"]
 
 
-@pytest.mark.parametrize("values", FUNCTIONS)
+@pytest.mark.parametrize("values", UNLIMITED_ALLOWED)
 def test_max_scale_zero_is_unlimited_and_admitted(values: str) -> None:
     """Knative reads max-scale "0" as no upper bound, and its min <= max check skips it
     (knative/serving pkg/apis/autoscaling/annotation_validation.go validateMinMaxScale)."""
@@ -218,6 +221,12 @@ def test_max_scale_zero_is_unlimited_and_admitted(values: str) -> None:
     (service,) = [d for d in ksvcs(render(sets=sets)) if d["metadata"]["name"] == name]
     assert service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "0"
     assert webhook_problems(sets) == {}
+
+
+def test_status_reporter_is_never_unlimited() -> None:
+    error = render_error(sets=["functions.statusReporter.maxScale=0"])
+    assert "values don't meet the specifications of the schema" in error, error
+    assert "functions.statusReporter.maxScale" in error, error
 
 
 def test_a_cluster_max_scale_limit_refuses_unlimited_and_larger_max_scales() -> None:
