@@ -29,8 +29,8 @@ from tekton_dag.usecases.creating import RunCreator
 G, V, P = "tekton.dev", "v1", "pipelineruns"
 LONG_VALUE = "a" * 64
 LABEL_RULE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-              "must start and end with an alphanumeric character (e.g. 'MyValue' or 'my_value' or '12345', regex used "
-              "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+              "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+              "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
 
 
 @pytest.fixture
@@ -178,6 +178,37 @@ def test_sizes_past_etcd_and_past_the_request_limit(kube_api: FakeKubeApi) -> No
     assert (body["code"], body["reason"], body["message"]) == (
         413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
     core.create_namespaced_config_map(NAMESPACE, config_map(1024 * 1024))  # 1 MiB is fine
+    api_client.close()
+
+
+# kube-apiserver's answer to an empty Secret key, as a conformance suite recorded it (Secrets and
+# ConfigMaps share IsConfigMapKey): the text the fake must give, two spaces included.
+CONFIG_KEY_RULE = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                   "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+
+
+@pytest.mark.parametrize(("key", "errors"), [
+    ("stacks/a.yaml", [CONFIG_KEY_RULE]),
+    ("", [CONFIG_KEY_RULE]),
+    ("..data", ["must not start with '..'"]),
+    ("..", ["must not be '..'"]),
+    ("k" * 254, ["must be no more than 253 characters"]),
+], ids=["slash", "empty", "dot-dot prefix", "dot-dot", "254 characters"])
+def test_a_config_map_key_kubernetes_refuses_is_422_naming_the_key(kube_api: FakeKubeApi, key: str,
+                                                                    errors: list[str]) -> None:
+    api_client = official_client()
+    core = client.CoreV1Api(api_client)
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map(NAMESPACE, {"apiVersion": "v1", "kind": "ConfigMap",
+                                                      "metadata": {"name": "keys"}, "data": {"ok.yaml": "", key: "x"}})
+    body = status(exc)
+    shown = [f'data[{key}]: Invalid value: "{key}": {e}' for e in errors]
+    assert (body["code"], body["reason"]) == (422, "Invalid")
+    listed = shown[0] if len(shown) == 1 else f"[{', '.join(shown)}]"
+    assert body["message"] == f'ConfigMap "keys" is invalid: {listed}'
+    assert [c["field"] for c in body["details"]["causes"]] == [f"data[{key}]"] * len(errors)
+    core.create_namespaced_config_map(NAMESPACE, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keys"},
+                                                  "data": {"ok.yaml": "", "stacks__a.yaml": "x", "k" * 253: "y"}})
     api_client.close()
 
 

@@ -25,6 +25,9 @@ lives in ``kube`` because the product needs it and no deployed code may import
 - a ConfigMap whose ``data`` and ``binaryData`` (decoded) hold more than 1 MiB together: 422
   "[]: Too long: must have at most 1048576 bytes" (pkg/apis/core/validation/validation.go
   ``ValidateConfigMap``, ``core.MaxSecretSize``; the field is the whole object).
+- a ConfigMap key of ``data`` or ``binaryData`` that is not ``IsConfigMapKey``: at most 253
+  characters of ``[-._a-zA-Z0-9]``, not ``.`` or ``..`` and not starting with ``..`` (422, field
+  ``data[<key>]``; apimachinery pkg/util/validation/validation.go ``IsConfigMapKey``).
 - a request body over 3 MiB: 413 ``RequestEntityTooLarge`` "Request entity too large: limit is
   3145728" (apiserver pkg/server/config.go ``MaxRequestBodyBytes``, kubernetes#105863).
 - an object over etcd's request limit (``--max-request-bytes`` 1.5 MiB, etcd docs "System limits";
@@ -34,7 +37,8 @@ lives in ``kube`` because the product needs it and no deployed code may import
   as protobuf, which is smaller: for them this is conservative).
 
 Not modelled: ownerReferences, finalizers, managedFields and generateName checks; per-kind field
-validation beyond the metadata (the fake uses the CRD schemas for that).
+validation beyond the metadata (the fake uses the CRD schemas for that); a key in both a
+ConfigMap's ``data`` and ``binaryData``.
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ _SUBDOMAIN_ERR = ("a lowercase RFC 1123 subdomain must consist of lower case alp
 _KEY_ERR = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
 )
+_CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
+_CONFIG_KEY = re.compile(_CONFIG_KEY_FMT)
+_CONFIG_KEY_ERR = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
 _VALUE_ERR = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
               "and must start and end with an alphanumeric character")
 
@@ -75,8 +82,10 @@ def _max_len(n: int) -> str:
 
 
 def _regex(message: str, fmt: str, *examples: str) -> str:
-    shown = " or ".join(f"'{e}'" for e in examples)
-    return f"{message} (e.g. {shown}, regex used for validation is '{fmt}')"
+    """RegexError's text: each example is followed by "', " and joined by " or ", so two read
+    "'a',  or 'b', regex used..." (two spaces: kube-apiserver's own wording)."""
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{message} (e.g. {shown}regex used for validation is '{fmt}')"
 
 
 def dns1123_subdomain(value: str) -> list[str]:
@@ -120,6 +129,18 @@ def label_value(value: str) -> list[str]:
     errors = [_max_len(LABEL_VALUE_MAX)] if len(value) > LABEL_VALUE_MAX else []
     if not _VALUE.fullmatch(value):
         errors.append(_regex(_VALUE_ERR, _VALUE_FMT, "MyValue", "my_value", "12345"))
+    return errors
+
+
+def config_map_key(value: str) -> list[str]:
+    """IsConfigMapKey (also the rule for a Secret's keys)."""
+    errors = [_max_len(DNS1123_SUBDOMAIN_MAX)] if len(value) > DNS1123_SUBDOMAIN_MAX else []
+    if not _CONFIG_KEY.fullmatch(value):
+        errors.append(_regex(_CONFIG_KEY_ERR, _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+    if value in (".", ".."):
+        errors.append(f"must not be '{value}'")
+    elif value.startswith(".."):
+        errors.append("must not start with '..'")
     return errors
 
 
@@ -174,9 +195,13 @@ class Refused(Exception):
 
 
 def check_metadata(kind: str, group: str, obj: dict[str, Any], name_rule: NameRule = "subdomain") -> None:
-    """Raise ``Refused`` (422 Invalid, kube-apiserver's message and causes) when the metadata breaks a limit."""
+    """Raise ``Refused`` (422 Invalid, kube-apiserver's message and causes) when the metadata breaks a
+    limit, or a ConfigMap's keys do (ValidateConfigMap puts both in one error list)."""
     metadata = obj.get("metadata") or {}
     causes = metadata_causes(metadata, name_rule)
+    if (group, kind) == ("", "ConfigMap"):
+        for field in ("data", "binaryData"):
+            causes += [_invalid(f"{field}[{key}]", key, e) for key in obj.get(field) or {} for e in config_map_key(key)]
     if not causes:
         return
     name = metadata.get("name") or ""
@@ -227,5 +252,5 @@ def check_object(kind: str, group: str, obj: dict[str, Any], name_rule: NameRule
 
 __all__ = ["ETCD_MAX_REQUEST_BYTES", "MAX_CONFIG_MAP_BYTES", "MAX_REQUEST_BODY_BYTES", "TOTAL_ANNOTATION_SIZE_LIMIT",
            "Cause", "Refused", "annotations_size", "check_body_size", "check_config_map_size", "check_metadata",
-           "check_object", "check_stored_size", "dns1123_label", "dns1123_subdomain", "label_key", "label_value",
-           "metadata_causes"]
+           "check_object", "check_stored_size", "config_map_key", "dns1123_label", "dns1123_subdomain", "label_key",
+           "label_value", "metadata_causes"]
