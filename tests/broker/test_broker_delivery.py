@@ -58,6 +58,36 @@ BINARY = {"ce-specversion": "1.0", "ce-type": TYPE_A, "ce-source": "/s", "ce-id"
 STRUCTURED = {"specversion": "1.0", "type": TYPE_A, "source": "/s", "id": "e-1", "data": {"n": 1}}
 
 
+# Knative's ingress reads the Broker from the path (knative/eventing pkg/broker/ingress/ingress_handler.go
+# ServeHTTP): a sink with a wrong path must fail here as in a cluster, not be taken.
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("POST", "/", 404),
+    ("POST", "/tekton-dag", 400),
+    ("POST", "/tekton-dag/tekton-dag/extra", 400),
+    ("POST", "/default/tekton-dag", 404),
+    ("POST", "/tekton-dag/other", 404),
+    ("GET", "/tekton-dag/tekton-dag", 405),
+    ("OPTIONS", "/tekton-dag/tekton-dag", 200),
+    ("POST", "/tekton-dag/tekton-dag/", 202),
+], ids=["root", "one segment", "four segments", "other namespace", "other broker", "get", "options",
+        "trailing slash"])
+async def test_ingress_reads_the_broker_from_the_path_as_knative_does(start_broker, method, path, status):
+    recorder = EventRecorder()
+    with recorder.serving() as url:
+        async with start_broker([broker_yaml(), trigger_yaml("a-t", "a", ONLY_A)], {"a": url}) as running:
+            async with httpx.AsyncClient() as client:
+                response = await client.request(method, httpx.URL(running.url).copy_with(path=path),
+                                                 headers=BINARY, content=b'{"n": 1}')
+            assert response.status_code == status, response.text
+            if status == 202:
+                await eventually(lambda: running.broker.stats["delivered"] == 1)
+            else:
+                await asyncio.sleep(0.05)
+                assert running.broker.stats["delivered"] == 0
+    if status in (400, 404):
+        assert "/tekton-dag/tekton-dag" in response.text  # names the address to use
+
+
 def _without(mapping: dict, key: str) -> dict:
     return {k: v for k, v in mapping.items() if k != key}
 

@@ -35,7 +35,7 @@ async def test_the_broker_process_delivers_and_stops_on_sigterm(tmp_path):
         message = to_binary_event(event("dev.x.v1"))
         async with httpx.AsyncClient() as client:
             response = await client.post(
-                f"http://127.0.0.1:{port}/", headers=dict(message.headers), content=message.body
+                f"http://127.0.0.1:{port}/tekton-dag/tekton-dag", headers=dict(message.headers), content=message.body
             )
         assert response.status_code == 202
         await eventually(lambda: len(sub.received) == 1)

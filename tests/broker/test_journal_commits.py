@@ -122,7 +122,7 @@ async def test_with_full_the_ack_waits_for_the_fsync_and_the_loop_keeps_serving_
             await eventually(lambda: disk.calls == 1)
             started = time.monotonic()
             async with httpx.AsyncClient() as client:
-                health = await client.get(running.url.rstrip("/") + "/healthz", timeout=2)
+                health = await client.get(httpx.URL(running.url).copy_with(path="/healthz"), timeout=2)
             answered_in = time.monotonic() - started
             assert health.status_code == 200
             assert answered_in < 0.5, f"the loop was blocked by the fsync for {answered_in:.2f} s"

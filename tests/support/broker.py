@@ -119,8 +119,8 @@ def start_broker(tmp_path: Path) -> Callable:
     async def start(docs: list[str], services: dict[str, str], **options: Any) -> AsyncIterator[RunningBroker]:
         topology = load_topology(write_manifests(tmp_path / "knative", *docs))
         broker = LocalBroker(topology, services, tmp_path / "dead-letters.jsonl", **options)
-        async with served_broker(broker) as url:
-            yield RunningBroker(broker, url, broker.dead_letter_file)
+        async with served_broker(broker) as url:  # the Broker's address: its path on the ingress
+            yield RunningBroker(broker, url.rstrip("/") + topology.ingress_path, broker.dead_letter_file)
 
     return start
 

@@ -353,14 +353,34 @@ class LocalBroker:
         carries it (ASGI above, aiohttp's in ``devchain.hosting.serve_broker``)."""
         if method == "GET" and path in ("/healthz", "/readyz"):
             return 200, b"ok"
-        if method != "POST":
-            return 405, b"POST CloudEvents here"
+        refused = self._refused_request(method, path)
+        if refused is not None:
+            return refused
         try:
             event = decode_event(headers, body)
         except ValueError as exc:
             return 400, str(exc).encode()[:500]
         status, reason = await self.ingest(event)
         return status, reason.encode()
+
+    def _refused_request(self, method: str, path: str) -> tuple[int, bytes] | None:
+        """Knative's ingress answer to a request it reads no event from (knative/eventing
+        pkg/broker/ingress/ingress_handler.go ``ServeHTTP``): OPTIONS 200 (the CloudEvents webhook
+        handshake; its headers are not modelled), another method 405, ``/`` 404, a path that is not
+        ``/<namespace>/<broker>`` 400, another Broker's path 404, so a sink with a wrong path fails
+        here as it would in a cluster."""
+        if method == "OPTIONS":
+            return 200, b""
+        if method != "POST":
+            return 405, b"POST CloudEvents here"
+        if path == "/":
+            return 404, b"no Broker at /: POST to " + self.topology.ingress_path.encode()
+        if len(path.removesuffix("/").split("/")) != 3:
+            return 400, b"malformed path: the Broker's address is /<namespace>/<broker>, here " + \
+                self.topology.ingress_path.encode()
+        if path.removesuffix("/") != self.topology.ingress_path:
+            return 404, b"no such Broker: this one is " + self.topology.ingress_path.encode()
+        return None
 
     async def ingest(self, event: CloudEvent) -> tuple[int, str]:
         """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""

@@ -67,11 +67,18 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Topology:
-    """What the local Broker needs: its name, its default delivery and its Triggers."""
+    """What the local Broker needs: its name, its default delivery, its Triggers and its namespace."""
 
     broker: str
     delivery: DeliverySpec
     triggers: tuple[Trigger, ...]
+    namespace: str = "tekton-dag"  # knative/broker.yaml's
+
+    @property
+    def ingress_path(self) -> str:
+        """The path of the Broker's address on Knative's ingress, ``/<namespace>/<broker>``
+        (knative/eventing pkg/broker/ingress/ingress_handler.go reads the Broker from it)."""
+        return f"/{self.namespace}/{self.broker}"
 
     def candidates(self, event_type: str) -> tuple[Trigger, ...]:
         """The Triggers whose filter can match an event of ``event_type``, in manifest order:
@@ -230,15 +237,17 @@ def load_topology(directory: Path | str, broker: str = "tekton-dag") -> Topology
     and when two Triggers share a name.
     """
     delivery = KNATIVE_DEFAULT_DELIVERY
+    namespace = Topology.namespace
     triggers: dict[str, Trigger] = {}
     for path, doc in read_documents(Path(directory)):
         kind = doc.get("kind")
         if kind == "Broker" and (doc.get("metadata") or {}).get("name") == broker:
             delivery = parse_broker_delivery(doc, path)
+            namespace = str(doc["metadata"].get("namespace") or namespace)
         elif kind == "Trigger":
             trigger = parse_trigger(doc, path)
             if trigger.name in triggers:
                 raise ManifestError(path, f"Trigger {trigger.name}", "metadata.name", "is used by another Trigger")
             if trigger.broker == broker:
                 triggers[trigger.name] = trigger
-    return Topology(broker, delivery, tuple(triggers.values()))
+    return Topology(broker, delivery, tuple(triggers.values()), namespace)

@@ -48,7 +48,7 @@ async def serve(broker: LocalBroker, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     sock = hosting.listen(host, port)
-    print(f"local Broker: ingress {hosting.url_of(sock, '/tekton-dag/tekton-dag')}, "
+    print(f"local Broker: ingress {hosting.url_of(sock, broker.topology.ingress_path)}, "
           f"{len(broker.topology.triggers)} Triggers", flush=True)
     await hosting.serve_broker(broker, sock, stop)
 

@@ -188,7 +188,7 @@ class Chain:
         except JournalError as exc:
             raise ChainError(str(exc)) from None
         sock = hosting.listen(s.host)
-        self.broker_url = hosting.url_of(sock, "/tekton-dag/tekton-dag")
+        self.broker_url = hosting.url_of(sock, self.broker.topology.ingress_path)
         self._server = asyncio.create_task(hosting.serve_broker(self.broker, sock, self._shutdown))
         try:
             for name in self.functions:
