@@ -14,6 +14,7 @@ import yaml
 from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, registry_fallback
 from tekton_dag.config.models import Config
 from tekton_dag.config.snapshots import load_config_cached
+from tekton_dag.syntax import ascii_digits
 
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,7 @@ def positive_seconds(text: str) -> float:
 
 def port_number(text: str) -> int:
     """An argparse ``type`` for a TCP port to listen on: 1 to 65535, else a usage error."""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+    if not ascii_digits(text) or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
     return int(text)
 

@@ -50,6 +50,7 @@ from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import STATES, BadContinue, ClusterUnavailable, RunLister, RunQuery
 from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
+from tekton_dag.syntax import ascii_digits
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretSource
 
@@ -358,7 +359,7 @@ def runs_query(config: Config, query: Mapping[str, list[str]]) -> tuple[list[Any
     labels = {}
     for key, label in RUNS_FILTERS.items():
         if key in one:
-            if key == "pr" and not (one[key].isascii() and one[key].isdigit()):
+            if key == "pr" and not ascii_digits(one[key]):
                 raise RequestError(f"pr: {one[key]!r} is not a pull request number")
             if key == "pipeline" and one[key] not in pipelines.PIPELINES:
                 raise RequestError(f"pipeline: {one[key]!r} is not one of {', '.join(pipelines.PIPELINES)}")
@@ -367,7 +368,7 @@ def runs_query(config: Config, query: Mapping[str, list[str]]) -> tuple[list[Any
     if state and state not in STATES:
         raise RequestError(f"state: {state!r} is not one of {', '.join(STATES)}")
     limit_text = one.get("limit", "")
-    if limit_text and not (limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= MAX_RUNS_LIMIT):
+    if limit_text and not (ascii_digits(limit_text) and 1 <= int(limit_text) <= MAX_RUNS_LIMIT):
         raise RequestError(f"limit: {limit_text!r} is not a number from 1 to {MAX_RUNS_LIMIT}")
     token = one.get("continue", "")
     limit = int(limit_text) if limit_text else (MAX_RUNS_LIMIT if token else 0)
