@@ -52,7 +52,7 @@ from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
 from tekton_dag.syntax import ascii_digits
 from tekton_dag.webhooks import asgi, intake
-from tekton_dag.webhooks.secrets import SecretSource
+from tekton_dag.webhooks.secrets import SecretFile, SecretSource
 
 API_TOKEN_ENV: Final = "TEKTON_DAG_API_TOKEN"
 API_TOKEN_FILE_ENV: Final = "TEKTON_DAG_API_TOKEN_FILE"
@@ -82,6 +82,7 @@ class WebhookIngest(Handler):
         self.secrets = SecretSource({})
         self.runs = RunLister()
         self.public_reads = False  # closed until setup reads the environment
+        self.token_file: SecretFile | None = None
         self.public_metrics = False
         self.settings_problem = ""
         self._routes: dict[tuple[str, str], Callable[[asgi.Scope, asgi.Receive], Awaitable[Reply]]] = {
@@ -98,6 +99,8 @@ class WebhookIngest(Handler):
     # --- func-python lifecycle (the rest is Handler's) -------------------------------------
     def setup(self) -> None:
         self.secrets = SecretSource(self.env)
+        token_path = self.env.get(API_TOKEN_FILE_ENV)
+        self.token_file = SecretFile(Path(token_path)) if token_path else None
         config = self.configs.current() if self.configs else None
         if not self.secrets.current(config):
             log.warning("no webhook secret configured: every delivery is refused with 401 "
@@ -265,13 +268,9 @@ class WebhookIngest(Handler):
         return None
 
     def _api_token(self) -> str:
-        path = self.env.get(API_TOKEN_FILE_ENV)
-        if path:
-            try:
-                return Path(path).read_text().strip()
-            except OSError:
-                log.warning("API token file %s unreadable", path)
-                return ""
+        """The file's token (read again only when the mounted Secret changes), else the variable's."""
+        if self.token_file is not None:
+            return self.token_file.text()
         return self.env.get(API_TOKEN_ENV, "").strip()
 
     async def _api_teams(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
