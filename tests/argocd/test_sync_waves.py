@@ -9,10 +9,12 @@ project ships for argocd-cm (tests/argocd/test_eventing_health.py)."""
 from __future__ import annotations
 
 import copy
+from unittest import mock
 
 import pytest
 
 from support.helm import Scenario, render, scenarios
+from tekton_dag.testing import argocd_sync
 from tekton_dag.testing.argocd_sync import (
     DEGRADED,
     EVENTING_HEALTH,
@@ -76,6 +78,16 @@ def test_the_build_cache_claim_is_the_last_wave_alone() -> None:
     (claim,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
     assert wave(claim) == max(wave(d) for d in docs)
     assert [d["kind"] for d in docs if wave(d) == wave(claim)] == ["PersistentVolumeClaim"]
+
+
+def test_the_sync_assesses_each_object_once_per_wave_it_waits_on() -> None:
+    docs = render()
+    objects = synced(docs)
+    waves = sorted({wave(d) for d in objects})
+    waited = sum(1 for number in waves[:-1] for d in objects if wave(d) <= number)  # not the last wave
+    with mock.patch.object(argocd_sync, "health", wraps=argocd_sync.health) as assessed:
+        assert sync(docs, Cluster(binding_mode="Immediate")).phase == "Succeeded"
+    assert assessed.call_count == waited
 
 
 def test_the_application_stays_progressing_until_the_first_run_binds_the_claim() -> None:

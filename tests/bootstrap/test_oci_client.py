@@ -12,6 +12,7 @@ import pytest
 from tekton_dag.oci.client import ACCEPT, Presence, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, load_credentials, parse_config
 from tekton_dag.oci.references import ImageRef, ReferenceError, image_ref, scheme_for
+from tekton_dag.pipelines import image_registry_problem, registry_host_and_path
 from tekton_dag.testing.registry import DOCKER_MANIFEST, OCI_MANIFEST, Registry, unreachable_host
 
 
@@ -39,6 +40,24 @@ def test_insecure_registries_can_be_listed(monkeypatch: pytest.MonkeyPatch) -> N
 ])
 def test_image_names_are_registry_slash_app_colon_tag(registry: str, url: str) -> None:
     assert image_ref(registry, "checkout-api", "v1").manifest_url == url
+
+
+@pytest.mark.parametrize(("registry", "parts"), [
+    ("localhost", ("localhost", "")), ("localhost:5000/ci", ("localhost:5000", "ci")),
+    (" registry.example.com/team-a/ ", ("registry.example.com", "team-a")), ("[::1]:5000", ("[::1]:5000", "")),
+    ("acme", ("", "acme")), ("acme/team", ("", "acme/team")), ("", ("", "")), ("/", ("", "")),
+])
+def test_a_registry_is_a_host_when_its_first_part_has_a_dot_or_colon_or_is_localhost(
+    registry: str, parts: tuple[str, str]
+) -> None:
+    assert registry_host_and_path(registry) == parts
+
+
+@pytest.mark.parametrize("registry", ["", "  ", "/"])
+def test_an_empty_registry_is_refused_by_the_registry_rules(registry: str) -> None:
+    assert image_registry_problem(registry) == "is empty"
+    with pytest.raises(ReferenceError, match="is empty"):
+        image_ref(registry, "checkout-api", "v1")
 
 
 @pytest.mark.parametrize("tag", ["", "-dash-first", "has space", "x" * 129])

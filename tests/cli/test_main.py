@@ -70,3 +70,10 @@ def test_options_that_cannot_work_are_usage_errors_with_a_usage_line(args: tuple
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"usage: tekton-dag {args[0]} ")
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://:8080", "http:api.github.com", "https://ghe.example:0/api/v3"])
+def test_dev_refuses_a_github_api_url_without_a_host_or_port_to_send_to(url: str) -> None:
+    result = run_cli("dev", "--github-api", url)
+    assert result.returncode == 2, result.stderr
+    assert f"--github-api {url!r}: expected an http(s) URL (it has " in result.stderr

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
-from support.trees import BASE, write_tree
+from support.trees import BASE, MountedVolume, write_tree
 from tekton_dag.config.reloading import ConfigStore, Refresh, Snapshot
 
 BROKEN_ALPHA = {"teams/alpha/team.yaml": "name: alpha\nnamespace: NOPE\nstacks: [stacks/shop.yaml]\n"}
@@ -17,29 +16,6 @@ GAMMA = {
     "teams/gamma/team.yaml": "name: gamma\nnamespace: gamma-ci\nstacks: [stacks/s.yaml]\n",
     "teams/gamma/stacks/s.yaml": "name: s\napps:\n  - {name: x, repo: acme/x, role: standalone, build: {tool: pip}}\n",
 }
-
-
-class ConfigMapVolume:
-    """The kubelet's atomic writer: files live in ..<version>, the visible names are symlinks via ..data."""
-
-    def __init__(self, mount: Path) -> None:
-        self.mount = mount
-        self.version = 0
-        mount.mkdir()
-
-    def publish(self, files: dict[str, str]) -> None:
-        self.version += 1
-        data = self.mount / f"..2026_11_24_06_00_00.{self.version}"
-        write_tree(data, files)
-        tmp_link = self.mount / "..data_tmp"
-        tmp_link.symlink_to(data.name)
-        os.replace(tmp_link, self.mount / "..data")  # the one atomic step
-        if not (self.mount / "teams").is_symlink():
-            (self.mount / "teams").symlink_to("..data/teams")
-
-    @property
-    def root(self) -> Path:
-        return self.mount / "teams"
 
 
 def team_names(store: ConfigStore) -> list[str]:
@@ -56,7 +32,7 @@ def test_first_refresh_loads_then_nothing_changes(tmp_path: Path) -> None:
 
 
 def test_a_config_map_symlink_swap_is_picked_up_atomically(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path / "config")
+    volume = MountedVolume(tmp_path / "config")
     volume.publish(BASE)
     store = ConfigStore(volume.root)
     seen: list[Snapshot] = []
@@ -71,7 +47,7 @@ def test_a_config_map_symlink_swap_is_picked_up_atomically(tmp_path: Path) -> No
 
 def test_an_invalid_change_keeps_the_last_good_config_and_reports(tmp_path: Path,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    volume = ConfigMapVolume(tmp_path / "config")
+    volume = MountedVolume(tmp_path / "config")
     volume.publish(BASE)
     store = ConfigStore(volume.root)
     store.refresh()
@@ -124,7 +100,7 @@ def test_a_tree_changing_during_the_load_is_loaded_again(tmp_path: Path) -> None
 
 
 async def test_watch_reloads_in_the_background(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path / "config")
+    volume = MountedVolume(tmp_path / "config")
     volume.publish(BASE)
     store = ConfigStore(volume.root)
     changed = asyncio.Event()
@@ -144,7 +120,7 @@ async def test_watch_reloads_in_the_background(tmp_path: Path) -> None:
 
 
 def test_unchanged_teams_are_reused_across_reloads(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path / "config")
+    volume = MountedVolume(tmp_path / "config")
     volume.publish(BASE)
     store = ConfigStore(volume.root)
     store.refresh()
@@ -186,7 +162,7 @@ async def test_a_function_reports_reloads_and_the_state_of_its_config_as_metrics
         metrics.make()  # as a scrape does (metrics.exposition): updates recorded before are applied then
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    volume = ConfigMapVolume(tmp_path / "config")
+    volume = MountedVolume(tmp_path / "config")
     volume.publish(BASE)
     ok = sample("tektondag_config_reloads_total", result="ok")
     invalid = sample("tektondag_config_reloads_total", result="invalid")
@@ -235,7 +211,7 @@ async def test_a_function_serves_the_load_made_before_its_server_started_then_fo
         return load(root, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(configs, "load_config_cached", counting)
-    volume = ConfigMapVolume(tmp_path / "config")
+    volume = MountedVolume(tmp_path / "config")
     volume.publish(BASE)
     configs.preload(str(volume.root))
     assert len(loads) == 1

@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
+from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 import yaml
 
+from support.trees import MountedVolume
 from tekton_dag import pipelines
 from tekton_dag.events import catalog, schemas
 from tekton_dag.testing.recorder import EventRecorder
@@ -119,6 +121,43 @@ async def test_the_token_can_come_from_a_mounted_file(
     client = await make_ingest(TEKTON_DAG_API_TOKEN_FILE=str(tmp_path / "token"))
     response = await client.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
     assert response.status_code == 202
+
+
+def api_token_secret(directory: Path, token: str) -> MountedVolume:
+    """The token as Kubernetes mounts the Secret's key ``token``: ``publish`` again rotates it."""
+    volume = MountedVolume(directory, visible="token")
+    volume.publish({"token": token + "\n"})
+    return volume
+
+
+async def test_the_token_file_is_read_once_not_on_every_request(make_ingest: MakeClient, tmp_path: Path) -> None:
+    path = api_token_secret(tmp_path / "api-token", TOKEN).root
+    client = await make_ingest(TEKTON_DAG_API_TOKEN_FILE=str(path))
+    with mock.patch.object(Path, "read_text", autospec=True, side_effect=Path.read_text) as read_text:
+        for _ in range(3):
+            assert (await client.get("/api/teams", headers=AUTH)).status_code == 200
+            assert (await client.get("/api/teams", headers={"Authorization": "Bearer wrong"})).status_code == 401
+    reads = [call.args[0] for call in read_text.call_args_list].count(path)
+    assert reads <= 1, f"the unchanged token file was read {reads} times for 6 requests"
+
+
+@pytest.mark.parametrize("rotate", ["the kubelet swaps ..data", "someone rewrites the file"])
+async def test_a_rotated_token_takes_effect_and_the_old_one_is_refused(
+    make_ingest: MakeClient, tmp_path: Path, rotate: str
+) -> None:
+    volume = api_token_secret(tmp_path / "api-token", TOKEN)
+    client = await make_ingest(TEKTON_DAG_API_TOKEN_FILE=str(volume.root))
+    assert (await client.get("/api/teams", headers=AUTH)).status_code == 200
+    rotated = "rotated-api-token"  # another length: a rewrite in the same mtime tick still shows
+    if rotate == "the kubelet swaps ..data":
+        volume.publish({"token": rotated + "\n"})
+    else:
+        (volume.mount / "..data" / "token").write_text(rotated + "\n")
+    assert (await client.get("/api/teams", headers={"Authorization": f"Bearer {rotated}"})).status_code == 200
+    old = await client.get("/api/teams", headers=AUTH)
+    assert old.status_code == 401 and old.json()["reason"] == "missing or wrong bearer token"
+    write = await client.post("/api/run", headers=AUTH, json={"team": "platform", "stack": "web"})
+    assert write.status_code == 401
 
 
 async def test_writes_are_disabled_without_a_token(ingest: httpx.AsyncClient, broker: EventRecorder) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from tekton_dag.config.models import Config, Team, WebhookSettings
 from tekton_dag.webhooks import secrets
-from tekton_dag.webhooks.secrets import SHARED, SecretSource
+from tekton_dag.webhooks.secrets import SHARED, SecretFile, SecretSource
 
 
 def config(*teams: Team) -> Config:
@@ -68,3 +68,15 @@ def test_a_team_cannot_claim_the_shared_secret_or_another_teams(caplog: pytest.L
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "team a is the shared webhook secret" in logged and "also the webhook secret of team c" in logged
     assert "shared-value" not in logged and "b-value" not in logged
+
+
+def test_a_secret_file_reads_empty_while_missing_says_so_once_and_reads_it_once_it_is_there(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = SecretFile(tmp_path / "token")
+    assert secret.text() == "" and secret.text() == ""
+    assert len([r for r in caplog.records if "unreadable" in r.getMessage()]) == 1
+    (tmp_path / "token").write_text(" s3cret \n")
+    assert secret.text() == "s3cret"
+    (tmp_path / "token").unlink()
+    assert secret.text() == ""  # a removed Secret key is no token, not the last one

@@ -1,7 +1,8 @@
-"""Writing small configuration trees for tests."""
+"""Writing small configuration trees for tests, also as Kubernetes mounts them."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,3 +52,29 @@ def write_tree(base: Path, files: Mapping[str, str | None]) -> Path:
     return base / "teams"
 
 
+
+
+class MountedVolume:
+    """A ConfigMap or Secret volume as the kubelet's atomic writer keeps it: the files live in
+    ``..<version>/``, the visible name (``teams``, or a Secret's key) is a symlink via ``..data``,
+    and ``publish`` swaps ``..data`` to a new version in one step."""
+
+    def __init__(self, mount: Path, visible: str = "teams") -> None:
+        self.mount = mount
+        self.visible = visible
+        self.version = 0
+        mount.mkdir()
+
+    def publish(self, files: dict[str, str]) -> None:
+        self.version += 1
+        data = self.mount / f"..2026_11_24_06_00_00.{self.version}"
+        write_tree(data, files)
+        tmp_link = self.mount / "..data_tmp"
+        tmp_link.symlink_to(data.name)
+        os.replace(tmp_link, self.mount / "..data")  # the one atomic step
+        if not (self.mount / self.visible).is_symlink():
+            (self.mount / self.visible).symlink_to(f"..data/{self.visible}")
+
+    @property
+    def root(self) -> Path:
+        return self.mount / self.visible

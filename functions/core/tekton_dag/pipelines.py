@@ -55,16 +55,23 @@ def image_tag_problem(tag: str) -> str | None:
            "at most 128)"
 
 
-def image_registry_problem(registry: str) -> str | None:
-    """Why ``registry`` (``host[:port][/path]``, or a Docker Hub path) cannot prefix an image
-    name, or None. Its first component is a host when it has '.' or ':' or is ``localhost``
-    (Docker's rule, as ``oci.references`` splits it)."""
+def registry_host_and_path(registry: str) -> tuple[str, str]:
+    """``registry`` (``host[:port][/path]``, or a Docker Hub path; blanks and a last '/' ignored)
+    as (host, path); the host is "" for a Docker Hub path. Its first component is a host when it
+    has '.' or ':' or is ``localhost`` (Docker's rule)."""
     value = registry.strip().rstrip("/")
-    if not value:
-        return "is empty"
     first, _, path = value.partition("/")
-    if not ("." in first or ":" in first or first == "localhost"):
-        first, path = "", value
+    if "." in first or ":" in first or first == "localhost":
+        return first, path
+    return "", value
+
+
+def image_registry_problem(registry: str) -> str | None:
+    """Why ``registry`` (``registry_host_and_path``) cannot prefix an image name, or None: every
+    rule an image registry value is held to, an empty one included."""
+    first, path = registry_host_and_path(registry)
+    if not first and not path:
+        return "is empty"
     if first:
         host = _DOMAIN.fullmatch(first)
         if host is None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tekton_dag import pipelines
 from tekton_dag.config.models import Config, Team
+from tekton_dag.syntax import ascii_digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def target_of(config: Config, *, team: str, namespace: str, pipelinerun: str, st
     if not any(a.repo.lower() == repo.lower() for s in configured.stacks for a in s.apps):
         return None
     return Target(configured, configured.namespace, pipelinerun, stack, app, repo, head_sha,
-                  int(installation) if _whole_number(installation) else None)
+                  int(installation) if ascii_digits(installation) else None)
 
 
 def recorded_of(run: Mapping[str, Any]) -> Recorded:
@@ -77,11 +78,5 @@ def recorded_of(run: Mapping[str, Any]) -> Recorded:
     annotations = metadata.get("annotations") or {}
     raw_id = str(annotations.get(pipelines.A_CHECK_RUN_ID) or "")
     status = annotations.get(pipelines.A_CHECK_STATUS)
-    return Recorded(int(raw_id) if _whole_number(raw_id) else None, str(status) if status else None,
+    return Recorded(int(raw_id) if ascii_digits(raw_id) else None, str(status) if status else None,
                     metadata.get("resourceVersion"))
-
-
-def _whole_number(text: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses (a ValueError out
-    of an annotation or an installation id that anyone could write)."""
-    return text.isascii() and text.isdigit()

@@ -14,6 +14,7 @@ import yaml
 from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, registry_fallback
 from tekton_dag.config.models import Config
 from tekton_dag.config.snapshots import load_config_cached
+from tekton_dag.syntax import ascii_digits, http_url_problem
 
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
@@ -62,27 +63,18 @@ def positive_seconds(text: str) -> float:
 
 def port_number(text: str) -> int:
     """An argparse ``type`` for a TCP port to listen on: 1 to 65535, else a usage error."""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+    if not ascii_digits(text) or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
     return int(text)
 
 
 def http_url(text: str) -> str:
-    """An argparse ``type`` for where to send: an http(s) URL with a host, else a usage error
-    (exit 2) rather than httpx's ``InvalidURL`` traceback at the first request. An empty value
-    passes, for options whose default is an unset environment variable."""
-    if not text:
-        return text
-    import httpx  # only the commands that send import it
-
-    try:
-        url = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be an http:// or https:// URL with a host")
-    if url.port is not None and not 0 < url.port < 65536:  # httpx parses it, the socket refuses it
-        raise argparse.ArgumentTypeError(f"{text!r}: port {url.port} is not between 1 and 65535")
+    """An argparse ``type`` for where to send: an http(s) URL with a host (``syntax.http_url_problem``),
+    else a usage error (exit 2) rather than httpx's ``InvalidURL`` traceback at the first request.
+    An empty value passes, for options whose default is an unset environment variable."""
+    problem = http_url_problem(text) if text else None
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
     return text
 
 

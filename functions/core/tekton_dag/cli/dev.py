@@ -38,6 +38,7 @@ from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report,
 from tekton_dag.devchain.priority import AFTER_ACK_NICE, parse_nice
 from tekton_dag.events import catalog
 from tekton_dag.functions import loops, serving
+from tekton_dag.syntax import http_url_problem
 
 # The chain (and through it the Kubernetes client) is imported when `dev` runs, not when the CLI
 # builds its parser: `tekton-dag serve` shares this parser and its cold start matters.
@@ -123,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
-    if args.github_api and not args.github_api.startswith(("https://", "http://")):
-        usage_error(args.parser, f"--github-api {args.github_api!r}: expected an http(s) URL")
+    problem = http_url_problem(args.github_api) if args.github_api else None
+    if problem:
+        usage_error(args.parser, f"--github-api {args.github_api!r}: expected an http(s) URL (it {problem})")
     if not 0 <= args.task_seconds <= 3600:
         usage_error(args.parser, f"--task-seconds {args.task_seconds}: must be between 0 and 3600")
     try:

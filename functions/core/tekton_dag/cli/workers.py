@@ -56,6 +56,7 @@ from tekton_dag.bus.journal import JOURNAL_ENV, Journal, JournalError
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.functions import all_in_one, configs
 from tekton_dag.observability.metrics import METRICS_PORT_ENV
+from tekton_dag.syntax import ascii_digits
 from tekton_dag.usecases.ledger_hints import HINTS_ENV
 
 WORKER_ENV = "TEKTON_DAG_WORKER"  # this worker's index, for its logs
@@ -76,7 +77,7 @@ def worker_env(env: dict[str, str], index: int) -> dict[str, str]:
     mine[all_in_one.DEAD_LETTER_ENV] = str(worker_path(dead, index))
     mine[WORKER_ENV] = str(index)
     port = env.get(METRICS_PORT_ENV, "").strip()
-    if port.isascii() and port.isdigit() and int(port):  # 0: no listener, for every worker
+    if ascii_digits(port) and int(port):  # 0: no listener, for every worker
         mine[METRICS_PORT_ENV] = str(int(port) + index)
     return mine
 

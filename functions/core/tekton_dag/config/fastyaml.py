@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from tekton_dag.config.yamlmerge import Unusual, merged
+from tekton_dag.syntax import ascii_digits
 
 
 @cache
@@ -78,7 +79,6 @@ _TOKENS = re.compile(r"[\s\[{,]")
 _NAME = re.compile(r"[0-9A-Za-z_-]+")  # what PyYAML's scanner accepts
 _LEADING_ZERO = re.compile(r"0[0-9oOxXbB_]")
 _WORD = re.compile(r"\w")
-_DIGITS = frozenset("0123456789")
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"  # what PyYAML's reader takes below U+0080
 _FINE: set[str] = set()  # strings already checked (keys, ports, versions recur in every file)
 
@@ -165,7 +165,7 @@ def _number_trap(text: str) -> bool:
     a lower-case ``0x`` and ``0b``): the regular expression ``\\b0[0-9oOxXbB_]|[0-9]_|_[0-9]``."""
     index = text.find("_")
     while index >= 0:
-        if (index and text[index - 1] in _DIGITS) or text[index + 1:index + 2] in _DIGITS:
+        if (index and ascii_digits(text[index - 1])) or ascii_digits(text[index + 1:index + 2]):
             return True
         index = text.find("_", index + 1)
     return any(not match.start() or not _WORD.match(text, match.start() - 1)

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from tekton_dag.syntax import ascii_digits
+
 PROCESSES_ENV = "TEKTON_DAG_CONFIG_PROCESSES"
 CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "<quota> <period>" or "max <period>"
 MAX_PROCESSES = 4
@@ -66,7 +68,7 @@ def _cap(raw: str) -> int:
     one process: when the operator's intent is unclear, the configuration is read without forking."""
     if not raw.strip():
         return MAX_PROCESSES
-    if raw.strip().isascii() and raw.strip().isdigit() and int(raw) >= 1:
+    if ascii_digits(raw.strip()) and int(raw) >= 1:
         return int(raw)
     if raw not in _warned:
         _warned.add(raw)

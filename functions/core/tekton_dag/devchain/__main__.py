@@ -23,6 +23,7 @@ from tekton_dag.devchain import hosting
 from tekton_dag.devchain.chain import default_triggers_dir
 from tekton_dag.events.sealing import EventKeys
 from tekton_dag.functions import loops
+from tekton_dag.syntax import http_url_problem
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     services = {}
     for item in args.service:
         name, sep, url = item.partition("=")
-        if not sep or not name or not url.startswith(("http://", "https://")):
+        if not sep or not name or http_url_problem(url):
             print(f"error: --service {item!r}: expected NAME=http://host:port/", file=sys.stderr)
             return 2
         services[name] = url

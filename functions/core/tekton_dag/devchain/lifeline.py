@@ -20,6 +20,8 @@ import os
 import signal
 import sys
 
+from tekton_dag.syntax import ascii_digits
+
 PARENT_PID_ENV = "TEKTON_DAG_PARENT_PID"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -28,7 +30,7 @@ def die_with_parent(env: dict[str, str] | os._Environ[str] = os.environ) -> bool
     """Ask the kernel for SIGKILL when the parent named in ``env`` dies; exit now if it has.
     True when the signal is set (Linux), False when there is nothing to do or no way to."""
     wanted = env.get(PARENT_PID_ENV, "")
-    if not (wanted.isascii() and wanted.isdigit()) or not sys.platform.startswith("linux"):
+    if not ascii_digits(wanted) or not sys.platform.startswith("linux"):
         return False
     import ctypes  # here: `tekton-dag serve` imports this module, only dev's children need ctypes
     import ctypes.util

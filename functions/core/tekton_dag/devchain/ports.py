@@ -10,6 +10,8 @@ import os
 import socket
 from pathlib import Path
 
+from tekton_dag.syntax import ascii_digits
+
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's "st" column (include/net/tcp_states.h)
 
 
@@ -49,7 +51,7 @@ def holders(port: int, proc: Path = Path("/proc")) -> list[tuple[int, str]]:
     if not targets:
         return found
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
+        if not ascii_digits(entry.name):
             continue
         try:
             links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}

@@ -47,6 +47,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tekton_dag.syntax import ascii_digits
+
 NICE_ENV = "TEKTON_DAG_NICE"
 AFTER_ACK_NICE = 10  # ``tekton-dag dev --after-ack-nice``'s default
 MAX_NICE = 19  # the lowest priority there is (man 2 nice)
@@ -58,7 +60,7 @@ AUTOGROUP_TRIES, AUTOGROUP_RETRY_S = 10, 0.1
 
 def parse_nice(raw: str) -> int:
     """A niceness increment from 0 to 19; ValueError says what is wrong."""
-    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_NICE:
+    if not ascii_digits(raw.strip()) or int(raw) > MAX_NICE:
         raise ValueError(f"{raw!r}: must be a whole number from 0 to {MAX_NICE}")
     return int(raw)
 

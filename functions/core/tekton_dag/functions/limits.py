@@ -55,6 +55,7 @@ from typing import Any
 import hypercorn.config
 
 from tekton_dag.functions import deferred
+from tekton_dag.syntax import ascii_digits
 
 SERVER_ENV = "TEKTON_DAG_HTTP_SERVER"  # granian (functions.granian_server) or hypercorn (func-python's own)
 SERVERS = ("granian", "hypercorn")  # the first is the default
@@ -180,7 +181,7 @@ def declared_length(scope: Scope) -> int | None:
         if lowered == b"transfer-encoding":
             return None
         if lowered == b"content-length":
-            if not value.isdigit() or length is not None:
+            if not ascii_digits(value) or length is not None:
                 return None  # repeated, or not a plain number: the framing is the server's to judge
             length = int(value)
     return length if length else None

@@ -50,8 +50,9 @@ from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import STATES, BadContinue, ClusterUnavailable, RunLister, RunQuery
 from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
+from tekton_dag.syntax import ascii_digits
 from tekton_dag.webhooks import asgi, intake
-from tekton_dag.webhooks.secrets import SecretSource
+from tekton_dag.webhooks.secrets import SecretFile, SecretSource
 
 API_TOKEN_ENV: Final = "TEKTON_DAG_API_TOKEN"
 API_TOKEN_FILE_ENV: Final = "TEKTON_DAG_API_TOKEN_FILE"
@@ -81,6 +82,7 @@ class WebhookIngest(Handler):
         self.secrets = SecretSource({})
         self.runs = RunLister()
         self.public_reads = False  # closed until setup reads the environment
+        self.token_file: SecretFile | None = None
         self.public_metrics = False
         self.settings_problem = ""
         self._routes: dict[tuple[str, str], Callable[[asgi.Scope, asgi.Receive], Awaitable[Reply]]] = {
@@ -97,6 +99,8 @@ class WebhookIngest(Handler):
     # --- func-python lifecycle (the rest is Handler's) -------------------------------------
     def setup(self) -> None:
         self.secrets = SecretSource(self.env)
+        token_path = self.env.get(API_TOKEN_FILE_ENV)
+        self.token_file = SecretFile(Path(token_path)) if token_path else None
         config = self.configs.current() if self.configs else None
         if not self.secrets.current(config):
             log.warning("no webhook secret configured: every delivery is refused with 401 "
@@ -264,13 +268,9 @@ class WebhookIngest(Handler):
         return None
 
     def _api_token(self) -> str:
-        path = self.env.get(API_TOKEN_FILE_ENV)
-        if path:
-            try:
-                return Path(path).read_text().strip()
-            except OSError:
-                log.warning("API token file %s unreadable", path)
-                return ""
+        """The file's token (read again only when the mounted Secret changes), else the variable's."""
+        if self.token_file is not None:
+            return self.token_file.text()
         return self.env.get(API_TOKEN_ENV, "").strip()
 
     async def _api_teams(self, scope: asgi.Scope, receive: asgi.Receive) -> Reply:
@@ -358,7 +358,7 @@ def runs_query(config: Config, query: Mapping[str, list[str]]) -> tuple[list[Any
     labels = {}
     for key, label in RUNS_FILTERS.items():
         if key in one:
-            if key == "pr" and not (one[key].isascii() and one[key].isdigit()):
+            if key == "pr" and not ascii_digits(one[key]):
                 raise RequestError(f"pr: {one[key]!r} is not a pull request number")
             if key == "pipeline" and one[key] not in pipelines.PIPELINES:
                 raise RequestError(f"pipeline: {one[key]!r} is not one of {', '.join(pipelines.PIPELINES)}")
@@ -367,7 +367,7 @@ def runs_query(config: Config, query: Mapping[str, list[str]]) -> tuple[list[Any
     if state and state not in STATES:
         raise RequestError(f"state: {state!r} is not one of {', '.join(STATES)}")
     limit_text = one.get("limit", "")
-    if limit_text and not (limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= MAX_RUNS_LIMIT):
+    if limit_text and not (ascii_digits(limit_text) and 1 <= int(limit_text) <= MAX_RUNS_LIMIT):
         raise RequestError(f"limit: {limit_text!r} is not a number from 1 to {MAX_RUNS_LIMIT}")
     token = one.get("continue", "")
     limit = int(limit_text) if limit_text else (MAX_RUNS_LIMIT if token else 0)

@@ -46,6 +46,7 @@ from tekton_dag.github.port import (
 )
 from tekton_dag.github.settings import Settings
 from tekton_dag.observability import metrics
+from tekton_dag.syntax import ascii_digits
 
 if TYPE_CHECKING:
     import aiohttp  # imported on first use or by warm_up, as gidgethub is (~7 ms with email's parser)
@@ -226,7 +227,7 @@ class Client:
             log.warning("GitHub %s %s: %s: %s", method, url, exc.__class__.__name__, exc)
             return limits.after_timeout(attempt)
         remaining = answer_headers.get("x-ratelimit-remaining")
-        if remaining is not None and remaining.isascii() and remaining.isdigit():
+        if remaining is not None and ascii_digits(remaining):
             metrics.GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
         try:
             data, _, more = sansio.decipher_response(status, answer_headers, content)

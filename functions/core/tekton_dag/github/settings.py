@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit
+
+from tekton_dag.syntax import http_url_problem
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 DEFAULT_DEADLINE_S: Final = 20.0
@@ -66,15 +67,9 @@ class Settings:
         if not 0 < deadline < 3600:
             raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} must be between 0 and 3600")
         api_url = env.get("GITHUB_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
-        if not api_url.startswith(("https://", "http://")):
-            raise SettingsError(f"GITHUB_API_URL: {api_url!r} is not an http(s) URL")
-        try:  # the client would raise ValueError at the first call ("Invalid IPv6 URL", a bad port)
-            parts = urlsplit(api_url)
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError as exc:
-            raise SettingsError(f"GITHUB_API_URL: {api_url!r} is not a URL ({exc})") from None
-        if not parts.hostname or not port_ok:
-            raise SettingsError(f"GITHUB_API_URL: {api_url!r} has no host, or a port of 0")
+        problem = http_url_problem(api_url)  # else the client fails at the first call, not here
+        if problem:
+            raise SettingsError(f"GITHUB_API_URL: {api_url!r} {problem}")
         return cls(api_url=api_url, app=app, token=token, deadline_s=deadline)
 
 

@@ -22,7 +22,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-from tekton_dag.pipelines import image_registry_problem, image_tag_problem
+from tekton_dag.pipelines import image_registry_problem, image_tag_problem, registry_host_and_path
 
 INSECURE_REGISTRIES_ENV = "TEKTON_DAG_INSECURE_REGISTRIES"
 DOCKER_HUB = "docker.io"
@@ -55,28 +55,17 @@ class ImageRef:
 
 def image_ref(image_registry: str, app: str, tag: str) -> ImageRef:
     """The image an app is built into: ``<image_registry>/<app>:<tag>``."""
-    registry = image_registry.strip().rstrip("/")
-    if not registry:
-        raise ReferenceError("image registry is empty")
+    problem = image_registry_problem(image_registry)
+    if problem:  # the team schema refuses these; a registry reached another way is checked here too
+        raise ReferenceError(f"image registry {image_registry!r}: {problem}")
     if not app or not tag:
         raise ReferenceError(f"image name needs an app and a tag (got app={app!r}, tag={tag!r})")
     problem = image_tag_problem(tag)
     if problem:
         raise ReferenceError(f"image tag {problem}")
-    problem = image_registry_problem(registry)
-    if problem:  # the team schema refuses these; a registry reached another way is checked here too
-        raise ReferenceError(f"image registry {registry!r}: {problem}")
-    first, _, rest = registry.partition("/")
-    if _is_host(first):
-        host, path = first, rest
-    else:
-        host, path = DOCKER_HUB, registry
+    host, path = registry_host_and_path(image_registry)
     repository = f"{path}/{app}" if path else app
-    return ImageRef(host=host, repository=repository, tag=tag)
-
-
-def _is_host(component: str) -> bool:
-    return "." in component or ":" in component or component == "localhost"
+    return ImageRef(host=host or DOCKER_HUB, repository=repository, tag=tag)
 
 
 def scheme_for(host: str) -> str:

@@ -325,14 +325,11 @@ def sync(docs: Iterable[dict[str, Any]], cluster: Cluster, overrides: Overrides 
         if number == waves[-1]:
             return SyncResult("Succeeded")  # the last wave is not waited on
         applied = [cluster.applied[key(d)] for d in objects if wave(d) <= number]
-        degraded = [f"{show(d)} Degraded ({cluster.why[key(d)]})" for d in applied if health(d, overrides) == DEGRADED]
+        assessed = [(d, health(d, overrides)) for d in applied]  # once per object and wave
+        degraded = [f"{show(d)} Degraded ({cluster.why[key(d)]})" for d, h in assessed if h == DEGRADED]
         if degraded:
             return SyncResult("Failed", number, tuple(degraded))
-        waiting = [
-            f"{show(d)} {health(d, overrides)} ({cluster.why[key(d)]})"
-            for d in applied
-            if health(d, overrides) not in (HEALTHY, None)
-        ]
+        waiting = [f"{show(d)} {h} ({cluster.why[key(d)]})" for d, h in assessed if h not in (HEALTHY, None)]
         if waiting:
             # Nothing outside the sync changes what these wait for (no PipelineRun runs yet).
             return SyncResult("Running", number, tuple(waiting))

@@ -6,6 +6,8 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from tekton_dag.syntax import ascii_digits
+
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 Scope = Mapping[str, Any]
@@ -28,7 +30,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int, headers: Mapping
     ``headers`` are the request's from ``headers_of`` when the caller has them already (decoded
     once per request, not twice)."""
     declared = (headers_of(scope) if headers is None else headers).get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if ascii_digits(declared) and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0

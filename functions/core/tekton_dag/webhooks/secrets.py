@@ -12,6 +12,9 @@ is not used as a team secret at all (logged, without the value). Otherwise one t
 every delivery signed with that value, and the resolver would then ignore the other teams'
 repositories in them. Files are re-read at most every ``REFRESH_S`` seconds: Kubernetes updates
 mounted Secrets in place, so a rotation needs no restart. Secret values are never logged.
+
+``SecretFile`` is one mounted Secret key read on every request (the REST API's bearer token): it
+reads the file again only when the file changed.
 """
 
 from __future__ import annotations
@@ -33,11 +36,43 @@ REFRESH_S: Final = 10.0
 SHARED: Final = ""  # owner of a shared secret; a team name owns a team secret
 
 log = logging.getLogger(__name__)
+_UNREADABLE: Final = (-1, -1, -1)  # SecretFile's stamp while its file cannot be read
 
 
 def split_secrets(text: str) -> tuple[str, ...]:
     """Secrets from a comma- or newline-separated value, blanks dropped."""
     return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
+
+
+class SecretFile:
+    """The text of one mounted Secret key (stripped), read once and again only when the file changes.
+
+    The kubelet updates a mounted Secret by writing its keys into a new timestamped directory and
+    swapping the ``..data`` symlink to it (kubernetes/kubernetes#57422, atomic_writer.go; "Mounted
+    Secrets are updated automatically", except subPath mounts:
+    https://kubernetes.io/docs/concepts/configuration/secret/#using-secrets-as-files-from-a-pod).
+    A stat of the path follows the symlinks to the new file, so (inode, mtime, size) change with
+    every rotation: one stat per call, no open and read. A file rewritten in place at the same size
+    within one mtime tick would go unnoticed until its next change; the kubelet never does that.
+    An unreadable file reads as "" (logged when it becomes unreadable, not on every call)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._text = ""
+
+    def text(self) -> str:
+        try:
+            stat = self.path.stat()  # follows symlinks: the file ..data points at now
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if stamp != self._stamp:
+                self._text = self.path.read_text().strip()
+                self._stamp = stamp
+        except OSError as exc:
+            if self._stamp != _UNREADABLE:  # once, not on every call, until it is readable again
+                log.warning("secret file %s unreadable (%s)", self.path, exc.strerror)
+            self._stamp, self._text = _UNREADABLE, ""
+        return self._text
 
 
 class SecretSource:

@@ -1,0 +1,56 @@
+"""The syntax of plain values that come from outside: environment variables, command-line options,
+HTTP headers and query strings, annotations, file names. One rule, one place, for every layer.
+
+A leaf: it imports nothing of tekton-dag, so any package may use it (layer 9 of ``tekton_dag``).
+"""
+
+from __future__ import annotations
+
+import re
+
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")  # a host that can only be meant as an IPv4 address
+
+
+def ascii_digits(text: str | bytes) -> bool:
+    """Whether ``text`` is one or more of the ASCII digits 0-9, and nothing else (no sign, no space).
+
+    ``str.isdigit`` alone also takes other Unicode digits: ``int`` refuses "²" (a ValueError where
+    the check promised a number) and reads Arabic-Indic "١٢" as 12 (a value nobody wrote in the
+    ASCII the rest of the system speaks). Bytes are ASCII by definition; they are taken too, so
+    every caller states the one rule. Bounds and signs are the caller's to check, explicitly."""
+    return text.isascii() and text.isdigit()
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL with a host that a client can send to, or None.
+    The problem is said after the value: ``f"{url!r} {problem}"``.
+
+    The strictest of what our clients take, so that a bad value is refused where it enters, with its
+    name, and not by the first request: httpx (the CLI) refuses control characters and a dotted
+    host that is no IPv4 address; aiohttp (the GitHub client) and ``urlsplit`` refuse a port over
+    65535 and a broken IPv6 literal; a socket refuses port 0. White space is refused too: ``urlsplit``
+    silently strips it at either end (where httpx then sees no host) and no client wants it inside.
+    The scheme is case-insensitive (RFC 3986, section 3.1), as every client reads it."""
+    import ipaddress  # here: the digit check's many importers (the YAML reader) need neither
+    from urllib.parse import urlsplit
+
+    if " " in url or not url.isprintable():  # every white space but " " is not printable
+        return "has white space or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", a port not a number
+        return f"is not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "has no http:// or https:// scheme"
+    host = parts.hostname
+    if not host:
+        return "has no host"
+    if _DOTTED_NUMBERS.fullmatch(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"has host {host!r}, which is no IPv4 address"
+    if port == 0:
+        return "has port 0 (a port is 1 to 65535)"
+    return None
