@@ -174,7 +174,8 @@ async def test_ttl_stops_a_reply_loop(start_broker):
 
 @pytest.mark.parametrize(
     ("ttl", "status"),
-    [("1", 400), ("0", 400), ("-4", 400), ("2", 202), ("many", 202), ("4294967296", 202)],
+    [("1", 400), ("0", 400), ("-4", 400), ("2", 202), ("many", 202), ("4294967296", 202),
+     ("\u0661", 202)],  # an Arabic-Indic 1: no number to Go's strconv, so the default (Python's float read 1)
 )
 async def test_the_ingress_takes_one_off_a_senders_ttl_and_refuses_it_at_0(start_broker, ttl, status):
     """knative/eventing pkg/broker/ttl.go ``TTLDefaulter``: a TTL that is no int32 (cloudevents/sdk-go

@@ -96,6 +96,8 @@ def test_usage_and_configuration_errors(tmp_path: Path) -> None:
     run = lambda *a: subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", "redeliver", *a],  # noqa: E731
                                     env=env, capture_output=True, text=True, timeout=60)
     assert run("--since", "4d").returncode == 2
+    arabic_indic = run("--since", "\u0666h")  # float() reads it as 6; the usage says digits
+    assert arabic_indic.returncode == 2 and "expected a number and a unit" in arabic_indic.stderr
     assert run("--since", "1h", "--repo", "a/b").returncode == 2
     missing = run("--since", "1h")
     assert missing.returncode == 1 and "GITHUB_APP_ID" in missing.stderr and "Traceback" not in missing.stderr

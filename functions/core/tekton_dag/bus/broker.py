@@ -70,7 +70,8 @@ DEFAULT_TTL = 255
 TTL_EXHAUSTED = 400
 TTL_REASON = f"{EXT_BROKER_TTL} reached 0 (an event loop?)"
 # What sdk-go reads as a number (v2/types/value.go ToInteger, ParseInteger: strconv.ParseFloat, truncated).
-_TTL_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# re.ASCII: \d would take any Unicode digit (Arabic-Indic ten), which Go's strconv refuses and Python's float reads.
+_TTL_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 def ingress_ttl(raw: Any) -> int:

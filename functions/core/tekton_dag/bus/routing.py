@@ -58,7 +58,7 @@ OUTCOMES: tuple[str, ...] = (*RUN_OUTCOMES, catalog.BOOTSTRAP_PLANNED, catalog.B
 def input_name(event_type: str) -> str:
     """``dev.tektondag.github.pull_request.v1`` → ``github-pull-request``;
     ``dev.tekton.event.pipelinerun.failed.v1`` → ``pipelinerun-failed``."""
-    stem = re.sub(r"\.v\d+$", "", event_type)
+    stem = re.sub(r"\.v\d+$", "", event_type, flags=re.ASCII)
     for prefix in (f"{catalog.PREFIX}.", "dev.tekton.event."):
         if stem.startswith(prefix):
             stem = stem[len(prefix):]

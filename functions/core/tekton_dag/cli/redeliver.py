@@ -19,7 +19,8 @@ from typing import Any
 
 from tekton_dag.cli.common import add_output_option, emit, fail, usage_error
 
-_DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>[smhd])")
+# re.ASCII: \d alone would take any Unicode digit (an Arabic-Indic six), which float() reads.
+_DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>[smhd])", re.ASCII)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 

@@ -952,7 +952,7 @@ def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
 EVENT_TYPES = ("Normal", "Warning")
 EVENT_LIMITS = {"reportingInstance": 128, "action": 128, "reason": 128, "note": 1024}
 QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$", re.ASCII)
 
 
 EVENT_SCHEMA_VERSION = "1.33"  # the Kubernetes minor whose published schema Events are checked against
