@@ -33,6 +33,10 @@ def test_no_port_no_listener_and_a_bad_one_is_said_not_fatal(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger=metrics.__name__):
         assert metrics.serve_from_env({metrics.METRICS_PORT_ENV: "http"}) is None
     assert "METRICS_PORT='http' is not a port number" in caplog.text
+    for odd in ("+9100", "9_100", "\u0669\u0661\u0660\u0660", "65536"):  # int() took the first three
+        with caplog.at_level(logging.WARNING, logger=metrics.__name__):
+            assert metrics.serve_from_env({metrics.METRICS_PORT_ENV: odd}) is None
+        assert f"METRICS_PORT={odd!r} is not a port number" in caplog.text
 
 
 def test_a_port_already_taken_leaves_the_function_running(caplog) -> None:

@@ -21,8 +21,9 @@ the repository root states the same layers (and forbids import cycles inside a p
    GitHub payload normalisation).
 9. ``pipelines`` (the contract between PipelineRuns and the Tekton pipelines: names, params,
    labels) | ``warming`` (start-up work off the path to ready) | ``observability`` (the Prometheus
-   metrics: a leaf the I/O layers and the handlers record into) | ``syntax`` (the syntax of plain
-   values from outside, such as ASCII digits: a leaf every layer checks them with).
+   metrics: a leaf the I/O layers and the handlers record into).
+10. ``syntax`` (the syntax of plain values from outside, such as ASCII digits and URLs: a leaf every
+   layer checks them with, the metrics and the pipeline contract included).
 """
 
 # pyproject.toml's [project] version, stamped here by scripts/generate (scripts/generators/version.py):

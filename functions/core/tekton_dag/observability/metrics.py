@@ -1,11 +1,12 @@
 """Every Prometheus metric tekton-dag exports, in one place (docs/operations.md lists them).
 
-A leaf module: it imports nothing of tekton-dag, so the I/O layers (``bus``, ``eventing``) and the
-adapters (``functions``) can record into it; the decision layers never do (they stay pure, and the
-adapters count what they decide). Names follow Prometheus' conventions: a ``tektondag_`` prefix,
-``_total`` for counters, base units (``_seconds``). Label values are bounded: ``team`` only ever
-holds a configured team (or ``UNCONFIGURED``), ``event`` a GitHub event we know (or ``other``),
-``trigger`` a Trigger of ``knative/``; nothing a caller sends is used as a label value unchecked.
+Almost a leaf: it imports nothing of tekton-dag but ``syntax`` (below every layer), so the I/O
+layers (``bus``, ``eventing``) and the adapters (``functions``) can record into it; the decision
+layers never do (they stay pure, and the adapters count what they decide). Names follow Prometheus'
+conventions: a ``tektondag_`` prefix, ``_total`` for counters, base units (``_seconds``). Label
+values are bounded: ``team`` only ever holds a configured team (or ``UNCONFIGURED``), ``event`` a
+GitHub event we know (or ``other``), ``trigger`` a Trigger of ``knative/``; nothing a caller sends
+is used as a label value unchecked.
 
 Exposition: every function, cloudevent ones included, serves ``/metrics`` on ``METRICS_PORT``
 when it is set (``serve_from_env``; ``0`` or empty: no listener): func-python's cloudevent app
@@ -29,6 +30,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
+
+from tekton_dag.syntax import ascii_digits
 
 if TYPE_CHECKING:  # imported when the metrics are made (module docstring)
     from prometheus_client import Counter, Gauge, Histogram
@@ -284,11 +287,10 @@ def serve_from_env(env: Mapping[str, str]) -> int | None:
     if not listener_configured(env):
         return None
     raw = env.get(METRICS_PORT_ENV, "").strip()
-    try:
-        port = int(raw)
-    except ValueError:
+    if not ascii_digits(raw) or not 0 < int(raw) < 65536:  # int() alone takes "+80", "8_0" and non-ASCII digits
         log.warning("%s=%r is not a port number: metrics listener not started", METRICS_PORT_ENV, raw)
         return None
+    port = int(raw)
     from prometheus_client import start_http_server
 
     make()
