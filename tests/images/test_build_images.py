@@ -116,6 +116,7 @@ def test_the_final_stage_runs_as_a_numeric_non_root_user_with_no_installer() -> 
         ([], {}, "NAME (or $TEKTON_DAG_FUNCTION) is missing"),
         ([], {"TEKTON_DAG_FUNCTION": "nope"}, "$TEKTON_DAG_FUNCTION 'nope' is not one of webhook-ingest"),
         (["nope"], {"TEKTON_DAG_FUNCTION": "resolver"}, "NAME 'nope' is not one of webhook-ingest"),
+        (["resolver", "--sink", "broker:8080"], {}, "argument --sink: 'broker:8080'"),  # was taken, failing later
     ],
 )
 def test_serve_without_a_valid_function_is_a_usage_error(argv, env, message, monkeypatch) -> None:
@@ -123,7 +124,7 @@ def test_serve_without_a_valid_function_is_a_usage_error(argv, env, message, mon
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     result = subprocess.run(
-        [sys.executable, "-m", "tekton_dag.cli.main", "serve", *argv], capture_output=True, text=True
+        [sys.executable, "-m", "tekton_dag.cli.main", "serve", *argv], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert message in result.stderr

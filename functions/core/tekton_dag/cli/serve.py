@@ -17,7 +17,7 @@ import os
 import sys
 
 from tekton_dag import warming
-from tekton_dag.cli.common import add_teams_option, fail
+from tekton_dag.cli.common import add_teams_option, fail, http_url
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--workers", metavar="N", type=int, default=1,
         help="all-in-one only: N worker processes on the one port, each with its own journal (default 1)",
     )
-    parser.add_argument("--sink", metavar="URL", help="Broker ingress URL for outgoing events (default: $K_SINK)")
+    parser.add_argument("--sink", type=http_url, metavar="URL",
+                        help="Broker ingress URL for outgoing events (default: $K_SINK)")
     add_teams_option(parser)
     parser.set_defaults(run=run)
 
