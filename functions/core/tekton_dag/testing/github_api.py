@@ -372,20 +372,20 @@ class GitHubApiDouble:
     def _write_slot(self, paced: bool, identity: str, arrived: float, request_id: str) -> Iterator[None]:
         """Answer a write of ``identity`` that comes while another is answered, or sooner than
         ``min_write_gap_s`` after the last accepted one, with a secondary rate limit (module docstring)."""
-        if self.min_write_gap_s <= 0 or not paced:
+        if not paced:
             yield
             return
-        with self._lock:
-            last = self._last_write.get(identity)
-            if self._writing.get(identity, 0) or (last is not None and arrived - last < self.min_write_gap_s):
+        with self._lock:  # kept with the check off too: a test may turn it on between two writes
+            last, gap = self._last_write.get(identity), self.min_write_gap_s
+            if gap > 0 and (self._writing.get(identity, 0) or (last is not None and arrived - last < gap)):
                 raise _secondary(403, request_id, {"retry-after": str(self.write_retry_after_s)})
-            self._writing[identity] = 1
+            self._writing[identity] = self._writing.get(identity, 0) + 1
             self._last_write[identity] = arrived
         try:
             yield
         finally:
             with self._lock:
-                self._writing[identity] = 0
+                self._writing[identity] -= 1
 
     def _inject_faults(self, path: str, request_id: str) -> None:
         if time.monotonic() < self._down_until:
