@@ -39,6 +39,7 @@ from tekton_dag.github import auth, limits, pacing
 from tekton_dag.github.port import (
     CheckConclusion,
     CheckOutput,
+    CheckRun,
     CheckStatus,
     CommitState,
     GitHubError,
@@ -142,6 +143,18 @@ class Client:
                                conclusion: CheckConclusion | None, output: CheckOutput) -> None:
         await self.call("update_check_run", repo, "PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}",
                         {"check_run_id": check_run_id}, _check_fields(status, conclusion, output))
+
+    async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
+        answer = await self.call("suite_check_runs", repo, "GET",
+                                 "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs?per_page=100",
+                                 {"check_suite_id": check_suite_id})
+        try:
+            return [CheckRun(int(run["id"]), str(run["name"]), str(run["status"]), run.get("conclusion"),
+                             str((run.get("output") or {}).get("title") or ""),
+                             str((run.get("output") or {}).get("summary") or ""))
+                    for run in answer["check_runs"]]
+        except (KeyError, TypeError, ValueError):
+            raise GitHubError("suite_check_runs: GitHub's answer has no check_runs with id, name and status") from None
 
     async def set_commit_status(self, repo: Repo, sha: str, *, state: CommitState, context: str,
                                 description: str, target_url: str | None) -> None:

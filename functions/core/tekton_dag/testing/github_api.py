@@ -23,12 +23,13 @@ Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-wit
   past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
   using-the-rest-api/rate-limits-for-the-rest-api).
 
-State: check runs, commit statuses, comments, collaborator roles (``set_permission``: answered as
-GitHub does, ``permission`` the legacy base role and ``role_name`` the role; an unknown user is
-``none`` — GitHub answers 404 for a non-collaborator, not modelled), pull requests (``set_pull``:
-GitHub's example PR with that head and base), webhook deliveries per hook (``deliver``
-POSTs a payload to ``webhook_url`` signed as GitHub signs it and records the outcome; redelivery
-attempts POST it again with the same ``X-GitHub-Delivery`` guid and a new delivery id).
+State: check runs (one check suite per repository and head commit, listed newest of each name
+first), commit statuses, comments, collaborator roles (``set_permission``: answered as GitHub does,
+``permission`` the legacy base role and ``role_name`` the role; an unknown user is ``none`` — GitHub
+answers 404 for a non-collaborator, not modelled), pull requests (``set_pull``: GitHub's example PR
+with that head and base), webhook deliveries per hook (``deliver`` POSTs a payload to
+``webhook_url`` signed as GitHub signs it and records the outcome; redelivery attempts POST it again
+with the same ``X-GitHub-Delivery`` guid and a new delivery id).
 
 Writes too close together (``min_write_gap_s`` > 0, off by default): a POST, PATCH, PUT or DELETE
 (not the installation-token request) that arrives while another write of the same credential is
@@ -45,10 +46,12 @@ Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, opt
 ``calls`` records each request (method, path, operation, status, credential kind and identity, and
 when it arrived and was answered, on ``time.monotonic``).
 
-Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, check suites and the
-``check_run``/``check_suite`` webhooks the API's own writes would trigger, token permissions and
-repository selection beyond the installation's repository list, secondary limits GitHub would
-impose by itself (only injected ones), GitHub's async redelivery (it happens before the 202 here).
+Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, a check suite's own status and
+conclusion (GitHub's reset to queued on a re-run, and its summary of the check runs), paging of a
+suite's check runs, the ``check_run``/``check_suite`` webhooks the API's own writes would trigger,
+token permissions and repository selection beyond the installation's repository list, secondary
+limits GitHub would impose by itself (only injected ones), GitHub's async redelivery (it happens
+before the 202 here).
 """
 
 from __future__ import annotations
@@ -197,6 +200,8 @@ class GitHubApiDouble:
         self.calls: list[Call] = []
         self.tokens: dict[str, tuple[int, float]] = {}  # installation token -> (installation, expires)
         self.check_runs: dict[int, dict[str, Any]] = {}
+        # One check suite per repository and head commit (GitHub: per App and head commit; one App here)
+        self.check_suites: dict[tuple[str, str], int] = {}
         self.statuses: list[dict[str, Any]] = []
         self.comments: list[dict[str, Any]] = []
         self.permissions: dict[tuple[str, str], str] = {}
@@ -497,7 +502,7 @@ class GitHubApiDouble:
                 "details_url": fields.get("details_url"), "status": fields.get("status", "queued"),
                 "conclusion": fields.get("conclusion"), "started_at": _now_iso(), "completed_at":
                 _now_iso() if fields.get("conclusion") else None, "external_id": fields.get("external_id", ""),
-                "check_suite": {"id": 1}, "app": None, "pull_requests": [],
+                "check_suite": {"id": fields.get("check_suite_id", 1)}, "app": None, "pull_requests": [],
                 "output": {"title": output.get("title"), "summary": output.get("summary"), "text": None,
                            "annotations_count": 0, "annotations_url": f"{base}/check-runs/{run_id}/annotations"}}
 
@@ -545,8 +550,28 @@ class GitHubApiDouble:
         if body.get("conclusion") is not None:
             body = {**body, "status": "completed"}  # GitHub: a conclusion sets status completed
         with self._lock:
-            self.check_runs[run_id] = {"repo": repo, **body}
+            suite = self.check_suites.setdefault((repo.lower(), body["head_sha"]), next(self._ids))
+            self.check_runs[run_id] = {"repo": repo, "check_suite_id": suite, **body}
         return 201, self._check_run(run_id, repo, self.check_runs[run_id]), {}
+
+    def _op_checks_list_for_suite(self, params: dict[str, str], query: dict[str, list[str]],
+                                  body: Any) -> tuple[int, Any, dict[str, str]]:
+        """The suite's check runs, newest first; ``filter=latest`` (GitHub's default): the newest of
+        each name. One page (``per_page``, default 30, at most 100): paging is not modelled."""
+        repo, suite = f"{params['owner']}/{params['repo']}", int(params["check_suite_id"])
+        if suite not in self.check_suites.values():
+            raise _error(404, "Not Found")
+        with self._lock:
+            runs = sorted(((i, r) for i, r in self.check_runs.items()
+                           if r["check_suite_id"] == suite and r["repo"].lower() == repo.lower()), reverse=True)
+        if query.get("filter", ["latest"])[-1] == "latest":
+            newest: dict[str, tuple[int, dict[str, Any]]] = {}
+            for run_id, run in runs:
+                newest.setdefault(run["name"], (run_id, run))
+            runs = list(newest.values())
+        per_page = int(query.get("per_page", ["30"])[-1])
+        return 200, {"total_count": len(runs),
+                     "check_runs": [self._check_run(i, r["repo"], r) for i, r in runs[:per_page]]}, {}
 
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])
