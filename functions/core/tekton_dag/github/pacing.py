@@ -63,7 +63,7 @@ class Pacer:
     async def turn(self, key: str, deadline: float) -> AsyncIterator[None]:
         """Hold ``key``'s write slot for the body (one request); ``Late`` when it would start after
         ``deadline`` (nothing is sent then)."""
-        lane = self._lanes.setdefault(key, _Lane())
+        lane = self._lanes.get(key) or self._lanes.setdefault(key, _Lane())
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise Late(f"no write slot for {key} before the deadline")
