@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV
+from tekton_dag.testing.github_api import TEST_WRITE_INTERVAL_S
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.testing.sealing import TEST_EVENT_KEY
 
@@ -29,6 +30,10 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     # Configuration snapshots of the run go to its temporary directory, never the user's cache.
     monkeypatch.setenv("TEKTON_DAG_CONFIG_CACHE", str(tmp_path_factory.getbasetemp() / "config-cache"))
+    # GitHub writes a second apart (github.pacing) would add seconds to every test that writes twice; the
+    # processes tests start (tekton-dag dev, redeliver) inherit this, in-process clients get it from
+    # support.githubapi. The tests of the pacing set their own.
+    monkeypatch.setenv("GITHUB_WRITE_INTERVAL_SECONDS", str(TEST_WRITE_INTERVAL_S))
 
 
 @pytest.fixture(autouse=True)

@@ -59,12 +59,13 @@ def test_no_function_consumes_a_type_it_produces(function):
 def test_outcomes_reach_only_functions_that_publish_nothing_for_them():
     """Outcomes end the chain: whoever reads them (status-reporter, for GitHub) starts nothing for
     them. status-reporter publishes run / cancel requests only for a PR command, and commands come
-    only from the resolver, out of GitHub's events: no outcome leads back to a request."""
+    only from the resolver, out of GitHub's events: no outcome leads back to a request. The GitHub
+    Re-runs it reads (an older head's only) it answers on GitHub alone."""
     readers = {f for f, types in routing.CONSUMES.items() if set(types) & set(routing.OUTCOMES)}
     assert readers == {"status-reporter"}
     assert set(routing.PRODUCES["status-reporter"]) == {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED}
     assert set(routing.CONSUMES["status-reporter"]) - set(routing.OUTCOMES) - set(catalog.TEKTON_PIPELINERUN_SHOWN) \
-        == {catalog.COMMAND_REQUESTED}
+        == {catalog.COMMAND_REQUESTED, *routing.RERUNS}
     assert {f for f, types in routing.PRODUCES.items() if catalog.COMMAND_REQUESTED in types} == {"resolver"}
     assert set(routing.CONSUMES["resolver"]) == set(routing.GITHUB_EVENTS)
 

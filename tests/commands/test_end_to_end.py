@@ -21,6 +21,7 @@ from tekton_dag import pipelines
 from tekton_dag.events.sealing import KEY_ENV
 from tekton_dag.functions.all_in_one import AllInOne, new
 from tekton_dag.functions.lifecycle import Wiring
+from tekton_dag.github.port import CheckOutput, Repo
 from tekton_dag.kube.retrying import RetryPolicy
 from tekton_dag.kube.stores import KubernetesStore
 from tekton_dag.pipelineruns import states
@@ -191,3 +192,52 @@ async def test_a_merge_group_is_checked_on_its_sha_and_cancelled_when_destroyed(
     await chain.deliver("merge_group.destroyed", "queue-gone", our_group)
     assert chain.runs()[0]["spec"].get("status") == states.CANCELLED_RUN_FINALLY  # started: finally still runs
     assert (chain.checks()[0]["status"], chain.checks()[0]["conclusion"]) == ("completed", "cancelled")
+
+
+async def test_a_rerun_of_an_outdated_head_runs_nothing_and_settles_the_checks_github_reset(chain: Chain) -> None:
+    """GitHub resets a re-run's suite to queued and leaves the check runs for the App to update
+    (checks/rerequest-run in @octokit/openapi); tekton-dag runs nothing for a head that is no longer
+    the pull request's, so it completes them again, saying why, with the conclusion they had."""
+    old = "1" * 40
+    client = client_of(chain.github)
+    repo = Repo(*REPO.split("/"), installation_id=INSTALLATION)
+    pressed = await client.create_check_run(repo, name=CHECK, head_sha=old, external_id="old-run",
+                                            status="completed", conclusion="failure",
+                                            output=CheckOutput("Failed", "Task build failed"))
+    other = await client.create_check_run(repo, name="tekton-dag / stack-one (demo-api)", head_sha=old,
+                                          external_id="old-api", status="completed", conclusion="success",
+                                          output=CheckOutput("Succeeded", "3 tasks"))
+    going = await client.create_check_run(repo, name="tekton-dag / stack-two (demo-fe)", head_sha=old,
+                                          external_id="old-two", status="in_progress", conclusion=None,
+                                          output=CheckOutput("Running", ""))
+    await client.aclose()
+    suite = chain.github.check_runs[pressed]["check_suite_id"]
+
+    def outdated(event: str) -> Callable[[dict[str, Any]], None]:
+        def change(payload: dict[str, Any]) -> None:
+            check = payload[event]
+            check["head_sha"] = old
+            if event == "check_run":
+                check.update(id=pressed, name=CHECK)
+                check["check_suite"]["id"] = suite
+            else:
+                check["id"] = suite
+            pull = check["pull_requests"][0]
+            pull["number"], pull["base"]["ref"], pull["head"]["sha"] = 2, "main", HEAD  # the PR moved on
+        return change
+
+    await chain.deliver("check_run.rerequested", "press-old", outdated("check_run"))
+    assert chain.runs() == []
+    settled = chain.github.check_runs[pressed]
+    assert (settled["status"], settled["conclusion"]) == ("completed", "failure")  # the earlier run's result
+    assert settled["output"]["title"] == f"Not re-run: {old[:12]} is no longer the head of #2"
+    summary = settled["output"]["summary"]
+    assert HEAD in summary and "/retest" in summary and summary.endswith("**Failed**\n\nTask build failed")
+    assert chain.github.check_runs[other]["output"]["title"] == "Succeeded"  # not the one pressed
+
+    await chain.deliver("check_suite.rerequested", "press-all-old", outdated("check_suite"))  # Re-run all
+    assert chain.runs() == []
+    assert chain.github.check_runs[other]["conclusion"] == "success"
+    assert chain.github.check_runs[other]["output"]["title"].startswith("Not re-run: ")
+    assert chain.github.check_runs[pressed]["output"]["summary"].count("**Not re-run.**") == 1  # once
+    assert chain.github.check_runs[going]["status"] == "in_progress"  # its run will complete it

@@ -63,3 +63,16 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
                        ({"GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": "http://:80/api"}, "has no host")]:
         with pytest.raises(SettingsError, match=named):
             Settings.from_env(env)
+
+
+def test_the_write_interval_defaults_to_githubs_second_and_is_bounded(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("ghp_x\n")
+    env = {"GITHUB_TOKEN_FILE": str(token)}
+    default = Settings.from_env(env)
+    assert default is not None and default.write_interval_s == 1.0  # best practices: a second between writes
+    fast = Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": "0"})
+    assert fast is not None and fast.write_interval_s == 0.0
+    for raw in ("soon", "-1", "61", "nan"):
+        with pytest.raises(SettingsError, match="GITHUB_WRITE_INTERVAL_SECONDS"):
+            Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": raw})

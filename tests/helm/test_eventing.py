@@ -19,11 +19,13 @@ INPUTS = {
     "run-creator": {catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED},
     "bootstrap-batcher": {catalog.BOOTSTRAP_REQUESTED},
     "status-reporter": {catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
-                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED},
+                        catalog.RUN_CANCELLED, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED,
+                        catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE},  # an older head's Re-run only
 }
 
 
 # run-creator's outcomes reach status-reporter only when marked for a team with GitHub checks
+RERUNS = {catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE}  # status-reporter: only those marked outdated
 OUTCOMES_FOR_CHECKS = {catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
                        catalog.RUN_CANCELLED}
 
@@ -61,7 +63,9 @@ def test_triggers_subscribe_each_function_to_exactly_its_catalog_types() -> None
         assert spec["broker"] == "tekton-dag"
         attributes = spec["filter"]["attributes"]
         outcome = function == "status-reporter" and attributes["type"] in OUTCOMES_FOR_CHECKS
-        assert attributes == {"type": attributes["type"], **({"tektondagchecks": "true"} if outcome else {})}
+        rerun = function == "status-reporter" and attributes["type"] in RERUNS
+        assert attributes == {"type": attributes["type"], **({"tektondagchecks": "true"} if outcome else {}),
+                              **({"tektondagoutdated": "true"} if rerun else {})}
         assert trigger["metadata"]["name"].startswith(f"{function}-")
         subscribed.setdefault(function, set()).add(attributes["type"])
     assert subscribed == INPUTS

@@ -145,6 +145,15 @@ def test_check_suite_rerun_reruns_every_target(index: ResolverIndex) -> None:
     assert sorted((o.stack, o.rerun) for o in outcomes) == [("pay", "suite-1"), ("web", "suite-1")]
 
 
+@pytest.mark.parametrize("name", ["check_run.rerequested", "check_suite.rerequested"])
+def test_a_rerun_of_an_outdated_head_runs_nothing_and_says_why(index: ResolverIndex, name: str) -> None:
+    """Run as its pull request's, the older head would supersede the runs of the real head."""
+    event = name.split(".")[0]
+    outcomes = decide(index, name, change=lambda p: p[event]["pull_requests"][0]["head"].update(sha="b" * 40))
+    assert outcomes and all(isinstance(o, resolution.Ignored) and "is no longer the head of pull request #2 "
+                            "(now bbbbbbbbbbbb)" in o.reason for o in outcomes)
+
+
 def test_a_rerun_naming_no_pull_request_says_so(index: ResolverIndex) -> None:
     outcomes = decide(index, "check_suite.rerequested", change=lambda p: p["check_suite"].update(pull_requests=[]))
     assert all(isinstance(o, resolution.Ignored) and "lists no pull request" in o.reason for o in outcomes)

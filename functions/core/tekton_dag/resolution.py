@@ -198,6 +198,9 @@ def _merge_group(event: GitHubEvent, group: MergeGroup, target: Target) -> Reque
 
 def _rerun(event: GitHubEvent, rerun: Rerun, target: Target) -> Request | str:
     team = target.team
+    outdated = github.outdated_reason(event)  # status-reporter settles its checks (usecases.declining)
+    if outdated is not None:
+        return outdated
     if event.name == github.CHECK_RUN:
         checked = github.check_target(rerun.check_name)
         if checked is None:

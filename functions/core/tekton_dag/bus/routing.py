@@ -17,6 +17,10 @@ from tekton_dag.events import catalog
 GITHUB_EVENTS: tuple[str, ...] = (catalog.GITHUB_PULL_REQUEST, catalog.GITHUB_PUSH, catalog.GITHUB_ISSUE_COMMENT,
                                   catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE, catalog.GITHUB_MERGE_GROUP)
 
+# GitHub's Re-run buttons: status-reporter gets only those of an outdated head (OUTDATED_ONLY), whose
+# checks GitHub reset to queued and nothing will run.
+RERUNS: tuple[str, ...] = (catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE)
+
 # run-creator's outcomes of a run request or cancel (what status-reporter shows on GitHub).
 RUN_OUTCOMES: tuple[str, ...] = (catalog.RUN_CREATED, catalog.RUN_QUEUED, catalog.RUN_STARTED, catalog.RUN_FAILED,
                                  catalog.RUN_CANCELLED)
@@ -25,7 +29,8 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "resolver": GITHUB_EVENTS,
     "run-creator": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, *catalog.TEKTON_PIPELINERUN_FINISHED),
     "bootstrap-batcher": (catalog.BOOTSTRAP_REQUESTED,),
-    "status-reporter": (*RUN_OUTCOMES, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED),
+    "status-reporter": (*RUN_OUTCOMES, *catalog.TEKTON_PIPELINERUN_SHOWN, catalog.COMMAND_REQUESTED,
+                        *RERUNS),
 }
 
 # Attributes a Trigger matches besides ``type`` (Knative Eventing, "Trigger filtering": exact match
@@ -33,7 +38,9 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 # outcomes reach status-reporter only for teams that want GitHub checks (run-creator marks those,
 # EXT_CHECKS); for every other team status-reporter had nothing to do with them but be called.
 CHECKS_ONLY: dict[str, str] = {catalog.EXT_CHECKS: "true"}
-ATTRIBUTES: dict[tuple[str, str], dict[str, str]] = {("status-reporter", t): CHECKS_ONLY for t in RUN_OUTCOMES}
+OUTDATED_ONLY: dict[str, str] = {catalog.EXT_OUTDATED: "true"}
+ATTRIBUTES: dict[tuple[str, str], dict[str, str]] = {**{("status-reporter", t): CHECKS_ONLY for t in RUN_OUTCOMES},
+                                                     **{("status-reporter", t): OUTDATED_ONLY for t in RERUNS}}
 
 PRODUCES: dict[str, tuple[str, ...]] = {
     "webhook-ingest": (*GITHUB_EVENTS, catalog.RUN_REQUESTED, catalog.BOOTSTRAP_REQUESTED),

@@ -75,6 +75,10 @@ EXT_RECEIVED: Final = "tektondagreceived"  # RFC 3339 time webhook-ingest receiv
 # status-reporter's Triggers for those outcomes filter on it (bus/routing.py ATTRIBUTES).
 EXT_CHECKS: Final = "tektondagchecks"
 EXT_SEAL: Final = "tektondagseal"  # HMAC of an event that makes things happen (events.sealing)
+# "true" on a check_run / check_suite re-run of a head that is no longer its pull request's: the
+# resolver runs nothing for it; status-reporter's Triggers for those types filter on it, and it
+# settles the checks GitHub reset for the re-run (usecases/declining.py).
+EXT_OUTDATED: Final = "tektondagoutdated"
 
 # Event ids of derived events are derived too, so a redelivered input yields the same outputs.
 def derived_id(parent_id: str, *parts: str) -> str:

@@ -79,7 +79,8 @@ def github_event(event: GitHubEvent, *, signed_for: str = "", traceparent: str =
         team=signed_for,
         traceparent=traceparent,
         extensions={catalog.EXT_GITHUB_DELIVERY: event.delivery, catalog.EXT_GITHUB_EVENT: event.name,
-                    **({catalog.EXT_RECEIVED: received} if received else {})},
+                    **({catalog.EXT_RECEIVED: received} if received else {}),
+                    **({catalog.EXT_OUTDATED: "true"} if event.rerun and event.rerun.newer_head_sha else {})},
     )
 
 

@@ -26,8 +26,9 @@ Edge cases:
   the repository itself (a fork's PR is not listed): such a re-run names no PR (``pr_number`` 0).
   They may also list pull requests of other repositories with that head (a fork's parent): only
   one whose base repository is the webhook's own counts (``_own_pull_request``). A pull request
-  listed at a newer head than the re-run check's is the re-run of an outdated head: ignored
-  (``_outdated_rerun``).
+  listed at a newer head than the re-run check's is the re-run of an outdated head
+  (``Rerun.newer_head_sha``, ``outdated_reason``): the resolver runs nothing for it, and
+  status-reporter settles the checks GitHub reset for the re-run (``usecases.declining``).
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ class Rerun:
     check_run_id: int = 0  # check_run only
     check_name: str = ""  # check_run only: ``tekton-dag / <stack> (<app>)`` for ours
     external_id: str = ""  # check_run only: the PipelineRun name for ours
+    check_suite_id: int = 0  # the suite GitHub reset to queued for the re-run
+    newer_head_sha: str = ""  # the pull request's head when it is no longer head_sha: an outdated re-run
 
 
 @dataclass(frozen=True)
@@ -262,9 +265,8 @@ def ignored_reason(name: str, payload: Any) -> str | None:
     action = payload.get("action")
     if name == PULL_REQUEST and action not in PR_ACTIONS:
         return f"pull_request action {action!r} starts nothing"
-    if name in (CHECK_RUN, CHECK_SUITE):
-        return f"{name} action {action!r} starts nothing (only {RERUN_ACTION})" if action != RERUN_ACTION \
-            else _outdated_rerun(name, payload)
+    if name in (CHECK_RUN, CHECK_SUITE) and action != RERUN_ACTION:
+        return f"{name} action {action!r} starts nothing (only {RERUN_ACTION})"
     if name == MERGE_GROUP and action not in MERGE_GROUP_ACTIONS:
         return f"merge_group action {action!r} starts nothing (only {' and '.join(MERGE_GROUP_ACTIONS)})"
     if name != ISSUE_COMMENT:
@@ -281,8 +283,8 @@ def ignored_reason(name: str, payload: Any) -> str | None:
     return None
 
 
-def _outdated_rerun(name: str, payload: Mapping[str, Any]) -> str | None:
-    """Why a re-run of an older head of a pull request starts nothing, or None.
+def outdated_reason(event: GitHubEvent) -> str | None:
+    """Why a re-run of an older head of a pull request runs nothing, or None.
 
     GitHub lists a pull request whose head *branch* matches the check, at the pull request's
     newest head (check-run ``pull_requests`` in @octokit/openapi: "open with a `head_sha` or
@@ -290,22 +292,13 @@ def _outdated_rerun(name: str, payload: Mapping[str, Any]) -> str | None:
     the check suite can differ from the `sha` of the pull request if subsequent pushes are made
     into the PR"). Re-run as that pull request's, the older head would count as its newest: it
     would supersede (cancel) the runs of the real head, once run-creator no longer remembers it
-    as superseded (it keeps a few per pull request). A payload of the wrong shape is left to
-    ``parse_payload`` (a 400 naming the field)."""
-    try:
-        parse_payload(name, "", payload)  # first: what GitHub never sends is a 400, not ignored
-        body = _Fields(payload, "")
-        check = body.obj(name)
-        pull = _own_pull_request(check, name, body.obj("repository").integer("id"))
-        if pull is None:
-            return None
-        head, newest, number = check.text("head_sha"), pull.obj("head").text("sha"), pull.integer("number")
-    except PayloadError:
+    as superseded (it keeps a few per pull request)."""
+    rerun = event.rerun
+    if rerun is None or not rerun.newer_head_sha:
         return None
-    if head == newest:
-        return None
-    return (f"{name} head {head[:12]} is no longer the head of pull request #{number} (now {newest[:12]}): "
-            "nothing re-run (re-run the check of its newest head, or comment /retest)")
+    return (f"{event.name} head {rerun.head_sha[:12]} is no longer the head of pull request #{rerun.pr_number} "
+            f"(now {rerun.newer_head_sha[:12]}): nothing re-run (re-run the check of its newest head, or comment "
+            "/retest)")
 
 
 def parse_payload(name: str, delivery: str, payload: Any) -> GitHubEvent:
@@ -369,7 +362,8 @@ _PAYLOAD_FIELDS: Final = {
 # pr_number and base_ref come from the repository's own entry of pull_requests (_own_pull_request)
 _RERUN_FIELDS: Final = {"check_run_id": "id", "check_name": "name", "external_id": "external_id",
                         "head_sha": "head_sha", "pr_number": "pull_requests[].number",
-                        "base_ref": "pull_requests[].base.ref"}
+                        "base_ref": "pull_requests[].base.ref", "check_suite_id": "check_suite.id",
+                        "newer_head_sha": "pull_requests[].head.sha"}
 _SHOWN: Final = 80  # characters of a refused value echoed back
 
 
@@ -434,13 +428,17 @@ def _rerun(body: _Fields, name: str) -> Rerun:
     first = _own_pull_request(check, name, body.obj("repository").integer("id"))
     if first is not None and first.integer("number") < 1:  # 0 means "none listed" in the slim data
         raise PayloadError(f"{first.path}number: must be a pull request number from 1 to 2147483647")
+    head = check.text("head_sha")
+    newest = first.obj("head").text("sha") if first else head
     return Rerun(
-        head_sha=check.text("head_sha"),
+        head_sha=head,
         pr_number=first.integer("number") if first else 0,
         base_ref=first.obj("base").text("ref") if first else "",
         check_run_id=check.integer("id") if name == CHECK_RUN else 0,
         check_name=check.text("name") if name == CHECK_RUN else "",
         external_id=check.text("external_id", default="") if name == CHECK_RUN else "",
+        check_suite_id=check.obj("check_suite").integer("id") if name == CHECK_RUN else check.integer("id"),
+        newer_head_sha="" if newest == head else newest,
     )
 
 

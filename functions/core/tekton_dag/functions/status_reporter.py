@@ -5,6 +5,10 @@ Consumes run-creator's outcomes (``run.created``, ``run.queued``, ``run.started`
 ``successful``, ``failed``). It is a consumer of its own beside the chain, so a
 slow or unavailable GitHub never slows webhook → PipelineRun: its events wait in the Broker.
 
+A Re-run of a head that is no longer its pull request's (``github.check_run`` / ``check_suite``
+marked ``tektondagoutdated``; the resolver runs nothing for it) has its re-requested checks
+settled, since GitHub reset their suite to queued (``tekton_dag.usecases.declining``).
+
 It also carries out PR commands (``command.requested``, from the resolver): it holds the GitHub
 credentials to authorise them, then publishes the sealed ``run.requested`` /
 ``run.cancel.requested`` to the Broker (``K_SINK``) or replies on the PR
@@ -155,6 +159,8 @@ class StatusReporterFunction(Handler):
         try:
             data = codec.data(event)
             team = self._team_label(data)
+            if event.get_type() in (catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE):
+                self.keys.check(event, data)  # webhook-ingest seals them: a forged one writes nothing to GitHub
             results = await self._dispatch(event.get_type(), event.get_id(), data)
         except REFUSED as exc:
             await refuse(send, event, exc, log)
@@ -222,6 +228,8 @@ class StatusReporterFunction(Handler):
             # Which run to look at; what its check says comes from the run as the API has it.
             namespace, name = _tekton_run(data)
             return [await self.reporter.report(namespace, name, reports.from_run)]
+        if kind in (catalog.GITHUB_CHECK_RUN, catalog.GITHUB_CHECK_SUITE):  # only outdated ones (routing)
+            return await _outdated_rerun(self.reporter.github, kind, event_id, data)
         if kind == catalog.RUN_FAILED:
             return [await self.reporter.report_not_created(event_id, data, reports.not_created(
                 str(data.get("reason") or "unknown reason")))]
@@ -288,6 +296,18 @@ def _tekton_run(data: dict[str, Any]) -> tuple[str, str]:
             or not metadata.get("namespace"):
         raise RequestError("data.pipelineRun.metadata: name and namespace required")
     return str(metadata["namespace"]), str(metadata["name"])
+
+
+async def _outdated_rerun(client: GitHub, kind: str, event_id: str, data: dict[str, Any]) -> list[Result]:
+    """Settle the checks a Re-run of an outdated head reset (``usecases.declining``)."""
+    from tekton_dag.events import github  # rare events: neither is imported on the way to ready
+    from tekton_dag.usecases import declining
+
+    try:
+        event = github.GitHubEvent.from_data(kind, event_id, data)
+    except github.PayloadError as exc:
+        raise RequestError(f"data: {exc}") from None
+    return await declining.settle(client, event)
 
 
 def _names(data: dict[str, Any], key: str) -> list[str]:

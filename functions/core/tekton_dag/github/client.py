@@ -16,6 +16,9 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
   (4xx) raises ``GitHubError(retryable=False)`` at once. Every attempt is counted
   (``tektondag_github_api_calls``) and the last ``x-ratelimit-remaining`` kept per installation.
 - Rate limits hold off only the installation (or token) that got them (``limits.Throttle``).
+- Writes (POST, PATCH, PUT, DELETE) go one at a time per installation (or token), at least
+  ``Settings.write_interval_s`` apart (``pacing.Pacer``: GitHub's best practices; per process).
+  Reads are not paced, nor is the installation-token request (octokit's ``isAuthRequest``).
 - ``permission()`` asks GitHub each time: the commands' use case caches the answers
   (``usecases.commanding.PermissionCache``), the one place that knows how long they may be trusted.
 """
@@ -32,10 +35,11 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
-from tekton_dag.github import auth, limits
+from tekton_dag.github import auth, limits, pacing
 from tekton_dag.github.port import (
     CheckConclusion,
     CheckOutput,
+    CheckRun,
     CheckStatus,
     CommitState,
     GitHubError,
@@ -57,6 +61,9 @@ ATTEMPT_TIMEOUT_S: Final = 10.0
 MAX_CONNECTIONS: Final = 100  # kept open to GitHub; more calls at once wait for one
 PERMISSIONS: Final = ("admin", "maintain", "write", "triage", "read", "none")
 APP_KEY: Final = "app"
+# Its own kind of request to GitHub (octokit/plugin-throttling.js src/wrap-request.ts, isAuthRequest: the
+# ``auth`` group, not ``write``); fetched once per installation and hour (auth.InstallationTokens).
+TOKEN_TEMPLATE: Final = "/app/installations/{installation_id}/access_tokens"
 TOKEN_KEY: Final = "token"
 
 log = logging.getLogger(__name__)
@@ -74,6 +81,7 @@ class Client:
         self._clock = clock
         self._sleep = sleep
         self._throttle = limits.Throttle(clock, sleep)
+        self._pacer = pacing.Pacer(settings.write_interval_s, clock, sleep)
         self._tokens = auth.InstallationTokens(self._fetch_token, clock)
         self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once (auth.load_key)
 
@@ -137,6 +145,18 @@ class Client:
         await self.call("update_check_run", repo, "PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}",
                         {"check_run_id": check_run_id}, _check_fields(status, conclusion, output))
 
+    async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
+        answer = await self.call("suite_check_runs", repo, "GET",
+                                 "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs?per_page=100",
+                                 {"check_suite_id": check_suite_id})
+        try:
+            return [CheckRun(int(run["id"]), str(run["name"]), str(run["status"]), run.get("conclusion"),
+                             str((run.get("output") or {}).get("title") or ""),
+                             str((run.get("output") or {}).get("summary") or ""))
+                    for run in answer["check_runs"]]
+        except (KeyError, TypeError, ValueError):
+            raise GitHubError("suite_check_runs: GitHub's answer has no check_runs with id, name and status") from None
+
     async def set_commit_status(self, repo: Repo, sha: str, *, state: CommitState, context: str,
                                 description: str, target_url: str | None) -> None:
         body: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
@@ -186,11 +206,17 @@ class Client:
         while True:
             attempt += 1
             key, authorization = await self._credentials(repo, as_app, operation, deadline)
-            try:
-                await self._throttle.wait(key, deadline)
-            except limits.RateLimited as exc:
-                self._give_up(operation, f"{method} {url}: {exc}", status=None)
-            outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt, deadline)
+            if method in pacing.MUTATING and template != TOKEN_TEMPLATE:
+                try:
+                    async with self._pacer.turn(key, deadline):  # the throttle's wait too: no write jumps it
+                        await self._unthrottled(operation, key, f"{method} {url}", deadline)
+                        outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt,
+                                                      deadline)
+                except pacing.Late as exc:
+                    self._give_up(operation, f"{method} {url}: {exc}", status=None)
+            else:
+                await self._unthrottled(operation, key, f"{method} {url}", deadline)
+                outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt, deadline)
             if not isinstance(outcome, limits.Retry):
                 return outcome
             retry = outcome
@@ -201,6 +227,13 @@ class Client:
                                      f"after the {self._settings.deadline_s:g} s deadline", status=None)
             metrics.GITHUB_CALLS.labels(operation, "rate_limited" if retry.rate_limited else "retried").inc()
             await self._sleep(retry.wait_s)
+
+    async def _unthrottled(self, operation: str, key: str, request: str, deadline: float) -> None:
+        """Wait until ``key`` is no longer held off by a rate limit; give up when that is after ``deadline``."""
+        try:
+            await self._throttle.wait(key, deadline)
+        except limits.RateLimited as exc:
+            self._give_up(operation, f"{request}: {exc}", status=None)
 
     async def _attempt(self, operation: str, key: str, method: str, url: str, raw: bytes,
                        authorization: dict[str, str], attempt: int,
@@ -277,8 +310,7 @@ class Client:
                           "and no GITHUB_TOKEN_FILE is configured")
 
     async def _fetch_token(self, installation_id: int) -> auth.Token:
-        answer = await self.call("installation_token", None, "POST",
-                                 "/app/installations/{installation_id}/access_tokens",
+        answer = await self.call("installation_token", None, "POST", TOKEN_TEMPLATE,
                                  {"installation_id": installation_id}, as_app=True)
         try:
             return auth.Token.from_answer(answer)

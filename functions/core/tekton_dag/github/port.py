@@ -55,6 +55,17 @@ class PullRequestHead(NamedTuple):
     open: bool  # GitHub's ``state``: "open", else "closed" (merged or not)
 
 
+class CheckRun(NamedTuple):
+    """A check run as GitHub lists it: what a settled re-run keeps of it."""
+
+    id: int
+    name: str
+    status: str  # queued | in_progress | completed (| waiting, requested, pending: GitHub Actions only)
+    conclusion: str | None  # GitHub's, including the ones tekton-dag never sets (neutral, stale, ...)
+    title: str
+    summary: str
+
+
 class GitHub(Protocol):
     """The calls status-reporter and the commands make. Every method raises ``GitHubError`` on failure."""
 
@@ -79,6 +90,11 @@ class GitHub(Protocol):
         """PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}."""
         ...
 
+    async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
+        """GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs: the suite's newest check
+        run of each name (GitHub's ``filter=latest``), at most 100."""
+        ...
+
     async def set_commit_status(self, repo: Repo, sha: str, *, state: CommitState, context: str,
                                 description: str, target_url: str | None) -> None:
         """POST /repos/{owner}/{repo}/statuses/{sha} (the token fallback for check runs)."""
@@ -97,5 +113,5 @@ class GitHub(Protocol):
         ...
 
 
-__all__ = ["CheckConclusion", "CheckOutput", "CheckStatus", "CommitState", "GitHub", "GitHubError", "Mode",
+__all__ = ["CheckConclusion", "CheckOutput", "CheckRun", "CheckStatus", "CommitState", "GitHub", "GitHubError", "Mode",
            "Permission", "PullRequestHead", "Repo"]

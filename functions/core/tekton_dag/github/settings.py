@@ -5,6 +5,9 @@
 - ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY_FILE``: a GitHub App (check runs, ``mode == "checks"``).
 - ``GITHUB_TOKEN_FILE``: a plain token, the fallback (commit statuses, ``mode == "statuses"``).
 - ``GITHUB_API_DEADLINE_SECONDS``: how long one call may take, retries and waits included (default 20).
+- ``GITHUB_WRITE_INTERVAL_SECONDS``: the least time between two writes of one installation (or token),
+  from one's answer to the next one's start (default 1, what GitHub asks; ``pacing``). 0: one at a time,
+  not spaced (tests).
 
 Secrets are read from files (a mounted Secret), never from the environment itself.
 """
@@ -16,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from tekton_dag.github.pacing import DEFAULT_INTERVAL_S
 from tekton_dag.syntax import http_url_problem
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 DEFAULT_DEADLINE_S: Final = 20.0
+MAX_WRITE_INTERVAL_S: Final = 60.0  # more would hold every write of an installation for minutes
 
 
 class SettingsError(ValueError):
@@ -41,6 +46,7 @@ class Settings:
     app: AppCredentials | None = None
     token: str | None = None
     deadline_s: float = DEFAULT_DEADLINE_S
+    write_interval_s: float = DEFAULT_INTERVAL_S
 
     def __repr__(self) -> str:
         return f"Settings(api_url={self.api_url!r}, app={self.app!r}, token={'set' if self.token else None})"
@@ -66,11 +72,22 @@ class Settings:
             raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} is not a number") from None
         if not 0 < deadline < 3600:
             raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} must be between 0 and 3600")
+        write_interval = _write_interval(env.get("GITHUB_WRITE_INTERVAL_SECONDS", "").strip())
         api_url = env.get("GITHUB_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
         problem = http_url_problem(api_url)  # else the client fails at the first call, not here
         if problem:
             raise SettingsError(f"GITHUB_API_URL: {api_url!r} {problem}")
-        return cls(api_url=api_url, app=app, token=token, deadline_s=deadline)
+        return cls(api_url=api_url, app=app, token=token, deadline_s=deadline, write_interval_s=write_interval)
+
+
+def _write_interval(raw: str) -> float:
+    try:
+        value = float(raw) if raw else DEFAULT_INTERVAL_S
+    except ValueError:
+        raise SettingsError(f"GITHUB_WRITE_INTERVAL_SECONDS: {raw!r} is not a number") from None
+    if not 0 <= value <= MAX_WRITE_INTERVAL_S:  # also refuses nan
+        raise SettingsError(f"GITHUB_WRITE_INTERVAL_SECONDS: {raw!r} must be between 0 and {MAX_WRITE_INTERVAL_S:g}")
+    return value
 
 
 def _read(path: str, variable: str) -> str:

@@ -23,23 +23,35 @@ Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-wit
   past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
   using-the-rest-api/rate-limits-for-the-rest-api).
 
-State: check runs, commit statuses, comments, collaborator roles (``set_permission``: answered as
-GitHub does, ``permission`` the legacy base role and ``role_name`` the role; an unknown user is
-``none`` — GitHub answers 404 for a non-collaborator, not modelled), pull requests (``set_pull``:
-GitHub's example PR with that head and base), webhook deliveries per hook (``deliver``
-POSTs a payload to ``webhook_url`` signed as GitHub signs it and records the outcome; redelivery
-attempts POST it again with the same ``X-GitHub-Delivery`` guid and a new delivery id).
+State: check runs (one check suite per repository and head commit, listed newest of each name
+first), commit statuses, comments, collaborator roles (``set_permission``: answered as GitHub does,
+``permission`` the legacy base role and ``role_name`` the role; an unknown user is ``none`` — GitHub
+answers 404 for a non-collaborator, not modelled), pull requests (``set_pull``: GitHub's example PR
+with that head and base), webhook deliveries per hook (``deliver`` POSTs a payload to
+``webhook_url`` signed as GitHub signs it and records the outcome; redelivery attempts POST it again
+with the same ``X-GitHub-Delivery`` guid and a new delivery id).
+
+Writes too close together (``min_write_gap_s`` > 0, off by default): a POST, PATCH, PUT or DELETE
+(not the installation-token request) that arrives while another write of the same credential is
+being answered, or less than ``min_write_gap_s`` after the last one it accepted, gets GitHub's
+secondary rate limit (403, ``retry-after: write_retry_after_s``), as GitHub's REST best practices warn
+(https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+#avoid-concurrent-requests, #pause-between-mutative-requests). GitHub publishes no such threshold:
+this is the rule the client is held to, not a measurement of github.com.
 
 Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, optional Retry-After),
 ``primary`` (403, x-ratelimit-remaining 0 and a reset time), ``429`` (with Retry-After), any 5xx,
 ``slow`` (answers after ``seconds``: a client timeout); ``down_for(seconds)`` answers 503 to all
 (``how="timeout"``: holds each request until the outage ends).
-``calls`` records each request (method, path, operation, status, credential kind).
+``calls`` records each request (method, path, operation, status, credential kind and identity, and
+when it arrived and was answered, on ``time.monotonic``).
 
-Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, check suites and the
-``check_run``/``check_suite`` webhooks the API's own writes would trigger, token permissions and
-repository selection beyond the installation's repository list, secondary limits GitHub would
-impose by itself (only injected ones), GitHub's async redelivery (it happens before the 202 here).
+Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, a check suite's own status and
+conclusion (GitHub's reset to queued on a re-run, and its summary of the check runs), paging of a
+suite's check runs, the ``check_run``/``check_suite`` webhooks the API's own writes would trigger,
+token permissions and repository selection beyond the installation's repository list, secondary
+limits GitHub would impose by itself (only injected ones), GitHub's async redelivery (it happens
+before the 202 here).
 """
 
 from __future__ import annotations
@@ -69,13 +81,24 @@ from tekton_dag.testing.github_openapi import Operation, answer_problems, contra
 from tekton_dag.webhooks.signatures import sign
 
 DOCS = "https://docs.github.com/rest"
+# GITHUB_WRITE_INTERVAL_SECONDS of the clients tests make (production: 1 s, github.pacing): a test's
+# writes stay one at a time, without a second between them; the tests of the pacing set their own.
+TEST_WRITE_INTERVAL_S = 0.01
 JWT_MAX_LIFETIME_S = 600 + 60  # exp ≤ 10 min ahead; iat backdated by the recommended 60 s
 # The Checks API is only for GitHub Apps: a plain token gets 403 "You must authenticate via a GitHub
 # App." (actions/github-script#118, GitHub's answer; checks/update in operations.json: "OAuth apps and
 # personal access tokens (classic) cannot use this endpoint").
 APP_ONLY = frozenset({"checks/create", "checks/update"})
+# GitHub's secondary-limit answer as github.com sends it (a 403 body seen in the wild, 2025: the request ID
+# is the answer's x-github-request-id; the link is the one GitHub sends, not DOCS).
 SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
-                     "If you reach out to GitHub Support for help, please include the request ID.")
+                     "If you reach out to GitHub Support for help, please include the request ID {request_id} "
+                     "and timestamp {timestamp} UTC.")
+SECONDARY_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+# Not held to the writes' pace: octokit's plugin-throttling puts it in its own ``auth`` group, not
+# ``write`` (octokit/plugin-throttling.js src/wrap-request.ts, isAuthRequest), and so does the client.
+TOKEN_OPERATION = "apps/create-installation-access-token"
 
 
 @dataclass
@@ -87,6 +110,9 @@ class Call:
     credential: str  # jwt | installation | token | none
     body: Any = None  # the request's JSON body (None without one)
     answer: Any = None  # the JSON the double answered
+    identity: str = ""  # whose: app | installation:<id> | token:<prefix> ("" when not authenticated)
+    arrived: float = 0.0  # time.monotonic() when the request had been read
+    answered: float = 0.0  # time.monotonic() when its answer was ready
 
 
 @dataclass
@@ -141,6 +167,12 @@ def _error(status: int, message: str, **extra: Any) -> HTTPAnswer:
     return HTTPAnswer(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
 
 
+def _secondary(status: int, request_id: str, headers: dict[str, str]) -> HTTPAnswer:
+    """GitHub's secondary rate limit answer (SECONDARY_MESSAGE)."""
+    message = SECONDARY_MESSAGE.format(request_id=request_id, timestamp=_now_iso().replace("T", " ").rstrip("Z"))
+    return HTTPAnswer(status, {"message": message, "documentation_url": SECONDARY_DOCS, "status": str(status)}, headers)
+
+
 @dataclass
 class GitHubApiDouble:
     """``with GitHubApiDouble() as github:`` → ``github.url``, ``github.private_key_pem``, ``github.app_id``."""
@@ -154,6 +186,8 @@ class GitHubApiDouble:
     rate_limit: int = 5000
     validate_answers: bool = True
     on_call: Callable[[Call], None] | None = None
+    min_write_gap_s: float = 0.0  # > 0: writes of one credential closer than this get a secondary limit
+    write_retry_after_s: int = 1  # the retry-after of that answer
 
     def __post_init__(self) -> None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -166,6 +200,8 @@ class GitHubApiDouble:
         self.calls: list[Call] = []
         self.tokens: dict[str, tuple[int, float]] = {}  # installation token -> (installation, expires)
         self.check_runs: dict[int, dict[str, Any]] = {}
+        # One check suite per repository and head commit (GitHub: per App and head commit; one App here)
+        self.check_suites: dict[tuple[str, str], int] = {}
         self.statuses: list[dict[str, Any]] = []
         self.comments: list[dict[str, Any]] = []
         self.permissions: dict[tuple[str, str], str] = {}
@@ -176,6 +212,8 @@ class GitHubApiDouble:
         self._down_until = 0.0
         self._down_how = "503"
         self._used: dict[str, int] = {}
+        self._writing: dict[str, int] = {}  # identity -> writes being answered
+        self._last_write: dict[str, float] = {}  # identity -> arrival of the last write accepted
         self._server: _Server | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -291,21 +329,24 @@ class GitHubApiDouble:
         operation, params, _ = self._contract.match(method, path)  # GitHub: 404 for a wrong method too
         credential, identity = "none", ""
         body: Any = None
-        extra: dict[str, str] = {"x-github-request-id": uuid.uuid4().hex[:20].upper(),
-                                 "x-github-api-version-selected": "2022-11-28"}
+        arrived = time.monotonic()
+        request_id = uuid.uuid4().hex[:20].upper()
+        extra: dict[str, str] = {"x-github-request-id": request_id, "x-github-api-version-selected": "2022-11-28"}
         try:
             if operation is None:
                 raise _error(404, "Not Found")
-            self._inject_faults(path)
+            self._inject_faults(path, request_id)
             credential, identity = self._authenticate(operation, params, headers)
             extra.update(self._rate_limit(identity))
-            body, has_body = self._decode(raw)
-            problems = request_problems(operation, params, query, body, has_body)
-            if problems:
-                raise _error(422, "Invalid request.\n\n" + "\n".join(problems),
-                             errors=[{"resource": operation.operation_id, "code": "invalid", "message": p}
-                                     for p in problems])
-            status, answer, more = self._operate(operation, params, query, body)
+            paced = method in WRITES and operation.operation_id != TOKEN_OPERATION
+            with self._write_slot(paced, identity, arrived, request_id):
+                body, has_body = self._decode(raw)
+                problems = request_problems(operation, params, query, body, has_body)
+                if problems:
+                    raise _error(422, "Invalid request.\n\n" + "\n".join(problems),
+                                 errors=[{"resource": operation.operation_id, "code": "invalid", "message": p}
+                                         for p in problems])
+                status, answer, more = self._operate(operation, params, query, body)
             extra.update(more)
         except HTTPAnswer as exc:
             status, answer = exc.status, exc.body
@@ -316,7 +357,7 @@ class GitHubApiDouble:
                 self.violations.extend(problems)
                 status, answer = 500, {"message": "GitHub API double broke the contract: " + "; ".join(problems)}
         call = Call(method, path, operation.operation_id if operation else "", status, credential,
-                    body, answer)
+                    body, answer, identity, arrived, time.monotonic())
         with self._lock:
             self.calls.append(call)
         if self.on_call is not None:
@@ -332,7 +373,26 @@ class GitHubApiDouble:
         except ValueError:
             raise _error(400, "Problems parsing JSON") from None
 
-    def _inject_faults(self, path: str) -> None:
+    @contextlib.contextmanager
+    def _write_slot(self, paced: bool, identity: str, arrived: float, request_id: str) -> Iterator[None]:
+        """Answer a write of ``identity`` that comes while another is answered, or sooner than
+        ``min_write_gap_s`` after the last accepted one, with a secondary rate limit (module docstring)."""
+        if not paced:
+            yield
+            return
+        with self._lock:  # kept with the check off too: a test may turn it on between two writes
+            last, gap = self._last_write.get(identity), self.min_write_gap_s
+            if gap > 0 and (self._writing.get(identity, 0) or (last is not None and arrived - last < gap)):
+                raise _secondary(403, request_id, {"retry-after": str(self.write_retry_after_s)})
+            self._writing[identity] = self._writing.get(identity, 0) + 1
+            self._last_write[identity] = arrived
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._writing[identity] -= 1
+
+    def _inject_faults(self, path: str, request_id: str) -> None:
         if time.monotonic() < self._down_until:
             if self._down_how == "timeout":
                 time.sleep(max(0.0, self._down_until - time.monotonic()))
@@ -346,10 +406,8 @@ class GitHubApiDouble:
         after = {} if fault.retry_after is None else {"retry-after": str(int(fault.retry_after))}
         if fault.kind == "slow":
             time.sleep(fault.seconds)
-        elif fault.kind == "secondary":
-            raise HTTPAnswer(403, {"message": SECONDARY_MESSAGE, "documentation_url": DOCS}, after)
-        elif fault.kind == "429":
-            raise HTTPAnswer(429, {"message": SECONDARY_MESSAGE, "documentation_url": DOCS}, after)
+        elif fault.kind in ("secondary", "429"):
+            raise _secondary(403 if fault.kind == "secondary" else 429, request_id, after)
         elif fault.kind == "primary":
             reset = str(int(time.time() + (fault.retry_after or 60)))
             raise HTTPAnswer(403, {"message": "API rate limit exceeded for installation.", "documentation_url": DOCS},
@@ -444,7 +502,7 @@ class GitHubApiDouble:
                 "details_url": fields.get("details_url"), "status": fields.get("status", "queued"),
                 "conclusion": fields.get("conclusion"), "started_at": _now_iso(), "completed_at":
                 _now_iso() if fields.get("conclusion") else None, "external_id": fields.get("external_id", ""),
-                "check_suite": {"id": 1}, "app": None, "pull_requests": [],
+                "check_suite": {"id": fields.get("check_suite_id", 1)}, "app": None, "pull_requests": [],
                 "output": {"title": output.get("title"), "summary": output.get("summary"), "text": None,
                            "annotations_count": 0, "annotations_url": f"{base}/check-runs/{run_id}/annotations"}}
 
@@ -492,8 +550,28 @@ class GitHubApiDouble:
         if body.get("conclusion") is not None:
             body = {**body, "status": "completed"}  # GitHub: a conclusion sets status completed
         with self._lock:
-            self.check_runs[run_id] = {"repo": repo, **body}
+            suite = self.check_suites.setdefault((repo.lower(), body["head_sha"]), next(self._ids))
+            self.check_runs[run_id] = {"repo": repo, "check_suite_id": suite, **body}
         return 201, self._check_run(run_id, repo, self.check_runs[run_id]), {}
+
+    def _op_checks_list_for_suite(self, params: dict[str, str], query: dict[str, list[str]],
+                                  body: Any) -> tuple[int, Any, dict[str, str]]:
+        """The suite's check runs, newest first; ``filter=latest`` (GitHub's default): the newest of
+        each name. One page (``per_page``, default 30, at most 100): paging is not modelled."""
+        repo, suite = f"{params['owner']}/{params['repo']}", int(params["check_suite_id"])
+        if suite not in self.check_suites.values():
+            raise _error(404, "Not Found")
+        with self._lock:
+            runs = sorted(((i, r) for i, r in self.check_runs.items()
+                           if r["check_suite_id"] == suite and r["repo"].lower() == repo.lower()), reverse=True)
+        if query.get("filter", ["latest"])[-1] == "latest":
+            newest: dict[str, tuple[int, dict[str, Any]]] = {}
+            for run_id, run in runs:
+                newest.setdefault(run["name"], (run_id, run))
+            runs = list(newest.values())
+        per_page = int(query.get("per_page", ["30"])[-1])
+        return 200, {"total_count": len(runs),
+                     "check_runs": [self._check_run(i, r["repo"], r) for i, r in runs[:per_page]]}, {}
 
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])

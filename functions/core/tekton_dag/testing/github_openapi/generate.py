@@ -28,6 +28,7 @@ OPERATIONS = (
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("post", "/repos/{owner}/{repo}/check-runs"),
     ("patch", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
+    ("get", "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"),
     ("post", "/repos/{owner}/{repo}/statuses/{sha}"),
     ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("get", "/repos/{owner}/{repo}/collaborators/{username}/permission"),

@@ -1,0 +1,88 @@
+"""Writes to GitHub one at a time per installation and spaced (github.pacing), against the double's
+check of GitHub's best practices (``min_write_gap_s``): over real HTTP, spacing read from the times
+the double recorded (a loaded machine only widens the gaps these tests bound from below)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from support.githubapi import OTHER, REPO, app_client
+from tekton_dag.github.client import Client
+from tekton_dag.github.port import CheckOutput, GitHubError
+from tekton_dag.github.settings import AppCredentials, Settings
+from tekton_dag.testing.github_api import SECONDARY_DOCS, Call, GitHubApiDouble
+
+OUTPUT = CheckOutput("Queued", "waiting for a slot")
+SHA = "a" * 40
+INTERVAL_S = 0.25  # the client's pace in these tests
+GAP_S = 0.2  # what the double insists on: less than the pace, more than a loopback round trip's jitter
+
+
+async def create(client: Client, repo=REPO, name: str = "web") -> int:  # type: ignore[no-untyped-def]
+    return await client.create_check_run(repo, name=f"tekton-dag / {name} (hello)", head_sha=SHA, external_id=name,
+                                         status="queued", conclusion=None, output=OUTPUT)
+
+
+def writes(github: GitHubApiDouble, identity: str) -> list[Call]:
+    return sorted((c for c in github.calls if c.identity == identity and c.method != "GET"), key=lambda c: c.arrived)
+
+
+async def test_writes_of_one_installation_go_one_at_a_time_a_pace_apart_and_reads_do_not_wait(
+        github: GitHubApiDouble) -> None:
+    github.min_write_gap_s = GAP_S
+    client = app_client(github, write_interval_s=INTERVAL_S)
+    github.set_pull(REPO.full_name, 1, SHA)
+    await asyncio.gather(*(create(client, REPO, f"w{n}") for n in range(4)), *(create(client, OTHER, f"o{n}")
+                                                                                for n in range(2)),
+                         *(client.pull_request_head(REPO, 1) for _ in range(3)))
+    assert [c.status for c in github.calls if c.status >= 400] == []  # no secondary limit: GitHub's rules kept
+    ours = writes(github, "installation:1001")
+    assert len(ours) == 4
+    for before, after in itertools.pairwise(ours):  # from one's answer to the next one's arrival
+        assert after.arrived - before.answered >= INTERVAL_S - 0.02, (before, after)
+    others = writes(github, "installation:2002")
+    assert len(others) == 2 and others[0].arrived < ours[-1].arrived  # another installation is not queued behind
+    reads = [c for c in github.calls if c.method == "GET"]
+    assert len(reads) == 3 and max(r.arrived for r in reads) < ours[-1].arrived  # reads are not paced
+
+
+async def test_a_write_whose_turn_comes_after_the_deadline_is_not_sent_and_may_be_retried(
+        github: GitHubApiDouble) -> None:
+    """Three writes at once, a second apart, within 1.5 s: the third's turn (2 s) is past its deadline."""
+    now = [time.time()]
+
+    async def sleep(seconds: float) -> None:  # time passes only when the client waits
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    settings = Settings(api_url=github.url, app=AppCredentials(github.app_id, github.private_key_pem),
+                        deadline_s=1.5, write_interval_s=1.0)
+    client = Client(settings, clock=lambda: now[0], sleep=sleep)
+    try:
+        results = await asyncio.gather(*(create(client, REPO, f"w{n}") for n in range(3)), return_exceptions=True)
+    finally:
+        await client.aclose()
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], GitHubError) and failed[0].retryable, results
+    assert "deadline" in str(failed[0])
+    assert len(github.calls_to("checks/create")) == 2  # the late write never reached GitHub
+
+
+async def test_the_double_answers_writes_too_close_together_as_github_does(github: GitHubApiDouble) -> None:
+    github.min_write_gap_s = 30.0  # any second write of one installation is too close
+    github.write_retry_after_s = 7
+    client = app_client(github, deadline_s=1.0, write_interval_s=0.0)
+    await create(client)
+    with pytest.raises(GitHubError) as caught:  # Retry-After 7 s is past the deadline: given up, retryable
+        await create(client)
+    assert caught.value.retryable
+    refused = github.calls_to("checks/create")[-1]
+    assert refused.status == 403 and refused.answer["documentation_url"] == SECONDARY_DOCS
+    assert refused.answer["message"].startswith("You have exceeded a secondary rate limit.")
+    assert "request ID " in refused.answer["message"] and refused.answer["status"] == "403"
+    await create(client, OTHER)  # per credential: another installation may write
+    assert github.calls_to("checks/create")[-1].status == 201
