@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tekton_dag.syntax import ascii_digits, http_url_problem
+from tekton_dag.syntax import ascii_digits, http_url_problem, tcp_port
 
 WHOLE_NUMBERS = ["0", "7", "007", "8080", "4294967296", b"42"]
 NOT_DIGITS_ONLY = ["", " 1", "1 ", "+1", "-1", "1_000", "1.0", "0x1f", "12a", b"", b"4 2", b"-1"]
@@ -33,6 +33,16 @@ def test_a_sign_space_separator_or_nothing_is_not_ascii_digits(text: str | bytes
 def test_other_unicode_digits_are_refused_where_str_isdigit_takes_them(text: str) -> None:
     assert text.isdigit()  # the trap the helper exists for
     assert not ascii_digits(text)
+
+
+@pytest.mark.parametrize(("text", "port"), [("1", 1), ("8080", 8080), ("065535", 65535)])
+def test_a_tcp_port_is_1_to_65535_in_ascii_digits(text: str, port: int) -> None:
+    assert tcp_port(text) == port
+
+
+@pytest.mark.parametrize("text", ["0", "65536", "+80", "8_0", "1e3", " 80", "", *UNICODE_DIGITS])
+def test_anything_else_is_no_tcp_port(text: str) -> None:
+    assert tcp_port(text) is None
 
 
 SENDABLE_URLS = [

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from tekton_dag.syntax import tcp_port
+
 PR_TEST: Final = "stack-pr-test"
 MERGE_RELEASE: Final = "stack-merge-release"
 BOOTSTRAP: Final = "stack-bootstrap"
@@ -76,7 +78,7 @@ def image_registry_problem(registry: str) -> str | None:
         host = _DOMAIN.fullmatch(first)
         if host is None:
             return f"{first!r} is not a registry host[:port] (letters, digits, '.', inner '-'; a numeric port)"
-        if host["port"] is not None and not 0 < int(host["port"]) < 65536:
+        if host["port"] is not None and tcp_port(host["port"]) is None:
             return f"{first!r}: port {host['port']} is not between 1 and 65535"
     if path and not _PATH.fullmatch(path):
         return f"{path!r} is not a repository path (lowercase letters and digits, joined by '.', '_' or '-', " \

@@ -1,7 +1,7 @@
 """The syntax of plain values that come from outside: environment variables, command-line options,
 HTTP headers and query strings, annotations, file names. One rule, one place, for every layer.
 
-A leaf: it imports nothing of tekton-dag, so any package may use it (layer 9 of ``tekton_dag``).
+A leaf: it imports nothing of tekton-dag, so any package may use it (layer 10, the bottom, of ``tekton_dag``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,15 @@ def ascii_digits(text: str | bytes) -> bool:
     ASCII the rest of the system speaks). Bytes are ASCII by definition; they are taken too, so
     every caller states the one rule. Bounds and signs are the caller's to check, explicitly."""
     return text.isascii() and text.isdigit()
+
+
+def tcp_port(text: str) -> int | None:
+    """The TCP port ``text`` names, 1 to 65535 in ASCII digits, or None (0, a sign, "8_0", "1e3",
+    another script's digits: every one of which ``int`` would take or read otherwise)."""
+    if not ascii_digits(text):
+        return None
+    port = int(text)
+    return port if 0 < port < 65536 else None
 
 
 def http_url_problem(url: str) -> str | None:

@@ -14,7 +14,7 @@ import yaml
 from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, registry_fallback
 from tekton_dag.config.models import Config
 from tekton_dag.config.snapshots import load_config_cached
-from tekton_dag.syntax import ascii_digits, http_url_problem
+from tekton_dag.syntax import http_url_problem, tcp_port
 
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
@@ -63,9 +63,10 @@ def positive_seconds(text: str) -> float:
 
 def port_number(text: str) -> int:
     """An argparse ``type`` for a TCP port to listen on: 1 to 65535, else a usage error."""
-    if not ascii_digits(text) or not 0 < int(text) < 65536:
+    port = tcp_port(text)
+    if port is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
-    return int(text)
+    return port
 
 
 def http_url(text: str) -> str:

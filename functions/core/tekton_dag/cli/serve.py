@@ -22,7 +22,7 @@ from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
 from tekton_dag.functions import configs, deferred, serving
-from tekton_dag.syntax import ascii_digits
+from tekton_dag.syntax import tcp_port
 
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
 
@@ -106,7 +106,7 @@ def listen_problem(listen: str) -> str | None:
     busy: list[str] = []
     for address in addresses:
         host, colon, port = address.rpartition(":")
-        if not colon or not ascii_digits(port) or not 0 < int(port) < 65536:
+        if not colon or tcp_port(port) is None:
             return f"{address!r} is not host:port with a port from 1 to 65535"
         ip = host.strip("[]")
         try:

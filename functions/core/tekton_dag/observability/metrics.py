@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from tekton_dag.syntax import ascii_digits
+from tekton_dag.syntax import tcp_port
 
 if TYPE_CHECKING:  # imported when the metrics are made (module docstring)
     from prometheus_client import Counter, Gauge, Histogram
@@ -287,10 +287,10 @@ def serve_from_env(env: Mapping[str, str]) -> int | None:
     if not listener_configured(env):
         return None
     raw = env.get(METRICS_PORT_ENV, "").strip()
-    if not ascii_digits(raw) or not 0 < int(raw) < 65536:  # int() alone takes "+80", "8_0" and non-ASCII digits
+    port = tcp_port(raw)  # int() alone takes "+80", "8_0" and non-ASCII digits
+    if port is None:
         log.warning("%s=%r is not a port number: metrics listener not started", METRICS_PORT_ENV, raw)
         return None
-    port = int(raw)
     from prometheus_client import start_http_server
 
     make()
