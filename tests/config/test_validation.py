@@ -278,6 +278,20 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         ],
     ),
     (
+        "a details URL GitHub refuses once filled in: no host",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "github: {checks: true, detailsUrl: 'https:///#/namespaces/{namespace}/pipelineruns/{name}'}\n"},
+        [f'{ALPHA}: github.detailsUrl: "https:///#/namespaces/{{namespace}}/pipelineruns/{{name}}" has no host '
+         "once {namespace} and {name} are filled in (GitHub refuses such a details_url)"],
+    ),
+    (
+        "a details URL GitHub refuses once filled in: a port out of range",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "github: {detailsUrl: 'https://dash.example:99999/{name}'}\n"},
+        [f'{ALPHA}: github.detailsUrl: "https://dash.example:99999/{{name}}" is not a URL (Port out of range '
+         "0-65535) once {namespace} and {name} are filled in (GitHub refuses such a details_url)"],
+    ),
+    (
         "timeouts Tekton v1 refuses: the defaults of tasks and finally under a shorter pipeline",
         {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
                 "pipelineRuns: {timeouts: {pipeline: 30m}}\n"},

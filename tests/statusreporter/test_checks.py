@@ -10,7 +10,7 @@ from tekton_dag import pipelines
 from tekton_dag.checks import reports
 from tekton_dag.checks.states import Report, advances, conclusion_of_tekton
 from tekton_dag.checks.targets import recorded_of, target_of, target_of_run
-from tekton_dag.config.models import Config
+from tekton_dag.config.models import Config, GitHubReporting
 from tekton_dag.pipelineruns.building import build_pipelinerun
 
 
@@ -34,8 +34,9 @@ def test_reports_only_advance() -> None:
 def test_names_and_details_urls() -> None:
     assert reports.check_name("stack-one", "demo-fe") == "tekton-dag / stack-one (demo-fe)"
     template = "https://dash.example/#/namespaces/{namespace}/pipelineruns/{name}"
-    assert reports.details_url(template, "ns", "run-1") == "https://dash.example/#/namespaces/ns/pipelineruns/run-1"
-    assert reports.details_url(None, "ns", "run-1") is None
+    link = GitHubReporting(details_url=template).details_link("ns", "run-1")
+    assert link == "https://dash.example/#/namespaces/ns/pipelineruns/run-1"
+    assert GitHubReporting().details_link("ns", "run-1") is None
 
 
 def test_the_task_summary_lists_children_and_skipped_tasks_and_escapes_tables() -> None:

@@ -113,13 +113,6 @@ def check_name(stack: str, app: str) -> str:
     return f"tekton-dag / {stack} ({app})" if app else f"tekton-dag / {stack}"
 
 
-def details_url(template: str | None, namespace: str, name: str) -> str | None:
-    """The team's ``github.detailsUrl`` with ``{namespace}`` and ``{name}`` filled in."""
-    if not template:
-        return None
-    return template.replace("{namespace}", namespace).replace("{name}", name)
-
-
 def commit_status(report: Report) -> tuple[CommitState, str]:
     """The token fallback: a commit status ``state`` and ``description`` for ``report``."""
     states: dict[CheckConclusion | None, CommitState] = {

@@ -13,7 +13,8 @@ from typing import Any
 from tekton_dag.config import graph
 from tekton_dag.config.building import go_duration_seconds, is_go_duration
 from tekton_dag.config.errors import ConfigError, describe, format_path
-from tekton_dag.config.models import PipelineRunSettings
+from tekton_dag.config.models import PipelineRunSettings, fill_details_url
+from tekton_dag.syntax import http_url_problem
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,20 @@ def namespace_problems(claims: Sequence[NamespaceClaim]) -> Iterator[ConfigError
 _DEFAULT_RUNS = PipelineRunSettings()
 _TIMEOUT_DEFAULTS = {"pipeline": _DEFAULT_RUNS.timeout_pipeline, "tasks": _DEFAULT_RUNS.timeout_tasks,
                      "finally": _DEFAULT_RUNS.timeout_finally}
+
+
+def details_url_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
+    """A ``github.detailsUrl`` that, filled in, is no http(s) URL with a host: GitHub refuses such a
+    ``details_url`` (checks/create answers 422), so every check run of the team would fail to be
+    made. The schema's pattern only sees the scheme; the one URL rule (``syntax``) sees the rest."""
+    github = document.get("github") if isinstance(document, dict) else None
+    template = github.get("detailsUrl") if isinstance(github, dict) else None
+    if not isinstance(template, str) or not template.startswith(("http://", "https://")):
+        return  # none, or what the schema reports
+    problem = http_url_problem(fill_details_url(template, "team-namespace", "pipelinerun-name"))
+    if problem:
+        yield ConfigError(shown_as, "github.detailsUrl", f"{describe(template)} {problem} once "
+                          "{namespace} and {name} are filled in (GitHub refuses such a details_url)")
 
 
 def timeout_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:

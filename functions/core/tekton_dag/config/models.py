@@ -131,6 +131,16 @@ class GitHubReporting:
     checks: bool = False  # a check run per run (commit statuses with a token); off: nothing reported
     details_url: str | None = None  # template with {namespace} and {name} of the PipelineRun
 
+    def details_link(self, namespace: str, name: str) -> str | None:
+        """``details_url`` with ``{namespace}`` and ``{name}`` filled in (plain replacement: any
+        other brace is the URL's own), or None when the team sets none."""
+        return fill_details_url(self.details_url, namespace, name) if self.details_url else None
+
+
+def fill_details_url(template: str, namespace: str, name: str) -> str:
+    """The one way a ``github.detailsUrl`` template is filled: validation checks what it gives."""
+    return template.replace("{namespace}", namespace).replace("{name}", name)
+
 
 @dataclass(frozen=True, slots=True)
 class AppVersion:

@@ -108,7 +108,7 @@ class Reporter:
         owner, _, repo_name = target.repo.partition("/")
         repo = Repo(owner, repo_name, target.installation_id)
         name = reports.check_name(target.stack, target.app)
-        url = reports.details_url(target.team.github.details_url, target.namespace, target.pipelinerun)
+        url = target.team.github.details_link(target.namespace, target.pipelinerun)
         if self.github.mode_for(repo) == "statuses":  # a token's repository: no check runs (an App's alone)
             state, description = reports.commit_status(report)
             await self.github.set_commit_status(repo, target.head_sha, state=state, context=name,
