@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from support.broker import broker_yaml, trigger_yaml, write_manifests
@@ -110,11 +112,34 @@ def test_other_kinds_and_other_brokers_are_ignored(tmp_path):
     assert topology.delivery == KNATIVE_DEFAULT_DELIVERY  # no Broker document: Knative's default
 
 
-def test_trigger_delivery_fields_override_only_what_they_set(tmp_path):
-    broker = broker_yaml("retry: 5\nbackoffPolicy: exponential\nbackoffDelay: PT1S\n")
-    topology = load_topology(write_manifests(tmp_path, broker, trigger_yaml("t", "s", "", "delivery:\n  retry: 1\n")))
+DLS = "deadLetterSink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: dead-letters}}\n"
+
+
+@pytest.mark.parametrize(("trigger_delivery", "expected"), [
+    (None, (5, 2.0, "dead-letters")),  # no spec of its own: the Broker's, whole (exponential PT1S)
+    ("retry: 1\n", (1, 0.0, "dead-letters")),  # its own, whole: no backoff set, so none
+    ("retry: 9\nbackoffPolicy: linear\nbackoffDelay: PT2S\n", (9, 2.0, "dead-letters")),
+    ("retry: 9\nbackoffDelay: PT2S\n", (9, 0.0, "dead-letters")),  # a delay without a policy: no backoff
+    ("deadLetterSink: {uri: 'http://own/'}\n", (0, 0.0, "http://own/")),  # only a sink: no retry at all
+], ids=["none", "retry only", "full", "delay without policy", "sink only"])
+def test_a_trigger_delivery_replaces_the_brokers_except_its_dead_letter_sink(tmp_path, trigger_delivery, expected):
+    """As the MT channel-based Broker: the Subscription takes the Trigger's delivery whole, else the
+    Broker's (knative/eventing pkg/reconciler/broker/trigger/trigger.go; subscription.go deliverySpec),
+    and without a sink of its own the channel's, the Broker's (resolveDeadLetterSink). It was merged
+    field by field here: a Trigger's `retry: 1` waited the Broker's PT1S, which Knative does not."""
+    broker = broker_yaml("retry: 5\nbackoffPolicy: exponential\nbackoffDelay: PT1S\n" + DLS)
+    extra = "" if trigger_delivery is None else "delivery:\n" + textwrap.indent(trigger_delivery, "  ")
+    topology = load_topology(write_manifests(tmp_path, broker, trigger_yaml("t", "s", "", extra)))
     spec = topology.triggers[0].delivery_with(topology.delivery)
-    assert (spec.retry, spec.backoff_policy, spec.backoff_delay_s) == (1, "exponential", 1.0)
+    assert spec.dead_letter_sink is not None
+    sink = spec.dead_letter_sink.ref_name or spec.dead_letter_sink.uri
+    assert (spec.retry, spec.backoff(1), sink) == expected  # backoff(1): the wait before the second retry
+
+
+def test_a_broker_delivery_is_taken_whole_too(tmp_path):
+    """Knative's webhook defaults only a Broker without spec.delivery (broker_defaults.go)."""
+    topology = load_topology(write_manifests(tmp_path, broker_yaml("retry: 3\n")))
+    assert (topology.delivery.retry, topology.delivery.backoff(0)) == (3, 0.0)
 
 
 @pytest.mark.parametrize(

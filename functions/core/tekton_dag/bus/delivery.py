@@ -6,6 +6,10 @@ The fields and their meaning follow ``eventing.knative.dev`` (duck/v1 ``Delivery
 delay, 2 x delay, 4 x delay, ...; linear retries once at once, then waits delay, 2 x delay, ...);
 ``backoffDelay`` an ISO-8601 duration;
 ``timeout`` per attempt; ``deadLetterSink`` where an event goes after the last attempt.
+A spec is taken whole, never merged field by field with another: a field left out is no retry, no
+wait (unless both ``backoffPolicy`` and ``backoffDelay`` are set), Knative's dispatcher reads it so
+(pkg/kncloudevents/retries.go ``RetryConfigFromDeliverySpec``: ``noRetries``, a Backoff only when
+both are set). How a Trigger's spec and its Broker's combine is ``triggers.Trigger.delivery_with``.
 Which answers are retried is Knative's data-plane contract: network errors, 5xx, 404, 408,
 409 and 429; any other answer that is not 2xx is final.
 """
@@ -13,7 +17,7 @@ Which answers are retried is Knative's data-plane contract: network errors, 5xx,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 RETRYABLE_STATUS = frozenset({404, 408, 409, 429})
@@ -78,13 +82,6 @@ class DeliverySpec:
             return self.backoff_delay_s * index
         return self.backoff_delay_s * float(2**index)
 
-    def overridden_by(self, other: DeliverySpec | None, fields: frozenset[str]) -> DeliverySpec:
-        """This spec with the fields a Trigger set explicitly taken from ``other``."""
-        if other is None:
-            return self
-        return replace(self, **{name: getattr(other, name) for name in fields})
-
-
 def is_retryable(status: int) -> bool:
     """Whether Knative retries a delivery that was answered with ``status``."""
     return status >= 500 or status in RETRYABLE_STATUS
@@ -116,10 +113,11 @@ _FIELDS = {
 }
 
 
-def parse_delivery(raw: Any, field: str) -> tuple[DeliverySpec, frozenset[str]]:
-    """A DeliverySpec from manifest data, and the names of the fields it set explicitly."""
+def parse_delivery(raw: Any, field: str) -> DeliverySpec | None:
+    """The DeliverySpec of manifest data as Knative's dispatcher reads it (module docstring), or
+    None when there is none."""
     if raw is None:
-        return DeliverySpec(), frozenset()
+        return None
     if not isinstance(raw, dict):
         raise DeliverySpecError(field, "must be a mapping")
     unknown = set(raw) - set(_FIELDS) - {"retryAfterMax", "format", "backoffMax"}
@@ -144,4 +142,6 @@ def parse_delivery(raw: Any, field: str) -> tuple[DeliverySpec, frozenset[str]]:
                 raise DeliverySpecError(f"{field}.{key}", str(exc)) from None
     if raw.get("deadLetterSink") is not None:
         values["dead_letter_sink"] = parse_destination(raw["deadLetterSink"], f"{field}.deadLetterSink")
-    return DeliverySpec(**values), frozenset(values)
+    if "backoff_policy" not in values or "backoff_delay_s" not in values:
+        values["backoff_delay_s"] = 0.0  # no Backoff function: every retry at once
+    return DeliverySpec(**values)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -55,14 +55,21 @@ class Trigger:
     broker: str
     subscriber: Destination
     matches: Filter
-    delivery_fields: frozenset[str] = field(default_factory=frozenset)
     delivery: DeliverySpec | None = None
     source_file: str = ""
     exact_type: str | None = None  # the ``type`` its filter requires (None: it may match any type)
 
     def delivery_with(self, broker_default: DeliverySpec) -> DeliverySpec:
-        """The Broker's DeliverySpec with what this Trigger sets taking precedence."""
-        return broker_default.overridden_by(self.delivery, self.delivery_fields)
+        """How the Broker's channel delivers this Trigger's events: the Trigger's own spec, when it
+        has one, in place of the Broker's, not merged with it (knative/eventing
+        pkg/reconciler/broker/trigger/trigger.go: the Subscription gets the Trigger's delivery, else
+        the Broker's; pkg/reconciler/subscription/subscription.go ``deliverySpec``: its retry,
+        backoff and timeout, unset ones left unset), but with the Broker's dead-letter sink when it
+        names none (``resolveDeadLetterSink`` falls back to the channel's)."""
+        if self.delivery is None:
+            return broker_default
+        own = self.delivery
+        return replace(own, dead_letter_sink=own.dead_letter_sink or broker_default.dead_letter_sink)
 
 
 @dataclass(frozen=True)
@@ -200,20 +207,22 @@ def parse_trigger(doc: Mapping[str, Any], path: Path) -> Trigger:
             raise _FilterError("spec.subscriber", "is required")
         subscriber = parse_destination(spec["subscriber"], "spec.subscriber")
         matches = compile_trigger_filter(spec)
-        delivery, fields = parse_delivery(spec.get("delivery"), "spec.delivery")
+        delivery = parse_delivery(spec.get("delivery"), "spec.delivery")
     except (_FilterError, DeliverySpecError) as exc:
         message = str(exc).split(": ", 1)[-1] if isinstance(exc, DeliverySpecError) else str(exc)
         raise ManifestError(path, what, exc.field, message) from None
-    return Trigger(name, broker, subscriber, matches, fields, delivery, str(path), required_type(spec))
+    return Trigger(name, broker, subscriber, matches, delivery, str(path), required_type(spec))
 
 
 def parse_broker_delivery(doc: Mapping[str, Any], path: Path) -> DeliverySpec:
     spec = doc.get("spec") or {}
     try:
-        delivery, fields = parse_delivery(spec.get("delivery"), "spec.delivery")
+        delivery = parse_delivery(spec.get("delivery"), "spec.delivery")
     except DeliverySpecError as exc:
         raise ManifestError(path, f"Broker {doc['metadata']['name']}", exc.field, str(exc).split(": ", 1)[-1]) from None
-    return KNATIVE_DEFAULT_DELIVERY.overridden_by(delivery, fields)
+    # Knative's webhook gives a Broker without spec.delivery the cluster's default, whole
+    # (pkg/apis/eventing/v1/broker_defaults.go BrokerSpec.SetDefaults); one with it keeps its own.
+    return KNATIVE_DEFAULT_DELIVERY if delivery is None else delivery
 
 
 def read_documents(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
