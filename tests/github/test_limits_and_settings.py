@@ -73,6 +73,10 @@ def test_the_write_interval_defaults_to_githubs_second_and_is_bounded(tmp_path: 
     assert default is not None and default.write_interval_s == 1.0  # best practices: a second between writes
     fast = Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": "0"})
     assert fast is not None and fast.write_interval_s == 0.0
-    for raw in ("soon", "-1", "61", "nan"):
+    for raw in ("soon", "-1", "61", "nan", "\u0661", "1_0", "1e1"):
         with pytest.raises(SettingsError, match="GITHUB_WRITE_INTERVAL_SECONDS"):
             Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": raw})
+    for raw in ("\u0661\u0660", "1_0", "+5", "5e0"):  # float() reads each as a number; nobody means one
+        with pytest.raises(SettingsError, match="GITHUB_API_DEADLINE_SECONDS"):
+            Settings.from_env({**env, "GITHUB_API_DEADLINE_SECONDS": raw})
+    assert Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": "0.25"}).write_interval_s == 0.25  # type: ignore[union-attr]

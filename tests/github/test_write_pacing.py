@@ -12,6 +12,7 @@ import pytest
 
 from support.githubapi import OTHER, REPO, app_client
 from tekton_dag.github.client import Client
+from tekton_dag.github.pacing import Pacer
 from tekton_dag.github.port import CheckOutput, GitHubError
 from tekton_dag.github.settings import AppCredentials, Settings
 from tekton_dag.testing.github_api import SECONDARY_DOCS, Call, GitHubApiDouble
@@ -86,3 +87,33 @@ async def test_the_double_answers_writes_too_close_together_as_github_does(githu
     assert "request ID " in refused.answer["message"] and refused.answer["status"] == "403"
     await create(client, OTHER)  # per credential: another installation may write
     assert github.calls_to("checks/create")[-1].status == 201
+
+
+async def test_a_wall_clock_set_back_does_not_hold_the_next_write() -> None:
+    """The interval is on the monotonic clock: NTP stepping the wall clock back an hour must not
+    make every later write of the key wait (``Late``) until the wall clock has caught up."""
+    wall, slept = [1_000_000.0], []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    pacer = Pacer(0.5, clock=lambda: wall[0], sleep=sleep)
+    async with pacer.turn("1001", deadline=wall[0] + 20):
+        pass
+    wall[0] -= 3600
+    async with pacer.turn("1001", deadline=wall[0] + 20):  # was Late: "may start only after the deadline"
+        pass
+    assert len(slept) == 1 and 0 < slept[0] <= 0.5
+
+
+async def test_the_pacer_forgets_the_lanes_of_keys_not_written_lately() -> None:
+    pacer = Pacer(0.0)
+    for installation in range(1000):
+        async with pacer.turn(str(installation), deadline=time.time() + 20):
+            pass
+    assert len(pacer._lanes) <= 128  # one per key ever written before: 1000
+    busy = Pacer(60.0)  # a lane whose interval has not passed is kept: its next write must still wait
+    for installation in range(100):
+        async with busy.turn(str(installation), deadline=time.time() + 20):
+            pass
+    assert len(busy._lanes) == 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tekton_dag.syntax import ascii_digits, http_url_problem, tcp_port
+from tekton_dag.syntax import ascii_digits, decimal, http_url_problem, tcp_port
 
 WHOLE_NUMBERS = ["0", "7", "007", "8080", "4294967296", b"42"]
 NOT_DIGITS_ONLY = ["", " 1", "1 ", "+1", "-1", "1_000", "1.0", "0x1f", "12a", b"", b"4 2", b"-1"]
@@ -43,6 +43,16 @@ def test_a_tcp_port_is_1_to_65535_in_ascii_digits(text: str, port: int) -> None:
 @pytest.mark.parametrize("text", ["0", "65536", "+80", "8_0", "1e3", " 80", "", *UNICODE_DIGITS])
 def test_anything_else_is_no_tcp_port(text: str) -> None:
     assert tcp_port(text) is None
+
+
+@pytest.mark.parametrize(("text", "number"), [("0", 0.0), ("20", 20.0), ("0.25", 0.25), (".5", 0.5), ("1.", 1.0)])
+def test_a_decimal_is_ascii_digits_with_at_most_one_point(text: str, number: float) -> None:
+    assert decimal(text) == number
+
+
+@pytest.mark.parametrize("text", ["", ".", "1.2.3", "-1", "+1", "1_0", "1e3", "inf", "nan", " 1", *UNICODE_DIGITS])
+def test_anything_else_is_no_decimal(text: str) -> None:
+    assert decimal(text) is None
 
 
 SENDABLE_URLS = [

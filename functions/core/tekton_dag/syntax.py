@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 _DOTTED_NUMBERS = re.compile(r"[0-9.]+")  # a host that can only be meant as an IPv4 address
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")  # no re.ASCII needed: [0-9] is ASCII
 
 
 def ascii_digits(text: str | bytes) -> bool:
@@ -28,6 +29,13 @@ def tcp_port(text: str) -> int | None:
         return None
     port = int(text)
     return port if 0 < port < 65536 else None
+
+
+def decimal(text: str) -> float | None:
+    """The number ``text`` is, written as ASCII digits with at most one '.', or None: ``float``
+    alone also takes Arabic-Indic digits, "1_0", "1e3", "inf", "nan" and a sign. Bounds are the
+    caller's to check."""
+    return float(text) if _DECIMAL.fullmatch(text) else None
 
 
 def http_url_problem(url: str) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from tekton_dag.github.pacing import DEFAULT_INTERVAL_S
-from tekton_dag.syntax import http_url_problem
+from tekton_dag.syntax import decimal, http_url_problem
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 DEFAULT_DEADLINE_S: Final = 20.0
@@ -66,10 +66,9 @@ class Settings:
             raise SettingsError(f"GITHUB_APP_PRIVATE_KEY_FILE: {key_file} is not a PEM private key")
         token = _read(token_file, "GITHUB_TOKEN_FILE") if token_file else None
         raw_deadline = env.get("GITHUB_API_DEADLINE_SECONDS", "").strip()
-        try:
-            deadline = float(raw_deadline) if raw_deadline else DEFAULT_DEADLINE_S
-        except ValueError:
-            raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} is not a number") from None
+        deadline = decimal(raw_deadline) if raw_deadline else DEFAULT_DEADLINE_S
+        if deadline is None:
+            raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} is not a number")
         if not 0 < deadline < 3600:
             raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} must be between 0 and 3600")
         write_interval = _write_interval(env.get("GITHUB_WRITE_INTERVAL_SECONDS", "").strip())
@@ -81,11 +80,10 @@ class Settings:
 
 
 def _write_interval(raw: str) -> float:
-    try:
-        value = float(raw) if raw else DEFAULT_INTERVAL_S
-    except ValueError:
-        raise SettingsError(f"GITHUB_WRITE_INTERVAL_SECONDS: {raw!r} is not a number") from None
-    if not 0 <= value <= MAX_WRITE_INTERVAL_S:  # also refuses nan
+    value = decimal(raw) if raw else DEFAULT_INTERVAL_S
+    if value is None:
+        raise SettingsError(f"GITHUB_WRITE_INTERVAL_SECONDS: {raw!r} is not a number")
+    if not 0 <= value <= MAX_WRITE_INTERVAL_S:
         raise SettingsError(f"GITHUB_WRITE_INTERVAL_SECONDS: {raw!r} must be between 0 and {MAX_WRITE_INTERVAL_S:g}")
     return value
 
