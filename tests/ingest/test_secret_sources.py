@@ -80,3 +80,14 @@ def test_a_secret_file_reads_empty_while_missing_says_so_once_and_reads_it_once_
     assert secret.text() == "s3cret"
     (tmp_path / "token").unlink()
     assert secret.text() == ""  # a removed Secret key is no token, not the last one
+
+
+def test_a_secret_file_that_is_not_utf8_reads_as_unreadable_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    token, shared = tmp_path / "token", tmp_path / "shared"
+    token.write_bytes(b"\xff\xfesecret-bytes")
+    shared.write_bytes(b"\xffsecret-bytes")
+    assert SecretFile(token).text() == ""
+    assert SecretSource({"GITHUB_WEBHOOK_SECRET_FILE": str(shared)}).current(config()) == ()
+    assert caplog.text.count("not UTF-8 text") == 2 and "secret-bytes" not in caplog.text

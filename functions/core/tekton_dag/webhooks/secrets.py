@@ -66,11 +66,11 @@ class SecretFile:
             stat = self.path.stat()  # follows symlinks: the file ..data points at now
             stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
             if stamp != self._stamp:
-                self._text = self.path.read_text().strip()
+                self._text = self.path.read_text(encoding="utf-8").strip()
                 self._stamp = stamp
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:  # not UTF-8: unreadable too, never a 500
             if self._stamp != _UNREADABLE:  # once, not on every call, until it is readable again
-                log.warning("secret file %s unreadable (%s)", self.path, exc.strerror)
+                log.warning("secret file %s unreadable (%s)", self.path, _why(exc))
             self._stamp, self._text = _UNREADABLE, ""
         return self._text
 
@@ -133,9 +133,14 @@ class SecretSource:
 
     def _read_file(self, path: Path, what: str) -> tuple[str, ...]:
         try:
-            return split_secrets(path.read_text())
-        except OSError as exc:
+            return split_secrets(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:  # not UTF-8: unreadable too, never a 500
             if str(path) not in self._warned:  # once: an absent optional file is not news every read
                 self._warned.add(str(path))
-                log.warning("webhook secret file for %s unreadable: %s (%s)", what, path, exc.strerror)
+                log.warning("webhook secret file for %s unreadable: %s (%s)", what, path, _why(exc))
             return ()
+
+
+def _why(exc: OSError | UnicodeDecodeError) -> str:
+    """What to log of a failed read: the OS's reason, never the bytes read (they are a secret)."""
+    return exc.strerror or type(exc).__name__ if isinstance(exc, OSError) else "not UTF-8 text"
