@@ -88,6 +88,25 @@ def test_the_broker_retries_with_exponential_backoff_and_a_dead_letter_sink(docs
     assert by_kind(docs, "Service").get(topology.delivery.dead_letter_sink.ref_name), "the DLS must exist"
 
 
+def test_status_reporter_retries_longer_and_keeps_the_brokers_dead_letter_sink():
+    """Its GitHub writes are paced (routing.TRIGGER_DELIVERY): its Triggers retry 10 times from 1 s,
+    about 17 minutes of backoff against the Broker's 31 s, then go to the Broker's dead-letter sink
+    (a Trigger's delivery is taken whole by Knative, only the sink falls back). The others keep the
+    Broker's delivery. The all-in-one's bus routes with the same table."""
+    from tekton_dag.functions.all_in_one import topology as all_in_one_topology
+
+    for topology in (load_topology(KNATIVE), all_in_one_topology()):
+        broker = load_topology(KNATIVE).delivery
+        for trigger in topology.triggers:
+            spec = trigger.delivery_with(broker)
+            if trigger.subscriber.ref_name == "status-reporter":
+                assert (spec.retry, spec.backoff_policy, spec.backoff_delay_s) == (10, "exponential", 1.0)
+                assert sum(spec.backoff(i) for i in range(spec.retry)) > 15 * 60
+            else:
+                assert spec == broker, trigger.name
+            assert spec.dead_letter_sink == broker.dead_letter_sink, trigger.name
+
+
 def test_tekton_sends_its_events_to_the_broker_through_config_events(docs):
     # config-defaults `default-cloud-events-sink` is deprecated (tektoncd/pipeline docs/additional-configs.md)
     configmaps = by_kind(docs, "ConfigMap")

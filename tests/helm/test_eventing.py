@@ -116,6 +116,17 @@ def test_broker_delivery_has_retries_and_a_dead_letter_sink() -> None:
     assert one(docs, "Service", sink["name"])  # the dead-letter sink is rendered too
 
 
+def test_status_reporter_triggers_retry_longer_with_the_brokers_dead_letter_sink() -> None:
+    """As knative/triggers.yaml (routing.TRIGGER_DELIVERY): every field set, since Knative takes a
+    Trigger's delivery whole, and no sink of its own, so the Broker's is used."""
+    for trigger in find(render(), "Trigger"):
+        delivery = trigger["spec"].get("delivery")
+        if trigger["spec"]["subscriber"]["ref"]["name"] == "status-reporter":
+            assert delivery == {"retry": 10, "backoffPolicy": "exponential", "backoffDelay": "PT1S"}
+        else:
+            assert delivery is None, trigger["metadata"]["name"]
+
+
 def test_kafka_broker_orders_delivery_per_partition_and_uses_its_config() -> None:
     config = ["eventing.broker.config.apiVersion=v1", "eventing.broker.config.kind=ConfigMap",
               "eventing.broker.config.name=kafka-broker-config"]

@@ -56,6 +56,16 @@ PRODUCES: dict[str, tuple[str, ...]] = {
 # function's bus uses it too. A test keeps the two equal.
 DELIVERY = DeliverySpec(retry=5, backoff_policy="exponential", backoff_delay_s=1.0)
 
+# A function whose Triggers retry otherwise than the Broker. status-reporter's writes to GitHub are
+# paced (github/pacing.py: one a second per installation), so a burst of one installation's run
+# events keeps some of them answered 503 for minutes, longer than the Broker's 5 retries (about 31 s
+# of backoff) last. Its Triggers retry 10 times from 1 s (about 17 minutes of backoff); a retried
+# event writes nothing once GitHub shows the run's state. Knative takes a Trigger's delivery whole
+# (bus/triggers.py Trigger.delivery_with), so each field is set; the dead-letter sink stays the Broker's.
+TRIGGER_DELIVERY: dict[str, DeliverySpec] = {
+    "status-reporter": DeliverySpec(retry=10, backoff_policy="exponential", backoff_delay_s=1.0),
+}
+
 # Outcome events no function of the chain acts on: the end states a person (or `tekton-dag dev`)
 # watches; status-reporter shows the run outcomes on GitHub.
 OUTCOMES: tuple[str, ...] = (*RUN_OUTCOMES, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED,
@@ -81,6 +91,14 @@ def trigger_name(function: str, event_type: str) -> str:
 def routes() -> dict[str, tuple[str, str]]:
     """Trigger name → (event type, function) for every subscription."""
     return {trigger_name(f, t): (t, f) for f, types in CONSUMES.items() for t in types}
+
+
+def trigger_delivery(function: str) -> dict[str, object] | None:
+    """The ``spec.delivery`` of ``function``'s Triggers as a manifest writes it, or None (the Broker's)."""
+    spec = TRIGGER_DELIVERY.get(function)
+    if spec is None:
+        return None
+    return {"retry": spec.retry, "backoffPolicy": spec.backoff_policy, "backoffDelay": f"PT{spec.backoff_delay_s:g}S"}
 
 
 def filter_attributes(function: str, event_type: str) -> dict[str, str]:

@@ -78,7 +78,8 @@ def topology() -> Topology:
     # Triggers of an event's own type (two or so), not all of them, per accepted event.
     triggers = tuple(
         Trigger(name, "tekton-dag", Destination("Service", function),
-                compile_attributes(routing.filter_attributes(function, event_type), name), exact_type=event_type)
+                compile_attributes(routing.filter_attributes(function, event_type), name),
+                delivery=routing.TRIGGER_DELIVERY.get(function), exact_type=event_type)
         for name, (event_type, function) in routing.routes().items()
     )
     return Topology("tekton-dag", routing.DELIVERY, triggers)
