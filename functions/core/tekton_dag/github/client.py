@@ -18,7 +18,9 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
 - Rate limits hold off only the installation (or token) that got them (``limits.Throttle``).
 - Writes (POST, PATCH, PUT, DELETE) go one at a time per installation (or token), at least
   ``Settings.write_interval_s`` apart (``pacing.Pacer``: GitHub's best practices; per process).
-  Reads are not paced, nor is the installation-token request (octokit's ``isAuthRequest``).
+  Reads are not paced, nor is the installation-token request (octokit's ``isAuthRequest``). Writes
+  that notify people (``comment``: ``pacing.NOTIFYING``) are also ``Settings.notification_interval_s``
+  apart (octokit's ``notifications`` group).
 - ``permission()`` asks GitHub each time: the commands' use case caches the answers
   (``usecases.commanding.PermissionCache``), the one place that knows how long they may be trusted.
 """
@@ -89,7 +91,8 @@ class Client:
         self._clock = clock
         self._sleep = sleep
         self._throttle = limits.Throttle(clock, sleep)
-        self._pacer = pacing.Pacer(settings.write_interval_s, clock, sleep)
+        self._pacer = pacing.Pacer(settings.write_interval_s, clock, sleep,
+                                   notification_interval_s=settings.notification_interval_s)
         self._tokens = auth.InstallationTokens(self._fetch_token, clock)
         self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once (auth.load_key)
 
@@ -244,7 +247,8 @@ class Client:
             key, authorization = await self._credentials(repo, as_app, operation, deadline)
             if method in pacing.MUTATING and template != TOKEN_TEMPLATE:
                 try:
-                    async with self._pacer.turn(key, deadline):  # the throttle's wait too: no write jumps it
+                    # the throttle's wait too: no write jumps it
+                    async with self._pacer.turn(key, deadline, notifies=template in pacing.NOTIFYING):
                         await self._unthrottled(operation, key, f"{method} {url}", deadline)
                         outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt,
                                                       deadline)

@@ -10,9 +10,23 @@ octokit's plugin-throttling does the same with its ``write`` group: Bottleneck `
 method but GET and HEAD except the installation-token request (``src/wrap-request.ts``
 ``isAuthRequest``); the client leaves that one out too (``Client.call_page``).
 
+Writes that notify people (creating an issue or pull-request comment, a review, an issue...) are
+also spaced ``notification_interval_s`` (default 3 s) from the one before of the same key: octokit's
+``notifications`` group, Bottleneck ``maxConcurrent: 1``, ``minTime: 3000`` (``src/index.ts``
+``createGroups``), applied in ``src/wrap-request.ts`` ("Guarantee at least 3000ms between requests that
+trigger notifications") to every write whose path is in ``src/generated/triggers-notification-paths.ts``
+(NOTIFYING below: that list at octokit/plugin-throttling.js 1a64804, 2026-04). GitHub's description
+of such an endpoint (issues/create-comment in ``testing/github_openapi``) says "This endpoint triggers
+notifications. Creating content too quickly using this endpoint may result in secondary rate
+limiting", and its rate-limit page: "no more than 80 content-generating requests per minute and no
+more than 500 content-generating requests per hour" (one every 3 s is 20 a minute). octokit waits
+for the write turn, then the notification turn; here a notifying write waits for its notification
+turn first and then takes its write turn, so the key's other writes (check runs) do not queue
+behind a comment's 3 s, and the comment itself is still one of the key's writes, one at a time.
+
 Two choices differ from octokit's:
 
-- The interval runs from the *answer* to one write to the start of the next (Bottleneck's
+- The intervals run from the *answer* to one write to the start of the next (Bottleneck's
   ``minTime`` spaces the starts). GitHub sees arrivals: a write that took long to answer would
   otherwise be followed, on GitHub's side, sooner than the interval.
 - The wait is bounded by the call's deadline: a write whose turn would come after it fails at once
@@ -35,7 +49,33 @@ from typing import Final
 
 # What GitHub's REST docs ask for between mutative requests; GITHUB_WRITE_INTERVAL_SECONDS changes it.
 DEFAULT_INTERVAL_S: Final = 1.0
+# octokit's notifications group (module docstring); GITHUB_NOTIFICATION_INTERVAL_SECONDS changes it.
+DEFAULT_NOTIFICATION_INTERVAL_S: Final = 3.0
 MUTATING: Final = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+# The writes that trigger notifications: octokit/plugin-throttling.js
+# src/generated/triggers-notification-paths.ts (generated from GitHub's description by its
+# scripts/update-endpoints), as URL templates. tekton-dag writes only the issue comment of these.
+NOTIFYING: Final = frozenset({
+    "/orgs/{org}/invitations",
+    "/orgs/{org}/invitations/{invitation_id}",
+    "/orgs/{org}/teams/{team_slug}/discussions",
+    "/orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments",
+    "/repos/{owner}/{repo}/collaborators/{username}",
+    "/repos/{owner}/{repo}/commits/{commit_sha}/comments",
+    "/repos/{owner}/{repo}/issues",
+    "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue",
+    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority",
+    "/repos/{owner}/{repo}/pulls",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/comments",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+    "/repos/{owner}/{repo}/releases",
+    "/teams/{team_id}/discussions",
+    "/teams/{team_id}/discussions/{discussion_number}/comments",
+})
 
 
 class Late(Exception):
@@ -44,26 +84,54 @@ class Late(Exception):
 
 @dataclass
 class _Lane:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # FIFO: writes go in the order they came
-    free_at: float = 0.0  # (clock) when the next write of this key may start
+    interval_s: float  # from the answer to one request of the lane to the start of the next
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # FIFO: requests go in the order they came
+    free_at: float = 0.0  # (clock) when the next request of this lane may start
 
 
 class Pacer:
-    """Serialises the writes of each key and spaces them ``interval_s`` apart; other keys (other
-    teams' installations) never wait for each other. One per client, used from one event loop."""
+    """Serialises the writes of each key and spaces them ``interval_s`` apart, and the notifying ones
+    among them ``notification_interval_s`` apart; other keys (other teams' installations) never wait
+    for each other. One per client, used from one event loop."""
 
     def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, *,
+                 notification_interval_s: float = DEFAULT_NOTIFICATION_INTERVAL_S) -> None:
         self.interval_s = interval_s
+        self.notification_interval_s = notification_interval_s
         self._clock = clock
         self._sleep = sleep
-        self._lanes: dict[str, _Lane] = {}
+        self._writes: dict[str, _Lane] = {}
+        self._notifications: dict[str, _Lane] = {}
 
     @contextlib.asynccontextmanager
-    async def turn(self, key: str, deadline: float) -> AsyncIterator[None]:
-        """Hold ``key``'s write slot for the body (one request); ``Late`` when it would start after
-        ``deadline`` (nothing is sent then)."""
-        lane = self._lanes.get(key) or self._lanes.setdefault(key, _Lane())
+    async def turn(self, key: str, deadline: float, *, notifies: bool = False) -> AsyncIterator[None]:
+        """Hold ``key``'s write slot (and, when the write ``notifies``, its notification slot first) for
+        the body (one request); ``Late`` when it would start after ``deadline`` (nothing is sent then)."""
+        lanes = [self._lane(self._writes, key, self.interval_s)]
+        if notifies:
+            lanes.insert(0, self._lane(self._notifications, key, self.notification_interval_s))
+        held: list[_Lane] = []
+        try:
+            for lane in lanes:
+                await self._wait(lane, key, deadline)
+                held.append(lane)
+            try:
+                yield
+            finally:
+                answered = self._clock()
+                for lane in lanes:
+                    lane.free_at = answered + lane.interval_s
+        finally:
+            for lane in reversed(held):
+                lane.lock.release()
+
+    @staticmethod
+    def _lane(lanes: dict[str, _Lane], key: str, interval_s: float) -> _Lane:
+        return lanes.get(key) or lanes.setdefault(key, _Lane(interval_s))
+
+    async def _wait(self, lane: _Lane, key: str, deadline: float) -> None:
+        """Take ``lane``'s lock and wait until it is free; ``Late`` (the lock not held) past ``deadline``."""
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise Late(f"no write slot for {key} before the deadline")
@@ -77,9 +145,6 @@ class Pacer:
                 if self._clock() + wait > deadline:
                     raise Late(f"the next write for {key} may start only after the deadline")
                 await self._sleep(wait)
-            try:
-                yield
-            finally:
-                lane.free_at = self._clock() + self.interval_s
-        finally:
+        except BaseException:
             lane.lock.release()
+            raise

@@ -87,6 +87,8 @@ DOCS = "https://docs.github.com/rest"
 # GITHUB_WRITE_INTERVAL_SECONDS of the clients tests make (production: 1 s, github.pacing): a test's
 # writes stay one at a time, without a second between them; the tests of the pacing set their own.
 TEST_WRITE_INTERVAL_S = 0.01
+# GITHUB_NOTIFICATION_INTERVAL_SECONDS of the same clients (production: 3 s between comments, github.pacing).
+TEST_NOTIFICATION_INTERVAL_S = 0.01
 JWT_MAX_LIFETIME_S = 600 + 60  # exp ≤ 10 min ahead; iat backdated by the recommended 60 s
 # The Checks API is only for GitHub Apps: a plain token gets 403 "You must authenticate via a GitHub
 # App." (actions/github-script#118, GitHub's answer; checks/update in operations.json: "OAuth apps and
