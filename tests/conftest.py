@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tekton_dag.events.sealing import KEY_ENV, KEY_FILE_ENV
-from tekton_dag.testing.github_api import TEST_WRITE_INTERVAL_S
+from tekton_dag.testing.github_api import TEST_NOTIFICATION_INTERVAL_S, TEST_WRITE_INTERVAL_S
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.testing.sealing import TEST_EVENT_KEY
 
@@ -34,6 +34,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     # processes tests start (tekton-dag dev, redeliver) inherit this, in-process clients get it from
     # support.githubapi. The tests of the pacing set their own.
     monkeypatch.setenv("GITHUB_WRITE_INTERVAL_SECONDS", str(TEST_WRITE_INTERVAL_S))
+    monkeypatch.setenv("GITHUB_NOTIFICATION_INTERVAL_SECONDS", str(TEST_NOTIFICATION_INTERVAL_S))  # comments: 3 s
 
 
 @pytest.fixture(autouse=True)

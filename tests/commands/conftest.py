@@ -24,7 +24,7 @@ from tekton_dag.functions.lifecycle import Wiring
 from tekton_dag.functions.status_reporter import StatusReporterFunction, new
 from tekton_dag.github.client import Client
 from tekton_dag.github.settings import AppCredentials, Settings
-from tekton_dag.testing.github_api import TEST_WRITE_INTERVAL_S, GitHubApiDouble
+from tekton_dag.testing.github_api import TEST_NOTIFICATION_INTERVAL_S, TEST_WRITE_INTERVAL_S, GitHubApiDouble
 from tekton_dag.testing.sealing import TEST_EVENT_KEY, sealed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,8 @@ def github() -> Iterator[GitHubApiDouble]:
 def client_of(github: GitHubApiDouble, deadline_s: float = 5.0) -> Client:
     """The real client, as status-reporter makes it from GITHUB_APP_ID and its key."""
     return Client(Settings(api_url=github.url, app=AppCredentials(github.app_id, github.private_key_pem),
-                           deadline_s=deadline_s, write_interval_s=TEST_WRITE_INTERVAL_S))
+                           deadline_s=deadline_s, write_interval_s=TEST_WRITE_INTERVAL_S,
+                           notification_interval_s=TEST_NOTIFICATION_INTERVAL_S))
 
 
 def command_event(action: str = "retest", user: str = "writer", delivery: str = "comment-1",

@@ -65,18 +65,27 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
             Settings.from_env(env)
 
 
-def test_the_write_interval_defaults_to_githubs_second_and_is_bounded(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("variable", "field", "default"), [
+    ("GITHUB_WRITE_INTERVAL_SECONDS", "write_interval_s", 1.0),  # best practices: a second between writes
+    ("GITHUB_NOTIFICATION_INTERVAL_SECONDS", "notification_interval_s", 3.0),  # octokit's notifications group
+])
+def test_the_pacing_intervals_default_to_githubs_and_octokits_and_are_bounded(
+        tmp_path: Path, variable: str, field: str, default: float) -> None:
     token = tmp_path / "token"
     token.write_text("ghp_x\n")
     env = {"GITHUB_TOKEN_FILE": str(token)}
-    default = Settings.from_env(env)
-    assert default is not None and default.write_interval_s == 1.0  # best practices: a second between writes
-    fast = Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": "0"})
-    assert fast is not None and fast.write_interval_s == 0.0
-    for raw in ("soon", "-1", "61", "nan", "\u0661", "1_0", "1e1"):
-        with pytest.raises(SettingsError, match="GITHUB_WRITE_INTERVAL_SECONDS"):
-            Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": raw})
+    assert getattr(Settings.from_env(env), field) == default
+    assert getattr(Settings.from_env({**env, variable: "0"}), field) == 0.0
+    assert getattr(Settings.from_env({**env, variable: "0.25"}), field) == 0.25
+    for raw in ("soon", "-1", "61", "nan", "\u0661", "1_0", "1e1"):  # float() reads the last three as numbers
+        with pytest.raises(SettingsError, match=variable):
+            Settings.from_env({**env, variable: raw})
+
+
+def test_the_deadline_is_an_ascii_decimal(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("ghp_x\n")
+    env = {"GITHUB_TOKEN_FILE": str(token)}
     for raw in ("\u0661\u0660", "1_0", "+5", "5e0"):  # float() reads each as a number; nobody means one
         with pytest.raises(SettingsError, match="GITHUB_API_DEADLINE_SECONDS"):
             Settings.from_env({**env, "GITHUB_API_DEADLINE_SECONDS": raw})
-    assert Settings.from_env({**env, "GITHUB_WRITE_INTERVAL_SECONDS": "0.25"}).write_interval_s == 0.25  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ async def test_pages_through_deliveries_and_plans_one_redelivery_per_failed_even
     _, payload = webhooks.fixture("pull_request.opened")
     failed = [github.deliver("pull_request", payload, hook="Codertocat/Hello-World#7") for _ in range(5)]
     _succeeded_later(github, "Codertocat/Hello-World#7", failed[1])
-    monkeypatch.setattr(deliveries, "PER_PAGE", 2)
+    monkeypatch.setattr("tekton_dag.github.client.PER_PAGE", 2)
     hook = deliveries.Hook(Repo("Codertocat", "Hello-World"), 7)
     found = await deliveries.recent(token_client(github), hook, since=0)
     assert len(found) == 6

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from pathlib import Path
 
 import pytest
 
-from support.githubapi import OTHER, REPO, app_client
+from support.githubapi import OTHER, REPO, app_client, environment
 from tekton_dag.github.client import Client
 from tekton_dag.github.pacing import Pacer
 from tekton_dag.github.port import CheckOutput, GitHubError
@@ -21,6 +22,7 @@ OUTPUT = CheckOutput("Queued", "waiting for a slot")
 SHA = "a" * 40
 INTERVAL_S = 0.25  # the client's pace in these tests
 GAP_S = 0.2  # what the double insists on: less than the pace, more than a loopback round trip's jitter
+NOTIFY_S = 0.5  # the client's pace of comments in these tests
 
 
 async def create(client: Client, repo=REPO, name: str = "web") -> int:  # type: ignore[no-untyped-def]
@@ -117,3 +119,26 @@ async def test_the_pacer_forgets_the_lanes_of_keys_not_written_lately() -> None:
         async with busy.turn(str(installation), deadline=time.time() + 20):
             pass
     assert len(busy._lanes) == 100
+
+
+async def test_comments_are_a_notification_interval_apart_and_other_writes_do_not_wait_for_them(
+        github: GitHubApiDouble, tmp_path: Path) -> None:
+    """octokit's ``notifications`` group (3 s in production): a PR comment notifies people, so the
+    installation's comments are spaced more than its writes; its check runs go on meanwhile."""
+    github.min_write_gap_s = GAP_S / 4  # writes of the installation still one at a time and spaced
+    env = environment(github, tmp_path, write_interval_s=INTERVAL_S / 4, notification_interval_s=NOTIFY_S)
+    client = Client.from_env(env)
+    assert client is not None
+    try:
+        await asyncio.gather(*(client.comment(REPO, 1, f"reply {n}") for n in range(3)),
+                             *(create(client, REPO, f"w{n}") for n in range(3)))
+    finally:
+        await client.aclose()
+    assert [c.status for c in github.calls if c.status >= 400] == []
+    comments = [c for c in writes(github, "installation:1001") if c.operation == "issues/create-comment"]
+    assert len(comments) == 3
+    for before, after in itertools.pairwise(comments):  # from one comment's answer to the next one's arrival
+        assert after.arrived - before.answered >= NOTIFY_S - 0.02, (before, after)
+    checks = [c for c in writes(github, "installation:1001") if c.operation == "checks/create"]
+    assert len(checks) == 3 and checks[-1].answered < comments[-1].arrived  # not queued behind the comments
+

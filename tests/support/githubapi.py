@@ -9,7 +9,7 @@ from typing import Any
 from tekton_dag.github.client import Client
 from tekton_dag.github.port import Repo
 from tekton_dag.github.settings import AppCredentials, Settings
-from tekton_dag.testing.github_api import TEST_WRITE_INTERVAL_S, GitHubApiDouble
+from tekton_dag.testing.github_api import TEST_NOTIFICATION_INTERVAL_S, TEST_WRITE_INTERVAL_S, GitHubApiDouble
 
 REPO = Repo("Codertocat", "Hello-World", installation_id=1001)
 OTHER = Repo("payments-org", "api", installation_id=2002)
@@ -29,12 +29,14 @@ _opened: list[Client] = []  # closed by ``clients_closed`` when the test that ma
 def app_client(github: GitHubApiDouble, deadline_s: float = 5.0,
                write_interval_s: float = TEST_WRITE_INTERVAL_S) -> Client:
     return _kept(Client(Settings(api_url=github.url, app=AppCredentials(github.app_id, github.private_key_pem),
-                                 deadline_s=deadline_s, write_interval_s=write_interval_s)))
+                                 deadline_s=deadline_s, write_interval_s=write_interval_s,
+                                 notification_interval_s=TEST_NOTIFICATION_INTERVAL_S)))
 
 
 def token_client(github: GitHubApiDouble, deadline_s: float = 5.0) -> Client:
     return _kept(Client(Settings(api_url=github.url, token=PLAIN_TOKEN, deadline_s=deadline_s,
-                                 write_interval_s=TEST_WRITE_INTERVAL_S)))
+                                 write_interval_s=TEST_WRITE_INTERVAL_S,
+                                 notification_interval_s=TEST_NOTIFICATION_INTERVAL_S)))
 
 
 def _kept(client: Client) -> Client:
@@ -57,9 +59,11 @@ CALL_NAMES = {"checks/create": "create_check_run", "checks/update": "update_chec
 
 
 def environment(github: GitHubApiDouble, directory: Path, *, app: bool = True, token: str | None = None,
-                deadline_s: float | None = None, write_interval_s: float = TEST_WRITE_INTERVAL_S) -> dict[str, str]:
+                deadline_s: float | None = None, write_interval_s: float = TEST_WRITE_INTERVAL_S,
+                notification_interval_s: float = TEST_NOTIFICATION_INTERVAL_S) -> dict[str, str]:
     """The variables ``github.settings`` reads, pointing at ``github`` (the App's key written under ``directory``)."""
-    env = {"GITHUB_API_URL": github.url, "GITHUB_WRITE_INTERVAL_SECONDS": str(write_interval_s)}
+    env = {"GITHUB_API_URL": github.url, "GITHUB_WRITE_INTERVAL_SECONDS": str(write_interval_s),
+           "GITHUB_NOTIFICATION_INTERVAL_SECONDS": str(notification_interval_s)}
     if app:
         key = directory / "github-app.pem"
         key.write_text(github.private_key_pem)

@@ -18,7 +18,9 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
 - Rate limits hold off only the installation (or token) that got them (``limits.Throttle``).
 - Writes (POST, PATCH, PUT, DELETE) go one at a time per installation (or token), at least
   ``Settings.write_interval_s`` apart (``pacing.Pacer``: GitHub's best practices; per process).
-  Reads are not paced, nor is the installation-token request (octokit's ``isAuthRequest``).
+  Reads are not paced, nor is the installation-token request (octokit's ``isAuthRequest``). Writes
+  that notify people (``comment``: ``pacing.NOTIFYING``) are also ``Settings.notification_interval_s``
+  apart (octokit's ``notifications`` group).
 - ``permission()`` asks GitHub each time: the commands' use case caches the answers
   (``usecases.commanding.PermissionCache``), the one place that knows how long they may be trusted.
 """
@@ -32,7 +34,7 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from tekton_dag.github import auth, limits, pacing
@@ -65,6 +67,14 @@ APP_KEY: Final = "app"
 # ``auth`` group, not ``write``); fetched once per installation and hour (auth.InstallationTokens).
 TOKEN_TEMPLATE: Final = "/app/installations/{installation_id}/access_tokens"
 TOKEN_KEY: Final = "token"
+# Listings: GitHub answers a page of ``per_page`` items (default 30, "max 100") and names the next one
+# in the ``Link`` header's rel="next", absent on the last page
+# (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api). ``pages``
+# asks for 100 a page and follows rel="next" up to MAX_PAGES: 10,000 items, more than any listing of
+# ours needs (a check suite's check runs, 3 days of one hook's deliveries); a bound against a Link
+# that never ends, not a size we expect.
+PER_PAGE: Final = 100
+MAX_PAGES: Final = 100
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +91,8 @@ class Client:
         self._clock = clock
         self._sleep = sleep
         self._throttle = limits.Throttle(clock, sleep)
-        self._pacer = pacing.Pacer(settings.write_interval_s, clock, sleep)
+        self._pacer = pacing.Pacer(settings.write_interval_s, clock, sleep,
+                                   notification_interval_s=settings.notification_interval_s)
         self._tokens = auth.InstallationTokens(self._fetch_token, clock)
         self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once (auth.load_key)
 
@@ -146,16 +157,20 @@ class Client:
                         {"check_run_id": check_run_id}, _check_fields(status, conclusion, output))
 
     async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
-        answer = await self.call("suite_check_runs", repo, "GET",
-                                 "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs?per_page=100",
-                                 {"check_suite_id": check_suite_id})
-        try:
-            return [CheckRun(int(run["id"]), str(run["name"]), str(run["status"]), run.get("conclusion"),
-                             str((run.get("output") or {}).get("title") or ""),
-                             str((run.get("output") or {}).get("summary") or ""))
-                    for run in answer["check_runs"]]
-        except (KeyError, TypeError, ValueError):
-            raise GitHubError("suite_check_runs: GitHub's answer has no check_runs with id, name and status") from None
+        runs: list[CheckRun] = []
+        async for answer in self.pages("suite_check_runs", repo,
+                                       "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs{?per_page}",
+                                       {"check_suite_id": check_suite_id},
+                                       deadline=self._clock() + self._settings.deadline_s):
+            try:
+                runs += [CheckRun(int(run["id"]), str(run["name"]), str(run["status"]), run.get("conclusion"),
+                                  str((run.get("output") or {}).get("title") or ""),
+                                  str((run.get("output") or {}).get("summary") or ""))
+                         for run in answer["check_runs"]]
+            except (KeyError, TypeError, ValueError):
+                raise GitHubError("suite_check_runs: GitHub's answer has no check_runs with id, name and "
+                                  "status") from None
+        return runs
 
     async def set_commit_status(self, repo: Repo, sha: str, *, state: CommitState, context: str,
                                 description: str, target_url: str | None) -> None:
@@ -191,24 +206,49 @@ class Client:
         answer, _ = await self.call_page(operation, repo, method, template, url_vars, body, as_app=as_app)
         return answer
 
+    async def pages(self, operation: str, repo: Repo | None, template: str, url_vars: Mapping[str, Any], *,
+                    as_app: bool = False, deadline: float | None = None) -> AsyncGenerator[Any]:
+        """Each page of the GET listing ``template`` (which ends in ``{?per_page}``), PER_PAGE items a
+        page, following the ``Link`` header's rel="next" (see PER_PAGE) until there is none; the caller
+        may stop early. ``deadline`` (on the client's clock): the whole listing's, as one call's (a
+        page whose try would fall after it fails retryable, as any call); None: each page its own.
+        GitHubError when the next page is not on ``GITHUB_API_URL`` (the token would go with it), or
+        when there are more than MAX_PAGES: a listing cut short would be taken for the whole."""
+        url: str = template
+        variables: Mapping[str, Any] = {**url_vars, "per_page": PER_PAGE}
+        base = self._settings.api_url.removesuffix("/") + "/"
+        for _ in range(MAX_PAGES):
+            page, next_url = await self.call_page(operation, repo, "GET", url, variables, as_app=as_app,
+                                                  deadline=deadline)
+            yield page
+            if next_url is None:
+                return
+            if not next_url.startswith(base):
+                raise GitHubError(f"{operation}: GitHub's next page {next_url[:200]!r} is not under {base}")
+            url, variables = next_url, {}  # the Link URL is complete
+        raise GitHubError(f"{operation}: more than {MAX_PAGES} pages of {PER_PAGE}: not read to the end")
+
     async def call_page(self, operation: str, repo: Repo | None, method: str, template: str,
-                        url_vars: Mapping[str, Any], body: Any = None, *,
-                        as_app: bool = False) -> tuple[Any, str | None]:
+                        url_vars: Mapping[str, Any], body: Any = None, *, as_app: bool = False,
+                        deadline: float | None = None) -> tuple[Any, str | None]:
         """(decoded answer, URL of the next page from the ``Link`` header or None).
 
         ``template`` may be a full URL (a ``Link`` next page). ``as_app``: authenticate as the App
-        (its JWT) rather than as an installation — the App's own endpoints need that."""
+        (its JWT) rather than as an installation — the App's own endpoints need that. ``deadline``
+        (on the client's clock): when the call must be done; default ``Settings.deadline_s`` from now."""
         variables = {**({"owner": repo.owner, "repo": repo.name} if repo else {}), **url_vars}
         url = format_url(template, variables, self._settings.api_url)
         raw = b"" if body is None else json.dumps(body).encode()
-        deadline = self._clock() + self._settings.deadline_s
+        if deadline is None:
+            deadline = self._clock() + self._settings.deadline_s
         attempt = 0
         while True:
             attempt += 1
             key, authorization = await self._credentials(repo, as_app, operation, deadline)
             if method in pacing.MUTATING and template != TOKEN_TEMPLATE:
                 try:
-                    async with self._pacer.turn(key, deadline):  # the throttle's wait too: no write jumps it
+                    # the throttle's wait too: no write jumps it
+                    async with self._pacer.turn(key, deadline, notifies=template in pacing.NOTIFYING):
                         await self._unthrottled(operation, key, f"{method} {url}", deadline)
                         outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt,
                                                       deadline)

@@ -18,6 +18,7 @@ one delivery per guid that never succeeded, so running it again asks for nothing
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,8 +27,6 @@ from typing import Any, Final
 from tekton_dag.github.client import Client
 from tekton_dag.github.port import GitHubError, Repo
 
-PER_PAGE: Final = 100
-MAX_PAGES: Final = 100  # 10,000 deliveries: far more than 3 days of one hook; a bound, not a limit we expect
 WINDOW_S: Final = 3 * 24 * 3600  # GitHub keeps deliveries for 3 days
 
 
@@ -77,27 +76,23 @@ class Delivery:
 
 
 async def recent(client: Client, hook: Hook, since: float) -> list[Delivery]:
-    """Every delivery of ``hook`` at or after ``since`` (Unix time), newest first."""
-    variables: dict[str, Any]
+    """Every delivery of ``hook`` at or after ``since`` (Unix time), newest first. Paged by
+    ``Client.pages``; each page within its own deadline (a command, no Broker waiting on it)."""
     if hook.repo is None:
-        url, variables, as_app = "/app/hook/deliveries{?per_page}", {"per_page": PER_PAGE}, True
+        url, variables, as_app = "/app/hook/deliveries{?per_page}", {}, True
     else:
         url, variables, as_app = ("/repos/{owner}/{repo}/hooks/{hook_id}/deliveries{?per_page}",
-                                  {"hook_id": hook.hook_id, "per_page": PER_PAGE}, False)
+                                  {"hook_id": hook.hook_id}, False)
     found: list[Delivery] = []
-    next_url: str | None = url
-    for _ in range(MAX_PAGES):
-        if next_url is None:
-            break
-        page, next_url = await client.call_page("list_hook_deliveries", hook.repo, "GET", next_url, variables,
-                                                as_app=as_app)
-        variables = {}  # the Link URL is complete
-        if not isinstance(page, list):
-            raise GitHubError("list_hook_deliveries: GitHub's answer is not a list")
-        items = [Delivery.from_item(item) for item in page]
-        found += [d for d in items if d.delivered_at >= since]
-        if items and items[-1].delivered_at < since:
-            break  # newest first: the rest is older
+    async with contextlib.aclosing(client.pages("list_hook_deliveries", hook.repo, url, variables,
+                                                as_app=as_app)) as pages:
+        async for page in pages:
+            if not isinstance(page, list):
+                raise GitHubError("list_hook_deliveries: GitHub's answer is not a list")
+            items = [Delivery.from_item(item) for item in page]
+            found += [d for d in items if d.delivered_at >= since]
+            if items and items[-1].delivered_at < since:
+                break  # newest first: the rest is older
     return found
 
 

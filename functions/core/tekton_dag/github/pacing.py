@@ -10,9 +10,23 @@ octokit's plugin-throttling does the same with its ``write`` group: Bottleneck `
 method but GET and HEAD except the installation-token request (``src/wrap-request.ts``
 ``isAuthRequest``); the client leaves that one out too (``Client.call_page``).
 
+Writes that notify people (creating an issue or pull-request comment, a review, an issue...) are
+also spaced ``notification_interval_s`` (default 3 s) from the one before of the same key: octokit's
+``notifications`` group, Bottleneck ``maxConcurrent: 1``, ``minTime: 3000`` (``src/index.ts``
+``createGroups``), applied in ``src/wrap-request.ts`` ("Guarantee at least 3000ms between requests that
+trigger notifications") to every write whose path is in ``src/generated/triggers-notification-paths.ts``
+(NOTIFYING below: that list at octokit/plugin-throttling.js 1a64804, 2026-04). GitHub's description
+of such an endpoint (issues/create-comment in ``testing/github_openapi``) says "This endpoint triggers
+notifications. Creating content too quickly using this endpoint may result in secondary rate
+limiting", and its rate-limit page: "no more than 80 content-generating requests per minute and no
+more than 500 content-generating requests per hour" (one every 3 s is 20 a minute). octokit waits
+for the write turn, then the notification turn; here a notifying write waits for its notification
+turn first and then takes its write turn, so the key's other writes (check runs) do not queue
+behind a comment's 3 s, and the comment itself is still one of the key's writes, one at a time.
+
 Two choices differ from octokit's:
 
-- The interval runs from the *answer* to one write to the start of the next (Bottleneck's
+- The intervals run from the *answer* to one write to the start of the next (Bottleneck's
   ``minTime`` spaces the starts). GitHub sees arrivals: a write that took long to answer would
   otherwise be followed, on GitHub's side, sooner than the interval.
 - The wait is bounded by the call's deadline: a write whose turn would come after it fails at once
@@ -39,8 +53,34 @@ from typing import Final
 
 # What GitHub's REST docs ask for between mutative requests; GITHUB_WRITE_INTERVAL_SECONDS changes it.
 DEFAULT_INTERVAL_S: Final = 1.0
+# octokit's notifications group (module docstring); GITHUB_NOTIFICATION_INTERVAL_SECONDS changes it.
+DEFAULT_NOTIFICATION_INTERVAL_S: Final = 3.0
 MUTATING: Final = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _FIRST_SWEEP: Final = 64  # lanes kept before the idle ones are first looked for
+# The writes that trigger notifications: octokit/plugin-throttling.js
+# src/generated/triggers-notification-paths.ts (generated from GitHub's description by its
+# scripts/update-endpoints), as URL templates. tekton-dag writes only the issue comment of these.
+NOTIFYING: Final = frozenset({
+    "/orgs/{org}/invitations",
+    "/orgs/{org}/invitations/{invitation_id}",
+    "/orgs/{org}/teams/{team_slug}/discussions",
+    "/orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments",
+    "/repos/{owner}/{repo}/collaborators/{username}",
+    "/repos/{owner}/{repo}/commits/{commit_sha}/comments",
+    "/repos/{owner}/{repo}/issues",
+    "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issue",
+    "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority",
+    "/repos/{owner}/{repo}/pulls",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/comments",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+    "/repos/{owner}/{repo}/releases",
+    "/teams/{team_id}/discussions",
+    "/teams/{team_id}/discussions/{discussion_number}/comments",
+})
 
 
 class Late(Exception):
@@ -49,65 +89,86 @@ class Late(Exception):
 
 @dataclass
 class _Lane:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # FIFO: writes go in the order they came
-    free_at: float = 0.0  # (time.monotonic) when the next write of this key may start
+    interval_s: float  # from the answer to one request of the lane to the start of the next
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # FIFO: requests go in the order they came
+    free_at: float = 0.0  # (time.monotonic) when the next request of this lane may start
     users: int = 0  # turns entered and not yet left: the lane is in use and may not be forgotten
 
 
 class Pacer:
-    """Serialises the writes of each key and spaces them ``interval_s`` apart; other keys (other
-    teams' installations) never wait for each other. One per client, used from one event loop.
-    A key's lane is forgotten once no turn uses it and its interval has passed, so the lanes kept
-    are those of the keys written lately, not of every key ever written."""
+    """Serialises the writes of each key and spaces them ``interval_s`` apart, and the notifying ones
+    among them ``notification_interval_s`` apart; other keys (other teams' installations) never wait
+    for each other. One per client, used from one event loop. A lane is forgotten once no turn uses
+    it and its interval has passed, so the lanes kept are those of the keys written lately, not of
+    every key ever written."""
 
     def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, *,
+                 notification_interval_s: float = DEFAULT_NOTIFICATION_INTERVAL_S) -> None:
         self.interval_s = interval_s
+        self.notification_interval_s = notification_interval_s
         self._clock = clock  # the deadline's clock only
         self._sleep = sleep
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[tuple[bool, str], _Lane] = {}  # (notifying, key) -> its lane
         self._sweep_at = _FIRST_SWEEP
 
     @contextlib.asynccontextmanager
-    async def turn(self, key: str, deadline: float) -> AsyncIterator[None]:
-        """Hold ``key``'s write slot for the body (one request); ``Late`` when it would start after
-        ``deadline`` (nothing is sent then)."""
-        lane = self._lane(key)
-        lane.users += 1
+    async def turn(self, key: str, deadline: float, *, notifies: bool = False) -> AsyncIterator[None]:
+        """Hold ``key``'s write slot (and, when the write ``notifies``, its notification slot first) for
+        the body (one request); ``Late`` when it would start after ``deadline`` (nothing is sent then)."""
+        lanes = [self._lane(False, key)]
+        if notifies:
+            lanes.insert(0, self._lane(True, key))
+        held: list[_Lane] = []
+        for lane in lanes:
+            lane.users += 1
         try:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise Late(f"no write slot for {key} before the deadline")
+            for lane in lanes:
+                await self._wait(lane, key, deadline)
+                held.append(lane)
             try:
-                await asyncio.wait_for(lane.lock.acquire(), remaining)
-            except TimeoutError:
-                raise Late(f"the writes queued for {key} take longer than the deadline") from None
-            try:
-                wait = lane.free_at - time.monotonic()
-                if wait > 0:
-                    if self._clock() + wait > deadline:
-                        raise Late(f"the next write for {key} may start only after the deadline")
-                    await self._sleep(wait)
-                try:
-                    yield
-                finally:
-                    lane.free_at = time.monotonic() + self.interval_s
+                yield
             finally:
-                lane.lock.release()
+                answered = time.monotonic()
+                for lane in lanes:
+                    lane.free_at = answered + lane.interval_s
         finally:
-            lane.users -= 1
+            for lane in reversed(held):
+                lane.lock.release()
+            for lane in lanes:
+                lane.users -= 1
 
-    def _lane(self, key: str) -> _Lane:
-        lane = self._lanes.get(key)
+    def _lane(self, notifying: bool, key: str) -> _Lane:
+        lane = self._lanes.get((notifying, key))
         if lane is None:
             if len(self._lanes) >= self._sweep_at:  # amortised: a sweep at most each time the lanes double
                 self._forget_idle()
-            lane = self._lanes[key] = _Lane()
+            interval = self.notification_interval_s if notifying else self.interval_s
+            lane = self._lanes[(notifying, key)] = _Lane(interval)
         return lane
 
     def _forget_idle(self) -> None:
         now = time.monotonic()
-        for key, lane in list(self._lanes.items()):
-            if lane.users == 0 and lane.free_at <= now:  # its next write may start at once: nothing to keep
-                del self._lanes[key]
+        for name, lane in list(self._lanes.items()):
+            if lane.users == 0 and lane.free_at <= now:  # its next request may start at once: nothing to keep
+                del self._lanes[name]
         self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._lanes))
+
+    async def _wait(self, lane: _Lane, key: str, deadline: float) -> None:
+        """Take ``lane``'s lock and wait until it is free; ``Late`` (the lock not held) past ``deadline``."""
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise Late(f"no write slot for {key} before the deadline")
+        try:
+            await asyncio.wait_for(lane.lock.acquire(), remaining)
+        except TimeoutError:
+            raise Late(f"the writes queued for {key} take longer than the deadline") from None
+        try:
+            wait = lane.free_at - time.monotonic()
+            if wait > 0:
+                if self._clock() + wait > deadline:
+                    raise Late(f"the next write for {key} may start only after the deadline")
+                await self._sleep(wait)
+        except BaseException:
+            lane.lock.release()
+            raise

@@ -92,7 +92,7 @@ class GitHub(Protocol):
 
     async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
         """GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs: the suite's newest check
-        run of each name (GitHub's ``filter=latest``), at most 100."""
+        run of each name (GitHub's ``filter=latest``), every page of them."""
         ...
 
     async def set_commit_status(self, repo: Repo, sha: str, *, state: CommitState, context: str,

@@ -8,6 +8,9 @@
 - ``GITHUB_WRITE_INTERVAL_SECONDS``: the least time between two writes of one installation (or token),
   from one's answer to the next one's start (default 1, what GitHub asks; ``pacing``). 0: one at a time,
   not spaced (tests).
+- ``GITHUB_NOTIFICATION_INTERVAL_SECONDS``: the least time between two writes of one installation (or
+  token) that notify people, e.g. PR comments (default 3, octokit's ``notifications`` group; ``pacing``),
+  on top of the write interval. 0 to 60.
 
 Secrets are read from files (a mounted Secret), never from the environment itself.
 """
@@ -19,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from tekton_dag.github.pacing import DEFAULT_INTERVAL_S
+from tekton_dag.github.pacing import DEFAULT_INTERVAL_S, DEFAULT_NOTIFICATION_INTERVAL_S
 from tekton_dag.syntax import decimal, http_url_problem
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 DEFAULT_DEADLINE_S: Final = 20.0
-MAX_WRITE_INTERVAL_S: Final = 60.0  # more would hold every write of an installation for minutes
+MAX_WRITE_INTERVAL_S: Final = 60.0  # more would hold every write (or comment) of an installation for minutes
 
 
 class SettingsError(ValueError):
@@ -47,6 +50,7 @@ class Settings:
     token: str | None = None
     deadline_s: float = DEFAULT_DEADLINE_S
     write_interval_s: float = DEFAULT_INTERVAL_S
+    notification_interval_s: float = DEFAULT_NOTIFICATION_INTERVAL_S
 
     def __repr__(self) -> str:
         return f"Settings(api_url={self.api_url!r}, app={self.app!r}, token={'set' if self.token else None})"
@@ -71,20 +75,24 @@ class Settings:
             raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} is not a number")
         if not 0 < deadline < 3600:
             raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} must be between 0 and 3600")
-        write_interval = _write_interval(env.get("GITHUB_WRITE_INTERVAL_SECONDS", "").strip())
+        write_interval = _interval(env, "GITHUB_WRITE_INTERVAL_SECONDS", DEFAULT_INTERVAL_S)
+        notification_interval = _interval(env, "GITHUB_NOTIFICATION_INTERVAL_SECONDS", DEFAULT_NOTIFICATION_INTERVAL_S)
         api_url = env.get("GITHUB_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
         problem = http_url_problem(api_url)  # else the client fails at the first call, not here
         if problem:
             raise SettingsError(f"GITHUB_API_URL: {api_url!r} {problem}")
-        return cls(api_url=api_url, app=app, token=token, deadline_s=deadline, write_interval_s=write_interval)
+        return cls(api_url=api_url, app=app, token=token, deadline_s=deadline, write_interval_s=write_interval,
+                   notification_interval_s=notification_interval)
 
 
-def _write_interval(raw: str) -> float:
-    value = decimal(raw) if raw else DEFAULT_INTERVAL_S
+def _interval(env: Mapping[str, str], variable: str, default: float) -> float:
+    """A pacing interval (seconds, 0 to MAX_WRITE_INTERVAL_S) from ``variable``; ``default`` when unset."""
+    raw = env.get(variable, "").strip()
+    value = decimal(raw) if raw else default
     if value is None:
-        raise SettingsError(f"GITHUB_WRITE_INTERVAL_SECONDS: {raw!r} is not a number")
+        raise SettingsError(f"{variable}: {raw!r} is not a number")
     if not 0 <= value <= MAX_WRITE_INTERVAL_S:
-        raise SettingsError(f"GITHUB_WRITE_INTERVAL_SECONDS: {raw!r} must be between 0 and {MAX_WRITE_INTERVAL_S:g}")
+        raise SettingsError(f"{variable}: {raw!r} must be between 0 and {MAX_WRITE_INTERVAL_S:g}")
     return value
 
 

@@ -46,12 +46,15 @@ Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, opt
 ``calls`` records each request (method, path, operation, status, credential kind and identity, and
 when it arrived and was answered, on ``time.monotonic``).
 
+Listings page as GitHub's do: a suite's check runs by ``page`` and ``per_page`` (default 30, at
+most 100) with ``Link`` rel="next"/"last"/"prev"/"first" (``_numbered_page``), hook deliveries by a
+``cursor`` in rel="next" (``_list``).
+
 Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, a check suite's own status and
-conclusion (GitHub's reset to queued on a re-run, and its summary of the check runs), paging of a
-suite's check runs, the ``check_run``/``check_suite`` webhooks the API's own writes would trigger,
-token permissions and repository selection beyond the installation's repository list, secondary
-limits GitHub would impose by itself (only injected ones), GitHub's async redelivery (it happens
-before the 202 here).
+conclusion (GitHub's reset to queued on a re-run, and its summary of the check runs), the
+``check_run``/``check_suite`` webhooks the API's own writes would trigger, token permissions and
+repository selection beyond the installation's repository list, secondary limits GitHub would impose
+by itself (only injected ones), GitHub's async redelivery (it happens before the 202 here).
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ DOCS = "https://docs.github.com/rest"
 # GITHUB_WRITE_INTERVAL_SECONDS of the clients tests make (production: 1 s, github.pacing): a test's
 # writes stay one at a time, without a second between them; the tests of the pacing set their own.
 TEST_WRITE_INTERVAL_S = 0.01
+# GITHUB_NOTIFICATION_INTERVAL_SECONDS of the same clients (production: 3 s between comments, github.pacing).
+TEST_NOTIFICATION_INTERVAL_S = 0.01
 JWT_MAX_LIFETIME_S = 600 + 60  # exp ≤ 10 min ahead; iat backdated by the recommended 60 s
 # The Checks API is only for GitHub Apps: a plain token gets 403 "You must authenticate via a GitHub
 # App." (actions/github-script#118, GitHub's answer; checks/update in operations.json: "OAuth apps and
@@ -557,7 +562,7 @@ class GitHubApiDouble:
     def _op_checks_list_for_suite(self, params: dict[str, str], query: dict[str, list[str]],
                                   body: Any) -> tuple[int, Any, dict[str, str]]:
         """The suite's check runs, newest first; ``filter=latest`` (GitHub's default): the newest of
-        each name. One page (``per_page``, default 30, at most 100): paging is not modelled."""
+        each name. Paged as GitHub pages (``_numbered_page``); ``total_count`` counts them all."""
         repo, suite = f"{params['owner']}/{params['repo']}", int(params["check_suite_id"])
         if suite not in self.check_suites.values():
             raise _error(404, "Not Found")
@@ -569,9 +574,34 @@ class GitHubApiDouble:
             for run_id, run in runs:
                 newest.setdefault(run["name"], (run_id, run))
             runs = list(newest.values())
-        per_page = int(query.get("per_page", ["30"])[-1])
+        page, headers = self._numbered_page(runs, query, f"/repos/{repo}/check-suites/{suite}/check-runs")
         return 200, {"total_count": len(runs),
-                     "check_runs": [self._check_run(i, r["repo"], r) for i, r in runs[:per_page]]}, {}
+                     "check_runs": [self._check_run(i, r["repo"], r) for i, r in page]}, headers
+
+    def _numbered_page(self, items: list[Any], query: dict[str, list[str]],
+                       path: str) -> tuple[list[Any], dict[str, str]]:
+        """Page ``page`` (from 1) of ``per_page`` items, as GitHub pages a listing
+        (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api):
+        ``per_page`` 30 by default and "max 100" (more is taken as 100), and a ``Link`` header when
+        there is more than one page: rel="prev" and rel="first" after the first page, rel="next" and
+        rel="last" before the last, each the request's URL with its other query parameters kept."""
+        try:
+            per_page = min(int(query.get("per_page", ["30"])[-1]), 100)
+            number = int(query.get("page", ["1"])[-1])
+        except ValueError:  # the contract's check refuses these first
+            raise _error(422, "per_page and page must be integers") from None
+        if per_page < 1 or number < 1:  # what GitHub answers to these is not modelled: refused
+            raise _error(422, "per_page and page must be at least 1 (the double does not model less)")
+        last = max(1, -(-len(items) // per_page))
+        kept = {name: values[-1] for name, values in query.items() if name not in ("per_page", "page")}
+
+        def link(to: int) -> str:
+            return f"{self.url}{path}?{urllib.parse.urlencode({**kept, 'per_page': per_page, 'page': to})}"
+
+        rels = [(number - 1, "prev"), (number + 1, "next"), (last, "last"), (1, "first")]
+        links = [f'<{link(to)}>; rel="{rel}"' for to, rel in rels
+                 if (rel in ("prev", "first") and number > 1) or (rel in ("next", "last") and number < last)]
+        return items[(number - 1) * per_page: number * per_page], {"link": ", ".join(links)} if links else {}
 
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])
