@@ -28,6 +28,7 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -245,18 +246,15 @@ class Client:
         while True:
             attempt += 1
             key, authorization = await self._credentials(repo, as_app, operation, deadline)
-            if method in pacing.MUTATING and template != TOKEN_TEMPLATE:
-                try:
-                    # the throttle's wait too: no write jumps it
-                    async with self._pacer.turn(key, deadline, notifies=template in pacing.NOTIFYING):
-                        await self._unthrottled(operation, key, f"{method} {url}", deadline)
-                        outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt,
-                                                      deadline)
-                except pacing.Late as exc:
-                    self._give_up(operation, f"{method} {url}: {exc}", status=None)
-            else:
-                await self._unthrottled(operation, key, f"{method} {url}", deadline)
-                outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt, deadline)
+            paced = method in pacing.MUTATING and template != TOKEN_TEMPLATE
+            turn = (self._pacer.turn(key, deadline, notifies=template in pacing.NOTIFYING) if paced
+                    else contextlib.nullcontext())
+            try:
+                async with turn:  # a write holds its turn through the throttle's wait too: no write jumps it
+                    await self._unthrottled(operation, key, f"{method} {url}", deadline)
+                    outcome = await self._attempt(operation, key, method, url, raw, authorization, attempt, deadline)
+            except pacing.Late as exc:
+                self._give_up(operation, f"{method} {url}: {exc}", status=None)
             if not isinstance(outcome, limits.Retry):
                 return outcome
             retry = outcome
