@@ -17,7 +17,7 @@ Secrets are read from files (a mounted Secret), never from the environment itsel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -69,12 +69,7 @@ class Settings:
         if app is not None and "PRIVATE KEY-----" not in app.private_key:
             raise SettingsError(f"GITHUB_APP_PRIVATE_KEY_FILE: {key_file} is not a PEM private key")
         token = _read(token_file, "GITHUB_TOKEN_FILE") if token_file else None
-        raw_deadline = env.get("GITHUB_API_DEADLINE_SECONDS", "").strip()
-        deadline = decimal(raw_deadline) if raw_deadline else DEFAULT_DEADLINE_S
-        if deadline is None:
-            raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} is not a number")
-        if not 0 < deadline < 3600:
-            raise SettingsError(f"GITHUB_API_DEADLINE_SECONDS: {raw_deadline!r} must be between 0 and 3600")
+        deadline = _seconds(env, "GITHUB_API_DEADLINE_SECONDS", DEFAULT_DEADLINE_S, lambda s: 0 < s < 3600, 3600)
         write_interval = _interval(env, "GITHUB_WRITE_INTERVAL_SECONDS", DEFAULT_INTERVAL_S)
         notification_interval = _interval(env, "GITHUB_NOTIFICATION_INTERVAL_SECONDS", DEFAULT_NOTIFICATION_INTERVAL_S)
         api_url = env.get("GITHUB_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
@@ -87,12 +82,19 @@ class Settings:
 
 def _interval(env: Mapping[str, str], variable: str, default: float) -> float:
     """A pacing interval (seconds, 0 to MAX_WRITE_INTERVAL_S) from ``variable``; ``default`` when unset."""
+    return _seconds(env, variable, default, lambda s: 0 <= s <= MAX_WRITE_INTERVAL_S, MAX_WRITE_INTERVAL_S)
+
+
+def _seconds(env: Mapping[str, str], variable: str, default: float, fits: Callable[[float], bool],
+             most: float) -> float:
+    """Seconds from ``variable`` (an ASCII decimal), ``default`` when unset; SettingsError naming the
+    variable when it is no number or does not ``fit`` (said as "between 0 and ``most``")."""
     raw = env.get(variable, "").strip()
     value = decimal(raw) if raw else default
     if value is None:
         raise SettingsError(f"{variable}: {raw!r} is not a number")
-    if not 0 <= value <= MAX_WRITE_INTERVAL_S:
-        raise SettingsError(f"{variable}: {raw!r} must be between 0 and {MAX_WRITE_INTERVAL_S:g}")
+    if not fits(value):
+        raise SettingsError(f"{variable}: {raw!r} must be between 0 and {most:g}")
     return value
 
 
