@@ -142,3 +142,34 @@ async def test_comments_are_a_notification_interval_apart_and_other_writes_do_no
     checks = [c for c in writes(github, "installation:1001") if c.operation == "checks/create"]
     assert len(checks) == 3 and checks[-1].answered < comments[-1].arrived  # not queued behind the comments
 
+
+
+@pytest.mark.parametrize("steps", range(6))
+async def test_a_write_cancelled_as_its_turn_comes_is_not_sent_and_leaves_the_turn_free(steps: int) -> None:
+    """A write cancelled (its request aborted, the process stopping) while it waits for its turn
+    must end cancelled whatever the moment, even as the write before it leaves: Python 3.11's
+    ``wait_for`` returned the lock instead when its inner acquire had just finished
+    (CPython gh-86296), so the write went out after all. ``steps`` walks the cancel over the
+    loop iterations of the hand-over."""
+    pacer, sent = Pacer(0.0), []
+    leave = asyncio.Event()
+
+    async def write(name: str, hold: asyncio.Event | None = None) -> None:
+        async with pacer.turn("1001", deadline=time.time() + 20):
+            sent.append(name)
+            if hold is not None:
+                await hold.wait()
+
+    first = asyncio.create_task(write("first", leave))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(write("second"))
+    await asyncio.sleep(0)  # the second waits for the first's turn
+    leave.set()
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    cancelled = second.cancel()
+    await asyncio.gather(first, second, return_exceptions=True)
+    if cancelled:
+        assert second.cancelled() and sent == ["first"]
+    await asyncio.wait_for(write("third"), 1)  # the turn is free again
+    assert sent[-1] == "third"
