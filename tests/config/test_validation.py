@@ -25,6 +25,12 @@ APP_A = "  - name: a\n    repo: o/a\n    role: middleware\n    build: {tool: npm
 
 CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     (
+        "an fsGroup no Pod may have (kube-apiserver: a GID from 0 to 2147483647)",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "pipelineRuns: {fsGroup: 2147483648}\n"},
+        [f"{ALPHA}: pipelineRuns.fsGroup: 2147483648 is greater than the maximum of 2147483647"],
+    ),
+    (
         "an unknown field suggests the closest known one",
         {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\nimageRegistery: r\n"},
         [f'{ALPHA}: imageRegistery: unknown field (did you mean "imageRegistry"?)'],
