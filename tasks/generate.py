@@ -52,20 +52,6 @@ COMPILE = {  # tool: (image, default build command)
 NON_ROOT = {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False}
 
 
-def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
-    """Step computeResources: requests (a namespace with a ResourceQuota admits no BestEffort pod)
-    and a memory limit. Teams override them per step (team.yaml pipelineRuns.stepResources)."""
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
-
-
-# One profile per kind of work; docs/tekton.md lists each step's.
-LIGHT = resources("50m", "64Mi", "256Mi")  # kubectl/jq/curl/crane loops that wait on the cluster
-PYTHON = resources("100m", "128Mi", "512Mi")
-CLONE = resources("250m", "256Mi", "1Gi")
-COMPILE_RESOURCES = resources("1", "2Gi", "4Gi")
-INTERCEPT = resources("100m", "128Mi", "512Mi")
-TEST_RESOURCES = {"postman": resources("250m", "256Mi", "1Gi"), "playwright": resources("1", "1Gi", "3Gi"),
-                  "artillery": resources("500m", "512Mi", "1Gi")}
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 LABELS = {"app.kubernetes.io/part-of": "tekton-dag", "app.kubernetes.io/version": VERSION}
 PLAN = "$(workspaces.source.path)/.tekton-dag"
@@ -95,9 +81,10 @@ def result_env(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [env("RESULT_" + r["name"].upper().replace("-", "_"), f"$(results.{r['name']}.path)") for r in results]
 
 
-def step(name: str, image: str, body: str, envs: list[dict[str, Any]], compute: dict[str, Any], *, root: bool = False,
+def step(name: str, image: str, body: str, envs: list[dict[str, Any]], *, root: bool = False,
          **extra: Any) -> dict[str, Any]:
-    s: dict[str, Any] = {"name": name, "image": image, "computeResources": compute, "env": envs}
+    # computeResources: task() fills them in from the contract's STEP_RESOURCES, which knows the task
+    s: dict[str, Any] = {"name": name, "image": image, "computeResources": None, "env": envs}
     if not root:
         s["securityContext"] = NON_ROOT
     s.update(extra)
@@ -118,6 +105,8 @@ def task(name: str, description: str, params: list, steps: list, *, results: lis
         spec["workspaces"] = workspaces
     if results:
         spec["results"] = results
+    for s in steps:  # KeyError: a step the contract gives no resources (teams may override only those)
+        s["computeResources"] = contract.STEP_RESOURCES[f"{name}/{s['name']}"]
     spec["steps"] = steps
     return {"apiVersion": "tekton.dev/v1", "kind": "Task",
             "metadata": {"name": name, "labels": LABELS,
@@ -195,7 +184,7 @@ def resolve_stack() -> dict[str, Any]:
         "(longest expected build first), dependency order, per-tool compile flags, versions, Deployment/Service "
         "manifests and PR workloads. Fails on a cycle, an unknown app or an invalid field.",
         params,
-        [step("resolve", PYTHON_IMAGE, script("resolve_stack.py"), envs, PYTHON)],
+        [step("resolve", PYTHON_IMAGE, script("resolve_stack.py"), envs)],
         results=results,
         workspaces=[SOURCE_WS, CACHE_WS],
     )
@@ -219,7 +208,7 @@ def clone_app_repos() -> dict[str, Any]:
         "workspace holds an ssh key (with known_hosts), else https (with .git-credentials when present). "
         "A failed clone fails the task.",
         params,
-        [step("clone", GIT_IMAGE, script("clone.sh"), envs, CLONE)],
+        [step("clone", GIT_IMAGE, script("clone.sh"), envs)],
         workspaces=[
             SOURCE_WS,
             {
@@ -249,7 +238,7 @@ def compile_task(tool: str) -> dict[str, Any]:
         "post-command. Runs as non-root without credentials or API token; tool caches in the build-cache workspace "
         "when bound, else in the source workspace.",
         params,
-        [step("compile", "$(params.image)", script("compile.sh"), envs, COMPILE_RESOURCES)],
+        [step("compile", "$(params.image)", script("compile.sh"), envs)],
         workspaces=[SOURCE_WS, CACHE_WS],
     )
 
@@ -297,7 +286,7 @@ def containerize() -> dict[str, Any]:
         "stuck build fails the task naming the app and showing its log tail. The images pushed are listed in "
         ".tekton-dag/built-images.txt.",
         params,
-        [step("build", KUBECTL_IMAGE, script("containerize.sh"), envs, LIGHT)],
+        [step("build", KUBECTL_IMAGE, script("containerize.sh"), envs)],
         workspaces=[SOURCE_WS, CACHE_WS],
     )
 
@@ -313,7 +302,7 @@ def deploy_stack() -> dict[str, Any]:
         "Applies each app's Deployment and Service (stable variant, image <image-registry>/<app>:<image-tag>) in "
         "dependency order, callees first, waiting for each rollout. A failed rollout fails the task.",
         params,
-        [step("deploy", KUBECTL_IMAGE, script("deploy.sh"), envs, LIGHT)],
+        [step("deploy", KUBECTL_IMAGE, script("deploy.sh"), envs)],
         workspaces=[SOURCE_WS],
     )
 
@@ -357,7 +346,7 @@ def deploy_intercepts() -> dict[str, Any]:
         "routes only requests carrying <header-name>: pr-<N> to it through the team's backend "
         "(telepresence or mirrord). Everything created carries the run label.",
         params,
-        [step("intercept", KUBECTL_IMAGE, script("intercept.sh"), envs, INTERCEPT)],
+        [step("intercept", KUBECTL_IMAGE, script("intercept.sh"), envs)],
         workspaces=[SOURCE_WS],
     )
 
@@ -377,7 +366,7 @@ def validate_intercepts() -> dict[str, Any]:
         "propagated through the call chain); sends one without the header and checks the stable stack answered "
         "and the PR build saw nothing.",
         params,
-        [step("validate", KUBECTL_IMAGE, script("validate_intercepts.sh"), envs + result_env(results), LIGHT)],
+        [step("validate", KUBECTL_IMAGE, script("validate_intercepts.sh"), envs + result_env(results))],
         results=results,
         workspaces=[SOURCE_WS],
     )
@@ -389,7 +378,7 @@ def run_stack_tests() -> dict[str, Any]:
         param(f"{kind}-image", f"Image running the {kind} tests.", image) for kind, image in TEST_IMAGES.items()]
     steps = [step(kind, f"$(params.{kind}-image)", script("stack_tests.sh"),
                   PLAN_ENV + [env("TEST_KIND", kind), env("HEADER_NAME", "$(params.header-name)"),
-                              env("HEADER_VALUE", "$(params.header-value)")], TEST_RESOURCES[kind])
+                              env("HEADER_VALUE", "$(params.header-value)")])
              for kind in TEST_IMAGES]
     return task("run-stack-tests",
                 "Runs the apps' declared tests (postman with newman, playwright, artillery) against the deployed stack "
@@ -405,7 +394,7 @@ def tag_release_images() -> dict[str, Any]:
         "Copies each built image <app>:<image-tag> to <app>:v<version> (version from versions-json) with crane. "
         "A failed copy fails the task. The tags written are listed in .tekton-dag/released-images.txt.",
         params,
-        [step("tag", CRANE_IMAGE, script("tag_release.sh"), envs, LIGHT)],
+        [step("tag", CRANE_IMAGE, script("tag_release.sh"), envs)],
         workspaces=[SOURCE_WS],
     )
 
@@ -447,7 +436,7 @@ def post_result() -> dict[str, Any]:
     return task("post-result",
                 "Comments the run's real outcome on the pull request (the aggregate and per-task states, plus test and "
                 "intercept summaries when earlier tasks wrote them).",
-                params, [step("comment", KUBECTL_IMAGE, script("post_result.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
+                params, [step("comment", KUBECTL_IMAGE, script("post_result.sh"), envs)], workspaces=[SOURCE_WS])
 
 
 def cleanup_run() -> dict[str, Any]:
@@ -459,7 +448,7 @@ def cleanup_run() -> dict[str, Any]:
     return task("cleanup-run",
                 "Deletes the Deployments, Services and Pods labelled with this run (PR workloads, intercepts, leftover "
                 "build pods), in the stack's namespaces: never another run's objects, never the stable stack.",
-                [RUN_NAME], [step("cleanup", KUBECTL_IMAGE, script("cleanup.sh"), envs, LIGHT)], workspaces=[SOURCE_WS])
+                [RUN_NAME], [step("cleanup", KUBECTL_IMAGE, script("cleanup.sh"), envs)], workspaces=[SOURCE_WS])
 
 
 TASKS = [resolve_stack, clone_app_repos, *[lambda t=t: compile_task(t) for t in COMPILE], containerize,

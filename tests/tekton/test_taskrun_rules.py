@@ -157,6 +157,13 @@ def test_every_step_requests_cpu_and_memory_and_limits_memory(task):
             assert __import__("re").match(QUANTITY, str(value)), (task, step["name"], value)
 
 
+def test_the_contract_lists_every_step_of_the_tasks_with_its_resources():
+    """Config checks a team's stepResources against ``contract.STEP_RESOURCES``: it must be the Tasks' steps."""
+    steps = {f"{name}/{step['name']}": step["computeResources"]
+             for name, task in TASKS.items() for step in task["spec"]["steps"]}
+    assert steps == contract.STEP_RESOURCES
+
+
 def test_a_teams_step_resources_reach_the_pipelinerun_as_step_specs():
     team = CONFIG.team("commerce")
     override = dict(team.pipeline_runs.step_resources)

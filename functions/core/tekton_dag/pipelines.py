@@ -145,3 +145,32 @@ PIPELINE_TASKS: Final = {
 # task (PR code in compile-* and run-stack-tests among them) runs with automountServiceAccountToken
 # false. See docs/tekton.md "Trust model".
 API_TASKS: Final = ("containerize", "deploy-stack", "deploy-intercepts", "validate-intercepts", "cleanup-run")
+
+
+# --- Step resources ---------------------------------------------------------------------------
+def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, dict[str, str]]:
+    """A step's computeResources: requests (a namespace with a ResourceQuota admits no BestEffort
+    pod) and a memory limit."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
+_LIGHT: Final = _resources("50m", "64Mi", "256Mi")  # kubectl/jq/curl/crane loops that wait on the cluster
+_PYTHON: Final = _resources("100m", "128Mi", "512Mi")
+# Every step of tekton-dag's Tasks, "<task>/<step>", and its computeResources: tasks/generate.py
+# writes them into tasks/*.yaml, and a team's pipelineRuns.stepResources may override only these
+# (config checks the keys, and each override merged over these as Tekton merges it).
+STEP_RESOURCES: Final = {
+    "resolve-stack/resolve": _PYTHON,
+    "clone-app-repos/clone": _resources("250m", "256Mi", "1Gi"),
+    **{f"{task}/compile": _resources("1", "2Gi", "4Gi") for task in _BUILD_TASKS if task.startswith("compile-")},
+    "containerize/build": _LIGHT,
+    "deploy-stack/deploy": _LIGHT,
+    "deploy-intercepts/intercept": _PYTHON,
+    "validate-intercepts/validate": _LIGHT,
+    "run-stack-tests/postman": _resources("250m", "256Mi", "1Gi"),
+    "run-stack-tests/playwright": _resources("1", "1Gi", "3Gi"),
+    "run-stack-tests/artillery": _resources("500m", "512Mi", "1Gi"),
+    "tag-release-images/tag": _LIGHT,
+    "post-result/comment": _LIGHT,
+    "cleanup-run/cleanup": _LIGHT,
+}
