@@ -321,6 +321,33 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
          "(Tekton refuses the PipelineRun otherwise)"],
     ),
     (
+        "step resources a cluster refuses: no such step, a request above its limit once merged over the Task's, "
+        "a workspace of size 0",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "pipelineRuns:\n  workspaceSize: '0.0Gi'\n  stepResources:\n"
+                "    compile-npm/build: {limits: {memory: 8Gi}}\n"
+                "    deploy/deploy: {limits: {memory: 1Gi}}\n"
+                "    compile-maven/compile: {requests: {cpu: '2', memory: 6Gi}, limits: {cpu: 1500m}}\n"
+                "    run-stack-tests/postman: {limits: {memory: 100Mi}}\n"
+                "    run-stack-tests/playwright: {requests: {memory: 3Gi}, limits: {cpu: '1'}}\n"},
+        [f'{ALPHA}: pipelineRuns.workspaceSize: "0.0Gi" must be more than 0 (kube-apiserver refuses a '
+         "PersistentVolumeClaim of size 0)",
+         f'{ALPHA}: pipelineRuns.stepResources["compile-npm/build"]: "compile-npm/build" names no step of '
+         "tekton-dag's Tasks (Tekton would fail the TaskRun); the steps: compile-npm/compile",
+         f'{ALPHA}: pipelineRuns.stepResources["deploy/deploy"]: "deploy/deploy" names no step of tekton-dag\'s '
+         "Tasks (Tekton would fail the TaskRun); the steps: cleanup-run/cleanup, clone-app-repos/clone, "
+         "compile-composer/compile, compile-gradle/compile, compile-maven/compile, compile-npm/compile, "
+         "compile-pip/compile, containerize/build, deploy-intercepts/intercept, deploy-stack/deploy, "
+         "post-result/comment, resolve-stack/resolve, run-stack-tests/artillery, run-stack-tests/playwright, "
+         "run-stack-tests/postman, tag-release-images/tag, validate-intercepts/validate",
+         f'{ALPHA}: pipelineRuns.stepResources["compile-maven/compile"]: requests.memory 6Gi is more than '
+         "limits.memory 4Gi (the Task's): kube-apiserver refuses the step's Pod and Tekton fails the TaskRun",
+         f'{ALPHA}: pipelineRuns.stepResources["compile-maven/compile"]: requests.cpu 2 is more than '
+         "limits.cpu 1500m: kube-apiserver refuses the step's Pod and Tekton fails the TaskRun",
+         f'{ALPHA}: pipelineRuns.stepResources["run-stack-tests/postman"]: requests.memory 256Mi (the Task\'s) is '
+         "more than limits.memory 100Mi: kube-apiserver refuses the step's Pod and Tekton fails the TaskRun"],
+    ),
+    (
         "Tekton settings: the coschedule mode, step resources, names and header a run can carry",
         {
             ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from kubernetes.utils.quantity import parse_quantity
 
-from tekton_dag.syntax import ascii_digits, decimal, http_url_problem, tcp_port
+from tekton_dag.syntax import ascii_digits, decimal, http_url_problem, quantity, tcp_port
 
 WHOLE_NUMBERS = ["0", "7", "007", "8080", "4294967296", b"42"]
 NOT_DIGITS_ONLY = ["", " 1", "1 ", "+1", "-1", "1_000", "1.0", "0x1f", "12a", b"", b"4 2", b"-1"]
@@ -100,3 +101,16 @@ def test_an_absolute_http_url_with_a_host_has_no_problem(url: str) -> None:
 def test_a_url_a_client_would_refuse_is_refused_saying_why(url: str, said: str) -> None:
     problem = http_url_problem(url)
     assert problem is not None and problem.startswith(said), problem
+
+
+@pytest.mark.parametrize("text", ["0", "2", "1.5", "500m", "1.5m", "64Mi", "3Gi", "0.5Gi", "1Ti", "2Pi", "1Ei",
+                                  "1k", "10M", "2G", "3T", "4P", "2E"])
+def test_a_quantity_is_the_amount_the_kubernetes_client_reads(text: str) -> None:
+    """The official client's parse_quantity is the oracle: the config checks compare what it would."""
+    assert quantity(text) == parse_quantity(text)
+
+
+@pytest.mark.parametrize("text", ["", "Gi", "1e3", "+1", "-1", ".5", "1.", "1 Gi", "1gi", "1Gb", "1Mii", "\uff11"])
+def test_other_forms_are_not_quantities_here(text: str) -> None:
+    """The exponent and signed forms Kubernetes also reads are refused by team.yaml's schema first."""
+    assert quantity(text) is None

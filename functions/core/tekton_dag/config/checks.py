@@ -10,11 +10,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tekton_dag import pipelines
 from tekton_dag.config import graph
 from tekton_dag.config.building import go_duration_seconds, is_go_duration
 from tekton_dag.config.errors import ConfigError, describe, format_path
 from tekton_dag.config.models import PipelineRunSettings, fill_details_url
-from tekton_dag.syntax import http_url_problem
+from tekton_dag.syntax import http_url_problem, quantity
 
 
 @dataclass(frozen=True)
@@ -239,3 +240,55 @@ def timeout_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
         messages.append(f"{said('tasks')} + {said('finally')} must be at most {said('pipeline')}")
     for message in messages:
         yield ConfigError(shown_as, "pipelineRuns.timeouts", message + " (Tekton refuses the PipelineRun otherwise)")
+
+
+def resource_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
+    """Step resources and sizes with which every run of the team would fail on a cluster:
+
+    - a ``stepResources`` key that names no step of tekton-dag's Tasks: Tekton fails the TaskRun
+      ("invalid StepOverride: No Step named ...") or, for a task no Pipeline has, the override is
+      never used;
+    - a request above its limit once Tekton has merged the override over the Task's own
+      computeResources (tektoncd/pipeline ``MergeStepsWithSpecs``, pkg/apis/pipeline/v1/merge.go:
+      a strategic merge, key by key, so the Task's limit stays unless overridden): kube-apiserver
+      refuses the Pod ("must be less than or equal to memory limit of 4Gi",
+      ``ValidateResourceRequirements``) and Tekton fails the TaskRun ``PodCreationFailed``;
+    - ``workspaceSize`` 0: kube-apiserver refuses the claim Tekton makes from the run's
+      volumeClaimTemplate ("must be greater than zero", ``ValidatePersistentVolumeClaimSpec``)."""
+    runs = document.get("pipelineRuns") if isinstance(document, dict) else None
+    if not isinstance(runs, dict):
+        return
+    size = runs.get("workspaceSize")
+    if isinstance(size, str) and quantity(size) == 0:
+        yield ConfigError(shown_as, "pipelineRuns.workspaceSize", f"{describe(size)} must be more than 0 "
+                          "(kube-apiserver refuses a PersistentVolumeClaim of size 0)")
+    overrides = runs.get("stepResources")
+    for key, override in (overrides.items() if isinstance(overrides, dict) else ()):
+        task, slash, step = key.partition("/")
+        if not (task and slash and step) or "/" in step:
+            continue  # not <task>/<step>: the schema reports it
+        where = format_path(("pipelineRuns", "stepResources", key))
+        defaults = pipelines.STEP_RESOURCES.get(key)
+        if defaults is None:
+            steps = sorted(k for k in pipelines.STEP_RESOURCES if k.startswith(task + "/")) or sorted(
+                pipelines.STEP_RESOURCES)
+            yield ConfigError(shown_as, where, f"{describe(key)} names no step of tekton-dag's Tasks "
+                              f"(Tekton would fail the TaskRun); the steps: {', '.join(steps)}")
+        elif isinstance(override, dict):
+            yield from _over_limit(shown_as, where, defaults, override)
+
+
+def _over_limit(shown_as: str, where: str, defaults: Mapping[str, Mapping[str, str]],
+                override: Mapping[str, Any]) -> Iterator[ConfigError]:
+    given = {part: value if isinstance(value := override.get(part), dict) else {} for part in ("requests", "limits")}
+    merged = {part: {**defaults.get(part, {}), **given[part]} for part in given}
+    for name, limit in merged["limits"].items():
+        request = merged["requests"].get(name)
+        if not (isinstance(request, str) and isinstance(limit, str)):
+            continue  # what the schema reports
+        wanted, allowed = quantity(request), quantity(limit)
+        if wanted is not None and allowed is not None and wanted > allowed:
+            said = {part: f"{part}.{name} {value}" + ("" if name in given[part] else " (the Task's)")
+                    for part, value in (("requests", request), ("limits", limit))}
+            yield ConfigError(shown_as, where, f"{said['requests']} is more than {said['limits']}: "
+                              "kube-apiserver refuses the step's Pod and Tekton fails the TaskRun")

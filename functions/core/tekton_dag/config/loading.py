@@ -296,6 +296,7 @@ class _Loader:
             self.errors.append(ConfigError(shown, "name", message))
         team_name = name if isinstance(name, str) else directory.name
         self.errors.extend(checks.timeout_problems(document, shown))
+        self.errors.extend(checks.resource_problems(document, shown))
         self.errors.extend(checks.details_url_problems(document, shown))
         stacks = self.load_stack_files(directory, document.get("stacks"), shown)
         versions = self.load_versions(directory / VERSIONS_FILE, stacks, team_name)

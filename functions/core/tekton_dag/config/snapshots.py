@@ -94,13 +94,17 @@ def load_config_cached(root: Path | str, cache: TeamCache | None = None,
 
 @cache
 def code_version() -> str:
-    """The package version and a hash of the code and schemas that make a ``Config``."""
+    """The package version and a hash of the code and schemas that make a ``Config`` (also the
+    lower modules its checks apply: a step added to ``pipelines.STEP_RESOURCES`` changes what is valid)."""
     from tekton_dag import __version__
 
     digest = hashlib.blake2b(digest_size=16)
     package = resources.files("tekton_dag.config")
     for name in sorted(p.name for p in package.iterdir() if p.name.endswith(".py")):
         digest.update(name.encode() + b"\0" + package.joinpath(name).read_bytes())
+    below = resources.files("tekton_dag")  # the modules of lower layers whose facts the checks apply
+    for name in ("pipelines.py", "syntax.py"):
+        digest.update(name.encode() + b"\0" + below.joinpath(name).read_bytes())
     schemas = package.joinpath("schemas")
     for name in sorted(p.name for p in schemas.iterdir() if p.name.endswith(".json")):
         digest.update(name.encode() + b"\0" + schemas.joinpath(name).read_bytes())
