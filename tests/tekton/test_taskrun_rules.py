@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tekton_dag import pipelines as contract
+from tekton_dag.config.checks import resource_problems
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.events.requests import PullRequestRef, RunRequest
 from tekton_dag.pipelineruns import build_pipelinerun
@@ -178,6 +179,32 @@ def test_a_teams_step_resources_reach_the_pipelinerun_as_step_specs():
                 continue
             assert {"name": step, "computeResources": resources} in specs[task]["stepSpecs"]
         assert check_pipelinerun(PIPES[pipeline], run, tasks=TASKS) == []
+
+
+# Overrides of compile-maven/compile, whose Task requests cpu 1 and memory 2Gi and limits memory 4Gi.
+OVERRIDES = [
+    {"limits": {"memory": "1Gi"}},  # below the Task's request, which stays
+    {"requests": {"memory": "6Gi"}},  # above the Task's limit, which stays
+    {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}},
+    {"limits": {"cpu": "500m"}},  # below the Task's cpu request
+    {"requests": {"cpu": "2", "memory": "3Gi"}, "limits": {"memory": "6Gi"}},  # commerce's: fine
+    {"requests": {"memory": "4Gi"}, "limits": {"cpu": "1"}},  # equal is fine
+    {"limits": {"memory": "4096Mi", "cpu": "1000m"}},  # the same amounts written otherwise
+]
+
+
+@pytest.mark.parametrize("override", OVERRIDES, ids=[str(o) for o in OVERRIDES])
+def test_config_refuses_exactly_the_step_resources_whose_pod_the_cluster_refuses(override):
+    """The config check (its own merge over contract.STEP_RESOURCES) against rule 4 applied to the
+    PipelineRun the product builds and the Tasks in tasks/: one refuses what the other fails."""
+    team = CONFIG.team("commerce")
+    document = {"pipelineRuns": {"stepResources": {"compile-maven/compile": override}}}
+    refused = list(resource_problems(document, "team.yaml"))
+    settings = replace(team.pipeline_runs, step_resources={"compile-maven/compile": override})
+    run = run_for(replace(team, pipeline_runs=settings), contract.PR_TEST)
+    failed = [v for v in check_pipelinerun(PIPES[contract.PR_TEST], run, tasks=TASKS) if v.rule == "pod-resources"]
+    assert len(refused) == len(failed), (refused, failed)
+    assert all(v.task == "compile-maven" and "PodCreationFailed" in v.message for v in failed)
 
 
 @pytest.mark.parametrize("pipeline", contract.PIPELINES)

@@ -26,7 +26,13 @@ Rules, each with its upstream source (tektoncd/pipeline at 3ee1745, Aug 2026; ku
    (pkg/reconciler/pipelinerun/resources/pipelinerunresolution.go ValidateTaskRunSpecs); each
    ``stepSpecs[].name`` must name a step of the Task, else the TaskRun fails "invalid
    StepOverride: No Step named X" (pkg/reconciler/taskrun/validate_taskrun.go).
-3. ``result-size`` — a step's results travel as JSON in its termination message
+3. ``pod-resources`` — a step's ``stepSpecs`` override is merged over the step's own
+   computeResources (pkg/apis/pipeline/v1/merge.go ``MergeStepsWithSpecs``: a strategic merge,
+   so a limit or request not overridden stays the Task's); a request above its limit makes
+   kube-apiserver refuse the pod ("must be less than or equal to cpu limit of 1",
+   pkg/apis/core/validation ``ValidateResourceRequirements``) and Tekton fail the TaskRun
+   ``PodCreationFailed`` (pkg/reconciler/taskrun/taskrun.go ``handlePodCreationError``).
+4. ``result-size`` — a step's results travel as JSON in its termination message
    (pkg/termination/write.go): ``[{"key":K,"value":V,"type":1},...]`` encoded by Go's
    encoding/json (which escapes <, > and & as \\u003c...), then Tekton appends its own entries
    (pkg/entrypoint/entrypointer.go Go(): ``StartedAt`` in format 2006-01-02T15:04:05.000Z07:00,
@@ -55,6 +61,9 @@ from typing import Any
 
 import yaml
 
+from tekton_dag.syntax import quantity
+
+POD_CREATION_FAILED = "PodCreationFailed"  # pkg/pod/status.go ReasonPodCreationFailed, set by handlePodCreationError
 COSCHEDULE_MODES = ("workspaces", "pipelineruns", "isolate-pipelinerun", "disabled")
 DEFAULT_COSCHEDULE = "workspaces"
 
@@ -74,7 +83,7 @@ class Violation:
     """One TaskRun (``task`` = its pipeline task name) Tekton would fail, and why."""
 
     task: str
-    rule: str  # "one-pvc" | "taskrunspec" | "result-size" | "workspace"
+    rule: str  # "one-pvc" | "taskrunspec" | "pod-resources" | "result-size" | "workspace"
     message: str
 
 
@@ -156,11 +165,34 @@ def check_taskrun_specs(pipeline: Mapping[str, Any], pipelinerun: Mapping[str, A
         task = (tasks or {}).get(by_name[name].get("taskRef", {}).get("name", ""))
         if task is None:
             continue
-        steps = {s["name"] for s in task["spec"]["steps"]}
+        steps = {s["name"]: (i, s) for i, s in enumerate(task["spec"]["steps"])}
         for override in spec.get("stepSpecs", []):
             if override["name"] not in steps:
                 found.append(Violation(name, "taskrunspec", f"invalid StepOverride: No Step named {override['name']}"))
+                continue
+            index, step = steps[override["name"]]
+            found.extend(Violation(name, "pod-resources", problem)
+                         for problem in _pod_resource_problems(index, step, override))
     return found
+
+
+def _pod_resource_problems(index: int, step: Mapping[str, Any], override: Mapping[str, Any]) -> list[str]:
+    """Rule 4: the step's container as Tekton makes it (``MergeStepsWithSpecs``: the override's
+    computeResources strategically merged over the step's, key by key within requests and limits)
+    and what kube-apiserver says of it (``ValidateResourceRequirements``). Quantities are read with
+    ``syntax.quantity``, which tests/syntax holds to the official client's ``parse_quantity`` (this
+    package may not import that client); the merge and the rule are this module's own."""
+    own, given = step.get("computeResources") or {}, override.get("computeResources") or {}
+    merged = {part: {**own.get(part, {}), **given.get(part, {})} for part in ("requests", "limits")}
+    problems = []
+    for resource, limit in merged["limits"].items():
+        request = merged["requests"].get(resource)
+        wanted, allowed = quantity(str(request)), quantity(str(limit))
+        if wanted is not None and allowed is not None and wanted > allowed:
+            problems.append(f"failed to create task run pod: Pod is invalid: spec.containers[{index}].resources."
+                            f"requests: Invalid value: \"{request}\": must be less than or equal to {resource} limit "
+                            f"of {limit} ({POD_CREATION_FAILED})")
+    return problems
 
 
 def check_pipelinerun(pipeline: Mapping[str, Any], pipelinerun: Mapping[str, Any], *,
