@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
-from support.broker import broker_yaml, event, eventually, trigger_yaml
+from support.broker import broker_yaml, event, eventually, served, trigger_yaml, write_manifests
+from tekton_dag.bus.broker import LocalBroker
+from tekton_dag.bus.triggers import load_topology
 from tekton_dag.testing.recorder import EventRecorder
 
 TYPE_A = "dev.example.a.v1"
@@ -69,14 +73,21 @@ STRUCTURED = {"specversion": "1.0", "type": TYPE_A, "source": "/s", "id": "e-1",
     ("GET", "/tekton-dag/tekton-dag", 405),
     ("OPTIONS", "/tekton-dag/tekton-dag", 200),
     ("POST", "/tekton-dag/tekton-dag/", 202),
+    # Knative splits Go's RequestURI, query string included: it ends up in the Broker's name.
+    ("POST", "/tekton-dag/tekton-dag?team=a", 404),
+    ("POST", "/tekton-dag/tekton-dag/?team=a", 400),
+    ("POST", "/?team=a", 400),
+    # ... and not percent-decoded: tekton%2Ddag names no Broker.
+    ("POST", "/tekton-dag/tekton%2Ddag", 404),
 ], ids=["root", "one segment", "four segments", "other namespace", "other broker", "get", "options",
-        "trailing slash"])
+        "trailing slash", "query string", "query string after a slash", "query string at the root",
+        "percent-encoded"])
 async def test_ingress_reads_the_broker_from_the_path_as_knative_does(start_broker, method, path, status):
     recorder = EventRecorder()
     with recorder.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("a-t", "a", ONLY_A)], {"a": url}) as running:
             async with httpx.AsyncClient() as client:
-                response = await client.request(method, httpx.URL(running.url).copy_with(path=path),
+                response = await client.request(method, running.url.removesuffix("/tekton-dag/tekton-dag") + path,
                                                  headers=BINARY, content=b'{"n": 1}')
             assert response.status_code == status, response.text
             if status == 202:
@@ -86,6 +97,51 @@ async def test_ingress_reads_the_broker_from_the_path_as_knative_does(start_brok
                 assert running.broker.stats["delivered"] == 0
     if status in (400, 404):
         assert "/tekton-dag/tekton-dag" in response.text  # names the address to use
+
+
+@contextlib.asynccontextmanager
+async def _ingress(server: str, start_broker, tmp_path: Path, docs: list[str], services: dict[str, str]):
+    """The Broker's address served by aiohttp (``tekton-dag dev``) or as the ASGI app under hypercorn."""
+    if server == "aiohttp":
+        async with start_broker(docs, services) as running:
+            yield running.url
+        return
+    broker = LocalBroker(load_topology(write_manifests(tmp_path / "k", *docs)), services, tmp_path / "dl.jsonl")
+    async with served(broker) as url:
+        yield url.rstrip("/") + broker.topology.ingress_path
+
+
+@pytest.mark.parametrize("server", ["aiohttp", "hypercorn"])
+async def test_ingress_answers_headers_and_methods_as_knatives(start_broker, tmp_path, server):
+    """knative/eventing pkg/broker/ingress/ingress_handler.go ``ServeHTTP``: ``Allow: POST, OPTIONS``
+    on every answer; OPTIONS is the CloudEvents webhook handshake (http-webhook.md 4.1), any origin
+    at any rate, whatever origin asks; any other method 405."""
+    async with _ingress(server, start_broker, tmp_path, [broker_yaml()], {}) as url, httpx.AsyncClient() as client:
+        options = await client.options(url, headers={"WebHook-Request-Origin": "github.com",
+                                                     "WebHook-Request-Rate": "120"})
+        others = {m: await client.request(m, url) for m in ("GET", "PUT", "DELETE", "PATCH", "HEAD")}
+        accepted = await client.post(url, headers=BINARY, content=b'{"n": 1}')
+        refused = await client.post(url, json={"not": "an event"})
+        elsewhere = await client.post(url.removesuffix("/tekton-dag") + "/other", headers=BINARY, content=b"{}")
+    assert options.status_code == 200 and options.content == b""
+    assert options.headers["allow"] == "POST, OPTIONS"
+    assert options.headers["webhook-allowed-origin"] == "*" and options.headers["webhook-allowed-rate"] == "*"
+    assert {m: r.status_code for m, r in others.items()} == dict.fromkeys(others, 405)
+    for response in (*others.values(), accepted, refused, elsewhere):
+        assert response.headers["allow"] == "POST, OPTIONS"
+        assert "webhook-allowed-origin" not in response.headers
+    assert (accepted.status_code, refused.status_code, elsewhere.status_code) == (202, 400, 404)
+
+
+async def test_ingress_reads_the_event_before_the_broker_it_is_addressed_to(start_broker):
+    """Knative's ingress decodes and validates the event before it looks the Broker up: a request
+    that is no event is 400 even at another Broker's address (which is 404 for an event)."""
+    async with start_broker([broker_yaml()], {}) as running, httpx.AsyncClient() as client:
+        other = running.url.removesuffix("/tekton-dag") + "/other"
+        no_event = await client.post(other, json={"message": "Hello World"})
+        an_event = await client.post(other, headers=BINARY, content=b'{"n": 1}')
+    assert (no_event.status_code, an_event.status_code) == (400, 404)
+    assert "not a CloudEvent" in no_event.text
 
 
 def _without(mapping: dict, key: str) -> dict:

@@ -1,8 +1,9 @@
 """The local Broker: Knative Broker semantics over real HTTP, driven by ``knative/`` Triggers.
 
-Ingress (any ``POST`` path, like the MT broker's ``/<namespace>/<broker>``) takes a CloudEvent in
+Ingress (``POST`` to the MT broker's address ``/<namespace>/<broker>``) takes a CloudEvent in
 binary or structured mode and answers 202 once it is queued, 400 when it is not a CloudEvent and
 503 when the in-flight bound is reached (the sender retries, as with a busy Knative ingress).
+Other methods and paths, and the headers, are answered as Knative's ingress does (``answer``).
 
 Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, binary mode):
 - 2xx with a CloudEvent body: delivered; the reply re-enters the Broker with its TTL decremented.
@@ -38,7 +39,8 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import httpx
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
@@ -57,7 +59,7 @@ from tekton_dag.events.catalog import EXT_BROKER_TTL, EXT_PARTITION_KEY
 from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
 from tekton_dag.observability import metrics
 
-__all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
+__all__ = ["Answer", "LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 
 log = logging.getLogger("tekton_dag.broker")
 
@@ -72,6 +74,22 @@ TTL_REASON = f"{EXT_BROKER_TTL} reached 0 (an event loop?)"
 # What sdk-go reads as a number (v2/types/value.go ToInteger, ParseInteger: strconv.ParseFloat, truncated).
 # re.ASCII: \d would take any Unicode digit (Arabic-Indic ten), which Go's strconv refuses and Python's float reads.
 _TTL_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+# Knative's ingress sets ``Allow`` on every answer, and on OPTIONS the CloudEvents HTTP webhook's
+# abuse-protection handshake (http-webhook.md section 4.1) allowing any origin at any rate
+# (knative/eventing pkg/broker/ingress/ingress_handler.go ServeHTTP).
+ALLOW: Mapping[str, str] = MappingProxyType({"Allow": "POST, OPTIONS"})
+WEBHOOK_OPTIONS: Mapping[str, str] = MappingProxyType(
+    {**ALLOW, "WebHook-Allowed-Origin": "*", "WebHook-Allowed-Rate": "*"})
+
+
+class Answer(NamedTuple):
+    """What the ingress answers one HTTP request: status, plain-text body, headers."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 def ingress_ttl(raw: Any) -> int:
@@ -346,42 +364,51 @@ class LocalBroker:
             return
         body = await _read_body(receive) if scope["method"] == "POST" else b""
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        status, text = await self.answer(scope["method"], scope["path"], headers, body)
-        await _respond(send, status, text)
+        answer = await self.answer(scope["method"], _request_target(scope), headers, body)
+        await _respond(send, answer)
 
-    async def answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
-        """The ingress's answer (status, plain-text body) to one HTTP request, whichever server
-        carries it (ASGI above, aiohttp's in ``devchain.hosting.serve_broker``)."""
-        if method == "GET" and path in ("/healthz", "/readyz"):
-            return 200, b"ok"
-        refused = self._refused_request(method, path)
+    async def answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        """The ingress's answer to one HTTP request, whichever server carries it (ASGI above,
+        aiohttp's in ``devchain.hosting.serve_broker``). ``target`` is the request target as sent,
+        query string included and not percent-decoded (Go's ``Request.RequestURI``, which
+        Knative's ingress reads the Broker from)."""
+        if method == "GET" and target.partition("?")[0] in ("/healthz", "/readyz"):
+            return Answer(200, b"ok")
+        asked = target.removesuffix("/")
+        refused = self._refused_request(method, target, asked)
         if refused is not None:
             return refused
         try:
             event = decode_event(headers, body)
         except ValueError as exc:
-            return 400, str(exc).encode()[:500]
+            return Answer(400, str(exc).encode()[:500], ALLOW)
+        # Only now the Broker named by the path: Knative's ingress looks it up after reading the
+        # event, so a request that is no event is 400 even at another Broker's address.
+        if asked != self.topology.ingress_path:
+            return Answer(404, f"no such Broker: this one is {self.topology.ingress_path}".encode(), ALLOW)
         status, reason = await self.ingest(event)
-        return status, reason.encode()
+        return Answer(status, reason.encode(), ALLOW)
 
-    def _refused_request(self, method: str, path: str) -> tuple[int, bytes] | None:
+    def _refused_request(self, method: str, target: str, asked: str) -> Answer | None:
         """Knative's ingress answer to a request it reads no event from (knative/eventing
-        pkg/broker/ingress/ingress_handler.go ``ServeHTTP``): OPTIONS 200 (the CloudEvents webhook
-        handshake; its headers are not modelled), another method 405, ``/`` 404, a path that is not
-        ``/<namespace>/<broker>`` 400, another Broker's path 404, so a sink with a wrong path fails
-        here as it would in a cluster."""
+        pkg/broker/ingress/ingress_handler.go ``ServeHTTP``): OPTIONS 200 with the CloudEvents
+        webhook handshake's headers, another method 405, ``/`` 404, a target that is not
+        ``/<namespace>/<broker>`` 400 (a query string is part of it: ``?`` and what follows end up
+        in the Broker's name, which then names no Broker), so a sink with a wrong path fails here
+        as it would in a cluster. Every answer carries ``Allow`` (``ALLOW``)."""
         if method == "OPTIONS":
-            return 200, b""
+            return Answer(200, b"", WEBHOOK_OPTIONS)
         if method != "POST":
-            return 405, b"POST CloudEvents here"
-        asked, address = path.removesuffix("/"), self.topology.ingress_path
-        if asked == address:  # every event the chain sends: one comparison
+            return Answer(405, b"POST CloudEvents here", ALLOW)
+        if asked == self.topology.ingress_path:  # every event the chain sends: one comparison
             return None
-        if path == "/":
-            return 404, f"no Broker at /: POST to {address}".encode()
+        address = self.topology.ingress_path
+        if target == "/":
+            return Answer(404, f"no Broker at /: POST to {address}".encode(), ALLOW)
         if len(asked.split("/")) != 3:
-            return 400, f"malformed path: the Broker's address is /<namespace>/<broker>, here {address}".encode()
-        return 404, f"no such Broker: this one is {address}".encode()
+            return Answer(400, f"malformed path: the Broker's address is /<namespace>/<broker>, here {address}"
+                          .encode(), ALLOW)
+        return None  # three segments naming another Broker: 404 once the event is read (answer)
 
     async def ingest(self, event: CloudEvent) -> tuple[int, str]:
         """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""
@@ -617,6 +644,15 @@ async def _read_body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _respond(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body})
+def _request_target(scope: Mapping[str, Any]) -> str:
+    """Go's ``RequestURI`` from an ASGI scope: the raw path and the query string, as sent. (A bare
+    ``?`` with nothing after it is lost: ASGI passes an empty query string for it and for none.)"""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string") or b""
+    return (raw + b"?" + query if query else raw).decode("latin-1")
+
+
+async def _respond(send: Any, answer: Answer) -> None:
+    headers = [(b"content-type", b"text/plain"), *((k.encode(), v.encode()) for k, v in answer.headers.items())]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
