@@ -406,6 +406,37 @@ async def test_a_202_with_a_body_that_is_not_a_cloudevent_is_a_failed_delivery(s
     assert len(sub.received) == 3 and letters[0]["status"] == 502
 
 
+class _BrokenStructured(EventRecorder):
+    """Replies 200 with a structured-mode Content-Type over a body that is no JSON."""
+
+    def answer(self, headers, body):
+        status, _, _ = super().answer(headers, body)
+        return status, {"content-type": "application/cloudevents+json"}, b"not json"
+
+
+# No CloudEvent encoding (``EncodingUnknown``) and a non-empty body; or a CloudEvent encoding that
+# binding.ToEvent cannot read: both are the filter's empty 502.
+@pytest.mark.parametrize("sub", [EventRecorder(status=200, reply=b"<html>ok</html>"), _BrokenStructured(status=200)],
+                         ids=["html", "broken structured event"])
+async def test_a_non_cloudevent_reply_is_dead_lettered_without_error_extensions(start_broker, sub):
+    """The MT broker's filter answers the channel an empty 502 (pkg/broker/filter/filter_handler.go
+    ``writeResponse``), where the channel expects ``ErrExtensionInfo`` JSON: it cannot read it and
+    sends the dead letter with no ``knativeerror*`` extension at all (pkg/kncloudevents/
+    event_dispatcher.go ``dispatchExecutionInfoTransformers``). A failed answer still carries them
+    (test_exhausted_retries_go_to_the_dead_letter_sink_with_error_extensions)."""
+    sink = EventRecorder()
+    with sub.serving() as url, sink.serving() as dls_url:
+        docs = [broker_yaml("retry: 1\nbackoffDelay: PT0.01S\ndeadLetterSink:\n  ref: {kind: Service, name: dls}\n"),
+                trigger_yaml("t", "s", ONLY_A)]
+        async with start_broker(docs, {"s": url, "dls": dls_url}) as running:
+            await running.post(event(TYPE_A, subject="kept"))
+            await eventually(lambda: len(sink.received) == 1)
+    assert len(sub.received) == 2  # the 502 is retried
+    dead = sink.received[0]
+    assert dead.get_type() == TYPE_A and dead.get_subject() == "kept"
+    assert not [name for name in dead.get_attributes() if name.startswith("knativeerror")], dead.get_attributes()
+
+
 async def test_trigger_delivery_overrides_the_broker_default(start_broker):
     sub = EventRecorder(status=500, reply=b"")
     with sub.serving() as url:

@@ -627,10 +627,11 @@ class LocalBroker:
         try:
             reply = decode_event(answer.headers, answer.body)
         except ValueError:
-            # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried.
+            # Knative's filter turns a non-CloudEvent reply body into an empty 502, which is retried
+            # and leaves a dead letter without error extensions (deadletters.error_extensions).
             return Outcome(
                 ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body",
-                body=answer.body,
+                error_info=False,
             )
         return Outcome(ok=True, status=status, reply=reply)
 

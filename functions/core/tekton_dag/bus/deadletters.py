@@ -61,6 +61,9 @@ class Outcome:
     detail: str = ""
     reply: CloudEvent | None = None
     body: bytes = b""  # a failed answer's body, as the subscriber sent it (knativeerrordata)
+    # False: Knative's filter answered for the subscriber without its ErrExtensionInfo (a reply
+    # body that is no CloudEvent), so the dead letter carries no error extensions (error_extensions).
+    error_info: bool = True
 
 
 class DeadLetters:
@@ -113,7 +116,16 @@ class DeadLetters:
 def error_extensions(destination: str, outcome: Outcome) -> dict[str, Any]:
     """Knative's ``knativeerrordest``, ``knativeerrorcode`` and ``knativeerrordata`` for a delivery to
     ``destination`` that ended with ``outcome`` (constants above). An empty body leaves
-    ``knativeerrordata`` out (Knative sends it empty)."""
+    ``knativeerrordata`` out (Knative sends it empty).
+
+    None at all after a filter answer without ``ErrExtensionInfo`` (``outcome.error_info`` False):
+    the channel reads the MT broker filter's failed answer as that JSON to learn the subscriber's
+    status and body, and gives up on the extensions when it cannot (knative/eventing
+    pkg/kncloudevents/event_dispatcher.go ``dispatchExecutionInfoTransformers`` returns nil when
+    ``json.Unmarshal`` fails); the filter's 502 for a reply that is no CloudEvent has an empty body
+    (pkg/broker/filter/filter_handler.go ``writeResponse``)."""
+    if not outcome.error_info:
+        return {}
     if outcome.status is None:
         code, body = NO_ANSWER_CODE, NO_ANSWER_PREFIX + outcome.detail.encode()
     else:

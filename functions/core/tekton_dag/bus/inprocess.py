@@ -172,7 +172,7 @@ def outcome_of(status: int, reply: CloudEvent | None, text: str, where: str) -> 
                        detail=f"{where} answered {status}: {text[:200]}", body=text.encode())
     if reply is None and not text:  # any 2xx alike, 202 included (LocalBroker's docstring)
         return Outcome(ok=True, status=status)
-    if reply is None:  # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried
+    if reply is None:  # Knative's filter turns a non-CloudEvent reply body into an empty 502 (broker.py)
         return Outcome(ok=False, retryable=True, status=502, detail=f"{where} replied with a non-CloudEvent body",
-                       body=text.encode())
+                       error_info=False)
     return Outcome(ok=True, status=status, reply=reply)
