@@ -39,6 +39,25 @@ async def test_ingress_accepts_both_modes_and_delivers_to_matching_triggers_only
     assert "ce-knativebrokerttl" not in a.headers[0]  # stripped before the subscriber sees it
 
 
+async def test_several_attributes_in_one_exact_map_are_anded_as_knative_does(start_broker):
+    """Knative ANDs the attributes of one ``exact`` (``prefix``, ``suffix``) map (pkg/eventfilter/
+    subscriptionsapi/exact_filter.go) and its webhook admits several (knative/eventing#6477); the
+    local Broker refused such a Trigger. An empty ``filters`` list leaves ``filter`` in force
+    (pkg/broker/filter/filter_handler.go filterEvent)."""
+    both, legacy = EventRecorder(), EventRecorder()
+    docs = [broker_yaml(), trigger_yaml("both", "both", f"filters:\n- exact: {{type: {TYPE_A}, subject: jmjava/x}}\n"),
+            trigger_yaml("legacy", "legacy", ONLY_B + "filters: []\n")]
+    with both.serving() as both_url, legacy.serving() as legacy_url:
+        async with start_broker(docs, {"both": both_url, "legacy": legacy_url}) as running:
+            for sent in (event(TYPE_A, subject="jmjava/x"), event(TYPE_A, subject="jmjava/y"), event(TYPE_A),
+                         event(TYPE_B, subject="jmjava/x")):
+                assert (await running.post(sent)).status_code == 202
+            await eventually(lambda: running.broker.stats["delivered"] == 2)
+            await asyncio.sleep(0.05)
+    assert [(e.get_type(), e.get_subject()) for e in both.received] == [(TYPE_A, "jmjava/x")]
+    assert [(e.get_type(), e.get_subject()) for e in legacy.received] == [(TYPE_B, "jmjava/x")]
+
+
 async def test_ingress_refuses_a_request_that_is_not_a_cloudevent(start_broker):
     async with start_broker([broker_yaml()], {}) as running:
         async with httpx.AsyncClient() as client:
