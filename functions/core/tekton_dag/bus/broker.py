@@ -4,6 +4,8 @@ Ingress (``POST`` to the MT broker's address ``/<namespace>/<broker>``) takes a 
 binary or structured mode and answers 202 once it is queued, 400 when it is not a CloudEvent and
 503 when the in-flight bound is reached (the sender retries, as with a busy Knative ingress).
 Other methods and paths, and the headers, are answered as Knative's ingress does (``answer``).
+CloudEvents 1.0 and 0.3 are taken, as cloudevents/sdk-go reads both, and each is delivered (and a
+reply re-enters) in its own version, as sdk-go writes it (``eventing.wire.decode_event``).
 
 Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, binary mode):
 - 2xx with a CloudEvent body: delivered; the reply re-enters the Broker with its TTL decremented.
@@ -43,6 +45,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import httpx
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
@@ -107,10 +110,10 @@ class UnresolvedDestination(ValueError):
     """A Trigger's subscriber names a Service for which no URL was given."""
 
 
-Observer = Callable[[CloudEvent], None]
+Observer = Callable[[BaseCloudEvent], None]
 # Told of each delivery that failed for good, after it went to the dead-letter sink or file:
 # (the event, the subscriber's URL, why). The all-in-one turns it into a Kubernetes Event.
-DeadLetterListener = Callable[[CloudEvent, str, str], None]
+DeadLetterListener = Callable[[BaseCloudEvent, str, str], None]
 
 
 class LocalBroker:
@@ -282,7 +285,8 @@ class LocalBroker:
 
     # -- ingress --------------------------------------------------------------------------------
     async def admit(
-        self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None, ttl: int | None = None
+        self, event: BaseCloudEvent, *, is_reply: bool = False, completes: Delivery | None = None,
+        ttl: int | None = None,
     ) -> int:
         """Queue deliveries of ``event`` to every matching Trigger; returns HTTP-like status.
         With a journal they are committed to it first (503 if that fails: the sender retries).
@@ -332,7 +336,8 @@ class LocalBroker:
         return 202
 
     async def _journal(
-        self, event: CloudEvent, attributes: Mapping[str, str], deliveries: list[Delivery], completes: Delivery | None
+        self, event: BaseCloudEvent, attributes: Mapping[str, str], deliveries: list[Delivery],
+        completes: Delivery | None,
     ) -> bool:
         """Write ``deliveries`` (and ``completes``' end) to the journal and wait for the commit,
         without holding the event loop; False if that failed."""
@@ -410,7 +415,7 @@ class LocalBroker:
                           .encode(), ALLOW)
         return None  # three segments naming another Broker: 404 once the event is read (answer)
 
-    async def ingest(self, event: CloudEvent) -> tuple[int, str]:
+    async def ingest(self, event: BaseCloudEvent) -> tuple[int, str]:
         """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""
         refused = self._unsealed(event)
         if refused is not None:
@@ -418,7 +423,7 @@ class LocalBroker:
         status = await self.admit(event)
         return status, {202: "", TTL_EXHAUSTED: TTL_REASON}.get(status, "broker busy or shutting down; retry")
 
-    def _unsealed(self, event: CloudEvent) -> SealError | None:
+    def _unsealed(self, event: BaseCloudEvent) -> SealError | None:
         """Why the ingress refuses ``event``: an event that makes things happen without its team's
         seal (as Knative's EventPolicy refuses unauthorised senders with 403), or undecodable data."""
         if self.keys is None or event.get_type() not in SEALED_TYPES:
@@ -591,7 +596,7 @@ class LocalBroker:
                 log.exception("dead-letter listener %r failed on %s", listener, delivery.event.get_id())
         self._finish(delivery, DEAD_LETTERED)
 
-    async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> int:
+    async def _reenter(self, reply: BaseCloudEvent, ttl: int, parent: Delivery) -> int:
         """Admit ``reply`` (with its parent's ``ttl``) as a new event that ends ``parent``: 202, or
         ``TTL_EXHAUSTED``, or another status when the journal refused it (the parent is still
         pending: delivered again, now or after a restart)."""
@@ -604,8 +609,12 @@ class LocalBroker:
     async def _attempt(self, delivery: Delivery) -> Outcome:
         direct = self.direct.get(delivery.url)
         if direct is not None:
-            status, reply, text = await direct(delivery.event, delivery.spec.timeout_s)
-            return outcome_of(status, reply, text, delivery.url)
+            # Only the HTTP ingress takes a 0.3 event, and the all-in-one (in-process subscribers) has none.
+            if not isinstance(delivery.event, CloudEvent):
+                return Outcome(ok=False, detail=f"in-process subscribers take CloudEvents 1.0 only, not "
+                               f"{delivery.event.get_specversion()}")
+            status, answered, text = await direct(delivery.event, delivery.spec.timeout_s)
+            return outcome_of(status, answered, text, delivery.url)
         assert self._poster is not None
         message = to_binary_event(delivery.event)
         headers = {**message.headers, "prefer": "reply"}

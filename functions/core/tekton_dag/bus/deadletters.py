@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
-from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.delivery import DeliverySpec
 from tekton_dag.bus.triggers import Trigger
@@ -41,7 +41,7 @@ NO_ANSWER_PREFIX = b"dispatch error: "
 class Delivery:
     """One event on its way to one Trigger's subscriber."""
 
-    event: CloudEvent
+    event: BaseCloudEvent  # 1.0, or 0.3 as the ingress took it
     trigger: Trigger
     url: str
     spec: DeliverySpec
@@ -59,7 +59,7 @@ class Outcome:
     retryable: bool = False
     status: int | None = None  # None: no answer at all (network error, timeout)
     detail: str = ""
-    reply: CloudEvent | None = None
+    reply: BaseCloudEvent | None = None
     body: bytes = b""  # a failed answer's body, as the subscriber sent it (knativeerrordata)
     # False: Knative's filter answered for the subscriber without its ErrExtensionInfo (a reply
     # body that is no CloudEvent), so the dead letter carries no error extensions (error_extensions).
