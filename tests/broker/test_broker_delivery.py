@@ -182,14 +182,15 @@ async def test_ingress_answers_headers_and_methods_as_knatives(start_broker, tmp
         accepted = await client.post(url, headers=BINARY, content=b'{"n": 1}')
         refused = await client.post(url, json={"not": "an event"})
         elsewhere = await client.post(url.removesuffix("/tekton-dag") + "/other", headers=BINARY, content=b"{}")
+        queried = await client.post(url + "?team=a", headers=BINARY, content=b"{}")  # in the Broker's name
     assert options.status_code == 200 and options.content == b""
     assert options.headers["allow"] == "POST, OPTIONS"
     assert options.headers["webhook-allowed-origin"] == "*" and options.headers["webhook-allowed-rate"] == "*"
     assert {m: r.status_code for m, r in others.items()} == dict.fromkeys(others, 405)
-    for response in (*others.values(), accepted, refused, elsewhere):
+    for response in (*others.values(), accepted, refused, elsewhere, queried):
         assert response.headers["allow"] == "POST, OPTIONS"
         assert "webhook-allowed-origin" not in response.headers
-    assert (accepted.status_code, refused.status_code, elsewhere.status_code) == (202, 400, 404)
+    assert [r.status_code for r in (accepted, refused, elsewhere, queried)] == [202, 400, 404, 404]
 
 
 async def test_ingress_reads_the_event_before_the_broker_it_is_addressed_to(start_broker):
