@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
-from support.broker import broker_yaml, event, eventually, trigger_yaml
+from support.broker import broker_yaml, event, eventually, served, trigger_yaml, write_manifests
+from tekton_dag.bus.broker import LocalBroker
+from tekton_dag.bus.triggers import load_topology
 from tekton_dag.testing.recorder import EventRecorder
 
 TYPE_A = "dev.example.a.v1"
@@ -35,6 +39,25 @@ async def test_ingress_accepts_both_modes_and_delivers_to_matching_triggers_only
     assert "ce-knativebrokerttl" not in a.headers[0]  # stripped before the subscriber sees it
 
 
+async def test_several_attributes_in_one_exact_map_are_anded_as_knative_does(start_broker):
+    """Knative ANDs the attributes of one ``exact`` (``prefix``, ``suffix``) map (pkg/eventfilter/
+    subscriptionsapi/exact_filter.go) and its webhook admits several (knative/eventing#6477); the
+    local Broker refused such a Trigger. An empty ``filters`` list leaves ``filter`` in force
+    (pkg/broker/filter/filter_handler.go filterEvent)."""
+    both, legacy = EventRecorder(), EventRecorder()
+    docs = [broker_yaml(), trigger_yaml("both", "both", f"filters:\n- exact: {{type: {TYPE_A}, subject: jmjava/x}}\n"),
+            trigger_yaml("legacy", "legacy", ONLY_B + "filters: []\n")]
+    with both.serving() as both_url, legacy.serving() as legacy_url:
+        async with start_broker(docs, {"both": both_url, "legacy": legacy_url}) as running:
+            for sent in (event(TYPE_A, subject="jmjava/x"), event(TYPE_A, subject="jmjava/y"), event(TYPE_A),
+                         event(TYPE_B, subject="jmjava/x")):
+                assert (await running.post(sent)).status_code == 202
+            await eventually(lambda: running.broker.stats["delivered"] == 2)
+            await asyncio.sleep(0.05)
+    assert [(e.get_type(), e.get_subject()) for e in both.received] == [(TYPE_A, "jmjava/x")]
+    assert [(e.get_type(), e.get_subject()) for e in legacy.received] == [(TYPE_B, "jmjava/x")]
+
+
 async def test_ingress_refuses_a_request_that_is_not_a_cloudevent(start_broker):
     async with start_broker([broker_yaml()], {}) as running:
         async with httpx.AsyncClient() as client:
@@ -43,9 +66,49 @@ async def test_ingress_refuses_a_request_that_is_not_a_cloudevent(start_broker):
     assert "not a CloudEvent" in response.text
 
 
-async def test_ingress_refuses_a_cloudevent_of_another_spec_version_with_400_not_500(start_broker):
-    # The SDK reads a 0.3 event, which the Broker cannot forward as 1.0: a precise 400 (it was a 500).
-    headers = {"ce-specversion": "0.3", "ce-type": TYPE_A, "ce-source": "/s", "ce-id": "1"}
+class _Raw(EventRecorder):
+    """Records what arrives as HTTP (any spec version) and answers ``reply``: (headers, body)."""
+
+    def __init__(self, reply: tuple[dict[str, str], bytes] = ({}, b"")):
+        super().__init__()
+        self.raw: list[tuple[dict[str, str], bytes]] = []
+        self.raw_reply = reply
+
+    def answer(self, headers, body):
+        self.raw.append(({k.lower(): v for k, v in headers.items()}, body))
+        return 200, *self.raw_reply
+
+
+async def test_a_cloudevents_0_3_event_is_taken_and_forwarded_as_0_3(start_broker):
+    """sdk-go reads 0.3 as well as 1.0 (v2/binding/spec/spec.go ``VS``) and writes an event in its
+    own version (v2/binding/event_message.go), so Knative's ingress takes a 0.3 event (202) and
+    its filter delivers it as 0.3; a 0.3 reply re-enters the same way. The local Broker answered 400."""
+    reply = json.dumps({"specversion": "0.3", "type": TYPE_B, "source": "/a", "id": "r-1",
+                        "schemaurl": "http://schemas/b", "datacontenttype": "application/json", "data": {"m": 2}})
+    first = _Raw(({"content-type": "application/cloudevents+json"}, reply.encode()))
+    second = _Raw()
+    headers = {"ce-specversion": "0.3", "ce-type": TYPE_A, "ce-source": "/s", "ce-id": "e-03",
+               "ce-schemaurl": "http://schemas/a", "content-type": "application/json"}
+    docs = [broker_yaml(), trigger_yaml("a", "first", ONLY_A), trigger_yaml("b", "second", ONLY_B)]
+    with first.serving() as first_url, second.serving() as second_url:
+        async with start_broker(docs, {"first": first_url, "second": second_url}) as running:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(running.url, headers=headers, content=b'{"n": 1}')
+            assert response.status_code == 202, response.text
+            await eventually(lambda: running.broker.stats["delivered"] == 2)
+    (got, body), = first.raw
+    assert (got["ce-specversion"], got["ce-id"], got["ce-type"], got["ce-schemaurl"]) == ("0.3", "e-03", TYPE_A,
+                                                                                         "http://schemas/a")
+    assert json.loads(body) == {"n": 1}
+    (got, body), = second.raw
+    assert (got["ce-specversion"], got["ce-id"], got["ce-schemaurl"]) == ("0.3", "r-1", "http://schemas/b")
+    assert json.loads(body) == {"m": 2}
+
+
+async def test_ingress_refuses_a_spec_version_sdk_go_does_not_read_with_400_not_500(start_broker):
+    # sdk-go knows 0.3 and 1.0 only: binding.ToEvent fails ("unrecognized event version"), the
+    # ingress answers 400 (it was a 500 here once).
+    headers = {"ce-specversion": "2.0", "ce-type": TYPE_A, "ce-source": "/s", "ce-id": "1"}
     async with start_broker([broker_yaml()], {}) as running:
         async with httpx.AsyncClient() as client:
             response = await client.post(running.url, headers=headers, content=b"")
@@ -69,14 +132,21 @@ STRUCTURED = {"specversion": "1.0", "type": TYPE_A, "source": "/s", "id": "e-1",
     ("GET", "/tekton-dag/tekton-dag", 405),
     ("OPTIONS", "/tekton-dag/tekton-dag", 200),
     ("POST", "/tekton-dag/tekton-dag/", 202),
+    # Knative splits Go's RequestURI, query string included: it ends up in the Broker's name.
+    ("POST", "/tekton-dag/tekton-dag?team=a", 404),
+    ("POST", "/tekton-dag/tekton-dag/?team=a", 400),
+    ("POST", "/?team=a", 400),
+    # ... and not percent-decoded: tekton%2Ddag names no Broker.
+    ("POST", "/tekton-dag/tekton%2Ddag", 404),
 ], ids=["root", "one segment", "four segments", "other namespace", "other broker", "get", "options",
-        "trailing slash"])
+        "trailing slash", "query string", "query string after a slash", "query string at the root",
+        "percent-encoded"])
 async def test_ingress_reads_the_broker_from_the_path_as_knative_does(start_broker, method, path, status):
     recorder = EventRecorder()
     with recorder.serving() as url:
         async with start_broker([broker_yaml(), trigger_yaml("a-t", "a", ONLY_A)], {"a": url}) as running:
             async with httpx.AsyncClient() as client:
-                response = await client.request(method, httpx.URL(running.url).copy_with(path=path),
+                response = await client.request(method, running.url.removesuffix("/tekton-dag/tekton-dag") + path,
                                                  headers=BINARY, content=b'{"n": 1}')
             assert response.status_code == status, response.text
             if status == 202:
@@ -86,6 +156,52 @@ async def test_ingress_reads_the_broker_from_the_path_as_knative_does(start_brok
                 assert running.broker.stats["delivered"] == 0
     if status in (400, 404):
         assert "/tekton-dag/tekton-dag" in response.text  # names the address to use
+
+
+@contextlib.asynccontextmanager
+async def _ingress(server: str, start_broker, tmp_path: Path, docs: list[str], services: dict[str, str]):
+    """The Broker's address served by aiohttp (``tekton-dag dev``) or as the ASGI app under hypercorn."""
+    if server == "aiohttp":
+        async with start_broker(docs, services) as running:
+            yield running.url
+        return
+    broker = LocalBroker(load_topology(write_manifests(tmp_path / "k", *docs)), services, tmp_path / "dl.jsonl")
+    async with served(broker) as url:
+        yield url.rstrip("/") + broker.topology.ingress_path
+
+
+@pytest.mark.parametrize("server", ["aiohttp", "hypercorn"])
+async def test_ingress_answers_headers_and_methods_as_knatives(start_broker, tmp_path, server):
+    """knative/eventing pkg/broker/ingress/ingress_handler.go ``ServeHTTP``: ``Allow: POST, OPTIONS``
+    on every answer; OPTIONS is the CloudEvents webhook handshake (http-webhook.md 4.1), any origin
+    at any rate, whatever origin asks; any other method 405."""
+    async with _ingress(server, start_broker, tmp_path, [broker_yaml()], {}) as url, httpx.AsyncClient() as client:
+        options = await client.options(url, headers={"WebHook-Request-Origin": "github.com",
+                                                     "WebHook-Request-Rate": "120"})
+        others = {m: await client.request(m, url) for m in ("GET", "PUT", "DELETE", "PATCH", "HEAD")}
+        accepted = await client.post(url, headers=BINARY, content=b'{"n": 1}')
+        refused = await client.post(url, json={"not": "an event"})
+        elsewhere = await client.post(url.removesuffix("/tekton-dag") + "/other", headers=BINARY, content=b"{}")
+        queried = await client.post(url + "?team=a", headers=BINARY, content=b"{}")  # in the Broker's name
+    assert options.status_code == 200 and options.content == b""
+    assert options.headers["allow"] == "POST, OPTIONS"
+    assert options.headers["webhook-allowed-origin"] == "*" and options.headers["webhook-allowed-rate"] == "*"
+    assert {m: r.status_code for m, r in others.items()} == dict.fromkeys(others, 405)
+    for response in (*others.values(), accepted, refused, elsewhere, queried):
+        assert response.headers["allow"] == "POST, OPTIONS"
+        assert "webhook-allowed-origin" not in response.headers
+    assert [r.status_code for r in (accepted, refused, elsewhere, queried)] == [202, 400, 404, 404]
+
+
+async def test_ingress_reads_the_event_before_the_broker_it_is_addressed_to(start_broker):
+    """Knative's ingress decodes and validates the event before it looks the Broker up: a request
+    that is no event is 400 even at another Broker's address (which is 404 for an event)."""
+    async with start_broker([broker_yaml()], {}) as running, httpx.AsyncClient() as client:
+        other = running.url.removesuffix("/tekton-dag") + "/other"
+        no_event = await client.post(other, json={"message": "Hello World"})
+        an_event = await client.post(other, headers=BINARY, content=b'{"n": 1}')
+    assert (no_event.status_code, an_event.status_code) == (400, 404)
+    assert "not a CloudEvent" in no_event.text
 
 
 def _without(mapping: dict, key: str) -> dict:
@@ -348,6 +464,37 @@ async def test_a_202_with_a_body_that_is_not_a_cloudevent_is_a_failed_delivery(s
             await eventually(lambda: running.broker.stats["dead_lettered"] == 1)
             letters = running.dead_letters()
     assert len(sub.received) == 3 and letters[0]["status"] == 502
+
+
+class _BrokenStructured(EventRecorder):
+    """Replies 200 with a structured-mode Content-Type over a body that is no JSON."""
+
+    def answer(self, headers, body):
+        status, _, _ = super().answer(headers, body)
+        return status, {"content-type": "application/cloudevents+json"}, b"not json"
+
+
+# No CloudEvent encoding (``EncodingUnknown``) and a non-empty body; or a CloudEvent encoding that
+# binding.ToEvent cannot read: both are the filter's empty 502.
+@pytest.mark.parametrize("sub", [EventRecorder(status=200, reply=b"<html>ok</html>"), _BrokenStructured(status=200)],
+                         ids=["html", "broken structured event"])
+async def test_a_non_cloudevent_reply_is_dead_lettered_without_error_extensions(start_broker, sub):
+    """The MT broker's filter answers the channel an empty 502 (pkg/broker/filter/filter_handler.go
+    ``writeResponse``), where the channel expects ``ErrExtensionInfo`` JSON: it cannot read it and
+    sends the dead letter with no ``knativeerror*`` extension at all (pkg/kncloudevents/
+    event_dispatcher.go ``dispatchExecutionInfoTransformers``). A failed answer still carries them
+    (test_exhausted_retries_go_to_the_dead_letter_sink_with_error_extensions)."""
+    sink = EventRecorder()
+    with sub.serving() as url, sink.serving() as dls_url:
+        docs = [broker_yaml("retry: 1\nbackoffDelay: PT0.01S\ndeadLetterSink:\n  ref: {kind: Service, name: dls}\n"),
+                trigger_yaml("t", "s", ONLY_A)]
+        async with start_broker(docs, {"s": url, "dls": dls_url}) as running:
+            await running.post(event(TYPE_A, subject="kept"))
+            await eventually(lambda: len(sink.received) == 1)
+    assert len(sub.received) == 2  # the 502 is retried
+    dead = sink.received[0]
+    assert dead.get_type() == TYPE_A and dead.get_subject() == "kept"
+    assert not [name for name in dead.get_attributes() if name.startswith("knativeerror")], dead.get_attributes()
 
 
 async def test_trigger_delivery_overrides_the_broker_default(start_broker):

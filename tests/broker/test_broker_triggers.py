@@ -33,6 +33,17 @@ FILTER_CASES = {
     "not": ("filters:\n- not: {exact: {team: default}}\n", False),
     "filters are ANDed": ("filters:\n- prefix: {type: dev.}\n- exact: {team: b}\n", False),
     "filters win over filter": ("filter:\n  attributes: {team: nobody}\nfilters:\n- exact: {team: default}\n", True),
+    # ... unless the list is empty: Knative's filter applies spec.filter then (filter_handler.go
+    # filterEvent, len(trigger.Spec.Filters) > 0).
+    "an empty filters list leaves filter": ("filter:\n  attributes: {team: nobody}\nfilters: []\n", False),
+    # Several attributes in one exact / prefix / suffix map are ANDed (pkg/eventfilter/subscriptionsapi
+    # exact_filter.go etc.), and Knative's webhook admits them (knative/eventing#6477).
+    "exact with two attributes": ("filters:\n- exact: {team: default, source: /tekton-dag/webhook-ingest}\n", True),
+    "exact with two attributes, one off": ("filters:\n- exact: {team: default, source: /other}\n", False),
+    "prefix with two attributes": ("filters:\n- prefix: {type: dev.tektondag., source: /tekton-dag/}\n", True),
+    "suffix with two attributes, one missing": ("filters:\n- suffix: {type: .v1, subject: x}\n", False),
+    # An empty dialect is none (trigger_validation.go hasMultipleDialects): the other one counts.
+    "an empty dialect beside another": ("filters:\n- exact: {}\n  prefix: {type: dev.}\n", True),
 }
 
 
@@ -59,8 +70,18 @@ def test_the_type_index_offers_every_trigger_that_matches_and_in_manifest_order(
 INVALID_CASES = {
     "cesql": ("filters:\n- cesql: \"type = 'x'\"\n", "spec.filters[0].cesql", "CESQL"),
     "unknown dialect": ("filters:\n- regex: {type: x}\n", "spec.filters[0]", "exactly one of"),
-    "exact with two attributes": ("filters:\n- exact: {type: a, team: b}\n", "spec.filters[0].exact", "exactly one"),
+    # Knative's webhook refuses two dialects in one expression, with this message (ValidateOneOf).
+    "two dialects": ("filters:\n- exact: {type: a}\n  prefix: {team: b}\n", "spec.filters[0]",
+                     "multiple dialects found, filters can have only one dialect set"),
+    "two dialects, nested": ("filters:\n- not: {any: [{exact: {a: b}}], suffix: {a: b}}\n", "spec.filters[0].not",
+                             "multiple dialects found"),
+    # Knative admits these but its filter skips the expression (subscriptionsapi/create.go): they
+    # would match every event, so the local Broker refuses them, saying so.
     "empty prefix": ("filters:\n- prefix: {type: ''}\n", "spec.filters[0].prefix.type", "non-empty"),
+    "an empty value among others": ("filters:\n- exact: {type: a, team: ''}\n", "spec.filters[0].exact.team",
+                                    "match every event"),
+    "no dialect": ("filters:\n- exact: {}\n", "spec.filters[0]", "match every event"),
+    "an empty all": ("filters:\n- all: []\n", "spec.filters[0]", "match every event"),
     "nested error": ("filters:\n- all: [{not: {cesql: x}}]\n", "spec.filters[0].all[0].not.cesql", "CESQL"),
     "non-string attribute": ("filter:\n  attributes: {retries: 3}\n", "spec.filter.attributes.retries", "string"),
     # Knative's webhook: attribute names ^[a-z][a-z0-9]*$ (pkg/apis/eventing/v1/trigger_validation.go

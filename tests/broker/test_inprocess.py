@@ -14,8 +14,16 @@ import pytest
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.broker import LocalBroker
+from tekton_dag.bus.deadletters import error_extensions
 from tekton_dag.bus.delivery import DeliverySpec, Destination
-from tekton_dag.bus.inprocess import InProcessPublisher, handed_over, subscriber, transported, wire_round_trip
+from tekton_dag.bus.inprocess import (
+    InProcessPublisher,
+    handed_over,
+    outcome_of,
+    subscriber,
+    transported,
+    wire_round_trip,
+)
 from tekton_dag.bus.journal import Journal
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
 from tekton_dag.eventing.publishing import PublishError
@@ -89,6 +97,14 @@ async def test_retryable_answers_are_retried_like_over_http(tmp_path, answer):
     await broker.ingest(event())
     await settle(broker)
     assert len(handler.seen) == 2 and broker.stats["retried"] == 1 and broker.stats["delivered"] == 1
+
+
+def test_a_non_cloudevent_reply_leaves_no_error_extensions_as_over_http():
+    """The all-in-one reads a handler's answer by the HTTP rules: a 2xx whose body is no CloudEvent
+    is Knative's empty 502, whose dead letter has no ``knativeerror*`` extensions, while a failed
+    answer's has them (tests/broker/test_broker_delivery.py covers both over HTTP)."""
+    assert error_extensions(URL, outcome_of(200, None, "<html>ok</html>", URL)) == {}
+    assert error_extensions(URL, outcome_of(500, None, "boom", URL))["knativeerrorcode"] == "500"
 
 
 async def test_a_final_answer_dead_letters_at_once(tmp_path):

@@ -1,8 +1,11 @@
 """The local Broker: Knative Broker semantics over real HTTP, driven by ``knative/`` Triggers.
 
-Ingress (any ``POST`` path, like the MT broker's ``/<namespace>/<broker>``) takes a CloudEvent in
+Ingress (``POST`` to the MT broker's address ``/<namespace>/<broker>``) takes a CloudEvent in
 binary or structured mode and answers 202 once it is queued, 400 when it is not a CloudEvent and
 503 when the in-flight bound is reached (the sender retries, as with a busy Knative ingress).
+Other methods and paths, and the headers, are answered as Knative's ingress does (``answer``).
+CloudEvents 1.0 and 0.3 are taken, as cloudevents/sdk-go reads both, and each is delivered (and a
+reply re-enters) in its own version, as sdk-go writes it (``eventing.wire.decode_event``).
 
 Each Trigger whose filter matches gets its own delivery (``Prefer: reply``, binary mode):
 - 2xx with a CloudEvent body: delivered; the reply re-enters the Broker with its TTL decremented.
@@ -38,9 +41,11 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import httpx
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
@@ -57,7 +62,7 @@ from tekton_dag.events.catalog import EXT_BROKER_TTL, EXT_PARTITION_KEY
 from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
 from tekton_dag.observability import metrics
 
-__all__ = ["LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
+__all__ = ["Answer", "LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
 
 log = logging.getLogger("tekton_dag.broker")
 
@@ -72,6 +77,22 @@ TTL_REASON = f"{EXT_BROKER_TTL} reached 0 (an event loop?)"
 # What sdk-go reads as a number (v2/types/value.go ToInteger, ParseInteger: strconv.ParseFloat, truncated).
 # re.ASCII: \d would take any Unicode digit (Arabic-Indic ten), which Go's strconv refuses and Python's float reads.
 _TTL_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+# Knative's ingress sets ``Allow`` on every answer, and on OPTIONS the CloudEvents HTTP webhook's
+# abuse-protection handshake (http-webhook.md section 4.1) allowing any origin at any rate
+# (knative/eventing pkg/broker/ingress/ingress_handler.go ServeHTTP).
+ALLOW: Mapping[str, str] = MappingProxyType({"Allow": "POST, OPTIONS"})
+WEBHOOK_OPTIONS: Mapping[str, str] = MappingProxyType(
+    {**ALLOW, "WebHook-Allowed-Origin": "*", "WebHook-Allowed-Rate": "*"})
+
+
+class Answer(NamedTuple):
+    """What the ingress answers one HTTP request: status, plain-text body, headers."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 def ingress_ttl(raw: Any) -> int:
@@ -89,10 +110,10 @@ class UnresolvedDestination(ValueError):
     """A Trigger's subscriber names a Service for which no URL was given."""
 
 
-Observer = Callable[[CloudEvent], None]
+Observer = Callable[[BaseCloudEvent], None]
 # Told of each delivery that failed for good, after it went to the dead-letter sink or file:
 # (the event, the subscriber's URL, why). The all-in-one turns it into a Kubernetes Event.
-DeadLetterListener = Callable[[CloudEvent, str, str], None]
+DeadLetterListener = Callable[[BaseCloudEvent, str, str], None]
 
 
 class LocalBroker:
@@ -264,7 +285,8 @@ class LocalBroker:
 
     # -- ingress --------------------------------------------------------------------------------
     async def admit(
-        self, event: CloudEvent, *, is_reply: bool = False, completes: Delivery | None = None, ttl: int | None = None
+        self, event: BaseCloudEvent, *, is_reply: bool = False, completes: Delivery | None = None,
+        ttl: int | None = None,
     ) -> int:
         """Queue deliveries of ``event`` to every matching Trigger; returns HTTP-like status.
         With a journal they are committed to it first (503 if that fails: the sender retries).
@@ -314,7 +336,8 @@ class LocalBroker:
         return 202
 
     async def _journal(
-        self, event: CloudEvent, attributes: Mapping[str, str], deliveries: list[Delivery], completes: Delivery | None
+        self, event: BaseCloudEvent, attributes: Mapping[str, str], deliveries: list[Delivery],
+        completes: Delivery | None,
     ) -> bool:
         """Write ``deliveries`` (and ``completes``' end) to the journal and wait for the commit,
         without holding the event loop; False if that failed."""
@@ -346,44 +369,53 @@ class LocalBroker:
             return
         body = await _read_body(receive) if scope["method"] == "POST" else b""
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        status, text = await self.answer(scope["method"], scope["path"], headers, body)
-        await _respond(send, status, text)
+        answer = await self.answer(scope["method"], _request_target(scope), headers, body)
+        await _respond(send, answer)
 
-    async def answer(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
-        """The ingress's answer (status, plain-text body) to one HTTP request, whichever server
-        carries it (ASGI above, aiohttp's in ``devchain.hosting.serve_broker``)."""
-        if method == "GET" and path in ("/healthz", "/readyz"):
-            return 200, b"ok"
-        refused = self._refused_request(method, path)
+    async def answer(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        """The ingress's answer to one HTTP request, whichever server carries it (ASGI above,
+        aiohttp's in ``devchain.hosting.serve_broker``). ``target`` is the request target as sent,
+        query string included and not percent-decoded (Go's ``Request.RequestURI``, which
+        Knative's ingress reads the Broker from)."""
+        if method == "GET" and target.partition("?")[0] in ("/healthz", "/readyz"):
+            return Answer(200, b"ok")
+        asked = target.removesuffix("/")
+        refused = self._refused_request(method, target, asked)
         if refused is not None:
             return refused
         try:
             event = decode_event(headers, body)
         except ValueError as exc:
-            return 400, str(exc).encode()[:500]
+            return Answer(400, str(exc).encode()[:500], ALLOW)
+        # Only now the Broker named by the path: Knative's ingress looks it up after reading the
+        # event, so a request that is no event is 400 even at another Broker's address.
+        if asked != self.topology.ingress_path:
+            return Answer(404, f"no such Broker: this one is {self.topology.ingress_path}".encode(), ALLOW)
         status, reason = await self.ingest(event)
-        return status, reason.encode()
+        return Answer(status, reason.encode(), ALLOW)
 
-    def _refused_request(self, method: str, path: str) -> tuple[int, bytes] | None:
+    def _refused_request(self, method: str, target: str, asked: str) -> Answer | None:
         """Knative's ingress answer to a request it reads no event from (knative/eventing
-        pkg/broker/ingress/ingress_handler.go ``ServeHTTP``): OPTIONS 200 (the CloudEvents webhook
-        handshake; its headers are not modelled), another method 405, ``/`` 404, a path that is not
-        ``/<namespace>/<broker>`` 400, another Broker's path 404, so a sink with a wrong path fails
-        here as it would in a cluster."""
+        pkg/broker/ingress/ingress_handler.go ``ServeHTTP``): OPTIONS 200 with the CloudEvents
+        webhook handshake's headers, another method 405, ``/`` 404, a target that is not
+        ``/<namespace>/<broker>`` 400 (a query string is part of it: ``?`` and what follows end up
+        in the Broker's name, which then names no Broker), so a sink with a wrong path fails here
+        as it would in a cluster. Every answer carries ``Allow`` (``ALLOW``)."""
         if method == "OPTIONS":
-            return 200, b""
+            return Answer(200, b"", WEBHOOK_OPTIONS)
         if method != "POST":
-            return 405, b"POST CloudEvents here"
-        asked, address = path.removesuffix("/"), self.topology.ingress_path
-        if asked == address:  # every event the chain sends: one comparison
+            return Answer(405, b"POST CloudEvents here", ALLOW)
+        if asked == self.topology.ingress_path:  # every event the chain sends: one comparison
             return None
-        if path == "/":
-            return 404, f"no Broker at /: POST to {address}".encode()
+        address = self.topology.ingress_path
+        if target == "/":
+            return Answer(404, f"no Broker at /: POST to {address}".encode(), ALLOW)
         if len(asked.split("/")) != 3:
-            return 400, f"malformed path: the Broker's address is /<namespace>/<broker>, here {address}".encode()
-        return 404, f"no such Broker: this one is {address}".encode()
+            return Answer(400, f"malformed path: the Broker's address is /<namespace>/<broker>, here {address}"
+                          .encode(), ALLOW)
+        return None  # three segments naming another Broker: 404 once the event is read (answer)
 
-    async def ingest(self, event: CloudEvent) -> tuple[int, str]:
+    async def ingest(self, event: BaseCloudEvent) -> tuple[int, str]:
         """The ingress's decision on a decoded event, HTTP or in-process: (status, reason)."""
         refused = self._unsealed(event)
         if refused is not None:
@@ -391,7 +423,7 @@ class LocalBroker:
         status = await self.admit(event)
         return status, {202: "", TTL_EXHAUSTED: TTL_REASON}.get(status, "broker busy or shutting down; retry")
 
-    def _unsealed(self, event: CloudEvent) -> SealError | None:
+    def _unsealed(self, event: BaseCloudEvent) -> SealError | None:
         """Why the ingress refuses ``event``: an event that makes things happen without its team's
         seal (as Knative's EventPolicy refuses unauthorised senders with 403), or undecodable data."""
         if self.keys is None or event.get_type() not in SEALED_TYPES:
@@ -564,7 +596,7 @@ class LocalBroker:
                 log.exception("dead-letter listener %r failed on %s", listener, delivery.event.get_id())
         self._finish(delivery, DEAD_LETTERED)
 
-    async def _reenter(self, reply: CloudEvent, ttl: int, parent: Delivery) -> int:
+    async def _reenter(self, reply: BaseCloudEvent, ttl: int, parent: Delivery) -> int:
         """Admit ``reply`` (with its parent's ``ttl``) as a new event that ends ``parent``: 202, or
         ``TTL_EXHAUSTED``, or another status when the journal refused it (the parent is still
         pending: delivered again, now or after a restart)."""
@@ -577,8 +609,12 @@ class LocalBroker:
     async def _attempt(self, delivery: Delivery) -> Outcome:
         direct = self.direct.get(delivery.url)
         if direct is not None:
-            status, reply, text = await direct(delivery.event, delivery.spec.timeout_s)
-            return outcome_of(status, reply, text, delivery.url)
+            # Only the HTTP ingress takes a 0.3 event, and the all-in-one (in-process subscribers) has none.
+            if not isinstance(delivery.event, CloudEvent):
+                return Outcome(ok=False, detail=f"in-process subscribers take CloudEvents 1.0 only, not "
+                               f"{delivery.event.get_specversion()}")
+            status, answered, text = await direct(delivery.event, delivery.spec.timeout_s)
+            return outcome_of(status, answered, text, delivery.url)
         assert self._poster is not None
         message = to_binary_event(delivery.event)
         headers = {**message.headers, "prefer": "reply"}
@@ -600,10 +636,11 @@ class LocalBroker:
         try:
             reply = decode_event(answer.headers, answer.body)
         except ValueError:
-            # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried.
+            # Knative's filter turns a non-CloudEvent reply body into an empty 502, which is retried
+            # and leaves a dead letter without error extensions (deadletters.error_extensions).
             return Outcome(
                 ok=False, retryable=True, status=502, detail=f"{delivery.url} replied with a non-CloudEvent body",
-                body=answer.body,
+                error_info=False,
             )
         return Outcome(ok=True, status=status, reply=reply)
 
@@ -617,6 +654,15 @@ async def _read_body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _respond(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body})
+def _request_target(scope: Mapping[str, Any]) -> str:
+    """Go's ``RequestURI`` from an ASGI scope: the raw path and the query string, as sent. (A bare
+    ``?`` with nothing after it is lost: ASGI passes an empty query string for it and for none.)"""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string") or b""
+    return (raw + b"?" + query if query else raw).decode("latin-1")
+
+
+async def _respond(send: Any, answer: Answer) -> None:
+    headers = [(b"content-type", b"text/plain"), *((k.encode(), v.encode()) for k, v in answer.headers.items())]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
-from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.bus.delivery import DeliverySpec
 from tekton_dag.bus.triggers import Trigger
@@ -41,7 +41,7 @@ NO_ANSWER_PREFIX = b"dispatch error: "
 class Delivery:
     """One event on its way to one Trigger's subscriber."""
 
-    event: CloudEvent
+    event: BaseCloudEvent  # 1.0, or 0.3 as the ingress took it
     trigger: Trigger
     url: str
     spec: DeliverySpec
@@ -59,8 +59,11 @@ class Outcome:
     retryable: bool = False
     status: int | None = None  # None: no answer at all (network error, timeout)
     detail: str = ""
-    reply: CloudEvent | None = None
+    reply: BaseCloudEvent | None = None
     body: bytes = b""  # a failed answer's body, as the subscriber sent it (knativeerrordata)
+    # False: Knative's filter answered for the subscriber without its ErrExtensionInfo (a reply
+    # body that is no CloudEvent), so the dead letter carries no error extensions (error_extensions).
+    error_info: bool = True
 
 
 class DeadLetters:
@@ -113,7 +116,16 @@ class DeadLetters:
 def error_extensions(destination: str, outcome: Outcome) -> dict[str, Any]:
     """Knative's ``knativeerrordest``, ``knativeerrorcode`` and ``knativeerrordata`` for a delivery to
     ``destination`` that ended with ``outcome`` (constants above). An empty body leaves
-    ``knativeerrordata`` out (Knative sends it empty)."""
+    ``knativeerrordata`` out (Knative sends it empty).
+
+    None at all after a filter answer without ``ErrExtensionInfo`` (``outcome.error_info`` False):
+    the channel reads the MT broker filter's failed answer as that JSON to learn the subscriber's
+    status and body, and gives up on the extensions when it cannot (knative/eventing
+    pkg/kncloudevents/event_dispatcher.go ``dispatchExecutionInfoTransformers`` returns nil when
+    ``json.Unmarshal`` fails); the filter's 502 for a reply that is no CloudEvent has an empty body
+    (pkg/broker/filter/filter_handler.go ``writeResponse``)."""
+    if not outcome.error_info:
+        return {}
     if outcome.status is None:
         code, body = NO_ANSWER_CODE, NO_ANSWER_PREFIX + outcome.detail.encode()
     else:

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import to_binary_event
 from cloudevents.core.v1.event import CloudEvent
 
@@ -55,7 +56,7 @@ Subscriber = Callable[[CloudEvent, float], Awaitable[tuple[int, CloudEvent | Non
 class Ingress(Protocol):
     """The Broker's ingress decision (``LocalBroker.ingest``): (status, reason)."""
 
-    async def ingest(self, event: CloudEvent) -> tuple[int, str]: ...
+    async def ingest(self, event: BaseCloudEvent) -> tuple[int, str]: ...
 
 
 class CloudEventHandler(Protocol):
@@ -96,7 +97,9 @@ def handed_over(event: CloudEvent) -> CloudEvent:
 def wire_round_trip(event: CloudEvent) -> CloudEvent:
     """``event`` encoded in binary mode and decoded, as over HTTP."""
     message = to_binary_event(event)
-    return decode_event(dict(message.headers), message.body)
+    decoded = decode_event(dict(message.headers), message.body)
+    assert isinstance(decoded, CloudEvent)  # a 1.0 event decodes as one
+    return decoded
 
 
 class _Answer:
@@ -162,7 +165,7 @@ class InProcessPublisher:
         return None
 
 
-def outcome_of(status: int, reply: CloudEvent | None, text: str, where: str) -> Outcome:
+def outcome_of(status: int, reply: BaseCloudEvent | None, text: str, where: str) -> Outcome:
     """The Broker's reading of an in-process answer: its HTTP rules (module docstring)."""
     from tekton_dag.bus.deadletters import Outcome
     from tekton_dag.bus.delivery import is_retryable
@@ -172,7 +175,7 @@ def outcome_of(status: int, reply: CloudEvent | None, text: str, where: str) -> 
                        detail=f"{where} answered {status}: {text[:200]}", body=text.encode())
     if reply is None and not text:  # any 2xx alike, 202 included (LocalBroker's docstring)
         return Outcome(ok=True, status=status)
-    if reply is None:  # Knative's filter turns a non-CloudEvent reply body into a 502, which is retried
+    if reply is None:  # Knative's filter turns a non-CloudEvent reply body into an empty 502 (broker.py)
         return Outcome(ok=False, retryable=True, status=502, detail=f"{where} replied with a non-CloudEvent body",
-                       body=text.encode())
+                       error_info=False)
     return Outcome(ok=True, status=status, reply=reply)

@@ -5,9 +5,11 @@ subscription; the ``kind: Broker`` document of the same name gives the default D
 Other kinds (Services, SinkBindings) are ignored, so the directory a cluster applies is the one
 the local Broker reads. Filters follow Knative: ``spec.filter.attributes`` is an exact,
 case-sensitive AND of attributes (an empty value matches any the event has set); ``spec.filters`` holds the
-CloudEvents Subscriptions API dialects ``exact``, ``prefix``, ``suffix``, ``all``, ``any`` and
-``not``, ANDed, and wins over ``spec.filter`` when both are set. ``cesql`` is refused: no
-Python evaluator exists, and the project's Triggers do not use it.
+CloudEvents Subscriptions API dialects ``exact``, ``prefix``, ``suffix`` (each any number of
+attributes, ANDed), ``all``, ``any`` and ``not``, ANDed, and wins over ``spec.filter`` when both
+are set and it is not empty. ``cesql`` is refused: no Python evaluator exists, and the project's
+Triggers do not use it. What Knative's webhook admits but its filter skips (an expression without
+a dialect, an empty value) is refused too: in a cluster it would match every event.
 """
 
 from __future__ import annotations
@@ -115,37 +117,60 @@ def _check_name(name: Any, path: str) -> None:
                            "lowercase alphanumeric (Knative's webhook refuses it)")
 
 
-def _single(raw: Any, path: str) -> tuple[str, str]:
-    if not isinstance(raw, dict) or len(raw) != 1:
-        raise _FilterError(path, "must map exactly one attribute to a value")
-    ((name, value),) = raw.items()
-    _check_name(name, path)
-    if not isinstance(value, str) or not value:
-        raise _FilterError(f"{path}.{name}", "must be a non-empty string")
-    return name, value
+def _attribute_map(raw: Any, path: str) -> dict[str, str]:
+    """An ``exact``/``prefix``/``suffix`` map: any number of attributes, ANDed (knative/eventing
+    pkg/eventfilter/subscriptionsapi/exact_filter.go etc.; the webhook checks only their names since
+    knative/eventing#6477, pkg/apis/eventing/v1/trigger_validation.go ``ValidateSubscriptionAPIFilter``).
+    An empty value is refused here though Knative's webhook admits it: its filter then refuses the
+    whole map (``NewExactFilter``: "attribute and value can't be empty") and skips the expression
+    (subscriptionsapi/create.go ``MaterializeFiltersList``), so the Trigger would take events it
+    was written to keep out."""
+    if not isinstance(raw, dict):
+        raise _FilterError(path, "must map attributes to values")
+    for name, value in raw.items():
+        _check_name(name, path)
+        if not isinstance(value, str) or not value:
+            raise _FilterError(f"{path}.{name}", "must be a non-empty string (Knative's filter skips the whole "
+                               "expression for an empty one: it would match every event)")
+    return dict(raw)
+
+
+def _dialects(raw: dict[str, Any]) -> list[str]:
+    """The dialects an expression sets, as Knative counts them (trigger_validation.go
+    ``hasMultipleDialects``): an empty map or list, or an empty ``cesql``, is none; ``not`` is one
+    whenever it is there."""
+    return [d for d in _DIALECTS if d in raw and (raw[d] is not None if d == "not" else bool(raw[d]))]
 
 
 def compile_dialect(raw: Any, path: str) -> Filter:
     """One Subscriptions API filter expression (an element of ``spec.filters``)."""
-    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in _DIALECTS:
+    if not isinstance(raw, dict) or set(raw) - set(_DIALECTS):
         raise _FilterError(path, f"must have exactly one of {', '.join(_DIALECTS)}")
-    ((dialect, body),) = raw.items()
+    dialects = _dialects(raw)
+    if len(dialects) > 1:  # Knative's webhook message (ValidateOneOf)
+        raise _FilterError(path, "multiple dialects found, filters can have only one dialect set")
+    if not dialects:
+        # Knative's webhook admits it, and its filter skips it (create.go): it would match every event.
+        raise _FilterError(path, f"must set one of {', '.join(_DIALECTS)} (Knative skips an expression "
+                           "without one: it would match every event)")
+    dialect = dialects[0]
+    body = raw[dialect]
     here = f"{path}.{dialect}"
     if dialect == "cesql":
         raise _FilterError(here, "CESQL filters are not supported by the local Broker; use exact/prefix/suffix")
     if dialect in ("exact", "prefix", "suffix"):
-        name, value = _single(body, here)
+        wanted = tuple(_attribute_map(body, here).items())
         tests: dict[str, Callable[[str, str], bool]] = {
             "exact": lambda have, want: have == want,
             "prefix": lambda have, want: have.startswith(want),
             "suffix": lambda have, want: have.endswith(want),
         }
         test = tests[dialect]
-        return lambda attrs: name in attrs and test(attrs[name], value)
+        return lambda attrs: all(name in attrs and test(attrs[name], value) for name, value in wanted)
     if dialect == "not":
         inner = compile_dialect(body, here)
         return lambda attrs: not inner(attrs)
-    if not isinstance(body, list) or not body:
+    if not isinstance(body, list):
         raise _FilterError(here, "must be a non-empty list of filters")
     parts = [compile_dialect(item, f"{here}[{i}]") for i, item in enumerate(body)]
     combine = all if dialect == "all" else any
@@ -168,7 +193,7 @@ def compile_attributes(raw: Any, path: str) -> Filter:
 def required_type(spec: Mapping[str, Any]) -> str | None:
     """The event type a (valid) Trigger spec's filter requires exactly, if it requires one: the
     ``type`` of ``spec.filter.attributes`` when there is no ``spec.filters`` (which wins)."""
-    if spec.get("filters") is not None:
+    if spec.get("filters"):
         return None
     attributes = (spec.get("filter") or {}).get("attributes") or {}
     return attributes.get("type") or None
@@ -176,7 +201,9 @@ def required_type(spec: Mapping[str, Any]) -> str | None:
 
 def compile_trigger_filter(spec: Mapping[str, Any]) -> Filter:
     filters = spec.get("filters")
-    if filters is not None:
+    # An empty list is no filters: Knative's filter then applies spec.filter (pkg/broker/filter/
+    # filter_handler.go filterEvent: ``len(trigger.Spec.Filters) > 0``).
+    if filters is not None and filters != []:
         if not isinstance(filters, list):
             raise _FilterError("spec.filters", "must be a list")
         parts = [compile_dialect(item, f"spec.filters[{i}]") for i, item in enumerate(filters)]

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudevents.core.v1.event import CloudEvent
+from cloudevents.core.base import BaseCloudEvent
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
@@ -242,7 +242,7 @@ class RunPrinter:
     def __init__(self, dry_run_dir: Path | None):
         self.dry_run_dir = dry_run_dir
 
-    def __call__(self, event: CloudEvent) -> None:
+    def __call__(self, event: BaseCloudEvent) -> None:
         if event.get_type().startswith(TEKTON_RUN_EVENT):
             self._tekton(event)
             return
@@ -261,7 +261,7 @@ class RunPrinter:
         print(line, flush=True)
 
     @staticmethod
-    def _tekton(event: CloudEvent) -> None:
+    def _tekton(event: BaseCloudEvent) -> None:
         """``tekton started: ns/name``, ``tekton successful: ns/name (Succeeded)``: Tekton's own events."""
         data: Any = event.get_data()
         run = data.get("pipelineRun") if isinstance(data, dict) else None

@@ -61,8 +61,9 @@ async def serve_broker(broker: LocalBroker, sock: socket.socket, shutdown: async
 
     async def handle(request: web.BaseRequest) -> web.Response:
         body = await request.content.read()  # unbounded, as under hypercorn: its clients are the functions
-        status, text = await broker.answer(request.method, request.path, request.headers, body)
-        return web.Response(status=status, body=text, content_type="text/plain")
+        # raw_path: the request target as sent, query string included (Go's RequestURI)
+        answer = await broker.answer(request.method, request.raw_path, request.headers, body)
+        return web.Response(status=answer.status, body=answer.body, content_type="text/plain", headers=answer.headers)
 
     broker.start()
     runner = web.ServerRunner(web.Server(handle, access_log=None), handle_signals=False,

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from cloudevents.core.exceptions import CloudEventValidationError
 from cloudevents.core.v1.event import CloudEvent
@@ -143,7 +144,7 @@ def following(
     )
 
 
-def data(event: CloudEvent) -> Any:
+def data(event: BaseCloudEvent) -> Any:
     """The event's data as JSON values: binary-mode bodies may arrive as text or bytes.
     Raises ``EventDecodeError`` when they are not JSON."""
     value = event.get_data()
@@ -202,15 +203,22 @@ def readable(headers: Mapping[str, str], body: bytes) -> dict[str, str]:
 
 
 def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
-    """Read a binary- or structured-mode CloudEvent (``readable`` first); raises ``EventDecodeError``."""
-    lowered = readable(headers, body)
-    try:
-        event = from_http_event(HTTPMessage(headers=lowered, body=body))
-    except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:
-        raise EventDecodeError(f"not a CloudEvent: {exc}") from exc
+    """Read a binary- or structured-mode CloudEvents 1.0 event (``readable`` first); raises
+    ``EventDecodeError``."""
+    event = decode_any_version(headers, body)
     if not isinstance(event, CloudEvent):  # another spec version, which the SDK reads too
         raise EventDecodeError(f"not a CloudEvents 1.0 event: specversion {event.get_specversion()!r}")
     return event
+
+
+def decode_any_version(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
+    """``decode`` for every spec version the SDK reads, 1.0 and 0.3, as cloudevents/sdk-go does
+    (v2/binding/spec/spec.go ``VS``): the Broker's reader, which forwards each as it came."""
+    lowered = readable(headers, body)
+    try:
+        return from_http_event(HTTPMessage(headers=lowered, body=body))
+    except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:
+        raise EventDecodeError(f"not a CloudEvent: {exc}") from exc
 
 
 def _structured_attributes(body: bytes) -> set[str]:

@@ -10,6 +10,10 @@ event_dispatcher.go ``dispatchExecutionInfoTransformers``):
 - ``knativeerrordata``: the last response body, base64 (standard alphabet), cut to 1024 encoded
   characters (``KnativeErrorDataExtensionMaxLength``).
 
+Not quite every: behind the MT Broker a subscriber's reply body that is no CloudEvent leaves a
+letter with none of them (its filter's empty 502 is no ``ErrExtensionInfo``); such a letter is
+read with an empty destination, code and error.
+
 The MT Broker's filter deletes ``knativebrokerttl`` from its own copy before it dispatches to a
 subscriber (pkg/broker/filter/filter_handler.go, ``DeleteTTL``), but the channel's dispatcher sends
 the dead-letter sink the message it had, as the ingress stamped it, so a dead letter may carry it;

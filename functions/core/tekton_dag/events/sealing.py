@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.events import catalog
@@ -63,7 +64,7 @@ class KeyMissing(SealError):
                               f"(at least {MIN_KEY_LENGTH} characters)")
 
 
-def sealed_content(event: CloudEvent, data: Any) -> bytes:
+def sealed_content(event: BaseCloudEvent, data: Any) -> bytes:
     """What the seal covers (module docstring); ``data`` is the event's data as JSON values."""
     attributes = [event.get_type(), event.get_source(), event.get_id(), event.get_subject() or "",
                   str(event.get_extension(catalog.EXT_TEAM) or "")]
@@ -108,7 +109,7 @@ class EventKeys:
         seal = _mac(keys[0], sealed_content(event, data))
         return CloudEvent({**event.get_attributes(), catalog.EXT_SEAL: seal}, event.get_data())
 
-    def check(self, event: CloudEvent, data: Any) -> None:
+    def check(self, event: BaseCloudEvent, data: Any) -> None:
         """Raise ``SealError`` unless ``event`` (of a sealed type) carries a seal made with one of
         the keys. Every key is tried, so the time taken does not tell which one matched."""
         if event.get_type() not in SEALED_TYPES:

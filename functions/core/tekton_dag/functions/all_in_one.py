@@ -23,7 +23,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from cloudevents.core.v1.event import CloudEvent
+from cloudevents.core.base import BaseCloudEvent
 
 from tekton_dag.bus import inprocess, routing
 from tekton_dag.bus.broker import LocalBroker
@@ -121,7 +121,7 @@ class AllInOne(Handler):
             log.warning("resuming %d undelivered deliveries from %s", recovered, journal.path)
         self.broker.dead_letter_listeners.append(self._report_dead_letter)
 
-    def _report_dead_letter(self, event: CloudEvent, subscriber: str, reason: str) -> None:
+    def _report_dead_letter(self, event: BaseCloudEvent, subscriber: str, reason: str) -> None:
         """A Warning Event in the team's namespace for an event the bus gave up on, through
         run-creator's recorder (the one with the Events permission); regarding the PipelineRun
         when the event names one (run-creator's replies), else the team's configuration."""
