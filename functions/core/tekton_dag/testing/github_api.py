@@ -46,9 +46,9 @@ Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, opt
 ``calls`` records each request (method, path, operation, status, credential kind and identity, and
 when it arrived and was answered, on ``time.monotonic``).
 
-Listings page as GitHub's do: a suite's check runs by ``page`` and ``per_page`` (default 30, at
-most 100) with ``Link`` rel="next"/"last"/"prev"/"first" (``_numbered_page``), hook deliveries by a
-``cursor`` in rel="next" (``_list``).
+Listings page as GitHub's do: ``per_page`` 30 by default, more than 100 taken as 100 (``_per_page``);
+a suite's check runs by ``page`` with ``Link`` rel="next"/"last"/"prev"/"first" (``_numbered_page``),
+hook deliveries by a ``cursor`` in rel="next" (``_list``).
 
 Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, a check suite's own status and
 conclusion (GitHub's reset to queued on a re-run, and its summary of the check runs), the
@@ -582,16 +582,15 @@ class GitHubApiDouble:
                        path: str) -> tuple[list[Any], dict[str, str]]:
         """Page ``page`` (from 1) of ``per_page`` items, as GitHub pages a listing
         (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api):
-        ``per_page`` 30 by default and "max 100" (more is taken as 100), and a ``Link`` header when
-        there is more than one page: rel="prev" and rel="first" after the first page, rel="next" and
+        ``per_page`` as ``_per_page`` takes it, and a ``Link`` header when there is more than one page: rel="prev" and rel="first" after the first page, rel="next" and
         rel="last" before the last, each the request's URL with its other query parameters kept."""
+        per_page = self._per_page(query)
         try:
-            per_page = min(int(query.get("per_page", ["30"])[-1]), 100)
             number = int(query.get("page", ["1"])[-1])
-        except ValueError:  # the contract's check refuses these first
-            raise _error(422, "per_page and page must be integers") from None
-        if per_page < 1 or number < 1:  # what GitHub answers to these is not modelled: refused
-            raise _error(422, "per_page and page must be at least 1 (the double does not model less)")
+        except ValueError:  # the contract's check refuses it first
+            raise _error(422, "page must be an integer") from None
+        if number < 1:  # what GitHub answers to it is not modelled: refused
+            raise _error(422, "page must be at least 1 (the double does not model less)")
         last = max(1, -(-len(items) // per_page))
         kept = {name: values[-1] for name, values in query.items() if name not in ("per_page", "page")}
 
@@ -602,6 +601,24 @@ class GitHubApiDouble:
         links = [f'<{link(to)}>; rel="{rel}"' for to, rel in rels
                  if (rel in ("prev", "first") and number > 1) or (rel in ("next", "last") and number < last)]
         return items[(number - 1) * per_page: number * per_page], {"link": ", ".join(links)} if links else {}
+
+    @staticmethod
+    def _per_page(query: dict[str, list[str]]) -> int:
+        """A listing's ``per_page`` as GitHub takes it: 30 when absent, and more than 100 taken as 100,
+        not refused. The parameter's description says "The number of results per page (max 100)" and its
+        schema sets no maximum (``per-page`` in operations.json); GitHub's pagination guide: "For most
+        endpoints, the maximum value of `per_page` is `100`. If you specify a value greater than the
+        maximum, GitHub does not return an error. Instead, the value is automatically reduced to the
+        maximum" (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+        #changing-the-number-of-items-per-page; so since 2012: github-tools/github#25, "github ignores
+        per_page values larger than 100"). Below 1: GitHub's answer is not modelled, refused (422)."""
+        try:
+            per_page = int(query.get("per_page", ["30"])[-1])
+        except ValueError:  # the contract's check refuses it first
+            raise _error(422, "per_page must be an integer") from None
+        if per_page < 1:
+            raise _error(422, "per_page must be at least 1 (the double does not model less)")
+        return min(per_page, 100)
 
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])
@@ -663,9 +680,7 @@ class GitHubApiDouble:
 
     def _list(self, hook: str, params: dict[str, str], query: dict[str, list[str]],
               path: str) -> tuple[int, Any, dict[str, str]]:
-        per_page = int(query.get("per_page", ["30"])[-1])
-        if not 1 <= per_page <= 100:
-            raise _error(422, "per_page must be between 1 and 100")
+        per_page = self._per_page(query)
         cursor = query.get("cursor", [""])[-1]
         wanted = query.get("status", [""])[-1]
         with self._lock:
