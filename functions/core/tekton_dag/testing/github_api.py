@@ -582,8 +582,9 @@ class GitHubApiDouble:
                        path: str) -> tuple[list[Any], dict[str, str]]:
         """Page ``page`` (from 1) of ``per_page`` items, as GitHub pages a listing
         (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api):
-        ``per_page`` as ``_per_page`` takes it, and a ``Link`` header when there is more than one page: rel="prev" and rel="first" after the first page, rel="next" and
-        rel="last" before the last, each the request's URL with its other query parameters kept."""
+        ``per_page`` as ``_per_page`` takes it, and a ``Link`` header when there is more than one page:
+        rel="prev" and rel="first" after the first page, rel="next" and rel="last" before the last, each
+        the request's URL with its other query parameters kept."""
         per_page = self._per_page(query)
         try:
             number = int(query.get("page", ["1"])[-1])
