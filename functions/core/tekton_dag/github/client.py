@@ -157,11 +157,13 @@ class Client:
         await self.call("update_check_run", repo, "PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}",
                         {"check_run_id": check_run_id}, _check_fields(status, conclusion, output))
 
-    async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
+    async def suite_check_runs(self, repo: Repo, check_suite_id: int, *, name: str | None = None) -> list[CheckRun]:
         runs: list[CheckRun] = []
+        # check_name: GitHub lists only that name's check runs (checks/list-for-suite); None leaves it out
         async for answer in self.pages("suite_check_runs", repo,
-                                       "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs{?per_page}",
-                                       {"check_suite_id": check_suite_id},
+                                       "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
+                                       "{?check_name,per_page}",
+                                       {"check_suite_id": check_suite_id, "check_name": name},
                                        deadline=self._clock() + self._settings.deadline_s):
             try:
                 runs += [CheckRun(int(run["id"]), str(run["name"]), str(run["status"]), run.get("conclusion"),
@@ -209,7 +211,8 @@ class Client:
 
     async def pages(self, operation: str, repo: Repo | None, template: str, url_vars: Mapping[str, Any], *,
                     as_app: bool = False, deadline: float | None = None) -> AsyncGenerator[Any]:
-        """Each page of the GET listing ``template`` (which ends in ``{?per_page}``), PER_PAGE items a
+        """Each page of the GET listing ``template`` (which ends in ``{?per_page}``, or ``{?...,per_page}``
+        with other query parameters; a None value is left out of the URL), PER_PAGE items a
         page, following the ``Link`` header's rel="next" (see PER_PAGE) until there is none; the caller
         may stop early. ``deadline`` (on the client's clock): the whole listing's, as one call's (a
         page whose try would fall after it fails retryable, as any call); None: each page its own.

@@ -561,14 +561,18 @@ class GitHubApiDouble:
 
     def _op_checks_list_for_suite(self, params: dict[str, str], query: dict[str, list[str]],
                                   body: Any) -> tuple[int, Any, dict[str, str]]:
-        """The suite's check runs, newest first; ``filter=latest`` (GitHub's default): the newest of
-        each name. Paged as GitHub pages (``_numbered_page``); ``total_count`` counts them all."""
+        """The suite's check runs, newest first; ``check_name``: only those of that name ("Returns check
+        runs with the specified `name`", the parameter's description); ``filter=latest`` (GitHub's
+        default): the newest of each name. Paged as GitHub pages (``_numbered_page``); ``total_count``
+        counts them all. (``status``, the other filter, is not modelled: tekton-dag does not send it.)"""
         repo, suite = f"{params['owner']}/{params['repo']}", int(params["check_suite_id"])
         if suite not in self.check_suites.values():
             raise _error(404, "Not Found")
+        name = query.get("check_name", [None])[-1]
         with self._lock:
             runs = sorted(((i, r) for i, r in self.check_runs.items()
-                           if r["check_suite_id"] == suite and r["repo"].lower() == repo.lower()), reverse=True)
+                           if r["check_suite_id"] == suite and r["repo"].lower() == repo.lower()
+                           and name in (None, r["name"])), reverse=True)
         if query.get("filter", ["latest"])[-1] == "latest":
             newest: dict[str, tuple[int, dict[str, Any]]] = {}
             for run_id, run in runs:
