@@ -14,7 +14,8 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
 - Each call has a deadline (``Settings.deadline_s``): retries of 5xx and timeouts with backoff,
   waits for rate limits, all within it; past it, ``GitHubError(retryable=True)``. A refusal
   (4xx) raises ``GitHubError(retryable=False)`` at once. Every attempt is counted
-  (``tektondag_github_api_calls``) and the last ``x-ratelimit-remaining`` kept per installation.
+  (``tektondag_github_api_calls``) and the last ``x-ratelimit-remaining`` kept per installation
+  until its ``x-ratelimit-reset`` (``metrics.RateLimitCollector``).
 - Rate limits hold off only the installation (or token) that got them (``limits.Throttle``).
 - Writes (POST, PATCH, PUT, DELETE) go one at a time per installation (or token), at least
   ``Settings.write_interval_s`` apart (``pacing.Pacer``: GitHub's best practices; per process).
@@ -302,7 +303,8 @@ class Client:
             return limits.after_timeout(attempt)
         remaining = answer_headers.get("x-ratelimit-remaining")
         if remaining is not None and ascii_digits(remaining):
-            metrics.GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
+            reset = answer_headers.get("x-ratelimit-reset", "")  # kept until then (metrics.RateLimitCollector)
+            metrics.GITHUB_RATE_LIMITS.observe(key, int(remaining), float(reset) if ascii_digits(reset) else None)
         try:
             data, _, more = sansio.decipher_response(status, answer_headers, content)
         except gidgethub.HTTPException as exc:

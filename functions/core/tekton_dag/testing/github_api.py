@@ -19,7 +19,8 @@ Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-wit
 - every other call: an installation token it issued (valid for ``token_ttl_s``, one hour like
   GitHub's; for a repository of that installation) or one of ``plain_tokens``; else 401
   ``Bad credentials``. Check runs take no plain token (``APP_ONLY``: GitHub's 403).
-- answers carry ``x-ratelimit-limit/remaining/used/reset/resource`` per credential; a credential
+- answers carry ``x-ratelimit-limit/remaining/used/reset/resource`` per credential (the reset
+  ``rate_limit_window_s`` ahead, an hour); a credential
   past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
   using-the-rest-api/rate-limits-for-the-rest-api).
 
@@ -189,6 +190,7 @@ class GitHubApiDouble:
     webhook_secret: str = ""
     token_ttl_s: float = 3600.0
     rate_limit: int = 5000
+    rate_limit_window_s: float = 3600.0  # x-ratelimit-reset this far ahead (GitHub's primary limits are per hour)
     validate_answers: bool = True
     on_call: Callable[[Call], None] | None = None
     min_write_gap_s: float = 0.0  # > 0: writes of one credential closer than this get a secondary limit
@@ -466,8 +468,8 @@ class GitHubApiDouble:
         with self._lock:
             used = self._used[identity] = self._used.get(identity, 0) + 1
         headers = {"x-ratelimit-limit": str(self.rate_limit),
-                   "x-ratelimit-remaining": str(max(0, self.rate_limit - used)),
-                   "x-ratelimit-used": str(used), "x-ratelimit-reset": str(int(time.time()) + 3600),
+                   "x-ratelimit-remaining": str(max(0, self.rate_limit - used)), "x-ratelimit-used": str(used),
+                   "x-ratelimit-reset": str(int(time.time() + self.rate_limit_window_s)),
                    "x-ratelimit-resource": "core"}
         if used > self.rate_limit:
             raise HTTPAnswer(403, {"message": "API rate limit exceeded.", "documentation_url": DOCS}, headers)
