@@ -21,7 +21,8 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
   ``Settings.write_interval_s`` apart (``pacing.Pacer``: GitHub's best practices; per process).
   Reads are not paced, nor is the installation-token request (octokit's ``isAuthRequest``). Writes
   that notify people (``comment``: ``pacing.NOTIFYING``) are also ``Settings.notification_interval_s``
-  apart (octokit's ``notifications`` group).
+  apart (octokit's ``notifications`` group). Each try of a write takes its turns, a retry too
+  (``pacing`` module docstring, "Retries": as octokit retries rate limits; stricter than its 5xx retries).
 - ``permission()`` asks GitHub each time: the commands' use case caches the answers
   (``usecases.commanding.PermissionCache``), the one place that knows how long they may be trusted.
 """
