@@ -39,7 +39,9 @@ new turn. Ours is kept: a 5xx or a timeout does not say the comment was not crea
 the requests that arrive ("wait at least one second between each request" names no exception for
 failed ones; 80 content-generating requests a minute), and a second turn costs at most the
 interval, within the deadline. Unlike octokit, a retry queues behind the key's writes already
-waiting (the lanes are FIFO), rather than ahead of them.
+waiting (the lanes are FIFO), rather than ahead of them. (Read at octokit/plugin-throttling.js
+1a64804, octokit/plugin-retry.js d6e06bd, octokit/octokit.js f2d3153 ``src/octokit.ts``,
+gr2m/before-after-hook d791305, SGrondin/bottleneck b835283; tests/github/test_write_pacing.py.)
 
 Two choices differ from octokit's:
 
