@@ -14,6 +14,7 @@ from support.githubapi import OTHER, PLAIN_TOKEN, REPO, app_client, token_client
 from tekton_dag.github.auth import app_jwt
 from tekton_dag.github.client import Client
 from tekton_dag.github.port import CheckOutput, GitHubError
+from tekton_dag.observability import metrics
 from tekton_dag.testing.github_api import GitHubApiDouble
 
 OUTPUT = CheckOutput("Queued", "Position 2 of the team's 3 slots", "https://dashboard.example/run/x")
@@ -331,3 +332,35 @@ def test_double_checks_tokens_on_every_other_call(github: GitHubApiDouble) -> No
                        headers={"authorization": f"Bearer {jwt_token}"}).json()["token"]
     # installation 2002 is not installed on Codertocat/Hello-World: GitHub hides the repository
     assert httpx.get(url, headers={"authorization": f"token {token}"}).status_code == 404
+
+
+def remaining(installation: str) -> float | None:
+    return REGISTRY.get_sample_value("tektondag_github_rate_limit_remaining", {"installation": installation})
+
+
+async def test_the_rate_limit_left_is_exported_until_its_window_resets_then_the_installation_drops_out(
+        github: GitHubApiDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    """x-ratelimit-remaining says nothing past x-ratelimit-reset: an installation not called since
+    leaves the metric (it kept a label, and a low value its alert, for ever)."""
+    client = app_client(github)
+    github.set_pull(REPO.full_name, 1, SHA)
+    github.set_pull(OTHER.full_name, 1, SHA)
+    github.rate_limit_window_s = 60.0  # this installation's window resets within a minute
+    await client.pull_request_head(REPO, 1)
+    github.rate_limit_window_s = 3600.0
+    await client.pull_request_head(OTHER, 1)
+    left = remaining("1001")
+    assert left is not None and 0 < left < github.rate_limit and remaining("2002") is not None
+    monkeypatch.setattr(metrics.GITHUB_RATE_LIMITS, "_clock", lambda: time.time() + 120)  # two minutes on
+    assert remaining("1001") is None  # was: its last value, kept for ever
+    assert remaining("2002") == github.rate_limit - 1  # its window has not reset: still GitHub's count
+
+
+def test_credentials_whose_window_reset_are_not_kept_even_without_scrapes() -> None:
+    collector = metrics.RateLimitCollector(clock=lambda: 1_000_000.0)
+    for installation in range(1000):
+        collector.observe(str(installation), 4999, reset_at=999_999.0)  # each window already over
+    assert len(collector._last) <= 128  # one per installation ever called: 1000
+    collector.observe("app", 4000, reset_at=None)  # no reset header: an hour, GitHub's window
+    assert [sample.labels for family in collector.collect() for sample in family.samples] == [
+        {"installation": "app"}]

@@ -43,6 +43,22 @@ async def test_pages_through_deliveries_and_plans_one_redelivery_per_failed_even
     assert not github.violations
 
 
+async def test_more_than_100_a_page_is_taken_as_100_as_github_does(
+        github: GitHubApiDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub reduces a ``per_page`` above its maximum instead of refusing it (the double's ``_per_page``
+    cites the pagination guide): a client asking for 250 still reads every delivery, 100 a page."""
+    hook = "Codertocat/Hello-World#7"
+    github.deliveries[hook] = [Delivery(n, f"guid-{n}", "push", None, b"{}", 502, "Invalid HTTP Response: 502",
+                                        "2026-12-03T00:00:00Z", False, 0.01, None, None) for n in range(1, 131)]
+    monkeypatch.setattr("tekton_dag.github.client.PER_PAGE", 250)
+    found = await deliveries.recent(token_client(github), deliveries.Hook(Repo("Codertocat", "Hello-World"), 7),
+                                    since=0)
+    assert sorted(d.id for d in found) == list(range(1, 131))  # was: 422 "per_page must be between 1 and 100"
+    listed = github.calls_to("repos/list-webhook-deliveries")
+    assert [c.status for c in listed] == [200, 200] and [len(c.answer) for c in listed] == [100, 30]
+    assert not github.violations
+
+
 async def test_app_hook_needs_the_app_jwt(github: GitHubApiDouble) -> None:
     found = await deliveries.recent(app_client(github), deliveries.Hook(), since=0)
     assert found == []

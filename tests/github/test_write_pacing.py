@@ -173,3 +173,20 @@ async def test_a_write_cancelled_as_its_turn_comes_is_not_sent_and_leaves_the_tu
         assert second.cancelled() and sent == ["first"]
     await asyncio.wait_for(write("third"), 1)  # the turn is free again
     assert sent[-1] == "third"
+
+
+async def test_a_retried_comment_waits_its_notification_turn_again(github: GitHubApiDouble, tmp_path: Path) -> None:
+    """A write retried after a 5xx (or a rate limit) takes its turns again, so it comes a notification
+    interval after the failed try's answer, not only the backoff (0.25 to 0.5 s) after it: GitHub may
+    have created the comment before failing, and counts what arrives (github/pacing.py, "Retries")."""
+    notify_s = 1.5  # more than the first backoff can be
+    github.fail("502", match="/comments")
+    client = Client.from_env(environment(github, tmp_path, notification_interval_s=notify_s))
+    assert client is not None
+    try:
+        await client.comment(REPO, 1, "reply")
+    finally:
+        await client.aclose()
+    failed, retried = github.calls_to("issues/create-comment")
+    assert (failed.status, retried.status) == (502, 201)
+    assert retried.arrived - failed.answered >= notify_s - 0.02, (failed, retried)

@@ -1,19 +1,22 @@
 """One `github` values entry gives every GitHub caller the same access, in the variables the client reads.
 
 status-reporter (distributed), the all-in-one and the redeliver CronJob each get GITHUB_API_URL,
-GITHUB_APP_ID, and the App key / token Secrets as files; ``github.settings.Settings.from_env``
-reading the rendered environment (with the mounted files stood in for) proves the names agree.
+GITHUB_APP_ID, the App key / token Secrets as files, and the call deadline and write pacing;
+``github.settings.Settings.from_env`` reading the rendered environment (with the mounted files stood
+in for) proves the names agree.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support.helm import find, one, render, render_error
-from tekton_dag.github.settings import Settings
+from support.helm import CHART, find, one, render, render_error
+from tekton_dag.github.pacing import DEFAULT_INTERVAL_S, DEFAULT_NOTIFICATION_INTERVAL_S
+from tekton_dag.github.settings import DEFAULT_DEADLINE_S, MAX_DEADLINE_S, MAX_WRITE_INTERVAL_S, Settings
 
 ALL = ["github.appId=424242", "github.apiUrl=https://ghe.example.com/api/v3", "github.tokenSecret.name=gh-token",
        "redeliver.enabled=true"]
@@ -80,3 +83,42 @@ def test_a_token_alone_means_commit_statuses(tmp_path: Path) -> None:
 ])
 def test_incomplete_or_old_github_values_are_refused(sets: list[str], named: str) -> None:
     assert named in render_error(sets=sets)
+
+
+TIMING = ["github.deadlineSeconds=30", "github.writeIntervalSeconds=2", "github.notificationIntervalSeconds=0"]
+
+
+def test_the_deadline_and_pacing_reach_every_github_caller_the_redeliver_cronjob_too(tmp_path: Path) -> None:
+    """The CronJob writes (redeliveries) for the same installations as status-reporter: the same pace
+    from the same values. 0 is a value (no spacing), not "unset"."""
+    for name, pod in pods([*ALL, *TIMING]).items():
+        settings = settings_seen_by(pod, tmp_path / name)
+        assert settings is not None, name
+        assert (settings.deadline_s, settings.write_interval_s, settings.notification_interval_s) == (30, 2, 0), name
+    for name, pod in pods(ALL).items():  # unset: the client's own defaults, not a second copy of them
+        settings = settings_seen_by(pod, tmp_path / "defaults" / name)
+        assert settings is not None, name
+        assert (settings.deadline_s, settings.write_interval_s, settings.notification_interval_s) == (
+            DEFAULT_DEADLINE_S, DEFAULT_INTERVAL_S, DEFAULT_NOTIFICATION_INTERVAL_S), name
+
+
+@pytest.mark.parametrize("sets,named", [
+    (["functions.statusReporter.env.GITHUB_WRITE_INTERVAL_SECONDS=2"], "github.writeIntervalSeconds"),
+    (["mode=all-in-one", "allInOne.env.GITHUB_API_DEADLINE_SECONDS=5"], "github.deadlineSeconds"),
+    (["github.writeIntervalSeconds=61"], "writeIntervalSeconds"),
+    (["github.notificationIntervalSeconds=-1"], "notificationIntervalSeconds"),
+    (["github.deadlineSeconds=0"], "deadlineSeconds"),
+    (["github.deadlineSeconds=3600"], "deadlineSeconds"),
+])
+def test_the_timing_is_set_in_one_place_within_the_clients_bounds(sets: list[str], named: str) -> None:
+    """A function's own env would pace it apart from the CronJob: refused, naming the value to set."""
+    assert named in render_error(sets=sets)
+
+
+def test_the_schema_bounds_are_the_clients() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["github"]["properties"]
+    numbers = {name: schema[name]["anyOf"][1] for name in
+               ("deadlineSeconds", "writeIntervalSeconds", "notificationIntervalSeconds")}
+    assert numbers["deadlineSeconds"]["exclusiveMaximum"] == MAX_DEADLINE_S
+    assert numbers["writeIntervalSeconds"]["maximum"] == numbers["notificationIntervalSeconds"]["maximum"] == (
+        MAX_WRITE_INTERVAL_S)

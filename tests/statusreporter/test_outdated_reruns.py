@@ -53,6 +53,25 @@ async def test_the_pressed_check_is_completed_again_with_its_conclusion_and_why(
     assert NEW in settled["output"]["summary"]
 
 
+async def test_pressing_one_check_lists_only_the_check_runs_of_its_name(served: Served, tmp_path) -> None:
+    """GitHub's ``check_name`` filter on the suite's listing: one pressed check reads one check run back,
+    not every check of the head (a stack of 40 apps: 40 check runs)."""
+    with_key(served, tmp_path)
+    run_id, suite = await old_check(served)
+    repo = Repo(*REPO.split("/"), installation_id=INSTALLATION)
+    assert served.function.reporter is not None
+    others = [await served.function.reporter.github.create_check_run(
+        repo, name=f"tekton-dag / stack-one (app-{n})", head_sha=OLD, external_id=f"other-{n}", status="completed",
+        conclusion="success", output=CheckOutput("Passed", "")) for n in range(3)]
+    served.github.set_pull(REPO, 42, NEW, "main")
+    assert (await press(served, run_id, suite)).status_code == 202
+    listed = served.github.calls_to("checks/list-for-suite")
+    assert [c.answer["check_runs"][0]["id"] for c in listed] == [run_id]
+    assert [c.answer["total_count"] for c in listed] == [1]  # was 4: the whole suite
+    assert [c.path for c in served.github.calls_to("checks/update")] == [f"/repos/{REPO}/check-runs/{run_id}"]
+    assert all(served.github.check_runs[other]["output"]["title"] == "Passed" for other in others)
+
+
 async def test_nothing_is_written_when_github_says_the_head_is_current_again(served: Served, tmp_path) -> None:
     with_key(served, tmp_path)
     run_id, suite = await old_check(served)

@@ -25,9 +25,13 @@ values may not name a variable the chart sets from its other values. */ -}}
 {{- if $root.Values.metrics.port }}{{ $chartEnv = append $chartEnv "METRICS_PORT" }}{{ end -}}
 {{- range $name, $_ := .env }}{{ $chartEnv = append $chartEnv $name }}{{ end -}}
 {{- range .secretMounts }}{{ $chartEnv = append $chartEnv .env }}{{ end -}}
+{{- $githubTiming := include "tekton-dag.function.githubTiming" $root | fromYaml -}}
 {{- range $name, $_ := $v.env -}}
 {{- if has $name $chartEnv -}}
 {{- fail (printf "%s: env %s is set by the chart (from its other values); remove it from this function's env" $.name $name) -}}
+{{- end -}}
+{{- with get $githubTiming $name -}}
+{{- fail (printf "%s: env %s is the chart's github.%s (one value for every GitHub caller, the redeliver CronJob too); set that instead" $.name $name .) -}}
 {{- end -}}
 {{- end -}}
 {{- /* Knative refuses a container whose mounts share a path ("must be unique", knative/serving
@@ -265,7 +269,10 @@ TEKTON_DAG_API_PUBLIC_READS: "true"
 
 {{/*
 tekton-dag.function.githubEnv: the plain GitHub settings (not secret) as a YAML map of variables:
-GITHUB_API_URL (`github.apiUrl`, empty: api.github.com) and GITHUB_APP_ID (`github.appId`).
+GITHUB_API_URL (`github.apiUrl`, empty: api.github.com), GITHUB_APP_ID (`github.appId`) and the
+call deadline and pacing of tekton-dag.function.githubTiming, each when its value is set (empty: the
+client's default, tekton_dag.github.settings). One entry for status-reporter, the all-in-one and the
+redeliver CronJob: all three write for the same installations.
 */}}
 {{- define "tekton-dag.function.githubEnv" -}}
 {{- with .Values.github.apiUrl }}
@@ -274,6 +281,23 @@ GITHUB_API_URL: {{ . | quote }}
 {{- with .Values.github.appId }}
 GITHUB_APP_ID: {{ . | toString | quote }}
 {{- end }}
+{{- range $name, $key := include "tekton-dag.function.githubTiming" . | fromYaml }}
+{{- $value := index $.Values.github $key }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}{{/* 0 is a value: not `with` */}}
+{{ $name }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+tekton-dag.function.githubTiming: variable -> key under `github` of the GitHub client's deadline and
+pacing (tekton_dag.github.settings reads the variables). Set only there: a function's own `env` naming
+one is refused (tekton-dag.function.service), or the redeliver CronJob would pace differently.
+*/}}
+{{- define "tekton-dag.function.githubTiming" -}}
+GITHUB_API_DEADLINE_SECONDS: deadlineSeconds
+GITHUB_WRITE_INTERVAL_SECONDS: writeIntervalSeconds
+GITHUB_NOTIFICATION_INTERVAL_SECONDS: notificationIntervalSeconds
 {{- end -}}
 
 {{/*

@@ -14,13 +14,15 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
 - Each call has a deadline (``Settings.deadline_s``): retries of 5xx and timeouts with backoff,
   waits for rate limits, all within it; past it, ``GitHubError(retryable=True)``. A refusal
   (4xx) raises ``GitHubError(retryable=False)`` at once. Every attempt is counted
-  (``tektondag_github_api_calls``) and the last ``x-ratelimit-remaining`` kept per installation.
+  (``tektondag_github_api_calls``) and the last ``x-ratelimit-remaining`` kept per installation
+  until its ``x-ratelimit-reset`` (``metrics.RateLimitCollector``).
 - Rate limits hold off only the installation (or token) that got them (``limits.Throttle``).
 - Writes (POST, PATCH, PUT, DELETE) go one at a time per installation (or token), at least
   ``Settings.write_interval_s`` apart (``pacing.Pacer``: GitHub's best practices; per process).
   Reads are not paced, nor is the installation-token request (octokit's ``isAuthRequest``). Writes
   that notify people (``comment``: ``pacing.NOTIFYING``) are also ``Settings.notification_interval_s``
-  apart (octokit's ``notifications`` group).
+  apart (octokit's ``notifications`` group). Each try of a write takes its turns, a retry too
+  (``pacing`` module docstring, "Retries": as octokit retries rate limits; stricter than its 5xx retries).
 - ``permission()`` asks GitHub each time: the commands' use case caches the answers
   (``usecases.commanding.PermissionCache``), the one place that knows how long they may be trusted.
 """
@@ -157,11 +159,13 @@ class Client:
         await self.call("update_check_run", repo, "PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}",
                         {"check_run_id": check_run_id}, _check_fields(status, conclusion, output))
 
-    async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
+    async def suite_check_runs(self, repo: Repo, check_suite_id: int, *, name: str | None = None) -> list[CheckRun]:
         runs: list[CheckRun] = []
+        # check_name: GitHub lists only that name's check runs (checks/list-for-suite); None leaves it out
         async for answer in self.pages("suite_check_runs", repo,
-                                       "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs{?per_page}",
-                                       {"check_suite_id": check_suite_id},
+                                       "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
+                                       "{?check_name,per_page}",
+                                       {"check_suite_id": check_suite_id, "check_name": name},
                                        deadline=self._clock() + self._settings.deadline_s):
             try:
                 runs += [CheckRun(int(run["id"]), str(run["name"]), str(run["status"]), run.get("conclusion"),
@@ -209,7 +213,8 @@ class Client:
 
     async def pages(self, operation: str, repo: Repo | None, template: str, url_vars: Mapping[str, Any], *,
                     as_app: bool = False, deadline: float | None = None) -> AsyncGenerator[Any]:
-        """Each page of the GET listing ``template`` (which ends in ``{?per_page}``), PER_PAGE items a
+        """Each page of the GET listing ``template`` (which ends in ``{?per_page}``, or ``{?...,per_page}``
+        with other query parameters; a None value is left out of the URL), PER_PAGE items a
         page, following the ``Link`` header's rel="next" (see PER_PAGE) until there is none; the caller
         may stop early. ``deadline`` (on the client's clock): the whole listing's, as one call's (a
         page whose try would fall after it fails retryable, as any call); None: each page its own.
@@ -299,7 +304,8 @@ class Client:
             return limits.after_timeout(attempt)
         remaining = answer_headers.get("x-ratelimit-remaining")
         if remaining is not None and ascii_digits(remaining):
-            metrics.GITHUB_RATE_LIMIT_REMAINING.labels(key).set(int(remaining))
+            reset = answer_headers.get("x-ratelimit-reset", "")  # kept until then (metrics.RateLimitCollector)
+            metrics.GITHUB_RATE_LIMITS.observe(key, int(remaining), float(reset) if ascii_digits(reset) else None)
         try:
             data, _, more = sansio.decipher_response(status, answer_headers, content)
         except gidgethub.HTTPException as exc:

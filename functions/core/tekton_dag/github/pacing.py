@@ -24,6 +24,25 @@ for the write turn, then the notification turn; here a notifying write waits for
 turn first and then takes its write turn, so the key's other writes (check runs) do not queue
 behind a comment's 3 s, and the comment itself is still one of the key's writes, one at a time.
 
+Retries: every try of a write takes its turns again (``Client.call_page`` enters ``turn`` per
+attempt), so a comment retried after a rate limit or a 5xx comes a notification interval after the
+failed try's answer at the earliest. For rate limits that is octokit's behaviour: its
+plugin-throttling retries by running ``doRequest`` again from its ``retryLimiter``
+(``src/index.ts``, the ``failed`` handler returns the wait), which schedules through the ``write``
+and ``notifications`` groups again (``src/wrap-request.ts``), as ``{priority: 0, weight: 0}``: ahead
+of queued jobs and outside ``maxConcurrent``, but still ``minTime`` after the group's last launch
+(Bottleneck ``LocalDatastore.__register__`` waits ``_nextRequest - now`` whatever the weight). For
+5xx octokit is laxer: plugin-retry retries inside the one throttled job (octokit.js registers
+``retry`` before ``throttling``, and before-after-hook's ``register`` makes the first registered
+wrap the innermost), 1, 4, 9 s apart (``(retryCount + 1) ** 2``, its ``errorRequest``), without a
+new turn. Ours is kept: a 5xx or a timeout does not say the comment was not created, GitHub counts
+the requests that arrive ("wait at least one second between each request" names no exception for
+failed ones; 80 content-generating requests a minute), and a second turn costs at most the
+interval, within the deadline. Unlike octokit, a retry queues behind the key's writes already
+waiting (the lanes are FIFO), rather than ahead of them. (Read at octokit/plugin-throttling.js
+1a64804, octokit/plugin-retry.js d6e06bd, octokit/octokit.js f2d3153 ``src/octokit.ts``,
+gr2m/before-after-hook d791305, SGrondin/bottleneck b835283; tests/github/test_write_pacing.py.)
+
 Two choices differ from octokit's:
 
 - The intervals run from the *answer* to one write to the start of the next (Bottleneck's

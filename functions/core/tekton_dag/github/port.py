@@ -90,9 +90,10 @@ class GitHub(Protocol):
         """PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}."""
         ...
 
-    async def suite_check_runs(self, repo: Repo, check_suite_id: int) -> list[CheckRun]:
+    async def suite_check_runs(self, repo: Repo, check_suite_id: int, *, name: str | None = None) -> list[CheckRun]:
         """GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs: the suite's newest check
-        run of each name (GitHub's ``filter=latest``), every page of them."""
+        run of each name (GitHub's ``filter=latest``), every page of them; with ``name``, only the
+        newest of that name (GitHub's ``check_name``: "Returns check runs with the specified `name`")."""
         ...
 
     async def set_commit_status(self, repo: Repo, sha: str, *, state: CommitState, context: str,

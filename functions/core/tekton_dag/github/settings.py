@@ -27,7 +27,9 @@ from tekton_dag.syntax import decimal, http_url_problem
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 DEFAULT_DEADLINE_S: Final = 20.0
-MAX_WRITE_INTERVAL_S: Final = 60.0  # more would hold every write (or comment) of an installation for minutes
+MAX_DEADLINE_S: Final = 3600.0  # exclusive; the chart's values schema states the same bounds (github.deadlineSeconds)
+# more would hold every write (or comment) of an installation for minutes; the chart's schema says the same
+MAX_WRITE_INTERVAL_S: Final = 60.0
 
 
 class SettingsError(ValueError):
@@ -69,7 +71,8 @@ class Settings:
         if app is not None and "PRIVATE KEY-----" not in app.private_key:
             raise SettingsError(f"GITHUB_APP_PRIVATE_KEY_FILE: {key_file} is not a PEM private key")
         token = _read(token_file, "GITHUB_TOKEN_FILE") if token_file else None
-        deadline = _seconds(env, "GITHUB_API_DEADLINE_SECONDS", DEFAULT_DEADLINE_S, lambda s: 0 < s < 3600, 3600)
+        deadline = _seconds(env, "GITHUB_API_DEADLINE_SECONDS", DEFAULT_DEADLINE_S, lambda s: 0 < s < MAX_DEADLINE_S,
+                            MAX_DEADLINE_S)
         write_interval = _interval(env, "GITHUB_WRITE_INTERVAL_SECONDS", DEFAULT_INTERVAL_S)
         notification_interval = _interval(env, "GITHUB_NOTIFICATION_INTERVAL_SECONDS", DEFAULT_NOTIFICATION_INTERVAL_S)
         api_url = env.get("GITHUB_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -67,7 +68,6 @@ CONFIG_RELOADS: Counter
 CONFIG_LAST_RELOAD_OK: Gauge
 CONFIG_LOADED_AT: Gauge
 GITHUB_CALLS: Counter
-GITHUB_RATE_LIMIT_REMAINING: Gauge
 
 _LAZY: Final = frozenset(name for name in __annotations__ if name not in globals())  # declared, not set
 
@@ -78,7 +78,7 @@ def _make() -> None:
     global WEBHOOKS, SIGNATURE_FAILURES, EVENTS_PUBLISHED, BROKER_ACCEPTED, BROKER_DELIVERED, BROKER_RETRIES
     global BROKER_DEAD_LETTERED, DEAD_LETTERS_STORED, DEAD_LETTERS_DROPPED, DEAD_LETTERS_REPLAYED, RUNS
     global WEBHOOK_TO_RUN, CHECK_REPORTS, COMMANDS, CONFIG_RELOADS, CONFIG_LAST_RELOAD_OK, CONFIG_LOADED_AT
-    global GITHUB_CALLS, GITHUB_RATE_LIMIT_REMAINING
+    global GITHUB_CALLS
     from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
     # --- webhook-ingest ------------------------------------------------------------------------
@@ -157,12 +157,10 @@ def _make() -> None:
         "that will be repeated), rate_limited (an attempt GitHub rate-limited), error (refused: 4xx), gave_up "
         "(deadline reached or held off by a rate limit)", ["operation", "outcome"],
     )
-    GITHUB_RATE_LIMIT_REMAINING = Gauge(
-        "tektondag_github_rate_limit_remaining", "x-ratelimit-remaining of GitHub's last answer, by installation "
-        "(the App installation id, 'app' for the App itself, 'token' for a plain token)", ["installation"],
-    )
+    # tektondag_github_rate_limit_remaining: GITHUB_RATE_LIMITS, read at scrape time
 
-    REGISTRY.register(cast("Collector", ADMISSION))  # a Collector by its methods
+    REGISTRY.register(cast("Collector", ADMISSION))  # Collectors by their methods
+    REGISTRY.register(cast("Collector", GITHUB_RATE_LIMITS))
     _made.set()
     while _pending:
         _pending.pop(0)()
@@ -210,6 +208,69 @@ class AdmissionCollector:
 
 
 ADMISSION = AdmissionCollector()
+
+_FIRST_SWEEP: Final = 64  # credentials kept before the expired ones are first looked for
+
+
+class RateLimitCollector:
+    """``tektondag_github_rate_limit_remaining{installation}``: each credential's (App installation id,
+    ``app``, ``token``) last ``x-ratelimit-remaining``, exported only until that answer's
+    ``x-ratelimit-reset``, "the time at which the current rate limit window resets in UTC epoch
+    seconds" (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+    #checking-the-status-of-your-rate-limit). After it GitHub counts afresh and the value says
+    nothing: a credential not called in its last window drops out (Prometheus marks its series
+    stale) instead of keeping its label, and a TektonDagGitHubRateLimitLow it may fire, for ever.
+    What exporters do for things that come and go: families made at each scrape from what is
+    current, not a labelled Gauge whose children are never removed (prometheus/client_python#277,
+    "Some preprocessing should give you every label value to be exposed rather than adding and
+    removing as you go"). Memory is bounded too, scraped or not: expired credentials are swept
+    each time the number kept doubles. A prometheus_client ``Collector`` by its methods."""
+
+    WINDOW_S: Final = 3600.0  # an answer without x-ratelimit-reset: GitHub's primary limits are per hour
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # Unix time, as x-ratelimit-reset is
+        self._lock = threading.Lock()  # observed on the event loop, collected by the metrics listener's thread
+        self._last: dict[str, tuple[int, float]] = {}  # installation -> (remaining, when its window resets)
+        self._sweep_at = _FIRST_SWEEP
+
+    def observe(self, installation: str, remaining: int, reset_at: float | None) -> None:
+        """GitHub's answer for ``installation`` said ``remaining`` calls are left until ``reset_at``."""
+        now = self._clock()
+        with self._lock:
+            self._last[installation] = (remaining, now + self.WINDOW_S if reset_at is None else reset_at)
+            if len(self._last) >= self._sweep_at:
+                self._forget_expired(now)
+
+    def _forget_expired(self, now: float) -> None:
+        for installation, (_, reset_at) in list(self._last.items()):
+            if reset_at <= now:
+                del self._last[installation]
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._last))
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [self._family({})]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        with self._lock:
+            self._forget_expired(self._clock())
+            current = {installation: remaining for installation, (remaining, _) in self._last.items()}
+        return [self._family(current)]
+
+    @staticmethod
+    def _family(remaining: Mapping[str, int]) -> GaugeMetricFamily:
+        from prometheus_client.core import GaugeMetricFamily
+
+        family = GaugeMetricFamily("tektondag_github_rate_limit_remaining",
+                                   "x-ratelimit-remaining of GitHub's last answer, by installation (the App "
+                                   "installation id, 'app' for the App itself, 'token' for a plain token), until "
+                                   "that answer's x-ratelimit-reset", labels=["installation"])
+        for installation, left in sorted(remaining.items()):
+            family.add_metric([installation], left)
+        return family
+
+
+GITHUB_RATE_LIMITS = RateLimitCollector()
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,8 @@ Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-wit
 - every other call: an installation token it issued (valid for ``token_ttl_s``, one hour like
   GitHub's; for a repository of that installation) or one of ``plain_tokens``; else 401
   ``Bad credentials``. Check runs take no plain token (``APP_ONLY``: GitHub's 403).
-- answers carry ``x-ratelimit-limit/remaining/used/reset/resource`` per credential; a credential
+- answers carry ``x-ratelimit-limit/remaining/used/reset/resource`` per credential (the reset
+  ``rate_limit_window_s`` ahead, an hour); a credential
   past ``rate_limit`` calls gets GitHub's primary-limit 403 (https://docs.github.com/en/rest/
   using-the-rest-api/rate-limits-for-the-rest-api).
 
@@ -46,9 +47,9 @@ Faults (``fail``): ``secondary`` (403 with GitHub's secondary-limit message, opt
 ``calls`` records each request (method, path, operation, status, credential kind and identity, and
 when it arrived and was answered, on ``time.monotonic``).
 
-Listings page as GitHub's do: a suite's check runs by ``page`` and ``per_page`` (default 30, at
-most 100) with ``Link`` rel="next"/"last"/"prev"/"first" (``_numbered_page``), hook deliveries by a
-``cursor`` in rel="next" (``_list``).
+Listings page as GitHub's do: ``per_page`` 30 by default, more than 100 taken as 100 (``_per_page``);
+a suite's check runs by ``page`` with ``Link`` rel="next"/"last"/"prev"/"first" (``_numbered_page``),
+hook deliveries by a ``cursor`` in rel="next" (``_list``).
 
 Not modelled (docs/testing.md): GraphQL, conditional requests/ETags, a check suite's own status and
 conclusion (GitHub's reset to queued on a re-run, and its summary of the check runs), the
@@ -189,6 +190,7 @@ class GitHubApiDouble:
     webhook_secret: str = ""
     token_ttl_s: float = 3600.0
     rate_limit: int = 5000
+    rate_limit_window_s: float = 3600.0  # x-ratelimit-reset this far ahead (GitHub's primary limits are per hour)
     validate_answers: bool = True
     on_call: Callable[[Call], None] | None = None
     min_write_gap_s: float = 0.0  # > 0: writes of one credential closer than this get a secondary limit
@@ -466,8 +468,8 @@ class GitHubApiDouble:
         with self._lock:
             used = self._used[identity] = self._used.get(identity, 0) + 1
         headers = {"x-ratelimit-limit": str(self.rate_limit),
-                   "x-ratelimit-remaining": str(max(0, self.rate_limit - used)),
-                   "x-ratelimit-used": str(used), "x-ratelimit-reset": str(int(time.time()) + 3600),
+                   "x-ratelimit-remaining": str(max(0, self.rate_limit - used)), "x-ratelimit-used": str(used),
+                   "x-ratelimit-reset": str(int(time.time() + self.rate_limit_window_s)),
                    "x-ratelimit-resource": "core"}
         if used > self.rate_limit:
             raise HTTPAnswer(403, {"message": "API rate limit exceeded.", "documentation_url": DOCS}, headers)
@@ -561,14 +563,18 @@ class GitHubApiDouble:
 
     def _op_checks_list_for_suite(self, params: dict[str, str], query: dict[str, list[str]],
                                   body: Any) -> tuple[int, Any, dict[str, str]]:
-        """The suite's check runs, newest first; ``filter=latest`` (GitHub's default): the newest of
-        each name. Paged as GitHub pages (``_numbered_page``); ``total_count`` counts them all."""
+        """The suite's check runs, newest first; ``check_name``: only those of that name ("Returns check
+        runs with the specified `name`", the parameter's description); ``filter=latest`` (GitHub's
+        default): the newest of each name. Paged as GitHub pages (``_numbered_page``); ``total_count``
+        counts them all. (``status``, the other filter, is not modelled: tekton-dag does not send it.)"""
         repo, suite = f"{params['owner']}/{params['repo']}", int(params["check_suite_id"])
         if suite not in self.check_suites.values():
             raise _error(404, "Not Found")
+        name = query.get("check_name", [None])[-1]
         with self._lock:
             runs = sorted(((i, r) for i, r in self.check_runs.items()
-                           if r["check_suite_id"] == suite and r["repo"].lower() == repo.lower()), reverse=True)
+                           if r["check_suite_id"] == suite and r["repo"].lower() == repo.lower()
+                           and name in (None, r["name"])), reverse=True)
         if query.get("filter", ["latest"])[-1] == "latest":
             newest: dict[str, tuple[int, dict[str, Any]]] = {}
             for run_id, run in runs:
@@ -582,16 +588,16 @@ class GitHubApiDouble:
                        path: str) -> tuple[list[Any], dict[str, str]]:
         """Page ``page`` (from 1) of ``per_page`` items, as GitHub pages a listing
         (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api):
-        ``per_page`` 30 by default and "max 100" (more is taken as 100), and a ``Link`` header when
-        there is more than one page: rel="prev" and rel="first" after the first page, rel="next" and
-        rel="last" before the last, each the request's URL with its other query parameters kept."""
+        ``per_page`` as ``_per_page`` takes it, and a ``Link`` header when there is more than one page:
+        rel="prev" and rel="first" after the first page, rel="next" and rel="last" before the last, each
+        the request's URL with its other query parameters kept."""
+        per_page = self._per_page(query)
         try:
-            per_page = min(int(query.get("per_page", ["30"])[-1]), 100)
             number = int(query.get("page", ["1"])[-1])
-        except ValueError:  # the contract's check refuses these first
-            raise _error(422, "per_page and page must be integers") from None
-        if per_page < 1 or number < 1:  # what GitHub answers to these is not modelled: refused
-            raise _error(422, "per_page and page must be at least 1 (the double does not model less)")
+        except ValueError:  # the contract's check refuses it first
+            raise _error(422, "page must be an integer") from None
+        if number < 1:  # what GitHub answers to it is not modelled: refused
+            raise _error(422, "page must be at least 1 (the double does not model less)")
         last = max(1, -(-len(items) // per_page))
         kept = {name: values[-1] for name, values in query.items() if name not in ("per_page", "page")}
 
@@ -602,6 +608,24 @@ class GitHubApiDouble:
         links = [f'<{link(to)}>; rel="{rel}"' for to, rel in rels
                  if (rel in ("prev", "first") and number > 1) or (rel in ("next", "last") and number < last)]
         return items[(number - 1) * per_page: number * per_page], {"link": ", ".join(links)} if links else {}
+
+    @staticmethod
+    def _per_page(query: dict[str, list[str]]) -> int:
+        """A listing's ``per_page`` as GitHub takes it: 30 when absent, and more than 100 taken as 100,
+        not refused. The parameter's description says "The number of results per page (max 100)" and its
+        schema sets no maximum (``per-page`` in operations.json); GitHub's pagination guide: "For most
+        endpoints, the maximum value of `per_page` is `100`. If you specify a value greater than the
+        maximum, GitHub does not return an error. Instead, the value is automatically reduced to the
+        maximum" (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+        #changing-the-number-of-items-per-page; so since 2012: github-tools/github#25, "github ignores
+        per_page values larger than 100"). Below 1: GitHub's answer is not modelled, refused (422)."""
+        try:
+            per_page = int(query.get("per_page", ["30"])[-1])
+        except ValueError:  # the contract's check refuses it first
+            raise _error(422, "per_page must be an integer") from None
+        if per_page < 1:
+            raise _error(422, "per_page must be at least 1 (the double does not model less)")
+        return min(per_page, 100)
 
     def _op_checks_update(self, params: dict[str, str], query: Any, body: Any) -> tuple[int, Any, dict[str, str]]:
         run_id = int(params["check_run_id"])
@@ -663,9 +687,7 @@ class GitHubApiDouble:
 
     def _list(self, hook: str, params: dict[str, str], query: dict[str, list[str]],
               path: str) -> tuple[int, Any, dict[str, str]]:
-        per_page = int(query.get("per_page", ["30"])[-1])
-        if not 1 <= per_page <= 100:
-            raise _error(422, "per_page must be between 1 and 100")
+        per_page = self._per_page(query)
         cursor = query.get("cursor", [""])[-1]
         wanted = query.get("status", [""])[-1]
         with self._lock:

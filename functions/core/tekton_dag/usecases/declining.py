@@ -12,8 +12,9 @@ shows as queued until the App writes its check runs again.
 
 tekton-dag runs nothing for a head that is no longer its pull request's
 (``events.github.outdated_reason``), so without this the suite would stay queued for ever. Each
-re-requested check run of ours (``check_run``: the one pressed; ``check_suite``: the suite's newest
-of each of our names) that had completed is updated in place (GitHub's advice above; an update is
+re-requested check run of ours (``check_run``: the one pressed, found by listing only its name's
+newest in the suite, GitHub's ``check_name``; ``check_suite``: the suite's newest of each of our
+names) that had completed is updated in place (GitHub's advice above; an update is
 also idempotent, so the Broker's retry writes the same again):
 
 - its conclusion stays: the run that made it is still the truth about that commit. ``neutral`` or
@@ -62,7 +63,9 @@ async def settle(github: GitHub, event: events.GitHubEvent) -> list[Result]:
         log.info("%s: %s is the head of #%d again: its re-run was ignored, nothing to settle",
                  event.repo, rerun.head_sha[:12], rerun.pr_number)
         return ["unchanged"]
-    runs = [run for run in await github.suite_check_runs(repo, rerun.check_suite_id)
+    # One check pressed: only its name's newest check run is listed (GitHub's check_name), not the suite.
+    pressed = (rerun.check_name or None) if event.name == events.CHECK_RUN else None
+    runs = [run for run in await github.suite_check_runs(repo, rerun.check_suite_id, name=pressed)
             if events.check_target(run.name) and run.status == "completed"
             and (event.name == events.CHECK_SUITE or run.id == rerun.check_run_id)]
     for run in runs:
