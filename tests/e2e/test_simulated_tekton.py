@@ -49,12 +49,14 @@ async def test_dev_simulate_tekton_runs_a_queued_run_to_success_after_the_others
     [queued] = re.findall(r"run\.queued: tekton-dag-default/(\S+)", printed)
     life = [line.split(":")[0] for line in printed.splitlines() if queued in line]
     # Tekton sends each event from its own goroutine, so events of one round may arrive in any order.
-    # Its "unknown" (PipelineRunPending) is sent as soon as its controller sees the created run, while
-    # run-creator's run.queued follows the ledger write: either may reach the Broker first (both are
+    # Its "queued" (no condition yet, Tekton v1.12+, the double's default) and "unknown"
+    # (PipelineRunPending) are sent as soon as its controllers see the created run, while
+    # run-creator's run.queued follows the ledger write: any may reach the Broker first (all are
     # "queued" on the check, checks.reports). The run waits first, is admitted (run.started) after it
-    # was queued, and succeeds last.
-    assert set(life[:2]) == {"run.queued", "tekton unknown"} and life[-1] == "tekton successful"
-    assert sorted(life[2:-1]) == ["run.started", "tekton running", "tekton started"]
+    # was queued, runs (v1.12+ sends no "started": the reconciler stores Running at once) and
+    # succeeds last.
+    assert set(life[:3]) == {"run.queued", "tekton queued", "tekton unknown"} and life[-1] == "tekton successful"
+    assert sorted(life[3:-1]) == ["run.started", "tekton running"]
     run = yaml.safe_load((runs / "tekton-dag-default" / f"{queued}.yaml").read_text())
     assert "status" not in run["spec"]  # run-creator cleared PipelineRunPending
     assert run["status"]["conditions"][0]["status"] == "True" and run["status"]["completionTime"]

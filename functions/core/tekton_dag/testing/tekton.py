@@ -173,11 +173,12 @@ class TektonDouble:
                  outcome: Callable[[Object, str], str] | None = None,
                  results: Callable[[Object, str], Mapping[str, str]] | None = None,
                  taskrun_rules: TaskRule | None = None, clock: Callable[[], float] = time.monotonic,
-                 emit_queued: bool = False, poll_interval: float = 0.05, coschedule: str = "workspaces"):
+                 emit_queued: bool = True, poll_interval: float = 0.05, coschedule: str = "workspaces"):
         """``outcome(run, task)`` → ``"Succeeded"`` (default) or ``"Failed"``; ``results(run, task)``
         → the task's results (every result another task references defaults to ``""``);
-        ``emit_queued``: Tekton ≥ v1.12's events controller, which sends ``queued`` and sees only
-        the states each reconcile stored (so never ``started``); ``coschedule``:
+        ``emit_queued``: Tekton ≥ v1.12's events controller (the default: every release since
+        v1.12, April 2026, sends events this way), which sends ``queued`` and sees only the states
+        each reconcile stored (so never ``started``); False: the releases before; ``coschedule``:
         the cluster's feature flag (Tekton's default ``workspaces``), for the claims' lifetime."""
         if coschedule not in tekton_rules.COSCHEDULE_MODES:
             raise ValueError(f"coschedule: {coschedule!r} is none of {', '.join(tekton_rules.COSCHEDULE_MODES)}")
