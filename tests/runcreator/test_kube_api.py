@@ -267,3 +267,37 @@ def test_delete_honours_uid_and_resource_version_preconditions(
     with pytest.raises(ApiException) as missing:
         objects.get_namespaced_custom_object(G, V, NS, P, "gone")
     assert missing.value.status == 404
+
+
+def test_label_selectors_follow_the_apimachinery_grammar(objects: client.CustomObjectsApi, config: Config) -> None:
+    """apimachinery pkg/labels/selector.go ``Parse`` and ``Requirement.Matches``."""
+    for name, labels in (("a", {"team": "x", "n": "1"}), ("b", {"team": "y", "n": "5"}), ("c", {"other": ""})):
+        objects.create_namespaced_custom_object(G, V, NS, P, run(config, name=name, labels=labels))
+
+    def names(selector: str) -> list[str]:
+        listed = objects.list_namespaced_custom_object(G, V, NS, P, label_selector=selector)
+        return [i["metadata"]["name"] for i in listed["items"]]
+
+    assert names("team in (x, z)") == ["a"]
+    assert names("team notin (x)") == ["b", "c"]  # notin matches a missing key
+    assert names("team,!other") == ["a", "b"]
+    assert names("!team") == ["c"]
+    assert names("team==y") == ["b"]
+    assert names("other=") == ["c"] and names("other in ()") == ["c"]  # the empty value
+    assert names("n>1") == ["b"] and names("n<5,team") == ["a"]
+    assert names("team!=x,n") == ["b"]
+    for selector, message in (
+        ("team in (x", "unable to parse requirement: found '', expected: ',' or ')'"),
+        ("team=x,", "found '', expected: identifier after ','"),
+        ("team x", "unable to parse requirement: found 'x', expected: in, notin, =, ==, !=, gt, lt"),
+        ("=x", "found '=', expected: !, identifier, or 'end of string'"),
+        ("n>x", "unable to parse requirement: values[0]: Invalid value: \"x\": "
+                "for 'Gt', 'Lt' operators, the value must be an integer"),
+        ("app:x", "unable to parse requirement: <nil>: Invalid value: \"app:x\": name part must consist of "
+                  "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
+                  "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+                  "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"),
+    ):
+        with pytest.raises(ApiException) as exc:
+            names(selector)
+        assert status_of(exc) == (400, "BadRequest", message), selector

@@ -5,7 +5,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 ``/apis/<group>/<version>/namespaces/<ns>/<plural>`` and ``/api/v1/...``, with
 
 - create: 201, ``generateName``, uid, ``resourceVersion``, ``creationTimestamp``; 409 AlreadyExists
-- get / list (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``; ``kind: <Kind>List``) / delete
+- get / list (``labelSelector`` in the full grammar of apimachinery's labels.Parse, its syntax
+  errors 400; ``kind: <Kind>List``) / delete
 - replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
@@ -481,7 +482,7 @@ class FakeKubeApi:
         metadata: dict[str, Any] = {"resourceVersion": str(self._rv)}
         if rest:
             metadata["continue"] = _continue_token(items[-1]["metadata"]["name"], self._rv)
-            if not text:
+            if not selector:
                 metadata["remainingItemCount"] = len(rest)
         api_version = f"{group}/{version}" if group else version
         return _json({"apiVersion": api_version, "kind": f"{kind}List", "metadata": metadata, "items": items})
@@ -1088,35 +1089,178 @@ def _limit(text: str) -> int:
     return max(value, 0)  # the apiserver treats limit <= 0 as "no limit"
 
 
-def _parse_selector(text: str) -> list[tuple[str, str, str]]:
-    terms = []
-    for term in filter(None, (t.strip() for t in text.split(","))):
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            terms.append(("!=", key.strip(), value.strip()))
-        elif "=" in term:
-            key, value = term.replace("==", "=").split("=", 1)
-            terms.append(("=", key.strip(), value.strip()))
-        elif term.startswith("!"):
-            terms.append(("!", term[1:].strip(), ""))
-        else:
-            terms.append(("exists", term, ""))
-    return terms
+class _SelectorError(Exception):
+    pass
 
 
-def _matches(selector: list[tuple[str, str, str]], obj: dict[str, Any]) -> bool:
+Requirement = tuple[str, str, list[str]]  # (operator, key, values)
+_SELECTOR_SPECIAL = "=!(),><"
+_SELECTOR_TOKENS = {")", ",", "!", "==", "=", ">", "in", "<", "!=", "notin", "("}
+_BINARY_OPERATORS = {"in": "in", "notin": "notin", "=": "=", "==": "==", "!=": "!=", ">": "gt", "<": "lt"}
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_selector(text: str) -> list[Requirement]:
+    """A ``labelSelector`` as kube-apiserver reads it: apimachinery pkg/labels/selector.go
+    ``Parse`` (its Lexer, ``Parser.parse``, ``parseRequirement``, ``parseValues``,
+    ``parseIdentifiersList``, ``parseExactValue``, ``NewRequirement``), with the same messages.
+    A selector it cannot parse is 400 BadRequest with that message (pkg/endpoints/handlers/get.go
+    ``ListResource``: ``DecodeParameters`` → ``NewBadRequest``)."""
+    try:
+        return _SelectorParser(text).parse()
+    except _SelectorError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from None
+
+
+class _SelectorParser:
+    def __init__(self, text: str):
+        self.items: list[tuple[str, str]] = []  # (token, literal); token "id" or "end" or the symbol
+        pos = 0
+        while True:
+            while pos < len(text) and text[pos] in " \t\r\n":
+                pos += 1
+            if pos == len(text):
+                self.items.append(("end", ""))
+                break
+            start = pos
+            if text[pos] in _SELECTOR_SPECIAL:  # scanSpecialSymbol: the longest symbol read
+                token = ""
+                while pos < len(text) and text[pos] in _SELECTOR_SPECIAL and text[start:pos + 1] in _SELECTOR_TOKENS:
+                    pos += 1
+                    token = text[start:pos]
+                self.items.append((token, token))
+            else:  # scanIDOrKeyword
+                while pos < len(text) and text[pos] not in _SELECTOR_SPECIAL and text[pos] not in " \t\r\n":
+                    pos += 1
+                word = text[start:pos]
+                self.items.append((word if word in _SELECTOR_TOKENS else "id", word))
+        self.position = 0
+
+    def lookahead(self, values: bool = True) -> tuple[str, str]:
+        token, literal = self.items[self.position]
+        return ("id" if values and token in ("in", "notin") else token), literal
+
+    def consume(self, values: bool = True) -> tuple[str, str]:
+        found = self.lookahead(values)
+        self.position += 1
+        return found
+
+    def parse(self) -> list[Requirement]:
+        requirements: list[Requirement] = []
+        while True:
+            token, literal = self.lookahead()
+            if token == "end":
+                return requirements
+            if token not in ("id", "!"):
+                raise _SelectorError(f"found '{literal}', expected: !, identifier, or 'end of string'")
+            try:
+                requirements.append(self.requirement())
+            except _SelectorError as exc:
+                raise _SelectorError(f"unable to parse requirement: {exc}") from None
+            token, literal = self.consume()
+            if token == "end":
+                return requirements
+            if token != ",":
+                raise _SelectorError(f"found '{literal}', expected: ',' or 'end of string'")
+            after, literal = self.lookahead()
+            if after not in ("id", "!"):
+                raise _SelectorError(f"found '{literal}', expected: identifier after ','")
+
+    def requirement(self) -> Requirement:
+        operator = ""
+        token, key = self.consume()  # parseKeyAndInferOperator
+        if token == "!":
+            operator = "!"
+            token, key = self.consume()
+        if token != "id":
+            raise _SelectorError(f"found '{key}', expected: identifier")
+        if errors := apilimits.label_key(key):
+            raise _SelectorError(f"<nil>: Invalid value: {json.dumps(key)}: {'; '.join(errors)}")
+        if self.lookahead()[0] in ("end", ","):
+            operator = operator or "exists"
+        if operator in ("exists", "!"):
+            return operator, key, []
+        token, literal = self.consume(values=False)  # parseOperator
+        if token not in _BINARY_OPERATORS:
+            raise _SelectorError(f"found '{literal}', expected: {', '.join(_BINARY_OPERATORS.values())}")
+        operator = _BINARY_OPERATORS[token]
+        values = self.value_set() if operator in ("in", "notin") else self.exact_value()
+        return operator, key, _checked_values(operator, key, sorted(values))
+
+    def value_set(self) -> set[str]:
+        token, literal = self.consume()
+        if token != "(":
+            raise _SelectorError(f"found '{literal}' expected: '('")
+        token, literal = self.lookahead()
+        if token == ")":
+            self.consume()
+            return {""}
+        if token not in ("id", ","):
+            raise _SelectorError(f"found '{literal}', expected: ',', ')' or identifier")
+        values = self.identifiers()
+        if self.consume()[0] != ")":
+            raise _SelectorError(f"found '{literal}', expected: ')'")  # the literal looked at first, as there
+        return values
+
+    def identifiers(self) -> set[str]:
+        values: set[str] = set()
+        while True:
+            token, literal = self.consume()
+            if token == "id":
+                values.add(literal)
+                after, literal = self.lookahead()
+                if after == ")":
+                    return values
+                if after != ",":
+                    raise _SelectorError(f"found '{literal}', expected: ',' or ')'")
+            elif token == ",":  # "(," ",," and ",)" each hold an empty value
+                after = self.lookahead()[0]
+                if not values or after in (")", ","):
+                    values.add("")
+                if after == ")":
+                    return values
+            else:
+                raise _SelectorError(f"found '{literal}', expected: ',', or identifier")
+
+    def exact_value(self) -> set[str]:
+        if self.lookahead()[0] in ("end", ","):
+            return {""}
+        token, literal = self.consume()
+        if token != "id":
+            raise _SelectorError(f"found '{literal}', expected: identifier")
+        return {literal}
+
+
+def _checked_values(operator: str, key: str, values: list[str]) -> list[str]:
+    """``NewRequirement``'s checks of the values (the key was checked when it was read)."""
+    errors = []
+    for i, value in enumerate(values):
+        if operator in ("gt", "lt") and not (_INT64.fullmatch(value) and -2**63 <= int(value) < 2**63):
+            errors.append(f"values[{i}]: Invalid value: {json.dumps(value)}: "
+                          "for 'Gt', 'Lt' operators, the value must be an integer")
+    errors += [f"values[{i}][{key}]: Invalid value: {json.dumps(value)}: {'; '.join(problems)}"
+               for i, value in enumerate(values) if (problems := apilimits.label_value(value))]
+    if errors:  # an aggregate: one error alone, several as [a, b]
+        raise _SelectorError(errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]")
+    return values
+
+
+def _matches(selector: list[Requirement], obj: dict[str, Any]) -> bool:
+    """``Requirement.Matches`` of every requirement."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    for op, key, value in selector:
-        if op == "=":
-            if labels.get(key) != value:
-                return False
-        elif op == "!=":
-            if labels.get(key) == value:
-                return False
-        elif op == "!":
-            if key in labels:
-                return False
-        elif key not in labels:  # "exists"
+    for operator, key, values in selector:
+        value = labels.get(key)
+        if operator in ("in", "=", "=="):
+            ok = key in labels and value in values
+        elif operator in ("notin", "!="):
+            ok = key not in labels or value not in values
+        elif operator in ("exists", "!"):
+            ok = (key in labels) == (operator == "exists")
+        else:  # gt, lt: both sides integers
+            number = value if isinstance(value, str) and _INT64.fullmatch(value) else None
+            ok = number is not None and (int(number) > int(values[0]) if operator == "gt"
+                                         else int(number) < int(values[0]))
+        if not ok:
             return False
     return True
 
