@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -267,6 +268,52 @@ def test_delete_honours_uid_and_resource_version_preconditions(
     with pytest.raises(ApiException) as missing:
         objects.get_namespaced_custom_object(G, V, NS, P, "gone")
     assert missing.value.status == 404
+
+
+@pytest.mark.parametrize("operation", [
+    {"op": "remove", "path": "/spec/missing"},
+    {"op": "remove", "path": "/spec/params/99"},
+    {"op": "replace", "path": "/spec/params/99", "value": {"name": "x", "value": "y"}},
+    {"op": "add", "path": "/spec/params/99", "value": {"name": "x", "value": "y"}},
+    {"op": "add", "path": "/spec/missing/deeper", "value": 1},
+    {"op": "test", "path": "/metadata/name", "value": "other"},
+    {"op": "frobnicate", "path": "/spec"},
+])
+def test_a_json_patch_that_does_not_apply_is_answered_422(
+    objects: client.CustomObjectsApi, config: Config, operation: dict
+) -> None:
+    """evanphx/json-patch's Apply errors, answered by apiserver handlers/patch.go ``applyJSPatch``
+    with NewGenericServerResponse(422): a fixed message and empty details, nothing changed."""
+    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", [operation],
+                                               _content_type="application/json-patch+json")
+    body = json.loads(exc.value.body)
+    assert (exc.value.status, body["reason"], body["message"], body["details"]) == (
+        422, "Invalid", "the server rejected our request due to an error in our request", {})
+    assert objects.get_namespaced_custom_object(G, V, NS, P, "r") == created
+
+
+def test_json_patches_index_lists_as_json_patch_does(
+    objects: client.CustomObjectsApi, kube_api: FakeKubeApi, config: Config
+) -> None:
+    body = run(config, name="r")
+    body["metadata"]["finalizers"] = ["example.com/a", "example.com/b"]  # a list a patch may change
+    objects.create_namespaced_custom_object(G, V, NS, P, body)
+    patched = objects.patch_namespaced_custom_object(
+        G, V, NS, P, "r",
+        [{"op": "add", "path": "/metadata/finalizers/2", "value": "example.com/end"},
+         {"op": "add", "path": "/metadata/finalizers/-", "value": "example.com/dash"},
+         {"op": "remove", "path": "/metadata/finalizers/-1"},
+         {"op": "move", "from": "/metadata/finalizers/0", "path": "/metadata/finalizers/-"},
+         {"op": "test", "path": "/metadata/finalizers/0", "value": "example.com/b"}],
+        _content_type="application/json-patch+json")
+    assert patched["metadata"]["finalizers"] == ["example.com/b", "example.com/end", "example.com/a"]
+    token = kube_api.kubeconfig_dict()["users"][0]["user"]["token"]  # a body the client would not send
+    answer = httpx.patch(f"{kube_api.base_url}/apis/{G}/{V}/namespaces/{NS}/{P}/r", content=b'["remove"]',
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json-patch+json"})
+    assert (answer.status_code, answer.json()["message"]) == (  # DecodePatch: not a list of operations
+        400, "json: cannot unmarshal string into Go value of type jsonpatch.Operation")
 
 
 def test_label_selectors_follow_the_apimachinery_grammar(objects: client.CustomObjectsApi, config: Config) -> None:

@@ -7,7 +7,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - create: 201, ``generateName``, uid, ``resourceVersion``, ``creationTimestamp``; 409 AlreadyExists
 - get / list (``labelSelector`` in the full grammar of apimachinery's labels.Parse, its syntax
   errors 400; ``kind: <Kind>List``) / delete
-- replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
+- replace (PUT) and patch (merge-patch, JSON patch as evanphx/json-patch applies it, 422 when an
+  operation does not apply) with ``resourceVersion`` preconditions → 409
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
 - the object limits of a real API server (``tekton_dag.kube.apilimits``, shared with the
@@ -119,14 +120,17 @@ class _Fault:
 class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
+        self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def body(self) -> dict[str, Any]:
+        """``details`` None is left out (a nil pointer in a real Status: 401 has none); ``{}``
+        is kept, as NewGenericServerResponse's empty StatusDetails is written."""
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
-        for field in ("details", "reason"):  # omitempty, as in a real Status (401 has no details)
-            if not body[field]:
-                del body[field]
+        if self.details is None:
+            del body["details"]
+        if not self.reason:  # omitempty
+            del body["reason"]
         return body
 
 
@@ -924,30 +928,126 @@ def _merged(target: Any, patch: Any) -> Any:
     return result
 
 
+class _PatchFailed(Exception):
+    """One operation of a JSON patch does not apply (evanphx/json-patch's Apply errors)."""
+
+
 def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
+    """RFC 6902 as kube-apiserver applies it: gopkg.in/evanphx/json-patch.v4 ``Patch.Apply``
+    (patch.go: ``findObject``, ``partialDoc``/``partialArray`` add/get/remove). A body that is not
+    a list of operations is 400 (``DecodePatch``); an operation that does not apply (a test that
+    fails, a parent or key that is missing, an index past the list, an unknown op) is answered
+    by apiserver pkg/endpoints/handlers/patch.go ``applyJSPatch`` with
+    ``NewGenericServerResponse(422, ...)``: a fixed message, reason Invalid, empty details. As
+    there, ``replace`` of a missing object key sets it (``partialDoc.get`` never fails)."""
+    ops = [] if ops is None else ops  # JSON null decodes to an empty patch
     if not isinstance(ops, list):
-        raise ApiError(400, "BadRequest", "a JSON patch must be a list of operations")
+        raise _undecodable(ops, "Patch")
     for op in ops:
-        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op.get("path", "").split("/")[1:]]
-        node: Any = doc
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        kind = op.get("op")
-        if kind == "test":
-            if (node[int(last)] if isinstance(node, list) else node.get(last)) != op.get("value"):
-                raise ApiError(422, "Invalid", f"the test operation at {op.get('path')} failed")
-        elif kind in ("add", "replace"):
-            if isinstance(node, list) and kind == "add":
-                node.insert(len(node) if last == "-" else int(last), op["value"])
-            elif isinstance(node, list):
-                node[int(last)] = op["value"]
-            else:
-                node[last] = op["value"]
-        elif kind == "remove":
-            node.pop(int(last) if isinstance(node, list) else last)
-        else:
-            raise ApiError(422, "Invalid", f"unsupported JSON patch operation {kind!r}")
+        if not isinstance(op, dict | None):
+            raise _undecodable(op, "Operation")
+    try:
+        for op in ops:
+            _apply_op(doc, op or {})
+    except _PatchFailed:
+        raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {}) from None
     return doc
+
+
+_GO_JSON = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}
+
+
+def _undecodable(value: Any, go_type: str) -> ApiError:
+    """``DecodePatch``'s encoding/json UnmarshalTypeError, passed on as 400 BadRequest."""
+    return ApiError(400, "BadRequest",
+                    f"json: cannot unmarshal {_GO_JSON[type(value)]} into Go value of type jsonpatch.{go_type}")
+
+
+def _apply_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
+    kind = op.get("op")
+    if kind == "test":
+        node, key = _container(doc, op.get("path"))
+        found = _get(node, key)
+        if not (found is None and op.get("value") is None) and not _same_json(found, op.get("value"), "value" in op):
+            raise _PatchFailed
+    elif kind in ("add", "replace"):
+        node, key = _container(doc, op.get("path"))
+        if kind == "replace" and isinstance(node, list):
+            node[_index(key, len(node) - 1)] = op.get("value")
+        else:
+            _add(node, key, op.get("value"))
+    elif kind == "remove":
+        node, key = _container(doc, op.get("path"))
+        _remove(node, key)
+    elif kind in ("move", "copy"):
+        node, key = _container(doc, op.get("from"))
+        value = _get(node, key)
+        if kind == "move":
+            _remove(node, key)
+        else:
+            value = copy.deepcopy(value)
+        _add(*_container(doc, op.get("path")), value)
+    else:
+        raise _PatchFailed  # "Unexpected kind"
+
+
+def _container(doc: Any, path: Any) -> tuple[Any, str]:
+    """``findObject``: the object or list holding the path's last token, and that token."""
+    if not isinstance(path, str) or "/" not in path:
+        raise _PatchFailed
+    *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+    node = doc
+    for part in parents:
+        node = _get(node, part)
+        if not isinstance(node, dict | list):
+            raise _PatchFailed
+    return node, last
+
+
+def _index(token: str, highest: int, negative_from: int = 0) -> int:
+    """A list index as strconv.Atoi reads it, at most ``highest``; negative ones count from the
+    end where json-patch allows them (``SupportNegativeIndices``: add and remove)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", token):
+        raise _PatchFailed
+    index = int(token)
+    if index > highest or index < -negative_from:
+        raise _PatchFailed
+    return index + negative_from if index < 0 else index
+
+
+def _get(node: Any, key: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    return node[_index(key, len(node) - 1)]
+
+
+def _add(node: Any, key: str, value: Any) -> None:
+    if isinstance(node, dict):
+        node[key] = value
+    elif key == "-":
+        node.append(value)
+    else:
+        node.insert(_index(key, len(node), len(node) + 1), value)
+
+
+def _remove(node: Any, key: str) -> None:
+    if isinstance(node, dict):
+        if key not in node:
+            raise _PatchFailed  # "Unable to remove nonexistent key"
+        del node[key]
+    else:
+        del node[_index(key, len(node) - 1, len(node))]
+
+
+def _same_json(a: Any, b: Any, given: bool = True) -> bool:
+    """JSON equality as json-patch's ``lazyNode.equal`` (true is not 1; 1 is not 1.0)."""
+    if not given or type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 EVENT_TYPES = ("Normal", "Warning")
