@@ -270,6 +270,109 @@ def test_delete_honours_uid_and_resource_version_preconditions(
     assert missing.value.status == 404
 
 
+@pytest.fixture
+def free_objects(tekton_free_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
+    """The API without its instant Tekton: a run's status is only what a test writes."""
+    api_client = official_client()
+    yield client.CustomObjectsApi(api_client)
+    api_client.close()
+
+
+def test_status_is_a_subresource_of_a_pipelinerun(free_objects: client.CustomObjectsApi, config: Config) -> None:
+    """apiextensions-apiserver customresource/strategy.go (create and main-resource updates keep
+    the stored status) and status_strategy.go (a status write changes nothing but status)."""
+    body = run(config, name="r")
+    body["status"] = {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]}
+    assert "status" not in free_objects.create_namespaced_custom_object(G, V, NS, P, body)
+    running = {"startTime": "2026-12-03T10:00:00Z", "conditions": [{"type": "Succeeded", "status": "Unknown"}]}
+    written = free_objects.patch_namespaced_custom_object_status(
+        G, V, NS, P, "r", {"status": running, "metadata": {"labels": {"via": "status"}}, "spec": {"timeouts": None}})
+    assert written["status"] == running and "via" not in written["metadata"]["labels"]
+    assert written["spec"] == free_objects.get_namespaced_custom_object(G, V, NS, P, "r")["spec"]
+    patched = free_objects.patch_namespaced_custom_object(
+        G, V, NS, P, "r", {"status": {"startTime": None}, "metadata": {"labels": {"via": "main"}}})
+    assert patched["status"] == running and patched["metadata"]["labels"]["via"] == "main"
+    replaced = free_objects.replace_namespaced_custom_object(G, V, NS, P, "r", {**patched, "status": {}})
+    assert replaced["status"] == running
+    assert free_objects.get_namespaced_custom_object_status(G, V, NS, P, "r")["status"] == running
+    with pytest.raises(ApiException) as missing:  # Leases have no status subresource
+        free_objects.get_namespaced_custom_object_status("coordination.k8s.io", "v1", NS, "leases", "r")
+    assert missing.value.status == 404
+
+
+def test_generation_counts_changes_outside_metadata_and_status(
+    free_objects: client.CustomObjectsApi, config: Config
+) -> None:
+    """customresource/strategy.go: 1 on create, +1 for every change outside metadata (status is
+    reset first); a status-subresource write never bumps it."""
+    held = run(config, name="r")
+    held["spec"]["status"] = "PipelineRunPending"
+    assert free_objects.create_namespaced_custom_object(G, V, NS, P, held)["metadata"]["generation"] == 1
+
+    def generation_after(patch: dict, status: bool = False) -> int:
+        write = (free_objects.patch_namespaced_custom_object_status if status
+                 else free_objects.patch_namespaced_custom_object)
+        return write(G, V, NS, P, "r", patch)["metadata"]["generation"]
+
+    assert generation_after({"metadata": {"labels": {"a": "b"}}}) == 1
+    assert generation_after({"status": {"startTime": "2026-12-03T10:00:00Z"}}) == 1  # ignored by the main resource
+    assert generation_after({"status": {"conditions": []}}, status=True) == 1
+    assert generation_after({"spec": {"status": "Cancelled"}}) == 2
+    assert generation_after({"spec": {"status": "Cancelled"}}) == 2  # no change
+
+
+def test_a_put_needs_a_resource_version_where_the_kind_forbids_unconditional_updates(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
+    """apiserver registry/store.go ``Update``: without ``AllowUnconditionalUpdate`` (custom
+    resources, Leases) a PUT without resourceVersion is 422; a ConfigMap's strategy allows it."""
+    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))
+    del created["metadata"]["resourceVersion"]
+    with pytest.raises(ApiException) as exc:
+        objects.replace_namespaced_custom_object(G, V, NS, P, "r", created)
+    assert status_of(exc) == (422, "Invalid", 'pipelineruns.tekton.dev "r" is invalid: metadata.resourceVersion: '
+                                              "Invalid value: 0x0: must be specified for an update")
+    assert json.loads(exc.value.body)["details"]["causes"] == [{
+        "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
+        "message": "Invalid value: 0x0: must be specified for an update"}]
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"}, "spec": {}}
+    objects.create_namespaced_custom_object("coordination.k8s.io", "v1", NS, "leases", lease)
+    with pytest.raises(ApiException) as exc:
+        objects.replace_namespaced_custom_object("coordination.k8s.io", "v1", NS, "leases", "l", lease)
+    assert status_of(exc)[:2] == (422, "Invalid") and status_of(exc)[2].startswith('leases.coordination.k8s.io "l"')
+    core = client.CoreV1Api(objects.api_client)
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "1"}}
+    core.create_namespaced_config_map(NS, config_map)
+    assert core.replace_namespaced_config_map("c", NS, {**config_map, "data": {"k": "2"}}).data == {"k": "2"}
+
+
+def test_a_body_naming_another_object_is_refused(objects: client.CustomObjectsApi, config: Config) -> None:
+    """apiserver handlers/rest.go ``checkName`` (400, for PUT and patch alike); a PUT's uid is a
+    precondition the storage checks (409 Conflict); a patched uid is an immutable field (422)."""
+    created = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="r"))
+    renamed = {**created, "metadata": {**created["metadata"], "name": "other"}}
+    with pytest.raises(ApiException) as exc:
+        objects.replace_namespaced_custom_object(G, V, NS, P, "r", renamed)
+    assert status_of(exc) == (400, "BadRequest",
+                              "the name of the object (other) does not match the name on the URL (r)")
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"metadata": {"name": "other"}})
+    assert status_of(exc)[:2] == (400, "BadRequest")
+    uid = created["metadata"]["uid"]
+    with pytest.raises(ApiException) as exc:
+        objects.replace_namespaced_custom_object(G, V, NS, P, "r", {**created, "metadata": {**created["metadata"],
+                                                                                            "uid": "someone-else"}})
+    assert status_of(exc) == (409, "Conflict", 'Operation cannot be fulfilled on pipelineruns.tekton.dev "r": '
+                              f"StorageError: invalid object, Code: 4, Key: /registry/tekton.dev/pipelineruns/{NS}/r, "
+                              "ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: "
+                              f"someone-else, UID in object meta: {uid}")
+    with pytest.raises(ApiException) as exc:
+        objects.patch_namespaced_custom_object(G, V, NS, P, "r", {"metadata": {"uid": "someone-else"}})
+    assert status_of(exc) == (422, "Invalid", 'PipelineRun.tekton.dev "r" is invalid: metadata.uid: '
+                                              'Invalid value: "someone-else": field is immutable')
+    assert objects.get_namespaced_custom_object(G, V, NS, P, "r")["metadata"] == created["metadata"]
+
+
 @pytest.mark.parametrize("operation", [
     {"op": "remove", "path": "/spec/missing"},
     {"op": "remove", "path": "/spec/params/99"},

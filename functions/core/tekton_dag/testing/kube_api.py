@@ -8,7 +8,12 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - get / list (``labelSelector`` in the full grammar of apimachinery's labels.Parse, its syntax
   errors 400; ``kind: <Kind>List``) / delete
 - replace (PUT) and patch (merge-patch, JSON patch as evanphx/json-patch applies it, 422 when an
-  operation does not apply) with ``resourceVersion`` preconditions → 409
+  operation does not apply) with ``resourceVersion`` preconditions → 409; a PUT without one is
+  422 where the kind's strategy forbids unconditional updates (custom resources, Leases); a
+  body naming another object → 400, another uid → 409
+- a PipelineRun's ``status`` subresource (``.../pipelineruns/<name>/status``) as the CRD declares
+  it: create and writes to the main resource keep the stored status, writes to ``/status``
+  change nothing else; ``metadata.generation`` 1 on create, bumped by every other change
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
 - the object limits of a real API server (``tekton_dag.kube.apilimits``, shared with the
@@ -98,12 +103,23 @@ RESOURCES: dict[tuple[str, str, str], tuple[str, str | None]] = {
     ("", "v1", "configmaps"): ("ConfigMap", None),
     ("events.k8s.io", "v1", "events"): ("Event", None),  # checked by _validate_event
 }
+# Custom resources (served by apiextensions-apiserver's customresource strategy) and those among
+# them whose CRD declares the status subresource (tektoncd/pipeline config/300-crds/
+# 300-pipelinerun.yaml: ``subresources: status: {}``).
+CUSTOM = {("tekton.dev", "pipelineruns")}
+STATUS_SUBRESOURCE = {("tekton.dev", "pipelineruns")}
+# The kinds whose registry strategy has ``AllowUnconditionalUpdate() true``: a PUT without
+# metadata.resourceVersion overwrites whatever is stored (kubernetes pkg/registry/core/configmap/
+# strategy.go; pkg/registry/core/event/strategy.go, which also serves events.k8s.io). Leases
+# (pkg/registry/coordination/lease/strategy.go) and custom resources (apiextensions-apiserver
+# pkg/registry/customresource/strategy.go) answer false: such a PUT is a 422.
+UNCONDITIONAL_UPDATE = {("", "configmaps"), ("events.k8s.io", "events")}
 _GROUPS_OF: dict[str, list[str]] = {}  # plural → its groups, in RESOURCES order
 for _group, _, _plural in RESOURCES:
     _GROUPS_OF.setdefault(_plural, []).append(_group)
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$"
+    r"/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$"
 )
 
 
@@ -375,11 +391,13 @@ class FakeKubeApi:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
         group = "" if match["core"] else match["group"]
         version = match["core"] or match["version"]
-        plural, ns, name = match["plural"], match["ns"], match["name"]
-        request = rbac.Request(rbac.verb_of(method, name is not None, query), ns, group, plural, name=name or "")
+        plural, ns, name, sub = match["plural"], match["ns"], match["name"], match["sub"] or ""
+        request = rbac.Request(rbac.verb_of(method, name is not None, query), ns, group, plural, sub, name or "")
         self._authorize(user, request)  # before the resource is looked up, as kube-apiserver does
         if (group, version, plural) not in RESOURCES:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural})")
+        if sub and (sub != "status" or (group, plural) not in STATUS_SUBRESOURCE):  # no such subresource
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         kind = RESOURCES[(group, version, plural)][0]
         details = {"name": name or "", "group": group, "kind": plural}
         if ns in self.forbidden_namespaces:
@@ -400,14 +418,17 @@ class FakeKubeApi:
                 raise ApiError(404, "NotFound", f'{plural}.{group} "{name}" not found', details)
             if method == "GET":
                 return 200, _json(current)
+            if sub and method not in ("PUT", "PATCH"):  # the status subresource has get, update, patch
+                raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {plural}/{sub}")
             if method == "DELETE":
                 _check_preconditions(current, body, details)
                 self._delete(key)
                 return 200, _json({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": details})
             if method == "PUT":
-                return 200, _json(self._update(key, current, body, details, kind))
+                return 200, _json(self._update(key, current, body, details, kind, True, sub == "status"))
             if method == "PATCH":
-                return 200, _json(self._update(key, current, _patched(current, body, content_type), details, kind))
+                patched = _patched(current, body, content_type)
+                return 200, _json(self._update(key, current, patched, details, kind, False, sub == "status"))
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
 
     def _authenticate(self, authorization: str | None) -> rbac.User | None:
@@ -515,6 +536,8 @@ class FakeKubeApi:
                 "Invalid",
                 f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required",
             )
+        if (group, plural) in STATUS_SUBRESOURCE:  # customResourceStrategy.PrepareForCreate: "create cannot set status"
+            obj.pop("status", None)
         self._validate(kind, group, obj)
         if (group, plural, ns, name) in self._store:
             raise ApiError(
@@ -535,28 +558,74 @@ class FakeKubeApi:
         self._bump(key, obj)
         return obj
 
-    def _update(
-        self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str
-    ) -> dict[str, Any]:
+    def _update(self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str,
+                put: bool, status: bool) -> dict[str, Any]:
         """Replace ``current`` (stored under ``key``) in place by ``new``, which the caller hands
-        over; it may share parts with ``current`` (a merge patch), never with anything else."""
-        group, plural = key[:2]
-        if not isinstance(new, dict):
+        over; it may share parts with ``current`` (a merge patch), never with anything else.
+        ``put``: a PUT (else the result of a patch); ``status``: through the status subresource."""
+        group, plural, ns, name = key
+        if not isinstance(new, dict) or not isinstance(new.get("metadata") or {}, dict):
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
-        sent_rv = (new.get("metadata") or {}).get("resourceVersion")
-        if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+        sent = new.get("metadata") or {}
+        stored = current["metadata"]
+        # apiserver pkg/endpoints/handlers/rest.go ``checkName``, called by update.go
+        # ``UpdateResource`` and patch.go ``applyPatch``; a patch first meets rest
+        # ``EnsureObjectNamespaceMatchesRequestNamespace`` (the fake's create's message).
+        if sent.get("namespace", ns) != ns:
+            raise ApiError(400, "BadRequest", f"the namespace of the object ({sent['namespace']}) does not match the "
+                                              f"namespace on the request ({ns})" if put else
+                           "the namespace of the provided object does not match the namespace sent on the request")
+        if sent.get("name") != name:
+            raise ApiError(400, "BadRequest", f"the name of the object ({sent.get('name') or ''}) does not match "
+                                              f"the name on the URL ({name})")
+        resource = f"{plural}.{group}" if group else plural
+        uid = sent.get("uid")
+        if uid and uid != stored["uid"]:
+            if not put:  # a patch sets no precondition: ValidateObjectMetaUpdate finds the change
+                raise _invalid(kind, group, name, "metadata.uid", json.dumps(uid), "field is immutable")
+            # A PUT's uid is a precondition (apiserver pkg/registry/rest/update.go
+            # ``defaultUpdatedObjectInfo.Preconditions``), checked by the storage
+            # (``storage.Preconditions.Check`` → ``NewInvalidObjError``) and answered as a
+            # conflict (pkg/storage/errors ``InterpretUpdateError``), the etcd key in the message.
+            prefix = f"/registry/{group}/{plural}" if (group, plural) in CUSTOM else f"/registry/{plural}"
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {resource} "{name}": StorageError: '
+                                            f"invalid object, Code: 4, Key: {prefix}/{ns}/{name}, ResourceVersion: 0, "
+                                            f"AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, "
+                                            f"UID in object meta: {stored['uid']}", details)
+        sent_rv = sent.get("resourceVersion")
+        if not sent_rv and put and (group, plural) not in UNCONDITIONAL_UPDATE:
+            # apiserver pkg/registry/generic/registry/store.go ``Update``: without
+            # AllowUnconditionalUpdate a resourceVersion "must be specified for an update"
+            # (uint64 0 printed by field.Invalid as %#v: 0x0); the kind named by its resource.
+            raise _invalid(plural, group, name, "metadata.resourceVersion", "0x0", "must be specified for an update")
+        if sent_rv and sent_rv != stored["resourceVersion"]:
             raise ApiError(
                 409,
                 "Conflict",
-                f'Operation cannot be fulfilled on {plural}.{group} "{details["name"]}": '
+                f'Operation cannot be fulfilled on {resource} "{name}": '
                 "the object has been modified; please apply your changes to the latest version and try again",
                 details,
             )
-        new["metadata"] = metadata = dict(new.setdefault("metadata", {}))  # never current's own dict
+        if status:
+            # apiextensions-apiserver pkg/registry/customresource/status_strategy.go
+            # ``PrepareForUpdate``: the stored object, metadata included, with only the new status.
+            updated = {k: v for k, v in current.items() if k != "status"}
+            if "status" in new:
+                updated["status"] = new["status"]
+            new = updated
+        elif (group, plural) in STATUS_SUBRESOURCE:
+            # customresource/strategy.go ``PrepareForUpdate``: the main resource keeps the stored status.
+            new.pop("status", None)
+            if "status" in current:
+                new["status"] = current["status"]
+        new["metadata"] = metadata = dict(new["metadata"] if status else sent)  # never current's own dict
         for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
-            metadata[field] = current["metadata"][field]
-        if "status" not in new and "status" in current:
-            new["status"] = current["status"]  # the main resource does not write status
+            metadata[field] = stored[field]
+        # customresource/strategy.go ``PrepareForUpdate``: any change outside metadata bumps the
+        # generation (status cannot change here: it was reset above); a status update never does.
+        if (group, plural) in CUSTOM and not status and any(
+                new.get(k) != current.get(k) for k in {*new, *current} - {"metadata"}):
+            metadata["generation"] = stored["generation"] + 1
         self._validate(kind, group, new)
         if kind == "PipelineRun" and self.validate:
             _validate_run_update(current, new)
@@ -1160,6 +1229,16 @@ def _check_preconditions(current: dict[str, Any], options: Any, details: dict[st
                 f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {have}",
                 details,
             )
+
+
+def _invalid(kind: str, group: str, name: str, field: str, shown: str, detail: str) -> ApiError:
+    """apimachinery pkg/api/errors ``NewInvalid`` of one ``field.Invalid`` (``shown``: the value
+    as field/errors.go prints it)."""
+    cause = f"Invalid value: {shown}: {detail}"
+    return ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {field}: {cause}' if group else
+                    f'{kind} "{name}" is invalid: {field}: {cause}',
+                    {"name": name, "group": group, "kind": kind,
+                     "causes": [{"reason": "FieldValueInvalid", "message": cause, "field": field}]})
 
 
 def _continue_token(last_name: str, rv: int) -> str:
