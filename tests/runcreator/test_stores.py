@@ -119,6 +119,23 @@ async def test_a_run_starts_only_while_it_waits_and_a_cancel_is_never_undone(
     assert not await any_store.start_run(NAMESPACE, "gone") and not await any_store.cancel_run(NAMESPACE, "gone")
 
 
+async def test_a_runs_status_is_written_only_through_its_status_subresource(
+    any_store: RunStore, config: Config
+) -> None:
+    """Both stores as a cluster does (the CRD's status subresource): ``patch_run`` leaves status
+    alone, ``patch_run_status`` (Tekton's write) changes status only. The pending run is not
+    started by the fake's instant Tekton, so the status is only what this test writes."""
+    await any_store.create_run(pending_run(config, "r1"))
+    done = {"conditions": [{"type": "Succeeded", "status": "True", "reason": "Succeeded"}]}
+    patched = await any_store.patch_run(NAMESPACE, "r1", {"status": done, "metadata": {"labels": {"a": "b"}}})
+    assert patched is not None and "conditions" not in (patched.get("status") or {})
+    assert patched["metadata"]["labels"]["a"] == "b"
+    written = await any_store.patch_run_status(NAMESPACE, "r1", done)
+    assert written is not None and written["status"]["conditions"] == done["conditions"]
+    assert (await any_store.get_run(NAMESPACE, "r1"))["status"]["conditions"] == done["conditions"]
+    assert await any_store.patch_run_status(NAMESPACE, "gone", done) is None
+
+
 async def test_cancelling_a_run_that_is_already_done_is_not_an_error(
     kube_api: FakeKubeApi, config: Config
 ) -> None:

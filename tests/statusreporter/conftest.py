@@ -117,8 +117,8 @@ class Served:
         if stored is None or any(c.get("type") == "Succeeded" and c.get("status") in ("True", "False")
                                  for c in (stored.get("status") or {}).get("conditions") or ()):
             return  # gone, or finished: Tekton changes a finished run's status no more
-        await self.admin.patch_run(stored["metadata"]["namespace"], stored["metadata"]["name"],
-                                   {"status": run["status"]})
+        await self.admin.patch_run_status(stored["metadata"]["namespace"], stored["metadata"]["name"],
+                                          run["status"])
 
     def calls(self) -> list[dict[str, Any]]:
         """The check run / commit status calls GitHub answered with success (``support.githubapi.check_calls``)."""

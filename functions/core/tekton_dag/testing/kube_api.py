@@ -5,8 +5,15 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 ``/apis/<group>/<version>/namespaces/<ns>/<plural>`` and ``/api/v1/...``, with
 
 - create: 201, ``generateName``, uid, ``resourceVersion``, ``creationTimestamp``; 409 AlreadyExists
-- get / list (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``; ``kind: <Kind>List``) / delete
-- replace (PUT) and patch (merge-patch, JSON patch) with ``resourceVersion`` preconditions → 409
+- get / list (``labelSelector`` in the full grammar of apimachinery's labels.Parse, its syntax
+  errors 400; ``kind: <Kind>List``) / delete
+- replace (PUT) and patch (merge-patch, JSON patch as evanphx/json-patch applies it, 422 when an
+  operation does not apply) with ``resourceVersion`` preconditions → 409; a PUT without one is
+  422 where the kind's strategy forbids unconditional updates (custom resources, Leases); a
+  body naming another object → 400, another uid → 409
+- a PipelineRun's ``status`` subresource (``.../pipelineruns/<name>/status``) as the CRD declares
+  it: create and writes to the main resource keep the stored status, writes to ``/status``
+  change nothing else; ``metadata.generation`` 1 on create, bumped by every other change
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
 - the object limits of a real API server (``tekton_dag.kube.apilimits``, shared with the
@@ -96,12 +103,23 @@ RESOURCES: dict[tuple[str, str, str], tuple[str, str | None]] = {
     ("", "v1", "configmaps"): ("ConfigMap", None),
     ("events.k8s.io", "v1", "events"): ("Event", None),  # checked by _validate_event
 }
+# Custom resources (served by apiextensions-apiserver's customresource strategy) and those among
+# them whose CRD declares the status subresource (tektoncd/pipeline config/300-crds/
+# 300-pipelinerun.yaml: ``subresources: status: {}``).
+CUSTOM = {("tekton.dev", "pipelineruns")}
+STATUS_SUBRESOURCE = {("tekton.dev", "pipelineruns")}
+# The kinds whose registry strategy has ``AllowUnconditionalUpdate() true``: a PUT without
+# metadata.resourceVersion overwrites whatever is stored (kubernetes pkg/registry/core/configmap/
+# strategy.go; pkg/registry/core/event/strategy.go, which also serves events.k8s.io). Leases
+# (pkg/registry/coordination/lease/strategy.go) and custom resources (apiextensions-apiserver
+# pkg/registry/customresource/strategy.go) answer false: such a PUT is a 422.
+UNCONDITIONAL_UPDATE = {("", "configmaps"), ("events.k8s.io", "events")}
 _GROUPS_OF: dict[str, list[str]] = {}  # plural → its groups, in RESOURCES order
 for _group, _, _plural in RESOURCES:
     _GROUPS_OF.setdefault(_plural, []).append(_group)
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$"
+    r"/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$"
 )
 
 
@@ -118,14 +136,17 @@ class _Fault:
 class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
+        self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def body(self) -> dict[str, Any]:
+        """``details`` None is left out (a nil pointer in a real Status: 401 has none); ``{}``
+        is kept, as NewGenericServerResponse's empty StatusDetails is written."""
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                 "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
-        for field in ("details", "reason"):  # omitempty, as in a real Status (401 has no details)
-            if not body[field]:
-                del body[field]
+        if self.details is None:
+            del body["details"]
+        if not self.reason:  # omitempty
+            del body["reason"]
         return body
 
 
@@ -370,11 +391,13 @@ class FakeKubeApi:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
         group = "" if match["core"] else match["group"]
         version = match["core"] or match["version"]
-        plural, ns, name = match["plural"], match["ns"], match["name"]
-        request = rbac.Request(rbac.verb_of(method, name is not None, query), ns, group, plural, name=name or "")
+        plural, ns, name, sub = match["plural"], match["ns"], match["name"], match["sub"] or ""
+        request = rbac.Request(rbac.verb_of(method, name is not None, query), ns, group, plural, sub, name or "")
         self._authorize(user, request)  # before the resource is looked up, as kube-apiserver does
         if (group, version, plural) not in RESOURCES:
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural})")
+        if sub and (sub != "status" or (group, plural) not in STATUS_SUBRESOURCE):  # no such subresource
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         kind = RESOURCES[(group, version, plural)][0]
         details = {"name": name or "", "group": group, "kind": plural}
         if ns in self.forbidden_namespaces:
@@ -395,14 +418,17 @@ class FakeKubeApi:
                 raise ApiError(404, "NotFound", f'{plural}.{group} "{name}" not found', details)
             if method == "GET":
                 return 200, _json(current)
+            if sub and method not in ("PUT", "PATCH"):  # the status subresource has get, update, patch
+                raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {plural}/{sub}")
             if method == "DELETE":
                 _check_preconditions(current, body, details)
                 self._delete(key)
                 return 200, _json({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": details})
             if method == "PUT":
-                return 200, _json(self._update(key, current, body, details, kind))
+                return 200, _json(self._update(key, current, body, details, kind, True, sub == "status"))
             if method == "PATCH":
-                return 200, _json(self._update(key, current, _patched(current, body, content_type), details, kind))
+                patched = _patched(current, body, content_type)
+                return 200, _json(self._update(key, current, patched, details, kind, False, sub == "status"))
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
 
     def _authenticate(self, authorization: str | None) -> rbac.User | None:
@@ -481,7 +507,7 @@ class FakeKubeApi:
         metadata: dict[str, Any] = {"resourceVersion": str(self._rv)}
         if rest:
             metadata["continue"] = _continue_token(items[-1]["metadata"]["name"], self._rv)
-            if not text:
+            if not selector:
                 metadata["remainingItemCount"] = len(rest)
         api_version = f"{group}/{version}" if group else version
         return _json({"apiVersion": api_version, "kind": f"{kind}List", "metadata": metadata, "items": items})
@@ -510,6 +536,8 @@ class FakeKubeApi:
                 "Invalid",
                 f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required",
             )
+        if (group, plural) in STATUS_SUBRESOURCE:  # customResourceStrategy.PrepareForCreate: "create cannot set status"
+            obj.pop("status", None)
         self._validate(kind, group, obj)
         if (group, plural, ns, name) in self._store:
             raise ApiError(
@@ -530,28 +558,74 @@ class FakeKubeApi:
         self._bump(key, obj)
         return obj
 
-    def _update(
-        self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str
-    ) -> dict[str, Any]:
+    def _update(self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str,
+                put: bool, status: bool) -> dict[str, Any]:
         """Replace ``current`` (stored under ``key``) in place by ``new``, which the caller hands
-        over; it may share parts with ``current`` (a merge patch), never with anything else."""
-        group, plural = key[:2]
-        if not isinstance(new, dict):
+        over; it may share parts with ``current`` (a merge patch), never with anything else.
+        ``put``: a PUT (else the result of a patch); ``status``: through the status subresource."""
+        group, plural, ns, name = key
+        if not isinstance(new, dict) or not isinstance(new.get("metadata") or {}, dict):
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
-        sent_rv = (new.get("metadata") or {}).get("resourceVersion")
-        if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+        sent = new.get("metadata") or {}
+        stored = current["metadata"]
+        # apiserver pkg/endpoints/handlers/rest.go ``checkName``, called by update.go
+        # ``UpdateResource`` and patch.go ``applyPatch``; a patch first meets rest
+        # ``EnsureObjectNamespaceMatchesRequestNamespace`` (the fake's create's message).
+        if sent.get("namespace", ns) != ns:
+            raise ApiError(400, "BadRequest", f"the namespace of the object ({sent['namespace']}) does not match the "
+                                              f"namespace on the request ({ns})" if put else
+                           "the namespace of the provided object does not match the namespace sent on the request")
+        if sent.get("name") != name:
+            raise ApiError(400, "BadRequest", f"the name of the object ({sent.get('name') or ''}) does not match "
+                                              f"the name on the URL ({name})")
+        resource = f"{plural}.{group}" if group else plural
+        uid = sent.get("uid")
+        if uid and uid != stored["uid"]:
+            if not put:  # a patch sets no precondition: ValidateObjectMetaUpdate finds the change
+                raise _invalid(kind, group, name, "metadata.uid", json.dumps(uid), "field is immutable")
+            # A PUT's uid is a precondition (apiserver pkg/registry/rest/update.go
+            # ``defaultUpdatedObjectInfo.Preconditions``), checked by the storage
+            # (``storage.Preconditions.Check`` → ``NewInvalidObjError``) and answered as a
+            # conflict (pkg/storage/errors ``InterpretUpdateError``), the etcd key in the message.
+            prefix = f"/registry/{group}/{plural}" if (group, plural) in CUSTOM else f"/registry/{plural}"
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {resource} "{name}": StorageError: '
+                                            f"invalid object, Code: 4, Key: {prefix}/{ns}/{name}, ResourceVersion: 0, "
+                                            f"AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, "
+                                            f"UID in object meta: {stored['uid']}", details)
+        sent_rv = sent.get("resourceVersion")
+        if not sent_rv and put and (group, plural) not in UNCONDITIONAL_UPDATE:
+            # apiserver pkg/registry/generic/registry/store.go ``Update``: without
+            # AllowUnconditionalUpdate a resourceVersion "must be specified for an update"
+            # (uint64 0 printed by field.Invalid as %#v: 0x0); the kind named by its resource.
+            raise _invalid(plural, group, name, "metadata.resourceVersion", "0x0", "must be specified for an update")
+        if sent_rv and sent_rv != stored["resourceVersion"]:
             raise ApiError(
                 409,
                 "Conflict",
-                f'Operation cannot be fulfilled on {plural}.{group} "{details["name"]}": '
+                f'Operation cannot be fulfilled on {resource} "{name}": '
                 "the object has been modified; please apply your changes to the latest version and try again",
                 details,
             )
-        new["metadata"] = metadata = dict(new.setdefault("metadata", {}))  # never current's own dict
+        if status:
+            # apiextensions-apiserver pkg/registry/customresource/status_strategy.go
+            # ``PrepareForUpdate``: the stored object, metadata included, with only the new status.
+            updated = {k: v for k, v in current.items() if k != "status"}
+            if "status" in new:
+                updated["status"] = new["status"]
+            new = updated
+        elif (group, plural) in STATUS_SUBRESOURCE:
+            # customresource/strategy.go ``PrepareForUpdate``: the main resource keeps the stored status.
+            new.pop("status", None)
+            if "status" in current:
+                new["status"] = current["status"]
+        new["metadata"] = metadata = dict(new["metadata"] if status else sent)  # never current's own dict
         for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
-            metadata[field] = current["metadata"][field]
-        if "status" not in new and "status" in current:
-            new["status"] = current["status"]  # the main resource does not write status
+            metadata[field] = stored[field]
+        # customresource/strategy.go ``PrepareForUpdate``: any change outside metadata bumps the
+        # generation (status cannot change here: it was reset above); a status update never does.
+        if (group, plural) in CUSTOM and not status and any(
+                new.get(k) != current.get(k) for k in {*new, *current} - {"metadata"}):
+            metadata["generation"] = stored["generation"] + 1
         self._validate(kind, group, new)
         if kind == "PipelineRun" and self.validate:
             _validate_run_update(current, new)
@@ -923,30 +997,126 @@ def _merged(target: Any, patch: Any) -> Any:
     return result
 
 
+class _PatchFailed(Exception):
+    """One operation of a JSON patch does not apply (evanphx/json-patch's Apply errors)."""
+
+
 def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
+    """RFC 6902 as kube-apiserver applies it: gopkg.in/evanphx/json-patch.v4 ``Patch.Apply``
+    (patch.go: ``findObject``, ``partialDoc``/``partialArray`` add/get/remove). A body that is not
+    a list of operations is 400 (``DecodePatch``); an operation that does not apply (a test that
+    fails, a parent or key that is missing, an index past the list, an unknown op) is answered
+    by apiserver pkg/endpoints/handlers/patch.go ``applyJSPatch`` with
+    ``NewGenericServerResponse(422, ...)``: a fixed message, reason Invalid, empty details. As
+    there, ``replace`` of a missing object key sets it (``partialDoc.get`` never fails)."""
+    ops = [] if ops is None else ops  # JSON null decodes to an empty patch
     if not isinstance(ops, list):
-        raise ApiError(400, "BadRequest", "a JSON patch must be a list of operations")
+        raise _undecodable(ops, "Patch")
     for op in ops:
-        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op.get("path", "").split("/")[1:]]
-        node: Any = doc
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-        kind = op.get("op")
-        if kind == "test":
-            if (node[int(last)] if isinstance(node, list) else node.get(last)) != op.get("value"):
-                raise ApiError(422, "Invalid", f"the test operation at {op.get('path')} failed")
-        elif kind in ("add", "replace"):
-            if isinstance(node, list) and kind == "add":
-                node.insert(len(node) if last == "-" else int(last), op["value"])
-            elif isinstance(node, list):
-                node[int(last)] = op["value"]
-            else:
-                node[last] = op["value"]
-        elif kind == "remove":
-            node.pop(int(last) if isinstance(node, list) else last)
-        else:
-            raise ApiError(422, "Invalid", f"unsupported JSON patch operation {kind!r}")
+        if not isinstance(op, dict | None):
+            raise _undecodable(op, "Operation")
+    try:
+        for op in ops:
+            _apply_op(doc, op or {})
+    except _PatchFailed:
+        raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {}) from None
     return doc
+
+
+_GO_JSON = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}
+
+
+def _undecodable(value: Any, go_type: str) -> ApiError:
+    """``DecodePatch``'s encoding/json UnmarshalTypeError, passed on as 400 BadRequest."""
+    return ApiError(400, "BadRequest",
+                    f"json: cannot unmarshal {_GO_JSON[type(value)]} into Go value of type jsonpatch.{go_type}")
+
+
+def _apply_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
+    kind = op.get("op")
+    if kind == "test":
+        node, key = _container(doc, op.get("path"))
+        found = _get(node, key)
+        if not (found is None and op.get("value") is None) and not _same_json(found, op.get("value"), "value" in op):
+            raise _PatchFailed
+    elif kind in ("add", "replace"):
+        node, key = _container(doc, op.get("path"))
+        if kind == "replace" and isinstance(node, list):
+            node[_index(key, len(node) - 1)] = op.get("value")
+        else:
+            _add(node, key, op.get("value"))
+    elif kind == "remove":
+        node, key = _container(doc, op.get("path"))
+        _remove(node, key)
+    elif kind in ("move", "copy"):
+        node, key = _container(doc, op.get("from"))
+        value = _get(node, key)
+        if kind == "move":
+            _remove(node, key)
+        else:
+            value = copy.deepcopy(value)
+        _add(*_container(doc, op.get("path")), value)
+    else:
+        raise _PatchFailed  # "Unexpected kind"
+
+
+def _container(doc: Any, path: Any) -> tuple[Any, str]:
+    """``findObject``: the object or list holding the path's last token, and that token."""
+    if not isinstance(path, str) or "/" not in path:
+        raise _PatchFailed
+    *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+    node = doc
+    for part in parents:
+        node = _get(node, part)
+        if not isinstance(node, dict | list):
+            raise _PatchFailed
+    return node, last
+
+
+def _index(token: str, highest: int, negative_from: int = 0) -> int:
+    """A list index as strconv.Atoi reads it, at most ``highest``; negative ones count from the
+    end where json-patch allows them (``SupportNegativeIndices``: add and remove)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", token):
+        raise _PatchFailed
+    index = int(token)
+    if index > highest or index < -negative_from:
+        raise _PatchFailed
+    return index + negative_from if index < 0 else index
+
+
+def _get(node: Any, key: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    return node[_index(key, len(node) - 1)]
+
+
+def _add(node: Any, key: str, value: Any) -> None:
+    if isinstance(node, dict):
+        node[key] = value
+    elif key == "-":
+        node.append(value)
+    else:
+        node.insert(_index(key, len(node), len(node) + 1), value)
+
+
+def _remove(node: Any, key: str) -> None:
+    if isinstance(node, dict):
+        if key not in node:
+            raise _PatchFailed  # "Unable to remove nonexistent key"
+        del node[key]
+    else:
+        del node[_index(key, len(node) - 1, len(node))]
+
+
+def _same_json(a: Any, b: Any, given: bool = True) -> bool:
+    """JSON equality as json-patch's ``lazyNode.equal`` (true is not 1; 1 is not 1.0)."""
+    if not given or type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 EVENT_TYPES = ("Normal", "Warning")
@@ -1061,6 +1231,16 @@ def _check_preconditions(current: dict[str, Any], options: Any, details: dict[st
             )
 
 
+def _invalid(kind: str, group: str, name: str, field: str, shown: str, detail: str) -> ApiError:
+    """apimachinery pkg/api/errors ``NewInvalid`` of one ``field.Invalid`` (``shown``: the value
+    as field/errors.go prints it)."""
+    cause = f"Invalid value: {shown}: {detail}"
+    return ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {field}: {cause}' if group else
+                    f'{kind} "{name}" is invalid: {field}: {cause}',
+                    {"name": name, "group": group, "kind": kind,
+                     "causes": [{"reason": "FieldValueInvalid", "message": cause, "field": field}]})
+
+
 def _continue_token(last_name: str, rv: int) -> str:
     """Opaque to clients, as the real one (base64 of the key to resume after and the list's RV)."""
     raw = json.dumps({"v": "fake.k8s.io/v1", "rv": rv, "start": last_name})
@@ -1088,35 +1268,178 @@ def _limit(text: str) -> int:
     return max(value, 0)  # the apiserver treats limit <= 0 as "no limit"
 
 
-def _parse_selector(text: str) -> list[tuple[str, str, str]]:
-    terms = []
-    for term in filter(None, (t.strip() for t in text.split(","))):
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            terms.append(("!=", key.strip(), value.strip()))
-        elif "=" in term:
-            key, value = term.replace("==", "=").split("=", 1)
-            terms.append(("=", key.strip(), value.strip()))
-        elif term.startswith("!"):
-            terms.append(("!", term[1:].strip(), ""))
-        else:
-            terms.append(("exists", term, ""))
-    return terms
+class _SelectorError(Exception):
+    pass
 
 
-def _matches(selector: list[tuple[str, str, str]], obj: dict[str, Any]) -> bool:
+Requirement = tuple[str, str, list[str]]  # (operator, key, values)
+_SELECTOR_SPECIAL = "=!(),><"
+_SELECTOR_TOKENS = {")", ",", "!", "==", "=", ">", "in", "<", "!=", "notin", "("}
+_BINARY_OPERATORS = {"in": "in", "notin": "notin", "=": "=", "==": "==", "!=": "!=", ">": "gt", "<": "lt"}
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_selector(text: str) -> list[Requirement]:
+    """A ``labelSelector`` as kube-apiserver reads it: apimachinery pkg/labels/selector.go
+    ``Parse`` (its Lexer, ``Parser.parse``, ``parseRequirement``, ``parseValues``,
+    ``parseIdentifiersList``, ``parseExactValue``, ``NewRequirement``), with the same messages.
+    A selector it cannot parse is 400 BadRequest with that message (pkg/endpoints/handlers/get.go
+    ``ListResource``: ``DecodeParameters`` → ``NewBadRequest``)."""
+    try:
+        return _SelectorParser(text).parse()
+    except _SelectorError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from None
+
+
+class _SelectorParser:
+    def __init__(self, text: str):
+        self.items: list[tuple[str, str]] = []  # (token, literal); token "id" or "end" or the symbol
+        pos = 0
+        while True:
+            while pos < len(text) and text[pos] in " \t\r\n":
+                pos += 1
+            if pos == len(text):
+                self.items.append(("end", ""))
+                break
+            start = pos
+            if text[pos] in _SELECTOR_SPECIAL:  # scanSpecialSymbol: the longest symbol read
+                token = ""
+                while pos < len(text) and text[pos] in _SELECTOR_SPECIAL and text[start:pos + 1] in _SELECTOR_TOKENS:
+                    pos += 1
+                    token = text[start:pos]
+                self.items.append((token, token))
+            else:  # scanIDOrKeyword
+                while pos < len(text) and text[pos] not in _SELECTOR_SPECIAL and text[pos] not in " \t\r\n":
+                    pos += 1
+                word = text[start:pos]
+                self.items.append((word if word in _SELECTOR_TOKENS else "id", word))
+        self.position = 0
+
+    def lookahead(self, values: bool = True) -> tuple[str, str]:
+        token, literal = self.items[self.position]
+        return ("id" if values and token in ("in", "notin") else token), literal
+
+    def consume(self, values: bool = True) -> tuple[str, str]:
+        found = self.lookahead(values)
+        self.position += 1
+        return found
+
+    def parse(self) -> list[Requirement]:
+        requirements: list[Requirement] = []
+        while True:
+            token, literal = self.lookahead()
+            if token == "end":
+                return requirements
+            if token not in ("id", "!"):
+                raise _SelectorError(f"found '{literal}', expected: !, identifier, or 'end of string'")
+            try:
+                requirements.append(self.requirement())
+            except _SelectorError as exc:
+                raise _SelectorError(f"unable to parse requirement: {exc}") from None
+            token, literal = self.consume()
+            if token == "end":
+                return requirements
+            if token != ",":
+                raise _SelectorError(f"found '{literal}', expected: ',' or 'end of string'")
+            after, literal = self.lookahead()
+            if after not in ("id", "!"):
+                raise _SelectorError(f"found '{literal}', expected: identifier after ','")
+
+    def requirement(self) -> Requirement:
+        operator = ""
+        token, key = self.consume()  # parseKeyAndInferOperator
+        if token == "!":
+            operator = "!"
+            token, key = self.consume()
+        if token != "id":
+            raise _SelectorError(f"found '{key}', expected: identifier")
+        if errors := apilimits.label_key(key):
+            raise _SelectorError(f"<nil>: Invalid value: {json.dumps(key)}: {'; '.join(errors)}")
+        if self.lookahead()[0] in ("end", ","):
+            operator = operator or "exists"
+        if operator in ("exists", "!"):
+            return operator, key, []
+        token, literal = self.consume(values=False)  # parseOperator
+        if token not in _BINARY_OPERATORS:
+            raise _SelectorError(f"found '{literal}', expected: {', '.join(_BINARY_OPERATORS.values())}")
+        operator = _BINARY_OPERATORS[token]
+        values = self.value_set() if operator in ("in", "notin") else self.exact_value()
+        return operator, key, _checked_values(operator, key, sorted(values))
+
+    def value_set(self) -> set[str]:
+        token, literal = self.consume()
+        if token != "(":
+            raise _SelectorError(f"found '{literal}' expected: '('")
+        token, literal = self.lookahead()
+        if token == ")":
+            self.consume()
+            return {""}
+        if token not in ("id", ","):
+            raise _SelectorError(f"found '{literal}', expected: ',', ')' or identifier")
+        values = self.identifiers()
+        if self.consume()[0] != ")":
+            raise _SelectorError(f"found '{literal}', expected: ')'")  # the literal looked at first, as there
+        return values
+
+    def identifiers(self) -> set[str]:
+        values: set[str] = set()
+        while True:
+            token, literal = self.consume()
+            if token == "id":
+                values.add(literal)
+                after, literal = self.lookahead()
+                if after == ")":
+                    return values
+                if after != ",":
+                    raise _SelectorError(f"found '{literal}', expected: ',' or ')'")
+            elif token == ",":  # "(," ",," and ",)" each hold an empty value
+                after = self.lookahead()[0]
+                if not values or after in (")", ","):
+                    values.add("")
+                if after == ")":
+                    return values
+            else:
+                raise _SelectorError(f"found '{literal}', expected: ',', or identifier")
+
+    def exact_value(self) -> set[str]:
+        if self.lookahead()[0] in ("end", ","):
+            return {""}
+        token, literal = self.consume()
+        if token != "id":
+            raise _SelectorError(f"found '{literal}', expected: identifier")
+        return {literal}
+
+
+def _checked_values(operator: str, key: str, values: list[str]) -> list[str]:
+    """``NewRequirement``'s checks of the values (the key was checked when it was read)."""
+    errors = []
+    for i, value in enumerate(values):
+        if operator in ("gt", "lt") and not (_INT64.fullmatch(value) and -2**63 <= int(value) < 2**63):
+            errors.append(f"values[{i}]: Invalid value: {json.dumps(value)}: "
+                          "for 'Gt', 'Lt' operators, the value must be an integer")
+    errors += [f"values[{i}][{key}]: Invalid value: {json.dumps(value)}: {'; '.join(problems)}"
+               for i, value in enumerate(values) if (problems := apilimits.label_value(value))]
+    if errors:  # an aggregate: one error alone, several as [a, b]
+        raise _SelectorError(errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]")
+    return values
+
+
+def _matches(selector: list[Requirement], obj: dict[str, Any]) -> bool:
+    """``Requirement.Matches`` of every requirement."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    for op, key, value in selector:
-        if op == "=":
-            if labels.get(key) != value:
-                return False
-        elif op == "!=":
-            if labels.get(key) == value:
-                return False
-        elif op == "!":
-            if key in labels:
-                return False
-        elif key not in labels:  # "exists"
+    for operator, key, values in selector:
+        value = labels.get(key)
+        if operator in ("in", "=", "=="):
+            ok = key in labels and value in values
+        elif operator in ("notin", "!="):
+            ok = key not in labels or value not in values
+        elif operator in ("exists", "!"):
+            ok = (key in labels) == (operator == "exists")
+        else:  # gt, lt: both sides integers
+            number = value if isinstance(value, str) and _INT64.fullmatch(value) else None
+            ok = number is not None and (int(number) > int(values[0]) if operator == "gt"
+                                         else int(number) < int(values[0]))
+        if not ok:
             return False
     return True
 

@@ -1,9 +1,11 @@
 """A Tekton controller double: moves PipelineRuns through Tekton's lifecycle and sends its CloudEvents.
 
 It polls PipelineRuns through a ``RunStore`` (the real ``kubernetes`` client against a fake API,
-or the dry-run directory of ``tekton-dag dev``), writes ``status`` back with a merge patch, and
-posts Tekton's CloudEvents (``tekton_events``) to a sink. Each rule below cites where Tekton
-does the same (tektoncd/pipeline at commit 3ee1745, the v1.15 line; docs/pipelineruns.md):
+or the dry-run directory of ``tekton-dag dev``), writes ``status`` back with a merge patch of the
+status subresource (``RunStore.patch_run_status``: the CRD's main resource ignores a status;
+Tekton's knative-generated reconciler writes it with ``UpdateStatus``), and posts Tekton's
+CloudEvents (``tekton_events``) to a sink. Each rule below cites where Tekton does the same
+(tektoncd/pipeline at commit 3ee1745, the v1.15 line; docs/pipelineruns.md):
 
 - ``spec.status: PipelineRunPending`` holds a run: Succeeded Unknown/``PipelineRunPending``,
   message ``PipelineRun "<name>" is pending``, no ``startTime`` (pkg/reconciler/pipelinerun/
@@ -258,7 +260,7 @@ class TektonDouble:
         status = run.get("status") or {}
         if status != before:
             meta = run["metadata"]
-            await self.store.patch_run(meta["namespace"], meta["name"], {"status": status})
+            await self.store.patch_run_status(meta["namespace"], meta["name"], status)
 
     def _emit(self, event: CloudEvent) -> None:
         self.events.append(event)
