@@ -280,7 +280,23 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
             f'{ALPHA}: pipelineRuns.timeouts.pipeline: "1 hour" does not match the pattern '
             r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$",
             f'{SHOP}: apps[0].container-port: "http" is not valid: '
-            "expected a TCP port, as a number or a string of digits",
+            "expected a TCP port (1 to 65535), as a number or a string of digits",
+        ],
+    ),
+    (
+        "ports and a namespace kube-apiserver refuses in the Services and Deployments a run applies",
+        {SHOP: stack(APP_A + "    container-port: '0'\n    service-port: 65536\n",
+                     head="name: shop\ndefaults: {namespace: Staging_NS, service-port: '99999', "
+                          "container-port: '65535'}\n")},
+        [
+            f'{SHOP}: defaults.namespace: "Staging_NS" is not a DNS-1123 label (lowercase letters, digits and \'-\', '
+            "starting and ending with a letter or digit, at most 63 characters)",
+            f'{SHOP}: defaults.service-port: "99999" is not valid: '
+            "expected a TCP port (1 to 65535), as a number or a string of digits",
+            f'{SHOP}: apps[0].container-port: "0" is not valid: '
+            "expected a TCP port (1 to 65535), as a number or a string of digits",
+            f"{SHOP}: apps[0].service-port: 65536 is not valid: "
+            "expected a TCP port (1 to 65535), as a number or a string of digits",
         ],
     ),
     (

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 from tekton_dag.config.errors import ConfigError, describe, format_path
 from tekton_dag.pipelines import image_registry_problem
+from tekton_dag.syntax import tcp_port
 
 Kind = Literal["team", "stack", "versions", "registry"]
 KINDS: tuple[Kind, ...] = ("team", "stack", "versions", "registry")
@@ -47,6 +48,8 @@ FORMAT_MESSAGES = {
                          "at most 253 characters)",
     "github-repo": "is not a GitHub repository as owner/name",
     "relative-path": "must be a relative path inside its directory (no leading '/', no '..')",
+    # kube-apiserver refuses a Service or container port outside 1-65535 (validation.IsValidPortNum)
+    "tcp-port": "is not a TCP port (1 to 65535)",
 }
 
 
@@ -61,6 +64,7 @@ FORMATS: dict[str, Callable[[str], bool]] = {
     "dns1123-subdomain": lambda v: bool(DNS1123_SUBDOMAIN.fullmatch(v)),
     "github-repo": lambda v: bool(GITHUB_REPO.fullmatch(v)),
     "relative-path": _is_relative_path,
+    "tcp-port": lambda v: tcp_port(v) is not None,
     "image-registry": lambda v: image_registry_problem(v) is None,
 }
 # Formats whose message depends on the value: what exactly is wrong with it.
