@@ -21,6 +21,8 @@ def stack(apps: str, head: str = "name: shop\n") -> str:
     return head + "apps:\n" + apps
 
 
+REPO_PATH = ("must be a relative path inside the app's repository (letters, digits, '_', '.', '-' and '/'; "
+             "no leading '/', no '..')")
 APP_A = "  - name: a\n    repo: o/a\n    role: middleware\n    build: {tool: npm}\n"
 
 CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
@@ -282,6 +284,14 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
             f'{SHOP}: apps[0].container-port: "http" is not valid: '
             "expected a TCP port (1 to 65535), as a number or a string of digits",
         ],
+    ),
+    (
+        "paths outside the app's repository, which resolve-stack would refuse mid-run",
+        {SHOP: stack(APP_A + "    context-dir: ../other\n    dockerfile: build/Docker file\n"
+                             "    tests: {postman: /etc/collection.json}\n")},
+        [f'{SHOP}: apps[0].context-dir: "../other" {REPO_PATH}',
+         f'{SHOP}: apps[0].dockerfile: "build/Docker file" {REPO_PATH}',
+         f'{SHOP}: apps[0].tests.postman: "/etc/collection.json" {REPO_PATH}'],
     ),
     (
         "ports and a namespace kube-apiserver refuses in the Services and Deployments a run applies",

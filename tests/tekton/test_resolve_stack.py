@@ -127,3 +127,20 @@ def test_observed_durations_order_builds_when_the_stack_has_no_estimate(tmp_path
     assert proc.returncode == 0, proc.stderr
     builds = (tmp_path / "ws/.tekton-dag/builds.tsv").read_text().splitlines()
     assert [b.split("\t")[0] for b in builds] == ["api", "store", "web"]
+
+
+REPO_PATHS = [".", "Dockerfile", "docker/app.Dockerfile", "./sub/dir/", "tests/e2e", "a_b-c.d",
+              "../x", "a/../b", "/etc", "a b", "a;b", "$(params.x)", "dir/..", "é"]
+
+
+@pytest.mark.parametrize("path", REPO_PATHS)
+def test_config_refuses_exactly_the_paths_resolve_stack_refuses(tmp_path, path):
+    """The task cannot import the config's rule (it runs in the pipeline's image), so the two are
+    held to the same answers: what `tekton-dag validate` passes, the run takes, and the reverse."""
+    from tekton_dag.config.validation import FORMATS
+
+    stack = json.loads(json.dumps(STACK))
+    stack["apps"][0]["context-dir"] = path
+    proc, _ = run(tmp_path, STACK_JSON=json.dumps(stack))
+    refused_by_task = proc.returncode != 0 and "must be a relative path inside the repository" in proc.stderr
+    assert refused_by_task is not FORMATS["repo-path"](path), proc.stderr

@@ -50,7 +50,19 @@ FORMAT_MESSAGES = {
     "relative-path": "must be a relative path inside its directory (no leading '/', no '..')",
     # kube-apiserver refuses a Service or container port outside 1-65535 (validation.IsValidPortNum)
     "tcp-port": "is not a TCP port (1 to 65535)",
+    "repo-path": "must be a relative path inside the app's repository (letters, digits, '_', '.', '-' and "
+                 "'/'; no leading '/', no '..')",
 }
+
+
+# A path inside an app's checkout as the resolve-stack task takes it (tasks/scripts/resolve_stack.py
+# ``safe_relative``, which runs in the pipeline's image and cannot import this; tests/tekton holds
+# the two to the same answers): checked here so that such a path fails ``validate``, not a run.
+_REPO_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9_./-]+")
+
+
+def _is_repo_path(value: str) -> bool:
+    return bool(_REPO_PATH_CHARACTERS.fullmatch(value)) and not value.startswith("/") and ".." not in value.split("/")
 
 
 def _is_relative_path(value: str) -> bool:
@@ -65,6 +77,7 @@ FORMATS: dict[str, Callable[[str], bool]] = {
     "github-repo": lambda v: bool(GITHUB_REPO.fullmatch(v)),
     "relative-path": _is_relative_path,
     "tcp-port": lambda v: tcp_port(v) is not None,
+    "repo-path": _is_repo_path,
     "image-registry": lambda v: image_registry_problem(v) is None,
 }
 # Formats whose message depends on the value: what exactly is wrong with it.
