@@ -286,6 +286,13 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         ],
     ),
     (
+        "build env names the compile step refuses mid-run",
+        {SHOP: stack(APP_A.replace("{tool: npm}", "{tool: npm, env: {MY-VAR: x, 1X: y, OK_1: z}}"))},
+        [f"{SHOP}: apps[0].build.env{key}: key {name} is not an environment variable name (letters, digits and "
+         "'_', not starting with a digit; the compile step refuses others)"
+         for key, name in ((".MY-VAR", '"MY-VAR"'), (".1X", '"1X"'))],
+    ),
+    (
         "paths outside the app's repository, which resolve-stack would refuse mid-run",
         {SHOP: stack(APP_A + "    context-dir: ../other\n    dockerfile: build/Docker file\n"
                              "    tests: {postman: /etc/collection.json}\n")},
