@@ -97,7 +97,9 @@ async def test_the_all_in_one_answers_get_metrics_with_the_whole_chain_in_one_sc
     port = free_port()
     env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "TEKTON_DAG_TEAMS_DIR": str(TEAMS),
            "GITHUB_WEBHOOK_SECRET": SECRET, "KUBECONFIG": str(kube_api.kubeconfig),
-           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl")}
+           "TEKTON_DAG_RECONCILE_SECONDS": "0", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl"),
+           # its own journal: the default one is locked by any other all-in-one running on the machine
+           "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3")}
     env.pop("K_SINK", None)
     env.pop("METRICS_PORT", None)
     server = await asyncio.create_subprocess_exec(
