@@ -178,6 +178,23 @@ async def test_all_in_one_workers_refuse_a_journal_left_undelivered_by_a_bigger_
     assert f"journal {leftover.path} (worker 3) holds 1 undelivered deliveries: start with --workers 4" in err
 
 
+async def test_an_all_in_one_whose_journal_another_broker_holds_stops_and_says_so(tmp_path):
+    """A start-up failure (here the journal's lock, held by another running Broker) ends the
+    process with its reason. granian took the exception raised in the ASGI lifespan for a missing
+    lifespan and served on: a process that logged "ASGI Lifespan errored" and was never ready."""
+    journal = tmp_path / "journal.sqlite3"
+    holder = Journal(journal)
+    holder.open()  # takes the lock, as a running all-in-one does
+    try:
+        env = {**os.environ, "LISTEN_ADDRESS": f"127.0.0.1:{free_port()}", "TEKTON_DAG_JOURNAL": str(journal),
+               "GITHUB_WEBHOOK_SECRET": "s"}
+        code, _out, err = await asyncio.wait_for(run_cli("serve", "all-in-one", "--teams", str(TEAMS), env=env), 60)
+    finally:
+        holder.close()
+    assert code == 1, err
+    assert f"journal {journal}: used by another running Broker" in err and "Traceback" not in err
+
+
 async def test_workers_are_for_the_all_in_one_only():
     code, _, err = await run_cli("serve", "resolver", "--workers", "2", "--teams", str(TEAMS))
     assert code == 2 and "only all-in-one runs several workers, not resolver" in err

@@ -168,7 +168,10 @@ async def serve(app: Any, binds: list[str], *, header_timeout: float, max_header
         trigger.add_done_callback(stop)
     lifespan = LIFESPAN(app)  # once, not per socket: func-python's start/stop
     await lifespan.startup()
-    if lifespan.interrupt:
+    # granian takes an exception raised in the lifespan for an app without lifespan support
+    # ("ASGI Lifespan errored, continuing without Lifespan support": errored, not interrupt) and
+    # would serve a function that never started; ours supports it, so that is a failed start.
+    if lifespan.interrupt or lifespan.errored:
         if trigger is not None:
             trigger.cancel()
         raise SystemExit(f"function start-up failed: {lifespan.exc}")
