@@ -26,7 +26,6 @@ gets a 5xx, and a 5xx always means "try again" (Broker or cluster unavailable).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 import time
@@ -50,7 +49,7 @@ from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import STATES, BadContinue, ClusterUnavailable, RunLister, RunQuery
 from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
-from tekton_dag.syntax import ascii_digits
+from tekton_dag.syntax import ascii_digits, json_value
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretFile, SecretSource
 
@@ -229,9 +228,9 @@ class WebhookIngest(Handler):
         if config is None:
             return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
         try:
-            data = json.loads(body or b"{}")
-        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            return rejected(400, "body: not valid JSON")
+            data = json_value(body or b"{}")
+        except ValueError as exc:
+            return rejected(400, f"body: {exc}")
         try:
             event = build(config, data, scope, str(uuid.uuid4()), _rfc3339(received))
         except RequestError as exc:
