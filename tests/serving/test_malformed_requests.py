@@ -183,11 +183,42 @@ def test_a_chunked_event_is_413_as_soon_as_it_grows_past_the_limit(cloudevents: 
 
 # --- webhook-ingest -------------------------------------------------------------------------------
 
+def test_a_delivery_with_a_bad_chunk_is_400_not_a_signature_failure(ingest: Served) -> None:
+    """The body read stopped at the bad chunk and its prefix was checked as the delivery: a 401 (or,
+    for a prefix that happened to verify, acted on)."""
+    headers, body = delivery("pull_request.opened")
+    head = "\n".join(["POST /webhook/github HTTP/1.1", "Host: test", "Transfer-Encoding: chunked",
+                      "Connection: close", *(f"{k}: {v}" for k, v in headers.items())])
+    status, _, text = exchange(ingest, head, b"%x\r\n%s\r\nZZ\r\n" % (len(body), body))
+    assert status == 400 and "body incomplete" in json.loads(text)["reason"], text
+
+
+@pytest.mark.parametrize("header", ["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery", "Content-Type"])
+def test_a_header_a_delivery_is_read_by_sent_twice_is_400_naming_it(ingest: Served, header: str) -> None:
+    """The last one counted: a bogus signature before a valid one was accepted, after it refused."""
+    headers, body = delivery("pull_request.opened")
+    bogus = {"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Event": "push",
+             "X-GitHub-Delivery": "other-delivery", "Content-Type": "text/plain"}[header]
+    pairs = [(header, bogus), *headers.items()]  # the real one last
+    status, _, text = post(ingest, pairs, body)
+    assert status == 400 and json.loads(text)["reason"].startswith(f"{header.lower()}: sent more than once"), text
+
+
 def test_a_number_too_long_for_python_is_named_without_python_advice(ingest: Served) -> None:
     headers, _ = delivery("pull_request.opened")
     body = b'{"number": ' + b"9" * 5000 + b"}"
     status, _, text = post(ingest, {**headers, "X-Hub-Signature-256": sign(SHARED_SECRET, body)}, body)
     assert status == 400 and json.loads(text)["reason"] == "body: a number has more than 4300 digits", text
+
+
+def test_two_authorization_headers_are_400_whichever_comes_last(ingest: Served) -> None:
+    """The last one counted: a wrong token before the right one was let through (a proxy that
+    checks the first would have refused it)."""
+    body = b'{"team": "platform", "stack": "web"}'
+    for pairs in ([("Authorization", "Bearer wrong"), ("Authorization", f"Bearer {API_TOKEN}")],
+                  [("Authorization", f"Bearer {API_TOKEN}"), ("Authorization", "Bearer wrong")]):
+        status, _, text = post(ingest, [*pairs, ("Content-Type", "application/json")], body, path="/api/run")
+        assert status == 400 and json.loads(text)["reason"] == "Authorization: sent more than once", text
 
 
 @pytest.mark.parametrize(("body", "reason"), [

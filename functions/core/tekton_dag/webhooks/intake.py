@@ -39,6 +39,8 @@ NOT_A_WEBHOOK: Final = (
     "to start a run by hand use POST /api/run (docs/functions.md)"
 )
 BAD_SIGNATURE: Final = "signature missing or not valid"
+# The headers a delivery is read by: each must come once (the HTTP adapter refuses a repeated one).
+SINGLE_HEADERS: Final = ("x-github-event", "x-github-delivery", "x-hub-signature-256", "content-type")
 _DELIVERY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
