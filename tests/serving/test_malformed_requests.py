@@ -211,6 +211,17 @@ def test_a_number_too_long_for_python_is_named_without_python_advice(ingest: Ser
     assert status == 400 and json.loads(text)["reason"] == "body: a number has more than 4300 digits", text
 
 
+def test_the_resolver_says_why_it_refuses_an_event(teams: Path, sink: EventRecorder) -> None:
+    """Its 400 had an empty body: neither the sender nor the Broker's dead letter (knativeerrordata)
+    learnt what was wrong."""
+    sink.received.clear()
+    with serving("resolver", teams, sink) as server:
+        status, headers, text = post(server, BINARY, b'{"repo": "a/b"}')
+    assert (status, headers["content-type"]) == (400, "text/plain"), text
+    assert text == f"{catalog.GITHUB_PULL_REQUEST}: data: 'sender' is a required property"
+    assert sink.received == []
+
+
 def test_two_authorization_headers_are_400_whichever_comes_last(ingest: Served) -> None:
     """The last one counted: a wrong token before the right one was let through (a proxy that
     checks the first would have refused it)."""
