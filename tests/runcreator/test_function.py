@@ -224,7 +224,7 @@ MALFORMED = [
     # made one up, and an id too (event.Validate() refuses a missing one).
     ({k: v for k, v in BINARY.items() if k != "ce-specversion"}, b"{}", "ce-specversion"),
     ({k: v for k, v in BINARY.items() if k != "ce-id"}, b"{}", "id"),
-    ({"content-type": "application/cloudevents+json"}, b"{not json", "not JSON"),
+    ({"content-type": "application/cloudevents+json"}, b"{not json", "structured mode body: not valid JSON (Expecting"),
 ]
 
 

@@ -6,8 +6,11 @@ A leaf: it imports nothing of tekton-dag, so any package may use it (layer 10, t
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from decimal import Decimal
+from typing import Any
 
 _DOTTED_NUMBERS = re.compile(r"[0-9.]+")  # a host that can only be meant as an IPv4 address
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")  # no re.ASCII needed: [0-9] is ASCII
@@ -21,6 +24,26 @@ def ascii_digits(text: str | bytes) -> bool:
     ASCII the rest of the system speaks). Bytes are ASCII by definition; they are taken too, so
     every caller states the one rule. Bounds and signs are the caller's to check, explicitly."""
     return text.isascii() and text.isdigit()
+
+
+def json_value(raw: str | bytes) -> Any:
+    """``raw`` read as JSON; ``ValueError`` says, in a sentence fit for a caller, why it is not.
+
+    ``json.loads`` fails in more ways than ``JSONDecodeError``: bytes that are not UTF-8
+    (``UnicodeDecodeError``), nesting deeper than the interpreter's stack (``RecursionError``, not
+    a ValueError at all) and an integer of more digits than ``int`` converts (a bare ValueError
+    whose message advises calling ``sys.set_int_max_str_digits``). Every reader of a request body
+    or an event's data goes through here, so none of them answers those with a 500."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except ValueError:  # int's digit limit (CVE-2020-10735), the one other ValueError json raises
+        raise ValueError(f"a number has more than {sys.get_int_max_str_digits()} digits") from None
 
 
 def tcp_port(text: str) -> int | None:

@@ -9,11 +9,14 @@ several stacks or teams) are POSTed to the Broker (``K_SINK``) first. It answers
 
 - 200 with the last event as a binary-mode CloudEvent reply, once the others were accepted (most
   repositories have one target: no extra request at all);
-- 400 (empty) for an event it can never handle: wrong type, bad data (the Broker does not retry);
-- 503 (empty) when the Broker or the configuration is unavailable (the Broker retries; derived
-  event ids make the retry's events duplicates that consumers drop).
+- 400 for an event it can never handle: wrong type, bad data (the Broker does not retry); 401 or 403 for
+  one whose seal is missing or wrong (events.sealing);
+- 503 when the Broker or the configuration is unavailable (the Broker retries; derived event ids
+  make the retry's events duplicates that consumers drop).
 
-Replies never carry a body that is not a CloudEvent (Brokers count that as a failed delivery).
+A 2xx reply is always a CloudEvent (a Broker counts any other body as a failed delivery); a
+refusal's body is its reason in plain text, which the Broker keeps with a dead letter
+(``knativeerrordata``) and a sender reads.
 """
 
 from __future__ import annotations
@@ -41,27 +44,30 @@ class Resolver(Handler):
         if isinstance(outcome, CloudEvent):
             await send.binary(outcome)
             return
-        await send.http({"type": "http.response.start", "status": outcome, "headers": [(b"content-length", b"0")]})
-        await send.http({"type": "http.response.body", "body": b""})
+        status, reason = outcome
+        body = reason.encode()
+        await send.http({"type": "http.response.start", "status": status,
+                         "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+        await send.http({"type": "http.response.body", "body": body})
 
-    async def _process(self, event: CloudEvent) -> CloudEvent | int:
-        """The reply event, or the status of an empty answer."""
+    async def _process(self, event: CloudEvent) -> CloudEvent | tuple[int, str]:
+        """The reply event, or the status and reason of a refusal."""
         delivery = event.get_id()
         try:
             data = codec.data(event)
             github = GitHubEvent.from_data(event.get_type(), delivery, data)
         except (codec.EventDecodeError, PayloadError) as exc:
             log.warning("event %s (%s) refused: %s", delivery, event.get_type(), exc)
-            return 400
+            return 400, f"{event.get_type()[:80]}: {exc}"
         try:
             self.keys.check(event, data)
         except sealing.SealError as exc:
             log.warning("event %s (%s) refused: %s", delivery, event.get_type(), exc.reason)
-            return exc.status
+            return exc.status, exc.reason
         index = self.configs.index() if self.configs else None
         if index is None or self.publisher is None:  # not ready: the Broker retries
             log.warning("event %s not resolved: %s", delivery, self.ready()[1])
-            return 503
+            return 503, self.ready()[1]
         signed_for = codec.extension(event, catalog.EXT_TEAM)
         decisions = resolution.resolve(github, index, signed_for=signed_for, parse_command=commands.parse)
         traceparent = codec.extension(event, catalog.EXT_TRACEPARENT)
@@ -70,13 +76,13 @@ class Resolver(Handler):
             events = [self._sealed(outgoing(decision, event, github, traceparent)) for decision in decisions]
         except sealing.KeyMissing as exc:
             log.warning("event %s not resolved: %s", delivery, exc.reason)
-            return 503
+            return 503, exc.reason
         try:
             for extra in events[:-1]:
                 await self.publisher.publish(extra)
         except PublishError as exc:
             log.warning("event %s: publishing failed, Broker will retry: %s", delivery, exc)
-            return 503
+            return 503, "the Broker did not accept the events; retry later"  # its address stays internal
         log.info("event %s %s: %s", delivery, github.repo, ", ".join(describe(d) for d in decisions))
         return events[-1]
 

@@ -26,7 +26,6 @@ gets a 5xx, and a 5xx always means "try again" (Broker or cluster unavailable).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 import time
@@ -50,7 +49,7 @@ from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.kube.listing import STATES, BadContinue, ClusterUnavailable, RunLister, RunQuery
 from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns.naming import label_value
-from tekton_dag.syntax import ascii_digits
+from tekton_dag.syntax import ascii_digits, json_value
 from tekton_dag.webhooks import asgi, intake
 from tekton_dag.webhooks.secrets import SecretFile, SecretSource
 
@@ -131,6 +130,8 @@ class WebhookIngest(Handler):
             reply = await self._dispatch(scope, receive)
         except asgi.BodyTooLarge:
             reply = rejected(413, "body too large")
+        except asgi.BodyIncomplete:  # a bad chunk or a client gone: nothing of it is acted on
+            reply = rejected(400, "body incomplete: the connection ended before the body did")
         except Exception:  # a bug must not leak a stack trace to the caller
             log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             reply = Reply(500, {"status": "error", "reason": "internal error (logged)"})
@@ -163,10 +164,18 @@ class WebhookIngest(Handler):
             ignored = {"status": "ignored", "delivery": delivery, "reason": NO_TEAM}
             _count_webhook(event_name, 202, ignored)
             return Reply(202, ignored)
+        twice = asgi.repeated(scope, intake.SINGLE_HEADERS)
+        if twice:  # which one counts would be ours to guess, and a proxy's may differ
+            refused = {"status": "rejected", "reason": f"{twice}: sent more than once; a delivery carries it once"}
+            _count_webhook(event_name, 400, refused)
+            return Reply(400, refused)
         try:
             body = await asgi.read_body(scope, receive, intake.MAX_BODY_BYTES, headers)
         except asgi.BodyTooLarge:
             _count_webhook(event_name, 413, {"status": "rejected"})
+            raise
+        except asgi.BodyIncomplete:
+            _count_webhook(event_name, 400, {"status": "rejected"})
             raise
         config = self.configs.current() if self.configs else None
         outcome = intake.receive(headers, body, self.secrets.current(config), _rfc3339(received))
@@ -221,7 +230,7 @@ class WebhookIngest(Handler):
         build: Callable[[Config, Any, asgi.Scope, str, str], CloudEvent],
     ) -> Reply:
         received = time.time()
-        denied = self._authorize(asgi.headers_of(scope), "write")
+        denied = self._authorize(scope, "write")
         if denied:
             return denied
         body = await asgi.read_body(scope, receive, MAX_API_BODY_BYTES)
@@ -229,9 +238,9 @@ class WebhookIngest(Handler):
         if config is None:
             return Reply(503, {"status": "unavailable", "reason": "configuration not loaded"})
         try:
-            data = json.loads(body or b"{}")
-        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            return rejected(400, "body: not valid JSON")
+            data = json_value(body or b"{}")
+        except ValueError as exc:
+            return rejected(400, f"body: {exc}")
         try:
             event = build(config, data, scope, str(uuid.uuid4()), _rfc3339(received))
         except RequestError as exc:
@@ -249,13 +258,17 @@ class WebhookIngest(Handler):
         """``read`` behind the writes' bearer token, unless the operator opened the reads."""
 
         async def authorized(scope: asgi.Scope, receive: asgi.Receive) -> Reply:
-            denied = None if self.public_reads else self._authorize(asgi.headers_of(scope), "read")
+            denied = None if self.public_reads else self._authorize(scope, "read")
             return denied or await read(scope, receive)
 
         return authorized
 
-    def _authorize(self, headers: Mapping[str, str], access: str) -> Reply | None:
-        """None when ``headers`` carry the API token; else 403 when none is configured, else 401."""
+    def _authorize(self, scope: asgi.Scope, access: str) -> Reply | None:
+        """None when the request carries the API token; else 403 when none is configured, else 401
+        (400 when it sends two Authorization headers: which one a proxy checked is unknown)."""
+        if asgi.repeated(scope, ("authorization",)):
+            return rejected(400, "Authorization: sent more than once")
+        headers = asgi.headers_of(scope)
         expected = self._api_token()
         if not expected:
             opt_out = f" (or {PUBLIC_READS_ENV}=true)" if access == "read" else ""

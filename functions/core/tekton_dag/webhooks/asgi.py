@@ -17,12 +17,23 @@ class BodyTooLarge(Exception):
     """The request body is over the limit (answer 413)."""
 
 
+class BodyIncomplete(Exception):
+    """The connection ended before the body did: a bad chunk, a client gone (answer 400)."""
+
+
 def headers_of(scope: Scope) -> dict[str, str]:
     """Request headers with lower-case names; undecodable bytes are replaced, never raised on."""
     return {
         name.decode("latin-1").lower(): value.decode("latin-1")
         for name, value in scope.get("headers", ())
     }
+
+
+def repeated(scope: Scope, names: tuple[str, ...]) -> str:
+    """The first of ``names`` (lower-case) that the request sends more than once, else "".
+    ``headers_of`` keeps the last of repeated headers, where a proxy may act on the first."""
+    sent = [name.decode("latin-1").lower() for name, _ in scope.get("headers", ())]
+    return next((name for name in names if sent.count(name) > 1), "")
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int, headers: Mapping[str, str] | None = None) -> bytes:
@@ -36,8 +47,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int, headers: Mapping
     size = 0
     while True:
         message = await receive()
-        if message.get("type") == "http.disconnect":
-            break
+        if message.get("type") == "http.disconnect":  # what came is a prefix: never to be read as the body
+            raise BodyIncomplete
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
