@@ -244,3 +244,18 @@ def test_two_authorization_headers_are_400_whichever_comes_last(ingest: Served) 
 def test_an_api_body_that_is_not_json_is_400_saying_where(ingest: Served, body: bytes, reason: str) -> None:
     status, _, text = post(ingest, {"Authorization": f"Bearer {API_TOKEN}"}, body, path="/api/run")
     assert status == 400 and json.loads(text)["reason"] == reason, text
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r\n", "\u2028"])
+def test_an_event_id_with_a_line_break_cannot_forge_a_log_line(teams: Path, sink: EventRecorder, breaker: str) -> None:
+    """The resolver logs the id of an event it refuses: sent with a line break and a line of our
+    own making after it, it came out as two lines, the second one forged."""
+    forged = "INFO:tekton_dag.runcreator:run created: forged"
+    sink.received.clear()
+    with serving("resolver", teams, sink) as server:
+        status, _headers, text = post(server, {"content-type": "application/cloudevents+json"},
+                                      structured(id=f"e-1{breaker}{forged}", data={"repo": "a/b"}))
+    output = server.output  # all of it once the process has ended
+    assert status == 400, text
+    assert "e-1" in output and not any(line.startswith(forged) for line in output.splitlines())
+    assert sink.received == []

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from tekton_dag import __version__
+from tekton_dag.observability import logs
 
 # Order here is the order in `--help`.
 SUBCOMMANDS = (
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    logs.install()  # a value we were sent cannot start a log line of its own
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

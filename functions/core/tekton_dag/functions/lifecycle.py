@@ -39,7 +39,7 @@ from tekton_dag.functions.configs import ConfigSource
 from tekton_dag.github.port import GitHub
 from tekton_dag.kube import shared as kube_shared
 from tekton_dag.kube.stores import RunStore
-from tekton_dag.observability import metrics
+from tekton_dag.observability import logs, metrics
 
 if TYPE_CHECKING:
     import httpx  # a Wiring's broker client (tests); functions start without httpx
@@ -96,6 +96,7 @@ class Handler:
         """Called once before serving, with a copy of the environment."""
         # httpx logs every request at INFO (func-python configures INFO); our own line per event says what matters.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        logs.install()  # a value we were sent cannot start a log line of its own
         self.env = dict(cfg)
         # The metrics and /metrics on METRICS_PORT (once per process), after ready: prometheus_client
         # takes ~25 ms to import, and nothing reads a metric before a scrape (observability.metrics).
