@@ -77,3 +77,15 @@ def test_dev_refuses_a_github_api_url_without_a_host_or_port_to_send_to(url: str
     result = run_cli("dev", "--github-api", url)
     assert result.returncode == 2, result.stderr
     assert f"--github-api {url!r}: expected an http(s) URL (it has " in result.stderr
+
+
+@pytest.mark.parametrize("args", [("teams",), ("validate",), ("stacks", "-o", "json")])
+def test_a_reader_that_leaves_early_is_no_error(args: tuple[str, ...]) -> None:
+    """`tekton-dag teams | head -0`: the pipe closes before the first line; exit as SIGPIPE would, quietly."""
+    with subprocess.Popen([sys.executable, "-m", "tekton_dag.cli.main", *args], cwd=README.parent,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # long before the interpreter has started
+        stderr = process.stderr.read().decode()
+    assert process.returncode == 141, stderr
+    assert stderr == ""
