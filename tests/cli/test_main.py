@@ -13,6 +13,7 @@ from tekton_dag.cli.main import SUBCOMMANDS, main
 from tekton_dag.functions.serving import FUNCTIONS, SERVABLE
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+ARABIC_42 = "\u0664\u0662"  # 42 in Arabic-Indic digits, which int() and float() read as 42
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,6 +65,21 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     (("dev", "--task-seconds", "-1"), "--task-seconds -1.0: must be between 0 and 3600"),
     (("dev", "--after-ack-nice", "20"), "--after-ack-nice '20': must be a whole number from 0 to 19"),
     (("dev", "--github-api", "api.github.com"), "--github-api 'api.github.com': expected an http(s) URL"),
+    # Numbers only in ASCII digits, in the range the chain admits: int() and float() alone read
+    # Arabic-Indic digits, signs, "1_0" and "1e3", and render printed a run run-creator refuses.
+    # (The options after the number would end each command quickly, were the number taken.)
+    (("render", "--mode", "pr", "--pr", ARABIC_42, "--sha", "abc"), f"argument --pr: '{ARABIC_42}' is not a whole"),
+    (("render", "--mode", "pr", "--pr", "-5", "--sha", "abc"), "argument --pr: '-5' is not a whole number from 1"),
+    (("render", "--mode", "pr", "--pr", "2147483648", "--sha", "abc"), "'2147483648': must be from 1 to 2147483647"),
+    (("send", "ping", "acme/api", "--number", "0"), "argument --number: '0': must be from 1 to 2147483647"),
+    (("send", "ping", "acme/api", "--installation", "-1"), "argument --installation: '-1' is not a whole number"),
+    (("send", "ping", "acme/api", "--timeout", "1e3"), "argument --timeout: '1e3' is not a number of seconds"),
+    (("bootstrap", "--team", "commerce", "--concurrency", ARABIC_42), "argument --concurrency: '"),
+    (("serve", "all-in-one", "--workers", ARABIC_42, "--listen", "nowhere"), "argument --workers: '"),
+    (("redeliver", "--since", "1h", "--repo", "a/b", "--hook-id", "0"), "argument --hook-id: '0': must be 1 or more"),
+    (("dev", "--task-seconds", ARABIC_42, "--teams", "no-such-dir"), "argument --task-seconds: '"),
+    (("dead-letters", "replay", "--all", "--local", "none.jsonl", "--broker", "http://127.0.0.1:9",
+      "--wait", ARABIC_42), f"argument --wait: '{ARABIC_42}' is not a number of seconds"),
 ])
 def test_options_that_cannot_work_are_usage_errors_with_a_usage_line(args: tuple[str, ...], message: str) -> None:
     result = run_cli(*args)

@@ -29,6 +29,7 @@ from tekton_dag.cli.common import (
     positive_seconds,
     usage_error,
     warn_if_fallback,
+    whole_number,
 )
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import Config
@@ -58,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--dry-run", action="store_true", help="print the plan only; publish nothing")
     parser.add_argument("--sink", type=http_url, default="", metavar="URL",
                         help=f"Broker ingress URL (default: ${K_SINK_ENV})")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+    parser.add_argument("--concurrency", type=whole_number(), default=DEFAULT_CONCURRENCY, metavar="N",
                         help=f"registry requests at once (default: {DEFAULT_CONCURRENCY})")
     parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help=f"registry request timeout (default: {DEFAULT_TIMEOUT_S:g})")

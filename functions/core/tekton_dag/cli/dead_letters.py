@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import add_output_option, emit, fail, http_url, usage_error
+from tekton_dag.cli.common import add_output_option, emit, fail, http_url, seconds, usage_error
 from tekton_dag.events.deadletters import NEW, REPLAYED, REQUESTED, Letter, LetterError, from_structured
 
 DEFAULT_WAIT_S = 30.0
@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_store_options(replay)
     replay.add_argument("--broker", metavar="URL", type=http_url, default=os.environ.get("K_SINK", ""),
                         help="with --local: the Broker ingress to post to (default: $K_SINK)")
-    replay.add_argument("--wait", metavar="SECONDS", type=float, default=DEFAULT_WAIT_S,
+    replay.add_argument("--wait", metavar="SECONDS", type=seconds, default=DEFAULT_WAIT_S,
                         help=f"with --namespace: how long to wait for the sink to replay (default: {DEFAULT_WAIT_S:g}; "
                         "0: only mark them)")
     replay.set_defaults(run=run_replay, parser=replay)

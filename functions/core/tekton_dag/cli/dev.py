@@ -34,7 +34,7 @@ from cloudevents.core.base import BaseCloudEvent
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
-from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, port_number, usage_error
+from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, port_number, seconds, usage_error
 from tekton_dag.devchain.priority import AFTER_ACK_NICE, parse_nice
 from tekton_dag.events import catalog
 from tekton_dag.functions import loops, serving
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--simulate-tekton", action="store_true",
                         help="run the PipelineRuns with a Tekton controller double that sends Tekton's CloudEvents "
                         "to the Broker (with --kubeconfig: only for a cluster without Tekton, e.g. a fake API)")
-    parser.add_argument("--task-seconds", metavar="S", type=float, default=1.0,
+    parser.add_argument("--task-seconds", metavar="S", type=seconds, default=1.0,
                         help="how long each simulated TaskRun runs (default: 1.0)")
     parser.add_argument("--github-api", metavar="URL",
                         help="status-reporter's GitHub REST API root, e.g. https://api.github.com, with the App or "

@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any
 
-from tekton_dag.cli.common import add_output_option, emit, fail, usage_error
+from tekton_dag.cli.common import add_output_option, emit, fail, usage_error, whole_number
 
 # re.ASCII: \d alone would take any Unicode digit (an Arabic-Indic six), which float() reads.
 _DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>[smhd])", re.ASCII)
@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--since", type=duration, required=True, metavar="DURATION",
                         help="how far back to look: 90s, 30m, 6h, 3d (at most 3d)")
     parser.add_argument("--repo", metavar="OWNER/NAME", help="a repository webhook's repository (with --hook-id)")
-    parser.add_argument("--hook-id", type=int, metavar="ID", help="the repository webhook's id (with --repo)")
+    parser.add_argument("--hook-id", type=whole_number(1), metavar="ID",
+                        help="the repository webhook's id (with --repo)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be redelivered; change nothing")
     add_output_option(parser)
     parser.set_defaults(run=run, parser=parser)

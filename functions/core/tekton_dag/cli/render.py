@@ -13,7 +13,7 @@ import uuid
 import yaml
 
 from tekton_dag import pipelines
-from tekton_dag.cli.common import add_teams_option, fail, usage_error, warn_if_fallback
+from tekton_dag.cli.common import PR_NUMBER_MAX, add_teams_option, fail, usage_error, warn_if_fallback, whole_number
 from tekton_dag.config.errors import ConfigInvalid
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Stack, Team
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--team", default="default", help="team name (default: default)")
     parser.add_argument("--stack", help="stack name (default: the stack holding --app, or the team's only stack)")
     parser.add_argument("--app", default="", help="the changed app (required for pr and merge)")
-    parser.add_argument("--pr", type=int, help="pull request number (pr mode)")
+    parser.add_argument("--pr", type=whole_number(1, PR_NUMBER_MAX), help="pull request number (pr mode)")
     parser.add_argument("--sha", default="", help="head sha of the PR / revision of the changed app")
     parser.add_argument("--repo", default="", help="owner/name of the PR's repo (default: the app's repo)")
     parser.add_argument(

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import fail, http_url, positive_seconds, usage_error
+from tekton_dag.cli.common import PR_NUMBER_MAX, fail, http_url, positive_seconds, usage_error, whole_number
 from tekton_dag.devchain import samples
 from tekton_dag.events import github
 
@@ -44,12 +44,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)"
     )
-    parser.add_argument("--number", type=int, default=1, help="pull request number (default: 1)")
+    parser.add_argument("--number", type=whole_number(1, PR_NUMBER_MAX), default=1,
+                        help="pull request number (default: 1)")
     parser.add_argument("--branch", default="feature/demo", help="PR head branch (default: feature/demo)")
     parser.add_argument("--base", default="main", help="PR base branch, or the pushed branch (default: main)")
     parser.add_argument("--sha", default="", help="head commit SHA (default: derived from repo, branch, number)")
     parser.add_argument("--sender", default="octocat", help="GitHub login of the sender (default: octocat)")
-    parser.add_argument("--installation", type=int, default=0, metavar="ID",
+    parser.add_argument("--installation", type=whole_number(), default=0, metavar="ID",
                         help="send it as a GitHub App's webhook from installation ID (status-reporter then acts as "
                         "that installation; `tekton-dag dev`'s GitHub API double has installation 1); default: a "
                         "repository webhook")

@@ -17,7 +17,7 @@ import os
 import sys
 
 from tekton_dag import warming
-from tekton_dag.cli.common import add_teams_option, fail, http_url
+from tekton_dag.cli.common import add_teams_option, fail, http_url, whole_number
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)",
     )
     parser.add_argument(
-        "--workers", metavar="N", type=int, default=1,
+        "--workers", metavar="N", type=whole_number(), default=1,
         help="all-in-one only: N worker processes on the one port, each with its own journal (default 1)",
     )
     parser.add_argument("--sink", type=http_url, metavar="URL",
