@@ -163,3 +163,5 @@ def read_payload(path: Path) -> tuple[bytes, Any]:
         raise ValueError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:  # as webhook-ingest says of such a body (webhooks.intake)
+        raise ValueError(f"{path}: JSON nested too deeply") from None
