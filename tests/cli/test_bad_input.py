@@ -22,3 +22,34 @@ def test_a_saved_body_nested_too_deeply_is_named(tmp_path: Path, command: tuple[
     body = tmp_path / "deep.json"
     body.write_bytes(DEEP_JSON)
     one_error(run_cli(*command, str(body)), f"tekton-dag: error: {body}: JSON nested too deeply")
+
+
+def test_a_secret_file_that_is_not_text_is_named_not_shown(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_bytes(b"\xffghp_not-shown")
+    result = run_cli("redeliver", "--since", "1h", "--repo", "a/b", "--hook-id", "1",
+                     env={"GITHUB_TOKEN_FILE": str(token)})
+    one_error(result, f"tekton-dag: error: GITHUB_TOKEN_FILE: {token} is not UTF-8 text")
+    assert "not-shown" not in result.stderr
+
+
+@pytest.mark.parametrize(("key", "said"), [(b"\xff" + b"k" * 40, "not UTF-8 text"), (None, "Is a directory")])
+def test_bootstrap_says_why_it_cannot_seal_before_planning(tmp_path: Path, key: bytes | None, said: str) -> None:
+    """No event key: nothing could be published, so the plan (every image asked of the registry) is not made."""
+    key_file = tmp_path / "key"
+    if key is None:
+        key_file.mkdir()
+    else:
+        key_file.write_bytes(key)
+    result = run_cli("bootstrap", "--team", "default", "--sink", "http://127.0.0.1:9/",
+                     env={"TEKTON_DAG_EVENT_KEY": "", "TEKTON_DAG_EVENT_KEY_FILE": str(key_file)})
+    one_error(result, "cannot be published: no event key configured: set TEKTON_DAG_EVENT_KEY or "
+                      f"TEKTON_DAG_EVENT_KEY_FILE (at least 32 characters); TEKTON_DAG_EVENT_KEY_FILE {key_file}: "
+                      f"{said}")
+    assert result.stdout == ""  # no plan
+
+
+def test_bootstrap_names_a_junk_k_sink_before_planning() -> None:
+    result = run_cli("bootstrap", "--team", "default", env={"K_SINK": "broker:8080"})
+    one_error(result, "tekton-dag: error: K_SINK 'broker:8080' has no http:// or https:// scheme")
+    assert result.stdout == ""
