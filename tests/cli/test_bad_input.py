@@ -53,3 +53,29 @@ def test_bootstrap_names_a_junk_k_sink_before_planning() -> None:
     result = run_cli("bootstrap", "--team", "default", env={"K_SINK": "broker:8080"})
     one_error(result, "tekton-dag: error: K_SINK 'broker:8080' has no http:// or https:// scheme")
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("option", "env", "said"), [
+    (("--kubeconfig", "{tmp}/none"), {}, "--kubeconfig {tmp}/none: no such file"),
+    (("--kubeconfig", "{tmp}"), {}, "--kubeconfig {tmp}: is not a file"),
+    ((), {"KUBECONFIG": "{tmp}/none"}, "KUBECONFIG {tmp}/none: no such file"),
+    (("--kubeconfig", "{tmp}/junk"), {}, "cannot reach the cluster (--kubeconfig {tmp}/junk): while parsing a flow "
+                                         "node expected the node content, but found '<stream end>'"),
+])
+def test_dead_letters_names_a_kubeconfig_it_cannot_use(tmp_path: Path, option: tuple[str, ...],
+                                                       env: dict[str, str], said: str) -> None:
+    (tmp_path / "junk").write_text("clusters: [\n")
+    result = run_cli("dead-letters", "list", "-n", "ci", *(o.format(tmp=tmp_path) for o in option),
+                     env={k: v.format(tmp=tmp_path) for k, v in env.items()})
+    one_error(result, f"tekton-dag: error: {said.format(tmp=tmp_path)}")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_dead_letters_replay_blames_k_sink_not_broker_and_only_when_it_posts(tmp_path: Path) -> None:
+    letters = tmp_path / "dead-letters.jsonl"
+    local = run_cli("dead-letters", "replay", "--all", "--local", str(letters), env={"K_SINK": "broker:8080"})
+    one_error(local, "tekton-dag: error: K_SINK 'broker:8080' has no http:// or https:// scheme (or pass --broker URL)")
+    # --namespace posts nothing (the sink in the cluster replays): K_SINK is not read
+    cluster = run_cli("dead-letters", "replay", "--all", "-n", "ci", "--kubeconfig", str(tmp_path / "none"),
+                      env={"K_SINK": "broker:8080"})
+    one_error(cluster, f"tekton-dag: error: --kubeconfig {tmp_path / 'none'}: no such file")

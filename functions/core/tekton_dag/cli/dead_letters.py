@@ -29,6 +29,7 @@ from typing import Any
 
 from tekton_dag.cli.common import add_output_option, emit, fail, http_url, seconds, usage_error
 from tekton_dag.events.deadletters import NEW, REPLAYED, REQUESTED, Letter, LetterError, from_structured
+from tekton_dag.syntax import http_url_problem
 
 DEFAULT_WAIT_S = 30.0
 
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("names", metavar="NAME", nargs="*", help="letters to replay (names from `list`)")
     replay.add_argument("--all", action="store_true", help="every letter not replayed yet")
     _add_store_options(replay)
-    replay.add_argument("--broker", metavar="URL", type=http_url, default=os.environ.get("K_SINK", ""),
+    replay.add_argument("--broker", metavar="URL", type=http_url, default="",
                         help="with --local: the Broker ingress to post to (default: $K_SINK)")
     replay.add_argument("--wait", metavar="SECONDS", type=seconds, default=DEFAULT_WAIT_S,
                         help=f"with --namespace: how long to wait for the sink to replay (default: {DEFAULT_WAIT_S:g}; "
@@ -82,7 +83,14 @@ def run_replay(args: argparse.Namespace) -> int:
     if bool(args.names) == bool(args.all):
         usage_error(args.parser, "name the letters to replay, or give --all (not both)")
     if args.local is not None and not args.broker:
-        usage_error(args.parser, "--local needs --broker URL (the dev chain's broker ingress) or $K_SINK")
+        # $K_SINK is read here, not as --broker's default: argparse would blame --broker for a junk
+        # K_SINK, even with --namespace, which never posts to a Broker.
+        args.broker = os.environ.get("K_SINK", "")
+        if not args.broker:
+            usage_error(args.parser, "--local needs --broker URL (the dev chain's broker ingress) or $K_SINK")
+        problem = http_url_problem(args.broker)
+        if problem:
+            return fail(f"K_SINK {args.broker!r} {problem} (or pass --broker URL)")
     if not (args.wait >= 0 and math.isfinite(args.wait)):  # nan and inf would wait for ever
         usage_error(args.parser, "--wait must be a number of seconds, 0 or more")
     try:
@@ -163,12 +171,30 @@ async def _cluster_letters(args: argparse.Namespace) -> list[Letter]:
 async def _store(args: argparse.Namespace) -> Any:
     from tekton_dag.kube.deadletters import DeadLetterStore
 
+    where = _kubeconfig(args)
     store = DeadLetterStore(args.namespace, kubeconfig=args.kubeconfig)
     try:
         await store.shared.get()  # configured now, so a bad kubeconfig is said as such
     except Exception as exc:  # the client's config errors are of several types
-        raise _StoreError(f"cannot reach the cluster: {exc}") from None
+        # one line: a YAML error's message spans several (the problem, then where)
+        raise _StoreError(f"cannot reach the cluster{where}: {' '.join(str(exc).split())}") from None
     return store
+
+
+def _kubeconfig(args: argparse.Namespace) -> str:
+    """`` (--kubeconfig PATH)`` or `` (KUBECONFIG PATHS)`` for messages; _StoreError when it names no
+    file: the client would say "Invalid kube-config file. Expected key current-context", naming neither."""
+    if args.kubeconfig:
+        name, paths = "--kubeconfig", [args.kubeconfig]
+    elif os.environ.get("KUBECONFIG"):  # a list, of which the client skips the paths that do not exist
+        name, paths = "KUBECONFIG", os.environ["KUBECONFIG"].split(os.pathsep)
+    else:
+        return ""  # in-cluster, else ~/.kube/config
+    given = os.pathsep.join(paths)
+    if not any(os.path.isfile(path) for path in paths):
+        why = "is not a file" if all(os.path.exists(path) for path in paths) else "no such file"
+        raise _StoreError(f"{name} {given}: {why}")
+    return f" ({name} {given})"
 
 
 async def _replay_cluster(args: argparse.Namespace, chosen: list[Letter]) -> int:
