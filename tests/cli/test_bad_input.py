@@ -3,6 +3,7 @@ is wrong, exit 1 (or 2 for usage), never a traceback (the real console entry poi
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,12 @@ def test_dead_letters_replay_blames_k_sink_not_broker_and_only_when_it_posts(tmp
     cluster = run_cli("dead-letters", "replay", "--all", "-n", "ci", "--kubeconfig", str(tmp_path / "none"),
                       env={"K_SINK": "broker:8080"})
     one_error(cluster, f"tekton-dag: error: --kubeconfig {tmp_path / 'none'}: no such file")
+
+
+def test_serve_refuses_a_k_sink_it_could_never_publish_to() -> None:
+    """Before anything starts, as for LISTEN_ADDRESS: else the function is Ready and fails every publish."""
+    with socket.socket() as probe:  # a free port: were K_SINK taken, the server would start (until the timeout)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli("serve", "resolver", "--listen", f"127.0.0.1:{port}", env={"K_SINK": "broker.ns.svc"})
+    one_error(result, "tekton-dag: error: K_SINK 'broker.ns.svc' has no http:// or https:// scheme")
