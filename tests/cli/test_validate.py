@@ -57,6 +57,13 @@ def test_a_missing_directory_is_a_config_error_not_a_crash(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_a_root_that_is_a_file_is_said_to_be_one(tmp_path: Path) -> None:
+    (tmp_path / "teams.yaml").write_text("name: alpha\n")
+    result = run_cli("teams", "--teams", "teams.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "teams.yaml: (top): not a directory (and no stacks/registry.yaml beside it)" in result.stderr
+
+
 def test_the_fallback_layout_validates(tmp_path: Path) -> None:
     result = run_cli("validate", "--teams", "teams", cwd=REPO / "tests/fixtures/config/fallback")
     assert result.returncode == 0 and "valid (1 team(s), 2 stack(s), 5 app(s))" in result.stdout

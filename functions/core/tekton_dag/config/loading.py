@@ -189,8 +189,9 @@ class _Loader:
         elif (fallback := registry_fallback(self.root)) is not None:
             teams = [self.load_registry(fallback)]
         else:
+            what = "not a directory" if self.root.exists() else "no such directory"  # a file, a FIFO...
             self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH,
-                                           f"no such directory (and no {REGISTRY_FILE} beside it)"))
+                                           f"{what} (and no {REGISTRY_FILE} beside it)"))
             return None
         loaded = [team for team in teams if team is not None]
         self.errors.extend(checks.namespace_problems(
