@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,15 @@ def test_a_collection_used_as_a_key_is_a_problem_not_a_crash(tmp_path: Path) -> 
     assert result.stdout == ("teams/alpha/team.yaml: line 3, column 1: invalid YAML: "
                              "a key must be a string, not a sequence\n")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("make", "said"), [
+    (lambda path: path.mkdir(), "not a file"),
+    (lambda path: path.symlink_to(path.parent / "gone.yaml"), "a symbolic link to nothing"),
+])
+def test_a_team_yaml_that_is_there_but_no_file_is_said_as_such(tmp_path: Path, make: Any, said: str) -> None:
+    (tmp_path / "teams" / "alpha").mkdir(parents=True)
+    make(tmp_path / "teams" / "alpha" / "team.yaml")
+    result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == f"teams/alpha/team.yaml: (top): {said}: every team directory needs a team.yaml\n"

@@ -284,8 +284,10 @@ class _Loader:
         """The documents of a valid team, or ``None`` (its problems are recorded)."""
         team_file = directory / TEAM_FILE
         shown = self.shown(team_file)
-        if not team_file.is_file():
-            self.errors.append(ConfigError(shown, ROOT_PATH, "missing: every team directory needs a team.yaml"))
+        if not team_file.is_file():  # said as it is: a directory or a dangling link is there, yet no file
+            what = ("missing" if not os.path.lexists(team_file) else "not a file" if team_file.exists()
+                    else "a symbolic link to nothing")
+            self.errors.append(ConfigError(shown, ROOT_PATH, f"{what}: every team directory needs a team.yaml"))
             return None
         before = len(self.errors)
         document, valid = self.read(team_file, "team")
