@@ -89,3 +89,18 @@ def test_serve_refuses_a_k_sink_it_could_never_publish_to() -> None:
         port = probe.getsockname()[1]
     result = run_cli("serve", "resolver", "--listen", f"127.0.0.1:{port}", env={"K_SINK": "broker.ns.svc"})
     one_error(result, "tekton-dag: error: K_SINK 'broker.ns.svc' has no http:// or https:// scheme")
+
+
+def test_redeliver_says_github_refused_the_connection_not_that_it_timed_out(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("ghp_not-shown\n")
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli("redeliver", "--since", "1h", "--repo", "a/b", "--hook-id", "1",
+                     env={"GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": f"http://127.0.0.1:{port}",
+                          "GITHUB_API_DEADLINE_SECONDS": "1"})
+    error = result.stderr.splitlines()[-1]
+    one_error(result, "tekton-dag: error: webhook 1 of a/b: list_hook_deliveries: GET ")
+    assert ": no answer (ClientConnectorError: Cannot connect to host 127.0.0.1:" in error and "timeout" not in error
+    assert "not-shown" not in result.stderr
