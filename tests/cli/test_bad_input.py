@@ -104,3 +104,9 @@ def test_redeliver_says_github_refused_the_connection_not_that_it_timed_out(tmp_
     one_error(result, "tekton-dag: error: webhook 1 of a/b: list_hook_deliveries: GET ")
     assert ": no answer (ClientConnectorError: Cannot connect to host 127.0.0.1:" in error and "timeout" not in error
     assert "not-shown" not in result.stderr
+
+
+def test_render_refuses_what_run_creator_would_refuse_and_prints_nothing() -> None:
+    result = run_cli("render", "--mode", "merge", "--app", "demo-fe", "--image-tag", "v1 final")
+    one_error(result, "tekton-dag: error: image_tag: 'v1 final' is not a valid tag")
+    assert result.stdout == ""

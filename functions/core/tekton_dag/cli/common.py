@@ -16,9 +16,6 @@ from tekton_dag.config.models import Config
 from tekton_dag.config.snapshots import load_config_cached
 from tekton_dag.syntax import ascii_digits, decimal, http_url_problem, tcp_port
 
-# The pull request numbers run.requested.v1 admits (GitHub numbers them with 32-bit integers).
-PR_NUMBER_MAX = 2**31 - 1
-
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

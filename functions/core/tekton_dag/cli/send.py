@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import PR_NUMBER_MAX, fail, http_url, positive_seconds, usage_error, whole_number
+from tekton_dag.cli.common import fail, http_url, positive_seconds, usage_error, whole_number
 from tekton_dag.devchain import samples
 from tekton_dag.events import github
+from tekton_dag.events.requests import MAX_PR_NUMBER
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)"
     )
-    parser.add_argument("--number", type=whole_number(1, PR_NUMBER_MAX), default=1,
+    parser.add_argument("--number", type=whole_number(1, MAX_PR_NUMBER), default=1,
                         help="pull request number (default: 1)")
     parser.add_argument("--branch", default="feature/demo", help="PR head branch (default: feature/demo)")
     parser.add_argument("--base", default="main", help="PR base branch, or the pushed branch (default: main)")
