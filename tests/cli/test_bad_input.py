@@ -110,3 +110,16 @@ def test_render_refuses_what_run_creator_would_refuse_and_prints_nothing() -> No
     result = run_cli("render", "--mode", "merge", "--app", "demo-fe", "--image-tag", "v1 final")
     one_error(result, "tekton-dag: error: image_tag: 'v1 final' is not a valid tag")
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--work-dir", "--dry-run-dir", "--triggers"])
+def test_dev_names_a_directory_option_given_a_file(tmp_path: Path, option: str) -> None:
+    """Said before anything starts: with --dry-run-dir a file, the chain started and failed every write."""
+    file = tmp_path / "file"
+    file.write_text("")
+    with socket.socket() as holder:  # a busy webhook port: were the option taken, dev would stop at it
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        result = run_cli("dev", "--port", port, "--work-dir", str(tmp_path / "work"), option, str(file))
+    one_error(result, f"tekton-dag: error: {option} {file}: not a directory")

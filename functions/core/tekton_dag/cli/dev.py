@@ -124,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
+    for option, directory in (("--work-dir", args.work_dir), ("--dry-run-dir", args.dry_run_dir),
+                              ("--triggers", args.triggers)):
+        # else "File exists" from a mkdir, "directory: does not exist", or (--dry-run-dir) a chain
+        # that starts and fails to write each PipelineRun
+        if directory is not None and directory.exists() and not directory.is_dir():
+            return fail(f"{option} {directory}: not a directory")
     problem = http_url_problem(args.github_api) if args.github_api else None
     if problem:
         usage_error(args.parser, f"--github-api {args.github_api!r}: expected an http(s) URL (it {problem})")
