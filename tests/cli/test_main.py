@@ -78,6 +78,10 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     (("serve", "all-in-one", "--workers", ARABIC_42, "--listen", "nowhere"), "argument --workers: '"),
     (("redeliver", "--since", "1h", "--repo", "a/b", "--hook-id", "0"), "argument --hook-id: '0': must be 1 or more"),
     (("dev", "--task-seconds", ARABIC_42, "--teams", "no-such-dir"), "argument --task-seconds: '"),
+    # Values send puts in HTTP headers: httpx raised UnicodeEncodeError (a traceback), h11 "Illegal header value".
+    (("send", "ping", "acme/api", "--delivery", "\u00e9", "--secret", "s", "--url", "http://127.0.0.1:9/"),
+     "argument --delivery: '\u00e9': sent as an HTTP header, it must be printable ASCII"),
+    (("send", "--file", "README.md", "--event", "push\nX-Injected: 1"), "argument --event: 'push\\nX-Injected: 1'"),
     (("dead-letters", "replay", "--all", "--local", "none.jsonl", "--broker", "http://127.0.0.1:9",
       "--wait", ARABIC_42), f"argument --wait: '{ARABIC_42}' is not a number of seconds"),
 ])

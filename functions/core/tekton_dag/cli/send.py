@@ -26,6 +26,15 @@ from tekton_dag.events.requests import MAX_PR_NUMBER
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
 
+def header_value(text: str) -> str:
+    """An argparse ``type`` for a value sent as an HTTP header: printable ASCII without white space at
+    either end, else a usage error (httpx raised UnicodeEncodeError, h11 'Illegal header value')."""
+    if not (text and text.isascii() and text.isprintable() and text == text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r}: sent as an HTTP header, it must be printable ASCII "
+                                         "without white space at either end")
+    return text
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "send",
@@ -39,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("repo", metavar="REPO", nargs="?", help="owner/name, e.g. jmjava/tekton-dag-vue-fe")
     parser.add_argument("--file", metavar="PAYLOAD.json", type=Path,
                         help="send this saved webhook body instead of a sample (signed as is)")
-    parser.add_argument("--event", metavar="NAME",
+    parser.add_argument("--event", metavar="NAME", type=header_value,
                         help="X-GitHub-Event of --file (default: inferred from the payload: pull_request, push, ping)")
     parser.add_argument("--url", type=http_url, default=DEFAULT_URL, help=f"where to send it (default: {DEFAULT_URL})")
     parser.add_argument(
@@ -55,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="send it as a GitHub App's webhook from installation ID (status-reporter then acts as "
                         "that installation; `tekton-dag dev`'s GitHub API double has installation 1); default: a "
                         "repository webhook")
-    parser.add_argument("--delivery", help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
+    parser.add_argument("--delivery", type=header_value, help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="print the request instead of sending it")
     parser.add_argument(
