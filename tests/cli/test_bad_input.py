@@ -3,10 +3,13 @@ is wrong, exit 1 (or 2 for usage), never a traceback (the real console entry poi
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support.clirun import run_cli
 
@@ -123,3 +126,32 @@ def test_dev_names_a_directory_option_given_a_file(tmp_path: Path, option: str) 
         port = str(holder.getsockname()[1])
         result = run_cli("dev", "--port", port, "--work-dir", str(tmp_path / "work"), option, str(file))
     one_error(result, f"tekton-dag: error: {option} {file}: not a directory")
+
+
+class _NotKubernetes(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"<html>a login page</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_dead_letters_says_the_server_it_reached_is_no_kubernetes_api(tmp_path: Path) -> None:
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotKubernetes) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
+            "users": [{"name": "u", "user": {"token": "not-shown"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+        result = run_cli("dead-letters", "list", "-n", "ci", "--kubeconfig", str(kubeconfig))
+        server.shutdown()
+    one_error(result, "tekton-dag: error: dead letters in namespace ci: the cluster's answer is not JSON, is the "
+                      "kubeconfig's server a Kubernetes API?")
+    assert "not-shown" not in result.stderr

@@ -229,6 +229,8 @@ async def _replay_cluster(args: argparse.Namespace, chosen: list[Letter]) -> int
 def _api_problem(args: argparse.Namespace, exc: Exception) -> str:
     status = getattr(exc, "status", None)
     message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, ValueError):  # the client's json.loads: whatever answered is no Kubernetes API
+        message = f"the cluster's answer is not JSON, is the kubeconfig's server a Kubernetes API? ({message})"
     if status == 403:
         return f"forbidden in namespace {args.namespace}: {message} (you need list and patch on configmaps there)"
     return f"dead letters in namespace {args.namespace}: {message}"
