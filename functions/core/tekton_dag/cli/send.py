@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="send it as a GitHub App's webhook from installation ID (status-reporter then acts as "
                         "that installation; `tekton-dag dev`'s GitHub API double has installation 1); default: a "
                         "repository webhook")
-    parser.add_argument("--delivery", type=header_value, help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
+    parser.add_argument("--delivery", type=header_value,
+                        help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="print the request instead of sending it")
     parser.add_argument(
