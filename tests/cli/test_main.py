@@ -78,6 +78,9 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     (("serve", "all-in-one", "--workers", ARABIC_42, "--listen", "nowhere"), "argument --workers: '"),
     (("redeliver", "--since", "1h", "--repo", "a/b", "--hook-id", "0"), "argument --hook-id: '0': must be 1 or more"),
     (("dev", "--task-seconds", ARABIC_42, "--teams", "no-such-dir"), "argument --task-seconds: '"),
+    # GitHub's names: ".." is none, and took redeliver's API path elsewhere (/repos/../../hooks/1/deliveries).
+    (("redeliver", "--since", "1h", "--repo", "../..", "--hook-id", "1"), "--repo '../..': expected owner/name"),
+    (("redeliver", "--since", "1h", "--repo", "acme/..", "--hook-id", "1"), "--repo 'acme/..': expected owner/name"),
     # Values send puts in HTTP headers: httpx raised UnicodeEncodeError (a traceback), h11 "Illegal header value".
     (("send", "ping", "acme/api", "--delivery", "\u00e9", "--secret", "s", "--url", "http://127.0.0.1:9/"),
      "argument --delivery: '\u00e9': sent as an HTTP header, it must be printable ASCII"),
