@@ -81,6 +81,8 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     # GitHub's names: ".." is none, and took redeliver's API path elsewhere (/repos/../../hooks/1/deliveries).
     (("redeliver", "--since", "1h", "--repo", "../..", "--hook-id", "1"), "--repo '../..': expected owner/name"),
     (("redeliver", "--since", "1h", "--repo", "acme/..", "--hook-id", "1"), "--repo 'acme/..': expected owner/name"),
+    # "-n .." listed every namespace's ConfigMaps (/api/v1/namespaces/../configmaps is /api/v1/configmaps).
+    (("dead-letters", "list", "-n", "..", "--kubeconfig", "no-such-file"), "'..' is not a namespace name"),
     # Values send puts in HTTP headers: httpx raised UnicodeEncodeError (a traceback), h11 "Illegal header value".
     (("send", "ping", "acme/api", "--delivery", "\u00e9", "--secret", "s", "--url", "http://127.0.0.1:9/"),
      "argument --delivery: '\u00e9': sent as an HTTP header, it must be printable ASCII"),

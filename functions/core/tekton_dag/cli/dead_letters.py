@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tekton_dag.cli.common import add_output_option, emit, fail, http_url, seconds, usage_error
+from tekton_dag.config.validation import DNS1123_LABEL
 from tekton_dag.events.deadletters import NEW, REPLAYED, REQUESTED, Letter, LetterError, from_structured
 from tekton_dag.syntax import http_url_problem
 
@@ -59,10 +60,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.set_defaults(run=run_replay, parser=replay)
 
 
+def namespace(text: str) -> str:
+    """An argparse ``type``: a Kubernetes namespace name (a DNS-1123 label). Others are no namespace,
+    and ".." took the API path elsewhere: /api/v1/namespaces/../configmaps lists every namespace's."""
+    if not DNS1123_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a namespace name (lower-case letters, digits and "
+                                         "'-', at most 63)")
+    return text
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", metavar="FILE", type=Path, help="the local Broker's dead-letter file (JSON lines)")
-    where.add_argument("--namespace", "-n", metavar="NS", help="the namespace of the cluster's dead-letters sink")
+    where.add_argument("--namespace", "-n", metavar="NS", type=namespace,
+                       help="the namespace of the cluster's dead-letters sink")
     parser.add_argument("--kubeconfig", metavar="PATH", help="with --namespace: the cluster (default: $KUBECONFIG)")
 
 
