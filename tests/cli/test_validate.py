@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,11 @@ def test_a_team_yaml_that_is_there_but_no_file_is_said_as_such(tmp_path: Path, m
     result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == f"teams/alpha/team.yaml: (top): {said}: every team directory needs a team.yaml\n"
+
+
+def test_a_root_whose_name_is_not_utf8_is_read_like_any_other(tmp_path: Path) -> None:
+    """A file name is bytes: the configuration snapshot's key hashed it as UTF-8 text and raised."""
+    root = os.fsdecode(b"teams-\xff")
+    shutil.copytree(REPO / "teams", tmp_path / root)
+    result = run_cli("validate", "--teams", root, "-o", "json", cwd=tmp_path)  # JSON: the output is text
+    assert parsed(result, "json") == {"valid": True, "errors": []}
