@@ -155,3 +155,11 @@ def test_dead_letters_says_the_server_it_reached_is_no_kubernetes_api(tmp_path: 
     one_error(result, "tekton-dag: error: dead letters in namespace ci: the cluster's answer is not JSON, is the "
                       "kubeconfig's server a Kubernetes API?")
     assert "not-shown" not in result.stderr
+
+
+@pytest.mark.parametrize(("content", "said"), [(b"\xff{}", "not UTF-8 text"), (DEEP_JSON, "JSON nested too deeply")])
+def test_bootstrap_names_a_registry_auth_file_it_cannot_read(tmp_path: Path, content: bytes, said: str) -> None:
+    auth = tmp_path / "auth.json"
+    auth.write_bytes(content)
+    result = run_cli("bootstrap", "--team", "default", "--dry-run", env={"REGISTRY_AUTH_FILE": str(auth)})
+    one_error(result, f"tekton-dag: error: {auth}: {said}")
