@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -114,3 +115,21 @@ def test_a_reader_that_leaves_early_is_no_error(args: tuple[str, ...]) -> None:
         stderr = process.stderr.read().decode()
     assert process.returncode == 141, stderr
     assert stderr == ""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [("teams",), ("validate",), ("render", "--mode", "bootstrap")])
+def test_output_that_cannot_be_written_is_one_error_line(args: tuple[str, ...]) -> None:
+    with open("/dev/full", "w") as full:  # every write: ENOSPC, as on a full disk
+        result = subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", *args], cwd=README.parent,
+                                stdout=full, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 1
+    assert result.stderr == "tekton-dag: error: cannot write the output: No space left on device\n"
+
+
+def test_a_closed_stdout_is_no_error() -> None:
+    """`tekton-dag teams >&-`: Python has no sys.stdout then, and print() writes nothing."""
+    result = subprocess.run([sys.executable, "-m", "tekton_dag.cli.main", "teams"], cwd=README.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.close(1))
+    assert (result.returncode, result.stderr) == (0, "")
