@@ -163,3 +163,13 @@ def test_bootstrap_names_a_registry_auth_file_it_cannot_read(tmp_path: Path, con
     auth.write_bytes(content)
     result = run_cli("bootstrap", "--team", "default", "--dry-run", env={"REGISTRY_AUTH_FILE": str(auth)})
     one_error(result, f"tekton-dag: error: {auth}: {said}")
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("resolver", "--workers", "2"), "--workers 2: only all-in-one runs several workers, not resolver"),
+    (("all-in-one", "--workers", "0"), "--workers 0: must be 1 or more"),
+])
+def test_serve_refuses_workers_it_cannot_run_before_loading_anything(args: tuple[str, ...], said: str) -> None:
+    """The one line: the configuration's load (and its log line) came first."""
+    result = run_cli("serve", *args)
+    assert (result.returncode, result.stderr) == (2, f"tekton-dag serve: error: {said}\n")

@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
         given = f" {name!r} is not one of" if name else " is missing; expected one of"
         print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
+    if args.workers != 1 and (name != serving.ALL_IN_ONE.name or args.workers < 1):  # before the load's log
+        print(f"tekton-dag serve: error: --workers {args.workers}: "
+              + ("must be 1 or more" if args.workers < 1 else f"only all-in-one runs several workers, not {name}"),
+              file=sys.stderr)
+        return 2
     listen = args.listen or os.environ.get("LISTEN_ADDRESS", "")
     problem = listen_problem(listen) if listen else None
     if problem:  # func-python would raise a bare Exception (or a ValueError) out of its bind
@@ -87,11 +92,6 @@ def run(args: argparse.Namespace) -> int:
         os.environ["K_SINK"] = args.sink
     os.environ[TEAMS_DIR_ENV] = args.teams
     if args.workers != 1:
-        if name != serving.ALL_IN_ONE.name or args.workers < 1:
-            print(f"tekton-dag serve: error: --workers {args.workers}: "
-                  + ("must be 1 or more" if args.workers < 1 else f"only all-in-one runs several workers, not {name}"),
-                  file=sys.stderr)
-            return 2
         from tekton_dag.cli.workers import serve_workers
 
         return serve_workers(args.workers)
