@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +60,13 @@ def test_a_missing_directory_is_a_config_error_not_a_crash(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_a_root_that_is_a_file_is_said_to_be_one(tmp_path: Path) -> None:
+    (tmp_path / "teams.yaml").write_text("name: alpha\n")
+    result = run_cli("teams", "--teams", "teams.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "teams.yaml: (top): not a directory (and no stacks/registry.yaml beside it)" in result.stderr
+
+
 def test_the_fallback_layout_validates(tmp_path: Path) -> None:
     result = run_cli("validate", "--teams", "teams", cwd=REPO / "tests/fixtures/config/fallback")
     assert result.returncode == 0 and "valid (1 team(s), 2 stack(s), 5 app(s))" in result.stdout
@@ -69,3 +79,23 @@ def test_a_collection_used_as_a_key_is_a_problem_not_a_crash(tmp_path: Path) -> 
     assert result.stdout == ("teams/alpha/team.yaml: line 3, column 1: invalid YAML: "
                              "a key must be a string, not a sequence\n")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("make", "said"), [
+    (lambda path: path.mkdir(), "not a file"),
+    (lambda path: path.symlink_to(path.parent / "gone.yaml"), "a symbolic link to nothing"),
+])
+def test_a_team_yaml_that_is_there_but_no_file_is_said_as_such(tmp_path: Path, make: Any, said: str) -> None:
+    (tmp_path / "teams" / "alpha").mkdir(parents=True)
+    make(tmp_path / "teams" / "alpha" / "team.yaml")
+    result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == f"teams/alpha/team.yaml: (top): {said}: every team directory needs a team.yaml\n"
+
+
+def test_a_root_whose_name_is_not_utf8_is_read_like_any_other(tmp_path: Path) -> None:
+    """A file name is bytes: the configuration snapshot's key hashed it as UTF-8 text and raised."""
+    root = os.fsdecode(b"teams-\xff")
+    shutil.copytree(REPO / "teams", tmp_path / root)
+    result = run_cli("validate", "--teams", root, "-o", "json", cwd=tmp_path)  # JSON: the output is text
+    assert parsed(result, "json") == {"valid": True, "errors": []}

@@ -123,3 +123,15 @@ def test_replay_refuses_a_broker_or_wait_it_cannot_use(tmp_path: Path, option: s
     result = run_cli("dead-letters", "replay", "--all", *where, option, value)
     assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert json.loads(run_cli("dead-letters", "list", "--local", str(file), "-o", "json").stdout)[0]["state"] == "new"
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    (b"\xff\xfe{}", "not UTF-8 text"),
+    (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+])
+def test_a_line_no_json_reader_takes_is_named(tmp_path: Path, line: bytes, said: str) -> None:
+    file = tmp_path / "dead-letters.jsonl"
+    file.write_bytes(record("run-1").encode() + b"\n" + line + b"\n")
+    result = run_cli("dead-letters", "list", "--local", str(file))
+    assert result.returncode == 1
+    assert f"{file}:2: {said}" in result.stderr and "Traceback" not in result.stderr, result.stderr

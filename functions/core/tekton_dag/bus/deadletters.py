@@ -146,17 +146,22 @@ def read_letters(file: Path) -> list[Letter]:
     a later failure of the same event makes it new again. ``LetterError`` names the bad line."""
     letters: dict[str, Letter] = {}
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        text = file.read_bytes()
     except OSError as exc:
         raise LetterError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    lines = text.splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{file}:{number}"
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode())  # UTF-8: json.loads would guess UTF-16 from bytes
+        except UnicodeDecodeError:
+            raise LetterError(f"{where}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise LetterError(f"{where}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise LetterError(f"{where}: JSON nested too deeply") from None
         if not isinstance(record, dict):
             raise LetterError(f"{where}: not a JSON object")
         if "replayed" in record:

@@ -29,6 +29,7 @@ from tekton_dag.cli.common import (
     positive_seconds,
     usage_error,
     warn_if_fallback,
+    whole_number,
 )
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import Config
@@ -38,6 +39,7 @@ from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, PresenceCheck, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
 from tekton_dag.oci.references import ImageRef
+from tekton_dag.syntax import http_url_problem
 from tekton_dag.usecases.bootstrapping import plan_bootstrap
 
 
@@ -58,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--dry-run", action="store_true", help="print the plan only; publish nothing")
     parser.add_argument("--sink", type=http_url, default="", metavar="URL",
                         help=f"Broker ingress URL (default: ${K_SINK_ENV})")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+    parser.add_argument("--concurrency", type=whole_number(), default=DEFAULT_CONCURRENCY, metavar="N",
                         help=f"registry requests at once (default: {DEFAULT_CONCURRENCY})")
     parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help=f"registry request timeout (default: {DEFAULT_TIMEOUT_S:g})")
@@ -71,8 +73,15 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         usage_error(args.parser, "--concurrency must be at least 1")
     sink = args.sink or sink_from_env()
-    if not args.dry_run and not sink:
-        return fail(f"no Broker to publish to: pass --sink URL or set {K_SINK_ENV} (or use --dry-run)")
+    if not args.dry_run:  # what publishing needs, before the plan asks the registry about every image
+        if not sink:
+            return fail(f"no Broker to publish to: pass --sink URL or set {K_SINK_ENV} (or use --dry-run)")
+        problem = http_url_problem(sink)  # --sink was checked by argparse; this is $K_SINK
+        if problem:
+            return fail(f"{K_SINK_ENV} {sink!r} {problem}")
+        keys = sealing.EventKeys(os.environ)
+        if not keys.current():
+            return fail(f"bootstrap.requested cannot be published: {sealing.KeyMissing(keys.file_problem).reason}")
     warn_if_fallback(args.teams)
     result = load_config(args.teams)
     if result.config is None:

@@ -14,7 +14,7 @@ import yaml
 from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, registry_fallback
 from tekton_dag.config.models import Config
 from tekton_dag.config.snapshots import load_config_cached
-from tekton_dag.syntax import http_url_problem, tcp_port
+from tekton_dag.syntax import ascii_digits, decimal, http_url_problem, tcp_port
 
 
 def add_teams_option(parser: argparse.ArgumentParser) -> None:
@@ -50,15 +50,38 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def seconds(text: str) -> float:
+    """An argparse ``type`` for a number of seconds in ASCII digits with at most one '.', and maybe a
+    '-' for the caller's bounds to refuse by name: ``float`` alone also reads Arabic-Indic
+    digits, "1_0", "1e3", "nan" and "inf". A bad value is a usage error (exit 2), not a traceback."""
+    digits = text.strip()
+    value = decimal(digits.removeprefix("-"))
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (digits 0-9, at most one '.')")
+    return -value if digits.startswith("-") else value
+
+
 def positive_seconds(text: str) -> float:
-    """An argparse ``type`` for durations: a bad value is a usage error (exit 2), not a traceback."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
+    """``seconds``, more than 0."""
+    value = seconds(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
     return value
+
+
+def whole_number(low: int = 0, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for a count or an id: ASCII digits from ``low`` to ``high``, else a usage
+    error. ``int`` alone also reads other scripts' digits, "1_000", " 7" and a sign."""
+    bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+
+    def parse(text: str) -> int:
+        if not ascii_digits(text):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {bounds} in digits 0-9")
+        if not low <= int(text) <= (int(text) if high is None else high):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {bounds}")
+        return int(text)
+
+    return parse
 
 
 def port_number(text: str) -> int:

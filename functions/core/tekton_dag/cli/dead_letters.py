@@ -27,8 +27,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import add_output_option, emit, fail, http_url, usage_error
+from tekton_dag.cli.common import add_output_option, emit, fail, http_url, seconds, usage_error
+from tekton_dag.config.validation import DNS1123_LABEL
 from tekton_dag.events.deadletters import NEW, REPLAYED, REQUESTED, Letter, LetterError, from_structured
+from tekton_dag.syntax import http_url_problem
 
 DEFAULT_WAIT_S = 30.0
 
@@ -50,18 +52,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("names", metavar="NAME", nargs="*", help="letters to replay (names from `list`)")
     replay.add_argument("--all", action="store_true", help="every letter not replayed yet")
     _add_store_options(replay)
-    replay.add_argument("--broker", metavar="URL", type=http_url, default=os.environ.get("K_SINK", ""),
+    replay.add_argument("--broker", metavar="URL", type=http_url, default="",
                         help="with --local: the Broker ingress to post to (default: $K_SINK)")
-    replay.add_argument("--wait", metavar="SECONDS", type=float, default=DEFAULT_WAIT_S,
+    replay.add_argument("--wait", metavar="SECONDS", type=seconds, default=DEFAULT_WAIT_S,
                         help=f"with --namespace: how long to wait for the sink to replay (default: {DEFAULT_WAIT_S:g}; "
                         "0: only mark them)")
     replay.set_defaults(run=run_replay, parser=replay)
 
 
+def namespace(text: str) -> str:
+    """An argparse ``type``: a Kubernetes namespace name (a DNS-1123 label). Others are no namespace,
+    and ".." took the API path elsewhere: /api/v1/namespaces/../configmaps lists every namespace's."""
+    if not DNS1123_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a namespace name (lower-case letters, digits and "
+                                         "'-', at most 63)")
+    return text
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", metavar="FILE", type=Path, help="the local Broker's dead-letter file (JSON lines)")
-    where.add_argument("--namespace", "-n", metavar="NS", help="the namespace of the cluster's dead-letters sink")
+    where.add_argument("--namespace", "-n", metavar="NS", type=namespace,
+                       help="the namespace of the cluster's dead-letters sink")
     parser.add_argument("--kubeconfig", metavar="PATH", help="with --namespace: the cluster (default: $KUBECONFIG)")
 
 
@@ -82,7 +94,14 @@ def run_replay(args: argparse.Namespace) -> int:
     if bool(args.names) == bool(args.all):
         usage_error(args.parser, "name the letters to replay, or give --all (not both)")
     if args.local is not None and not args.broker:
-        usage_error(args.parser, "--local needs --broker URL (the dev chain's broker ingress) or $K_SINK")
+        # $K_SINK is read here, not as --broker's default: argparse would blame --broker for a junk
+        # K_SINK, even with --namespace, which never posts to a Broker.
+        args.broker = os.environ.get("K_SINK", "")
+        if not args.broker:
+            usage_error(args.parser, "--local needs --broker URL (the dev chain's broker ingress) or $K_SINK")
+        problem = http_url_problem(args.broker)
+        if problem:
+            return fail(f"K_SINK {args.broker!r} {problem} (or pass --broker URL)")
     if not (args.wait >= 0 and math.isfinite(args.wait)):  # nan and inf would wait for ever
         usage_error(args.parser, "--wait must be a number of seconds, 0 or more")
     try:
@@ -163,12 +182,30 @@ async def _cluster_letters(args: argparse.Namespace) -> list[Letter]:
 async def _store(args: argparse.Namespace) -> Any:
     from tekton_dag.kube.deadletters import DeadLetterStore
 
+    where = _kubeconfig(args)
     store = DeadLetterStore(args.namespace, kubeconfig=args.kubeconfig)
     try:
         await store.shared.get()  # configured now, so a bad kubeconfig is said as such
     except Exception as exc:  # the client's config errors are of several types
-        raise _StoreError(f"cannot reach the cluster: {exc}") from None
+        # one line: a YAML error's message spans several (the problem, then where)
+        raise _StoreError(f"cannot reach the cluster{where}: {' '.join(str(exc).split())}") from None
     return store
+
+
+def _kubeconfig(args: argparse.Namespace) -> str:
+    """`` (--kubeconfig PATH)`` or `` (KUBECONFIG PATHS)`` for messages; _StoreError when it names no
+    file: the client would say "Invalid kube-config file. Expected key current-context", naming neither."""
+    if args.kubeconfig:
+        name, paths = "--kubeconfig", [args.kubeconfig]
+    elif os.environ.get("KUBECONFIG"):  # a list, of which the client skips the paths that do not exist
+        name, paths = "KUBECONFIG", os.environ["KUBECONFIG"].split(os.pathsep)
+    else:
+        return ""  # in-cluster, else ~/.kube/config
+    given = os.pathsep.join(paths)
+    if not any(os.path.isfile(path) for path in paths):
+        why = "is not a file" if all(os.path.exists(path) for path in paths) else "no such file"
+        raise _StoreError(f"{name} {given}: {why}")
+    return f" ({name} {given})"
 
 
 async def _replay_cluster(args: argparse.Namespace, chosen: list[Letter]) -> int:
@@ -203,6 +240,8 @@ async def _replay_cluster(args: argparse.Namespace, chosen: list[Letter]) -> int
 def _api_problem(args: argparse.Namespace, exc: Exception) -> str:
     status = getattr(exc, "status", None)
     message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, ValueError):  # the client's json.loads: whatever answered is no Kubernetes API
+        message = f"the cluster's answer is not JSON, is the kubeconfig's server a Kubernetes API? ({message})"
     if status == 403:
         return f"forbidden in namespace {args.namespace}: {message} (you need list and patch on configmaps there)"
     return f"dead letters in namespace {args.namespace}: {message}"

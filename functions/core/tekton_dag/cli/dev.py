@@ -34,7 +34,7 @@ from cloudevents.core.base import BaseCloudEvent
 
 from tekton_dag.bus import routing
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV
-from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, port_number, usage_error
+from tekton_dag.cli.common import add_teams_option, fail, load_config_or_report, port_number, seconds, usage_error
 from tekton_dag.devchain.priority import AFTER_ACK_NICE, parse_nice
 from tekton_dag.events import catalog
 from tekton_dag.functions import loops, serving
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--simulate-tekton", action="store_true",
                         help="run the PipelineRuns with a Tekton controller double that sends Tekton's CloudEvents "
                         "to the Broker (with --kubeconfig: only for a cluster without Tekton, e.g. a fake API)")
-    parser.add_argument("--task-seconds", metavar="S", type=float, default=1.0,
+    parser.add_argument("--task-seconds", metavar="S", type=seconds, default=1.0,
                         help="how long each simulated TaskRun runs (default: 1.0)")
     parser.add_argument("--github-api", metavar="URL",
                         help="status-reporter's GitHub REST API root, e.g. https://api.github.com, with the App or "
@@ -124,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
         return fail(f"--kubeconfig {args.kubeconfig}: no such file")
+    for option, directory in (("--work-dir", args.work_dir), ("--dry-run-dir", args.dry_run_dir),
+                              ("--triggers", args.triggers)):
+        # else "File exists" from a mkdir, "directory: does not exist", or (--dry-run-dir) a chain
+        # that starts and fails to write each PipelineRun
+        if directory is not None and directory.exists() and not directory.is_dir():
+            return fail(f"{option} {directory}: not a directory")
     problem = http_url_problem(args.github_api) if args.github_api else None
     if problem:
         usage_error(args.parser, f"--github-api {args.github_api!r}: expected an http(s) URL (it {problem})")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from tekton_dag import __version__
 from tekton_dag.observability import logs
@@ -56,10 +59,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     logs.install()  # a value we were sent cannot start a log line of its own
+    real_stdout = sys.stdout
+    if real_stdout is not None and args.command != "serve":  # serve's stdout is the servers' own
+        sys.stdout = _Output(real_stdout)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        if sys.stdout is not None:  # None: started with stdout closed (`>&-`), and print() writes nothing
+            sys.stdout.flush()  # here, where a failed write is caught, rather than at exit
+        return code
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGINT
+    except BrokenPipeError:  # the reader left (`tekton-dag teams | head -1`): nothing more to say
+        _discard_output()
+        return 128 + signal.SIGPIPE  # what a shell reports for a command that SIGPIPE stopped
+    except OutputFailed as exc:  # a full disk, `> /dev/full`
+        _discard_output()
+        print(f"tekton-dag: error: cannot write the output: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = real_stdout
+
+
+class OutputFailed(Exception):
+    """Writing to stdout failed: not an OSError, which a command may catch as its own (e.g. dev's
+    "cannot start") and then misname."""
+
+
+class _Output:
+    """stdout, whose failed writes are told apart from the other OSErrors a command may raise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputFailed(exc.strerror or str(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputFailed(exc.strerror or str(exc)) from None
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding...
+        return getattr(self._stream, name)
+
+
+def _discard_output() -> None:
+    """Python flushes stdout again at exit, into the same failing file: point it at /dev/null."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno() if sys.__stdout__ else 1)
 
 
 if __name__ == "__main__":

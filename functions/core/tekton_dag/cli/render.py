@@ -13,11 +13,12 @@ import uuid
 import yaml
 
 from tekton_dag import pipelines
-from tekton_dag.cli.common import add_teams_option, fail, usage_error, warn_if_fallback
+from tekton_dag.cli.common import add_teams_option, fail, usage_error, warn_if_fallback, whole_number
 from tekton_dag.config.errors import ConfigInvalid
 from tekton_dag.config.loading import load_config_or_raise
 from tekton_dag.config.models import Stack, Team
-from tekton_dag.events.requests import PullRequestRef, RunRequest
+from tekton_dag.events.errors import RequestError
+from tekton_dag.events.requests import MAX_PR_NUMBER, PullRequestRef, RunRequest
 from tekton_dag.pipelineruns import BuildError, build_pipelinerun
 
 MODES = {"pr": pipelines.PR_TEST, "merge": pipelines.MERGE_RELEASE, "bootstrap": pipelines.BOOTSTRAP}
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--team", default="default", help="team name (default: default)")
     parser.add_argument("--stack", help="stack name (default: the stack holding --app, or the team's only stack)")
     parser.add_argument("--app", default="", help="the changed app (required for pr and merge)")
-    parser.add_argument("--pr", type=int, help="pull request number (pr mode)")
+    parser.add_argument("--pr", type=whole_number(1, MAX_PR_NUMBER), help="pull request number (pr mode)")
     parser.add_argument("--sha", default="", help="head sha of the PR / revision of the changed app")
     parser.add_argument("--repo", default="", help="owner/name of the PR's repo (default: the app's repo)")
     parser.add_argument(
@@ -64,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
     stack = _stack(team, args.stack, args.app)
     if isinstance(stack, str):
         return fail(stack)
+    request = _request(args, team, stack)
     try:
-        run_object = build_pipelinerun(_request(args, team, stack), team, stack, traceparent=args.traceparent)
-    except BuildError as exc:
+        RunRequest.from_data(request.to_data())  # what run-creator takes of a run.requested event
+        run_object = build_pipelinerun(request, team, stack, traceparent=args.traceparent)
+    except (RequestError, BuildError) as exc:
         return fail(str(exc))
     if args.output == "json":
         print(json.dumps(run_object, indent=2))

@@ -18,11 +18,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import fail, http_url, positive_seconds, usage_error
+from tekton_dag.cli.common import fail, http_url, positive_seconds, usage_error, whole_number
 from tekton_dag.devchain import samples
 from tekton_dag.events import github
+from tekton_dag.events.requests import MAX_PR_NUMBER
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
+
+
+def header_value(text: str) -> str:
+    """An argparse ``type`` for a value sent as an HTTP header: printable ASCII without white space at
+    either end, else a usage error (httpx raised UnicodeEncodeError, h11 'Illegal header value')."""
+    if not (text and text.isascii() and text.isprintable() and text == text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r}: sent as an HTTP header, it must be printable ASCII "
+                                         "without white space at either end")
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,22 +48,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("repo", metavar="REPO", nargs="?", help="owner/name, e.g. jmjava/tekton-dag-vue-fe")
     parser.add_argument("--file", metavar="PAYLOAD.json", type=Path,
                         help="send this saved webhook body instead of a sample (signed as is)")
-    parser.add_argument("--event", metavar="NAME",
+    parser.add_argument("--event", metavar="NAME", type=header_value,
                         help="X-GitHub-Event of --file (default: inferred from the payload: pull_request, push, ping)")
     parser.add_argument("--url", type=http_url, default=DEFAULT_URL, help=f"where to send it (default: {DEFAULT_URL})")
     parser.add_argument(
         "--secret", help="webhook secret (default: $GITHUB_WEBHOOK_SECRET or $GITHUB_WEBHOOK_SECRET_FILE)"
     )
-    parser.add_argument("--number", type=int, default=1, help="pull request number (default: 1)")
+    parser.add_argument("--number", type=whole_number(1, MAX_PR_NUMBER), default=1,
+                        help="pull request number (default: 1)")
     parser.add_argument("--branch", default="feature/demo", help="PR head branch (default: feature/demo)")
     parser.add_argument("--base", default="main", help="PR base branch, or the pushed branch (default: main)")
     parser.add_argument("--sha", default="", help="head commit SHA (default: derived from repo, branch, number)")
     parser.add_argument("--sender", default="octocat", help="GitHub login of the sender (default: octocat)")
-    parser.add_argument("--installation", type=int, default=0, metavar="ID",
+    parser.add_argument("--installation", type=whole_number(), default=0, metavar="ID",
                         help="send it as a GitHub App's webhook from installation ID (status-reporter then acts as "
                         "that installation; `tekton-dag dev`'s GitHub API double has installation 1); default: a "
                         "repository webhook")
-    parser.add_argument("--delivery", help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
+    parser.add_argument("--delivery", type=header_value,
+                        help="X-GitHub-Delivery id (default: a new UUID; repeat one to redeliver)")
     parser.add_argument("--print", dest="print_only", action="store_true",
                         help="print the request instead of sending it")
     parser.add_argument(
@@ -162,3 +174,5 @@ def read_payload(path: Path) -> tuple[bytes, Any]:
         raise ValueError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:  # as webhook-ingest says of such a body (webhooks.intake)
+        raise ValueError(f"{path}: JSON nested too deeply") from None

@@ -17,12 +17,12 @@ import os
 import sys
 
 from tekton_dag import warming
-from tekton_dag.cli.common import add_teams_option, fail, http_url
+from tekton_dag.cli.common import add_teams_option, fail, http_url, whole_number
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
 from tekton_dag.functions import configs, deferred, serving
-from tekton_dag.syntax import tcp_port
+from tekton_dag.syntax import http_url_problem, tcp_port
 
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
 
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="listen address host:port (default: $LISTEN_ADDRESS, else func-python's [::]:8080,0.0.0.0:8080)",
     )
     parser.add_argument(
-        "--workers", metavar="N", type=int, default=1,
+        "--workers", metavar="N", type=whole_number(), default=1,
         help="all-in-one only: N worker processes on the one port, each with its own journal (default 1)",
     )
     parser.add_argument("--sink", type=http_url, metavar="URL",
@@ -60,10 +60,19 @@ def run(args: argparse.Namespace) -> int:
         given = f" {name!r} is not one of" if name else " is missing; expected one of"
         print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
+    if args.workers != 1 and (name != serving.ALL_IN_ONE.name or args.workers < 1):  # before the load's log
+        print(f"tekton-dag serve: error: --workers {args.workers}: "
+              + ("must be 1 or more" if args.workers < 1 else f"only all-in-one runs several workers, not {name}"),
+              file=sys.stderr)
+        return 2
     listen = args.listen or os.environ.get("LISTEN_ADDRESS", "")
     problem = listen_problem(listen) if listen else None
     if problem:  # func-python would raise a bare Exception (or a ValueError) out of its bind
         return fail(f"--listen {listen}: {problem}" if args.listen else f"LISTEN_ADDRESS {listen}: {problem}")
+    sink = "" if args.sink else os.environ.get("K_SINK", "")  # --sink was checked by argparse
+    problem = http_url_problem(sink) if sink else None
+    if problem:  # else the function would start Ready and fail to publish every event
+        return fail(f"K_SINK {sink!r} {problem}")
     spec = serving.SERVABLE[name]
     if spec.configured:  # now, while this process has one thread: the load may fork (functions.configs)
         # func-python configures logging when imported (func_python/http.py: basicConfig at INFO),
@@ -83,11 +92,6 @@ def run(args: argparse.Namespace) -> int:
         os.environ["K_SINK"] = args.sink
     os.environ[TEAMS_DIR_ENV] = args.teams
     if args.workers != 1:
-        if name != serving.ALL_IN_ONE.name or args.workers < 1:
-            print(f"tekton-dag serve: error: --workers {args.workers}: "
-                  + ("must be 1 or more" if args.workers < 1 else f"only all-in-one runs several workers, not {name}"),
-                  file=sys.stderr)
-            return 2
         from tekton_dag.cli.workers import serve_workers
 
         return serve_workers(args.workers)

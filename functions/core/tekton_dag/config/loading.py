@@ -189,8 +189,9 @@ class _Loader:
         elif (fallback := registry_fallback(self.root)) is not None:
             teams = [self.load_registry(fallback)]
         else:
+            what = "not a directory" if self.root.exists() else "no such directory"  # a file, a FIFO...
             self.errors.append(ConfigError(self.shown(self.root), ROOT_PATH,
-                                           f"no such directory (and no {REGISTRY_FILE} beside it)"))
+                                           f"{what} (and no {REGISTRY_FILE} beside it)"))
             return None
         loaded = [team for team in teams if team is not None]
         self.errors.extend(checks.namespace_problems(
@@ -283,8 +284,10 @@ class _Loader:
         """The documents of a valid team, or ``None`` (its problems are recorded)."""
         team_file = directory / TEAM_FILE
         shown = self.shown(team_file)
-        if not team_file.is_file():
-            self.errors.append(ConfigError(shown, ROOT_PATH, "missing: every team directory needs a team.yaml"))
+        if not team_file.is_file():  # said as it is: a directory or a dangling link is there, yet no file
+            what = ("missing" if not os.path.lexists(team_file) else "not a file" if team_file.exists()
+                    else "a symbolic link to nothing")
+            self.errors.append(ConfigError(shown, ROOT_PATH, f"{what}: every team directory needs a team.yaml"))
             return None
         before = len(self.errors)
         document, valid = self.read(team_file, "team")

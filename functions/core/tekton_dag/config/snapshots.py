@@ -78,7 +78,8 @@ def load_config_cached(root: Path | str, cache: TeamCache | None = None,
     directory = cache_dir(env)
     if directory is None:
         return load_with_documents(root, cache)[0]
-    path = directory / f"{hashlib.blake2b(str(Path(root).absolute()).encode(), digest_size=16).hexdigest()}.snapshot"
+    # os.fsencode: a root whose name is not UTF-8 (surrogate escapes) has bytes too; str.encode() raised
+    path = directory / f"{hashlib.blake2b(os.fsencode(Path(root).absolute()), digest_size=16).hexdigest()}.snapshot"
     seen = fingerprint(Path(root))
     key = (FORMAT, code_version(), str(Path(root).absolute()), seen)
     config = _read(path, key)

@@ -59,9 +59,9 @@ class SealError(Exception):
 class KeyMissing(SealError):
     """No usable event key is configured: nothing can be sealed or checked."""
 
-    def __init__(self) -> None:
+    def __init__(self, why: str = "") -> None:
         super().__init__(503, f"no event key configured: set {KEY_ENV} or {KEY_FILE_ENV} "
-                              f"(at least {MIN_KEY_LENGTH} characters)")
+                              f"(at least {MIN_KEY_LENGTH} characters)" + (f"; {why}" if why else ""))
 
 
 def sealed_content(event: BaseCloudEvent, data: Any) -> bytes:
@@ -85,6 +85,7 @@ class EventKeys:
         self._file = Path(env[KEY_FILE_ENV]) if env.get(KEY_FILE_ENV) else None
         self._keys: tuple[str, ...] = ()
         self._read_at = float("-inf")
+        self.file_problem = ""  # why the file gave no key, said with KeyMissing (never its content)
 
     def current(self) -> tuple[str, ...]:
         """Usable keys (long enough), the sealing key first; () when none is configured."""
@@ -92,9 +93,12 @@ class EventKeys:
             from_file: tuple[str, ...] = ()
             if self._file is not None:
                 try:
-                    from_file = _split(self._file.read_text())
-                except OSError:
-                    from_file = ()  # an absent optional Secret: ready() says so
+                    from_file = _split(self._file.read_text(encoding="utf-8"))
+                    self.file_problem = ""
+                except (OSError, UnicodeDecodeError) as exc:  # an absent optional Secret: ready() says so
+                    from_file = ()
+                    why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                    self.file_problem = f"{KEY_FILE_ENV} {self._file}: {why}"
             self._keys = tuple(k for k in self._inline + from_file if len(k) >= MIN_KEY_LENGTH)
             self._read_at = time.monotonic()
         return self._keys
@@ -105,7 +109,7 @@ class EventKeys:
             return event
         keys = self.current()
         if not keys:
-            raise KeyMissing()
+            raise KeyMissing(self.file_problem)
         seal = _mac(keys[0], sealed_content(event, data))
         return CloudEvent({**event.get_attributes(), catalog.EXT_SEAL: seal}, event.get_data())
 
@@ -119,7 +123,7 @@ class EventKeys:
             raise SealError(401, f"unsealed: {event.get_type()} must carry the {catalog.EXT_SEAL} extension")
         keys = self.current()
         if not keys:
-            raise KeyMissing()
+            raise KeyMissing(self.file_problem)
         content = sealed_content(event, data)
         matched = False
         for key in keys:

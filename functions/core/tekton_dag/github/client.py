@@ -301,7 +301,8 @@ class Client:
             return limits.after_timeout(attempt)
         except aiohttp.ClientError as exc:  # refused, reset, a malformed answer
             log.warning("GitHub %s %s: %s: %s", method, url, exc.__class__.__name__, exc)
-            return limits.after_timeout(attempt)
+            # said as it was: a refused connection is no timeout (the final error names the last one)
+            return limits.after_timeout(attempt, f"no answer ({exc.__class__.__name__}: {exc})")
         remaining = answer_headers.get("x-ratelimit-remaining")
         if remaining is not None and ascii_digits(remaining):
             reset = answer_headers.get("x-ratelimit-reset", "")  # kept until then (metrics.RateLimitCollector)

@@ -36,7 +36,7 @@ class Retry:
     """Retry after ``wait_s``; ``rate_limited`` says the key must hold off too (not just this call)."""
 
     wait_s: float
-    reason: str  # rate_limited | secondary_rate_limited | server_error | timeout
+    reason: str  # rate_limited | secondary_rate_limited | server_error | timeout | why no answer came
     rate_limited: bool
 
 
@@ -61,8 +61,9 @@ def after_answer(status: int, headers: Mapping[str, str], message: str, attempt:
     return None
 
 
-def after_timeout(attempt: int) -> Retry:
-    return Retry(_backoff(attempt), "timeout", False)
+def after_timeout(attempt: int, reason: str = "timeout") -> Retry:
+    """A try that got no answer: timed out, or ``reason`` (refused, reset...), retried after a backoff."""
+    return Retry(_backoff(attempt), reason, False)
 
 
 def _backoff(attempt: int) -> float:

@@ -106,6 +106,8 @@ def _read(path: str, variable: str) -> str:
         text = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:  # the file's bytes are a secret: named, not shown
+        raise SettingsError(f"{variable}: {path} is not UTF-8 text") from None
     if not text:
         raise SettingsError(f"{variable}: {path} is empty")
     return text

@@ -67,6 +67,8 @@ def load_credentials(environ: Mapping[str, str] | None = None) -> CredentialStor
                 text = path.read_text(encoding="utf-8")
             except OSError as exc:
                 raise CredentialsError(f"{path}: cannot read: {exc.strerror}") from exc
+            except UnicodeDecodeError:  # its bytes are secrets: named, not shown
+                raise CredentialsError(f"{path}: not UTF-8 text") from None
             return parse_config(text, source=str(path))
     return CredentialStore()
 
@@ -87,6 +89,8 @@ def parse_config(text: str, source: str) -> CredentialStore:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CredentialsError(f"{source}: not valid JSON (line {exc.lineno})") from exc
+    except RecursionError:
+        raise CredentialsError(f"{source}: JSON nested too deeply") from None
     auths = document.get("auths", {}) if isinstance(document, dict) else None
     if not isinstance(auths, dict):
         raise CredentialsError(f"{source}: 'auths' must be an object")
