@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from tekton_dag.events import codec
 from tekton_dag.syntax import ascii_digits
-from tekton_dag.webhooks.asgi import Receive, Scope, Send, headers_of
+from tekton_dag.webhooks.asgi import Receive, Scope, Send, headers_of, reply_raw
 
 HEALTH_PATHS = ("/health/liveness", "/health/readiness")  # func-python's probes, not events
 # Larger than any event the chain carries: the largest, Tekton's, holds one PipelineRun, which
@@ -102,9 +102,4 @@ def _too_large() -> str:
 
 
 async def _answer(send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = text.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
-    await send({"type": "http.response.body", "body": body})
-
+    await reply_raw(send, status, text.encode(), "text/plain", headers)

@@ -70,8 +70,10 @@ async def reply(send: Send, status: int, body: Any = None, headers: Mapping[str,
     await send({"type": "http.response.body", "body": payload})
 
 
-async def reply_raw(send: Send, status: int, payload: bytes, content_type: str) -> None:
-    """Answer with ``payload`` as it is (e.g. the Prometheus text exposition)."""
-    headers = [(b"content-length", str(len(payload)).encode()), (b"content-type", content_type.encode())]
+async def reply_raw(send: Send, status: int, payload: bytes, content_type: str,
+                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer with ``payload`` as it is (e.g. the Prometheus text exposition), and ``extra`` headers."""
+    headers = [(b"content-length", str(len(payload)).encode()), (b"content-type", content_type.encode()),
+               *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
