@@ -40,9 +40,6 @@ class _Escaped:
     def __repr__(self) -> str:
         return repr(self.value)  # repr escapes already
 
-    def __format__(self, spec: str) -> str:
-        return escaped(format(self.value, spec))
-
 
 def _neutral(value: Any) -> Any:
     if isinstance(value, str):
