@@ -10,7 +10,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - replace (PUT) and patch (merge-patch, JSON patch as evanphx/json-patch applies it, 422 when an
   operation does not apply) with ``resourceVersion`` preconditions → 409; a PUT without one is
   422 where the kind's strategy forbids unconditional updates (custom resources, Leases); a
-  body naming another object → 400, another uid → 409
+  body naming another object → 400, another uid → 409; a PUT to a name nobody holds creates a
+  Lease or an Event (their strategies allow create on update: 201) and is 404 for the others
 - a PipelineRun's ``status`` subresource (``.../pipelineruns/<name>/status``) as the CRD declares
   it: create and writes to the main resource keep the stored status, writes to ``/status``
   change nothing else; ``metadata.generation`` 1 on create, bumped by every other change
@@ -114,6 +115,12 @@ STATUS_SUBRESOURCE = {("tekton.dev", "pipelineruns")}
 # (pkg/registry/coordination/lease/strategy.go) and custom resources (apiextensions-apiserver
 # pkg/registry/customresource/strategy.go) answer false: such a PUT is a 422.
 UNCONDITIONAL_UPDATE = {("", "configmaps"), ("events.k8s.io", "events")}
+# The kinds whose strategy has ``AllowCreateOnUpdate() true``: a PUT to a name nobody holds creates
+# the object, 201 (apiserver pkg/registry/generic/registry/store.go ``Update``; pkg/registry/
+# coordination/lease/strategy.go; pkg/registry/core/event/strategy.go, whose storage also serves
+# events.k8s.io: pkg/registry/events/rest/storage_events.go). ConfigMaps (core/configmap/
+# strategy.go) and custom resources (customresource/strategy.go) answer false: 404 NotFound.
+CREATE_ON_UPDATE = {("coordination.k8s.io", "leases"), ("events.k8s.io", "events")}
 _GROUPS_OF: dict[str, list[str]] = {}  # plural → its groups, in RESOURCES order
 for _group, _, _plural in RESOURCES:
     _GROUPS_OF.setdefault(_plural, []).append(_group)
@@ -414,8 +421,10 @@ class FakeKubeApi:
                 raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on a collection")
             key = (group, plural, ns, name)
             current = self._store.get(key)
+            if current is None and method == "PUT" and not sub and (group, plural) in CREATE_ON_UPDATE:
+                return 201, _json(self._create_on_update(key, version, kind, body, user))
             if current is None:
-                raise ApiError(404, "NotFound", f'{plural}.{group} "{name}" not found', details)
+                raise ApiError(404, "NotFound", f'{_resource(group, plural)} "{name}" not found', details)
             if method == "GET":
                 return 200, _json(current)
             if sub and method not in ("PUT", "PATCH"):  # the status subresource has get, update, patch
@@ -512,7 +521,9 @@ class FakeKubeApi:
         api_version = f"{group}/{version}" if group else version
         return _json({"apiVersion": api_version, "kind": f"{kind}List", "metadata": metadata, "items": items})
 
-    def _create(self, group: str, version: str, plural: str, kind: str, ns: str, body: Any) -> dict[str, Any]:
+    def _create(self, group: str, version: str, plural: str, kind: str, ns: str, body: Any,
+                authorize: Callable[[], None] | None = None) -> dict[str, Any]:
+        """``authorize``: a last check once the object is valid (a create on update's)."""
         if ns in self.missing_namespaces:
             raise ApiError(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
         if not isinstance(body, dict):
@@ -534,16 +545,18 @@ class FakeKubeApi:
             raise ApiError(
                 422,
                 "Invalid",
-                f"{kind}.{group} is invalid: metadata.name: Required value: name or generateName is required",
+                f"{_resource(group, kind)} is invalid: metadata.name: Required value: name or generateName is required",
             )
         if (group, plural) in STATUS_SUBRESOURCE:  # customResourceStrategy.PrepareForCreate: "create cannot set status"
             obj.pop("status", None)
         self._validate(kind, group, obj)
+        if authorize is not None:
+            authorize()
         if (group, plural, ns, name) in self._store:
             raise ApiError(
                 409,
                 "AlreadyExists",
-                f'{plural}.{group} "{name}" already exists',
+                f'{_resource(group, plural)} "{name}" already exists',
                 {"name": name, "group": group, "kind": plural},
             )
         metadata.update(
@@ -558,40 +571,46 @@ class FakeKubeApi:
         self._bump(key, obj)
         return obj
 
+    def _create_on_update(self, key: Key, version: str, kind: str, body: Any, user: rbac.User | None) -> dict[str, Any]:
+        """A PUT to a name nobody holds, of a kind in CREATE_ON_UPDATE. As kube-apiserver: the
+        body names the URL's object (handlers/rest.go ``checkName``, before the store); a uid in
+        it is a precondition, checked against the empty object the storage reads for a missing key
+        (etcd3 store ``GuaranteedUpdate``, before the update function), so it fails; then store.go
+        ``Update`` takes the create path (``FillObjectMetaSystemFields``, ``BeforeCreate``; the
+        resourceVersion sent is dropped, etcd3 ``updateState`` → ``PrepareObjectForStorage``), and
+        the caller must also be allowed to ``create`` (handlers/update.go ``withAuthorization``)."""
+        group, plural, ns, name = key
+        sent = _target_metadata(body, ns, name, put=True)
+        if sent.get("uid"):
+            raise _precondition_failed(key, f"UID in precondition: {sent['uid']}, UID in object meta: ")
+        return self._create(group, version, plural, kind, ns, body, lambda: self._authorize_create(user, key))
+
+    def _authorize_create(self, user: rbac.User | None, key: Key) -> None:
+        """handlers/update.go ``withAuthorization``: 403 ``NewForbidden`` with the authorizer's
+        reason alone (RBAC's is empty unless a bound role is missing)."""
+        if user is None:
+            return
+        assert self.authorizer is not None
+        group, plural, ns, name = key
+        allowed, reason = self.authorizer.authorize(user, rbac.Request("create", ns, group, plural, "", name))
+        if not allowed:
+            raise ApiError(403, "Forbidden", f'{_resource(group, plural)} "{name}" is forbidden: {reason}',
+                           {"name": name, "group": group, "kind": plural})
+
     def _update(self, key: Key, current: dict[str, Any], new: Any, details: dict[str, Any], kind: str,
                 put: bool, status: bool) -> dict[str, Any]:
         """Replace ``current`` (stored under ``key``) in place by ``new``, which the caller hands
         over; it may share parts with ``current`` (a merge patch), never with anything else.
         ``put``: a PUT (else the result of a patch); ``status``: through the status subresource."""
         group, plural, ns, name = key
-        if not isinstance(new, dict) or not isinstance(new.get("metadata") or {}, dict):
-            raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
-        sent = new.get("metadata") or {}
+        sent = _target_metadata(new, ns, name, put)
         stored = current["metadata"]
-        # apiserver pkg/endpoints/handlers/rest.go ``checkName``, called by update.go
-        # ``UpdateResource`` and patch.go ``applyPatch``; a patch first meets rest
-        # ``EnsureObjectNamespaceMatchesRequestNamespace`` (the fake's create's message).
-        if sent.get("namespace", ns) != ns:
-            raise ApiError(400, "BadRequest", f"the namespace of the object ({sent['namespace']}) does not match the "
-                                              f"namespace on the request ({ns})" if put else
-                           "the namespace of the provided object does not match the namespace sent on the request")
-        if sent.get("name") != name:
-            raise ApiError(400, "BadRequest", f"the name of the object ({sent.get('name') or ''}) does not match "
-                                              f"the name on the URL ({name})")
-        resource = f"{plural}.{group}" if group else plural
+        resource = _resource(group, plural)
         uid = sent.get("uid")
         if uid and uid != stored["uid"]:
             if not put:  # a patch sets no precondition: ValidateObjectMetaUpdate finds the change
                 raise _invalid(kind, group, name, "metadata.uid", json.dumps(uid), "field is immutable")
-            # A PUT's uid is a precondition (apiserver pkg/registry/rest/update.go
-            # ``defaultUpdatedObjectInfo.Preconditions``), checked by the storage
-            # (``storage.Preconditions.Check`` → ``NewInvalidObjError``) and answered as a
-            # conflict (pkg/storage/errors ``InterpretUpdateError``), the etcd key in the message.
-            prefix = f"/registry/{group}/{plural}" if (group, plural) in CUSTOM else f"/registry/{plural}"
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {resource} "{name}": StorageError: '
-                                            f"invalid object, Code: 4, Key: {prefix}/{ns}/{name}, ResourceVersion: 0, "
-                                            f"AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, "
-                                            f"UID in object meta: {stored['uid']}", details)
+            raise _precondition_failed(key, f"UID in precondition: {uid}, UID in object meta: {stored['uid']}")
         sent_rv = sent.get("resourceVersion")
         if not sent_rv and put and (group, plural) not in UNCONDITIONAL_UPDATE:
             # apiserver pkg/registry/generic/registry/store.go ``Update``: without
@@ -1229,6 +1248,43 @@ def _check_preconditions(current: dict[str, Any], options: Any, details: dict[st
                 f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {have}",
                 details,
             )
+
+
+def _resource(group: str, plural: str) -> str:
+    """A GroupResource as Go prints it (``pipelineruns.tekton.dev``, ``configmaps``)."""
+    return f"{plural}.{group}" if group else plural
+
+
+def _target_metadata(new: Any, ns: str, name: str, put: bool) -> dict[str, Any]:
+    """The metadata of an update's body (a PUT's, or a patch's result), which must name the
+    object of the URL: apiserver pkg/endpoints/handlers/rest.go ``checkName``, called by
+    update.go ``UpdateResource`` and patch.go ``applyPatch``; a patch first meets rest
+    ``EnsureObjectNamespaceMatchesRequestNamespace`` (the fake's create's message). 400 if not."""
+    if not isinstance(new, dict) or not isinstance(new.get("metadata") or {}, dict):
+        raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
+    sent: dict[str, Any] = new.get("metadata") or {}
+    if sent.get("namespace", ns) != ns:
+        raise ApiError(400, "BadRequest", f"the namespace of the object ({sent['namespace']}) does not match the "
+                                          f"namespace on the request ({ns})" if put else
+                       "the namespace of the provided object does not match the namespace sent on the request")
+    if sent.get("name") != name:
+        raise ApiError(400, "BadRequest", f"the name of the object ({sent.get('name') or ''}) does not match "
+                                          f"the name on the URL ({name})")
+    return sent
+
+
+def _precondition_failed(key: Key, detail: str) -> ApiError:
+    """A PUT's uid is a precondition (apiserver pkg/registry/rest/update.go
+    ``defaultUpdatedObjectInfo.Preconditions``), checked by the storage (pkg/storage
+    ``Preconditions.Check`` → errors.go ``NewInvalidObjError``: "Precondition failed: ...") and
+    answered as a conflict (pkg/storage/errors ``InterpretUpdateError``), with the etcd key and
+    ``StorageError.Error``'s wording in the message."""
+    group, plural, ns, name = key
+    prefix = f"/registry/{group}/{plural}" if (group, plural) in CUSTOM else f"/registry/{plural}"
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_resource(group, plural)} "{name}": '
+                                     f"StorageError: invalid object, Code: 4, Key: {prefix}/{ns}/{name}, "
+                                     f"ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: {detail}",
+                    {"name": name, "group": group, "kind": plural})
 
 
 def _invalid(kind: str, group: str, name: str, field: str, shown: str, detail: str) -> ApiError:

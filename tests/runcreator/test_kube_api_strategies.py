@@ -1,0 +1,128 @@
+"""The fake API follows each kind's registry strategy as kube-apiserver does: which kinds a PUT
+creates, which kinds have a ``metadata.generation``, how a failed delete precondition is worded,
+and what a PipelineRun's ``/status`` accepts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+
+from runcreator.test_kube_api import NS, G, P, V, run, status_of
+from support.kube import official_client
+from tekton_dag.config.models import Config
+from tekton_dag.kube import events as kube_events
+from tekton_dag.testing.kube_api import FakeKubeApi
+
+LEASES = ("coordination.k8s.io", "v1", NS, "leases")
+
+
+@pytest.fixture
+def objects(kube_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
+    api_client = official_client()
+    yield client.CustomObjectsApi(api_client)
+    api_client.close()
+
+
+@pytest.fixture
+def free_objects(tekton_free_api: FakeKubeApi) -> Iterator[client.CustomObjectsApi]:
+    """The API without its instant Tekton: a run's status is only what a test writes."""
+    api_client = official_client()
+    yield client.CustomObjectsApi(api_client)
+    api_client.close()
+
+
+def lease(name: str, **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name, **metadata},
+            "spec": {"holderIdentity": "me"}}
+
+
+def config_map(name: str, **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **metadata}, "data": {"k": "1"}}
+
+
+def put(objects: client.CustomObjectsApi, group: str, plural: str, name: str, body: dict[str, Any]) -> tuple[dict, int]:
+    """(answer, status) of a PUT: the generated client maps only a 200 answer to a body."""
+    answer = objects.replace_namespaced_custom_object(group, "v1", NS, plural, name, body, _preload_content=False)
+    return json.loads(answer.data), answer.status
+
+
+# --- PUT to a name nobody holds ------------------------------------------------------------------
+def test_a_put_creates_a_lease_or_an_event_and_is_404_for_a_config_map_or_a_pipelinerun(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
+    """apiserver registry/store.go ``Update``: the strategy's ``AllowCreateOnUpdate`` decides.
+    Leases and Events: true (the create path; a resourceVersion sent is dropped), 201 Created.
+    ConfigMaps and custom resources: false, 404 NotFound."""
+    created, code = put(objects, "coordination.k8s.io", "leases", "fresh", lease("fresh", resourceVersion="4242"))
+    assert code == 201 and created["metadata"]["uid"] and created["metadata"]["creationTimestamp"]
+    assert created["metadata"]["resourceVersion"] != "4242"
+    assert objects.get_namespaced_custom_object(*LEASES, "fresh")["spec"] == {"holderIdentity": "me"}
+    again, code = put(objects, "coordination.k8s.io", "leases", "fresh", created)
+    assert code == 200 and again["metadata"]["uid"] == created["metadata"]["uid"]
+
+    event = kube_events.event_body(kube_events.pipelinerun_ref(NS, "r"), "Queued", "Queue", "waits", "Normal", "rc-0")
+    event["metadata"]["name"] = "e1"
+    assert put(objects, "events.k8s.io", "events", "e1", event)[1] == 201
+
+    core = client.CoreV1Api(objects.api_client)
+    with pytest.raises(ApiException) as missing:
+        core.replace_namespaced_config_map("c", NS, config_map("c"))
+    assert status_of(missing) == (404, "NotFound", 'configmaps "c" not found')
+    core.create_namespaced_config_map(NS, config_map("c"))
+    with pytest.raises(ApiException) as taken:
+        core.create_namespaced_config_map(NS, config_map("c"))
+    assert status_of(taken) == (409, "AlreadyExists", 'configmaps "c" already exists')
+    with pytest.raises(ApiException) as missing:
+        objects.replace_namespaced_custom_object(G, V, NS, P, "r", run(config, name="r"))
+    assert status_of(missing) == (404, "NotFound", 'pipelineruns.tekton.dev "r" not found')
+
+
+def test_a_put_that_would_create_still_checks_the_name_the_uid_and_the_object(objects: client.CustomObjectsApi) -> None:
+    """handlers/rest.go ``checkName`` first (400); then the body's uid, a precondition the empty
+    stored object fails (etcd3 store ``GuaranteedUpdate``: 409 with the storage error); then the
+    create's own validation (422)."""
+    with pytest.raises(ApiException) as exc:
+        objects.replace_namespaced_custom_object(*LEASES, "l", lease("other"))
+    assert status_of(exc) == (400, "BadRequest",
+                              "the name of the object (other) does not match the name on the URL (l)")
+    with pytest.raises(ApiException) as exc:
+        objects.replace_namespaced_custom_object(*LEASES, "l", lease("l", uid="u-1"))
+    assert status_of(exc) == (409, "Conflict", 'Operation cannot be fulfilled on leases.coordination.k8s.io "l": '
+                                               "StorageError: invalid object, Code: 4, Key: /registry/leases/"
+                                               f"{NS}/l, ResourceVersion: 0, AdditionalErrorMsg: Precondition "
+                                               "failed: UID in precondition: u-1, UID in object meta: ")
+    with pytest.raises(ApiException) as exc:
+        objects.replace_namespaced_custom_object(*LEASES, "l", lease("l", labels={"bad key!": "v"}))
+    assert status_of(exc)[:2] == (422, "Invalid")
+    assert objects.list_namespaced_custom_object(*LEASES)["items"] == []
+
+
+def test_a_put_that_creates_needs_the_create_verb_too(kube_api: FakeKubeApi) -> None:
+    """handlers/update.go ``withAuthorization``: a create on update is authorized again as
+    ``create``; without it, 403 with the authorizer's reason (RBAC's is empty)."""
+    documents: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "updater", "namespace": NS}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "update", "namespace": NS},
+         "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "update"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "update", "namespace": NS},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "update"},
+         "subjects": [{"kind": "ServiceAccount", "name": "updater", "namespace": NS}]},
+    ]
+    with FakeKubeApi(rbac_documents=documents) as api:
+        path = api.kubeconfig_for(NS, "updater")
+        api_client = kube_config.new_client_from_config(config_file=str(path))
+        try:
+            with pytest.raises(ApiException) as exc:
+                client.CustomObjectsApi(api_client).replace_namespaced_custom_object(*LEASES, "l", lease("l"))
+        finally:
+            api_client.close()
+        assert status_of(exc) == (403, "Forbidden", 'leases.coordination.k8s.io "l" is forbidden: ')
+        assert json.loads(exc.value.body)["details"] == {"name": "l", "group": "coordination.k8s.io", "kind": "leases"}
+        assert api.get("leases", NS, "l") is None
