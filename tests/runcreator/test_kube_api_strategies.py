@@ -61,7 +61,7 @@ def test_a_put_creates_a_lease_or_an_event_and_is_404_for_a_config_map_or_a_pipe
     ConfigMaps and custom resources: false, 404 NotFound."""
     created, code = put(objects, "coordination.k8s.io", "leases", "fresh", lease("fresh", resourceVersion="4242"))
     assert code == 201 and created["metadata"]["uid"] and created["metadata"]["creationTimestamp"]
-    assert created["metadata"]["resourceVersion"] != "4242"
+    assert created["metadata"]["resourceVersion"] != "4242" and "generation" not in created["metadata"]
     assert objects.get_namespaced_custom_object(*LEASES, "fresh")["spec"] == {"holderIdentity": "me"}
     again, code = put(objects, "coordination.k8s.io", "leases", "fresh", created)
     assert code == 200 and again["metadata"]["uid"] == created["metadata"]["uid"]
@@ -126,3 +126,24 @@ def test_a_put_that_creates_needs_the_create_verb_too(kube_api: FakeKubeApi) -> 
         assert status_of(exc) == (403, "Forbidden", 'leases.coordination.k8s.io "l" is forbidden: ')
         assert json.loads(exc.value.body)["details"] == {"name": "l", "group": "coordination.k8s.io", "kind": "leases"}
         assert api.get("leases", NS, "l") is None
+
+
+# --- metadata.generation ------------------------------------------------------------------------
+def test_built_in_kinds_keep_the_generation_they_were_created_with(objects: client.CustomObjectsApi) -> None:
+    """The Lease, ConfigMap and Event strategies never set a generation (their PrepareForCreate
+    and PrepareForUpdate leave it alone), and rest/update.go ``BeforeUpdate`` keeps the stored
+    one: none unless the creator sent one, and no update changes it."""
+    created = objects.create_namespaced_custom_object(*LEASES, lease("l"))
+    assert "generation" not in created["metadata"]
+    changed = objects.patch_namespaced_custom_object(*LEASES, "l", {"spec": {"holderIdentity": "you"}})
+    assert "generation" not in changed["metadata"]
+    replaced = objects.replace_namespaced_custom_object(
+        *LEASES, "l", {**changed, "metadata": {**changed["metadata"], "generation": 7}})
+    assert "generation" not in replaced["metadata"]
+
+    core = client.CoreV1Api(objects.api_client)
+    kept = core.create_namespaced_config_map(NS, config_map("c", generation=3))
+    assert kept.metadata.generation == 3
+    patched = core.patch_namespaced_config_map("c", NS, {"data": {"k": "2"}, "metadata": {"generation": 9}},
+                                               _content_type="application/merge-patch+json")
+    assert patched.metadata.generation == 3

@@ -14,7 +14,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
   Lease or an Event (their strategies allow create on update: 201) and is 404 for the others
 - a PipelineRun's ``status`` subresource (``.../pipelineruns/<name>/status``) as the CRD declares
   it: create and writes to the main resource keep the stored status, writes to ``/status``
-  change nothing else; ``metadata.generation`` 1 on create, bumped by every other change
+  change nothing else; ``metadata.generation`` 1 on create, bumped by every other change (a
+  custom resource's only: built-in kinds keep the generation they were created with, usually none)
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
 - the object limits of a real API server (``tekton_dag.kube.apilimits``, shared with the
@@ -562,9 +563,13 @@ class FakeKubeApi:
         metadata.update(
             namespace=ns,
             uid=str(uuid.uuid4()),
-            generation=1,
             creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
+        # Only a strategy sets a generation: customresource/strategy.go ``PrepareForCreate`` (1).
+        # The Lease, ConfigMap and Event strategies leave it as sent (none, usually), as do
+        # rest/create.go ``BeforeCreate`` and rest/meta.go ``FillObjectMetaSystemFields``.
+        if (group, plural) in CUSTOM:
+            metadata["generation"] = 1
         metadata.pop("resourceVersion", None)
         key = (group, plural, ns, name)
         self._put(key, obj)
@@ -638,8 +643,13 @@ class FakeKubeApi:
             if "status" in current:
                 new["status"] = current["status"]
         new["metadata"] = metadata = dict(new["metadata"] if status else sent)  # never current's own dict
-        for field in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+        for field in ("name", "namespace", "uid", "creationTimestamp"):
             metadata[field] = stored[field]
+        # rest/update.go ``BeforeUpdate``: "Ensure requests cannot update generation" (the stored
+        # one, or none for a built-in kind created without one).
+        metadata.pop("generation", None)
+        if "generation" in stored:
+            metadata["generation"] = stored["generation"]
         # customresource/strategy.go ``PrepareForUpdate``: any change outside metadata bumps the
         # generation (status cannot change here: it was reset above); a status update never does.
         if (group, plural) in CUSTOM and not status and any(
