@@ -261,7 +261,8 @@ def test_delete_honours_uid_and_resource_version_preconditions(
         with pytest.raises(ApiException) as conflict:
             objects.delete_namespaced_custom_object(G, V, NS, P, "gone", body={"preconditions": preconditions})
         status, reason, message = status_of(conflict)
-        assert (status, reason) == (409, "Conflict") and message.startswith("Precondition failed")
+        assert (status, reason) == (409, "Conflict")
+        assert message.startswith('Operation cannot be fulfilled on PipelineRun.tekton.dev "gone": the ')
     objects.delete_namespaced_custom_object(
         G, V, NS, P, "gone", body={"preconditions": {"uid": created["metadata"]["uid"]}}
     )

@@ -147,3 +147,31 @@ def test_built_in_kinds_keep_the_generation_they_were_created_with(objects: clie
     patched = core.patch_namespaced_config_map("c", NS, {"data": {"k": "2"}, "metadata": {"generation": 9}},
                                                _content_type="application/merge-patch+json")
     assert patched.metadata.generation == 3
+
+
+# --- delete preconditions -----------------------------------------------------------------------
+def test_a_failed_delete_precondition_is_worded_as_before_delete_words_it(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
+    """apiserver registry/rest/delete.go ``BeforeDelete``: a 409 Conflict on the object's kind
+    (``GroupResource{gvk.Group, gvk.Kind}``) before anything is deleted."""
+    uid = objects.create_namespaced_custom_object(G, V, NS, P, run(config, name="gone"))["metadata"]["uid"]
+    with pytest.raises(ApiException) as exc:
+        objects.delete_namespaced_custom_object(G, V, NS, P, "gone", body={"preconditions": {"uid": "someone-else"}})
+    assert status_of(exc) == (409, "Conflict", 'Operation cannot be fulfilled on PipelineRun.tekton.dev "gone": the '
+                                               f"UID in the precondition (someone-else) does not match the UID in "
+                                               f"record ({uid}). The object might have been deleted and then recreated")
+    assert json.loads(exc.value.body)["details"] == {"name": "gone", "group": "tekton.dev", "kind": "PipelineRun"}
+
+    core = client.CoreV1Api(objects.api_client)
+    version = core.create_namespaced_config_map(NS, config_map("c")).metadata.resource_version
+    with pytest.raises(ApiException) as exc:
+        core.delete_namespaced_config_map("c", NS, body={"preconditions": {"resourceVersion": "1"}})
+    assert status_of(exc) == (409, "Conflict", 'Operation cannot be fulfilled on ConfigMap "c": the ResourceVersion '
+                                               f"in the precondition (1) does not match the ResourceVersion in record "
+                                               f"({version}). The object might have been modified")
+    with pytest.raises(ApiException) as exc:  # an empty uid is a precondition too (a non-nil pointer)
+        core.delete_namespaced_config_map("c", NS, body={"preconditions": {"uid": ""}})
+    assert status_of(exc)[:2] == (409, "Conflict")
+    done = core.delete_namespaced_config_map("c", NS, body={"preconditions": {"resourceVersion": version}})
+    assert done["status"] == "Success" and done["details"]["uid"]  # registry/store.go finalizeDelete

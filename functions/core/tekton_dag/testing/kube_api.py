@@ -6,7 +6,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 
 - create: 201, ``generateName``, uid, ``resourceVersion``, ``creationTimestamp``; 409 AlreadyExists
 - get / list (``labelSelector`` in the full grammar of apimachinery's labels.Parse, its syntax
-  errors 400; ``kind: <Kind>List``) / delete
+  errors 400; ``kind: <Kind>List``) / delete (``DeleteOptions.preconditions``: 409 in the words
+  of apiserver's ``BeforeDelete``)
 - replace (PUT) and patch (merge-patch, JSON patch as evanphx/json-patch applies it, 422 when an
   operation does not apply) with ``resourceVersion`` preconditions → 409; a PUT without one is
   422 where the kind's strategy forbids unconditional updates (custom resources, Leases); a
@@ -431,9 +432,12 @@ class FakeKubeApi:
             if sub and method not in ("PUT", "PATCH"):  # the status subresource has get, update, patch
                 raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {plural}/{sub}")
             if method == "DELETE":
-                _check_preconditions(current, body, details)
+                _check_preconditions(current, body, kind, group)
                 self._delete(key)
-                return 200, _json({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": details})
+                # registry/store.go ``finalizeDelete``: the resource as Kind, and the uid deleted.
+                done = {**details, "uid": current["metadata"]["uid"]}
+                return 200, _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                   "details": done})
             if method == "PUT":
                 return 200, _json(self._update(key, current, body, details, kind, True, sub == "status"))
             if method == "PATCH":
@@ -1241,23 +1245,31 @@ def _validate_event(event: dict[str, Any]) -> None:
         )
 
 
-def _check_preconditions(current: dict[str, Any], options: Any, details: dict[str, Any]) -> None:
-    """DeleteOptions.preconditions (uid, resourceVersion): a mismatch is 409 Conflict, as the
-    apiserver's registry answers (kubernetes/apiserver pkg/registry/generic/registry/store.go,
-    ``Preconditions.Check`` in apimachinery/pkg/apis/meta/v1: "Precondition failed: UID in
-    precondition: ..., UID in object meta: ...")."""
+# What ``BeforeDelete`` says after each failed precondition (field, its name there, the hint).
+_DELETE_PRECONDITIONS = (("uid", "UID", "The object might have been deleted and then recreated"),
+                         ("resourceVersion", "ResourceVersion", "The object might have been modified"))
+# The group of the type a registry stores where it is not the URL's: events.k8s.io Events are kept
+# as core Events (pkg/registry/events/rest/storage_events.go serves the core event storage).
+_STORED_GROUP = {"events.k8s.io": ""}
+
+
+def _check_preconditions(current: dict[str, Any], options: Any, kind: str, group: str) -> None:
+    """DeleteOptions.preconditions, checked by apiserver pkg/registry/rest/delete.go
+    ``BeforeDelete`` "to fail early", before anything is deleted (the storage checks them again,
+    which only a concurrent write can fail): a uid or resourceVersion that is not the stored one
+    is ``NewConflict`` on ``GroupResource{Group: gvk.Group, Resource: gvk.Kind}`` of the stored
+    object, i.e. the kind where a resource would be (``PipelineRun.tekton.dev``, ``ConfigMap``).
+    An empty value sent is compared too (a non-nil pointer); null is no precondition."""
     preconditions = (options.get("preconditions") if isinstance(options, dict) else None) or {}
     metadata = current["metadata"]
-    for field, have in (("uid", metadata.get("uid")), ("resourceVersion", metadata.get("resourceVersion"))):
-        wanted = preconditions.get(field)
-        if wanted and wanted != have:
-            label = "UID" if field == "uid" else "ResourceVersion"
-            raise ApiError(
-                409,
-                "Conflict",
-                f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {have}",
-                details,
-            )
+    group = _STORED_GROUP.get(group, group)
+    for field, label, hint in _DELETE_PRECONDITIONS:
+        wanted, have = preconditions.get(field), metadata.get(field, "")
+        if wanted is not None and wanted != have:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_resource(group, kind)} '
+                                            f'"{metadata["name"]}": the {label} in the precondition ({wanted}) '
+                                            f"does not match the {label} in record ({have}). {hint}",
+                           {"name": metadata["name"], "group": group, "kind": kind})
 
 
 def _resource(group: str, plural: str) -> str:
