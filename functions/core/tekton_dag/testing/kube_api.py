@@ -18,7 +18,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
   change nothing else; ``metadata.generation`` 1 on create, bumped by every other change (a
   custom resource's only: built-in kinds keep the generation they were created with, usually none)
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
-  (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present
+  (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present, for a ``/status`` write
+  from its status definition loosened to what the CRD's status schema asks (``STATUS_SCHEMAS``)
 - the object limits of a real API server (``tekton_dag.kube.apilimits``, shared with the
   dry-run store of ``tekton-dag dev``): names, label keys and values, annotation keys and total
   size (422 Invalid with ``details.causes``), bodies over 3 MiB (413), objects over etcd's 1.5 MiB
@@ -111,6 +112,20 @@ RESOURCES: dict[tuple[str, str, str], tuple[str, str | None]] = {
 # 300-pipelinerun.yaml: ``subresources: status: {}``).
 CUSTOM = {("tekton.dev", "pipelineruns")}
 STATUS_SUBRESOURCE = {("tekton.dev", "pipelineruns")}
+# What a write through ``/status`` is checked against: the CRD's v1 ``status`` schema (300-pipelinerun
+# .yaml gives it a structural schema, not x-kubernetes-preserve-unknown-fields), as the vendored
+# schema file's definition of the status carries it (the same fields and types), loosened where the
+# two differ (``_status_schema``). (group, kind) → (schema file, definition).
+STATUS_SCHEMAS = {("tekton.dev", "PipelineRun"): ("tekton.dev/pipelinerun_v1.json", "PipelineRunStatus")}
+# The parts of the status the CRD leaves open (x-kubernetes-preserve-unknown-fields: pipelineSpec,
+# results[].value; whenExpressions items without required fields or an enum) where the vendored
+# schema has rules of its own: definition → {property: its schema here}.
+_CRD_OPEN: dict[str, dict[str, Any]] = {
+    "PipelineRunStatus": {"pipelineSpec": {}},
+    "PipelineRunResult": {"value": {}},
+    "SkippedTask": {"whenExpressions": {"type": "array", "items": {"type": "object"}}},
+    "ChildStatusReference": {"whenExpressions": {"type": "array", "items": {"type": "object"}}},
+}
 # The kinds whose registry strategy has ``AllowUnconditionalUpdate() true``: a PUT without
 # metadata.resourceVersion overwrites whatever is stored (kubernetes pkg/registry/core/configmap/
 # strategy.go; pkg/registry/core/event/strategy.go, which also serves events.k8s.io). Leases
@@ -216,6 +231,7 @@ class FakeKubeApi:
         if self.validate:  # compile now (once per process), not inside a request a client times
             for (group, _, _), (kind, _) in RESOURCES.items():
                 self._validator(kind, group)
+                self._status_validator(kind, group)
         documents = self._rbac_documents if self._rbac_documents is not None else rbac.chart_documents()
         self.authorizer = rbac.Authorizer(documents)
         self.tokens = rbac.Tokens(self.authorizer.service_accounts)
@@ -641,6 +657,7 @@ class FakeKubeApi:
             if "status" in new:
                 updated["status"] = new["status"]
             new = updated
+            self._validate_status(kind, group, name, new)
         elif (group, plural) in STATUS_SUBRESOURCE:
             # customresource/strategy.go ``PrepareForUpdate``: the main resource keeps the stored status.
             new.pop("status", None)
@@ -726,33 +743,28 @@ class FakeKubeApi:
 
     def _validate_schema(self, kind: str, group: str, name: str, obj: dict[str, Any]) -> None:
         validators = self._validator(kind, group)
-        if validators is None:
+        if validators is not None:
+            checked = {k: v for k, v in obj.items() if k != "status"}
+            _check_schema(validators, checked, kind, group, name, lambda path: ".".join(str(p) for p in path))
+
+    def _validate_status(self, kind: str, group: str, name: str, obj: dict[str, Any]) -> None:
+        """A ``/status`` write, checked against the status schema of the CRD (STATUS_SCHEMAS) as
+        apiextensions-apiserver customresource/status_strategy.go ``ValidateUpdate`` does with its
+        ``statusSchemaValidator``: 422 Invalid naming the field the apiserver's way
+        (``status.conditions[0]``), worded by jsonschema. Unknown fields pass: a structural
+        schema prunes them (fieldValidation's default, Warn) instead of refusing them."""
+        if not self.validate or "status" not in obj:
             return
-        fast, slow = validators
-        checked = {k: v for k, v in obj.items() if k != "status"}
-        if fast is not None:
-            try:
-                fast(checked)
-                return
-            except fastjsonschema.JsonSchemaValueException:
-                pass  # jsonschema has the last word, and words the answer as before
-        errors = sorted(slow.iter_errors(checked), key=lambda e: list(e.absolute_path))
-        if errors:
-            causes = [
-                {
-                    "reason": "FieldValueInvalid",
-                    "field": ".".join(str(p) for p in e.absolute_path),
-                    "message": e.message,
-                }
-                for e in errors[:5]
-            ]
-            first = causes[0]
-            raise ApiError(
-                422,
-                "Invalid",
-                f'{kind}.{group} "{name}" is invalid: {first["field"]}: {first["message"]}',
-                {"name": name, "group": group, "kind": kind, "causes": causes},
-            )
+        validators = self._status_validator(kind, group)
+        if validators is not None:
+            _check_schema(validators, obj["status"], kind, group, name, lambda path: _kube_path(("status", *path)))
+
+    def _status_validator(self, kind: str, group: str) -> tuple[Callable[[Any], Any] | None, Any] | None:
+        if (group, kind + "/status") not in self._validators:
+            found = STATUS_SCHEMAS.get((group, kind))
+            self._validators[(group, kind + "/status")] = (
+                None if found is None or self.schema_dir is None else _validators(self.schema_dir / found[0], found[1]))
+        return self._validators[(group, kind + "/status")]
 
     def _validator(self, kind: str, group: str) -> tuple[Callable[[Any], Any] | None, Any] | None:
         if (group, kind) not in self._validators:
@@ -798,8 +810,59 @@ def _certificate_files() -> tuple[str, str]:
     return cert_file, key_file
 
 
+def _check_schema(validators: tuple[Callable[[Any], Any] | None, Any], checked: Any, kind: str, group: str,
+                  name: str, field_of: Callable[[Any], str]) -> None:
+    """422 Invalid (at most 5 causes) if ``checked`` is not valid; ``field_of``: a cause's field
+    from jsonschema's ``absolute_path``."""
+    fast, slow = validators
+    if fast is not None:
+        try:
+            fast(checked)
+            return
+        except fastjsonschema.JsonSchemaValueException:
+            pass  # jsonschema has the last word, and words the answer as before
+    errors = sorted(slow.iter_errors(checked), key=lambda e: list(e.absolute_path))
+    if errors:
+        causes = [{"reason": "FieldValueInvalid", "field": field_of(e.absolute_path), "message": e.message}
+                  for e in errors[:5]]
+        first = causes[0]
+        raise ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {first["field"]}: {first["message"]}',
+                       {"name": name, "group": group, "kind": kind, "causes": causes})
+
+
+def _kube_path(parts: Any) -> str:
+    """A field path as apimachinery's field.Path prints it: ``status.conditions[0].type``."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _status_schema(document: dict[str, Any], definition: str) -> dict[str, Any]:
+    """The schema of a kind's status from the vendored file's ``definition``, loosened to what the
+    CRD asks: no ``additionalProperties: false`` anywhere (pruned, not refused), and the subtrees
+    of ``_CRD_OPEN`` open."""
+    definitions = _open(document.get("definitions") or {})
+    for name, properties in _CRD_OPEN.items():
+        if name in definitions:
+            definitions[name].setdefault("properties", {}).update(properties)
+    return {"$schema": document.get("$schema", ""), "definitions": definitions, "$ref": f"#/definitions/{definition}"}
+
+
+def _open(schema: Any) -> Any:
+    """A copy of ``schema`` without its ``additionalProperties: false``."""
+    if isinstance(schema, dict):
+        return {k: _open(v) for k, v in schema.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [_open(v) for v in schema]
+    return schema
+
+
 _SCHEMA_OF = {(g, k): f for (g, _, _), (k, f) in RESOURCES.items() if f is not None}
-_VALIDATORS: dict[tuple[str, float], tuple[Callable[[Any], Any] | None, Any] | None] = {}
+_VALIDATORS: dict[tuple[str, float, str], tuple[Callable[[Any], Any] | None, Any] | None] = {}
 _VALIDATORS_LOCK = threading.Lock()
 
 
@@ -807,8 +870,9 @@ def _no_remote_refs(uri: str) -> Any:
     raise ValueError(f"remote $ref not fetched by the fake: {uri}")
 
 
-def _validators(path: Path) -> tuple[Callable[[Any], Any] | None, Any] | None:
-    """(fast, exact) validators of one schema file, built once per process (and per mtime).
+def _validators(path: Path, status: str = "") -> tuple[Callable[[Any], Any] | None, Any] | None:
+    """(fast, exact) validators of one schema file, built once per process (and per mtime);
+    ``status``: of that definition's status schema instead (``_status_schema``).
 
     ``fast`` is fastjsonschema's compiled function (draft-04 is supported; formats are not
     asserted, as jsonschema's Draft4Validator without a format checker does not either; no
@@ -820,12 +884,14 @@ def _validators(path: Path) -> tuple[Callable[[Any], Any] | None, Any] | None:
     """
     if not path.is_file():
         return None
-    stamp = (str(path), os.stat(path).st_mtime)
+    stamp = (str(path), os.stat(path).st_mtime, status)
     with _VALIDATORS_LOCK:
         if stamp not in _VALIDATORS:
             import jsonschema
 
             schema = json.loads(path.read_text())
+            if status:
+                schema = _status_schema(schema, status)
             try:
                 fast = fastjsonschema.compile(
                     schema,
