@@ -147,3 +147,24 @@ async def test_cancelling_a_run_that_is_already_done_is_not_an_error(
     assert not await store.cancel_run(NAMESPACE, "r1")
     assert "status" not in (await store.get_run(NAMESPACE, "r1"))["spec"]
     store.close()
+
+
+async def test_a_ledger_deleted_by_hand_is_not_brought_back_by_a_write_from_before(
+    any_store: RunStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """kube-apiserver creates a Lease that a PUT names and nobody holds (the Lease strategy's
+    ``AllowCreateOnUpdate``), whatever ``resourceVersion`` the PUT carries: a write made from a read
+    before someone deleted the ledger would bring the old queue back (and the client, given a 201,
+    returned no body). The read's uid, sent as a precondition, makes that write a conflict."""
+    await any_store.write_ledger(NAMESPACE, "l", '{"nextSeq":1}', None)
+    _, version = await any_store.read_ledger(NAMESPACE, "l")
+    if isinstance(any_store, KubernetesStore):
+        kube_api: FakeKubeApi = request.getfixturevalue("kube_api")
+        token = kube_api.kubeconfig_dict()["users"][0]["user"]["token"]
+        kube_api.handle("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/l", {}, None, "",
+                        authorization=f"Bearer {token}")
+    else:
+        (tmp_path / ".ledgers" / NAMESPACE / "l.json").unlink()
+    with pytest.raises(LedgerConflict):
+        await any_store.write_ledger(NAMESPACE, "l", '{"nextSeq":2}', version)
+    assert await any_store.read_ledger(NAMESPACE, "l") == (None, None)

@@ -307,7 +307,7 @@ class KubernetesStore:
                 return None, None
             raise exc.permanent(what) from None
         metadata = lease.get("metadata") or {}
-        return (metadata.get("annotations") or {}).get(LEDGER_ANNOTATION), metadata.get("resourceVersion")
+        return (metadata.get("annotations") or {}).get(LEDGER_ANNOTATION), _ledger_version(metadata)
 
     async def write_ledger(self, namespace: str, name: str, text: str, version: str | None) -> str:
         lease = self._lease(namespace, name, text, version)
@@ -323,7 +323,9 @@ class KubernetesStore:
             if exc.status == 409:
                 raise LedgerConflict(f"{what}: {exc.status}") from None
             raise exc.permanent(what) from None
-        return str(written["metadata"]["resourceVersion"])
+        if not written:  # a 201 to the PUT, whose body the client drops: the Lease was gone (see _lease)
+            raise LedgerConflict(f"{what}: the Lease was gone and was created again")
+        return _ledger_version(written["metadata"])
 
     async def read_segment(self, namespace: str, name: str) -> str | None:
         what = f"get admission ledger segment Lease {namespace}/{name}"
@@ -364,12 +366,25 @@ class KubernetesStore:
             "annotations": {annotation: text},
         }
         if version is not None:
-            metadata["resourceVersion"] = version
+            # A PUT to a Lease nobody holds creates it, whatever resourceVersion it carries (the
+            # Lease strategy's AllowCreateOnUpdate; apiserver registry/store.go Update): a write
+            # made from a read before someone deleted the ledger would bring the old queue back.
+            # A uid in the body is a precondition (rest/update.go defaultUpdatedObjectInfo
+            # .Preconditions) that the missing Lease fails: 409, a conflict like any other.
+            metadata["resourceVersion"], _, uid = version.partition("/")
+            if uid:
+                metadata["uid"] = uid
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {
             "apiVersion": f"{self.LEASE_GROUP}/{self.LEASE_VERSION}", "kind": "Lease",
             "metadata": metadata, "spec": {"holderIdentity": self._holder, "renewTime": now},
         }
+
+
+def _ledger_version(metadata: Object) -> str:
+    """A ledger Lease's version as ``KubernetesStore`` hands it out: ``<resourceVersion>/<uid>``,
+    both of which its next write is conditional on (``_lease``)."""
+    return f"{metadata.get('resourceVersion')}/{metadata.get('uid') or ''}"
 
 
 class DirectoryStore:
