@@ -93,6 +93,7 @@ def team_facts(team: Team) -> dict[str, Any]:
         "maxParallelBuilds": team.max_parallel_builds,
         "pipelineServiceAccount": runs.service_account,
         "buildCacheClaim": runs.build_cache_claim,
+        "coschedule": runs.coschedule,
         "deployNamespaces": deploy_namespaces(team),
         "webhookSecret": team.webhook.secret_name or "",
         "gitCredentialsSecret": runs.git_credentials_secret,

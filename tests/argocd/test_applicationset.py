@@ -73,6 +73,8 @@ def test_project_is_least_privilege() -> None:
     assert len(spec["sourceRepos"]) == 1
     rendered = {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in render()}
     rendered |= {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in render(sets=["mode=all-in-one"])}
+    # A team whose cluster runs another coschedule mode gets the build-cache claim.
+    rendered |= {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in render(sets=["team.coschedule=pipelineruns"])}
     listed = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
     assert listed == rendered, "the whitelist lists exactly the kinds the chart can render"
 
@@ -151,7 +153,7 @@ def test_sync_waves_put_every_object_after_what_it_needs() -> None:
     Triggers (the argocd-cm Trigger health check calls a Trigger without its subscriber Degraded) →
     the build-cache claim (tests/argocd/test_sync_waves.py syncs this through ArgoCD's rules)."""
     wave: dict[str, set[int]] = {}
-    for doc in render():
+    for doc in render(sets=["team.coschedule=pipelineruns"]):  # the mode in which the chart makes the claim
         stage = "dead-letter" if doc["metadata"]["name"] == "dead-letters" else doc["kind"]
         wave.setdefault(stage, set()).add(int(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]))
     assert all(len(numbers) == 1 for numbers in wave.values()), wave

@@ -56,4 +56,9 @@ def test_following_the_guide_migrates_the_registry_to_a_team(tmp_path: Path) -> 
     values = repo / "teams" / "default" / "values.yaml"
     assert yaml.safe_load(values.read_text())["team"]["namespace"] == "tekton-pipelines"
     docs = render([values], chart=repo / "helm" / "tekton-dag")
-    assert {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"} == {"build-cache"}
+    # Under Tekton's default coschedule no run mounts the team's claim, so the chart makes none
+    # (tests/argocd/test_sync_waves.py); the claim's name is still the team's.
+    assert after.pipeline_runs.coschedule == "workspaces" and after.pipeline_runs.build_cache_claim == "build-cache"
+    assert [d for d in docs if d["kind"] == "PersistentVolumeClaim"] == []
+    shared = render([values], sets=["team.coschedule=pipelineruns"], chart=repo / "helm" / "tekton-dag")
+    assert {d["metadata"]["name"] for d in shared if d["kind"] == "PersistentVolumeClaim"} == {"build-cache"}

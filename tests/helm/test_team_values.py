@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.helm import REPO, TEAMS, find, one, render
+from support.helm import REPO, TEAMS, find, mount_team_config, one, render
 from tekton_dag.config.loading import load_config
 
 SCRIPT = REPO / "helm" / "team-values.py"
@@ -81,20 +81,15 @@ def test_invalid_configuration_writes_nothing(repo_copy: Path) -> None:
 @pytest.mark.parametrize("team_dir", TEAM_DIRS, ids=[d.name for d in TEAM_DIRS])
 def test_the_configmap_mounts_the_team_files_where_the_loader_reads_them(team_dir: Path, tmp_path: Path) -> None:
     docs = render([team_dir / "values.yaml"])
-    data = one(docs, "ConfigMap", "tekton-dag-teams")["data"]
     for ksvc in find(docs, "Service"):
         if ksvc["metadata"]["name"] == "dead-letters":
             continue
         spec = ksvc["spec"]["template"]["spec"]
         env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
-        volume = next(v for v in spec["volumes"] if v["name"] == "team-config")["configMap"]
         mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "team-config")
         assert mount["mountPath"] == env["TEKTON_DAG_TEAMS_DIR"]
         # Lay the ConfigMap out as the kubelet would, then load it with the project's loader.
-        root = tmp_path / ksvc["metadata"]["name"] / "teams"
-        for item in volume["items"]:
-            (root / item["path"]).parent.mkdir(parents=True, exist_ok=True)
-            (root / item["path"]).write_text(data[item["key"]])
+        root = mount_team_config(docs, ksvc["metadata"]["name"], tmp_path / ksvc["metadata"]["name"] / "teams")
         mounted = load_config(root)
         assert mounted.errors == ()
         on_disk = load_config(TEAMS).config.team(team_dir.name)
@@ -114,7 +109,11 @@ def test_chart_objects_carry_the_team_facts(team_dir: Path) -> None:
     assert deploy == stack_defaults, "the namespaces the stacks deploy into get the pipelines' Role"
     assert {d["metadata"]["namespace"] for d in docs} == {team.namespace} | deploy
     one(docs, "ServiceAccount", team.pipeline_runs.service_account)
-    one(docs, "PersistentVolumeClaim", team.pipeline_runs.build_cache_claim)
+    # The chart makes the build-cache claim only where the team's runs bind it (not under Tekton's
+    # default coschedule, where a claim no Pod mounts would stay Pending: tests/argocd).
+    claims = [d["metadata"]["name"] for d in find(docs, "PersistentVolumeClaim")]
+    assert claims == ([] if team.pipeline_runs.coschedule == "workspaces" else [team.pipeline_runs.build_cache_claim])
+    assert values["team"]["coschedule"] == team.pipeline_runs.coschedule
     ingest = one(docs, "Service", "webhook-ingest")["spec"]["template"]["spec"]
     secrets = {v["secret"]["secretName"] for v in ingest["volumes"] if "secret" in v}
     assert (team.webhook.secret_name or "tekton-dag-github-webhook") in secrets

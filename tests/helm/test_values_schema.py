@@ -25,6 +25,7 @@ BAD_VALUES = {
     "wildcard verb for the pipelines": (["rbac.pipelineRules[0].verbs[0]=*"], "rbac.pipelineRules.0.verbs.0"),
     "team file outside its folder": (["teamConfig.files.\\.\\./etc/passwd\\.yaml=x"], "teamConfig.files"),
     "build cache size not a quantity": (["buildCache.size=ten"], "buildCache.size"),
+    "unknown coschedule mode": (["team.coschedule=nodes"], "team.coschedule"),
     "a secret value smuggled in as env": (["functions.webhookIngest.env.GITHUB_WEBHOOK_SECRET=s3cret"],
                                           "functions.webhookIngest.env"),
 }
@@ -71,3 +72,22 @@ def test_knative_reserved_env_vars_are_refused(env_map: str, name: str) -> None:
     error = render_error(sets=[*ENV_MAPS[env_map], f"{env_map}.{name}=1"])
     assert "values don't meet the specifications of the schema" in error
     assert env_map in error, error
+
+
+def test_the_coschedule_modes_are_the_team_files() -> None:
+    """team.coschedule is a fact of team.yaml (helm/team-values.py copies it): the chart takes the
+    modes the team schema does, no more, no fewer."""
+    team_schema = json.loads((CHART.parents[1] / "functions" / "core" / "tekton_dag" / "config" / "schemas" /
+                              "team.schema.json").read_text())
+    chart_schema = json.loads((CHART / "values.schema.json").read_text())
+
+    def coschedule(node: object) -> list[str] | None:
+        if isinstance(node, dict):
+            if "coschedule" in node.get("properties", {}):
+                return node["properties"]["coschedule"]["enum"]
+            node = list(node.values())
+        if isinstance(node, list):
+            return next((found for child in node if (found := coschedule(child)) is not None), None)
+        return None
+
+    assert coschedule(chart_schema["properties"]["team"]) == coschedule(team_schema) is not None

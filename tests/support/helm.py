@@ -111,6 +111,22 @@ class Scenario:
     values_files: tuple[Path, ...]
 
 
+def mount_team_config(docs: Iterable[dict[str, Any]], service: str | None, root: Path) -> Path:
+    """Lay out the ConfigMap ``tekton-dag-teams`` under ``root`` as the kubelet mounts it into Knative
+    Service ``service`` (None: the first that mounts it) by its volume's ``items``; returns ``root``,
+    the directory its TEKTON_DAG_TEAMS_DIR names (missing when the chart has no team files)."""
+    docs = list(docs)
+    data = one(docs, "ConfigMap", "tekton-dag-teams").get("data") or {}
+    mounting = [d for d in find(docs, "Service", service)
+                if any(v["name"] == "team-config" for v in d["spec"]["template"]["spec"].get("volumes", []))]
+    spec = mounting[0]["spec"]["template"]["spec"]
+    volume = next(v for v in spec["volumes"] if v["name"] == "team-config")["configMap"]
+    for item in volume.get("items", []):
+        (root / item["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (root / item["path"]).write_text(data[item["key"]])
+    return root
+
+
 def scenarios() -> list[Scenario]:
     """The chart's defaults, each ci/*-values.yaml, and each team's generated values file."""
     found = [Scenario("defaults", ())]

@@ -169,14 +169,16 @@ def wave(doc: dict[str, Any]) -> int:
 class Cluster:
     """What the controllers of a cluster would report, given which objects exist.
 
-    ``binding_mode`` is the default StorageClass's volumeBindingMode. ``pipeline_run_started``
-    stays False during a sync: run-creator starts PipelineRuns only after the sync finished.
+    ``binding_mode`` is the default StorageClass's volumeBindingMode. ``pipeline_runs``: the
+    PipelineRuns started (``start``), none during a sync, since run-creator starts runs only after
+    it finished; a claim binds when one of them mounts it (a workspace naming it), not because a
+    run started: under Tekton's default ``coschedule: workspaces`` a run binds no shared claim.
     Secrets are never created by the chart: ``secrets`` are those the team created before the
     sync; a Pod that needs any other (non-optional) Secret does not start.
     """
 
     binding_mode: str = "WaitForFirstConsumer"
-    pipeline_run_started: bool = False
+    pipeline_runs: list[dict[str, Any]] = field(default_factory=list)
     secrets: frozenset[str] = frozenset()
     applied: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     why: dict[tuple[str, str, str], str] = field(default_factory=dict)
@@ -184,6 +186,11 @@ class Cluster:
     def apply(self, docs: Iterable[dict[str, Any]]) -> None:
         for doc in docs:
             self.applied[key(doc)] = {**doc, "status": {}}
+        self.settle()
+
+    def start(self, pipeline_run: dict[str, Any]) -> None:
+        """A PipelineRun starts: its Pods mount the claims its workspaces name."""
+        self.pipeline_runs.append(pipeline_run)
         self.settle()
 
     def settle(self) -> None:
@@ -226,14 +233,13 @@ class Cluster:
         # (kubernetes.io/docs/concepts/storage/storage-classes/#volume-binding-mode).
         if self.binding_mode == "Immediate":
             return {"phase": "Bound"}, ""
-        consumers = [
-            show(d) for d in self.applied.values() if group_kind(d) == KSVC and doc["metadata"]["name"] in _claims(d)
-        ]
-        if consumers or self.pipeline_run_started:
+        name = doc["metadata"]["name"]
+        consumers = [show(d) for d in self.applied.values() if group_kind(d) == KSVC and name in _claims(d)]
+        if consumers or any(name in _run_claims(run) for run in self.pipeline_runs):
             return {"phase": "Bound"}, ""
         return {"phase": "Pending"}, (
             "Pending until a Pod mounts it (StorageClass volumeBindingMode "
-            "WaitForFirstConsumer); only a PipelineRun does"
+            "WaitForFirstConsumer); only a PipelineRun whose workspaces name it does"
         )
 
     def _ksvc(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -297,6 +303,13 @@ def _claims(ksvc: dict[str, Any]) -> set[str]:
         for v in ksvc["spec"]["template"]["spec"].get("volumes", [])
         if "persistentVolumeClaim" in v
     }
+
+
+def _run_claims(pipeline_run: dict[str, Any]) -> set[str]:
+    """The claims a PipelineRun's Pods mount: its workspaces' ``persistentVolumeClaim``s (a
+    ``volumeClaimTemplate`` makes a claim of its own, bound by that run)."""
+    return {w["persistentVolumeClaim"]["claimName"] for w in pipeline_run["spec"].get("workspaces", [])
+            if "persistentVolumeClaim" in w}
 
 
 def _conditions(*types: str, value: str) -> dict[str, Any]:
