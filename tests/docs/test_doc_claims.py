@@ -145,3 +145,41 @@ def test_the_trigger_check_finds_a_list_without_status_reporter() -> None:
              "`resolver-github-pull-request`, `run-creator-pipelinerun-{successful,failed}` |")
     assert listed_triggers(stale) == {"resolver-github-pull-request", "run-creator-pipelinerun-successful",
                                       "run-creator-pipelinerun-failed"}
+
+
+# --- usage synopses -------------------------------------------------------------------------------
+
+SYNOPSIS = re.compile(r"^(?:\$ )?tekton-dag ([a-z][a-z-]*) [^\n]*\[[^\n]*(?:\n {8,}[^\n]*)*", re.MULTILINE)
+
+
+def synopsis_gaps(text: str, table: dict[tuple[str, ...], set[str]]) -> list[str]:
+    """For each usage line in a code block (``tekton-dag SUB ... [--opt X] ...``, continued on lines
+    indented past it), the options SUB takes that it leaves out (``-h``/``--help`` aside; either
+    spelling of an option counts)."""
+    gaps = []
+    for block in FENCE.findall(text):
+        for match in SYNOPSIS.finditer(block):
+            command = match.group(1)
+            if (command,) not in table or (command, "list") in table:
+                continue
+            shown = set(OPTION.findall(match.group(0)))
+            parser = build_parser([command])
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+            for action in sub._actions:
+                if action.option_strings and "-h" not in action.option_strings and not shown & set(action.option_strings):
+                    gaps.append(f"tekton-dag {command}: {action.option_strings[-1]}")
+    return gaps
+
+
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
+def test_every_usage_synopsis_names_every_option(page: Path, options: dict[tuple[str, ...], set[str]]) -> None:
+    assert synopsis_gaps(page.read_text(), options) == []
+
+
+def test_the_synopsis_check_finds_options_left_out(options: dict[tuple[str, ...], set[str]]) -> None:
+    stale = ("```\ntekton-dag bootstrap --team T [--stack S] [--apps a,b] [--force-rebuild] [--image-tag TAG]\n"
+             "                     [--dry-run] [--sink URL] [--teams DIR] [-o table|json|yaml]\n```\n")
+    assert synopsis_gaps(stale, options) == ["tekton-dag bootstrap: --concurrency", "tekton-dag bootstrap: --timeout"]
