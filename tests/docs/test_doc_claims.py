@@ -183,3 +183,28 @@ def test_the_synopsis_check_finds_options_left_out(options: dict[tuple[str, ...]
     stale = ("```\ntekton-dag bootstrap --team T [--stack S] [--apps a,b] [--force-rebuild] [--image-tag TAG]\n"
              "                     [--dry-run] [--sink URL] [--teams DIR] [-o table|json|yaml]\n```\n")
     assert synopsis_gaps(stale, options) == ["tekton-dag bootstrap: --concurrency", "tekton-dag bootstrap: --timeout"]
+
+
+# --- the chart's templates in docs/helm.md ----------------------------------------------------------
+
+
+def unmapped_templates(text: str) -> list[str]:
+    """Templates of the chart that no row of docs/helm.md's "Where each part comes from" names (a row
+    may name a glob, ``ksvc-*.yaml``)."""
+    table = text.split("## Where each part comes from", 1)[1].split("\n#", 1)[0]
+    named = [n for line in table.splitlines() if line.startswith("| `")
+             for n in re.findall(r"`([^`]+)`", line.split("|")[1])]
+    templates = CHART / "templates"
+    files = [p.relative_to(templates).as_posix() for p in sorted(templates.rglob("*.yaml"))]
+    return [f for f in files if not any(Path(f).match(n) for n in named)]
+
+
+def test_the_helm_doc_says_where_every_template_comes_from() -> None:
+    assert unmapped_templates((DOCS / "helm.md").read_text()) == []
+
+
+def test_the_template_check_finds_a_template_left_out() -> None:
+    stale = ("## Where each part comes from\n\n| Template | Objects |\n|---|---|\n"
+             "| `ksvc-*.yaml` | the Knative Services |\n| `tests/*.yaml` | hooks |\n")
+    assert "cronjob-redeliver.yaml" in unmapped_templates(stale)
+    assert "ksvc-resolver.yaml" not in unmapped_templates(stale)
