@@ -208,3 +208,29 @@ def test_the_template_check_finds_a_template_left_out() -> None:
              "| `ksvc-*.yaml` | the Knative Services |\n| `tests/*.yaml` | hooks |\n")
     assert "cronjob-redeliver.yaml" in unmapped_templates(stale)
     assert "ksvc-resolver.yaml" not in unmapped_templates(stale)
+
+
+# --- lists of the functions -----------------------------------------------------------------------
+
+FIRST_FOUR = ("webhook.ingest", "resolver", "run.creator", "bootstrap.batcher")
+PASSAGE = re.compile(r"\n\s*\n|\n(?=\|)|\n(?=\s*- )|\n(?=\d+\. )")
+
+
+def lists_without_status_reporter(text: str) -> list[str]:
+    """Passages (paragraphs, table rows, list items) naming the first four functions but not the
+    fifth, status-reporter: a list written before it came."""
+    return [p.strip()[:120] for p in PASSAGE.split(text)
+            if all(re.search(n, p) for n in FIRST_FOUR) and not re.search(r"status.reporter", p)]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
+def test_every_list_of_the_functions_names_all_five(page: Path) -> None:
+    assert lists_without_status_reporter(page.read_text()) == []
+
+
+def test_the_function_list_check_finds_a_list_of_four() -> None:
+    stale = ("Multi-team CI orchestration for Tekton. One release installs the Tekton Tasks and Pipelines,\n"
+             "four Python Knative functions (webhook-ingest,\nresolver, run-creator, bootstrap-batcher) wired "
+             "through a Knative Broker.\n\n| 4 | `functions` | the five handlers (`webhook_ingest`, `resolver`, "
+             "`run_creator`, `bootstrap_batcher`, `status_reporter`) |\n")
+    assert len(lists_without_status_reporter(stale)) == 1
