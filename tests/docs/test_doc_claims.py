@@ -164,9 +164,11 @@ def synopsis_gaps(text: str, table: dict[tuple[str, ...], set[str]]) -> list[str
                 continue
             shown = set(OPTION.findall(match.group(0)))
             parser = build_parser([command])
-            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+            subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            sub = subparsers.choices[command]
             for action in sub._actions:
-                if action.option_strings and "-h" not in action.option_strings and not shown & set(action.option_strings):
+                names = set(action.option_strings)
+                if names and "-h" not in names and not shown & names:
                     gaps.append(f"tekton-dag {command}: {action.option_strings[-1]}")
     return gaps
 
