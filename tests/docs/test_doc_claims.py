@@ -236,3 +236,41 @@ def test_the_function_list_check_finds_a_list_of_four() -> None:
              "through a Knative Broker.\n\n| 4 | `functions` | the five handlers (`webhook_ingest`, `resolver`, "
              "`run_creator`, `bootstrap_batcher`, `status_reporter`) |\n")
     assert len(lists_without_status_reporter(stale)) == 1
+
+
+# --- docs/pipeline-contract.md against pipeline/ ----------------------------------------------------
+
+
+def contract_gaps(text: str) -> list[str]:
+    """Where docs/pipeline-contract.md's tables differ from the Pipelines in pipeline/: each
+    Pipeline's row names its params beyond the common ones, in order; the params table has a row
+    for every param, with the Pipeline's default (``required`` for none)."""
+    pipelines = {p.stem: yaml.safe_load(p.read_text())["spec"]["params"]
+                 for p in sorted((REPO / "pipeline").glob("*.yaml"))}
+    common = [p["name"] for p in pipelines["stack-bootstrap"]]
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `(stack-[a-z-]+)` \| (.*) \|$", text, re.MULTILINE)}
+    table = {m[1]: m[2].strip() for m in re.finditer(r"^\| `([a-z-]+)` \| ([^|]+) \|", text, re.MULTILINE)}
+    gaps = []
+    for name, params in pipelines.items():
+        extra = [p["name"] for p in params][len(common):]
+        if re.findall(r"`([a-z-]+)`", rows.get(name, "")) != extra:
+            gaps.append(f"{name}: params {extra}")
+        for param in params:
+            default = param.get("default")
+            want = "required" if default is None else f"`{default}`" if default else '`""`'
+            if param["name"] not in table:
+                gaps.append(f"{param['name']}: no row")
+            elif not table[param["name"]].startswith(want):
+                gaps.append(f"{param['name']}: default {want}, the page says {table[param['name']]}")
+    return gaps
+
+
+def test_the_pipeline_contract_lists_every_param_with_its_default() -> None:
+    assert contract_gaps((DOCS / "pipeline-contract.md").read_text()) == []
+
+
+def test_the_contract_check_finds_a_param_left_out() -> None:
+    text = (DOCS / "pipeline-contract.md").read_text()
+    stale = text.replace(", `post-result-comment` |", " |").replace("| `post-result-comment` |", "| gone |")
+    assert contract_gaps(stale) == ["stack-pr-test: params ['pr-number', 'pr-repo', 'intercept-backend', "
+                                    "'github-token-secret', 'post-result-comment']", "post-result-comment: no row"]
