@@ -274,3 +274,40 @@ def test_the_contract_check_finds_a_param_left_out() -> None:
     stale = text.replace(", `post-result-comment` |", " |").replace("| `post-result-comment` |", "| gone |")
     assert contract_gaps(stale) == ["stack-pr-test: params ['pr-number', 'pr-repo', 'intercept-backend', "
                                     "'github-token-secret', 'post-result-comment']", "post-result-comment: no row"]
+
+
+# --- producers in docs/events.md --------------------------------------------------------------------
+
+# What the CLI publishes itself: `tekton-dag bootstrap` (cli/bootstrap.py, source /tekton-dag/cli).
+CLI_PUBLISHES = {"dev.tektondag.bootstrap.requested.v1"}
+
+
+def wrong_producers(text: str) -> list[str]:
+    """Rows of docs/events.md's summary table whose producers are not the functions that
+    ``routing.PRODUCES`` says publish the type (plus "CLI" for what the CLI publishes)."""
+    from tekton_dag.bus import routing
+
+    wrong = []
+    for event_type, producers in re.findall(r"^\| \[`(dev\.tektondag\.[^`]+)`\][^|]*\| ([^|]*) \|", text, re.MULTILINE):
+        named = {f for f in routing.PRODUCES if re.search(rf"\b{f}\b", producers)}
+        if "CLI" in producers:
+            named.add("CLI")
+        want = {f for f, types in routing.PRODUCES.items() if event_type in types}
+        want |= {"CLI"} if event_type in CLI_PUBLISHES else set()
+        if named != want:
+            wrong.append(f"{event_type}: {sorted(named)} != {sorted(want)}")
+    return wrong
+
+
+def test_the_event_catalog_names_each_types_producers() -> None:
+    text = (DOCS / "events.md").read_text()
+    assert len(re.findall(r"^\| \[`dev\.tektondag\.", text, re.MULTILINE)) > 10
+    assert wrong_producers(text) == []
+
+
+def test_the_producer_check_finds_a_producer_that_publishes_nothing_of_the_kind() -> None:
+    stale = ("| [`dev.tektondag.run.requested.v1`](#x) | resolver, webhook-ingest `POST /api/run`, CLI, "
+             "bootstrap-batcher, status-reporter | run-creator |\n")
+    assert wrong_producers(stale) == ["dev.tektondag.run.requested.v1: ['CLI', 'bootstrap-batcher', 'resolver', "
+                                      "'status-reporter', 'webhook-ingest'] != ['bootstrap-batcher', 'resolver', "
+                                      "'status-reporter', 'webhook-ingest']"]
