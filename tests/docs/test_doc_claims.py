@@ -311,3 +311,29 @@ def test_the_producer_check_finds_a_producer_that_publishes_nothing_of_the_kind(
     assert wrong_producers(stale) == ["dev.tektondag.run.requested.v1: ['CLI', 'bootstrap-batcher', 'resolver', "
                                       "'status-reporter', 'webhook-ingest'] != ['bootstrap-batcher', 'resolver', "
                                       "'status-reporter', 'webhook-ingest']"]
+
+
+# --- what ran here --------------------------------------------------------------------------------
+
+CLUSTER_COMMAND = re.compile(r"^\s*(?:\$ )?(?:kubectl |helm (?:install|upgrade|test) |argocd (?:app|cluster) )",
+                             re.MULTILINE)
+SAYS_WHAT_RAN = re.compile(r"not run here|none of it was run on a real cluster|nothing was run on a real cluster"
+                           r"|tested without a cluster|not run \(no cluster\)", re.IGNORECASE)
+
+
+def silent_about_what_ran(text: str) -> bool:
+    """A page that tells the reader to run commands against a cluster, without saying anywhere that
+    these machines ran none of them (no cluster here: README.md, "What ran here")."""
+    commands = "\n".join(FENCE.findall(text))
+    return bool(CLUSTER_COMMAND.search(commands)) and not SAYS_WHAT_RAN.search(text)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
+def test_every_page_with_cluster_commands_says_what_was_not_run_here(page: Path) -> None:
+    assert not silent_about_what_ran(page.read_text())
+
+
+def test_the_what_ran_check_finds_a_runbook_that_does_not_say() -> None:
+    stale = "## 6. Merge\n\n```sh\nkubectl -n argocd get application tekton-dag-payments\n```\n"
+    assert silent_about_what_ran(stale)
+    assert not silent_about_what_ran(stale + "\nThe sync was not run here (no cluster).\n")
