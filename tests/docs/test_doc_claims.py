@@ -337,3 +337,34 @@ def test_the_what_ran_check_finds_a_runbook_that_does_not_say() -> None:
     stale = "## 6. Merge\n\n```sh\nkubectl -n argocd get application tekton-dag-payments\n```\n"
     assert silent_about_what_ran(stale)
     assert not silent_about_what_ran(stale + "\nThe sync was not run here (no cluster).\n")
+
+
+# --- docs/testing.md names the test glue and the doubles as they are --------------------------------
+
+
+def glue_gaps(text: str) -> list[str]:
+    """The modules docs/testing.md's "Test glue" paragraph names against ``tests/support/``: named but
+    absent, and present but not named."""
+    paragraph = text.split("Test glue that is not a double", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z0-9_]+)`\s+\(", paragraph))
+    present = {p.stem for p in (REPO / "tests" / "support").glob("*.py")} - {"__init__"}
+    return [f"named, absent: {n}" for n in sorted(named - present)] + [
+        f"not named: {n}" for n in sorted(present - named)]
+
+
+def test_the_testing_doc_names_the_test_glue_as_it_is() -> None:
+    assert glue_gaps((DOCS / "testing.md").read_text()) == []
+
+
+def test_the_glue_check_finds_a_module_that_moved() -> None:
+    stale = ("Test glue that is not a double stays in `tests/support/`: `broker` (the Broker), `e2e` (the chain), "
+             "`serving` (`tekton-dag serve NAME` as a process), `helm` (helm), `clirun` (the CLI), `trees` (trees), "
+             "`kube` (k), `githubapi` (g), `webhook_schemas` (w), `clocks` (c), `images` (i).\n\nNext.")
+    assert glue_gaps(stale) == ["named, absent: serving"]
+
+
+def test_the_testing_doc_names_every_module_of_the_doubles_package() -> None:
+    text = (DOCS / "testing.md").read_text()
+    package = REPO / "functions" / "core" / "tekton_dag" / "testing"
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    assert sorted(m for m in modules if not re.search(rf"`{m}`|testing[./]{m}\b", text)) == []
