@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -368,3 +369,72 @@ def test_the_testing_doc_names_every_module_of_the_doubles_package() -> None:
     package = REPO / "functions" / "core" / "tekton_dag" / "testing"
     modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
     assert sorted(m for m in modules if not re.search(rf"`{m}`|testing[./]{m}\b", text)) == []
+
+
+# --- environment variables and metrics ----------------------------------------------------------------
+
+# Variables the pages name that belong to other programs (proxies, Debian, Python, the shell).
+FOREIGN_VARIABLES = {"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "XDG_CACHE_HOME", "XDG_STATE_HOME"}
+SOURCES = ("functions", "helm", "knative", "tasks", "pipeline", "scripts", "build-images", "function", "tests", "bench",
+           "func.yaml", ".ci")
+
+
+@pytest.fixture(scope="module")
+def source_text() -> str:
+    files = subprocess.run(["git", "ls-files", *SOURCES], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    return "\n".join((REPO / f).read_text(errors="replace") for f in files  # the checks of the docs are no use
+                     if (REPO / f).is_file() and not f.endswith(".md") and not f.startswith("tests/docs/"))
+
+
+def unknown_variables(text: str, source: str) -> list[str]:
+    """Environment variables (``UPPER_CASE`` in code spans) that no file of the repository reads or sets."""
+    spans = re.findall(r"`([^`\n]+)`", text)
+    names = {n for span in spans for n in re.findall(r"\b([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])\b(?!_)", span)}
+    return sorted(n for n in names - FOREIGN_VARIABLES if not re.search(rf"\b{n}\b", source))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
+def test_every_environment_variable_a_page_names_is_used(page: Path, source_text: str) -> None:
+    assert unknown_variables(page.read_text(), source_text) == []
+
+
+def test_the_variable_check_finds_a_variable_nothing_reads(source_text: str) -> None:
+    assert unknown_variables("`TEKTON_DAG_TEAMS_DIR`, `TEKTON_DAG_NO_SUCH_SETTING=1`", source_text) == [
+        "TEKTON_DAG_NO_SUCH_SETTING"]
+
+
+def exported_names() -> set[str]:
+    """Every sample name the metrics module exports (a counter's ``_total``, a histogram's ``_bucket``...)."""
+    from prometheus_client import REGISTRY
+
+    from tekton_dag.observability import metrics
+
+    metrics.make()
+    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
+    return {family.name + suffix for family in REGISTRY.collect() if family.name.startswith("tektondag_")
+            for suffix in ("", *suffixes.get(family.type, ()))}
+
+
+def unknown_metrics(text: str, names: set[str]) -> list[str]:
+    """``tektondag_*`` sample names in ``text`` that no metric exports (a name ending in ``_*`` is a prefix)."""
+    named = set(re.findall(r"\btektondag_[a-z0-9_]+\b(?!\*)", text))
+    return sorted(m for m in named if m not in names and not m.endswith("_"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
+def test_every_metric_a_page_names_is_exported(page: Path) -> None:
+    assert unknown_metrics(page.read_text(), exported_names()) == []
+
+
+def test_operations_lists_every_metric() -> None:
+    table = (DOCS / "operations.md").read_text().split("## The metrics", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(tektondag_[a-z0-9_]+)` \|", table, re.MULTILINE))
+    exported = exported_names()
+    families = {n for n in exported if not n.endswith(("_created", "_bucket", "_sum", "_count"))}
+    assert sorted(f for f in families if f not in listed and f + "_total" not in listed) == []
+
+
+def test_the_metric_check_finds_a_name_nothing_exports() -> None:
+    assert unknown_metrics("`tektondag_runs_total`, `tektondag_broker_*`, `tektondag_run_total`", exported_names()) == [
+        "tektondag_run_total"]
