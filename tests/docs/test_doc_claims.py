@@ -438,3 +438,27 @@ def test_operations_lists_every_metric() -> None:
 def test_the_metric_check_finds_a_name_nothing_exports() -> None:
     assert unknown_metrics("`tektondag_runs_total`, `tektondag_broker_*`, `tektondag_run_total`", exported_names()) == [
         "tektondag_run_total"]
+
+
+# --- the Secrets in docs/helm.md ----------------------------------------------------------------------
+
+
+def secrets_left_out(text: str) -> list[str]:
+    """Values that name a Secret (``secrets.<x>.name``, ``github.<x>Secret.name``, ``team.<x>Secret``)
+    which docs/helm.md's Secrets table does not list."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    wanted = [f"secrets.{k}.name" for k in values["secrets"]]
+    wanted += [f"github.{k}.name" for k in values["github"] if k.endswith("Secret")]
+    wanted += [f"team.{k}" for k in values["team"] if k.endswith("Secret")]
+    table = text.split("### Secrets", 1)[1].split("\n#", 1)[0]
+    return [w for w in wanted if f"`{w}`" not in table]
+
+
+def test_the_helm_doc_lists_every_secret_the_chart_refers_to() -> None:
+    assert secrets_left_out((DOCS / "helm.md").read_text()) == []
+
+
+def test_the_secret_check_finds_the_event_key_left_out() -> None:
+    stale = ("### Secrets\n\n| `team.webhookSecret` | | |\n| `secrets.webhook.name` | | |\n| `secrets.api.name` | | |\n"
+             "| `secrets.registry.name` | | |\n| `team.gitCredentialsSecret`, `team.githubTokenSecret` | | |\n")
+    assert secrets_left_out(stale) == ["secrets.events.name", "github.appSecret.name", "github.tokenSecret.name"]
