@@ -462,3 +462,23 @@ def test_the_secret_check_finds_the_event_key_left_out() -> None:
     stale = ("### Secrets\n\n| `team.webhookSecret` | | |\n| `secrets.webhook.name` | | |\n| `secrets.api.name` | | |\n"
              "| `secrets.registry.name` | | |\n| `team.gitCredentialsSecret`, `team.githubTokenSecret` | | |\n")
     assert secrets_left_out(stale) == ["secrets.events.name", "github.appSecret.name", "github.tokenSecret.name"]
+
+
+def secrets_the_runbook_does_not_create(text: str) -> list[str]:
+    """The chart's shared Secrets (``secrets.<x>``, by their default names; the optional registry one
+    and the shared webhook secret, which a team's own replaces, aside) that docs/onboarding.md's step 5
+    does not create."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["secrets"]
+    step = text.split("## 5.", 1)[1].split("\n## ", 1)[0]
+    return [v["name"] for k, v in values.items() if k not in ("registry", "webhook") and f" {v['name']} " not in step]
+
+
+def test_the_runbook_creates_every_secret_the_functions_need() -> None:
+    assert secrets_the_runbook_does_not_create((DOCS / "onboarding.md").read_text()) == []
+
+
+def test_the_runbook_check_finds_the_event_key_left_out() -> None:
+    stale = ("## 5. Create the team's Secrets\n\n```sh\n"
+             "kubectl -n payments-ci create secret generic tekton-dag-api-token --from-literal=token=x\n"
+             "```\n\n## 6. Merge\n")
+    assert secrets_the_runbook_does_not_create(stale) == ["tekton-dag-event-key"]
