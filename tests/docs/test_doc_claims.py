@@ -482,3 +482,12 @@ def test_the_runbook_check_finds_the_event_key_left_out() -> None:
              "kubectl -n payments-ci create secret generic tekton-dag-api-token --from-literal=token=x\n"
              "```\n\n## 6. Merge\n")
     assert secrets_the_runbook_does_not_create(stale) == ["tekton-dag-event-key"]
+
+
+def test_what_the_docs_say_of_the_event_key_secret_notes_txt_says_too() -> None:
+    """Without the event key the functions that seal are not ready (lifecycle.Handler.ready); the
+    install notes and the pages that tell a team what to create first say so."""
+    notes = (CHART / "templates" / "NOTES.txt").read_text()
+    assert "event key ({{ .Values.secrets.events.name }}) the functions are not ready" in notes
+    assert "sync waits at wave 5" in (DOCS / "argocd.md").read_text()
+    assert "without it the functions are not ready" in (CHART / "README.md").read_text()
