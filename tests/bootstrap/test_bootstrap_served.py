@@ -1,4 +1,5 @@
-"""bootstrap-batcher as a real process: func-python's server (hypercorn), lifespan start, real HTTP."""
+"""bootstrap-batcher as a real process: `serving.serve` (func-python on granian, the default server),
+lifespan start, real HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Broker test support: the local Broker served by hypercorn on loopback, and the manifests it reads.
+"""Broker test support: the local Broker served on loopback by aiohttp's server (as ``tekton-dag dev``
+serves it; other ASGI apps by hypercorn), and the manifests it reads.
 
 Its subscribers are ``tekton_dag.testing.recorder.EventRecorder`` instances serving on loopback.
 """

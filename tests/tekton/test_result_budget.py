@@ -2,7 +2,7 @@
 
 Tekton passes results back through the container's termination message (4096 bytes, shared with
 Tekton's own entries, and a pod's 12 KiB split among its containers): see the rules and sources in
-tests/support/tekton_rules.py. Results must not grow with the number of apps; the plan goes
+tekton_dag/testing/tekton_rules.py. Results must not grow with the number of apps; the plan goes
 through the workspace. The bounds come from the stack schema itself, so a looser schema is seen.
 """
 

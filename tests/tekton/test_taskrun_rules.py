@@ -1,4 +1,4 @@
-"""The pipelines against Tekton's TaskRun rules (tests/support/tekton_rules.py), on the PipelineRuns
+"""The pipelines against Tekton's TaskRun rules (tekton_dag/testing/tekton_rules.py), on the PipelineRuns
 the run-creator really builds for every example team: one PVC per TaskRun, taskRunSpecs that name
 real tasks and steps, no API token where PR code runs."""
 
