@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 
-from support.helm import Scenario, mount_team_config, render, scenarios
+from support.helm import CHART, TEAMS, Scenario, mount_team_config, render, scenarios
 from tekton_dag.config.loading import load_config
 from tekton_dag.events.requests import RunRequest
+from tekton_dag.functions import serving
 from tekton_dag.pipelineruns import build_pipelinerun
 from tekton_dag.testing import argocd_sync
 from tekton_dag.testing.argocd_sync import (
@@ -54,14 +56,21 @@ def test_every_rendered_kind_has_a_modelled_health_rule(scenario: Scenario) -> N
 
 
 def prerequisite_secrets(scenario: Scenario) -> frozenset[str]:
-    """Secrets a scenario's values require to exist before the first sync: only a named registry
-    Secret (bootstrap-batcher cannot start without the credentials it was told to use). The
-    webhook and API Secrets are optional: a new team syncs before it created them."""
+    """Secrets a scenario's values require to exist before the first sync (docs/argocd.md): a named
+    registry Secret (bootstrap-batcher cannot start without the credentials it was told to use)
+    and, for a chart with a team, the event key (the functions that seal are not ready without
+    it). The webhook and API Secrets are optional: a new team syncs before it created them."""
     import yaml
 
     names = set()
+    teams = False
     for path in scenario.values_files:
-        names.add(((yaml.safe_load(path.read_text()) or {}).get("secrets") or {}).get("registry", {}).get("name"))
+        values = yaml.safe_load(path.read_text()) or {}
+        names.add((values.get("secrets") or {}).get("registry", {}).get("name"))
+        names.add((values.get("secrets") or {}).get("events", {}).get("name"))
+        teams = teams or bool((values.get("teamConfig") or {}).get("files"))
+    if teams:
+        names.add(yaml.safe_load((CHART / "values.yaml").read_text())["secrets"]["events"]["name"])
     return frozenset(n for n in names if n)
 
 
@@ -135,13 +144,42 @@ def test_the_application_stays_progressing_until_the_first_run_binds_the_claim(t
     its runs share the team's build-cache claim (documented in docs/argocd.md)."""
     team_values = sorted(Path(__file__).resolve().parents[2].glob("teams/*/values.yaml"))[0]
     docs = render([team_values], sets=SHARED_CACHE)
-    cluster = Cluster()
+    cluster = Cluster(secrets=frozenset({"tekton-dag-event-key"}))
     assert sync(docs, cluster).phase == "Succeeded"
     assert application_health(cluster) == PROGRESSING
     run = first_run(docs, tmp_path / "teams", coschedule="pipelineruns")
     assert run is not None
     cluster.start(run)
     assert application_health(cluster) == HEALTHY
+
+
+@pytest.mark.parametrize("function", sorted(serving.SERVABLE))
+async def test_the_model_knows_which_functions_wait_for_the_event_key(function: str, tmp_path: Path) -> None:
+    """``needs_event_key`` is each handler's own answer: started with the repository's teams and no
+    event key, its ready() names the missing key exactly when the model says it waits for it."""
+    handler = importlib.import_module(serving.SERVABLE[function].module).new()
+    handler.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "K_SINK": "http://127.0.0.1:9/",
+                   "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.db"), "TEKTON_DAG_CONFIG_CACHE": "off",
+                   "TEKTON_DAG_NAMESPACE": "tekton-dag", "TEKTON_DAG_DEAD_LETTER_FILE": str(tmp_path / "dl.jsonl")})
+    try:
+        ready, why = handler.ready()
+    finally:
+        handler.stop()
+    assert ("no event key configured" in why) is argocd_sync.needs_event_key(function), (ready, why)
+
+
+def test_a_team_without_its_event_key_waits_at_the_functions_wave() -> None:
+    """A new team's first sync before anyone created the event key: the functions that seal are not
+    ready, so the sync stays at their wave (what docs/argocd.md tells a team to create first)."""
+    values = sorted(TEAMS.glob("*/values.yaml"))[0]
+    docs = render([values])
+    result = sync(docs, Cluster(binding_mode="Immediate"))
+    functions_wave = wave(next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "resolver"))
+    assert result.phase == "Running" and result.wave == functions_wave, str(result)
+    assert "Secret/tekton-dag-event-key (the event key" in str(result)
+    assert "status-reporter" not in str(result)  # it seals nothing: ready without the key
+    keyed = Cluster(binding_mode="Immediate", secrets=frozenset({"tekton-dag-event-key"}))
+    assert sync(docs, keyed).phase == "Succeeded"
 
 
 # --- the model catches what it must catch ---------------------------------------------------------

@@ -40,6 +40,8 @@ a status nothing in the remaining sync can produce is stuck for good.
 
 from __future__ import annotations
 
+import importlib
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -259,6 +261,11 @@ class Cluster:
                 claim = volume["persistentVolumeClaim"]["claimName"]
                 if not self.ready(PVC, claim):
                     missing.append(f"PersistentVolumeClaim/{claim} bound")
+        event_key = next((v["secret"]["secretName"] for v in spec.get("volumes", [])
+                          if v.get("name") == EVENT_KEY_VOLUME and "secret" in v), None)
+        if (event_key and event_key not in self.secrets and self._team_configured(spec)
+                and needs_event_key(doc["metadata"]["name"])):
+            missing.append(f"Secret/{event_key} (the event key: without it the readiness probe answers 503)")
         # A SinkBinding injects K_SINK once its sink resolves; the functions are ready only with it.
         for binding in self.applied.values():
             if (
@@ -273,6 +280,12 @@ class Cluster:
                 missing
             )
         return _conditions("ConfigurationsReady", "RoutesReady", "Ready", value="True"), ""
+
+    def _team_configured(self, spec: dict[str, Any]) -> bool:
+        """Whether the team ConfigMap a function mounts holds a team's files (with none, there is
+        nothing to seal: Ready without a key)."""
+        names = [v["configMap"]["name"] for v in spec.get("volumes", []) if v.get("name") == TEAM_CONFIG_VOLUME]
+        return any(bool((self.applied.get(("", "ConfigMap", name)) or {}).get("data")) for name in names)
 
     def _broker(self, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
         ref = ((doc["spec"].get("delivery") or {}).get("deadLetterSink") or {}).get("ref")
@@ -303,6 +316,25 @@ def _claims(ksvc: dict[str, Any]) -> set[str]:
         for v in ksvc["spec"]["template"]["spec"].get("volumes", [])
         if "persistentVolumeClaim" in v
     }
+
+
+EVENT_KEY_VOLUME = "event-key"  # the chart's volume of the team's event key (_function.tpl eventKeyMounts)
+TEAM_CONFIG_VOLUME = "team-config"  # the chart's volume of the team's files (ConfigMap tekton-dag-teams)
+
+
+def needs_event_key(function: str) -> bool:
+    """Whether Knative Service ``function`` answers its readiness probe 503 without the team's event
+    key once a team is configured: its handler ``seals`` (functions/lifecycle.py ``Handler.ready``).
+    The all-in-one (Service ``tekton-dag``, not a name in ``SERVABLE``) seals with a key of its own
+    instead (functions/all_in_one.py ``own_event_key``). tests/argocd holds this to each handler's
+    own ``ready()`` started without a key."""
+    from tekton_dag.functions import serving
+
+    spec = serving.SERVABLE.get(function)
+    if spec is None or spec.name == serving.ALL_IN_ONE.name:
+        return False
+    handler = typing.get_type_hints(importlib.import_module(spec.module).new)["return"]
+    return bool(handler.seals)
 
 
 def _run_claims(pipeline_run: dict[str, Any]) -> set[str]:
