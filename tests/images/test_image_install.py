@@ -4,7 +4,8 @@ The build context is what `scripts/build-images` stages (the core wheel built fr
 the third-party wheels come from a local wheelhouse; pip runs with ``--no-index`` and no pip
 configuration, so no index could supply a ``tekton-dag``. Then the image's entry point
 (``tekton-dag serve`` with ``TEKTON_DAG_FUNCTION``, what the Dockerfile sets) starts in that venv
-on loopback and answers ``/health/readiness``. What this does not cover: the base image itself
+on loopback and answers ``/health/readiness`` (the dead-letter sink's with a fake API to keep its
+letters in). What this does not cover: the base image itself
 (test_image_build.py builds over a Debian one; the pinned python image is not reachable here).
 """
 
@@ -19,11 +20,13 @@ import pytest
 
 from support.images import NO_PIP_CONFIG, build_images, core_wheel, wheelhouse
 from tekton_dag.testing.github import environment, write_teams
+from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.testing.serving import served_function
 
 pytestmark = pytest.mark.slow
 
-FUNCTIONS = ("webhook-ingest", "resolver", "run-creator", "bootstrap-batcher", "status-reporter", "all-in-one")
+FUNCTIONS = ("webhook-ingest", "resolver", "run-creator", "bootstrap-batcher", "status-reporter", "all-in-one",
+             "dead-letters")
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +72,12 @@ def test_the_venv_runs_the_core_of_this_checkout(venv: Path, context: Path) -> N
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_the_entry_point_serves_the_function_and_is_ready(function: str, venv: Path, tmp_path: Path) -> None:
+def test_the_entry_point_serves_the_function_and_is_ready(function: str, venv: Path, tmp_path: Path,
+                                                          request: pytest.FixtureRequest) -> None:
     env = {**environment(write_teams(tmp_path / "teams")), "TEKTON_DAG_FUNCTION": function}
+    if function == "dead-letters":  # its store is ConfigMaps in its namespace (the chart sets it): an API to reach
+        kube_api: FakeKubeApi = request.getfixturevalue("kube_api")
+        env |= {"TEKTON_DAG_NAMESPACE": "tekton-dag", "KUBECONFIG": str(kube_api.kubeconfig)}
     entry_point = [str(venv / "bin" / "tekton-dag"), "serve"]  # the Dockerfile's ENTRYPOINT, in the venv
     with served_function(function, env, tmp_path, command=entry_point) as served:
         assert httpx.get(f"{served.url}/health/readiness", timeout=5).status_code == 200
