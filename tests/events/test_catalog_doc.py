@@ -71,8 +71,9 @@ def test_extensions_named_in_the_doc_are_the_catalog_extensions() -> None:
 
 @pytest.mark.parametrize("event_type", sorted(catalog_types()))
 def test_the_consumers_named_are_the_routing_tables(event_type: str) -> None:
-    """The summary table's consumer column and each section's Triggers are the ones scripts/generate
-    writes from ``routing.CONSUMES``: a consumer the doc still names after its Trigger went fails here."""
+    """The summary table's consumer column and each section's Triggers (hand-written in the doc) are
+    those of ``routing.CONSUMES``, from which scripts/generate writes knative/triggers.yaml: a
+    consumer the doc still names after its Trigger went fails here."""
     consumers = sorted(f for f, types in routing.CONSUMES.items() if event_type in types)
     [row] = re.findall(rf"^\| \[`{re.escape(event_type)}`\][^|]*\|[^|]*\| ([^|]*) \|$", DOC.read_text(), re.M)
     assert row == (", ".join(consumers) or "none")
