@@ -298,6 +298,7 @@ class _Loader:
             message = f"team name {describe(name)} differs from its directory {describe(directory.name)}"
             self.errors.append(ConfigError(shown, "name", message))
         team_name = name if isinstance(name, str) else directory.name
+        self.errors.extend(checks.duration_problems(document, shown))
         self.errors.extend(checks.timeout_problems(document, shown))
         self.errors.extend(checks.resource_problems(document, shown))
         self.errors.extend(checks.details_url_problems(document, shown))
