@@ -4,6 +4,7 @@ is wrong, exit 1 (or 2 for usage), never a traceback (the real console entry poi
 from __future__ import annotations
 
 import http.server
+import os
 import socket
 import threading
 from pathlib import Path
@@ -168,8 +169,13 @@ def test_bootstrap_names_a_registry_auth_file_it_cannot_read(tmp_path: Path, con
 @pytest.mark.parametrize(("args", "said"), [
     (("resolver", "--workers", "2"), "--workers 2: only all-in-one runs several workers, not resolver"),
     (("all-in-one", "--workers", "0"), "--workers 0: must be 1 or more"),
+    # was no bound: 100000 all-in-one processes were forked, each loading the configuration
+    (("all-in-one", "--workers", "65"), f"--workers 65: at most 64 (each worker is one more all-in-one process, "
+                                        f"at most one core and ~140 MB; this machine has {os.cpu_count() or 1} CPUs)"),
+    (("all-in-one", "--workers", "100000"), "--workers 100000: at most 64 ("),
 ])
 def test_serve_refuses_workers_it_cannot_run_before_loading_anything(args: tuple[str, ...], said: str) -> None:
     """The one line: the configuration's load (and its log line) came first."""
     result = run_cli("serve", *args)
-    assert (result.returncode, result.stderr) == (2, f"tekton-dag serve: error: {said}\n")
+    assert result.returncode == 2 and result.stderr.startswith(f"tekton-dag serve: error: {said}"), result.stderr
+    assert result.stderr.count("\n") == 1
