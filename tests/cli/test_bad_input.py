@@ -179,3 +179,46 @@ def test_serve_refuses_workers_it_cannot_run_before_loading_anything(args: tuple
     result = run_cli("serve", *args)
     assert result.returncode == 2 and result.stderr.startswith(f"tekton-dag serve: error: {said}"), result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# Files read whole, each far past its limit: sparse, so the test writes nothing, and a reader that
+# read them into memory (they did: Path.read_bytes, read_text) would need that much of it.
+HUGE = 40 * 1024 ** 3
+SECRET_LIMIT = "larger than 1 MiB, the most a Kubernetes Secret holds"
+
+
+def sparse(path: Path, size: int = HUGE) -> Path:
+    with path.open("wb") as file:
+        file.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("command", [("resolve", "--payload"), ("send", "--secret", "s", "--print", "--file")])
+def test_a_saved_body_past_githubs_cap_is_refused_unread(tmp_path: Path, command: tuple[str, ...]) -> None:
+    body = sparse(tmp_path / "huge.json")
+    one_error(run_cli(*command, str(body)),
+              f"tekton-dag: error: {body}: cannot read: larger than 25 MiB, GitHub's cap on a webhook payload")
+    # no size to go by: read up to the limit and no further
+    one_error(run_cli(*command, "/dev/zero"),
+              "tekton-dag: error: /dev/zero: cannot read: larger than 25 MiB, GitHub's cap on a webhook payload")
+
+
+def test_a_config_file_past_a_configmaps_limit_is_named_unread(tmp_path: Path) -> None:
+    (tmp_path / "teams" / "alpha").mkdir(parents=True)
+    sparse(tmp_path / "teams" / "alpha" / "team.yaml")
+    result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ("teams/alpha/team.yaml: (top): cannot read: larger than 1 MiB, the most the "
+                             "ConfigMap that holds a team's files can hold\n")
+
+
+def test_secret_files_past_a_secrets_limit_are_named_unread(tmp_path: Path) -> None:
+    huge = sparse(tmp_path / "secret")
+    result = run_cli("send", "--print", "pull_request.opened", "a/b", env={"GITHUB_WEBHOOK_SECRET_FILE": str(huge)})
+    one_error(result, f"tekton-dag: error: GITHUB_WEBHOOK_SECRET_FILE {huge}: cannot read it ({SECRET_LIMIT})")
+    result = run_cli("redeliver", "--since", "1h", "--repo", "a/b", "--hook-id", "1",
+                     env={"GITHUB_TOKEN_FILE": str(huge)})
+    one_error(result, f"tekton-dag: error: GITHUB_TOKEN_FILE: cannot read {huge}: {SECRET_LIMIT}")
+    result = run_cli("bootstrap", "--team", "default", "--dry-run", env={"REGISTRY_AUTH_FILE": str(huge)})
+    one_error(result, f"tekton-dag: error: {huge}: cannot read: {SECRET_LIMIT}")
+

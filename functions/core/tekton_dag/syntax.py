@@ -1,13 +1,17 @@
 """The syntax of plain values that come from outside: environment variables, command-line options,
-HTTP headers and query strings, annotations, file names. One rule, one place, for every layer.
+HTTP headers and query strings, annotations, file names, JSON bodies, and the most of a file read
+whole. One rule, one place, for every layer.
 
 A leaf: it imports nothing of tekton-dag, so any package may use it (layer 10, the bottom, of ``tekton_dag``).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 import sys
 from decimal import Decimal
 from typing import Any
@@ -89,6 +93,53 @@ def json_value(raw: str | bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
     except ValueError:  # int's digit limit (CVE-2020-10735), the one other ValueError json raises
         raise ValueError(f"a number has more than {sys.get_int_max_str_digits()} digits") from None
+
+
+# The most of a file read whole, by where such a file comes from; larger is refused before it is read.
+# A Secret's data, all keys together, is at most 1 MiB (kubernetes pkg/apis/core/types.go
+# MaxSecretSize): token, private key, webhook secret, event key and registry auth files are
+# mounted from one. So is a ConfigMap's (ValidateConfigMap, the same 1 MiB): the chart mounts a
+# team's configuration files from one (helm teamConfig.files). GitHub caps a webhook payload at
+# 25 MB (docs.github.com, "Webhook events and payloads"), as webhook-ingest does (webhooks.intake).
+SECRET_FILE_LIMIT = (1024 * 1024, "1 MiB, the most a Kubernetes Secret holds")
+CONFIG_FILE_LIMIT = (1024 * 1024, "1 MiB, the most the ConfigMap that holds a team's files can hold")
+PAYLOAD_FILE_LIMIT = (25 * 1024 * 1024, "25 MiB, GitHub's cap on a webhook payload")
+
+
+def file_bytes(path: str | os.PathLike[str], limit: tuple[int, str]) -> bytes:
+    """The bytes of the file at ``path``, read whole unless there are more than ``limit`` allows:
+    then ``OSError`` (EFBIG) whose ``strerror`` says the limit, so every reader's ``except OSError``
+    names it with the file, and nothing of it is kept in memory. A regular file's size is known
+    before reading; anything else (a FIFO, ``/dev/zero``) is read up to the limit and no further."""
+    most, said = limit
+    with open(path, "rb", buffering=0) as file:
+        info = os.fstat(file.fileno())
+        regular = stat.S_ISREG(info.st_mode)
+        if regular and info.st_size > most:
+            raise OSError(errno.EFBIG, f"larger than {said}", os.fspath(path))
+        if regular:  # one read: a regular file's read comes short only at its end
+            data = file.read(info.st_size + 1)
+            if len(data) <= info.st_size:
+                return data
+            chunks, size = [data], len(data)  # it grew since: read on, up to the limit
+        else:
+            chunks, size = [], 0
+        while size <= most:
+            chunk = file.read(min(64 * 1024, most + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+    raise OSError(errno.EFBIG, f"larger than {said}", os.fspath(path))
+
+
+def file_text(path: str | os.PathLike[str], limit: tuple[int, str]) -> str:
+    """``file_bytes`` as UTF-8 text (``UnicodeDecodeError`` otherwise), as ``Path.read_text`` with
+    ``encoding="utf-8"`` gives it: line breaks made ``\\n``, as universal newlines do."""
+    text = file_bytes(path, limit).decode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def tcp_port(text: str) -> int | None:

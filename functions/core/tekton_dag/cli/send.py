@@ -21,7 +21,7 @@ from tekton_dag.cli.common import fail, http_url, positive_seconds, usage_error,
 from tekton_dag.devchain import samples
 from tekton_dag.events import github
 from tekton_dag.events.requests import MAX_PR_NUMBER
-from tekton_dag.syntax import json_value
+from tekton_dag.syntax import PAYLOAD_FILE_LIMIT, SECRET_FILE_LIMIT, file_bytes, file_text, json_value
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
@@ -85,8 +85,7 @@ def secret_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> str 
     if not path:
         return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            secret = handle.read().strip()
+        secret = file_text(path, SECRET_FILE_LIMIT).strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
         raise ValueError(f"GITHUB_WEBHOOK_SECRET_FILE {path}: cannot read it ({reason})") from None
@@ -165,7 +164,7 @@ def _from_file(args: argparse.Namespace, secret: str) -> samples.Delivery:
 def read_payload(path: Path) -> tuple[bytes, Any]:
     """The bytes of a saved webhook body and its JSON; ValueError names the file and the problem."""
     try:
-        body = path.read_bytes()
+        body = file_bytes(path, PAYLOAD_FILE_LIMIT)
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
