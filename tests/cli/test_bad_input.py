@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.clirun import run_cli
+from support.clirun import REPO, run_cli
 
+REPO_TEAMS = REPO / "teams"
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000  # valid JSON that Python's decoder cannot nest
 
 
@@ -222,3 +223,18 @@ def test_secret_files_past_a_secrets_limit_are_named_unread(tmp_path: Path) -> N
     result = run_cli("bootstrap", "--team", "default", "--dry-run", env={"REGISTRY_AUTH_FILE": str(huge)})
     one_error(result, f"tekton-dag: error: {huge}: cannot read: {SECRET_LIMIT}")
 
+
+@pytest.mark.parametrize(("content", "said"), [
+    ("clusters: [\n", "while parsing a flow node expected the node content, but found '<stream end>'"),
+    ("", "no kubeconfig: expected a YAML mapping with clusters, contexts, users and current-context"),
+    ("apiVersion: v1\nkind: Config\n", "Invalid kube-config file. Expected key current-context"),
+])
+def test_dev_refuses_a_junk_kubeconfig_before_starting(tmp_path: Path, content: str, said: str) -> None:
+    """dev takes an existing $KUBECONFIG as the cluster to create PipelineRuns in: a junk one started
+    the chain, said "ready", and every PipelineRun failed."""
+    junk = tmp_path / "kubeconfig"
+    junk.write_text(content)
+    result = run_cli("dev", "--teams", str(REPO_TEAMS), "--work-dir", str(tmp_path / "work"),
+                     env={"KUBECONFIG": str(junk), "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3")})
+    one_error(result, f"tekton-dag: error: KUBECONFIG {junk}: not a kubeconfig the functions can use ({said}")
+    assert len(result.stderr.splitlines()) == 1 and "starting" not in result.stdout, result.stdout

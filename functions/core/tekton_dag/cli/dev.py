@@ -144,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
     if load_config_or_report(args.teams) is None:
         return 1
     kubeconfig = pick_kubeconfig(args.kubeconfig)
+    if kubeconfig:  # else the chain started "ready" and failed every PipelineRun it was to create
+        from tekton_dag.kube.clients import kubeconfig_problem
+
+        problem = kubeconfig_problem(kubeconfig)
+        if problem:
+            return fail(f"{'--kubeconfig' if args.kubeconfig else 'KUBECONFIG'} {kubeconfig}: not a kubeconfig "
+                        f"the functions can use ({problem})")
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
     dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
     journal = pick_journal(args.journal, args.work_dir)
