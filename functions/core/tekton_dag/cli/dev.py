@@ -1,8 +1,9 @@
 """`tekton-dag dev`: the five functions and the local Broker on loopback, wired as in a cluster.
 
 Prints the webhook URL, the webhook secret in use and every run outcome as it happens; without
-a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go to a dry-run
-directory as YAML files you could ``kubectl create -f``. ``--simulate-tekton`` adds a Tekton
+a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``, loaded before anything starts:
+one the functions cannot use is an error) PipelineRuns go to a dry-run directory as YAML files you
+could ``kubectl create -f``; the dry run reads no kubeconfig. ``--simulate-tekton`` adds a Tekton
 controller double that runs those PipelineRuns through Tekton's lifecycle and posts Tekton's
 CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything;
 a SIGKILL takes the function processes with it (``devchain.lifeline``). The configuration is
