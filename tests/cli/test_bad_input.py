@@ -30,6 +30,20 @@ def test_a_saved_body_nested_too_deeply_is_named(tmp_path: Path, command: tuple[
     one_error(run_cli(*command, str(body)), f"tekton-dag: error: {body}: JSON nested too deeply")
 
 
+@pytest.mark.parametrize(("content", "said"), [
+    (b'{"action": "opened", "action": "closed"}', "not valid JSON (object key 'action' appears more than once)"),
+    (b'{"number": NaN}', "not valid JSON (NaN is no JSON value: RFC 8259 has no NaN or Infinity)"),
+    (b'\xef\xbb\xbf{"zen": "z", "hook_id": 1}', "not valid JSON (it starts with a byte order mark (U+FEFF)"),
+])
+@pytest.mark.parametrize("command", [("resolve", "--payload"), ("send", "--secret", "s", "--print", "--file")])
+def test_a_saved_body_no_sender_would_send_is_named(tmp_path: Path, command: tuple[str, ...], content: bytes,
+                                                    said: str) -> None:
+    """As webhook-ingest refuses it (syntax.json_value): send signed and sent it, resolve previewed it."""
+    body = tmp_path / "body.json"
+    body.write_bytes(content)
+    one_error(run_cli(*command, str(body)), f"tekton-dag: error: {body}: {said}")
+
+
 def test_a_secret_file_that_is_not_text_is_named_not_shown(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_bytes(b"\xffghp_not-shown")
