@@ -51,7 +51,8 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 # Python's json takes more than JSON, and more than the senders' parser (Go's encoding/json, which
 # Knative's Broker and GitHub-side tooling use) takes: NaN, Infinity and -Infinity (no JSON per
-# RFC 8259 section 6; Go refuses them, golang/go#3480), a UTF-8 byte order mark (section 8.1: a
+# RFC 8259 section 6; Go's scanner: "invalid character 'N' looking for beginning of value", and its
+# encoder will not write them, golang/go#3480), a UTF-8 byte order mark (section 8.1: a
 # sender MUST NOT add one, a parser MAY ignore it; Go refuses it, "invalid character 'ï' looking
 # for beginning of value", golang/go#12254), bytes in UTF-16 or UTF-32 (json.loads(bytes) guesses
 # their encoding; section 8.1: JSON between systems MUST be UTF-8) and an object with a key twice
