@@ -4,6 +4,7 @@ is wrong, exit 1 (or 2 for usage), never a traceback (the real console entry poi
 from __future__ import annotations
 
 import http.server
+import os
 import socket
 import threading
 from pathlib import Path
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.clirun import run_cli
+from support.clirun import REPO, run_cli
 
+REPO_TEAMS = REPO / "teams"
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000  # valid JSON that Python's decoder cannot nest
 
 
@@ -26,6 +28,20 @@ def test_a_saved_body_nested_too_deeply_is_named(tmp_path: Path, command: tuple[
     body = tmp_path / "deep.json"
     body.write_bytes(DEEP_JSON)
     one_error(run_cli(*command, str(body)), f"tekton-dag: error: {body}: JSON nested too deeply")
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (b'{"action": "opened", "action": "closed"}', "not valid JSON (object key 'action' appears more than once)"),
+    (b'{"number": NaN}', "not valid JSON (NaN is no JSON value: RFC 8259 has no NaN or Infinity)"),
+    (b'\xef\xbb\xbf{"zen": "z", "hook_id": 1}', "not valid JSON (it starts with a byte order mark (U+FEFF)"),
+])
+@pytest.mark.parametrize("command", [("resolve", "--payload"), ("send", "--secret", "s", "--print", "--file")])
+def test_a_saved_body_no_sender_would_send_is_named(tmp_path: Path, command: tuple[str, ...], content: bytes,
+                                                    said: str) -> None:
+    """As webhook-ingest refuses it (syntax.json_value): send signed and sent it, resolve previewed it."""
+    body = tmp_path / "body.json"
+    body.write_bytes(content)
+    one_error(run_cli(*command, str(body)), f"tekton-dag: error: {body}: {said}")
 
 
 def test_a_secret_file_that_is_not_text_is_named_not_shown(tmp_path: Path) -> None:
@@ -168,8 +184,71 @@ def test_bootstrap_names_a_registry_auth_file_it_cannot_read(tmp_path: Path, con
 @pytest.mark.parametrize(("args", "said"), [
     (("resolver", "--workers", "2"), "--workers 2: only all-in-one runs several workers, not resolver"),
     (("all-in-one", "--workers", "0"), "--workers 0: must be 1 or more"),
+    # was no bound: 100000 all-in-one processes were forked, each loading the configuration
+    (("all-in-one", "--workers", "65"), f"--workers 65: at most 64 (each worker is one more all-in-one process, "
+                                        f"at most one core and ~140 MB; this machine has {os.cpu_count() or 1} CPUs)"),
+    (("all-in-one", "--workers", "100000"), "--workers 100000: at most 64 ("),
 ])
 def test_serve_refuses_workers_it_cannot_run_before_loading_anything(args: tuple[str, ...], said: str) -> None:
     """The one line: the configuration's load (and its log line) came first."""
     result = run_cli("serve", *args)
-    assert (result.returncode, result.stderr) == (2, f"tekton-dag serve: error: {said}\n")
+    assert result.returncode == 2 and result.stderr.startswith(f"tekton-dag serve: error: {said}"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+# Files read whole, each far past its limit: sparse, so the test writes nothing, and a reader that
+# read them into memory (they did: Path.read_bytes, read_text) would need that much of it.
+HUGE = 40 * 1024 ** 3
+SECRET_LIMIT = "larger than 1 MiB, the most a Kubernetes Secret holds"
+
+
+def sparse(path: Path, size: int = HUGE) -> Path:
+    with path.open("wb") as file:
+        file.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("command", [("resolve", "--payload"), ("send", "--secret", "s", "--print", "--file")])
+def test_a_saved_body_past_githubs_cap_is_refused_unread(tmp_path: Path, command: tuple[str, ...]) -> None:
+    body = sparse(tmp_path / "huge.json")
+    one_error(run_cli(*command, str(body)),
+              f"tekton-dag: error: {body}: cannot read: larger than 25 MiB, GitHub's cap on a webhook payload")
+    # no size to go by: read up to the limit and no further
+    one_error(run_cli(*command, "/dev/zero"),
+              "tekton-dag: error: /dev/zero: cannot read: larger than 25 MiB, GitHub's cap on a webhook payload")
+
+
+def test_a_config_file_past_a_configmaps_limit_is_named_unread(tmp_path: Path) -> None:
+    (tmp_path / "teams" / "alpha").mkdir(parents=True)
+    sparse(tmp_path / "teams" / "alpha" / "team.yaml")
+    result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ("teams/alpha/team.yaml: (top): cannot read: larger than 1 MiB, the most the "
+                             "ConfigMap that holds a team's files can hold\n")
+
+
+def test_secret_files_past_a_secrets_limit_are_named_unread(tmp_path: Path) -> None:
+    huge = sparse(tmp_path / "secret")
+    result = run_cli("send", "--print", "pull_request.opened", "a/b", env={"GITHUB_WEBHOOK_SECRET_FILE": str(huge)})
+    one_error(result, f"tekton-dag: error: GITHUB_WEBHOOK_SECRET_FILE {huge}: cannot read it ({SECRET_LIMIT})")
+    result = run_cli("redeliver", "--since", "1h", "--repo", "a/b", "--hook-id", "1",
+                     env={"GITHUB_TOKEN_FILE": str(huge)})
+    one_error(result, f"tekton-dag: error: GITHUB_TOKEN_FILE: cannot read {huge}: {SECRET_LIMIT}")
+    result = run_cli("bootstrap", "--team", "default", "--dry-run", env={"REGISTRY_AUTH_FILE": str(huge)})
+    one_error(result, f"tekton-dag: error: {huge}: cannot read: {SECRET_LIMIT}")
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    ("clusters: [\n", "while parsing a flow node expected the node content, but found '<stream end>'"),
+    ("", "no kubeconfig: expected a YAML mapping with clusters, contexts, users and current-context"),
+    ("apiVersion: v1\nkind: Config\n", "Invalid kube-config file. Expected key current-context"),
+])
+def test_dev_refuses_a_junk_kubeconfig_before_starting(tmp_path: Path, content: str, said: str) -> None:
+    """dev takes an existing $KUBECONFIG as the cluster to create PipelineRuns in: a junk one started
+    the chain, said "ready", and every PipelineRun failed."""
+    junk = tmp_path / "kubeconfig"
+    junk.write_text(content)
+    result = run_cli("dev", "--teams", str(REPO_TEAMS), "--work-dir", str(tmp_path / "work"),
+                     env={"KUBECONFIG": str(junk), "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.sqlite3")})
+    one_error(result, f"tekton-dag: error: KUBECONFIG {junk}: not a kubeconfig the functions can use ({said}")
+    assert len(result.stderr.splitlines()) == 1 and "starting" not in result.stdout, result.stdout

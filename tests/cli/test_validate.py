@@ -53,6 +53,17 @@ def test_machine_output_lists_errors_as_records(tmp_path: Path, fmt: str) -> Non
     assert [f"{e['file']}: {e['path']}: {e['message']}" for e in data["errors"]] == EXPECTED
 
 
+def test_a_timeout_longer_than_go_can_hold_is_named_with_file_and_path(tmp_path: Path) -> None:
+    """Tekton's webhook would refuse every PipelineRun of the team (time: invalid duration)."""
+    team = BASE["teams/alpha/team.yaml"] + "pipelineRuns: {timeouts: {pipeline: 2562048h}}\n"
+    write_tree(tmp_path, {**BASE, "teams/alpha/team.yaml": team})
+    result = run_cli("validate", "--teams", "teams", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.splitlines() == [
+        'teams/alpha/team.yaml: pipelineRuns.timeouts.pipeline: "2562048h" is longer than a Go duration can be (at '
+        "most 2562047h47m16.854775807s): Tekton would refuse every PipelineRun (time: invalid duration)"]
+
+
 def test_a_missing_directory_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
     result = run_cli("validate", "--teams", "nowhere", cwd=tmp_path)
     assert result.returncode == 1

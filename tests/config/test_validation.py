@@ -347,6 +347,19 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
          "(Tekton refuses the PipelineRun otherwise)"],
     ),
     (
+        "durations longer than Go's time.Duration holds (2**63 - 1 ns): Tekton refuses every run, time: invalid "
+        "duration; retention.maxAge is held to the same rule",
+        {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
+                "pipelineRuns: {timeouts: {pipeline: 2562047h47m16.854775808s, tasks: 2562048h}}\n"
+                "retention: {maxAge: 9223372037s}\n"},
+        [f'{ALPHA}: pipelineRuns.timeouts.pipeline: "2562047h47m16.854775808s" is longer than a Go duration can be '
+         "(at most 2562047h47m16.854775807s): Tekton would refuse every PipelineRun (time: invalid duration)",
+         f'{ALPHA}: pipelineRuns.timeouts.tasks: "2562048h" is longer than a Go duration can be '
+         "(at most 2562047h47m16.854775807s): Tekton would refuse every PipelineRun (time: invalid duration)",
+         f'{ALPHA}: retention.maxAge: "9223372037s" is longer than a Go duration can be '
+         "(at most 2562047h47m16.854775807s): Tekton would refuse every PipelineRun (time: invalid duration)"],
+    ),
+    (
         "timeouts Tekton v1 refuses: no pipeline timeout under bounded tasks",
         {ALPHA: "name: alpha\nnamespace: alpha-ci\nstacks: [stacks/shop.yaml]\n"
                 "pipelineRuns: {timeouts: {pipeline: 0s, finally: 0s}}\n"},

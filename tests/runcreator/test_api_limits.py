@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from kubernetes import client
@@ -18,11 +19,14 @@ from kubernetes.client.exceptions import ApiException
 
 from runcreator.conftest import NAMESPACE, pr_request
 from support.kube import official_client
+from tekton_dag.config.building import go_duration_nanoseconds, is_go_duration
+from tekton_dag.config.checks import duration_problems
 from tekton_dag.config.models import Config
 from tekton_dag.kube import apilimits
 from tekton_dag.kube.errors import PermanentApiError, TransientApiError
 from tekton_dag.kube.stores import LEDGER_ANNOTATION, DirectoryStore
 from tekton_dag.pipelineruns import build_pipelinerun
+from tekton_dag.testing import go_durations
 from tekton_dag.testing.kube_api import FakeKubeApi
 from tekton_dag.usecases.creating import RunCreator
 
@@ -149,6 +153,35 @@ def test_tektons_webhook_refuses_timeouts_that_do_not_nest(objects: client.Custo
     assert (body["code"], body["reason"]) == (400, "BadRequest") and said in body["message"], body["message"]
     run["spec"]["timeouts"] = {"pipeline": "1h0m0s", "tasks": "50m0s", "finally": "10m0s"}  # the defaults nest
     objects.create_namespaced_custom_object(G, V, NAMESPACE, P, run)
+
+
+# Durations at Go's edge (time.Duration: 2**63 - 1 ns = 2562047h47m16.854775807s), in the forms the
+# configuration's schema admits, each unit's last value and the first past it.
+GO_EDGES = ["2562047h47m16.854775807s", "2562047h47m16.854775808s", "2562047h47m16.8547758079999s", "2562048h",
+            "2562047h48m", "153722867m", "153722868m", "9223372036s", "9223372037s", "9223372036854ms",
+            "9223372036855ms", "2562047.7880152155h", "2562047.788015216h", "0000000000000000000001h",
+            "9223372036854775808ms", "99999999999999999999h", "1.5h", "1h0m0s"]
+
+
+def test_config_and_tektons_webhook_read_durations_alike_at_gos_edge(objects: client.CustomObjectsApi,
+                                                                        config: Config) -> None:
+    """What ``tekton-dag validate`` lets through, Tekton's webhook (the double: Go's ParseDuration
+    ported on its own) takes, as the same number of nanoseconds; what it refuses, the webhook refuses."""
+    for number, value in enumerate(GO_EDGES):
+        nanoseconds = go_duration_nanoseconds(value)
+        assert is_go_duration(value) and list(duration_problems(
+            {"pipelineRuns": {"timeouts": {"pipeline": value}}}, "team.yaml")) == ([] if nanoseconds else [ANY])
+        run = a_run(config, name=f"edge-{number}")
+        run["spec"]["timeouts"] = {"pipeline": value}
+        if nanoseconds is not None:
+            assert go_durations.parse_duration(value) == nanoseconds, value
+            objects.create_namespaced_custom_object(G, V, NAMESPACE, P, run)
+            continue
+        with pytest.raises(ApiException) as exc:
+            objects.create_namespaced_custom_object(G, V, NAMESPACE, P, run)
+        assert status(exc)["message"] == (
+            'admission webhook "webhook.pipeline.tekton.dev" denied the request: mutation failed: cannot decode '
+            f'incoming new object: time: invalid duration "{value}"')
 
 
 def test_sizes_past_etcd_and_past_the_request_limit(kube_api: FakeKubeApi) -> None:

@@ -145,6 +145,30 @@ INVALID_ATTRIBUTES = [
 ]
 
 
+# JSON that Python's json takes and no sender's parser (Go's encoding/json) does: each was read (NaN
+# as a float, the BOM skipped, the last of two keys) where the Broker or GitHub would never send it.
+NOT_JSON = [
+    (b'{"number": NaN}', "not valid JSON (NaN is no JSON value: RFC 8259 has no NaN or Infinity)"),
+    (b'{"number": Infinity}', "not valid JSON (Infinity is no JSON value"),
+    (b'{"number": -Infinity}', "not valid JSON (-Infinity is no JSON value"),
+    (b'\xef\xbb\xbf{"repo": "a/b"}', "not valid JSON (it starts with a byte order mark (U+FEFF)"),
+    (b'{"repo": "a/b", "repo": "c/d"}', "not valid JSON (object key 'repo' appears more than once)"),
+    ('{"repo": "a/b"}'.encode("utf-16"), "not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(("data", "named"), NOT_JSON)
+def test_event_data_no_sender_would_send_as_json_is_400_naming_what(
+    cloudevents: Served, data: bytes, named: str
+) -> None:
+    for headers, body in ((BINARY, data), ({"content-type": "application/cloudevents+json"},
+                                             structured()[:-1] + b', "data": ' + data + b"}")):
+        if body is not data and data.startswith((b"\xef", b"\xff")):  # no BOM or UTF-16 inside a document
+            continue
+        status, _, text = post(cloudevents, headers, body)
+        assert status == 400 and named in text, (headers, text)
+
+
 @pytest.mark.parametrize(("headers", "body", "named"), INVALID_ATTRIBUTES)
 def test_an_event_the_sdk_cannot_read_is_400_naming_why(
     cloudevents: Served, headers: dict[str, str], body: bytes, named: str
@@ -233,6 +257,24 @@ def test_two_authorization_headers_are_400_whichever_comes_last(ingest: Served) 
                   [("Authorization", f"Bearer {API_TOKEN}"), ("Authorization", "Bearer wrong")]):
         status, _, text = post(ingest, [*pairs, ("Content-Type", "application/json")], body, path="/api/run")
         assert status == 400 and json.loads(text)["reason"] == "Authorization: sent more than once", text
+
+
+def test_a_webhook_body_no_sender_would_send_as_json_is_400_naming_what(ingest: Served) -> None:
+    headers, _ = delivery("pull_request.opened")
+    for body, named in NOT_JSON:
+        status, _, text = post(ingest, {**headers, "X-Hub-Signature-256": sign(SHARED_SECRET, body)}, body)
+        assert status == 400 and json.loads(text)["reason"].startswith("body: " + named), text
+    # the one a reader that keeps the first value and one that keeps the last would read differently
+    action_twice = delivery("pull_request.opened")[1].replace(b'"action": "opened"',
+                                                              b'"action": "closed", "action": "opened"', 1)
+    status, _, text = post(ingest, {**headers, "X-Hub-Signature-256": sign(SHARED_SECRET, action_twice)}, action_twice)
+    assert status == 400 and "object key 'action' appears more than once" in text, text
+
+
+@pytest.mark.parametrize(("body", "reason"), [(body, f"body: {named}") for body, named in NOT_JSON])
+def test_an_api_body_no_sender_would_send_as_json_is_400_naming_what(ingest: Served, body: bytes, reason: str) -> None:
+    status, _, text = post(ingest, {"Authorization": f"Bearer {API_TOKEN}"}, body, path="/api/run")
+    assert status == 400 and json.loads(text)["reason"].startswith(reason), text
 
 
 @pytest.mark.parametrize(("body", "reason"), [

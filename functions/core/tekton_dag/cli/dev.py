@@ -1,8 +1,9 @@
 """`tekton-dag dev`: the five functions and the local Broker on loopback, wired as in a cluster.
 
 Prints the webhook URL, the webhook secret in use and every run outcome as it happens; without
-a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``) PipelineRuns go to a dry-run
-directory as YAML files you could ``kubectl create -f``. ``--simulate-tekton`` adds a Tekton
+a kubeconfig (``--kubeconfig`` or an existing ``$KUBECONFIG``, loaded before anything starts:
+one the functions cannot use is an error) PipelineRuns go to a dry-run directory as YAML files you
+could ``kubectl create -f``; the dry run reads no kubeconfig. ``--simulate-tekton`` adds a Tekton
 controller double that runs those PipelineRuns through Tekton's lifecycle and posts Tekton's
 CloudEvents to the Broker, so queued runs start as others finish. Ctrl-C (or SIGTERM) stops everything;
 a SIGKILL takes the function processes with it (``devchain.lifeline``). The configuration is
@@ -144,6 +145,13 @@ def run(args: argparse.Namespace) -> int:
     if load_config_or_report(args.teams) is None:
         return 1
     kubeconfig = pick_kubeconfig(args.kubeconfig)
+    if kubeconfig:  # else the chain started "ready" and failed every PipelineRun it was to create
+        from tekton_dag.kube.clients import kubeconfig_problem
+
+        problem = kubeconfig_problem(kubeconfig)
+        if problem:
+            return fail(f"{'--kubeconfig' if args.kubeconfig else 'KUBECONFIG'} {kubeconfig}: not a kubeconfig "
+                        f"the functions can use ({problem})")
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="tekton-dag-dev-"))
     dry_run_dir = None if kubeconfig else (args.dry_run_dir or work_dir / "pipelineruns")
     journal = pick_journal(args.journal, args.work_dir)

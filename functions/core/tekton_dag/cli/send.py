@@ -12,7 +12,6 @@ answered 2xx, 1 otherwise (including when it cannot be reached).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from tekton_dag.cli.common import fail, http_url, positive_seconds, usage_error,
 from tekton_dag.devchain import samples
 from tekton_dag.events import github
 from tekton_dag.events.requests import MAX_PR_NUMBER
+from tekton_dag.syntax import PAYLOAD_FILE_LIMIT, SECRET_FILE_LIMIT, file_bytes, file_text, json_value
 
 DEFAULT_URL = "http://127.0.0.1:8080/webhook/github"
 
@@ -85,8 +85,7 @@ def secret_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> str 
     if not path:
         return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            secret = handle.read().strip()
+        secret = file_text(path, SECRET_FILE_LIMIT).strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
         raise ValueError(f"GITHUB_WEBHOOK_SECRET_FILE {path}: cannot read it ({reason})") from None
@@ -165,14 +164,10 @@ def _from_file(args: argparse.Namespace, secret: str) -> samples.Delivery:
 def read_payload(path: Path) -> tuple[bytes, Any]:
     """The bytes of a saved webhook body and its JSON; ValueError names the file and the problem."""
     try:
-        body = path.read_bytes()
+        body = file_bytes(path, PAYLOAD_FILE_LIMIT)
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        return body, json.loads(body)
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:  # as webhook-ingest says of such a body (webhooks.intake)
-        raise ValueError(f"{path}: JSON nested too deeply") from None
+        return body, json_value(body)  # as webhook-ingest reads it (webhooks.intake)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -42,12 +42,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--workers", metavar="N", type=whole_number(), default=1,
-        help="all-in-one only: N worker processes on the one port, each with its own journal (default 1)",
+        help="all-in-one only: N worker processes (1 to 64) on the one port, each with its own journal (default 1)",
     )
     parser.add_argument("--sink", type=http_url, metavar="URL",
                         help="Broker ingress URL for outgoing events (default: $K_SINK)")
     add_teams_option(parser)
     parser.set_defaults(run=run)
+
+
+# A fixed cap, not a multiple of this machine's CPUs, so a command line (and the "start with --workers
+# N" a leftover journal asks for, cli/workers.py) means the same on every machine. One worker is one
+# core at most (the GIL) and ~140 MB resident once the configuration is loaded (docs/performance.md),
+# so 64 is already more memory than a laptop or a pod is given, and more than any core count the
+# all-in-one was measured on; without a cap "--workers 100000" forked until the machine gave out.
+MAX_WORKERS = 64
+
+
+def workers_problem(workers: int, name: str) -> str | None:
+    """Why ``--workers`` cannot run ``name``, or None."""
+    if workers < 1:
+        return "must be 1 or more"
+    if workers > MAX_WORKERS:
+        return (f"at most {MAX_WORKERS} (each worker is one more all-in-one process, at most one core and "
+                f"~140 MB; this machine has {os.cpu_count() or 1} CPUs)")
+    if workers != 1 and name != serving.ALL_IN_ONE.name:
+        return f"only all-in-one runs several workers, not {name}"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,10 +80,9 @@ def run(args: argparse.Namespace) -> int:
         given = f" {name!r} is not one of" if name else " is missing; expected one of"
         print(f"tekton-dag serve: error: {where}{given} {', '.join(serving.SERVABLE)}", file=sys.stderr)
         return 2  # a usage error, as argparse's own
-    if args.workers != 1 and (name != serving.ALL_IN_ONE.name or args.workers < 1):  # before the load's log
-        print(f"tekton-dag serve: error: --workers {args.workers}: "
-              + ("must be 1 or more" if args.workers < 1 else f"only all-in-one runs several workers, not {name}"),
-              file=sys.stderr)
+    problem = workers_problem(args.workers, name)
+    if problem:  # before the load's log
+        print(f"tekton-dag serve: error: --workers {args.workers}: {problem}", file=sys.stderr)
         return 2
     listen = args.listen or os.environ.get("LISTEN_ADDRESS", "")
     problem = listen_problem(listen) if listen else None

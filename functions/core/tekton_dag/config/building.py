@@ -185,8 +185,9 @@ def build_retention(settings: Mapping[str, Any]) -> Retention:
     )
 
 
-_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_GO_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s)")
+_GO_UNIT_NS = {"h": 3_600_000_000_000, "m": 60_000_000_000, "s": 1_000_000_000, "ms": 1_000_000}
+_GO_PART = re.compile(r"([0-9]+)(?:\.([0-9]+))?(ms|h|m|s)")
+GO_DURATION_MAX = "2562047h47m16.854775807s"  # time.Duration's largest: 2**63 - 1 nanoseconds
 
 
 def is_go_duration(text: str) -> bool:
@@ -194,6 +195,51 @@ def is_go_duration(text: str) -> bool:
     return bool(text) and _GO_PART.sub("", text) == ""
 
 
+def go_duration_nanoseconds(text: str) -> int | None:
+    """The nanoseconds Go's ``time.ParseDuration`` reads in a duration the schema admits, or None
+    where it answers "time: invalid duration": a ``time.Duration`` is an int64 of nanoseconds, so
+    anything above 2**63 - 1 (``GO_DURATION_MAX``) is refused, and Tekton's webhook refuses every
+    PipelineRun that carries one. Step by step as golang/go src/time/format.go ``ParseDuration``
+    does it: each number's whole part at most 2**63 (``leadingInt``), times its unit at most 2**63,
+    the fraction's digits taken while they fit (``leadingFraction``) and added as float64
+    ``f * (unit / scale)`` truncated, the running sum at most 2**63, the total at most 2**63 - 1."""
+    limit = 1 << 63
+    total = 0
+    for whole, fraction, unit in _GO_PART.findall(text):
+        digits = whole.lstrip("0")
+        if len(digits) > 19 or int(digits or "0") > limit:  # 20 digits are more than 2**63; int() has a digit cap
+            return None
+        scale = _GO_UNIT_NS[unit]
+        value = int(digits or "0")
+        if value > limit // scale:
+            return None
+        value *= scale
+        numerator, denominator = _go_fraction(fraction)
+        if numerator > 0:
+            value += int(float(numerator) * (float(scale) / denominator))
+            if value > limit:
+                return None
+        total += value
+        if total > limit:
+            return None
+    return total if total < limit else None
+
+
+def _go_fraction(digits: str) -> tuple[int, float]:
+    """``leadingFraction``: the fraction's digits as an integer and its float64 scale, digits that
+    would overflow dropped (precision stops accumulating; no error)."""
+    value, scale = 0, 1.0
+    for digit in digits:
+        if value > ((1 << 63) - 1) // 10:
+            break
+        following = value * 10 + int(digit)
+        if following > 1 << 63:
+            break
+        value, scale = following, scale * 10
+    return value, scale
+
+
 def go_duration_seconds(text: str) -> float:
-    """Seconds in a Go duration as the schema admits it (``168h``, ``1h30m``, ``90s``)."""
-    return sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PART.findall(text))
+    """Seconds in a Go duration as the schema admits it (``168h``, ``1h30m``, ``90s``) and Go can hold
+    (``go_duration_nanoseconds``; checked by ``checks.duration_problems`` before anything builds)."""
+    return (go_duration_nanoseconds(text) or 0) / 1e9

@@ -12,7 +12,7 @@ from typing import Any
 
 from tekton_dag import pipelines
 from tekton_dag.config import graph
-from tekton_dag.config.building import go_duration_seconds, is_go_duration
+from tekton_dag.config.building import GO_DURATION_MAX, go_duration_nanoseconds, go_duration_seconds, is_go_duration
 from tekton_dag.config.errors import ConfigError, describe, format_path
 from tekton_dag.config.models import PipelineRunSettings, fill_details_url
 from tekton_dag.syntax import http_url_problem, quantity
@@ -213,6 +213,24 @@ def details_url_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
                           "{namespace} and {name} are filled in (GitHub refuses such a details_url)")
 
 
+def duration_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
+    """Durations the schema's pattern admits but Go cannot hold: a ``time.Duration`` is an int64 of
+    nanoseconds, so ``time.ParseDuration`` answers "invalid duration" above ``GO_DURATION_MAX``
+    (about 292 years), and Tekton's webhook, decoding ``spec.timeouts``, refuses every PipelineRun
+    of the team. ``retention.maxAge`` is held to the same rule: one kind of value, one reading."""
+    runs = document.get("pipelineRuns") if isinstance(document, dict) else None
+    timeouts = runs.get("timeouts") if isinstance(runs, dict) else None
+    retention = document.get("retention") if isinstance(document, dict) else None
+    found = [(f"pipelineRuns.timeouts.{key}", value) for key, value in
+             (timeouts.items() if isinstance(timeouts, dict) else ())]
+    if isinstance(retention, dict) and "maxAge" in retention:
+        found.append(("retention.maxAge", retention["maxAge"]))
+    for path, value in found:
+        if isinstance(value, str) and is_go_duration(value) and go_duration_nanoseconds(value) is None:
+            yield ConfigError(shown_as, path, f"{describe(value)} is longer than a Go duration can be (at most "
+                              f"{GO_DURATION_MAX}): Tekton would refuse every PipelineRun (time: invalid duration)")
+
+
 def timeout_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
     """Timeouts Tekton v1 would refuse on every PipelineRun of the team: the builder writes all
     three (the defaults for those not set), and tektoncd/pipeline's ``validatePipelineTimeout``
@@ -220,9 +238,10 @@ def timeout_problems(document: Any, shown_as: str) -> Iterator[ConfigError]:
     ``pipeline``, not 0 ("no timeout") while ``pipeline`` has one, and their sum at most ``pipeline``."""
     runs = document.get("pipelineRuns") if isinstance(document, dict) else None
     given = runs.get("timeouts") if isinstance(runs, dict) else None
-    if not isinstance(given, dict) or not given or not all(isinstance(v, str) and is_go_duration(v)
-                                                            for v in given.values()):
-        return  # nothing set (the defaults nest), or a value the schema reports
+    if not isinstance(given, dict) or not given or not all(
+        isinstance(v, str) and is_go_duration(v) and go_duration_nanoseconds(v) is not None for v in given.values()
+    ):
+        return  # nothing set (the defaults nest), or a value the schema or duration_problems reports
     text = {key: given.get(key) or default for key, default in _TIMEOUT_DEFAULTS.items()}
     seconds = {key: go_duration_seconds(value) for key, value in text.items()}
 

@@ -35,6 +35,7 @@ from tekton_dag.config import fastyaml
 from tekton_dag.config.errors import ROOT_PATH, ConfigError
 from tekton_dag.config.yamlmerge import Unusual as _Unusual
 from tekton_dag.config.yamlmerge import merged as _merged
+from tekton_dag.syntax import CONFIG_FILE_LIMIT, file_text
 
 if TYPE_CHECKING:  # CSafeLoader has SafeLoader's interface; the stubs cannot say which one loads
     _BaseLoader = yaml.SafeLoader
@@ -217,12 +218,10 @@ def read_yaml(path: Path, shown_as: str, native: bool = True) -> tuple[Any, Conf
 def read_text(path: Path) -> str:
     """What ``path.read_text(encoding="utf-8")`` gives (line breaks made ``\\n``, as universal
     newlines do), in one unbuffered read: half its cost here (12 µs a file against 23, and a
-    first load reads 3,000 files), as no text layer or buffer is set up for one read."""
-    with open(path, "rb", buffering=0) as file:
-        text = file.readall().decode("utf-8")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
+    first load reads 3,000 files), as no text layer or buffer is set up for one read. A file over
+    ``CONFIG_FILE_LIMIT`` (1 MiB: the chart mounts a team's files from one ConfigMap) is an
+    ``OSError`` saying so, never read into memory."""
+    return file_text(path, CONFIG_FILE_LIMIT)
 
 
 def parse_yaml(text: str, shown_as: str, native: bool = True) -> tuple[Any, ConfigError | None]:

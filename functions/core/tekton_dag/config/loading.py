@@ -14,6 +14,7 @@ team ``default`` (the earlier system's layout). Either way the result is all or 
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import os
@@ -27,6 +28,7 @@ from tekton_dag.config import building, checks, fastyaml, parallel, validation
 from tekton_dag.config.documents import read_yaml
 from tekton_dag.config.errors import ROOT_PATH, ConfigError, ConfigInvalid, describe, format_path
 from tekton_dag.config.models import DEFAULT_TEAM, Config, Team
+from tekton_dag.syntax import CONFIG_FILE_LIMIT, file_bytes
 
 __all__ = ["ConfigError", "ConfigInvalid", "LoadResult", "TeamCache", "load_config", "load_config_or_raise",
            "registry_fallback"]
@@ -298,6 +300,7 @@ class _Loader:
             message = f"team name {describe(name)} differs from its directory {describe(directory.name)}"
             self.errors.append(ConfigError(shown, "name", message))
         team_name = name if isinstance(name, str) else directory.name
+        self.errors.extend(checks.duration_problems(document, shown))
         self.errors.extend(checks.timeout_problems(document, shown))
         self.errors.extend(checks.resource_problems(document, shown))
         self.errors.extend(checks.details_url_problems(document, shown))
@@ -421,10 +424,12 @@ def _digest(directory: Path) -> bytes:
     for path in sorted(_files(base, 0), key=_parts):  # pathlib's order: part by part
         digest.update(path[len(base):].replace(os.sep, "/").encode() + b"\0")
         try:
-            with open(path, "rb", buffering=0) as file:
-                digest.update(file.readall())
+            digest.update(file_bytes(path, CONFIG_FILE_LIMIT))
         except OSError as exc:  # the parse reports it; the digest only has to differ
             digest.update(repr(exc).encode())
+            if exc.errno == errno.EFBIG:  # too large to read (any visible file, parsed or not)
+                info = os.stat(path)
+                digest.update(f"{info.st_ino} {info.st_size} {info.st_mtime_ns}".encode())
         digest.update(b"\0")
     return digest.digest()
 

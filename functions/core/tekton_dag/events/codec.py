@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from cloudevents.core.exceptions import CloudEventValidationError
+from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.events import catalog
@@ -226,12 +227,32 @@ def decode_any_version(headers: Mapping[str, str], body: bytes) -> BaseCloudEven
     return from_readable(readable(headers, body), body)
 
 
+class _StrictJSONFormat(JSONFormat):
+    """The SDK's JSON event format, but binary-mode data said to be JSON is read as every body is
+    (``json_value``), and refused (``from_readable``: 400) when it is not: the SDK's own
+    ``json.loads`` takes NaN, a byte order mark and a key twice, which no sender's JSON has, and it
+    kept data that failed to parse as text, which only a handler that reads the data refused (a
+    status-reporter answered 202 to what it ignores). Structured-mode bodies the SDK parses again
+    after ``readable`` has read them with ``json_value``."""
+
+    def read_data(self, body: bytes, datacontenttype: str | None) -> Any:
+        if not body or not self.JSON_CONTENT_TYPE_PATTERN.match(datacontenttype or self.DEFAULT_CONTENT_TYPE):
+            return super().read_data(body, datacontenttype)
+        try:
+            return json_value(body)
+        except ValueError as exc:
+            raise ValueError(f"data: {exc}") from None
+
+
+_FORMAT = _StrictJSONFormat()
+
+
 def from_readable(lowered: Mapping[str, str], body: bytes) -> BaseCloudEvent:
     """The SDK's event of a message ``readable`` passed (``lowered`` is what it returned);
     ``EventDecodeError`` with the SDK's reason (an invalid attribute or extension name, data it
     cannot read) otherwise."""
     try:
-        return from_http_event(HTTPMessage(headers=dict(lowered), body=body))
+        return from_http_event(HTTPMessage(headers=dict(lowered), body=body), _FORMAT)
     except RecursionError:  # the SDK parses JSON data itself: not a ValueError
         raise EventDecodeError("not a CloudEvent: data: JSON nested too deeply") from None
     except (CloudEventValidationError, ValueError, TypeError, KeyError) as exc:

@@ -33,6 +33,7 @@ from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag.events import catalog
+from tekton_dag.syntax import SECRET_FILE_LIMIT, file_text
 
 KEY_ENV: Final = "TEKTON_DAG_EVENT_KEY"
 KEY_FILE_ENV: Final = "TEKTON_DAG_EVENT_KEY_FILE"
@@ -93,7 +94,7 @@ class EventKeys:
             from_file: tuple[str, ...] = ()
             if self._file is not None:
                 try:
-                    from_file = _split(self._file.read_text(encoding="utf-8"))
+                    from_file = _split(file_text(self._file, SECRET_FILE_LIMIT))
                     self.file_problem = ""
                 except (OSError, UnicodeDecodeError) as exc:  # an absent optional Secret: ready() says so
                     from_file = ()

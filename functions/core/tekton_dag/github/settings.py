@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 from tekton_dag.github.pacing import DEFAULT_INTERVAL_S, DEFAULT_NOTIFICATION_INTERVAL_S
-from tekton_dag.syntax import decimal, http_url_problem
+from tekton_dag.syntax import SECRET_FILE_LIMIT, decimal, file_text, http_url_problem
 
 DEFAULT_API_URL: Final = "https://api.github.com"
 DEFAULT_DEADLINE_S: Final = 20.0
@@ -103,7 +102,7 @@ def _seconds(env: Mapping[str, str], variable: str, default: float, fits: Callab
 
 def _read(path: str, variable: str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8").strip()
+        text = file_text(path, SECRET_FILE_LIMIT).strip()
     except OSError as exc:
         raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:  # the file's bytes are a secret: named, not shown

@@ -62,6 +62,25 @@ async def api_client_from_kubeconfig(path: str) -> ApiClient:
     return _client(configuration)
 
 
+def kubeconfig_problem(path: str) -> str | None:
+    """Why the kubeconfig at ``path`` (a file, or a ``KUBECONFIG`` list of them) gives no client,
+    in one line, or None: what the functions would meet on their first Kubernetes call, asked
+    before they start (``tekton-dag dev``). The client's config errors are of several types (a
+    YAML error, ``ConfigException`` "Invalid kube-config file. Expected key current-context", a
+    TypeError for an empty file or a list, said here in words); its YAML errors span several lines."""
+
+    async def load() -> None:
+        await (await api_client_from_kubeconfig(path)).close()
+
+    try:
+        asyncio.run(load())
+    except (TypeError, AttributeError, KeyError, IndexError):  # the client's own wording is Python's
+        return "no kubeconfig: expected a YAML mapping with clusters, contexts, users and current-context"
+    except Exception as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
+
+
 def _client(configuration: Any) -> ApiClient:
     # kubernetes_asyncio's aiohttp session trusts the environment, which costs every request two
     # worker-thread hops (aiohttp looks up the proxy and ~/.netrc per request, in threads) and a

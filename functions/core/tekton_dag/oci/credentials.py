@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tekton_dag.syntax import SECRET_FILE_LIMIT, file_text
+
 AUTH_ENV = "TEKTON_DAG_REGISTRY_AUTH"
 AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
 DOCKER_CONFIG_ENV = "DOCKER_CONFIG"
@@ -64,7 +66,7 @@ def load_credentials(environ: Mapping[str, str] | None = None) -> CredentialStor
     for path in _candidate_files(env):
         if path.is_file():
             try:
-                text = path.read_text(encoding="utf-8")
+                text = file_text(path, SECRET_FILE_LIMIT)  # mounted from a docker-registry Secret
             except OSError as exc:
                 raise CredentialsError(f"{path}: cannot read: {exc.strerror}") from exc
             except UnicodeDecodeError:  # its bytes are secrets: named, not shown

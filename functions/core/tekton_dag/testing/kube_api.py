@@ -88,7 +88,7 @@ import fastjsonschema
 import yaml
 
 from tekton_dag.kube import apilimits
-from tekton_dag.testing import rbac
+from tekton_dag.testing import go_durations, rbac
 
 SCHEMAS = Path(__file__).resolve().parents[4] / ".." / "shared" / "schemas"
 PENDING = "PipelineRunPending"
@@ -98,6 +98,10 @@ STOPPING = {"Cancelled", "CancelledRunFinally", "StoppedRunFinally"}
 # passed on as 400 BadRequest (knative.dev/pkg webhook ``MakeErrorStatus``; kubernetes
 # staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors ``ToStatusErr``).
 TEKTON_WEBHOOK = "validation.webhook.pipeline.tekton.dev"
+# Its defaulting webhook, which decodes the object first (knative.dev/pkg webhook/resourcesemantics/
+# defaulting: "mutation failed: cannot decode incoming new object: ..."): a spec.timeouts value Go's
+# time.ParseDuration refuses (metav1.Duration's UnmarshalJSON) is refused there, before validation.
+TEKTON_DEFAULTING_WEBHOOK = "webhook.pipeline.tekton.dev"
 TEKTON_NAME_MAX = 63
 
 # (group, version, plural) → (kind, schema file relative to SCHEMAS or None)
@@ -725,6 +729,8 @@ class FakeKubeApi:
         if kind == "Event":
             _validate_event(obj)
         self._validate_schema(kind, group, name, obj)
+        if kind == "PipelineRun":
+            _decode_run_timeouts(obj.get("spec") or {})
         if kind == "PipelineRun" and len(name) > TEKTON_NAME_MAX:  # then the validating webhook
             raise ApiError(
                 400,
@@ -1588,8 +1594,15 @@ def _matches(selector: list[Requirement], obj: dict[str, Any]) -> bool:
     return True
 
 
-_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|h|m|s)")
-_GO_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+def _decode_run_timeouts(spec: dict[str, Any]) -> None:
+    """Tekton's defaulting webhook decoding ``spec.timeouts``: each value as Go's ParseDuration reads it."""
+    timeouts = spec.get("timeouts")
+    for value in (timeouts.values() if isinstance(timeouts, dict) else ()):
+        try:
+            go_durations.parse_duration(str(value))
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f'admission webhook "{TEKTON_DEFAULTING_WEBHOOK}" denied the request: '
+                                              f"mutation failed: cannot decode incoming new object: {exc}") from None
 
 
 def _validate_run_timeouts(spec: dict[str, Any]) -> None:
@@ -1601,7 +1614,7 @@ def _validate_run_timeouts(spec: dict[str, Any]) -> None:
     timeouts = spec.get("timeouts")
     if not isinstance(timeouts, dict):
         return
-    seconds = {key: sum(float(n) * _GO_UNIT_S[u] for n, u in _GO_DURATION_PART.findall(str(value)))
+    seconds = {key: go_durations.parse_duration(str(value)) / 1e9  # decoded already: Go takes each
                for key, value in timeouts.items() if key in ("pipeline", "tasks", "finally")}
     limit = seconds.get("pipeline", 3600.0)
     against = "pipeline duration" if "pipeline" in seconds else "default timeout duration"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from tekton_dag.config.models import Config, Team
+from tekton_dag.syntax import SECRET_FILE_LIMIT, file_text
 
 SHARED_ENV: Final = "GITHUB_WEBHOOK_SECRET"
 SHARED_FILE_ENV: Final = "GITHUB_WEBHOOK_SECRET_FILE"
@@ -66,7 +67,7 @@ class SecretFile:
             stat = self.path.stat()  # follows symlinks: the file ..data points at now
             stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
             if stamp != self._stamp:
-                self._text = self.path.read_text(encoding="utf-8").strip()
+                self._text = file_text(self.path, SECRET_FILE_LIMIT).strip()
                 self._stamp = stamp
         except (OSError, UnicodeDecodeError) as exc:  # not UTF-8: unreadable too, never a 500
             if self._stamp != _UNREADABLE:  # once, not on every call, until it is readable again
@@ -133,7 +134,7 @@ class SecretSource:
 
     def _read_file(self, path: Path, what: str) -> tuple[str, ...]:
         try:
-            return split_secrets(path.read_text(encoding="utf-8"))
+            return split_secrets(file_text(path, SECRET_FILE_LIMIT))
         except (OSError, UnicodeDecodeError) as exc:  # not UTF-8: unreadable too, never a 500
             if str(path) not in self._warned:  # once: an absent optional file is not news every read
                 self._warned.add(str(path))
