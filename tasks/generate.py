@@ -469,6 +469,8 @@ PIPELINE_PARAM_DOCS = {
     contract.P_CACHE_REPO: ("Kaniko cache repository; empty disables it.", ""),
     contract.P_IMAGE_TAG: ("Tag of the images built by this run.", None),
     contract.P_MAX_PARALLEL_BUILDS: ("Most image builds at once (team maxParallelBuilds).", "5"),
+    contract.P_INSECURE_REGISTRY: ("\"true\": push and copy over plain HTTP (run-creator sets it for a localhost-style "
+                                   "registry such as kind-registry:5000).", "false"),
     contract.P_PR_NUMBER: ("Pull request number.", None),
     contract.P_PR_REPO: ("owner/name of the PR's repository.", None),
     contract.P_INTERCEPT_BACKEND: ("telepresence or mirrord.", "telepresence"),
@@ -543,7 +545,8 @@ def build_stage(*, pr: bool) -> list[dict[str, Any]]:
         for tool in COMPILE
     ]
     build = ref("containerize", {"max-parallel-builds": p(contract.P_MAX_PARALLEL_BUILDS),
-                                 "cache-repo": p(contract.P_CACHE_REPO), "run-name": RUN},
+                                 "cache-repo": p(contract.P_CACHE_REPO), "run-name": RUN,
+                                 "insecure-registry": p(contract.P_INSECURE_REGISTRY)},
                 SRC_CACHE, after=[f"compile-{t}" for t in COMPILE], timeout="45m")
     return [resolve, clone, *compiles, build]
 
@@ -621,7 +624,8 @@ def pr_test() -> dict[str, Any]:
 
 def merge_release() -> dict[str, Any]:
     tasks = build_stage(pr=False) + [
-        ref("tag-release-images", {}, SRC, after=["containerize"], timeout="10m"),
+        ref("tag-release-images", {"insecure-registry": p(contract.P_INSECURE_REGISTRY)}, SRC, after=["containerize"],
+            timeout="10m"),
         ref("deploy-stack", {"only-built": "true"}, SRC,
             after=["tag-release-images"], timeout="20m"),
     ]

@@ -13,6 +13,7 @@ import yaml
 from runcreator.conftest import ROOT, bootstrap_request, merge_request, pr_request
 from tekton_dag import pipelines
 from tekton_dag.config.models import Config, GitHubReporting
+from tekton_dag.oci.references import image_ref
 from tekton_dag.pipelineruns import BuildError, build_pipelinerun, canonical_json
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -92,6 +93,21 @@ def test_values_come_from_the_team_config(config: Config) -> None:
     assert claim["resources"]["requests"]["storage"] == "9Gi" and claim["storageClassName"] == "fast"
     assert spec["workspaces"][1] == {"name": "git-credentials", "secret": {"secretName": "creds-x"}}
     assert spec["workspaces"][2] == {"name": "build-cache", "persistentVolumeClaim": {"claimName": "cache-x"}}
+
+
+@pytest.mark.parametrize(("registry", "insecure"), [
+    ("kind-registry:5000", "true"),  # the kind e2e's registry: Kaniko would try https only
+    ("localhost:5000", "true"), ("127.0.0.1:5000", "true"), ("[::1]:5000", "true"), ("lab.local:5000", "true"),
+    ("reg.example:5000", "false"), ("ghcr.io/acme", "false"), ("10.0.0.5:5000", "false"), ("acme", "false"),
+])
+def test_a_localhost_style_registry_is_pushed_to_over_plain_http(config: Config, registry: str, insecure: str) -> None:
+    """insecure-registry follows the rule bootstrap-batcher's registry client asks by (http for these
+    hosts), so what bootstrap checks over http is pushed over http."""
+    team = replace(config.team("default"), image_registry=registry)
+    run = build_pipelinerun(pr_request(), team, team.stack("stack-one"))
+    params = {p["name"]: p["value"] for p in run["spec"]["params"]}
+    assert params["insecure-registry"] == insecure
+    assert image_ref(registry, "app", "t").api_base.startswith("http://") is (insecure == "true")
 
 
 def test_stack_json_is_the_canonical_stack_document(config: Config) -> None:

@@ -210,6 +210,18 @@ def test_containerize_is_wired_to_the_team_limit():
     assert default["default"] == "5"
 
 
+def test_every_task_that_pushes_or_copies_images_gets_the_runs_insecure_registry():
+    """containerize (Kaniko) and tag-release-images (crane) speak to the registry: both take the
+    run's insecure-registry, which run-creator sets for a localhost-style registry."""
+    for name in contract.PIPELINES:
+        for pt in PIPES[name]["spec"]["tasks"]:
+            declared = {p["name"] for p in TASKS[pt["taskRef"]["name"]]["spec"].get("params", [])}
+            values = {p["name"]: p["value"] for p in pt.get("params", [])}
+            if "insecure-registry" in declared:
+                wired = f"$(params.{contract.P_INSECURE_REGISTRY})"
+                assert values.get("insecure-registry") == wired, (name, pt["name"])
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "tasks" / "scripts").glob("*.sh")))
 def test_shell_scripts_parse(script):
     path = ROOT / "tasks" / "scripts" / script

@@ -7,6 +7,7 @@ See ``docs/pipeline-contract.md``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Final
 
@@ -32,9 +33,10 @@ P_IMAGE_REGISTRY: Final = "image-registry"
 P_CACHE_REPO: Final = "cache-repo"  # "" disables the build cache
 P_IMAGE_TAG: Final = "image-tag"
 P_MAX_PARALLEL_BUILDS: Final = "max-parallel-builds"
+P_INSECURE_REGISTRY: Final = "insecure-registry"  # "true": push and copy images over plain HTTP
 COMMON_PARAMS: Final = (
     P_TEAM, P_STACK, P_STACK_JSON, P_VERSIONS_JSON, P_CHANGED_APP, P_BUILD_APPS,
-    P_APP_REVISIONS, P_IMAGE_REGISTRY, P_CACHE_REPO, P_IMAGE_TAG, P_MAX_PARALLEL_BUILDS,
+    P_APP_REVISIONS, P_IMAGE_REGISTRY, P_CACHE_REPO, P_IMAGE_TAG, P_MAX_PARALLEL_BUILDS, P_INSECURE_REGISTRY,
 )
 
 # The containerize task pushes ``<image-registry>/<app>:<image-tag>``, so both values must be
@@ -66,6 +68,35 @@ def registry_host_and_path(registry: str) -> tuple[str, str]:
     if "." in first or ":" in first or first == "localhost":
         return first, path
     return "", value
+
+
+def plain_http_host(host: str) -> bool:
+    """Whether registry ``host`` (``name[:port]``) is spoken to over plain HTTP: a localhost-style
+    name (``localhost``, ``*.localhost``, ``*.local``), a loopback address, or a single-label name
+    with a port (``kind-registry:5000``: a cluster or docker-network name, never a public
+    registry). The registry client asks such hosts over http (oci.references, which also takes
+    an operator's list); the pipelines tell Kaniko and crane so with ``insecure-registry``, since
+    go-containerregistry (``pkg/name/registry.go`` ``Scheme``) falls back to http by itself only for
+    ``localhost:*``, loopback and RFC 1918 addresses, and a push to ``kind-registry:5000`` failed."""
+    name, port = split_host_port(host)
+    if name == "localhost" or name.endswith(".localhost") or name.endswith(".local"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    return port is not None and "." not in name
+
+
+def split_host_port(host: str) -> tuple[str, str | None]:
+    """``host[:port]`` (``[v6]:port`` too) as (name, port or None)."""
+    if host.startswith("["):  # [::1]:5000
+        name, _, rest = host[1:].partition("]")
+        return name, rest[1:] or None if rest.startswith(":") else None
+    if host.count(":") == 1:
+        name, port = host.split(":")
+        return name, port
+    return host, None
 
 
 def image_registry_problem(registry: str) -> str | None:

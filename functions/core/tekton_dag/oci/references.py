@@ -18,11 +18,16 @@ Plain http is used for *localhost-style* hosts, https for every other host:
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 
-from tekton_dag.pipelines import image_registry_problem, image_tag_problem, registry_host_and_path
+from tekton_dag.pipelines import (
+    image_registry_problem,
+    image_tag_problem,
+    plain_http_host,
+    registry_host_and_path,
+    split_host_port,
+)
 
 INSECURE_REGISTRIES_ENV = "TEKTON_DAG_INSECURE_REGISTRIES"
 DOCKER_HUB = "docker.io"
@@ -74,24 +79,8 @@ def scheme_for(host: str) -> str:
 
 
 def is_insecure(host: str) -> bool:
-    name, port = _split_port(host)
+    """A localhost-style host (``pipelines.plain_http_host``) or one listed in
+    ``TEKTON_DAG_INSECURE_REGISTRIES``."""
+    name, _ = split_host_port(host)
     listed = {h.strip() for h in os.environ.get(INSECURE_REGISTRIES_ENV, "").split(",") if h.strip()}
-    if host in listed or name in listed:
-        return True
-    if name == "localhost" or name.endswith(".localhost") or name.endswith(".local"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        pass
-    return port is not None and "." not in name  # kind-registry:5000
-
-
-def _split_port(host: str) -> tuple[str, str | None]:
-    if host.startswith("["):  # [::1]:5000
-        name, _, rest = host[1:].partition("]")
-        return name, rest[1:] or None if rest.startswith(":") else None
-    if host.count(":") == 1:
-        name, port = host.split(":")
-        return name, port
-    return host, None
+    return host in listed or name in listed or plain_http_host(host)

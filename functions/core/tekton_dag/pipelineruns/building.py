@@ -8,6 +8,7 @@ for the Kubernetes API or ``kubectl create -f``; see ``docs/run-creator.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -175,6 +176,7 @@ def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[di
         # The run name is unique per request: a snapshot tag that never overwrites another run's images.
         pipelines.P_IMAGE_TAG: request.image_tag or name,
         pipelines.P_MAX_PARALLEL_BUILDS: str(team.max_parallel_builds),
+        pipelines.P_INSECURE_REGISTRY: _insecure(team.image_registry),
     }
     if request.pipeline == pipelines.PR_TEST:
         assert request.pr is not None  # checked in _check
@@ -186,6 +188,12 @@ def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[di
             pipelines.P_POST_RESULT_COMMENT: "false" if team.github.checks else "true",
         }
     return [{"name": param, "value": values[param]} for param in pipelines.PARAMS[request.pipeline]]
+
+
+@functools.cache
+def _insecure(image_registry: str) -> str:
+    host, _ = pipelines.registry_host_and_path(image_registry)
+    return "true" if host and pipelines.plain_http_host(host) else "false"
 
 
 def _versions(team: Team) -> dict[str, dict[str, str]]:
