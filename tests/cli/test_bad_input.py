@@ -196,6 +196,15 @@ def test_serve_refuses_workers_it_cannot_run_before_loading_anything(args: tuple
     assert result.stderr.count("\n") == 1
 
 
+def test_serve_refuses_workers_whose_metrics_ports_pass_65535() -> None:
+    """Worker i serves METRICS_PORT + i: past 65535 each such worker only logged that its metrics
+    listener did not start, and ran unscraped."""
+    result = run_cli("serve", "all-in-one", "--workers", "10", env={"METRICS_PORT": "65530"})
+    assert result.returncode == 2 and result.stderr.startswith(
+        "tekton-dag serve: error: --workers 10: the workers' metrics ports would be METRICS_PORT 65530 to 65539, "
+        "past 65535"), result.stderr
+
+
 # Files read whole, each far past its limit: sparse, so the test writes nothing, and a reader that
 # read them into memory (they did: Path.read_bytes, read_text) would need that much of it.
 HUGE = 40 * 1024 ** 3

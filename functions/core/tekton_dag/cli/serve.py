@@ -22,6 +22,7 @@ from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
 from tekton_dag.functions import configs, deferred, serving
+from tekton_dag.observability.metrics import METRICS_PORT_ENV
 from tekton_dag.syntax import http_url_problem, tcp_port
 
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
@@ -67,6 +68,10 @@ def workers_problem(workers: int, name: str) -> str | None:
                 f"~140 MB; this machine has {os.cpu_count() or 1} CPUs)")
     if workers != 1 and name != serving.ALL_IN_ONE.name:
         return f"only all-in-one runs several workers, not {name}"
+    port = tcp_port(os.environ.get(METRICS_PORT_ENV, "").strip())
+    if workers > 1 and port is not None and port + workers - 1 > 65535:  # worker i serves METRICS_PORT + i
+        return (f"the workers' metrics ports would be {METRICS_PORT_ENV} {port} to {port + workers - 1}, "
+                "past 65535: lower either")
     return None
 
 
