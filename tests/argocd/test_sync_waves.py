@@ -21,6 +21,7 @@ from support.helm import CHART, TEAMS, Scenario, mount_team_config, render, scen
 from tekton_dag.config.loading import load_config
 from tekton_dag.events.requests import RunRequest
 from tekton_dag.functions import serving
+from tekton_dag.observability import metrics
 from tekton_dag.pipelineruns import build_pipelinerun
 from tekton_dag.testing import argocd_sync
 from tekton_dag.testing.argocd_sync import (
@@ -154,9 +155,13 @@ def test_the_application_stays_progressing_until_the_first_run_binds_the_claim(t
 
 
 @pytest.mark.parametrize("function", sorted(serving.SERVABLE))
-async def test_the_model_knows_which_functions_wait_for_the_event_key(function: str, tmp_path: Path) -> None:
+async def test_the_model_knows_which_functions_wait_for_the_event_key(function: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """``needs_event_key`` is each handler's own answer: started with the repository's teams and no
     event key, its ready() names the missing key exactly when the model says it waits for it."""
+    # the dead-letter sink drops the configuration gauges from this process's registry for good
+    # (right for its own pod); here it would take them from every later test in the session
+    monkeypatch.setattr(metrics, "without_configuration", lambda: None)
     handler = importlib.import_module(serving.SERVABLE[function].module).new()
     handler.start({"TEKTON_DAG_TEAMS_DIR": str(TEAMS), "K_SINK": "http://127.0.0.1:9/",
                    "TEKTON_DAG_JOURNAL": str(tmp_path / "journal.db"), "TEKTON_DAG_CONFIG_CACHE": "off",
