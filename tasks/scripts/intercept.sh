@@ -45,11 +45,15 @@ agent_pod() { # app namespace target-url service-port
      containers: (if $backend == "telepresence" then
        [{name: "forwarder", image: $fwd_image, command: forwarder_cmd, env: forwarder_env,
          securityContext: {runAsNonRoot: true, runAsUser: 65532}},
+        # Telepresence OSS >= 2.25.0: `intercept --http-header "Name=value"` (also "Name: value"; repeated
+        # flags AND together) and any --http-* filter switches the mechanism to http by itself
+        # (pkg/client/cli/intercept/command.go, AddInterceptFlags/Validate; telepresenceio/telepresence#3967).
+        # Older OSS clients have no such flag (telepresenceio/telepresence#3631).
         {name: "intercept", image: $image, readinessProbe: readiness,
          securityContext: {capabilities: {add: ["NET_ADMIN"]}},
          env: [{name: "NAMESPACE", value: $ns}, {name: "WORKLOAD", value: $app}, {name: "SERVICE_PORT", value: $port},
                {name: "HEADER", value: "\($header)=\($value)"}, {name: "MANAGER_NAMESPACE", value: $manager}],
-         command: ["sh", "-c", "set -eu; telepresence connect --namespace \"$NAMESPACE\" --manager-namespace \"$MANAGER_NAMESPACE\"; telepresence intercept \"$WORKLOAD\" --port \"18080:$SERVICE_PORT\" --http-header \"$HEADER\" --mechanism http; touch /tmp/ready; exec sleep 2147483647"]}]
+         command: ["sh", "-c", "set -eu; telepresence connect --namespace \"$NAMESPACE\" --manager-namespace \"$MANAGER_NAMESPACE\"; telepresence intercept \"$WORKLOAD\" --port \"18080:$SERVICE_PORT\" --http-header \"$HEADER\"; touch /tmp/ready; exec sleep 2147483647"]}]
      else
        [{name: "intercept", image: $image, readinessProbe: readiness,
          env: (forwarder_env + [{name: "MIRRORD_CONFIG", value: ({target: {path: "deployment/\($app)", namespace: $ns},

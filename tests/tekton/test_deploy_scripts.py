@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def intercept_env(plan_dir: Path, backend: str) -> dict[str, str]:
         "OWNER_POD_UID": "uid-1",
         "OWNER_POD_NAMESPACE": "shop",
         "INTERCEPT_BACKEND": backend,
-        "TELEPRESENCE_IMAGE": "docker.io/datawire/tel2:2.20.0",
+        "TELEPRESENCE_IMAGE": "ghcr.io/telepresenceio/telepresence:2.25.0",
         "MIRRORD_IMAGE": "ghcr.io/metalbear-co/mirrord-cli:3.128.0",
     }
 
@@ -118,7 +119,12 @@ def test_intercept_runs_the_pr_build_beside_stable_and_routes_by_header(tmp_path
     if backend == "telepresence":
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][1]["env"]}
         assert env["HEADER"] == "x-dev-session=pr-7" and env["WORKLOAD"] == "api"
-        assert "--http-header" in pod["spec"]["containers"][1]["command"][2]
+        # Telepresence OSS 2.25.0's flags (pkg/client/cli/intercept/command.go): --http-header "Name=value",
+        # the http mechanism implied; no --mechanism http, which OSS < 2.25 rejected along with the header.
+        intercept = shlex.split(pod["spec"]["containers"][1]["command"][2].split("; ")[2])
+        assert intercept == ["telepresence", "intercept", "$WORKLOAD", "--port", "18080:$SERVICE_PORT",
+                             "--http-header", "$HEADER"]
+        assert pod["spec"]["containers"][1]["image"] == "ghcr.io/telepresenceio/telepresence:2.25.0"
     else:
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
         config = json.loads(env["MIRRORD_CONFIG"])
