@@ -327,6 +327,11 @@ def deploy_intercepts() -> dict[str, Any]:
             "ambassador",
         ),
         param("rollout-timeout", "How long the PR build and the intercept may take to become ready.", "300s"),
+        param(
+            "intercept-service-account",
+            "ServiceAccount of the intercept pods, in the stack's namespace (the chart renders "
+            "tekton-dag-intercept-<team> with what telepresence or mirrord needs there).",
+        ),
         RUN_NAME,
     ]
     envs = PLAN_ENV + [
@@ -340,6 +345,7 @@ def deploy_intercepts() -> dict[str, Any]:
         env("FORWARDER_IMAGE", "$(params.forwarder-image)"),
         env("TRAFFIC_MANAGER_NAMESPACE", "$(params.traffic-manager-namespace)"),
         env("ROLLOUT_TIMEOUT", "$(params.rollout-timeout)"),
+        env("INTERCEPT_SERVICE_ACCOUNT", "$(params.intercept-service-account)"),
         env("FORWARDER_SOURCE", script("intercept_forwarder.py")),
         field_env("OWNER_POD_NAME", "metadata.name"),
         field_env("OWNER_POD_UID", "metadata.uid"),
@@ -584,6 +590,7 @@ def pr_test() -> dict[str, Any]:
                 "header-name": header,
                 "header-value": value,
                 "intercept-backend": p(contract.P_INTERCEPT_BACKEND),
+                "intercept-service-account": contract.INTERCEPT_SERVICE_ACCOUNT_PREFIX + p(contract.P_TEAM),
                 "run-name": RUN,
             },
             SRC,

@@ -96,6 +96,7 @@ def intercept_env(plan_dir: Path, backend: str) -> dict[str, str]:
         "INTERCEPT_BACKEND": backend,
         "TELEPRESENCE_IMAGE": "ghcr.io/telepresenceio/telepresence:2.25.0",
         "MIRRORD_IMAGE": "ghcr.io/metalbear-co/mirrord-cli:3.128.0",
+        "INTERCEPT_SERVICE_ACCOUNT": "tekton-dag-intercept-blue",
     }
 
 
@@ -116,6 +117,8 @@ def test_intercept_runs_the_pr_build_beside_stable_and_routes_by_header(tmp_path
     assert pod["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     text = json.dumps(pod)
     assert "http://api-pr-7.shop.svc:80" in text
+    # Its own account (the chart's Role for the backend), never the namespace's default one.
+    assert pod["spec"]["serviceAccountName"] == "tekton-dag-intercept-blue"
     if backend == "telepresence":
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][1]["env"]}
         assert env["HEADER"] == "x-dev-session=pr-7" and env["WORKLOAD"] == "api"
@@ -129,6 +132,7 @@ def test_intercept_runs_the_pr_build_beside_stable_and_routes_by_header(tmp_path
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
         config = json.loads(env["MIRRORD_CONFIG"])
         assert config["target"]["path"] == "deployment/api"
+        assert config["operator"] is False  # its own agent Job; no cluster-scoped operator lookup
         assert config["feature"]["network"]["incoming"]["http_filter"]["header_filter"] == "^x-dev-session: pr-7$"
 
 
@@ -222,3 +226,11 @@ def test_validate_passes_when_only_header_traffic_reaches_the_pr_build(tmp_path)
 def test_validate_fails_on_broken_routing(tmp_path, network, message):
     proc, _ = validate(tmp_path, network)
     assert proc.returncode == 1 and message in proc.stderr
+
+
+def test_intercept_needs_its_service_account(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    env = intercept_env(plan_dir, "telepresence")
+    del env["INTERCEPT_SERVICE_ACCOUNT"]
+    proc = run_script(cluster, "intercept.sh", env)
+    assert proc.returncode != 0 and "INTERCEPT_SERVICE_ACCOUNT" in proc.stderr
