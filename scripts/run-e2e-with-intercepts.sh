@@ -30,7 +30,8 @@
 #
 # The intercepts themselves run inside the cluster (tasks/deploy-intercepts.yaml), with these CLIs:
 #   telepresence connect --namespace <ns> --manager-namespace <ns>; telepresence intercept <workload>
-#     --port <local>:<remote> ...   (client reference: documentation.gravitee.io/telepresence/
+#     --port <local>:<remote> --http-header <name>=<value>   (OSS 2.25.0 or later, client and
+#     traffic-manager: telepresenceio/telepresence#3967; client reference: documentation.gravitee.io/telepresence/
 #     technical-reference/client-reference; traffic-manager: .../install-telepresence/
 #     install-uninstall-the-traffic-manager, `telepresence helm install`)
 #   mirrord exec --target deployment/<app> -- <command>, or the target in --config-file with

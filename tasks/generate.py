@@ -29,7 +29,12 @@ KUBECTL_IMAGE = "docker.io/alpine/k8s:1.33.1"  # kubectl + bash + jq + curl
 GIT_IMAGE = "docker.io/alpine/git:v2.47.1"
 KANIKO_IMAGE = "ghcr.io/osscontainertools/kaniko:v1.28.2"  # maintained fork of the archived Kaniko
 CRANE_IMAGE = "gcr.io/go-containerregistry/crane/debug:v0.20.2"  # debug variant: has a shell
-TELEPRESENCE_IMAGE = "docker.io/datawire/tel2:2.20.0"
+# Telepresence's OSS client image (build-aux/main.mk: CLIENT_IMAGE_FQN = ghcr.io/telepresenceio/telepresence:<semver>;
+# docker.io/datawire/tel2 was the traffic-manager/agent image, and OSS images moved to ghcr.io/telepresenceio in
+# 2.20, CHANGELOG.yml). 2.25.0 (2025-10-16) is the first OSS release with header-filtered intercepts
+# (--http-header, telepresenceio/telepresence#3967; CHANGELOG.yml "HTTP Intercepts with HTTP header and path
+# filtering"); 2.19/2.20 answer "unknown flag: --http-header" (telepresenceio/telepresence#3631).
+TELEPRESENCE_IMAGE = "ghcr.io/telepresenceio/telepresence:2.25.0"
 MIRRORD_IMAGE = "ghcr.io/metalbear-co/mirrord-cli:3.128.0"
 TEST_IMAGES = {
     "postman": "docker.io/postman/newman:6.2.1-alpine",
@@ -322,6 +327,11 @@ def deploy_intercepts() -> dict[str, Any]:
             "ambassador",
         ),
         param("rollout-timeout", "How long the PR build and the intercept may take to become ready.", "300s"),
+        param(
+            "intercept-service-account",
+            "ServiceAccount of the intercept pods, in the stack's namespace (the chart renders "
+            "tekton-dag-intercept-<team> with what telepresence or mirrord needs there).",
+        ),
         RUN_NAME,
     ]
     envs = PLAN_ENV + [
@@ -335,6 +345,7 @@ def deploy_intercepts() -> dict[str, Any]:
         env("FORWARDER_IMAGE", "$(params.forwarder-image)"),
         env("TRAFFIC_MANAGER_NAMESPACE", "$(params.traffic-manager-namespace)"),
         env("ROLLOUT_TIMEOUT", "$(params.rollout-timeout)"),
+        env("INTERCEPT_SERVICE_ACCOUNT", "$(params.intercept-service-account)"),
         env("FORWARDER_SOURCE", script("intercept_forwarder.py")),
         field_env("OWNER_POD_NAME", "metadata.name"),
         field_env("OWNER_POD_UID", "metadata.uid"),
@@ -579,6 +590,7 @@ def pr_test() -> dict[str, Any]:
                 "header-name": header,
                 "header-value": value,
                 "intercept-backend": p(contract.P_INTERCEPT_BACKEND),
+                "intercept-service-account": contract.INTERCEPT_SERVICE_ACCOUNT_PREFIX + p(contract.P_TEAM),
                 "run-name": RUN,
             },
             SRC,

@@ -12,7 +12,7 @@
 set -eu
 set -o pipefail
 : "${PLAN_DIR:?}" "${RUN_NAME:?}" "${PR_NUMBER:?}" "${HEADER_NAME:?}" "${HEADER_VALUE:?}" "${FORWARDER_SOURCE:?}"
-: "${FORWARDER_IMAGE:?}" "${OWNER_POD_NAME:?}" "${OWNER_POD_UID:?}"
+: "${FORWARDER_IMAGE:?}" "${OWNER_POD_NAME:?}" "${OWNER_POD_UID:?}" "${INTERCEPT_SERVICE_ACCOUNT:?}"
 BACKEND=${INTERCEPT_BACKEND:-telepresence}
 ROLLOUT_TIMEOUT=${ROLLOUT_TIMEOUT:-300s}
 TRAFFIC_MANAGER_NAMESPACE=${TRAFFIC_MANAGER_NAMESPACE:-ambassador}
@@ -27,7 +27,7 @@ agent_pod() { # app namespace target-url service-port
     --arg run "$RUN_NAME" --arg backend "$BACKEND" --arg image "$AGENT_IMAGE" --arg fwd_image "$FORWARDER_IMAGE" \
     --arg fwd "$FORWARDER_SOURCE" --arg header "$HEADER_NAME" --arg value "$HEADER_VALUE" \
     --arg manager "$TRAFFIC_MANAGER_NAMESPACE" --arg owner "$OWNER_POD_NAME" --arg owner_uid "$OWNER_POD_UID" \
-    --arg owner_ns "${OWNER_POD_NAMESPACE:-}" '
+    --arg owner_ns "${OWNER_POD_NAMESPACE:-}" --arg sa "$INTERCEPT_SERVICE_ACCOUNT" '
   def forwarder_env: [{name: "LISTEN_PORT", value: "18080"}, {name: "TARGET_URL", value: $target},
                       {name: "FORWARDER_SOURCE", value: $fwd}];
   def forwarder_cmd: ["python3", "-c", "import os; exec(os.environ[\"FORWARDER_SOURCE\"])"];
@@ -41,18 +41,29 @@ agent_pod() { # app namespace target-url service-port
      # PipelineRun then removes the intercept even if cleanup-run never ran.
      + (if $owner_ns == $ns then {ownerReferences: [{apiVersion: "v1", kind: "Pod", name: $owner, uid: $owner_uid,
           controller: false, blockOwnerDeletion: false}]} else {} end)),
-   spec: {restartPolicy: "Never", activeDeadlineSeconds: 7200,
+   # Both clients call the Kubernetes API from this pod (telepresence connect: the traffic-manager;
+   # mirrord exec: the target and its agent Job), as this ServiceAccount, which the chart binds to a
+   # Role with exactly that (helm/tekton-dag/templates/rbac-intercept.yaml); never the namespace default.
+   spec: {serviceAccountName: $sa, restartPolicy: "Never", activeDeadlineSeconds: 7200,
      containers: (if $backend == "telepresence" then
        [{name: "forwarder", image: $fwd_image, command: forwarder_cmd, env: forwarder_env,
          securityContext: {runAsNonRoot: true, runAsUser: 65532}},
+        # Telepresence OSS >= 2.25.0: `intercept --http-header "Name=value"` (also "Name: value"; repeated
+        # flags AND together) and any --http-* filter switches the mechanism to http by itself
+        # (pkg/client/cli/intercept/command.go, AddInterceptFlags/Validate; telepresenceio/telepresence#3967).
+        # Older OSS clients have no such flag (telepresenceio/telepresence#3631).
         {name: "intercept", image: $image, readinessProbe: readiness,
          securityContext: {capabilities: {add: ["NET_ADMIN"]}},
          env: [{name: "NAMESPACE", value: $ns}, {name: "WORKLOAD", value: $app}, {name: "SERVICE_PORT", value: $port},
                {name: "HEADER", value: "\($header)=\($value)"}, {name: "MANAGER_NAMESPACE", value: $manager}],
-         command: ["sh", "-c", "set -eu; telepresence connect --namespace \"$NAMESPACE\" --manager-namespace \"$MANAGER_NAMESPACE\"; telepresence intercept \"$WORKLOAD\" --port \"18080:$SERVICE_PORT\" --http-header \"$HEADER\" --mechanism http; touch /tmp/ready; exec sleep 2147483647"]}]
+         command: ["sh", "-c", "set -eu; telepresence connect --namespace \"$NAMESPACE\" --manager-namespace \"$MANAGER_NAMESPACE\"; telepresence intercept \"$WORKLOAD\" --port \"18080:$SERVICE_PORT\" --http-header \"$HEADER\"; touch /tmp/ready; exec sleep 2147483647"]}]
      else
        [{name: "intercept", image: $image, readinessProbe: readiness,
-         env: (forwarder_env + [{name: "MIRRORD_CONFIG", value: ({target: {path: "deployment/\($app)", namespace: $ns},
+         # operator: false: no mirrord operator here, so the CLI starts its own agent Job and skips
+         # the operator lookup (mirrord-config `operator`: "If not set, mirrord will first attempt to use the
+         # operator"), whose `mirrordoperators` resource is cluster-scoped (mirrord.dev docs/teams/security).
+         env: (forwarder_env + [{name: "MIRRORD_CONFIG", value: ({operator: false,
+                 target: {path: "deployment/\($app)", namespace: $ns},
                  feature: {network: {incoming: {mode: "steal", port_mapping: [[18080, ($port | tonumber)]],
                    http_filter: {header_filter: "^\($header): \($value)$"}}, outgoing: false}}} | tojson)}]),
          command: ["sh", "-c", "set -eu; printf %s \"$MIRRORD_CONFIG\" >/tmp/mirrord.json; touch /tmp/ready; exec mirrord exec --config-file /tmp/mirrord.json -- python3 -c \"import os; exec(os.environ[\\\"FORWARDER_SOURCE\\\"])\""]}]

@@ -3,10 +3,14 @@ run-creator alone may write PipelineRuns (and its admission Lease), in its team 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
 from support.helm import REPO, find, one, render, scenarios
+from tekton_dag import pipelines
+from tekton_dag.testing.rbac import Authorizer, Request, chart_documents, service_account_user
 
 SCENARIOS = scenarios()
 
@@ -109,3 +113,80 @@ def test_pipelines_get_their_role_where_the_stacks_deploy() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "tekton-dag-pipeline", "namespace": "tekton-pipelines"}
     ]
+
+
+# The API requests each intercept backend makes from the intercept pod, in the stack's namespace
+# (namespace "") and, for telepresence connect, in the traffic-manager's. Sources: rbac-intercept.yaml.
+TELEPRESENCE_CALLS = [
+    Request("get", "", "", "pods", name="web-abc"), Request("list", "", "", "pods"),
+    Request("get", "", "", "services", name="web"), Request("list", "", "", "services"),
+    Request("watch", "", "", "services"),
+    *(Request(verb, "", "apps", kind) for kind in ("deployments", "replicasets", "statefulsets")
+      for verb in ("get", "list", "watch")),
+    Request("get", "", "", "configmaps", name="telepresence-agents"),
+]
+TELEPRESENCE_CONNECT = [
+    Request("get", "ambassador", "", "services", name="traffic-manager"), Request("list", "ambassador", "", "pods"),
+    Request("watch", "ambassador", "", "pods"),
+    Request("create", "ambassador", "", "pods", subresource="portforward", name="traffic-manager-5f9c"),
+]
+MIRRORD_CALLS = [
+    Request("get", "", "apps", "deployments", name="web"), Request("list", "", "", "pods"),
+    Request("watch", "", "", "pods"), Request("get", "", "", "pods", name="mirrord-agent-x"),
+    Request("create", "", "batch", "jobs"), Request("get", "", "", "pods", subresource="log", name="mirrord-agent-x"),
+    Request("create", "", "", "pods", subresource="portforward", name="mirrord-agent-x"),
+]
+NOT_TELEPRESENCE = [  # mirrord's own requests, which the telepresence Role leaves out
+    Request("create", "", "batch", "jobs"), Request("get", "", "", "pods", subresource="log", name="web-abc"),
+    Request("create", "", "", "pods", subresource="portforward", name="web-abc"),
+]
+NOT_MIRRORD = [  # telepresence's own requests, which the mirrord Role leaves out
+    Request("list", "", "", "services"), Request("get", "", "", "configmaps", name="telepresence-agents"),
+    Request("list", "", "apps", "replicasets"), Request("list", "", "apps", "deployments"), *TELEPRESENCE_CONNECT,
+]
+NEVER = [
+    Request("create", "", "", "pods"), Request("delete", "", "", "pods", name="web-abc"),
+    Request("get", "", "", "secrets", name="t"), Request("create", "", "", "pods", subresource="exec", name="web"),
+    Request("patch", "", "apps", "deployments", name="web"), Request("list", "", "", "configmaps"),
+    Request("get", "", "operator.metalbear.co", "mirrordoperators", name="operator"),
+]
+
+
+def in_namespace(request: Request, namespace: str) -> Request:
+    return request if request.namespace else dataclasses.replace(request, namespace=namespace)
+
+
+@pytest.mark.parametrize("team", ["default", "commerce"])
+def test_intercept_pods_have_what_their_backend_calls_and_nothing_more(team: str) -> None:
+    """Each team's intercept pods run as tekton-dag-intercept-<team> (the name the pipelines pass) in
+    every namespace its stacks deploy into, allowed exactly the requests its interceptBackend makes."""
+    values = yaml.safe_load((REPO / "teams" / team / "values.yaml").read_text())
+    backend = yaml.safe_load(values["teamConfig"]["files"]["team.yaml"])["interceptBackend"]
+    assert backend == {"default": "telepresence", "commerce": "mirrord"}[team]
+    authorizer = Authorizer(chart_documents())
+    account = pipelines.INTERCEPT_SERVICE_ACCOUNT_PREFIX + team
+    namespaces = [values["team"]["namespace"], *values["team"]["deployNamespaces"]]
+    own = TELEPRESENCE_CALLS if backend == "telepresence" else MIRRORD_CALLS
+    other = NOT_TELEPRESENCE if backend == "telepresence" else NOT_MIRRORD
+    for namespace in namespaces:
+        assert (namespace, account) in authorizer.service_accounts
+        user = service_account_user(namespace, account)
+        for request in own + (TELEPRESENCE_CONNECT if backend == "telepresence" else []):
+            assert authorizer.authorize(user, in_namespace(request, namespace))[0], (namespace, request)
+        for request in NEVER + other:
+            assert not authorizer.authorize(user, in_namespace(request, namespace))[0], (namespace, request)
+        # Not the namespace's default account, nor the pipelines' own.
+        assert not authorizer.authorize(service_account_user(namespace, "default"),
+                                        in_namespace(own[0], namespace))[0]
+
+
+def test_no_intercept_account_without_a_team() -> None:
+    docs = render()
+    assert not [d for d in docs if d["metadata"]["name"].startswith(pipelines.INTERCEPT_SERVICE_ACCOUNT_PREFIX)]
+
+
+def test_the_pipelines_name_the_account_the_chart_renders() -> None:
+    pipeline = yaml.safe_load((REPO / "pipeline" / "stack-pr-test.yaml").read_text())
+    (task,) = [t for t in pipeline["spec"]["tasks"] if t["name"] == "deploy-intercepts"]
+    (param,) = [p for p in task["params"] if p["name"] == "intercept-service-account"]
+    assert param["value"] == pipelines.INTERCEPT_SERVICE_ACCOUNT_PREFIX + "$(params.team)"

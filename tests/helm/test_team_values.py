@@ -107,7 +107,10 @@ def test_chart_objects_carry_the_team_facts(team_dir: Path) -> None:
     deploy = set(values["team"]["deployNamespaces"])
     stack_defaults = {s.document.get("defaults", {}).get("namespace") for s in team.stacks} - {None, team.namespace}
     assert deploy == stack_defaults, "the namespaces the stacks deploy into get the pipelines' Role"
-    assert {d["metadata"]["namespace"] for d in docs} == {team.namespace} | deploy
+    # Telepresence teams also bind their intercept pods' account in the traffic-manager's namespace
+    # (rbac-intercept.yaml: telepresence connect port-forwards to the manager there).
+    manager = {"ambassador"} if team.intercept_backend == "telepresence" else set()
+    assert {d["metadata"]["namespace"] for d in docs} == {team.namespace} | deploy | manager
     one(docs, "ServiceAccount", team.pipeline_runs.service_account)
     # The chart makes the build-cache claim only where the team's runs bind it (not under Tekton's
     # default coschedule, where a claim no Pod mounts would stay Pending: tests/argocd).

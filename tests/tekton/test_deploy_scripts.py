@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -93,8 +94,9 @@ def intercept_env(plan_dir: Path, backend: str) -> dict[str, str]:
         "OWNER_POD_UID": "uid-1",
         "OWNER_POD_NAMESPACE": "shop",
         "INTERCEPT_BACKEND": backend,
-        "TELEPRESENCE_IMAGE": "docker.io/datawire/tel2:2.20.0",
+        "TELEPRESENCE_IMAGE": "ghcr.io/telepresenceio/telepresence:2.25.0",
         "MIRRORD_IMAGE": "ghcr.io/metalbear-co/mirrord-cli:3.128.0",
+        "INTERCEPT_SERVICE_ACCOUNT": "tekton-dag-intercept-blue",
     }
 
 
@@ -115,14 +117,22 @@ def test_intercept_runs_the_pr_build_beside_stable_and_routes_by_header(tmp_path
     assert pod["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     text = json.dumps(pod)
     assert "http://api-pr-7.shop.svc:80" in text
+    # Its own account (the chart's Role for the backend), never the namespace's default one.
+    assert pod["spec"]["serviceAccountName"] == "tekton-dag-intercept-blue"
     if backend == "telepresence":
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][1]["env"]}
         assert env["HEADER"] == "x-dev-session=pr-7" and env["WORKLOAD"] == "api"
-        assert "--http-header" in pod["spec"]["containers"][1]["command"][2]
+        # Telepresence OSS 2.25.0's flags (pkg/client/cli/intercept/command.go): --http-header "Name=value",
+        # the http mechanism implied; no --mechanism http, which OSS < 2.25 rejected along with the header.
+        intercept = shlex.split(pod["spec"]["containers"][1]["command"][2].split("; ")[2])
+        assert intercept == ["telepresence", "intercept", "$WORKLOAD", "--port", "18080:$SERVICE_PORT",
+                             "--http-header", "$HEADER"]
+        assert pod["spec"]["containers"][1]["image"] == "ghcr.io/telepresenceio/telepresence:2.25.0"
     else:
         env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
         config = json.loads(env["MIRRORD_CONFIG"])
         assert config["target"]["path"] == "deployment/api"
+        assert config["operator"] is False  # its own agent Job; no cluster-scoped operator lookup
         assert config["feature"]["network"]["incoming"]["http_filter"]["header_filter"] == "^x-dev-session: pr-7$"
 
 
@@ -216,3 +226,11 @@ def test_validate_passes_when_only_header_traffic_reaches_the_pr_build(tmp_path)
 def test_validate_fails_on_broken_routing(tmp_path, network, message):
     proc, _ = validate(tmp_path, network)
     assert proc.returncode == 1 and message in proc.stderr
+
+
+def test_intercept_needs_its_service_account(tmp_path):
+    cluster, plan_dir = FakeCluster(tmp_path), plan(tmp_path, CHANGED_APP="api", PR_NUMBER="7")
+    env = intercept_env(plan_dir, "telepresence")
+    del env["INTERCEPT_SERVICE_ACCOUNT"]
+    proc = run_script(cluster, "intercept.sh", env)
+    assert proc.returncode != 0 and "INTERCEPT_SERVICE_ACCOUNT" in proc.stderr

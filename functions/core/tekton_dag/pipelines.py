@@ -126,6 +126,11 @@ P_GITHUB_TOKEN_SECRET: Final = "github-token-secret"
 # checks (status-reporter already shows the result: one summary, not two).
 P_POST_RESULT_COMMENT: Final = "post-result-comment"
 PR_TEST_PARAMS: Final = (P_PR_NUMBER, P_PR_REPO, P_INTERCEPT_BACKEND, P_GITHUB_TOKEN_SECRET, P_POST_RESULT_COMMENT)
+# The ServiceAccount deploy-intercepts' intercept pods run as, <prefix><team>, in the namespace the
+# stack deploys into: the tekton-dag chart renders it, with the Role telepresence connect/intercept or
+# mirrord exec needs, in the team namespace and each team.deployNamespaces (a pod can only name a
+# ServiceAccount of its own namespace; per team, since several teams may deploy into one namespace).
+INTERCEPT_SERVICE_ACCOUNT_PREFIX: Final = "tekton-dag-intercept-"
 
 PARAMS: Final = {
     PR_TEST: COMMON_PARAMS + PR_TEST_PARAMS,

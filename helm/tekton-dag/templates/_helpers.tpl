@@ -216,3 +216,11 @@ YAML list: cluster-local, and behind NetworkPolicy tekton-dag-internal-functions
 - status-reporter
 - dead-letter
 {{- end -}}
+
+{{/*
+tekton-dag.intercept.trafficManagerNamespace: where Telepresence's traffic-manager runs, as the
+pipelines assume it: deploy-intercepts' traffic-manager-namespace default, which no Pipeline overrides.
+*/}}
+{{- define "tekton-dag.intercept.trafficManagerNamespace" -}}
+ambassador
+{{- end -}}
