@@ -9,6 +9,7 @@ test starts shares one event key (``tekton_dag.testing.sealing``), as a team's f
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -44,6 +45,25 @@ def _event_loop_policy_kept() -> Iterator[None]:
     policy = asyncio.get_event_loop_policy()
     yield
     asyncio.set_event_loop_policy(policy)
+
+
+@pytest.fixture(autouse=True)
+def _metrics_registry_kept() -> Iterator[None]:
+    """A test that starts the dead-letter sink in this process (its setup unregisters the
+    configuration gauges, right for its own pod) fails here, by name, instead of every metrics
+    test after it failing for no reason of its own (CI, 2026-12-03)."""
+    yield
+    metrics = sys.modules.get("tekton_dag.observability.metrics")
+    if metrics is None or not metrics._made.is_set():
+        return
+    from prometheus_client import REGISTRY
+
+    # the registry's own map of what is registered: collect() would run every collector per test
+    registered = REGISTRY._collector_to_names
+    missing = [gauge for gauge in (metrics.CONFIG_LAST_RELOAD_OK, metrics.CONFIG_LOADED_AT) if gauge not in registered]
+    for gauge in missing:  # put back, so only the test that took them fails
+        REGISTRY.register(gauge)
+    assert not missing, f"this test left the process's metrics registry without {[g._name for g in missing]}"
 
 
 @pytest.fixture
