@@ -115,45 +115,55 @@ def test_pipelines_get_their_role_where_the_stacks_deploy() -> None:
     ]
 
 
-# The API requests each intercept backend makes from the intercept pod, in the stack's namespace
-# (namespace "") and, for telepresence connect, in the traffic-manager's. Sources: rbac-intercept.yaml.
+# The one list of the API requests each intercept backend makes from the intercept pod, in the stack's
+# namespace (namespace "") and, for telepresence connect, in the traffic-manager's: the intercept Roles
+# must allow each and grant nothing no request here uses. Upstream sources, at the pinned versions
+# (tasks/generate.py: Telepresence 2.25.0, mirrord 3.128.0), in rbac-intercept.yaml's comments.
 TELEPRESENCE_CALLS = [
-    Request("get", "", "", "pods", name="web-abc"), Request("list", "", "", "pods"),
-    Request("get", "", "", "services", name="web"), Request("list", "", "", "services"),
-    Request("watch", "", "", "services"),
-    *(Request(verb, "", "apps", kind) for kind in ("deployments", "replicasets", "statefulsets")
-      for verb in ("get", "list", "watch")),
-    Request("get", "", "", "configmaps", name="telepresence-agents"),
+    Request("get", "", "", "pods", name="web-abc"),  # canAccessNS: can-i get pods
+    Request("create", "", "", "pods", subresource="portforward", name="web-abc"),  # to the traffic-agent
 ]
 TELEPRESENCE_CONNECT = [
     Request("get", "ambassador", "", "services", name="traffic-manager"), Request("list", "ambassador", "", "pods"),
-    Request("watch", "ambassador", "", "pods"),
+    Request("get", "ambassador", "", "pods", name="traffic-manager-5f9c"),
     Request("create", "ambassador", "", "pods", subresource="portforward", name="traffic-manager-5f9c"),
 ]
 MIRRORD_CALLS = [
     Request("get", "", "apps", "deployments", name="web"), Request("list", "", "", "pods"),
-    Request("watch", "", "", "pods"), Request("get", "", "", "pods", name="mirrord-agent-x"),
-    Request("create", "", "batch", "jobs"), Request("get", "", "", "pods", subresource="log", name="mirrord-agent-x"),
+    Request("create", "", "batch", "jobs"), Request("watch", "", "", "pods"),
+    Request("get", "", "", "pods", subresource="log", name="mirrord-agent-x"),
+    # kube-rs port-forwards over a WebSocket: an HTTP GET, authorized as verb get.
+    Request("get", "", "", "pods", subresource="portforward", name="mirrord-agent-x"),
     Request("create", "", "", "pods", subresource="portforward", name="mirrord-agent-x"),
-]
-NOT_TELEPRESENCE = [  # mirrord's own requests, which the telepresence Role leaves out
-    Request("create", "", "batch", "jobs"), Request("get", "", "", "pods", subresource="log", name="web-abc"),
-    Request("create", "", "", "pods", subresource="portforward", name="web-abc"),
-]
-NOT_MIRRORD = [  # telepresence's own requests, which the mirrord Role leaves out
-    Request("list", "", "", "services"), Request("get", "", "", "configmaps", name="telepresence-agents"),
-    Request("list", "", "apps", "replicasets"), Request("list", "", "apps", "deployments"), *TELEPRESENCE_CONNECT,
 ]
 NEVER = [
     Request("create", "", "", "pods"), Request("delete", "", "", "pods", name="web-abc"),
     Request("get", "", "", "secrets", name="t"), Request("create", "", "", "pods", subresource="exec", name="web"),
     Request("patch", "", "apps", "deployments", name="web"), Request("list", "", "", "configmaps"),
     Request("get", "", "operator.metalbear.co", "mirrordoperators", name="operator"),
+    # what the pinned clients no longer call, or call only for commands the intercept pod never runs
+    Request("list", "", "", "services"), Request("get", "", "", "configmaps", name="telepresence-agents"),
+    Request("list", "", "apps", "deployments"), Request("get", "", "apps", "replicasets", name="web-abc"),
 ]
 
 
 def in_namespace(request: Request, namespace: str) -> Request:
     return request if request.namespace else dataclasses.replace(request, namespace=namespace)
+
+
+def unused_grants(role: dict, calls: list[Request]) -> list[tuple]:
+    """Each (group, resource, verb) of the role's rules that no call uses (by name, for a named rule)."""
+    unused = []
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    if not any(c.group == group and c.verb == verb
+                               and (f"{c.resource}/{c.subresource}" if c.subresource else c.resource) == resource
+                               and (not rule.get("resourceNames") or c.name in rule["resourceNames"])
+                               for c in calls):
+                        unused.append((group, resource, verb))
+    return unused
 
 
 @pytest.mark.parametrize("team", ["default", "commerce"])
@@ -163,21 +173,32 @@ def test_intercept_pods_have_what_their_backend_calls_and_nothing_more(team: str
     values = yaml.safe_load((REPO / "teams" / team / "values.yaml").read_text())
     backend = yaml.safe_load(values["teamConfig"]["files"]["team.yaml"])["interceptBackend"]
     assert backend == {"default": "telepresence", "commerce": "mirrord"}[team]
-    authorizer = Authorizer(chart_documents())
+    docs = chart_documents()
+    authorizer = Authorizer(docs)
     account = pipelines.INTERCEPT_SERVICE_ACCOUNT_PREFIX + team
     namespaces = [values["team"]["namespace"], *values["team"]["deployNamespaces"]]
     own = TELEPRESENCE_CALLS if backend == "telepresence" else MIRRORD_CALLS
-    other = NOT_TELEPRESENCE if backend == "telepresence" else NOT_MIRRORD
+    connect = TELEPRESENCE_CONNECT if backend == "telepresence" else []
+    # The other backend's requests, but for those of the same kind as one of this backend's own.
+    kinds = {(r.verb, r.group, r.resource, r.subresource) for r in own + connect}
+    other = [r for r in (*TELEPRESENCE_CALLS, *TELEPRESENCE_CONNECT, *MIRRORD_CALLS)
+             if (r.verb, r.group, r.resource, r.subresource) not in kinds]
     for namespace in namespaces:
         assert (namespace, account) in authorizer.service_accounts
         user = service_account_user(namespace, account)
-        for request in own + (TELEPRESENCE_CONNECT if backend == "telepresence" else []):
+        for request in own + connect:
             assert authorizer.authorize(user, in_namespace(request, namespace))[0], (namespace, request)
         for request in NEVER + other:
             assert not authorizer.authorize(user, in_namespace(request, namespace))[0], (namespace, request)
         # Not the namespace's default account, nor the pipelines' own.
         assert not authorizer.authorize(service_account_user(namespace, "default"),
                                         in_namespace(own[0], namespace))[0]
+    # Nothing more: every verb the intercept Roles grant is one of the requests above.
+    roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == account]
+    assert {r["metadata"]["namespace"] for r in roles} == set(namespaces) | ({"ambassador"} if connect else set())
+    for role in roles:
+        calls = connect if role["metadata"]["namespace"] == "ambassador" else own
+        assert unused_grants(role, calls) == [], role["metadata"]["namespace"]
 
 
 def test_no_intercept_account_without_a_team() -> None:
