@@ -4,13 +4,14 @@ run-creator alone may write PipelineRuns (and its admission Lease), in its team 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import yaml
 
 from support.helm import REPO, find, one, render, scenarios
 from tekton_dag import pipelines
-from tekton_dag.testing.rbac import Authorizer, Request, chart_documents, service_account_user
+from tekton_dag.testing.rbac import Authorizer, Request, chart_documents, rule_allows, service_account_user
 
 SCENARIOS = scenarios()
 
@@ -151,19 +152,12 @@ def in_namespace(request: Request, namespace: str) -> Request:
     return request if request.namespace else dataclasses.replace(request, namespace=namespace)
 
 
-def unused_grants(role: dict, calls: list[Request]) -> list[tuple]:
+def unused_grants(role: dict, calls: list[Request]) -> list[tuple[str, str, str]]:
     """Each (group, resource, verb) of the role's rules that no call uses (by name, for a named rule)."""
-    unused = []
-    for rule in role["rules"]:
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                for verb in rule["verbs"]:
-                    if not any(c.group == group and c.verb == verb
-                               and (f"{c.resource}/{c.subresource}" if c.subresource else c.resource) == resource
-                               and (not rule.get("resourceNames") or c.name in rule["resourceNames"])
-                               for c in calls):
-                        unused.append((group, resource, verb))
-    return unused
+    return [(group, resource, verb) for rule in role["rules"]
+            for group, resource, verb in itertools.product(rule["apiGroups"], rule["resources"], rule["verbs"])
+            if not any(rule_allows({**rule, "apiGroups": [group], "resources": [resource], "verbs": [verb]}, call)
+                       for call in calls)]
 
 
 @pytest.mark.parametrize("team", ["default", "commerce"])

@@ -273,6 +273,12 @@ def _applies_to(user: User, subject: dict[str, Any], namespace: str) -> bool:
     return False
 
 
+def rule_allows(rule: Rule, request: Request) -> bool:
+    """Whether ``rule`` alone allows ``request`` (the matching ``authorize`` does per bound rule)."""
+    names = _rule_names(rule, request)
+    return names is _ALL or request.name in names
+
+
 def _rule_names(rule: Rule, request: Request) -> frozenset[str]:
     """The names ``rule`` allows ``request`` on: _ALL, some, or none (empty)."""
     verbs = rule.get("verbs") or ()
