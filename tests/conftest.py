@@ -60,7 +60,7 @@ def _metrics_registry_kept() -> Iterator[None]:
 
     # the registry's own map of what is registered: collect() would run every collector per test
     registered = REGISTRY._collector_to_names
-    missing = [gauge for gauge in (metrics.CONFIG_LAST_RELOAD_OK, metrics.CONFIG_LOADED_AT) if gauge not in registered]
+    missing = [gauge for gauge in metrics.configuration_gauges() if gauge not in registered]
     for gauge in missing:  # put back, so only the test that took them fails
         REGISTRY.register(gauge)
     assert not missing, f"this test left the process's metrics registry without {[g._name for g in missing]}"

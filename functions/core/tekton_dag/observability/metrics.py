@@ -305,11 +305,16 @@ def without_configuration() -> None:
     def unregister() -> None:
         from prometheus_client import REGISTRY
 
-        for gauge in (CONFIG_LAST_RELOAD_OK, CONFIG_LOADED_AT):
+        for gauge in configuration_gauges():
             with contextlib.suppress(KeyError):  # already done in this process
                 REGISTRY.unregister(gauge)
 
     record(unregister)
+
+
+def configuration_gauges() -> tuple[Gauge, ...]:
+    """The gauges ``without_configuration`` leaves out (once the metrics are made)."""
+    return CONFIG_LAST_RELOAD_OK, CONFIG_LOADED_AT
 
 
 def event_label(name: str) -> str:
