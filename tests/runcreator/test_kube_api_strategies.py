@@ -149,6 +149,31 @@ def test_built_in_kinds_keep_the_generation_they_were_created_with(objects: clie
     assert patched.metadata.generation == 3
 
 
+def test_a_negative_generation_is_refused_on_a_built_in_kind_and_replaced_on_a_custom_resource(
+    objects: client.CustomObjectsApi, config: Config
+) -> None:
+    """apimachinery ``ValidateObjectMetaAccessor`` refuses a negative generation
+    (``ValidateNonnegativeField``: 422). A built-in kind keeps what it was sent, so it reaches that
+    check; a custom resource's strategy sets 1 in ``PrepareForCreate``, which ``BeforeCreate``
+    runs before validating, so the same body is created with generation 1."""
+    with pytest.raises(ApiException) as exc:
+        objects.create_namespaced_custom_object(*LEASES, lease("l", generation=-1))
+    negative = "Invalid value: -1: must be greater than or equal to 0"
+    message = f'Lease.coordination.k8s.io "l" is invalid: metadata.generation: {negative}'
+    assert status_of(exc) == (422, "Invalid", message)
+    assert json.loads(exc.value.body)["details"]["causes"] == [{
+        "reason": "FieldValueInvalid", "message": negative, "field": "metadata.generation"}]
+    core = client.CoreV1Api(objects.api_client)
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map(NS, config_map("c", generation=-5))
+    assert status_of(exc)[:2] == (422, "Invalid")
+    assert core.create_namespaced_config_map(NS, config_map("c", generation=0)).metadata.generation == 0
+
+    body = run(config, name="negative")
+    body["metadata"]["generation"] = -3
+    assert objects.create_namespaced_custom_object(G, V, NS, P, body)["metadata"]["generation"] == 1
+
+
 # --- delete preconditions -----------------------------------------------------------------------
 def test_a_failed_delete_precondition_is_worded_as_before_delete_words_it(
     objects: client.CustomObjectsApi, config: Config

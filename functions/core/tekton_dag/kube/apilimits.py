@@ -169,6 +169,10 @@ def metadata_causes(metadata: dict[str, Any], name_rule: NameRule = "subdomain")
     else:
         check = dns1123_label if name_rule == "label" else dns1123_subdomain
         causes += [_invalid("metadata.name", name, e) for e in check(name)]
+    generation = metadata.get("generation")
+    if isinstance(generation, int) and generation < 0:  # ValidateNonnegativeField (apimachinery)
+        causes.append(Cause("FieldValueInvalid", "metadata.generation",
+                            f"Invalid value: {generation}: must be greater than or equal to 0"))
     for key, value in (metadata.get("labels") or {}).items():
         causes += [_invalid("metadata.labels", key, e) for e in label_key(key)]
         causes += [_invalid("metadata.labels", value, e) for e in label_value(str(value))]

@@ -16,7 +16,8 @@ No kube-apiserver can run on these machines, so this speaks the real wire protoc
 - a PipelineRun's ``status`` subresource (``.../pipelineruns/<name>/status``) as the CRD declares
   it: create and writes to the main resource keep the stored status, writes to ``/status``
   change nothing else; ``metadata.generation`` 1 on create, bumped by every other change (a
-  custom resource's only: built-in kinds keep the generation they were created with, usually none)
+  custom resource's only: built-in kinds keep the generation they were created with, usually none,
+  and a negative one is refused)
 - Status bodies for 400/403/404/409/415/422/429/5xx; 422 from the vendored Tekton JSON schema
   (``../shared/schemas/tekton.dev/pipelinerun_v1.json``) when present, for a ``/status`` write
   from its status definition loosened to what the CRD's status schema asks (``STATUS_SCHEMAS``)
@@ -574,6 +575,13 @@ class FakeKubeApi:
             )
         if (group, plural) in STATUS_SUBRESOURCE:  # customResourceStrategy.PrepareForCreate: "create cannot set status"
             obj.pop("status", None)
+        # Only a strategy sets a generation: customresource/strategy.go ``PrepareForCreate`` (1),
+        # before validation (rest/create.go ``BeforeCreate``), so whatever a custom resource was
+        # sent with never counts. The Lease, ConfigMap and Event strategies leave it as sent (none,
+        # usually), as does ``FillObjectMetaSystemFields``; ValidateObjectMetaAccessor then
+        # refuses a negative one (apilimits.metadata_causes).
+        if (group, plural) in CUSTOM:
+            metadata["generation"] = 1
         self._validate(kind, group, obj)
         if authorize is not None:
             authorize()
@@ -589,11 +597,6 @@ class FakeKubeApi:
             uid=str(uuid.uuid4()),
             creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        # Only a strategy sets a generation: customresource/strategy.go ``PrepareForCreate`` (1).
-        # The Lease, ConfigMap and Event strategies leave it as sent (none, usually), as do
-        # rest/create.go ``BeforeCreate`` and rest/meta.go ``FillObjectMetaSystemFields``.
-        if (group, plural) in CUSTOM:
-            metadata["generation"] = 1
         metadata.pop("resourceVersion", None)
         key = (group, plural, ns, name)
         self._put(key, obj)
