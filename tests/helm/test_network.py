@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from support.helm import find, one, render, render_error
+from tekton_dag.pipelines import INSECURE_REGISTRIES_ENV, insecure_registry_host, listed_insecure_hosts
 from tekton_dag.testing.networkpolicy import admits, selects
 
 INTERNAL = {"resolver", "run-creator", "bootstrap-batcher", "status-reporter", "dead-letters"}
@@ -296,3 +297,23 @@ def test_the_public_function_keeps_its_reads_and_metrics_closed_unless_opened(mo
         both = env_of(one(render(sets=[f"mode={mode}", "api.publicReads=true", "github.appId=7",
                                        "github.appSecret.name=app"]), "Service", name))
         assert both["TEKTON_DAG_API_PUBLIC_READS"] == "true" and both["GITHUB_APP_ID"] == "7"
+
+
+def test_the_insecure_registries_reach_every_function_that_speaks_to_a_registry_or_builds_runs() -> None:
+    """`registries.insecure` is one list (TEKTON_DAG_INSECURE_REGISTRIES, the name the code reads) for
+    bootstrap-batcher's registry client and run-creator's `insecure-registry`, in both modes; no
+    other function gets it, and nobody gets it while the list is empty."""
+    hosts = ["registry.lab.example:5000", "other.example"]
+    sets = ["registries.insecure={" + ",".join(hosts) + "}"]
+    for mode, names in (("distributed", {"run-creator", "bootstrap-batcher"}), ("all-in-one", {"tekton-dag"})):
+        services = [d for d in render(sets=[f"mode={mode}", *sets]) if d and d.get("kind") == "Service"
+                    and d["apiVersion"].startswith("serving.knative.dev/")]
+        given = {s["metadata"]["name"]: env_of(s)[INSECURE_REGISTRIES_ENV]
+                 for s in services if INSECURE_REGISTRIES_ENV in env_of(s)}
+        assert set(given) == names, mode
+        for value in given.values():
+            assert listed_insecure_hosts(value) == set(hosts)
+            assert insecure_registry_host("registry.lab.example:5000", listed_insecure_hosts(value))
+        unset = render(sets=[f"mode={mode}"])
+        assert not any(INSECURE_REGISTRIES_ENV in env_of(d) for d in unset if d and d.get("kind") == "Service"
+                       and d["apiVersion"].startswith("serving.knative.dev/"))

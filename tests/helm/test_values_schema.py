@@ -26,6 +26,8 @@ BAD_VALUES = {
     "team file outside its folder": (["teamConfig.files.\\.\\./etc/passwd\\.yaml=x"], "teamConfig.files"),
     "build cache size not a quantity": (["buildCache.size=ten"], "buildCache.size"),
     "unknown coschedule mode": (["team.coschedule=nodes"], "team.coschedule"),
+    "insecure registry given as a URL": (["registries.insecure={http://registry.lab:5000}"], "registries.insecure.0"),
+    "two insecure registries in one item": (["registries.insecure[0]=a\\,b"], "registries.insecure.0"),
     "a secret value smuggled in as env": (["functions.webhookIngest.env.GITHUB_WEBHOOK_SECRET=s3cret"],
                                           "functions.webhookIngest.env"),
 }

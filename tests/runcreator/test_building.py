@@ -110,6 +110,27 @@ def test_a_localhost_style_registry_is_pushed_to_over_plain_http(config: Config,
     assert image_ref(registry, "app", "t").api_base.startswith("http://") is (insecure == "true")
 
 
+@pytest.mark.parametrize(("registry", "insecure"), [
+    ("registry.lab.example:5000/team", "true"), ("other.example:443", "true"), ("other.example", "true"),
+    ("registry.lab.example:5001", "false"), ("registry.example.com", "false"), ("localhost:5000", "true"),
+])
+def test_a_registry_the_operator_lists_as_insecure_is_pushed_to_over_plain_http(
+    config: Config, registry: str, insecure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TEKTON_DAG_INSECURE_REGISTRIES (the chart's registries.insecure) is one list for both: the
+    registry client asks a listed host over http, and the pipelines push to it with insecure-registry
+    (before, only the client read it: bootstrap found images over http that Kaniko pushed over https)."""
+    team = replace(config.team("default"), image_registry=registry)
+    stack = team.stack("stack-one")
+    monkeypatch.setenv("TEKTON_DAG_INSECURE_REGISTRIES", "registry.lab.example:5000, other.example")
+    params = {p["name"]: p["value"] for p in build_pipelinerun(pr_request(), team, stack)["spec"]["params"]}
+    assert params["insecure-registry"] == insecure
+    assert image_ref(registry, "app", "t").api_base.startswith("http://") is (insecure == "true")
+    monkeypatch.delenv("TEKTON_DAG_INSECURE_REGISTRIES")  # a later request reads the list again
+    params = {p["name"]: p["value"] for p in build_pipelinerun(pr_request(), team, stack)["spec"]["params"]}
+    assert params["insecure-registry"] == ("true" if registry.startswith("localhost") else "false")
+
+
 def test_stack_json_is_the_canonical_stack_document(config: Config) -> None:
     team = config.team("default")
     params = {p["name"]: p["value"] for p in build(config, pipelines.PR_TEST)["spec"]["params"]}

@@ -88,6 +88,23 @@ def plain_http_host(host: str) -> bool:
     return port is not None and "." not in name
 
 
+# Registry hosts an operator says are spoken to over plain HTTP besides the localhost-style ones
+# (comma-separated ``host[:port]``; the chart's ``registries.insecure``): one list for the registry
+# client (oci.references) and for the pipelines' ``insecure-registry`` (pipelineruns.building).
+INSECURE_REGISTRIES_ENV: Final = "TEKTON_DAG_INSECURE_REGISTRIES"
+
+
+def listed_insecure_hosts(value: str) -> frozenset[str]:
+    """The hosts of an ``INSECURE_REGISTRIES_ENV`` value (blanks around commas ignored)."""
+    return frozenset(h.strip() for h in value.split(",") if h.strip())
+
+
+def insecure_registry_host(host: str, listed: frozenset[str]) -> bool:
+    """Whether registry ``host`` is spoken to over plain HTTP: localhost-style (``plain_http_host``),
+    or named in ``listed`` with its port or without one (a bare name covers every port)."""
+    return host in listed or split_host_port(host)[0] in listed or plain_http_host(host)
+
+
 def split_host_port(host: str) -> tuple[str, str | None]:
     """``host[:port]`` (``[v6]:port`` too) as (name, port or None)."""
     if host.startswith("["):  # [::1]:5000

@@ -268,6 +268,19 @@ TEKTON_DAG_API_PUBLIC_READS: "true"
 {{- end -}}
 
 {{/*
+tekton-dag.function.registryEnv: the registries spoken to over plain HTTP as a YAML map of variables,
+for the functions that reach a registry or build the runs that push to one (bootstrap-batcher,
+run-creator, the all-in-one): TEKTON_DAG_INSECURE_REGISTRIES when `registries.insecure` names any
+(tekton_dag.pipelines.INSECURE_REGISTRIES_ENV: one list for the registry client and the runs'
+`insecure-registry` param).
+*/}}
+{{- define "tekton-dag.function.registryEnv" -}}
+{{- with .Values.registries.insecure }}
+TEKTON_DAG_INSECURE_REGISTRIES: {{ join "," . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
 tekton-dag.function.githubEnv: the plain GitHub settings (not secret) as a YAML map of variables:
 GITHUB_API_URL (`github.apiUrl`, empty: api.github.com), GITHUB_APP_ID (`github.appId`) and the
 call deadline and pacing of tekton-dag.function.githubTiming, each when its value is set (empty: the

@@ -22,14 +22,14 @@ import os
 from dataclasses import dataclass
 
 from tekton_dag.pipelines import (
+    INSECURE_REGISTRIES_ENV,
     image_registry_problem,
     image_tag_problem,
-    plain_http_host,
+    insecure_registry_host,
+    listed_insecure_hosts,
     registry_host_and_path,
-    split_host_port,
 )
 
-INSECURE_REGISTRIES_ENV = "TEKTON_DAG_INSECURE_REGISTRIES"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"  # where docker.io's Registry API actually answers
 
@@ -79,8 +79,6 @@ def scheme_for(host: str) -> str:
 
 
 def is_insecure(host: str) -> bool:
-    """A localhost-style host (``pipelines.plain_http_host``) or one listed in
-    ``TEKTON_DAG_INSECURE_REGISTRIES``."""
-    name, _ = split_host_port(host)
-    listed = {h.strip() for h in os.environ.get(INSECURE_REGISTRIES_ENV, "").split(",") if h.strip()}
-    return host in listed or name in listed or plain_http_host(host)
+    """A localhost-style host or one listed in ``TEKTON_DAG_INSECURE_REGISTRIES``
+    (``pipelines.insecure_registry_host``, the rule the pipelines' ``insecure-registry`` follows)."""
+    return insecure_registry_host(host, listed_insecure_hosts(os.environ.get(INSECURE_REGISTRIES_ENV, "")))

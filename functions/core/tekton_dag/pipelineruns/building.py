@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -176,7 +177,8 @@ def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[di
         # The run name is unique per request: a snapshot tag that never overwrites another run's images.
         pipelines.P_IMAGE_TAG: request.image_tag or name,
         pipelines.P_MAX_PARALLEL_BUILDS: str(team.max_parallel_builds),
-        pipelines.P_INSECURE_REGISTRY: _insecure(team.image_registry),
+        pipelines.P_INSECURE_REGISTRY: _insecure(
+            team.image_registry, os.environ.get(pipelines.INSECURE_REGISTRIES_ENV, "")),
     }
     if request.pipeline == pipelines.PR_TEST:
         assert request.pr is not None  # checked in _check
@@ -190,10 +192,14 @@ def _params(request: RunRequest, team: Team, stack: Stack, name: str) -> list[di
     return [{"name": param, "value": values[param]} for param in pipelines.PARAMS[request.pipeline]]
 
 
-@functools.cache
-def _insecure(image_registry: str) -> str:
+@functools.lru_cache(maxsize=1024)
+def _insecure(image_registry: str, listed: str) -> str:
+    """"true" for a registry the registry client asks over plain HTTP (``pipelines.insecure_registry_host``
+    with the operator's ``listed`` hosts, read per request like the client reads them), so what
+    bootstrap-batcher finds over http is pushed over http."""
     host, _ = pipelines.registry_host_and_path(image_registry)
-    return "true" if host and pipelines.plain_http_host(host) else "false"
+    plain = bool(host) and pipelines.insecure_registry_host(host, pipelines.listed_insecure_hosts(listed))
+    return "true" if plain else "false"
 
 
 def _versions(team: Team) -> dict[str, dict[str, str]]:
