@@ -195,3 +195,128 @@ def test_the_all_in_one_bus_tests_only_the_triggers_of_an_events_type():
             # and matches the same: run-creator's outcomes reach status-reporter only when marked
             assert sorted(t.name for t in bus.candidates(event_type) if t.matches(attributes)) == sorted(
                 t.name for t in cluster.candidates(event_type) if t.matches(attributes)), attributes
+
+
+# --- first try in the sender's task (the all-in-one: ``first_try_here``) ---------------------------
+def chain_broker(tmp_path: Path, first: Handler, second: Handler, *, journal: Journal | None = None,
+                 timeout: float = 2.0, here: tuple[str, ...] = ("first", "second")) -> LocalBroker:
+    """``test.event`` → first, whose ``test.reply`` → second; both in process, tried in the sender's task."""
+    spec = DeliverySpec(retry=2, backoff_policy="linear", backoff_delay_s=0.01, timeout_s=timeout)
+    triggers = tuple(
+        Trigger(name, "tekton-dag", Destination("Service", name), compile_attributes({"type": kind}, name))
+        for name, kind in (("first", "test.event"), ("second", "test.reply")))
+    urls = {"first": "http://first/", "second": "http://second/"}
+    direct = {urls["first"]: subscriber(first, "first"), urls["second"]: subscriber(second, "second")}
+    broker = LocalBroker(Topology("tekton-dag", spec, triggers), urls, tmp_path / "dl.jsonl", journal=journal,
+                         direct=direct, first_try_here=frozenset(urls[name] for name in here))
+    broker.start()
+    return broker
+
+
+def rows(journal: Journal) -> list[tuple[int, int]]:
+    """(state, attempts) of every row the journal holds, as another connection reads them."""
+    with contextlib.closing(sqlite3.connect(journal.path)) as db:
+        return db.execute("SELECT state, attempts FROM deliveries ORDER BY id").fetchall()
+
+
+async def test_a_first_try_delivers_the_event_and_its_reply_before_publish_returns_and_journals_nothing(tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite3")
+    first, second = Handler(event("test.reply", answer=42)), Handler()
+    broker = chain_broker(tmp_path, first, second, journal=journal)
+    await InProcessPublisher(broker).publish(event(n=1))
+    # Before publish returned (the webhook's ack): both handlers had it, and nothing was written.
+    assert [e.get_data() for e in first.seen] == [{"n": 1}] and [e.get_data() for e in second.seen] == [{"answer": 42}]
+    assert rows(journal) == []
+    assert {k: broker.stats[k] for k in ("accepted", "delivered", "replies", "retried")} == {
+        "accepted": 2, "delivered": 2, "replies": 1, "retried": 0}
+    assert broker.in_flight == 0
+    await broker.close(1)
+    journal.close()
+
+
+async def test_a_failed_first_try_is_journalled_with_its_attempt_and_retried_by_the_workers(tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite3")
+    first = Handler(503, 0.3)  # refuses, then takes 0.3 s to take it: time to look at the journal
+    broker = chain_broker(tmp_path, first, Handler(), journal=journal)
+    await InProcessPublisher(broker).publish(event())
+    assert len(first.seen) == 1 and rows(journal) == [(0, 1)]  # pending, its first attempt spent
+    await settle(broker)
+    assert len(first.seen) == 2 and broker.stats["retried"] == 1 and broker.stats["delivered"] == 1
+    await broker.close(1)
+    assert all(state != 0 for state, _ in rows(journal))  # delivered: nothing left to resume
+    journal.close()
+
+
+async def test_a_final_answer_on_the_first_try_is_dead_lettered_before_publish_returns(tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite3")
+    first = Handler(400)
+    broker = chain_broker(tmp_path, first, Handler(), journal=journal)
+    await InProcessPublisher(broker).publish(event())
+    assert "answered 400" in (tmp_path / "dl.jsonl").read_text()
+    assert len(first.seen) == 1 and broker.stats["dead_lettered"] == 1 and rows(journal) == []
+    await broker.close(1)
+    journal.close()
+
+
+async def test_a_reply_whose_first_try_fails_is_journalled_and_the_event_that_made_it_is_done(tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite3")
+    first, second = Handler(event("test.reply")), Handler(503, 0.3)
+    broker = chain_broker(tmp_path, first, second, journal=journal)
+    await InProcessPublisher(broker).publish(event())
+    assert rows(journal) == [(0, 1)]  # only the reply, pending: the event was delivered
+    await settle(broker)
+    assert len(first.seen) == 1 and len(second.seen) == 2
+    await broker.close(1)
+    journal.close()
+
+
+async def test_the_first_tries_of_one_sender_share_a_time_budget(tmp_path, monkeypatch):
+    """GitHub waits 10 s for a webhook's answer: the event's and its replies' first tries get
+    FIRST_TRY_S together; what outlasts it is cut off (a 504) and goes to the workers."""
+    from tekton_dag.bus import broker as broker_module
+
+    monkeypatch.setattr(broker_module, "FIRST_TRY_S", 0.4)
+    journal = Journal(tmp_path / "journal.sqlite3")
+    first, second = Handler(event("test.reply")), Handler(0.3, 202)  # each alone within 0.4 s
+    first.handle = _slow(first.handle, 0.25)  # type: ignore[method-assign]
+    broker = chain_broker(tmp_path, first, second, journal=journal)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await InProcessPublisher(broker).publish(event())
+    took = loop.time() - began
+    assert 0.35 <= took < 0.6, took  # the reply's try was cut at the budget's end, not its own 2 s
+    assert len(second.seen) == 1 and rows(journal) == [(0, 1)]
+    await settle(broker)
+    assert len(second.seen) == 2 and broker.stats["delivered"] == 2
+    await broker.close(1)
+    journal.close()
+
+
+def _slow(handle: Any, seconds: float) -> Any:
+    async def slowly(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asyncio.sleep(seconds)
+        await handle(scope, receive, send)
+
+    return slowly
+
+
+async def test_only_the_subscribers_named_are_tried_in_the_senders_task(tmp_path):
+    """The all-in-one names the resolver and run-creator; status-reporter (GitHub's pacing) and
+    bootstrap-batcher (registries) keep the journal-first path, so no ack waits on them."""
+    journal = Journal(tmp_path / "journal.sqlite3")
+    first, second = Handler(event("test.reply")), Handler(0.3)
+    broker = chain_broker(tmp_path, first, second, journal=journal, here=("first",))
+    await InProcessPublisher(broker).publish(event())
+    assert len(first.seen) == 1 and rows(journal) == [(0, 0)]  # the reply: journalled, not tried yet
+    await settle(broker)
+    assert len(second.seen) == 1
+    await broker.close(1)
+    journal.close()
+
+
+def test_the_all_in_one_tries_only_the_resolver_and_run_creator_in_the_webhooks_task():
+    from tekton_dag.functions import all_in_one
+    from tekton_dag.functions.serving import FUNCTIONS
+
+    assert {all_in_one.internal_url(n) for n in ("resolver", "run-creator")} == all_in_one.FIRST_TRY_HERE
+    assert {all_in_one.internal_url(n) for n in FUNCTIONS} >= all_in_one.FIRST_TRY_HERE

@@ -10,43 +10,13 @@ import sys
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
-from support.e2e import REPO, ROOT, SECRET, TEAMS, eventually, run_cli, running_chain, send, wait_ready
+from support.e2e import REPO, ROOT, SECRET, TEAMS, eventually, run_cli, running_chain, scrape, send, value, wait_ready
 from tekton_dag.events import catalog
 from tekton_dag.functions.serving import FUNCTIONS
 from tekton_dag.testing.serving import free_port
 
 pytestmark = pytest.mark.slow
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-async def scrape(url: str) -> Samples:
-    """Every sample of a scrape, keyed by name and labels; the parser refuses a malformed exposition.
-    A refused connection is tried again for 5 s: a function's ``METRICS_PORT`` listener starts in the
-    background half a second after start, after ready (functions.lifecycle, docs/operations.md)."""
-    deadline = asyncio.get_running_loop().time() + 5
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                response = await client.get(url)
-                break
-            except httpx.ConnectError:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text) for s in family.samples}
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of the samples of ``name`` whose labels include ``labels`` (0 when none)."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
-
 
 def broker_count(name: str) -> float:
     """A counter of the local Broker, which runs in this test process."""

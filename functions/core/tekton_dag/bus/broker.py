@@ -30,12 +30,28 @@ resumes what an earlier process accepted and never finished (in order per ``part
 the attempts already spent). On ``close`` the ingress refuses new events, accepted ones get
 ``grace`` seconds to finish, and whatever is still pending stays in the journal for the next
 start -- or, without a journal, is dead-lettered.
+
+**First try in the sender's task** (``first_try_here``: in the all-in-one, the resolver and
+run-creator, the in-process subscribers on a webhook's way to its PipelineRun; status-reporter
+and bootstrap-batcher, which wait on GitHub's pacing and on registries, are left to the workers).
+An event with one delivery, to such a subscriber, is tried before anything is written: in the
+task that admitted it, so the sender's answer (the webhook's ack) waits for it, and a reply goes
+on the same way. Only a first try that fails is journalled, then retried and
+dead-lettered as any accepted event (its first attempt counted); one that fails for good is
+dead-lettered at once. The guarantee is the same: when the ingress answers 202 the event has
+been delivered or is on disk. What it saves is two journal commits and two queue hand-offs per
+webhook on the way to its PipelineRun (docs/performance.md, twenty-third round). What changes:
+an event that was never acknowledged (the process died while its first try ran) is not resumed
+after a restart; its sender saw no 202 and still holds it (GitHub shows a failed delivery to
+redeliver). A first try is given at most ``FIRST_TRY_S`` (the Trigger's timeout when shorter),
+so a slow Kubernetes API cannot hold the ack past GitHub's 10 s; it is then retried from the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import re
 from collections import defaultdict
@@ -63,6 +79,13 @@ from tekton_dag.events.sealing import SEALED_TYPES, EventKeys, SealError
 from tekton_dag.observability import metrics
 
 __all__ = ["Answer", "LocalBroker", "Observer", "UnresolvedDestination", "decode_event"]
+
+# The longest the first tries in a sender's task may take, its event's and its replies' together
+# (module docstring): well inside GitHub's 10 s for a webhook's answer, with room for the journal
+# write that keeps a slower one.
+FIRST_TRY_S = 5.0
+# When the first tries of the sender's task must end (loop time), set by the outermost one.
+_first_try_ends: contextvars.ContextVar[float | None] = contextvars.ContextVar("first_try_ends", default=None)
 
 log = logging.getLogger("tekton_dag.broker")
 
@@ -133,6 +156,7 @@ class LocalBroker:
         resume_on_start: bool = True,
         close_grace: float = 10.0,
         direct: Mapping[str, Subscriber] | None = None,
+        first_try_here: frozenset[str] = frozenset(),
     ):
         self.topology = topology
         self.services = dict(services)
@@ -163,6 +187,8 @@ class LocalBroker:
         self.dead_letter_listeners: list[DeadLetterListener] = []
         # Subscriber URL → in-process delivery (the all-in-one: ``bus.inprocess``), no HTTP.
         self.direct: dict[str, Subscriber] = dict(direct or {})
+        # ``direct`` subscribers (URLs) an event's one delivery to is tried before it is journalled.
+        self.first_try_here = first_try_here
 
     # -- wiring ---------------------------------------------------------------------------------
     def resolve(self, destination: Destination, where: str) -> str:
@@ -240,9 +266,13 @@ class LocalBroker:
     def _keep_journalled(self, pending: list[Delivery]) -> None:
         """Stopping with a journal: what is unfinished stays there for the next start."""
         assert self.journal is not None
-        if pending:
+        kept = [d for d in pending if d.journal_id is not None]
+        if kept:
             log.warning("%d deliveries unfinished at stop stay in the journal %s; the next start resumes them",
-                        len(pending), self.journal.path)
+                        len(kept), self.journal.path)
+        if len(kept) < len(pending):  # first tries in a sender's task: their senders got no 202
+            log.warning("%d first tries unfinished at stop were never acknowledged: their senders keep them",
+                        len(pending) - len(kept))
         for delivery in pending:
             self._done(delivery)
         self.journal.close()
@@ -317,11 +347,21 @@ class LocalBroker:
         # lost in a crash leaves the parent pending, delivered again after a restart (at least
         # once, as for an empty answer); waiting for a commit of its own cost a transaction per
         # webhook (run-creator's outcomes of teams without checks).
+        if self._tried_here(deliveries, completes):
+            return await self._deliver_here(plain, attributes, deliveries[0])
         if deliveries and self.journal is not None:
             if not await self._journal(plain, attributes, deliveries, completes):
                 return 503
         elif completes is not None:
             self._finish(completes, DELIVERED)
+        self._accepted(event)
+        for delivery in deliveries:
+            self._inflight.add(delivery)
+            self._idle.clear()
+            self._queue.put_nowait(delivery)
+        return 202
+
+    def _accepted(self, event: BaseCloudEvent) -> None:
         self.stats["accepted"] += 1
         metrics.BROKER_ACCEPTED.inc()
         for observer in self.observers:
@@ -329,11 +369,52 @@ class LocalBroker:
                 observer(event)
             except Exception:  # a watcher must never cost an event
                 log.exception("observer %r failed on %s", observer, event.get_id())
-        for delivery in deliveries:
-            self._inflight.add(delivery)
-            self._idle.clear()
-            self._queue.put_nowait(delivery)
-        return 202
+
+    def _tried_here(self, deliveries: list[Delivery], completes: Delivery | None) -> bool:
+        """Whether the first try of ``deliveries`` runs in the sender's task (module docstring): one
+        delivery, to an in-process subscriber, of an event that is new or the reply of a delivery
+        that was tried so (a journalled delivery's reply is journalled with the parent's mark)."""
+        return (len(deliveries) == 1 and deliveries[0].url in self.first_try_here and deliveries[0].url in self.direct
+                and (completes is None or completes.journal_id is None) and not self._closing)
+
+    async def _deliver_here(self, event: BaseCloudEvent, attributes: Mapping[str, str], delivery: Delivery) -> int:
+        """The first try of ``delivery`` now, in this task; journalled and queued only if it failed.
+        202 once it is delivered (with its reply admitted), dead-lettered, or on disk; 503 when the
+        journal refused a failed one (the sender retries, as for any event the journal refuses)."""
+        self._accepted(event)
+        self._inflight.add(delivery)
+        self._idle.clear()
+        queued = False
+        now = asyncio.get_running_loop().time()
+        ends = _first_try_ends.get()
+        outermost = _first_try_ends.set(now + FIRST_TRY_S) if ends is None else None
+        left = FIRST_TRY_S if ends is None else ends - now
+        try:
+            if left > 0:  # else the task's time went to earlier tries: this one goes to the workers
+                delivery.attempts = 1
+                outcome = await self._try(delivery, min(delivery.spec.timeout_s, left))
+                if outcome.ok:
+                    self._delivered(delivery)
+                    return 202
+                log.info("first try of %s %s to %s failed (%s); the workers go on", event.get_type(), event.get_id(),
+                         delivery.url, outcome.detail)
+                if not outcome.retryable or delivery.spec.attempts() == 1:
+                    try:
+                        await self._dead_letter(delivery, outcome)
+                        return 202
+                    except Exception:  # as _deliver_or_keep: kept, and the workers dead-letter it again
+                        log.exception("dead-lettering %s %s failed; it is kept in the journal", event.get_type(),
+                                      event.get_id())
+            if self.journal is not None and not await self._journal(event, attributes, [delivery], None):
+                return 503
+            queued = True
+            self._queue.put_nowait(delivery)  # the worker goes on from attempt 2, after its backoff
+            return 202
+        finally:
+            if outermost is not None:
+                _first_try_ends.reset(outermost)
+            if not queued:
+                self._done(delivery)
 
     async def _journal(
         self, event: BaseCloudEvent, attributes: Mapping[str, str], deliveries: list[Delivery],
@@ -347,7 +428,7 @@ class LocalBroker:
         self._admitting += 1
         try:
             committed = self.journal.submit(
-                [NewDelivery(d.trigger.name, key, d.ttl, body) for d in deliveries],
+                [NewDelivery(d.trigger.name, key, d.ttl, body, d.attempts) for d in deliveries],
                 completes.journal_id if completes is not None else None,
             )
             ids = committed.result() if committed.done() else await asyncio.wrap_future(committed)
@@ -551,19 +632,7 @@ class LocalBroker:
                 metrics.BROKER_RETRIES.labels(delivery.trigger.name).inc()
                 await asyncio.sleep(spec.backoff(attempt - 2))  # attempt 2 is the first retry: index 0
             delivery.attempts = attempt
-            outcome = await self._attempt(delivery)
-            status = 202 if outcome.reply is None else await self._reenter(outcome.reply, delivery.ttl, delivery)
-            if status == TTL_EXHAUSTED:
-                # Knative's dispatcher cannot forward the reply (the ingress answers 400, not retried):
-                # the delivery fails for good and its event is dead-lettered.
-                assert outcome.reply is not None
-                outcome = Outcome(ok=False, status=status, detail=f"its reply {outcome.reply.get_id()} was refused: "
-                                  f"{TTL_REASON}")
-            elif status != 202:
-                # A reply has no sender to answer 503 to: the delivery that made it tries again.
-                assert outcome.reply is not None
-                outcome = Outcome(ok=False, retryable=True, status=outcome.status,
-                                  detail=f"its reply {outcome.reply.get_id()} could not be journalled")
+            outcome = await self._try(delivery, delivery.spec.timeout_s)
             if outcome.ok or not outcome.retryable:
                 break
             log.info(
@@ -580,11 +649,35 @@ class LocalBroker:
                 except JournalError as exc:
                     log.error("%s", exc)
         if outcome.ok:
-            self.stats["delivered"] += 1
-            metrics.BROKER_DELIVERED.labels(delivery.trigger.name).inc()
+            self._delivered(delivery)
             if outcome.reply is None:
                 self._finish(delivery, DELIVERED)  # (a reply's admission ended it above)
             return
+        await self._dead_letter(delivery, outcome)
+
+    async def _try(self, delivery: Delivery, timeout: float) -> Outcome:
+        """One attempt, with its reply admitted: a reply refused for its TTL fails the delivery for
+        good, one the journal refused fails it for another try."""
+        outcome = await self._attempt(delivery, timeout)
+        status = 202 if outcome.reply is None else await self._reenter(outcome.reply, delivery.ttl, delivery)
+        if status == TTL_EXHAUSTED:
+            # Knative's dispatcher cannot forward the reply (the ingress answers 400, not retried):
+            # the delivery fails for good and its event is dead-lettered.
+            assert outcome.reply is not None
+            return Outcome(ok=False, status=status, detail=f"its reply {outcome.reply.get_id()} was refused: "
+                           f"{TTL_REASON}")
+        if status != 202:
+            # A reply has no sender to answer 503 to: the delivery that made it tries again.
+            assert outcome.reply is not None
+            return Outcome(ok=False, retryable=True, status=outcome.status,
+                           detail=f"its reply {outcome.reply.get_id()} could not be journalled")
+        return outcome
+
+    def _delivered(self, delivery: Delivery) -> None:
+        self.stats["delivered"] += 1
+        metrics.BROKER_DELIVERED.labels(delivery.trigger.name).inc()
+
+    async def _dead_letter(self, delivery: Delivery, outcome: Outcome) -> None:
         self.stats["dead_lettered"] += 1
         metrics.BROKER_DEAD_LETTERED.labels(delivery.trigger.name).inc()
         assert self.dead_letters is not None
@@ -606,20 +699,20 @@ class LocalBroker:
             log.error("reply %s %s to %s could not be journalled", reply.get_type(), reply.get_id(), parent.url)
         return status
 
-    async def _attempt(self, delivery: Delivery) -> Outcome:
+    async def _attempt(self, delivery: Delivery, timeout: float) -> Outcome:
         direct = self.direct.get(delivery.url)
         if direct is not None:
             # Only the HTTP ingress takes a 0.3 event, and the all-in-one (in-process subscribers) has none.
             if not isinstance(delivery.event, CloudEvent):
                 return Outcome(ok=False, detail=f"in-process subscribers take CloudEvents 1.0 only, not "
                                f"{delivery.event.get_specversion()}")
-            status, answered, text = await direct(delivery.event, delivery.spec.timeout_s)
+            status, answered, text = await direct(delivery.event, timeout)
             return outcome_of(status, answered, text, delivery.url)
         assert self._poster is not None
         message = to_binary_event(delivery.event)
         headers = {**message.headers, "prefer": "reply"}
         try:
-            answer = await self._poster.post(delivery.url, headers, message.body, delivery.spec.timeout_s)
+            answer = await self._poster.post(delivery.url, headers, message.body, timeout)
         except PostError as exc:
             return Outcome(ok=False, retryable=True, detail=f"{delivery.url} unreachable: {exc}")
         status = answer.status

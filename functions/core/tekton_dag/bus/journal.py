@@ -1,4 +1,5 @@
-"""The local Broker's durable journal: every accepted delivery is on disk before the ingress acks.
+"""The local Broker's durable journal: every accepted delivery is on disk before the ingress acks
+(except one tried in the sender's task and delivered before the ack: bus.broker).
 
 One SQLite database in WAL mode (``bench/journal_append.py`` measured it against an append-only
 file with fsync: docs/performance.md has the figures and the choice). One row per
@@ -105,6 +106,7 @@ class NewDelivery:
     partition_key: str
     ttl: int
     event: bytes  # structured-mode JSON
+    attempts: int = 0  # tries already spent (a first try in the sender's task: bus.broker)
 
 
 @dataclass(eq=False)
@@ -117,7 +119,7 @@ class _Write:
     ids: list[int] = field(default_factory=list)
 
 
-_INSERT = "INSERT INTO deliveries (trigger, partition_key, ttl, event) VALUES (?, ?, ?, ?)"
+_INSERT = "INSERT INTO deliveries (trigger, partition_key, ttl, event, attempts) VALUES (?, ?, ?, ?, ?)"
 _MARKS = {"state": "UPDATE deliveries SET state = ? WHERE id = ?",
           "attempts": "UPDATE deliveries SET attempts = ? WHERE id = ?"}
 
@@ -259,8 +261,8 @@ class Journal:
         try:
             with _transaction(db):
                 for write in batch:
-                    write.ids = [int(db.execute(_INSERT, (d.trigger, d.partition_key, d.ttl, d.event)).lastrowid or 0)
-                                 for d in write.deliveries]
+                    inserts = [(d.trigger, d.partition_key, d.ttl, d.event, d.attempts) for d in write.deliveries]
+                    write.ids = [int(db.execute(_INSERT, values).lastrowid or 0) for values in inserts]
                     if write.mark is not None:
                         row, column, value = write.mark
                         db.execute(_MARKS[column], (value, row))

@@ -8,9 +8,11 @@ webhook-ingest's routes are reachable from outside; the bus has no public addres
 inject events that skip signature checks.
 
 Dead letters go to ``TEKTON_DAG_DEAD_LETTER_FILE`` (default ``/tmp/tekton-dag/dead-letters.jsonl``)
-and the log. Every accepted event is in the bus's journal ``TEKTON_DAG_JOURNAL`` (default
-``/tmp/tekton-dag/broker-journal.sqlite3``; mount a volume there) before the webhook is acked;
-on stop what is still in flight stays there, and the next start resumes it.
+and the log. Every accepted event has been delivered, or is in the bus's journal
+``TEKTON_DAG_JOURNAL`` (default ``/tmp/tekton-dag/broker-journal.sqlite3``; mount a volume there),
+before the webhook is acked: the bus tries an event's delivery in the webhook's own task first
+and journals only what that try did not deliver (``bus.broker``, "First try in the sender's
+task"). On stop what is still in flight stays in the journal, and the next start resumes it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ PUBLIC = "webhook-ingest"
 
 def internal_url(function: str) -> str:
     return f"http://{function}.tekton-dag.internal/"
+
+
+# The subscribers a webhook passes on its way to its PipelineRun: short, local work (a configuration
+# lookup; two Kubernetes writes), so the bus tries their deliveries in the webhook's own task before
+# journalling anything (bus.broker, "First try in the sender's task").
+FIRST_TRY_HERE = frozenset(internal_url(name) for name in ("resolver", "run-creator"))
 
 
 def own_event_key(journal: Path) -> str:
@@ -103,7 +111,7 @@ class AllInOne(Handler):
         key = ",".join(self.keys.current()) or own_event_key(journal.path)
         self.keys = sealing.EventKeys({sealing.KEY_ENV: key})
         self.broker = LocalBroker(topology(), {name: internal_url(name) for name in FUNCTIONS}, dead_letters,
-                                  keys=self.keys, journal=journal)
+                                  keys=self.keys, journal=journal, first_try_here=FIRST_TRY_HERE)
         recovered = self.broker.recover()  # JournalError (named file, reason) fails the start
         # The handlers publish into the bus and the bus calls them, in process (bus.inprocess).
         wiring = Wiring(publisher=InProcessPublisher(self.broker), store=self.wiring.store, configs=self.configs,
