@@ -320,3 +320,25 @@ def test_the_all_in_one_tries_only_the_resolver_and_run_creator_in_the_webhooks_
 
     assert {all_in_one.internal_url(n) for n in ("resolver", "run-creator")} == all_in_one.FIRST_TRY_HERE
     assert {all_in_one.internal_url(n) for n in FUNCTIONS} >= all_in_one.FIRST_TRY_HERE
+
+
+async def test_after_a_first_try_that_may_be_retried_its_subscriber_goes_journal_first_until_it_delivers(tmp_path):
+    """An API outage must cost one ack the first-try budget, not every ack: after a retryable
+    failure, the subscriber's next events are journalled at once (publish returns before the
+    handler is called), until one of its deliveries succeeds again."""
+    journal = Journal(tmp_path / "journal.sqlite3")
+    first = Handler(503, 0.3, 0.3, 202)  # refuses; then each try takes 0.3 s
+    broker = chain_broker(tmp_path, first, Handler(), journal=journal)
+    publisher = InProcessPublisher(broker)
+    await publisher.publish(event())
+    assert len(first.seen) == 1 and rows(journal) == [(0, 1)]
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await publisher.publish(event(n=2))  # paused: journalled, not tried in this task
+    assert loop.time() - began < 0.25 and rows(journal) == [(0, 1), (0, 0)]
+    await settle(broker)  # the workers deliver both; a success ends the pause
+    assert broker.stats["delivered"] == 2
+    await publisher.publish(event(n=3))  # tried here again: delivered before publish returns
+    assert len(first.seen) == 4 and broker.stats["delivered"] == 3 and len(rows(journal)) == 2
+    await broker.close(1)
+    journal.close()

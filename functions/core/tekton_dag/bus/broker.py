@@ -45,6 +45,9 @@ an event that was never acknowledged (the process died while its first try ran) 
 after a restart; its sender saw no 202 and still holds it (GitHub shows a failed delivery to
 redeliver). A first try is given at most ``FIRST_TRY_S`` (the Trigger's timeout when shorter),
 so a slow Kubernetes API cannot hold the ack past GitHub's 10 s; it is then retried from the journal.
+After a first try to a subscriber fails and may be retried (an API outage, a timeout), events for it
+are journalled first again until one of its deliveries succeeds (or ``FIRST_TRY_PAUSE_S`` passed):
+an outage costs one ack the budget, not every ack.
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ __all__ = ["Answer", "LocalBroker", "Observer", "UnresolvedDestination", "decode
 # (module docstring): well inside GitHub's 10 s for a webhook's answer, with room for the journal
 # write that keeps a slower one.
 FIRST_TRY_S = 5.0
+# After a first try that may be retried: how long its subscriber's events go journal-first, unless a
+# delivery to it succeeds sooner (module docstring).
+FIRST_TRY_PAUSE_S = 10.0
 # When the first tries of the sender's task must end (loop time), set by the outermost one.
 _first_try_ends: contextvars.ContextVar[float | None] = contextvars.ContextVar("first_try_ends", default=None)
 
@@ -189,6 +195,8 @@ class LocalBroker:
         self.direct: dict[str, Subscriber] = dict(direct or {})
         # ``direct`` subscribers (URLs) an event's one delivery to is tried before it is journalled.
         self.first_try_here = first_try_here
+        # Subscriber URL → loop time until which its first tries are paused (a retryable failure).
+        self._first_try_paused: dict[str, float] = {}
 
     # -- wiring ---------------------------------------------------------------------------------
     def resolve(self, destination: Destination, where: str) -> str:
@@ -374,8 +382,14 @@ class LocalBroker:
         """Whether the first try of ``deliveries`` runs in the sender's task (module docstring): one
         delivery, to an in-process subscriber, of an event that is new or the reply of a delivery
         that was tried so (a journalled delivery's reply is journalled with the parent's mark)."""
-        return (len(deliveries) == 1 and deliveries[0].url in self.first_try_here and deliveries[0].url in self.direct
-                and (completes is None or completes.journal_id is None) and not self._closing)
+        journalled_parent = completes is not None and completes.journal_id is not None
+        if len(deliveries) != 1 or journalled_parent or self._closing:
+            return False
+        url = deliveries[0].url
+        if url not in self.first_try_here or url not in self.direct:
+            return False
+        paused = self._first_try_paused.get(url)
+        return paused is None or asyncio.get_running_loop().time() >= paused
 
     async def _deliver_here(self, event: BaseCloudEvent, attributes: Mapping[str, str], delivery: Delivery) -> int:
         """The first try of ``delivery`` now, in this task; journalled and queued only if it failed.
@@ -398,6 +412,8 @@ class LocalBroker:
                     return 202
                 log.info("first try of %s %s to %s failed (%s); the workers go on", event.get_type(), event.get_id(),
                          delivery.url, outcome.detail)
+                if outcome.retryable:  # its next events go journal-first until a delivery to it succeeds
+                    self._first_try_paused[delivery.url] = asyncio.get_running_loop().time() + FIRST_TRY_PAUSE_S
                 if not outcome.retryable or delivery.spec.attempts() == 1:
                     try:
                         await self._dead_letter(delivery, outcome)
@@ -674,6 +690,7 @@ class LocalBroker:
         return outcome
 
     def _delivered(self, delivery: Delivery) -> None:
+        self._first_try_paused.pop(delivery.url, None)
         self.stats["delivered"] += 1
         metrics.BROKER_DELIVERED.labels(delivery.trigger.name).inc()
 
