@@ -146,14 +146,6 @@ def consecutive_free_ports(count: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
-def journalled(path: Path) -> int:
-    """How many deliveries a worker's journal has accepted (finished rows are purged only per 1,000)."""
-    if not path.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        return int(db.execute("SELECT count(*) FROM deliveries").fetchone()[0])
-
-
 async def test_all_in_one_workers_check_signatures_and_share_the_team_limit(tmp_path, all_in_one_api):
     """Two worker processes on one port: a bad signature is refused before anything is accepted;
     twelve PRs at once reach both workers, yet team default (maxConcurrentRuns 3) never has more
