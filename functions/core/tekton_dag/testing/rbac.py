@@ -238,7 +238,7 @@ class Authorizer:
             with self._lock:
                 self._compiled[key] = compiled
         names, reason = compiled
-        return names is _ALL or request.name in names, reason
+        return _names_allow(names, request), reason
 
     def _compile(self, user: User, request: Request) -> tuple[frozenset[str], str]:
         names: set[str] = set()
@@ -275,7 +275,11 @@ def _applies_to(user: User, subject: dict[str, Any], namespace: str) -> bool:
 
 def rule_allows(rule: Rule, request: Request) -> bool:
     """Whether ``rule`` alone allows ``request`` (the matching ``authorize`` does per bound rule)."""
-    names = _rule_names(rule, request)
+    return _names_allow(_rule_names(rule, request), request)
+
+
+def _names_allow(names: frozenset[str], request: Request) -> bool:
+    """Whether the names a rule (or all bound rules) allow cover ``request``'s object."""
     return names is _ALL or request.name in names
 
 
