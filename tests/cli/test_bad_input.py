@@ -75,6 +75,13 @@ def test_bootstrap_names_a_junk_k_sink_before_planning() -> None:
     assert result.stdout == ""
 
 
+def test_bootstrap_reads_no_k_sink_when_sink_is_given() -> None:
+    result = run_cli("bootstrap", "--team", "default", "--sink", "http://127.0.0.1:9/",
+                     env={"K_SINK": "broker:8080", "TEKTON_DAG_EVENT_KEY": "", "TEKTON_DAG_EVENT_KEY_FILE": ""})
+    one_error(result, "cannot be published: no event key configured")  # the next check, not K_SINK's
+    assert "broker:8080" not in result.stderr
+
+
 @pytest.mark.parametrize(("option", "env", "said"), [
     (("--kubeconfig", "{tmp}/none"), {}, "--kubeconfig {tmp}/none: no such file"),
     (("--kubeconfig", "{tmp}"), {}, "--kubeconfig {tmp}: is not a file"),

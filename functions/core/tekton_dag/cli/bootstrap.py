@@ -27,19 +27,20 @@ from tekton_dag.cli.common import (
     fail,
     http_url,
     positive_seconds,
+    sink_in_env,
     usage_error,
     warn_if_fallback,
     whole_number,
 )
 from tekton_dag.config.loading import load_config
 from tekton_dag.config.models import Config
-from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError, sink_from_env
+from tekton_dag.eventing import K_SINK_ENV
+from tekton_dag.eventing.publishing import Publisher, PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import BootstrapRequest
 from tekton_dag.oci.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, PresenceCheck, RegistryClient
 from tekton_dag.oci.credentials import CredentialsError, CredentialStore, load_credentials
 from tekton_dag.oci.references import ImageRef
-from tekton_dag.syntax import http_url_problem
 from tekton_dag.usecases.bootstrapping import plan_bootstrap
 
 
@@ -72,13 +73,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         usage_error(args.parser, "--concurrency must be at least 1")
-    sink = args.sink or sink_from_env()
+    sink, problem = (args.sink, "") if args.sink else sink_in_env()  # --sink was checked by argparse
     if not args.dry_run:  # what publishing needs, before the plan asks the registry about every image
         if not sink:
             return fail(f"no Broker to publish to: pass --sink URL or set {K_SINK_ENV} (or use --dry-run)")
-        problem = http_url_problem(sink)  # --sink was checked by argparse; this is $K_SINK
         if problem:
-            return fail(f"{K_SINK_ENV} {sink!r} {problem}")
+            return fail(problem)
         keys = sealing.EventKeys(os.environ)
         if not keys.current():
             return fail(f"bootstrap.requested cannot be published: {sealing.KeyMissing(keys.file_problem).reason}")

@@ -14,6 +14,7 @@ import yaml
 from tekton_dag.config.loading import DEFAULT_TEAMS_DIR, TEAMS_DIR_ENV, registry_fallback
 from tekton_dag.config.models import Config
 from tekton_dag.config.snapshots import load_config_cached
+from tekton_dag.eventing import K_SINK_ENV
 from tekton_dag.syntax import ascii_digits, decimal, http_url_problem, tcp_port
 
 
@@ -100,6 +101,15 @@ def http_url(text: str) -> str:
     if problem:
         raise argparse.ArgumentTypeError(f"{text!r} {problem}")
     return text
+
+
+def sink_in_env() -> tuple[str, str]:
+    """``$K_SINK`` (Knative's Broker address, "" when unset) and why it is no URL to send to, worded
+    ``K_SINK '<value>' <problem>`` ("" when it is unset or usable): read when a command needs it
+    and no option gave one, so that a junk value is blamed on the variable, not on an option."""
+    sink = os.environ.get(K_SINK_ENV, "")
+    problem = http_url_problem(sink) if sink else None
+    return sink, f"{K_SINK_ENV} {sink!r} {problem}" if problem else ""
 
 
 def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:

@@ -27,10 +27,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tekton_dag.cli.common import add_output_option, emit, fail, http_url, seconds, usage_error
+from tekton_dag.cli.common import add_output_option, emit, fail, http_url, seconds, sink_in_env, usage_error
 from tekton_dag.config.validation import DNS1123_LABEL
+from tekton_dag.eventing import K_SINK_ENV
 from tekton_dag.events.deadletters import NEW, REPLAYED, REQUESTED, Letter, LetterError, from_structured
-from tekton_dag.syntax import http_url_problem
 
 DEFAULT_WAIT_S = 30.0
 
@@ -96,12 +96,11 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.local is not None and not args.broker:
         # $K_SINK is read here, not as --broker's default: argparse would blame --broker for a junk
         # K_SINK, even with --namespace, which never posts to a Broker.
-        args.broker = os.environ.get("K_SINK", "")
+        args.broker, problem = sink_in_env()
         if not args.broker:
-            usage_error(args.parser, "--local needs --broker URL (the dev chain's broker ingress) or $K_SINK")
-        problem = http_url_problem(args.broker)
+            usage_error(args.parser, f"--local needs --broker URL (the dev chain's broker ingress) or ${K_SINK_ENV}")
         if problem:
-            return fail(f"K_SINK {args.broker!r} {problem} (or pass --broker URL)")
+            return fail(f"{problem} (or pass --broker URL)")
     if not (args.wait >= 0 and math.isfinite(args.wait)):  # nan and inf would wait for ever
         usage_error(args.parser, "--wait must be a number of seconds, 0 or more")
     try:

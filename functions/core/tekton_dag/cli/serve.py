@@ -17,13 +17,14 @@ import os
 import sys
 
 from tekton_dag import warming
-from tekton_dag.cli.common import add_teams_option, fail, http_url, whole_number
+from tekton_dag.cli.common import add_teams_option, fail, http_url, sink_in_env, whole_number
 from tekton_dag.config.loading import TEAMS_DIR_ENV
 from tekton_dag.devchain.lifeline import PARENT_PID_ENV, die_with_parent
 from tekton_dag.devchain.priority import lower_priority
+from tekton_dag.eventing import K_SINK_ENV
 from tekton_dag.functions import configs, deferred, serving
 from tekton_dag.observability.metrics import METRICS_PORT_ENV
-from tekton_dag.syntax import http_url_problem, tcp_port
+from tekton_dag.syntax import tcp_port
 
 FUNCTION_ENV = "TEKTON_DAG_FUNCTION"  # the function an image serves when `serve` gets no NAME
 
@@ -93,10 +94,9 @@ def run(args: argparse.Namespace) -> int:
     problem = listen_problem(listen) if listen else None
     if problem:  # func-python would raise a bare Exception (or a ValueError) out of its bind
         return fail(f"--listen {listen}: {problem}" if args.listen else f"LISTEN_ADDRESS {listen}: {problem}")
-    sink = "" if args.sink else os.environ.get("K_SINK", "")  # --sink was checked by argparse
-    problem = http_url_problem(sink) if sink else None
+    _, problem = ("", "") if args.sink else sink_in_env()  # --sink was checked by argparse
     if problem:  # else the function would start Ready and fail to publish every event
-        return fail(f"K_SINK {sink!r} {problem}")
+        return fail(problem)
     spec = serving.SERVABLE[name]
     if spec.configured:  # now, while this process has one thread: the load may fork (functions.configs)
         # func-python configures logging when imported (func_python/http.py: basicConfig at INFO),
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.listen:
         os.environ["LISTEN_ADDRESS"] = args.listen
     if args.sink:
-        os.environ["K_SINK"] = args.sink
+        os.environ[K_SINK_ENV] = args.sink
     os.environ[TEAMS_DIR_ENV] = args.teams
     if args.workers != 1:
         from tekton_dag.cli.workers import serve_workers

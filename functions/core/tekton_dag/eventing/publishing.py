@@ -15,7 +15,6 @@ subscribers next to network ones, ``LocalBroker.start``).
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,7 +28,6 @@ from tekton_dag.observability import metrics
 if TYPE_CHECKING:
     import httpx  # imported by network_client, the only user here: a function starts without it (~60 ms)
 
-K_SINK_ENV = "K_SINK"
 DEFAULT_TIMEOUT_S = 5.0
 # A function is ready in about 0.3 s: importing while it starts would compete for the GIL.
 WARM_UP_DELAY_S = 1.0
@@ -37,11 +35,6 @@ WARM_UP_DELAY_S = 1.0
 
 class PublishError(RuntimeError):
     """The Broker did not accept the event; the event is not published."""
-
-
-def sink_from_env() -> str | None:
-    """The Broker address Knative injected (SinkBinding or env), or None when not wired."""
-    return os.environ.get(K_SINK_ENV) or None
 
 
 def network_client(

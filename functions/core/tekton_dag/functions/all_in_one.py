@@ -33,7 +33,7 @@ from tekton_dag.bus.delivery import Destination
 from tekton_dag.bus.inprocess import InProcessPublisher
 from tekton_dag.bus.journal import JOURNAL_ENV, SYNC_ENV, Journal, Synchronous
 from tekton_dag.bus.triggers import Topology, Trigger, compile_attributes
-from tekton_dag.eventing.publishing import K_SINK_ENV
+from tekton_dag.eventing import K_SINK_ENV
 from tekton_dag.events import catalog, sealing
 from tekton_dag.functions.lifecycle import Handler, Wiring
 from tekton_dag.functions.serving import FUNCTIONS

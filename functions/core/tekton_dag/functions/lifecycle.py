@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import warming
+from tekton_dag.eventing import K_SINK_ENV
 from tekton_dag.eventing.forwarding import TeamForwarder
-from tekton_dag.eventing.publishing import K_SINK_ENV, EventSink, Publisher
+from tekton_dag.eventing.publishing import EventSink, Publisher
 from tekton_dag.events import codec, sealing
 from tekton_dag.events.errors import RequestError
 from tekton_dag.functions import deferred

@@ -44,7 +44,8 @@ from tekton_dag import warming
 from tekton_dag.checks import reports
 from tekton_dag.checks.states import Report
 from tekton_dag.config.models import Config, Team
-from tekton_dag.eventing.publishing import K_SINK_ENV, Publisher, PublishError
+from tekton_dag.eventing import K_SINK_ENV
+from tekton_dag.eventing.publishing import Publisher, PublishError
 from tekton_dag.events import catalog, codec
 from tekton_dag.events.errors import RequestError
 from tekton_dag.functions.lifecycle import REFUSED, Handler, Wiring, plain, refuse

@@ -41,7 +41,8 @@ from cloudevents.core.v1.event import CloudEvent
 
 from tekton_dag import pipelines, resolution
 from tekton_dag.config.models import Config
-from tekton_dag.eventing.publishing import K_SINK_ENV, PublishError
+from tekton_dag.eventing import K_SINK_ENV
+from tekton_dag.eventing.publishing import PublishError
 from tekton_dag.events import catalog, codec, sealing
 from tekton_dag.events.requests import RequestError
 from tekton_dag.functions.configs import NO_TEAM
