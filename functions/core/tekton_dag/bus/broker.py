@@ -364,8 +364,7 @@ class LocalBroker:
             self._finish(completes, DELIVERED)
         self._accepted(event)
         for delivery in deliveries:
-            self._inflight.add(delivery)
-            self._idle.clear()
+            self._begun(delivery)
             self._queue.put_nowait(delivery)
         return 202
 
@@ -396,8 +395,7 @@ class LocalBroker:
         202 once it is delivered (with its reply admitted), dead-lettered, or on disk; 503 when the
         journal refused a failed one (the sender retries, as for any event the journal refuses)."""
         self._accepted(event)
-        self._inflight.add(delivery)
-        self._idle.clear()
+        self._begun(delivery)
         queued = False
         now = asyncio.get_running_loop().time()
         ends = _first_try_ends.get()
@@ -573,9 +571,8 @@ class LocalBroker:
                 # An event without a partition key (Tekton's) is ordered after no other: a chain of
                 # its own, so one slow subscriber does not hold up every other such event.
                 chains[row.partition_key or f"row {row.id}"].append(delivery)
-                self._inflight.add(delivery)
+                self._begun(delivery)
                 self._resuming += 1
-                self._idle.clear()
         self.stats["resumed"] += sum(len(c) for c in chains.values())
         if chains:
             log.warning(
@@ -617,6 +614,11 @@ class LocalBroker:
             return None
         spec = trigger.delivery_with(self.topology.delivery)
         return Delivery(event, trigger, self._urls[trigger.name], spec, row.ttl, row.attempts, row.id, True)
+
+    def _begun(self, delivery: Delivery) -> None:
+        """``delivery`` is in flight (until ``_done``): the Broker is not idle."""
+        self._inflight.add(delivery)
+        self._idle.clear()
 
     def _done(self, delivery: Delivery) -> None:
         if delivery in self._inflight and delivery.resumed:
