@@ -683,6 +683,9 @@ class FakeKubeApi:
         if (group, plural) in CUSTOM and not status and any(
                 new.get(k) != current.get(k) for k in {*new, *current} - {"metadata"}):
             metadata["generation"] = stored["generation"] + 1
+        # A /status write too: knative.dev/pkg registers Tekton's validating webhook for
+        # ``pipelineruns`` and ``pipelineruns/status`` (validation/reconcile_config.go), and a
+        # subresource update counts as an update there (apis.WithinSubResourceUpdate).
         self._validate(kind, group, new)
         if kind == "PipelineRun" and self.validate:
             _validate_run_update(current, new)
