@@ -65,8 +65,9 @@ def test_answers_follow_the_script_then_the_default_and_a_reply_is_structured() 
             message = to_binary_event(event(n))
             response = client.post(url, headers=dict(message.headers), content=message.body)
             statuses.append(response.status_code)
-        assert client.get(url).status_code == 405
+        others = {method: client.request(method, url).status_code for method in ("GET", "HEAD", "OPTIONS", "PUT")}
     assert statuses == [503, 200]
+    assert others == {"GET": 405, "HEAD": 405, "OPTIONS": 405, "PUT": 405}  # anything but POST
     assert response.headers["content-type"].startswith("application/cloudevents+json")
     assert from_http_event(HTTPMessage(dict(response.headers), response.content)).get_type() == "dev.example.reply.v1"
     assert [e.get_id() for e in recorder.received] == ["e-1", "e-2"]

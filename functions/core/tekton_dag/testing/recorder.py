@@ -169,7 +169,8 @@ def _handler_for(recorder: EventRecorder) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             self._send(405, {}, b"")
 
-        do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
+        # Every other method too: http.server answers 501 to a method its handler lacks (HEAD, OPTIONS).
+        do_HEAD = do_OPTIONS = do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
 
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
             with contextlib.suppress(OSError):  # the client gave up (a delivery timeout): nothing to tell
