@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from support.clirun import REPO
 from tekton_dag.functions import bootstrap_batcher, resolver, run_creator
 from tekton_dag.functions.configs import NO_TEAM, ConfigSource
 from tekton_dag.testing.github import delivery, environment
@@ -78,3 +80,9 @@ async def test_every_function_is_ready_with_no_team(empty_teams: Path) -> None:
             stop = function.stop()
             if asyncio.iscoroutine(stop):
                 await stop
+
+
+def test_the_reason_points_to_pages_that_exist() -> None:
+    """Every webhook of a release without a team carries this reason: the page it names must be there."""
+    pages = re.findall(r"docs/[\w.-]+\.md", NO_TEAM)
+    assert pages and all((REPO / page).is_file() for page in pages), pages

@@ -36,7 +36,7 @@ from tekton_dag.observability import metrics
 RELOAD_ENV: Final = "TEKTON_DAG_CONFIG_RELOAD_S"
 DEFAULT_RELOAD_S: Final = 5.0
 NO_TEAM: Final = ("no team is configured yet: install the chart with the team's values "
-                  "(-f teams/<team>/values.yaml, docs/m10-team-onboarding.md)")
+                  "(-f teams/<team>/values.yaml, docs/onboarding.md)")
 
 log = logging.getLogger(__name__)
 
