@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import jsonschema
 
 from tekton_dag.events import catalog
+from tekton_dag.syntax import json_value
 
 _TEKTON_PIPELINERUN = "tekton.event.pipelinerun.v1"
 
@@ -35,7 +36,8 @@ def schema_name(event_type: str) -> str:
 def load(event_type: str) -> dict[str, Any]:
     """The JSON schema of the data of ``event_type``."""
     text = resources.files(__package__).joinpath(f"{schema_name(event_type)}.json").read_text()
-    schema: dict[str, Any] = json.loads(text)  # each file is one JSON object (tests/events checks them)
+    # Read strictly (a key twice is refused: plain json.loads keeps the last and loses the first's rules).
+    schema: dict[str, Any] = json_value(text)  # each file is one JSON object (tests/events checks them)
     return schema
 
 
