@@ -70,6 +70,18 @@ def test_payload_errors_name_the_field(mutate, message: str) -> None:
         github.parse_payload("pull_request", "d", payload)
 
 
+@pytest.mark.parametrize("sample", ["pull_request.opened", "push.branch"])
+def test_an_installation_id_beyond_int64_is_refused(sample: str) -> None:
+    """GitHub's ids are int64: a larger one is no GitHub's (each schema once declared the field twice,
+    and the copy that counted had no maximum)."""
+    name, payload = sample.split(".")[0], fixture(sample)[1]
+    payload["installation"] = {"id": 2**63}
+    with pytest.raises(github.PayloadError, match=r"installation\.id: must be"):
+        github.parse_payload(name, "d", payload)
+    payload["installation"] = {"id": 2**63 - 1}
+    assert github.parse_payload(name, "d", payload).installation_id == 2**63 - 1
+
+
 def test_slim_data_errors_name_the_field() -> None:
     with pytest.raises(github.PayloadError, match=r"pull_request\.number"):
         github.GitHubEvent.from_data(catalog.GITHUB_PULL_REQUEST, "d", {
