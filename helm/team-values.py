@@ -38,6 +38,10 @@ from tekton_dag.config.models import Team
 VALUES_FILE = "values.yaml"
 APPPROJECT_FILE = Path("argocd/appproject.yaml")
 APPSET_FILE = Path("argocd/applicationset.yaml")  # the repository URL and ArgoCD namespace come from here
+# Where Telepresence's traffic-manager runs: this Task's traffic-manager-namespace default, which no
+# Pipeline overrides; the chart grants a Telepresence team's intercept account a Role there
+# (templates/rbac-intercept.yaml), so the AppProject must let the team's Application sync into it.
+INTERCEPT_TASK = Path(__file__).resolve().parents[1] / "tasks" / "deploy-intercepts.yaml"  # this checkout's
 # What the chart renders, and nothing else: the AppProject allows exactly these kinds
 # (tests/argocd checks every rendered kind is listed).
 NAMESPACED_KINDS = (
@@ -117,10 +121,18 @@ def render(team_dir: Path, team: Team, base: Path) -> str:
     return HEADER + body
 
 
-def appproject(teams: Iterable[Team], appset: dict[str, Any]) -> str:
-    """The AppProject: the one repo, each team's (cluster, namespace) and the namespaces its stacks
-    deploy into (the chart puts the pipelines' Role there), the chart's kinds only."""
-    destinations = sorted({(t.cluster, n) for t in teams for n in (t.namespace, *deploy_namespaces(t))})
+def traffic_manager_namespace() -> str:
+    task = yaml.safe_load(INTERCEPT_TASK.read_text(encoding="utf-8"))
+    return str(next(p["default"] for p in task["spec"]["params"] if p["name"] == "traffic-manager-namespace"))
+
+
+def appproject(teams: Iterable[Team], appset: dict[str, Any], traffic_manager: str) -> str:
+    """The AppProject: the one repo, each team's (cluster, namespace), the namespaces its stacks
+    deploy into (the chart puts the pipelines' and the intercepts' Roles there) and, for a team
+    whose intercepts use Telepresence, the traffic-manager's (its intercept Role), the chart's
+    kinds only. tests/argocd syncs each team's render through ArgoCD's permission checks."""
+    destinations = sorted({(t.cluster, n) for t in teams for n in (
+        t.namespace, *deploy_namespaces(t), *([traffic_manager] if t.intercept_backend == "telepresence" else []))})
     template = appset["spec"]["template"]["spec"]
     project = {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -179,7 +191,7 @@ def expected_files(root: Path) -> tuple[dict[Path, str], list[str]]:
                         "fallback has no values file; see docs/migration-guide.md)"]
         expected[team_dir / VALUES_FILE] = render(team_dir, team, base)
     appset = yaml.safe_load((base / APPSET_FILE).read_text(encoding="utf-8"))
-    expected[base / APPPROJECT_FILE] = appproject(result.config.teams, appset)
+    expected[base / APPPROJECT_FILE] = appproject(result.config.teams, appset, traffic_manager_namespace())
     return expected, []
 
 

@@ -14,6 +14,7 @@ from support.helm import CHART, REPO, SCHEMAS, TEAMS, crd_schema_path, helm_bina
 from tekton_dag.config.loading import load_config
 from tekton_dag.testing.argocd import expand
 from tekton_dag.testing.argocd_diff import diff_strategy, stays_out_of_sync
+from tekton_dag.testing.argocd_project import refusals
 
 APPSET = yaml.safe_load((REPO / "argocd" / "applicationset.yaml").read_text())
 PROJECT = yaml.safe_load((REPO / "argocd" / "appproject.yaml").read_text())
@@ -59,10 +60,10 @@ def test_project_allows_the_application_and_everything_the_chart_renders(applica
     spec = PROJECT["spec"]
     assert app["spec"]["source"]["repoURL"] in spec["sourceRepos"]
     assert app["spec"]["destination"] in spec["destinations"]
-    allowed = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
     values = REPO / app["spec"]["source"]["path"] / app["spec"]["source"]["helm"]["valueFiles"][0]
-    rendered = {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in render([values.resolve()])}
-    assert rendered <= allowed, rendered - allowed
+    # Every object's kind and namespace, checked as ArgoCD does before it applies anything.
+    rendered = render([values.resolve()], namespace=app["spec"]["destination"]["namespace"])
+    assert refusals(PROJECT, app["spec"]["destination"], rendered) == []
 
 
 def test_project_is_least_privilege() -> None:

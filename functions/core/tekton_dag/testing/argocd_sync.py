@@ -46,6 +46,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tekton_dag.testing import argocd_project
+
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 HELM_HOOK = "helm.sh/hook"
 # pkg/sync/hook/helm/type.go: the only Helm hooks ArgoCD maps to a sync phase.
@@ -357,13 +359,21 @@ class SyncResult:
     def __str__(self) -> str:
         if self.phase == "Succeeded":
             return "Succeeded"
-        return f"{self.phase} at wave {self.wave}: " + "; ".join(self.waiting)
+        where = "before the first wave" if self.wave is None else f"at wave {self.wave}"
+        return f"{self.phase} {where}: " + "; ".join(self.waiting)
 
 
-def sync(docs: Iterable[dict[str, Any]], cluster: Cluster, overrides: Overrides | None = None) -> SyncResult:
+def sync(docs: Iterable[dict[str, Any]], cluster: Cluster, overrides: Overrides | None = None,
+         project: Mapping[str, Any] | None = None, destination: Mapping[str, str] | None = None) -> SyncResult:
     """Run one sync of ``docs`` against ``cluster``, as gitops-engine orders it, with the health
-    checks ``overrides`` configured in argocd-cm."""
+    checks ``overrides`` configured in argocd-cm; with an AppProject, as an Application of that
+    ``project`` with that ``destination``: an object it does not permit fails the sync before
+    anything is applied (``argocd_project``)."""
     objects = synced(docs)
+    if project is not None:
+        refused = argocd_project.refusals(project, destination or {}, objects)
+        if refused:
+            return SyncResult("Failed", None, (argocd_project.failure(refused),))
     waves = sorted({wave(d) for d in objects})
     for number in waves:
         cluster.apply([d for d in objects if wave(d) == number])
