@@ -9,12 +9,14 @@ named in values.yaml)."""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from typing import Any
 
 import pytest
 import yaml
 
-from support.helm import find, one, render, render_error
+from support.helm import REPO, find, one, render, render_error
 from tekton_dag.pipelines import INSECURE_REGISTRIES_ENV, insecure_registry_host, listed_insecure_hosts
 from tekton_dag.testing.networkpolicy import admits, selects
 
@@ -317,3 +319,19 @@ def test_the_insecure_registries_reach_every_function_that_speaks_to_a_registry_
         unset = render(sets=[f"mode={mode}"])
         assert not any(INSECURE_REGISTRIES_ENV in env_of(d) for d in unset if d and d.get("kind") == "Service"
                        and d["apiVersion"].startswith("serving.knative.dev/"))
+
+
+def test_the_documented_broker_ingress_policy_admits_every_sender_the_chart_renders() -> None:
+    """docs/helm.md's example for a cluster admin (applied in knative-eventing, not by the chart):
+    each function pod of the teams named there must get through, and a look-alike pod of another
+    namespace must not. (It selected on app.kubernetes.io/part-of, which only the Services carry:
+    copied as written, it blocked every tekton-dag function.)"""
+    text = (REPO / "docs" / "helm.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "broker-ingress-tekton-dag-only" in b)
+    policy = yaml.safe_load(textwrap.dedent(block))
+    senders = [pod_labels(s) for s in find(render(), "Service") if s["apiVersion"].startswith("serving.knative.dev/")]
+    assert len(senders) == 6  # five functions and the dead-letter sink
+    for labels in senders:
+        namespace = {"kubernetes.io/metadata.name": "tekton-dag-default"}
+        assert admits(policy, "tekton-dag-default", namespace, labels, 8080), labels
+        assert not admits(policy, "other", {"kubernetes.io/metadata.name": "other"}, labels, 8080), labels
