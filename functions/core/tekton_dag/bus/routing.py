@@ -48,7 +48,9 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "resolver": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED, catalog.COMMAND_REQUESTED, catalog.EVENT_IGNORED),
     "run-creator": (*RUN_OUTCOMES, catalog.EVENT_IGNORED),
     # run.failed: its answer to a bootstrap request it refuses (bootstrap/events.py rejected_event).
-    "bootstrap-batcher": (catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED, catalog.RUN_FAILED),
+    "bootstrap-batcher": (
+        catalog.RUN_REQUESTED, catalog.BOOTSTRAP_PLANNED, catalog.BOOTSTRAP_SKIPPED, catalog.RUN_FAILED,
+    ),
     # Its replies are empty; an authorised command's requests go to the Broker (K_SINK).
     "status-reporter": (catalog.RUN_REQUESTED, catalog.RUN_CANCEL_REQUESTED),
 }

@@ -2,8 +2,9 @@
 
 Consumes run-creator's outcomes (``run.created``, ``run.queued``, ``run.started``, ``run.failed``,
 ``run.cancelled``) and Tekton's PipelineRun events (``started``, ``running``, ``successful``,
-``failed``: ``catalog.TEKTON_PIPELINERUN_SHOWN``; ``unknown`` is not routed to it). It is a consumer of its own beside the chain, so a
-slow or unavailable GitHub never slows webhook → PipelineRun: its events wait in the Broker.
+``failed``: ``catalog.TEKTON_PIPELINERUN_SHOWN``; ``unknown`` is not routed to it). It is a
+consumer of its own beside the chain, so a slow or unavailable GitHub never slows webhook →
+PipelineRun: its events wait in the Broker.
 
 A Re-run of a head that is no longer its pull request's (``github.check_run`` / ``check_suite``
 marked ``tektondagoutdated``; the resolver runs nothing for it) has its re-requested checks

@@ -8,7 +8,6 @@ One file per type, named after the type without the ``dev.tektondag.`` prefix
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
