@@ -1,4 +1,4 @@
-"""Knative func entry point of the all-in-one function (root func.yaml): the four handlers in one
+"""Knative func entry point of the all-in-one function (root func.yaml): the five handlers in one
 process behind an in-process bus. The code is the shared core's (tekton_dag.functions.all_in_one)."""
 
 from tekton_dag.functions import configs, limits, loops
