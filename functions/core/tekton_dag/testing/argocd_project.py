@@ -48,6 +48,7 @@ def refusals(project: Mapping[str, Any], destination: Mapping[str, str], docs: I
     """ArgoCD's message for each object of ``docs`` that ``project`` does not let an Application
     with ``destination`` (its ``spec.destination``) sync, distinct and sorted; [] when it may."""
     name, spec = project["metadata"]["name"], project.get("spec") or {}
+    _no_deny_patterns(spec)
     found = set()
     for doc in docs:
         group, kind = doc["apiVersion"].rpartition("/")[0], doc["kind"]
@@ -77,7 +78,6 @@ def _kind_permitted(spec: Mapping[str, Any], group: str, kind: str, name: str, n
 
 def _listed(entries: Iterable[Mapping[str, str]], group: str, kind: str, name: str | None = None) -> bool:
     for entry in entries:
-        _no_deny(entry.get("group", ""), entry.get("kind", ""), entry.get("name", ""))
         kind_matches = fnmatch.fnmatchcase(kind, entry.get("kind", ""))
         if kind_matches and fnmatch.fnmatchcase(group, entry.get("group", "")) and (
                 name is None or not entry.get("name") or fnmatch.fnmatchcase(name, entry["name"])):
@@ -87,7 +87,6 @@ def _listed(entries: Iterable[Mapping[str, str]], group: str, kind: str, name: s
 
 def _destination_permitted(spec: Mapping[str, Any], destination: Mapping[str, str], namespace: str) -> bool:
     for item in spec.get("destinations") or []:
-        _no_deny(item.get("name", ""), item.get("server", ""), item.get("namespace", ""))
         cluster = (bool(destination.get("name")) and _glob(item.get("name", ""), destination["name"])) or (
             bool(destination.get("server")) and _glob(item.get("server", ""), destination["server"]))
         if cluster and _glob(item.get("namespace", ""), namespace):
@@ -99,6 +98,10 @@ def _glob(pattern: str, value: str) -> bool:
     return pattern == "*" or fnmatch.fnmatchcase(value, pattern)
 
 
-def _no_deny(*patterns: str) -> None:
-    if any(p.startswith("!") for p in patterns):
-        raise NotImplementedError(f"deny patterns are not modelled: {patterns}")
+def _no_deny_patterns(spec: Mapping[str, Any]) -> None:
+    """Refuse, once per project, what this model does not read: a pattern starting with ``!``."""
+    lists = ("destinations", "namespaceResourceWhitelist", "namespaceResourceBlacklist",
+             "clusterResourceWhitelist", "clusterResourceBlacklist")
+    for entry in (e for key in lists for e in spec.get(key) or []):
+        if any(str(value).startswith("!") for value in entry.values()):
+            raise NotImplementedError(f"deny patterns are not modelled: {entry}")
