@@ -312,3 +312,35 @@ async def test_the_client_made_from_the_environment_acts_as_the_app(served: Serv
     assert operations.count("apps/create-installation-access-token") == 1
     assert operations.count("checks/create") == 2 and operations.count("checks/update") == 2
     assert {c.credential for c in served.github.calls if c.operation.startswith("checks/")} == {"installation"}
+
+
+async def test_github_access_that_arrives_after_the_start_needs_no_new_pod(
+        served: Served, github_env: dict[str, str], monkeypatch, caplog) -> None:
+    """The chart mounts the App's key as an optional Secret, so a release is Ready before it exists;
+    once it is created (the kubelet puts the file in place) status-reporter reports without a restart,
+    trying at most every GITHUB_RETRY_S (was: not ready until a new pod started)."""
+    from pathlib import Path
+
+    from tekton_dag.functions import status_reporter
+
+    caplog.set_level(logging.INFO, logger="tekton_dag.functions.status_reporter")
+    key = Path(github_env["GITHUB_APP_PRIVATE_KEY_FILE"])
+    pem = key.read_text()
+    key.unlink()
+    served.restart(github_env)
+    ok, why = served.function.ready()
+    assert not ok and "GITHUB_APP_PRIVATE_KEY_FILE" in why and "cannot read" in why
+    run = await served.create_run()
+    assert (await served.post(catalog.RUN_CREATED, outcome(run), id="early")).status_code == 503  # the Broker retries
+    monkeypatch.setattr(status_reporter, "GITHUB_RETRY_S", 0.0)
+    assert not served.function.ready()[0] and not served.function.ready()[0]  # tried again: still no key
+    monkeypatch.setattr(status_reporter, "GITHUB_RETRY_S", 10.0)
+    key.write_text(pem)
+    assert not served.function.ready()[0]  # tried again only once GITHUB_RETRY_S has passed
+    monkeypatch.setattr(status_reporter, "GITHUB_RETRY_S", 0.0)
+    assert served.function.ready() == (True, "OK")
+    assert (await served.post(catalog.RUN_CREATED, outcome(run), id="early")).status_code == 202
+    assert calls(served) == [("create_check_run", "queued", None)]
+    said = [r.getMessage() for r in caplog.records if "GitHub access" in r.getMessage()]
+    assert said[-1] == "GitHub access configured (checks): reporting from now on"
+    assert sum("cannot read" in m for m in said) == 1  # the failure said once, not at every retry

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,10 @@ if TYPE_CHECKING:  # imported by the first command or the warm-up: ~20 ms of dat
 
 log = logging.getLogger(__name__)
 WARM_UP_DELAY_S = 0.5  # after the first readiness probes, before the first events
+# How often GitHub access is tried again while it is not configured. The kubelet puts a new Secret's
+# files into a pod within its sync period plus its cache's TTL (about a minute by default:
+# https://kubernetes.io/docs/concepts/configuration/secret/#using-secrets-as-files-from-a-pod), so 10 s adds little.
+GITHUB_RETRY_S = 10.0
 COMMANDS_MODULE = "tekton_dag.usecases.commanding"  # imported after start (setup's warm-up)
 
 
@@ -98,6 +103,7 @@ class StatusReporterFunction(Handler):
         self._store: RunStore | None = None
         self._github: GitHub | None = None  # the client this handler made (closed at teardown)
         self._problem = ""
+        self._tried_at = float("-inf")  # when ``_connect`` last tried to configure GitHub access
         self._index = TeamIndex(Config(teams=()))
         self._permissions: commanding.PermissionCache | None = None  # made by the first command
         self._replies: commanding.Replies | None = None
@@ -107,17 +113,30 @@ class StatusReporterFunction(Handler):
             # the all-in-one hands its in-process bus, as to every publishing handler (lifecycle.start)
             self.publisher = self.wiring.publisher or Publisher(self.env[K_SINK_ENV], client=self.wiring.broker)
         self._store = self.wiring.store or store_from_env(self.env)
+        self._connect(first=True)
+
+    def _connect(self, first: bool = False) -> None:
+        """Make the reporter, once GitHub access is configured. Started without it (the chart mounts
+        the key and the token as optional Secrets, so a release is Ready before they exist), this is
+        tried again at most every ``GITHUB_RETRY_S`` by the readiness probe and by events: creating
+        the Secret later needs no new pod."""
         github = self.wiring.github
         if github is None:
+            self._tried_at = time.monotonic()
             try:
                 github = self._github = github_from_env(self.env)
             except GitHubNotConfigured as exc:
+                if first or str(exc) != self._problem:  # said once per reason, not every retry
+                    if self._checks_wanted():  # an error only while a team asks for checks, as ``problem``
+                        log.error("%s", exc)
+                    else:
+                        log.info("%s; no team asks for checks, so nothing is reported", exc)
                 self._problem = str(exc)
-                if self._checks_wanted():  # an error only while a team asks for checks, as ``problem``
-                    log.error("%s", exc)
-                else:
-                    log.info("%s; no team asks for checks, so nothing is reported", exc)
                 return
+            if not first:
+                log.info("GitHub access configured (%s): reporting from now on", github.mode)
+        self._problem = ""
+        assert self._store is not None  # setup made it before the first try
         self.reporter = Reporter(self._current_config, self._store, github)
         # The Kubernetes client, the JWT library and the commands' use case, imported after the path
         # to ready (tekton_dag.warming)
@@ -125,8 +144,16 @@ class StatusReporterFunction(Handler):
         steps.append(lambda: importlib.import_module(COMMANDS_MODULE))
         warming.in_background(lambda: [step() for step in steps], "status-reporter warm-up", WARM_UP_DELAY_S)
 
+    def _reconnected(self) -> Reporter | None:
+        """The reporter, trying ``_connect`` again first when there is none and the last try is
+        ``GITHUB_RETRY_S`` old (reading two small files: cheap enough for a probe)."""
+        if self.reporter is None and self._store is not None and time.monotonic() - self._tried_at >= GITHUB_RETRY_S:
+            self._connect()
+        return self.reporter
+
     def problem(self) -> str:
         """GitHub unreachable matters only once a team asks for checks (closed: never a silent no-op)."""
+        self._reconnected()
         return self._problem if self._problem and self._checks_wanted() else ""
 
     def _checks_wanted(self) -> bool:
@@ -151,7 +178,7 @@ class StatusReporterFunction(Handler):
         if event.get_type() == catalog.COMMAND_REQUESTED:
             await self._command(event, send)
             return
-        if self.reporter is None:
+        if self._reconnected() is None:
             if self._problem and not self._checks_wanted():
                 await plain(send, 202, "")  # no team wants checks: nothing to report, nothing to retry
                 return
@@ -193,8 +220,9 @@ class StatusReporterFunction(Handler):
 
     async def _command(self, event: CloudEvent, send: Any) -> None:
         """A PR command (module docstring); GitHub's errors are answered as for the checks."""
-        if self.reporter is None or self.publisher is None:
-            missing = f"{K_SINK_ENV} is not set" if self.reporter else (self._problem or "not started")
+        reporter = self._reconnected()
+        if reporter is None or self.publisher is None:
+            missing = f"{K_SINK_ENV} is not set" if reporter else (self._problem or "not started")
             await plain(send, 503, f"status-reporter cannot carry out commands: {missing}")
             return
         from tekton_dag.usecases import commanding  # a look-up once imported (the warm-up does)
@@ -202,7 +230,7 @@ class StatusReporterFunction(Handler):
         if self._permissions is None or self._replies is None:
             self._permissions, self._replies = commanding.PermissionCache(), commanding.Replies()
         try:
-            result = await commanding.carry_out(event, self._current_config(), self.reporter.github, self.keys,
+            result = await commanding.carry_out(event, self._current_config(), reporter.github, self.keys,
                                                 self.publisher.publish, permissions=self._permissions,
                                                 replies=self._replies)
         except REFUSED as exc:

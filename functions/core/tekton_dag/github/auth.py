@@ -9,20 +9,71 @@ generating-an-installation-access-token-for-a-github-app) expire after one hour;
 ``POST /app/installations/{id}/access_tokens`` says when (``expires_at``). A token is used until
 ``REFRESH_MARGIN_S`` before that, so a call that starts with it cannot outlive it; concurrent calls
 that find no valid token share one request for it (single flight), per installation.
+
+Rotation: the App's key and the plain token are files of a mounted Secret, which the kubelet
+updates in place (``webhooks.secrets.SecretFile``). ``MountedCredential`` notices a new file at the
+next call and uses it from then on, so a rotation needs no restart. GitHub's way to rotate an App's
+key without downtime is to generate a second key, deploy it, then delete the first (an App holds up
+to 25 and every one signs valid JWTs until deleted: https://docs.github.com/en/apps/creating-github-apps/
+authenticating-with-a-github-app/managing-private-keys-for-github-apps). Installation tokens already
+fetched stay in use until they expire. A file that becomes unreadable, empty or not a key leaves
+the last good value in use, with an error in the log: a half-written Secret never stops the reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final
+
+from tekton_dag.webhooks.secrets import SecretFile
 
 JWT_BACKDATE_S: Final = 60
 JWT_LIFETIME_S: Final = 9 * 60  # from now: under GitHub's 10-minute maximum even with a fast clock
 REFRESH_MARGIN_S: Final = 5 * 60
+
+
+log = logging.getLogger(__name__)
+
+
+class MountedCredential:
+    """A credential read at start (``value``) and read again from ``path`` whenever that file
+    changes (one stat per ``current()``); ``fits`` says whether a new text can be used at all. The
+    value is never logged, only the variable and the path."""
+
+    def __init__(self, value: str, path: str, variable: str, fits: Callable[[str], bool] = bool) -> None:
+        self.value = value
+        self._file = SecretFile(Path(path)) if path else None
+        self._variable = variable
+        self._fits = fits
+        self._refused = ""  # the last new text refused: said once, not on every call
+
+    def current(self) -> str:
+        """The value to use now: the file's text once it changed and fits, else the last good one."""
+        if self._file is None:
+            return self.value
+        text = self._file.text()  # "" while unreadable (SecretFile warns once): the last good one stays
+        if text and text != self.value:
+            if self._fits(text):
+                self.value, self._refused = text, ""
+                log.info("%s: %s changed; using the new one", self._variable, self._file.path)
+            elif text != self._refused:
+                self._refused = text
+                log.error("%s: %s changed to something that cannot be used; the previous one stays in use",
+                          self._variable, self._file.path)
+        return self.value
+
+    def refuse(self, text: str, why: str) -> None:
+        """``text`` (what ``current`` gave) proved unusable later (``why``: never the value itself)."""
+        if text != self._refused:
+            self._refused = text
+            log.error("%s: the new %s cannot be used (%s); the previous one stays in use", self._variable,
+                      self._file.path if self._file else "value", why)
 
 
 def app_jwt(app_id: str, private_key: str | Any, now: float) -> str:

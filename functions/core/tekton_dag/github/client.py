@@ -11,6 +11,7 @@ httpx's own transport was 1.2-1.7 ms. aiohttp and gidgethub are imported on firs
   (``auth.InstallationTokens``); the token fetch itself is authenticated with the App's JWT. With
   only a token, every call uses it and ``mode`` is ``statuses``; with both, a ``Repo`` without an
   installation goes with the token, and ``mode_for`` it is ``statuses`` (the Checks API is an App's).
+  The key and the token are read again when their mounted files change (``auth``, "Rotation").
 - Each call has a deadline (``Settings.deadline_s``): retries of 5xx and timeouts with backoff,
   waits for rate limits, all within it; past it, ``GitHubError(retryable=True)``. A refusal
   (4xx) raises ``GitHubError(retryable=False)`` at once. Every attempt is counted
@@ -53,7 +54,7 @@ from tekton_dag.github.port import (
     PullRequestHead,
     Repo,
 )
-from tekton_dag.github.settings import Settings
+from tekton_dag.github.settings import Settings, looks_like_pem
 from tekton_dag.observability import metrics
 from tekton_dag.syntax import ascii_digits
 
@@ -97,7 +98,14 @@ class Client:
         self._pacer = pacing.Pacer(settings.write_interval_s, clock, sleep,
                                    notification_interval_s=settings.notification_interval_s)
         self._tokens = auth.InstallationTokens(self._fetch_token, clock)
-        self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once (auth.load_key)
+        app, token = settings.app, settings.token
+        # Both read again when their mounted file changes (auth, "Rotation").
+        self._key = auth.MountedCredential(app.private_key, app.key_file, "GITHUB_APP_PRIVATE_KEY_FILE",
+                                           looks_like_pem) if app else None
+        self._token = auth.MountedCredential(token, settings.token_file, "GITHUB_TOKEN_FILE") if token else None
+        self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once per PEM (auth.load_key)
+        self._app_key_pem = ""  # the PEM ``_app_key`` parses
+        self._good_key: Any = None  # the last parsed key that worked: kept while a new PEM cannot be used
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Client | None:
@@ -336,23 +344,34 @@ class Client:
                            deadline: float) -> tuple[str, dict[str, str]]:
         app = self._settings.app
         if as_app:
-            if app is None:
+            if app is None or self._key is None:
                 raise GitHubError(f"{operation}: needs a GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)")
-            if self._app_key is None:  # once: later JWTs reuse the parsed key (a token fetch blocked the loop ~50 ms)
-                self._app_key = asyncio.ensure_future(asyncio.to_thread(auth.load_key, app.private_key))
-            try:
-                key = await asyncio.shield(self._app_key)
-            except ValueError as exc:  # not a usable key: every App call fails the same way
-                raise GitHubError(f"{operation}: the GitHub App's private key cannot be used: {exc}") from None
+            key = await self._app_private_key(operation)
             return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, key, self._clock())}"}
         installation = self._installation(repo)
         if installation is not None:
             token = await self._tokens.get(installation)
             return str(installation), {"authorization": f"token {token}"}
-        if self._settings.token is not None:
-            return TOKEN_KEY, {"authorization": f"token {self._settings.token}"}
+        if self._token is not None:
+            return TOKEN_KEY, {"authorization": f"token {self._token.current()}"}
         raise GitHubError(f"{operation}: {repo.full_name if repo else 'the call'} has no App installation "
                           "and no GITHUB_TOKEN_FILE is configured")
+
+    async def _app_private_key(self, operation: str) -> Any:
+        """The App's key to sign with: parsed once per PEM, in a thread (~50 ms of CPU that blocked
+        the loop), and again only when the key file changes. A new PEM that cannot be parsed leaves
+        the last key that could in use (logged once); without one, every App call fails the same way."""
+        assert self._key is not None
+        pem = self._key.current()
+        if self._app_key is None or pem != self._app_key_pem:
+            self._app_key, self._app_key_pem = asyncio.ensure_future(asyncio.to_thread(auth.load_key, pem)), pem
+        try:
+            self._good_key = await asyncio.shield(self._app_key)
+        except ValueError as exc:
+            if self._good_key is None:
+                raise GitHubError(f"{operation}: the GitHub App's private key cannot be used: {exc}") from None
+            self._key.refuse(pem, str(exc))
+        return self._good_key
 
     async def _fetch_token(self, installation_id: int) -> auth.Token:
         answer = await self.call("installation_token", None, "POST", TOKEN_TEMPLATE,

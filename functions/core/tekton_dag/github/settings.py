@@ -12,7 +12,8 @@
   token) that notify people, e.g. PR comments (default 3, octokit's ``notifications`` group; ``pacing``),
   on top of the write interval. 0 to 60.
 
-Secrets are read from files (a mounted Secret), never from the environment itself.
+Secrets are read from files (a mounted Secret), never from the environment itself; the client
+reads them again when they change (``github.client``, "Rotation").
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class AppCredentials:
     app_id: str
-    private_key: str  # PEM
+    private_key: str  # PEM, as read at start
+    key_file: str = ""  # where it was read: the client reads it again when it changes (a rotation)
 
     def __repr__(self) -> str:  # never print the key
         return f"AppCredentials(app_id={self.app_id!r})"
@@ -49,6 +51,7 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     app: AppCredentials | None = None
     token: str | None = None
+    token_file: str = ""  # where the token was read: the client reads it again when it changes
     deadline_s: float = DEFAULT_DEADLINE_S
     write_interval_s: float = DEFAULT_INTERVAL_S
     notification_interval_s: float = DEFAULT_NOTIFICATION_INTERVAL_S
@@ -66,8 +69,8 @@ class Settings:
             raise SettingsError("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_FILE go together: set both or neither")
         if not app_id and not token_file:
             return None
-        app = AppCredentials(app_id, _read(key_file, "GITHUB_APP_PRIVATE_KEY_FILE")) if app_id else None
-        if app is not None and "PRIVATE KEY-----" not in app.private_key:
+        app = AppCredentials(app_id, _read(key_file, "GITHUB_APP_PRIVATE_KEY_FILE"), key_file) if app_id else None
+        if app is not None and not looks_like_pem(app.private_key):
             raise SettingsError(f"GITHUB_APP_PRIVATE_KEY_FILE: {key_file} is not a PEM private key")
         token = _read(token_file, "GITHUB_TOKEN_FILE") if token_file else None
         deadline = _seconds(env, "GITHUB_API_DEADLINE_SECONDS", DEFAULT_DEADLINE_S, lambda s: 0 < s < MAX_DEADLINE_S,
@@ -78,8 +81,13 @@ class Settings:
         problem = http_url_problem(api_url)  # else the client fails at the first call, not here
         if problem:
             raise SettingsError(f"GITHUB_API_URL: {api_url!r} {problem}")
-        return cls(api_url=api_url, app=app, token=token, deadline_s=deadline, write_interval_s=write_interval,
-                   notification_interval_s=notification_interval)
+        return cls(api_url=api_url, app=app, token=token, token_file=token_file if token else "",
+                   deadline_s=deadline, write_interval_s=write_interval, notification_interval_s=notification_interval)
+
+
+def looks_like_pem(text: str) -> bool:
+    """Whether ``text`` can be a PEM private key (GitHub's download is PKCS#1, "BEGIN RSA PRIVATE KEY")."""
+    return "PRIVATE KEY-----" in text
 
 
 def _interval(env: Mapping[str, str], variable: str, default: float) -> float:

@@ -11,9 +11,10 @@ answer of an operation is checked against the same document before it is sent
 Auth, as https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app says:
 
 - ``POST /app/installations/{id}/access_tokens`` and the App's own endpoints (``/app/hook/...``)
-  take only the App's JWT (``Authorization: Bearer``): RS256 signed by the App's key (the double
-  makes one: ``private_key_pem``), ``iss`` = the App id, ``iat`` not in the future, ``exp`` after
-  now and at most 10 minutes after ``iat`` + the 60 s GitHub's docs tell clients to backdate
+  take only the App's JWT (``Authorization: Bearer``): RS256 signed by one of the App's keys (the
+  double makes one, ``private_key_pem``; ``add_app_key``/``delete_app_key`` rotate them), ``iss``
+  = the App id, ``iat`` not in the future, ``exp`` after now and at most 10 minutes after ``iat``
+  + the 60 s GitHub's docs tell clients to backdate
   (https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/
   generating-a-json-web-token-jwt-for-a-github-app); else 401 ``A JSON web token could not be decoded``.
 - every other call: an installation token it issued (valid for ``token_ttl_s``, one hour like
@@ -91,6 +92,7 @@ TEST_WRITE_INTERVAL_S = 0.01
 # GITHUB_NOTIFICATION_INTERVAL_SECONDS of the same clients (production: 3 s between comments, github.pacing).
 TEST_NOTIFICATION_INTERVAL_S = 0.01
 JWT_MAX_LIFETIME_S = 600 + 60  # exp ≤ 10 min ahead; iat backdated by the recommended 60 s
+MAX_APP_KEYS = 25  # private keys one App may hold (GitHub's docs, "Managing private keys for GitHub Apps")
 # The Checks API is only for GitHub Apps: a plain token gets 403 "You must authenticate via a GitHub
 # App." (actions/github-script#118, GitHub's answer; checks/update in operations.json: "OAuth apps and
 # personal access tokens (classic) cannot use this endpoint").
@@ -197,10 +199,8 @@ class GitHubApiDouble:
     write_retry_after_s: int = 1  # the retry-after of that answer
 
     def __post_init__(self) -> None:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.private_key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()).decode()
-        self._public_key = key.public_key()
+        self._public_keys: dict[str, Any] = {}  # the App's keys GitHub holds: PEM -> its public key
+        self.private_key_pem = self.add_app_key()
         self._contract = contract()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -423,6 +423,29 @@ class GitHubApiDouble:
         else:
             raise _error(int(fault.kind), "Server Error")
 
+    # --- the App's private keys ---------------------------------------------------------------
+    def add_app_key(self) -> str:
+        """A new private key of the App (PEM), as generating one in the App's settings gives: every
+        key the App holds signs valid JWTs until it is deleted, which is how a key is rotated without
+        downtime; an App holds at most ``MAX_APP_KEYS`` (https://docs.github.com/en/apps/creating-github-apps/
+        authenticating-with-a-github-app/managing-private-keys-for-github-apps)."""
+        if len(self._public_keys) >= MAX_APP_KEYS:
+            raise ValueError(f"the App has {MAX_APP_KEYS} private keys: delete one before generating another")
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+        self._public_keys[pem] = key.public_key()
+        return pem
+
+    def delete_app_key(self, pem: str) -> None:
+        """Delete one of the App's keys: JWTs it signs are refused from now on. GitHub keeps an App's
+        last key (its settings refuse to delete it); so does this."""
+        if pem not in self._public_keys:
+            raise KeyError("not a key of this App")
+        if len(self._public_keys) == 1:
+            raise ValueError("an App keeps at least one private key")
+        del self._public_keys[pem]
+
     # --- auth and limits --------------------------------------------------------------------
     def _authenticate(self, operation: Operation, params: dict[str, str], headers: dict[str, str]) -> tuple[str, str]:
         scheme, _, value = next((v for k, v in headers.items() if k.lower() == "authorization"), "").partition(" ")
@@ -448,14 +471,21 @@ class GitHubApiDouble:
         return "installation", f"installation:{issued[0]}"
 
     def _verify_jwt(self, token: str) -> None:
-        try:
-            claims = jwt.decode(token, self._public_key, algorithms=["RS256"],
-                                options={"require": ["iat", "exp", "iss"], "verify_iat": False})
-        except jwt.ExpiredSignatureError:
-            raise _error(401, "'Expiration time' claim ('exp') must be a numeric value representing the future "
-                         "time at which the assertion expires") from None
-        except jwt.PyJWTError:
-            raise _error(401, "A JSON web token could not be decoded") from None
+        claims: dict[str, Any] | None = None
+        for public_key in list(self._public_keys.values()):  # any key the App holds now
+            try:
+                claims = jwt.decode(token, public_key, algorithms=["RS256"],
+                                    options={"require": ["iat", "exp", "iss"], "verify_iat": False})
+                break
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.ExpiredSignatureError:
+                raise _error(401, "'Expiration time' claim ('exp') must be a numeric value representing the "
+                             "future time at which the assertion expires") from None
+            except jwt.PyJWTError:
+                raise _error(401, "A JSON web token could not be decoded") from None
+        if claims is None:
+            raise _error(401, "A JSON web token could not be decoded")
         now = time.time()
         if str(claims["iss"]) != self.app_id:
             raise _error(401, "'Issuer' claim ('iss') must be an Integer")
