@@ -3,6 +3,8 @@ the reply, any others fan out to K_SINK first."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -57,6 +59,19 @@ async def test_a_pr_fans_out_one_run_request_per_target(
         assert attributes["traceparent"].startswith("00-4bf92f35")
         schemas.check(catalog.RUN_REQUESTED, event.get_data(), AssertionError)
         assert event.get_data()["pipeline"] == pipelines.PR_TEST
+
+
+async def test_each_event_s_decisions_are_logged_once_when_it_is_answered(
+    resolver: httpx.AsyncClient, broker: EventRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line is written on the loop's turn after the handler (off the webhook's path), never lost."""
+    caplog.set_level(logging.INFO, logger="tekton_dag.resolver")
+    for delivery in ("d-1", "d-2"):
+        assert (await post(resolver, github_cloudevent("pull_request.opened", delivery))).status_code == 200
+    await asyncio.sleep(0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "tekton_dag.resolver"]
+    assert lines == [f"event {delivery} {REPO}: {pipelines.PR_TEST} for payments/pay/hello, "
+                     f"{pipelines.PR_TEST} for platform/web/hello" for delivery in ("d-1", "d-2")]
 
 
 async def test_a_closed_pr_requests_cancellation(resolver: httpx.AsyncClient, broker: EventRecorder) -> None:

@@ -21,6 +21,7 @@ refusal's body is its reason in plain text, which the Broker keeps with a dead l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -83,11 +84,18 @@ class Resolver(Handler):
         except PublishError as exc:
             log.warning("event %s: publishing failed, Broker will retry: %s", delivery, exc)
             return 503, "the Broker did not accept the events; retry later"  # its address stays internal
-        log.info("event %s %s: %s", delivery, github.repo, ", ".join(describe(d) for d in decisions))
+        # On the loop's next turn: by then the reply is on its way (in the all-in-one, its run is
+        # being created), so the line's ~0.1 ms of formatting and writing is off the webhook's path
+        # (docs/performance.md, twenty-fifth round).
+        asyncio.get_running_loop().call_soon(_log_decisions, delivery, github.repo, decisions)
         return events[-1]
 
     def _sealed(self, event: CloudEvent) -> CloudEvent:
         return self.keys.seal(event, event.get_data())
+
+
+def _log_decisions(delivery: str, repo: str, decisions: tuple[resolution.Decision, ...]) -> None:
+    log.info("event %s %s: %s", delivery, repo, ", ".join(describe(d) for d in decisions))
 
 
 def outgoing(decision: resolution.Decision, cause: CloudEvent, github: GitHubEvent, traceparent: str) -> CloudEvent:
