@@ -4,15 +4,18 @@ key the App holds and refuses a deleted key's, as GitHub does)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from support.githubapi import PLAIN_TOKEN, REPO, environment
+from support.githubapi import OTHER, PLAIN_TOKEN, REPO, environment
 from tekton_dag.github.client import Client
-from tekton_dag.github.port import CheckOutput, GitHubError
+from tekton_dag.github.port import CheckOutput, GitHubError, Repo
 from tekton_dag.testing.github_api import GitHubApiDouble
 
 SHA = "b" * 40
@@ -38,8 +41,8 @@ async def status(client: Client) -> None:
                                    description="queued", target_url="https://dashboard.example/run/x")
 
 
-async def check(client: Client) -> None:
-    await client.create_check_run(REPO, name="tekton-dag / web (hello)", head_sha=SHA, external_id="x",
+async def check(client: Client, repo: Repo = REPO) -> None:
+    await client.create_check_run(repo, name="tekton-dag / web (hello)", head_sha=SHA, external_id="x",
                                   status="queued", conclusion=None,
                                   output=CheckOutput("Queued", "waiting"))
 
@@ -81,13 +84,24 @@ async def test_an_app_key_rotated_as_github_advises_signs_the_next_jwt(github: G
         await client.aclose()
 
 
-@pytest.mark.parametrize("bad", ["not a key at all",
-                                 UNPARSABLE,
-                                 ""])
+def encrypted_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(b"secret")).decode()
+
+
+def ec_key() -> str:
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize("bad", ["not a key at all", UNPARSABLE, "", "encrypted", "ec"])
 async def test_a_key_file_that_turns_unusable_leaves_the_last_good_key_in_use(
         github: GitHubApiDouble, tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: str) -> None:
-    """Not PEM, a PEM that does not parse, or empty (a Secret half written): reports go on with the
-    key that worked, and the log says so once, without the file's content."""
+    """Not PEM, a PEM that does not parse, empty (a Secret half written), encrypted, or a key
+    GitHub's RS256 JWTs cannot be signed with: reports go on with the key that worked, and the log
+    says so once, without the file's content, and never that the new key is in use."""
+    bad = {"encrypted": encrypted_key, "ec": ec_key}.get(bad, lambda: bad)()
     caplog.set_level(logging.INFO, logger="tekton_dag.github.auth")
     github.token_ttl_s = 200
     env = environment(github, tmp_path)
@@ -99,9 +113,35 @@ async def test_a_key_file_that_turns_unusable_leaves_the_last_good_key_in_use(
         await check(client)
         assert [c.status for c in github.calls_to("apps/create-installation-access-token")] == [201, 201, 201]
         said = [r for r in caplog.records if r.levelno == logging.ERROR]
-        assert len(said) == (1 if bad else 0), [r.getMessage() for r in said]
+        assert len(said) == 1, [r.getMessage() for r in said]
         assert all("GITHUB_APP_PRIVATE_KEY_FILE" in r.getMessage() for r in said)
+        assert "changed; using the new one" not in caplog.text  # the operator must not delete the old key yet
         assert github.private_key_pem not in caplog.text and (not bad or bad.strip() not in caplog.text)
+    finally:
+        await client.aclose()
+
+
+async def test_a_new_key_is_parsed_and_said_to_be_in_use_at_the_next_call_of_any_kind(
+        github: GitHubApiDouble, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An installation token lasts an hour: the new key must not wait for the next JWT to be read,
+    since an operator waits for "using the new one" before deleting the old key on GitHub."""
+    caplog.set_level(logging.INFO, logger="tekton_dag.github.auth")
+    env = environment(github, tmp_path)
+    client = client_from(env)
+    try:
+        await check(client)
+        old = github.private_key_pem
+        rotated(Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]), github.add_app_key())
+        await check(client)  # the cached installation token: no JWT signed
+        assert len(github.calls_to("apps/create-installation-access-token")) == 1
+        for _ in range(100):  # the parse runs in a thread
+            if "changed; using the new one" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+        assert "GITHUB_APP_PRIVATE_KEY_FILE" in caplog.text and "changed; using the new one" in caplog.text
+        github.delete_app_key(old)
+        await check(client, OTHER)  # another installation: a token fetched with a JWT of the new key
+        assert [c.status for c in github.calls_to("apps/create-installation-access-token")] == [201, 201]
     finally:
         await client.aclose()
 

@@ -344,3 +344,21 @@ async def test_github_access_that_arrives_after_the_start_needs_no_new_pod(
     said = [r.getMessage() for r in caplog.records if "GitHub access" in r.getMessage()]
     assert said[-1] == "GitHub access configured (checks): reporting from now on"
     assert sum("cannot read" in m for m in said) == 1  # the failure said once, not at every retry
+
+
+async def test_a_stopped_status_reporter_makes_no_github_client(
+        reporter_store, teams, github_env: dict[str, str], monkeypatch) -> None:
+    """After stop, nothing would close a client made by a late probe or event: none is made."""
+    from pathlib import Path
+
+    from tekton_dag.functions import status_reporter
+
+    key = Path(github_env["GITHUB_APP_PRIVATE_KEY_FILE"])
+    pem = key.read_text()
+    key.unlink()
+    function = started(reporter_store, github_env, teams)
+    assert not function.ready()[0]
+    function.stop()
+    key.write_text(pem)
+    monkeypatch.setattr(status_reporter, "GITHUB_RETRY_S", 0.0)
+    assert not function.ready()[0] and function.reporter is None

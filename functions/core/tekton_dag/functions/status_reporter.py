@@ -104,6 +104,7 @@ class StatusReporterFunction(Handler):
         self._github: GitHub | None = None  # the client this handler made (closed at teardown)
         self._problem = ""
         self._tried_at = float("-inf")  # when ``_connect`` last tried to configure GitHub access
+        self._stopped = False
         self._index = TeamIndex(Config(teams=()))
         self._permissions: commanding.PermissionCache | None = None  # made by the first command
         self._replies: commanding.Replies | None = None
@@ -147,7 +148,8 @@ class StatusReporterFunction(Handler):
     def _reconnected(self) -> Reporter | None:
         """The reporter, trying ``_connect`` again first when there is none and the last try is
         ``GITHUB_RETRY_S`` old (reading two small files: cheap enough for a probe)."""
-        if self.reporter is None and self._store is not None and time.monotonic() - self._tried_at >= GITHUB_RETRY_S:
+        if (self.reporter is None and self._store is not None and not self._stopped
+                and time.monotonic() - self._tried_at >= GITHUB_RETRY_S):
             self._connect()
         return self.reporter
 
@@ -167,6 +169,7 @@ class StatusReporterFunction(Handler):
         return self._index
 
     def teardown(self) -> list[Coroutine[Any, Any, None]]:
+        self._stopped = True  # no GitHub client made after this: nothing would close it
         return [*self.closing_own(self._store, self.wiring.store), *self.closing_own(self._github, None)]
 
     def _current_config(self) -> Config:

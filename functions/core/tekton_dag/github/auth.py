@@ -44,36 +44,50 @@ log = logging.getLogger(__name__)
 class MountedCredential:
     """A credential read at start (``value``) and read again from ``path`` whenever that file
     changes (one stat per ``current()``); ``fits`` says whether a new text can be used at all. The
-    value is never logged, only the variable and the path."""
+    value is never logged, only the variable and the path. ``confirmed``: whether a new value is
+    in use as soon as it fits (a token); else the caller says so once it works (``adopted``: a key,
+    which must parse first)."""
 
-    def __init__(self, value: str, path: str, variable: str, fits: Callable[[str], bool] = bool) -> None:
+    def __init__(self, value: str, path: str, variable: str, fits: Callable[[str], bool] = bool,
+                 confirmed: bool = True) -> None:
         self.value = value
         self._file = SecretFile(Path(path)) if path else None
         self._variable = variable
         self._fits = fits
-        self._refused = ""  # the last new text refused: said once, not on every call
+        self._confirmed = confirmed
+        self._refused = ""  # the last new text refused (or _EMPTY): said once, not on every call
 
     def current(self) -> str:
         """The value to use now: the file's text once it changed and fits, else the last good one."""
         if self._file is None:
             return self.value
-        text = self._file.text()  # "" while unreadable (SecretFile warns once): the last good one stays
-        if text and text != self.value:
+        text = self._file.text()  # "" while unreadable (SecretFile warns once) or empty
+        if not text:
+            if self._file.readable and self._refused != _EMPTY:
+                self._refused = _EMPTY
+                log.error("%s: %s is empty; the previous one stays in use", self._variable, self._file.path)
+        elif text != self.value:
             if self._fits(text):
                 self.value, self._refused = text, ""
-                log.info("%s: %s changed; using the new one", self._variable, self._file.path)
-            elif text != self._refused:
-                self._refused = text
-                log.error("%s: %s changed to something that cannot be used; the previous one stays in use",
-                          self._variable, self._file.path)
+                if self._confirmed:
+                    self.adopted()
+            else:
+                self.refuse(text, "not what this variable takes")
         return self.value
 
+    def adopted(self) -> None:
+        """Say that the file's new value is in use (once per change)."""
+        log.info("%s: %s changed; using the new one", self._variable, self._file.path if self._file else "value")
+
     def refuse(self, text: str, why: str) -> None:
-        """``text`` (what ``current`` gave) proved unusable later (``why``: never the value itself)."""
+        """``text`` (the file's, or what ``current`` gave) cannot be used (``why``: never the value itself)."""
         if text != self._refused:
             self._refused = text
             log.error("%s: the new %s cannot be used (%s); the previous one stays in use", self._variable,
                       self._file.path if self._file else "value", why)
+
+
+_EMPTY = "\0empty"  # MountedCredential._refused for a file that is there but empty
 
 
 def app_jwt(app_id: str, private_key: str | Any, now: float) -> str:
@@ -88,10 +102,23 @@ def app_jwt(app_id: str, private_key: str | Any, now: float) -> str:
 
 def load_key(private_key: str) -> Any:
     """The App's private key (PEM) parsed and checked, to sign with (``app_jwt``). ~50 ms of CPU
-    during which cryptography releases the GIL: run it in a thread, not on the event loop."""
+    during which cryptography releases the GIL: run it in a thread, not on the event loop.
+    ValueError for anything GitHub's RS256 JWTs cannot be signed with: not a key, an encrypted
+    key (cryptography's TypeError: no password to give), a key of another type (an EC key parses,
+    and only signing would fail)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    return load_pem_private_key(private_key.encode(), password=None)
+    try:
+        key = load_pem_private_key(private_key.encode(), password=None)
+    except TypeError:
+        raise ValueError("the key is encrypted; GitHub's download is not, and no password can be given") from None
+    except UnsupportedAlgorithm as exc:
+        raise ValueError(f"unsupported key type: {exc}") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"not an RSA key ({type(key).__name__}): a GitHub App's key is RSA, its JWTs RS256")
+    return key
 
 
 def warm_up() -> None:

@@ -101,7 +101,7 @@ class Client:
         app, token = settings.app, settings.token
         # Both read again when their mounted file changes (auth, "Rotation").
         self._key = auth.MountedCredential(app.private_key, app.key_file, "GITHUB_APP_PRIVATE_KEY_FILE",
-                                           looks_like_pem) if app else None
+                                           looks_like_pem, confirmed=False) if app else None
         self._token = auth.MountedCredential(token, settings.token_file, "GITHUB_TOKEN_FILE") if token else None
         self._app_key: asyncio.Future[Any] | None = None  # the App's key, parsed once per PEM (auth.load_key)
         self._app_key_pem = ""  # the PEM ``_app_key`` parses
@@ -350,6 +350,7 @@ class Client:
             return APP_KEY, {"authorization": f"Bearer {auth.app_jwt(app.app_id, key, self._clock())}"}
         installation = self._installation(repo)
         if installation is not None:
+            self._parsing()  # a changed key file is parsed now, not at the next token fetch
             token = await self._tokens.get(installation)
             return str(installation), {"authorization": f"token {token}"}
         if self._token is not None:
@@ -357,21 +358,44 @@ class Client:
         raise GitHubError(f"{operation}: {repo.full_name if repo else 'the call'} has no App installation "
                           "and no GITHUB_TOKEN_FILE is configured")
 
-    async def _app_private_key(self, operation: str) -> Any:
-        """The App's key to sign with: parsed once per PEM, in a thread (~50 ms of CPU that blocked
-        the loop), and again only when the key file changes. A new PEM that cannot be parsed leaves
-        the last key that could in use (logged once); without one, every App call fails the same way."""
-        assert self._key is not None
+    def _parsing(self) -> asyncio.Future[Any] | None:
+        """The parse of the key file's PEM, started when the file changed (checked on every call, not
+        only when a JWT is due: an installation token lasts an hour, and the log's "using the new
+        one", which an operator waits for before deleting the old key on GitHub, should not)."""
+        if self._key is None:
+            return None
         pem = self._key.current()
         if self._app_key is None or pem != self._app_key_pem:
+            first = self._app_key is None
             self._app_key, self._app_key_pem = asyncio.ensure_future(asyncio.to_thread(auth.load_key, pem)), pem
+            self._app_key.add_done_callback(lambda done: self._parsed(done, pem, first))
+        return self._app_key
+
+    def _parsed(self, done: asyncio.Future[Any], pem: str, first: bool) -> None:
+        """A parse ended: its key is the one to sign with, or, if it failed and an earlier key
+        parsed, that one stays (said once); the start's key needs no "changed"."""
+        assert self._key is not None
+        if done.cancelled() or (done.exception() is None and pem != self._app_key_pem and self._good_key is not None):
+            return  # the file changed again meanwhile: the newer parse decides
+        if done.exception() is None:
+            self._good_key = done.result()
+            if not first:
+                self._key.adopted()
+        elif self._good_key is not None:
+            self._key.refuse(pem, str(done.exception()))
+
+    async def _app_private_key(self, operation: str) -> Any:
+        """The App's key to sign with: parsed once per PEM, in a thread (~50 ms of CPU that blocked
+        the loop), and again only when the key file changes. A new PEM that cannot be used leaves
+        the last key that could in use; without one, every App call fails the same way."""
+        parsing = self._parsing()
+        assert parsing is not None
         try:
-            self._good_key = await asyncio.shield(self._app_key)
+            await asyncio.shield(parsing)
         except ValueError as exc:
             if self._good_key is None:
                 raise GitHubError(f"{operation}: the GitHub App's private key cannot be used: {exc}") from None
-            self._key.refuse(pem, str(exc))
-        return self._good_key
+        return self._good_key  # set by _parsed, which the parse's end calls before this resumes
 
     async def _fetch_token(self, installation_id: int) -> auth.Token:
         answer = await self.call("installation_token", None, "POST", TOKEN_TEMPLATE,

@@ -62,6 +62,11 @@ class SecretFile:
         self._stamp: tuple[int, int, int] | None = None
         self._text = ""
 
+    @property
+    def readable(self) -> bool:
+        """Whether the last ``text()`` could read the file (an empty file is readable)."""
+        return self._stamp != _UNREADABLE
+
     def text(self) -> str:
         try:
             stat = self.path.stat()  # follows symlinks: the file ..data points at now
