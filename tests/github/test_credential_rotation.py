@@ -1,6 +1,7 @@
 """Rotating the App's key and the plain token: the client reads their mounted files again when they
 change, through the real client and the GitHub API double over HTTP (the double accepts JWTs of every
-key the App holds and refuses a deleted key's, as GitHub does)."""
+key the App holds and refuses a deleted key's, as GitHub does). The clients are closed after each test
+(tests/github/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from support.githubapi import OTHER, PLAIN_TOKEN, REPO, environment
+from support.githubapi import OTHER, PLAIN_TOKEN, REPO, env_client, environment
 from tekton_dag.github.client import Client
 from tekton_dag.github.port import CheckOutput, GitHubError, Repo
 from tekton_dag.testing.github_api import GitHubApiDouble
@@ -30,10 +31,11 @@ def rotated(path: Path, text: str) -> None:
     os.replace(fresh, path)
 
 
-def client_from(env: dict[str, str]) -> Client:
-    client = Client.from_env(env)
-    assert client is not None
-    return client
+def rotated_to_a_new_app_key(github: GitHubApiDouble, env: dict[str, str]) -> str:
+    """The App gets a second key on GitHub and the Secret holds it now; returns the key it replaced."""
+    old = github.private_key_pem
+    rotated(Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]), github.add_app_key())
+    return old
 
 
 async def status(client: Client) -> None:
@@ -51,17 +53,14 @@ async def test_a_rotated_token_file_is_used_from_the_next_call(github: GitHubApi
                                                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="tekton_dag.github.auth")
     env = environment(github, tmp_path, app=False, token=PLAIN_TOKEN)
-    client = client_from(env)
-    try:
-        await status(client)
-        github.plain_tokens = {NEW_TOKEN}  # the old token revoked on GitHub, the new one issued
-        rotated(Path(env["GITHUB_TOKEN_FILE"]), NEW_TOKEN + "\n")
-        await status(client)  # was: 401 Bad credentials until a new pod read the file
-        assert [c.identity for c in github.calls] == [f"token:{PLAIN_TOKEN[:6]}", f"token:{NEW_TOKEN[:6]}"]
-        assert [c.status for c in github.calls] == [201, 201]
-        assert "GITHUB_TOKEN_FILE" in caplog.text and NEW_TOKEN not in caplog.text and PLAIN_TOKEN not in caplog.text
-    finally:
-        await client.aclose()
+    client = env_client(env)
+    await status(client)
+    github.plain_tokens = {NEW_TOKEN}  # the old token revoked on GitHub, the new one issued
+    rotated(Path(env["GITHUB_TOKEN_FILE"]), NEW_TOKEN + "\n")
+    await status(client)  # was: 401 Bad credentials until a new pod read the file
+    assert [c.identity for c in github.calls] == [f"token:{PLAIN_TOKEN[:6]}", f"token:{NEW_TOKEN[:6]}"]
+    assert [c.status for c in github.calls] == [201, 201]
+    assert "GITHUB_TOKEN_FILE" in caplog.text and NEW_TOKEN not in caplog.text and PLAIN_TOKEN not in caplog.text
 
 
 async def test_an_app_key_rotated_as_github_advises_signs_the_next_jwt(github: GitHubApiDouble,
@@ -69,19 +68,15 @@ async def test_an_app_key_rotated_as_github_advises_signs_the_next_jwt(github: G
     """Generate a second key, deploy it, delete the first: no call fails on the way."""
     github.token_ttl_s = 200  # every call fetches an installation token, so signs a JWT
     env = environment(github, tmp_path)
-    client = client_from(env)
-    try:
-        await check(client)
-        old = github.private_key_pem
-        rotated(Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]), github.add_app_key())
-        await check(client)
-        github.delete_app_key(old)
-        await check(client)  # was: 401, the deleted key still signing
-        tokens = github.calls_to("apps/create-installation-access-token")
-        assert [c.status for c in tokens] == [201, 201, 201]
-        assert [c.status for c in github.calls_to("checks/create")] == [201, 201, 201]
-    finally:
-        await client.aclose()
+    client = env_client(env)
+    await check(client)
+    old = rotated_to_a_new_app_key(github, env)
+    await check(client)
+    github.delete_app_key(old)
+    await check(client)  # was: 401, the deleted key still signing
+    tokens = github.calls_to("apps/create-installation-access-token")
+    assert [c.status for c in tokens] == [201, 201, 201]
+    assert [c.status for c in github.calls_to("checks/create")] == [201, 201, 201]
 
 
 def encrypted_key() -> str:
@@ -105,20 +100,17 @@ async def test_a_key_file_that_turns_unusable_leaves_the_last_good_key_in_use(
     caplog.set_level(logging.INFO, logger="tekton_dag.github.auth")
     github.token_ttl_s = 200
     env = environment(github, tmp_path)
-    client = client_from(env)
-    try:
-        await check(client)
-        rotated(Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]), bad)
-        await check(client)
-        await check(client)
-        assert [c.status for c in github.calls_to("apps/create-installation-access-token")] == [201, 201, 201]
-        said = [r for r in caplog.records if r.levelno == logging.ERROR]
-        assert len(said) == 1, [r.getMessage() for r in said]
-        assert all("GITHUB_APP_PRIVATE_KEY_FILE" in r.getMessage() for r in said)
-        assert "changed; using the new one" not in caplog.text  # the operator must not delete the old key yet
-        assert github.private_key_pem not in caplog.text and (not bad or bad.strip() not in caplog.text)
-    finally:
-        await client.aclose()
+    client = env_client(env)
+    await check(client)
+    rotated(Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]), bad)
+    await check(client)
+    await check(client)
+    assert [c.status for c in github.calls_to("apps/create-installation-access-token")] == [201, 201, 201]
+    said = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(said) == 1, [r.getMessage() for r in said]
+    assert all("GITHUB_APP_PRIVATE_KEY_FILE" in r.getMessage() for r in said)
+    assert "changed; using the new one" not in caplog.text  # the operator must not delete the old key yet
+    assert github.private_key_pem not in caplog.text and (not bad or bad.strip() not in caplog.text)
 
 
 async def test_a_new_key_is_parsed_and_said_to_be_in_use_at_the_next_call_of_any_kind(
@@ -127,49 +119,39 @@ async def test_a_new_key_is_parsed_and_said_to_be_in_use_at_the_next_call_of_any
     since an operator waits for "using the new one" before deleting the old key on GitHub."""
     caplog.set_level(logging.INFO, logger="tekton_dag.github.auth")
     env = environment(github, tmp_path)
-    client = client_from(env)
-    try:
-        await check(client)
-        old = github.private_key_pem
-        rotated(Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]), github.add_app_key())
-        await check(client)  # the cached installation token: no JWT signed
-        assert len(github.calls_to("apps/create-installation-access-token")) == 1
-        for _ in range(100):  # the parse runs in a thread
-            if "changed; using the new one" in caplog.text:
-                break
-            await asyncio.sleep(0.02)
-        assert "GITHUB_APP_PRIVATE_KEY_FILE" in caplog.text and "changed; using the new one" in caplog.text
-        github.delete_app_key(old)
-        await check(client, OTHER)  # another installation: a token fetched with a JWT of the new key
-        assert [c.status for c in github.calls_to("apps/create-installation-access-token")] == [201, 201]
-    finally:
-        await client.aclose()
+    client = env_client(env)
+    await check(client)
+    old = rotated_to_a_new_app_key(github, env)
+    await check(client)  # the cached installation token: no JWT signed
+    assert len(github.calls_to("apps/create-installation-access-token")) == 1
+    for _ in range(100):  # the parse runs in a thread
+        if "changed; using the new one" in caplog.text:
+            break
+        await asyncio.sleep(0.02)
+    assert "GITHUB_APP_PRIVATE_KEY_FILE" in caplog.text and "changed; using the new one" in caplog.text
+    github.delete_app_key(old)
+    await check(client, OTHER)  # another installation: a token fetched with a JWT of the new key
+    assert [c.status for c in github.calls_to("apps/create-installation-access-token")] == [201, 201]
 
 
 async def test_a_deleted_key_file_leaves_the_last_good_key_in_use(github: GitHubApiDouble, tmp_path: Path) -> None:
     github.token_ttl_s = 200
     env = environment(github, tmp_path)
-    client = client_from(env)
-    try:
-        await check(client)
-        Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]).unlink()
-        await check(client)
-        assert [c.status for c in github.calls_to("checks/create")] == [201, 201]
-    finally:
-        await client.aclose()
+    client = env_client(env)
+    await check(client)
+    Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]).unlink()
+    await check(client)
+    assert [c.status for c in github.calls_to("checks/create")] == [201, 201]
 
 
 async def test_without_any_key_that_ever_worked_an_unusable_key_fails_every_app_call(
         github: GitHubApiDouble, tmp_path: Path) -> None:
     env = environment(github, tmp_path)
     Path(env["GITHUB_APP_PRIVATE_KEY_FILE"]).write_text(UNPARSABLE)
-    client = client_from(env)
-    try:
-        with pytest.raises(GitHubError, match="the GitHub App's private key cannot be used"):
-            await check(client)
-        assert github.calls == []
-    finally:
-        await client.aclose()
+    client = env_client(env)
+    with pytest.raises(GitHubError, match="the GitHub App's private key cannot be used"):
+        await check(client)
+    assert github.calls == []
 
 
 def test_the_double_holds_at_most_25_app_keys_and_keeps_the_last(github: GitHubApiDouble) -> None:

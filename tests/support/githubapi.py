@@ -39,6 +39,13 @@ def token_client(github: GitHubApiDouble, deadline_s: float = 5.0) -> Client:
                                  notification_interval_s=TEST_NOTIFICATION_INTERVAL_S)))
 
 
+def env_client(env: dict[str, str]) -> Client:
+    """The client ``Client.from_env`` makes of ``env`` (``environment``), as status-reporter makes it."""
+    client = Client.from_env(env)
+    assert client is not None, "the environment configures no GitHub access"
+    return _kept(client)
+
+
 def _kept(client: Client) -> Client:
     _opened.append(client)
     return client
