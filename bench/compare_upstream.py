@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/compare_upstream.py [--upstream SRC] [--upstream-python PY]
         [--systems earlier,all-in-one,chain] [--workers 2] [--rate 100] [--seconds 10] [--rounds 1]
-        [--steps 50,100,...] [--steady-only]
+        [--steps 50,100,...] [--steady-only] [--payload octokit|sample]
 
-Every system gets the same load generator (``loadgen.py``: open-loop, signed octokit-shaped
-``pull_request.opened`` webhooks of ~25 KB, each its own PR number) and the same fake Kubernetes
+Every system gets the same load generator (``loadgen.py``: open-loop, signed ``pull_request.opened``
+webhooks, each its own PR number; ``--payload octokit``, the default, sends GitHub's whole payload
+as issue 18 names it, octokit's example of 24 KB; ``--payload sample`` the 5.5 KB one of
+``tekton-dag send``, which every round before the twenty-sixth used) and the same fake Kubernetes
 API (``tekton_dag.testing.kube_api``, in its own process). Latency is measured the same way for
 all: from just before the POST (load generator) to the moment the fake API stored that PR's
 PipelineRun (both CLOCK_MONOTONIC, shared by processes on Linux), so a system that acks before
@@ -236,10 +238,11 @@ async def start(system: str, fake: Fake, args: argparse.Namespace, work: Path) -
     return Running(chain.webhook_url, cpu, stop, wakeups=woken)
 
 
-async def load(url: str, rate: float, count: int, first_pr: int) -> list[dict[str, Any]]:
+async def load(url: str, rate: float, count: int, first_pr: int, payload: str) -> list[dict[str, Any]]:
+    shape = ["--octokit"] if payload == "octokit" else []
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), url, SECRET, REPO, str(rate), str(count),
-        str(first_pr), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        str(first_pr), *shape, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     out, _ = await generator.communicate()
     return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
 
@@ -251,11 +254,11 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
     running = None
     try:
         running = await start(system, fake, args, work)
-        await load(running.url, 20, WARM_UP, 100000)  # warm-up: connections, caches
+        await load(running.url, 20, WARM_UP, 100000, args.payload)  # warm-up: connections, caches
         await asyncio.sleep(0.5)
         count = int(rate * args.seconds)
         before, split_before, woken_before = running.cpu(), running.by_process(), running.wakeups()
-        records = await load(running.url, rate, count, 1)
+        records = await load(running.url, rate, count, 1, args.payload)
         await asyncio.sleep(1.0)  # what is still in flight (the outcome is read from the fake API below)
         used, woken = running.cpu() - before, running.wakeups() - woken_before
         split = sorted((s - split_before.get(pid, 0.0) for pid, s in running.by_process().items()), reverse=True)
@@ -273,7 +276,8 @@ async def measure(system: str, rate: float, args: argparse.Namespace) -> dict[st
             "cpu_ms": used / max(count, 1) * 1000, "wakeups": woken / max(count, 1),
             "api_requests": requests / webhooks, "conflicts": conflicts, "load": os.getloadavg()[0],
             "api_kb": sent / webhooks / 1000, "api_cpu_ms": fake_cpu / webhooks * 1000,
-            "split": [round(s, 2) for s in split if s >= 0.01]}
+            "split": [round(s, 2) for s in split if s >= 0.01],
+            "sends": [r["sent"] for r in records]}  # for path_split.py
 
 
 def show(r: dict[str, Any]) -> None:
@@ -303,7 +307,8 @@ async def main(args: argparse.Namespace) -> None:
         print("the earlier system is not available (no --upstream SRC): measuring ours alone, no ratios")
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     rounds: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
-    print(f"steady {args.rate:.0f} webhooks/s for {args.seconds:.0f} s, {args.rounds} round(s), systems alternating:")
+    print(f"steady {args.rate:.0f} webhooks/s for {args.seconds:.0f} s, {args.rounds} round(s), systems alternating, "
+          f"payload {args.payload}:")
     for _ in range(args.rounds):
         for system in systems:
             rounds[system].append(await measure(system, args.rate, args))
@@ -359,6 +364,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=1, help="steady measurements per system (median round kept)")
     parser.add_argument("--steps", default="50,100,150,200,300,400,600,800,1000,1200")
     parser.add_argument("--steady-only", action="store_true")
+    parser.add_argument("--payload", choices=("octokit", "sample"), default="octokit",
+                        help="GitHub's whole pull_request.opened (24 KB) or tekton-dag send's (5.5 KB)")
     arguments = parser.parse_args()
     if arguments.upstream is not None and not (arguments.upstream / "orchestrator" / "app.py").is_file():
         parser.error(f"--upstream {arguments.upstream}: no orchestrator/app.py there (a jmjava/tekton-dag checkout?)")

@@ -1,6 +1,12 @@
 """A load generator for bench/chain_throughput.py: open-loop signed webhooks at a steady rate.
 
-    python bench/loadgen.py URL SECRET REPO RATE COUNT FIRST_PR
+    python bench/loadgen.py URL SECRET REPO RATE COUNT FIRST_PR [--watch] [--octokit]
+
+Each webhook is a ``pull_request.opened`` of its own PR number: by default the short delivery
+``tekton-dag send`` makes (``devchain.samples``, ~5.5 KB); with ``--octokit`` GitHub's whole
+payload, octokit's example (``tekton_dag/testing/github_webhooks``, 24,576 bytes as GitHub
+sends it, compact) with the sample's repository, number, head and base laid over it: the
+payload issue 18's comparison names.
 
 The load generator stands in for GitHub, which is not on this machine: whatever CPU it burns is
 taken from the functions being measured on the same cores, so it should cost as little as
@@ -22,9 +28,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from tekton_dag.devchain import samples
+from tekton_dag.testing.github import fixture
 
 Done = Callable[[int], None]  # called once with the answer's status (0: no answer)
 
@@ -306,16 +314,33 @@ def _request(url: str, delivery: samples.Delivery) -> bytes:
     return head.encode("latin-1") + delivery.body
 
 
+def octokit_shaped(sample: samples.Sample, secret: str) -> samples.Delivery:
+    """``sample`` as GitHub's whole ``pull_request.opened`` payload: octokit's example, with every
+    value the sample sets (repository, number, head, base, sender, times) laid over it, so the
+    systems route it as the sample; the rest (links, the repository's 90-odd fields three times)
+    is the example's."""
+    own = json.loads(samples.build(sample, secret).body)
+    _, example = fixture("pull_request.opened")
+    return samples.signed("pull_request", json.dumps(_laid_over(example, own)).encode(), secret, repo=sample.repo)
+
+
+def _laid_over(base: Any, top: Any) -> Any:
+    """``top`` with what only ``base`` has, mapping by mapping (JSON objects; anything else: ``top``)."""
+    if isinstance(base, dict) and isinstance(top, dict):
+        return {**base, **{key: _laid_over(base.get(key), value) for key, value in top.items()}}
+    return top
+
+
 async def generate(url: str, secret: str, repo: str, rate: float, count: int, first_pr: int,
-                   watch: bool = False) -> None:
+                   watch: bool = False, octokit: bool = False) -> None:
     """The load generator (its own process, like GitHub): open-loop POSTs at ``rate``, then one
     JSON line per webhook on stdout: delivery id, PR number, send time (CLOCK_MONOTONIC, shared by all
     processes on Linux; taken when the POST is due, just before its write on a pooled
     connection), the answer's status (0: no answer) and when the answer was read. With ``watch``
     answers are read as they arrive (one more wake-up per webhook), so ``acked`` is the ack time;
     without, they are read before the next write and ``acked`` is late by up to 1/rate."""
-    deliveries = [samples.build(samples.Sample("pull_request.opened", repo, number=first_pr + i), secret)
-                  for i in range(count)]
+    build = octokit_shaped if octokit else samples.build
+    deliveries = [build(samples.Sample("pull_request.opened", repo, number=first_pr + i), secret) for i in range(count)]
     requests = [(d.delivery_id, _request(url, d)) for d in deliveries]
     numbers = {d.delivery_id: first_pr + i for i, d in enumerate(deliveries)}
     parts = urlsplit(url)
@@ -353,4 +378,5 @@ async def generate(url: str, secret: str, repo: str, rate: float, count: int, fi
 
 if __name__ == "__main__":
     url, secret, repo, rate, count, first = sys.argv[1:7]
-    asyncio.run(generate(url, secret, repo, float(rate), int(count), int(first), watch="--watch" in sys.argv[7:]))
+    asyncio.run(generate(url, secret, repo, float(rate), int(count), int(first), watch="--watch" in sys.argv[7:],
+                         octokit="--octokit" in sys.argv[7:]))
