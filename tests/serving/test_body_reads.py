@@ -14,10 +14,9 @@ import pytest
 
 from tekton_dag.devchain import hosting
 from tekton_dag.functions import granian_server
-from tekton_dag.functions.limits import MAX_HEADER_BYTES, Bounded, declared_length
-from tekton_dag.testing.github import delivery
+from tekton_dag.functions.limits import Bounded, declared_length
 
-BODY = bytes(range(256)) * 100  # 25,600 bytes: more than the 16 KiB read buffer the first test serves with holds
+BODY = bytes(range(256)) * 100  # 25,600 bytes: more than granian's 16 KiB read buffer holds
 
 
 def recording_app(seen: list[list[tuple[int, bool]]]) -> Any:
@@ -59,23 +58,23 @@ def chunked(body: bytes, size: int = 10_000) -> bytes:
     return b"".join(parts) + b"0\r\n\r\n"
 
 
-async def granian_exchange(seen: list[list[tuple[int, bool]]], requests: list[bytes],
-                           max_header_bytes: int) -> list[bytes]:
-    """``requests`` one after another on one connection to ``recording_app`` served by granian, as
-    the functions serve (``Bounded``); the answers."""
+async def test_under_granian_a_body_ends_with_its_last_announced_byte_and_the_connection_stays_open() -> None:
+    seen: list[list[tuple[int, bool]]] = []
     sock = hosting.listen()
     shutdown = asyncio.Event()
     serving = asyncio.create_task(granian_server.serve(
-        Bounded(recording_app(seen)), [f"fd://{sock.fileno()}"], header_timeout=5, max_header_bytes=max_header_bytes,
+        Bounded(recording_app(seen)), [f"fd://{sock.fileno()}"], header_timeout=5, max_header_bytes=16384,
         backlog=128, shutdown_trigger=shutdown.wait))
     host, port = sock.getsockname()[:2]
 
     def exchange() -> list[bytes]:
         with socket.create_connection((host, port), timeout=10) as client:
             answers = []
-            for request in requests:  # one connection: each answer must come on it
-                client.sendall(request)
+            for _ in range(3):  # one connection: each answer must come on it
+                client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
                 answers.append(answer_of(client))
+            client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(BODY))
+            answers.append(answer_of(client))
             return answers
 
     try:
@@ -84,20 +83,13 @@ async def granian_exchange(seen: list[list[tuple[int, bool]]], requests: list[by
                 socket.create_connection((host, port), timeout=1).close()
                 break
             await asyncio.sleep(0.05)
-        return await asyncio.to_thread(exchange)
+        answers = await asyncio.to_thread(exchange)
     finally:
         shutdown.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(serving, 10)
         serving.cancel()
         sock.detach()
-
-
-async def test_under_granian_a_body_ends_with_its_last_announced_byte_and_the_connection_stays_open() -> None:
-    seen: list[list[tuple[int, bool]]] = []
-    plain = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY
-    answers = await granian_exchange(seen, [plain] * 3 + [
-        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(BODY)], max_header_bytes=16384)
     assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"25600 same") for a in answers), answers
     for messages in seen[:3]:
         assert sum(size for size, _ in messages) == len(BODY)
@@ -164,22 +156,3 @@ def test_declared_length_reads_one_plain_content_length_only() -> None:
     assert declared_length({"headers": [(b"Content-Length", b"0")]}) is None  # nothing to end early
     assert declared_length({"headers": [(b"content-length", b"1 5")]}) is None
     assert declared_length({}) is None
-
-
-async def test_under_granian_a_whole_github_pull_request_delivery_is_one_message_on_a_kept_alive_connection() -> None:
-    """A pull_request delivery is ~25 KB (octokit's example of ``opened``: 24,576 bytes of body).
-    The functions' read buffer (``MAX_HEADER_BYTES``, hyper's ``max_buf_size``) holds one whole, so
-    webhook-ingest takes it in one ``receive``, one hop to granian's thread; a 16 KiB buffer took
-    two (docs/performance.md, twenty-sixth round). hyper sizes each read by what the connection's
-    last reads needed, from 8 KiB up to the bound (hyper src/proto/h1/io.rs ``ReadStrategy::Adaptive``),
-    so the first request on a new connection comes in pieces; a kept-alive connection (queue-proxy's,
-    the Broker's) reads the next ones whole."""
-    headers, payload = delivery("pull_request.opened")
-    request = (b"POST /webhook/github HTTP/1.1\r\nHost: x\r\n" + b"".join(
-        f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
-    assert 16 * 1024 < len(request) < 32 * 1024
-    seen: list[list[tuple[int, bool]]] = []
-    answers = await granian_exchange(seen, [request] * 4, max_header_bytes=MAX_HEADER_BYTES)
-    assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"%d different" % len(payload)) for a in answers), answers
-    assert len(seen[0]) > 1, "a new connection's first reads are smaller (8 KiB, then 16 KiB)"
-    assert seen[1:] == [[(len(payload), False)]] * 3, seen

@@ -22,23 +22,10 @@ in-flight bound, as under hypercorn:
   so a trickled head is cut off too. On expiry hyper closes the connection without an answer:
   ``Server::on_error`` (src/proto/h1/role.rs) makes no response for ``Kind::HeaderTimeout``,
   as hypercorn.
-- **Request head size: 32 KiB** (``HTTP1Settings.max_buffer_size``, hyper's ``max_buf_size``,
+- **Request head size: 16 KiB** (``HTTP1Settings.max_buffer_size``, hyper's ``max_buf_size``,
   minimum 8 KiB): a head that does not fit the read buffer is ``Parse::TooLarge``, answered 431
   (role.rs ``on_error``) and the connection closed. Unlike h11's, hyper's bound holds for a
-  complete head too, give or take one read: it is checked after each read, and a read fills what
-  the buffer has room for, which may be more than it asked for (src/proto/h1/io.rs ``parse``,
-  ``poll_read_from_io``). So a head trickled in is refused beyond 32 KiB, while a complete one
-  sent at once was parsed up to 44 KiB and refused at 48 KiB (tested here). The buffer is also
-  what a body arrives in, one ``receive`` (a hop to granian's thread and back) per buffer-full:
-  at 32 KiB a whole GitHub ``pull_request`` delivery (~25 KB) is one, where 16 KiB made two and
-  cost webhook-ingest five more thread wake-ups per webhook (docs/performance.md, twenty-sixth
-  round). hyper grows a connection's reads from 8 KiB only as they fill, and shrinks them after
-  two short ones (io.rs ``ReadStrategy::Adaptive``), so a connection holds 32 KiB only while its
-  requests are that large; a new connection's first request still comes in pieces. Held for
-  the 5 s head timeout, 4,096 heads just under the bound are 128 MiB of buffers (more with the
-  allocator's slack), against a function's 256 MiB limit: only a client that keeps that many
-  heads incomplete gets there, and in a cluster only Knative's queue-proxy connects to the
-  function, which forwards a request once it has read its whole head (Go's net/http).
+  complete head too. Bodies are streamed, not buffered whole, so 25 KB webhooks pass.
 - **Silence: no timer of its own** (hypercorn closes after 60 s of it): hyper has no read timeout
   once a head is in, but every state a client controls is bounded otherwise: the head (5 s), the
   body (``Bounded``, 10 s, 408) and the idle time between requests (the head timer again, 5 s, as

@@ -26,11 +26,10 @@ https://hypercorn.readthedocs.io/en/latest/how_to_guides/configuring.html):
   ``_idle_timeout``; protocol/h11.py sends ``Updated(idle=False)`` on ``h11.Request``), so a
   head sent byte by byte is cut off after 5 s however steadily it trickles. hypercorn closes
   the connection without an answer there; it has no 408 of its own.
-- **Request head size: 32 KiB while incomplete** (``h11_max_incomplete_size``): once more than
+- **Request head size: 16 KiB while incomplete** (``h11_max_incomplete_size``): once more than
   that is buffered without a complete head, h11 raises with status hint 431 (h11/_connection.py
   ``next_event``) and hypercorn answers 431 and closes (protocol/h11.py ``_send_error_response``).
-  A complete head that arrives in one read (hypercorn reads up to 64 KiB) is parsed. Under
-  granian the same number is the read buffer, so it is sized for bodies too (granian_server).
+  A complete head that arrives in one read (hypercorn reads up to 64 KiB) is parsed.
 - **Request body: 10 s** from the complete head (``Bounded``, env
   ``TEKTON_DAG_BODY_TIMEOUT_SECONDS``): then 408 with ``Connection: close``. hypercorn's own
   ``read_timeout`` is per read (asyncio/tcp_server.py ``_read_data``: ``wait_for(read, ...)``),
@@ -66,9 +65,7 @@ MAX_IN_FLIGHT_ENV = "TEKTON_DAG_MAX_IN_FLIGHT"
 HEADER_TIMEOUT_S = 5.0
 BODY_TIMEOUT_S = 10.0
 SILENCE_TIMEOUT_S = 60
-# 32 KiB, not h11's 16: under granian this is also the read buffer, and a whole GitHub pull_request
-# delivery (~25 KB) then comes to webhook-ingest in one receive instead of two (granian_server).
-MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADER_BYTES = 16 * 1024
 MAX_IN_FLIGHT = 2048
 BACKLOG = 1024
 
