@@ -4,9 +4,9 @@
 
 Each webhook is a ``pull_request.opened`` of its own PR number: by default the short delivery
 ``tekton-dag send`` makes (``devchain.samples``, ~5.5 KB); with ``--octokit`` GitHub's whole
-payload, octokit's example (``tekton_dag/testing/github_webhooks``, 24,576 bytes as GitHub
-sends it, compact) with the sample's repository, number, head and base laid over it: the
-payload issue 18's comparison names.
+payload, octokit's example (``tekton_dag/testing/github_webhooks``), with the sample's
+repository, number, head and base laid over it: ~24.2 KB as sent, the payload issue 18's
+comparison names.
 
 The load generator stands in for GitHub, which is not on this machine: whatever CPU it burns is
 taken from the functions being measured on the same cores, so it should cost as little as
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import select
 import socket
@@ -314,14 +315,23 @@ def _request(url: str, delivery: samples.Delivery) -> bytes:
     return head.encode("latin-1") + delivery.body
 
 
+@functools.cache
+def _octokit_example() -> dict[str, Any]:
+    """octokit's ``pull_request.opened``, without ``installation``: a repository webhook's delivery,
+    as the sample is unless it names an installation (``Sample.installation``)."""
+    _, example = fixture("pull_request.opened")
+    example.pop("installation", None)
+    return example
+
+
 def octokit_shaped(sample: samples.Sample, secret: str) -> samples.Delivery:
     """``sample`` as GitHub's whole ``pull_request.opened`` payload: octokit's example, with every
     value the sample sets (repository, number, head, base, sender, times) laid over it, so the
     systems route it as the sample; the rest (links, the repository's 90-odd fields three times)
-    is the example's."""
+    is the example's, its links still naming octokit's repository."""
     own = json.loads(samples.build(sample, secret).body)
-    _, example = fixture("pull_request.opened")
-    return samples.signed("pull_request", json.dumps(_laid_over(example, own)).encode(), secret, repo=sample.repo)
+    body = json.dumps(_laid_over(_octokit_example(), own)).encode()
+    return samples.signed("pull_request", body, secret, repo=sample.repo, app=bool(sample.installation))
 
 
 def _laid_over(base: Any, top: Any) -> Any:

@@ -25,7 +25,12 @@ in-flight bound, as under hypercorn:
 - **Request head size: 16 KiB** (``HTTP1Settings.max_buffer_size``, hyper's ``max_buf_size``,
   minimum 8 KiB): a head that does not fit the read buffer is ``Parse::TooLarge``, answered 431
   (role.rs ``on_error``) and the connection closed. Unlike h11's, hyper's bound holds for a
-  complete head too. Bodies are streamed, not buffered whole, so 25 KB webhooks pass.
+  complete head too. Bodies are streamed, not buffered whole, so 25 KB webhooks pass, in two
+  ``receive``s: one per buffer-full, each a hop to granian's thread and back (0.12 ms here). One
+  read would take a 48 KiB buffer (hyper checks the bound after each read, and the buffer's
+  capacity grows 8, 24, 48 KiB), and 4,096 connections trickling heads would then hold 192 MiB
+  against a function's 256 MiB, where 16 KiB holds 64 MiB: measured and not kept
+  (docs/performance.md, twenty-sixth round).
 - **Silence: no timer of its own** (hypercorn closes after 60 s of it): hyper has no read timeout
   once a head is in, but every state a client controls is bounded otherwise: the head (5 s), the
   body (``Bounded``, 10 s, 408) and the idle time between requests (the head timer again, 5 s, as
