@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,8 +353,9 @@ async def main(args: argparse.Namespace) -> None:
                         print(f"  {system} {figure}: {listed} (median {statistics.median(ratios):.2f}x)")
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def measured_arguments(parser: argparse.ArgumentParser) -> Callable[[], argparse.Namespace]:
+    """Add what ``measure`` reads (the systems, the load, the payload) to ``parser``; the returned
+    function parses and checks the command line (path_split.py measures the same way)."""
     parser.add_argument("--upstream", type=Path, help="a checkout of jmjava/tekton-dag (the earlier system)")
     parser.add_argument("--upstream-python", default=sys.executable,
                         help="the interpreter that runs it (flask, gunicorn, kubernetes, pyyaml, neo4j installed)")
@@ -361,16 +363,28 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2, help="all-in-one worker processes")
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--payload", choices=("octokit", "sample"), default="octokit",
+                        help="GitHub's whole pull_request.opened (24 KB) or tekton-dag send's (5.5 KB)")
+
+    def parsed() -> argparse.Namespace:
+        arguments = parser.parse_args()
+        if arguments.upstream is not None and not (arguments.upstream / "orchestrator" / "app.py").is_file():
+            parser.error(f"--upstream {arguments.upstream}: no orchestrator/app.py there "
+                         "(a jmjava/tekton-dag checkout?)")
+        unknown = set(arguments.systems.split(",")) - {"earlier", "all-in-one", "chain"}
+        if unknown:
+            parser.error(f"--systems: unknown {', '.join(sorted(unknown))} (earlier, all-in-one, chain)")
+        return arguments
+
+    return parsed
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parse = measured_arguments(parser)
     parser.add_argument("--rounds", type=int, default=1, help="steady measurements per system (median round kept)")
     parser.add_argument("--steps", default="50,100,150,200,300,400,600,800,1000,1200")
     parser.add_argument("--steady-only", action="store_true")
-    parser.add_argument("--payload", choices=("octokit", "sample"), default="octokit",
-                        help="GitHub's whole pull_request.opened (24 KB) or tekton-dag send's (5.5 KB)")
-    arguments = parser.parse_args()
-    if arguments.upstream is not None and not (arguments.upstream / "orchestrator" / "app.py").is_file():
-        parser.error(f"--upstream {arguments.upstream}: no orchestrator/app.py there (a jmjava/tekton-dag checkout?)")
-    unknown = set(arguments.systems.split(",")) - {"earlier", "all-in-one", "chain"}
-    if unknown:
-        parser.error(f"--systems: unknown {', '.join(sorted(unknown))} (earlier, all-in-one, chain)")
+    arguments = parse()
     loops.install()  # the chain's Broker runs in this process: on the loop `tekton-dag dev` runs it on
     asyncio.run(main(arguments))

@@ -82,15 +82,6 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upstream", type=Path, help="a checkout of jmjava/tekton-dag (the earlier system)")
-    parser.add_argument("--upstream-python", default=sys.executable)
-    parser.add_argument("--systems", default="earlier,all-in-one,chain")
-    parser.add_argument("--workers", type=int, default=2, help="all-in-one worker processes")
-    parser.add_argument("--rate", type=float, default=100)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--payload", choices=("octokit", "sample"), default="octokit")
-    arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tekton-dag-path-split-") as work:
         # Before compare_upstream (and tekton_dag) is imported: this process runs the chain's Broker.
         os.environ["TEKTON_DAG_PATH_STAMPS"] = str(Path(work) / "stamps")
@@ -99,7 +90,10 @@ if __name__ == "__main__":
         import path_stamps
 
         path_stamps.install()
+        from compare_upstream import measured_arguments
+
         from tekton_dag.functions import loops
 
+        arguments = measured_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))()
         loops.install()
         asyncio.run(main(arguments))
