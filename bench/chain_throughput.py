@@ -15,7 +15,7 @@ compare. Each measurement also prints the fake API's CPU per request.
 
     .venv/bin/python bench/chain_throughput.py [--rate 100] [--seconds 10]
         [--steps 25,50,75,100,150,200,300] [--rbac off] [--journal none|FULL|NORMAL[,...]] [--rounds N]
-        [--steady-only] [--after-ack-nice N]
+        [--steady-only] [--after-ack-nice N] [--payload sample|octokit]
 
 ``--journal`` runs the local Broker with its durable journal (SQLite WAL, ``synchronous`` FULL or
 NORMAL; default none: in memory, as before the journal). The steady run also reports the ack
@@ -32,7 +32,10 @@ The journal's cost: ``--journal none,NORMAL --rounds 3 --steady-only`` measures 
 setting in turn, alternating, ``rounds`` times (a fresh chain each), and ends with a table of
 every round: the machine is shared, so only side-by-side rounds compare.
 
-The load generator (`loadgen.py`) stands in for GitHub in its own process.
+The load generator (`loadgen.py`) stands in for GitHub in its own process. It sends ``tekton-dag
+send``'s 5.5 KB sample by default, as every round before 2026-12-04's twenty-seventh did;
+``--payload octokit`` sends GitHub's whole ``pull_request.opened`` (octokit's example, ~24 KB),
+the payload ``compare_upstream.py`` sends by default.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ FAKE_API = (
     "sys.stdin.read(); print(json.dumps([time.process_time(), len(api.requests)]), flush=True); api.stop()\n"
 )
 RBAC = "on"
+PAYLOAD = "sample"  # --payload: tekton-dag send's sample (~5.5 KB), or octokit's whole example (loadgen --octokit)
 
 
 class Clock:
@@ -199,7 +203,7 @@ async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, firs
     cpu, waits = chain_cpu(chain), chain_waits(chain)
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), chain.webhook_url, SECRET, REPO,
-        str(rate), str(count), str(first_pr), "--watch",
+        str(rate), str(count), str(first_pr), "--watch", *(["--octokit"] if PAYLOAD == "octokit" else []),
         stdout=asyncio.subprocess.PIPE, start_new_session=True,  # not in the Broker's autogroup (FAKE_API)
     )
     out, _ = await generator.communicate()
@@ -325,8 +329,11 @@ if __name__ == "__main__":
     parser.add_argument("--steady-only", action="store_true", help="only the steady rate, no stepping up")
     parser.add_argument("--after-ack-nice", type=int, default=None,
                         help="niceness of the functions after the ack (default: the chain's, as `tekton-dag dev`)")
+    parser.add_argument("--payload", choices=["sample", "octokit"], default="sample",
+                        help="the webhook sent: tekton-dag send's sample (~5.5 KB, every figure before 2026-12-04's "
+                             "twenty-seventh round) or GitHub's whole pull_request.opened, octokit's example (~24 KB)")
     args = parser.parse_args()
-    RBAC, AFTER_ACK_NICE = args.rbac, args.after_ack_nice
+    RBAC, AFTER_ACK_NICE, PAYLOAD = args.rbac, args.after_ack_nice, args.payload
     journals = args.journal.split(",")
     if not set(journals) <= {"none", "NORMAL", "FULL"}:
         parser.error(f"--journal {args.journal}: each must be none, NORMAL or FULL")

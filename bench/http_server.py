@@ -3,11 +3,13 @@
 A function that answers 202 at once is served the way every function is (func-python's
 ``http.serve`` with ``limits.install`` and ``loops.install``: ``Bounded``, uvloop) in a child
 process, once per server (``TEKTON_DAG_HTTP_SERVER``). A plain-socket client POSTs a 25 KB body
+(``--body-bytes``: 3000 is an event's size between functions; granian's read buffer is 16 KiB)
 ``--requests`` times, one after another, on one kept-alive connection, then on a new connection
 per request; printed: the server process's CPU per request (/proc, user + system) and the
 client's round trip p50 / p99. Rounds alternate the servers.
 
     .venv/bin/python bench/http_server.py [--requests 3000] [--rounds 3] [--servers hypercorn,granian]
+        [--body-bytes 25000]
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def new():
 
 func_python.http.serve(new)
 """
-BODY = b"x" * 25_000
+BODY = b"x" * 25_000  # --body-bytes
 
 
 def cpu_seconds(pid: int) -> float:
@@ -124,12 +126,15 @@ def measure(server: str, port: int, count: int) -> dict[str, tuple[float, float,
 
 
 def main() -> None:
+    global BODY
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", default="hypercorn,granian")
     parser.add_argument("--port", type=int, default=18231)
+    parser.add_argument("--body-bytes", type=int, default=len(BODY), help="the size of each request's body")
     args = parser.parse_args()
+    BODY = b"x" * args.body_bytes
     for round_ in range(1, args.rounds + 1):
         for server in args.servers.split(","):
             load = os.getloadavg()[0]
