@@ -284,7 +284,8 @@ async def measure(rate: float, seconds: float, journal: str = "none") -> dict[st
 
 async def main(steady: float, seconds: float, steps: list[float], journals: list[str], rounds: int,
                steady_only: bool) -> None:
-    print(f"steady {steady:.0f} webhooks/s for {seconds:.0f} s, journal {' / '.join(journals)}, {rounds} round(s) "
+    print(f"steady {steady:.0f} webhooks/s for {seconds:.0f} s, payload {PAYLOAD}, journal {' / '.join(journals)}, "
+          f"{rounds} round(s) "
           "(targets: p50 ≤ 15 ms, p99 ≤ 60 ms; ack p99 ≤ 5 ms)")
     results = []
     for _ in range(rounds):

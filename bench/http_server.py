@@ -134,12 +134,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18231)
     parser.add_argument("--body-bytes", type=int, default=len(BODY), help="the size of each request's body")
     args = parser.parse_args()
+    if args.body_bytes < 0:
+        parser.error(f"--body-bytes {args.body_bytes}: must be 0 or more")
     BODY = b"x" * args.body_bytes
     for round_ in range(1, args.rounds + 1):
         for server in args.servers.split(","):
             load = os.getloadavg()[0]
             for mode, (cpu, p50, p99) in measure(server, args.port, args.requests).items():
-                print(f"round {round_} {server:<9} {mode:<14} server CPU {cpu:6.0f} µs/request  "
+                print(f"round {round_} {server:<9} {mode:<14} body {len(BODY)} B  server CPU {cpu:6.0f} µs/request  "
                       f"round trip p50 {p50:.3f} p99 {p99:.3f} ms  load {load:.1f}", flush=True)
 
 
