@@ -43,7 +43,7 @@ def new():
 
 func_python.http.serve(new)
 """
-BODY = b"x" * 25_000  # --body-bytes
+BODY_BYTES = 25_000  # --body-bytes: a webhook's size
 
 
 def cpu_seconds(pid: int) -> float:
@@ -51,10 +51,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def request(port: int, close: bool) -> bytes:
+def request(port: int, close: bool, body: bytes) -> bytes:
     head = (f"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(BODY)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n")
-    return head.encode() + BODY
+            f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n")
+    return head.encode() + body
 
 
 def read_answer(sock: socket.socket) -> bool:
@@ -72,10 +72,10 @@ def read_answer(sock: socket.socket) -> bool:
     return True
 
 
-def run(port: int, count: int, keep_alive: bool) -> list[float]:
+def run(port: int, count: int, keep_alive: bool, body: bytes) -> list[float]:
     times = []
     sock = socket.create_connection(("127.0.0.1", port)) if keep_alive else None
-    payload = request(port, close=not keep_alive)
+    payload = request(port, not keep_alive, body)
     for _ in range(count):
         started = time.perf_counter()
         if keep_alive:  # hypercorn closes a connection after 1,000 answers (keep_alive_max_requests): reopen
@@ -96,7 +96,7 @@ def run(port: int, count: int, keep_alive: bool) -> list[float]:
     return times
 
 
-def measure(server: str, port: int, count: int) -> dict[str, tuple[float, float, float]]:
+def measure(server: str, port: int, count: int, body: bytes) -> dict[str, tuple[float, float, float]]:
     env = {**os.environ, "TEKTON_DAG_HTTP_SERVER": server, "LISTEN_ADDRESS": f"127.0.0.1:{port}"}
     child = subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -110,11 +110,11 @@ def measure(server: str, port: int, count: int) -> dict[str, tuple[float, float,
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        run(port, 300, keep_alive=True)  # warm-up
+        run(port, 300, True, body)  # warm-up
         found = {}
         for keep_alive in (True, False):
             before = cpu_seconds(child.pid)
-            times = run(port, count, keep_alive)
+            times = run(port, count, keep_alive, body)
             per_request = (cpu_seconds(child.pid) - before) / count * 1e6
             ordered = sorted(times)
             found["keep-alive" if keep_alive else "new connection"] = (
@@ -126,22 +126,21 @@ def measure(server: str, port: int, count: int) -> dict[str, tuple[float, float,
 
 
 def main() -> None:
-    global BODY
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", default="hypercorn,granian")
     parser.add_argument("--port", type=int, default=18231)
-    parser.add_argument("--body-bytes", type=int, default=len(BODY), help="the size of each request's body")
+    parser.add_argument("--body-bytes", type=int, default=BODY_BYTES, help="the size of each request's body")
     args = parser.parse_args()
     if args.body_bytes < 0:
         parser.error(f"--body-bytes {args.body_bytes}: must be 0 or more")
-    BODY = b"x" * args.body_bytes
+    body = b"x" * args.body_bytes
     for round_ in range(1, args.rounds + 1):
         for server in args.servers.split(","):
             load = os.getloadavg()[0]
-            for mode, (cpu, p50, p99) in measure(server, args.port, args.requests).items():
-                print(f"round {round_} {server:<9} {mode:<14} body {len(BODY)} B  server CPU {cpu:6.0f} µs/request  "
+            for mode, (cpu, p50, p99) in measure(server, args.port, args.requests, body).items():
+                print(f"round {round_} {server:<9} {mode:<14} body {len(body)} B  server CPU {cpu:6.0f} µs/request  "
                       f"round trip p50 {p50:.3f} p99 {p99:.3f} ms  load {load:.1f}", flush=True)
 
 
