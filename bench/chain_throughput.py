@@ -53,6 +53,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from loadgen import PAYLOAD_FLAGS
+
 from tekton_dag.bus.journal import Synchronous
 from tekton_dag.devchain.chain import Chain, ChainSettings
 from tekton_dag.events import catalog
@@ -80,7 +82,7 @@ FAKE_API = (
     "sys.stdin.read(); print(json.dumps([time.process_time(), len(api.requests)]), flush=True); api.stop()\n"
 )
 RBAC = "on"
-PAYLOAD = "sample"  # --payload: tekton-dag send's sample (~5.5 KB), or octokit's whole example (loadgen --octokit)
+PAYLOAD = "sample"  # --payload: tekton-dag send's sample (~5.5 KB), or octokit's whole example (loadgen.PAYLOAD_FLAGS)
 
 
 class Clock:
@@ -203,7 +205,7 @@ async def run_rate(chain: Chain, clock: Clock, rate: float, seconds: float, firs
     cpu, waits = chain_cpu(chain), chain_waits(chain)
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), chain.webhook_url, SECRET, REPO,
-        str(rate), str(count), str(first_pr), "--watch", *(["--octokit"] if PAYLOAD == "octokit" else []),
+        str(rate), str(count), str(first_pr), "--watch", *PAYLOAD_FLAGS[PAYLOAD],
         stdout=asyncio.subprocess.PIPE, start_new_session=True,  # not in the Broker's autogroup (FAKE_API)
     )
     out, _ = await generator.communicate()
@@ -330,7 +332,7 @@ if __name__ == "__main__":
     parser.add_argument("--steady-only", action="store_true", help="only the steady rate, no stepping up")
     parser.add_argument("--after-ack-nice", type=int, default=None,
                         help="niceness of the functions after the ack (default: the chain's, as `tekton-dag dev`)")
-    parser.add_argument("--payload", choices=["sample", "octokit"], default="sample",
+    parser.add_argument("--payload", choices=tuple(PAYLOAD_FLAGS), default="sample",
                         help="the webhook sent: tekton-dag send's sample (~5.5 KB, every figure before 2026-12-04's "
                              "twenty-seventh round) or GitHub's whole pull_request.opened, octokit's example (~24 KB)")
     args = parser.parse_args()

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from chain_throughput import cpu_seconds, percentile
+from loadgen import PAYLOAD_FLAGS
 
 from tekton_dag.devchain.chain import Chain, ChainSettings
 from tekton_dag.functions import loops
@@ -240,10 +241,9 @@ async def start(system: str, fake: Fake, args: argparse.Namespace, work: Path) -
 
 
 async def load(url: str, rate: float, count: int, first_pr: int, payload: str) -> list[dict[str, Any]]:
-    shape = ["--octokit"] if payload == "octokit" else []
     generator = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("loadgen.py")), url, SECRET, REPO, str(rate), str(count),
-        str(first_pr), *shape, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        str(first_pr), *PAYLOAD_FLAGS[payload], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     out, _ = await generator.communicate()
     return [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
 
@@ -363,7 +363,7 @@ def measured_arguments(parser: argparse.ArgumentParser) -> Callable[[], argparse
     parser.add_argument("--workers", type=int, default=2, help="all-in-one worker processes")
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--payload", choices=("octokit", "sample"), default="octokit",
+    parser.add_argument("--payload", choices=tuple(PAYLOAD_FLAGS), default="octokit",
                         help="GitHub's whole pull_request.opened (24 KB) or tekton-dag send's (5.5 KB)")
 
     def parsed() -> argparse.Namespace:

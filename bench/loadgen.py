@@ -36,6 +36,8 @@ from tekton_dag.devchain import samples
 from tekton_dag.testing.github import fixture
 
 Done = Callable[[int], None]  # called once with the answer's status (0: no answer)
+# The benches' --payload names, and the flags of this script that send each.
+PAYLOAD_FLAGS = {"octokit": ["--octokit"], "sample": []}
 
 
 class _Connection:
