@@ -331,8 +331,7 @@ def octokit_shaped(sample: samples.Sample, secret: str) -> samples.Delivery:
     value the sample sets (repository, number, head, base, sender, times) laid over it, so the
     systems route it as the sample; the rest (links, the repository's 90-odd fields three times)
     is the example's, its links still naming octokit's repository."""
-    own = json.loads(samples.build(sample, secret).body)
-    body = json.dumps(_laid_over(_octokit_example(), own)).encode()
+    body = json.dumps(_laid_over(_octokit_example(), samples.payload(sample))).encode()
     return samples.signed("pull_request", body, secret, repo=sample.repo, app=bool(sample.installation))
 
 

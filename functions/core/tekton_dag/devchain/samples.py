@@ -55,16 +55,21 @@ class Sample:
 
 def build(sample: Sample, secret: str, delivery_id: str | None = None) -> Delivery:
     """The signed delivery for ``sample``; ``delivery_id`` defaults to a fresh UUID."""
+    body = json.dumps(payload(sample), indent=2).encode()
+    return signed(sample.kind.split(".")[0], body, secret, delivery_id, sample.repo, app=bool(sample.installation))
+
+
+def payload(sample: Sample) -> dict[str, Any]:
+    """The JSON document ``build`` sends for ``sample`` (its kind and repository checked first)."""
     if sample.kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {sample.kind!r}")
     if sample.repo.count("/") != 1 or not all(sample.repo.split("/")):
         raise ValueError(f"repo must be owner/name, not {sample.repo!r}")
     event = sample.kind.split(".")[0]
-    payload = {"pull_request": _pull_request_event, "push": _push_event, "ping": _ping_event}[event](sample)
+    document = {"pull_request": _pull_request_event, "push": _push_event, "ping": _ping_event}[event](sample)
     if sample.installation:  # what an App's deliveries add (docs.github.com webhook payloads: `installation`)
-        payload["installation"] = {"id": sample.installation, "node_id": f"MDIzOkludGVncmF0aW9u{sample.installation}"}
-    return signed(event, json.dumps(payload, indent=2).encode(), secret, delivery_id, sample.repo,
-                  app=bool(sample.installation))
+        document["installation"] = {"id": sample.installation, "node_id": f"MDIzOkludGVncmF0aW9u{sample.installation}"}
+    return document
 
 
 def signed(event: str, body: bytes, secret: str, delivery_id: str | None = None, repo: str = "",
